@@ -1,0 +1,123 @@
+/* Growable byte buffer with a hard maximum (see hc_buf.h). */
+#include "core/hc_buf.h"
+#include "core/hc_alloc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+void hc_buf_init(hc_buf_t *b, size_t max)
+{
+    b->base = NULL;
+    b->len = b->cap = 0;
+    b->max = max;
+}
+
+void hc_buf_free(hc_buf_t *b)
+{
+    hc_free(b->base);
+    b->base = NULL;
+    b->len = b->cap = 0;
+}
+
+int hc_buf_reserve(hc_buf_t *b, size_t n)
+{
+    size_t need = b->len + n + 1; /* room for the trailing NUL */
+    if (need < b->len || (b->max && b->len + n > b->max))
+        return -ENOBUFS;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    if (b->max && cap > b->max + 1)
+        cap = b->max + 1;
+    b->base = hc_realloc(b->base, cap);
+    b->cap = cap;
+    return 0;
+}
+
+int hc_buf_append(hc_buf_t *b, const void *p, size_t n)
+{
+    if (hc_buf_reserve(b, n))
+        return -ENOBUFS;
+    if (n)
+        memcpy(b->base + b->len, p, n);
+    b->len += n;
+    b->base[b->len] = '\0';
+    return 0;
+}
+
+int hc_buf_puts(hc_buf_t *b, const char *s)
+{
+    return hc_buf_append(b, s, strlen(s));
+}
+
+int hc_buf_vprintf(hc_buf_t *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0 || hc_buf_reserve(b, (size_t)n))
+        return -ENOBUFS;
+    vsnprintf(b->base + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int hc_buf_printf(hc_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = hc_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int hc_buf_json_escape(hc_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t start = b->len;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[6] = {'\\', 0};
+        size_t elen = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            if (c >= 0x20) {
+                if (hc_buf_append(b, &s[i], 1))
+                    goto fail;
+                continue;
+            }
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        }
+        if (hc_buf_append(b, esc, elen))
+            goto fail;
+    }
+    return 0;
+fail:
+    b->len = start;
+    if (b->base)
+        b->base[start] = '\0';
+    return -ENOBUFS;
+}
+
+void hc_buf_consume(hc_buf_t *b, size_t n)
+{
+    if (n >= b->len) {
+        hc_buf_reset(b);
+        return;
+    }
+    memmove(b->base, b->base + n, b->len - n);
+    b->len -= n;
+    b->base[b->len] = '\0';
+}

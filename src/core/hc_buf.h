@@ -1,0 +1,41 @@
+/* A growable byte buffer with a hard maximum. Used for response assembly, small
+ * request bodies and text rendering (metrics, JSON). Owns its memory. */
+#ifndef HC_BUF_H
+#define HC_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct hc_buf {
+    char *base;  /* NUL-terminated when len < cap; NULL until the first append */
+    size_t len;
+    size_t cap;
+    size_t max;  /* appends that would pass this fail with -ENOBUFS; 0 = no limit */
+} hc_buf_t;
+
+/** Initializes an empty buffer that may grow to max bytes (0 = unlimited). */
+void hc_buf_init(hc_buf_t *b, size_t max);
+/** Frees the memory; the buffer is empty and reusable afterwards. */
+void hc_buf_free(hc_buf_t *b);
+/** Makes room for n more bytes. Returns 0 or -ENOBUFS when past max. */
+int hc_buf_reserve(hc_buf_t *b, size_t n);
+/** Appends n bytes. Returns 0 or -ENOBUFS (nothing appended). */
+int hc_buf_append(hc_buf_t *b, const void *p, size_t n);
+/** Appends a NUL-terminated string. Returns 0 or -ENOBUFS. */
+int hc_buf_puts(hc_buf_t *b, const char *s);
+/** Appends printf-formatted text. Returns 0 or -ENOBUFS (nothing appended). */
+int hc_buf_printf(hc_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int hc_buf_vprintf(hc_buf_t *b, const char *fmt, va_list ap);
+/** Appends s as the inside of a JSON string (no quotes): escapes ", \, controls. */
+int hc_buf_json_escape(hc_buf_t *b, const char *s, size_t n);
+/** Drops the first n bytes (n <= len). */
+void hc_buf_consume(hc_buf_t *b, size_t n);
+/** Sets len to 0, keeping the memory. */
+static inline void hc_buf_reset(hc_buf_t *b)
+{
+    b->len = 0;
+    if (b->base)
+        b->base[0] = '\0';
+}
+
+#endif

@@ -1,0 +1,17 @@
+/* The one table that lists hearth's services. Adding a service: declare its
+ * hc_service_t in its folder and add one line here. */
+#include "services.h"
+
+#include <string.h>
+
+const hc_service_t *const hearth_services[] = {
+    NULL,
+};
+
+const hc_service_t *hearth_service_find(const char *name)
+{
+    for (const hc_service_t *const *s = hearth_services; *s; s++)
+        if (!strcmp((*s)->name, name))
+            return *s;
+    return NULL;
+}

@@ -1,0 +1,91 @@
+/* hc_buf: growth, the hard maximum, printf and JSON escaping. */
+#include "core/hc_alloc.h"
+#include "core/hc_buf.h"
+
+#include <errno.h>
+#include <string.h>
+
+static void test_append_grows_and_terminates(void **state)
+{
+    hc_buf_t b;
+    hc_buf_init(&b, 0);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(hc_buf_append(&b, "abc", 3), 0);
+    assert_int_equal(b.len, 3000);
+    assert_int_equal(b.base[3000], '\0');
+    assert_memory_equal(b.base + 2997, "abc", 3);
+    hc_buf_free(&b);
+}
+
+static void test_max_is_enforced_and_nothing_partial(void **state)
+{
+    hc_buf_t b;
+    hc_buf_init(&b, 8);
+    assert_int_equal(hc_buf_puts(&b, "12345"), 0);
+    assert_int_equal(hc_buf_puts(&b, "6789"), -ENOBUFS);
+    assert_int_equal(b.len, 5);
+    assert_string_equal(b.base, "12345");
+    assert_int_equal(hc_buf_printf(&b, "%d", 123), 0);
+    assert_string_equal(b.base, "12345123");
+    assert_int_equal(hc_buf_printf(&b, "%d", 4), -ENOBUFS);
+    assert_string_equal(b.base, "12345123");
+    hc_buf_free(&b);
+}
+
+static void test_json_escape_table(void **state)
+{
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *out;
+    } cases[] = {
+        {"plain", 5, "plain"},
+        {"a\"b", 3, "a\\\"b"},
+        {"back\\slash", 10, "back\\\\slash"},
+        {"nl\n\r\t", 5, "nl\\n\\r\\t"},
+        {"\x01\x1f", 2, "\\u0001\\u001f"},
+        {"nul\0x", 5, "nul\\u0000x"},
+        {"\xc3\xa9t\xc3\xa9", 5, "\xc3\xa9t\xc3\xa9"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        hc_buf_t b;
+        hc_buf_init(&b, 0);
+        assert_int_equal(hc_buf_json_escape(&b, cases[i].in, cases[i].len), 0);
+        assert_string_equal(b.base, cases[i].out);
+        hc_buf_free(&b);
+    }
+}
+
+static void test_json_escape_over_max_leaves_buffer_unchanged(void **state)
+{
+    hc_buf_t b;
+    hc_buf_init(&b, 6);
+    assert_int_equal(hc_buf_puts(&b, "ab"), 0);
+    assert_int_equal(hc_buf_json_escape(&b, "\n\n\n", 3), -ENOBUFS);
+    assert_string_equal(b.base, "ab");
+    hc_buf_free(&b);
+}
+
+static void test_consume(void **state)
+{
+    hc_buf_t b;
+    hc_buf_init(&b, 0);
+    hc_buf_puts(&b, "hello world");
+    hc_buf_consume(&b, 6);
+    assert_string_equal(b.base, "world");
+    hc_buf_consume(&b, 100);
+    assert_int_equal(b.len, 0);
+    hc_buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_append_grows_and_terminates),
+        cmocka_unit_test(test_max_is_enforced_and_nothing_partial),
+        cmocka_unit_test(test_json_escape_table),
+        cmocka_unit_test(test_json_escape_over_max_leaves_buffer_unchanged),
+        cmocka_unit_test(test_consume),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
