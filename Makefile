@@ -21,6 +21,9 @@ build/build.ninja:
 build-asan/build.ninja:
 	meson setup build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true -Dtests=true
 
+build-bench/build.ninja:
+	meson setup build-bench --buildtype=release -Db_ndebug=true -Dtests=true
+
 build-fuzz/build.ninja:
 	CC=clang meson setup build-fuzz --buildtype=debugoptimized -Db_lundef=false -Dfuzz=true -Dtests=true
 
@@ -34,7 +37,8 @@ test: deps-test build-asan/build.ninja
 	ninja -C build-asan
 	python3 tests/run.py --build build-asan
 
-bench: deps-bench all
+bench: deps-bench build-bench/build.ninja
+	ninja -C build-bench
 	bench/run.sh
 
 fuzz: deps-fuzz build-fuzz/build.ninja
@@ -45,4 +49,4 @@ format:
 	clang-format -i $(SRC)
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-bench build-fuzz

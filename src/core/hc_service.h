@@ -24,6 +24,8 @@ struct hc_service_ctx {
      * the URL a person opens and the URL that answers health probes. */
     char url[128];
     char health_url[160];
+    /* Optional line for `up`'s banner, e.g. where a generated admin password was saved. */
+    char note[256];
 };
 
 /** Called by the service when its stop() has drained; runs on the main loop. */
