@@ -1,0 +1,280 @@
+/* hc_yaml: core-schema scalars, documents, anchors and merge keys, positions, errors
+ * with lines, limits against alias bombs, and every prefix of an input. */
+#include "core/hc_alloc.h"
+#include "core/hc_yaml.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static hc_yaml_docs_t *parse_ok(const char *s)
+{
+    hc_yaml_docs_t *d = NULL;
+    hc_yaml_error_t err;
+    int rc = hc_yaml_parse("t.yaml", s, strlen(s), NULL, &d, &err);
+    if (rc)
+        fail_msg("parse failed: %d:%d %s", err.line, err.column, err.message);
+    return d;
+}
+
+static void test_scalars_table(void **state)
+{
+    static const struct {
+        const char *text;
+        int type;
+        const char *str;
+        long long i;
+        double d;
+    } cases[] = {
+        {"~", JSON_NULL},           {"null", JSON_NULL},       {"NULL", JSON_NULL},
+        {"", JSON_NULL},            {"true", JSON_TRUE},       {"False", JSON_FALSE},
+        {"yes", JSON_STRING, "yes"}, {"on", JSON_STRING, "on"}, {"42", JSON_INTEGER, 0, 42},
+        {"-17", JSON_INTEGER, 0, -17}, {"+5", JSON_INTEGER, 0, 5},
+        {"0x1F", JSON_INTEGER, 0, 31}, {"0o17", JSON_INTEGER, 0, 15},
+        {"017", JSON_INTEGER, 0, 17}, {"1.5", JSON_REAL, 0, 0, 1.5},
+        {"-.5e2", JSON_REAL, 0, 0, -50}, {"3.", JSON_REAL, 0, 0, 3},
+        {"1e3", JSON_REAL, 0, 0, 1000}, {"99999999999999999999", JSON_REAL, 0, 0, 1e20},
+        {"0x", JSON_STRING, "0x"},  {"1.2.3", JSON_STRING, "1.2.3"},
+        {"'42'", JSON_STRING, "42"}, {"\"true\"", JSON_STRING, "true"},
+        {"!!str 7", JSON_STRING, "7"}, {"! 7", JSON_STRING, "7"},
+        {"!!float 2", JSON_REAL, 0, 0, 2}, {"12:30", JSON_STRING, "12:30"},
+        {"\"a\\tb\"", JSON_STRING, "a\tb"}, {"8000m", JSON_STRING, "8000m"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char in[64];
+        snprintf(in, sizeof(in), "v: %s\n", cases[i].text);
+        hc_yaml_docs_t *d = parse_ok(in);
+        json_t *v = json_object_get(hc_yaml_get(d, 0), "v");
+        if (!v || (int)json_typeof(v) != cases[i].type)
+            fail_msg("case %zu (%s): type %d", i, cases[i].text, v ? (int)json_typeof(v) : -1);
+        if (cases[i].type == JSON_STRING)
+            assert_string_equal(json_string_value(v), cases[i].str);
+        if (cases[i].type == JSON_INTEGER)
+            assert_int_equal(json_integer_value(v), cases[i].i);
+        if (cases[i].type == JSON_REAL)
+            assert_true(json_real_value(v) == cases[i].d);
+        hc_yaml_free(d);
+    }
+}
+
+static void test_bad_scalars_table(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *msg;
+    } cases[] = {
+        {"v: .inf", "cannot be represented"},
+        {"v: -.Inf", "cannot be represented"},
+        {"v: .nan", "cannot be represented"},
+        {"v: !!int abc", "not a valid !!int"},
+        {"v: !!bool 1", "not a valid !!bool"},
+        {"v: 1e999", "cannot be represented"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        hc_yaml_docs_t *d = NULL;
+        hc_yaml_error_t err;
+        assert_int_equal(hc_yaml_parse("s.yaml", cases[i].text, strlen(cases[i].text), NULL,
+                                       &d, &err), -EINVAL);
+        assert_null(d);
+        assert_non_null(strstr(err.message, cases[i].msg));
+        assert_int_equal(err.line, 1);
+        assert_int_equal(err.column, 4);
+        assert_string_equal(err.file, "s.yaml");
+    }
+}
+
+static void test_multi_document(void **state)
+{
+    hc_yaml_docs_t *d = parse_ok("# lead\na: 1\n---\n---\n- x\n- y\n...\n---\nplain\n");
+    assert_int_equal(hc_yaml_count(d), 4);
+    assert_int_equal(json_integer_value(json_object_get(hc_yaml_get(d, 0), "a")), 1);
+    assert_true(json_is_null(hc_yaml_get(d, 1)));
+    assert_string_equal(json_string_value(json_array_get(hc_yaml_get(d, 2), 1)), "y");
+    assert_string_equal(json_string_value(hc_yaml_get(d, 3)), "plain");
+    assert_null(hc_yaml_get(d, 4));
+    assert_string_equal(hc_yaml_name(d), "t.yaml");
+    hc_yaml_free(d);
+
+    d = parse_ok("");
+    assert_int_equal(hc_yaml_count(d), 0);
+    hc_yaml_free(d);
+}
+
+static void test_anchors_and_merge_keys(void **state)
+{
+    hc_yaml_docs_t *d = parse_ok("base: &b\n"
+                                 "  port: 80\n"
+                                 "  host: a\n"
+                                 "extra: &e {tls: true, host: e}\n"
+                                 "copy: *b\n"
+                                 "merged:\n"
+                                 "  host: mine\n"
+                                 "  <<: [*b, *e]\n"
+                                 "list: [&s str, *s]\n");
+    json_t *r = hc_yaml_get(d, 0);
+    json_t *copy = json_object_get(r, "copy");
+    assert_int_equal(json_integer_value(json_object_get(copy, "port")), 80);
+    assert_ptr_not_equal(copy, json_object_get(r, "base")); /* a copy, not shared */
+    json_t *m = json_object_get(r, "merged");
+    assert_string_equal(json_string_value(json_object_get(m, "host")), "mine");
+    assert_int_equal(json_integer_value(json_object_get(m, "port")), 80);
+    assert_true(json_is_true(json_object_get(m, "tls")));
+    assert_int_equal(json_object_size(m), 3);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(r, "list"), 1)), "str");
+    /* positions travel with the copy: port of copy is at the anchor's line 2 */
+    assert_int_equal(hc_yaml_line_of_key(d, copy, "port", NULL), 2);
+    assert_int_equal(hc_yaml_line_of_key(d, m, "tls", NULL), 4);
+    hc_yaml_free(d);
+
+    /* an explicit key after the merge replaces the merged value */
+    d = parse_ok("a: &a {x: 1, y: 2}\nb:\n  <<: *a\n  x: 9\n");
+    json_t *b = json_object_get(hc_yaml_get(d, 0), "b");
+    assert_int_equal(json_integer_value(json_object_get(b, "x")), 9);
+    assert_int_equal(json_integer_value(json_object_get(b, "y")), 2);
+    assert_int_equal(hc_yaml_line_of_key(d, b, "x", NULL), 4);
+    hc_yaml_free(d);
+}
+
+static void test_positions(void **state)
+{
+    hc_yaml_docs_t *d = parse_ok("apiVersion: v1\n"
+                                 "kind: Secret\n"
+                                 "metadata:\n"
+                                 "  name: s\n"
+                                 "  labels: {a: b}\n"
+                                 "data:\n"
+                                 "  - one\n"
+                                 "  - null\n"
+                                 "---\n"
+                                 "x: 1\n");
+    json_t *r = hc_yaml_get(d, 0);
+    int col;
+    assert_int_equal(hc_yaml_line_of(d, r, &col), 1);
+    assert_int_equal(col, 1);
+    json_t *md = json_object_get(r, "metadata");
+    assert_int_equal(hc_yaml_line_of_key(d, r, "metadata", NULL), 3);
+    assert_int_equal(hc_yaml_line_of(d, md, &col), 4);
+    assert_int_equal(col, 3);
+    assert_int_equal(hc_yaml_line_of(d, json_object_get(md, "name"), &col), 4);
+    assert_int_equal(col, 9);
+    assert_int_equal(hc_yaml_line_of_key(d, md, "labels", &col), 5);
+    assert_int_equal(col, 3);
+    json_t *data = json_object_get(r, "data");
+    assert_int_equal(hc_yaml_line_of_index(d, data, 1, &col), 8);
+    assert_int_equal(col, 5);
+    assert_int_equal(hc_yaml_line_of(d, json_array_get(data, 1), NULL), 0); /* null */
+    assert_int_equal(hc_yaml_line_of_key(d, hc_yaml_get(d, 1), "x", NULL), 10);
+    assert_int_equal(hc_yaml_line_of_key(d, r, "absent", &col), 0);
+    assert_int_equal(col, 0);
+    hc_yaml_free(d);
+}
+
+static void test_errors_name_the_line(void **state)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        int line;
+        const char *msg;
+    } cases[] = {
+        {"a: 1\nb: 2\na: 3\n", -EINVAL, 3, "duplicate key \"a\" (first at line 1)"},
+        {"a: 1\n1: x\n", -EINVAL, 2, "not a string"},
+        {"a: 1\n? [k]\n: v\n", -EINVAL, 2, "not a string"},
+        {"a: 1\nnull: x\n", -EINVAL, 2, "not a string"},
+        {"a: *nope\n", -EINVAL, 1, "unknown anchor \"nope\""},
+        {"a: &x [*x]\n", -EINVAL, 1, "unknown anchor"},
+        {"a:\n  b: 1\n c: 2\n", -EINVAL, 3, "indentation"},
+        {"a: [1\nb: 2\n", -EINVAL, 3, "closing bracket"},
+        {"a: 1\n<<: 5\n", -EINVAL, 2, "merge key"},
+        {"x: 1\n---\ny: \"\\x00\"\nz: 1\nz: 2\n", -EINVAL, 5, "duplicate key"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        hc_yaml_docs_t *d = NULL;
+        hc_yaml_error_t err;
+        int rc = hc_yaml_parse("e.yaml", cases[i].in, strlen(cases[i].in), NULL, &d, &err);
+        if (rc != cases[i].rc || err.line != cases[i].line || !strstr(err.message, cases[i].msg))
+            fail_msg("case %zu: rc %d line %d msg %s", i, rc, err.line, err.message);
+        assert_null(d);
+    }
+}
+
+static void test_limits_stop_alias_bombs(void **state)
+{
+    char bomb[2048];
+    size_t n = (size_t)snprintf(bomb, sizeof(bomb), "a: &a [\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    for (char c = 'b'; c <= 'j'; c++)
+        n += (size_t)snprintf(bomb + n, sizeof(bomb) - n, "%c: &%c [*%c,*%c,*%c,*%c,*%c,*%c]\n",
+                              c, c, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1);
+    hc_yaml_docs_t *d = NULL;
+    hc_yaml_error_t err;
+    assert_int_equal(hc_yaml_parse("bomb", bomb, n, NULL, &d, &err), -EFBIG);
+    assert_non_null(strstr(err.message, "nodes"));
+    assert_null(d);
+
+    hc_yaml_limits_t lim;
+    hc_yaml_limits_default(&lim);
+    lim.max_depth = 3;
+    const char *deep = "a: {b: {c: {d: 1}}}\n";
+    assert_int_equal(hc_yaml_parse("deep", deep, strlen(deep), &lim, &d, &err), -EFBIG);
+    assert_int_equal(err.line, 1);
+    const char *viaalias = "a: &x {b: 1}\nc: {d: *x}\n";
+    assert_int_equal(hc_yaml_parse("alias", viaalias, strlen(viaalias), &lim, &d, &err), 0);
+    hc_yaml_free(d);
+    lim.max_depth = 2;
+    assert_int_equal(hc_yaml_parse("alias", viaalias, strlen(viaalias), &lim, &d, &err), -EFBIG);
+    assert_int_equal(err.line, 2);
+    lim.max_input = 4;
+    assert_int_equal(hc_yaml_parse("big", "a: 12", 5, &lim, &d, &err), -EFBIG);
+}
+
+static void test_every_prefix_parses_or_fails_cleanly(void **state)
+{
+    static const char doc[] = "apiVersion: v1\nkind: List\nitems:\n  - &i {a: 'q', b: [1, 2]}\n"
+                              "  - <<: *i\n    c: \"x\\ny\"\n  - |\n    block\n---\nz: ~\n";
+    size_t n = sizeof(doc) - 1;
+    for (size_t len = 0; len <= n; len++) {
+        char *copy = hc_memdup(doc, len); /* exact size: an over-read shows under ASan */
+        hc_yaml_docs_t *d = NULL;
+        int rc = hc_yaml_parse("p", copy, len, NULL, &d, NULL);
+        assert_true(rc == 0 || rc == -EINVAL);
+        assert_true((rc == 0) == (d != NULL));
+        hc_yaml_free(d);
+        hc_free(copy);
+    }
+}
+
+static void test_parse_file(void **state)
+{
+    char path[] = "/tmp/hc_yaml_testXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "k: v\n", 5), 5);
+    close(fd);
+    hc_yaml_docs_t *d = NULL;
+    hc_yaml_error_t err;
+    assert_int_equal(hc_yaml_parse_file(path, NULL, &d, &err), 0);
+    assert_string_equal(hc_yaml_name(d), path);
+    assert_string_equal(json_string_value(json_object_get(hc_yaml_get(d, 0), "k")), "v");
+    hc_yaml_free(d);
+    unlink(path);
+    assert_int_equal(hc_yaml_parse_file(path, NULL, &d, &err), -ENOENT);
+    assert_string_equal(err.file, path);
+    assert_null(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scalars_table),
+        cmocka_unit_test(test_bad_scalars_table),
+        cmocka_unit_test(test_multi_document),
+        cmocka_unit_test(test_anchors_and_merge_keys),
+        cmocka_unit_test(test_positions),
+        cmocka_unit_test(test_errors_name_the_line),
+        cmocka_unit_test(test_limits_stop_alias_bombs),
+        cmocka_unit_test(test_every_prefix_parses_or_fails_cleanly),
+        cmocka_unit_test(test_parse_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
