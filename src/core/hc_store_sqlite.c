@@ -1,1 +1,469 @@
-/* placeholder: being written */
+/* The SQLite backend of hc_store: one read-write connection used only by the writer
+ * thread (WAL, synchronous FULL or NORMAL, busy timeout), read-only connections used by
+ * reads on the libuv thread pool, each connection with its own prepared statement cache.
+ * WAL lets the readers run beside the writer. */
+#include "core/hc_log.h"
+#include "core/hc_store_impl.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SQ_CACHE = 32 };
+
+typedef struct sq_cached {
+    char *sql;
+    sqlite3_stmt *stmt;
+    uint64_t used;
+} sq_cached_t;
+
+typedef struct sq_conn {
+    sqlite3 *db;
+    sq_cached_t cache[SQ_CACHE];
+    uint64_t tick;
+    struct sq_conn *next;
+} sq_conn_t;
+
+typedef struct sq_data {
+    sq_conn_t *writer;
+    uv_mutex_t lock; /* guards idle */
+    sq_conn_t *idle; /* read-only connections not in use */
+} sq_data_t;
+
+static void conn_close(sq_conn_t *c)
+{
+    for (int i = 0; i < SQ_CACHE; i++) {
+        sqlite3_finalize(c->cache[i].stmt);
+        st_free(c->cache[i].sql);
+    }
+    sqlite3_close(c->db);
+    st_free(c);
+}
+
+static int conn_open(hc_store_t *st, int readonly, sq_conn_t **out)
+{
+    sq_conn_t *c = st_calloc(1, sizeof(*c));
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    int rc = sqlite3_open_v2(st->target, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        hc_log(HC_LOG_ERROR, "store: cannot open SQLite database", HC_LS("path", st->target),
+               HC_LS("error", c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc)), NULL);
+        conn_close(c);
+        return -EIO;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, (int)st->o.busy_timeout_ms);
+    *out = c;
+    return 0;
+}
+
+/* Returns the cached statement for sql, preparing it on a miss (the least recently used
+ * entry makes room). Only one statement per string: anything after it is refused. */
+static int conn_prepare(sq_conn_t *c, const char *sql, sqlite3_stmt **out)
+{
+    sq_cached_t *slot = &c->cache[0];
+    for (int i = 0; i < SQ_CACHE; i++) {
+        if (c->cache[i].sql && !strcmp(c->cache[i].sql, sql)) {
+            c->cache[i].used = ++c->tick;
+            *out = c->cache[i].stmt;
+            return SQLITE_OK;
+        }
+        if (c->cache[i].used < slot->used)
+            slot = &c->cache[i];
+    }
+    const char *tail = NULL;
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (!stmt || (tail && tail[strspn(tail, " \t\r\n;")])) {
+        sqlite3_finalize(stmt);
+        return SQLITE_MISUSE;
+    }
+    sqlite3_finalize(slot->stmt);
+    st_free(slot->sql);
+    slot->sql = st_strdup(sql);
+    slot->stmt = stmt;
+    slot->used = ++c->tick;
+    *out = stmt;
+    return SQLITE_OK;
+}
+
+/* Binds $N (or ?N) parameters by looking each name up: SQLite numbers named parameters
+ * in order of appearance, so $2 may be slot 1. */
+static int stmt_bind(sqlite3_stmt *s, const hc_store_value_t *p, size_t n)
+{
+    int count = sqlite3_bind_parameter_count(s);
+    for (int i = 1; i <= count; i++) {
+        const char *name = sqlite3_bind_parameter_name(s, i);
+        char *end = NULL;
+        long k = name && (name[0] == '$' || name[0] == '?') ? strtol(name + 1, &end, 10) : 0;
+        if (k < 1 || (size_t)k > n || !end || *end)
+            return SQLITE_RANGE;
+        const hc_store_value_t *v = &p[k - 1];
+        int rc;
+        switch (v->type) {
+        case HC_STORE_INT:
+            rc = sqlite3_bind_int64(s, i, v->v.i);
+            break;
+        case HC_STORE_DOUBLE:
+            rc = sqlite3_bind_double(s, i, v->v.d);
+            break;
+        case HC_STORE_TEXT:
+            rc = sqlite3_bind_text64(s, i, v->v.s.p, v->v.s.len, SQLITE_STATIC, SQLITE_UTF8);
+            break;
+        case HC_STORE_BLOB:
+            rc = sqlite3_bind_blob64(s, i, v->v.s.p, v->v.s.len, SQLITE_STATIC);
+            break;
+        default:
+            rc = sqlite3_bind_null(s, i);
+        }
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+/* Maps an extended result code to hc_store's errors; 1 means the database itself failed
+ * (locked, I/O, full disk): the batch is retried rather than blamed on a caller. */
+static int sq_error(int rc)
+{
+    switch (rc) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+        return -EEXIST;
+    }
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOMEM:
+    case SQLITE_PROTOCOL:
+    case SQLITE_READONLY:
+        return 1;
+    }
+    return -EINVAL;
+}
+
+static const char *sq_message(sq_conn_t *c, int rc)
+{
+    if (rc == SQLITE_MISUSE)
+        return "exactly one SQL statement per call";
+    if (rc == SQLITE_RANGE)
+        return "a $N parameter has no value";
+    return sqlite3_errmsg(c->db);
+}
+
+/* Runs one statement to completion, ignoring rows it returns. */
+static int stmt_run(sq_conn_t *c, const char *sql, const hc_store_value_t *p, size_t n)
+{
+    sqlite3_stmt *s;
+    int rc = conn_prepare(c, sql, &s);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = stmt_bind(s, p, n);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        rc = SQLITE_OK;
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    else if (rc != SQLITE_RANGE)
+        rc = sqlite3_extended_errcode(c->db);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc;
+}
+
+static int exec_plain(sq_conn_t *c, const char *sql)
+{
+    return sqlite3_exec(c->db, sql, NULL, NULL, NULL) == SQLITE_OK
+               ? SQLITE_OK
+               : sqlite3_extended_errcode(c->db);
+}
+
+/* The bulk path: the cached INSERT run once per row. */
+static int copy_run(sq_conn_t *c, const st_unit_t *u)
+{
+    int rc = SQLITE_OK;
+    for (size_t r = 0; r < u->nrows && rc == SQLITE_OK; r++)
+        rc = stmt_run(c, u->sql, &u->rows[r * u->ncols], u->ncols);
+    return rc;
+}
+
+static int unit_run(sq_conn_t *c, const st_unit_t *u)
+{
+    if (u->kind == ST_UNIT_COPY)
+        return copy_run(c, u);
+    int rc = SQLITE_OK;
+    for (size_t i = 0; i < u->nstmts && rc == SQLITE_OK; i++)
+        rc = stmt_run(c, u->stmts[i].sql, u->stmts[i].params, u->stmts[i].nparams);
+    return rc;
+}
+
+static void log_failure(sq_conn_t *c, const char *what, int rc)
+{
+    hc_log(HC_LOG_WARN, "store: SQLite write failed", HC_LS("step", what),
+           HC_LS("error", sqlite3_errmsg(c->db)), HC_LI("code", rc), NULL);
+}
+
+/* Writer thread: one IMMEDIATE transaction; each unit inside a savepoint so a unit whose
+ * SQL fails is rolled back alone and reported to its caller. */
+static int sq_write(hc_store_t *st, st_unit_t **units, size_t n)
+{
+    sq_conn_t *c = ((sq_data_t *)st->be_data)->writer;
+    int rc = exec_plain(c, "BEGIN IMMEDIATE");
+    if (rc != SQLITE_OK) {
+        log_failure(c, "begin", rc);
+        return -EIO;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = exec_plain(c, "SAVEPOINT hc_unit")) != SQLITE_OK)
+            goto fail;
+        rc = unit_run(c, units[i]);
+        if (rc != SQLITE_OK && sq_error(rc) > 0)
+            goto fail;
+        if (rc != SQLITE_OK) {
+            st_set_error(&units[i]->status, &units[i]->errmsg, sq_error(rc), sq_message(c, rc));
+            if ((rc = exec_plain(c, "ROLLBACK TO hc_unit")) != SQLITE_OK)
+                goto fail;
+        }
+        if ((rc = exec_plain(c, "RELEASE hc_unit")) != SQLITE_OK)
+            goto fail;
+    }
+    if ((rc = exec_plain(c, "COMMIT")) == SQLITE_OK)
+        return 1;
+fail:
+    log_failure(c, "transaction", rc);
+    if (!sqlite3_get_autocommit(c->db))
+        exec_plain(c, "ROLLBACK");
+    return -EIO;
+}
+
+/* ---- reads on the thread pool ---- */
+
+static sq_conn_t *reader_take(hc_store_t *st)
+{
+    sq_data_t *d = st->be_data;
+    uv_mutex_lock(&d->lock);
+    sq_conn_t *c = d->idle;
+    if (c)
+        d->idle = c->next;
+    uv_mutex_unlock(&d->lock);
+    if (!c && conn_open(st, 1, &c))
+        return NULL;
+    return c;
+}
+
+static void reader_give(hc_store_t *st, sq_conn_t *c)
+{
+    sq_data_t *d = st->be_data;
+    uv_mutex_lock(&d->lock);
+    c->next = d->idle;
+    d->idle = c;
+    uv_mutex_unlock(&d->lock);
+}
+
+static hc_store_value_t column_value(sqlite3_stmt *s, int i)
+{
+    switch (sqlite3_column_type(s, i)) {
+    case SQLITE_INTEGER:
+        return hc_store_int(sqlite3_column_int64(s, i));
+    case SQLITE_FLOAT:
+        return hc_store_double(sqlite3_column_double(s, i));
+    case SQLITE_TEXT: {
+        const char *p = (const char *)sqlite3_column_text(s, i);
+        return hc_store_textn(p ? p : "", (size_t)sqlite3_column_bytes(s, i));
+    }
+    case SQLITE_BLOB: {
+        const void *p = sqlite3_column_blob(s, i);
+        return hc_store_blob(p ? p : "", (size_t)sqlite3_column_bytes(s, i));
+    }
+    default:
+        return hc_store_null();
+    }
+}
+
+/* Steps s, collecting every row into q->rows. Returns an SQLite code or -EFBIG. */
+static int rows_collect(st_query_t *q, sqlite3_stmt *s)
+{
+    int ncols = sqlite3_column_count(s);
+    st_rows_begin(&q->rows, (size_t)ncols, q->st->o.result_max_bytes);
+    for (int i = 0; i < ncols; i++)
+        st_rows_name(&q->rows, (size_t)i, sqlite3_column_name(s, i));
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        for (int i = 0; i < ncols; i++) {
+            hc_store_value_t v = column_value(s, i);
+            if (st_rows_push(&q->rows, &v))
+                return -EFBIG;
+        }
+    }
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static void on_read_work(uv_work_t *w)
+{
+    st_query_t *q = w->data;
+    sq_conn_t *c = reader_take(q->st);
+    if (!c) {
+        st_set_error(&q->status, &q->errmsg, -EIO, "cannot open a read connection");
+        return;
+    }
+    sqlite3_stmt *s = NULL;
+    int rc = conn_prepare(c, q->stmt.sql, &s);
+    if (rc == SQLITE_OK)
+        rc = stmt_bind(s, q->stmt.params, q->stmt.nparams);
+    if (rc == SQLITE_OK)
+        rc = rows_collect(q, s);
+    if (rc == -EFBIG)
+        st_set_error(&q->status, &q->errmsg, -EFBIG, "result larger than result_max_bytes");
+    else if (rc != SQLITE_OK)
+        st_set_error(&q->status, &q->errmsg, sq_error(rc) > 0 ? -EIO : sq_error(rc),
+                     sq_message(c, rc));
+    if (s) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+    reader_give(q->st, c);
+}
+
+static void on_read_done(uv_work_t *w, int status)
+{
+    st_query_t *q = w->data;
+    if (status)
+        st_set_error(&q->status, &q->errmsg, -ECANCELED, "read cancelled");
+    st_query_finish(q);
+}
+
+static void sq_query(hc_store_t *st, st_query_t *q)
+{
+    q->work.data = q;
+    int rc = uv_queue_work(st->loop, &q->work, on_read_work, on_read_done);
+    if (rc) {
+        st_set_error(&q->status, &q->errmsg, rc, "cannot queue the read");
+        st_query_defer(q);
+    }
+}
+
+/* ---- migrations ---- */
+
+static int sq_migrate_setup(hc_store_t *st)
+{
+    sq_conn_t *c = ((sq_data_t *)st->be_data)->writer;
+    int rc = exec_plain(c, "CREATE TABLE IF NOT EXISTS hearth_migrations ("
+                           "service TEXT NOT NULL, version INTEGER NOT NULL, "
+                           "applied_at TEXT NOT NULL, PRIMARY KEY (service, version))");
+    if (rc != SQLITE_OK) {
+        log_failure(c, "create hearth_migrations", rc);
+        return -EIO;
+    }
+    return 0;
+}
+
+/* Is (service, version) recorded? 1 yes, 0 no, or a failing SQLite code (negated). */
+static int migration_recorded(sq_conn_t *c, const char *service, int version)
+{
+    sqlite3_stmt *s;
+    int rc =
+        conn_prepare(c, "SELECT 1 FROM hearth_migrations WHERE service = $1 AND version = $2", &s);
+    if (rc != SQLITE_OK)
+        return -rc;
+    sqlite3_bind_text(s, 1, service, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, version);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -rc;
+}
+
+static int sq_migrate_one(hc_store_t *st, const char *service, const hc_store_migration_t *m)
+{
+    sq_conn_t *c = ((sq_data_t *)st->be_data)->writer;
+    if (!m->sqlite_sql)
+        return -EINVAL;
+    int rc = exec_plain(c, "BEGIN IMMEDIATE");
+    int done = rc == SQLITE_OK ? migration_recorded(c, service, m->version) : -rc;
+    if (done < 0)
+        goto fail_db;
+    hc_store_value_t rec[] = {hc_store_text(service), hc_store_int(m->version)};
+    if (!done && ((rc = exec_plain(c, m->sqlite_sql)) != SQLITE_OK ||
+                  (rc = stmt_run(c,
+                                 "INSERT INTO hearth_migrations (service, version, applied_at) "
+                                 "VALUES ($1, $2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                                 rec, 2)) != SQLITE_OK)) {
+        hc_log(HC_LOG_ERROR, "store: migration failed", HC_LS("service", service),
+               HC_LI("version", m->version), HC_LS("error", sqlite3_errmsg(c->db)), NULL);
+        exec_plain(c, "ROLLBACK");
+        return sq_error(rc) > 0 ? -EIO : -EINVAL;
+    }
+    if (exec_plain(c, "COMMIT") == SQLITE_OK)
+        return !done;
+fail_db:
+    log_failure(c, "migration transaction", sqlite3_extended_errcode(c->db));
+    if (!sqlite3_get_autocommit(c->db))
+        exec_plain(c, "ROLLBACK");
+    return -EIO;
+}
+
+/* ---- lifecycle ---- */
+
+static int journal_mode_cb(void *arg, int n, char **vals, char **names)
+{
+    *(int *)arg = n == 1 && vals[0] && !strcmp(vals[0], "wal");
+    return 0;
+}
+
+static int sq_open(hc_store_t *st, const char *path)
+{
+    sq_data_t *d = st_calloc(1, sizeof(*d));
+    uv_mutex_init(&d->lock);
+    st->be_data = d;
+    int rc = conn_open(st, 0, &d->writer);
+    if (rc)
+        return rc;
+    int wal = 0;
+    sqlite3_exec(d->writer->db, "PRAGMA journal_mode=WAL", journal_mode_cb, &wal, NULL);
+    const char *sync =
+        st->o.sqlite_sync_normal ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL";
+    if (!wal || exec_plain(d->writer, sync) != SQLITE_OK ||
+        exec_plain(d->writer, "PRAGMA foreign_keys=ON") != SQLITE_OK) {
+        hc_log(HC_LOG_ERROR, "store: cannot set SQLite WAL mode", HC_LS("path", path),
+               HC_LS("error", sqlite3_errmsg(d->writer->db)), NULL);
+        return -EIO;
+    }
+    return 0;
+}
+
+/* Reads hold no handle: their connections close in sq_free. */
+static void sq_close_reads(hc_store_t *st) {}
+
+static void sq_free(hc_store_t *st)
+{
+    sq_data_t *d = st->be_data;
+    if (!d)
+        return;
+    while (d->idle) {
+        sq_conn_t *c = d->idle;
+        d->idle = c->next;
+        conn_close(c);
+    }
+    if (d->writer)
+        conn_close(d->writer);
+    uv_mutex_destroy(&d->lock);
+    st_free(d);
+    st->be_data = NULL;
+}
+
+const st_backend_t st_backend_sqlite = {
+    .name = "sqlite",
+    .open = sq_open,
+    .migrate_setup = sq_migrate_setup,
+    .migrate_one = sq_migrate_one,
+    .write = sq_write,
+    .query = sq_query,
+    .close_reads = sq_close_reads,
+    .free = sq_free,
+};

@@ -107,7 +107,7 @@ class Proc:
         with open(self.logfile.name, "r", errors="replace") as f:
             return f.read()
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         if self.p.poll() is None:
             self.p.send_signal(sig)
 
