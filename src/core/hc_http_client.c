@@ -1,1 +1,763 @@
-/* placeholder: being written */
+/* HTTP/1.1 client requests (see hc_http_client.h): URL and head building, the response
+ * parse through hc_http_parse, timeouts, collect mode and one retry on a pooled
+ * connection the server had closed. Connections and the pool: hc_http_client_conn.c. */
+#include "core/hc_alloc.h"
+#include "core/hc_buf.h"
+#include "core/hc_http_client_int.h"
+#include "core/hc_http_parse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum {
+    QUEUE_MAX = 1024 * 1024, /* streamed body bytes waiting to be sent */
+    REASON_MAX = 512,
+    HEAD_MAX = 64 * 1024, /* request head we build */
+};
+
+struct hc_http_client_req {
+    hc_http_client_t *cl;
+    hc_http_client_req_t *prev, *next; /* the client's unfinished requests */
+    const hc_http_client_req_cbs_t *cbs;
+    void *ud;
+    hc_hcli_conn_t *conn;
+    hc_hcli_target_t target; /* host and sni owned here; tls referenced */
+    char *key;
+    hc_buf_t out;    /* head + in-memory body, kept for the retry */
+    hc_buf_t queued; /* streamed body (framed) waiting for the connection */
+    uv_timer_t timer;
+    uint64_t total_deadline, phase_deadline; /* loop ms, 0 = none */
+    const char *phase;
+    uint64_t connect_ms, header_ms;
+    int is_head, stream, ended, chunked, no_reuse;
+    int ready;  /* conn is connected and serving this request */
+    int paused; /* hc_http_client_req_pause in effect */
+    int64_t stream_left; /* known-length streamed body: bytes still expected */
+    int sent;            /* the whole request is written */
+    int got_bytes;       /* some response byte arrived */
+    int retried;
+    int reused; /* the connection came from the pool */
+    hc_http_parser_t parser;
+    hc_buf_t hdrs; /* name NUL value NUL ... */
+    int in_value;
+    hc_buf_t reason;
+    hc_http_client_header_t *hv;
+    hc_http_response_t res;
+    int have_res, interim, complete, keep_alive;
+    size_t collect_max;
+    hc_buf_t body;
+    int done, status, pending_status;
+    char error[192];
+};
+
+static const hc_hcli_events_t req_events;
+static void req_arm(hc_http_client_req_t *r);
+static void req_timer(uv_timer_t *t);
+
+/* ---- finishing ------------------------------------------------------------------ */
+
+static void req_freed(uv_handle_t *h)
+{
+    hc_http_client_req_t *r = h->data;
+    hc_http_client_t *cl = r->cl;
+    hc_buf_free(&r->out);
+    hc_buf_free(&r->queued);
+    hc_buf_free(&r->hdrs);
+    hc_buf_free(&r->reason);
+    hc_buf_free(&r->body);
+    hc_free(r->hv);
+    hc_free(r->key);
+    hc_free((char *)r->target.host);
+    hc_free((char *)r->target.sni);
+    hc_tls_ctx_unref(r->target.tls);
+    hc_free(r);
+    cl->n_reqs--;
+    hc_hcli_client_maybe_free(cl);
+}
+
+/* Ends the request once: hands the connection back (or closes it), reports on_done,
+ * and frees the request when its timer has closed. */
+static void req_finish(hc_http_client_req_t *r, int status, const char *reason)
+{
+    if (r->done)
+        return;
+    r->done = 1;
+    r->status = status;
+    if (status && reason && reason != r->error)
+        snprintf(r->error, sizeof(r->error), "%s", reason);
+    if (r->conn) {
+        int reuse = !status && r->keep_alive && r->sent && !r->no_reuse &&
+                    !hc_http_parse_is_upgrade(&r->parser);
+        if (reuse)
+            hc_hcli_conn_release(r->conn);
+        else
+            hc_hcli_conn_close(r->conn);
+        r->conn = NULL;
+    }
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        r->cl->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    uv_timer_stop(&r->timer);
+    r->cbs->on_done(r, status, r->ud);
+    uv_close((uv_handle_t *)&r->timer, req_freed);
+}
+
+/* Fails from a context where on_done must not run yet (inside hc_http_client_request). */
+static void req_fail_soon(hc_http_client_req_t *r, int status, const char *reason)
+{
+    r->pending_status = status;
+    snprintf(r->error, sizeof(r->error), "%s", reason);
+    uv_timer_start(&r->timer, req_timer, 0, 0);
+}
+
+static void req_timer(uv_timer_t *t)
+{
+    hc_http_client_req_t *r = t->data;
+    uint64_t now = uv_now(r->cl->loop);
+    char reason[64];
+    if (r->pending_status) {
+        req_finish(r, r->pending_status, r->error);
+    } else if (r->total_deadline && now >= r->total_deadline) {
+        req_finish(r, -ETIMEDOUT, "request timeout");
+    } else if (r->phase_deadline && now >= r->phase_deadline) {
+        snprintf(reason, sizeof(reason), "%s timeout", r->phase);
+        req_finish(r, -ETIMEDOUT, reason);
+    } else {
+        req_arm(r);
+    }
+}
+
+/* Sets the timer to the nearest deadline. */
+static void req_arm(hc_http_client_req_t *r)
+{
+    if (r->done)
+        return;
+    uint64_t now = uv_now(r->cl->loop), next = r->total_deadline;
+    if (r->pending_status || (r->phase_deadline && (!next || r->phase_deadline < next)))
+        next = r->pending_status ? now : r->phase_deadline;
+    if (next)
+        uv_timer_start(&r->timer, req_timer, next > now ? next - now : 0, 0);
+    else
+        uv_timer_stop(&r->timer);
+}
+
+static void req_phase(hc_http_client_req_t *r, const char *name, uint64_t ms)
+{
+    r->phase = name;
+    r->phase_deadline = ms ? uv_now(r->cl->loop) + ms : 0;
+    req_arm(r);
+}
+
+/* ---- the response --------------------------------------------------------------- */
+
+static int p_begin(void *ud)
+{
+    hc_http_client_req_t *r = ud;
+    hc_buf_reset(&r->hdrs);
+    hc_buf_reset(&r->reason);
+    r->in_value = 0;
+    r->interim = 0;
+    return r->done ? -1 : 0;
+}
+
+static int p_reason(void *ud, const char *at, size_t len)
+{
+    hc_http_client_req_t *r = ud;
+    if (r->done)
+        return -1;
+    if (hc_buf_append(&r->reason, at, len)) {
+        req_finish(r, -EBADMSG, "bad response: reason phrase too long");
+        return -1;
+    }
+    return 0;
+}
+
+/* Header pieces are stored as name NUL value NUL; a piece may come split in two. */
+static int hdr_piece(hc_http_client_req_t *r, int is_value, const char *at, size_t len)
+{
+    if (r->done)
+        return -1;
+    if (r->have_res) /* trailer fields of a chunked body: not passed on */
+        return 0;
+    int rc = 0;
+    if (is_value != r->in_value && (is_value || r->hdrs.len))
+        rc = hc_buf_append(&r->hdrs, "", 1);
+    r->in_value = is_value;
+    if (rc || hc_buf_append(&r->hdrs, at, len)) {
+        req_finish(r, -EBADMSG, "bad response: header section too large");
+        return -1;
+    }
+    return 0;
+}
+
+static int p_field(void *ud, const char *at, size_t len)
+{
+    return hdr_piece(ud, 0, at, len);
+}
+
+static int p_value(void *ud, const char *at, size_t len)
+{
+    return hdr_piece(ud, 1, at, len);
+}
+
+/* Turns the stored pieces into the header array of the response. */
+static int hdrs_index(hc_http_client_req_t *r)
+{
+    if (r->in_value && hc_buf_append(&r->hdrs, "", 1))
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < r->hdrs.len; i++)
+        n += r->hdrs.base[i] == '\0';
+    hc_free(r->hv);
+    r->hv = hc_calloc(n / 2 + 1, sizeof(*r->hv));
+    r->res.n_headers = 0;
+    for (size_t i = 0; i + 1 < r->hdrs.len && r->res.n_headers < n / 2;) {
+        hc_http_client_header_t *h = &r->hv[r->res.n_headers++];
+        h->name = r->hdrs.base + i;
+        i += strlen(h->name) + 1;
+        h->value = r->hdrs.base + i;
+        i += strlen(h->value) + 1;
+    }
+    r->res.headers = r->hv;
+    return 0;
+}
+
+static void req_too_big(hc_http_client_req_t *r)
+{
+    char reason[96];
+    snprintf(reason, sizeof(reason), "response body larger than %zu bytes", r->collect_max);
+    req_finish(r, -EFBIG, reason);
+}
+
+static int p_headers_complete(void *ud, const hc_http_parse_head_t *head)
+{
+    hc_http_client_req_t *r = ud;
+    if (r->done)
+        return -1;
+    /* RFC 9110 §15.2: a client skips 1xx interim responses it did not ask for. */
+    if (head->status >= 100 && head->status < 200 && head->status != 101) {
+        r->interim = 1;
+        return HC_HTTP_PARSE_SKIP_BODY;
+    }
+    if (hdrs_index(r)) {
+        req_finish(r, -EBADMSG, "bad response: header section too large");
+        return -1;
+    }
+    r->res.status = head->status;
+    r->res.version_minor = head->version_minor;
+    r->res.reason = r->reason.base ? r->reason.base : "";
+    r->res.content_length = head->content_length;
+    r->have_res = 1;
+    r->keep_alive = head->keep_alive;
+    req_phase(r, NULL, 0);
+    if (r->collect_max && !r->is_head && head->content_length > (int64_t)r->collect_max) {
+        req_too_big(r); /* known from the head: no need to wait for the bytes */
+        return -1;
+    }
+    if (r->cbs->on_headers) {
+        int rc = r->cbs->on_headers(r, &r->res, r->ud);
+        if (rc < 0)
+            req_finish(r, rc, "aborted by on_headers");
+        if (r->done)
+            return -1;
+    }
+    /* RFC 9112 §6.3 rule 1: no body after HEAD, 204 or 304. */
+    return r->is_head || head->status == 204 || head->status == 304 ? HC_HTTP_PARSE_SKIP_BODY
+                                                                     : 0;
+}
+
+static int p_body(void *ud, const char *at, size_t len)
+{
+    hc_http_client_req_t *r = ud;
+    if (r->done)
+        return -1;
+    if (r->collect_max) {
+        if (hc_buf_append(&r->body, at, len)) {
+            req_too_big(r);
+            return -1;
+        }
+        return 0;
+    }
+    if (r->cbs->on_body) {
+        int rc = r->cbs->on_body(r, at, len, r->ud);
+        if (rc < 0)
+            req_finish(r, rc, "aborted by on_body");
+    }
+    return r->done ? -1 : 0;
+}
+
+static int p_complete(void *ud)
+{
+    hc_http_client_req_t *r = ud;
+    if (r->done)
+        return -1;
+    if (r->interim)
+        return 0;
+    r->complete = 1;
+    return HC_HTTP_PARSE_PAUSE;
+}
+
+static const hc_http_parse_cbs_t parse_cbs = {
+    .on_begin = p_begin,
+    .on_reason = p_reason,
+    .on_header_field = p_field,
+    .on_header_value = p_value,
+    .on_headers_complete = p_headers_complete,
+    .on_body = p_body,
+    .on_message_complete = p_complete,
+};
+
+/* Parses len bytes (len = 0: the stream ended) and finishes the request when the
+ * response is complete or broken. */
+static void req_parse(hc_http_client_req_t *r, const char *data, size_t len)
+{
+    size_t n = hc_http_parse_execute(&r->parser, data, len);
+    if (r->done)
+        return;
+    if (r->complete) {
+        if (n < len) /* more than one response: the connection cannot be trusted */
+            r->keep_alive = 0;
+        req_finish(r, 0, NULL);
+    } else if (!len) { /* the stream ended inside the message */
+        req_finish(r, -ECONNRESET, r->have_res ? "connection closed before the response ended"
+                                               : "connection closed before the response");
+    } else if (hc_http_parse_error(&r->parser)) {
+        char reason[128];
+        snprintf(reason, sizeof(reason), "bad response: %s", hc_http_parse_reason(&r->parser));
+        req_finish(r, -EBADMSG, reason);
+    } else if (hc_http_parse_is_upgrade(&r->parser)) {
+        req_finish(r, 0, NULL);
+    }
+}
+
+/* ---- sending -------------------------------------------------------------------- */
+
+/* Marks the request sent once everything is written; the response-header clock runs
+ * from there (unless the response already began). */
+static void req_check_sent(hc_http_client_req_t *r)
+{
+    if (r->sent || !r->conn || (r->stream && !r->ended) || r->queued.len ||
+        hc_hcli_conn_inflight(r->conn))
+        return;
+    r->sent = 1;
+    if (!r->have_res)
+        req_phase(r, "response header", r->header_ms);
+}
+
+static void req_flush_queued(hc_http_client_req_t *r)
+{
+    if (!r->ready || !r->queued.len)
+        return;
+    int rc = hc_hcli_conn_write(r->conn, r->queued.base, r->queued.len);
+    hc_buf_reset(&r->queued);
+    if (rc)
+        req_fail_soon(r, rc, "write failed");
+}
+
+/* The connection is ready: send the head and whatever body is at hand. */
+static void req_send(hc_http_client_req_t *r)
+{
+    hc_http_parse_init(&r->parser, HC_HTTP_PARSE_RESPONSE, &parse_cbs, r);
+    r->ready = 1;
+    if (r->paused)
+        hc_hcli_conn_pause(r->conn, 1);
+    req_phase(r, NULL, 0);
+    int rc = hc_hcli_conn_write(r->conn, r->out.base, r->out.len);
+    if (rc) {
+        req_fail_soon(r, rc, "write failed");
+        return;
+    }
+    req_flush_queued(r);
+}
+
+/* Gets a connection: a pooled one when allowed, else a new one. */
+static int req_start(hc_http_client_req_t *r, int pooled)
+{
+    int rc = 0;
+    r->ready = 0;
+    r->conn = pooled && !r->no_reuse ? hc_hcli_pool_take(r->cl, r->key, &req_events, r) : NULL;
+    if (r->conn) {
+        r->reused = 1;
+        req_send(r);
+        return 0;
+    }
+    req_phase(r, "connect", r->connect_ms);
+    r->conn = hc_hcli_conn_open(r->cl, &r->target, r->key, &req_events, r, &rc);
+    return r->conn ? 0 : rc;
+}
+
+/* ---- connection events ---------------------------------------------------------- */
+
+static void ev_ready(void *owner, int status, const char *reason)
+{
+    hc_http_client_req_t *r = owner;
+    if (status < 0) {
+        r->conn = NULL; /* closed by the connection layer */
+        r->ready = 0;
+        req_finish(r, status, reason);
+        return;
+    }
+    req_send(r);
+}
+
+static void ev_data(void *owner, const char *data, size_t len)
+{
+    hc_http_client_req_t *r = owner;
+    r->got_bytes = 1;
+    if (!r->done)
+        req_parse(r, data, len);
+}
+
+static void ev_close(void *owner, int status, const char *reason)
+{
+    hc_http_client_req_t *r = owner;
+    int reused = hc_hcli_conn_reused(r->conn);
+    r->conn = NULL;
+    r->ready = 0;
+    if (r->done)
+        return;
+    /* A pooled connection the server closed just as we reused it: RFC 9112 §9.3.1
+     * allows a retry when nothing came back; only a body we still hold is resent. */
+    if (reused && !r->got_bytes && !r->retried && !r->stream) {
+        r->retried = 1;
+        r->sent = 0;
+        int rc = req_start(r, 0);
+        if (rc)
+            req_finish(r, rc, "cannot reconnect");
+        return;
+    }
+    if (status == 0)
+        req_parse(r, "", 0); /* a response delimited by the close completes here */
+    else
+        req_finish(r, status, reason);
+}
+
+static void ev_written(void *owner, size_t inflight)
+{
+    hc_http_client_req_t *r = owner;
+    if (r->done)
+        return;
+    req_check_sent(r);
+    if (r->stream && !r->ended && !inflight && !r->queued.len && r->cbs->on_drain)
+        r->cbs->on_drain(r, r->ud);
+}
+
+static const hc_hcli_events_t req_events = {
+    .on_ready = ev_ready,
+    .on_data = ev_data,
+    .on_close = ev_close,
+    .on_written = ev_written,
+};
+
+/* ---- building the request ------------------------------------------------------- */
+
+/* RFC 9110 §5.6.2: token = 1*tchar. */
+static int is_token(const char *s)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr(extra, *s))
+            return 0;
+    return 1;
+}
+
+/* RFC 9110 §5.5: field values carry no CR, LF or NUL. */
+static int is_field_value(const char *s)
+{
+    return !strpbrk(s, "\r\n");
+}
+
+typedef struct url {
+    int tls;
+    char host[256];
+    int port;
+    const char *target; /* from the first '/' or '?', "" when absent */
+    size_t target_len;
+} url_t;
+
+/* http(s)://host[:port][path][?query][#fragment] (RFC 3986 §3; userinfo is refused,
+ * RFC 9110 §4.2.4). An IPv6 literal comes in brackets (RFC 3986 §3.2.2). */
+static int url_parse(const char *s, url_t *u)
+{
+    const char *a, *h, *hend, *port = NULL;
+    if (!strncasecmp(s, "http://", 7))
+        u->tls = 0, a = s + 7;
+    else if (!strncasecmp(s, "https://", 8))
+        u->tls = 1, a = s + 8;
+    else
+        return -EINVAL;
+    const char *aend = a + strcspn(a, "/?#");
+    if (memchr(a, '@', (size_t)(aend - a)))
+        return -EINVAL;
+    if (*a == '[') {
+        h = a + 1;
+        hend = memchr(a, ']', (size_t)(aend - a));
+        if (!hend || (hend + 1 < aend && hend[1] != ':'))
+            return -EINVAL;
+        port = hend + 1 < aend ? hend + 2 : NULL;
+    } else {
+        h = a;
+        hend = memchr(a, ':', (size_t)(aend - a));
+        port = hend ? hend + 1 : NULL;
+        hend = hend ? hend : aend;
+    }
+    size_t hlen = (size_t)(hend - h);
+    if (!hlen || hlen >= sizeof(u->host))
+        return -EINVAL;
+    memcpy(u->host, h, hlen);
+    u->host[hlen] = '\0';
+    u->port = u->tls ? 443 : 80;
+    if (port) {
+        char *stop;
+        long n = port < aend && isdigit((unsigned char)*port) ? strtol(port, &stop, 10) : 0;
+        if (!n || stop != aend || n > 65535)
+            return -EINVAL;
+        u->port = (int)n;
+    }
+    u->target = aend;
+    u->target_len = strcspn(aend, "#");
+    for (size_t i = 0; i < u->target_len; i++)
+        if ((unsigned char)aend[i] <= ' ' || aend[i] == 0x7f)
+            return -EINVAL;
+    return 0;
+}
+
+static int header_is(const char *name, const char *want)
+{
+    return !strcasecmp(name, want);
+}
+
+/* Request line, Host, the caller's fields and our framing (RFC 9112 §3, §6). */
+static int head_build(hc_http_client_req_t *r, const hc_http_client_req_opts_t *o, const char *method,
+                      const url_t *u)
+{
+    hc_buf_t *b = &r->out;
+    int has_host = 0, rc = 0;
+    const char *target = u->target_len ? u->target : "/";
+    int tlen = u->target_len ? (int)u->target_len : 1;
+    rc |= hc_buf_printf(b, "%s %s%.*s HTTP/1.1\r\n", method, *target == '?' ? "/" : "", tlen,
+                        target);
+    for (size_t i = 0; i < o->n_headers; i++) {
+        const hc_http_client_header_t *h = &o->headers[i];
+        if (!is_token(h->name) || !is_field_value(h->value))
+            return -EINVAL;
+        if (header_is(h->name, "content-length") || header_is(h->name, "transfer-encoding") ||
+            header_is(h->name, "connection"))
+            continue;
+        has_host |= header_is(h->name, "host");
+        rc |= hc_buf_printf(b, "%s: %s\r\n", h->name, h->value);
+    }
+    if (!has_host) { /* RFC 9110 §7.2: the authority, port only when not the default */
+        const char *lb = strchr(u->host, ':') ? "[" : "", *rb = *lb ? "]" : "";
+        if (u->port == (u->tls ? 443 : 80))
+            rc |= hc_buf_printf(b, "Host: %s%s%s\r\n", lb, u->host, rb);
+        else
+            rc |= hc_buf_printf(b, "Host: %s%s%s:%d\r\n", lb, u->host, rb, u->port);
+    }
+    if (r->no_reuse)
+        rc |= hc_buf_puts(b, "Connection: close\r\n");
+    if (r->stream && r->chunked)
+        rc |= hc_buf_puts(b, "Transfer-Encoding: chunked\r\n");
+    else if (r->stream)
+        rc |= hc_buf_printf(b, "Content-Length: %lld\r\n", (long long)o->stream_length);
+    else if (o->body_len || !strcmp(method, "POST") || !strcmp(method, "PUT") ||
+             !strcmp(method, "PATCH")) /* RFC 9110 §8.6 */
+        rc |= hc_buf_printf(b, "Content-Length: %zu\r\n", o->body_len);
+    rc |= hc_buf_puts(b, "\r\n");
+    if (!r->stream && o->body_len)
+        rc |= hc_buf_append(b, o->body, o->body_len);
+    return rc ? -EINVAL : 0;
+}
+
+/* ---- public API ----------------------------------------------------------------- */
+
+hc_http_client_t *hc_http_client_new(uv_loop_t *loop, const hc_http_client_opts_t *opts,
+                                     char *err, size_t errlen)
+{
+    static const hc_http_client_opts_t defaults = {0};
+    if (!opts)
+        opts = &defaults;
+    hc_tls_ctx_t *tls = hc_tls_client_new(opts->ca_file, !opts->insecure_skip_verify, err,
+                                          errlen);
+    if (!tls)
+        return NULL;
+    hc_http_client_t *cl = hc_calloc(1, sizeof(*cl));
+    cl->loop = loop;
+    cl->tls = tls;
+    cl->max_idle = opts->max_idle_per_origin ? opts->max_idle_per_origin : 8;
+    cl->idle_ms = opts->idle_timeout_ms ? opts->idle_timeout_ms : 90000;
+    cl->max_header = opts->max_header_bytes ? opts->max_header_bytes : 64 * 1024;
+    return cl;
+}
+
+void hc_hcli_client_maybe_free(hc_http_client_t *cl)
+{
+    if (!cl->freeing || cl->n_conns || cl->n_reqs)
+        return;
+    hc_tls_ctx_unref(cl->tls);
+    hc_free(cl);
+}
+
+void hc_http_client_free(hc_http_client_t *cl)
+{
+    if (!cl)
+        return;
+    cl->freeing = 1;
+    cl->n_reqs++; /* keeps cl alive while requests finish below */
+    while (cl->reqs)
+        req_finish(cl->reqs, -ECANCELED, "cancelled");
+    hc_hcli_pool_clear(cl);
+    cl->n_reqs--;
+    hc_hcli_client_maybe_free(cl);
+}
+
+/* Fills r from the options; -EINVAL on a bad URL, method or header. */
+static int req_setup(hc_http_client_req_t *r, const hc_http_client_req_opts_t *o)
+{
+    url_t u;
+    const char *method = o->method ? o->method : "GET";
+    if (!o->url || url_parse(o->url, &u) || !is_token(method) ||
+        (o->stream_body && o->body_len) || (o->body_len && !o->body))
+        return -EINVAL;
+    r->is_head = !strcmp(method, "HEAD");
+    r->stream = !!o->stream_body;
+    r->chunked = r->stream && o->stream_length < 0;
+    r->stream_left = o->stream_length;
+    r->no_reuse = !!o->no_reuse;
+    r->collect_max = o->collect_max;
+    r->connect_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
+    r->header_ms = o->header_timeout_ms ? o->header_timeout_ms : 60000;
+    if (o->total_timeout_ms)
+        r->total_deadline = uv_now(r->cl->loop) + o->total_timeout_ms;
+    hc_buf_init(&r->out, HEAD_MAX + o->body_len);
+    hc_buf_init(&r->queued, QUEUE_MAX);
+    hc_buf_init(&r->hdrs, r->cl->max_header);
+    hc_buf_init(&r->reason, REASON_MAX);
+    hc_buf_init(&r->body, o->collect_max);
+    r->target.host = hc_strdup(u.host);
+    r->target.port = u.port;
+    if (u.tls) {
+        r->target.tls = hc_tls_ctx_ref(o->tls ? o->tls : r->cl->tls);
+        r->target.sni = hc_strdup(o->tls_server_name ? o->tls_server_name : u.host);
+    }
+    r->key = hc_hcli_key(&r->target);
+    return head_build(r, o, method, &u);
+}
+
+int hc_http_client_request(hc_http_client_t *cl, const hc_http_client_req_opts_t *opts,
+                    const hc_http_client_req_cbs_t *cbs, void *ud, hc_http_client_req_t **out)
+{
+    if (cl->freeing || !cbs->on_done)
+        return -EINVAL;
+    hc_http_client_req_t *r = hc_calloc(1, sizeof(*r));
+    r->cl = cl;
+    r->cbs = cbs;
+    r->ud = ud;
+    uv_timer_init(cl->loop, &r->timer);
+    r->timer.data = r;
+    cl->n_reqs++;
+    int rc = req_setup(r, opts);
+    if (rc) {
+        r->done = 1;
+        uv_close((uv_handle_t *)&r->timer, req_freed);
+        return rc;
+    }
+    r->next = cl->reqs;
+    if (cl->reqs)
+        cl->reqs->prev = r;
+    cl->reqs = r;
+    rc = req_start(r, 1);
+    if (rc)
+        req_fail_soon(r, rc, rc == -EINVAL ? "bad TLS server name" : "cannot resolve");
+    if (out)
+        *out = r;
+    return 0;
+}
+
+int hc_http_client_req_write(hc_http_client_req_t *r, const char *data, size_t len)
+{
+    if (r->done || !r->stream || r->ended || (!r->chunked && (int64_t)len > r->stream_left))
+        return -EINVAL;
+    if (!len)
+        return 0;
+    size_t waiting = r->queued.len + (r->ready ? hc_hcli_conn_inflight(r->conn) : 0);
+    if (waiting + len + 32 > QUEUE_MAX)
+        return -ENOBUFS;
+    if (r->chunked) /* RFC 9112 §7.1: chunk-size in hex, CRLF, data, CRLF */
+        hc_buf_printf(&r->queued, "%zx\r\n", len);
+    hc_buf_append(&r->queued, data, len);
+    if (r->chunked)
+        hc_buf_puts(&r->queued, "\r\n");
+    if (!r->chunked)
+        r->stream_left -= (int64_t)len;
+    req_flush_queued(r);
+    return 0;
+}
+
+int hc_http_client_req_end(hc_http_client_req_t *r)
+{
+    if (r->done || !r->stream || r->ended)
+        return -EINVAL;
+    r->ended = 1;
+    if (!r->chunked && r->stream_left) {
+        req_fail_soon(r, -EINVAL, "request body shorter than its length");
+        return -EINVAL;
+    }
+    if (r->chunked) /* the last chunk, no trailers */
+        hc_buf_puts(&r->queued, "0\r\n\r\n");
+    req_flush_queued(r);
+    if (r->ready)
+        req_check_sent(r);
+    return 0;
+}
+
+void hc_http_client_req_pause(hc_http_client_req_t *r, int paused)
+{
+    r->paused = !!paused;
+    if (r->ready && !r->done)
+        hc_hcli_conn_pause(r->conn, r->paused);
+}
+
+void hc_http_client_req_cancel(hc_http_client_req_t *r)
+{
+    req_finish(r, -ECANCELED, "cancelled");
+}
+
+const hc_http_response_t *hc_http_client_req_response(const hc_http_client_req_t *r)
+{
+    return r->have_res ? &r->res : NULL;
+}
+
+const char *hc_http_client_req_body(const hc_http_client_req_t *r, size_t *len)
+{
+    if (len)
+        *len = r->body.len;
+    return r->body.base ? r->body.base : "";
+}
+
+const char *hc_http_client_req_error(const hc_http_client_req_t *r)
+{
+    return r->status ? r->error : "";
+}
+
+int hc_http_client_req_reused(const hc_http_client_req_t *r)
+{
+    return r->reused;
+}
+
+const char *hc_http_response_header(const hc_http_response_t *res, const char *name)
+{
+    for (size_t i = 0; i < res->n_headers; i++)
+        if (!strcasecmp(res->headers[i].name, name))
+            return res->headers[i].value;
+    return NULL;
+}

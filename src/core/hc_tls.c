@@ -1,1 +1,555 @@
-/* placeholder: being written */
+/* TLS contexts and connections over memory BIOs (see hc_tls.h). The HTTP server and
+ * client own the sockets; this file only turns ciphertext into plaintext and back.
+ * Certificate sets and the SNI choice live in hc_tls_certs.c. */
+#include "core/hc_alloc.h"
+#include "core/hc_buf.h"
+#include "core/hc_tls_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+enum { SUITE_NAME_MAX = 64, ALPN_WIRE_MAX = 1024 };
+
+struct hc_tls_ctx {
+    SSL_CTX *ssl;
+    atomic_int refs;
+    pthread_mutex_t lock;  /* guards certs: read by handshakes on any thread */
+    hc_tls_certs_t *certs; /* server: the current set, NULL until installed */
+    unsigned char *alpn;   /* server: protocols in wire format (RFC 7301 §3.1) */
+    size_t alpn_len;
+};
+
+struct hc_tls_conn {
+    hc_tls_ctx_t *ctx;
+    SSL *ssl;
+    BIO *in;  /* ciphertext from the peer; SSL reads it */
+    BIO *out; /* ciphertext for the peer; SSL writes it */
+    int established;
+    int failed;
+    int verify_failed;
+    char alpn[256];
+    char error[192];
+};
+
+/* ---- options ---------------------------------------------------------------------- */
+
+static int version_parse(const char *s, int *out)
+{
+    static const struct {
+        const char *name;
+        int version;
+    } names[] = {
+        {"TLS1.2", TLS1_2_VERSION},       {"TLS1.3", TLS1_3_VERSION},
+        {"VersionTLS12", TLS1_2_VERSION}, {"VersionTLS13", TLS1_3_VERSION},
+        {"TLSv1.2", TLS1_2_VERSION},      {"TLSv1.3", TLS1_3_VERSION},
+    };
+    if (!s || !*s) {
+        *out = TLS1_2_VERSION;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcmp(s, names[i].name)) {
+            *out = names[i].version;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+/* The cipher whose IANA name is name. Go also spells the ChaCha20 suites without the
+ * trailing "_SHA256" (TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305). */
+static const SSL_CIPHER *suite_find(STACK_OF(SSL_CIPHER) *all, const char *name)
+{
+    char alias[SUITE_NAME_MAX + 8];
+    snprintf(alias, sizeof(alias), "%s_SHA256", name);
+    for (int i = 0; i < sk_SSL_CIPHER_num(all); i++) {
+        const SSL_CIPHER *c = sk_SSL_CIPHER_value(all, i);
+        const char *std = SSL_CIPHER_standard_name(c);
+        if (std && (!strcmp(std, name) || (strstr(name, "CHACHA20") && !strcmp(std, alias))))
+            return c;
+    }
+    return NULL;
+}
+
+/* Splits a comma list into TLS 1.2 (OpenSSL names, ':'-joined) and TLS 1.3 lists. */
+static int suites_translate(const char *list, STACK_OF(SSL_CIPHER) *all, hc_buf_t *v12,
+                            hc_buf_t *v13, char *err, size_t errlen)
+{
+    const char *p = list;
+    while (*p) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, ",");
+        size_t trim = len;
+        while (trim && (p[trim - 1] == ' ' || p[trim - 1] == '\t'))
+            trim--;
+        if (!trim) {
+            p += len;
+            continue;
+        }
+        char name[SUITE_NAME_MAX + 1];
+        const SSL_CIPHER *c = NULL;
+        snprintf(name, sizeof(name), "%.*s", (int)trim, p);
+        if (trim <= SUITE_NAME_MAX)
+            c = suite_find(all, name);
+        if (!c) {
+            hc_tls_errf(err, errlen, "unknown or unsupported cipher suite \"%.*s\"",
+                        (int)(trim > 80 ? 80 : trim), p);
+            return -EINVAL;
+        }
+        hc_buf_t *b = !strcmp(SSL_CIPHER_get_version(c), "TLSv1.3") ? v13 : v12;
+        if ((b->len && hc_buf_puts(b, ":")) || hc_buf_puts(b, SSL_CIPHER_get_name(c))) {
+            hc_tls_errf(err, errlen, "cipher suite list too long");
+            return -EINVAL;
+        }
+        p += len;
+    }
+    return 0;
+}
+
+/* Applies an IANA/Go cipher suite list to ssl. The name table is OpenSSL's own: every
+ * cipher it knows carries its IANA name (SSL_CIPHER_standard_name). */
+static int suites_apply(SSL_CTX *ssl, const char *list, char *err, size_t errlen)
+{
+    hc_buf_t v12, v13;
+    int rc = -EINVAL;
+    SSL_CTX *probe = SSL_CTX_new(TLS_method());
+    if (!probe)
+        hc_oom(0);
+    hc_buf_init(&v12, 4096);
+    hc_buf_init(&v13, 1024);
+    if (!SSL_CTX_set_cipher_list(probe, "ALL")) {
+        hc_tls_err(err, errlen, "cipher suites", "cannot list ciphers");
+        goto out;
+    }
+    if (suites_translate(list, SSL_CTX_get_ciphers(probe), &v12, &v13, err, errlen))
+        goto out;
+    if ((v12.len && !SSL_CTX_set_cipher_list(ssl, v12.base)) ||
+        (v13.len && !SSL_CTX_set_ciphersuites(ssl, v13.base))) {
+        hc_tls_err(err, errlen, "cipher suites", "rejected");
+        goto out;
+    }
+    rc = 0;
+out:
+    hc_buf_free(&v13);
+    hc_buf_free(&v12);
+    SSL_CTX_free(probe);
+    return rc;
+}
+
+/* Appends one protocol in ALPN wire format: a length byte, then the name. */
+static int alpn_append(hc_buf_t *wire, const char *name, size_t len)
+{
+    unsigned char l = (unsigned char)len;
+    if (!len || len > 255 || hc_buf_append(wire, &l, 1) || hc_buf_append(wire, name, len))
+        return -EINVAL;
+    return 0;
+}
+
+/* RFC 7301 §3.2: the server picks, in its own preference order, a protocol the client
+ * offered; with no overlap it answers no_application_protocol. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    const hc_tls_ctx_t *ctx = arg;
+    for (size_t i = 0; i < ctx->alpn_len; i += 1u + ctx->alpn[i]) {
+        const unsigned char *want = ctx->alpn + i + 1;
+        size_t want_len = ctx->alpn[i];
+        for (unsigned int j = 0; j < inlen && j + 1u + in[j] <= inlen; j += 1u + in[j])
+            if (in[j] == want_len && !memcmp(in + j + 1, want, want_len)) {
+                *out = in + j + 1;
+                *outlen = in[j];
+                return SSL_TLSEXT_ERR_OK;
+            }
+    }
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+/* ---- contexts ---------------------------------------------------------------------- */
+
+static hc_tls_ctx_t *ctx_new(const SSL_METHOD *method)
+{
+    hc_tls_ctx_t *ctx = hc_calloc(1, sizeof(*ctx));
+    ctx->ssl = SSL_CTX_new(method);
+    if (!ctx->ssl)
+        hc_oom(0);
+    atomic_init(&ctx->refs, 1);
+    pthread_mutex_init(&ctx->lock, NULL);
+    SSL_CTX_set_mode(ctx->ssl, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_options(ctx->ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    return ctx;
+}
+
+/* Runs once the ClientHello is parsed (after SNI): installs the certificate for the
+ * requested name from the set current at this moment. */
+static int cert_select(SSL *ssl, void *arg)
+{
+    hc_tls_ctx_t *ctx = arg;
+    pthread_mutex_lock(&ctx->lock);
+    hc_tls_certs_t *set = ctx->certs ? hc_tls_certs_hold(ctx->certs) : NULL;
+    pthread_mutex_unlock(&ctx->lock);
+    if (!set)
+        return 0;
+    int rc = hc_tls_certs_use(set, ssl, SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
+    hc_tls_certs_free(set);
+    return rc == 0;
+}
+
+static int server_alpn_set(hc_tls_ctx_t *ctx, const char *const *alpn, char *err,
+                           size_t errlen)
+{
+    hc_buf_t wire;
+    hc_buf_init(&wire, ALPN_WIRE_MAX);
+    for (size_t i = 0; alpn && alpn[i]; i++)
+        if (alpn_append(&wire, alpn[i], strlen(alpn[i]))) {
+            hc_tls_errf(err, errlen, "bad ALPN protocol \"%.40s\"", alpn[i]);
+            hc_buf_free(&wire);
+            return -EINVAL;
+        }
+    if (wire.len) {
+        ctx->alpn = hc_memdup(wire.base, wire.len);
+        ctx->alpn_len = wire.len;
+        SSL_CTX_set_alpn_select_cb(ctx->ssl, alpn_select, ctx);
+    }
+    hc_buf_free(&wire);
+    return 0;
+}
+
+hc_tls_ctx_t *hc_tls_server_new(const hc_tls_server_opts_t *opts, char *err, size_t errlen)
+{
+    static const hc_tls_server_opts_t defaults = {0};
+    int version;
+    if (!opts)
+        opts = &defaults;
+    if (version_parse(opts->min_version, &version)) {
+        hc_tls_errf(err, errlen, "unsupported minimum TLS version \"%.40s\" (TLS1.2 or TLS1.3)",
+                    opts->min_version);
+        return NULL;
+    }
+    hc_tls_ctx_t *ctx = ctx_new(TLS_server_method());
+    SSL_CTX_set_min_proto_version(ctx->ssl, version);
+    SSL_CTX_set_options(ctx->ssl, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_cert_cb(ctx->ssl, cert_select, ctx);
+    if ((opts->cipher_suites && suites_apply(ctx->ssl, opts->cipher_suites, err, errlen)) ||
+        server_alpn_set(ctx, opts->alpn, err, errlen)) {
+        hc_tls_ctx_unref(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+hc_tls_ctx_t *hc_tls_client_new(const char *ca_file, int verify, char *err, size_t errlen)
+{
+    hc_tls_ctx_t *ctx = ctx_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(ctx->ssl, TLS1_2_VERSION);
+    ERR_clear_error();
+    if (!verify) {
+        SSL_CTX_set_verify(ctx->ssl, SSL_VERIFY_NONE, NULL);
+        return ctx;
+    }
+    SSL_CTX_set_verify(ctx->ssl, SSL_VERIFY_PEER, NULL);
+    int ok = ca_file ? SSL_CTX_load_verify_locations(ctx->ssl, ca_file, NULL)
+                     : SSL_CTX_set_default_verify_paths(ctx->ssl);
+    if (!ok) {
+        hc_tls_err(err, errlen, ca_file ? "CA bundle" : "system CA store", "cannot load");
+        hc_tls_ctx_unref(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+int hc_tls_client_add_ca_pem(hc_tls_ctx_t *ctx, const char *pem, size_t len, char *err,
+                             size_t errlen)
+{
+    if (len > INT_MAX)
+        return -EINVAL;
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx->ssl);
+    BIO *in = BIO_new_mem_buf(pem, (int)len);
+    if (!in)
+        hc_oom(len);
+    ERR_clear_error();
+    int added = 0;
+    X509 *x;
+    while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL))) {
+        if (X509_STORE_add_cert(store, x) == 1)
+            added++;
+        X509_free(x);
+    }
+    BIO_free(in);
+    if (!added) {
+        hc_tls_err(err, errlen, "CA certificates", "no PEM certificate found");
+        return -EINVAL;
+    }
+    ERR_clear_error();
+    return 0;
+}
+
+void hc_tls_ctx_set_certs(hc_tls_ctx_t *ctx, hc_tls_certs_t *set)
+{
+    pthread_mutex_lock(&ctx->lock);
+    hc_tls_certs_t *old = ctx->certs;
+    ctx->certs = set;
+    pthread_mutex_unlock(&ctx->lock);
+    hc_tls_certs_free(old);
+}
+
+hc_tls_ctx_t *hc_tls_ctx_ref(hc_tls_ctx_t *ctx)
+{
+    atomic_fetch_add(&ctx->refs, 1);
+    return ctx;
+}
+
+void hc_tls_ctx_unref(hc_tls_ctx_t *ctx)
+{
+    if (!ctx || atomic_fetch_sub(&ctx->refs, 1) != 1)
+        return;
+    SSL_CTX_free(ctx->ssl);
+    hc_tls_certs_free(ctx->certs);
+    hc_free(ctx->alpn);
+    pthread_mutex_destroy(&ctx->lock);
+    hc_free(ctx);
+}
+
+/* ---- connections -------------------------------------------------------------------- */
+
+static hc_tls_conn_t *conn_new(hc_tls_ctx_t *ctx)
+{
+    hc_tls_conn_t *c = hc_calloc(1, sizeof(*c));
+    c->ssl = SSL_new(ctx->ssl);
+    c->in = BIO_new(BIO_s_mem());
+    c->out = BIO_new(BIO_s_mem());
+    if (!c->ssl || !c->in || !c->out)
+        hc_oom(0);
+    SSL_set_bio(c->ssl, c->in, c->out); /* the SSL owns both BIOs now */
+    c->ctx = hc_tls_ctx_ref(ctx);
+    return c;
+}
+
+hc_tls_conn_t *hc_tls_conn_server(hc_tls_ctx_t *ctx)
+{
+    hc_tls_conn_t *c = conn_new(ctx);
+    SSL_set_accept_state(c->ssl);
+    return c;
+}
+
+/* Name checks for the peer certificate: a DNS name is also sent as SNI; an IP literal
+ * is only matched against IP SANs (RFC 6066 §3 forbids it in server_name). */
+static int client_name_set(hc_tls_conn_t *c, const char *sni)
+{
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, sni, addr) == 1 || inet_pton(AF_INET6, sni, addr) == 1)
+        return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), sni) == 1 ? 0 : -EINVAL;
+    if (SSL_set_tlsext_host_name(c->ssl, sni) != 1 || SSL_set1_host(c->ssl, sni) != 1)
+        return -EINVAL;
+    return 0;
+}
+
+static int client_alpn_set(hc_tls_conn_t *c, const char *alpn)
+{
+    hc_buf_t wire;
+    int rc = 0;
+    hc_buf_init(&wire, ALPN_WIRE_MAX);
+    for (const char *p = alpn; *p && !rc; p += *p == ',') {
+        size_t len = strcspn(p, ",");
+        rc = alpn_append(&wire, p, len);
+        p += len;
+    }
+    /* SSL_set_alpn_protos is the one OpenSSL call that returns 0 on success. */
+    if (!rc && wire.len &&
+        SSL_set_alpn_protos(c->ssl, (const unsigned char *)wire.base, (unsigned)wire.len))
+        rc = -EINVAL;
+    hc_buf_free(&wire);
+    return rc;
+}
+
+hc_tls_conn_t *hc_tls_conn_client(hc_tls_ctx_t *ctx, const char *sni, const char *alpn)
+{
+    hc_tls_conn_t *c = conn_new(ctx);
+    SSL_set_connect_state(c->ssl);
+    ERR_clear_error();
+    if ((sni && *sni && client_name_set(c, sni)) || (alpn && client_alpn_set(c, alpn))) {
+        ERR_clear_error();
+        hc_tls_conn_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void hc_tls_conn_free(hc_tls_conn_t *c)
+{
+    if (!c)
+        return;
+    SSL_free(c->ssl);
+    hc_tls_ctx_unref(c->ctx);
+    hc_free(c);
+}
+
+int hc_tls_conn_feed(hc_tls_conn_t *c, const char *data, size_t len)
+{
+    if (c->failed)
+        return HC_TLS_EPROTO;
+    if (len > HC_TLS_FEED_MAX || BIO_ctrl_pending(c->in) + len > HC_TLS_FEED_MAX)
+        return -ENOBUFS;
+    if (len && BIO_write(c->in, data, (int)len) != (int)len)
+        hc_oom(len);
+    return 0;
+}
+
+/* Records why the connection failed; the alert OpenSSL queued stays pending. */
+static int conn_fail(hc_tls_conn_t *c)
+{
+    long v = SSL_get_verify_result(c->ssl);
+    c->failed = 1;
+    if ((SSL_get_verify_mode(c->ssl) & SSL_VERIFY_PEER) && !SSL_is_server(c->ssl) &&
+        v != X509_V_OK) {
+        c->verify_failed = 1;
+        hc_tls_errf(c->error, sizeof(c->error), "certificate verify failed: %s",
+                    X509_verify_cert_error_string(v));
+        ERR_clear_error();
+    } else {
+        hc_tls_err(c->error, sizeof(c->error), "TLS", "protocol error");
+    }
+    return HC_TLS_EPROTO;
+}
+
+/* Maps an OpenSSL result r <= 0 to 0 (wants more), -EPIPE or HC_TLS_EPROTO. */
+static int conn_status(hc_tls_conn_t *c, int r)
+{
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return 0;
+    case SSL_ERROR_ZERO_RETURN:
+        return -EPIPE;
+    default:
+        return conn_fail(c);
+    }
+}
+
+int hc_tls_conn_handshake(hc_tls_conn_t *c)
+{
+    if (c->failed)
+        return HC_TLS_EPROTO;
+    if (c->established)
+        return 1;
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r != 1) {
+        int rc = conn_status(c, r);
+        return rc == -EPIPE ? conn_fail(c) : rc;
+    }
+    c->established = 1;
+    const unsigned char *p;
+    unsigned int len;
+    SSL_get0_alpn_selected(c->ssl, &p, &len);
+    if (p && len)
+        memcpy(c->alpn, p, len < sizeof(c->alpn) ? len : sizeof(c->alpn) - 1);
+    return 1;
+}
+
+int hc_tls_conn_read(hc_tls_conn_t *c, char *buf, size_t cap)
+{
+    int rc = hc_tls_conn_handshake(c);
+    if (rc <= 0)
+        return rc;
+    size_t n = 0;
+    if (!cap)
+        return 0;
+    ERR_clear_error();
+    if (SSL_read_ex(c->ssl, buf, cap > INT_MAX ? INT_MAX : cap, &n) == 1)
+        return (int)n;
+    return conn_status(c, 0);
+}
+
+int hc_tls_conn_write(hc_tls_conn_t *c, const char *data, size_t len)
+{
+    int rc = hc_tls_conn_handshake(c);
+    if (rc <= 0)
+        return rc;
+    size_t n = 0;
+    if (!len)
+        return 0;
+    ERR_clear_error();
+    if (SSL_write_ex(c->ssl, data, len > INT_MAX ? INT_MAX : len, &n) == 1)
+        return (int)n;
+    return conn_status(c, 0);
+}
+
+size_t hc_tls_conn_pending(hc_tls_conn_t *c, const char **data)
+{
+    char *p = NULL;
+    long n = BIO_get_mem_data(c->out, &p);
+    *data = p;
+    return n > 0 ? (size_t)n : 0;
+}
+
+void hc_tls_conn_consume(hc_tls_conn_t *c, size_t n)
+{
+    char scratch[4096];
+    while (n) {
+        int k = BIO_read(c->out, scratch, (int)(n < sizeof(scratch) ? n : sizeof(scratch)));
+        if (k <= 0)
+            break;
+        n -= (size_t)k;
+    }
+}
+
+void hc_tls_conn_shutdown(hc_tls_conn_t *c)
+{
+    if (!c->established || c->failed)
+        return;
+    SSL_shutdown(c->ssl);
+    ERR_clear_error();
+}
+
+int hc_tls_conn_established(const hc_tls_conn_t *c)
+{
+    return c->established;
+}
+
+const char *hc_tls_conn_version(const hc_tls_conn_t *c)
+{
+    return c->established ? SSL_get_version(c->ssl) : NULL;
+}
+
+const char *hc_tls_conn_cipher(const hc_tls_conn_t *c)
+{
+    const SSL_CIPHER *cipher = c->established ? SSL_get_current_cipher(c->ssl) : NULL;
+    return cipher ? SSL_CIPHER_standard_name(cipher) : NULL;
+}
+
+const char *hc_tls_conn_sni(const hc_tls_conn_t *c)
+{
+    return SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+}
+
+const char *hc_tls_conn_alpn(const hc_tls_conn_t *c)
+{
+    return c->alpn[0] ? c->alpn : NULL;
+}
+
+const char *hc_tls_conn_error(const hc_tls_conn_t *c)
+{
+    return c->failed ? c->error : NULL;
+}
+
+int hc_tls_conn_verify_failed(const hc_tls_conn_t *c)
+{
+    return c->verify_failed;
+}
+
+SSL_CTX *hc_tls_ctx_openssl(hc_tls_ctx_t *ctx)
+{
+    return ctx->ssl;
+}
+
+SSL *hc_tls_conn_openssl(hc_tls_conn_t *c)
+{
+    return c->ssl;
+}

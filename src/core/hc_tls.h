@@ -4,7 +4,18 @@
  *
  * Contexts: a server context holds a certificate set chosen by SNI (exact names first,
  * then "*.example.com" wildcards, then the default certificate). The set can be replaced
- * at run time: new handshakes see the new set, established connections keep theirs. */
+ * at run time: new handshakes see the new set, established connections keep theirs.
+ *
+ * Driving a connection (both sides), after every event:
+ *   received bytes  -> hc_tls_conn_feed, then hc_tls_conn_read until it returns <= 0
+ *   plaintext to go -> hc_tls_conn_write
+ *   then always     -> hc_tls_conn_pending / send / hc_tls_conn_consume
+ * A client starts with hc_tls_conn_handshake to produce its ClientHello. On an error,
+ * send what is pending (it carries the alert) and close.
+ *
+ * Threads: contexts and certificate sets may be shared by several loops' threads;
+ * one connection is used by one thread at a time. Implementation: hc_tls.c (contexts,
+ * connections), hc_tls_certs.c (certificate sets). */
 #ifndef HC_TLS_H
 #define HC_TLS_H
 
@@ -17,6 +28,9 @@ typedef struct hc_tls_conn hc_tls_conn_t;
 /* Negative results of the conn calls besides -errno values. */
 #define HC_TLS_EPROTO (-71) /* the peer broke the protocol or failed verification: close */
 
+/* Most ciphertext hc_tls_conn_feed holds before the owner reads it (-ENOBUFS past it). */
+#define HC_TLS_FEED_MAX (1024 * 1024)
+
 typedef struct hc_tls_server_opts {
     const char *min_version;  /* "TLS1.2" (default), "TLS1.3"; also Go's "VersionTLS12" */
     const char *cipher_suites; /* comma list of IANA/Go names (TLS 1.2), NULL = OpenSSL's */
@@ -24,55 +38,94 @@ typedef struct hc_tls_server_opts {
 } hc_tls_server_opts_t;
 
 /** A new, empty certificate set. Add certificates, then install it with
- *  hc_tls_ctx_set_certs (which takes ownership). */
+ *  hc_tls_ctx_set_certs (which takes ownership). Never NULL. */
 hc_tls_certs_t *hc_tls_certs_new(void);
-/** Adds a PEM certificate chain and private key. Names come from the certificate's
- *  subjectAltName DNS entries (CN when there are none). is_default makes it the
- *  certificate for unknown or absent SNI. Returns 0 or -EINVAL with err. */
+/** Adds a PEM certificate chain (leaf first, then intermediates) and its private key
+ *  (unencrypted PEM). Names come from the certificate's subjectAltName DNS entries (CN
+ *  when there are none). is_default makes it the certificate for unknown or absent SNI;
+ *  without any default the first certificate added serves them. The PEM text is copied.
+ *  Returns 0 or -EINVAL with a message in err (err may be NULL). Only before the set
+ *  is installed. */
 int hc_tls_certs_add_pem(hc_tls_certs_t *set, const char *cert_pem, size_t cert_len,
                          const char *key_pem, size_t key_len, int is_default, char *err,
                          size_t errlen);
-/** Adds a freshly generated self-signed certificate for cn (used when nothing matches). */
+/** Adds a freshly generated self-signed certificate (EC P-256, one year, SAN DNS:cn)
+ *  for cn, e.g. as the fallback default. Returns 0 or -EINVAL. Only before installing. */
 int hc_tls_certs_add_self_signed(hc_tls_certs_t *set, const char *cn, int is_default);
+/** Number of certificates in the set. */
+size_t hc_tls_certs_count(const hc_tls_certs_t *set);
+/** Frees a set that was never installed. NULL is fine. */
 void hc_tls_certs_free(hc_tls_certs_t *set);
 
-/** A server context with opts; NULL with err on a bad option. */
+/** A server context with opts (NULL = defaults) and no certificates yet: handshakes
+ *  fail until hc_tls_ctx_set_certs installs a set. NULL with a message in err on a bad
+ *  option (an unknown version or cipher suite name, an ALPN name of 0 or >255 bytes).
+ *  With ALPN, a client offering only protocols not in the list is refused with the
+ *  no_application_protocol alert (RFC 7301 §3.2); a client offering none gets none.
+ *  The caller holds the one reference. */
 hc_tls_ctx_t *hc_tls_server_new(const hc_tls_server_opts_t *opts, char *err, size_t errlen);
-/** A client context verifying peers against ca_file (PEM bundle) or the system store
- *  when NULL; verify = 0 disables verification (insecureSkipVerify). */
+/** A client context (TLS 1.2 minimum) verifying peers against ca_file (PEM bundle) or
+ *  the system store when NULL; verify = 0 disables verification (insecureSkipVerify).
+ *  Reads the file now (blocking; call at configuration time). NULL with err when the
+ *  bundle cannot be loaded. The caller holds the one reference. */
 hc_tls_ctx_t *hc_tls_client_new(const char *ca_file, int verify, char *err, size_t errlen);
-/** Replaces the server's certificate set (ownership moves to ctx). Thread-safe. */
+/** Adds the CA certificates in a PEM text to a client context's trust store, on top of
+ *  what hc_tls_client_new loaded. Call before the context is shared. Returns 0 or
+ *  -EINVAL with err when no certificate could be read. */
+int hc_tls_client_add_ca_pem(hc_tls_ctx_t *ctx, const char *pem, size_t len, char *err,
+                             size_t errlen);
+/** Replaces the server's certificate set (ownership moves to ctx; the caller must not
+ *  touch set afterwards). Thread-safe: handshakes that already chose a certificate keep
+ *  it, later ones choose from set. */
 void hc_tls_ctx_set_certs(hc_tls_ctx_t *ctx, hc_tls_certs_t *set);
-/** Reference counting: a context lives while any connection or owner holds it. */
+/** Reference counting: a context lives while any connection or owner holds it.
+ *  Both are atomic; unref of NULL is fine. */
 hc_tls_ctx_t *hc_tls_ctx_ref(hc_tls_ctx_t *ctx);
 void hc_tls_ctx_unref(hc_tls_ctx_t *ctx);
 
-/** A server-side connection state. */
+/** A server-side connection state; holds a reference on ctx. Never NULL. */
 hc_tls_conn_t *hc_tls_conn_server(hc_tls_ctx_t *ctx);
-/** A client-side connection state; sni is sent and verified as the host name. */
+/** A client-side connection state; holds a reference on ctx. sni (may be NULL) is sent
+ *  as server_name and verified as the host name when the context verifies; an IP
+ *  literal is not sent (RFC 6066 §3) but checked against the certificate's IP SANs.
+ *  alpn is a comma list to offer ("h2,http/1.1") or NULL. NULL when sni or alpn is
+ *  malformed. */
 hc_tls_conn_t *hc_tls_conn_client(hc_tls_ctx_t *ctx, const char *sni, const char *alpn);
+/** Frees the state (no close_notify is sent: see hc_tls_conn_shutdown). NULL is fine. */
 void hc_tls_conn_free(hc_tls_conn_t *c);
 
-/** Gives ciphertext received from the peer. Returns 0 or a negative error. */
+/** Gives ciphertext received from the peer (copied). Returns 0, -ENOBUFS when more than
+ *  HC_TLS_FEED_MAX bytes would wait unread, or HC_TLS_EPROTO after a failure. */
 int hc_tls_conn_feed(hc_tls_conn_t *c, const char *data, size_t len);
+/** Advances the handshake with what was fed. Returns 1 once established, 0 while it
+ *  needs more from the peer, HC_TLS_EPROTO on failure (see hc_tls_conn_error). */
+int hc_tls_conn_handshake(hc_tls_conn_t *c);
 /** Decrypts into buf. Returns bytes (>0), 0 when nothing more is available now,
- *  -EPIPE when the peer closed cleanly, HC_TLS_EPROTO on failure. Drives the handshake. */
+ *  -EPIPE when the peer closed cleanly, HC_TLS_EPROTO on failure. Drives the handshake.
+ *  Call again after a positive result: more records may be buffered. */
 int hc_tls_conn_read(hc_tls_conn_t *c, char *buf, size_t cap);
-/** Encrypts plaintext; returns bytes taken (all of it once the handshake is done; 0
- *  before) or a negative error. */
+/** Encrypts plaintext; returns bytes taken (all of it, up to INT_MAX, once the
+ *  handshake is done; 0 before) or a negative error. The ciphertext becomes pending;
+ *  the caller bounds how much it lets pile up. */
 int hc_tls_conn_write(hc_tls_conn_t *c, const char *data, size_t len);
-/** Ciphertext waiting to go to the peer: points *data at it and returns its length. */
+/** Ciphertext waiting to go to the peer: points *data at it and returns its length.
+ *  The pointer is valid until the next call on c. */
 size_t hc_tls_conn_pending(hc_tls_conn_t *c, const char **data);
-/** Marks n bytes of the pending ciphertext as sent. */
+/** Marks n bytes of the pending ciphertext as sent (n <= pending length). */
 void hc_tls_conn_consume(hc_tls_conn_t *c, size_t n);
-/** Queues close_notify. */
+/** Queues close_notify (after the handshake; otherwise nothing). */
 void hc_tls_conn_shutdown(hc_tls_conn_t *c);
 /** 1 once the handshake completed. */
 int hc_tls_conn_established(const hc_tls_conn_t *c);
-/** Negotiated facts; NULL before the handshake or when absent. */
+/** Negotiated facts; NULL before the handshake or when absent. Strings live as long as c. */
 const char *hc_tls_conn_version(const hc_tls_conn_t *c); /* "TLSv1.3" */
-const char *hc_tls_conn_cipher(const hc_tls_conn_t *c);
+const char *hc_tls_conn_cipher(const hc_tls_conn_t *c); /* IANA name, "TLS_AES_128_GCM_SHA256" */
 const char *hc_tls_conn_sni(const hc_tls_conn_t *c);
 const char *hc_tls_conn_alpn(const hc_tls_conn_t *c);
+/** Why the connection failed ("certificate verify failed: ..."), NULL while it has not. */
+const char *hc_tls_conn_error(const hc_tls_conn_t *c);
+/** 1 when the failure was our verification of the peer's certificate (unknown CA,
+ *  wrong host name, expired), 0 otherwise. */
+int hc_tls_conn_verify_failed(const hc_tls_conn_t *c);
 
 #endif

@@ -1,0 +1,135 @@
+/* HTTP/1.1 client on a libuv loop, for proxy upstreams, forward auth, ACME and health
+ * checks: keep-alive pools per origin, TLS through hc_tls, timeouts, streamed or
+ * collected responses, streamed or in-memory request bodies.
+ *
+ * Start here: hc_http_client_new once per loop, then hc_http_client_request per request.
+ * A request reports on_headers, then on_body pieces, then on_done exactly once.
+ * Implementation: hc_http_client.c (requests), hc_http_client_conn.c (connections,
+ * DNS, TLS, pool). Not thread-safe: one client per loop. */
+#ifndef HC_HTTP_CLIENT_H
+#define HC_HTTP_CLIENT_H
+
+#include "core/hc_tls.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct hc_http_client hc_http_client_t;
+typedef struct hc_http_client_req hc_http_client_req_t;
+
+/* Failures reported to on_done, as negative errno values (the reason says more):
+ *   -ECONNREFUSED, -ECONNRESET, -ENETUNREACH ...  connecting or the connection broke
+ *   -EHOSTUNREACH   the name did not resolve
+ *   -ETIMEDOUT      connect, response-header or overall timeout
+ *   -EKEYREJECTED   the server's certificate failed verification
+ *   -EPROTO         any other TLS failure
+ *   -EBADMSG        the response is not valid HTTP/1.x
+ *   -EFBIG          collect mode: the body is larger than collect_max
+ *   -ECANCELED      hc_http_client_req_cancel or hc_http_client_free
+ *   -EINVAL         a bad URL, method or header (reported by hc_http_client_request itself) */
+
+typedef struct hc_http_client_opts {
+    unsigned max_idle_per_origin; /* idle keep-alive connections kept per origin; 0 = 8 */
+    uint64_t idle_timeout_ms;     /* an idle connection is closed after this; 0 = 90 s */
+    const char *ca_file;          /* PEM bundle to verify servers; NULL = system store */
+    int insecure_skip_verify;     /* 1 = accept any server certificate */
+    size_t max_header_bytes;      /* response header section limit; 0 = 64 KiB */
+} hc_http_client_opts_t;
+
+typedef struct hc_http_client_header {
+    const char *name;
+    const char *value;
+} hc_http_client_header_t;
+
+/** The response head given to on_headers. Everything points into the request and
+ *  stays valid until on_done returns. */
+typedef struct hc_http_response {
+    int status;
+    int version_minor;              /* HTTP/1.x */
+    const char *reason;             /* reason phrase, maybe "" */
+    const hc_http_client_header_t *headers; /* as received, in order; names keep their case */
+    size_t n_headers;
+    int64_t content_length;         /* -1 when not given (chunked or until close) */
+} hc_http_response_t;
+
+typedef struct hc_http_client_req_cbs {
+    /** The final response head arrived (1xx interim responses are skipped). Return 0
+     *  to go on, a negative errno to abort the request (on_done gets it). Optional. */
+    int (*on_headers)(hc_http_client_req_t *req, const hc_http_response_t *res, void *ud);
+    /** A piece of the decoded body (chunked framing removed), at most 64 KiB. Not called
+     *  in collect mode. Return 0 or a negative errno to abort. Optional. */
+    int (*on_body)(hc_http_client_req_t *req, const char *data, size_t len, void *ud);
+    /** Streamed request body only: the client wrote what was queued and takes more.
+     *  Optional. */
+    void (*on_drain)(hc_http_client_req_t *req, void *ud);
+    /** Exactly once: status 0 when the whole response arrived, else a negative errno
+     *  (see above) with hc_http_client_req_error telling why. req is freed after it returns. */
+    void (*on_done)(hc_http_client_req_t *req, int status, void *ud);
+} hc_http_client_req_cbs_t;
+
+typedef struct hc_http_client_req_opts {
+    const char *method;              /* "GET" when NULL */
+    const char *url;                 /* http:// or https://host[:port][/path][?query] */
+    const hc_http_client_header_t *headers; /* sent as given; Host is added unless present;
+                                        Content-Length, Transfer-Encoding and Connection
+                                        are set by the client and dropped from here */
+    size_t n_headers;
+    const char *body;  /* in-memory body (copied), may be NULL with body_len 0 */
+    size_t body_len;
+    int stream_body;   /* 1: the body comes from hc_http_client_req_write/hc_http_client_req_end */
+    int64_t stream_length; /* streamed body length, -1 = unknown (sent chunked) */
+    size_t collect_max; /* > 0: collect mode, the body is gathered up to this many bytes
+                           and read with hc_http_client_req_body in on_done */
+    uint64_t connect_timeout_ms; /* DNS + TCP + TLS; 0 = 10 s */
+    uint64_t header_timeout_ms;  /* request fully sent -> response head; 0 = 60 s */
+    uint64_t total_timeout_ms;   /* whole request; 0 = none */
+    const char *tls_server_name; /* https: SNI and name to verify; NULL = the URL host */
+    hc_tls_ctx_t *tls;           /* https: client context instead of the client's own
+                                    (e.g. another CA); referenced while in use */
+    int no_reuse;                /* 1: a fresh connection, closed afterwards */
+} hc_http_client_req_opts_t;
+
+/** A client on loop (which must outlive it). Reads ca_file now. NULL with a message in
+ *  err when the CA bundle cannot be loaded. */
+hc_http_client_t *hc_http_client_new(uv_loop_t *loop, const hc_http_client_opts_t *opts,
+                                     char *err, size_t errlen);
+/** Cancels every request (on_done with -ECANCELED, before this returns), closes idle
+ *  connections and frees the client once its handles closed (run the loop). NULL is fine. */
+void hc_http_client_free(hc_http_client_t *cl);
+
+/** Starts a request. Returns 0 and sets *out (may be NULL) to a handle valid until
+ *  on_done returns, or -EINVAL with nothing started and no callback fired. cbs and ud
+ *  must outlive the request; opts and everything it points to are copied. */
+int hc_http_client_request(hc_http_client_t *cl, const hc_http_client_req_opts_t *opts,
+                    const hc_http_client_req_cbs_t *cbs, void *ud, hc_http_client_req_t **out);
+
+/** Streamed body: queues len bytes (copied). Returns 0, -ENOBUFS when more than 1 MiB
+ *  waits unsent (wait for on_drain), -EINVAL after hc_http_client_req_end or when passing
+ *  stream_length. */
+int hc_http_client_req_write(hc_http_client_req_t *req, const char *data, size_t len);
+/** Streamed body: no more data. Returns 0, or -EINVAL when fewer bytes than
+ *  stream_length were written (the request then fails). */
+int hc_http_client_req_end(hc_http_client_req_t *req);
+
+/** Stops (paused = 1) or resumes reading the response, for backpressure while the
+ *  caller cannot take more on_body pieces. Timeouts keep running. */
+void hc_http_client_req_pause(hc_http_client_req_t *req, int paused);
+
+/** Aborts the request: on_done fires with -ECANCELED before this returns (unless it
+ *  already fired). Safe to call from this request's callbacks. */
+void hc_http_client_req_cancel(hc_http_client_req_t *req);
+
+/** The response head, NULL until it arrived. Valid until on_done returns. */
+const hc_http_response_t *hc_http_client_req_response(const hc_http_client_req_t *req);
+/** Collect mode: the body gathered so far and its length (NUL-terminated). */
+const char *hc_http_client_req_body(const hc_http_client_req_t *req, size_t *len);
+/** Why the request failed ("connect: connection refused", "response header timeout",
+ *  "certificate verify failed: ...", "bad response: ..."), "" when it did not. */
+const char *hc_http_client_req_error(const hc_http_client_req_t *req);
+/** 1 when the request ran on a pooled connection used before. */
+int hc_http_client_req_reused(const hc_http_client_req_t *req);
+/** Finds a header of res by case-insensitive name; NULL when absent. */
+const char *hc_http_response_header(const hc_http_response_t *res, const char *name);
+
+#endif

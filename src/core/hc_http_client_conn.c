@@ -1,0 +1,492 @@
+/* The HTTP client's connections (see hc_http_client_int.h): name resolution with
+ * uv_getaddrinfo, TCP connect trying each address in turn, TLS through hc_tls, and
+ * the keep-alive pool of idle connections per origin with its idle timeout. */
+#include "core/hc_alloc.h"
+#include "core/hc_http_client_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef enum conn_state {
+    CONN_RESOLVING,
+    CONN_CONNECTING,
+    CONN_HANDSHAKING,
+    CONN_ACTIVE, /* serving its owner */
+    CONN_IDLE,   /* pooled */
+    CONN_CLOSED,
+} conn_state_t;
+
+struct hc_hcli_origin {
+    char *key;
+    hc_hcli_conn_t *idle; /* most recently used first */
+    unsigned n_idle;
+    hc_hcli_origin_t *next;
+};
+
+struct hc_hcli_conn {
+    hc_http_client_t *cl;
+    conn_state_t state;
+    char *key;
+    char *host;
+    int port;
+    hc_tls_conn_t *tls;
+    uv_tcp_t tcp;
+    uv_timer_t timer; /* idle timeout while pooled; deferred TLS drain while active */
+    uv_getaddrinfo_t gai;
+    uv_connect_t connect;
+    struct addrinfo *addrs, *next_addr;
+    int gai_pending;
+    int handles_open; /* tcp + timer not yet closed */
+    int paused;
+    size_t inflight;
+    unsigned uses;
+    const hc_hcli_events_t *ev;
+    void *owner;
+    hc_hcli_origin_t *origin; /* while pooled */
+    hc_hcli_conn_t *next_idle;
+};
+
+typedef struct conn_write {
+    uv_write_t req;
+    hc_hcli_conn_t *conn;
+    size_t len;
+    char data[];
+} conn_write_t;
+
+static void conn_try_next(hc_hcli_conn_t *c);
+
+char *hc_hcli_key(const hc_hcli_target_t *t)
+{
+    char buf[768];
+    /* The context pointer keeps connections verified against different CAs apart. */
+    snprintf(buf, sizeof(buf), "%s|%s|%d|%s|%p", t->tls ? "https" : "http", t->host,
+             t->port, t->sni ? t->sni : "", (void *)t->tls);
+    return hc_strdup(buf);
+}
+
+/* ---- lifetime ------------------------------------------------------------------- */
+
+static void conn_maybe_free(hc_hcli_conn_t *c)
+{
+    if (c->handles_open || c->gai_pending)
+        return;
+    hc_http_client_t *cl = c->cl;
+    if (c->addrs)
+        uv_freeaddrinfo(c->addrs);
+    hc_tls_conn_free(c->tls);
+    hc_free(c->key);
+    hc_free(c->host);
+    hc_free(c);
+    cl->n_conns--;
+    hc_hcli_client_maybe_free(cl);
+}
+
+static void conn_handle_closed(uv_handle_t *h)
+{
+    hc_hcli_conn_t *c = h->data;
+    c->handles_open--;
+    conn_maybe_free(c);
+}
+
+static void origin_remove(hc_hcli_conn_t *c)
+{
+    hc_hcli_origin_t *o = c->origin;
+    hc_hcli_conn_t **pp = &o->idle;
+    while (*pp != c)
+        pp = &(*pp)->next_idle;
+    *pp = c->next_idle;
+    c->next_idle = NULL;
+    c->origin = NULL;
+    if (--o->n_idle)
+        return;
+    hc_hcli_origin_t **op = &c->cl->origins;
+    while (*op != o)
+        op = &(*op)->next;
+    *op = o->next;
+    hc_free(o->key);
+    hc_free(o);
+}
+
+void hc_hcli_conn_close(hc_hcli_conn_t *c)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    if (c->state == CONN_IDLE)
+        origin_remove(c);
+    if (c->gai_pending)
+        uv_cancel((uv_req_t *)&c->gai);
+    c->state = CONN_CLOSED;
+    c->ev = NULL;
+    c->owner = NULL;
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+}
+
+/* Tells the owner the connection failed or ended, then closes it. */
+static void conn_fail(hc_hcli_conn_t *c, int status, const char *reason)
+{
+    const hc_hcli_events_t *ev = c->ev;
+    void *owner = c->owner;
+    int ready = c->state == CONN_ACTIVE;
+    hc_hcli_conn_close(c);
+    if (ev && ready)
+        ev->on_close(owner, status, reason);
+    else if (ev)
+        ev->on_ready(owner, status ? status : -ECONNRESET, reason);
+}
+
+/* ---- writing -------------------------------------------------------------------- */
+
+static void conn_written(uv_write_t *w, int status)
+{
+    conn_write_t *cw = (conn_write_t *)w;
+    hc_hcli_conn_t *c = cw->conn;
+    c->inflight -= cw->len;
+    hc_free(cw);
+    if (c->state == CONN_CLOSED)
+        return;
+    if (status < 0) {
+        char reason[96];
+        snprintf(reason, sizeof(reason), "write: %s", uv_strerror(status));
+        conn_fail(c, status, reason);
+    } else if (c->state == CONN_ACTIVE && c->ev) {
+        c->ev->on_written(c->owner, c->inflight);
+    }
+}
+
+/* Hands len bytes (copied) to the socket. */
+static int conn_send_raw(hc_hcli_conn_t *c, const char *data, size_t len)
+{
+    if (!len)
+        return 0;
+    conn_write_t *cw = hc_malloc(sizeof(*cw) + len);
+    memcpy(cw->data, data, len);
+    cw->conn = c;
+    cw->len = len;
+    uv_buf_t b = uv_buf_init(cw->data, (unsigned)len);
+    int rc = uv_write(&cw->req, (uv_stream_t *)&c->tcp, &b, 1, conn_written);
+    if (rc < 0) {
+        hc_free(cw);
+        return rc;
+    }
+    c->inflight += len;
+    return 0;
+}
+
+/* Sends the ciphertext hc_tls has waiting. */
+static int conn_flush_tls(hc_hcli_conn_t *c)
+{
+    const char *p;
+    size_t n = hc_tls_conn_pending(c->tls, &p);
+    int rc = conn_send_raw(c, p, n);
+    hc_tls_conn_consume(c->tls, n);
+    return rc;
+}
+
+int hc_hcli_conn_write(hc_hcli_conn_t *c, const char *data, size_t len)
+{
+    if (c->state != CONN_ACTIVE)
+        return -ENOTCONN;
+    if (!c->tls)
+        return conn_send_raw(c, data, len);
+    while (len) {
+        int n = hc_tls_conn_write(c->tls, data, len);
+        if (n <= 0)
+            return n ? n : -EPROTO;
+        data += n;
+        len -= (size_t)n;
+        int rc = conn_flush_tls(c);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+size_t hc_hcli_conn_inflight(const hc_hcli_conn_t *c)
+{
+    return c->inflight;
+}
+
+int hc_hcli_conn_reused(const hc_hcli_conn_t *c)
+{
+    return c->uses > 1;
+}
+
+/* ---- reading -------------------------------------------------------------------- */
+
+static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    hc_hcli_conn_t *c = h->data;
+    *buf = uv_buf_init(c->cl->rbuf, sizeof(c->cl->rbuf));
+}
+
+static void conn_ready(hc_hcli_conn_t *c)
+{
+    c->state = CONN_ACTIVE;
+    c->uses = 1;
+    c->ev->on_ready(c->owner, 0, NULL);
+}
+
+/* Passes decrypted data to the owner until none is left, the owner lets go of the
+ * connection, or it pauses (the rest is drained on resume). */
+static void conn_drain_tls(hc_hcli_conn_t *c)
+{
+    while (c->state == CONN_ACTIVE && !c->paused) {
+        int n = hc_tls_conn_read(c->tls, c->cl->pbuf, sizeof(c->cl->pbuf));
+        conn_flush_tls(c);
+        if (n == 0)
+            return;
+        if (n < 0) {
+            conn_fail(c, n == -EPIPE ? 0 : -EPROTO,
+                      n == -EPIPE ? "closed by server" : hc_tls_conn_error(c->tls));
+            return;
+        }
+        c->ev->on_data(c->owner, c->cl->pbuf, (size_t)n);
+    }
+}
+
+/* TLS bytes arrived: continue the handshake, or decrypt for the owner. */
+static void conn_read_tls(hc_hcli_conn_t *c, const char *data, size_t len)
+{
+    if (hc_tls_conn_feed(c->tls, data, len)) {
+        conn_fail(c, -EPROTO, "TLS: too much unread data");
+        return;
+    }
+    if (c->state == CONN_HANDSHAKING) {
+        int hs = hc_tls_conn_handshake(c->tls);
+        conn_flush_tls(c);
+        if (hs < 0) {
+            conn_fail(c, hc_tls_conn_verify_failed(c->tls) ? -EKEYREJECTED : -EPROTO,
+                      hc_tls_conn_error(c->tls));
+            return;
+        }
+        if (hs == 0)
+            return;
+        conn_ready(c);
+    }
+    conn_drain_tls(c);
+}
+
+static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    hc_hcli_conn_t *c = s->data;
+    if (nread == 0 || c->state == CONN_CLOSED)
+        return;
+    if (nread < 0 || c->state == CONN_IDLE) {
+        /* An idle connection closed by the server, or sending unasked: drop it. */
+        char reason[96];
+        snprintf(reason, sizeof(reason), "read: %s", nread < 0 ? uv_strerror((int)nread) : "");
+        conn_fail(c, nread == UV_EOF ? 0 : (int)(nread < 0 ? nread : -EPROTO),
+                  nread == UV_EOF ? "closed by server" : reason);
+        return;
+    }
+    if (c->tls)
+        conn_read_tls(c, buf->base, (size_t)nread);
+    else
+        c->ev->on_data(c->owner, buf->base, (size_t)nread);
+}
+
+static void conn_resume_tls(uv_timer_t *t)
+{
+    conn_drain_tls(t->data);
+}
+
+void hc_hcli_conn_pause(hc_hcli_conn_t *c, int paused)
+{
+    if (c->state != CONN_ACTIVE || c->paused == !!paused)
+        return;
+    c->paused = !!paused;
+    if (paused) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
+    if (c->tls) /* records already decrypted inside OpenSSL wait for no socket event */
+        uv_timer_start(&c->timer, conn_resume_tls, 0, 0);
+}
+
+/* ---- connecting ----------------------------------------------------------------- */
+
+/* The handle of a failed attempt closed: start over with the next address, unless
+ * the connection was closed meanwhile. */
+static void conn_retry_closed(uv_handle_t *h)
+{
+    hc_hcli_conn_t *c = h->data;
+    if (c->state == CONN_CLOSED) {
+        conn_handle_closed(h);
+        return;
+    }
+    uv_tcp_init(c->cl->loop, &c->tcp);
+    c->tcp.data = c;
+    conn_try_next(c);
+}
+
+static void conn_connected(uv_connect_t *req, int status)
+{
+    hc_hcli_conn_t *c = req->data;
+    if (c->state != CONN_CONNECTING)
+        return;
+    if (status < 0) {
+        if (c->next_addr) {
+            /* A failed socket cannot connect again: a fresh handle for the next address
+             * once this one has closed. */
+            uv_close((uv_handle_t *)&c->tcp, conn_retry_closed);
+            return;
+        }
+        char reason[96];
+        snprintf(reason, sizeof(reason), "connect: %s", uv_strerror(status));
+        conn_fail(c, status, reason);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
+    if (!c->tls) {
+        conn_ready(c);
+        return;
+    }
+    c->state = CONN_HANDSHAKING;
+    if (hc_tls_conn_handshake(c->tls) < 0 || conn_flush_tls(c))
+        conn_fail(c, -EPROTO, "TLS: cannot start the handshake");
+}
+
+/* Connects to the next resolved address with the (fresh) tcp handle. */
+static void conn_try_next(hc_hcli_conn_t *c)
+{
+    struct addrinfo *ai = c->next_addr;
+    c->next_addr = ai->ai_next;
+    c->state = CONN_CONNECTING;
+    c->connect.data = c;
+    int rc = uv_tcp_connect(&c->connect, &c->tcp, ai->ai_addr, conn_connected);
+    if (rc < 0) {
+        char reason[96];
+        snprintf(reason, sizeof(reason), "connect: %s", uv_strerror(rc));
+        conn_fail(c, rc, reason);
+    }
+}
+
+static void conn_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    hc_hcli_conn_t *c = req->data;
+    c->gai_pending = 0;
+    c->addrs = res;
+    if (c->state == CONN_CLOSED) {
+        conn_maybe_free(c);
+        return;
+    }
+    if (status < 0 || !res) {
+        char reason[160];
+        snprintf(reason, sizeof(reason), "DNS: %s: %s", c->host, uv_strerror(status));
+        conn_fail(c, -EHOSTUNREACH, reason);
+        return;
+    }
+    c->next_addr = res;
+    conn_try_next(c);
+}
+
+hc_hcli_conn_t *hc_hcli_conn_open(hc_http_client_t *cl, const hc_hcli_target_t *t,
+                                  const char *key, const hc_hcli_events_t *ev, void *owner,
+                                  int *rc)
+{
+    hc_tls_conn_t *tls = NULL;
+    if (t->tls && !(tls = hc_tls_conn_client(t->tls, t->sni, "http/1.1"))) {
+        *rc = -EINVAL;
+        return NULL;
+    }
+    hc_hcli_conn_t *c = hc_calloc(1, sizeof(*c));
+    c->cl = cl;
+    c->tls = tls;
+    c->key = hc_strdup(key);
+    c->host = hc_strdup(t->host);
+    c->port = t->port;
+    c->ev = ev;
+    c->owner = owner;
+    uv_tcp_init(cl->loop, &c->tcp);
+    uv_timer_init(cl->loop, &c->timer);
+    c->tcp.data = c->timer.data = c->gai.data = c;
+    c->handles_open = 2;
+    cl->n_conns++;
+    c->state = CONN_RESOLVING;
+    char port[8];
+    snprintf(port, sizeof(port), "%d", t->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    *rc = uv_getaddrinfo(cl->loop, &c->gai, conn_resolved, t->host, port, &hints);
+    if (*rc < 0) {
+        hc_hcli_conn_close(c);
+        *rc = -EHOSTUNREACH;
+        return NULL;
+    }
+    c->gai_pending = 1;
+    return c;
+}
+
+/* ---- pool ----------------------------------------------------------------------- */
+
+static void conn_idle_expired(uv_timer_t *t)
+{
+    hc_hcli_conn_close(t->data);
+}
+
+hc_hcli_conn_t *hc_hcli_pool_take(hc_http_client_t *cl, const char *key,
+                                  const hc_hcli_events_t *ev, void *owner)
+{
+    hc_hcli_origin_t *o = cl->origins;
+    while (o && strcmp(o->key, key))
+        o = o->next;
+    if (!o)
+        return NULL;
+    hc_hcli_conn_t *c = o->idle;
+    origin_remove(c);
+    uv_timer_stop(&c->timer);
+    c->state = CONN_ACTIVE;
+    c->uses++;
+    c->ev = ev;
+    c->owner = owner;
+    return c;
+}
+
+void hc_hcli_conn_release(hc_hcli_conn_t *c)
+{
+    hc_http_client_t *cl = c->cl;
+    char probe;
+    /* Bytes after the response (or a close_notify) already inside OpenSSL would be
+     * taken for the next response: such a connection is not reused. */
+    if (c->state != CONN_ACTIVE || c->inflight || cl->freeing ||
+        (c->tls && hc_tls_conn_read(c->tls, &probe, 1) != 0)) {
+        hc_hcli_conn_close(c);
+        return;
+    }
+    hc_hcli_origin_t *o = cl->origins;
+    while (o && strcmp(o->key, c->key))
+        o = o->next;
+    if (o && o->n_idle >= cl->max_idle) {
+        hc_hcli_conn_close(c);
+        return;
+    }
+    if (!o) {
+        o = hc_calloc(1, sizeof(*o));
+        o->key = hc_strdup(c->key);
+        o->next = cl->origins;
+        cl->origins = o;
+    }
+    c->ev = NULL;
+    c->owner = NULL;
+    c->state = CONN_IDLE;
+    c->origin = o;
+    c->next_idle = o->idle;
+    o->idle = c;
+    o->n_idle++;
+    /* Keep reading: the server closing an idle connection must be noticed. */
+    if (c->paused) {
+        c->paused = 0;
+        uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
+    }
+    uv_timer_start(&c->timer, conn_idle_expired, cl->idle_ms, 0);
+}
+
+void hc_hcli_pool_clear(hc_http_client_t *cl)
+{
+    while (cl->origins)
+        hc_hcli_conn_close(cl->origins->idle);
+}

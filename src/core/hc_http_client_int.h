@@ -1,0 +1,86 @@
+/* Internal interface between the HTTP client's request layer (hc_http_client.c) and
+ * its connection layer (hc_http_client_conn.c: DNS, TCP, TLS, keep-alive pool).
+ * Not for use outside those two files.
+ *
+ * Memory rule that keeps re-entrant callbacks safe: a request and a connection are
+ * freed only from libuv close callbacks, so either may be closed from inside the
+ * other's events; every event handler checks whether its object is still live. */
+#ifndef HC_HTTP_CLIENT_INT_H
+#define HC_HTTP_CLIENT_INT_H
+
+#include "core/hc_http_client.h"
+
+enum { HC_HCLI_READ_BUF = 64 * 1024 };
+
+typedef struct hc_hcli_conn hc_hcli_conn_t;
+typedef struct hc_hcli_origin hc_hcli_origin_t;
+
+/** What a connection reports to the request it serves (owner). None fires after the
+ *  connection was released or closed. */
+typedef struct hc_hcli_events {
+    /** Connected (and TLS established): status 0; or failed: negative errno + reason. */
+    void (*on_ready)(void *owner, int status, const char *reason);
+    /** Plaintext from the server; at most HC_HCLI_READ_BUF bytes. */
+    void (*on_data)(void *owner, const char *data, size_t len);
+    /** The connection ended: 0 when the server closed it cleanly, else negative. */
+    void (*on_close)(void *owner, int status, const char *reason);
+    /** A write completed; inflight is what is still queued in the kernel's direction. */
+    void (*on_written)(void *owner, size_t inflight);
+} hc_hcli_events_t;
+
+/** Where a connection goes. Strings are copied by hc_hcli_conn_open. */
+typedef struct hc_hcli_target {
+    const char *host;
+    int port;
+    hc_tls_ctx_t *tls; /* NULL = plain TCP */
+    const char *sni;   /* TLS: name sent and verified */
+} hc_hcli_target_t;
+
+struct hc_http_client {
+    uv_loop_t *loop;
+    hc_tls_ctx_t *tls; /* the default client context */
+    unsigned max_idle;
+    uint64_t idle_ms;
+    size_t max_header;
+    hc_hcli_origin_t *origins; /* origins with idle connections */
+    hc_http_client_req_t *reqs;       /* requests that have not finished */
+    size_t n_conns;            /* connections not yet freed */
+    size_t n_reqs;             /* requests not yet freed */
+    int freeing;
+    char rbuf[HC_HCLI_READ_BUF]; /* socket reads (one loop: one read at a time) */
+    char pbuf[HC_HCLI_READ_BUF]; /* TLS plaintext */
+};
+
+/** The pool key of a target: connections are shared only between equal keys. */
+char *hc_hcli_key(const hc_hcli_target_t *t);
+
+/** An idle connection for key, now attached to owner; NULL when none is pooled. */
+hc_hcli_conn_t *hc_hcli_pool_take(hc_http_client_t *cl, const char *key,
+                                  const hc_hcli_events_t *ev, void *owner);
+
+/** Starts a new connection (resolve, connect, TLS). on_ready fires once, later.
+ *  Returns NULL with *rc set when it cannot start (a bad TLS name). */
+hc_hcli_conn_t *hc_hcli_conn_open(hc_http_client_t *cl, const hc_hcli_target_t *t,
+                                  const char *key, const hc_hcli_events_t *ev, void *owner,
+                                  int *rc);
+
+/** Sends plaintext (copied; encrypted first on TLS). Returns 0 or a negative errno. */
+int hc_hcli_conn_write(hc_hcli_conn_t *c, const char *data, size_t len);
+/** Bytes handed to libuv and not yet written. */
+size_t hc_hcli_conn_inflight(const hc_hcli_conn_t *c);
+/** Stops or resumes reading (backpressure). */
+void hc_hcli_conn_pause(hc_hcli_conn_t *c, int paused);
+/** 1 when the connection served an earlier request. */
+int hc_hcli_conn_reused(const hc_hcli_conn_t *c);
+/** Detaches the owner and pools the connection for reuse, or closes it when it cannot
+ *  be reused (pool full, writes pending, client closing). */
+void hc_hcli_conn_release(hc_hcli_conn_t *c);
+/** Detaches the owner and closes the connection. */
+void hc_hcli_conn_close(hc_hcli_conn_t *c);
+
+/** Closes every pooled connection (the client is going away). */
+void hc_hcli_pool_clear(hc_http_client_t *cl);
+/** Frees the client once it is being freed and nothing of it is left open. */
+void hc_hcli_client_maybe_free(hc_http_client_t *cl);
+
+#endif
