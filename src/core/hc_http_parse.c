@@ -1,1 +1,200 @@
-/* placeholder: being written */
+/* hc_http_parse over http-parser 2.9.4 (see hc_http_parse.h). This file is the only one
+ * that includes http_parser.h: swapping the parser means rewriting this file alone. */
+#include "core/hc_http_parse.h"
+
+#include <http_parser.h>
+#include <string.h>
+
+_Static_assert(sizeof(http_parser) <= sizeof(((hc_http_parser_t *)0)->impl.bytes),
+               "hc_http_parser_t.impl too small for http_parser");
+
+#define HP(p) ((http_parser *)(void *)(p)->impl.bytes)
+
+static hc_http_parser_t *self_of(http_parser *hp)
+{
+    return hp->data;
+}
+
+/* A negative callback result fails the parse; http-parser fails on any non-zero. */
+static int data_cb(http_parser *hp, int (*cb)(void *, const char *, size_t), const char *at,
+                   size_t len)
+{
+    hc_http_parser_t *p = self_of(hp);
+    if (!cb)
+        return 0;
+    return cb(p->ud, at, len) < 0 ? -1 : 0;
+}
+
+static int on_message_begin(http_parser *hp)
+{
+    hc_http_parser_t *p = self_of(hp);
+    p->in_message = 1;
+    p->eof_body = 0;
+    if (p->cbs->on_begin && p->cbs->on_begin(p->ud) < 0)
+        return -1;
+    return 0;
+}
+
+static int on_url(http_parser *hp, const char *at, size_t len)
+{
+    return data_cb(hp, self_of(hp)->cbs->on_target, at, len);
+}
+
+static int on_status(http_parser *hp, const char *at, size_t len)
+{
+    return data_cb(hp, self_of(hp)->cbs->on_reason, at, len);
+}
+
+static int on_header_field(http_parser *hp, const char *at, size_t len)
+{
+    return data_cb(hp, self_of(hp)->cbs->on_header_field, at, len);
+}
+
+static int on_header_value(http_parser *hp, const char *at, size_t len)
+{
+    return data_cb(hp, self_of(hp)->cbs->on_header_value, at, len);
+}
+
+static int on_body(http_parser *hp, const char *at, size_t len)
+{
+    return data_cb(hp, self_of(hp)->cbs->on_body, at, len);
+}
+
+/* http-parser's contract: 0 = go on, 1 = no body, anything else = error. */
+static int on_headers_complete(http_parser *hp)
+{
+    hc_http_parser_t *p = self_of(hp);
+    hc_http_parse_head_t h = {
+        .method = hp->type == HTTP_REQUEST ? http_method_str((enum http_method)hp->method) : NULL,
+        .status = hp->type == HTTP_RESPONSE ? (int)hp->status_code : 0,
+        .version_major = hp->http_major,
+        .version_minor = hp->http_minor,
+        .keep_alive = http_should_keep_alive(hp),
+        .chunked = !!(hp->flags & F_CHUNKED),
+        .has_transfer_encoding = hp->uses_transfer_encoding,
+        .content_length = -1,
+        .upgrade = hp->upgrade,
+    };
+    if ((hp->flags & F_CONTENTLENGTH) && !h.chunked)
+        h.content_length = (int64_t)hp->content_length;
+    int rc = p->cbs->on_headers_complete ? p->cbs->on_headers_complete(p->ud, &h) : 0;
+    if (rc < 0)
+        return -1;
+    if (rc == HC_HTTP_PARSE_SKIP_BODY)
+        return 1;
+    /* RFC 9112 §6.3 item 8: a response without framing runs until the close. */
+    p->eof_body = hp->type == HTTP_RESPONSE && !h.chunked && h.content_length < 0 &&
+                  h.status >= 200 && h.status != 204 && h.status != 304;
+    return 0;
+}
+
+static int on_message_complete(http_parser *hp)
+{
+    hc_http_parser_t *p = self_of(hp);
+    p->in_message = 0;
+    if (!p->cbs->on_message_complete)
+        return 0;
+    int rc = p->cbs->on_message_complete(p->ud);
+    if (rc < 0)
+        return -1;
+    if (rc == HC_HTTP_PARSE_PAUSE) {
+        p->paused = 1;
+        http_parser_pause(hp, 1);
+    }
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_status = on_status,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+void hc_http_parse_init(hc_http_parser_t *p, hc_http_parse_mode_t mode,
+                        const hc_http_parse_cbs_t *cbs, void *ud)
+{
+    memset(p, 0, sizeof(*p));
+    http_parser_init(HP(p), mode == HC_HTTP_PARSE_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE);
+    HP(p)->data = p;
+    p->cbs = cbs;
+    p->ud = ud;
+}
+
+static int map_errno(enum http_errno e)
+{
+    switch (e) {
+    case HPE_OK:
+    case HPE_PAUSED:
+        return HC_HTTP_PARSE_OK;
+    case HPE_CB_message_begin:
+    case HPE_CB_url:
+    case HPE_CB_header_field:
+    case HPE_CB_header_value:
+    case HPE_CB_headers_complete:
+    case HPE_CB_body:
+    case HPE_CB_message_complete:
+    case HPE_CB_status:
+    case HPE_CB_chunk_header:
+    case HPE_CB_chunk_complete:
+        return HC_HTTP_PARSE_ECALLBACK;
+    case HPE_HEADER_OVERFLOW:
+        return HC_HTTP_PARSE_EHEADER_SIZE;
+    case HPE_INVALID_CONTENT_LENGTH:
+    case HPE_UNEXPECTED_CONTENT_LENGTH:
+        return HC_HTTP_PARSE_ECONTENT_LENGTH;
+    case HPE_INVALID_TRANSFER_ENCODING:
+        return HC_HTTP_PARSE_ETRANSFER_ENCODING;
+    case HPE_INVALID_CHUNK_SIZE:
+        return HC_HTTP_PARSE_ECHUNK;
+    case HPE_INVALID_METHOD:
+        return HC_HTTP_PARSE_EMETHOD;
+    case HPE_INVALID_VERSION:
+        return HC_HTTP_PARSE_EVERSION;
+    case HPE_INVALID_EOF_STATE:
+        return HC_HTTP_PARSE_EEOF;
+    default:
+        return HC_HTTP_PARSE_ESYNTAX;
+    }
+}
+
+size_t hc_http_parse_execute(hc_http_parser_t *p, const char *data, size_t len)
+{
+    if (p->error || p->paused || (!len && !p->in_message))
+        return 0; /* an end of stream between messages is no event */
+    size_t n = http_parser_execute(HP(p), &settings, data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(HP(p));
+    p->error = map_errno(e);
+    if (p->error)
+        p->reason = http_errno_description(e);
+    return n;
+}
+
+void hc_http_parse_resume(hc_http_parser_t *p)
+{
+    if (!p->paused)
+        return;
+    p->paused = 0;
+    http_parser_pause(HP(p), 0);
+}
+
+int hc_http_parse_is_upgrade(const hc_http_parser_t *p)
+{
+    return HP(p)->upgrade;
+}
+
+int hc_http_parse_is_paused(const hc_http_parser_t *p)
+{
+    return p->paused;
+}
+
+int hc_http_parse_at_boundary(const hc_http_parser_t *p)
+{
+    if (!p->in_message)
+        return 1;
+    return p->eof_body;
+}

@@ -1,0 +1,121 @@
+/* HTTP/1.x message parsing behind hearth's own thin interface (http-parser 2.9.4 today),
+ * used by the server (requests) and the client (responses). It only tokenizes and frames;
+ * the strictness rules of RFC 9112 that a proxy must add live in hc_http_server.c.
+ *
+ * Start here: hc_http_parse_init, then hc_http_parse_execute on each piece received. */
+#ifndef HC_HTTP_PARSE_H
+#define HC_HTTP_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum hc_http_parse_mode {
+    HC_HTTP_PARSE_REQUEST,
+    HC_HTTP_PARSE_RESPONSE,
+} hc_http_parse_mode_t;
+
+/** What the parser knows once a message's header section is complete. */
+typedef struct hc_http_parse_head {
+    const char *method;        /* request: "GET", ... (static string); response: NULL */
+    int status;                /* response: status code; request: 0 */
+    int version_major;         /* 1 */
+    int version_minor;         /* 0 or 1 */
+    int keep_alive;            /* 1 when the connection may carry another message */
+    int chunked;               /* 1 when Transfer-Encoding ends in chunked */
+    int has_transfer_encoding; /* 1 when any Transfer-Encoding field was present */
+    int64_t content_length;    /* -1 when absent (or superseded by chunked) */
+    int upgrade;               /* 1 for Upgrade + Connection: upgrade, or CONNECT */
+} hc_http_parse_head_t;
+
+/* A callback returns 0 to go on or a negative value to fail the message (the error
+ * becomes HC_HTTP_PARSE_ECALLBACK). on_message_complete may also return
+ * HC_HTTP_PARSE_PAUSE: hc_http_parse_execute then returns right after the message's last
+ * byte (continue with hc_http_parse_resume), which is how a server holds pipelined
+ * requests until the current response is done. */
+#define HC_HTTP_PARSE_PAUSE 1
+/* on_headers_complete may also return this: the message has no body whatever its
+ * headers say (a response to HEAD, or a 1xx/204/304 the caller knows about). */
+#define HC_HTTP_PARSE_SKIP_BODY 2
+
+/** Callbacks, all optional. Data pointers point into the caller's buffer and are only
+ *  valid during the call; a piece (target, reason, field, value, body) may arrive split
+ *  over several calls when it spans two buffers. They fire in message order:
+ *  on_begin, on_target|on_reason..., (on_header_field, on_header_value)...,
+ *  on_headers_complete, on_body..., on_message_complete. Trailer fields of a chunked
+ *  body arrive through on_header_field/on_header_value after on_body. */
+typedef struct hc_http_parse_cbs {
+    int (*on_begin)(void *ud);
+    int (*on_target)(void *ud, const char *at, size_t len); /* request-target */
+    int (*on_reason)(void *ud, const char *at, size_t len); /* response reason phrase */
+    int (*on_header_field)(void *ud, const char *at, size_t len);
+    int (*on_header_value)(void *ud, const char *at, size_t len);
+    int (*on_headers_complete)(void *ud, const hc_http_parse_head_t *head);
+    int (*on_body)(void *ud, const char *at, size_t len);
+    int (*on_message_complete)(void *ud);
+} hc_http_parse_cbs_t;
+
+/* Error codes from hc_http_parse_error (0 = none). */
+enum {
+    HC_HTTP_PARSE_OK = 0,
+    HC_HTTP_PARSE_ECALLBACK,          /* a callback returned a negative value */
+    HC_HTTP_PARSE_EHEADER_SIZE,       /* header section larger than the parser's own cap */
+    HC_HTTP_PARSE_ECONTENT_LENGTH,    /* invalid, repeated-different or CL with TE */
+    HC_HTTP_PARSE_ETRANSFER_ENCODING, /* request TE whose final coding is not chunked */
+    HC_HTTP_PARSE_ECHUNK,             /* malformed chunk size or chunk framing */
+    HC_HTTP_PARSE_EMETHOD,            /* unknown method */
+    HC_HTTP_PARSE_EVERSION,           /* bad HTTP-version */
+    HC_HTTP_PARSE_ESYNTAX,            /* anything else malformed */
+    HC_HTTP_PARSE_EEOF,               /* the stream ended inside a message */
+};
+
+/** The parser state. Embed it (no allocation); its inside is private. */
+typedef struct hc_http_parser {
+    union {
+        void *align;
+        unsigned char bytes[48];
+    } impl;
+    const hc_http_parse_cbs_t *cbs;
+    void *ud;
+    int error;
+    const char *reason;
+    int in_message; /* between on_begin and on_message_complete */
+    int paused;
+    int eof_body; /* the current response's body ends when the stream does */
+} hc_http_parser_t;
+
+/** Prepares p for a new stream in mode; cbs (not copied, must outlive p) get ud. */
+void hc_http_parse_init(hc_http_parser_t *p, hc_http_parse_mode_t mode,
+                        const hc_http_parse_cbs_t *cbs, void *ud);
+
+/** Parses len bytes. Returns how many were consumed: len unless the parser paused, hit
+ *  an upgrade (the rest belongs to the new protocol), or failed (then
+ *  hc_http_parse_error is non-zero and the stream cannot continue). len = 0 tells the
+ *  parser the stream ended (a response delimited by close completes then). */
+size_t hc_http_parse_execute(hc_http_parser_t *p, const char *data, size_t len);
+
+/** Lets a parser that paused through HC_HTTP_PARSE_PAUSE continue. */
+void hc_http_parse_resume(hc_http_parser_t *p);
+
+/** 1 when the parser stopped because the message switched protocol (upgrade). */
+int hc_http_parse_is_upgrade(const hc_http_parser_t *p);
+
+/** 1 while paused through HC_HTTP_PARSE_PAUSE. */
+int hc_http_parse_is_paused(const hc_http_parser_t *p);
+
+/** 1 when the stream may end now without losing a message: no message begun, or a
+ *  response that is delimited by the connection closing. */
+int hc_http_parse_at_boundary(const hc_http_parser_t *p);
+
+/** The HC_HTTP_PARSE_E* code of the failure (0 = none). */
+static inline int hc_http_parse_error(const hc_http_parser_t *p)
+{
+    return p->error;
+}
+
+/** A short static English text for the failure, for logs ("" when none). */
+static inline const char *hc_http_parse_reason(const hc_http_parser_t *p)
+{
+    return p->reason ? p->reason : "";
+}
+
+#endif

@@ -1,0 +1,186 @@
+/* The HTTP/1.1 server: one hc_http_server_t per libuv loop (several loops = several
+ * servers, each with its own SO_REUSEPORT listener). It owns connections, enforces the
+ * RFC 9112 strictness a trusted proxy needs, and hands each request to one handler.
+ *
+ * Start here: hc_http_server_new + hc_http_server_listen; the handler gets a
+ * hc_http_req_t and answers it with hc_http_respond (one call) or hc_http_res_start +
+ * hc_http_res_write + hc_http_res_end. Request bodies stream through hc_http_req_read_body.
+ * Threads: a server and its requests belong to its loop's thread. */
+#ifndef HC_HTTP_SERVER_H
+#define HC_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "core/hc_tls.h"
+
+typedef struct hc_http_server hc_http_server_t;
+typedef struct hc_http_req hc_http_req_t;
+typedef struct hc_http_conn hc_http_conn_t;
+
+/** Called once per request after its header section passed every check. The handler
+ *  answers now or later (keep req until then); req lives until the response ended and
+ *  the body was consumed, or until the on_close callback returned. */
+typedef void (*hc_http_handler_cb)(hc_http_req_t *req, void *arg);
+
+typedef struct hc_http_server_opts {
+    size_t max_request_line;    /* bytes; 0 = 8 KiB; over it: 414 */
+    size_t max_header_bytes;    /* header section; 0 = 32 KiB; over it: 431 */
+    unsigned max_headers;       /* 0 = 100; over it: 431 */
+    size_t max_body;            /* default body limit; 0 = 1 MiB; over it: 413 */
+    unsigned header_timeout_ms; /* 0 = 10 s; a head not complete by then: 408, close */
+    unsigned idle_timeout_ms;   /* keep-alive idle; 0 = 60 s */
+    hc_tls_ctx_t *tls;          /* non-NULL: TLS listener (the server takes a reference) */
+    const char *server_header;  /* Server field value; NULL = "hearth", "" = none */
+    hc_http_handler_cb handler;
+    void *handler_arg;
+} hc_http_server_opts_t;
+
+/** Counters a service may read at any time from the server's loop thread. */
+typedef struct hc_http_server_stats {
+    uint64_t open_connections;
+    uint64_t requests_served; /* responses completed */
+    uint64_t active_requests;
+} hc_http_server_stats_t;
+
+/** A name/value pair; both point into request memory and are NUL-terminated. */
+typedef struct hc_http_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} hc_http_header_t;
+
+#define HC_HTTP_MAX_PARAMS 8
+
+/** A request, as the handler sees it. The public part is read-only except max_body
+ *  (lower or raise it before reading the body) and user. Strings are NUL-terminated and
+ *  live as long as the request. */
+struct hc_http_req {
+    const char *method; /* "GET" */
+    const char *target; /* request-target as sent: "/a/b?x=1" */
+    size_t target_len;
+    const char *path; /* target up to '?' */
+    size_t path_len;
+    const char *query; /* after '?' (no '?'), NULL when none */
+    size_t query_len;
+    int version_minor; /* HTTP/1.x */
+    const hc_http_header_t *headers;
+    size_t nheaders;
+    int64_t content_length; /* -1 when absent */
+    int chunked;            /* body is chunked */
+    int is_head;            /* HEAD: responses carry no body */
+    size_t max_body;        /* limit for this request's body (route or server default) */
+    hc_http_header_t params[HC_HTTP_MAX_PARAMS]; /* router ":name" and "*" captures */
+    unsigned nparams;
+    void *user;           /* for the handler */
+    hc_http_conn_t *conn; /* private from here on */
+};
+
+/** A new server on loop with opts (copied; tls referenced). Returns NULL on bad opts. */
+hc_http_server_t *hc_http_server_new(uv_loop_t *loop, const hc_http_server_opts_t *opts);
+/** Listens on addr (SO_REUSEPORT when reuseport). May be called for several addresses.
+ *  Returns 0 or a negative errno. */
+int hc_http_server_listen(hc_http_server_t *s, const struct sockaddr *addr, int reuseport);
+/** The port of the first listener (after binding port 0), or -1. */
+int hc_http_server_port(const hc_http_server_t *s);
+/** Reads the counters. */
+void hc_http_server_stats(const hc_http_server_t *s, hc_http_server_stats_t *out);
+
+typedef void (*hc_http_server_done_cb)(hc_http_server_t *s, void *arg);
+/** Stops accepting, closes idle keep-alive connections, lets in-flight requests finish
+ *  (their connections close after the response) until deadline_ms, then closes the
+ *  rest. done fires once every handle of the server is closed; then call
+ *  hc_http_server_free. */
+void hc_http_server_drain(hc_http_server_t *s, unsigned deadline_ms, hc_http_server_done_cb done,
+                          void *arg);
+/** Frees a server once its drain's done callback fired (every server must be drained,
+ *  even one that never listened: it owns loop handles). */
+void hc_http_server_free(hc_http_server_t *s);
+
+/* ---- requests ---- */
+
+/** The first value of header name (case-insensitive), its length in *len when len is
+ *  not NULL; NULL when absent. */
+const char *hc_http_req_header(const hc_http_req_t *req, const char *name, size_t *len);
+/** The router capture called name (":name" without the colon, "*" for the rest). */
+const char *hc_http_req_param(const hc_http_req_t *req, const char *name, size_t *len);
+/** The raw (not percent-decoded) value of query parameter name, NULL when absent. The
+ *  result points into the target and is not NUL-terminated: use *len. */
+const char *hc_http_req_query_param(const hc_http_req_t *req, const char *name, size_t *len);
+/** The loop the request runs on (for the handler's own timers). */
+uv_loop_t *hc_http_req_loop(const hc_http_req_t *req);
+/** Memory freed when the request ends (8-byte aligned, never NULL). */
+void *hc_http_req_alloc(hc_http_req_t *req, size_t n);
+/** Copies n bytes plus a NUL into request memory. */
+char *hc_http_req_strndup(hc_http_req_t *req, const char *s, size_t n);
+
+/** Receives the body: data pieces (status 0), then the end (status 1, len 0), or an
+ *  abort (status < 0: -EMSGSIZE after the server answered 413, -ECONNRESET when the
+ *  client went away). Pieces point into a read buffer valid only during the call. */
+typedef void (*hc_http_body_cb)(hc_http_req_t *req, const char *data, size_t len, int status,
+                                void *arg);
+/** Starts delivering the body to cb (sends 100 Continue when the client asked for it).
+ *  Body bytes are never buffered beyond one read: until this is called, reading pauses.
+ *  cb runs from the loop, never from inside this call. A request without body gets the
+ *  end at once. Returns 0 or -EALREADY. */
+int hc_http_req_read_body(hc_http_req_t *req, hc_http_body_cb cb, void *arg);
+/** Stops (pause = 1) or resumes reading body pieces from the socket (backpressure). */
+void hc_http_req_pause_body(hc_http_req_t *req, int pause);
+
+/** Receives the whole body (in request memory, NUL-terminated) or err < 0 (see
+ *  hc_http_body_cb statuses). max 0 = req->max_body; a body over max gets 413. */
+typedef void (*hc_http_whole_body_cb)(hc_http_req_t *req, char *body, size_t len, int err,
+                                      void *arg);
+int hc_http_req_read_whole_body(hc_http_req_t *req, size_t max, hc_http_whole_body_cb cb,
+                                void *arg);
+
+/** Fires once if the connection goes away before the response ended; req is freed when
+ *  it returns (cancel timers that would touch it). */
+typedef void (*hc_http_close_cb)(hc_http_req_t *req, void *arg);
+void hc_http_req_on_close(hc_http_req_t *req, hc_http_close_cb cb, void *arg);
+
+/* ---- responses ---- */
+
+/* hc_http_res_write's result when the caller should wait for the drain callback. */
+#define HC_HTTP_WAIT 1
+
+/** Adds a response header field before the response starts. name and value are copied
+ *  (they must not hold CR or LF). Returns 0, -EINVAL or -EALREADY once started. */
+int hc_http_res_header(hc_http_req_t *req, const char *name, const char *value);
+/** A complete response: status, Content-Type (NULL = none), body of len bytes (not
+ *  written for HEAD). Returns 0 or a negative errno (-EALREADY, -EPIPE). */
+int hc_http_respond(hc_http_req_t *req, int status, const char *content_type, const char *body,
+                    size_t len);
+/** A JSON error response {"error":"msg"} with status, logged with its reason. */
+int hc_http_respond_error(hc_http_req_t *req, int status, const char *msg);
+/** Sends the status line and headers; content_length < 0 means chunked (HTTP/1.1) or
+ *  close-delimited (HTTP/1.0). Returns 0 or a negative errno. */
+int hc_http_res_start(hc_http_req_t *req, int status, int64_t content_length);
+/** Writes body bytes. Returns 0, HC_HTTP_WAIT (buffered, but wait for the drain callback
+ *  before writing more) or a negative errno (-EPIPE: the client is gone). */
+int hc_http_res_write(hc_http_req_t *req, const char *data, size_t len);
+/** Ends the response (the last chunk for chunked). req must not be used afterwards
+ *  unless its body is still being read. Returns 0 or a negative errno. */
+int hc_http_res_end(hc_http_req_t *req);
+/** cb fires once when buffered output fell below the low-water mark. */
+typedef void (*hc_http_drain_cb)(hc_http_req_t *req, void *arg);
+void hc_http_res_on_drain(hc_http_req_t *req, hc_http_drain_cb cb, void *arg);
+
+/* ---- server-sent events (text/event-stream, WHATWG HTML §9.2) ---- */
+
+/** Starts an event stream (200, no caching). keepalive_ms > 0 sends a ":" comment line
+ *  whenever the stream was quiet that long. Returns 0 or a negative errno. */
+int hc_http_sse_start(hc_http_req_t *req, unsigned keepalive_ms);
+/** Sends one event: optional event name and id, data split into one data: line per
+ *  line. Returns as hc_http_res_write. */
+int hc_http_sse_send(hc_http_req_t *req, const char *event, const char *data, const char *id);
+/** Sends a comment line (": text"). */
+int hc_http_sse_comment(hc_http_req_t *req, const char *text);
+
+/** The reason phrase of status ("OK"), "Unknown" for unlisted codes. */
+const char *hc_http_status_text(int status);
+
+#endif

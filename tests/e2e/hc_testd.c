@@ -1,0 +1,289 @@
+/* Fixture server for tests/e2e/test_http.py: hc_http_server + hc_router on N worker
+ * loops (hc_runtime), optional TLS with SNI certificates, and routes that exercise each
+ * server feature. SIGTERM drains (10 s deadline) and exits 0.
+ *   hc_testd --listen 127.0.0.1:8080 [--workers N] [--tls-cert F --tls-key F]
+ *            [--sni-cert F --sni-key F]... */
+#include "core/hc_alloc.h"
+#include "core/hc_http_server.h"
+#include "core/hc_log.h"
+#include "core/hc_router.h"
+#include "core/hc_runtime.h"
+#include "core/hc_tls.h"
+#include "core/hc_ws.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SNI 4
+
+static struct {
+    struct sockaddr_storage addr;
+    unsigned workers;
+    const char *cert, *key, *sni_cert[MAX_SNI], *sni_key[MAX_SNI];
+    unsigned nsni;
+    hc_tls_ctx_t *tls;
+    hc_router_t *router;
+    hc_http_server_t *servers[64];
+} g;
+
+/* ---- routes ---- */
+
+static void fixed(hc_http_req_t *req, void *arg)
+{
+    hc_http_respond(req, 200, "text/plain", "ok\n", 3);
+}
+
+static void echo_drained(hc_http_req_t *req, void *arg)
+{
+    hc_http_req_pause_body(req, 0);
+}
+
+/* The response starts with the first piece, so a body the server rejects (413, bad
+ * chunk) still gets its error status. */
+static void echo_piece(hc_http_req_t *req, const char *data, size_t len, int status, void *arg)
+{
+    if (status < 0)
+        return;
+    if (!req->user) {
+        req->user = req;
+        hc_http_res_header(req, "Content-Type", "application/octet-stream");
+        hc_http_res_start(req, 200,
+                          req->chunked ? -1 : (req->content_length < 0 ? 0 : req->content_length));
+    }
+    if (status == 1) {
+        hc_http_res_end(req);
+        return;
+    }
+    if (hc_http_res_write(req, data, len) == HC_HTTP_WAIT) {
+        hc_http_req_pause_body(req, 1);
+        hc_http_res_on_drain(req, echo_drained, NULL);
+    }
+}
+
+static void echo(hc_http_req_t *req, void *arg)
+{
+    hc_http_req_read_body(req, echo_piece, NULL);
+}
+
+static void slow_timer_closed(uv_handle_t *h)
+{
+    hc_free(h);
+}
+
+static void slow_fire(uv_timer_t *t)
+{
+    hc_http_req_t *req = t->data;
+    hc_http_req_on_close(req, NULL, NULL);
+    hc_http_respond(req, 200, "text/plain", "slow\n", 5);
+    uv_close((uv_handle_t *)t, slow_timer_closed);
+}
+
+static void slow_gone(hc_http_req_t *req, void *arg)
+{
+    uv_close((uv_handle_t *)arg, slow_timer_closed);
+}
+
+static void slow(hc_http_req_t *req, void *arg)
+{
+    size_t len = 0;
+    const char *v = hc_http_req_query_param(req, "ms", &len);
+    long ms = v ? strtol(v, NULL, 10) : 100;
+    uv_timer_t *t = hc_malloc(sizeof(*t));
+    uv_timer_init(hc_http_req_loop(req), t);
+    t->data = req;
+    hc_http_req_on_close(req, slow_gone, t);
+    uv_timer_start(t, slow_fire, ms > 0 && ms < 60000 ? (uint64_t)ms : 100, 0);
+}
+
+static void ws_message(hc_ws_t *ws, int is_text, const char *data, size_t len, void *arg)
+{
+    hc_ws_send(ws, is_text, data, len);
+}
+
+static void ws_closed(hc_ws_t *ws, int code, void *arg) {}
+
+static const hc_ws_cbs_t ws_cbs = {ws_message, ws_closed};
+
+static void ws(hc_http_req_t *req, void *arg)
+{
+    hc_ws_accept(req, &ws_cbs, NULL, 1 << 16);
+}
+
+static void sse(hc_http_req_t *req, void *arg)
+{
+    hc_http_sse_start(req, 0);
+    hc_http_sse_send(req, "greeting", "hello", "1");
+    hc_http_sse_send(req, NULL, "two\nlines", "2");
+    hc_http_sse_send(req, "bye", "3", "3");
+    hc_http_res_end(req);
+}
+
+typedef struct big {
+    size_t left;
+} big_t;
+
+static void big_more(hc_http_req_t *req, void *arg)
+{
+    static const char block[16384] = {[0 ... 16383] = 'x'};
+    big_t *b = req->user;
+    while (b->left) {
+        size_t n = b->left < sizeof(block) ? b->left : sizeof(block);
+        b->left -= n;
+        int rc = hc_http_res_write(req, block, n);
+        if (rc < 0)
+            return;
+        if (rc == HC_HTTP_WAIT && b->left) {
+            hc_http_res_on_drain(req, big_more, NULL);
+            return;
+        }
+    }
+    hc_http_res_end(req);
+}
+
+static void big(hc_http_req_t *req, void *arg)
+{
+    size_t len = 0;
+    const char *v = hc_http_req_query_param(req, "n", &len);
+    big_t *b = hc_http_req_alloc(req, sizeof(*b));
+    b->left = v ? strtoull(v, NULL, 10) : 1024;
+    req->user = b;
+    hc_http_res_header(req, "Content-Type", "application/octet-stream");
+    hc_http_res_start(req, 200, (int64_t)b->left);
+    big_more(req, NULL);
+}
+
+/* ---- process ---- */
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = hc_malloc(1 << 20);
+    *len = fread(buf, 1, (1 << 20) - 1, f);
+    fclose(f);
+    buf[*len] = '\0';
+    return buf;
+}
+
+static int add_pair(hc_tls_certs_t *set, const char *cert, const char *key, int is_default)
+{
+    size_t cl = 0, kl = 0;
+    char err[256] = "";
+    char *c = read_file(cert, &cl), *k = read_file(key, &kl);
+    int rc =
+        c && k ? hc_tls_certs_add_pem(set, c, cl, k, kl, is_default, err, sizeof(err)) : -ENOENT;
+    if (rc < 0)
+        fprintf(stderr, "hc_testd: %s / %s: %s\n", cert, key, err[0] ? err : "cannot read");
+    hc_free(c);
+    hc_free(k);
+    return rc;
+}
+
+static int setup_tls(void)
+{
+    char err[256] = "";
+    if (!g.cert)
+        return 0;
+    g.tls = hc_tls_server_new(&(hc_tls_server_opts_t){0}, err, sizeof(err));
+    if (!g.tls) {
+        fprintf(stderr, "hc_testd: tls: %s\n", err);
+        return -1;
+    }
+    hc_tls_certs_t *set = hc_tls_certs_new();
+    int rc = add_pair(set, g.cert, g.key, 1);
+    for (unsigned i = 0; !rc && i < g.nsni; i++)
+        rc = add_pair(set, g.sni_cert[i], g.sni_key[i], 0);
+    if (rc < 0) {
+        hc_tls_certs_free(set);
+        return -1;
+    }
+    hc_tls_ctx_set_certs(g.tls, set);
+    return 0;
+}
+
+static void worker_init(uv_loop_t *loop, unsigned idx, void *arg)
+{
+    hc_http_server_opts_t o = {.handler = hc_router_handle, .handler_arg = g.router, .tls = g.tls};
+    hc_http_server_t *s = hc_http_server_new(loop, &o);
+    int rc = hc_http_server_listen(s, (struct sockaddr *)&g.addr, 1);
+    if (rc < 0) {
+        fprintf(stderr, "hc_testd: listen: %s\n", uv_strerror(rc));
+        exit(2);
+    }
+    g.servers[idx] = s;
+}
+
+static void server_done(hc_http_server_t *s, void *arg)
+{
+    hc_http_server_free(s);
+}
+
+static void worker_stop(uv_loop_t *loop, unsigned idx, void *arg)
+{
+    hc_http_server_drain(g.servers[idx], 10000, server_done, NULL);
+}
+
+static void on_stop(void *arg)
+{
+    hc_workers_stop(arg);
+    hc_signals_stop();
+}
+
+static int parse_args(int argc, char **argv)
+{
+    const char *listen = "127.0.0.1:8080";
+    g.workers = 1;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        if (!strcmp(k, "--listen"))
+            listen = v;
+        else if (!strcmp(k, "--workers"))
+            g.workers = (unsigned)atoi(v);
+        else if (!strcmp(k, "--tls-cert"))
+            g.cert = v;
+        else if (!strcmp(k, "--tls-key"))
+            g.key = v;
+        else if (!strcmp(k, "--sni-cert") && g.nsni < MAX_SNI)
+            g.sni_cert[g.nsni] = v;
+        else if (!strcmp(k, "--sni-key") && g.nsni < MAX_SNI)
+            g.sni_key[g.nsni++] = v;
+        else
+            return -1;
+    }
+    if (g.workers < 1 || g.workers > 64 || (g.cert && !g.key))
+        return -1;
+    return hc_addr_parse(listen, &g.addr);
+}
+
+int main(int argc, char **argv)
+{
+    hc_log_setup(HC_LOG_INFO, HC_LOG_FORMAT_AUTO);
+    if (parse_args(argc, argv) < 0) {
+        fprintf(stderr, "usage: hc_testd --listen ADDR [--workers N] [--tls-cert F --tls-key F]"
+                        " [--sni-cert F --sni-key F]...\n");
+        return 2;
+    }
+    if (setup_tls() < 0)
+        return 2;
+    g.router = hc_router_new();
+    hc_router_add(g.router, "GET", "/fixed", fixed, NULL, 0);
+    hc_router_add(g.router, "POST", "/echo", echo, NULL, 0);
+    hc_router_add(g.router, "POST", "/small", echo, NULL, 16);
+    hc_router_add(g.router, "GET", "/slow", slow, NULL, 0);
+    hc_router_add(g.router, "GET", "/ws", ws, NULL, 0);
+    hc_router_add(g.router, "GET", "/sse", sse, NULL, 0);
+    hc_router_add(g.router, "GET", "/big", big, NULL, 0);
+    hc_workers_t *w = hc_workers_start(g.workers, worker_init, worker_stop, NULL);
+    uv_loop_t *main_loop = uv_default_loop();
+    hc_signals_start(main_loop, on_stop, NULL, w);
+    hc_log(HC_LOG_INFO, "hc_testd listening", HC_LI("workers", g.workers), NULL);
+    uv_run(main_loop, UV_RUN_DEFAULT);
+    uv_loop_close(main_loop);
+    hc_router_free(g.router);
+    if (g.tls)
+        hc_tls_ctx_unref(g.tls);
+    return 0;
+}

@@ -1,0 +1,337 @@
+"""End-to-end tests of hc_http_server through the hc_testd fixture: RFC 9112 strictness
+(status and whether the connection closed), keep-alive, pipelining, bodies, 100-continue,
+HEAD, WebSocket, SSE, drain on SIGTERM and TLS with SNI. Standard library only."""
+import base64
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import tempfile
+import time
+
+from harness import Tap, Proc, binary, connect, free_port, raw_request, read_until_close, status_of, wait_port
+
+t = Tap()
+PORT = free_port()
+SERVER = None
+
+
+def start():
+    global SERVER
+    SERVER = Proc([binary("hc_testd"), "--listen", "127.0.0.1:%d" % PORT, "--workers", "2"])
+    wait_port(PORT, proc=SERVER.p)
+
+
+def read_response(s, timeout=5.0):
+    """Reads one response (Content-Length or chunked framed) from s; returns (head, body)."""
+    s.settimeout(timeout)
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while b"\r\n\r\n" not in buf and time.monotonic() < deadline:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lower = head.lower()
+    if b"content-length:" in lower:
+        n = int(lower.split(b"content-length:")[1].split(b"\r\n")[0])
+        while len(rest) < n and time.monotonic() < deadline:
+            rest += s.recv(65536)
+        return head, rest[:n], rest[n:]
+    if b"transfer-encoding: chunked" in lower:
+        while not rest.endswith(b"0\r\n\r\n") and time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        return head, rest, b""
+    return head, rest, b""
+
+
+# (name, raw request, expected status, connection must be closed)
+STRICT = [
+    ("cl_and_te", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, True),
+    ("te_not_final_chunked", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400, True),
+    ("te_gzip_only", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400, True),
+    ("te_unknown", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo, chunked\r\n\r\n0\r\n\r\n", 501, True),
+    ("cl_differing", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400, True),
+    ("cl_invalid", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3x\r\n\r\nabc", 400, True),
+    ("cl_list", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc", 400, True),
+    ("obs_fold", b"GET /fixed HTTP/1.1\r\nHost: a\r\nX-A: one\r\n two\r\n\r\n", 400, True),
+    ("space_before_colon", b"GET /fixed HTTP/1.1\r\nHost: a\r\nX-A : b\r\n\r\n", 400, True),
+    ("space_in_host_name", b"GET /fixed HTTP/1.1\r\nHost : a\r\n\r\n", 400, True),
+    ("no_host", b"GET /fixed HTTP/1.1\r\n\r\n", 400, True),
+    ("two_hosts", b"GET /fixed HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, True),
+    ("long_request_line", b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414, True),
+    ("big_header_section", b"GET /fixed HTTP/1.1\r\nHost: a\r\n" + b"X-F: " + b"b" * 33000 + b"\r\n\r\n", 431, True),
+    ("too_many_headers", b"GET /fixed HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n", 431, True),
+    ("body_over_route_limit", b"POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 17\r\n\r\n" + b"z" * 17, 413, True),
+    ("chunked_over_route_limit", b"POST /small HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n" + b"z" * 17 + b"\r\n0\r\n\r\n", 413, True),
+    ("bad_chunk_size", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, True),
+    ("http10_no_host_ok", b"GET /fixed HTTP/1.0\r\n\r\n", 200, True),
+    ("not_found_keeps_alive", b"GET /none HTTP/1.1\r\nHost: a\r\n\r\n", 404, False),
+    ("http2_version", b"GET /fixed HTTP/2.0\r\nHost: a\r\n\r\n", 505, True),
+]
+
+
+def strict_case(name, raw, want, closed):
+    def run():
+        resp, was_closed = raw_request(PORT, raw, timeout=1.5)
+        assert status_of(resp) == want, "%s: got %r" % (name, resp[:200])
+        assert was_closed == closed, "%s: closed=%s, want %s" % (name, was_closed, closed)
+        if want >= 400:
+            assert b'{"error":"' in resp, resp
+    run.__name__ = "strict_" + name
+    return run
+
+
+t.test(start)
+for case in STRICT:
+    t.test(strict_case(*case))
+
+
+@t.test
+def header_timeout_408_and_close():
+    with connect(PORT, timeout=15) as s:
+        s.sendall(b"GET /fixed HTTP/1.1\r\nHost: a\r\n")
+        data, closed = read_until_close(s, timeout=14)
+        assert status_of(data) == 408 and closed, data
+
+
+@t.test
+def keep_alive_several_requests():
+    with connect(PORT) as s:
+        for _ in range(5):
+            s.sendall(b"GET /fixed HTTP/1.1\r\nHost: a\r\n\r\n")
+            head, body, _ = read_response(s)
+            assert head.startswith(b"HTTP/1.1 200") and body == b"ok\n", (head, body)
+
+
+@t.test
+def pipelining_three_in_order():
+    with connect(PORT) as s:
+        s.sendall(b"GET /slow?ms=150 HTTP/1.1\r\nHost: a\r\n\r\n"
+                  b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nping"
+                  b"GET /fixed HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        data, closed = read_until_close(s, timeout=5)
+        assert closed
+        parts = data.split(b"HTTP/1.1 200 OK")
+        assert len(parts) == 4, data
+        assert parts[1].endswith(b"slow\n") and parts[2].endswith(b"ping") and parts[3].endswith(b"ok\n"), data
+
+
+@t.test
+def chunked_request_echo():
+    body = b"4\r\nWiki\r\n6\r\npedia \r\nE\r\nin \r\n\r\nchunks.\r\n0\r\n\r\n"
+    with connect(PORT) as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + body[:9])
+        time.sleep(0.1)
+        s.sendall(body[9:])
+        head, raw, _ = read_response(s)
+        assert b"transfer-encoding: chunked" in head.lower()
+        out, rest = b"", raw
+        while rest:
+            size, _, rest = rest.partition(b"\r\n")
+            n = int(size, 16)
+            if n == 0:
+                break
+            out, rest = out + rest[:n], rest[n + 2:]
+        assert out == b"Wikipedia in \r\n\r\nchunks.", out
+
+
+@t.test
+def expect_100_continue():
+    with connect(PORT) as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        s.settimeout(3)
+        first = s.recv(4096)
+        assert first.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), first
+        s.sendall(b"hello")
+        rest = first[len(b"HTTP/1.1 100 Continue\r\n\r\n"):]
+        while not rest.endswith(b"hello"):
+            rest += s.recv(4096)
+        assert status_of(rest) == 200
+
+
+@t.test
+def expect_100_not_sent_when_body_unread():
+    resp, closed = raw_request(PORT, b"POST /none HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", 2)
+    assert status_of(resp) == 404 and b"100 Continue" not in resp and closed, resp
+
+
+@t.test
+def head_has_no_body():
+    with connect(PORT) as s:
+        s.sendall(b"HEAD /fixed HTTP/1.1\r\nHost: a\r\n\r\nGET /fixed HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        data, _ = read_until_close(s, 3)
+        first, _, second = data.partition(b"\r\n\r\n")
+        assert b"Content-Length: 3" in first and second.startswith(b"HTTP/1.1 200"), data
+
+
+def ws_frame(op, payload, fin=True):
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | op])
+    if n < 126:
+        head += bytes([0x80 | n])
+    else:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_read(s):
+    def need(n):
+        b = b""
+        while len(b) < n:
+            c = s.recv(n - len(b))
+            assert c, "closed"
+            b += c
+        return b
+    h = need(2)
+    n = h[1] & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", need(2))[0]
+    return h[0] & 0x0F, need(n)
+
+
+def ws_open():
+    s = connect(PORT)
+    key = base64.b64encode(os.urandom(16))
+    s.sendall(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    s.settimeout(3)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    want = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    assert head.startswith(b"HTTP/1.1 101") and b"Sec-WebSocket-Accept: " + want in head, head
+    return s
+
+
+@t.test
+def websocket_echo_ping_close():
+    s = ws_open()
+    s.sendall(ws_frame(1, "héllo".encode()))
+    assert ws_read(s) == (1, "héllo".encode())
+    s.sendall(ws_frame(2, b"frag-", fin=False) + ws_frame(0, b"ment"))
+    assert ws_read(s) == (2, b"frag-ment")
+    s.sendall(ws_frame(9, b"pp"))
+    assert ws_read(s) == (10, b"pp")
+    s.sendall(ws_frame(8, struct.pack("!H", 1000) + b"bye"))
+    op, payload = ws_read(s)
+    assert op == 8 and struct.unpack("!H", payload[:2])[0] == 1000
+    _, closed = read_until_close(s, 3)
+    assert closed
+    s.close()
+
+
+@t.test
+def websocket_unmasked_frame_closes_1002():
+    s = ws_open()
+    s.sendall(b"\x81\x02hi")
+    op, payload = ws_read(s)
+    assert op == 8 and struct.unpack("!H", payload[:2])[0] == 1002
+    s.close()
+
+
+@t.test
+def websocket_bad_utf8_closes_1007():
+    s = ws_open()
+    s.sendall(ws_frame(1, b"\xc3\x28"))
+    op, payload = ws_read(s)
+    assert op == 8 and struct.unpack("!H", payload[:2])[0] == 1007
+    s.close()
+
+
+@t.test
+def websocket_bad_version_426():
+    resp, _ = raw_request(PORT, b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n", 2)
+    assert status_of(resp) == 426 and b"Sec-WebSocket-Version: 13" in resp, resp
+
+
+@t.test
+def server_sent_events():
+    resp, _ = raw_request(PORT, b"GET /sse HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 3)
+    assert b"Content-Type: text/event-stream" in resp
+    for line in (b"event: greeting\nid: 1\ndata: hello\n\n", b"data: two\ndata: lines\n\n", b"event: bye\nid: 3\ndata: 3\n\n"):
+        assert line in resp, resp
+
+
+@t.test
+def big_streamed_response():
+    with connect(PORT) as s:
+        s.sendall(b"GET /big?n=3000000 HTTP/1.1\r\nHost: a\r\n\r\n")
+        head, body, _ = read_response(s, timeout=10)
+        assert len(body) == 3000000 and body.count(b"x") == 3000000
+
+
+@t.test
+def sigterm_drains_in_flight():
+    with connect(PORT) as s:
+        s.sendall(b"GET /slow?ms=1500 HTTP/1.1\r\nHost: a\r\n\r\n")
+        time.sleep(0.2)
+        SERVER.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        refused = False
+        try:
+            with socket.create_connection(("127.0.0.1", PORT), timeout=1) as c2:
+                c2.sendall(b"GET /fixed HTTP/1.1\r\nHost: a\r\n\r\n")
+                refused = c2.recv(100) == b""
+        except OSError:
+            refused = True
+        assert refused, "new connection accepted while draining"
+        data, closed = read_until_close(s, 5)
+        assert status_of(data) == 200 and data.endswith(b"slow\n") and closed, data
+    SERVER.p.wait(10)
+    assert SERVER.p.returncode == 0, SERVER.output()[-2000:]
+
+
+def make_cert(d, cn):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=" + cn, "-addext", "subjectAltName=DNS:" + cn,
+                    "-keyout", os.path.join(d, cn + ".key"), "-out", os.path.join(d, cn + ".crt")],
+                   check=True, capture_output=True, timeout=30)
+    return os.path.join(d, cn + ".crt"), os.path.join(d, cn + ".key")
+
+
+@t.test
+def tls_with_sni():
+    d = tempfile.mkdtemp(prefix="hc-tls-")
+    try:
+        c1, k1 = make_cert(d, "one.test")
+        c2, k2 = make_cert(d, "two.test")
+        port = free_port()
+        with Proc([binary("hc_testd"), "--listen", "127.0.0.1:%d" % port, "--tls-cert", c1, "--tls-key", k1,
+                   "--sni-cert", c2, "--sni-key", k2]) as p:
+            wait_port(port, proc=p.p)
+            for name, crt in (("one.test", c1), ("two.test", c2)):
+                ctx = ssl.create_default_context(cafile=crt)
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+                    with ctx.wrap_socket(raw, server_hostname=name) as s:
+                        cert = s.getpeercert()
+                        cn = dict(x[0] for x in cert["subject"])["commonName"]
+                        assert cn == name, cn
+                        s.sendall(b"GET /fixed HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % name.encode())
+                        data = b""
+                        while True:
+                            chunk = s.recv(4096)
+                            if not chunk:
+                                break
+                            data += chunk
+                        assert status_of(data) == 200 and data.endswith(b"ok\n"), data
+            assert p.stop() == 0
+    finally:
+        shutil.rmtree(d)
+
+
+try:
+    t.run()
+finally:
+    if SERVER:
+        SERVER.stop()
