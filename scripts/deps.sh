@@ -16,7 +16,8 @@ EOF
 
 build_pkgs=(gcc make pkg-config meson ninja-build python3
 	libuv1-dev libhttp-parser-dev libssl-dev libjansson-dev libfyaml-dev
-	libsqlite3-dev libpq-dev libhiredis-dev zlib1g-dev libbrotli-dev)
+	libsqlite3-dev libpq-dev zlib1g-dev libbrotli-dev
+	libpcre2-dev libcrypt-dev)
 test_pkgs=(libcmocka-dev postgresql curl openssl nginx-light procps)
 bench_pkgs=(libcmocka-dev nginx-light haproxy wrk procps util-linux)
 fuzz_pkgs=(clang libclang-rt-14-dev)

@@ -1,0 +1,110 @@
+"""The hearth command itself: help, version, `up` (state file, banner, SIGTERM exits 0)
+and `check` (table, exit status) against a live fixture server and a dead port."""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+from harness import Proc, Tap, binary, free_port, wait_port
+
+t = Tap()
+HEARTH = binary("hearth")
+
+
+def run(*args, timeout=30, env=None):
+    full_env = dict(os.environ, HEARTH_LOG_FORMAT="json")
+    full_env.update(env or {})
+    p = subprocess.run([HEARTH, *args], capture_output=True, text=True, timeout=timeout,
+                       env=full_env, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+@t.test
+def help_lists_every_command():
+    code, out, _ = run("--help")
+    assert code == 0, code
+    for cmd in ("up", "check", "version"):
+        assert "\n  %s " % cmd in out, out
+
+
+@t.test
+def version_prints_semver():
+    code, out, _ = run("version")
+    assert code == 0 and out.startswith("hearth ") and out.count(".") == 2, out
+
+
+@t.test
+def unknown_command_is_a_usage_error():
+    code, _, err = run("frobnicate")
+    assert code == 2, code
+    assert "unknown command 'frobnicate'" in err, err
+
+
+@t.test
+def up_help_names_option_env_and_default():
+    code, out, _ = run("up", "--help")
+    assert code == 0, code
+    assert "--data" in out and "HEARTH_DATA" in out and "./var" in out, out
+
+
+@t.test
+def up_rejects_unknown_flag_with_suggestion():
+    code, _, err = run("up", "--dat", "x")
+    assert code == 2, code
+    assert "--dat" in err and "--data" in err, err
+
+
+@t.test
+def up_writes_state_prints_banner_and_drains_on_sigterm():
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "var")
+        with Proc([HEARTH, "up", "--data", data]) as up:
+            state = os.path.join(data, "hearth.json")
+            deadline = time.monotonic() + 10
+            while not os.path.exists(state) and time.monotonic() < deadline:
+                assert up.poll() is None, up.output()
+                time.sleep(0.05)
+            with open(state) as f:
+                doc = json.load(f)
+            assert doc["pid"] == up.pid, doc
+            assert isinstance(doc["services"], list), doc
+            for s in doc["services"]:
+                assert s["health"].startswith("http"), s
+            assert oct(os.stat(data).st_mode & 0o777) == "0o700"
+            assert up.stop(signal.SIGTERM) == 0, up.output()
+            out = up.output()
+            assert "is up (data in %s)" % data in out, out
+            assert '"msg":"stopping: draining in-flight work"' in out, out
+
+
+@t.test
+def check_reports_healthy_and_failing_endpoints():
+    port, dead = free_port(), free_port()
+    with Proc([binary("hc_testd"), "--listen", "127.0.0.1:%d" % port]) as srv:
+        wait_port(port, proc=srv)
+        ok_url = "http://127.0.0.1:%d/fixed" % port
+        code, out, _ = run("check", ok_url)
+        assert code == 0, out
+        row = [l for l in out.splitlines() if ok_url in l][0]
+        assert " 200 " in row and "ok" in row.split()[-1], row
+        assert "OK: 1 of 1 healthy" in out, out
+
+        dead_url = "http://127.0.0.1:%d/" % dead
+        code, out, _ = run("check", "--timeout", "2s", ok_url, dead_url)
+        assert code == 1, out
+        row = [l for l in out.splitlines() if dead_url in l][0]
+        assert "FAIL" in row and "refused" in row, row
+        assert "FAIL: 1 of 2 healthy" in out, out
+
+
+@t.test
+def check_without_running_up_explains():
+    with tempfile.TemporaryDirectory() as tmp:
+        code, _, err = run("check", "--data", tmp)
+        assert code == 1, code
+        assert "no running `hearth up` found" in err and "hearth.json" in err, err
+
+
+t.run()
