@@ -1,0 +1,154 @@
+/* Proxy middlewares: the request/response view every middleware works on, and the
+ * registry mapping a Traefik middleware type name (the key under a Middleware CRD's
+ * `spec`, or under `http.middlewares.<name>` in the file provider) to its functions.
+ *
+ * Start here. Each family lives in its own mw_<family>.c/.h; they are pure functions
+ * over this view (no I/O, no event loop), thread-safe on a shared parsed config, so the
+ * HTTP server can run them on any worker. Flow for one request through a middleware:
+ *   on_request(cfg, req, resp) -> PROXY_MW_NEXT (go on; maybe after req->delay_ms)
+ *                               | PROXY_MW_RESPOND (answer with resp, do not forward)
+ *   ... upstream answers into resp ...
+ *   on_response(cfg, req, resp) (response headers, in reverse middleware order).
+ * compress and forwardAuth need the body or a network call and expose their own entry
+ * points (mw_compress.h, mw_forwardauth.h); chain only names other middlewares. */
+#ifndef PROXY_MW_H
+#define PROXY_MW_H
+
+#include "core/hc_buf.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bodies that middlewares write themselves (401, 429, redirects) are small. */
+#define PROXY_MW_BODY_MAX 4096u
+
+typedef struct proxy_mw_header {
+    char *name; /* as received or set; compared case-insensitively (RFC 9110 §5.1) */
+    char *value;
+} proxy_mw_header_t;
+
+/* An ordered header list. Owns every name and value. */
+typedef struct proxy_mw_headers {
+    proxy_mw_header_t *v;
+    size_t len;
+    size_t cap;
+} proxy_mw_headers_t;
+
+/* The request as middlewares see it. Every string is owned by the view (hc_* memory)
+ * and freed by proxy_mw_req_free; middlewares replace them with proxy_mw_str_set. */
+typedef struct proxy_mw_req {
+    char *method;  /* "GET", ... */
+    char *scheme;  /* "http" or "https": https when the client connection is TLS */
+    char *host;    /* Host header value, may carry ":port" */
+    char *path;    /* raw path as received ("/a%20b"); "" after stripping everything */
+    char *query;   /* without '?'; NULL when the request has none */
+    char *peer_ip; /* TCP peer address, no port ("192.0.2.1", "2001:db8::1") */
+    proxy_mw_headers_t headers;
+    uint64_t now_ns;   /* monotonic arrival time; rateLimit reads it */
+    uint32_t delay_ms; /* out: hold the request this long before going on (rateLimit) */
+    int no_xff;        /* out: do not add X-Forwarded-For upstream (headers middleware) */
+    char *user;        /* out: authenticated user name (basicAuth), NULL otherwise */
+} proxy_mw_req_t;
+
+/* A response: one a middleware writes itself, or the upstream's headers. */
+typedef struct proxy_mw_resp {
+    int status; /* 0 until set */
+    proxy_mw_headers_t headers;
+    hc_buf_t body; /* max PROXY_MW_BODY_MAX */
+} proxy_mw_resp_t;
+
+typedef enum proxy_mw_verdict {
+    PROXY_MW_NEXT = 0,    /* continue: next middleware, then the upstream */
+    PROXY_MW_RESPOND = 1, /* resp is complete: send it, do not forward */
+} proxy_mw_verdict_t;
+
+/** Frees every entry; the list is empty and reusable afterwards. */
+void proxy_mw_headers_free(proxy_mw_headers_t *h);
+/** The value of the first header named name (case-insensitive), borrowed, or NULL. */
+const char *proxy_mw_headers_get(const proxy_mw_headers_t *h, const char *name);
+/** Appends a header (copies name and value). */
+void proxy_mw_headers_add(proxy_mw_headers_t *h, const char *name, const char *value);
+/** Replaces all headers named name by one with value (the first keeps its place). */
+void proxy_mw_headers_set(proxy_mw_headers_t *h, const char *name, const char *value);
+/** Removes all headers named name. Returns how many were removed. */
+size_t proxy_mw_headers_del(proxy_mw_headers_t *h, const char *name);
+
+/** Fills req from borrowed strings (copied). target is the request-target in origin
+ *  form ("/p?q"); tls selects the scheme. now_ns is the arrival time. */
+void proxy_mw_req_init(proxy_mw_req_t *req, const char *method, int tls, const char *host,
+                       const char *target, const char *peer_ip, uint64_t now_ns);
+/** Frees everything req owns. */
+void proxy_mw_req_free(proxy_mw_req_t *req);
+/** Replaces an owned string field with a copy of value (NULL allowed). */
+void proxy_mw_str_set(char **field, const char *value);
+
+/** An empty response with a body limited to PROXY_MW_BODY_MAX. */
+void proxy_mw_resp_init(proxy_mw_resp_t *resp);
+void proxy_mw_resp_free(proxy_mw_resp_t *resp);
+/** Sets status and a text/plain body (Content-Type and Content-Length headers too).
+ *  Returns PROXY_MW_RESPOND so a middleware can `return proxy_mw_resp_text(...)`. */
+proxy_mw_verdict_t proxy_mw_resp_text(proxy_mw_resp_t *resp, int status, const char *body);
+/** The RFC 9110 §15 reason phrase of status ("Not Found"), "" when unknown. */
+const char *proxy_mw_status_text(int status);
+
+/** Parses a spec: 0 with *cfg set (owned by the caller, free with the type's free), or
+ *  -EINVAL with a message in err (errlen bytes, always NUL-terminated). name is the
+ *  middleware's qualified name ("default-rate-limit@kubernetescrd"), copied. */
+typedef int (*proxy_mw_parse_fn)(const json_t *spec, const char *name, void **cfg, char *err,
+                                 size_t errlen);
+typedef void (*proxy_mw_free_fn)(void *cfg);
+/** Runs before forwarding; may edit req, or fill resp and return PROXY_MW_RESPOND. */
+typedef proxy_mw_verdict_t (*proxy_mw_request_fn)(const void *cfg, proxy_mw_req_t *req,
+                                                  proxy_mw_resp_t *resp);
+/** Runs on the upstream response headers (resp), with the request as it was forwarded. */
+typedef void (*proxy_mw_response_fn)(const void *cfg, const proxy_mw_req_t *req,
+                                     proxy_mw_resp_t *resp);
+
+typedef struct proxy_mw_type {
+    const char *name; /* Traefik type key: "headers", "rateLimit", "ipAllowList", ... */
+    proxy_mw_parse_fn parse;
+    proxy_mw_free_fn free;
+    proxy_mw_request_fn on_request;   /* NULL for compress, forwardAuth, chain */
+    proxy_mw_response_fn on_response; /* NULL when the type leaves responses alone */
+} proxy_mw_type_t;
+
+/** The type registered under name (exact Traefik spelling), or NULL. */
+const proxy_mw_type_t *proxy_mw_type_find(const char *name);
+
+/** A parsed middleware: its type and config. Owns cfg. */
+typedef struct proxy_mw {
+    const proxy_mw_type_t *type;
+    void *cfg;
+} proxy_mw_t;
+
+/** Parses a whole Middleware spec ({"<type>": {...}}, exactly one known type key) into
+ *  mw. Returns 0, -EINVAL (unknown or several types, bad fields: err says which) or
+ *  -ENOTSUP for a Traefik type hearth does not implement. Free with proxy_mw_free. */
+int proxy_mw_parse(const json_t *spec, const char *name, proxy_mw_t *mw, char *err,
+                   size_t errlen);
+/** Frees mw->cfg; NULL-safe on a zeroed mw. */
+void proxy_mw_free(proxy_mw_t *mw);
+
+/* Helpers for the parsers (mw_view.c). Key lookups ignore case, as Traefik's file
+ * provider does; CRD JSON uses the exact camelCase spellings, which also match. */
+
+/** The member key of obj, ignoring case; NULL when absent or obj is not an object. */
+json_t *proxy_mw_json_get(const json_t *obj, const char *key);
+/** Reads a boolean (true/false or "true"/"false") into *out; absent leaves *out. */
+int proxy_mw_json_bool(const json_t *obj, const char *key, int *out, char *err, size_t errlen);
+/** Reads an integer (or a decimal string) into *out; absent leaves *out. */
+int proxy_mw_json_int(const json_t *obj, const char *key, long long *out, char *err,
+                      size_t errlen);
+/** Copies a string (numbers are formatted) into *out (hc_strdup); absent leaves *out. */
+int proxy_mw_json_str(const json_t *obj, const char *key, char **out, char *err, size_t errlen);
+/** Copies a list of strings into *out (hc_* array of hc_strdup strings, *n entries).
+ *  Absent gives 0 entries. Free with proxy_mw_strv_free. */
+int proxy_mw_json_strv(const json_t *obj, const char *key, char ***out, size_t *n, char *err,
+                       size_t errlen);
+void proxy_mw_strv_free(char **v, size_t n);
+/** Writes "<fmt>" into err and returns -EINVAL. */
+int proxy_mw_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,284 @@
+/* The middleware request/response view (see mw.h): header lists, owned strings, small
+ * self-written responses, and the JSON field readers every middleware parser shares. */
+#include "proxy/mw.h"
+#include "core/hc_alloc.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void proxy_mw_headers_free(proxy_mw_headers_t *h)
+{
+    for (size_t i = 0; i < h->len; i++) {
+        hc_free(h->v[i].name);
+        hc_free(h->v[i].value);
+    }
+    hc_free(h->v);
+    h->v = NULL;
+    h->len = h->cap = 0;
+}
+
+const char *proxy_mw_headers_get(const proxy_mw_headers_t *h, const char *name)
+{
+    for (size_t i = 0; i < h->len; i++)
+        if (strcasecmp(h->v[i].name, name) == 0)
+            return h->v[i].value;
+    return NULL;
+}
+
+void proxy_mw_headers_add(proxy_mw_headers_t *h, const char *name, const char *value)
+{
+    if (h->len == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 8;
+        h->v = hc_realloc(h->v, h->cap * sizeof(*h->v));
+    }
+    h->v[h->len].name = hc_strdup(name);
+    h->v[h->len].value = hc_strdup(value);
+    h->len++;
+}
+
+static void headers_remove_at(proxy_mw_headers_t *h, size_t i)
+{
+    hc_free(h->v[i].name);
+    hc_free(h->v[i].value);
+    memmove(&h->v[i], &h->v[i + 1], (h->len - i - 1) * sizeof(*h->v));
+    h->len--;
+}
+
+void proxy_mw_headers_set(proxy_mw_headers_t *h, const char *name, const char *value)
+{
+    size_t i = 0;
+    while (i < h->len && strcasecmp(h->v[i].name, name) != 0)
+        i++;
+    if (i == h->len) {
+        proxy_mw_headers_add(h, name, value);
+        return;
+    }
+    char *copy = hc_strdup(value); /* value may point into the entry being replaced */
+    hc_free(h->v[i].value);
+    h->v[i].value = copy;
+    for (size_t j = h->len; j-- > i + 1;)
+        if (strcasecmp(h->v[j].name, name) == 0)
+            headers_remove_at(h, j);
+}
+
+size_t proxy_mw_headers_del(proxy_mw_headers_t *h, const char *name)
+{
+    size_t n = 0;
+    for (size_t j = h->len; j-- > 0;)
+        if (strcasecmp(h->v[j].name, name) == 0) {
+            headers_remove_at(h, j);
+            n++;
+        }
+    return n;
+}
+
+void proxy_mw_str_set(char **field, const char *value)
+{
+    char *copy = value ? hc_strdup(value) : NULL;
+    hc_free(*field);
+    *field = copy;
+}
+
+void proxy_mw_req_init(proxy_mw_req_t *req, const char *method, int tls, const char *host,
+                       const char *target, const char *peer_ip, uint64_t now_ns)
+{
+    memset(req, 0, sizeof(*req));
+    req->method = hc_strdup(method);
+    req->scheme = hc_strdup(tls ? "https" : "http");
+    req->host = hc_strdup(host ? host : "");
+    const char *q = strchr(target, '?');
+    if (q) {
+        req->path = hc_memdup(target, (size_t)(q - target));
+        req->query = hc_strdup(q + 1);
+    } else {
+        req->path = hc_strdup(target);
+    }
+    req->peer_ip = hc_strdup(peer_ip ? peer_ip : "");
+    req->now_ns = now_ns;
+}
+
+void proxy_mw_req_free(proxy_mw_req_t *req)
+{
+    hc_free(req->method);
+    hc_free(req->scheme);
+    hc_free(req->host);
+    hc_free(req->path);
+    hc_free(req->query);
+    hc_free(req->peer_ip);
+    hc_free(req->user);
+    proxy_mw_headers_free(&req->headers);
+    memset(req, 0, sizeof(*req));
+}
+
+void proxy_mw_resp_init(proxy_mw_resp_t *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    hc_buf_init(&resp->body, PROXY_MW_BODY_MAX);
+}
+
+void proxy_mw_resp_free(proxy_mw_resp_t *resp)
+{
+    proxy_mw_headers_free(&resp->headers);
+    hc_buf_free(&resp->body);
+    resp->status = 0;
+}
+
+proxy_mw_verdict_t proxy_mw_resp_text(proxy_mw_resp_t *resp, int status, const char *body)
+{
+    char len[24];
+    resp->status = status;
+    hc_buf_reset(&resp->body);
+    if (hc_buf_puts(&resp->body, body) != 0)
+        hc_buf_reset(&resp->body);
+    snprintf(len, sizeof(len), "%zu", resp->body.len);
+    proxy_mw_headers_set(&resp->headers, "Content-Type", "text/plain; charset=utf-8");
+    proxy_mw_headers_set(&resp->headers, "Content-Length", len);
+    return PROXY_MW_RESPOND;
+}
+
+const char *proxy_mw_status_text(int status)
+{
+    static const struct {
+        int code;
+        const char *text;
+    } texts[] = {
+        {200, "OK"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {303, "See Other"},
+        {307, "Temporary Redirect"},
+        {308, "Permanent Redirect"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {429, "Too Many Requests"},
+        {500, "Internal Server Error"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+    };
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        if (texts[i].code == status)
+            return texts[i].text;
+    return "";
+}
+
+int proxy_mw_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+json_t *proxy_mw_json_get(const json_t *obj, const char *key)
+{
+    const char *k;
+    json_t *v;
+    if (!json_is_object(obj))
+        return NULL;
+    json_object_foreach((json_t *)obj, k, v)
+        if (strcasecmp(k, key) == 0)
+            return v;
+    return NULL;
+}
+
+int proxy_mw_json_bool(const json_t *obj, const char *key, int *out, char *err, size_t errlen)
+{
+    json_t *v = proxy_mw_json_get(obj, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_boolean(v)) {
+        *out = json_is_true(v);
+        return 0;
+    }
+    if (json_is_string(v) && strcasecmp(json_string_value(v), "true") == 0) {
+        *out = 1;
+        return 0;
+    }
+    if (json_is_string(v) && strcasecmp(json_string_value(v), "false") == 0) {
+        *out = 0;
+        return 0;
+    }
+    return proxy_mw_err(err, errlen, "%s: expected a boolean", key);
+}
+
+int proxy_mw_json_int(const json_t *obj, const char *key, long long *out, char *err,
+                      size_t errlen)
+{
+    json_t *v = proxy_mw_json_get(obj, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 0;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        errno = 0;
+        long long x = strtoll(s, &end, 10);
+        if (*s && !*end && errno == 0) {
+            *out = x;
+            return 0;
+        }
+    }
+    return proxy_mw_err(err, errlen, "%s: expected an integer", key);
+}
+
+int proxy_mw_json_str(const json_t *obj, const char *key, char **out, char *err, size_t errlen)
+{
+    char num[32];
+    json_t *v = proxy_mw_json_get(obj, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_string(v)) {
+        proxy_mw_str_set(out, json_string_value(v));
+        return 0;
+    }
+    if (json_is_integer(v)) {
+        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+        proxy_mw_str_set(out, num);
+        return 0;
+    }
+    return proxy_mw_err(err, errlen, "%s: expected a string", key);
+}
+
+void proxy_mw_strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        hc_free(v[i]);
+    hc_free(v);
+}
+
+int proxy_mw_json_strv(const json_t *obj, const char *key, char ***out, size_t *n, char *err,
+                       size_t errlen)
+{
+    json_t *v = proxy_mw_json_get(obj, key);
+    *out = NULL;
+    *n = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_array(v))
+        return proxy_mw_err(err, errlen, "%s: expected a list of strings", key);
+    size_t count = json_array_size(v);
+    char **items = hc_calloc(count ? count : 1, sizeof(*items));
+    for (size_t i = 0; i < count; i++) {
+        json_t *it = json_array_get(v, i);
+        if (!json_is_string(it)) {
+            proxy_mw_strv_free(items, i);
+            return proxy_mw_err(err, errlen, "%s[%zu]: expected a string", key, i);
+        }
+        items[i] = hc_strdup(json_string_value(it));
+    }
+    *out = items;
+    *n = count;
+    return 0;
+}

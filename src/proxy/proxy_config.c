@@ -1,0 +1,534 @@
+/* proxy_config core: the build entry point, element storage, Traefik naming helpers, and
+ * the final pass that sorts everything by name, drops duplicates and resolves the
+ * references routers make to services, middlewares and TLS options. The translations
+ * live in proxy_config_k8s.c (Kubernetes objects) and proxy_config_file.c (file provider). */
+#include "proxy/proxy_config_int.h"
+
+#include "core/hc_alloc.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+/* Weighted services may nest; deeper than this (or a cycle) disables the service. */
+#define MAX_WEIGHTED_DEPTH 8
+
+static void *grow(void *arr, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return arr;
+    *cap = *cap ? *cap * 2 : 8;
+    return hc_realloc(arr, *cap * size);
+}
+
+char *pc_strf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = hc_malloc((size_t)(n < 0 ? 0 : n) + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)(n < 0 ? 0 : n) + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+void pc_error(pc_build_t *b, const char *source, const char *kind, const char *ns, const char *name,
+              const char *fmt, ...)
+{
+    proxy_config_t *c = b->cfg;
+    char msg[PC_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->errors = grow(c->errors, &b->cap_errors, c->nerrors, sizeof(*c->errors));
+    proxy_config_error_t *e = &c->errors[c->nerrors++];
+    e->source = hc_strdup(source ? source : "");
+    e->kind = hc_strdup(kind ? kind : "");
+    e->ns = hc_strdup(ns ? ns : "");
+    e->name = hc_strdup(name ? name : "");
+    e->message = hc_strdup(msg);
+}
+
+#define ADD_ELEMENT(arr, n, cap, nm, prov, src)                                                    \
+    do {                                                                                           \
+        (arr) = grow((arr), &(cap), (n), sizeof(*(arr)));                                          \
+        memset(&(arr)[(n)], 0, sizeof(*(arr)));                                                    \
+        (arr)[(n)].name = (nm);                                                                    \
+        (arr)[(n)].provider = (prov);                                                              \
+        (arr)[(n)].source = hc_strdup((src) ? (src) : "");                                         \
+    } while (0)
+
+proxy_router_t *pc_router_add(pc_build_t *b, char *name, proxy_provider_t p, const char *source)
+{
+    proxy_config_t *c = b->cfg;
+    ADD_ELEMENT(c->routers, c->nrouters, b->cap_routers, name, p, source);
+    return &c->routers[c->nrouters++];
+}
+
+proxy_service_t *pc_service_add(pc_build_t *b, char *name, proxy_provider_t p, const char *source)
+{
+    proxy_config_t *c = b->cfg;
+    ADD_ELEMENT(c->services, c->nservices, b->cap_services, name, p, source);
+    c->services[c->nservices].pass_host_header = 1;
+    return &c->services[c->nservices++];
+}
+
+proxy_middleware_t *pc_middleware_add(pc_build_t *b, char *name, proxy_provider_t p,
+                                      const char *source)
+{
+    proxy_config_t *c = b->cfg;
+    ADD_ELEMENT(c->middlewares, c->nmiddlewares, b->cap_middlewares, name, p, source);
+    return &c->middlewares[c->nmiddlewares++];
+}
+
+proxy_tls_option_t *pc_tls_option_add(pc_build_t *b, char *name, proxy_provider_t p,
+                                      const char *source)
+{
+    proxy_config_t *c = b->cfg;
+    ADD_ELEMENT(c->tls_options, c->ntls_options, b->cap_tls_options, name, p, source);
+    return &c->tls_options[c->ntls_options++];
+}
+
+proxy_cert_t *pc_cert_add(pc_build_t *b, char *name, const char *source)
+{
+    proxy_config_t *c = b->cfg;
+    c->certs = grow(c->certs, &b->cap_certs, c->ncerts, sizeof(*c->certs));
+    memset(&c->certs[c->ncerts], 0, sizeof(*c->certs));
+    c->certs[c->ncerts].name = name;
+    c->certs[c->ncerts].source = hc_strdup(source ? source : "");
+    return &c->certs[c->ncerts++];
+}
+
+proxy_cert_t *pc_cert_find(pc_build_t *b, const char *name)
+{
+    for (size_t i = 0; i < b->cfg->ncerts; i++)
+        if (!strcmp(b->cfg->certs[i].name, name))
+            return &b->cfg->certs[i];
+    return NULL;
+}
+
+void pc_strv_add(char ***v, size_t *n, const char *s)
+{
+    *v = hc_realloc(*v, (*n + 1) * sizeof(**v));
+    (*v)[(*n)++] = hc_strdup(s);
+}
+
+void pc_strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        hc_free(v[i]);
+    hc_free(v);
+}
+
+void pc_router_fail(proxy_router_t *r, proxy_status_t st, const char *fmt, ...)
+{
+    char msg[PC_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pc_strv_add(&r->errors, &r->nerrors, msg);
+    if (st > r->status)
+        r->status = st;
+}
+
+void pc_service_fail(proxy_service_t *s, const char *fmt, ...)
+{
+    char msg[PC_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pc_strv_add(&s->errors, &s->nerrors, msg);
+    s->status = PROXY_STATUS_DISABLED;
+}
+
+char *pc_qualify(const char *name, const char *provider)
+{
+    if (strchr(name, '@'))
+        return hc_strdup(name);
+    return pc_strf("%s@%s", name, provider);
+}
+
+void pc_sha256_10(const char *s, char out[11])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    static const char hex[] = "0123456789abcdef";
+    if (!EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL) || mdlen < 5)
+        memset(md, 0, 5);
+    for (int i = 0; i < 5; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[10] = '\0';
+}
+
+void pc_router_order(proxy_router_t *r, long long priority, int ingress_exact)
+{
+    long long len = (long long)strlen(r->rule);
+    r->priority_set = priority != 0;
+    r->priority = priority ? priority : len;
+    r->order = r->priority;
+    r->exact_first = 0;
+    if (!priority && ingress_exact >= 0) {
+        /* Ingress path without router.priority: Kubernetes order (proxy_config.h). */
+        r->order = len + (ingress_exact ? (long long)(strlen("PathPrefix") - strlen("Path")) : 0);
+        r->exact_first = ingress_exact;
+    }
+}
+
+const char *pc_str(const json_t *obj, const char *key)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+char *proxy_config_normalize(const char *s)
+{
+    size_t n = strlen(s), o = 0;
+    char *out = hc_malloc(n + 1);
+    int pending = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (isalnum(c) || c >= 0x80) {
+            if (pending && o)
+                out[o++] = '-';
+            pending = 0;
+            out[o++] = (char)c;
+        } else {
+            pending = 1;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+const char *proxy_status_name(proxy_status_t s)
+{
+    return s == PROXY_STATUS_ENABLED   ? "enabled"
+           : s == PROXY_STATUS_WARNING ? "warning"
+                                       : "disabled";
+}
+
+const char *proxy_provider_name(proxy_provider_t p)
+{
+    switch (p) {
+    case PROXY_PROVIDER_KUBERNETES:
+        return "kubernetes";
+    case PROXY_PROVIDER_KUBERNETESCRD:
+        return "kubernetescrd";
+    case PROXY_PROVIDER_FILE:
+        return "file";
+    case PROXY_PROVIDER_INTERNAL:
+        return "internal";
+    }
+    return "";
+}
+
+/* ---- freeing ---- */
+
+static void sticky_free(proxy_sticky_t *s)
+{
+    hc_free(s->name);
+    hc_free(s->samesite);
+}
+
+static void router_free(proxy_router_t *r)
+{
+    hc_free(r->name);
+    hc_free(r->rule);
+    hc_free(r->service_name);
+    pc_strv_free(r->middleware_names, r->nmiddlewares);
+    hc_free(r->middlewares);
+    pc_strv_free(r->entrypoints, r->nentrypoints);
+    hc_free(r->tls_options);
+    hc_free(r->cert_resolver);
+    pc_strv_free(r->errors, r->nerrors);
+    hc_free(r->source);
+    proxy_rule_free(r->match);
+}
+
+void pc_service_clear(proxy_service_t *s)
+{
+    hc_free(s->name);
+    pc_strv_free(s->servers, s->nservers);
+    hc_free(s->servers_transport);
+    sticky_free(&s->sticky);
+    if (s->health_check)
+        json_decref(s->health_check);
+    for (size_t i = 0; i < s->nweighted; i++)
+        hc_free(s->weighted[i].service_name);
+    hc_free(s->weighted);
+    pc_strv_free(s->errors, s->nerrors);
+    hc_free(s->source);
+}
+
+static void middleware_free(proxy_middleware_t *m)
+{
+    hc_free(m->name);
+    hc_free(m->type);
+    if (m->spec)
+        json_decref(m->spec);
+    hc_free(m->source);
+}
+
+static void tls_option_free(proxy_tls_option_t *t)
+{
+    hc_free(t->name);
+    if (t->spec)
+        json_decref(t->spec);
+    hc_free(t->source);
+}
+
+static void cert_free(proxy_cert_t *c)
+{
+    hc_free(c->name);
+    if (c->key)
+        OPENSSL_cleanse(c->key, c->key_len);
+    hc_free(c->cert);
+    hc_free(c->key);
+    hc_free(c->cert_file);
+    hc_free(c->key_file);
+    pc_strv_free(c->hosts, c->nhosts);
+    hc_free(c->source);
+}
+
+void proxy_config_free(proxy_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->nrouters; i++)
+        router_free(&cfg->routers[i]);
+    for (size_t i = 0; i < cfg->nservices; i++)
+        pc_service_clear(&cfg->services[i]);
+    for (size_t i = 0; i < cfg->nmiddlewares; i++)
+        middleware_free(&cfg->middlewares[i]);
+    for (size_t i = 0; i < cfg->ntls_options; i++)
+        tls_option_free(&cfg->tls_options[i]);
+    for (size_t i = 0; i < cfg->ncerts; i++)
+        cert_free(&cfg->certs[i]);
+    for (size_t i = 0; i < cfg->nerrors; i++) {
+        proxy_config_error_t *e = &cfg->errors[i];
+        hc_free(e->source);
+        hc_free(e->kind);
+        hc_free(e->ns);
+        hc_free(e->name);
+        hc_free(e->message);
+    }
+    hc_free(cfg->routers);
+    hc_free(cfg->services);
+    hc_free(cfg->middlewares);
+    hc_free(cfg->tls_options);
+    hc_free(cfg->certs);
+    hc_free(cfg->errors);
+    hc_free(cfg);
+}
+
+/* ---- sorting, duplicates, look-ups ---- */
+
+/* A stable merge sort: of two elements with the same name, the one added first stays
+ * first, so "the first definition wins" holds for duplicates. */
+static void sort_stable(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n < 2)
+        return;
+    char *a = base, *tmp = hc_malloc(n * size);
+    for (size_t width = 1; width < n; width *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * width) {
+            size_t mid = lo + width < n ? lo + width : n,
+                   hi = lo + 2 * width < n ? lo + 2 * width : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                memcpy(tmp + size * k++,
+                       cmp(a + size * j, a + size * i) < 0 ? a + size * j++ : a + size * i++, size);
+            while (i < mid)
+                memcpy(tmp + size * k++, a + size * i++, size);
+            while (j < hi)
+                memcpy(tmp + size * k++, a + size * j++, size);
+        }
+        memcpy(a, tmp, n * size);
+    }
+    hc_free(tmp);
+}
+
+/* Every element type starts with `char *name`. */
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static const void *find_name(const void *base, size_t n, size_t size, const char *name)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *elem = base;
+        int c = strcmp(name, *(char *const *)(elem + mid * size));
+        if (c == 0)
+            return elem + mid * size;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+const proxy_router_t *proxy_config_router(const proxy_config_t *cfg, const char *name)
+{
+    return find_name(cfg->routers, cfg->nrouters, sizeof(*cfg->routers), name);
+}
+
+const proxy_service_t *proxy_config_service(const proxy_config_t *cfg, const char *name)
+{
+    return find_name(cfg->services, cfg->nservices, sizeof(*cfg->services), name);
+}
+
+const proxy_middleware_t *proxy_config_middleware(const proxy_config_t *cfg, const char *name)
+{
+    return find_name(cfg->middlewares, cfg->nmiddlewares, sizeof(*cfg->middlewares), name);
+}
+
+static const proxy_tls_option_t *find_tls_option(const proxy_config_t *cfg, const char *name)
+{
+    return find_name(cfg->tls_options, cfg->ntls_options, sizeof(*cfg->tls_options), name);
+}
+
+/* Sorts an array by name and removes later duplicates. Duplicates of an Ingress-made
+ * service are the same service built twice and go silently; others are errors. */
+#define SORT_DEDUP(b, arr, n, what, freefn)                                                        \
+    do {                                                                                           \
+        sort_stable((arr), (n), sizeof(*(arr)), cmp_name);                                         \
+        size_t keep_ = 0;                                                                          \
+        for (size_t i_ = 0; i_ < (n); i_++) {                                                      \
+            if (keep_ && !strcmp((arr)[keep_ - 1].name, (arr)[i_].name)) {                         \
+                if ((arr)[i_].provider != PROXY_PROVIDER_KUBERNETES || strcmp(what, "service"))    \
+                    pc_error((b), (arr)[i_].source, what, NULL, (arr)[i_].name,                    \
+                             "%s defined more than once (first at %s); this one is ignored", what, \
+                             (arr)[keep_ - 1].source);                                             \
+                freefn(&(arr)[i_]);                                                                \
+                continue;                                                                          \
+            }                                                                                      \
+            (arr)[keep_++] = (arr)[i_];                                                            \
+        }                                                                                          \
+        (n) = keep_;                                                                               \
+    } while (0)
+
+static int internal_service(const char *name)
+{
+    static const char *const known[] = {"api@internal", "dashboard@internal", "noop@internal",
+                                        "ping@internal", "prometheus@internal"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (!strcmp(name, known[i]))
+            return 1;
+    return 0;
+}
+
+/* Resolves weighted children; returns the service's status after nesting checks. */
+static proxy_status_t service_resolve(pc_build_t *b, proxy_service_t *s, int depth)
+{
+    if (s->type != PROXY_SERVICE_WEIGHTED || s->status == PROXY_STATUS_DISABLED)
+        return s->status;
+    if (depth > MAX_WEIGHTED_DEPTH) {
+        pc_service_fail(s, "weighted services nest deeper than %d or form a cycle",
+                        MAX_WEIGHTED_DEPTH);
+        return s->status;
+    }
+    for (size_t i = 0; i < s->nweighted; i++) {
+        proxy_weighted_t *w = &s->weighted[i];
+        proxy_service_t *child = (proxy_service_t *)proxy_config_service(b->cfg, w->service_name);
+        if (!child) {
+            pc_service_fail(s, "the service \"%s\" does not exist", w->service_name);
+            continue;
+        }
+        if (service_resolve(b, child, depth + 1) == PROXY_STATUS_DISABLED) {
+            pc_service_fail(s, "the service \"%s\" is disabled", w->service_name);
+            continue;
+        }
+        w->service = child;
+    }
+    return s->status;
+}
+
+/* A disabling problem of a router: on the router and in the error list. */
+static void router_refuse(pc_build_t *b, proxy_router_t *r, proxy_status_t st, const char *fmt,
+                          const char *what)
+{
+    char msg[PC_ERR_MAX];
+    snprintf(msg, sizeof(msg), fmt, what);
+    pc_router_fail(r, st, "%s", msg);
+    pc_error(b, r->source, "router", NULL, r->name, "%s", msg);
+}
+
+static void router_resolve(pc_build_t *b, proxy_router_t *r)
+{
+    const proxy_config_t *c = b->cfg;
+    r->middlewares = hc_calloc(r->nmiddlewares ? r->nmiddlewares : 1, sizeof(*r->middlewares));
+    /* A router already disabled by its backend carries that error; do not add another. */
+    if (r->service_name && !internal_service(r->service_name) &&
+        r->status != PROXY_STATUS_DISABLED) {
+        const proxy_service_t *s = proxy_config_service(c, r->service_name);
+        if (!s)
+            router_refuse(b, r, PROXY_STATUS_DISABLED, "the service \"%s\" does not exist",
+                          r->service_name);
+        else if (s->status == PROXY_STATUS_DISABLED)
+            router_refuse(b, r, PROXY_STATUS_DISABLED, "the service \"%s\" is disabled",
+                          r->service_name);
+        else
+            r->service = s;
+    }
+    for (size_t i = 0; i < r->nmiddlewares; i++) {
+        r->middlewares[i] = proxy_config_middleware(c, r->middleware_names[i]);
+        if (!r->middlewares[i])
+            router_refuse(b, r, PROXY_STATUS_DISABLED, "middleware \"%s\" does not exist",
+                          r->middleware_names[i]);
+    }
+    if (r->tls_options) {
+        r->tls_option = find_tls_option(c, r->tls_options);
+        if (!r->tls_option && strcmp(r->tls_options, "default"))
+            router_refuse(b, r, PROXY_STATUS_DISABLED, "unknown TLS options: %s", r->tls_options);
+    }
+    if (r->status == PROXY_STATUS_DISABLED) {
+        r->service = NULL;
+        memset(r->middlewares, 0, r->nmiddlewares * sizeof(*r->middlewares));
+        r->tls_option = NULL;
+    }
+}
+
+static void finish(pc_build_t *b)
+{
+    proxy_config_t *c = b->cfg;
+    SORT_DEDUP(b, c->routers, c->nrouters, "router", router_free);
+    SORT_DEDUP(b, c->services, c->nservices, "service", pc_service_clear);
+    SORT_DEDUP(b, c->middlewares, c->nmiddlewares, "middleware", middleware_free);
+    SORT_DEDUP(b, c->tls_options, c->ntls_options, "TLS option", tls_option_free);
+    sort_stable(c->certs, c->ncerts, sizeof(*c->certs), cmp_name);
+    for (size_t i = 0; i < c->nservices; i++)
+        service_resolve(b, &c->services[i], 0);
+    for (size_t i = 0; i < c->nrouters; i++)
+        router_resolve(b, &c->routers[i]);
+}
+
+int proxy_config_build(const proxy_config_input_t *in, proxy_config_t **out)
+{
+    *out = NULL;
+    if ((in->nobjects && (!in->objects || !in->sources)) ||
+        (in->nfiles && (!in->files || !in->file_sources)))
+        return -EINVAL;
+    pc_build_t b = {.cfg = hc_calloc(1, sizeof(proxy_config_t)), .in = in};
+    pc_k8s_load(&b);
+    for (size_t i = 0; i < in->nfiles; i++)
+        pc_file_load(&b, in->files[i], in->file_sources[i]);
+    finish(&b);
+    *out = b.cfg;
+    return 0;
+}

@@ -1,0 +1,209 @@
+/* The proxy's configuration model: Kubernetes objects (Ingress, IngressClass, Service,
+ * Endpoints, EndpointSlice, TLS Secret, Traefik Middleware and TLSOption CRDs) and a
+ * Traefik file-provider dynamic configuration in, Traefik's routers, services,
+ * middlewares, TLS options and certificates out, named exactly as Traefik names them.
+ * Start reading here; proxy_route.h turns a built config into the per-request table.
+ *
+ * Flow: hc_manifest/hc_yaml give json_t objects -> proxy_config_build -> proxy_config_t
+ * (immutable) -> proxy_route_build per entry point -> proxy_route_match per request.
+ *
+ * Broken objects never fail the build: each becomes a proxy_config_error_t (source
+ * "file:line", kind/namespace/name, message) and is skipped. A router whose service,
+ * middleware or TLS option does not exist is kept with status DISABLED and its errors
+ * (as Traefik's API shows it); one whose TLS Secret is missing is kept as WARNING and is
+ * served with the default certificate.
+ *
+ * Glossary: "qualified name" = name@provider, e.g. default-security-headers@kubernetescrd. */
+#ifndef PROXY_CONFIG_H
+#define PROXY_CONFIG_H
+
+#include "proxy/proxy_rule.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef enum proxy_provider {
+    PROXY_PROVIDER_KUBERNETES,    /* Ingress and what it implies: "@kubernetes" */
+    PROXY_PROVIDER_KUBERNETESCRD, /* Middleware, TLSOption: "@kubernetescrd" */
+    PROXY_PROVIDER_FILE,          /* file-provider dynamic configuration: "@file" */
+    PROXY_PROVIDER_INTERNAL,      /* api@internal, dashboard@internal, noop@internal, ... */
+} proxy_provider_t;
+
+typedef enum proxy_status {
+    PROXY_STATUS_ENABLED,
+    PROXY_STATUS_WARNING,  /* served, with errors (a missing TLS Secret) */
+    PROXY_STATUS_DISABLED, /* not served: broken rule or a missing reference */
+} proxy_status_t;
+
+/* Sticky sessions by cookie (annotation service.sticky.cookie*, file sticky.cookie). */
+typedef struct proxy_sticky {
+    int enabled;
+    char *name; /* NULL: the derived name (reference: "_" + 5 hex of sha1) */
+    int secure;
+    int httponly;
+    char *samesite; /* NULL when not set */
+    long long maxage;
+} proxy_sticky_t;
+
+typedef enum proxy_service_type {
+    PROXY_SERVICE_LOADBALANCER,
+    PROXY_SERVICE_WEIGHTED,
+} proxy_service_type_t;
+
+typedef struct proxy_service proxy_service_t;
+
+typedef struct proxy_weighted {
+    char *service_name;             /* qualified */
+    long long weight;               /* default 1 */
+    const proxy_service_t *service; /* resolved; NULL when missing (service is DISABLED) */
+} proxy_weighted_t;
+
+struct proxy_service {
+    char *name; /* qualified: "client-demo-client-api-8000@kubernetes" */
+    proxy_provider_t provider;
+    proxy_service_type_t type;
+    char **servers; /* LOADBALANCER: URLs "http://10.0.0.7:8000", ready endpoints only */
+    size_t nservers;
+    int pass_host_header;    /* default 1 */
+    char *servers_transport; /* NULL when not set */
+    proxy_sticky_t sticky;
+    json_t *health_check;       /* file provider loadBalancer.healthCheck (owned copy) or NULL */
+    proxy_weighted_t *weighted; /* WEIGHTED: the children in order */
+    size_t nweighted;
+    proxy_status_t status;
+    char **errors;
+    size_t nerrors;
+    char *source; /* "file:line" of the object it came from */
+};
+
+typedef struct proxy_middleware {
+    char *name; /* qualified: "default-rate-limit@kubernetescrd", "auth@file" */
+    proxy_provider_t provider;
+    char *type;   /* the spec's single key: "headers", "rateLimit", "compress", ... */
+    json_t *spec; /* that key's value, an owned copy; parsed by the middleware runtime */
+    char *source;
+} proxy_middleware_t;
+
+typedef struct proxy_tls_option {
+    char *name; /* "default" or qualified: "ns-name@kubernetescrd", "modern@file" */
+    proxy_provider_t provider;
+    json_t *spec; /* owned copy of the options object */
+    char *source;
+} proxy_tls_option_t;
+
+/* A certificate: from a kubernetes.io/tls Secret (PEM bytes, base64-decoded) or from the
+ * file provider's tls.certificates (paths, or PEM given inline). The key is a secret:
+ * never log it. */
+typedef struct proxy_cert {
+    char *name; /* "<ns>-<secret>" for a Secret, the certFile for the file provider */
+    char *cert; /* PEM bytes or NULL */
+    size_t cert_len;
+    char *key; /* PEM bytes or NULL */
+    size_t key_len;
+    char *cert_file; /* paths or NULL */
+    char *key_file;
+    char **hosts; /* hosts of the Ingress spec.tls entries naming it */
+    size_t nhosts;
+    char *source;
+} proxy_cert_t;
+
+typedef struct proxy_router {
+    char *name; /* qualified: "<Normalize(ns-ingress-host+path)>@kubernetes", "web@file" */
+    proxy_provider_t provider;
+    char *rule;         /* Traefik's rule text: Host(`h`) && PathPrefix(`/p`) */
+    long long priority; /* the router.priority / priority given, else len(rule) */
+    int priority_set;
+    char *service_name;                     /* qualified */
+    const proxy_service_t *service;         /* resolved; NULL when DISABLED */
+    char **middleware_names;                /* qualified, in the order given */
+    const proxy_middleware_t **middlewares; /* resolved, same order; NULL when DISABLED */
+    size_t nmiddlewares;
+    char **entrypoints; /* empty: every entry point */
+    size_t nentrypoints;
+    int tls;                              /* router.tls "true" or a file router's tls section */
+    char *tls_options;                    /* "default" or qualified */
+    const proxy_tls_option_t *tls_option; /* NULL when "default" is not defined */
+    char *cert_resolver;                  /* NULL when not set */
+    proxy_status_t status;
+    char **errors;
+    size_t nerrors;
+    char *source;
+    proxy_rule_t *match; /* the compiled rule; NULL when the rule is broken */
+    /* Routing order (proxy_route): higher order first, then exact_first, then name. For
+     * an Ingress path without router.priority, order is len(rule) counted as if the path
+     * matcher were PathPrefix, and exact_first is 1 for Exact, so the longest path wins
+     * and Exact beats Prefix on a tie (Kubernetes Ingress spec); otherwise order is
+     * the priority and exact_first 0. */
+    long long order;
+    int exact_first;
+} proxy_router_t;
+
+typedef struct proxy_config_error {
+    char *source; /* "file:line" of the object, or the file name */
+    char *kind;   /* "Ingress", "Service", ..., or "router"/"service"/... for the file */
+    char *ns;     /* "" when none */
+    char *name;
+    char *message;
+} proxy_config_error_t;
+
+/* The built configuration. Every array is sorted by name and owned; all of it is
+ * read-only after proxy_config_build, so any thread may read it. */
+typedef struct proxy_config {
+    proxy_router_t *routers;
+    size_t nrouters;
+    proxy_service_t *services;
+    size_t nservices;
+    proxy_middleware_t *middlewares;
+    size_t nmiddlewares;
+    proxy_tls_option_t *tls_options;
+    size_t ntls_options;
+    proxy_cert_t *certs;
+    size_t ncerts;
+    proxy_config_error_t *errors; /* in the order found */
+    size_t nerrors;
+} proxy_config_t;
+
+typedef struct proxy_config_input {
+    /* The ingress class to serve (Traefik providers.kubernetesIngress.ingressClass).
+     * NULL or "": none configured, so Ingresses without a class and with class
+     * "traefik" are served. An IngressClass of this name (or "traefik") with controller
+     * traefik.io/ingress-controller is assumed installed, as Traefik's Helm chart does,
+     * unless the objects define one of that name. */
+    const char *ingress_class;
+    int allow_external_name;  /* ExternalName Services (Traefik's default: refused) */
+    int allow_empty_services; /* keep routers whose service has no ready endpoint */
+    /* Kubernetes objects (borrowed; only read) with one "file:line" per object. */
+    const json_t *const *objects;
+    const char *const *sources;
+    size_t nobjects;
+    /* File-provider dynamic configurations (borrowed), one source name each. */
+    const json_t *const *files;
+    const char *const *file_sources;
+    size_t nfiles;
+} proxy_config_input_t;
+
+/** Builds the configuration from in (nothing of in is kept). Returns 0 with *out (free
+ *  with proxy_config_free), including when objects were broken: those are in
+ *  (*out)->errors. Returns -EINVAL (and *out NULL) only when in itself is unusable
+ *  (NULL arrays with a non-zero count). */
+int proxy_config_build(const proxy_config_input_t *in, proxy_config_t **out);
+
+/** Frees everything; NULL is fine. Route tables built from cfg must be freed first. */
+void proxy_config_free(proxy_config_t *cfg);
+
+/** Look-ups by qualified name (binary search); NULL when absent. */
+const proxy_router_t *proxy_config_router(const proxy_config_t *cfg, const char *name);
+const proxy_service_t *proxy_config_service(const proxy_config_t *cfg, const char *name);
+const proxy_middleware_t *proxy_config_middleware(const proxy_config_t *cfg, const char *name);
+
+/** "enabled", "warning" or "disabled", as Traefik's API writes them. */
+const char *proxy_status_name(proxy_status_t s);
+/** "kubernetes", "kubernetescrd", "file" or "internal". */
+const char *proxy_provider_name(proxy_provider_t p);
+
+/** Traefik's provider.Normalize: each run of characters that are not letters or digits
+ *  becomes one `-`, with none at either end (bytes >= 0x80 count as letters). Returns a
+ *  new string (hc_free it). */
+char *proxy_config_normalize(const char *s);
+
+#endif

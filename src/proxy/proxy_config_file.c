@@ -1,0 +1,276 @@
+/* Traefik's file provider: a dynamic configuration (YAML read by hc_yaml into json_t)
+ * with http.routers, http.services (loadBalancer, weighted), http.middlewares,
+ * tls.certificates and tls.options, every name suffixed @file. Part of
+ * proxy_config_build; references are resolved afterwards by proxy_config.c. */
+#include "proxy/proxy_config_int.h"
+
+#include "core/hc_alloc.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void file_err(pc_build_t *b, const char *src, const char *kind, const char *name,
+                     const char *msg)
+{
+    pc_error(b, src, kind, NULL, name, "%s", msg);
+}
+
+/* Appends the strings of a JSON array, each qualified with provider when not NULL. */
+static int str_list(const json_t *arr, const char *provider, char ***v, size_t *n)
+{
+    size_t i;
+    const json_t *e;
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr))
+        return -1;
+    json_array_foreach(arr, i, e)
+    {
+        if (!json_is_string(e))
+            return -1;
+        char *q =
+            provider ? pc_qualify(json_string_value(e), provider) : hc_strdup(json_string_value(e));
+        pc_strv_add(v, n, q);
+        hc_free(q);
+    }
+    return 0;
+}
+
+static void router_refuse(pc_build_t *b, proxy_router_t *r, const char *src, const char *name,
+                          const char *msg)
+{
+    pc_router_fail(r, PROXY_STATUS_DISABLED, "%s", msg);
+    file_err(b, src, "router", name, msg);
+}
+
+static void router_tls(proxy_router_t *r, const json_t *tls)
+{
+    const char *opt = pc_str(tls, "options"), *resolver = pc_str(tls, "certResolver");
+    r->tls = 1;
+    r->tls_options = opt && strcmp(opt, "default") ? pc_qualify(opt, "file") : hc_strdup("default");
+    if (resolver)
+        r->cert_resolver = hc_strdup(resolver);
+}
+
+static void file_router(pc_build_t *b, const char *src, const char *name, const json_t *o)
+{
+    char err[PC_ERR_MAX];
+    if (!json_is_object(o)) {
+        file_err(b, src, "router", name, "a router must be a mapping");
+        return;
+    }
+    const char *rule = pc_str(o, "rule"), *svc = pc_str(o, "service");
+    const json_t *prio = json_object_get(o, "priority"), *tls = json_object_get(o, "tls");
+    proxy_router_t *r = pc_router_add(b, pc_strf("%s@file", name), PROXY_PROVIDER_FILE, src);
+    r->rule = hc_strdup(rule ? rule : "");
+    pc_router_order(r, json_is_integer(prio) ? (long long)json_integer_value(prio) : 0, -1);
+    if (!rule)
+        router_refuse(b, r, src, name, "rule is missing");
+    else if (proxy_rule_parse(rule, &r->match, err, sizeof(err)) < 0)
+        router_refuse(b, r, src, name, err);
+    if (svc)
+        r->service_name = pc_qualify(svc, "file");
+    else
+        router_refuse(b, r, src, name, "the service is missing on the router");
+    if (prio && !json_is_integer(prio))
+        router_refuse(b, r, src, name, "priority must be an integer");
+    if (str_list(json_object_get(o, "middlewares"), "file", &r->middleware_names,
+                 &r->nmiddlewares) < 0)
+        router_refuse(b, r, src, name, "middlewares must be a list of names");
+    if (str_list(json_object_get(o, "entryPoints"), NULL, &r->entrypoints, &r->nentrypoints) < 0)
+        router_refuse(b, r, src, name, "entryPoints must be a list of names");
+    if (tls && !json_is_object(tls) && !json_is_null(tls))
+        router_refuse(b, r, src, name, "tls must be a mapping");
+    else if (tls)
+        router_tls(r, tls);
+}
+
+static int sticky_parse(const json_t *sticky, proxy_sticky_t *s)
+{
+    const json_t *c = json_object_get(sticky, "cookie");
+    if (!sticky)
+        return 0;
+    if (!json_is_object(c))
+        return -1;
+    const char *name = pc_str(c, "name"), *same = pc_str(c, "sameSite");
+    s->enabled = 1;
+    s->name = name ? hc_strdup(name) : NULL;
+    s->samesite = same ? hc_strdup(same) : NULL;
+    s->secure = json_is_true(json_object_get(c, "secure"));
+    s->httponly = json_is_true(json_object_get(c, "httpOnly"));
+    s->maxage = json_integer_value(json_object_get(c, "maxAge"));
+    return 0;
+}
+
+static int url_ok(const char *u)
+{
+    static const char *const schemes[] = {"http://", "https://", "h2c://"};
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(schemes[i]);
+        if (!strncmp(u, schemes[i], n) && u[n] && u[n] != '/')
+            return 1;
+    }
+    return 0;
+}
+
+/* loadBalancer: servers[].url, passHostHeader, serversTransport, healthCheck, sticky. */
+static const char *load_balancer(proxy_service_t *s, const json_t *lb)
+{
+    size_t i;
+    const json_t *srv, *phh = json_object_get(lb, "passHostHeader");
+    if (!json_is_object(lb))
+        return "loadBalancer must be a mapping";
+    json_array_foreach(json_object_get(lb, "servers"), i, srv)
+    {
+        const char *url = pc_str(srv, "url");
+        if (!url || !url_ok(url))
+            return "each loadBalancer server needs a url http://, https:// or h2c://host[:port]";
+        pc_strv_add(&s->servers, &s->nservers, url);
+    }
+    if (json_is_boolean(phh))
+        s->pass_host_header = json_is_true(phh);
+    if (pc_str(lb, "serversTransport"))
+        s->servers_transport = hc_strdup(pc_str(lb, "serversTransport"));
+    if (json_is_object(json_object_get(lb, "healthCheck")))
+        s->health_check = json_deep_copy(json_object_get(lb, "healthCheck"));
+    if (sticky_parse(json_object_get(lb, "sticky"), &s->sticky) < 0)
+        return "sticky must hold a cookie mapping";
+    return NULL;
+}
+
+static const char *weighted(proxy_service_t *s, const json_t *w)
+{
+    size_t i;
+    const json_t *e;
+    s->type = PROXY_SERVICE_WEIGHTED;
+    json_array_foreach(json_object_get(w, "services"), i, e)
+    {
+        const char *name = pc_str(e, "name");
+        const json_t *wt = json_object_get(e, "weight");
+        if (!name)
+            return "each weighted service needs a name";
+        s->weighted = hc_realloc(s->weighted, (s->nweighted + 1) * sizeof(*s->weighted));
+        s->weighted[s->nweighted++] = (proxy_weighted_t){
+            .service_name = pc_qualify(name, "file"),
+            .weight = json_is_integer(wt) ? (long long)json_integer_value(wt) : 1,
+        };
+    }
+    if (!s->nweighted)
+        return "weighted needs at least one service";
+    if (sticky_parse(json_object_get(w, "sticky"), &s->sticky) < 0)
+        return "sticky must hold a cookie mapping";
+    return NULL;
+}
+
+static void file_service(pc_build_t *b, const char *src, const char *name, const json_t *o)
+{
+    const json_t *lb = json_object_get(o, "loadBalancer"), *w = json_object_get(o, "weighted");
+    if (!json_is_object(o) || json_object_size(o) != 1 || (!lb && !w)) {
+        file_err(b, src, "service", name,
+                 "a service must define exactly one of loadBalancer or weighted "
+                 "(mirroring and failover are not supported)");
+        return;
+    }
+    proxy_service_t *s = pc_service_add(b, pc_strf("%s@file", name), PROXY_PROVIDER_FILE, src);
+    const char *err = lb ? load_balancer(s, lb) : weighted(s, w);
+    if (err) {
+        pc_service_fail(s, "%s", err);
+        file_err(b, src, "service", name, err);
+    }
+}
+
+static void file_middleware(pc_build_t *b, const char *src, const char *name, const json_t *o)
+{
+    if (!json_is_object(o) || json_object_size(o) != 1) {
+        file_err(b, src, "middleware", name, "a middleware must hold exactly one middleware type");
+        return;
+    }
+    const char *type = json_object_iter_key(json_object_iter((json_t *)o));
+    proxy_middleware_t *m =
+        pc_middleware_add(b, pc_strf("%s@file", name), PROXY_PROVIDER_FILE, src);
+    m->type = hc_strdup(type);
+    m->spec = json_deep_copy(json_object_get(o, type));
+}
+
+/* certFile/keyFile hold paths, or the PEM itself (Traefik's FileOrContent). */
+static void file_certificates(pc_build_t *b, const char *src, const json_t *certs)
+{
+    size_t i;
+    const json_t *c;
+    json_array_foreach(certs, i, c)
+    {
+        const char *crt = pc_str(c, "certFile"), *key = pc_str(c, "keyFile");
+        char label[48];
+        snprintf(label, sizeof(label), "tls.certificates[%zu]", i);
+        if (!crt || !key || !*crt || !*key) {
+            file_err(b, src, "certificate", label, "certFile and keyFile are both required");
+            continue;
+        }
+        int inline_pem = !strncmp(crt, "-----BEGIN", 10);
+        proxy_cert_t *pc =
+            pc_cert_add(b, inline_pem ? pc_strf("%s#%s", src, label) : hc_strdup(crt), src);
+        if (inline_pem) {
+            pc->cert = hc_strdup(crt);
+            pc->cert_len = strlen(crt);
+        } else {
+            pc->cert_file = hc_strdup(crt);
+        }
+        if (!strncmp(key, "-----BEGIN", 10)) {
+            pc->key = hc_strdup(key);
+            pc->key_len = strlen(key);
+        } else {
+            pc->key_file = hc_strdup(key);
+        }
+    }
+}
+
+typedef void (*named_fn)(pc_build_t *b, const char *src, const char *name, const json_t *o);
+
+/* Calls fn for each member of the mapping section (a non-mapping is one error). */
+static void each_named(pc_build_t *b, const char *src, const json_t *section, const char *what,
+                       named_fn fn)
+{
+    const char *name;
+    const json_t *o;
+    if (!section || json_is_null(section))
+        return;
+    if (!json_is_object(section)) {
+        file_err(b, src, what, NULL, "this section must be a mapping of names");
+        return;
+    }
+    json_object_foreach((json_t *)section, name, o) fn(b, src, name, o);
+}
+
+static void file_tls_option(pc_build_t *b, const char *src, const char *name, const json_t *o)
+{
+    if (!json_is_object(o)) {
+        file_err(b, src, "TLS option", name, "TLS options must be a mapping");
+        return;
+    }
+    proxy_tls_option_t *t = pc_tls_option_add(
+        b, strcmp(name, "default") ? pc_strf("%s@file", name) : hc_strdup("default"),
+        PROXY_PROVIDER_FILE, src);
+    t->spec = json_deep_copy(o);
+}
+
+void pc_file_load(pc_build_t *b, const json_t *root, const char *src)
+{
+    if (!root || json_is_null(root))
+        return;
+    if (!json_is_object(root)) {
+        file_err(b, src, "file", NULL, "the dynamic configuration must be a mapping");
+        return;
+    }
+    if (json_object_get(root, "tcp") || json_object_get(root, "udp"))
+        file_err(b, src, "file", NULL, "tcp and udp sections are not supported; ignored");
+    const json_t *http = json_object_get(root, "http"), *tls = json_object_get(root, "tls");
+    each_named(b, src, json_object_get(http, "routers"), "router", file_router);
+    each_named(b, src, json_object_get(http, "services"), "service", file_service);
+    each_named(b, src, json_object_get(http, "middlewares"), "middleware", file_middleware);
+    each_named(b, src, json_object_get(tls, "options"), "TLS option", file_tls_option);
+    const json_t *certs = json_object_get(tls, "certificates");
+    if (certs && !json_is_array(certs))
+        file_err(b, src, "certificate", NULL, "tls.certificates must be a list");
+    else
+        file_certificates(b, src, certs);
+}

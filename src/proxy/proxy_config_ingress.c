@@ -1,0 +1,377 @@
+/* Kubernetes Ingress (networking.k8s.io/v1) to Traefik routers, as Traefik's
+ * kubernetesIngress provider does it (traefik/traefik pkg/provider/kubernetes/ingress):
+ * class filtering, traefik.ingress.kubernetes.io/router.* annotations, spec.tls
+ * certificates, defaultBackend, and one router per rule path named
+ * Normalize("<ns>-<ingress>-<host><path>")@kubernetes. Part of proxy_config_build. */
+#include "proxy/proxy_config_int.h"
+
+#include "core/hc_alloc.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLASS_ANN "kubernetes.io/ingress.class"
+#define ROUTER_ANN "traefik.ingress.kubernetes.io/router."
+#define TRAEFIK_CONTROLLER "traefik.io/ingress-controller"
+
+typedef struct rtcfg {
+    char **middlewares;
+    size_t nmiddlewares;
+    char **entrypoints;
+    size_t nentrypoints;
+    long long priority;
+    int tls;
+    const char *tls_options;
+    const char *cert_resolver;
+    const char *pathmatcher; /* "Path" or "PathPrefix" for ImplementationSpecific paths */
+} rtcfg_t;
+
+/* One router of an Ingress before collisions are settled. */
+typedef struct pending {
+    char *key;
+    char *rule;
+    proxy_rule_t *match;
+    char *service;
+    char *error; /* the backend's problem: the router is disabled */
+    int exact;
+} pending_t;
+
+/* ingressClassName must name a Traefik IngressClass (one of the configured name, if
+ * any); without it the legacy annotation must equal the configured class, or, with
+ * none configured, be empty or "traefik" (Traefik shouldProcessIngress). */
+static int ingress_served(const pc_kstate_t *k, const pc_kobj_t *o)
+{
+    const char *want = k->b->in->ingress_class ? k->b->in->ingress_class : "";
+    const char *cls = pc_str(json_object_get(o->obj, "spec"), "ingressClassName");
+    char buf[32];
+    if (cls) {
+        if (*want && strcmp(cls, want))
+            return 0;
+        const pc_kobj_t *ic = pc_kfind(k, PC_K_INGRESSCLASS, "", cls);
+        if (!ic) /* assumed installed, as Traefik's Helm chart does */
+            return !strcmp(cls, *want ? want : "traefik");
+        const char *ctl = pc_str(json_object_get(ic->obj, "spec"), "controller");
+        return ctl && !strcmp(ctl, TRAEFIK_CONTROLLER);
+    }
+    const json_t *ann = json_object_get(json_object_get(o->obj, "metadata"), "annotations");
+    const char *a = pc_annotation(ann, CLASS_ANN, buf);
+    a = a ? a : "";
+    return !strcmp(want, a) || (!*want && !strcmp(a, "traefik"));
+}
+
+/* A comma list (spaces and newlines around items dropped, empty items skipped). */
+static void split_list(const char *s, char ***v, size_t *n)
+{
+    while (*s) {
+        const char *end = strchr(s, ',');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        const char *a = s, *z = s + len;
+        while (a < z && isspace((unsigned char)*a))
+            a++;
+        while (z > a && isspace((unsigned char)z[-1]))
+            z--;
+        if (z > a) {
+            char *item = hc_memdup(a, (size_t)(z - a));
+            pc_strv_add(v, n, item);
+            hc_free(item);
+        }
+        s = end ? end + 1 : s + len;
+    }
+}
+
+static void rtcfg_free(rtcfg_t *c)
+{
+    pc_strv_free(c->middlewares, c->nmiddlewares);
+    pc_strv_free(c->entrypoints, c->nentrypoints);
+}
+
+static int rtcfg_parse(const json_t *ann, rtcfg_t *c, char *err, size_t errlen)
+{
+    char b1[32], b2[32];
+    const char *v;
+    memset(c, 0, sizeof(*c));
+    if ((v = pc_annotation(ann, ROUTER_ANN "middlewares", b1)))
+        split_list(v, &c->middlewares, &c->nmiddlewares);
+    if ((v = pc_annotation(ann, ROUTER_ANN "entrypoints", b1)))
+        split_list(v, &c->entrypoints, &c->nentrypoints);
+    if ((v = pc_annotation(ann, ROUTER_ANN "priority", b1))) {
+        char *end;
+        c->priority = strtoll(v, &end, 10);
+        if (!*v || *end || c->priority < INT_MIN || c->priority > INT_MAX) {
+            snprintf(err, errlen, "annotation " ROUTER_ANN "priority: %s is not an integer", v);
+            return -EINVAL;
+        }
+    }
+    if ((v = pc_annotation(ann, ROUTER_ANN "tls", b2)) && (c->tls = pc_parse_bool(v)) < 0) {
+        snprintf(err, errlen, "annotation " ROUTER_ANN "tls: %s is not a boolean", v);
+        return -EINVAL;
+    }
+    c->tls_options = pc_str(ann, ROUTER_ANN "tls.options");
+    c->cert_resolver = pc_str(ann, ROUTER_ANN "tls.certresolver");
+    /* Setting TLS options or a resolver makes the router a TLS router (Traefik labels). */
+    c->tls = c->tls > 0 || c->tls_options || c->cert_resolver;
+    c->pathmatcher = pc_str(ann, ROUTER_ANN "pathmatcher");
+    if (c->pathmatcher && strcmp(c->pathmatcher, "Path") && strcmp(c->pathmatcher, "PathPrefix")) {
+        snprintf(err, errlen,
+                 "annotation " ROUTER_ANN "pathmatcher: %s is not supported (Path, "
+                 "PathPrefix)",
+                 c->pathmatcher);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Kubernetes host names: lowercase RFC 1123 labels, optionally "*." first. */
+static int host_valid(const char *h)
+{
+    if (h[0] == '*' && h[1] == '.')
+        h += 2;
+    if (!*h || strlen(h) > PROXY_RULE_MAX_HOST)
+        return 0;
+    for (; *h; h++)
+        if (!islower((unsigned char)*h) && !isdigit((unsigned char)*h) && *h != '-' && *h != '.')
+            return 0;
+    return 1;
+}
+
+/* Host(`h`), or for *.domain the HostRegexp Traefik v3 writes. */
+static char *host_rule(const char *host)
+{
+    if (host[0] != '*' || host[1] != '.')
+        return pc_strf("Host(`%s`)", host);
+    size_t n = strlen(host);
+    char *dom = hc_malloc(2 * n + 1), *d = dom;
+    for (const char *s = host + 1; *s; s++) {
+        if (*s == '.')
+            *d++ = '\\';
+        *d++ = *s;
+    }
+    *d = '\0';
+    char *r = pc_strf("HostRegexp(`^[a-zA-Z0-9-]+%s$`)", dom);
+    hc_free(dom);
+    return r;
+}
+
+/* Rule text and matcher of one path of a rule; -EINVAL with err. */
+static int path_rule(const json_t *pa, const char *host, const rtcfg_t *c, pending_t *p, char *err,
+                     size_t errlen)
+{
+    const char *path = pc_str(pa, "path"), *type = pc_str(pa, "pathType");
+    const char *matcher = c->pathmatcher ? c->pathmatcher : "PathPrefix";
+    proxy_rule_path_t kind = PROXY_RULE_PATH_PREFIX_CHAR;
+    if (!type || !strcmp(type, "ImplementationSpecific")) {
+        kind = !strcmp(matcher, "Path") ? PROXY_RULE_PATH_EXACT : PROXY_RULE_PATH_PREFIX_CHAR;
+    } else if (!strcmp(type, "Exact")) {
+        matcher = "Path";
+        kind = PROXY_RULE_PATH_EXACT;
+    } else if (!strcmp(type, "Prefix")) {
+        matcher = "PathPrefix";
+        kind = PROXY_RULE_PATH_PREFIX_ELEM;
+    } else {
+        snprintf(err, errlen, "pathType %s is not Exact, Prefix or ImplementationSpecific", type);
+        return -EINVAL;
+    }
+    if (path && *path && path[0] != '/') {
+        snprintf(err, errlen, "path %s does not start with /", path);
+        return -EINVAL;
+    }
+    char *hr = host ? host_rule(host) : NULL;
+    int has_path = path && *path;
+    if (hr && has_path)
+        p->rule = pc_strf("%s && %s(`%s`)", hr, matcher, path);
+    else if (has_path)
+        p->rule = pc_strf("%s(`%s`)", matcher, path);
+    else
+        p->rule = hr ? hc_strdup(hr) : hc_strdup("");
+    hc_free(hr);
+    p->exact = kind == PROXY_RULE_PATH_EXACT;
+    if (!host && !has_path) {
+        snprintf(err, errlen, "empty rule: the path has neither host nor path");
+        return -EINVAL;
+    }
+    p->match = proxy_rule_new_and(host ? proxy_rule_new_host(host) : NULL,
+                                  has_path ? proxy_rule_new_path(kind, path) : NULL);
+    return 0;
+}
+
+/* Copies the annotations' settings into a new router. */
+static void router_apply(proxy_router_t *r, const rtcfg_t *c)
+{
+    for (size_t i = 0; i < c->nmiddlewares; i++) {
+        char *q = pc_qualify(c->middlewares[i], "kubernetes");
+        pc_strv_add(&r->middleware_names, &r->nmiddlewares, q);
+        hc_free(q);
+    }
+    for (size_t i = 0; i < c->nentrypoints; i++)
+        pc_strv_add(&r->entrypoints, &r->nentrypoints, c->entrypoints[i]);
+    r->tls = c->tls;
+    if (c->tls)
+        r->tls_options = c->tls_options && strcmp(c->tls_options, "default")
+                             ? pc_qualify(c->tls_options, "kubernetes")
+                             : hc_strdup("default");
+    if (c->cert_resolver)
+        r->cert_resolver = hc_strdup(c->cert_resolver);
+}
+
+/* Adds a router made from an Ingress; errors (backend, TLS) go on it and in the error
+ * list under the Ingress. Takes ownership of name, rule, match and service. */
+static void router_make(pc_kstate_t *k, const pc_kobj_t *ing, const rtcfg_t *c, pending_t *p,
+                        const char *tls_err, long long priority)
+{
+    proxy_router_t *r = pc_router_add(k->b, pc_strf("%s@kubernetes", p->key),
+                                      PROXY_PROVIDER_KUBERNETES, ing->source);
+    r->rule = p->rule;
+    r->match = p->match;
+    r->service_name = p->service;
+    p->rule = p->service = NULL;
+    p->match = NULL;
+    router_apply(r, c);
+    pc_router_order(r, priority, priority == INT_MIN ? -1 : p->exact);
+    if (p->error) {
+        pc_router_fail(r, PROXY_STATUS_DISABLED, "%s", p->error);
+        pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name, "router %s: %s", r->name,
+                 p->error);
+    }
+    if (tls_err && *tls_err)
+        pc_router_fail(r, PROXY_STATUS_WARNING, "%s", tls_err);
+}
+
+static void pending_clear(pending_t *p)
+{
+    hc_free(p->key);
+    hc_free(p->rule);
+    proxy_rule_free(p->match);
+    hc_free(p->service);
+    hc_free(p->error);
+}
+
+/* spec.tls: each secretName becomes a certificate; the last problem is returned in err
+ * for the Ingress's routers (served with the default certificate, status warning). */
+static void ingress_tls(pc_kstate_t *k, const pc_kobj_t *ing, const json_t *spec, char *err,
+                        size_t errlen)
+{
+    size_t i;
+    const json_t *t;
+    json_array_foreach(json_object_get(spec, "tls"), i, t)
+    {
+        const char *secret = pc_str(t, "secretName");
+        char e[PC_ERR_MAX - 8];
+        if (!secret || !*secret)
+            continue; /* Traefik: no secret name, nothing to load */
+        if (pc_k8s_secret(k, ing->ns, secret, json_object_get(t, "hosts"), e, sizeof(e)) < 0) {
+            snprintf(err, errlen, "TLS: %s", e);
+            pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name, "TLS: %s", e);
+        }
+    }
+}
+
+static void default_backend(pc_kstate_t *k, const pc_kobj_t *ing, const json_t *backend,
+                            const rtcfg_t *c, const char *tls_err)
+{
+    char err[PC_ERR_MAX];
+    if (k->have_default_backend) {
+        pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name,
+                 "the default backend already exists");
+        return;
+    }
+    pending_t p = {.key = hc_strdup("default-router"), .rule = hc_strdup("PathPrefix(`/`)")};
+    p.match = proxy_rule_new_path(PROXY_RULE_PATH_PREFIX_CHAR, "/");
+    if (pc_k8s_backend(k, ing, backend, "default-backend", &p.service, err, sizeof(err)) < 0)
+        p.error = hc_strdup(err);
+    k->have_default_backend = 1;
+    router_make(k, ing, c, &p, tls_err, INT_MIN);
+    pending_clear(&p);
+}
+
+/* Routers of spec.rules[].http.paths[] into *out (count *n). */
+static void rule_paths(pc_kstate_t *k, const pc_kobj_t *ing, const rtcfg_t *c, pending_t **out,
+                       size_t *n)
+{
+    size_t i, j;
+    const json_t *rule, *pa;
+    json_array_foreach(json_object_get(json_object_get(ing->obj, "spec"), "rules"), i, rule)
+    {
+        const char *host = pc_str(rule, "host");
+        if (host && !host_valid(host)) {
+            pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name,
+                     "rules[%zu].host %s is not a valid host name", i, host);
+            continue;
+        }
+        json_array_foreach(json_object_get(json_object_get(rule, "http"), "paths"), j, pa)
+        {
+            char err[PC_ERR_MAX];
+            pending_t p = {0};
+            if (path_rule(pa, host, c, &p, err, sizeof(err)) < 0) {
+                pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name,
+                         "rules[%zu].http.paths[%zu]: %s", i, j, err);
+                pending_clear(&p);
+                continue;
+            }
+            char *raw = pc_strf("%s-%s-%s%s", ing->ns, ing->name, host ? host : "",
+                                pc_str(pa, "path") ? pc_str(pa, "path") : "");
+            p.key = proxy_config_normalize(raw);
+            hc_free(raw);
+            if (pc_k8s_backend(k, ing, json_object_get(pa, "backend"), NULL, &p.service, err,
+                               sizeof(err)) < 0)
+                p.error = hc_strdup(err);
+            *out = hc_realloc(*out, (*n + 1) * sizeof(**out));
+            (*out)[(*n)++] = p;
+        }
+    }
+}
+
+/* Keys used by more than one path of the Ingress get "-" + 10 hex of sha256(rule). */
+static void settle_collisions(pending_t *v, size_t n)
+{
+    int *dup = hc_calloc(n ? n : 1, sizeof(int));
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (!strcmp(v[i].key, v[j].key))
+                dup[i] = dup[j] = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!dup[i])
+            continue;
+        char hex[11];
+        pc_sha256_10(v[i].rule, hex);
+        char *key = pc_strf("%s-%s", v[i].key, hex);
+        hc_free(v[i].key);
+        v[i].key = key;
+    }
+    hc_free(dup);
+}
+
+void pc_ingress_load(pc_kstate_t *k, const pc_kobj_t *ing)
+{
+    const json_t *spec = json_object_get(ing->obj, "spec");
+    const json_t *ann = json_object_get(json_object_get(ing->obj, "metadata"), "annotations");
+    char err[PC_ERR_MAX], tls_err[PC_ERR_MAX] = "";
+    rtcfg_t c;
+    if (!ingress_served(k, ing))
+        return;
+    if (rtcfg_parse(ann, &c, err, sizeof(err)) < 0) {
+        pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name, "%s", err);
+        goto out;
+    }
+    ingress_tls(k, ing, spec, tls_err, sizeof(tls_err));
+    const json_t *backend = json_object_get(spec, "defaultBackend");
+    if (backend && json_array_size(json_object_get(spec, "rules")) == 0)
+        default_backend(k, ing, backend, &c, tls_err);
+    else if (backend)
+        pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name,
+                 "defaultBackend is ignored: Traefik uses it only for an Ingress without rules");
+    pending_t *v = NULL;
+    size_t n = 0;
+    rule_paths(k, ing, &c, &v, &n);
+    settle_collisions(v, n);
+    for (size_t i = 0; i < n; i++)
+        router_make(k, ing, &c, &v[i], tls_err, c.priority);
+    for (size_t i = 0; i < n; i++)
+        pending_clear(&v[i]);
+    hc_free(v);
+out:
+    rtcfg_free(&c);
+}

@@ -1,0 +1,116 @@
+/* Internal to proxy_config*.c: the build state and the helpers the Kubernetes
+ * translation (proxy_config_k8s.c) and the file provider (proxy_config_file.c) share
+ * with the core (proxy_config.c: adding objects, naming, resolving references). */
+#ifndef PROXY_CONFIG_INT_H
+#define PROXY_CONFIG_INT_H
+
+#include "proxy/proxy_config.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef struct pc_build {
+    proxy_config_t *cfg;
+    const proxy_config_input_t *in;
+    size_t cap_routers, cap_services, cap_middlewares, cap_tls_options, cap_certs, cap_errors;
+} pc_build_t;
+
+/* Errors text for routers and objects: one line, bounded. */
+#define PC_ERR_MAX 512
+
+/* Appends a config error; ns and name may be NULL (written as ""). */
+void pc_error(pc_build_t *b, const char *source, const char *kind, const char *ns, const char *name,
+              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Appends a zeroed element; the pointer is valid until the next add of that kind. */
+proxy_router_t *pc_router_add(pc_build_t *b, char *name, proxy_provider_t p, const char *source);
+proxy_service_t *pc_service_add(pc_build_t *b, char *name, proxy_provider_t p, const char *source);
+proxy_middleware_t *pc_middleware_add(pc_build_t *b, char *name, proxy_provider_t p,
+                                      const char *source);
+proxy_tls_option_t *pc_tls_option_add(pc_build_t *b, char *name, proxy_provider_t p,
+                                      const char *source);
+proxy_cert_t *pc_cert_add(pc_build_t *b, char *name, const char *source);
+/* Frees what a service holds (not the struct itself). */
+void pc_service_clear(proxy_service_t *s);
+/* The certificate named name, or NULL. */
+proxy_cert_t *pc_cert_find(pc_build_t *b, const char *name);
+
+/* Appends a message to a string list (errors of routers and services). */
+void pc_strv_add(char ***v, size_t *n, const char *s);
+void pc_strv_free(char **v, size_t n);
+/* Marks a router (or service) with an error: status becomes at least st. */
+void pc_router_fail(proxy_router_t *r, proxy_status_t st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void pc_service_fail(proxy_service_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* "name" + "@" + provider unless name already holds an "@". New string. */
+char *pc_qualify(const char *name, const char *provider);
+/* printf into a new string. */
+char *pc_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* First 10 hex digits of sha256(s), into out (11 bytes). */
+void pc_sha256_10(const char *s, char out[11]);
+
+/* Sets priority, order and exact_first of a router from its rule (see proxy_config.h). */
+void pc_router_order(proxy_router_t *r, long long priority, int ingress_exact);
+
+/* A JSON string member of obj, or NULL when absent or not a string. */
+const char *pc_str(const json_t *obj, const char *key);
+
+/* Translates the Kubernetes objects of b->in; the file provider's configurations. */
+void pc_k8s_load(pc_build_t *b);
+void pc_file_load(pc_build_t *b, const json_t *root, const char *source);
+
+/* ---- shared by proxy_config_k8s.c and proxy_config_ingress.c ---- */
+
+typedef enum pc_kind {
+    PC_K_INGRESSCLASS,
+    PC_K_MIDDLEWARE,
+    PC_K_TLSOPTION,
+    PC_K_SERVICE,
+    PC_K_ENDPOINTS,
+    PC_K_SLICE, /* indexed under its kubernetes.io/service-name label */
+    PC_K_SECRET,
+    PC_K_INGRESS,
+} pc_kind_t;
+
+typedef struct pc_kobj {
+    pc_kind_t kind;
+    const char *ns;
+    const char *key;  /* metadata.name, or the service name for an EndpointSlice */
+    const char *name; /* metadata.name */
+    const json_t *obj;
+    const char *source;
+    size_t seq; /* input order, for "first definition wins" */
+} pc_kobj_t;
+
+typedef struct pc_kstate {
+    pc_build_t *b;
+    pc_kobj_t *objs; /* sorted by kind, ns, key, seq */
+    size_t nobjs;
+    char **failed_secrets; /* "<ns>-<name>" already reported */
+    size_t nfailed;
+    int have_default_backend;
+} pc_kstate_t;
+
+/* First object of kind in ns with key, or NULL; the next ones with the same key follow
+ * it in the array. */
+const pc_kobj_t *pc_kfind(const pc_kstate_t *k, pc_kind_t kind, const char *ns, const char *key);
+/* Builds the Traefik service for an Ingress backend (Service + Endpoints/EndpointSlice)
+ * under the qualified name *svc_name (always set when the backend names a service, else
+ * NULL). Returns 0, or -EINVAL with err when the service cannot be built. */
+int pc_k8s_backend(pc_kstate_t *k, const pc_kobj_t *ing, const json_t *backend,
+                   const char *name_override, char **svc_name, char *err, size_t errlen);
+/* Loads the TLS Secret ns/name as a certificate serving hosts (a JSON array or NULL).
+ * Returns 0 or -EINVAL with err (reported once per Secret in the error list). */
+int pc_k8s_secret(pc_kstate_t *k, const char *ns, const char *name, const json_t *hosts, char *err,
+                  size_t errlen);
+/* Translates one Ingress into routers and services. */
+void pc_ingress_load(pc_kstate_t *k, const pc_kobj_t *ing);
+/* Go's strconv.ParseBool: 1 t T TRUE true True / 0 f F FALSE false False; -1 otherwise. */
+int pc_parse_bool(const char *s);
+/* An annotation's text: strings as they are, booleans and integers spelled out (a
+ * manifest may leave them unquoted); NULL when absent or another type. buf: 32 bytes. */
+const char *pc_annotation(const json_t *ann, const char *key, char *buf);
+
+#endif

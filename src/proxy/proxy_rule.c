@@ -1,0 +1,551 @@
+/* Traefik's router rule language compiled to a tree, and its evaluation per request.
+ * Grammar (Traefik v3 docs, "Rules"): expr = and { "||" and }; and = unary { "&&" unary };
+ * unary = "!" unary | "(" expr ")" | Name "(" string { "," string } ")"; strings are
+ * `raw` or "Go-quoted". Called by proxy_config at build time and proxy_route per request. */
+#include "proxy/proxy_rule.h"
+
+#include "core/hc_alloc.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_ARGS 16
+
+typedef enum rule_op {
+    OP_TRUE,
+    OP_AND,
+    OP_OR,
+    OP_NOT,
+    OP_HOST,
+    OP_HOST_WILD, /* a = ".example.com": one label [a-z0-9-]+ before it */
+    OP_PATH,
+    OP_PREFIX,
+    OP_PREFIX_ELEM,
+    OP_METHOD,
+    OP_HEADER, /* a = name, b = value */
+} rule_op_t;
+
+struct proxy_rule {
+    rule_op_t op;
+    size_t nkids;
+    proxy_rule_t **kids;
+    char *a;
+    size_t alen;
+    char *b;
+    size_t blen;
+};
+
+typedef struct parser {
+    const char *s;
+    size_t len;
+    size_t pos;
+    unsigned depth;
+    char *err;
+    size_t errlen;
+} parser_t;
+
+static proxy_rule_t *node_new(rule_op_t op, const char *a, size_t alen, const char *b, size_t blen)
+{
+    proxy_rule_t *r = hc_calloc(1, sizeof(*r));
+    r->op = op;
+    if (a) {
+        r->a = hc_memdup(a, alen);
+        r->alen = alen;
+    }
+    if (b) {
+        r->b = hc_memdup(b, blen);
+        r->blen = blen;
+    }
+    return r;
+}
+
+static void node_add(proxy_rule_t *parent, proxy_rule_t *kid)
+{
+    parent->kids = hc_realloc(parent->kids, (parent->nkids + 1) * sizeof(*parent->kids));
+    parent->kids[parent->nkids++] = kid;
+}
+
+void proxy_rule_free(proxy_rule_t *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nkids; i++)
+        proxy_rule_free(r->kids[i]);
+    hc_free(r->kids);
+    hc_free(r->a);
+    hc_free(r->b);
+    hc_free(r);
+}
+
+static int perr(parser_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int perr(parser_t *p, const char *fmt, ...)
+{
+    if (p->errlen) {
+        int n = snprintf(p->err, p->errlen, "rule offset %zu: ", p->pos);
+        if (n >= 0 && (size_t)n < p->errlen) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return -EINVAL;
+}
+
+static void skip_ws(parser_t *p)
+{
+    while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' ||
+                               p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
+        p->pos++;
+}
+
+static int eat(parser_t *p, const char *tok)
+{
+    size_t n = strlen(tok);
+    skip_ws(p);
+    if (p->len - p->pos >= n && memcmp(p->s + p->pos, tok, n) == 0) {
+        p->pos += n;
+        return 1;
+    }
+    return 0;
+}
+
+/* A Go interpreted string literal body (the subset of escapes a rule needs). */
+static int parse_quoted(parser_t *p, char *out, size_t *olen)
+{
+    size_t n = 0;
+    while (p->pos < p->len && p->s[p->pos] != '"') {
+        char c = p->s[p->pos++];
+        if (c == '\\') {
+            if (p->pos >= p->len)
+                break;
+            c = p->s[p->pos++];
+            switch (c) {
+            case '"':
+            case '\\':
+                break;
+            case 'n':
+                c = '\n';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            default:
+                return perr(p, "unsupported escape \\%c in a quoted string", c);
+            }
+        }
+        out[n++] = c;
+    }
+    if (p->pos >= p->len)
+        return perr(p, "unterminated string");
+    p->pos++;
+    *olen = n;
+    return 0;
+}
+
+/* One string argument into a new allocation (*out, *olen). */
+static int parse_string(parser_t *p, char **out, size_t *olen)
+{
+    skip_ws(p);
+    if (p->pos >= p->len || (p->s[p->pos] != '`' && p->s[p->pos] != '"'))
+        return perr(p, "expected a `string` or \"string\"");
+    char q = p->s[p->pos++];
+    char *buf = hc_malloc(p->len - p->pos + 1);
+    size_t n = 0;
+    if (q == '"') {
+        if (parse_quoted(p, buf, &n) < 0) {
+            hc_free(buf);
+            return -EINVAL;
+        }
+    } else {
+        const char *end = memchr(p->s + p->pos, '`', p->len - p->pos);
+        if (!end) {
+            hc_free(buf);
+            return perr(p, "unterminated string");
+        }
+        n = (size_t)(end - (p->s + p->pos));
+        memcpy(buf, p->s + p->pos, n);
+        p->pos += n + 1;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *olen = n;
+    return 0;
+}
+
+/* HostRegexp is accepted only as `^[a-zA-Z0-9-]+\.<domain with dots as \.>$`, the text
+ * Traefik's Kubernetes Ingress provider writes for a `*.domain` host. */
+static proxy_rule_t *wild_from_regexp(const char *re)
+{
+    static const char head[] = "^[a-zA-Z0-9-]+\\.";
+    size_t hl = sizeof(head) - 1, len = strlen(re);
+    if (len < hl + 2 || memcmp(re, head, hl) != 0 || re[len - 1] != '$')
+        return NULL;
+    char dom[PROXY_RULE_MAX_HOST + 2];
+    size_t n = 0;
+    dom[n++] = '.';
+    for (size_t i = hl; i < len - 1; i++) {
+        char c = re[i];
+        if (c == '\\' && re[i + 1] == '.') {
+            c = '.';
+            i++;
+        } else if (!isalnum((unsigned char)c) && c != '-') {
+            return NULL;
+        }
+        if (n >= PROXY_RULE_MAX_HOST)
+            return NULL;
+        dom[n++] = (char)tolower((unsigned char)c);
+    }
+    if (n < 2)
+        return NULL;
+    return node_new(OP_HOST_WILD, dom, n, NULL, 0);
+}
+
+static proxy_rule_t *host_leaf(const char *h, size_t n)
+{
+    proxy_rule_t *r = node_new(OP_HOST, h, n, NULL, 0);
+    for (size_t i = 0; i < n; i++)
+        r->a[i] = (char)tolower((unsigned char)r->a[i]);
+    return r;
+}
+
+/* Builds the node of one matcher from its arguments; -EINVAL with a message otherwise. */
+static int build_matcher(parser_t *p, const char *name, char **args, size_t *lens, size_t nargs,
+                         proxy_rule_t **out)
+{
+    int host = !strcmp(name, "Host") || !strcmp(name, "HostHeader");
+    int path = !strcmp(name, "Path"), prefix = !strcmp(name, "PathPrefix");
+    int method = !strcmp(name, "Method");
+    if (!strcmp(name, "Header") || !strcmp(name, "Headers")) {
+        if (nargs != 2)
+            return perr(p, "%s takes a name and a value", name);
+        *out = node_new(OP_HEADER, args[0], lens[0], args[1], lens[1]);
+        return 0;
+    }
+    if (!strcmp(name, "HostRegexp")) {
+        *out = nargs == 1 ? wild_from_regexp(args[0]) : NULL;
+        if (!*out)
+            return perr(p, "HostRegexp is supported only in the form ^[a-zA-Z0-9-]+\\.domain$ "
+                           "(an Ingress *.domain host)");
+        return 0;
+    }
+    if (!host && !path && !prefix && !method)
+        return perr(p,
+                    "unsupported matcher %s (supported: Host, HostRegexp, Path, PathPrefix, "
+                    "Method, Header)",
+                    name);
+    proxy_rule_t *any = node_new(OP_OR, NULL, 0, NULL, 0);
+    for (size_t i = 0; i < nargs; i++) {
+        proxy_rule_t *leaf;
+        if ((host || method) && lens[i] == 0) {
+            proxy_rule_free(any);
+            return perr(p, "%s needs a non-empty value", name);
+        }
+        if ((path || prefix) && args[i][0] != '/') {
+            proxy_rule_free(any);
+            return perr(p, "%s value must start with /", name);
+        }
+        if (host) {
+            leaf = host_leaf(args[i], lens[i]);
+        } else if (method) {
+            leaf = node_new(OP_METHOD, args[i], lens[i], NULL, 0);
+            for (size_t j = 0; j < lens[i]; j++)
+                leaf->a[j] = (char)toupper((unsigned char)leaf->a[j]);
+        } else {
+            leaf = node_new(path ? OP_PATH : OP_PREFIX, args[i], lens[i], NULL, 0);
+        }
+        node_add(any, leaf);
+    }
+    if (any->nkids == 1) {
+        *out = any->kids[0];
+        any->nkids = 0;
+        proxy_rule_free(any);
+    } else {
+        *out = any;
+    }
+    return 0;
+}
+
+static int parse_matcher(parser_t *p, proxy_rule_t **out)
+{
+    char name[32];
+    size_t n = 0;
+    skip_ws(p);
+    while (p->pos < p->len && isalpha((unsigned char)p->s[p->pos])) {
+        if (n + 1 >= sizeof(name))
+            return perr(p, "matcher name too long");
+        name[n++] = p->s[p->pos++];
+    }
+    name[n] = '\0';
+    if (n == 0)
+        return perr(p, "expected a matcher, ( or !");
+    if (!eat(p, "("))
+        return perr(p, "expected ( after %s", name);
+    char *args[MAX_ARGS];
+    size_t lens[MAX_ARGS], nargs = 0;
+    int rc = 0;
+    do {
+        if (nargs == MAX_ARGS) {
+            rc = perr(p, "too many arguments to %s", name);
+            goto out;
+        }
+        if ((rc = parse_string(p, &args[nargs], &lens[nargs])) < 0)
+            goto out;
+        nargs++;
+    } while (eat(p, ","));
+    if (!eat(p, ")")) {
+        rc = perr(p, "expected ) to close %s", name);
+        goto out;
+    }
+    rc = build_matcher(p, name, args, lens, nargs, out);
+out:
+    for (size_t i = 0; i < nargs; i++)
+        hc_free(args[i]);
+    return rc;
+}
+
+static int parse_or(parser_t *p, proxy_rule_t **out);
+
+static int parse_unary(parser_t *p, proxy_rule_t **out)
+{
+    int rc;
+    if (eat(p, "!") || eat(p, "(")) {
+        int neg = p->s[p->pos - 1] == '!';
+        if (++p->depth > PROXY_RULE_MAX_DEPTH)
+            return perr(p, "nesting deeper than %u", PROXY_RULE_MAX_DEPTH);
+        proxy_rule_t *kid = NULL;
+        rc = neg ? parse_unary(p, &kid) : parse_or(p, &kid);
+        p->depth--;
+        if (rc < 0)
+            return rc;
+        if (!neg && !eat(p, ")")) {
+            proxy_rule_free(kid);
+            return perr(p, "expected )");
+        }
+        if (!neg) {
+            *out = kid;
+            return 0;
+        }
+        *out = node_new(OP_NOT, NULL, 0, NULL, 0);
+        node_add(*out, kid);
+        return 0;
+    }
+    return parse_matcher(p, out);
+}
+
+/* One level of a left-to-right chain joined by tok ("&&" or "||"). */
+static int parse_chain(parser_t *p, rule_op_t op, const char *tok, proxy_rule_t **out)
+{
+    proxy_rule_t *first = NULL, *group = NULL;
+    int rc = op == OP_OR ? parse_chain(p, OP_AND, "&&", &first) : parse_unary(p, &first);
+    if (rc < 0)
+        return rc;
+    while (eat(p, tok)) {
+        proxy_rule_t *next = NULL;
+        rc = op == OP_OR ? parse_chain(p, OP_AND, "&&", &next) : parse_unary(p, &next);
+        if (rc < 0) {
+            proxy_rule_free(group ? group : first);
+            return rc;
+        }
+        if (!group) {
+            group = node_new(op, NULL, 0, NULL, 0);
+            node_add(group, first);
+        }
+        node_add(group, next);
+    }
+    *out = group ? group : first;
+    return 0;
+}
+
+static int parse_or(parser_t *p, proxy_rule_t **out)
+{
+    return parse_chain(p, OP_OR, "||", out);
+}
+
+int proxy_rule_parse(const char *text, proxy_rule_t **out, char *err, size_t errlen)
+{
+    parser_t p = {.s = text, .len = strlen(text), .err = err, .errlen = errlen};
+    *out = NULL;
+    if (errlen)
+        err[0] = '\0';
+    if (p.len > PROXY_RULE_MAX_LEN)
+        return perr(&p, "rule longer than %u bytes", PROXY_RULE_MAX_LEN);
+    skip_ws(&p);
+    if (p.pos == p.len)
+        return perr(&p, "empty rule");
+    proxy_rule_t *r = NULL;
+    int rc = parse_or(&p, &r);
+    if (rc < 0)
+        return rc;
+    skip_ws(&p);
+    if (p.pos != p.len) {
+        proxy_rule_free(r);
+        return perr(&p, "unexpected text after the rule");
+    }
+    *out = r;
+    return 0;
+}
+
+proxy_rule_t *proxy_rule_new_host(const char *host)
+{
+    if (host[0] == '*' && host[1] == '.') {
+        proxy_rule_t *r = host_leaf(host + 1, strlen(host + 1));
+        r->op = OP_HOST_WILD;
+        return r;
+    }
+    return host_leaf(host, strlen(host));
+}
+
+proxy_rule_t *proxy_rule_new_path(proxy_rule_path_t kind, const char *path)
+{
+    size_t n = strlen(path);
+    if (kind == PROXY_RULE_PATH_PREFIX_ELEM) {
+        while (n > 1 && path[n - 1] == '/')
+            n--;
+        return node_new(OP_PREFIX_ELEM, path, n, NULL, 0);
+    }
+    return node_new(kind == PROXY_RULE_PATH_EXACT ? OP_PATH : OP_PREFIX, path, n, NULL, 0);
+}
+
+proxy_rule_t *proxy_rule_new_and(proxy_rule_t *a, proxy_rule_t *b)
+{
+    if (!a && !b)
+        return node_new(OP_TRUE, NULL, 0, NULL, 0);
+    if (!a || !b)
+        return a ? a : b;
+    proxy_rule_t *r = node_new(OP_AND, NULL, 0, NULL, 0);
+    node_add(r, a);
+    node_add(r, b);
+    return r;
+}
+
+static int eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+static int wild_match(const proxy_rule_t *r, const proxy_rule_req_t *q)
+{
+    if (q->host_len <= r->alen || memcmp(q->host + q->host_len - r->alen, r->a, r->alen) != 0)
+        return 0;
+    for (size_t i = 0; i < q->host_len - r->alen; i++) {
+        char c = q->host[i];
+        if (!isalnum((unsigned char)c) && c != '-')
+            return 0;
+    }
+    return 1;
+}
+
+int proxy_rule_eval(const proxy_rule_t *r, const proxy_rule_req_t *q)
+{
+    switch (r->op) {
+    case OP_TRUE:
+        return 1;
+    case OP_AND:
+        for (size_t i = 0; i < r->nkids; i++)
+            if (!proxy_rule_eval(r->kids[i], q))
+                return 0;
+        return 1;
+    case OP_OR:
+        for (size_t i = 0; i < r->nkids; i++)
+            if (proxy_rule_eval(r->kids[i], q))
+                return 1;
+        return 0;
+    case OP_NOT:
+        return !proxy_rule_eval(r->kids[0], q);
+    case OP_HOST:
+        return eq(q->host, q->host_len, r->a, r->alen);
+    case OP_HOST_WILD:
+        return wild_match(r, q);
+    case OP_PATH:
+        return eq(q->path, q->path_len, r->a, r->alen);
+    case OP_PREFIX:
+        return q->path_len >= r->alen && memcmp(q->path, r->a, r->alen) == 0;
+    case OP_PREFIX_ELEM:
+        /* Kubernetes Ingress, pathType Prefix: matched element by element on `/`. */
+        if (r->alen == 1)
+            return 1;
+        return q->path_len >= r->alen && memcmp(q->path, r->a, r->alen) == 0 &&
+               (q->path_len == r->alen || q->path[r->alen] == '/');
+    case OP_METHOD:
+        return eq(q->method, q->method_len, r->a, r->alen);
+    case OP_HEADER: {
+        size_t vlen = 0;
+        const char *v = q->header ? q->header(q->header_ctx, r->a, &vlen) : NULL;
+        return v && eq(v, vlen, r->b, r->blen);
+    }
+    }
+    return 0;
+}
+
+static int host_restricted(const proxy_rule_t *r)
+{
+    switch (r->op) {
+    case OP_HOST:
+    case OP_HOST_WILD:
+        return 1;
+    case OP_AND:
+        for (size_t i = 0; i < r->nkids; i++)
+            if (host_restricted(r->kids[i]))
+                return 1;
+        return 0;
+    case OP_OR:
+        for (size_t i = 0; i < r->nkids; i++)
+            if (!host_restricted(r->kids[i]))
+                return 0;
+        return r->nkids > 0;
+    default:
+        return 0;
+    }
+}
+
+static void host_emit(const proxy_rule_t *r, void (*fn)(void *, const char *, int), void *ctx)
+{
+    if (r->op == OP_HOST || r->op == OP_HOST_WILD) {
+        fn(ctx, r->a, r->op == OP_HOST_WILD);
+        return;
+    }
+    for (size_t i = 0; i < r->nkids; i++) {
+        if (r->op == OP_AND && !host_restricted(r->kids[i]))
+            continue;
+        host_emit(r->kids[i], fn, ctx);
+        if (r->op == OP_AND)
+            return;
+    }
+}
+
+int proxy_rule_hosts(const proxy_rule_t *r, void (*fn)(void *ctx, const char *host, int wildcard),
+                     void *ctx)
+{
+    if (!host_restricted(r))
+        return 0;
+    host_emit(r, fn, ctx);
+    return 1;
+}
+
+int proxy_rule_host_normalize(const char *host, size_t len, char *out)
+{
+    size_t start = 0, end = len;
+    if (len && host[0] == '[') {
+        const char *close = memchr(host, ']', len);
+        if (close) {
+            start = 1;
+            end = (size_t)(close - host);
+        }
+    } else {
+        const char *colon = memchr(host, ':', len);
+        if (colon)
+            end = (size_t)(colon - host);
+    }
+    if (end > start && host[end - 1] == '.')
+        end--;
+    if (end - start > PROXY_RULE_MAX_HOST)
+        return -1;
+    for (size_t i = start; i < end; i++)
+        out[i - start] = (char)tolower((unsigned char)host[i]);
+    out[end - start] = '\0';
+    return (int)(end - start);
+}

@@ -1,0 +1,102 @@
+/* Fuzz target for the proxy configuration model and routing: the input is either
+ * "rule:" + a Traefik rule (compiled and evaluated), or JSON: an array of Kubernetes
+ * objects, or an object that is a file-provider dynamic configuration. The built config
+ * is turned into a routing table and a few requests are matched against it. */
+#include "proxy/proxy_config.h"
+#include "proxy/proxy_route.h"
+#include "proxy/proxy_rule.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *fuzz_header(void *ctx, const char *name, size_t *len)
+{
+    (void)ctx;
+    if (strcasecmp(name, "X-Env") != 0)
+        return NULL;
+    *len = 4;
+    return "prod";
+}
+
+static void match_some(const proxy_route_table_t *t, const proxy_rule_t *r)
+{
+    static const char *const hosts[] = {"example.com", "A.Example.COM:8443", "[::1]:80", "",
+                                        "x.y.z."};
+    static const char *const paths[] = {"/", "/foo", "/foo/bar", "/foobar", "/api/v1"};
+    for (size_t h = 0; h < 5; h++) {
+        for (size_t p = 0; p < 5; p++) {
+            proxy_rule_req_t q = {.method = "GET",
+                                  .method_len = 3,
+                                  .host = hosts[h],
+                                  .host_len = strlen(hosts[h]),
+                                  .path = paths[p],
+                                  .path_len = strlen(paths[p]),
+                                  .header = fuzz_header};
+            if (t) {
+                proxy_route_match(t, &q, (int)(p & 1));
+            } else {
+                char host[PROXY_RULE_MAX_HOST + 1];
+                int n = proxy_rule_host_normalize(q.host, q.host_len, host);
+                q.host = host;
+                q.host_len = n > 0 ? (size_t)n : 0;
+                proxy_rule_eval(r, &q);
+            }
+        }
+    }
+}
+
+static void fuzz_rule(const uint8_t *data, size_t size)
+{
+    char *text = malloc(size + 1), err[256];
+    proxy_rule_t *r = NULL;
+    memcpy(text, data, size);
+    text[size] = '\0';
+    if (proxy_rule_parse(text, &r, err, sizeof(err)) == 0) {
+        match_some(NULL, r);
+        proxy_rule_free(r);
+    }
+    free(text);
+}
+
+static void fuzz_config(json_t *root)
+{
+    const json_t *objs[64];
+    const char *srcs[64];
+    const json_t *files[1] = {root};
+    const char *fsrc[1] = {"fuzz.yaml"};
+    proxy_config_input_t in = {.allow_external_name = 1, .objects = objs, .sources = srcs};
+    if (json_is_array(root)) {
+        for (size_t i = 0; i < json_array_size(root) && i < 64; i++) {
+            objs[i] = json_array_get(root, i);
+            srcs[i] = "fuzz.yaml:1";
+            in.nobjects++;
+        }
+    } else {
+        in.files = files;
+        in.file_sources = fsrc;
+        in.nfiles = 1;
+    }
+    proxy_config_t *cfg = NULL;
+    proxy_route_table_t *t = NULL;
+    if (proxy_config_build(&in, &cfg) == 0 && proxy_route_build(cfg, "web", 0, &t) == 0)
+        match_some(t, NULL);
+    proxy_route_free(t);
+    proxy_config_free(cfg);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size >= 5 && memcmp(data, "rule:", 5) == 0) {
+        fuzz_rule(data + 5, size - 5);
+        return 0;
+    }
+    json_t *root = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
+    if (root) {
+        fuzz_config(root);
+        json_decref(root);
+    }
+    return 0;
+}

@@ -1,0 +1,674 @@
+/* proxy_config: Traefik names and rules for the seed's own manifests (platform doc 004,
+ * indentation restored), class filtering, annotations, middleware references and their
+ * order, broken objects, and the file-provider equivalents. */
+#include "core/hc_alloc.h"
+#include "proxy/proxy_config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <string.h>
+
+/* JSON written with ' for " to keep the fixtures readable. */
+static json_t *J(const char *s)
+{
+    char *t = strdup(s);
+    for (char *p = t; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    json_error_t e;
+    json_t *j = json_loads(t, 0, &e);
+    if (!j)
+        fail_msg("bad fixture JSON at %d: %s", e.position, e.text);
+    free(t);
+    return j;
+}
+
+typedef struct fixture {
+    const json_t *objs[32];
+    const char *srcs[32];
+    size_t n;
+} fixture_t;
+
+static void add(fixture_t *f, const char *src, const char *json)
+{
+    f->srcs[f->n] = src;
+    f->objs[f->n++] = J(json);
+}
+
+static proxy_config_t *build_with(fixture_t *f, const char *cls, int extname)
+{
+    proxy_config_input_t in = {.ingress_class = cls,
+                               .allow_external_name = extname,
+                               .objects = f->objs,
+                               .sources = f->srcs,
+                               .nobjects = f->n};
+    proxy_config_t *cfg = NULL;
+    assert_int_equal(proxy_config_build(&in, &cfg), 0);
+    assert_non_null(cfg);
+    for (size_t i = 0; i < f->n; i++)
+        json_decref((json_t *)f->objs[i]);
+    f->n = 0;
+    return cfg;
+}
+
+static proxy_config_t *build(fixture_t *f)
+{
+    return build_with(f, NULL, 0);
+}
+
+static const proxy_config_error_t *find_error(const proxy_config_t *c, const char *kind,
+                                              const char *name, const char *needle)
+{
+    for (size_t i = 0; i < c->nerrors; i++) {
+        const proxy_config_error_t *e = &c->errors[i];
+        if (!strcmp(e->kind, kind) && !strcmp(e->name, name) && strstr(e->message, needle))
+            return e;
+    }
+    return NULL;
+}
+
+static int router_has_error(const proxy_router_t *r, const char *needle)
+{
+    for (size_t i = 0; i < r->nerrors; i++)
+        if (strstr(r->errors[i], needle))
+            return 1;
+    return 0;
+}
+
+/* ---- the seed's manifests (004: Cert-Manager, Flow-Proxy, Integration sections) ---- */
+
+#define SEED_API_INGRESS                                                                           \
+    "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'api-ingress',"      \
+    "'namespace':'client-demo-client','annotations':{'cert-manager.io/cluster-issuer':"            \
+    "'letsencrypt-prod'}},'spec':{'ingressClassName':'traefik','tls':[{'hosts':"                   \
+    "['demo-client-api.app.ominis.ai'],'secretName':'demo-client-api-tls'}],'rules':[{'host':"     \
+    "'demo-client-api.app.ominis.ai','http':{'paths':[{'path':'/','pathType':'Prefix',"            \
+    "'backend':{'service':{'name':'api','port':{'number':8000}}}}]}}]}}"
+#define SEED_EXAMPLE_INGRESS                                                                       \
+    "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':"                    \
+    "'example-ingress','namespace':'client-example','annotations':{"                               \
+    "'cert-manager.io/cluster-issuer':'letsencrypt-prod','traefik.ingress.kubernetes.io/"          \
+    "router.middlewares':'default-security-headers@kubernetescrd'}},'spec':{"                      \
+    "'ingressClassName':'traefik','tls':[{'hosts':['example-api.app.ominis.ai'],"                  \
+    "'secretName':'example-api-tls'}],'rules':[{'host':'example-api.app.ominis.ai','http':{"       \
+    "'paths':[{'path':'/','pathType':'Prefix','backend':{'service':{'name':'api','port':{"         \
+    "'number':8000}}}}]}}]}}"
+
+static void add_seed(fixture_t *f)
+{
+    add(f, "004.yaml:1",
+        "{'apiVersion':'cert-manager.io/v1','kind':'ClusterIssuer','metadata':{'name':"
+        "'letsencrypt-prod'},'spec':{'acme':{'server':'https://acme-v02.api.letsencrypt.org/"
+        "directory','email':'admin@ominis.ai','privateKeySecretRef':{'name':'letsencrypt-prod'},"
+        "'solvers':[{'http01':{'ingress':{'class':'traefik'}}}]}}}");
+    add(f, "004.yaml:20",
+        "{'apiVersion':'cert-manager.io/v1','kind':'Certificate','metadata':{'name':"
+        "'demo-client-api-tls','namespace':'client-demo-client'},'spec':{'secretName':"
+        "'demo-client-api-tls','issuerRef':{'name':'letsencrypt-prod','kind':'ClusterIssuer'},"
+        "'dnsNames':['demo-client-api.app.ominis.ai']}}");
+    add(f, "004.yaml:40", SEED_API_INGRESS);
+    add(f, "004.yaml:80", SEED_EXAMPLE_INGRESS);
+    add(f, "004.yaml:120",
+        "{'apiVersion':'traefik.containo.us/v1alpha1','kind':'Middleware','metadata':{'name':"
+        "'security-headers','namespace':'default'},'spec':{'headers':{'customResponseHeaders':{"
+        "'X-Frame-Options':'SAMEORIGIN','X-Content-Type-Options':'nosniff','X-XSS-Protection':"
+        "'1; mode=block','Referrer-Policy':'no-referrer-when-downgrade','Permissions-Policy':"
+        "'geolocation=(), microphone=(), camera=()'}}}}");
+    add(f, "004.yaml:140",
+        "{'apiVersion':'traefik.containo.us/v1alpha1','kind':'Middleware','metadata':{'name':"
+        "'rate-limit','namespace':'default'},'spec':{'rateLimit':{'average':100,'burst':50,"
+        "'period':'1m'}}}");
+    add(f, "004.yaml:150",
+        "{'apiVersion':'traefik.containo.us/v1alpha1','kind':'Middleware','metadata':{'name':"
+        "'compress','namespace':'default'},'spec':{'compress':{}}}");
+    add(f, "004.yaml:400",
+        "{'apiVersion':'traefik.containo.us/v1alpha1','kind':'Middleware','metadata':{'name':"
+        "'oauth-auth','namespace':'client-demo-client'},'spec':{'forwardAuth':{'address':"
+        "'https://auth.ominis.ai/outpost.goauthentik.io/auth/traefik','trustForwardHeader':true,"
+        "'authResponseHeaders':['X-Auth-User','X-Auth-Email']}}}");
+    add(f, "004.yaml:600",
+        "{'apiVersion':'traefik.containo.us/v1alpha1','kind':'Middleware','metadata':{'name':"
+        "'redirect-https','namespace':'default'},'spec':{'redirectScheme':{'scheme':'https',"
+        "'permanent':true}}}");
+}
+
+#define API_ROUTER "client-demo-client-api-ingress-demo-client-api-app-ominis-ai@kubernetes"
+#define EXAMPLE_ROUTER "client-example-example-ingress-example-api-app-ominis-ai@kubernetes"
+
+static void test_seed_names_rules_without_backends(void **state)
+{
+    fixture_t f = {0};
+    add_seed(&f);
+    proxy_config_t *c = build(&f);
+    assert_int_equal(c->nrouters, 2);
+    const proxy_router_t *r = proxy_config_router(c, API_ROUTER);
+    assert_non_null(r);
+    assert_string_equal(r->rule, "Host(`demo-client-api.app.ominis.ai`) && PathPrefix(`/`)");
+    assert_int_equal(r->priority, strlen(r->rule));
+    assert_false(r->priority_set);
+    assert_string_equal(r->service_name, "client-demo-client-api-8000@kubernetes");
+    /* No Service in the seed: disabled, as Traefik skips it, with the reason. */
+    assert_int_equal(r->status, PROXY_STATUS_DISABLED);
+    assert_true(router_has_error(r, "service client-demo-client/api not found"));
+    assert_true(
+        router_has_error(r, "secret client-demo-client/demo-client-api-tls does not exist"));
+    assert_false(r->tls); /* spec.tls loads certificates; router.tls enables TLS */
+    assert_non_null(find_error(c, "Ingress", "api-ingress", "not found"));
+
+    r = proxy_config_router(c, EXAMPLE_ROUTER);
+    assert_non_null(r);
+    assert_string_equal(r->rule, "Host(`example-api.app.ominis.ai`) && PathPrefix(`/`)");
+    assert_string_equal(r->service_name, "client-example-api-8000@kubernetes");
+    assert_int_equal(r->nmiddlewares, 1);
+    assert_string_equal(r->middleware_names[0], "default-security-headers@kubernetescrd");
+
+    static const char *const mws[][2] = {
+        {"client-demo-client-oauth-auth@kubernetescrd", "forwardAuth"},
+        {"default-compress@kubernetescrd", "compress"},
+        {"default-rate-limit@kubernetescrd", "rateLimit"},
+        {"default-redirect-https@kubernetescrd", "redirectScheme"},
+        {"default-security-headers@kubernetescrd", "headers"},
+    };
+    assert_int_equal(c->nmiddlewares, 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_string_equal(c->middlewares[i].name, mws[i][0]); /* sorted by name */
+        assert_string_equal(c->middlewares[i].type, mws[i][1]);
+        assert_int_equal(c->middlewares[i].provider, PROXY_PROVIDER_KUBERNETESCRD);
+    }
+    const proxy_middleware_t *m =
+        proxy_config_middleware(c, "default-security-headers@kubernetescrd");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(m->spec, "customResponseHeaders"), "X-Frame-Options")),
+                        "SAMEORIGIN");
+    m = proxy_config_middleware(c, "default-rate-limit@kubernetescrd");
+    assert_int_equal(json_integer_value(json_object_get(m->spec, "average")), 100);
+    assert_string_equal(m->source, "004.yaml:140");
+    /* cert-manager kinds are not the proxy's: no error for them */
+    for (size_t i = 0; i < c->nerrors; i++)
+        assert_string_not_equal(c->errors[i].kind, "ClusterIssuer");
+    proxy_config_free(c);
+}
+
+static void add_backends(fixture_t *f)
+{
+    add(f, "svc.yaml:1",
+        "{'apiVersion':'v1','kind':'Service','metadata':{'name':'api','namespace':"
+        "'client-demo-client'},'spec':{'ports':[{'name':'http','port':8000,'targetPort':8000}]}}");
+    add(f, "svc.yaml:10",
+        "{'apiVersion':'discovery.k8s.io/v1','kind':'EndpointSlice','metadata':{'name':'api-x1',"
+        "'namespace':'client-demo-client','labels':{'kubernetes.io/service-name':'api'}},"
+        "'addressType':'IPv4','ports':[{'name':'http','port':8000}],'endpoints':["
+        "{'addresses':['10.42.0.7'],'conditions':{'ready':true}},"
+        "{'addresses':['10.42.0.9'],'conditions':{'ready':false,'terminating':true}},"
+        "{'addresses':['10.42.0.8']}]}");
+    add(f, "svc.yaml:30",
+        "{'apiVersion':'v1','kind':'Secret','type':'kubernetes.io/tls','metadata':{'name':"
+        "'demo-client-api-tls','namespace':'client-demo-client'},'data':{'tls.crt':'Q0VSVA==',"
+        "'tls.key':'S0VZIQ=='}}");
+    add(f, "svc.yaml:40",
+        "{'apiVersion':'v1','kind':'Service','metadata':{'name':'api','namespace':"
+        "'client-example'},'spec':{'ports':[{'port':8000}]}}");
+    add(f, "svc.yaml:50",
+        "{'apiVersion':'v1','kind':'Endpoints','metadata':{'name':'api','namespace':"
+        "'client-example'},'subsets':[{'addresses':[{'ip':'10.43.1.2'},{'ip':'fd00::5'}],"
+        "'notReadyAddresses':[{'ip':'10.43.1.3'}],'ports':[{'port':8000}]}]}");
+}
+
+static void test_seed_with_backends(void **state)
+{
+    fixture_t f = {0};
+    add_seed(&f);
+    add_backends(&f);
+    proxy_config_t *c = build(&f);
+    const proxy_router_t *r = proxy_config_router(c, API_ROUTER);
+    assert_int_equal(r->status, PROXY_STATUS_ENABLED);
+    assert_int_equal(r->nerrors, 0);
+    assert_non_null(r->service);
+    assert_string_equal(r->service->name, "client-demo-client-api-8000@kubernetes");
+    assert_int_equal(r->service->nservers, 2); /* ready (or unknown) endpoints only */
+    assert_string_equal(r->service->servers[0], "http://10.42.0.7:8000");
+    assert_string_equal(r->service->servers[1], "http://10.42.0.8:8000");
+    assert_true(r->service->pass_host_header);
+
+    assert_int_equal(c->ncerts, 1);
+    assert_string_equal(c->certs[0].name, "client-demo-client-demo-client-api-tls");
+    assert_int_equal(c->certs[0].cert_len, 4);
+    assert_memory_equal(c->certs[0].cert, "CERT", 4);
+    assert_memory_equal(c->certs[0].key, "KEY!", 4);
+    assert_int_equal(c->certs[0].nhosts, 1);
+    assert_string_equal(c->certs[0].hosts[0], "demo-client-api.app.ominis.ai");
+
+    r = proxy_config_router(c, EXAMPLE_ROUTER);
+    assert_int_equal(r->status, PROXY_STATUS_WARNING); /* its Secret is missing */
+    assert_true(router_has_error(r, "client-example/example-api-tls"));
+    assert_non_null(r->middlewares[0]);
+    assert_string_equal(r->middlewares[0]->type, "headers");
+    assert_int_equal(r->service->nservers, 2);
+    assert_string_equal(r->service->servers[0], "http://10.43.1.2:8000");
+    assert_string_equal(r->service->servers[1], "http://[fd00::5]:8000");
+    proxy_config_free(c);
+}
+
+/* ---- class filtering ---- */
+
+static void test_class_filtering(void **state)
+{
+    static const struct {
+        const char *configured;
+        const char *class_name;    /* spec.ingressClassName */
+        const char *annotation;    /* kubernetes.io/ingress.class */
+        const char *ic_controller; /* an IngressClass object of class_name, or NULL */
+        int served;
+    } cases[] = {
+        {NULL, NULL, NULL, NULL, 1}, /* unclassed, none configured */
+        {NULL, NULL, "traefik", NULL, 1},
+        {NULL, NULL, "nginx", NULL, 0},
+        {"traefik", NULL, NULL, NULL, 0}, /* configured: unclassed no longer served */
+        {"internal", NULL, "internal", NULL, 1},
+        {NULL, "traefik", NULL, NULL, 1}, /* implicit IngressClass traefik */
+        {NULL, "nginx", NULL, NULL, 0},
+        {NULL, "mine", NULL, "traefik.io/ingress-controller", 1},
+        {NULL, "traefik", NULL, "k8s.io/ingress-nginx", 0},
+        {"internal", "mine", NULL, "traefik.io/ingress-controller", 0},
+        {"internal", "internal", NULL, NULL, 1},
+        {NULL, "traefik", "nginx", NULL, 1}, /* ingressClassName wins over the annotation */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fixture_t f = {0};
+        char buf[1024];
+        char ann[128] = "", cls[64] = "";
+        if (cases[i].annotation)
+            snprintf(ann, sizeof(ann), ",'annotations':{'kubernetes.io/ingress.class':'%s'}",
+                     cases[i].annotation);
+        if (cases[i].class_name)
+            snprintf(cls, sizeof(cls), "'ingressClassName':'%s',", cases[i].class_name);
+        snprintf(buf, sizeof(buf),
+                 "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'w',"
+                 "'namespace':'ns'%s},'spec':{%s'rules':[{'host':'a.test','http':{'paths':[{"
+                 "'path':'/','pathType':'Prefix','backend':{'service':{'name':'s','port':{"
+                 "'number':80}}}}]}}]}}",
+                 ann, cls);
+        add(&f, "ing.yaml:1", buf);
+        if (cases[i].ic_controller) {
+            snprintf(buf, sizeof(buf),
+                     "{'apiVersion':'networking.k8s.io/v1','kind':'IngressClass','metadata':{"
+                     "'name':'%s'},'spec':{'controller':'%s'}}",
+                     cases[i].class_name, cases[i].ic_controller);
+            add(&f, "ic.yaml:1", buf);
+        }
+        proxy_config_t *c = build_with(&f, cases[i].configured, 0);
+        if (c->nrouters != (size_t)cases[i].served)
+            fail_msg("case %zu: %zu routers, want %d", i, c->nrouters, cases[i].served);
+        proxy_config_free(c);
+    }
+}
+
+/* ---- middleware references ---- */
+
+static void test_middleware_order_and_resolution(void **state)
+{
+    fixture_t f = {0};
+    add_seed(&f);
+    add_backends(&f);
+    /* The seed's "Apply Middleware to Ingress" folded scalar (>-), plus the oauth one. */
+    add(&f, "apply.yaml:1",
+        "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'chain',"
+        "'namespace':'client-demo-client','annotations':{'traefik.ingress.kubernetes.io/"
+        "router.middlewares':'default-security-headers@kubernetescrd, "
+        "default-rate-limit@kubernetescrd, default-compress@kubernetescrd,"
+        "client-demo-client-oauth-auth@kubernetescrd'}},'spec':{'rules':[{'host':"
+        "'chain.test','http':{'paths':[{'path':'/','pathType':'Prefix','backend':{'service':{"
+        "'name':'api','port':{'name':'http'}}}}]}}]}}");
+    add(&f, "apply.yaml:20",
+        "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'broken',"
+        "'namespace':'client-demo-client','annotations':{'traefik.ingress.kubernetes.io/"
+        "router.middlewares':'default-compress@kubernetescrd,local-mw,"
+        "default-missing@kubernetescrd'}},'spec':{'rules':[{'host':'broken.test','http':{"
+        "'paths':[{'path':'/','pathType':'Prefix','backend':{'service':{'name':'api','port':{"
+        "'number':8000}}}}]}}]}}");
+    proxy_config_t *c = build(&f);
+    const proxy_router_t *r =
+        proxy_config_router(c, "client-demo-client-chain-chain-test@kubernetes");
+    assert_non_null(r);
+    static const char *const want[] = {"headers", "rateLimit", "compress", "forwardAuth"};
+    assert_int_equal(r->nmiddlewares, 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal(r->middlewares[i]->type, want[i]);
+    assert_string_equal(r->middleware_names[3], "client-demo-client-oauth-auth@kubernetescrd");
+    /* by port name: the service is named with the port name */
+    assert_string_equal(r->service_name, "client-demo-client-api-http@kubernetes");
+    assert_int_equal(r->status, PROXY_STATUS_ENABLED);
+
+    r = proxy_config_router(c, "client-demo-client-broken-broken-test@kubernetes");
+    assert_int_equal(r->status, PROXY_STATUS_DISABLED);
+    assert_string_equal(r->middleware_names[1], "local-mw@kubernetes"); /* router's provider */
+    assert_true(router_has_error(r, "middleware \"local-mw@kubernetes\" does not exist"));
+    assert_true(router_has_error(r, "middleware \"default-missing@kubernetescrd\" does not exist"));
+    assert_null(r->service);
+    assert_non_null(find_error(c, "router", r->name, "local-mw"));
+    proxy_config_free(c);
+}
+
+/* ---- annotations, sticky cookies, https backends, default backend, wildcard ---- */
+
+static void test_annotations_and_service_settings(void **state)
+{
+    fixture_t f = {0};
+    add(&f, "a.yaml:1",
+        "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'web',"
+        "'namespace':'prod','annotations':{"
+        "'traefik.ingress.kubernetes.io/router.entrypoints':'websecure, web',"
+        "'traefik.ingress.kubernetes.io/router.priority':'42',"
+        "'traefik.ingress.kubernetes.io/router.tls':'true',"
+        "'traefik.ingress.kubernetes.io/router.tls.options':'prod-modern@kubernetescrd'}},"
+        "'spec':{'rules':[{'host':'*.apps.test','http':{'paths':[{'path':'/v1',"
+        "'pathType':'ImplementationSpecific','backend':{'service':{'name':'secure','port':{"
+        "'name':'https-api'}}}}]}}]}}");
+    add(&f, "a.yaml:30",
+        "{'apiVersion':'v1','kind':'Service','metadata':{'name':'secure','namespace':'prod',"
+        "'annotations':{'traefik.ingress.kubernetes.io/service.sticky.cookie':'true',"
+        "'traefik.ingress.kubernetes.io/service.sticky.cookie.name':'sid',"
+        "'traefik.ingress.kubernetes.io/service.sticky.cookie.secure':'true',"
+        "'traefik.ingress.kubernetes.io/service.sticky.cookie.samesite':'lax',"
+        "'traefik.ingress.kubernetes.io/service.passhostheader':'false'}},'spec':{'ports':[{"
+        "'name':'https-api','port':9443}]}}");
+    add(&f, "a.yaml:50",
+        "{'apiVersion':'v1','kind':'Endpoints','metadata':{'name':'secure','namespace':'prod'},"
+        "'subsets':[{'addresses':[{'ip':'10.0.0.1'}],'ports':[{'name':'https-api','port':9443}]}]"
+        "}");
+    add(&f, "a.yaml:60",
+        "{'apiVersion':'traefik.io/v1alpha1','kind':'TLSOption','metadata':{'name':'modern',"
+        "'namespace':'prod'},'spec':{'minVersion':'VersionTLS13'}}");
+    add(&f, "b.yaml:1",
+        "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'fallback',"
+        "'namespace':'prod'},'spec':{'defaultBackend':{'service':{'name':'secure','port':{"
+        "'number':9443}}}}}");
+    proxy_config_t *c = build(&f);
+    const proxy_router_t *r = proxy_config_router(c, "prod-web-apps-test-v1@kubernetes");
+    assert_non_null(r);
+    assert_string_equal(r->rule,
+                        "HostRegexp(`^[a-zA-Z0-9-]+\\.apps\\.test$`) && PathPrefix(`/v1`)");
+    assert_int_equal(r->priority, 42);
+    assert_true(r->priority_set);
+    assert_int_equal(r->nentrypoints, 2);
+    assert_string_equal(r->entrypoints[0], "websecure");
+    assert_string_equal(r->entrypoints[1], "web");
+    assert_true(r->tls);
+    assert_string_equal(r->tls_options, "prod-modern@kubernetescrd");
+    assert_non_null(r->tls_option);
+    assert_int_equal(r->status, PROXY_STATUS_ENABLED);
+    const proxy_service_t *s = r->service;
+    assert_string_equal(s->name, "prod-secure-https-api@kubernetes");
+    assert_string_equal(s->servers[0], "https://10.0.0.1:9443"); /* port name https* */
+    assert_true(s->sticky.enabled && s->sticky.secure);
+    assert_string_equal(s->sticky.name, "sid");
+    assert_string_equal(s->sticky.samesite, "lax");
+    assert_false(s->pass_host_header);
+
+    r = proxy_config_router(c, "default-router@kubernetes");
+    assert_non_null(r);
+    assert_string_equal(r->rule, "PathPrefix(`/`)");
+    assert_int_equal(r->priority, INT_MIN);
+    assert_string_equal(r->service_name, "default-backend@kubernetes");
+    assert_non_null(r->service);
+    proxy_config_free(c);
+}
+
+static void test_external_name(void **state)
+{
+    for (int allow = 0; allow < 2; allow++) {
+        fixture_t f = {0};
+        add(&f, "x.yaml:1",
+            "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'ext',"
+            "'namespace':'n'},'spec':{'rules':[{'http':{'paths':[{'path':'/','pathType':'Prefix',"
+            "'backend':{'service':{'name':'up','port':{'number':443}}}}]}}]}}");
+        add(&f, "x.yaml:9",
+            "{'apiVersion':'v1','kind':'Service','metadata':{'name':'up','namespace':'n'},"
+            "'spec':{'type':'ExternalName','externalName':'upstream.example','ports':[{'port':443}]"
+            "}}");
+        proxy_config_t *c = build_with(&f, NULL, allow);
+        const proxy_router_t *r = proxy_config_router(c, "n-ext@kubernetes");
+        assert_non_null(r);
+        assert_string_equal(r->rule, "PathPrefix(`/`)");
+        if (allow) {
+            assert_int_equal(r->status, PROXY_STATUS_ENABLED);
+            assert_string_equal(r->service->servers[0], "https://upstream.example:443");
+        } else {
+            assert_int_equal(r->status, PROXY_STATUS_DISABLED);
+            assert_true(router_has_error(r, "externalName services not allowed"));
+        }
+        proxy_config_free(c);
+    }
+}
+
+/* ---- names ---- */
+
+static void test_normalize_table(void **state)
+{
+    static const char *const cases[][2] = {
+        {"client-demo-client-api-ingress-demo-client-api.app.ominis.ai/",
+         "client-demo-client-api-ingress-demo-client-api-app-ominis-ai"},
+        {"ns-ing-/api/v1", "ns-ing-api-v1"},
+        {"--a__b..c--", "a-b-c"},
+        {"default-ing-*.example.com/", "default-ing-example-com"},
+        {"", ""},
+        {"caf\xc3\xa9-x", "caf\xc3\xa9-x"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *n = proxy_config_normalize(cases[i][0]);
+        assert_string_equal(n, cases[i][1]);
+        hc_free(n);
+    }
+}
+
+static void test_router_key_collision_gets_rule_hash(void **state)
+{
+    fixture_t f = {0};
+    add(&f, "c.yaml:1",
+        "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'c',"
+        "'namespace':'n'},'spec':{'rules':[{'host':'h.test','http':{'paths':["
+        "{'path':'/"
+        "a-b','pathType':'Exact','backend':{'service':{'name':'s','port':{'number':80}}}},"
+        "{'path':'/a/"
+        "b','pathType':'Exact','backend':{'service':{'name':'s','port':{'number':80}}}},"
+        "{'path':'/a/b','pathType':'Exact','backend':{'service':{'name':'s','port':{'number':80}}}}"
+        "]}}]}}");
+    proxy_config_t *c = build(&f);
+    static const char *const rules[] = {"Host(`h.test`) && Path(`/a-b`)",
+                                        "Host(`h.test`) && Path(`/a/b`)"};
+    for (size_t i = 0; i < 2; i++) {
+        unsigned char md[32];
+        unsigned int mdlen;
+        char name[128];
+        EVP_Digest(rules[i], strlen(rules[i]), md, &mdlen, EVP_sha256(), NULL);
+        snprintf(name, sizeof(name), "n-c-h-test-a-b-%02x%02x%02x%02x%02x@kubernetes", md[0], md[1],
+                 md[2], md[3], md[4]);
+        const proxy_router_t *r = proxy_config_router(c, name);
+        if (!r)
+            fail_msg("no router %s", name);
+        assert_string_equal(r->rule, rules[i]);
+    }
+    assert_int_equal(c->nrouters, 2); /* the identical third path is a duplicate */
+    int dup = 0;
+    for (size_t i = 0; i < c->nerrors; i++)
+        dup |= !!strstr(c->errors[i].message, "defined more than once");
+    assert_true(dup);
+    proxy_config_free(c);
+}
+
+/* ---- broken objects ---- */
+
+static void test_broken_objects_are_reported_and_skipped(void **state)
+{
+    fixture_t f = {0};
+    add(&f, "bad.yaml:1", "{'metadata':{'name':'nokind'}}");
+    add(&f, "bad.yaml:5",
+        "{'apiVersion':'traefik.io/v1alpha1','kind':'Middleware','metadata':{'name':'two',"
+        "'namespace':'d'},'spec':{'headers':{},'compress':{}}}");
+    add(&f, "bad.yaml:9",
+        "{'apiVersion':'v1','kind':'Secret','metadata':{'name':'empty','namespace':'d'},"
+        "'data':{'tls.crt':'','tls.key':'S0VZIQ=='}}");
+    add(&f, "bad.yaml:14",
+        "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'prio',"
+        "'namespace':'d','annotations':{'traefik.ingress.kubernetes.io/router.priority':'high'}},"
+        "'spec':{'rules':[{'host':'p.test','http':{'paths':[{'path':'/','pathType':'Prefix',"
+        "'backend':{'service':{'name':'s','port':{'number':80}}}}]}}]}}");
+    add(&f, "bad.yaml:30",
+        "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'paths',"
+        "'namespace':'d'},'spec':{'tls':[{'secretName':'empty'}],'rules':[{'host':'ok.test',"
+        "'http':{'paths':["
+        "{'path':'/x','pathType':'Regex','backend':{'service':{'name':'s','port':{'number':80}}}},"
+        "{'path':'nolead','pathType':'Prefix','backend':{'service':{'name':'s','port':{'number':80}"
+        "}}},"
+        "{'path':'/ok','pathType':'Prefix','backend':{'service':{'name':'s','port':{'number':80}}}}"
+        "]}},{'host':'Bad_Host','http':{'paths':[{'path':'/','backend':{'service':{'name':'s',"
+        "'port':{'number':80}}}}]}}]}}");
+    add(&f, "bad.yaml:60",
+        "{'apiVersion':'networking.k8s.io/v1beta1','kind':'Ingress','metadata':{'name':'old'}}");
+    add(&f, "bad.yaml:70",
+        "{'apiVersion':'v1','kind':'Service','metadata':{'name':'s','namespace':'d'},'spec':{"
+        "'type':'ExternalName','externalName':'s.example','ports':[{'port':80}]}}");
+    proxy_config_t *c = build_with(&f, NULL, 1);
+    const proxy_config_error_t *e = find_error(c, "", "nokind", "without kind");
+    assert_non_null(e);
+    assert_string_equal(e->source, "bad.yaml:1");
+    e = find_error(c, "Middleware", "two", "exactly one middleware type (found 2)");
+    assert_non_null(e);
+    assert_string_equal(e->ns, "d");
+    assert_int_equal(c->nmiddlewares, 0);
+    assert_non_null(find_error(c, "Secret", "empty", "empty TLS data entry tls.crt"));
+    assert_non_null(find_error(c, "Ingress", "prio", "router.priority: high is not an integer"));
+    assert_non_null(find_error(c, "Ingress", "paths", "pathType Regex"));
+    assert_non_null(find_error(c, "Ingress", "paths", "path nolead does not start with /"));
+    assert_non_null(find_error(c, "Ingress", "paths", "Bad_Host is not a valid host name"));
+    assert_non_null(find_error(c, "Ingress", "old", "unsupported apiVersion"));
+    /* The rest stays usable: the good path is served, with a TLS warning. */
+    assert_int_equal(c->nrouters, 1);
+    const proxy_router_t *r = proxy_config_router(c, "d-paths-ok-test-ok@kubernetes");
+    assert_non_null(r);
+    assert_int_equal(r->status, PROXY_STATUS_WARNING);
+    assert_true(router_has_error(r, "empty TLS data entry tls.crt"));
+    assert_int_equal(c->ncerts, 0);
+    proxy_config_free(c);
+}
+
+/* ---- the file provider ---- */
+
+static void test_file_provider(void **state)
+{
+    json_t *file =
+        J("{'http':{'routers':{"
+          "'web':{'rule':'Host(`a.test`) && PathPrefix(`/api`)','service':'api',"
+          "'middlewares':['auth','default-compress@kubernetescrd'],'entryPoints':['websecure'],"
+          "'tls':{'options':'modern'}},"
+          "'prio':{'rule':'PathPrefix(`/`)','service':'api','priority':7},"
+          "'nosvc':{'rule':'Path(`/x`)','service':'ghost'},"
+          "'badrule':{'rule':'Query(`a`, `b`)','service':'api'},"
+          "'split':{'rule':'Path(`/w`)','service':'canary'},"
+          "'dash':{'rule':'PathPrefix(`/dashboard`)','service':'api@internal'}},"
+          "'services':{'api':{'loadBalancer':{'servers':[{'url':'http://127.0.0.1:9000'},"
+          "{'url':'http://127.0.0.1:9001'}],'passHostHeader':false,'healthCheck':{'path':'/h'},"
+          "'sticky':{'cookie':{'name':'lb','httpOnly':true}}}},"
+          "'canary':{'weighted':{'services':[{'name':'api','weight':3},{'name':'nope'}]}},"
+          "'mirror':{'mirroring':{'service':'api'}},"
+          "'badurl':{'loadBalancer':{'servers':[{'url':'ftp://x'}]}}},"
+          "'middlewares':{'auth':{'basicAuth':{'users':['u:h']}}}},"
+          "'tls':{'certificates':[{'certFile':'/etc/c.pem','keyFile':'/etc/k.pem'},"
+          "{'certFile':'/only-cert.pem'}],'options':{'modern':{'minVersion':'VersionTLS13'},"
+          "'default':{'minVersion':'VersionTLS12'}}},'tcp':{}}");
+    const json_t *files[] = {file};
+    const char *srcs[] = {"dynamic.yaml"};
+    fixture_t f = {0};
+    add(&f, "crd.yaml:1",
+        "{'apiVersion':'traefik.io/v1alpha1','kind':'Middleware','metadata':{'name':'compress',"
+        "'namespace':'default'},'spec':{'compress':{}}}");
+    proxy_config_input_t in = {.objects = f.objs,
+                               .sources = f.srcs,
+                               .nobjects = f.n,
+                               .files = files,
+                               .file_sources = srcs,
+                               .nfiles = 1};
+    proxy_config_t *c = NULL;
+    assert_int_equal(proxy_config_build(&in, &c), 0);
+    json_decref(file);
+    json_decref((json_t *)f.objs[0]);
+
+    const proxy_router_t *r = proxy_config_router(c, "web@file");
+    assert_non_null(r);
+    assert_int_equal(r->status, PROXY_STATUS_ENABLED);
+    assert_string_equal(r->service->name, "api@file");
+    assert_string_equal(r->middleware_names[0], "auth@file");
+    assert_string_equal(r->middlewares[0]->type, "basicAuth");
+    assert_string_equal(r->middlewares[1]->name, "default-compress@kubernetescrd");
+    assert_int_equal(r->priority, strlen("Host(`a.test`) && PathPrefix(`/api`)"));
+    assert_true(r->tls);
+    assert_string_equal(r->tls_option->name, "modern@file");
+    assert_string_equal(r->entrypoints[0], "websecure");
+    const proxy_service_t *s = r->service;
+    assert_int_equal(s->nservers, 2);
+    assert_false(s->pass_host_header);
+    assert_string_equal(json_string_value(json_object_get(s->health_check, "path")), "/h");
+    assert_true(s->sticky.enabled && s->sticky.httponly);
+
+    assert_int_equal(proxy_config_router(c, "prio@file")->priority, 7);
+    r = proxy_config_router(c, "nosvc@file");
+    assert_int_equal(r->status, PROXY_STATUS_DISABLED);
+    assert_true(router_has_error(r, "the service \"ghost@file\" does not exist"));
+    r = proxy_config_router(c, "badrule@file");
+    assert_int_equal(r->status, PROXY_STATUS_DISABLED);
+    assert_true(router_has_error(r, "unsupported matcher Query"));
+    assert_non_null(find_error(c, "router", "badrule", "unsupported matcher Query"));
+    r = proxy_config_router(c, "split@file");
+    assert_int_equal(r->status, PROXY_STATUS_DISABLED);
+    s = proxy_config_service(c, "canary@file");
+    assert_int_equal(s->type, PROXY_SERVICE_WEIGHTED);
+    assert_int_equal(s->status, PROXY_STATUS_DISABLED);
+    assert_int_equal(s->weighted[0].weight, 3);
+    assert_int_equal(s->weighted[1].weight, 1);
+    r = proxy_config_router(c, "dash@file");
+    assert_int_equal(r->status, PROXY_STATUS_ENABLED);
+    assert_null(r->service); /* internal services are the server's */
+
+    assert_null(proxy_config_service(c, "mirror@file"));
+    assert_non_null(find_error(c, "service", "mirror", "mirroring and failover are not supported"));
+    assert_int_equal(proxy_config_service(c, "badurl@file")->status, PROXY_STATUS_DISABLED);
+    assert_int_equal(c->ncerts, 1);
+    assert_string_equal(c->certs[0].cert_file, "/etc/c.pem");
+    assert_string_equal(c->certs[0].key_file, "/etc/k.pem");
+    assert_non_null(find_error(c, "certificate", "tls.certificates[1]", "keyFile"));
+    assert_non_null(find_error(c, "file", "", "tcp and udp"));
+    assert_int_equal(c->ntls_options, 2);
+    assert_string_equal(c->tls_options[0].name, "default");
+    proxy_config_free(c);
+}
+
+static void test_bad_input_arrays(void **state)
+{
+    proxy_config_input_t in = {.nobjects = 2};
+    proxy_config_t *c = (proxy_config_t *)1;
+    assert_int_equal(proxy_config_build(&in, &c), -EINVAL);
+    assert_null(c);
+    proxy_config_input_t empty = {0};
+    assert_int_equal(proxy_config_build(&empty, &c), 0);
+    assert_int_equal(c->nrouters + c->nerrors, 0);
+    proxy_config_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seed_names_rules_without_backends),
+        cmocka_unit_test(test_seed_with_backends),
+        cmocka_unit_test(test_class_filtering),
+        cmocka_unit_test(test_middleware_order_and_resolution),
+        cmocka_unit_test(test_annotations_and_service_settings),
+        cmocka_unit_test(test_external_name),
+        cmocka_unit_test(test_normalize_table),
+        cmocka_unit_test(test_router_key_collision_gets_rule_hash),
+        cmocka_unit_test(test_broken_objects_are_reported_and_skipped),
+        cmocka_unit_test(test_file_provider),
+        cmocka_unit_test(test_bad_input_arrays),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

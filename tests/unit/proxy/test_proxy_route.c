@@ -1,0 +1,443 @@
+/* proxy_rule + proxy_route: the rule language (parse errors, evaluation), host
+ * normalization, and request matching through built tables: Exact/Prefix/
+ * ImplementationSpecific paths, element boundaries, trailing slashes, longest match,
+ * ties, wildcard hosts, priorities, defaultBackend, TLS and entry points, many hosts. */
+#include "core/hc_alloc.h"
+#include "proxy/proxy_config.h"
+#include "proxy/proxy_route.h"
+#include "proxy/proxy_rule.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static json_t *J(const char *s)
+{
+    char *t = strdup(s);
+    for (char *p = t; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    json_error_t e;
+    json_t *j = json_loads(t, 0, &e);
+    if (!j)
+        fail_msg("bad fixture JSON at %d: %s", e.position, e.text);
+    free(t);
+    return j;
+}
+
+static const char *test_header(void *ctx, const char *name, size_t *len)
+{
+    (void)ctx;
+    if (strcasecmp(name, "x-env"))
+        return NULL;
+    *len = 4;
+    return "prod";
+}
+
+static proxy_rule_req_t req(const char *method, const char *host, const char *path)
+{
+    return (proxy_rule_req_t){.method = method,
+                              .method_len = strlen(method),
+                              .host = host,
+                              .host_len = strlen(host),
+                              .path = path,
+                              .path_len = strlen(path),
+                              .header = test_header};
+}
+
+/* ---- rule language ---- */
+
+static void test_rule_parse_errors(void **state)
+{
+    char deep[128] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "(");
+    static const char *const cases[][2] = {
+        {"", "empty rule"},
+        {"Host(`a`", "expected ) to close Host"},
+        {"Host(`a`) &&", "expected a matcher"},
+        {"Query(`a`, `b`)", "unsupported matcher Query"},
+        {"PathRegexp(`^/a`)", "unsupported matcher PathRegexp"},
+        {"HostRegexp(`{sub:[a-z]+}.x.com`)", "HostRegexp is supported only"},
+        {"HostRegexp(`^.*\\.x\\.com$`)", "HostRegexp is supported only"},
+        {"Path(`x`)", "must start with /"},
+        {"Host(``)", "non-empty"},
+        {"Header(`a`)", "name and a value"},
+        {"Host(`a`) junk", "unexpected text"},
+        {"Host(`unterminated", "unterminated string"},
+        {"Host(\"a\\q\")", "unsupported escape"},
+        {"Host `a`", "expected ( after Host"},
+        {NULL, "nesting deeper"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        proxy_rule_t *r = (proxy_rule_t *)1;
+        char err[256];
+        const char *text = cases[i][0] ? cases[i][0] : deep;
+        assert_int_equal(proxy_rule_parse(text, &r, err, sizeof(err)), -EINVAL);
+        assert_null(r);
+        if (!strstr(err, cases[i][1]))
+            fail_msg("rule %s: error \"%s\" lacks \"%s\"", text, err, cases[i][1]);
+    }
+}
+
+static void test_rule_eval_table(void **state)
+{
+    static const struct {
+        const char *rule, *method, *host, *path;
+        int want;
+    } cases[] = {
+        {"Host(`a.test`) || Host(`b.test`)", "GET", "b.test", "/", 1},
+        {"Host(`a.test`) || Host(`b.test`)", "GET", "c.test", "/", 0},
+        {"Host(`A.Test`)", "GET", "a.test", "/", 1},
+        {"Host(`a.test`) && !Path(`/private`)", "GET", "a.test", "/private", 0},
+        {"Host(`a.test`) && !Path(`/private`)", "GET", "a.test", "/public", 1},
+        {"Method(`POST`) && PathPrefix(`/api`)", "GET", "x", "/api/a", 0},
+        {"Method(`post`) && PathPrefix(`/api`)", "POST", "x", "/api/a", 1},
+        {"Header(`X-Env`, `prod`)", "GET", "x", "/", 1},
+        {"Header(`X-Env`, `dev`)", "GET", "x", "/", 0},
+        {"Header(`X-Other`, `prod`)", "GET", "x", "/", 0},
+        {"(Host(`a.test`) || Host(`b.test`)) && (Path(`/a`) || Path(`/b`))", "GET", "b.test", "/a",
+         1},
+        {"(Host(`a.test`) || Host(`b.test`)) && (Path(`/a`) || Path(`/b`))", "GET", "b.test", "/c",
+         0},
+        {"Host(\"a.test\") && Path(\"/q\\\"\")", "GET", "a.test", "/q\"", 1},
+        {"HostRegexp(`^[a-zA-Z0-9-]+\\.a\\.test$`)", "GET", "x-1.a.test", "/", 1},
+        {"HostRegexp(`^[a-zA-Z0-9-]+\\.a\\.test$`)", "GET", "y.x.a.test", "/", 0},
+        {"HostRegexp(`^[a-zA-Z0-9-]+\\.a\\.test$`)", "GET", "a.test", "/", 0},
+        {"PathPrefix(`/v1`)", "GET", "x", "/v11", 1},
+        {"Path(`/v1`)", "GET", "x", "/v1/", 0},
+        {"!!Path(`/v1`)", "GET", "x", "/v1", 1},
+        {"Host(`a`, `b`) && PathPrefix(`/x`, `/y`)", "GET", "b", "/y/1", 1},
+        {"Path(`/a`) || Path(`/b`) && Host(`z`)", "GET", "q", "/a", 1}, /* && binds tighter */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        proxy_rule_t *r = NULL;
+        char err[256];
+        if (proxy_rule_parse(cases[i].rule, &r, err, sizeof(err)) < 0)
+            fail_msg("%s: %s", cases[i].rule, err);
+        proxy_rule_req_t q = req(cases[i].method, cases[i].host, cases[i].path);
+        if (proxy_rule_eval(r, &q) != cases[i].want)
+            fail_msg("case %zu: %s on %s %s%s: want %d", i, cases[i].rule, cases[i].method,
+                     cases[i].host, cases[i].path, cases[i].want);
+        proxy_rule_free(r);
+    }
+}
+
+static void test_host_normalize_table(void **state)
+{
+    static const char *const cases[][2] = {
+        {"Example.COM", "example.com"},  {"example.com:8443", "example.com"},
+        {"example.com.", "example.com"}, {"[::1]:8080", "::1"},
+        {"[FD00::1]", "fd00::1"},        {"", ""},
+    };
+    char out[PROXY_RULE_MAX_HOST + 1];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int n = proxy_rule_host_normalize(cases[i][0], strlen(cases[i][0]), out);
+        assert_int_equal(n, strlen(cases[i][1]));
+        assert_string_equal(out, cases[i][1]);
+    }
+    char longhost[300];
+    memset(longhost, 'a', sizeof(longhost));
+    assert_int_equal(proxy_rule_host_normalize(longhost, sizeof(longhost), out), -1);
+}
+
+/* ---- tables built from Ingresses ---- */
+
+static char *ingress_path(char *out, size_t n, const char *path, const char *type, const char *svc)
+{
+    snprintf(
+        out, n,
+        "{'path':'%s','pathType':'%s','backend':{'service':{'name':'%s','port':{'number':80}}}}",
+        path, type, svc);
+    return out;
+}
+
+typedef struct world {
+    const json_t *objs[64];
+    const char *srcs[64];
+    size_t n;
+} world_t;
+
+static void world_add(world_t *w, const char *json)
+{
+    w->srcs[w->n] = "w.yaml:1";
+    w->objs[w->n++] = J(json);
+}
+
+/* An ExternalName Service for each backend name keeps the fixtures short. */
+static void world_service(world_t *w, const char *ns, const char *name)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf),
+             "{'apiVersion':'v1','kind':'Service','metadata':{'name':'%s','namespace':'%s'},"
+             "'spec':{'type':'ExternalName','externalName':'%s.svc','ports':[{'port':80}]}}",
+             name, ns, name);
+    world_add(w, buf);
+}
+
+static proxy_config_t *world_build(world_t *w)
+{
+    proxy_config_input_t in = {
+        .allow_external_name = 1, .objects = w->objs, .sources = w->srcs, .nobjects = w->n};
+    proxy_config_t *c = NULL;
+    assert_int_equal(proxy_config_build(&in, &c), 0);
+    for (size_t i = 0; i < w->n; i++)
+        json_decref((json_t *)w->objs[i]);
+    w->n = 0;
+    for (size_t i = 0; i < c->nerrors; i++)
+        fail_msg("unexpected config error: %s %s: %s", c->errors[i].kind, c->errors[i].name,
+                 c->errors[i].message);
+    return c;
+}
+
+typedef struct expect {
+    const char *host, *path;
+    const char *svc; /* backend Service name, NULL: no match */
+} expect_t;
+
+static void check_table(const proxy_route_table_t *t, const expect_t *cases, size_t n)
+{
+    char want[128];
+    for (size_t i = 0; i < n; i++) {
+        proxy_rule_req_t q = req("GET", cases[i].host, cases[i].path);
+        const proxy_router_t *r = proxy_route_match(t, &q, 0);
+        if (!cases[i].svc) {
+            if (r)
+                fail_msg("%s%s: want no match, got %s", cases[i].host, cases[i].path, r->name);
+            continue;
+        }
+        snprintf(want, sizeof(want), "n-%s-80@kubernetes", cases[i].svc);
+        if (!r || strcmp(r->service_name, want))
+            fail_msg("%s%s: want %s, got %s", cases[i].host, cases[i].path, want,
+                     r ? r->service_name : "no match");
+    }
+}
+
+static void test_path_matching_table(void **state)
+{
+    static const char *const paths[][3] = {
+        {"/foo", "Exact", "exact-foo"},
+        {"/foo", "Prefix", "prefix-foo"},
+        {"/foo/bar/", "Prefix", "foobar"}, /* the trailing slash is ignored */
+        {"/aaa/bbb", "Prefix", "aaabbb"},
+        {"/aaa", "Prefix", "aaa"},
+        {"/v1", "ImplementationSpecific", "impl-v1"},
+        {"/ex/", "Exact", "ex"},
+    };
+    world_t w = {0};
+    char body[4096] = "", item[256];
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        strcat(body, i ? "," : "");
+        strcat(body, ingress_path(item, sizeof(item), paths[i][0], paths[i][1], paths[i][2]));
+        world_service(&w, "n", paths[i][2]);
+    }
+    char ing[6000];
+    snprintf(ing, sizeof(ing),
+             "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'t',"
+             "'namespace':'n'},'spec':{'rules':[{'host':'h.test','http':{'paths':[%s]}}]}}",
+             body);
+    world_add(&w, ing);
+    world_add(&w, "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'w',"
+                  "'namespace':'n'},'spec':{'rules':["
+                  "{'host':'*.w.test','http':{'paths':[{'path':'/','pathType':'Prefix','backend':{"
+                  "'service':{'name':'wild','port':{'number':80}}}}]}},"
+                  "{'host':'w.test','http':{'paths':[{'path':'/','pathType':'Prefix','backend':{"
+                  "'service':{'name':'apex','port':{'number':80}}}}]}},"
+                  "{'http':{'paths':[{'path':'/any','pathType':'Prefix','backend':{"
+                  "'service':{'name':'anyhost','port':{'number':80}}}}]}}]}}");
+    world_service(&w, "n", "wild");
+    world_service(&w, "n", "apex");
+    world_service(&w, "n", "anyhost");
+    proxy_config_t *c = world_build(&w);
+    proxy_route_table_t *t = NULL;
+    assert_int_equal(proxy_route_build(c, "web", 0, &t), 0);
+    assert_int_equal(proxy_route_count(t), 10);
+    static const expect_t cases[] = {
+        {"h.test", "/foo", "exact-foo"}, /* Exact beats Prefix on a tie */
+        {"h.test", "/foo/", "prefix-foo"},
+        {"h.test", "/foo/x", "prefix-foo"},
+        {"h.test", "/foobar", NULL},      /* never across an element boundary */
+        {"h.test", "/foo/bar", "foobar"}, /* longest path wins */
+        {"h.test", "/foo/bar/", "foobar"},
+        {"h.test", "/foo/barbaz", "prefix-foo"},
+        {"h.test", "/aaa/bbb/ccc", "aaabbb"},
+        {"h.test", "/aaa/bbbxyz", "aaa"},
+        {"h.test", "/aaa", "aaa"},
+        {"h.test", "/v1", "impl-v1"},
+        {"h.test", "/v11", "impl-v1"}, /* ImplementationSpecific: character prefix */
+        {"h.test", "/ex/", "ex"},
+        {"h.test", "/ex", NULL},  /* Exact keeps the trailing slash */
+        {"h.test", "/FOO", NULL}, /* case-sensitive */
+        {"H.Test:8080", "/foo", "exact-foo"},
+        {"other.test", "/foo", NULL},
+        {"a.w.test", "/", "wild"},
+        {"A.W.TEST:443", "/x", "wild"},
+        {"b.a.w.test", "/", NULL}, /* *. matches one label only */
+        {"w.test", "/", "apex"},
+        {"other.test", "/any/x", "anyhost"},
+        {"h.test", "/any", "anyhost"},
+        {"", "/any", "anyhost"},
+        {"", "/foo", NULL},
+    };
+    check_table(t, cases, sizeof(cases) / sizeof(cases[0]));
+    proxy_route_free(t);
+    proxy_config_free(c);
+}
+
+static void test_priority_and_default_backend(void **state)
+{
+    world_t w = {0};
+    world_add(
+        &w, "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'p',"
+            "'namespace':'n','annotations':{'traefik.ingress.kubernetes.io/router.priority':"
+            "'1000'}},'spec':{'rules':[{'host':'h.test','http':{'paths':[{'path':'/',"
+            "'pathType':'Prefix','backend':{'service':{'name':'top','port':{'number':80}}}}]}}]}}");
+    world_add(&w,
+              "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'q',"
+              "'namespace':'n'},'spec':{'rules':[{'host':'h.test','http':{'paths':[{'path':"
+              "'/very/long/path','pathType':'Exact','backend':{'service':{'name':'long','port':{"
+              "'number':80}}}}]}}]}}");
+    world_add(&w, "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'d',"
+                  "'namespace':'n'},'spec':{'defaultBackend':{'service':{'name':'fallback','port':{"
+                  "'number':80}}}}}");
+    world_add(&w, "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'r',"
+                  "'namespace':'n'},'spec':{'rules':[{'http':{'paths':[{'path':'/','pathType':"
+                  "'Prefix','backend':{'service':{'name':'root','port':{'number':80}}}}]}}]}}");
+    world_service(&w, "n", "top");
+    world_service(&w, "n", "long");
+    world_service(&w, "n", "fallback");
+    world_service(&w, "n", "root");
+    proxy_config_t *c = world_build(&w);
+    proxy_route_table_t *t = NULL;
+    assert_int_equal(proxy_route_build(c, "web", 0, &t), 0);
+    proxy_rule_req_t q = req("GET", "h.test", "/very/long/path");
+    assert_string_equal(proxy_route_match(t, &q, 0)->name, "n-p-h-test@kubernetes");
+    q = req("GET", "elsewhere.test", "/x");
+    assert_string_equal(proxy_route_match(t, &q, 0)->name, "n-r@kubernetes");
+    proxy_route_free(t);
+    /* Without the catch-all rule, the default backend answers last. */
+    for (size_t i = 0; i < c->nrouters; i++)
+        if (!strcmp(c->routers[i].name, "n-r@kubernetes"))
+            c->routers[i].status = PROXY_STATUS_DISABLED;
+    assert_int_equal(proxy_route_build(c, "web", 0, &t), 0);
+    q = req("GET", "elsewhere.test", "/x");
+    assert_string_equal(proxy_route_match(t, &q, 0)->name, "default-router@kubernetes");
+    q = req("GET", "h.test", "/x");
+    assert_string_equal(proxy_route_match(t, &q, 0)->name, "n-p-h-test@kubernetes");
+    proxy_route_free(t);
+    proxy_config_free(c);
+}
+
+/* ---- file provider: TLS, entry points, host index over complex rules ---- */
+
+static proxy_config_t *file_config(json_t *file)
+{
+    const json_t *files[] = {file};
+    const char *srcs[] = {"dynamic.yaml"};
+    proxy_config_input_t in = {.files = files, .file_sources = srcs, .nfiles = 1};
+    proxy_config_t *c = NULL;
+    assert_int_equal(proxy_config_build(&in, &c), 0);
+    json_decref(file);
+    return c;
+}
+
+static void test_tls_entrypoints_and_rule_index(void **state)
+{
+    proxy_config_t *c = file_config(
+        J("{'http':{'routers':{"
+          "'plain':{'rule':'PathPrefix(`/`)','service':'s'},"
+          "'secure':{'rule':'PathPrefix(`/`)','service':'s','tls':{}},"
+          "'adm':{'rule':'Path(`/x`)','service':'s','entryPoints':['admin'],'priority':1000},"
+          "'multi':{'rule':'(Host(`m1.test`) || Host(`m2.test`)) && Path(`/m`)','service':'s'},"
+          "'notted':{'rule':'!Host(`z.test`) && Path(`/n`)','service':'s'},"
+          "'hdr':{'rule':'Host(`m1.test`) && Header(`X-Env`, `prod`) && Method(`PUT`)',"
+          "'service':'s','priority':500}},"
+          "'services':{'s':{'loadBalancer':{'servers':[{'url':'http://127.0.0.1:1'}]}}}}}"));
+    proxy_route_table_t *web = NULL, *admin = NULL, *webtls = NULL;
+    assert_int_equal(proxy_route_build(c, "web", 0, &web), 0);
+    assert_int_equal(proxy_route_build(c, "admin", 0, &admin), 0);
+    assert_int_equal(proxy_route_build(c, "web", 1, &webtls), 0);
+    const struct {
+        proxy_route_table_t **t;
+        const char *method, *host, *path;
+        int tls;
+        const char *want;
+    } cases[] = {
+        {&web, "GET", "a.test", "/", 0, "plain@file"},
+        {&web, "GET", "a.test", "/", 1, "secure@file"},
+        {&web, "GET", "a.test", "/x", 0, "plain@file"}, /* adm is not on web */
+        {&admin, "GET", "a.test", "/x", 0, "adm@file"},
+        {&web, "GET", "m2.test", "/m", 0, "multi@file"},
+        {&web, "GET", "m3.test", "/m", 0, "plain@file"},
+        {&web, "GET", "q.test", "/n", 0, "notted@file"},
+        {&web, "GET", "z.test", "/n", 0, "plain@file"},
+        {&web, "PUT", "m1.test", "/m", 0, "hdr@file"},
+        {&web, "GET", "m1.test", "/m", 0, "multi@file"},
+        {&webtls, "GET", "a.test", "/", 1, "plain@file"}, /* http.tls: all TLS; tie by name */
+        {&webtls, "GET", "a.test", "/", 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        proxy_rule_req_t q = req(cases[i].method, cases[i].host, cases[i].path);
+        const proxy_router_t *r = proxy_route_match(*cases[i].t, &q, cases[i].tls);
+        const char *got = r ? r->name : NULL;
+        if ((got == NULL) != (cases[i].want == NULL) || (got && strcmp(got, cases[i].want)))
+            fail_msg("case %zu: want %s, got %s", i, cases[i].want ? cases[i].want : "none",
+                     got ? got : "none");
+    }
+    proxy_route_free(web);
+    proxy_route_free(admin);
+    proxy_route_free(webtls);
+    proxy_config_free(c);
+}
+
+static void test_many_hosts(void **state)
+{
+    json_t *routers = json_object(), *file = json_object(), *http = json_object();
+    char name[32], rule[96];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof(name), "r%d", i);
+        snprintf(rule, sizeof(rule), "Host(`h%d.test`) && PathPrefix(`/p%d`)", i, i % 7);
+        json_t *r = json_object();
+        json_object_set_new(r, "rule", json_string(rule));
+        json_object_set_new(r, "service", json_string("s"));
+        json_object_set_new(routers, name, r);
+    }
+    json_object_set_new(http, "routers", routers);
+    json_object_set_new(http, "services",
+                        J("{'s':{'loadBalancer':{'servers':[{'url':'http://127.0.0.1:1'}]}}}"));
+    json_object_set_new(file, "http", http);
+    proxy_config_t *c = file_config(file);
+    proxy_route_table_t *t = NULL;
+    assert_int_equal(proxy_route_build(c, "web", 0, &t), 0);
+    assert_int_equal(proxy_route_count(t), 3000);
+    for (int i = 0; i < 3000; i += 37) {
+        char host[32], path[32];
+        snprintf(host, sizeof(host), "H%d.test", i);
+        snprintf(path, sizeof(path), "/p%d/x", i % 7);
+        proxy_rule_req_t q = req("GET", host, path);
+        const proxy_router_t *r = proxy_route_match(t, &q, 0);
+        snprintf(name, sizeof(name), "r%d@file", i);
+        assert_non_null(r);
+        assert_string_equal(r->name, name);
+        snprintf(path, sizeof(path), "/p%d/x", (i + 1) % 7);
+        q = req("GET", host, path);
+        assert_null(proxy_route_match(t, &q, 0));
+    }
+    proxy_route_free(t);
+    proxy_config_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rule_parse_errors),
+        cmocka_unit_test(test_rule_eval_table),
+        cmocka_unit_test(test_host_normalize_table),
+        cmocka_unit_test(test_path_matching_table),
+        cmocka_unit_test(test_priority_and_default_backend),
+        cmocka_unit_test(test_tls_entrypoints_and_rule_index),
+        cmocka_unit_test(test_many_hosts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
