@@ -3,6 +3,7 @@
 #include "core/hc_alloc.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,14 +23,15 @@ void hc_buf_free(hc_buf_t *b)
 
 int hc_buf_reserve(hc_buf_t *b, size_t n)
 {
-    size_t need = b->len + n + 1; /* room for the trailing NUL */
-    if (need < b->len || (b->max && b->len + n > b->max))
+    /* Checked before adding: len + n + 1 must neither wrap nor pass max. */
+    if (n > SIZE_MAX - 1 - b->len || (b->max && b->len + n > b->max))
         return -ENOBUFS;
+    size_t need = b->len + n + 1; /* room for the trailing NUL */
     if (need <= b->cap)
         return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)
-        cap *= 2;
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     if (b->max && cap > b->max + 1)
         cap = b->max + 1;
     b->base = hc_realloc(b->base, cap);

@@ -3,6 +3,7 @@
 #include "core/hc_log.h"
 #include "core/hc_buf.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { LOG_LINE_MAX = 16384 };
+enum { LOG_LINE_MAX = 16384, LOG_TAIL = 32 };
 
 static atomic_int log_min = HC_LOG_INFO;
 static atomic_int log_json = 1;
@@ -52,35 +53,44 @@ void hc_log_set_fd(int fd)
     atomic_store(&log_fd, fd < 0 ? 2 : fd);
 }
 
-/* Appends one field value; JSON-quoted when json is set. */
-static void put_value(hc_buf_t *b, int json, int type, va_list *ap)
+/* Appends one field value, JSON-quoted when json is set; escaped in both formats so a
+ * value cannot forge a line. Returns 0 or -ENOBUFS (the value is then partial). */
+static int put_value(hc_buf_t *b, int json, int type, va_list *ap)
 {
     switch (type) {
     case 's': {
         const char *s = va_arg(*ap, const char *);
-        if (!s) {
-            hc_buf_puts(b, json ? "null" : "-");
-        } else if (json) {
-            hc_buf_puts(b, "\"");
-            hc_buf_json_escape(b, s, strlen(s));
-            hc_buf_puts(b, "\"");
-        } else {
-            hc_buf_puts(b, s);
-        }
-        break;
+        if (!s)
+            return hc_buf_puts(b, json ? "null" : "-");
+        return (json && hc_buf_puts(b, "\"")) || hc_buf_json_escape(b, s, strlen(s)) ||
+                       (json && hc_buf_puts(b, "\""))
+                   ? -ENOBUFS
+                   : 0;
     }
     case 'i':
-        hc_buf_printf(b, "%lld", va_arg(*ap, long long));
-        break;
+        return hc_buf_printf(b, "%lld", va_arg(*ap, long long));
     case 'd':
-        hc_buf_printf(b, "%.6g", va_arg(*ap, double));
-        break;
+        return hc_buf_printf(b, "%.6g", va_arg(*ap, double));
     case 'b':
-        hc_buf_puts(b, va_arg(*ap, int) ? "true" : "false");
-        break;
+        return hc_buf_puts(b, va_arg(*ap, int) ? "true" : "false");
     default:
-        hc_buf_puts(b, "null");
+        return hc_buf_puts(b, "null");
     }
+}
+
+/* Appends one "key":value (or key=value) field whole, or nothing. Returns 0 or -ENOBUFS. */
+static int put_field(hc_buf_t *b, int json, const char *key, int type, va_list *ap)
+{
+    size_t mark = b->len;
+    int rc = json ? hc_buf_puts(b, ",\"") || hc_buf_json_escape(b, key, strlen(key)) ||
+                        hc_buf_puts(b, "\":")
+                  : hc_buf_printf(b, " %s=", key);
+    rc = put_value(b, json, type, ap) || rc; /* always consumes the value */
+    if (rc) {
+        b->len = mark;
+        b->base[mark] = '\0';
+    }
+    return rc ? -ENOBUFS : 0;
 }
 
 void hc_log(hc_log_level_t lvl, const char *msg, ...)
@@ -97,35 +107,34 @@ void hc_log(hc_log_level_t lvl, const char *msg, ...)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (long)(tv.tv_usec / 1000) % 1000);
 
+    /* Fields that do not fit are left out whole (the line says so), so a long value never
+     * leaves a JSON line cut in the middle; LOG_TAIL bytes stay free for the ending. */
     hc_buf_t b;
-    hc_buf_init(&b, LOG_LINE_MAX);
+    hc_buf_init(&b, LOG_LINE_MAX - LOG_TAIL);
+    const char *level = level_names[(unsigned)lvl < 4 ? lvl : HC_LOG_ERROR];
     if (json) {
-        hc_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, level_names[lvl]);
-        hc_buf_json_escape(&b, msg, strlen(msg));
+        hc_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, level);
+        if (hc_buf_json_escape(&b, msg, strlen(msg)))
+            hc_buf_puts(&b, "(message too long)");
         hc_buf_puts(&b, "\"");
     } else {
-        hc_buf_printf(&b, "%s %-5s %s", ts + 11, level_names[lvl], msg);
+        hc_buf_printf(&b, "%s %-5s ", ts + 11, level);
+        if (hc_buf_puts(&b, msg))
+            hc_buf_puts(&b, "(message too long)");
     }
 
+    int dropped = 0;
     va_list ap;
     va_start(ap, msg);
     for (const char *key; (key = va_arg(ap, const char *));) {
         int type = va_arg(ap, int);
-        if (json) {
-            hc_buf_puts(&b, ",\"");
-            hc_buf_json_escape(&b, key, strlen(key));
-            hc_buf_puts(&b, "\":");
-        } else {
-            hc_buf_printf(&b, " %s=", key);
-        }
-        put_value(&b, json, type, &ap);
+        dropped |= put_field(&b, json, key, type, &ap) != 0;
     }
     va_end(ap);
+    b.max = LOG_LINE_MAX;
+    if (dropped)
+        hc_buf_puts(&b, json ? ",\"truncated\":true" : " truncated=true");
     hc_buf_puts(&b, json ? "}\n" : "\n");
-    if (b.len && b.base[b.len - 1] != '\n') { /* truncated at LOG_LINE_MAX */
-        b.len--;
-        hc_buf_append(&b, "\n", 1);
-    }
 
     int fd = atomic_load(&log_fd);
     for (size_t off = 0; off < b.len;) {

@@ -196,7 +196,7 @@ static void visit_file(hc_manifest_scan_t *sc, const char *path, const struct st
         e = sc->files[json_integer_value(at)];
         sc->files[json_integer_value(at)] = NULL;
     }
-    json_object_set_new(sc->index, path, json_integer(-1));
+    json_object_set_new_nocheck(sc->index, path, json_integer(-1));
     if (!e) {
         e = hc_calloc(1, sizeof(*e));
         e->path = hc_strdup(path);
@@ -275,8 +275,9 @@ int hc_manifest_scan_run(hc_manifest_scan_t *sc, int force)
     sc->next = NULL;
     sc->nnext = 0;
     sc->index = json_object();
+    /* _nocheck: paths are bytes, and jansson refuses keys that are not UTF-8 */
     for (size_t i = 0; i < sc->nfiles; i++)
-        json_object_set_new(sc->index, sc->files[i]->path, json_integer((json_int_t)i));
+        json_object_set_new_nocheck(sc->index, sc->files[i]->path, json_integer((json_int_t)i));
     scan_errs_free(sc);
     for (size_t i = 0; i < sc->nroots; i++)
         scan_path(sc, sc->roots[i], 0);

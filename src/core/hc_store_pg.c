@@ -534,10 +534,31 @@ static int pg_migrate_one(hc_store_t *st, const char *service, const hc_store_mi
 
 /* ---- lifecycle ---- */
 
+/* libpq quotes the offending part of a malformed URL in its message ("invalid
+ * percent-encoded token: \"<password>\""), so a URL that does not parse is reported
+ * without libpq's text. One that parses yields connection errors naming host, port and
+ * user only. */
+static int conninfo_check(const char *conninfo)
+{
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
+    PQfreemem(msg);
+    if (!opts) {
+        hc_log(HC_LOG_ERROR, "store: DATABASE_URL is not a valid PostgreSQL URL (check the "
+                             "percent-encoding of its user name and password)", NULL);
+        return -EINVAL;
+    }
+    PQconninfoFree(opts);
+    return 0;
+}
+
 static int pg_open(hc_store_t *st, const char *conninfo)
 {
     pg_data_t *d = st_calloc(1, sizeof(*d));
     st->be_data = d;
+    int rc = conninfo_check(conninfo);
+    if (rc)
+        return rc;
     d->writer = pg_connect(st, 0);
     if (PQstatus(d->writer) != CONNECTION_OK) {
         hc_log(HC_LOG_ERROR, "store: cannot connect to PostgreSQL",

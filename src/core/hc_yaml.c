@@ -670,6 +670,47 @@ out_diag:
     return rc;
 }
 
+/* Length of the well-formed UTF-8 sequence at s[0..n) (RFC 3629 §4: no overlong forms,
+ * no surrogates, nothing past U+10FFFF), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t len = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+                 : s[0] >= 0xf0 && s[0] <= 0xf4                             ? 4
+                                                                           : 0;
+    if (!len || len > n)
+        return 0;
+    unsigned char lo = s[0] == 0xe0 ? 0xa0 : s[0] == 0xf0 ? 0x90 : 0x80;
+    unsigned char hi = s[0] == 0xed ? 0x9f : s[0] == 0xf4 ? 0x8f : 0xbf;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return len;
+}
+
+/* A YAML stream is Unicode text (YAML 1.2.2 §5.2; hearth reads UTF-8 only, as Kubernetes
+ * does). Checked before libfyaml sees the input: its directive scanner loops forever on
+ * "%" followed by an invalid byte. Returns 0 or -EINVAL with the byte's position. */
+static int utf8_check(builder_t *b, const char *data, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)data;
+    int line = 1, col = 1;
+    for (size_t i = 0; i < len; col++) {
+        size_t k = utf8_seq(s + i, len - i);
+        if (!k)
+            return yerr(b, -EINVAL, line, col, "input is not valid UTF-8");
+        if (s[i] == '\n') {
+            line++;
+            col = 0;
+        }
+        i += k;
+    }
+    return 0;
+}
+
 static void builder_unwind(builder_t *b)
 {
     while (b->depth) {
@@ -704,7 +745,7 @@ int hc_yaml_parse(const char *name, const char *data, size_t len, const hc_yaml_
     int rc;
     if (len > lim->max_input)
         rc = yerr(&b, -EFBIG, 0, 0, "input larger than %zu bytes", lim->max_input);
-    else
+    else if (!(rc = utf8_check(&b, data, len)))
         rc = run_parser(&b, data, len);
     builder_unwind(&b);
     if (rc) {

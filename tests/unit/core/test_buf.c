@@ -3,6 +3,7 @@
 #include "core/hc_buf.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 static void test_append_grows_and_terminates(void **state)
@@ -66,6 +67,33 @@ static void test_json_escape_over_max_leaves_buffer_unchanged(void **state)
     hc_buf_free(&b);
 }
 
+/* Sizes whose len + n + 1 wraps around must fail, with or without a maximum: they
+ * once passed the checks, so append "succeeded" and copied SIZE_MAX bytes. */
+static void reserve_wraps(hc_buf_t *b)
+{
+    const size_t sizes[] = {SIZE_MAX, SIZE_MAX - b->len, SIZE_MAX - b->len / 2};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        size_t len = b->len;
+        assert_int_equal(hc_buf_reserve(b, sizes[i]), -ENOBUFS);
+        assert_int_equal(hc_buf_append(b, "x", sizes[i]), -ENOBUFS);
+        assert_int_equal(b->len, len);
+    }
+}
+
+static void test_reserve_size_overflow(void **state)
+{
+    static const size_t maxes[] = {0, 8, 4096};
+    for (size_t m = 0; m < sizeof(maxes) / sizeof(maxes[0]); m++) {
+        hc_buf_t b;
+        hc_buf_init(&b, maxes[m]);
+        reserve_wraps(&b);
+        assert_int_equal(hc_buf_puts(&b, "abc"), 0);
+        reserve_wraps(&b);
+        assert_string_equal(b.base, "abc");
+        hc_buf_free(&b);
+    }
+}
+
 static void test_consume(void **state)
 {
     hc_buf_t b;
@@ -85,6 +113,7 @@ int main(void)
         cmocka_unit_test(test_max_is_enforced_and_nothing_partial),
         cmocka_unit_test(test_json_escape_table),
         cmocka_unit_test(test_json_escape_over_max_leaves_buffer_unchanged),
+        cmocka_unit_test(test_reserve_size_overflow),
         cmocka_unit_test(test_consume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

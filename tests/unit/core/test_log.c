@@ -88,12 +88,51 @@ static void test_env_overrides_level_and_format(void **state)
     hc_log_setup(HC_LOG_INFO, HC_LOG_FORMAT_JSON);
 }
 
+/* Whatever the length of a field, a line stays one valid JSON object: a field that does
+ * not fit is left out whole and the line says it was truncated (lines near the 16 KiB
+ * limit once lost their closing brace). The human format escapes values, so a value
+ * with a newline cannot forge a line. */
+static void test_long_field_keeps_line_valid(void **state)
+{
+    static char big[20000];
+    char buf[20000];
+    for (size_t n = 16250; n < 16350; n += 3) {
+        memset(big, 'x', n);
+        big[n] = '\0';
+        hc_log(HC_LOG_ERROR, "long", HC_LS("big", big), HC_LI("after", 5), NULL);
+        drain(buf, sizeof(buf));
+        assert_ptr_equal(strchr(buf, '\n'), buf + strlen(buf) - 1);
+        json_error_t err;
+        json_t *o = json_loads(buf, 0, &err);
+        if (!o)
+            fail_msg("n %zu: not JSON: %s", n, err.text);
+        const char *v = json_string_value(json_object_get(o, "big"));
+        assert_true(v ? strlen(v) == n : json_is_true(json_object_get(o, "truncated")));
+        json_decref(o);
+    }
+    memset(big, 'x', sizeof(big) - 1);
+    hc_log(HC_LOG_ERROR, "long", HC_LS("big", big), HC_LI("after", 5), NULL);
+    drain(buf, sizeof(buf));
+    json_t *o = json_loads(buf, 0, NULL);
+    assert_non_null(o);
+    assert_int_equal(json_integer_value(json_object_get(o, "after")), 5);
+    json_decref(o);
+
+    hc_log_setup(HC_LOG_INFO, HC_LOG_FORMAT_HUMAN);
+    hc_log(HC_LOG_WARN, "bad path", HC_LS("path", "/a\nINFO forged"), NULL);
+    drain(buf, sizeof(buf));
+    assert_non_null(strstr(buf, "bad path path=/a\\nINFO forged\n"));
+    assert_ptr_equal(strchr(buf, '\n'), buf + strlen(buf) - 1);
+    hc_log_setup(HC_LOG_INFO, HC_LOG_FORMAT_JSON);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_line_has_typed_fields),
         cmocka_unit_test(test_level_filter),
         cmocka_unit_test(test_env_overrides_level_and_format),
+        cmocka_unit_test(test_long_field_keeps_line_valid),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

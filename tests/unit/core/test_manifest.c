@@ -4,6 +4,7 @@
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
 #include "core/hc_manifest.h"
+#include "core/hc_manifest_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -161,6 +162,29 @@ static void test_directory_load(void **state)
     hc_manifest_set_unref(s);
 }
 
+/* File names are bytes, not UTF-8: a Latin-1 name once missed the scanner's path index,
+ * so every rescan saw the file as vanished and new (a change, a callback, a re-parse)
+ * and a path reached twice was read twice. */
+static void test_scan_non_utf8_name_is_stable(void **state)
+{
+    char sub[128], again[256];
+    snprintf(sub, sizeof(sub), "%s/latin1", dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    put("latin1/caf\xe9.yaml", "{apiVersion: v1, kind: Service, metadata: {name: latin1}}\n");
+    snprintf(again, sizeof(again), "%s/caf\xe9.yaml", sub);
+    const char *paths[] = {sub, again};
+    hc_manifest_scan_t *sc = hc_manifest_scan_new(paths, 2);
+    assert_int_equal(hc_manifest_scan_run(sc, 0), 1);
+    assert_int_equal(hc_manifest_scan_run(sc, 0), 0);
+    assert_int_equal(hc_manifest_scan_run(sc, 0), 0);
+    hc_manifest_set_t *s = hc_manifest_scan_snapshot(sc);
+    const hc_manifest_error_t *errs;
+    assert_int_equal(hc_manifest_set_count(s), 1);
+    assert_int_equal(hc_manifest_set_errors(s, &errs), 0);
+    hc_manifest_set_unref(s);
+    hc_manifest_scan_free(sc);
+}
+
 /* ---- the watch, on a real loop with bounded time ---- */
 
 typedef struct watch_state {
@@ -281,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_parse_objects_and_errors),
         cmocka_unit_test(test_kind_iteration_and_refs),
         cmocka_unit_test(test_directory_load),
+        cmocka_unit_test(test_scan_non_utf8_name_is_stable),
         cmocka_unit_test(test_watch_burst_and_broken_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -3,9 +3,11 @@
  * and close flushing the queue. Callbacks only record into fixed arrays (no allocation:
  * the writer thread allocates meanwhile). */
 #include "core/hc_alloc.h"
+#include "core/hc_log.h"
 #include "core/hc_store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -217,6 +219,34 @@ static void test_url_forms(void **state)
     assert_int_equal(access(f->path, F_OK), 0);
     snprintf(f->url, sizeof(f->url), "sqlite:%s/missing/dir/db", f->dir);
     assert_int_equal(hc_store_open(&f->loop, f->url, NULL, &f->st), -EIO);
+}
+
+/* A PostgreSQL URL that libpq cannot parse fails with -EINVAL, and the log line does not
+ * carry the password: libpq's own message quotes the malformed part of the URL. */
+static void test_bad_pg_url_keeps_password_out_of_logs(void **state)
+{
+    fx_t *f = *state;
+    static const char *const urls[] = {
+        "postgresql://app:s3cr%zzet@127.0.0.1:1/db", /* bad percent-encoding */
+        "postgres://app:s3cr%zzet@[::1/db",          /* unclosed IPv6 bracket */
+    };
+    int fds[2];
+    assert_int_equal(pipe2(fds, O_NONBLOCK), 0);
+    hc_log_setup(HC_LOG_DEBUG, HC_LOG_FORMAT_JSON);
+    hc_log_set_fd(fds[1]);
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        assert_int_equal(hc_store_open(&f->loop, urls[i], NULL, &f->st), -EINVAL);
+        char buf[4096];
+        ssize_t n = read(fds[0], buf, sizeof(buf) - 1);
+        assert_true(n > 0);
+        buf[n] = '\0';
+        assert_non_null(strstr(buf, "DATABASE_URL"));
+        assert_null(strstr(buf, "s3cr"));
+    }
+    hc_log_set_fd(-1);
+    hc_log_setup(HC_LOG_INFO, HC_LOG_FORMAT_JSON);
+    close(fds[0]);
+    close(fds[1]);
 }
 
 static void test_params_round_trip(void **state)
@@ -553,6 +583,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_url_forms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_pg_url_keeps_password_out_of_logs, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_params_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),

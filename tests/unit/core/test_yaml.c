@@ -199,6 +199,38 @@ static void test_errors_name_the_line(void **state)
     }
 }
 
+/* Malformed UTF-8 is refused before libfyaml runs: its directive scanner used to loop
+ * forever on "%" followed by an invalid byte (found by fuzz_manifest). Well-formed
+ * multi-byte text still parses. */
+static void test_invalid_utf8_is_refused(void **state)
+{
+    static const struct {
+        const char *in;
+        int line, column;
+    } bad[] = {
+        {"%\xa1", 1, 2},                          /* once an endless loop */
+        {"%YAML 1.2\n%\xa1\n---\na: 1\n", 2, 2}, /* the same, on a later line */
+        {"\xef\xbb\xbf%FOO \xa1", 1, 7},          /* after a BOM */
+        {"a: b\n# \xc3\n", 2, 3},                 /* truncated sequence */
+        {"a: \xc0\x80\n", 1, 4},                   /* overlong NUL */
+        {"a: \xed\xa0\x80\n", 1, 4},               /* UTF-16 surrogate */
+        {"a: \xf4\x90\x80\x80\n", 1, 4},           /* past U+10FFFF */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        hc_yaml_docs_t *d = NULL;
+        hc_yaml_error_t err;
+        int rc = hc_yaml_parse("u.yaml", bad[i].in, strlen(bad[i].in), NULL, &d, &err);
+        if (rc != -EINVAL || err.line != bad[i].line || err.column != bad[i].column ||
+            !strstr(err.message, "UTF-8"))
+            fail_msg("case %zu: rc %d at %d:%d %s", i, rc, err.line, err.column, err.message);
+        assert_null(d);
+    }
+    hc_yaml_docs_t *d = parse_ok("\xef\xbb\xbfk: \"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"\n");
+    assert_string_equal(json_string_value(json_object_get(hc_yaml_get(d, 0), "k")),
+                        "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    hc_yaml_free(d);
+}
+
 static void test_limits_stop_alias_bombs(void **state)
 {
     char bomb[2048];
@@ -272,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_anchors_and_merge_keys),
         cmocka_unit_test(test_positions),
         cmocka_unit_test(test_errors_name_the_line),
+        cmocka_unit_test(test_invalid_utf8_is_refused),
         cmocka_unit_test(test_limits_stop_alias_bombs),
         cmocka_unit_test(test_every_prefix_parses_or_fails_cleanly),
         cmocka_unit_test(test_parse_file),
