@@ -74,31 +74,28 @@ int hc_tcp_listen(uv_loop_t *loop, uv_tcp_t *handle, const struct sockaddr *addr
                   int backlog, uv_connection_cb on_connection)
 {
     int rc, one = 1;
-    socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                : sizeof(struct sockaddr_in);
-    /* libuv 1.44 has no SO_REUSEPORT flag: create and bind the socket ourselves, then
-     * hand it to libuv. */
+    socklen_t len =
+        addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    /* libuv 1.44 has no SO_REUSEPORT flag: create, bind and listen on the socket
+     * ourselves, so every failure happens before libuv owns a handle, then hand it over. */
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))) {
-        rc = -errno;
-        goto fail_fd;
-    }
-    if (bind(fd, addr, len)) {
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
+        bind(fd, addr, len) || listen(fd, backlog)) {
         rc = -errno;
         goto fail_fd;
     }
     if ((rc = uv_tcp_init(loop, handle)))
         goto fail_fd;
-    if ((rc = uv_tcp_open(handle, fd))) {
-        uv_close((uv_handle_t *)handle, NULL);
-        goto fail_fd;
-    }
-    if ((rc = uv_listen((uv_stream_t *)handle, backlog, on_connection))) {
-        uv_close((uv_handle_t *)handle, NULL); /* closes fd too */
-        return rc;
+    /* Neither call can fail for a listening socket libuv has just accepted as a handle
+     * (uv_listen only records the callback and starts polling). */
+    if ((rc = uv_tcp_open(handle, fd)) ||
+        (rc = uv_listen((uv_stream_t *)handle, backlog, on_connection))) {
+        hc_log(HC_LOG_ERROR, "cannot hand a listening socket to libuv",
+               HC_LS("error", uv_strerror(rc)), NULL);
+        abort();
     }
     return 0;
 fail_fd:

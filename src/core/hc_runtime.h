@@ -14,9 +14,9 @@ int hc_addr_parse(const char *text, struct sockaddr_storage *out);
 /** Formats addr as "host:port" ("[v6]:port") into out. */
 void hc_addr_format(const struct sockaddr *addr, char *out, size_t outlen);
 
-/** Initializes handle on loop and binds it to addr with SO_REUSEADDR and, when
- *  reuseport is set, SO_REUSEPORT, then listens. Returns 0 or a negative errno (the
- *  handle is then closed through uv_close with no callback). */
+/** Binds a socket to addr with SO_REUSEADDR and, when reuseport is set, SO_REUSEPORT,
+ *  listens, and only then initializes handle on loop with it. Returns 0, or a negative
+ *  errno with handle untouched (never initialized, so it may be reused at once). */
 int hc_tcp_listen(uv_loop_t *loop, uv_tcp_t *handle, const struct sockaddr *addr, int reuseport,
                   int backlog, uv_connection_cb on_connection);
 
