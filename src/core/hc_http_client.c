@@ -52,7 +52,10 @@ struct hc_http_client_req {
     hc_buf_t body;
     int done, status, pending_status;
     char error[192];
+    int upgrade;               /* opts.upgrade */
+    hc_http_client_raw_t *raw; /* take_over asked for in on_headers */
 };
+
 
 static const hc_hcli_events_t req_events;
 static void req_arm(hc_http_client_req_t *r);
@@ -91,7 +94,7 @@ static void req_finish(hc_http_client_req_t *r, int status, const char *reason)
         snprintf(r->error, sizeof(r->error), "%s", reason);
     if (r->conn) {
         int reuse = !status && r->keep_alive && r->sent && !r->no_reuse &&
-                    !hc_http_parse_is_upgrade(&r->parser);
+                    !hc_http_parse_is_upgrade(&r->parser) && r->res.status != 101;
         if (reuse)
             hc_hcli_conn_release(r->conn);
         else
@@ -316,12 +319,17 @@ static const hc_http_parse_cbs_t parse_cbs = {
 
 /* Parses len bytes (len = 0: the stream ended) and finishes the request when the
  * response is complete or broken. */
+static void raw_attach(hc_http_client_req_t *r, const char *rest, size_t len);
+
 static void req_parse(hc_http_client_req_t *r, const char *data, size_t len)
 {
     size_t n = hc_http_parse_execute(&r->parser, data, len);
     if (r->done)
         return;
-    if (r->complete) {
+    if (r->raw && r->conn && (r->complete || hc_http_parse_is_upgrade(&r->parser))) {
+        raw_attach(r, data + n, len - n);
+        req_finish(r, 0, NULL);
+    } else if (r->complete) {
         if (n < len) /* more than one response: the connection cannot be trusted */
             r->keep_alive = 0;
         req_finish(r, 0, NULL);
@@ -565,6 +573,8 @@ static int head_build(hc_http_client_req_t *r, const hc_http_client_req_opts_t *
     }
     if (r->no_reuse)
         rc |= hc_buf_puts(b, "Connection: close\r\n");
+    else if (r->upgrade) /* RFC 9110 §7.8: Upgrade is a connection option */
+        rc |= hc_buf_puts(b, "Connection: Upgrade\r\n");
     if (r->stream && r->chunked)
         rc |= hc_buf_puts(b, "Transfer-Encoding: chunked\r\n");
     else if (r->stream)
@@ -633,6 +643,7 @@ static int req_setup(hc_http_client_req_t *r, const hc_http_client_req_opts_t *o
     r->chunked = r->stream && o->stream_length < 0;
     r->stream_left = o->stream_length;
     r->no_reuse = !!o->no_reuse;
+    r->upgrade = !!o->upgrade;
     r->collect_max = o->collect_max;
     r->connect_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
     r->header_ms = o->header_timeout_ms ? o->header_timeout_ms : 60000;
@@ -760,4 +771,31 @@ const char *hc_http_response_header(const hc_http_response_t *res, const char *n
         if (!strcasecmp(res->headers[i].name, name))
             return res->headers[i].value;
     return NULL;
+}
+
+/* ---- taking the connection over after a 101 ------------------------------------ */
+
+/* The 101 head was parsed: the connection (and what followed the head) goes to raw. */
+static void raw_attach(hc_http_client_req_t *r, const char *rest, size_t len)
+{
+    hc_http_client_raw_t *raw = r->raw;
+    raw->conn = r->conn;
+    r->conn = NULL;
+    hc_hcli_conn_pause(raw->conn, 1);
+    hc_hcli_conn_rebind(raw->conn, &hc_hcli_raw_events, raw);
+    hc_buf_append(&raw->rest, rest, len);
+}
+
+hc_http_client_raw_t *hc_http_client_req_take_over(hc_http_client_req_t *r,
+                                                   const hc_http_client_raw_cbs_t *cbs, void *ud)
+{
+    if (!r->upgrade || !r->have_res || r->res.status != 101 || r->raw || r->done || !cbs ||
+        !cbs->on_data || !cbs->on_close)
+        return NULL;
+    hc_http_client_raw_t *raw = hc_calloc(1, sizeof(*raw));
+    raw->cbs = cbs;
+    raw->ud = ud;
+    hc_buf_init(&raw->rest, HC_HCLI_READ_BUF);
+    r->raw = raw;
+    return raw;
 }

@@ -88,6 +88,9 @@ typedef struct hc_http_client_req_opts {
     hc_tls_ctx_t *tls;           /* https: client context instead of the client's own
                                     (e.g. another CA); referenced while in use */
     int no_reuse;                /* 1: a fresh connection, closed afterwards */
+    int upgrade; /* 1: asks to switch protocols (RFC 9110 §7.8): sends "Connection:
+                    Upgrade" (give the Upgrade field in headers); a 101 answer can then
+                    be taken over with hc_http_client_req_take_over */
 } hc_http_client_req_opts_t;
 
 /** A client on loop (which must outlive it). Reads ca_file now. NULL with a message in
@@ -129,6 +132,39 @@ const char *hc_http_client_req_body(const hc_http_client_req_t *req, size_t *len
 const char *hc_http_client_req_error(const hc_http_client_req_t *req);
 /** 1 when the request ran on a pooled connection used before. */
 int hc_http_client_req_reused(const hc_http_client_req_t *req);
+/* ---- the connection after a 101 (Upgrade tunnels) ---- */
+
+typedef struct hc_http_client_raw hc_http_client_raw_t;
+
+/** What a taken-over upstream connection reports; each gets the ud of take_over. */
+typedef struct hc_http_client_raw_cbs {
+    void (*on_data)(void *ud, const char *data, size_t len); /* bytes from the server */
+    void (*on_eof)(void *ud);   /* the server half-closed; reading stopped */
+    void (*on_drain)(void *ud); /* everything written reached the socket */
+    /** The connection broke (status < 0) or was closed by the server after its EOF:
+     *  no more callbacks; the owner still frees raw with hc_http_client_raw_close. */
+    void (*on_close)(void *ud, int status);
+} hc_http_client_raw_cbs_t;
+
+/** From on_headers of a request made with opts.upgrade whose response is 101: takes
+ *  its connection. The request then completes (on_done with 0); the connection is
+ *  raw's, paused: bytes the server sent after the 101 head are delivered once
+ *  hc_http_client_raw_pause(raw, 0) is called (from inside that call). cbs and ud must
+ *  live until hc_http_client_raw_close. Returns NULL when not allowed (no 101, no
+ *  upgrade asked). */
+hc_http_client_raw_t *hc_http_client_req_take_over(hc_http_client_req_t *req,
+                                                   const hc_http_client_raw_cbs_t *cbs, void *ud);
+/** Sends len bytes (copied). Returns 0 or a negative errno (-ENOTCONN once broken). */
+int hc_http_client_raw_write(hc_http_client_raw_t *raw, const char *data, size_t len);
+/** Bytes handed to the socket and not yet written (backpressure: wait for on_drain). */
+size_t hc_http_client_raw_inflight(const hc_http_client_raw_t *raw);
+/** Stops (paused = 1) or resumes reading from the server. */
+void hc_http_client_raw_pause(hc_http_client_raw_t *raw, int paused);
+/** Half-closes the sending side once queued bytes are written (TLS: close_notify). */
+void hc_http_client_raw_shutdown(hc_http_client_raw_t *raw);
+/** Closes the connection (no callback fires) and frees raw. NULL is fine. */
+void hc_http_client_raw_close(hc_http_client_raw_t *raw);
+
 /** Finds a header of res by case-insensitive name; NULL when absent. */
 const char *hc_http_response_header(const hc_http_response_t *res, const char *name);
 

@@ -39,6 +39,7 @@ struct hc_hcli_conn {
     int gai_pending;
     int handles_open; /* tcp + timer not yet closed */
     int paused;
+    int eof; /* the server half-closed a taken-over connection */
     size_t inflight;
     unsigned uses;
     const hc_hcli_events_t *ev;
@@ -238,6 +239,12 @@ static void conn_drain_tls(hc_hcli_conn_t *c)
         conn_flush_tls(c);
         if (n == 0)
             return;
+        if (n == -EPIPE && c->ev->on_eof) {
+            c->eof = 1;
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->ev->on_eof(c->owner);
+            return;
+        }
         if (n < 0) {
             conn_fail(c, n == -EPIPE ? 0 : -EPROTO,
                       n == -EPIPE ? "closed by server" : hc_tls_conn_error(c->tls));
@@ -274,6 +281,12 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     hc_hcli_conn_t *c = s->data;
     if (nread == 0 || c->state == CONN_CLOSED)
         return;
+    if (nread == UV_EOF && c->state == CONN_ACTIVE && c->ev->on_eof) {
+        c->eof = 1; /* a tunnel: the other direction may go on */
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->ev->on_eof(c->owner);
+        return;
+    }
     if (nread < 0 || c->state == CONN_IDLE) {
         /* An idle connection closed by the server, or sending unasked: drop it. */
         char reason[96];
@@ -295,7 +308,7 @@ static void conn_resume_tls(uv_timer_t *t)
 
 void hc_hcli_conn_pause(hc_hcli_conn_t *c, int paused)
 {
-    if (c->state != CONN_ACTIVE || c->paused == !!paused)
+    if (c->state != CONN_ACTIVE || c->paused == !!paused || c->eof)
         return;
     c->paused = !!paused;
     if (paused) {
@@ -305,6 +318,31 @@ void hc_hcli_conn_pause(hc_hcli_conn_t *c, int paused)
     uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
     if (c->tls) /* records already decrypted inside OpenSSL wait for no socket event */
         uv_timer_start(&c->timer, conn_resume_tls, 0, 0);
+}
+
+void hc_hcli_conn_rebind(hc_hcli_conn_t *c, const hc_hcli_events_t *ev, void *owner)
+{
+    c->ev = ev;
+    c->owner = owner;
+}
+
+static void conn_shut_done(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    hc_free(req);
+}
+
+void hc_hcli_conn_shutdown(hc_hcli_conn_t *c)
+{
+    if (c->state != CONN_ACTIVE)
+        return;
+    if (c->tls) {
+        hc_tls_conn_shutdown(c->tls);
+        conn_flush_tls(c);
+    }
+    uv_shutdown_t *req = hc_malloc(sizeof(*req));
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, conn_shut_done) < 0)
+        hc_free(req);
 }
 
 /* ---- connecting ----------------------------------------------------------------- */

@@ -8,6 +8,7 @@
 #ifndef HC_HTTP_CLIENT_INT_H
 #define HC_HTTP_CLIENT_INT_H
 
+#include "core/hc_buf.h"
 #include "core/hc_http_client.h"
 
 enum { HC_HCLI_READ_BUF = 64 * 1024 };
@@ -26,6 +27,8 @@ typedef struct hc_hcli_events {
     void (*on_close)(void *owner, int status, const char *reason);
     /** A write completed; inflight is what is still queued in the kernel's direction. */
     void (*on_written)(void *owner, size_t inflight);
+    /** The server half-closed (optional; NULL: the connection ends with on_close). */
+    void (*on_eof)(void *owner);
 } hc_hcli_events_t;
 
 /** Where a connection goes. Strings are copied by hc_hcli_conn_open. */
@@ -51,6 +54,17 @@ struct hc_http_client {
     char pbuf[HC_HCLI_READ_BUF]; /* TLS plaintext */
 };
 
+/* A connection taken over after a 101 (hc_http_client_req_take_over). */
+struct hc_http_client_raw {
+    hc_hcli_conn_t *conn; /* NULL once broken */
+    const hc_http_client_raw_cbs_t *cbs;
+    void *ud;
+    hc_buf_t rest; /* bytes that came after the 101 head, until the first resume */
+};
+
+/** Connection events of a taken-over connection (hc_http_client_raw.c). */
+extern const hc_hcli_events_t hc_hcli_raw_events;
+
 /** The pool key of a target: connections are shared only between equal keys. */
 char *hc_hcli_key(const hc_hcli_target_t *t);
 
@@ -75,6 +89,10 @@ int hc_hcli_conn_reused(const hc_hcli_conn_t *c);
 /** Detaches the owner and pools the connection for reuse, or closes it when it cannot
  *  be reused (pool full, writes pending, client closing). */
 void hc_hcli_conn_release(hc_hcli_conn_t *c);
+/** Gives an active connection to another owner (a taken-over upgrade). */
+void hc_hcli_conn_rebind(hc_hcli_conn_t *c, const hc_hcli_events_t *ev, void *owner);
+/** Half-closes the sending side after queued writes (TLS: close_notify first). */
+void hc_hcli_conn_shutdown(hc_hcli_conn_t *c);
 /** Detaches the owner and closes the connection. */
 void hc_hcli_conn_close(hc_hcli_conn_t *c);
 

@@ -456,6 +456,18 @@ static void after_output(hc_http_conn_t *c)
     }
     if (c->upgrade && c->upgrade->on_drain)
         c->upgrade->on_drain(c->upgrade->ud);
+    if (c->closing || !c->io)
+        return;
+    if (c->raw_shut && !c->shutting && !io->out.len && !c->writing) {
+        c->shutting = 1; /* half-close of a tunnel: close_notify, then FIN after it */
+        if (c->tls) {
+            hc_tls_conn_shutdown(c->tls);
+            hc_http_conn_flush(c);
+        }
+        if (!c->closing && uv_shutdown(&io->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+            hc_http_conn_close(c);
+        return;
+    }
     if (c->close_after && c->tls && !c->shutting && !io->out.len) {
         c->shutting = 1; /* close_notify after the last response bytes */
         hc_tls_conn_shutdown(c->tls);
@@ -579,11 +591,12 @@ static size_t parse_some(hc_http_conn_t *c, const char *data, size_t len)
             return len;
         }
         if (hc_http_parse_is_upgrade(&c->parser)) {
-            if (!c->upgrade) { /* not taken over: answer, then close */
+            if (!c->upgrade) { /* not taken over (yet): the rest waits in the stash */
                 c->keep_alive = 0;
-                return len;
+                return off;
             }
-            finish_rq(c);
+            if (c->io->rq.active)
+                finish_rq(c);
             if (off < len)
                 c->upgrade->on_data(c->upgrade->ud, data + off, len - off);
             return len;
@@ -646,7 +659,12 @@ void hc_http_conn_run_queued(hc_http_conn_t *c)
         hc_http_rq_body(rq, NULL, 0, 1);
     if (c->closing)
         return;
-    if (c->io->stash.len && !c->upgrade)
+    if (c->io->stash.len && c->upgrade) {
+        /* bytes that followed the request head belong to the taken-over protocol */
+        hc_http_io_t *io = c->io;
+        c->upgrade->on_data(c->upgrade->ud, io->stash.base, io->stash.len);
+        hc_buf_reset(&io->stash);
+    } else if (c->io->stash.len && !c->upgrade)
         run_stash(c);
     else
         hc_http_conn_flush(c);
@@ -657,6 +675,29 @@ void hc_http_conn_take_over(hc_http_conn_t *c, const hc_http_upgrade_t *up)
     c->upgrade = up;
     c->keep_alive = 0;
     uv_timer_stop(&c->timer);
+}
+
+int hc_http_req_take_over(hc_http_req_t *req, const hc_http_raw_cbs_t *cbs, void *ud,
+                          hc_http_conn_t **out)
+{
+    hc_http_rq_t *rq = hc_http_rq_of(req);
+    hc_http_conn_t *c = req->conn;
+    if (c->closing || c->upgrade || rq->res_state != RQ_RES_STARTED ||
+        !hc_http_parse_is_upgrade(&c->parser) || !cbs || !cbs->on_data || !cbs->on_close)
+        return -EINVAL;
+    hc_http_io_t *io = c->io;
+    rq->res_state = RQ_RES_ENDED;
+    io->raw = (hc_http_upgrade_t){cbs->on_data, cbs->on_drain, cbs->on_close, ud, cbs->on_eof};
+    hc_http_conn_take_over(c, &io->raw);
+    if (!c->in_read) { /* inside the handler, the parse loop finishes the request */
+        finish_rq(c);
+        hc_http_conn_set_reading(c, 1);
+        if (io->stash.len)
+            hc_http_queue(c);
+        hc_http_conn_flush(c);
+    }
+    *out = c;
+    return 0;
 }
 
 /* ---- lifecycle ---- */
@@ -717,6 +758,12 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 static void on_eof(hc_http_conn_t *c)
 {
     hc_http_rq_t *rq = c->io ? &c->io->rq : NULL;
+    if (c->upgrade && c->upgrade->on_eof) {
+        c->peer_eof = 1;
+        hc_http_conn_set_reading(c, 0);
+        c->upgrade->on_eof(c->upgrade->ud);
+        return;
+    }
     /* A client may half-close after sending its request (RFC 9112 §9.6): finish the
      * response before closing. A streaming response or a half-sent request: gone. */
     if (rq && rq->active && rq->msg_complete && rq->res_state == RQ_RES_NONE && !c->lingering) {

@@ -55,6 +55,15 @@ typedef struct hc_http_rq {
     unsigned sse_keepalive_ms;
 } hc_http_rq_t;
 
+/* A protocol that took the connection over after a 101 response. */
+typedef struct hc_http_upgrade {
+    void (*on_data)(void *ud, const char *data, size_t len);
+    void (*on_drain)(void *ud);
+    void (*on_close)(void *ud); /* the connection is closing: last call */
+    void *ud;
+    void (*on_eof)(void *ud); /* the peer half-closed (NULL: close the connection) */
+} hc_http_upgrade_t;
+
 /* What a busy connection needs; idle connections hold none (kept under 1 KiB). */
 typedef struct hc_http_io {
     struct hc_http_io *next_free;
@@ -64,6 +73,7 @@ typedef struct hc_http_io {
     hc_buf_t inflight; /* bytes of the write in progress */
     hc_buf_t stash;    /* received bytes waiting for the current request to finish */
     hc_http_rq_t rq;
+    hc_http_upgrade_t raw; /* hc_http_req_take_over's callbacks */
     char rbuf[HC_HTTP_RBUF];
 } hc_http_io_t;
 
@@ -72,14 +82,6 @@ typedef struct hc_http_scan {
     int state;
     size_t line_len, head_len;
 } hc_http_scan_t;
-
-/* A protocol that took the connection over after a 101 response. */
-typedef struct hc_http_upgrade {
-    void (*on_data)(void *ud, const char *data, size_t len);
-    void (*on_drain)(void *ud);
-    void (*on_close)(void *ud); /* the connection is closing: last call */
-    void *ud;
-} hc_http_upgrade_t;
 
 struct hc_http_conn {
     uv_tcp_t tcp;
@@ -92,7 +94,8 @@ struct hc_http_conn {
     hc_tls_conn_t *tls;
     const hc_http_upgrade_t *upgrade;
     unsigned closing : 1, close_after : 1, writing : 1, in_read : 1, read_stopped : 1, peer_eof : 1,
-        head_phase : 1, keep_alive : 1, lingering : 1, queued : 1, shutting : 1;
+        head_phase : 1, keep_alive : 1, lingering : 1, queued : 1, shutting : 1,
+        raw_shut : 1;
     int err_status;
     const char *err_msg;
     struct hc_http_conn *next_queued;

@@ -101,6 +101,17 @@ uv_loop_t *hc_http_req_loop(const hc_http_req_t *req)
     return req->conn->srv->loop;
 }
 
+int hc_http_req_peer(const hc_http_req_t *req, struct sockaddr_storage *out)
+{
+    int len = (int)sizeof(*out);
+    return uv_tcp_getpeername(&req->conn->tcp, (struct sockaddr *)out, &len);
+}
+
+hc_tls_conn_t *hc_http_req_tls(const hc_http_req_t *req)
+{
+    return req->conn->tls;
+}
+
 char *hc_http_req_strndup(hc_http_req_t *req, const char *s, size_t n)
 {
     char *d = hc_http_req_alloc(req, n + 1);
@@ -473,6 +484,45 @@ void hc_http_res_on_drain(hc_http_req_t *req, hc_http_drain_cb cb, void *arg)
     rq->drain_arg = arg;
     if (!req->conn->writing)
         hc_http_queue(req->conn); /* nothing pending: fire from the loop */
+}
+
+void hc_http_res_abort(hc_http_req_t *req)
+{
+    hc_http_conn_close(req->conn);
+}
+
+/* ---- taken-over connections (hc_http_req_take_over in hc_http_conn.c) ---- */
+
+int hc_http_raw_write(hc_http_conn_t *c, const char *data, size_t len)
+{
+    if (c->closing || !c->io || c->raw_shut)
+        return -EPIPE;
+    if (hc_buf_append(&c->io->out, data, len) < 0) {
+        hc_http_conn_close(c);
+        return -EPIPE;
+    }
+    hc_http_conn_flush(c);
+    if (c->closing)
+        return -EPIPE;
+    return hc_http_conn_buffered(c) > HC_HTTP_OUT_HIGH ? HC_HTTP_WAIT : 0;
+}
+
+void hc_http_raw_pause(hc_http_conn_t *c, int pause)
+{
+    hc_http_conn_set_reading(c, !pause);
+}
+
+void hc_http_raw_shutdown(hc_http_conn_t *c)
+{
+    if (c->closing || c->raw_shut)
+        return;
+    c->raw_shut = 1;
+    hc_http_conn_flush(c);
+}
+
+void hc_http_raw_close(hc_http_conn_t *c)
+{
+    hc_http_conn_close(c);
 }
 
 int hc_http_respond_error(hc_http_req_t *req, int status, const char *msg)

@@ -112,6 +112,11 @@ const char *hc_http_req_param(const hc_http_req_t *req, const char *name, size_t
 const char *hc_http_req_query_param(const hc_http_req_t *req, const char *name, size_t *len);
 /** The loop the request runs on (for the handler's own timers). */
 uv_loop_t *hc_http_req_loop(const hc_http_req_t *req);
+/** The connection's peer address into *out. Returns 0 or a negative errno. */
+int hc_http_req_peer(const hc_http_req_t *req, struct sockaddr_storage *out);
+/** The connection's TLS state (version, cipher, SNI through hc_tls_conn_*), NULL on a
+ *  plain connection. Valid as long as req. */
+hc_tls_conn_t *hc_http_req_tls(const hc_http_req_t *req);
 /** Memory freed when the request ends (8-byte aligned, never NULL). */
 void *hc_http_req_alloc(hc_http_req_t *req, size_t n);
 /** Copies n bytes plus a NUL into request memory. */
@@ -168,6 +173,40 @@ int hc_http_res_end(hc_http_req_t *req);
 /** cb fires once when buffered output fell below the low-water mark. */
 typedef void (*hc_http_drain_cb)(hc_http_req_t *req, void *arg);
 void hc_http_res_on_drain(hc_http_req_t *req, hc_http_drain_cb cb, void *arg);
+/** Aborts a started response: the connection closes at once, so the client sees a
+ *  truncated body instead of a complete one (a proxy whose upstream broke mid-body).
+ *  The request's close callback fires before this returns; req is gone afterwards. */
+void hc_http_res_abort(hc_http_req_t *req);
+
+/* ---- taking a connection over after 101 (RFC 9110 §7.8: Upgrade tunnels) ---- */
+
+/** What a taken-over connection reports. Each gets the ud given to take_over. */
+typedef struct hc_http_raw_cbs {
+    void (*on_data)(void *ud, const char *data, size_t len); /* bytes from the client */
+    void (*on_eof)(void *ud);   /* the client half-closed; reading stopped (optional) */
+    void (*on_drain)(void *ud); /* buffered output was sent (optional) */
+    void (*on_close)(void *ud); /* the connection is closing: the last call */
+} hc_http_raw_cbs_t;
+
+/** After hc_http_res_start(req, 101, -1) (with the Upgrade and Connection fields added
+ *  by the caller; the request's head must have asked for the upgrade), ends the
+ *  response and hands the connection to cbs: no HTTP is parsed on it any more, no
+ *  timeout applies, and bytes the client sent after its request head arrive through
+ *  on_data (from the loop, not from inside this call). req is gone afterwards; *out is
+ *  the connection for the hc_http_raw_* calls until on_close. Returns 0, or -EINVAL
+ *  (not an upgrade request or no 101 started: nothing changed). */
+int hc_http_req_take_over(hc_http_req_t *req, const hc_http_raw_cbs_t *cbs, void *ud,
+                          hc_http_conn_t **out);
+/** Sends len bytes on a taken-over connection (TLS applied). Returns 0, HC_HTTP_WAIT
+ *  (buffered: wait for on_drain before sending more) or -EPIPE. */
+int hc_http_raw_write(hc_http_conn_t *c, const char *data, size_t len);
+/** Stops (pause = 1) or resumes reading from the client (backpressure). */
+void hc_http_raw_pause(hc_http_conn_t *c, int pause);
+/** Half-closes: once buffered output is sent, shuts down the sending side (TLS:
+ *  close_notify first); reading goes on until the client closes. */
+void hc_http_raw_shutdown(hc_http_conn_t *c);
+/** Closes at once; on_close fires before this returns. */
+void hc_http_raw_close(hc_http_conn_t *c);
 
 /* ---- server-sent events (text/event-stream, WHATWG HTML §9.2) ---- */
 
