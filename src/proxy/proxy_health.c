@@ -1,0 +1,445 @@
+/* Server health (see proxy_health.h): the shared table of reference-counted entries
+ * whose state is read with atomics, the healthCheck spec, and the active checker that
+ * probes each server of a checked service every interval from one loop. */
+#include "proxy/proxy_health.h"
+
+#include "core/hc_alloc.h"
+#include "core/hc_log.h"
+#include "proxy/mw.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct proxy_health {
+    pthread_mutex_t lock;
+    proxy_health_entry_t *entries;
+};
+
+uint64_t proxy_health_now_ms(void)
+{
+    return uv_hrtime() / 1000000u;
+}
+
+proxy_health_t *proxy_health_new(void)
+{
+    proxy_health_t *h = hc_calloc(1, sizeof(*h));
+    pthread_mutex_init(&h->lock, NULL);
+    return h;
+}
+
+void proxy_health_free(proxy_health_t *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_destroy(&h->lock);
+    hc_free(h);
+}
+
+proxy_health_entry_t *proxy_health_ref(proxy_health_t *h, const char *key)
+{
+    pthread_mutex_lock(&h->lock);
+    proxy_health_entry_t *e = h->entries;
+    while (e && strcmp(e->key, key))
+        e = e->next;
+    if (!e) {
+        e = hc_calloc(1, sizeof(*e));
+        e->key = hc_strdup(key);
+        e->next = h->entries;
+        h->entries = e;
+    }
+    e->refs++;
+    pthread_mutex_unlock(&h->lock);
+    return e;
+}
+
+void proxy_health_unref(proxy_health_t *h, proxy_health_entry_t *e)
+{
+    if (!e)
+        return;
+    pthread_mutex_lock(&h->lock);
+    if (--e->refs == 0) {
+        proxy_health_entry_t **pp = &h->entries;
+        while (*pp != e)
+            pp = &(*pp)->next;
+        *pp = e->next;
+        hc_free(e->key);
+        hc_free(e);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+int proxy_health_up(proxy_health_t *h, const char *key, uint64_t now_ms)
+{
+    int up = 1;
+    pthread_mutex_lock(&h->lock);
+    for (proxy_health_entry_t *e = h->entries; e; e = e->next)
+        if (!strcmp(e->key, key))
+            up = !atomic_load(&e->active_down) && atomic_load(&e->down_until) <= now_ms;
+    pthread_mutex_unlock(&h->lock);
+    return up;
+}
+
+/* ---- the spec ---- */
+
+int proxy_health_duration(const char *s, uint64_t *ms)
+{
+    static const struct { const char *unit; double ms; } units[] = {
+        {"ns", 1e-6}, {"us", 1e-3}, {"µs", 1e-3}, {"ms", 1}, {"s", 1e3}, {"m", 6e4}, {"h", 3.6e6},
+    };
+    char *end;
+    double total = 0;
+    if (!*s)
+        return -EINVAL;
+    long long whole = strtoll(s, &end, 10);
+    if (!*end && whole >= 0) { /* a bare integer: seconds, as Traefik's file provider */
+        *ms = (uint64_t)whole * 1000u;
+        return 0;
+    }
+    while (*s) {
+        double v = strtod(s, &end);
+        if (end == s || v < 0)
+            return -EINVAL;
+        s = end;
+        size_t best = 0, bl = 0;
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+            size_t l = strlen(units[i].unit);
+            if (!strncmp(s, units[i].unit, l) && l > bl)
+                best = i, bl = l;
+        }
+        if (!bl)
+            return -EINVAL;
+        total += v * units[best].ms;
+        s += bl;
+    }
+    *ms = (uint64_t)total;
+    return 0;
+}
+
+static int spec_duration(const json_t *j, const char *key, uint64_t *ms, char *err, size_t errlen)
+{
+    char *v = NULL;
+    int rc = proxy_mw_json_str(j, key, &v, err, errlen);
+    if (rc == 0 && v && proxy_health_duration(v, ms))
+        rc = proxy_mw_err(err, errlen, "healthCheck.%s: bad duration \"%.40s\"", key, v);
+    hc_free(v);
+    return rc;
+}
+
+static int spec_headers(const json_t *j, proxy_health_spec_t *out, char *err, size_t errlen)
+{
+    json_t *hs = proxy_mw_json_get(j, "headers");
+    if (!hs)
+        return 0;
+    if (!json_is_object(hs))
+        return proxy_mw_err(err, errlen, "healthCheck.headers: not an object");
+    out->headers = hc_calloc(json_object_size(hs) + 1, sizeof(*out->headers));
+    const char *k;
+    json_t *v;
+    json_object_foreach(hs, k, v)
+    {
+        if (!json_is_string(v))
+            return proxy_mw_err(err, errlen, "healthCheck.headers.%.40s: not a string", k);
+        out->headers[out->nheaders].name = hc_strdup(k);
+        out->headers[out->nheaders++].value = hc_strdup(json_string_value(v));
+    }
+    return 0;
+}
+
+int proxy_health_spec_parse(const json_t *j, proxy_health_spec_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    out->interval_ms = 30000;
+    out->timeout_ms = 5000;
+    long long port = 0, status = 0;
+    int rc = 0;
+    if (!json_is_object(j))
+        rc = proxy_mw_err(err, errlen, "healthCheck: not an object");
+    if (!rc)
+        rc = proxy_mw_json_str(j, "path", &out->path, err, errlen);
+    if (!rc)
+        rc = proxy_mw_json_str(j, "scheme", &out->scheme, err, errlen);
+    if (!rc)
+        rc = proxy_mw_json_str(j, "hostname", &out->hostname, err, errlen);
+    if (!rc)
+        rc = proxy_mw_json_str(j, "method", &out->method, err, errlen);
+    if (!rc)
+        rc = proxy_mw_json_int(j, "port", &port, err, errlen);
+    if (!rc)
+        rc = proxy_mw_json_int(j, "status", &status, err, errlen);
+    if (!rc)
+        rc = spec_duration(j, "interval", &out->interval_ms, err, errlen);
+    if (!rc)
+        rc = spec_duration(j, "timeout", &out->timeout_ms, err, errlen);
+    if (!rc)
+        rc = spec_headers(j, out, err, errlen);
+    if (!rc && (port < 0 || port > 65535 || status < 0 || status > 999))
+        rc = proxy_mw_err(err, errlen, "healthCheck: port or status out of range");
+    if (!rc && out->scheme && strcmp(out->scheme, "http") && strcmp(out->scheme, "https"))
+        rc = proxy_mw_err(err, errlen, "healthCheck.scheme: http or https");
+    if (rc) {
+        proxy_health_spec_free(out);
+        return rc;
+    }
+    if (!out->path)
+        out->path = hc_strdup("/");
+    if (!out->method)
+        out->method = hc_strdup("GET");
+    if (!out->interval_ms)
+        out->interval_ms = 30000;
+    if (!out->timeout_ms)
+        out->timeout_ms = 5000;
+    out->port = (int)port;
+    out->status = (int)status;
+    return 0;
+}
+
+void proxy_health_spec_free(proxy_health_spec_t *s)
+{
+    hc_free(s->path);
+    hc_free(s->scheme);
+    hc_free(s->hostname);
+    hc_free(s->method);
+    for (size_t i = 0; i < s->nheaders; i++) {
+        hc_free((char *)s->headers[i].name);
+        hc_free((char *)s->headers[i].value);
+    }
+    hc_free(s->headers);
+    memset(s, 0, sizeof(*s));
+}
+
+int proxy_health_probe_url(const proxy_health_spec_t *s, const char *url, char *out,
+                           size_t outlen)
+{
+    const char *a = strstr(url, "://");
+    if (!a || (strncmp(url, "http", 4)))
+        return -EINVAL;
+    size_t sl = (size_t)(a - url);
+    a += 3;
+    size_t al = strcspn(a, "/?#");
+    const char *rb = memchr(a, ']', al);
+    const char *colon = memchr(rb ? rb : a, ':', al - (size_t)((rb ? rb : a) - a));
+    size_t hl = colon ? (size_t)(colon - a) : al;
+    const char *path = s->path[0] == '/' ? s->path : "/";
+    char hp[320];
+    if (s->port)
+        snprintf(hp, sizeof(hp), "%.*s:%d", (int)hl, a, s->port);
+    else
+        snprintf(hp, sizeof(hp), "%.*s", (int)al, a);
+    const char *scheme = s->scheme ? s->scheme : url;
+    int n = snprintf(out, outlen, "%.*s://%s%s", s->scheme ? (int)strlen(s->scheme) : (int)sl,
+                     scheme, hp, path);
+    return n > 0 && (size_t)n < outlen ? 0 : -EINVAL;
+}
+
+/* ---- the active checker ---- */
+
+typedef struct check check_t;
+
+typedef struct probe {
+    check_t *check;
+    size_t idx;
+    hc_http_client_req_t *req; /* in flight, or NULL */
+} probe_t;
+
+/* The checks of one service: one probe per server, all every interval. */
+struct check {
+    proxy_health_checker_t *owner;
+    check_t *next;
+    char *service;
+    json_t *spec_json; /* to tell an unchanged spec */
+    proxy_health_spec_t spec;
+    char **urls;
+    proxy_health_entry_t **entries;
+    probe_t *probes;
+    size_t n;
+    uv_timer_t timer;
+    int seen; /* still in the configuration being applied */
+};
+
+struct proxy_health_checker {
+    uv_loop_t *loop;
+    proxy_health_t *h;
+    hc_http_client_t *client;
+    check_t *checks;
+};
+
+static const hc_http_client_req_cbs_t probe_cbs;
+
+static void probe_done(hc_http_client_req_t *req, int status, void *ud)
+{
+    probe_t *p = ud;
+    check_t *c = p->check;
+    p->req = NULL;
+    if (status == -ECANCELED)
+        return;
+    const hc_http_response_t *res = hc_http_client_req_response(req);
+    int code = res && !status ? res->status : 0;
+    int ok = c->spec.status ? code == c->spec.status : code >= 200 && code < 400;
+    int was_down = atomic_exchange(&c->entries[p->idx]->active_down, !ok);
+    if (was_down == ok) /* a change: say so once */
+        hc_log(ok ? HC_LOG_INFO : HC_LOG_WARN, "health check", HC_LS("service", c->service),
+               HC_LS("server", c->urls[p->idx]), HC_LS("state", ok ? "UP" : "DOWN"),
+               HC_LI("status", code), HC_LS("reason", hc_http_client_req_error(req)), NULL);
+}
+
+static void probe_start(check_t *c, size_t i)
+{
+    char url[1024];
+    probe_t *p = &c->probes[i];
+    if (p->req || proxy_health_probe_url(&c->spec, c->urls[i], url, sizeof(url)))
+        return;
+    hc_http_client_header_t hs[65];
+    size_t nh = 0;
+    for (size_t k = 0; k < c->spec.nheaders && nh < 64; k++)
+        hs[nh++] = c->spec.headers[k];
+    if (c->spec.hostname)
+        hs[nh++] = (hc_http_client_header_t){"Host", c->spec.hostname};
+    hc_http_client_req_opts_t o = {
+        .method = c->spec.method,
+        .url = url,
+        .headers = hs,
+        .n_headers = nh,
+        .collect_max = 4096,
+        .connect_timeout_ms = c->spec.timeout_ms,
+        .header_timeout_ms = c->spec.timeout_ms,
+        .total_timeout_ms = c->spec.timeout_ms,
+    };
+    if (hc_http_client_request(c->owner->client, &o, &probe_cbs, p, &p->req) < 0)
+        p->req = NULL;
+}
+
+static void check_tick(uv_timer_t *t)
+{
+    check_t *c = t->data;
+    for (size_t i = 0; i < c->n; i++)
+        probe_start(c, i);
+}
+
+static const hc_http_client_req_cbs_t probe_cbs = {.on_done = probe_done};
+
+static void check_closed(uv_handle_t *hd)
+{
+    check_t *c = hd->data;
+    hc_free(c);
+}
+
+static void check_free(check_t *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->probes[i].req)
+            hc_http_client_req_cancel(c->probes[i].req);
+        proxy_health_unref(c->owner->h, c->entries[i]);
+        hc_free(c->urls[i]);
+    }
+    hc_free(c->urls);
+    hc_free(c->entries);
+    hc_free(c->probes);
+    hc_free(c->service);
+    json_decref(c->spec_json);
+    proxy_health_spec_free(&c->spec);
+    uv_close((uv_handle_t *)&c->timer, check_closed);
+}
+
+static int check_same(const check_t *c, const proxy_service_t *s)
+{
+    if (strcmp(c->service, s->name) || c->n != s->nservers || !json_equal(c->spec_json, s->health_check))
+        return 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->urls[i], s->servers[i]))
+            return 0;
+    return 1;
+}
+
+static void check_add(proxy_health_checker_t *ck, const proxy_service_t *s)
+{
+    char err[256];
+    proxy_health_spec_t spec;
+    if (proxy_health_spec_parse(s->health_check, &spec, err, sizeof(err))) {
+        hc_log(HC_LOG_WARN, "health check ignored", HC_LS("service", s->name), HC_LS("error", err),
+               NULL);
+        return;
+    }
+    check_t *c = hc_calloc(1, sizeof(*c));
+    c->owner = ck;
+    c->service = hc_strdup(s->name);
+    c->spec_json = json_incref(s->health_check);
+    c->spec = spec;
+    c->n = s->nservers;
+    c->urls = hc_calloc(c->n + 1, sizeof(char *));
+    c->entries = hc_calloc(c->n + 1, sizeof(*c->entries));
+    c->probes = hc_calloc(c->n + 1, sizeof(*c->probes));
+    for (size_t i = 0; i < c->n; i++) {
+        char key[1024];
+        c->urls[i] = hc_strdup(s->servers[i]);
+        snprintf(key, sizeof(key), "%s %s", s->name, s->servers[i]);
+        c->entries[i] = proxy_health_ref(ck->h, key);
+        c->probes[i] = (probe_t){c, i, NULL};
+    }
+    c->seen = 1;
+    uv_timer_init(ck->loop, &c->timer);
+    c->timer.data = c;
+    uv_timer_start(&c->timer, check_tick, 0, spec.interval_ms);
+    c->next = ck->checks;
+    ck->checks = c;
+}
+
+proxy_health_checker_t *proxy_health_checker_new(uv_loop_t *loop, proxy_health_t *h,
+                                                 const char *ca_file, int insecure,
+                                                 char *err, size_t errlen)
+{
+    hc_http_client_opts_t o = {.ca_file = ca_file, .insecure_skip_verify = insecure,
+                               .max_idle_per_origin = 1};
+    hc_http_client_t *cl = hc_http_client_new(loop, &o, err, errlen);
+    if (!cl)
+        return NULL;
+    proxy_health_checker_t *c = hc_calloc(1, sizeof(*c));
+    c->loop = loop;
+    c->h = h;
+    c->client = cl;
+    return c;
+}
+
+void proxy_health_checker_set_config(proxy_health_checker_t *ck, const proxy_config_t *cfg)
+{
+    for (check_t *c = ck->checks; c; c = c->next)
+        c->seen = 0;
+    for (size_t i = 0; cfg && i < cfg->nservices; i++) {
+        const proxy_service_t *s = &cfg->services[i];
+        if (!s->health_check || s->type != PROXY_SERVICE_LOADBALANCER)
+            continue;
+        check_t *c = ck->checks;
+        while (c && !check_same(c, s))
+            c = c->next;
+        if (c)
+            c->seen = 1;
+        else
+            check_add(ck, s);
+    }
+    for (check_t **pp = &ck->checks; *pp;) {
+        check_t *c = *pp;
+        if (c->seen) {
+            pp = &c->next;
+            continue;
+        }
+        *pp = c->next;
+        check_free(c);
+    }
+}
+
+void proxy_health_checker_free(proxy_health_checker_t *ck)
+{
+    if (!ck)
+        return;
+    while (ck->checks) {
+        check_t *c = ck->checks;
+        ck->checks = c->next;
+        check_free(c);
+    }
+    hc_http_client_free(ck->client);
+    hc_free(ck);
+}

@@ -1,0 +1,197 @@
+/* Load-balancing algorithms (see proxy_lb.h): round robin, Traefik's EDF weighted
+ * round robin on a Go-ordered heap, and the sticky cookie. Used by proxy_upstream.c
+ * on one worker loop each, so nothing here locks. */
+#include "proxy/proxy_lb.h"
+
+#include "core/hc_alloc.h"
+
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+size_t proxy_lb_rr_next(unsigned *pos, size_t n, proxy_lb_ok_fn ok, void *arg)
+{
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (*pos + k) % n;
+        if (!ok || ok(arg, i)) {
+            *pos = (unsigned)((i + 1) % n);
+            return i;
+        }
+    }
+    return PROXY_LB_NONE;
+}
+
+/* ---- Go's container/heap over deadlines (Less is a strict <) ---- */
+
+static int wrr_less(const proxy_lb_wrr_t *w, size_t a, size_t b)
+{
+    return w->deadline[w->heap[a]] < w->deadline[w->heap[b]];
+}
+
+static void wrr_swap(proxy_lb_wrr_t *w, size_t a, size_t b)
+{
+    size_t t = w->heap[a];
+    w->heap[a] = w->heap[b];
+    w->heap[b] = t;
+}
+
+static void wrr_up(proxy_lb_wrr_t *w, size_t j)
+{
+    while (j > 0) {
+        size_t i = (j - 1) / 2;
+        if (!wrr_less(w, j, i))
+            break;
+        wrr_swap(w, i, j);
+        j = i;
+    }
+}
+
+static void wrr_down(proxy_lb_wrr_t *w, size_t i, size_t n)
+{
+    for (;;) {
+        size_t j1 = 2 * i + 1;
+        if (j1 >= n)
+            break;
+        size_t j = j1;
+        if (j1 + 1 < n && wrr_less(w, j1 + 1, j1))
+            j = j1 + 1;
+        if (!wrr_less(w, j, i))
+            break;
+        wrr_swap(w, i, j);
+        i = j;
+    }
+}
+
+void proxy_lb_wrr_init(proxy_lb_wrr_t *w, const long long *weights, size_t n)
+{
+    memset(w, 0, sizeof(*w));
+    w->n = n;
+    w->deadline = hc_calloc(n ? n : 1, sizeof(double));
+    w->weight = hc_calloc(n ? n : 1, sizeof(double));
+    w->heap = hc_calloc(n ? n : 1, sizeof(size_t));
+    for (size_t i = 0; i < n; i++) { /* Balancer.Add: heap.Push one by one */
+        w->weight[i] = weights[i] > 0 ? (double)weights[i] : 1.0;
+        w->deadline[i] = w->cur + 1.0 / w->weight[i];
+        w->heap[i] = i;
+        wrr_up(w, i);
+    }
+}
+
+size_t proxy_lb_wrr_next(proxy_lb_wrr_t *w, proxy_lb_ok_fn ok, void *arg)
+{
+    size_t n = w->n;
+    for (size_t round = 0; n && round < 64 * n; round++) {
+        /* heap.Pop: swap root and last, sift down over n-1, take the last */
+        wrr_swap(w, 0, n - 1);
+        wrr_down(w, 0, n - 1);
+        size_t i = w->heap[n - 1];
+        w->cur = w->deadline[i];
+        w->deadline[i] += 1.0 / w->weight[i];
+        wrr_up(w, n - 1); /* heap.Push of the same entry at the end */
+        if (!ok || ok(arg, i))
+            return i;
+    }
+    return PROXY_LB_NONE;
+}
+
+void proxy_lb_wrr_free(proxy_lb_wrr_t *w)
+{
+    hc_free(w->deadline);
+    hc_free(w->weight);
+    hc_free(w->heap);
+    memset(w, 0, sizeof(*w));
+}
+
+/* ---- sticky cookie ---- */
+
+static void hex_digest(const char *md, const char *s, size_t want, char *out)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned dl = 0;
+    EVP_Digest(s, strlen(s), d, &dl, EVP_get_digestbyname(md), NULL);
+    for (size_t i = 0; i < want && i / 2 < dl; i++)
+        out[i] = "0123456789abcdef"[i % 2 ? d[i / 2] & 15 : d[i / 2] >> 4];
+    out[want] = '\0';
+}
+
+/* RFC 6265 §4.1.1 cookie-name = token (RFC 9110 §5.6.2), as Go's sanitizer keeps it. */
+static int cookie_char(int ch)
+{
+    return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+void proxy_lb_cookie_name(const proxy_sticky_t *st, const char *service,
+                          char out[PROXY_LB_COOKIE_NAME_MAX])
+{
+    if (st && st->name && st->name[0]) {
+        size_t i = 0;
+        for (; st->name[i] && i < PROXY_LB_COOKIE_NAME_MAX - 1; i++)
+            out[i] = cookie_char((unsigned char)st->name[i]) ? st->name[i] : '_';
+        out[i] = '\0';
+        return;
+    }
+    char buf[512];
+    snprintf(buf, sizeof(buf), "_TRAEFIK_BACKEND_%s", service ? service : "");
+    out[0] = '_';
+    hex_digest("SHA1", buf, 5, out + 1);
+}
+
+void proxy_lb_cookie_value(const char *url, char out[PROXY_LB_COOKIE_VALUE_LEN])
+{
+    hex_digest("SHA256", url, 16, out);
+}
+
+int proxy_lb_cookie_matches(const char *value, size_t len, const char *url)
+{
+    char h[PROXY_LB_COOKIE_VALUE_LEN];
+    proxy_lb_cookie_value(url, h);
+    if (len == 16 && !memcmp(value, h, 16))
+        return 1;
+    return len == strlen(url) && !memcmp(value, url, len);
+}
+
+const char *proxy_lb_cookie_find(const char *header, const char *name, size_t *len)
+{
+    size_t nl = strlen(name);
+    const char *p = header;
+    while (p && *p) {
+        while (*p == ' ' || *p == ';' || *p == '\t')
+            p++;
+        const char *end = p + strcspn(p, ";");
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        if (eq && (size_t)(eq - p) == nl && !memcmp(p, name, nl)) {
+            const char *v = eq + 1, *ve = end;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            if (ve - v >= 2 && *v == '"' && ve[-1] == '"') /* RFC 6265 §4.1.1 DQUOTE */
+                v++, ve--;
+            *len = (size_t)(ve - v);
+            return v;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return NULL;
+}
+
+void proxy_lb_set_cookie(const proxy_sticky_t *st, const char *name, const char *value,
+                         hc_buf_t *out)
+{
+    hc_buf_printf(out, "%s=%s; Path=/", name, value);
+    if (st->maxage > 0)
+        hc_buf_printf(out, "; Max-Age=%lld", st->maxage);
+    else if (st->maxage < 0)
+        hc_buf_puts(out, "; Max-Age=0");
+    if (st->httponly)
+        hc_buf_puts(out, "; HttpOnly");
+    if (st->secure)
+        hc_buf_puts(out, "; Secure");
+    const char *ss = st->samesite;
+    if (ss && !strcasecmp(ss, "lax"))
+        hc_buf_puts(out, "; SameSite=Lax");
+    else if (ss && !strcasecmp(ss, "strict"))
+        hc_buf_puts(out, "; SameSite=Strict");
+    else if (ss && !strcasecmp(ss, "none"))
+        hc_buf_puts(out, "; SameSite=None");
+}

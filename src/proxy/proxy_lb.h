@@ -1,0 +1,67 @@
+/* Load-balancing algorithms of the proxy's upstream manager (proxy_upstream.c), pure
+ * and single-threaded: round robin over a service's servers, Traefik's earliest-
+ * deadline-first weighted round robin (pkg/server/service/loadbalancer/wrr) with its
+ * exact heap order, and the sticky cookie's name, value and Set-Cookie line
+ * (pkg/server/cookie, pkg/server/service/loadbalancer). */
+#ifndef PROXY_LB_H
+#define PROXY_LB_H
+
+#include "core/hc_buf.h"
+#include "proxy/proxy_config.h"
+
+#include <stddef.h>
+
+/* "no server" from the pickers. */
+#define PROXY_LB_NONE ((size_t)-1)
+
+/** Tells whether candidate i may be picked (healthy); arg is the picker's. */
+typedef int (*proxy_lb_ok_fn)(void *arg, size_t i);
+
+/** Round robin: the first candidate from *pos on (wrapping) that ok accepts; *pos moves
+ *  past it. ok NULL accepts all. Returns its index or PROXY_LB_NONE (n = 0, or none
+ *  accepted). */
+size_t proxy_lb_rr_next(unsigned *pos, size_t n, proxy_lb_ok_fn ok, void *arg);
+
+/* Traefik's WRR: a binary min-heap of deadlines, ordered exactly as Go's container/heap
+ * orders it, so equal deadlines resolve in the same sequence Traefik serves. */
+typedef struct proxy_lb_wrr {
+    size_t n;
+    double *deadline; /* per candidate */
+    double *weight;
+    size_t *heap; /* candidate indices, heap order */
+    double cur;   /* curDeadline: the deadline last picked */
+} proxy_lb_wrr_t;
+
+/** Adds n candidates in order with weights (<= 0 counts as 1), each with deadline
+ *  cur + 1/weight, as Balancer.Add does. */
+void proxy_lb_wrr_init(proxy_lb_wrr_t *w, const long long *weights, size_t n);
+/** Pops the earliest deadline, advances it by 1/weight, pushes it back; repeats while
+ *  ok rejects (at most 64 rounds per candidate). Returns the index or PROXY_LB_NONE. */
+size_t proxy_lb_wrr_next(proxy_lb_wrr_t *w, proxy_lb_ok_fn ok, void *arg);
+/** Frees the arrays; the struct is zeroed. */
+void proxy_lb_wrr_free(proxy_lb_wrr_t *w);
+
+/* "_" + 5 hex digits, or a configured name (sanitized) cut to this size. */
+#define PROXY_LB_COOKIE_NAME_MAX 128
+/* 16 hex digits + NUL. */
+#define PROXY_LB_COOKIE_VALUE_LEN 17
+
+/** The sticky cookie name: st->name with every character that is not a cookie token
+ *  character replaced by '_' (cookie.sanitizeName), or when unset "_" + the first 5
+ *  hex digits of sha1("_TRAEFIK_BACKEND_" + service) (cookie.GenerateName). */
+void proxy_lb_cookie_name(const proxy_sticky_t *st, const char *service,
+                          char out[PROXY_LB_COOKIE_NAME_MAX]);
+/** The cookie value standing for a server: the first 16 hex digits of sha256(url). */
+void proxy_lb_cookie_value(const char *url, char out[PROXY_LB_COOKIE_VALUE_LEN]);
+/** Whether a cookie value names url: its hash, or the URL itself (older Traefik). */
+int proxy_lb_cookie_matches(const char *value, size_t len, const char *url);
+/** The value of cookie name in a Cookie field value (RFC 6265 §5.4: "a=1; b=2"),
+ *  borrowed, its length in *len; NULL when absent. */
+const char *proxy_lb_cookie_find(const char *header, const char *name, size_t *len);
+/** Writes the Set-Cookie value in Go's http.Cookie order: name=value; Path=/;
+ *  Max-Age=N (N > 0; a negative maxAge gives Max-Age=0); HttpOnly; Secure;
+ *  SameSite=Lax|Strict|None (from st->samesite, any case; others omitted). */
+void proxy_lb_set_cookie(const proxy_sticky_t *st, const char *name, const char *value,
+                         hc_buf_t *out);
+
+#endif

@@ -1,0 +1,737 @@
+/* Forwarding one request (see proxy_upstream.h): server choice (sticky cookie, round
+ * robin, WRR over weighted children), the upstream request through hc_http_client with
+ * the client body streamed under backpressure, the response head through the
+ * pipeline's hook, the body streamed back (optionally filtered), retries on connect
+ * failures, error pages, and the hand-over to proxy_tunnel.c after a 101. */
+#include "core/hc_alloc.h"
+#include "core/hc_log.h"
+#include "proxy/proxy_upstream_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum {
+    BODY_UNACKED_MAX = 256 * 1024, /* request body bytes queued upstream before pausing */
+    MAX_TRIED = 16,
+    MAX_PICK_DEPTH = 8, /* weighted services nested in weighted services */
+};
+
+struct proxy_fwd {
+    proxy_upstream_t *up; /* NULL once the manager is gone */
+    proxy_upstream_shared_t *sh;
+    proxy_fwd_t *prev, *next;
+    up_gen_t *gen;
+    up_lb_t *lb;         /* the load-balanced (leaf) service */
+    up_server_t *server; /* the current try */
+    up_server_t *tried[MAX_TRIED];
+    unsigned ntried;
+    hc_http_req_t *req; /* NULL once the client is gone or the response ended */
+    const proxy_fwd_hooks_t *hooks;
+    void *ud;
+    char *method, *target, *host;
+    proxy_mw_headers_t hdrs;
+    int upgrade, has_body, idempotent, need_cookie;
+    int64_t body_len;
+    hc_http_client_req_t *creq;
+    proxy_tunnel_t *tunnel;
+    int body_reading, body_paused, close_armed;
+    size_t body_unacked;
+    proxy_mw_resp_t resp;
+    hc_buf_t pre;
+    int pre_wait, head_sent, answered, filter, want_pause, res_paused, finished;
+    uint64_t t_origin;
+    proxy_fwd_result_t res;
+};
+
+static const hc_http_client_req_cbs_t creq_cbs;
+static int attempt_start(proxy_fwd_t *f);
+
+/* ---- choosing a server ---- */
+
+typedef struct pick_ctx {
+    proxy_fwd_t *f;
+    up_lb_t *lb;
+    int ignore_passive;
+} pick_ctx_t;
+
+static int was_tried(const proxy_fwd_t *f, const up_server_t *s)
+{
+    for (unsigned i = 0; i < f->ntried; i++)
+        if (f->tried[i] == s)
+            return 1;
+    return 0;
+}
+
+static int server_ok(void *arg, size_t i)
+{
+    pick_ctx_t *c = arg;
+    up_server_t *s = &c->lb->servers[i];
+    return !was_tried(c->f, s) && up_server_ok(s, c->ignore_passive);
+}
+
+static int lb_has_server(up_lb_t *lb, int depth)
+{
+    if (!lb || depth > MAX_PICK_DEPTH)
+        return 0;
+    for (size_t i = 0; i < lb->nservers; i++)
+        if (up_server_ok(&lb->servers[i], 1))
+            return 1;
+    for (size_t i = 0; i < lb->nchildren; i++)
+        if (lb_has_server(lb->children[i], depth + 1))
+            return 1;
+    return 0;
+}
+
+static int child_ok(void *arg, size_t i)
+{
+    up_lb_t *lb = arg;
+    return lb_has_server(lb->children[i], 1);
+}
+
+/* The sticky cookie's server, when it is one of lb's and may take traffic. */
+static up_server_t *pick_sticky(proxy_fwd_t *f, up_lb_t *lb)
+{
+    for (size_t i = 0; i < f->hdrs.len; i++) {
+        if (strcasecmp(f->hdrs.v[i].name, "Cookie"))
+            continue;
+        size_t len;
+        const char *v = proxy_lb_cookie_find(f->hdrs.v[i].value, lb->cookie_name, &len);
+        for (size_t k = 0; v && k < lb->nservers; k++) {
+            up_server_t *s = &lb->servers[k];
+            if (proxy_lb_cookie_matches(v, len, s->url) && !was_tried(f, s) && up_server_ok(s, 0))
+                return s;
+        }
+    }
+    return NULL;
+}
+
+/* A server of lb (a weighted service descends into a child). Healthy servers first;
+ * when every one is out after connect failures, one of those is tried anyway, so a
+ * lone server that came back is found at once. */
+static up_server_t *pick(proxy_fwd_t *f, up_lb_t *lb, int depth)
+{
+    if (!lb || depth > MAX_PICK_DEPTH)
+        return NULL;
+    if (lb->type == PROXY_SERVICE_WEIGHTED) {
+        size_t i = proxy_lb_wrr_next(&lb->wrr, child_ok, lb);
+        return i == PROXY_LB_NONE ? NULL : pick(f, lb->children[i], depth + 1);
+    }
+    f->lb = lb;
+    up_server_t *s = lb->sticky.enabled ? pick_sticky(f, lb) : NULL;
+    if (s)
+        return s;
+    f->need_cookie = lb->sticky.enabled;
+    pick_ctx_t c = {f, lb, 0};
+    size_t i = proxy_lb_rr_next(&lb->rr, lb->nservers, server_ok, &c);
+    if (i == PROXY_LB_NONE) {
+        c.ignore_passive = 1;
+        i = proxy_lb_rr_next(&lb->rr, lb->nservers, server_ok, &c);
+    }
+    return i == PROXY_LB_NONE ? NULL : &lb->servers[i];
+}
+
+/* ---- finishing ---- */
+
+static void fwd_free(proxy_fwd_t *f)
+{
+    if (f->up) {
+        if (f->prev)
+            f->prev->next = f->next;
+        else
+            f->up->fwds = f->next;
+        if (f->next)
+            f->next->prev = f->prev;
+    }
+    up_gen_unref(f->sh, f->gen);
+    hc_free(f->method);
+    hc_free(f->target);
+    hc_free(f->host);
+    proxy_mw_headers_free(&f->hdrs);
+    proxy_mw_resp_free(&f->resp);
+    hc_buf_free(&f->pre);
+    hc_free(f);
+}
+
+/* Frees f once nothing can call back into it: the upstream request ended, the body
+ * reader got its end, and the client connection can no longer report its close. */
+static void maybe_free(proxy_fwd_t *f)
+{
+    if (f->finished && !f->creq && !f->body_reading && !f->close_armed)
+        fwd_free(f);
+}
+
+static void finish(proxy_fwd_t *f)
+{
+    if (f->finished)
+        return;
+    f->finished = 1;
+    f->res.service_url = f->server ? f->server->url : "";
+    f->res.service_addr = f->server ? f->server->addr : "";
+    f->res.retry_attempts = f->ntried > 1 ? f->ntried - 1 : 0;
+    if (f->t_origin && !f->res.origin_duration_ns)
+        f->res.origin_duration_ns = uv_hrtime() - f->t_origin;
+    if (f->body_paused && f->req) { /* let the server read (and drop) the rest */
+        f->body_paused = 0;
+        hc_http_req_pause_body(f->req, 0);
+    }
+    if (f->hooks && f->hooks->on_done)
+        f->hooks->on_done(f->ud, &f->res);
+    maybe_free(f);
+}
+
+/* After the response ended: the request may go away once its body is consumed. */
+static void response_over(proxy_fwd_t *f)
+{
+    f->close_armed = 0;
+    if (!f->body_reading)
+        f->req = NULL;
+}
+
+static void respond_error(proxy_fwd_t *f, int status)
+{
+    f->answered = 1;
+    f->res.downstream_status = status;
+    if (!f->req)
+        return;
+    const char *text = hc_http_status_text(status);
+    hc_http_respond(f->req, status, "text/plain; charset=utf-8", text, strlen(text));
+    response_over(f);
+}
+
+/* ---- the response ---- */
+
+static int sink_write(void *ud, const void *p, size_t n)
+{
+    proxy_fwd_t *f = ud;
+    if (!f->req)
+        return -EPIPE;
+    int rc = hc_http_res_write(f->req, p, n);
+    if (rc < 0)
+        return rc;
+    f->res.downstream_content_size += n;
+    if (rc == HC_HTTP_WAIT)
+        f->want_pause = 1;
+    return 0;
+}
+
+static void on_res_drain(hc_http_req_t *req, void *arg)
+{
+    proxy_fwd_t *f = arg;
+    (void)req;
+    f->res_paused = 0;
+    if (f->creq)
+        hc_http_client_req_pause(f->creq, 0);
+}
+
+static int write_body(proxy_fwd_t *f, const char *data, size_t len, int last)
+{
+    int rc = 0;
+    if (f->filter)
+        rc = f->hooks->body_filter(f->ud, data, len, last, sink_write, f);
+    else if (len)
+        rc = sink_write(f, data, len);
+    if (rc == 0 && f->want_pause && !f->res_paused && f->creq && f->req) {
+        f->want_pause = 0;
+        f->res_paused = 1;
+        hc_http_client_req_pause(f->creq, 1);
+        hc_http_res_on_drain(f->req, on_res_drain, f);
+    }
+    return rc;
+}
+
+/* Status codes without content (RFC 9110 §6.4.1). */
+static int no_content(int status)
+{
+    return status < 200 || status == 204 || status == 304;
+}
+
+static void send_headers(proxy_fwd_t *f)
+{
+    for (size_t i = 0; i < f->resp.headers.len; i++) {
+        const proxy_mw_header_t *h = &f->resp.headers.v[i];
+        /* the server writes its own framing and Date (RFC 9110 §6.6.1) */
+        if (strcasecmp(h->name, "Content-Length") && strcasecmp(h->name, "Transfer-Encoding") &&
+            strcasecmp(h->name, "Date"))
+            hc_http_res_header(f->req, h->name, h->value);
+    }
+}
+
+/* Answers with the hook's own response instead of the upstream's. */
+static void send_replacement(proxy_fwd_t *f)
+{
+    const char *ct = proxy_mw_headers_get(&f->resp.headers, "Content-Type");
+    proxy_mw_headers_del(&f->resp.headers, "Content-Type");
+    send_headers(f);
+    f->answered = 1;
+    f->res.downstream_status = f->resp.status;
+    hc_http_respond(f->req, f->resp.status, ct, f->resp.body.base ? f->resp.body.base : "",
+                    f->resp.body.len);
+    f->res.downstream_content_size = f->resp.body.len;
+    response_over(f);
+}
+
+/* Runs the response hook and starts the client response. Returns 0 to go on with the
+ * body, or a negative errno that stops the upstream request. */
+static int deliver_head(proxy_fwd_t *f, long long body_len)
+{
+    f->pre_wait = 0;
+    if (!f->req)
+        return -ECANCELED;
+    int verdict = f->hooks && f->hooks->on_response
+                      ? f->hooks->on_response(f->ud, &f->resp, body_len)
+                      : PROXY_FWD_SEND;
+    if (verdict < 0) {
+        respond_error(f, 502);
+        return -ECANCELED;
+    }
+    if (verdict == PROXY_FWD_REPLACE) {
+        send_replacement(f);
+        return -ECANCELED;
+    }
+    f->filter = verdict == PROXY_FWD_FILTER && f->hooks->body_filter;
+    const char *cl = proxy_mw_headers_get(&f->resp.headers, "Content-Length");
+    int64_t len = !f->filter && cl ? strtoll(cl, NULL, 10) : -1;
+    send_headers(f);
+    if (hc_http_res_start(f->req, f->resp.status, len) < 0)
+        return -EPIPE;
+    f->head_sent = 1;
+    f->res.downstream_status = f->resp.status;
+    if (!f->pre.len)
+        return 0;
+    int rc = write_body(f, f->pre.base, f->pre.len, 0);
+    hc_buf_reset(&f->pre);
+    return rc;
+}
+
+/* The upstream head as middlewares see it: hop-by-hop fields gone, sticky cookie. */
+static void build_resp(proxy_fwd_t *f, const hc_http_response_t *res)
+{
+    proxy_mw_resp_free(&f->resp);
+    proxy_mw_resp_init(&f->resp);
+    f->resp.status = res->status;
+    for (size_t i = 0; i < res->n_headers; i++)
+        proxy_mw_headers_add(&f->resp.headers, res->headers[i].name, res->headers[i].value);
+    proxy_upstream_strip_hop(&f->resp.headers, res->status == 101);
+    if (f->need_cookie && f->server) {
+        hc_buf_t b;
+        hc_buf_init(&b, 1024);
+        proxy_lb_set_cookie(&f->lb->sticky, f->lb->cookie_name, f->server->cookie, &b);
+        hc_buf_append(&b, "", 1);
+        proxy_mw_headers_add(&f->resp.headers, "Set-Cookie", b.base);
+        hc_buf_free(&b);
+    }
+}
+
+static int on_switch(proxy_fwd_t *f, hc_http_client_req_t *creq)
+{
+    f->tunnel = proxy_tunnel_new(f->up, creq);
+    if (!f->tunnel)
+        return -EPROTO;
+    f->res.upgraded = 1;
+    if (f->hooks && f->hooks->on_response && f->hooks->on_response(f->ud, &f->resp, 0) < 0)
+        return -ECANCELED;
+    send_headers(f);
+    if (hc_http_res_start(f->req, 101, -1) < 0 || proxy_tunnel_client(f->tunnel, f->req) < 0)
+        return -EPIPE;
+    f->head_sent = 1;
+    f->answered = 1;
+    f->res.downstream_status = 101;
+    f->close_armed = 0; /* the connection is the tunnel's now */
+    f->req = NULL;
+    return 0;
+}
+
+static int on_headers(hc_http_client_req_t *creq, const hc_http_response_t *res, void *ud)
+{
+    proxy_fwd_t *f = ud;
+    if (!f->req)
+        return -ECANCELED;
+    f->res.origin_status = res->status;
+    build_resp(f, res);
+    if (res->status == 101)
+        return f->upgrade && f->up ? on_switch(f, creq) : -EPROTO;
+    long long body_len = res->content_length;
+    if (no_content(res->status) || f->req->is_head)
+        body_len = 0;
+    const char *ct = proxy_mw_headers_get(&f->resp.headers, "Content-Type");
+    int stream = ct && !strncasecmp(ct, "text/event-stream", 17); /* never held back */
+    if (f->hooks && f->hooks->prebuffer && body_len < 0 && !stream) {
+        f->pre_wait = 1;
+        hc_buf_init(&f->pre, f->hooks->prebuffer + 64 * 1024 + 16);
+        return 0;
+    }
+    return deliver_head(f, body_len);
+}
+
+static int on_body(hc_http_client_req_t *creq, const char *data, size_t len, void *ud)
+{
+    proxy_fwd_t *f = ud;
+    (void)creq;
+    f->res.origin_content_size += len;
+    if (!f->req)
+        return -ECANCELED;
+    if (f->pre_wait) {
+        if (hc_buf_append(&f->pre, data, len) < 0)
+            return -ENOBUFS;
+        return f->pre.len >= f->hooks->prebuffer ? deliver_head(f, -1) : 0;
+    }
+    return write_body(f, data, len, 0);
+}
+
+/* A failure before any response byte that another server might not have. */
+static int connect_failed(hc_http_client_req_t *creq, int status)
+{
+    const char *why = hc_http_client_req_error(creq);
+    if (hc_http_client_req_response(creq))
+        return 0;
+    return status == -ECONNREFUSED || status == -EHOSTUNREACH || status == -ENETUNREACH ||
+           !strncmp(why, "connect", 7) || !strncmp(why, "DNS", 3);
+}
+
+static int may_retry(const proxy_fwd_t *f)
+{
+    unsigned max = f->sh->o.max_attempts ? f->sh->o.max_attempts : MAX_TRIED;
+    return f->idempotent && !f->has_body && f->ntried < max && f->ntried < MAX_TRIED && f->req;
+}
+
+/* The upstream request failed: retry elsewhere, or tell the client. */
+static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int status)
+{
+    f->res.error = status;
+    if (f->answered || !f->req)
+        return;
+    if (f->head_sent) { /* mid-body: a truncated response must not look complete */
+        hc_http_res_abort(f->req);
+        return;
+    }
+    int conn_fail = connect_failed(creq, status);
+    if (conn_fail && f->server) {
+        atomic_store(&f->server->passive->down_until,
+                     proxy_health_now_ms() + f->sh->o.passive_down_ms);
+        hc_log(HC_LOG_WARN, "upstream unreachable", HC_LS("service", f->lb->name),
+               HC_LS("server", f->server->url), HC_LS("reason", hc_http_client_req_error(creq)),
+               NULL);
+    }
+    if (conn_fail && may_retry(f)) {
+        up_server_t *s = pick(f, f->lb, 0);
+        if (s) {
+            f->server = s;
+            f->tried[f->ntried++] = s;
+            if (attempt_start(f) == 0)
+                return;
+        }
+    }
+    respond_error(f, status == -ETIMEDOUT ? 504 : 502);
+}
+
+static void on_creq_done(hc_http_client_req_t *creq, int status, void *ud)
+{
+    proxy_fwd_t *f = ud;
+    f->creq = NULL;
+    f->res.origin_duration_ns = uv_hrtime() - f->t_origin;
+    if (f->tunnel) {
+        proxy_tunnel_go(f->tunnel, f->answered ? status : -EPROTO);
+        f->tunnel = NULL;
+        if (!f->answered)
+            upstream_failed(f, creq, status < 0 ? status : -EPROTO);
+    } else if (status == 0 && f->req && !f->answered) {
+        if (f->pre_wait && deliver_head(f, (long long)f->pre.len) < 0) {
+            upstream_failed(f, creq, -EPIPE);
+        } else if (f->req) {
+            if (f->filter)
+                write_body(f, NULL, 0, 1);
+            hc_http_res_end(f->req);
+            response_over(f);
+        }
+    } else if (status < 0) {
+        upstream_failed(f, creq, status);
+    }
+    if (!f->creq) /* not retrying */
+        finish(f);
+    else
+        f->res.origin_duration_ns = 0;
+}
+
+static void on_creq_drain(hc_http_client_req_t *creq, void *ud)
+{
+    proxy_fwd_t *f = ud;
+    (void)creq;
+    f->body_unacked = 0;
+    if (f->body_paused && f->req) {
+        f->body_paused = 0;
+        hc_http_req_pause_body(f->req, 0);
+    }
+}
+
+static const hc_http_client_req_cbs_t creq_cbs = {
+    .on_headers = on_headers,
+    .on_body = on_body,
+    .on_drain = on_creq_drain,
+    .on_done = on_creq_done,
+};
+
+/* ---- the request ---- */
+
+static int attempt_start(proxy_fwd_t *f)
+{
+    size_t n = f->hdrs.len;
+    hc_http_client_header_t *hs = hc_calloc(n + 2, sizeof(*hs));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(f->hdrs.v[i].name, "Host"))
+            hs[k++] = (hc_http_client_header_t){f->hdrs.v[i].name, f->hdrs.v[i].value};
+    if (f->lb->pass_host && f->host && *f->host)
+        hs[k++] = (hc_http_client_header_t){"Host", f->host};
+    const char *base = f->server->url;
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/')
+        bl--;
+    char *url = hc_malloc(bl + strlen(f->target) + 1);
+    memcpy(url, base, bl);
+    strcpy(url + bl, f->target);
+    hc_http_client_req_opts_t o = {
+        .method = f->method,
+        .url = url,
+        .headers = hs,
+        .n_headers = k,
+        .stream_body = f->has_body,
+        .stream_length = f->has_body ? f->body_len : 0,
+        .connect_timeout_ms = f->sh->o.connect_timeout_ms,
+        .header_timeout_ms = f->sh->o.response_timeout_ms,
+        .upgrade = f->upgrade,
+    };
+    f->t_origin = uv_hrtime();
+    int rc = hc_http_client_request(f->up->client, &o, &creq_cbs, f, &f->creq);
+    if (rc < 0)
+        f->creq = NULL;
+    hc_free(url);
+    hc_free(hs);
+    return rc;
+}
+
+static void on_req_body(hc_http_req_t *req, const char *data, size_t len, int status, void *arg)
+{
+    proxy_fwd_t *f = arg;
+    if (status == 0) {
+        if (!f->creq)
+            return; /* the upstream is done: the rest is dropped */
+        hc_http_client_req_write(f->creq, data, len);
+        f->body_unacked += len;
+        if (f->body_unacked > BODY_UNACKED_MAX && !f->body_paused) {
+            f->body_paused = 1;
+            hc_http_req_pause_body(req, 1);
+        }
+        return;
+    }
+    f->body_reading = 0;
+    f->body_paused = 0;
+    if (!f->close_armed && f->finished)
+        f->req = NULL;
+    if (status == 1) {
+        if (f->creq)
+            hc_http_client_req_end(f->creq);
+        maybe_free(f);
+        return;
+    }
+    /* -EMSGSIZE / -EPROTO: the server answers 413 / 400 itself (or closes when our
+     * response already started); -ECONNRESET: the client is gone (on_client_gone). */
+    if (status != -ECONNRESET && !f->head_sent) {
+        f->answered = 1;
+        f->res.downstream_status = status == -EMSGSIZE ? 413 : 400;
+        f->close_armed = 0;
+        f->req = NULL;
+    }
+    if (f->creq)
+        hc_http_client_req_cancel(f->creq); /* on_creq_done finishes; f may be gone */
+    else
+        maybe_free(f);
+}
+
+static void on_client_gone(hc_http_req_t *req, void *arg)
+{
+    proxy_fwd_t *f = arg;
+    (void)req;
+    f->close_armed = 0;
+    f->req = NULL;
+    f->body_reading = 0;
+    f->res.error = -ECONNRESET;
+    if (f->creq)
+        hc_http_client_req_cancel(f->creq); /* on_creq_done finishes */
+    else
+        maybe_free(f);
+}
+
+/* RFC 9110 §9.2.2. */
+static int is_idempotent(const char *m)
+{
+    static const char *const v[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        if (!strcmp(m, v[i]))
+            return 1;
+    return 0;
+}
+
+/* X-Forwarded-* or X-Real-Ip, also spelled with '_'. */
+static int is_forwarded_field(const char *name)
+{
+    return !strncasecmp(name, "x-forwarded-", 12) || !strncasecmp(name, "x_forwarded_", 12) ||
+           !strcasecmp(name, "x-real-ip") || !strcasecmp(name, "x_real_ip");
+}
+
+/* Traefik strips an untrusted peer's X-Forwarded-* at the entry point, before any
+ * middleware runs; here the middlewares ran first, so only fields exactly as the client
+ * sent them go, and what a middleware set (stripPrefix's X-Forwarded-Prefix) stays. */
+static void strip_client_forwarded(proxy_mw_headers_t *h, const hc_http_req_t *req)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < h->len; i++) {
+        int from_client = 0;
+        for (size_t k = 0; is_forwarded_field(h->v[i].name) && k < req->nheaders; k++)
+            from_client |= !strcasecmp(req->headers[k].name, h->v[i].name) &&
+                           !strcmp(req->headers[k].value, h->v[i].value);
+        if (from_client) {
+            hc_free(h->v[i].name);
+            hc_free(h->v[i].value);
+        } else {
+            h->v[j++] = h->v[i];
+        }
+    }
+    h->len = j;
+}
+
+static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
+{
+    const proxy_mw_req_t *mw = a->mw;
+    size_t pl = strlen(mw->path), ql = mw->query ? strlen(mw->query) : 0;
+    f->target = hc_malloc(pl + ql + 3);
+    snprintf(f->target, pl + ql + 3, "%s%s%s%s", *mw->path == '/' ? "" : "/", mw->path,
+             mw->query ? "?" : "", mw->query ? mw->query : "");
+    f->method = hc_strdup(mw->method);
+    f->host = hc_strdup(mw->host ? mw->host : "");
+    for (size_t i = 0; i < mw->headers.len; i++)
+        proxy_mw_headers_add(&f->hdrs, mw->headers.v[i].name, mw->headers.v[i].value);
+    const char *conn = proxy_mw_headers_get(&f->hdrs, "Connection");
+    f->upgrade = conn && strcasestr(conn, "upgrade") && proxy_mw_headers_get(&f->hdrs, "Upgrade");
+    proxy_upstream_strip_hop(&f->hdrs, f->upgrade);
+    const proxy_upstream_shared_t *sh = f->sh;
+    int trusted = sh->o.forwarded_insecure ||
+                  (mw->peer_ip && proxy_mw_ipset_contains(&sh->trusted, mw->peer_ip) == 1);
+    if (!trusted)
+        strip_client_forwarded(&f->hdrs, a->req);
+    proxy_upstream_forwarded(&f->hdrs, mw->peer_ip, 1, !strcmp(mw->scheme, "https"),
+                             f->upgrade, f->host, a->server_name, mw->no_xff);
+    f->idempotent = is_idempotent(f->method);
+    f->has_body = a->req->content_length > 0 || a->req->chunked;
+    f->body_len = a->req->chunked ? -1 : a->req->content_length;
+}
+
+int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
+{
+    if (!up || !a || !a->req || !a->mw || !a->service || !a->mw->method || !a->mw->path ||
+        !a->mw->scheme)
+        return -EINVAL;
+    proxy_fwd_t *f = hc_calloc(1, sizeof(*f));
+    f->up = up;
+    f->sh = up->sh;
+    f->req = a->req;
+    f->hooks = a->hooks;
+    f->ud = a->ud;
+    f->gen = up->gen;
+    if (f->gen)
+        f->gen->refs++;
+    proxy_mw_resp_init(&f->resp);
+    hc_buf_init(&f->pre, 0);
+    f->next = up->fwds;
+    if (up->fwds)
+        up->fwds->prev = f;
+    up->fwds = f;
+    copy_request(f, a);
+    f->close_armed = 1;
+    hc_http_req_on_close(f->req, on_client_gone, f);
+    up_lb_t *lb = up_gen_find(f->gen, a->service->name);
+    f->server = lb && (lb->type == PROXY_SERVICE_WEIGHTED || !lb->has_check || lb_has_server(lb, 0))
+                    ? pick(f, lb, 0)
+                    : NULL;
+    if (!f->server) { /* no server, or none healthy */
+        respond_error(f, 503);
+        finish(f);
+        return 0;
+    }
+    f->tried[f->ntried++] = f->server;
+    if (f->has_body) {
+        f->body_reading = 1;
+        f->req->max_body = SIZE_MAX; /* streamed through: no limit, as Traefik */
+        hc_http_req_read_body(f->req, on_req_body, f); /* may refuse it at once: 413 */
+    }
+    if (f->answered) {
+        finish(f);
+    } else if (attempt_start(f) < 0) {
+        respond_error(f, 502);
+        finish(f);
+    }
+    return 0;
+}
+
+/* ---- the manager ---- */
+
+proxy_upstream_t *proxy_upstream_new(uv_loop_t *loop, proxy_upstream_shared_t *sh, char *err,
+                                     size_t errlen)
+{
+    if (!loop || !sh) {
+        snprintf(err, errlen, "no loop or shared part");
+        return NULL;
+    }
+    hc_http_client_opts_t o = {
+        .max_idle_per_origin = sh->o.max_idle_per_server,
+        .idle_timeout_ms = sh->o.idle_conn_timeout_ms,
+        .ca_file = sh->ca_file,
+        .insecure_skip_verify = sh->o.insecure_skip_verify,
+    };
+    hc_http_client_t *cl = hc_http_client_new(loop, &o, err, errlen);
+    if (!cl)
+        return NULL;
+    proxy_upstream_t *up = hc_calloc(1, sizeof(*up));
+    up->loop = loop;
+    up->sh = sh;
+    up->client = cl;
+    return up;
+}
+
+int proxy_upstream_set_config(proxy_upstream_t *up, const proxy_config_t *cfg)
+{
+    if (!up || !cfg)
+        return -EINVAL;
+    up_gen_t *g = up_gen_build(up->sh, cfg, up->gen);
+    up_gen_unref(up->sh, up->gen);
+    up->gen = g;
+    return 0;
+}
+
+size_t proxy_upstream_tunnels(const proxy_upstream_t *up)
+{
+    return up ? up->ntunnels : 0;
+}
+
+void proxy_upstream_free(proxy_upstream_t *up)
+{
+    if (!up)
+        return;
+    proxy_tunnel_close_all(up);
+    /* cancelling answers 502 (or aborts) and may free the forward: start over each time */
+    for (proxy_fwd_t *f = up->fwds; f;) {
+        if (!f->creq) {
+            f = f->next;
+            continue;
+        }
+        hc_http_client_req_cancel(f->creq);
+        f = up->fwds;
+    }
+    for (proxy_fwd_t *f = up->fwds; f; f = f->next)
+        f->up = NULL; /* still reading a body: freed by its callbacks later */
+    hc_http_client_free(up->client);
+    up_gen_unref(up->sh, up->gen);
+    hc_free(up);
+}

@@ -1,0 +1,188 @@
+/* Forwarding to upstream servers: the per-worker upstream manager (load balancing,
+ * keep-alive pools through hc_http_client, retries, timeouts, error pages, streamed
+ * bodies both ways, X-Forwarded-*, hop-by-hop removal, Upgrade tunnels) and the
+ * process-wide shared part (passive and active server health). Start reading here.
+ *
+ * Flow for one request (PX1's pipeline calls it after the request middlewares):
+ *   proxy_upstream_forward(up, &fwd)  picks a server (sticky cookie, RR or WRR, healthy
+ *     only), sends the request as the middlewares left it, streams the client body
+ *   -> hooks.on_response(resp)        response head, hop-by-hop removed: run on_response
+ *                                     middlewares, decide compression
+ *   -> hooks.body_filter(...)         optional, each body piece (compress)
+ *   -> hooks.on_done(result)          once, after the client response ended or the client
+ *                                     went away: values for the access log and metrics.
+ * An Upgrade request answered 101 becomes a tunnel (proxy_tunnel.c) that copies bytes
+ * both ways; it belongs to the manager, not to a configuration, so reloads keep it.
+ *
+ * Threads: a proxy_upstream_t and its requests belong to one worker loop. The
+ * proxy_upstream_shared_t is created once; its health table is read from any thread
+ * (atomics), its active health checks run on the loop given to it. */
+#ifndef PROXY_UPSTREAM_H
+#define PROXY_UPSTREAM_H
+
+#include "core/hc_http_server.h"
+#include "proxy/mw.h"
+#include "proxy/proxy_config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct proxy_upstream_shared proxy_upstream_shared_t;
+typedef struct proxy_upstream proxy_upstream_t;
+typedef struct proxy_fwd proxy_fwd_t;
+
+/* Options shared by every worker (Traefik serversTransport / forwardedHeaders). Strings
+ * and arrays are copied by proxy_upstream_shared_new. */
+typedef struct proxy_upstream_opts {
+    uint64_t connect_timeout_ms;  /* dial + TLS; 0 = 30 s (Traefik dialTimeout) */
+    uint64_t response_timeout_ms; /* request sent -> response head; 0 = none (Traefik) */
+    uint64_t idle_conn_timeout_ms; /* pooled upstream connection; 0 = 90 s */
+    unsigned max_idle_per_server;  /* pooled connections per server; 0 = 200 */
+    uint64_t tunnel_idle_ms;       /* Upgrade tunnel with no byte either way; 0 = 1 h */
+    uint32_t passive_down_ms; /* a connect failure takes a server out this long; 0 = 10 s */
+    unsigned max_attempts;    /* servers tried on connect failure; 0 = up to 16 */
+    /* forwardedHeaders: X-Forwarded-* and X-Real-Ip from peers in trusted_ips (CIDRs or
+     * addresses) are kept and extended; from others they are removed first.
+     * forwarded_insecure = 1 trusts every peer. */
+    const char *const *trusted_ips;
+    size_t ntrusted_ips;
+    int forwarded_insecure;
+    const char *ca_file;      /* https upstreams: CA bundle; NULL = system store */
+    int insecure_skip_verify; /* https upstreams: accept any certificate */
+} proxy_upstream_opts_t;
+
+/** The shared part: the health table and the active health checker, whose timers and
+ *  probe requests run on loop (one loop for the process, e.g. the main loop). opts is
+ *  copied. NULL with a message in err (bad trusted IP, unreadable CA file). */
+proxy_upstream_shared_t *proxy_upstream_shared_new(uv_loop_t *loop,
+                                                   const proxy_upstream_opts_t *opts,
+                                                   char *err, size_t errlen);
+/** On the shared loop's thread: a new configuration generation. Starts active health
+ *  checks for services with a healthCheck spec (path, interval, timeout, scheme,
+ *  hostname, headers, status, port), stops those of services that are gone, and keeps
+ *  the state of every (service, server) that still exists. cfg is only read during the
+ *  call. Returns 0, or -EINVAL for NULL arguments. */
+int proxy_upstream_shared_set_config(proxy_upstream_shared_t *sh, const proxy_config_t *cfg);
+/** Any thread: 1 when the server of service (qualified name, URL as in the config) is
+ *  up: no active check failed it and no recent connect failure took it out; 0 when
+ *  down. Unknown pairs are up (Traefik shows every server "UP" without a health check). */
+int proxy_upstream_server_up(proxy_upstream_shared_t *sh, const char *service, const char *url);
+/** Stops the health checks and frees the shared part once their handles closed (run
+ *  its loop afterwards). Every proxy_upstream_t using sh must have been freed. */
+void proxy_upstream_shared_free(proxy_upstream_shared_t *sh);
+
+/** A worker's manager on loop (the worker's thread), with its own upstream client and
+ *  keep-alive pools. sh must outlive it. NULL with a message in err. */
+proxy_upstream_t *proxy_upstream_new(uv_loop_t *loop, proxy_upstream_shared_t *sh, char *err,
+                                     size_t errlen);
+/** On the worker's thread: a new configuration generation. Load-balancing state is
+ *  rebuilt per service; round-robin positions and WRR deadlines are kept for services
+ *  whose servers did not change. Nothing of cfg is kept after the call: requests in
+ *  flight and tunnels keep working on their own copies. Returns 0 or -EINVAL. */
+int proxy_upstream_set_config(proxy_upstream_t *up, const proxy_config_t *cfg);
+/** Number of open Upgrade tunnels (for metrics and drain). */
+size_t proxy_upstream_tunnels(const proxy_upstream_t *up);
+/** Cancels forwards in flight (their clients get 502 when nothing was sent yet, else
+ *  the connection closes; on_done fires), closes tunnels and frees the manager once
+ *  its handles closed (run the loop afterwards). NULL is fine. */
+void proxy_upstream_free(proxy_upstream_t *up);
+
+/* ---- forwarding one request ---- */
+
+/** Receives transformed body bytes from a body filter (same shape as
+ *  proxy_mw_sink_fn, so a compressor can write into it). Returns 0 or a negative errno
+ *  (the client went away) that the filter must return. */
+typedef int (*proxy_fwd_sink_fn)(void *sink_ud, const void *p, size_t n);
+
+/* on_response's verdicts. */
+enum {
+    PROXY_FWD_SEND = 0,    /* send resp's status and headers, then the body as received */
+    PROXY_FWD_REPLACE = 1, /* send resp as filled (status, headers, body); drop upstream's */
+    PROXY_FWD_FILTER = 2,  /* like SEND, but every body piece goes through body_filter */
+};
+
+/* Access-log and metrics values of one forward (Traefik's log field names). Strings
+ * are valid during on_done only. */
+typedef struct proxy_fwd_result {
+    int downstream_status;       /* DownstreamStatus: what the client got (0: nothing) */
+    int origin_status;           /* OriginStatus: 0 when hearth answered itself */
+    const char *service_url;     /* ServiceURL of the last server tried, "" when none */
+    const char *service_addr;    /* ServiceAddr "host:port", "" when none */
+    uint64_t origin_duration_ns; /* OriginDuration: request sent -> response ended */
+    uint64_t origin_content_size;     /* OriginContentSize: body bytes from upstream */
+    uint64_t downstream_content_size; /* body bytes written to the client */
+    unsigned retry_attempts;          /* RetryAttempts */
+    int upgraded;                     /* 1: became a tunnel (protocol "websocket") */
+    int error;                        /* 0, or the negative errno that ended it */
+} proxy_fwd_result_t;
+
+/* What the pipeline plugs into a forward. All optional; ud is passed back. */
+typedef struct proxy_fwd_hooks {
+    /** Collect up to this many response body bytes before on_response (compress needs
+     *  to know whether a streamed body reaches minResponseBodyBytes); 0 = none. Never
+     *  applied to text/event-stream, whose events must not wait. */
+    size_t prebuffer;
+    /** The upstream response head (also 101), hop-by-hop fields removed, sticky
+     *  Set-Cookie added, body empty. body_len: Content-Length when given, else the
+     *  prebuffered length when the body ended within prebuffer, else -1. May edit
+     *  resp->status and resp->headers. Returns PROXY_FWD_SEND, _FILTER or _REPLACE, or
+     *  a negative errno to answer 502. Called once, before anything reaches the client. */
+    int (*on_response)(void *ud, proxy_mw_resp_t *resp, long long body_len);
+    /** With PROXY_FWD_FILTER: each body piece in order (last = 1 once, with the end,
+     *  len may be 0); the filter hands its output to sink(sink_ud, ...) before it
+     *  returns. Returns 0 or a negative errno (ends the response). */
+    int (*body_filter)(void *ud, const char *data, size_t len, int last, proxy_fwd_sink_fn sink,
+                       void *sink_ud);
+    /** Exactly once, when the forward is over; the hc_http_req_t may already be gone. */
+    void (*on_done)(void *ud, const proxy_fwd_result_t *res);
+} proxy_fwd_hooks_t;
+
+/* One forward's inputs. */
+typedef struct proxy_fwd_args {
+    hc_http_req_t *req;             /* answered by the forward; its body unread so far */
+    const proxy_mw_req_t *mw;       /* the request as the middlewares left it; borrowed
+                                       until proxy_upstream_forward returns (copied) */
+    const proxy_service_t *service; /* of the generation last given to set_config */
+    const char *server_name;        /* X-Forwarded-Server value (host name); NULL = none */
+    const proxy_fwd_hooks_t *hooks; /* must outlive the forward; NULL = no hooks */
+    void *ud;
+} proxy_fwd_args_t;
+
+/** Forwards args->req to a server of args->service and answers it: the upstream's
+ *  response streamed back, or an error page (text/plain "Bad Gateway" 502 when every
+ *  try failed, "Service Unavailable" 503 when no server is up or the service has none,
+ *  "Gateway Timeout" 504 on a connect or response timeout). Idempotent requests
+ *  without a body (RFC 9110 §9.2.2) are retried on another server after a connect
+ *  failure (refused, unreachable, DNS, connect timeout); a connect failure also takes
+ *  the server out for passive_down_ms, unless no other server is left. The response
+ *  head goes out with the upstream's fields except framing and Date: configure the
+ *  entry point's server with server_header "" so the upstream's Server passes alone.
+ *  The request body is streamed with no size limit (req->max_body is lifted, as
+ *  Traefik sets none). From an untrusted peer, X-Forwarded-* fields are removed only
+ *  when still exactly as the client sent them: values middlewares set are kept.
+ *  Returns 0 (hooks->on_done will fire) or -EINVAL (bad args: nothing was done, the
+ *  caller answers). */
+int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *args);
+
+/* ---- pure helpers (proxy_upstream_hdr.c), exposed for the pipeline and tests ---- */
+
+/** 1 when name is a hop-by-hop field (RFC 9110 §7.6.1: Connection, Keep-Alive,
+ *  Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE, Trailer,
+ *  Transfer-Encoding, Upgrade), case-insensitive. */
+int proxy_upstream_is_hop(const char *name);
+/** Removes the hop-by-hop fields of h and every field named in its Connection
+ *  headers (RFC 9110 §7.6.1). When keep_upgrade and a Connection token is "upgrade",
+ *  the Upgrade field is kept and "Connection: Upgrade" re-added (WebSocket, §7.8). */
+void proxy_upstream_strip_hop(proxy_mw_headers_t *h, int keep_upgrade);
+/** Applies Traefik's forwardedHeaders to h for a request from peer_ip: strips
+ *  X-Forwarded-* and X-Real-Ip (also with '_') unless trusted, then sets, each only
+ *  when empty: X-Real-Ip (peer), X-Forwarded-Proto (http/https, ws/wss when upgrade),
+ *  -Port (the port in host, else 443 for https/wss, else 80: Traefik's forwardedPort),
+ *  -Host (host); sets -Server when server_name; appends peer_ip to X-Forwarded-For
+ *  (earlier values joined with ", ") unless no_xff. */
+void proxy_upstream_forwarded(proxy_mw_headers_t *h, const char *peer_ip, int trusted,
+                              int tls, int upgrade, const char *host,
+                              const char *server_name, int no_xff);
+
+#endif

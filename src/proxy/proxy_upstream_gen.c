@@ -1,0 +1,222 @@
+/* The upstream shared part (health table, active checker, options) and the
+ * per-worker configuration generations of load-balancing state: one up_lb_t per
+ * service, servers bound to their shared health entries, round-robin positions and
+ * WRR deadlines carried over from the previous generation when a service is unchanged. */
+#include "core/hc_alloc.h"
+#include "proxy/proxy_upstream_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- shared part ---- */
+
+proxy_upstream_shared_t *proxy_upstream_shared_new(uv_loop_t *loop,
+                                                   const proxy_upstream_opts_t *opts,
+                                                   char *err, size_t errlen)
+{
+    static const proxy_upstream_opts_t defaults = {0};
+    const proxy_upstream_opts_t *o = opts ? opts : &defaults;
+    proxy_upstream_shared_t *sh = hc_calloc(1, sizeof(*sh));
+    sh->loop = loop;
+    sh->o = *o;
+    if (proxy_mw_ipset_parse(&sh->trusted, (char *const *)o->trusted_ips, o->ntrusted_ips, err,
+                             errlen))
+        goto fail;
+    sh->o.trusted_ips = NULL;
+    sh->o.ntrusted_ips = 0;
+    sh->ca_file = o->ca_file ? hc_strdup(o->ca_file) : NULL;
+    sh->o.ca_file = sh->ca_file;
+    if (!sh->o.connect_timeout_ms)
+        sh->o.connect_timeout_ms = 30000;
+    if (!sh->o.response_timeout_ms) /* none: the client needs a number */
+        sh->o.response_timeout_ms = 365ull * 24 * 3600 * 1000;
+    if (!sh->o.idle_conn_timeout_ms)
+        sh->o.idle_conn_timeout_ms = 90000;
+    if (!sh->o.max_idle_per_server)
+        sh->o.max_idle_per_server = 200;
+    if (!sh->o.tunnel_idle_ms)
+        sh->o.tunnel_idle_ms = 3600 * 1000;
+    if (!sh->o.passive_down_ms)
+        sh->o.passive_down_ms = 10000;
+    sh->health = proxy_health_new();
+    sh->checker = proxy_health_checker_new(loop, sh->health, sh->ca_file,
+                                           o->insecure_skip_verify, err, errlen);
+    if (!sh->checker)
+        goto fail;
+    return sh;
+fail:
+    proxy_mw_ipset_free(&sh->trusted);
+    proxy_health_free(sh->health);
+    hc_free(sh->ca_file);
+    hc_free(sh);
+    return NULL;
+}
+
+int proxy_upstream_shared_set_config(proxy_upstream_shared_t *sh, const proxy_config_t *cfg)
+{
+    if (!sh || !cfg)
+        return -EINVAL;
+    proxy_health_checker_set_config(sh->checker, cfg);
+    return 0;
+}
+
+int proxy_upstream_server_up(proxy_upstream_shared_t *sh, const char *service, const char *url)
+{
+    char key[1024];
+    uint64_t now = proxy_health_now_ms();
+    snprintf(key, sizeof(key), "%s %s", service, url);
+    return proxy_health_up(sh->health, key, now) && proxy_health_up(sh->health, url, now);
+}
+
+void proxy_upstream_shared_free(proxy_upstream_shared_t *sh)
+{
+    if (!sh)
+        return;
+    proxy_health_checker_free(sh->checker);
+    proxy_health_free(sh->health);
+    proxy_mw_ipset_free(&sh->trusted);
+    hc_free(sh->ca_file);
+    hc_free(sh);
+}
+
+/* ---- generations ---- */
+
+int up_server_ok(const up_server_t *s, int ignore_passive)
+{
+    if (atomic_load(&s->active->active_down))
+        return 0;
+    return ignore_passive || atomic_load(&s->passive->down_until) <= proxy_health_now_ms();
+}
+
+/* "http://h:p/x" -> "h:p" (ServiceAddr); the default port when none is given. */
+static char *url_addr(const char *url)
+{
+    const char *a = strstr(url, "://");
+    a = a ? a + 3 : url;
+    size_t n = strcspn(a, "/?#");
+    const char *rb = memchr(a, ']', n);
+    char buf[300];
+    if (memchr(rb ? rb : a, ':', n - (size_t)((rb ? rb : a) - a)))
+        snprintf(buf, sizeof(buf), "%.*s", (int)n, a);
+    else
+        snprintf(buf, sizeof(buf), "%.*s:%s", (int)n, a, !strncmp(url, "https", 5) ? "443" : "80");
+    return hc_strdup(buf);
+}
+
+static void lb_servers(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_service_t *s)
+{
+    lb->nservers = s->nservers;
+    lb->servers = hc_calloc(s->nservers + 1, sizeof(*lb->servers));
+    for (size_t i = 0; i < s->nservers; i++) {
+        up_server_t *v = &lb->servers[i];
+        char key[1024];
+        v->url = hc_strdup(s->servers[i]);
+        v->addr = url_addr(v->url);
+        proxy_lb_cookie_value(v->url, v->cookie);
+        snprintf(key, sizeof(key), "%s %s", s->name, v->url);
+        v->active = proxy_health_ref(sh->health, key);
+        v->passive = proxy_health_ref(sh->health, v->url);
+    }
+    lb->has_check = s->health_check != NULL;
+}
+
+/* Same servers (and weights) as in the previous generation: keep the positions. */
+static void lb_carry(up_lb_t *lb, const up_lb_t *old)
+{
+    if (!old || old->type != lb->type || old->nservers != lb->nservers ||
+        old->nchildren != lb->nchildren)
+        return;
+    for (size_t i = 0; i < lb->nservers; i++)
+        if (strcmp(old->servers[i].url, lb->servers[i].url))
+            return;
+    for (size_t i = 0; i < lb->nchildren; i++)
+        if (old->wrr.weight[i] != lb->wrr.weight[i])
+            return;
+    lb->rr = old->rr;
+    if (lb->nchildren) {
+        memcpy(lb->wrr.deadline, old->wrr.deadline, lb->nchildren * sizeof(double));
+        memcpy(lb->wrr.heap, old->wrr.heap, lb->nchildren * sizeof(size_t));
+        lb->wrr.cur = old->wrr.cur;
+    }
+}
+
+static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_service_t *s)
+{
+    lb->name = hc_strdup(s->name);
+    lb->type = s->type;
+    lb->pass_host = s->pass_host_header;
+    lb->sticky = s->sticky;
+    lb->sticky.name = s->sticky.name ? hc_strdup(s->sticky.name) : NULL;
+    lb->sticky.samesite = s->sticky.samesite ? hc_strdup(s->sticky.samesite) : NULL;
+    proxy_lb_cookie_name(&lb->sticky, s->name, lb->cookie_name);
+    if (s->type == PROXY_SERVICE_LOADBALANCER) {
+        lb_servers(sh, lb, s);
+        return;
+    }
+    long long *w = hc_calloc(s->nweighted + 1, sizeof(*w));
+    for (size_t i = 0; i < s->nweighted; i++)
+        w[i] = s->weighted[i].weight;
+    proxy_lb_wrr_init(&lb->wrr, w, s->nweighted);
+    hc_free(w);
+    lb->nchildren = s->nweighted;
+    lb->children = hc_calloc(s->nweighted + 1, sizeof(*lb->children));
+}
+
+up_lb_t *up_gen_find(up_gen_t *g, const char *name)
+{
+    size_t lo = 0, hi = g ? g->n : 0;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(g->lbs[mid].name, name);
+        if (!c)
+            return &g->lbs[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+up_gen_t *up_gen_build(proxy_upstream_shared_t *sh, const proxy_config_t *cfg,
+                       const up_gen_t *prev)
+{
+    up_gen_t *g = hc_calloc(1, sizeof(*g));
+    g->refs = 1;
+    g->n = cfg->nservices;
+    g->lbs = hc_calloc(g->n + 1, sizeof(*g->lbs));
+    for (size_t i = 0; i < g->n; i++) /* cfg->services is sorted by name */
+        lb_init(sh, &g->lbs[i], &cfg->services[i]);
+    for (size_t i = 0; i < g->n; i++) {
+        const proxy_service_t *s = &cfg->services[i];
+        for (size_t k = 0; k < g->lbs[i].nchildren; k++)
+            g->lbs[i].children[k] = up_gen_find(g, s->weighted[k].service_name);
+        lb_carry(&g->lbs[i], up_gen_find((up_gen_t *)prev, s->name));
+    }
+    return g;
+}
+
+void up_gen_unref(proxy_upstream_shared_t *sh, up_gen_t *g)
+{
+    if (!g || --g->refs)
+        return;
+    for (size_t i = 0; i < g->n; i++) {
+        up_lb_t *lb = &g->lbs[i];
+        for (size_t k = 0; k < lb->nservers; k++) {
+            hc_free(lb->servers[k].url);
+            hc_free(lb->servers[k].addr);
+            proxy_health_unref(sh->health, lb->servers[k].active);
+            proxy_health_unref(sh->health, lb->servers[k].passive);
+        }
+        hc_free(lb->servers);
+        hc_free(lb->children);
+        proxy_lb_wrr_free(&lb->wrr);
+        hc_free(lb->sticky.name);
+        hc_free(lb->sticky.samesite);
+        hc_free(lb->name);
+    }
+    hc_free(g->lbs);
+    hc_free(g);
+}

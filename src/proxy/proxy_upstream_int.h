@@ -1,0 +1,88 @@
+/* Private to the upstream files (proxy_upstream.c, proxy_upstream_gen.c,
+ * proxy_tunnel.c): the shared part, the per-worker manager, a configuration
+ * generation of load-balancing state, and the tunnel entry points. */
+#ifndef PROXY_UPSTREAM_INT_H
+#define PROXY_UPSTREAM_INT_H
+
+#include "core/hc_http_client.h"
+#include "proxy/mw_ip.h"
+#include "proxy/proxy_health.h"
+#include "proxy/proxy_lb.h"
+#include "proxy/proxy_upstream.h"
+
+struct proxy_upstream_shared {
+    uv_loop_t *loop;
+    proxy_upstream_opts_t o; /* strings below are owned copies */
+    char *ca_file;
+    proxy_mw_ipset_t trusted;
+    proxy_health_t *health;
+    proxy_health_checker_t *checker;
+};
+
+/* A server of a load-balanced service, as one worker sees it. */
+typedef struct up_server {
+    char *url;  /* "http://10.0.0.7:8000" */
+    char *addr; /* "10.0.0.7:8000" (ServiceAddr) */
+    char cookie[PROXY_LB_COOKIE_VALUE_LEN];
+    proxy_health_entry_t *passive; /* keyed by URL */
+    proxy_health_entry_t *active;  /* keyed by service and URL */
+} up_server_t;
+
+/* One service's balancing state in one generation. */
+typedef struct up_lb {
+    char *name;
+    proxy_service_type_t type;
+    up_server_t *servers; /* LOADBALANCER */
+    size_t nservers;
+    unsigned rr;
+    proxy_lb_wrr_t wrr;         /* WEIGHTED: over children */
+    struct up_lb **children;    /* WEIGHTED: resolved in the same generation, or NULL */
+    size_t nchildren;
+    int pass_host;
+    int has_check; /* active checks apply */
+    proxy_sticky_t sticky; /* strings owned */
+    char cookie_name[PROXY_LB_COOKIE_NAME_MAX];
+} up_lb_t;
+
+/* The balancing state of one configuration, sorted by service name. Forwards in
+ * flight hold a reference, so an old generation lives until they are done. */
+typedef struct up_gen {
+    unsigned refs;
+    up_lb_t *lbs;
+    size_t n;
+} up_gen_t;
+
+typedef struct proxy_tunnel proxy_tunnel_t;
+
+struct proxy_upstream {
+    uv_loop_t *loop;
+    proxy_upstream_shared_t *sh;
+    hc_http_client_t *client;
+    up_gen_t *gen;
+    proxy_fwd_t *fwds; /* in flight */
+    proxy_tunnel_t *tunnels;
+    size_t ntunnels;
+};
+
+/* proxy_upstream_gen.c */
+up_gen_t *up_gen_build(proxy_upstream_shared_t *sh, const proxy_config_t *cfg,
+                       const up_gen_t *prev);
+void up_gen_unref(proxy_upstream_shared_t *sh, up_gen_t *g);
+up_lb_t *up_gen_find(up_gen_t *g, const char *name);
+/** 1 when s may take traffic now: its active check passes and (unless ignore_passive)
+ *  no recent connect failure took it out. */
+int up_server_ok(const up_server_t *s, int ignore_passive);
+
+/* proxy_tunnel.c: an Upgrade tunnel, made in three steps while the 101 goes through. */
+/** From the upstream request's on_headers (101): takes its connection. NULL when the
+ *  client refuses (not an upgrade request). */
+proxy_tunnel_t *proxy_tunnel_new(proxy_upstream_t *up, hc_http_client_req_t *creq);
+/** After hc_http_res_start(req, 101, ...): takes the client connection. 0 or -errno. */
+int proxy_tunnel_client(proxy_tunnel_t *t, hc_http_req_t *req);
+/** From the upstream request's on_done: status 0 starts copying both ways; anything
+ *  else (or a missing side) closes the tunnel. */
+void proxy_tunnel_go(proxy_tunnel_t *t, int status);
+/** Closes every tunnel of up (the manager is going away). */
+void proxy_tunnel_close_all(proxy_upstream_t *up);
+
+#endif

@@ -1,0 +1,100 @@
+/* Health pieces (src/proxy/proxy_health.c): Go durations, the healthCheck spec, probe
+ * URLs and the shared table's reference counting and state. */
+#include "core/hc_alloc.h"
+#include "proxy/proxy_health.h"
+
+#include <errno.h>
+#include <string.h>
+
+static void test_durations(void **state)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        uint64_t ms;
+    } cases[] = {
+        {"10s", 0, 10000}, {"500ms", 0, 500}, {"1m30s", 0, 90000}, {"1h", 0, 3600000},
+        {"1.5s", 0, 1500}, {"30", 0, 30000},  {"0", 0, 0},         {"", -EINVAL, 0},
+        {"5x", -EINVAL, 0}, {"s", -EINVAL, 0}, {"-1s", -EINVAL, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t ms = 0;
+        assert_int_equal(proxy_health_duration(cases[i].in, &ms), cases[i].rc);
+        if (!cases[i].rc)
+            assert_int_equal(ms, cases[i].ms);
+    }
+}
+
+static void test_spec_and_probe_url(void **state)
+{
+    char err[256], url[256];
+    json_t *j = json_loads("{\"path\":\"/health\",\"interval\":\"2s\",\"timeout\":\"500ms\","
+                           "\"port\":9090,\"scheme\":\"https\",\"hostname\":\"h.test\","
+                           "\"status\":204,\"headers\":{\"X-Probe\":\"1\"}}",
+                           0, NULL);
+    proxy_health_spec_t s;
+    assert_int_equal(proxy_health_spec_parse(j, &s, err, sizeof(err)), 0);
+    assert_int_equal(s.interval_ms, 2000);
+    assert_int_equal(s.timeout_ms, 500);
+    assert_int_equal(s.status, 204);
+    assert_int_equal(s.nheaders, 1);
+    assert_string_equal(s.headers[0].name, "X-Probe");
+    assert_int_equal(proxy_health_probe_url(&s, "http://10.0.0.7:8000", url, sizeof(url)), 0);
+    assert_string_equal(url, "https://10.0.0.7:9090/health");
+    assert_int_equal(proxy_health_probe_url(&s, "http://[::1]:8000/x", url, sizeof(url)), 0);
+    assert_string_equal(url, "https://[::1]:9090/health");
+    proxy_health_spec_free(&s);
+    json_decref(j);
+
+    j = json_loads("{\"path\":\"/ping\"}", 0, NULL);
+    assert_int_equal(proxy_health_spec_parse(j, &s, err, sizeof(err)), 0);
+    assert_int_equal(s.interval_ms, 30000); /* Traefik's defaults */
+    assert_int_equal(s.timeout_ms, 5000);
+    assert_string_equal(s.method, "GET");
+    assert_int_equal(proxy_health_probe_url(&s, "http://10.0.0.7:8000", url, sizeof(url)), 0);
+    assert_string_equal(url, "http://10.0.0.7:8000/ping");
+    assert_int_equal(proxy_health_probe_url(&s, "ftp://x", url, sizeof(url)), -EINVAL);
+    proxy_health_spec_free(&s);
+    json_decref(j);
+
+    const char *bad[] = {"{\"interval\":\"soon\"}", "{\"scheme\":\"gopher\"}", "{\"port\":70000}",
+                         "{\"headers\":[1]}", "[]"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        j = json_loads(bad[i], 0, NULL);
+        err[0] = '\0';
+        assert_int_equal(proxy_health_spec_parse(j, &s, err, sizeof(err)), -EINVAL);
+        assert_true(err[0] != '\0');
+        json_decref(j);
+    }
+}
+
+static void test_table(void **state)
+{
+    proxy_health_t *h = proxy_health_new();
+    uint64_t now = proxy_health_now_ms();
+    proxy_health_entry_t *a = proxy_health_ref(h, "http://a");
+    proxy_health_entry_t *a2 = proxy_health_ref(h, "http://a");
+    assert_ptr_equal(a, a2);
+    assert_int_equal(proxy_health_up(h, "http://a", now), 1);
+    atomic_store(&a->down_until, now + 1000);
+    assert_int_equal(proxy_health_up(h, "http://a", now), 0);
+    assert_int_equal(proxy_health_up(h, "http://a", now + 1000), 1);
+    atomic_store(&a->active_down, 1);
+    assert_int_equal(proxy_health_up(h, "http://a", now + 5000), 0);
+    assert_int_equal(proxy_health_up(h, "http://unknown", now), 1);
+    proxy_health_unref(h, a);
+    assert_int_equal(proxy_health_up(h, "http://a", now + 5000), 0); /* still held */
+    proxy_health_unref(h, a2);
+    assert_int_equal(proxy_health_up(h, "http://a", now + 5000), 1); /* gone: up */
+    proxy_health_free(h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_spec_and_probe_url),
+        cmocka_unit_test(test_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
