@@ -1,0 +1,249 @@
+/* The access log (proxy_accesslog.h): Traefik's JSON line format, a process-wide file
+ * descriptor that SIGUSR1 replaces in place with dup2 (so workers never see a closed
+ * descriptor), and per-worker buffers flushed by size or timer. */
+#include "proxy/proxy_accesslog.h"
+
+#include "core/hc_alloc.h"
+#include "core/hc_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FLUSH_BYTES (32u * 1024)
+#define BUF_MAX (256u * 1024)
+#define FLUSH_MS 200
+
+static int log_fd = -1;
+static char log_path[4096];
+static atomic_ullong log_dropped;
+
+/* ---- format ---- */
+
+static void put_str(hc_buf_t *b, const char *key, const char *v)
+{
+    hc_buf_printf(b, "\"%s\":\"", key);
+    hc_buf_json_escape(b, v ? v : "", v ? strlen(v) : 0);
+    hc_buf_puts(b, "\",");
+}
+
+static void put_num(hc_buf_t *b, const char *key, unsigned long long v)
+{
+    hc_buf_printf(b, "\"%s\":%llu,", key, v);
+}
+
+/* RFC 3339 with nanoseconds, as Go's time.Time marshals: UTC with "Z", local with
+ * its offset. */
+static void fmt_time(int64_t ns, int utc, char out[48])
+{
+    time_t s = (time_t)(ns / 1000000000);
+    struct tm tm;
+    if (utc)
+        gmtime_r(&s, &tm);
+    else
+        localtime_r(&s, &tm);
+    size_t n = strftime(out, 48, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(out + n, 48 - n, ".%09lld", (long long)(ns % 1000000000));
+    long off = utc ? 0 : tm.tm_gmtoff;
+    if (!off)
+        snprintf(out + n, 48 - n, "Z");
+    else
+        snprintf(out + n, 48 - n, "%c%02ld:%02ld", off < 0 ? '-' : '+', labs(off) / 3600,
+                 labs(off) % 3600 / 60);
+}
+
+/* Splits "host:port" / "[v6]:port" at the last ':' outside brackets. */
+static void split_hostport(const char *a, char *host, size_t hl, char *port, size_t pl)
+{
+    const char *colon = a ? strrchr(a, ':') : NULL;
+    if (!a || !colon || (strchr(a, ']') && colon < strchr(a, ']'))) {
+        snprintf(host, hl, "%s", a ? a : "");
+        snprintf(port, pl, "-");
+        return;
+    }
+    const char *h = a, *he = colon;
+    if (*h == '[' && he > h && he[-1] == ']')
+        h++, he--;
+    snprintf(host, hl, "%.*s", (int)(he - h), h);
+    snprintf(port, pl, "%s", colon + 1);
+}
+
+int proxy_accesslog_format(const proxy_accesslog_entry_t *e, hc_buf_t *out)
+{
+    size_t start = out->len;
+    char chost[128], cport[16], rhost[300], rport[16], t_utc[48], t_loc[48], now[48];
+    split_hostport(e->client_addr, chost, sizeof(chost), cport, sizeof(cport));
+    split_hostport(e->host, rhost, sizeof(rhost), rport, sizeof(rport));
+    fmt_time(e->start_ns, 1, t_utc);
+    fmt_time(e->start_ns, 0, t_loc);
+    time_t nows = time(NULL);
+    struct tm tm;
+    gmtime_r(&nows, &tm);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    uint64_t overhead = e->duration_ns > e->origin_duration_ns
+                            ? e->duration_ns - e->origin_duration_ns : 0;
+    hc_buf_puts(out, "{");
+    put_str(out, "ClientAddr", e->client_addr);
+    put_str(out, "ClientHost", chost);
+    put_str(out, "ClientPort", cport);
+    put_str(out, "ClientUsername", e->client_user ? e->client_user : "-");
+    put_num(out, "DownstreamContentSize", e->downstream_size);
+    put_num(out, "DownstreamStatus", (unsigned)e->downstream_status);
+    put_num(out, "Duration", e->duration_ns);
+    put_num(out, "OriginContentSize", e->origin_size);
+    put_num(out, "OriginDuration", e->origin_duration_ns);
+    put_num(out, "OriginStatus", (unsigned)e->origin_status);
+    put_num(out, "Overhead", overhead);
+    put_str(out, "RequestAddr", e->host);
+    put_num(out, "RequestContentSize", e->request_size);
+    put_num(out, "RequestCount", 1);
+    put_str(out, "RequestHost", rhost);
+    put_str(out, "RequestMethod", e->method);
+    put_str(out, "RequestPath", e->target);
+    put_str(out, "RequestPort", rport);
+    put_str(out, "RequestProtocol", e->protocol ? e->protocol : "HTTP/1.1");
+    put_str(out, "RequestScheme", e->tls ? "https" : "http");
+    put_num(out, "RetryAttempts", e->retry_attempts);
+    if (e->router)
+        put_str(out, "RouterName", e->router);
+    if (e->service_addr && *e->service_addr)
+        put_str(out, "ServiceAddr", e->service_addr);
+    if (e->service)
+        put_str(out, "ServiceName", e->service);
+    if (e->service_url && *e->service_url)
+        put_str(out, "ServiceURL", e->service_url);
+    put_str(out, "StartLocal", t_loc);
+    put_str(out, "StartUTC", t_utc);
+    if (e->tls && e->tls_cipher)
+        put_str(out, "TLSCipher", e->tls_cipher);
+    if (e->tls && e->tls_version)
+        put_str(out, "TLSVersion", e->tls_version);
+    put_str(out, "entryPointName", e->entrypoint);
+    hc_buf_puts(out, "\"level\":\"info\",\"msg\":\"\",");
+    put_str(out, "time", now);
+    out->len--; /* the last ',' */
+    if (hc_buf_puts(out, "}\n") != 0) {
+        out->len = start;
+        return -ENOBUFS;
+    }
+    return 0;
+}
+
+/* ---- the file ---- */
+
+static int open_path(const char *path)
+{
+    if (!strcmp(path, "-"))
+        return dup(STDOUT_FILENO);
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+}
+
+int proxy_accesslog_open(const char *path)
+{
+    if (snprintf(log_path, sizeof(log_path), "%s", path) >= (int)sizeof(log_path))
+        return -ENAMETOOLONG;
+    int fd = open_path(path);
+    if (fd < 0)
+        return -errno;
+    log_fd = fd;
+    return 0;
+}
+
+int proxy_accesslog_reopen(void)
+{
+    if (log_fd < 0 || !strcmp(log_path, "-"))
+        return 0;
+    int fd = open_path(log_path);
+    if (fd < 0)
+        return -errno;
+    /* dup2 swaps the file under the same descriptor atomically (POSIX dup2). */
+    int rc = dup2(fd, log_fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+void proxy_accesslog_close(void)
+{
+    if (log_fd >= 0)
+        close(log_fd);
+    log_fd = -1;
+}
+
+int proxy_accesslog_enabled(void)
+{
+    return log_fd >= 0;
+}
+
+/* ---- per-worker writers ---- */
+
+struct proxy_accesslog_writer {
+    uv_timer_t timer;
+    hc_buf_t buf;
+};
+
+static void writer_flush(proxy_accesslog_writer_t *w)
+{
+    size_t off = 0;
+    while (off < w->buf.len && log_fd >= 0) {
+        ssize_t n = write(log_fd, w->buf.base + off, w->buf.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    hc_buf_reset(&w->buf);
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    proxy_accesslog_writer_t *w = t->data;
+    if (w->buf.len)
+        writer_flush(w);
+}
+
+proxy_accesslog_writer_t *proxy_accesslog_writer_new(uv_loop_t *loop)
+{
+    if (log_fd < 0)
+        return NULL;
+    proxy_accesslog_writer_t *w = hc_calloc(1, sizeof(*w));
+    hc_buf_init(&w->buf, BUF_MAX);
+    uv_timer_init(loop, &w->timer);
+    w->timer.data = w;
+    uv_timer_start(&w->timer, on_flush_timer, FLUSH_MS, FLUSH_MS);
+    uv_unref((uv_handle_t *)&w->timer);
+    return w;
+}
+
+void proxy_accesslog_write(proxy_accesslog_writer_t *w, const proxy_accesslog_entry_t *e)
+{
+    if (!w)
+        return;
+    if (proxy_accesslog_format(e, &w->buf) != 0) {
+        if (atomic_fetch_add(&log_dropped, 1) == 0)
+            hc_log(HC_LOG_WARN, "access log buffer full: dropping lines", NULL);
+        return;
+    }
+    if (w->buf.len >= FLUSH_BYTES)
+        writer_flush(w);
+}
+
+static void writer_closed(uv_handle_t *h)
+{
+    proxy_accesslog_writer_t *w = h->data;
+    hc_buf_free(&w->buf);
+    hc_free(w);
+}
+
+void proxy_accesslog_writer_free(proxy_accesslog_writer_t *w)
+{
+    if (!w)
+        return;
+    writer_flush(w);
+    uv_close((uv_handle_t *)&w->timer, writer_closed);
+}

@@ -1,0 +1,370 @@
+/* The API's JSON documents (proxy_api.h) in Traefik's shapes (traefik/traefik
+ * pkg/api/handler_http.go, handler_overview.go, handler_entrypoint.go), rendered from
+ * one generation. Pure: proxy_api.c serves them. */
+#include "proxy/proxy_api.h"
+
+#include "core/hc_alloc.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+/* A name as the configuration of its provider wrote it: "svc@kubernetes" is "svc" in
+ * an object of provider kubernetes, and stays qualified otherwise (Traefik's API shows
+ * the names as configured). */
+static json_t *name_as_configured(const char *qualified, proxy_provider_t owner)
+{
+    const char *at = strrchr(qualified, '@');
+    if (at && !strcmp(at + 1, proxy_provider_name(owner)))
+        return json_stringn(qualified, (size_t)(at - qualified));
+    return json_string(qualified);
+}
+
+static json_t *strv_json(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static void set_status(json_t *o, proxy_status_t st, char *const *errors, size_t nerrors)
+{
+    json_object_set_new(o, "status", json_string(proxy_status_name(st)));
+    if (nerrors)
+        json_object_set_new(o, "error", strv_json(errors, nerrors));
+}
+
+/* The entry points a router is served on (Traefik's "using"). */
+static json_t *router_using(const proxy_router_t *r)
+{
+    if (r->nentrypoints)
+        return strv_json(r->entrypoints, r->nentrypoints);
+    return json_pack("[s,s]", PROXY_EP_WEB, PROXY_EP_WEBSECURE);
+}
+
+json_t *proxy_api_router_json(const proxy_api_t *api, const proxy_router_t *r)
+{
+    (void)api;
+    json_t *o = json_object();
+    json_object_set_new(o, "entryPoints", router_using(r));
+    if (r->nmiddlewares)
+        json_object_set_new(o, "middlewares", strv_json(r->middleware_names, r->nmiddlewares));
+    json_object_set_new(o, "service", name_as_configured(r->service_name, r->provider));
+    json_object_set_new(o, "rule", json_string(r->rule ? r->rule : ""));
+    json_object_set_new(o, "priority", json_integer(r->priority));
+    if (r->tls) {
+        json_t *tls = json_object();
+        if (r->tls_options && strcmp(r->tls_options, "default") != 0)
+            json_object_set_new(tls, "options", json_string(r->tls_options));
+        if (r->cert_resolver)
+            json_object_set_new(tls, "certResolver", json_string(r->cert_resolver));
+        json_object_set_new(o, "tls", tls);
+    }
+    set_status(o, r->status, r->errors, r->nerrors);
+    json_object_set_new(o, "using", router_using(r));
+    json_object_set_new(o, "name", json_string(r->name));
+    json_object_set_new(o, "provider", json_string(proxy_provider_name(r->provider)));
+    return o;
+}
+
+/* The routers naming service (or middleware) name, sorted (they are in name order). */
+static json_t *used_by(const proxy_gen_t *g, const char *name, int middleware)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < g->cfg->nrouters; i++) {
+        const proxy_router_t *r = &g->cfg->routers[i];
+        int uses = 0;
+        if (!middleware)
+            uses = r->service_name && !strcmp(r->service_name, name);
+        for (size_t k = 0; middleware && !uses && k < r->nmiddlewares; k++)
+            uses = !strcmp(r->middleware_names[k], name);
+        if (uses)
+            json_array_append_new(a, json_string(r->name));
+    }
+    for (size_t i = 0; !middleware && i < g->cfg->nservices; i++) {
+        const proxy_service_t *s = &g->cfg->services[i];
+        for (size_t k = 0; k < s->nweighted; k++)
+            if (!strcmp(s->weighted[k].service_name, name))
+                json_array_append_new(a, json_string(s->name));
+    }
+    return a;
+}
+
+static json_t *sticky_json(const proxy_sticky_t *st)
+{
+    json_t *c = json_object();
+    if (st->name)
+        json_object_set_new(c, "name", json_string(st->name));
+    if (st->secure)
+        json_object_set_new(c, "secure", json_true());
+    if (st->httponly)
+        json_object_set_new(c, "httpOnly", json_true());
+    if (st->samesite)
+        json_object_set_new(c, "sameSite", json_string(st->samesite));
+    if (st->maxage)
+        json_object_set_new(c, "maxAge", json_integer(st->maxage));
+    return json_pack("{s:o}", "cookie", c);
+}
+
+static json_t *loadbalancer_json(const proxy_api_t *api, const proxy_service_t *s,
+                                 json_t **server_status)
+{
+    json_t *lb = json_object(), *servers = json_array();
+    *server_status = json_object();
+    for (size_t i = 0; i < s->nservers; i++) {
+        json_array_append_new(servers, json_pack("{s:s}", "url", s->servers[i]));
+        int up = !api->server_up || api->server_up(api->server_up_ud, s->name, s->servers[i]);
+        json_object_set_new(*server_status, s->servers[i], json_string(up ? "UP" : "DOWN"));
+    }
+    json_object_set_new(lb, "servers", servers);
+    if (s->sticky.enabled)
+        json_object_set_new(lb, "sticky", sticky_json(&s->sticky));
+    json_object_set_new(lb, "passHostHeader", json_boolean(s->pass_host_header));
+    if (s->health_check)
+        json_object_set(lb, "healthCheck", s->health_check);
+    if (s->servers_transport)
+        json_object_set_new(lb, "serversTransport", json_string(s->servers_transport));
+    return lb;
+}
+
+json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s)
+{
+    json_t *o = json_object();
+    if (s->type == PROXY_SERVICE_WEIGHTED) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < s->nweighted; i++)
+            json_array_append_new(list, json_pack("{s:o, s:I}", "name",
+                                                  name_as_configured(s->weighted[i].service_name,
+                                                                     s->provider),
+                                                  "weight", (json_int_t)s->weighted[i].weight));
+        json_object_set_new(o, "weighted", json_pack("{s:o}", "services", list));
+    } else {
+        json_t *status;
+        json_object_set_new(o, "loadBalancer", loadbalancer_json(api, s, &status));
+        json_object_set_new(o, "serverStatus", status);
+    }
+    set_status(o, s->status, s->errors, s->nerrors);
+    if (api->gen)
+        json_object_set_new(o, "usedBy", used_by(api->gen, s->name, 0));
+    json_object_set_new(o, "name", json_string(s->name));
+    json_object_set_new(o, "provider", json_string(proxy_provider_name(s->provider)));
+    json_object_set_new(o, "type", json_string(s->type == PROXY_SERVICE_WEIGHTED ? "weighted"
+                                                                                 : "loadbalancer"));
+    return o;
+}
+
+/* A middleware's status: disabled when its spec did not parse (with the parse error). */
+static void middleware_status(const proxy_api_t *api, const proxy_middleware_t *m, json_t *o)
+{
+    const proxy_gen_t *g = api->gen;
+    if (!g || g->mws[m - g->cfg->middlewares].mw.type) {
+        set_status(o, PROXY_STATUS_ENABLED, NULL, 0);
+        return;
+    }
+    json_t *errs = json_array();
+    for (size_t i = 0; i < g->nerrors; i++)
+        if (!strcmp(g->errors[i].kind, "middleware") && !strcmp(g->errors[i].name, m->name))
+            json_array_append_new(errs, json_string(g->errors[i].message));
+    json_object_set_new(o, "status", json_string("disabled"));
+    json_object_set_new(o, "error", errs);
+}
+
+json_t *proxy_api_middleware_json(const proxy_api_t *api, const proxy_middleware_t *m)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, m->type, m->spec ? json_deep_copy(m->spec) : json_object());
+    middleware_status(api, m, o);
+    if (api->gen)
+        json_object_set_new(o, "usedBy", used_by(api->gen, m->name, 1));
+    json_object_set_new(o, "name", json_string(m->name));
+    json_object_set_new(o, "provider", json_string(proxy_provider_name(m->provider)));
+    char type[64];
+    size_t i = 0;
+    for (; m->type[i] && i < sizeof(type) - 1; i++)
+        type[i] = (char)tolower((unsigned char)m->type[i]);
+    type[i] = '\0';
+    json_object_set_new(o, "type", json_string(type));
+    return o;
+}
+
+/* ---- lists ---- */
+
+static int str_has(const char *s, const char *needle)
+{
+    return s && strstr(s, needle) != NULL;
+}
+
+static int keep(const json_t *o, const proxy_api_query_t *q)
+{
+    const char *name = json_string_value(json_object_get(o, "name"));
+    if (q->status && *q->status &&
+        strcmp(json_string_value(json_object_get(o, "status")), q->status) != 0)
+        return 0;
+    if (q->search && *q->search && !str_has(name, q->search) &&
+        !str_has(json_string_value(json_object_get(o, "rule")), q->search) &&
+        !str_has(json_string_value(json_object_get(o, "service")), q->search))
+        return 0;
+    if (q->service_name && *q->service_name &&
+        !str_has(json_string_value(json_object_get(o, "service")), q->service_name))
+        return 0;
+    if (q->middleware_name && *q->middleware_name) {
+        size_t i;
+        json_t *v;
+        int found = 0;
+        json_array_foreach(json_object_get(o, "middlewares"), i, v)
+        {
+            found |= !strcmp(json_string_value(v), q->middleware_name);
+        }
+        return found;
+    }
+    return 1;
+}
+
+/* Every object of the kind at path, in name order (the config's arrays are sorted). */
+static json_t *all_of(const proxy_api_t *api, const char *path)
+{
+    const proxy_config_t *cfg = api->gen ? api->gen->cfg : NULL;
+    json_t *a = json_array();
+    if (!strcmp(path, PROXY_API_ROUTERS)) {
+        for (size_t i = 0; cfg && i < cfg->nrouters; i++)
+            json_array_append_new(a, proxy_api_router_json(api, &cfg->routers[i]));
+    } else if (!strcmp(path, PROXY_API_SERVICES)) {
+        for (size_t i = 0; cfg && i < cfg->nservices; i++)
+            json_array_append_new(a, proxy_api_service_json(api, &cfg->services[i]));
+    } else if (!strcmp(path, PROXY_API_MIDDLEWARES)) {
+        for (size_t i = 0; cfg && i < cfg->nmiddlewares; i++)
+            json_array_append_new(a, proxy_api_middleware_json(api, &cfg->middlewares[i]));
+    } else {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}
+
+json_t *proxy_api_list(const proxy_api_t *api, const char *path, const proxy_api_query_t *q,
+                       long *next_page, int *status)
+{
+    json_t *all = all_of(api, path);
+    if (!all) {
+        *status = 404;
+        return NULL;
+    }
+    json_t *kept = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(all, i, v)
+    {
+        if (keep(v, q))
+            json_array_append(kept, v);
+    }
+    json_decref(all);
+    /* Traefik pkg/api/handler.go pagination(): a start past the end is a 400. */
+    long page = q->page > 0 ? q->page : 1, per = q->per_page > 0 ? q->per_page : PROXY_API_PER_PAGE;
+    size_t n = json_array_size(kept);
+    if (page > 1 && (size_t)(page - 1) * (size_t)per >= n) {
+        json_decref(kept);
+        *status = 400;
+        return NULL;
+    }
+    size_t start = (size_t)((page - 1) * per), end = start + (size_t)per < n ? start + (size_t)per : n;
+    json_t *out = json_array();
+    for (size_t k = start; k < end; k++)
+        json_array_append(out, json_array_get(kept, k));
+    json_decref(kept);
+    *next_page = (size_t)(page * per) < n ? page + 1 : 1;
+    *status = 200;
+    return out;
+}
+
+/* ---- the other documents ---- */
+
+static json_t *section_counts(const proxy_api_t *api, const char *path)
+{
+    json_t *all = all_of(api, path);
+    long total = (long)json_array_size(all), warnings = 0, errors = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(all, i, v)
+    {
+        const char *st = json_string_value(json_object_get(v, "status"));
+        warnings += st && !strcmp(st, "warning");
+        errors += st && !strcmp(st, "disabled");
+    }
+    json_decref(all);
+    return json_pack("{s:i, s:i, s:i}", "total", (int)total, "warnings", (int)warnings, "errors",
+                     (int)errors);
+}
+
+static json_t *zero_counts(void)
+{
+    return json_pack("{s:i, s:i, s:i}", "total", 0, "warnings", 0, "errors", 0);
+}
+
+json_t *proxy_api_overview(const proxy_api_t *api)
+{
+    return json_pack(
+        "{s:{s:o, s:o, s:o}, s:{s:o, s:o, s:o}, s:{s:o, s:o}, s:{s:s, s:s, s:b}, s:[s,s,s]}",
+        "http", "routers", section_counts(api, PROXY_API_ROUTERS), "services",
+        section_counts(api, PROXY_API_SERVICES), "middlewares",
+        section_counts(api, PROXY_API_MIDDLEWARES), "tcp", "routers", zero_counts(), "services",
+        zero_counts(), "middlewares", zero_counts(), "udp", "routers", zero_counts(), "services",
+        zero_counts(), "features", "tracing", "", "metrics", "prometheus", "accessLog",
+        api->access_log, "providers", "KubernetesIngress", "KubernetesCRD", "File");
+}
+
+json_t *proxy_api_entrypoints(const proxy_api_t *api)
+{
+    static const char *const names[3] = {PROXY_EP_WEB, PROXY_EP_WEBSECURE, PROXY_EP_TRAEFIK};
+    json_t *a = json_array();
+    for (int i = 0; i < 3; i++) {
+        if (!api->addr[i] || !*api->addr[i])
+            continue;
+        json_t *ep = json_pack("{s:s, s:{s:{s:i, s:s, s:s}}, s:{}, s:{}, s:s}", "address",
+                               api->addr[i], "transport", "respondingTimeouts", "readTimeout",
+                               60, "idleTimeout", "180s", "writeTimeout", "0s",
+                               "forwardedHeaders", "http", "name", names[i]);
+        if (i == 1)
+            json_object_set_new(json_object_get(ep, "http"), "tls", json_object());
+        json_array_append_new(a, ep);
+    }
+    return a;
+}
+
+json_t *proxy_api_version(const proxy_api_t *api)
+{
+    return json_pack("{s:s, s:s, s:s}", "Version", HEARTH_VERSION, "Codename", "hearth",
+                     "startDate", api->start_date);
+}
+
+json_t *proxy_api_rawdata(const proxy_api_t *api)
+{
+    json_t *out = json_object();
+    static const char *const kinds[3][2] = {{"routers", PROXY_API_ROUTERS},
+                                            {"services", PROXY_API_SERVICES},
+                                            {"middlewares", PROXY_API_MIDDLEWARES}};
+    for (int k = 0; k < 3; k++) {
+        json_t *map = json_object(), *all = all_of(api, kinds[k][1]);
+        size_t i;
+        json_t *v;
+        json_array_foreach(all, i, v)
+        {
+            json_object_set(map, json_string_value(json_object_get(v, "name")), v);
+        }
+        json_decref(all);
+        json_object_set_new(out, kinds[k][0], map);
+    }
+    return out;
+}
+
+json_t *proxy_api_errors(const proxy_api_t *api)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; api->gen && i < api->gen->nerrors; i++) {
+        const proxy_config_error_t *e = &api->gen->errors[i];
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:s}", "source", e->source,
+                                           "kind", e->kind, "namespace", e->ns, "name", e->name,
+                                           "message", e->message));
+    }
+    return a;
+}

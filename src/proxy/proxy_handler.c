@@ -1,0 +1,456 @@
+/* One request on a worker (proxy_service_int.h): route match on the entry point's table
+ * of the worker's generation (404 "404 page not found" when none), the router's
+ * middlewares in order (rateLimit waits on a timer, forwardAuth calls out through
+ * hc_http_client, compress negotiates), then proxy_upstream_forward, whose hooks run the
+ * response middlewares in reverse and compress the body as it streams; at the end one
+ * access-log line and the metrics. Middlewares themselves: mw_*.c; forwarding:
+ * proxy_upstream.h. */
+#include "proxy/proxy_service_int.h"
+
+#include "core/hc_alloc.h"
+#include "core/hc_log.h"
+#include "proxy/mw_compress.h"
+#include "proxy/mw_forwardauth.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#define FREE_RQ_MAX 256u
+#define AUTH_TIMEOUT_MS 30000 /* Traefik forwardAuth's client timeout */
+
+enum { PH_MW, PH_WAIT, PH_FORWARD, PH_DONE };
+
+/* The per-request state; recycled through the worker's free list. */
+struct proxy_rq {
+    proxy_rq_t *next_free;
+    proxy_worker_t *w;
+    proxy_ep_t *ep;
+    hc_http_req_t *req; /* NULL once the client went away */
+    proxy_gen_t *gen;   /* the generation the request started with (a reference) */
+    const proxy_router_t *router;
+    const proxy_gen_chain_t *chain;
+    size_t next_mw;
+    int phase;
+    proxy_mw_req_t mw;
+    proxy_mw_resp_t resp;
+    proxy_mw_headers_t auth_cookies;
+    uv_timer_t *timer;                /* rateLimit delay; closes itself */
+    hc_http_client_req_t *auth;       /* forwardAuth call in flight */
+    const void *compress_cfg;         /* the first compress middleware */
+    proxy_mw_encoding_t enc;
+    proxy_mw_compressor_t *z;
+    int64_t start_wall_ns;
+    uint64_t start_ns;
+    char client_addr[64];
+    char peer_ip[48];
+    char *target;            /* the request-target as received (access log) */
+    uint64_t request_size;   /* Content-Length, 0 when none */
+    const char *tls_version; /* static strings of the TLS library, NULL when plain */
+    const char *tls_cipher;
+};
+
+static void run_middlewares(proxy_rq_t *rq);
+
+/* ---- state ---- */
+
+static proxy_rq_t *rq_get(proxy_worker_t *w)
+{
+    proxy_rq_t *rq = w->free_rq;
+    if (rq) {
+        w->free_rq = rq->next_free;
+        w->nfree_rq--;
+        memset(rq, 0, sizeof(*rq));
+    } else {
+        rq = hc_calloc(1, sizeof(*rq));
+    }
+    rq->w = w;
+    return rq;
+}
+
+static void rq_put(proxy_rq_t *rq)
+{
+    proxy_worker_t *w = rq->w;
+    proxy_mw_req_free(&rq->mw);
+    proxy_mw_resp_free(&rq->resp);
+    proxy_mw_headers_free(&rq->auth_cookies);
+    proxy_mw_compressor_free(rq->z);
+    hc_free(rq->target);
+    proxy_gen_unref(rq->gen);
+    if (w->nfree_rq >= FREE_RQ_MAX) {
+        hc_free(rq);
+        return;
+    }
+    rq->next_free = w->free_rq;
+    w->free_rq = rq;
+    w->nfree_rq++;
+}
+
+void proxy_handler_worker_free(proxy_worker_t *w)
+{
+    while (w->free_rq) {
+        proxy_rq_t *rq = w->free_rq;
+        w->free_rq = rq->next_free;
+        hc_free(rq);
+    }
+    w->nfree_rq = 0;
+}
+
+/* ---- the end of a request: access log and metrics ---- */
+
+static const char *tls_version_short(const char *v)
+{
+    return v && !strncmp(v, "TLSv", 4) ? v + 4 : v;
+}
+
+static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
+{
+    proxy_worker_t *w = rq->w;
+    uint64_t dur = uv_hrtime() - rq->start_ns;
+    const char *tv = rq->tls_version, *tc = rq->tls_cipher;
+    const char *svc = rq->router ? rq->router->service_name : NULL;
+    const char *ep = rq->ep->idx == PROXY_GEN_WEB ? PROXY_EP_WEB : PROXY_EP_WEBSECURE;
+    int code = res ? res->downstream_status : status;
+    const char *proto = res && res->upgraded ? "websocket" : "http";
+    if (w->log) {
+        proxy_accesslog_entry_t e = {
+            .start_ns = rq->start_wall_ns,
+            .duration_ns = dur,
+            .origin_duration_ns = res ? res->origin_duration_ns : 0,
+            .client_addr = rq->client_addr,
+            .client_user = rq->mw.user,
+            .method = rq->mw.method,
+            .host = rq->mw.host,
+            .target = rq->target,
+            .tls = rq->ep->idx == PROXY_GEN_WEBSECURE,
+            .tls_version = tv,
+            .tls_cipher = tc,
+            .entrypoint = ep,
+            .router = rq->router ? rq->router->name : NULL,
+            .service = svc,
+            .service_url = res ? res->service_url : NULL,
+            .service_addr = res ? res->service_addr : NULL,
+            .downstream_status = code,
+            .origin_status = res ? res->origin_status : 0,
+            .request_size = rq->request_size,
+            .origin_size = res ? res->origin_content_size : 0,
+            .downstream_size = res ? res->downstream_content_size : rq->resp.body.len,
+            .retry_attempts = res ? res->retry_attempts : 0,
+        };
+        proxy_accesslog_write(w->log, &e);
+    }
+    proxy_metrics_req_t m = {.entrypoint = ep,
+                             .service = svc,
+                             .method = rq->mw.method ? rq->mw.method : "GET",
+                             .protocol = proto,
+                             .code = code,
+                             .seconds = (double)dur / 1e9,
+                             .req_bytes = rq->request_size,
+                             .resp_bytes = res ? res->downstream_content_size : rq->resp.body.len,
+                             .tls_version = tv,
+                             .tls_cipher = tc};
+    proxy_metrics_observe(w->metrics, &m);
+    rq->phase = PH_DONE;
+    rq_put(rq);
+}
+
+/* Sends rq->resp (a middleware's own answer or an error) and finishes. */
+static void respond(proxy_rq_t *rq)
+{
+    hc_http_req_t *req = rq->req;
+    const char *ctype = proxy_mw_headers_get(&rq->resp.headers, "Content-Type");
+    for (size_t i = 0; i < rq->resp.headers.len; i++) {
+        const proxy_mw_header_t *h = &rq->resp.headers.v[i];
+        if (strcasecmp(h->name, "Content-Type") && strcasecmp(h->name, "Content-Length") &&
+            strcasecmp(h->name, "Transfer-Encoding"))
+            hc_http_res_header(req, h->name, h->value);
+    }
+    hc_http_respond(req, rq->resp.status, ctype, rq->resp.body.base ? rq->resp.body.base : "",
+                    rq->resp.body.len);
+    finish(rq, NULL, rq->resp.status);
+}
+
+static void respond_text(proxy_rq_t *rq, int status, const char *body)
+{
+    proxy_mw_resp_free(&rq->resp);
+    proxy_mw_resp_init(&rq->resp);
+    proxy_mw_resp_text(&rq->resp, status, body);
+    proxy_mw_headers_set(&rq->resp.headers, "Content-Type", "text/plain; charset=utf-8");
+    respond(rq);
+}
+
+/* ---- forwarding ---- */
+
+static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len)
+{
+    proxy_rq_t *rq = ud;
+    for (size_t i = rq->chain->n; i-- > 0;) {
+        const proxy_mw_t *m = &rq->chain->mws[i]->mw;
+        if (m->type->on_response)
+            m->type->on_response(m->cfg, &rq->mw, resp);
+    }
+    if (rq->auth_cookies.len)
+        proxy_mw_forwardauth_merge_cookies(&rq->auth_cookies, resp);
+    if (rq->compress_cfg && rq->enc != PROXY_MW_ENC_IDENTITY && resp->status != 101 &&
+        proxy_mw_compress_response(rq->compress_cfg, rq->enc, resp, body_len) == 1 &&
+        proxy_mw_compressor_new(rq->enc, &rq->z) == 0)
+        return PROXY_FWD_FILTER;
+    return PROXY_FWD_SEND;
+}
+
+static int on_fwd_body(void *ud, const char *data, size_t len, int last, proxy_fwd_sink_fn sink,
+                       void *sink_ud)
+{
+    proxy_rq_t *rq = ud;
+    return proxy_mw_compressor_push(rq->z, data, len, last ? PROXY_MW_Z_FINISH : PROXY_MW_Z_MORE,
+                                    sink, sink_ud);
+}
+
+static void on_fwd_done(void *ud, const proxy_fwd_result_t *res)
+{
+    proxy_rq_t *rq = ud;
+    finish(rq, res, res->downstream_status);
+}
+
+static const proxy_fwd_hooks_t fwd_hooks = {
+    .prebuffer = 1024, /* compress's default minResponseBodyBytes */
+    .on_response = on_fwd_response,
+    .body_filter = on_fwd_body,
+    .on_done = on_fwd_done,
+};
+
+static void forward(proxy_rq_t *rq)
+{
+    proxy_worker_t *w = rq->w;
+    /* The upstream manager knows the worker's current generation: after a reload while
+     * this request waited, find its service there by name. */
+    const proxy_service_t *svc = rq->router->service;
+    if (rq->gen != w->gen)
+        svc = proxy_config_service(w->gen->cfg, rq->router->service_name);
+    if (!svc) {
+        respond_text(rq, 503, "Service Unavailable");
+        return;
+    }
+    rq->phase = PH_FORWARD;
+    proxy_fwd_args_t args = {.req = rq->req,
+                             .mw = &rq->mw,
+                             .service = svc,
+                             .hooks = &fwd_hooks,
+                             .ud = rq};
+    if (proxy_upstream_forward(w->up, &args) != 0)
+        respond_text(rq, 500, "Internal Server Error");
+}
+
+/* ---- middlewares ---- */
+
+static void on_delay_closed(uv_handle_t *h)
+{
+    hc_free(h);
+}
+
+static void on_delay(uv_timer_t *t)
+{
+    proxy_rq_t *rq = t->data;
+    uv_close((uv_handle_t *)t, on_delay_closed);
+    rq->timer = NULL;
+    rq->phase = PH_MW;
+    run_middlewares(rq);
+}
+
+static void on_auth_done(hc_http_client_req_t *creq, int status, void *ud)
+{
+    proxy_rq_t *rq = ud;
+    rq->auth = NULL;
+    if (!rq->req) { /* the client went away while we waited */
+        finish(rq, NULL, 499);
+        return;
+    }
+    rq->phase = PH_MW;
+    const proxy_mw_t *m = &rq->chain->mws[rq->next_mw - 1]->mw;
+    const hc_http_response_t *res = hc_http_client_req_response(creq);
+    if (status < 0 || !res) {
+        hc_log(HC_LOG_WARN, "forwardAuth unreachable", HC_LS("router", rq->router->name),
+               HC_LS("error", hc_http_client_req_error(creq)), NULL);
+        respond_text(rq, 500, "Internal Server Error");
+        return;
+    }
+    proxy_mw_headers_t hdrs = {0};
+    for (size_t i = 0; i < res->n_headers; i++)
+        proxy_mw_headers_add(&hdrs, res->headers[i].name, res->headers[i].value);
+    size_t blen = 0;
+    const char *body = hc_http_client_req_body(creq, &blen);
+    proxy_mw_verdict_t v = proxy_mw_forwardauth_apply(m->cfg, &rq->mw, res->status, &hdrs, body,
+                                                      blen, &rq->auth_cookies, &rq->resp);
+    proxy_mw_headers_free(&hdrs);
+    if (v == PROXY_MW_RESPOND)
+        respond(rq);
+    else
+        run_middlewares(rq);
+}
+
+static const hc_http_client_req_cbs_t auth_cbs = {.on_done = on_auth_done};
+
+/* Starts the forwardAuth call of m. Returns 0 (on_auth_done follows) or -errno. */
+static int auth_start(proxy_rq_t *rq, const proxy_mw_t *m)
+{
+    proxy_mw_headers_t h = {0};
+    proxy_mw_forwardauth_request_headers(m->cfg, &rq->mw, &h);
+    hc_http_client_header_t hv[128];
+    size_t n = 0;
+    for (size_t i = 0; i < h.len && n < 128; i++)
+        if (strcasecmp(h.v[i].name, "Host") != 0)
+            hv[n++] = (hc_http_client_header_t){h.v[i].name, h.v[i].value};
+    hc_http_client_req_opts_t o = {.method = "GET",
+                                   .url = proxy_mw_forwardauth_address(m->cfg),
+                                   .headers = hv,
+                                   .n_headers = n,
+                                   .collect_max = PROXY_MW_FORWARDAUTH_BODY_MAX,
+                                   .total_timeout_ms = AUTH_TIMEOUT_MS};
+    rq->phase = PH_WAIT;
+    int rc = hc_http_client_request(rq->w->client, &o, &auth_cbs, rq, &rq->auth);
+    proxy_mw_headers_free(&h);
+    return rc;
+}
+
+/* Runs one middleware. Returns 1 when the request continues synchronously, 0 when it
+ * waits or was answered. */
+static int run_one(proxy_rq_t *rq, const proxy_mw_t *m)
+{
+    const char *t = m->type->name;
+    if (!strcmp(t, "compress")) {
+        if (!rq->compress_cfg) {
+            rq->compress_cfg = m->cfg;
+            rq->enc = proxy_mw_compress_negotiate(m->cfg, &rq->mw);
+        }
+        return 1;
+    }
+    if (!strcmp(t, "forwardAuth")) {
+        if (auth_start(rq, m) != 0)
+            respond_text(rq, 500, "Internal Server Error");
+        return 0;
+    }
+    if (!m->type->on_request)
+        return 1;
+    rq->mw.delay_ms = 0;
+    if (m->type->on_request(m->cfg, &rq->mw, &rq->resp) == PROXY_MW_RESPOND) {
+        respond(rq);
+        return 0;
+    }
+    if (rq->mw.delay_ms) {
+        rq->phase = PH_WAIT;
+        rq->timer = hc_malloc(sizeof(uv_timer_t));
+        uv_timer_init(rq->w->loop, rq->timer);
+        rq->timer->data = rq;
+        uv_timer_start(rq->timer, on_delay, rq->mw.delay_ms, 0);
+        return 0;
+    }
+    return 1;
+}
+
+static void run_middlewares(proxy_rq_t *rq)
+{
+    while (rq->next_mw < rq->chain->n) {
+        const proxy_mw_t *m = &rq->chain->mws[rq->next_mw++]->mw;
+        if (!run_one(rq, m))
+            return;
+    }
+    forward(rq);
+}
+
+/* The client went away before the forward took the request over. */
+static void on_client_close(hc_http_req_t *req, void *arg)
+{
+    proxy_rq_t *rq = arg;
+    (void)req;
+    if (rq->phase == PH_FORWARD || rq->phase == PH_DONE)
+        return;
+    rq->req = NULL;
+    if (rq->timer) {
+        uv_timer_stop(rq->timer);
+        uv_close((uv_handle_t *)rq->timer, on_delay_closed);
+        rq->timer = NULL;
+        finish(rq, NULL, 499);
+    } else if (rq->auth) {
+        hc_http_client_req_cancel(rq->auth); /* on_auth_done finishes */
+    }
+}
+
+/* ---- entry ---- */
+
+static const char *req_header(void *ctx, const char *name, size_t *len)
+{
+    return hc_http_req_header(ctx, name, len);
+}
+
+static void peer_of(proxy_rq_t *rq)
+{
+    struct sockaddr_storage ss;
+    if (hc_http_req_peer(rq->req, &ss) != 0)
+        return;
+    hc_addr_format((struct sockaddr *)&ss, rq->client_addr, sizeof(rq->client_addr));
+    if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, rq->peer_ip,
+                  sizeof(rq->peer_ip));
+    else
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, rq->peer_ip,
+                  sizeof(rq->peer_ip));
+}
+
+static const proxy_router_t *route(proxy_rq_t *rq)
+{
+    hc_http_req_t *req = rq->req;
+    size_t hlen = 0;
+    const char *host = hc_http_req_header(req, "Host", &hlen);
+    char norm[PROXY_RULE_MAX_HOST + 1];
+    int n = host ? proxy_rule_host_normalize(host, hlen, norm) : 0;
+    proxy_rule_req_t q = {.method = req->method,
+                          .method_len = strlen(req->method),
+                          .host = norm,
+                          .host_len = n > 0 ? (size_t)n : 0,
+                          .path = req->path,
+                          .path_len = req->path_len,
+                          .header = req_header,
+                          .header_ctx = req};
+    return proxy_route_match(rq->gen->routes[rq->ep->idx], &q, rq->ep->idx == PROXY_GEN_WEBSECURE);
+}
+
+void proxy_handle(hc_http_req_t *req, void *arg)
+{
+    proxy_ep_t *ep = arg;
+    proxy_rq_t *rq = rq_get(ep->w);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    rq->start_wall_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    rq->start_ns = uv_hrtime();
+    rq->ep = ep;
+    rq->req = req;
+    rq->gen = proxy_gen_ref(ep->w->gen);
+    peer_of(rq);
+    rq->target = hc_strdup(req->target);
+    rq->request_size = req->content_length > 0 ? (uint64_t)req->content_length : 0;
+    hc_tls_conn_t *tls = hc_http_req_tls(req);
+    if (tls) {
+        rq->tls_version = tls_version_short(hc_tls_conn_version(tls));
+        rq->tls_cipher = hc_tls_conn_cipher(tls);
+    }
+    proxy_mw_resp_init(&rq->resp);
+    const char *host = hc_http_req_header(req, "Host", NULL);
+    proxy_mw_req_init(&rq->mw, req->method, ep->idx == PROXY_GEN_WEBSECURE, host ? host : "",
+                      req->target, rq->peer_ip, rq->start_ns);
+    for (size_t i = 0; i < req->nheaders; i++)
+        proxy_mw_headers_add(&rq->mw.headers, req->headers[i].name, req->headers[i].value);
+    rq->router = route(rq);
+    if (!rq->router) {
+        hc_http_res_header(req, "X-Content-Type-Options", "nosniff");
+        respond_text(rq, 404, "404 page not found\n");
+        return;
+    }
+    rq->chain = proxy_gen_chain(rq->gen, rq->router);
+    if (rq->chain->broken) {
+        respond_text(rq, 500, "Internal Server Error");
+        return;
+    }
+    hc_http_req_on_close(req, on_client_close, rq);
+    run_middlewares(rq);
+}

@@ -1,0 +1,317 @@
+/* Building and freeing generations (proxy_runtime.h): manifest objects + --file +
+ * `hearth up` locals -> proxy_config_build -> route tables, parsed middlewares with
+ * chains expanded, and errors. TLS certificates and options: proxy_runtime_tls.c. */
+#include "proxy/proxy_runtime.h"
+#include "proxy/proxy_runtime_int.h"
+
+#include "core/hc_alloc.h"
+#include "core/hc_buf.h"
+#include "core/hc_log.h"
+#include "core/hc_yaml.h"
+#include "proxy/mw_chain.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- errors ---- */
+
+void proxy_gen_error_add(proxy_gen_t *g, const char *source, const char *kind, const char *ns,
+                         const char *name, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    g->errors = hc_realloc(g->errors, (g->nerrors + 1) * sizeof(*g->errors));
+    proxy_config_error_t *e = &g->errors[g->nerrors++];
+    e->source = hc_strdup(source ? source : "");
+    e->kind = hc_strdup(kind ? kind : "");
+    e->ns = hc_strdup(ns ? ns : "");
+    e->name = hc_strdup(name ? name : "");
+    e->message = hc_strdup(msg);
+}
+
+static void errors_free(proxy_config_error_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        hc_free(v[i].source);
+        hc_free(v[i].kind);
+        hc_free(v[i].ns);
+        hc_free(v[i].name);
+        hc_free(v[i].message);
+    }
+    hc_free(v);
+}
+
+/* ---- inputs ---- */
+
+/* The file-provider configuration routing `<name>.localhost` to each local service. */
+static json_t *locals_config(const proxy_local_t *locals, size_t n)
+{
+    json_t *routers = json_object(), *services = json_object();
+    for (size_t i = 0; i < n; i++) {
+        char id[96], rule[160];
+        snprintf(id, sizeof(id), "%s-localhost", locals[i].name);
+        snprintf(rule, sizeof(rule), "Host(`%s.localhost`)", locals[i].name);
+        json_object_set_new(routers, id, json_pack("{s:s, s:s}", "rule", rule, "service", id));
+        json_object_set_new(services, id,
+                            json_pack("{s:{s:[{s:s}]}}", "loadBalancer", "servers", "url",
+                                      locals[i].url));
+    }
+    return json_pack("{s:{s:o, s:o}}", "http", "routers", routers, "services", services);
+}
+
+/* Fills the object arrays of ci from the manifest snapshot; sources are "file:line"
+ * strings appended to srcbuf-owned storage (freed by the caller). */
+static char **manifest_objects(proxy_gen_t *g, hc_manifest_set_t *set, const json_t ***objs,
+                               const char ***srcs, size_t *n)
+{
+    size_t count = set ? hc_manifest_set_count(set) : 0;
+    *objs = hc_calloc(count ? count : 1, sizeof(**objs));
+    *srcs = hc_calloc(count ? count : 1, sizeof(**srcs));
+    char **owned = hc_calloc(count ? count : 1, sizeof(char *));
+    for (size_t i = 0; i < count; i++) {
+        const hc_manifest_obj_t *o = hc_manifest_set_at(set, i);
+        char src[4200];
+        snprintf(src, sizeof(src), "%s:%d", o->file, o->line);
+        owned[i] = hc_strdup(src);
+        (*objs)[i] = o->doc;
+        (*srcs)[i] = owned[i];
+    }
+    *n = count;
+    const hc_manifest_error_t *errs;
+    size_t nerr = set ? hc_manifest_set_errors(set, &errs) : 0;
+    for (size_t i = 0; i < nerr; i++) {
+        char src[4200];
+        snprintf(src, sizeof(src), "%s:%d", errs[i].file, errs[i].line);
+        proxy_gen_error_add(g, src, "", "", "", "%s", errs[i].message);
+    }
+    return owned;
+}
+
+static int config_build(proxy_gen_t *g, const proxy_gen_input_t *in)
+{
+    const json_t **objs, *files[2];
+    const char **srcs, *fsrcs[2];
+    size_t nobjs, nfiles = 0;
+    char **owned = manifest_objects(g, in->manifests, &objs, &srcs, &nobjs);
+    if (in->file_error)
+        proxy_gen_error_add(g, in->file_source, "", "", "", "%s", in->file_error);
+    if (in->file) {
+        files[nfiles] = in->file;
+        fsrcs[nfiles++] = in->file_source ? in->file_source : "file";
+    }
+    json_t *locals = in->nlocals ? locals_config(in->locals, in->nlocals) : NULL;
+    if (locals) {
+        files[nfiles] = locals;
+        fsrcs[nfiles++] = "hearth up";
+    }
+    /* --ingress-class traefik (the default) also serves Ingresses without a class,
+     * which proxy_config does when no class is configured. */
+    const char *cls = in->ingress_class;
+    proxy_config_input_t ci = {.ingress_class = cls && strcmp(cls, "traefik") ? cls : NULL,
+                               .objects = objs,
+                               .sources = srcs,
+                               .nobjects = nobjs,
+                               .files = files,
+                               .file_sources = fsrcs,
+                               .nfiles = nfiles};
+    int rc = proxy_config_build(&ci, &g->cfg);
+    json_decref(locals);
+    for (size_t i = 0; i < nobjs; i++)
+        hc_free(owned[i]);
+    hc_free(owned);
+    hc_free(objs);
+    hc_free(srcs);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < g->cfg->nerrors; i++) {
+        const proxy_config_error_t *e = &g->cfg->errors[i];
+        proxy_gen_error_add(g, e->source, e->kind, e->ns, e->name, "%s", e->message);
+    }
+    return 0;
+}
+
+/* ---- middlewares ---- */
+
+static void mws_parse(proxy_gen_t *g)
+{
+    const proxy_config_t *cfg = g->cfg;
+    g->mws = hc_calloc(cfg->nmiddlewares ? cfg->nmiddlewares : 1, sizeof(*g->mws));
+    for (size_t i = 0; i < cfg->nmiddlewares; i++) {
+        const proxy_middleware_t *m = &cfg->middlewares[i];
+        json_t *spec = json_pack("{s:O}", m->type, m->spec ? m->spec : json_null());
+        char err[256];
+        g->mws[i].def = m;
+        int rc = proxy_mw_parse(spec, m->name, &g->mws[i].mw, err, sizeof(err));
+        json_decref(spec);
+        if (rc) {
+            memset(&g->mws[i].mw, 0, sizeof(g->mws[i].mw));
+            proxy_gen_error_add(g, m->source, "middleware", "", m->name, "%s", err);
+        }
+    }
+}
+
+static const proxy_gen_mw_t *mw_by_name(const proxy_gen_t *g, const char *name)
+{
+    const proxy_middleware_t *m = proxy_config_middleware(g->cfg, name);
+    return m ? &g->mws[m - g->cfg->middlewares] : NULL;
+}
+
+/* Resolves a name written in a chain, relative to the chain middleware's own name:
+ * "x@p" as is; else "x@<provider>", then for Kubernetes CRDs "<ns>-x@kubernetescrd"
+ * for each namespace prefix the chain's name could carry ("ns-chain@kubernetescrd"). */
+static const proxy_gen_mw_t *chain_resolve(const proxy_gen_t *g, const proxy_gen_mw_t *chain,
+                                           const char *name)
+{
+    char q[512];
+    if (strchr(name, '@'))
+        return mw_by_name(g, name);
+    const char *prov = proxy_provider_name(chain->def->provider);
+    snprintf(q, sizeof(q), "%s@%s", name, prov);
+    const proxy_gen_mw_t *m = mw_by_name(g, q);
+    const char *cn = chain->def->name;
+    for (const char *dash = strchr(cn, '-'); !m && dash; dash = strchr(dash + 1, '-')) {
+        snprintf(q, sizeof(q), "%.*s-%s@%s", (int)(dash - cn), cn, name, prov);
+        m = mw_by_name(g, q);
+    }
+    return m;
+}
+
+/* Appends m (or, for a chain, what it names) to out. Returns 0 or -EINVAL with err. */
+static int chain_expand(const proxy_gen_t *g, const proxy_gen_mw_t *m, unsigned depth,
+                        const proxy_gen_mw_t **out, size_t *n, char *err, size_t errlen)
+{
+    if (!m->mw.type) {
+        snprintf(err, errlen, "middleware %s is invalid", m->def->name);
+        return -EINVAL;
+    }
+    if (strcmp(m->mw.type->name, "chain") != 0) {
+        if (*n >= PROXY_GEN_MAX_MWS) {
+            snprintf(err, errlen, "more than %u middlewares", PROXY_GEN_MAX_MWS);
+            return -EINVAL;
+        }
+        out[(*n)++] = m;
+        return 0;
+    }
+    if (depth >= PROXY_GEN_CHAIN_DEPTH) {
+        snprintf(err, errlen, "chain %s nests deeper than %u (a cycle?)", m->def->name,
+                 PROXY_GEN_CHAIN_DEPTH);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < proxy_mw_chain_count(m->mw.cfg); i++) {
+        const char *name = proxy_mw_chain_name(m->mw.cfg, i);
+        const proxy_gen_mw_t *c = chain_resolve(g, m, name);
+        if (!c) {
+            snprintf(err, errlen, "chain %s: middleware %s does not exist", m->def->name, name);
+            return -EINVAL;
+        }
+        int rc = chain_expand(g, c, depth + 1, out, n, err, errlen);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Expands each enabled router's middlewares. A router whose chain cannot be expanded
+ * is marked broken and reported: the handler answers its requests with 500. */
+static void chains_build(proxy_gen_t *g)
+{
+    const proxy_config_t *cfg = g->cfg;
+    g->chains = hc_calloc(cfg->nrouters ? cfg->nrouters : 1, sizeof(*g->chains));
+    const proxy_gen_mw_t *tmp[PROXY_GEN_MAX_MWS];
+    for (size_t r = 0; r < cfg->nrouters; r++) {
+        const proxy_router_t *rt = &cfg->routers[r];
+        if (rt->status == PROXY_STATUS_DISABLED || !rt->middlewares)
+            continue;
+        size_t n = 0;
+        int rc = 0;
+        char err[512] = "";
+        for (size_t i = 0; rc == 0 && i < rt->nmiddlewares; i++)
+            rc = chain_expand(g, &g->mws[rt->middlewares[i] - cfg->middlewares], 0, tmp, &n, err,
+                              sizeof(err));
+        if (rc) {
+            g->chains[r].broken = 1;
+            proxy_gen_error_add(g, rt->source, "router", "", rt->name, "%s", err);
+            continue;
+        }
+        g->chains[r].mws = hc_memdup(tmp, n * sizeof(tmp[0]));
+        g->chains[r].n = n;
+    }
+}
+
+/* ---- generations ---- */
+
+int proxy_gen_build(const proxy_gen_input_t *in, proxy_gen_t **out)
+{
+    *out = NULL;
+    if (!in)
+        return -EINVAL;
+    proxy_gen_t *g = hc_calloc(1, sizeof(*g));
+    atomic_init(&g->refs, 1);
+    g->serial = in->serial;
+    g->built_at = (int64_t)time(NULL);
+    int rc = config_build(g, in);
+    if (rc)
+        goto fail;
+    if ((rc = proxy_route_build(g->cfg, "web", 0, &g->routes[PROXY_GEN_WEB])) ||
+        (rc = proxy_route_build(g->cfg, "websecure", 1, &g->routes[PROXY_GEN_WEBSECURE])))
+        goto fail;
+    mws_parse(g);
+    chains_build(g);
+    proxy_gen_tls_build(g);
+    *out = g;
+    return 0;
+fail:
+    proxy_gen_unref(g);
+    return rc;
+}
+
+static void gen_free(proxy_gen_t *g)
+{
+    proxy_gen_tls_free(g);
+    if (g->chains)
+        for (size_t r = 0; r < g->cfg->nrouters; r++)
+            hc_free(g->chains[r].mws);
+    hc_free(g->chains);
+    if (g->mws)
+        for (size_t i = 0; i < g->cfg->nmiddlewares; i++)
+            proxy_mw_free(&g->mws[i].mw);
+    hc_free(g->mws);
+    for (int i = 0; i < PROXY_GEN_NEP; i++)
+        proxy_route_free(g->routes[i]);
+    proxy_config_free(g->cfg);
+    errors_free(g->errors, g->nerrors);
+    hc_free(g);
+}
+
+void proxy_gen_unref(proxy_gen_t *g)
+{
+    if (g && atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
+        gen_free(g);
+}
+
+int proxy_gen_read_file(const char *path, json_t **out, char *err, size_t errlen)
+{
+    hc_yaml_docs_t *docs = NULL;
+    hc_yaml_error_t ye;
+    *out = NULL;
+    int rc = hc_yaml_parse_file(path, NULL, &docs, &ye);
+    if (rc) {
+        snprintf(err, errlen, "%s:%d: %s", path, ye.line, ye.message);
+        return rc;
+    }
+    json_t *doc = hc_yaml_count(docs) ? hc_yaml_get(docs, 0) : NULL;
+    if (!json_is_object(doc) && !json_is_null(doc) && doc) {
+        snprintf(err, errlen, "%s:1: the dynamic configuration must be a mapping", path);
+        hc_yaml_free(docs);
+        return -EINVAL;
+    }
+    *out = json_is_object(doc) ? json_incref(doc) : json_object();
+    hc_yaml_free(docs);
+    return 0;
+}

@@ -1,0 +1,126 @@
+/* Generations of the proxy's configuration: everything a worker needs to answer requests
+ * (the built proxy_config_t, one route table per entry point, the parsed middleware
+ * instances with chains expanded per router, the TLS certificate set and options),
+ * built on the main loop from the manifest snapshot, the --file YAML and `hearth up`'s
+ * local services, then published to every worker.
+ *
+ * Ownership: a generation is immutable and refcounted (atomic). A request keeps the
+ * generation it started with (proxy_gen_ref) until it ends, so a reload never changes
+ * a request mid-flight. Middleware instances are parsed once per generation and shared
+ * by every worker (rateLimit buckets are therefore shared process-wide). */
+#ifndef PROXY_RUNTIME_H
+#define PROXY_RUNTIME_H
+
+#include "core/hc_manifest.h"
+#include "core/hc_tls.h"
+#include "proxy/mw.h"
+#include "proxy/proxy_config.h"
+#include "proxy/proxy_route.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* Deepest nesting of chain middlewares, and most middlewares one router runs. */
+#define PROXY_GEN_CHAIN_DEPTH 8u
+#define PROXY_GEN_MAX_MWS 64u
+
+/* Entry point indexes of proxy_gen_t.routes. */
+enum { PROXY_GEN_WEB = 0, PROXY_GEN_WEBSECURE = 1, PROXY_GEN_NEP = 2 };
+
+/* A parsed middleware of the generation; parallel to cfg->middlewares. */
+typedef struct proxy_gen_mw {
+    const proxy_middleware_t *def;
+    proxy_mw_t mw; /* mw.type NULL when the spec did not parse (the router is disabled) */
+} proxy_gen_mw_t;
+
+/* What one router runs, chains expanded, in order. */
+typedef struct proxy_gen_chain {
+    const proxy_gen_mw_t **mws;
+    size_t n;
+    int broken; /* a middleware was invalid or a chain unresolvable: answer 500 */
+} proxy_gen_chain_t;
+
+/* A certificate's facts for metrics and the API (never the key). */
+typedef struct proxy_gen_cert {
+    char *name;       /* proxy_cert_t.name, or "default" for the generated one */
+    char *cn;         /* subject common name, "" when none */
+    char **sans;      /* DNS subjectAltNames */
+    size_t nsans;
+    int64_t not_after; /* Unix seconds */
+} proxy_gen_cert_t;
+
+/* A local service published by proxy_local_publish (`hearth up`). */
+typedef struct proxy_local {
+    const char *name;
+    const char *url;
+} proxy_local_t;
+
+typedef struct proxy_gen {
+    atomic_uint refs;
+    uint64_t serial; /* 1, 2, ... in build order */
+    int64_t built_at; /* Unix seconds */
+    proxy_config_t *cfg;
+    proxy_route_table_t *routes[PROXY_GEN_NEP];
+    proxy_gen_mw_t *mws;      /* cfg->nmiddlewares entries */
+    proxy_gen_chain_t *chains; /* cfg->nrouters entries: chains[r - cfg->routers] */
+    /* Every problem of this generation, in order: manifest read errors, the --file
+     * error, configuration errors, middleware and certificate errors. */
+    proxy_config_error_t *errors;
+    size_t nerrors;
+    /* TLS: the set for websecure (moved out by proxy_gen_take_certs), the facts of each
+     * certificate, and the TLSOption `default` mapped to hc_tls (strings owned). */
+    hc_tls_certs_t *certs;
+    proxy_gen_cert_t *cert_info;
+    size_t ncert_info;
+    char *tls_min_version;   /* NULL: hc_tls's default (TLS 1.2) */
+    char *tls_cipher_suites; /* comma list or NULL */
+} proxy_gen_t;
+
+/* What a generation is built from; all borrowed. */
+typedef struct proxy_gen_input {
+    hc_manifest_set_t *manifests; /* NULL when no --manifests */
+    const json_t *file;           /* the --file dynamic configuration, or NULL */
+    const char *file_source;      /* its path */
+    const char *file_error;       /* why --file could not be read/parsed, or NULL */
+    const char *ingress_class;    /* --ingress-class; "traefik" or NULL also serves
+                                     Ingresses without a class */
+    const proxy_local_t *locals;  /* `hearth up` services */
+    size_t nlocals;
+    uint64_t serial;
+} proxy_gen_input_t;
+
+/** Builds a generation from in (nothing of in is kept). Broken objects become errors of
+ *  the generation and are skipped; the build itself only fails on unusable input.
+ *  The certificate set always holds a generated default certificate ("TRAEFIK DEFAULT
+ *  CERT", Traefik's fallback), used when no SNI name matches. Returns 0 with *out
+ *  (one reference, held by the caller) or -EINVAL. */
+int proxy_gen_build(const proxy_gen_input_t *in, proxy_gen_t **out);
+
+/** Takes a reference (atomic, any thread); returns g. */
+static inline proxy_gen_t *proxy_gen_ref(proxy_gen_t *g)
+{
+    atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+    return g;
+}
+
+/** Drops a reference (any thread); the last one frees the generation. NULL is fine. */
+void proxy_gen_unref(proxy_gen_t *g);
+
+/** Moves the certificate set out (the caller installs it with hc_tls_ctx_set_certs);
+ *  NULL when already taken. */
+hc_tls_certs_t *proxy_gen_take_certs(proxy_gen_t *g);
+
+/** The chain of the router r of g (r from g->cfg or one of g's route tables). */
+static inline const proxy_gen_chain_t *proxy_gen_chain(const proxy_gen_t *g,
+                                                       const proxy_router_t *r)
+{
+    return &g->chains[r - g->cfg->routers];
+}
+
+/** Reads the --file dynamic configuration at path (YAML or JSON, one document) into
+ *  *out (the caller json_decref's it). Returns 0, or a negative errno with a message in
+ *  err naming file:line. */
+int proxy_gen_read_file(const char *path, json_t **out, char *err, size_t errlen);
+
+#endif

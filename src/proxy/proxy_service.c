@@ -1,0 +1,459 @@
+/* The proxy service (proxy.h): options, start-up (generation, TLS context, upstream
+ * shared state, workers, API server), reloads on manifest and --file changes and
+ * SIGHUP, SIGUSR1 log reopening, `hearth up` local routes, and the graceful stop. */
+#include "proxy/proxy.h"
+#include "proxy/proxy_service_int.h"
+
+#include "core/hc_alloc.h"
+#include "core/hc_log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_LOCALS 32
+#define FILE_DEBOUNCE_MS 200
+
+extern const hc_static_table_t proxy_web;
+
+const hc_option_t proxy_options[] = {
+    {"manifests", "PROXY_MANIFESTS", NULL, "Kubernetes manifest directory or file (repeatable)",
+     HC_OPT_MULTI},
+    {"file", "PROXY_FILE", NULL, "Traefik file-provider dynamic configuration (YAML)", 0},
+    {"web", "PROXY_WEB", ":8080", "address of the web entry point (plain HTTP)", 0},
+    {"websecure", "PROXY_WEBSECURE", ":8443", "address of the websecure entry point (TLS)", 0},
+    {"api", "PROXY_API", ":9000", "address of the API, dashboard, /ping and /metrics", 0},
+    {"workers", "PROXY_WORKERS", "0", "worker threads (0 = one per core)", 0},
+    {"ingress-class", "PROXY_INGRESS_CLASS", "traefik", "ingress class to serve", 0},
+    {"access-log", "PROXY_ACCESS_LOG", NULL, "JSON access log file, or - for stdout", 0},
+    HC_OPTION_END,
+};
+
+/* `hearth up` locals (main loop only) and the running service they notify. */
+static struct {
+    char name[64];
+    char url[128];
+} locals[MAX_LOCALS];
+static size_t nlocals;
+static proxy_svc_t *running;
+
+/* ---- generations ---- */
+
+static int server_up(void *ud, const char *service, const char *url)
+{
+    return proxy_upstream_server_up(ud, service, url);
+}
+
+/* Builds a generation from the current inputs. Returns NULL only on unusable input. */
+static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set)
+{
+    json_t *file = NULL;
+    char ferr[512] = "";
+    if (svc->file && proxy_gen_read_file(svc->file, &file, ferr, sizeof(ferr)) != 0)
+        hc_log(HC_LOG_ERROR, "cannot read --file", HC_LS("error", ferr), NULL);
+    proxy_local_t loc[MAX_LOCALS];
+    for (size_t i = 0; i < nlocals; i++)
+        loc[i] = (proxy_local_t){locals[i].name, locals[i].url};
+    proxy_gen_input_t in = {.manifests = set,
+                            .file = file,
+                            .file_source = svc->file,
+                            .file_error = ferr[0] ? ferr : NULL,
+                            .ingress_class = svc->ingress_class,
+                            .locals = loc,
+                            .nlocals = nlocals,
+                            .serial = ++svc->serial};
+    proxy_gen_t *g = NULL;
+    proxy_gen_build(&in, &g);
+    json_decref(file);
+    return g;
+}
+
+/* Makes g current: certificates into the TLS context, health checks, every worker. */
+static void gen_publish(proxy_svc_t *svc, proxy_gen_t *g)
+{
+    if (svc->tls) /* at start-up the context is made after the first generation */
+        hc_tls_ctx_set_certs(svc->tls, proxy_gen_take_certs(g));
+    proxy_upstream_shared_set_config(svc->shared, g->cfg);
+    proxy_gen_t *old = svc->gen;
+    svc->gen = g;
+    svc->api.gen = g;
+    if (svc->workers) {
+        for (unsigned i = 0; i < svc->nworkers; i++)
+            proxy_gen_ref(g);
+        hc_workers_each(svc->workers, proxy_worker_set_gen, g);
+    }
+    proxy_gen_unref(old);
+    for (size_t i = 0; i < g->nerrors; i++)
+        hc_log(HC_LOG_WARN, "configuration error", HC_LS("source", g->errors[i].source),
+               HC_LS("kind", g->errors[i].kind), HC_LS("name", g->errors[i].name),
+               HC_LS("error", g->errors[i].message), NULL);
+    hc_log(HC_LOG_INFO, "configuration loaded", HC_LI("generation", g->serial),
+           HC_LI("routers", g->cfg->nrouters), HC_LI("services", g->cfg->nservices),
+           HC_LI("errors", g->nerrors), NULL);
+}
+
+static int rebuild(proxy_svc_t *svc, hc_manifest_set_t *set)
+{
+    proxy_gen_t *g = gen_make(svc, set);
+    proxy_metrics_reload(g != NULL);
+    if (!g)
+        return -EINVAL;
+    gen_publish(svc, g);
+    return 0;
+}
+
+static void on_manifests(hc_manifest_watch_t *w, hc_manifest_set_t *set, void *data)
+{
+    (void)w;
+    rebuild(data, set);
+}
+
+static hc_manifest_set_t *current_manifests(proxy_svc_t *svc)
+{
+    return svc->watch ? hc_manifest_watch_current(svc->watch) : NULL;
+}
+
+static void on_file_timer(uv_timer_t *t)
+{
+    proxy_svc_t *svc = t->data;
+    rebuild(svc, current_manifests(svc));
+}
+
+static void on_file_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    proxy_svc_t *svc = h->data;
+    const char *slash = strrchr(svc->file, '/'), *base = slash ? slash + 1 : svc->file;
+    (void)events;
+    (void)status;
+    if (filename && strcmp(filename, base) != 0)
+        return; /* another file of the directory (an access log, say) */
+    uv_timer_start(&svc->file_timer, on_file_timer, FILE_DEBOUNCE_MS, 0);
+}
+
+static void on_usr1(uv_signal_t *s, int signum)
+{
+    (void)s;
+    (void)signum;
+    int rc = proxy_accesslog_reopen();
+    hc_log(rc ? HC_LOG_ERROR : HC_LOG_INFO, rc ? "cannot reopen access log" : "access log reopened",
+           HC_LS("error", rc ? strerror(-rc) : NULL), NULL);
+}
+
+/* ---- start ---- */
+
+static int opts_load(proxy_svc_t *svc, hc_config_t *cfg)
+{
+    static const char *const names[3] = {"web", "websecure", "api"};
+    char err[256];
+    for (int i = 0; i < 3; i++) {
+        svc->addr[i] = hc_config_get(cfg, names[i]);
+        if (!svc->addr[i])
+            svc->addr[i] = "";
+        if (svc->addr[i][0] && hc_addr_parse(svc->addr[i], &svc->sa[i]) != 0) {
+            hc_log(HC_LOG_ERROR, "bad address", HC_LS("option", names[i]),
+                   HC_LS("value", svc->addr[i]), NULL);
+            return -EINVAL;
+        }
+    }
+    long long n = 0;
+    if (hc_config_get_int(cfg, "workers", &n, err, sizeof(err)) != 0 || n < 0 || n > 1024) {
+        hc_log(HC_LOG_ERROR, "bad --workers", HC_LS("error", err), NULL);
+        return -EINVAL;
+    }
+    svc->nworkers = n ? (unsigned)n : hc_cpu_count();
+    const char *const *m;
+    svc->nmanifests = hc_config_get_all(cfg, "manifests", &m);
+    svc->manifests = m;
+    svc->file = hc_config_get(cfg, "file");
+    svc->ingress_class = hc_config_get(cfg, "ingress-class");
+    const char *log = hc_config_get(cfg, "access-log");
+    if (log && *log) {
+        int rc = proxy_accesslog_open(log);
+        if (rc) {
+            hc_log(HC_LOG_ERROR, "cannot open access log", HC_LS("path", log),
+                   HC_LS("error", strerror(-rc)), NULL);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Watches the directory of --file (editors replace files by renaming). */
+static void file_watch_start(proxy_svc_t *svc)
+{
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", svc->file);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    uv_timer_init(svc->loop, &svc->file_timer);
+    svc->file_timer.data = svc;
+    uv_fs_event_init(svc->loop, &svc->file_watch);
+    svc->file_watch.data = svc;
+    svc->file_watching = uv_fs_event_start(&svc->file_watch, on_file_event, dir, 0) == 0;
+    if (!svc->file_watching)
+        hc_log(HC_LOG_WARN, "cannot watch --file; SIGHUP reloads it", HC_LS("path", dir), NULL);
+}
+
+static int tls_start(proxy_svc_t *svc)
+{
+    static const char *const alpn[] = {"http/1.1", NULL};
+    char err[256];
+    hc_tls_server_opts_t o = {.min_version = svc->gen->tls_min_version,
+                              .cipher_suites = svc->gen->tls_cipher_suites,
+                              .alpn = alpn};
+    svc->tls = hc_tls_server_new(&o, err, sizeof(err));
+    if (!svc->tls) {
+        hc_log(HC_LOG_WARN, "TLSOption default refused; using defaults", HC_LS("error", err),
+               NULL);
+        o.min_version = o.cipher_suites = NULL;
+        svc->tls = hc_tls_server_new(&o, err, sizeof(err));
+    }
+    return svc->tls ? 0 : -EINVAL;
+}
+
+static int api_start(proxy_svc_t *svc)
+{
+    struct tm tm;
+    time_t now = time(NULL);
+    gmtime_r(&now, &tm);
+    strftime(svc->api.start_date, sizeof(svc->api.start_date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    for (int i = 0; i < 3; i++)
+        svc->api.addr[i] = svc->addr[i];
+    svc->api.server_up = server_up;
+    svc->api.server_up_ud = svc->shared;
+    svc->api.access_log = proxy_accesslog_enabled();
+    svc->api.metrics = hc_metrics_default();
+    if (hc_static_new(&proxy_web, &(hc_static_options_t){.prefix = PROXY_API_DASHBOARD},
+                      &svc->dashboard) == 0)
+        svc->api.dashboard = svc->dashboard;
+    if (!svc->addr[2][0])
+        return 0;
+    hc_http_server_opts_t o = {.handler = proxy_api_handle, .handler_arg = &svc->api};
+    svc->api_srv = hc_http_server_new(svc->loop, &o);
+    int rc = svc->api_srv ? hc_http_server_listen(svc->api_srv, (struct sockaddr *)&svc->sa[2], 0)
+                          : -EINVAL;
+    if (rc)
+        hc_log(HC_LOG_ERROR, "cannot listen", HC_LS("addr", svc->addr[2]),
+               HC_LS("error", uv_strerror(rc)), NULL);
+    return rc;
+}
+
+static void urls_set(proxy_svc_t *svc)
+{
+    hc_service_ctx_t *ctx = svc->ctx;
+    int web = svc->w[0].ep[PROXY_GEN_WEB].srv ? hc_http_server_port(svc->w[0].ep[0].srv) : 0;
+    int api = svc->api_srv ? hc_http_server_port(svc->api_srv) : 0;
+    snprintf(ctx->url, sizeof(ctx->url), "http://localhost:%d/", web);
+    if (api) {
+        snprintf(ctx->url, sizeof(ctx->url), "http://localhost:%d%s", api, PROXY_API_DASHBOARD);
+        snprintf(ctx->health_url, sizeof(ctx->health_url), "http://127.0.0.1:%d%s", api,
+                 PROXY_API_PING);
+    }
+}
+
+static void proxy_stop(hc_service_ctx_t *ctx, unsigned deadline_ms, hc_service_stopped_cb done);
+
+static int proxy_start(hc_service_ctx_t *ctx)
+{
+    proxy_svc_t *svc = hc_calloc(1, sizeof(*svc));
+    char err[256];
+    svc->ctx = ctx;
+    svc->loop = ctx->loop;
+    ctx->state = svc;
+    proxy_metrics_init();
+    int rc = opts_load(svc, ctx->config);
+    if (rc)
+        goto fail;
+    svc->shared = proxy_upstream_shared_new(svc->loop, &(proxy_upstream_opts_t){0}, err,
+                                            sizeof(err));
+    if (!svc->shared) {
+        hc_log(HC_LOG_ERROR, "upstream setup failed", HC_LS("error", err), NULL);
+        rc = -EINVAL;
+        goto fail;
+    }
+    if (svc->nmanifests &&
+        (rc = hc_manifest_watch_start(svc->loop, svc->manifests, svc->nmanifests, NULL,
+                                      on_manifests, svc, &svc->watch)) != 0)
+        goto fail;
+    if (svc->file)
+        file_watch_start(svc);
+    uv_signal_init(svc->loop, &svc->usr1);
+    uv_signal_start(&svc->usr1, on_usr1, SIGUSR1);
+    uv_unref((uv_handle_t *)&svc->usr1);
+    if ((rc = rebuild(svc, current_manifests(svc))) != 0 || (rc = tls_start(svc)) != 0)
+        goto fail;
+    hc_tls_ctx_set_certs(svc->tls, proxy_gen_take_certs(svc->gen));
+    svc->w = hc_calloc(svc->nworkers, sizeof(*svc->w));
+    svc->workers = hc_workers_start(svc->nworkers, proxy_worker_init, proxy_worker_stop, svc);
+    for (unsigned i = 0; i < svc->nworkers; i++)
+        if (svc->w[i].failed)
+            rc = -EADDRINUSE;
+    if (rc || (rc = api_start(svc)) != 0)
+        goto fail;
+    urls_set(svc);
+    running = svc;
+    hc_log(HC_LOG_INFO, "proxy listening", HC_LS("web", svc->addr[0]),
+           HC_LS("websecure", svc->addr[1]), HC_LS("api", svc->addr[2]),
+           HC_LI("workers", svc->nworkers), NULL);
+    return 0;
+fail:
+    proxy_stop(ctx, 0, NULL);
+    return rc ? rc : -EINVAL;
+}
+
+/* ---- stop ---- */
+
+static void stop_step(proxy_svc_t *svc)
+{
+    if (--svc->pending_close)
+        return;
+    hc_service_stopped_cb done = svc->stopped;
+    hc_service_ctx_t *ctx = svc->ctx;
+    if (svc->api_srv)
+        hc_http_server_free(svc->api_srv);
+    proxy_upstream_shared_free(svc->shared);
+    hc_static_free(svc->dashboard);
+    hc_tls_ctx_unref(svc->tls);
+    proxy_gen_unref(svc->gen);
+    proxy_accesslog_close();
+    hc_free(svc->w);
+    hc_free(svc);
+    ctx->state = NULL;
+    if (done)
+        done(ctx);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    stop_step(h->data);
+}
+
+static void on_api_drained(hc_http_server_t *s, void *arg)
+{
+    (void)s;
+    stop_step(arg);
+}
+
+static void on_watch_closed(void *arg)
+{
+    stop_step(arg);
+}
+
+static void on_workers_stopped(uv_async_t *a)
+{
+    proxy_svc_t *svc = a->data;
+    uv_thread_join(&svc->stopper);
+    svc->workers = NULL;
+    uv_close((uv_handle_t *)a, on_handle_closed);
+}
+
+/* Off the main loop: hc_workers_stop blocks until every worker drained. */
+static void stopper_main(void *arg)
+{
+    proxy_svc_t *svc = arg;
+    hc_workers_stop(svc->workers);
+    uv_async_send(&svc->stop_async);
+}
+
+static void close_handle(proxy_svc_t *svc, uv_handle_t *h)
+{
+    h->data = svc;
+    svc->pending_close++;
+    uv_close(h, on_handle_closed);
+}
+
+static void proxy_stop(hc_service_ctx_t *ctx, unsigned deadline_ms, hc_service_stopped_cb done)
+{
+    proxy_svc_t *svc = ctx->state;
+    if (running == svc)
+        running = NULL;
+    svc->stopped = done;
+    svc->drain_ms = deadline_ms;
+    svc->api.draining = 1;
+    svc->pending_close = 1; /* released at the end of this function */
+    if (svc->watch) {
+        svc->pending_close++;
+        hc_manifest_watch_close(svc->watch, on_watch_closed, svc);
+    }
+    if (svc->file_timer.loop) {
+        close_handle(svc, (uv_handle_t *)&svc->file_watch);
+        close_handle(svc, (uv_handle_t *)&svc->file_timer);
+    }
+    if (svc->usr1.loop)
+        close_handle(svc, (uv_handle_t *)&svc->usr1);
+    if (svc->api_srv) {
+        svc->pending_close++;
+        hc_http_server_drain(svc->api_srv, deadline_ms, on_api_drained, svc);
+    }
+    if (svc->workers) {
+        svc->pending_close++;
+        uv_async_init(svc->loop, &svc->stop_async, on_workers_stopped);
+        svc->stop_async.data = svc;
+        uv_thread_create(&svc->stopper, stopper_main, svc);
+    }
+    stop_step(svc);
+}
+
+static int proxy_reload(hc_service_ctx_t *ctx)
+{
+    proxy_svc_t *svc = ctx->state;
+    hc_manifest_set_t *set = NULL;
+    if (svc->nmanifests)
+        hc_manifest_load(svc->manifests, svc->nmanifests, &set);
+    int rc = rebuild(svc, set);
+    hc_manifest_set_unref(set);
+    return rc;
+}
+
+/* ---- `hearth up` locals ---- */
+
+static int label_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+int proxy_local_publish(const char *name, const char *url)
+{
+    if (!name || !url || !label_ok(name) ||
+        (*url && strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) ||
+        strlen(url) >= sizeof(locals[0].url))
+        return -EINVAL;
+    size_t i = 0;
+    while (i < nlocals && strcmp(locals[i].name, name))
+        i++;
+    if (!*url) {
+        if (i < nlocals)
+            locals[i] = locals[--nlocals];
+    } else {
+        if (i == nlocals && nlocals == MAX_LOCALS)
+            return -ENOSPC;
+        snprintf(locals[i].name, sizeof(locals[i].name), "%s", name);
+        snprintf(locals[i].url, sizeof(locals[i].url), "%s", url);
+        nlocals += i == nlocals;
+    }
+    if (running)
+        rebuild(running, current_manifests(running));
+    return 0;
+}
+
+const hc_service_t proxy_service = {
+    .name = "proxy",
+    .summary = "Traefik-compatible ingress proxy (Kubernetes Ingress, CRDs, file provider)",
+    .usage = "hearth proxy [--manifests DIR]... [--file FILE] [--web ADDR] [--websecure ADDR] "
+             "[--api ADDR] [--workers N] [--ingress-class NAME] [--access-log PATH|-]",
+    .options = proxy_options,
+    .start = proxy_start,
+    .stop = proxy_stop,
+    .reload = proxy_reload,
+};

@@ -1,0 +1,193 @@
+/* proxy_accesslog: Traefik's JSON line (field names, sorted keys, durations in ns,
+ * host/port splitting, "-" for absent ports and users, TLS fields only over TLS), the
+ * buffer limit, and the file writer with SIGUSR1-style reopening. */
+#include "core/hc_alloc.h"
+#include "proxy/proxy_accesslog.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static json_t *line_of(const proxy_accesslog_entry_t *e)
+{
+    hc_buf_t b;
+    hc_buf_init(&b, 0);
+    assert_int_equal(proxy_accesslog_format(e, &b), 0);
+    assert_true(b.len > 2);
+    assert_int_equal(b.base[b.len - 1], '\n');
+    assert_null(memchr(b.base, '\n', b.len - 1));
+    json_error_t err;
+    json_t *j = json_loadb(b.base, b.len, 0, &err);
+    if (!j)
+        fail_msg("not JSON: %s: %.*s", err.text, (int)b.len, b.base);
+    hc_buf_free(&b);
+    return j;
+}
+
+/* Keys come sorted byte-wise, as Go's encoding/json writes a map (jansson keeps the
+ * order of the text). */
+static void keys_sorted(json_t *j)
+{
+    const char *key, *prev = NULL;
+    json_t *v;
+    json_object_foreach(j, key, v)
+    {
+        if (prev)
+            assert_true(strcmp(prev, key) < 0);
+        prev = key;
+    }
+}
+
+static const proxy_accesslog_entry_t plain = {
+    .start_ns = 1700000000123456789LL,
+    .duration_ns = 1500000,
+    .origin_duration_ns = 1000000,
+    .client_addr = "192.0.2.10:51234",
+    .method = "GET",
+    .host = "example-api.app.ominis.ai",
+    .target = "/v1/items?x=1",
+    .entrypoint = "web",
+    .router = "client-example-example-ingress-example-api-app-ominis-ai@kubernetes",
+    .service = "client-example-api-8000@kubernetes",
+    .service_url = "http://10.0.0.7:8000",
+    .service_addr = "10.0.0.7:8000",
+    .downstream_status = 200,
+    .origin_status = 200,
+    .request_size = 0,
+    .origin_size = 42,
+    .downstream_size = 42,
+};
+
+static void test_plain_line(void **state)
+{
+    (void)state;
+    json_t *j = line_of(&plain);
+    keys_sorted(j);
+    assert_string_equal(json_string_value(json_object_get(j, "ClientHost")), "192.0.2.10");
+    assert_string_equal(json_string_value(json_object_get(j, "ClientPort")), "51234");
+    assert_string_equal(json_string_value(json_object_get(j, "ClientUsername")), "-");
+    assert_int_equal(json_integer_value(json_object_get(j, "Duration")), 1500000);
+    assert_int_equal(json_integer_value(json_object_get(j, "OriginDuration")), 1000000);
+    assert_int_equal(json_integer_value(json_object_get(j, "Overhead")), 500000);
+    assert_string_equal(json_string_value(json_object_get(j, "RequestHost")),
+                        "example-api.app.ominis.ai");
+    assert_string_equal(json_string_value(json_object_get(j, "RequestPort")), "-");
+    assert_string_equal(json_string_value(json_object_get(j, "RequestPath")), "/v1/items?x=1");
+    assert_string_equal(json_string_value(json_object_get(j, "RequestScheme")), "http");
+    assert_string_equal(json_string_value(json_object_get(j, "RequestProtocol")), "HTTP/1.1");
+    assert_int_equal(json_integer_value(json_object_get(j, "DownstreamStatus")), 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "OriginContentSize")), 42);
+    assert_int_equal(json_integer_value(json_object_get(j, "RequestCount")), 1);
+    assert_string_equal(json_string_value(json_object_get(j, "ServiceAddr")), "10.0.0.7:8000");
+    assert_string_equal(json_string_value(json_object_get(j, "StartUTC")),
+                        "2023-11-14T22:13:20.123456789Z");
+    assert_string_equal(json_string_value(json_object_get(j, "entryPointName")), "web");
+    assert_string_equal(json_string_value(json_object_get(j, "level")), "info");
+    assert_null(json_object_get(j, "TLSVersion"));
+    assert_null(json_object_get(j, "TLSCipher"));
+    json_decref(j);
+}
+
+static void test_tls_no_router_and_escaping(void **state)
+{
+    (void)state;
+    proxy_accesslog_entry_t e = {
+        .start_ns = 1700000000000000000LL,
+        .duration_ns = 20000,
+        .client_addr = "[2001:db8::1]:443",
+        .client_user = "alice",
+        .method = "POST",
+        .host = "[::1]:8443",
+        .target = "/a\"b\\c",
+        .tls = 1,
+        .tls_version = "1.3",
+        .tls_cipher = "TLS_AES_128_GCM_SHA256",
+        .entrypoint = "websecure",
+        .downstream_status = 404,
+    };
+    json_t *j = line_of(&e);
+    keys_sorted(j);
+    assert_string_equal(json_string_value(json_object_get(j, "ClientHost")), "2001:db8::1");
+    assert_string_equal(json_string_value(json_object_get(j, "ClientPort")), "443");
+    assert_string_equal(json_string_value(json_object_get(j, "ClientUsername")), "alice");
+    assert_string_equal(json_string_value(json_object_get(j, "RequestHost")), "::1");
+    assert_string_equal(json_string_value(json_object_get(j, "RequestPort")), "8443");
+    assert_string_equal(json_string_value(json_object_get(j, "RequestPath")), "/a\"b\\c");
+    assert_string_equal(json_string_value(json_object_get(j, "RequestScheme")), "https");
+    assert_string_equal(json_string_value(json_object_get(j, "TLSVersion")), "1.3");
+    assert_string_equal(json_string_value(json_object_get(j, "TLSCipher")),
+                        "TLS_AES_128_GCM_SHA256");
+    assert_int_equal(json_integer_value(json_object_get(j, "OriginStatus")), 0);
+    assert_null(json_object_get(j, "RouterName"));
+    assert_null(json_object_get(j, "ServiceName"));
+    json_decref(j);
+}
+
+static void test_buffer_limit(void **state)
+{
+    (void)state;
+    hc_buf_t b;
+    hc_buf_init(&b, 64);
+    assert_int_equal(proxy_accesslog_format(&plain, &b), -ENOBUFS);
+    assert_int_equal(b.len, 0);
+    hc_buf_free(&b);
+}
+
+static void test_file_and_reopen(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/hearth-access-XXXXXX", moved[64];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(moved, sizeof(moved), "%s.1", path);
+    assert_int_equal(proxy_accesslog_open(path), 0);
+    assert_true(proxy_accesslog_enabled());
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    proxy_accesslog_writer_t *w = proxy_accesslog_writer_new(&loop);
+    assert_non_null(w);
+    proxy_accesslog_write(w, &plain);
+    proxy_accesslog_writer_free(w); /* flushes */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(rename(path, moved), 0);
+    assert_int_equal(proxy_accesslog_reopen(), 0);
+    w = proxy_accesslog_writer_new(&loop);
+    proxy_accesslog_write(w, &plain);
+    proxy_accesslog_write(w, &plain);
+    proxy_accesslog_writer_free(w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    proxy_accesslog_close();
+    assert_false(proxy_accesslog_enabled());
+    char buf[8192];
+    FILE *f = fopen(moved, "r");
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    int lines = 0;
+    for (size_t i = 0; i < n; i++)
+        lines += buf[i] == '\n';
+    assert_int_equal(lines, 1);
+    f = fopen(path, "r");
+    n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    lines = 0;
+    for (size_t i = 0; i < n; i++)
+        lines += buf[i] == '\n';
+    assert_int_equal(lines, 2);
+    unlink(path);
+    unlink(moved);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain_line),
+        cmocka_unit_test(test_tls_no_router_and_escaping),
+        cmocka_unit_test(test_buffer_limit),
+        cmocka_unit_test(test_file_and_reopen),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
