@@ -33,9 +33,13 @@ deps-build deps-test deps-bench deps-fuzz: deps-%:
 run: all
 	build/hearth up
 
-test: deps-test build-asan/build.ninja
+test: deps-test build-asan/build.ninja node_modules/.package-lock.json
 	ninja -C build-asan
 	python3 tests/run.py --build build-asan
+
+# npm ci again whenever the lock file is newer than what it installed.
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
 
 bench: deps-bench build-bench/build.ninja
 	ninja -C build-bench

@@ -18,8 +18,8 @@ build_pkgs=(gcc make pkg-config meson ninja-build python3
 	libuv1-dev libhttp-parser-dev libssl-dev libjansson-dev libfyaml-dev
 	libsqlite3-dev libpq-dev zlib1g-dev libbrotli-dev
 	libpcre2-dev libcrypt-dev)
-test_pkgs=(libcmocka-dev postgresql curl openssl nginx-light procps)
-bench_pkgs=(libcmocka-dev nginx-light haproxy wrk procps util-linux)
+test_pkgs=(libcmocka-dev postgresql curl openssl nginx-light procps chromium nodejs npm)
+bench_pkgs=(libcmocka-dev nginx-light haproxy caddy wrk procps util-linux)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
 case "${1:-}" in
@@ -44,7 +44,7 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts the packaged nginx/postgresql units where it can; tests start their own.
-for svc in nginx postgresql haproxy; do
+for svc in nginx postgresql haproxy caddy; do
 	if [[ " ${missing[*]} " == *" $svc"* ]] && command -v systemctl >/dev/null 2>&1; then
 		"${sudo[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
 	fi

@@ -1,8 +1,10 @@
-/* Fixture server for tests/e2e/test_http.py: hc_http_server + hc_router on N worker
- * loops (hc_runtime), optional TLS with SNI certificates, and routes that exercise each
- * server feature. SIGTERM drains (10 s deadline) and exits 0.
+/* Fixture server for tests/e2e/test_http.py and the proxy's backends (test_proxy*.py):
+ * hc_http_server + hc_router on N worker loops (hc_runtime), optional TLS with SNI
+ * certificates, and routes that exercise each server feature. SIGTERM drains (10 s
+ * deadline) and exits 0. With --name, every path no other route takes is answered with
+ * the echo JSON (see echo_json) naming the backend, as a proxy's upstream.
  *   hc_testd --listen 127.0.0.1:8080 [--workers N] [--tls-cert F --tls-key F]
- *            [--sni-cert F --sni-key F]... */
+ *            [--sni-cert F --sni-key F]... [--name NAME] */
 #include "core/hc_alloc.h"
 #include "core/hc_http_server.h"
 #include "core/hc_log.h"
@@ -12,6 +14,7 @@
 #include "core/hc_ws.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,7 @@ static struct {
     unsigned workers;
     const char *cert, *key, *sni_cert[MAX_SNI], *sni_key[MAX_SNI];
     unsigned nsni;
+    const char *name; /* --name: the backend's name in echo answers; NULL = no catch-all */
     hc_tls_ctx_t *tls;
     hc_router_t *router;
     hc_http_server_t *servers[64];
@@ -154,6 +158,91 @@ static void big(hc_http_req_t *req, void *arg)
     big_more(req, NULL);
 }
 
+/* What a proxy sent us, as JSON: {"name", "method", "target", "headers": {Name: value,
+ * repeated names joined with ", "}, "body_len"}; also X-Backend: name, so a test can
+ * tell backends apart without parsing the (possibly compressed) body. Status 200, or 401
+ * when the handler set req->user (the denying /auth). */
+static void echo_json(hc_http_req_t *req, char *body, size_t len, int err, void *arg)
+{
+    if (err < 0)
+        return;
+    json_t *h = json_object();
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const hc_http_header_t *f = &req->headers[i];
+        char *name = hc_http_req_strndup(req, f->name, f->name_len);
+        json_t *old = json_object_get(h, name);
+        json_t *v = old ? json_sprintf("%s, %.*s", json_string_value(old), (int)f->value_len,
+                                       f->value)
+                        : json_stringn(f->value, f->value_len);
+        json_object_set_new(h, name, v);
+    }
+    json_t *o = json_pack("{s:s, s:s, s:s%, s:o, s:I}", "name", g.name ? g.name : "",
+                          "method", req->method, "target", req->target, req->target_len,
+                          "headers", h, "body_len", (json_int_t)len);
+    char *text = json_dumps(o, JSON_SORT_KEYS);
+    json_decref(o);
+    hc_http_res_header(req, "X-Backend", g.name ? g.name : "");
+    hc_http_respond(req, req->user ? 401 : 200, "application/json", text, strlen(text));
+    free(text); /* allocated by jansson */
+}
+
+static void echo_all(hc_http_req_t *req, void *arg)
+{
+    hc_http_req_read_whole_body(req, 1 << 20, echo_json, NULL);
+}
+
+/* GET /status/:code answers that status with a short text body. */
+static void status_code(hc_http_req_t *req, void *arg)
+{
+    size_t len = 0;
+    const char *v = hc_http_req_param(req, "code", &len);
+    long code = v ? strtol(v, NULL, 10) : 0;
+    if (code < 200 || code > 599)
+        code = 400;
+    hc_http_respond(req, (int)code, "text/plain", "status\n", 7);
+}
+
+/* GET /text?n=N&type=T: N bytes of compressible text (default 4096) as Content-Type T
+ * (default text/plain), for the compress middleware. */
+static void text(hc_http_req_t *req, void *arg)
+{
+    size_t len = 0, tlen = 0;
+    const char *v = hc_http_req_query_param(req, "n", &len);
+    const char *t = hc_http_req_query_param(req, "type", &tlen);
+    size_t n = v ? strtoull(v, NULL, 10) : 4096;
+    if (n > (1 << 20))
+        n = 1 << 20;
+    char *body = hc_http_req_alloc(req, n + 1);
+    for (size_t i = 0; i < n; i++)
+        body[i] = "hearth proxy compressible text\n"[i % 31];
+    char *type = hc_http_req_strndup(req, t ? t : "text/plain", t ? tlen : 10);
+    for (char *p = type; *p; p++)
+        if (*p == '+')
+            *p = ' ';
+    hc_http_respond(req, 200, type, body, n);
+}
+
+/* GET /auth: a forwardAuth server. "Authorization: Bearer good" gets 204 with
+ * X-Auth-User and X-Auth-Email; anything else 401 with WWW-Authenticate, a relative
+ * Location and the echo JSON of what the proxy sent as body (the proxy passes all of it
+ * to the client, so a test sees the X-Forwarded-* of the auth request). */
+static void auth(hc_http_req_t *req, void *arg)
+{
+    size_t len = 0;
+    const char *a = hc_http_req_header(req, "Authorization", &len);
+    if (a && len == 11 && !memcmp(a, "Bearer good", 11)) {
+        hc_http_res_header(req, "X-Auth-User", "alice");
+        hc_http_res_header(req, "X-Auth-Email", "alice@example.test");
+        hc_http_res_header(req, "X-Auth-Other", "not-copied");
+        hc_http_respond(req, 204, NULL, NULL, 0);
+        return;
+    }
+    hc_http_res_header(req, "WWW-Authenticate", "Bearer realm=\"hearth\"");
+    hc_http_res_header(req, "Location", "/login");
+    req->user = req; /* echo_json: answer 401 */
+    hc_http_req_read_whole_body(req, 1 << 20, echo_json, NULL);
+}
+
 /* ---- process ---- */
 
 static char *read_file(const char *path, size_t *len)
@@ -250,6 +339,8 @@ static int parse_args(int argc, char **argv)
             g.sni_cert[g.nsni] = v;
         else if (!strcmp(k, "--sni-key") && g.nsni < MAX_SNI)
             g.sni_key[g.nsni++] = v;
+        else if (!strcmp(k, "--name"))
+            g.name = v;
         else
             return -1;
     }
@@ -263,7 +354,7 @@ int main(int argc, char **argv)
     hc_log_setup(HC_LOG_INFO, HC_LOG_FORMAT_AUTO);
     if (parse_args(argc, argv) < 0) {
         fprintf(stderr, "usage: hc_testd --listen ADDR [--workers N] [--tls-cert F --tls-key F]"
-                        " [--sni-cert F --sni-key F]...\n");
+                        " [--sni-cert F --sni-key F]... [--name NAME]\n");
         return 2;
     }
     if (setup_tls() < 0)
@@ -276,6 +367,12 @@ int main(int argc, char **argv)
     hc_router_add(g.router, "GET", "/ws", ws, NULL, 0);
     hc_router_add(g.router, "GET", "/sse", sse, NULL, 0);
     hc_router_add(g.router, "GET", "/big", big, NULL, 0);
+    hc_router_add(g.router, "*", "/headers", echo_all, NULL, 0);
+    hc_router_add(g.router, "GET", "/status/:code", status_code, NULL, 0);
+    hc_router_add(g.router, "GET", "/text", text, NULL, 0);
+    hc_router_add(g.router, "GET", "/auth", auth, NULL, 0);
+    if (g.name)
+        hc_router_add(g.router, "*", "/*", echo_all, NULL, 0);
     hc_workers_t *w = hc_workers_start(g.workers, worker_init, worker_stop, NULL);
     uv_loop_t *main_loop = uv_default_loop();
     hc_signals_start(main_loop, on_stop, NULL, w);

@@ -1,0 +1,88 @@
+// Drives the proxy dashboard (web/proxy/) in headless Chromium for tests/e2e/test_proxy*.py:
+// opens the page, waits for the routers the test names, checks each router's and each
+// server's status as shown, looks at every tab, and saves light and dark screenshots.
+//   node tests/e2e/proxy_dashboard.mjs --url URL --shot FILE.png
+//        [--router NAME=STATUS]... [--server URL=UP|DOWN]... [--errors N]
+// Prints one JSON line {ok, problems, routers, servers, console}; exit status 0 only when ok.
+import { chromium } from "playwright-core";
+
+function parseArgs(argv) {
+  const a = { routers: [], servers: [], errors: null };
+  for (let i = 0; i + 1 < argv.length; i += 2) {
+    const [k, v] = [argv[i], argv[i + 1]];
+    if (k === "--url") a.url = v;
+    else if (k === "--shot") a.shot = v;
+    else if (k === "--router") a.routers.push(v.split("="));
+    else if (k === "--server") a.servers.push([v.slice(0, v.lastIndexOf("=")), v.slice(v.lastIndexOf("=") + 1)]);
+    else if (k === "--errors") a.errors = parseInt(v, 10);
+    else throw new Error("unknown argument " + k);
+  }
+  if (!a.url || !a.shot) throw new Error("--url and --shot are required");
+  return a;
+}
+
+async function run(a) {
+  const problems = [], consoleLines = [];
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  });
+  try {
+    const ctx = await browser.newContext({ viewport: { width: 1360, height: 900 }, colorScheme: "light" });
+    const page = await ctx.newPage();
+    page.on("console", (m) => { if (m.type() === "error") consoleLines.push(m.text()); });
+    page.on("pageerror", (e) => consoleLines.push("pageerror: " + e.message));
+    await page.goto(a.url, { waitUntil: "load", timeout: 15000 });
+    await page.waitForSelector("#routers tbody tr, #routers .empty", { timeout: 15000 });
+
+    const routers = await page.$$eval("#routers tbody tr", (rows) => rows.map((r) => ({
+      name: r.getAttribute("data-router"),
+      status: r.querySelector(".status")?.textContent.trim(),
+      rule: r.querySelector(".rule")?.textContent.trim(),
+    })));
+    for (const [name, status] of a.routers) {
+      const r = routers.find((x) => x.name === name);
+      if (!r) problems.push("router " + name + " not shown");
+      else if (status && r.status !== status) problems.push("router " + name + " shows " + r.status + ", want " + status);
+    }
+
+    await page.click("#tab-services");
+    await page.waitForSelector("#services:not([hidden])");
+    const servers = await page.$$eval("#services .servers li", (lis) => lis.map((li) => ({
+      url: li.textContent.replace(li.querySelector(".status")?.textContent || "", "").trim(),
+      status: li.querySelector(".status")?.textContent.trim(),
+    })));
+    for (const [url, status] of a.servers) {
+      const s = servers.find((x) => x.url === url);
+      if (!s) problems.push("server " + url + " not shown");
+      else if (s.status !== status) problems.push("server " + url + " shows " + s.status + ", want " + status);
+    }
+
+    for (const tab of ["middlewares", "entrypoints", "errors"]) {
+      await page.click("#tab-" + tab);
+      if (await page.isHidden("#" + tab)) problems.push("tab " + tab + " does not open");
+    }
+    if (a.errors !== null) {
+      const n = parseInt(await page.textContent("#n-errors"), 10);
+      if (n !== a.errors) problems.push("config errors count " + n + ", want " + a.errors);
+    }
+
+    await page.click("#tab-routers");
+    await page.screenshot({ path: a.shot, fullPage: true });
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.screenshot({ path: a.shot.replace(/\.png$/, "") + "-dark.png", fullPage: true });
+    for (const line of consoleLines) problems.push("console: " + line);
+    return { ok: problems.length === 0, problems, routers, servers, console: consoleLines };
+  } finally {
+    await browser.close();
+  }
+}
+
+try {
+  const result = await run(parseArgs(process.argv.slice(2)));
+  console.log(JSON.stringify(result));
+  process.exit(result.ok ? 0 : 1);
+} catch (e) {
+  console.log(JSON.stringify({ ok: false, problems: [String(e && e.message || e)] }));
+  process.exit(1);
+}

@@ -1,0 +1,287 @@
+"""Shared by the proxy's end-to-end tests (tests/e2e/test_proxy*.py): hc_testd backends,
+a `hearth proxy` started on free loopback ports with manifests in a temporary directory,
+manifest builders that point Kubernetes Services/Endpoints at the backends, TLS Secrets
+made with openssl, and a small HTTP client. Standard library only."""
+import base64
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import textwrap
+import time
+import urllib.request
+
+from harness import ROOT, Proc, binary, free_port, wait_port
+
+SEED_DIR = os.path.join(ROOT, "tests", "fuzz", "corpus", "manifest")
+
+
+def seed(name):
+    """A seed manifest (reconstructed verbatim from seeds/004_*) by file name."""
+    with open(os.path.join(SEED_DIR, name)) as f:
+        return f.read()
+
+
+class Backend:
+    """hc_testd --name NAME: echoes what it receives as JSON (X-Backend: NAME)."""
+
+    def __init__(self, name, port=None):
+        self.name = name
+        self.port = port or free_port()
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = Proc([binary("hc_testd"), "--listen", "127.0.0.1:%d" % self.port, "--name", self.name])
+        wait_port(self.port, proc=self.proc.p)
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def service_yaml(ns, name, port, backends, port_name="http"):
+    """A Service on port `port` and its Endpoints at the backends' loopback ports (the
+    targetPort is the first backend's; each backend listens on its own port, so one
+    Endpoints subset per backend)."""
+    subsets = "".join(textwrap.dedent("""\
+        - addresses:
+          - ip: 127.0.0.1
+          ports:
+          - name: %s
+            port: %d
+        """) % (port_name, b.port) for b in backends)
+    return textwrap.dedent("""\
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: %s
+          namespace: %s
+        spec:
+          ports:
+          - name: %s
+            port: %d
+            targetPort: %d
+        ---
+        apiVersion: v1
+        kind: Endpoints
+        metadata:
+          name: %s
+          namespace: %s
+        subsets:
+        """) % (name, ns, port_name, port, backends[0].port if backends else port, name, ns) + subsets
+
+
+def ingress_yaml(ns, name, host, paths, annotations=None, class_name="traefik", tls_secret=None):
+    """An Ingress; paths = [(path, pathType, service, port)]."""
+    ann = ""
+    if annotations:
+        ann = "  annotations:\n" + "".join("    %s: %s\n" % (k, json.dumps(v)) for k, v in annotations.items())
+    rules = "".join(textwrap.dedent("""\
+              - path: %s
+                pathType: %s
+                backend:
+                  service:
+                    name: %s
+                    port:
+                      number: %d
+        """) % p for p in paths)
+    tls = ""
+    if tls_secret:
+        tls = "  tls:\n  - hosts:\n    - %s\n    secretName: %s\n" % (json.dumps(host), tls_secret)
+    host_line = "  - host: %s\n    http:\n" % json.dumps(host) if host else "  - http:\n"
+    return ("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: %s\n  namespace: %s\n%s"
+            "spec:\n%s%s  rules:\n%s      paths:\n%s") % (
+        name, ns, ann, ("  ingressClassName: %s\n" % class_name) if class_name else "", tls, host_line,
+        textwrap.indent(rules, "      "))
+
+
+def middleware_yaml(ns, name, spec_yaml, group="traefik.io/v1alpha1"):
+    return "apiVersion: %s\nkind: Middleware\nmetadata:\n  name: %s\n  namespace: %s\nspec:\n%s" % (
+        group, name, ns, textwrap.indent(textwrap.dedent(spec_yaml), "  "))
+
+
+def make_cert(dirpath, cn, sans, days=2):
+    """A self-signed certificate for sans (DNS names); returns (cert_pem, key_pem) bytes."""
+    key = os.path.join(dirpath, cn + ".key")
+    crt = os.path.join(dirpath, cn + ".crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-out", crt, "-days", str(days), "-subj", "/CN=" + cn,
+                    "-addext", "subjectAltName=" + ",".join("DNS:" + s for s in sans)],
+                   check=True, capture_output=True, timeout=30)
+    with open(crt, "rb") as c, open(key, "rb") as k:
+        return c.read(), k.read()
+
+
+def secret_yaml(ns, name, cert_pem, key_pem):
+    b = lambda x: base64.b64encode(x).decode()
+    return textwrap.dedent("""\
+        apiVersion: v1
+        kind: Secret
+        type: kubernetes.io/tls
+        metadata:
+          name: %s
+          namespace: %s
+        data:
+          tls.crt: %s
+          tls.key: %s
+        """) % (name, ns, b(cert_pem), b(key_pem))
+
+
+class Proxy:
+    """`hearth proxy` on free loopback ports reading manifests from self.dir (and an
+    optional file-provider file); waits for /ping."""
+
+    def __init__(self, manifests=None, file_yaml=None, extra=(), workers=2, access_log=False, env=None):
+        self.tmp = tempfile.mkdtemp(prefix="hearth-proxy-e2e-")
+        self.dir = os.path.join(self.tmp, "manifests")
+        os.mkdir(self.dir)
+        for fname, text in (manifests or {}).items():
+            self.write(fname, text)
+        self.web, self.websecure, self.api = free_port(), free_port(), free_port()
+        args = [binary("hearth"), "proxy", "--manifests", self.dir,
+                "--web", "127.0.0.1:%d" % self.web, "--websecure", "127.0.0.1:%d" % self.websecure,
+                "--api", "127.0.0.1:%d" % self.api, "--workers", str(workers)]
+        self.file = None
+        if file_yaml is not None:
+            self.file = os.path.join(self.tmp, "dynamic.yaml")
+            with open(self.file, "w") as f:
+                f.write(file_yaml)
+            args += ["--file", self.file]
+        self.access_log = None
+        if access_log:
+            self.access_log = os.path.join(self.tmp, "access.log")
+            args += ["--access-log", self.access_log]
+        self.proc = Proc(args + list(extra), env=env)
+        for p in (self.web, self.websecure, self.api):
+            wait_port(p, proc=self.proc.p)
+        wait_for(lambda: get(self.api, "/ping")[0] == 200, what="/ping 200")
+
+    def write(self, fname, text):
+        """Writes a manifest atomically (rename), as a ConfigMap volume update does."""
+        tmp = os.path.join(self.dir, "." + fname + ".tmp")
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, os.path.join(self.dir, fname))
+
+    def remove(self, fname):
+        os.unlink(os.path.join(self.dir, fname))
+
+    def write_file(self, text):
+        tmp = self.file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.file)
+
+    def api_json(self, path):
+        status, headers, body = get(self.api, path)
+        assert status == 200, "%s: %s %r" % (path, status, body[:300])
+        return json.loads(body)
+
+    def output(self):
+        return self.proc.output()
+
+    def stop(self):
+        rc = self.proc.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return rc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def request(port, method="GET", path="/", host=None, headers=None, body=None, timeout=10.0, tls=None):
+    """One request on a new connection. Returns (status, headers as a list of (name,
+    value), body bytes); headers also readable with header(hs, name)."""
+    if tls is not None:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=tls)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        h = dict(headers or {})
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", host or "127.0.0.1:%d" % port)
+        for k, v in h.items():
+            conn.putheader(k, v)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, r.getheaders(), data
+    finally:
+        conn.close()
+
+
+def keepalive_backends(port, host, path, n, timeout=10.0):
+    """n GETs on ONE keep-alive connection (so one worker and its balancer state serve
+    them all); returns the X-Backend of each answer."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        out = []
+        for _ in range(n):
+            conn.request("GET", path, headers={"Host": host})
+            r = conn.getresponse()
+            r.read()
+            out.append(r.getheader("X-Backend"))
+        return out
+    finally:
+        conn.close()
+
+
+def get(port, path, host=None, headers=None, **kw):
+    try:
+        return request(port, "GET", path, host=host, headers=headers, **kw)
+    except (OSError, http.client.HTTPException) as e:
+        return None, [], str(e).encode()
+
+
+def header(headers, name):
+    """The first value of a header from a request() result, or None."""
+    for k, v in headers:
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+def headers_all(headers, name):
+    return [v for k, v in headers if k.lower() == name.lower()]
+
+
+def echo(body):
+    """The hc_testd echo JSON of a proxied request."""
+    return json.loads(body)
+
+
+def wait_for(fn, timeout=10.0, what="condition", interval=0.1):
+    """Polls fn until it returns a true value (returned); fails after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+        except Exception as e:  # the service may be restarting its listeners
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
+
+
+def routed_to(port, host, path, name, **kw):
+    """True once host+path answers 200 from backend `name`."""
+    status, hs, _ = get(port, path, host=host, **kw)
+    return status == 200 and header(hs, "X-Backend") == name

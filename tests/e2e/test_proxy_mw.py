@@ -1,0 +1,364 @@
+"""End-to-end tests of `hearth proxy` (part 2): every middleware through the real proxy,
+one Ingress host per middleware, Traefik semantics from the reference: headers (custom and
+security fields), rateLimit, compress, redirectScheme, redirectRegex, forwardAuth,
+stripPrefix, addPrefix, basicAuth from a Secret, ipAllowList and chain."""
+import base64
+import gzip
+import subprocess
+import time
+
+from harness import Tap, free_port
+from proxy_env import (Backend, Proxy, echo, get, header, headers_all, ingress_yaml,
+                       middleware_yaml, request, routed_to, seed, service_yaml, wait_for)
+
+t = Tap()
+NS = "mw"
+S = {}
+
+MIDDLEWARES = {
+    "hdr": """\
+        headers:
+          customRequestHeaders:
+            X-Added: "yes"
+            User-Agent: ""
+          customResponseHeaders:
+            X-Resp: "r"
+            Server: ""
+          frameDeny: true
+          contentTypeNosniff: true
+          browserXssFilter: true
+          referrerPolicy: same-origin
+          permissionsPolicy: "camera=()"
+          stsSeconds: 31536000
+          stsIncludeSubdomains: true
+          stsPreload: true
+        """,
+    "rl": """\
+        rateLimit:
+          average: 1
+          period: 1s
+          burst: 2
+        """,
+    "rl-tenant": """\
+        rateLimit:
+          average: 1
+          burst: 1
+          sourceCriterion:
+            requestHeaderName: X-Tenant
+        """,
+    "gz": """\
+        compress:
+          excludedContentTypes:
+            - image/png
+        """,
+    "https": """\
+        redirectScheme:
+          scheme: https
+          permanent: true
+        """,
+    "https-temp": """\
+        redirectScheme:
+          scheme: https
+          port: "8443"
+        """,
+    "regex": """\
+        redirectRegex:
+          regex: ^http://([^/]+)/old/(.*)
+          replacement: http://${1}/new/${2}
+        """,
+    "strip": """\
+        stripPrefix:
+          prefixes:
+            - /api
+        """,
+    "add": """\
+        addPrefix:
+          prefix: /v1
+        """,
+    "basic": """\
+        basicAuth:
+          secret: users
+        """,
+    "allow-local": """\
+        ipAllowList:
+          sourceRange:
+            - 127.0.0.1/32
+        """,
+    "allow-ten": """\
+        ipAllowList:
+          sourceRange:
+            - 10.0.0.0/8
+        """,
+    "chain": """\
+        chain:
+          middlewares:
+            - name: add
+            - name: hdr
+        """,
+}
+# host prefix -> middlewares of its Ingress
+HOSTS = {
+    "hdr": ["hdr"], "rl": ["rl"], "rltenant": ["rl-tenant"], "gz": ["gz"], "gz2": ["gz", "gz"],
+    "https": ["https"], "httpstemp": ["https-temp"], "regex": ["regex"], "strip": ["strip"],
+    "add": ["add"], "basic": ["basic"], "allowed": ["allow-local"], "denied": ["allow-ten"],
+    "chain": ["chain"], "auth": ["fa"], "authdown": ["fa-down"], "seedredirect": ["default-redirect-https"],
+}
+
+
+def htpasswd(user, password):
+    h = subprocess.run(["openssl", "passwd", "-apr1", password], capture_output=True, text=True,
+                       check=True, timeout=10).stdout.strip()
+    return "%s:%s" % (user, h)
+
+
+def setup():
+    S["be"] = Backend("mw-be")
+    S["auth"] = Backend("auth")
+    m = {"svc.yaml": service_yaml(NS, "be", 80, [S["be"]])}
+    specs = dict(MIDDLEWARES)
+    specs["fa"] = """\
+        forwardAuth:
+          address: http://127.0.0.1:%d/auth
+          authResponseHeaders:
+            - X-Auth-User
+            - X-Auth-Email
+        """ % S["auth"].port
+    specs["fa-down"] = """\
+        forwardAuth:
+          address: http://127.0.0.1:%d/auth
+        """ % free_port()
+    for name, spec in specs.items():
+        m["mw-%s.yaml" % name] = middleware_yaml(NS, name, spec)
+    m["07_redirect.yaml"] = seed("07_redirect_and_helmrelease.yaml")
+    users = htpasswd("alice", "wonderland") + "\n" + htpasswd("bob", "builder") + "\n"
+    m["users.yaml"] = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: users\n  namespace: %s\n"
+                       "data:\n  users: %s\n") % (NS, base64.b64encode(users.encode()).decode())
+    for host, mws in HOSTS.items():
+        names = ",".join((n if n.startswith("default-") else "%s-%s" % (NS, n)) + "@kubernetescrd" for n in mws)
+        m["ing-%s.yaml" % host] = ingress_yaml(NS, host, host + ".test", [("/", "Prefix", "be", 80)],
+                                               annotations={"traefik.ingress.kubernetes.io/router.middlewares": names})
+    S["proxy"] = Proxy(m)
+    wait_for(lambda: get(S["proxy"].web, "/", host="add.test")[0] == 200, what="mw hosts routed")
+
+
+def teardown():
+    for k in ("proxy", "be", "auth"):
+        if k in S:
+            S.pop(k).stop()
+
+
+def web(host, path="/", **kw):
+    return get(S["proxy"].web, path, host=host + ".test", **kw)
+
+
+@t.test
+def starts():
+    setup()
+    routers = S["proxy"].api_json("/api/http/routers")
+    bad = [(r["name"], r.get("error")) for r in routers if r["status"] != "enabled"]
+    assert not bad, bad
+
+
+@t.test
+def headers_custom_request_and_response():
+    status, hs, body = web("hdr", headers={"User-Agent": "client-ua"})
+    assert status == 200, status
+    got = echo(body)["headers"]
+    assert got.get("X-Added") == "yes", got
+    assert "User-Agent" not in got, "empty value must remove the request header: %r" % got
+    assert header(hs, "X-Resp") == "r", hs
+    assert header(hs, "Server") is None, "empty value must remove the response header"
+
+
+@t.test
+def headers_security_fields():
+    _, hs, _ = web("hdr")
+    assert header(hs, "X-Frame-Options") == "DENY", hs
+    assert header(hs, "X-Content-Type-Options") == "nosniff", hs
+    assert header(hs, "X-XSS-Protection") == "1; mode=block", hs
+    assert header(hs, "Referrer-Policy") == "same-origin", hs
+    assert header(hs, "Permissions-Policy") == "camera=()", hs
+    assert header(hs, "Strict-Transport-Security") is None, "STS only over HTTPS"
+    out = subprocess.run(["curl", "-skI", "--resolve", "hdr.test:%d:127.0.0.1" % S["proxy"].websecure,
+                          "https://hdr.test:%d/" % S["proxy"].websecure], capture_output=True, text=True, timeout=15)
+    assert "strict-transport-security: max-age=31536000; includesubdomains; preload" in out.stdout.lower(), out.stdout
+
+
+@t.test
+def ratelimit_429_with_retry_after():
+    codes, retry = [], None
+    for _ in range(4):
+        status, hs, _ = web("rl")
+        codes.append(status)
+        if status == 429:
+            retry = header(hs, "Retry-After")
+    assert codes[:2] == [200, 200], codes
+    assert 429 in codes, codes
+    assert retry == "1", retry
+    time.sleep(1.1)
+    assert web("rl")[0] == 200, "a token is back after 1 s"
+
+
+@t.test
+def ratelimit_per_request_header_source():
+    a1 = web("rltenant", headers={"X-Tenant": "a"})[0]
+    b1 = web("rltenant", headers={"X-Tenant": "b"})[0]
+    a2 = [web("rltenant", headers={"X-Tenant": "a"})[0] for _ in range(3)]
+    assert (a1, b1) == (200, 200), (a1, b1)
+    assert 429 in a2, a2
+
+
+@t.test
+def compress_gzip_and_minimum():
+    status, hs, body = web("gz", "/text?n=4096", headers={"Accept-Encoding": "gzip"})
+    assert status == 200 and header(hs, "Content-Encoding") == "gzip", hs
+    assert "Accept-Encoding" in (header(hs, "Vary") or ""), hs
+    assert gzip.decompress(body) == (b"hearth proxy compressible text\n" * 200)[:4096]
+    _, hs, body = web("gz", "/text?n=1000", headers={"Accept-Encoding": "gzip"})
+    assert header(hs, "Content-Encoding") is None and len(body) == 1000, "under 1024 bytes: identity"
+    _, hs, body = web("gz", "/text?n=4096")
+    assert header(hs, "Content-Encoding") is None and len(body) == 4096, "no Accept-Encoding: identity"
+    _, hs, body = web("gz", "/text?n=4096&type=image/png", headers={"Accept-Encoding": "gzip"})
+    assert header(hs, "Content-Encoding") is None and len(body) == 4096, "excluded type"
+    _, hs, _ = web("gz", "/text?n=4096", headers={"Accept-Encoding": "gzip, br"})
+    assert header(hs, "Content-Encoding") == "gzip", "list order breaks q ties: %r" % hs
+    _, hs, _ = web("gz", "/text?n=4096", headers={"Accept-Encoding": "gzip;q=0.5, br"})
+    assert header(hs, "Content-Encoding") == "br", hs
+
+
+@t.test
+def compress_brotli_decodes():
+    p = S["proxy"]
+    out = subprocess.run(["curl", "-s", "--compressed", "-H", "Accept-Encoding: br", "-D", "-",
+                          "-H", "Host: gz.test", "http://127.0.0.1:%d/text?n=8000" % p.web],
+                         capture_output=True, timeout=15)
+    head, _, body = out.stdout.partition(b"\r\n\r\n")
+    assert b"content-encoding: br" in head.lower(), head
+    assert body == (b"hearth proxy compressible text\n" * 300)[:8000], len(body)
+
+
+@t.test
+def compress_never_twice():
+    status, hs, body = web("gz2", "/text?n=4096", headers={"Accept-Encoding": "gzip"})
+    assert headers_all(hs, "Content-Encoding") == ["gzip"], hs
+    assert gzip.decompress(body)[:31] == b"hearth proxy compressible text\n"
+
+
+@t.test
+def redirect_scheme():
+    status, hs, body = web("https", "/a/b?c=1")
+    assert status == 301 and header(hs, "Location") == "https://https.test/a/b?c=1", (status, hs)
+    status, hs, _ = request(S["proxy"].web, "POST", "/p", host="https.test", body=b"x")
+    assert status == 308, status
+    status, hs, _ = web("httpstemp", "/x")
+    assert status == 302 and header(hs, "Location") == "https://httpstemp.test:8443/x", (status, hs)
+    status, hs, _ = request(S["proxy"].web, "POST", "/x", host="httpstemp.test", body=b"")
+    assert status == 307, status
+
+
+@t.test
+def redirect_scheme_seed_manifest():
+    status, hs, _ = web("seedredirect", "/login")
+    assert status == 301 and header(hs, "Location") == "https://seedredirect.test/login", (status, hs)
+
+
+@t.test
+def redirect_regex():
+    status, hs, _ = web("regex", "/old/page?x=1")
+    assert status == 302 and header(hs, "Location") == "http://regex.test/new/page?x=1", (status, hs)
+    status, hs, _ = web("regex", "/keep")
+    assert status == 200 and header(hs, "X-Backend") == "mw-be", status
+
+
+@t.test
+def forward_auth_allow_copies_headers():
+    status, hs, body = web("auth", "/private?q=1", headers={"Authorization": "Bearer good",
+                                                             "X-Auth-User": "forged"})
+    assert status == 200, (status, body[:200])
+    got = echo(body)["headers"]
+    assert got.get("X-Auth-User") == "alice", got
+    assert got.get("X-Auth-Email") == "alice@example.test", got
+    assert "X-Auth-Other" not in got, got
+    assert echo(body)["target"] == "/private?q=1"
+
+
+@t.test
+def forward_auth_deny_passes_auth_response():
+    status, hs, body = web("auth", "/private?q=1")
+    assert status == 401, status
+    assert header(hs, "WWW-Authenticate") == 'Bearer realm="hearth"', hs
+    assert header(hs, "Location") == "http://127.0.0.1:%d/login" % S["auth"].port, hs
+    sent = echo(body)
+    assert sent["method"] == "GET" and sent["target"] == "/auth", sent
+    h = sent["headers"]
+    assert h.get("X-Forwarded-Method") == "GET", h
+    assert h.get("X-Forwarded-Proto") == "http", h
+    assert h.get("X-Forwarded-Host") == "auth.test", h
+    assert h.get("X-Forwarded-Uri") == "/private?q=1", h
+    assert h.get("X-Forwarded-For") == "127.0.0.1", h
+    status, hs, body = request(S["proxy"].web, "POST", "/p", host="auth.test", body=b"secret-body")
+    assert status == 401 and echo(body)["method"] == "GET" and echo(body)["body_len"] == 0, body
+
+
+@t.test
+def forward_auth_unreachable_is_500():
+    status, _, _ = web("authdown", "/")
+    assert status == 500, status
+
+
+@t.test
+def strip_prefix():
+    status, _, body = web("strip", "/api/users?x=1")
+    e = echo(body)
+    assert status == 200 and e["target"] == "/users?x=1", e
+    assert e["headers"].get("X-Forwarded-Prefix") == "/api", e
+    assert echo(web("strip", "/api")[2])["target"] == "/", "a stripped empty path becomes /"
+
+
+@t.test
+def add_prefix():
+    e = echo(web("add", "/users")[2])
+    assert e["target"] == "/v1/users", e
+
+
+@t.test
+def basic_auth_from_secret():
+    status, hs, _ = web("basic")
+    assert status == 401 and (header(hs, "WWW-Authenticate") or "").startswith("Basic realm="), (status, hs)
+    ok = "Basic " + base64.b64encode(b"alice:wonderland").decode()
+    status, _, body = web("basic", headers={"Authorization": ok})
+    assert status == 200, status
+    bad = "Basic " + base64.b64encode(b"alice:nope").decode()
+    assert web("basic", headers={"Authorization": bad})[0] == 401
+    bob = "Basic " + base64.b64encode(b"bob:builder").decode()
+    assert web("basic", headers={"Authorization": bob})[0] == 200
+
+
+@t.test
+def ip_allow_list():
+    assert web("allowed")[0] == 200
+    assert web("denied")[0] == 403
+
+
+@t.test
+def chain_applies_in_order():
+    status, hs, body = web("chain", "/users")
+    assert status == 200, status
+    e = echo(body)
+    assert e["target"] == "/v1/users" and e["headers"].get("X-Added") == "yes", e
+    assert header(hs, "X-Frame-Options") == "DENY", hs
+
+
+@t.test
+def stops_cleanly():
+    p = S["proxy"]
+    rc = p.proc.stop()
+    assert rc == 0 and "AddressSanitizer" not in p.output(), p.output()[-3000:]
+    teardown()
+
+
+if __name__ == "__main__":
+    try:
+        t.run()
+    finally:
+        teardown()

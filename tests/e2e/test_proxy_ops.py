@@ -1,0 +1,402 @@
+"""End-to-end tests of `hearth proxy` (part 4): what running it in production needs:
+WebSocket through the proxy, hot reload under continuous load with zero failed requests,
+a broken object reported and skipped, upstream down -> 502 then recovery, X-Forwarded-*
+and hop-by-hop headers, streamed bodies, the HTTP smuggling and limit cases sent through
+the proxy, defaultBackend, and the file provider's equivalents (round robin, weighted,
+sticky cookie, active health check)."""
+import base64
+import hashlib
+import os
+import socket
+import struct
+import threading
+import time
+
+from harness import Tap, connect, raw_request, read_until_close, status_of
+from proxy_env import (Backend, Proxy, echo, get, header, ingress_yaml, keepalive_backends, middleware_yaml,
+                       request, routed_to, service_yaml, wait_for)
+
+t = Tap()
+NS = "ops"
+S = {}
+
+
+def setup():
+    S["be"] = Backend("ops-be")
+    S["down"] = Backend("ops-down")
+    m = {
+        "svc.yaml": service_yaml(NS, "be", 80, [S["be"]]),
+        "svc-down.yaml": service_yaml(NS, "down", 80, [S["down"]]),
+        "ing.yaml": ingress_yaml(NS, "ops", "ops.test", [("/", "Prefix", "be", 80)]),
+        "ing-down.yaml": ingress_yaml(NS, "down", "down.test", [("/", "Prefix", "down", 80)]),
+    }
+    S["proxy"] = Proxy(m)
+    wait_for(lambda: routed_to(S["proxy"].web, "ops.test", "/", "ops-be"), what="ops.test routed")
+
+
+def teardown():
+    for k in ("proxy", "be", "down", "fproxy", "f1", "f2", "f3"):
+        if k in S:
+            S.pop(k).stop()
+
+
+def ws_frame(payload, opcode=1):
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes([0x80 | opcode])
+    head += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack("!H", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_read(s):
+    """One unmasked server frame: (opcode, payload)."""
+    buf = b""
+    while len(buf) < 2:
+        buf += s.recv(2 - len(buf))
+    n = buf[1] & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", s.recv(2))[0]
+    data = b""
+    while len(data) < n:
+        data += s.recv(n - len(data))
+    return buf[0] & 0x0F, data
+
+
+def ws_open(port, host):
+    key = base64.b64encode(os.urandom(16)).decode()
+    s = connect(port)
+    s.sendall(("GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (host, key)).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        assert chunk, head
+        head += chunk
+    accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+    assert head.startswith(b"HTTP/1.1 101"), head
+    assert accept in head, head
+    return s
+
+
+@t.test
+def starts():
+    setup()
+
+
+@t.test
+def websocket_through_proxy():
+    s = ws_open(S["proxy"].web, "ops.test")
+    try:
+        for msg in (b"hello", b"x" * 300):
+            s.sendall(ws_frame(msg))
+            assert ws_read(s) == (1, msg)
+    finally:
+        s.close()
+
+
+@t.test
+def forwarded_and_hop_by_hop_headers():
+    status, _, body = get(S["proxy"].web, "/h", host="ops.test", headers={
+        "Connection": "X-Secret", "X-Secret": "1", "Keep-Alive": "timeout=5", "TE": "trailers",
+        "Proxy-Authorization": "Basic eA==", "Proxy-Connection": "keep-alive", "Upgrade": "h2c",
+        "X-Forwarded-For": "203.0.113.9", "X-Real-Ip": "203.0.113.9"})
+    assert status == 200, status
+    h = echo(body)["headers"]
+    for gone in ("X-Secret", "Keep-Alive", "TE", "Te", "Proxy-Authorization", "Proxy-Connection", "Upgrade"):
+        assert gone not in h, (gone, h)
+    assert h.get("X-Forwarded-For") == "127.0.0.1", "untrusted peer: XFF replaced: %r" % h
+    assert h.get("X-Real-Ip") == "127.0.0.1", h
+    assert h.get("X-Forwarded-Proto") == "http", h
+    assert h.get("X-Forwarded-Host") == "ops.test", h
+    assert h.get("X-Forwarded-Port") == str(S["proxy"].web) or h.get("X-Forwarded-Port") == "80", h
+    assert h.get("Host") == "ops.test", "passHostHeader defaults to true: %r" % h
+
+
+@t.test
+def streams_large_bodies_both_ways():
+    body = os.urandom(1 << 16) * 64  # 4 MiB
+    status, hs, back = request(S["proxy"].web, "POST", "/echo", host="ops.test", body=body, timeout=60)
+    assert status == 200 and back == body, (status, len(back))
+    status, hs, back = get(S["proxy"].web, "/big?n=%d" % (32 << 20), host="ops.test", timeout=60)
+    assert status == 200 and len(back) == 32 << 20, (status, len(back))
+
+
+@t.test
+def reload_under_load_zero_failures():
+    p = S["proxy"]
+    stop = threading.Event()
+    results = {"ok": 0, "fail": []}
+
+    def client():
+        deadline = time.monotonic() + 20
+        while not stop.is_set() and time.monotonic() < deadline:
+            status, hs, _ = get(p.web, "/load", host="ops.test")
+            if status == 200:
+                results["ok"] += 1
+            else:
+                results["fail"].append(status)
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for th in threads:
+        th.start()
+    try:
+        for i in range(5):
+            p.write("extra-%d.yaml" % i, ingress_yaml(NS, "extra%d" % i, "extra%d.test" % i,
+                                                      [("/", "Prefix", "be", 80)]))
+            p.write("mw-%d.yaml" % i, middleware_yaml(NS, "m%d" % i, "headers:\n  customResponseHeaders:\n"
+                                                      "    X-Gen: \"%d\"\n" % i))
+            time.sleep(0.4)
+        wait_for(lambda: routed_to(p.web, "extra4.test", "/", "ops-be"), what="the last new Ingress")
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for th in threads:
+            th.join(30)
+    assert results["ok"] > 50, results["ok"]
+    assert not results["fail"], "%d failed during reloads: %r" % (len(results["fail"]), results["fail"][:10])
+    body = p.api_json("/api/overview")
+    assert body["http"]["routers"]["total"] >= 7, body
+
+
+@t.test
+def websocket_survives_reload():
+    p = S["proxy"]
+    s = ws_open(p.web, "ops.test")
+    try:
+        p.write("extra-ws.yaml", ingress_yaml(NS, "extraws", "extraws.test", [("/", "Prefix", "be", 80)]))
+        wait_for(lambda: routed_to(p.web, "extraws.test", "/", "ops-be"), what="reload")
+        s.sendall(ws_frame(b"after reload"))
+        assert ws_read(s) == (1, b"after reload")
+    finally:
+        s.close()
+
+
+@t.test
+def broken_object_reported_and_skipped():
+    p = S["proxy"]
+    p.write("broken.yaml", "apiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata:\n  name: bad\n"
+            "  namespace: ops\nspec:\n  noSuchMiddleware: {}\n")
+    p.write("badref.yaml", ingress_yaml(NS, "badref", "badref.test", [("/", "Prefix", "be", 80)],
+                                        annotations={"traefik.ingress.kubernetes.io/router.middlewares":
+                                                     "ops-missing@kubernetescrd"}))
+    p.write("garbage.yaml", "kind: [unclosed\n")
+    errs = wait_for(lambda: [e for e in p.api_json("/api/errors") if (e.get("name") or "") in ("bad", "ops-bad@kubernetescrd")],
+                    what="the broken Middleware in /api/errors")
+    assert errs[0]["kind"].lower() == "middleware" and errs[0]["message"], errs
+    routers = {r["name"]: r for r in p.api_json("/api/http/routers")}
+    r = wait_for(lambda: {x["name"]: x for x in p.api_json("/api/http/routers")}.get(
+        "ops-badref-badref-test@kubernetes"), what="badref router listed")
+    assert r["status"] == "disabled" and r.get("error"), r
+    assert get(p.web, "/", host="badref.test")[0] == 404
+    assert routed_to(p.web, "ops.test", "/", "ops-be"), "the rest stays live"
+
+
+@t.test
+def upstream_down_502_then_recovery():
+    p = S["proxy"]
+    assert routed_to(p.web, "down.test", "/", "ops-down")
+    port = S["down"].port
+    S["down"].stop()
+    statuses = [get(p.web, "/", host="down.test")[0] for _ in range(3)]
+    assert statuses[0] == 502, statuses
+    assert all(s in (502, 503) for s in statuses), statuses
+    S["down"] = Backend("ops-down", port=port)
+    wait_for(lambda: routed_to(p.web, "down.test", "/", "ops-down"), timeout=30, what="recovery")
+
+
+@t.test
+def pipelined_requests_keep_order():
+    raw = b"".join(b"GET /p%d HTTP/1.1\r\nHost: ops.test\r\n\r\n" % i for i in range(5))
+    raw += b"GET /last HTTP/1.1\r\nHost: ops.test\r\nConnection: close\r\n\r\n"
+    data, closed = raw_request(S["proxy"].web, raw, timeout=10)
+    targets = [x.split(b'"')[0] for x in data.split(b'"target": "')[1:]]
+    assert targets == [b"/p0", b"/p1", b"/p2", b"/p3", b"/p4", b"/last"], targets
+
+
+@t.test
+def default_backend_catches_everything():
+    p = S["proxy"]
+    p.write("default.yaml", "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: dflt\n"
+            "  namespace: ops\nspec:\n  defaultBackend:\n    service:\n      name: down\n      port:\n"
+            "        number: 80\n")
+    wait_for(lambda: routed_to(p.web, "anything.test", "/any/path", "ops-down"), what="defaultBackend")
+    assert routed_to(p.web, "ops.test", "/", "ops-be"), "host rules still win over defaultBackend"
+    p.remove("default.yaml")
+    wait_for(lambda: get(p.web, "/", host="anything.test")[0] == 404, what="defaultBackend removed")
+
+
+# ---- file provider ----
+
+FILE_CFG = """\
+http:
+  routers:
+    rr:
+      rule: Host(`rr.test`)
+      service: pool
+    strip:
+      rule: Host(`file.test`) && PathPrefix(`/api`)
+      service: pool
+      middlewares: [strip-api]
+    weighted:
+      rule: Host(`wrr.test`)
+      service: wrr
+    sticky:
+      rule: Host(`sticky.test`)
+      service: stickypool
+    checked:
+      rule: Host(`health.test`)
+      service: checked
+  middlewares:
+    strip-api:
+      stripPrefix:
+        prefixes: [/api]
+  services:
+    pool:
+      loadBalancer:
+        servers:
+          - url: http://127.0.0.1:{f1}
+          - url: http://127.0.0.1:{f2}
+    one:
+      loadBalancer:
+        servers:
+          - url: http://127.0.0.1:{f1}
+    two:
+      loadBalancer:
+        servers:
+          - url: http://127.0.0.1:{f2}
+    wrr:
+      weighted:
+        services:
+          - name: one
+            weight: 3
+          - name: two
+            weight: 1
+    stickypool:
+      loadBalancer:
+        sticky:
+          cookie: {{}}
+        servers:
+          - url: http://127.0.0.1:{f1}
+          - url: http://127.0.0.1:{f2}
+    checked:
+      loadBalancer:
+        healthCheck:
+          path: /status/200
+          interval: 500ms
+          timeout: 1s
+        servers:
+          - url: http://127.0.0.1:{f1}
+          - url: http://127.0.0.1:{f3}
+"""
+
+
+@t.test
+def file_provider_starts():
+    S["f1"], S["f2"], S["f3"] = Backend("f1"), Backend("f2"), Backend("f3")
+    cfg = FILE_CFG.format(f1=S["f1"].port, f2=S["f2"].port, f3=S["f3"].port)
+    S["fproxy"] = Proxy(file_yaml=cfg)
+    wait_for(lambda: get(S["fproxy"].web, "/", host="rr.test")[0] == 200, what="file routes")
+    names = {r["name"] for r in S["fproxy"].api_json("/api/http/routers")}
+    assert {"rr@file", "strip@file", "weighted@file", "sticky@file", "checked@file"} <= names, names
+
+
+@t.test
+def file_round_robin_and_strip_prefix():
+    p = S["fproxy"]
+    seen = keepalive_backends(p.web, "rr.test", "/", 6)
+    assert sorted(set(seen)) == ["f1", "f2"] and seen.count("f1") == 3, seen
+    assert all(seen[i] != seen[i + 1] for i in range(5)), "round robin alternates: %r" % seen
+    e = echo(get(p.web, "/api/x", host="file.test")[2])
+    assert e["target"] == "/x", e
+
+
+@t.test
+def file_weighted_round_robin():
+    p = S["fproxy"]
+    seen = keepalive_backends(p.web, "wrr.test", "/", 8)
+    assert seen.count("f1") == 6 and seen.count("f2") == 2, seen
+
+
+@t.test
+def file_sticky_cookie():
+    p = S["fproxy"]
+    status, hs, _ = get(p.web, "/", host="sticky.test")
+    cookie = header(hs, "Set-Cookie")
+    want_name = "_" + hashlib.sha1(b"_TRAEFIK_BACKEND_stickypool@file").hexdigest()[:5]
+    assert cookie and cookie.startswith(want_name + "="), (cookie, want_name)
+    first = header(hs, "X-Backend")
+    url = "http://127.0.0.1:%d" % (S["f1"].port if first == "f1" else S["f2"].port)
+    assert cookie.split(";")[0].split("=", 1)[1] == hashlib.sha256(url.encode()).hexdigest()[:16], cookie
+    pair = cookie.split(";")[0]
+    seen = {header(get(p.web, "/", host="sticky.test", headers={"Cookie": pair})[1], "X-Backend") for _ in range(5)}
+    assert seen == {first}, seen
+
+
+@t.test
+def file_active_health_check():
+    p = S["fproxy"]
+    S["f3"].stop()
+    url3 = "http://127.0.0.1:%d" % S["f3"].port
+
+    def down():
+        svc = {s["name"]: s for s in p.api_json("/api/http/services")}["checked@file"]
+        return svc.get("serverStatus", {}).get(url3) == "DOWN"
+
+    wait_for(down, timeout=10, what="f3 DOWN in serverStatus")
+    seen = [get(p.web, "/", host="health.test") for _ in range(6)]
+    assert all(s[0] == 200 and header(s[1], "X-Backend") == "f1" for s in seen), [s[0] for s in seen]
+
+
+@t.test
+def file_hot_reload():
+    p = S["fproxy"]
+    cfg = FILE_CFG.format(f1=S["f1"].port, f2=S["f2"].port, f3=S["f3"].port).replace("Host(`rr.test`)",
+                                                                                    "Host(`rr2.test`)")
+    p.write_file(cfg)
+    wait_for(lambda: get(p.web, "/", host="rr2.test")[0] == 200, what="file reload")
+    assert get(p.web, "/", host="rr.test")[0] == 404
+
+
+# (name, raw request, expected status) sent to the proxy; each must close the connection
+SMUGGLING = [
+    ("cl_and_te", b"POST / HTTP/1.1\r\nHost: ops.test\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG", 400),
+    ("duplicate_cl", b"POST / HTTP/1.1\r\nHost: ops.test\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+    ("te_not_chunked_last", b"POST / HTTP/1.1\r\nHost: ops.test\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400),
+    ("obs_fold", b"GET / HTTP/1.1\r\nHost: ops.test\r\nX-A: a\r\n b\r\n\r\n", 400),
+    ("space_before_colon", b"GET / HTTP/1.1\r\nHost: ops.test\r\nTransfer-Encoding : chunked\r\n\r\n", 400),
+    ("no_host", b"GET / HTTP/1.1\r\n\r\n", 400),
+    ("two_hosts", b"GET / HTTP/1.1\r\nHost: ops.test\r\nHost: other.test\r\n\r\n", 400),
+    ("long_request_line", b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: ops.test\r\n\r\n", 414),
+    ("huge_headers", b"GET / HTTP/1.1\r\nHost: ops.test\r\nX-F: " + b"b" * 70000 + b"\r\n\r\n", 431),
+    ("bad_chunk", b"POST / HTTP/1.1\r\nHost: ops.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400),
+]
+
+
+@t.test
+def smuggling_and_limits_through_proxy():
+    """Last before stopping: a proxy that crashes here must not hide the other results."""
+    bad = []
+    for name, raw, want in SMUGGLING:
+        data, closed = raw_request(S["proxy"].web, raw)
+        got = status_of(data)
+        if got != want or not closed:
+            bad.append("%s: status %s closed %s, want %s" % (name, got, closed, want))
+        if data.count(b"HTTP/1.1 ") > 1:
+            bad.append("%s: a second response followed (smuggled request): %r" % (name, data[:400]))
+    assert not bad, "\n".join(bad)
+
+
+@t.test
+def stops_cleanly():
+    for k in ("proxy", "fproxy"):
+        pr = S[k]
+        rc = pr.proc.stop()
+        assert rc == 0 and "AddressSanitizer" not in pr.output(), pr.output()[-3000:]
+    teardown()
+
+
+if __name__ == "__main__":
+    try:
+        t.run()
+    finally:
+        teardown()

@@ -1,0 +1,138 @@
+"""End-to-end tests of `hearth proxy` (part 3): TLS termination on websecure with
+certificates from the Secrets an Ingress names, checked with `curl --resolve` and
+`openssl s_client -servername`: SNI with exact and wildcard names, the generated default
+certificate, Secret rotation without restart, and TLSOption `default` (minVersion)."""
+import re
+import subprocess
+import tempfile
+
+from harness import Tap
+from proxy_env import (Backend, Proxy, echo, ingress_yaml, make_cert, secret_yaml, service_yaml, wait_for)
+
+t = Tap()
+NS = "tls"
+S = {}
+
+
+def s_client(port, servername, extra=()):
+    """The peer certificate's subject and serial as openssl prints them, or '' on failure."""
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", servername]
+                       + list(extra), input=b"", capture_output=True, timeout=15)
+    if r.returncode != 0:
+        return ""
+    pem = re.search(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", r.stdout, re.S)
+    if not pem:
+        return ""
+    x = subprocess.run(["openssl", "x509", "-noout", "-subject", "-serial"], input=pem.group(0),
+                       capture_output=True, timeout=15)
+    return x.stdout.decode()
+
+
+def curl(port, host, cafile, path="/"):
+    return subprocess.run(["curl", "-sS", "--cacert", cafile, "--resolve", "%s:%d:127.0.0.1" % (host, port),
+                           "-o", "-", "-w", "\n%{http_code}", "https://%s:%d%s" % (host, port, path)],
+                          capture_output=True, text=True, timeout=15)
+
+
+def setup():
+    S["tmp"] = tempfile.mkdtemp(prefix="hearth-tls-e2e-")
+    S["be"] = Backend("tls-be")
+    S["a"] = make_cert(S["tmp"], "tls.test", ["tls.test"])
+    S["w"] = make_cert(S["tmp"], "wild-tls.test", ["*.wild-tls.test"])
+    for name, pem in (("a", S["a"]), ("w", S["w"])):
+        with open("%s/%s.pem" % (S["tmp"], name), "wb") as f:
+            f.write(pem[0])
+    m = {
+        "svc.yaml": service_yaml(NS, "be", 80, [S["be"]]),
+        "secret-a.yaml": secret_yaml(NS, "tls-a", *S["a"]),
+        "secret-w.yaml": secret_yaml(NS, "tls-w", *S["w"]),
+        "ing-a.yaml": ingress_yaml(NS, "a", "tls.test", [("/", "Prefix", "be", 80)], tls_secret="tls-a",
+                                   annotations={"cert-manager.io/cluster-issuer": "letsencrypt-prod"}),
+        "ing-w.yaml": ingress_yaml(NS, "w", "*.wild-tls.test", [("/", "Prefix", "be", 80)], tls_secret="tls-w"),
+    }
+    S["proxy"] = Proxy(m)
+
+
+def teardown():
+    for k in ("proxy", "be"):
+        if k in S:
+            S.pop(k).stop()
+
+
+@t.test
+def starts():
+    setup()
+
+
+@t.test
+def curl_verifies_sni_certificate():
+    p = S["proxy"]
+    r = wait_for(lambda: (lambda r: r if r.stdout.endswith("\n200") else None)(
+        curl(p.websecure, "tls.test", S["tmp"] + "/a.pem")), what="tls.test over TLS")
+    e = echo(r.stdout.rsplit("\n", 1)[0])
+    assert e["headers"].get("X-Forwarded-Proto") == "https", e
+
+
+@t.test
+def wildcard_certificate_by_sni():
+    p = S["proxy"]
+    r = curl(p.websecure, "x.wild-tls.test", S["tmp"] + "/w.pem")
+    assert r.stdout.endswith("\n200"), (r.stdout[-300:], r.stderr)
+    assert "wild-tls.test" in s_client(p.websecure, "y.wild-tls.test")
+
+
+@t.test
+def openssl_s_client_sni_and_default_cert():
+    p = S["proxy"]
+    assert "CN = tls.test" in s_client(p.websecure, "tls.test")
+    other = s_client(p.websecure, "unknown.test")
+    assert "TRAEFIK DEFAULT CERT" in other, other
+
+
+@t.test
+def plain_http_still_served():
+    from proxy_env import routed_to
+    assert routed_to(S["proxy"].web, "tls.test", "/", "tls-be")
+
+
+@t.test
+def secret_rotation_without_restart():
+    p = S["proxy"]
+    pid = p.proc.pid
+    before = s_client(p.websecure, "tls.test")
+    new = make_cert(S["tmp"], "tls-rotated", ["tls.test"])
+    with open(S["tmp"] + "/new.pem", "wb") as f:
+        f.write(new[0])
+    p.write("secret-a.yaml", secret_yaml(NS, "tls-a", *new))
+    after = wait_for(lambda: (lambda s: s if s and s != before else None)(s_client(p.websecure, "tls.test")),
+                     timeout=15, what="the rotated certificate")
+    assert "tls-rotated" in after, after
+    r = curl(p.websecure, "tls.test", S["tmp"] + "/new.pem")
+    assert r.stdout.endswith("\n200"), r
+    assert p.proc.pid == pid and p.proc.poll() is None
+
+
+@t.test
+def tls_option_default_min_version():
+    p = S["proxy"]
+    assert s_client(p.websecure, "tls.test", ["-tls1_2"]), "TLS 1.2 accepted before the TLSOption"
+    p.write("tlsoption.yaml", "apiVersion: traefik.io/v1alpha1\nkind: TLSOption\nmetadata:\n"
+            "  name: default\n  namespace: default\nspec:\n  minVersion: VersionTLS13\n")
+    wait_for(lambda: not s_client(p.websecure, "tls.test", ["-tls1_2"]), timeout=15,
+             what="TLS 1.2 refused under minVersion VersionTLS13")
+    assert "CN = tls" in s_client(p.websecure, "tls.test", ["-tls1_3"])
+
+
+@t.test
+def stops_cleanly():
+    p = S["proxy"]
+    rc = p.proc.stop()
+    assert rc == 0 and "AddressSanitizer" not in p.output(), p.output()[-3000:]
+    teardown()
+
+
+if __name__ == "__main__":
+    try:
+        t.run()
+    finally:
+        teardown()
