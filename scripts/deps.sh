@@ -31,9 +31,20 @@ fuzz) want=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
 *) usage >&2; exit 2 ;;
 esac
 
+# A tool that is already on PATH from elsewhere (Node.js from NodeSource, say) counts as
+# installed: asking apt for Debian's package beside it would fight over the same files.
+provided_by_path() {
+	case "$1" in
+	nodejs) command -v node >/dev/null 2>&1 ;;
+	npm) command -v npm >/dev/null 2>&1 ;;
+	*) return 1 ;;
+	esac
+}
+
 missing=()
 for p in "${want[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && continue
+	provided_by_path "$p" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
