@@ -21,7 +21,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 HAPROXY_MAXCONN=$(( $(ulimit -n) / 2 - 200 ))
 [ "$HAPROXY_MAXCONN" -gt 40000 ] && HAPROXY_MAXCONN=40000
 read -r -a PEERS <<<"${BENCH_PROXIES:-hearth nginx haproxy caddy}"
-hearth="$BENCH_BUILD/src/hearth"
+hearth="$BENCH_BUILD/hearth"
 if [[ " ${PEERS[*]} " == *" hearth "* ]] && [ ! -x "$hearth" ]; then
 	echo "bench/proxy: $hearth is missing (make bench builds it)" >&2
 	exit 1

@@ -30,7 +30,7 @@ def build_dir():
 def binary(name):
     """Path of a built program: 'hearth' or a fixture under tests/."""
     if name == "hearth":
-        return os.path.join(build_dir(), "src", "hearth")
+        return os.path.join(build_dir(), "hearth")
     return os.path.join(build_dir(), "tests", "e2e", name)
 
 
