@@ -19,9 +19,9 @@
 enum { SUITE_NAME_MAX = 64, ALPN_WIRE_MAX = 1024 };
 
 struct hc_tls_ctx {
-    SSL_CTX *ssl;
+    SSL_CTX *ssl; /* server: replaced by hc_tls_ctx_set_options, under lock */
     atomic_int refs;
-    pthread_mutex_t lock;  /* guards certs: read by handshakes on any thread */
+    pthread_mutex_t lock;  /* guards ssl and certs: read by handshakes on any thread */
     hc_tls_certs_t *certs; /* server: the current set, NULL until installed */
     unsigned char *alpn;   /* server: protocols in wire format (RFC 7301 §3.1) */
     size_t alpn_len;
@@ -173,16 +173,23 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 
 /* ---- contexts ---------------------------------------------------------------------- */
 
-static hc_tls_ctx_t *ctx_new(const SSL_METHOD *method)
+static SSL_CTX *ssl_ctx_new(const SSL_METHOD *method)
+{
+    SSL_CTX *ssl = SSL_CTX_new(method);
+    if (!ssl)
+        hc_oom(0);
+    SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    return ssl;
+}
+
+/* A context around ssl (NULL: a server's, made once its ALPN list is known). */
+static hc_tls_ctx_t *ctx_new(SSL_CTX *ssl)
 {
     hc_tls_ctx_t *ctx = hc_calloc(1, sizeof(*ctx));
-    ctx->ssl = SSL_CTX_new(method);
-    if (!ctx->ssl)
-        hc_oom(0);
+    ctx->ssl = ssl;
     atomic_init(&ctx->refs, 1);
     pthread_mutex_init(&ctx->lock, NULL);
-    SSL_CTX_set_mode(ctx->ssl, SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_options(ctx->ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     return ctx;
 }
 
@@ -215,38 +222,67 @@ static int server_alpn_set(hc_tls_ctx_t *ctx, const char *const *alpn, char *err
     if (wire.len) {
         ctx->alpn = hc_memdup(wire.base, wire.len);
         ctx->alpn_len = wire.len;
-        SSL_CTX_set_alpn_select_cb(ctx->ssl, alpn_select, ctx);
     }
     hc_buf_free(&wire);
     return 0;
 }
 
-hc_tls_ctx_t *hc_tls_server_new(const hc_tls_server_opts_t *opts, char *err, size_t errlen)
+/* The OpenSSL server context of ctx for opts (version floor, cipher suites), choosing
+ * certificates from ctx's set and protocols from its ALPN list. NULL with err. */
+static SSL_CTX *server_ssl_new(hc_tls_ctx_t *ctx, const hc_tls_server_opts_t *opts, char *err,
+                               size_t errlen)
 {
-    static const hc_tls_server_opts_t defaults = {0};
     int version;
-    if (!opts)
-        opts = &defaults;
     if (version_parse(opts->min_version, &version)) {
         hc_tls_errf(err, errlen, "unsupported minimum TLS version \"%.40s\" (TLS1.2 or TLS1.3)",
                     opts->min_version);
         return NULL;
     }
-    hc_tls_ctx_t *ctx = ctx_new(TLS_server_method());
-    SSL_CTX_set_min_proto_version(ctx->ssl, version);
-    SSL_CTX_set_options(ctx->ssl, SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_cert_cb(ctx->ssl, cert_select, ctx);
-    if ((opts->cipher_suites && suites_apply(ctx->ssl, opts->cipher_suites, err, errlen)) ||
-        server_alpn_set(ctx, opts->alpn, err, errlen)) {
+    SSL_CTX *ssl = ssl_ctx_new(TLS_server_method());
+    SSL_CTX_set_min_proto_version(ssl, version);
+    SSL_CTX_set_options(ssl, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_cert_cb(ssl, cert_select, ctx);
+    if (ctx->alpn_len)
+        SSL_CTX_set_alpn_select_cb(ssl, alpn_select, ctx);
+    if (opts->cipher_suites && suites_apply(ssl, opts->cipher_suites, err, errlen)) {
+        SSL_CTX_free(ssl);
+        return NULL;
+    }
+    return ssl;
+}
+
+hc_tls_ctx_t *hc_tls_server_new(const hc_tls_server_opts_t *opts, char *err, size_t errlen)
+{
+    static const hc_tls_server_opts_t defaults = {0};
+    if (!opts)
+        opts = &defaults;
+    hc_tls_ctx_t *ctx = ctx_new(NULL);
+    if (server_alpn_set(ctx, opts->alpn, err, errlen) ||
+        !(ctx->ssl = server_ssl_new(ctx, opts, err, errlen))) {
         hc_tls_ctx_unref(ctx);
         return NULL;
     }
     return ctx;
 }
 
+int hc_tls_ctx_set_options(hc_tls_ctx_t *ctx, const hc_tls_server_opts_t *opts, char *err,
+                           size_t errlen)
+{
+    static const hc_tls_server_opts_t defaults = {0};
+    SSL_CTX *ssl = server_ssl_new(ctx, opts ? opts : &defaults, err, errlen);
+    if (!ssl)
+        return -EINVAL;
+    pthread_mutex_lock(&ctx->lock);
+    SSL_CTX *old = ctx->ssl;
+    ctx->ssl = ssl;
+    pthread_mutex_unlock(&ctx->lock);
+    SSL_CTX_free(old); /* connections made from it hold their own references */
+    return 0;
+}
+
 hc_tls_ctx_t *hc_tls_client_new(const char *ca_file, int verify, char *err, size_t errlen)
 {
-    hc_tls_ctx_t *ctx = ctx_new(TLS_client_method());
+    hc_tls_ctx_t *ctx = ctx_new(ssl_ctx_new(TLS_client_method()));
     SSL_CTX_set_min_proto_version(ctx->ssl, TLS1_2_VERSION);
     ERR_clear_error();
     if (!verify) {
@@ -321,7 +357,9 @@ void hc_tls_ctx_unref(hc_tls_ctx_t *ctx)
 static hc_tls_conn_t *conn_new(hc_tls_ctx_t *ctx)
 {
     hc_tls_conn_t *c = hc_calloc(1, sizeof(*c));
+    pthread_mutex_lock(&ctx->lock); /* hc_tls_ctx_set_options may swap ctx->ssl */
     c->ssl = SSL_new(ctx->ssl);
+    pthread_mutex_unlock(&ctx->lock);
     c->in = BIO_new(BIO_s_mem());
     c->out = BIO_new(BIO_s_mem());
     if (!c->ssl || !c->in || !c->out)

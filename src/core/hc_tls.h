@@ -5,6 +5,7 @@
  * Contexts: a server context holds a certificate set chosen by SNI (exact names first,
  * then "*.example.com" wildcards, then the default certificate). The set can be replaced
  * at run time: new handshakes see the new set, established connections keep theirs.
+ * Its options (minimum version, cipher suites) can be replaced the same way.
  *
  * Driving a connection (both sides), after every event:
  *   received bytes  -> hc_tls_conn_feed, then hc_tls_conn_read until it returns <= 0
@@ -78,6 +79,12 @@ int hc_tls_client_add_ca_pem(hc_tls_ctx_t *ctx, const char *pem, size_t len, cha
  *  touch set afterwards). Thread-safe: handshakes that already chose a certificate keep
  *  it, later ones choose from set. */
 void hc_tls_ctx_set_certs(hc_tls_ctx_t *ctx, hc_tls_certs_t *set);
+/** Replaces a server context's options (min_version, cipher_suites; alpn is kept from
+ *  hc_tls_server_new and ignored here; NULL = defaults). Thread-safe: handshakes that
+ *  already started keep the old options, connections made afterwards use the new ones.
+ *  Returns 0, or -EINVAL with err on a bad option (the context keeps its options). */
+int hc_tls_ctx_set_options(hc_tls_ctx_t *ctx, const hc_tls_server_opts_t *opts, char *err,
+                           size_t errlen);
 /** Reference counting: a context lives while any connection or owner holds it.
  *  Both are atomic; unref of NULL is fine. */
 hc_tls_ctx_t *hc_tls_ctx_ref(hc_tls_ctx_t *ctx);

@@ -226,6 +226,13 @@ static int type_allowed(const compress_cfg_t *c, const char *ct)
     return c->include ? listed : !listed;
 }
 
+size_t proxy_mw_compress_prebuffer(const void *cfg)
+{
+    const compress_cfg_t *c = cfg;
+    return c->min_bytes < PROXY_MW_COMPRESS_PREBUFFER_MAX ? (size_t)c->min_bytes
+                                                          : PROXY_MW_COMPRESS_PREBUFFER_MAX;
+}
+
 int proxy_mw_compress_response(const void *cfg, proxy_mw_encoding_t enc,
                                proxy_mw_resp_t *resp, long long body_len)
 {

@@ -36,6 +36,14 @@ proxy_mw_encoding_t proxy_mw_compress_negotiate(const void *cfg, const proxy_mw_
  *  included). */
 int proxy_mw_compress_response(const void *cfg, proxy_mw_encoding_t enc,
                                proxy_mw_resp_t *resp, long long body_len);
+/* Most response bytes a proxy holds back to learn whether a streamed body reaches
+ * minResponseBodyBytes; a body that goes past it counts as long enough. */
+#define PROXY_MW_COMPRESS_PREBUFFER_MAX (64u * 1024u)
+
+/** How many bytes of a streamed response body (no Content-Length) to buffer before
+ *  proxy_mw_compress_response decides: minResponseBodyBytes, at most
+ *  PROXY_MW_COMPRESS_PREBUFFER_MAX. */
+size_t proxy_mw_compress_prebuffer(const void *cfg);
 /** The Content-Encoding token of enc ("gzip", "br", "identity"). */
 const char *proxy_mw_encoding_name(proxy_mw_encoding_t enc);
 

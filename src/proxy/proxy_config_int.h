@@ -61,7 +61,7 @@ const char *pc_str(const json_t *obj, const char *key);
 void pc_k8s_load(pc_build_t *b);
 void pc_file_load(pc_build_t *b, const json_t *root, const char *source);
 
-/* ---- shared by proxy_config_k8s.c and proxy_config_ingress.c ---- */
+/* ---- shared by proxy_config_k8s.c, proxy_config_crd.c and proxy_config_ingress.c ---- */
 
 typedef enum pc_kind {
     PC_K_INGRESSCLASS,
@@ -105,6 +105,13 @@ int pc_k8s_backend(pc_kstate_t *k, const pc_kobj_t *ing, const json_t *backend,
  * Returns 0 or -EINVAL with err (reported once per Secret in the error list). */
 int pc_k8s_secret(pc_kstate_t *k, const char *ns, const char *name, const json_t *hosts, char *err,
                   size_t errlen);
+/* Translates the Traefik CRDs of the index: Middlewares (Secrets and chain references
+ * resolved to the dynamic-configuration shape) and TLSOptions. proxy_config_crd.c */
+void pc_crd_load(pc_kstate_t *k);
+/* RFC 4648 §4 base64 with padding, as Kubernetes writes Secret data; CR and LF are
+ * skipped as Go's decoder does. Returns a new NUL-terminated buffer (length in *outlen)
+ * or NULL when in is not base64. */
+char *pc_b64_decode(const char *in, size_t *outlen);
 /* Translates one Ingress into routers and services. */
 void pc_ingress_load(pc_kstate_t *k, const pc_kobj_t *ing);
 /* Go's strconv.ParseBool: 1 t T TRUE true True / 0 f F FALSE false False; -1 otherwise. */

@@ -1,7 +1,7 @@
-/* Kubernetes objects for the proxy config: the object index, Traefik CRDs (Middleware,
- * TLSOption), TLS Secrets as certificates, and Services with their Endpoints or
- * EndpointSlices as Traefik load-balancer services. Ingress translation itself is in
- * proxy_config_ingress.c; both run inside proxy_config_build. */
+/* Kubernetes objects for the proxy config: the object index, TLS Secrets as
+ * certificates, and Services with their Endpoints or EndpointSlices as Traefik
+ * load-balancer services. Ingress translation is in proxy_config_ingress.c, the Traefik
+ * CRDs in proxy_config_crd.c; all run inside proxy_config_build. */
 #include "proxy/proxy_config_int.h"
 
 #include "core/hc_alloc.h"
@@ -143,55 +143,6 @@ static void index_one(pc_kstate_t *k, const json_t *o, const char *src, size_t s
     }
 }
 
-/* ---- CRDs ---- */
-
-static void crd_middleware(pc_kstate_t *k, const pc_kobj_t *o)
-{
-    const json_t *spec = json_object_get(o->obj, "spec");
-    if (!json_is_object(spec) || json_object_size(spec) != 1) {
-        pc_error(k->b, o->source, "Middleware", o->ns, o->name,
-                 "spec must hold exactly one middleware type (found %zu)",
-                 json_is_object(spec) ? json_object_size(spec) : 0);
-        return;
-    }
-    const char *type = json_object_iter_key(json_object_iter((json_t *)spec));
-    proxy_middleware_t *m = pc_middleware_add(k->b, pc_strf("%s-%s@kubernetescrd", o->ns, o->name),
-                                              PROXY_PROVIDER_KUBERNETESCRD, o->source);
-    m->type = hc_strdup(type);
-    m->spec = json_deep_copy(json_object_get(spec, type));
-}
-
-static void crd_tls_options(pc_kstate_t *k)
-{
-    size_t ndefault = 0;
-    for (size_t i = 0; i < k->nobjs; i++)
-        if (k->objs[i].kind == PC_K_TLSOPTION && !strcmp(k->objs[i].name, "default"))
-            ndefault++;
-    for (size_t i = 0; i < k->nobjs; i++) {
-        const pc_kobj_t *o = &k->objs[i];
-        if (o->kind != PC_K_TLSOPTION)
-            continue;
-        const json_t *spec = json_object_get(o->obj, "spec");
-        int is_default = !strcmp(o->name, "default");
-        if (!json_is_object(spec)) {
-            pc_error(k->b, o->source, "TLSOption", o->ns, o->name, "spec must be an object");
-            continue;
-        }
-        if (is_default && ndefault > 1) {
-            /* Traefik drops the default options when several namespaces define them. */
-            pc_error(k->b, o->source, "TLSOption", o->ns, o->name,
-                     "TLSOption \"default\" is defined in %zu namespaces; all are ignored",
-                     ndefault);
-            continue;
-        }
-        proxy_tls_option_t *t = pc_tls_option_add(
-            k->b,
-            is_default ? hc_strdup("default") : pc_strf("%s-%s@kubernetescrd", o->ns, o->name),
-            PROXY_PROVIDER_KUBERNETESCRD, o->source);
-        t->spec = json_deep_copy(spec);
-    }
-}
-
 /* ---- TLS Secrets ---- */
 
 static int b64_value(char c)
@@ -205,9 +156,7 @@ static int b64_value(char c)
     return c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
-/* RFC 4648 §4 base64 with padding, as Kubernetes writes Secret data; CR and LF are
- * skipped as Go's decoder does. Returns a new buffer (NUL-terminated) or NULL. */
-static char *b64_decode(const char *in, size_t *outlen)
+char *pc_b64_decode(const char *in, size_t *outlen)
 {
     size_t n = strlen(in), o = 0, q = 0, pad = 0;
     char *out = hc_malloc(n / 4 * 3 + 4);
@@ -253,7 +202,7 @@ static int secret_entry(const json_t *obj, const char *key, char **out, size_t *
         *out = hc_strdup(plain);
         *len = strlen(plain);
     } else if (enc) {
-        if (!(*out = b64_decode(enc, len))) {
+        if (!(*out = pc_b64_decode(enc, len))) {
             snprintf(err, errlen, "%s is not valid base64", key);
             return -EINVAL;
         }
@@ -549,10 +498,7 @@ void pc_k8s_load(pc_build_t *b)
     for (size_t i = 0; i < in->nobjects; i++)
         index_one(&k, in->objects[i], in->sources[i], i);
     qsort(k.objs, k.nobjs, sizeof(*k.objs), cmp_kobj);
-    for (size_t i = 0; i < k.nobjs; i++)
-        if (k.objs[i].kind == PC_K_MIDDLEWARE)
-            crd_middleware(&k, &k.objs[i]);
-    crd_tls_options(&k);
+    pc_crd_load(&k);
     for (size_t i = 0; i < k.nobjs; i++)
         if (k.objs[i].kind == PC_K_INGRESS)
             pc_ingress_load(&k, &k.objs[i]);

@@ -162,24 +162,17 @@ static const proxy_gen_mw_t *mw_by_name(const proxy_gen_t *g, const char *name)
     return m ? &g->mws[m - g->cfg->middlewares] : NULL;
 }
 
-/* Resolves a name written in a chain, relative to the chain middleware's own name:
- * "x@p" as is; else "x@<provider>", then for Kubernetes CRDs "<ns>-x@kubernetescrd"
- * for each namespace prefix the chain's name could carry ("ns-chain@kubernetescrd"). */
+/* Resolves a name written in a chain as Traefik's chain builder does: "x@p" as is,
+ * else qualified with the chain's own provider ("x@file"; the Kubernetes CRD
+ * translation already wrote "<ns>-<name>", so "<ns>-<name>@kubernetescrd"). */
 static const proxy_gen_mw_t *chain_resolve(const proxy_gen_t *g, const proxy_gen_mw_t *chain,
                                            const char *name)
 {
     char q[512];
     if (strchr(name, '@'))
         return mw_by_name(g, name);
-    const char *prov = proxy_provider_name(chain->def->provider);
-    snprintf(q, sizeof(q), "%s@%s", name, prov);
-    const proxy_gen_mw_t *m = mw_by_name(g, q);
-    const char *cn = chain->def->name;
-    for (const char *dash = strchr(cn, '-'); !m && dash; dash = strchr(dash + 1, '-')) {
-        snprintf(q, sizeof(q), "%.*s-%s@%s", (int)(dash - cn), cn, name, prov);
-        m = mw_by_name(g, q);
-    }
-    return m;
+    snprintf(q, sizeof(q), "%s@%s", name, proxy_provider_name(chain->def->provider));
+    return mw_by_name(g, q);
 }
 
 /* Appends m (or, for a chain, what it names) to out. Returns 0 or -EINVAL with err. */

@@ -7,6 +7,7 @@
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -70,11 +71,35 @@ static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set)
     return g;
 }
 
-/* Makes g current: certificates into the TLS context, health checks, every worker. */
+/* Applies g's TLSOption `default` to websecure's context for the next handshakes;
+ * options OpenSSL refuses give way to the defaults (TLS 1.2, OpenSSL's suites). */
+static void tls_options_apply(proxy_svc_t *svc, const proxy_gen_t *g)
+{
+    char err[256];
+    hc_tls_server_opts_t o = {.min_version = g->tls_min_version,
+                              .cipher_suites = g->tls_cipher_suites};
+    if (hc_tls_ctx_set_options(svc->tls, &o, err, sizeof(err)) == 0)
+        return;
+    hc_log(HC_LOG_WARN, "TLSOption default refused; using defaults", HC_LS("error", err), NULL);
+    hc_tls_ctx_set_options(svc->tls, NULL, NULL, 0);
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Makes g current: certificates and TLS options into the TLS context, health checks,
+ * every worker. */
 static void gen_publish(proxy_svc_t *svc, proxy_gen_t *g)
 {
-    if (svc->tls) /* at start-up the context is made after the first generation */
+    if (svc->tls) { /* at start-up the context is made after the first generation */
         hc_tls_ctx_set_certs(svc->tls, proxy_gen_take_certs(g));
+        /* unchanged options keep the OpenSSL context (and its session tickets) */
+        if (!same_str(svc->gen->tls_min_version, g->tls_min_version) ||
+            !same_str(svc->gen->tls_cipher_suites, g->tls_cipher_suites))
+            tls_options_apply(svc, g);
+    }
     proxy_upstream_shared_set_config(svc->shared, g->cfg);
     proxy_gen_t *old = svc->gen;
     svc->gen = g;
@@ -202,18 +227,13 @@ static void file_watch_start(proxy_svc_t *svc)
 static int tls_start(proxy_svc_t *svc)
 {
     static const char *const alpn[] = {"http/1.1", NULL};
-    char err[256];
-    hc_tls_server_opts_t o = {.min_version = svc->gen->tls_min_version,
-                              .cipher_suites = svc->gen->tls_cipher_suites,
-                              .alpn = alpn};
-    svc->tls = hc_tls_server_new(&o, err, sizeof(err));
-    if (!svc->tls) {
-        hc_log(HC_LOG_WARN, "TLSOption default refused; using defaults", HC_LS("error", err),
-               NULL);
-        o.min_version = o.cipher_suites = NULL;
-        svc->tls = hc_tls_server_new(&o, err, sizeof(err));
-    }
-    return svc->tls ? 0 : -EINVAL;
+    hc_tls_server_opts_t o = {.alpn = alpn};
+    svc->tls = hc_tls_server_new(&o, NULL, 0);
+    if (!svc->tls)
+        return -EINVAL;
+    tls_options_apply(svc, svc->gen);
+    hc_tls_ctx_set_certs(svc->tls, proxy_gen_take_certs(svc->gen));
+    return 0;
 }
 
 static int api_start(proxy_svc_t *svc)
@@ -243,17 +263,41 @@ static int api_start(proxy_svc_t *svc)
     return rc;
 }
 
+/* "http://host:port" that reaches the listener at sa from this machine: the loopback
+ * address when it listens on every address. */
+static void local_url(const struct sockaddr_storage *sa, int port, char *out, size_t n)
+{
+    char host[INET6_ADDRSTRLEN] = "127.0.0.1";
+    if (sa->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        inet_ntop(AF_INET6, IN6_IS_ADDR_UNSPECIFIED(a) ? &in6addr_loopback : a, host, sizeof(host));
+        snprintf(out, n, "http://[%s]:%d", host, port);
+        return;
+    }
+    const struct in_addr *a = &((const struct sockaddr_in *)sa)->sin_addr;
+    if (a->s_addr != htonl(INADDR_ANY))
+        inet_ntop(AF_INET, a, host, sizeof(host));
+    snprintf(out, n, "http://%s:%d", host, port);
+}
+
+/* The banner and health URLs; under `hearth up`, also `proxy.localhost` on the web
+ * entry point routed to the API (whose "/" is the dashboard). */
 static void urls_set(proxy_svc_t *svc)
 {
     hc_service_ctx_t *ctx = svc->ctx;
     int web = svc->w[0].ep[PROXY_GEN_WEB].srv ? hc_http_server_port(svc->w[0].ep[0].srv) : 0;
     int api = svc->api_srv ? hc_http_server_port(svc->api_srv) : 0;
+    char self[96];
     snprintf(ctx->url, sizeof(ctx->url), "http://localhost:%d/", web);
-    if (api) {
-        snprintf(ctx->url, sizeof(ctx->url), "http://localhost:%d%s", api, PROXY_API_DASHBOARD);
-        snprintf(ctx->health_url, sizeof(ctx->health_url), "http://127.0.0.1:%d%s", api,
-                 PROXY_API_PING);
-    }
+    if (!api)
+        return;
+    snprintf(ctx->url, sizeof(ctx->url), "http://localhost:%d%s", api, PROXY_API_DASHBOARD);
+    local_url(&svc->sa[2], api, self, sizeof(self));
+    snprintf(ctx->health_url, sizeof(ctx->health_url), "%s%s", self, PROXY_API_PING);
+    if (ctx->in_up && web && proxy_local_publish(ctx->service->name, self) == 0)
+        snprintf(ctx->note, sizeof(ctx->note),
+                 "routes <service>.localhost on :%d; dashboard also at http://%s.localhost:%d/",
+                 web, ctx->service->name, web);
 }
 
 static void proxy_stop(hc_service_ctx_t *ctx, unsigned deadline_ms, hc_service_stopped_cb done);
@@ -287,7 +331,6 @@ static int proxy_start(hc_service_ctx_t *ctx)
     uv_unref((uv_handle_t *)&svc->usr1);
     if ((rc = rebuild(svc, current_manifests(svc))) != 0 || (rc = tls_start(svc)) != 0)
         goto fail;
-    hc_tls_ctx_set_certs(svc->tls, proxy_gen_take_certs(svc->gen));
     svc->w = hc_calloc(svc->nworkers, sizeof(*svc->w));
     svc->workers = hc_workers_start(svc->nworkers, proxy_worker_init, proxy_worker_stop, svc);
     for (unsigned i = 0; i < svc->nworkers; i++)
@@ -295,8 +338,8 @@ static int proxy_start(hc_service_ctx_t *ctx)
             rc = -EADDRINUSE;
     if (rc || (rc = api_start(svc)) != 0)
         goto fail;
+    running = svc; /* before urls_set: its proxy_local_publish rebuilds the routes */
     urls_set(svc);
-    running = svc;
     hc_log(HC_LOG_INFO, "proxy listening", HC_LS("web", svc->addr[0]),
            HC_LS("websecure", svc->addr[1]), HC_LS("api", svc->addr[2]),
            HC_LI("workers", svc->nworkers), NULL);
@@ -370,8 +413,11 @@ static void close_handle(proxy_svc_t *svc, uv_handle_t *h)
 static void proxy_stop(hc_service_ctx_t *ctx, unsigned deadline_ms, hc_service_stopped_cb done)
 {
     proxy_svc_t *svc = ctx->state;
-    if (running == svc)
+    if (running == svc) {
         running = NULL;
+        if (ctx->in_up)
+            proxy_local_publish(ctx->service->name, "");
+    }
     svc->stopped = done;
     svc->drain_ms = deadline_ms;
     svc->api.draining = 1;

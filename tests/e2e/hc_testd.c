@@ -20,6 +20,7 @@
 #include <string.h>
 
 #define MAX_SNI 4
+#define STREAM_MAX_BODY ((size_t)1 << 30) /* POST /stream: the echo without a small limit */
 
 static struct {
     struct sockaddr_storage addr;
@@ -363,6 +364,7 @@ int main(int argc, char **argv)
     hc_router_add(g.router, "GET", "/fixed", fixed, NULL, 0);
     hc_router_add(g.router, "POST", "/echo", echo, NULL, 0);
     hc_router_add(g.router, "POST", "/small", echo, NULL, 16);
+    hc_router_add(g.router, "POST", "/stream", echo, NULL, STREAM_MAX_BODY);
     hc_router_add(g.router, "GET", "/slow", slow, NULL, 0);
     hc_router_add(g.router, "GET", "/ws", ws, NULL, 0);
     hc_router_add(g.router, "GET", "/sse", sse, NULL, 0);

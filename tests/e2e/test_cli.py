@@ -1,5 +1,6 @@
-"""The hearth command itself: help, version, `up` (state file, banner, SIGTERM exits 0)
-and `check` (table, exit status) against a live fixture server and a dead port."""
+"""The hearth command itself: help, version, `up` (state file, banner, SIGTERM exits 0,
+the proxy with its dashboard at proxy.localhost) and `check` (table, exit status)
+against a live fixture server and a dead port."""
 import json
 import os
 import signal
@@ -7,7 +8,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import Proc, Tap, binary, free_port, wait_port
+from harness import Proc, Tap, binary, free_port, raw_request, status_of, wait_port
 
 t = Tap()
 HEARTH = binary("hearth")
@@ -19,6 +20,31 @@ def run(*args, timeout=30, env=None):
     p = subprocess.run([HEARTH, *args], capture_output=True, text=True, timeout=timeout,
                        env=full_env, stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout, p.stderr
+
+
+def up_env():
+    """Free loopback ports for the services `up` starts (their options' env variables),
+    so a test never binds the fixed defaults."""
+    return {"PROXY_WEB": "127.0.0.1:%d" % free_port(), "PROXY_WEBSECURE": "127.0.0.1:%d" % free_port(),
+            "PROXY_API": "127.0.0.1:%d" % free_port(), "PROXY_WORKERS": "2"}
+
+
+def wait_state(up, data):
+    """The parsed hearth.json once `up` wrote it (within 10 s)."""
+    state = os.path.join(data, "hearth.json")
+    deadline = time.monotonic() + 10
+    while not os.path.exists(state) and time.monotonic() < deadline:
+        assert up.poll() is None, up.output()
+        time.sleep(0.05)
+    with open(state) as f:
+        return json.load(f)
+
+
+def get(port, path, host):
+    """(status, raw response) of a GET on 127.0.0.1:port with Connection: close."""
+    raw, _ = raw_request(port, ("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                                % (path, host)).encode())
+    return status_of(raw), raw
 
 
 @t.test
@@ -60,14 +86,8 @@ def up_rejects_unknown_flag_with_suggestion():
 def up_writes_state_prints_banner_and_drains_on_sigterm():
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "var")
-        with Proc([HEARTH, "up", "--data", data]) as up:
-            state = os.path.join(data, "hearth.json")
-            deadline = time.monotonic() + 10
-            while not os.path.exists(state) and time.monotonic() < deadline:
-                assert up.poll() is None, up.output()
-                time.sleep(0.05)
-            with open(state) as f:
-                doc = json.load(f)
+        with Proc([HEARTH, "up", "--data", data], env=up_env()) as up:
+            doc = wait_state(up, data)
             assert doc["pid"] == up.pid, doc
             assert isinstance(doc["services"], list), doc
             for s in doc["services"]:
@@ -77,6 +97,33 @@ def up_writes_state_prints_banner_and_drains_on_sigterm():
             out = up.output()
             assert "is up (data in %s)" % data in out, out
             assert '"msg":"stopping: draining in-flight work"' in out, out
+
+
+@t.test
+def up_runs_the_proxy_with_its_dashboard_at_proxy_localhost():
+    env = up_env()
+    web, api = (int(env[k].rsplit(":", 1)[1]) for k in ("PROXY_WEB", "PROXY_API"))
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "var")
+        with Proc([HEARTH, "up", "--data", data], env=env) as up:
+            doc = wait_state(up, data)
+            proxy = [s for s in doc["services"] if s["name"] == "proxy"]
+            assert proxy and proxy[0]["health"] == "http://127.0.0.1:%d/ping" % api, doc
+            assert proxy[0]["url"] == "http://localhost:%d/dashboard/" % api, doc
+            code, out, _ = run("check", "--data", data)
+            assert code == 0 and "OK: 1 of 1 healthy" in out, out
+            # proxy.localhost on the web entry point is the API: "/" -> the dashboard
+            status, raw = get(web, "/", "proxy.localhost")
+            assert status == 302 and b"\r\nLocation: /dashboard/\r\n" in raw, raw[:300]
+            status, raw = get(web, "/dashboard/", "proxy.localhost:%d" % web)
+            assert status == 200 and b"<html" in raw, raw[:300]
+            status, raw = get(web, "/api/http/routers", "proxy.localhost")
+            assert status == 200 and b'"proxy-localhost@file"' in raw, raw[:600]
+            assert get(web, "/", "other.localhost")[0] == 404
+            assert up.stop(signal.SIGTERM) == 0, up.output()
+            out = up.output()
+            assert "http://localhost:%d/dashboard/" % api in out, out
+            assert "http://proxy.localhost:%d/" % web in out, out
 
 
 @t.test

@@ -115,7 +115,7 @@ def forwarded_and_hop_by_hop_headers():
 @t.test
 def streams_large_bodies_both_ways():
     body = os.urandom(1 << 16) * 64  # 4 MiB
-    status, hs, back = request(S["proxy"].web, "POST", "/echo", host="ops.test", body=body, timeout=60)
+    status, hs, back = request(S["proxy"].web, "POST", "/stream", host="ops.test", body=body, timeout=60)
     assert status == 200 and back == body, (status, len(back))
     status, hs, back = get(S["proxy"].web, "/big?n=%d" % (32 << 20), host="ops.test", timeout=60)
     assert status == 200 and len(back) == 32 << 20, (status, len(back))

@@ -274,6 +274,44 @@ static void test_min_version_enforced(void **state)
     hc_tls_ctx_unref(c12);
 }
 
+/* New options reach new handshakes only; ALPN and certificates stay; a bad option
+ * leaves the context as it was. */
+static void test_options_replaced_at_run_time(void **state)
+{
+    static const char *const protos[] = {"http/1.1", NULL};
+    hc_tls_server_opts_t o = {.alpn = protos};
+    hc_tls_ctx_t *s = server_std(&o), *c12 = hc_tls_client_new(NULL, 0, NULL, 0);
+    tc_client_max_tls12(c12);
+    pair_t old, p;
+    assert_true(connect_pair(&old, c12, s, "exact.test", "http/1.1"));
+    hc_tls_server_opts_t o13 = {.min_version = "VersionTLS13"};
+    assert_int_equal(hc_tls_ctx_set_options(s, &o13, NULL, 0), 0);
+    assert_false(connect_pair(&p, c12, s, "exact.test", NULL));
+    assert_int_equal(p.src, HC_TLS_EPROTO);
+    pair_free(&p);
+    exchange(old.cl, old.sv, "the old connection lives on");
+    char err[256] = "";
+    hc_tls_server_opts_t bad = {.min_version = "TLS1.1"};
+    assert_int_equal(hc_tls_ctx_set_options(s, &bad, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "TLS1.1"));
+    hc_tls_ctx_t *c13 = hc_tls_client_new(NULL, 0, NULL, 0);
+    assert_true(connect_pair(&p, c13, s, "exact.test", "http/1.1"));
+    assert_string_equal(hc_tls_conn_version(p.sv), "TLSv1.3");
+    assert_string_equal(hc_tls_conn_alpn(p.sv), "http/1.1");
+    char cn[64];
+    tc_peer_cn(p.cl, cn, sizeof(cn));
+    assert_string_equal(cn, "exact.test");
+    pair_free(&p);
+    assert_int_equal(hc_tls_ctx_set_options(s, NULL, NULL, 0), 0); /* defaults: TLS 1.2 */
+    assert_true(connect_pair(&p, c12, s, "exact.test", NULL));
+    assert_string_equal(hc_tls_conn_version(p.sv), "TLSv1.2");
+    pair_free(&p);
+    pair_free(&old);
+    hc_tls_ctx_unref(c13);
+    hc_tls_ctx_unref(c12);
+    hc_tls_ctx_unref(s);
+}
+
 static void test_option_names(void **state)
 {
     static const struct {
@@ -412,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_rotation_keeps_live_connections),
         cmocka_unit_test(test_verification_failures),
         cmocka_unit_test(test_min_version_enforced),
+        cmocka_unit_test(test_options_replaced_at_run_time),
         cmocka_unit_test(test_option_names),
         cmocka_unit_test(test_cipher_suite_is_used),
         cmocka_unit_test(test_alpn),

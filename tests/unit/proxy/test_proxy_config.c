@@ -643,6 +643,90 @@ static void test_file_provider(void **state)
     proxy_config_free(c);
 }
 
+/* A CRD Middleware's spec as the middleware parsers read it. */
+static const json_t *mw_spec(const proxy_config_t *c, const char *name)
+{
+    const proxy_middleware_t *m = proxy_config_middleware(c, name);
+    assert_non_null(m);
+    return m->spec;
+}
+
+static void crd_mw(fixture_t *f, const char *name, const char *spec)
+{
+    char buf[1024];
+    snprintf(buf, sizeof(buf),
+             "{'apiVersion':'traefik.io/v1alpha1','kind':'Middleware','metadata':{'name':'%s',"
+             "'namespace':'ns'},'spec':%s}",
+             name, spec);
+    add(f, "crd.yaml:1", buf);
+}
+
+static void secret(fixture_t *f, const char *name, const char *type, const char *data)
+{
+    char buf[1024];
+    snprintf(buf, sizeof(buf),
+             "{'apiVersion':'v1','kind':'Secret','metadata':{'name':'%s','namespace':'ns'},"
+             "%s%s%s'data':%s}",
+             name, type ? "'type':'" : "", type ? type : "", type ? "'," : "", data);
+    add(f, "secret.yaml:1", buf);
+}
+
+/* basicAuth.secret is read from the Middleware's namespace (Traefik's
+ * loadBasicAuthCredentials); chain references become "<ns>-<name>". */
+static void test_crd_secrets_and_chains(void **state)
+{
+    (void)state;
+    fixture_t f = {0};
+    secret(&f, "users", NULL, "{'users':'YWxpY2U6e1NIQX1hYmMNCgpib2I6e1NIQX1kZWYK'}");
+    secret(&f, "ba", "kubernetes.io/basic-auth",
+           "{'username':'YWxpY2U=','password':'d29uZGVybGFuZA=='}");
+    secret(&f, "two", NULL, "{'a':'YWxpY2U=','b':'YWxpY2U='}");
+    secret(&f, "bad", NULL, "{'users':'not base64!'}");
+    crd_mw(&f, "lines", "{'basicAuth':{'secret':'users','realm':'r'}}");
+    crd_mw(&f, "typed", "{'basicAuth':{'secret':'ba'}}");
+    crd_mw(&f, "two", "{'basicAuth':{'secret':'two'}}");
+    crd_mw(&f, "bad", "{'basicAuth':{'secret':'bad'}}");
+    crd_mw(&f, "missing", "{'basicAuth':{'secret':'nope'}}");
+    crd_mw(&f, "chain", "{'chain':{'middlewares':[{'name':'lines'},{'name':'typed',"
+                        "'namespace':'ns'},{'name':'x@file','namespace':'other'}]}}");
+    crd_mw(&f, "cross", "{'chain':{'middlewares':[{'name':'lines','namespace':'other'}]}}");
+    crd_mw(&f, "strings", "{'chain':{'middlewares':['lines']}}");
+    proxy_config_t *c = build(&f);
+
+    const json_t *s = mw_spec(c, "ns-lines@kubernetescrd");
+    assert_null(json_object_get(s, "secret"));
+    assert_string_equal(json_string_value(json_object_get(s, "realm")), "r");
+    const json_t *users = json_object_get(s, "users");
+    assert_int_equal(json_array_size(users), 2);
+    assert_string_equal(json_string_value(json_array_get(users, 0)), "alice:{SHA}abc");
+    assert_string_equal(json_string_value(json_array_get(users, 1)), "bob:{SHA}def");
+    users = json_object_get(mw_spec(c, "ns-typed@kubernetescrd"), "users");
+    assert_int_equal(json_array_size(users), 1);
+    assert_string_equal(json_string_value(json_array_get(users, 0)),
+                        "alice:{SHA}tiY7sUhYKUwI5L3866kDY+ENcrQ=");
+
+    const json_t *names = json_object_get(mw_spec(c, "ns-chain@kubernetescrd"), "middlewares");
+    assert_int_equal(json_array_size(names), 3);
+    assert_string_equal(json_string_value(json_array_get(names, 0)), "ns-lines");
+    assert_string_equal(json_string_value(json_array_get(names, 1)), "ns-typed");
+    assert_string_equal(json_string_value(json_array_get(names, 2)), "x@file");
+
+    static const struct {
+        const char *name, *needle;
+    } broken[] = {
+        {"two", "found 2 elements"},       {"bad", "not base64"},
+        {"missing", "ns/nope: not found"}, {"cross", "another namespace"},
+        {"strings", "[0].name is missing"},
+    };
+    for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+        char id[64];
+        snprintf(id, sizeof(id), "ns-%s@kubernetescrd", broken[i].name);
+        assert_null(proxy_config_middleware(c, id));
+        assert_non_null(find_error(c, "Middleware", broken[i].name, broken[i].needle));
+    }
+    proxy_config_free(c);
+}
+
 static void test_bad_input_arrays(void **state)
 {
     proxy_config_input_t in = {.nobjects = 2};
@@ -668,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_router_key_collision_gets_rule_hash),
         cmocka_unit_test(test_broken_objects_are_reported_and_skipped),
         cmocka_unit_test(test_file_provider),
+        cmocka_unit_test(test_crd_secrets_and_chains),
         cmocka_unit_test(test_bad_input_arrays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

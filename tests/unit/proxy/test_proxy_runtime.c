@@ -165,6 +165,49 @@ static void test_broken_objects_reported(void **state)
     proxy_gen_unref(g);
 }
 
+/* Traefik's CRD chain: [{name, namespace}] resolved in the chain's namespace and
+ * provider; "x@provider" taken as written. */
+static void test_crd_chain_expands(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "apiVersion: traefik.io/v1alpha1\nkind: Middleware\n"
+        "metadata: {name: both, namespace: app}\n"
+        "spec: {chain: {middlewares: [{name: hdr}, {name: strip, namespace: app},"
+        " {name: add@file}]}}\n"
+        "---\n"
+        "apiVersion: traefik.io/v1alpha1\nkind: Middleware\n"
+        "metadata: {name: hdr, namespace: app}\n"
+        "spec: {headers: {customRequestHeaders: {X-A: '1'}}}\n"
+        "---\n"
+        "apiVersion: traefik.containo.us/v1alpha1\nkind: Middleware\n"
+        "metadata: {name: strip, namespace: app}\n"
+        "spec: {stripPrefix: {prefixes: [/api]}}\n"
+        "---\n"
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\n"
+        "metadata:\n  name: web\n  namespace: app\n  annotations:\n"
+        "    traefik.ingress.kubernetes.io/router.middlewares: app-both@kubernetescrd\n"
+        "spec:\n  defaultBackend: {service: {name: api, port: {number: 80}}}\n"
+        "---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: app}\n"
+        "spec: {ports: [{port: 80}]}\n"
+        "---\n"
+        "apiVersion: v1\nkind: Endpoints\nmetadata: {name: api, namespace: app}\n"
+        "subsets: [{addresses: [{ip: 10.0.0.8}], ports: [{port: 80}]}]\n";
+    static const char dyn[] =
+        "{\"http\": {\"middlewares\": {\"add\": {\"addPrefix\": {\"prefix\": \"/v1\"}}}}}";
+    proxy_gen_t *g = build(yaml, dyn, NULL, 0);
+    const proxy_router_t *r = match(g, PROXY_GEN_WEB, "any.host", "/");
+    assert_non_null(r);
+    const proxy_gen_chain_t *c = proxy_gen_chain(g, r);
+    assert_int_equal(c->broken, 0);
+    assert_int_equal(c->n, 3);
+    assert_string_equal(c->mws[0]->def->name, "app-hdr@kubernetescrd");
+    assert_string_equal(c->mws[1]->def->name, "app-strip@kubernetescrd");
+    assert_string_equal(c->mws[2]->def->name, "add@file");
+    proxy_gen_unref(g);
+}
+
 static void test_file_provider_chain_and_tls(void **state)
 {
     (void)state;
@@ -264,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_seed_generation),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_broken_objects_reported),
+        cmocka_unit_test(test_crd_chain_expands),
         cmocka_unit_test(test_file_provider_chain_and_tls),
         cmocka_unit_test(test_locals_and_file_error),
         cmocka_unit_test(test_read_file),

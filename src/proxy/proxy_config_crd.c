@@ -1,0 +1,218 @@
+/* Traefik's CRDs for the proxy config (proxy_config_int.h, run by pc_k8s_load): each
+ * Middleware becomes "<ns>-<name>@kubernetescrd" in the dynamic-configuration shape the
+ * middleware parsers read (basicAuth's Secret read into users, chain references made
+ * "<ns>-<name>"), and TLSOptions become TLS options (`default` unqualified). */
+#include "proxy/proxy_config_int.h"
+
+#include "core/hc_alloc.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+#define BASIC_AUTH_TYPE "kubernetes.io/basic-auth"
+
+/* ---- Secrets ---- */
+
+/* A Secret's entries as {key: text}: data (base64) decoded, stringData (plain) over it,
+ * as the API server merges them. NULL with err when an entry is not base64 or UTF-8. */
+static json_t *secret_entries(const json_t *secret, char *err, size_t errlen)
+{
+    json_t *out = json_object();
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)json_object_get(secret, "data"), key, v)
+    {
+        size_t len = 0;
+        char *text = json_is_string(v) ? pc_b64_decode(json_string_value(v), &len) : NULL;
+        json_t *s = text ? json_stringn(text, len) : NULL;
+        hc_free(text);
+        if (!s) {
+            snprintf(err, errlen, "data entry %s is not base64-encoded UTF-8 text", key);
+            json_decref(out);
+            return NULL;
+        }
+        json_object_set_new(out, key, s);
+    }
+    json_object_foreach((json_t *)json_object_get(secret, "stringData"), key, v)
+    {
+        if (json_is_string(v))
+            json_object_set(out, key, (json_t *)v);
+    }
+    return out;
+}
+
+/* "user:{SHA}base64(sha1(password))" for a kubernetes.io/basic-auth Secret. */
+static json_t *basic_auth_user(const char *user, const char *password)
+{
+    unsigned char md[20];
+    char b64[32];
+    EVP_Digest(password, strlen(password), md, NULL, EVP_sha1(), NULL);
+    EVP_EncodeBlock((unsigned char *)b64, md, sizeof(md));
+    char *line = pc_strf("%s:{SHA}%s", user, b64);
+    json_t *a = json_pack("[s]", line);
+    hc_free(line);
+    return a;
+}
+
+/* The htpasswd lines of a Secret, as Traefik's loadBasicAuthCredentials reads it:
+ * username + password of a kubernetes.io/basic-auth Secret, else the one and only entry
+ * split into non-empty lines. Returns a new array or NULL with err. */
+static json_t *secret_users(const pc_kstate_t *k, const char *ns, const char *name, char *err,
+                            size_t errlen)
+{
+    const pc_kobj_t *o = pc_kfind(k, PC_K_SECRET, ns, name);
+    if (!o) {
+        snprintf(err, errlen, "failed to load secret %s/%s: not found", ns, name);
+        return NULL;
+    }
+    json_t *e = secret_entries(o->obj, err, errlen), *users = NULL;
+    if (!e)
+        return NULL;
+    const char *user = pc_str(e, "username"), *pass = pc_str(e, "password");
+    const char *type = pc_str(o->obj, "type");
+    if (user && pass && json_object_size(e) == 2 && type && !strcmp(type, BASIC_AUTH_TYPE)) {
+        users = basic_auth_user(user, pass);
+    } else if (json_object_size(e) != 1) {
+        snprintf(err, errlen, "found %zu elements for secret %s/%s, must be single element exactly",
+                 json_object_size(e), ns, name);
+    } else {
+        const char *s = json_string_value(json_object_iter_value(json_object_iter(e)));
+        users = json_array();
+        while (*s) {
+            size_t n = strcspn(s, "\r\n");
+            if (n)
+                json_array_append_new(users, json_stringn(s, n));
+            s += n + (s[n] == '\r' && s[n + 1] == '\n' ? 2 : s[n] ? 1 : 0);
+        }
+        if (!json_array_size(users)) {
+            snprintf(err, errlen, "secret %s/%s does not contain any credentials", ns, name);
+            json_decref(users);
+            users = NULL;
+        }
+    }
+    json_decref(e);
+    return users;
+}
+
+/* ---- Middlewares ---- */
+
+/* basicAuth {secret, realm, removeHeader, headerField} -> {users, realm, ...}. */
+static int basic_auth_spec(const pc_kstate_t *k, const pc_kobj_t *o, json_t *spec, char *err,
+                           size_t errlen)
+{
+    const char *secret = pc_str(spec, "secret");
+    if (!secret)
+        return 0; /* the parser reports what is missing */
+    json_t *users = secret_users(k, o->ns, secret, err, errlen);
+    if (!users)
+        return -1;
+    json_object_del(spec, "secret");
+    json_object_set_new(spec, "users", users);
+    return 0;
+}
+
+/* chain {middlewares: [{name, namespace}]} -> {middlewares: ["<ns>-<name>" or
+ * "name@provider"]}; the runtime qualifies names without "@" with the chain's provider.
+ * A namespace other than the chain's own is refused (Traefik's allowCrossNamespace
+ * defaults to false); a name with "@" ignores it (a cross-provider reference). */
+static int chain_spec(const pc_kobj_t *o, json_t *spec, char *err, size_t errlen)
+{
+    const json_t *list = json_object_get(spec, "middlewares"), *m;
+    size_t i;
+    if (!json_is_array(list)) {
+        snprintf(err, errlen, "chain.middlewares must be a list of {name, namespace}");
+        return -1;
+    }
+    json_t *names = json_array();
+    json_array_foreach(list, i, m)
+    {
+        const char *name = pc_str(m, "name"), *ns = pc_str(m, "namespace");
+        if (!name || !*name) {
+            snprintf(err, errlen, "chain.middlewares[%zu].name is missing", i);
+            json_decref(names);
+            return -1;
+        }
+        if (!strchr(name, '@') && ns && *ns && strcmp(ns, o->ns)) {
+            snprintf(err, errlen,
+                     "chain.middlewares[%zu]: middleware %s/%s is in another namespace "
+                     "(cross-namespace references are not allowed)", i, ns, name);
+            json_decref(names);
+            return -1;
+        }
+        char *id = strchr(name, '@') ? hc_strdup(name) : pc_strf("%s-%s", o->ns, name);
+        json_array_append_new(names, json_string(id));
+        hc_free(id);
+    }
+    json_object_set_new(spec, "middlewares", names);
+    return 0;
+}
+
+static void crd_middleware(pc_kstate_t *k, const pc_kobj_t *o)
+{
+    const json_t *spec = json_object_get(o->obj, "spec");
+    char err[PC_ERR_MAX];
+    if (!json_is_object(spec) || json_object_size(spec) != 1) {
+        pc_error(k->b, o->source, "Middleware", o->ns, o->name,
+                 "spec must hold exactly one middleware type (found %zu)",
+                 json_is_object(spec) ? json_object_size(spec) : 0);
+        return;
+    }
+    const char *type = json_object_iter_key(json_object_iter((json_t *)spec));
+    json_t *body = json_deep_copy(json_object_get(spec, type));
+    int rc = 0;
+    if (json_is_object(body) && !strcmp(type, "basicAuth"))
+        rc = basic_auth_spec(k, o, body, err, sizeof(err));
+    else if (json_is_object(body) && !strcmp(type, "chain"))
+        rc = chain_spec(o, body, err, sizeof(err));
+    if (rc) {
+        pc_error(k->b, o->source, "Middleware", o->ns, o->name, "%s", err);
+        json_decref(body);
+        return;
+    }
+    proxy_middleware_t *m = pc_middleware_add(k->b, pc_strf("%s-%s@kubernetescrd", o->ns, o->name),
+                                              PROXY_PROVIDER_KUBERNETESCRD, o->source);
+    m->type = hc_strdup(type);
+    m->spec = body;
+}
+
+/* ---- TLSOptions ---- */
+
+static void crd_tls_options(pc_kstate_t *k)
+{
+    size_t ndefault = 0;
+    for (size_t i = 0; i < k->nobjs; i++)
+        if (k->objs[i].kind == PC_K_TLSOPTION && !strcmp(k->objs[i].name, "default"))
+            ndefault++;
+    for (size_t i = 0; i < k->nobjs; i++) {
+        const pc_kobj_t *o = &k->objs[i];
+        if (o->kind != PC_K_TLSOPTION)
+            continue;
+        const json_t *spec = json_object_get(o->obj, "spec");
+        int is_default = !strcmp(o->name, "default");
+        if (!json_is_object(spec)) {
+            pc_error(k->b, o->source, "TLSOption", o->ns, o->name, "spec must be an object");
+            continue;
+        }
+        if (is_default && ndefault > 1) {
+            /* Traefik drops the default options when several namespaces define them. */
+            pc_error(k->b, o->source, "TLSOption", o->ns, o->name,
+                     "TLSOption \"default\" is defined in %zu namespaces; all are ignored",
+                     ndefault);
+            continue;
+        }
+        proxy_tls_option_t *t = pc_tls_option_add(
+            k->b,
+            is_default ? hc_strdup("default") : pc_strf("%s-%s@kubernetescrd", o->ns, o->name),
+            PROXY_PROVIDER_KUBERNETESCRD, o->source);
+        t->spec = json_deep_copy(spec);
+    }
+}
+
+void pc_crd_load(pc_kstate_t *k)
+{
+    for (size_t i = 0; i < k->nobjs; i++)
+        if (k->objs[i].kind == PC_K_MIDDLEWARE)
+            crd_middleware(k, &k->objs[i]);
+    crd_tls_options(k);
+}
