@@ -230,6 +230,16 @@ static void slot_connect_step(pg_slot_t *s)
         slot_fail(s);
 }
 
+/* The socket can take more of the read's query: sends it; once all is out, only reading
+ * remains. Returns 0, or -EIO when libpq cannot send (the poll would fire again at once). */
+static int slot_flush(pg_slot_t *s)
+{
+    int rc = PQflush(s->conn);
+    if (rc < 0)
+        return -EIO;
+    return rc == 0 && slot_watch(s, UV_READABLE) ? -EIO : 0;
+}
+
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     pg_slot_t *s = ((pg_poll_t *)h->data)->slot;
@@ -241,7 +251,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
         /* idle: a notice, or the server closed the connection */
         if (!PQconsumeInput(s->conn) || PQstatus(s->conn) != CONNECTION_OK)
             slot_drop(s);
-    } else if ((events & UV_WRITABLE) && PQflush(s->conn) == 0 && slot_watch(s, UV_READABLE)) {
+    } else if ((events & UV_WRITABLE) && slot_flush(s)) {
         slot_fail(s);
     } else if (events & UV_READABLE) {
         slot_read(s);

@@ -209,8 +209,41 @@ static void log_failure(sq_conn_t *c, const char *what, int rc)
            HC_LS("error", sqlite3_errmsg(c->db)), HC_LI("code", rc), NULL);
 }
 
+/* After a batch's COMMIT failed for a reason of its own (a deferred foreign key, say):
+ * each unit not failed yet runs again in a transaction of its own, so only the unit at
+ * fault fails and the others commit. A database failure leaves that unit and the ones
+ * after it to be retried. Returns the number of transactions committed. */
+static int write_alone(sq_conn_t *c, st_unit_t **units, size_t n)
+{
+    int commits = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (units[i]->status < 0) /* already failed alone in its savepoint */
+            continue;
+        int rc = exec_plain(c, "BEGIN IMMEDIATE"), began = rc == SQLITE_OK;
+        if (began && (rc = unit_run(c, units[i])) == SQLITE_OK &&
+            (rc = exec_plain(c, "COMMIT")) == SQLITE_OK) {
+            commits++;
+            continue;
+        }
+        int own = began && sq_error(rc) < 0;
+        if (own)
+            st_set_error(&units[i]->status, &units[i]->errmsg, sq_error(rc), sq_message(c, rc));
+        else
+            log_failure(c, "transaction", rc);
+        if (!sqlite3_get_autocommit(c->db))
+            exec_plain(c, "ROLLBACK");
+        for (size_t j = i; !own && j < n; j++)
+            if (units[j]->status == 0)
+                units[j]->status = ST_RETRY;
+        if (!own)
+            break;
+    }
+    return commits;
+}
+
 /* Writer thread: one IMMEDIATE transaction; each unit inside a savepoint so a unit whose
- * SQL fails is rolled back alone and reported to its caller. */
+ * SQL fails is rolled back alone and reported to its caller. A COMMIT refused for the
+ * batch's own content (not a database failure) makes each unit run alone. */
 static int sq_write(hc_store_t *st, st_unit_t **units, size_t n)
 {
     sq_conn_t *c = ((sq_data_t *)st->be_data)->writer;
@@ -235,6 +268,12 @@ static int sq_write(hc_store_t *st, st_unit_t **units, size_t n)
     }
     if ((rc = exec_plain(c, "COMMIT")) == SQLITE_OK)
         return 1;
+    if (sq_error(rc) < 0) {
+        log_failure(c, "commit", rc);
+        if (!sqlite3_get_autocommit(c->db))
+            exec_plain(c, "ROLLBACK");
+        return write_alone(c, units, n);
+    }
 fail:
     log_failure(c, "transaction", rc);
     if (!sqlite3_get_autocommit(c->db))

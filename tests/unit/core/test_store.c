@@ -6,11 +6,17 @@
 #include "core/hc_log.h"
 #include "core/hc_store.h"
 
+#include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 enum { MAX_CB = 512 };
@@ -69,11 +75,23 @@ static void on_done(void *arg, int status, const char *errmsg)
     f->visible[i] = status ? 0 : rows_with_k(f->path, "t", c->id);
 }
 
+static void on_wake(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Runs the loop until *flag reaches want, for 20 s at most: a timer wakes the loop, so
+ * the deadline holds even when nothing else would (a write retried forever). */
 static void run_until(fx_t *f, const int *flag, int want)
 {
+    uv_timer_t tick;
+    uv_timer_init(&f->loop, &tick);
+    uv_timer_start(&tick, on_wake, 100, 100);
     uint64_t deadline = uv_hrtime() + 20ull * 1000000000u;
     while (*flag < want && uv_hrtime() < deadline)
         uv_run(&f->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
     assert_true(*flag >= want);
 }
 
@@ -426,6 +444,56 @@ static void test_group_is_atomic(void **state)
     fx_close(f);
 }
 
+/* A deferred foreign key fails the COMMIT, not a statement: the batch runs again one unit
+ * per transaction, so only the unit at fault fails and the queue moves on (it used to be
+ * retried forever). */
+static void test_deferred_fk_fails_only_its_unit(void **state)
+{
+    static const hc_store_migration_t fk_schema[] = {
+        {1, "CREATE TABLE fkp (k INTEGER PRIMARY KEY)", "unused"},
+        {2, "CREATE TABLE fkc (k INTEGER PRIMARY KEY, "
+            "p INTEGER REFERENCES fkp (k) DEFERRABLE INITIALLY DEFERRED)", "unused"},
+    };
+    fx_t *f = *state;
+    fx_open(f, NULL);
+    assert_int_equal(hc_store_migrate(f->st, "fk", fk_schema, 2, NULL), 0);
+    hc_store_value_t one = hc_store_int(1), two = hc_store_int(2), three = hc_store_int(3);
+    hc_store_value_t orphan[] = {hc_store_int(1), hc_store_int(999)};
+    hc_store_value_t child[] = {hc_store_int(2), hc_store_int(5)}, parent = hc_store_int(5);
+    hc_store_stmt_t pair[] = {
+        {"INSERT INTO fkc (k, p) VALUES ($1, $2)", child, 2}, /* parent comes later */
+        {"INSERT INTO fkp (k) VALUES ($1)", &parent, 1},
+    };
+    done_ctx_t ctx[5] = {{f, 1}, {f, 100}, {f, 2}, {f, 101}, {f, 3}};
+    const char *ins = "INSERT INTO t (k) VALUES ($1)";
+    assert_int_equal(hc_store_exec(f->st, ins, &one, 1, on_done, &ctx[0]), 0);
+    assert_int_equal(hc_store_exec(f->st, "INSERT INTO fkc (k, p) VALUES ($1, $2)", orphan, 2,
+                                   on_done, &ctx[1]), 0);
+    assert_int_equal(hc_store_exec(f->st, ins, &two, 1, on_done, &ctx[2]), 0);
+    assert_int_equal(hc_store_exec_group(f->st, pair, 2, on_done, &ctx[3]), 0);
+    run_until(f, &f->ndone, 4);
+    static const int want[] = {0, -EINVAL, 0, 0};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(f->id[i], ctx[i].id);
+        assert_int_equal(f->status[i], want[i]);
+        assert_int_equal(f->had_msg[i], want[i] != 0);
+    }
+    assert_int_equal(f->visible[0], 1);
+    assert_int_equal(f->visible[2], 1);
+    /* the queue is not blocked */
+    assert_int_equal(hc_store_exec(f->st, ins, &three, 1, on_done, &ctx[4]), 0);
+    run_until(f, &f->ndone, 5);
+    assert_int_equal(f->status[4], 0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM t"), 3);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM fkc"), 1);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM fkp WHERE k = 5"), 1);
+    hc_store_stats_t s;
+    hc_store_stats(f->st, &s);
+    assert_int_equal(s.units_failed, 1);
+    assert_int_equal(s.units_committed, 4);
+    fx_close(f);
+}
+
 static void test_copy_bulk(void **state)
 {
     fx_t *f = *state;
@@ -579,6 +647,102 @@ static void test_close_flushes_queue(void **state)
     fx_close(f);
 }
 
+/* ---- PostgreSQL reads against a fake server ---- */
+
+/* PQflush, interposed over libpq's: once armed, the first call (the read's send) says
+ * data is still queued and the later ones fail, as when the server goes away mid-send. */
+static int flush_armed, flush_failures;
+
+int PQflush(PGconn *conn)
+{
+    static int (*real)(PGconn *);
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "PQflush");
+    if (!flush_armed)
+        return real(conn);
+    if (flush_armed == 1) {
+        flush_armed = 2;
+        return real(conn) < 0 ? -1 : 1;
+    }
+    flush_failures++;
+    return -1;
+}
+
+typedef struct fake_pg {
+    int lfd;
+    int fds[2];
+    int nfds;
+} fake_pg_t;
+
+static int read_full(int fd, void *p, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t r = read(fd, (char *)p + got, n - got);
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* Accepts the writer's and a reader's connection, answering each startup message with
+ * AuthenticationOk and ReadyForQuery (PostgreSQL docs, "Message Flow", "Start-up"); then
+ * stays silent. Accept and reads time out (SO_RCVTIMEO on the listener). */
+static void fake_pg_main(void *arg)
+{
+    static const char ok[] = {'R', 0, 0, 0, 8, 0, 0, 0, 0, 'Z', 0, 0, 0, 5, 'I'};
+    fake_pg_t *fp = arg;
+    unsigned char len[4];
+    char body[1024];
+    for (int i = 0; i < 2; i++) {
+        int fd = accept(fp->lfd, NULL, NULL);
+        if (fd < 0)
+            return;
+        fp->fds[fp->nfds++] = fd;
+        if (read_full(fd, len, 4))
+            return;
+        size_t n = ((size_t)len[0] << 24 | (size_t)len[1] << 16 | (size_t)len[2] << 8 | len[3]);
+        if (n < 4 || n - 4 > sizeof(body) || read_full(fd, body, n - 4) ||
+            write(fd, ok, sizeof(ok)) != (ssize_t)sizeof(ok))
+            return;
+    }
+}
+
+/* PQflush failing on a writable-only event fails the read (its callback gets -EIO); it
+ * used to leave the read hanging while the poll fired again and again. */
+static void test_pg_read_flush_failure_fails_the_read(void **state)
+{
+    fx_t *f = *state;
+    fake_pg_t fp = {.lfd = socket(AF_INET, SOCK_STREAM, 0)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    struct timeval tv = {.tv_sec = 10};
+    assert_true(fp.lfd >= 0);
+    assert_int_equal(setsockopt(fp.lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    assert_int_equal(bind(fp.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fp.lfd, 4), 0);
+    assert_int_equal(getsockname(fp.lfd, (struct sockaddr *)&a, &alen), 0);
+    uv_thread_t server;
+    assert_int_equal(uv_thread_create(&server, fake_pg_main, &fp), 0);
+    char url[160];
+    snprintf(url, sizeof(url),
+             "postgresql://u@127.0.0.1:%d/db?sslmode=disable&gssencmode=disable",
+             ntohs(a.sin_port));
+    assert_int_equal(hc_store_open(&f->loop, url, NULL, &f->st), 0);
+    assert_string_equal(hc_store_backend(f->st), "postgresql");
+    flush_armed = 1;
+    read_ctx_t r;
+    query(f, &r, "SELECT 1", NULL, 0);
+    flush_armed = 0;
+    assert_int_equal(r.status, -EIO);
+    assert_int_equal(flush_failures, 1);
+    fx_close(f);
+    uv_thread_join(&server);
+    for (int i = 0; i < fp.nfds; i++)
+        close(fp.fds[i]);
+    close(fp.lfd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -590,10 +754,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_reaches_only_its_caller, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_is_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_fk_fails_only_its_unit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_bulk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_off_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_flushes_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_read_flush_failure_fails_the_read, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

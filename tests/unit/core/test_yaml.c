@@ -58,6 +58,129 @@ static void test_scalars_table(void **state)
     }
 }
 
+/* The string a test document holds: descends through the first value of mappings and
+ * the first item of sequences. */
+static json_t *first_leaf(json_t *v)
+{
+    while (json_is_object(v) || json_is_array(v))
+        v = json_is_array(v) ? json_array_get(v, 0)
+                             : json_object_iter_value(json_object_iter(v));
+    return v;
+}
+
+typedef struct {
+    const char *in;
+    const char *want;
+    size_t want_len; /* 0: strlen(want) */
+} decode_case_t;
+
+static void check_decoded(const decode_case_t *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        hc_yaml_docs_t *d = parse_ok(cases[i].in);
+        json_t *v = first_leaf(hc_yaml_get(d, 0));
+        size_t len = cases[i].want_len ? cases[i].want_len : strlen(cases[i].want);
+        int ok = json_is_string(v) && json_string_length(v) == len &&
+                 !memcmp(json_string_value(v), cases[i].want, len);
+        size_t got = json_string_length(v);
+        hc_yaml_free(d);
+        if (!ok)
+            fail_msg("case %zu (%s): got %zu bytes, want \"%s\"", i, cases[i].in, got,
+                     cases[i].want);
+    }
+}
+
+/* YAML 1.2.2 §7.3.2: '' is one quote, lines fold as in §6.5. libfyaml 0.7.12 decoded
+ * 'x''''y' as x''' and a white-space-only last line as a line feed. */
+static void test_single_quoted_table(void **state)
+{
+    static const decode_case_t cases[] = {
+        {"v: 'x''''y'", "x''y"},
+        {"v: 'x''''''y'", "x'''y"},
+        {"v: '''x'''", "'x'"},
+        {"v: ''''''''", "'''"},
+        {"v: ''", ""},
+        {"v: 'here''s to \"quotes\"'", "here's to \"quotes\""},               /* Ex. 7.7 */
+        {"' 1st non-empty\n\n 2nd non-empty \n\t3rd non-empty '",            /* Ex. 7.9 */
+         " 1st non-empty\n2nd non-empty 3rd non-empty "},
+        {"v: 'a''\n  ''b'", "a' 'b"},
+        {"v: 'a \t\n  '", "a "},
+        {"v: 'a\n\n  '", "a\n"},
+        {"v: 'a\r\n\r\n\r\n  b \\n'", "a\n\nb \\n"},
+        {"v: '\n  a'", " a"},
+    };
+    check_decoded(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* §7.3.1 and §5.7. libfyaml 0.7.12 returned garbage for an escape right before a line
+ * break, kept white space after an escaped backslash, and turned a white-space-only last
+ * line into a line feed. */
+static void test_double_quoted_table(void **state)
+{
+    static const decode_case_t cases[] = {
+        {"\"Fun with \\\\\n\\\" \\a \\b \\e \\f\n\\n \\r \\t \\v \\0\n\\  \\_ \\N \\L \\P \\\n"
+         "\\x41 \\u0041 \\U00000041\"",                                       /* Ex. 5.13 */
+         "Fun with \\ \" \a \b \x1b \f \n \r \t \v \0   \xc2\xa0 \xc2\x85 \xe2\x80\xa8 "
+         "\xe2\x80\xa9 A A A", 52},
+        {"\"folded \nto a space,\t\n \nto a line feed, or \t\\\n \\ \tnon-content\"", /* 7.5 */
+         "folded to a space,\nto a line feed, or \t \tnon-content"},
+        {"\" 1st non-empty\n\n 2nd non-empty \n\t3rd non-empty \"",            /* Ex. 7.6 */
+         " 1st non-empty\n2nd non-empty 3rd non-empty "},
+        {"v: \"\\x41\\u00e9\\U0001F600\\/\\t\\\t\"", "A\xc3\xa9\xf0\x9f\x98\x80/\t\t"},
+        {"v: \"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80"},  /* a UTF-16 pair, as in JSON */
+        {"v: \"a\\ \n  b\"", "a  b"},
+        {"v: \"a\\t\n  b\"", "a\t b"},
+        {"v: \"a\\\\\t\n  b\"", "a\\ b"},
+        {"v: \"a \\\n\n  b\"", "a \nb"},
+        {"v: \"a\\n\r\n  \"", "a\n "},
+        {"v: \"\\\"\\\"\\\\\\\\\"", "\"\"\\\\"},
+    };
+    check_decoded(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* §8.1 block scalars, mostly the spec's examples. libfyaml 0.7.12 returned "\0" for an
+ * empty block scalar at the end of the input, lost a line feed between a more-indented
+ * line and an empty line, and added a line break the input does not have. */
+static void test_block_scalars_table(void **state)
+{
+    static const decode_case_t cases[] = {
+        {"--- |\n literal\n", "literal\n"},                                  /* Ex. 8.1 */
+        {"--- >1\n  folded\n", " folded\n"},
+        {"--- |+\n keep\n\n", "keep\n\n"},
+        {"--- >1-\n  strip\n", " strip"},
+        {"- |\n detected\n", "detected\n"},                                  /* Ex. 8.2 */
+        {"- >\n \n  \n  # detected\n", "\n\n# detected\n"},
+        {"- |1\n  explicit\n", " explicit\n"},
+        {"- >\n \t\n detected\n", "\t\ndetected\n"},
+        {"strip: |-\n  text\n", "text"},                                     /* Ex. 8.4 */
+        {"clip: |\n  text\n", "text\n"},
+        {"keep: |+\n  text\n", "text\n"},
+        {"keep: |+\n  # text\n\n # Trail\n  # comments.\n", "# text\n\n"},   /* Ex. 8.5 */
+        {"strip: >-\n\n", ""},                                               /* Ex. 8.6 */
+        {"clip: >\n\n", ""},
+        {"keep: |+\n\n", "\n"},
+        {"|\n \n  \n  literal\n   \n  \n  text\n\n # Comment\n",              /* Ex. 8.8 */
+         "\n\nliteral\n \n\ntext\n"},
+        {">\n\n folded\n line\n\n next\n line\n   * bullet\n\n   * list\n   * lines\n\n"
+         " last\n line\n\n# Comment\n",                                      /* Ex. 8.10 */
+         "\nfolded line\nnext line\n  * bullet\n\n  * list\n  * lines\n\nlast line\n"},
+        {"metadata:\n  annotations:\n    traefik.ingress.kubernetes.io/router.middlewares: >-\n"
+         "      default-redirect@kubernetescrd,\n      default-headers@kubernetescrd\n",
+         "default-redirect@kubernetescrd, default-headers@kubernetescrd"},
+        {"v: |+\n", ""},
+        {"v: >\n", ""},
+        {"v: >2+\n   b c\n\n  d\n\n  \te\n", " b c\n\nd\n\n\te\n"},
+        {"v: |\n  a", "a"},
+        {"v: |+\n  a\n\n  ", "a\n\n"},
+        {"v: |\r\n  a\r\n  b\r\n", "a\nb\n"},
+        {"'k |1 #': |2 # > |\n    x\n", "  x\n"},
+        {"v: &a !!str >-\n  a\n  b\n", "a b"},
+        {"a:\n  v: |1\n    x\n", " x\n"},
+        {"- - |2\n      x\n", "  x\n"},
+    };
+    check_decoded(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
 static void test_bad_scalars_table(void **state)
 {
     static const struct {
@@ -263,7 +386,8 @@ static void test_limits_stop_alias_bombs(void **state)
 static void test_every_prefix_parses_or_fails_cleanly(void **state)
 {
     static const char doc[] = "apiVersion: v1\nkind: List\nitems:\n  - &i {a: 'q', b: [1, 2]}\n"
-                              "  - <<: *i\n    c: \"x\\ny\"\n  - |\n    block\n---\nz: ~\n";
+                              "  - <<: *i\n    c: \"x\\ny\"\n  - |\n    block\n---\nz: ~\n"
+                              "s: 'a''b\n\n  c'\nd: \"\\u00e9 \\\n  \\x41\"\nf: >-\n  x\n\n  y\n";
     size_t n = sizeof(doc) - 1;
     for (size_t len = 0; len <= n; len++) {
         char *copy = hc_memdup(doc, len); /* exact size: an over-read shows under ASan */
@@ -299,6 +423,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scalars_table),
+        cmocka_unit_test(test_single_quoted_table),
+        cmocka_unit_test(test_double_quoted_table),
+        cmocka_unit_test(test_block_scalars_table),
         cmocka_unit_test(test_bad_scalars_table),
         cmocka_unit_test(test_multi_document),
         cmocka_unit_test(test_anchors_and_merge_keys),
