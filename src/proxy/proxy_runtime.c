@@ -21,30 +21,11 @@
 void proxy_gen_error_add(proxy_gen_t *g, const char *source, const char *kind, const char *ns,
                          const char *name, const char *fmt, ...)
 {
-    char msg[512];
+    g->errors = hc_realloc(g->errors, (g->nerrors + 1) * sizeof(*g->errors));
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    proxy_config_error_vset(&g->errors[g->nerrors++], source, kind, ns, name, fmt, ap);
     va_end(ap);
-    g->errors = hc_realloc(g->errors, (g->nerrors + 1) * sizeof(*g->errors));
-    proxy_config_error_t *e = &g->errors[g->nerrors++];
-    e->source = hc_strdup(source ? source : "");
-    e->kind = hc_strdup(kind ? kind : "");
-    e->ns = hc_strdup(ns ? ns : "");
-    e->name = hc_strdup(name ? name : "");
-    e->message = hc_strdup(msg);
-}
-
-static void errors_free(proxy_config_error_t *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        hc_free(v[i].source);
-        hc_free(v[i].kind);
-        hc_free(v[i].ns);
-        hc_free(v[i].name);
-        hc_free(v[i].message);
-    }
-    hc_free(v);
 }
 
 /* ---- inputs ---- */
@@ -113,7 +94,10 @@ static int config_build(proxy_gen_t *g, const proxy_gen_input_t *in)
     /* --ingress-class traefik (the default) also serves Ingresses without a class,
      * which proxy_config does when no class is configured. */
     const char *cls = in->ingress_class;
+    /* ExternalName Services are served (Traefik's allowExternalNameServices: true): the
+     * issue's manifests may name external backends, and no cluster boundary applies. */
     proxy_config_input_t ci = {.ingress_class = cls && strcmp(cls, "traefik") ? cls : NULL,
+                               .allow_external_name = 1,
                                .objects = objs,
                                .sources = srcs,
                                .nobjects = nobjs,
@@ -278,7 +262,7 @@ static void gen_free(proxy_gen_t *g)
     for (int i = 0; i < PROXY_GEN_NEP; i++)
         proxy_route_free(g->routes[i]);
     proxy_config_free(g->cfg);
-    errors_free(g->errors, g->nerrors);
+    proxy_config_errors_free(g->errors, g->nerrors);
     hc_free(g);
 }
 
