@@ -1,4 +1,5 @@
-# Shared by the benchmarks: free ports, wrk runs and their figures, process cleanup.
+# Shared by the benchmarks: free ports, nginx instances, wrk runs and their figures,
+# process cleanup.
 # Sourced, not run.
 
 BENCH_BUILD=${BENCH_BUILD:-build-bench}
@@ -32,6 +33,31 @@ wait_port() {
 	done
 	echo "nothing listens on port $1" >&2
 	return 1
+}
+
+# nginx_start NAME CPUS WORKERS CONNECTIONS [DIRECTIVE...] <HTTP_BODY: starts nginx in the
+# background (its PID in $! afterwards), pinned with taskset to CPUS, with its files in
+# $BENCH_TMP/NAME. Each DIRECTIVE (no ';') goes in the main context; stdin is the rest of
+# the http block, after the keep-alive settings every benchmark shares.
+nginx_start() {
+	local dir=$BENCH_TMP/$1 cpus=$2 workers=$3 conns=$4 d
+	shift 4
+	mkdir -p "$dir/logs"
+	{
+		echo "worker_processes $workers;"
+		for d in "$@"; do echo "$d;"; done
+		cat <<CONF
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections $conns; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+CONF
+		cat
+		echo "}"
+	} >"$dir/nginx.conf"
+	taskset -c "$cpus" nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' </dev/null &
 }
 
 # wrk_run URL [wrk args...]: prints "requests_per_s p99_ms" for one wrk run pinned to

@@ -8,22 +8,12 @@ cd "$(dirname "$0")/../.."
 ROUNDS=${BENCH_ROUNDS:-3}
 
 nginx_port=$(free_port)
-mkdir -p "$BENCH_TMP/nginx/logs"
-cat >"$BENCH_TMP/nginx/nginx.conf" <<CONF
-worker_processes 1;
-pid $BENCH_TMP/nginx/nginx.pid;
-error_log $BENCH_TMP/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
+nginx_start nginx 0 1 4096 <<CONF
     server {
         listen 127.0.0.1:$nginx_port;
         location / { default_type text/plain; return 200 "ok\n"; }
     }
-}
 CONF
-taskset -c 0 nginx -p "$BENCH_TMP/nginx" -c "$BENCH_TMP/nginx/nginx.conf" -g 'daemon off;' &
 BENCH_PIDS+=($!)
 
 hearth_port=$(free_port)
@@ -32,15 +22,20 @@ BENCH_PIDS+=($!)
 wait_port "$nginx_port"
 wait_port "$hearth_port"
 
-best() { sort -n -k1 | tail -1; }
-n_res=$(for _ in $(seq "$ROUNDS"); do wrk_run "http://127.0.0.1:$nginx_port/fixed"; done | best)
-h_res=$(for _ in $(seq "$ROUNDS"); do wrk_run "http://127.0.0.1:$hearth_port/fixed"; done | best)
-read -r n_rps n_p99 <<<"$n_res"
-read -r h_rps h_p99 <<<"$h_res"
+# Rounds alternate between the two servers, so a change in the machine's load hits both.
+for _ in $(seq "$ROUNDS"); do
+	wrk_run "http://127.0.0.1:$nginx_port/fixed" >>"$BENCH_TMP/nginx.txt"
+	wrk_run "http://127.0.0.1:$hearth_port/fixed" >>"$BENCH_TMP/hearth.txt"
+done
+best() { sort -n -k1 "$1" | tail -1; }
+read -r n_rps n_p99 <<<"$(best "$BENCH_TMP/nginx.txt")"
+read -r h_rps h_p99 <<<"$(best "$BENCH_TMP/hearth.txt")"
 
 printf '\nbench/http: small fixed response, 1 worker, wrk -t1 -c%s -d%ss keep-alive, best of %s\n' \
 	"$BENCH_CONNS" "$BENCH_SECONDS" "$ROUNDS"
 printf '%-16s %14s %10s\n' server requests/s p99_ms
 printf '%-16s %14.0f %10.2f\n' "nginx $(nginx -v 2>&1 | sed 's|.*/||')" "$n_rps" "$n_p99"
 printf '%-16s %14.0f %10.2f\n' "hearth" "$h_rps" "$h_p99"
+printf 'all rounds (requests/s p99_ms): nginx: %s; hearth: %s\n' \
+	"$(paste -sd, "$BENCH_TMP/nginx.txt")" "$(paste -sd, "$BENCH_TMP/hearth.txt")"
 awk -v h="$h_rps" -v n="$n_rps" 'BEGIN { printf "ratio hearth/nginx: %.2f\n", h / n }'

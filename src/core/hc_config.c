@@ -3,13 +3,13 @@
  * which the loaders run never changes the precedence. Parsed forms live below. */
 #include "core/hc_config.h"
 #include "core/hc_alloc.h"
+#include "core/hc_err.h"
 #include "core/hc_yaml.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,18 +34,6 @@ struct hc_config {
     char **args;
     size_t nargs;
 };
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 hc_config_t *hc_config_new(const hc_option_t *table)
 {
@@ -150,15 +138,17 @@ static const char *closest(const hc_config_t *cfg, const char *name, size_t len)
     return best;
 }
 
-static void unknown_err(const hc_config_t *cfg, const char *what, const char *name, size_t len,
-                        const char *pre, char *err, size_t errlen)
+/* Names an unknown flag or key in err, with the closest option when one is near. Returns
+ * -EINVAL. */
+static int unknown_err(const hc_config_t *cfg, const char *what, const char *name, size_t len,
+                       const char *pre, char *err, size_t errlen)
 {
     const char *near = closest(cfg, name, len);
     int n = len > 64 ? 64 : (int)len;
     if (near)
-        errf(err, errlen, "%s %s%.*s (did you mean %s%s?)", what, pre, n, name, pre, near);
-    else
-        errf(err, errlen, "%s %s%.*s", what, pre, n, name);
+        return hc_errf(err, errlen, -EINVAL, "%s %s%.*s (did you mean %s%s?)", what, pre, n, name,
+                       pre, near);
+    return hc_errf(err, errlen, -EINVAL, "%s %s%.*s", what, pre, n, name);
 }
 
 static void arg_add(hc_config_t *cfg, const char *a)
@@ -176,18 +166,14 @@ static int parse_flag(hc_config_t *cfg, int argc, char **argv, int *i, char *err
     const char *eq = strchr(name, '=');
     size_t len = eq ? (size_t)(eq - name) : strlen(name);
     long o = find_n(cfg, name, len);
-    if (o < 0) {
-        unknown_err(cfg, "unknown flag", name, len, "--", err, errlen);
-        return -EINVAL;
-    }
+    if (o < 0)
+        return unknown_err(cfg, "unknown flag", name, len, "--", err, errlen);
     const char *val = eq ? eq + 1 : NULL;
     if (!val && (cfg->table[o].flags & HC_OPT_BOOL))
         val = "true";
     if (!val) {
-        if (*i + 1 >= argc) {
-            errf(err, errlen, "flag --%s needs a value", cfg->table[o].name);
-            return -EINVAL;
-        }
+        if (*i + 1 >= argc)
+            return hc_errf(err, errlen, -EINVAL, "flag --%s needs a value", cfg->table[o].name);
         val = argv[++*i];
     }
     value_put(cfg, (size_t)o, val, strlen(val), SRC_FLAG);
@@ -265,11 +251,9 @@ int hc_config_load_env(hc_config_t *cfg, char *err, size_t errlen)
         char *buf;
         size_t n;
         int rc = read_secret(path, &buf, &n);
-        if (rc) {
-            errf(err, errlen, "%s=%s: %s", fname, path,
-                 rc == -EFBIG ? "file too large" : strerror(-rc));
-            return -EINVAL;
-        }
+        if (rc)
+            return hc_errf(err, errlen, -EINVAL, "%s=%s: %s", fname, path,
+                           rc == -EFBIG ? "file too large" : strerror(-rc));
         env_put(cfg, i, buf, n, SRC_ENV_FILE);
         hc_free(buf);
     }
@@ -314,8 +298,7 @@ static int yaml_key(hc_config_t *cfg, const hc_yaml_docs_t *d, const json_t *roo
     if (o < 0) {
         char what[300];
         snprintf(what, sizeof(what), "%s:%d: unknown key", path, line);
-        unknown_err(cfg, what, key, strlen(key), "", err, errlen);
-        return -EINVAL;
+        return unknown_err(cfg, what, key, strlen(key), "", err, errlen);
     }
     int multi = (cfg->table[o].flags & HC_OPT_MULTI) != 0;
     size_t n = json_is_array(v) ? json_array_size(v) : 1;
@@ -333,9 +316,8 @@ static int yaml_key(hc_config_t *cfg, const hc_yaml_docs_t *d, const json_t *roo
     }
     return 0;
 bad:
-    errf(err, errlen, "%s:%d: key \"%s\" takes %s", path, line, key,
-         multi ? "a scalar or a sequence of scalars" : "a single scalar value");
-    return -EINVAL;
+    return hc_errf(err, errlen, -EINVAL, "%s:%d: key \"%s\" takes %s", path, line, key,
+                   multi ? "a scalar or a sequence of scalars" : "a single scalar value");
 }
 
 int hc_config_load_yaml(hc_config_t *cfg, const char *path, char *err, size_t errlen)
@@ -344,20 +326,19 @@ int hc_config_load_yaml(hc_config_t *cfg, const char *path, char *err, size_t er
     hc_yaml_error_t ye;
     int rc = hc_yaml_parse_file(path, NULL, &d, &ye);
     if (rc) {
+        rc = rc == -ENOENT ? -ENOENT : -EINVAL;
         if (ye.line)
-            errf(err, errlen, "%s:%d:%d: %s", ye.file, ye.line, ye.column, ye.message);
-        else
-            errf(err, errlen, "%s: %s", ye.file, ye.message);
-        return rc == -ENOENT ? -ENOENT : -EINVAL;
+            return hc_errf(err, errlen, rc, "%s:%d:%d: %s", ye.file, ye.line, ye.column,
+                           ye.message);
+        return hc_errf(err, errlen, rc, "%s: %s", ye.file, ye.message);
     }
     json_t *root = hc_yaml_get(d, 0);
     if (hc_yaml_count(d) > 1) {
-        errf(err, errlen, "%s: expected one YAML document, found %zu", path, hc_yaml_count(d));
-        rc = -EINVAL;
+        rc = hc_errf(err, errlen, -EINVAL, "%s: expected one YAML document, found %zu", path,
+                     hc_yaml_count(d));
     } else if (root && !json_is_null(root) && !json_is_object(root)) {
-        errf(err, errlen, "%s:%d: expected a mapping of option names to values", path,
-             hc_yaml_line_of(d, root, NULL));
-        rc = -EINVAL;
+        rc = hc_errf(err, errlen, -EINVAL, "%s:%d: expected a mapping of option names to values",
+                     path, hc_yaml_line_of(d, root, NULL));
     }
     const char *key;
     json_t *v;
@@ -425,10 +406,8 @@ static int parse_err(char *err, size_t errlen, const char *name, const char *s, 
                      const char *what)
 {
     if (secret)
-        errf(err, errlen, "option --%s: value is not %s", name, what);
-    else
-        errf(err, errlen, "option --%s: \"%.64s\" is not %s", name, s, what);
-    return -EINVAL;
+        return hc_errf(err, errlen, -EINVAL, "option --%s: value is not %s", name, what);
+    return hc_errf(err, errlen, -EINVAL, "option --%s: \"%.64s\" is not %s", name, s, what);
 }
 
 int hc_config_get_int(const hc_config_t *cfg, const char *name, long long *out, char *err,

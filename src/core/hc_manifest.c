@@ -3,6 +3,7 @@
  * in hc_manifest_scan.c, the uv watch in hc_manifest_watch.c. */
 #include "core/hc_manifest.h"
 #include "core/hc_alloc.h"
+#include "core/hc_err.h"
 #include "core/hc_manifest_int.h"
 
 #include <stdarg.h>
@@ -27,7 +28,7 @@ void hc_manifest_list_err(hc_manifest_list_t *l, int line, const char *fmt, ...)
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    hc_verrf(msg, sizeof(msg), 0, fmt, ap);
     va_end(ap);
     l->errs = hc_realloc(l->errs, (l->nerrs + 1) * sizeof(*l->errs));
     l->errs[l->nerrs].line = line;

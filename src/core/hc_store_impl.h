@@ -90,8 +90,9 @@ typedef struct st_backend {
     /* Applies m in one transaction unless recorded: 1 applied, 0 already, < 0 error. */
     int (*migrate_one)(hc_store_t *st, const char *service, const hc_store_migration_t *m);
     /* Writer thread: runs units in one transaction, setting each status. Returns the
-     * number of transactions committed (0 or 1), or < 0 when the database failed and the
-     * whole batch should be retried after a pause. */
+     * number of transactions committed (0 or more: after a COMMIT refused for the batch's
+     * own content, a backend may run each unit in a transaction of its own), or < 0 when
+     * the database failed and the whole batch should be retried after a pause. */
     int (*write)(hc_store_t *st, st_unit_t **units, size_t n);
     /* Loop thread: starts a read that ends with st_query_finish(q). */
     void (*query)(hc_store_t *st, st_query_t *q);

@@ -2,6 +2,7 @@
  * client own the sockets; this file only turns ciphertext into plaintext and back.
  * Certificate sets and the SNI choice live in hc_tls_certs.c. */
 #include "core/hc_alloc.h"
+#include "core/hc_err.h"
 #include "core/hc_buf.h"
 #include "core/hc_tls_int.h"
 
@@ -99,15 +100,12 @@ static int suites_translate(const char *list, STACK_OF(SSL_CIPHER) *all, hc_buf_
         if (trim <= SUITE_NAME_MAX)
             c = suite_find(all, name);
         if (!c) {
-            hc_tls_errf(err, errlen, "unknown or unsupported cipher suite \"%.*s\"",
-                        (int)(trim > 80 ? 80 : trim), p);
-            return -EINVAL;
+            return hc_errf(err, errlen, -EINVAL, "unknown or unsupported cipher suite \"%.*s\"",
+                           (int)(trim > 80 ? 80 : trim), p);
         }
         hc_buf_t *b = !strcmp(SSL_CIPHER_get_version(c), "TLSv1.3") ? v13 : v12;
-        if ((b->len && hc_buf_puts(b, ":")) || hc_buf_puts(b, SSL_CIPHER_get_name(c))) {
-            hc_tls_errf(err, errlen, "cipher suite list too long");
-            return -EINVAL;
-        }
+        if ((b->len && hc_buf_puts(b, ":")) || hc_buf_puts(b, SSL_CIPHER_get_name(c)))
+            return hc_errf(err, errlen, -EINVAL, "cipher suite list too long");
         p += len;
     }
     return 0;
@@ -215,7 +213,7 @@ static int server_alpn_set(hc_tls_ctx_t *ctx, const char *const *alpn, char *err
     hc_buf_init(&wire, ALPN_WIRE_MAX);
     for (size_t i = 0; alpn && alpn[i]; i++)
         if (alpn_append(&wire, alpn[i], strlen(alpn[i]))) {
-            hc_tls_errf(err, errlen, "bad ALPN protocol \"%.40s\"", alpn[i]);
+            hc_errf(err, errlen, 0, "bad ALPN protocol \"%.40s\"", alpn[i]);
             hc_buf_free(&wire);
             return -EINVAL;
         }
@@ -234,8 +232,8 @@ static SSL_CTX *server_ssl_new(hc_tls_ctx_t *ctx, const hc_tls_server_opts_t *op
 {
     int version;
     if (version_parse(opts->min_version, &version)) {
-        hc_tls_errf(err, errlen, "unsupported minimum TLS version \"%.40s\" (TLS1.2 or TLS1.3)",
-                    opts->min_version);
+        hc_errf(err, errlen, 0, "unsupported minimum TLS version \"%.40s\" (TLS1.2 or TLS1.3)",
+                opts->min_version);
         return NULL;
     }
     SSL_CTX *ssl = ssl_ctx_new(TLS_server_method());
@@ -447,8 +445,8 @@ static int conn_fail(hc_tls_conn_t *c)
     if ((SSL_get_verify_mode(c->ssl) & SSL_VERIFY_PEER) && !SSL_is_server(c->ssl) &&
         v != X509_V_OK) {
         c->verify_failed = 1;
-        hc_tls_errf(c->error, sizeof(c->error), "certificate verify failed: %s",
-                    X509_verify_cert_error_string(v));
+        hc_errf(c->error, sizeof(c->error), 0, "certificate verify failed: %s",
+                X509_verify_cert_error_string(v));
         ERR_clear_error();
     } else {
         hc_tls_err(c->error, sizeof(c->error), "TLS", "protocol error");

@@ -3,14 +3,13 @@
  * reference counted and not changed once installed, so a rotation never disturbs a
  * handshake that already picked from the old set. */
 #include "core/hc_alloc.h"
+#include "core/hc_err.h"
 #include "core/hc_tls_int.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -41,19 +40,8 @@ void hc_tls_err(char *err, size_t errlen, const char *what, const char *fallback
 {
     unsigned long e = ERR_peek_last_error();
     const char *reason = e ? ERR_reason_error_string(e) : NULL;
-    if (err && errlen)
-        snprintf(err, errlen, "%s: %s", what, reason ? reason : fallback);
+    hc_errf(err, errlen, 0, "%s: %s", what, reason ? reason : fallback);
     ERR_clear_error();
-}
-
-void hc_tls_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 hc_tls_certs_t *hc_tls_certs_new(void)
@@ -180,10 +168,8 @@ int hc_tls_certs_add_pem(hc_tls_certs_t *set, const char *cert_pem, size_t cert_
     cert_entry_t e = {0};
     BIO *cb = NULL, *kb = NULL;
     int rc = -EINVAL;
-    if (cert_len > INT_MAX || key_len > INT_MAX) {
-        hc_tls_errf(err, errlen, "certificate or key too large");
-        return -EINVAL;
-    }
+    if (cert_len > INT_MAX || key_len > INT_MAX)
+        return hc_errf(err, errlen, -EINVAL, "certificate or key too large");
     ERR_clear_error();
     cb = BIO_new_mem_buf(cert_pem, (int)cert_len);
     kb = BIO_new_mem_buf(key_pem, (int)key_len);
@@ -199,12 +185,12 @@ int hc_tls_certs_add_pem(hc_tls_certs_t *set, const char *cert_pem, size_t cert_
     }
     if (X509_check_private_key(e.cert, e.key) != 1) {
         ERR_clear_error();
-        hc_tls_errf(err, errlen, "private key: does not match the certificate");
+        hc_errf(err, errlen, 0, "private key: does not match the certificate");
         goto out;
     }
     names_collect(&e);
     if ((rc = entry_push(set, &e, is_default)))
-        hc_tls_errf(err, errlen, "too many certificates");
+        hc_errf(err, errlen, 0, "too many certificates");
 out:
     entry_clear(&e);
     BIO_free(kb);

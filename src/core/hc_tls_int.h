@@ -19,10 +19,6 @@ int hc_tls_certs_use(const hc_tls_certs_t *set, SSL *ssl, const char *name);
  *  clears the thread's error queue. */
 void hc_tls_err(char *err, size_t errlen, const char *what, const char *fallback);
 
-/** printf into err when err is not NULL. */
-void hc_tls_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /** The OpenSSL objects behind a context and a connection, for the hc_tls files and
  *  their unit tests (which inspect peer certificates and cap versions through them). */
 SSL_CTX *hc_tls_ctx_openssl(hc_tls_ctx_t *ctx);

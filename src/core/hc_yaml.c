@@ -1,15 +1,15 @@
 /* YAML to jansson (see hc_yaml.h): libfyaml's event stream drives a small builder that
- * decodes quoted and block scalars from the source itself, resolves scalars by the YAML 1.2
- * core schema, copies aliases, applies merge keys and records positions in a table owned
- * by hc_yaml_docs_t (hc_yaml_pos.c). */
+ * decodes quoted and block scalars from the source itself (hc_yaml_scalar.c), resolves
+ * scalars by the YAML 1.2 core schema, copies aliases, applies merge keys and records
+ * positions in a table owned by hc_yaml_docs_t (hc_yaml_pos.c). */
 #include "core/hc_yaml.h"
 #include "core/hc_alloc.h"
 #include "core/hc_yaml_pos.h"
+#include "core/hc_yaml_scalar.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libfyaml.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -98,109 +98,6 @@ static int count_nodes(builder_t *b, size_t n, int line, int col)
 
 /* ---- scalars: YAML 1.2.2 §10.3.2 "Tag Resolution" of the core schema ---- */
 
-static int is_null_text(const char *s, size_t n)
-{
-    return n == 0 || (n == 1 && s[0] == '~') || (n == 4 && (!memcmp(s, "null", 4) ||
-           !memcmp(s, "Null", 4) || !memcmp(s, "NULL", 4)));
-}
-
-static int bool_text(const char *s, size_t n)
-{
-    if (n == 4 && (!memcmp(s, "true", 4) || !memcmp(s, "True", 4) || !memcmp(s, "TRUE", 4)))
-        return 1;
-    if (n == 5 && (!memcmp(s, "false", 5) || !memcmp(s, "False", 5) || !memcmp(s, "FALSE", 5)))
-        return 0;
-    return -1;
-}
-
-static size_t span(const char *s, size_t n, const char *set)
-{
-    size_t i = 0;
-    while (i < n && s[i] && strchr(set, s[i]))
-        i++;
-    return i;
-}
-
-#define DIGITS "0123456789"
-
-/* 0o[0-7]+ and 0x[0-9a-fA-F]+ (no sign), or [-+]?[0-9]+. Returns 1 with *v, 0 when the
- * text is no int, -1 when it is one but does not fit. */
-static int int_text(const char *s, size_t n, long long *v)
-{
-    char tmp[72];
-    int base = 10;
-    size_t i = 0;
-    if (n >= 3 && s[0] == '0' && (s[1] == 'o' || s[1] == 'x')) {
-        base = s[1] == 'o' ? 8 : 16;
-        i = 2;
-        if (span(s + i, n - i, base == 8 ? "01234567" : DIGITS "abcdefABCDEF") != n - i)
-            return 0;
-    } else {
-        if (n && (s[0] == '-' || s[0] == '+'))
-            i = 1;
-        if (i == n || span(s + i, n - i, DIGITS) != n - i)
-            return 0;
-    }
-    if (n >= sizeof(tmp))
-        return -1;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    errno = 0;
-    char *end;
-    if (base == 10) {
-        *v = strtoll(tmp, &end, 10);
-        return errno ? -1 : 1;
-    }
-    unsigned long long u = strtoull(tmp + 2, &end, base);
-    if (errno || u > (unsigned long long)INT64_MAX)
-        return -1;
-    *v = (long long)u;
-    return 1;
-}
-
-/* [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?, and the .inf/.nan forms (which
- * return -1: JSON has no such numbers, and Kubernetes rejects them as well). */
-static int float_text(const char *s, size_t n, double *v)
-{
-    size_t i = 0;
-    if (n && (s[0] == '-' || s[0] == '+'))
-        i = 1;
-    const char *r = s + i;
-    size_t rn = n - i;
-    if ((rn == 4 && (!memcmp(r, ".inf", 4) || !memcmp(r, ".Inf", 4) || !memcmp(r, ".INF", 4))) ||
-        (i == 0 && rn == 4 && (!memcmp(r, ".nan", 4) || !memcmp(r, ".NaN", 4) ||
-                               !memcmp(r, ".NAN", 4))))
-        return -1;
-    size_t d = span(s + i, n - i, DIGITS);
-    i += d;
-    if (i < n && s[i] == '.') {
-        size_t f = span(s + i + 1, n - i - 1, DIGITS);
-        if (!d && !f)
-            return 0;
-        i += 1 + f;
-    } else if (!d) {
-        return 0;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '-' || s[i] == '+'))
-            i++;
-        size_t e = span(s + i, n - i, DIGITS);
-        if (!e)
-            return 0;
-        i += e;
-    }
-    char tmp[352];
-    if (i != n)
-        return 0;
-    if (n >= sizeof(tmp))
-        return -1;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    *v = strtod(tmp, NULL);
-    return isfinite(*v) ? 1 : -1;
-}
-
 /* Resolves a plain scalar, or one with the core tag named by want ("int", "float",
  * "bool", "null" or NULL for any). Returns a new reference or NULL with an error. */
 static json_t *scalar_core(builder_t *b, const char *s, size_t n, const char *want, int line,
@@ -209,14 +106,14 @@ static json_t *scalar_core(builder_t *b, const char *s, size_t n, const char *wa
     long long iv;
     double dv;
     int r;
-    if ((!want || !strcmp(want, "null")) && is_null_text(s, n))
+    if ((!want || !strcmp(want, "null")) && hc_yaml_null_text(s, n))
         return json_null();
-    if ((!want || !strcmp(want, "bool")) && (r = bool_text(s, n)) >= 0)
+    if ((!want || !strcmp(want, "bool")) && (r = hc_yaml_bool_text(s, n)) >= 0)
         return json_boolean(r);
     if (!want || !strcmp(want, "int") || !strcmp(want, "float")) {
-        if ((r = int_text(s, n, &iv)) > 0)
+        if ((r = hc_yaml_int_text(s, n, &iv)) > 0)
             return want && !strcmp(want, "float") ? json_real((double)iv) : json_integer(iv);
-        if ((r = float_text(s, n, &dv)) > 0 && (!want || !strcmp(want, "float")))
+        if ((r = hc_yaml_float_text(s, n, &dv)) > 0 && (!want || !strcmp(want, "float")))
             return json_real(dv);
         if (r < 0) {
             /* the text stays out of messages: it may be part of a Secret */
@@ -229,241 +126,6 @@ static json_t *scalar_core(builder_t *b, const char *s, size_t n, const char *wa
         return json_stringn(s, n);
     yerr(b, -EINVAL, line, col, "value is not a valid !!%s", want);
     return NULL;
-}
-
-/* ---- quoted and block scalars, decoded from the source: libfyaml 0.7.12 mis-decodes
- * adjacent '' escapes, white-space-only last lines, escaped spaces before line breaks and
- * empty block scalars, and leaks the text of some scalars ---- */
-
-typedef struct sbuf {
-    char *p;     /* sized by the caller for the worst case of the input */
-    size_t n;
-    size_t keep; /* flow scalars: length without the white space a line break trims */
-} sbuf_t;
-
-static int is_break(char c)
-{
-    return c == '\n' || c == '\r';
-}
-
-static int is_white(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static void put_chars(sbuf_t *o, char c, size_t count)
-{
-    memset(o->p + o->n, c, count);
-    o->n += count;
-}
-
-/* Index after the line break at s[i]: CR LF, CR or LF (YAML 1.2.2 §5.4). */
-static size_t skip_break(const char *s, size_t n, size_t i)
-{
-    return i + (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n' ? 2 : 1);
-}
-
-/* After a line break in a flow scalar: skips the empty lines and the white space that
- * starts the next line (§6.5 l-empty, §7.3 s-flow-line-prefix); returns how many empty
- * lines there were. */
-static size_t flow_empty_lines(const char *s, size_t n, size_t *i)
-{
-    size_t lines = 0;
-    for (;;) {
-        size_t j = *i;
-        while (j < n && is_white(s[j]))
-            j++;
-        if (j == n || !is_break(s[j])) {
-            *i = j;
-            return lines;
-        }
-        lines++;
-        *i = skip_break(s, n, j);
-    }
-}
-
-static void put_utf8(sbuf_t *o, uint32_t c)
-{
-    static const unsigned char lead[] = {0, 0, 0xc0, 0xe0, 0xf0};
-    unsigned char *p = (unsigned char *)o->p + o->n;
-    size_t len = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
-    for (size_t k = len - 1; k > 0; k--, c >>= 6)
-        p[k] = (unsigned char)(0x80 | (c & 0x3f));
-    p[0] = (unsigned char)(lead[len] | c);
-    o->n += len;
-}
-
-/* The value of the digits hex digits at s[i..n) in *v, or -1. */
-static int hex_value(const char *s, size_t n, size_t i, size_t digits, uint32_t *v)
-{
-    if (n - i < digits || span(s + i, digits, DIGITS "abcdefABCDEF") != digits)
-        return -1;
-    *v = 0;
-    for (size_t k = 0; k < digits; k++) {
-        char c = s[i + k];
-        *v = *v << 4 | (uint32_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-    }
-    return 0;
-}
-
-/* The code point of a \x, \u or \U escape whose letter is at s[*i] (§5.7); a \u pair of
- * UTF-16 surrogates is one character, as in JSON (RFC 8259 §7). Moves *i past it. */
-static int escape_code(const char *s, size_t n, size_t *i, uint32_t *c)
-{
-    size_t digits = s[*i] == 'x' ? 2 : s[*i] == 'u' ? 4 : 8;
-    uint32_t lo;
-    if (hex_value(s, n, *i + 1, digits, c))
-        return -EINVAL;
-    *i += 1 + digits;
-    if (digits == 4 && *c >= 0xd800 && *c <= 0xdbff && n - *i >= 6 && s[*i] == '\\' &&
-        s[*i + 1] == 'u' && !hex_value(s, n, *i + 2, 4, &lo) && lo >= 0xdc00 && lo <= 0xdfff) {
-        *c = 0x10000 + ((*c - 0xd800) << 10) + (lo - 0xdc00);
-        *i += 6;
-    }
-    return (*c >= 0xd800 && *c <= 0xdfff) || *c > 0x10ffff ? -EINVAL : 0;
-}
-
-/* The escape sequence whose backslash is at s[*i] (YAML 1.2.2 §5.7), other than an
- * escaped line break. Moves *i past it. Returns 0 or -EINVAL. */
-static int dq_escape(sbuf_t *o, const char *s, size_t n, size_t *i)
-{
-    static const char from[] = "0abt\tnvfre \"/\\N_LP";
-    static const uint32_t to[] = {0, 7, 8, 9, 9, 10, 11, 12, 13, 27, 32, 34, 47, 92,
-                                  0x85, 0xa0, 0x2028, 0x2029};
-    uint32_t c;
-    if (++*i == n)
-        return -EINVAL;
-    const char *f = memchr(from, s[*i], sizeof(from) - 1);
-    if (f) {
-        put_utf8(o, to[f - from]);
-        ++*i;
-        return 0;
-    }
-    if (s[*i] != 'x' && s[*i] != 'u' && s[*i] != 'U')
-        return -EINVAL;
-    int rc = escape_code(s, n, i, &c);
-    if (!rc)
-        put_utf8(o, c);
-    return rc;
-}
-
-/* Decodes the content s[0..n) of a single-quoted (dq 0) or double-quoted (dq 1) scalar
- * (§7.3.2: '' is one quote; §7.3.1: escapes; line folding §6.5: trailing white space is
- * trimmed, a lone line break becomes a space, each empty line a line feed). o holds
- * 2 * n bytes: no sequence grows more than that (\L is 2 bytes in, 3 out). */
-static int flow_decode(sbuf_t *o, const char *s, size_t n, int dq)
-{
-    size_t i = 0;
-    while (i < n) {
-        char c = s[i];
-        if (is_break(c)) {
-            o->n = o->keep;
-            i = skip_break(s, n, i);
-            size_t e = flow_empty_lines(s, n, &i);
-            put_chars(o, e ? '\n' : ' ', e ? e : 1);
-        } else if (dq && c == '\\' && i + 1 < n && is_break(s[i + 1])) {
-            /* §7.3.1 s-double-escaped: the break goes, white space before it stays */
-            i = skip_break(s, n, i + 1);
-            put_chars(o, '\n', flow_empty_lines(s, n, &i));
-        } else if (dq && c == '\\') {
-            if (dq_escape(o, s, n, &i))
-                return -EINVAL;
-        } else {
-            i += !dq && c == '\'' ? 2 : 1;
-            put_chars(o, c, 1);
-            if (is_white(c))
-                continue;
-        }
-        o->keep = o->n;
-    }
-    return 0;
-}
-
-typedef struct block_head {
-    int folded;
-    int chomp;     /* -1 strip, 0 clip, 1 keep (§8.1.1.2) */
-    unsigned ind;  /* indentation indicator, 0 when auto-detected (§8.1.1.1) */
-} block_head_t;
-
-/* Reads the header of the block scalar whose content starts at src[start] (the line after
- * its header, §8.1.1). The indicator is the first '|' or '>' on that line at or after
- * from, the end of the last token before it (an earlier key may contain '|' or '>'). */
-static int block_header(const char *src, size_t from, size_t start, block_head_t *h)
-{
-    size_t ls = start;
-    if (ls && src[ls - 1] == '\n')
-        ls--;
-    if (ls && src[ls - 1] == '\r')
-        ls--;
-    while (ls && !is_break(src[ls - 1]))
-        ls--;
-    size_t i = from > ls ? from : ls;
-    while (i < start && src[i] != '|' && src[i] != '>')
-        i++;
-    if (i == start)
-        return -EINVAL;
-    memset(h, 0, sizeof(*h));
-    h->folded = src[i++] == '>';
-    for (int k = 0; k < 2 && i < start; k++, i++) {
-        if (src[i] == '-' || src[i] == '+')
-            h->chomp = src[i] == '-' ? -1 : 1;
-        else if (src[i] >= '1' && src[i] <= '9')
-            h->ind = (unsigned)(src[i] - '0');
-        else
-            break;
-    }
-    return 0;
-}
-
-/* §8.1.1.1: the leading spaces of the first non-empty line, or of the longest line when
- * all are empty. */
-static size_t block_auto_indent(const char *s, size_t n)
-{
-    size_t most = 0;
-    for (size_t i = 0; i < n;) {
-        size_t k = span(s + i, n - i, " ");
-        if (i + k < n && !is_break(s[i + k]))
-            return k;
-        most = k > most ? k : most;
-        i = i + k < n ? skip_break(s, n, i + k) : n;
-    }
-    return most;
-}
-
-/* Decodes the lines s[0..n) of a block scalar at content indentation indent: literal
- * (§8.1.2) keeps line breaks; folded (§8.1.3) folds a break between two lines that do not
- * start with white space into a space, or drops it when empty lines follow; chomping
- * (§8.1.1.2) decides the final break and trailing empty lines. o holds n bytes. */
-static void block_decode(sbuf_t *o, const char *s, size_t n, const block_head_t *h,
-                         size_t indent)
-{
-    size_t empty = 0;
-    int text = 0, spaced = 0, last_break = 0;
-    for (size_t i = 0; i < n;) {
-        size_t j = i + span(s + i, n - i < indent ? n - i : indent, " "), e = j;
-        while (e < n && !is_break(s[e]))
-            e++;
-        if (j == e) {
-            empty += e < n;
-        } else {
-            int sp = is_white(s[j]);
-            if (text && h->folded && !sp && !spaced && !empty)
-                put_chars(o, ' ', 1);
-            else /* a break between lines stays, except where folded */
-                put_chars(o, '\n', text && (!h->folded || sp || spaced) ? empty + 1 : empty);
-            memcpy(o->p + o->n, s + j, e - j);
-            o->n += e - j;
-            text = 1;
-            spaced = sp;
-            empty = 0;
-            last_break = e < n;
-        }
-        i = e < n ? skip_break(s, n, e) : n;
-    }
-    if (h->chomp >= 0 && text && last_break)
-        put_chars(o, '\n', 1);
-    if (h->chomp > 0)
-        put_chars(o, '\n', empty);
 }
 
 static size_t token_end(struct fy_token *t)
@@ -480,29 +142,19 @@ static int scalar_decode(builder_t *b, struct fy_event *ev, int style, char **bu
     const struct fy_mark *em = fy_token_end_mark(ev->scalar.value);
     if (!sm || !em || sm->input_pos > em->input_pos || em->input_pos > b->src_len)
         return -EINVAL;
-    const char *s = b->src + sm->input_pos;
     size_t len = em->input_pos - sm->input_pos;
-    sbuf_t o = {.p = hc_malloc(2 * len + 1)};
-    int rc = 0;
-    if (style == FYSS_SINGLE_QUOTED || style == FYSS_DOUBLE_QUOTED) {
-        rc = flow_decode(&o, s, len, style == FYSS_DOUBLE_QUOTED);
-    } else {
-        size_t from = b->tok_end;
-        if (token_end(ev->scalar.anchor) > from)
-            from = token_end(ev->scalar.anchor);
-        if (token_end(ev->scalar.tag) > from)
-            from = token_end(ev->scalar.tag);
-        block_head_t h;
-        rc = block_header(b->src, from, sm->input_pos, &h);
-        /* the parent's indentation: the column of its entries, 0 at the top level */
-        int col = b->depth ? b->stack[b->depth - 1].col : 1;
-        size_t parent = col > 1 ? (size_t)col - 1 : 0;
-        if (!rc)
-            block_decode(&o, s, len, &h, h.ind ? parent + h.ind : block_auto_indent(s, len));
-    }
-    *buf = o.p;
-    *n = o.n;
-    return rc;
+    if (style == FYSS_SINGLE_QUOTED || style == FYSS_DOUBLE_QUOTED)
+        return hc_yaml_scalar_flow(b->src + sm->input_pos, len, style == FYSS_DOUBLE_QUOTED, buf,
+                                   n);
+    size_t from = b->tok_end;
+    if (token_end(ev->scalar.anchor) > from)
+        from = token_end(ev->scalar.anchor);
+    if (token_end(ev->scalar.tag) > from)
+        from = token_end(ev->scalar.tag);
+    /* the parent's indentation: the column of its entries, 0 at the top level */
+    int col = b->depth ? b->stack[b->depth - 1].col : 1;
+    size_t parent = col > 1 ? (size_t)col - 1 : 0;
+    return hc_yaml_scalar_block(b->src, from, sm->input_pos, len, parent, buf, n);
 }
 
 /* A scalar event's value: quoted and !!str scalars are strings; "!" (non-specific)
@@ -1012,19 +664,27 @@ static void builder_unwind(builder_t *b)
     hc_free(b->stack);
 }
 
+/* The start of both parse calls: a NULL lim or err stands for the defaults in *deflim or
+ * the scratch *localerr; the error is cleared and *out set to NULL. */
+static void parse_begin(const hc_yaml_limits_t **lim, hc_yaml_limits_t *deflim,
+                        hc_yaml_error_t **err, hc_yaml_error_t *localerr, hc_yaml_docs_t **out)
+{
+    if (!*lim) {
+        hc_yaml_limits_default(deflim);
+        *lim = deflim;
+    }
+    if (!*err)
+        *err = localerr;
+    memset(*err, 0, sizeof(**err));
+    *out = NULL;
+}
+
 int hc_yaml_parse(const char *name, const char *data, size_t len, const hc_yaml_limits_t *lim,
                   hc_yaml_docs_t **out, hc_yaml_error_t *err)
 {
     hc_yaml_limits_t deflim;
     hc_yaml_error_t localerr;
-    if (!lim) {
-        hc_yaml_limits_default(&deflim);
-        lim = &deflim;
-    }
-    if (!err)
-        err = &localerr;
-    memset(err, 0, sizeof(*err));
-    *out = NULL;
+    parse_begin(&lim, &deflim, &err, &localerr, out);
     hc_yaml_docs_t *d = hc_calloc(1, sizeof(*d));
     d->name = hc_strdup(name ? name : "(input)");
     d->keep = json_array();
@@ -1090,14 +750,7 @@ int hc_yaml_parse_file(const char *path, const hc_yaml_limits_t *lim, hc_yaml_do
 {
     hc_yaml_limits_t deflim;
     hc_yaml_error_t localerr;
-    if (!lim) {
-        hc_yaml_limits_default(&deflim);
-        lim = &deflim;
-    }
-    if (!err)
-        err = &localerr;
-    memset(err, 0, sizeof(*err));
-    *out = NULL;
+    parse_begin(&lim, &deflim, &err, &localerr, out);
     char *data;
     size_t n;
     int rc = hc_yaml_read_file(path, lim->max_input, &data, &n);

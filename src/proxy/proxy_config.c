@@ -5,6 +5,7 @@
 #include "proxy/proxy_config_int.h"
 
 #include "core/hc_alloc.h"
+#include "core/hc_err.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -39,22 +40,39 @@ char *pc_strf(const char *fmt, ...)
     return s;
 }
 
-void pc_error(pc_build_t *b, const char *source, const char *kind, const char *ns, const char *name,
-              const char *fmt, ...)
+void proxy_config_error_vset(proxy_config_error_t *e, const char *source, const char *kind,
+                             const char *ns, const char *name, const char *fmt, va_list ap)
 {
-    proxy_config_t *c = b->cfg;
     char msg[PC_ERR_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    c->errors = grow(c->errors, &b->cap_errors, c->nerrors, sizeof(*c->errors));
-    proxy_config_error_t *e = &c->errors[c->nerrors++];
+    hc_verrf(msg, sizeof(msg), 0, fmt, ap);
     e->source = hc_strdup(source ? source : "");
     e->kind = hc_strdup(kind ? kind : "");
     e->ns = hc_strdup(ns ? ns : "");
     e->name = hc_strdup(name ? name : "");
     e->message = hc_strdup(msg);
+}
+
+void proxy_config_errors_free(proxy_config_error_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        hc_free(v[i].source);
+        hc_free(v[i].kind);
+        hc_free(v[i].ns);
+        hc_free(v[i].name);
+        hc_free(v[i].message);
+    }
+    hc_free(v);
+}
+
+void pc_error(pc_build_t *b, const char *source, const char *kind, const char *ns, const char *name,
+              const char *fmt, ...)
+{
+    proxy_config_t *c = b->cfg;
+    c->errors = grow(c->errors, &b->cap_errors, c->nerrors, sizeof(*c->errors));
+    va_list ap;
+    va_start(ap, fmt);
+    proxy_config_error_vset(&c->errors[c->nerrors++], source, kind, ns, name, fmt, ap);
+    va_end(ap);
 }
 
 #define ADD_ELEMENT(arr, n, cap, nm, prov, src)                                                    \
@@ -128,26 +146,32 @@ void pc_strv_free(char **v, size_t n)
     hc_free(v);
 }
 
-void pc_router_fail(proxy_router_t *r, proxy_status_t st, const char *fmt, ...)
+/* Appends the message fmt formats, cut to PC_ERR_MAX - 1 bytes, to the list *v. */
+static void strv_vaddf(char ***v, size_t *n, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void strv_vaddf(char ***v, size_t *n, const char *fmt, va_list ap)
 {
     char msg[PC_ERR_MAX];
+    hc_verrf(msg, sizeof(msg), 0, fmt, ap);
+    pc_strv_add(v, n, msg);
+}
+
+void pc_router_fail(proxy_router_t *r, proxy_status_t st, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    strv_vaddf(&r->errors, &r->nerrors, fmt, ap);
     va_end(ap);
-    pc_strv_add(&r->errors, &r->nerrors, msg);
     if (st > r->status)
         r->status = st;
 }
 
 void pc_service_fail(proxy_service_t *s, const char *fmt, ...)
 {
-    char msg[PC_ERR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    strv_vaddf(&s->errors, &s->nerrors, fmt, ap);
     va_end(ap);
-    pc_strv_add(&s->errors, &s->nerrors, msg);
     s->status = PROXY_STATUS_DISABLED;
 }
 
@@ -316,20 +340,12 @@ void proxy_config_free(proxy_config_t *cfg)
         tls_option_free(&cfg->tls_options[i]);
     for (size_t i = 0; i < cfg->ncerts; i++)
         cert_free(&cfg->certs[i]);
-    for (size_t i = 0; i < cfg->nerrors; i++) {
-        proxy_config_error_t *e = &cfg->errors[i];
-        hc_free(e->source);
-        hc_free(e->kind);
-        hc_free(e->ns);
-        hc_free(e->name);
-        hc_free(e->message);
-    }
+    proxy_config_errors_free(cfg->errors, cfg->nerrors);
     hc_free(cfg->routers);
     hc_free(cfg->services);
     hc_free(cfg->middlewares);
     hc_free(cfg->tls_options);
     hc_free(cfg->certs);
-    hc_free(cfg->errors);
     hc_free(cfg);
 }
 

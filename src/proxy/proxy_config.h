@@ -20,6 +20,7 @@
 #include "proxy/proxy_rule.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stddef.h>
 
 typedef enum proxy_provider {
@@ -190,6 +191,16 @@ int proxy_config_build(const proxy_config_input_t *in, proxy_config_t **out);
 
 /** Frees everything; NULL is fine. Route tables built from cfg must be freed first. */
 void proxy_config_free(proxy_config_t *cfg);
+
+/** Fills *e (for an error list of the configuration or of a proxy generation) with
+ *  hc_strdup copies of source, kind, ns and name (NULL gives "") and the message fmt
+ *  formats, cut to 511 bytes. Free the list with proxy_config_errors_free. */
+void proxy_config_error_vset(proxy_config_error_t *e, const char *source, const char *kind,
+                             const char *ns, const char *name, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
+
+/** Frees the n errors of v and the array v (hc_* memory); NULL with 0 is fine. */
+void proxy_config_errors_free(proxy_config_error_t *v, size_t n);
 
 /** Look-ups by qualified name (binary search); NULL when absent. */
 const proxy_router_t *proxy_config_router(const proxy_config_t *cfg, const char *name);

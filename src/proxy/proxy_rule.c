@@ -5,11 +5,11 @@
 #include "proxy/proxy_rule.h"
 
 #include "core/hc_alloc.h"
+#include "core/hc_err.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #define MAX_ARGS 16
@@ -83,16 +83,12 @@ void proxy_rule_free(proxy_rule_t *r)
 static int perr(parser_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int perr(parser_t *p, const char *fmt, ...)
 {
-    if (p->errlen) {
-        int n = snprintf(p->err, p->errlen, "rule offset %zu: ", p->pos);
-        if (n >= 0 && (size_t)n < p->errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return -EINVAL;
+    char msg[256]; /* the longest message, with a 31-byte matcher name, is ~130 bytes */
+    va_list ap;
+    va_start(ap, fmt);
+    hc_verrf(msg, sizeof(msg), 0, fmt, ap);
+    va_end(ap);
+    return hc_errf(p->err, p->errlen, -EINVAL, "rule offset %zu: %s", p->pos, msg);
 }
 
 static void skip_ws(parser_t *p)

@@ -8,7 +8,7 @@ started and stopped by their own PID, raw sockets. Python standard library only.
     def serves_fixed_response():
         ...assert...
 
-    t.run()
+    t.run()                 # or t.run(cleanup=teardown): stops what the tests started
 """
 import os
 import signal
@@ -44,7 +44,16 @@ class Tap:
         self.tests.append(fn)
         return fn
 
-    def run(self):
+    def run(self, cleanup=None):
+        """Runs every test, then cleanup() (also when interrupted), then exits 0 or 1."""
+        try:
+            failed = self._run_all()
+        finally:
+            if cleanup:
+                cleanup()
+        sys.exit(1 if failed else 0)
+
+    def _run_all(self):
         print("1..%d" % len(self.tests), flush=True)
         failed = 0
         for i, fn in enumerate(self.tests, 1):
@@ -57,7 +66,7 @@ class Tap:
                 print("not ok %d - %s" % (i, fn.__name__), flush=True)
                 for line in traceback.format_exc().splitlines():
                     print("# " + line, flush=True)
-        sys.exit(1 if failed else 0)
+        return failed
 
 
 def free_port(kind=socket.SOCK_STREAM):

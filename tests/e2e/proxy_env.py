@@ -203,6 +203,15 @@ class Proxy:
         self.stop()
 
 
+def assert_stopped_cleanly(*proxies):
+    """Stops each proxy's process in turn (its files stay until Proxy.stop) and asserts
+    exit status 0 and no AddressSanitizer report."""
+    for p in proxies:
+        rc = p.proc.stop()
+        out = p.output()
+        assert rc == 0 and "AddressSanitizer" not in out, "exit %s\n%s" % (rc, out[-3000:])
+
+
 def request(port, method="GET", path="/", host=None, headers=None, body=None, timeout=10.0, tls=None):
     """One request on a new connection. Returns (status, headers as a list of (name,
     value), body bytes); headers also readable with header(hs, name)."""

@@ -318,12 +318,7 @@ def tls_with_sni():
                         cn = dict(x[0] for x in cert["subject"])["commonName"]
                         assert cn == name, cn
                         s.sendall(b"GET /fixed HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % name.encode())
-                        data = b""
-                        while True:
-                            chunk = s.recv(4096)
-                            if not chunk:
-                                break
-                            data += chunk
+                        data, _ = read_until_close(s)
                         assert status_of(data) == 200 and data.endswith(b"ok\n"), data
             assert p.stop() == 0
     finally:

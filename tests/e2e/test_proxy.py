@@ -12,7 +12,7 @@ import tempfile
 import time
 
 from harness import ROOT, Tap
-from proxy_env import (Backend, Proxy, echo, get, header, headers_all, ingress_yaml, request,
+from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, headers_all, ingress_yaml, request,
                        routed_to, seed, service_yaml, wait_for)
 
 t = Tap()
@@ -305,9 +305,7 @@ def dashboard_in_chromium():
 
 @t.test
 def stops_cleanly():
-    rc = S["proxy"].proc.stop()
-    assert rc == 0, "exit %s\n%s" % (rc, S["proxy"].output()[-3000:])
-    assert "ERROR: AddressSanitizer" not in S["proxy"].output()
+    assert_stopped_cleanly(S["proxy"])
     teardown()
 
 
@@ -369,7 +367,4 @@ def seed_manifests_verbatim():
 
 
 if __name__ == "__main__":
-    try:
-        t.run()
-    finally:
-        teardown()
+    t.run(cleanup=teardown)

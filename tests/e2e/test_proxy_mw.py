@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from harness import Tap, free_port
-from proxy_env import (Backend, Proxy, echo, get, header, headers_all, ingress_yaml,
+from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, headers_all, ingress_yaml,
                        middleware_yaml, request, routed_to, seed, service_yaml, wait_for)
 
 t = Tap()
@@ -350,15 +350,9 @@ def chain_applies_in_order():
 
 
 @t.test
-def stops_cleanly():
-    p = S["proxy"]
-    rc = p.proc.stop()
-    assert rc == 0 and "AddressSanitizer" not in p.output(), p.output()[-3000:]
-    teardown()
+def stops_cleanly():  # the last test: t.run's cleanup tears down the rest
+    assert_stopped_cleanly(S["proxy"])
 
 
 if __name__ == "__main__":
-    try:
-        t.run()
-    finally:
-        teardown()
+    t.run(cleanup=teardown)

@@ -13,7 +13,7 @@ import threading
 import time
 
 from harness import Tap, connect, raw_request, read_until_close, status_of
-from proxy_env import (Backend, Proxy, echo, get, header, ingress_yaml, keepalive_backends, middleware_yaml,
+from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, ingress_yaml, keepalive_backends, middleware_yaml,
                        request, routed_to, service_yaml, wait_for)
 
 t = Tap()
@@ -387,16 +387,9 @@ def smuggling_and_limits_through_proxy():
 
 
 @t.test
-def stops_cleanly():
-    for k in ("proxy", "fproxy"):
-        pr = S[k]
-        rc = pr.proc.stop()
-        assert rc == 0 and "AddressSanitizer" not in pr.output(), pr.output()[-3000:]
-    teardown()
+def stops_cleanly():  # the last test: t.run's cleanup tears down the rest
+    assert_stopped_cleanly(S["proxy"], S["fproxy"])
 
 
 if __name__ == "__main__":
-    try:
-        t.run()
-    finally:
-        teardown()
+    t.run(cleanup=teardown)

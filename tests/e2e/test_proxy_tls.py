@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 
 from harness import Tap
-from proxy_env import (Backend, Proxy, echo, ingress_yaml, make_cert, secret_yaml, service_yaml, wait_for)
+from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, ingress_yaml, make_cert, secret_yaml, service_yaml, wait_for)
 
 t = Tap()
 NS = "tls"
@@ -124,15 +124,9 @@ def tls_option_default_min_version():
 
 
 @t.test
-def stops_cleanly():
-    p = S["proxy"]
-    rc = p.proc.stop()
-    assert rc == 0 and "AddressSanitizer" not in p.output(), p.output()[-3000:]
-    teardown()
+def stops_cleanly():  # the last test: t.run's cleanup tears down the rest
+    assert_stopped_cleanly(S["proxy"])
 
 
 if __name__ == "__main__":
-    try:
-        t.run()
-    finally:
-        teardown()
+    t.run(cleanup=teardown)

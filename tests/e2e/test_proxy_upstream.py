@@ -6,6 +6,7 @@ streaming both ways with bounded memory, WebSocket tunnels, 502/503/504, retries
     HEARTH_BUILD=build-upstream python3 tests/e2e/test_proxy_upstream.py
 """
 import base64
+import contextlib
 import json
 import os
 import re
@@ -13,7 +14,8 @@ import socket
 import threading
 import time
 
-from harness import Proc, Tap, binary, connect, free_port, raw_request, status_of, wait_port
+from harness import (Proc, Tap, binary, connect, free_port, raw_request, read_until_close, status_of,
+                     wait_port)
 
 t = Tap()
 
@@ -66,11 +68,21 @@ def stop_all(*procs):
         assert p.stop() == 0, "exit status of %s:\n%s" % (p.args[0], p.output()[-3000:])
 
 
+@contextlib.contextmanager
+def one_server(*extra):
+    """hc_testd "a" behind the fixture (extra: the fixture's options): yields (fixture,
+    port) and stops both, asserting their exit status."""
+    be, bport = backend("a")
+    fx, port = fixture(lb_config([bport]), *extra)
+    try:
+        yield fx, port
+    finally:
+        stop_all(fx, be)
+
+
 @t.test
 def forwarded_and_hop_by_hop_headers():
-    be, bport = backend("a")
-    fx, port = fixture(lb_config([bport]))
-    try:
+    with one_server() as (fx, port):
         r = get(port, "/headers?x=1", ["Connection: close, X-Secret", "X-Secret: 1",
                                        "Keep-Alive: timeout=5", "TE: trailers",
                                        "X-Forwarded-For: 203.0.113.9", "X-Real-Ip: 203.0.113.9",
@@ -89,21 +101,15 @@ def forwarded_and_hop_by_hop_headers():
         assert h["x-forwarded-port"] == str(port)
         assert h["host"] == "app.test:%d" % port  # passHostHeader defaults to true
         assert header(head, "X-Backend") == "a"
-    finally:
-        stop_all(fx, be)
 
 
 @t.test
 def trusted_peer_keeps_forwarded_chain():
-    be, bport = backend("a")
-    fx, port = fixture(lb_config([bport]), "--trusted", "127.0.0.0/8")
-    try:
+    with one_server("--trusted", "127.0.0.0/8") as (fx, port):
         r = get(port, "/headers", ["X-Forwarded-For: 203.0.113.9", "X-Forwarded-Proto: https"])
         h = {k.lower(): v for k, v in json.loads(split(r)[1])["headers"].items()}
         assert h["x-forwarded-for"] == "203.0.113.9, 127.0.0.1", h
         assert h["x-forwarded-proto"] == "https"
-    finally:
-        stop_all(fx, be)
 
 
 @t.test
@@ -139,9 +145,7 @@ def sticky_cookie_pins_server():
 
 @t.test
 def streams_large_response():
-    be, bport = backend("a")
-    fx, port = fixture(lb_config([bport]))
-    try:
+    with one_server() as (fx, port):
         n = 64 * 1024 * 1024
         s = connect(port, timeout=30)
         s.sendall(b"GET /big?n=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % n)
@@ -157,8 +161,6 @@ def streams_large_response():
             got += len(d)
         s.close()
         assert got == n, got
-    finally:
-        stop_all(fx, be)
 
 
 def rss_kib(pid):
@@ -219,12 +221,7 @@ def streams_large_upload_in_bounded_memory():
             s.sendall(block)
             if i % 16 == 0:
                 peak = max(peak, rss_kib(fx.pid))
-        resp = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            resp += d
+        resp, _ = read_until_close(s, timeout=60)
         s.close()
         assert status_of(resp) == 200, resp[:200]
         assert resp.endswith(b"%d" % n), resp[-50:]
@@ -261,9 +258,7 @@ def ws_read(s, deadline):
 
 @t.test
 def websocket_through_tunnel():
-    be, bport = backend("a")
-    fx, port = fixture(lb_config([bport]))
-    try:
+    with one_server() as (fx, port):
         s = connect(port, timeout=10)
         key = base64.b64encode(os.urandom(16)).decode()
         s.sendall(("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -282,20 +277,14 @@ def websocket_through_tunnel():
         op, _ = ws_read(s, time.monotonic() + 10)
         assert op == 8
         s.close()
-    finally:
-        stop_all(fx, be)
 
 
 @t.test
 def sse_passes_through():
-    be, bport = backend("a")
-    fx, port = fixture(lb_config([bport]))
-    try:
+    with one_server() as (fx, port):
         r = get(port, "/sse")
         assert status_of(r) == 200
         assert b"event: greeting" in r and b"data: two" in r and b"event: bye" in r, r
-    finally:
-        stop_all(fx, be)
 
 
 @t.test
@@ -333,22 +322,16 @@ def retry_idempotent_on_connect_failure():
 
 @t.test
 def response_timeout_is_504():
-    be, bport = backend("a")
-    fx, port = fixture(lb_config([bport]), "--response-timeout-ms", "300")
-    try:
+    with one_server("--response-timeout-ms", "300") as (fx, port):
         start = time.monotonic()
         r = get(port, "/slow?ms=1500")
         assert status_of(r) == 504 and split(r)[1] == b"Gateway Timeout", r
         assert time.monotonic() - start < 1.2
-    finally:
-        stop_all(fx, be)
 
 
 @t.test
 def broken_request_bodies_are_refused():
-    be, bport = backend("a")
-    fx, port = fixture(lb_config([bport]))
-    try:
+    with one_server() as (fx, port):
         r, _ = raw_request(port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
                                  b"\r\n5\r\nhello\r\nZZ\r\n", timeout=10)
         assert status_of(r) == 400, r
@@ -356,8 +339,6 @@ def broken_request_bodies_are_refused():
                            timeout=3)  # the client stops half-way: nothing to check but the exit
         r = get(port, "/fixed")
         assert status_of(r) == 200, r
-    finally:
-        stop_all(fx, be)
 
 
 @t.test
