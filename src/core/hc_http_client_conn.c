@@ -33,11 +33,12 @@ struct hc_hcli_conn {
     hc_tls_conn_t *tls;
     uv_tcp_t tcp;
     uv_timer_t timer; /* idle timeout while pooled; deferred TLS drain while active */
+    uv_check_t written; /* reports a write libuv finished at once (conn_send_raw) */
     uv_getaddrinfo_t gai;
     uv_connect_t connect;
     struct addrinfo *addrs, *next_addr;
     int gai_pending;
-    int handles_open; /* tcp + timer not yet closed */
+    int handles_open; /* tcp + timer + written not yet closed */
     int paused;
     int eof; /* the server half-closed a taken-over connection */
     size_t inflight;
@@ -123,6 +124,7 @@ void hc_hcli_conn_close(hc_hcli_conn_t *c)
     if (!uv_is_closing((uv_handle_t *)&c->tcp))
         uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+    uv_close((uv_handle_t *)&c->written, conn_handle_closed);
 }
 
 /* Tells the owner the connection failed or ended, then closes it. */
@@ -157,11 +159,34 @@ static void conn_written(uv_write_t *w, int status)
     }
 }
 
-/* Hands len bytes (copied) to the socket. */
+/* After a write that went out at once: tells the owner, as a queued write's
+ * completion would, but from the loop rather than inside the caller's write. */
+static void conn_written_now(uv_check_t *h)
+{
+    hc_hcli_conn_t *c = h->data;
+    uv_check_stop(h);
+    if (c->state == CONN_ACTIVE && c->ev)
+        c->ev->on_written(c->owner, c->inflight);
+}
+
+/* Hands len bytes to the socket: written at once when nothing is queued (no copy, and
+ * no uv_write, whose completion costs an epoll_ctl per write), the rest copied. */
 static int conn_send_raw(hc_hcli_conn_t *c, const char *data, size_t len)
 {
     if (!len)
         return 0;
+    uv_buf_t now = uv_buf_init((char *)data, (unsigned)len);
+    int n = c->inflight ? UV_EAGAIN : uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
+    if (n < 0 && n != UV_EAGAIN)
+        return n;
+    if (n > 0) {
+        data += n;
+        len -= (size_t)n;
+    }
+    if (!len) {
+        uv_check_start(&c->written, conn_written_now);
+        return 0;
+    }
     conn_write_t *cw = hc_malloc(sizeof(*cw) + len);
     memcpy(cw->data, data, len);
     cw->conn = c;
@@ -442,8 +467,9 @@ hc_hcli_conn_t *hc_hcli_conn_open(hc_http_client_t *cl, const hc_hcli_target_t *
     c->owner = owner;
     uv_tcp_init(cl->loop, &c->tcp);
     uv_timer_init(cl->loop, &c->timer);
-    c->tcp.data = c->timer.data = c->gai.data = c;
-    c->handles_open = 2;
+    uv_check_init(cl->loop, &c->written);
+    c->tcp.data = c->timer.data = c->written.data = c->gai.data = c;
+    c->handles_open = 3;
     cl->n_conns++;
     c->state = CONN_RESOLVING;
     char port[8];

@@ -99,6 +99,8 @@ struct hc_http_conn {
     int err_status;
     const char *err_msg;
     struct hc_http_conn *next_queued;
+    struct sockaddr_in6 peer; /* cached by hc_http_req_peer (one getpeername per
+                                 connection); sin6_family 0 until then, v4 fits too */
 };
 
 struct hc_http_server {

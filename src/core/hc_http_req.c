@@ -103,8 +103,19 @@ uv_loop_t *hc_http_req_loop(const hc_http_req_t *req)
 
 int hc_http_req_peer(const hc_http_req_t *req, struct sockaddr_storage *out)
 {
-    int len = (int)sizeof(*out);
-    return uv_tcp_getpeername(&req->conn->tcp, (struct sockaddr *)out, &len);
+    hc_http_conn_t *c = req->conn;
+    if (!c->peer.sin6_family) { /* the peer never changes: ask the kernel once */
+        int len = (int)sizeof(*out);
+        int rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)out, &len);
+        if (rc < 0)
+            return rc;
+        if ((size_t)len > sizeof(c->peer))
+            return 0;
+        memcpy(&c->peer, out, (size_t)len);
+    }
+    memset(out, 0, sizeof(*out));
+    memcpy(out, &c->peer, sizeof(c->peer));
+    return 0;
 }
 
 hc_tls_conn_t *hc_http_req_tls(const hc_http_req_t *req)

@@ -10,6 +10,15 @@
 #include <string.h>
 #include <strings.h>
 
+/* Field names compare case-insensitively (RFC 9110 §5.1). The first byte decides most
+ * comparisons on the proxy's hot path (hop-by-hop stripping walks every field per
+ * name): case variants of a byte differ only in 0x20, so unequal bytes after OR-ing it
+ * in mean different names. */
+static int name_eq(const char *a, const char *b)
+{
+    return ((a[0] | 0x20) == (b[0] | 0x20)) && strcasecmp(a, b) == 0;
+}
+
 void proxy_mw_headers_free(proxy_mw_headers_t *h)
 {
     for (size_t i = 0; i < h->len; i++) {
@@ -24,7 +33,7 @@ void proxy_mw_headers_free(proxy_mw_headers_t *h)
 const char *proxy_mw_headers_get(const proxy_mw_headers_t *h, const char *name)
 {
     for (size_t i = 0; i < h->len; i++)
-        if (strcasecmp(h->v[i].name, name) == 0)
+        if (name_eq(h->v[i].name, name))
             return h->v[i].value;
     return NULL;
 }
@@ -51,7 +60,7 @@ static void headers_remove_at(proxy_mw_headers_t *h, size_t i)
 void proxy_mw_headers_set(proxy_mw_headers_t *h, const char *name, const char *value)
 {
     size_t i = 0;
-    while (i < h->len && strcasecmp(h->v[i].name, name) != 0)
+    while (i < h->len && !name_eq(h->v[i].name, name))
         i++;
     if (i == h->len) {
         proxy_mw_headers_add(h, name, value);
@@ -61,7 +70,7 @@ void proxy_mw_headers_set(proxy_mw_headers_t *h, const char *name, const char *v
     hc_free(h->v[i].value);
     h->v[i].value = copy;
     for (size_t j = h->len; j-- > i + 1;)
-        if (strcasecmp(h->v[j].name, name) == 0)
+        if (name_eq(h->v[j].name, name))
             headers_remove_at(h, j);
 }
 
@@ -69,7 +78,7 @@ size_t proxy_mw_headers_del(proxy_mw_headers_t *h, const char *name)
 {
     size_t n = 0;
     for (size_t j = h->len; j-- > 0;)
-        if (strcasecmp(h->v[j].name, name) == 0) {
+        if (name_eq(h->v[j].name, name)) {
             headers_remove_at(h, j);
             n++;
         }

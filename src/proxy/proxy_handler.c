@@ -39,13 +39,14 @@ struct proxy_rq {
     uv_timer_t *timer;                /* rateLimit delay; closes itself */
     hc_http_client_req_t *auth;       /* forwardAuth call in flight */
     const void *compress_cfg;         /* the first compress middleware */
+    proxy_fwd_hooks_t hooks;          /* fwd_hooks, prebuffering only to compress */
     proxy_mw_encoding_t enc;
     proxy_mw_compressor_t *z;
     int64_t start_wall_ns;
     uint64_t start_ns;
-    char client_addr[64];
+    char client_addr[64];    /* "ip:port", filled only when there is an access log */
     char peer_ip[48];
-    char *target;            /* the request-target as received (access log) */
+    char *target;            /* the request-target as received; access log only, else NULL */
     uint64_t request_size;   /* Content-Length, 0 when none */
     const char *tls_version; /* static strings of the TLS library, NULL when plain */
     const char *tls_cipher;
@@ -214,7 +215,6 @@ static void on_fwd_done(void *ud, const proxy_fwd_result_t *res)
 }
 
 static const proxy_fwd_hooks_t fwd_hooks = {
-    .prebuffer = 1024, /* compress's default minResponseBodyBytes */
     .on_response = on_fwd_response,
     .body_filter = on_fwd_body,
     .on_done = on_fwd_done,
@@ -233,10 +233,13 @@ static void forward(proxy_rq_t *rq)
         return;
     }
     rq->phase = PH_FORWARD;
+    rq->hooks = fwd_hooks;
+    if (rq->compress_cfg && rq->enc != PROXY_MW_ENC_IDENTITY)
+        rq->hooks.prebuffer = proxy_mw_compress_prebuffer(rq->compress_cfg);
     proxy_fwd_args_t args = {.req = rq->req,
                              .mw = &rq->mw,
                              .service = svc,
-                             .hooks = &fwd_hooks,
+                             .hooks = &rq->hooks,
                              .ud = rq};
     if (proxy_upstream_forward(w->up, &args) != 0)
         respond_text(rq, 500, "Internal Server Error");
@@ -388,7 +391,8 @@ static void peer_of(proxy_rq_t *rq)
     struct sockaddr_storage ss;
     if (hc_http_req_peer(rq->req, &ss) != 0)
         return;
-    hc_addr_format((struct sockaddr *)&ss, rq->client_addr, sizeof(rq->client_addr));
+    if (rq->w->log)
+        hc_addr_format((struct sockaddr *)&ss, rq->client_addr, sizeof(rq->client_addr));
     if (ss.ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, rq->peer_ip,
                   sizeof(rq->peer_ip));
@@ -427,7 +431,7 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     rq->req = req;
     rq->gen = proxy_gen_ref(ep->w->gen);
     peer_of(rq);
-    rq->target = hc_strdup(req->target);
+    rq->target = ep->w->log ? hc_strdup(req->target) : NULL;
     rq->request_size = req->content_length > 0 ? (uint64_t)req->content_length : 0;
     hc_tls_conn_t *tls = hc_http_req_tls(req);
     if (tls) {

@@ -67,9 +67,14 @@ void proxy_worker_init(uv_loop_t *loop, unsigned idx, void *arg)
     w->client = hc_http_client_new(loop, &(hc_http_client_opts_t){0}, err, sizeof(err));
     w->metrics = proxy_metrics_worker_new();
     w->log = proxy_accesslog_writer_new(loop);
-    for (int i = 0; i < PROXY_GEN_NEP; i++)
-        if (svc->addr[i][0] && ep_open(w, i) != 0)
+    for (int i = 0; i < PROXY_GEN_NEP; i++) {
+        if (!svc->addr[i][0])
+            continue;
+        if (ep_open(w, i) != 0)
             w->failed = 1;
+        else /* the gauge's series exists (at 0) before the first connection */
+            proxy_metrics_connections(w->metrics, i ? PROXY_EP_WEBSECURE : PROXY_EP_WEB, 0);
+    }
     uv_timer_init(loop, &w->tick);
     w->tick.data = w;
     uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
