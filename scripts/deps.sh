@@ -18,7 +18,7 @@ build_pkgs=(gcc make pkg-config meson ninja-build python3
 	libuv1-dev libhttp-parser-dev libssl-dev libjansson-dev libfyaml-dev
 	libsqlite3-dev libpq-dev zlib1g-dev libbrotli-dev
 	libpcre2-dev libcrypt-dev)
-test_pkgs=(libcmocka-dev postgresql curl openssl nginx-light procps chromium nodejs npm)
+test_pkgs=(libcmocka-dev postgresql curl openssl nginx-light procps chromium nodejs npm pebble)
 bench_pkgs=(libcmocka-dev nginx-light haproxy caddy wrk procps util-linux)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 

@@ -1,12 +1,14 @@
 /* The one table that lists hearth's services. Adding a service: declare its
  * hc_service_t in its folder and add one line here. */
 #include "services.h"
+#include "certs/certs.h"
 #include "proxy/proxy.h"
 
 #include <string.h>
 
 const hc_service_t *const hearth_services[] = {
     &proxy_service,
+    &certs_service,
     NULL,
 };
 

@@ -1,0 +1,364 @@
+"""End-to-end tests of `hearth certs` (issue 6): selfSigned and CA issuers checked with
+`openssl verify`, malformed manifests reported with file:line, status and metrics, renewal
+at 2/3 of a short lifetime, a valid certificate kept across a restart, and against the
+real pebble (Debian's `pebble` + `pebble-challtestsrv`) with `hearth proxy` as a second
+process: an annotated Ingress gets its certificate through the proxy and curl trusts it;
+a failing challenge is reported with its ACME problem and retried while another
+certificate still issues."""
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import textwrap
+import time
+import urllib.request
+
+from harness import Proc, Tap, binary, free_port, wait_port
+from proxy_env import Backend, Proxy, ingress_yaml, service_yaml, wait_for
+
+t = Tap()
+S = {}
+
+
+def http_get(port, path):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError:
+        return 0, ""
+
+
+class Certs:
+    """`hearth certs` on free loopback ports over a manifests directory."""
+
+    def __init__(self, mdir, extra=()):
+        self.dir = mdir
+        self.status, self.solver = free_port(), free_port()
+        self.proc = Proc([binary("hearth"), "certs", "--manifests", mdir,
+                          "--status", "127.0.0.1:%d" % self.status,
+                          "--solver", "127.0.0.1:%d" % self.solver] + list(extra))
+        wait_port(self.status, proc=self.proc.p)
+
+    def certificates(self):
+        code, body = http_get(self.status, "/api/certificates")
+        assert code == 200, (code, body)
+        return {c["name"]: c for c in json.loads(body)}
+
+    def cert(self, name):
+        return self.certificates().get(name, {})
+
+    def stop(self):
+        rc = self.proc.stop()
+        out = self.proc.output()
+        assert "ERROR: AddressSanitizer" not in out and "runtime error" not in out, out[-3000:]
+        return rc
+
+
+def write(mdir, fname, text):
+    tmp = os.path.join(mdir, "." + fname + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(textwrap.dedent(text))
+    os.rename(tmp, os.path.join(mdir, fname))
+
+
+def secret_entries(mdir, ns, name):
+    """The data of a Secret file hearth certs wrote, decoded, or {} when absent."""
+    path = os.path.join(mdir, "hearth-certs-%s-%s.yaml" % (ns, name))
+    if not os.path.exists(path):
+        return {}
+    out = {}
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"^  (tls\.crt|tls\.key|ca\.crt): (\S+)$", line)
+            if m:
+                out[m.group(1)] = base64.b64decode(m.group(2))
+    return out
+
+
+def x509(pem, *args):
+    r = subprocess.run(["openssl", "x509", "-noout"] + list(args), input=pem, capture_output=True, timeout=10)
+    return r.stdout.decode()
+
+
+def verify(tmp, ca_pem, crt_pem):
+    ca, crt = os.path.join(tmp, "ca.pem"), os.path.join(tmp, "crt.pem")
+    with open(ca, "wb") as f:
+        f.write(ca_pem)
+    with open(crt, "wb") as f:
+        f.write(crt_pem)
+    return subprocess.run(["openssl", "verify", "-CAfile", ca, crt], capture_output=True, text=True, timeout=10)
+
+
+def certificate(name, ns, issuer, names, kind="ClusterIssuer", extra=""):
+    return textwrap.dedent("""\
+        apiVersion: cert-manager.io/v1
+        kind: Certificate
+        metadata: {name: %s, namespace: %s}
+        spec:
+          secretName: %s-tls
+          dnsNames: %s
+          issuerRef: {name: %s, kind: %s}
+        """) % (name, ns, name, json.dumps(names), issuer, kind) + extra
+
+
+def setup():
+    S["tmp"] = tempfile.mkdtemp(prefix="hearth-certs-e2e-")
+    S["dir"] = os.path.join(S["tmp"], "manifests")
+    os.mkdir(S["dir"])
+    # The CA key pair for the ca issuer, in the cluster resource namespace.
+    key, crt = os.path.join(S["tmp"], "cakey.pem"), os.path.join(S["tmp"], "ca.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", crt, "-days", "30", "-subj", "/CN=hearth e2e CA",
+                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+                   check=True, capture_output=True, timeout=20)
+    S["ca"] = open(crt, "rb").read()
+    b64 = lambda p: base64.b64encode(open(p, "rb").read()).decode()
+    write(S["dir"], "issuers.yaml", """\
+        apiVersion: cert-manager.io/v1
+        kind: ClusterIssuer
+        metadata: {name: selfsigned}
+        spec: {selfSigned: {}}
+        ---
+        apiVersion: cert-manager.io/v1
+        kind: ClusterIssuer
+        metadata: {name: local-ca}
+        spec: {ca: {secretName: local-ca}}
+        ---
+        apiVersion: v1
+        kind: Secret
+        type: kubernetes.io/tls
+        metadata: {name: local-ca, namespace: cert-manager}
+        data:
+          tls.crt: %s
+          tls.key: %s
+        """ % (b64(crt), b64(key)))
+    write(S["dir"], "self.yaml", certificate("self", "apps", "selfsigned", ["self.example.test"]))
+    write(S["dir"], "viaca.yaml", certificate("viaca", "apps", "local-ca", ["ca.example.test", "www.ca.example.test"]))
+    S["certs"] = Certs(S["dir"])
+
+
+@t.test
+def selfsigned_issuer_verifies():
+    wait_for(lambda: S["certs"].cert("self").get("ready") == "True", what="self Ready", timeout=20)
+    e = secret_entries(S["dir"], "apps", "self-tls")
+    assert set(e) == {"tls.crt", "tls.key", "ca.crt"}, e.keys()
+    r = verify(S["tmp"], e["ca.crt"], e["tls.crt"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "DNS:self.example.test" in x509(e["tls.crt"], "-ext", "subjectAltName")
+    mode = os.stat(os.path.join(S["dir"], "hearth-certs-apps-self-tls.yaml")).st_mode & 0o777
+    assert mode == 0o600, oct(mode)
+
+
+@t.test
+def ca_issuer_verifies():
+    wait_for(lambda: S["certs"].cert("viaca").get("ready") == "True", what="viaca Ready", timeout=20)
+    e = secret_entries(S["dir"], "apps", "viaca-tls")
+    assert e["ca.crt"].strip() == S["ca"].strip()
+    r = verify(S["tmp"], S["ca"], e["tls.crt"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    san = x509(e["tls.crt"], "-ext", "subjectAltName")
+    assert "DNS:ca.example.test" in san and "DNS:www.ca.example.test" in san, san
+    with open(os.path.join(S["dir"], "hearth-certs-apps-viaca-tls.yaml")) as f:
+        text = f.read()
+    for ann in ('cert-manager.io/issuer-name: "local-ca"', 'cert-manager.io/issuer-kind: "ClusterIssuer"',
+                'cert-manager.io/alt-names: "ca.example.test,www.ca.example.test"',
+                'controller.cert-manager.io/fao: "true"', "type: kubernetes.io/tls"):
+        assert ann in text, (ann, text)
+
+
+@t.test
+def status_and_metrics():
+    c = S["certs"].cert("viaca")
+    for k in ("notBefore", "notAfter", "renewalTime"):
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", c.get(k, "")), c
+    code, text = http_get(S["certs"].status, "/metrics")
+    assert code == 200
+    assert re.search(r'certmanager_certificate_ready_status\{name="viaca",namespace="apps",condition="True",'
+                     r'issuer_name="local-ca",issuer_kind="ClusterIssuer",issuer_group="cert-manager.io"\} 1', text), text
+    assert 'certmanager_certificate_expiration_timestamp_seconds{name="viaca"' in text
+    assert 'certmanager_certificate_renewal_timestamp_seconds{name="viaca"' in text
+    assert http_get(S["certs"].status, "/healthz")[0] == 200
+    r = subprocess.run([binary("hearth"), "check", "http://127.0.0.1:%d/healthz" % S["certs"].status],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@t.test
+def malformed_manifests_reported_with_file_and_line():
+    write(S["dir"], "broken.yaml", "apiVersion: v1\nkind: [unclosed\n")
+    write(S["dir"], "bad-cert.yaml", "# a comment\n" + certificate("bad", "apps", "selfsigned", ["b.example.test"],
+                                                                      extra="  duration: 90d\n"))
+    write(S["dir"], "good.yaml", certificate("good", "apps", "selfsigned", ["good.example.test"]))
+    wait_for(lambda: S["certs"].cert("good").get("ready") == "True", what="good Ready despite errors", timeout=20)
+    code, body = http_get(S["certs"].status, "/api/errors")
+    errs = json.loads(body)
+    bad = [e for e in errs if e["name"] == "bad"]
+    assert bad and bad[0]["source"].endswith("bad-cert.yaml:2") and "duration" in bad[0]["message"], errs
+    assert any(e["source"].startswith(os.path.join(S["dir"], "broken.yaml") + ":") for e in errs), errs
+    out = S["certs"].proc.output()
+    assert "bad-cert.yaml:2" in out
+
+
+@t.test
+def restart_keeps_a_valid_certificate():
+    before = x509(secret_entries(S["dir"], "apps", "viaca-tls")["tls.crt"], "-serial")
+    assert S["certs"].stop() == 0
+    S["certs"] = Certs(S["dir"])
+    wait_for(lambda: S["certs"].cert("viaca").get("ready") == "True", what="viaca Ready after restart", timeout=20)
+    after = x509(secret_entries(S["dir"], "apps", "viaca-tls")["tls.crt"], "-serial")
+    assert before == after, (before, after)
+
+
+@t.test
+def renewal_at_two_thirds_of_the_lifetime():
+    write(S["dir"], "short.yaml", certificate("short", "apps", "local-ca", ["short.example.test"],
+                                              extra="  duration: 9s\n"))
+    S["certs"].stop()
+    S["certs"] = Certs(S["dir"], extra=["--min-duration", "3s"])
+    wait_for(lambda: S["certs"].cert("short").get("ready") == "True", what="short Ready", timeout=20)
+    c = S["certs"].cert("short")
+    nb = time.mktime(time.strptime(c["notBefore"], "%Y-%m-%dT%H:%M:%SZ"))
+    rt = time.mktime(time.strptime(c["renewalTime"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert rt - nb == 6, c  # 2/3 of 9 s
+    first = x509(secret_entries(S["dir"], "apps", "short-tls")["tls.crt"], "-serial")
+    wait_for(lambda: x509(secret_entries(S["dir"], "apps", "short-tls").get("tls.crt", b""), "-serial") not in ("", first),
+             what="renewed certificate", timeout=15)
+    c2 = S["certs"].cert("short")
+    assert c2["notBefore"] >= c["renewalTime"], (c, c2)
+
+
+# ---- ACME against pebble ----
+
+class Pebble:
+    """pebble + pebble-challtestsrv (DNS: every name is 127.0.0.1) on free ports."""
+
+    def __init__(self, tmp, http_port, validity=3600, nonce_reject=5):
+        self.dns, self.mgmt_dns = free_port(), free_port()
+        self.port, self.mgmt = free_port(), free_port()
+        key, crt = os.path.join(tmp, "pebble-key.pem"), os.path.join(tmp, "pebble-cert.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-out", crt, "-days", "30", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+        self.api_ca = crt
+        cfg = os.path.join(tmp, "pebble.json")
+        with open(cfg, "w") as f:
+            json.dump({"pebble": {"listenAddress": "127.0.0.1:%d" % self.port,
+                                  "managementListenAddress": "127.0.0.1:%d" % self.mgmt,
+                                  "certificate": crt, "privateKey": key, "httpPort": http_port,
+                                  "tlsPort": free_port(), "ocspResponderURL": "",
+                                  "externalAccountBindingRequired": False,
+                                  "certificateValidityPeriod": validity}}, f)
+        self.dnssrv = Proc(["pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+                            "-dns01", "127.0.0.1:%d" % self.dns, "-http01", "", "-https01", "",
+                            "-tlsalpn01", "", "-management", "127.0.0.1:%d" % self.mgmt_dns])
+        self.proc = Proc(["pebble", "-config", cfg, "-dnsserver", "127.0.0.1:%d" % self.dns],
+                         env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": str(nonce_reject)})
+        wait_port(self.port, proc=self.proc.p)
+        wait_port(self.mgmt, proc=self.proc.p)
+
+    def roots(self):
+        """The issuing root and intermediate (regenerated at every pebble start)."""
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.api_ca)
+        out = b""
+        for path in ("/roots/0", "/intermediates/0"):
+            with urllib.request.urlopen("https://127.0.0.1:%d%s" % (self.mgmt, path), context=ctx, timeout=5) as r:
+                out += r.read()
+        return out
+
+    def stop(self):
+        self.proc.stop()
+        self.dnssrv.stop()
+
+
+def acme_issuer(pebble):
+    return textwrap.dedent("""\
+        apiVersion: cert-manager.io/v1
+        kind: ClusterIssuer
+        metadata: {name: pebble}
+        spec:
+          acme:
+            server: https://127.0.0.1:%d/dir
+            email: ops@example.test
+            privateKeySecretRef: {name: pebble-account}
+            caBundle: %s
+            solvers:
+            - http01: {ingress: {ingressClassName: traefik}}
+        """) % (pebble.port, base64.b64encode(open(pebble.api_ca, "rb").read()).decode())
+
+
+def acme_setup():
+    if "pebble" in S:
+        return
+    if not shutil.which("pebble") or not shutil.which("pebble-challtestsrv"):
+        raise AssertionError("pebble is not installed (scripts/deps.sh test)")
+    S["be"] = Backend("certs-be")
+    S["proxy"] = Proxy({"svc.yaml": service_yaml("web", "be", 80, [S["be"]])})
+    S["pebble"] = Pebble(S["tmp"], S["proxy"].web)
+    S["proxy"].write("issuer.yaml", acme_issuer(S["pebble"]))
+    S["acme"] = Certs(S["proxy"].dir, extra=["--self-check-addr", "127.0.0.1:%d" % S["proxy"].web,
+                                             "--self-check-attempts", "3", "--self-check-interval", "500ms",
+                                             "--retry-base", "2s", "--retry-max", "8s",
+                                             "--cluster-resource-namespace", "cert-manager"])
+
+
+def curl(port, host, cafile):
+    return subprocess.run(["curl", "-sS", "--cacert", cafile, "--resolve", "%s:%d:127.0.0.1" % (host, port),
+                           "-o", "/dev/null", "-w", "%{http_code}", "https://%s:%d/" % (host, port)],
+                          capture_output=True, text=True, timeout=15)
+
+
+@t.test
+def acme_annotated_ingress_through_proxy():
+    acme_setup()
+    S["proxy"].write("app.yaml", ingress_yaml("web", "app", "app.example.test", [("/", "Prefix", "be", 80)],
+                                              annotations={"cert-manager.io/cluster-issuer": "pebble"},
+                                              tls_secret="app-tls"))
+    wait_for(lambda: S["acme"].cert("app-tls").get("ready") == "True", what="app-tls Ready", timeout=60)
+    e = secret_entries(S["proxy"].dir, "web", "app-tls")
+    assert "ca.crt" not in e and e["tls.crt"].count(b"BEGIN CERTIFICATE") == 2, e.keys()
+    assert os.path.exists(os.path.join(S["proxy"].dir, "hearth-certs-cert-manager-pebble-account.yaml"))
+    assert not [f for f in os.listdir(S["proxy"].dir) if f.startswith("hearth-certs-solver-")]
+    bundle = os.path.join(S["tmp"], "pebble-roots.pem")
+    with open(bundle, "wb") as f:
+        f.write(S["pebble"].roots())
+    wait_for(lambda: curl(S["proxy"].websecure, "app.example.test", bundle).stdout == "200",
+             what="curl --cacert pebble root through the proxy", timeout=15)
+
+
+@t.test
+def acme_failed_challenge_backs_off_while_another_issues():
+    acme_setup()
+    # No backend route for the solver: an Ingress class the proxy does not serve.
+    S["proxy"].write("issuer-bad.yaml", acme_issuer(S["pebble"]).replace("name: pebble}", "name: pebble-bad}")
+                     .replace("ingressClassName: traefik", "ingressClassName: nginx"))
+    S["proxy"].write("cert-bad.yaml", certificate("nope", "web", "pebble-bad", ["nope.example.test"]))
+    S["proxy"].write("cert-ok.yaml", certificate("fine", "web", "pebble", ["fine.example.test"]))
+    wait_for(lambda: S["acme"].cert("fine").get("ready") == "True", what="fine Ready", timeout=60)
+    wait_for(lambda: S["acme"].cert("nope").get("failedIssuanceAttempts", 0) >= 2, what="two failures", timeout=60)
+    c = S["acme"].cert("nope")
+    assert c["ready"] == "False" and c["problemType"].startswith("urn:ietf:params:acme:error:"), c
+    assert c["nextRetry"] >= c["lastFailureTime"], c
+
+
+def teardown():
+    for k in ("acme", "certs", "proxy", "pebble", "be"):
+        if k in S:
+            try:
+                S.pop(k).stop()
+            except AssertionError as e:
+                print("# teardown: %s" % e)
+    shutil.rmtree(S.get("tmp", "/nonexistent"), ignore_errors=True)
+
+
+try:
+    setup()
+except Exception:
+    teardown()
+    raise
+t.run(cleanup=teardown)
