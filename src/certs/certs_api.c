@@ -135,13 +135,38 @@ static void on_metrics(hc_http_req_t *req, void *arg)
     hc_buf_free(&b);
 }
 
+/* Health for `hearth check`: 200 while serving, and a one-line summary of the
+ * certificates (the first line is what the check's table shows), e.g.
+ * "3 ready, 1 failing: default/api (next retry in 120s): <message>". */
 static void on_health(hc_http_req_t *req, void *arg)
 {
     certs_svc_t *svc = arg;
-    if (svc->stopping)
+    if (svc->stopping) {
         hc_http_respond(req, 503, "text/plain", "stopping\n", 9);
+        return;
+    }
+    size_t ready = 0, failing = 0;
+    const certs_state_t *first = NULL;
+    for (size_t i = 0; i < svc->nstates; i++) {
+        const certs_state_t *st = svc->states[i];
+        if (!st->spec)
+            continue;
+        ready += st->ready != 0;
+        if (!st->ready && st->failures) {
+            failing++;
+            first = first ? first : st;
+        }
+    }
+    char body[768];
+    int n = snprintf(body, sizeof(body), "%zu ready, %zu failing", ready, failing);
+    if (first)
+        snprintf(body + n, sizeof(body) - (size_t)n, ": %s/%s (next retry in %llds): %s\n",
+                 first->ns, first->name,
+                 (long long)(first->next_retry > (int64_t)time(NULL) ? first->next_retry - time(NULL) : 0),
+                 first->message);
     else
-        hc_http_respond(req, 200, "text/plain", "OK\n", 3);
+        snprintf(body + n, sizeof(body) - (size_t)n, "\n");
+    hc_http_respond(req, 200, "text/plain", body, strlen(body));
 }
 
 int certs_api_start(certs_svc_t *svc)

@@ -82,6 +82,11 @@ struct certs_svc {
     hc_http_client_t *http; /* self-checks */
     hc_http_server_t *solver_srv, *status_srv;
     hc_router_t *router;
+    const char **up_manifests; /* `hearth up`: <data>/manifests + --manifests (owned) */
+    char **local_names;        /* `hearth up`: every <service> of <service>.localhost, sorted */
+    size_t nlocal_names;
+    uv_timer_t up_timer;       /* `hearth up`: coalesces new names into one Ingress write */
+    void (*up_done)(certs_svc_t *svc);
     int stopping;
     unsigned pending_close; /* state timers still closing (certs_sched_close) */
     unsigned stop_steps;    /* service parts still stopping (certs_service.c) */
@@ -119,6 +124,19 @@ void certs_solver_add(certs_state_t *st, certs_acme_order_t *order, const char *
                       const char *token, const char *key_auth);
 /** Stops serving token: removes the entry and its files. */
 void certs_solver_remove(certs_svc_t *svc, const char *token);
+
+/* certs_up.c */
+/** Under `hearth up`: makes <data>/manifests (created if missing) the first manifest path,
+ *  where Secrets go, before the configured ones. Returns 0 or -errno after logging. */
+int certs_up_paths(certs_svc_t *svc);
+/** Under `hearth up`, once the watch runs: the local CA (ClusterIssuer hearth-local-ca and
+ *  its key pair Secret, made on the first start, reused after), <data>/ca.crt and the
+ *  banner note, then an Ingress for every `<service>.localhost` the proxy routes
+ *  (proxy_local_watch). Returns 0 or -errno after logging. */
+int certs_up_start(certs_svc_t *svc);
+/** Stops following the proxy's names and closes the timer; calls done(svc) once closed
+ *  (at once when certs_up_start never ran). Frees the names, not svc->up_manifests. */
+void certs_up_stop(certs_svc_t *svc, void (*done)(certs_svc_t *svc));
 
 /* certs_api.c */
 /** Starts the status listener (/api/certificates, /api/errors, /metrics, /healthz).

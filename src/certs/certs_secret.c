@@ -146,6 +146,19 @@ int certs_secret_write_tls(const char *dir, const certs_cert_t *c, const certs_t
     return render_done(&b, dir, c->ns, c->secret_name, err, errlen);
 }
 
+int certs_secret_write_ca(const char *dir, const char *ns, const char *name, const char *crt_pem,
+                          const char *key_pem, char *err, size_t errlen)
+{
+    hc_buf_t b;
+    hc_buf_init(&b, CERTS_SECRET_MAX + 1);
+    put_head(&b, "kubernetes.io/tls", ns, name);
+    hc_buf_puts(&b, "data:\n");
+    put_b64(&b, "tls.crt", crt_pem);
+    put_b64(&b, "tls.key", key_pem);
+    put_b64(&b, "ca.crt", crt_pem);
+    return render_done(&b, dir, ns, name, err, errlen);
+}
+
 int certs_secret_write_key(const char *dir, const char *ns, const char *name,
                            const char *key_pem, char *err, size_t errlen)
 {

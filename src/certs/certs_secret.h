@@ -31,6 +31,12 @@ int certs_secret_path(const char *dir, const char *ns, const char *name, char *o
 int certs_secret_write_tls(const char *dir, const certs_cert_t *c, const certs_tls_data_t *d,
                            char *err, size_t errlen);
 
+/** Writes the kubernetes.io/tls Secret ns/name of a self-signed CA key pair (tls.crt,
+ *  tls.key, and ca.crt = tls.crt, as cert-manager writes a self-signed CA Certificate's
+ *  Secret) for a ca issuer, atomically as certs_secret_write_tls. Returns 0 or -errno. */
+int certs_secret_write_ca(const char *dir, const char *ns, const char *name, const char *crt_pem,
+                          const char *key_pem, char *err, size_t errlen);
+
 /** Writes an Opaque Secret ns/name holding key_pem as "tls.key" (cert-manager's ACME
  *  account key Secret), atomically as certs_secret_write_tls. Returns 0 or -errno. */
 int certs_secret_write_key(const char *dir, const char *ns, const char *name,

@@ -1,6 +1,6 @@
 /* The certs service (certs.h): options, start-up (manifest watch, solver and status
- * listeners, the first scheduling pass), reloads on manifest changes and SIGHUP, and the
- * graceful stop. */
+ * listeners, the `hearth up` local CA of certs_up.c, the first scheduling pass), reloads
+ * on manifest changes and SIGHUP, and the graceful stop. */
 #include "certs/certs.h"
 #include "certs/certs_int.h"
 
@@ -87,6 +87,8 @@ static int opts_load(certs_svc_t *svc, hc_config_t *cfg)
     uint64_t min_ms = 0;
     svc->nmanifests = hc_config_get_all(cfg, "manifests", &m);
     svc->manifests = m;
+    if (svc->ctx->in_up && certs_up_paths(svc) != 0)
+        return -EINVAL;
     svc->cluster_ns = hc_config_get(cfg, "cluster-resource-namespace");
     svc->ca_file = hc_config_get(cfg, "ca-file");
     svc->self_check_addr = hc_config_get(cfg, "self-check-addr");
@@ -145,6 +147,8 @@ static int certs_start(hc_service_ctx_t *ctx)
     if ((rc = hc_manifest_watch_start(svc->loop, svc->manifests, svc->nmanifests, NULL,
                                       on_manifests, svc, &svc->watch)) != 0)
         goto fail;
+    if (ctx->in_up && (rc = certs_up_start(svc)) != 0)
+        goto fail;
     status_urls(svc);
     hc_log(HC_LOG_INFO, "certs listening", HC_LS("solver", hc_config_get(ctx->config, "solver")),
            HC_LS("status", hc_config_get(ctx->config, "status")), HC_LS("secrets", svc->out_dir), NULL);
@@ -171,6 +175,9 @@ static void stop_step(certs_svc_t *svc)
     certs_model_free(svc->model);
     hc_manifest_set_unref(svc->set);
     hc_free(svc->challenges);
+    if (svc->up_manifests)
+        hc_free((char *)svc->up_manifests[0]);
+    hc_free(svc->up_manifests);
     hc_free(svc);
     ctx->state = NULL;
     if (done)
@@ -188,6 +195,7 @@ static void on_watch_closed(void *arg)
     stop_step(arg);
 }
 
+/* certs_sched_close's and certs_up_stop's end */
 static void on_sched_closed(certs_svc_t *svc)
 {
     stop_step(svc);
@@ -216,6 +224,8 @@ static void certs_stop(hc_service_ctx_t *ctx, unsigned deadline_ms, hc_service_s
         }
     svc->stop_steps++;
     certs_sched_close(svc, on_sched_closed);
+    svc->stop_steps++;
+    certs_up_stop(svc, on_sched_closed);
     stop_step(svc);
 }
 

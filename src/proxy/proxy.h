@@ -21,7 +21,8 @@
 extern const hc_service_t proxy_service;
 
 /** The option table (flags, environment variables, defaults), exactly the issue's
- *  command line: --manifests DIR (repeatable, PROXY_MANIFESTS), --file FILE
+ *  command line: --manifests DIR (repeatable, PROXY_MANIFESTS; under `hearth up` the
+ *  directory <data>/manifests, created if missing, is watched too), --file FILE
  *  (PROXY_FILE), --web ADDR (:8080), --websecure ADDR (:8443), --api ADDR (:9000),
  *  --workers N (0 = one per core), --ingress-class NAME (traefik), --access-log PATH|-
  *  (unset: no access log; "-": stdout). An empty --websecure or --api ("") disables
@@ -67,5 +68,20 @@ extern const hc_option_t proxy_options[];
  *  them at start-up. Main loop only (services start there). Returns 0, or -EINVAL for
  *  a name that is not a DNS label or a url that is not http(s)://. */
 int proxy_local_publish(const char *name, const char *url);
+
+/** `hearth up`: the manifests directory the proxy and the certs service share,
+ *  "<data_dir>/manifests", into out (n bytes), created (mode 0700) when missing. Returns
+ *  0, or a negative errno after logging. */
+int proxy_up_manifests_dir(const char *data_dir, char *out, size_t n);
+
+/** Told a published name: the name passed to proxy_local_publish, borrowed for the call. */
+typedef void (*proxy_local_cb)(const char *name, void *ud);
+
+/** `hearth up` hook for the certs service, which issues certificates for the
+ *  `<name>.localhost` routes: calls cb(name, ud) at once for every name published so
+ *  far, then on the main loop for every later publish of a name with a URL (removals are
+ *  not reported: a certificate may keep a name a stopping service took away). One
+ *  watcher at a time; a new call replaces it, cb NULL ends it. Main loop only. */
+void proxy_local_watch(proxy_local_cb cb, void *ud);
 
 #endif

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define MAX_LOCALS 32
@@ -39,6 +40,8 @@ static struct {
 } locals[MAX_LOCALS];
 static size_t nlocals;
 static proxy_svc_t *running;
+static proxy_local_cb local_cb; /* proxy_local_watch's watcher */
+static void *local_cb_ud;
 
 /* ---- generations ---- */
 
@@ -168,6 +171,36 @@ static void on_usr1(uv_signal_t *s, int signum)
 
 /* ---- start ---- */
 
+int proxy_up_manifests_dir(const char *data_dir, char *out, size_t n)
+{
+    int rc = 0;
+    if (snprintf(out, n, "%s/manifests", data_dir) >= (int)n)
+        rc = -ENAMETOOLONG;
+    else if (mkdir(out, 0700) != 0 && errno != EEXIST)
+        rc = -errno;
+    if (rc)
+        hc_log(HC_LOG_ERROR, "cannot create the manifests directory", HC_LS("data", data_dir),
+               HC_LS("error", strerror(-rc)), NULL);
+    return rc;
+}
+
+/* Under `hearth up`, <data>/manifests joins the watched paths: the certs service writes
+ * the Secrets and the Ingress of the `<service>.localhost` certificates there. */
+static int up_manifests_add(proxy_svc_t *svc)
+{
+    char dir[4096];
+    int rc = proxy_up_manifests_dir(svc->ctx->data_dir, dir, sizeof(dir));
+    if (rc)
+        return rc;
+    const char **v = hc_calloc(svc->nmanifests + 1, sizeof(*v));
+    for (size_t i = 0; i < svc->nmanifests; i++)
+        v[i] = svc->manifests[i];
+    v[svc->nmanifests++] = hc_strdup(dir);
+    svc->up_manifests = v;
+    svc->manifests = v;
+    return 0;
+}
+
 static int opts_load(proxy_svc_t *svc, hc_config_t *cfg)
 {
     static const char *const names[3] = {"web", "websecure", "api"};
@@ -191,6 +224,11 @@ static int opts_load(proxy_svc_t *svc, hc_config_t *cfg)
     const char *const *m;
     svc->nmanifests = hc_config_get_all(cfg, "manifests", &m);
     svc->manifests = m;
+    if (svc->ctx->in_up) {
+        int rc = up_manifests_add(svc);
+        if (rc)
+            return rc;
+    }
     svc->file = hc_config_get(cfg, "file");
     svc->ingress_class = hc_config_get(cfg, "ingress-class");
     const char *log = hc_config_get(cfg, "access-log");
@@ -364,6 +402,9 @@ static void stop_step(proxy_svc_t *svc)
     hc_tls_ctx_unref(svc->tls);
     proxy_gen_unref(svc->gen);
     proxy_accesslog_close();
+    if (svc->up_manifests)
+        hc_free((char *)svc->up_manifests[svc->nmanifests - 1]);
+    hc_free(svc->up_manifests);
     hc_free(svc->w);
     hc_free(svc);
     ctx->state = NULL;
@@ -487,10 +528,20 @@ int proxy_local_publish(const char *name, const char *url)
         snprintf(locals[i].name, sizeof(locals[i].name), "%s", name);
         snprintf(locals[i].url, sizeof(locals[i].url), "%s", url);
         nlocals += i == nlocals;
+        if (local_cb)
+            local_cb(name, local_cb_ud);
     }
     if (running)
         rebuild(running, current_manifests(running));
     return 0;
+}
+
+void proxy_local_watch(proxy_local_cb cb, void *ud)
+{
+    local_cb = cb;
+    local_cb_ud = ud;
+    for (size_t i = 0; cb && i < nlocals; i++)
+        cb(locals[i].name, ud);
 }
 
 const hc_service_t proxy_service = {

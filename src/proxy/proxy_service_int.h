@@ -55,6 +55,7 @@ struct proxy_svc {
     struct sockaddr_storage sa[3];
     const char *const *manifests;
     size_t nmanifests;
+    const char **up_manifests; /* under `hearth up`: manifests + <data>/manifests (owned) */
     const char *file;
     const char *ingress_class;
     unsigned nworkers;

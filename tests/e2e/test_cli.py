@@ -1,5 +1,6 @@
 """The hearth command itself: help, version, `up` (state file, banner, SIGTERM exits 0,
-the proxy with its dashboard at proxy.localhost) and `check` (table, exit status)
+the proxy with its dashboard at proxy.localhost, HTTPS for proxy.localhost from the local
+CA that certs makes on the first start and reuses after) and `check` (table, exit status)
 against a live fixture server and a dead port."""
 import json
 import os
@@ -26,18 +27,23 @@ def up_env():
     """Free loopback ports for the services `up` starts (their options' env variables),
     so a test never binds the fixed defaults."""
     return {"PROXY_WEB": "127.0.0.1:%d" % free_port(), "PROXY_WEBSECURE": "127.0.0.1:%d" % free_port(),
-            "PROXY_API": "127.0.0.1:%d" % free_port(), "PROXY_WORKERS": "2"}
+            "PROXY_API": "127.0.0.1:%d" % free_port(), "PROXY_WORKERS": "2",
+            "CERTS_SOLVER": "127.0.0.1:%d" % free_port(), "CERTS_STATUS": "127.0.0.1:%d" % free_port()}
 
 
 def wait_state(up, data):
-    """The parsed hearth.json once `up` wrote it (within 10 s)."""
+    """The parsed hearth.json once this `up` wrote it (its pid; within 10 s)."""
     state = os.path.join(data, "hearth.json")
     deadline = time.monotonic() + 10
-    while not os.path.exists(state) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
         assert up.poll() is None, up.output()
+        if os.path.exists(state):
+            with open(state) as f:
+                doc = json.load(f)
+            if doc["pid"] == up.pid:
+                return doc
         time.sleep(0.05)
-    with open(state) as f:
-        return json.load(f)
+    raise AssertionError("no hearth.json from pid %d\n%s" % (up.pid, up.output()))
 
 
 def get(port, path, host):
@@ -111,7 +117,7 @@ def up_runs_the_proxy_with_its_dashboard_at_proxy_localhost():
             assert proxy and proxy[0]["health"] == "http://127.0.0.1:%d/ping" % api, doc
             assert proxy[0]["url"] == "http://localhost:%d/dashboard/" % api, doc
             code, out, _ = run("check", "--data", data)
-            assert code == 0 and "OK: 1 of 1 healthy" in out, out
+            assert code == 0 and "OK: 2 of 2 healthy" in out, out
             # proxy.localhost on the web entry point is the API: "/" -> the dashboard
             status, raw = get(web, "/", "proxy.localhost")
             assert status == 302 and b"\r\nLocation: /dashboard/\r\n" in raw, raw[:300]
@@ -124,6 +130,69 @@ def up_runs_the_proxy_with_its_dashboard_at_proxy_localhost():
             out = up.output()
             assert "http://localhost:%d/dashboard/" % api in out, out
             assert "http://proxy.localhost:%d/" % web in out, out
+
+
+def curl_localhost(port, cafile):
+    """curl's exit status and stderr for https://proxy.localhost:port/ trusting cafile."""
+    p = subprocess.run(["curl", "-sS", "-o", os.devnull, "--max-time", "5", "--cacert", cafile,
+                        "--resolve", "proxy.localhost:%d:127.0.0.1" % port,
+                        "https://proxy.localhost:%d/" % port],
+                       capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stderr
+
+
+def up_until_https(data, env, port):
+    """Starts `up` and waits (up to 15 s) until curl trusts proxy.localhost with ca.crt."""
+    up = Proc([HEARTH, "up", "--data", data], env=env)
+    wait_state(up, data)
+    cafile = os.path.join(data, "ca.crt")
+    deadline, result = time.monotonic() + 15, (None, "")
+    while time.monotonic() < deadline:
+        assert up.poll() is None, up.output()
+        result = curl_localhost(port, cafile) if os.path.exists(cafile) else (None, "no ca.crt")
+        if result[0] == 0:
+            return up
+        time.sleep(0.2)
+    up.stop(signal.SIGTERM)
+    raise AssertionError("no trusted HTTPS for proxy.localhost: %r\n%s" % (result, up.output()))
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+@t.test
+def up_serves_localhost_https_from_a_local_ca_it_reuses():
+    env = up_env()
+    port = int(env["PROXY_WEBSECURE"].rsplit(":", 1)[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "var")
+        mdir = os.path.join(data, "manifests")
+        leaf = os.path.join(mdir, "hearth-certs-default-hearth-localhost-tls.yaml")
+        with up_until_https(data, env, port) as up:
+            code, out, _ = run("check", "--data", data)
+            assert code == 0 and "OK: 2 of 2 healthy" in out, out
+            issuer = read_bytes(os.path.join(mdir, "hearth-local-ca-issuer.yaml")).decode()
+            assert "kind: ClusterIssuer" in issuer and "name: hearth-local-ca" in issuer, issuer
+            assert "secretName: hearth-local-ca" in issuer, issuer
+            assert os.path.exists(os.path.join(mdir, "hearth-certs-cert-manager-hearth-local-ca.yaml"))
+            ca, first_leaf = read_bytes(os.path.join(data, "ca.crt")), read_bytes(leaf)
+            assert up.stop(signal.SIGTERM) == 0, up.output()
+            out = up.output()
+            assert "local CA certificate: %s/ca.crt" % data in out, out
+            assert '"msg":"local CA created"' in out and '"msg":"issuing certificate"' in out, out
+        # The second start reuses the CA and the certificate: nothing is made again.
+        with up_until_https(data, env, port) as up:
+            assert read_bytes(os.path.join(data, "ca.crt")) == ca
+            assert read_bytes(leaf) == first_leaf
+            code, out, _ = run("check", "--data", data)
+            assert code == 0 and "OK: 2 of 2 healthy" in out, out
+            assert up.stop(signal.SIGTERM) == 0, up.output()
+            out = up.output()
+            assert '"msg":"certificate ready"' in out, out
+            assert "local CA created" not in out and "issuing certificate" not in out, out
+            assert "local CA certificate: %s/ca.crt" % data in out, out
 
 
 @t.test
