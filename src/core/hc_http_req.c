@@ -345,17 +345,32 @@ int hc_http_res_header(hc_http_req_t *req, const char *name, const char *value)
     hc_http_rq_t *rq = hc_http_rq_of(req);
     if (rq->res_state != RQ_RES_NONE)
         return -EALREADY;
-    if (!*name || !valid_field(name) || !valid_field(value) || strchr(name, ':'))
+    /* No CR or LF anywhere (RFC 9110 §5.5), no ':' in the name: measured and checked
+     * in one pass each, then copied into one reservation. */
+    size_t nl = strcspn(name, "\r\n:"), vl = strcspn(value, "\r\n");
+    if (!nl || name[nl] || value[vl])
         return -EINVAL;
-    size_t start = rq->res_hdrs.len;
-    if (hc_buf_puts(&rq->res_hdrs, name) || hc_buf_append(&rq->res_hdrs, ": ", 2) ||
-        hc_buf_puts(&rq->res_hdrs, value) || hc_buf_append(&rq->res_hdrs, "\r\n", 2)) {
-        rq->res_hdrs.len = start;
+    hc_buf_t *b = &rq->res_hdrs;
+    if (hc_buf_reserve(b, nl + vl + 4))
         return -ENOBUFS;
-    }
+    char *p = b->base + b->len;
+    memcpy(p, name, nl);
+    memcpy(p + nl, ": ", 2);
+    memcpy(p + nl + 2, value, vl);
+    memcpy(p + nl + 2 + vl, "\r\n", 3);
+    b->len += nl + vl + 4;
     return 0;
 }
 
+/* Appends n bytes into room reserved before (hc_buf_reserve): no checks, no growth. */
+static void put_raw(hc_buf_t *b, const char *s, size_t n)
+{
+    memcpy(b->base + b->len, s, n);
+    b->len += n;
+    b->base[b->len] = '\0';
+}
+
+/* Decimal v; at most 20 digits, into room reserved before. */
 static void put_u64(hc_buf_t *b, uint64_t v)
 {
     char tmp[24];
@@ -364,7 +379,7 @@ static void put_u64(hc_buf_t *b, uint64_t v)
         tmp[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    hc_buf_append(b, tmp + i, sizeof(tmp) - i);
+    put_raw(b, tmp + i, sizeof(tmp) - i);
 }
 
 int hc_http_res_start(hc_http_req_t *req, int status, int64_t content_length)
@@ -382,37 +397,42 @@ int hc_http_res_start(hc_http_req_t *req, int status, int64_t content_length)
     rq->res_no_body = no_content || req->is_head;
     if (rq->expect_continue && rq->body_state == RQ_BODY_IDLE && !rq->msg_complete)
         c->keep_alive = 0; /* the client may or may not send the body now */
-    hc_buf_append(out, req->version_minor ? "HTTP/1.1 " : "HTTP/1.0 ", 9);
+    /* One reservation for the whole head (the framing and connection lines take at most
+     * 64 bytes): the puts below then neither check nor grow. */
+    const char *text = hc_http_status_text(status), *server = c->srv->server_hdr;
+    size_t tl = strlen(text), sl = strlen(server);
+    if (hc_buf_reserve(out, 9 + 20 + 1 + tl + 2 + 37 + sl + 64 + rq->res_hdrs.len + 2) < 0)
+        return -ENOBUFS;
+    put_raw(out, req->version_minor ? "HTTP/1.1 " : "HTTP/1.0 ", 9);
     put_u64(out, (uint64_t)status);
-    hc_buf_append(out, " ", 1);
-    hc_buf_puts(out, hc_http_status_text(status));
-    hc_buf_append(out, "\r\n", 2);
-    hc_buf_append(out, hc_http_date(c->srv), 37);
-    hc_buf_puts(out, c->srv->server_hdr);
+    put_raw(out, " ", 1);
+    put_raw(out, text, tl);
+    put_raw(out, "\r\n", 2);
+    put_raw(out, hc_http_date(c->srv), 37);
+    put_raw(out, server, sl);
     if (status == 101) {
         /* the upgrade sends its own Connection/Upgrade fields */
     } else if (content_length >= 0) {
         rq->res_remaining = content_length;
         if (!no_content) {
-            hc_buf_append(out, "Content-Length: ", 16);
+            put_raw(out, "Content-Length: ", 16);
             put_u64(out, (uint64_t)content_length);
-            hc_buf_append(out, "\r\n", 2);
+            put_raw(out, "\r\n", 2);
         }
     } else if (!no_content && req->version_minor >= 1) {
         rq->res_chunked = 1;
-        hc_buf_puts(out, "Transfer-Encoding: chunked\r\n");
+        put_raw(out, "Transfer-Encoding: chunked\r\n", 28);
     } else if (!no_content) {
         c->keep_alive = 0; /* HTTP/1.0 without a length: the close ends the body */
     }
     if (c->srv->draining)
         c->keep_alive = 0;
     if (status != 101 && !c->keep_alive)
-        hc_buf_puts(out, "Connection: close\r\n");
+        put_raw(out, "Connection: close\r\n", 19);
     else if (status != 101 && !req->version_minor)
-        hc_buf_puts(out, "Connection: keep-alive\r\n");
-    hc_buf_append(out, rq->res_hdrs.base, rq->res_hdrs.len);
-    if (hc_buf_append(out, "\r\n", 2) < 0)
-        return -ENOBUFS;
+        put_raw(out, "Connection: keep-alive\r\n", 24);
+    put_raw(out, rq->res_hdrs.base ? rq->res_hdrs.base : "", rq->res_hdrs.len);
+    put_raw(out, "\r\n", 2);
     return 0;
 }
 

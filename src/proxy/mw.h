@@ -26,13 +26,21 @@
 typedef struct proxy_mw_header {
     char *name; /* as received or set; compared case-insensitively (RFC 9110 §5.1) */
     char *value;
+    int owned;  /* PROXY_MW_OWN_* bits: which of the two the list frees */
 } proxy_mw_header_t;
 
-/* An ordered header list. Owns every name and value. */
+#define PROXY_MW_OWN_NAME 1
+#define PROXY_MW_OWN_VALUE 2
+
+/* An ordered header list. Owns the names and values it copied with hc_* memory. With
+ * a store set, copies go into the store's spare room instead while it lasts (never
+ * freed by the list, no allocation per field): the proxy packs a request's fields there
+ * once, with room left for what middlewares and forwarding add. */
 typedef struct proxy_mw_headers {
     proxy_mw_header_t *v;
     size_t len;
     size_t cap;
+    hc_buf_t *store; /* NULL, or the caller's: never grown by the list, must outlive it */
 } proxy_mw_headers_t;
 
 /* The request as middlewares see it. Every string is owned by the view (hc_* memory)
@@ -63,8 +71,19 @@ typedef enum proxy_mw_verdict {
     PROXY_MW_RESPOND = 1, /* resp is complete: send it, do not forward */
 } proxy_mw_verdict_t;
 
-/** Frees every entry; the list is empty and reusable afterwards. */
+/** Frees every entry and the array; the list is empty (no store) and reusable. */
 void proxy_mw_headers_free(proxy_mw_headers_t *h);
+/** Frees the owned entries and empties the list, keeping its array and store. */
+void proxy_mw_headers_clear(proxy_mw_headers_t *h);
+/** Frees what e owns of its name and value (the entry's pointers stay as they are). */
+void proxy_mw_header_release(proxy_mw_header_t *e);
+/** Appends a header from nlen and vlen bytes (no NUL needed), copied NUL-terminated:
+ *  into h->store's spare room when it has enough (the caller reserved it with
+ *  hc_buf_reserve and grows it no further while h uses it), else as hc_* copies. */
+void proxy_mw_headers_add_n(proxy_mw_headers_t *h, const char *name, size_t nlen,
+                            const char *value, size_t vlen);
+/** Removes entry i (frees what it owns); later entries move up by one. */
+void proxy_mw_headers_remove(proxy_mw_headers_t *h, size_t i);
 /** The value of the first header named name (case-insensitive), borrowed, or NULL. */
 const char *proxy_mw_headers_get(const proxy_mw_headers_t *h, const char *name);
 /** Appends a header (copies name and value). */

@@ -19,15 +19,26 @@ static int name_eq(const char *a, const char *b)
     return ((a[0] | 0x20) == (b[0] | 0x20)) && strcasecmp(a, b) == 0;
 }
 
+void proxy_mw_header_release(proxy_mw_header_t *e)
+{
+    if (e->owned & PROXY_MW_OWN_NAME)
+        hc_free(e->name);
+    if (e->owned & PROXY_MW_OWN_VALUE)
+        hc_free(e->value);
+}
+
+void proxy_mw_headers_clear(proxy_mw_headers_t *h)
+{
+    for (size_t i = 0; i < h->len; i++)
+        proxy_mw_header_release(&h->v[i]);
+    h->len = 0;
+}
+
 void proxy_mw_headers_free(proxy_mw_headers_t *h)
 {
-    for (size_t i = 0; i < h->len; i++) {
-        hc_free(h->v[i].name);
-        hc_free(h->v[i].value);
-    }
+    proxy_mw_headers_clear(h);
     hc_free(h->v);
-    h->v = NULL;
-    h->len = h->cap = 0;
+    *h = (proxy_mw_headers_t){0};
 }
 
 const char *proxy_mw_headers_get(const proxy_mw_headers_t *h, const char *name)
@@ -38,21 +49,50 @@ const char *proxy_mw_headers_get(const proxy_mw_headers_t *h, const char *name)
     return NULL;
 }
 
-void proxy_mw_headers_add(proxy_mw_headers_t *h, const char *name, const char *value)
+static proxy_mw_header_t *entry_new(proxy_mw_headers_t *h)
 {
     if (h->len == h->cap) {
-        h->cap = h->cap ? h->cap * 2 : 8;
+        h->cap = h->cap ? h->cap * 2 : 16;
         h->v = hc_realloc(h->v, h->cap * sizeof(*h->v));
     }
-    h->v[h->len].name = hc_strdup(name);
-    h->v[h->len].value = hc_strdup(value);
-    h->len++;
+    return &h->v[h->len++];
 }
 
-static void headers_remove_at(proxy_mw_headers_t *h, size_t i)
+/* A NUL-terminated copy of n bytes: in the store's spare room, or hc_malloc'd (*own
+ * gets bit). */
+static char *copy_n(proxy_mw_headers_t *h, const char *s, size_t n, int *own, int bit)
 {
-    hc_free(h->v[i].name);
-    hc_free(h->v[i].value);
+    hc_buf_t *st = h->store;
+    char *p;
+    if (st && st->cap - st->len > n) {
+        p = st->base + st->len;
+        st->len += n + 1;
+    } else {
+        p = hc_malloc(n + 1);
+        *own |= bit;
+    }
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+void proxy_mw_headers_add_n(proxy_mw_headers_t *h, const char *name, size_t nlen,
+                            const char *value, size_t vlen)
+{
+    int own = 0; /* name and value may point into h: copied before the array grows */
+    char *n = copy_n(h, name, nlen, &own, PROXY_MW_OWN_NAME);
+    char *v = copy_n(h, value, vlen, &own, PROXY_MW_OWN_VALUE);
+    *entry_new(h) = (proxy_mw_header_t){n, v, own};
+}
+
+void proxy_mw_headers_add(proxy_mw_headers_t *h, const char *name, const char *value)
+{
+    proxy_mw_headers_add_n(h, name, strlen(name), value, strlen(value));
+}
+
+void proxy_mw_headers_remove(proxy_mw_headers_t *h, size_t i)
+{
+    proxy_mw_header_release(&h->v[i]);
     memmove(&h->v[i], &h->v[i + 1], (h->len - i - 1) * sizeof(*h->v));
     h->len--;
 }
@@ -66,12 +106,16 @@ void proxy_mw_headers_set(proxy_mw_headers_t *h, const char *name, const char *v
         proxy_mw_headers_add(h, name, value);
         return;
     }
-    char *copy = hc_strdup(value); /* value may point into the entry being replaced */
-    hc_free(h->v[i].value);
-    h->v[i].value = copy;
+    int own = 0; /* value may point into the entry being replaced */
+    char *copy = copy_n(h, value, strlen(value), &own, PROXY_MW_OWN_VALUE);
+    proxy_mw_header_t *e = &h->v[i];
+    if (e->owned & PROXY_MW_OWN_VALUE)
+        hc_free(e->value);
+    e->value = copy;
+    e->owned = (e->owned & PROXY_MW_OWN_NAME) | own;
     for (size_t j = h->len; j-- > i + 1;)
         if (name_eq(h->v[j].name, name))
-            headers_remove_at(h, j);
+            proxy_mw_headers_remove(h, j);
 }
 
 size_t proxy_mw_headers_del(proxy_mw_headers_t *h, const char *name)
@@ -79,7 +123,7 @@ size_t proxy_mw_headers_del(proxy_mw_headers_t *h, const char *name)
     size_t n = 0;
     for (size_t j = h->len; j-- > 0;)
         if (name_eq(h->v[j].name, name)) {
-            headers_remove_at(h, j);
+            proxy_mw_headers_remove(h, j);
             n++;
         }
     return n;

@@ -18,6 +18,9 @@
 #include <time.h>
 
 #define FREE_RQ_MAX 256u
+#define STORE_MAX (1024u * 1024u) /* the packed request fields; the server caps them lower */
+#define STORE_KEEP 8192u          /* store capacity a recycled state keeps */
+#define STORE_SPARE 1024u         /* store room left for what middlewares add */
 #define AUTH_TIMEOUT_MS 30000 /* Traefik forwardAuth's client timeout */
 
 enum { PH_MW, PH_WAIT, PH_FORWARD, PH_DONE };
@@ -34,6 +37,8 @@ struct proxy_rq {
     size_t next_mw;
     int phase;
     proxy_mw_req_t mw;
+    hc_buf_t store;               /* mw's header names and values, packed; kept when recycled */
+    proxy_mw_headers_t spare;     /* mw's header array while the state is recycled */
     proxy_mw_resp_t resp;
     proxy_mw_headers_t auth_cookies;
     uv_timer_t *timer;                /* rateLimit delay; closes itself */
@@ -62,25 +67,43 @@ static proxy_rq_t *rq_get(proxy_worker_t *w)
     if (rq) {
         w->free_rq = rq->next_free;
         w->nfree_rq--;
+        hc_buf_t store = rq->store;
+        proxy_mw_headers_t spare = rq->spare;
         memset(rq, 0, sizeof(*rq));
+        rq->store = store;
+        rq->spare = spare;
     } else {
         rq = hc_calloc(1, sizeof(*rq));
+        hc_buf_init(&rq->store, STORE_MAX);
     }
     rq->w = w;
     return rq;
 }
 
+static void rq_free(proxy_rq_t *rq)
+{
+    proxy_mw_headers_free(&rq->spare);
+    hc_buf_free(&rq->store);
+    hc_free(rq);
+}
+
 static void rq_put(proxy_rq_t *rq)
 {
     proxy_worker_t *w = rq->w;
+    proxy_mw_headers_clear(&rq->mw.headers);
+    rq->spare = rq->mw.headers; /* the next request reuses the array */
+    rq->mw.headers = (proxy_mw_headers_t){0};
     proxy_mw_req_free(&rq->mw);
+    hc_buf_reset(&rq->store);
+    if (rq->store.cap > STORE_KEEP)
+        hc_buf_free(&rq->store);
     proxy_mw_resp_free(&rq->resp);
     proxy_mw_headers_free(&rq->auth_cookies);
     proxy_mw_compressor_free(rq->z);
     hc_free(rq->target);
     proxy_gen_unref(rq->gen);
     if (w->nfree_rq >= FREE_RQ_MAX) {
-        hc_free(rq);
+        rq_free(rq);
         return;
     }
     rq->next_free = w->free_rq;
@@ -93,7 +116,7 @@ void proxy_handler_worker_free(proxy_worker_t *w)
     while (w->free_rq) {
         proxy_rq_t *rq = w->free_rq;
         w->free_rq = rq->next_free;
-        hc_free(rq);
+        rq_free(rq);
     }
     w->nfree_rq = 0;
 }
@@ -386,6 +409,21 @@ static const char *req_header(void *ctx, const char *name, size_t *len)
     return hc_http_req_header(ctx, name, len);
 }
 
+/* Dotted decimal (RFC 4001 §3 form) without inet_ntop's printf underneath. */
+static void ipv4_format(const struct in_addr *a, char *out)
+{
+    const unsigned char *b = (const unsigned char *)&a->s_addr;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            *out++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *out++ = (char)('0' + v / 10 % 10);
+        *out++ = (char)('0' + v % 10);
+        *out++ = i < 3 ? '.' : '\0';
+    }
+}
+
 static void peer_of(proxy_rq_t *rq)
 {
     struct sockaddr_storage ss;
@@ -396,9 +434,27 @@ static void peer_of(proxy_rq_t *rq)
     if (ss.ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, rq->peer_ip,
                   sizeof(rq->peer_ip));
-    else
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, rq->peer_ip,
-                  sizeof(rq->peer_ip));
+    else if (ss.ss_family == AF_INET)
+        ipv4_format(&((struct sockaddr_in *)&ss)->sin_addr, rq->peer_ip);
+}
+
+/* The request's fields into the view: copied once, packed into the recycled store
+ * (with room for what middlewares add); the store is not grown while the view uses it. */
+static void pack_headers(proxy_rq_t *rq)
+{
+    const hc_http_req_t *req = rq->req;
+    size_t need = STORE_SPARE;
+    for (size_t i = 0; i < req->nheaders; i++)
+        need += req->headers[i].name_len + req->headers[i].value_len + 2;
+    rq->mw.headers = rq->spare;
+    rq->spare = (proxy_mw_headers_t){0};
+    hc_buf_reset(&rq->store);
+    (void)hc_buf_reserve(&rq->store, need); /* short of room, fields are copied one by one */
+    rq->mw.headers.store = &rq->store;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const hc_http_header_t *h = &req->headers[i];
+        proxy_mw_headers_add_n(&rq->mw.headers, h->name, h->name_len, h->value, h->value_len);
+    }
 }
 
 static const proxy_router_t *route(proxy_rq_t *rq)
@@ -442,8 +498,7 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     const char *host = hc_http_req_header(req, "Host", NULL);
     proxy_mw_req_init(&rq->mw, req->method, ep->idx == PROXY_GEN_WEBSECURE, host ? host : "",
                       req->target, rq->peer_ip, rq->start_ns);
-    for (size_t i = 0; i < req->nheaders; i++)
-        proxy_mw_headers_add(&rq->mw.headers, req->headers[i].name, req->headers[i].value);
+    pack_headers(rq);
     rq->router = route(rq);
     if (!rq->router) {
         hc_http_res_header(req, "X-Content-Type-Options", "nosniff");

@@ -115,9 +115,18 @@ typedef struct slot {
     hc_series_t *s[4]; /* requests, duration, request bytes, response bytes (or one) */
 } slot_t;
 
+/* The last key looked up per family group: consecutive requests on a worker mostly
+ * share their labels, and a match skips the hash and the probe. */
+typedef struct memo {
+    char key[128];
+    size_t len; /* 0: empty */
+    hc_series_t *s[4];
+} memo_t;
+
 struct proxy_metrics_worker {
     slot_t *slots;
     size_t used;
+    memo_t memo[2]; /* entrypoint ('e') and service ('s') series */
 };
 
 proxy_metrics_worker_t *proxy_metrics_worker_new(void)
@@ -161,12 +170,10 @@ static size_t key_pack(char *buf, size_t cap, char tag, const char *const *v, in
     return len;
 }
 
-/* The series of families f[0..nf) for values v, cached. out gets nf series. */
-static void lookup(proxy_metrics_worker_t *w, char tag, hc_metric_t *const *f, int nf,
-                   const char *const *v, int nv, hc_series_t **out)
+/* The series of families f[0..nf) for the packed key (len 0: too long to cache). */
+static void resolve(proxy_metrics_worker_t *w, hc_metric_t *const *f, int nf,
+                    const char *const *v, const char *key, size_t len, hc_series_t **out)
 {
-    char key[1024];
-    size_t len = key_pack(key, sizeof(key), tag, v, nv);
     uint64_t h = len ? key_hash(key, len) : 0;
     for (size_t i = 0; len && i < CACHE_SLOTS; i++) {
         slot_t *s = &w->slots[(h + i) & (CACHE_SLOTS - 1)];
@@ -191,6 +198,25 @@ static void lookup(proxy_metrics_worker_t *w, char tag, hc_metric_t *const *f, i
         out[k] = hc_metrics_series(f[k], v);
 }
 
+/* The series of families f[0..nf) for values v, cached. out gets nf series. */
+static void lookup(proxy_metrics_worker_t *w, char tag, hc_metric_t *const *f, int nf,
+                   const char *const *v, int nv, hc_series_t **out)
+{
+    char key[1024];
+    size_t len = key_pack(key, sizeof(key), tag, v, nv);
+    memo_t *m = tag == 'e' ? &w->memo[0] : tag == 's' ? &w->memo[1] : NULL;
+    if (m && len && m->len == len && !memcmp(m->key, key, len)) {
+        memcpy(out, m->s, (size_t)nf * sizeof(*out));
+        return;
+    }
+    resolve(w, f, nf, v, key, len, out);
+    if (m && len && len <= sizeof(m->key)) {
+        memcpy(m->key, key, len);
+        m->len = len;
+        memcpy(m->s, out, (size_t)nf * sizeof(*out));
+    }
+}
+
 static void observe4(hc_series_t *const *s, const proxy_metrics_req_t *r)
 {
     hc_metrics_counter_inc(s[0]);
@@ -199,10 +225,27 @@ static void observe4(hc_series_t *const *s, const proxy_metrics_req_t *r)
     hc_metrics_counter_add(s[3], r->resp_bytes);
 }
 
+/* The status as the label value ("200"): decimal digits without snprintf's cost. */
+static void code_format(int code, char out[12])
+{
+    char tmp[12];
+    size_t n = 0;
+    unsigned v = code < 0 ? 0u - (unsigned)code : (unsigned)code;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) && n < sizeof(tmp) - 1);
+    size_t k = 0;
+    if (code < 0)
+        out[k++] = '-';
+    while (n)
+        out[k++] = tmp[--n];
+    out[k] = '\0';
+}
+
 void proxy_metrics_observe(proxy_metrics_worker_t *w, const proxy_metrics_req_t *r)
 {
-    char code[8];
-    snprintf(code, sizeof(code), "%d", r->code);
+    char code[12];
+    code_format(r->code, code);
     hc_series_t *s[4];
     hc_metric_t *ep[4] = {fam.ep_reqs, fam.ep_dur, fam.ep_req_bytes, fam.ep_resp_bytes};
     lookup(w, 'e', ep, 4, (const char *[]){code, r->method, r->protocol, r->entrypoint}, 4, s);

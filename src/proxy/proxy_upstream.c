@@ -17,6 +17,10 @@ enum {
     BODY_UNACKED_MAX = 256 * 1024, /* request body bytes queued upstream before pausing */
     MAX_TRIED = 16,
     MAX_PICK_DEPTH = 8, /* weighted services nested in weighted services */
+    LENS_STACK = 128,   /* field lengths measured on the stack (64 fields) */
+    STORE_SPARE = 256,  /* field store room for X-Forwarded-* and middleware edits */
+    HS_STACK = 64,      /* upstream request fields passed from the stack */
+    URL_STACK = 1024,   /* upstream URLs built on the stack */
 };
 
 struct proxy_fwd {
@@ -31,8 +35,9 @@ struct proxy_fwd {
     hc_http_req_t *req; /* NULL once the client is gone or the response ended */
     const proxy_fwd_hooks_t *hooks;
     void *ud;
-    char *method, *target, *host;
-    proxy_mw_headers_t hdrs;
+    char *method, *target, *host; /* in store */
+    proxy_mw_headers_t hdrs;      /* the request's fields packed in store, then edits */
+    hc_buf_t store, rstore;       /* request and response field bytes, one block each */
     int upgrade, has_body, idempotent, need_cookie;
     int64_t body_len;
     hc_http_client_req_t *creq;
@@ -47,6 +52,13 @@ struct proxy_fwd {
 };
 
 static const hc_http_client_req_cbs_t creq_cbs;
+
+/* Field names compare case-insensitively (RFC 9110 §5.1); unequal first bytes (case
+ * variants differ only in 0x20) settle most comparisons without strcasecmp. */
+static int name_is(const char *name, const char *want)
+{
+    return ((name[0] | 0x20) == (want[0] | 0x20)) && !strcasecmp(name, want);
+}
 static int attempt_start(proxy_fwd_t *f);
 
 /* ---- choosing a server ---- */
@@ -95,7 +107,7 @@ static int child_ok(void *arg, size_t i)
 static up_server_t *pick_sticky(proxy_fwd_t *f, up_lb_t *lb)
 {
     for (size_t i = 0; i < f->hdrs.len; i++) {
-        if (strcasecmp(f->hdrs.v[i].name, "Cookie"))
+        if (!name_is(f->hdrs.v[i].name, "Cookie"))
             continue;
         size_t len;
         const char *v = proxy_lb_cookie_find(f->hdrs.v[i].value, lb->cookie_name, &len);
@@ -146,11 +158,10 @@ static void fwd_free(proxy_fwd_t *f)
             f->next->prev = f->prev;
     }
     up_gen_unref(f->sh, f->gen);
-    hc_free(f->method);
-    hc_free(f->target);
-    hc_free(f->host);
     proxy_mw_headers_free(&f->hdrs);
     proxy_mw_resp_free(&f->resp);
+    hc_buf_free(&f->store);
+    hc_buf_free(&f->rstore);
     hc_buf_free(&f->pre);
     hc_free(f);
 }
@@ -253,8 +264,8 @@ static void send_headers(proxy_fwd_t *f)
     for (size_t i = 0; i < f->resp.headers.len; i++) {
         const proxy_mw_header_t *h = &f->resp.headers.v[i];
         /* the server writes its own framing and Date (RFC 9110 §6.6.1) */
-        if (strcasecmp(h->name, "Content-Length") && strcasecmp(h->name, "Transfer-Encoding") &&
-            strcasecmp(h->name, "Date"))
+        if (!name_is(h->name, "Content-Length") && !name_is(h->name, "Transfer-Encoding") &&
+            !name_is(h->name, "Date"))
             hc_http_res_header(f->req, h->name, h->value);
     }
 }
@@ -312,8 +323,25 @@ static void build_resp(proxy_fwd_t *f, const hc_http_response_t *res)
     proxy_mw_resp_free(&f->resp);
     proxy_mw_resp_init(&f->resp);
     f->resp.status = res->status;
+    size_t need = 0, lens_stack[LENS_STACK];
+    size_t *lens = 2 * res->n_headers <= LENS_STACK
+                       ? lens_stack
+                       : hc_malloc(2 * res->n_headers * sizeof(*lens));
+    for (size_t i = 0; i < res->n_headers; i++) {
+        lens[2 * i] = strlen(res->headers[i].name);
+        lens[2 * i + 1] = strlen(res->headers[i].value);
+        need += lens[2 * i] + lens[2 * i + 1] + 2;
+    }
+    need += STORE_SPARE;
+    hc_buf_reset(&f->rstore); /* a retry's response replaces the last one's */
+    f->rstore.max = need;
+    (void)hc_buf_reserve(&f->rstore, need); /* short of room, fields are copied one by one */
+    f->resp.headers.store = &f->rstore;
     for (size_t i = 0; i < res->n_headers; i++)
-        proxy_mw_headers_add(&f->resp.headers, res->headers[i].name, res->headers[i].value);
+        proxy_mw_headers_add_n(&f->resp.headers, res->headers[i].name, lens[2 * i],
+                               res->headers[i].value, lens[2 * i + 1]);
+    if (lens != lens_stack)
+        hc_free(lens);
     proxy_upstream_strip_hop(&f->resp.headers, res->status == 101);
     if (f->need_cookie && f->server) {
         hc_buf_t b;
@@ -478,10 +506,11 @@ static const hc_http_client_req_cbs_t creq_cbs = {
 static int attempt_start(proxy_fwd_t *f)
 {
     size_t n = f->hdrs.len;
-    hc_http_client_header_t *hs = hc_calloc(n + 2, sizeof(*hs));
+    hc_http_client_header_t hs_stack[HS_STACK];
+    hc_http_client_header_t *hs = n + 1 <= HS_STACK ? hs_stack : hc_calloc(n + 1, sizeof(*hs));
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (strcasecmp(f->hdrs.v[i].name, "Host"))
+        if (!name_is(f->hdrs.v[i].name, "Host"))
             hs[k++] = (hc_http_client_header_t){f->hdrs.v[i].name, f->hdrs.v[i].value};
     if (f->lb->pass_host && f->host && *f->host)
         hs[k++] = (hc_http_client_header_t){"Host", f->host};
@@ -489,7 +518,9 @@ static int attempt_start(proxy_fwd_t *f)
     size_t bl = strlen(base);
     while (bl && base[bl - 1] == '/')
         bl--;
-    char *url = hc_malloc(bl + strlen(f->target) + 1);
+    size_t tl = strlen(f->target);
+    char url_stack[URL_STACK];
+    char *url = bl + tl < URL_STACK ? url_stack : hc_malloc(bl + tl + 1);
     memcpy(url, base, bl);
     strcpy(url + bl, f->target);
     hc_http_client_req_opts_t o = {
@@ -507,8 +538,10 @@ static int attempt_start(proxy_fwd_t *f)
     int rc = hc_http_client_request(f->up->client, &o, &creq_cbs, f, &f->creq);
     if (rc < 0)
         f->creq = NULL;
-    hc_free(url);
-    hc_free(hs);
+    if (url != url_stack)
+        hc_free(url);
+    if (hs != hs_stack)
+        hc_free(hs);
     return rc;
 }
 
@@ -574,53 +607,63 @@ static int is_idempotent(const char *m)
     return 0;
 }
 
-/* X-Forwarded-* or X-Real-Ip, also spelled with '_'. */
-static int is_forwarded_field(const char *name)
+static int peer_trusted(const proxy_upstream_shared_t *sh, const char *peer_ip)
 {
-    return !strncasecmp(name, "x-forwarded-", 12) || !strncasecmp(name, "x_forwarded_", 12) ||
-           !strcasecmp(name, "x-real-ip") || !strcasecmp(name, "x_real_ip");
+    return sh->o.forwarded_insecure ||
+           (peer_ip && proxy_mw_ipset_contains(&sh->trusted, peer_ip) == 1);
 }
 
-/* Traefik strips an untrusted peer's X-Forwarded-* at the entry point, before any
- * middleware runs; here the middlewares ran first, so only fields exactly as the client
- * sent them go, and what a middleware set (stripPrefix's X-Forwarded-Prefix) stays. */
-static void strip_client_forwarded(proxy_mw_headers_t *h, const hc_http_req_t *req)
+static char *store_put(hc_buf_t *b, const char *s, size_t n)
 {
-    size_t j = 0;
-    for (size_t i = 0; i < h->len; i++) {
-        int from_client = 0;
-        for (size_t k = 0; is_forwarded_field(h->v[i].name) && k < req->nheaders; k++)
-            from_client |= !strcasecmp(req->headers[k].name, h->v[i].name) &&
-                           !strcmp(req->headers[k].value, h->v[i].value);
-        if (from_client) {
-            hc_free(h->v[i].name);
-            hc_free(h->v[i].value);
-        } else {
-            h->v[j++] = h->v[i];
-        }
-    }
-    h->len = j;
+    char *p = b->base + b->len;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    b->len += n + 1;
+    return p;
 }
 
+/* Method, target ("/" + path + "?" + query), host and the fields, copied into one
+ * block (f->store): the caller's view is borrowed only until forward returns. */
 static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
 {
     const proxy_mw_req_t *mw = a->mw;
+    const char *host = mw->host ? mw->host : "";
     size_t pl = strlen(mw->path), ql = mw->query ? strlen(mw->query) : 0;
-    f->target = hc_malloc(pl + ql + 3);
-    snprintf(f->target, pl + ql + 3, "%s%s%s%s", *mw->path == '/' ? "" : "/", mw->path,
-             mw->query ? "?" : "", mw->query ? mw->query : "");
-    f->method = hc_strdup(mw->method);
-    f->host = hc_strdup(mw->host ? mw->host : "");
-    for (size_t i = 0; i < mw->headers.len; i++)
-        proxy_mw_headers_add(&f->hdrs, mw->headers.v[i].name, mw->headers.v[i].value);
+    size_t ml = strlen(mw->method), hl = strlen(host), n = mw->headers.len;
+    size_t need = ml + hl + pl + ql + 5 + STORE_SPARE;
+    size_t lens_stack[LENS_STACK];
+    size_t *lens = 2 * n <= LENS_STACK ? lens_stack : hc_malloc(2 * n * sizeof(*lens));
+    for (size_t i = 0; i < n; i++) {
+        lens[2 * i] = strlen(mw->headers.v[i].name);
+        lens[2 * i + 1] = strlen(mw->headers.v[i].value);
+        need += lens[2 * i] + lens[2 * i + 1] + 2;
+    }
+    hc_buf_init(&f->store, need);
+    hc_buf_reserve(&f->store, need); /* exactly its maximum: cannot fail */
+    f->method = store_put(&f->store, mw->method, ml);
+    f->host = store_put(&f->store, host, hl);
+    f->target = f->store.base + f->store.len;
+    if (*mw->path != '/')
+        f->store.base[f->store.len++] = '/';
+    memcpy(f->store.base + f->store.len, mw->path, pl);
+    f->store.len += pl;
+    if (mw->query) {
+        f->store.base[f->store.len++] = '?';
+        memcpy(f->store.base + f->store.len, mw->query, ql);
+        f->store.len += ql;
+    }
+    f->store.base[f->store.len++] = '\0';
+    f->hdrs.store = &f->store;
+    for (size_t i = 0; i < n; i++)
+        proxy_mw_headers_add_n(&f->hdrs, mw->headers.v[i].name, lens[2 * i],
+                               mw->headers.v[i].value, lens[2 * i + 1]);
+    if (lens != lens_stack)
+        hc_free(lens);
     const char *conn = proxy_mw_headers_get(&f->hdrs, "Connection");
     f->upgrade = conn && strcasestr(conn, "upgrade") && proxy_mw_headers_get(&f->hdrs, "Upgrade");
     proxy_upstream_strip_hop(&f->hdrs, f->upgrade);
-    const proxy_upstream_shared_t *sh = f->sh;
-    int trusted = sh->o.forwarded_insecure ||
-                  (mw->peer_ip && proxy_mw_ipset_contains(&sh->trusted, mw->peer_ip) == 1);
-    if (!trusted)
-        strip_client_forwarded(&f->hdrs, a->req);
+    if (up_has_client_forwarded(a->req) && !peer_trusted(f->sh, mw->peer_ip))
+        up_strip_client_forwarded(&f->hdrs, a->req);
     proxy_upstream_forwarded(&f->hdrs, mw->peer_ip, 1, !strcmp(mw->scheme, "https"),
                              f->upgrade, f->host, a->server_name, mw->no_xff);
     f->idempotent = is_idempotent(f->method);
@@ -644,6 +687,7 @@ int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
         f->gen->refs++;
     proxy_mw_resp_init(&f->resp);
     hc_buf_init(&f->pre, 0);
+    hc_buf_init(&f->rstore, 0);
     f->next = up->fwds;
     if (up->fwds)
         up->fwds->prev = f;

@@ -1,8 +1,8 @@
 /* The header rules of forwarding (see proxy_upstream.h): hop-by-hop removal in both
  * directions (RFC 9110 §7.6.1) and Traefik's forwardedHeaders (X-Forwarded-*,
  * X-Real-Ip; traefik/traefik pkg/middlewares/forwardedheaders). Pure functions over
- * proxy_mw_headers_t, called by proxy_upstream.c. */
-#include "proxy/proxy_upstream.h"
+ * proxy_mw_headers_t, called by proxy_upstream.c (proxy_upstream_int.h). */
+#include "proxy/proxy_upstream_int.h"
 
 #include "core/hc_alloc.h"
 #include "core/hc_buf.h"
@@ -17,53 +17,71 @@ static const char *const hop_fields[] = {
     "TE",         "Trailer",    "Transfer-Encoding", "Upgrade",
 };
 
-int proxy_upstream_is_hop(const char *name)
+static int is_hop_len(const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof(hop_fields) / sizeof(hop_fields[0]); i++)
-        if (!strcasecmp(name, hop_fields[i]))
+        if (strlen(hop_fields[i]) == len && (name[0] | 0x20) == (hop_fields[i][0] | 0x20) &&
+            !strcasecmp(name, hop_fields[i]))
             return 1;
     return 0;
 }
 
-/* Removes the fields named by the comma-separated tokens of one Connection value
- * (RFC 9110 §7.6.1: connection-option = token). Sets *upgrade for the "upgrade" one. */
-static void strip_named(proxy_mw_headers_t *h, const char *v, int *upgrade)
+int proxy_upstream_is_hop(const char *name)
 {
-    char tok[128];
+    return is_hop_len(name, strlen(name));
+}
+
+/* Marks in drop the fields named by the comma-separated tokens of one Connection value
+ * (RFC 9110 §7.6.1: connection-option = token). Sets *upgrade for the "upgrade" one. */
+static void mark_named(const proxy_mw_headers_t *h, const size_t *lens, unsigned char *drop,
+                       const char *v, int *upgrade)
+{
     while (*v) {
         v += strspn(v, " \t,");
         size_t n = strcspn(v, " \t,");
-        if (n && n < sizeof(tok)) {
-            memcpy(tok, v, n);
-            tok[n] = '\0';
-            if (!strcasecmp(tok, "upgrade"))
-                *upgrade = 1;
-            else
-                proxy_mw_headers_del(h, tok);
-        }
+        if (n == 7 && !strncasecmp(v, "upgrade", 7))
+            *upgrade = 1;
+        else
+            for (size_t i = 0; n && i < h->len; i++)
+                if (lens[i] == n && !strncasecmp(h->v[i].name, v, n))
+                    drop[i] = 1;
         v += n;
     }
 }
 
+/* One pass marks what goes (hop-by-hop names, then the Connection options), a second
+ * compacts the list; names are measured once. */
 void proxy_upstream_strip_hop(proxy_mw_headers_t *h, int keep_upgrade)
 {
+    enum { STACK = 64 };
+    size_t lens_stack[STACK];
+    unsigned char drop_stack[STACK];
+    size_t *lens = h->len <= STACK ? lens_stack : hc_malloc(h->len * sizeof(*lens));
+    unsigned char *drop = h->len <= STACK ? drop_stack : hc_malloc(h->len);
     int upgrade = 0;
+    const char *uv = NULL;
     for (size_t i = 0; i < h->len; i++) {
-        if (strcasecmp(h->v[i].name, "Connection"))
-            continue;
-        char *v = hc_strdup(h->v[i].value); /* deleting may move the entry */
-        size_t before = h->len;
-        strip_named(h, v, &upgrade);
-        hc_free(v);
-        if (h->len != before)
-            i = (size_t)-1; /* the list changed: scan again from the start */
+        lens[i] = strlen(h->v[i].name);
+        drop[i] = (unsigned char)is_hop_len(h->v[i].name, lens[i]);
+        if (!uv && lens[i] == 7 && !strcasecmp(h->v[i].name, "Upgrade"))
+            uv = h->v[i].value;
     }
-    char *up = NULL;
-    const char *uv = proxy_mw_headers_get(h, "Upgrade");
-    if (keep_upgrade && upgrade && uv) /* RFC 9110 §7.8: the one option re-sent */
-        up = hc_strdup(uv);
-    for (size_t i = 0; i < sizeof(hop_fields) / sizeof(hop_fields[0]); i++)
-        proxy_mw_headers_del(h, hop_fields[i]);
+    for (size_t i = 0; i < h->len; i++)
+        if (lens[i] == 10 && !strcasecmp(h->v[i].name, "Connection"))
+            mark_named(h, lens, drop, h->v[i].value, &upgrade);
+    char *up = keep_upgrade && upgrade && uv ? hc_strdup(uv) : NULL; /* RFC 9110 §7.8 */
+    size_t j = 0;
+    for (size_t i = 0; i < h->len; i++) {
+        if (!drop[i])
+            h->v[j++] = h->v[i];
+        else
+            proxy_mw_header_release(&h->v[i]);
+    }
+    h->len = j;
+    if (lens != lens_stack) {
+        hc_free(lens);
+        hc_free(drop);
+    }
     if (up) {
         proxy_mw_headers_add(h, "Connection", "Upgrade");
         proxy_mw_headers_add(h, "Upgrade", up);
@@ -74,6 +92,8 @@ void proxy_upstream_strip_hop(proxy_mw_headers_t *h, int keep_upgrade)
 /* X-Forwarded-* and X-Real-Ip, also spelled with '_' (which some servers read as '-'). */
 static int is_forwarded_field(const char *name)
 {
+    if ((name[0] | 0x20) != 'x')
+        return 0;
     if (!strncasecmp(name, "x-forwarded-", 12) || !strncasecmp(name, "x_forwarded_", 12))
         return 1;
     return !strcasecmp(name, "x-real-ip") || !strcasecmp(name, "x_real_ip");
@@ -84,13 +104,42 @@ static void strip_forwarded(proxy_mw_headers_t *h)
     size_t j = 0;
     for (size_t i = 0; i < h->len; i++) {
         if (is_forwarded_field(h->v[i].name)) {
-            hc_free(h->v[i].name);
-            hc_free(h->v[i].value);
+            proxy_mw_header_release(&h->v[i]);
         } else {
             h->v[j++] = h->v[i];
         }
     }
     h->len = j;
+}
+
+/* Traefik strips an untrusted peer's X-Forwarded-* at the entry point, before any
+ * middleware runs; here the middlewares ran first, so only fields exactly as the client
+ * sent them go, and what a middleware set (stripPrefix's X-Forwarded-Prefix) stays. */
+void up_strip_client_forwarded(proxy_mw_headers_t *h, const hc_http_req_t *req)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < h->len; i++) {
+        int from_client = 0;
+        for (size_t k = 0; is_forwarded_field(h->v[i].name) && k < req->nheaders; k++)
+            from_client |= !strcasecmp(req->headers[k].name, h->v[i].name) &&
+                           !strcmp(req->headers[k].value, h->v[i].value);
+        if (from_client) {
+            proxy_mw_header_release(&h->v[i]);
+        } else {
+            h->v[j++] = h->v[i];
+        }
+    }
+    h->len = j;
+}
+
+/* Whether the client sent any X-Forwarded-* or X-Real-Ip: only then does the peer's
+ * trust matter (checked after, as it parses the address). */
+int up_has_client_forwarded(const hc_http_req_t *req)
+{
+    for (size_t k = 0; k < req->nheaders; k++)
+        if (is_forwarded_field(req->headers[k].name))
+            return 1;
+    return 0;
 }
 
 /* The port of a Host value ("h:8080", "[::1]:8443"), or NULL. */
@@ -110,17 +159,23 @@ static const char *host_port(const char *host)
 static void set_if_empty(proxy_mw_headers_t *h, const char *name, const char *value)
 {
     const char *cur = proxy_mw_headers_get(h, name);
-    if (!cur || !*cur)
+    if (!cur)
+        proxy_mw_headers_add(h, name, value);
+    else if (!*cur)
         proxy_mw_headers_set(h, name, value);
 }
 
 /* Go's ReverseProxy: prior X-Forwarded-For values joined with ", ", then the peer. */
 static void append_xff(proxy_mw_headers_t *h, const char *peer_ip)
 {
+    if (!proxy_mw_headers_get(h, "X-Forwarded-For")) { /* the usual case: no prior hop */
+        proxy_mw_headers_add(h, "X-Forwarded-For", peer_ip);
+        return;
+    }
     hc_buf_t b;
     hc_buf_init(&b, 64 * 1024);
     for (size_t i = 0; i < h->len; i++) {
-        if (strcasecmp(h->v[i].name, "X-Forwarded-For"))
+        if ((h->v[i].name[0] | 0x20) != 'x' || strcasecmp(h->v[i].name, "X-Forwarded-For"))
             continue;
         hc_buf_puts(&b, h->v[i].value);
         hc_buf_puts(&b, ", ");
@@ -133,12 +188,39 @@ static void append_xff(proxy_mw_headers_t *h, const char *peer_ip)
     hc_buf_free(&b);
 }
 
+/* proxy_upstream_forwarded when h holds none of the fields: the same ones, in the same
+ * order, appended. */
+static void add_fresh(proxy_mw_headers_t *h, const char *peer_ip, int tls, int upgrade,
+                      const char *host, const char *server_name, int no_xff)
+{
+    int ip = peer_ip && *peer_ip;
+    if (ip)
+        proxy_mw_headers_add(h, "X-Real-Ip", peer_ip);
+    proxy_mw_headers_add(h, "X-Forwarded-Proto",
+                         upgrade ? (tls ? "wss" : "ws") : (tls ? "https" : "http"));
+    const char *port = host_port(host);
+    proxy_mw_headers_add(h, "X-Forwarded-Port", port ? port : tls ? "443" : "80");
+    if (host && *host)
+        proxy_mw_headers_add(h, "X-Forwarded-Host", host);
+    if (server_name && *server_name)
+        proxy_mw_headers_add(h, "X-Forwarded-Server", server_name);
+    if (!no_xff && ip)
+        proxy_mw_headers_add(h, "X-Forwarded-For", peer_ip);
+}
+
 void proxy_upstream_forwarded(proxy_mw_headers_t *h, const char *peer_ip, int trusted,
                               int tls, int upgrade, const char *host,
                               const char *server_name, int no_xff)
 {
     if (!trusted)
         strip_forwarded(h);
+    int any = 0;
+    for (size_t i = 0; i < h->len && !any; i++)
+        any = is_forwarded_field(h->v[i].name);
+    if (!any) { /* the usual case: nothing to keep or extend, no lookups needed */
+        add_fresh(h, peer_ip, tls, upgrade, host, server_name, no_xff);
+        return;
+    }
     if (peer_ip && *peer_ip)
         set_if_empty(h, "X-Real-Ip", peer_ip);
     const char *proto = upgrade ? (tls ? "wss" : "ws") : (tls ? "https" : "http");

@@ -73,6 +73,13 @@ up_lb_t *up_gen_find(up_gen_t *g, const char *name);
  *  no recent connect failure took it out. */
 int up_server_ok(const up_server_t *s, int ignore_passive);
 
+/* proxy_upstream_hdr.c: the client's own forwarding fields. */
+/** 1 when req carries any X-Forwarded-* or X-Real-Ip field (also spelled with '_'). */
+int up_has_client_forwarded(const hc_http_req_t *req);
+/** Removes from h the X-Forwarded-* and X-Real-Ip fields still exactly as the client
+ *  sent them in req (name and value); fields a middleware set stay. */
+void up_strip_client_forwarded(proxy_mw_headers_t *h, const hc_http_req_t *req);
+
 /* proxy_tunnel.c: an Upgrade tunnel, made in three steps while the 101 goes through. */
 /** From the upstream request's on_headers (101): takes its connection. NULL when the
  *  client refuses (not an upgrade request). */
