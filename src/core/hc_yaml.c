@@ -492,7 +492,7 @@ static int on_scalar(builder_t *b, struct fy_event *ev, int line, int col)
 
 static int on_alias(builder_t *b, struct fy_event *ev, int line, int col)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = alias_value(b, fy_token_get_text0(ev->alias.anchor), line, col, &v);
     b->tok_end = token_end(ev->alias.anchor);
     if (rc)

@@ -56,7 +56,7 @@ void proxy_mw_go_duration_format(uint64_t ns, char out[32])
     if (f) {
         snprintf(frac, sizeof(frac), ".%0*llu", digits, (unsigned long long)f);
         size_t n = strlen(frac);
-        while (frac[n - 1] == '0')
+        while (n > 1 && frac[n - 1] == '0') /* f != 0: a non-zero digit stops it first */
             frac[--n] = '\0';
     }
     if (ns == 0) {
