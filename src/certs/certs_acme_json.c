@@ -183,6 +183,15 @@ static int token_ok(const char *t)
     return 1;
 }
 
+/* An identifier value (RFC 8555 §7.1.4 / RFC 8738 §3): a DNS name (maybe "*."), an IPv4
+ * or IPv6 address. It ends up in the solver Ingress file, the self-check URL and its
+ * Host header, so nothing else (quotes, spaces, line breaks) is let through. */
+static int identifier_ok(const char *v)
+{
+    return *v && strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:*") ==
+                     strlen(v);
+}
+
 /* Picks the http-01 challenge (RFC 8555 §8.3) out of challenges[]. */
 static int pick_http01(json_t *chs, acme_authz_obj_t *out)
 {
@@ -221,6 +230,10 @@ int acme_json_authz(const char *body, size_t len, acme_authz_obj_t *out, char *e
     int rc = -EBADMSG;
     if (!value || out->status == ACME_ST_UNKNOWN || !json_is_array(chs)) {
         hc_errf(err, errlen, rc, "authorization: identifier, status or challenges missing");
+        goto out;
+    }
+    if (!identifier_ok(value)) {
+        hc_errf(err, errlen, rc, "authorization: the identifier is not a DNS name or IP address");
         goto out;
     }
     snprintf(out->identifier, sizeof(out->identifier), "%s", value);

@@ -132,7 +132,9 @@ static void poll_later(certs_acme_order_t *o, int use, const acme_reply_t *r)
         return;
     }
     int64_t secs = r ? acme_retry_after(r->retry_after, (int64_t)time(NULL)) : -1;
-    uint64_t ms = secs >= 0 ? (uint64_t)secs * 1000 : opts->poll_default_ms;
+    uint64_t ms = secs < 0 ? opts->poll_default_ms
+                           : (uint64_t)secs > opts->poll_max_ms / 1000 ? opts->poll_max_ms
+                                                                       : (uint64_t)secs * 1000;
     if (ms > opts->poll_max_ms)
         ms = opts->poll_max_ms;
     arm(o, use, ms);
@@ -358,6 +360,8 @@ static void ready_cb(certs_acme_t *acme, const acme_reply_t *r, void *ud)
 {
     certs_acme_order_t *o = ud;
     o->waiter = NULL;
+    if (o->done) /* ended by an earlier waiter's callback; its timer is closing */
+        return;
     if (r->status < 0) {
         fail_reply(o, "account", r);
         return;

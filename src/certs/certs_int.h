@@ -21,11 +21,14 @@ typedef struct certs_state {
     certs_svc_t *svc;
     char *ns, *name;
     char spec_hash[65];    /* SHA-256 of what makes a reissue: names, issuer, key, usages */
+    char order_hash[65];   /* spec_hash when the ACME order in flight started */
     const certs_cert_t *spec; /* in svc->model; NULL once the object went away */
     int ready;
     int issuing;           /* an ACME order is in flight */
     int64_t not_before, not_after, renewal_time;
     unsigned failures;     /* consecutive failed issuances */
+    int issuer_missing;    /* the last failure: the issuer did not exist (retried as soon
+                              as a snapshot has it, not after the backoff) */
     int64_t last_failure_time, next_retry;
     char message[512];     /* the last failure, or "" */
     char problem[160];     /* its ACME problem type, or "" */
@@ -35,9 +38,10 @@ typedef struct certs_state {
     int closing;
 } certs_state_t;
 
-/** An ACME client per issuer (its account key loaded or created). */
+/** An ACME client per issuer (its account key loaded or created). An edited issuer gets
+ *  a new client; the old one stays until the service stops (its orders run to their end). */
 typedef struct certs_acme_client {
-    char key[400]; /* kind/ns/name/server */
+    char key[65]; /* SHA-256 (hex) of the issuer fields the client was made from */
     certs_acme_t *acme;
 } certs_acme_client_t;
 
@@ -116,7 +120,8 @@ void certs_issue_start(certs_state_t *st, const certs_issuer_t *is);
 void certs_issue_close(certs_svc_t *svc);
 
 /* certs_solver.c */
-/** Starts the solver listener on svc->solver_sa. Returns 0 or a negative errno. */
+/** Removes solver files a previous run left in svc->out_dir, then starts the solver
+ *  listener on svc->solver_sa. Returns 0 or a negative errno. */
 int certs_solver_start(certs_svc_t *svc);
 /** Serves a challenge: table entry, solver files, then the self-check; calls
  *  certs_acme_challenge_ready when the self-check passed or ran out of attempts. */

@@ -143,11 +143,31 @@ static int account_key(certs_svc_t *svc, const certs_issuer_t *is, EVP_PKEY **ou
     return rc;
 }
 
+/* What a client is made from: the issuer and every field certs_acme_new copies, hashed,
+ * so an edited issuer (email, caBundle, skipTLSVerify, key Secret) gets a new client. */
+static void client_key(const certs_issuer_t *is, char out[65])
+{
+    const char *parts[] = {is->kind, is->ns, is->name, is->acme_server,
+                           is->acme_email ? is->acme_email : "", is->acme_key_secret,
+                           is->acme_skip_verify ? "1" : "0",
+                           is->acme_ca_bundle ? is->acme_ca_bundle : ""};
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char h[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        EVP_DigestUpdate(md, parts[i], strlen(parts[i]) + 1); /* with the NUL: unambiguous */
+    EVP_DigestFinal_ex(md, h, &n);
+    EVP_MD_CTX_free(md);
+    for (unsigned i = 0; i < 32 && i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
 static certs_acme_t *acme_client(certs_svc_t *svc, const certs_issuer_t *is, char *err,
                                  size_t errlen)
 {
     char key[sizeof(svc->clients[0].key)];
-    snprintf(key, sizeof(key), "%s/%s/%s/%s", is->kind, is->ns, is->name, is->acme_server);
+    client_key(is, key);
     for (size_t i = 0; i < svc->nclients; i++)
         if (!strcmp(svc->clients[i].key, key))
             return svc->clients[i].acme;
@@ -200,6 +220,14 @@ static void on_order_done(certs_acme_order_t *order, const certs_acme_result_t *
         EVP_PKEY_free(key);
         return;
     }
+    if (strcmp(st->order_hash, st->spec_hash) != 0) {
+        /* The spec changed while the order ran: its result is for the old names. */
+        EVP_PKEY_free(key);
+        hc_log(HC_LOG_INFO, "certificate spec changed during issuance; issuing again",
+               HC_LS("namespace", st->ns), HC_LS("name", st->name), NULL);
+        certs_sched_check(st);
+        return;
+    }
     char msg[700];
     if (res->status) {
         const certs_acme_problem_t *p = res->problem;
@@ -241,6 +269,7 @@ static void issue_acme(certs_state_t *st, const certs_issuer_t *is)
     if (rc == 0) {
         st->issuing = 1;
         st->pkey = key;
+        memcpy(st->order_hash, st->spec_hash, sizeof(st->order_hash));
         svc->orders_running++;
         rc = certs_acme_order_start(a, names.dns, names.n_dns, names.ips, names.n_ips, csr,
                                     csrlen, &order_cbs, st, &st->order);

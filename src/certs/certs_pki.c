@@ -47,8 +47,9 @@ int certs_pki_key_generate(certs_key_alg_t alg, int size, EVP_PKEY **out, char *
     case CERTS_KEY_RSA:
         if (size == 0)
             size = 2048;
-        if (size != 2048 && size != 3072 && size != 4096)
-            return hc_errf(err, errlen, -EINVAL, "RSA key size %d: want 2048, 3072 or 4096", size);
+        /* cert-manager accepts any RSA size from 2048 to 8192 bits (certs_model.c too). */
+        if (size < 2048 || size > 8192)
+            return hc_errf(err, errlen, -EINVAL, "RSA key size %d: want 2048 to 8192", size);
         k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)size);
         break;
     case CERTS_KEY_ECDSA:
@@ -68,12 +69,20 @@ int certs_pki_key_generate(certs_key_alg_t alg, int size, EVP_PKEY **out, char *
     return 0;
 }
 
+/* Keys in Secrets are unencrypted. Without a callback OpenSSL would prompt for a
+ * passphrase on the terminal, blocking the loop and every other certificate. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf, (void)size, (void)rwflag, (void)u;
+    return -1;
+}
+
 int certs_pki_key_load(const char *pem, size_t len, EVP_PKEY **out, char *err, size_t errlen)
 {
     if (!pem || len == 0 || len > INT32_MAX)
         return hc_errf(err, errlen, -EINVAL, "empty private key");
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
-    EVP_PKEY *k = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
     BIO_free(bio);
     if (!k)
         return ssl_err(err, errlen, -EINVAL, "cannot read the private key PEM");

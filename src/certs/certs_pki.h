@@ -17,7 +17,7 @@
 /* ---- private keys (cert-manager spec.privateKey) ---- */
 
 typedef enum certs_key_alg {
-    CERTS_KEY_RSA,     /* size 2048 (default), 3072, 4096 */
+    CERTS_KEY_RSA,     /* size 2048 (default) to 8192 */
     CERTS_KEY_ECDSA,   /* size 256 (default, P-256), 384 (P-384) */
     CERTS_KEY_ED25519, /* size ignored */
 } certs_key_alg_t;

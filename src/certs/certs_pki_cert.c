@@ -125,7 +125,12 @@ static void read_sans(X509 *cert, certs_cert_info_t *info)
     for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
         GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
         int type;
-        ASN1_STRING *s = GENERAL_NAME_get0_value(g, &type);
+        /* The value is an ASN1_STRING only for these four types (otherName, dirName,
+         * registeredID are other structures): read it only then. */
+        void *v = GENERAL_NAME_get0_value(g, &type);
+        if (type != GEN_DNS && type != GEN_URI && type != GEN_EMAIL && type != GEN_IPADD)
+            continue;
+        ASN1_STRING *s = v;
         const char *d = (const char *)ASN1_STRING_get0_data(s);
         size_t len = (size_t)ASN1_STRING_length(s);
         if (type == GEN_DNS)
@@ -134,7 +139,7 @@ static void read_sans(X509 *cert, certs_cert_info_t *info)
             push_str(&info->uris, &info->n_uris, d, len);
         else if (type == GEN_EMAIL)
             push_str(&info->emails, &info->n_emails, d, len);
-        else if (type == GEN_IPADD)
+        else
             push_ip(info, s);
     }
     GENERAL_NAMES_free(gens);

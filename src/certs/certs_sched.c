@@ -75,15 +75,17 @@ static void names_of(const certs_cert_t *c, certs_names_t *n)
 static int secret_valid(certs_state_t *st)
 {
     const certs_cert_t *c = st->spec;
-    const hc_manifest_obj_t *o = hc_manifest_set_find(st->svc->set, "Secret", c->ns, c->secret_name);
+    const hc_manifest_obj_t *o =
+        st->svc->set ? hc_manifest_set_find(st->svc->set, "Secret", c->ns, c->secret_name) : NULL;
     const char *iss = o ? json_string_value(json_object_get(o->annotations, "cert-manager.io/issuer-name")) : NULL;
+    const char *hash = o ? json_string_value(json_object_get(o->annotations, CERTS_ANN_SPEC_HASH)) : NULL;
     char *crt = NULL, *key = NULL, err[256];
     size_t crtlen = 0, keylen = 0;
     STACK_OF(X509) *chain = NULL;
     EVP_PKEY *pk = NULL;
     certs_cert_info_t info = {0};
     int ok = 0;
-    if (!iss || strcmp(iss, c->issuer_name) ||
+    if (!iss || strcmp(iss, c->issuer_name) || (hash && strcmp(hash, st->spec_hash)) ||
         certs_secret_get(st->svc->set, c->ns, c->secret_name, "tls.crt", &crt, &crtlen) ||
         certs_secret_get(st->svc->set, c->ns, c->secret_name, "tls.key", &key, &keylen) ||
         certs_pki_chain_parse(crt, crtlen, &chain, err, sizeof(err)) ||
@@ -111,10 +113,16 @@ out:
     return ok;
 }
 
-static int own_file_exists(const certs_state_t *st)
+/* Whether st's Secret is still there: the file this service writes (the snapshot may not
+ * have it yet), or a Secret in the snapshot from another file. Deleting it asks for a
+ * reissue; a valid Secret someone else wrote must not be reissued at every reload. */
+static int secret_present(const certs_state_t *st)
 {
     char path[4096];
     struct stat sb;
+    if (st->svc->set &&
+        hc_manifest_set_find(st->svc->set, "Secret", st->spec->ns, st->spec->secret_name))
+        return 1;
     return certs_secret_path(st->svc->out_dir, st->spec->ns, st->spec->secret_name, path,
                              sizeof(path)) == 0 && stat(path, &sb) == 0;
 }
@@ -128,7 +136,7 @@ void certs_sched_check(certs_state_t *st)
         return;
     int64_t now = certs_now();
     uv_timer_stop(&st->timer);
-    if (st->ready && now < st->renewal_time && own_file_exists(st)) {
+    if (st->ready && now < st->renewal_time && secret_present(st)) {
         timer_at(st, st->renewal_time);
         return;
     }
@@ -140,6 +148,8 @@ void certs_sched_check(certs_state_t *st)
         timer_at(st, st->renewal_time);
         return;
     }
+    if (st->failures && st->issuer_missing && certs_model_issuer_of(svc->model, st->spec))
+        st->next_retry = now; /* the issuer arrived: no need to wait for the backoff */
     if (st->failures && now < st->next_retry) {
         timer_at(st, st->next_retry);
         return;
@@ -149,6 +159,7 @@ void certs_sched_check(certs_state_t *st)
         char msg[300];
         snprintf(msg, sizeof(msg), "%s %s not found", st->spec->issuer_kind, st->spec->issuer_name);
         certs_sched_fail(st, msg, "");
+        st->issuer_missing = 1;
         return;
     }
     if (is->type == CERTS_ISSUER_ACME && svc->orders_running >= svc->max_orders) {
@@ -164,6 +175,7 @@ void certs_sched_fail(certs_state_t *st, const char *message, const char *proble
 {
     certs_svc_t *svc = st->svc;
     st->failures++;
+    st->issuer_missing = 0;
     st->last_failure_time = certs_now();
     snprintf(st->message, sizeof(st->message), "%s", message);
     snprintf(st->problem, sizeof(st->problem), "%s", problem ? problem : "");
@@ -193,7 +205,8 @@ int certs_sched_issued(certs_state_t *st, const char *chain_pem, const char *key
     int rc = certs_pki_chain_parse(chain_pem, strlen(chain_pem), &chain, err, sizeof(err));
     if (rc == 0 && (rc = certs_pki_cert_inspect(sk_X509_value(chain, 0), &info)) != 0)
         snprintf(err, sizeof(err), "issued certificate unreadable");
-    certs_tls_data_t d = {.crt_pem = chain_pem, .key_pem = key_pem, .ca_pem = ca_pem};
+    certs_tls_data_t d = {.crt_pem = chain_pem, .key_pem = key_pem, .ca_pem = ca_pem,
+                          .spec_hash = st->spec_hash};
     if (rc == 0)
         rc = certs_secret_write_tls(st->svc->out_dir, st->spec, &d, err, sizeof(err));
     if (chain)
@@ -266,6 +279,10 @@ void certs_sched_apply(certs_svc_t *svc, hc_manifest_set_t *set)
             memcpy(st->spec_hash, h, sizeof(h));
             st->ready = 0;
             st->failures = 0;
+        } else if (st->ready) { /* renewBefore(Percentage) may have changed */
+            st->renewal_time = certs_pki_renewal_time(st->not_before, st->not_after,
+                                                      st->spec->renew_before_s,
+                                                      st->spec->renew_before_pct);
         }
     }
     for (size_t i = 0; i < svc->nstates; i++) {

@@ -21,43 +21,68 @@ int certs_secret_path(const char *dir, const char *ns, const char *name, char *o
     return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
+/* fsync of the directory holding path (dlen bytes of it, -1 when it has no '/'), so
+ * that the rename itself survives a crash. */
+static int dir_sync(const char *path, int dlen)
+{
+    char dir[4096];
+    if (dlen < 0)
+        snprintf(dir, sizeof(dir), ".");
+    else if (dlen == 0)
+        snprintf(dir, sizeof(dir), "/");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", dlen, path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) == 0 ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
 int certs_file_write_atomic(const char *path, const char *data, size_t len, unsigned mode,
                             char *err, size_t errlen)
 {
     char tmp[4096];
     const char *slash = strrchr(path, '/');
-    int dlen = slash ? (int)(slash - path) : 1;
+    int dlen = slash ? (int)(slash - path) : -1;
     /* A hidden name: hc_manifest skips entries starting with '.', so a half-written
      * temporary is never read as a manifest. */
-    if (snprintf(tmp, sizeof(tmp), "%.*s/.%s.tmp%ld", dlen, slash ? path : ".",
-                 slash ? slash + 1 : path, (long)getpid()) >= (int)sizeof(tmp))
+    if (snprintf(tmp, sizeof(tmp), "%.*s%s.%s.tmp%ld", dlen > 0 ? dlen : 0, path,
+                 slash ? "/" : "", slash ? slash + 1 : path, (long)getpid()) >= (int)sizeof(tmp))
         return hc_errf(err, errlen, -ENAMETOOLONG, "path too long: %s", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    /* A leftover temporary (or a planted link) is removed, and O_EXCL makes the file ours
+     * with exactly mode: O_TRUNC on an old file would keep its looser permissions. */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
         return hc_errf(err, errlen, -errno, "cannot create %s: %s", tmp, strerror(errno));
-    size_t off = 0;
-    while (off < len) {
+    int e = fchmod(fd, mode) == 0 ? 0 : errno; /* the umask may have taken bits away */
+    for (size_t off = 0; !e && off < len;) {
         ssize_t w = write(fd, data + off, len - off);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0) {
-            int e = w < 0 ? errno : EIO;
-            close(fd);
-            unlink(tmp);
-            return hc_errf(err, errlen, -e, "cannot write %s: %s", tmp, strerror(e));
-        }
-        off += (size_t)w;
+        if (w <= 0)
+            e = w < 0 ? errno : EIO;
+        else
+            off += (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
+    if (!e && fsync(fd) != 0)
+        e = errno;
+    if (close(fd) != 0 && !e)
+        e = errno;
+    if (e) {
         unlink(tmp);
         return hc_errf(err, errlen, -e, "cannot write %s: %s", tmp, strerror(e));
     }
     if (rename(tmp, path) != 0) {
-        int e = errno;
+        e = errno;
         unlink(tmp);
         return hc_errf(err, errlen, -e, "cannot rename %s to %s: %s", tmp, path, strerror(e));
     }
+    int rc = dir_sync(path, dlen);
+    if (rc)
+        return hc_errf(err, errlen, rc, "cannot sync the directory of %s: %s", path, strerror(-rc));
     return 0;
 }
 
@@ -117,6 +142,8 @@ static int render_done(hc_buf_t *b, const char *dir, const char *ns, const char 
         hc_errf(err, errlen, rc, "path too long for Secret %s/%s", ns, name);
     else
         rc = certs_file_write_atomic(path, b->base, b->len, 0600, err, errlen);
+    if (b->base)
+        OPENSSL_cleanse(b->base, b->len); /* the private key, base64 */
     hc_buf_free(b);
     return rc;
 }
@@ -138,6 +165,10 @@ int certs_secret_write_tls(const char *dir, const certs_cert_t *c, const certs_t
     put_list(&b, "ip-sans", c->ip_addresses, c->nips);
     hc_buf_puts(&b, "    cert-manager.io/uri-sans: \"\"\n    cert-manager.io/common-name: ");
     put_q(&b, c->common_name ? c->common_name : "");
+    if (d->spec_hash) {
+        hc_buf_puts(&b, "\n    " CERTS_ANN_SPEC_HASH ": ");
+        put_q(&b, d->spec_hash);
+    }
     hc_buf_puts(&b, "\ndata:\n");
     put_b64(&b, "tls.crt", d->crt_pem);
     put_b64(&b, "tls.key", d->key_pem);

@@ -18,7 +18,13 @@ typedef struct certs_tls_data {
     const char *crt_pem; /* leaf, then intermediates */
     const char *key_pem;
     const char *ca_pem;
+    const char *spec_hash; /* CERTS_ANN_SPEC_HASH, or NULL for none */
 } certs_tls_data_t;
+
+/* Annotation with the hash of the Certificate spec a TLS Secret was issued for, so that a
+ * change of usages, duration or private key spec is seen as a reissue trigger even across
+ * a restart (names and isCA are read from the certificate itself). */
+#define CERTS_ANN_SPEC_HASH "certs.hearth/spec-hash"
 
 /** The file a Secret lives in: "<dir>/hearth-certs-<ns>-<name>.yaml" into out.
  *  Returns 0 or -ENAMETOOLONG. */

@@ -136,6 +136,11 @@ static int certs_start(hc_service_ctx_t *ctx)
     if ((rc = opts_load(svc, ctx->config)) != 0)
         goto fail;
     svc->http = hc_http_client_new(svc->loop, &(hc_http_client_opts_t){0}, err, sizeof(err));
+    if (!svc->http) {
+        hc_log(HC_LOG_ERROR, "cannot create the self-check HTTP client", HC_LS("error", err), NULL);
+        rc = -EIO;
+        goto fail;
+    }
     if ((rc = certs_solver_start(svc)) != 0) {
         hc_log(HC_LOG_ERROR, "cannot listen (solver)", HC_LS("error", strerror(-rc)), NULL);
         goto fail;

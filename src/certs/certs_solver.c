@@ -11,6 +11,7 @@
 #include "core/hc_log.h"
 #include "core/hc_runtime.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #define CHALLENGE_PREFIX "/.well-known/acme-challenge/"
 #define SELF_CHECK_MAX_BODY 4096
+#define SOLVER_FILE_PREFIX "hearth-certs-solver-"
 
 /* ---- the listener ---- */
 
@@ -48,8 +50,29 @@ static void on_solver_request(hc_http_req_t *req, void *arg)
     hc_http_respond(req, 200, "text/plain", ch->key_auth, strlen(ch->key_auth));
 }
 
+/* Solver files a previous run left behind (killed before it could remove them) route
+ * challenge paths to a listener that no longer knows their tokens: remove them. */
+static void solver_files_sweep(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        char path[4096];
+        if (strncmp(e->d_name, SOLVER_FILE_PREFIX, strlen(SOLVER_FILE_PREFIX)) || n < 5 ||
+            strcmp(e->d_name + n - 5, ".yaml") ||
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
+            continue;
+        if (certs_secret_remove(path) == 0)
+            hc_log(HC_LOG_INFO, "removed a stale solver file", HC_LS("file", path), NULL);
+    }
+    if (d)
+        closedir(d);
+}
+
 int certs_solver_start(certs_svc_t *svc)
 {
+    solver_files_sweep(svc->out_dir);
     hc_http_server_opts_t o = {.handler = on_solver_request, .handler_arg = svc,
                                .max_body = 1024};
     svc->solver_srv = hc_http_server_new(svc->loop, &o);
@@ -82,6 +105,18 @@ static void solver_name(const char *token, char out[40])
         off += snprintf(out + off, (size_t)(40 - off), "%02x", md[i]);
 }
 
+/* s as the inside of a YAML double-quoted scalar (JSON escapes are valid there), so no
+ * value can end its line and add fields or objects to the file the proxy reads. */
+static char *yq(const char *s)
+{
+    hc_buf_t b;
+    hc_buf_init(&b, 0);
+    hc_buf_json_escape(&b, s, strlen(s));
+    char *out = b.base ? hc_memdup(b.base, b.len) : hc_strdup("");
+    hc_buf_free(&b);
+    return out;
+}
+
 static int solver_files_write(certs_challenge_t *ch)
 {
     certs_svc_t *svc = ch->st->svc;
@@ -89,29 +124,35 @@ static int solver_files_write(certs_challenge_t *ch)
     const certs_issuer_t *is = c ? certs_model_issuer_of(svc->model, c) : NULL;
     char name[40], err[256];
     solver_name(ch->token, name);
-    snprintf(ch->file, sizeof(ch->file), "%s/hearth-certs-solver-%s.yaml", svc->out_dir,
+    snprintf(ch->file, sizeof(ch->file), "%s/" SOLVER_FILE_PREFIX "%s.yaml", svc->out_dir,
              name + strlen("cm-acme-http-solver-"));
+    char *ns = yq(ch->st->ns), *host = yq(ch->identifier);
     hc_buf_t b;
     hc_buf_init(&b, 64 * 1024);
     hc_buf_printf(&b,
                   "# Written by hearth certs for one HTTP-01 challenge; removed when it ends.\n"
                   "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: %s\n"
-                  "  namespace: %s\n  labels:\n    acme.cert-manager.io/http01-solver: \"true\"\n"
+                  "  namespace: \"%s\"\n  labels:\n    acme.cert-manager.io/http01-solver: \"true\"\n"
                   "spec:\n",
-                  name, ch->st->ns);
-    if (is && is->ingress_class)
-        hc_buf_printf(&b, "  ingressClassName: \"%s\"\n", is->ingress_class);
+                  name, ns);
+    if (is && is->ingress_class) {
+        char *cls = yq(is->ingress_class);
+        hc_buf_printf(&b, "  ingressClassName: \"%s\"\n", cls);
+        hc_free(cls);
+    }
     hc_buf_printf(&b,
                   "  rules:\n  - host: \"%s\"\n    http:\n      paths:\n"
                   "      - path: \"%s%s\"\n        pathType: Exact\n        backend:\n"
                   "          service:\n            name: %s\n            port:\n"
                   "              number: 8089\n"
-                  "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: %s\n"
+                  "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: \"%s\"\n"
                   "spec:\n  ports:\n  - name: http\n    port: 8089\n    targetPort: %d\n"
-                  "---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: %s\n  namespace: %s\n"
+                  "---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: %s\n  namespace: \"%s\"\n"
                   "subsets:\n- addresses:\n  - ip: %s\n  ports:\n  - name: http\n    port: %d\n",
-                  ch->identifier, CHALLENGE_PREFIX, ch->token, name, name, ch->st->ns,
-                  svc->solver_port, name, ch->st->ns, svc->solver_host, svc->solver_port);
+                  host, CHALLENGE_PREFIX, ch->token, name, name, ns, svc->solver_port, name, ns,
+                  svc->solver_host, svc->solver_port);
+    hc_free(ns);
+    hc_free(host);
     int rc = certs_file_write_atomic(ch->file, b.base, b.len, 0644, err, sizeof(err));
     hc_buf_free(&b);
     if (rc)
@@ -162,10 +203,13 @@ static const hc_http_client_req_cbs_t check_cbs = {.on_done = on_check_done};
 static void self_check_start(certs_challenge_t *ch)
 {
     certs_svc_t *svc = ch->st->svc;
-    char url[1024];
-    snprintf(url, sizeof(url), "http://%s%s%s", svc->self_check_addr ? svc->self_check_addr : ch->identifier,
+    char url[1024], hosthdr[300];
+    /* An IPv6 identifier (RFC 8738) is bracketed in the URL and Host (RFC 3986 §3.2.2). */
+    int v6 = strchr(ch->identifier, ':') != NULL;
+    snprintf(hosthdr, sizeof(hosthdr), "%s%s%s", v6 ? "[" : "", ch->identifier, v6 ? "]" : "");
+    snprintf(url, sizeof(url), "http://%s%s%s", svc->self_check_addr ? svc->self_check_addr : hosthdr,
              CHALLENGE_PREFIX, ch->token);
-    hc_http_client_header_t host = {"Host", ch->identifier};
+    hc_http_client_header_t host = {"Host", hosthdr};
     hc_http_client_req_opts_t o = {.url = url,
                                    .headers = &host,
                                    .n_headers = 1,

@@ -232,6 +232,48 @@ def renewal_at_two_thirds_of_the_lifetime():
     assert c2["notBefore"] >= c["renewalTime"], (c, c2)
 
 
+@t.test
+def reissue_when_usages_or_duration_change():
+    # Names and isCA are read back from the certificate; usages, duration and the key
+    # spec only from the spec hash annotated on the Secret, which also survives a restart.
+    write(S["dir"], "use.yaml", certificate("use", "apps", "selfsigned", ["use.example.test"]))
+    wait_for(lambda: S["certs"].cert("use").get("ready") == "True", what="use Ready", timeout=20)
+    first = x509(secret_entries(S["dir"], "apps", "use-tls")["tls.crt"], "-serial")
+    write(S["dir"], "use.yaml", certificate("use", "apps", "selfsigned", ["use.example.test"],
+                                            extra="  usages: [digital signature, client auth]\n"))
+    wait_for(lambda: x509(secret_entries(S["dir"], "apps", "use-tls").get("tls.crt", b""), "-serial") not in ("", first),
+             what="reissued after a usages change", timeout=20)
+    ext = x509(secret_entries(S["dir"], "apps", "use-tls")["tls.crt"], "-ext", "extendedKeyUsage")
+    assert "TLS Web Client Authentication" in ext and "Server" not in ext, ext
+
+
+@t.test
+def a_missing_issuer_is_used_as_soon_as_it_appears():
+    # The failure is reported, but the retry does not wait out the backoff (1m here).
+    write(S["dir"], "late.yaml", certificate("late", "apps", "late-issuer", ["late.example.test"]))
+    c = wait_for(lambda: S["certs"].cert("late").get("failedIssuanceAttempts") and S["certs"].cert("late"),
+                 what="late failed", timeout=20)
+    assert "late-issuer not found" in c["message"], c
+    write(S["dir"], "late-issuer.yaml", """\
+        apiVersion: cert-manager.io/v1
+        kind: ClusterIssuer
+        metadata: {name: late-issuer}
+        spec: {selfSigned: {}}
+        """)
+    wait_for(lambda: S["certs"].cert("late").get("ready") == "True", what="late Ready", timeout=15)
+
+
+@t.test
+def stale_solver_files_removed_at_start():
+    stale = os.path.join(S["dir"], "hearth-certs-solver-0123456789.yaml")
+    S["certs"].stop()
+    with open(stale, "w") as f:
+        f.write("apiVersion: v1\nkind: Service\nmetadata: {name: stale, namespace: apps}\n")
+    S["certs"] = Certs(S["dir"], extra=["--min-duration", "3s"])
+    assert not os.path.exists(stale)
+    assert not [f for f in os.listdir(S["dir"]) if f.startswith(".")], os.listdir(S["dir"])
+
+
 # ---- ACME against pebble ----
 
 class Pebble:
@@ -332,6 +374,20 @@ def acme_annotated_ingress_through_proxy():
 
 
 @t.test
+def acme_spec_change_during_an_order_reissues():
+    # A name added while the order for the old names runs: that order's certificate is
+    # not kept as Ready for the new spec, another order follows.
+    acme_setup()
+    S["proxy"].write("chg.yaml", certificate("chg", "web", "pebble", ["chg.example.test"]))
+    wait_for(lambda: S["acme"].cert("chg").get("issuing") is True, what="chg issuing", timeout=30, interval=0.05)
+    S["proxy"].write("chg.yaml", certificate("chg", "web", "pebble", ["chg.example.test", "chg2.example.test"]))
+    wait_for(lambda: S["acme"].cert("chg").get("ready") == "True" and
+             "chg2.example.test" in S["acme"].cert("chg").get("dnsNames", []), what="chg Ready", timeout=60)
+    san = x509(secret_entries(S["proxy"].dir, "web", "chg-tls")["tls.crt"], "-ext", "subjectAltName")
+    assert "DNS:chg2.example.test" in san and "DNS:chg.example.test" in san, san
+
+
+@t.test
 def acme_failed_challenge_backs_off_while_another_issues():
     acme_setup()
     # No backend route for the solver: an Ingress class the proxy does not serve.
@@ -344,6 +400,21 @@ def acme_failed_challenge_backs_off_while_another_issues():
     c = S["acme"].cert("nope")
     assert c["ready"] == "False" and c["problemType"].startswith("urn:ietf:params:acme:error:"), c
     assert c["nextRetry"] >= c["lastFailureTime"], c
+
+
+@t.test
+def acme_sigterm_during_an_order_removes_its_solver_files():
+    acme_setup()
+    S["proxy"].write("cert-term.yaml", certificate("term", "web", "pebble-bad", ["term.example.test"]))
+
+    def solver_file():
+        return [f for f in os.listdir(S["proxy"].dir) if f.startswith("hearth-certs-solver-") and
+                "term.example.test" in open(os.path.join(S["proxy"].dir, f)).read()]
+    wait_for(solver_file, what="solver file for term", timeout=30, interval=0.05)
+    assert S["acme"].stop() == 0
+    left = [f for f in os.listdir(S["proxy"].dir) if f.startswith("hearth-certs-solver-") or f.startswith(".")]
+    assert not left, left
+    os.unlink(os.path.join(S["proxy"].dir, "cert-term.yaml"))
 
 
 def teardown():

@@ -27,6 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (acme_json_authz(body, size, &authz, err, sizeof(err)) == 0) {
         if (authz.token && strspn(authz.token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(authz.token))
             __builtin_trap();
+        /* The identifier goes into the solver file and the self-check's Host header. */
+        if (strspn(authz.identifier, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-:*") !=
+            strlen(authz.identifier))
+            __builtin_trap();
         acme_authz_obj_clear(&authz);
     }
     certs_acme_problem_t prob = {0};

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void test_duration(void **state)
@@ -224,6 +225,30 @@ static void test_secret_roundtrip(void **state)
     assert_int_equal(rmdir(dir), 0); /* no temporary file left behind */
 }
 
+/* A temporary left behind with loose permissions (a crash, or planted in a shared
+ * directory) must not give the Secret its mode: the file is always 0600. */
+static void test_secret_mode_with_stale_temp(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/certs-unit-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[512], tmp[600], err[256];
+    assert_int_equal(certs_secret_path(dir, "apps", "k", path, sizeof(path)), 0);
+    snprintf(tmp, sizeof(tmp), "%s/.hearth-certs-apps-k.yaml.tmp%ld", dir, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    fputs("stale", f);
+    fclose(f);
+    assert_int_equal(chmod(tmp, 0666), 0);
+    assert_int_equal(certs_secret_write_key(dir, "apps", "k", "secret key\n", err, sizeof(err)), 0);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(access(tmp, F_OK), -1);
+    assert_int_equal(certs_secret_remove(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_model),
         cmocka_unit_test(test_cert_rules),
         cmocka_unit_test(test_secret_roundtrip),
+        cmocka_unit_test(test_secret_mode_with_stale_temp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

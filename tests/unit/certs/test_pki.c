@@ -25,6 +25,7 @@ static const struct {
 } key_cases[] = {
     {CERTS_KEY_RSA, 0, 2048},     {CERTS_KEY_RSA, 3072, 3072}, {CERTS_KEY_ECDSA, 0, 256},
     {CERTS_KEY_ECDSA, 384, 384},  {CERTS_KEY_ED25519, 0, 253},
+    {CERTS_KEY_RSA, 2304, 2304}, /* the model accepts 2048-8192, as cert-manager */
 };
 
 static EVP_PKEY *gen(certs_key_alg_t alg, int size)
@@ -63,12 +64,32 @@ static void test_keys(void **state)
     assert_int_equal(certs_pki_key_generate(CERTS_KEY_RSA, 1024, &k, err, sizeof(err)), -EINVAL);
     assert_int_equal(certs_pki_key_generate(CERTS_KEY_ECDSA, 521, &k, err, sizeof(err)), -EINVAL);
     assert_int_equal(certs_pki_key_load("junk", 4, &k, err, sizeof(err)), -EINVAL);
+    assert_int_equal(certs_pki_key_generate(CERTS_KEY_RSA, 8200, &k, err, sizeof(err)), -EINVAL);
     certs_key_alg_t alg;
     assert_int_equal(certs_pki_key_alg_parse("ecdsa", &alg), 0);
     assert_int_equal(alg, CERTS_KEY_ECDSA);
     assert_int_equal(certs_pki_key_alg_parse(NULL, &alg), 0);
     assert_int_equal(alg, CERTS_KEY_RSA);
     assert_int_equal(certs_pki_key_alg_parse("DSA", &alg), -EINVAL);
+}
+
+/* An encrypted key in a Secret is refused at once: no passphrase prompt on a terminal
+ * (which would block the loop and every other certificate). */
+static void test_encrypted_key_refused(void **state)
+{
+    (void)state;
+    EVP_PKEY *k = gen(CERTS_KEY_ECDSA, 256), *back = NULL;
+    BIO *bio = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_PrivateKey(bio, k, EVP_aes_128_cbc(), (unsigned char *)"pw", 2,
+                                              NULL, NULL), 1);
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+    char err[256] = "";
+    assert_int_equal(certs_pki_key_load(data, (size_t)n, &back, err, sizeof(err)), -EINVAL);
+    assert_null(back);
+    assert_null(strstr(err, "problems getting password"));
+    BIO_free(bio);
+    EVP_PKEY_free(k);
 }
 
 static void test_usages(void **state)
@@ -301,6 +322,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys),       cmocka_unit_test(test_usages),
+        cmocka_unit_test(test_encrypted_key_refused),
         cmocka_unit_test(test_issue_chain), cmocka_unit_test(test_chain_pem),
         cmocka_unit_test(test_csr),        cmocka_unit_test(test_renewal),
     };
