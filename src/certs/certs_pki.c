@@ -90,8 +90,7 @@ int certs_pki_key_load(const char *pem, size_t len, EVP_PKEY **out, char *err, s
     return 0;
 }
 
-/* Copies a memory BIO's contents into an hc_malloc'd NUL-terminated string. */
-static int bio_take(BIO *bio, char **out, size_t *out_len)
+int certs_pki_bio_take(BIO *bio, char **out, size_t *out_len)
 {
     char *data = NULL;
     long n = BIO_get_mem_data(bio, &data);
@@ -113,7 +112,7 @@ int certs_pki_key_pem(EVP_PKEY *key, certs_key_encoding_t enc, char **out, size_
         ok = PEM_write_bio_PrivateKey_traditional(bio, key, NULL, NULL, 0, NULL, NULL);
     else
         ok = PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
-    int rc = ok ? bio_take(bio, out, out_len) : -EIO;
+    int rc = ok ? certs_pki_bio_take(bio, out, out_len) : -EIO;
     BIO_free(bio);
     ERR_clear_error();
     return rc;

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -43,6 +44,12 @@ int certs_pki_key_load(const char *pem, size_t len, EVP_PKEY **out, char *err, s
 /** Writes key as PEM in enc (PKCS1 falls back to PKCS#8 for Ed25519). *out is a
  *  NUL-terminated hc_malloc'd string (hc_free), *out_len its length. Returns 0 or -EIO. */
 int certs_pki_key_pem(EVP_PKEY *key, certs_key_encoding_t enc, char **out, size_t *out_len);
+
+/** Copies the contents of the memory BIO bio (BIO_s_mem, still owned and freed by the
+ *  caller) into *out, an hc_malloc'd string with a NUL after the data (hc_free), and
+ *  stores its length in *out_len when out_len is not NULL. Returns 0, or -EIO when the
+ *  BIO holds nothing (*out untouched). Shared by the PEM writers of certs_pki*.c. */
+int certs_pki_bio_take(BIO *bio, char **out, size_t *out_len);
 
 /** 1 when key is of alg and size (size 0 = alg's default), else 0: whether an existing
  *  key still fits the spec (rotationPolicy Never keeps a key only when it does). */

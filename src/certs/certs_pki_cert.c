@@ -53,18 +53,6 @@ out:
     return rc;
 }
 
-static int bio_take(BIO *bio, char **out, size_t *out_len)
-{
-    char *data = NULL;
-    long n = BIO_get_mem_data(bio, &data);
-    if (n <= 0)
-        return -EIO;
-    *out = hc_memdup(data, (size_t)n);
-    if (out_len)
-        *out_len = (size_t)n;
-    return 0;
-}
-
 static int self_signed(X509 *x)
 {
     return (X509_get_extension_flags(x) & EXFLAG_SS) != 0;
@@ -83,7 +71,7 @@ int certs_pki_chain_pem(X509 *leaf, STACK_OF(X509) *chain, char **out, size_t *o
         if (!PEM_write_bio_X509(bio, x))
             goto out;
     }
-    rc = bio_take(bio, out, out_len);
+    rc = certs_pki_bio_take(bio, out, out_len);
 out:
     BIO_free(bio);
     return rc;

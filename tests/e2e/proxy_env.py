@@ -3,18 +3,21 @@ a `hearth proxy` started on free loopback ports with manifests in a temporary di
 manifest builders that point Kubernetes Services/Endpoints at the backends, TLS Secrets
 made with openssl, and a small HTTP client. Standard library only."""
 import base64
+import hashlib
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
 import textwrap
+import threading
 import time
 import urllib.request
 
-from harness import ROOT, Proc, binary, free_port, wait_port
+from harness import ROOT, Proc, binary, connect, free_port, wait_port
 
 SEED_DIR = os.path.join(ROOT, "tests", "fuzz", "corpus", "manifest")
 
@@ -294,3 +297,71 @@ def routed_to(port, host, path, name, **kw):
     """True once host+path answers 200 from backend `name`."""
     status, hs, _ = get(port, path, host=host, **kw)
     return status == 200 and header(hs, "X-Backend") == name
+
+
+def rss_kib(pid):
+    """The resident set size of process pid in KiB (VmRSS), 0 when not found."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Sink(threading.Thread):
+    """A backend on a free loopback port (.port) that reads one request body of
+    Content-Length bytes and answers with the count; started on creation, each socket
+    operation bounded by timeout seconds."""
+
+    def __init__(self, timeout=120):
+        super().__init__(daemon=True)
+        self.timeout = timeout
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(4)
+        self.ls.settimeout(timeout)
+        self.port = self.ls.getsockname()[1]
+        self.start()
+
+    def run(self):
+        try:
+            c, _ = self.ls.accept()
+        except OSError:
+            return
+        c.settimeout(self.timeout)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = c.recv(65536)
+            if not d:
+                return
+            buf += d
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        want = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+        got = len(rest)
+        while got < want:
+            d = c.recv(1 << 20)
+            if not d:
+                break
+            got += len(d)
+        body = b"%d" % got
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        c.close()
+        self.ls.close()
+
+
+def ws_open(port, host):
+    """Opens a WebSocket to GET /ws on host through port (RFC 6455 section 4.1): asserts the
+    101 answer carries the Sec-WebSocket-Accept for the key sent. Returns the socket."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    s = connect(port)
+    s.sendall(("GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (host, key)).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        assert chunk, head
+        head += chunk
+    accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+    assert head.startswith(b"HTTP/1.1 101"), head
+    assert accept in head, head
+    return s

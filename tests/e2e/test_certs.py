@@ -5,105 +5,27 @@ real pebble (Debian's `pebble` + `pebble-challtestsrv`) with `hearth proxy` as a
 process: an annotated Ingress gets its certificate through the proxy and curl trusts it;
 a failing challenge is reported with its ACME problem and retried while another
 certificate still issues."""
-import base64
 import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-import textwrap
 import time
-import urllib.request
 
-from harness import Proc, Tap, binary, free_port, wait_port
+from harness import Tap, binary
 from proxy_env import Backend, Proxy, ingress_yaml, service_yaml, wait_for
+import certs_env
+from certs_env import (LOCAL_ISSUERS, Certs, Pebble, acme_issuer, http_get, make_ca, secret_entries,
+                       teardown_state, tls_secret, verify, write, x509)
 
 t = Tap()
 S = {}
 
 
-def http_get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError:
-        return 0, ""
-
-
-class Certs:
-    """`hearth certs` on free loopback ports over a manifests directory."""
-
-    def __init__(self, mdir, extra=()):
-        self.dir = mdir
-        self.status, self.solver = free_port(), free_port()
-        self.proc = Proc([binary("hearth"), "certs", "--manifests", mdir,
-                          "--status", "127.0.0.1:%d" % self.status,
-                          "--solver", "127.0.0.1:%d" % self.solver] + list(extra))
-        wait_port(self.status, proc=self.proc.p)
-
-    def certificates(self):
-        code, body = http_get(self.status, "/api/certificates")
-        assert code == 200, (code, body)
-        return {c["name"]: c for c in json.loads(body)}
-
-    def cert(self, name):
-        return self.certificates().get(name, {})
-
-    def stop(self):
-        rc = self.proc.stop()
-        out = self.proc.output()
-        assert "ERROR: AddressSanitizer" not in out and "runtime error" not in out, out[-3000:]
-        return rc
-
-
-def write(mdir, fname, text):
-    tmp = os.path.join(mdir, "." + fname + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(textwrap.dedent(text))
-    os.rename(tmp, os.path.join(mdir, fname))
-
-
-def secret_entries(mdir, ns, name):
-    """The data of a Secret file hearth certs wrote, decoded, or {} when absent."""
-    path = os.path.join(mdir, "hearth-certs-%s-%s.yaml" % (ns, name))
-    if not os.path.exists(path):
-        return {}
-    out = {}
-    with open(path) as f:
-        for line in f:
-            m = re.match(r"^  (tls\.crt|tls\.key|ca\.crt): (\S+)$", line)
-            if m:
-                out[m.group(1)] = base64.b64decode(m.group(2))
-    return out
-
-
-def x509(pem, *args):
-    r = subprocess.run(["openssl", "x509", "-noout"] + list(args), input=pem, capture_output=True, timeout=10)
-    return r.stdout.decode()
-
-
-def verify(tmp, ca_pem, crt_pem):
-    ca, crt = os.path.join(tmp, "ca.pem"), os.path.join(tmp, "crt.pem")
-    with open(ca, "wb") as f:
-        f.write(ca_pem)
-    with open(crt, "wb") as f:
-        f.write(crt_pem)
-    return subprocess.run(["openssl", "verify", "-CAfile", ca, crt], capture_output=True, text=True, timeout=10)
-
-
 def certificate(name, ns, issuer, names, kind="ClusterIssuer", extra=""):
-    return textwrap.dedent("""\
-        apiVersion: cert-manager.io/v1
-        kind: Certificate
-        metadata: {name: %s, namespace: %s}
-        spec:
-          secretName: %s-tls
-          dnsNames: %s
-          issuerRef: {name: %s, kind: %s}
-        """) % (name, ns, name, json.dumps(names), issuer, kind) + extra
+    """certs_env.certificate without issuerRef.group (the default group applies)."""
+    return certs_env.certificate(name, ns, issuer, names, kind=kind, extra=extra, group=None)
 
 
 def setup():
@@ -111,32 +33,9 @@ def setup():
     S["dir"] = os.path.join(S["tmp"], "manifests")
     os.mkdir(S["dir"])
     # The CA key pair for the ca issuer, in the cluster resource namespace.
-    key, crt = os.path.join(S["tmp"], "cakey.pem"), os.path.join(S["tmp"], "ca.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", key, "-out", crt, "-days", "30", "-subj", "/CN=hearth e2e CA",
-                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-                   check=True, capture_output=True, timeout=20)
-    S["ca"] = open(crt, "rb").read()
-    b64 = lambda p: base64.b64encode(open(p, "rb").read()).decode()
-    write(S["dir"], "issuers.yaml", """\
-        apiVersion: cert-manager.io/v1
-        kind: ClusterIssuer
-        metadata: {name: selfsigned}
-        spec: {selfSigned: {}}
-        ---
-        apiVersion: cert-manager.io/v1
-        kind: ClusterIssuer
-        metadata: {name: local-ca}
-        spec: {ca: {secretName: local-ca}}
-        ---
-        apiVersion: v1
-        kind: Secret
-        type: kubernetes.io/tls
-        metadata: {name: local-ca, namespace: cert-manager}
-        data:
-          tls.crt: %s
-          tls.key: %s
-        """ % (b64(crt), b64(key)))
+    crt, key = make_ca(S["tmp"], "hearth e2e CA", stem="ca")
+    S["ca"] = crt
+    write(S["dir"], "issuers.yaml", LOCAL_ISSUERS + "---\n" + tls_secret("cert-manager", "local-ca", crt, key))
     write(S["dir"], "self.yaml", certificate("self", "apps", "selfsigned", ["self.example.test"]))
     write(S["dir"], "viaca.yaml", certificate("viaca", "apps", "local-ca", ["ca.example.test", "www.ca.example.test"]))
     S["certs"] = Certs(S["dir"])
@@ -276,62 +175,8 @@ def stale_solver_files_removed_at_start():
 
 # ---- ACME against pebble ----
 
-class Pebble:
-    """pebble + pebble-challtestsrv (DNS: every name is 127.0.0.1) on free ports."""
-
-    def __init__(self, tmp, http_port, validity=3600, nonce_reject=5):
-        self.dns, self.mgmt_dns = free_port(), free_port()
-        self.port, self.mgmt = free_port(), free_port()
-        key, crt = os.path.join(tmp, "pebble-key.pem"), os.path.join(tmp, "pebble-cert.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-keyout", key, "-out", crt, "-days", "30", "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
-        self.api_ca = crt
-        cfg = os.path.join(tmp, "pebble.json")
-        with open(cfg, "w") as f:
-            json.dump({"pebble": {"listenAddress": "127.0.0.1:%d" % self.port,
-                                  "managementListenAddress": "127.0.0.1:%d" % self.mgmt,
-                                  "certificate": crt, "privateKey": key, "httpPort": http_port,
-                                  "tlsPort": free_port(), "ocspResponderURL": "",
-                                  "externalAccountBindingRequired": False,
-                                  "certificateValidityPeriod": validity}}, f)
-        self.dnssrv = Proc(["pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
-                            "-dns01", "127.0.0.1:%d" % self.dns, "-http01", "", "-https01", "",
-                            "-tlsalpn01", "", "-management", "127.0.0.1:%d" % self.mgmt_dns])
-        self.proc = Proc(["pebble", "-config", cfg, "-dnsserver", "127.0.0.1:%d" % self.dns],
-                         env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": str(nonce_reject)})
-        wait_port(self.port, proc=self.proc.p)
-        wait_port(self.mgmt, proc=self.proc.p)
-
-    def roots(self):
-        """The issuing root and intermediate (regenerated at every pebble start)."""
-        import ssl
-        ctx = ssl.create_default_context(cafile=self.api_ca)
-        out = b""
-        for path in ("/roots/0", "/intermediates/0"):
-            with urllib.request.urlopen("https://127.0.0.1:%d%s" % (self.mgmt, path), context=ctx, timeout=5) as r:
-                out += r.read()
-        return out
-
-    def stop(self):
-        self.proc.stop()
-        self.dnssrv.stop()
-
-
-def acme_issuer(pebble):
-    return textwrap.dedent("""\
-        apiVersion: cert-manager.io/v1
-        kind: ClusterIssuer
-        metadata: {name: pebble}
-        spec:
-          acme:
-            server: https://127.0.0.1:%d/dir
-            email: ops@example.test
-            privateKeySecretRef: {name: pebble-account}
-            caBundle: %s
-            solvers:
-            - http01: {ingress: {ingressClassName: traefik}}
-        """) % (pebble.port, base64.b64encode(open(pebble.api_ca, "rb").read()).decode())
+def pebble_issuer(pebble):
+    return acme_issuer("pebble", pebble.port, "pebble-account", ca_pem=pebble.api_ca_pem())
 
 
 def acme_setup():
@@ -342,7 +187,7 @@ def acme_setup():
     S["be"] = Backend("certs-be")
     S["proxy"] = Proxy({"svc.yaml": service_yaml("web", "be", 80, [S["be"]])})
     S["pebble"] = Pebble(S["tmp"], S["proxy"].web)
-    S["proxy"].write("issuer.yaml", acme_issuer(S["pebble"]))
+    S["proxy"].write("issuer.yaml", pebble_issuer(S["pebble"]))
     S["acme"] = Certs(S["proxy"].dir, extra=["--self-check-addr", "127.0.0.1:%d" % S["proxy"].web,
                                              "--self-check-attempts", "3", "--self-check-interval", "500ms",
                                              "--retry-base", "2s", "--retry-max", "8s",
@@ -391,7 +236,7 @@ def acme_spec_change_during_an_order_reissues():
 def acme_failed_challenge_backs_off_while_another_issues():
     acme_setup()
     # No backend route for the solver: an Ingress class the proxy does not serve.
-    S["proxy"].write("issuer-bad.yaml", acme_issuer(S["pebble"]).replace("name: pebble}", "name: pebble-bad}")
+    S["proxy"].write("issuer-bad.yaml", pebble_issuer(S["pebble"]).replace("name: pebble}", "name: pebble-bad}")
                      .replace("ingressClassName: traefik", "ingressClassName: nginx"))
     S["proxy"].write("cert-bad.yaml", certificate("nope", "web", "pebble-bad", ["nope.example.test"]))
     S["proxy"].write("cert-ok.yaml", certificate("fine", "web", "pebble", ["fine.example.test"]))
@@ -418,13 +263,7 @@ def acme_sigterm_during_an_order_removes_its_solver_files():
 
 
 def teardown():
-    for k in ("acme", "certs", "proxy", "pebble", "be"):
-        if k in S:
-            try:
-                S.pop(k).stop()
-            except AssertionError as e:
-                print("# teardown: %s" % e)
-    shutil.rmtree(S.get("tmp", "/nonexistent"), ignore_errors=True)
+    teardown_state(S, ("acme", "certs", "proxy", "pebble", "be"))
 
 
 try:

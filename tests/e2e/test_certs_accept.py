@@ -23,98 +23,22 @@ import tempfile
 import textwrap
 import threading
 import time
-import urllib.request
 
-from harness import Proc, Tap, binary, free_port, wait_port
+from harness import Tap, binary, free_port
 from proxy_env import Backend, Proxy, ingress_yaml, service_yaml, wait_for
+from certs_env import (LOCAL_ISSUERS, Certs, Pebble, acme_issuer, certificate, http_get, make_ca, openssl, secret_entries,
+                       secret_path, secret_text, teardown_state, tls_secret, verify, write, x509)
 
 t = Tap()
 S = {}
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
-# ---- small helpers (duplicated from test_certs.py, which runs on import) ----
-
-def http_get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError:
-        return 0, ""
-
+# ---- small helpers of this file (the shared ones are in certs_env.py) ----
 
 def epoch(s):
     import calendar
     return calendar.timegm(time.strptime(s, ISO))
-
-
-class Certs:
-    """`hearth certs` on free loopback ports over a manifests directory."""
-
-    def __init__(self, mdir, extra=()):
-        self.dir, self.extra = mdir, list(extra)
-        self.status, self.solver = free_port(), free_port()
-        self.proc = Proc([binary("hearth"), "certs", "--manifests", mdir,
-                          "--status", "127.0.0.1:%d" % self.status,
-                          "--solver", "127.0.0.1:%d" % self.solver] + self.extra)
-        wait_port(self.status, proc=self.proc.p)
-
-    def certificates(self):
-        code, body = http_get(self.status, "/api/certificates")
-        assert code == 200, (code, body)
-        return {c["name"]: c for c in json.loads(body)}
-
-    def cert(self, name):
-        return self.certificates().get(name, {})
-
-    def ready(self, name, timeout=20):
-        return wait_for(lambda: self.cert(name).get("ready") == "True" and self.cert(name),
-                        what="%s Ready" % name, timeout=timeout)
-
-    def stop(self):
-        rc = self.proc.stop()
-        out = self.proc.output()
-        assert "ERROR: AddressSanitizer" not in out and "runtime error" not in out, out[-3000:]
-        return rc
-
-
-def write(mdir, fname, text):
-    tmp = os.path.join(mdir, "." + fname + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(textwrap.dedent(text))
-    os.rename(tmp, os.path.join(mdir, fname))
-
-
-def secret_path(mdir, ns, name):
-    return os.path.join(mdir, "hearth-certs-%s-%s.yaml" % (ns, name))
-
-
-def secret_text(mdir, ns, name):
-    try:
-        with open(secret_path(mdir, ns, name)) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def secret_entries(mdir, ns, name):
-    out = {}
-    for line in secret_text(mdir, ns, name).splitlines():
-        m = re.match(r"^  (tls\.crt|tls\.key|ca\.crt): (\S+)$", line)
-        if m:
-            out[m.group(1)] = base64.b64decode(m.group(2))
-    return out
-
-
-def openssl(args, pem):
-    r = subprocess.run(["openssl"] + args, input=pem, capture_output=True, timeout=10)
-    return r.stdout.decode() + r.stderr.decode()
-
-
-def x509(pem, *args):
-    return openssl(["x509", "-noout"] + list(args), pem)
 
 
 def serial(mdir, ns, name):
@@ -135,42 +59,6 @@ def leaf_dates(pem):
     return conv(nb), conv(na)
 
 
-def verify(tmp, ca_pem, crt_pem):
-    ca, crt = os.path.join(tmp, "v-ca.pem"), os.path.join(tmp, "v-crt.pem")
-    with open(ca, "wb") as f:
-        f.write(ca_pem)
-    with open(crt, "wb") as f:
-        f.write(crt_pem)
-    return subprocess.run(["openssl", "verify", "-CAfile", ca, crt], capture_output=True, text=True, timeout=10)
-
-
-def certificate(name, ns, issuer, names, kind="ClusterIssuer", extra=""):
-    return textwrap.dedent("""\
-        apiVersion: cert-manager.io/v1
-        kind: Certificate
-        metadata: {name: %s, namespace: %s}
-        spec:
-          secretName: %s-tls
-          dnsNames: %s
-          issuerRef: {name: %s, kind: %s, group: cert-manager.io}
-        """) % (name, ns, name, json.dumps(names), issuer, kind) + textwrap.indent(textwrap.dedent(extra), "  ")
-
-
-def make_ca(tmp, cn):
-    key, crt = os.path.join(tmp, cn + "-key.pem"), os.path.join(tmp, cn + ".pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", key, "-out", crt, "-days", "30", "-subj", "/CN=" + cn,
-                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-                   check=True, capture_output=True, timeout=20)
-    return open(crt, "rb").read(), open(key, "rb").read()
-
-
-def tls_secret(ns, name, crt, key, typ="kubernetes.io/tls"):
-    b = lambda x: base64.b64encode(x).decode()
-    return ("apiVersion: v1\nkind: Secret\ntype: %s\nmetadata: {name: %s, namespace: %s}\ndata:\n"
-            "  tls.crt: %s\n  tls.key: %s\n") % (typ, name, ns, b(crt), b(key))
-
-
 # ---- local issuers: one `hearth certs` with short durations and fast backoff ----
 
 def local_setup():
@@ -181,22 +69,12 @@ def local_setup():
     os.mkdir(d)
     S["cluster_ca"] = make_ca(S["tmp"], "accept-cluster-ca")
     S["team_ca"] = make_ca(S["tmp"], "accept-team-ca")
-    write(d, "issuers.yaml", """\
-        apiVersion: cert-manager.io/v1
-        kind: ClusterIssuer
-        metadata: {name: selfsigned}
-        spec: {selfSigned: {}}
-        ---
-        apiVersion: cert-manager.io/v1
-        kind: ClusterIssuer
-        metadata: {name: local-ca}
-        spec: {ca: {secretName: local-ca}}
-        ---
+    write(d, "issuers.yaml", LOCAL_ISSUERS + "---\n" + textwrap.dedent("""\
         apiVersion: cert-manager.io/v1
         kind: Issuer
         metadata: {name: team-ca, namespace: team}
         spec: {ca: {secretName: team-ca}}
-        """)
+        """))
     write(d, "ca-secrets.yaml", tls_secret("cert-manager", "local-ca", *S["cluster_ca"]) + "---\n" +
           tls_secret("team", "team-ca", *S["team_ca"]))
     S["local"] = Certs(d, extra=["--min-duration", "1s", "--retry-base", "1s", "--retry-max", "4s"])
@@ -368,38 +246,6 @@ def served_serial(port, sni):
     return openssl(["x509", "-inform", "DER", "-noout", "-serial"], der).strip()
 
 
-class Pebble:
-    """pebble + pebble-challtestsrv (DNS: every name is 127.0.0.1) on free ports."""
-
-    def __init__(self, tmp, http_port, validity, nonce_reject):
-        self.dns, self.mgmt_dns = free_port(), free_port()
-        self.port, self.mgmt = free_port(), free_port()
-        self.key, self.crt = os.path.join(tmp, "pebble-key.pem"), os.path.join(tmp, "pebble-cert.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-keyout", self.key, "-out", self.crt, "-days", "30", "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
-        cfg = os.path.join(tmp, "pebble.json")
-        with open(cfg, "w") as f:
-            json.dump({"pebble": {"listenAddress": "127.0.0.1:%d" % self.port,
-                                  "managementListenAddress": "127.0.0.1:%d" % self.mgmt,
-                                  "certificate": self.crt, "privateKey": self.key, "httpPort": http_port,
-                                  "tlsPort": free_port(), "ocspResponderURL": "",
-                                  "externalAccountBindingRequired": False,
-                                  "certificateValidityPeriod": validity}}, f)
-        self.dnssrv = Proc(["pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
-                            "-dns01", "127.0.0.1:%d" % self.dns, "-http01", "", "-https01", "",
-                            "-tlsalpn01", "", "-management", "127.0.0.1:%d" % self.mgmt_dns])
-        wait_port(self.mgmt_dns, proc=self.dnssrv.p)
-        self.proc = Proc(["pebble", "-config", cfg, "-dnsserver", "127.0.0.1:%d" % self.dns],
-                         env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": str(nonce_reject)})
-        wait_port(self.port, proc=self.proc.p)
-        wait_port(self.mgmt, proc=self.proc.p)
-
-    def stop(self):
-        self.proc.stop()
-        self.dnssrv.stop()
-
-
 def b64u_json(s):
     try:
         return json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)) or b"null")
@@ -500,18 +346,6 @@ class Relay:
     def stop(self):
         self.srv.shutdown()
         self.srv.server_close()
-
-
-def acme_issuer(name, port, key_secret, ca_pem=None, skip=False, klass="traefik"):
-    extra = ""
-    if ca_pem:
-        extra += "    caBundle: %s\n" % base64.b64encode(ca_pem).decode()
-    if skip:
-        extra += "    skipTLSVerify: true\n"
-    return ("apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata: {name: %s}\nspec:\n  acme:\n"
-            "    server: https://127.0.0.1:%d/dir\n    email: ops@example.test\n"
-            "    privateKeySecretRef: {name: %s}\n%s    solvers:\n"
-            "    - http01: {ingress: {ingressClassName: %s}}\n") % (name, port, key_secret, extra, klass)
 
 
 def problem(status, typ, detail, nonce):
@@ -781,13 +615,7 @@ def acme_stuck_self_check_blocks_no_one_and_solver_files_come_and_go():
 
 
 def teardown():
-    for k in ("local", "acme", "proxy", "relay", "pebble", "be"):
-        if k in S:
-            try:
-                S.pop(k).stop()
-            except AssertionError as e:
-                print("# teardown: %s" % e)
-    shutil.rmtree(S.get("tmp", "/nonexistent"), ignore_errors=True)
+    teardown_state(S, ("local", "acme", "proxy", "relay", "pebble", "be"))
 
 
 t.run(cleanup=teardown)

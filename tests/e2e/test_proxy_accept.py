@@ -24,21 +24,14 @@ import threading
 import time
 
 from harness import Tap, connect, free_port, status_of
-from proxy_env import (Backend, Proxy, echo, get, header, headers_all, ingress_yaml, make_cert,
-                       middleware_yaml, request, routed_to, secret_yaml, seed, service_yaml, wait_for)
+from proxy_env import (Backend, Proxy, Sink, echo, get, header, headers_all, ingress_yaml, make_cert,
+                       middleware_yaml, request, routed_to, rss_kib, secret_yaml, seed, service_yaml, wait_for,
+                       ws_open)
 
 t = Tap()
 NS = "acc"
 S = {}
 RL = "traefik.ingress.kubernetes.io/router."
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class GzipBackend(threading.Thread):
@@ -89,44 +82,6 @@ class GzipBackend(threading.Thread):
 
     def stop(self):
         self.stopping = True
-        self.ls.close()
-
-
-class Sink(threading.Thread):
-    """Reads one request body of Content-Length bytes, answers with the count."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.ls = socket.socket()
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(4)
-        self.ls.settimeout(120)
-        self.port = self.ls.getsockname()[1]
-        self.start()
-
-    def run(self):
-        try:
-            c, _ = self.ls.accept()
-        except OSError:
-            return
-        c.settimeout(120)
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            d = c.recv(65536)
-            if not d:
-                return
-            buf += d
-        head, _, rest = buf.partition(b"\r\n\r\n")
-        want = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
-        got = len(rest)
-        while got < want:
-            d = c.recv(1 << 20)
-            if not d:
-                break
-            got += len(d)
-        body = b"%d" % got
-        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
-        c.close()
         self.ls.close()
 
 
@@ -462,23 +417,6 @@ def inflight_request_survives_reload_of_its_route():
     th.join(20)
     st, hs, body = out["r"]
     assert st == 200 and body == b"slow\n", "in-flight request across a reload of its route: %r" % (out["r"],)
-
-
-def ws_open(port, host):
-    import base64
-    import hashlib
-    key = base64.b64encode(os.urandom(16)).decode()
-    s = connect(port)
-    s.sendall(("GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (host, key)).encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        d = s.recv(4096)
-        assert d, head
-        head += d
-    assert head.startswith(b"HTTP/1.1 101"), head
-    assert base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()) in head
-    return s
 
 
 def ws_echo(s, msg):

@@ -4,17 +4,15 @@ a broken object reported and skipped, upstream down -> 502 then recovery, X-Forw
 and hop-by-hop headers, streamed bodies, the HTTP smuggling and limit cases sent through
 the proxy, defaultBackend, and the file provider's equivalents (round robin, weighted,
 sticky cookie, active health check)."""
-import base64
 import hashlib
 import os
-import socket
 import struct
 import threading
 import time
 
-from harness import Tap, connect, raw_request, read_until_close, status_of
+from harness import Tap, raw_request, read_until_close, status_of
 from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, ingress_yaml, keepalive_backends, middleware_yaml,
-                       request, routed_to, service_yaml, wait_for)
+                       request, routed_to, service_yaml, wait_for, ws_open)
 
 t = Tap()
 NS = "ops"
@@ -60,22 +58,6 @@ def ws_read(s):
     while len(data) < n:
         data += s.recv(n - len(data))
     return buf[0] & 0x0F, data
-
-
-def ws_open(port, host):
-    key = base64.b64encode(os.urandom(16)).decode()
-    s = connect(port)
-    s.sendall(("GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (host, key)).encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(4096)
-        assert chunk, head
-        head += chunk
-    accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
-    assert head.startswith(b"HTTP/1.1 101"), head
-    assert accept in head, head
-    return s
 
 
 @t.test

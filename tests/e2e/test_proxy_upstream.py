@@ -10,12 +10,11 @@ import contextlib
 import json
 import os
 import re
-import socket
-import threading
 import time
 
 from harness import (Proc, Tap, binary, connect, free_port, raw_request, read_until_close, status_of,
                      wait_port)
+from proxy_env import Sink, rss_kib
 
 t = Tap()
 
@@ -163,49 +162,9 @@ def streams_large_response():
         assert got == n, got
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-class Sink(threading.Thread):
-    """A backend that reads one request body and answers with its length."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.ls = socket.socket()
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(4)
-        self.ls.settimeout(60)
-        self.port = self.ls.getsockname()[1]
-
-    def run(self):
-        c, _ = self.ls.accept()
-        c.settimeout(60)
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            buf += c.recv(65536)
-        head, _, rest = buf.partition(b"\r\n\r\n")
-        want = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
-        got = len(rest)
-        while got < want:
-            d = c.recv(1 << 20)
-            if not d:
-                break
-            got += len(d)
-        body = b"%d" % got
-        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-        c.close()
-        self.ls.close()
-
-
 @t.test
 def streams_large_upload_in_bounded_memory():
-    sink = Sink()
-    sink.start()
+    sink = Sink(timeout=60)
     # ASan's quarantine would hold every freed buffer: keep it small to see real growth
     env = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:quarantine_size_mb=4"}
     fx, port = fixture(lb_config([sink.port]), env=env)
