@@ -15,6 +15,7 @@
 #define PROXY_MW_H
 
 #include "core/hc_buf.h"
+#include "core/hc_err.h" /* hc_errf: the parsers' error messages */
 
 #include <jansson.h>
 #include <stddef.h>
@@ -166,8 +167,5 @@ int proxy_mw_json_str(const json_t *obj, const char *key, char **out, char *err,
 int proxy_mw_json_strv(const json_t *obj, const char *key, char ***out, size_t *n, char *err,
                        size_t errlen);
 void proxy_mw_strv_free(char **v, size_t n);
-/** Writes "<fmt>" into err and returns -EINVAL. */
-int proxy_mw_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -144,7 +144,7 @@ static int add_lines(basic_cfg_t *c, const char *text, char *err, size_t errlen)
         int rc = 0;
         if (*b && *b != '#') {
             if (!colon || colon == b)
-                rc = proxy_mw_err(err, errlen, "basicAuth: a user line lacks \"user:hash\"");
+                rc = hc_errf(err, errlen, -EINVAL, "basicAuth: a user line lacks \"user:hash\"");
             else {
                 *colon = '\0';
                 proxy_mw_headers_add(&c->users, b, colon + 1);
@@ -166,12 +166,12 @@ static int add_file(basic_cfg_t *c, const char *path, char *err, size_t errlen)
     size_t n;
     FILE *f = fopen(path, "re");
     if (!f)
-        return proxy_mw_err(err, errlen, "basicAuth: cannot open usersFile %s", path);
+        return hc_errf(err, errlen, -EINVAL, "basicAuth: cannot open usersFile %s", path);
     hc_buf_init(&b, USERS_FILE_MAX);
     int rc = 0;
     while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
         if (hc_buf_append(&b, chunk, n) != 0)
-            rc = proxy_mw_err(err, errlen, "basicAuth: usersFile %s is too large", path);
+            rc = hc_errf(err, errlen, -EINVAL, "basicAuth: usersFile %s is too large", path);
     fclose(f);
     if (rc == 0 && b.base)
         rc = add_lines(c, b.base, err, errlen);
@@ -190,10 +190,10 @@ static int parse_users(basic_cfg_t *c, const json_t *spec, char *err, size_t err
         for (size_t i = 0; rc == 0 && i < json_array_size(u); i++) {
             json_t *it = json_array_get(u, i);
             rc = json_is_string(it) ? add_lines(c, json_string_value(it), err, errlen)
-                                    : proxy_mw_err(err, errlen, "users[%zu]: not a string", i);
+                                    : hc_errf(err, errlen, -EINVAL, "users[%zu]: not a string", i);
         }
     } else if (u && !json_is_null(u)) {
-        rc = proxy_mw_err(err, errlen, "users: expected a list of user:hash");
+        rc = hc_errf(err, errlen, -EINVAL, "users: expected a list of user:hash");
     }
     if (rc == 0)
         rc = proxy_mw_json_str(spec, "usersFile", &file, err, errlen);
@@ -201,7 +201,7 @@ static int parse_users(basic_cfg_t *c, const json_t *spec, char *err, size_t err
         rc = add_file(c, file, err, errlen);
     hc_free(file);
     if (rc == 0 && c->users.len == 0)
-        rc = proxy_mw_err(err, errlen, "basicAuth: no users");
+        rc = hc_errf(err, errlen, -EINVAL, "basicAuth: no users");
     return rc;
 }
 

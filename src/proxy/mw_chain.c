@@ -2,6 +2,8 @@
 #include "proxy/mw_chain.h"
 #include "core/hc_alloc.h"
 
+#include <errno.h>
+
 typedef struct chain_cfg {
     char **names;
     size_t n;
@@ -13,10 +15,10 @@ int proxy_mw_chain_parse(const json_t *spec, const char *name, void **cfg, char 
     chain_cfg_t *c = hc_calloc(1, sizeof(*c));
     int rc = proxy_mw_json_strv(spec, "middlewares", &c->names, &c->n, err, errlen);
     if (rc == 0 && c->n == 0)
-        rc = proxy_mw_err(err, errlen, "chain: middlewares is empty");
+        rc = hc_errf(err, errlen, -EINVAL, "chain: middlewares is empty");
     for (size_t i = 0; rc == 0 && i < c->n; i++)
         if (!c->names[i][0])
-            rc = proxy_mw_err(err, errlen, "chain: middlewares[%zu] is empty", i);
+            rc = hc_errf(err, errlen, -EINVAL, "chain: middlewares[%zu] is empty", i);
     if (rc != 0) {
         proxy_mw_chain_free(c);
         return rc;

@@ -62,7 +62,7 @@ static int parse_encodings(compress_cfg_t *c, const json_t *spec, char *err, siz
     for (size_t i = 0; rc == 0 && i < n; i++) {
         int e = enc_from_name(v[i], strlen(v[i]));
         if (e == -2)
-            rc = proxy_mw_err(err, errlen, "compress: unsupported encoding %s", v[i]);
+            rc = hc_errf(err, errlen, -EINVAL, "compress: unsupported encoding %s", v[i]);
         else if (c->n_enc < ENC_MAX)
             c->enc[c->n_enc++] = e;
     }
@@ -73,7 +73,7 @@ static int parse_encodings(compress_cfg_t *c, const json_t *spec, char *err, siz
     if (rc == 0 && d && d[0]) {
         c->dflt = enc_from_name(d, strlen(d));
         if (c->dflt == -2)
-            rc = proxy_mw_err(err, errlen, "compress: unsupported defaultEncoding %s", d);
+            rc = hc_errf(err, errlen, -EINVAL, "compress: unsupported defaultEncoding %s", d);
     }
     hc_free(d);
     return rc;
@@ -90,14 +90,14 @@ int proxy_mw_compress_parse(const json_t *spec, const char *name, void **cfg, ch
     if (rc == 0)
         rc = proxy_mw_json_int(spec, "minResponseBodyBytes", &c->min_bytes, err, errlen);
     if (rc == 0 && c->min_bytes < 0)
-        rc = proxy_mw_err(err, errlen, "compress: minResponseBodyBytes must be >= 0");
+        rc = hc_errf(err, errlen, -EINVAL, "compress: minResponseBodyBytes must be >= 0");
     if (rc == 0)
         rc = proxy_mw_json_strv(spec, "excludedContentTypes", &c->types, &c->n_types, err,
                                 errlen);
     if (rc == 0)
         rc = proxy_mw_json_strv(spec, "includedContentTypes", &inc, &n_inc, err, errlen);
     if (rc == 0 && n_inc && c->n_types)
-        rc = proxy_mw_err(err, errlen, "compress: excludedContentTypes and "
+        rc = hc_errf(err, errlen, -EINVAL, "compress: excludedContentTypes and "
                                        "includedContentTypes are mutually exclusive");
     if (rc == 0 && n_inc) {
         c->types = inc;

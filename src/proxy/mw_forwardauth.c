@@ -47,7 +47,7 @@ int proxy_mw_forwardauth_parse(const json_t *spec, const char *name, void **cfg,
     int rc = proxy_mw_json_str(spec, "address", &c->address, err, errlen);
     if (rc == 0 && (!c->address || (strncmp(c->address, "http://", 7) != 0 &&
                                     strncmp(c->address, "https://", 8) != 0)))
-        rc = proxy_mw_err(err, errlen, "forwardAuth: address must be an http(s) URL");
+        rc = hc_errf(err, errlen, -EINVAL, "forwardAuth: address must be an http(s) URL");
     if (rc == 0)
         rc = proxy_mw_json_bool(spec, "trustForwardHeader", &c->trust, err, errlen);
     if (rc == 0)

@@ -61,14 +61,14 @@ static int parse_map(const json_t *spec, const char *key, proxy_mw_headers_t *ou
     if (!obj || json_is_null(obj))
         return 0;
     if (!json_is_object(obj))
-        return proxy_mw_err(err, errlen, "%s: expected a map of header names to values", key);
+        return hc_errf(err, errlen, -EINVAL, "%s: expected a map of header names to values", key);
     json_object_foreach(obj, k, v) {
         if (json_is_null(v))
             proxy_mw_headers_add(out, k, "");
         else if (json_is_string(v))
             proxy_mw_headers_add(out, k, json_string_value(v));
         else
-            return proxy_mw_err(err, errlen, "%s.%s: expected a string", key, k);
+            return hc_errf(err, errlen, -EINVAL, "%s.%s: expected a string", key, k);
     }
     return 0;
 }
@@ -203,7 +203,7 @@ int proxy_mw_hdr_parse(const json_t *spec, const char *name, void **cfg, char *e
     hdr_cfg_t *c = hc_calloc(1, sizeof(*c));
     if (!json_is_object(spec)) {
         hc_free(c);
-        return proxy_mw_err(err, errlen, "headers: expected an object");
+        return hc_errf(err, errlen, -EINVAL, "headers: expected an object");
     }
     int rc = parse_map(spec, "customRequestHeaders", &c->req_custom, err, errlen);
     if (rc == 0)

@@ -68,7 +68,7 @@ int proxy_mw_ipset_parse(proxy_mw_ipset_t *set, char *const *items, size_t n, ch
     for (size_t i = 0; i < n; i++) {
         if (cidr_parse(items[i], &set->v[i]) != 0) {
             proxy_mw_ipset_free(set);
-            return proxy_mw_err(err, errlen, "invalid IP or CIDR %s", items[i]);
+            return hc_errf(err, errlen, -EINVAL, "invalid IP or CIDR %s", items[i]);
         }
         set->n++;
     }
@@ -111,14 +111,14 @@ int proxy_mw_ipstrategy_parse(const json_t *obj, proxy_mw_ipstrategy_t *s, char 
     if (!obj || json_is_null(obj))
         return 0;
     if (!json_is_object(obj))
-        return proxy_mw_err(err, errlen, "ipStrategy: expected an object");
+        return hc_errf(err, errlen, -EINVAL, "ipStrategy: expected an object");
     if (proxy_mw_json_int(obj, "depth", &depth, err, errlen) != 0 ||
         proxy_mw_json_int(obj, "ipv6Subnet", &subnet, err, errlen) != 0)
         return -EINVAL;
     if (depth < 0 || depth > 1024)
-        return proxy_mw_err(err, errlen, "ipStrategy.depth: %lld out of range", depth);
+        return hc_errf(err, errlen, -EINVAL, "ipStrategy.depth: %lld out of range", depth);
     if (subnet < 0 || subnet > 128)
-        return proxy_mw_err(err, errlen, "ipStrategy.ipv6Subnet: %lld out of range", subnet);
+        return hc_errf(err, errlen, -EINVAL, "ipStrategy.ipv6Subnet: %lld out of range", subnet);
     if (proxy_mw_json_strv(obj, "excludedIPs", &ex, &nex, err, errlen) != 0)
         return -EINVAL;
     int rc = proxy_mw_ipset_parse(&s->excluded, ex, nex, err, errlen);
@@ -212,7 +212,7 @@ int proxy_mw_ipallow_parse(const json_t *spec, const char *name, void **cfg, cha
     if (rc != 0)
         goto fail;
     if (n == 0) {
-        rc = proxy_mw_err(err, errlen, "sourceRange is empty");
+        rc = hc_errf(err, errlen, -EINVAL, "sourceRange is empty");
         goto fail_ranges;
     }
     rc = proxy_mw_ipset_parse(&c->allowed, ranges, n, err, errlen);
@@ -220,7 +220,7 @@ int proxy_mw_ipallow_parse(const json_t *spec, const char *name, void **cfg, cha
         goto fail_ranges;
     rc = proxy_mw_json_int(spec, "rejectStatusCode", &status, err, errlen);
     if (rc == 0 && (status < 100 || status > 599))
-        rc = proxy_mw_err(err, errlen, "rejectStatusCode: %lld is not a status", status);
+        rc = hc_errf(err, errlen, -EINVAL, "rejectStatusCode: %lld is not a status", status);
     if (rc != 0)
         goto fail_set;
     rc = proxy_mw_ipstrategy_parse(proxy_mw_json_get(spec, "ipStrategy"), &c->strategy, err,

@@ -96,7 +96,7 @@ int proxy_mw_addprefix_parse(const json_t *spec, const char *name, void **cfg, c
     path_cfg_t *c = path_new(PATH_ADD);
     int rc = proxy_mw_json_str(spec, "prefix", &c->text, err, errlen);
     if (rc == 0 && (!c->text || !c->text[0]))
-        rc = proxy_mw_err(err, errlen, "addPrefix: prefix cannot be empty");
+        rc = hc_errf(err, errlen, -EINVAL, "addPrefix: prefix cannot be empty");
     return finish(c, rc, cfg);
 }
 
@@ -118,7 +118,7 @@ int proxy_mw_replacepathregex_parse(const json_t *spec, const char *name, void *
     c->n = 1;
     int rc = proxy_mw_json_str(spec, "regex", &c->items[0], err, errlen);
     if (rc == 0 && !c->items[0])
-        rc = proxy_mw_err(err, errlen, "replacePathRegex: regex is required");
+        rc = hc_errf(err, errlen, -EINVAL, "replacePathRegex: regex is required");
     if (rc == 0)
         rc = proxy_mw_json_str(spec, "replacement", &c->text, err, errlen);
     if (rc == 0 && !c->text)

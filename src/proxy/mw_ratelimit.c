@@ -132,11 +132,11 @@ static int parse_period(const json_t *spec, uint64_t *ns, char *err, size_t errl
     if (json_is_integer(v)) {
         json_int_t secs = json_integer_value(v);
         if (secs < 0 || (uint64_t)secs > UINT64_MAX / NS_PER_S)
-            return proxy_mw_err(err, errlen, "rateLimit.period: %lld is out of range",
+            return hc_errf(err, errlen, -EINVAL, "rateLimit.period: %lld is out of range",
                                 (long long)secs);
         *ns = (uint64_t)secs * NS_PER_S;
     } else if (!json_is_string(v) || proxy_mw_go_duration_parse(json_string_value(v), ns)) {
-        return proxy_mw_err(err, errlen, "rateLimit.period: expected seconds or a duration");
+        return hc_errf(err, errlen, -EINVAL, "rateLimit.period: expected seconds or a duration");
     }
     if (*ns == 0)
         *ns = NS_PER_S;
@@ -159,7 +159,7 @@ static int parse_source(rl_cfg_t *c, const json_t *spec, char *err, size_t errle
     }
     int set = (ips && !json_is_null(ips)) + (c->header != NULL) + host;
     if (set > 1)
-        return proxy_mw_err(err, errlen,
+        return hc_errf(err, errlen, -EINVAL,
                             "rateLimit.sourceCriterion: ipStrategy, requestHeaderName and "
                             "requestHost are mutually exclusive");
     c->source = c->header ? RL_SRC_HEADER : host ? RL_SRC_HOST : RL_SRC_IP;

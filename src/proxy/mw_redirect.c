@@ -42,7 +42,7 @@ int proxy_mw_redirectscheme_parse(const json_t *spec, const char *name, void **c
     if (rc == 0)
         rc = proxy_mw_json_bool(spec, "permanent", &c->permanent, err, errlen);
     if (rc == 0 && (!c->scheme || !c->scheme[0]))
-        rc = proxy_mw_err(err, errlen, "redirectScheme: you must provide a target scheme");
+        rc = hc_errf(err, errlen, -EINVAL, "redirectScheme: you must provide a target scheme");
     if (rc != 0) {
         hc_free(port);
         proxy_mw_redirect_free(c);
@@ -74,7 +74,7 @@ int proxy_mw_redirectregex_parse(const json_t *spec, const char *name, void **cf
     if (rc == 0)
         rc = proxy_mw_json_bool(spec, "permanent", &c->permanent, err, errlen);
     if (rc == 0 && !regex)
-        rc = proxy_mw_err(err, errlen, "redirectRegex: regex is required");
+        rc = hc_errf(err, errlen, -EINVAL, "redirectRegex: regex is required");
     if (rc == 0)
         rc = proxy_mw_regex_compile(regex, &c->re, err, errlen);
     hc_free(regex);

@@ -30,7 +30,7 @@ int proxy_mw_regex_compile(const char *pattern, proxy_mw_regex_t **out, char *er
     if (!c) {
         PCRE2_UCHAR msg[128];
         pcre2_get_error_message(code, msg, sizeof(msg));
-        return proxy_mw_err(err, errlen, "regex %s: %s at offset %zu", pattern, (char *)msg,
+        return hc_errf(err, errlen, -EINVAL, "regex %s: %s at offset %zu", pattern, (char *)msg,
                             (size_t)off);
     }
     pcre2_match_context *m = pcre2_match_context_create(NULL);

@@ -70,27 +70,27 @@ int proxy_mw_parse(const json_t *spec, const char *name, proxy_mw_t *mw, char *e
     json_t *v, *body = NULL;
     memset(mw, 0, sizeof(*mw));
     if (!json_is_object(spec))
-        return proxy_mw_err(err, errlen, "middleware %s: spec must be an object", name);
+        return hc_errf(err, errlen, -EINVAL, "middleware %s: spec must be an object", name);
     json_object_foreach((json_t *)spec, key, v) {
         if (json_is_null(v))
             continue;
         if (found)
-            return proxy_mw_err(err, errlen, "middleware %s: several types (%s, %s)", name,
+            return hc_errf(err, errlen, -EINVAL, "middleware %s: several types (%s, %s)", name,
                                 found, key);
         found = key;
         body = v;
     }
     if (!found)
-        return proxy_mw_err(err, errlen, "middleware %s: no type given", name);
+        return hc_errf(err, errlen, -EINVAL, "middleware %s: no type given", name);
     const proxy_mw_type_t *t = proxy_mw_type_find(found);
     if (!t) {
         int rc = is_unsupported(found) ? -ENOTSUP : -EINVAL;
-        proxy_mw_err(err, errlen, "middleware %s: %s type %s", name,
+        hc_errf(err, errlen, -EINVAL, "middleware %s: %s type %s", name,
                      rc == -ENOTSUP ? "unsupported" : "unknown", found);
         return rc;
     }
     if (!json_is_object(body))
-        return proxy_mw_err(err, errlen, "middleware %s: %s must be an object", name, found);
+        return hc_errf(err, errlen, -EINVAL, "middleware %s: %s must be an object", name, found);
     int rc = t->parse(body, name, &mw->cfg, err, errlen);
     if (rc != 0)
         return rc;

@@ -220,17 +220,6 @@ const char *proxy_mw_status_text(int status)
     return "";
 }
 
-int proxy_mw_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
-}
-
 json_t *proxy_mw_json_get(const json_t *obj, const char *key)
 {
     const char *k;
@@ -260,7 +249,7 @@ int proxy_mw_json_bool(const json_t *obj, const char *key, int *out, char *err, 
         *out = 0;
         return 0;
     }
-    return proxy_mw_err(err, errlen, "%s: expected a boolean", key);
+    return hc_errf(err, errlen, -EINVAL, "%s: expected a boolean", key);
 }
 
 int proxy_mw_json_int(const json_t *obj, const char *key, long long *out, char *err,
@@ -283,7 +272,7 @@ int proxy_mw_json_int(const json_t *obj, const char *key, long long *out, char *
             return 0;
         }
     }
-    return proxy_mw_err(err, errlen, "%s: expected an integer", key);
+    return hc_errf(err, errlen, -EINVAL, "%s: expected an integer", key);
 }
 
 int proxy_mw_json_str(const json_t *obj, const char *key, char **out, char *err, size_t errlen)
@@ -301,7 +290,7 @@ int proxy_mw_json_str(const json_t *obj, const char *key, char **out, char *err,
         proxy_mw_str_set(out, num);
         return 0;
     }
-    return proxy_mw_err(err, errlen, "%s: expected a string", key);
+    return hc_errf(err, errlen, -EINVAL, "%s: expected a string", key);
 }
 
 void proxy_mw_strv_free(char **v, size_t n)
@@ -320,14 +309,14 @@ int proxy_mw_json_strv(const json_t *obj, const char *key, char ***out, size_t *
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_array(v))
-        return proxy_mw_err(err, errlen, "%s: expected a list of strings", key);
+        return hc_errf(err, errlen, -EINVAL, "%s: expected a list of strings", key);
     size_t count = json_array_size(v);
     char **items = hc_calloc(count ? count : 1, sizeof(*items));
     for (size_t i = 0; i < count; i++) {
         json_t *it = json_array_get(v, i);
         if (!json_is_string(it)) {
             proxy_mw_strv_free(items, i);
-            return proxy_mw_err(err, errlen, "%s[%zu]: expected a string", key, i);
+            return hc_errf(err, errlen, -EINVAL, "%s[%zu]: expected a string", key, i);
         }
         items[i] = hc_strdup(json_string_value(it));
     }

@@ -125,7 +125,7 @@ static int spec_duration(const json_t *j, const char *key, uint64_t *ms, char *e
     char *v = NULL;
     int rc = proxy_mw_json_str(j, key, &v, err, errlen);
     if (rc == 0 && v && proxy_health_duration(v, ms))
-        rc = proxy_mw_err(err, errlen, "healthCheck.%s: bad duration \"%.40s\"", key, v);
+        rc = hc_errf(err, errlen, -EINVAL, "healthCheck.%s: bad duration \"%.40s\"", key, v);
     hc_free(v);
     return rc;
 }
@@ -136,14 +136,14 @@ static int spec_headers(const json_t *j, proxy_health_spec_t *out, char *err, si
     if (!hs)
         return 0;
     if (!json_is_object(hs))
-        return proxy_mw_err(err, errlen, "healthCheck.headers: not an object");
+        return hc_errf(err, errlen, -EINVAL, "healthCheck.headers: not an object");
     out->headers = hc_calloc(json_object_size(hs) + 1, sizeof(*out->headers));
     const char *k;
     json_t *v;
     json_object_foreach(hs, k, v)
     {
         if (!json_is_string(v))
-            return proxy_mw_err(err, errlen, "healthCheck.headers.%.40s: not a string", k);
+            return hc_errf(err, errlen, -EINVAL, "healthCheck.headers.%.40s: not a string", k);
         out->headers[out->nheaders].name = hc_strdup(k);
         out->headers[out->nheaders++].value = hc_strdup(json_string_value(v));
     }
@@ -158,7 +158,7 @@ int proxy_health_spec_parse(const json_t *j, proxy_health_spec_t *out, char *err
     long long port = 0, status = 0;
     int rc = 0;
     if (!json_is_object(j))
-        rc = proxy_mw_err(err, errlen, "healthCheck: not an object");
+        rc = hc_errf(err, errlen, -EINVAL, "healthCheck: not an object");
     if (!rc)
         rc = proxy_mw_json_str(j, "path", &out->path, err, errlen);
     if (!rc)
@@ -178,9 +178,9 @@ int proxy_health_spec_parse(const json_t *j, proxy_health_spec_t *out, char *err
     if (!rc)
         rc = spec_headers(j, out, err, errlen);
     if (!rc && (port < 0 || port > 65535 || status < 0 || status > 999))
-        rc = proxy_mw_err(err, errlen, "healthCheck: port or status out of range");
+        rc = hc_errf(err, errlen, -EINVAL, "healthCheck: port or status out of range");
     if (!rc && out->scheme && strcmp(out->scheme, "http") && strcmp(out->scheme, "https"))
-        rc = proxy_mw_err(err, errlen, "healthCheck.scheme: http or https");
+        rc = hc_errf(err, errlen, -EINVAL, "healthCheck.scheme: http or https");
     if (rc) {
         proxy_health_spec_free(out);
         return rc;

@@ -3,26 +3,12 @@
  * order, broken objects, and the file-provider equivalents. */
 #include "core/hc_alloc.h"
 #include "proxy/proxy_config.h"
+#include "json_fixture.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <string.h>
-
-/* JSON written with ' for " to keep the fixtures readable. */
-static json_t *J(const char *s)
-{
-    char *t = strdup(s);
-    for (char *p = t; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    json_error_t e;
-    json_t *j = json_loads(t, 0, &e);
-    if (!j)
-        fail_msg("bad fixture JSON at %d: %s", e.position, e.text);
-    free(t);
-    return j;
-}
 
 typedef struct fixture {
     const json_t *objs[32];

@@ -6,25 +6,12 @@
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_route.h"
 #include "proxy/proxy_rule.h"
+#include "json_fixture.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-static json_t *J(const char *s)
-{
-    char *t = strdup(s);
-    for (char *p = t; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    json_error_t e;
-    json_t *j = json_loads(t, 0, &e);
-    if (!j)
-        fail_msg("bad fixture JSON at %d: %s", e.position, e.text);
-    free(t);
-    return j;
-}
 
 static const char *test_header(void *ctx, const char *name, size_t *len)
 {
