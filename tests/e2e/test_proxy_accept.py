@@ -521,7 +521,9 @@ def access_log_duration_ns_and_tls_version():
     assert st == 200, st
     o = wait_for(lambda: [x for x in log_lines(p) if x.get("RequestPath") == "/slow?ms=300&tag=dur"],
                  what="slow line")[0]
-    assert isinstance(o["Duration"], int) and 3e8 <= o["Duration"] < 5e9, "Duration not ns: %r" % o["Duration"]
+    # The backend's 300 ms timer runs on libuv's cached loop time and may end a little
+    # early by the proxy's clock: the bound tells nanoseconds from ms/us, not timer precision.
+    assert isinstance(o["Duration"], int) and 2.5e8 <= o["Duration"] < 5e9, "Duration not ns: %r" % o["Duration"]
     assert isinstance(o.get("OriginDuration"), int) and 2.5e8 <= o["OriginDuration"] <= o["Duration"], o
     assert o["RequestPort"] == "-" and o["RequestScheme"] == "http" and o["RequestProtocol"] == "HTTP/1.1", o
     assert o.get("TLSVersion") in (None, "", "-") or "TLSVersion" not in o, o
