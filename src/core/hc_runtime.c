@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,12 +71,64 @@ void hc_addr_format(const struct sockaddr *addr, char *out, size_t outlen)
     }
 }
 
+/* SO_REUSEPORT lets any socket of the same user join a listening port, so a second
+ * process started on a port already in use would silently take half its connections.
+ * The first listener of each address in this process therefore proves the port free
+ * with an exclusive bind; later ones (the other workers, a reload) join it. */
+#define REUSE_ADDRS_MAX 64
+static pthread_mutex_t reuse_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sockaddr_storage reuse_addrs[REUSE_ADDRS_MAX];
+static size_t reuse_n;
+
+/* Called with reuse_mu held. */
+static int reuse_known(const struct sockaddr *addr, socklen_t len)
+{
+    for (size_t i = 0; i < reuse_n; i++)
+        if (!memcmp(&reuse_addrs[i], addr, len))
+            return 1;
+    return 0;
+}
+
+static int reuseport_claim(const struct sockaddr *addr, socklen_t len)
+{
+    int rc = 0, one = 1;
+    if (((const struct sockaddr_in *)addr)->sin_port == 0)
+        return 0; /* the kernel picks a free port; hc_tcp_listen records it */
+    pthread_mutex_lock(&reuse_mu);
+    if (!reuse_known(addr, len)) {
+        int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+            bind(fd, addr, len))
+            rc = -errno;
+        if (fd >= 0)
+            close(fd);
+    }
+    pthread_mutex_unlock(&reuse_mu);
+    return rc;
+}
+
+/* Records the address fd listens on, so later listeners of this process may join it. */
+static void reuseport_record(int fd, socklen_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) || sl != len)
+        return;
+    pthread_mutex_lock(&reuse_mu);
+    if (!reuse_known((struct sockaddr *)&ss, len) && reuse_n < REUSE_ADDRS_MAX)
+        memcpy(&reuse_addrs[reuse_n++], &ss, len);
+    pthread_mutex_unlock(&reuse_mu);
+}
+
 int hc_tcp_listen(uv_loop_t *loop, uv_tcp_t *handle, const struct sockaddr *addr, int reuseport,
                   int backlog, uv_connection_cb on_connection)
 {
     int rc, one = 1;
     socklen_t len =
         addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (reuseport && (rc = reuseport_claim(addr, len)) != 0)
+        return rc;
     /* libuv 1.44 has no SO_REUSEPORT flag: create, bind and listen on the socket
      * ourselves, so every failure happens before libuv owns a handle, then hand it over. */
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -87,6 +140,8 @@ int hc_tcp_listen(uv_loop_t *loop, uv_tcp_t *handle, const struct sockaddr *addr
         rc = -errno;
         goto fail_fd;
     }
+    if (reuseport)
+        reuseport_record(fd, len);
     if ((rc = uv_tcp_init(loop, handle)))
         goto fail_fd;
     /* Neither call can fail for a listening socket libuv has just accepted as a handle

@@ -15,8 +15,10 @@ int hc_addr_parse(const char *text, struct sockaddr_storage *out);
 void hc_addr_format(const struct sockaddr *addr, char *out, size_t outlen);
 
 /** Binds a socket to addr with SO_REUSEADDR and, when reuseport is set, SO_REUSEPORT,
- *  listens, and only then initializes handle on loop with it. Returns 0, or a negative
- *  errno with handle untouched (never initialized, so it may be reused at once). */
+ *  listens, and only then initializes handle on loop with it. The first SO_REUSEPORT
+ *  listener of an address in this process fails with -EADDRINUSE when another process
+ *  listens there (SO_REUSEPORT alone would let both share it silently). Returns 0, or
+ *  a negative errno with handle untouched (never initialized, so it may be reused). */
 int hc_tcp_listen(uv_loop_t *loop, uv_tcp_t *handle, const struct sockaddr *addr, int reuseport,
                   int backlog, uv_connection_cb on_connection);
 

@@ -33,7 +33,7 @@ class Certs:
         self.proc = Proc([binary("hearth"), "certs", "--manifests", mdir,
                           "--status", "127.0.0.1:%d" % self.status,
                           "--solver", "127.0.0.1:%d" % self.solver] + self.extra)
-        wait_port(self.status, proc=self.proc.p)
+        wait_port(self.status, proc=self.proc)
 
     def certificates(self):
         code, body = http_get(self.status, "/api/certificates")
@@ -189,11 +189,11 @@ class Pebble:
         self.dnssrv = Proc(["pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
                             "-dns01", "127.0.0.1:%d" % self.dns, "-http01", "", "-https01", "",
                             "-tlsalpn01", "", "-management", "127.0.0.1:%d" % self.mgmt_dns])
-        wait_port(self.mgmt_dns, proc=self.dnssrv.p)
+        wait_port(self.mgmt_dns, proc=self.dnssrv)
         self.proc = Proc(["pebble", "-config", cfg, "-dnsserver", "127.0.0.1:%d" % self.dns],
                          env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": str(nonce_reject)})
-        wait_port(self.port, proc=self.proc.p)
-        wait_port(self.mgmt, proc=self.proc.p)
+        wait_port(self.port, proc=self.proc)
+        wait_port(self.mgmt, proc=self.proc)
 
     def api_ca_pem(self):
         with open(self.api_ca, "rb") as f:

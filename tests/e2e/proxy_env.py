@@ -39,7 +39,7 @@ class Backend:
 
     def start(self):
         self.proc = Proc([binary("hc_testd"), "--listen", "127.0.0.1:%d" % self.port, "--name", self.name])
-        wait_port(self.port, proc=self.proc.p)
+        wait_port(self.port, proc=self.proc)
 
     def stop(self):
         if self.proc:
@@ -167,7 +167,7 @@ class Proxy:
             args += ["--access-log", self.access_log]
         self.proc = Proc(args + list(extra), env=env)
         for p in (self.web, self.websecure, self.api):
-            wait_port(p, proc=self.proc.p)
+            wait_port(p, proc=self.proc)
         wait_for(lambda: get(self.api, "/ping")[0] == 200, what="/ping 200")
 
     def write(self, fname, text):

@@ -28,7 +28,19 @@ def up_env():
     so a test never binds the fixed defaults."""
     return {"PROXY_WEB": "127.0.0.1:%d" % free_port(), "PROXY_WEBSECURE": "127.0.0.1:%d" % free_port(),
             "PROXY_API": "127.0.0.1:%d" % free_port(), "PROXY_WORKERS": "2",
-            "CERTS_SOLVER": "127.0.0.1:%d" % free_port(), "CERTS_STATUS": "127.0.0.1:%d" % free_port()}
+            "CERTS_SOLVER": "127.0.0.1:%d" % free_port(), "CERTS_STATUS": "127.0.0.1:%d" % free_port(),
+            "PORT": str(free_port()), "CAPTURE_HEP": "127.0.0.1:%d" % free_port(),
+            "CAPTURE_HTTP": "127.0.0.1:%d" % free_port(),
+            "AGENT_PROMETHEUS": "127.0.0.1:%d" % free_port()}
+
+
+def check_all_healthy(data):
+    """Runs `hearth check --data DATA` and asserts every service hearth.json lists is
+    healthy (and that there is more than the proxy)."""
+    with open(os.path.join(data, "hearth.json")) as f:
+        n = len(json.load(f)["services"])
+    code, out, _ = run("check", "--data", data)
+    assert n >= 2 and code == 0 and "OK: %d of %d healthy" % (n, n) in out, out
 
 
 def wait_state(up, data):
@@ -116,8 +128,7 @@ def up_runs_the_proxy_with_its_dashboard_at_proxy_localhost():
             proxy = [s for s in doc["services"] if s["name"] == "proxy"]
             assert proxy and proxy[0]["health"] == "http://127.0.0.1:%d/ping" % api, doc
             assert proxy[0]["url"] == "http://localhost:%d/dashboard/" % api, doc
-            code, out, _ = run("check", "--data", data)
-            assert code == 0 and "OK: 2 of 2 healthy" in out, out
+            check_all_healthy(data)
             # proxy.localhost on the web entry point is the API: "/" -> the dashboard
             status, raw = get(web, "/", "proxy.localhost")
             assert status == 302 and b"\r\nLocation: /dashboard/\r\n" in raw, raw[:300]
@@ -126,6 +137,12 @@ def up_runs_the_proxy_with_its_dashboard_at_proxy_localhost():
             status, raw = get(web, "/api/http/routers", "proxy.localhost")
             assert status == 200 and b'"proxy-localhost@file"' in raw, raw[:600]
             assert get(web, "/", "other.localhost")[0] == 404
+            names = {s["name"] for s in doc["services"]}
+            assert {"proxy", "certs", "analytics", "capture", "agent"} <= names, doc
+            # every built-in service with a web side is <name>.localhost through the proxy
+            for name in ("analytics", "capture"):
+                status, raw = get(web, "/api/heartbeat", "%s.localhost" % name)
+                assert status == 200 and b'"ok":true' in raw, (name, raw[:300])
             assert up.stop(signal.SIGTERM) == 0, up.output()
             out = up.output()
             assert "http://localhost:%d/dashboard/" % api in out, out
@@ -171,8 +188,7 @@ def up_serves_localhost_https_from_a_local_ca_it_reuses():
         mdir = os.path.join(data, "manifests")
         leaf = os.path.join(mdir, "hearth-certs-default-hearth-localhost-tls.yaml")
         with up_until_https(data, env, port) as up:
-            code, out, _ = run("check", "--data", data)
-            assert code == 0 and "OK: 2 of 2 healthy" in out, out
+            check_all_healthy(data)
             issuer = read_bytes(os.path.join(mdir, "hearth-local-ca-issuer.yaml")).decode()
             assert "kind: ClusterIssuer" in issuer and "name: hearth-local-ca" in issuer, issuer
             assert "secretName: hearth-local-ca" in issuer, issuer
@@ -186,8 +202,7 @@ def up_serves_localhost_https_from_a_local_ca_it_reuses():
         with up_until_https(data, env, port) as up:
             assert read_bytes(os.path.join(data, "ca.crt")) == ca
             assert read_bytes(leaf) == first_leaf
-            code, out, _ = run("check", "--data", data)
-            assert code == 0 and "OK: 2 of 2 healthy" in out, out
+            check_all_healthy(data)
             assert up.stop(signal.SIGTERM) == 0, up.output()
             out = up.output()
             assert '"msg":"certificate ready"' in out, out
@@ -221,6 +236,19 @@ def check_without_running_up_explains():
         code, _, err = run("check", "--data", tmp)
         assert code == 1, code
         assert "no running `hearth up` found" in err and "hearth.json" in err, err
+
+
+@t.test
+def a_second_process_on_a_busy_port_fails_instead_of_sharing_it():
+    # SO_REUSEPORT alone would let the second proxy take half of the first one's clients.
+    port = free_port()
+    args = ["proxy", "--web", "127.0.0.1:%d" % port, "--websecure", "", "--api", "", "--workers", "2"]
+    with Proc([HEARTH] + args) as first:
+        wait_port(port, proc=first)
+        code, out, err = run(*args)
+        assert code != 0, (code, out, err)
+        assert '"error":"address already in use"' in out + err, out + err
+        assert first.poll() is None, first.output()
 
 
 t.run()

@@ -23,7 +23,7 @@ SERVER = None
 def start():
     global SERVER
     SERVER = Proc([binary("hc_testd"), "--listen", "127.0.0.1:%d" % PORT, "--workers", "2"])
-    wait_port(PORT, proc=SERVER.p)
+    wait_port(PORT, proc=SERVER)
 
 
 def read_response(s, timeout=5.0):
@@ -309,7 +309,7 @@ def tls_with_sni():
         port = free_port()
         with Proc([binary("hc_testd"), "--listen", "127.0.0.1:%d" % port, "--tls-cert", c1, "--tls-key", k1,
                    "--sni-cert", c2, "--sni-key", k2]) as p:
-            wait_port(port, proc=p.p)
+            wait_port(port, proc=p)
             for name, crt in (("one.test", c1), ("two.test", c2)):
                 ctx = ssl.create_default_context(cafile=crt)
                 with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
