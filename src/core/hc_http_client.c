@@ -1,13 +1,14 @@
-/* HTTP/1.1 client requests (see hc_http_client.h): URL and head building, the response
- * parse through hc_http_parse, timeouts, collect mode and one retry on a pooled
- * connection the server had closed. Connections and the pool: hc_http_client_conn.c. */
+/* HTTP/1.1 client requests (see hc_http_client.h): the response parse through
+ * hc_http_parse, timeouts, collect mode and one retry on a pooled connection the server
+ * had closed. Finished requests are recycled (their timer and buffers kept).
+ * The head: hc_http_client_head.c; connections and the pool: hc_http_client_conn.c. */
 #include "core/hc_alloc.h"
 #include "core/hc_buf.h"
 #include "core/hc_http_client_int.h"
 #include "core/hc_http_parse.h"
 
-#include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,19 +19,31 @@ enum {
     QUEUE_MAX = 1024 * 1024, /* streamed body bytes waiting to be sent */
     REASON_MAX = 512,
     HEAD_MAX = 64 * 1024, /* request head we build */
+    FREE_REQS_MAX = 64,   /* finished requests kept for reuse */
+    BUF_KEEP = 16 * 1024, /* buffer capacity a recycled request keeps */
 };
 
+/* Kept while recycled: everything before `prev`. */
 struct hc_http_client_req {
     hc_http_client_t *cl;
+    hc_http_client_req_t *next_free;
+    /* Deadlines are lazy: the timer is started only when a deadline comes before the
+     * armed one, and checks them when it fires (so it may outlive a request). */
+    uv_timer_t timer;
+    uint64_t armed_at; /* loop ms the timer fires at, 0 = not armed */
+    hc_buf_t out;      /* head + in-memory body, kept for the retry */
+    hc_buf_t queued;   /* streamed body (framed) waiting for the connection */
+    hc_buf_t hdrs;     /* name NUL value NUL ... */
+    hc_buf_t reason;
+    hc_buf_t body;
+    hc_http_client_header_t *hv;
+    size_t hv_cap;
+    /* Per request: zeroed on reuse. */
     hc_http_client_req_t *prev, *next; /* the client's unfinished requests */
     const hc_http_client_req_cbs_t *cbs;
     void *ud;
     hc_hcli_conn_t *conn;
-    hc_hcli_target_t target; /* host and sni owned here; tls referenced */
-    char *key;
-    hc_buf_t out;    /* head + in-memory body, kept for the retry */
-    hc_buf_t queued; /* streamed body (framed) waiting for the connection */
-    uv_timer_t timer;
+    hc_http_client_origin_t *origin;         /* where it goes (a reference) */
     uint64_t total_deadline, phase_deadline; /* loop ms, 0 = none */
     const char *phase;
     uint64_t connect_ms, header_ms;
@@ -43,15 +56,11 @@ struct hc_http_client_req {
     int retried;
     int reused; /* the connection came from the pool */
     hc_http_parser_t parser;
-    hc_buf_t hdrs; /* name NUL value NUL ... */
     int in_value;
     size_t n_values; /* values begun in hdrs: the field count */
-    hc_buf_t reason;
-    hc_http_client_header_t *hv;
     hc_http_response_t res;
     int have_res, interim, complete, keep_alive;
     size_t collect_max;
-    hc_buf_t body;
     int done, status, pending_status;
     char error[192];
     int upgrade;               /* opts.upgrade */
@@ -75,17 +84,59 @@ static void req_freed(uv_handle_t *h)
     hc_buf_free(&r->reason);
     hc_buf_free(&r->body);
     hc_free(r->hv);
-    hc_free(r->key);
-    hc_free((char *)r->target.host);
-    hc_free((char *)r->target.sni);
-    hc_tls_ctx_unref(r->target.tls);
     hc_free(r);
     cl->n_reqs--;
     hc_hcli_client_maybe_free(cl);
 }
 
+static void buf_trim(hc_buf_t *b)
+{
+    if (b->cap > BUF_KEEP)
+        hc_buf_free(b);
+}
+
+/* After on_done: keeps the request for the next one, or frees it once its timer has
+ * closed. A timer left armed no longer keeps the loop alive. */
+static void req_recycle(hc_http_client_req_t *r)
+{
+    hc_http_client_t *cl = r->cl;
+    hc_http_client_origin_unref(r->origin);
+    r->origin = NULL;
+    if (cl->freeing || cl->n_free_reqs >= FREE_REQS_MAX) {
+        uv_close((uv_handle_t *)&r->timer, req_freed);
+        return;
+    }
+    buf_trim(&r->out);
+    buf_trim(&r->queued);
+    buf_trim(&r->hdrs);
+    buf_trim(&r->body);
+    uv_unref((uv_handle_t *)&r->timer);
+    r->next_free = cl->free_reqs;
+    cl->free_reqs = r;
+    cl->n_free_reqs++;
+}
+
+/* A recycled request or a new one, its per-request part zeroed. */
+static hc_http_client_req_t *req_get(hc_http_client_t *cl)
+{
+    hc_http_client_req_t *r = cl->free_reqs;
+    if (!r) {
+        r = hc_calloc(1, sizeof(*r));
+        r->cl = cl;
+        uv_timer_init(cl->loop, &r->timer);
+        r->timer.data = r;
+        cl->n_reqs++;
+        return r;
+    }
+    cl->free_reqs = r->next_free;
+    cl->n_free_reqs--;
+    uv_ref((uv_handle_t *)&r->timer);
+    memset(&r->prev, 0, sizeof(*r) - offsetof(hc_http_client_req_t, prev));
+    return r;
+}
+
 /* Ends the request once: hands the connection back (or closes it), reports on_done,
- * and frees the request when its timer has closed. */
+ * and recycles the request. */
 static void req_finish(hc_http_client_req_t *r, int status, const char *reason)
 {
     if (r->done)
@@ -109,9 +160,8 @@ static void req_finish(hc_http_client_req_t *r, int status, const char *reason)
         r->cl->reqs = r->next;
     if (r->next)
         r->next->prev = r->prev;
-    uv_timer_stop(&r->timer);
     r->cbs->on_done(r, status, r->ud);
-    uv_close((uv_handle_t *)&r->timer, req_freed);
+    req_recycle(r);
 }
 
 /* Fails from a context where on_done must not run yet (inside hc_http_client_request). */
@@ -119,7 +169,7 @@ static void req_fail_soon(hc_http_client_req_t *r, int status, const char *reaso
 {
     r->pending_status = status;
     snprintf(r->error, sizeof(r->error), "%s", reason);
-    uv_timer_start(&r->timer, req_timer, 0, 0);
+    req_arm(r);
 }
 
 static void req_timer(uv_timer_t *t)
@@ -127,6 +177,9 @@ static void req_timer(uv_timer_t *t)
     hc_http_client_req_t *r = t->data;
     uint64_t now = uv_now(r->cl->loop);
     char reason[64];
+    r->armed_at = 0;
+    if (r->done) /* a deadline left from a finished request */
+        return;
     if (r->pending_status) {
         req_finish(r, r->pending_status, r->error);
     } else if (r->total_deadline && now >= r->total_deadline) {
@@ -139,7 +192,7 @@ static void req_timer(uv_timer_t *t)
     }
 }
 
-/* Sets the timer to the nearest deadline. */
+/* Makes the timer fire no later than the nearest deadline. */
 static void req_arm(hc_http_client_req_t *r)
 {
     if (r->done)
@@ -147,10 +200,10 @@ static void req_arm(hc_http_client_req_t *r)
     uint64_t now = uv_now(r->cl->loop), next = r->total_deadline;
     if (r->pending_status || (r->phase_deadline && (!next || r->phase_deadline < next)))
         next = r->pending_status ? now : r->phase_deadline;
-    if (next)
-        uv_timer_start(&r->timer, req_timer, next > now ? next - now : 0, 0);
-    else
-        uv_timer_stop(&r->timer);
+    if (!next || (r->armed_at && r->armed_at <= next))
+        return;
+    r->armed_at = next > now ? next : now;
+    uv_timer_start(&r->timer, req_timer, next > now ? next - now : 0, 0);
 }
 
 static void req_phase(hc_http_client_req_t *r, const char *name, uint64_t ms)
@@ -185,6 +238,18 @@ static int p_reason(void *ud, const char *at, size_t len)
     return 0;
 }
 
+/* Room for n entries in hv (kept across responses and requests). */
+static void hv_reserve(hc_http_client_req_t *r, size_t n)
+{
+    if (n <= r->hv_cap)
+        return;
+    size_t cap = r->hv_cap ? 2 * r->hv_cap : 16;
+    while (cap < n)
+        cap *= 2;
+    r->hv = hc_realloc(r->hv, cap * sizeof(*r->hv));
+    r->hv_cap = cap;
+}
+
 /* Header pieces are stored as name NUL value NUL; a piece may come split in two. */
 static int hdr_piece(hc_http_client_req_t *r, int is_value, const char *at, size_t len)
 {
@@ -192,15 +257,19 @@ static int hdr_piece(hc_http_client_req_t *r, int is_value, const char *at, size
         return -1;
     if (r->have_res) /* trailer fields of a chunked body: not passed on */
         return 0;
-    int rc = 0;
-    if (is_value != r->in_value && (is_value || r->hdrs.len))
-        rc = hc_buf_append(&r->hdrs, "", 1);
+    hc_buf_t *b = &r->hdrs;
+    size_t sep = is_value != r->in_value && (is_value || b->len); /* the NUL before */
     r->n_values += is_value && !r->in_value;
     r->in_value = is_value;
-    if (rc || hc_buf_append(&r->hdrs, at, len)) {
+    if (hc_buf_reserve(b, sep + len)) {
         req_finish(r, -EBADMSG, "bad response: header section too large");
         return -1;
     }
+    if (sep)
+        b->base[b->len++] = '\0';
+    memcpy(b->base + b->len, at, len);
+    b->len += len;
+    b->base[b->len] = '\0';
     return 0;
 }
 
@@ -220,15 +289,16 @@ static int hdrs_index(hc_http_client_req_t *r)
     if (r->in_value && hc_buf_append(&r->hdrs, "", 1))
         return -1;
     size_t n = 2 * r->n_values; /* a name and a value each */
-    hc_free(r->hv);
-    r->hv = hc_calloc(n / 2 + 1, sizeof(*r->hv));
+    hv_reserve(r, n / 2 + 1);
     r->res.n_headers = 0;
     for (size_t i = 0; i + 1 < r->hdrs.len && r->res.n_headers < n / 2;) {
         hc_http_client_header_t *h = &r->hv[r->res.n_headers++];
         h->name = r->hdrs.base + i;
-        i += strlen(h->name) + 1;
+        h->name_len = strlen(h->name);
+        i += h->name_len + 1;
         h->value = r->hdrs.base + i;
-        i += strlen(h->value) + 1;
+        h->value_len = strlen(h->value);
+        i += h->value_len + 1;
     }
     r->res.headers = r->hv;
     return 0;
@@ -392,14 +462,15 @@ static int req_start(hc_http_client_req_t *r, int pooled)
 {
     int rc = 0;
     r->ready = 0;
-    r->conn = pooled && !r->no_reuse ? hc_hcli_pool_take(r->cl, r->key, &req_events, r) : NULL;
+    r->conn = pooled && !r->no_reuse ? hc_hcli_pool_take(r->cl, r->origin->key, &req_events, r)
+                                     : NULL;
     if (r->conn) {
         r->reused = 1;
         req_send(r);
         return 0;
     }
     req_phase(r, "connect", r->connect_ms);
-    r->conn = hc_hcli_conn_open(r->cl, &r->target, r->key, &req_events, r, &rc);
+    r->conn = hc_hcli_conn_open(r->cl, &r->origin->target, r->origin->key, &req_events, r, &rc);
     return r->conn ? 0 : rc;
 }
 
@@ -466,173 +537,6 @@ static const hc_hcli_events_t req_events = {
     .on_written = ev_written,
 };
 
-/* ---- building the request ------------------------------------------------------- */
-
-/* RFC 9110 §5.6.2: token = 1*tchar. */
-typedef struct url {
-    int tls;
-    char host[256];
-    int port;
-    const char *target; /* from the first '/' or '?', "" when absent */
-    size_t target_len;
-} url_t;
-
-/* http(s)://host[:port][path][?query][#fragment] (RFC 3986 §3; userinfo is refused,
- * RFC 9110 §4.2.4). An IPv6 literal comes in brackets (RFC 3986 §3.2.2). */
-static int url_parse(const char *s, url_t *u)
-{
-    const char *a, *h, *hend, *port = NULL;
-    if (!strncasecmp(s, "http://", 7))
-        u->tls = 0, a = s + 7;
-    else if (!strncasecmp(s, "https://", 8))
-        u->tls = 1, a = s + 8;
-    else
-        return -EINVAL;
-    const char *aend = a + strcspn(a, "/?#");
-    if (memchr(a, '@', (size_t)(aend - a)))
-        return -EINVAL;
-    if (*a == '[') {
-        h = a + 1;
-        hend = memchr(a, ']', (size_t)(aend - a));
-        if (!hend || (hend + 1 < aend && hend[1] != ':'))
-            return -EINVAL;
-        port = hend + 1 < aend ? hend + 2 : NULL;
-    } else {
-        h = a;
-        hend = memchr(a, ':', (size_t)(aend - a));
-        port = hend ? hend + 1 : NULL;
-        hend = hend ? hend : aend;
-    }
-    size_t hlen = (size_t)(hend - h);
-    if (!hlen || hlen >= sizeof(u->host))
-        return -EINVAL;
-    memcpy(u->host, h, hlen);
-    u->host[hlen] = '\0';
-    u->port = u->tls ? 443 : 80;
-    if (port) {
-        char *stop;
-        long n = port < aend && isdigit((unsigned char)*port) ? strtol(port, &stop, 10) : 0;
-        if (!n || stop != aend || n > 65535)
-            return -EINVAL;
-        u->port = (int)n;
-    }
-    u->target = aend;
-    u->target_len = strcspn(aend, "#");
-    for (size_t i = 0; i < u->target_len; i++)
-        if ((unsigned char)aend[i] <= ' ' || aend[i] == 0x7f)
-            return -EINVAL;
-    return 0;
-}
-
-/* RFC 9110 §5.6.2 tchar: "!#$%&'*+-.^_`|~", digits and letters; NUL is not one. */
-static const unsigned char tchar[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
-    ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
-    ['~'] = 1, ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
-};
-
-/* The length of name when it is a token (RFC 9110 §5.1), else 0. */
-static size_t token_len(const char *name)
-{
-    const unsigned char *p = (const unsigned char *)name;
-    while (tchar[*p])
-        p++;
-    return *p ? 0 : (size_t)(p - (const unsigned char *)name);
-}
-
-/* The length of a field value, or SIZE_MAX when it holds CR or LF (RFC 9110 §5.5). */
-static size_t field_value_len(const char *v)
-{
-    size_t n = strcspn(v, "\r\n");
-    return v[n] ? SIZE_MAX : n;
-}
-
-/* Fields the client writes itself (framing, connection options): 1 to skip name. */
-static int head_own_field(const char *name, size_t n)
-{
-    int c = name[0] | 0x20;
-    return (n == 14 && c == 'c' && !strcasecmp(name, "content-length")) ||
-           (n == 17 && c == 't' && !strcasecmp(name, "transfer-encoding")) ||
-           (n == 10 && c == 'c' && !strcasecmp(name, "connection"));
-}
-
-/* Appends n bytes into room reserved before (the NUL comes once, at the end). */
-static void head_put(hc_buf_t *b, const char *s, size_t n)
-{
-    memcpy(b->base + b->len, s, n);
-    b->len += n;
-}
-
-/* The request line and the caller's fields, measured first and copied into one
- * reservation: an append per piece cost more than the rest of the head on the proxy's
- * hot path. Sets *has_host. */
-static int head_fields(hc_buf_t *b, const hc_http_client_req_opts_t *o, const char *method,
-                       const char *target, size_t tlen, int *has_host)
-{
-    size_t ml = strlen(method), need = ml + 2 + tlen + 11;
-    for (size_t i = 0; i < o->n_headers; i++) {
-        const hc_http_client_header_t *h = &o->headers[i];
-        size_t nl = token_len(h->name), vl = field_value_len(h->value);
-        if (!nl || vl == SIZE_MAX)
-            return -EINVAL;
-        if (!head_own_field(h->name, nl))
-            need += nl + vl + 4;
-        *has_host |= nl == 4 && (h->name[0] | 0x20) == 'h' && !strcasecmp(h->name, "host");
-    }
-    if (hc_buf_reserve(b, need))
-        return -EINVAL;
-    head_put(b, method, ml);
-    head_put(b, " /", *target == '?' ? 2 : 1);
-    head_put(b, target, tlen);
-    head_put(b, " HTTP/1.1\r\n", 11);
-    for (size_t i = 0; i < o->n_headers; i++) {
-        const hc_http_client_header_t *h = &o->headers[i];
-        size_t nl = strlen(h->name);
-        if (head_own_field(h->name, nl))
-            continue;
-        head_put(b, h->name, nl);
-        head_put(b, ": ", 2);
-        head_put(b, h->value, strlen(h->value));
-        head_put(b, "\r\n", 2);
-    }
-    b->base[b->len] = '\0'; /* the reservation kept room for it */
-    return 0;
-}
-
-/* Request line, Host, the caller's fields and our framing (RFC 9112 §3, §6). */
-static int head_build(hc_http_client_req_t *r, const hc_http_client_req_opts_t *o, const char *method,
-                      const url_t *u)
-{
-    hc_buf_t *b = &r->out;
-    int has_host = 0, rc = 0;
-    const char *target = u->target_len ? u->target : "/";
-    size_t tlen = u->target_len ? u->target_len : 1;
-    if (head_fields(b, o, method, target, tlen, &has_host))
-        return -EINVAL;
-    if (!has_host) { /* RFC 9110 §7.2: the authority, port only when not the default */
-        const char *lb = strchr(u->host, ':') ? "[" : "", *rb = *lb ? "]" : "";
-        if (u->port == (u->tls ? 443 : 80))
-            rc |= hc_buf_printf(b, "Host: %s%s%s\r\n", lb, u->host, rb);
-        else
-            rc |= hc_buf_printf(b, "Host: %s%s%s:%d\r\n", lb, u->host, rb, u->port);
-    }
-    if (r->no_reuse)
-        rc |= hc_buf_puts(b, "Connection: close\r\n");
-    else if (r->upgrade) /* RFC 9110 §7.8: Upgrade is a connection option */
-        rc |= hc_buf_puts(b, "Connection: Upgrade\r\n");
-    if (r->stream && r->chunked)
-        rc |= hc_buf_puts(b, "Transfer-Encoding: chunked\r\n");
-    else if (r->stream)
-        rc |= hc_buf_printf(b, "Content-Length: %lld\r\n", (long long)o->stream_length);
-    else if (o->body_len || !strcmp(method, "POST") || !strcmp(method, "PUT") ||
-             !strcmp(method, "PATCH")) /* RFC 9110 §8.6 */
-        rc |= hc_buf_printf(b, "Content-Length: %zu\r\n", o->body_len);
-    rc |= hc_buf_puts(b, "\r\n");
-    if (!r->stream && o->body_len)
-        rc |= hc_buf_append(b, o->body, o->body_len);
-    return rc ? -EINVAL : 0;
-}
-
 /* ---- public API ----------------------------------------------------------------- */
 
 hc_http_client_t *hc_http_client_new(uv_loop_t *loop, const hc_http_client_opts_t *opts,
@@ -670,20 +574,41 @@ void hc_http_client_free(hc_http_client_t *cl)
     cl->n_reqs++; /* keeps cl alive while requests finish below */
     while (cl->reqs)
         req_finish(cl->reqs, -ECANCELED, "cancelled");
+    while (cl->free_reqs) {
+        hc_http_client_req_t *r = cl->free_reqs;
+        cl->free_reqs = r->next_free;
+        uv_close((uv_handle_t *)&r->timer, req_freed);
+    }
+    cl->n_free_reqs = 0;
     hc_hcli_pool_clear(cl);
     cl->n_reqs--;
     hc_hcli_client_maybe_free(cl);
 }
 
+/* Sets a buffer of a new or recycled request up for this one. */
+static void buf_prep(hc_buf_t *b, size_t max)
+{
+    hc_buf_reset(b);
+    b->max = max;
+}
+
 /* Fills r from the options; -EINVAL on a bad URL, method or header. */
 static int req_setup(hc_http_client_req_t *r, const hc_http_client_req_opts_t *o)
 {
-    url_t u;
-    const char *method = o->method ? o->method : "GET";
-    if (!o->url || url_parse(o->url, &u) || !token_len(method) ||
+    const char *method = o->method ? o->method : "GET", *target = o->target;
+    if ((!o->url && !o->origin) || !hc_hcli_token_len(method) ||
         (o->stream_body && o->body_len) || (o->body_len && !o->body))
         return -EINVAL;
-    r->is_head = !strcmp(method, "HEAD");
+    if (o->origin) {
+        r->origin = o->origin;
+        r->origin->refs++;
+    } else {
+        r->origin = hc_hcli_origin_parse(o->url, o->tls_server_name, o->tls ? o->tls : r->cl->tls,
+                                         &target);
+        if (!r->origin)
+            return -EINVAL;
+    }
+    r->is_head = method[0] == 'H' && !strcmp(method, "HEAD");
     r->stream = !!o->stream_body;
     r->chunked = r->stream && o->stream_length < 0;
     r->stream_left = o->stream_length;
@@ -694,19 +619,15 @@ static int req_setup(hc_http_client_req_t *r, const hc_http_client_req_opts_t *o
     r->header_ms = o->header_timeout_ms ? o->header_timeout_ms : 60000;
     if (o->total_timeout_ms)
         r->total_deadline = uv_now(r->cl->loop) + o->total_timeout_ms;
-    hc_buf_init(&r->out, HEAD_MAX + o->body_len);
-    hc_buf_init(&r->queued, QUEUE_MAX);
-    hc_buf_init(&r->hdrs, r->cl->max_header);
-    hc_buf_init(&r->reason, REASON_MAX);
-    hc_buf_init(&r->body, o->collect_max);
-    r->target.host = hc_strdup(u.host);
-    r->target.port = u.port;
-    if (u.tls) {
-        r->target.tls = hc_tls_ctx_ref(o->tls ? o->tls : r->cl->tls);
-        r->target.sni = hc_strdup(o->tls_server_name ? o->tls_server_name : u.host);
-    }
-    r->key = hc_hcli_key(&r->target);
-    return head_build(r, o, method, &u);
+    buf_prep(&r->out, HEAD_MAX + o->body_len);
+    buf_prep(&r->queued, QUEUE_MAX);
+    buf_prep(&r->hdrs, r->cl->max_header);
+    buf_prep(&r->reason, REASON_MAX);
+    buf_prep(&r->body, o->collect_max);
+    unsigned flags = (r->no_reuse ? HC_HCLI_HEAD_CLOSE : 0) |
+                     (r->upgrade ? HC_HCLI_HEAD_UPGRADE : 0) |
+                     (r->stream ? HC_HCLI_HEAD_STREAM : 0) | (r->chunked ? HC_HCLI_HEAD_CHUNKED : 0);
+    return hc_hcli_head_build(&r->out, o, method, target ? target : "/", r->origin, flags);
 }
 
 int hc_http_client_request(hc_http_client_t *cl, const hc_http_client_req_opts_t *opts,
@@ -714,17 +635,13 @@ int hc_http_client_request(hc_http_client_t *cl, const hc_http_client_req_opts_t
 {
     if (cl->freeing || !cbs->on_done)
         return -EINVAL;
-    hc_http_client_req_t *r = hc_calloc(1, sizeof(*r));
-    r->cl = cl;
+    hc_http_client_req_t *r = req_get(cl);
     r->cbs = cbs;
     r->ud = ud;
-    uv_timer_init(cl->loop, &r->timer);
-    r->timer.data = r;
-    cl->n_reqs++;
     int rc = req_setup(r, opts);
     if (rc) {
         r->done = 1;
-        uv_close((uv_handle_t *)&r->timer, req_freed);
+        req_recycle(r);
         return rc;
     }
     r->next = cl->reqs;

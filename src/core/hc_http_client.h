@@ -4,8 +4,11 @@
  *
  * Start here: hc_http_client_new once per loop, then hc_http_client_request per request.
  * A request reports on_headers, then on_body pieces, then on_done exactly once.
- * Implementation: hc_http_client.c (requests), hc_http_client_conn.c (connections,
- * DNS, TLS, pool). Not thread-safe: one client per loop. */
+ * A caller sending many requests to one server (the proxy) parses its URL once with
+ * hc_http_client_origin_new and passes origin + target instead of url.
+ * Implementation: hc_http_client.c (requests), hc_http_client_head.c (URLs, origins,
+ * the request head), hc_http_client_conn.c (connections, DNS, TLS, pool).
+ * Not thread-safe: one client per loop. */
 #ifndef HC_HTTP_CLIENT_H
 #define HC_HTTP_CLIENT_H
 
@@ -17,6 +20,7 @@
 
 typedef struct hc_http_client hc_http_client_t;
 typedef struct hc_http_client_req hc_http_client_req_t;
+typedef struct hc_http_client_origin hc_http_client_origin_t;
 
 /* Failures reported to on_done, as negative errno values (the reason says more):
  *   -ECONNREFUSED, -ECONNRESET, -ENETUNREACH ...  connecting or the connection broke
@@ -40,6 +44,9 @@ typedef struct hc_http_client_opts {
 typedef struct hc_http_client_header {
     const char *name;
     const char *value;
+    /* Lengths of name and value: always set in responses; in requests read only with
+     * opts.headers_checked (else measured). */
+    size_t name_len, value_len;
 } hc_http_client_header_t;
 
 /** The response head given to on_headers. Everything points into the request and
@@ -71,6 +78,13 @@ typedef struct hc_http_client_req_cbs {
 typedef struct hc_http_client_req_opts {
     const char *method;              /* "GET" when NULL */
     const char *url;                 /* http:// or https://host[:port][/path][?query] */
+    hc_http_client_origin_t *origin; /* instead of url: a parsed origin (its TLS
+                                        context and name; tls and tls_server_name below
+                                        are then ignored), referenced while in use */
+    const char *target; /* with origin: the request-target, "/path?query" ("/" when NULL) */
+    int headers_checked; /* 1: every header has name_len and value_len set, names are
+                            tokens and values hold no CR or LF (fields from hc_http_parse
+                            or built by the caller): not checked again */
     const hc_http_client_header_t *headers; /* sent as given; Host is added unless present;
                                         Content-Length, Transfer-Encoding and Connection
                                         are set by the client and dropped from here */
@@ -164,6 +178,16 @@ void hc_http_client_raw_pause(hc_http_client_raw_t *raw, int paused);
 void hc_http_client_raw_shutdown(hc_http_client_raw_t *raw);
 /** Closes the connection (no callback fires) and frees raw. NULL is fine. */
 void hc_http_client_raw_close(hc_http_client_raw_t *raw);
+
+/** Parses url ("http[s]://host[:port]", any path ignored) once for many requests:
+ *  https uses tls (NULL: cl's own context) and tls_server_name (NULL: the URL host) as
+ *  SNI and verified name. NULL when the URL is not valid (hc_http_client_request would
+ *  refuse it). The origin does not refer to cl afterwards; one reference, to drop with
+ *  hc_http_client_origin_unref. Same thread as its requests (plain counting). */
+hc_http_client_origin_t *hc_http_client_origin_new(hc_http_client_t *cl, const char *url,
+                                                   const char *tls_server_name, hc_tls_ctx_t *tls);
+/** Drops a reference; the origin is freed with the last one. NULL is fine. */
+void hc_http_client_origin_unref(hc_http_client_origin_t *o);
 
 /** Finds a header of res by case-insensitive name; NULL when absent. */
 const char *hc_http_response_header(const hc_http_response_t *res, const char *name);

@@ -33,8 +33,11 @@ struct hc_hcli_conn {
     int port;
     hc_tls_conn_t *tls;
     uv_tcp_t tcp;
-    uv_timer_t timer; /* idle timeout while pooled; deferred TLS drain while active */
-    uv_check_t written; /* reports a write libuv finished at once (conn_send_raw) */
+    uv_timer_t timer;    /* idle timeout while pooled; deferred TLS drain while active */
+    uint64_t idle_since; /* loop ms it was last pooled at */
+    int idle_armed;      /* the timer runs conn_idle_expired: left running while the
+                            connection is taken, it checks idle_since when it fires */
+    uv_check_t written;  /* reports a write libuv finished at once (conn_send_raw) */
     uv_getaddrinfo_t gai;
     uv_connect_t connect;
     struct addrinfo *addrs, *next_addr;
@@ -69,14 +72,14 @@ static void key_put(char **p, size_t *room, const char *s, size_t n)
     *room -= n;
 }
 
-char *hc_hcli_key(const hc_hcli_target_t *t)
+size_t hc_hcli_key(const hc_hcli_target_t *t, char *out, size_t room)
 {
     /* "scheme|host|port|sni|ctx" built by hand: snprintf cost as much as the rest of
      * a proxied request's client-side setup. The context pointer keeps connections
      * verified against different CAs apart. */
-    char buf[768], num[2 * sizeof(uintptr_t) + 8];
-    char *p = buf;
-    size_t room = sizeof(buf) - 1;
+    char num[2 * sizeof(uintptr_t) + 8];
+    char *p = out;
+    room--;
     const char *sni = t->sni ? t->sni : "";
     key_put(&p, &room, t->tls ? "https|" : "http|", t->tls ? 6 : 5);
     key_put(&p, &room, t->host, strlen(t->host));
@@ -97,7 +100,7 @@ char *hc_hcli_key(const hc_hcli_target_t *t)
     num[--n] = '|';
     key_put(&p, &room, num + n, sizeof(num) - n);
     *p = '\0';
-    return hc_memdup(buf, (size_t)(p - buf) + 1);
+    return (size_t)(p - out);
 }
 
 /* ---- lifetime ------------------------------------------------------------------- */
@@ -374,8 +377,10 @@ void hc_hcli_conn_pause(hc_hcli_conn_t *c, int paused)
         return;
     }
     uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
-    if (c->tls) /* records already decrypted inside OpenSSL wait for no socket event */
+    if (c->tls) { /* records already decrypted inside OpenSSL wait for no socket event */
+        c->idle_armed = 0;
         uv_timer_start(&c->timer, conn_resume_tls, 0, 0);
+    }
 }
 
 void hc_hcli_conn_rebind(hc_hcli_conn_t *c, const hc_hcli_events_t *ev, void *owner)
@@ -522,7 +527,17 @@ hc_hcli_conn_t *hc_hcli_conn_open(hc_http_client_t *cl, const hc_hcli_target_t *
 
 static void conn_idle_expired(uv_timer_t *t)
 {
-    hc_hcli_conn_close(t->data);
+    hc_hcli_conn_t *c = t->data;
+    uint64_t idle = uv_now(c->cl->loop) - c->idle_since;
+    c->idle_armed = 0;
+    if (c->state != CONN_IDLE) /* taken since: the next release arms it again */
+        return;
+    if (idle >= c->cl->idle_ms) {
+        hc_hcli_conn_close(c);
+        return;
+    }
+    c->idle_armed = 1; /* pooled again since it was armed */
+    uv_timer_start(&c->timer, conn_idle_expired, c->cl->idle_ms - idle, 0);
 }
 
 hc_hcli_conn_t *hc_hcli_pool_take(hc_http_client_t *cl, const char *key,
@@ -535,7 +550,6 @@ hc_hcli_conn_t *hc_hcli_pool_take(hc_http_client_t *cl, const char *key,
         return NULL;
     hc_hcli_conn_t *c = o->idle;
     origin_remove(c);
-    uv_timer_stop(&c->timer);
     c->state = CONN_ACTIVE;
     c->uses++;
     c->ev = ev;
@@ -579,7 +593,11 @@ void hc_hcli_conn_release(hc_hcli_conn_t *c)
         c->paused = 0;
         uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
     }
-    uv_timer_start(&c->timer, conn_idle_expired, cl->idle_ms, 0);
+    c->idle_since = uv_now(cl->loop);
+    if (!c->idle_armed) {
+        c->idle_armed = 1;
+        uv_timer_start(&c->timer, conn_idle_expired, cl->idle_ms, 0);
+    }
 }
 
 void hc_hcli_pool_clear(hc_http_client_t *cl)

@@ -1,6 +1,7 @@
-/* Internal interface between the HTTP client's request layer (hc_http_client.c) and
- * its connection layer (hc_http_client_conn.c: DNS, TCP, TLS, keep-alive pool).
- * Not for use outside those two files.
+/* Internal interface between the HTTP client's request layer (hc_http_client.c), its
+ * head builder (hc_http_client_head.c: URLs, origins, the request head) and its
+ * connection layer (hc_http_client_conn.c: DNS, TCP, TLS, keep-alive pool).
+ * Not for use outside those files.
  *
  * Memory rule that keeps re-entrant callbacks safe: a request and a connection are
  * freed only from libuv close callbacks, so either may be closed from inside the
@@ -39,6 +40,19 @@ typedef struct hc_hcli_target {
     const char *sni;   /* TLS: name sent and verified */
 } hc_hcli_target_t;
 
+/* A parsed origin (hc_http_client_origin_new, or one per request made from its URL):
+ * one block holding the strings. */
+struct hc_http_client_origin {
+    unsigned refs;
+    int tls;                 /* https */
+    hc_hcli_target_t target; /* tls referenced; host and sni point into mem */
+    const char *key;         /* the pool key (hc_hcli_key) */
+    const char *authority;   /* the Host field's value: host, [v6], with :port when not
+                                the scheme's default */
+    size_t authority_len;
+    char mem[];
+};
+
 struct hc_http_client {
     uv_loop_t *loop;
     hc_tls_ctx_t *tls; /* the default client context */
@@ -48,7 +62,9 @@ struct hc_http_client {
     hc_hcli_origin_t *origins; /* origins with idle connections */
     hc_http_client_req_t *reqs;       /* requests that have not finished */
     size_t n_conns;            /* connections not yet freed */
-    size_t n_reqs;             /* requests not yet freed */
+    size_t n_reqs;             /* requests not yet freed (recycled ones too) */
+    hc_http_client_req_t *free_reqs; /* finished requests kept for reuse */
+    unsigned n_free_reqs;
     int freeing;
     char rbuf[HC_HCLI_READ_BUF]; /* socket reads (one loop: one read at a time) */
     char pbuf[HC_HCLI_READ_BUF]; /* TLS plaintext */
@@ -65,8 +81,33 @@ struct hc_http_client_raw {
 /** Connection events of a taken-over connection (hc_http_client_raw.c). */
 extern const hc_hcli_events_t hc_hcli_raw_events;
 
-/** The pool key of a target: connections are shared only between equal keys. */
-char *hc_hcli_key(const hc_hcli_target_t *t);
+/** The pool key of a target: connections are shared only between equal keys. Written
+ *  into out (room bytes, at least 1); returns its length. */
+size_t hc_hcli_key(const hc_hcli_target_t *t, char *out, size_t room);
+
+/* ---- hc_http_client_head.c ---- */
+
+/** Parses an http(s) URL into a new origin (one reference); *target (may be NULL) gets
+ *  the request-target part of url (from the first '/' or '?', "" when absent). tls: the
+ *  context for https (referenced). NULL when the URL is not valid. */
+hc_http_client_origin_t *hc_hcli_origin_parse(const char *url, const char *tls_server_name,
+                                              hc_tls_ctx_t *tls, const char **target);
+/** The length of name when it is a token (RFC 9110 §5.6.2), else 0. */
+size_t hc_hcli_token_len(const char *name);
+
+/* What the head says beyond the caller's fields. */
+enum {
+    HC_HCLI_HEAD_CLOSE = 1,   /* Connection: close */
+    HC_HCLI_HEAD_UPGRADE = 2, /* Connection: Upgrade */
+    HC_HCLI_HEAD_STREAM = 4,  /* a streamed body: Content-Length from stream_length */
+    HC_HCLI_HEAD_CHUNKED = 8, /* a streamed body of unknown length */
+};
+/** Writes into b (empty) the request line for target (up to a '#'; NUL-terminated),
+ *  Host (from org unless the caller gave one), the caller's fields (checked unless
+ *  o->headers_checked), our framing and an in-memory body. -EINVAL on a bad target,
+ *  field or size. */
+int hc_hcli_head_build(hc_buf_t *b, const hc_http_client_req_opts_t *o, const char *method,
+                       const char *target, const hc_http_client_origin_t *org, unsigned flags);
 
 /** An idle connection for key, now attached to owner; NULL when none is pooled. */
 hc_hcli_conn_t *hc_hcli_pool_take(hc_http_client_t *cl, const char *key,

@@ -85,7 +85,10 @@ typedef struct hc_http_scan {
 
 struct hc_http_conn {
     uv_tcp_t tcp;
+    /* Lazy: started only when the deadline comes before the time it is armed for; when
+     * it fires early it re-arms for the deadline (no timer call per request phase). */
     uv_timer_t timer;
+    uint64_t deadline, armed_at; /* loop ms; 0 = none / not armed */
     hc_http_server_t *srv;
     struct hc_http_conn *prev, *next;
     hc_http_parser_t parser;
@@ -148,6 +151,17 @@ void hc_http_conn_take_over(hc_http_conn_t *c, const hc_http_upgrade_t *up);
 size_t hc_http_conn_buffered(const hc_http_conn_t *c);
 /** (Re)starts the connection timer: header/idle timeout, linger, SSE keep-alive. */
 void hc_http_conn_arm(hc_http_conn_t *c, unsigned ms);
+/** Stops it: nothing happens at the deadline. */
+void hc_http_conn_disarm(hc_http_conn_t *c);
+
+/* hc_http_conn_head.c */
+/** The parser callbacks of a server connection (ud: the hc_http_conn_t). */
+extern const hc_http_parse_cbs_t hc_http_conn_parse_cbs;
+/** Starts scanning a new header section (head_phase set). */
+void hc_http_conn_scan_reset(hc_http_conn_t *c);
+/** Scans raw head bytes: the bytes up to and including the end of the head, 0 when all
+ *  of data belongs to the head so far, or -status for a violation. */
+long hc_http_conn_head_scan(hc_http_conn_t *c, const char *data, size_t len);
 
 /* hc_http_req.c */
 void hc_http_rq_init(hc_http_rq_t *rq, const hc_http_server_opts_t *o);

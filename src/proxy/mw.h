@@ -44,8 +44,9 @@ typedef struct proxy_mw_headers {
     hc_buf_t *store; /* NULL, or the caller's: never grown by the list, must outlive it */
 } proxy_mw_headers_t;
 
-/* The request as middlewares see it. Every string is owned by the view (hc_* memory)
- * and freed by proxy_mw_req_free; middlewares replace them with proxy_mw_str_set. */
+/* The request as middlewares see it. Every string is owned by the view and freed by
+ * proxy_mw_req_free: proxy_mw_req_init copies them into one block; middlewares replace
+ * host and path with proxy_mw_req_set, user with proxy_mw_str_set. */
 typedef struct proxy_mw_req {
     char *method;  /* "GET", ... */
     char *scheme;  /* "http" or "https": https when the client connection is TLS */
@@ -58,6 +59,10 @@ typedef struct proxy_mw_req {
     uint32_t delay_ms; /* out: hold the request this long before going on (rateLimit) */
     int no_xff;        /* out: do not add X-Forwarded-For upstream (headers middleware) */
     char *user;        /* out: authenticated user name (basicAuth), NULL otherwise */
+    char *block;       /* the strings proxy_mw_req_init copied, one piece of memory */
+    size_t block_len;
+    int block_owned; /* block is an allocation of its own (else in the caller's store) */
+    int replaced;    /* proxy_mw_req_set/take ran: some field may be outside block */
 } proxy_mw_req_t;
 
 /* A response: one a middleware writes itself, or the upstream's headers. */
@@ -98,10 +103,20 @@ size_t proxy_mw_headers_del(proxy_mw_headers_t *h, const char *name);
  *  form ("/p?q"); tls selects the scheme. now_ns is the arrival time. */
 void proxy_mw_req_init(proxy_mw_req_t *req, const char *method, int tls, const char *host,
                        const char *target, const char *peer_ip, uint64_t now_ns);
+/** proxy_mw_req_init copying the strings into store's spare room when it has enough
+ *  (reserved by the caller, who grows it no further while req uses it), else into an
+ *  allocation of req's own. */
+void proxy_mw_req_init_in(proxy_mw_req_t *req, const char *method, int tls, const char *host,
+                          const char *target, const char *peer_ip, uint64_t now_ns,
+                          hc_buf_t *store);
 /** Frees everything req owns. */
 void proxy_mw_req_free(proxy_mw_req_t *req);
 /** Replaces an owned string field with a copy of value (NULL allowed). */
 void proxy_mw_str_set(char **field, const char *value);
+/** Replaces req->host or req->path (field) with a copy of value. */
+void proxy_mw_req_set(proxy_mw_req_t *req, char **field, const char *value);
+/** Replaces req->host or req->path (field) with s (hc_* memory, now req's). */
+void proxy_mw_req_take(proxy_mw_req_t *req, char **field, char *s);
 
 /** An empty response with a body limited to PROXY_MW_BODY_MAX. */
 void proxy_mw_resp_init(proxy_mw_resp_t *resp);

@@ -296,7 +296,7 @@ proxy_mw_verdict_t proxy_mw_hdr_request(const void *cfg, proxy_mw_req_t *req,
         if (h->value[0]) {
             proxy_mw_headers_set(&req->headers, h->name, h->value);
             if (strcasecmp(h->name, "Host") == 0)
-                proxy_mw_str_set(&req->host, h->value);
+                proxy_mw_req_set(req, &req->host, h->value);
         } else {
             proxy_mw_headers_del(&req->headers, h->name);
             if (strcasecmp(h->name, "X-Forwarded-For") == 0)

@@ -133,15 +133,14 @@ int proxy_mw_replacepathregex_parse(const json_t *spec, const char *name, void *
 static void set_path_slashed(proxy_mw_req_t *req, const char *s)
 {
     if (!s[0] || s[0] == '/') {
-        proxy_mw_str_set(&req->path, s);
+        proxy_mw_req_set(req, &req->path, s);
         return;
     }
     size_t n = strlen(s);
     char *p = hc_malloc(n + 2);
     p[0] = '/';
     memcpy(p + 1, s, n + 1);
-    hc_free(req->path);
-    req->path = p;
+    proxy_mw_req_take(req, &req->path, p);
 }
 
 static void strip_prefix(const path_cfg_t *c, proxy_mw_req_t *req)
@@ -156,7 +155,7 @@ static void strip_prefix(const path_cfg_t *c, proxy_mw_req_t *req)
             rest += *rest == '/';
         char *copy = hc_strdup(rest);
         if (c->force_slash && !copy[0])
-            proxy_mw_str_set(&req->path, "/");
+            proxy_mw_req_set(req, &req->path, "/");
         else
             set_path_slashed(req, copy);
         hc_free(copy);
@@ -199,7 +198,7 @@ static void replace_path_regex(const path_cfg_t *c, proxy_mw_req_t *req)
     hc_buf_init(&b, PATH_MAX_LEN);
     if (proxy_mw_regex_replace_all(c->res[0], req->path, c->text, &b) > 0) {
         proxy_mw_headers_add(&req->headers, "X-Replaced-Path", req->path);
-        proxy_mw_str_set(&req->path, b.base ? b.base : "");
+        proxy_mw_req_set(req, &req->path, b.base ? b.base : "");
     }
     hc_buf_free(&b);
 }
@@ -220,7 +219,7 @@ proxy_mw_verdict_t proxy_mw_path_request(const void *cfg, proxy_mw_req_t *req,
         break;
     case PATH_REPLACE:
         proxy_mw_headers_add(&req->headers, "X-Replaced-Path", req->path);
-        proxy_mw_str_set(&req->path, c->text);
+        proxy_mw_req_set(req, &req->path, c->text);
         break;
     case PATH_REPLACE_REGEX:
         replace_path_regex(c, req);

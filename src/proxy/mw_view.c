@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,8 @@ void proxy_mw_header_release(proxy_mw_header_t *e)
 void proxy_mw_headers_clear(proxy_mw_headers_t *h)
 {
     for (size_t i = 0; i < h->len; i++)
-        proxy_mw_header_release(&h->v[i]);
+        if (h->v[i].owned) /* most live in a store: nothing to free */
+            proxy_mw_header_release(&h->v[i]);
     h->len = 0;
 }
 
@@ -136,32 +138,80 @@ void proxy_mw_str_set(char **field, const char *value)
     *field = copy;
 }
 
+/* Copies n bytes and a NUL at *p; returns where they went. */
+static char *block_put(char **p, const char *s, size_t n)
+{
+    char *at = *p;
+    memcpy(at, s, n);
+    at[n] = '\0';
+    *p += n + 1;
+    return at;
+}
+
 void proxy_mw_req_init(proxy_mw_req_t *req, const char *method, int tls, const char *host,
                        const char *target, const char *peer_ip, uint64_t now_ns)
 {
+    proxy_mw_req_init_in(req, method, tls, host, target, peer_ip, now_ns, NULL);
+}
+
+void proxy_mw_req_init_in(proxy_mw_req_t *req, const char *method, int tls, const char *host,
+                          const char *target, const char *peer_ip, uint64_t now_ns, hc_buf_t *store)
+{
     memset(req, 0, sizeof(*req));
-    req->method = hc_strdup(method);
-    req->scheme = hc_strdup(tls ? "https" : "http");
-    req->host = hc_strdup(host ? host : "");
-    const char *q = strchr(target, '?');
-    if (q) {
-        req->path = hc_memdup(target, (size_t)(q - target));
-        req->query = hc_strdup(q + 1);
+    const char *scheme = tls ? "https" : "http";
+    host = host ? host : "";
+    peer_ip = peer_ip ? peer_ip : "";
+    size_t ml = strlen(method), sl = strlen(scheme), hl = strlen(host), tl = strlen(target);
+    size_t il = strlen(peer_ip);
+    const char *q = memchr(target, '?', tl);
+    size_t pl = q ? (size_t)(q - target) : tl;
+    req->block_len = ml + sl + hl + tl + il + 6;
+    if (store && store->base && store->cap - store->len >= req->block_len) {
+        req->block = store->base + store->len;
+        store->len += req->block_len;
     } else {
-        req->path = hc_strdup(target);
+        req->block = hc_malloc(req->block_len);
+        req->block_owned = 1;
     }
-    req->peer_ip = hc_strdup(peer_ip ? peer_ip : "");
+    char *p = req->block;
+    req->method = block_put(&p, method, ml);
+    req->scheme = block_put(&p, scheme, sl);
+    req->host = block_put(&p, host, hl);
+    req->path = block_put(&p, target, pl);
+    if (q)
+        req->query = block_put(&p, q + 1, tl - pl - 1);
+    req->peer_ip = block_put(&p, peer_ip, il);
     req->now_ns = now_ns;
+}
+
+/* 1 when s is one of the strings of req's block (freed with it). */
+static int in_block(const proxy_mw_req_t *req, const char *s)
+{
+    uintptr_t b = (uintptr_t)req->block, a = (uintptr_t)s;
+    return req->block && a >= b && a < b + req->block_len;
+}
+
+void proxy_mw_req_take(proxy_mw_req_t *req, char **field, char *s)
+{
+    if (!in_block(req, *field))
+        hc_free(*field);
+    *field = s;
+    req->replaced = 1;
+}
+
+void proxy_mw_req_set(proxy_mw_req_t *req, char **field, const char *value)
+{
+    proxy_mw_req_take(req, field, hc_strdup(value));
 }
 
 void proxy_mw_req_free(proxy_mw_req_t *req)
 {
-    hc_free(req->method);
-    hc_free(req->scheme);
-    hc_free(req->host);
-    hc_free(req->path);
-    hc_free(req->query);
-    hc_free(req->peer_ip);
+    char **f[] = {&req->method, &req->scheme, &req->host, &req->path, &req->query, &req->peer_ip};
+    for (size_t i = 0; (req->replaced || !req->block) && i < sizeof(f) / sizeof(f[0]); i++)
+        if (!in_block(req, *f[i]))
+            hc_free(*f[i]);
+    if (req->block_owned)
+        hc_free(req->block);
     hc_free(req->user);
     proxy_mw_headers_free(&req->headers);
     memset(req, 0, sizeof(*req));

@@ -21,6 +21,7 @@
 #define STORE_MAX (1024u * 1024u) /* the packed request fields; the server caps them lower */
 #define STORE_KEEP 8192u          /* store capacity a recycled state keeps */
 #define STORE_SPARE 1024u         /* store room left for what middlewares add */
+#define PACK_STRINGS 96u          /* store room for the method, scheme and peer address */
 #define AUTH_TIMEOUT_MS 30000 /* Traefik forwardAuth's client timeout */
 
 enum { PH_MW, PH_WAIT, PH_FORWARD, PH_DONE };
@@ -262,6 +263,7 @@ static void forward(proxy_rq_t *rq)
     proxy_fwd_args_t args = {.req = rq->req,
                              .mw = &rq->mw,
                              .service = svc,
+                             .fields_checked = rq->chain->n == 0, /* as parsed */
                              .hooks = &rq->hooks,
                              .ud = rq};
     if (proxy_upstream_forward(w->up, &args) != 0)
@@ -438,18 +440,21 @@ static void peer_of(proxy_rq_t *rq)
         ipv4_format(&((struct sockaddr_in *)&ss)->sin_addr, rq->peer_ip);
 }
 
-/* The request's fields into the view: copied once, packed into the recycled store
- * (with room for what middlewares add); the store is not grown while the view uses it. */
-static void pack_headers(proxy_rq_t *rq)
+/* The request into the view: its strings and fields copied once, packed into the
+ * recycled store (with room for what middlewares add); the store is not grown while
+ * the view uses it. */
+static void pack_request(proxy_rq_t *rq, const char *host, size_t hlen)
 {
     const hc_http_req_t *req = rq->req;
-    size_t need = STORE_SPARE;
+    size_t need = STORE_SPARE + PACK_STRINGS + hlen + req->target_len;
     for (size_t i = 0; i < req->nheaders; i++)
         need += req->headers[i].name_len + req->headers[i].value_len + 2;
-    rq->mw.headers = rq->spare;
-    rq->spare = (proxy_mw_headers_t){0};
     hc_buf_reset(&rq->store);
     (void)hc_buf_reserve(&rq->store, need); /* short of room, fields are copied one by one */
+    proxy_mw_req_init_in(&rq->mw, req->method, rq->ep->idx == PROXY_GEN_WEBSECURE, host ? host : "",
+                         req->target, rq->peer_ip, rq->start_ns, &rq->store);
+    rq->mw.headers = rq->spare;
+    rq->spare = (proxy_mw_headers_t){0};
     rq->mw.headers.store = &rq->store;
     for (size_t i = 0; i < req->nheaders; i++) {
         const hc_http_header_t *h = &req->headers[i];
@@ -457,11 +462,9 @@ static void pack_headers(proxy_rq_t *rq)
     }
 }
 
-static const proxy_router_t *route(proxy_rq_t *rq)
+static const proxy_router_t *route(proxy_rq_t *rq, const char *host, size_t hlen)
 {
     hc_http_req_t *req = rq->req;
-    size_t hlen = 0;
-    const char *host = hc_http_req_header(req, "Host", &hlen);
     char norm[PROXY_RULE_MAX_HOST + 1];
     int n = host ? proxy_rule_host_normalize(host, hlen, norm) : 0;
     proxy_rule_req_t q = {.method = req->method,
@@ -479,9 +482,11 @@ void proxy_handle(hc_http_req_t *req, void *arg)
 {
     proxy_ep_t *ep = arg;
     proxy_rq_t *rq = rq_get(ep->w);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    rq->start_wall_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    if (ep->w->log) { /* the wall clock only goes to the access log (fixed per worker) */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        rq->start_wall_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    }
     rq->start_ns = uv_hrtime();
     rq->ep = ep;
     rq->req = req;
@@ -495,11 +500,10 @@ void proxy_handle(hc_http_req_t *req, void *arg)
         rq->tls_cipher = hc_tls_conn_cipher(tls);
     }
     proxy_mw_resp_init(&rq->resp);
-    const char *host = hc_http_req_header(req, "Host", NULL);
-    proxy_mw_req_init(&rq->mw, req->method, ep->idx == PROXY_GEN_WEBSECURE, host ? host : "",
-                      req->target, rq->peer_ip, rq->start_ns);
-    pack_headers(rq);
-    rq->router = route(rq);
+    size_t hlen = 0;
+    const char *host = hc_http_req_header(req, "Host", &hlen);
+    pack_request(rq, host, hlen);
+    rq->router = route(rq, host, hlen);
     if (!rq->router) {
         hc_http_res_header(req, "X-Content-Type-Options", "nosniff");
         respond_text(rq, 404, "404 page not found\n");

@@ -198,17 +198,35 @@ static void resolve(proxy_metrics_worker_t *w, hc_metric_t *const *f, int nf,
         out[k] = hc_metrics_series(f[k], v);
 }
 
+/* 1 when the memo holds values v (its key packed as key_pack does), compared in one
+ * pass without packing them first. */
+static int memo_match(const memo_t *m, const char *const *v, int n)
+{
+    if (!m->len)
+        return 0;
+    const char *k = m->key + 1; /* after the tag */
+    for (int i = 0; i < n; i++) {
+        const char *p = v[i];
+        while (*p && *p == *k)
+            p++, k++;
+        if (*p != *k)
+            return 0;
+        k++;
+    }
+    return 1;
+}
+
 /* The series of families f[0..nf) for values v, cached. out gets nf series. */
 static void lookup(proxy_metrics_worker_t *w, char tag, hc_metric_t *const *f, int nf,
                    const char *const *v, int nv, hc_series_t **out)
 {
     char key[1024];
-    size_t len = key_pack(key, sizeof(key), tag, v, nv);
     memo_t *m = tag == 'e' ? &w->memo[0] : tag == 's' ? &w->memo[1] : NULL;
-    if (m && len && m->len == len && !memcmp(m->key, key, len)) {
+    if (m && memo_match(m, v, nv)) {
         memcpy(out, m->s, (size_t)nf * sizeof(*out));
         return;
     }
+    size_t len = key_pack(key, sizeof(key), tag, v, nv);
     resolve(w, f, nf, v, key, len, out);
     if (m && len && len <= sizeof(m->key)) {
         memcpy(m->key, key, len);

@@ -1,13 +1,15 @@
-/* Forwarding one request (see proxy_upstream.h): server choice (sticky cookie, round
- * robin, WRR over weighted children), the upstream request through hc_http_client with
+/* Forwarding one request (see proxy_upstream.h): the upstream request through
+ * hc_http_client (a parsed origin per server, fields passed with their lengths) with
  * the client body streamed under backpressure, the response head through the
  * pipeline's hook, the body streamed back (optionally filtered), retries on connect
- * failures, error pages, and the hand-over to proxy_tunnel.c after a 101. */
+ * failures, error pages, and the hand-over to proxy_tunnel.c after a 101. Forwards are
+ * recycled per manager. The server choice is up_pick (proxy_upstream_gen.c). */
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
 #include "proxy/proxy_upstream_int.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +18,22 @@
 enum {
     BODY_UNACKED_MAX = 256 * 1024, /* request body bytes queued upstream before pausing */
     MAX_TRIED = 16,
-    MAX_PICK_DEPTH = 8, /* weighted services nested in weighted services */
-    LENS_STACK = 128,   /* field lengths measured on the stack (64 fields) */
-    STORE_SPARE = 256,  /* field store room for X-Forwarded-* and middleware edits */
-    HS_STACK = 64,      /* upstream request fields passed from the stack */
-    URL_STACK = 1024,   /* upstream URLs built on the stack */
+    LENS_STACK = 128,       /* field lengths measured on the stack (64 fields) */
+    STORE_SPARE = 256,      /* field store room for X-Forwarded-* and middleware edits */
+    HS_STACK = 64,          /* upstream request fields passed from the stack */
+    URL_STACK = 1024,       /* upstream targets built on the stack */
+    FREE_FWD_MAX = 64,      /* finished forwards kept per manager for reuse */
+    STORE_KEEP = 16 * 1024, /* field store capacity a recycled forward keeps */
 };
 
+/* Recycled through the manager's free list: the members before `up` (buffers and
+ * arrays) are kept, the rest is zeroed for the next request. */
 struct proxy_fwd {
+    proxy_fwd_t *next_free;
+    proxy_mw_headers_t hdrs; /* the request's fields packed in store, then edits */
+    hc_buf_t store, rstore;  /* request and response field bytes, one block each */
+    proxy_mw_resp_t resp;
+    hc_buf_t pre;
     proxy_upstream_t *up; /* NULL once the manager is gone */
     proxy_upstream_shared_t *sh;
     proxy_fwd_t *prev, *next;
@@ -36,16 +46,13 @@ struct proxy_fwd {
     const proxy_fwd_hooks_t *hooks;
     void *ud;
     char *method, *target, *host; /* in store */
-    proxy_mw_headers_t hdrs;      /* the request's fields packed in store, then edits */
-    hc_buf_t store, rstore;       /* request and response field bytes, one block each */
     int upgrade, has_body, idempotent, need_cookie;
+    int fields_checked; /* proxy_fwd_args_t */
     int64_t body_len;
     hc_http_client_req_t *creq;
     proxy_tunnel_t *tunnel;
     int body_reading, body_paused, close_armed;
     size_t body_unacked;
-    proxy_mw_resp_t resp;
-    hc_buf_t pre;
     int pre_wait, head_sent, answered, filter, want_pause, res_paused, finished;
     uint64_t t_origin;
     proxy_fwd_result_t res;
@@ -61,109 +68,80 @@ static int name_is(const char *name, const char *want)
 }
 static int attempt_start(proxy_fwd_t *f);
 
-/* ---- choosing a server ---- */
+/* ---- choosing a server (up_pick in proxy_upstream_gen.c) ---- */
 
-typedef struct pick_ctx {
-    proxy_fwd_t *f;
-    up_lb_t *lb;
-    int ignore_passive;
-} pick_ctx_t;
-
-static int was_tried(const proxy_fwd_t *f, const up_server_t *s)
+static up_server_t *pick(proxy_fwd_t *f, up_lb_t *lb)
 {
-    for (unsigned i = 0; i < f->ntried; i++)
-        if (f->tried[i] == s)
-            return 1;
-    return 0;
-}
-
-static int server_ok(void *arg, size_t i)
-{
-    pick_ctx_t *c = arg;
-    up_server_t *s = &c->lb->servers[i];
-    return !was_tried(c->f, s) && up_server_ok(s, c->ignore_passive);
-}
-
-static int lb_has_server(up_lb_t *lb, int depth)
-{
-    if (!lb || depth > MAX_PICK_DEPTH)
-        return 0;
-    for (size_t i = 0; i < lb->nservers; i++)
-        if (up_server_ok(&lb->servers[i], 1))
-            return 1;
-    for (size_t i = 0; i < lb->nchildren; i++)
-        if (lb_has_server(lb->children[i], depth + 1))
-            return 1;
-    return 0;
-}
-
-static int child_ok(void *arg, size_t i)
-{
-    up_lb_t *lb = arg;
-    return lb_has_server(lb->children[i], 1);
-}
-
-/* The sticky cookie's server, when it is one of lb's and may take traffic. */
-static up_server_t *pick_sticky(proxy_fwd_t *f, up_lb_t *lb)
-{
-    for (size_t i = 0; i < f->hdrs.len; i++) {
-        if (!name_is(f->hdrs.v[i].name, "Cookie"))
-            continue;
-        size_t len;
-        const char *v = proxy_lb_cookie_find(f->hdrs.v[i].value, lb->cookie_name, &len);
-        for (size_t k = 0; v && k < lb->nservers; k++) {
-            up_server_t *s = &lb->servers[k];
-            if (proxy_lb_cookie_matches(v, len, s->url) && !was_tried(f, s) && up_server_ok(s, 0))
-                return s;
-        }
-    }
-    return NULL;
-}
-
-/* A server of lb (a weighted service descends into a child). Healthy servers first;
- * when every one is out after connect failures, one of those is tried anyway, so a
- * lone server that came back is found at once. */
-static up_server_t *pick(proxy_fwd_t *f, up_lb_t *lb, int depth)
-{
-    if (!lb || depth > MAX_PICK_DEPTH)
-        return NULL;
-    if (lb->type == PROXY_SERVICE_WEIGHTED) {
-        size_t i = proxy_lb_wrr_next(&lb->wrr, child_ok, lb);
-        return i == PROXY_LB_NONE ? NULL : pick(f, lb->children[i], depth + 1);
-    }
-    f->lb = lb;
-    up_server_t *s = lb->sticky.enabled ? pick_sticky(f, lb) : NULL;
-    if (s)
-        return s;
-    f->need_cookie = lb->sticky.enabled;
-    pick_ctx_t c = {f, lb, 0};
-    size_t i = proxy_lb_rr_next(&lb->rr, lb->nservers, server_ok, &c);
-    if (i == PROXY_LB_NONE) {
-        c.ignore_passive = 1;
-        i = proxy_lb_rr_next(&lb->rr, lb->nservers, server_ok, &c);
-    }
-    return i == PROXY_LB_NONE ? NULL : &lb->servers[i];
+    up_pick_t p = {&f->hdrs, f->tried, f->ntried, f->lb, f->need_cookie};
+    up_server_t *s = up_pick(&p, lb);
+    f->lb = p.lb;
+    f->need_cookie = p.need_cookie;
+    return s;
 }
 
 /* ---- finishing ---- */
 
-static void fwd_free(proxy_fwd_t *f)
+static void fwd_destroy(proxy_fwd_t *f)
 {
-    if (f->up) {
-        if (f->prev)
-            f->prev->next = f->next;
-        else
-            f->up->fwds = f->next;
-        if (f->next)
-            f->next->prev = f->prev;
-    }
-    up_gen_unref(f->sh, f->gen);
     proxy_mw_headers_free(&f->hdrs);
     proxy_mw_resp_free(&f->resp);
     hc_buf_free(&f->store);
     hc_buf_free(&f->rstore);
     hc_buf_free(&f->pre);
     hc_free(f);
+}
+
+/* A recycled forward or a new one, its per-request part zeroed. */
+static proxy_fwd_t *fwd_get(proxy_upstream_t *up)
+{
+    proxy_fwd_t *f = up->free_fwds;
+    if (!f) {
+        f = hc_calloc(1, sizeof(*f));
+        proxy_mw_resp_init(&f->resp);
+        hc_buf_init(&f->pre, 0);
+        hc_buf_init(&f->rstore, 0);
+        hc_buf_init(&f->store, 0);
+        return f;
+    }
+    up->free_fwds = f->next_free;
+    up->nfree_fwds--;
+    memset(&f->up, 0, sizeof(*f) - offsetof(proxy_fwd_t, up));
+    return f;
+}
+
+static void buf_trim(hc_buf_t *b)
+{
+    hc_buf_reset(b);
+    if (b->cap > STORE_KEEP)
+        hc_buf_free(b);
+}
+
+static void fwd_free(proxy_fwd_t *f)
+{
+    proxy_upstream_t *up = f->up;
+    if (up) {
+        if (f->prev)
+            f->prev->next = f->next;
+        else
+            up->fwds = f->next;
+        if (f->next)
+            f->next->prev = f->prev;
+    }
+    up_gen_unref(f->sh, f->gen);
+    if (!up || up->nfree_fwds >= FREE_FWD_MAX) {
+        fwd_destroy(f);
+        return;
+    }
+    proxy_mw_headers_clear(&f->hdrs);
+    proxy_mw_headers_clear(&f->resp.headers);
+    f->resp.status = 0;
+    buf_trim(&f->resp.body);
+    buf_trim(&f->store);
+    buf_trim(&f->rstore);
+    hc_buf_free(&f->pre);
+    f->next_free = up->free_fwds;
+    up->free_fwds = f;
+    up->nfree_fwds++;
 }
 
 /* Frees f once nothing can call back into it: the upstream request ended, the body
@@ -284,6 +262,17 @@ static void send_replacement(proxy_fwd_t *f)
     response_over(f);
 }
 
+/* A Content-Length value as strtoll reads it; plain digits (the usual case) without
+ * strtoll's locale and sign handling. */
+static int64_t length_of(const char *v)
+{
+    int64_t n = 0;
+    size_t i = 0;
+    for (; v[i] >= '0' && v[i] <= '9' && i < 18; i++)
+        n = n * 10 + (v[i] - '0');
+    return i && !v[i] ? n : strtoll(v, NULL, 10);
+}
+
 /* Runs the response hook and starts the client response. Returns 0 to go on with the
  * body, or a negative errno that stops the upstream request. */
 static int deliver_head(proxy_fwd_t *f, long long body_len)
@@ -304,7 +293,7 @@ static int deliver_head(proxy_fwd_t *f, long long body_len)
     }
     f->filter = verdict == PROXY_FWD_FILTER && f->hooks->body_filter;
     const char *cl = proxy_mw_headers_get(&f->resp.headers, "Content-Length");
-    int64_t len = !f->filter && cl ? strtoll(cl, NULL, 10) : -1;
+    int64_t len = !f->filter && cl ? length_of(cl) : -1;
     send_headers(f);
     if (hc_http_res_start(f->req, f->resp.status, len) < 0)
         return -EPIPE;
@@ -320,29 +309,25 @@ static int deliver_head(proxy_fwd_t *f, long long body_len)
 /* The upstream head as middlewares see it: hop-by-hop fields gone, sticky cookie. */
 static void build_resp(proxy_fwd_t *f, const hc_http_response_t *res)
 {
-    proxy_mw_resp_free(&f->resp);
-    proxy_mw_resp_init(&f->resp);
+    proxy_mw_headers_clear(&f->resp.headers); /* a retry's response replaces the last one's */
+    hc_buf_reset(&f->resp.body);
     f->resp.status = res->status;
-    size_t need = 0, lens_stack[LENS_STACK];
-    size_t *lens = 2 * res->n_headers <= LENS_STACK
-                       ? lens_stack
-                       : hc_malloc(2 * res->n_headers * sizeof(*lens));
+    size_t need = STORE_SPARE, lens[LENS_STACK];
     for (size_t i = 0; i < res->n_headers; i++) {
-        lens[2 * i] = strlen(res->headers[i].name);
-        lens[2 * i + 1] = strlen(res->headers[i].value);
-        need += lens[2 * i] + lens[2 * i + 1] + 2;
+        need += res->headers[i].name_len + res->headers[i].value_len + 2;
+        if (i < LENS_STACK)
+            lens[i] = res->headers[i].name_len;
     }
-    need += STORE_SPARE;
     hc_buf_reset(&f->rstore); /* a retry's response replaces the last one's */
     f->rstore.max = need;
     (void)hc_buf_reserve(&f->rstore, need); /* short of room, fields are copied one by one */
     f->resp.headers.store = &f->rstore;
     for (size_t i = 0; i < res->n_headers; i++)
-        proxy_mw_headers_add_n(&f->resp.headers, res->headers[i].name, lens[2 * i],
-                               res->headers[i].value, lens[2 * i + 1]);
-    if (lens != lens_stack)
-        hc_free(lens);
-    proxy_upstream_strip_hop(&f->resp.headers, res->status == 101);
+        proxy_mw_headers_add_n(&f->resp.headers, res->headers[i].name, res->headers[i].name_len,
+                               res->headers[i].value, res->headers[i].value_len);
+    /* the fields as added, one per header of res: their name lengths are known */
+    up_strip_hop_lens(&f->resp.headers, f->resp.headers.len <= LENS_STACK ? lens : NULL,
+                      res->status == 101);
     if (f->need_cookie && f->server) {
         hc_buf_t b;
         hc_buf_init(&b, 1024);
@@ -444,7 +429,7 @@ static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int stat
                NULL);
     }
     if (conn_fail && may_retry(f)) {
-        up_server_t *s = pick(f, f->lb, 0);
+        up_server_t *s = pick(f, f->lb);
         if (s) {
             f->server = s;
             f->tried[f->ntried++] = s;
@@ -505,29 +490,39 @@ static const hc_http_client_req_cbs_t creq_cbs = {
 
 static int attempt_start(proxy_fwd_t *f)
 {
+    up_server_t *sv = f->server;
+    if (!sv->origin) /* parsed once per server and generation */
+        sv->origin = hc_http_client_origin_new(f->up->client, sv->url, NULL, NULL);
+    if (!sv->origin)
+        return -EINVAL;
     size_t n = f->hdrs.len;
     hc_http_client_header_t hs_stack[HS_STACK];
     hc_http_client_header_t *hs = n + 1 <= HS_STACK ? hs_stack : hc_calloc(n + 1, sizeof(*hs));
     size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!name_is(f->hdrs.v[i].name, "Host"))
-            hs[k++] = (hc_http_client_header_t){f->hdrs.v[i].name, f->hdrs.v[i].value};
+    for (size_t i = 0; i < n; i++) {
+        const char *name = f->hdrs.v[i].name, *value = f->hdrs.v[i].value;
+        size_t nl = strlen(name);
+        if (nl != 4 || !name_is(name, "Host"))
+            hs[k++] = (hc_http_client_header_t){name, value, nl, strlen(value)};
+    }
     if (f->lb->pass_host && f->host && *f->host)
-        hs[k++] = (hc_http_client_header_t){"Host", f->host};
-    const char *base = f->server->url;
-    size_t bl = strlen(base);
-    while (bl && base[bl - 1] == '/')
-        bl--;
-    size_t tl = strlen(f->target);
+        hs[k++] = (hc_http_client_header_t){"Host", f->host, 4, strlen(f->host)};
+    /* the server URL's path prefix, then the request's target */
+    size_t tl = sv->path_len ? strlen(f->target) : 0;
     char url_stack[URL_STACK];
-    char *url = bl + tl < URL_STACK ? url_stack : hc_malloc(bl + tl + 1);
-    memcpy(url, base, bl);
-    strcpy(url + bl, f->target);
+    char *target = f->target;
+    if (sv->path_len) {
+        target = sv->path_len + tl < URL_STACK ? url_stack : hc_malloc(sv->path_len + tl + 1);
+        memcpy(target, sv->path, sv->path_len);
+        memcpy(target + sv->path_len, f->target, tl + 1);
+    }
     hc_http_client_req_opts_t o = {
         .method = f->method,
-        .url = url,
+        .origin = sv->origin,
+        .target = target,
         .headers = hs,
         .n_headers = k,
+        .headers_checked = f->fields_checked,
         .stream_body = f->has_body,
         .stream_length = f->has_body ? f->body_len : 0,
         .connect_timeout_ms = f->sh->o.connect_timeout_ms,
@@ -538,8 +533,8 @@ static int attempt_start(proxy_fwd_t *f)
     int rc = hc_http_client_request(f->up->client, &o, &creq_cbs, f, &f->creq);
     if (rc < 0)
         f->creq = NULL;
-    if (url != url_stack)
-        hc_free(url);
+    if (target != url_stack && target != f->target)
+        hc_free(target);
     if (hs != hs_stack)
         hc_free(hs);
     return rc;
@@ -638,7 +633,8 @@ static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
         lens[2 * i + 1] = strlen(mw->headers.v[i].value);
         need += lens[2 * i] + lens[2 * i + 1] + 2;
     }
-    hc_buf_init(&f->store, need);
+    hc_buf_reset(&f->store);
+    f->store.max = need;
     hc_buf_reserve(&f->store, need); /* exactly its maximum: cannot fail */
     f->method = store_put(&f->store, mw->method, ml);
     f->host = store_put(&f->store, host, hl);
@@ -676,18 +672,16 @@ int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
     if (!up || !a || !a->req || !a->mw || !a->service || !a->mw->method || !a->mw->path ||
         !a->mw->scheme)
         return -EINVAL;
-    proxy_fwd_t *f = hc_calloc(1, sizeof(*f));
+    proxy_fwd_t *f = fwd_get(up);
     f->up = up;
     f->sh = up->sh;
     f->req = a->req;
     f->hooks = a->hooks;
     f->ud = a->ud;
+    f->fields_checked = a->fields_checked;
     f->gen = up->gen;
     if (f->gen)
         f->gen->refs++;
-    proxy_mw_resp_init(&f->resp);
-    hc_buf_init(&f->pre, 0);
-    hc_buf_init(&f->rstore, 0);
     f->next = up->fwds;
     if (up->fwds)
         up->fwds->prev = f;
@@ -696,8 +690,8 @@ int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
     f->close_armed = 1;
     hc_http_req_on_close(f->req, on_client_gone, f);
     up_lb_t *lb = up_gen_find(f->gen, a->service->name);
-    f->server = lb && (lb->type == PROXY_SERVICE_WEIGHTED || !lb->has_check || lb_has_server(lb, 0))
-                    ? pick(f, lb, 0)
+    f->server = lb && (lb->type == PROXY_SERVICE_WEIGHTED || !lb->has_check || up_lb_has_server(lb))
+                    ? pick(f, lb)
                     : NULL;
     if (!f->server) { /* no server, or none healthy */
         respond_error(f, 503);
@@ -777,5 +771,10 @@ void proxy_upstream_free(proxy_upstream_t *up)
         f->up = NULL; /* still reading a body: freed by its callbacks later */
     hc_http_client_free(up->client);
     up_gen_unref(up->sh, up->gen);
+    while (up->free_fwds) {
+        proxy_fwd_t *f = up->free_fwds;
+        up->free_fwds = f->next_free;
+        fwd_destroy(f);
+    }
     hc_free(up);
 }

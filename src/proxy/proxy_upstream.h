@@ -145,6 +145,9 @@ typedef struct proxy_fwd_args {
                                        until proxy_upstream_forward returns (copied) */
     const proxy_service_t *service; /* of the generation last given to set_config */
     const char *server_name;        /* X-Forwarded-Server value (host name); NULL = none */
+    int fields_checked; /* 1: mw's fields are as the server parsed them (token names,
+                           values without CR or LF; no middleware set any): the
+                           upstream client does not check them again */
     const proxy_fwd_hooks_t *hooks; /* must outlive the forward; NULL = no hooks */
     void *ud;
 } proxy_fwd_args_t;

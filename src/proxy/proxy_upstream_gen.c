@@ -1,7 +1,8 @@
-/* The upstream shared part (health table, active checker, options) and the
- * per-worker configuration generations of load-balancing state: one up_lb_t per
- * service, servers bound to their shared health entries, round-robin positions and
- * WRR deadlines carried over from the previous generation when a service is unchanged. */
+/* The upstream shared part (health table, active checker, options), the per-worker
+ * configuration generations of load-balancing state (one up_lb_t per service, servers
+ * bound to their shared health entries, round-robin positions and WRR deadlines carried
+ * over from the previous generation when a service is unchanged) and the choice of a
+ * server in them (sticky cookie, round robin, WRR over weighted children). */
 #include "core/hc_alloc.h"
 #include "proxy/proxy_upstream_int.h"
 
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- shared part ---- */
 
@@ -114,6 +116,11 @@ static void lb_servers(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_ser
         char key[1024];
         v->url = hc_strdup(s->servers[i]);
         v->addr = url_addr(v->url);
+        const char *a = strstr(v->url, "://"), *end = v->url + strlen(v->url);
+        v->path = a ? a + 3 + strcspn(a + 3, "/?#") : end;
+        while (end > v->path && end[-1] == '/')
+            end--;
+        v->path_len = (size_t)(end - v->path);
         proxy_lb_cookie_value(v->url, v->cookie);
         snprintf(key, sizeof(key), "%s %s", s->name, v->url);
         v->active = proxy_health_ref(sh->health, key);
@@ -207,6 +214,7 @@ void up_gen_unref(proxy_upstream_shared_t *sh, up_gen_t *g)
         for (size_t k = 0; k < lb->nservers; k++) {
             hc_free(lb->servers[k].url);
             hc_free(lb->servers[k].addr);
+            hc_http_client_origin_unref(lb->servers[k].origin);
             proxy_health_unref(sh->health, lb->servers[k].active);
             proxy_health_unref(sh->health, lb->servers[k].passive);
         }
@@ -219,4 +227,100 @@ void up_gen_unref(proxy_upstream_shared_t *sh, up_gen_t *g)
     }
     hc_free(g->lbs);
     hc_free(g);
+}
+
+/* ---- choosing a server ---- */
+
+enum { MAX_PICK_DEPTH = 8 }; /* weighted services nested in weighted services */
+
+typedef struct pick_ctx {
+    const up_pick_t *p;
+    up_lb_t *lb;
+    int ignore_passive;
+} pick_ctx_t;
+
+static int was_tried(const up_pick_t *p, const up_server_t *s)
+{
+    for (unsigned i = 0; i < p->ntried; i++)
+        if (p->tried[i] == s)
+            return 1;
+    return 0;
+}
+
+static int server_ok(void *arg, size_t i)
+{
+    pick_ctx_t *c = arg;
+    up_server_t *s = &c->lb->servers[i];
+    return !was_tried(c->p, s) && up_server_ok(s, c->ignore_passive);
+}
+
+static int lb_has_server(up_lb_t *lb, int depth)
+{
+    if (!lb || depth > MAX_PICK_DEPTH)
+        return 0;
+    for (size_t i = 0; i < lb->nservers; i++)
+        if (up_server_ok(&lb->servers[i], 1))
+            return 1;
+    for (size_t i = 0; i < lb->nchildren; i++)
+        if (lb_has_server(lb->children[i], depth + 1))
+            return 1;
+    return 0;
+}
+
+static int child_ok(void *arg, size_t i)
+{
+    up_lb_t *lb = arg;
+    return lb_has_server(lb->children[i], 1);
+}
+
+/* The sticky cookie's server, when it is one of lb's and may take traffic. */
+static up_server_t *pick_sticky(const up_pick_t *p, up_lb_t *lb)
+{
+    for (size_t i = 0; i < p->hdrs->len; i++) {
+        if (strcasecmp(p->hdrs->v[i].name, "Cookie")) /* RFC 9110 §5.1 */
+            continue;
+        size_t len;
+        const char *v = proxy_lb_cookie_find(p->hdrs->v[i].value, lb->cookie_name, &len);
+        for (size_t k = 0; v && k < lb->nservers; k++) {
+            up_server_t *s = &lb->servers[k];
+            if (proxy_lb_cookie_matches(v, len, s->url) && !was_tried(p, s) && up_server_ok(s, 0))
+                return s;
+        }
+    }
+    return NULL;
+}
+
+/* A server of lb (a weighted service descends into a child). Healthy servers first;
+ * when every one is out after connect failures, one of those is tried anyway, so a
+ * lone server that came back is found at once. */
+static up_server_t *pick(up_pick_t *p, up_lb_t *lb, int depth)
+{
+    if (!lb || depth > MAX_PICK_DEPTH)
+        return NULL;
+    if (lb->type == PROXY_SERVICE_WEIGHTED) {
+        size_t i = proxy_lb_wrr_next(&lb->wrr, child_ok, lb);
+        return i == PROXY_LB_NONE ? NULL : pick(p, lb->children[i], depth + 1);
+    }
+    p->lb = lb;
+    up_server_t *s = lb->sticky.enabled ? pick_sticky(p, lb) : NULL;
+    if (s)
+        return s;
+    p->need_cookie = lb->sticky.enabled;
+    pick_ctx_t c = {p, lb, 0};
+    size_t i = proxy_lb_rr_next(&lb->rr, lb->nservers, server_ok, &c);
+    if (i == PROXY_LB_NONE) {
+        c.ignore_passive = 1;
+        i = proxy_lb_rr_next(&lb->rr, lb->nservers, server_ok, &c);
+    }
+    return i == PROXY_LB_NONE ? NULL : &lb->servers[i];
+}
+
+up_server_t *up_pick(up_pick_t *p, up_lb_t *lb)
+{
+    return pick(p, lb, 0);
+}
+
+int up_lb_has_server(up_lb_t *lb)
+{
+    return lb_has_server(lb, 0);
 }

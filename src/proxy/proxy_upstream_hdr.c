@@ -12,16 +12,29 @@
 #include <strings.h>
 
 /* RFC 9110 §7.6.1 names these; Proxy-Connection is the pre-standard spelling. */
-static const char *const hop_fields[] = {
-    "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
-    "TE",         "Trailer",    "Transfer-Encoding", "Upgrade",
+static const struct {
+    const char *name;
+    size_t len;
+} hop_fields[] = {
+    {"Connection", 10},
+    {"Keep-Alive", 10},
+    {"Proxy-Connection", 16},
+    {"Proxy-Authenticate", 18},
+    {"Proxy-Authorization", 19},
+    {"TE", 2},
+    {"Trailer", 7},
+    {"Transfer-Encoding", 17},
+    {"Upgrade", 7},
 };
 
 static int is_hop_len(const char *name, size_t len)
 {
+    /* every hop-by-hop name is 2, 7, 10 or 16..19 bytes long: most fields stop here */
+    if (len != 2 && len != 7 && len != 10 && (len < 16 || len > 19))
+        return 0;
     for (size_t i = 0; i < sizeof(hop_fields) / sizeof(hop_fields[0]); i++)
-        if (strlen(hop_fields[i]) == len && (name[0] | 0x20) == (hop_fields[i][0] | 0x20) &&
-            !strcasecmp(name, hop_fields[i]))
+        if (hop_fields[i].len == len && (name[0] | 0x20) == (hop_fields[i].name[0] | 0x20) &&
+            !strcasecmp(name, hop_fields[i].name))
             return 1;
     return 0;
 }
@@ -50,8 +63,8 @@ static void mark_named(const proxy_mw_headers_t *h, const size_t *lens, unsigned
 }
 
 /* One pass marks what goes (hop-by-hop names, then the Connection options), a second
- * compacts the list; names are measured once. */
-void proxy_upstream_strip_hop(proxy_mw_headers_t *h, int keep_upgrade)
+ * compacts the list; names are measured once, or not at all when the caller knows. */
+void up_strip_hop_lens(proxy_mw_headers_t *h, const size_t *known, int keep_upgrade)
 {
     enum { STACK = 64 };
     size_t lens_stack[STACK];
@@ -61,7 +74,7 @@ void proxy_upstream_strip_hop(proxy_mw_headers_t *h, int keep_upgrade)
     int upgrade = 0;
     const char *uv = NULL;
     for (size_t i = 0; i < h->len; i++) {
-        lens[i] = strlen(h->v[i].name);
+        lens[i] = known ? known[i] : strlen(h->v[i].name);
         drop[i] = (unsigned char)is_hop_len(h->v[i].name, lens[i]);
         if (!uv && lens[i] == 7 && !strcasecmp(h->v[i].name, "Upgrade"))
             uv = h->v[i].value;
@@ -87,6 +100,11 @@ void proxy_upstream_strip_hop(proxy_mw_headers_t *h, int keep_upgrade)
         proxy_mw_headers_add(h, "Upgrade", up);
         hc_free(up);
     }
+}
+
+void proxy_upstream_strip_hop(proxy_mw_headers_t *h, int keep_upgrade)
+{
+    up_strip_hop_lens(h, NULL, keep_upgrade);
 }
 
 /* X-Forwarded-* and X-Real-Ip, also spelled with '_' (which some servers read as '-'). */
@@ -190,22 +208,25 @@ static void append_xff(proxy_mw_headers_t *h, const char *peer_ip)
 
 /* proxy_upstream_forwarded when h holds none of the fields: the same ones, in the same
  * order, appended. */
+/* Appends a field whose name is a string literal (its length known). */
+#define ADD_LIT(h, name, value)                                                                    \
+    proxy_mw_headers_add_n(h, name, sizeof(name) - 1, value, strlen(value))
+
 static void add_fresh(proxy_mw_headers_t *h, const char *peer_ip, int tls, int upgrade,
                       const char *host, const char *server_name, int no_xff)
 {
     int ip = peer_ip && *peer_ip;
     if (ip)
-        proxy_mw_headers_add(h, "X-Real-Ip", peer_ip);
-    proxy_mw_headers_add(h, "X-Forwarded-Proto",
-                         upgrade ? (tls ? "wss" : "ws") : (tls ? "https" : "http"));
+        ADD_LIT(h, "X-Real-Ip", peer_ip);
+    ADD_LIT(h, "X-Forwarded-Proto", upgrade ? (tls ? "wss" : "ws") : (tls ? "https" : "http"));
     const char *port = host_port(host);
-    proxy_mw_headers_add(h, "X-Forwarded-Port", port ? port : tls ? "443" : "80");
+    ADD_LIT(h, "X-Forwarded-Port", port ? port : tls ? "443" : "80");
     if (host && *host)
-        proxy_mw_headers_add(h, "X-Forwarded-Host", host);
+        ADD_LIT(h, "X-Forwarded-Host", host);
     if (server_name && *server_name)
-        proxy_mw_headers_add(h, "X-Forwarded-Server", server_name);
+        ADD_LIT(h, "X-Forwarded-Server", server_name);
     if (!no_xff && ip)
-        proxy_mw_headers_add(h, "X-Forwarded-For", peer_ip);
+        ADD_LIT(h, "X-Forwarded-For", peer_ip);
 }
 
 void proxy_upstream_forwarded(proxy_mw_headers_t *h, const char *peer_ip, int trusted,

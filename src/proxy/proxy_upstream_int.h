@@ -21,8 +21,12 @@ struct proxy_upstream_shared {
 
 /* A server of a load-balanced service, as one worker sees it. */
 typedef struct up_server {
-    char *url;  /* "http://10.0.0.7:8000" */
-    char *addr; /* "10.0.0.7:8000" (ServiceAddr) */
+    char *url;        /* "http://10.0.0.7:8000" */
+    char *addr;       /* "10.0.0.7:8000" (ServiceAddr) */
+    const char *path; /* url's path prefix (in url), trailing '/' dropped: the upstream
+                         request-target is path + the request's target */
+    size_t path_len;
+    hc_http_client_origin_t *origin; /* url parsed for the worker's client, at first use */
     char cookie[PROXY_LB_COOKIE_VALUE_LEN];
     proxy_health_entry_t *passive; /* keyed by URL */
     proxy_health_entry_t *active;  /* keyed by service and URL */
@@ -59,7 +63,9 @@ struct proxy_upstream {
     proxy_upstream_shared_t *sh;
     hc_http_client_t *client;
     up_gen_t *gen;
-    proxy_fwd_t *fwds; /* in flight */
+    proxy_fwd_t *fwds;      /* in flight */
+    proxy_fwd_t *free_fwds; /* finished, kept for reuse (proxy_upstream.c) */
+    unsigned nfree_fwds;
     proxy_tunnel_t *tunnels;
     size_t ntunnels;
 };
@@ -73,7 +79,25 @@ up_lb_t *up_gen_find(up_gen_t *g, const char *name);
  *  no recent connect failure took it out. */
 int up_server_ok(const up_server_t *s, int ignore_passive);
 
-/* proxy_upstream_hdr.c: the client's own forwarding fields. */
+/* Choosing a server for one forward. */
+typedef struct up_pick {
+    const proxy_mw_headers_t *hdrs; /* the request's fields (the sticky cookie) */
+    up_server_t *const *tried;      /* servers tried already: skipped */
+    unsigned ntried;
+    up_lb_t *lb;     /* in/out: the load-balanced (leaf) service last chosen in */
+    int need_cookie; /* in/out: set when a sticky service chose without a valid cookie */
+} up_pick_t;
+/** A server of lb (a weighted service descends into a child). Healthy servers first;
+ *  when every one is out after connect failures, one of those is tried anyway, so a
+ *  lone server that came back is found at once. NULL when none is left. */
+up_server_t *up_pick(up_pick_t *p, up_lb_t *lb);
+/** 1 when lb (or a child of a weighted lb) has a server that may take traffic now. */
+int up_lb_has_server(up_lb_t *lb);
+
+/* proxy_upstream_hdr.c */
+/** proxy_upstream_strip_hop with the name lengths of h's fields in known (NULL: measured). */
+void up_strip_hop_lens(proxy_mw_headers_t *h, const size_t *known, int keep_upgrade);
+/* The client's own forwarding fields. */
 /** 1 when req carries any X-Forwarded-* or X-Real-Ip field (also spelled with '_'). */
 int up_has_client_forwarded(const hc_http_req_t *req);
 /** Removes from h the X-Forwarded-* and X-Real-Ip fields still exactly as the client

@@ -112,6 +112,21 @@ def trusted_peer_keeps_forwarded_chain():
 
 
 @t.test
+def server_url_path_prefixes_the_target():
+    be, bport = backend("a")
+    cfg = json.dumps({"http": {"services": {"svc": {"loadBalancer": {
+        "servers": [{"url": "http://127.0.0.1:%d/base//" % bport}]}}}}})
+    fx, port = fixture(cfg)
+    try:
+        for _ in range(2):  # the second on the pooled connection
+            seen = json.loads(split(get(port, "/x/y?q=1"))[1])
+            assert seen["target"] == "/base/x/y?q=1", seen
+            assert seen["headers"]["Host"] == "app.test:%d" % port, seen
+    finally:
+        stop_all(fx, be)
+
+
+@t.test
 def round_robin_over_servers():
     a, pa = backend("a")
     b, pb = backend("b")

@@ -232,6 +232,10 @@ static int on_headers(hc_http_client_req_t *req, const hc_http_response_t *res, 
 {
     result_t *r = ud;
     const char *v = hc_http_response_header(res, "x-test");
+    for (size_t i = 0; i < res->n_headers; i++) { /* lengths come with the fields */
+        assert_int_equal(res->headers[i].name_len, strlen(res->headers[i].name));
+        assert_int_equal(res->headers[i].value_len, strlen(res->headers[i].value));
+    }
     r->headers_status = res->status;
     snprintf(r->header, sizeof(r->header), "%s", v ? v : "");
     return 0;
@@ -372,6 +376,50 @@ static void test_request_bytes(void **state)
     static const hc_http_client_header_t bad[] = {{"X-Bad", "a\r\nInjected: 1"}};
     hc_http_client_req_opts_t o3 = {.url = f.url, .headers = bad, .n_headers = 1};
     assert_int_equal(hc_http_client_request(f.cl, &o3, &cbs, &r, NULL), -EINVAL);
+    fx_stop(&f);
+}
+
+/* A parsed origin with a request-target and fields whose lengths the caller gives:
+ * the same bytes as a URL request, the origin kept alive by its requests. */
+static void test_origin_requests(void **state)
+{
+    fixture_t f;
+    result_t r;
+    fx_start(&f, ok_hello, NULL);
+    char base[64];
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d/ignored", f.srv.port);
+    assert_null(hc_http_client_origin_new(f.cl, "ftp://x/", NULL, NULL));
+    assert_null(hc_http_client_origin_new(f.cl, "http://h:99999", NULL, NULL));
+    hc_http_client_origin_t *org = hc_http_client_origin_new(f.cl, base, NULL, NULL);
+    assert_non_null(org);
+    static const hc_http_client_header_t hdrs[] = {{"X-Api-Key", "k1", 9, 2},
+                                                   {"Connection", "x", 10, 1}};
+    hc_http_client_req_opts_t o = {.origin = org, .target = "/a/b?c=d#frag", .headers = hdrs,
+                                   .n_headers = 2, .headers_checked = 1, .collect_max = 100};
+    fetch(f.cl, &f.loop, &o, &r);
+    assert_int_equal(r.status, 0);
+    assert_memory_equal(r.body, "hello", 5);
+    char want[256];
+    snprintf(want, sizeof(want), "GET /a/b?c=d HTTP/1.1\r\nX-Api-Key: k1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+             f.srv.port);
+    assert_string_equal(f.srv.last.base, want);
+    /* the request holds its own reference: dropping ours at once is fine */
+    hc_http_client_req_opts_t o2 = {.origin = org, .collect_max = 100};
+    memset(&r, 0, sizeof(r));
+    o2.total_timeout_ms = 5000;
+    assert_int_equal(hc_http_client_request(f.cl, &o2, &cbs, &r, NULL), 0);
+    hc_http_client_origin_unref(org);
+    run_until(&f.loop, &r.done);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.reused, 1);
+    snprintf(want, sizeof(want), "GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", f.srv.port);
+    assert_string_equal(f.srv.last.base, want);
+    assert_int_equal(f.srv.accepted, 1);
+    /* a target with a space is refused as a URL with one is */
+    org = hc_http_client_origin_new(f.cl, base, NULL, NULL);
+    hc_http_client_req_opts_t o3 = {.origin = org, .target = "/a b"};
+    assert_int_equal(hc_http_client_request(f.cl, &o3, &cbs, &r, NULL), -EINVAL);
+    hc_http_client_origin_unref(org);
     fx_stop(&f);
 }
 
@@ -648,6 +696,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keep_alive_reuses_one_connection),
         cmocka_unit_test(test_request_bytes),
+        cmocka_unit_test(test_origin_requests),
         cmocka_unit_test(test_chunked_response_streamed),
         cmocka_unit_test(test_response_shapes),
         cmocka_unit_test(test_timeouts),

@@ -1,0 +1,327 @@
+/* The request head of an hc_http_server connection (see hc_http_internal.h): the raw
+ * scan of the header section, the parser callbacks that collect the request-target and
+ * fields, and the RFC 9112 strictness checks before the handler runs. Socket I/O and
+ * the rest of the connection: hc_http_conn.c. */
+#include "core/hc_http_internal.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- header section scanner ----
+ * http-parser 2.9 accepts obs-fold and has no per-line limits, so the raw head is
+ * scanned first. It also tells where the head ends, so the parser is fed the head
+ * alone and each request is checked before any of its body is read. */
+enum { SC_START, SC_REQLINE, SC_LINE_START, SC_HEADER, SC_END_CR, SC_DONE };
+
+void hc_http_conn_scan_reset(hc_http_conn_t *c)
+{
+    memset(&c->scan, 0, sizeof(c->scan));
+    c->head_phase = 1;
+}
+
+/* Returns the bytes up to and including the end of the head, 0 when all of data belongs
+ * to the head so far, or -status for a violation. */
+long hc_http_conn_head_scan(hc_http_conn_t *c, const char *data, size_t len)
+{
+    hc_http_scan_t *sc = &c->scan;
+    const hc_http_server_opts_t *o = &c->srv->o;
+    for (size_t i = 0; i < len; i++) {
+        char ch = data[i];
+        switch (sc->state) {
+        case SC_START: /* RFC 9112 §2.2: empty lines before the request-line are ignored */
+            if (ch != '\r' && ch != '\n') {
+                sc->state = SC_REQLINE;
+                sc->line_len = 1;
+            } else if (++sc->head_len > 64) {
+                return -400;
+            }
+            break;
+        case SC_REQLINE:
+            if (ch == '\n') {
+                sc->state = SC_LINE_START;
+                sc->head_len = 0;
+            } else if (++sc->line_len > o->max_request_line) {
+                return -414; /* RFC 9112 §3: a request-line longer than we parse */
+            }
+            break;
+        case SC_LINE_START:
+            /* RFC 9112 §5.2: obs-fold in a request is rejected with 400; §2.2: so is
+             * whitespace between the start-line and the first field line. */
+            if (ch == ' ' || ch == '\t')
+                return -400;
+            sc->state = ch == '\r' ? SC_END_CR : SC_HEADER;
+            if (ch == '\n') {
+                sc->state = SC_DONE;
+                return (long)i + 1;
+            }
+            break;
+        case SC_HEADER:
+            if (ch == '\n')
+                sc->state = SC_LINE_START;
+            break;
+        case SC_END_CR:
+            if (ch != '\n')
+                return -400;
+            sc->state = SC_DONE;
+            return (long)i + 1;
+        default:
+            return -400;
+        }
+        if (sc->state >= SC_LINE_START && ++sc->head_len > o->max_header_bytes)
+            return -431; /* RFC 6585 §5 */
+    }
+    return 0;
+}
+
+/* ---- parser callbacks ---- */
+
+static hc_http_rq_t *rq_of(void *ud)
+{
+    return &((hc_http_conn_t *)ud)->io->rq;
+}
+
+static int cb_begin(void *ud)
+{
+    hc_http_conn_t *c = ud;
+    hc_http_rq_t *rq = rq_of(ud);
+    hc_http_rq_reset(rq);
+    rq->active = 1;
+    rq->pub.conn = c;
+    c->err_status = 0;
+    c->srv->stats.active_requests++;
+    hc_http_conn_arm(c, c->srv->o.header_timeout_ms);
+    return 0;
+}
+
+static int reject(hc_http_conn_t *c, int status, const char *msg)
+{
+    c->err_status = status;
+    c->err_msg = msg;
+    return -1;
+}
+
+/* Appends a piece of the part in progress; part 0 = target, 1 = name, 2 = value. */
+static int head_piece(hc_http_conn_t *c, int part, const char *at, size_t len)
+{
+    hc_http_rq_t *rq = &c->io->rq;
+    if (part == 1 && (rq->in_value || rq->nh == 0)) {
+        if (rq->nh >= c->srv->o.max_headers)
+            return reject(c, 431, "too many header fields");
+        if (hc_buf_append(&rq->head, "", 1))
+            return reject(c, 431, "header section too large");
+        rq->hoff[rq->nh].name_off = (uint32_t)rq->head.len;
+        rq->hoff[rq->nh].name_len = 0;
+        rq->nh++;
+        rq->in_value = 0;
+    } else if (part == 2 && !rq->in_value) {
+        if (hc_buf_append(&rq->head, "", 1))
+            return reject(c, 431, "header section too large");
+        rq->hoff[rq->nh - 1].value_off = (uint32_t)rq->head.len;
+        rq->hoff[rq->nh - 1].value_len = 0;
+        rq->in_value = 1;
+    }
+    if (hc_buf_append(&rq->head, at, len))
+        return reject(c, part ? 431 : 414, part ? "header section too large" : "URI too long");
+    if (part == 1)
+        rq->hoff[rq->nh - 1].name_len += (uint32_t)len;
+    else if (part == 2)
+        rq->hoff[rq->nh - 1].value_len += (uint32_t)len;
+    return 0;
+}
+
+static int cb_target(void *ud, const char *at, size_t len)
+{
+    return head_piece(ud, 0, at, len);
+}
+
+static int cb_field(void *ud, const char *at, size_t len)
+{
+    hc_http_conn_t *c = ud;
+    if (!c->head_phase)
+        return 0; /* trailer fields of a chunked body: discarded */
+    return head_piece(c, 1, at, len);
+}
+
+static int cb_value(void *ud, const char *at, size_t len)
+{
+    hc_http_conn_t *c = ud;
+    if (!c->head_phase)
+        return 0;
+    if (c->io->rq.nh == 0)
+        return reject(c, 400, "header value without name");
+    return head_piece(c, 2, at, len);
+}
+
+/* RFC 9112 §6.1: the codings of one Transfer-Encoding field, in order. Sets *last_chunked
+ * when the final one is chunked and counts the known codings we do not decode. */
+static int te_check(hc_http_conn_t *c, const char *v, size_t n, int *last_chunked, int *other)
+{
+    static const char *known[] = {"gzip", "x-gzip", "deflate", "compress", "x-compress"};
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t s = i;
+        while (i < n && v[i] != ',' && v[i] != ';' && v[i] != ' ' && v[i] != '\t')
+            i++;
+        size_t tl = i - s;
+        while (i < n && v[i] != ',')
+            i++;
+        if (!tl)
+            continue;
+        if (*last_chunked) /* chunked must be the final coding, applied once */
+            return reject(c, 400, "chunked is not the final transfer coding");
+        if (tl == 7 && !strncasecmp(v + s, "chunked", 7)) {
+            *last_chunked = 1;
+            continue;
+        }
+        int is_known = 0;
+        for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+            is_known |= strlen(known[k]) == tl && !strncasecmp(v + s, known[k], tl);
+        if (!is_known)
+            return reject(c, 501, "unknown transfer coding");
+        (*other)++;
+    }
+    return 0;
+}
+
+/* RFC 9110 §5.6.2 tchar */
+/* RFC 9110 §5.6.2 tchar: "!#$%&'*+-.^_`|~", digits and letters, one bit per byte value
+ * (a table: strspn built its own from the set string on every field). */
+static const uint32_t tchar_bits[8] = {0x00000000u, 0x03ff6cfau, 0xc7fffffeu, 0x57ffffffu};
+
+static int is_token_n(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(tchar_bits[c >> 5] & (1u << (c & 31))))
+            return 0;
+    }
+    return n > 0;
+}
+
+/* RFC 9112 §6.1, §6.3 and §3.2 checks on the complete head. */
+static int check_head(hc_http_conn_t *c, const hc_http_parse_head_t *h)
+{
+    hc_http_rq_t *rq = &c->io->rq;
+    if (h->version_major != 1)
+        return reject(c, 505, "HTTP version not supported");
+    int hosts = 0, te = 0, cl = 0, chunked = 0, other = 0;
+    for (unsigned i = 0; i < rq->nh; i++) {
+        const hc_http_header_t *f = &rq->hdrs[i];
+        /* RFC 9112 §5.1: no whitespace between field name and colon (400); RFC 9110
+         * §5.1: a field name is a token. */
+        if (!is_token_n(f->name, f->name_len))
+            return reject(c, 400, "invalid field name");
+        if (f->name_len == 4 && !strcasecmp(f->name, "host"))
+            hosts++;
+        else if (f->name_len == 14 && !strcasecmp(f->name, "content-length"))
+            cl++;
+        else if (f->name_len == 17 && !strcasecmp(f->name, "transfer-encoding")) {
+            te++;
+            if (te_check(c, f->value, f->value_len, &chunked, &other) < 0)
+                return -1;
+        } else if (f->name_len == 6 && !strcasecmp(f->name, "expect") && h->version_minor >= 1 &&
+                   !strcasecmp(f->value, "100-continue"))
+            rq->expect_continue = 1;
+    }
+    /* RFC 9112 §3.2: a client MUST send Host in HTTP/1.1; a server MUST answer 400 to
+     * a request without it or with more than one. */
+    if (hosts > 1 || (h->version_minor >= 1 && hosts != 1))
+        return reject(c, 400, hosts ? "more than one Host field" : "missing Host field");
+    /* §6.3 item 3: both Transfer-Encoding and Content-Length: smuggling risk. */
+    if (te && cl)
+        return reject(c, 400, "both Transfer-Encoding and Content-Length");
+    /* §6.3 item 4: a request whose final coding is not chunked has no knowable length. */
+    if (te && !chunked)
+        return reject(c, 400, "Transfer-Encoding without final chunked");
+    if (other)
+        return reject(c, 501, "transfer coding not supported");
+    return 0;
+}
+
+static void fill_req(hc_http_conn_t *c, const hc_http_parse_head_t *h)
+{
+    hc_http_rq_t *rq = &c->io->rq;
+    hc_http_req_t *r = &rq->pub;
+    hc_buf_append(&rq->head, "", 1); /* room was left by the limits; terminates the last part */
+    for (unsigned i = 0; i < rq->nh; i++) {
+        rq->hdrs[i].name = rq->head.base + rq->hoff[i].name_off;
+        rq->hdrs[i].name_len = rq->hoff[i].name_len;
+        rq->hdrs[i].value = rq->head.base + rq->hoff[i].value_off;
+        rq->hdrs[i].value_len = rq->hoff[i].value_len;
+        if (!rq->hoff[i].value_off) /* a field with an empty value */
+            rq->hdrs[i].value = "";
+    }
+    r->method = h->method;
+    r->target = rq->head.base;
+    r->target_len = strlen(rq->head.base);
+    const char *q = memchr(r->target, '?', r->target_len);
+    r->path_len = q ? (size_t)(q - r->target) : r->target_len;
+    r->path = hc_http_req_strndup(r, r->target, r->path_len);
+    r->query = q ? q + 1 : NULL;
+    r->query_len = q ? r->target_len - r->path_len - 1 : 0;
+    r->version_minor = h->version_minor;
+    r->headers = rq->hdrs;
+    r->nheaders = rq->nh;
+    r->content_length = h->content_length;
+    r->chunked = h->chunked;
+    r->is_head = !strcmp(h->method, "HEAD");
+    r->max_body = c->srv->o.max_body;
+}
+
+static int cb_headers_complete(void *ud, const hc_http_parse_head_t *h)
+{
+    hc_http_conn_t *c = ud;
+    hc_http_rq_t *rq = &c->io->rq;
+    if (c->err_status)
+        return -1;
+    if (!rq->head.len)
+        return reject(c, 400, "empty request-target");
+    fill_req(c, h);
+    c->head_phase = 0;
+    c->keep_alive = h->keep_alive && !c->srv->draining && !c->peer_eof;
+    hc_http_conn_disarm(c);
+    if (check_head(c, h) < 0)
+        return -1;
+    c->srv->o.handler(&rq->pub, c->srv->o.handler_arg);
+    return 0;
+}
+
+static int cb_body(void *ud, const char *at, size_t len)
+{
+    hc_http_conn_t *c = ud;
+    hc_http_rq_t *rq = &c->io->rq;
+    rq->body_received += (int64_t)len;
+    if (rq->res_state == RQ_RES_ENDED) { /* discarding an unread body */
+        if ((size_t)rq->body_received > rq->pub.max_body)
+            c->keep_alive = 0;
+        return c->keep_alive ? 0 : -1;
+    }
+    if ((size_t)rq->body_received > rq->pub.max_body)
+        return reject(c, 413, "request body too large");
+    hc_http_rq_body(rq, at, len, 0);
+    return 0;
+}
+
+static int cb_message_complete(void *ud)
+{
+    hc_http_conn_t *c = ud;
+    hc_http_rq_t *rq = &c->io->rq;
+    rq->msg_complete = 1;
+    if (rq->body_state == RQ_BODY_READING)
+        hc_http_rq_body(rq, NULL, 0, 1);
+    return HC_HTTP_PARSE_PAUSE;
+}
+
+const hc_http_parse_cbs_t hc_http_conn_parse_cbs = {
+    .on_begin = cb_begin,
+    .on_target = cb_target,
+    .on_header_field = cb_field,
+    .on_header_value = cb_value,
+    .on_headers_complete = cb_headers_complete,
+    .on_body = cb_body,
+    .on_message_complete = cb_message_complete,
+};
