@@ -3,6 +3,7 @@
 #include "certs/certs_jws.h"
 
 #include "core/hc_alloc.h"
+#include "core/hc_jwt.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,9 +12,6 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
-
-static const char b64u_chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 const char *certs_jws_alg(EVP_PKEY *key)
 {
@@ -34,60 +32,25 @@ const char *certs_jws_alg(EVP_PKEY *key)
 
 char *certs_jws_b64u(const void *data, size_t len)
 {
-    const unsigned char *p = data;
-    char *out = hc_malloc(len / 3 * 4 + 5);
-    size_t o = 0, i = 0;
-    for (; i + 2 < len; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-        out[o++] = b64u_chars[v >> 18 & 63];
-        out[o++] = b64u_chars[v >> 12 & 63];
-        out[o++] = b64u_chars[v >> 6 & 63];
-        out[o++] = b64u_chars[v & 63];
-    }
-    if (len - i == 1) {
-        unsigned v = (unsigned)p[i] << 16;
-        out[o++] = b64u_chars[v >> 18 & 63];
-        out[o++] = b64u_chars[v >> 12 & 63];
-    } else if (len - i == 2) {
-        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8;
-        out[o++] = b64u_chars[v >> 18 & 63];
-        out[o++] = b64u_chars[v >> 12 & 63];
-        out[o++] = b64u_chars[v >> 6 & 63];
-    }
-    out[o] = '\0';
+    size_t cap = len / 3 * 4 + 4;
+    char *out = hc_malloc(cap);
+    hc_base64url_encode(data, len, out, cap);
     return out;
-}
-
-static int b64u_value(char c)
-{
-    const char *p = c ? strchr(b64u_chars, c) : NULL;
-    return p ? (int)(p - b64u_chars) : -1;
 }
 
 int certs_jws_b64u_decode(const char *s, size_t len, unsigned char **out, size_t *out_len)
 {
-    /* RFC 7515 §2: base64url without padding; a lone trailing character is impossible. */
-    if (len % 4 == 1)
+    /* RFC 7515 §2: base64url without padding (hc_base64url_decode would accept it). */
+    if (memchr(s, '=', len))
         return -EINVAL;
     unsigned char *buf = hc_malloc(len / 4 * 3 + 3);
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64u_value(s[i]);
-        if (v < 0) {
-            hc_free(buf);
-            return -EINVAL;
-        }
-        acc = (acc << 6 | (unsigned)v) & 0xffffff;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (unsigned char)(acc >> bits);
-        }
+    long n = hc_base64url_decode(s, len, buf, len / 4 * 3 + 3);
+    if (n < 0) {
+        hc_free(buf);
+        return -EINVAL;
     }
     *out = buf;
-    *out_len = o;
+    *out_len = (size_t)n;
     return 0;
 }
 

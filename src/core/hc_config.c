@@ -529,7 +529,8 @@ bad:
 
 static void flag_text(const hc_option_t *o, char *buf, size_t len)
 {
-    snprintf(buf, len, "--%s%s", o->name, (o->flags & HC_OPT_BOOL) ? "" : " VALUE");
+    snprintf(buf, len, "%s%s%s", (o->flags & HC_OPT_SHORT) ? "-" : "--", o->name,
+             (o->flags & HC_OPT_BOOL) ? "" : " VALUE");
 }
 
 static const char *default_text(const hc_option_t *o)

@@ -13,6 +13,7 @@ enum {
     HC_OPT_SECRET = 1 << 0, /* value is masked wherever it would be shown */
     HC_OPT_BOOL = 1 << 1,   /* flag without a value: --name sets "true" */
     HC_OPT_MULTI = 1 << 2,  /* may repeat: --name a --name b */
+    HC_OPT_SHORT = 1 << 3,  /* --help spells it -name (a tool's single-dash flags) */
 };
 
 typedef struct hc_option {

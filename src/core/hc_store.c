@@ -213,6 +213,21 @@ static void options_default(hc_store_options_t *o, const hc_store_options_t *in)
         o->close_timeout_ms = 10000;
 }
 
+/* Before the loop blocks for I/O: wakes the writer for the units enqueued during this
+ * iteration. Waking it per unit let it take each unit alone (on a busy single core it
+ * preempts the loop at once), one transaction per unit; once per iteration, everything
+ * the loop accepted in one pass commits together. */
+static void on_kick(uv_prepare_t *p)
+{
+    hc_store_t *st = p->data;
+    if (!st->kick_pending)
+        return;
+    st->kick_pending = 0;
+    uv_mutex_lock(&st->lock);
+    uv_cond_signal(&st->cond);
+    uv_mutex_unlock(&st->lock);
+}
+
 static void on_async(uv_async_t *a)
 {
     hc_store_t *st = a->data;
@@ -251,7 +266,11 @@ int hc_store_open(uv_loop_t *loop, const char *url, const hc_store_options_t *op
         goto fail_open;
     uv_async_init(loop, &st->async, on_async);
     st->async.data = st;
-    st->handles = 1;
+    uv_prepare_init(loop, &st->kick);
+    st->kick.data = st;
+    uv_prepare_start(&st->kick, on_kick);
+    uv_unref((uv_handle_t *)&st->kick);
+    st->handles = 2;
     rc = st_writer_start(st);
     if (rc)
         goto fail_thread;
@@ -338,15 +357,45 @@ int hc_store_exec_group(hc_store_t *st, const hc_store_stmt_t *stmts, size_t n, 
 {
     if (!n)
         return -EINVAL;
+    /* One block (u->packed): the statements, then every parameter array, then the SQL
+     * texts and text/blob values, each NUL-terminated. */
+    size_t nvals = 0, chars = 0;
+    for (size_t i = 0; i < n; i++) {
+        nvals += stmts[i].nparams;
+        chars += strlen(stmts[i].sql) + 1;
+        for (size_t k = 0; k < stmts[i].nparams; k++)
+            if (stmts[i].params[k].type == HC_STORE_TEXT ||
+                stmts[i].params[k].type == HC_STORE_BLOB)
+                chars += stmts[i].params[k].v.s.len + 1;
+    }
+    char *block = st_malloc(n * sizeof(st_stmt_t) + nvals * sizeof(hc_store_value_t) + chars);
     st_unit_t *u = st_calloc(1, sizeof(*u));
     u->kind = ST_UNIT_STMTS;
     u->cb = cb;
     u->arg = arg;
     u->nstmts = n;
-    u->stmts = st_calloc(n, sizeof(*u->stmts));
+    u->packed = 1;
+    u->stmts = (st_stmt_t *)block;
+    hc_store_value_t *vals = (hc_store_value_t *)(block + n * sizeof(st_stmt_t));
+    char *text = (char *)(vals + nvals);
     for (size_t i = 0; i < n; i++) {
-        st_stmt_copy(&u->stmts[i], stmts[i].sql, stmts[i].params, stmts[i].nparams);
-        u->bytes += strlen(stmts[i].sql) + values_bytes(stmts[i].params, stmts[i].nparams);
+        st_stmt_t *d = &u->stmts[i];
+        size_t len = strlen(stmts[i].sql);
+        d->sql = memcpy(text, stmts[i].sql, len + 1);
+        text += len + 1;
+        d->nparams = stmts[i].nparams;
+        d->params = vals;
+        for (size_t k = 0; k < d->nparams; k++, vals++) {
+            *vals = stmts[i].params[k];
+            if (vals->type != HC_STORE_TEXT && vals->type != HC_STORE_BLOB)
+                continue;
+            if (vals->v.s.len)
+                memcpy(text, vals->v.s.p, vals->v.s.len);
+            text[vals->v.s.len] = '\0';
+            vals->v.s.p = text;
+            text += vals->v.s.len + 1;
+        }
+        u->bytes += len + values_bytes(stmts[i].params, stmts[i].nparams);
     }
     return st_enqueue(st, u);
 }
@@ -403,8 +452,8 @@ int hc_store_copy(hc_store_t *st, const char *table, const char *const *cols, si
 
 /* ---- reads ---- */
 
-int hc_store_query(hc_store_t *st, const char *sql, const hc_store_value_t *params, size_t n,
-                   hc_store_result_cb cb, void *arg)
+static int query_start(hc_store_t *st, const char *sql, const hc_store_value_t *params, size_t n,
+                       int binary, hc_store_result_cb cb, void *arg)
 {
     if (st->closing)
         return -ESHUTDOWN;
@@ -414,10 +463,23 @@ int hc_store_query(hc_store_t *st, const char *sql, const hc_store_value_t *para
     q->st = st;
     q->cb = cb;
     q->arg = arg;
+    q->binary = binary;
     st_stmt_copy(&q->stmt, sql, params, n);
     st->reads_inflight++;
     st->be->query(st, q);
     return 0;
+}
+
+int hc_store_query(hc_store_t *st, const char *sql, const hc_store_value_t *params, size_t n,
+                   hc_store_result_cb cb, void *arg)
+{
+    return query_start(st, sql, params, n, 0, cb, arg);
+}
+
+int hc_store_query_binary(hc_store_t *st, const char *sql, const hc_store_value_t *params, size_t n,
+                          hc_store_result_cb cb, void *arg)
+{
+    return query_start(st, sql, params, n, 1, cb, arg);
 }
 
 void st_query_finish(st_query_t *q)
@@ -491,6 +553,7 @@ void st_maybe_finish(hc_store_t *st)
     if (st->writer_started)
         uv_thread_join(&st->writer);
     st->be->close_reads(st);
+    uv_close((uv_handle_t *)&st->kick, on_async_closed);
     uv_close((uv_handle_t *)&st->async, on_async_closed);
 }
 

@@ -209,6 +209,13 @@ int hc_store_copy(hc_store_t *st, const char *table, const char *const *cols, si
 int hc_store_query(hc_store_t *st, const char *sql, const hc_store_value_t *params, size_t n,
                    hc_store_result_cb cb, void *arg);
 
+/** hc_store_query with PostgreSQL's binary result format: a bytea column arrives as its
+ *  bytes instead of twice as many hex digits (SQLite: the same as hc_store_query). Every
+ *  column must be bool, smallint, integer, bigint, oid, real, double precision, bytea,
+ *  text or varchar; another type fails the read with -ENOTSUP. */
+int hc_store_query_binary(hc_store_t *st, const char *sql, const hc_store_value_t *params, size_t n,
+                          hc_store_result_cb cb, void *arg);
+
 /** Fills *out with the store's counters. */
 void hc_store_stats(hc_store_t *st, hc_store_stats_t *out);
 

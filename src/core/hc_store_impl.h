@@ -49,6 +49,8 @@ typedef struct st_unit {
     st_unit_kind_t kind;
     st_stmt_t *stmts; /* ST_UNIT_STMTS */
     size_t nstmts;
+    /* stmts is one block holding their SQL and parameters too */
+    int packed;
     char *sql; /* ST_UNIT_COPY: the COPY or INSERT statement; rows are nrows * ncols values */
     size_t ncols;
     hc_store_value_t *rows;
@@ -77,6 +79,7 @@ typedef struct st_query {
     int status;
     char *errmsg;
     st_rows_t rows;
+    int binary;            /* PostgreSQL: binary result format (hc_store_query_binary) */
     uv_work_t work;        /* SQLite: the thread-pool request */
     struct st_query *next; /* PostgreSQL: waiting for a connection */
 } st_query_t;
@@ -125,6 +128,8 @@ struct hc_store {
     uv_thread_t writer;
     int writer_started;
     uv_async_t async;
+    uv_prepare_t kick; /* wakes the writer once per loop iteration (group commit) */
+    int kick_pending;  /* units enqueued since the writer was last woken; loop thread only */
     size_t reads_inflight;
     st_query_t *deferred; /* reads failed at start, finished from on_async */
     int handles;          /* libuv handles not yet closed, the async included */
@@ -163,8 +168,20 @@ typedef struct pg_conn PGconn;
 typedef struct pg_result PGresult;
 struct pg_slot;
 
+/* A statement the writer connection has prepared (for this SQL and parameter types). */
+typedef struct pg_prep {
+    char *sql;
+    unsigned *types;
+    int n;
+    char name[16];
+} pg_prep_t;
+
+enum { PG_PREP_MAX = 32 };
+
 typedef struct pg_data {
-    PGconn *writer;        /* writer thread only (and hc_store_migrate) */
+    PGconn *writer;              /* writer thread only (and hc_store_migrate) */
+    pg_prep_t prep[PG_PREP_MAX]; /* the writer connection's prepared statements */
+    unsigned nprep, prep_seq;
     int solo;              /* next batch runs one unit: a COMMIT failed on a batch */
     struct pg_slot *slots; /* the read pool, loop thread only */
     unsigned nslots;
@@ -186,7 +203,8 @@ void pg_params_free(pg_params_t *pp);
 /* hc_store error for a failed result: -EEXIST, -EINVAL, or 1 when the database itself
  * failed (connection, shutdown, resources, serialization) and the work should be retried. */
 int pg_result_error(const PGresult *r);
-/* Collects a PGRES_TUPLES_OK result into rows, typed by column type. 0 or -EFBIG. */
+/* Collects a PGRES_TUPLES_OK result (text or binary format) into rows, typed by column type.
+ * 0, -EFBIG, or -ENOTSUP (a binary column of a type it does not read). */
 int pg_rows_collect(st_rows_t *rows, const PGresult *r, size_t max);
 /* Starts a connection to st->target: blocking (writer) or not (read pool). */
 PGconn *pg_connect(hc_store_t *st, int async);

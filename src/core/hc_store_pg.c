@@ -21,9 +21,11 @@ enum {
     OID_INT8 = 20,
     OID_INT2 = 21,
     OID_INT4 = 23,
+    OID_TEXT = 25,
     OID_OID = 26,
     OID_FLOAT4 = 700,
     OID_FLOAT8 = 701,
+    OID_VARCHAR = 1043,
     OID_NUMERIC = 1700,
 };
 enum { COPY_CHUNK = 256 * 1024 };
@@ -174,6 +176,51 @@ static int cell_push(st_rows_t *rows, const PGresult *r, int row, int col)
     return st_rows_push(rows, &v);
 }
 
+static uint64_t be_uint(const char *s, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | (unsigned char)s[i];
+    return v;
+}
+
+/* A binary-format cell (hc_store_query_binary): -ENOTSUP for a type it does not read. */
+static int cell_push_binary(st_rows_t *rows, const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return st_rows_push(rows, &(hc_store_value_t){.type = HC_STORE_NULL});
+    const char *s = PQgetvalue(r, row, col);
+    int n = PQgetlength(r, row, col);
+    hc_store_value_t v;
+    Oid t = PQftype(r, col);
+    if (t == OID_BOOL && n == 1) {
+        v = hc_store_int(s[0] != 0);
+    } else if (t == OID_INT2 && n == 2) {
+        v = hc_store_int((int16_t)be_uint(s, 2));
+    } else if ((t == OID_INT4 && n == 4) || (t == OID_OID && n == 4)) {
+        v = hc_store_int(t == OID_OID ? (int64_t)be_uint(s, 4) : (int32_t)be_uint(s, 4));
+    } else if (t == OID_INT8 && n == 8) {
+        v = hc_store_int((int64_t)be_uint(s, 8));
+    } else if (t == OID_FLOAT4 && n == 4) {
+        uint32_t u = (uint32_t)be_uint(s, 4);
+        float f;
+        memcpy(&f, &u, sizeof(f));
+        v = hc_store_double(f);
+    } else if (t == OID_FLOAT8 && n == 8) {
+        uint64_t u = be_uint(s, 8);
+        double d;
+        memcpy(&d, &u, sizeof(d));
+        v = hc_store_double(d);
+    } else if (t == OID_BYTEA) {
+        v = hc_store_blob(s, (size_t)n);
+    } else if (t == OID_TEXT || t == OID_VARCHAR) {
+        v = hc_store_textn(s, (size_t)n);
+    } else {
+        return -ENOTSUP;
+    }
+    return st_rows_push(rows, &v);
+}
+
 int pg_rows_collect(st_rows_t *rows, const PGresult *r, size_t max)
 {
     int ncols = PQnfields(r), nrows = PQntuples(r);
@@ -181,13 +228,61 @@ int pg_rows_collect(st_rows_t *rows, const PGresult *r, size_t max)
     for (int i = 0; i < ncols; i++)
         st_rows_name(rows, (size_t)i, PQfname(r, i));
     for (int row = 0; row < nrows; row++)
-        for (int col = 0; col < ncols; col++)
-            if (cell_push(rows, r, row, col))
-                return -EFBIG;
+        for (int col = 0; col < ncols; col++) {
+            int rc = PQfformat(r, col) ? cell_push_binary(rows, r, row, col)
+                                       : (cell_push(rows, r, row, col) ? -EFBIG : 0);
+            if (rc)
+                return rc;
+        }
     return 0;
 }
 
 /* ---- the writer ---- */
+
+/* Prepared statements: the writer runs the same few statements over and over, and an
+ * unnamed statement costs the server a parse and a plan each time (for a wide INSERT,
+ * more than the insert). Each (SQL, parameter types) pair is prepared once per writer
+ * connection, up to PG_PREP_MAX; past that, statements run unprepared. */
+static void prep_clear(pg_data_t *d)
+{
+    for (unsigned i = 0; i < d->nprep; i++) {
+        st_free(d->prep[i].sql);
+        st_free(d->prep[i].types);
+    }
+    d->nprep = 0;
+}
+
+static const pg_prep_t *prep_find(const pg_data_t *d, const char *sql, const pg_params_t *pp)
+{
+    for (unsigned i = 0; i < d->nprep; i++) {
+        const pg_prep_t *p = &d->prep[i];
+        if (p->n == pp->n && !strcmp(p->sql, sql) &&
+            (!pp->n || !memcmp(p->types, pp->types, (size_t)pp->n * sizeof(*pp->types))))
+            return p;
+    }
+    return NULL;
+}
+
+/* Prepares sql for pp's types on the writer connection unless it is (outside pipeline
+ * mode). A statement the server refuses stays unprepared: running it reports the error. */
+static void prep_ensure(pg_data_t *d, const char *sql, const pg_params_t *pp)
+{
+    if (d->nprep == PG_PREP_MAX || prep_find(d, sql, pp))
+        return;
+    pg_prep_t *p = &d->prep[d->nprep];
+    snprintf(p->name, sizeof(p->name), "hc_w%u", d->prep_seq++);
+    PGresult *r = PQprepare(d->writer, p->name, sql, pp->n, pp->types);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok)
+        return;
+    p->sql = st_strdup(sql);
+    p->n = pp->n;
+    p->types = st_calloc(pp->n ? (size_t)pp->n : 1, sizeof(*p->types));
+    if (pp->n)
+        memcpy(p->types, pp->types, (size_t)pp->n * sizeof(*p->types));
+    d->nprep++;
+}
 
 static int writer_ready(hc_store_t *st)
 {
@@ -196,6 +291,7 @@ static int writer_ready(hc_store_t *st)
         return 0;
     if (d->writer)
         PQfinish(d->writer);
+    prep_clear(d); /* prepared statements belong to the connection */
     d->writer = pg_connect(st, 0);
     if (PQstatus(d->writer) == CONNECTION_OK)
         return 0;
@@ -211,6 +307,7 @@ static int writer_lost(pg_data_t *d)
            HC_LS("error", PQerrorMessage(d->writer)), NULL);
     PQfinish(d->writer);
     d->writer = NULL;
+    prep_clear(d);
     return -EIO;
 }
 
@@ -229,16 +326,35 @@ typedef struct batch_err {
     char *msg;
 } batch_err_t;
 
-/* Sends BEGIN, every statement of units[0..n), COMMIT and a sync, without waiting. */
-static int pipeline_send(PGconn *c, st_unit_t **units, size_t n)
+/* Prepares the statements of units[0..n) not prepared yet (before pipeline mode). */
+static void pipeline_prepare(pg_data_t *d, st_unit_t **units, size_t n)
 {
+    for (size_t i = 0; i < n && d->nprep < PG_PREP_MAX; i++) {
+        for (size_t j = 0; j < units[i]->nstmts; j++) {
+            st_stmt_t *s = &units[i]->stmts[j];
+            pg_params_t pp;
+            pg_params_build(&pp, s->params, s->nparams);
+            prep_ensure(d, s->sql, &pp);
+            pg_params_free(&pp);
+        }
+    }
+}
+
+/* Sends BEGIN, every statement of units[0..n) (prepared when it is), COMMIT and a sync,
+ * without waiting. */
+static int pipeline_send(pg_data_t *d, st_unit_t **units, size_t n)
+{
+    PGconn *c = d->writer;
     int ok = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
     for (size_t i = 0; ok && i < n; i++) {
         for (size_t j = 0; ok && j < units[i]->nstmts; j++) {
             st_stmt_t *s = &units[i]->stmts[j];
             pg_params_t pp;
             pg_params_build(&pp, s->params, s->nparams);
-            ok = PQsendQueryParams(c, s->sql, pp.n, pp.types, pp.values, pp.lengths, pp.formats, 0);
+            const pg_prep_t *p = prep_find(d, s->sql, &pp);
+            ok = p ? PQsendQueryPrepared(c, p->name, pp.n, pp.values, pp.lengths, pp.formats, 0)
+                   : PQsendQueryParams(c, s->sql, pp.n, pp.types, pp.values, pp.lengths, pp.formats,
+                                       0);
             pg_params_free(&pp);
         }
     }
@@ -304,7 +420,8 @@ static int pipeline_batch(hc_store_t *st, st_unit_t **units, size_t n)
     long ncmd = 2;
     for (size_t i = 0; i < n; i++)
         ncmd += (long)units[i]->nstmts;
-    if (!PQenterPipelineMode(c) || !pipeline_send(c, units, n))
+    pipeline_prepare(d, units, n);
+    if (PQstatus(c) != CONNECTION_OK || !PQenterPipelineMode(c) || !pipeline_send(d, units, n))
         return writer_lost(d);
     batch_err_t e = {.cmd = -1};
     int rc = pipeline_read(c, ncmd, &e);
@@ -544,8 +661,10 @@ static int conninfo_check(const char *conninfo)
     PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
     PQfreemem(msg);
     if (!opts) {
-        hc_log(HC_LOG_ERROR, "store: DATABASE_URL is not a valid PostgreSQL URL (check the "
-                             "percent-encoding of its user name and password)", NULL);
+        hc_log(HC_LOG_ERROR,
+               "store: DATABASE_URL is not a valid PostgreSQL URL (check the "
+               "percent-encoding of its user name and password)",
+               NULL);
         return -EINVAL;
     }
     PQconninfoFree(opts);
@@ -577,6 +696,7 @@ static void pg_free(hc_store_t *st)
     pg_pool_free(st);
     if (d->writer)
         PQfinish(d->writer);
+    prep_clear(d);
     st_free(d);
     st->be_data = NULL;
 }

@@ -99,7 +99,7 @@ static int slot_send(pg_slot_t *s)
     pg_params_t pp;
     pg_params_build(&pp, q->stmt.params, q->stmt.nparams);
     int ok = PQsendQueryParams(s->conn, q->stmt.sql, pp.n, pp.types, pp.values, pp.lengths,
-                               pp.formats, 0);
+                               pp.formats, q->binary);
     pg_params_free(&pp);
     s->got_result = 0;
     int f = ok ? PQflush(s->conn) : -1;
@@ -166,8 +166,15 @@ static void result_take(pg_slot_t *s, const PGresult *r)
         return;
     switch (PQresultStatus(r)) {
     case PGRES_TUPLES_OK:
-        if (pg_rows_collect(&q->rows, r, s->st->o.result_max_bytes))
+        switch (pg_rows_collect(&q->rows, r, s->st->o.result_max_bytes)) {
+        case 0:
+            break;
+        case -ENOTSUP:
+            st_set_error(&q->status, &q->errmsg, -ENOTSUP, "column type not readable as binary");
+            break;
+        default:
             st_set_error(&q->status, &q->errmsg, -EFBIG, "result larger than result_max_bytes");
+        }
         break;
     case PGRES_COMMAND_OK:
         st_rows_begin(&q->rows, 0, s->st->o.result_max_bytes);

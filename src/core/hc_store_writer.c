@@ -1,5 +1,6 @@
 /* The write queue and its single writer thread (group commit). Callers enqueue units on
- * the loop thread; the writer takes everything queued (up to batch_max_stmts), has the
+ * the loop thread, which wakes the writer once per loop iteration, before it blocks for
+ * I/O (hc_store.c on_kick); the writer takes everything queued (up to batch_max_stmts), has the
  * backend run it as one transaction, and hands finished units back to the loop through
  * the store's uv_async, where their callbacks fire. A database failure keeps the units
  * queued and retries with backoff, so an acknowledged write is never lost. */
@@ -13,7 +14,7 @@ enum { BACKOFF_FIRST_MS = 50, BACKOFF_MAX_MS = 5000 };
 
 void st_unit_free(st_unit_t *u)
 {
-    for (size_t i = 0; u->stmts && i < u->nstmts; i++)
+    for (size_t i = 0; !u->packed && u->stmts && i < u->nstmts; i++)
         st_stmt_clear(&u->stmts[i]);
     st_free(u->stmts);
     st_values_clear(u->rows, u->nrows * u->ncols);
@@ -37,7 +38,7 @@ int st_enqueue(hc_store_t *st, st_unit_t *u)
         st->tail = &u->next;
         st->q_units++;
         st->q_bytes += u->bytes;
-        uv_cond_signal(&st->cond);
+        st->kick_pending = 1; /* the writer is woken before the loop next blocks */
     }
     uv_mutex_unlock(&st->lock);
     if (rc)
