@@ -17,9 +17,11 @@ EOF
 build_pkgs=(gcc make pkg-config meson ninja-build python3
 	libuv1-dev libhttp-parser-dev libssl-dev libjansson-dev libfyaml-dev
 	libsqlite3-dev libpq-dev zlib1g-dev libbrotli-dev
-	libpcre2-dev libcrypt-dev)
-test_pkgs=(libcmocka-dev postgresql curl openssl nginx-light procps chromium nodejs npm pebble)
-bench_pkgs=(libcmocka-dev nginx-light haproxy caddy wrk procps util-linux)
+	libpcre2-dev libcrypt-dev libmaxminddb-dev libpcap-dev)
+test_pkgs=(libcmocka-dev postgresql curl openssl nginx-light procps chromium nodejs npm pebble
+	sip-tester sngrep kamailio tshark iproute2)
+bench_pkgs=(libcmocka-dev nginx-light haproxy caddy wrk procps util-linux postgresql
+	kamailio kamailio-postgres-modules)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
 case "${1:-}" in
@@ -55,7 +57,7 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts the packaged nginx/postgresql units where it can; tests start their own.
-for svc in nginx postgresql haproxy caddy; do
+for svc in nginx postgresql haproxy caddy kamailio; do
 	if [[ " ${missing[*]} " == *" $svc"* ]] && command -v systemctl >/dev/null 2>&1; then
 		"${sudo[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
 	fi

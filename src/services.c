@@ -1,6 +1,9 @@
 /* The one table that lists hearth's services. Adding a service: declare its
  * hc_service_t in its folder and add one line here. */
 #include "services.h"
+#include "agent/agent.h"
+#include "analytics/analytics.h"
+#include "capture/capture.h"
 #include "certs/certs.h"
 #include "proxy/proxy.h"
 
@@ -9,6 +12,9 @@
 const hc_service_t *const hearth_services[] = {
     &proxy_service,
     &certs_service,
+    &analytics_service,
+    &capture_service,
+    &agent_service,
     NULL,
 };
 
