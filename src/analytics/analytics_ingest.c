@@ -1,0 +1,767 @@
+/* The write path: POST /api/send (and COLLECT_API_ENDPOINT) and /api/batch, processed in
+ * Umami v3's order (cache token, website, client detection, bot check, IGNORE_IP, ids),
+ * written as Umami's rows in one store unit per request, and answered only from the
+ * unit's commit callback. While the store queue is full, sends wait in a bounded line
+ * (count and seconds) and get 503 past it; a send whose commit takes longer than the
+ * wait bound also gets 503 (its rows may still land: a retry is then a duplicate, never a
+ * loss). The rollups see each event once it is committed.
+ *
+ * Lifetime: an ing_req_t is held by its request (until answered or the client is gone),
+ * its body reading, its website lookups and its store unit; the last release frees it.
+ *
+ * Throughput (issue 4): event ids are time-ordered (UUID v7 layout), so the event_id key
+ * appends instead of touching a random B-tree page per event; a cache token seen before
+ * is not verified again (a small direct-mapped table of verified tokens, compared in
+ * full), and when the answer's token would carry the same ids and iat as the request's
+ * it is the request's token, unsigned again; a single send's answer is formatted without
+ * building a JSON tree. */
+#include "analytics/analytics_int.h"
+
+#include "core/hc_alloc.h"
+#include "core/hc_buf.h"
+#include "core/hc_log.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum {
+    BATCH_BODY_MAX = 4 * 1024 * 1024,
+    ROUTE_BODY_MAX = 16 * 1024 * 1024, /* beyond our limits, the server discards or closes */
+    BATCH_ITEMS_MAX = 1000,
+    TICK_MS = 20,
+    TOKEN_MAX = 1024,
+    TOKEN_SLOTS = 4096,   /* verified cache tokens remembered (2-way: a pair per hash) */
+    TOKEN_SLOT_LEN = 400, /* longer tokens are verified every time (hearth's are ~310) */
+    SPARE_ITEMS = 64,
+    ID_MEMO_SLOTS = 1024, /* session ids remembered (~620 bytes each) */
+};
+
+/* A verified cache token and what it says. */
+typedef struct tok_slot {
+    size_t len; /* 0 = empty */
+    char tok[TOKEN_SLOT_LEN];
+    analytics_cache_t c;
+} tok_slot_t;
+
+typedef struct ing_req ing_req_t;
+
+struct analytics_ingest {
+    analytics_t *an;
+    uv_timer_t tick;
+    int tick_on;
+    ing_req_t *head, *tail;   /* unanswered sends, in arrival order */
+    ing_req_t *whead, *wtail; /* the waiting line: built, not yet enqueued */
+    size_t nwaiting, waiting_max;
+    uint64_t wait_ms;
+    size_t units;                        /* store units in flight */
+    struct ing_item *spare[SPARE_ITEMS]; /* single-send items kept for reuse (~8 KiB each) */
+    size_t nspare;
+    tok_slot_t *toks;         /* TOKEN_SLOTS verified tokens */
+    analytics_id_memo_t *ids; /* session ids of returning visitors */
+    uint64_t id_rng;          /* event id random bits (splitmix64 state, seeded at open) */
+    int64_t id_ms;            /* last event id's millisecond and sequence: ids never go back */
+    unsigned id_seq;
+    void (*drained)(void *arg);
+    void *drained_arg;
+};
+
+typedef struct ing_item {
+    ing_req_t *owner;
+    int status; /* 0 = write it; else the HTTP status of its error */
+    const char *code, *message;
+    int beep;   /* a bot: answered, not stored */
+    int cached; /* the cache token applies */
+    int64_t iat;
+    analytics_data_row_t *rows;
+    size_t nrows;
+    analytics_event_t ev; /* last: the parser zeroes it, the fields above are zeroed apart */
+} ing_item_t;
+
+struct ing_req {
+    ing_req_t *prev, *next; /* pending list */
+    ing_req_t *wnext;       /* waiting line */
+    int in_list, waiting;
+    struct analytics_ingest *ing;
+    hc_http_req_t *req; /* NULL once answered or gone */
+    unsigned refs;      /* request + body + lookups + unit */
+    int batch, too_large, has_cache;
+    uint64_t start_ms;
+    hc_buf_t body;
+    analytics_cache_t cache;
+    char *token; /* the request's verified x-umami-cache token */
+    ing_item_t *items;
+    size_t nitems, lookups;
+    analytics_rowset_t rowset; /* built once and kept until enqueued */
+};
+
+static uint64_t mono_ms(void)
+{
+    return uv_hrtime() / 1000000u;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the unit (rows built in analytics_ingest_rows.c) ---- */
+
+static void ir_unit_free(ing_req_t *ir)
+{
+    analytics_rowset_free(&ir->rowset);
+    for (size_t i = 0; i < ir->nitems; i++) {
+        analytics_data_free(ir->items[i].rows, ir->items[i].nrows);
+        ir->items[i].rows = NULL;
+        ir->items[i].nrows = 0;
+    }
+}
+
+/* Builds every row of an accepted item. Returns 0 or -EINVAL (data too big or deep). */
+static int build_item(ing_req_t *ir, ing_item_t *it)
+{
+    analytics_event_t *ev = &it->ev;
+    if (ev->data && analytics_data_flatten(ev->data, &it->rows, &it->nrows))
+        return -EINVAL;
+    analytics_rowset_event(&ir->rowset, ev, !it->cached, it->rows, it->nrows);
+    return 0;
+}
+
+/* ---- lifetime ---- */
+
+static void tick_update(struct analytics_ingest *ing);
+
+static void ir_unlist(ing_req_t *ir)
+{
+    struct analytics_ingest *ing = ir->ing;
+    if (!ir->in_list)
+        return;
+    ir->in_list = 0;
+    *(ir->prev ? &ir->prev->next : &ing->head) = ir->next;
+    *(ir->next ? &ir->next->prev : &ing->tail) = ir->prev;
+    ir->prev = ir->next = NULL;
+}
+
+static void unwait(ing_req_t *ir)
+{
+    struct analytics_ingest *ing = ir->ing;
+    if (!ir->waiting)
+        return;
+    ing_req_t **pp = &ing->whead, *last = NULL;
+    while (*pp && *pp != ir) {
+        last = *pp;
+        pp = &(*pp)->wnext;
+    }
+    if (*pp) {
+        *pp = ir->wnext;
+        if (ing->wtail == ir)
+            ing->wtail = last;
+    }
+    ir->waiting = 0;
+    ir->wnext = NULL;
+    ing->nwaiting--;
+}
+
+static void check_drained(struct analytics_ingest *ing)
+{
+    if (ing->drained && !ing->head && !ing->units) {
+        void (*cb)(void *) = ing->drained;
+        ing->drained = NULL;
+        cb(ing->drained_arg);
+    }
+}
+
+static void ir_unref(ing_req_t *ir)
+{
+    if (--ir->refs)
+        return;
+    struct analytics_ingest *ing = ir->ing;
+    ir_unlist(ir);
+    unwait(ir);
+    ir_unit_free(ir);
+    for (size_t i = 0; i < ir->nitems; i++)
+        analytics_event_clear(&ir->items[i].ev);
+    if (ir->nitems == 1 && ing->nspare < SPARE_ITEMS)
+        ing->spare[ing->nspare++] = ir->items;
+    else
+        hc_free(ir->items);
+    hc_buf_free(&ir->body);
+    hc_free(ir->token);
+    hc_free(ir);
+    tick_update(ing);
+    check_drained(ing);
+}
+
+/* Answers the request (once) and releases the request's hold. */
+static void ir_answer(ing_req_t *ir, int status, json_t *body)
+{
+    hc_http_req_t *req = ir->req;
+    if (!req) {
+        json_decref(body);
+        return;
+    }
+    ir->req = NULL;
+    ir_unlist(ir);
+    hc_http_req_on_close(req, NULL, NULL);
+    analytics_respond_json(req, status, body);
+    ir_unref(ir);
+}
+
+static json_t *error_json(int status, const char *code, const char *message)
+{
+    return json_pack("{s:{s:s, s:s, s:i}}", "error", "message", message, "code", code, "status",
+                     status);
+}
+
+static void ir_fail(ing_req_t *ir, int status, const char *code, const char *message,
+                    const char *reason)
+{
+    analytics_reject(ir->ing->an, reason);
+    ir_answer(ir, status, error_json(status, code, message));
+}
+
+static void on_gone(hc_http_req_t *req, void *arg)
+{
+    (void)req;
+    ing_req_t *ir = arg;
+    ir->req = NULL;
+    ir_unlist(ir);
+    unwait(ir);
+    ir_unref(ir);
+}
+
+/* ---- the answer after commit ---- */
+
+static json_t *item_error(const ing_item_t *it)
+{
+    return error_json(it->status, it->code, it->message);
+}
+
+/* The cache token answering an accepted item: the request's own when it carries the same
+ * ids and iat (what signing would give again), else a new one ("" if it cannot be made). */
+static const char *item_token(ing_req_t *ir, const ing_item_t *it, char tok[TOKEN_MAX])
+{
+    analytics_cache_t c = {.iat = it->iat};
+    snprintf(c.website_id, sizeof(c.website_id), "%s", it->ev.website_id);
+    snprintf(c.session_id, sizeof(c.session_id), "%s", it->ev.session_id);
+    snprintf(c.visit_id, sizeof(c.visit_id), "%s", it->ev.visit_id);
+    if (ir->token && c.iat == ir->cache.iat && !strcmp(c.website_id, ir->cache.website_id) &&
+        !strcmp(c.session_id, ir->cache.session_id) && !strcmp(c.visit_id, ir->cache.visit_id))
+        return ir->token;
+    if (analytics_cache_sign(tok, TOKEN_MAX, &c, ir->ing->an->secret) < 0)
+        tok[0] = 0;
+    return tok;
+}
+
+static json_t *item_ok(ing_req_t *ir, const ing_item_t *it)
+{
+    if (it->beep)
+        return json_pack("{s:s}", "beep", "boop");
+    char tok[TOKEN_MAX];
+    return json_pack("{s:s, s:s, s:s}", "cache", item_token(ir, it, tok), "sessionId",
+                     it->ev.session_id, "visitId", it->ev.visit_id);
+}
+
+/* A single send's 200, formatted directly: the token is base64url and the ids are uuids
+ * (analytics_cache_sign refuses anything else), so nothing needs escaping. */
+static void answer_one_ok(ing_req_t *ir, const ing_item_t *it)
+{
+    hc_http_req_t *req = ir->req;
+    if (!req)
+        return;
+    char tok[TOKEN_MAX], body[TOKEN_MAX + 160];
+    int n =
+        snprintf(body, sizeof(body), "{\"cache\":\"%s\",\"sessionId\":\"%s\",\"visitId\":\"%s\"}",
+                 item_token(ir, it, tok), it->ev.session_id, it->ev.visit_id);
+    if (n < 0 || (size_t)n >= sizeof(body)) {
+        ir_answer(ir, 200, item_ok(ir, it));
+        return;
+    }
+    ir->req = NULL;
+    ir_unlist(ir);
+    hc_http_req_on_close(req, NULL, NULL);
+    analytics_respond_text(req, 200, body, (size_t)n);
+    ir_unref(ir);
+}
+
+static void answer_all(ing_req_t *ir)
+{
+    if (!ir->batch) {
+        ing_item_t *it = &ir->items[0];
+        if (it->status)
+            ir_answer(ir, it->status, item_error(it));
+        else if (it->beep)
+            ir_answer(ir, 200, item_ok(ir, it));
+        else
+            answer_one_ok(ir, it);
+        return;
+    }
+    json_t *details = json_array(), *cache = json_null();
+    size_t errors = 0;
+    for (size_t i = 0; i < ir->nitems; i++) {
+        ing_item_t *it = &ir->items[i];
+        if (it->status) {
+            errors++;
+            json_array_append_new(details, json_pack("{s:I, s:o}", "index", (json_int_t)i,
+                                                     "response", item_error(it)));
+        } else if (!it->beep) {
+            json_t *ok = item_ok(ir, it);
+            json_decref(cache);
+            cache = json_incref(json_object_get(ok, "cache"));
+            json_decref(ok);
+        }
+    }
+    ir_answer(ir, 200,
+              json_pack("{s:I, s:I, s:I, s:o, s:o}", "size", (json_int_t)ir->nitems, "processed",
+                        (json_int_t)(ir->nitems - errors), "errors", (json_int_t)errors, "details",
+                        details, "cache", cache));
+}
+
+static void drain_line(struct analytics_ingest *ing);
+
+static void on_commit(void *arg, int status, const char *errmsg)
+{
+    ing_req_t *ir = arg;
+    struct analytics_ingest *ing = ir->ing;
+    analytics_t *an = ing->an;
+    ing->units--;
+    /* The store delivers at least once: when PostgreSQL's connection broke with a COMMIT in
+     * flight that had landed, the unit runs again and its keyed insert (a fresh event or
+     * data id) finds its own row. The rows are there: acknowledge them. */
+    if (status == -EEXIST)
+        status = 0;
+    if (status) {
+        hc_log(HC_LOG_ERROR, "analytics: events not stored", HC_LS("error", errmsg),
+               HC_LI("events", ir->nitems), NULL);
+        int busy = status == -ETIMEDOUT || status == -ESHUTDOWN || status == -EAGAIN;
+        ir_fail(ir, busy ? 503 : 500, busy ? "service-unavailable" : "server-error",
+                busy ? "Service unavailable" : "Server error",
+                busy ? "unavailable" : "server-error");
+    } else {
+        size_t n = 0;
+        for (size_t i = 0; i < ir->nitems; i++) {
+            ing_item_t *it = &ir->items[i];
+            if (it->status || it->beep)
+                continue;
+            n++;
+            if (an->rollup && it->ev.kind != ANALYTICS_SEND_IDENTIFY)
+                analytics_rollup_observe(an->rollup, &it->ev);
+        }
+        hc_metrics_counter_add(an->m_accepted, n);
+        answer_all(ir);
+    }
+    ir_unref(ir);
+    drain_line(ing); /* the unit's room in the store queue is free again */
+}
+
+/* ---- enqueueing and the waiting line ---- */
+
+/* Tries to hand ir's unit to the store. Returns 0 (enqueued or finished) or -EAGAIN. */
+static int try_enqueue(ing_req_t *ir)
+{
+    struct analytics_ingest *ing = ir->ing;
+    int rc =
+        hc_store_exec_group(ing->an->store, ir->rowset.stmts, ir->rowset.nstmts, on_commit, ir);
+    if (rc == -EAGAIN)
+        return rc;
+    ir_unit_free(ir); /* the store copied the statements */
+    if (rc) {
+        ir_fail(ir, 503, "service-unavailable", "Service unavailable", "unavailable");
+        return 0;
+    }
+    ir->refs++;
+    ing->units++;
+    return 0;
+}
+
+static void drain_line(struct analytics_ingest *ing)
+{
+    while (ing->whead) {
+        ing_req_t *ir = ing->whead;
+        if (try_enqueue(ir) == -EAGAIN)
+            return;
+        unwait(ir);
+    }
+}
+
+static void submit(ing_req_t *ir)
+{
+    struct analytics_ingest *ing = ir->ing;
+    if (!ing->whead && try_enqueue(ir) == 0)
+        return;
+    if (ing->nwaiting >= ing->waiting_max) {
+        ir_unit_free(ir);
+        ir_fail(ir, 503, "service-unavailable", "Service unavailable", "unavailable");
+        return;
+    }
+    ir->waiting = 1;
+    *(ing->wtail ? &ing->wtail->wnext : &ing->whead) = ir;
+    ing->wtail = ir;
+    ing->nwaiting++;
+    tick_update(ing);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct analytics_ingest *ing = t->data;
+    drain_line(ing);
+    uint64_t now = mono_ms();
+    while (ing->head && now - ing->head->start_ms >= ing->wait_ms) {
+        ing_req_t *ir = ing->head;
+        ir->refs++; /* answering may drop the last other hold */
+        if (ir->waiting) {
+            unwait(ir);
+            ir_unit_free(ir);
+        }
+        ir_fail(ir, 503, "service-unavailable", "Service unavailable", "unavailable");
+        ir_unref(ir);
+    }
+    tick_update(ing);
+}
+
+static void tick_update(struct analytics_ingest *ing)
+{
+    int want = ing->head != NULL;
+    if (want && !ing->tick_on)
+        uv_timer_start(&ing->tick, on_tick, TICK_MS, TICK_MS);
+    else if (!want && ing->tick_on)
+        uv_timer_stop(&ing->tick);
+    ing->tick_on = want;
+}
+
+/* ---- processing ---- */
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* A UUID v7 (RFC 9562): 48 bits of Unix milliseconds, a 12-bit sequence that keeps ids
+ * of one millisecond in order (on overflow, or a clock stepping back, the millisecond
+ * field moves on from the last one), and 62 random bits seeded per process, so replicas
+ * writing one database never collide. Still a valid uuid for Umami's columns. */
+static void event_id(struct analytics_ingest *ing, int64_t now_ms, char out[ANALYTICS_UUID_LEN + 1])
+{
+    if (now_ms > ing->id_ms) {
+        ing->id_ms = now_ms;
+        ing->id_seq = 0;
+    } else if (++ing->id_seq > 0xfff) {
+        ing->id_ms++;
+        ing->id_seq = 0;
+    }
+    uint64_t r = splitmix64(&ing->id_rng);
+    uint64_t ms = (uint64_t)ing->id_ms & 0xffffffffffffull;
+    snprintf(out, ANALYTICS_UUID_LEN + 1, "%08llx-%04llx-7%03x-%04llx-%012llx",
+             (unsigned long long)(ms >> 16), (unsigned long long)(ms & 0xffff), ing->id_seq,
+             (unsigned long long)(0x8000 | (r >> 50)), (unsigned long long)(r & 0xffffffffffffull));
+}
+
+/* Steps 3-5 for one item whose website is known: detection, bot check, IGNORE_IP, ids. */
+static void item_process(ing_req_t *ir, ing_item_t *it, hc_http_req_t *req)
+{
+    analytics_t *an = ir->ing->an;
+    analytics_event_t *ev = &it->ev;
+    analytics_detect_fill(an->detect, req, ev);
+    if (!an->disable_bot_check && analytics_is_bot(ev->user_agent)) {
+        it->beep = 1;
+        analytics_reject(an, "bot");
+        return;
+    }
+    if (analytics_ip_ignored(an->detect, ev->ip)) {
+        it->status = 403;
+        it->code = "forbidden";
+        it->message = "Forbidden";
+        analytics_reject(an, "ignored-ip");
+        return;
+    }
+    int64_t now = wall_ms();
+    if (!ev->has_timestamp)
+        ev->created_at_ms = now;
+    analytics_ids_memo(ev, an->secret, it->cached ? &ir->cache : NULL, an->salt_rotation, now,
+                       &it->iat, ir->ing->ids);
+    event_id(ir->ing, now, ev->event_id);
+    if (build_item(ir, it)) {
+        it->status = 400;
+        it->code = "bad-request";
+        it->message = "Bad request";
+        analytics_reject(an, "bad-request");
+    }
+}
+
+static void process(ing_req_t *ir)
+{
+    if (!ir->req)
+        return;
+    for (size_t i = 0; i < ir->nitems; i++)
+        if (!ir->items[i].status)
+            item_process(ir, &ir->items[i], ir->req);
+    if (!ir->rowset.nstmts) { /* bots and errors only: nothing to commit */
+        answer_all(ir);
+        return;
+    }
+    submit(ir);
+}
+
+static void on_site(void *arg, int found)
+{
+    ing_item_t *it = arg;
+    ing_req_t *ir = it->owner;
+    it->status = found == 1 ? 0 : found < 0 ? 503 : 400;
+    it->code = found < 0 ? "service-unavailable" : "bad-request";
+    it->message = found < 0 ? "Service unavailable" : "Website not found.";
+    if (found != 1)
+        analytics_reject(ir->ing->an, found < 0 ? "unavailable" : "not-found");
+    if (--ir->lookups == 0)
+        process(ir);
+    ir_unref(ir);
+}
+
+/* Verifies a cache token, or finds it among the tokens verified before (same bytes). */
+static int token_verify(struct analytics_ingest *ing, const char *h, size_t n, analytics_cache_t *c)
+{
+    uint64_t hash = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        hash = (hash ^ (unsigned char)h[i]) * 0x100000001b3ull;
+    tok_slot_t *slot = n < TOKEN_SLOT_LEN ? &ing->toks[(hash % (TOKEN_SLOTS / 2)) * 2] : NULL;
+    for (int way = 0; slot && way < 2; way++) {
+        if (slot[way].len == n && !memcmp(slot[way].tok, h, n)) {
+            *c = slot[way].c;
+            return 0;
+        }
+    }
+    int rc = analytics_cache_verify(h, n, ing->an->secret, c);
+    if (rc == 0 && slot) {
+        slot[1] = slot[0]; /* the older entry of the pair goes */
+        memcpy(slot->tok, h, n);
+        slot->len = n;
+        slot->c = *c;
+    }
+    return rc;
+}
+
+/* Steps 1-2: the cache token, else the website (cache, then the database). */
+static void resolve_sites(ing_req_t *ir)
+{
+    analytics_t *an = ir->ing->an;
+    size_t n = 0;
+    const char *h = hc_http_req_header(ir->req, "x-umami-cache", &n);
+    ir->has_cache = h && token_verify(ir->ing, h, n, &ir->cache) == 0;
+    if (ir->has_cache && n < TOKEN_MAX) {
+        ir->token = hc_malloc(n + 1);
+        memcpy(ir->token, h, n);
+        ir->token[n] = 0;
+    }
+    ir->lookups = 1; /* held until every lookup is started */
+    for (size_t i = 0; i < ir->nitems; i++) {
+        ing_item_t *it = &ir->items[i];
+        if (it->status)
+            continue;
+        if (ir->has_cache && !strcmp(ir->cache.website_id, it->ev.website_id)) {
+            it->cached = 1;
+            continue;
+        }
+        it->owner = ir;
+        int rc = analytics_sites_lookup(an, it->ev.website_id, on_site, it);
+        if (rc == 0) {
+            it->status = -1; /* decided by on_site */
+            ir->lookups++;
+            ir->refs++;
+        } else if (rc < 0) {
+            it->status = 503;
+            it->code = "service-unavailable";
+            it->message = "Service unavailable";
+        }
+    }
+    if (--ir->lookups == 0)
+        process(ir);
+}
+
+static void parse_one(ing_req_t *ir, ing_item_t *it, const json_t *obj)
+{
+    char why[160] = "";
+    if (analytics_payload_parse_json(obj, &ir->ing->an->payload_opts, &it->ev, why, sizeof(why))) {
+        it->status = 400;
+        it->code = "bad-request";
+        it->message = "Bad request";
+        analytics_reject(ir->ing->an, "bad-request");
+    }
+}
+
+static void on_body_done(ing_req_t *ir)
+{
+    json_error_t je;
+    json_t *doc = json_loadb(ir->body.base ? ir->body.base : "", ir->body.len, 0, &je);
+    hc_buf_free(&ir->body);
+    int ok = ir->batch ? json_is_array(doc) && json_array_size(doc) <= BATCH_ITEMS_MAX
+                       : json_is_object(doc);
+    if (!ok) {
+        json_decref(doc);
+        ir_fail(ir, 400, "bad-request", "Bad request", "bad-request");
+        return;
+    }
+    ir->nitems = ir->batch ? json_array_size(doc) : 1;
+    if (ir->nitems == 1 && ir->ing->nspare) {
+        ir->items = ir->ing->spare[--ir->ing->nspare];
+        memset(ir->items, 0, offsetof(ing_item_t, ev)); /* the parser zeroes ev */
+    } else {
+        ir->items = hc_calloc(ir->nitems ? ir->nitems : 1, sizeof(*ir->items));
+    }
+    for (size_t i = 0; i < ir->nitems; i++)
+        parse_one(ir, &ir->items[i], ir->batch ? json_array_get(doc, i) : doc);
+    json_decref(doc);
+    if (!ir->batch && ir->items[0].status) {
+        answer_all(ir);
+        return;
+    }
+    resolve_sites(ir);
+}
+
+static void on_body(hc_http_req_t *req, const char *data, size_t len, int status, void *arg)
+{
+    ing_req_t *ir = arg;
+    (void)req;
+    if (status == 0) {
+        if (!ir->too_large && hc_buf_append(&ir->body, data, len) < 0) {
+            ir->too_large = 1;
+            hc_buf_free(&ir->body);
+            ir_fail(ir, 413, "payload-too-large", "Payload too large", "too-large");
+        }
+        return;
+    }
+    if (status < 0 && status != -ECONNRESET && ir->req) {
+        /* the server answered itself (413, or 400 for broken framing); a reset is
+         * followed by the close callback instead */
+        hc_http_req_on_close(ir->req, NULL, NULL);
+        ir->req = NULL;
+        ir_unlist(ir);
+        ir_unref(ir);
+    }
+    ir->refs++; /* the body's hold goes below, after the work it starts */
+    if (status == 1 && !ir->too_large && ir->req)
+        on_body_done(ir);
+    ir_unref(ir);
+    ir_unref(ir);
+}
+
+static void h_collect(hc_http_req_t *req, analytics_t *an, int batch)
+{
+    struct analytics_ingest *ing = an->ingest;
+    if (an->stopping) {
+        analytics_reject(an, "unavailable");
+        analytics_respond_error(req, 503, "service-unavailable", "Service unavailable");
+        return;
+    }
+    size_t limit = batch ? BATCH_BODY_MAX : ANALYTICS_BODY_MAX;
+    if (req->content_length > (int64_t)limit) {
+        analytics_reject(an, "too-large");
+        analytics_respond_error(req, 413, "payload-too-large", "Payload too large");
+        return;
+    }
+    ing_req_t *ir = hc_calloc(1, sizeof(*ir));
+    ir->ing = ing;
+    ir->rowset.an = an;
+    ir->req = req;
+    ir->batch = batch;
+    ir->refs = 2; /* the request and the body */
+    ir->start_ms = mono_ms();
+    hc_buf_init(&ir->body, limit);
+    ir->in_list = 1;
+    ir->prev = ing->tail;
+    *(ing->tail ? &ing->tail->next : &ing->head) = ir;
+    ing->tail = ir;
+    tick_update(ing);
+    hc_http_req_on_close(req, on_gone, ir);
+    if (hc_http_req_read_body(req, on_body, ir)) {
+        ir_fail(ir, 400, "bad-request", "Bad request", "bad-request");
+        ir_unref(ir);
+    }
+}
+
+static void h_send(hc_http_req_t *req, void *arg)
+{
+    h_collect(req, arg, 0);
+}
+
+static void h_batch(hc_http_req_t *req, void *arg)
+{
+    h_collect(req, arg, 1);
+}
+
+/* ---- the module ---- */
+
+int analytics_ingest_open(analytics_t *an, const char *collect_alias)
+{
+    struct analytics_ingest *ing = hc_calloc(1, sizeof(*ing));
+    hc_config_t *cfg = an->ctx->config;
+    long long qmax = 10000, wait = 10000;
+    char err[256];
+    if (hc_config_get_int(cfg, "queue-max", &qmax, err, sizeof(err)) ||
+        hc_config_get_duration_ms(cfg, "wait-max", &wait, err, sizeof(err)) || wait <= 0) {
+        hc_log(HC_LOG_ERROR, "analytics: bad ingest option", HC_LS("error", err), NULL);
+        hc_free(ing);
+        return -EINVAL;
+    }
+    ing->an = an;
+    ing->toks = hc_calloc(TOKEN_SLOTS, sizeof(*ing->toks));
+    ing->ids = analytics_id_memo_new(ID_MEMO_SLOTS);
+    if (RAND_bytes((unsigned char *)&ing->id_rng, sizeof(ing->id_rng)) != 1)
+        abort();
+    ing->waiting_max = qmax > 0 ? (size_t)qmax : 10000;
+    ing->wait_ms = (uint64_t)wait;
+    uv_timer_init(an->loop, &ing->tick);
+    ing->tick.data = ing;
+    an->ingest = ing;
+    int rc = 0;
+    rc |= hc_router_add(an->router, "POST", "/api/send", h_send, an, ROUTE_BODY_MAX);
+    rc |= hc_router_add(an->router, "POST", "/api/batch", h_batch, an, ROUTE_BODY_MAX);
+    if (collect_alias && *collect_alias) {
+        if (collect_alias[0] != '/') {
+            hc_log(HC_LOG_ERROR, "COLLECT_API_ENDPOINT must start with /", NULL);
+            return -EINVAL;
+        }
+        rc |= hc_router_add(an->router, "POST", collect_alias, h_send, an, ROUTE_BODY_MAX);
+    }
+    return rc ? -EINVAL : 0;
+}
+
+size_t analytics_ingest_waiting(const analytics_t *an)
+{
+    return an->ingest ? an->ingest->nwaiting : 0;
+}
+
+void analytics_ingest_drain(analytics_t *an, void (*done)(void *arg), void *arg)
+{
+    struct analytics_ingest *ing = an->ingest;
+    ing->drained = done;
+    ing->drained_arg = arg;
+    check_drained(ing);
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    struct analytics_ingest *ing = h->data;
+    while (ing->nspare)
+        hc_free(ing->spare[--ing->nspare]);
+    hc_free(ing->toks);
+    analytics_id_memo_free(ing->ids);
+    hc_free(ing);
+}
+
+void analytics_ingest_close(analytics_t *an)
+{
+    struct analytics_ingest *ing = an->ingest;
+    if (!ing)
+        return;
+    an->ingest = NULL;
+    ing->drained = NULL;
+    uv_close((uv_handle_t *)&ing->tick, on_tick_closed);
+}

@@ -1,0 +1,439 @@
+/* The rollups' background jobs: the backfill of events written before hearth opened
+ * this database (an existing Umami database), walked in created_at order in chunks off
+ * the loop, and the hourly retention job (--retain-days) deleting old rows in bounded
+ * chunks. Both run as chains of hc_store reads and writes on the service's loop. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analytics/analytics_rollup_int.h"
+#include "core/hc_alloc.h"
+#include "core/hc_log.h"
+
+#define BACKFILL_CHUNK 5000
+#define BACKFILL_LOG_EVERY 20   /* chunks between progress lines */
+#define BACKFILL_FLUSH_EVERY 10 /* chunks between flushes (the cursor moves with them) */
+#define RETAIN_CHUNK 5000
+#define RETAIN_MAX_CHUNKS 2000 /* per table per run: a run never holds the writer long */
+#define RETAIN_FIRST_MS 3000
+#define RETAIN_EVERY_MS 3600000
+
+#define STATE_UPSERT                                                                               \
+    "INSERT INTO analytics_rollup_state (name, value) VALUES ($1, $2)"                             \
+    " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+
+static void state_write(analytics_rollup_t *r, const char *name, const char *value)
+{
+    hc_store_value_t p[2] = {hc_store_text(name), hc_store_text(value)};
+    int rc = hc_store_exec(r->an->store, STATE_UPSERT, p, 2, NULL, NULL);
+    if (rc < 0)
+        hc_log(HC_LOG_WARN, "analytics rollup state not written", HC_LS("name", name),
+               HC_LI("rc", rc), NULL);
+}
+
+/* ---- backfill ---- */
+
+#define BF_COLS                                                                                    \
+    " e.event_type, e.url_path, e.url_query, e.referrer_domain, e.page_title, e.hostname,"         \
+    " e.tag, e.event_name, e.utm_source, e.utm_medium, e.utm_campaign, e.utm_content,"             \
+    " e.utm_term, s.browser, s.os, s.device, s.screen, s.language, s.country"                      \
+    " FROM website_event e LEFT JOIN session s ON s.session_id = e.session_id"
+
+static const char bf_sql_pg[] =
+    "SELECT (extract(epoch from e.created_at) * 1000)::bigint, e.created_at::text,"
+    " e.event_id::text, e.website_id::text, e.session_id::text, e.visit_id::text," BF_COLS
+    " WHERE e.created_at < to_timestamp($1::bigint / 1000.0) AND e.created_at >= $2::timestamptz"
+    " AND (e.created_at > $2::timestamptz"
+    " OR (e.created_at = $2::timestamptz AND e.event_id > $3::uuid))"
+    " ORDER BY e.created_at, e.event_id LIMIT 5000";
+static const char bf_sql_sqlite[] =
+    "SELECT e.created_at, CAST(e.created_at AS TEXT), e.event_id, e.website_id, e.session_id,"
+    " e.visit_id," BF_COLS " WHERE e.created_at < $1 AND e.created_at >= CAST($2 AS INTEGER)"
+    " AND (e.created_at > CAST($2 AS INTEGER)"
+    " OR (e.created_at = CAST($2 AS INTEGER) AND e.event_id > $3))"
+    " ORDER BY e.created_at, e.event_id LIMIT 5000";
+
+static void cell_str(char *dst, size_t cap, const hc_store_value_t *v)
+{
+    if (v->type == HC_STORE_TEXT) {
+        size_t n = v->v.s.len < cap - 1 ? v->v.s.len : cap - 1;
+        memcpy(dst, v->v.s.p, n);
+        dst[n] = '\0';
+    } else {
+        dst[0] = '\0';
+    }
+}
+
+#define CELL_STR(field, col) cell_str(field, sizeof(field), hc_store_cell(res, i, col))
+
+static void on_chunk(void *arg, int status, const char *errmsg, const hc_store_result_t *res)
+{
+    analytics_rollup_t *r = arg;
+    r->backfill_inflight = 0;
+    if (r->closing) {
+        rollup_maybe_free(r);
+        return;
+    }
+    if (status < 0 || res->ncols < 25) {
+        hc_log(HC_LOG_ERROR, "analytics rollup backfill read failed; reads stay on raw rows",
+               HC_LS("error", errmsg ? errmsg : "columns"), NULL);
+        r->backfilling = 0;
+        return;
+    }
+    analytics_event_t *ev = hc_malloc(sizeof(*ev));
+    for (size_t i = 0; i < res->nrows; i++) {
+        memset(ev, 0, sizeof(*ev));
+        ev->kind = ANALYTICS_SEND_EVENT;
+        const hc_store_value_t *ts = hc_store_cell(res, i, 0);
+        ev->created_at_ms = ts->type == HC_STORE_INT ? ts->v.i : 0;
+        CELL_STR(r->cursor_ts, 1);
+        CELL_STR(r->cursor_id, 2);
+        CELL_STR(ev->website_id, 3);
+        CELL_STR(ev->session_id, 4);
+        CELL_STR(ev->visit_id, 5);
+        const hc_store_value_t *et = hc_store_cell(res, i, 6);
+        ev->event_type = et->type == HC_STORE_INT ? (int)et->v.i : 0;
+        CELL_STR(ev->url_path, 7);
+        CELL_STR(ev->url_query, 8);
+        CELL_STR(ev->referrer_domain, 9);
+        CELL_STR(ev->page_title, 10);
+        CELL_STR(ev->hostname, 11);
+        CELL_STR(ev->tag, 12);
+        CELL_STR(ev->event_name, 13);
+        CELL_STR(ev->utm_source, 14);
+        CELL_STR(ev->utm_medium, 15);
+        CELL_STR(ev->utm_campaign, 16);
+        CELL_STR(ev->utm_content, 17);
+        CELL_STR(ev->utm_term, 18);
+        CELL_STR(ev->browser, 19);
+        CELL_STR(ev->os, 20);
+        CELL_STR(ev->device, 21);
+        CELL_STR(ev->screen, 22);
+        CELL_STR(ev->language, 23);
+        CELL_STR(ev->country, 24);
+        rollup_count(r, ev);
+        r->backfill_ms = ev->created_at_ms;
+    }
+    hc_free(ev);
+    r->backfilled += res->nrows;
+    r->cursor_dirty = res->nrows > 0;
+    uint64_t chunks = r->backfilled / BACKFILL_CHUNK;
+    if (res->nrows == BACKFILL_CHUNK && chunks % BACKFILL_LOG_EVERY == 0)
+        hc_log(HC_LOG_INFO, "analytics rollup backfill progress", HC_LI("events", r->backfilled),
+               HC_LS("cursor", r->cursor_ts), NULL);
+    if (res->nrows < BACKFILL_CHUNK) {
+        r->backfilling = 0;
+        r->ready = 1;
+        hc_log(HC_LOG_INFO, "analytics rollup backfill done", HC_LI("events", r->backfilled), NULL);
+    }
+    /* every BACKFILL_FLUSH_EVERY chunks (and at the end) the next chunk waits until the
+     * cells are written with the cursor: rewriting every hot cell after each chunk would
+     * write the same day cells dozens of times; evicting after the flush bounds memory */
+    if (r->backfilling && chunks % BACKFILL_FLUSH_EVERY != 0) {
+        rollup_backfill_next(r);
+        return;
+    }
+    r->backfill_wait_flush = 1;
+    r->trim_after_flush = 1; /* give the freed chunk and cells back to the system */
+    if (!rollup_flush_now(r)) {
+        r->backfill_wait_flush = 0;
+        rollup_backfill_next(r);
+    }
+}
+
+void rollup_backfill_next(analytics_rollup_t *r)
+{
+    if (r->closing)
+        return;
+    if (!r->backfilling) {
+        if (r->ready)
+            state_write(r, "backfill_done", "1");
+        return;
+    }
+    hc_store_value_t p[3] = {hc_store_int(r->live_since_ms), hc_store_text(r->cursor_ts),
+                             hc_store_text(r->cursor_id)};
+    int rc =
+        hc_store_query(r->an->store, r->an->is_pg ? bf_sql_pg : bf_sql_sqlite, p, 3, on_chunk, r);
+    if (rc < 0) {
+        hc_log(HC_LOG_ERROR, "analytics rollup backfill stopped", HC_LI("rc", rc), NULL);
+        r->backfilling = 0;
+        return;
+    }
+    r->backfill_inflight = 1;
+}
+
+/* Visits in progress when the previous process stopped: pageviews of the last two
+ * hours (a visit lasts 30 minutes from its first event, or a clock hour). */
+#define SEED_WINDOW_MS (2 * 3600000)
+
+static void on_seed(void *arg, int status, const char *errmsg, const hc_store_result_t *res)
+{
+    analytics_rollup_t *r = arg;
+    r->backfill_inflight = 0;
+    if (r->closing) {
+        rollup_maybe_free(r);
+        return;
+    }
+    if (status < 0 || res->ncols != 4) {
+        hc_log(HC_LOG_WARN,
+               "analytics rollup: recent visits not read; visits in progress"
+               " count again",
+               HC_LS("error", errmsg ? errmsg : "columns"), NULL);
+        return;
+    }
+    for (size_t i = 0; i < res->nrows; i++) {
+        const hc_store_value_t *c = hc_store_cell(res, i, 0);
+        if (c[0].type == HC_STORE_TEXT && c[1].type == HC_STORE_INT && c[2].type == HC_STORE_INT &&
+            c[3].type == HC_STORE_INT)
+            rollup_visit_seed(r, c[0].v.s.p, c[1].v.i, c[2].v.i, c[3].v.i);
+    }
+}
+
+static void seed_visits(analytics_rollup_t *r)
+{
+    static const char pg_sql[] =
+        "SELECT visit_id::text, (extract(epoch from min(created_at)) * 1000)::bigint,"
+        " (extract(epoch from max(created_at)) * 1000)::bigint, count(*) FROM website_event"
+        " WHERE created_at >= to_timestamp($1::bigint / 1000.0) AND event_type = 1"
+        " GROUP BY visit_id LIMIT 100000"; /* bounded like the visit table */
+    static const char sqlite_sql[] =
+        "SELECT visit_id, min(created_at), max(created_at), count(*) FROM website_event"
+        " WHERE created_at >= $1 AND event_type = 1 GROUP BY visit_id LIMIT 100000";
+    hc_store_value_t p = hc_store_int(r->open_ms - SEED_WINDOW_MS);
+    if (hc_store_query(r->an->store, r->an->is_pg ? pg_sql : sqlite_sql, &p, 1, on_seed, r) == 0)
+        r->backfill_inflight = 1;
+}
+
+static void on_state(void *arg, int status, const char *errmsg, const hc_store_result_t *res)
+{
+    analytics_rollup_t *r = arg;
+    r->backfill_inflight = 0;
+    if (r->closing) {
+        rollup_maybe_free(r);
+        return;
+    }
+    if (status < 0) {
+        hc_log(HC_LOG_ERROR, "analytics rollup state unreadable; reads stay on raw rows",
+               HC_LS("error", errmsg), NULL);
+        return;
+    }
+    int done = 0, have_since = 0;
+    for (size_t i = 0; i < res->nrows; i++) {
+        const hc_store_value_t *k = hc_store_cell(res, i, 0), *v = hc_store_cell(res, i, 1);
+        if (k->type != HC_STORE_TEXT || v->type != HC_STORE_TEXT)
+            continue;
+        if (strcmp(k->v.s.p, "live_since_ms") == 0) {
+            r->live_since_ms = strtoll(v->v.s.p, NULL, 10);
+            have_since = 1;
+        } else if (strcmp(k->v.s.p, "backfill_done") == 0) {
+            done = 1;
+        } else if (strcmp(k->v.s.p, "backfill_cursor") == 0) {
+            cell_str(r->cursor_ts, sizeof(r->cursor_ts), v);
+        } else if (strcmp(k->v.s.p, "backfill_cursor_id") == 0) {
+            cell_str(r->cursor_id, sizeof(r->cursor_id), v);
+        }
+    }
+    if (!have_since) {
+        char buf[32];
+        r->live_since_ms = r->open_ms;
+        snprintf(buf, sizeof(buf), "%lld", (long long)r->live_since_ms);
+        state_write(r, "live_since_ms", buf);
+    }
+    if (done) {
+        r->ready = 1;
+        seed_visits(r);
+        return;
+    }
+    hc_log(HC_LOG_INFO, "analytics rollup backfill starting", HC_LS("after", r->cursor_ts), NULL);
+    r->backfilling = 1;
+    rollup_backfill_next(r);
+}
+
+int rollup_backfill_start(analytics_rollup_t *r)
+{
+    snprintf(r->cursor_ts, sizeof(r->cursor_ts), "%s",
+             r->an->is_pg ? "-infinity" : "-9000000000000000000");
+    snprintf(r->cursor_id, sizeof(r->cursor_id), "00000000-0000-0000-0000-000000000000");
+    int rc = hc_store_query(r->an->store, "SELECT name, value FROM analytics_rollup_state", NULL, 0,
+                            on_state, r);
+    if (rc < 0)
+        return rc;
+    r->backfill_inflight = 1;
+    return 0;
+}
+
+/* ---- retention ---- */
+
+/* One table per step: how to probe for old rows and delete a chunk of them. $1 is the
+ * cut (ms for created_at, hours or days for the rollup tables). */
+typedef struct retain_step {
+    const char *name;
+    const char *probe_pg, *probe_sqlite;
+    const char *delete_pg, *delete_sqlite;
+    int unit; /* 0 ms, 1 hours, 2 days */
+} retain_step_t;
+
+#define PG_CUT "to_timestamp($1::bigint / 1000.0)"
+#define OLD_SESSION(CUT)                                                                           \
+    "created_at < " CUT " AND NOT EXISTS (SELECT 1 FROM website_event e"                           \
+    " WHERE e.session_id = session.session_id)"
+
+static const retain_step_t retain_steps[] = {
+    {"website_event",
+     "SELECT count(*) FROM (SELECT 1 FROM website_event WHERE created_at < " PG_CUT " LIMIT 1) q",
+     "SELECT count(*) FROM (SELECT 1 FROM website_event WHERE created_at < $1 LIMIT 1) q",
+     "DELETE FROM website_event WHERE event_id IN (SELECT event_id FROM website_event"
+     " WHERE created_at < " PG_CUT " LIMIT 5000)",
+     "DELETE FROM website_event WHERE event_id IN (SELECT event_id FROM website_event"
+     " WHERE created_at < $1 LIMIT 5000)",
+     0},
+    {"event_data",
+     "SELECT count(*) FROM (SELECT 1 FROM event_data WHERE created_at < " PG_CUT " LIMIT 1) q",
+     "SELECT count(*) FROM (SELECT 1 FROM event_data WHERE created_at < $1 LIMIT 1) q",
+     "DELETE FROM event_data WHERE event_data_id IN (SELECT event_data_id FROM event_data"
+     " WHERE created_at < " PG_CUT " LIMIT 5000)",
+     "DELETE FROM event_data WHERE event_data_id IN (SELECT event_data_id FROM event_data"
+     " WHERE created_at < $1 LIMIT 5000)",
+     0},
+    {"session",
+     "SELECT count(*) FROM (SELECT 1 FROM session WHERE " OLD_SESSION(PG_CUT) " LIMIT 1) q",
+     "SELECT count(*) FROM (SELECT 1 FROM session WHERE " OLD_SESSION("$1") " LIMIT 1) q",
+     "DELETE FROM session WHERE session_id IN (SELECT session_id FROM session WHERE " OLD_SESSION(
+         PG_CUT) " LIMIT 5000)",
+     "DELETE FROM session WHERE session_id IN (SELECT session_id FROM session WHERE " OLD_SESSION(
+         "$1") " LIMIT 5000)",
+     0},
+    {"analytics_rollup_hour", NULL, NULL, "DELETE FROM analytics_rollup_hour WHERE hour < $1",
+     "DELETE FROM analytics_rollup_hour WHERE hour < $1", 1},
+    {"analytics_rollup_day", NULL, NULL,
+     "DELETE FROM analytics_rollup_day WHERE (type < 100 AND day < $1) OR (type >= 100 AND day < "
+     "$2)",
+     "DELETE FROM analytics_rollup_day WHERE (type < 100 AND day < $1) OR (type >= 100 AND day < "
+     "$2)",
+     2},
+};
+#define RETAIN_NSTEPS (sizeof(retain_steps) / sizeof(retain_steps[0]))
+
+static void retain_run_step(analytics_rollup_t *r);
+
+/* The step's parameters into p; returns how many (day cells: days, then hours for
+ * their hourly twins). */
+static size_t retain_cut(const analytics_rollup_t *r, const retain_step_t *s, hc_store_value_t *p)
+{
+    if (s->unit == 1) {
+        p[0] = hc_store_int(r->retain_cut_ms / 3600000);
+        return 1;
+    }
+    if (s->unit == 2) {
+        p[0] = hc_store_int(r->retain_cut_ms / 86400000);
+        p[1] = hc_store_int(r->retain_cut_ms / 3600000);
+        return 2;
+    }
+    p[0] = hc_store_int(r->retain_cut_ms);
+    return 1;
+}
+
+static void retain_next_step(analytics_rollup_t *r)
+{
+    r->retain_step++;
+    r->retain_chunks = 0;
+    retain_run_step(r);
+}
+
+static void on_retain_deleted(void *arg, int status, const char *errmsg)
+{
+    analytics_rollup_t *r = arg;
+    r->retention_inflight = 0;
+    if (r->closing) {
+        rollup_maybe_free(r);
+        return;
+    }
+    const retain_step_t *s = &retain_steps[r->retain_step];
+    if (status < 0) {
+        hc_log(HC_LOG_ERROR, "analytics retention delete failed", HC_LS("table", s->name),
+               HC_LS("error", errmsg), NULL);
+        retain_next_step(r);
+        return;
+    }
+    if (!s->probe_pg || ++r->retain_chunks >= RETAIN_MAX_CHUNKS)
+        retain_next_step(r);
+    else
+        retain_run_step(r);
+}
+
+static void on_retain_probe(void *arg, int status, const char *errmsg, const hc_store_result_t *res)
+{
+    analytics_rollup_t *r = arg;
+    r->retention_inflight = 0;
+    if (r->closing) {
+        rollup_maybe_free(r);
+        return;
+    }
+    const retain_step_t *s = &retain_steps[r->retain_step];
+    if (status < 0 || res->nrows != 1 || hc_store_cell(res, 0, 0)->type != HC_STORE_INT) {
+        hc_log(HC_LOG_ERROR, "analytics retention probe failed", HC_LS("table", s->name),
+               HC_LS("error", errmsg ? errmsg : "shape"), NULL);
+        retain_next_step(r);
+        return;
+    }
+    if (hc_store_cell(res, 0, 0)->v.i == 0) {
+        retain_next_step(r);
+        return;
+    }
+    hc_store_value_t p[2];
+    size_t np = retain_cut(r, s, p);
+    if (hc_store_exec(r->an->store, r->an->is_pg ? s->delete_pg : s->delete_sqlite, p, np,
+                      on_retain_deleted, r) < 0) {
+        retain_next_step(r);
+        return;
+    }
+    r->retention_inflight = 1;
+}
+
+static void retain_run_step(analytics_rollup_t *r)
+{
+    if (r->retain_step >= (int)RETAIN_NSTEPS) {
+        hc_log(HC_LOG_INFO, "analytics retention done", HC_LI("retain_days", r->an->retain_days),
+               NULL);
+        return;
+    }
+    const retain_step_t *s = &retain_steps[r->retain_step];
+    hc_store_value_t p[2];
+    size_t np = retain_cut(r, s, p);
+    int rc;
+    if (s->probe_pg)
+        rc = hc_store_query(r->an->store, r->an->is_pg ? s->probe_pg : s->probe_sqlite, p, np,
+                            on_retain_probe, r);
+    else
+        rc = hc_store_exec(r->an->store, r->an->is_pg ? s->delete_pg : s->delete_sqlite, p, np,
+                           on_retain_deleted, r);
+    if (rc < 0) {
+        hc_log(HC_LOG_WARN, "analytics retention postponed", HC_LS("table", s->name),
+               HC_LI("rc", rc), NULL);
+        return;
+    }
+    r->retention_inflight = 1;
+}
+
+static void on_retain_timer(uv_timer_t *t)
+{
+    analytics_rollup_t *r = t->data;
+    if (r->retention_inflight || r->closing)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    r->retain_cut_ms = now - (int64_t)r->an->retain_days * 86400000;
+    r->retain_step = 0;
+    r->retain_chunks = 0;
+    retain_run_step(r);
+}
+
+void rollup_retention_start(analytics_rollup_t *r)
+{
+    uv_timer_init(r->an->loop, &r->retain);
+    r->retain.data = r;
+    if (r->an->retain_days > 0)
+        uv_timer_start(&r->retain, on_retain_timer, RETAIN_FIRST_MS, RETAIN_EVERY_MS);
+}

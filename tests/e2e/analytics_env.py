@@ -1,0 +1,104 @@
+"""Helpers for the `hearth analytics` end-to-end tests: start the real binary on a free
+loopback port with Umami's environment, talk JSON to it, log in. Standard library only.
+
+    from analytics_env import Analytics, BROWSER_UA
+    with Analytics(tmpdir, env={"APP_SECRET": "s"}) as an:
+        status, headers, body = an.request("GET", "/api/heartbeat")
+        token = an.login()
+        site = an.create_website(token, "Blog", "blog.example")
+        status, _, body = an.send(site["id"], url="/a")
+"""
+import http.client
+import json
+import os
+import time
+
+from harness import Proc, binary, free_port, wait_port
+
+BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/120.0.0.0 Safari/537.36")
+ADMIN_PASSWORD = "test-admin-pw"
+
+
+class Analytics:
+    """A running `hearth analytics` (SQLite in data_dir unless env sets DATABASE_URL)."""
+
+    def __init__(self, data_dir, env=None, args=(), port=None):
+        self.port = port or free_port()
+        self.data_dir = data_dir
+        self.db_path = os.path.join(data_dir, "analytics.db")
+        full = {"PORT": str(self.port), "ANALYTICS_HOST": "127.0.0.1",
+                "DATABASE_URL": "sqlite:" + self.db_path, "ADMIN_PASSWORD": ADMIN_PASSWORD}
+        full.update(env or {})
+        self.env = full
+        self.proc = Proc([binary("hearth"), "analytics"] + list(args), env=full, cwd=data_dir)
+        wait_port(self.port, timeout=30, proc=self.proc)
+
+    def conn(self, timeout=10):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, conn=None):
+        """One request; body may be bytes, str or a JSON-able object. Returns
+        (status, headers dict with lower-case names, parsed JSON or raw bytes)."""
+        own = conn is None
+        c = conn or self.conn()
+        try:
+            h = dict(headers or {})
+            if body is not None and not isinstance(body, (bytes, str)):
+                body = json.dumps(body)
+                h.setdefault("Content-Type", "application/json")
+            c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+            data = r.read()
+            hdrs = {k.lower(): v for k, v in r.getheaders()}
+            if "json" in hdrs.get("content-type", ""):
+                data = json.loads(data)
+            return r.status, hdrs, data
+        finally:
+            if own:
+                c.close()
+
+    def login(self, username="admin", password=ADMIN_PASSWORD):
+        status, _, body = self.request("POST", "/api/auth/login",
+                                       {"username": username, "password": password})
+        assert status == 200, (status, body)
+        return body["token"]
+
+    def create_website(self, token, name, domain):
+        status, _, body = self.request("POST", "/api/websites", {"name": name, "domain": domain},
+                                       {"Authorization": "Bearer " + token})
+        assert status == 200, (status, body)
+        return body
+
+    def send(self, website, kind="event", ua=BROWSER_UA, headers=None, conn=None, **payload):
+        payload = dict(payload)
+        payload.setdefault("website", website)
+        payload.setdefault("hostname", "blog.example")
+        h = {"User-Agent": ua}
+        h.update(headers or {})
+        return self.request("POST", "/api/send", {"type": kind, "payload": payload}, h, conn=conn)
+
+    def stop(self, sig=None):
+        import signal
+        return self.proc.stop(sig or signal.SIGTERM, timeout=30)
+
+    def output(self):
+        return self.proc.output()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.__exit__(*exc)
+
+
+def wait_for(fn, timeout=10.0, interval=0.05):
+    """Polls fn() until it returns a truthy value; returns it or fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met after %.1fs" % timeout)
+        time.sleep(interval)
