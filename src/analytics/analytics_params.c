@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/hc_alloc.h"
+#include "core/hc_buf.h"
 
 /* Umami's filterable columns (src/lib/constants.ts FILTER_COLUMNS) in v3's schema: the
  * device and geo columns and distinct_id live on the session row. */
@@ -345,41 +346,6 @@ void analytics_bucket_label(const analytics_tz_t *tz, int64_t b, char *out, size
 
 /* ---- filters ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-long analytics_url_decode(const char *in, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = in[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            if (i + 2 >= n)
-                return -EINVAL;
-            int h = hexval(in[i + 1]), l = hexval(in[i + 2]);
-            if (h < 0 || l < 0 || (h == 0 && l == 0))
-                return -EINVAL;
-            c = (char)(h << 4 | l);
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return -E2BIG;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return (long)o;
-}
-
 static const struct {
     const char *prefix;
     enum analytics_op op;
@@ -392,7 +358,7 @@ static const struct {
 int analytics_filter_parse(const char *raw, size_t n, analytics_filter_t *f)
 {
     char tmp[ANALYTICS_FILTER_MAX + 8];
-    long len = analytics_url_decode(raw, n, tmp, sizeof(tmp));
+    long len = hc_url_decode(raw, n, tmp, sizeof(tmp), 1);
     if (len < 0)
         return (int)len;
     f->op = ANALYTICS_OP_EQ;

@@ -110,8 +110,4 @@ void analytics_label_local(int64_t local, int utc, char *out, size_t outlen);
  *  -E2BIG (decoded longer than ANALYTICS_FILTER_MAX). */
 int analytics_filter_parse(const char *raw, size_t n, analytics_filter_t *f);
 
-/** Percent-decodes n bytes of a query-string value ('+' is a space) into out (cap bytes,
- *  NUL-terminated). Returns the decoded length, -EINVAL or -E2BIG. */
-long analytics_url_decode(const char *in, size_t n, char *out, size_t cap);
-
 #endif

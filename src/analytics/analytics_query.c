@@ -157,7 +157,7 @@ int query_parse_common(query_ctx_t *ctx, int need_range)
 
     char tzname[64] = "";
     v = hc_http_req_query_param(req, "timezone", &n);
-    if (v && analytics_url_decode(v, n, tzname, sizeof(tzname)) < 0) {
+    if (v && hc_url_decode(v, n, tzname, sizeof(tzname), 1) < 0) {
         query_bad_request(ctx, "Invalid timezone");
         return -EINVAL;
     }

@@ -31,7 +31,7 @@ static int list_params(query_ctx_t *ctx)
         return -1;
     size_t n;
     const char *s = hc_http_req_query_param(ctx->req, "search", &n);
-    if (s && analytics_url_decode(s, n, ctx->search, sizeof(ctx->search) - 2) < 0) {
+    if (s && hc_url_decode(s, n, ctx->search, sizeof(ctx->search) - 2, 1) < 0) {
         query_bad_request(ctx, "Invalid search");
         return -1;
     }

@@ -131,7 +131,7 @@ static void metrics_run(query_ctx_t *ctx)
         return;
     size_t n;
     const char *t = hc_http_req_query_param(ctx->req, "type", &n);
-    if (!t || analytics_url_decode(t, n, ctx->type, sizeof(ctx->type)) < 0) {
+    if (!t || hc_url_decode(t, n, ctx->type, sizeof(ctx->type), 1) < 0) {
         query_bad_request(ctx, "Invalid type");
         return;
     }
@@ -194,7 +194,7 @@ static void expanded_run(query_ctx_t *ctx)
     size_t n;
     const char *t = hc_http_req_query_param(ctx->req, "type", &n);
     const metric_def_t *m = NULL;
-    if (t && analytics_url_decode(t, n, ctx->type, sizeof(ctx->type)) >= 0)
+    if (t && hc_url_decode(t, n, ctx->type, sizeof(ctx->type), 1) >= 0)
         m = metric_find(ctx->type);
     if (!m) {
         query_bad_request(ctx, "Invalid type");

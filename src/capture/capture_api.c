@@ -81,40 +81,6 @@ static void respond_json(hc_http_req_t *req, int status, json_t *doc)
     free(s); /* jansson's allocation */
 }
 
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* Percent-decodes n bytes of s into out (cap bytes, NUL-terminated); in a query string
- * (query != 0) '+' is a space too. Returns the length, or -1 when it does not fit, holds
- * a NUL or a bad escape. */
-static long url_decode(const char *s, size_t n, char *out, size_t cap, int query)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i];
-        if (c == '%') {
-            int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
-            int lo = hi >= 0 ? hexval((unsigned char)s[i + 2]) : -1;
-            if (lo < 0)
-                return -1;
-            c = hi << 4 | lo;
-            i += 2;
-        } else if (c == '+' && query) {
-            c = ' ';
-        }
-        if (!c || k + 1 >= cap)
-            return -1;
-        out[k++] = (char)c;
-    }
-    out[k] = '\0';
-    return (long)k;
-}
-
 /* The decoded query parameter name into out; 0 when absent or empty, 1 when set, -1
  * when malformed. */
 static int query_str(hc_http_req_t *req, const char *name, char *out, size_t cap)
@@ -124,7 +90,7 @@ static int query_str(hc_http_req_t *req, const char *name, char *out, size_t cap
     out[0] = '\0';
     if (!v || !n)
         return 0;
-    return url_decode(v, n, out, cap, 1) < 0 ? -1 : 1;
+    return hc_url_decode(v, n, out, cap, 1) < 0 ? -1 : 1;
 }
 
 static int query_int(hc_http_req_t *req, const char *name, int64_t *out)
@@ -509,7 +475,7 @@ static void on_call(hc_http_req_t *req, void *arg)
     size_t n;
     const char *raw = hc_http_req_param(req, "id", &n);
     char id[256];
-    if (!raw || url_decode(raw, n, id, sizeof(id), 0) <= 0) {
+    if (!raw || hc_url_decode(raw, n, id, sizeof(id), 0) <= 0) {
         hc_http_respond_error(req, 400, "bad Call-ID");
         return;
     }

@@ -123,3 +123,36 @@ void hc_buf_consume(hc_buf_t *b, size_t n)
     b->len -= n;
     b->base[b->len] = '\0';
 }
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+long hc_url_decode(const char *s, size_t n, char *out, size_t cap, int plus)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
+            int lo = hi >= 0 ? hexval((unsigned char)s[i + 2]) : -1;
+            if (lo < 0 || (hi | lo) == 0)
+                return -EINVAL;
+            c = hi << 4 | lo;
+            i += 2;
+        } else if (c == '+' && plus) {
+            c = ' ';
+        }
+        if (o + 1 >= cap)
+            return -E2BIG;
+        out[o++] = (char)c;
+    }
+    if (!cap)
+        return -E2BIG;
+    out[o] = '\0';
+    return (long)o;
+}

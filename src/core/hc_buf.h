@@ -1,5 +1,6 @@
 /* A growable byte buffer with a hard maximum. Used for response assembly, small
- * request bodies and text rendering (metrics, JSON). Owns its memory. */
+ * request bodies and text rendering (metrics, JSON). Owns its memory. Also the two
+ * text codecs every service needs: JSON string escaping and percent-decoding. */
 #ifndef HC_BUF_H
 #define HC_BUF_H
 
@@ -7,10 +8,10 @@
 #include <stddef.h>
 
 typedef struct hc_buf {
-    char *base;  /* NUL-terminated when len < cap; NULL until the first append */
+    char *base; /* NUL-terminated when len < cap; NULL until the first append */
     size_t len;
     size_t cap;
-    size_t max;  /* appends that would pass this fail with -ENOBUFS; 0 = no limit */
+    size_t max; /* appends that would pass this fail with -ENOBUFS; 0 = no limit */
 } hc_buf_t;
 
 /** Initializes an empty buffer that may grow to max bytes (0 = unlimited). */
@@ -28,6 +29,10 @@ int hc_buf_printf(hc_buf_t *b, const char *fmt, ...) __attribute__((format(print
 int hc_buf_vprintf(hc_buf_t *b, const char *fmt, va_list ap);
 /** Appends s as the inside of a JSON string (no quotes): escapes ", \, controls. */
 int hc_buf_json_escape(hc_buf_t *b, const char *s, size_t n);
+/** Percent-decodes n bytes of s (RFC 3986 §2.1; with plus set, '+' is a space as in a
+ *  query string) into out, NUL-terminated. Returns the decoded length, -EINVAL for a
+ *  malformed escape or an escaped NUL, -E2BIG when it does not fit in cap bytes. */
+long hc_url_decode(const char *s, size_t n, char *out, size_t cap, int plus);
 /** Drops the first n bytes (n <= len). */
 void hc_buf_consume(hc_buf_t *b, size_t n);
 /** Sets len to 0, keeping the memory. */

@@ -1,6 +1,7 @@
 /* analytics_params: unit raising, filters with operator prefixes, time zones, buckets. */
 #include "core/hc_alloc.h"
 #include "analytics/analytics_params.h"
+#include "core/hc_buf.h"
 
 #include <errno.h>
 #include <string.h>
@@ -171,14 +172,14 @@ static void test_buckets(void **state)
 static void test_url_decode_bounds(void **state)
 {
     char out[4];
-    assert_int_equal(analytics_url_decode("abc", 3, out, sizeof(out)), 3);
+    assert_int_equal(hc_url_decode("abc", 3, out, sizeof(out), 1), 3);
     assert_string_equal(out, "abc");
-    assert_int_equal(analytics_url_decode("abcd", 4, out, sizeof(out)), -E2BIG);
-    assert_int_equal(analytics_url_decode("%41", 3, out, sizeof(out)), 1);
+    assert_int_equal(hc_url_decode("abcd", 4, out, sizeof(out), 1), -E2BIG);
+    assert_int_equal(hc_url_decode("%41", 3, out, sizeof(out), 1), 1);
     assert_string_equal(out, "A");
     /* a value ending in a cut escape must not read past n */
-    assert_int_equal(analytics_url_decode("%4", 2, out, sizeof(out)), -EINVAL);
-    assert_int_equal(analytics_url_decode("%", 1, out, sizeof(out)), -EINVAL);
+    assert_int_equal(hc_url_decode("%4", 2, out, sizeof(out), 1), -EINVAL);
+    assert_int_equal(hc_url_decode("%", 1, out, sizeof(out), 1), -EINVAL);
 }
 
 int main(void)
