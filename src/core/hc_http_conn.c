@@ -7,6 +7,7 @@
 #include "core/hc_log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
@@ -143,6 +144,43 @@ void hc_http_conn_flush(hc_http_conn_t *c)
     }
     if (!c->writing)
         after_output(c);
+}
+
+/* A plain connection writes the buffered head and data in one writev, straight from the
+ * caller's buffer; a TLS connection encrypts the head, then data, without copying data
+ * first (the ciphertext goes out with the next flush). Anything unusual (a read in
+ * progress, a write in flight, a handshake not done, a socket error) takes nothing and
+ * leaves it to the buffered path, which reports errors. */
+size_t hc_http_conn_write_direct(hc_http_conn_t *c, const char *data, size_t len)
+{
+    hc_http_io_t *io = c->io;
+    if (c->in_read || c->closing || c->writing || !io || !len || len > INT_MAX)
+        return 0;
+    if (c->tls) {
+        while (io->out.len) { /* the head first, as flush_tls would */
+            int n = hc_tls_conn_write(c->tls, io->out.base, io->out.len);
+            if (n <= 0)
+                return 0;
+            hc_buf_consume(&io->out, (size_t)n);
+        }
+        int n = hc_tls_conn_write(c->tls, data, len);
+        return n > 0 ? (size_t)n : 0;
+    }
+    uv_buf_t b[2];
+    unsigned nb = 0;
+    size_t head = io->out.len;
+    if (head)
+        b[nb++] = uv_buf_init(io->out.base, (unsigned)head);
+    b[nb++] = uv_buf_init((char *)data, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, b, nb);
+    if (n <= 0)
+        return 0;
+    if ((size_t)n <= head) {
+        hc_buf_consume(&io->out, (size_t)n);
+        return 0;
+    }
+    hc_buf_reset(&io->out);
+    return (size_t)n - head;
 }
 
 static void release_io_if_idle(hc_http_conn_t *c)

@@ -73,8 +73,8 @@ typedef struct hc_http_io {
     hc_buf_t inflight; /* bytes of the write in progress */
     hc_buf_t stash;    /* received bytes waiting for the current request to finish */
     hc_http_rq_t rq;
-    hc_http_upgrade_t raw; /* hc_http_req_take_over's callbacks */
-    char rbuf[HC_HTTP_RBUF];
+    hc_http_upgrade_t raw;   /* hc_http_req_take_over's callbacks */
+    char rbuf[HC_HTTP_RBUF]; /* last: hc_http_io_get zeroes only what comes before */
 } hc_http_io_t;
 
 /* Scanner of the raw header section (see hc_http_conn.c, head_scan). */
@@ -97,8 +97,7 @@ struct hc_http_conn {
     hc_tls_conn_t *tls;
     const hc_http_upgrade_t *upgrade;
     unsigned closing : 1, close_after : 1, writing : 1, in_read : 1, read_stopped : 1, peer_eof : 1,
-        head_phase : 1, keep_alive : 1, lingering : 1, queued : 1, shutting : 1,
-        raw_shut : 1;
+        head_phase : 1, keep_alive : 1, lingering : 1, queued : 1, shutting : 1, raw_shut : 1;
     int err_status;
     const char *err_msg;
     struct hc_http_conn *next_queued;
@@ -137,6 +136,9 @@ void hc_http_queue(hc_http_conn_t *c);
 void hc_http_conn_accept(hc_http_server_t *s, uv_stream_t *listener);
 /** Sends buffered output now unless a read is being processed (then at its end). */
 void hc_http_conn_flush(hc_http_conn_t *c);
+/* Body bytes that need no framing, sent without first being copied into io->out when
+ * nothing is in flight. Returns how many of them were taken; the caller buffers the rest. */
+size_t hc_http_conn_write_direct(hc_http_conn_t *c, const char *data, size_t len);
 /** Closes at once; fires the request's close callback or the upgrade's on_close. */
 void hc_http_conn_close(hc_http_conn_t *c);
 /** Closes after buffered output is sent. */

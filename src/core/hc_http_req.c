@@ -455,7 +455,9 @@ int hc_http_res_write(hc_http_req_t *req, const char *data, size_t len)
         rc |= hc_buf_append(out, data, len);
         rc |= hc_buf_append(out, "\r\n", 2);
     } else {
-        rc = hc_buf_append(out, data, len);
+        size_t sent = hc_http_conn_write_direct(c, data, len);
+        if (sent < len)
+            rc = hc_buf_append(out, data + sent, len - sent);
     }
     if (rc < 0) {
         hc_http_conn_close(c);

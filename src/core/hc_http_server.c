@@ -7,6 +7,7 @@
 #include "core/hc_runtime.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -110,7 +111,9 @@ hc_http_io_t *hc_http_io_get(hc_http_server_t *s)
         s->nfree_io--;
         return io;
     }
-    io = hc_calloc(1, sizeof(*io));
+    /* rbuf (most of the struct) is filled by reads before it is looked at: not zeroed */
+    io = hc_malloc(sizeof(*io));
+    memset(io, 0, offsetof(hc_http_io_t, rbuf));
     hc_buf_init(&io->out, HC_HTTP_OUT_MAX);
     hc_buf_init(&io->inflight, 0);
     hc_buf_init(&io->stash, HC_HTTP_STASH_MAX + HC_HTTP_RBUF);
