@@ -32,7 +32,8 @@ struct hc_tls_conn {
     hc_tls_ctx_t *ctx;
     SSL *ssl;
     BIO *in;  /* ciphertext from the peer; SSL reads it */
-    BIO *out; /* ciphertext for the peer; SSL writes it */
+    BIO *out; /* ciphertext for the peer; SSL writes it into pending */
+    hc_buf_t pending;
     int established;
     int failed;
     int verify_failed;
@@ -66,7 +67,7 @@ static int version_parse(const char *s, int *out)
 
 /* The cipher whose IANA name is name. Go also spells the ChaCha20 suites without the
  * trailing "_SHA256" (TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305). */
-static const SSL_CIPHER *suite_find(STACK_OF(SSL_CIPHER) *all, const char *name)
+static const SSL_CIPHER *suite_find(STACK_OF(SSL_CIPHER) * all, const char *name)
 {
     char alias[SUITE_NAME_MAX + 8];
     snprintf(alias, sizeof(alias), "%s_SHA256", name);
@@ -80,7 +81,7 @@ static const SSL_CIPHER *suite_find(STACK_OF(SSL_CIPHER) *all, const char *name)
 }
 
 /* Splits a comma list into TLS 1.2 (OpenSSL names, ':'-joined) and TLS 1.3 lists. */
-static int suites_translate(const char *list, STACK_OF(SSL_CIPHER) *all, hc_buf_t *v12,
+static int suites_translate(const char *list, STACK_OF(SSL_CIPHER) * all, hc_buf_t *v12,
                             hc_buf_t *v13, char *err, size_t errlen)
 {
     const char *p = list;
@@ -206,8 +207,7 @@ static int cert_select(SSL *ssl, void *arg)
     return rc == 0;
 }
 
-static int server_alpn_set(hc_tls_ctx_t *ctx, const char *const *alpn, char *err,
-                           size_t errlen)
+static int server_alpn_set(hc_tls_ctx_t *ctx, const char *const *alpn, char *err, size_t errlen)
 {
     hc_buf_t wire;
     hc_buf_init(&wire, ALPN_WIRE_MAX);
@@ -352,14 +352,66 @@ void hc_tls_ctx_unref(hc_tls_ctx_t *ctx)
 
 /* ---- connections -------------------------------------------------------------------- */
 
+/* The outgoing BIO appends records to the connection's pending buffer: a memory BIO
+ * zeroes every region it grows into and is drained by copying, which cost as much as the
+ * encryption of a large response. Its ctrl answers what SSL asks of a write-only BIO. */
+enum { PENDING_KEEP = 16 * 1024 }; /* a drained buffer larger than this is freed */
+
+static BIO_METHOD *out_method;
+static pthread_once_t out_once = PTHREAD_ONCE_INIT;
+
+static int out_write(BIO *b, const char *data, int len)
+{
+    hc_tls_conn_t *c = BIO_get_data(b);
+    if (len <= 0)
+        return 0;
+    if (hc_buf_append(&c->pending, data, (size_t)len) < 0)
+        return -1;
+    return len;
+}
+
+static long out_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    hc_tls_conn_t *c = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_WPENDING:
+    case BIO_CTRL_PENDING:
+        return (long)c->pending.len;
+    default:
+        return 0;
+    }
+}
+
+static int out_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static void out_method_make(void)
+{
+    out_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "hearth pending");
+    if (!out_method || !BIO_meth_set_write(out_method, out_write) ||
+        !BIO_meth_set_ctrl(out_method, out_ctrl) || !BIO_meth_set_create(out_method, out_create))
+        hc_oom(0);
+}
+
 static hc_tls_conn_t *conn_new(hc_tls_ctx_t *ctx)
 {
     hc_tls_conn_t *c = hc_calloc(1, sizeof(*c));
+    pthread_once(&out_once, out_method_make);
     pthread_mutex_lock(&ctx->lock); /* hc_tls_ctx_set_options may swap ctx->ssl */
     c->ssl = SSL_new(ctx->ssl);
     pthread_mutex_unlock(&ctx->lock);
+    hc_buf_init(&c->pending, 0); /* unlimited: the caller bounds it (hc_tls_conn_write) */
     c->in = BIO_new(BIO_s_mem());
-    c->out = BIO_new(BIO_s_mem());
+    c->out = BIO_new(out_method);
+    if (c->out)
+        BIO_set_data(c->out, c);
     if (!c->ssl || !c->in || !c->out)
         hc_oom(0);
     SSL_set_bio(c->ssl, c->in, c->out); /* the SSL owns both BIOs now */
@@ -422,6 +474,7 @@ void hc_tls_conn_free(hc_tls_conn_t *c)
     if (!c)
         return;
     SSL_free(c->ssl);
+    hc_buf_free(&c->pending);
     hc_tls_ctx_unref(c->ctx);
     hc_free(c);
 }
@@ -519,21 +572,15 @@ int hc_tls_conn_write(hc_tls_conn_t *c, const char *data, size_t len)
 
 size_t hc_tls_conn_pending(hc_tls_conn_t *c, const char **data)
 {
-    char *p = NULL;
-    long n = BIO_get_mem_data(c->out, &p);
-    *data = p;
-    return n > 0 ? (size_t)n : 0;
+    *data = c->pending.base;
+    return c->pending.len;
 }
 
 void hc_tls_conn_consume(hc_tls_conn_t *c, size_t n)
 {
-    char scratch[4096];
-    while (n) {
-        int k = BIO_read(c->out, scratch, (int)(n < sizeof(scratch) ? n : sizeof(scratch)));
-        if (k <= 0)
-            break;
-        n -= (size_t)k;
-    }
+    hc_buf_consume(&c->pending, n);
+    if (!c->pending.len && c->pending.cap > PENDING_KEEP)
+        hc_buf_free(&c->pending); /* idle connections do not hold a response's worth */
 }
 
 void hc_tls_conn_shutdown(hc_tls_conn_t *c)
