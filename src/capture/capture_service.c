@@ -6,14 +6,13 @@
 
 #include "core/hc_alloc.h"
 #include "core/hc_http_server.h"
+#include "core/hc_jwt.h"
 #include "core/hc_log.h"
 #include "core/hc_password.h"
 #include "core/hc_runtime.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -143,10 +142,8 @@ static int auth_setup(capture_svc_t *svc)
     if (rc)
         return rc;
     rc = hc_password_hash(pw, svc->admin_hash, sizeof(svc->admin_hash));
-    unsigned int klen = sizeof(svc->jwt_key);
     static const char label[] = "hearth capture token key v1";
-    if (!rc && !HMAC(EVP_sha256(), pw, (int)strlen(pw), (const unsigned char *)label,
-                     sizeof(label) - 1, svc->jwt_key, &klen))
+    if (!rc && hc_hmac_sha256(pw, strlen(pw), label, sizeof(label) - 1, svc->jwt_key) < 0)
         rc = -EIO;
     /* `hearth up`'s banner, as the other services word it */
     if (conf && *conf)

@@ -2,10 +2,11 @@
  * base64url implementation of the tree: certs' JWS code and the services' tokens use it. */
 #include "core/hc_jwt.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 static const char b64u_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -87,14 +88,56 @@ long hc_base64url_decode(const char *in, size_t n, void *out, size_t cap)
     return (long)o;
 }
 
+/* SHA-256 fetched once: OpenSSL 3's one-shot HMAC() looks its algorithms up in the
+ * provider store on every call, which cost more than hashing a token. Kept for the
+ * process's life. */
+static EVP_MD *md_sha256;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_fetch(void)
+{
+    md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!md_sha256)
+        abort();
+}
+
+int hc_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t len,
+                   unsigned char mac[32])
+{
+    pthread_once(&md_once, md_fetch);
+    unsigned char k[64] = {0}, pad[64], inner[32];
+    int ok = 1;
+    if (keylen > sizeof(k))
+        ok = EVP_Digest(key, keylen, k, NULL, md_sha256, NULL);
+    else if (keylen)
+        memcpy(k, key, keylen);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx)
+        return -1;
+    /* RFC 2104: H((K ^ opad) || H((K ^ ipad) || msg)) */
+    for (size_t i = 0; i < sizeof(pad); i++)
+        pad[i] = k[i] ^ 0x36;
+    ok = ok && EVP_DigestInit_ex2(ctx, md_sha256, NULL) &&
+         EVP_DigestUpdate(ctx, pad, sizeof(pad)) && EVP_DigestUpdate(ctx, msg, len) &&
+         EVP_DigestFinal_ex(ctx, inner, NULL);
+    for (size_t i = 0; i < sizeof(pad); i++)
+        pad[i] = k[i] ^ 0x5c;
+    ok = ok && EVP_DigestInit_ex2(ctx, md_sha256, NULL) &&
+         EVP_DigestUpdate(ctx, pad, sizeof(pad)) && EVP_DigestUpdate(ctx, inner, sizeof(inner)) &&
+         EVP_DigestFinal_ex(ctx, mac, NULL);
+    EVP_MD_CTX_free(ctx);
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    return ok ? 0 : -1;
+}
+
 /* HMAC-SHA256 of the signing input, base64url into sig (44 bytes is enough). */
 static int hs256_b64(const char *input, size_t len, const void *key, size_t keylen, char sig[48])
 {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned maclen = 0;
-    if (!HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)input, len, mac, &maclen))
+    unsigned char mac[32];
+    if (hc_hmac_sha256(key, keylen, input, len, mac) < 0)
         return -1;
-    return hc_base64url_encode(mac, maclen, sig, 48) < 0 ? -1 : 0;
+    return hc_base64url_encode(mac, sizeof(mac), sig, 48) < 0 ? -1 : 0;
 }
 
 long hc_jwt_sign(const char *payload_json, size_t len, const void *key, size_t keylen, char *out,

@@ -14,10 +14,15 @@ long hc_base64url_encode(const void *in, size_t n, char *out, size_t cap);
  *  character or when cap is too small. */
 long hc_base64url_decode(const char *in, size_t n, void *out, size_t cap);
 
+/** HMAC-SHA256 (RFC 2104) of len bytes of msg under key into mac. Returns 0, or -1 when
+ *  OpenSSL fails. */
+int hc_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t len,
+                   unsigned char mac[32]);
+
 /** header {"alg":"HS256","typ":"JWT"} . payload_json . HMAC-SHA256(key). Returns the
  *  token's length (NUL-terminated in out), or -1 when cap is too small. */
-long hc_jwt_sign(const char *payload_json, size_t len, const void *key, size_t keylen,
-                 char *out, size_t cap);
+long hc_jwt_sign(const char *payload_json, size_t len, const void *key, size_t keylen, char *out,
+                 size_t cap);
 
 /** Checks an HS256 token's shape, header alg and signature (constant-time compare).
  *  Writes the decoded payload JSON (NUL-terminated) to payload. Returns its length, or

@@ -1,12 +1,14 @@
 /* Unit tests for hc_jwt: RFC 4648 base64url vectors (with and without padding, bad
- * characters, short buffers), HS256 signing against RFC 7515 Appendix A.1's example
- * and a token made by the jsonwebtoken npm package, and verification failures. */
+ * characters, short buffers), HMAC-SHA256 against RFC 4231's vectors, HS256 signing against RFC
+ * 7515 Appendix A.1's example and a token made by the jsonwebtoken npm package, and verification
+ * failures. */
 #include "core/hc_jwt.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -126,12 +128,40 @@ static void test_alg_none_refused(void **state)
     assert_int_equal(hc_jwt_verify("", 0, "k", 1, out, sizeof(out)), -1);
 }
 
+static void hex32(char out[65], const unsigned char mac[32])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", mac[i]);
+}
+
+/* RFC 4231 §4.2 (short key), §4.3 (key shorter than the output) and §4.7 (a 131-byte key,
+ * hashed first). */
+static void test_hmac_rfc4231(void **state)
+{
+    (void)state;
+    unsigned char key1[20], key6[131], mac[32];
+    char hex[65];
+    memset(key1, 0x0b, sizeof(key1));
+    memset(key6, 0xaa, sizeof(key6));
+    assert_int_equal(hc_hmac_sha256(key1, sizeof(key1), "Hi There", 8, mac), 0);
+    hex32(hex, mac);
+    assert_string_equal(hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    const char *m2 = "what do ya want for nothing?";
+    assert_int_equal(hc_hmac_sha256("Jefe", 4, m2, strlen(m2), mac), 0);
+    hex32(hex, mac);
+    assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    const char *m6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    assert_int_equal(hc_hmac_sha256(key6, sizeof(key6), m6, strlen(m6), mac), 0);
+    hex32(hex, mac);
+    assert_string_equal(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_base64url_vectors), cmocka_unit_test(test_base64url_edges),
         cmocka_unit_test(test_verify_rfc7515),    cmocka_unit_test(test_sign_verify),
-        cmocka_unit_test(test_alg_none_refused),
+        cmocka_unit_test(test_alg_none_refused),  cmocka_unit_test(test_hmac_rfc4231),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
