@@ -4,11 +4,11 @@
 #include "certs/certs_model.h"
 
 #include "core/hc_alloc.h"
+#include "core/hc_jwt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,7 +52,8 @@ static void add_error(build_t *b, const char *file, int line, const char *kind, 
     va_end(ap);
 }
 
-#define OBJ_ERROR(b, o, ...) add_error(b, (o)->file, (o)->line, (o)->kind, (o)->ns, (o)->name, __VA_ARGS__)
+#define OBJ_ERROR(b, o, ...)                                                                       \
+    add_error(b, (o)->file, (o)->line, (o)->kind, (o)->ns, (o)->name, __VA_ARGS__)
 
 /* ---- durations and usages ---- */
 
@@ -105,20 +106,9 @@ static char *dup_or_null(const char *s)
 /* caBundle is base64 of PEM (cert-manager's []byte field). */
 static int ca_bundle_decode(const char *b64, char **out)
 {
-    size_t n = strlen(b64);
-    unsigned char *raw = hc_malloc(n / 4 * 3 + 4);
-    int len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
-    if (len < 0 || n % 4) {
-        hc_free(raw);
-        return -EINVAL;
-    }
-    while (len > 0 && n && b64[n - 1] == '=') { /* EVP_DecodeBlock keeps padding bytes */
-        len--;
-        n--;
-    }
-    *out = hc_memdup(raw, (size_t)len);
-    hc_free(raw);
-    return 0;
+    size_t len;
+    *out = hc_base64_decode(b64, strlen(b64), &len);
+    return *out ? 0 : -EINVAL;
 }
 
 static int issuer_acme(build_t *b, const hc_manifest_obj_t *o, const json_t *acme,
@@ -144,7 +134,8 @@ static int issuer_acme(build_t *b, const hc_manifest_obj_t *o, const json_t *acm
     for (size_t i = 0; i < json_array_size(solvers) && !ing; i++)
         ing = json_object_get(json_object_get(json_array_get(solvers, i), "http01"), "ingress");
     if (!ing) {
-        OBJ_ERROR(b, o, "spec.acme.solvers needs an http01.ingress solver (DNS-01 is not supported)");
+        OBJ_ERROR(b, o,
+                  "spec.acme.solvers needs an http01.ingress solver (DNS-01 is not supported)");
         return -EINVAL;
     }
     is->ingress_class = dup_or_null(jstr(ing, "ingressClassName"));
@@ -263,8 +254,8 @@ static int dns_name_ok(const char *s)
     return label > 0;
 }
 
-static int names_add(build_t *b, const hc_manifest_obj_t *o, const json_t *arr, int ip,
-                     char ***out, size_t *n)
+static int names_add(build_t *b, const hc_manifest_obj_t *o, const json_t *arr, int ip, char ***out,
+                     size_t *n)
 {
     if (arr && !json_is_array(arr)) {
         OBJ_ERROR(b, o, "%s must be a list", ip ? "ipAddresses" : "dnsNames");
@@ -299,8 +290,7 @@ static int duration_field(build_t *b, const hc_manifest_obj_t *o, const json_t *
     return 0;
 }
 
-static int private_key(build_t *b, const hc_manifest_obj_t *o, const json_t *pk,
-                       certs_cert_t *c)
+static int private_key(build_t *b, const hc_manifest_obj_t *o, const json_t *pk, certs_cert_t *c)
 {
     const char *alg = jstr(pk, "algorithm"), *rot = jstr(pk, "rotationPolicy");
     const char *enc = jstr(pk, "encoding");
@@ -406,8 +396,8 @@ static void cert_add(build_t *b, const hc_manifest_obj_t *o)
         names_add(b, o, json_object_get(spec, "ipAddresses"), 1, &c.ip_addresses, &c.nips) ||
         duration_field(b, o, spec, "duration", &c.duration_s) ||
         duration_field(b, o, spec, "renewBefore", &c.renew_before_s) ||
-        percent_field(b, o, spec, &c.renew_before_pct) ||
-        durations_check(b, o, &c) || private_key(b, o, json_object_get(spec, "privateKey"), &c) ||
+        percent_field(b, o, spec, &c.renew_before_pct) || durations_check(b, o, &c) ||
+        private_key(b, o, json_object_get(spec, "privateKey"), &c) ||
         usages_read(b, o, json_object_get(spec, "usages"), &c) ||
         issuer_ref(b, o, json_object_get(spec, "issuerRef"), &c))
         goto fail;
@@ -439,8 +429,10 @@ static void ingress_add(build_t *b, const hc_manifest_obj_t *o)
     for (size_t i = 0; i < json_array_size(tls); i++) {
         const json_t *t = json_array_get(tls, i);
         const char *sn = jstr(t, "secretName");
-        certs_cert_t c = {.duration_s = CERTS_DEFAULT_DURATION_S, .from = "Ingress",
-                          .usages = CERTS_USAGES_DEFAULT, .rotate_always = 1};
+        certs_cert_t c = {.duration_s = CERTS_DEFAULT_DURATION_S,
+                          .from = "Ingress",
+                          .usages = CERTS_USAGES_DEFAULT,
+                          .rotate_always = 1};
         if (!sn || !*sn) {
             OBJ_ERROR(b, o, "spec.tls[%zu].secretName is required for %s", i,
                       cluster ? ANN_CLUSTER_ISSUER : ANN_ISSUER);

@@ -4,6 +4,7 @@
 #include "certs/certs_secret.h"
 
 #include "core/hc_alloc.h"
+#include "core/hc_jwt.h"
 #include "core/hc_buf.h"
 #include "core/hc_err.h"
 
@@ -48,8 +49,8 @@ int certs_file_write_atomic(const char *path, const char *data, size_t len, unsi
     int dlen = slash ? (int)(slash - path) : -1;
     /* A hidden name: hc_manifest skips entries starting with '.', so a half-written
      * temporary is never read as a manifest. */
-    if (snprintf(tmp, sizeof(tmp), "%.*s%s.%s.tmp%ld", dlen > 0 ? dlen : 0, path,
-                 slash ? "/" : "", slash ? slash + 1 : path, (long)getpid()) >= (int)sizeof(tmp))
+    if (snprintf(tmp, sizeof(tmp), "%.*s%s.%s.tmp%ld", dlen > 0 ? dlen : 0, path, slash ? "/" : "",
+                 slash ? slash + 1 : path, (long)getpid()) >= (int)sizeof(tmp))
         return hc_errf(err, errlen, -ENAMETOOLONG, "path too long: %s", path);
     /* A leftover temporary (or a planted link) is removed, and O_EXCL makes the file ours
      * with exactly mode: O_TRUNC on an old file would keep its looser permissions. */
@@ -190,8 +191,8 @@ int certs_secret_write_ca(const char *dir, const char *ns, const char *name, con
     return render_done(&b, dir, ns, name, err, errlen);
 }
 
-int certs_secret_write_key(const char *dir, const char *ns, const char *name,
-                           const char *key_pem, char *err, size_t errlen)
+int certs_secret_write_key(const char *dir, const char *ns, const char *name, const char *key_pem,
+                           char *err, size_t errlen)
 {
     hc_buf_t b;
     hc_buf_init(&b, CERTS_SECRET_MAX + 1);
@@ -205,21 +206,11 @@ int certs_secret_write_key(const char *dir, const char *ns, const char *name,
 
 static int b64_decode(const char *in, char **out, size_t *len)
 {
-    size_t n = strlen(in), pad = 0;
-    if (n % 4 || n > CERTS_SECRET_MAX)
+    size_t n = strlen(in);
+    if (n > CERTS_SECRET_MAX)
         return -EINVAL;
-    unsigned char *raw = hc_malloc(n / 4 * 3 + 1);
-    int r = EVP_DecodeBlock(raw, (const unsigned char *)in, (int)n);
-    if (r < 0) {
-        hc_free(raw);
-        return -EINVAL;
-    }
-    while (pad < 2 && n > pad && in[n - 1 - pad] == '=')
-        pad++;
-    *len = (size_t)r - pad; /* EVP_DecodeBlock counts the padding as zero bytes */
-    raw[*len] = '\0';
-    *out = (char *)raw;
-    return 0;
+    *out = hc_base64_decode(in, n, len);
+    return *out ? 0 : -EINVAL;
 }
 
 int certs_secret_get(const hc_manifest_set_t *set, const char *ns, const char *name,
@@ -228,7 +219,8 @@ int certs_secret_get(const hc_manifest_set_t *set, const char *ns, const char *n
     const hc_manifest_obj_t *o = set ? hc_manifest_set_find(set, "Secret", ns, name) : NULL;
     if (!o)
         return -ENOENT;
-    const char *plain = json_string_value(json_object_get(json_object_get(o->doc, "stringData"), key));
+    const char *plain =
+        json_string_value(json_object_get(json_object_get(o->doc, "stringData"), key));
     const char *enc = json_string_value(json_object_get(json_object_get(o->doc, "data"), key));
     if (plain) {
         *len = strlen(plain);

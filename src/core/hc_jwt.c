@@ -1,6 +1,9 @@
-/* base64url (RFC 4648 §5) and compact HS256 JWTs (RFC 7519, RFC 7515 §7.1). The one
- * base64url implementation of the tree: certs' JWS code and the services' tokens use it. */
+/* base64url (RFC 4648 §5), base64 decoding (§4), HMAC-SHA256 and compact HS256 JWTs
+ * (RFC 7519, RFC 7515 §7.1). The one base64 implementation of the tree: certs' JWS code,
+ * the services' tokens, Kubernetes Secret data and Basic credentials use it. */
 #include "core/hc_jwt.h"
+
+#include "core/hc_alloc.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -42,7 +45,8 @@ long hc_base64url_encode(const void *in, size_t n, char *out, size_t cap)
     return (long)o;
 }
 
-static int b64u_value(unsigned char c)
+/* A character's value in base64url (url = 1: '-' and '_') or base64 ('+' and '/'). */
+static int b64_value(unsigned char c, int url)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -50,9 +54,9 @@ static int b64u_value(unsigned char c)
         return c - 'a' + 26;
     if (c >= '0' && c <= '9')
         return c - '0' + 52;
-    if (c == '-')
+    if (c == (url ? '-' : '+'))
         return 62;
-    if (c == '_')
+    if (c == (url ? '_' : '/'))
         return 63;
     return -1;
 }
@@ -75,7 +79,7 @@ long hc_base64url_decode(const char *in, size_t n, void *out, size_t cap)
     int bits = 0;
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
-        int v = b64u_value((unsigned char)in[i]);
+        int v = b64_value((unsigned char)in[i], 1);
         if (v < 0)
             return -1;
         acc = (acc << 6 | (unsigned)v) & 0xffffff;
@@ -205,4 +209,40 @@ long hc_jwt_verify(const char *token, size_t len, const void *key, size_t keylen
         return -1;
     payload[pn] = '\0';
     return pn;
+}
+
+char *hc_base64_decode(const char *in, size_t n, size_t *outlen)
+{
+    char *out = hc_malloc(n / 4 * 3 + 4);
+    size_t o = 0, q = 0, pad = 0;
+    unsigned acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        if (c == '\r' || c == '\n')
+            continue;
+        int v = c == '=' ? 0 : b64_value((unsigned char)c, 0);
+        if (v < 0 || (pad && c != '='))
+            goto bad;
+        pad += c == '=';
+        acc = acc << 6 | (unsigned)v;
+        if (++q == 4) {
+            if (pad > 2)
+                goto bad;
+            out[o++] = (char)(acc >> 16);
+            if (pad < 2)
+                out[o++] = (char)(acc >> 8);
+            if (pad < 1)
+                out[o++] = (char)acc;
+            q = 0;
+            acc = 0;
+        }
+    }
+    if (q != 0)
+        goto bad;
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+bad:
+    hc_free(out);
+    return NULL;
 }

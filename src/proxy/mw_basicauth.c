@@ -3,6 +3,7 @@
  * with OpenSSL's MD5 since libcrypt only knows $1$. */
 #include "proxy/mw_basicauth.h"
 #include "core/hc_alloc.h"
+#include "core/hc_jwt.h"
 
 #include <crypt.h>
 #include <errno.h>
@@ -249,19 +250,16 @@ static char *credentials(const proxy_mw_req_t *req, char **colon)
     size_t n = strlen(b64);
     if (n == 0 || n % 4 || n / 4 * 3 > CRED_MAX)
         return NULL;
-    unsigned char *out = hc_malloc(n / 4 * 3 + 1);
-    int len = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n);
-    if (len >= 0)
-        len -= (b64[n - 1] == '=') + (b64[n - 2] == '=');
-    char *col = len > 0 ? memchr(out, ':', (size_t)len) : NULL;
-    if (!col || memchr(out, '\0', (size_t)len)) {
+    size_t len;
+    char *out = hc_base64_decode(b64, n, &len);
+    char *col = out ? memchr(out, ':', len) : NULL;
+    if (!col || memchr(out, '\0', len)) {
         hc_free(out);
         return NULL;
     }
-    out[len] = '\0';
     *col = '\0';
     *colon = col;
-    return (char *)out;
+    return out;
 }
 
 proxy_mw_verdict_t proxy_mw_basicauth_request(const void *cfg, proxy_mw_req_t *req,

@@ -5,6 +5,7 @@
 #include "proxy/proxy_config_int.h"
 
 #include "core/hc_alloc.h"
+#include "core/hc_jwt.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -24,7 +25,9 @@ static json_t *secret_entries(const json_t *secret, char *err, size_t errlen)
     json_object_foreach((json_t *)json_object_get(secret, "data"), key, v)
     {
         size_t len = 0;
-        char *text = json_is_string(v) ? pc_b64_decode(json_string_value(v), &len) : NULL;
+        char *text = json_is_string(v)
+                         ? hc_base64_decode(json_string_value(v), json_string_length(v), &len)
+                         : NULL;
         json_t *s = text ? json_stringn(text, len) : NULL;
         hc_free(text);
         if (!s) {
@@ -136,7 +139,8 @@ static int chain_spec(const pc_kobj_t *o, json_t *spec, char *err, size_t errlen
         if (!strchr(name, '@') && ns && *ns && strcmp(ns, o->ns)) {
             snprintf(err, errlen,
                      "chain.middlewares[%zu]: middleware %s/%s is in another namespace "
-                     "(cross-namespace references are not allowed)", i, ns, name);
+                     "(cross-namespace references are not allowed)",
+                     i, ns, name);
             json_decref(names);
             return -1;
         }

@@ -108,10 +108,6 @@ int pc_k8s_secret(pc_kstate_t *k, const char *ns, const char *name, const json_t
 /* Translates the Traefik CRDs of the index: Middlewares (Secrets and chain references
  * resolved to the dynamic-configuration shape) and TLSOptions. proxy_config_crd.c */
 void pc_crd_load(pc_kstate_t *k);
-/* RFC 4648 §4 base64 with padding, as Kubernetes writes Secret data; CR and LF are
- * skipped as Go's decoder does. Returns a new NUL-terminated buffer (length in *outlen)
- * or NULL when in is not base64. */
-char *pc_b64_decode(const char *in, size_t *outlen);
 /* Translates one Ingress into routers and services. */
 void pc_ingress_load(pc_kstate_t *k, const pc_kobj_t *ing);
 /* Go's strconv.ParseBool: 1 t T TRUE true True / 0 f F FALSE false False; -1 otherwise. */

@@ -5,6 +5,7 @@
 #include "proxy/proxy_config_int.h"
 
 #include "core/hc_alloc.h"
+#include "core/hc_jwt.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -145,53 +146,6 @@ static void index_one(pc_kstate_t *k, const json_t *o, const char *src, size_t s
 
 /* ---- TLS Secrets ---- */
 
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-char *pc_b64_decode(const char *in, size_t *outlen)
-{
-    size_t n = strlen(in), o = 0, q = 0, pad = 0;
-    char *out = hc_malloc(n / 4 * 3 + 4);
-    unsigned acc = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = in[i];
-        if (c == '\r' || c == '\n')
-            continue;
-        int v = c == '=' ? 0 : b64_value(c);
-        if (v < 0 || (pad && c != '='))
-            goto bad;
-        pad += c == '=';
-        acc = acc << 6 | (unsigned)v;
-        if (++q == 4) {
-            if (pad > 2)
-                goto bad;
-            out[o++] = (char)(acc >> 16);
-            if (pad < 2)
-                out[o++] = (char)(acc >> 8);
-            if (pad < 1)
-                out[o++] = (char)acc;
-            q = 0;
-            acc = 0;
-        }
-    }
-    if (q != 0)
-        goto bad;
-    out[o] = '\0';
-    *outlen = o;
-    return out;
-bad:
-    hc_free(out);
-    return NULL;
-}
-
 /* One of tls.crt / tls.key from data (base64) or stringData (plain). */
 static int secret_entry(const json_t *obj, const char *key, char **out, size_t *len, char *err,
                         size_t errlen)
@@ -202,7 +156,7 @@ static int secret_entry(const json_t *obj, const char *key, char **out, size_t *
         *out = hc_strdup(plain);
         *len = strlen(plain);
     } else if (enc) {
-        if (!(*out = pc_b64_decode(enc, len))) {
+        if (!(*out = hc_base64_decode(enc, strlen(enc), len))) {
             snprintf(err, errlen, "%s is not valid base64", key);
             return -EINVAL;
         }

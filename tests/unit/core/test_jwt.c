@@ -1,8 +1,9 @@
 /* Unit tests for hc_jwt: RFC 4648 base64url vectors (with and without padding, bad
- * characters, short buffers), HMAC-SHA256 against RFC 4231's vectors, HS256 signing against RFC
- * 7515 Appendix A.1's example and a token made by the jsonwebtoken npm package, and verification
- * failures. */
+ * characters, short buffers), base64 decoding, HMAC-SHA256 against RFC 4231's vectors, HS256
+ * signing against RFC 7515 Appendix A.1's example and a token made by the jsonwebtoken npm package,
+ * and verification failures. */
 #include "core/hc_jwt.h"
+#include "core/hc_alloc.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -128,6 +129,37 @@ static void test_alg_none_refused(void **state)
     assert_int_equal(hc_jwt_verify("", 0, "k", 1, out, sizeof(out)), -1);
 }
 
+/* RFC 4648 §10 in the standard alphabet, line breaks skipped, and what is refused. */
+static void test_base64_decode(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } ok[] = {{"", ""},
+              {"Zg==", "f"},
+              {"Zm8=", "fo"},
+              {"Zm9v", "foo"},
+              {"Zm9vYg==", "foob"},
+              {"Zm9vYmE=", "fooba"},
+              {"Zm9vYmFy", "foobar"},
+              {"Zm9v\r\nYmFy", "foobar"},
+              {"+/+/", "\xfb\xff\xbf"}};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        size_t n = 99;
+        char *d = hc_base64_decode(ok[i].in, strlen(ok[i].in), &n);
+        assert_non_null(d);
+        assert_int_equal(n, strlen(ok[i].out));
+        assert_memory_equal(d, ok[i].out, n);
+        assert_int_equal(d[n], '\0');
+        hc_free(d);
+    }
+    static const char *const bad[] = {"Zg", "Zg=", "Z===", "====", "Zg==Zg==x", "Zm9v-_", "Zm=v"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t n;
+        assert_null(hc_base64_decode(bad[i], strlen(bad[i]), &n));
+    }
+}
+
 static void hex32(char out[65], const unsigned char mac[32])
 {
     for (int i = 0; i < 32; i++)
@@ -162,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_base64url_vectors), cmocka_unit_test(test_base64url_edges),
         cmocka_unit_test(test_verify_rfc7515),    cmocka_unit_test(test_sign_verify),
         cmocka_unit_test(test_alg_none_refused),  cmocka_unit_test(test_hmac_rfc4231),
+        cmocka_unit_test(test_base64_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
