@@ -585,10 +585,13 @@ static void resolve_sites(ing_req_t *ir)
         process(ir);
 }
 
-static void parse_one(ing_req_t *ir, ing_item_t *it, const json_t *obj)
+static void parse_one(ing_req_t *ir, ing_item_t *it, analytics_payload_batch_t *b)
 {
+    const analytics_payload_opts_t *o = &ir->ing->an->payload_opts;
     char why[160] = "";
-    if (analytics_payload_parse_json(obj, &ir->ing->an->payload_opts, &it->ev, why, sizeof(why))) {
+    int rc = b ? analytics_payload_batch_next(b, o, &it->ev, why, sizeof(why))
+               : analytics_payload_parse(ir->body.base, ir->body.len, o, &it->ev, why, sizeof(why));
+    if (rc) {
         it->status = 400;
         it->code = "bad-request";
         it->message = "Bad request";
@@ -596,19 +599,19 @@ static void parse_one(ing_req_t *ir, ing_item_t *it, const json_t *obj)
     }
 }
 
+/* A single send that is not a JSON object is its item's 400, as one that fails
+ * validation is; a batch must be a JSON array of at most BATCH_ITEMS_MAX items. */
 static void on_body_done(ing_req_t *ir)
 {
-    json_error_t je;
-    json_t *doc = json_loadb(ir->body.base ? ir->body.base : "", ir->body.len, 0, &je);
-    hc_buf_free(&ir->body);
-    int ok = ir->batch ? json_is_array(doc) && json_array_size(doc) <= BATCH_ITEMS_MAX
-                       : json_is_object(doc);
-    if (!ok) {
-        json_decref(doc);
+    analytics_payload_batch_t batch;
+    size_t n = 1;
+    if (ir->batch &&
+        analytics_payload_batch_open(&batch, ir->body.base, ir->body.len, BATCH_ITEMS_MAX, &n)) {
+        hc_buf_free(&ir->body);
         ir_fail(ir, 400, "bad-request", "Bad request", "bad-request");
         return;
     }
-    ir->nitems = ir->batch ? json_array_size(doc) : 1;
+    ir->nitems = n;
     if (ir->nitems == 1 && ir->ing->nspare) {
         ir->items = ir->ing->spare[--ir->ing->nspare];
         memset(ir->items, 0, offsetof(ing_item_t, ev)); /* the parser zeroes ev */
@@ -616,8 +619,8 @@ static void on_body_done(ing_req_t *ir)
         ir->items = hc_calloc(ir->nitems ? ir->nitems : 1, sizeof(*ir->items));
     }
     for (size_t i = 0; i < ir->nitems; i++)
-        parse_one(ir, &ir->items[i], ir->batch ? json_array_get(doc, i) : doc);
-    json_decref(doc);
+        parse_one(ir, &ir->items[i], ir->batch ? &batch : NULL);
+    hc_buf_free(&ir->body); /* the events hold copies of what they need */
     if (!ir->batch && ir->items[0].status) {
         answer_all(ir);
         return;

@@ -1,16 +1,18 @@
 /* The /api/send body (Umami v3 src/app/api/send/route.ts and its zod schema) turned into
- * an analytics_event_t: validation first (types, limits, one of website/link/pixel,
- * parseable URLs), then the columns the route derives from url, referrer and title. */
+ * an analytics_event_t: read in place with analytics_json (the payload's members gathered,
+ * the last of a repeated one kept, as JSON.parse does), validation (types, limits, one of
+ * website/link/pixel, parseable URLs), then the columns the route derives from url,
+ * referrer and title. /api/batch bodies are arrays of the same, read item by item. */
 #include "analytics/analytics_payload.h"
 
 #include "analytics/analytics_id.h"
 #include "analytics/analytics_url.h"
-#include "core/hc_alloc.h"
 #include "core/hc_err.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,54 +22,139 @@
 #define TS_MIN (-62135596800LL)
 #define TS_MAX 253402300799LL
 
-/* Optional string member key of p with at most max UTF-16 units (0 = no limit).
- * *out is NULL when absent. Returns 0 or -EINVAL with why set. */
-static int get_str(const json_t *p, const char *key, size_t max, const char **out, size_t *len,
-                   char *why, size_t whylen)
+/* The payload members read (any other is validated and skipped). */
+enum {
+    M_WEBSITE,
+    M_LINK,
+    M_PIXEL,
+    M_HOSTNAME,
+    M_LANGUAGE,
+    M_SCREEN,
+    M_TITLE,
+    M_NAME,
+    M_TAG,
+    M_URL,
+    M_REFERRER,
+    M_IP,
+    M_UA,
+    M_ID,
+    M_BROWSER,
+    M_OS,
+    M_DEVICE,
+    M_DATA,
+    M_TIMESTAMP,
+    M_LCP,
+    M_INP,
+    M_CLS,
+    M_FCP,
+    M_TTFB,
+    M_COUNT
+};
+
+/* Their keys, NUL-padded: a key matches when it and its NUL are equal. */
+static const char member_names[M_COUNT][10] = {
+    [M_WEBSITE] = "website",
+    [M_LINK] = "link",
+    [M_PIXEL] = "pixel",
+    [M_HOSTNAME] = "hostname",
+    [M_LANGUAGE] = "language",
+    [M_SCREEN] = "screen",
+    [M_TITLE] = "title",
+    [M_NAME] = "name",
+    [M_TAG] = "tag",
+    [M_URL] = "url",
+    [M_REFERRER] = "referrer",
+    [M_IP] = "ip",
+    [M_UA] = "userAgent",
+    [M_ID] = "id",
+    [M_BROWSER] = "browser",
+    [M_OS] = "os",
+    [M_DEVICE] = "device",
+    [M_DATA] = "data",
+    [M_TIMESTAMP] = "timestamp",
+    [M_LCP] = "lcp",
+    [M_INP] = "inp",
+    [M_CLS] = "cls",
+    [M_FCP] = "fcp",
+    [M_TTFB] = "ttfb",
+};
+
+/* The payload's members: the last of each one sent. */
+typedef struct members {
+    uint32_t present; /* bit m: member m was sent */
+    analytics_json_value_t v[M_COUNT];
+} members_t;
+
+static const analytics_json_value_t *member(const members_t *m, int k)
 {
-    json_t *v = json_object_get(p, key);
+    return m->present >> k & 1 ? &m->v[k] : NULL;
+}
+
+static int invalid_json(const analytics_json_iter_t *it, char *why, size_t whylen)
+{
+    return hc_errf(why, whylen, -EINVAL, "body: invalid JSON (%s at byte %zu)", it->error,
+                   it->error_at);
+}
+
+/* Walks the payload object pv into *m. Returns 0 or -EINVAL. */
+static int read_members(const analytics_json_value_t *pv, members_t *m, char *why, size_t wl)
+{
+    analytics_json_iter_t it;
+    analytics_json_value_t key, val;
+    int rc;
+    analytics_json_enter(&it, pv);
+    m->present = 0;
+    while ((rc = analytics_json_next(&it, &key, &val)) == 1) {
+        for (int k = 0; key.len < sizeof(member_names[0]) && k < M_COUNT; k++) {
+            if (key.s[0] == member_names[k][0] && !memcmp(key.s, member_names[k], key.len + 1)) {
+                m->v[k] = val;
+                m->present |= 1u << k;
+                break;
+            }
+        }
+    }
+    return rc < 0 ? invalid_json(&it, why, wl) : 0;
+}
+
+/* Optional string member k with at most max UTF-16 units (0 = no limit). *out is NULL
+ * when absent. Returns 0 or -EINVAL with why set. */
+static int get_str(const members_t *m, int k, size_t max, const char **out, size_t *len, char *why,
+                   size_t whylen)
+{
+    const analytics_json_value_t *v = member(m, k);
     *out = NULL;
     *len = 0;
     if (!v)
         return 0;
-    if (!json_is_string(v))
-        return hc_errf(why, whylen, -EINVAL, "payload.%s: expected string", key);
-    *out = json_string_value(v);
-    *len = json_string_length(v);
+    if (v->type != ANALYTICS_JSON_STRING)
+        return hc_errf(why, whylen, -EINVAL, "payload.%s: expected string", member_names[k]);
+    *out = v->s;
+    *len = v->len;
     if (max && analytics_js_length(*out, *len) > max)
-        return hc_errf(why, whylen, -EINVAL, "payload.%s: longer than %zu characters", key, max);
+        return hc_errf(why, whylen, -EINVAL, "payload.%s: longer than %zu characters",
+                       member_names[k], max);
     return 0;
 }
 
 /* z.number().nonnegative().max(max), optional: *out stays -1 when absent. */
-static int get_metric(const json_t *p, const char *key, double max, double *out, char *why,
-                      size_t whylen)
+static int get_metric(const members_t *m, int k, double max, double *out, char *why, size_t whylen)
 {
-    json_t *v = json_object_get(p, key);
+    const analytics_json_value_t *v = member(m, k);
     *out = -1;
     if (!v)
         return 0;
-    if (!json_is_number(v))
-        return hc_errf(why, whylen, -EINVAL, "payload.%s: expected number", key);
-    double d = json_number_value(v);
-    if (!(d >= 0 && d <= max))
-        return hc_errf(why, whylen, -EINVAL, "payload.%s: out of range", key);
-    *out = d;
+    if (v->type != ANALYTICS_JSON_NUMBER)
+        return hc_errf(why, whylen, -EINVAL, "payload.%s: expected number", member_names[k]);
+    if (!(v->num >= 0 && v->num <= max))
+        return hc_errf(why, whylen, -EINVAL, "payload.%s: out of range", member_names[k]);
+    *out = v->num;
     return 0;
 }
 
-/* JavaScript Number(v) for what a JSON value can be; NAN when it is not a number. */
-static double js_to_number(const json_t *v)
+/* JavaScript Number(s) for a string: NAN unless it is a number with optional whitespace
+ * around it ("" and "  " are 0). */
+static double js_string_number(const char *s)
 {
-    if (json_is_number(v))
-        return json_number_value(v);
-    if (json_is_true(v))
-        return 1;
-    if (json_is_false(v) || json_is_null(v))
-        return 0;
-    if (!json_is_string(v))
-        return NAN;
-    const char *s = json_string_value(v);
     while (*s == ' ' || (*s >= '\t' && *s <= '\r'))
         s++;
     if (!*s)
@@ -80,6 +167,24 @@ static double js_to_number(const json_t *v)
     while (*end == ' ' || (*end >= '\t' && *end <= '\r'))
         end++;
     return *end ? NAN : d;
+}
+
+/* JavaScript Number(v) for what a JSON value can be; NAN for objects and arrays. */
+static double js_to_number(const analytics_json_value_t *v)
+{
+    switch (v->type) {
+    case ANALYTICS_JSON_NUMBER:
+        return v->num;
+    case ANALYTICS_JSON_TRUE:
+        return 1;
+    case ANALYTICS_JSON_FALSE:
+    case ANALYTICS_JSON_NULL:
+        return 0;
+    case ANALYTICS_JSON_STRING:
+        return js_string_number(v->s);
+    default:
+        return NAN;
+    }
 }
 
 /* Copies s (n bytes) into a fixed column, cut at a character boundary. */
@@ -128,28 +233,36 @@ typedef struct fields {
         n_id, n_browser, n_os, n_device, n_website, n_link, n_pixel;
 } fields_t;
 
-static int read_fields(const json_t *p, fields_t *f, char *why, size_t wl)
+static int read_fields(const members_t *m, fields_t *f, char *why, size_t wl)
 {
     static const struct {
-        const char *key;
+        int member;
         size_t max, off, noff;
     } spec[] = {
 #define F(k, m, name) {k, m, offsetof(fields_t, name), offsetof(fields_t, n_##name)}
-        F("website", 0, website),    F("link", 0, link),
-        F("pixel", 0, pixel),        F("hostname", 100, hostname),
-        F("language", 35, language), F("screen", 11, screen),
-        F("title", 0, title),        F("name", 50, name),
-        F("tag", 50, tag),           F("url", 0, url),
-        F("referrer", 0, referrer),  F("ip", 0, ip),
-        F("userAgent", 0, ua),       F("id", 0, id),
-        F("browser", 0, browser),    F("os", 0, os),
-        F("device", 0, device),
+        F(M_WEBSITE, 0, website),
+        F(M_LINK, 0, link),
+        F(M_PIXEL, 0, pixel),
+        F(M_HOSTNAME, 100, hostname),
+        F(M_LANGUAGE, 35, language),
+        F(M_SCREEN, 11, screen),
+        F(M_TITLE, 0, title),
+        F(M_NAME, 50, name),
+        F(M_TAG, 50, tag),
+        F(M_URL, 0, url),
+        F(M_REFERRER, 0, referrer),
+        F(M_IP, 0, ip),
+        F(M_UA, 0, ua),
+        F(M_ID, 0, id),
+        F(M_BROWSER, 0, browser),
+        F(M_OS, 0, os),
+        F(M_DEVICE, 0, device),
 #undef F
     };
     for (size_t i = 0; i < sizeof(spec) / sizeof(spec[0]); i++) {
         const char **v = (const char **)((char *)f + spec[i].off);
         size_t *n = (size_t *)((char *)f + spec[i].noff);
-        int rc = get_str(p, spec[i].key, spec[i].max, v, n, why, wl);
+        int rc = get_str(m, spec[i].member, spec[i].max, v, n, why, wl);
         if (rc < 0)
             return rc;
     }
@@ -236,8 +349,10 @@ static void revenue(analytics_event_t *ev)
 {
     json_t *r = json_object_get(ev->data, "revenue");
     json_t *c = json_object_get(ev->data, "currency");
-    double v =
-        r && !json_is_null(r) && !json_is_object(r) && !json_is_array(r) ? js_to_number(r) : NAN;
+    double v = json_is_number(r)    ? json_number_value(r)
+               : json_is_string(r)  ? js_string_number(json_string_value(r))
+               : json_is_boolean(r) ? json_is_true(r)
+                                    : NAN;
     if (!(v > 0) || !isfinite(v) || !json_is_string(c) || json_string_length(c) == 0)
         return;
     ev->has_revenue = 1;
@@ -245,15 +360,20 @@ static void revenue(analytics_event_t *ev)
     COPY(ev->currency, json_string_value(c), json_string_length(c));
 }
 
-static int parse_payload(const json_t *p, const analytics_payload_opts_t *o, analytics_event_t *ev,
-                         char *why, size_t wl)
+/* url, base and referrer while an event is parsed (~110 KiB, so neither on the stack nor
+ * allocated per event). */
+static _Thread_local analytics_url_t url_scratch[3];
+
+static int parse_payload(const members_t *m, const analytics_payload_opts_t *o,
+                         analytics_event_t *ev, char *why, size_t wl)
 {
     fields_t f;
     memset(&f, 0, sizeof(f));
-    if (read_fields(p, &f, why, wl) < 0)
+    if (read_fields(m, &f, why, wl) < 0)
         return -EINVAL;
     /* every URL must parse against https://localhost (urlOrPathParam) */
-    analytics_url_t *u = hc_malloc(3 * sizeof(*u)); /* ~110 KiB: kept off the stack */
+    analytics_url_t *u = url_scratch;
+    json_t *data = NULL;
     int rc = -EINVAL;
     if (analytics_url_parse("https://localhost", 17, NULL, u + 1) < 0)
         goto out;
@@ -265,12 +385,21 @@ static int parse_payload(const json_t *p, const analytics_payload_opts_t *o, ana
         hc_errf(why, wl, -EINVAL, "payload.referrer: invalid url");
         goto out;
     }
-    json_t *data = json_object_get(p, "data");
-    if (data && !json_is_object(data)) {
+    const analytics_json_value_t *dv = member(m, M_DATA);
+    if (dv && dv->type != ANALYTICS_JSON_OBJECT) {
         hc_errf(why, wl, -EINVAL, "payload.data: expected object");
         goto out;
     }
-    json_t *ts = json_object_get(p, "timestamp");
+    if (dv) {
+        /* the reader validated it: jansson fails here only when out of memory */
+        json_error_t err;
+        data = json_loadb(dv->s, dv->len, JSON_DECODE_INT_AS_REAL, &err);
+        if (!data) {
+            hc_errf(why, wl, -EINVAL, "body: invalid JSON (%s)", err.text);
+            goto out;
+        }
+    }
+    const analytics_json_value_t *ts = member(m, M_TIMESTAMP);
     if (ts) {
         double t = js_to_number(ts);
         if (!isfinite(t) || t != floor(t) || t < TS_MIN || t > TS_MAX) {
@@ -280,11 +409,11 @@ static int parse_payload(const json_t *p, const analytics_payload_opts_t *o, ana
         ev->has_timestamp = 1;
         ev->created_at_ms = (int64_t)t * 1000;
     }
-    if (get_metric(p, "lcp", 60000, &ev->lcp, why, wl) < 0 ||
-        get_metric(p, "inp", 60000, &ev->inp, why, wl) < 0 ||
-        get_metric(p, "cls", 100, &ev->cls, why, wl) < 0 ||
-        get_metric(p, "fcp", 60000, &ev->fcp, why, wl) < 0 ||
-        get_metric(p, "ttfb", 60000, &ev->ttfb, why, wl) < 0)
+    if (get_metric(m, M_LCP, 60000, &ev->lcp, why, wl) < 0 ||
+        get_metric(m, M_INP, 60000, &ev->inp, why, wl) < 0 ||
+        get_metric(m, M_CLS, 100, &ev->cls, why, wl) < 0 ||
+        get_metric(m, M_FCP, 60000, &ev->fcp, why, wl) < 0 ||
+        get_metric(m, M_TTFB, 60000, &ev->ttfb, why, wl) < 0)
         goto out;
     if (data) {
         analytics_data_row_t *rows;
@@ -324,8 +453,8 @@ static int parse_payload(const json_t *p, const analytics_payload_opts_t *o, ana
         COPY(ev->tag, f.tag, f.n_tag);
     if (f.title)
         analytics_uri_decode(f.title, 1, ev->page_title, sizeof(ev->page_title));
-    if (data)
-        ev->data = json_incref((json_t *)data);
+    ev->data = data; /* the event owns it now */
+    data = NULL;
 
     if (ev->kind == ANALYTICS_SEND_IDENTIFY) {
         rc = 0;
@@ -347,21 +476,34 @@ static int parse_payload(const json_t *p, const analytics_payload_opts_t *o, ana
     }
     rc = 0;
 out:
-    hc_free(u);
+    json_decref(data);
     return rc;
 }
 
-int analytics_payload_parse_json(const json_t *obj, const analytics_payload_opts_t *o,
-                                 analytics_event_t *ev, char *why, size_t whylen)
+/* The event's starting point: zeroed, performance metrics absent (-1), no reason yet. */
+static void event_init(analytics_event_t *ev, char *why, size_t whylen)
 {
     memset(ev, 0, sizeof(*ev));
     ev->lcp = ev->inp = ev->cls = ev->fcp = ev->ttfb = -1;
     if (why && whylen)
         why[0] = '\0';
-    if (!json_is_object(obj))
-        return hc_errf(why, whylen, -EINVAL, "body: expected object");
-    json_t *type = json_object_get(obj, "type");
-    const char *t = json_is_string(type) ? json_string_value(type) : "";
+}
+
+/* Reads the {type,payload} object that it walks (from its first member) into *ev. */
+static int parse_event(analytics_json_iter_t *it, const analytics_payload_opts_t *o,
+                       analytics_event_t *ev, char *why, size_t whylen)
+{
+    analytics_json_value_t key, val, type = {.type = ANALYTICS_JSON_NULL}, payload = type;
+    int rc;
+    while ((rc = analytics_json_next(it, &key, &val)) == 1) {
+        if (!strcmp(key.s, "type"))
+            type = val;
+        else if (!strcmp(key.s, "payload"))
+            payload = val;
+    }
+    if (rc < 0)
+        return invalid_json(it, why, whylen);
+    const char *t = type.type == ANALYTICS_JSON_STRING ? type.s : "";
     if (!strcmp(t, "event"))
         ev->kind = ANALYTICS_SEND_EVENT;
     else if (!strcmp(t, "identify"))
@@ -370,28 +512,59 @@ int analytics_payload_parse_json(const json_t *obj, const analytics_payload_opts
         ev->kind = ANALYTICS_SEND_PERFORMANCE;
     else
         return hc_errf(why, whylen, -EINVAL, "type: expected event, identify or performance");
-    json_t *p = json_object_get(obj, "payload");
-    if (!json_is_object(p))
+    if (payload.type != ANALYTICS_JSON_OBJECT)
         return hc_errf(why, whylen, -EINVAL, "payload: expected object");
-    int rc = parse_payload(p, o, ev, why, whylen);
+    members_t m;
+    if (read_members(&payload, &m, why, whylen) < 0)
+        return -EINVAL;
+    rc = parse_payload(&m, o, ev, why, whylen);
     if (rc < 0)
         analytics_event_clear(ev);
     return rc;
 }
 
-int analytics_payload_parse(const char *body, size_t len, const analytics_payload_opts_t *o,
+int analytics_payload_parse(char *body, size_t len, const analytics_payload_opts_t *o,
                             analytics_event_t *ev, char *why, size_t whylen)
 {
-    memset(ev, 0, sizeof(*ev));
-    ev->lcp = ev->inp = ev->cls = ev->fcp = ev->ttfb = -1;
+    event_init(ev, why, whylen);
     if (len > ANALYTICS_BODY_MAX)
         return hc_errf(why, whylen, -EINVAL, "body: larger than %d bytes", ANALYTICS_BODY_MAX);
-    /* Integers as doubles, as JavaScript reads them (no "integer too big" failures). */
-    json_error_t err;
-    json_t *obj = json_loadb(body, len, JSON_DECODE_INT_AS_REAL, &err);
-    if (!obj)
-        return hc_errf(why, whylen, -EINVAL, "body: invalid JSON (%s)", err.text);
-    int rc = analytics_payload_parse_json(obj, o, ev, why, whylen);
-    json_decref(obj);
-    return rc;
+    analytics_json_iter_t it;
+    analytics_json_type_t type;
+    size_t n;
+    /* the whole body is JSON before its shape is judged, as with a parser building a tree */
+    if (analytics_json_open(&it, body, len, &type) < 0 ||
+        (type == ANALYTICS_JSON_ARRAY && analytics_json_count(&it, &n) < 0))
+        return invalid_json(&it, why, whylen);
+    if (type != ANALYTICS_JSON_OBJECT)
+        return hc_errf(why, whylen, -EINVAL, "body: expected object");
+    return parse_event(&it, o, ev, why, whylen);
+}
+
+int analytics_payload_batch_open(analytics_payload_batch_t *b, char *body, size_t len, size_t max,
+                                 size_t *n)
+{
+    analytics_json_type_t type;
+    *n = 0;
+    if (analytics_json_open(&b->items, body, len, &type) < 0 || type != ANALYTICS_JSON_ARRAY ||
+        analytics_json_count(&b->items, n) < 0 || *n > max)
+        return -EINVAL;
+    return analytics_json_open(&b->items, body, len, &type); /* again, to read the items */
+}
+
+int analytics_payload_batch_next(analytics_payload_batch_t *b, const analytics_payload_opts_t *o,
+                                 analytics_event_t *ev, char *why, size_t whylen)
+{
+    event_init(ev, why, whylen);
+    analytics_json_value_t item;
+    int rc = analytics_json_next(&b->items, NULL, &item);
+    if (rc < 0)
+        return invalid_json(&b->items, why, whylen);
+    if (rc == 0)
+        return hc_errf(why, whylen, -EINVAL, "batch: no item left");
+    if (item.type != ANALYTICS_JSON_OBJECT)
+        return hc_errf(why, whylen, -EINVAL, "body: expected object");
+    analytics_json_iter_t it;
+    analytics_json_enter(&it, &item);
+    return parse_event(&it, o, ev, why, whylen);
 }

@@ -2,7 +2,8 @@
  * validation rules (type, one of website/link/pixel, uuids, string limits, URLs,
  * numbers), the columns derived from url/referrer/title (expected values produced by
  * Node 20's URL, decodeURI and URLSearchParams on the same inputs), event types,
- * performance and identify bodies, revenue, and data flattening as Umami's flattenJSON
+ * performance and identify bodies, repeated members, /api/batch bodies item by item,
+ * revenue, and data flattening as Umami's flattenJSON
  * and getStringValue produce it (toFixed(4), toISOString, JSON.stringify, key order). */
 #include "analytics/analytics_payload.h"
 #include "analytics/analytics_url.h"
@@ -19,9 +20,16 @@
 
 #define SITE "94db1cb1-74f4-4a40-ad6c-962362670409"
 
+/* Parses a copy of body (the parser rewrites it) of exactly its size, so ASan sees any
+ * read past its end. */
 static int parse(const char *body, analytics_event_t *ev, char *why)
 {
-    return analytics_payload_parse(body, strlen(body), NULL, ev, why, 256);
+    size_t n = strlen(body);
+    char *copy = malloc(n ? n : 1);
+    memcpy(copy, body, n);
+    int rc = analytics_payload_parse(copy, n, NULL, ev, why, 256);
+    free(copy);
+    return rc;
 }
 
 /* One event body around payload members given as JSON text. */
@@ -319,31 +327,106 @@ static void test_kinds_and_overrides(void **state)
     assert_int_equal(ev.created_at_ms, 0);
 }
 
-static void test_parse_json_integers(void **state)
+static void test_integers_and_repeats(void **state)
 {
     (void)state;
-    /* the service parses /api/batch itself, integers as json_integer: same results */
-    json_t *o = json_pack("{s:s,s:{s:s,s:s,s:I,s:{s:I,s:I,s:[I]},s:i}}", "type", "event", "payload",
-                          "website", SITE, "url", "/i", "timestamp", (json_int_t)1779021296, "data",
-                          "n", (json_int_t)7, "revenue", (json_int_t)12, "l",
-                          (json_int_t)9007199254740993LL, "lcp", 5);
+    /* integers are doubles, as JavaScript reads them: no "integer too big" refusals */
     analytics_event_t ev;
     char why[256];
-    analytics_payload_opts_t opts = {0};
-    assert_int_equal(analytics_payload_parse_json(o, &opts, &ev, why, sizeof(why)), 0);
+    assert_int_equal(
+        parse("{\"type\":\"event\",\"payload\":{\"website\":\"" SITE
+              "\",\"url\":\"/i\",\"timestamp\":1779021296,\"data\":{\"n\":7,"
+              "\"revenue\":12,\"l\":[9007199254740993],\"b\":123456789012345678901234567890},"
+              "\"lcp\":5}}",
+              &ev, why),
+        0);
     assert_int_equal(ev.created_at_ms, 1779021296000LL);
     assert_true(ev.lcp == 5);
     assert_int_equal(ev.has_revenue, 0); /* no currency */
     analytics_data_row_t *rows;
     size_t n;
     assert_int_equal(analytics_data_flatten(ev.data, &rows, &n), 0);
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 4);
     assert_string_equal(rows[0].string_value, "7.0000");
     assert_true(rows[0].has_number && rows[0].number_value == 7);
     assert_string_equal(rows[2].string_value, "[9007199254740992]"); /* a double, as in JS */
     analytics_data_free(rows, n);
     analytics_event_clear(&ev);
-    json_decref(o);
+
+    /* a repeated member: the last one counts, as JSON.parse keeps it; escapes decoded */
+    assert_int_equal(
+        parse("{\"type\":\"identify\",\"payload\":{\"website\":\"x\"},"
+              "\"typ\\u0065\":\"event\",\"payload\":{\"website\":\"nope\","
+              "\"url\":\"/a\",\"website\":\"" SITE "\",\"url\":\"\\/b\","
+              "\"title\":\"Caf\\u00e9 \\ud83d\\ude00\",\"data\":[1],\"data\":{\"k\":\"\\\"v\"}}}",
+              &ev, why),
+        0);
+    assert_int_equal(ev.kind, ANALYTICS_SEND_EVENT);
+    assert_string_equal(ev.url_path, "/b");
+    assert_string_equal(ev.page_title, "Caf\xc3\xa9 \xf0\x9f\x98\x80");
+    assert_non_null(ev.data);
+    assert_string_equal(json_string_value(json_object_get(ev.data, "k")), "\"v");
+    analytics_event_clear(&ev);
+
+    /* the event is zeroed whatever went wrong */
+    memset(&ev, 0xa5, sizeof(ev));
+    ev.data = NULL;
+    assert_int_equal(parse("{\"type\":", &ev, why), -EINVAL);
+    assert_int_equal(ev.website_id[0], 0);
+    assert_int_equal(ev.created_at_ms, 0);
+    assert_true(ev.lcp == -1);
+}
+
+/* Parses a batch body given as text; the items' reasons (or "" when parsed) joined by
+ * '|' in out. Returns what analytics_payload_batch_open returned. */
+static int batch(const char *body, size_t max, char *out, size_t cap)
+{
+    size_t len = strlen(body), n, o = 0;
+    char *copy = malloc(len ? len : 1);
+    memcpy(copy, body, len);
+    analytics_payload_batch_t b;
+    out[0] = '\0';
+    int rc = analytics_payload_batch_open(&b, copy, len, max, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        analytics_event_t ev;
+        char why[256];
+        if (analytics_payload_batch_next(&b, NULL, &ev, why, sizeof(why)) == 0)
+            why[0] = '\0';
+        o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? "|" : "", why);
+        analytics_event_clear(&ev);
+    }
+    free(copy);
+    return rc;
+}
+
+static void test_batch(void **state)
+{
+    (void)state;
+    char out[1024];
+    const char *good = "{\"type\":\"event\",\"payload\":{\"website\":\"" SITE "\"}}";
+    char body[4096];
+    /* items are parsed one by one, each with its own reason */
+    snprintf(body, sizeof(body),
+             " [%s, 1, {\"type\":\"click\"}, [], %s, {\"type\":\"event\","
+             "\"payload\":{\"website\":\"" SITE "\",\"url\":\"http://a:99999/\"}}] ",
+             good, good);
+    assert_int_equal(batch(body, 1000, out, sizeof(out)), 0);
+    assert_string_equal(out, "|body: expected object|type: expected event, identify or performance|"
+                             "body: expected object||payload.url: invalid url");
+    assert_int_equal(batch("[]", 1000, out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+    /* the body as a whole: JSON, an array, at most max items */
+    snprintf(body, sizeof(body), "[%s,%s,%s]", good, good, good);
+    assert_int_equal(batch(body, 3, out, sizeof(out)), 0);
+    assert_int_equal(batch(body, 2, out, sizeof(out)), -EINVAL);
+    snprintf(body, sizeof(body), "[%s,{\"a\":tru}]", good);
+    assert_int_equal(batch(body, 1000, out, sizeof(out)), -EINVAL);
+    assert_int_equal(batch(good, 1000, out, sizeof(out)), -EINVAL);
+    assert_int_equal(batch("", 1000, out, sizeof(out)), -EINVAL);
+    assert_int_equal(batch("[1] x", 1000, out, sizeof(out)), -EINVAL);
+    analytics_payload_batch_t b;
+    size_t n;
+    assert_int_equal(analytics_payload_batch_open(&b, NULL, 0, 1000, &n), -EINVAL);
 }
 
 static void test_revenue(void **state)
@@ -547,7 +630,8 @@ int main(void)
         cmocka_unit_test(test_trailing_slash_and_truncation),
         cmocka_unit_test(test_validation_errors),
         cmocka_unit_test(test_kinds_and_overrides),
-        cmocka_unit_test(test_parse_json_integers),
+        cmocka_unit_test(test_integers_and_repeats),
+        cmocka_unit_test(test_batch),
         cmocka_unit_test(test_revenue),
         cmocka_unit_test(test_data_flatten),
         cmocka_unit_test(test_data_limits),
