@@ -82,17 +82,16 @@ out:
 /* Decrypts a sealed token into jwt (NUL-terminated). Returns 0 or -EINVAL. */
 static int token_open(const char *secret, const char *tok, size_t n, char *jwt, size_t cap)
 {
-    if (n < 4 || n > TOKEN_MAX || n % 4)
+    if (n < 4 || n > TOKEN_MAX)
         return -EINVAL;
-    unsigned char *raw = hc_malloc(n);
-    int got = EVP_DecodeBlock(raw, (const unsigned char *)tok, (int)n);
+    size_t got = 0;
+    unsigned char *raw = (unsigned char *)hc_base64_decode(tok, n, &got);
     int rc = -EINVAL;
     unsigned char key[32];
     EVP_CIPHER_CTX *cx = NULL;
-    if (got < 0)
+    if (!raw)
         goto out;
-    got -= (tok[n - 1] == '=') + (tok[n - 2] == '='); /* DecodeBlock counts padding */
-    int clen = got - (SALT_LEN + IV_LEN + TAG_LEN), len = 0, fin = 0;
+    int clen = (int)got - (SALT_LEN + IV_LEN + TAG_LEN), len = 0, fin = 0;
     if (clen <= 0 || (size_t)clen >= cap || derive_key(secret, raw, key))
         goto out;
     cx = EVP_CIPHER_CTX_new();
