@@ -107,12 +107,11 @@ static uint64_t hour_hash(analytics_rollup_t *r, const char *site, int64_t hour)
     return mix64(site_hash(r, site) ^ ((uint64_t)hour * 0x9e3779b97f4a7c15ull));
 }
 
-static uint64_t day_hash(analytics_rollup_t *r, const char *site, int64_t day, int type,
-                         const char *value)
+/* A day (or hour) cell's key from its site's and its value's hashes. */
+static uint64_t day_key(uint64_t site_h, int64_t day, int type, uint64_t value_h)
 {
-    return mix64(site_hash(r, site) ^ ((uint64_t)day * 0x9e3779b97f4a7c15ull) ^
-                 ((uint64_t)type << 56)) ^
-           analytics_hash64(value, strlen(value));
+    return mix64(site_h ^ ((uint64_t)day * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)type << 56)) ^
+           value_h;
 }
 
 hcell_t *rollup_hour_find(analytics_rollup_t *r, const char *site, int64_t hour)
@@ -140,10 +139,9 @@ static hcell_t *hour_get(analytics_rollup_t *r, const char *site, int64_t hour)
     return c;
 }
 
-dcell_t *rollup_day_find(analytics_rollup_t *r, const char *site, int64_t day, int type,
-                         const char *value)
+static dcell_t *day_lookup(analytics_rollup_t *r, uint64_t h, const char *site, int64_t day,
+                           int type, const char *value)
 {
-    uint64_t h = day_hash(r, site, day, type, value);
     for (rnode_t *n = rtable_first(&r->days, h); n; n = n->next) {
         dcell_t *c = (dcell_t *)n;
         if (n->h == h && c->day == day && c->type == type && strcmp(c->value, value) == 0 &&
@@ -153,14 +151,22 @@ dcell_t *rollup_day_find(analytics_rollup_t *r, const char *site, int64_t day, i
     return NULL;
 }
 
-static dcell_t *day_get(analytics_rollup_t *r, const char *site, int64_t day, int type,
+dcell_t *rollup_day_find(analytics_rollup_t *r, const char *site, int64_t day, int type,
+                         const char *value)
+{
+    uint64_t h = day_key(site_hash(r, site), day, type, analytics_hash64(value, strlen(value)));
+    return day_lookup(r, h, site, day, type, value);
+}
+
+/* The cell keyed h (day_key of the rest), made when missing. */
+static dcell_t *day_get(analytics_rollup_t *r, uint64_t h, const char *site, int64_t day, int type,
                         const char *value)
 {
-    dcell_t *c = rollup_day_find(r, site, day, type, value);
+    dcell_t *c = day_lookup(r, h, site, day, type, value);
     if (c)
         return c;
     c = hc_calloc(1, sizeof(*c));
-    c->node.h = day_hash(r, site, day, type, value);
+    c->node.h = h;
     snprintf(c->site, sizeof(c->site), "%s", site);
     c->day = day;
     c->type = type;
@@ -264,11 +270,13 @@ static void count_day(analytics_rollup_t *r, const char *site, int64_t ms, int t
         return;
     int64_t hour = ms >= 0 ? ms / 3600000 : (ms - 3599999) / 3600000;
     int64_t day = hour >= 0 ? hour / 24 : (hour - 23) / 24;
-    dcell_t *c = day_get(r, site, day, type, value);
+    uint64_t site_h = site_hash(r, site), value_h = analytics_hash64(value, strlen(value));
+    dcell_t *c = day_get(r, day_key(site_h, day, type, value_h), site, day, type, value);
     c->y++;
     analytics_sketch_add(&c->sessions, sh);
     c->dirty = 1;
-    c = day_get(r, site, hour, type + ANALYTICS_RT_HOURLY, value);
+    int htype = type + ANALYTICS_RT_HOURLY;
+    c = day_get(r, day_key(site_h, hour, htype, value_h), site, hour, htype, value);
     c->y++;
     analytics_sketch_add(&c->sessions, sh);
     c->dirty = 1;
