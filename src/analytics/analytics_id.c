@@ -7,6 +7,7 @@
 #include "core/hc_jwt.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,8 +88,7 @@ void analytics_secret(char out[ANALYTICS_HASH_HEX + 1], const char *app_secret,
     analytics_hash(out, &key, 1);
 }
 
-/* Formats 16 bytes as the dashed lower-case 8-4-4-4-12 form. */
-static void uuid_format(char out[ANALYTICS_UUID_LEN + 1], const unsigned char b[16])
+void analytics_uuid_format(char out[ANALYTICS_UUID_LEN + 1], const unsigned char b[16])
 {
     static const unsigned char at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
     static const char digits[] = "0123456789abcdef";
@@ -116,7 +116,7 @@ void analytics_uuid(char out[ANALYTICS_UUID_LEN + 1], const char *secret, const 
     digest_parts(md_get(1), ns_dns, sizeof(ns_dns), &np, 1, md);
     md[6] = (unsigned char)((md[6] & 0x0f) | 0x50);
     md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
-    uuid_format(out, md);
+    analytics_uuid_format(out, md);
 }
 
 void analytics_uuid4(char out[ANALYTICS_UUID_LEN + 1])
@@ -126,7 +126,7 @@ void analytics_uuid4(char out[ANALYTICS_UUID_LEN + 1])
         abort();
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    uuid_format(out, b);
+    analytics_uuid_format(out, b);
 }
 
 int analytics_uuid_valid(const char *s)
@@ -239,10 +239,12 @@ static int64_t floor_div(int64_t a, int64_t b)
 enum { MEMO_KEY = ANALYTICS_UUID_LEN + 64 + 512 + 2 }; /* website, ip, user agent, separators */
 
 typedef struct memo_slot {
-    int64_t salt_from; /* the session salt's period start */
+    int64_t salt_from;  /* the session salt's period start */
+    int64_t visit_from; /* the hour visit_id belongs to (INT64_MIN = none yet) */
     int rot;
     size_t len; /* 0 = empty */
     char session_id[ANALYTICS_UUID_LEN + 1];
+    char visit_id[ANALYTICS_UUID_LEN + 1]; /* uuid(session_id, hour salt) */
     char key[MEMO_KEY];
 } memo_slot_t;
 
@@ -270,9 +272,10 @@ void analytics_id_memo_free(analytics_id_memo_t *m)
     hc_free(m);
 }
 
-/* The session id of (website, ip, ua) under the session salt that starts at salt_from. */
-static void session_of(analytics_event_t *ev, const char *secret, const char *session_salt,
-                       int64_t salt_from, int rot, analytics_id_memo_t *memo)
+/* The session id of (website, ip, ua) under the session salt that starts at salt_from.
+ * Returns the memo slot that now holds it (NULL without a memo). */
+static memo_slot_t *session_of(analytics_event_t *ev, const char *secret, const char *session_salt,
+                               int64_t salt_from, int rot, analytics_id_memo_t *memo)
 {
     const char *parts[] = {ev->website_id, ev->ip, ev->user_agent, session_salt};
     char key[MEMO_KEY];
@@ -296,17 +299,19 @@ static void session_of(analytics_event_t *ev, const char *secret, const char *se
         if (slot->len == len && slot->salt_from == salt_from && slot->rot == rot &&
             !memcmp(slot->key, key, len)) {
             memcpy(ev->session_id, slot->session_id, sizeof(ev->session_id));
-            return;
+            return slot;
         }
     }
     analytics_uuid(ev->session_id, secret, parts, 4);
     if (slot) {
         slot->salt_from = salt_from;
+        slot->visit_from = INT64_MIN;
         slot->rot = rot;
         slot->len = len;
         memcpy(slot->key, key, len);
         memcpy(slot->session_id, ev->session_id, sizeof(slot->session_id));
     }
+    return slot;
 }
 
 void analytics_ids(analytics_event_t *ev, const char *secret, const analytics_cache_t *cache,
@@ -324,26 +329,33 @@ void analytics_ids_memo(analytics_event_t *ev, const char *secret, const analyti
     char session_salt[ANALYTICS_HASH_HEX + 1], visit_salt[ANALYTICS_HASH_HEX + 1];
     int period = rot == ANALYTICS_SALT_DAY ? 'D' : rot == ANALYTICS_SALT_WEEK ? 'W' : 'M';
     int64_t salt_from = salt(session_salt, created, period);
-    salt(visit_salt, created, 'H');
+    int64_t hour_from = salt(visit_salt, created, 'H');
 
+    memo_slot_t *slot = NULL;
     if (ev->distinct_id[0]) {
         const char *parts[] = {ev->website_id, ev->distinct_id};
         analytics_uuid(ev->session_id, secret, parts, 2);
     } else {
-        session_of(ev, secret, session_salt, salt_from, period, memo);
+        slot = session_of(ev, secret, session_salt, salt_from, period, memo);
     }
 
-    const char *vparts[] = {ev->session_id, visit_salt};
     int64_t iat = cache && cache->iat ? cache->iat : now;
-    if (cache && cache->visit_id[0])
+    int expired = !ev->has_timestamp && now - iat > VISIT_TTL_S;
+    if (cache && cache->visit_id[0] && !expired) {
         memcpy(ev->visit_id, cache->visit_id, sizeof(ev->visit_id));
-    else
+    } else if (slot && slot->visit_from == hour_from) {
+        memcpy(ev->visit_id, slot->visit_id, sizeof(ev->visit_id));
+    } else {
+        const char *vparts[] = {ev->session_id, visit_salt};
         analytics_uuid(ev->visit_id, secret, vparts, 2);
-    /* A visit expires 30 minutes after the token's iat, unless the event is backdated. */
-    if (!ev->has_timestamp && now - iat > VISIT_TTL_S) {
-        iat = now;
-        analytics_uuid(ev->visit_id, secret, vparts, 2);
+        if (slot) {
+            slot->visit_from = hour_from;
+            memcpy(slot->visit_id, ev->visit_id, sizeof(slot->visit_id));
+        }
     }
+    /* A visit expires 30 minutes after the token's iat, unless the event is backdated. */
+    if (expired)
+        iat = now;
     if (iat_out)
         *iat_out = iat;
 }

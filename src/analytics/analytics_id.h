@@ -28,6 +28,9 @@ void analytics_secret(char out[ANALYTICS_HASH_HEX + 1], const char *app_secret,
 void analytics_uuid(char out[ANALYTICS_UUID_LEN + 1], const char *secret, const char *const *parts,
                     size_t n);
 
+/** Formats 16 bytes as a uuid: the dashed lower-case 8-4-4-4-12 form. */
+void analytics_uuid_format(char out[ANALYTICS_UUID_LEN + 1], const unsigned char b[16]);
+
 /** A random (v4) uuid, for event ids and new rows. */
 void analytics_uuid4(char out[ANALYTICS_UUID_LEN + 1]);
 
@@ -56,15 +59,16 @@ void analytics_ids(analytics_event_t *ev, const char *secret, const analytics_ca
                    enum analytics_salt_rotation rot, int64_t now_ms, int64_t *iat_out);
 
 /* Returning visitors hash the same (website, ip, user agent, session salt) again and
- * again: a memo remembers the session ids it computed (keys compared in full, so no
- * crafted input can take another visitor's id). One per secret and per thread. */
+ * again: a memo remembers the session ids it computed, and each session's visit id for
+ * the hour (keys compared in full, so no crafted input can take another visitor's id).
+ * One per secret and per thread. */
 typedef struct analytics_id_memo analytics_id_memo_t;
 
 /** A memo of slots session ids (rounded up to a power of two, at most 65536). */
 analytics_id_memo_t *analytics_id_memo_new(size_t slots);
 void analytics_id_memo_free(analytics_id_memo_t *m);
 
-/** analytics_ids with a memo (may be NULL) for the session id; the same results. */
+/** analytics_ids with a memo (may be NULL) for the session and visit ids; the same results. */
 void analytics_ids_memo(analytics_event_t *ev, const char *secret, const analytics_cache_t *cache,
                         enum analytics_salt_rotation rot, int64_t now_ms, int64_t *iat_out,
                         analytics_id_memo_t *memo);

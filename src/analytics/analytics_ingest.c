@@ -13,7 +13,8 @@
  * appends instead of touching a random B-tree page per event; a cache token seen before
  * is not verified again (a small direct-mapped table of verified tokens, compared in
  * full), and when the answer's token would carry the same ids and iat as the request's
- * it is the request's token, unsigned again; a single send's answer is formatted without
+ * it is the request's token, unsigned again (tokens signed are also remembered by their
+ * claims, for clients that do not send theirs back); a single send's answer is formatted without
  * building a JSON tree. */
 #include "analytics/analytics_int.h"
 
@@ -36,6 +37,8 @@ enum {
     TICK_MS = 20,
     TOKEN_MAX = 1024,
     TOKEN_SLOTS = 4096,   /* verified cache tokens remembered (2-way: a pair per hash) */
+    SIGNED_SLOTS = 512,   /* tokens signed, remembered by their claims (direct-mapped) */
+    STORED_SLOTS = 4096,  /* sessions whose row this process committed (direct-mapped) */
     TOKEN_SLOT_LEN = 400, /* longer tokens are verified every time (hearth's are ~310) */
     SPARE_ITEMS = 64,
     ID_MEMO_SLOTS = 1024, /* session ids remembered (~620 bytes each) */
@@ -47,6 +50,13 @@ typedef struct tok_slot {
     char tok[TOKEN_SLOT_LEN];
     analytics_cache_t c;
 } tok_slot_t;
+
+/* A session whose row this process committed in the hour `hour`, together with an event
+ * of that hour (see session_known). */
+typedef struct stored_session {
+    int64_t hour; /* 0 = empty */
+    char id[ANALYTICS_UUID_LEN + 1];
+} stored_session_t;
 
 typedef struct ing_req ing_req_t;
 
@@ -62,6 +72,8 @@ struct analytics_ingest {
     struct ing_item *spare[SPARE_ITEMS]; /* single-send items kept for reuse (~8 KiB each) */
     size_t nspare;
     tok_slot_t *toks;         /* TOKEN_SLOTS verified tokens */
+    tok_slot_t *signed_toks;  /* SIGNED_SLOTS tokens signed */
+    stored_session_t *stored; /* STORED_SLOTS sessions known to have their row */
     analytics_id_memo_t *ids; /* session ids of returning visitors */
     uint64_t id_rng;          /* event id random bits (splitmix64 state, seeded at open) */
     int64_t id_ms;            /* last event id's millisecond and sequence: ids never go back */
@@ -74,8 +86,9 @@ typedef struct ing_item {
     ing_req_t *owner;
     int status; /* 0 = write it; else the HTTP status of its error */
     const char *code, *message;
-    int beep;   /* a bot: answered, not stored */
-    int cached; /* the cache token applies */
+    int beep;        /* a bot: answered, not stored */
+    int cached;      /* the cache token applies */
+    int new_session; /* its unit writes the session row */
     int64_t iat;
     analytics_data_row_t *rows;
     size_t nrows;
@@ -111,6 +124,17 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* FNV-1a over n bytes, continuing from h (FNV_BASIS to start). */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+#define FNV_BASIS 0xcbf29ce484222325ull
+
 /* ---- the unit (rows built in analytics_ingest_rows.c) ---- */
 
 static void ir_unit_free(ing_req_t *ir)
@@ -124,12 +148,42 @@ static void ir_unit_free(ing_req_t *ir)
 }
 
 /* Builds every row of an accepted item. Returns 0 or -EINVAL (data too big or deep). */
+/* ---- sessions whose row is known to be there ----
+ *
+ * Umami writes a session row only for a send without a cache token. A client that does
+ * not keep its token (server-side senders) would have its session row inserted (and found
+ * there) on every event: a session whose row this process committed in the current hour is
+ * skipped instead. The hour bounds the memory against retention: the row was committed with
+ * an event of that hour, and retention deletes only sessions without events of the last
+ * day, so a session known this hour still has its row. Backdated events do not count. */
+
+static stored_session_t *stored_slot(struct analytics_ingest *ing, const char *session_id)
+{
+    return &ing->stored[fnv1a(FNV_BASIS, session_id, strlen(session_id)) % STORED_SLOTS];
+}
+
+static int session_known(struct analytics_ingest *ing, const char *session_id, int64_t hour)
+{
+    const stored_session_t *s = stored_slot(ing, session_id);
+    return s->hour == hour && !strcmp(s->id, session_id);
+}
+
+static void session_stored(struct analytics_ingest *ing, const analytics_event_t *ev, int64_t hour)
+{
+    if (ev->has_timestamp)
+        return;
+    stored_session_t *s = stored_slot(ing, ev->session_id);
+    s->hour = hour;
+    memcpy(s->id, ev->session_id, sizeof(s->id));
+}
+
 static int build_item(ing_req_t *ir, ing_item_t *it)
 {
     analytics_event_t *ev = &it->ev;
     if (ev->data && analytics_data_flatten(ev->data, &it->rows, &it->nrows))
         return -EINVAL;
-    analytics_rowset_event(&ir->rowset, ev, !it->cached, it->rows, it->nrows);
+    it->new_session = !it->cached && !session_known(ir->ing, ev->session_id, wall_ms() / 3600000);
+    analytics_rowset_event(&ir->rowset, ev, it->new_session, it->rows, it->nrows);
     return 0;
 }
 
@@ -243,20 +297,50 @@ static json_t *item_error(const ing_item_t *it)
     return error_json(it->status, it->code, it->message);
 }
 
+static int same_claims(const analytics_cache_t *a, const analytics_cache_t *b)
+{
+    return a->iat == b->iat && !strcmp(a->session_id, b->session_id) &&
+           !strcmp(a->visit_id, b->visit_id) && !strcmp(a->website_id, b->website_id);
+}
+
+/* The token for c: signed, or the one signed before for the same claims (a client that
+ * does not keep its token gets the same one again within the second of its iat). */
+static const char *token_sign(struct analytics_ingest *ing, const analytics_cache_t *c,
+                              char tok[TOKEN_MAX])
+{
+    uint64_t h = fnv1a(FNV_BASIS, c->session_id, strlen(c->session_id));
+    h = fnv1a(h, c->visit_id, strlen(c->visit_id));
+    h = fnv1a(h, &c->iat, sizeof(c->iat));
+    tok_slot_t *slot = &ing->signed_toks[h % SIGNED_SLOTS];
+    if (slot->len && same_claims(&slot->c, c))
+        return slot->tok;
+    int n = analytics_cache_sign(tok, TOKEN_MAX, c, ing->an->secret);
+    if (n < 0)
+        return "";
+    if ((size_t)n < TOKEN_SLOT_LEN) {
+        memcpy(slot->tok, tok, (size_t)n + 1);
+        slot->len = (size_t)n;
+        slot->c = *c;
+    }
+    return tok;
+}
+
 /* The cache token answering an accepted item: the request's own when it carries the same
  * ids and iat (what signing would give again), else a new one ("" if it cannot be made). */
 static const char *item_token(ing_req_t *ir, const ing_item_t *it, char tok[TOKEN_MAX])
 {
+    _Static_assert(sizeof(((analytics_cache_t *)0)->website_id) == sizeof(it->ev.website_id) &&
+                       sizeof(((analytics_cache_t *)0)->session_id) == sizeof(it->ev.session_id) &&
+                       sizeof(((analytics_cache_t *)0)->visit_id) == sizeof(it->ev.visit_id),
+                   "a token's ids are the event's ids");
     analytics_cache_t c = {.iat = it->iat};
-    snprintf(c.website_id, sizeof(c.website_id), "%s", it->ev.website_id);
-    snprintf(c.session_id, sizeof(c.session_id), "%s", it->ev.session_id);
-    snprintf(c.visit_id, sizeof(c.visit_id), "%s", it->ev.visit_id);
+    memcpy(c.website_id, it->ev.website_id, sizeof(c.website_id));
+    memcpy(c.session_id, it->ev.session_id, sizeof(c.session_id));
+    memcpy(c.visit_id, it->ev.visit_id, sizeof(c.visit_id));
     if (ir->token && c.iat == ir->cache.iat && !strcmp(c.website_id, ir->cache.website_id) &&
         !strcmp(c.session_id, ir->cache.session_id) && !strcmp(c.visit_id, ir->cache.visit_id))
         return ir->token;
-    if (analytics_cache_sign(tok, TOKEN_MAX, &c, ir->ing->an->secret) < 0)
-        tok[0] = 0;
-    return tok;
+    return token_sign(ir->ing, &c, tok);
 }
 
 static json_t *item_ok(ing_req_t *ir, const ing_item_t *it)
@@ -275,18 +359,25 @@ static void answer_one_ok(ing_req_t *ir, const ing_item_t *it)
     hc_http_req_t *req = ir->req;
     if (!req)
         return;
+    /* every piece is shorter than its share: the token under TOKEN_MAX, the ids 36 */
     char tok[TOKEN_MAX], body[TOKEN_MAX + 160];
-    int n =
-        snprintf(body, sizeof(body), "{\"cache\":\"%s\",\"sessionId\":\"%s\",\"visitId\":\"%s\"}",
-                 item_token(ir, it, tok), it->ev.session_id, it->ev.visit_id);
-    if (n < 0 || (size_t)n >= sizeof(body)) {
-        ir_answer(ir, 200, item_ok(ir, it));
-        return;
+    const char *parts[] = {"{\"cache\":\"",
+                           item_token(ir, it, tok),
+                           "\",\"sessionId\":\"",
+                           it->ev.session_id,
+                           "\",\"visitId\":\"",
+                           it->ev.visit_id,
+                           "\"}"};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        size_t len = strlen(parts[i]);
+        memcpy(body + n, parts[i], len);
+        n += len;
     }
     ir->req = NULL;
     ir_unlist(ir);
     hc_http_req_on_close(req, NULL, NULL);
-    analytics_respond_text(req, 200, body, (size_t)n);
+    analytics_respond_text(req, 200, body, n);
     ir_unref(ir);
 }
 
@@ -345,11 +436,14 @@ static void on_commit(void *arg, int status, const char *errmsg)
                 busy ? "unavailable" : "server-error");
     } else {
         size_t n = 0;
+        int64_t hour = wall_ms() / 3600000;
         for (size_t i = 0; i < ir->nitems; i++) {
             ing_item_t *it = &ir->items[i];
             if (it->status || it->beep)
                 continue;
             n++;
+            if (it->new_session)
+                session_stored(ing, &it->ev, hour);
             if (an->rollup && it->ev.kind != ANALYTICS_SEND_IDENTIFY)
                 analytics_rollup_observe(an->rollup, &it->ev);
         }
@@ -459,10 +553,17 @@ static void event_id(struct analytics_ingest *ing, int64_t now_ms, char out[ANAL
         ing->id_seq = 0;
     }
     uint64_t r = splitmix64(&ing->id_rng);
-    uint64_t ms = (uint64_t)ing->id_ms & 0xffffffffffffull;
-    snprintf(out, ANALYTICS_UUID_LEN + 1, "%08llx-%04llx-7%03x-%04llx-%012llx",
-             (unsigned long long)(ms >> 16), (unsigned long long)(ms & 0xffff), ing->id_seq,
-             (unsigned long long)(0x8000 | (r >> 50)), (unsigned long long)(r & 0xffffffffffffull));
+    uint64_t ms = (uint64_t)ing->id_ms;
+    unsigned char b[16];
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)(ms >> (40 - 8 * i));
+    b[6] = (unsigned char)(0x70 | ing->id_seq >> 8); /* version 7 */
+    b[7] = (unsigned char)ing->id_seq;
+    b[8] = (unsigned char)(0x80 | r >> 58); /* variant 10, then 62 of r's bits */
+    b[9] = (unsigned char)(r >> 50);
+    for (int i = 10; i < 16; i++) /* r's low 48 bits */
+        b[i] = (unsigned char)(r >> (8 * (15 - i)));
+    analytics_uuid_format(out, b);
 }
 
 /* Steps 3-5 for one item whose website is known: detection, bot check, IGNORE_IP, ids. */
@@ -528,9 +629,7 @@ static void on_site(void *arg, int found)
 /* Verifies a cache token, or finds it among the tokens verified before (same bytes). */
 static int token_verify(struct analytics_ingest *ing, const char *h, size_t n, analytics_cache_t *c)
 {
-    uint64_t hash = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        hash = (hash ^ (unsigned char)h[i]) * 0x100000001b3ull;
+    uint64_t hash = fnv1a(FNV_BASIS, h, n);
     tok_slot_t *slot = n < TOKEN_SLOT_LEN ? &ing->toks[(hash % (TOKEN_SLOTS / 2)) * 2] : NULL;
     for (int way = 0; slot && way < 2; way++) {
         if (slot[way].len == n && !memcmp(slot[way].tok, h, n)) {
@@ -585,6 +684,7 @@ static void resolve_sites(ing_req_t *ir)
         process(ir);
 }
 
+/* Parses the body (b NULL) or the batch's next item into it. */
 static void parse_one(ing_req_t *ir, ing_item_t *it, analytics_payload_batch_t *b)
 {
     const analytics_payload_opts_t *o = &ir->ing->an->payload_opts;
@@ -715,6 +815,8 @@ int analytics_ingest_open(analytics_t *an, const char *collect_alias)
     }
     ing->an = an;
     ing->toks = hc_calloc(TOKEN_SLOTS, sizeof(*ing->toks));
+    ing->signed_toks = hc_calloc(SIGNED_SLOTS, sizeof(*ing->signed_toks));
+    ing->stored = hc_calloc(STORED_SLOTS, sizeof(*ing->stored));
     ing->ids = analytics_id_memo_new(ID_MEMO_SLOTS);
     if (RAND_bytes((unsigned char *)&ing->id_rng, sizeof(ing->id_rng)) != 1)
         abort();
@@ -755,6 +857,8 @@ static void on_tick_closed(uv_handle_t *h)
     while (ing->nspare)
         hc_free(ing->spare[--ing->nspare]);
     hc_free(ing->toks);
+    hc_free(ing->signed_toks);
+    hc_free(ing->stored);
     analytics_id_memo_free(ing->ids);
     hc_free(ing);
 }

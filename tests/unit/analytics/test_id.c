@@ -190,7 +190,8 @@ static void test_salt_rotation(void **state)
 }
 
 /* The memo gives the ids a fresh computation gives: across rotations, salt periods
- * (the memo keeps a period's id only for that period) and visitors. */
+ * (the memo keeps a session id only for its period and a visit id only for its hour,
+ * wed + 3600 being the next hour of the same session) and visitors. */
 static void test_memo_matches(void **state)
 {
     (void)state;
@@ -198,7 +199,8 @@ static void test_memo_matches(void **state)
     vector_secret(secret);
     analytics_id_memo_t *memo = analytics_id_memo_new(4); /* small: slots are shared */
     const int64_t wed = 1779264000;
-    const int64_t times[] = {wed, wed + 60, t_vector, wed + 40 * 86400, wed, wed + 86400};
+    const int64_t times[] = {wed, wed + 60,   wed + 3600, t_vector, wed + 40 * 86400,
+                             wed, wed + 86400};
     const char *ips[] = {"203.0.113.7", "203.0.113.8", "2001:db8::1"};
     for (int round = 0; round < 2; round++)
         for (size_t t = 0; t < sizeof(times) / sizeof(times[0]); t++)
@@ -219,6 +221,7 @@ static void test_memo_matches(void **state)
         ev.created_at_ms = t_vector * 1000;
         analytics_ids_memo(&ev, secret, NULL, ANALYTICS_SALT_MONTH, wed * 1000, NULL, memo);
         assert_string_equal(ev.session_id, session_vector);
+        assert_string_equal(ev.visit_id, visit_vector);
     }
     analytics_id_memo_free(memo);
 }
