@@ -21,7 +21,6 @@
 #define TWIN_KEEP_H 2         /* the same for day cells' hourly twins */
 #define BACKFILL_KEEP_H 2     /* hour cells kept behind the backfill's cursor */
 #define FLUSH_MAX_CELLS 20000 /* cells per flush transaction */
-#define ROLLUP_ARENAS 1       /* glibc malloc arenas for the whole process */
 
 /* The rollup tables. Sessions are sketch encodings (analytics_rollup.h). */
 #define ROLLUP_SQL(BLOB, BIG)                                                                      \
@@ -613,10 +612,6 @@ int analytics_rollup_open(analytics_t *an, analytics_rollup_t **out)
         hc_log(HC_LOG_ERROR, "analytics rollup migrations failed", HC_LI("rc", rc), NULL);
         return rc;
     }
-    /* the backfill's rows are allocated on the store's threads (SQLite reads on the
-     * thread pool) and freed here: glibc gives each thread its own arena and keeps what
-     * was freed in it. Threads that have not allocated yet share the existing arenas. */
-    mallopt(M_ARENA_MAX, ROLLUP_ARENAS);
     analytics_rollup_t *r = hc_calloc(1, sizeof(*r));
     r->an = an;
     struct timespec ts;

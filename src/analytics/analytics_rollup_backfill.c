@@ -11,13 +11,17 @@
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
 
-#define BACKFILL_CHUNK 5000
-#define BACKFILL_LOG_EVERY 20   /* chunks between progress lines */
-#define BACKFILL_FLUSH_EVERY 10 /* chunks between flushes (the cursor moves with them) */
+#define BACKFILL_CHUNK 2000     /* events per read: the rows are held while counted */
+#define BACKFILL_LOG_EVERY 50   /* chunks between progress lines */
+#define BACKFILL_FLUSH_EVERY 25 /* chunks between flushes (the cursor moves with them) */
+#define BACKFILL_CELLS_MAX 4000 /* cells in memory that flush before the next chunk */
 #define RETAIN_CHUNK 5000
 #define RETAIN_MAX_CHUNKS 2000 /* per table per run: a run never holds the writer long */
 #define RETAIN_FIRST_MS 3000
 #define RETAIN_EVERY_MS 3600000
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 #define STATE_UPSERT                                                                               \
     "INSERT INTO analytics_rollup_state (name, value) VALUES ($1, $2)"                             \
@@ -46,13 +50,13 @@ static const char bf_sql_pg[] =
     " WHERE e.created_at < to_timestamp($1::bigint / 1000.0) AND e.created_at >= $2::timestamptz"
     " AND (e.created_at > $2::timestamptz"
     " OR (e.created_at = $2::timestamptz AND e.event_id > $3::uuid))"
-    " ORDER BY e.created_at, e.event_id LIMIT 5000";
+    " ORDER BY e.created_at, e.event_id LIMIT " STR(BACKFILL_CHUNK);
 static const char bf_sql_sqlite[] =
     "SELECT e.created_at, CAST(e.created_at AS TEXT), e.event_id, e.website_id, e.session_id,"
     " e.visit_id," BF_COLS " WHERE e.created_at < $1 AND e.created_at >= CAST($2 AS INTEGER)"
     " AND (e.created_at > CAST($2 AS INTEGER)"
     " OR (e.created_at = CAST($2 AS INTEGER) AND e.event_id > $3))"
-    " ORDER BY e.created_at, e.event_id LIMIT 5000";
+    " ORDER BY e.created_at, e.event_id LIMIT " STR(BACKFILL_CHUNK);
 
 static void cell_str(char *dst, size_t cap, const hc_store_value_t *v)
 {
@@ -127,10 +131,12 @@ static void on_chunk(void *arg, int status, const char *errmsg, const hc_store_r
         r->ready = 1;
         hc_log(HC_LOG_INFO, "analytics rollup backfill done", HC_LI("events", r->backfilled), NULL);
     }
-    /* every BACKFILL_FLUSH_EVERY chunks (and at the end) the next chunk waits until the
-     * cells are written with the cursor: rewriting every hot cell after each chunk would
-     * write the same day cells dozens of times; evicting after the flush bounds memory */
-    if (r->backfilling && chunks % BACKFILL_FLUSH_EVERY != 0) {
+    /* every BACKFILL_FLUSH_EVERY chunks, or sooner once BACKFILL_CELLS_MAX cells are held
+     * (and at the end), the next chunk waits until the cells are written with the cursor:
+     * rewriting every hot cell after each chunk would write the same day cells dozens of
+     * times; evicting after the flush bounds memory */
+    if (r->backfilling && chunks % BACKFILL_FLUSH_EVERY != 0 &&
+        r->hours.n + r->days.n < BACKFILL_CELLS_MAX) {
         rollup_backfill_next(r);
         return;
     }

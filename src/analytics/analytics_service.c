@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <libpq-fe.h>
+#include <malloc.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -596,6 +597,13 @@ static int analytics_start(hc_service_ctx_t *ctx)
     analytics_t *an = &svc->an;
     hc_config_t *cfg = ctx->config;
     int rc;
+    /* before the store starts its threads: glibc gives each thread that allocates its own
+     * arena and keeps what was freed in it (the store's rows are allocated on the thread
+     * pool and freed on the loop); one arena shares that memory between them. A fixed
+     * mmap threshold keeps large short-lived blocks (a read's rows, a flush's group) out
+     * of the heap, where they would leave holes, and gives them back when freed. */
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     an->ctx = ctx;
     an->loop = ctx->loop;
     ctx->state = svc;

@@ -352,17 +352,24 @@ int hc_store_exec(hc_store_t *st, const char *sql, const hc_store_value_t *param
     return hc_store_exec_group(st, &s, 1, cb, arg);
 }
 
+static int same_sql(const hc_store_stmt_t *stmts, size_t i)
+{
+    return i > 0 && (stmts[i].sql == stmts[i - 1].sql || !strcmp(stmts[i].sql, stmts[i - 1].sql));
+}
+
 int hc_store_exec_group(hc_store_t *st, const hc_store_stmt_t *stmts, size_t n, hc_store_done_cb cb,
                         void *arg)
 {
     if (!n)
         return -EINVAL;
     /* One block (u->packed): the statements, then every parameter array, then the SQL
-     * texts and text/blob values, each NUL-terminated. */
+     * texts and text/blob values, each NUL-terminated. A statement with the SQL of the one
+     * before it shares that text (a group is mostly one upsert many times). */
     size_t nvals = 0, chars = 0;
     for (size_t i = 0; i < n; i++) {
         nvals += stmts[i].nparams;
-        chars += strlen(stmts[i].sql) + 1;
+        if (!same_sql(stmts, i))
+            chars += strlen(stmts[i].sql) + 1;
         for (size_t k = 0; k < stmts[i].nparams; k++)
             if (stmts[i].params[k].type == HC_STORE_TEXT ||
                 stmts[i].params[k].type == HC_STORE_BLOB)
@@ -381,8 +388,12 @@ int hc_store_exec_group(hc_store_t *st, const hc_store_stmt_t *stmts, size_t n, 
     for (size_t i = 0; i < n; i++) {
         st_stmt_t *d = &u->stmts[i];
         size_t len = strlen(stmts[i].sql);
-        d->sql = memcpy(text, stmts[i].sql, len + 1);
-        text += len + 1;
+        if (same_sql(stmts, i)) {
+            d->sql = d[-1].sql;
+        } else {
+            d->sql = memcpy(text, stmts[i].sql, len + 1);
+            text += len + 1;
+        }
         d->nparams = stmts[i].nparams;
         d->params = vals;
         for (size_t k = 0; k < d->nparams; k++, vals++) {
