@@ -146,17 +146,21 @@ void hc_http_conn_flush(hc_http_conn_t *c)
         after_output(c);
 }
 
+enum { DIRECT_TLS_MIN = 4096 }; /* smaller bodies share the head's record */
+
 /* A plain connection writes the buffered head and data in one writev, straight from the
- * caller's buffer; a TLS connection encrypts the head, then data, without copying data
- * first (the ciphertext goes out with the next flush). Anything unusual (a read in
- * progress, a write in flight, a handshake not done, a socket error) takes nothing and
- * leaves it to the buffered path, which reports errors. */
+ * caller's buffer; a TLS connection encrypts the head, then data of DIRECT_TLS_MIN bytes
+ * or more, without copying data first (the ciphertext goes out with the next flush). Anything
+ * unusual (a read in progress, a write in flight, a handshake not done, a socket error) takes
+ * nothing and leaves it to the buffered path, which reports errors. */
 size_t hc_http_conn_write_direct(hc_http_conn_t *c, const char *data, size_t len)
 {
     hc_http_io_t *io = c->io;
     if (c->in_read || c->closing || c->writing || !io || !len || len > INT_MAX)
         return 0;
     if (c->tls) {
+        if (len < DIRECT_TLS_MIN)
+            return 0;         /* copied, it goes out in one record with the head */
         while (io->out.len) { /* the head first, as flush_tls would */
             int n = hc_tls_conn_write(c->tls, io->out.base, io->out.len);
             if (n <= 0)
