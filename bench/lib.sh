@@ -78,6 +78,15 @@ wrk_run() {
 	echo "$rps $p99"
 }
 
+# cpu_ticks PID: CPU time (user + system, clock ticks) of PID and its children so far.
+cpu_ticks() {
+	local total=0 pid
+	for pid in "$1" $(pgrep -P "$1" || true); do
+		total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$total"
+}
+
 # rss_kb PID: resident set size in KiB.
 rss_kb() {
 	awk '/^VmRSS/ {print $2}' "/proc/$1/status"

@@ -6,7 +6,12 @@
 # ratio hearth/peer per case, then memory per idle keep-alive client connection
 # (RSS delta with BENCH_IDLE_CONNS, default 10,000, connections held open after one
 # request each). BENCH_PROXIES picks a subset (default "hearth nginx haproxy caddy").
-# Never part of `make test`.
+# Each case also reports the proxy's CPU time per request (its process tree's user +
+# system time over the run). With one core each, the 64 KB cases are bound by wrk and
+# the upstream on the other CPU rather than by the faster proxies, so a second pass runs
+# them with every proxy capped at BENCH_PROXY_QUOTA percent of one core (default 50; a
+# CFS quota through the cgroup cpu controller, v1 or v2; skipped when none is writable),
+# where the proxy is the bottleneck. Never part of `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . bench/lib.sh
@@ -34,7 +39,7 @@ T=$BENCH_TMP
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
 	-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null
 cat "$T/cert.pem" "$T/key.pem" >"$T/both.pem"
-head -c 65536 /dev/urandom | base64 -w 0 | head -c 65536 >"$T/64k"
+head -c 49152 /dev/urandom | base64 -w 0 >"$T/64k" # 65,536 characters
 chmod a+rx "$T" && chmod a+r "$T/64k" # nginx workers run as nobody when started as root
 
 # the upstream: one nginx on the wrk CPU
@@ -47,6 +52,47 @@ nginx_start up "$last" 1 20000 <<CONF
     }
 CONF
 BENCH_PIDS+=($!)
+
+# ---- CPU caps: one cgroup per proxy, unlimited until a capped pass ----
+CG_ROOT=""
+if [ -f /sys/fs/cgroup/cgroup.controllers ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers &&
+	echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+	CG_ROOT=/sys/fs/cgroup CG_V=2
+elif [ -w /sys/fs/cgroup/cpu ] && [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+	CG_ROOT=/sys/fs/cgroup/cpu CG_V=1
+fi
+cg_dir() { echo "$CG_ROOT/hearth-bench-$$-$1"; }
+# cg_join NAME PID: moves PID and its children into NAME's group.
+cg_join() {
+	local d pid
+	d=$(cg_dir "$1")
+	mkdir -p "$d" || return 1
+	for pid in "$2" $(pgrep -P "$2" || true); do
+		echo "$pid" >"$d/cgroup.procs" || return 1
+	done
+}
+# cg_cap NAME PERCENT: caps NAME's group at PERCENT of one core over 10 ms periods
+# (0: no cap).
+cg_cap() {
+	local d
+	d=$(cg_dir "$1")
+	if [ "$CG_V" = 2 ]; then
+		if [ "$2" = 0 ]; then echo "max 10000" >"$d/cpu.max"; else echo "$(($2 * 100)) 10000" >"$d/cpu.max"; fi
+	else
+		echo 10000 >"$d/cpu.cfs_period_us"
+		if [ "$2" = 0 ]; then echo -1 >"$d/cpu.cfs_quota_us"; else echo $(($2 * 100)) >"$d/cpu.cfs_quota_us"; fi
+	fi
+}
+cg_cleanup() {
+	local d pid
+	[ -n "$CG_ROOT" ] || return 0
+	for d in "$CG_ROOT"/hearth-bench-$$-*; do
+		[ -d "$d" ] || continue
+		for pid in $(cat "$d/cgroup.procs" 2>/dev/null); do echo "$pid" >"$CG_ROOT/cgroup.procs" 2>/dev/null || true; done
+		rmdir "$d" 2>/dev/null || true
+	done
+}
+trap 'bench_cleanup; cg_cleanup' EXIT
 
 declare -A PID PORT TPORT
 start_nginx() {
@@ -193,34 +239,75 @@ done
 
 # Rounds interleave the proxies (round 1: every case for every proxy, then round 2, ...)
 # so that noise from other load on the machine spreads over all of them; each proxy's
-# figure is its best round: the highest requests/s and, separately, the lowest p99.
-declare -A RPS P99
+# figure is its best round: the highest requests/s (with that round's CPU per request)
+# and, separately, the lowest p99.
+declare -A RPS P99 CPU
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+# measure KEY URL PROXY: one wrk run, kept when it is KEY's best.
+measure() {
+	local t0 t1 rps p99
+	t0=$(cpu_ticks "${PID[$3]}")
+	read -r rps p99 < <(wrk_run "$2")
+	t1=$(cpu_ticks "${PID[$3]}")
+	if awk -v a="$rps" -v b="${RPS[$1]:-0}" 'BEGIN { exit !(a > b) }'; then
+		RPS[$1]=$rps
+		CPU[$1]=$(awk -v t=$((t1 - t0)) -v us="$TICK_US" -v r="$rps" -v s="$BENCH_SECONDS" \
+			'BEGIN { printf "%.1f", (r > 0 ? t * us / (r * s) : 0) }')
+	fi
+	if [ -z "${P99[$1]:-}" ] || awk -v a="$p99" -v b="${P99[$1]}" 'BEGIN { exit !(a < b) }'; then
+		P99[$1]=$p99
+	fi
+}
 for round in $(seq "$ROUNDS"); do
 	for scheme in http https; do
 		for path in small 64k; do
 			for p in "${PEERS[@]}"; do
 				port=${PORT[$p]}
 				[ "$scheme" = https ] && port=${TPORT[$p]}
-				read -r rps p99 < <(wrk_run "$scheme://127.0.0.1:$port/$path")
-				k=$p.$scheme.$path
-				awk -v a="$rps" -v b="${RPS[$k]:-0}" 'BEGIN { exit !(a > b) }' && RPS[$k]=$rps
-				[ -z "${P99[$k]:-}" ] || awk -v a="$p99" -v b="${P99[$k]}" 'BEGIN { exit !(a < b) }' &&
-					P99[$k]=$p99
+				measure "$p.$scheme.$path" "$scheme://127.0.0.1:$port/$path" "$p"
 			done
 		done
 	done
 done
 
+# The capped pass: 64 KB responses with each proxy held to QUOTA % of a core.
+QUOTA=${BENCH_PROXY_QUOTA:-50}
+CAPPED=0
+if [ -n "$CG_ROOT" ] && [ "$QUOTA" -gt 0 ]; then
+	CAPPED=1
+	for p in "${PEERS[@]}"; do cg_join "$p" "${PID[$p]}" || CAPPED=0; done
+fi
+if [ "$CAPPED" = 1 ]; then
+	for round in $(seq "$ROUNDS"); do
+		for scheme in http https; do
+			for p in "${PEERS[@]}"; do
+				port=${PORT[$p]}
+				[ "$scheme" = https ] && port=${TPORT[$p]}
+				cg_cap "$p" "$QUOTA"
+				measure "$p.$scheme.64k-capped" "$scheme://127.0.0.1:$port/64k" "$p"
+				cg_cap "$p" 0
+			done
+		done
+	done
+else
+	echo "bench/proxy: no writable cgroup cpu controller: the capped pass is skipped" >&2
+fi
+
 printf '\nbench/proxy: keep-alive reverse proxy, proxies on CPUs %s (%s workers each), wrk -t1 -c%s -d%ss on CPU %s\n' \
 	"$CPUS" "$NCPU" "$BENCH_CONNS" "$BENCH_SECONDS" "$last"
-printf '%-6s %-6s %-10s %12s %9s %14s %14s\n' scheme body proxy requests/s p99_ms "hearth/peer rps" "p99 peer/hearth"
+[ "$CAPPED" = 1 ] && printf '64k-capped: each proxy held to %s%% of one core (CFS quota), where it is the bottleneck\n' "$QUOTA"
+printf '%-6s %-11s %-10s %12s %9s %11s %14s %14s %14s\n' scheme body proxy requests/s p99_ms cpu_us/req \
+	"hearth/peer rps" "p99 peer/hearth" "cpu peer/hearth"
+bodies="small 64k"
+[ "$CAPPED" = 1 ] && bodies="small 64k 64k-capped"
 for scheme in http https; do
-	for path in small 64k; do
+	for path in $bodies; do
 		for p in "${PEERS[@]}"; do
 			k=$p.$scheme.$path h=hearth.$scheme.$path
-			awk -v s="$scheme" -v b="$path" -v p="$p" -v r="${RPS[$k]}" -v l="${P99[$k]}" \
-				-v hr="${RPS[$h]:-0}" -v hl="${P99[$h]:-0}" 'BEGIN {
-				printf "%-6s %-6s %-10s %12.0f %9.2f %14.2f %14.2f\n", s, b, p, r, l, (r > 0 ? hr / r : 0), (hl > 0 ? l / hl : 0) }'
+			awk -v s="$scheme" -v b="$path" -v p="$p" -v r="${RPS[$k]}" -v l="${P99[$k]}" -v c="${CPU[$k]}" \
+				-v hr="${RPS[$h]:-0}" -v hl="${P99[$h]:-0}" -v hc="${CPU[$h]:-0}" 'BEGIN {
+				printf "%-6s %-11s %-10s %12.0f %9.2f %11.1f %14.2f %14.2f %14.2f\n", s, b, p, r, l, c,
+					(r > 0 ? hr / r : 0), (hl > 0 ? l / hl : 0), (hc > 0 ? c / hc : 0) }'
 		done
 	done
 done
