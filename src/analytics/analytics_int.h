@@ -37,7 +37,7 @@ typedef struct analytics {
     hc_http_server_t *server;
     char admin_password[128];        /* bootstrap password (configured or generated) */
     int admin_generated;             /* 1 when generated on this start */
-    unsigned cors_max_age;           /* CORS_MAX_AGE */
+    char cors_max_age[16];           /* CORS_MAX_AGE, as its header's text */
     struct analytics_sites *sites;   /* website cache (analytics_websites.c) */
     struct analytics_ingest *ingest; /* write path (analytics_ingest.c) */
     json_t

@@ -121,12 +121,10 @@ static void observe_latency(hc_http_req_t *req)
 
 void analytics_cors(analytics_t *an, hc_http_req_t *req)
 {
-    char age[24];
-    snprintf(age, sizeof(age), "%u", an->cors_max_age);
     hc_http_res_header(req, "Access-Control-Allow-Origin", "*");
     hc_http_res_header(req, "Access-Control-Allow-Headers", "*");
     hc_http_res_header(req, "Access-Control-Allow-Methods", "GET, DELETE, POST, PUT");
-    hc_http_res_header(req, "Access-Control-Max-Age", age);
+    hc_http_res_header(req, "Access-Control-Max-Age", an->cors_max_age);
     hc_http_res_header(req, "Cache-Control", "no-cache");
 }
 
@@ -385,7 +383,7 @@ static int script_names(an_svc_t *svc, const char *list)
 static int opts_load(an_svc_t *svc, hc_config_t *cfg)
 {
     analytics_t *an = &svc->an;
-    unsigned u = 0;
+    unsigned u = 0, age = 0;
     const char *rot = hc_config_get(cfg, "salt-rotation");
     if (!strcmp(rot, "month"))
         an->salt_rotation = ANALYTICS_SALT_MONTH;
@@ -399,9 +397,10 @@ static int opts_load(an_svc_t *svc, hc_config_t *cfg)
     }
     if (opt_bool(cfg, "disable-bot-check", &an->disable_bot_check) ||
         opt_bool(cfg, "remove-trailing-slash", &an->payload_opts.remove_trailing_slash) ||
-        opt_uint(cfg, "cors-max-age", 1LL << 30, &an->cors_max_age) ||
+        opt_uint(cfg, "cors-max-age", 1LL << 30, &age) ||
         opt_uint(cfg, "retain-days", 1000000, &an->retain_days) || opt_uint(cfg, "port", 65535, &u))
         return -EINVAL;
+    snprintf(an->cors_max_age, sizeof(an->cors_max_age), "%u", age);
     return script_names(svc, hc_config_get(cfg, "tracker-script-name"));
 }
 
