@@ -1,7 +1,8 @@
 /* /metrics and /metrics/expanded: Umami's metric types (path, entry, exit, referrer,
- * ..., utm*, device and geo columns). Unfiltered rolled-up types over whole hours answer
- * from the day cells (analytics_rollup.h); the rest, entry/exit and every filtered query
- * run Umami's SQL over website_event. y is distinct sessions, except for named events. */
+ * ..., utm*, device and geo columns, and /metrics' traffic channels). Unfiltered rolled-up types
+ * over whole hours answer from the day cells (analytics_rollup.h); the rest, entry/exit and every
+ * filtered query run Umami's SQL over website_event. y is distinct sessions, except for named
+ * events. */
 #include <string.h>
 
 #include "analytics/analytics_query_int.h"
@@ -125,6 +126,105 @@ static const char *metric_from(query_ctx_t *ctx, const metric_def_t *m, int even
     return m->expr;
 }
 
+/* ---- channel: Umami v3's traffic channels (getChannelMetrics), classified in SQL ---- */
+
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const paid_mediums[] = {"cp", "ppc", "retargeting", "paid"};
+static const char *const referral_mediums[] = {"referral", "app", "link"};
+static const char *const search_domains[] = {"baidu.com",        "bing.com", "duckduckgo.com",
+                                             "ecosia.org",       "google.",  "msn.com",
+                                             "search.brave.com", "yandex."};
+static const char *const social_domains[] = {
+    "bsky.app",  "facebook.com",         "fb.com",     "ig.com",      "instagram.com",
+    "linkedin.", "news.ycombinator.com", "pinterest.", "reddit.",     "snapchat.",
+    "t.co",      "threads.net",          "tiktok.",    "twitter.com", "x.com"};
+static const char *const email_domains[] = {"gmail.",   "hotmail.",  "mail.yahoo.",
+                                            "outlook.", "proton.me", "protonmail."};
+static const char *const shopping_domains[] = {"alibaba.com", "aliexpress.com", "amazon.",
+                                               "bestbuy.com", "ebay.com",       "etsy.com",
+                                               "newegg.com",  "target.com",     "walmart.com"};
+static const char *const video_domains[] = {"twitch.", "youtube."};
+static const char *const paid_ad_params[] = {
+    "ad_id=",           "aid=",           "dclid=",          "epik=",
+    "gclid=",           "li_fat_id=",     "msclkid=",        "ob_click_id=",
+    "pc_id=",           "rdt_cid=",       "scid=",           "ttclid=",
+    "twclid=",          "utm_medium=cpc", "utm_medium=paid", "utm_medium=paid_social",
+    "utm_source=google"};
+
+/* "(col contains any of the words)"; the words are constants without quotes. */
+static void qs_contains_any(query_ctx_t *ctx, const char *col, const char *const *words, size_t n)
+{
+    const char *fn = ctx->an->is_pg ? "strpos" : "instr";
+    qs(ctx, "(");
+    for (size_t i = 0; i < n; i++)
+        qs(ctx, "%s%s(website_event.%s, '%s') > 0", i ? " OR " : "", fn, col, words[i]);
+    qs(ctx, ")");
+}
+
+/* The channel of an event as Umami's CASE decides it: direct, paid ads, referral,
+ * affiliate, sms, then search, social, email, shopping and video by referrer domain (or
+ * utm_medium), the last four prefixed "paid" or "organic" by utm_medium; '' for the rest,
+ * which are left out. Absent referrer and query count as empty (Umami's ClickHouse
+ * columns are never NULL). */
+static void qs_channel(query_ctx_t *ctx)
+{
+    static const struct {
+        const char *name;
+        int prefixed;
+        const char *const *domains;
+        size_t ndomains;
+        const char *medium;
+    } kinds[] = {
+        {"Search", 1, search_domains, NELEMS(search_domains), "organic"},
+        {"Social", 1, social_domains, NELEMS(social_domains), NULL},
+        {"email", 0, email_domains, NELEMS(email_domains), "mail"},
+        {"Shopping", 1, shopping_domains, NELEMS(shopping_domains), "shop"},
+        {"Video", 1, video_domains, NELEMS(video_domains), "video"},
+    };
+    const char *fn = ctx->an->is_pg ? "strpos" : "instr";
+    qs(ctx, "CASE WHEN coalesce(website_event.referrer_domain, '') = ''"
+            " AND coalesce(website_event.url_query, '') = '' THEN 'direct' WHEN ");
+    qs_contains_any(ctx, "url_query", paid_ad_params, NELEMS(paid_ad_params));
+    qs(ctx, " THEN 'paidAds' WHEN ");
+    qs_contains_any(ctx, "utm_medium", referral_mediums, NELEMS(referral_mediums));
+    qs(ctx,
+       " THEN 'referral' WHEN %s(website_event.utm_medium, 'affiliate') > 0 THEN 'affiliate'"
+       " WHEN %s(website_event.utm_medium, 'sms') > 0 OR %s(website_event.utm_source, 'sms') > 0"
+       " THEN 'sms'",
+       fn, fn, fn);
+    for (size_t k = 0; k < NELEMS(kinds); k++) {
+        qs(ctx, " WHEN ");
+        qs_contains_any(ctx, "referrer_domain", kinds[k].domains, kinds[k].ndomains);
+        if (kinds[k].medium)
+            qs(ctx, " OR %s(website_event.utm_medium, '%s') > 0", fn, kinds[k].medium);
+        if (!kinds[k].prefixed) {
+            qs(ctx, " THEN '%s'", kinds[k].name);
+            continue;
+        }
+        qs(ctx, " THEN (CASE WHEN ");
+        qs_contains_any(ctx, "utm_medium", paid_mediums, NELEMS(paid_mediums));
+        qs(ctx, " THEN 'paid%s' ELSE 'organic%s' END)", kinds[k].name, kinds[k].name);
+    }
+    qs(ctx, " ELSE '' END");
+}
+
+/* y per channel: distinct sessions per (channel, paid or organic), summed per channel,
+ * as Umami groups by its prefix column too. */
+static void channel_run(query_ctx_t *ctx)
+{
+    query_reset(ctx);
+    qs(ctx, "SELECT x, sum(y)%s FROM (SELECT ", ctx->an->is_pg ? "::bigint" : "");
+    qs_channel(ctx);
+    qs(ctx, " AS x, (CASE WHEN ");
+    qs_contains_any(ctx, "utm_medium", paid_mediums, NELEMS(paid_mediums));
+    qs(ctx, " THEN 1 ELSE 0 END) AS p, count(DISTINCT website_event.session_id) AS y");
+    qs_from_where(ctx, ANALYTICS_PAGEVIEW, 0, ctx->start_ms, ctx->end_ms);
+    qs(ctx, " GROUP BY 1, 2) c WHERE x != '' GROUP BY x ORDER BY 2 DESC, 1 LIMIT %lld OFFSET %lld",
+       (long long)ctx->limit, (long long)ctx->offset);
+    query_run(ctx, on_metric_sql);
+}
+
 static void metrics_run(query_ctx_t *ctx)
 {
     if (query_parse_common(ctx, 1) < 0)
@@ -135,14 +235,19 @@ static void metrics_run(query_ctx_t *ctx)
         query_bad_request(ctx, "Invalid type");
         return;
     }
+    int channel = strcmp(ctx->type, "channel") == 0;
     const metric_def_t *m = metric_find(ctx->type);
-    if (!m) {
+    if (!m && !channel) {
         query_bad_request(ctx, "Invalid type");
         return;
     }
     if (query_int_param(ctx, "limit", 500, 1, QUERY_LIMIT_MAX, &ctx->limit) < 0 ||
         query_int_param(ctx, "offset", 0, 0, INT32_MAX, &ctx->offset) < 0)
         return;
+    if (channel) {
+        channel_run(ctx);
+        return;
+    }
     int is_event = strcmp(m->type, "event") == 0;
     int rt = analytics_rollup_type_of(m->type);
     int64_t fh, th;

@@ -79,6 +79,30 @@ def expect_metric(rows, sessions, site, start, end, key, event=False, limit=500)
     return out[:limit]
 
 
+def channel_of(r):
+    """Umami's channel of a pageview with no utm_medium (the model's rows have none)."""
+    ref, query = r["referrer_domain"] or "", r["url_query"] or ""
+    if not ref and not query:
+        return "direct"
+    if any(d in ref for d in ("baidu.com", "bing.com", "duckduckgo.com", "ecosia.org",
+                              "google.", "msn.com", "search.brave.com", "yandex.")):
+        return "organicSearch"
+    if any(d in ref for d in ("news.ycombinator.com", "facebook.com", "reddit.", "t.co")):
+        return "organicSocial"
+    return ""
+
+
+def expect_channels(rows, site, start, end):
+    ys = {}
+    for r in in_range(rows, site, start, end, 1):
+        x = channel_of(r)
+        if x:
+            ys.setdefault(x, set()).add(r["session_id"])
+    out = [{"x": x, "y": len(v)} for x, v in ys.items()]
+    out.sort(key=lambda d: (-d["y"], d["x"]))
+    return out
+
+
 def expect_series(rows, site, start, end, bucket):
     pv, se = {}, {}
     for r in in_range(rows, site, start, end, 1):
@@ -373,6 +397,15 @@ def check_store(ctx):
             st, body, _ = api(port, base + "/metrics", token, {"startAt": s, "endAt": e, "type": typ})
             assert st == 200, (typ, body)
             assert body == expect_metric(rows, sessions, site, s, e, key), (typ, s, body)
+    # traffic channels (raw SQL on both stores): direct, organic search, organic social;
+    # a self-referral is no channel
+    for s, e in ((start, end), (odd_start, odd_end)):
+        st, body, _ = api(port, base + "/metrics", token, {"startAt": s, "endAt": e,
+                                                           "type": "channel"})
+        assert st == 200, body
+        want = expect_channels(rows, site, s, e)
+        assert body == want, (body, want)
+        assert {d["x"] for d in want} >= {"direct", "organicSearch", "organicSocial"}, want
     st, body, _ = api(port, base + "/metrics", token, {"startAt": start, "endAt": end,
                                                        "type": "event"})
     assert body == expect_metric(rows, sessions, site, start, end, lambda r, s: r["event_name"],
@@ -637,6 +670,10 @@ def check_store_sqlite(ctx):
         st, body, _ = api(port, base + "/metrics", token, {"startAt": s, "endAt": e, "type": "event"})
         assert body == expect_metric(rows, sessions, site, s, e, lambda r, x: r["event_name"],
                                      event=True), body
+    st, body, _ = api(port, base + "/metrics", token, {"startAt": start, "endAt": end,
+                                                       "type": "channel"})
+    want = expect_channels(rows, site, start, end)
+    assert body == want and {d["x"] for d in want} == {"direct", "organicSearch"}, (body, want)
     st, body, _ = api(port, base + "/pageviews", token, {"startAt": start, "endAt": end,
                                                          "unit": "day", "timezone": "Europe/Berlin"})
     pv, se = expect_series(rows, site, start, end, berlin_day_label)
