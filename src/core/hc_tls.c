@@ -67,7 +67,7 @@ static int version_parse(const char *s, int *out)
 
 /* The cipher whose IANA name is name. Go also spells the ChaCha20 suites without the
  * trailing "_SHA256" (TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305). */
-static const SSL_CIPHER *suite_find(STACK_OF(SSL_CIPHER) * all, const char *name)
+static const SSL_CIPHER *suite_find(STACK_OF(SSL_CIPHER) *all, const char *name)
 {
     char alias[SUITE_NAME_MAX + 8];
     snprintf(alias, sizeof(alias), "%s_SHA256", name);
@@ -81,7 +81,7 @@ static const SSL_CIPHER *suite_find(STACK_OF(SSL_CIPHER) * all, const char *name
 }
 
 /* Splits a comma list into TLS 1.2 (OpenSSL names, ':'-joined) and TLS 1.3 lists. */
-static int suites_translate(const char *list, STACK_OF(SSL_CIPHER) * all, hc_buf_t *v12,
+static int suites_translate(const char *list, STACK_OF(SSL_CIPHER) *all, hc_buf_t *v12,
                             hc_buf_t *v13, char *err, size_t errlen)
 {
     const char *p = list;
