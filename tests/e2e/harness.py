@@ -69,11 +69,21 @@ class Tap:
         return failed
 
 
+_HANDED_OUT = set()
+
+
 def free_port(kind=socket.SOCK_STREAM):
-    """A loopback port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that was free a moment ago and that this process has not handed
+    out before: the kernel can give a just-closed port again, and two listeners of one
+    test given the same port would find each other instead of failing."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise AssertionError("no loopback port that was not handed out already")
 
 
 def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
