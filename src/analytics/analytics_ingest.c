@@ -17,6 +17,7 @@
  * claims, for clients that do not send theirs back); a single send's answer is formatted without
  * building a JSON tree. */
 #include "analytics/analytics_int.h"
+#include "analytics/analytics_rollup.h"
 
 #include "core/hc_alloc.h"
 #include "core/hc_buf.h"
@@ -124,17 +125,6 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* FNV-1a over n bytes, continuing from h (FNV_BASIS to start). */
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
-#define FNV_BASIS 0xcbf29ce484222325ull
-
 /* ---- the unit (rows built in analytics_ingest_rows.c) ---- */
 
 static void ir_unit_free(ing_req_t *ir)
@@ -159,7 +149,7 @@ static void ir_unit_free(ing_req_t *ir)
 
 static stored_session_t *stored_slot(struct analytics_ingest *ing, const char *session_id)
 {
-    return &ing->stored[fnv1a(FNV_BASIS, session_id, strlen(session_id)) % STORED_SLOTS];
+    return &ing->stored[analytics_hash64(session_id, strlen(session_id)) % STORED_SLOTS];
 }
 
 static int session_known(struct analytics_ingest *ing, const char *session_id, int64_t hour)
@@ -308,9 +298,8 @@ static int same_claims(const analytics_cache_t *a, const analytics_cache_t *b)
 static const char *token_sign(struct analytics_ingest *ing, const analytics_cache_t *c,
                               char tok[TOKEN_MAX])
 {
-    uint64_t h = fnv1a(FNV_BASIS, c->session_id, strlen(c->session_id));
-    h = fnv1a(h, c->visit_id, strlen(c->visit_id));
-    h = fnv1a(h, &c->iat, sizeof(c->iat));
+    uint64_t h = analytics_hash64(c->session_id, strlen(c->session_id)) ^
+                 analytics_hash64(c->visit_id, strlen(c->visit_id)) * 31 ^ (uint64_t)c->iat;
     tok_slot_t *slot = &ing->signed_toks[h % SIGNED_SLOTS];
     if (slot->len && same_claims(&slot->c, c))
         return slot->tok;
@@ -629,7 +618,7 @@ static void on_site(void *arg, int found)
 /* Verifies a cache token, or finds it among the tokens verified before (same bytes). */
 static int token_verify(struct analytics_ingest *ing, const char *h, size_t n, analytics_cache_t *c)
 {
-    uint64_t hash = fnv1a(FNV_BASIS, h, n);
+    uint64_t hash = analytics_hash64(h, n);
     tok_slot_t *slot = n < TOKEN_SLOT_LEN ? &ing->toks[(hash % (TOKEN_SLOTS / 2)) * 2] : NULL;
     for (int way = 0; slot && way < 2; way++) {
         if (slot[way].len == n && !memcmp(slot[way].tok, h, n)) {

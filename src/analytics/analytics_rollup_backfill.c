@@ -58,6 +58,17 @@ static const char bf_sql_sqlite[] =
     " OR (e.created_at = CAST($2 AS INTEGER) AND e.event_id > $3))"
     " ORDER BY e.created_at, e.event_id LIMIT " STR(BACKFILL_CHUNK);
 
+/* A backfill read came back: 1 when the rollups are closing (freed here if it was the
+ * last thing they waited for), and its result is to be dropped. */
+static int read_back_closing(analytics_rollup_t *r)
+{
+    r->backfill_inflight = 0;
+    if (!r->closing)
+        return 0;
+    rollup_maybe_free(r);
+    return 1;
+}
+
 static void cell_str(char *dst, size_t cap, const hc_store_value_t *v)
 {
     if (v->type == HC_STORE_TEXT) {
@@ -74,11 +85,8 @@ static void cell_str(char *dst, size_t cap, const hc_store_value_t *v)
 static void on_chunk(void *arg, int status, const char *errmsg, const hc_store_result_t *res)
 {
     analytics_rollup_t *r = arg;
-    r->backfill_inflight = 0;
-    if (r->closing) {
-        rollup_maybe_free(r);
+    if (read_back_closing(r))
         return;
-    }
     if (status < 0 || res->ncols < 25) {
         hc_log(HC_LOG_ERROR, "analytics rollup backfill read failed; reads stay on raw rows",
                HC_LS("error", errmsg ? errmsg : "columns"), NULL);
@@ -176,11 +184,8 @@ void rollup_backfill_next(analytics_rollup_t *r)
 static void on_seed(void *arg, int status, const char *errmsg, const hc_store_result_t *res)
 {
     analytics_rollup_t *r = arg;
-    r->backfill_inflight = 0;
-    if (r->closing) {
-        rollup_maybe_free(r);
+    if (read_back_closing(r))
         return;
-    }
     if (status < 0 || res->ncols != 4) {
         hc_log(HC_LOG_WARN,
                "analytics rollup: recent visits not read; visits in progress"
@@ -214,11 +219,8 @@ static void seed_visits(analytics_rollup_t *r)
 static void on_state(void *arg, int status, const char *errmsg, const hc_store_result_t *res)
 {
     analytics_rollup_t *r = arg;
-    r->backfill_inflight = 0;
-    if (r->closing) {
-        rollup_maybe_free(r);
+    if (read_back_closing(r))
         return;
-    }
     if (status < 0) {
         hc_log(HC_LOG_ERROR, "analytics rollup state unreadable; reads stay on raw rows",
                HC_LS("error", errmsg), NULL);
