@@ -167,12 +167,12 @@ static void session_stored(struct analytics_ingest *ing, const analytics_event_t
     memcpy(s->id, ev->session_id, sizeof(s->id));
 }
 
-static int build_item(ing_req_t *ir, ing_item_t *it)
+static int build_item(ing_req_t *ir, ing_item_t *it, int64_t now_ms)
 {
     analytics_event_t *ev = &it->ev;
     if (ev->data && analytics_data_flatten(ev->data, &it->rows, &it->nrows))
         return -EINVAL;
-    it->new_session = !it->cached && !session_known(ir->ing, ev->session_id, wall_ms() / 3600000);
+    it->new_session = !it->cached && !session_known(ir->ing, ev->session_id, now_ms / 3600000);
     analytics_rowset_event(&ir->rowset, ev, it->new_session, it->rows, it->nrows);
     return 0;
 }
@@ -579,7 +579,7 @@ static void item_process(ing_req_t *ir, ing_item_t *it, hc_http_req_t *req)
     analytics_ids_memo(ev, an->secret, it->cached ? &ir->cache : NULL, an->salt_rotation, now,
                        &it->iat, ir->ing->ids);
     event_id(ir->ing, now, ev->event_id);
-    if (build_item(ir, it)) {
+    if (build_item(ir, it, now)) {
         it->status = 400;
         it->code = "bad-request";
         it->message = "Bad request";
