@@ -556,6 +556,18 @@ int hc_tls_conn_read(hc_tls_conn_t *c, char *buf, size_t cap)
     return conn_status(c, 0);
 }
 
+/* Room for a write's whole ciphertext before SSL seals it: appended record by record, a
+ * 64 KB body's buffer was reallocated and copied four times over. The allowance per
+ * record covers TLS 1.3 and the AEAD suites of 1.2; anything larger still just grows. */
+enum { RECORD_PLAIN_MAX = 16384, RECORD_OVERHEAD = 32 };
+
+static void pending_reserve(hc_tls_conn_t *c, size_t len)
+{
+    size_t records = len / RECORD_PLAIN_MAX + 1;
+    if (len < SIZE_MAX / 2)
+        (void)hc_buf_reserve(&c->pending, len + records * RECORD_OVERHEAD);
+}
+
 int hc_tls_conn_write(hc_tls_conn_t *c, const char *data, size_t len)
 {
     int rc = hc_tls_conn_handshake(c);
@@ -564,6 +576,7 @@ int hc_tls_conn_write(hc_tls_conn_t *c, const char *data, size_t len)
     size_t n = 0;
     if (!len)
         return 0;
+    pending_reserve(c, len);
     ERR_clear_error();
     if (SSL_write_ex(c->ssl, data, len > INT_MAX ? INT_MAX : len, &n) == 1)
         return (int)n;
