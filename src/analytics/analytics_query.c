@@ -5,6 +5,7 @@
  * pageviews answer from the rollups (analytics_rollup.h) when the range is whole hours;
  * the rest runs Umami's SQL over website_event in either dialect. */
 #include <errno.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +137,17 @@ int query_int_param(query_ctx_t *ctx, const char *name, int64_t def, int64_t min
     return 0;
 }
 
+/* Whether SQLite's REGEXP (POSIX extended, hc_store_sqlite) accepts pattern: a bad one is
+ * the client's mistake, not a failed query. PostgreSQL's own syntax is left to it. */
+static int regex_valid(const char *pattern)
+{
+    regex_t re;
+    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB))
+        return 0;
+    regfree(&re);
+    return 1;
+}
+
 int query_parse_common(query_ctx_t *ctx, int need_range)
 {
     hc_http_req_t *req = ctx->req;
@@ -187,9 +199,10 @@ int query_parse_common(query_ctx_t *ctx, int need_range)
             return -EINVAL;
         }
         f->field = (int)i;
-        if (!ctx->an->is_pg && (f->op == ANALYTICS_OP_REGEX || f->op == ANALYTICS_OP_NOT_REGEX)) {
-            query_bad_request(ctx, "Regular expression filters need PostgreSQL");
-            return -ENOTSUP;
+        if (!ctx->an->is_pg && (f->op == ANALYTICS_OP_REGEX || f->op == ANALYTICS_OP_NOT_REGEX) &&
+            !regex_valid(f->value)) {
+            query_bad_request(ctx, "Invalid regular expression");
+            return -EINVAL;
         }
         ctx->nfilters++;
     }
@@ -279,11 +292,11 @@ int qs_from_where(query_ctx_t *ctx, int event_type, int force_session_join, int6
             op = f->op == ANALYTICS_OP_CONTAINS ? (pg ? "ILIKE" : "LIKE")
                                                 : (pg ? "NOT ILIKE" : "NOT LIKE");
             break;
-        case ANALYTICS_OP_REGEX:
-            op = "~";
+        case ANALYTICS_OP_REGEX: /* SQLite's REGEXP: hc_store_sqlite's POSIX ERE */
+            op = pg ? "~" : "REGEXP";
             break;
         case ANALYTICS_OP_NOT_REGEX:
-            op = "!~";
+            op = pg ? "!~" : "NOT REGEXP";
             break;
         case ANALYTICS_OP_EQ:
         default:

@@ -6,6 +6,7 @@
 #include "core/hc_store_impl.h"
 
 #include <errno.h>
+#include <regex.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,49 @@ static void conn_close(sq_conn_t *c)
     st_free(c);
 }
 
+/* `value REGEXP pattern`, which SQLite leaves undefined, as POSIX extended regular
+ * expressions: the SQLite side of PostgreSQL's `~` for callers that write one query for
+ * both. The compiled pattern lives as long as the statement that uses it. NULL in, NULL
+ * out, as with `~`. */
+static void regex_free(void *p)
+{
+    regfree(p);
+    sqlite3_free(p);
+}
+
+static void sql_regexp(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const char *pattern = (const char *)sqlite3_value_text(argv[0]);
+    const char *value = (const char *)sqlite3_value_text(argv[1]);
+    if (!pattern || !value)
+        return; /* the result stays NULL */
+    regex_t *re = sqlite3_get_auxdata(cx, 0);
+    if (!re) {
+        re = sqlite3_malloc(sizeof(*re));
+        if (!re) {
+            sqlite3_result_error_nomem(cx);
+            return;
+        }
+        int rc = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB);
+        if (rc) {
+            char msg[160] = "invalid regular expression: ";
+            size_t used = strlen(msg);
+            regerror(rc, re, msg + used, sizeof(msg) - used);
+            sqlite3_free(re);
+            sqlite3_result_error(cx, msg, -1);
+            return;
+        }
+        sqlite3_set_auxdata(cx, 0, re, regex_free); /* frees re at once when it cannot keep it */
+        re = sqlite3_get_auxdata(cx, 0);
+        if (!re) {
+            sqlite3_result_error_nomem(cx);
+            return;
+        }
+    }
+    sqlite3_result_int(cx, regexec(re, value, 0, NULL, 0) == 0);
+}
+
 static int conn_open(hc_store_t *st, int readonly, sq_conn_t **out)
 {
     sq_conn_t *c = st_calloc(1, sizeof(*c));
@@ -71,6 +115,14 @@ static int conn_open(hc_store_t *st, int readonly, sq_conn_t **out)
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, (int)st->o.busy_timeout_ms);
+    if (sqlite3_create_function(c->db, "regexp", 2,
+                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                                sql_regexp, NULL, NULL) != SQLITE_OK) {
+        hc_log(HC_LOG_ERROR, "store: cannot add REGEXP to SQLite", HC_LS("path", st->target),
+               HC_LS("error", sqlite3_errmsg(c->db)), NULL);
+        conn_close(c);
+        return -EIO;
+    }
     if (readonly && sqlite3_exec(c->db, "PRAGMA cache_size=-" SQ_READER_CACHE_KIB, NULL, NULL,
                                  NULL) != SQLITE_OK) {
         hc_log(HC_LOG_ERROR, "store: cannot size the SQLite read cache", HC_LS("path", st->target),
