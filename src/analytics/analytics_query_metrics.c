@@ -1,5 +1,5 @@
 /* /metrics and /metrics/expanded: Umami's metric types (path, entry, exit, referrer,
- * ..., utm*, device and geo columns, and /metrics' traffic channels). Unfiltered rolled-up types
+ * ..., utm*, device and geo columns, and the traffic channels). Unfiltered rolled-up types
  * over whole hours answer from the day cells (analytics_rollup.h); the rest, entry/exit and every
  * filtered query run Umami's SQL over website_event. y is distinct sessions, except for named
  * events. */
@@ -299,31 +299,40 @@ static void expanded_run(query_ctx_t *ctx)
     size_t n;
     const char *t = hc_http_req_query_param(ctx->req, "type", &n);
     const metric_def_t *m = NULL;
-    if (t && hc_url_decode(t, n, ctx->type, sizeof(ctx->type), 1) >= 0)
+    int channel = 0;
+    if (t && hc_url_decode(t, n, ctx->type, sizeof(ctx->type), 1) >= 0) {
         m = metric_find(ctx->type);
-    if (!m) {
+        channel = strcmp(ctx->type, "channel") == 0;
+    }
+    if (!m && !channel) {
         query_bad_request(ctx, "Invalid type");
         return;
     }
     if (query_int_param(ctx, "limit", 500, 1, QUERY_LIMIT_MAX, &ctx->limit) < 0 ||
         query_int_param(ctx, "offset", 0, 0, INT32_MAX, &ctx->offset) < 0)
         return;
-    int is_event = strcmp(m->type, "event") == 0;
     const char *big = ctx->an->is_pg ? "::bigint" : "";
     query_reset(ctx);
     qs(ctx,
        "SELECT t.x, sum(t.c)%s, count(DISTINCT t.session_id), count(DISTINCT t.visit_id),"
-       " sum(CASE WHEN t.c = 1 THEN 1 ELSE 0 END)%s, sum(t.d)%s FROM (SELECT %s AS x,"
-       " website_event.session_id, website_event.visit_id, count(*) AS c, ",
-       big, big, big, m->expr);
+       " sum(CASE WHEN t.c = 1 THEN 1 ELSE 0 END)%s, sum(t.d)%s FROM (SELECT ",
+       big, big, big);
+    if (channel)
+        qs_channel(ctx);
+    else
+        qs(ctx, "%s", m->expr);
+    qs(ctx, " AS x, website_event.session_id, website_event.visit_id, count(*) AS c, ");
     if (ctx->an->is_pg)
         qs(ctx, "floor(extract(epoch from max(website_event.created_at) -"
                 " min(website_event.created_at))) AS d");
     else
         qs(ctx, "(max(website_event.created_at) - min(website_event.created_at)) / 1000 AS d");
-    metric_from(ctx, m, is_event ? ANALYTICS_CUSTOM : ANALYTICS_PAGEVIEW);
-    qs(ctx, " GROUP BY 1, 2, 3) t GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %lld OFFSET %lld",
-       (long long)ctx->limit, (long long)ctx->offset);
+    if (channel)
+        qs_from_where(ctx, ANALYTICS_PAGEVIEW, 0, ctx->start_ms, ctx->end_ms);
+    else
+        metric_from(ctx, m, strcmp(m->type, "event") == 0 ? ANALYTICS_CUSTOM : ANALYTICS_PAGEVIEW);
+    qs(ctx, " GROUP BY 1, 2, 3) t%s GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %lld OFFSET %lld",
+       channel ? " WHERE t.x != ''" : "", (long long)ctx->limit, (long long)ctx->offset);
     query_run(ctx, on_expanded);
 }
 

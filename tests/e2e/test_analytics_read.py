@@ -688,6 +688,13 @@ def check_store_sqlite(ctx):
                                                        "type": "channel"})
     want = expect_channels(rows, site, start, end)
     assert body == want and {d["x"] for d in want} == {"direct", "organicSearch"}, (body, want)
+    st, body, _ = api(port, base + "/metrics/expanded", token, {"startAt": start, "endAt": end,
+                                                                "type": "channel"})
+    assert st == 200 and [d["name"] for d in body] != [] and \
+        sorted(d["name"] for d in body) == sorted(d["x"] for d in want), body
+    for item in body:
+        w = expect_stats(rows, site, start, end, lambda r: channel_of(r) == item["name"])
+        assert {k: item[k] for k in w} == w, (item, w)
     st, body, _ = api(port, base + "/pageviews", token, {"startAt": start, "endAt": end,
                                                          "unit": "day", "timezone": "Europe/Berlin"})
     pv, se = expect_series(rows, site, start, end, berlin_day_label)
