@@ -490,6 +490,15 @@ int hc_tls_conn_feed(hc_tls_conn_t *c, const char *data, size_t len)
     return 0;
 }
 
+/* SSL_get_error reads the thread's error queue, so it must be empty before each call.
+ * ERR_clear_error resets all of its slots even when nothing is queued (about 800
+ * instructions, twice per proxied request); looking first costs a fraction of that. */
+static void err_queue_empty(void)
+{
+    if (ERR_peek_error())
+        ERR_clear_error();
+}
+
 /* Records why the connection failed; the alert OpenSSL queued stays pending. */
 static int conn_fail(hc_tls_conn_t *c)
 {
@@ -527,7 +536,7 @@ int hc_tls_conn_handshake(hc_tls_conn_t *c)
         return HC_TLS_EPROTO;
     if (c->established)
         return 1;
-    ERR_clear_error();
+    err_queue_empty();
     int r = SSL_do_handshake(c->ssl);
     if (r != 1) {
         int rc = conn_status(c, r);
@@ -548,9 +557,11 @@ int hc_tls_conn_read(hc_tls_conn_t *c, char *buf, size_t cap)
     if (rc <= 0)
         return rc;
     size_t n = 0;
-    if (!cap)
+    /* Nothing fed and nothing decrypted: SSL_read could only say it wants more, at the
+     * cost of a pass through its record layer after every request. */
+    if (!cap || (!BIO_ctrl_pending(c->in) && !SSL_has_pending(c->ssl)))
         return 0;
-    ERR_clear_error();
+    err_queue_empty();
     if (SSL_read_ex(c->ssl, buf, cap > INT_MAX ? INT_MAX : cap, &n) == 1)
         return (int)n;
     return conn_status(c, 0);
@@ -577,7 +588,7 @@ int hc_tls_conn_write(hc_tls_conn_t *c, const char *data, size_t len)
     if (!len)
         return 0;
     pending_reserve(c, len);
-    ERR_clear_error();
+    err_queue_empty();
     if (SSL_write_ex(c->ssl, data, len > INT_MAX ? INT_MAX : len, &n) == 1)
         return (int)n;
     return conn_status(c, 0);
