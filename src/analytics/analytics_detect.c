@@ -5,6 +5,7 @@
  * thread-safe on an opened database). */
 #include "analytics/analytics_detect.h"
 
+#include "analytics/analytics_keyhash.h"
 #include "analytics/analytics_url.h"
 #include "core/hc_alloc.h"
 #include "core/hc_err.h"
@@ -41,12 +42,28 @@ struct analytics_detect {
     int has_mmdb;
 };
 
+/* A header name and its length. */
+typedef struct header_name {
+    const char *name;
+    size_t len;
+} header_name_t;
+
+#define NAME(s)                                                                                    \
+    {                                                                                              \
+        .name = (s), .len = sizeof(s) - 1                                                          \
+    }
+
 /* Umami's IP header list, in its order (CLIENT_IP_HEADER comes first). */
-static const char *const ip_headers[] = {
-    "true-client-ip",   "cf-connecting-ip", "fastly-client-ip",    "x-nf-client-connection-ip",
-    "do-connecting-ip", "x-real-ip",        "x-appengine-user-ip", "x-forwarded-for",
-    "forwarded",        "x-client-ip",      "x-cluster-client-ip", "x-forwarded",
+static const header_name_t ip_headers[] = {
+    NAME("true-client-ip"),      NAME("cf-connecting-ip"),
+    NAME("fastly-client-ip"),    NAME("x-nf-client-connection-ip"),
+    NAME("do-connecting-ip"),    NAME("x-real-ip"),
+    NAME("x-appengine-user-ip"), NAME("x-forwarded-for"),
+    NAME("forwarded"),           NAME("x-client-ip"),
+    NAME("x-cluster-client-ip"), NAME("x-forwarded"),
 };
+
+enum { IP_HEADERS = sizeof(ip_headers) / sizeof(ip_headers[0]) };
 
 static int parse_ip(const char *s, ip_addr_t *a)
 {
@@ -152,6 +169,12 @@ void analytics_detect_free(analytics_detect_t *d)
  * Copies s[0..n) so into out (always valid UTF-8), cut at a character boundary. */
 static void header_copy(char *out, size_t cap, const char *s, size_t n)
 {
+    if (cap && analytics_ascii(s, n)) { /* as values usually are: every byte stays */
+        size_t len = n < cap ? n : cap - 1;
+        memcpy(out, s, len);
+        out[len] = '\0';
+        return;
+    }
     size_t k = 0;
     for (size_t i = 0; i < n && cap; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -218,21 +241,38 @@ static void forwarded_for(const char *v, size_t n, const char **s, size_t *len)
     }
 }
 
+/* Stores h as first[k] when it is the first header named names[k] (without case). */
+static void note_header(const hc_http_header_t *h, const header_name_t *names, size_t n,
+                        const hc_http_header_t **first)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!first[k] && h->name_len == names[k].len &&
+            !strncasecmp(h->name, names[k].name, names[k].len))
+            first[k] = h;
+}
+
 void analytics_client_ip(const hc_http_req_t *req, const char *custom_header, char *out, size_t cap)
 {
-    size_t n = 0;
-    const char *v = NULL, *name = NULL;
-    if (custom_header && *custom_header) {
-        v = hc_http_req_header(req, custom_header, &n);
-        name = custom_header;
+    /* each candidate as hc_http_req_header finds it (its first occurrence), all in one
+     * pass over the request's headers rather than one pass per name */
+    header_name_t custom_name = {custom_header, custom_header ? strlen(custom_header) : 0};
+    const hc_http_header_t *first[IP_HEADERS] = {0}, *custom = NULL;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (custom_name.len)
+            note_header(&req->headers[i], &custom_name, 1, &custom);
+        note_header(&req->headers[i], ip_headers, IP_HEADERS, first);
     }
-    for (size_t i = 0; (!v || !n) && i < sizeof(ip_headers) / sizeof(ip_headers[0]); i++) {
-        v = hc_http_req_header(req, ip_headers[i], &n);
-        name = ip_headers[i];
+    const hc_http_header_t *h = custom;
+    const char *name = custom_header;
+    for (size_t k = 0; (!h || !h->value_len) && k < IP_HEADERS; k++) {
+        h = first[k];
+        name = ip_headers[k].name;
     }
     out[0] = '\0';
-    if (!v || !n)
+    if (!h || !h->value_len)
         return;
+    const char *v = h->value;
+    size_t n = h->value_len;
     if (!strcasecmp(name, "x-forwarded-for")) {
         const char *comma = memchr(v, ',', n);
         if (comma)
@@ -399,6 +439,12 @@ void analytics_detect_fill(const analytics_detect_t *d, const hc_http_req_t *req
 /* JavaScript's +s for the width part of "WxH": NAN when not a number. */
 static double js_plus(const char *s, size_t n)
 {
+    uint32_t w = 0;
+    size_t digits = 0;
+    while (digits < n && digits < 9 && s[digits] >= '0' && s[digits] <= '9')
+        w = w * 10 + (uint32_t)(s[digits++] - '0');
+    if (digits && digits == n)
+        return w; /* the usual width, plain digits: what strtod would give */
     char b[32];
     if (n >= sizeof(b))
         return NAN;
@@ -432,23 +478,25 @@ typedef struct ua_memo {
 } ua_memo_t;
 
 static _Thread_local ua_memo_t ua_memos[UA_MEMO];
+static _Thread_local ua_memo_t *ua_last; /* the entry memo_of gave last */
 
 /* The memo entry of a non-empty ua (claimed and emptied when another ua held it), or
- * NULL when ua is too long to keep. */
+ * NULL when ua is too long to keep. An event asks for four verdicts on one ua in a row,
+ * so the entry given last is compared first, without hashing. */
 static ua_memo_t *memo_of(const char *ua)
 {
     size_t n = strlen(ua);
     if (n >= UA_MEMO_LEN)
         return NULL;
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)ua[i]) * 16777619u;
-    ua_memo_t *m = &ua_memos[h % UA_MEMO];
+    if (ua_last && ua_last->len == n && !memcmp(ua_last->ua, ua, n))
+        return ua_last;
+    ua_memo_t *m = &ua_memos[analytics_key_hash(ua, n) % UA_MEMO];
     if (m->len != n || memcmp(m->ua, ua, n)) {
         m->len = n;
         m->have = 0;
         memcpy(m->ua, ua, n);
     }
+    ua_last = m;
     return m;
 }
 

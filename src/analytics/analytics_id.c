@@ -2,6 +2,7 @@
  * secret, UUIDv5 names, rotating session/visit salts and the x-umami-cache token. Pure
  * functions over OpenSSL; the test vector of the reference pins every step. */
 #include "analytics/analytics_id.h"
+#include "analytics/analytics_keyhash.h"
 
 #include "core/hc_alloc.h"
 #include "core/hc_jwt.h"
@@ -132,12 +133,13 @@ void analytics_uuid4(char out[ANALYTICS_UUID_LEN + 1])
 int analytics_uuid_valid(const char *s)
 {
     static const int groups[] = {8, 4, 4, 4, 12};
+    static const unsigned char hex[256] = {['0' ... '9'] = 1, ['a' ... 'f'] = 1, ['A' ... 'F'] = 1};
     if (!s)
         return 0;
     const char *p = s;
     for (int g = 0; g < 5; g++) {
         for (int i = 0; i < groups[g]; i++, p++)
-            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F')))
+            if (!hex[(unsigned char)*p])
                 return 0;
         if (g < 4 && *p++ != '-')
             return 0;
@@ -292,10 +294,7 @@ static memo_slot_t *session_of(analytics_event_t *ev, const char *secret, const 
     }
     memo_slot_t *slot = NULL;
     if (memo) {
-        uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-        for (size_t i = 0; i < len; i++)
-            h = (h ^ (unsigned char)key[i]) * 0x100000001b3ull;
-        slot = &memo->slots[(h ^ (h >> 32)) & memo->mask];
+        slot = &memo->slots[analytics_key_hash(key, len) & memo->mask];
         if (slot->len == len && slot->salt_from == salt_from && slot->rot == rot &&
             !memcmp(slot->key, key, len)) {
             memcpy(ev->session_id, slot->session_id, sizeof(ev->session_id));

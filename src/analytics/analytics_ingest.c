@@ -17,6 +17,7 @@
  * claims, for clients that do not send theirs back); a single send's answer is formatted without
  * building a JSON tree. */
 #include "analytics/analytics_int.h"
+#include "analytics/analytics_keyhash.h"
 #include "analytics/analytics_rollup.h"
 
 #include "core/hc_alloc.h"
@@ -149,7 +150,7 @@ static void ir_unit_free(ing_req_t *ir)
 
 static stored_session_t *stored_slot(struct analytics_ingest *ing, const char *session_id)
 {
-    return &ing->stored[analytics_hash64(session_id, strlen(session_id)) % STORED_SLOTS];
+    return &ing->stored[analytics_key_hash(session_id, strlen(session_id)) % STORED_SLOTS];
 }
 
 static int session_known(struct analytics_ingest *ing, const char *session_id, int64_t hour)
@@ -298,8 +299,8 @@ static int same_claims(const analytics_cache_t *a, const analytics_cache_t *b)
 static const char *token_sign(struct analytics_ingest *ing, const analytics_cache_t *c,
                               char tok[TOKEN_MAX])
 {
-    uint64_t h = analytics_hash64(c->session_id, strlen(c->session_id)) ^
-                 analytics_hash64(c->visit_id, strlen(c->visit_id)) * 31 ^ (uint64_t)c->iat;
+    uint64_t h = analytics_key_hash(c->session_id, strlen(c->session_id)) ^
+                 analytics_key_hash(c->visit_id, strlen(c->visit_id)) * 31 ^ (uint64_t)c->iat;
     tok_slot_t *slot = &ing->signed_toks[h % SIGNED_SLOTS];
     if (slot->len && same_claims(&slot->c, c))
         return slot->tok;
@@ -618,7 +619,7 @@ static void on_site(void *arg, int found)
 /* Verifies a cache token, or finds it among the tokens verified before (same bytes). */
 static int token_verify(struct analytics_ingest *ing, const char *h, size_t n, analytics_cache_t *c)
 {
-    uint64_t hash = analytics_hash64(h, n);
+    uint64_t hash = analytics_key_hash(h, n);
     tok_slot_t *slot = n < TOKEN_SLOT_LEN ? &ing->toks[(hash % (TOKEN_SLOTS / 2)) * 2] : NULL;
     for (int way = 0; slot && way < 2; way++) {
         if (slot[way].len == n && !memcmp(slot[way].tok, h, n)) {
@@ -758,16 +759,20 @@ static void h_collect(hc_http_req_t *req, analytics_t *an, int batch)
         analytics_respond_error(req, 413, "payload-too-large", "Payload too large");
         return;
     }
-    ing_req_t *ir = hc_calloc(1, sizeof(*ir));
-    ir->ing = ing;
-    ir->rowset.an = an;
-    ir->req = req;
-    ir->batch = batch;
-    ir->refs = 2; /* the request and the body */
-    ir->start_ms = mono_ms();
+    /* malloc and an initializer, not calloc: glibc's calloc (before 2.41) skips the
+     * thread's cache of freed chunks and takes the arena lock, once per send */
+    ing_req_t *ir = hc_malloc(sizeof(*ir));
+    *ir = (ing_req_t){
+        .ing = ing,
+        .rowset.an = an,
+        .req = req,
+        .batch = batch,
+        .refs = 2, /* the request and the body */
+        .start_ms = mono_ms(),
+        .in_list = 1,
+        .prev = ing->tail,
+    };
     hc_buf_init(&ir->body, limit);
-    ir->in_list = 1;
-    ir->prev = ing->tail;
     *(ing->tail ? &ing->tail->next : &ing->head) = ir;
     ing->tail = ir;
     tick_update(ing);

@@ -31,6 +31,40 @@ static int fail(analytics_json_iter_t *it, const char *at, const char *msg)
     return -EINVAL;
 }
 
+/* Eight copies of the byte c, one in each byte of a word. */
+#define BYTES(c) (0x0101010101010101ull * (unsigned char)(c))
+
+/* Non-zero when a byte of v is zero (the classic word-at-a-time test; bits may also be
+ * set above a zero byte, which does not change the answer). */
+static uint64_t any_zero(uint64_t v)
+{
+    return (v - BYTES(1)) & ~v & BYTES(0x80);
+}
+
+/* The first byte at or after p that is not plain, or end. Eight bytes are tested at
+ * once: a byte stops the scan when it is 0x80 or above, below 0x20 (any_zero with 0x20
+ * subtracted, exact once no byte is 0x80 or above), '"' or '\\'. The lowest bit set
+ * in the result is that of the first byte that stops it (the stray bits any_zero may
+ * set lie above a zero byte), so no byte is looked at twice. */
+static char *skip_plain(char *p, const char *end)
+{
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        x = __builtin_bswap64(x); /* p[0] in the low byte */
+#endif
+        uint64_t stop = (x & BYTES(0x80)) | ((x - BYTES(0x20)) & ~x & BYTES(0x80)) |
+                        any_zero(x ^ BYTES('"')) | any_zero(x ^ BYTES('\\'));
+        if (stop)
+            return p + __builtin_ctzll(stop) / 8;
+        p += 8;
+    }
+    while (p < end && plain[(unsigned char)*p])
+        p++;
+    return p;
+}
+
 /* RFC 8259 §2: whitespace is space, tab, line feed and carriage return. */
 static char *skip_ws(char *p, const char *end)
 {
@@ -131,7 +165,7 @@ static char *read_escape(char *p, const char *end, unsigned long *cp)
  * text from the byte after the quote and NUL-terminated: an escape of 2, 6 or 12 bytes
  * gives 1, at most 3, or 4 bytes, so the value never outgrows the text. Without decode
  * the text is only validated and v is left as it is. */
-static int read_string(analytics_json_iter_t *it, int decode, analytics_json_value_t *v)
+static int read_string_full(analytics_json_iter_t *it, int decode, analytics_json_value_t *v)
 {
     char *p = it->p + 1, *end = it->end, *s = p;
     char *w = NULL; /* where the next decoded byte goes, once an escape was decoded */
@@ -140,8 +174,7 @@ static int read_string(analytics_json_iter_t *it, int decode, analytics_json_val
             while (p < end && plain[(unsigned char)*p])
                 *w++ = *p++;
         else
-            while (p < end && plain[(unsigned char)*p])
-                p++;
+            p = skip_plain(p, end);
         if (p == end)
             return fail(it, p, "premature end of input");
         unsigned char c = (unsigned char)*p;
@@ -173,6 +206,23 @@ static int read_string(analytics_json_iter_t *it, int decode, analytics_json_val
         v->s = s;
         v->len = (size_t)((w ? w : p) - s);
         s[v->len] = '\0';
+    }
+    it->p = p + 1;
+    return 0;
+}
+
+/* read_string_full for a string of plain bytes, the usual kind, done inline: its value is
+ * its text, NUL-terminated over the closing quote. Any other goes to read_string_full. */
+static inline int read_string(analytics_json_iter_t *it, int decode, analytics_json_value_t *v)
+{
+    char *s = it->p + 1, *p = skip_plain(s, it->end);
+    if (p == it->end || *p != '"')
+        return read_string_full(it, decode, v);
+    if (decode) {
+        v->type = ANALYTICS_JSON_STRING;
+        v->s = s;
+        v->len = (size_t)(p - s);
+        *p = '\0';
     }
     it->p = p + 1;
     return 0;
@@ -403,10 +453,30 @@ void analytics_json_enter(analytics_json_iter_t *it, const analytics_json_value_
     };
 }
 
-/* One member of the walk, decoded or only validated. */
-static int step(analytics_json_iter_t *it, int decode, analytics_json_value_t *key,
-                analytics_json_value_t *val)
+/* Moves the walk past the object whose inner walk analytics_json_next_into handed out,
+ * once that walk is read to its end (here, for what its caller left unread). */
+static int leave_inner(analytics_json_iter_t *it)
 {
+    analytics_json_iter_t *in = it->inner;
+    size_t n;
+    it->inner = NULL;
+    if (in->state != ENDED)
+        analytics_json_count(in, &n);
+    if (in->error) {
+        fail(it, it->text + in->error_at, in->error);
+        return -EINVAL;
+    }
+    it->p = in->p;
+    return 0;
+}
+
+/* One member of the walk, decoded or only validated; with inner, an object value is
+ * handed out unread (analytics_json_next_into). */
+static int step(analytics_json_iter_t *it, int decode, analytics_json_value_t *key,
+                analytics_json_value_t *val, analytics_json_iter_t *inner)
+{
+    if (it->inner && leave_inner(it) < 0)
+        return -EINVAL;
     if (it->state == ENDED)
         return it->error ? -EINVAL : 0;
     int rc = member_begin(it, it->close, it->state == FIRST, decode, key);
@@ -419,7 +489,15 @@ static int step(analytics_json_iter_t *it, int decode, analytics_json_value_t *k
         return 0;
     }
     it->state = BETWEEN;
-    if (read_value(it, it->depth + 1, decode, val) < 0)
+    unsigned depth = it->depth + 1;
+    if (inner && *it->p == '{' && depth <= ANALYTICS_JSON_DEPTH_MAX) {
+        *val = (analytics_json_value_t){.type = ANALYTICS_JSON_OBJECT, .s = it->p, .depth = depth};
+        *inner = (analytics_json_iter_t){
+            .p = it->p + 1, .end = it->end, .text = it->text, .depth = depth, .close = '}'};
+        it->inner = inner;
+        return 1;
+    }
+    if (read_value(it, depth, decode, val) < 0)
         return -EINVAL;
     return 1;
 }
@@ -428,7 +506,14 @@ int analytics_json_next(analytics_json_iter_t *it, analytics_json_value_t *key,
                         analytics_json_value_t *val)
 {
     analytics_json_value_t unused;
-    return step(it, 1, key ? key : &unused, val);
+    return step(it, 1, key ? key : &unused, val, NULL);
+}
+
+int analytics_json_next_into(analytics_json_iter_t *it, analytics_json_value_t *key,
+                             analytics_json_value_t *val, analytics_json_iter_t *inner)
+{
+    analytics_json_value_t unused;
+    return step(it, 1, key ? key : &unused, val, inner);
 }
 
 int analytics_json_count(analytics_json_iter_t *it, size_t *n)
@@ -436,7 +521,7 @@ int analytics_json_count(analytics_json_iter_t *it, size_t *n)
     analytics_json_value_t key, val;
     int rc;
     *n = 0;
-    while ((rc = step(it, 0, &key, &val)) == 1)
+    while ((rc = step(it, 0, &key, &val, NULL)) == 1)
         (*n)++;
     return rc;
 }

@@ -47,6 +47,7 @@ typedef struct analytics_json_iter {
     char top;          /* the document itself: only whitespace may follow it */
     const char *error; /* what was wrong ("invalid escape"), NULL while nothing was */
     size_t error_at;   /* byte offset of the error in the walked text */
+    struct analytics_json_iter *inner; /* the walk analytics_json_next_into handed out */
 } analytics_json_iter_t;
 
 /** Starts walking the document doc[0..len) (NULL with len 0 is the empty document): it
@@ -65,6 +66,17 @@ void analytics_json_enter(analytics_json_iter_t *it, const analytics_json_value_
  *  or -EINVAL it keeps returning the same. */
 int analytics_json_next(analytics_json_iter_t *it, analytics_json_value_t *key,
                         analytics_json_value_t *val);
+
+/** analytics_json_next for a walk whose caller reads an object value's members in the
+ *  same pass (rather than the walk checking the object first, then the caller reading it
+ *  again): an object value comes back in *val unread (val->s at its '{', val->len 0)
+ *  with *inner a walk over it, as analytics_json_enter would start it but with error
+ *  offsets counted from where this walk's text starts. inner must stay valid until the
+ *  next call on it: that call moves it past the object, first reading (and checking)
+ *  what the caller left of the inner walk, and returns -EINVAL if the object was not
+ *  valid JSON. Other values come back as analytics_json_next gives them. */
+int analytics_json_next_into(analytics_json_iter_t *it, analytics_json_value_t *key,
+                             analytics_json_value_t *val, analytics_json_iter_t *inner);
 
 /** Reads the rest of the walk without changing the text (strings are validated, not
  *  decoded), counting the members or elements read into *n. Returns 0 or -EINVAL. A

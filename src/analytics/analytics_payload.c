@@ -96,15 +96,13 @@ static int invalid_json(const analytics_json_iter_t *it, char *why, size_t whyle
                    it->error_at);
 }
 
-/* Walks the payload object pv into *m. Returns 0 or -EINVAL. */
-static int read_members(const analytics_json_value_t *pv, members_t *m, char *why, size_t wl)
+/* Walks the payload object (it, from its first member) into *m. Returns 0 or -EINVAL. */
+static int read_members(analytics_json_iter_t *it, members_t *m, char *why, size_t wl)
 {
-    analytics_json_iter_t it;
     analytics_json_value_t key, val;
     int rc;
-    analytics_json_enter(&it, pv);
     m->present = 0;
-    while ((rc = analytics_json_next(&it, &key, &val)) == 1) {
+    while ((rc = analytics_json_next(it, &key, &val)) == 1) {
         for (int k = 0; key.len < sizeof(member_names[0]) && k < M_COUNT; k++) {
             if (key.s[0] == member_names[k][0] && !memcmp(key.s, member_names[k], key.len + 1)) {
                 m->v[k] = val;
@@ -113,7 +111,7 @@ static int read_members(const analytics_json_value_t *pv, members_t *m, char *wh
             }
         }
     }
-    return rc < 0 ? invalid_json(&it, why, wl) : 0;
+    return rc < 0 ? invalid_json(it, why, wl) : 0;
 }
 
 /* Optional string member k with at most max UTF-16 units (0 = no limit). *out is NULL
@@ -130,7 +128,8 @@ static int get_str(const members_t *m, int k, size_t max, const char **out, size
         return hc_errf(why, whylen, -EINVAL, "payload.%s: expected string", member_names[k]);
     *out = v->s;
     *len = v->len;
-    if (max && analytics_js_length(*out, *len) > max)
+    /* a character is never more UTF-16 units than bytes: only a long string is counted */
+    if (max && *len > max && analytics_js_length(*out, *len) > max)
         return hc_errf(why, whylen, -EINVAL, "payload.%s: longer than %zu characters",
                        member_names[k], max);
     return 0;
@@ -281,29 +280,60 @@ static int read_fields(const members_t *m, fields_t *f, char *why, size_t wl)
     return 0;
 }
 
-/* The base `new URL(url, base)` resolves against: https://hostname or https://localhost. */
-static int make_base(const fields_t *f, analytics_url_t *base, char *why, size_t wl)
+/* The bases `new URL(v, base)` resolves against are "https://" and a host: localhost,
+ * which every URL must parse against, and the event's hostname. A site sends one
+ * hostname (or a few), so each thread keeps the last base of each kind with the host it
+ * was parsed from, and parses again only when the host differs. */
+enum { BASE_MAX = 512 }; /* bytes of "https://" and the host, with a NUL */
+
+typedef struct base_memo {
+    char host[BASE_MAX - 8];
+    size_t len; /* 0 = nothing parsed yet (a host is never empty) */
+    int ok;     /* the base parsed */
+    analytics_url_t url;
+} base_memo_t;
+
+/* ~37 KiB each: neither on the stack nor allocated per event */
+static _Thread_local base_memo_t localhost_base, hostname_base;
+
+/* https://host for host[0..n) (0 < n < BASE_MAX - 8), from m when it was parsed from the
+ * same host. NULL when it does not parse. */
+static const analytics_url_t *https_base(base_memo_t *m, const char *host, size_t n)
 {
-    const char *host = f->hostname && f->n_hostname ? f->hostname : "localhost";
-    size_t hn = f->hostname && f->n_hostname ? f->n_hostname : 9;
-    char b[512];
-    if (strlen(host) != hn || hn + 8 >= sizeof(b))
-        return hc_errf(why, wl, -EINVAL, "payload.hostname: invalid hostname");
-    int n = snprintf(b, sizeof(b), "https://%s", host);
-    if (analytics_url_parse(b, (size_t)n, NULL, base) < 0)
-        return hc_errf(why, wl, -EINVAL, "payload.hostname: invalid hostname");
-    return 0;
+    if (m->len != n || memcmp(m->host, host, n) != 0) {
+        char b[BASE_MAX];
+        memcpy(b, "https://", 8);
+        memcpy(b + 8, host, n);
+        m->ok = analytics_url_parse(b, n + 8, NULL, &m->url) == 0;
+        memcpy(m->host, host, n);
+        m->len = n;
+    }
+    return m->ok ? &m->url : NULL;
+}
+
+/* The event's base: https://hostname, or https://localhost without one. */
+static const analytics_url_t *make_base(const fields_t *f, char *why, size_t wl)
+{
+    const analytics_url_t *base = NULL;
+    if (!f->hostname || !f->n_hostname)
+        base = https_base(&localhost_base, "localhost", 9);
+    else if (strlen(f->hostname) == f->n_hostname && f->n_hostname < sizeof(hostname_base.host))
+        base = https_base(&hostname_base, f->hostname, f->n_hostname);
+    if (!base)
+        hc_errf(why, wl, -EINVAL, "payload.hostname: invalid hostname");
+    return base;
 }
 
 /* The event columns of route.ts: path+hash, query, hostname, UTM/click ids, referrer.
- * u[0] and u[2] hold url and referrer as parsed against https://localhost (u[0] unparsed
+ * u[0] and u[1] hold url and referrer as parsed against https://localhost (u[0] unparsed
  * when there is no url): kept when the base played no part, else parsed again against
- * the event's own base, made in u[1]. */
+ * the event's own base. */
 static int derive_page(const fields_t *f, const analytics_payload_opts_t *o, analytics_event_t *ev,
                        analytics_url_t *u, char *why, size_t wl)
 {
-    analytics_url_t *base = u + 1, *ref = u + 2;
-    if (make_base(f, base, why, wl) < 0)
+    analytics_url_t *ref = u + 1;
+    const analytics_url_t *base = make_base(f, why, wl);
+    if (!base)
         return -EINVAL;
     const char *url = f->url ? f->url : "undefined"; /* new URL(undefined, base) */
     size_t un = f->url ? f->n_url : 9;
@@ -331,9 +361,16 @@ static int derive_page(const fields_t *f, const analytics_payload_opts_t *o, ana
         COPY(ev->hostname, f->hostname, f->n_hostname);
     else
         strip_www(ev->hostname, sizeof(ev->hostname), u->host);
-    for (size_t i = 0; u->query[0] && i < sizeof(query_fields) / sizeof(query_fields[0]); i++)
-        analytics_url_param(u->query, query_fields[i].param, (char *)ev + query_fields[i].off,
-                            sizeof(ev->utm_source));
+    if (u->query[0]) {
+        enum { N = sizeof(query_fields) / sizeof(query_fields[0]) };
+        const char *names[N];
+        char *cols[N];
+        for (size_t i = 0; i < N; i++) {
+            names[i] = query_fields[i].param;
+            cols[i] = (char *)ev + query_fields[i].off;
+        }
+        analytics_url_params(u->query, names, cols, N, sizeof(ev->utm_source));
+    }
     if (f->referrer && f->n_referrer) {
         if (ref->relative && analytics_url_parse(f->referrer, f->n_referrer, base, ref) < 0)
             return hc_errf(why, wl, -EINVAL, "payload.referrer: invalid url");
@@ -360,9 +397,9 @@ static void revenue(analytics_event_t *ev)
     COPY(ev->currency, json_string_value(c), json_string_length(c));
 }
 
-/* url, base and referrer while an event is parsed (~110 KiB, so neither on the stack nor
+/* url and referrer while an event is parsed (~74 KiB, so neither on the stack nor
  * allocated per event). */
-static _Thread_local analytics_url_t url_scratch[3];
+static _Thread_local analytics_url_t url_scratch[2];
 
 static int parse_payload(const members_t *m, const analytics_payload_opts_t *o,
                          analytics_event_t *ev, char *why, size_t wl)
@@ -373,15 +410,16 @@ static int parse_payload(const members_t *m, const analytics_payload_opts_t *o,
         return -EINVAL;
     /* every URL must parse against https://localhost (urlOrPathParam) */
     analytics_url_t *u = url_scratch;
+    const analytics_url_t *localhost = https_base(&localhost_base, "localhost", 9);
     json_t *data = NULL;
     int rc = -EINVAL;
-    if (analytics_url_parse("https://localhost", 17, NULL, u + 1) < 0)
+    if (!localhost)
         goto out;
-    if (f.url && analytics_url_parse(f.url, f.n_url, u + 1, u) < 0) {
+    if (f.url && analytics_url_parse(f.url, f.n_url, localhost, u) < 0) {
         hc_errf(why, wl, -EINVAL, "payload.url: invalid url");
         goto out;
     }
-    if (f.referrer && analytics_url_parse(f.referrer, f.n_referrer, u + 1, u + 2) < 0) {
+    if (f.referrer && analytics_url_parse(f.referrer, f.n_referrer, localhost, u + 1) < 0) {
         hc_errf(why, wl, -EINVAL, "payload.referrer: invalid url");
         goto out;
     }
@@ -494,12 +532,19 @@ static int parse_event(analytics_json_iter_t *it, const analytics_payload_opts_t
                        analytics_event_t *ev, char *why, size_t whylen)
 {
     analytics_json_value_t key, val, type = {.type = ANALYTICS_JSON_NULL}, payload = type;
+    analytics_json_iter_t inner;
+    members_t m;
     int rc;
-    while ((rc = analytics_json_next(it, &key, &val)) == 1) {
-        if (!strcmp(key.s, "type"))
+    /* the payload's members are read as the walk passes them, so the object is read once
+     * (its JSON is still all checked before the body's shape is judged) */
+    while ((rc = analytics_json_next_into(it, &key, &val, &inner)) == 1) {
+        if (!strcmp(key.s, "type")) {
             type = val;
-        else if (!strcmp(key.s, "payload"))
+        } else if (!strcmp(key.s, "payload")) {
             payload = val;
+            if (val.type == ANALYTICS_JSON_OBJECT && read_members(&inner, &m, why, whylen) < 0)
+                return -EINVAL;
+        }
     }
     if (rc < 0)
         return invalid_json(it, why, whylen);
@@ -514,9 +559,6 @@ static int parse_event(analytics_json_iter_t *it, const analytics_payload_opts_t
         return hc_errf(why, whylen, -EINVAL, "type: expected event, identify or performance");
     if (payload.type != ANALYTICS_JSON_OBJECT)
         return hc_errf(why, whylen, -EINVAL, "payload: expected object");
-    members_t m;
-    if (read_members(&payload, &m, why, whylen) < 0)
-        return -EINVAL;
     rc = parse_payload(&m, o, ev, why, whylen);
     if (rc < 0)
         analytics_event_clear(ev);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "analytics/analytics_keyhash.h"
 #include "analytics/analytics_rollup.h"
 #include "analytics/analytics_rollup_int.h"
 #include "core/hc_alloc.h"
@@ -98,60 +99,80 @@ static uint64_t mix64(uint64_t h)
     return h;
 }
 
-/* One event touches ~35 cells of the same site: its hash is kept for the next call. */
-static uint64_t site_hash(analytics_rollup_t *r, const char *site)
+/* The site_t of site, made when missing and make says so (else NULL). One event touches
+ * ~35 cells of the same site: the last one found is compared first. */
+static const site_t *site_of(analytics_rollup_t *r, const char *site, int make)
 {
-    if (strcmp(site, r->site_cached) != 0) {
-        snprintf(r->site_cached, sizeof(r->site_cached), "%s", site);
-        r->site_cached_h = analytics_hash64(site, strlen(site));
+    if (r->site_cached && strcmp(site, r->site_cached->text) == 0)
+        return r->site_cached;
+    uint64_t h = analytics_key_hash(site, strlen(site));
+    site_t *s = NULL;
+    for (rnode_t *n = rtable_first(&r->sites, h); n && !s; n = n->next)
+        if (n->h == h && strcmp(((site_t *)n)->text, site) == 0)
+            s = (site_t *)n;
+    if (!s && make) {
+        s = hc_calloc(1, sizeof(*s));
+        s->node.h = h;
+        s->id = ++r->nsites;
+        s->text = hc_strdup(site);
+        rtable_insert(&r->sites, &s->node);
     }
-    return r->site_cached_h;
+    if (s)
+        r->site_cached = s;
+    return s;
 }
 
-static uint64_t hour_hash(analytics_rollup_t *r, const char *site, int64_t hour)
+static uint64_t hour_hash(const site_t *s, int64_t hour)
 {
-    return mix64(site_hash(r, site) ^ ((uint64_t)hour * 0x9e3779b97f4a7c15ull));
+    return mix64(s->node.h ^ ((uint64_t)hour * 0x9e3779b97f4a7c15ull));
 }
 
 /* A day (or hour) cell's key from its site's and its value's hashes. */
-static uint64_t day_key(uint64_t site_h, int64_t day, int type, uint64_t value_h)
+static uint64_t day_key(const site_t *s, int64_t day, int type, uint64_t value_h)
 {
-    return mix64(site_h ^ ((uint64_t)day * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)type << 56)) ^
+    return mix64(s->node.h ^ ((uint64_t)day * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)type << 56)) ^
            value_h;
 }
 
-hcell_t *rollup_hour_find(analytics_rollup_t *r, const char *site, int64_t hour)
+static hcell_t *hour_lookup(analytics_rollup_t *r, const site_t *s, int64_t hour)
 {
-    uint64_t h = hour_hash(r, site, hour);
+    uint64_t h = hour_hash(s, hour);
     for (rnode_t *n = rtable_first(&r->hours, h); n; n = n->next) {
         hcell_t *c = (hcell_t *)n;
-        if (n->h == h && c->hour == hour && strcmp(c->site, site) == 0)
+        if (n->h == h && c->hour == hour && c->site_id == s->id)
             return c;
     }
     return NULL;
 }
 
-static hcell_t *hour_get(analytics_rollup_t *r, const char *site, int64_t hour)
+hcell_t *rollup_hour_find(analytics_rollup_t *r, const char *site, int64_t hour)
 {
-    hcell_t *c = rollup_hour_find(r, site, hour);
+    const site_t *s = site_of(r, site, 0);
+    return s ? hour_lookup(r, s, hour) : NULL;
+}
+
+static hcell_t *hour_get(analytics_rollup_t *r, const site_t *s, int64_t hour)
+{
+    hcell_t *c = hour_lookup(r, s, hour);
     if (c)
         return c;
     c = hc_calloc(1, sizeof(*c));
-    c->node.h = hour_hash(r, site, hour);
-    snprintf(c->site, sizeof(c->site), "%s", site);
+    c->node.h = hour_hash(s, hour);
+    c->site_id = s->id;
+    snprintf(c->site, sizeof(c->site), "%s", s->text);
     c->hour = hour;
     c->gen = r->next_gen++;
     rtable_insert(&r->hours, &c->node);
     return c;
 }
 
-static dcell_t *day_lookup(analytics_rollup_t *r, uint64_t h, const char *site, int64_t day,
+static dcell_t *day_lookup(analytics_rollup_t *r, uint64_t h, const site_t *s, int64_t day,
                            int type, const char *value)
 {
     for (rnode_t *n = rtable_first(&r->days, h); n; n = n->next) {
         dcell_t *c = (dcell_t *)n;
-        if (n->h == h && c->day == day && c->type == type && strcmp(c->value, value) == 0 &&
-            strcmp(c->site, site) == 0)
+        if (n->h == h && c->day == day && c->type == type && c->site_id == s->id &&
+            strcmp(c->value, value) == 0)
             return c;
     }
     return NULL;
@@ -160,20 +181,24 @@ static dcell_t *day_lookup(analytics_rollup_t *r, uint64_t h, const char *site, 
 dcell_t *rollup_day_find(analytics_rollup_t *r, const char *site, int64_t day, int type,
                          const char *value)
 {
-    uint64_t h = day_key(site_hash(r, site), day, type, analytics_hash64(value, strlen(value)));
-    return day_lookup(r, h, site, day, type, value);
+    const site_t *s = site_of(r, site, 0);
+    if (!s)
+        return NULL;
+    uint64_t h = day_key(s, day, type, analytics_key_hash(value, strlen(value)));
+    return day_lookup(r, h, s, day, type, value);
 }
 
 /* The cell keyed h (day_key of the rest), made when missing. */
-static dcell_t *day_get(analytics_rollup_t *r, uint64_t h, const char *site, int64_t day, int type,
+static dcell_t *day_get(analytics_rollup_t *r, uint64_t h, const site_t *s, int64_t day, int type,
                         const char *value)
 {
-    dcell_t *c = day_lookup(r, h, site, day, type, value);
+    dcell_t *c = day_lookup(r, h, s, day, type, value);
     if (c)
         return c;
     c = hc_calloc(1, sizeof(*c));
     c->node.h = h;
-    snprintf(c->site, sizeof(c->site), "%s", site);
+    c->site_id = s->id;
+    snprintf(c->site, sizeof(c->site), "%s", s->text);
     c->day = day;
     c->type = type;
     c->value = hc_strdup(value);
@@ -219,7 +244,7 @@ static int64_t span_s(const visit_t *v)
 void rollup_visit_seed(analytics_rollup_t *r, const char *visit_id, int64_t min_ms, int64_t max_ms,
                        int64_t count)
 {
-    uint64_t key = analytics_hash64(visit_id, strlen(visit_id));
+    uint64_t key = analytics_key_hash(visit_id, strlen(visit_id));
     if (visit_find(r, key) || r->visits.n >= VISITS_MAX)
         return;
     visit_t *v = hc_calloc(1, sizeof(*v));
@@ -232,9 +257,9 @@ void rollup_visit_seed(analytics_rollup_t *r, const char *visit_id, int64_t min_
     rtable_insert(&r->visits, &v->node);
 }
 
-static void count_visit(analytics_rollup_t *r, const char *site, const char *visit_id, int64_t ms)
+static void count_visit(analytics_rollup_t *r, const site_t *site, const char *visit_id, int64_t ms)
 {
-    uint64_t key = analytics_hash64(visit_id, strlen(visit_id));
+    uint64_t key = analytics_key_hash(visit_id, strlen(visit_id));
     visit_t *v = visit_find(r, key);
     r->touch++;
     if (!v) {
@@ -269,20 +294,20 @@ static void count_visit(analytics_rollup_t *r, const char *site, const char *vis
 }
 
 /* Counts value into its day cell and that cell's hourly twin. */
-static void count_day(analytics_rollup_t *r, const char *site, int64_t ms, int type,
+static void count_day(analytics_rollup_t *r, const site_t *site, int64_t ms, int type,
                       const char *value, uint64_t sh)
 {
     if (!value || !value[0])
         return;
     int64_t hour = ms >= 0 ? ms / 3600000 : (ms - 3599999) / 3600000;
     int64_t day = hour >= 0 ? hour / 24 : (hour - 23) / 24;
-    uint64_t site_h = site_hash(r, site), value_h = analytics_hash64(value, strlen(value));
-    dcell_t *c = day_get(r, day_key(site_h, day, type, value_h), site, day, type, value);
+    uint64_t value_h = analytics_key_hash(value, strlen(value));
+    dcell_t *c = day_get(r, day_key(site, day, type, value_h), site, day, type, value);
     c->y++;
     analytics_sketch_add(&c->sessions, sh);
     c->dirty = 1;
     int htype = type + ANALYTICS_RT_HOURLY;
-    c = day_get(r, day_key(site_h, hour, htype, value_h), site, hour, htype, value);
+    c = day_get(r, day_key(site, hour, htype, value_h), site, hour, htype, value);
     c->y++;
     analytics_sketch_add(&c->sessions, sh);
     c->dirty = 1;
@@ -292,7 +317,7 @@ void rollup_count(analytics_rollup_t *r, const analytics_event_t *ev)
 {
     if (ev->kind != ANALYTICS_SEND_EVENT || !ev->website_id[0] || !ev->session_id[0])
         return;
-    const char *site = ev->website_id;
+    const site_t *site = site_of(r, ev->website_id, 1);
     int64_t ms = ev->created_at_ms;
     uint64_t sh = analytics_hash64(ev->session_id, strlen(ev->session_id));
     if (ms / 1000 > r->horizon_s)
@@ -659,9 +684,16 @@ static void free_tables(analytics_rollup_t *r)
             next = n->next;
             hc_free(n);
         }
+    for (size_t i = 0; i < r->sites.nb; i++)
+        for (rnode_t *n = r->sites.b[i], *next; n; n = next) {
+            next = n->next;
+            hc_free(((site_t *)n)->text);
+            hc_free(n);
+        }
     hc_free(r->hours.b);
     hc_free(r->days.b);
     hc_free(r->visits.b);
+    hc_free(r->sites.b);
 }
 
 static void on_handle_closed(uv_handle_t *h)

@@ -21,8 +21,17 @@ typedef struct rtable {
     size_t n;
 } rtable_t;
 
+/* A site cells were counted for, numbered so that a cell lookup compares sites as
+ * integers rather than strings. Kept until the rollup is freed (one per website). */
+typedef struct site {
+    rnode_t node; /* h = analytics_key_hash of text */
+    uint32_t id;  /* from 1 */
+    char *text;   /* owned */
+} site_t;
+
 typedef struct hcell {
     rnode_t node;
+    uint32_t site_id; /* site_t.id of site */
     char site[ANALYTICS_UUID_LEN + 1];
     int64_t hour; /* UTC hours since the epoch */
     int64_t gen;
@@ -33,6 +42,7 @@ typedef struct hcell {
 
 typedef struct dcell {
     rnode_t node;
+    uint32_t site_id; /* site_t.id of site */
     char site[ANALYTICS_UUID_LEN + 1];
     int64_t day; /* UTC days since the epoch */
     int type;    /* enum analytics_rollup_type */
@@ -63,12 +73,12 @@ struct analytics_rollup {
     int64_t open_ms;   /* wall clock at open */
     int64_t next_gen;  /* the next cell generation */
     int64_t horizon_s; /* newest event time counted (UTC seconds) */
-    rtable_t hours, days, visits;
-    char site_cached[ANALYTICS_UUID_LEN + 1]; /* the last site hashed, and its hash */
-    uint64_t site_cached_h;
-    uint64_t touch;    /* visit recency clock */
-    uv_timer_t tick;   /* flush every FLUSH_MS */
-    uv_timer_t retain; /* retention, hourly */
+    rtable_t hours, days, visits, sites;
+    uint32_t nsites;
+    const site_t *site_cached; /* the last site looked up */
+    uint64_t touch;            /* visit recency clock */
+    uv_timer_t tick;           /* flush every FLUSH_MS */
+    uv_timer_t retain;         /* retention, hourly */
     int open_handles;
     int flushing;
     uint64_t flushed_cells;

@@ -229,8 +229,18 @@ static int ipv6_parse(const char *h, size_t n, char *out, size_t cap)
     return b.over ? -1 : 0;
 }
 
+int analytics_ascii(const char *s, size_t n)
+{
+    unsigned char any = 0; /* no early exit: the compiler vectorizes this loop */
+    for (size_t i = 0; i < n; i++)
+        any |= (unsigned char)s[i];
+    return any < 0x80;
+}
+
 int analytics_utf8_valid(const char *s, size_t n)
 {
+    if (analytics_ascii(s, n))
+        return 1; /* as hosts and most values are */
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
         int len = c < 0x80             ? 1
@@ -305,6 +315,8 @@ static int host_parse(const char *h, size_t n, int special, char *out, size_t ca
 
 static int dot_segment(const char *s, size_t n)
 {
+    if (!n || (s[0] != '.' && s[0] != '%'))
+        return 0; /* every spelling below starts so: most segments end here */
     if (n == 1 && s[0] == '.')
         return 1;
     if (n == 3 && !strncasecmp(s, "%2e", 3))
@@ -511,9 +523,14 @@ int analytics_url_parse(const char *in, size_t len, const analytics_url_t *base,
         return -EINVAL;
     char s[ANALYTICS_URL_IN_MAX + 1];
     size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (in[i] != '\t' && in[i] != '\n' && in[i] != '\r')
-            s[n++] = in[i];
+    if (!memchr(in, '\t', len) && !memchr(in, '\n', len) && !memchr(in, '\r', len)) {
+        memcpy(s, in, len); /* the usual URL: nothing to take out */
+        n = len;
+    } else {
+        for (size_t i = 0; i < len; i++)
+            if (in[i] != '\t' && in[i] != '\n' && in[i] != '\r')
+                s[n++] = in[i];
+    }
     s[n] = '\0';
     out->scheme[0] = out->host[0] = out->path[0] = out->query[0] = out->hash[0] = '\0';
     out->special = out->relative = 0;
@@ -663,6 +680,10 @@ static int js_decode(const char *in, int component, sbuf_t *b)
 
 void analytics_uri_decode(const char *in, int component, char *out, size_t cap)
 {
+    if (!strchr(in, '%')) { /* nothing to decode, as is usual */
+        analytics_copy_utf8(out, cap, in, strlen(in));
+        return;
+    }
     char tmp[ANALYTICS_URL_PART];
     sbuf_t b;
     sb_init(&b, tmp, sizeof(tmp));
@@ -718,32 +739,43 @@ static void form_decode(const char *s, size_t n, sbuf_t *b)
     }
 }
 
-int analytics_url_param(const char *query, const char *name, char *out, size_t cap)
+size_t analytics_url_params(const char *query, const char *const *names, char *const *out, size_t n,
+                            size_t cap)
 {
-    size_t n = strlen(query), want = strlen(name);
+    uint64_t found = 0, all = n >= 64 ? ~0ull : (1ull << n) - 1;
+    size_t qn = strlen(query), nfound = 0;
     char key[256], val[ANALYTICS_URL_PART];
-    for (size_t i = 0; i <= n;) {
+    for (size_t k = 0; k < n && cap; k++)
+        out[k][0] = '\0';
+    for (size_t i = 0; i <= qn && found != all;) {
         size_t j = i;
-        while (j < n && query[j] != '&')
+        while (j < qn && query[j] != '&')
             j++;
         if (j > i) {
             const char *eq = memchr(query + i, '=', j - i);
             size_t kn = eq ? (size_t)(eq - query - i) : j - i;
-            sbuf_t kb;
+            sbuf_t kb, vb = {0};
             sb_init(&kb, key, sizeof(key));
             form_decode(query + i, kn, &kb);
-            if (!kb.over && kb.n == want && !memcmp(key, name, want)) {
-                sbuf_t vb;
-                sb_init(&vb, val, sizeof(val));
-                if (eq)
-                    form_decode(eq + 1, (size_t)(query + j - eq - 1), &vb);
-                analytics_copy_utf8(out, cap, val, vb.n);
-                return 1;
+            for (size_t k = 0; !kb.over && k < n; k++) {
+                if (found >> k & 1 || key[0] != names[k][0] || strcmp(key, names[k]) != 0)
+                    continue;
+                if (!vb.p) { /* decoded once, for every name it answers */
+                    sb_init(&vb, val, sizeof(val));
+                    if (eq)
+                        form_decode(eq + 1, (size_t)(query + j - eq - 1), &vb);
+                }
+                analytics_copy_utf8(out[k], cap, val, vb.n);
+                found |= 1ull << k;
+                nfound++;
             }
         }
         i = j + 1;
     }
-    if (cap)
-        out[0] = '\0';
-    return 0;
+    return nfound;
+}
+
+int analytics_url_param(const char *query, const char *name, char *out, size_t cap)
+{
+    return analytics_url_params(query, &name, &out, 1, cap) == 1;
 }

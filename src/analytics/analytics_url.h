@@ -33,11 +33,19 @@ int analytics_url_parse(const char *in, size_t len, const analytics_url_t *base,
  *  Returns 1 when found, else 0 (out = ""). */
 int analytics_url_param(const char *query, const char *name, char *out, size_t cap);
 
+/** analytics_url_param for n (at most 64) names in one pass over query: the value of
+ *  names[i] goes to out[i] (cap bytes each). Returns how many names were found. */
+size_t analytics_url_params(const char *query, const char *const *names, char *const *out, size_t n,
+                            size_t cap);
+
 /** Umami's safeDecodeURI (component = 0) / safeDecodeURIComponent (1): decodes %XX
  *  sequences (decodeURI keeps the escapes of ;/?:@&=+$,#); when the input is malformed
  *  the input is returned unchanged. %00 stays encoded (a column cannot hold NUL). The
  *  result is truncated to cap-1 bytes at a UTF-8 character boundary. */
 void analytics_uri_decode(const char *in, int component, char *out, size_t cap);
+
+/** 1 when s[0..n) is ASCII: no byte of 0x80 or above. */
+int analytics_ascii(const char *s, size_t n);
 
 /** 1 when s[0..n) is well-formed UTF-8: no overlong forms, surrogates or bytes past U+10FFFF. */
 int analytics_utf8_valid(const char *s, size_t n);

@@ -591,6 +591,14 @@ static void test_url_helpers(void **state)
     assert_string_equal(out, "\xef\xbf\xbd"); /* invalid UTF-8 -> U+FFFD */
     assert_int_equal(analytics_url_param("", "a", out, sizeof(out)), 0);
     assert_string_equal(out, "");
+    /* several names in one pass: each gets its first value, a missing one "" */
+    char o1[16] = "x", o2[16] = "x", o3[16] = "x";
+    const char *names[] = {"b", "a", "zz"};
+    char *outs[] = {o1, o2, o3};
+    assert_int_equal(analytics_url_params("a=1&b=%41&a=2&b=3", names, outs, 3, sizeof(o1)), 2);
+    assert_string_equal(o1, "A");
+    assert_string_equal(o2, "1");
+    assert_string_equal(o3, "");
 
     analytics_uri_decode("/a%2Fb%20c%3F%23%C3%A9", 0, out, sizeof(out));
     assert_string_equal(out, "/a%2Fb c%3F%23\xc3\xa9");
