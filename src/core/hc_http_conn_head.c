@@ -21,6 +21,14 @@ void hc_http_conn_scan_reset(hc_http_conn_t *c)
     c->head_phase = 1;
 }
 
+/* The bytes from data[i] up to the next '\n' (or the end): the inside of a line, which
+ * only counts towards its limit, is skipped by memchr rather than byte by byte. */
+static size_t line_run(const char *data, size_t i, size_t len)
+{
+    const char *nl = memchr(data + i, '\n', len - i);
+    return (nl ? (size_t)(nl - data) : len) - i;
+}
+
 /* Returns the bytes up to and including the end of the head, 0 when all of data belongs
  * to the head so far, or -status for a violation. */
 long hc_http_conn_head_scan(hc_http_conn_t *c, const char *data, size_t len)
@@ -38,14 +46,16 @@ long hc_http_conn_head_scan(hc_http_conn_t *c, const char *data, size_t len)
                 return -400;
             }
             break;
-        case SC_REQLINE:
-            if (ch == '\n') {
-                sc->state = SC_LINE_START;
-                sc->head_len = 0;
-            } else if (++sc->line_len > o->max_request_line) {
+        case SC_REQLINE: {
+            size_t run = line_run(data, i, len);
+            if ((sc->line_len += run) > o->max_request_line)
                 return -414; /* RFC 9112 §3: a request-line longer than we parse */
-            }
+            if ((i += run) == len)
+                return 0;
+            sc->state = SC_LINE_START; /* data[i] is its '\n' */
+            sc->head_len = 0;
             break;
+        }
         case SC_LINE_START:
             /* RFC 9112 §5.2: obs-fold in a request is rejected with 400; §2.2: so is
              * whitespace between the start-line and the first field line. */
@@ -57,10 +67,15 @@ long hc_http_conn_head_scan(hc_http_conn_t *c, const char *data, size_t len)
                 return (long)i + 1;
             }
             break;
-        case SC_HEADER:
-            if (ch == '\n')
-                sc->state = SC_LINE_START;
+        case SC_HEADER: {
+            size_t run = line_run(data, i, len);
+            if ((sc->head_len += run) > o->max_header_bytes)
+                return -431; /* RFC 6585 §5 */
+            if ((i += run) == len)
+                return 0;
+            sc->state = SC_LINE_START; /* data[i] is its '\n', counted below */
             break;
+        }
         case SC_END_CR:
             if (ch != '\n')
                 return -400;

@@ -69,6 +69,12 @@ STRICT = [
     ("two_hosts", b"GET /fixed HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, True),
     ("long_request_line", b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414, True),
     ("big_header_section", b"GET /fixed HTTP/1.1\r\nHost: a\r\n" + b"X-F: " + b"b" * 33000 + b"\r\n\r\n", 431, True),
+    # the limits are exact: the request-line's bytes before its LF (8192), the header
+    # section's bytes from the request-line's LF up to the final CR (32768)
+    ("request_line_at_limit", b"GET /" + b"a" * 8177 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 404, False),
+    ("request_line_over_limit", b"GET /" + b"a" * 8178 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414, True),
+    ("header_section_at_limit", b"GET /fixed HTTP/1.1\r\nHost: a\r\nX-F: " + b"b" * 32750 + b"\r\n\r\n", 200, False),
+    ("header_section_over_limit", b"GET /fixed HTTP/1.1\r\nHost: a\r\nX-F: " + b"b" * 32751 + b"\r\n\r\n", 431, True),
     ("too_many_headers", b"GET /fixed HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n", 431, True),
     ("body_over_route_limit", b"POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 17\r\n\r\n" + b"z" * 17, 413, True),
     ("chunked_over_route_limit", b"POST /small HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n" + b"z" * 17 + b"\r\n0\r\n\r\n", 413, True),
