@@ -114,6 +114,8 @@ struct hc_http_server {
     hc_http_conn_t *conns;
     hc_http_io_t *free_io;
     unsigned nfree_io;
+    unsigned pool_low; /* the fewest pooled io blocks since the last trim */
+    uv_timer_t pool_timer;
     uv_idle_t idle; /* runs queued connection work outside of callers' stacks */
     hc_http_conn_t *queue;
     uv_timer_t drain_timer;

@@ -12,7 +12,14 @@
 #include <string.h>
 #include <time.h>
 
-#define IO_POOL_MAX 64
+/* Pooled io blocks (about 20 KiB each: the read buffer and a request's state). Every
+ * connection in the middle of a request holds one, and a load of many connections in
+ * step (each waiting for a group commit, say) returns them all at once: a small pool
+ * freed most of them only to allocate them again a moment later. So the pool keeps up
+ * to IO_POOL_MAX, and every IO_POOL_TRIM_MS a timer frees the blocks that sat unused
+ * through the whole period, down to IO_POOL_KEEP: a burst's memory goes back within
+ * two periods. */
+enum { IO_POOL_KEEP = 64, IO_POOL_MAX = 4096, IO_POOL_TRIM_MS = 10000 };
 
 static void defaults(hc_http_server_opts_t *o)
 {
@@ -63,7 +70,10 @@ hc_http_server_t *hc_http_server_new(uv_loop_t *loop, const hc_http_server_opts_
     s->idle.data = s;
     uv_timer_init(loop, &s->drain_timer);
     s->drain_timer.data = s;
-    s->open_handles = 2;
+    uv_timer_init(loop, &s->pool_timer);
+    s->pool_timer.data = s;
+    uv_unref((uv_handle_t *)&s->pool_timer); /* never what keeps the loop running */
+    s->open_handles = 3;
     return s;
 }
 
@@ -108,7 +118,8 @@ hc_http_io_t *hc_http_io_get(hc_http_server_t *s)
     hc_http_io_t *io = s->free_io;
     if (io) {
         s->free_io = io->next_free;
-        s->nfree_io--;
+        if (--s->nfree_io < s->pool_low)
+            s->pool_low = s->nfree_io;
         return io;
     }
     /* rbuf (most of the struct) is filled by reads before it is looked at: not zeroed */
@@ -130,6 +141,22 @@ static void io_free(hc_http_io_t *io)
     hc_free(io);
 }
 
+/* Frees the pooled blocks no request took since the last trim, keeping IO_POOL_KEEP. */
+static void on_pool_trim(uv_timer_t *t)
+{
+    hc_http_server_t *s = t->data;
+    unsigned idle = s->pool_low;
+    while (idle-- > 0 && s->nfree_io > IO_POOL_KEEP) {
+        hc_http_io_t *io = s->free_io;
+        s->free_io = io->next_free;
+        s->nfree_io--;
+        io_free(io);
+    }
+    s->pool_low = s->nfree_io;
+    if (s->nfree_io <= IO_POOL_KEEP)
+        uv_timer_stop(t);
+}
+
 void hc_http_io_put(hc_http_server_t *s, hc_http_io_t *io)
 {
     hc_buf_reset(&io->out);
@@ -146,7 +173,10 @@ void hc_http_io_put(hc_http_server_t *s, hc_http_io_t *io)
     }
     io->next_free = s->free_io;
     s->free_io = io;
-    s->nfree_io++;
+    if (++s->nfree_io > IO_POOL_KEEP && !uv_is_active((uv_handle_t *)&s->pool_timer)) {
+        s->pool_low = s->nfree_io;
+        uv_timer_start(&s->pool_timer, on_pool_trim, IO_POOL_TRIM_MS, IO_POOL_TRIM_MS);
+    }
 }
 
 /* RFC 9110 §5.6.7 IMF-fixdate, rebuilt at most once per second of loop time. */
@@ -188,6 +218,7 @@ static void finish_drain(hc_http_server_t *s)
     s->closed_all = 1;
     uv_close((uv_handle_t *)&s->idle, on_handle_closed);
     uv_close((uv_handle_t *)&s->drain_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->pool_timer, on_handle_closed);
 }
 
 void hc_http_server_conn_gone(hc_http_server_t *s, hc_http_conn_t *c)
