@@ -16,10 +16,10 @@
  * connection in the middle of a request holds one, and a load of many connections in
  * step (each waiting for a group commit, say) returns them all at once: a small pool
  * freed most of them only to allocate them again a moment later. So the pool keeps up
- * to IO_POOL_MAX, and every IO_POOL_TRIM_MS a timer frees the blocks that sat unused
+ * to IO_POOL_MAX, and every io_pool_trim_ms a timer frees the blocks that sat unused
  * through the whole period, down to IO_POOL_KEEP: a burst's memory goes back within
  * two periods. */
-enum { IO_POOL_KEEP = 64, IO_POOL_MAX = 4096, IO_POOL_TRIM_MS = 10000 };
+enum { IO_POOL_KEEP = 64, IO_POOL_MAX = 4096 };
 
 static void defaults(hc_http_server_opts_t *o)
 {
@@ -35,6 +35,8 @@ static void defaults(hc_http_server_opts_t *o)
         o->header_timeout_ms = 10000;
     if (!o->idle_timeout_ms)
         o->idle_timeout_ms = 60000;
+    if (!o->io_pool_trim_ms)
+        o->io_pool_trim_ms = 10000;
 }
 
 static void on_idle(uv_idle_t *h)
@@ -111,6 +113,7 @@ int hc_http_server_port(const hc_http_server_t *s)
 void hc_http_server_stats(const hc_http_server_t *s, hc_http_server_stats_t *out)
 {
     *out = s->stats;
+    out->pooled_io = s->nfree_io;
 }
 
 hc_http_io_t *hc_http_io_get(hc_http_server_t *s)
@@ -175,7 +178,7 @@ void hc_http_io_put(hc_http_server_t *s, hc_http_io_t *io)
     s->free_io = io;
     if (++s->nfree_io > IO_POOL_KEEP && !uv_is_active((uv_handle_t *)&s->pool_timer)) {
         s->pool_low = s->nfree_io;
-        uv_timer_start(&s->pool_timer, on_pool_trim, IO_POOL_TRIM_MS, IO_POOL_TRIM_MS);
+        uv_timer_start(&s->pool_timer, on_pool_trim, s->o.io_pool_trim_ms, s->o.io_pool_trim_ms);
     }
 }
 

@@ -34,6 +34,8 @@ typedef struct hc_http_server_opts {
     unsigned idle_timeout_ms;   /* keep-alive idle; 0 = 60 s */
     hc_tls_ctx_t *tls;          /* non-NULL: TLS listener (the server takes a reference) */
     const char *server_header;  /* Server field value; NULL = "hearth", "" = none */
+    unsigned io_pool_trim_ms;   /* pooled connection buffers unused this long are freed
+                                   (down to 64); 0 = 10 s */
     hc_http_handler_cb handler;
     void *handler_arg;
 } hc_http_server_opts_t;
@@ -43,6 +45,7 @@ typedef struct hc_http_server_stats {
     uint64_t open_connections;
     uint64_t requests_served; /* responses completed */
     uint64_t active_requests;
+    uint64_t pooled_io; /* connection buffer blocks kept for the next requests */
 } hc_http_server_stats_t;
 
 /** A name/value pair; both point into request memory and are NUL-terminated. */

@@ -31,7 +31,10 @@ static struct {
     hc_tls_ctx_t *tls;
     hc_router_t *router;
     hc_http_server_t *servers[64];
+    unsigned pool_trim_ms; /* --pool-trim-ms */
 } g;
+
+static _Thread_local hc_http_server_t *worker_server; /* this worker thread's server */
 
 /* ---- routes ---- */
 
@@ -172,14 +175,14 @@ static void echo_json(hc_http_req_t *req, char *body, size_t len, int err, void 
         const hc_http_header_t *f = &req->headers[i];
         char *name = hc_http_req_strndup(req, f->name, f->name_len);
         json_t *old = json_object_get(h, name);
-        json_t *v = old ? json_sprintf("%s, %.*s", json_string_value(old), (int)f->value_len,
-                                       f->value)
-                        : json_stringn(f->value, f->value_len);
+        json_t *v =
+            old ? json_sprintf("%s, %.*s", json_string_value(old), (int)f->value_len, f->value)
+                : json_stringn(f->value, f->value_len);
         json_object_set_new(h, name, v);
     }
-    json_t *o = json_pack("{s:s, s:s, s:s%, s:o, s:I}", "name", g.name ? g.name : "",
-                          "method", req->method, "target", req->target, req->target_len,
-                          "headers", h, "body_len", (json_int_t)len);
+    json_t *o = json_pack("{s:s, s:s, s:s%, s:o, s:I}", "name", g.name ? g.name : "", "method",
+                          req->method, "target", req->target, req->target_len, "headers", h,
+                          "body_len", (json_int_t)len);
     char *text = json_dumps(o, JSON_SORT_KEYS);
     json_decref(o);
     hc_http_res_header(req, "X-Backend", g.name ? g.name : "");
@@ -294,9 +297,22 @@ static int setup_tls(void)
     return 0;
 }
 
+/* {"pooled": N}: the connection buffers this worker's server keeps pooled. */
+static void pool(hc_http_req_t *req, void *arg)
+{
+    hc_http_server_stats_t st;
+    hc_http_server_stats(worker_server, &st);
+    char body[64];
+    int n = snprintf(body, sizeof(body), "{\"pooled\":%llu}", (unsigned long long)st.pooled_io);
+    hc_http_respond(req, 200, "application/json", body, (size_t)n);
+}
+
 static void worker_init(uv_loop_t *loop, unsigned idx, void *arg)
 {
-    hc_http_server_opts_t o = {.handler = hc_router_handle, .handler_arg = g.router, .tls = g.tls};
+    hc_http_server_opts_t o = {.handler = hc_router_handle,
+                               .handler_arg = g.router,
+                               .tls = g.tls,
+                               .io_pool_trim_ms = g.pool_trim_ms};
     hc_http_server_t *s = hc_http_server_new(loop, &o);
     int rc = hc_http_server_listen(s, (struct sockaddr *)&g.addr, 1);
     if (rc < 0) {
@@ -304,6 +320,7 @@ static void worker_init(uv_loop_t *loop, unsigned idx, void *arg)
         exit(2);
     }
     g.servers[idx] = s;
+    worker_server = s;
 }
 
 static void server_done(hc_http_server_t *s, void *arg)
@@ -342,6 +359,8 @@ static int parse_args(int argc, char **argv)
             g.sni_key[g.nsni++] = v;
         else if (!strcmp(k, "--name"))
             g.name = v;
+        else if (!strcmp(k, "--pool-trim-ms"))
+            g.pool_trim_ms = (unsigned)atoi(v);
         else
             return -1;
     }
@@ -355,7 +374,7 @@ int main(int argc, char **argv)
     hc_log_setup(HC_LOG_INFO, HC_LOG_FORMAT_AUTO);
     if (parse_args(argc, argv) < 0) {
         fprintf(stderr, "usage: hc_testd --listen ADDR [--workers N] [--tls-cert F --tls-key F]"
-                        " [--sni-cert F --sni-key F]... [--name NAME]\n");
+                        " [--sni-cert F --sni-key F]... [--name NAME] [--pool-trim-ms MS]\n");
         return 2;
     }
     if (setup_tls() < 0)
@@ -373,6 +392,7 @@ int main(int argc, char **argv)
     hc_router_add(g.router, "GET", "/status/:code", status_code, NULL, 0);
     hc_router_add(g.router, "GET", "/text", text, NULL, 0);
     hc_router_add(g.router, "GET", "/auth", auth, NULL, 0);
+    hc_router_add(g.router, "GET", "/pool", pool, NULL, 0);
     if (g.name)
         hc_router_add(g.router, "*", "/*", echo_all, NULL, 0);
     hc_workers_t *w = hc_workers_start(g.workers, worker_init, worker_stop, NULL);

@@ -3,6 +3,7 @@
 HEAD, WebSocket, SSE, drain on SIGTERM and TLS with SNI. Standard library only."""
 import base64
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -296,6 +297,42 @@ def sigterm_drains_in_flight():
         assert status_of(data) == 200 and data.endswith(b"slow\n") and closed, data
     SERVER.p.wait(10)
     assert SERVER.p.returncode == 0, SERVER.output()[-2000:]
+
+
+@t.test
+def io_pool_keeps_a_burst_then_trims():
+    """150 requests in flight together return their buffers to the pool, which keeps them
+    for the next burst (a fixed pool of 64 would free and reallocate most each time);
+    blocks left unused through two trim periods are freed down to 64."""
+    port = free_port()
+    with Proc([binary("hc_testd"), "--listen", "127.0.0.1:%d" % port, "--workers", "1",
+               "--pool-trim-ms", "2000"]) as p:
+        wait_port(port, proc=p)
+
+        def pooled():
+            with connect(port) as s:
+                s.sendall(b"GET /pool HTTP/1.1\r\nHost: a\r\n\r\n")
+                head, body, _ = read_response(s)
+                assert b" 200 " in head, head
+                return json.loads(body)["pooled"]
+
+        conns = [connect(port) for _ in range(150)]
+        try:
+            for s in conns:
+                s.sendall(b"GET /slow?ms=400 HTTP/1.1\r\nHost: a\r\n\r\n")
+            for s in conns:
+                head, body, _ = read_response(s)
+                assert b" 200 " in head and body == b"slow\n", head
+            kept = pooled()  # the /pool request itself holds one block
+            assert kept >= 140, kept
+            deadline = time.monotonic() + 15
+            while pooled() > 64 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert pooled() <= 64, pooled()
+        finally:
+            for s in conns:
+                s.close()
+        assert p.stop() == 0
 
 
 def make_cert(d, cn):
