@@ -7,6 +7,7 @@
 #     POSTs with a fixed 200 (hc_testd /echo, 1 worker) and a raw batched insert loop into
 #     the same schema (an_bench_db insert: sqlite3/libpq directly, one transaction per
 #     BENCH_AN_CONNS events, i.e. the group size the same concurrency allows hearth);
+#     1 and 2 alternate for BENCH_AN_ROUNDS rounds (default 3), each keeping its best;
 #  3. dashboard: an_bench_db generate loads BENCH_AN_EVENTS (default 10 million) events in
 #     Umami's row format over 30 days, hearth starts and backfills its rollups (timed),
 #     (until analytics_rollup_state says backfill_done), /stats must count every generated
@@ -21,6 +22,7 @@ cd "$(dirname "$0")/../.."
 EVENTS=${BENCH_AN_EVENTS:-10000000}
 CONNS=${BENCH_AN_CONNS:-256}
 QUERIES=${BENCH_AN_QUERIES:-40}
+ROUNDS=${BENCH_AN_ROUNDS:-3}
 BACKFILL_MAX=${BENCH_AN_BACKFILL_MAX:-3600}
 read -r -a STORES <<<"${BENCH_AN_STORES:-sqlite pg}"
 last=$(($(nproc) - 1))
@@ -157,35 +159,51 @@ print(json.load(urllib.request.urlopen(req, timeout=600))[field])
 PY
 }
 
-# ---- HTTP ceiling ----
-tport=$(free_port)
-HEARTH_LOG_LEVEL=warn taskset -c "$CPUS" "$testd" --listen "127.0.0.1:$tport" --workers 1 &
-tpid=$!
-BENCH_PIDS+=("$tpid")
-wait_port "$tport"
-read -r http_rps http_p99 _ _ < <(SEND_PATH=/echo send_run "http://127.0.0.1:$tport")
-kill "$tpid"
-
+# PostgreSQL first, so that every measurement below runs beside the same idle server.
 [[ " ${STORES[*]} " == *" pg "* ]] && pg_up
 
+# ---- ingest and its two ceilings, in interleaved rounds ----
+# This VM's speed drifts by 20 % within minutes, and a ratio of figures taken minutes
+# apart carries that drift. So the three measurements alternate for ROUNDS rounds and each
+# keeps its best round, as bench/proxy does; every ingest round must lose nothing.
 declare -A R
+better() { awk -v a="$1" -v b="${2:-0}" 'BEGIN { exit !(a > b) }'; }
+http_rps=0 http_p99=0
+for round in $(seq "$ROUNDS"); do
+	tport=$(free_port)
+	HEARTH_LOG_LEVEL=warn taskset -c "$CPUS" "$testd" --listen "127.0.0.1:$tport" --workers 1 &
+	tpid=$!
+	BENCH_PIDS+=("$tpid")
+	wait_port "$tport"
+	read -r rps p99 _ _ < <(SEND_PATH=/echo send_run "http://127.0.0.1:$tport")
+	kill "$tpid"
+	wait "$tpid" 2>/dev/null || true
+	better "$rps" "$http_rps" && http_rps=$rps http_p99=$p99
+
+	for store in "${STORES[@]}"; do
+		# storage ceiling
+		url=$(db_url "$store" ceiling)
+		"$anb" schema "$url" "$WEBSITE" >/dev/null 2>&1
+		read -r _ _ _ _ _ ceil < <(taskset -c "$CPUS" "$anb" insert "$url" "$WEBSITE" "$BENCH_SECONDS" "$CONNS")
+		better "$ceil" "${R[$store.ceiling]:-0}" && R[$store.ceiling]=$ceil
+
+		# ingest through /api/send
+		url=$(db_url "$store" ingest)
+		"$anb" schema "$url" "$WEBSITE" >/dev/null 2>&1
+		hearth_start "$url"
+		read -r rps p99 acked other < <(send_run "http://127.0.0.1:$HPORT")
+		hwm=$(hwm_kb "$HPID")
+		hearth_stop
+		rows=$(sql "$url" "SELECT count(*) FROM website_event")
+		[ "$hwm" -gt "${R[$store.hwm_ingest]:-0}" ] && R[$store.hwm_ingest]=$hwm
+		R[$store.acked]=$((${R[$store.acked]:-0} + acked)) R[$store.rows]=$((${R[$store.rows]:-0} + rows))
+		R[$store.other]=$((${R[$store.other]:-0} + other))
+		[ "$rows" -lt "$acked" ] && R[$store.lost]=$((${R[$store.lost]:-0} + acked - rows))
+		if better "$rps" "${R[$store.rps]:-0}"; then R[$store.rps]=$rps R[$store.p99]=$p99; fi
+	done
+done
+
 for store in "${STORES[@]}"; do
-	# storage ceiling
-	url=$(db_url "$store" ceiling)
-	"$anb" schema "$url" "$WEBSITE" >/dev/null 2>&1
-	read -r _ _ _ _ _ ceil < <(taskset -c "$CPUS" "$anb" insert "$url" "$WEBSITE" "$BENCH_SECONDS" "$CONNS")
-	R[$store.ceiling]=$ceil
-
-	# ingest through /api/send
-	url=$(db_url "$store" ingest)
-	"$anb" schema "$url" "$WEBSITE" >/dev/null 2>&1
-	hearth_start "$url"
-	read -r rps p99 acked other < <(send_run "http://127.0.0.1:$HPORT")
-	R[$store.hwm_ingest]=$(hwm_kb "$HPID")
-	hearth_stop
-	rows=$(sql "$url" "SELECT count(*) FROM website_event")
-	R[$store.rps]=$rps R[$store.p99]=$p99 R[$store.acked]=$acked R[$store.other]=$other R[$store.rows]=$rows
-
 	# dashboard over EVENTS events
 	url=$(db_url "$store" dash)
 	"$anb" schema "$url" "$WEBSITE" >/dev/null 2>&1
@@ -216,11 +234,12 @@ target() { awk -v v="$1" -v t="$2" -v d="$3" 'BEGIN { ok = (d == "ge") ? v >= t 
 printf '\nbench/analytics: servers on CPUs %s, wrk -t1 -c%s -d%ss keep-alive on CPU %s, %s events for the dashboard\n' \
 	"$CPUS" "$CONNS" "$BENCH_SECONDS" "$last" "$EVENTS"
 printf 'HTTP ceiling (hc_testd /echo, 1 worker, same POSTs): %.0f requests/s, p99 %.2f ms\n' "$http_rps" "$http_p99"
+printf 'each figure is the best of %s interleaved rounds; acked, rows and lost add up all rounds\n' "$ROUNDS"
 printf '\n%-7s %12s %9s %12s %12s %8s %14s %9s %10s\n' store events/s p99_ms acked rows lost storage_ceil "ratio" "RSS_MB"
 for store in "${STORES[@]}"; do
 	awk -v s="$store" -v r="${R[$store.rps]}" -v p="${R[$store.p99]}" -v a="${R[$store.acked]}" -v n="${R[$store.rows]}" \
-		-v c="${R[$store.ceiling]}" -v h="$http_rps" -v m="${R[$store.hwm_ingest]}" 'BEGIN {
-		low = (c < h) ? c : h; lost = (a > n) ? a - n : 0
+		-v c="${R[$store.ceiling]}" -v h="$http_rps" -v m="${R[$store.hwm_ingest]}" -v lost="${R[$store.lost]:-0}" 'BEGIN {
+		low = (c < h) ? c : h
 		printf "%-7s %12.0f %9.2f %12d %12d %8d %14.0f %9.2f %10.1f\n", s, r, p, a, n, lost, c, r / low, m / 1024 }'
 	[ "${R[$store.other]:-0}" != 0 ] && echo "  $store: ${R[$store.other]} answers were not 200"
 done
@@ -236,8 +255,8 @@ for store in "${STORES[@]}"; do
 	low=$(awk -v c="${R[$store.ceiling]}" -v h="$http_rps" 'BEGIN {print (c < h) ? c : h}')
 	ratio=$(awk -v r="${R[$store.rps]}" -v l="$low" 'BEGIN {printf "%.2f", r / l}')
 	printf '  %s ingest >= 50%% of the lower ceiling: %s %s\n' "$store" "$ratio" "$(target "$ratio" 0.5 ge)"
-	printf '  %s nothing acknowledged lost: %s rows for %s acked %s\n' "$store" "${R[$store.rows]}" "${R[$store.acked]}" \
-		"$([ "${R[$store.rows]}" -ge "${R[$store.acked]}" ] && echo ok || echo MISSED)"
+	printf '  %s nothing acknowledged lost: %s rows for %s acked over %s rounds %s\n' "$store" "${R[$store.rows]}" \
+		"${R[$store.acked]}" "$ROUNDS" "$([ "${R[$store.lost]:-0}" = 0 ] && echo ok || echo MISSED)"
 	for q in stats pageviews metrics_path; do
 		p50=${R[$store.$q]%% *}
 		printf '  %s %s p50 < 100 ms: %s %s\n' "$store" "$q" "$p50" "$(target "$p50" 100 lt)"
