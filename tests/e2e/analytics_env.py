@@ -92,6 +92,20 @@ class Analytics:
         self.proc.__exit__(*exc)
 
 
+def visit_stats(views):
+    """Umami's /stats over views, an iterable of (session_id, visit_id, created_at ms)."""
+    visits = {}
+    for session, visit, at in views:
+        visits.setdefault((session, visit), []).append(at)
+    return {
+        "pageviews": sum(len(v) for v in visits.values()),
+        "visitors": len({k[0] for k in visits}),
+        "visits": len({k[1] for k in visits}),
+        "bounces": sum(1 for v in visits.values() if len(v) == 1),
+        "totaltime": sum((max(v) - min(v)) // 1000 for v in visits.values()),
+    }
+
+
 def wait_for(fn, timeout=10.0, interval=0.05):
     """Polls fn() until it returns a truthy value; returns it or fails after timeout."""
     deadline = time.monotonic() + timeout

@@ -10,7 +10,7 @@ import tempfile
 import time
 import urllib.parse
 
-from analytics_env import Analytics, wait_for
+from analytics_env import Analytics, visit_stats, wait_for
 from harness import Tap, binary
 
 t = Tap()
@@ -34,16 +34,7 @@ def pageviews(start, end):
 
 
 def expect_stats(start, end):
-    visits = {}
-    for r in pageviews(start, end):
-        visits.setdefault((r["session_id"], r["visit_id"]), []).append(r["created_at"])
-    return {
-        "pageviews": sum(len(v) for v in visits.values()),
-        "visitors": len({k[0] for k in visits}),
-        "visits": len({k[1] for k in visits}),
-        "bounces": sum(1 for v in visits.values() if len(v) == 1),
-        "totaltime": sum((max(v) - min(v)) // 1000 for v in visits.values()),
-    }
+    return visit_stats((r["session_id"], r["visit_id"], r["created_at"]) for r in pageviews(start, end))
 
 
 def expect_metric(start, end, key):

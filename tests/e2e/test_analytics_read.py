@@ -26,6 +26,7 @@ import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
 
+from analytics_env import visit_stats
 from harness import Proc, Tap, binary, free_port, wait_port
 import pg
 
@@ -52,17 +53,8 @@ def in_range(rows, site, start, end, etype=None):
 
 
 def expect_stats(rows, site, start, end, keep=lambda r: True):
-    groups = {}
-    for r in in_range(rows, site, start, end, 1):
-        if keep(r):
-            groups.setdefault((r["session_id"], r["visit_id"]), []).append(r["created_at"])
-    return {
-        "pageviews": sum(len(v) for v in groups.values()),
-        "visitors": len({k[0] for k in groups}),
-        "visits": len({k[1] for k in groups}),
-        "bounces": sum(1 for v in groups.values() if len(v) == 1),
-        "totaltime": sum((max(v) - min(v)) // 1000 for v in groups.values()),
-    }
+    return visit_stats((r["session_id"], r["visit_id"], r["created_at"])
+                       for r in in_range(rows, site, start, end, 1) if keep(r))
 
 
 def expect_metric(rows, sessions, site, start, end, key, event=False, limit=500):
