@@ -29,7 +29,7 @@ static hc_store_value_t *add_stmt(analytics_rowset_t *u, const char *sql, size_t
         u->stmts = hc_realloc(u->stmts, u->capstmts * sizeof(*u->stmts));
     }
     hc_store_value_t *p = u_alloc(u, n * sizeof(*p));
-    u->stmts[u->nstmts++] = (hc_store_stmt_t){sql, p, n};
+    u->stmts[u->nstmts++] = (hc_store_stmt_t){sql, p, n, 1}; /* every caller passes an SQL_ array */
     return p;
 }
 

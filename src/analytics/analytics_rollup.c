@@ -556,7 +556,7 @@ static int flush_start(analytics_rollup_t *r)
         p[5] = hc_store_int(c->bounces);
         p[6] = hc_store_int(c->totaltime);
         p[7] = hc_store_blob(blobs.base + off[i], off[i + 1] - off[i]);
-        st[k] = (hc_store_stmt_t){HOUR_UPSERT, p, 8};
+        st[k] = (hc_store_stmt_t){HOUR_UPSERT, p, 8, 1};
         c->dirty = 0;
     }
     for (size_t i = 0; i < job->nd; i++, k++) {
@@ -571,7 +571,7 @@ static int flush_start(analytics_rollup_t *r)
         p[5] = hc_store_int(c->y);
         p[6] = hc_store_int((int64_t)analytics_sketch_count(&c->sessions));
         p[7] = hc_store_blob(blobs.base + off[j], off[j + 1] - off[j]);
-        st[k] = (hc_store_stmt_t){DAY_UPSERT, p, 8};
+        st[k] = (hc_store_stmt_t){DAY_UPSERT, p, 8, 1};
         c->dirty = 0;
     }
     if (with_cursor) {
@@ -580,8 +580,8 @@ static int flush_start(analytics_rollup_t *r)
         p[1] = hc_store_text(r->cursor_ts);
         p[2] = hc_store_text("backfill_cursor_id");
         p[3] = hc_store_text(r->cursor_id);
-        st[k++] = (hc_store_stmt_t){STATE_UPSERT, p, 2};
-        st[k++] = (hc_store_stmt_t){STATE_UPSERT, p + 2, 2};
+        st[k++] = (hc_store_stmt_t){STATE_UPSERT, p, 2, 1};
+        st[k++] = (hc_store_stmt_t){STATE_UPSERT, p + 2, 2, 1};
         r->cursor_dirty = 0;
     }
     int rc = hc_store_exec_group(r->an->store, st, k, flush_done, job);

@@ -354,7 +354,7 @@ int capture_calls_flush(capture_svc_t *svc, hc_store_done_cb cb, void *arg)
     size_t i = 0;
     for (ent_t *e = c->dirty; e; e = e->dnext, i++) {
         params_of(e, p + i * NPARAMS);
-        st[i] = (hc_store_stmt_t){upsert_sql[svc->pg][e->keys_dirty], p + i * NPARAMS, NPARAMS};
+        st[i] = (hc_store_stmt_t){upsert_sql[svc->pg][e->keys_dirty], p + i * NPARAMS, NPARAMS, 1};
     }
     int rc = hc_store_exec_group(svc->store, st, n, cb, arg);
     hc_free(p);

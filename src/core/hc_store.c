@@ -94,7 +94,8 @@ void st_stmt_clear(st_stmt_t *s)
 {
     st_values_clear(s->params, s->nparams);
     st_free(s->params);
-    st_free(s->sql);
+    if (!s->sql_static)
+        st_free((char *)s->sql);
     s->sql = NULL;
     s->params = NULL;
 }
@@ -211,6 +212,8 @@ static void options_default(hc_store_options_t *o, const hc_store_options_t *in)
         o->read_connections = 4;
     if (!o->close_timeout_ms)
         o->close_timeout_ms = 10000;
+    if (!o->sqlite_checkpoint_pages)
+        o->sqlite_checkpoint_pages = 4000;
 }
 
 /* Before the loop blocks for I/O: wakes the writer for the units enqueued during this
@@ -368,7 +371,7 @@ int hc_store_exec_group(hc_store_t *st, const hc_store_stmt_t *stmts, size_t n, 
     size_t nvals = 0, chars = 0;
     for (size_t i = 0; i < n; i++) {
         nvals += stmts[i].nparams;
-        if (!same_sql(stmts, i))
+        if (!stmts[i].sql_static && !same_sql(stmts, i))
             chars += strlen(stmts[i].sql) + 1;
         for (size_t k = 0; k < stmts[i].nparams; k++)
             if (stmts[i].params[k].type == HC_STORE_TEXT ||
@@ -387,10 +390,14 @@ int hc_store_exec_group(hc_store_t *st, const hc_store_stmt_t *stmts, size_t n, 
     char *text = (char *)(vals + nvals);
     for (size_t i = 0; i < n; i++) {
         st_stmt_t *d = &u->stmts[i];
-        size_t len = strlen(stmts[i].sql);
-        if (same_sql(stmts, i)) {
+        size_t len = 0;
+        d->sql_static = stmts[i].sql_static;
+        if (d->sql_static) {
+            d->sql = stmts[i].sql;
+        } else if (same_sql(stmts, i)) {
             d->sql = d[-1].sql;
         } else {
+            len = strlen(stmts[i].sql);
             d->sql = memcpy(text, stmts[i].sql, len + 1);
             text += len + 1;
         }

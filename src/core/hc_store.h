@@ -132,6 +132,8 @@ typedef struct hc_store_options {
                                   default 10000 */
     int sqlite_sync_normal;    /* SQLite synchronous=NORMAL instead of FULL: faster, a power
                                   loss may drop the last commits (never corrupts) */
+    unsigned sqlite_checkpoint_pages; /* WAL pages that start a checkpoint beside the
+                                         writer; default 4000 (16 MiB) */
 } hc_store_options_t;
 
 /* Counters for /metrics and tests; read with hc_store_stats. */
@@ -140,6 +142,8 @@ typedef struct hc_store_stats {
     uint64_t units_committed; /* units acknowledged with status 0 */
     uint64_t units_failed;    /* units acknowledged with an error */
     uint64_t retries;         /* batches retried after the database failed */
+    uint64_t checkpoints;     /* SQLite WAL checkpoints run beside the writer */
+    uint64_t checkpoints_inline; /* ... and run by the writer, the other having fallen behind */
     size_t queued_units;      /* units enqueued and not yet acknowledged */
     size_t queued_bytes;
 } hc_store_stats_t;
@@ -177,11 +181,14 @@ int hc_store_migrate(hc_store_t *st, const char *service, const hc_store_migrati
  * in flight, the writer cannot know whether it landed and runs the unit again, so writes
  * should be keyed or idempotent (a keyed insert that did land then reports -EEXIST). */
 
-/* One statement of a group. */
+/* One statement of a group. sql_static says that sql lives as long as the program (a
+ * literal or a static array): the unit then points at it instead of copying it, and the
+ * backends find its prepared statement by address. */
 typedef struct hc_store_stmt {
     const char *sql;
     const hc_store_value_t *params;
     size_t nparams;
+    int sql_static;
 } hc_store_stmt_t;
 
 /** Enqueues one write statement with n parameters ($1..$n). sql and params are copied.

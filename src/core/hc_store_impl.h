@@ -37,11 +37,13 @@ enum { ST_RETRY = 1 };
 
 typedef enum st_unit_kind { ST_UNIT_STMTS, ST_UNIT_COPY } st_unit_kind_t;
 
-/* A statement with its own copies of the SQL and of text/blob parameter bytes. */
+/* A statement with its own copies of the SQL (unless sql_static: the caller's, for the
+ * program's life) and of text/blob parameter bytes. */
 typedef struct st_stmt {
-    char *sql;
+    const char *sql;
     hc_store_value_t *params;
     size_t nparams;
+    int sql_static;
 } st_stmt_t;
 
 typedef struct st_unit {
@@ -171,6 +173,7 @@ struct pg_slot;
 /* A statement the writer connection has prepared (for this SQL and parameter types). */
 typedef struct pg_prep {
     char *sql;
+    const char *key; /* the static SQL it was prepared from, found by address; else NULL */
     unsigned *types;
     int n;
     char name[16];

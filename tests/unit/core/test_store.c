@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -350,6 +351,75 @@ static void test_group_commit(void **state)
     fx_close(f);
 }
 
+/* ---- checkpoints ---- */
+
+static long long file_size(const char *path, const char *suffix)
+{
+    char p[160];
+    struct stat sb;
+    snprintf(p, sizeof(p), "%s%s", path, suffix);
+    return stat(p, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* Writes waves of WAVE units, each with a 16 KiB blob (4 overflow pages), waiting for
+ * each wave's acknowledgements; rows are numbered from *k. */
+static void write_waves(fx_t *f, int *k, int waves, done_ctx_t *ctx)
+{
+    enum { WAVE = 10, BLOB = 16384 };
+    static char blob[BLOB];
+    memset(blob, 'x', sizeof(blob));
+    for (int w = 0; w < waves; w++) {
+        for (int i = 0; i < WAVE; i++, (*k)++) {
+            ctx[*k] = (done_ctx_t){f, *k};
+            hc_store_value_t p[] = {hc_store_int(*k), hc_store_blob(blob, BLOB)};
+            assert_int_equal(hc_store_exec(f->st, "INSERT INTO t (k, b) VALUES ($1, $2)", p, 2,
+                                           on_done, &ctx[*k]),
+                             0);
+        }
+        run_until(f, &f->ndone, *k);
+    }
+}
+
+/* The WAL is copied into the database file by a thread of its own once it passes
+ * sqlite_checkpoint_pages, not inside the commits that acknowledge writes; when that
+ * thread falls behind, or a reader holds the WAL back, past four times that, the writer
+ * checkpoints itself. */
+static void test_checkpoints_beside_the_writer(void **state)
+{
+    fx_t *f = *state;
+    hc_store_options_t o = {.sqlite_checkpoint_pages = 32};
+    fx_open(f, &o);
+    static done_ctx_t ctx[MAX_CB];
+    int k = 0;
+    write_waves(f, &k, 20, ctx); /* 800 pages in 20 commits of ~40 */
+    hc_store_stats_t s = {0};
+    long long db = 0;
+    for (int i = 0; i < 200 && (s.checkpoints == 0 || db < 200LL * 16384); i++) {
+        usleep(50000);
+        hc_store_stats(f->st, &s);
+        db = file_size(f->path, "");
+    }
+    assert_true(s.checkpoints >= 1);
+    assert_true(db >= 200LL * 16384);                      /* every blob in the file */
+    assert_true(file_size(f->path, "-wal") < 1024 * 1024); /* 3.2 MiB went through it */
+
+    /* a reader's snapshot keeps the checkpoints from reaching the end of the WAL */
+    sqlite3 *rd;
+    assert_int_equal(sqlite3_open_v2(f->path, &rd, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(rd, "BEGIN; SELECT count(*) FROM t", NULL, NULL, NULL),
+                     SQLITE_OK);
+    uint64_t inline_before = s.checkpoints_inline;
+    write_waves(f, &k, 6, ctx); /* 240 pages: past 4 x 32 */
+    hc_store_stats(f->st, &s);
+    assert_true(s.checkpoints_inline > inline_before);
+    sqlite3_exec(rd, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(rd);
+    for (int i = 0; i < MAX_CB && i < k; i++)
+        assert_int_equal(f->status[i], 0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM t"), k);
+    fx_close(f);
+}
+
 static void test_queue_full(void **state)
 {
     fx_t *f = *state;
@@ -441,6 +511,43 @@ static void test_group_is_atomic(void **state)
     assert_int_equal(f->status[1], 0);
     assert_int_equal(f->visible[1], 1);
     assert_int_equal(count_rows(f, "SELECT count(*) FROM t"), 2);
+    fx_close(f);
+}
+
+/* Statements marked sql_static are not copied: the unit points at the caller's SQL and
+ * the writer finds the prepared statement by its address. Mixed with copied texts of the
+ * same SQL, and in a batch whose failing group is replayed alone, rows and errors are as
+ * with copies. */
+static void test_static_sql(void **state)
+{
+    fx_t *f = *state;
+    fx_open(f, NULL);
+    static const char ins[] = "INSERT INTO t (k, s) VALUES ($1, $2)";
+    static const char upd[] = "UPDATE t SET i = $2 WHERE k = $1";
+    char copied[sizeof(ins)];
+    memcpy(copied, ins, sizeof(ins));
+    hc_store_value_t r1[] = {hc_store_int(1), hc_store_text("one")};
+    hc_store_value_t r2[] = {hc_store_int(2), hc_store_text("two")};
+    hc_store_value_t r3[] = {hc_store_int(3), hc_store_text("three")};
+    hc_store_value_t u1[] = {hc_store_int(1), hc_store_int(10)};
+    hc_store_value_t u3[] = {hc_store_int(3), hc_store_int(30)};
+    hc_store_stmt_t g1[] = {{ins, r1, 2, 1}, {upd, u1, 2, 1}, {copied, r2, 2, 0}};
+    hc_store_stmt_t g2[] = {{ins, r1, 2, 1}}; /* k = 1 again: this group alone fails */
+    hc_store_stmt_t g3[] = {{copied, r3, 2, 0}, {upd, u3, 2, 1}};
+    done_ctx_t c[3] = {{f, 1}, {f, 2}, {f, 3}};
+    assert_int_equal(hc_store_exec_group(f->st, g1, 3, on_done, &c[0]), 0);
+    assert_int_equal(hc_store_exec_group(f->st, g2, 1, on_done, &c[1]), 0);
+    assert_int_equal(hc_store_exec_group(f->st, g3, 2, on_done, &c[2]), 0);
+    memset(copied, 0, sizeof(copied)); /* the units hold copies of it */
+    run_until(f, &f->ndone, 3);
+    static const int want[] = {0, -EEXIST, 0};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(f->status[i], want[i]);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM t"), 3);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM t WHERE (k = 1 AND s = 'one' AND i = 10) "
+                                   "OR (k = 2 AND s = 'two' AND i IS NULL) "
+                                   "OR (k = 3 AND s = 'three' AND i = 30)"),
+                     3);
     fx_close(f);
 }
 
@@ -752,15 +859,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_params_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_beside_the_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_reaches_only_its_caller, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_is_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_static_sql, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_fk_fails_only_its_unit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_bulk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_off_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_flushes_queue, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pg_read_flush_failure_fails_the_read, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pg_read_flush_failure_fails_the_read, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
