@@ -208,26 +208,28 @@ int64_t analytics_ts_cell(const hc_store_value_t *v)
 
 /* ---- the request entry point ---- */
 
+static void gauge(analytics_t *an, const char *name, const char *help, double v)
+{
+    hc_metrics_gauge_set(hc_metrics_series(hc_metrics_gauge(an->metrics, name, help, NULL), NULL),
+                         v);
+}
+
 static void serve_metrics(hc_http_req_t *req, void *arg)
 {
     analytics_t *an = arg;
     hc_store_stats_t st;
     hc_store_stats(an->store, &st);
-    hc_metrics_gauge_set(
-        hc_metrics_series(hc_metrics_gauge(an->metrics, "hearth_analytics_store_queue_units",
-                                           "Write units queued or in flight.", NULL),
-                          NULL),
-        (double)st.queued_units);
-    hc_metrics_gauge_set(
-        hc_metrics_series(hc_metrics_gauge(an->metrics, "hearth_analytics_store_transactions",
-                                           "Write transactions committed (group commits).", NULL),
-                          NULL),
-        (double)st.transactions);
-    hc_metrics_gauge_set(
-        hc_metrics_series(hc_metrics_gauge(an->metrics, "hearth_analytics_waiting_events",
-                                           "Sends waiting for room in the store queue.", NULL),
-                          NULL),
-        (double)analytics_ingest_waiting(an));
+    gauge(an, "hearth_analytics_store_queue_units", "Write units queued or in flight.",
+          (double)st.queued_units);
+    gauge(an, "hearth_analytics_store_transactions",
+          "Write transactions committed (group commits).", (double)st.transactions);
+    gauge(an, "hearth_analytics_store_checkpoints", "SQLite WAL checkpoints run beside the writer.",
+          (double)st.checkpoints);
+    gauge(an, "hearth_analytics_store_checkpoints_inline",
+          "SQLite WAL checkpoints the writer ran itself, the other having fallen behind.",
+          (double)st.checkpoints_inline);
+    gauge(an, "hearth_analytics_waiting_events", "Sends waiting for room in the store queue.",
+          (double)analytics_ingest_waiting(an));
     hc_buf_t b;
     hc_buf_init(&b, METRICS_MAX);
     hc_metrics_render(an->metrics, &b);

@@ -444,6 +444,12 @@ def metrics_count_accepted_and_rejected():
     assert accepted and float(accepted[0].split()[1]) >= 8, accepted
     assert 'hearth_analytics_events_rejected_total{reason="bot"} 3' in text, text
     assert "hearth_analytics_request_duration_seconds_count" in text
+    gauges = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                  if line.startswith("hearth_analytics_store_"))
+    assert float(gauges["hearth_analytics_store_transactions"]) >= 1, gauges
+    # the WAL of a few sends stays short of a checkpoint, beside the writer or in it
+    assert gauges["hearth_analytics_store_checkpoints"] == "0", gauges
+    assert gauges["hearth_analytics_store_checkpoints_inline"] == "0", gauges
 
 
 @t.test
