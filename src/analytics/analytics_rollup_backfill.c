@@ -156,13 +156,43 @@ static void on_chunk(void *arg, int status, const char *errmsg, const hc_store_r
     }
 }
 
+/* A backfill's upserts leave PostgreSQL's rollup tables full of dead row versions, with
+ * statistics from before it, until autovacuum comes round: right after 10 million events
+ * the path metric took 106 ms (57 ms once autovacuum had run). So they are vacuumed and
+ * analyzed, on a read connection (VACUUM runs outside a transaction), before the done
+ * mark. SQLite updates in place and needs neither. */
+static const char VACUUM_SQL[] = "VACUUM (ANALYZE) analytics_rollup_hour, analytics_rollup_day";
+
+static void on_vacuumed(void *arg, int status, const char *errmsg, const hc_store_result_t *res)
+{
+    (void)res;
+    analytics_rollup_t *r = arg;
+    if (read_back_closing(r))
+        return;
+    if (status < 0)
+        hc_log(HC_LOG_WARN, "analytics rollup tables not vacuumed after the backfill",
+               HC_LS("error", errmsg), NULL);
+    else
+        hc_log(HC_LOG_INFO, "analytics rollup tables vacuumed after the backfill", NULL);
+    state_write(r, "backfill_done", "1");
+}
+
+static void backfill_done(analytics_rollup_t *r)
+{
+    if (r->an->is_pg && hc_store_query(r->an->store, VACUUM_SQL, NULL, 0, on_vacuumed, r) == 0) {
+        r->backfill_inflight = 1;
+        return;
+    }
+    state_write(r, "backfill_done", "1");
+}
+
 void rollup_backfill_next(analytics_rollup_t *r)
 {
     if (r->closing)
         return;
     if (!r->backfilling) {
         if (r->ready)
-            state_write(r, "backfill_done", "1");
+            backfill_done(r);
         return;
     }
     hc_store_value_t p[3] = {hc_store_int(r->live_since_ms), hc_store_text(r->cursor_ts),

@@ -10,7 +10,7 @@ import time
 import uuid
 
 from harness import Tap
-from analytics_env import Analytics
+from analytics_env import Analytics, wait_for
 import pg
 
 t = Tap()
@@ -136,6 +136,18 @@ def outage_waits_then_succeeds_or_503_and_loses_nothing():
     assert len(acked) > 20 and not missing, (len(acked), missing[:3])
     status, _, _ = an.send(wid, url="/after-outage")
     assert status == 200
+
+
+@t.test
+def backfill_vacuums_the_rollup_tables_before_its_mark():
+    # the done mark is written once both rollup tables were vacuumed and analyzed
+    wait_for(lambda: psql("SELECT value FROM analytics_rollup_state "
+                          "WHERE name = 'backfill_done'") == "1", timeout=30)
+    got = psql("SELECT relname || ':' || (last_vacuum IS NOT NULL) || (last_analyze IS NOT NULL) "
+               "FROM pg_stat_user_tables WHERE relname LIKE 'analytics_rollup_%' "
+               "AND relname <> 'analytics_rollup_state' ORDER BY relname").splitlines()
+    assert got == ["analytics_rollup_day:truetrue", "analytics_rollup_hour:truetrue"], got
+    assert "analytics rollup tables vacuumed after the backfill" in CTX["an"].output()
 
 
 @t.test
