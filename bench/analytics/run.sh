@@ -257,7 +257,7 @@ for store in "${STORES[@]}"; do
 	printf '  %s ingest >= 50%% of the lower ceiling: %s %s\n' "$store" "$ratio" "$(target "$ratio" 0.5 ge)"
 	# With every server on one CPU, an event costs at least one echoed request plus one
 	# raw insert back to back: the ratio that a zero-cost analytics layer would reach.
-	[[ $CPUS == *[-,]* ]] || awk -v c="${R[$store.ceiling]}" -v h="$http_rps" -v l="$low" -v s="$store" 'BEGIN {
+	[ "$(taskset -c "$CPUS" nproc)" = 1 ] && awk -v c="${R[$store.ceiling]}" -v h="$http_rps" -v l="$low" -v s="$store" 'BEGIN {
 		if (c > 0 && h > 0) printf "    (%s: the two ceilings back to back on one CPU allow %.0f events/s, ratio %.2f)\n",
 			s, 1 / (1 / c + 1 / h), 1 / (1 / c + 1 / h) / l }'
 	printf '  %s nothing acknowledged lost: %s rows for %s acked over %s rounds %s\n' "$store" "${R[$store.rows]}" \
