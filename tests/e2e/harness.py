@@ -45,12 +45,19 @@ class Tap:
         return fn
 
     def run(self, cleanup=None):
-        """Runs every test, then cleanup() (also when interrupted), then exits 0 or 1."""
+        """Runs every test, then cleanup() (also when interrupted), then stops any Proc a
+        failed test left running, then exits 0 or 1."""
         try:
             failed = self._run_all()
         finally:
-            if cleanup:
-                cleanup()
+            try:
+                if cleanup:
+                    cleanup()
+            finally:
+                left = [p for p in _STARTED if p.poll() is None]
+                for p in left:
+                    print("# stopping %s (pid %d), left running" % (p.args[0], p.pid), flush=True)
+                    p.stop()
         sys.exit(1 if failed else 0)
 
     def _run_all(self):
@@ -100,6 +107,9 @@ def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
     raise AssertionError("nothing listens on %s:%d after %.0fs" % (host, port, timeout))
 
 
+_STARTED = []  # every Proc of this program, for Tap.run's last stop
+
+
 class Proc:
     """A child process with its output in a temporary file, stopped by its own PID."""
 
@@ -114,6 +124,7 @@ class Proc:
             full_env.update(env)
         self.p = subprocess.Popen(self.args, stdout=self.logfile, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, env=full_env, cwd=cwd)
+        _STARTED.append(self)
 
     @property
     def pid(self):

@@ -65,7 +65,8 @@ def setup():
 
 def result():
     if "result" not in S:
-        setup()
+        if "an" not in S:  # a failed node run is not a reason for another hearth
+            setup()
         S["shot"] = os.environ.get("ANALYTICS_DASHBOARD_SHOT") or os.path.join(tempfile.gettempdir(), "hearth-analytics-dashboard.png")
         S["result"] = node("analytics_browser.mjs", ["--page", S["page"], "--other", S["other"],
                                                      "--manual", S["manual"], "--base", S["an"].base,

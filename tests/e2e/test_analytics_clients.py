@@ -65,7 +65,8 @@ S = {}
 
 def result():
     if "result" not in S:
-        S["an"] = start()
+        if "an" not in S:  # a failed node run is not a reason for another hearth
+            S["an"] = start()
         base = "http://127.0.0.1:%d" % S["an"].port
         S["result"] = node("analytics_clients.mjs", ["--base", base, "--password", ADMIN_PASSWORD])
     return S["result"]
