@@ -85,6 +85,7 @@ static size_t values_bytes(const hc_store_value_t *v, size_t n)
 void st_stmt_copy(st_stmt_t *dst, const char *sql, const hc_store_value_t *p, size_t n)
 {
     dst->sql = st_strdup(sql);
+    dst->sql_static = 0;
     dst->nparams = n;
     dst->params = n ? st_malloc(n * sizeof(*p)) : NULL;
     st_values_copy(dst->params, p, n);
