@@ -252,14 +252,13 @@ static void prep_clear(pg_data_t *d)
     d->nprep = 0;
 }
 
-/* key is sql when the caller marked it static (found by address, not compared), else
- * NULL. */
-static const pg_prep_t *prep_find(const pg_data_t *d, const char *sql, const char *key,
+/* Static SQL (sql_static) is found by its address, not compared. */
+static const pg_prep_t *prep_find(const pg_data_t *d, const char *sql, int sql_static,
                                   const pg_params_t *pp)
 {
     for (unsigned i = 0; i < d->nprep; i++) {
         const pg_prep_t *p = &d->prep[i];
-        if (p->n == pp->n && ((key && p->key == key) || !strcmp(p->sql, sql)) &&
+        if (p->n == pp->n && ((sql_static && p->key == sql) || !strcmp(p->sql, sql)) &&
             (!pp->n || !memcmp(p->types, pp->types, (size_t)pp->n * sizeof(*pp->types))))
             return p;
     }
@@ -268,9 +267,9 @@ static const pg_prep_t *prep_find(const pg_data_t *d, const char *sql, const cha
 
 /* Prepares sql for pp's types on the writer connection unless it is (outside pipeline
  * mode). A statement the server refuses stays unprepared: running it reports the error. */
-static void prep_ensure(pg_data_t *d, const char *sql, const char *key, const pg_params_t *pp)
+static void prep_ensure(pg_data_t *d, const char *sql, int sql_static, const pg_params_t *pp)
 {
-    if (d->nprep == PG_PREP_MAX || prep_find(d, sql, key, pp))
+    if (d->nprep == PG_PREP_MAX || prep_find(d, sql, sql_static, pp))
         return;
     pg_prep_t *p = &d->prep[d->nprep];
     snprintf(p->name, sizeof(p->name), "hc_w%u", d->prep_seq++);
@@ -280,7 +279,7 @@ static void prep_ensure(pg_data_t *d, const char *sql, const char *key, const pg
     if (!ok)
         return;
     p->sql = st_strdup(sql);
-    p->key = key;
+    p->key = sql_static ? sql : NULL;
     p->n = pp->n;
     p->types = st_calloc(pp->n ? (size_t)pp->n : 1, sizeof(*p->types));
     if (pp->n)
@@ -338,7 +337,7 @@ static void pipeline_prepare(pg_data_t *d, st_unit_t **units, size_t n)
             st_stmt_t *s = &units[i]->stmts[j];
             pg_params_t pp;
             pg_params_build(&pp, s->params, s->nparams);
-            prep_ensure(d, s->sql, s->sql_static ? s->sql : NULL, &pp);
+            prep_ensure(d, s->sql, s->sql_static, &pp);
             pg_params_free(&pp);
         }
     }
@@ -355,7 +354,7 @@ static int pipeline_send(pg_data_t *d, st_unit_t **units, size_t n)
             st_stmt_t *s = &units[i]->stmts[j];
             pg_params_t pp;
             pg_params_build(&pp, s->params, s->nparams);
-            const pg_prep_t *p = prep_find(d, s->sql, s->sql_static ? s->sql : NULL, &pp);
+            const pg_prep_t *p = prep_find(d, s->sql, s->sql_static, &pp);
             ok = p ? PQsendQueryPrepared(c, p->name, pp.n, pp.values, pp.lengths, pp.formats, 0)
                    : PQsendQueryParams(c, s->sql, pp.n, pp.types, pp.values, pp.lengths, pp.formats,
                                        0);

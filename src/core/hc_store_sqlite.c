@@ -149,15 +149,15 @@ static int conn_open(hc_store_t *st, int readonly, sq_conn_t **out)
 }
 
 /* Returns the cached statement for sql, preparing it on a miss (the least recently used
- * entry makes room). key is sql when the caller marked it static (found by address, not
- * compared), else NULL. Only one statement per string: anything after it is refused.
- * Named parameters are resolved once here: SQLite numbers them in order of appearance,
- * so $2 may be slot 1. */
-static int conn_prepare(sq_conn_t *c, const char *sql, const char *key, sq_cached_t **out)
+ * entry makes room). Static SQL (sql_static) is found by its address, not compared. Only
+ * one statement per string: anything after it is refused. Named parameters are resolved
+ * once here: SQLite numbers them in order of appearance, so $2 may be slot 1. */
+static int conn_prepare(sq_conn_t *c, const char *sql, int sql_static, sq_cached_t **out)
 {
     sq_cached_t *slot = &c->cache[0];
     for (int i = 0; i < SQ_CACHE; i++) {
-        if (c->cache[i].sql && ((key && c->cache[i].key == key) || !strcmp(c->cache[i].sql, sql))) {
+        if (c->cache[i].sql &&
+            ((sql_static && c->cache[i].key == sql) || !strcmp(c->cache[i].sql, sql))) {
             c->cache[i].used = ++c->tick;
             *out = &c->cache[i];
             return SQLITE_OK;
@@ -186,7 +186,7 @@ static int conn_prepare(sq_conn_t *c, const char *sql, const char *key, sq_cache
     st_free(slot->sql);
     st_free(slot->pmap);
     slot->sql = st_strdup(sql);
-    slot->key = key;
+    slot->key = sql_static ? sql : NULL;
     slot->stmt = stmt;
     slot->pmap = pmap;
     slot->used = ++c->tick;
@@ -259,12 +259,12 @@ static const char *sq_message(sq_conn_t *c, int rc)
     return sqlite3_errmsg(c->db);
 }
 
-/* Runs one statement to completion, ignoring rows it returns (key: see conn_prepare). */
-static int stmt_run(sq_conn_t *c, const char *sql, const char *key, const hc_store_value_t *p,
+/* Runs one statement to completion, ignoring rows it returns. */
+static int stmt_run(sq_conn_t *c, const char *sql, int sql_static, const hc_store_value_t *p,
                     size_t n)
 {
     sq_cached_t *cs;
-    int rc = conn_prepare(c, sql, key, &cs);
+    int rc = conn_prepare(c, sql, sql_static, &cs);
     if (rc != SQLITE_OK)
         return rc;
     sqlite3_stmt *s = cs->stmt;
@@ -292,7 +292,7 @@ static int copy_run(sq_conn_t *c, const st_unit_t *u)
 {
     int rc = SQLITE_OK;
     for (size_t r = 0; r < u->nrows && rc == SQLITE_OK; r++)
-        rc = stmt_run(c, u->sql, NULL, &u->rows[r * u->ncols], u->ncols);
+        rc = stmt_run(c, u->sql, 0, &u->rows[r * u->ncols], u->ncols);
     return rc;
 }
 
@@ -303,7 +303,7 @@ static int unit_run(sq_conn_t *c, const st_unit_t *u)
     int rc = SQLITE_OK;
     for (size_t i = 0; i < u->nstmts && rc == SQLITE_OK; i++) {
         const st_stmt_t *s = &u->stmts[i];
-        rc = stmt_run(c, s->sql, s->sql_static ? s->sql : NULL, s->params, s->nparams);
+        rc = stmt_run(c, s->sql, s->sql_static, s->params, s->nparams);
     }
     return rc;
 }
@@ -353,15 +353,14 @@ static int write_alone(sq_conn_t *c, st_unit_t **units, size_t n)
 static int sq_write(hc_store_t *st, st_unit_t **units, size_t n)
 {
     sq_conn_t *c = ((sq_data_t *)st->be_data)->writer;
-    static const char begin[] = "BEGIN IMMEDIATE", commit[] = "COMMIT";
-    int rc = stmt_run(c, begin, begin, NULL, 0);
+    int rc = stmt_run(c, "BEGIN IMMEDIATE", 1, NULL, 0);
     if (rc != SQLITE_OK) {
         log_failure(c, "begin", rc);
         return -EIO;
     }
     for (size_t i = 0; i < n && rc == SQLITE_OK; i++)
         rc = unit_run(c, units[i]);
-    if (rc == SQLITE_OK && (rc = stmt_run(c, commit, commit, NULL, 0)) == SQLITE_OK)
+    if (rc == SQLITE_OK && (rc = stmt_run(c, "COMMIT", 1, NULL, 0)) == SQLITE_OK)
         return 1;
     if (sq_error(rc) < 0) {
         if (!sqlite3_get_autocommit(c->db))
@@ -446,7 +445,7 @@ static void on_read_work(uv_work_t *w)
     }
     sq_cached_t *cs = NULL;
     sqlite3_stmt *s = NULL;
-    int rc = conn_prepare(c, q->stmt.sql, NULL, &cs);
+    int rc = conn_prepare(c, q->stmt.sql, 0, &cs);
     if (rc == SQLITE_OK) {
         s = cs->stmt;
         rc = stmt_bind(cs, q->stmt.params, q->stmt.nparams);
@@ -503,7 +502,7 @@ static int migration_recorded(sq_conn_t *c, const char *service, int version)
 {
     sq_cached_t *cs;
     int rc = conn_prepare(c, "SELECT 1 FROM hearth_migrations WHERE service = $1 AND version = $2",
-                          NULL, &cs);
+                          0, &cs);
     if (rc != SQLITE_OK)
         return -rc;
     sqlite3_stmt *s = cs->stmt;
@@ -529,7 +528,7 @@ static int sq_migrate_one(hc_store_t *st, const char *service, const hc_store_mi
                   (rc = stmt_run(c,
                                  "INSERT INTO hearth_migrations (service, version, applied_at) "
                                  "VALUES ($1, $2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
-                                 NULL, rec, 2)) != SQLITE_OK)) {
+                                 0, rec, 2)) != SQLITE_OK)) {
         hc_log(HC_LOG_ERROR, "store: migration failed", HC_LS("service", service),
                HC_LI("version", m->version), HC_LS("error", sqlite3_errmsg(c->db)), NULL);
         exec_plain(c, "ROLLBACK");
