@@ -225,6 +225,17 @@ static int server_alpn_set(hc_tls_ctx_t *ctx, const char *const *alpn, char *err
     return 0;
 }
 
+/* Without a cipherSuites option the server chooses as Traefik's Go server does: its own
+ * order, AES-128-GCM first, unless the client's first choice is ChaCha20-Poly1305 (Go's
+ * aesgcmPreferred; OpenSSL's PRIORITIZE_CHACHA). OpenSSL alone would pick AES-256-GCM for
+ * most clients, and the access log and tls_cipher metric label would differ from
+ * Traefik's for the same client. */
+#define GO_SUITES_TLS13 "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+#define GO_SUITES_TLS12                                                                            \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"     \
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"       \
+    "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA"
+
 /* The OpenSSL server context of ctx for opts (version floor, cipher suites), choosing
  * certificates from ctx's set and protocols from its ALPN list. NULL with err. */
 static SSL_CTX *server_ssl_new(hc_tls_ctx_t *ctx, const hc_tls_server_opts_t *opts, char *err,
@@ -238,7 +249,13 @@ static SSL_CTX *server_ssl_new(hc_tls_ctx_t *ctx, const hc_tls_server_opts_t *op
     }
     SSL_CTX *ssl = ssl_ctx_new(TLS_server_method());
     SSL_CTX_set_min_proto_version(ssl, version);
-    SSL_CTX_set_options(ssl, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_options(ssl, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
+    if (!SSL_CTX_set_cipher_list(ssl, GO_SUITES_TLS12) ||
+        !SSL_CTX_set_ciphersuites(ssl, GO_SUITES_TLS13)) {
+        hc_tls_err(err, errlen, "cipher suites", "default list rejected");
+        SSL_CTX_free(ssl);
+        return NULL;
+    }
     SSL_CTX_set_cert_cb(ssl, cert_select, ctx);
     if (ctx->alpn_len)
         SSL_CTX_set_alpn_select_cb(ssl, alpn_select, ctx);

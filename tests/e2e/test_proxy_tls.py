@@ -1,7 +1,8 @@
 """End-to-end tests of `hearth proxy` (part 3): TLS termination on websecure with
 certificates from the Secrets an Ingress names, checked with `curl --resolve` and
 `openssl s_client -servername`: SNI with exact and wildcard names, the generated default
-certificate, Secret rotation without restart, and TLSOption `default` (minVersion)."""
+certificate, Secret rotation without restart, the cipher Traefik would choose, and
+TLSOption `default` (minVersion)."""
 import re
 import subprocess
 import tempfile
@@ -110,6 +111,26 @@ def secret_rotation_without_restart():
     r = curl(p.websecure, "tls.test", S["tmp"] + "/new.pem")
     assert r.stdout.endswith("\n200"), r
     assert p.proc.pid == pid and p.proc.poll() is None
+
+
+def negotiated(port, extra=()):
+    """The cipher suite openssl s_client agreed on, '' on failure."""
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", "tls.test"]
+                       + list(extra), input=b"", capture_output=True, timeout=15)
+    m = re.search(rb"Cipher is (\S+)", r.stdout)
+    return m.group(1).decode() if m else ""
+
+
+@t.test
+def cipher_chosen_as_traefik_does():
+    """Go's server order: AES-128-GCM first even when the client lists AES-256-GCM first
+    (OpenSSL clients do), ChaCha20 when the client puts it first."""
+    p = S["proxy"]
+    assert negotiated(p.websecure) == "TLS_AES_128_GCM_SHA256"
+    chacha_first = "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256"
+    assert negotiated(p.websecure, ["-ciphersuites", chacha_first]) == "TLS_CHACHA20_POLY1305_SHA256"
+    assert negotiated(p.websecure, ["-ciphersuites", "TLS_AES_256_GCM_SHA384"]) == "TLS_AES_256_GCM_SHA384"
+    assert negotiated(p.websecure, ["-tls1_2"]) == "ECDHE-ECDSA-AES128-GCM-SHA256"
 
 
 @t.test
