@@ -554,16 +554,16 @@ static void qs_bucket(query_ctx_t *ctx)
     const char *local = "(website_event.created_at / 1000 + %s)";
     char off[4096];
     int64_t s = ctx->start_ms / 1000, e = ctx->end_ms / 1000;
-    size_t o = (size_t)snprintf(off, sizeof(off), "CASE");
+    size_t o = 0;
     const analytics_tz_t *tz = ctx->tz;
     for (size_t i = 0; !tz->is_utc && i < tz->n && o < sizeof(off) - 64; i++)
         if (tz->at[i] > s && tz->at[i] <= e)
             o += (size_t)snprintf(off + o, sizeof(off) - o,
-                                  " WHEN website_event.created_at < %lld"
-                                  " THEN %d",
-                                  (long long)tz->at[i] * 1000,
+                                  "%s WHEN website_event.created_at < %lld THEN %d",
+                                  o ? "" : "CASE", (long long)tz->at[i] * 1000,
                                   (int)analytics_tz_offset(tz, tz->at[i] - 1));
-    snprintf(off + o, sizeof(off) - o, " ELSE %d END", (int)analytics_tz_offset(tz, e));
+    /* no change of offset in the range (always so in UTC): the offset alone */
+    snprintf(off + o, sizeof(off) - o, o ? " ELSE %d END" : "%d", (int)analytics_tz_offset(tz, e));
     char expr[4200];
     snprintf(expr, sizeof(expr), local, off);
     switch (ctx->unit) {

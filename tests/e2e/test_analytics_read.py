@@ -114,9 +114,40 @@ def utc_day_label(t_ms):
     return datetime.fromtimestamp(t_ms // DAY * 86400, UTC).strftime("%Y-%m-%dT00:00:00Z")
 
 
+def utc_minute_label(t_ms):
+    return datetime.fromtimestamp(t_ms // 60000 * 60, UTC).strftime("%Y-%m-%dT%H:%M:00Z")
+
+
 def berlin_day_label(t_ms):
     # March 2026 before the 29th: Berlin is UTC+1
     return datetime.fromtimestamp(t_ms / 1000 + 3600, UTC).strftime("%Y-%m-%d 00:00:00")
+
+
+def kolkata_day_label(t_ms):
+    return datetime.fromtimestamp(t_ms / 1000 + 19800, UTC).strftime("%Y-%m-%d 00:00:00")
+
+
+def check_series(ctx, start, end):
+    """/pageviews against the raw rows: over the rollups (whole hours, whole-hour zones)
+    and over raw SQL (an odd range, minutes, a half-hour zone)."""
+    odd_start, odd_end = start + 17 * 60000 + 5, end - 3 * HOUR - 123
+    # minutes: 50 of them (the finest unit Umami allows for up to an hour) around a view
+    first = min(r["created_at"] for r in in_range(ctx["rows"], ctx["site"], start + DAY, end, 1))
+    m_start, m_end = first - 20 * 60000 - 7, first + 30 * 60000
+    for unit, tz, label, s, e in (("hour", "UTC", utc_hour_label, start, end),
+                                  ("day", "UTC", utc_day_label, start, end),
+                                  ("day", "Europe/Berlin", berlin_day_label, start, end),
+                                  ("hour", "UTC", utc_hour_label, odd_start, odd_end),
+                                  ("day", "UTC", utc_day_label, odd_start, odd_end),
+                                  ("minute", "UTC", utc_minute_label, m_start, m_end),
+                                  ("day", "Asia/Kolkata", kolkata_day_label, start, end)):
+        st, body, _ = api(ctx["port"], "/api/websites/%s/pageviews" % ctx["site"], ctx["token"],
+                          {"startAt": s, "endAt": e, "unit": unit, "timezone": tz})
+        assert st == 200, (unit, tz, body)
+        pv, se = expect_series(ctx["rows"], ctx["site"], s, e, label)
+        assert pv, (unit, tz, "no pageviews in the range")
+        assert body["pageviews"] == pv, (unit, tz, body["pageviews"][:3], pv[:3])
+        assert body["sessions"] == se, (unit, tz)
 
 
 # ---- the HTTP side ----
@@ -362,17 +393,7 @@ def check_store(ctx):
     assert want["pageviews"] > 0
     check_regex_filters(ctx, start, end, "^/blog/[ab]$", "^/(blog|docs)")
 
-    # pageviews series: hour (rollups), day in UTC and in Berlin, minute (raw)
-    for unit, tz, label, s, e in (("hour", "UTC", utc_hour_label, start, end),
-                                  ("day", "UTC", utc_day_label, start, end),
-                                  ("day", "Europe/Berlin", berlin_day_label, start, end),
-                                  ("hour", "UTC", utc_hour_label, odd_start, odd_end)):
-        st, body, _ = api(port, base + "/pageviews", token,
-                          {"startAt": s, "endAt": e, "unit": unit, "timezone": tz})
-        assert st == 200, body
-        pv, se = expect_series(rows, site, s, e, label)
-        assert body["pageviews"] == pv, (unit, tz, body["pageviews"][:3], pv[:3])
-        assert body["sessions"] == se, (unit, tz)
+    check_series(ctx, start, end)
 
     # metrics: rolled-up types over whole days, the rest (and odd ranges) over raw rows
     keys = {
@@ -687,10 +708,7 @@ def check_store_sqlite(ctx):
     for item in body:
         w = expect_stats(rows, site, start, end, lambda r: channel_of(r) == item["name"])
         assert {k: item[k] for k in w} == w, (item, w)
-    st, body, _ = api(port, base + "/pageviews", token, {"startAt": start, "endAt": end,
-                                                         "unit": "day", "timezone": "Europe/Berlin"})
-    pv, se = expect_series(rows, site, start, end, berlin_day_label)
-    assert body["pageviews"] == pv and body["sessions"] == se, body
+    check_series(ctx, start, end)
     check_regex_filters(ctx, start, end, "^/item/[0-9]+$", "^/(cart|item/2)")
     st, body, _ = api(port, base + "/stats", token, {"startAt": start, "endAt": end,
                                                      "path": "re.(unclosed"})
