@@ -317,23 +317,23 @@ typedef struct retain_step {
     "created_at < " CUT " AND NOT EXISTS (SELECT 1 FROM website_event e"                           \
     " WHERE e.session_id = session.session_id)"
 
+/* A table whose rows go by their own created_at, a chunk of them by primary key. */
+#define OLD_ROWS(T, ID)                                                                            \
+    {T,                                                                                            \
+     "SELECT count(*) FROM (SELECT 1 FROM " T " WHERE created_at < " PG_CUT " LIMIT 1) q",         \
+     "SELECT count(*) FROM (SELECT 1 FROM " T " WHERE created_at < $1 LIMIT 1) q",                 \
+     "DELETE FROM " T " WHERE " ID " IN (SELECT " ID " FROM " T " WHERE created_at < " PG_CUT      \
+     " LIMIT 5000)",                                                                               \
+     "DELETE FROM " T " WHERE " ID " IN (SELECT " ID " FROM " T " WHERE created_at < $1"           \
+     " LIMIT 5000)",                                                                               \
+     0}
+
+/* Identify data and revenue go with the events: they are the most personal rows. */
 static const retain_step_t retain_steps[] = {
-    {"website_event",
-     "SELECT count(*) FROM (SELECT 1 FROM website_event WHERE created_at < " PG_CUT " LIMIT 1) q",
-     "SELECT count(*) FROM (SELECT 1 FROM website_event WHERE created_at < $1 LIMIT 1) q",
-     "DELETE FROM website_event WHERE event_id IN (SELECT event_id FROM website_event"
-     " WHERE created_at < " PG_CUT " LIMIT 5000)",
-     "DELETE FROM website_event WHERE event_id IN (SELECT event_id FROM website_event"
-     " WHERE created_at < $1 LIMIT 5000)",
-     0},
-    {"event_data",
-     "SELECT count(*) FROM (SELECT 1 FROM event_data WHERE created_at < " PG_CUT " LIMIT 1) q",
-     "SELECT count(*) FROM (SELECT 1 FROM event_data WHERE created_at < $1 LIMIT 1) q",
-     "DELETE FROM event_data WHERE event_data_id IN (SELECT event_data_id FROM event_data"
-     " WHERE created_at < " PG_CUT " LIMIT 5000)",
-     "DELETE FROM event_data WHERE event_data_id IN (SELECT event_data_id FROM event_data"
-     " WHERE created_at < $1 LIMIT 5000)",
-     0},
+    OLD_ROWS("website_event", "event_id"),
+    OLD_ROWS("event_data", "event_data_id"),
+    OLD_ROWS("session_data", "session_data_id"),
+    OLD_ROWS("revenue", "revenue_id"),
     {"session",
      "SELECT count(*) FROM (SELECT 1 FROM session WHERE " OLD_SESSION(PG_CUT) " LIMIT 1) q",
      "SELECT count(*) FROM (SELECT 1 FROM session WHERE " OLD_SESSION("$1") " LIMIT 1) q",

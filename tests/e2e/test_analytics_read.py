@@ -635,14 +635,26 @@ def sqlite_sends_read_back_exactly():
 
 @t.test
 def retention_deletes_old_rows_in_chunks():
-    """--retain-days 30: the March history goes (events, their event_data, sessions left
-    without events, rollup rows); today's visit stays."""
+    """--retain-days 30: the March history goes (events, their event_data, identify data,
+    revenue, sessions left without events, rollup rows); today's visit stays."""
     db, site = S["sqlite"]["db"], S["sqlite"]["site"]
     rows, _ = read_sqlite(db)
     cut = int(time.time() * 1000) - 30 * DAY
     old = [r for r in rows if r["created_at"] < cut]
     kept = [r for r in rows if r["created_at"] >= cut]
     assert old and kept, (len(old), len(kept))
+    # identify data and revenue rows, one old and one recent each, as hearth writes them
+    con = sqlite3.connect(db)
+    for i, when in enumerate((ms(D0), int(time.time() * 1000))):
+        sid = old[0]["session_id"] if i == 0 else kept[0]["session_id"]
+        con.execute("INSERT INTO session_data (session_data_id, website_id, session_id, data_key,"
+                    " string_value, data_type, created_at) VALUES (?, ?, ?, 'email', ?, 1, ?)",
+                    (str(uuid.uuid4()), site, sid, "u%d@example.com" % i, when))
+        con.execute("INSERT INTO revenue (revenue_id, website_id, session_id, event_id, event_name,"
+                    " currency, revenue, created_at) VALUES (?, ?, ?, ?, 'buy', 'EUR', 5, ?)",
+                    (str(uuid.uuid4()), site, sid, str(uuid.uuid4()), when))
+    con.commit()
+    con.close()
     port = free_port()
     proc = Proc([binary("hearth"), "analytics", "--port", str(port), "--retain-days", "30"],
                 env={"DATABASE_URL": "sqlite:" + db, "ADMIN_PASSWORD": PASSWORD})
@@ -657,7 +669,11 @@ def retention_deletes_old_rows_in_chunks():
     days = con.execute("SELECT count(*) FROM analytics_rollup_day WHERE type < 100 AND day < ?",
                        (cut // DAY,)).fetchone()[0]
     data = con.execute("SELECT count(*) FROM event_data WHERE created_at < ?", (cut,)).fetchone()[0]
+    identified = [v for (v,) in con.execute("SELECT string_value FROM session_data")]
+    revenue = [c for (c,) in con.execute("SELECT created_at FROM revenue")]
     con.close()
+    assert identified == ["u1@example.com"], identified
+    assert len(revenue) == 1 and revenue[0] >= cut, revenue
     assert hours and min(hours) >= cut // HOUR and days == 0 and data == 0, (hours[:3], days, data)
     token = login(port)
     s, e = ms(D0), ms(D0 + timedelta(days=3)) - 1
