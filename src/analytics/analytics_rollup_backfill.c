@@ -318,6 +318,7 @@ typedef struct retain_step {
     " WHERE e.session_id = session.session_id)"
 
 /* A table whose rows go by their own created_at, a chunk of them by primary key. */
+// clang-format off
 #define OLD_ROWS(T, ID)                                                                            \
     {T,                                                                                            \
      "SELECT count(*) FROM (SELECT 1 FROM " T " WHERE created_at < " PG_CUT " LIMIT 1) q",         \
@@ -327,6 +328,7 @@ typedef struct retain_step {
      "DELETE FROM " T " WHERE " ID " IN (SELECT " ID " FROM " T " WHERE created_at < $1"           \
      " LIMIT 5000)",                                                                               \
      0}
+// clang-format on
 
 /* Identify data and revenue go with the events: they are the most personal rows. */
 static const retain_step_t retain_steps[] = {
