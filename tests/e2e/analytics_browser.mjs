@@ -95,14 +95,24 @@ async function tracker(browser, a, problems) {
   // data-auto-track="false" with data-exclude-search/-hash: only explicit calls, clean urls
   const manual = await ctx.newPage();
   const calls = sendLog(manual);
-  await manual.goto(a.manual, { waitUntil: "load", timeout: 15000 });
-  await manual.evaluate(() => history.pushState({}, "", "/manual-2.html?y=2"));
+  await manual.goto(a.manual, { waitUntil: "load", timeout: 15000, referer: "https://ref.example/from?q=1#frag" });
   await sleep(800);
-  check(calls.length === 0, "data-auto-track=false still sent " + calls.length + " requests");
+  check(calls.length === 0, "data-auto-track=false still sent a pageview");
   await manual.evaluate(() => window.umami.track());
   await calls.next(1, "umami.track() on the manual page");
-  const m = calls[0].body.payload;
-  check(m.url === new URL("/manual-2.html", a.manual).href && !m.name, "manual pageview payload: " + JSON.stringify(m));
+  await manual.evaluate(() => history.pushState({}, "", "/manual-2.html?y=2"));
+  await sleep(800);
+  check(calls.length === 1, "data-auto-track=false still tracked pushState: " + calls.length + " requests");
+  await manual.evaluate(() => window.umami.track());
+  await calls.next(2, "umami.track() after pushState");
+  await manual.evaluate(() => window.umami.track("secret"));
+  await sleep(500);
+  const [m0, m1] = calls.map((c) => c.body.payload);
+  check(m0.url === new URL("/manual.html", a.manual).href && m0.referrer === "https://ref.example/from" &&
+    m0.title === "redacted event" && !m0.name, "manual pageview payload: " + JSON.stringify(m0));
+  check(m1.url === new URL("/manual-2.html", a.manual).href && m1.referrer === m0.url && !m1.name,
+    "manual pageview after pushState: " + JSON.stringify(m1));
+  check(calls.length === 2, "a payload data-before-send dropped was sent: " + JSON.stringify(calls.slice(2)));
   await ctx.close();
   return sends.map((s) => s.body);
 }

@@ -4,7 +4,8 @@
 properties, umami.track('signup', {plan: 'pro'}) and umami.identify('user-42', {tier: 'gold'})
 must reach hearth through CORS and land as website_event, event_data and session_data
 rows; a page outside data-domains sends nothing; with data-auto-track="false" only
-umami.track() sends, without query or fragment.
+umami.track() sends, without query or fragment (in the url and the referrer), through the
+data-before-send hook, which rewrites one payload and drops another.
 Then the dashboard: login, add a website, the website page's cards against /stats, tables,
 chart, realtime count; screenshots (light and dark) are saved for a human to look at.
 The browser side is tests/e2e/analytics_browser.mjs."""
@@ -22,7 +23,7 @@ from test_analytics_clients import close, log_errors, node, rows, start
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Tracker test</title>
-<script defer src="{base}/script.js" data-website-id="{website}" data-tag="e2e"{extra}></script>
+{head}<script defer src="{base}/script.js" data-website-id="{website}" data-tag="e2e"{extra}></script>
 </head><body>
 <h1>Tracker test</h1>
 <a id="next" href="/spa/step2"
@@ -30,6 +31,12 @@ PAGE = """<!doctype html>
 <button id="cta" type="button" data-umami-event="cta-click" data-umami-event-color="blue"
         data-umami-event-position="hero">Start</button>
 </body></html>
+"""
+
+# data-before-send: the hook may rewrite a payload, or drop it by returning nothing
+REDACT = """<script>window.redact = function (type, p) {
+  return p.name === "secret" ? null : Object.assign(p, { title: "redacted " + type });
+};</script>
 """
 
 t = Tap()
@@ -48,13 +55,14 @@ def setup():
     S["website"] = an.create_website(token, "Tracker test", "127.0.0.1")["id"]
     S["site"] = site = tempfile.mkdtemp(prefix="hearth-analytics-page-")
     with open(os.path.join(site, "index.html"), "w") as f:
-        f.write(PAGE.format(base=an.base, website=S["website"], extra=""))
+        f.write(PAGE.format(base=an.base, website=S["website"], extra="", head=""))
     with open(os.path.join(site, "other.html"), "w") as f:
-        f.write(PAGE.format(base=an.base, website=S["website"], extra=' data-domains="www.example.org"'))
+        f.write(PAGE.format(base=an.base, website=S["website"], extra=' data-domains="www.example.org"', head=""))
     S["website2"] = an.create_website(token, "Manual", "127.0.0.1")["id"]
     with open(os.path.join(site, "manual.html"), "w") as f:
-        f.write(PAGE.format(base=an.base, website=S["website2"],
-                            extra=' data-auto-track="false" data-exclude-search="true" data-exclude-hash="true"'))
+        f.write(PAGE.format(base=an.base, website=S["website2"], head=REDACT,
+                            extra=' data-auto-track="false" data-exclude-search="true" data-exclude-hash="true"'
+                                  ' data-before-send="redact"'))
     port = free_port()
     S["httpd"] = socketserver.ThreadingTCPServer(("127.0.0.1", port), functools.partial(Quiet, directory=site))
     threading.Thread(target=S["httpd"].serve_forever, daemon=True).start()
@@ -118,8 +126,11 @@ def tracker_rows_in_the_database():
     sessions = rows(an, "SELECT count(DISTINCT session_id), count(DISTINCT visit_id) FROM website_event "
                        "WHERE website_id = ?", (wid,))
     assert sessions == [(1, 1)], sessions  # one browser, one visit: the cache token carried it
-    manual = rows(an, "SELECT event_type, url_path, url_query FROM website_event WHERE website_id = ?", (S["website2"],))
-    assert [tuple(v or None for v in row) for row in manual] == [(1, "/manual-2.html", None)], manual
+    manual = rows(an, "SELECT event_type, url_path, url_query, referrer_domain, referrer_query, page_title "
+                      "FROM website_event WHERE website_id = ? ORDER BY created_at", (S["website2"],))
+    assert [tuple(v or None for v in row) for row in manual] == [
+        (1, "/manual.html", None, "ref.example", None, "redacted event"),
+        (1, "/manual-2.html", None, "127.0.0.1", None, "redacted event")], manual
     ident = rows(an, "SELECT data_key, string_value, distinct_id FROM session_data WHERE website_id = ?", (wid,))
     assert ident == [("tier", "gold", "user-42")], ident
 

@@ -22,14 +22,20 @@
     return { website: site, screen: screen.width + "x" + screen.height, language: nav.language,
       title: d.title, hostname: l.hostname, url: url, referrer: ref, tag: tag, id: ident };
   };
+  var hookName = a("before-send"), creds = a("fetch-credentials") || "omit";
   var send = function (p, type) {
     if (off()) return Promise.resolve();
-    var hd = { "Content-Type": "application/json" };
-    if (cache) hd["x-umami-cache"] = cache;
-    return fetch(host + "/api/send", { method: "POST", keepalive: true, credentials: "omit", headers: hd,
-      body: JSON.stringify({ type: type || "event", payload: p }) })
-      .then(function (r) { return r.json(); })
-      .then(function (j) { if (j && j.cache) cache = j.cache; }, function () {});
+    type = type || "event";
+    var hook = hookName && w[hookName];
+    return Promise.resolve(typeof hook == "function" ? hook(type, p) : p).then(function (p) {
+      if (!p) return;
+      var hd = { "Content-Type": "application/json" };
+      if (cache) hd["x-umami-cache"] = cache;
+      return fetch(host + "/api/send", { method: "POST", keepalive: true, credentials: creds, headers: hd,
+        body: JSON.stringify({ type: type, payload: p }) })
+        .then(function (r) { return r.json(); })
+        .then(function (j) { if (j && j.cache) cache = j.cache; }, function () {});
+    });
   };
   var track = function (n, data) {
     if (typeof n == "string") return send(Object.assign(base(), { name: n, data: data }));
@@ -60,7 +66,7 @@
   };
   var auto = a("auto-track") != "false";
   url = here(l.href);
-  ref = d.referrer.indexOf(l.origin) ? d.referrer : "";
+  ref = d.referrer && d.referrer.indexOf(l.origin) ? here(d.referrer) : "";
   hook("pushState");
   hook("replaceState");
   d.addEventListener("click", function (e) {
