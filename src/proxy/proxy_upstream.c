@@ -540,9 +540,30 @@ static int attempt_start(proxy_fwd_t *f)
     return rc;
 }
 
+static void on_client_gone(hc_http_req_t *req, void *arg)
+{
+    proxy_fwd_t *f = arg;
+    (void)req;
+    f->close_armed = 0;
+    f->req = NULL;
+    f->body_reading = 0;
+    f->res.error = -ECONNRESET;
+    if (f->creq)
+        hc_http_client_req_cancel(f->creq); /* on_creq_done finishes */
+    else
+        maybe_free(f);
+}
+
 static void on_req_body(hc_http_req_t *req, const char *data, size_t len, int status, void *arg)
 {
     proxy_fwd_t *f = arg;
+    if (status == -ECONNRESET) {
+        /* The client left mid-body: its close callback would follow, after the upstream's
+         * cancellation had already answered (and freed) through a connection closing. */
+        hc_http_req_on_close(req, NULL, NULL);
+        on_client_gone(req, f);
+        return;
+    }
     if (status == 0) {
         if (!f->creq)
             return; /* the upstream is done: the rest is dropped */
@@ -565,8 +586,8 @@ static void on_req_body(hc_http_req_t *req, const char *data, size_t len, int st
         return;
     }
     /* -EMSGSIZE / -EPROTO: the server answers 413 / 400 itself (or closes when our
-     * response already started); -ECONNRESET: the client is gone (on_client_gone). */
-    if (status != -ECONNRESET && !f->head_sent) {
+     * response already started). */
+    if (!f->head_sent) {
         f->answered = 1;
         f->res.downstream_status = status == -EMSGSIZE ? 413 : 400;
         f->close_armed = 0;
@@ -574,20 +595,6 @@ static void on_req_body(hc_http_req_t *req, const char *data, size_t len, int st
     }
     if (f->creq)
         hc_http_client_req_cancel(f->creq); /* on_creq_done finishes; f may be gone */
-    else
-        maybe_free(f);
-}
-
-static void on_client_gone(hc_http_req_t *req, void *arg)
-{
-    proxy_fwd_t *f = arg;
-    (void)req;
-    f->close_armed = 0;
-    f->req = NULL;
-    f->body_reading = 0;
-    f->res.error = -ECONNRESET;
-    if (f->creq)
-        hc_http_client_req_cancel(f->creq); /* on_creq_done finishes */
     else
         maybe_free(f);
 }

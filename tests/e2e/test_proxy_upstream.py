@@ -316,6 +316,22 @@ def broken_request_bodies_are_refused():
 
 
 @t.test
+def client_leaving_mid_upload_leaves_the_proxy_serving():
+    """A client that closes while its body is still coming (a cancelled upload) ends only
+    its own request, whether the upstream is still reading the body or not."""
+    with one_server() as (fx, port):
+        for path in ("/echo", "/fixed", "/echo", "/fixed"):
+            s = connect(port, timeout=10)
+            s.sendall(b"PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" % path.encode()
+                      + b"z" * 20000)
+            time.sleep(0.2)
+            s.close()
+            r = get(port, "/fixed")
+            assert status_of(r) == 200, (path, r)
+        assert fx.poll() is None, fx.output()[-3000:]
+
+
+@t.test
 def no_server_is_503():
     cfg = json.dumps({"http": {"services": {"svc": {"loadBalancer": {"servers": []}}}}})
     fx, port = fixture(cfg)
