@@ -162,6 +162,11 @@ def broken_object_reported_and_skipped():
                                         annotations={"traefik.ingress.kubernetes.io/router.middlewares":
                                                      "ops-missing@kubernetescrd"}))
     p.write("garbage.yaml", "kind: [unclosed\n")
+    # a resource backend: a router with no service, listed (and not crashing the API)
+    p.write("resource.yaml", "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: res\n"
+            "  namespace: ops\nspec:\n  rules:\n  - host: res.test\n    http:\n      paths:\n"
+            "      - path: /\n        pathType: Prefix\n        backend:\n          resource:\n"
+            "            apiGroup: k8s.example.com\n            kind: StorageBucket\n            name: assets\n")
     errs = wait_for(lambda: [e for e in p.api_json("/api/errors") if (e.get("name") or "") in ("bad", "ops-bad@kubernetescrd")],
                     what="the broken Middleware in /api/errors")
     assert errs[0]["kind"].lower() == "middleware" and errs[0]["message"], errs
@@ -169,6 +174,9 @@ def broken_object_reported_and_skipped():
     r = wait_for(lambda: {x["name"]: x for x in p.api_json("/api/http/routers")}.get(
         "ops-badref-badref-test@kubernetes"), what="badref router listed")
     assert r["status"] == "disabled" and r.get("error"), r
+    r = wait_for(lambda: {x["name"]: x for x in p.api_json("/api/http/routers")}.get(
+        "ops-res-res-test@kubernetes"), what="the resource-backend router listed")
+    assert r["status"] == "disabled" and r.get("error") and "service" not in r, r
     assert get(p.web, "/", host="badref.test")[0] == 404
     assert routed_to(p.web, "ops.test", "/", "ops-be"), "the rest stays live"
 

@@ -203,7 +203,8 @@ function renderRouters(d, q) {
       h("td", {}, statusBadge(r.status)),
       nameCell(r),
       h("td", {}, ruleView(r.rule), errorList(r)),
-      h("td", {}, h("a", { href: "#services", onclick: (e) => { e.preventDefault(); jumpTo("services", svc); } }, svc)),
+      h("td", {}, svc ? h("a", { href: "#services", onclick: (e) => { e.preventDefault(); jumpTo("services", svc); } }, svc)
+        : h("span", { class: "muted" }, "—")),
       h("td", {}, h("div", { class: "chips" }, (r.middlewares || []).map((m) => h("span", { class: "chip mw" }, m)))),
       h("td", {}, tls),
       h("td", { class: "opt" }, h("div", { class: "chips" }, (r.entryPoints || []).map((e) => h("span", { class: "chip" }, e)))),
