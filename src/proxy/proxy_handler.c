@@ -503,6 +503,7 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     size_t hlen = 0;
     const char *host = hc_http_req_header(req, "Host", &hlen);
     pack_request(rq, host, hlen);
+    proxy_upstream_untrusted_strip(ep->w->up, &rq->mw, req);
     rq->router = route(rq, host, hlen);
     if (!rq->router) {
         hc_http_res_header(req, "X-Content-Type-Options", "nosniff");

@@ -665,13 +665,18 @@ static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
     const char *conn = proxy_mw_headers_get(&f->hdrs, "Connection");
     f->upgrade = conn && strcasestr(conn, "upgrade") && proxy_mw_headers_get(&f->hdrs, "Upgrade");
     proxy_upstream_strip_hop(&f->hdrs, f->upgrade);
-    if (up_has_client_forwarded(a->req) && !peer_trusted(f->sh, mw->peer_ip))
-        up_strip_client_forwarded(&f->hdrs, a->req);
     proxy_upstream_forwarded(&f->hdrs, mw->peer_ip, 1, !strcmp(mw->scheme, "https"),
                              f->upgrade, f->host, a->server_name, mw->no_xff);
     f->idempotent = is_idempotent(f->method);
     f->has_body = a->req->content_length > 0 || a->req->chunked;
     f->body_len = a->req->chunked ? -1 : a->req->content_length;
+}
+
+void proxy_upstream_untrusted_strip(const proxy_upstream_t *up, proxy_mw_req_t *mw,
+                                    const hc_http_req_t *req)
+{
+    if (up && up_has_client_forwarded(req) && !peer_trusted(up->sh, mw->peer_ip))
+        up_strip_client_forwarded(&mw->headers, req);
 }
 
 int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)

@@ -162,11 +162,16 @@ typedef struct proxy_fwd_args {
  *  head goes out with the upstream's fields except framing and Date: configure the
  *  entry point's server with server_header "" so the upstream's Server passes alone.
  *  The request body is streamed with no size limit (req->max_body is lifted, as
- *  Traefik sets none). From an untrusted peer, X-Forwarded-* fields are removed only
- *  when still exactly as the client sent them: values middlewares set are kept.
- *  Returns 0 (hooks->on_done will fire) or -EINVAL (bad args: nothing was done, the
- *  caller answers). */
+ *  Traefik sets none). Returns 0 (hooks->on_done will fire) or -EINVAL (bad args:
+ *  nothing was done, the caller answers). */
 int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *args);
+
+/** Removes from mw's fields the X-Forwarded-* and X-Real-Ip that req's client sent, unless
+ *  its peer is trusted (forwardedHeaders trustedIPs or insecure): Traefik's entry point
+ *  does so before any middleware runs, so redirectScheme, forwardAuth, ipStrategy and
+ *  rateLimit never see a forged value. Call it on the request before the middlewares. */
+void proxy_upstream_untrusted_strip(const proxy_upstream_t *up, proxy_mw_req_t *mw,
+                                    const hc_http_req_t *req);
 
 /* ---- pure helpers (proxy_upstream_hdr.c), exposed for the pipeline and tests ---- */
 

@@ -89,6 +89,13 @@ MIDDLEWARES = {
           sourceRange:
             - 10.0.0.0/8
         """,
+    "allow-ten-depth": """\
+        ipAllowList:
+          sourceRange:
+            - 10.0.0.0/8
+          ipStrategy:
+            depth: 1
+        """,
     "chain": """\
         chain:
           middlewares:
@@ -101,7 +108,8 @@ HOSTS = {
     "hdr": ["hdr"], "rl": ["rl"], "rltenant": ["rl-tenant"], "gz": ["gz"], "gz2": ["gz", "gz"],
     "https": ["https"], "httpstemp": ["https-temp"], "regex": ["regex"], "strip": ["strip"],
     "add": ["add"], "basic": ["basic"], "allowed": ["allow-local"], "denied": ["allow-ten"],
-    "chain": ["chain"], "auth": ["fa"], "authdown": ["fa-down"], "seedredirect": ["default-redirect-https"],
+    "chain": ["chain"], "auth": ["fa"], "authdown": ["fa-down"], "authtrust": ["fa-trust"],
+    "deniedxff": ["allow-ten-depth"], "seedredirect": ["default-redirect-https"],
 }
 
 
@@ -122,6 +130,11 @@ def setup():
           authResponseHeaders:
             - X-Auth-User
             - X-Auth-Email
+        """ % S["auth"].port
+    specs["fa-trust"] = """\
+        forwardAuth:
+          address: http://127.0.0.1:%d/auth
+          trustForwardHeader: true
         """ % S["auth"].port
     specs["fa-down"] = """\
         forwardAuth:
@@ -298,6 +311,27 @@ def forward_auth_deny_passes_auth_response():
     assert h.get("X-Forwarded-For") == "127.0.0.1", h
     status, hs, body = request(S["proxy"].web, "POST", "/p", host="auth.test", body=b"secret-body")
     assert status == 401 and echo(body)["method"] == "GET" and echo(body)["body_len"] == 0, body
+
+
+@t.test
+def forged_forwarded_headers_never_reach_middlewares():
+    """The client is no trusted proxy: its X-Forwarded-* and X-Real-Ip go at the entry
+    point, before redirectScheme, forwardAuth (even with trustForwardHeader) and an
+    ipStrategy read them (Traefik's forwardedHeaders)."""
+    forged = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "admin.internal",
+              "X-Forwarded-Uri": "/public", "X-Forwarded-For": "10.0.0.1", "X-Real-Ip": "10.0.0.2"}
+    status, hs, _ = web("https", "/a", headers=forged)
+    assert status == 301 and header(hs, "Location") == "https://https.test/a", (status, hs)
+    status, _, body = web("authtrust", "/private?q=1", headers=forged)
+    assert status == 401, status
+    h = echo(body)["headers"]
+    assert (h.get("X-Forwarded-Proto"), h.get("X-Forwarded-Host"), h.get("X-Forwarded-Uri"),
+            h.get("X-Forwarded-For"), h.get("X-Real-Ip")) == ("http", "authtrust.test", "/private?q=1",
+                                                               "127.0.0.1", None), h
+    assert web("deniedxff", headers=forged)[0] == 403
+    status, _, body = web("hdr", "/", headers=forged)
+    got = echo(body)["headers"]
+    assert got.get("X-Forwarded-Host") == "hdr.test" and got.get("X-Forwarded-For") == "127.0.0.1", got
 
 
 @t.test
