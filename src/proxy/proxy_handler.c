@@ -181,14 +181,30 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
 }
 
 /* Sends rq->resp (a middleware's own answer or an error) and finishes. */
-static void respond(proxy_rq_t *rq)
+/* The response hooks of the first outer middlewares, innermost first: Traefik's
+ * middlewares wrap the response writer, so a headers middleware's response fields reach
+ * whatever answers inside it (a 429, a 401, a redirect, an error page, the upstream). */
+static void wrap_response(proxy_rq_t *rq, proxy_mw_resp_t *resp, size_t outer)
+{
+    for (size_t i = outer; i-- > 0;) {
+        const proxy_mw_t *m = &rq->chain->mws[i]->mw;
+        if (m->type->on_response)
+            m->type->on_response(m->cfg, &rq->mw, resp);
+    }
+}
+
+/* Sends rq->resp, wrapped by the first outer middlewares (those before the one that
+ * answered; the whole chain when nothing in it did). */
+static void respond(proxy_rq_t *rq, size_t outer)
 {
     hc_http_req_t *req = rq->req;
+    if (rq->chain)
+        wrap_response(rq, &rq->resp, outer);
     const char *ctype = proxy_mw_headers_get(&rq->resp.headers, "Content-Type");
     for (size_t i = 0; i < rq->resp.headers.len; i++) {
         const proxy_mw_header_t *h = &rq->resp.headers.v[i];
         if (strcasecmp(h->name, "Content-Type") && strcasecmp(h->name, "Content-Length") &&
-            strcasecmp(h->name, "Transfer-Encoding"))
+            strcasecmp(h->name, "Transfer-Encoding") && strcasecmp(h->name, "Date"))
             hc_http_res_header(req, h->name, h->value);
     }
     hc_http_respond(req, rq->resp.status, ctype, rq->resp.body.base ? rq->resp.body.base : "",
@@ -196,13 +212,13 @@ static void respond(proxy_rq_t *rq)
     finish(rq, NULL, rq->resp.status);
 }
 
-static void respond_text(proxy_rq_t *rq, int status, const char *body)
+static void respond_text(proxy_rq_t *rq, size_t outer, int status, const char *body)
 {
     proxy_mw_resp_free(&rq->resp);
     proxy_mw_resp_init(&rq->resp);
     proxy_mw_resp_text(&rq->resp, status, body);
     proxy_mw_headers_set(&rq->resp.headers, "Content-Type", "text/plain; charset=utf-8");
-    respond(rq);
+    respond(rq, outer);
 }
 
 /* ---- forwarding ---- */
@@ -210,11 +226,7 @@ static void respond_text(proxy_rq_t *rq, int status, const char *body)
 static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len)
 {
     proxy_rq_t *rq = ud;
-    for (size_t i = rq->chain->n; i-- > 0;) {
-        const proxy_mw_t *m = &rq->chain->mws[i]->mw;
-        if (m->type->on_response)
-            m->type->on_response(m->cfg, &rq->mw, resp);
-    }
+    wrap_response(rq, resp, rq->chain->n);
     if (rq->auth_cookies.len)
         proxy_mw_forwardauth_merge_cookies(&rq->auth_cookies, resp);
     if (rq->compress_cfg && rq->enc != PROXY_MW_ENC_IDENTITY && resp->status != 101 &&
@@ -238,10 +250,17 @@ static void on_fwd_done(void *ud, const proxy_fwd_result_t *res)
     finish(rq, res, res->downstream_status);
 }
 
+static void on_fwd_error_page(void *ud, proxy_mw_resp_t *resp)
+{
+    proxy_rq_t *rq = ud;
+    wrap_response(rq, resp, rq->chain->n);
+}
+
 static const proxy_fwd_hooks_t fwd_hooks = {
     .on_response = on_fwd_response,
     .body_filter = on_fwd_body,
     .on_done = on_fwd_done,
+    .on_error_page = on_fwd_error_page,
 };
 
 static void forward(proxy_rq_t *rq)
@@ -253,7 +272,7 @@ static void forward(proxy_rq_t *rq)
     if (rq->gen != w->gen)
         svc = proxy_config_service(w->gen->cfg, rq->router->service_name);
     if (!svc) {
-        respond_text(rq, 503, "Service Unavailable");
+        respond_text(rq, rq->chain->n, 503, "Service Unavailable");
         return;
     }
     rq->phase = PH_FORWARD;
@@ -267,7 +286,7 @@ static void forward(proxy_rq_t *rq)
                              .hooks = &rq->hooks,
                              .ud = rq};
     if (proxy_upstream_forward(w->up, &args) != 0)
-        respond_text(rq, 500, "Internal Server Error");
+        respond_text(rq, rq->chain->n, 500, "Internal Server Error");
 }
 
 /* ---- middlewares ---- */
@@ -300,7 +319,7 @@ static void on_auth_done(hc_http_client_req_t *creq, int status, void *ud)
     if (status < 0 || !res) {
         hc_log(HC_LOG_WARN, "forwardAuth unreachable", HC_LS("router", rq->router->name),
                HC_LS("error", hc_http_client_req_error(creq)), NULL);
-        respond_text(rq, 500, "Internal Server Error");
+        respond_text(rq, rq->next_mw - 1, 500, "Internal Server Error");
         return;
     }
     proxy_mw_headers_t hdrs = {0};
@@ -312,7 +331,7 @@ static void on_auth_done(hc_http_client_req_t *creq, int status, void *ud)
                                                       blen, &rq->auth_cookies, &rq->resp);
     proxy_mw_headers_free(&hdrs);
     if (v == PROXY_MW_RESPOND)
-        respond(rq);
+        respond(rq, rq->next_mw - 1);
     else
         run_middlewares(rq);
 }
@@ -355,14 +374,14 @@ static int run_one(proxy_rq_t *rq, const proxy_mw_t *m)
     }
     if (!strcmp(t, "forwardAuth")) {
         if (auth_start(rq, m) != 0)
-            respond_text(rq, 500, "Internal Server Error");
+            respond_text(rq, rq->next_mw - 1, 500, "Internal Server Error");
         return 0;
     }
     if (!m->type->on_request)
         return 1;
     rq->mw.delay_ms = 0;
     if (m->type->on_request(m->cfg, &rq->mw, &rq->resp) == PROXY_MW_RESPOND) {
-        respond(rq);
+        respond(rq, rq->next_mw - 1);
         return 0;
     }
     if (rq->mw.delay_ms) {
@@ -507,12 +526,12 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     rq->router = route(rq, host, hlen);
     if (!rq->router) {
         hc_http_res_header(req, "X-Content-Type-Options", "nosniff");
-        respond_text(rq, 404, "404 page not found\n");
+        respond_text(rq, 0, 404, "404 page not found\n");
         return;
     }
     rq->chain = proxy_gen_chain(rq->gen, rq->router);
     if (rq->chain->broken) {
-        respond_text(rq, 500, "Internal Server Error");
+        respond_text(rq, 0, 500, "Internal Server Error");
         return;
     }
     hc_http_req_on_close(req, on_client_close, rq);

@@ -185,8 +185,18 @@ static void respond_error(proxy_fwd_t *f, int status)
     f->res.downstream_status = status;
     if (!f->req)
         return;
+    if (f->hooks && f->hooks->on_error_page) {
+        proxy_mw_resp_t page;
+        proxy_mw_resp_init(&page);
+        page.status = status;
+        f->hooks->on_error_page(f->ud, &page);
+        for (size_t i = 0; i < page.headers.len; i++)
+            hc_http_res_header(f->req, page.headers.v[i].name, page.headers.v[i].value);
+        proxy_mw_resp_free(&page);
+    }
     const char *text = hc_http_status_text(status);
     hc_http_respond(f->req, status, "text/plain; charset=utf-8", text, strlen(text));
+    f->res.downstream_content_size = strlen(text);
     response_over(f);
 }
 

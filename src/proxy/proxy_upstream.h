@@ -136,6 +136,9 @@ typedef struct proxy_fwd_hooks {
                        void *sink_ud);
     /** Exactly once, when the forward is over; the hc_http_req_t may already be gone. */
     void (*on_done)(void *ud, const proxy_fwd_result_t *res);
+    /** Optional: before an error page the forward answers itself (502, 503, 504), with
+     *  resp holding only its status; fields added to resp->headers go out with it. */
+    void (*on_error_page)(void *ud, proxy_mw_resp_t *resp);
 } proxy_fwd_hooks_t;
 
 /* One forward's inputs. */

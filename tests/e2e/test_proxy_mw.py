@@ -6,6 +6,7 @@ import base64
 import gzip
 import subprocess
 import time
+import types
 
 from harness import Tap, free_port
 from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, headers_all, ingress_yaml,
@@ -109,7 +110,8 @@ HOSTS = {
     "https": ["https"], "httpstemp": ["https-temp"], "regex": ["regex"], "strip": ["strip"],
     "add": ["add"], "basic": ["basic"], "allowed": ["allow-local"], "denied": ["allow-ten"],
     "chain": ["chain"], "auth": ["fa"], "authdown": ["fa-down"], "authtrust": ["fa-trust"],
-    "deniedxff": ["allow-ten-depth"], "seedredirect": ["default-redirect-https"],
+    "deniedxff": ["allow-ten-depth"], "hdrbasic": ["hdr", "basic"], "hdrhttps": ["hdr", "https"],
+    "hdrdeny": ["hdr", "allow-ten"], "seedredirect": ["default-redirect-https"],
 }
 
 
@@ -150,6 +152,11 @@ def setup():
         names = ",".join((n if n.startswith("default-") else "%s-%s" % (NS, n)) + "@kubernetescrd" for n in mws)
         m["ing-%s.yaml" % host] = ingress_yaml(NS, host, host + ".test", [("/", "Prefix", "be", 80)],
                                                annotations={"traefik.ingress.kubernetes.io/router.middlewares": names})
+    # a service whose only endpoint refuses connections: the proxy's own 502 page
+    m["svc-dead.yaml"] = service_yaml(NS, "dead", 80, [types.SimpleNamespace(port=free_port())])
+    m["ing-hdrdead.yaml"] = ingress_yaml(NS, "hdrdead", "hdrdead.test", [("/", "Prefix", "dead", 80)],
+                                         annotations={"traefik.ingress.kubernetes.io/router.middlewares":
+                                                      "%s-hdr@kubernetescrd" % NS})
     S["proxy"] = Proxy(m)
     wait_for(lambda: get(S["proxy"].web, "/", host="add.test")[0] == 200, what="mw hosts routed")
 
@@ -181,6 +188,22 @@ def headers_custom_request_and_response():
     assert "User-Agent" not in got, "empty value must remove the request header: %r" % got
     assert header(hs, "X-Resp") == "r", hs
     assert header(hs, "Server") is None, "empty value must remove the response header"
+
+
+@t.test
+def headers_wrap_responses_answered_inside():
+    """A headers middleware's response fields reach what answers inside it: a 401, a
+    redirect, a 403, the proxy's own 502 page (Traefik wraps the response writer); the
+    answering middleware's own hooks stay out, and one Date goes out."""
+    for host, path, status in (("hdrbasic", "/", 401), ("hdrhttps", "/a", 301), ("hdrdeny", "/", 403),
+                               ("hdrdead", "/", 502)):
+        st, hs, _ = web(host, path)
+        assert st == status, (host, st, hs)
+        assert header(hs, "X-Resp") == "r" and header(hs, "X-Frame-Options") == "DENY", (host, hs)
+        assert header(hs, "X-Content-Type-Options") == "nosniff", (host, hs)
+        assert len(headers_all(hs, "Date")) == 1, (host, hs)
+    st, hs, _ = web("auth", "/private")  # the auth server's Date is not sent beside ours
+    assert st == 401 and len(headers_all(hs, "Date")) == 1, hs
 
 
 @t.test

@@ -5,6 +5,7 @@ and hop-by-hop headers, streamed bodies, the HTTP smuggling and limit cases sent
 the proxy, defaultBackend, and the file provider's equivalents (round robin, weighted,
 sticky cookie, active health check)."""
 import hashlib
+import json
 import os
 import struct
 import threading
@@ -28,7 +29,7 @@ def setup():
         "ing.yaml": ingress_yaml(NS, "ops", "ops.test", [("/", "Prefix", "be", 80)]),
         "ing-down.yaml": ingress_yaml(NS, "down", "down.test", [("/", "Prefix", "down", 80)]),
     }
-    S["proxy"] = Proxy(m)
+    S["proxy"] = Proxy(m, access_log=True)
     wait_for(lambda: routed_to(S["proxy"].web, "ops.test", "/", "ops-be"), what="ops.test routed")
 
 
@@ -190,6 +191,11 @@ def upstream_down_502_then_recovery():
     statuses = [get(p.web, "/", host="down.test")[0] for _ in range(3)]
     assert statuses[0] == 502, statuses
     assert all(s in (502, 503) for s in statuses), statuses
+    # the access log counts the error page's bytes ("Bad Gateway")
+    lines = wait_for(lambda: [o for o in map(json.loads, open(p.access_log).read().splitlines())
+                              if o.get("RequestHost") == "down.test" and o.get("DownstreamStatus") == 502],
+                     what="the 502 in the access log")
+    assert lines[0]["DownstreamContentSize"] == len("Bad Gateway"), lines[0]
     S["down"] = Backend("ops-down", port=port)
     wait_for(lambda: routed_to(p.web, "down.test", "/", "ops-down"), timeout=30, what="recovery")
 
