@@ -242,7 +242,8 @@ int proxy_mw_compress_response(const void *cfg, proxy_mw_encoding_t enc,
         resp->status == 304)
         return 0;
     const char *ce = proxy_mw_headers_get(h, "Content-Encoding");
-    if ((ce && ce[0]) || !type_allowed(c, proxy_mw_headers_get(h, "Content-Type")))
+    const char *ct = proxy_mw_headers_get(h, "Content-Type");
+    if ((ce && ce[0]) || !type_allowed(c, ct) || (ct && !strncasecmp(ct, "text/event-stream", 17)))
         return 0;
     if (body_len >= 0 && body_len < c->min_bytes)
         return 0;

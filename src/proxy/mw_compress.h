@@ -27,13 +27,17 @@ void proxy_mw_compress_free(void *cfg);
  *  ties, and `*` means defaultEncoding, else the first configured encoding. */
 proxy_mw_encoding_t proxy_mw_compress_negotiate(const void *cfg, const proxy_mw_req_t *req);
 /** Response phase, on the upstream headers in resp. body_len is the body length when
- *  known; for a streamed body buffer up to minResponseBodyBytes first and pass the
- *  buffered length if the body ended there, -1 if it goes on. Returns 1 and edits resp
- *  (Content-Encoding set, Content-Length dropped, Vary: Accept-Encoding added) when the
- *  body is to be compressed with enc; returns 0 and leaves resp alone when enc is
- *  IDENTITY, the status has no body (1xx, 204, 304), Content-Encoding is already set,
- *  the body is under minResponseBodyBytes, or the Content-Type is excluded (or not
- *  included). */
+ *  known; for a streamed body, the length of its first piece (or of the whole body when
+ *  it ended within minResponseBodyBytes) when that is shorter than minResponseBodyBytes,
+ *  else -1: Traefik decides on the first write, and a short one goes out as it is.
+ *  Returns 1 and edits resp (Content-Encoding set, Content-Length dropped, Vary:
+ *  Accept-Encoding added) when the body is to be compressed with enc; returns 0 and
+ *  leaves resp alone when enc is IDENTITY, the status has no body (1xx, 204, 304),
+ *  Content-Encoding is already set, the body is under minResponseBodyBytes, the
+ *  Content-Type is excluded (or not included), or it is text/event-stream (an event
+ *  goes out at once; Traefik's first event is nearly always under the minimum). A
+ *  compressed body of unknown length is flushed after every piece
+ *  (PROXY_MW_Z_FLUSH), as Go's reverse proxy flushes streamed responses. */
 int proxy_mw_compress_response(const void *cfg, proxy_mw_encoding_t enc,
                                proxy_mw_resp_t *resp, long long body_len);
 /* Most response bytes a proxy holds back to learn whether a streamed body reaches

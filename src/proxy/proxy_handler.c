@@ -48,6 +48,7 @@ struct proxy_rq {
     proxy_fwd_hooks_t hooks;          /* fwd_hooks, prebuffering only to compress */
     proxy_mw_encoding_t enc;
     proxy_mw_compressor_t *z;
+    int z_flush; /* a body of unknown length: flushed after every piece */
     int64_t start_wall_ns;
     uint64_t start_ns;
     char client_addr[64];    /* "ip:port", filled only when there is an access log */
@@ -231,8 +232,10 @@ static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len)
         proxy_mw_forwardauth_merge_cookies(&rq->auth_cookies, resp);
     if (rq->compress_cfg && rq->enc != PROXY_MW_ENC_IDENTITY && resp->status != 101 &&
         proxy_mw_compress_response(rq->compress_cfg, rq->enc, resp, body_len) == 1 &&
-        proxy_mw_compressor_new(rq->enc, &rq->z) == 0)
+        proxy_mw_compressor_new(rq->enc, &rq->z) == 0) {
+        rq->z_flush = body_len < 0; /* streamed: each piece goes out compressed at once */
         return PROXY_FWD_FILTER;
+    }
     return PROXY_FWD_SEND;
 }
 
@@ -240,8 +243,8 @@ static int on_fwd_body(void *ud, const char *data, size_t len, int last, proxy_f
                        void *sink_ud)
 {
     proxy_rq_t *rq = ud;
-    return proxy_mw_compressor_push(rq->z, data, len, last ? PROXY_MW_Z_FINISH : PROXY_MW_Z_MORE,
-                                    sink, sink_ud);
+    int mode = last ? PROXY_MW_Z_FINISH : rq->z_flush ? PROXY_MW_Z_FLUSH : PROXY_MW_Z_MORE;
+    return proxy_mw_compressor_push(rq->z, data, len, mode, sink, sink_ud);
 }
 
 static void on_fwd_done(void *ud, const proxy_fwd_result_t *res)

@@ -399,7 +399,8 @@ static int on_body(hc_http_client_req_t *creq, const char *data, size_t len, voi
     if (f->pre_wait) {
         if (hc_buf_append(&f->pre, data, len) < 0)
             return -ENOBUFS;
-        return f->pre.len >= f->hooks->prebuffer ? deliver_head(f, -1) : 0;
+        /* decided on the first piece, as Traefik does on the first write */
+        return deliver_head(f, f->pre.len >= f->hooks->prebuffer ? -1 : (long long)f->pre.len);
     }
     return write_body(f, data, len, 0);
 }

@@ -105,6 +105,71 @@ static void slow(hc_http_req_t *req, void *arg)
     uv_timer_start(t, slow_fire, ms > 0 && ms < 60000 ? (uint64_t)ms : 100, 0);
 }
 
+/* GET /drip?pieces=N&size=B&ms=M&type=T: a streamed body (no Content-Length) of N
+ * pieces of B bytes of compressible text, one every M ms, as Content-Type T (default
+ * text/plain): a slow stream or an event stream, for the compress middleware. */
+typedef struct drip {
+    uv_timer_t timer;
+    hc_http_req_t *req;
+    long left, size;
+} drip_t;
+
+static void drip_closed(uv_handle_t *h)
+{
+    hc_free(h->data);
+}
+
+static void drip_stop(drip_t *d)
+{
+    uv_timer_stop(&d->timer);
+    d->timer.data = d;
+    uv_close((uv_handle_t *)&d->timer, drip_closed);
+}
+
+static void drip_gone(hc_http_req_t *req, void *arg)
+{
+    drip_stop(arg);
+}
+
+static void drip_fire(uv_timer_t *t)
+{
+    drip_t *d = t->data;
+    char piece[8192];
+    for (long i = 0; i < d->size; i++)
+        piece[i] = "hearth proxy compressible text\n"[i % 31];
+    hc_http_res_write(d->req, piece, (size_t)d->size);
+    if (--d->left > 0)
+        return;
+    hc_http_req_on_close(d->req, NULL, NULL);
+    hc_http_res_end(d->req);
+    drip_stop(d);
+}
+
+static long query_long(hc_http_req_t *req, const char *name, long dflt, long max)
+{
+    size_t len = 0;
+    const char *v = hc_http_req_query_param(req, name, &len);
+    long n = v ? strtol(v, NULL, 10) : dflt;
+    return n > 0 && n <= max ? n : dflt;
+}
+
+static void drip(hc_http_req_t *req, void *arg)
+{
+    size_t tlen = 0;
+    const char *t = hc_http_req_query_param(req, "type", &tlen);
+    drip_t *d = hc_calloc(1, sizeof(*d));
+    d->req = req;
+    d->left = query_long(req, "pieces", 3, 100);
+    d->size = query_long(req, "size", 100, 8192);
+    long ms = query_long(req, "ms", 200, 10000);
+    hc_http_res_header(req, "Content-Type", t ? hc_http_req_strndup(req, t, tlen) : "text/plain");
+    hc_http_res_start(req, 200, -1);
+    uv_timer_init(hc_http_req_loop(req), &d->timer);
+    d->timer.data = d;
+    hc_http_req_on_close(req, drip_gone, d);
+    uv_timer_start(&d->timer, drip_fire, 0, (uint64_t)ms);
+}
+
 static void ws_message(hc_ws_t *ws, int is_text, const char *data, size_t len, void *arg)
 {
     hc_ws_send(ws, is_text, data, len);
@@ -388,6 +453,7 @@ int main(int argc, char **argv)
     hc_router_add(g.router, "GET", "/ws", ws, NULL, 0);
     hc_router_add(g.router, "GET", "/sse", sse, NULL, 0);
     hc_router_add(g.router, "GET", "/big", big, NULL, 0);
+    hc_router_add(g.router, "GET", "/drip", drip, NULL, 0);
     hc_router_add(g.router, "*", "/headers", echo_all, NULL, 0);
     hc_router_add(g.router, "GET", "/status/:code", status_code, NULL, 0);
     hc_router_add(g.router, "GET", "/text", text, NULL, 0);

@@ -4,9 +4,11 @@ security fields), rateLimit, compress, redirectScheme, redirectRegex, forwardAut
 stripPrefix, addPrefix, basicAuth from a Secret, ipAllowList and chain."""
 import base64
 import gzip
+import http.client
 import subprocess
 import time
 import types
+import zlib
 
 from harness import Tap, free_port
 from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, headers_all, ingress_yaml,
@@ -260,6 +262,41 @@ def compress_gzip_and_minimum():
     assert header(hs, "Content-Encoding") == "gzip", "list order breaks q ties: %r" % hs
     _, hs, _ = web("gz", "/text?n=4096", headers={"Accept-Encoding": "gzip;q=0.5, br"})
     assert header(hs, "Content-Encoding") == "br", hs
+
+
+def stream_timeline(host, path, accept):
+    """GETs a streamed response, returning (headers, [(seconds since the head, bytes of
+    decoded body so far)], total seconds): when each part reached the client."""
+    c = http.client.HTTPConnection("127.0.0.1", S["proxy"].web, timeout=10)
+    c.request("GET", path, headers={"Host": host + ".test", "Accept-Encoding": accept})
+    r = c.getresponse()
+    t0 = time.monotonic()
+    gz = zlib.decompressobj(31) if r.getheader("Content-Encoding") == "gzip" else None
+    got, marks = 0, []
+    for _ in range(1000):
+        data = r.read1(65536)
+        if not data:
+            break
+        got += len(gz.decompress(data)) if gz else len(data)
+        marks.append((time.monotonic() - t0, got))
+    c.close()
+    return r.getheaders(), marks, time.monotonic() - t0
+
+
+@t.test
+def compress_streams_as_it_goes():
+    """Streamed bodies through compress: an event stream and a slow stream of short pieces
+    go out as they come, uncompressed (Traefik decides on the first write); a stream of
+    long pieces is compressed and flushed piece by piece (Go flushes streamed responses)."""
+    for path, encoding in (("/drip?type=text/event-stream&size=40&pieces=4&ms=300", None),
+                           ("/drip?size=100&pieces=4&ms=300", None),
+                           ("/drip?size=3000&pieces=4&ms=300", "gzip")):
+        hs, marks, total = stream_timeline("gz", path, "gzip, br")
+        assert header(hs, "Content-Encoding") == encoding, (path, hs)
+        size = int(path.split("size=")[1].split("&")[0])
+        first = next((t for t, n in marks if n >= size), None)
+        assert marks[-1][1] == 4 * size and total > 0.8, (path, marks, total)
+        assert first is not None and first < total - 0.6, ("the first piece waited", path, marks, total)
 
 
 @t.test
