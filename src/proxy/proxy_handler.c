@@ -286,6 +286,7 @@ static void forward(proxy_rq_t *rq)
                              .mw = &rq->mw,
                              .service = svc,
                              .fields_checked = rq->chain->n == 0, /* as parsed */
+                             .server_name = w->svc->hostname,
                              .hooks = &rq->hooks,
                              .ud = rq};
     if (proxy_upstream_forward(w->up, &args) != 0)

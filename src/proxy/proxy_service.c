@@ -231,6 +231,9 @@ static int opts_load(proxy_svc_t *svc, hc_config_t *cfg)
     }
     svc->file = hc_config_get(cfg, "file");
     svc->ingress_class = hc_config_get(cfg, "ingress-class");
+    size_t hn = sizeof(svc->hostname);
+    if (uv_os_gethostname(svc->hostname, &hn) != 0)
+        svc->hostname[0] = '\0';
     const char *log = hc_config_get(cfg, "access-log");
     if (log && *log) {
         int rc = proxy_accesslog_open(log);

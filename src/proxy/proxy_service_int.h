@@ -58,6 +58,7 @@ struct proxy_svc {
     const char **up_manifests; /* under `hearth up`: manifests + <data>/manifests (owned) */
     const char *file;
     const char *ingress_class;
+    char hostname[256]; /* X-Forwarded-Server, as Traefik sends os.Hostname() */
     unsigned nworkers;
     hc_manifest_watch_t *watch;
     uv_fs_event_t file_watch;

@@ -7,6 +7,7 @@ sticky cookie, active health check)."""
 import hashlib
 import json
 import os
+import socket
 import struct
 import threading
 import time
@@ -93,6 +94,7 @@ def forwarded_and_hop_by_hop_headers():
     assert h.get("X-Forwarded-Host") == "ops.test", h
     assert h.get("X-Forwarded-Port") == str(S["proxy"].web) or h.get("X-Forwarded-Port") == "80", h
     assert h.get("Host") == "ops.test", "passHostHeader defaults to true: %r" % h
+    assert h.get("X-Forwarded-Server") == socket.gethostname(), h
 
 
 @t.test
