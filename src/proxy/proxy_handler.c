@@ -166,8 +166,10 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
         };
         proxy_accesslog_write(w->log, &e);
     }
+    /* service series count what reached the service (Traefik wraps only the service
+     * handler): not the answers of middlewares */
     proxy_metrics_req_t m = {.entrypoint = ep,
-                             .service = svc,
+                             .service = res ? svc : NULL,
                              .method = rq->mw.method ? rq->mw.method : "GET",
                              .protocol = proto,
                              .code = code,
@@ -181,7 +183,6 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
     rq_put(rq);
 }
 
-/* Sends rq->resp (a middleware's own answer or an error) and finishes. */
 /* The response hooks of the first outer middlewares, innermost first: Traefik's
  * middlewares wrap the response writer, so a headers middleware's response fields reach
  * whatever answers inside it (a 429, a 401, a redirect, an error page, the upstream). */
@@ -194,8 +195,9 @@ static void wrap_response(proxy_rq_t *rq, proxy_mw_resp_t *resp, size_t outer)
     }
 }
 
-/* Sends rq->resp, wrapped by the first outer middlewares (those before the one that
- * answered; the whole chain when nothing in it did). */
+/* Sends rq->resp (a middleware's own answer or an error), wrapped by the first outer
+ * middlewares (those before the one that answered; the whole chain when nothing in it
+ * did), and finishes. */
 static void respond(proxy_rq_t *rq, size_t outer)
 {
     hc_http_req_t *req = rq->req;

@@ -17,6 +17,7 @@
 
 #define MAX_LOCALS 32
 #define FILE_DEBOUNCE_MS 200
+#define PROXY_TRUSTED_MAX 64 /* --trusted-ips entries */
 
 extern const hc_static_table_t proxy_web;
 
@@ -30,6 +31,10 @@ const hc_option_t proxy_options[] = {
     {"workers", "PROXY_WORKERS", "0", "worker threads (0 = one per core)", 0},
     {"ingress-class", "PROXY_INGRESS_CLASS", "traefik", "ingress class to serve", 0},
     {"access-log", "PROXY_ACCESS_LOG", NULL, "JSON access log file, or - for stdout", 0},
+    {"trusted-ips", "PROXY_TRUSTED_IPS", NULL,
+     "comma list of peers (IPs, CIDRs) whose X-Forwarded-* are kept: a load balancer in front "
+     "(Traefik's forwardedHeaders.trustedIPs)",
+     0},
     HC_OPTION_END,
 };
 
@@ -354,8 +359,19 @@ static int proxy_start(hc_service_ctx_t *ctx)
     int rc = opts_load(svc, ctx->config);
     if (rc)
         goto fail;
-    svc->shared = proxy_upstream_shared_new(svc->loop, &(proxy_upstream_opts_t){0}, err,
-                                            sizeof(err));
+    /* --trusted-ips: split on commas (and blanks) into the list the upstream parses */
+    const char *list = hc_config_get(svc->ctx->config, "trusted-ips");
+    char *trusted = hc_strdup(list ? list : "");
+    const char *ips[PROXY_TRUSTED_MAX];
+    size_t nips = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(trusted, ", \t", &save); t && nips < PROXY_TRUSTED_MAX;
+         t = strtok_r(NULL, ", \t", &save))
+        ips[nips++] = t;
+    svc->shared = proxy_upstream_shared_new(
+        svc->loop, &(proxy_upstream_opts_t){.trusted_ips = ips, .ntrusted_ips = nips}, err,
+        sizeof(err));
+    hc_free(trusted);
     if (!svc->shared) {
         hc_log(HC_LOG_ERROR, "upstream setup failed", HC_LS("error", err), NULL);
         rc = -EINVAL;
@@ -551,7 +567,8 @@ const hc_service_t proxy_service = {
     .name = "proxy",
     .summary = "Traefik-compatible ingress proxy (Kubernetes Ingress, CRDs, file provider)",
     .usage = "hearth proxy [--manifests DIR]... [--file FILE] [--web ADDR] [--websecure ADDR] "
-             "[--api ADDR] [--workers N] [--ingress-class NAME] [--access-log PATH|-]",
+             "[--api ADDR] [--workers N] [--ingress-class NAME] [--access-log PATH|-] "
+             "[--trusted-ips LIST]",
     .options = proxy_options,
     .start = proxy_start,
     .stop = proxy_stop,

@@ -227,7 +227,10 @@ def setup_main():
     os.mkdir(S["dir2"])
     with open(os.path.join(S["dir2"], "ing-second.yaml"), "w") as f:
         f.write(ingress_yaml(NS, "second", "second.test", [("/", "Prefix", "b", 80)]))
-    S["proxy"] = Proxy(m, workers=2, access_log=True, extra=["--manifests", S["dir2"]])
+    # the tests' client stands for a load balancer in front: its X-Forwarded-For is kept
+    # for the ipStrategy cases (Traefik's forwardedHeaders.trustedIPs)
+    S["proxy"] = Proxy(m, workers=2, access_log=True,
+                       extra=["--manifests", S["dir2"], "--trusted-ips", "127.0.0.1, ::1"])
     wait_for(lambda: routed_to(S["proxy"].web, "slow.test", "/", "acc-a"), what="acc routes")
 
 

@@ -209,6 +209,22 @@ def headers_wrap_responses_answered_inside():
 
 
 @t.test
+def service_metrics_count_what_reached_the_service():
+    """Traefik's service series wrap only the service: a 401, 403 or redirect answered by
+    a middleware counts for the entry point, not for the service behind the router."""
+    web("hdrbasic")
+    web("hdrdeny")
+    status, _, body = get(S["proxy"].api, "/metrics")
+    assert status == 200, status
+    lines = body.decode().splitlines()
+    ep = [x for x in lines if x.startswith("traefik_entrypoint_requests_total{") and 'code="401"' in x]
+    svc = [x for x in lines if x.startswith("traefik_service_requests_total{") and
+           any('code="%d"' % c in x for c in (301, 401, 403))]
+    assert ep and not svc, (ep, svc)
+    assert any(x.startswith("traefik_service_requests_total{") and 'code="200"' in x for x in lines)
+
+
+@t.test
 def headers_security_fields():
     _, hs, _ = web("hdr")
     assert header(hs, "X-Frame-Options") == "DENY", hs
