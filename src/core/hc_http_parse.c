@@ -4,6 +4,17 @@
 
 #include <http_parser.h>
 #include <string.h>
+#include <uv.h>
+
+/* http-parser's own head limit is one process-wide number (80 KiB unless raised). The
+ * configured limits are enforced before it, by the server's head scan and the client's
+ * header cap, and may go up to Traefik's 1 MiB: the parser's is set above them all. */
+#define PARSER_HEAD_CEILING (16u << 20)
+
+static void ceiling_set(void)
+{
+    http_parser_set_max_header_size(PARSER_HEAD_CEILING);
+}
 
 _Static_assert(sizeof(http_parser) <= sizeof(((hc_http_parser_t *)0)->impl.bytes),
                "hc_http_parser_t.impl too small for http_parser");
@@ -118,6 +129,8 @@ static const http_parser_settings settings = {
 void hc_http_parse_init(hc_http_parser_t *p, hc_http_parse_mode_t mode,
                         const hc_http_parse_cbs_t *cbs, void *ud)
 {
+    static uv_once_t once = UV_ONCE_INIT;
+    uv_once(&once, ceiling_set);
     memset(p, 0, sizeof(*p));
     http_parser_init(HP(p), mode == HC_HTTP_PARSE_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE);
     HP(p)->data = p;

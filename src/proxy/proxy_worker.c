@@ -11,6 +11,7 @@
 
 #define TICK_MS 1000
 #define IDLE_TIMEOUT_MS 180000 /* Traefik's entryPoints respondingTimeouts.idleTimeout */
+#define HEAD_LIMIT (1u << 20) /* request line, and header section: Go's DefaultMaxHeaderBytes */
 
 /* Reports this worker's open connections to traefik_open_connections. */
 static void on_tick(uv_timer_t *t)
@@ -36,6 +37,8 @@ static int ep_open(proxy_worker_t *w, int idx)
     ep->idx = idx;
     hc_http_server_opts_t o = {.handler = proxy_handle,
                                .handler_arg = ep,
+                               .max_request_line = HEAD_LIMIT,
+                               .max_header_bytes = HEAD_LIMIT,
                                .server_header = "",
                                .idle_timeout_ms = IDLE_TIMEOUT_MS,
                                .tls = idx == PROXY_GEN_WEBSECURE ? svc->tls : NULL};

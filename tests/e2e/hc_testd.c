@@ -4,7 +4,7 @@
  * deadline) and exits 0. With --name, every path no other route takes is answered with
  * the echo JSON (see echo_json) naming the backend, as a proxy's upstream.
  *   hc_testd --listen 127.0.0.1:8080 [--workers N] [--tls-cert F --tls-key F]
- *            [--sni-cert F --sni-key F]... [--name NAME] */
+ *            [--sni-cert F --sni-key F]... [--name NAME] [--max-head BYTES] */
 #include "core/hc_alloc.h"
 #include "core/hc_http_server.h"
 #include "core/hc_log.h"
@@ -32,6 +32,7 @@ static struct {
     hc_router_t *router;
     hc_http_server_t *servers[64];
     unsigned pool_trim_ms; /* --pool-trim-ms */
+    size_t max_head;       /* --max-head: request line and header section limit; 0 = default */
 } g;
 
 static _Thread_local hc_http_server_t *worker_server; /* this worker thread's server */
@@ -377,6 +378,8 @@ static void worker_init(uv_loop_t *loop, unsigned idx, void *arg)
     hc_http_server_opts_t o = {.handler = hc_router_handle,
                                .handler_arg = g.router,
                                .tls = g.tls,
+                               .max_request_line = g.max_head,
+                               .max_header_bytes = g.max_head,
                                .io_pool_trim_ms = g.pool_trim_ms};
     hc_http_server_t *s = hc_http_server_new(loop, &o);
     int rc = hc_http_server_listen(s, (struct sockaddr *)&g.addr, 1);
@@ -426,6 +429,8 @@ static int parse_args(int argc, char **argv)
             g.name = v;
         else if (!strcmp(k, "--pool-trim-ms"))
             g.pool_trim_ms = (unsigned)atoi(v);
+        else if (!strcmp(k, "--max-head"))
+            g.max_head = strtoul(v, NULL, 10);
         else
             return -1;
     }
@@ -439,7 +444,8 @@ int main(int argc, char **argv)
     hc_log_setup(HC_LOG_INFO, HC_LOG_FORMAT_AUTO);
     if (parse_args(argc, argv) < 0) {
         fprintf(stderr, "usage: hc_testd --listen ADDR [--workers N] [--tls-cert F --tls-key F]"
-                        " [--sni-cert F --sni-key F]... [--name NAME] [--pool-trim-ms MS]\n");
+                        " [--sni-cert F --sni-key F]... [--name NAME] [--pool-trim-ms MS]"
+                        " [--max-head BYTES]\n");
         return 2;
     }
     if (setup_tls() < 0)

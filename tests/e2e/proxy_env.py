@@ -31,14 +31,16 @@ def seed(name):
 class Backend:
     """hc_testd --name NAME: echoes what it receives as JSON (X-Backend: NAME)."""
 
-    def __init__(self, name, port=None):
+    def __init__(self, name, port=None, extra=()):
         self.name = name
         self.port = port or free_port()
+        self.extra = list(extra)
         self.proc = None
         self.start()
 
     def start(self):
-        self.proc = Proc([binary("hc_testd"), "--listen", "127.0.0.1:%d" % self.port, "--name", self.name])
+        self.proc = Proc([binary("hc_testd"), "--listen", "127.0.0.1:%d" % self.port, "--name", self.name]
+                         + self.extra)
         wait_port(self.port, proc=self.proc)
 
     def stop(self):
