@@ -101,7 +101,7 @@ void proxy_metrics_refresh(const proxy_gen_t *g,
         for (size_t k = 0; k < c->nsans && n < sizeof(sans); k++)
             n += (size_t)snprintf(sans + n, sizeof(sans) - n, "%s%s", k ? "," : "", c->sans[k]);
         hc_metrics_gauge_set(hc_metrics_series(fam.cert_not_after,
-                                               (const char *[]){c->cn, c->name, sans}),
+                                               (const char *[]){c->cn, c->serial, sans}),
                              (double)c->not_after);
     }
 }

@@ -45,6 +45,7 @@ typedef struct proxy_gen_chain {
 typedef struct proxy_gen_cert {
     char *name;       /* proxy_cert_t.name, or "default" for the generated one */
     char *cn;         /* subject common name, "" when none */
+    char *serial;     /* serial number in decimal, "" when unreadable */
     char **sans;      /* DNS subjectAltNames */
     size_t nsans;
     int64_t not_after; /* Unix seconds */

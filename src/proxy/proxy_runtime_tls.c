@@ -9,15 +9,22 @@
 #include "core/hc_yaml.h"
 
 #include <errno.h>
+#include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 /* Traefik's fallback certificate's subject (pkg/tls/generate). */
 #define DEFAULT_CERT_CN "TRAEFIK DEFAULT CERT"
 #define PEM_FILE_MAX (1u << 20)
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* Reads the facts of the leaf certificate of pem into ci (name already set). */
 static int cert_facts(const char *pem, size_t len, proxy_gen_cert_t *ci)
@@ -30,6 +37,11 @@ static int cert_facts(const char *pem, size_t len, proxy_gen_cert_t *ci)
     char cn[256] = "";
     X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn));
     ci->cn = hc_strdup(cn);
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    char *dec = bn ? BN_bn2dec(bn) : NULL; /* decimal, as Go's SerialNumber.String() */
+    ci->serial = hc_strdup(dec ? dec : "");
+    OPENSSL_free(dec);
+    BN_free(bn);
     struct tm tm;
     if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
         ci->not_after = (int64_t)timegm(&tm);
@@ -44,6 +56,8 @@ static int cert_facts(const char *pem, size_t len, proxy_gen_cert_t *ci)
     }
     GENERAL_NAMES_free(sans);
     X509_free(x);
+    if (ci->nsans > 1) /* Traefik's metric label lists them sorted */
+        qsort(ci->sans, ci->nsans, sizeof(*ci->sans), str_cmp);
     return 0;
 }
 
@@ -86,8 +100,10 @@ static void cert_add(proxy_gen_t *g, const proxy_cert_t *pc)
     proxy_gen_cert_t *ci = &g->cert_info[g->ncert_info++];
     memset(ci, 0, sizeof(*ci));
     ci->name = hc_strdup(pc->name);
-    if (cert_facts(crt, clen, ci) != 0)
+    if (cert_facts(crt, clen, ci) != 0) {
         ci->cn = hc_strdup("");
+        ci->serial = hc_strdup("");
+    }
 out:
     hc_free(cown);
     hc_free(kown);
@@ -138,6 +154,7 @@ void proxy_gen_tls_free(proxy_gen_t *g)
         proxy_gen_cert_t *ci = &g->cert_info[i];
         hc_free(ci->name);
         hc_free(ci->cn);
+        hc_free(ci->serial);
         for (size_t k = 0; k < ci->nsans; k++)
             hc_free(ci->sans[k]);
         hc_free(ci->sans);

@@ -168,7 +168,7 @@ def setup_main():
     S["auth"] = Backend("acc-auth")
     S["gzbe"] = GzipBackend()
     S["tmp"] = tempfile.mkdtemp(prefix="hearth-accept-")
-    S["cert"] = make_cert(S["tmp"], "acc-tls.test", ["acc-tls.test"])
+    S["cert"] = make_cert(S["tmp"], "acc-tls.test", ["zz.acc-tls.test", "acc-tls.test"])
     be, be2 = S["be"], S["be2"]
     dead = free_port()
     m = {
@@ -550,6 +550,11 @@ def metrics_tls_cert_not_after_and_tls_requests():
     assert line, [ln for ln in body.splitlines() if ln.startswith("traefik_tls_certs_not_after")]
     value = float(line[0].rsplit(" ", 1)[1])
     assert abs(value - (time.time() + 2 * 86400)) < 86400, line
+    # Traefik's labels: the serial in decimal, the DNS names sorted
+    hexserial = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=S["cert"][0],
+                               capture_output=True, check=True, timeout=15).stdout.decode()
+    serial = str(int(hexserial.strip().split("=", 1)[1], 16))
+    assert 'serial="%s"' % serial in line[0] and 'sans="acc-tls.test,zz.acc-tls.test"' in line[0], line
 
 
 @t.test
