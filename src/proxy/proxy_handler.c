@@ -498,6 +498,9 @@ static const proxy_router_t *route(proxy_rq_t *rq, const char *host, size_t hlen
                           .host_len = n > 0 ? (size_t)n : 0,
                           .path = req->path,
                           .path_len = req->path_len,
+                          .query = req->query,
+                          .query_len = req->query_len,
+                          .client_ip = rq->peer_ip,
                           .header = req_header,
                           .header_ctx = req};
     return proxy_route_match(rq->gen->routes[rq->ep->idx], &q, rq->ep->idx == PROXY_GEN_WEBSECURE);

@@ -6,6 +6,8 @@
 
 #include "core/hc_alloc.h"
 #include "core/hc_err.h"
+#include "proxy/mw_ip.h"
+#include "proxy/mw_regex.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #define MAX_ARGS 16
+#define QUERY_PART_MAX 1024 /* a decoded query key or value compared by Query */
 
 typedef enum rule_op {
     OP_TRUE,
@@ -25,7 +28,13 @@ typedef enum rule_op {
     OP_PREFIX,
     OP_PREFIX_ELEM,
     OP_METHOD,
-    OP_HEADER, /* a = name, b = value */
+    OP_HEADER,    /* a = name, b = value */
+    OP_HOST_RE,   /* re on the host */
+    OP_PATH_RE,   /* re on the path */
+    OP_HEADER_RE, /* a = name, re on its value */
+    OP_QUERY,     /* a = key, b = value (NULL: the key is present) */
+    OP_QUERY_RE,  /* a = key, re on a value */
+    OP_CLIENT_IP, /* ips holds the peer */
 } rule_op_t;
 
 struct proxy_rule {
@@ -36,6 +45,8 @@ struct proxy_rule {
     size_t alen;
     char *b;
     size_t blen;
+    proxy_mw_regex_t *re;
+    proxy_mw_ipset_t ips;
 };
 
 typedef struct parser {
@@ -77,6 +88,8 @@ void proxy_rule_free(proxy_rule_t *r)
     hc_free(r->kids);
     hc_free(r->a);
     hc_free(r->b);
+    proxy_mw_regex_free(r->re);
+    proxy_mw_ipset_free(&r->ips);
     hc_free(r);
 }
 
@@ -208,6 +221,65 @@ static proxy_rule_t *host_leaf(const char *h, size_t n)
     return r;
 }
 
+/* A node whose last argument is a regular expression (Go syntax, as mw_regex reads it). */
+static int regex_node(parser_t *p, rule_op_t op, const char *name, const char *a, size_t alen,
+                      const char *pattern, proxy_rule_t **out)
+{
+    char msg[160];
+    proxy_mw_regex_t *re;
+    if (proxy_mw_regex_compile(pattern, &re, msg, sizeof(msg)) < 0)
+        return perr(p, "%s: %s", name, msg);
+    *out = node_new(op, a, alen, NULL, 0);
+    (*out)->re = re;
+    return 0;
+}
+
+/* Traefik v3's matchers beyond the plain ones: HostRegexp, PathRegexp, HeaderRegexp,
+ * Query, QueryRegexp, ClientIP. Returns 1 when name is none of them. */
+static int build_v3_matcher(parser_t *p, const char *name, char **args, size_t *lens,
+                            size_t nargs, proxy_rule_t **out)
+{
+    if (!strcmp(name, "HostRegexp")) {
+        if (nargs != 1)
+            return perr(p, "HostRegexp takes one regular expression");
+        *out = wild_from_regexp(args[0]); /* the Ingress *.domain form: indexed by host */
+        return *out ? 0 : regex_node(p, OP_HOST_RE, name, NULL, 0, args[0], out);
+    }
+    if (!strcmp(name, "PathRegexp")) {
+        if (nargs != 1)
+            return perr(p, "PathRegexp takes one regular expression");
+        return regex_node(p, OP_PATH_RE, name, NULL, 0, args[0], out);
+    }
+    if (!strcmp(name, "HeaderRegexp")) {
+        if (nargs != 2)
+            return perr(p, "HeaderRegexp takes a name and a regular expression");
+        return regex_node(p, OP_HEADER_RE, name, args[0], lens[0], args[1], out);
+    }
+    if (!strcmp(name, "Query")) {
+        if (nargs != 1 && nargs != 2)
+            return perr(p, "Query takes a key, or a key and a value");
+        *out = node_new(OP_QUERY, args[0], lens[0], nargs == 2 ? args[1] : NULL,
+                        nargs == 2 ? lens[1] : 0);
+        return 0;
+    }
+    if (!strcmp(name, "QueryRegexp")) {
+        if (nargs != 2)
+            return perr(p, "QueryRegexp takes a key and a regular expression");
+        return regex_node(p, OP_QUERY_RE, name, args[0], lens[0], args[1], out);
+    }
+    if (!strcmp(name, "ClientIP")) {
+        char msg[160];
+        proxy_rule_t *r = node_new(OP_CLIENT_IP, NULL, 0, NULL, 0);
+        if (proxy_mw_ipset_parse(&r->ips, args, nargs, msg, sizeof(msg)) < 0) {
+            proxy_rule_free(r);
+            return perr(p, "ClientIP: %s", msg);
+        }
+        *out = r;
+        return 0;
+    }
+    return 1;
+}
+
 /* Builds the node of one matcher from its arguments; -EINVAL with a message otherwise. */
 static int build_matcher(parser_t *p, const char *name, char **args, size_t *lens, size_t nargs,
                          proxy_rule_t **out)
@@ -221,17 +293,13 @@ static int build_matcher(parser_t *p, const char *name, char **args, size_t *len
         *out = node_new(OP_HEADER, args[0], lens[0], args[1], lens[1]);
         return 0;
     }
-    if (!strcmp(name, "HostRegexp")) {
-        *out = nargs == 1 ? wild_from_regexp(args[0]) : NULL;
-        if (!*out)
-            return perr(p, "HostRegexp is supported only in the form ^[a-zA-Z0-9-]+\\.domain$ "
-                           "(an Ingress *.domain host)");
-        return 0;
-    }
+    int rc = build_v3_matcher(p, name, args, lens, nargs, out);
+    if (rc <= 0)
+        return rc;
     if (!host && !path && !prefix && !method)
         return perr(p,
                     "unsupported matcher %s (supported: Host, HostRegexp, Path, PathPrefix, "
-                    "Method, Header)",
+                    "PathRegexp, Method, Header, HeaderRegexp, Query, QueryRegexp, ClientIP)",
                     name);
     proxy_rule_t *any = node_new(OP_OR, NULL, 0, NULL, 0);
     for (size_t i = 0; i < nargs; i++) {
@@ -435,6 +503,51 @@ static int wild_match(const proxy_rule_t *r, const proxy_rule_req_t *q)
     return 1;
 }
 
+/* Percent-decodes s[0..n) into out (cap bytes), '+' as a space, as Go's
+ * url.ParseQuery. Returns the length, or -1 when it does not fit. */
+static long query_decode(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++, o++) {
+        if (o >= cap)
+            return -1;
+        char c = s[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+                   isxdigit((unsigned char)s[i + 2])) {
+            char hex[3] = {s[i + 1], s[i + 2], 0};
+            c = (char)strtol(hex, NULL, 16);
+            i += 2;
+        }
+        out[o] = c;
+    }
+    return (long)o;
+}
+
+/* Whether some parameter of the query is named r->a with a value that r->b equals
+ * (r->re matches; neither: any value), keys and values decoded. */
+static int query_match(const proxy_rule_t *r, const proxy_rule_req_t *q)
+{
+    char key[QUERY_PART_MAX], val[QUERY_PART_MAX];
+    const char *s = q->query, *end = q->query ? q->query + q->query_len : NULL;
+    while (s && s < end) {
+        const char *amp = memchr(s, '&', (size_t)(end - s)), *stop = amp ? amp : end;
+        const char *eqs = memchr(s, '=', (size_t)(stop - s)), *kend = eqs ? eqs : stop;
+        long kl = query_decode(s, (size_t)(kend - s), key, sizeof(key));
+        if (kl >= 0 && eq(key, (size_t)kl, r->a, r->alen)) {
+            const char *v = eqs ? eqs + 1 : stop;
+            long vl = query_decode(v, (size_t)(stop - v), val, sizeof(val));
+            if (vl >= 0 && (r->re ? proxy_mw_regex_find(r->re, val, (size_t)vl, NULL, NULL)
+                            : r->b ? eq(val, (size_t)vl, r->b, r->blen)
+                                   : 1))
+                return 1;
+        }
+        s = amp ? amp + 1 : NULL;
+    }
+    return 0;
+}
+
 int proxy_rule_eval(const proxy_rule_t *r, const proxy_rule_req_t *q)
 {
     switch (r->op) {
@@ -468,11 +581,24 @@ int proxy_rule_eval(const proxy_rule_t *r, const proxy_rule_req_t *q)
                (q->path_len == r->alen || q->path[r->alen] == '/');
     case OP_METHOD:
         return eq(q->method, q->method_len, r->a, r->alen);
-    case OP_HEADER: {
+    case OP_HEADER:
+    case OP_HEADER_RE: {
         size_t vlen = 0;
         const char *v = q->header ? q->header(q->header_ctx, r->a, &vlen) : NULL;
-        return v && eq(v, vlen, r->b, r->blen);
+        if (!v)
+            return 0;
+        return r->op == OP_HEADER ? eq(v, vlen, r->b, r->blen)
+                                  : proxy_mw_regex_find(r->re, v, vlen, NULL, NULL);
     }
+    case OP_HOST_RE:
+        return proxy_mw_regex_find(r->re, q->host, q->host_len, NULL, NULL);
+    case OP_PATH_RE:
+        return proxy_mw_regex_find(r->re, q->path, q->path_len, NULL, NULL);
+    case OP_QUERY:
+    case OP_QUERY_RE:
+        return query_match(r, q);
+    case OP_CLIENT_IP:
+        return q->client_ip && proxy_mw_ipset_contains(&r->ips, q->client_ip) == 1;
     }
     return 0;
 }

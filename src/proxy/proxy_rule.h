@@ -1,7 +1,10 @@
-/* A router's request-matching rule: Traefik's rule language (Host, HostRegexp in the one
- * form Traefik writes for `*.` Ingress hosts, Path, PathPrefix, Method, Header, with
- * && || ! and parentheses) compiled into a small immutable tree, plus the Kubernetes
+/* A router's request-matching rule: Traefik's rule language (Host, HostRegexp, Path,
+ * PathPrefix, PathRegexp, Method, Header, HeaderRegexp, Query, QueryRegexp, ClientIP,
+ * with && || ! and parentheses) compiled into a small immutable tree, plus the Kubernetes
  * Ingress matchers that proxy_config builds directly. proxy_route evaluates the trees.
+ * Regular expressions are Go's (mw_regex) and match anywhere unless anchored; the
+ * HostRegexp Traefik writes for a `*.domain` Ingress host is kept as a host wildcard so
+ * that routing indexes it by host.
  *
  * Host comparison is case-insensitive (RFC 9110 §4.2.3: the host is case-insensitive);
  * paths, methods (RFC 9110 §9.1) and header values compare case-sensitively. */
@@ -33,6 +36,9 @@ typedef struct proxy_rule_req {
     size_t host_len;
     const char *path; /* the path without the query */
     size_t path_len;
+    const char *query; /* after '?', raw; NULL when none */
+    size_t query_len;
+    const char *client_ip; /* the TCP peer's address (ClientIP); NULL = unknown */
     /* Returns the value of header name (case-insensitive) and its length in *len, or NULL
      * when absent. NULL callback: no header is present. */
     const char *(*header)(void *ctx, const char *name, size_t *len);
@@ -41,8 +47,8 @@ typedef struct proxy_rule_req {
 
 /** Compiles rule text. Returns 0 and *out (free with proxy_rule_free), or -EINVAL with a
  *  message in err (errlen bytes, may be 0) naming the position and the problem: a syntax
- *  error, an unsupported matcher (HostRegexp other than the Ingress wildcard form,
- *  PathRegexp, Query, ClientIP, ...), a path not starting with `/`, an empty host. */
+ *  error, an unsupported matcher, a bad regular expression or address, a path not
+ *  starting with `/`, an empty host. */
 int proxy_rule_parse(const char *text, proxy_rule_t **out, char *err, size_t errlen);
 
 /** A host matcher: "*.example.com" matches exactly one more label ([a-zA-Z0-9-]+, as

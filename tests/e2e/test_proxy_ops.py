@@ -264,6 +264,12 @@ http:
     checked:
       rule: Host(`health.test`)
       service: checked
+    v3:
+      rule: HostRegexp(`^(a|b)\\.v3\\.test$`) && PathRegexp(`^/item/[0-9]+$`) && Query(`view`, `full`) && ClientIP(`127.0.0.0/8`)
+      service: one
+    v3-other:
+      rule: HostRegexp(`^(a|b)\\.v3\\.test$`)
+      service: two
   middlewares:
     strip-api:
       stripPrefix:
@@ -315,7 +321,20 @@ def file_provider_starts():
     S["fproxy"] = Proxy(file_yaml=cfg)
     wait_for(lambda: get(S["fproxy"].web, "/", host="rr.test")[0] == 200, what="file routes")
     names = {r["name"] for r in S["fproxy"].api_json("/api/http/routers")}
-    assert {"rr@file", "strip@file", "weighted@file", "sticky@file", "checked@file"} <= names, names
+    assert {"rr@file", "strip@file", "weighted@file", "sticky@file", "checked@file", "v3@file",
+            "v3-other@file"} <= names, names
+    assert all(r["status"] == "enabled" for r in S["fproxy"].api_json("/api/http/routers")), "a rule refused"
+
+
+@t.test
+def file_rule_v3_matchers():
+    """HostRegexp, PathRegexp, Query and ClientIP in a file-provider rule; the longer rule
+    wins, the rest falls to the shorter one."""
+    p = S["fproxy"]
+    assert header(get(p.web, "/item/42?view=full", host="b.v3.test")[1], "X-Backend") == "f1"
+    for path in ("/item/x?view=full", "/item/42?view=short", "/item/42"):
+        assert header(get(p.web, path, host="a.v3.test")[1], "X-Backend") == "f2", path
+    assert get(p.web, "/item/42?view=full", host="c.v3.test")[0] == 404
 
 
 @t.test

@@ -550,7 +550,7 @@ static void test_file_provider(void **state)
           "'tls':{'options':'modern'}},"
           "'prio':{'rule':'PathPrefix(`/`)','service':'api','priority':7},"
           "'nosvc':{'rule':'Path(`/x`)','service':'ghost'},"
-          "'badrule':{'rule':'Query(`a`, `b`)','service':'api'},"
+          "'badrule':{'rule':'Frobnicate(`a`, `b`)','service':'api'},"
           "'split':{'rule':'Path(`/w`)','service':'canary'},"
           "'dash':{'rule':'PathPrefix(`/dashboard`)','service':'api@internal'}},"
           "'services':{'api':{'loadBalancer':{'servers':[{'url':'http://127.0.0.1:9000'},"
@@ -603,8 +603,8 @@ static void test_file_provider(void **state)
     assert_true(router_has_error(r, "the service \"ghost@file\" does not exist"));
     r = proxy_config_router(c, "badrule@file");
     assert_int_equal(r->status, PROXY_STATUS_DISABLED);
-    assert_true(router_has_error(r, "unsupported matcher Query"));
-    assert_non_null(find_error(c, "router", "badrule", "unsupported matcher Query"));
+    assert_true(router_has_error(r, "unsupported matcher Frobnicate"));
+    assert_non_null(find_error(c, "router", "badrule", "unsupported matcher Frobnicate"));
     r = proxy_config_router(c, "split@file");
     assert_int_equal(r->status, PROXY_STATUS_DISABLED);
     s = proxy_config_service(c, "canary@file");

@@ -44,10 +44,11 @@ static void test_rule_parse_errors(void **state)
         {"", "empty rule"},
         {"Host(`a`", "expected ) to close Host"},
         {"Host(`a`) &&", "expected a matcher"},
-        {"Query(`a`, `b`)", "unsupported matcher Query"},
-        {"PathRegexp(`^/a`)", "unsupported matcher PathRegexp"},
-        {"HostRegexp(`{sub:[a-z]+}.x.com`)", "HostRegexp is supported only"},
-        {"HostRegexp(`^.*\\.x\\.com$`)", "HostRegexp is supported only"},
+        {"Frobnicate(`a`, `b`)", "unsupported matcher Frobnicate"},
+        {"PathRegexp(`^/a(`)", "PathRegexp: "},
+        {"HostRegexp(`a`, `b`)", "HostRegexp takes one"},
+        {"Query(`a`, `b`, `c`)", "Query takes"},
+        {"ClientIP(`10.0.0.0/99`)", "ClientIP: "},
         {"Path(`x`)", "must start with /"},
         {"Host(``)", "non-empty"},
         {"Header(`a`)", "name and a value"},
@@ -107,6 +108,55 @@ static void test_rule_eval_table(void **state)
         if (proxy_rule_eval(r, &q) != cases[i].want)
             fail_msg("case %zu: %s on %s %s%s: want %d", i, cases[i].rule, cases[i].method,
                      cases[i].host, cases[i].path, cases[i].want);
+        proxy_rule_free(r);
+    }
+}
+
+/* Traefik v3's regexp, query and client-address matchers. */
+static void test_rule_eval_v3_matchers(void **state)
+{
+    static const struct {
+        const char *rule, *host, *path, *query, *ip;
+        int want;
+    } cases[] = {
+        {"PathRegexp(`^/api/v[0-9]+/`)", "x", "/api/v2/users", NULL, NULL, 1},
+        {"PathRegexp(`^/api/v[0-9]+/`)", "x", "/api/vx/users", NULL, NULL, 0},
+        {"PathRegexp(`\\.png$`)", "x", "/img/a.png", NULL, NULL, 1}, /* unanchored start */
+        {"HostRegexp(`^(www|api)\\.a\\.test$`)", "api.a.test", "/", NULL, NULL, 1},
+        {"HostRegexp(`^(www|api)\\.a\\.test$`)", "dev.a.test", "/", NULL, NULL, 0},
+        {"HostRegexp(`^.+\\.x\\.com$`)", "a.b.x.com", "/", NULL, NULL, 1},
+        {"HeaderRegexp(`X-Env`, `^pr`)", "x", "/", NULL, NULL, 1},
+        {"HeaderRegexp(`X-Env`, `^dev`)", "x", "/", NULL, NULL, 0},
+        {"HeaderRegexp(`X-None`, `.*`)", "x", "/", NULL, NULL, 0},
+        {"Query(`mobile`, `true`)", "x", "/", "a=1&mobile=true", NULL, 1},
+        {"Query(`mobile`, `true`)", "x", "/", "mobile=false", NULL, 0},
+        {"Query(`mobile`)", "x", "/", "a=1&mobile", NULL, 1},
+        {"Query(`mobile`)", "x", "/", "mobiles=1", NULL, 0},
+        {"Query(`q`, `a b`)", "x", "/", "q=a+b", NULL, 1},
+        {"Query(`na me`, `v/1`)", "x", "/", "na%20me=v%2F1", NULL, 1},
+        {"Query(`q`, `x`)", "x", "/", NULL, NULL, 0},
+        {"QueryRegexp(`id`, `^[0-9]+$`)", "x", "/", "id=abc&id=42", NULL, 1},
+        {"QueryRegexp(`id`, `^[0-9]+$`)", "x", "/", "id=abc", NULL, 0},
+        {"ClientIP(`10.0.0.0/8`, `192.0.2.7`)", "x", "/", NULL, "10.1.2.3", 1},
+        {"ClientIP(`10.0.0.0/8`, `192.0.2.7`)", "x", "/", NULL, "192.0.2.7", 1},
+        {"ClientIP(`10.0.0.0/8`)", "x", "/", NULL, "11.0.0.1", 0},
+        {"ClientIP(`10.0.0.0/8`)", "x", "/", NULL, NULL, 0},
+        {"ClientIP(`2001:db8::/32`)", "x", "/", NULL, "2001:db8::1", 1},
+        {"Host(`x`) && !ClientIP(`127.0.0.1`)", "x", "/", NULL, "127.0.0.1", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        proxy_rule_t *r = NULL;
+        char err[256];
+        if (proxy_rule_parse(cases[i].rule, &r, err, sizeof(err)) < 0)
+            fail_msg("%s: %s", cases[i].rule, err);
+        proxy_rule_req_t q = req("GET", cases[i].host, cases[i].path);
+        q.query = cases[i].query;
+        q.query_len = cases[i].query ? strlen(cases[i].query) : 0;
+        q.client_ip = cases[i].ip;
+        if (proxy_rule_eval(r, &q) != cases[i].want)
+            fail_msg("case %zu: %s on %s%s?%s from %s: want %d", i, cases[i].rule, cases[i].host,
+                     cases[i].path, cases[i].query ? cases[i].query : "",
+                     cases[i].ip ? cases[i].ip : "-", cases[i].want);
         proxy_rule_free(r);
     }
 }
@@ -420,6 +470,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rule_parse_errors),
         cmocka_unit_test(test_rule_eval_table),
+        cmocka_unit_test(test_rule_eval_v3_matchers),
         cmocka_unit_test(test_host_normalize_table),
         cmocka_unit_test(test_path_matching_table),
         cmocka_unit_test(test_priority_and_default_backend),
