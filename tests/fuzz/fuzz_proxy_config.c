@@ -26,6 +26,8 @@ static void match_some(const proxy_route_table_t *t, const proxy_rule_t *r)
     static const char *const hosts[] = {"example.com", "A.Example.COM:8443", "[::1]:80", "",
                                         "x.y.z."};
     static const char *const paths[] = {"/", "/foo", "/foo/bar", "/foobar", "/api/v1"};
+    static const char *const queries[] = {NULL, "a=1&b", "q=a+b&%zz=%41", "=&&=x", "id=42"};
+    static const char *const ips[] = {"127.0.0.1", "::1", "10.1.2.3", NULL, "bogus"};
     for (size_t h = 0; h < 5; h++) {
         for (size_t p = 0; p < 5; p++) {
             proxy_rule_req_t q = {.method = "GET",
@@ -34,6 +36,9 @@ static void match_some(const proxy_route_table_t *t, const proxy_rule_t *r)
                                   .host_len = strlen(hosts[h]),
                                   .path = paths[p],
                                   .path_len = strlen(paths[p]),
+                                  .query = queries[p],
+                                  .query_len = queries[p] ? strlen(queries[p]) : 0,
+                                  .client_ip = ips[h],
                                   .header = fuzz_header};
             if (t) {
                 proxy_route_match(t, &q, (int)(p & 1));
