@@ -636,6 +636,46 @@ static void active_run(query_ctx_t *ctx)
 
 QUERY_ROUTE(active, active_run)
 
+/* ---- daterange: the first and last event (Umami's getWebsiteDateRange) ---- */
+
+/* Umami's DEFAULT_RESET_DATE, 2000-01-01: events before it do not count. */
+#define RESET_DATE_MS 946684800000LL
+
+static json_t *iso_or_null(const hc_store_result_t *res, size_t col)
+{
+    char buf[32];
+    if (hc_store_cell(res, 0, col)->type == HC_STORE_NULL)
+        return json_null();
+    return json_string(analytics_ts_iso(cell_int(res, 0, col), buf));
+}
+
+static void on_daterange(void *arg, int status, const char *errmsg, const hc_store_result_t *res)
+{
+    query_ctx_t *ctx = arg;
+    if (status < 0 || res->nrows != 1 || res->ncols != 2) {
+        query_fail(ctx, status < 0 ? status : -EIO, errmsg);
+        return;
+    }
+    query_reply(ctx, json_pack("{s:o, s:o}", "mindate", iso_or_null(res, 0), "maxdate",
+                               iso_or_null(res, 1)));
+}
+
+static void daterange_run(query_ctx_t *ctx)
+{
+    query_reset(ctx);
+    qs(ctx, "SELECT ");
+    qs_ts_ms(ctx, "min(website_event.created_at)");
+    qs(ctx, ", ");
+    qs_ts_ms(ctx, "max(website_event.created_at)");
+    qs(ctx,
+       " FROM website_event WHERE website_event.website_id = $%d AND website_event.created_at >= ",
+       qp_text(ctx, ctx->website));
+    qs_ts(ctx, qp_int(ctx, RESET_DATE_MS));
+    query_run(ctx, on_daterange);
+}
+
+QUERY_ROUTE(daterange, daterange_run)
+
 int analytics_query_routes(analytics_t *an)
 {
     static const struct {
@@ -645,6 +685,7 @@ int analytics_query_routes(analytics_t *an)
         {"/api/websites/:websiteId/stats", stats_handle},
         {"/api/websites/:websiteId/pageviews", pageviews_handle},
         {"/api/websites/:websiteId/active", active_handle},
+        {"/api/websites/:websiteId/daterange", daterange_handle},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         int rc = hc_router_add(an->router, "GET", routes[i].pattern, routes[i].cb, an, 0);

@@ -127,6 +127,25 @@ def kolkata_day_label(t_ms):
     return datetime.fromtimestamp(t_ms / 1000 + 19800, UTC).strftime("%Y-%m-%d 00:00:00")
 
 
+def iso_ms(t_ms):
+    return datetime.fromtimestamp(t_ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S") + ".%03dZ" % (t_ms % 1000)
+
+
+def check_daterange(ctx):
+    """/daterange: the first and last event of the website, as Umami's raw query gives
+    them ({mindate, maxdate}); nulls for a website without events."""
+    times = [r["created_at"] for r in ctx["rows"] if r["website_id"] == ctx["site"]]
+    st, body, _ = api(ctx["port"], "/api/websites/%s/daterange" % ctx["site"], ctx["token"])
+    assert st == 200 and body == {"mindate": iso_ms(min(times)), "maxdate": iso_ms(max(times))}, body
+    st, empty, _ = api(ctx["port"], "/api/websites", ctx["token"], method="POST",
+                       body={"name": "empty", "domain": "empty.test"})
+    assert st == 200, empty
+    st, body, _ = api(ctx["port"], "/api/websites/%s/daterange" % empty["id"], ctx["token"])
+    assert st == 200 and body == {"mindate": None, "maxdate": None}, body
+    st, body, _ = api(ctx["port"], "/api/websites/%s/daterange" % ctx["site"], None)
+    assert st == 401, body
+
+
 def check_series(ctx, start, end):
     """/pageviews against the raw rows: over the rollups (whole hours, whole-hour zones)
     and over raw SQL (an odd range, minutes, a half-hour zone)."""
@@ -394,6 +413,7 @@ def check_store(ctx):
     check_regex_filters(ctx, start, end, "^/blog/[ab]$", "^/(blog|docs)")
 
     check_series(ctx, start, end)
+    check_daterange(ctx)
 
     # metrics: rolled-up types over whole days, the rest (and odd ranges) over raw rows
     keys = {
@@ -725,6 +745,7 @@ def check_store_sqlite(ctx):
         w = expect_stats(rows, site, start, end, lambda r: channel_of(r) == item["name"])
         assert {k: item[k] for k in w} == w, (item, w)
     check_series(ctx, start, end)
+    check_daterange(ctx)
     check_regex_filters(ctx, start, end, "^/item/[0-9]+$", "^/(cart|item/2)")
     st, body, _ = api(port, base + "/stats", token, {"startAt": start, "endAt": end,
                                                      "path": "re.(unclosed"})
