@@ -676,6 +676,41 @@ static void daterange_run(query_ctx_t *ctx)
 
 QUERY_ROUTE(daterange, daterange_run)
 
+/* ---- sessions/stats: the Sessions page's counters (Umami's getWebsiteSessionStats) ---- */
+
+static void on_session_stats(void *arg, int status, const char *errmsg,
+                             const hc_store_result_t *res)
+{
+    static const char *const keys[] = {"pageviews", "visitors", "visits", "countries", "events"};
+    query_ctx_t *ctx = arg;
+    if (status < 0 || res->nrows != 1 || res->ncols != 5) {
+        query_fail(ctx, status < 0 ? status : -EIO, errmsg);
+        return;
+    }
+    json_t *o = json_object();
+    for (size_t i = 0; i < 5; i++)
+        json_object_set_new(o, keys[i], json_pack("{sI}", "value", (json_int_t)cell_int(res, 0, i)));
+    query_reply(ctx, o);
+}
+
+static void session_stats_run(query_ctx_t *ctx)
+{
+    if (query_parse_common(ctx, 1) < 0)
+        return;
+    query_reset(ctx);
+    qs(ctx, "SELECT sum(CASE WHEN website_event.event_type = 1 THEN 1 ELSE 0 END),"
+            " count(DISTINCT CASE WHEN website_event.event_type = 1"
+            " THEN website_event.session_id END),"
+            " count(DISTINCT CASE WHEN website_event.event_type = 1"
+            " THEN website_event.visit_id END),"
+            " count(DISTINCT CASE WHEN website_event.event_type = 1 THEN session.country END),"
+            " sum(CASE WHEN website_event.event_type = 2 THEN 1 ELSE 0 END)");
+    qs_from_where(ctx, 0, 1, ctx->start_ms, ctx->end_ms);
+    query_run(ctx, on_session_stats);
+}
+
+QUERY_ROUTE(session_stats, session_stats_run)
+
 int analytics_query_routes(analytics_t *an)
 {
     static const struct {
@@ -686,6 +721,7 @@ int analytics_query_routes(analytics_t *an)
         {"/api/websites/:websiteId/pageviews", pageviews_handle},
         {"/api/websites/:websiteId/active", active_handle},
         {"/api/websites/:websiteId/daterange", daterange_handle},
+        {"/api/websites/:websiteId/sessions/stats", session_stats_handle},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         int rc = hc_router_add(an->router, "GET", routes[i].pattern, routes[i].cb, an, 0);

@@ -146,6 +146,22 @@ def check_daterange(ctx):
     assert st == 401, body
 
 
+def check_session_stats(ctx, start, end):
+    """/sessions/stats: the Sessions page's counters over the events whose session row
+    exists (Umami joins session)."""
+    sessions = ctx["sessions"]
+    rows = [r for r in in_range(ctx["rows"], ctx["site"], start, end) if r["session_id"] in sessions]
+    pv = [r for r in rows if r["event_type"] == 1]
+    want = {"pageviews": len(pv), "visitors": len({r["session_id"] for r in pv}),
+            "visits": len({r["visit_id"] for r in pv}),
+            "countries": len({sessions[r["session_id"]]["country"] for r in pv} - {None}),
+            "events": len([r for r in rows if r["event_type"] == 2])}
+    st, body, _ = api(ctx["port"], "/api/websites/%s/sessions/stats" % ctx["site"], ctx["token"],
+                      {"startAt": start, "endAt": end})
+    assert st == 200 and body == {k: {"value": v} for k, v in want.items()}, (body, want)
+    assert want["pageviews"] and want["events"], want
+
+
 def check_series(ctx, start, end):
     """/pageviews against the raw rows: over the rollups (whole hours, whole-hour zones)
     and over raw SQL (an odd range, minutes, a half-hour zone)."""
@@ -414,6 +430,7 @@ def check_store(ctx):
 
     check_series(ctx, start, end)
     check_daterange(ctx)
+    check_session_stats(ctx, start, end)
 
     # metrics: rolled-up types over whole days, the rest (and odd ranges) over raw rows
     keys = {
@@ -746,6 +763,7 @@ def check_store_sqlite(ctx):
         assert {k: item[k] for k in w} == w, (item, w)
     check_series(ctx, start, end)
     check_daterange(ctx)
+    check_session_stats(ctx, start, end)
     check_regex_filters(ctx, start, end, "^/item/[0-9]+$", "^/(cart|item/2)")
     st, body, _ = api(port, base + "/stats", token, {"startAt": start, "endAt": end,
                                                      "path": "re.(unclosed"})
