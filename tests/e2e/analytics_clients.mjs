@@ -129,6 +129,13 @@ async function run(a) {
 
   const active = await api.getWebsiteActive(websiteId);
   check(active.visitors === 3, "active: " + JSON.stringify(active) + ", want {visitors: 3}");
+  const sst = await api.getWebsiteSessionStats({ websiteId, ...range });
+  const v = (k) => sst && sst[k] && sst[k].value;
+  check(v("pageviews") === 4 && v("visitors") === 3 && v("events") === 3 && v("visits") >= 3,
+    "sessions stats: " + JSON.stringify(sst) + ", want pageviews 4, visitors 3, events 3");
+  const dr = await api.getWebsiteDateRange(websiteId);
+  check(dr && /Z$/.test(dr.mindate || "") && /Z$/.test(dr.maxdate || "") && dr.mindate <= dr.maxdate &&
+    Date.parse(dr.maxdate) >= range.startAt, "daterange: " + JSON.stringify(dr));
 
   const list = await api.listWebsites({ pageSize: 50 });
   check(Array.isArray(list.data) && list.data.some((w) => w.id === websiteId && w.name === "Shop" && w.domain === HOST),
