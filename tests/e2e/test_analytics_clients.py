@@ -1,7 +1,8 @@
 """End-to-end test of `hearth analytics` with Umami's own npm clients (issue 4): @umami/node
 sends pageviews, named events with data and an identify as three visitors, and
 @umami/api-client 0.81 logs in, creates the website and reads it all back (websites,
-stats, pageviews, metrics, active, session stats, date range); a bad token and a bad password are UmamiApiError 401.
+stats, pageviews, metrics, active, session stats, date range); a bad token and a bad
+password are UmamiApiError 401.
 The node side is tests/e2e/analytics_clients.mjs; this file starts hearth on SQLite,
 runs it, and checks the rows it left in the database file.
 
