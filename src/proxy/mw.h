@@ -92,6 +92,9 @@ void proxy_mw_headers_add_n(proxy_mw_headers_t *h, const char *name, size_t nlen
 void proxy_mw_headers_remove(proxy_mw_headers_t *h, size_t i);
 /** The value of the first header named name (case-insensitive), borrowed, or NULL. */
 const char *proxy_mw_headers_get(const proxy_mw_headers_t *h, const char *name);
+/** Whether a response field is one a server writes itself when it answers (Content-Type,
+ *  Content-Length, Transfer-Encoding, Date): copying a response's fields skips these. */
+int proxy_mw_header_is_framing(const char *name);
 /** Appends a header (copies name and value). */
 void proxy_mw_headers_add(proxy_mw_headers_t *h, const char *name, const char *value);
 /** Replaces all headers named name by one with value (the first keeps its place). */

@@ -226,13 +226,6 @@ static int type_allowed(const compress_cfg_t *c, const char *ct)
     return c->include ? listed : !listed;
 }
 
-size_t proxy_mw_compress_prebuffer(const void *cfg)
-{
-    const compress_cfg_t *c = cfg;
-    return c->min_bytes < PROXY_MW_COMPRESS_PREBUFFER_MAX ? (size_t)c->min_bytes
-                                                          : PROXY_MW_COMPRESS_PREBUFFER_MAX;
-}
-
 int proxy_mw_compress_response(const void *cfg, proxy_mw_encoding_t enc,
                                proxy_mw_resp_t *resp, long long body_len)
 {
@@ -242,8 +235,7 @@ int proxy_mw_compress_response(const void *cfg, proxy_mw_encoding_t enc,
         resp->status == 304)
         return 0;
     const char *ce = proxy_mw_headers_get(h, "Content-Encoding");
-    const char *ct = proxy_mw_headers_get(h, "Content-Type");
-    if ((ce && ce[0]) || !type_allowed(c, ct) || (ct && !strncasecmp(ct, "text/event-stream", 17)))
+    if ((ce && ce[0]) || !type_allowed(c, proxy_mw_headers_get(h, "Content-Type")))
         return 0;
     if (body_len >= 0 && body_len < c->min_bytes)
         return 0;

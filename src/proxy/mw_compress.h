@@ -27,27 +27,17 @@ void proxy_mw_compress_free(void *cfg);
  *  ties, and `*` means defaultEncoding, else the first configured encoding. */
 proxy_mw_encoding_t proxy_mw_compress_negotiate(const void *cfg, const proxy_mw_req_t *req);
 /** Response phase, on the upstream headers in resp. body_len is the body length when
- *  known; for a streamed body, the length of its first piece (or of the whole body when
- *  it ended within minResponseBodyBytes) when that is shorter than minResponseBodyBytes,
- *  else -1: Traefik decides on the first write, and a short one goes out as it is.
- *  Returns 1 and edits resp (Content-Encoding set, Content-Length dropped, Vary:
- *  Accept-Encoding added) when the body is to be compressed with enc; returns 0 and
- *  leaves resp alone when enc is IDENTITY, the status has no body (1xx, 204, 304),
- *  Content-Encoding is already set, the body is under minResponseBodyBytes, the
- *  Content-Type is excluded (or not included), or it is text/event-stream (an event
- *  goes out at once; Traefik's first event is nearly always under the minimum). A
- *  compressed body of unknown length is flushed after every piece
- *  (PROXY_MW_Z_FLUSH), as Go's reverse proxy flushes streamed responses. */
+ *  known, -1 for a streamed body (no Content-Length). Returns 1 and edits resp
+ *  (Content-Encoding set, Content-Length dropped, Vary: Accept-Encoding added) when the
+ *  body is to be compressed with enc; returns 0 and leaves resp alone when enc is
+ *  IDENTITY, the status has no body (1xx, 204, 304), Content-Encoding is already set,
+ *  a known length is under minResponseBodyBytes, or the Content-Type is excluded (or not
+ *  included). A streamed body is compressed whatever its size and flushed after every
+ *  piece (PROXY_MW_Z_FLUSH), as with Traefik: Go's reverse proxy flushes a streamed
+ *  response after each write, and Traefik's compress writer starts compressing on a
+ *  flush even short of the minimum. */
 int proxy_mw_compress_response(const void *cfg, proxy_mw_encoding_t enc,
                                proxy_mw_resp_t *resp, long long body_len);
-/* Most response bytes a proxy holds back to learn whether a streamed body reaches
- * minResponseBodyBytes; a body that goes past it counts as long enough. */
-#define PROXY_MW_COMPRESS_PREBUFFER_MAX (64u * 1024u)
-
-/** How many bytes of a streamed response body (no Content-Length) to buffer before
- *  proxy_mw_compress_response decides: minResponseBodyBytes, at most
- *  PROXY_MW_COMPRESS_PREBUFFER_MAX. */
-size_t proxy_mw_compress_prebuffer(const void *cfg);
 /** The Content-Encoding token of enc ("gzip", "br", "identity"). */
 const char *proxy_mw_encoding_name(proxy_mw_encoding_t enc);
 

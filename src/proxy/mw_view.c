@@ -43,6 +43,12 @@ void proxy_mw_headers_free(proxy_mw_headers_t *h)
     *h = (proxy_mw_headers_t){0};
 }
 
+int proxy_mw_header_is_framing(const char *name)
+{
+    return !strcasecmp(name, "Content-Type") || !strcasecmp(name, "Content-Length") ||
+           !strcasecmp(name, "Transfer-Encoding") || !strcasecmp(name, "Date");
+}
+
 const char *proxy_mw_headers_get(const proxy_mw_headers_t *h, const char *name)
 {
     for (size_t i = 0; i < h->len; i++)

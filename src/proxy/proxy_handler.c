@@ -45,7 +45,6 @@ struct proxy_rq {
     uv_timer_t *timer;                /* rateLimit delay; closes itself */
     hc_http_client_req_t *auth;       /* forwardAuth call in flight */
     const void *compress_cfg;         /* the first compress middleware */
-    proxy_fwd_hooks_t hooks;          /* fwd_hooks, prebuffering only to compress */
     proxy_mw_encoding_t enc;
     proxy_mw_compressor_t *z;
     int z_flush; /* a body of unknown length: flushed after every piece */
@@ -206,8 +205,7 @@ static void respond(proxy_rq_t *rq, size_t outer)
     const char *ctype = proxy_mw_headers_get(&rq->resp.headers, "Content-Type");
     for (size_t i = 0; i < rq->resp.headers.len; i++) {
         const proxy_mw_header_t *h = &rq->resp.headers.v[i];
-        if (strcasecmp(h->name, "Content-Type") && strcasecmp(h->name, "Content-Length") &&
-            strcasecmp(h->name, "Transfer-Encoding") && strcasecmp(h->name, "Date"))
+        if (!proxy_mw_header_is_framing(h->name))
             hc_http_res_header(req, h->name, h->value);
     }
     hc_http_respond(req, rq->resp.status, ctype, rq->resp.body.base ? rq->resp.body.base : "",
@@ -281,15 +279,12 @@ static void forward(proxy_rq_t *rq)
         return;
     }
     rq->phase = PH_FORWARD;
-    rq->hooks = fwd_hooks;
-    if (rq->compress_cfg && rq->enc != PROXY_MW_ENC_IDENTITY)
-        rq->hooks.prebuffer = proxy_mw_compress_prebuffer(rq->compress_cfg);
     proxy_fwd_args_t args = {.req = rq->req,
                              .mw = &rq->mw,
                              .service = svc,
                              .fields_checked = rq->chain->n == 0, /* as parsed */
                              .server_name = w->svc->hostname,
-                             .hooks = &rq->hooks,
+                             .hooks = &fwd_hooks,
                              .ud = rq};
     if (proxy_upstream_forward(w->up, &args) != 0)
         respond_text(rq, rq->chain->n, 500, "Internal Server Error");

@@ -53,7 +53,7 @@ struct proxy_fwd {
     proxy_tunnel_t *tunnel;
     int body_reading, body_paused, close_armed;
     size_t body_unacked;
-    int pre_wait, head_sent, answered, filter, want_pause, res_paused, finished;
+    int head_sent, answered, filter, want_pause, res_paused, finished;
     uint64_t t_origin;
     proxy_fwd_result_t res;
 };
@@ -87,7 +87,6 @@ static void fwd_destroy(proxy_fwd_t *f)
     proxy_mw_resp_free(&f->resp);
     hc_buf_free(&f->store);
     hc_buf_free(&f->rstore);
-    hc_buf_free(&f->pre);
     hc_free(f);
 }
 
@@ -98,7 +97,6 @@ static proxy_fwd_t *fwd_get(proxy_upstream_t *up)
     if (!f) {
         f = hc_calloc(1, sizeof(*f));
         proxy_mw_resp_init(&f->resp);
-        hc_buf_init(&f->pre, 0);
         hc_buf_init(&f->rstore, 0);
         hc_buf_init(&f->store, 0);
         return f;
@@ -138,7 +136,6 @@ static void fwd_free(proxy_fwd_t *f)
     buf_trim(&f->resp.body);
     buf_trim(&f->store);
     buf_trim(&f->rstore);
-    hc_buf_free(&f->pre);
     f->next_free = up->free_fwds;
     up->free_fwds = f;
     up->nfree_fwds++;
@@ -185,17 +182,19 @@ static void respond_error(proxy_fwd_t *f, int status)
     f->res.downstream_status = status;
     if (!f->req)
         return;
-    if (f->hooks && f->hooks->on_error_page) {
-        proxy_mw_resp_t page;
-        proxy_mw_resp_init(&page);
-        page.status = status;
+    proxy_mw_resp_t page;
+    proxy_mw_resp_init(&page);
+    page.status = status;
+    if (f->hooks && f->hooks->on_error_page)
         f->hooks->on_error_page(f->ud, &page);
-        for (size_t i = 0; i < page.headers.len; i++)
+    for (size_t i = 0; i < page.headers.len; i++)
+        if (!proxy_mw_header_is_framing(page.headers.v[i].name))
             hc_http_res_header(f->req, page.headers.v[i].name, page.headers.v[i].value);
-        proxy_mw_resp_free(&page);
-    }
     const char *text = hc_http_status_text(status);
-    hc_http_respond(f->req, status, "text/plain; charset=utf-8", text, strlen(text));
+    const char *ctype = proxy_mw_headers_get(&page.headers, "Content-Type");
+    hc_http_respond(f->req, status, ctype ? ctype : "text/plain; charset=utf-8", text,
+                    strlen(text));
+    proxy_mw_resp_free(&page);
     f->res.downstream_content_size = strlen(text);
     response_over(f);
 }
@@ -287,7 +286,6 @@ static int64_t length_of(const char *v)
  * body, or a negative errno that stops the upstream request. */
 static int deliver_head(proxy_fwd_t *f, long long body_len)
 {
-    f->pre_wait = 0;
     if (!f->req)
         return -ECANCELED;
     int verdict = f->hooks && f->hooks->on_response
@@ -309,11 +307,7 @@ static int deliver_head(proxy_fwd_t *f, long long body_len)
         return -EPIPE;
     f->head_sent = 1;
     f->res.downstream_status = f->resp.status;
-    if (!f->pre.len)
-        return 0;
-    int rc = write_body(f, f->pre.base, f->pre.len, 0);
-    hc_buf_reset(&f->pre);
-    return rc;
+    return 0;
 }
 
 /* The upstream head as middlewares see it: hop-by-hop fields gone, sticky cookie. */
@@ -379,13 +373,6 @@ static int on_headers(hc_http_client_req_t *creq, const hc_http_response_t *res,
     long long body_len = res->content_length;
     if (no_content(res->status) || f->req->is_head)
         body_len = 0;
-    const char *ct = proxy_mw_headers_get(&f->resp.headers, "Content-Type");
-    int stream = ct && !strncasecmp(ct, "text/event-stream", 17); /* never held back */
-    if (f->hooks && f->hooks->prebuffer && body_len < 0 && !stream) {
-        f->pre_wait = 1;
-        hc_buf_init(&f->pre, f->hooks->prebuffer + 64 * 1024 + 16);
-        return 0;
-    }
     return deliver_head(f, body_len);
 }
 
@@ -396,12 +383,6 @@ static int on_body(hc_http_client_req_t *creq, const char *data, size_t len, voi
     f->res.origin_content_size += len;
     if (!f->req)
         return -ECANCELED;
-    if (f->pre_wait) {
-        if (hc_buf_append(&f->pre, data, len) < 0)
-            return -ENOBUFS;
-        /* decided on the first piece, as Traefik does on the first write */
-        return deliver_head(f, f->pre.len >= f->hooks->prebuffer ? -1 : (long long)f->pre.len);
-    }
     return write_body(f, data, len, 0);
 }
 
@@ -462,14 +443,10 @@ static void on_creq_done(hc_http_client_req_t *creq, int status, void *ud)
         if (!f->answered)
             upstream_failed(f, creq, status < 0 ? status : -EPROTO);
     } else if (status == 0 && f->req && !f->answered) {
-        if (f->pre_wait && deliver_head(f, (long long)f->pre.len) < 0) {
-            upstream_failed(f, creq, -EPIPE);
-        } else if (f->req) {
-            if (f->filter)
-                write_body(f, NULL, 0, 1);
-            hc_http_res_end(f->req);
-            response_over(f);
-        }
+        if (f->filter)
+            write_body(f, NULL, 0, 1);
+        hc_http_res_end(f->req);
+        response_over(f);
     } else if (status < 0) {
         upstream_failed(f, creq, status);
     }

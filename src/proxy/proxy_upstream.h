@@ -119,14 +119,9 @@ typedef struct proxy_fwd_result {
 
 /* What the pipeline plugs into a forward. All optional; ud is passed back. */
 typedef struct proxy_fwd_hooks {
-    /** For a body of unknown length, wait for its first piece before on_response
-     *  (compress needs to know whether it reaches minResponseBodyBytes, this many bytes);
-     *  0 = none. Never applied to text/event-stream, whose events must not wait. */
-    size_t prebuffer;
     /** The upstream response head (also 101), hop-by-hop fields removed, sticky
-     *  Set-Cookie added, body empty. body_len: Content-Length when given, else the
-     *  length of the first piece (or of the whole body) when under prebuffer, else -1
-     *  (the body goes on past prebuffer). May edit
+     *  Set-Cookie added, body empty. body_len: Content-Length when given (0 when the
+     *  status or method has no body), else -1 (a streamed body). May edit
      *  resp->status and resp->headers. Returns PROXY_FWD_SEND, _FILTER or _REPLACE, or
      *  a negative errno to answer 502. Called once, before anything reaches the client. */
     int (*on_response)(void *ud, proxy_mw_resp_t *resp, long long body_len);

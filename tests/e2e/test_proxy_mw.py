@@ -92,6 +92,12 @@ MIDDLEWARES = {
           sourceRange:
             - 10.0.0.0/8
         """,
+    "hdr-ct": """\
+        headers:
+          customResponseHeaders:
+            Content-Type: text/x-custom
+            Content-Length: "2"
+        """,
     "allow-ten-depth": """\
         ipAllowList:
           sourceRange:
@@ -156,9 +162,10 @@ def setup():
                                                annotations={"traefik.ingress.kubernetes.io/router.middlewares": names})
     # a service whose only endpoint refuses connections: the proxy's own 502 page
     m["svc-dead.yaml"] = service_yaml(NS, "dead", 80, [types.SimpleNamespace(port=free_port())])
-    m["ing-hdrdead.yaml"] = ingress_yaml(NS, "hdrdead", "hdrdead.test", [("/", "Prefix", "dead", 80)],
-                                         annotations={"traefik.ingress.kubernetes.io/router.middlewares":
-                                                      "%s-hdr@kubernetescrd" % NS})
+    for host, mw in (("hdrdead", "hdr"), ("ctdead", "hdr-ct")):
+        m["ing-%s.yaml" % host] = ingress_yaml(NS, host, host + ".test", [("/", "Prefix", "dead", 80)],
+                                               annotations={"traefik.ingress.kubernetes.io/router.middlewares":
+                                                            "%s-%s@kubernetescrd" % (NS, mw)})
     S["proxy"] = Proxy(m)
     wait_for(lambda: get(S["proxy"].web, "/", host="add.test")[0] == 200, what="mw hosts routed")
 
@@ -206,6 +213,11 @@ def headers_wrap_responses_answered_inside():
         assert len(headers_all(hs, "Date")) == 1, (host, hs)
     st, hs, _ = web("auth", "/private")  # the auth server's Date is not sent beside ours
     assert st == 401 and len(headers_all(hs, "Date")) == 1, hs
+    # a middleware's own Content-Type reaches the error page once; framing stays the page's
+    st, hs, body = web("ctdead")
+    assert st == 502 and body == b"Bad Gateway", (st, body)
+    assert headers_all(hs, "Content-Type") == ["text/x-custom"], hs
+    assert headers_all(hs, "Content-Length") == ["11"], hs
 
 
 @t.test
@@ -301,11 +313,12 @@ def stream_timeline(host, path, accept):
 
 @t.test
 def compress_streams_as_it_goes():
-    """Streamed bodies through compress: an event stream and a slow stream of short pieces
-    go out as they come, uncompressed (Traefik decides on the first write); a stream of
-    long pieces is compressed and flushed piece by piece (Go flushes streamed responses)."""
-    for path, encoding in (("/drip?type=text/event-stream&size=40&pieces=4&ms=300", None),
-                           ("/drip?size=100&pieces=4&ms=300", None),
+    """Streamed bodies (no Content-Length) through compress: compressed whatever their
+    size and flushed piece by piece, so an event stream, a slow stream of short pieces
+    and one of long pieces each reach the client as they come (Traefik: Go's reverse
+    proxy flushes after each write, and the compress writer starts on a flush)."""
+    for path, encoding in (("/drip?type=text/event-stream&size=40&pieces=4&ms=300", "gzip"),
+                           ("/drip?size=100&pieces=4&ms=300", "gzip"),
                            ("/drip?size=3000&pieces=4&ms=300", "gzip")):
         hs, marks, total = stream_timeline("gz", path, "gzip, br")
         assert header(hs, "Content-Encoding") == encoding, (path, hs)

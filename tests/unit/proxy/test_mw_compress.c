@@ -120,25 +120,6 @@ static void test_response_decision_table(void **state)
     }
 }
 
-/* What a proxy holds back before the decision: minResponseBodyBytes, bounded. */
-static void test_prebuffer_table(void **state)
-{
-    static const struct {
-        const char *spec;
-        size_t want;
-    } cases[] = {
-        {"{}", 1024},
-        {"{\"minResponseBodyBytes\":0}", 0},
-        {"{\"minResponseBodyBytes\":5000}", 5000},
-        {"{\"minResponseBodyBytes\":10000000}", PROXY_MW_COMPRESS_PREBUFFER_MAX},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        void *cfg = parse_ok(cases[i].spec);
-        assert_int_equal(proxy_mw_compress_prebuffer(cfg), cases[i].want);
-        proxy_mw_compress_free(cfg);
-    }
-}
-
 static void test_parse_errors(void **state)
 {
     const char *bad[] = {
@@ -278,7 +259,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_negotiate_table),
         cmocka_unit_test(test_response_decision_table),
-        cmocka_unit_test(test_prebuffer_table),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_gzip_round_trip),
         cmocka_unit_test(test_br_round_trip),
