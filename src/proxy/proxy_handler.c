@@ -426,9 +426,14 @@ static void on_client_close(hc_http_req_t *req, void *arg)
 
 /* ---- entry ---- */
 
+/* Rules see the fields as the entry point left them: an untrusted client's
+ * X-Forwarded-* are gone (as for Traefik's router). */
 static const char *req_header(void *ctx, const char *name, size_t *len)
 {
-    return hc_http_req_header(ctx, name, len);
+    const char *v = proxy_mw_headers_get(&((proxy_rq_t *)ctx)->mw.headers, name);
+    if (v)
+        *len = strlen(v);
+    return v;
 }
 
 /* Dotted decimal (RFC 4001 §3 form) without inet_ntop's printf underneath. */
@@ -497,7 +502,7 @@ static const proxy_router_t *route(proxy_rq_t *rq, const char *host, size_t hlen
                           .query_len = req->query_len,
                           .client_ip = rq->peer_ip,
                           .header = req_header,
-                          .header_ctx = req};
+                          .header_ctx = rq};
     return proxy_route_match(rq->gen->routes[rq->ep->idx], &q, rq->ep->idx == PROXY_GEN_WEBSECURE);
 }
 

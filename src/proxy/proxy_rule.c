@@ -15,7 +15,6 @@
 #include <string.h>
 
 #define MAX_ARGS 16
-#define QUERY_PART_MAX 1024 /* a decoded query key or value compared by Query */
 
 typedef enum rule_op {
     OP_TRUE,
@@ -255,17 +254,16 @@ static int build_v3_matcher(parser_t *p, const char *name, char **args, size_t *
             return perr(p, "HeaderRegexp takes a name and a regular expression");
         return regex_node(p, OP_HEADER_RE, name, args[0], lens[0], args[1], out);
     }
-    if (!strcmp(name, "Query")) {
+    int query_re = !strcmp(name, "QueryRegexp");
+    if (query_re || !strcmp(name, "Query")) {
         if (nargs != 1 && nargs != 2)
-            return perr(p, "Query takes a key, or a key and a value");
-        *out = node_new(OP_QUERY, args[0], lens[0], nargs == 2 ? args[1] : NULL,
+            return perr(p, "%s takes a key, or a key and a value", name);
+        if (query_re && nargs == 2)
+            return regex_node(p, OP_QUERY_RE, name, args[0], lens[0], args[1], out);
+        /* Traefik: a key alone matches it with an empty value ("?debug", "?debug=") */
+        *out = node_new(OP_QUERY, args[0], lens[0], nargs == 2 ? args[1] : "",
                         nargs == 2 ? lens[1] : 0);
         return 0;
-    }
-    if (!strcmp(name, "QueryRegexp")) {
-        if (nargs != 2)
-            return perr(p, "QueryRegexp takes a key and a regular expression");
-        return regex_node(p, OP_QUERY_RE, name, args[0], lens[0], args[1], out);
     }
     if (!strcmp(name, "ClientIP")) {
         char msg[160];
@@ -503,14 +501,12 @@ static int wild_match(const proxy_rule_t *r, const proxy_rule_req_t *q)
     return 1;
 }
 
-/* Percent-decodes s[0..n) into out (cap bytes), '+' as a space, as Go's
- * url.ParseQuery. Returns the length, or -1 when it does not fit. */
-static long query_decode(const char *s, size_t n, char *out, size_t cap)
+/* Percent-decodes s[0..n) into out (n bytes suffice), '+' as a space, as Go's
+ * url.ParseQuery. Returns the length. */
+static size_t query_decode(const char *s, size_t n, char *out)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++, o++) {
-        if (o >= cap)
-            return -1;
         char c = s[i];
         if (c == '+') {
             c = ' ';
@@ -522,30 +518,33 @@ static long query_decode(const char *s, size_t n, char *out, size_t cap)
         }
         out[o] = c;
     }
-    return (long)o;
+    return o;
 }
 
-/* Whether some parameter of the query is named r->a with a value that r->b equals
- * (r->re matches; neither: any value), keys and values decoded. */
+/* Whether some parameter of the query is named r->a with a value that r->b equals (or
+ * r->re matches), keys and values decoded; a decoded part is never longer than the raw. */
 static int query_match(const proxy_rule_t *r, const proxy_rule_req_t *q)
 {
-    char key[QUERY_PART_MAX], val[QUERY_PART_MAX];
-    const char *s = q->query, *end = q->query ? q->query + q->query_len : NULL;
-    while (s && s < end) {
+    if (!q->query)
+        return 0;
+    char stack[512], *buf = q->query_len <= sizeof(stack) ? stack : hc_malloc(q->query_len);
+    const char *s = q->query, *end = q->query + q->query_len;
+    int found = 0;
+    while (!found && s && s < end) {
         const char *amp = memchr(s, '&', (size_t)(end - s)), *stop = amp ? amp : end;
         const char *eqs = memchr(s, '=', (size_t)(stop - s)), *kend = eqs ? eqs : stop;
-        long kl = query_decode(s, (size_t)(kend - s), key, sizeof(key));
-        if (kl >= 0 && eq(key, (size_t)kl, r->a, r->alen)) {
+        size_t kl = query_decode(s, (size_t)(kend - s), buf);
+        if (eq(buf, kl, r->a, r->alen)) {
             const char *v = eqs ? eqs + 1 : stop;
-            long vl = query_decode(v, (size_t)(stop - v), val, sizeof(val));
-            if (vl >= 0 && (r->re ? proxy_mw_regex_find(r->re, val, (size_t)vl, NULL, NULL)
-                            : r->b ? eq(val, (size_t)vl, r->b, r->blen)
-                                   : 1))
-                return 1;
+            size_t vl = query_decode(v, (size_t)(stop - v), buf);
+            found = r->re ? proxy_mw_regex_find(r->re, buf, vl, NULL, NULL)
+                          : eq(buf, vl, r->b, r->blen);
         }
         s = amp ? amp + 1 : NULL;
     }
-    return 0;
+    if (buf != stack)
+        hc_free(buf);
+    return found;
 }
 
 int proxy_rule_eval(const proxy_rule_t *r, const proxy_rule_req_t *q)

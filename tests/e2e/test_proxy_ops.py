@@ -270,6 +270,12 @@ http:
     v3-other:
       rule: HostRegexp(`^(a|b)\\.v3\\.test$`)
       service: two
+    forged:
+      rule: Host(`xfp.test`) && Header(`X-Forwarded-Proto`, `https`)
+      service: one
+    forged-other:
+      rule: Host(`xfp.test`)
+      service: two
   middlewares:
     strip-api:
       stripPrefix:
@@ -335,6 +341,9 @@ def file_rule_v3_matchers():
     for path in ("/item/x?view=full", "/item/42?view=short", "/item/42"):
         assert header(get(p.web, path, host="a.v3.test")[1], "X-Backend") == "f2", path
     assert get(p.web, "/item/42?view=full", host="c.v3.test")[0] == 404
+    # rules see the fields after the entry point dropped an untrusted client's X-Forwarded-*
+    hs = get(p.web, "/", host="xfp.test", headers={"X-Forwarded-Proto": "https"})[1]
+    assert header(hs, "X-Backend") == "f2", hs
 
 
 @t.test

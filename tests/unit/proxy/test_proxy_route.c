@@ -131,7 +131,10 @@ static void test_rule_eval_v3_matchers(void **state)
         {"Query(`mobile`, `true`)", "x", "/", "a=1&mobile=true", NULL, 1},
         {"Query(`mobile`, `true`)", "x", "/", "mobile=false", NULL, 0},
         {"Query(`mobile`)", "x", "/", "a=1&mobile", NULL, 1},
+        {"Query(`mobile`)", "x", "/", "mobile=", NULL, 1},
+        {"Query(`mobile`)", "x", "/", "mobile=1", NULL, 0}, /* Traefik: an empty value */
         {"Query(`mobile`)", "x", "/", "mobiles=1", NULL, 0},
+        {"QueryRegexp(`mobile`)", "x", "/", "mobile", NULL, 1},
         {"Query(`q`, `a b`)", "x", "/", "q=a+b", NULL, 1},
         {"Query(`na me`, `v/1`)", "x", "/", "na%20me=v%2F1", NULL, 1},
         {"Query(`q`, `x`)", "x", "/", NULL, NULL, 0},
@@ -159,6 +162,17 @@ static void test_rule_eval_v3_matchers(void **state)
                      cases[i].ip ? cases[i].ip : "-", cases[i].want);
         proxy_rule_free(r);
     }
+    /* a long value (a JWT, a SAML request) is compared whole */
+    char query[4096] = "a=1&token=ey";
+    memset(query + strlen(query), 'x', 3000);
+    proxy_rule_t *r = NULL;
+    char err[256];
+    assert_int_equal(proxy_rule_parse("QueryRegexp(`token`, `^ey.{3000}$`)", &r, err, sizeof(err)), 0);
+    proxy_rule_req_t q = req("GET", "x", "/");
+    q.query = query;
+    q.query_len = strlen(query);
+    assert_int_equal(proxy_rule_eval(r, &q), 1);
+    proxy_rule_free(r);
 }
 
 static void test_host_normalize_table(void **state)
