@@ -18,7 +18,8 @@
 enum {
     QUEUE_MAX = 1024 * 1024, /* streamed body bytes waiting to be sent */
     REASON_MAX = 512,
-    HEAD_MAX = (1 << 20) + 64 * 1024, /* request head we build: a proxied 1 MiB head fits */
+    HEAD_MAX = (2 << 20) + 64 * 1024, /* request head we build: a proxied head (a 1 MiB
+                                         request line and 1 MiB of fields) fits */
     FREE_REQS_MAX = 64,   /* finished requests kept for reuse */
     BUF_KEEP = 16 * 1024, /* buffer capacity a recycled request keeps */
 };

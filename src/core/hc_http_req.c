@@ -38,9 +38,15 @@ static void arena_release(hc_http_rq_t *rq, int keep)
     rq->arena = kept;
 }
 
+/* The most head a pooled request keeps between requests: above the default limits. */
+#define HEAD_KEEP (64u * 1024u)
+
 void hc_http_rq_reset(hc_http_rq_t *rq)
 {
-    /* Keep the buffers and the first arena block: the next request reuses them. */
+    /* Keep the buffers and the first arena block: the next request reuses them. A head
+     * far past the usual (a service may allow 1 MiB) is not kept by a pooled block. */
+    if (rq->head.cap > HEAD_KEEP)
+        hc_buf_free(&rq->head);
     hc_buf_reset(&rq->head);
     hc_buf_reset(&rq->res_hdrs);
     if (rq->whole.cap > HC_HTTP_ARENA_BLOCK)

@@ -17,7 +17,6 @@
 
 #define MAX_LOCALS 32
 #define FILE_DEBOUNCE_MS 200
-#define PROXY_TRUSTED_MAX 64 /* --trusted-ips entries */
 
 extern const hc_static_table_t proxy_web;
 
@@ -362,15 +361,17 @@ static int proxy_start(hc_service_ctx_t *ctx)
     /* --trusted-ips: split on commas (and blanks) into the list the upstream parses */
     const char *list = hc_config_get(svc->ctx->config, "trusted-ips");
     char *trusted = hc_strdup(list ? list : "");
-    const char *ips[PROXY_TRUSTED_MAX];
+    const char **ips = NULL;
     size_t nips = 0;
     char *save = NULL;
-    for (char *t = strtok_r(trusted, ", \t", &save); t && nips < PROXY_TRUSTED_MAX;
-         t = strtok_r(NULL, ", \t", &save))
+    for (char *t = strtok_r(trusted, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+        ips = hc_realloc(ips, (nips + 1) * sizeof(*ips));
         ips[nips++] = t;
+    }
     svc->shared = proxy_upstream_shared_new(
         svc->loop, &(proxy_upstream_opts_t){.trusted_ips = ips, .ntrusted_ips = nips}, err,
         sizeof(err));
+    hc_free(ips);
     hc_free(trusted);
     if (!svc->shared) {
         hc_log(HC_LOG_ERROR, "upstream setup failed", HC_LS("error", err), NULL);

@@ -216,6 +216,10 @@ def long_heads_pass_as_traefik_takes_them():
     assert status == 200, (status, body[:200])
     e = echo(body)
     assert e["target"] == "/sso?" + query and e["headers"].get("Cookie") == cookie, len(body)
+    # a 700 KiB target and 700 KiB of fields: each within its 1 MiB, forwarded whole
+    target, field = "/t?" + "t" * (700 << 10), "f" * (700 << 10)
+    status, _, body = get(p.web, target, host="big.test", headers={"X-Field": field})
+    assert status == 200 and echo(body)["target"] == target, (status, body[:200])
     raw = (b"GET / HTTP/1.1\r\nHost: big.test\r\n" +
            b"".join(b"X-Big-%d: %s\r\n" % (i, b"c" * 60000) for i in range(18)) + b"\r\n")
     data, _ = raw_request(p.web, raw)
