@@ -31,7 +31,7 @@ typedef enum rule_op {
     OP_HOST_RE,   /* re on the host */
     OP_PATH_RE,   /* re on the path */
     OP_HEADER_RE, /* a = name, re on its value */
-    OP_QUERY,     /* a = key, b = value (NULL: the key is present) */
+    OP_QUERY,     /* a = key, b = value ("" for a key alone) */
     OP_QUERY_RE,  /* a = key, re on a value */
     OP_CLIENT_IP, /* ips holds the peer */
 } rule_op_t;

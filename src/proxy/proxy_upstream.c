@@ -664,7 +664,7 @@ void proxy_upstream_untrusted_strip(const proxy_upstream_t *up, proxy_mw_req_t *
                                     const hc_http_req_t *req)
 {
     if (up && up_has_client_forwarded(req) && !peer_trusted(up->sh, mw->peer_ip))
-        up_strip_client_forwarded(&mw->headers, req);
+        up_strip_forwarded(&mw->headers); /* before any middleware: all the client's */
 }
 
 int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)

@@ -117,31 +117,11 @@ static int is_forwarded_field(const char *name)
     return !strcasecmp(name, "x-real-ip") || !strcasecmp(name, "x_real_ip");
 }
 
-static void strip_forwarded(proxy_mw_headers_t *h)
+void up_strip_forwarded(proxy_mw_headers_t *h)
 {
     size_t j = 0;
     for (size_t i = 0; i < h->len; i++) {
         if (is_forwarded_field(h->v[i].name)) {
-            proxy_mw_header_release(&h->v[i]);
-        } else {
-            h->v[j++] = h->v[i];
-        }
-    }
-    h->len = j;
-}
-
-/* Traefik strips an untrusted peer's X-Forwarded-* at the entry point, before any
- * middleware runs; here the middlewares ran first, so only fields exactly as the client
- * sent them go, and what a middleware set (stripPrefix's X-Forwarded-Prefix) stays. */
-void up_strip_client_forwarded(proxy_mw_headers_t *h, const hc_http_req_t *req)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < h->len; i++) {
-        int from_client = 0;
-        for (size_t k = 0; is_forwarded_field(h->v[i].name) && k < req->nheaders; k++)
-            from_client |= !strcasecmp(req->headers[k].name, h->v[i].name) &&
-                           !strcmp(req->headers[k].value, h->v[i].value);
-        if (from_client) {
             proxy_mw_header_release(&h->v[i]);
         } else {
             h->v[j++] = h->v[i];
@@ -234,7 +214,7 @@ void proxy_upstream_forwarded(proxy_mw_headers_t *h, const char *peer_ip, int tr
                               const char *server_name, int no_xff)
 {
     if (!trusted)
-        strip_forwarded(h);
+        up_strip_forwarded(h);
     int any = 0;
     for (size_t i = 0; i < h->len && !any; i++)
         any = is_forwarded_field(h->v[i].name);

@@ -100,9 +100,8 @@ void up_strip_hop_lens(proxy_mw_headers_t *h, const size_t *known, int keep_upgr
 /* The client's own forwarding fields. */
 /** 1 when req carries any X-Forwarded-* or X-Real-Ip field (also spelled with '_'). */
 int up_has_client_forwarded(const hc_http_req_t *req);
-/** Removes from h the X-Forwarded-* and X-Real-Ip fields still exactly as the client
- *  sent them in req (name and value); fields a middleware set stay. */
-void up_strip_client_forwarded(proxy_mw_headers_t *h, const hc_http_req_t *req);
+/** Removes every X-Forwarded-* and X-Real-Ip field from h. */
+void up_strip_forwarded(proxy_mw_headers_t *h);
 
 /* proxy_tunnel.c: an Upgrade tunnel, made in three steps while the 101 goes through. */
 /** From the upstream request's on_headers (101): takes its connection. NULL when the

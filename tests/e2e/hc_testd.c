@@ -76,6 +76,15 @@ static void echo(hc_http_req_t *req, void *arg)
     hc_http_req_read_body(req, echo_piece, NULL);
 }
 
+/* A positive integer query parameter up to max, dflt when absent or out of range. */
+static long query_long(hc_http_req_t *req, const char *name, long dflt, long max)
+{
+    size_t len = 0;
+    const char *v = hc_http_req_query_param(req, name, &len);
+    long n = v ? strtol(v, NULL, 10) : dflt;
+    return n > 0 && n <= max ? n : dflt;
+}
+
 static void slow_timer_closed(uv_handle_t *h)
 {
     hc_free(h);
@@ -96,14 +105,11 @@ static void slow_gone(hc_http_req_t *req, void *arg)
 
 static void slow(hc_http_req_t *req, void *arg)
 {
-    size_t len = 0;
-    const char *v = hc_http_req_query_param(req, "ms", &len);
-    long ms = v ? strtol(v, NULL, 10) : 100;
     uv_timer_t *t = hc_malloc(sizeof(*t));
     uv_timer_init(hc_http_req_loop(req), t);
     t->data = req;
     hc_http_req_on_close(req, slow_gone, t);
-    uv_timer_start(t, slow_fire, ms > 0 && ms < 60000 ? (uint64_t)ms : 100, 0);
+    uv_timer_start(t, slow_fire, (uint64_t)query_long(req, "ms", 100, 59999), 0);
 }
 
 /* GET /drip?pieces=N&size=B&ms=M&type=T: a streamed body (no Content-Length) of N
@@ -144,14 +150,6 @@ static void drip_fire(uv_timer_t *t)
     hc_http_req_on_close(d->req, NULL, NULL);
     hc_http_res_end(d->req);
     drip_stop(d);
-}
-
-static long query_long(hc_http_req_t *req, const char *name, long dflt, long max)
-{
-    size_t len = 0;
-    const char *v = hc_http_req_query_param(req, name, &len);
-    long n = v ? strtol(v, NULL, 10) : dflt;
-    return n > 0 && n <= max ? n : dflt;
 }
 
 static void drip(hc_http_req_t *req, void *arg)
