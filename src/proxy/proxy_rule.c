@@ -5,6 +5,7 @@
 #include "proxy/proxy_rule.h"
 
 #include "core/hc_alloc.h"
+#include "core/hc_buf.h"
 #include "core/hc_err.h"
 #include "proxy/mw_ip.h"
 #include "proxy/mw_regex.h"
@@ -501,44 +502,26 @@ static int wild_match(const proxy_rule_t *r, const proxy_rule_req_t *q)
     return 1;
 }
 
-/* Percent-decodes s[0..n) into out (n bytes suffice), '+' as a space, as Go's
- * url.ParseQuery. Returns the length. */
-static size_t query_decode(const char *s, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++, o++) {
-        char c = s[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
-                   isxdigit((unsigned char)s[i + 2])) {
-            char hex[3] = {s[i + 1], s[i + 2], 0};
-            c = (char)strtol(hex, NULL, 16);
-            i += 2;
-        }
-        out[o] = c;
-    }
-    return o;
-}
-
 /* Whether some parameter of the query is named r->a with a value that r->b equals (or
- * r->re matches), keys and values decoded; a decoded part is never longer than the raw. */
+ * r->re matches), keys and values decoded as Go's url.ParseQuery does (a pair with a bad
+ * escape is skipped); a decoded part is never longer than the raw one. */
 static int query_match(const proxy_rule_t *r, const proxy_rule_req_t *q)
 {
     if (!q->query)
         return 0;
-    char stack[512], *buf = q->query_len <= sizeof(stack) ? stack : hc_malloc(q->query_len);
+    size_t cap = q->query_len + 1;
+    char stack[512], *buf = cap <= sizeof(stack) ? stack : hc_malloc(cap);
     const char *s = q->query, *end = q->query + q->query_len;
     int found = 0;
     while (!found && s && s < end) {
         const char *amp = memchr(s, '&', (size_t)(end - s)), *stop = amp ? amp : end;
         const char *eqs = memchr(s, '=', (size_t)(stop - s)), *kend = eqs ? eqs : stop;
-        size_t kl = query_decode(s, (size_t)(kend - s), buf);
-        if (eq(buf, kl, r->a, r->alen)) {
+        long kl = hc_url_decode(s, (size_t)(kend - s), buf, cap, 1);
+        if (kl >= 0 && eq(buf, (size_t)kl, r->a, r->alen)) {
             const char *v = eqs ? eqs + 1 : stop;
-            size_t vl = query_decode(v, (size_t)(stop - v), buf);
-            found = r->re ? proxy_mw_regex_find(r->re, buf, vl, NULL, NULL)
-                          : eq(buf, vl, r->b, r->blen);
+            long vl = hc_url_decode(v, (size_t)(stop - v), buf, cap, 1);
+            found = vl >= 0 && (r->re ? proxy_mw_regex_find(r->re, buf, (size_t)vl, NULL, NULL)
+                                      : eq(buf, (size_t)vl, r->b, r->blen));
         }
         s = amp ? amp + 1 : NULL;
     }

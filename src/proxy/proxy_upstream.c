@@ -192,10 +192,10 @@ static void respond_error(proxy_fwd_t *f, int status)
             hc_http_res_header(f->req, page.headers.v[i].name, page.headers.v[i].value);
     const char *text = hc_http_status_text(status);
     const char *ctype = proxy_mw_headers_get(&page.headers, "Content-Type");
-    hc_http_respond(f->req, status, ctype ? ctype : "text/plain; charset=utf-8", text,
-                    strlen(text));
-    proxy_mw_resp_free(&page);
     f->res.downstream_content_size = strlen(text);
+    hc_http_respond(f->req, status, ctype ? ctype : "text/plain; charset=utf-8", text,
+                    f->res.downstream_content_size);
+    proxy_mw_resp_free(&page);
     response_over(f);
 }
 
