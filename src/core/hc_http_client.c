@@ -65,6 +65,9 @@ struct hc_http_client_req {
     int done, status, pending_status;
     char error[192];
     int upgrade;               /* opts.upgrade */
+    int body_fd;               /* opts.body_fd */
+    int taken;                 /* the caller reads the body's rest (body_fd) */
+    int64_t body_seen;         /* body bytes parsed or taken */
     hc_http_client_raw_t *raw; /* take_over asked for in on_headers */
 };
 
@@ -326,6 +329,8 @@ static int p_headers_complete(void *ud, const hc_http_parse_head_t *head)
         req_finish(r, -EBADMSG, "bad response: header section too large");
         return -1;
     }
+    if (r->conn)
+        hc_hcli_conn_read_mode(r->conn, 0, 0); /* the body in whole reads */
     r->res.status = head->status;
     r->res.version_minor = head->version_minor;
     r->res.reason = r->reason.base ? r->reason.base : "";
@@ -354,6 +359,7 @@ static int p_body(void *ud, const char *at, size_t len)
     hc_http_client_req_t *r = ud;
     if (r->done)
         return -1;
+    r->body_seen += (int64_t)len;
     if (r->collect_max) {
         if (hc_buf_append(&r->body, at, len)) {
             req_too_big(r);
@@ -447,6 +453,7 @@ static void req_send(hc_http_client_req_t *r)
 {
     hc_http_parse_init(&r->parser, HC_HTTP_PARSE_RESPONSE, &parse_cbs, r);
     r->ready = 1;
+    hc_hcli_conn_read_mode(r->conn, r->body_fd, 0);
     if (r->paused)
         hc_hcli_conn_pause(r->conn, 1);
     req_phase(r, NULL, 0);
@@ -531,11 +538,19 @@ static void ev_written(void *owner, size_t inflight)
         r->cbs->on_drain(r, r->ud);
 }
 
+static void ev_readable(void *owner)
+{
+    hc_http_client_req_t *r = owner;
+    if (!r->done && r->taken && r->cbs->on_readable)
+        r->cbs->on_readable(r, r->ud);
+}
+
 static const hc_hcli_events_t req_events = {
     .on_ready = ev_ready,
     .on_data = ev_data,
     .on_close = ev_close,
     .on_written = ev_written,
+    .on_readable = ev_readable,
 };
 
 /* ---- public API ----------------------------------------------------------------- */
@@ -615,6 +630,7 @@ static int req_setup(hc_http_client_req_t *r, const hc_http_client_req_opts_t *o
     r->stream_left = o->stream_length;
     r->no_reuse = !!o->no_reuse;
     r->upgrade = !!o->upgrade;
+    r->body_fd = !!o->body_fd;
     r->collect_max = o->collect_max;
     r->connect_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
     r->header_ms = o->header_timeout_ms ? o->header_timeout_ms : 60000;
@@ -699,6 +715,31 @@ void hc_http_client_req_pause(hc_http_client_req_t *r, int paused)
     r->paused = !!paused;
     if (r->ready && !r->done)
         hc_hcli_conn_pause(r->conn, r->paused);
+}
+
+int hc_http_client_req_body_fd(hc_http_client_req_t *r, int64_t min, int64_t *left)
+{
+    int fd = r->conn && r->ready ? hc_hcli_conn_fd(r->conn) : -1;
+    if (fd < 0 || r->done || r->taken || !r->have_res || r->complete || r->collect_max ||
+        r->is_head || r->res.content_length - r->body_seen < (min > 0 ? min : 1) ||
+        hc_http_parse_is_upgrade(&r->parser))
+        return -1;
+    r->taken = 1;
+    *left = r->res.content_length - r->body_seen;
+    hc_hcli_conn_read_mode(r->conn, 0, 1);
+    return fd;
+}
+
+void hc_http_client_req_body_taken(hc_http_client_req_t *r, size_t n)
+{
+    if (r->done || !r->taken)
+        return;
+    r->got_bytes = 1;
+    r->body_seen += (int64_t)n;
+    if (!n)
+        req_finish(r, -ECONNRESET, "connection closed before the response ended");
+    else if (r->body_seen >= r->res.content_length)
+        req_finish(r, 0, NULL);
 }
 
 void hc_http_client_req_cancel(hc_http_client_req_t *r)

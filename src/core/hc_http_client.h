@@ -70,6 +70,9 @@ typedef struct hc_http_client_req_cbs {
     /** Streamed request body only: the client wrote what was queued and takes more.
      *  Optional. */
     void (*on_drain)(hc_http_client_req_t *req, void *ud);
+    /** After hc_http_client_req_body_fd: the socket may hold body bytes (unless paused).
+     *  Optional. */
+    void (*on_readable)(hc_http_client_req_t *req, void *ud);
     /** Exactly once: status 0 when the whole response arrived, else a negative errno
      *  (see above) with hc_http_client_req_error telling why. req is freed after it returns. */
     void (*on_done)(hc_http_client_req_t *req, int status, void *ud);
@@ -102,6 +105,9 @@ typedef struct hc_http_client_req_opts {
     hc_tls_ctx_t *tls;           /* https: client context instead of the client's own
                                     (e.g. another CA); referenced while in use */
     int no_reuse;                /* 1: a fresh connection, closed afterwards */
+    int body_fd;                 /* 1: the caller may take a large body off the socket itself
+                                    (hc_http_client_req_body_fd); on a plain connection the head is then
+                                    read in small pieces, leaving most of such a body in the socket */
     int upgrade; /* 1: asks to switch protocols (RFC 9110 §7.8): sends "Connection:
                     Upgrade" (give the Upgrade field in headers); a 101 answer can then
                     be taken over with hc_http_client_req_take_over */
@@ -132,6 +138,16 @@ int hc_http_client_req_end(hc_http_client_req_t *req);
 /** Stops (paused = 1) or resumes reading the response, for backpressure while the
  *  caller cannot take more on_body pieces. Timeouts keep running. */
 void hc_http_client_req_pause(hc_http_client_req_t *req, int paused);
+
+/** Hands the rest of a Content-Length body to the caller, who reads it from the
+ *  returned socket (a plain connection's), e.g. with splice(2): *left is its byte count.
+ *  on_body no longer fires; on_readable does when the socket is readable, and each read
+ *  is reported with hc_http_client_req_body_taken. -1 (nothing changes) for another
+ *  kind of body or connection, in collect mode, or when fewer than min bytes are left. */
+int hc_http_client_req_body_fd(hc_http_client_req_t *req, int64_t min, int64_t *left);
+/** n bytes of the body were read from the socket; n = 0: it ended before the body did
+ *  (the request fails). on_done fires once the whole body was reported. */
+void hc_http_client_req_body_taken(hc_http_client_req_t *req, size_t n);
 
 /** Aborts the request: on_done fires with -ECANCELED before this returns (unless it
  *  already fired). Safe to call from this request's callbacks. */

@@ -45,6 +45,7 @@ struct hc_hcli_conn {
     int handles_open; /* tcp + timer + written not yet closed */
     int paused;
     int eof; /* the server half-closed a taken-over connection */
+    int small_reads, watch; /* hc_hcli_conn_read_mode */
     size_t inflight;
     unsigned uses;
     const hc_hcli_events_t *ev;
@@ -281,7 +282,22 @@ int hc_hcli_conn_reused(const hc_hcli_conn_t *c)
 static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     hc_hcli_conn_t *c = h->data;
-    *buf = uv_buf_init(c->cl->rbuf, sizeof(c->cl->rbuf));
+    /* watching: no buffer, so libuv reports readability as UV_ENOBUFS without reading */
+    *buf = uv_buf_init(c->cl->rbuf, c->watch         ? 0
+                                    : c->small_reads ? HC_HCLI_READ_SMALL
+                                                     : sizeof(c->cl->rbuf));
+}
+
+void hc_hcli_conn_read_mode(hc_hcli_conn_t *c, int small, int watch)
+{
+    c->small_reads = small && !c->tls;
+    c->watch = watch && !c->tls;
+}
+
+int hc_hcli_conn_fd(const hc_hcli_conn_t *c)
+{
+    uv_os_fd_t fd;
+    return c->tls || uv_fileno((const uv_handle_t *)&c->tcp, &fd) ? -1 : fd;
 }
 
 static void conn_ready(hc_hcli_conn_t *c)
@@ -342,6 +358,11 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     hc_hcli_conn_t *c = s->data;
     if (nread == 0 || c->state == CONN_CLOSED)
         return;
+    if (nread == UV_ENOBUFS && c->watch) {
+        if (c->ev->on_readable)
+            c->ev->on_readable(c->owner);
+        return;
+    }
     if (nread == UV_EOF && c->state == CONN_ACTIVE && c->ev->on_eof) {
         c->eof = 1; /* a tunnel: the other direction may go on */
         uv_read_stop((uv_stream_t *)&c->tcp);
@@ -584,6 +605,7 @@ void hc_hcli_conn_release(hc_hcli_conn_t *c)
     c->ev = NULL;
     c->owner = NULL;
     c->state = CONN_IDLE;
+    c->small_reads = c->watch = 0;
     c->origin = o;
     c->next_idle = o->idle;
     o->idle = c;

@@ -30,6 +30,8 @@ typedef struct hc_hcli_events {
     void (*on_written)(void *owner, size_t inflight);
     /** The server half-closed (optional; NULL: the connection ends with on_close). */
     void (*on_eof)(void *owner);
+    /** Watching (hc_hcli_conn_read_mode) and the socket is readable (optional). */
+    void (*on_readable)(void *owner);
 } hc_hcli_events_t;
 
 /** Where a connection goes. Strings are copied by hc_hcli_conn_open. */
@@ -125,6 +127,12 @@ int hc_hcli_conn_write(hc_hcli_conn_t *c, const char *data, size_t len);
 size_t hc_hcli_conn_inflight(const hc_hcli_conn_t *c);
 /** Stops or resumes reading (backpressure). */
 void hc_hcli_conn_pause(hc_hcli_conn_t *c, int paused);
+enum { HC_HCLI_READ_SMALL = 16 * 1024 };
+/** How the connection reads until pooled: HC_HCLI_READ_SMALL bytes at a time (small = 1),
+ *  and not at all but reporting readability through on_readable (watch = 1). */
+void hc_hcli_conn_read_mode(hc_hcli_conn_t *c, int small, int watch);
+/** A plain connection's socket, -1 for TLS. */
+int hc_hcli_conn_fd(const hc_hcli_conn_t *c);
 /** 1 when the connection served an earlier request. */
 int hc_hcli_conn_reused(const hc_hcli_conn_t *c);
 /** Detaches the owner and pools the connection for reuse, or closes it when it cannot

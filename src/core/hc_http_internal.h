@@ -42,7 +42,8 @@ typedef struct hc_http_rq {
     hc_arena_block_t *arena;
     int active, msg_complete, expect_continue, body_state, res_state;
     int res_chunked, res_no_body, body_paused;
-    int64_t body_received, res_remaining;
+    int res_length; /* started with a Content-Length */
+    int64_t body_received;
     hc_http_body_cb body_cb;
     void *body_arg;
     hc_http_whole_body_cb whole_cb;

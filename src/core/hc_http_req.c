@@ -419,7 +419,7 @@ int hc_http_res_start(hc_http_req_t *req, int status, int64_t content_length)
     if (status == 101) {
         /* the upgrade sends its own Connection/Upgrade fields */
     } else if (content_length >= 0) {
-        rq->res_remaining = content_length;
+        rq->res_length = 1;
         if (!no_content) {
             put_raw(out, "Content-Length: ", 16);
             put_u64(out, (uint64_t)content_length);
@@ -475,6 +475,20 @@ int hc_http_res_write(hc_http_req_t *req, const char *data, size_t len)
     if (c->closing)
         return -EPIPE;
     return hc_http_conn_buffered(c) > HC_HTTP_OUT_HIGH ? HC_HTTP_WAIT : 0;
+}
+
+int hc_http_res_fd(hc_http_req_t *req)
+{
+    hc_http_rq_t *rq = hc_http_rq_of(req);
+    hc_http_conn_t *c = req->conn;
+    uv_os_fd_t fd;
+    if (rq->res_state != RQ_RES_STARTED || rq->res_chunked || rq->res_no_body || c->tls ||
+        c->closing || !rq->res_length)
+        return -1;
+    hc_http_conn_flush(c); /* the head, when no body byte took it out with it */
+    if (c->closing || c->writing || c->io->out.len || uv_fileno((uv_handle_t *)&c->tcp, &fd))
+        return -1;
+    return fd;
 }
 
 int hc_http_res_end(hc_http_req_t *req)

@@ -9,11 +9,13 @@
 #include "proxy/proxy_upstream_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 enum {
     BODY_UNACKED_MAX = 256 * 1024, /* request body bytes queued upstream before pausing */
@@ -24,6 +26,8 @@ enum {
     URL_STACK = 1024,       /* upstream targets built on the stack */
     FREE_FWD_MAX = 64,      /* finished forwards kept per manager for reuse */
     STORE_KEEP = 16 * 1024, /* field store capacity a recycled forward keeps */
+    SPLICE_MIN = 16 * 1024, /* body bytes left worth splicing rather than copying */
+    PIPE_SIZE = 256 * 1024, /* asked of the splice pipe: one move for most bodies */
 };
 
 /* Recycled through the manager's free list: the members before `up` (buffers and
@@ -54,6 +58,10 @@ struct proxy_fwd {
     int body_reading, body_paused, close_armed;
     size_t body_unacked;
     int head_sent, answered, filter, want_pause, res_paused, finished;
+    int splice_ok;       /* plain on both sides: the body's rest may be spliced */
+    int ufd;             /* the upstream socket once spliced from, else -1 */
+    int64_t splice_left; /* body bytes still in the upstream socket */
+    size_t spliced;      /* taken from it, reported when the last is out */
     uint64_t t_origin;
     proxy_fwd_result_t res;
 };
@@ -224,6 +232,17 @@ static void on_res_drain(hc_http_req_t *req, void *arg)
         hc_http_client_req_pause(f->creq, 0);
 }
 
+/* Stops reading the upstream until the client took what is buffered for it. */
+static void pause_for_drain(proxy_fwd_t *f)
+{
+    f->want_pause = 0;
+    if (f->res_paused || !f->creq || !f->req)
+        return;
+    f->res_paused = 1;
+    hc_http_client_req_pause(f->creq, 1);
+    hc_http_res_on_drain(f->req, on_res_drain, f);
+}
+
 static int write_body(proxy_fwd_t *f, const char *data, size_t len, int last)
 {
     int rc = 0;
@@ -231,13 +250,112 @@ static int write_body(proxy_fwd_t *f, const char *data, size_t len, int last)
         rc = f->hooks->body_filter(f->ud, data, len, last, sink_write, f);
     else if (len)
         rc = sink_write(f, data, len);
-    if (rc == 0 && f->want_pause && !f->res_paused && f->creq && f->req) {
-        f->want_pause = 0;
-        f->res_paused = 1;
-        hc_http_client_req_pause(f->creq, 1);
-        hc_http_res_on_drain(f->req, on_res_drain, f);
-    }
+    if (rc == 0 && f->want_pause)
+        pause_for_drain(f);
     return rc;
+}
+
+/* ---- splicing: the rest of a large body goes upstream socket -> pipe -> client
+ * socket without entering user space (the kernel moves page references). The pipe is
+ * the manager's, and empty whenever splice_run returns: bytes the client's socket would
+ * not take are read back and buffered as any other body bytes. ---- */
+
+static void pipe_drop(proxy_upstream_t *up)
+{
+    if (up->pipe[0] >= 0) {
+        close(up->pipe[0]);
+        close(up->pipe[1]);
+    }
+    up->pipe[0] = up->pipe[1] = -1;
+}
+
+static int pipe_ready(proxy_upstream_t *up)
+{
+    if (up->pipe[0] < 0) {
+        if (pipe2(up->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+            up->pipe[0] = up->pipe[1] = -1;
+            return 0;
+        }
+        (void)fcntl(up->pipe[1], F_SETPIPE_SZ, PIPE_SIZE); /* the default 64 KiB will do */
+    }
+    return 1;
+}
+
+/* Called after the body bytes that came with the head: takes the rest off the upstream
+ * connection when it is large and nothing transforms it. */
+static void splice_maybe(proxy_fwd_t *f)
+{
+    f->splice_ok = 0; /* one look per response */
+    if (!f->filter && f->creq && f->up && pipe_ready(f->up))
+        f->ufd = hc_http_client_req_body_fd(f->creq, SPLICE_MIN, &f->splice_left);
+}
+
+/* The client's socket would not take what is in the pipe: buffer it as usual. */
+static void splice_spill(proxy_fwd_t *f, size_t n)
+{
+    char *buf = hc_malloc(n);
+    ssize_t got = read(f->up->pipe[0], buf, n);
+    if (got == (ssize_t)n) {
+        if (write_body(f, buf, n, 0) == 0)
+            pause_for_drain(f);
+    } else {
+        pipe_drop(f->up);
+        hc_http_res_abort(f->req); /* on_client_gone cancels the upstream */
+    }
+    hc_free(buf);
+}
+
+static void splice_run(proxy_fwd_t *f)
+{
+    proxy_upstream_t *up = f->up;
+    size_t in_pipe = 0;
+    while (f->req && f->creq && up) {
+        if (in_pipe) {
+            int cfd = hc_http_res_fd(f->req);
+            ssize_t n = cfd < 0 ? -1
+                                : splice(up->pipe[0], NULL, cfd, NULL, in_pipe,
+                                         SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n > 0) {
+                in_pipe -= (size_t)n;
+                f->res.downstream_content_size += (size_t)n;
+                continue;
+            }
+            if (cfd < 0 || errno == EAGAIN) {
+                splice_spill(f, in_pipe);
+            } else { /* the client is gone: its close callback cancels the upstream */
+                pipe_drop(up);
+                hc_http_res_abort(f->req);
+            }
+            return;
+        }
+        if (!f->splice_left) { /* all out: completes the upstream request (on_creq_done) */
+            hc_http_client_req_body_taken(f->creq, f->spliced);
+            return;
+        }
+        size_t want = f->splice_left > PIPE_SIZE ? PIPE_SIZE : (size_t)f->splice_left;
+        ssize_t n =
+            splice(f->ufd, NULL, up->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+            in_pipe = (size_t)n;
+            f->splice_left -= n;
+            f->spliced += (size_t)n;
+            f->res.origin_content_size += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN)
+            return; /* on_readable comes back */
+        /* the upstream closed or broke before the body's end: the client's is cut short */
+        if (f->spliced) /* short of the end: on_done does not fire yet */
+            hc_http_client_req_body_taken(f->creq, f->spliced);
+        hc_http_client_req_body_taken(f->creq, 0);
+        return;
+    }
+}
+
+static void on_readable(hc_http_client_req_t *creq, void *ud)
+{
+    (void)creq;
+    splice_run(ud);
 }
 
 /* Status codes without content (RFC 9110 §6.4.1). */
@@ -383,7 +501,10 @@ static int on_body(hc_http_client_req_t *creq, const char *data, size_t len, voi
     f->res.origin_content_size += len;
     if (!f->req)
         return -ECANCELED;
-    return write_body(f, data, len, 0);
+    int rc = write_body(f, data, len, 0);
+    if (rc == 0 && f->splice_ok)
+        splice_maybe(f);
+    return rc;
 }
 
 /* A failure before any response byte that another server might not have. */
@@ -471,6 +592,7 @@ static const hc_http_client_req_cbs_t creq_cbs = {
     .on_headers = on_headers,
     .on_body = on_body,
     .on_drain = on_creq_drain,
+    .on_readable = on_readable,
     .on_done = on_creq_done,
 };
 
@@ -516,7 +638,10 @@ static int attempt_start(proxy_fwd_t *f)
         .connect_timeout_ms = f->sh->o.connect_timeout_ms,
         .header_timeout_ms = f->sh->o.response_timeout_ms,
         .upgrade = f->upgrade,
+        /* the client offers only plain upstream sockets; ours must be plain too */
+        .body_fd = f->splice_ok = !f->upgrade && !f->req->is_head && !hc_http_req_tls(f->req),
     };
+    f->ufd = -1;
     f->t_origin = uv_hrtime();
     int rc = hc_http_client_request(f->up->client, &o, &creq_cbs, f, &f->creq);
     if (rc < 0)
@@ -732,6 +857,7 @@ proxy_upstream_t *proxy_upstream_new(uv_loop_t *loop, proxy_upstream_shared_t *s
     if (!cl)
         return NULL;
     proxy_upstream_t *up = hc_calloc(1, sizeof(*up));
+    up->pipe[0] = up->pipe[1] = -1;
     up->loop = loop;
     up->sh = sh;
     up->client = cl;
@@ -770,6 +896,7 @@ void proxy_upstream_free(proxy_upstream_t *up)
     for (proxy_fwd_t *f = up->fwds; f; f = f->next)
         f->up = NULL; /* still reading a body: freed by its callbacks later */
     hc_http_client_free(up->client);
+    pipe_drop(up);
     up_gen_unref(up->sh, up->gen);
     while (up->free_fwds) {
         proxy_fwd_t *f = up->free_fwds;

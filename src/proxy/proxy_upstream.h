@@ -14,6 +14,10 @@
  * An Upgrade request answered 101 becomes a tunnel (proxy_tunnel.c) that copies bytes
  * both ways; it belongs to the manager, not to a configuration, so reloads keep it.
  *
+ * A large body between plain sockets is spliced (splice(2) through a pipe), bytes the
+ * kernel moves without copying them to us; splice cannot be told MSG_NOSIGNAL, so the
+ * process must ignore SIGPIPE (hc_runtime does).
+ *
  * Threads: a proxy_upstream_t and its requests belong to one worker loop. The
  * proxy_upstream_shared_t is created once; its health table is read from any thread
  * (atomics), its active health checks run on the loop given to it. */

@@ -68,6 +68,7 @@ struct proxy_upstream {
     unsigned nfree_fwds;
     proxy_tunnel_t *tunnels;
     size_t ntunnels;
+    int pipe[2]; /* splicing response bodies; empty between uses, -1 until needed */
 };
 
 /* proxy_upstream_gen.c */

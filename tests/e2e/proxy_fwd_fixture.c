@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,7 @@ int main(int argc, char **argv)
 {
     const char *listen = NULL, *config = NULL, *service = NULL, *trusted[1];
     proxy_upstream_opts_t o = {0};
+    signal(SIGPIPE, SIG_IGN); /* as hc_runtime does: bodies are spliced into client sockets */
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--listen"))

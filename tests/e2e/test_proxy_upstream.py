@@ -10,6 +10,8 @@ import contextlib
 import json
 import os
 import re
+import socket
+import threading
 import time
 
 from harness import (Proc, Tap, binary, connect, free_port, raw_request, read_until_close, status_of,
@@ -175,6 +177,178 @@ def streams_large_response():
             got += len(d)
         s.close()
         assert got == n, got
+
+
+PATTERN = bytes(range(251)) * 64  # a prime period: a lost, doubled or moved piece shows
+
+
+def pattern(n):
+    reps = n // len(PATTERN) + 1
+    return (PATTERN * reps)[:n]
+
+
+class PatternBackend(threading.Thread):
+    """A keep-alive backend on a free loopback port (.port) answering GET /?n=N with N
+    pattern bytes under a Content-Length of N; &cut=K sends only K of them and closes,
+    &pieces=P sends the body in P pieces 50 ms apart. .conns counts accepted connections.
+    Each socket operation is bounded by timeout seconds."""
+
+    def __init__(self, timeout=60):
+        super().__init__(daemon=True)
+        self.timeout = timeout
+        self.conns = 0
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.ls.settimeout(timeout)
+        self.port = self.ls.getsockname()[1]
+        self.start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            self.conns += 1
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        c.settimeout(self.timeout)
+        buf = b""
+        try:
+            for _ in range(1000):
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                q = dict(re.findall(rb"[?&](\w+)=(\d+)", head.split(b"\r\n")[0]))
+                n = int(q.get(b"n", 0))
+                body = pattern(n)[:int(q.get(b"cut", n))]
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
+                pieces = int(q.get(b"pieces", 1))
+                step = len(body) // pieces + 1
+                for i in range(0, len(body), step):
+                    c.sendall(body[i:i + step])
+                    if pieces > 1:
+                        time.sleep(0.05)
+                if len(body) < n:
+                    return
+        except OSError:
+            return
+        finally:
+            c.close()
+
+    def stop(self):
+        self.ls.close()
+
+
+def read_response(s, deadline, pace=0.0):
+    """One response on s (Content-Length framed): (head, body, complete)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf and time.monotonic() < deadline:
+        d = s.recv(65536)
+        if not d:
+            return buf, b"", False
+        buf += d
+    head, _, body = buf.partition(b"\r\n\r\n")
+    n = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+    parts = [body]
+    got = len(body)
+    while got < n and time.monotonic() < deadline:
+        d = s.recv(min(n - got, 1 << 20))
+        if not d:
+            break
+        parts.append(d)
+        got += len(d)
+        if pace:
+            time.sleep(pace)
+    return head, b"".join(parts), got == n
+
+
+@t.test
+def large_bodies_arrive_whole_in_order_over_kept_connections():
+    """Bodies past the first read go upstream socket -> pipe -> client socket (splice);
+    sizes on both sides of that path, on one client connection, one upstream connection."""
+    be = PatternBackend()
+    fx, port = fixture(lb_config([be.port]))
+    try:
+        s = connect(port, timeout=30)
+        deadline = time.monotonic() + 60
+        for n in (100, 20000, 40000, 65536, 300001, 5000000, 70000, 3):
+            s.sendall(b"GET /?n=%d HTTP/1.1\r\nHost: x\r\n\r\n" % n)
+            head, body, complete = read_response(s, deadline)
+            assert complete and body == pattern(n), (n, head, len(body))
+        s.close()
+        assert be.conns == 1, be.conns
+    finally:
+        be.stop()
+        stop_all(fx)
+
+
+@t.test
+def slow_reader_and_slow_upstream_get_whole_bodies():
+    """A client that reads slowly fills its socket mid-splice (the rest is buffered as
+    usual); an upstream that sends in pieces leaves the proxy waiting mid-body."""
+    be = PatternBackend()
+    fx, port = fixture(lb_config([be.port]))
+    try:
+        s = connect(port, timeout=30)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        deadline = time.monotonic() + 60
+        for path, n, pace in ((b"/?n=%d", 4000000, 0.002), (b"/?pieces=8&n=%d", 1000000, 0.0),
+                              (b"/?n=%d", 200000, 0.0)):
+            s.sendall(b"GET " + path % n + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            head, body, complete = read_response(s, deadline, pace)
+            assert complete and body == pattern(n), (path, head, len(body))
+        s.close()
+    finally:
+        be.stop()
+        stop_all(fx)
+
+
+@t.test
+def upstream_cut_mid_body_cuts_the_client_response():
+    """An upstream that closes short of its Content-Length: the client's response ends
+    short with a close too (never complete-looking), and the next request is served."""
+    be = PatternBackend()
+    fx, port = fixture(lb_config([be.port]))
+    try:
+        for cut in (30000, 500000):
+            s = connect(port, timeout=30)
+            s.sendall(b"GET /?n=1000000&cut=%d HTTP/1.1\r\nHost: x\r\n\r\n" % cut)
+            head, body, complete = read_response(s, time.monotonic() + 30)
+            assert not complete and status_of(head) == 200, (cut, head, len(body))
+            assert len(body) <= cut and body == pattern(len(body)), (cut, len(body))
+            s.close()
+            r = get(port, "/?n=50000")
+            assert status_of(r) == 200 and split(r)[1] == pattern(50000), r[:200]
+        assert fx.poll() is None, fx.output()[-3000:]
+    finally:
+        be.stop()
+        stop_all(fx)
+
+
+@t.test
+def client_leaving_mid_download_leaves_the_proxy_serving():
+    be = PatternBackend()
+    fx, port = fixture(lb_config([be.port]))
+    try:
+        for pieces in (1, 20):
+            s = connect(port, timeout=30)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            s.sendall(b"GET /?pieces=%d&n=30000000 HTTP/1.1\r\nHost: x\r\n\r\n" % pieces)
+            s.recv(100000)
+            time.sleep(0.2)
+            s.close()
+            r = get(port, "/?n=80000")
+            assert status_of(r) == 200 and split(r)[1] == pattern(80000), r[:200]
+        assert fx.poll() is None, fx.output()[-3000:]
+    finally:
+        be.stop()
+        stop_all(fx)
 
 
 @t.test
