@@ -483,10 +483,8 @@ int hc_http_res_fd(hc_http_req_t *req)
     hc_http_conn_t *c = req->conn;
     uv_os_fd_t fd;
     if (rq->res_state != RQ_RES_STARTED || rq->res_chunked || rq->res_no_body || c->tls ||
-        c->closing || !rq->res_length)
-        return -1;
-    hc_http_conn_flush(c); /* the head, when no body byte took it out with it */
-    if (c->closing || c->writing || c->io->out.len || uv_fileno((uv_handle_t *)&c->tcp, &fd))
+        c->closing || !rq->res_length || c->writing || c->io->out.len ||
+        uv_fileno((uv_handle_t *)&c->tcp, &fd))
         return -1;
     return fd;
 }

@@ -174,10 +174,10 @@ int hc_http_res_write(hc_http_req_t *req, const char *data, size_t len);
  *  unless its body is still being read. Returns 0 or a negative errno. */
 int hc_http_res_end(hc_http_req_t *req);
 /** The client socket, for body bytes the caller moves without this library (splice(2)
- *  from an upstream socket): its descriptor once the head is out, when the response was
- *  started with a Content-Length on a plain connection and nothing is buffered or being
- *  written; else -1 (write through hc_http_res_write, or wait for the drain callback).
- *  The caller writes no more than the length it announced. */
+ *  from an upstream socket): its descriptor when the response was started with a
+ *  Content-Length on a plain connection and nothing (not even the head) is buffered or
+ *  being written; else -1 (write through hc_http_res_write, or wait for the drain
+ *  callback). Changes nothing. The caller writes no more than the length it announced. */
 int hc_http_res_fd(hc_http_req_t *req);
 /** cb fires once when buffered output fell below the low-water mark. */
 typedef void (*hc_http_drain_cb)(hc_http_req_t *req, void *arg);

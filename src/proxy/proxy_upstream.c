@@ -296,7 +296,7 @@ static void splice_spill(proxy_fwd_t *f, size_t n)
     char *buf = hc_malloc(n);
     ssize_t got = read(f->up->pipe[0], buf, n);
     if (got == (ssize_t)n) {
-        if (write_body(f, buf, n, 0) == 0)
+        if (write_body(f, buf, n, 0) == 0) /* else the client is gone (f may be too) */
             pause_for_drain(f);
     } else {
         pipe_drop(f->up);
