@@ -487,7 +487,7 @@ static void pack_request(proxy_rq_t *rq, const char *host, size_t hlen)
     }
 }
 
-static const proxy_router_t *route(proxy_rq_t *rq, const char *host, size_t hlen)
+static const proxy_router_t *route(proxy_rq_t *rq, const char *host, size_t hlen, size_t plen)
 {
     hc_http_req_t *req = rq->req;
     char norm[PROXY_RULE_MAX_HOST + 1];
@@ -496,8 +496,8 @@ static const proxy_router_t *route(proxy_rq_t *rq, const char *host, size_t hlen
                           .method_len = strlen(req->method),
                           .host = norm,
                           .host_len = n > 0 ? (size_t)n : 0,
-                          .path = req->path,
-                          .path_len = req->path_len,
+                          .path = rq->mw.path,
+                          .path_len = plen,
                           .query = req->query,
                           .query_len = req->query_len,
                           .client_ip = rq->peer_ip,
@@ -532,7 +532,14 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     const char *host = hc_http_req_header(req, "Host", &hlen);
     pack_request(rq, host, hlen);
     proxy_upstream_untrusted_strip(ep->w->up, &rq->mw, req);
-    rq->router = route(rq, host, hlen);
+    /* Routing and the upstream see the path as Traefik's sanitizePath leaves it: a
+     * "/public/%2e%2e/admin" must meet the admin router's middlewares. */
+    size_t plen = req->path_len;
+    if (proxy_rule_path_normalize(rq->mw.path, &plen) < 0) {
+        respond_text(rq, 0, 400, "400 Bad Request: invalid URL escape");
+        return;
+    }
+    rq->router = route(rq, host, hlen, plen);
     if (!rq->router) {
         hc_http_res_header(req, "X-Content-Type-Options", "nosniff");
         respond_text(rq, 0, 404, "404 page not found\n");

@@ -653,3 +653,82 @@ int proxy_rule_host_normalize(const char *host, size_t len, char *out)
     out[end - start] = '\0';
     return (int)(end - start);
 }
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9'                     ? c - '0'
+           : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10
+                                                    : -1;
+}
+
+/* RFC 3986 §2.3: ALPHA / DIGIT / "-" / "." / "_" / "~" */
+static int unreserved(int c)
+{
+    return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* "//", "/." or an escape: the path may change. */
+static int path_needs_work(const char *path, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++)
+        if (path[i] == '/' && (path[i + 1] == '/' || path[i + 1] == '.'))
+            return 1;
+    return memchr(path, '%', len) != NULL;
+}
+
+int proxy_rule_path_normalize(char *path, size_t *lenp)
+{
+    size_t len = *lenp;
+    if (!len || path[0] != '/' || !path_needs_work(path, len))
+        return 0;
+    /* 1. escapes: decode the unreserved ones, uppercase the rest (in place, shorter) */
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+        if (path[i] == '%') {
+            if (i + 2 >= len || (hi = hexval((unsigned char)path[i + 1])) < 0 ||
+                (lo = hexval((unsigned char)path[i + 2])) < 0)
+                return -EINVAL; /* nothing written yet past what was read */
+            int c = hi * 16 + lo;
+            if (unreserved(c)) {
+                path[n++] = (char)c;
+            } else {
+                path[n++] = '%';
+                path[n++] = (char)toupper((unsigned char)path[i + 1]);
+                path[n++] = (char)toupper((unsigned char)path[i + 2]);
+            }
+            i += 2;
+        } else {
+            path[n++] = path[i];
+        }
+    }
+    /* 2. segments, as path.Clean: "" and "." dropped, ".." drops the one before it */
+    int trailing = path[n - 1] == '/';
+    size_t out = 1, i = 1; /* path[0] is the root '/' */
+    while (i < n) {
+        size_t e = i;
+        while (e < n && path[e] != '/')
+            e++;
+        size_t seg = e - i;
+        if (seg == 0 || (seg == 1 && path[i] == '.')) {
+            /* dropped */
+        } else if (seg == 2 && path[i] == '.' && path[i + 1] == '.') {
+            while (out > 1 && path[out - 1] != '/')
+                out--;
+            if (out > 1)
+                out--; /* the '/' before the dropped segment */
+        } else {
+            if (out > 1)
+                path[out++] = '/';
+            memmove(path + out, path + i, seg);
+            out += seg;
+        }
+        i = e + 1;
+    }
+    if (trailing && path[out - 1] != '/')
+        path[out++] = '/';
+    if (out < len)
+        path[out] = '\0';
+    *lenp = out;
+    return 0;
+}

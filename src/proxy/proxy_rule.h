@@ -77,4 +77,13 @@ int proxy_rule_hosts(const proxy_rule_t *r, void (*fn)(void *ctx, const char *ho
  *  PROXY_RULE_MAX_HOST. */
 int proxy_rule_host_normalize(const char *host, size_t len, char *out);
 
+/** Rewrites a request path (path[0..*len), in place, as Traefik does before routing
+ *  (its sanitizePath): percent-encoded unreserved characters decoded and the other
+ *  escapes' hex digits uppercased (RFC 3986 §2.3, §6.2.2.1), then ".", ".." and empty
+ *  segments removed as Go's path.Clean does, a trailing '/' kept. *len becomes the new
+ *  length (never longer; NUL-terminated there when shorter). A path that does not
+ *  begin with '/' (OPTIONS *) is left alone. Returns 0, or -EINVAL for a '%' without two
+ *  hex digits (Go's server answers such a request 400), path then partly rewritten. */
+int proxy_rule_path_normalize(char *path, size_t *len);
+
 #endif

@@ -166,6 +166,12 @@ def setup():
         m["ing-%s.yaml" % host] = ingress_yaml(NS, host, host + ".test", [("/", "Prefix", "dead", 80)],
                                                annotations={"traefik.ingress.kubernetes.io/router.middlewares":
                                                             "%s-%s@kubernetescrd" % (NS, mw)})
+    # one host, its /admin behind an allow list: the path-normalization cases
+    m["ing-pathsafe-admin.yaml"] = ingress_yaml(NS, "pathsafe-admin", "pathsafe.test",
+                                                [("/admin", "Prefix", "be", 80)],
+                                                annotations={"traefik.ingress.kubernetes.io/router.middlewares":
+                                                             "%s-allow-ten@kubernetescrd" % NS})
+    m["ing-pathsafe.yaml"] = ingress_yaml(NS, "pathsafe", "pathsafe.test", [("/", "Prefix", "be", 80)])
     S["proxy"] = Proxy(m)
     wait_for(lambda: get(S["proxy"].web, "/", host="add.test")[0] == 200, what="mw hosts routed")
 
@@ -461,6 +467,23 @@ def basic_auth_from_secret():
 def ip_allow_list():
     assert web("allowed")[0] == 200
     assert web("denied")[0] == 403
+
+
+@t.test
+def paths_are_normalized_before_routing():
+    """Traefik's sanitizePath (CVE-2025-32431): dot segments, doubled slashes and
+    escaped unreserved characters cannot walk around a protected router, and the
+    upstream gets the path routing saw."""
+    assert web("pathsafe", "/admin/secret")[0] == 403
+    for path in ("/x/../admin/secret", "/public/%2e%2e/admin/secret", "//admin/secret",
+                 "/./admin/secret", "/%61dmin/secret", "/public/..%2f../admin"):
+        status, _, body = web("pathsafe", path)
+        want = 200 if "%2f" in path else 403  # an escaped '/' is data, not a separator
+        assert status == want, (path, status, body[:200])
+    status, _, body = web("pathsafe", "/a/./b//c/../%7euser/?q=%2e%2e")
+    assert status == 200 and echo(body)["target"] == "/a/b/~user/?q=%2e%2e", body[:300]
+    # an invalid escape is refused as Go's URL parser does, not half-decoded
+    assert web("pathsafe", "/p/%%32e%%32e/admin")[0] == 400
 
 
 @t.test

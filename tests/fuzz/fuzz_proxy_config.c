@@ -1,7 +1,8 @@
 /* Fuzz target for the proxy configuration model and routing: the input is either
- * "rule:" + a Traefik rule (compiled and evaluated), or JSON: an array of Kubernetes
- * objects, or an object that is a file-provider dynamic configuration. The built config
- * is turned into a routing table and a few requests are matched against it. */
+ * "rule:" + a Traefik rule (compiled and evaluated), "path:" + a request path
+ * (normalized as before routing, its invariants checked), or JSON: an array of
+ * Kubernetes objects, or an object that is a file-provider dynamic configuration. The
+ * built config is turned into a routing table and a few requests are matched against it. */
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_route.h"
 #include "proxy/proxy_rule.h"
@@ -92,8 +93,39 @@ static void fuzz_config(json_t *root)
     proxy_config_free(cfg);
 }
 
+/* The normalized path is no longer, keeps its root, holds no dot or empty segment
+ * and is a fixed point. */
+static void fuzz_path(const uint8_t *data, size_t size)
+{
+    char *p = malloc(size + 1), *again = malloc(size + 1);
+    memcpy(p, data, size);
+    p[size] = '\0';
+    size_t n = size;
+    if (proxy_rule_path_normalize(p, &n) < 0) {
+        free(again);
+        free(p);
+        return;
+    }
+    if (n > size || (size && p[0] == '/' && (n == 0 || p[0] != '/')))
+        abort();
+    if (size && data[0] == '/' &&
+        (memmem(p, n, "//", 2) || memmem(p, n, "/./", 3) || memmem(p, n, "/../", 4)))
+        abort();
+    memcpy(again, p, n);
+    again[n] = '\0';
+    size_t m = n;
+    if (proxy_rule_path_normalize(again, &m) != 0 || m != n || memcmp(again, p, n) != 0)
+        abort();
+    free(again);
+    free(p);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (size >= 5 && memcmp(data, "path:", 5) == 0) {
+        fuzz_path(data + 5, size - 5);
+        return 0;
+    }
     if (size >= 5 && memcmp(data, "rule:", 5) == 0) {
         fuzz_rule(data + 5, size - 5);
         return 0;

@@ -193,6 +193,48 @@ static void test_host_normalize_table(void **state)
     assert_int_equal(proxy_rule_host_normalize(longhost, sizeof(longhost), out), -1);
 }
 
+/* Traefik's sanitizePath: Go's url.JoinPath() over the escaped path, after unreserved
+ * escapes were decoded. */
+static void test_path_normalize_table(void **state)
+{
+    static const char *const cases[][2] = {
+        {"/", "/"},
+        {"/a/b", "/a/b"},
+        {"/.well-known/acme", "/.well-known/acme"},
+        {"/x/../admin/secret", "/admin/secret"},
+        {"/public/%2e%2e/admin", "/admin"},
+        {"/public/%2E%2e/%2e/admin/", "/admin/"},
+        {"//admin//s", "/admin/s"},
+        {"/./admin", "/admin"},
+        {"/%61dmin/%7euser", "/admin/~user"},
+        {"/a%2fb/%3b/%c3%a9", "/a%2Fb/%3B/%C3%A9"},
+        {"/a/b/..", "/a"},
+        {"/a/b/../", "/a/"},
+        {"/a/.", "/a"},
+        {"/..", "/"},
+        {"/../../x", "/x"},
+        {"/a/./", "/a/"},
+        {"*", "*"},
+        {"", ""},
+    };
+    char buf[64];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(buf, sizeof(buf), "%s", cases[i][0]);
+        size_t n = strlen(buf);
+        assert_int_equal(proxy_rule_path_normalize(buf, &n), 0);
+        assert_int_equal(n, strlen(cases[i][1]));
+        assert_memory_equal(buf, cases[i][1], n);
+        assert_int_equal(buf[n], '\0');
+    }
+    /* invalid escapes, as Go's URL parser refuses them: "%%32e" must not become "%2e" */
+    static const char *const bad[] = {"/%zz", "/a%4", "/a%", "/p/%%32e%%32e/admin"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(buf, sizeof(buf), "%s", bad[i]);
+        size_t n = strlen(buf);
+        assert_int_equal(proxy_rule_path_normalize(buf, &n), -EINVAL);
+    }
+}
+
 /* ---- tables built from Ingresses ---- */
 
 static char *ingress_path(char *out, size_t n, const char *path, const char *type, const char *svc)
@@ -486,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_rule_eval_table),
         cmocka_unit_test(test_rule_eval_v3_matchers),
         cmocka_unit_test(test_host_normalize_table),
+        cmocka_unit_test(test_path_normalize_table),
         cmocka_unit_test(test_path_matching_table),
         cmocka_unit_test(test_priority_and_default_backend),
         cmocka_unit_test(test_tls_entrypoints_and_rule_index),
