@@ -55,6 +55,7 @@ struct hc_http_client_req {
     int sent;            /* the whole request is written */
     int got_bytes;       /* some response byte arrived */
     int retried;
+    int replayable; /* may be sent again when a pooled connection drops it (see ev_close) */
     int reused; /* the connection came from the pool */
     hc_http_parser_t parser;
     int in_value;
@@ -513,8 +514,9 @@ static void ev_close(void *owner, int status, const char *reason)
     if (r->done)
         return;
     /* A pooled connection the server closed just as we reused it: RFC 9112 §9.3.1
-     * allows a retry when nothing came back; only a body we still hold is resent. */
-    if (reused && !r->got_bytes && !r->retried && !r->stream) {
+     * allows a retry when nothing came back, of an idempotent request only (the server
+     * may have acted on it); only a body we still hold is resent. */
+    if (reused && !r->got_bytes && !r->retried && !r->stream && r->replayable) {
         r->retried = 1;
         r->sent = 0;
         int rc = req_start(r, 0);
@@ -608,6 +610,21 @@ static void buf_prep(hc_buf_t *b, size_t max)
     b->max = max;
 }
 
+/* As Go's transport: safe methods, or a request marked with an Idempotency-Key
+ * (draft-ietf-httpapi-idempotency-key-header). */
+static int is_replayable(const char *method, const hc_http_client_req_opts_t *o)
+{
+    static const char *const safe[] = {"GET", "HEAD", "OPTIONS", "TRACE"};
+    for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
+        if (!strcmp(method, safe[i]))
+            return 1;
+    for (size_t i = 0; i < o->n_headers; i++)
+        if (!strcasecmp(o->headers[i].name, "Idempotency-Key") ||
+            !strcasecmp(o->headers[i].name, "X-Idempotency-Key"))
+            return 1;
+    return 0;
+}
+
 /* Fills r from the options; -EINVAL on a bad URL, method or header. */
 static int req_setup(hc_http_client_req_t *r, const hc_http_client_req_opts_t *o)
 {
@@ -625,6 +642,7 @@ static int req_setup(hc_http_client_req_t *r, const hc_http_client_req_opts_t *o
             return -EINVAL;
     }
     r->is_head = method[0] == 'H' && !strcmp(method, "HEAD");
+    r->replayable = is_replayable(method, o);
     r->stream = !!o->stream_body;
     r->chunked = r->stream && o->stream_length < 0;
     r->stream_left = o->stream_length;

@@ -351,6 +351,68 @@ def client_leaving_mid_download_leaves_the_proxy_serving():
         stop_all(fx)
 
 
+class DropSecond(threading.Thread):
+    """A backend on a free loopback port (.port) that answers the first request of each
+    connection and closes the connection on reading the second one, unanswered (a server
+    restarting under a pooled connection). .seen lists every request line received."""
+
+    def __init__(self, timeout=30):
+        super().__init__(daemon=True)
+        self.seen = []
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.ls.settimeout(timeout)
+        self.port = self.ls.getsockname()[1]
+        self.start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            c.settimeout(10)
+            buf = b""
+            try:
+                for answer in (True, False):
+                    while b"\r\n\r\n" not in buf:
+                        d = c.recv(65536)
+                        if not d:
+                            raise OSError("closed")
+                        buf += d
+                    head, _, buf = buf.partition(b"\r\n\r\n")
+                    self.seen.append(head.split(b"\r\n")[0].decode())
+                    if answer:
+                        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            except OSError:
+                pass
+            c.close()
+
+    def stop(self):
+        self.ls.close()
+
+
+@t.test
+def only_idempotent_requests_are_resent_after_a_dropped_pooled_connection():
+    """RFC 9112 §9.3.1: a POST the server may have acted on is not sent twice (502, as
+    Traefik); a GET, or a POST with an Idempotency-Key (Go's rule), is resent."""
+    be = DropSecond()
+    fx, port = fixture(lb_config([be.port]))
+    try:
+        for method, key, want in (("POST", None, 502), ("GET", None, 200), ("DELETE", None, 502),
+                                  ("POST", "Idempotency-Key: 7f3a", 200)):
+            assert status_of(get(port, "/warm")) == 200  # leaves one pooled connection
+            before = len(be.seen)
+            r = get(port, "/charge", method=method, headers=[key] if key else [])
+            sent = [line for line in be.seen[before:] if "/charge" in line]
+            assert status_of(r) == want, (method, key, r[:200])
+            assert len(sent) == (2 if want == 200 else 1), (method, key, be.seen[before:])
+    finally:
+        be.stop()
+        stop_all(fx)
+
+
 @t.test
 def streams_large_upload_in_bounded_memory():
     sink = Sink(timeout=60)
