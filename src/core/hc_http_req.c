@@ -14,7 +14,7 @@ void hc_http_rq_init(hc_http_rq_t *rq, const hc_http_server_opts_t *o)
 {
     memset(rq, 0, sizeof(*rq));
     hc_buf_init(&rq->head, o->max_request_line + o->max_header_bytes + 2 * o->max_headers + 8);
-    hc_buf_init(&rq->res_hdrs, 16384);
+    hc_buf_init(&rq->res_hdrs, HC_HTTP_RES_HEADERS_MAX);
     hc_buf_init(&rq->whole, 0);
     rq->hoff = hc_calloc(o->max_headers, sizeof(*rq->hoff));
     rq->hdrs = hc_calloc(o->max_headers, sizeof(*rq->hdrs));
@@ -48,6 +48,8 @@ void hc_http_rq_reset(hc_http_rq_t *rq)
     if (rq->head.cap > HEAD_KEEP)
         hc_buf_free(&rq->head);
     hc_buf_reset(&rq->head);
+    if (rq->res_hdrs.cap > HEAD_KEEP)
+        hc_buf_free(&rq->res_hdrs);
     hc_buf_reset(&rq->res_hdrs);
     if (rq->whole.cap > HC_HTTP_ARENA_BLOCK)
         hc_buf_free(&rq->whole);
@@ -366,6 +368,13 @@ int hc_http_res_header(hc_http_req_t *req, const char *name, const char *value)
     memcpy(p + nl + 2 + vl, "\r\n", 3);
     b->len += nl + vl + 4;
     return 0;
+}
+
+void hc_http_res_headers_clear(hc_http_req_t *req)
+{
+    hc_http_rq_t *rq = hc_http_rq_of(req);
+    if (rq->res_state == RQ_RES_NONE)
+        hc_buf_reset(&rq->res_hdrs);
 }
 
 /* Appends n bytes into room reserved before (hc_buf_reserve): no checks, no growth. */

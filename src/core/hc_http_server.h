@@ -155,9 +155,16 @@ void hc_http_req_on_close(hc_http_req_t *req, hc_http_close_cb cb, void *arg);
 /* hc_http_res_write's result when the caller should wait for the drain callback. */
 #define HC_HTTP_WAIT 1
 
+/* The most response header fields a response takes in all (a proxied head of 1 MiB
+ * plus what middlewares add). */
+#define HC_HTTP_RES_HEADERS_MAX ((1u << 20) + 64u * 1024u)
+
 /** Adds a response header field before the response starts. name and value are copied
- *  (they must not hold CR or LF). Returns 0, -EINVAL or -EALREADY once started. */
+ *  (they must not hold CR or LF). Returns 0, -EINVAL, -ENOBUFS past
+ *  HC_HTTP_RES_HEADERS_MAX or -EALREADY once started. */
 int hc_http_res_header(hc_http_req_t *req, const char *name, const char *value);
+/** Drops the fields added so far (before the response starts). */
+void hc_http_res_headers_clear(hc_http_req_t *req);
 /** A complete response: status, Content-Type (NULL = none), body of len bytes (not
  *  written for HEAD). Returns 0 or a negative errno (-EALREADY, -EPIPE). */
 int hc_http_respond(hc_http_req_t *req, int status, const char *content_type, const char *body,

@@ -20,14 +20,15 @@
 enum {
     BODY_UNACKED_MAX = 256 * 1024, /* request body bytes queued upstream before pausing */
     MAX_TRIED = 16,
-    LENS_STACK = 128,       /* field lengths measured on the stack (64 fields) */
-    STORE_SPARE = 256,      /* field store room for X-Forwarded-* and middleware edits */
-    HS_STACK = 64,          /* upstream request fields passed from the stack */
-    URL_STACK = 1024,       /* upstream targets built on the stack */
-    FREE_FWD_MAX = 64,      /* finished forwards kept per manager for reuse */
-    STORE_KEEP = 16 * 1024, /* field store capacity a recycled forward keeps */
-    SPLICE_MIN = 16 * 1024, /* body bytes left worth splicing rather than copying */
-    PIPE_SIZE = 256 * 1024, /* asked of the splice pipe: one move for most bodies */
+    LENS_STACK = 128,            /* field lengths measured on the stack (64 fields) */
+    STORE_SPARE = 256,           /* field store room for X-Forwarded-* and middleware edits */
+    HS_STACK = 64,               /* upstream request fields passed from the stack */
+    URL_STACK = 1024,            /* upstream targets built on the stack */
+    FREE_FWD_MAX = 64,           /* finished forwards kept per manager for reuse */
+    STORE_KEEP = 16 * 1024,      /* field store capacity a recycled forward keeps */
+    UPSTREAM_HEAD_MAX = 1 << 20, /* response header section taken from a server */
+    SPLICE_MIN = 16 * 1024,      /* body bytes left worth splicing rather than copying */
+    PIPE_SIZE = 256 * 1024,      /* asked of the splice pipe: one move for most bodies */
 };
 
 /* Recycled through the manager's free list: the members before `up` (buffers and
@@ -290,19 +291,22 @@ static void splice_maybe(proxy_fwd_t *f)
         f->ufd = hc_http_client_req_body_fd(f->creq, SPLICE_MIN, &f->splice_left);
 }
 
-/* The client's socket would not take what is in the pipe: buffer it as usual. */
-static void splice_spill(proxy_fwd_t *f, size_t n)
+/* The client's socket would not take what is in the pipe: buffer it as usual. Returns
+ * 0, or -1 when the client is gone (and f may be too). */
+static int splice_spill(proxy_fwd_t *f, size_t n)
 {
     char *buf = hc_malloc(n);
     ssize_t got = read(f->up->pipe[0], buf, n);
-    if (got == (ssize_t)n) {
-        if (write_body(f, buf, n, 0) == 0) /* else the client is gone (f may be too) */
-            pause_for_drain(f);
-    } else {
+    int rc = -1;
+    if (got != (ssize_t)n) {
         pipe_drop(f->up);
         hc_http_res_abort(f->req); /* on_client_gone cancels the upstream */
+    } else if (write_body(f, buf, n, 0) == 0) {
+        pause_for_drain(f);
+        rc = 0;
     }
     hc_free(buf);
+    return rc;
 }
 
 static void splice_run(proxy_fwd_t *f)
@@ -321,7 +325,9 @@ static void splice_run(proxy_fwd_t *f)
                 continue;
             }
             if (cfd < 0 || errno == EAGAIN) {
-                splice_spill(f, in_pipe);
+                /* the last bytes are the client's now: no upstream event would end it */
+                if (splice_spill(f, in_pipe) == 0 && !f->splice_left)
+                    hc_http_client_req_body_taken(f->creq, f->spliced);
             } else { /* the client is gone: its close callback cancels the upstream */
                 pipe_drop(up);
                 hc_http_res_abort(f->req);
@@ -364,15 +370,21 @@ static int no_content(int status)
     return status < 200 || status == 204 || status == 304;
 }
 
-static void send_headers(proxy_fwd_t *f)
+/* The response fields to the client: 0, or -ENOBUFS (none kept) when they exceed
+ * what a response holds. */
+static int send_headers(proxy_fwd_t *f)
 {
     for (size_t i = 0; i < f->resp.headers.len; i++) {
         const proxy_mw_header_t *h = &f->resp.headers.v[i];
         /* the server writes its own framing and Date (RFC 9110 §6.6.1) */
         if (!name_is(h->name, "Content-Length") && !name_is(h->name, "Transfer-Encoding") &&
-            !name_is(h->name, "Date"))
-            hc_http_res_header(f->req, h->name, h->value);
+            !name_is(h->name, "Date") &&
+            hc_http_res_header(f->req, h->name, h->value) == -ENOBUFS) {
+            hc_http_res_headers_clear(f->req);
+            return -ENOBUFS;
+        }
     }
+    return 0;
 }
 
 /* Answers with the hook's own response instead of the upstream's. */
@@ -380,7 +392,7 @@ static void send_replacement(proxy_fwd_t *f)
 {
     const char *ct = proxy_mw_headers_get(&f->resp.headers, "Content-Type");
     proxy_mw_headers_del(&f->resp.headers, "Content-Type");
-    send_headers(f);
+    (void)send_headers(f); /* a middleware's few fields */
     f->answered = 1;
     f->res.downstream_status = f->resp.status;
     hc_http_respond(f->req, f->resp.status, ct, f->resp.body.base ? f->resp.body.base : "",
@@ -420,7 +432,12 @@ static int deliver_head(proxy_fwd_t *f, long long body_len)
     f->filter = verdict == PROXY_FWD_FILTER && f->hooks->body_filter;
     const char *cl = proxy_mw_headers_get(&f->resp.headers, "Content-Length");
     int64_t len = !f->filter && cl ? length_of(cl) : -1;
-    send_headers(f);
+    if (send_headers(f) < 0) {
+        hc_log(HC_LOG_WARN, "upstream response head too large", HC_LS("service", f->lb->name),
+               HC_LI("max_bytes", HC_HTTP_RES_HEADERS_MAX), NULL);
+        respond_error(f, 502);
+        return -ECANCELED;
+    }
     if (hc_http_res_start(f->req, f->resp.status, len) < 0)
         return -EPIPE;
     f->head_sent = 1;
@@ -468,8 +485,8 @@ static int on_switch(proxy_fwd_t *f, hc_http_client_req_t *creq)
     f->res.upgraded = 1;
     if (f->hooks && f->hooks->on_response && f->hooks->on_response(f->ud, &f->resp, 0) < 0)
         return -ECANCELED;
-    send_headers(f);
-    if (hc_http_res_start(f->req, 101, -1) < 0 || proxy_tunnel_client(f->tunnel, f->req) < 0)
+    if (send_headers(f) < 0 || hc_http_res_start(f->req, 101, -1) < 0 ||
+        proxy_tunnel_client(f->tunnel, f->req) < 0)
         return -EPIPE;
     f->head_sent = 1;
     f->answered = 1;
@@ -849,6 +866,7 @@ proxy_upstream_t *proxy_upstream_new(uv_loop_t *loop, proxy_upstream_shared_t *s
     }
     hc_http_client_opts_t o = {
         .max_idle_per_origin = sh->o.max_idle_per_server,
+        .max_header_bytes = UPSTREAM_HEAD_MAX,
         .idle_timeout_ms = sh->o.idle_conn_timeout_ms,
         .ca_file = sh->ca_file,
         .insecure_skip_verify = sh->o.insecure_skip_verify,

@@ -190,7 +190,8 @@ def pattern(n):
 class PatternBackend(threading.Thread):
     """A keep-alive backend on a free loopback port (.port) answering GET /?n=N with N
     pattern bytes under a Content-Length of N; &cut=K sends only K of them and closes,
-    &pieces=P sends the body in P pieces 50 ms apart. .conns counts accepted connections.
+    &pieces=P sends the body in P pieces 50 ms apart, &cookies=C&csize=S adds C Set-Cookie
+    fields of S bytes and an X-After field. .conns counts accepted connections.
     Each socket operation is bounded by timeout seconds."""
 
     def __init__(self, timeout=60):
@@ -227,7 +228,9 @@ class PatternBackend(threading.Thread):
                 q = dict(re.findall(rb"[?&](\w+)=(\d+)", head.split(b"\r\n")[0]))
                 n = int(q.get(b"n", 0))
                 body = pattern(n)[:int(q.get(b"cut", n))]
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
+                fields = b"".join(b"Set-Cookie: c%d=%s\r\n" % (i, b"v" * int(q.get(b"csize", 10)))
+                                  for i in range(int(q.get(b"cookies", 0))))
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%sX-After: 1\r\n\r\n" % (n, fields))
                 pieces = int(q.get(b"pieces", 1))
                 step = len(body) // pieces + 1
                 for i in range(0, len(body), step):
@@ -245,8 +248,10 @@ class PatternBackend(threading.Thread):
         self.ls.close()
 
 
-def read_response(s, deadline, pace=0.0):
-    """One response on s (Content-Length framed): (head, body, complete)."""
+def read_response(s, deadline, pace=0.0, wait=0.0):
+    """One response on s (Content-Length framed): (head, body, complete); pace: a pause
+    after each read, wait: a pause before the first."""
+    time.sleep(wait)
     buf = b""
     while b"\r\n\r\n" not in buf and time.monotonic() < deadline:
         d = s.recv(65536)
@@ -289,6 +294,29 @@ def large_bodies_arrive_whole_in_order_over_kept_connections():
 
 
 @t.test
+def large_response_heads_pass_whole_or_fail_loudly():
+    """Response fields are all passed up to a 1 MiB head (Set-Cookie fields stay
+    separate); past it the client gets 502, never a response with fields missing."""
+    be = PatternBackend()
+    fx, port = fixture(lb_config([be.port]))
+    try:
+        for cookies, size in ((6, 3900), (1000, 20), (1, 100000), (9, 100000)):
+            r = get(port, "/?n=5&cookies=%d&csize=%d" % (cookies, size))
+            head, body = split(r)
+            assert status_of(r) == 200 and body == pattern(5), (cookies, size, head[:200])
+            got = re.findall(r"(?im)^Set-Cookie: c(\d+)=(v*)\r?$", head)
+            assert [int(i) for i, _ in got] == list(range(cookies)), (cookies, size, len(got))
+            assert all(len(v) == size for _, v in got) and header(head, "X-After") == "1"
+        r = get(port, "/?n=5&cookies=12&csize=100000")  # 1.2 MB of fields
+        assert status_of(r) == 502, r[:300]
+        r = get(port, "/?n=5&cookies=2&csize=10")
+        assert status_of(r) == 200 and len(re.findall(r"(?im)^Set-Cookie:", split(r)[0])) == 2, r[:300]
+    finally:
+        be.stop()
+        stop_all(fx)
+
+
+@t.test
 def slow_reader_and_slow_upstream_get_whole_bodies():
     """A client that reads slowly fills its socket mid-splice (the rest is buffered as
     usual); an upstream that sends in pieces leaves the proxy waiting mid-body."""
@@ -298,10 +326,11 @@ def slow_reader_and_slow_upstream_get_whole_bodies():
         s = connect(port, timeout=30)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         deadline = time.monotonic() + 60
-        for path, n, pace in ((b"/?n=%d", 4000000, 0.002), (b"/?pieces=8&n=%d", 1000000, 0.0),
-                              (b"/?n=%d", 200000, 0.0)):
+        # the last: a client that starts reading only once the upstream sent everything
+        for path, n, pace, wait in ((b"/?n=%d", 4000000, 0.002, 0), (b"/?pieces=8&n=%d", 1000000, 0, 0),
+                                    (b"/?n=%d", 200000, 0, 0), (b"/?n=%d", 600000, 0, 0.5)):
             s.sendall(b"GET " + path % n + b" HTTP/1.1\r\nHost: x\r\n\r\n")
-            head, body, complete = read_response(s, deadline, pace)
+            head, body, complete = read_response(s, deadline, pace, wait)
             assert complete and body == pattern(n), (path, head, len(body))
         s.close()
     finally:
