@@ -43,6 +43,7 @@ typedef struct hc_http_rq {
     int active, msg_complete, expect_continue, body_state, res_state;
     int res_chunked, res_no_body, body_paused;
     int res_length; /* started with a Content-Length */
+    int res_date;   /* a Date field was added: the server writes none */
     int64_t body_received;
     hc_http_body_cb body_cb;
     void *body_arg;

@@ -361,6 +361,8 @@ int hc_http_res_header(hc_http_req_t *req, const char *name, const char *value)
     hc_buf_t *b = &rq->res_hdrs;
     if (hc_buf_reserve(b, nl + vl + 4))
         return -ENOBUFS;
+    if (nl == 4 && !strncasecmp(name, "Date", 4))
+        rq->res_date = 1; /* an origin's Date is kept (RFC 9110 §6.6.1) */
     char *p = b->base + b->len;
     memcpy(p, name, nl);
     memcpy(p + nl, ": ", 2);
@@ -373,8 +375,10 @@ int hc_http_res_header(hc_http_req_t *req, const char *name, const char *value)
 void hc_http_res_headers_clear(hc_http_req_t *req)
 {
     hc_http_rq_t *rq = hc_http_rq_of(req);
-    if (rq->res_state == RQ_RES_NONE)
+    if (rq->res_state == RQ_RES_NONE) {
         hc_buf_reset(&rq->res_hdrs);
+        rq->res_date = 0;
+    }
 }
 
 /* Appends n bytes into room reserved before (hc_buf_reserve): no checks, no growth. */
@@ -423,7 +427,8 @@ int hc_http_res_start(hc_http_req_t *req, int status, int64_t content_length)
     put_raw(out, " ", 1);
     put_raw(out, text, tl);
     put_raw(out, "\r\n", 2);
-    put_raw(out, hc_http_date(c->srv), 37);
+    if (!rq->res_date)
+        put_raw(out, hc_http_date(c->srv), 37);
     put_raw(out, server, sl);
     if (status == 101) {
         /* the upgrade sends its own Connection/Upgrade fields */

@@ -160,8 +160,8 @@ void hc_http_req_on_close(hc_http_req_t *req, hc_http_close_cb cb, void *arg);
 #define HC_HTTP_RES_HEADERS_MAX ((1u << 20) + 64u * 1024u)
 
 /** Adds a response header field before the response starts. name and value are copied
- *  (they must not hold CR or LF). Returns 0, -EINVAL, -ENOBUFS past
- *  HC_HTTP_RES_HEADERS_MAX or -EALREADY once started. */
+ *  (they must not hold CR or LF); a Date given here replaces the server's. Returns 0, -EINVAL,
+ * -ENOBUFS past HC_HTTP_RES_HEADERS_MAX or -EALREADY once started. */
 int hc_http_res_header(hc_http_req_t *req, const char *name, const char *value);
 /** Drops the fields added so far (before the response starts). */
 void hc_http_res_headers_clear(hc_http_req_t *req);

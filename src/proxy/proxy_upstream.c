@@ -376,9 +376,8 @@ static int send_headers(proxy_fwd_t *f)
 {
     for (size_t i = 0; i < f->resp.headers.len; i++) {
         const proxy_mw_header_t *h = &f->resp.headers.v[i];
-        /* the server writes its own framing and Date (RFC 9110 §6.6.1) */
+        /* the server writes its own framing; the origin's Date stays (RFC 9110 §6.6.1) */
         if (!name_is(h->name, "Content-Length") && !name_is(h->name, "Transfer-Encoding") &&
-            !name_is(h->name, "Date") &&
             hc_http_res_header(f->req, h->name, h->value) == -ENOBUFS) {
             hc_http_res_headers_clear(f->req);
             return -ENOBUFS;

@@ -191,7 +191,7 @@ class PatternBackend(threading.Thread):
     """A keep-alive backend on a free loopback port (.port) answering GET /?n=N with N
     pattern bytes under a Content-Length of N; &cut=K sends only K of them and closes,
     &pieces=P sends the body in P pieces 50 ms apart, &cookies=C&csize=S adds C Set-Cookie
-    fields of S bytes and an X-After field. .conns counts accepted connections.
+    fields of S bytes and an X-After field, &date=1 an old Date and its Expires. .conns counts accepted connections.
     Each socket operation is bounded by timeout seconds."""
 
     def __init__(self, timeout=60):
@@ -230,6 +230,8 @@ class PatternBackend(threading.Thread):
                 body = pattern(n)[:int(q.get(b"cut", n))]
                 fields = b"".join(b"Set-Cookie: c%d=%s\r\n" % (i, b"v" * int(q.get(b"csize", 10)))
                                   for i in range(int(q.get(b"cookies", 0))))
+                if b"date" in q:
+                    fields += b"Date: Wed, 21 Oct 2015 07:28:00 GMT\r\nExpires: Wed, 21 Oct 2015 08:28:00 GMT\r\n"
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%sX-After: 1\r\n\r\n" % (n, fields))
                 pieces = int(q.get(b"pieces", 1))
                 step = len(body) // pieces + 1
@@ -311,6 +313,23 @@ def large_response_heads_pass_whole_or_fail_loudly():
         assert status_of(r) == 502, r[:300]
         r = get(port, "/?n=5&cookies=2&csize=10")
         assert status_of(r) == 200 and len(re.findall(r"(?im)^Set-Cookie:", split(r)[0])) == 2, r[:300]
+    finally:
+        be.stop()
+        stop_all(fx)
+
+
+@t.test
+def origin_date_is_kept():
+    """RFC 9110 §6.6.1: a proxy keeps the origin's Date (caches compute freshness from it
+    and Expires); it adds one only when the origin sent none, as Go does."""
+    be = PatternBackend()
+    fx, port = fixture(lb_config([be.port]))
+    try:
+        head = split(get(port, "/?n=3&date=1"))[0]
+        assert re.findall(r"(?im)^Date: (.*?)\r?$", head) == ["Wed, 21 Oct 2015 07:28:00 GMT"], head
+        head = split(get(port, "/?n=3"))[0]
+        dates = re.findall(r"(?im)^Date: (.*?)\r?$", head)
+        assert len(dates) == 1 and dates[0].endswith(" GMT") and "2015" not in dates[0], head
     finally:
         be.stop()
         stop_all(fx)
