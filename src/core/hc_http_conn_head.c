@@ -257,6 +257,18 @@ static int check_head(hc_http_conn_t *c, const hc_http_parse_head_t *h)
     return 0;
 }
 
+/* The request-target (NUL-terminated, kept by the caller) and its path and query. */
+static void set_target(hc_http_req_t *r, const char *target)
+{
+    r->target = target;
+    r->target_len = strlen(target);
+    const char *q = memchr(target, '?', r->target_len);
+    r->path_len = q ? (size_t)(q - target) : r->target_len;
+    r->path = hc_http_req_strndup(r, target, r->path_len);
+    r->query = q ? q + 1 : NULL;
+    r->query_len = q ? r->target_len - r->path_len - 1 : 0;
+}
+
 static void fill_req(hc_http_conn_t *c, const hc_http_parse_head_t *h)
 {
     hc_http_rq_t *rq = &c->io->rq;
@@ -271,13 +283,7 @@ static void fill_req(hc_http_conn_t *c, const hc_http_parse_head_t *h)
             rq->hdrs[i].value = "";
     }
     r->method = h->method;
-    r->target = rq->head.base;
-    r->target_len = strlen(rq->head.base);
-    const char *q = memchr(r->target, '?', r->target_len);
-    r->path_len = q ? (size_t)(q - r->target) : r->target_len;
-    r->path = hc_http_req_strndup(r, r->target, r->path_len);
-    r->query = q ? q + 1 : NULL;
-    r->query_len = q ? r->target_len - r->path_len - 1 : 0;
+    set_target(r, rq->head.base);
     r->version_minor = h->version_minor;
     r->headers = rq->hdrs;
     r->nheaders = rq->nh;
@@ -285,6 +291,46 @@ static void fill_req(hc_http_conn_t *c, const hc_http_parse_head_t *h)
     r->chunked = h->chunked;
     r->is_head = !strcmp(h->method, "HEAD");
     r->max_body = c->srv->o.max_body;
+}
+
+/* RFC 9112 §3.2.2: a server takes an absolute-form target ("GET http://host/p", what a
+ * client sends through a forward proxy) as the origin-form "/p" with that host as Host,
+ * whatever the Host field said; so routes, services and upstreams see one form. */
+static int absolute_form(hc_http_conn_t *c)
+{
+    hc_http_rq_t *rq = &c->io->rq;
+    hc_http_req_t *r = &rq->pub;
+    const char *t = r->target;
+    size_t skip = !strncasecmp(t, "http://", 7) ? 7 : !strncasecmp(t, "https://", 8) ? 8 : 0;
+    if (!skip)
+        return 0;
+    const char *auth = t + skip, *rest = auth + strcspn(auth, "/?");
+    const char *at = memchr(auth, '@', (size_t)(rest - auth)); /* userinfo is not the host */
+    if (at)
+        auth = at + 1;
+    if (auth == rest)
+        return reject(c, 400, "absolute-form target without a host");
+    if (*rest == '/') {
+        set_target(r, rest);
+    } else { /* "http://h" or "http://h?q": the path is "/" */
+        char *t2 = hc_http_req_alloc(r, strlen(rest) + 2);
+        t2[0] = '/';
+        strcpy(t2 + 1, rest);
+        set_target(r, t2);
+    }
+    size_t alen = (size_t)(rest - auth);
+    const char *host = hc_http_req_strndup(r, auth, alen);
+    for (unsigned i = 0; i < rq->nh; i++)
+        if (rq->hdrs[i].name_len == 4 && !strcasecmp(rq->hdrs[i].name, "host")) {
+            rq->hdrs[i].value = host;
+            rq->hdrs[i].value_len = alen;
+            return 0;
+        }
+    if (rq->nh < c->srv->o.max_headers) { /* HTTP/1.0 may leave Host out */
+        rq->hdrs[rq->nh++] = (hc_http_header_t){"Host", 4, host, alen};
+        r->nheaders = rq->nh;
+    }
+    return 0;
 }
 
 static int cb_headers_complete(void *ud, const hc_http_parse_head_t *h)
@@ -299,7 +345,7 @@ static int cb_headers_complete(void *ud, const hc_http_parse_head_t *h)
     c->head_phase = 0;
     c->keep_alive = h->keep_alive && !c->srv->draining && !c->peer_eof;
     hc_http_conn_disarm(c);
-    if (check_head(c, h) < 0)
+    if (check_head(c, h) < 0 || absolute_form(c) < 0)
         return -1;
     c->srv->o.handler(&rq->pub, c->srv->o.handler_arg);
     return 0;

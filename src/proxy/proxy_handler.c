@@ -532,6 +532,15 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     const char *host = hc_http_req_header(req, "Host", &hlen);
     pack_request(rq, host, hlen);
     proxy_upstream_untrusted_strip(ep->w->up, &rq->mw, req);
+    if (req->target_len == 1 && req->target[0] == '*' && !strcmp(req->method, "OPTIONS")) {
+        /* "OPTIONS *" asks about the server as a whole: Go's server answers it (200, no
+         * content) before any router, so Traefik does */
+        proxy_mw_resp_free(&rq->resp);
+        proxy_mw_resp_init(&rq->resp);
+        rq->resp.status = 200;
+        respond(rq, 0);
+        return;
+    }
     /* Routing and the upstream see the path as Traefik's sanitizePath leaves it: a
      * "/public/%2e%2e/admin" must meet the admin router's middlewares. */
     size_t plen = req->path_len;

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import ROOT, Tap
+from harness import ROOT, Tap, raw_request, status_of
 from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, headers_all, ingress_yaml, request,
                        routed_to, seed, service_yaml, wait_for)
 
@@ -114,6 +114,35 @@ def unknown_host_is_404():
 def host_is_case_insensitive_and_port_ignored():
     status, hs, _ = get(S["proxy"].web, "/foo", host="PATHS.Test:%d" % S["proxy"].web)
     assert status == 200 and header(hs, "X-Backend") == "foo", (status, hs)
+
+
+@t.test
+def absolute_form_target_routes_by_its_host():
+    """RFC 9112 §3.2.2: "GET http://host/p" (what curl -x sends) is routed and forwarded
+    as "/p" for that host, whatever Host said; OPTIONS * is the server's own (Go answers
+    it 200 with no content)."""
+    web = S["proxy"].web
+    for target, host in ((b"http://paths.test/foo?x=1", b"nobody.test"),
+                         (b"HTTP://PATHS.test:80/foo?x=1", b"paths.test")):
+        resp = raw_request(web, b"GET " + target + b" HTTP/1.1\r\nHost: " + host +
+                           b"\r\nConnection: close\r\n\r\n")[0]
+        assert status_of(resp) == 200, resp[:300]
+        body = json.loads(resp.partition(b"\r\n\r\n")[2])
+        assert body["target"] == "/foo?x=1" and body["headers"].get("Host") == host_of(target), body
+    for target, want in ((b"http://u:p@a.wild.test?x=1", "/?x=1"), (b"https://a.wild.test", "/")):
+        resp = raw_request(web, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[0]
+        assert status_of(resp) == 200, resp[:300]
+        body = json.loads(resp.partition(b"\r\n\r\n")[2])
+        assert body["target"] == want and body["headers"].get("Host") == "a.wild.test", body
+    for target in (b"http://", b"http://u@/foo"):
+        resp = raw_request(web, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[0]
+        assert status_of(resp) == 400, (target, resp[:300])
+    resp = raw_request(web, b"OPTIONS * HTTP/1.1\r\nHost: paths.test\r\nConnection: close\r\n\r\n")[0]
+    assert status_of(resp) == 200 and b"\r\ncontent-length: 0\r\n" in resp.lower(), resp[:300]
+
+
+def host_of(target):
+    return target.split(b"//", 1)[1].split(b"/", 1)[0].decode()
 
 
 @t.test
