@@ -321,10 +321,21 @@ static int p_headers_complete(void *ud, const hc_http_parse_head_t *head)
     hc_http_client_req_t *r = ud;
     if (r->done)
         return -1;
-    /* RFC 9110 §15.2: a client skips 1xx interim responses it did not ask for. */
+    /* RFC 9110 §15.2: a client skips 1xx interim responses it did not ask for (a proxy
+     * forwards them: on_interim). */
     if (head->status >= 100 && head->status < 200 && head->status != 101) {
         r->interim = 1;
-        return HC_HTTP_PARSE_SKIP_BODY;
+        if (r->cbs->on_interim && hdrs_index(r) == 0) {
+            hc_http_response_t res = {.status = head->status,
+                                      .version_minor = head->version_minor,
+                                      .reason = r->reason.base ? r->reason.base : "",
+                                      .headers = r->hv,
+                                      .n_headers = r->res.n_headers,
+                                      .content_length = -1};
+            r->res.n_headers = 0;
+            r->cbs->on_interim(r, &res, r->ud);
+        }
+        return r->done ? -1 : HC_HTTP_PARSE_SKIP_BODY;
     }
     if (hdrs_index(r)) {
         req_finish(r, -EBADMSG, "bad response: header section too large");

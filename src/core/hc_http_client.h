@@ -61,9 +61,12 @@ typedef struct hc_http_response {
 } hc_http_response_t;
 
 typedef struct hc_http_client_req_cbs {
-    /** The final response head arrived (1xx interim responses are skipped). Return 0
-     *  to go on, a negative errno to abort the request (on_done gets it). Optional. */
+    /** The final response head arrived (1xx interim responses go to on_interim). Return
+     *  0 to go on, a negative errno to abort the request (on_done gets it). Optional. */
     int (*on_headers)(hc_http_client_req_t *req, const hc_http_response_t *res, void *ud);
+    /** An interim 1xx response other than 101 (103 Early Hints, 100 Continue), valid for
+     *  the call only. Optional: skipped otherwise. */
+    void (*on_interim)(hc_http_client_req_t *req, const hc_http_response_t *res, void *ud);
     /** A piece of the decoded body (chunked framing removed), at most 64 KiB. Not called
      *  in collect mode. Return 0 or a negative errno to abort. Optional. */
     int (*on_body)(hc_http_client_req_t *req, const char *data, size_t len, void *ud);

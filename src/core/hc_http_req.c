@@ -274,6 +274,8 @@ const char *hc_http_status_text(int status)
         return "Continue";
     case 101:
         return "Switching Protocols";
+    case 103:
+        return "Early Hints";
     case 200:
         return "OK";
     case 201:
@@ -379,6 +381,28 @@ void hc_http_res_headers_clear(hc_http_req_t *req)
         hc_buf_reset(&rq->res_hdrs);
         rq->res_date = 0;
     }
+}
+
+int hc_http_res_interim(hc_http_req_t *req, int status, const hc_http_header_t *fields, size_t n)
+{
+    hc_http_rq_t *rq = hc_http_rq_of(req);
+    hc_http_conn_t *c = req->conn;
+    if (rq->res_state != RQ_RES_NONE)
+        return -EALREADY;
+    if (status < 100 || status > 199 || status == 101)
+        return -EINVAL;
+    if (!req->version_minor || c->closing)
+        return 0;
+    hc_buf_t *out = &c->io->out;
+    hc_buf_printf(out, "HTTP/1.1 %d %s\r\n", status, hc_http_status_text(status));
+    for (size_t i = 0; i < n; i++)
+        if (!memchr(fields[i].value, '\r', fields[i].value_len) &&
+            !memchr(fields[i].value, '\n', fields[i].value_len))
+            hc_buf_printf(out, "%.*s: %.*s\r\n", (int)fields[i].name_len, fields[i].name,
+                          (int)fields[i].value_len, fields[i].value);
+    hc_buf_append(out, "\r\n", 2);
+    hc_http_conn_flush(c);
+    return 0;
 }
 
 /* Appends n bytes into room reserved before (hc_buf_reserve): no checks, no growth. */

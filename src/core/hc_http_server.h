@@ -165,6 +165,10 @@ void hc_http_req_on_close(hc_http_req_t *req, hc_http_close_cb cb, void *arg);
 int hc_http_res_header(hc_http_req_t *req, const char *name, const char *value);
 /** Drops the fields added so far (before the response starts). */
 void hc_http_res_headers_clear(hc_http_req_t *req);
+/** Sends an interim 1xx response (not 101) with n fields before the final one; nothing
+ *  to an HTTP/1.0 client (RFC 9110 §15.2). Returns 0, -EINVAL or -EALREADY once the
+ *  response started. */
+int hc_http_res_interim(hc_http_req_t *req, int status, const hc_http_header_t *fields, size_t n);
 /** A complete response: status, Content-Type (NULL = none), body of len bytes (not
  *  written for HEAD). Returns 0 or a negative errno (-EALREADY, -EPIPE). */
 int hc_http_respond(hc_http_req_t *req, int status, const char *content_type, const char *body,

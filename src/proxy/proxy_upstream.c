@@ -510,6 +510,27 @@ static int on_headers(hc_http_client_req_t *creq, const hc_http_response_t *res,
     return deliver_head(f, body_len);
 }
 
+/* RFC 9110 §15.2: a proxy forwards 1xx responses (Go's reverse proxy does, 103 Early
+ * Hints above all); a 100 Continue is the client-facing server's own to send. */
+static void on_interim(hc_http_client_req_t *creq, const hc_http_response_t *res, void *ud)
+{
+    proxy_fwd_t *f = ud;
+    (void)creq;
+    if (!f->req || res->status == 100)
+        return;
+    hc_http_header_t stack[32],
+        *v = res->n_headers <= 32 ? stack : hc_calloc(res->n_headers, sizeof(*v));
+    size_t n = 0;
+    for (size_t i = 0; i < res->n_headers; i++) {
+        const hc_http_client_header_t *h = &res->headers[i];
+        if (!proxy_upstream_is_hop(h->name) && !name_is(h->name, "Content-Length"))
+            v[n++] = (hc_http_header_t){h->name, h->name_len, h->value, h->value_len};
+    }
+    hc_http_res_interim(f->req, res->status, v, n);
+    if (v != stack)
+        hc_free(v);
+}
+
 static int on_body(hc_http_client_req_t *creq, const char *data, size_t len, void *ud)
 {
     proxy_fwd_t *f = ud;
@@ -609,6 +630,7 @@ static const hc_http_client_req_cbs_t creq_cbs = {
     .on_body = on_body,
     .on_drain = on_creq_drain,
     .on_readable = on_readable,
+    .on_interim = on_interim,
     .on_done = on_creq_done,
 };
 

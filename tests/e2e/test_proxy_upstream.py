@@ -191,7 +191,8 @@ class PatternBackend(threading.Thread):
     """A keep-alive backend on a free loopback port (.port) answering GET /?n=N with N
     pattern bytes under a Content-Length of N; &cut=K sends only K of them and closes,
     &pieces=P sends the body in P pieces 50 ms apart, &cookies=C&csize=S adds C Set-Cookie
-    fields of S bytes and an X-After field, &date=1 an old Date and its Expires. .conns counts accepted connections.
+    fields of S bytes and an X-After field, &date=1 an old Date and its Expires, &hints=1
+    a 103 Early Hints response first. .conns counts accepted connections.
     Each socket operation is bounded by timeout seconds."""
 
     def __init__(self, timeout=60):
@@ -230,6 +231,8 @@ class PatternBackend(threading.Thread):
                 body = pattern(n)[:int(q.get(b"cut", n))]
                 fields = b"".join(b"Set-Cookie: c%d=%s\r\n" % (i, b"v" * int(q.get(b"csize", 10)))
                                   for i in range(int(q.get(b"cookies", 0))))
+                if b"hints" in q:
+                    c.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n")
                 if b"date" in q:
                     fields += b"Date: Wed, 21 Oct 2015 07:28:00 GMT\r\nExpires: Wed, 21 Oct 2015 08:28:00 GMT\r\n"
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%sX-After: 1\r\n\r\n" % (n, fields))
@@ -330,6 +333,25 @@ def origin_date_is_kept():
         head = split(get(port, "/?n=3"))[0]
         dates = re.findall(r"(?im)^Date: (.*?)\r?$", head)
         assert len(dates) == 1 and dates[0].endswith(" GMT") and "2015" not in dates[0], head
+    finally:
+        be.stop()
+        stop_all(fx)
+
+
+@t.test
+def early_hints_are_forwarded():
+    """RFC 9110 §15.2: a proxy forwards 1xx responses (not to an HTTP/1.0 client)."""
+    be = PatternBackend()
+    fx, port = fixture(lb_config([be.port]))
+    try:
+        r = raw_request(port, b"GET /?n=4&hints=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                        timeout=10)[0]
+        hints, _, final = r.partition(b"\r\n\r\n")
+        assert hints.startswith(b"HTTP/1.1 103 Early Hints\r\n"), r[:300]
+        assert b"\r\nLink: </s.css>; rel=preload" in hints, r[:300]
+        assert status_of(final) == 200 and split(final)[1] == pattern(4), r[:300]
+        r = raw_request(port, b"GET /?n=4&hints=1 HTTP/1.0\r\nHost: x\r\n\r\n", timeout=10)[0]
+        assert r.startswith(b"HTTP/1.0 200 ") and split(r)[1] == pattern(4), r[:300]
     finally:
         be.stop()
         stop_all(fx)
