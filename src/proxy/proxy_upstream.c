@@ -518,8 +518,9 @@ static void on_interim(hc_http_client_req_t *creq, const hc_http_response_t *res
     (void)creq;
     if (!f->req || res->status == 100)
         return;
-    hc_http_header_t stack[32],
-        *v = res->n_headers <= 32 ? stack : hc_calloc(res->n_headers, sizeof(*v));
+    hc_http_header_t stack[HS_STACK];
+    hc_http_header_t *v =
+        res->n_headers <= HS_STACK ? stack : hc_calloc(res->n_headers, sizeof(*v));
     size_t n = 0;
     for (size_t i = 0; i < res->n_headers; i++) {
         const hc_http_client_header_t *h = &res->headers[i];
