@@ -310,6 +310,73 @@ def rss_kib(pid):
     return 0
 
 
+class RawBackend(threading.Thread):
+    """A hand-written backend on a free loopback port (.port), started on creation: each
+    connection it accepts goes to self.serve(conn, timeout) on a thread of its own and is
+    closed after (an OSError there ends it quietly); .conns counts them. Socket
+    operations are bounded by timeout seconds; stop() closes the listener."""
+
+    def __init__(self, timeout=60):
+        super().__init__(daemon=True)
+        self.timeout = timeout
+        self.conns = 0
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.ls.settimeout(1.0)
+        self.port = self.ls.getsockname()[1]
+        self.start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except socket.timeout:
+                continue
+            except OSError:  # stop() closed the listener
+                return
+            self.conns += 1
+            c.settimeout(self.timeout)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            self.serve(c)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def serve(self, c):
+        raise NotImplementedError
+
+    def stop(self):
+        self.ls.close()
+
+
+def heads(c, limit=1000):
+    """The request heads arriving on keep-alive socket c, in order, until it closes (at
+    most limit; bodies are not read)."""
+    buf = b""
+    for _ in range(limit):
+        head, buf = read_head(c, buf)
+        if head is None:
+            return
+        yield head
+
+
+def read_head(c, buf=b""):
+    """The next request head on socket c, buf holding bytes already read: (head, the bytes
+    after it), or (None, b"") when the peer closes first."""
+    while b"\r\n\r\n" not in buf:
+        d = c.recv(65536)
+        if not d:
+            return None, b""
+        buf += d
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    return head, rest
+
+
 class Sink(threading.Thread):
     """A backend on a free loopback port (.port) that reads one request body of
     Content-Length bytes and answers with the count; started on creation, each socket

@@ -24,9 +24,9 @@ import threading
 import time
 
 from harness import Tap, connect, free_port, status_of
-from proxy_env import (Backend, Proxy, Sink, echo, get, header, headers_all, ingress_yaml, make_cert,
-                       middleware_yaml, request, routed_to, rss_kib, secret_yaml, seed, service_yaml, wait_for,
-                       ws_open)
+from proxy_env import (Backend, Proxy, RawBackend, Sink, echo, get, header, headers_all, ingress_yaml, make_cert,
+                       middleware_yaml, heads, request, routed_to, rss_kib, secret_yaml, seed, service_yaml,
+                       wait_for, ws_open)
 
 t = Tap()
 NS = "acc"
@@ -34,55 +34,20 @@ S = {}
 RL = "traefik.ingress.kubernetes.io/router."
 
 
-class GzipBackend(threading.Thread):
+class GzipBackend(RawBackend):
     """Answers every request with an already gzip-encoded text body (Content-Encoding:
     gzip), as an upstream that compresses by itself does."""
 
     BODY = b"already compressed upstream body\n" * 400
+    GZ = gzip.compress(BODY)
 
     def __init__(self):
-        super().__init__(daemon=True)
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(16)
-        self.ls.settimeout(0.5)
-        self.port = self.ls.getsockname()[1]
-        self.stopping = False
-        self.start()
+        super().__init__(timeout=10)
 
-    def run(self):
-        gz = gzip.compress(self.BODY)
-        while not self.stopping:
-            try:
-                c, _ = self.ls.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(c, gz), daemon=True).start()
-
-    def serve(self, c, gz):
-        c.settimeout(10)
-        buf = b""
-        try:
-            for _ in range(1000):
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                _, _, buf = buf.partition(b"\r\n\r\n")
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\n"
-                          b"Content-Length: %d\r\n\r\n" % len(gz) + gz)
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def stop(self):
-        self.stopping = True
-        self.ls.close()
+    def serve(self, c):
+        for _ in heads(c):
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(self.GZ) + self.GZ)
 
 
 def slice_yaml(ns, svc, name, port, ready):

@@ -11,12 +11,11 @@ import json
 import os
 import re
 import socket
-import threading
 import time
 
 from harness import (Proc, Tap, binary, connect, free_port, raw_request, read_until_close, status_of,
                      wait_port)
-from proxy_env import Sink, rss_kib
+from proxy_env import RawBackend, Sink, heads, rss_kib
 
 t = Tap()
 
@@ -67,6 +66,17 @@ def header(head, name):
 def stop_all(*procs):
     for p in procs:
         assert p.stop() == 0, "exit status of %s:\n%s" % (p.args[0], p.output()[-3000:])
+
+
+@contextlib.contextmanager
+def behind_fixture(be):
+    """A RawBackend be behind the fixture: yields (be, fixture, port) and stops both."""
+    fx, port = fixture(lb_config([be.port]))
+    try:
+        yield be, fx, port
+    finally:
+        be.stop()
+        stop_all(fx)
 
 
 @contextlib.contextmanager
@@ -187,70 +197,33 @@ def pattern(n):
     return (PATTERN * reps)[:n]
 
 
-class PatternBackend(threading.Thread):
-    """A keep-alive backend on a free loopback port (.port) answering GET /?n=N with N
-    pattern bytes under a Content-Length of N; &cut=K sends only K of them and closes,
-    &pieces=P sends the body in P pieces 50 ms apart, &cookies=C&csize=S adds C Set-Cookie
-    fields of S bytes and an X-After field, &date=1 an old Date and its Expires, &hints=1
-    a 103 Early Hints response first. .conns counts accepted connections.
-    Each socket operation is bounded by timeout seconds."""
-
-    def __init__(self, timeout=60):
-        super().__init__(daemon=True)
-        self.timeout = timeout
-        self.conns = 0
-        self.ls = socket.socket()
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(16)
-        self.ls.settimeout(timeout)
-        self.port = self.ls.getsockname()[1]
-        self.start()
-
-    def run(self):
-        while True:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            self.conns += 1
-            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+class PatternBackend(RawBackend):
+    """A keep-alive backend answering GET /?n=N with N pattern bytes under a
+    Content-Length of N; &cut=K sends only K of them and closes, &pieces=P sends the body
+    in P pieces 50 ms apart, &cookies=C&csize=S adds C Set-Cookie fields of S bytes and an
+    X-After field, &date=1 an old Date and its Expires, &hints=1 a 103 Early Hints
+    response first."""
 
     def serve(self, c):
-        c.settimeout(self.timeout)
-        buf = b""
-        try:
-            for _ in range(1000):
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                q = dict(re.findall(rb"[?&](\w+)=(\d+)", head.split(b"\r\n")[0]))
-                n = int(q.get(b"n", 0))
-                body = pattern(n)[:int(q.get(b"cut", n))]
-                fields = b"".join(b"Set-Cookie: c%d=%s\r\n" % (i, b"v" * int(q.get(b"csize", 10)))
-                                  for i in range(int(q.get(b"cookies", 0))))
-                if b"hints" in q:
-                    c.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n")
-                if b"date" in q:
-                    fields += b"Date: Wed, 21 Oct 2015 07:28:00 GMT\r\nExpires: Wed, 21 Oct 2015 08:28:00 GMT\r\n"
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%sX-After: 1\r\n\r\n" % (n, fields))
-                pieces = int(q.get(b"pieces", 1))
-                step = len(body) // pieces + 1
-                for i in range(0, len(body), step):
-                    c.sendall(body[i:i + step])
-                    if pieces > 1:
-                        time.sleep(0.05)
-                if len(body) < n:
-                    return
-        except OSError:
-            return
-        finally:
-            c.close()
-
-    def stop(self):
-        self.ls.close()
+        for head in heads(c):
+            q = dict(re.findall(rb"[?&](\w+)=(\d+)", head.split(b"\r\n")[0]))
+            n = int(q.get(b"n", 0))
+            body = pattern(n)[:int(q.get(b"cut", n))]
+            fields = b"".join(b"Set-Cookie: c%d=%s\r\n" % (i, b"v" * int(q.get(b"csize", 10)))
+                              for i in range(int(q.get(b"cookies", 0))))
+            if b"hints" in q:
+                c.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n")
+            if b"date" in q:
+                fields += b"Date: Wed, 21 Oct 2015 07:28:00 GMT\r\nExpires: Wed, 21 Oct 2015 08:28:00 GMT\r\n"
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%sX-After: 1\r\n\r\n" % (n, fields))
+            pieces = int(q.get(b"pieces", 1))
+            step = len(body) // pieces + 1
+            for i in range(0, len(body), step):
+                c.sendall(body[i:i + step])
+                if pieces > 1:
+                    time.sleep(0.05)
+            if len(body) < n:
+                return
 
 
 def read_response(s, deadline, pace=0.0, wait=0.0):
@@ -282,9 +255,7 @@ def read_response(s, deadline, pace=0.0, wait=0.0):
 def large_bodies_arrive_whole_in_order_over_kept_connections():
     """Bodies past the first read go upstream socket -> pipe -> client socket (splice);
     sizes on both sides of that path, on one client connection, one upstream connection."""
-    be = PatternBackend()
-    fx, port = fixture(lb_config([be.port]))
-    try:
+    with behind_fixture(PatternBackend()) as (be, fx, port):
         s = connect(port, timeout=30)
         deadline = time.monotonic() + 60
         for n in (100, 20000, 40000, 65536, 300001, 5000000, 70000, 3):
@@ -293,18 +264,13 @@ def large_bodies_arrive_whole_in_order_over_kept_connections():
             assert complete and body == pattern(n), (n, head, len(body))
         s.close()
         assert be.conns == 1, be.conns
-    finally:
-        be.stop()
-        stop_all(fx)
 
 
 @t.test
 def large_response_heads_pass_whole_or_fail_loudly():
     """Response fields are all passed up to a 1 MiB head (Set-Cookie fields stay
     separate); past it the client gets 502, never a response with fields missing."""
-    be = PatternBackend()
-    fx, port = fixture(lb_config([be.port]))
-    try:
+    with behind_fixture(PatternBackend()) as (be, fx, port):
         for cookies, size in ((6, 3900), (1000, 20), (1, 100000), (9, 100000)):
             r = get(port, "/?n=5&cookies=%d&csize=%d" % (cookies, size))
             head, body = split(r)
@@ -316,34 +282,24 @@ def large_response_heads_pass_whole_or_fail_loudly():
         assert status_of(r) == 502, r[:300]
         r = get(port, "/?n=5&cookies=2&csize=10")
         assert status_of(r) == 200 and len(re.findall(r"(?im)^Set-Cookie:", split(r)[0])) == 2, r[:300]
-    finally:
-        be.stop()
-        stop_all(fx)
 
 
 @t.test
 def origin_date_is_kept():
     """RFC 9110 §6.6.1: a proxy keeps the origin's Date (caches compute freshness from it
     and Expires); it adds one only when the origin sent none, as Go does."""
-    be = PatternBackend()
-    fx, port = fixture(lb_config([be.port]))
-    try:
+    with behind_fixture(PatternBackend()) as (be, fx, port):
         head = split(get(port, "/?n=3&date=1"))[0]
         assert re.findall(r"(?im)^Date: (.*?)\r?$", head) == ["Wed, 21 Oct 2015 07:28:00 GMT"], head
         head = split(get(port, "/?n=3"))[0]
         dates = re.findall(r"(?im)^Date: (.*?)\r?$", head)
         assert len(dates) == 1 and dates[0].endswith(" GMT") and "2015" not in dates[0], head
-    finally:
-        be.stop()
-        stop_all(fx)
 
 
 @t.test
 def early_hints_are_forwarded():
     """RFC 9110 §15.2: a proxy forwards 1xx responses (not to an HTTP/1.0 client)."""
-    be = PatternBackend()
-    fx, port = fixture(lb_config([be.port]))
-    try:
+    with behind_fixture(PatternBackend()) as (be, fx, port):
         r = raw_request(port, b"GET /?n=4&hints=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                         timeout=10)[0]
         hints, _, final = r.partition(b"\r\n\r\n")
@@ -352,18 +308,13 @@ def early_hints_are_forwarded():
         assert status_of(final) == 200 and split(final)[1] == pattern(4), r[:300]
         r = raw_request(port, b"GET /?n=4&hints=1 HTTP/1.0\r\nHost: x\r\n\r\n", timeout=10)[0]
         assert r.startswith(b"HTTP/1.0 200 ") and split(r)[1] == pattern(4), r[:300]
-    finally:
-        be.stop()
-        stop_all(fx)
 
 
 @t.test
 def slow_reader_and_slow_upstream_get_whole_bodies():
     """A client that reads slowly fills its socket mid-splice (the rest is buffered as
     usual); an upstream that sends in pieces leaves the proxy waiting mid-body."""
-    be = PatternBackend()
-    fx, port = fixture(lb_config([be.port]))
-    try:
+    with behind_fixture(PatternBackend()) as (be, fx, port):
         s = connect(port, timeout=30)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         deadline = time.monotonic() + 60
@@ -374,18 +325,13 @@ def slow_reader_and_slow_upstream_get_whole_bodies():
             head, body, complete = read_response(s, deadline, pace, wait)
             assert complete and body == pattern(n), (path, head, len(body))
         s.close()
-    finally:
-        be.stop()
-        stop_all(fx)
 
 
 @t.test
 def upstream_cut_mid_body_cuts_the_client_response():
     """An upstream that closes short of its Content-Length: the client's response ends
     short with a close too (never complete-looking), and the next request is served."""
-    be = PatternBackend()
-    fx, port = fixture(lb_config([be.port]))
-    try:
+    with behind_fixture(PatternBackend()) as (be, fx, port):
         for cut in (30000, 500000):
             s = connect(port, timeout=30)
             s.sendall(b"GET /?n=1000000&cut=%d HTTP/1.1\r\nHost: x\r\n\r\n" % cut)
@@ -396,16 +342,11 @@ def upstream_cut_mid_body_cuts_the_client_response():
             r = get(port, "/?n=50000")
             assert status_of(r) == 200 and split(r)[1] == pattern(50000), r[:200]
         assert fx.poll() is None, fx.output()[-3000:]
-    finally:
-        be.stop()
-        stop_all(fx)
 
 
 @t.test
 def client_leaving_mid_download_leaves_the_proxy_serving():
-    be = PatternBackend()
-    fx, port = fixture(lb_config([be.port]))
-    try:
+    with behind_fixture(PatternBackend()) as (be, fx, port):
         for pieces in (1, 20):
             s = connect(port, timeout=30)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
@@ -416,60 +357,29 @@ def client_leaving_mid_download_leaves_the_proxy_serving():
             r = get(port, "/?n=80000")
             assert status_of(r) == 200 and split(r)[1] == pattern(80000), r[:200]
         assert fx.poll() is None, fx.output()[-3000:]
-    finally:
-        be.stop()
-        stop_all(fx)
 
 
-class DropSecond(threading.Thread):
-    """A backend on a free loopback port (.port) that answers the first request of each
-    connection and closes the connection on reading the second one, unanswered (a server
-    restarting under a pooled connection). .seen lists every request line received."""
+class DropSecond(RawBackend):
+    """A backend that answers the first request of each connection and closes the
+    connection on reading the second one, unanswered (a server restarting under a pooled
+    connection). .seen lists every request line received."""
 
-    def __init__(self, timeout=30):
-        super().__init__(daemon=True)
+    def __init__(self):
         self.seen = []
-        self.ls = socket.socket()
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(16)
-        self.ls.settimeout(timeout)
-        self.port = self.ls.getsockname()[1]
-        self.start()
+        super().__init__(timeout=30)
 
-    def run(self):
-        while True:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            c.settimeout(10)
-            buf = b""
-            try:
-                for answer in (True, False):
-                    while b"\r\n\r\n" not in buf:
-                        d = c.recv(65536)
-                        if not d:
-                            raise OSError("closed")
-                        buf += d
-                    head, _, buf = buf.partition(b"\r\n\r\n")
-                    self.seen.append(head.split(b"\r\n")[0].decode())
-                    if answer:
-                        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            except OSError:
-                pass
-            c.close()
-
-    def stop(self):
-        self.ls.close()
+    def serve(self, c):
+        for answer, head in zip((True, False), heads(c)):
+            self.seen.append(head.split(b"\r\n")[0].decode())
+            if answer:
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
 
 @t.test
 def only_idempotent_requests_are_resent_after_a_dropped_pooled_connection():
     """RFC 9112 §9.3.1: a POST the server may have acted on is not sent twice (502, as
     Traefik); a GET, or a POST with an Idempotency-Key (Go's rule), is resent."""
-    be = DropSecond()
-    fx, port = fixture(lb_config([be.port]))
-    try:
+    with behind_fixture(DropSecond()) as (be, fx, port):
         for method, key, want in (("POST", None, 502), ("GET", None, 200), ("DELETE", None, 502),
                                   ("POST", "Idempotency-Key: 7f3a", 200)):
             assert status_of(get(port, "/warm")) == 200  # leaves one pooled connection
@@ -478,9 +388,6 @@ def only_idempotent_requests_are_resent_after_a_dropped_pooled_connection():
             sent = [line for line in be.seen[before:] if "/charge" in line]
             assert status_of(r) == want, (method, key, r[:200])
             assert len(sent) == (2 if want == 200 else 1), (method, key, be.seen[before:])
-    finally:
-        be.stop()
-        stop_all(fx)
 
 
 @t.test
