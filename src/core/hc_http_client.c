@@ -765,10 +765,13 @@ void hc_http_client_req_body_taken(hc_http_client_req_t *r, size_t n)
         return;
     r->got_bytes = 1;
     r->body_seen += (int64_t)n;
-    if (!n)
+    if (!n) {
         req_finish(r, -ECONNRESET, "connection closed before the response ended");
-    else if (r->body_seen >= r->res.content_length)
+    } else if (r->body_seen >= r->res.content_length) {
+        if (!hc_hcli_conn_quiet(r->conn)) /* bytes past the body: not to be trusted */
+            r->keep_alive = 0;
         req_finish(r, 0, NULL);
+    }
 }
 
 void hc_http_client_req_cancel(hc_http_client_req_t *r)

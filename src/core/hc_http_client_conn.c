@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 typedef enum conn_state {
     CONN_RESOLVING,
@@ -298,6 +299,14 @@ int hc_hcli_conn_fd(const hc_hcli_conn_t *c)
 {
     uv_os_fd_t fd;
     return c->tls || uv_fileno((const uv_handle_t *)&c->tcp, &fd) ? -1 : fd;
+}
+
+int hc_hcli_conn_quiet(const hc_hcli_conn_t *c)
+{
+    char b;
+    int fd = hc_hcli_conn_fd(c);
+    return fd >= 0 && recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+           (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 static void conn_ready(hc_hcli_conn_t *c)

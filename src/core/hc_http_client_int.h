@@ -133,6 +133,8 @@ enum { HC_HCLI_READ_SMALL = 16 * 1024 };
 void hc_hcli_conn_read_mode(hc_hcli_conn_t *c, int small, int watch);
 /** A plain connection's socket, -1 for TLS. */
 int hc_hcli_conn_fd(const hc_hcli_conn_t *c);
+/** 1 when a plain connection's socket holds nothing to read and was not closed. */
+int hc_hcli_conn_quiet(const hc_hcli_conn_t *c);
 /** 1 when the connection served an earlier request. */
 int hc_hcli_conn_reused(const hc_hcli_conn_t *c);
 /** Detaches the owner and pools the connection for reuse, or closes it when it cannot

@@ -552,7 +552,8 @@ static int connect_failed(hc_http_client_req_t *creq, int status)
     if (hc_http_client_req_response(creq))
         return 0;
     return status == -ECONNREFUSED || status == -EHOSTUNREACH || status == -ENETUNREACH ||
-           !strncmp(why, "connect", 7) || !strncmp(why, "DNS", 3);
+           !strncmp(why, "connect:", 8) || !strcmp(why, "connect timeout") ||
+           !strncmp(why, "DNS", 3);
 }
 
 static int may_retry(const proxy_fwd_t *f)

@@ -202,7 +202,7 @@ class PatternBackend(RawBackend):
     Content-Length of N; &cut=K sends only K of them and closes, &pieces=P sends the body
     in P pieces 50 ms apart, &cookies=C&csize=S adds C Set-Cookie fields of S bytes and an
     X-After field, &date=1 an old Date and its Expires, &hints=1 a 103 Early Hints
-    response first."""
+    response first, &extra=1 a stray response after the body."""
 
     def serve(self, c):
         for head in heads(c):
@@ -216,6 +216,8 @@ class PatternBackend(RawBackend):
             if b"date" in q:
                 fields += b"Date: Wed, 21 Oct 2015 07:28:00 GMT\r\nExpires: Wed, 21 Oct 2015 08:28:00 GMT\r\n"
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%sX-After: 1\r\n\r\n" % (n, fields))
+            if b"extra" in q:  # a second, unasked response glued to the body
+                body += b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!"
             pieces = int(q.get(b"pieces", 1))
             step = len(body) // pieces + 1
             for i in range(0, len(body), step):
@@ -325,6 +327,54 @@ def slow_reader_and_slow_upstream_get_whole_bodies():
             head, body, complete = read_response(s, deadline, pace, wait)
             assert complete and body == pattern(n), (path, head, len(body))
         s.close()
+
+
+@t.test
+def bytes_past_a_body_retire_the_upstream_connection():
+    """An upstream that sends more than its Content-Length: the connection is not reused,
+    so the stray bytes never answer the next request (spliced body or copied), not even
+    a pipelined one that takes the connection at once."""
+    with behind_fixture(PatternBackend()) as (be, fx, port):
+        s = connect(port, timeout=30)
+        deadline = time.monotonic() + 30
+        for n in (100000, 8000, 1000000, 100000):
+            s.sendall(b"GET /?n=%d&extra=1 HTTP/1.1\r\nHost: x\r\n\r\n" % n +
+                      b"GET /?n=5 HTTP/1.1\r\nHost: x\r\n\r\n")
+            head, body, complete = read_response(s, deadline)
+            assert complete and body == pattern(n), (n, head, len(body))
+            head, body, complete = read_response(s, deadline)
+            assert complete and body == pattern(5), (n, head, body)
+        s.close()
+
+
+class DropAll(RawBackend):
+    """A backend that reads each request and closes without answering (.seen counts)."""
+
+    def __init__(self):
+        self.seen = 0
+        super().__init__(timeout=10)
+
+    def serve(self, c):
+        for _ in heads(c, limit=1):
+            self.seen += 1
+
+
+@t.test
+def a_server_closing_without_answer_is_not_down_nor_retried():
+    """A request the server read and dropped is 502, sent once: the server took it, so
+    it is neither marked unreachable nor retried elsewhere (connect failures are)."""
+    a, b = DropAll(), DropAll()
+    fx, port = fixture(lb_config([a.port, b.port]))
+    try:
+        for i in range(4):
+            r = get(port, "/x")
+            assert status_of(r) == 502, (i, r[:200])
+            assert a.seen + b.seen == i + 1, (i, a.seen, b.seen)
+        assert a.seen == 2 and b.seen == 2, (a.seen, b.seen)  # both still in the rotation
+    finally:
+        a.stop()
+        b.stop()
+        stop_all(fx)
 
 
 @t.test
