@@ -59,8 +59,15 @@ static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set)
 {
     json_t *file = NULL;
     char ferr[512] = "";
-    if (svc->file && proxy_gen_read_file(svc->file, &file, ferr, sizeof(ferr)) != 0)
-        hc_log(HC_LOG_ERROR, "cannot read --file", HC_LS("error", ferr), NULL);
+    if (svc->file && proxy_gen_read_file(svc->file, &file, ferr, sizeof(ferr)) != 0) {
+        /* as Traefik's file provider: a broken edit is reported, the last good one serves */
+        hc_log(HC_LOG_ERROR, "cannot read --file", HC_LS("error", ferr),
+               HC_LI("keeping_last_good", svc->file_good != NULL), NULL);
+        file = json_incref(svc->file_good);
+    } else if (file) {
+        json_decref(svc->file_good);
+        svc->file_good = json_incref(file);
+    }
     proxy_local_t loc[MAX_LOCALS];
     for (size_t i = 0; i < nlocals; i++)
         loc[i] = (proxy_local_t){locals[i].name, locals[i].url};
@@ -425,6 +432,7 @@ static void stop_step(proxy_svc_t *svc)
     if (svc->up_manifests)
         hc_free((char *)svc->up_manifests[svc->nmanifests - 1]);
     hc_free(svc->up_manifests);
+    json_decref(svc->file_good);
     hc_free(svc->w);
     hc_free(svc);
     ctx->state = NULL;

@@ -407,6 +407,22 @@ def file_hot_reload():
     assert get(p.web, "/", host="rr.test")[0] == 404
 
 
+@t.test
+def file_broken_edit_keeps_the_last_good_config():
+    """As Traefik's file provider: an edit that does not parse is reported and the last
+    good configuration keeps serving; the next good edit applies."""
+    p = S["fproxy"]
+    good = FILE_CFG.format(f1=S["f1"].port, f2=S["f2"].port, f3=S["f3"].port)
+    p.write_file("http:\n  routers:\n    rr:\n      rule: \"Host(`x.test`)\n")  # unclosed quote
+    wait_for(lambda: "cannot read --file" in p.output(), what="the broken edit reported")
+    time.sleep(0.3)
+    assert get(p.web, "/", host="rr2.test")[0] == 200
+    assert header(get(p.web, "/", host="rr2.test")[1], "X-Backend") in ("f1", "f2")
+    p.write_file(good.replace("Host(`rr.test`)", "Host(`rr3.test`)"))
+    wait_for(lambda: get(p.web, "/", host="rr3.test")[0] == 200, what="the next good edit")
+    assert get(p.web, "/", host="rr2.test")[0] == 404
+
+
 # (name, raw request, expected status) sent to the proxy; each must close the connection
 SMUGGLING = [
     ("cl_and_te", b"POST / HTTP/1.1\r\nHost: ops.test\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG", 400),
