@@ -32,6 +32,9 @@ static void put_str(hc_buf_t *b, const char *key, const char *v)
     hc_buf_puts(b, "\",");
 }
 
+/* Traefik's RequestCount: a running count of the process's logged requests. */
+static atomic_ullong request_count;
+
 static void put_num(hc_buf_t *b, const char *key, unsigned long long v)
 {
     hc_buf_printf(b, "\"%s\":%llu,", key, v);
@@ -101,7 +104,7 @@ int proxy_accesslog_format(const proxy_accesslog_entry_t *e, hc_buf_t *out)
     put_num(out, "Overhead", overhead);
     put_str(out, "RequestAddr", e->host);
     put_num(out, "RequestContentSize", e->request_size);
-    put_num(out, "RequestCount", 1);
+    put_num(out, "RequestCount", atomic_fetch_add(&request_count, 1) + 1);
     put_str(out, "RequestHost", rhost);
     put_str(out, "RequestMethod", e->method);
     put_str(out, "RequestPath", e->target);
