@@ -66,7 +66,7 @@ struct hc_http_client_req {
     int done, status, pending_status;
     char error[192];
     int upgrade;               /* opts.upgrade */
-    int body_fd;               /* opts.body_fd */
+    int small_head;            /* opts.small_head */
     int taken;                 /* the caller reads the body's rest (body_fd) */
     int64_t body_seen;         /* body bytes parsed or taken */
     hc_http_client_raw_t *raw; /* take_over asked for in on_headers */
@@ -465,7 +465,7 @@ static void req_send(hc_http_client_req_t *r)
 {
     hc_http_parse_init(&r->parser, HC_HTTP_PARSE_RESPONSE, &parse_cbs, r);
     r->ready = 1;
-    hc_hcli_conn_read_mode(r->conn, r->body_fd, 0);
+    hc_hcli_conn_read_mode(r->conn, r->small_head, 0);
     if (r->paused)
         hc_hcli_conn_pause(r->conn, 1);
     req_phase(r, NULL, 0);
@@ -659,7 +659,7 @@ static int req_setup(hc_http_client_req_t *r, const hc_http_client_req_opts_t *o
     r->stream_left = o->stream_length;
     r->no_reuse = !!o->no_reuse;
     r->upgrade = !!o->upgrade;
-    r->body_fd = !!o->body_fd;
+    r->small_head = !!o->small_head;
     r->collect_max = o->collect_max;
     r->connect_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
     r->header_ms = o->header_timeout_ms ? o->header_timeout_ms : 60000;

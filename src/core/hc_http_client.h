@@ -108,9 +108,9 @@ typedef struct hc_http_client_req_opts {
     hc_tls_ctx_t *tls;           /* https: client context instead of the client's own
                                     (e.g. another CA); referenced while in use */
     int no_reuse;                /* 1: a fresh connection, closed afterwards */
-    int body_fd;                 /* 1: the caller may take a large body off the socket itself
-                                    (hc_http_client_req_body_fd); on a plain connection the head is then
-                                    read in small pieces, leaving most of such a body in the socket */
+    int small_head; /* 1: on a plain connection the head is read in small pieces, leaving
+                       most of a large body in the socket for hc_http_client_req_body_fd
+                       (which needs no option: without it the first read takes 64 KiB) */
     int upgrade; /* 1: asks to switch protocols (RFC 9110 §7.8): sends "Connection:
                     Upgrade" (give the Upgrade field in headers); a 101 answer can then
                     be taken over with hc_http_client_req_take_over */

@@ -28,6 +28,7 @@ enum {
     STORE_KEEP = 16 * 1024,      /* field store capacity a recycled forward keeps */
     UPSTREAM_HEAD_MAX = 1 << 20, /* response header section taken from a server */
     SPLICE_MIN = 16 * 1024,      /* body bytes left worth splicing rather than copying */
+    LARGE_BODY = 48 * 1024,      /* a body worth a small head read (HC_HCLI_READ_SMALL) */
     PIPE_SIZE = 256 * 1024,      /* asked of the splice pipe: one move for most bodies */
 };
 
@@ -507,6 +508,8 @@ static int on_headers(hc_http_client_req_t *creq, const hc_http_response_t *res,
     long long body_len = res->content_length;
     if (no_content(res->status) || f->req->is_head)
         body_len = 0;
+    if (f->server)
+        f->server->large_bodies = body_len >= LARGE_BODY;
     return deliver_head(f, body_len);
 }
 
@@ -518,7 +521,7 @@ static void on_interim(hc_http_client_req_t *creq, const hc_http_response_t *res
     (void)creq;
     if (!f->req || res->status == 100)
         return;
-    hc_http_header_t stack[HS_STACK];
+    hc_http_header_t stack[HS_STACK] = {0}; /* (1xx are rare) quiets -Wmaybe-uninitialized */
     hc_http_header_t *v =
         res->n_headers <= HS_STACK ? stack : hc_calloc(res->n_headers, sizeof(*v));
     size_t n = 0;
@@ -678,9 +681,12 @@ static int attempt_start(proxy_fwd_t *f)
         .connect_timeout_ms = f->sh->o.connect_timeout_ms,
         .header_timeout_ms = f->sh->o.response_timeout_ms,
         .upgrade = f->upgrade,
-        /* the client offers only plain upstream sockets; ours must be plain too */
-        .body_fd = f->splice_ok = !f->upgrade && !f->req->is_head && !hc_http_req_tls(f->req),
+        /* a small first read pays off only before a large body; a server's last one is
+           the guess (the client reads TLS upstreams whole whatever it is asked) */
+        .small_head = sv->large_bodies,
     };
+    f->splice_ok = !f->upgrade && !f->req->is_head && !hc_http_req_tls(f->req);
+    o.small_head &= f->splice_ok;
     f->ufd = -1;
     f->t_origin = uv_hrtime();
     int rc = hc_http_client_request(f->up->client, &o, &creq_cbs, f, &f->creq);

@@ -30,6 +30,8 @@ typedef struct up_server {
     char cookie[PROXY_LB_COOKIE_VALUE_LEN];
     proxy_health_entry_t *passive; /* keyed by URL */
     proxy_health_entry_t *active;  /* keyed by service and URL */
+    int large_bodies;              /* its last response body was large: read the next head small, so
+                                      that most of such a body is spliced (proxy_upstream.c) */
 } up_server_t;
 
 /* One service's balancing state in one generation. */
