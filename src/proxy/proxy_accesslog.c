@@ -98,6 +98,10 @@ int proxy_accesslog_format(const proxy_accesslog_entry_t *e, hc_buf_t *out)
     put_num(out, "DownstreamContentSize", e->downstream_size);
     put_num(out, "DownstreamStatus", (unsigned)e->downstream_status);
     put_num(out, "Duration", e->duration_ns);
+    /* Traefik logs the ratio whenever the body changed size on the way (compress) */
+    if (e->downstream_size && e->origin_size != e->downstream_size)
+        hc_buf_printf(out, "\"GzipRatio\":%.17g,",
+                      (double)e->origin_size / (double)e->downstream_size);
     put_num(out, "OriginContentSize", e->origin_size);
     put_num(out, "OriginDuration", e->origin_duration_ns);
     put_num(out, "OriginStatus", (unsigned)e->origin_status);

@@ -79,11 +79,19 @@ static void test_plain_line(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "RequestProtocol")), "HTTP/1.1");
     assert_int_equal(json_integer_value(json_object_get(j, "DownstreamStatus")), 200);
     assert_int_equal(json_integer_value(json_object_get(j, "OriginContentSize")), 42);
+    assert_null(json_object_get(j, "GzipRatio")); /* the body passed unchanged */
     /* a running count (Traefik's), one up per line */
     json_t *next = line_of(&plain);
     assert_int_equal(json_integer_value(json_object_get(next, "RequestCount")),
                      json_integer_value(json_object_get(j, "RequestCount")) + 1);
     json_decref(next);
+    /* a body that changed size on the way (compress): Traefik's GzipRatio, origin/downstream */
+    proxy_accesslog_entry_t gz = plain;
+    gz.downstream_size = 16;
+    json_t *g = line_of(&gz);
+    keys_sorted(g);
+    assert_true(json_real_value(json_object_get(g, "GzipRatio")) == 42.0 / 16.0);
+    json_decref(g);
     assert_string_equal(json_string_value(json_object_get(j, "ServiceAddr")), "10.0.0.7:8000");
     assert_string_equal(json_string_value(json_object_get(j, "StartUTC")),
                         "2023-11-14T22:13:20.123456789Z");
