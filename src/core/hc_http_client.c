@@ -56,7 +56,8 @@ struct hc_http_client_req {
     int got_bytes;       /* some response byte arrived */
     int retried;
     int replayable; /* may be sent again when a pooled connection drops it (see ev_close) */
-    int reused; /* the connection came from the pool */
+    int reused;     /* the connection came from the pool */
+    int connected;  /* some connection (TCP and TLS) to the server was established */
     hc_http_parser_t parser;
     int in_value;
     size_t n_values; /* values begun in hdrs: the field count */
@@ -465,6 +466,7 @@ static void req_send(hc_http_client_req_t *r)
 {
     hc_http_parse_init(&r->parser, HC_HTTP_PARSE_RESPONSE, &parse_cbs, r);
     r->ready = 1;
+    r->connected = 1;
     hc_hcli_conn_read_mode(r->conn, r->small_head, 0);
     if (r->paused)
         hc_hcli_conn_pause(r->conn, 1);
@@ -799,6 +801,11 @@ const char *hc_http_client_req_error(const hc_http_client_req_t *r)
 int hc_http_client_req_reused(const hc_http_client_req_t *r)
 {
     return r->reused;
+}
+
+int hc_http_client_req_connected(const hc_http_client_req_t *r)
+{
+    return r->connected;
 }
 
 const char *hc_http_response_header(const hc_http_response_t *res, const char *name)

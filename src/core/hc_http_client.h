@@ -165,6 +165,10 @@ const char *hc_http_client_req_body(const hc_http_client_req_t *req, size_t *len
 const char *hc_http_client_req_error(const hc_http_client_req_t *req);
 /** 1 when the request ran on a pooled connection used before. */
 int hc_http_client_req_reused(const hc_http_client_req_t *req);
+/** 1 once a connection to the server was established (TCP, and TLS for https): a
+ *  failure before that (DNS, refused, unreachable, connect timeout, handshake) never
+ *  reached the server. */
+int hc_http_client_req_connected(const hc_http_client_req_t *req);
 /* ---- the connection after a 101 (Upgrade tunnels) ---- */
 
 typedef struct hc_http_client_raw hc_http_client_raw_t;

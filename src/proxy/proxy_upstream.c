@@ -548,15 +548,11 @@ static int on_body(hc_http_client_req_t *creq, const char *data, size_t len, voi
     return rc;
 }
 
-/* A failure before any response byte that another server might not have. */
-static int connect_failed(hc_http_client_req_t *creq, int status)
+/* A failure to reach the server at all: another server might not have it, and nothing
+ * of the request was sent. */
+static int connect_failed(hc_http_client_req_t *creq)
 {
-    const char *why = hc_http_client_req_error(creq);
-    if (hc_http_client_req_response(creq))
-        return 0;
-    return status == -ECONNREFUSED || status == -EHOSTUNREACH || status == -ENETUNREACH ||
-           !strncmp(why, "connect:", 8) || !strcmp(why, "connect timeout") ||
-           !strncmp(why, "DNS", 3);
+    return !hc_http_client_req_connected(creq);
 }
 
 static int may_retry(const proxy_fwd_t *f)
@@ -575,7 +571,7 @@ static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int stat
         hc_http_res_abort(f->req);
         return;
     }
-    int conn_fail = connect_failed(creq, status);
+    int conn_fail = connect_failed(creq);
     if (conn_fail && f->server) {
         atomic_store(&f->server->passive->down_until,
                      proxy_health_now_ms() + f->sh->o.passive_down_ms);
