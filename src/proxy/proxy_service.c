@@ -21,7 +21,7 @@
 extern const hc_static_table_t proxy_web;
 
 const hc_option_t proxy_options[] = {
-    {"manifests", "PROXY_MANIFESTS", NULL, "Kubernetes manifest directory or file (repeatable)",
+    {"manifests", "PROXY_MANIFESTS", NULL, "Kubernetes manifest directory or file",
      HC_OPT_MULTI},
     {"file", "PROXY_FILE", NULL, "Traefik file-provider dynamic configuration (YAML)", 0},
     {"web", "PROXY_WEB", ":8080", "address of the web entry point (plain HTTP)", 0},

@@ -5,6 +5,7 @@ against a live fixture server and a dead port."""
 import json
 import os
 import signal
+import re
 import subprocess
 import tempfile
 import time
@@ -71,6 +72,20 @@ def help_lists_every_command():
     assert code == 0, code
     for cmd in ("up", "check", "version"):
         assert "\n  %s " % cmd in out, out
+
+
+@t.test
+def every_command_has_help():
+    _, out, _ = run("--help")
+    cmds = re.findall(r"^  ([a-z]+) ", out.split("commands:", 1)[1], re.M)
+    assert len(cmds) >= 8, cmds
+    for cmd in cmds:
+        if cmd == "version":
+            continue
+        code, text, _ = run(cmd, "--help")
+        assert code == 0 and text.startswith("Usage: hearth %s" % cmd), (cmd, code, text)
+        for line in text.splitlines():
+            assert not re.search(r"(\(\w+\)) \1", line), (cmd, line)
 
 
 @t.test
