@@ -67,7 +67,7 @@ typedef struct hc_http_client_req_cbs {
     /** An interim 1xx response other than 101 (103 Early Hints, 100 Continue), valid for
      *  the call only. Optional: skipped otherwise. */
     void (*on_interim)(hc_http_client_req_t *req, const hc_http_response_t *res, void *ud);
-    /** A piece of the decoded body (chunked framing removed), at most 64 KiB. Not called
+    /** A piece of the decoded body (chunked framing removed), at most 256 KiB. Not called
      *  in collect mode. Return 0 or a negative errno to abort. Optional. */
     int (*on_body)(hc_http_client_req_t *req, const char *data, size_t len, void *ud);
     /** Streamed request body only: the client wrote what was queued and takes more.
@@ -110,7 +110,7 @@ typedef struct hc_http_client_req_opts {
     int no_reuse;                /* 1: a fresh connection, closed afterwards */
     int small_head; /* 1: on a plain connection the head is read in small pieces, leaving
                        most of a large body in the socket for hc_http_client_req_body_fd
-                       (which needs no option: without it the first read takes 64 KiB) */
+                       (which needs no option: without it the first read takes 256 KiB) */
     int upgrade; /* 1: asks to switch protocols (RFC 9110 §7.8): sends "Connection:
                     Upgrade" (give the Upgrade field in headers); a 101 answer can then
                     be taken over with hc_http_client_req_take_over */
