@@ -48,6 +48,8 @@ struct hc_http_client_req {
     uint64_t total_deadline, phase_deadline; /* loop ms, 0 = none */
     const char *phase;
     uint64_t connect_ms, header_ms;
+    uint64_t continue_ms;       /* awaiting the server's 100 Continue: how long */
+    uint64_t continue_deadline; /* loop ms the body is sent anyway, 0 = not waiting */
     int is_head, stream, ended, chunked, no_reuse;
     int ready;  /* conn is connected and serving this request */
     int paused; /* hc_http_client_req_pause in effect */
@@ -77,6 +79,7 @@ struct hc_http_client_req {
 static const hc_hcli_events_t req_events;
 static void req_arm(hc_http_client_req_t *r);
 static void req_timer(uv_timer_t *t);
+static void req_continue(hc_http_client_req_t *r);
 
 /* ---- finishing ------------------------------------------------------------------ */
 
@@ -194,8 +197,16 @@ static void req_timer(uv_timer_t *t)
         snprintf(reason, sizeof(reason), "%s timeout", r->phase);
         req_finish(r, -ETIMEDOUT, reason);
     } else {
+        if (r->continue_deadline && now >= r->continue_deadline)
+            req_continue(r); /* may finish r */
         req_arm(r);
     }
+}
+
+/* The earlier of two deadlines (0 = none). */
+static uint64_t earlier(uint64_t a, uint64_t b)
+{
+    return !a || (b && b < a) ? b : a;
 }
 
 /* Makes the timer fire no later than the nearest deadline. */
@@ -203,13 +214,26 @@ static void req_arm(hc_http_client_req_t *r)
 {
     if (r->done)
         return;
-    uint64_t now = uv_now(r->cl->loop), next = r->total_deadline;
-    if (r->pending_status || (r->phase_deadline && (!next || r->phase_deadline < next)))
-        next = r->pending_status ? now : r->phase_deadline;
+    uint64_t now = uv_now(r->cl->loop);
+    uint64_t next = earlier(earlier(r->total_deadline, r->phase_deadline), r->continue_deadline);
+    if (r->pending_status)
+        next = now;
     if (!next || (r->armed_at && r->armed_at <= next))
         return;
     r->armed_at = next > now ? next : now;
     uv_timer_start(&r->timer, req_timer, next > now ? next - now : 0, 0);
+}
+
+/* RFC 9110 §10.1.1: the server asked for the body (100 Continue), or was silent for
+ * continue_ms; the caller sends it now. */
+static void req_continue(hc_http_client_req_t *r)
+{
+    if (!r->continue_ms)
+        return;
+    r->continue_ms = 0;
+    r->continue_deadline = 0;
+    if (r->cbs->on_continue)
+        r->cbs->on_continue(r, r->ud);
 }
 
 static void req_phase(hc_http_client_req_t *r, const char *name, uint64_t ms)
@@ -336,6 +360,8 @@ static int p_headers_complete(void *ud, const hc_http_parse_head_t *head)
             r->res.n_headers = 0;
             r->cbs->on_interim(r, &res, r->ud);
         }
+        if (head->status == 100 && !r->done)
+            req_continue(r);
         return r->done ? -1 : HC_HTTP_PARSE_SKIP_BODY;
     }
     if (hdrs_index(r)) {
@@ -350,6 +376,7 @@ static int p_headers_complete(void *ud, const hc_http_parse_head_t *head)
     r->res.content_length = head->content_length;
     r->have_res = 1;
     r->keep_alive = head->keep_alive;
+    r->continue_ms = r->continue_deadline = 0; /* answered without the body */
     req_phase(r, NULL, 0);
     if (r->collect_max && !r->is_head && head->content_length > (int64_t)r->collect_max) {
         req_too_big(r); /* known from the head: no need to wait for the bytes */
@@ -475,6 +502,10 @@ static void req_send(hc_http_client_req_t *r)
     if (rc) {
         req_fail_soon(r, rc, "write failed");
         return;
+    }
+    if (r->continue_ms) {
+        r->continue_deadline = uv_now(r->cl->loop) + r->continue_ms;
+        req_arm(r);
     }
     req_flush_queued(r);
 }
@@ -665,6 +696,7 @@ static int req_setup(hc_http_client_req_t *r, const hc_http_client_req_opts_t *o
     r->collect_max = o->collect_max;
     r->connect_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
     r->header_ms = o->header_timeout_ms ? o->header_timeout_ms : 60000;
+    r->continue_ms = r->stream ? o->continue_timeout_ms : 0;
     if (o->total_timeout_ms)
         r->total_deadline = uv_now(r->cl->loop) + o->total_timeout_ms;
     buf_prep(&r->out, HEAD_MAX + o->body_len);

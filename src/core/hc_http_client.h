@@ -73,6 +73,9 @@ typedef struct hc_http_client_req_cbs {
     /** Streamed request body only: the client wrote what was queued and takes more.
      *  Optional. */
     void (*on_drain)(hc_http_client_req_t *req, void *ud);
+    /** With continue_timeout_ms: the server wants the body (its 100 came) or stayed
+     *  silent for that long. Not called when the final response came first. Optional. */
+    void (*on_continue)(hc_http_client_req_t *req, void *ud);
     /** After hc_http_client_req_body_fd: the socket may hold body bytes (unless paused).
      *  Optional. */
     void (*on_readable)(hc_http_client_req_t *req, void *ud);
@@ -104,6 +107,11 @@ typedef struct hc_http_client_req_opts {
     uint64_t connect_timeout_ms; /* DNS + TCP + TLS; 0 = 10 s */
     uint64_t header_timeout_ms;  /* request fully sent -> response head; 0 = 60 s */
     uint64_t total_timeout_ms;   /* whole request; 0 = none */
+    uint64_t continue_timeout_ms; /* streamed body sent with "Expect: 100-continue" in
+                                     headers: on_continue says when to send it, at the
+                                     server's 100 or this long after the head is written
+                                     (never when a final response comes first); 0 = no
+                                     waiting */
     const char *tls_server_name; /* https: SNI and name to verify; NULL = the URL host */
     hc_tls_ctx_t *tls;           /* https: client context instead of the client's own
                                     (e.g. another CA); referenced while in use */

@@ -219,6 +219,12 @@ int hc_http_req_read_body(hc_http_req_t *req, hc_http_body_cb cb, void *arg)
     return 0;
 }
 
+int hc_http_req_expects_continue(hc_http_req_t *req)
+{
+    const hc_http_rq_t *rq = hc_http_rq_of(req);
+    return rq->expect_continue && rq->body_state == RQ_BODY_IDLE && !rq->msg_complete;
+}
+
 void hc_http_req_pause_body(hc_http_req_t *req, int pause)
 {
     hc_http_rq_t *rq = hc_http_rq_of(req);

@@ -135,6 +135,10 @@ typedef void (*hc_http_body_cb)(hc_http_req_t *req, const char *data, size_t len
  *  cb runs from the loop, never from inside this call. A request without body gets the
  *  end at once. Returns 0 or -EALREADY. */
 int hc_http_req_read_body(hc_http_req_t *req, hc_http_body_cb cb, void *arg);
+/** 1 when the client sent "Expect: 100-continue" and waits for a 100 (which
+ *  hc_http_req_read_body sends) before its body: a final response instead means the
+ *  body is never read, and the connection closes after it. */
+int hc_http_req_expects_continue(hc_http_req_t *req);
 /** Stops (pause = 1) or resumes reading body pieces from the socket (backpressure). */
 void hc_http_req_pause_body(hc_http_req_t *req, int pause);
 

@@ -30,6 +30,7 @@ enum {
     SPLICE_MIN = 16 * 1024,      /* body bytes left worth splicing rather than copying */
     LARGE_BODY = 48 * 1024,      /* a body worth a small head read (HC_HCLI_READ_SMALL) */
     PIPE_SIZE = 256 * 1024,      /* asked of the splice pipe: one move for most bodies */
+    CONTINUE_MS = 1000,          /* a server's 100 Continue awaited (Traefik's transport) */
 };
 
 /* Recycled through the manager's free list: the members before `up` (buffers and
@@ -58,6 +59,7 @@ struct proxy_fwd {
     hc_http_client_req_t *creq;
     proxy_tunnel_t *tunnel;
     int body_reading, body_paused, close_armed;
+    int await_continue; /* the client's Expect: 100-continue waits on the server's */
     size_t body_unacked;
     int head_sent, answered, filter, want_pause, res_paused, finished;
     int splice_ok;       /* plain on both sides: the body's rest may be spliced */
@@ -69,6 +71,7 @@ struct proxy_fwd {
 };
 
 static const hc_http_client_req_cbs_t creq_cbs;
+static void body_start(proxy_fwd_t *f);
 
 /* Field names compare case-insensitively (RFC 9110 §5.1); unequal first bytes (case
  * variants differ only in 0x20) settle most comparisons without strcasecmp. */
@@ -626,8 +629,19 @@ static void on_creq_drain(hc_http_client_req_t *creq, void *ud)
     }
 }
 
+/* The server wants the body (or stayed silent for CONTINUE_MS): now the client gets its
+ * 100 Continue and sends it. */
+static void on_creq_continue(hc_http_client_req_t *creq, void *ud)
+{
+    proxy_fwd_t *f = ud;
+    (void)creq;
+    if (f->await_continue && f->req && !f->answered)
+        body_start(f);
+}
+
 static const hc_http_client_req_cbs_t creq_cbs = {
     .on_headers = on_headers,
+    .on_continue = on_creq_continue,
     .on_body = on_body,
     .on_drain = on_creq_drain,
     .on_readable = on_readable,
@@ -676,6 +690,7 @@ static int attempt_start(proxy_fwd_t *f)
         .stream_length = f->has_body ? f->body_len : 0,
         .connect_timeout_ms = f->sh->o.connect_timeout_ms,
         .header_timeout_ms = f->sh->o.response_timeout_ms,
+        .continue_timeout_ms = f->await_continue ? CONTINUE_MS : 0,
         .upgrade = f->upgrade,
         /* a small first read pays off only before a large body; a server's last one is
            the guess (the client reads TLS upstreams whole whatever it is asked) */
@@ -752,6 +767,14 @@ static void on_req_body(hc_http_req_t *req, const char *data, size_t len, int st
         hc_http_client_req_cancel(f->creq); /* on_creq_done finishes; f may be gone */
     else
         maybe_free(f);
+}
+
+static void body_start(proxy_fwd_t *f)
+{
+    f->await_continue = 0;
+    f->body_reading = 1;
+    f->req->max_body = SIZE_MAX;                   /* streamed through: no limit, as Traefik */
+    hc_http_req_read_body(f->req, on_req_body, f); /* may refuse it at once: 413 */
 }
 
 /* RFC 9110 §9.2.2. */
@@ -866,11 +889,11 @@ int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
         return 0;
     }
     f->tried[f->ntried++] = f->server;
-    if (f->has_body) {
-        f->body_reading = 1;
-        f->req->max_body = SIZE_MAX; /* streamed through: no limit, as Traefik */
-        hc_http_req_read_body(f->req, on_req_body, f); /* may refuse it at once: 413 */
-    }
+    /* RFC 9110 §10.1.1: a client that expects 100-continue gets it when the server asks
+     * for the body (Expect goes through), so a refusal costs it no upload. */
+    f->await_continue = f->has_body && hc_http_req_expects_continue(f->req);
+    if (f->has_body && !f->await_continue)
+        body_start(f);
     if (f->answered) {
         finish(f);
     } else if (attempt_start(f) < 0) {

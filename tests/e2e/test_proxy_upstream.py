@@ -15,7 +15,7 @@ import time
 
 from harness import (Proc, Tap, binary, connect, free_port, raw_request, read_until_close, status_of,
                      wait_port)
-from proxy_env import RawBackend, Sink, heads, rss_kib
+from proxy_env import RawBackend, Sink, heads, read_head, rss_kib
 
 t = Tap()
 
@@ -438,6 +438,114 @@ def only_idempotent_requests_are_resent_after_a_dropped_pooled_connection():
             sent = [line for line in be.seen[before:] if "/charge" in line]
             assert status_of(r) == want, (method, key, r[:200])
             assert len(sent) == (2 if want == 200 else 1), (method, key, be.seen[before:])
+
+
+class ExpectServer(RawBackend):
+    """A backend for requests with "Expect: 100-continue" and a body: mode "refuse"
+    answers 413 at once and never reads (then waits for the connection to close),
+    "continue" sends 100 and then reads, "silent" reads whatever comes without a 100.
+    Read bodies are answered 200 with their length. .got holds each body's byte count
+    (refused: the bytes that arrived anyway), .expect each request's Expect field."""
+
+    def __init__(self, mode):
+        self.mode, self.got, self.expect = mode, [], []
+        super().__init__(timeout=10)
+
+    def serve(self, c):
+        head, rest = read_head(c)
+        if head is None:
+            return
+        m = re.search(rb"(?im)^expect:\s*(.*?)\r?$", head)
+        self.expect.append(m.group(1).decode() if m else None)
+        n = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+        if self.mode == "refuse":
+            c.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!")
+            got = len(rest)
+            c.settimeout(3)
+            try:
+                while d := c.recv(65536):  # until the proxy closes: no body should come
+                    got += len(d)
+            except socket.timeout:
+                pass
+            self.got.append(got)
+            return
+        if self.mode == "continue":
+            c.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = rest
+        while len(body) < n:
+            d = c.recv(65536)
+            if not d:
+                break
+            body += d
+        self.got.append(len(body))
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%d" % (len(str(len(body))), len(body)))
+
+
+def expect_exchange(port, n, body_after=None):
+    """A PUT of n bytes with Expect: 100-continue: sends the head, reads what comes back
+    (the body is sent on a 100, or after body_after seconds without one). Returns
+    (interim heads seen before the final response, final head, final body, seconds from
+    the head to the first byte back)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(b"PUT /up HTTP/1.1\r\nHost: app.test\r\nContent-Length: %d\r\n"
+                  b"Expect: 100-continue\r\n\r\n" % n)
+        t0, first, interim, buf, sent = time.monotonic(), None, [], b"", False
+        deadline = t0 + 10
+        while time.monotonic() < deadline:
+            if body_after is not None and not sent and time.monotonic() - t0 >= body_after:
+                s.sendall(b"x" * n)
+                sent = True
+            s.settimeout(0.05 if body_after is not None and not sent else 5)
+            try:
+                d = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not d:
+                break
+            first = first or time.monotonic() - t0
+            buf += d
+            while b"\r\n\r\n" in buf:
+                head, _, rest = buf.partition(b"\r\n\r\n")
+                if not re.match(rb"HTTP/1\.1 1\d\d ", head):
+                    m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+                    while m and len(rest) < int(m.group(1)) and time.monotonic() < deadline:
+                        rest += s.recv(65536)
+                    return interim, head, rest, first
+                interim.append(head)
+                buf = rest
+                if not sent:
+                    s.sendall(b"x" * n)
+                    sent = True
+        return interim, None, buf, first
+    finally:
+        s.close()
+
+
+@t.test
+def expect_continue_waits_for_the_servers_answer():
+    """RFC 9110 §10.1.1, as Traefik's transport (ExpectContinueTimeout 1 s): Expect goes
+    to the server, and the client's 100 Continue comes only when the server asks for the
+    body; a server refusing at once costs the client no upload; a server that never
+    sends 100 gets the body after a second."""
+    with behind_fixture(ExpectServer("refuse")) as (be, fx, port):
+        interim, head, body, first = expect_exchange(port, 1 << 20, body_after=None)
+        assert head is not None and head.startswith(b"HTTP/1.1 413"), (interim, head)
+        assert interim == [] and body == b"big!", (interim, body)
+        assert first < 0.9, first
+        deadline = time.monotonic() + 5
+        while not be.got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert be.got == [0] and be.expect == ["100-continue"], (be.got, be.expect)
+    with behind_fixture(ExpectServer("continue")) as (be, fx, port):
+        interim, head, body, first = expect_exchange(port, 300000)
+        assert [h.split(b"\r\n")[0] for h in interim] == [b"HTTP/1.1 100 Continue"], interim
+        assert head.startswith(b"HTTP/1.1 200") and body == b"300000", (head, body)
+        assert be.got == [300000], be.got
+    with behind_fixture(ExpectServer("silent")) as (be, fx, port):
+        interim, head, body, first = expect_exchange(port, 5000)
+        assert len(interim) == 1 and 0.8 <= first < 3, (interim, first)
+        assert head.startswith(b"HTTP/1.1 200") and body == b"5000", (head, body)
 
 
 @t.test
