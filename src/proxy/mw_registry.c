@@ -4,6 +4,7 @@
 #include "proxy/mw_basicauth.h"
 #include "proxy/mw_chain.h"
 #include "proxy/mw_compress.h"
+#include "proxy/mw_encoded.h"
 #include "proxy/mw_forwardauth.h"
 #include "proxy/mw_headers.h"
 #include "proxy/mw_ip.h"
@@ -15,8 +16,7 @@
 #include <string.h>
 
 static const proxy_mw_type_t types[] = {
-    {"headers", proxy_mw_hdr_parse, proxy_mw_hdr_free, proxy_mw_hdr_request,
-     proxy_mw_hdr_response},
+    {"headers", proxy_mw_hdr_parse, proxy_mw_hdr_free, proxy_mw_hdr_request, proxy_mw_hdr_response},
     {"rateLimit", proxy_mw_ratelimit_parse, proxy_mw_ratelimit_free, proxy_mw_ratelimit_request,
      NULL},
     {"compress", proxy_mw_compress_parse, proxy_mw_compress_free, NULL, NULL},
@@ -25,20 +25,20 @@ static const proxy_mw_type_t types[] = {
     {"redirectRegex", proxy_mw_redirectregex_parse, proxy_mw_redirect_free,
      proxy_mw_redirect_request, NULL},
     {"stripPrefix", proxy_mw_stripprefix_parse, proxy_mw_path_free, proxy_mw_path_request, NULL},
-    {"stripPrefixRegex", proxy_mw_stripprefixregex_parse, proxy_mw_path_free,
-     proxy_mw_path_request, NULL},
+    {"stripPrefixRegex", proxy_mw_stripprefixregex_parse, proxy_mw_path_free, proxy_mw_path_request,
+     NULL},
     {"addPrefix", proxy_mw_addprefix_parse, proxy_mw_path_free, proxy_mw_path_request, NULL},
     {"replacePath", proxy_mw_replacepath_parse, proxy_mw_path_free, proxy_mw_path_request, NULL},
-    {"replacePathRegex", proxy_mw_replacepathregex_parse, proxy_mw_path_free,
-     proxy_mw_path_request, NULL},
+    {"replacePathRegex", proxy_mw_replacepathregex_parse, proxy_mw_path_free, proxy_mw_path_request,
+     NULL},
     {"basicAuth", proxy_mw_basicauth_parse, proxy_mw_basicauth_free, proxy_mw_basicauth_request,
      NULL},
-    {"ipAllowList", proxy_mw_ipallow_parse, proxy_mw_ipallow_free, proxy_mw_ipallow_request,
-     NULL},
-    {"ipWhiteList", proxy_mw_ipallow_parse, proxy_mw_ipallow_free, proxy_mw_ipallow_request,
-     NULL},
+    {"ipAllowList", proxy_mw_ipallow_parse, proxy_mw_ipallow_free, proxy_mw_ipallow_request, NULL},
+    {"ipWhiteList", proxy_mw_ipallow_parse, proxy_mw_ipallow_free, proxy_mw_ipallow_request, NULL},
     {"forwardAuth", proxy_mw_forwardauth_parse, proxy_mw_forwardauth_free, NULL, NULL},
     {"chain", proxy_mw_chain_parse, proxy_mw_chain_free, NULL, NULL},
+    {"encodedCharacters", proxy_mw_encoded_parse, proxy_mw_encoded_free, proxy_mw_encoded_request,
+     NULL},
 };
 
 /* Traefik middleware types that hearth recognises but does not implement. */

@@ -1,7 +1,7 @@
 """End-to-end tests of `hearth proxy` (part 2): every middleware through the real proxy,
 one Ingress host per middleware, Traefik semantics from the reference: headers (custom and
 security fields), rateLimit, compress, redirectScheme, redirectRegex, forwardAuth,
-stripPrefix, addPrefix, basicAuth from a Secret, ipAllowList and chain."""
+stripPrefix, addPrefix, basicAuth from a Secret, ipAllowList, encodedCharacters and chain."""
 import base64
 import gzip
 import http.client
@@ -105,6 +105,10 @@ MIDDLEWARES = {
           ipStrategy:
             depth: 1
         """,
+    "enc": """\
+        encodedCharacters:
+          allowEncodedSlash: true
+        """,
     "chain": """\
         chain:
           middlewares:
@@ -119,7 +123,7 @@ HOSTS = {
     "add": ["add"], "basic": ["basic"], "allowed": ["allow-local"], "denied": ["allow-ten"],
     "chain": ["chain"], "auth": ["fa"], "authdown": ["fa-down"], "authtrust": ["fa-trust"],
     "deniedxff": ["allow-ten-depth"], "hdrbasic": ["hdr", "basic"], "hdrhttps": ["hdr", "https"],
-    "hdrdeny": ["hdr", "allow-ten"], "seedredirect": ["default-redirect-https"],
+    "hdrdeny": ["hdr", "allow-ten"], "seedredirect": ["default-redirect-https"], "enc": ["enc"],
 }
 
 
@@ -484,6 +488,20 @@ def paths_are_normalized_before_routing():
     assert status == 200 and echo(body)["target"] == "/a/b/~user/?q=%2e%2e", body[:300]
     # an invalid escape is refused as Go's URL parser does, not half-decoded
     assert web("pathsafe", "/p/%%32e%%32e/admin")[0] == 400
+
+
+@t.test
+def encoded_characters_refused_unless_allowed():
+    """Traefik's encodedCharacters middleware: a path escape that could split the
+    proxy's and the backend's view (%5C %00 %3B %25 %3F %23, either case) gets 400;
+    the one allowed (%2F here) and every other escape go through as sent."""
+    for path in ("/a%5Cb", "/a%5cb", "/a%00", "/a%3Bb", "/a%25b", "/a%3fb", "/a%23"):
+        assert web("enc", path)[0] == 400, path
+    for path in ("/a%2Fb", "/a%2fb", "/a%20b", "/a?q=%3B%23"):
+        status, _, body = web("enc", path)
+        assert status == 200, (path, status)
+    assert echo(web("enc", "/a%2fb%20c")[2])["target"] == "/a%2Fb%20c"
+    assert web("add", "/a%3Bb")[0] == 200, "without the middleware, escapes pass"
 
 
 @t.test

@@ -129,6 +129,7 @@ static void test_registry_errors(void **state)
         {"{\"headers\":{},\"compress\":{}}", -EINVAL},
         {"{\"compress\":true}", -EINVAL},
         {"{\"rateLimit\":{\"period\":\"soon\"}}", -EINVAL},
+        {"{\"encodedCharacters\":{\"allowEncodedHash\":\"maybe\"}}", -EINVAL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         proxy_mw_t mw;
