@@ -260,3 +260,63 @@ proxy_mw_verdict_t proxy_mw_ipallow_request(const void *cfg, proxy_mw_req_t *req
         return PROXY_MW_NEXT;
     return proxy_mw_resp_text(resp, c->reject_status, proxy_mw_status_text(c->reject_status));
 }
+
+int proxy_mw_source_parse(const json_t *obj, const char *what, int host_default,
+                          proxy_mw_source_t *s, char *err, size_t errlen)
+{
+    int host = 0;
+    memset(s, 0, sizeof(*s));
+    json_t *ips = obj ? proxy_mw_json_get(obj, "ipStrategy") : NULL;
+    if (ips && json_is_null(ips))
+        ips = NULL;
+    if (obj && !json_is_null(obj) &&
+        (proxy_mw_json_str(obj, "requestHeaderName", &s->header, err, errlen) != 0 ||
+         proxy_mw_json_bool(obj, "requestHost", &host, err, errlen) != 0)) {
+        proxy_mw_source_free(s);
+        return -EINVAL;
+    }
+    if (s->header && !s->header[0]) {
+        hc_free(s->header);
+        s->header = NULL;
+    }
+    if ((ips != NULL) + (s->header != NULL) + host > 1) {
+        proxy_mw_source_free(s);
+        return hc_errf(err, errlen, -EINVAL,
+                       "%s.sourceCriterion: ipStrategy, requestHeaderName and requestHost are "
+                       "mutually exclusive",
+                       what);
+    }
+    s->kind = s->header                        ? PROXY_MW_SRC_HEADER
+              : host || (host_default && !ips) ? PROXY_MW_SRC_HOST
+                                               : PROXY_MW_SRC_IP;
+    return proxy_mw_ipstrategy_parse(ips, &s->strategy, err, errlen);
+}
+
+void proxy_mw_source_free(proxy_mw_source_t *s)
+{
+    proxy_mw_ipstrategy_free(&s->strategy);
+    hc_free(s->header);
+    s->header = NULL;
+}
+
+int proxy_mw_source_get(const proxy_mw_source_t *s, const proxy_mw_req_t *req, const char **src,
+                        char ip[PROXY_MW_IP_MAX])
+{
+    *src = "";
+    if (s->kind == PROXY_MW_SRC_HEADER) {
+        const char *v = proxy_mw_headers_get(&req->headers, s->header);
+        if (!v || !v[0])
+            return -ENOENT;
+        *src = v;
+        return 0;
+    }
+    if (s->kind == PROXY_MW_SRC_HOST) {
+        *src = req->host ? req->host : "";
+        return 0;
+    }
+    if (s->strategy.depth == 0 && s->strategy.excluded.n == 0 && !req->peer_ip[0])
+        return -ENOENT;
+    proxy_mw_ipstrategy_get(&s->strategy, req, ip);
+    *src = ip;
+    return 0;
+}

@@ -1,7 +1,7 @@
 /* Client-IP middlewares and their shared pieces: CIDR sets, Traefik's ipStrategy (which
  * address stands for the client: the peer, or an X-Forwarded-For entry), and the
- * ipAllowList middleware (v2 name ipWhiteList) built from both. rateLimit reuses the
- * strategy for its source key. */
+ * ipAllowList middleware (v2 name ipWhiteList) built from both; and sourceCriterion, the
+ * source key of rateLimit and inFlightReq built on the strategy. */
 #ifndef PROXY_MW_IP_H
 #define PROXY_MW_IP_H
 
@@ -50,6 +50,31 @@ void proxy_mw_ipstrategy_free(proxy_mw_ipstrategy_t *s);
  *  "" when depth exceeds the entries or every entry is excluded. */
 void proxy_mw_ipstrategy_get(const proxy_mw_ipstrategy_t *s, const proxy_mw_req_t *req,
                              char out[PROXY_MW_IP_MAX]);
+
+/* Traefik's sourceCriterion: what names a request's source (rateLimit, inFlightReq). */
+typedef enum proxy_mw_source_kind {
+    PROXY_MW_SRC_IP,     /* the address ipStrategy picks */
+    PROXY_MW_SRC_HEADER, /* a request field's value */
+    PROXY_MW_SRC_HOST,   /* the Host */
+} proxy_mw_source_kind_t;
+
+typedef struct proxy_mw_source {
+    proxy_mw_source_kind_t kind;
+    proxy_mw_ipstrategy_t strategy; /* PROXY_MW_SRC_IP */
+    char *header;                   /* PROXY_MW_SRC_HEADER */
+} proxy_mw_source_t;
+
+/** Reads a sourceCriterion obj: at most one of ipStrategy {...}, requestHeaderName,
+ *  requestHost. None (or obj absent): the peer address, or the Host with host_default
+ *  (inFlightReq's default). what names the middleware in err. Returns 0 or -EINVAL;
+ *  free with proxy_mw_source_free. */
+int proxy_mw_source_parse(const json_t *obj, const char *what, int host_default,
+                          proxy_mw_source_t *s, char *err, size_t errlen);
+void proxy_mw_source_free(proxy_mw_source_t *s);
+/** Points *src at req's source (an address written into ip, a field value or the host).
+ *  -ENOENT when the request has none (no such field, no address): *src is then "". */
+int proxy_mw_source_get(const proxy_mw_source_t *s, const proxy_mw_req_t *req, const char **src,
+                        char ip[PROXY_MW_IP_MAX]);
 
 /** ipAllowList / ipWhiteList spec: {sourceRange: [...] (required), ipStrategy: {...},
  *  rejectStatusCode (default 403)}. Contract of proxy_mw_parse_fn (mw.h). */

@@ -32,17 +32,13 @@ typedef struct rl_stripe {
     rl_bucket_t *slots[RL_SLOTS];
 } rl_stripe_t;
 
-typedef enum rl_source { RL_SRC_IP, RL_SRC_HEADER, RL_SRC_HOST } rl_source_t;
-
 typedef struct rl_cfg {
     char *name;
     double rate; /* tokens per second; 0 = unlimited */
     double burst;
     uint64_t max_delay_ns;
     uint64_t ttl_ns;
-    rl_source_t source;
-    proxy_mw_ipstrategy_t strategy;
-    char *header;
+    proxy_mw_source_t source;
     rl_stripe_t *stripes; /* RL_STRIPES */
 } rl_cfg_t;
 
@@ -143,29 +139,6 @@ static int parse_period(const json_t *spec, uint64_t *ns, char *err, size_t errl
     return 0;
 }
 
-static int parse_source(rl_cfg_t *c, const json_t *spec, char *err, size_t errlen)
-{
-    json_t *sc = proxy_mw_json_get(spec, "sourceCriterion");
-    int host = 0;
-    if (!sc || json_is_null(sc))
-        return 0;
-    json_t *ips = proxy_mw_json_get(sc, "ipStrategy");
-    if (proxy_mw_json_str(sc, "requestHeaderName", &c->header, err, errlen) != 0 ||
-        proxy_mw_json_bool(sc, "requestHost", &host, err, errlen) != 0)
-        return -EINVAL;
-    if (c->header && !c->header[0]) {
-        hc_free(c->header);
-        c->header = NULL;
-    }
-    int set = (ips && !json_is_null(ips)) + (c->header != NULL) + host;
-    if (set > 1)
-        return hc_errf(err, errlen, -EINVAL,
-                            "rateLimit.sourceCriterion: ipStrategy, requestHeaderName and "
-                            "requestHost are mutually exclusive");
-    c->source = c->header ? RL_SRC_HEADER : host ? RL_SRC_HOST : RL_SRC_IP;
-    return proxy_mw_ipstrategy_parse(ips, &c->strategy, err, errlen);
-}
-
 /* Traefik: rate = average/period; burst >= 1; maxDelay = 1s/(2*int(rate)) or 500 ms
  * below 1/s; ttl = 2 s, or 1 + int(1/rate) s below 1/s. */
 static int parse_limits(rl_cfg_t *c, const json_t *spec, char *err, size_t errlen)
@@ -196,9 +169,9 @@ int proxy_mw_ratelimit_parse(const json_t *spec, const char *name, void **cfg, c
     rl_cfg_t *c = hc_calloc(1, sizeof(*c));
     int rc = parse_limits(c, spec, err, errlen);
     if (rc == 0)
-        rc = parse_source(c, spec, err, errlen);
+        rc = proxy_mw_source_parse(proxy_mw_json_get(spec, "sourceCriterion"), "rateLimit", 0,
+                                   &c->source, err, errlen);
     if (rc != 0) {
-        hc_free(c->header);
         hc_free(c);
         return rc;
     }
@@ -228,8 +201,7 @@ void proxy_mw_ratelimit_free(void *cfg)
         pthread_mutex_destroy(&c->stripes[i].mu);
     }
     hc_free(c->stripes);
-    proxy_mw_ipstrategy_free(&c->strategy);
-    hc_free(c->header);
+    proxy_mw_source_free(&c->source);
     hc_free(c->name);
     hc_free(c);
 }
@@ -336,25 +308,6 @@ static uint64_t bucket_reserve(const rl_cfg_t *c, rl_bucket_t *b, uint64_t now)
     return wait;
 }
 
-/* Points *src at the request's source; returns -ENOENT when the request has none. */
-static int source_of(const rl_cfg_t *c, const proxy_mw_req_t *req, const char **src,
-                     char ip[PROXY_MW_IP_MAX])
-{
-    if (c->source == RL_SRC_HEADER) {
-        *src = proxy_mw_headers_get(&req->headers, c->header);
-        return *src && (*src)[0] ? 0 : -ENOENT;
-    }
-    if (c->source == RL_SRC_HOST) {
-        *src = req->host;
-        return 0;
-    }
-    if (c->strategy.depth == 0 && c->strategy.excluded.n == 0 && !req->peer_ip[0])
-        return -ENOENT;
-    proxy_mw_ipstrategy_get(&c->strategy, req, ip);
-    *src = ip;
-    return 0;
-}
-
 int proxy_mw_ratelimit_take(const void *cfg, const proxy_mw_req_t *req, uint64_t *wait_ns)
 {
     const rl_cfg_t *c = cfg;
@@ -363,7 +316,7 @@ int proxy_mw_ratelimit_take(const void *cfg, const proxy_mw_req_t *req, uint64_t
     *wait_ns = 0;
     if (c->rate <= 0)
         return 0;
-    if (source_of(c, req, &src, ip) != 0)
+    if (proxy_mw_source_get(&c->source, req, &src, ip) != 0)
         return -ENOENT;
     /* The key "<middleware>:<source>" lives on the stack unless it is unusually long. */
     size_t need = strlen(c->name) + 1 + strlen(src) + 1;
