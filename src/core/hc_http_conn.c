@@ -528,8 +528,10 @@ static void on_eof(hc_http_conn_t *c)
         return;
     }
     /* A client may half-close after sending its request (RFC 9112 §9.6): finish the
-     * response before closing. A streaming response or a half-sent request: gone. */
-    if (rq && rq->active && rq->msg_complete && rq->res_state == RQ_RES_NONE && !c->lingering) {
+     * response before closing, unless EOF counts as leaving. A streaming response or a
+     * half-sent request: gone. */
+    if (rq && rq->active && rq->msg_complete && rq->res_state == RQ_RES_NONE && !c->lingering &&
+        !c->srv->o.eof_aborts) {
         c->peer_eof = 1;
         c->keep_alive = 0;
         hc_http_conn_set_reading(c, 0);

@@ -36,6 +36,9 @@ typedef struct hc_http_server_opts {
     const char *server_header;  /* Server field value; NULL = "hearth", "" = none */
     unsigned io_pool_trim_ms;   /* pooled connection buffers unused this long are freed
                                    (down to 64); 0 = 10 s */
+    int eof_aborts; /* 1: a client's EOF before its response began means it left (Go's and
+                       nginx's servers): the connection closes and the request's on_close
+                       runs. 0: a half-closed client still gets its response */
     hc_http_handler_cb handler;
     void *handler_arg;
 } hc_http_server_opts_t;

@@ -44,6 +44,13 @@ typedef struct proxy_mw_headers {
     hc_buf_t *store; /* NULL, or the caller's: never grown by the list, must outlive it */
 } proxy_mw_headers_t;
 
+/* Something a middleware keeps for as long as the request lives (inFlightReq's place in
+ * its count): proxy_mw_req_free releases it. */
+typedef struct proxy_mw_hold {
+    struct proxy_mw_hold *next;
+    void (*release)(struct proxy_mw_hold *h); /* gives it back and frees h */
+} proxy_mw_hold_t;
+
 /* The request as middlewares see it. Every string is owned by the view and freed by
  * proxy_mw_req_free: proxy_mw_req_init copies them into one block; middlewares replace
  * host and path with proxy_mw_req_set, user with proxy_mw_str_set. */
@@ -59,6 +66,7 @@ typedef struct proxy_mw_req {
     uint32_t delay_ms; /* out: hold the request this long before going on (rateLimit) */
     int no_xff;        /* out: do not add X-Forwarded-For upstream (headers middleware) */
     char *user;        /* out: authenticated user name (basicAuth), NULL otherwise */
+    proxy_mw_hold_t *holds; /* out: released, newest first, by proxy_mw_req_free */
     char *block;       /* the strings proxy_mw_req_init copied, one piece of memory */
     size_t block_len;
     int block_owned; /* block is an allocation of its own (else in the caller's store) */
@@ -112,7 +120,7 @@ void proxy_mw_req_init(proxy_mw_req_t *req, const char *method, int tls, const c
 void proxy_mw_req_init_in(proxy_mw_req_t *req, const char *method, int tls, const char *host,
                           const char *target, const char *peer_ip, uint64_t now_ns,
                           hc_buf_t *store);
-/** Frees everything req owns. */
+/** Releases req's holds and frees everything it owns. */
 void proxy_mw_req_free(proxy_mw_req_t *req);
 /** Replaces an owned string field with a copy of value (NULL allowed). */
 void proxy_mw_str_set(char **field, const char *value);
@@ -127,6 +135,8 @@ void proxy_mw_resp_free(proxy_mw_resp_t *resp);
 /** Sets status and a text/plain body (Content-Type and Content-Length headers too).
  *  Returns PROXY_MW_RESPOND so a middleware can `return proxy_mw_resp_text(...)`. */
 proxy_mw_verdict_t proxy_mw_resp_text(proxy_mw_resp_t *resp, int status, const char *body);
+/** FNV-1a of s: the key hash of the shared per-source tables (rateLimit, inFlightReq). */
+uint64_t proxy_mw_hash(const char *s);
 /** The RFC 9110 §15 reason phrase of status ("Not Found"), "" when unknown. */
 const char *proxy_mw_status_text(int status);
 

@@ -218,14 +218,6 @@ size_t proxy_mw_ratelimit_count(const void *cfg)
     return n;
 }
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 /* Unlinks b (found in slot j) from the stripe and frees it. */
 static void bucket_drop(rl_stripe_t *st, size_t j, rl_bucket_t *b)
 {
@@ -322,7 +314,7 @@ int proxy_mw_ratelimit_take(const void *cfg, const proxy_mw_req_t *req, uint64_t
     size_t need = strlen(c->name) + 1 + strlen(src) + 1;
     char *key = need <= sizeof(small) ? small : hc_malloc(need);
     snprintf(key, need, "%s:%s", c->name, src);
-    uint64_t hash = fnv1a(key);
+    uint64_t hash = proxy_mw_hash(key);
     rl_stripe_t *st = &c->stripes[hash % RL_STRIPES];
     pthread_mutex_lock(&st->mu);
     uint64_t wait = bucket_reserve(c, bucket_get(c, st, key, hash, req->now_ns), req->now_ns);

@@ -7,6 +7,7 @@
 #include "proxy/mw_encoded.h"
 #include "proxy/mw_forwardauth.h"
 #include "proxy/mw_headers.h"
+#include "proxy/mw_inflight.h"
 #include "proxy/mw_ip.h"
 #include "proxy/mw_path.h"
 #include "proxy/mw_ratelimit.h"
@@ -37,14 +38,16 @@ static const proxy_mw_type_t types[] = {
     {"ipWhiteList", proxy_mw_ipallow_parse, proxy_mw_ipallow_free, proxy_mw_ipallow_request, NULL},
     {"forwardAuth", proxy_mw_forwardauth_parse, proxy_mw_forwardauth_free, NULL, NULL},
     {"chain", proxy_mw_chain_parse, proxy_mw_chain_free, NULL, NULL},
+    {"inFlightReq", proxy_mw_inflight_parse, proxy_mw_inflight_free, proxy_mw_inflight_request,
+     NULL},
     {"encodedCharacters", proxy_mw_encoded_parse, proxy_mw_encoded_free, proxy_mw_encoded_request,
      NULL},
 };
 
 /* Traefik middleware types that hearth recognises but does not implement. */
 static const char *const unsupported[] = {
-    "buffering", "circuitBreaker", "contentType", "digestAuth", "errors", "grpcWeb",
-    "inFlightReq", "passTLSClientCert", "plugin", "retry",
+    "buffering", "circuitBreaker",    "contentType", "digestAuth", "errors",
+    "grpcWeb",   "passTLSClientCert", "plugin",      "retry",
 };
 
 const proxy_mw_type_t *proxy_mw_type_find(const char *name)

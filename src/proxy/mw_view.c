@@ -212,6 +212,11 @@ void proxy_mw_req_set(proxy_mw_req_t *req, char **field, const char *value)
 
 void proxy_mw_req_free(proxy_mw_req_t *req)
 {
+    while (req->holds) {
+        proxy_mw_hold_t *h = req->holds;
+        req->holds = h->next;
+        h->release(h);
+    }
     char **f[] = {&req->method, &req->scheme, &req->host, &req->path, &req->query, &req->peer_ip};
     for (size_t i = 0; (req->replaced || !req->block) && i < sizeof(f) / sizeof(f[0]); i++)
         if (!in_block(req, *f[i]))
@@ -247,6 +252,14 @@ proxy_mw_verdict_t proxy_mw_resp_text(proxy_mw_resp_t *resp, int status, const c
     proxy_mw_headers_set(&resp->headers, "Content-Type", "text/plain; charset=utf-8");
     proxy_mw_headers_set(&resp->headers, "Content-Length", len);
     return PROXY_MW_RESPOND;
+}
+
+uint64_t proxy_mw_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
 }
 
 const char *proxy_mw_status_text(int status)

@@ -41,6 +41,7 @@ static int ep_open(proxy_worker_t *w, int idx)
                                .max_header_bytes = HEAD_LIMIT,
                                .server_header = "",
                                .idle_timeout_ms = IDLE_TIMEOUT_MS,
+                               .eof_aborts = 1, /* the upstream request is cancelled */
                                .tls = idx == PROXY_GEN_WEBSECURE ? svc->tls : NULL};
     ep->srv = hc_http_server_new(w->loop, &o);
     if (!ep->srv)

@@ -1,11 +1,14 @@
 """End-to-end tests of `hearth proxy` (part 2): every middleware through the real proxy,
 one Ingress host per middleware, Traefik semantics from the reference: headers (custom and
 security fields), rateLimit, compress, redirectScheme, redirectRegex, forwardAuth,
-stripPrefix, addPrefix, basicAuth from a Secret, ipAllowList, encodedCharacters and chain."""
+stripPrefix, addPrefix, basicAuth from a Secret, ipAllowList, inFlightReq, encodedCharacters
+and chain."""
 import base64
 import gzip
 import http.client
+import socket
 import subprocess
+import threading
 import time
 import types
 import zlib
@@ -105,6 +108,12 @@ MIDDLEWARES = {
           ipStrategy:
             depth: 1
         """,
+    "inflight": """\
+        inFlightReq:
+          amount: 2
+          sourceCriterion:
+            requestHeaderName: X-Tenant
+        """,
     "enc": """\
         encodedCharacters:
           allowEncodedSlash: true
@@ -124,6 +133,7 @@ HOSTS = {
     "chain": ["chain"], "auth": ["fa"], "authdown": ["fa-down"], "authtrust": ["fa-trust"],
     "deniedxff": ["allow-ten-depth"], "hdrbasic": ["hdr", "basic"], "hdrhttps": ["hdr", "https"],
     "hdrdeny": ["hdr", "allow-ten"], "seedredirect": ["default-redirect-https"], "enc": ["enc"],
+    "inflight": ["inflight"],
 }
 
 
@@ -488,6 +498,37 @@ def paths_are_normalized_before_routing():
     assert status == 200 and echo(body)["target"] == "/a/b/~user/?q=%2e%2e", body[:300]
     # an invalid escape is refused as Go's URL parser does, not half-decoded
     assert web("pathsafe", "/p/%%32e%%32e/admin")[0] == 400
+
+
+@t.test
+def in_flight_requests_limited_per_source():
+    """inFlightReq: at most 2 requests of one tenant at once; a third gets 429 while
+    another tenant is served, and the places come back when the responses end."""
+    out = {}
+
+    def slow(key, tenant):
+        out[key] = web("inflight", "/slow?ms=3000", headers={"X-Tenant": tenant})[0]
+
+    threads = [threading.Thread(target=slow, args=(i, "acme")) for i in range(2)]
+    for th in threads:
+        th.start()
+    time.sleep(1.0)  # both in flight (a probe here would take a place of its own)
+    assert web("inflight", "/", headers={"X-Tenant": "acme"})[0] == 429
+    assert web("inflight", "/", headers={"X-Tenant": "globex"})[0] == 200
+    for th in threads:
+        th.join(10)
+    assert out == {0: 200, 1: 200}, out
+    assert web("inflight", "/", headers={"X-Tenant": "acme"})[0] == 200
+    # clients that leave mid-request give their places back too
+    gone = [socket.create_connection(("127.0.0.1", S["proxy"].web), timeout=5) for _ in range(2)]
+    for c in gone:
+        c.sendall(b"GET /slow?ms=5000 HTTP/1.1\r\nHost: inflight.test\r\nX-Tenant: initech\r\n\r\n")
+    time.sleep(0.5)
+    assert web("inflight", "/", headers={"X-Tenant": "initech"})[0] == 429
+    for c in gone:
+        c.close()
+    wait_for(lambda: web("inflight", "/", headers={"X-Tenant": "initech"})[0] == 200, timeout=3,
+             what="the places of clients that left")
 
 
 @t.test
