@@ -166,6 +166,11 @@ void pc_router_fail(proxy_router_t *r, proxy_status_t st, const char *fmt, ...)
         r->status = st;
 }
 
+void proxy_config_router_disable(proxy_router_t *r, const char *msg)
+{
+    pc_router_fail(r, PROXY_STATUS_DISABLED, "%s", msg);
+}
+
 void pc_service_fail(proxy_service_t *s, const char *fmt, ...)
 {
     va_list ap;

@@ -555,10 +555,6 @@ void proxy_handle(hc_http_req_t *req, void *arg)
         return;
     }
     rq->chain = proxy_gen_chain(rq->gen, rq->router);
-    if (rq->chain->broken) {
-        respond_text(rq, 0, 500, "Internal Server Error");
-        return;
-    }
     hc_http_req_on_close(req, on_client_close, rq);
     run_middlewares(rq);
 }

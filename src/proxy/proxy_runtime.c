@@ -135,6 +135,7 @@ static void mws_parse(proxy_gen_t *g)
         json_decref(spec);
         if (rc) {
             memset(&g->mws[i].mw, 0, sizeof(g->mws[i].mw));
+            g->mws[i].error = hc_strdup(err);
             proxy_gen_error_add(g, m->source, "middleware", "", m->name, "%s", err);
         }
     }
@@ -164,7 +165,7 @@ static int chain_expand(const proxy_gen_t *g, const proxy_gen_mw_t *m, unsigned 
                         const proxy_gen_mw_t **out, size_t *n, char *err, size_t errlen)
 {
     if (!m->mw.type) {
-        snprintf(err, errlen, "middleware %s is invalid", m->def->name);
+        snprintf(err, errlen, "%s", m->error);
         return -EINVAL;
     }
     if (strcmp(m->mw.type->name, "chain") != 0) {
@@ -195,14 +196,15 @@ static int chain_expand(const proxy_gen_t *g, const proxy_gen_mw_t *m, unsigned 
 }
 
 /* Expands each enabled router's middlewares. A router whose chain cannot be expanded
- * is marked broken and reported: the handler answers its requests with 500. */
+ * (an invalid or unsupported middleware, a chain loop) is disabled and reported, as
+ * Traefik does: it is not routed. Runs before the route tables are built. */
 static void chains_build(proxy_gen_t *g)
 {
-    const proxy_config_t *cfg = g->cfg;
+    proxy_config_t *cfg = g->cfg;
     g->chains = hc_calloc(cfg->nrouters ? cfg->nrouters : 1, sizeof(*g->chains));
     const proxy_gen_mw_t *tmp[PROXY_GEN_MAX_MWS];
     for (size_t r = 0; r < cfg->nrouters; r++) {
-        const proxy_router_t *rt = &cfg->routers[r];
+        proxy_router_t *rt = &cfg->routers[r];
         if (rt->status == PROXY_STATUS_DISABLED || !rt->middlewares)
             continue;
         size_t n = 0;
@@ -212,7 +214,7 @@ static void chains_build(proxy_gen_t *g)
             rc = chain_expand(g, &g->mws[rt->middlewares[i] - cfg->middlewares], 0, tmp, &n, err,
                               sizeof(err));
         if (rc) {
-            g->chains[r].broken = 1;
+            proxy_config_router_disable(rt, err);
             proxy_gen_error_add(g, rt->source, "router", "", rt->name, "%s", err);
             continue;
         }
@@ -235,11 +237,11 @@ int proxy_gen_build(const proxy_gen_input_t *in, proxy_gen_t **out)
     int rc = config_build(g, in);
     if (rc)
         goto fail;
+    mws_parse(g);
+    chains_build(g);
     if ((rc = proxy_route_build(g->cfg, "web", 0, &g->routes[PROXY_GEN_WEB])) ||
         (rc = proxy_route_build(g->cfg, "websecure", 1, &g->routes[PROXY_GEN_WEBSECURE])))
         goto fail;
-    mws_parse(g);
-    chains_build(g);
     proxy_gen_tls_build(g);
     *out = g;
     return 0;
@@ -256,8 +258,10 @@ static void gen_free(proxy_gen_t *g)
             hc_free(g->chains[r].mws);
     hc_free(g->chains);
     if (g->mws)
-        for (size_t i = 0; i < g->cfg->nmiddlewares; i++)
+        for (size_t i = 0; i < g->cfg->nmiddlewares; i++) {
             proxy_mw_free(&g->mws[i].mw);
+            hc_free(g->mws[i].error);
+        }
     hc_free(g->mws);
     for (int i = 0; i < PROXY_GEN_NEP; i++)
         proxy_route_free(g->routes[i]);

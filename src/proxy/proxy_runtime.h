@@ -32,13 +32,13 @@ enum { PROXY_GEN_WEB = 0, PROXY_GEN_WEBSECURE = 1, PROXY_GEN_NEP = 2 };
 typedef struct proxy_gen_mw {
     const proxy_middleware_t *def;
     proxy_mw_t mw; /* mw.type NULL when the spec did not parse (the router is disabled) */
+    char *error;   /* then why */
 } proxy_gen_mw_t;
 
 /* What one router runs, chains expanded, in order. */
 typedef struct proxy_gen_chain {
     const proxy_gen_mw_t **mws;
     size_t n;
-    int broken; /* a middleware was invalid or a chain unresolvable: answer 500 */
 } proxy_gen_chain_t;
 
 /* A certificate's facts for metrics and the API (never the key). */

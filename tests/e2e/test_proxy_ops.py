@@ -182,6 +182,18 @@ def broken_object_reported_and_skipped():
     assert r["status"] == "disabled" and r.get("error") and "service" not in r, r
     assert get(p.web, "/", host="badref.test")[0] == 404
     assert routed_to(p.web, "ops.test", "/", "ops-be"), "the rest stays live"
+    # a middleware hearth cannot run disables its router, with the reason, as Traefik does
+    # for a middleware it cannot build
+    p.write("unsup.yaml", "apiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata:\n  name: again\n"
+            "  namespace: ops\nspec:\n  retry:\n    attempts: 3\n---\n"
+            + ingress_yaml(NS, "unsup", "unsup.test", [("/", "Prefix", "be", 80)],
+                           annotations={"traefik.ingress.kubernetes.io/router.middlewares":
+                                        "ops-again@kubernetescrd"}))
+    r = wait_for(lambda: {x["name"]: x for x in p.api_json("/api/http/routers")}.get(
+        "ops-unsup-unsup-test@kubernetes"), what="the router of an unsupported middleware listed")
+    assert r["status"] == "disabled" and "retry" in str(r.get("error")), r
+    assert p.api_json("/api/overview")["http"]["routers"]["errors"] >= 2
+    assert get(p.web, "/", host="unsup.test")[0] == 404
 
 
 @t.test
