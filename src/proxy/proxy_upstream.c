@@ -843,8 +843,11 @@ static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
     const char *conn = proxy_mw_headers_get(&f->hdrs, "Connection");
     f->upgrade = conn && strcasestr(conn, "upgrade") && proxy_mw_headers_get(&f->hdrs, "Upgrade");
     proxy_upstream_strip_hop(&f->hdrs, f->upgrade);
-    proxy_upstream_forwarded(&f->hdrs, mw->peer_ip, 1, !strcmp(mw->scheme, "https"),
-                             f->upgrade, f->host, a->server_name, mw->no_xff);
+    /* X-Forwarded-Host/Port describe the Host the client sent, as Traefik's entry point
+     * sets them before any middleware (a headers middleware may rewrite Host since) */
+    const char *sent_host = hc_http_req_header(a->req, "Host", NULL);
+    proxy_upstream_forwarded(&f->hdrs, mw->peer_ip, 1, !strcmp(mw->scheme, "https"), f->upgrade,
+                             sent_host ? sent_host : f->host, a->server_name, mw->no_xff);
     f->idempotent = is_idempotent(f->method);
     f->has_body = a->req->content_length > 0 || a->req->chunked;
     f->body_len = a->req->chunked ? -1 : a->req->content_length;

@@ -108,6 +108,11 @@ MIDDLEWARES = {
           ipStrategy:
             depth: 1
         """,
+    "hostrw": """\
+        headers:
+          customRequestHeaders:
+            Host: internal.example
+        """,
     "inflight": """\
         inFlightReq:
           amount: 2
@@ -133,7 +138,7 @@ HOSTS = {
     "chain": ["chain"], "auth": ["fa"], "authdown": ["fa-down"], "authtrust": ["fa-trust"],
     "deniedxff": ["allow-ten-depth"], "hdrbasic": ["hdr", "basic"], "hdrhttps": ["hdr", "https"],
     "hdrdeny": ["hdr", "allow-ten"], "seedredirect": ["default-redirect-https"], "enc": ["enc"],
-    "inflight": ["inflight"],
+    "inflight": ["inflight"], "hostrw": ["hostrw"],
 }
 
 
@@ -254,6 +259,17 @@ def service_metrics_count_what_reached_the_service():
            any('code="%d"' % c in x for c in (301, 401, 403))]
     assert ep and not svc, (ep, svc)
     assert any(x.startswith("traefik_service_requests_total{") and 'code="200"' in x for x in lines)
+
+
+@t.test
+def headers_host_rewrite_keeps_forwarded_host():
+    """customRequestHeaders Host changes the Host the backend gets; X-Forwarded-Host and
+    X-Forwarded-Port still tell what the client asked for (Traefik sets them at the
+    entry point, before any middleware)."""
+    e = echo(get(S["proxy"].web, "/", host="hostrw.test:8080")[2])
+    assert e["headers"].get("Host") == "internal.example", e["headers"]
+    assert e["headers"].get("X-Forwarded-Host") == "hostrw.test:8080", e["headers"]
+    assert e["headers"].get("X-Forwarded-Port") == "8080", e["headers"]
 
 
 @t.test

@@ -162,8 +162,8 @@ static void test_broken_objects_reported(void **state)
     assert_null(match(g, PROXY_GEN_WEB, "any.host", "/"));
     int disabled = 0;
     for (size_t i = 0; i < g->cfg->nrouters; i++)
-        disabled += g->cfg->routers[i].status == PROXY_STATUS_DISABLED &&
-                    g->cfg->routers[i].nerrors > 0;
+        disabled +=
+            g->cfg->routers[i].status == PROXY_STATUS_DISABLED && g->cfg->routers[i].nerrors > 0;
     assert_int_equal(disabled, 1);
     proxy_gen_unref(g);
 }
