@@ -187,18 +187,18 @@ char *pc_qualify(const char *name, const char *provider)
     return pc_strf("%s@%s", name, provider);
 }
 
-void pc_sha256_10(const char *s, char out[11])
+void pc_rule_hash(const char *s, char out[21])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     static const char hex[] = "0123456789abcdef";
-    if (!EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL) || mdlen < 5)
-        memset(md, 0, 5);
-    for (int i = 0; i < 5; i++) {
+    if (!EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL) || mdlen < 10)
+        memset(md, 0, 10);
+    for (int i = 0; i < 10; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
     }
-    out[10] = '\0';
+    out[20] = '\0';
 }
 
 void pc_router_order(proxy_router_t *r, long long priority, int ingress_exact)

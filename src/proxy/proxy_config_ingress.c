@@ -324,7 +324,7 @@ static void rule_paths(pc_kstate_t *k, const pc_kobj_t *ing, const rtcfg_t *c, p
     }
 }
 
-/* Keys used by more than one path of the Ingress get "-" + 10 hex of sha256(rule). */
+/* Keys used by more than one path of the Ingress get "-" + the rule's hash (20 hex). */
 static void settle_collisions(pending_t *v, size_t n)
 {
     int *dup = hc_calloc(n ? n : 1, sizeof(int));
@@ -335,8 +335,8 @@ static void settle_collisions(pending_t *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!dup[i])
             continue;
-        char hex[11];
-        pc_sha256_10(v[i].rule, hex);
+        char hex[21];
+        pc_rule_hash(v[i].rule, hex);
         char *key = pc_strf("%s-%s", v[i].key, hex);
         hc_free(v[i].key);
         v[i].key = key;

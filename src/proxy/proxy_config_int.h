@@ -48,8 +48,9 @@ void pc_service_fail(proxy_service_t *s, const char *fmt, ...)
 char *pc_qualify(const char *name, const char *provider);
 /* printf into a new string. */
 char *pc_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* First 10 hex digits of sha256(s), into out (11 bytes). */
-void pc_sha256_10(const char *s, char out[11]);
+/* The first 10 bytes of sha256(s) in hex, into out (21 bytes): Go's "%.10x" of the sum,
+ * as Traefik suffixes colliding router keys. */
+void pc_rule_hash(const char *s, char out[21]);
 
 /* Sets priority, order and exact_first of a router from its rule (see proxy_config.h). */
 void pc_router_order(proxy_router_t *r, long long priority, int ingress_exact);
