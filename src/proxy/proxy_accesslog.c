@@ -98,8 +98,9 @@ int proxy_accesslog_format(const proxy_accesslog_entry_t *e, hc_buf_t *out)
     put_num(out, "DownstreamContentSize", e->downstream_size);
     put_num(out, "DownstreamStatus", (unsigned)e->downstream_status);
     put_num(out, "Duration", e->duration_ns);
-    /* Traefik logs the ratio whenever the body changed size on the way (compress) */
-    if (e->downstream_size && e->origin_size != e->downstream_size)
+    /* Traefik logs the ratio whenever a service's body changed size on the way (compress);
+     * answers that never reached a service (404, a middleware's) have none */
+    if (e->origin_status && e->downstream_size && e->origin_size != e->downstream_size)
         hc_buf_printf(out, "\"GzipRatio\":%.17g,",
                       (double)e->origin_size / (double)e->downstream_size);
     put_num(out, "OriginContentSize", e->origin_size);

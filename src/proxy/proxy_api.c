@@ -101,6 +101,22 @@ static void serve_one(hc_http_req_t *req, const proxy_api_t *api, const char *ki
     send_json(req, 200, doc);
 }
 
+/* TCP and UDP routing is not hearth's: Traefik's lists of them are served empty (their
+ * objects are then not found). */
+static int serve_empty_list(hc_http_req_t *req, const char *path)
+{
+    static const char *const lists[] = {"/api/tcp/routers", "/api/tcp/services",
+                                        "/api/tcp/middlewares", "/api/udp/routers",
+                                        "/api/udp/services"};
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+        if (!strcmp(path, lists[i])) {
+            hc_http_res_header(req, "X-Next-Page", "1");
+            send_json(req, 200, json_array());
+            return 1;
+        }
+    return 0;
+}
+
 static void serve_metrics(hc_http_req_t *req, const proxy_api_t *api)
 {
     hc_buf_t b;
@@ -165,7 +181,7 @@ void proxy_api_handle(hc_http_req_t *req, void *arg)
         serve_dashboard(req, api, path);
         return;
     }
-    if (serve_doc(req, api, path))
+    if (serve_doc(req, api, path) || serve_empty_list(req, path))
         return;
     static const char http[] = "/api/http/";
     if (!strncmp(path, http, sizeof(http) - 1)) {

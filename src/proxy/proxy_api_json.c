@@ -196,6 +196,18 @@ static int str_has(const char *s, const char *needle)
     return s && strstr(s, needle) != NULL;
 }
 
+/* Traefik's serviceName filter: a router's service written with its provider must be
+ * asked for whole; one written without matches the asked name before its '@'. */
+static int service_is(const char *svc, const char *want)
+{
+    if (!svc)
+        return 0;
+    if (strchr(svc, '@'))
+        return !strcmp(svc, want);
+    size_t n = strcspn(want, "@");
+    return strlen(svc) == n && !strncmp(svc, want, n);
+}
+
 static int keep(const json_t *o, const proxy_api_query_t *q)
 {
     const char *name = json_string_value(json_object_get(o, "name"));
@@ -207,7 +219,7 @@ static int keep(const json_t *o, const proxy_api_query_t *q)
         !str_has(json_string_value(json_object_get(o, "service")), q->search))
         return 0;
     if (q->service_name && *q->service_name &&
-        !str_has(json_string_value(json_object_get(o, "service")), q->service_name))
+        !service_is(json_string_value(json_object_get(o, "service")), q->service_name))
         return 0;
     if (q->middleware_name && *q->middleware_name) {
         size_t i;
@@ -321,10 +333,11 @@ json_t *proxy_api_entrypoints(const proxy_api_t *api)
     for (int i = 0; i < 3; i++) {
         if (!api->addr[i] || !*api->addr[i])
             continue;
-        json_t *ep = json_pack("{s:s, s:{s:{s:i, s:s, s:s}}, s:{}, s:{}, s:s}", "address",
-                               api->addr[i], "transport", "respondingTimeouts", "readTimeout",
-                               60, "idleTimeout", "180s", "writeTimeout", "0s",
-                               "forwardedHeaders", "http", "name", names[i]);
+        /* Traefik's defaults, as Go's Duration.String() writes them */
+        json_t *ep =
+            json_pack("{s:s, s:{s:{s:s, s:s, s:s}}, s:{}, s:{}, s:s}", "address", api->addr[i],
+                      "transport", "respondingTimeouts", "readTimeout", "1m0s", "idleTimeout",
+                      "3m0s", "writeTimeout", "0s", "forwardedHeaders", "http", "name", names[i]);
         if (i == 1)
             json_object_set_new(json_object_get(ep, "http"), "tls", json_object());
         json_array_append_new(a, ep);

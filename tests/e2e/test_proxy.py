@@ -213,6 +213,16 @@ def api_paging_and_filters():
     assert header(hs, "X-Next-Page") == "2", hs
     found = json.loads(get(p.api, "/api/http/routers?search=wild")[2])
     assert [r["name"] for r in found] == ["paths-wild-wild-test@kubernetes"], found
+    # serviceName as /api/http/services names it (with its provider) or as routers write it
+    svc = p.api_json("/api/http/routers/paths-wild-wild-test@kubernetes")["service"]
+    for q in (svc, svc + "@kubernetes"):
+        found = json.loads(get(p.api, "/api/http/routers?serviceName=" + q)[2])
+        assert found and all(r["service"] == svc for r in found), (q, found)
+    assert json.loads(get(p.api, "/api/http/routers?serviceName=" + svc[:-1])[2]) == []
+    # no TCP or UDP routing: Traefik's lists are there, empty
+    for kind in ("tcp/routers", "tcp/services", "tcp/middlewares", "udp/routers", "udp/services"):
+        status, hs, body = get(p.api, "/api/" + kind)
+        assert status == 200 and json.loads(body) == [] and header(hs, "X-Next-Page") == "1", kind
 
 
 @t.test
@@ -221,6 +231,8 @@ def api_entrypoints_version_ping():
     eps = {e["name"]: e for e in p.api_json("/api/entrypoints")}
     assert {"web", "websecure"} <= set(eps), eps
     assert eps["web"]["address"].endswith(":%d" % p.web), eps["web"]
+    assert eps["web"]["transport"]["respondingTimeouts"] == {
+        "readTimeout": "1m0s", "idleTimeout": "3m0s", "writeTimeout": "0s"}, eps["web"]
     v = p.api_json("/api/version")
     assert "Version" in v, v
     status, _, body = get(p.api, "/ping")

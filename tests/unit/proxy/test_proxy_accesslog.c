@@ -92,6 +92,15 @@ static void test_plain_line(void **state)
     keys_sorted(g);
     assert_true(json_real_value(json_object_get(g, "GzipRatio")) == 42.0 / 16.0);
     json_decref(g);
+    /* an answer that never reached a service (a 404 page): no ratio */
+    proxy_accesslog_entry_t nf = {.start_ns = plain.start_ns,
+                                  .downstream_status = 404,
+                                  .downstream_size = 19,
+                                  .method = "GET",
+                                  .host = "x.test"};
+    g = line_of(&nf);
+    assert_null(json_object_get(g, "GzipRatio"));
+    json_decref(g);
     assert_string_equal(json_string_value(json_object_get(j, "ServiceAddr")), "10.0.0.7:8000");
     assert_string_equal(json_string_value(json_object_get(j, "StartUTC")),
                         "2023-11-14T22:13:20.123456789Z");
