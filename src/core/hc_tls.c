@@ -17,7 +17,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-enum { SUITE_NAME_MAX = 64, ALPN_WIRE_MAX = 1024 };
+enum { ALPN_WIRE_MAX = 1024 };
 
 struct hc_tls_ctx {
     SSL_CTX *ssl; /* server: replaced by hc_tls_ctx_set_options, under lock */
@@ -40,107 +40,6 @@ struct hc_tls_conn {
     char alpn[256];
     char error[192];
 };
-
-/* ---- options ---------------------------------------------------------------------- */
-
-static int version_parse(const char *s, int *out)
-{
-    static const struct {
-        const char *name;
-        int version;
-    } names[] = {
-        {"TLS1.2", TLS1_2_VERSION},       {"TLS1.3", TLS1_3_VERSION},
-        {"VersionTLS12", TLS1_2_VERSION}, {"VersionTLS13", TLS1_3_VERSION},
-        {"TLSv1.2", TLS1_2_VERSION},      {"TLSv1.3", TLS1_3_VERSION},
-    };
-    if (!s || !*s) {
-        *out = TLS1_2_VERSION;
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (!strcmp(s, names[i].name)) {
-            *out = names[i].version;
-            return 0;
-        }
-    return -EINVAL;
-}
-
-/* The cipher whose IANA name is name. Go also spells the ChaCha20 suites without the
- * trailing "_SHA256" (TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305). */
-static const SSL_CIPHER *suite_find(STACK_OF(SSL_CIPHER) *all, const char *name)
-{
-    char alias[SUITE_NAME_MAX + 8];
-    snprintf(alias, sizeof(alias), "%s_SHA256", name);
-    for (int i = 0; i < sk_SSL_CIPHER_num(all); i++) {
-        const SSL_CIPHER *c = sk_SSL_CIPHER_value(all, i);
-        const char *std = SSL_CIPHER_standard_name(c);
-        if (std && (!strcmp(std, name) || (strstr(name, "CHACHA20") && !strcmp(std, alias))))
-            return c;
-    }
-    return NULL;
-}
-
-/* Splits a comma list into TLS 1.2 (OpenSSL names, ':'-joined) and TLS 1.3 lists. */
-static int suites_translate(const char *list, STACK_OF(SSL_CIPHER) *all, hc_buf_t *v12,
-                            hc_buf_t *v13, char *err, size_t errlen)
-{
-    const char *p = list;
-    while (*p) {
-        p += strspn(p, " \t,");
-        size_t len = strcspn(p, ",");
-        size_t trim = len;
-        while (trim && (p[trim - 1] == ' ' || p[trim - 1] == '\t'))
-            trim--;
-        if (!trim) {
-            p += len;
-            continue;
-        }
-        char name[SUITE_NAME_MAX + 1];
-        const SSL_CIPHER *c = NULL;
-        snprintf(name, sizeof(name), "%.*s", (int)trim, p);
-        if (trim <= SUITE_NAME_MAX)
-            c = suite_find(all, name);
-        if (!c) {
-            return hc_errf(err, errlen, -EINVAL, "unknown or unsupported cipher suite \"%.*s\"",
-                           (int)(trim > 80 ? 80 : trim), p);
-        }
-        hc_buf_t *b = !strcmp(SSL_CIPHER_get_version(c), "TLSv1.3") ? v13 : v12;
-        if ((b->len && hc_buf_puts(b, ":")) || hc_buf_puts(b, SSL_CIPHER_get_name(c)))
-            return hc_errf(err, errlen, -EINVAL, "cipher suite list too long");
-        p += len;
-    }
-    return 0;
-}
-
-/* Applies an IANA/Go cipher suite list to ssl. The name table is OpenSSL's own: every
- * cipher it knows carries its IANA name (SSL_CIPHER_standard_name). */
-static int suites_apply(SSL_CTX *ssl, const char *list, char *err, size_t errlen)
-{
-    hc_buf_t v12, v13;
-    int rc = -EINVAL;
-    SSL_CTX *probe = SSL_CTX_new(TLS_method());
-    if (!probe)
-        hc_oom(0);
-    hc_buf_init(&v12, 4096);
-    hc_buf_init(&v13, 1024);
-    if (!SSL_CTX_set_cipher_list(probe, "ALL")) {
-        hc_tls_err(err, errlen, "cipher suites", "cannot list ciphers");
-        goto out;
-    }
-    if (suites_translate(list, SSL_CTX_get_ciphers(probe), &v12, &v13, err, errlen))
-        goto out;
-    if ((v12.len && !SSL_CTX_set_cipher_list(ssl, v12.base)) ||
-        (v13.len && !SSL_CTX_set_ciphersuites(ssl, v13.base))) {
-        hc_tls_err(err, errlen, "cipher suites", "rejected");
-        goto out;
-    }
-    rc = 0;
-out:
-    hc_buf_free(&v13);
-    hc_buf_free(&v12);
-    SSL_CTX_free(probe);
-    return rc;
-}
 
 /* Appends one protocol in ALPN wire format: a length byte, then the name. */
 static int alpn_append(hc_buf_t *wire, const char *name, size_t len)
@@ -192,8 +91,109 @@ static hc_tls_ctx_t *ctx_new(SSL_CTX *ssl)
     return ctx;
 }
 
+/* The options of a server's OpenSSL context: its own (applied to the context) and those
+ * of SNI host names that have others, kept with the context (ex_data) so that both are
+ * replaced at once and freed with the last connection using them. */
+typedef struct host_opts {
+    char *host; /* lowercase */
+    hc_tls_opts_t o;
+} host_opts_t;
+
+typedef struct server_opts {
+    hc_tls_opts_t def;
+    host_opts_t *hosts; /* sorted by host */
+    size_t nhosts;
+} server_opts_t;
+
+static int opts_index = -1;
+static pthread_once_t opts_once = PTHREAD_ONCE_INIT;
+
+static void server_opts_free(server_opts_t *so)
+{
+    if (!so)
+        return;
+    hc_tls_opts_free(&so->def);
+    for (size_t i = 0; i < so->nhosts; i++) {
+        hc_free(so->hosts[i].host);
+        hc_tls_opts_free(&so->hosts[i].o);
+    }
+    hc_free(so->hosts);
+    hc_free(so);
+}
+
+static void opts_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                         void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    server_opts_free(ptr);
+}
+
+static void opts_index_make(void)
+{
+    opts_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, opts_ex_free);
+    if (opts_index < 0)
+        hc_oom(0);
+}
+
+static int host_cmp(const void *a, const void *b)
+{
+    return strcmp(((const host_opts_t *)a)->host, ((const host_opts_t *)b)->host);
+}
+
+/* The options for a handshake naming host (NULL: none): its own, else the context's. */
+static const hc_tls_opts_t *opts_for(const SSL *ssl, const char *host, size_t len)
+{
+    const server_opts_t *so = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), opts_index);
+    char key[256];
+    if (!so)
+        return NULL;
+    if (host && so->nhosts && len < sizeof(key)) {
+        for (size_t i = 0; i < len; i++)
+            key[i] = (char)(host[i] >= 'A' && host[i] <= 'Z' ? host[i] | 0x20 : host[i]);
+        key[len] = '\0';
+        host_opts_t want = {.host = key};
+        const host_opts_t *h = bsearch(&want, so->hosts, so->nhosts, sizeof(*h), host_cmp);
+        if (h)
+            return &h->o;
+    }
+    return &so->def;
+}
+
+/* RFC 6066 §3: the host_name of a ClientHello's server_name extension, or NULL. */
+static const char *hello_sni(SSL *ssl, size_t *len)
+{
+    const unsigned char *p;
+    size_t n;
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &n) || n < 5)
+        return NULL;
+    size_t list = (size_t)p[0] << 8 | p[1], name = (size_t)p[3] << 8 | p[4];
+    if (list + 2 != n || p[2] != TLSEXT_NAMETYPE_host_name || name + 5 > n || !name)
+        return NULL;
+    *len = name;
+    return (const char *)p + 5;
+}
+
+/* Runs first on a ClientHello: a host name with options of its own gets them (before the
+ * version, the suites and the session to resume are chosen). */
+static int hello_select(SSL *ssl, int *alert, void *arg)
+{
+    (void)arg;
+    size_t len = 0;
+    const char *host = hello_sni(ssl, &len);
+    const server_opts_t *so = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), opts_index);
+    const hc_tls_opts_t *o = host ? opts_for(ssl, host, len) : NULL;
+    if (!o || !so || o == &so->def)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    if (hc_tls_opts_apply_ssl(ssl, o) != 0) {
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 /* Runs once the ClientHello is parsed (after SNI): installs the certificate for the
- * requested name from the set current at this moment. */
+ * requested name from the set current at this moment; with sniStrict, only a certificate
+ * that names it. */
 static int cert_select(SSL *ssl, void *arg)
 {
     hc_tls_ctx_t *ctx = arg;
@@ -202,7 +202,9 @@ static int cert_select(SSL *ssl, void *arg)
     pthread_mutex_unlock(&ctx->lock);
     if (!set)
         return 0;
-    int rc = hc_tls_certs_use(set, ssl, SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    const hc_tls_opts_t *o = opts_for(ssl, name, name ? strlen(name) : 0);
+    int rc = hc_tls_certs_use(set, ssl, name, o && o->sni_strict);
     hc_tls_certs_free(set);
     return rc == 0;
 }
@@ -225,44 +227,56 @@ static int server_alpn_set(hc_tls_ctx_t *ctx, const char *const *alpn, char *err
     return 0;
 }
 
-/* Without a cipherSuites option the server chooses as Traefik's Go server does: its own
- * order, AES-128-GCM first, unless the client's first choice is ChaCha20-Poly1305 (Go's
- * aesgcmPreferred; OpenSSL's PRIORITIZE_CHACHA). OpenSSL alone would pick AES-256-GCM for
- * most clients, and the access log and tls_cipher metric label would differ from
- * Traefik's for the same client. */
-#define GO_SUITES_TLS13 "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
-#define GO_SUITES_TLS12                                                                            \
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"     \
-    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"       \
-    "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA"
+/* The options of opts and of its hosts, compiled. NULL with err. */
+static server_opts_t *server_opts_new(const hc_tls_server_opts_t *opts, char *err, size_t errlen)
+{
+    server_opts_t *so = hc_calloc(1, sizeof(*so));
+    if (hc_tls_opts_compile(opts, "", &so->def, err, errlen)) {
+        hc_free(so);
+        return NULL;
+    }
+    so->hosts = hc_calloc(opts->nhosts ? opts->nhosts : 1, sizeof(*so->hosts));
+    for (size_t i = 0; i < opts->nhosts; i++) {
+        const hc_tls_host_opts_t *h = &opts->hosts[i];
+        char e[200];
+        if (!h->host || !h->opts || strlen(h->host) >= 256 ||
+            hc_tls_opts_compile(h->opts, h->id ? h->id : h->host, &so->hosts[i].o, e, sizeof(e))) {
+            hc_errf(err, errlen, 0, "options for %.80s: %s", h->host ? h->host : "(none)",
+                    h->opts ? e : "missing");
+            server_opts_free(so);
+            return NULL;
+        }
+        so->hosts[i].host = hc_strdup(h->host);
+        for (char *c = so->hosts[i].host; *c; c++)
+            *c = (char)(*c >= 'A' && *c <= 'Z' ? *c | 0x20 : *c);
+        so->nhosts++;
+    }
+    qsort(so->hosts, so->nhosts, sizeof(*so->hosts), host_cmp);
+    return so;
+}
 
-/* The OpenSSL server context of ctx for opts (version floor, cipher suites), choosing
- * certificates from ctx's set and protocols from its ALPN list. NULL with err. */
+/* The OpenSSL server context of ctx for opts (versions, suites, curves, client
+ * certificates, SNI strictness; per-host options), choosing certificates from ctx's set
+ * and protocols from its ALPN list. NULL with err. */
 static SSL_CTX *server_ssl_new(hc_tls_ctx_t *ctx, const hc_tls_server_opts_t *opts, char *err,
                                size_t errlen)
 {
-    int version;
-    if (version_parse(opts->min_version, &version)) {
-        hc_errf(err, errlen, 0, "unsupported minimum TLS version \"%.40s\" (TLS1.2 or TLS1.3)",
-                opts->min_version);
+    pthread_once(&opts_once, opts_index_make);
+    server_opts_t *so = server_opts_new(opts, err, errlen);
+    if (!so)
         return NULL;
-    }
     SSL_CTX *ssl = ssl_ctx_new(TLS_server_method());
-    SSL_CTX_set_min_proto_version(ssl, version);
+    SSL_CTX_set_ex_data(ssl, opts_index, so); /* freed with ssl from here on */
     SSL_CTX_set_options(ssl, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
-    if (!SSL_CTX_set_cipher_list(ssl, GO_SUITES_TLS12) ||
-        !SSL_CTX_set_ciphersuites(ssl, GO_SUITES_TLS13)) {
-        hc_tls_err(err, errlen, "cipher suites", "default list rejected");
+    if (hc_tls_opts_apply_ctx(ssl, &so->def, err, errlen)) {
         SSL_CTX_free(ssl);
         return NULL;
     }
+    if (so->nhosts)
+        SSL_CTX_set_client_hello_cb(ssl, hello_select, NULL);
     SSL_CTX_set_cert_cb(ssl, cert_select, ctx);
     if (ctx->alpn_len)
         SSL_CTX_set_alpn_select_cb(ssl, alpn_select, ctx);
-    if (opts->cipher_suites && suites_apply(ssl, opts->cipher_suites, err, errlen)) {
-        SSL_CTX_free(ssl);
-        return NULL;
-    }
     return ssl;
 }
 

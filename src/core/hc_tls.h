@@ -5,7 +5,8 @@
  * Contexts: a server context holds a certificate set chosen by SNI (exact names first,
  * then "*.example.com" wildcards, then the default certificate). The set can be replaced
  * at run time: new handshakes see the new set, established connections keep theirs.
- * Its options (minimum version, cipher suites) can be replaced the same way.
+ * Its options (versions, cipher suites, curves, client certificates, SNI strictness, and
+ * other options for chosen SNI host names) can be replaced the same way.
  *
  * Driving a connection (both sides), after every event:
  *   received bytes  -> hc_tls_conn_feed, then hc_tls_conn_read until it returns <= 0
@@ -32,11 +33,46 @@ typedef struct hc_tls_conn hc_tls_conn_t;
 /* Most ciphertext hc_tls_conn_feed holds before the owner reads it (-ENOBUFS past it). */
 #define HC_TLS_FEED_MAX (1024 * 1024)
 
+/* Client certificates (Go's tls.ClientAuthType, in its order). */
+typedef enum hc_tls_client_auth {
+    HC_TLS_CLIENT_NONE,            /* NoClientCert */
+    HC_TLS_CLIENT_REQUEST,         /* RequestClientCert: asked for, taken unverified */
+    HC_TLS_CLIENT_REQUIRE_ANY,     /* RequireAnyClientCert: required, taken unverified */
+    HC_TLS_CLIENT_VERIFY_IF_GIVEN, /* VerifyClientCertIfGiven */
+    HC_TLS_CLIENT_REQUIRE_VERIFY,  /* RequireAndVerifyClientCert */
+} hc_tls_client_auth_t;
+
+typedef struct hc_tls_host_opts hc_tls_host_opts_t;
+
 typedef struct hc_tls_server_opts {
     const char *min_version;  /* "TLS1.2" (default), "TLS1.3"; also Go's "VersionTLS12" */
-    const char *cipher_suites; /* comma list of IANA/Go names (TLS 1.2), NULL = OpenSSL's */
+    const char *max_version;  /* the same names; NULL = the newest */
+    const char *cipher_suites; /* comma list of IANA/Go names, NULL = Go's server choice */
+    const char *curves;        /* comma list of Go names (CurveP256, CurveP384, CurveP521,
+                                  X25519; also secp256r1, ...), NULL = Go's */
+    int sni_strict;            /* a ClientHello without a server name, or naming no
+                                  certificate, fails (no default certificate) */
+    hc_tls_client_auth_t client_auth;
+    const char *client_ca_pem; /* CA certificates (PEM) that client certificates chain to;
+                                  needed by the two verifying kinds */
+    size_t client_ca_len;
+    const hc_tls_host_opts_t *hosts; /* handshakes naming one of these hosts (SNI, exact,
+                                        case-insensitive) use its options instead; their
+                                        own hosts and alpn are ignored */
+    size_t nhosts;
     const char *const *alpn;  /* offered protocols in preference order, NULL-terminated, or NULL */
 } hc_tls_server_opts_t;
+
+struct hc_tls_host_opts {
+    const char *host;
+    const char *id; /* names the options (sessions resume only under the same id); NULL:
+                       the host */
+    const hc_tls_server_opts_t *opts;
+};
+
+/** Go's name of a client authentication type ("RequireAndVerifyClientCert") into *out.
+ *  Returns 0 or -EINVAL. */
+int hc_tls_client_auth_parse(const char *s, hc_tls_client_auth_t *out);
 
 /** A new, empty certificate set. Add certificates, then install it with
  *  hc_tls_ctx_set_certs (which takes ownership). Never NULL. */
@@ -79,7 +115,7 @@ int hc_tls_client_add_ca_pem(hc_tls_ctx_t *ctx, const char *pem, size_t len, cha
  *  touch set afterwards). Thread-safe: handshakes that already chose a certificate keep
  *  it, later ones choose from set. */
 void hc_tls_ctx_set_certs(hc_tls_ctx_t *ctx, hc_tls_certs_t *set);
-/** Replaces a server context's options (min_version, cipher_suites; alpn is kept from
+/** Replaces a server context's options (all but alpn, which is kept from
  *  hc_tls_server_new and ignored here; NULL = defaults). Thread-safe: handshakes that
  *  already started keep the old options, connections made afterwards use the new ones.
  *  Returns 0, or -EINVAL with err on a bad option (the context keeps its options). */

@@ -280,7 +280,7 @@ static int name_normalize(const char *name, char out[NAME_LEN_MAX + 1])
 
 /* Exact match first; then "*.rest" for a name "label.rest": RFC 6125 §6.4.3, the
  * wildcard stands for exactly one whole left-most label. */
-static const cert_entry_t *certs_pick(const hc_tls_certs_t *set, const char *name)
+static const cert_entry_t *certs_pick(const hc_tls_certs_t *set, const char *name, int strict)
 {
     char n[NAME_LEN_MAX + 1];
     if (name_normalize(name, n) == 0) {
@@ -297,14 +297,14 @@ static const cert_entry_t *certs_pick(const hc_tls_certs_t *set, const char *nam
                         return &set->v[i];
                 }
     }
-    if (!set->n)
+    if (!set->n || strict)
         return NULL;
     return &set->v[set->def >= 0 ? set->def : 0];
 }
 
-int hc_tls_certs_use(const hc_tls_certs_t *set, SSL *ssl, const char *name)
+int hc_tls_certs_use(const hc_tls_certs_t *set, SSL *ssl, const char *name, int strict)
 {
-    const cert_entry_t *e = certs_pick(set, name);
+    const cert_entry_t *e = certs_pick(set, name, strict);
     if (!e)
         return -ENOENT;
     /* OpenSSL takes its own references on the certificate, key and chain. */

@@ -11,9 +11,33 @@
 hc_tls_certs_t *hc_tls_certs_hold(hc_tls_certs_t *set);
 
 /** Installs on ssl the certificate that serves name (an SNI value or NULL): an exact
- *  name first, then a "*.parent" wildcard covering exactly one label, then the
- *  default. Returns 0, or -ENOENT when the set has no certificate to offer. */
-int hc_tls_certs_use(const hc_tls_certs_t *set, SSL *ssl, const char *name);
+ *  name first, then a "*.parent" wildcard covering exactly one label, then (unless
+ *  strict) the default. Returns 0, or -ENOENT when the set has no certificate to offer. */
+int hc_tls_certs_use(const hc_tls_certs_t *set, SSL *ssl, const char *name, int strict);
+
+/* Server options compiled for OpenSSL (hc_tls_opts.c). */
+typedef struct hc_tls_opts {
+    int min_version, max_version;  /* TLS1_2_VERSION...; max 0 = the newest */
+    char *ciphers12, *ciphers13;   /* OpenSSL's names, NULL = Go's server choice */
+    char *groups;                  /* "P-256:X25519", NULL = Go's curves */
+    int verify_mode;               /* SSL_VERIFY_* */
+    int verify_any;                /* a client certificate is taken unverified */
+    X509_STORE *store;             /* CAs for client certificates, or NULL */
+    STACK_OF(X509_NAME) *ca_names; /* their subjects, named in the CertificateRequest */
+    int sni_strict;
+    unsigned char sid[32]; /* session id context: resumption stays within these options */
+    unsigned sid_len;
+} hc_tls_opts_t;
+
+/** Compiles in (hosts and alpn ignored) into o; id names the options for session
+ *  resumption. Returns 0 or -EINVAL with err (o is then empty). */
+int hc_tls_opts_compile(const hc_tls_server_opts_t *in, const char *id, hc_tls_opts_t *o, char *err,
+                        size_t errlen);
+void hc_tls_opts_free(hc_tls_opts_t *o);
+/** Applies o to a whole context; 0 or -EINVAL with err. */
+int hc_tls_opts_apply_ctx(SSL_CTX *ssl, const hc_tls_opts_t *o, char *err, size_t errlen);
+/** Applies o to one connection during its ClientHello; 0 or -EINVAL. */
+int hc_tls_opts_apply_ssl(SSL *ssl, const hc_tls_opts_t *o);
 
 /** Writes OpenSSL's message for the newest queued error (or fallback) into err and
  *  clears the thread's error queue. */

@@ -7,6 +7,7 @@
 #include "core/hc_alloc.h"
 #include "core/hc_jwt.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -182,6 +183,41 @@ static void crd_middleware(pc_kstate_t *k, const pc_kobj_t *o)
 
 /* ---- TLSOptions ---- */
 
+/* clientAuth.secretNames (Secrets in the TLSOption's namespace holding `tls.ca`, else
+ * `ca.crt`, as Traefik reads them) -> clientAuth.caFiles with the PEM text inline. */
+static int client_auth_cas(const pc_kstate_t *k, const pc_kobj_t *o, json_t *spec, char *err,
+                           size_t errlen)
+{
+    json_t *ca = json_object_get(spec, "clientAuth");
+    json_t *names = json_object_get(ca, "secretNames");
+    if (!json_is_array(names))
+        return 0;
+    json_t *pems = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(names, i, v)
+    {
+        const char *name = json_string_value(v);
+        const pc_kobj_t *sec = name ? pc_kfind(k, PC_K_SECRET, o->ns, name) : NULL;
+        json_t *e = sec ? secret_entries(sec->obj, err, errlen) : NULL;
+        const char *pem = e ? pc_str(e, "tls.ca") : NULL;
+        pem = pem ? pem : e ? pc_str(e, "ca.crt") : NULL;
+        if (!pem) {
+            if (!sec || e) /* else secret_entries said why */
+                snprintf(err, errlen, "clientAuth: secret %s/%s %s", o->ns, name ? name : "",
+                         sec ? "holds neither tls.ca nor ca.crt" : "not found");
+            json_decref(e);
+            json_decref(pems);
+            return -EINVAL;
+        }
+        json_array_append_new(pems, json_string(pem));
+        json_decref(e);
+    }
+    json_object_del(ca, "secretNames");
+    json_object_set_new(ca, "caFiles", pems);
+    return 0;
+}
+
 static void crd_tls_options(pc_kstate_t *k)
 {
     size_t ndefault = 0;
@@ -205,11 +241,18 @@ static void crd_tls_options(pc_kstate_t *k)
                      ndefault);
             continue;
         }
+        json_t *copy = json_deep_copy(spec);
+        char err[PC_ERR_MAX];
+        if (client_auth_cas(k, o, copy, err, sizeof(err))) {
+            pc_error(k->b, o->source, "TLSOption", o->ns, o->name, "%s", err);
+            json_decref(copy);
+            continue;
+        }
         proxy_tls_option_t *t = pc_tls_option_add(
             k->b,
             is_default ? hc_strdup("default") : pc_strf("%s-%s@kubernetescrd", o->ns, o->name),
             PROXY_PROVIDER_KUBERNETESCRD, o->source);
-        t->spec = json_deep_copy(spec);
+        t->spec = copy;
     }
 }
 

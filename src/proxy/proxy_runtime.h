@@ -41,6 +41,13 @@ typedef struct proxy_gen_chain {
     size_t n;
 } proxy_gen_chain_t;
 
+/* One TLSOption as hc_tls takes it; o points into the strings, which it owns. */
+typedef struct proxy_gen_tlsopt {
+    const char *name; /* the configuration's */
+    hc_tls_server_opts_t o;
+    char *min, *max, *suites, *curves, *ca;
+} proxy_gen_tlsopt_t;
+
 /* A certificate's facts for metrics and the API (never the key). */
 typedef struct proxy_gen_cert {
     char *name;       /* proxy_cert_t.name, or "default" for the generated one */
@@ -70,12 +77,17 @@ typedef struct proxy_gen {
     proxy_config_error_t *errors;
     size_t nerrors;
     /* TLS: the set for websecure (moved out by proxy_gen_take_certs), the facts of each
-     * certificate, and the TLSOption `default` mapped to hc_tls (strings owned). */
+     * certificate, and the TLS options: TLSOption `default` for every handshake but those
+     * naming a host whose routers use other options (tls.hosts, pointing into tls_opts). */
     hc_tls_certs_t *certs;
     proxy_gen_cert_t *cert_info;
     size_t ncert_info;
-    char *tls_min_version;   /* NULL: hc_tls's default (TLS 1.2) */
-    char *tls_cipher_suites; /* comma list or NULL */
+    proxy_gen_tlsopt_t *tls_opts; /* [0] is `default` (empty when not defined) */
+    size_t ntls_opts;
+    hc_tls_host_opts_t *tls_hosts;
+    size_t ntls_hosts;
+    hc_tls_server_opts_t tls; /* tls_opts[0] with the hosts: what websecure applies */
+    char *tls_key;            /* the options as text: equal keys, equal options */
 } proxy_gen_t;
 
 /* What a generation is built from; all borrowed. */

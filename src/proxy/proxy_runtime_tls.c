@@ -1,7 +1,8 @@
 /* The TLS part of a generation (proxy_runtime.h): the certificates of the configuration
  * (Ingress spec.tls Secrets and file-provider tls.certificates) gathered into one
  * hc_tls SNI set with a generated default, their facts for metrics and the API, and
- * the TLSOption `default` mapped to hc_tls server options. */
+ * the TLSOptions mapped to hc_tls server options: `default` for every handshake, others
+ * for the hosts of the routers that name them. */
 #include "proxy/proxy_runtime_int.h"
 
 #include "core/hc_alloc.h"
@@ -109,31 +110,212 @@ out:
     hc_free(kown);
 }
 
-/* TLSOption `default` (Traefik pkg/tls: minVersion, cipherSuites). */
+/* A list of strings at key of spec as a comma list (NULL when absent or empty). */
+static char *comma_list(const json_t *spec, const char *key)
+{
+    hc_buf_t b;
+    hc_buf_init(&b, 4096);
+    size_t k;
+    const json_t *v;
+    json_array_foreach(proxy_mw_json_get(spec, key), k, v)
+    {
+        if (json_is_string(v) && (!b.len || hc_buf_puts(&b, ",") == 0))
+            hc_buf_puts(&b, json_string_value(v));
+    }
+    char *out = b.len && !hc_buf_append(&b, "", 1) ? hc_strdup(b.base) : NULL;
+    hc_buf_free(&b);
+    return out;
+}
+
+/* clientAuth.caFiles: PEM text given inline (a CRD's Secrets, translated) or file paths,
+ * concatenated into t->ca. */
+static int ca_files(const json_t *ca, proxy_gen_tlsopt_t *t, char *err, size_t errlen)
+{
+    hc_buf_t b;
+    hc_buf_init(&b, 4 * PEM_FILE_MAX);
+    size_t k;
+    const json_t *v;
+    int rc = 0;
+    json_array_foreach(proxy_mw_json_get(ca, "caFiles"), k, v)
+    {
+        const char *item = json_string_value(v);
+        char *owned = NULL;
+        size_t len = 0;
+        const char *pem = item && strstr(item, "-----BEGIN")
+                              ? pem_of(item, strlen(item), NULL, &len, &owned, err, errlen)
+                              : pem_of(NULL, 0, item, &len, &owned, err, errlen);
+        if (!pem || hc_buf_append(&b, pem, len) || hc_buf_puts(&b, "\n"))
+            rc = pem ? hc_errf(err, errlen, -EINVAL, "clientAuth.caFiles: too large") : -EINVAL;
+        hc_free(owned);
+        if (rc)
+            break;
+    }
+    if (!rc && b.len && !hc_buf_append(&b, "", 1)) {
+        t->ca = hc_strdup(b.base);
+        t->o.client_ca_pem = t->ca;
+        t->o.client_ca_len = b.len - 1;
+    }
+    hc_buf_free(&b);
+    return rc;
+}
+
+static void tlsopt_free(proxy_gen_tlsopt_t *t)
+{
+    hc_free(t->min);
+    hc_free(t->max);
+    hc_free(t->suites);
+    hc_free(t->curves);
+    hc_free(t->ca);
+    memset(t, 0, sizeof(*t));
+}
+
+/* A TLSOption spec (Traefik pkg/tls Options: minVersion, maxVersion, cipherSuites,
+ * curvePreferences, sniStrict, clientAuth {caFiles, clientAuthType}) into t, checked by
+ * building it once. Returns 0 or -EINVAL with err (t is then empty). */
+static int tlsopt_read(const proxy_tls_option_t *src, proxy_gen_tlsopt_t *t, char *err,
+                       size_t errlen)
+{
+    const json_t *spec = src->spec, *ca = proxy_mw_json_get(spec, "clientAuth");
+    char *type = NULL;
+    int strict = 0, rc;
+    memset(t, 0, sizeof(*t));
+    t->name = src->name;
+    if ((rc = proxy_mw_json_str(spec, "minVersion", &t->min, err, errlen)) ||
+        (rc = proxy_mw_json_str(spec, "maxVersion", &t->max, err, errlen)) ||
+        (rc = proxy_mw_json_bool(spec, "sniStrict", &strict, err, errlen)) ||
+        (rc = proxy_mw_json_str(ca, "clientAuthType", &type, err, errlen)) ||
+        (rc = ca_files(ca, t, err, errlen)))
+        goto out;
+    t->suites = comma_list(spec, "cipherSuites");
+    t->curves = comma_list(spec, "curvePreferences");
+    t->o.min_version = t->min && *t->min ? t->min : NULL;
+    t->o.max_version = t->max && *t->max ? t->max : NULL;
+    t->o.cipher_suites = t->suites;
+    t->o.curves = t->curves;
+    t->o.sni_strict = strict;
+    /* Traefik: CA files without a type mean RequireAndVerifyClientCert */
+    t->o.client_auth = t->ca ? HC_TLS_CLIENT_REQUIRE_VERIFY : HC_TLS_CLIENT_NONE;
+    if (type && *type && hc_tls_client_auth_parse(type, &t->o.client_auth)) {
+        rc = hc_errf(err, errlen, -EINVAL, "unknown client auth type %s", type);
+        goto out;
+    }
+    hc_tls_ctx_t *probe = hc_tls_server_new(&t->o, err, errlen);
+    rc = probe ? 0 : -EINVAL;
+    hc_tls_ctx_unref(probe);
+out:
+    hc_free(type);
+    if (rc)
+        tlsopt_free(t);
+    return rc;
+}
+
+/* The exact hosts (Host matchers) of the routers using one TLSOption each. */
+typedef struct host_use {
+    char *host;
+    size_t opt; /* index in g->tls_opts */
+} host_use_t;
+
+typedef struct host_walk {
+    host_use_t *v;
+    size_t n, cap, opt;
+} host_walk_t;
+
+static void host_seen(void *ctx, const char *host, int wildcard)
+{
+    host_walk_t *w = ctx;
+    if (wildcard) /* Traefik maps options by Host domains only */
+        return;
+    if (w->n == w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 16;
+        w->v = hc_realloc(w->v, w->cap * sizeof(*w->v));
+    }
+    w->v[w->n++] = (host_use_t){hc_strdup(host), w->opt};
+}
+
+static int host_use_cmp(const void *a, const void *b)
+{
+    return strcmp(((const host_use_t *)a)->host, ((const host_use_t *)b)->host);
+}
+
+/* tls_hosts: each host of a TLS router whose options are not `default` uses them; a host
+ * claimed by two options keeps the default ones, as Traefik does, with an error. */
+static void tls_hosts(proxy_gen_t *g)
+{
+    host_walk_t w = {0};
+    for (size_t i = 0; i < g->cfg->nrouters; i++) {
+        const proxy_router_t *r = &g->cfg->routers[i];
+        if (r->status == PROXY_STATUS_DISABLED || !r->tls || !r->tls_option || !r->match)
+            continue;
+        for (w.opt = 1; w.opt < g->ntls_opts; w.opt++)
+            if (!strcmp(g->tls_opts[w.opt].name, r->tls_option->name))
+                break;
+        if (w.opt < g->ntls_opts) /* else `default`, or options that were refused */
+            proxy_rule_hosts(r->match, host_seen, &w);
+    }
+    if (w.n)
+        qsort(w.v, w.n, sizeof(*w.v), host_use_cmp);
+    g->tls_hosts = hc_calloc(w.n ? w.n : 1, sizeof(*g->tls_hosts));
+    for (size_t i = 0; i < w.n;) {
+        size_t j = i + 1, conflict = 0;
+        for (; j < w.n && !strcmp(w.v[j].host, w.v[i].host); j++)
+            conflict |= w.v[j].opt != w.v[i].opt;
+        if (conflict)
+            proxy_gen_error_add(g, "", "TLSOption", "", w.v[i].host,
+                                "found different TLS options for routers on the same host "
+                                "%s, so using the default TLS options instead",
+                                w.v[i].host);
+        else
+            g->tls_hosts[g->ntls_hosts++] = (hc_tls_host_opts_t){
+                hc_strdup(w.v[i].host), g->tls_opts[w.v[i].opt].name, &g->tls_opts[w.v[i].opt].o};
+        for (; i < j; i++)
+            hc_free(w.v[i].host);
+    }
+    hc_free(w.v);
+}
+
+/* The options as text, to tell a change (and keep OpenSSL's context when none). */
+static void tls_key(proxy_gen_t *g)
+{
+    hc_buf_t b;
+    hc_buf_init(&b, 0);
+    for (size_t i = 0; i < g->ntls_opts; i++) {
+        const proxy_gen_tlsopt_t *t = &g->tls_opts[i];
+        hc_buf_printf(&b, "%s|%s|%s|%s|%s|%d|%d|%s\n", t->name ? t->name : "", t->min ? t->min : "",
+                      t->max ? t->max : "", t->suites ? t->suites : "", t->curves ? t->curves : "",
+                      t->o.sni_strict, (int)t->o.client_auth, t->ca ? t->ca : "");
+    }
+    for (size_t i = 0; i < g->ntls_hosts; i++)
+        hc_buf_printf(&b, "%s=%s\n", g->tls_hosts[i].host, g->tls_hosts[i].id);
+    hc_buf_append(&b, "", 1);
+    g->tls_key = hc_strdup(b.base);
+    hc_buf_free(&b);
+}
+
+/* The TLSOptions: `default` first (Go's defaults when not defined or refused), then the
+ * others; a refused one is reported and its hosts keep the default. */
 static void tls_options(proxy_gen_t *g)
 {
     const proxy_config_t *cfg = g->cfg;
+    g->tls_opts = hc_calloc(cfg->ntls_options + 1, sizeof(*g->tls_opts));
+    g->tls_opts[0].name = "default";
+    g->ntls_opts = 1;
     for (size_t i = 0; i < cfg->ntls_options; i++) {
         const proxy_tls_option_t *o = &cfg->tls_options[i];
-        if (strcmp(o->name, "default") != 0)
+        int is_default = !strcmp(o->name, "default");
+        proxy_gen_tlsopt_t *t = is_default ? &g->tls_opts[0] : &g->tls_opts[g->ntls_opts];
+        char err[256] = "";
+        if (tlsopt_read(o, t, err, sizeof(err))) {
+            proxy_gen_error_add(g, o->source, "TLSOption", "", o->name, "%s", err);
+            t->name = is_default ? "default" : NULL;
             continue;
-        const char *minv = json_string_value(proxy_mw_json_get(o->spec, "minVersion"));
-        if (minv && *minv)
-            g->tls_min_version = hc_strdup(minv);
-        const json_t *cs = proxy_mw_json_get(o->spec, "cipherSuites");
-        hc_buf_t b;
-        hc_buf_init(&b, 4096);
-        size_t k;
-        const json_t *v;
-        json_array_foreach(cs, k, v)
-        {
-            if (json_is_string(v) && (!b.len || hc_buf_puts(&b, ",") == 0))
-                hc_buf_puts(&b, json_string_value(v));
         }
-        if (b.len)
-            g->tls_cipher_suites = hc_strdup(b.base);
-        hc_buf_free(&b);
+        g->ntls_opts += !is_default;
     }
+    tls_hosts(g);
+    g->tls = g->tls_opts[0].o;
+    g->tls.hosts = g->tls_hosts;
+    g->tls.nhosts = g->ntls_hosts;
+    tls_key(g);
 }
 
 void proxy_gen_tls_build(proxy_gen_t *g)
@@ -160,8 +342,13 @@ void proxy_gen_tls_free(proxy_gen_t *g)
         hc_free(ci->sans);
     }
     hc_free(g->cert_info);
-    hc_free(g->tls_min_version);
-    hc_free(g->tls_cipher_suites);
+    for (size_t i = 0; i < g->ntls_opts; i++)
+        tlsopt_free(&g->tls_opts[i]);
+    hc_free(g->tls_opts);
+    for (size_t i = 0; i < g->ntls_hosts; i++)
+        hc_free((char *)g->tls_hosts[i].host);
+    hc_free(g->tls_hosts);
+    hc_free(g->tls_key);
 }
 
 hc_tls_certs_t *proxy_gen_take_certs(proxy_gen_t *g)

@@ -85,14 +85,12 @@ static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set)
     return g;
 }
 
-/* Applies g's TLSOption `default` to websecure's context for the next handshakes;
- * options OpenSSL refuses give way to the defaults (TLS 1.2, OpenSSL's suites). */
+/* Applies g's TLS options to websecure's context for the next handshakes; options
+ * OpenSSL refuses (each was checked alone) give way to the defaults. */
 static void tls_options_apply(proxy_svc_t *svc, const proxy_gen_t *g)
 {
     char err[256];
-    hc_tls_server_opts_t o = {.min_version = g->tls_min_version,
-                              .cipher_suites = g->tls_cipher_suites};
-    if (hc_tls_ctx_set_options(svc->tls, &o, err, sizeof(err)) == 0)
+    if (hc_tls_ctx_set_options(svc->tls, &g->tls, err, sizeof(err)) == 0)
         return;
     hc_log(HC_LOG_WARN, "TLSOption default refused; using defaults", HC_LS("error", err), NULL);
     hc_tls_ctx_set_options(svc->tls, NULL, NULL, 0);
@@ -110,8 +108,7 @@ static void gen_publish(proxy_svc_t *svc, proxy_gen_t *g)
     if (svc->tls) { /* at start-up the context is made after the first generation */
         hc_tls_ctx_set_certs(svc->tls, proxy_gen_take_certs(g));
         /* unchanged options keep the OpenSSL context (and its session tickets) */
-        if (!same_str(svc->gen->tls_min_version, g->tls_min_version) ||
-            !same_str(svc->gen->tls_cipher_suites, g->tls_cipher_suites))
+        if (!same_str(svc->gen->tls_key, g->tls_key))
             tls_options_apply(svc, g);
     }
     proxy_upstream_shared_set_config(svc->shared, g->cfg);

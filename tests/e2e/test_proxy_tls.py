@@ -2,7 +2,9 @@
 certificates from the Secrets an Ingress names, checked with `curl --resolve` and
 `openssl s_client -servername`: SNI with exact and wildcard names, the generated default
 certificate, Secret rotation without restart, the cipher Traefik would choose, and
-TLSOption `default` (minVersion)."""
+TLSOptions: `default` (minVersion, maxVersion, curves, sniStrict) and a router's own
+(client certificates verified against a Secret's CA)."""
+import base64
 import re
 import subprocess
 import tempfile
@@ -142,6 +144,75 @@ def tls_option_default_min_version():
     wait_for(lambda: not s_client(p.websecure, "tls.test", ["-tls1_2"]), timeout=15,
              what="TLS 1.2 refused under minVersion VersionTLS13")
     assert "CN = tls" in s_client(p.websecure, "tls.test", ["-tls1_3"])
+
+
+def client_pki(d):
+    """A client CA and a certificate it signed for "alice": paths (ca.crt, cl.crt, cl.key)."""
+    def run(*args):
+        subprocess.run(args, check=True, capture_output=True, timeout=30)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run("openssl", "req", "-x509", *ec, "-keyout", d + "/ca.key", "-out", d + "/ca.crt", "-days", "2",
+        "-subj", "/CN=client CA")
+    run("openssl", "req", *ec, "-keyout", d + "/cl.key", "-out", d + "/cl.csr", "-subj", "/CN=alice")
+    run("openssl", "x509", "-req", "-in", d + "/cl.csr", "-CA", d + "/ca.crt", "-CAkey", d + "/ca.key",
+        "-CAcreateserial", "-out", d + "/cl.crt", "-days", "2")
+    return d + "/ca.crt", d + "/cl.crt", d + "/cl.key"
+
+
+def curl_status(port, host, extra=()):
+    r = subprocess.run(["curl", "-sk", "--resolve", "%s:%d:127.0.0.1" % (host, port), "-o", "/dev/null",
+                        "-w", "%{http_code}", "https://%s:%d/" % (host, port)] + list(extra),
+                       capture_output=True, text=True, timeout=15)
+    return r.stdout
+
+
+@t.test
+def tls_option_client_certificates_per_router():
+    """A router's own TLSOption (router.tls.options) with clientAuth from a Secret's
+    ca.crt: its host asks for and verifies client certificates; other hosts do not."""
+    p = S["proxy"]
+    ca, crt, key = client_pki(S["tmp"])
+    with open(ca, "rb") as f:
+        ca_b64 = base64.b64encode(f.read()).decode()
+    p.write("client-ca.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: client-ca\n"
+            "  namespace: %s\ndata:\n  ca.crt: %s\n" % (NS, ca_b64))
+    p.write("tlsoption-mtls.yaml", "apiVersion: traefik.io/v1alpha1\nkind: TLSOption\nmetadata:\n"
+            "  name: mtls\n  namespace: %s\nspec:\n  clientAuth:\n    secretNames: [client-ca]\n"
+            "    clientAuthType: RequireAndVerifyClientCert\n" % NS)
+    p.write("ing-m.yaml", ingress_yaml(NS, "m", "mtls.test", [("/", "Prefix", "be", 80)],
+                                       annotations={"traefik.ingress.kubernetes.io/router.tls.options":
+                                                    "%s-mtls@kubernetescrd" % NS}))
+    wait_for(lambda: curl_status(p.websecure, "mtls.test", ["--cert", crt, "--key", key]) == "200",
+             timeout=15, what="mtls.test with a client certificate")
+    assert curl_status(p.websecure, "mtls.test") == "000", "no client certificate: no handshake"
+    other = make_cert(S["tmp"], "stranger", ["stranger"])
+    with open(S["tmp"] + "/stranger.pem", "wb") as f:
+        f.write(other[0] + other[1])
+    assert curl_status(p.websecure, "mtls.test", ["--cert", S["tmp"] + "/stranger.pem"]) == "000"
+    assert curl_status(p.websecure, "tls.test") == "200", "other hosts ask for nothing"
+    r = {x["name"]: x for x in p.api_json("/api/http/routers")}["tls-m-mtls-test@kubernetes"]
+    assert r["status"] == "enabled" and r["tls"]["options"] == "tls-mtls@kubernetescrd", r
+
+
+@t.test
+def tls_option_default_sni_strict_and_max_version():
+    p = S["proxy"]
+    assert "TRAEFIK DEFAULT CERT" in s_client(p.websecure, "unknown.test")
+    p.write("tlsoption.yaml", "apiVersion: traefik.io/v1alpha1\nkind: TLSOption\nmetadata:\n"
+            "  name: default\n  namespace: default\nspec:\n  sniStrict: true\n"
+            "  maxVersion: VersionTLS12\n  curvePreferences: [CurveP384]\n")
+    wait_for(lambda: not s_client(p.websecure, "unknown.test"), timeout=15,
+             what="an unknown name refused under sniStrict")
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % p.websecure, "-servername",
+                        "tls.test"], input=b"", capture_output=True, timeout=15)
+    assert re.search(rb"Protocol *: TLSv1.2", r.stdout), r.stdout[-800:]
+    assert re.search(rb"Server Temp Key: ECDH, (secp384r1|P-384)", r.stdout), r.stdout[-800:]
+    p.write("tlsoption.yaml", "apiVersion: traefik.io/v1alpha1\nkind: TLSOption\nmetadata:\n"
+            "  name: default\n  namespace: default\nspec:\n  curvePreferences: [CurveP999]\n")
+    errs = wait_for(lambda: [e for e in p.api_json("/api/errors") if e.get("kind") == "TLSOption"],
+                    timeout=15, what="the refused TLSOption reported")
+    assert "CurveP999" in errs[0]["message"], errs
+    assert "TRAEFIK DEFAULT CERT" in s_client(p.websecure, "unknown.test"), "Go's defaults again"
 
 
 @t.test

@@ -442,6 +442,118 @@ static void test_feed_is_bounded(void **state)
     hc_tls_ctx_unref(s);
 }
 
+/* A client context presenting leaf as its certificate (trusting nobody). */
+static hc_tls_ctx_t *client_with_cert(const tc_pem_t *leaf)
+{
+    hc_tls_ctx_t *c = hc_tls_client_new(NULL, 0, NULL, 0);
+    SSL_CTX *ssl = hc_tls_ctx_openssl(c);
+    assert_int_equal(SSL_CTX_use_certificate(ssl, leaf->x509), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey(ssl, leaf->pkey), 1);
+    return c;
+}
+
+/* TLSOption clientAuth: the verifying kinds need a certificate from the CAs; the
+ * unverified kinds take any; options per SNI host apply to that host alone. */
+static void test_client_certificates(void **state)
+{
+    tc_pem_t good, bad;
+    tc_make_leaf(&good, &P.ca, "alice", "DNS:alice.test");
+    tc_make_leaf(&bad, &P.other_ca, "mallory", "DNS:mallory.test");
+    hc_tls_ctx_t *none = hc_tls_client_new(NULL, 0, NULL, 0), *cg = client_with_cert(&good),
+                 *cb = client_with_cert(&bad);
+    pair_t p;
+    hc_tls_server_opts_t req = {.client_auth = HC_TLS_CLIENT_REQUIRE_VERIFY,
+                                .client_ca_pem = P.ca.cert,
+                                .client_ca_len = strlen(P.ca.cert)};
+    hc_tls_ctx_t *s = server_std(&req);
+    assert_false(connect_pair(&p, none, s, "exact.test", NULL)); /* no certificate */
+    pair_free(&p);
+    assert_false(connect_pair(&p, cb, s, "exact.test", NULL)); /* another CA's */
+    pair_free(&p);
+    assert_true(connect_pair(&p, cg, s, "exact.test", NULL));
+    char cn[64];
+    tc_peer_cn(p.sv, cn, sizeof(cn));
+    assert_string_equal(cn, "alice");
+    exchange(p.cl, p.sv, "mutual");
+    pair_free(&p);
+    hc_tls_ctx_unref(s);
+
+    hc_tls_server_opts_t given = req;
+    given.client_auth = HC_TLS_CLIENT_VERIFY_IF_GIVEN;
+    s = server_std(&given);
+    assert_true(connect_pair(&p, none, s, "exact.test", NULL));
+    pair_free(&p);
+    assert_false(connect_pair(&p, cb, s, "exact.test", NULL));
+    pair_free(&p);
+    hc_tls_ctx_unref(s);
+
+    hc_tls_server_opts_t any = {.client_auth = HC_TLS_CLIENT_REQUIRE_ANY};
+    s = server_std(&any);
+    assert_false(connect_pair(&p, none, s, "exact.test", NULL));
+    pair_free(&p);
+    assert_true(connect_pair(&p, cb, s, "exact.test", NULL)); /* taken unverified */
+    pair_free(&p);
+    hc_tls_ctx_unref(s);
+
+    /* only exact.test asks: the default options elsewhere */
+    hc_tls_host_opts_t host = {.host = "EXACT.test", .opts = &req};
+    hc_tls_server_opts_t per = {.hosts = &host, .nhosts = 1};
+    s = server_std(&per);
+    assert_false(connect_pair(&p, none, s, "exact.test", NULL));
+    pair_free(&p);
+    assert_true(connect_pair(&p, cg, s, "exact.test", NULL));
+    pair_free(&p);
+    assert_true(connect_pair(&p, none, s, "a.wild.test", NULL));
+    pair_free(&p);
+    hc_tls_ctx_unref(s);
+
+    char err[256] = "";
+    hc_tls_server_opts_t no_ca = {.client_auth = HC_TLS_CLIENT_REQUIRE_VERIFY};
+    assert_null(hc_tls_server_new(&no_ca, err, sizeof(err)));
+    assert_non_null(strstr(err, "CA"));
+    hc_tls_client_auth_t a;
+    assert_int_equal(hc_tls_client_auth_parse("RequireAndVerifyClientCert", &a), 0);
+    assert_int_equal(a, HC_TLS_CLIENT_REQUIRE_VERIFY);
+    assert_int_equal(hc_tls_client_auth_parse("Sometimes", &a), -EINVAL);
+    hc_tls_ctx_unref(none);
+    hc_tls_ctx_unref(cg);
+    hc_tls_ctx_unref(cb);
+    tc_pem_free(&good);
+    tc_pem_free(&bad);
+}
+
+/* sniStrict, maxVersion and curvePreferences. */
+static void test_strict_sni_max_version_curves(void **state)
+{
+    hc_tls_ctx_t *c = hc_tls_client_new(NULL, 0, NULL, 0);
+    pair_t p;
+    hc_tls_server_opts_t strict = {.sni_strict = 1};
+    hc_tls_ctx_t *s = server_std(&strict);
+    assert_true(connect_pair(&p, c, s, "x.wild.test", NULL));
+    pair_free(&p);
+    assert_false(connect_pair(&p, c, s, "unknown.test", NULL)); /* no default certificate */
+    pair_free(&p);
+    assert_false(connect_pair(&p, c, s, NULL, NULL));
+    pair_free(&p);
+    hc_tls_ctx_unref(s);
+
+    hc_tls_server_opts_t max12 = {.max_version = "VersionTLS12", .curves = "CurveP384"};
+    s = server_std(&max12);
+    assert_true(connect_pair(&p, c, s, "exact.test", NULL));
+    assert_string_equal(hc_tls_conn_version(p.sv), "TLSv1.2");
+    assert_int_equal(SSL_get_negotiated_group(hc_tls_conn_openssl(p.sv)), NID_secp384r1);
+    pair_free(&p);
+    hc_tls_ctx_unref(s);
+
+    char err[256] = "";
+    hc_tls_server_opts_t bad = {.curves = "CurveP999"};
+    assert_null(hc_tls_server_new(&bad, err, sizeof(err)));
+    assert_non_null(strstr(err, "CurveP999"));
+    hc_tls_server_opts_t inverted = {.min_version = "TLS1.3", .max_version = "TLS1.2"};
+    assert_null(hc_tls_server_new(&inverted, err, sizeof(err)));
+    hc_tls_ctx_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +569,8 @@ int main(void)
         cmocka_unit_test(test_bad_pem),
         cmocka_unit_test(test_self_signed_and_empty),
         cmocka_unit_test(test_feed_is_bounded),
+        cmocka_unit_test(test_client_certificates),
+        cmocka_unit_test(test_strict_sni_max_version_curves),
     };
     return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
 }

@@ -237,10 +237,10 @@ static void test_file_provider_chain_and_tls(void **state)
     assert_int_equal(c->n, 2);
     assert_string_equal(c->mws[0]->mw.type->name, "headers");
     assert_string_equal(c->mws[1]->mw.type->name, "stripPrefix");
-    assert_string_equal(g->tls_min_version, "VersionTLS13");
-    assert_string_equal(g->tls_cipher_suites,
-                        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,"
-                        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
+    assert_string_equal(g->tls.min_version, "VersionTLS13");
+    assert_string_equal(g->tls.cipher_suites, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,"
+                                              "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
+    assert_int_equal(g->tls.nhosts, 0);
     proxy_gen_unref(g);
 }
 
@@ -303,6 +303,45 @@ static void test_read_file(void **state)
     assert_int_equal(proxy_gen_read_file("/nonexistent/x.yaml", &doc, err, sizeof(err)), -ENOENT);
 }
 
+/* Routers' own TLSOptions: their Host domains get them (file provider names), a host two
+ * options claim keeps the default with an error, and a refused option is reported. */
+static void test_tls_options_by_host(void **state)
+{
+    (void)state;
+    static const char dyn[] =
+        "{\"http\": {\"routers\": {"
+        "  \"a\": {\"rule\": \"Host(`A.test`)\", \"service\": \"app\", \"tls\": {\"options\": "
+        "\"ask\"}},"
+        "  \"b\": {\"rule\": \"Host(`b.test`) || Host(`c.test`)\", \"service\": \"app\","
+        "         \"tls\": {\"options\": \"ask\"}},"
+        "  \"c\": {\"rule\": \"Host(`c.test`)\", \"service\": \"app\", \"tls\": {\"options\": "
+        "\"new\"}},"
+        "  \"d\": {\"rule\": \"Host(`d.test`)\", \"service\": \"app\", \"tls\": {\"options\": "
+        "\"bad\"}}},"
+        " \"services\": {\"app\": {\"loadBalancer\": {\"servers\": [{\"url\": "
+        "\"http://127.0.0.1:9\"}]}}}},"
+        " \"tls\": {\"options\": {"
+        "  \"ask\": {\"clientAuth\": {\"clientAuthType\": \"RequestClientCert\"}},"
+        "  \"new\": {\"minVersion\": \"VersionTLS13\"},"
+        "  \"bad\": {\"clientAuth\": {\"clientAuthType\": \"RequireAndVerifyClientCert\"}}}}}";
+    proxy_gen_t *g = build(NULL, dyn, NULL, 0);
+    assert_int_equal(g->tls.nhosts, 2);
+    assert_string_equal(g->tls.hosts[0].host, "a.test");
+    assert_string_equal(g->tls.hosts[1].host, "b.test");
+    assert_string_equal(g->tls.hosts[0].id, "ask@file");
+    assert_int_equal(g->tls.hosts[1].opts->client_auth, HC_TLS_CLIENT_REQUEST);
+    int conflict = 0, refused = 0;
+    for (size_t i = 0; i < g->nerrors; i++) {
+        conflict += strstr(g->errors[i].message, "different TLS options") != NULL &&
+                    !strcmp(g->errors[i].name, "c.test");
+        refused += !strcmp(g->errors[i].name, "bad@file") && strstr(g->errors[i].message, "CA");
+    }
+    assert_int_equal(conflict, 1);
+    assert_int_equal(refused, 1);
+    assert_non_null(g->tls_key);
+    proxy_gen_unref(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_file_provider_chain_and_tls),
         cmocka_unit_test(test_locals_and_file_error),
         cmocka_unit_test(test_read_file),
+        cmocka_unit_test(test_tls_options_by_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
