@@ -296,12 +296,19 @@ static void rule_paths(pc_kstate_t *k, const pc_kobj_t *ing, const rtcfg_t *c, p
     json_array_foreach(json_object_get(json_object_get(ing->obj, "spec"), "rules"), i, rule)
     {
         const char *host = pc_str(rule, "host");
+        const json_t *http = json_object_get(rule, "http"), *paths = json_object_get(http, "paths");
         if (host && !host_valid(host)) {
             pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name,
                      "rules[%zu].host %s is not a valid host name", i, host);
             continue;
         }
-        json_array_foreach(json_object_get(json_object_get(rule, "http"), "paths"), j, pa)
+        if (http && (!json_is_array(paths) || !json_array_size(paths))) {
+            /* the API server's validation: paths is required, a non-empty list */
+            pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name, "rules[%zu].http.paths: %s",
+                     i, paths ? "expected a non-empty list of paths" : "required");
+            continue;
+        }
+        json_array_foreach(paths, j, pa)
         {
             char err[PC_ERR_MAX];
             pending_t p = {0};
@@ -344,6 +351,33 @@ static void settle_collisions(pending_t *v, size_t n)
     hc_free(dup);
 }
 
+/* What the API server would refuse of an IngressSpec (networking.k8s.io/v1): neither
+ * rules nor a defaultBackend, rules that are not a list (-1: the object is skipped); a
+ * field it does not know is reported and the rest served (kubectl's --validate=warn). */
+static int spec_check(pc_kstate_t *k, const pc_kobj_t *ing, const json_t *spec)
+{
+    static const char *const known[] = {"ingressClassName", "defaultBackend", "tls", "rules"};
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)spec, key, v)
+    {
+        size_t i = 0;
+        while (i < sizeof(known) / sizeof(known[0]) && strcmp(key, known[i]))
+            i++;
+        if (i == sizeof(known) / sizeof(known[0]))
+            pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name,
+                     "unknown field spec.%s (ignored)", key);
+    }
+    const json_t *rules = json_object_get(spec, "rules");
+    const char *why = rules && !json_is_array(rules) ? "spec.rules: expected a list"
+                      : !json_array_size(rules) && !json_object_get(spec, "defaultBackend")
+                          ? "spec: either defaultBackend or rules must be specified"
+                          : NULL;
+    if (why)
+        pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name, "%s", why);
+    return why ? -1 : 0;
+}
+
 void pc_ingress_load(pc_kstate_t *k, const pc_kobj_t *ing)
 {
     const json_t *spec = json_object_get(ing->obj, "spec");
@@ -356,6 +390,8 @@ void pc_ingress_load(pc_kstate_t *k, const pc_kobj_t *ing)
         pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name, "%s", err);
         goto out;
     }
+    if (spec_check(k, ing, spec) < 0)
+        goto out;
     ingress_tls(k, ing, spec, tls_err, sizeof(tls_err));
     const json_t *backend = json_object_get(spec, "defaultBackend");
     if (backend && json_array_size(json_object_get(spec, "rules")) == 0)

@@ -511,7 +511,17 @@ static void test_broken_objects_are_reported_and_skipped(void **state)
     add(&f, "bad.yaml:70",
         "{'apiVersion':'v1','kind':'Service','metadata':{'name':'s','namespace':'d'},'spec':{"
         "'type':'ExternalName','externalName':'s.example','ports':[{'port':80}]}}");
+    add(&f, "bad.yaml:80",
+        "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'typo',"
+        "'namespace':'d'},'spec':{'rule':[{'host':'t.test'}]}}");
+    add(&f, "bad.yaml:90",
+        "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'five',"
+        "'namespace':'d'},'spec':{'rules':[{'host':'f.test','http':{'paths':5}}]}}");
     proxy_config_t *c = build_with(&f, NULL, 1);
+    /* what the API server would refuse is not dropped silently */
+    assert_non_null(find_error(c, "Ingress", "typo", "unknown field spec.rule"));
+    assert_non_null(find_error(c, "Ingress", "typo", "either defaultBackend or rules"));
+    assert_non_null(find_error(c, "Ingress", "five", "rules[0].http.paths: expected a non-empty"));
     const proxy_config_error_t *e = find_error(c, "", "nokind", "without kind");
     assert_non_null(e);
     assert_string_equal(e->source, "bad.yaml:1");
