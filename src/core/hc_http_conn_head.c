@@ -217,6 +217,21 @@ static int is_token_n(const char *s, size_t n)
     return n > 0;
 }
 
+/* The bytes Go's server allows in Host (httpguts.ValidHostHeader: RFC 3986 reg-name,
+ * IP literals, a port, and '%' for escapes and zones); anything else gets 400 rather
+ * than reaching routing, X-Forwarded-Host and the upstream. */
+static const uint32_t host_bits[8] = {0x00000000u, 0x2fff7ff2u, 0xaffffffeu, 0x47fffffeu};
+
+static int host_valid(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(host_bits[c >> 5] & (1u << (c & 31))))
+            return 0;
+    }
+    return 1;
+}
+
 /* RFC 9112 §6.1, §6.3 and §3.2 checks on the complete head. */
 static int check_head(hc_http_conn_t *c, const hc_http_parse_head_t *h)
 {
@@ -230,9 +245,11 @@ static int check_head(hc_http_conn_t *c, const hc_http_parse_head_t *h)
          * §5.1: a field name is a token. */
         if (!is_token_n(f->name, f->name_len))
             return reject(c, 400, "invalid field name");
-        if (f->name_len == 4 && !strcasecmp(f->name, "host"))
+        if (f->name_len == 4 && !strcasecmp(f->name, "host")) {
             hosts++;
-        else if (f->name_len == 14 && !strcasecmp(f->name, "content-length"))
+            if (!host_valid(f->value, f->value_len))
+                return reject(c, 400, "malformed Host header");
+        } else if (f->name_len == 14 && !strcasecmp(f->name, "content-length"))
             cl++;
         else if (f->name_len == 17 && !strcasecmp(f->name, "transfer-encoding")) {
             te++;
@@ -279,8 +296,17 @@ static void fill_req(hc_http_conn_t *c, const hc_http_parse_head_t *h)
         rq->hdrs[i].name_len = rq->hoff[i].name_len;
         rq->hdrs[i].value = rq->head.base + rq->hoff[i].value_off;
         rq->hdrs[i].value_len = rq->hoff[i].value_len;
-        if (!rq->hoff[i].value_off) /* a field with an empty value */
+        if (!rq->hoff[i].value_off) { /* a field with an empty value */
             rq->hdrs[i].value = "";
+            continue;
+        }
+        /* RFC 9112 §5.1: the value excludes trailing whitespace (the parser dropped the
+         * leading); "Host: a.example " must route as a.example */
+        char *v = rq->head.base + rq->hoff[i].value_off;
+        size_t n = rq->hdrs[i].value_len;
+        while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+            v[--n] = '\0';
+        rq->hdrs[i].value_len = n;
     }
     r->method = h->method;
     set_target(r, rq->head.base);

@@ -83,6 +83,13 @@ STRICT = [
     ("http10_no_host_ok", b"GET /fixed HTTP/1.0\r\n\r\n", 200, True),
     ("not_found_keeps_alive", b"GET /none HTTP/1.1\r\nHost: a\r\n\r\n", 404, False),
     ("http2_version", b"GET /fixed HTTP/2.0\r\nHost: a\r\n\r\n", 505, True),
+    # Go's httpguts.ValidHostHeader: reg-name, IP literal and port bytes only
+    ("host_with_space", b"GET /fixed HTTP/1.1\r\nHost: a b\r\n\r\n", 400, True),
+    ("host_with_slash", b"GET /fixed HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, True),
+    ("host_with_quote", b"GET /fixed HTTP/1.1\r\nHost: a\"b\r\n\r\n", 400, True),
+    ("host_with_at", b"GET /fixed HTTP/1.1\r\nHost: u@a\r\n\r\n", 400, True),
+    ("host_trailing_space_trimmed", b"GET /fixed HTTP/1.1\r\nHost: a.example \t\r\n\r\n", 200, False),
+    ("host_ipv6_port", b"GET /fixed HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", 200, False),
 ]
 
 

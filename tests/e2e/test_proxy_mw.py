@@ -491,6 +491,10 @@ def basic_auth_from_secret():
     assert web("basic", headers={"Authorization": bad})[0] == 401
     bob = "Basic " + base64.b64encode(b"bob:builder").decode()
     assert web("basic", headers={"Authorization": bob})[0] == 200
+    # RFC 9112 §5.1: "Host: basic.test " is basic.test, not a host that misses the router
+    assert get(S["proxy"].web, "/", host="basic.test \t")[0] == 401
+    e = echo(get(S["proxy"].web, "/", host="add.test ")[2])
+    assert e["headers"].get("Host") == "add.test", e["headers"]
 
 
 @t.test
