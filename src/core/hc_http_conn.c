@@ -249,6 +249,8 @@ static void after_output(hc_http_conn_t *c)
         hc_http_conn_arm(c, HC_HTTP_LINGER_MS);
         return;
     }
+    if (!rq->active && io->stash.len) /* pipelined requests held back by parser_must_wait */
+        hc_http_queue(c);
     release_io_if_idle(c);
 }
 
@@ -267,8 +269,8 @@ void hc_http_conn_close_after_write(hc_http_conn_t *c)
 static int parser_must_wait(hc_http_conn_t *c)
 {
     hc_http_rq_t *rq = &c->io->rq;
-    if (!rq->active)
-        return 0;
+    if (!rq->active) /* a pipelined request waits while earlier answers are still going out */
+        return hc_http_conn_buffered(c) > HC_HTTP_OUT_HIGH;
     if (rq->msg_complete)
         return 1;
     if (c->head_phase || rq->res_state == RQ_RES_ENDED)

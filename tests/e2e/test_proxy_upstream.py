@@ -548,6 +548,52 @@ def expect_continue_waits_for_the_servers_answer():
         assert head.startswith(b"HTTP/1.1 200") and body == b"5000", (head, body)
 
 
+class TenK(RawBackend):
+    """A keep-alive backend answering every GET /N with a 10,000-byte body that starts
+    with <N>."""
+
+    def serve(self, c):
+        for head in heads(c):
+            n = head.split(b" ")[1][1:]
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n" + (b"<%s>" % n).ljust(10000, b"r"))
+
+
+@t.test
+def pipelined_requests_wait_for_a_slow_reader():
+    """RFC 9112 §9.3.2: pipelined requests from a client that is not reading are taken
+    one at a time as its answers drain, as nginx and HAProxy do: memory stays bounded
+    and every answer arrives, in order (they had piled up, ~10 MB a connection, until
+    the connection was dropped mid-answer)."""
+    be = TenK(timeout=30)
+    env = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:quarantine_size_mb=4"}
+    fx, port = fixture(lb_config([be.port]), env=env)
+    socks = []
+    try:
+        time.sleep(0.2)
+        base = rss_kib(fx.pid)
+        pipeline = b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(1000))
+        for _ in range(10):
+            socks.append(connect(port))
+            socks[-1].sendall(pipeline)
+        time.sleep(2)
+        grown = rss_kib(fx.pid) - base
+        assert grown < 30 * 1024, "%d KiB more for 10 clients that do not read" % grown
+        s, data, deadline = socks[0], b"", time.monotonic() + 20
+        s.settimeout(5)
+        while data.count(b"HTTP/1.1 200") < 1000 and time.monotonic() < deadline:
+            d = s.recv(1 << 20)
+            if not d:
+                break
+            data += d
+        tags = [int(x) for x in re.findall(rb"<(\d+)>", data)]
+        assert tags == list(range(1000)), (len(tags), tags[-3:])
+    finally:
+        for c in socks:
+            c.close()
+        be.stop()
+        stop_all(fx)
+
+
 @t.test
 def streams_large_upload_in_bounded_memory():
     sink = Sink(timeout=60)
