@@ -314,24 +314,34 @@ static int p_value(void *ud, const char *at, size_t len)
 }
 
 /* Turns the stored pieces into the header array of the response. */
+/* Indexes the fields in r->hv: -EMSGSIZE when the section is too large, -EBADMSG when a
+ * name is not a token (RFC 9112 §5.1: "Set-Cookie : x" must not be relayed). Trailing
+ * whitespace is cut from values (not part of them, §5.1). */
 static int hdrs_index(hc_http_client_req_t *r)
 {
     if (r->in_value && hc_buf_append(&r->hdrs, "", 1))
-        return -1;
+        return -EMSGSIZE;
     size_t n = 2 * r->n_values; /* a name and a value each */
     hv_reserve(r, n / 2 + 1);
     r->res.n_headers = 0;
+    int rc = 0;
     for (size_t i = 0; i + 1 < r->hdrs.len && r->res.n_headers < n / 2;) {
         hc_http_client_header_t *h = &r->hv[r->res.n_headers++];
         h->name = r->hdrs.base + i;
         h->name_len = strlen(h->name);
         i += h->name_len + 1;
-        h->value = r->hdrs.base + i;
-        h->value_len = strlen(h->value);
-        i += h->value_len + 1;
+        char *v = r->hdrs.base + i;
+        size_t vl = strlen(v);
+        i += vl + 1;
+        while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+            v[--vl] = '\0';
+        h->value = v;
+        h->value_len = vl;
+        if (hc_hcli_token_len(h->name) != h->name_len)
+            rc = -EBADMSG;
     }
     r->res.headers = r->hv;
-    return 0;
+    return rc;
 }
 
 static void req_too_big(hc_http_client_req_t *r)
@@ -364,8 +374,12 @@ static int p_headers_complete(void *ud, const hc_http_parse_head_t *head)
             req_continue(r);
         return r->done ? -1 : HC_HTTP_PARSE_SKIP_BODY;
     }
-    if (hdrs_index(r)) {
-        req_finish(r, -EBADMSG, "bad response: header section too large");
+    int rc = hdrs_index(r);
+    if (rc || head->status < 100) {
+        req_finish(r, -EBADMSG,
+                   rc == -EMSGSIZE ? "bad response: header section too large"
+                   : rc            ? "bad response: invalid field name"
+                                   : "bad response: status code below 100");
         return -1;
     }
     if (r->conn)
@@ -383,7 +397,7 @@ static int p_headers_complete(void *ud, const hc_http_parse_head_t *head)
         return -1;
     }
     if (r->cbs->on_headers) {
-        int rc = r->cbs->on_headers(r, &r->res, r->ud);
+        rc = r->cbs->on_headers(r, &r->res, r->ud);
         if (rc < 0)
             req_finish(r, rc, "aborted by on_headers");
         if (r->done)

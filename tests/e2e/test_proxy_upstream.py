@@ -594,6 +594,38 @@ def pipelined_requests_wait_for_a_slow_reader():
         stop_all(fx)
 
 
+MALFORMED = [  # (response head, status the client gets)
+    (b"HTTP/1.1 200 OK\r\nSet-Cookie : sid=1\r\nContent-Length: 2\r\n\r\nok", 502),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding : chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 502),
+    (b"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n", 502),
+    (b"HTTP/1.1 200 OK\r\nX-Pad: v \t\r\nContent-Length: 2\r\n\r\nok", 200),
+]
+
+
+class Malformed(RawBackend):
+    """Answers GET /N with MALFORMED[N]'s response, then closes."""
+
+    def serve(self, c):
+        head, _ = read_head(c)
+        if head is not None:
+            c.sendall(MALFORMED[int(head.split(b" ")[1][1:])][0])
+
+
+@t.test
+def malformed_upstream_heads_are_refused():
+    """RFC 9112 §5.1: a response field with whitespace before its colon is refused (502,
+    as Go's transport), never relayed (a "Transfer-Encoding :" field had framed the body
+    and then gone out beside the proxy's own); so is a status below 100. Trailing
+    whitespace is not part of a value."""
+    with behind_fixture(Malformed()) as (be, fx, port):
+        for i, (_, want) in enumerate(MALFORMED):
+            r = get(port, "/%d" % i)
+            assert status_of(r) == want, (i, r[:300])
+            assert r.lower().count(b"transfer-encoding") <= 1, r[:300]
+        head, _ = split(get(port, "/3"))
+        assert re.search(r"(?m)^X-Pad: v\r?$", head), head
+
+
 @t.test
 def streams_large_upload_in_bounded_memory():
     sink = Sink(timeout=60)
