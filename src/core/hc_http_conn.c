@@ -42,6 +42,12 @@ static void on_timer(uv_timer_t *t)
         hc_http_conn_close(c); /* idle keep-alive, or the linger after a close */
     } else if (c->head_phase) {
         hc_http_conn_fail(c, 408, "header section not received in time");
+    } else if (c->body_timed && !rq->msg_complete) {
+        c->body_timed = 0;
+        if (rq->res_state == RQ_RES_NONE)
+            hc_http_conn_fail(c, 408, "request body not received in time");
+        else
+            hc_http_conn_close(c);
     } else if (rq->sse_keepalive_ms && rq->res_state == RQ_RES_STARTED) {
         hc_http_res_write(&rq->pub, ":\n\n", 3);
         hc_http_conn_arm(c, rq->sse_keepalive_ms);

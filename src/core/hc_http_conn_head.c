@@ -373,6 +373,10 @@ static int cb_headers_complete(void *ud, const hc_http_parse_head_t *h)
     hc_http_conn_disarm(c);
     if (check_head(c, h) < 0 || absolute_form(c) < 0)
         return -1;
+    if (c->srv->o.read_timeout_ms && (h->content_length > 0 || h->chunked)) {
+        c->body_timed = 1;
+        hc_http_conn_arm(c, c->srv->o.read_timeout_ms);
+    }
     c->srv->o.handler(&rq->pub, c->srv->o.handler_arg);
     return 0;
 }
@@ -398,6 +402,10 @@ static int cb_message_complete(void *ud)
     hc_http_conn_t *c = ud;
     hc_http_rq_t *rq = &c->io->rq;
     rq->msg_complete = 1;
+    if (c->body_timed) {
+        c->body_timed = 0;
+        hc_http_conn_disarm(c);
+    }
     if (rq->body_state == RQ_BODY_READING)
         hc_http_rq_body(rq, NULL, 0, 1);
     return HC_HTTP_PARSE_PAUSE;

@@ -99,7 +99,8 @@ struct hc_http_conn {
     hc_tls_conn_t *tls;
     const hc_http_upgrade_t *upgrade;
     unsigned closing : 1, close_after : 1, writing : 1, in_read : 1, read_stopped : 1, peer_eof : 1,
-        head_phase : 1, keep_alive : 1, lingering : 1, queued : 1, shutting : 1, raw_shut : 1;
+        head_phase : 1, keep_alive : 1, lingering : 1, queued : 1, shutting : 1, raw_shut : 1,
+        body_timed : 1; /* the deadline is read_timeout_ms for the request body */
     int err_status;
     const char *err_msg;
     struct hc_http_conn *next_queued;

@@ -32,6 +32,9 @@ typedef struct hc_http_server_opts {
     size_t max_body;            /* default body limit; 0 = 1 MiB; over it: 413 */
     unsigned header_timeout_ms; /* 0 = 10 s; a head not complete by then: 408, close */
     unsigned idle_timeout_ms;   /* keep-alive idle; 0 = 60 s */
+    unsigned read_timeout_ms;   /* a request body not all received this long after its head:
+                                   408 (a close once answering), as Go's ReadTimeout bounds
+                                   the whole request; 0 = none */
     hc_tls_ctx_t *tls;          /* non-NULL: TLS listener (the server takes a reference) */
     const char *server_header;  /* Server field value; NULL = "hearth", "" = none */
     unsigned io_pool_trim_ms;   /* pooled connection buffers unused this long are freed

@@ -105,6 +105,7 @@ int main(int argc, char **argv)
 {
     const char *listen = NULL, *config = NULL, *service = NULL, *trusted[1];
     proxy_upstream_opts_t o = {0};
+    unsigned read_timeout_ms = 0;
     signal(SIGPIPE, SIG_IGN); /* as hc_runtime does: bodies are spliced into client sockets */
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
@@ -120,6 +121,8 @@ int main(int argc, char **argv)
             o.response_timeout_ms = strtoull(v, NULL, 10);
         else if (!strcmp(k, "--tunnel-idle-ms"))
             o.tunnel_idle_ms = strtoull(v, NULL, 10);
+        else if (!strcmp(k, "--read-timeout-ms"))
+            read_timeout_ms = (unsigned)strtoul(v, NULL, 10);
         else if (!strcmp(k, "--trusted"))
             trusted[0] = v, o.trusted_ips = trusted, o.ntrusted_ips = 1;
     }
@@ -139,9 +142,11 @@ int main(int argc, char **argv)
     }
     proxy_upstream_shared_set_config(g.sh, g.cfg);
     proxy_upstream_set_config(g.up, g.cfg);
-    g.srv = hc_http_server_new(g.loop, &(hc_http_server_opts_t){.handler = handle,
-                                                                .server_header = "",
-                                                                .idle_timeout_ms = 30000});
+    g.srv =
+        hc_http_server_new(g.loop, &(hc_http_server_opts_t){.handler = handle,
+                                                            .server_header = "",
+                                                            .idle_timeout_ms = 30000,
+                                                            .read_timeout_ms = read_timeout_ms});
     int rc = hc_http_server_listen(g.srv, (struct sockaddr *)&addr, 0);
     if (rc < 0) {
         fprintf(stderr, "proxy_fwd_fixture: listen: %s\n", uv_strerror(rc));

@@ -626,6 +626,46 @@ def malformed_upstream_heads_are_refused():
         assert re.search(r"(?m)^X-Pad: v\r?$", head), head
 
 
+class Patient(RawBackend):
+    """Reads a request head, then its body until the peer closes; .closed_after holds
+    the seconds each connection lived after the head."""
+
+    def __init__(self):
+        self.closed_after = []
+        super().__init__(timeout=30)
+
+    def serve(self, c):
+        head, _ = read_head(c)
+        t0 = time.monotonic()
+        while head is not None and c.recv(65536):
+            pass
+        self.closed_after.append(time.monotonic() - t0)
+
+
+@t.test
+def slow_request_body_times_out():
+    """Traefik's readTimeout bounds reading a request: a body trickling (or stalled)
+    past it gets 408 and the upstream request is abandoned, so a slow client cannot hold
+    a backend worker for as long as it likes."""
+    be = Patient()
+    fx, port = fixture(lb_config([be.port]), "--read-timeout-ms", "1500")
+    try:
+        s = connect(port)
+        s.sendall(b"POST /up HTTP/1.1\r\nHost: app.test\r\nContent-Length: 100000\r\n\r\nx")
+        t0 = time.monotonic()
+        data, closed = read_until_close(s, timeout=10)
+        s.close()
+        assert status_of(data) == 408 and closed, data[:200]
+        assert 1.2 < time.monotonic() - t0 < 6, time.monotonic() - t0
+        deadline = time.monotonic() + 5
+        while not be.closed_after and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert be.closed_after and be.closed_after[0] < 6, be.closed_after
+    finally:
+        be.stop()
+        stop_all(fx)
+
+
 @t.test
 def streams_large_upload_in_bounded_memory():
     sink = Sink(timeout=60)
