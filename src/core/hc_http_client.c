@@ -144,6 +144,12 @@ static hc_http_client_req_t *req_get(hc_http_client_t *cl)
     return r;
 }
 
+/* The whole request is in the socket: nothing queued here or in libuv. */
+static int req_handed(const hc_http_client_req_t *r)
+{
+    return r->conn && (!r->stream || r->ended) && !r->queued.len && !hc_hcli_conn_inflight(r->conn);
+}
+
 /* Ends the request once: hands the connection back (or closes it), reports on_done,
  * and recycles the request. */
 static void req_finish(hc_http_client_req_t *r, int status, const char *reason)
@@ -155,7 +161,9 @@ static void req_finish(hc_http_client_req_t *r, int status, const char *reason)
     if (status && reason && reason != r->error)
         snprintf(r->error, sizeof(r->error), "%s", reason);
     if (r->conn) {
-        int reuse = !status && r->keep_alive && r->sent && !r->no_reuse &&
+        /* a request sent from outside the poll phase has its completion reported after
+         * the response may have been read: everything in the socket counts as sent */
+        int reuse = !status && r->keep_alive && (r->sent || req_handed(r)) && !r->no_reuse &&
                     !hc_http_parse_is_upgrade(&r->parser) && r->res.status != 101;
         if (reuse)
             hc_hcli_conn_release(r->conn);
@@ -484,8 +492,7 @@ static void req_parse(hc_http_client_req_t *r, const char *data, size_t len)
  * from there (unless the response already began). */
 static void req_check_sent(hc_http_client_req_t *r)
 {
-    if (r->sent || !r->conn || (r->stream && !r->ended) || r->queued.len ||
-        hc_hcli_conn_inflight(r->conn))
+    if (r->sent || !req_handed(r))
         return;
     r->sent = 1;
     if (!r->have_res)

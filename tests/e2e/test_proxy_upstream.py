@@ -626,6 +626,23 @@ def malformed_upstream_heads_are_refused():
         assert re.search(r"(?m)^X-Pad: v\r?$", head), head
 
 
+@t.test
+def pipelined_requests_reuse_the_upstream_connection():
+    """A pipelined request is sent upstream from outside the read of the one before; its
+    answer can be read before the write's completion is reported, and the connection
+    was closed as if the request had not been sent: a new connection every two
+    requests."""
+    with behind_fixture(TenK(timeout=30)) as (be, fx, port):
+        s = connect(port)
+        s.sendall(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(40)))
+        data, deadline = b"", time.monotonic() + 15
+        while data.count(b"HTTP/1.1 200") < 40 and time.monotonic() < deadline:
+            data += s.recv(1 << 20)
+        s.close()
+        assert [int(x) for x in re.findall(rb"<(\d+)>", data)] == list(range(40))
+        assert be.conns == 1, be.conns
+
+
 class Patient(RawBackend):
     """Reads a request head, then its body until the peer closes; .closed_after holds
     the seconds each connection lived after the head."""
