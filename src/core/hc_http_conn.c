@@ -334,7 +334,8 @@ static const char *scan_reason(long status)
     case 431:
         return "header section too large";
     default:
-        return "malformed header section (obs-fold or stray whitespace)";
+        return "malformed request-line or header section (HTTP-version, obs-fold or stray "
+               "whitespace)";
     }
 }
 

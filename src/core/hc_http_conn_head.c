@@ -4,6 +4,7 @@
  * the rest of the connection: hc_http_conn.c. */
 #include "core/hc_http_internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -29,6 +30,35 @@ static size_t line_run(const char *data, size_t i, size_t len)
     return (nl ? (size_t)(nl - data) : len) - i;
 }
 
+/* Keeps the last sizeof(tail) bytes of the request-line seen so far. */
+static void tail_keep(hc_http_scan_t *sc, const char *p, size_t n)
+{
+    const size_t cap = sizeof(sc->tail);
+    if (n >= cap) {
+        memcpy(sc->tail, p + n - cap, cap);
+        sc->tail_len = (unsigned)cap;
+        return;
+    }
+    size_t keep = sc->tail_len + n > cap ? cap - n : sc->tail_len;
+    memmove(sc->tail, sc->tail + sc->tail_len - keep, keep);
+    memcpy(sc->tail + keep, p, n);
+    sc->tail_len = (unsigned)(keep + n);
+}
+
+/* RFC 9112 §2.3: the request-line ends in " HTTP/" DIGIT "." DIGIT (case-sensitive; the
+ * parser library takes "HTTX/1.1" too). */
+static int version_ok(const hc_http_scan_t *sc)
+{
+    size_t n = sc->tail_len;
+    if (n && sc->tail[n - 1] == '\r')
+        n--;
+    if (n < 9)
+        return 0;
+    const char *v = sc->tail + n - 9;
+    return !memcmp(v, " HTTP/", 6) && isdigit((unsigned char)v[6]) && v[7] == '.' &&
+           isdigit((unsigned char)v[8]);
+}
+
 /* Returns the bytes up to and including the end of the head, 0 when all of data belongs
  * to the head so far, or -status for a violation. */
 long hc_http_conn_head_scan(hc_http_conn_t *c, const char *data, size_t len)
@@ -50,8 +80,11 @@ long hc_http_conn_head_scan(hc_http_conn_t *c, const char *data, size_t len)
             size_t run = line_run(data, i, len);
             if ((sc->line_len += run) > o->max_request_line)
                 return -414; /* RFC 9112 §3: a request-line longer than we parse */
+            tail_keep(sc, data + i, run);
             if ((i += run) == len)
                 return 0;
+            if (!version_ok(sc))
+                return -400;
             sc->state = SC_LINE_START; /* data[i] is its '\n' */
             sc->head_len = 0;
             break;

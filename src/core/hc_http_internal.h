@@ -83,6 +83,8 @@ typedef struct hc_http_io {
 typedef struct hc_http_scan {
     int state;
     size_t line_len, head_len;
+    char tail[10]; /* the request-line's last bytes: its HTTP-version */
+    unsigned tail_len;
 } hc_http_scan_t;
 
 struct hc_http_conn {

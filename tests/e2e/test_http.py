@@ -84,6 +84,11 @@ STRICT = [
     ("not_found_keeps_alive", b"GET /none HTTP/1.1\r\nHost: a\r\n\r\n", 404, False),
     ("http2_version", b"GET /fixed HTTP/2.0\r\nHost: a\r\n\r\n", 505, True),
     # Go's httpguts.ValidHostHeader: reg-name, IP literal and port bytes only
+    # RFC 9112 §2.3: HTTP-version is "HTTP/" DIGIT "." DIGIT, case-sensitive
+    ("version_name_misspelt", b"GET /fixed HTTX/1.1\r\nHost: a\r\n\r\n", 400, True),
+    ("version_lowercase", b"GET /fixed http/1.1\r\nHost: a\r\n\r\n", 400, True),
+    ("version_not_digits", b"GET /fixed HTTP/1.x\r\nHost: a\r\n\r\n", 400, True),
+    ("version_missing", b"GET /fixed\r\nHost: a\r\n\r\n", 400, True),
     ("host_with_space", b"GET /fixed HTTP/1.1\r\nHost: a b\r\n\r\n", 400, True),
     ("host_with_slash", b"GET /fixed HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, True),
     ("host_with_quote", b"GET /fixed HTTP/1.1\r\nHost: a\"b\r\n\r\n", 400, True),
@@ -115,6 +120,19 @@ def header_timeout_408_and_close():
         s.sendall(b"GET /fixed HTTP/1.1\r\nHost: a\r\n")
         data, closed = read_until_close(s, timeout=14)
         assert status_of(data) == 408 and closed, data
+
+
+@t.test
+def request_line_split_anywhere():
+    """The HTTP-version check sees the request-line whole however reads cut it."""
+    line = b"GET /fixed HTTP/1.1\r\nHost: a\r\n\r\n"
+    for cut in (1, 5, 12, 15, 17, 19, 20):
+        with connect(PORT) as s:
+            s.sendall(line[:cut])
+            time.sleep(0.05)
+            s.sendall(line[cut:])
+            head, body, _ = read_response(s)
+            assert head.startswith(b"HTTP/1.1 200"), (cut, head)
 
 
 @t.test
