@@ -235,35 +235,30 @@ static int te_check(hc_http_conn_t *c, const char *v, size_t n, int *last_chunke
     return 0;
 }
 
-/* RFC 9110 §5.6.2 tchar */
-/* RFC 9110 §5.6.2 tchar: "!#$%&'*+-.^_`|~", digits and letters, one bit per byte value
- * (a table: strspn built its own from the set string on every field). */
+/* Whether every byte of s[0..n) is in a set given as one bit per byte value. */
+static int bytes_in(const uint32_t set[8], const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(set[c >> 5] & (1u << (c & 31))))
+            return 0;
+    }
+    return 1;
+}
+
+/* RFC 9110 §5.6.2 tchar: "!#$%&'*+-.^_`|~", digits and letters (a table: strspn built
+ * its own from the set string on every field). */
 static const uint32_t tchar_bits[8] = {0x00000000u, 0x03ff6cfau, 0xc7fffffeu, 0x57ffffffu};
 
 static int is_token_n(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(tchar_bits[c >> 5] & (1u << (c & 31))))
-            return 0;
-    }
-    return n > 0;
+    return n > 0 && bytes_in(tchar_bits, s, n);
 }
 
 /* The bytes Go's server allows in Host (httpguts.ValidHostHeader: RFC 3986 reg-name,
  * IP literals, a port, and '%' for escapes and zones); anything else gets 400 rather
  * than reaching routing, X-Forwarded-Host and the upstream. */
 static const uint32_t host_bits[8] = {0x00000000u, 0x2fff7ff2u, 0xaffffffeu, 0x47fffffeu};
-
-static int host_valid(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(host_bits[c >> 5] & (1u << (c & 31))))
-            return 0;
-    }
-    return 1;
-}
 
 /* RFC 9112 §6.1, §6.3 and §3.2 checks on the complete head. */
 static int check_head(hc_http_conn_t *c, const hc_http_parse_head_t *h)
@@ -280,7 +275,7 @@ static int check_head(hc_http_conn_t *c, const hc_http_parse_head_t *h)
             return reject(c, 400, "invalid field name");
         if (f->name_len == 4 && !strcasecmp(f->name, "host")) {
             hosts++;
-            if (!host_valid(f->value, f->value_len))
+            if (!bytes_in(host_bits, f->value, f->value_len))
                 return reject(c, 400, "malformed Host header");
         } else if (f->name_len == 14 && !strcasecmp(f->name, "content-length"))
             cl++;

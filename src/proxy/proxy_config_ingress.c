@@ -351,9 +351,11 @@ static void settle_collisions(pending_t *v, size_t n)
     hc_free(dup);
 }
 
-/* What the API server would refuse of an IngressSpec (networking.k8s.io/v1): neither
- * rules nor a defaultBackend, rules that are not a list (-1: the object is skipped); a
- * field it does not know is reported and the rest served (kubectl's --validate=warn). */
+/* What the API server would refuse of an IngressSpec (networking.k8s.io/v1): rules that
+ * are not a list, nothing to serve (-1: the object is skipped, reported); a field it
+ * does not know is reported and the rest served (kubectl's --validate=warn). An Ingress
+ * with only `tls` is taken for its certificates (as `hearth up` writes one), though the
+ * API server would want rules or a defaultBackend too. */
 static int spec_check(pc_kstate_t *k, const pc_kobj_t *ing, const json_t *spec)
 {
     static const char *const known[] = {"ingressClassName", "defaultBackend", "tls", "rules"};
@@ -370,7 +372,8 @@ static int spec_check(pc_kstate_t *k, const pc_kobj_t *ing, const json_t *spec)
     }
     const json_t *rules = json_object_get(spec, "rules");
     const char *why = rules && !json_is_array(rules) ? "spec.rules: expected a list"
-                      : !json_array_size(rules) && !json_object_get(spec, "defaultBackend")
+                      : !json_array_size(rules) && !json_object_get(spec, "defaultBackend") &&
+                              !json_object_get(spec, "tls")
                           ? "spec: either defaultBackend or rules must be specified"
                           : NULL;
     if (why)
