@@ -1,8 +1,11 @@
 /* Fuzz target for the proxy configuration model and routing: the input is either
  * "rule:" + a Traefik rule (compiled and evaluated), "path:" + a request path
- * (normalized as before routing, its invariants checked), or JSON: an array of
- * Kubernetes objects, or an object that is a file-provider dynamic configuration. The
- * built config is turned into a routing table and a few requests are matched against it. */
+ * (normalized as before routing, its invariants checked), "mw:" + a Middleware spec
+ * (parsed by its type's parser, then run on a request and a response), or JSON: an
+ * array of Kubernetes objects, or an object that is a file-provider dynamic
+ * configuration. The built config is turned into a routing table and a few requests are
+ * matched against it. */
+#include "proxy/mw.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_route.h"
 #include "proxy/proxy_rule.h"
@@ -120,8 +123,37 @@ static void fuzz_path(const uint8_t *data, size_t size)
     free(p);
 }
 
+/* A Middleware spec ({"<type>": {...}}) through its parser and, when it parses, its
+ * request and response steps on a request with a few fields. */
+static void fuzz_mw(const uint8_t *data, size_t size)
+{
+    json_t *spec = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
+    proxy_mw_t mw;
+    char err[256];
+    if (spec && proxy_mw_parse(spec, "fuzz@file", &mw, err, sizeof(err)) == 0) {
+        proxy_mw_req_t req;
+        proxy_mw_resp_t resp;
+        proxy_mw_req_init(&req, "GET", 1, "app.test:8443", "/a%2Fb/c?x=1", "10.0.0.9", 1000);
+        proxy_mw_headers_add(&req.headers, "X-Forwarded-For", "192.0.2.1, 10.0.0.1");
+        proxy_mw_headers_add(&req.headers, "Authorization", "Basic YTpi");
+        proxy_mw_resp_init(&resp);
+        if (mw.type->on_request)
+            mw.type->on_request(mw.cfg, &req, &resp);
+        if (mw.type->on_response)
+            mw.type->on_response(mw.cfg, &req, &resp);
+        proxy_mw_resp_free(&resp);
+        proxy_mw_req_free(&req); /* gives back what the request held */
+        proxy_mw_free(&mw);
+    }
+    json_decref(spec);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (size >= 3 && memcmp(data, "mw:", 3) == 0) {
+        fuzz_mw(data + 3, size - 3);
+        return 0;
+    }
     if (size >= 5 && memcmp(data, "path:", 5) == 0) {
         fuzz_path(data + 5, size - 5);
         return 0;
