@@ -66,9 +66,35 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
     return data_cb(hp, self_of(hp)->cbs->on_header_value, at, len);
 }
 
+/* Checks the bytes from q on against what is left of a chunk's closing CRLF; 0 or -1. */
+static int crlf_check(hc_http_parser_t *p, const char *q, const char *end)
+{
+    for (; p->crlf_left && q < end; q++, p->crlf_left--)
+        if (*q != (p->crlf_left == 2 ? '\r' : '\n'))
+            return -1;
+    return 0;
+}
+
+static int on_chunk_header(http_parser *hp)
+{
+    self_of(hp)->chunk_left = hp->content_length; /* 0: the last chunk, trailers follow */
+    return 0;
+}
+
 static int on_body(http_parser *hp, const char *at, size_t len)
 {
-    return data_cb(hp, self_of(hp)->cbs->on_body, at, len);
+    hc_http_parser_t *p = self_of(hp);
+    if ((hp->flags & F_CHUNKED) && p->chunk_left) {
+        p->chunk_left -= len < p->chunk_left ? len : p->chunk_left;
+        if (!p->chunk_left) {
+            p->crlf_left = 2;
+            if (crlf_check(p, at + len, p->buf_end) < 0) {
+                p->error = HC_HTTP_PARSE_ECHUNK;
+                return -1;
+            }
+        }
+    }
+    return data_cb(hp, p->cbs->on_body, at, len);
 }
 
 /* http-parser's contract: 0 = go on, 1 = no body, anything else = error. */
@@ -124,6 +150,7 @@ static const http_parser_settings settings = {
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
+    .on_chunk_header = on_chunk_header,
 };
 
 void hc_http_parse_init(hc_http_parser_t *p, hc_http_parse_mode_t mode,
@@ -179,10 +206,15 @@ size_t hc_http_parse_execute(hc_http_parser_t *p, const char *data, size_t len)
 {
     if (p->error || p->paused || (!len && !p->in_message))
         return 0; /* an end of stream between messages is no event */
-    size_t n = http_parser_execute(HP(p), &settings, data, len);
+    p->buf_end = data + len;
+    int chunk_bad = crlf_check(p, data, p->buf_end) < 0;
+    size_t n = chunk_bad ? 0 : http_parser_execute(HP(p), &settings, data, len);
+    chunk_bad |= p->error == HC_HTTP_PARSE_ECHUNK; /* found by on_body */
     enum http_errno e = HTTP_PARSER_ERRNO(HP(p));
-    p->error = map_errno(e);
-    if (p->error)
+    p->error = chunk_bad ? HC_HTTP_PARSE_ECHUNK : map_errno(e);
+    if (chunk_bad)
+        p->reason = "invalid chunk: its data is not followed by CRLF";
+    else if (p->error)
         p->reason = http_errno_description(e);
     return n;
 }

@@ -81,6 +81,12 @@ typedef struct hc_http_parser {
     int in_message; /* between on_begin and on_message_complete */
     int paused;
     int eof_body; /* the current response's body ends when the stream does */
+    /* RFC 9112 §7.1: each chunk's data ends in CRLF, which http-parser (built lenient)
+     * does not check: the data left of the current chunk, and how much of the CRLF is
+     * still to be seen (2: CR next, 1: LF next), maybe in the next buffer. */
+    uint64_t chunk_left;
+    int crlf_left;
+    const char *buf_end; /* of the buffer being parsed */
 } hc_http_parser_t;
 
 /** Prepares p for a new stream in mode; cbs (not copied, must outlive p) get ud. */

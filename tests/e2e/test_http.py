@@ -79,6 +79,9 @@ STRICT = [
     ("too_many_headers", b"GET /fixed HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n", 431, True),
     ("body_over_route_limit", b"POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 17\r\n\r\n" + b"z" * 17, 413, True),
     ("chunked_over_route_limit", b"POST /small HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n" + b"z" * 17 + b"\r\n0\r\n\r\n", 413, True),
+    # RFC 9112 §7.1: chunk-data is followed by CRLF, not any two bytes ("funky chunks")
+    ("chunk_data_without_crlf", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX0\r\n\r\n", 400, True),
+    ("chunk_data_bare_lf", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n", 400, True),
     ("bad_chunk_size", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, True),
     ("http10_no_host_ok", b"GET /fixed HTTP/1.0\r\n\r\n", 200, True),
     ("not_found_keeps_alive", b"GET /none HTTP/1.1\r\nHost: a\r\n\r\n", 404, False),
@@ -133,6 +136,27 @@ def request_line_split_anywhere():
             s.sendall(line[cut:])
             head, body, _ = read_response(s)
             assert head.startswith(b"HTTP/1.1 200"), (cut, head)
+
+
+@t.test
+def chunk_crlf_checked_across_reads():
+    """The CRLF after a chunk's data is checked when a read ends inside it."""
+    head = b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc"
+    for rest, want in ((b"\r\n0\r\n\r\n", 200), (b"\r", None), (b"XX0\r\n\r\n", 400),
+                       (b"\rX0\r\n\r\n", 400)):
+        with connect(PORT) as s:
+            s.sendall(head)
+            time.sleep(0.05)
+            if want is None:  # CR, then LF in a third read
+                s.sendall(rest)
+                time.sleep(0.05)
+                rest, want = b"\n0\r\n\r\n", 200
+            s.sendall(rest)
+            data, closed = read_until_close(s, timeout=3)
+            if want == 200:
+                assert status_of(data) == 200 and data.endswith(b"3\r\nabc\r\n0\r\n\r\n"), data
+            else:  # the echo had begun answering: refused means cut short, never complete
+                assert closed and not data.endswith(b"0\r\n\r\n"), (rest, data[-100:])
 
 
 @t.test
