@@ -42,15 +42,16 @@ static void on_timer(uv_timer_t *t)
         hc_http_conn_close(c); /* idle keep-alive, or the linger after a close */
     } else if (c->head_phase) {
         hc_http_conn_fail(c, 408, "header section not received in time");
+    } else if (rq->sse_keepalive_ms && rq->res_state == RQ_RES_STARTED) {
+        hc_http_res_write(&rq->pub, ":\n\n", 3); /* (an event stream's ticks replace the
+                                                    body deadline) */
+        hc_http_conn_arm(c, rq->sse_keepalive_ms);
     } else if (c->body_timed && !rq->msg_complete) {
         c->body_timed = 0;
         if (rq->res_state == RQ_RES_NONE)
             hc_http_conn_fail(c, 408, "request body not received in time");
         else
             hc_http_conn_close(c);
-    } else if (rq->sse_keepalive_ms && rq->res_state == RQ_RES_STARTED) {
-        hc_http_res_write(&rq->pub, ":\n\n", 3);
-        hc_http_conn_arm(c, rq->sse_keepalive_ms);
     }
 }
 
@@ -255,7 +256,8 @@ static void after_output(hc_http_conn_t *c)
         hc_http_conn_arm(c, HC_HTTP_LINGER_MS);
         return;
     }
-    if (!rq->active && io->stash.len) /* pipelined requests held back by parser_must_wait */
+    /* pipelined requests held back by parser_must_wait (none are parsed past a close) */
+    if (!rq->active && io->stash.len && !c->close_after && !c->lingering && !c->upgrade)
         hc_http_queue(c);
     release_io_if_idle(c);
 }

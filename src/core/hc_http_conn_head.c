@@ -432,7 +432,8 @@ static int cb_message_complete(void *ud)
     rq->msg_complete = 1;
     if (c->body_timed) {
         c->body_timed = 0;
-        hc_http_conn_disarm(c);
+        if (!rq->sse_keepalive_ms) /* else the deadline is the event stream's next tick */
+            hc_http_conn_disarm(c);
     }
     if (rq->body_state == RQ_BODY_READING)
         hc_http_rq_body(rq, NULL, 0, 1);

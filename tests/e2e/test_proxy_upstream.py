@@ -643,6 +643,30 @@ def pipelined_requests_reuse_the_upstream_connection():
         assert be.conns == 1, be.conns
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of process pid so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@t.test
+def bytes_after_a_closing_request_do_not_spin():
+    """A request asking to close, with another behind it in the same read: the second is
+    never parsed, and the connection lingers idle (it had been requeued in a loop, a
+    core at 100 % until the linger timer closed it)."""
+    with one_server() as (fx, port):
+        before = cpu_seconds(fx.pid)
+        s = connect(port)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                  b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        data, closed = read_until_close(s, timeout=5)
+        assert status_of(data) == 200 and data.count(b"HTTP/1.1") == 1 and closed, data[:300]
+        time.sleep(2.5)  # the client stays: the proxy lingers out its 2 s
+        s.close()
+        assert cpu_seconds(fx.pid) - before < 0.5, cpu_seconds(fx.pid) - before
+
+
 class Patient(RawBackend):
     """Reads a request head, then its body until the peer closes; .closed_after holds
     the seconds each connection lived after the head."""
