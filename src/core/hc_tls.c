@@ -147,6 +147,8 @@ static const hc_tls_opts_t *opts_for(const SSL *ssl, const char *host, size_t le
     char key[256];
     if (!so)
         return NULL;
+    if (host && len && host[len - 1] == '.') /* "a.test." is a.test */
+        len--;
     if (host && so->nhosts && len < sizeof(key)) {
         for (size_t i = 0; i < len; i++)
             key[i] = (char)(host[i] >= 'A' && host[i] <= 'Z' ? host[i] | 0x20 : host[i]);
@@ -238,7 +240,7 @@ static server_opts_t *server_opts_new(const hc_tls_server_opts_t *opts, char *er
     so->hosts = hc_calloc(opts->nhosts ? opts->nhosts : 1, sizeof(*so->hosts));
     for (size_t i = 0; i < opts->nhosts; i++) {
         const hc_tls_host_opts_t *h = &opts->hosts[i];
-        char e[200];
+        char e[200] = "host name too long";
         if (!h->host || !h->opts || strlen(h->host) >= 256 ||
             hc_tls_opts_compile(h->opts, h->id ? h->id : h->host, &so->hosts[i].o, e, sizeof(e))) {
             hc_errf(err, errlen, 0, "options for %.80s: %s", h->host ? h->host : "(none)",

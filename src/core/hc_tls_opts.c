@@ -285,7 +285,9 @@ int hc_tls_opts_apply_ssl(SSL *ssl, const hc_tls_opts_t *o)
     SSL_set_verify(ssl, o->verify_mode, o->verify_any ? verify_any : NULL);
     if (o->store)
         SSL_set1_verify_cert_store(ssl, o->store);
-    SSL_set_client_CA_list(ssl, o->ca_names ? SSL_dup_CA_list(o->ca_names) : NULL);
+    /* an empty list, not NULL: NULL would name the context's (`default`'s) CAs */
+    SSL_set_client_CA_list(ssl,
+                           o->ca_names ? SSL_dup_CA_list(o->ca_names) : sk_X509_NAME_new_null());
     SSL_set_session_id_context(ssl, o->sid, o->sid_len);
     return 0;
 }

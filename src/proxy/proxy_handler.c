@@ -531,6 +531,10 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     size_t hlen = 0;
     const char *host = hc_http_req_header(req, "Host", &hlen);
     pack_request(rq, host, hlen);
+    if (tls && proxy_gen_tls_misdirected(rq->gen, host, hlen, hc_tls_conn_sni(tls))) {
+        respond_text(rq, 0, 421, "Misdirected Request");
+        return;
+    }
     proxy_upstream_untrusted_strip(ep->w->up, &rq->mw, req);
     if (req->target_len == 1 && req->target[0] == '*' && !strcmp(req->method, "OPTIONS")) {
         /* "OPTIONS *" asks about the server as a whole: Go's server answers it (200, no

@@ -123,6 +123,10 @@ void proxy_gen_unref(proxy_gen_t *g);
 /** Moves the certificate set out (the caller installs it with hc_tls_ctx_set_certs);
  *  NULL when already taken. */
 hc_tls_certs_t *proxy_gen_take_certs(proxy_gen_t *g);
+/** Whether a TLS request naming host (its Host value, hlen bytes) came over a handshake
+ *  for sni under other TLS options: Traefik's domain-fronting check, answered 421 so a
+ *  handshake without a client certificate cannot reach a host that requires one. */
+int proxy_gen_tls_misdirected(const proxy_gen_t *g, const char *host, size_t hlen, const char *sni);
 
 /** The chain of the router r of g (r from g->cfg or one of g's route tables). */
 static inline const proxy_gen_chain_t *proxy_gen_chain(const proxy_gen_t *g,

@@ -223,7 +223,7 @@ typedef struct host_walk {
 static void host_seen(void *ctx, const char *host, int wildcard)
 {
     host_walk_t *w = ctx;
-    if (wildcard) /* Traefik maps options by Host domains only */
+    if (wildcard || strlen(host) > PROXY_RULE_MAX_HOST) /* Traefik maps Host domains only */
         return;
     if (w->n == w->cap) {
         w->cap = w->cap ? 2 * w->cap : 16;
@@ -349,6 +349,32 @@ void proxy_gen_tls_free(proxy_gen_t *g)
         hc_free((char *)g->tls_hosts[i].host);
     hc_free(g->tls_hosts);
     hc_free(g->tls_key);
+}
+
+static int host_opts_cmp(const void *key, const void *entry)
+{
+    return strcmp(key, ((const hc_tls_host_opts_t *)entry)->host);
+}
+
+/* The options serving a host in matching form: its own, else `default`. */
+static const hc_tls_server_opts_t *opts_of(const proxy_gen_t *g, const char *host)
+{
+    const hc_tls_host_opts_t *h =
+        bsearch(host, g->tls_hosts, g->ntls_hosts, sizeof(*g->tls_hosts), host_opts_cmp);
+    return h ? h->opts : &g->tls_opts[0].o;
+}
+
+int proxy_gen_tls_misdirected(const proxy_gen_t *g, const char *host, size_t hlen, const char *sni)
+{
+    char h[PROXY_RULE_MAX_HOST + 1], n[PROXY_RULE_MAX_HOST + 1];
+    if (!g->ntls_hosts)
+        return 0;
+    int hl = host ? proxy_rule_host_normalize(host, hlen, h) : 0;
+    int nl = sni ? proxy_rule_host_normalize(sni, strlen(sni), n) : 0;
+    if (hl < 0 || nl < 0)
+        return 1;
+    h[hl] = n[nl] = '\0';
+    return strcmp(h, n) && opts_of(g, h) != opts_of(g, n);
 }
 
 hc_tls_certs_t *proxy_gen_take_certs(proxy_gen_t *g)

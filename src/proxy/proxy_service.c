@@ -85,15 +85,15 @@ static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set)
     return g;
 }
 
-/* Applies g's TLS options to websecure's context for the next handshakes; options
- * OpenSSL refuses (each was checked alone) give way to the defaults. */
+/* Applies g's TLS options to websecure's context for the next handshakes. Each was
+ * checked alone when g was built; should the whole set still be refused, the options in
+ * force stay (falling back to defaults would drop every host's client authentication). */
 static void tls_options_apply(proxy_svc_t *svc, const proxy_gen_t *g)
 {
-    char err[256];
+    char err[256] = "";
     if (hc_tls_ctx_set_options(svc->tls, &g->tls, err, sizeof(err)) == 0)
         return;
-    hc_log(HC_LOG_WARN, "TLSOption default refused; using defaults", HC_LS("error", err), NULL);
-    hc_tls_ctx_set_options(svc->tls, NULL, NULL, 0);
+    hc_log(HC_LOG_ERROR, "TLS options refused; the previous ones stay", HC_LS("error", err), NULL);
 }
 
 static int same_str(const char *a, const char *b)

@@ -339,6 +339,35 @@ static void test_tls_options_by_host(void **state)
     assert_int_equal(conflict, 1);
     assert_int_equal(refused, 1);
     assert_non_null(g->tls_key);
+    /* Traefik's domain fronting check: Host and SNI under different options */
+    assert_false(proxy_gen_tls_misdirected(g, "a.test", 6, "b.test")); /* both "ask" */
+    assert_true(proxy_gen_tls_misdirected(g, "a.test", 6, "x.test"));
+    assert_true(proxy_gen_tls_misdirected(g, "a.test", 6, NULL));
+    assert_false(proxy_gen_tls_misdirected(g, "x.test", 6, "y.test")); /* both default */
+    assert_false(proxy_gen_tls_misdirected(g, "A.test:443", 10, "a.test."));
+    proxy_gen_unref(g);
+
+    /* a host name too long for a TLS name keeps its router's options to itself: the rest
+     * still apply */
+    char label[301], big[1024];
+    memset(label, 'h', 300);
+    label[300] = '\0';
+    snprintf(big, sizeof(big),
+             "{\"http\": {\"routers\": {\"a\": {\"rule\": \"Host(`a.test`)\", \"service\": \"s\","
+             " \"tls\": {\"options\": \"ask\"}}, \"l\": {\"rule\": \"Host(`%s.test`)\","
+             " \"service\": \"s\", \"tls\": {\"options\": \"ask\"}}},"
+             " \"services\": {\"s\": {\"loadBalancer\": {\"servers\": [{\"url\": "
+             "\"http://127.0.0.1:9\"}]}}}},"
+             " \"tls\": {\"options\": {\"ask\": {\"clientAuth\": {\"clientAuthType\": "
+             "\"RequestClientCert\"}}}}}",
+             label);
+    g = build(NULL, big, NULL, 0);
+    assert_int_equal(g->tls.nhosts, 1);
+    char err[256] = "";
+    hc_tls_ctx_t *ctx = hc_tls_server_new(&g->tls, err, sizeof(err));
+    if (!ctx)
+        fail_msg("%s", err);
+    hc_tls_ctx_unref(ctx);
     proxy_gen_unref(g);
 }
 
