@@ -124,7 +124,7 @@ void hc_buf_consume(hc_buf_t *b, size_t n)
     b->base[b->len] = '\0';
 }
 
-static int hexval(unsigned char c)
+int hc_hex_digit(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -138,8 +138,8 @@ long hc_url_decode(const char *s, size_t n, char *out, size_t cap, int plus)
     for (size_t i = 0; i < n; i++) {
         int c = (unsigned char)s[i];
         if (c == '%') {
-            int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
-            int lo = hi >= 0 ? hexval((unsigned char)s[i + 2]) : -1;
+            int hi = i + 2 < n ? hc_hex_digit((unsigned char)s[i + 1]) : -1;
+            int lo = hi >= 0 ? hc_hex_digit((unsigned char)s[i + 2]) : -1;
             if (lo < 0 || (hi | lo) == 0)
                 return -EINVAL;
             c = hi << 4 | lo;

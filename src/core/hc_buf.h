@@ -29,6 +29,8 @@ int hc_buf_printf(hc_buf_t *b, const char *fmt, ...) __attribute__((format(print
 int hc_buf_vprintf(hc_buf_t *b, const char *fmt, va_list ap);
 /** Appends s as the inside of a JSON string (no quotes): escapes ", \, controls. */
 int hc_buf_json_escape(hc_buf_t *b, const char *s, size_t n);
+/** The value of hex digit c (either case), or -1 when c is not one. */
+int hc_hex_digit(int c);
 /** Percent-decodes n bytes of s (RFC 3986 §2.1; with plus set, '+' is a space as in a
  *  query string) into out, NUL-terminated. Returns the decoded length, -EINVAL for a
  *  malformed escape or an escaped NUL, -E2BIG when it does not fit in cap bytes. */

@@ -212,6 +212,12 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     (void)status;
 }
 
+/* Whether stashed bytes may still become requests: not past a close or an upgrade. */
+static int parsing_open(const hc_http_conn_t *c)
+{
+    return !c->closing && !c->close_after && !c->lingering && !c->upgrade;
+}
+
 /* Everything buffered went out: fire the drain callback, close when asked to. */
 static void after_output(hc_http_conn_t *c)
 {
@@ -256,8 +262,7 @@ static void after_output(hc_http_conn_t *c)
         hc_http_conn_arm(c, HC_HTTP_LINGER_MS);
         return;
     }
-    /* pipelined requests held back by parser_must_wait (none are parsed past a close) */
-    if (!rq->active && io->stash.len && !c->close_after && !c->lingering && !c->upgrade)
+    if (!rq->active && io->stash.len && parsing_open(c)) /* held back by parser_must_wait */
         hc_http_queue(c);
     release_io_if_idle(c);
 }
@@ -346,7 +351,7 @@ static const char *scan_reason(long status)
 static size_t parse_some(hc_http_conn_t *c, const char *data, size_t len)
 {
     size_t off = 0;
-    while (off < len && !c->closing && !c->close_after && !c->upgrade) {
+    while (off < len && parsing_open(c)) {
         if (parser_must_wait(c))
             break;
         size_t feed = len - off;

@@ -444,7 +444,7 @@ int hc_http_res_start(hc_http_req_t *req, int status, int64_t content_length)
     /* RFC 9110 §6.4.1: 1xx, 204 and 304 have no content; HEAD answers carry none. */
     int no_content = status < 200 || status == 204 || status == 304;
     rq->res_no_body = no_content || req->is_head;
-    if (rq->expect_continue && rq->body_state == RQ_BODY_IDLE && !rq->msg_complete)
+    if (hc_http_req_expects_continue(req))
         c->keep_alive = 0; /* the client may or may not send the body now */
     /* One reservation for the whole head (the framing and connection lines take at most
      * 64 bytes): the puts below then neither check nor grow. */
@@ -545,7 +545,7 @@ int hc_http_res_end(hc_http_req_t *req)
     rq->sse_keepalive_ms = 0;
     if (c->closing)
         return -EPIPE;
-    if (rq->expect_continue && rq->body_state == RQ_BODY_IDLE && !rq->msg_complete)
+    if (hc_http_req_expects_continue(req))
         c->keep_alive = 0;
     if (rq->msg_complete)
         hc_http_conn_request_done(c);

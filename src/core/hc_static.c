@@ -3,6 +3,7 @@
  * HTTP handler calls for GET/HEAD under its mount prefix. */
 #include "core/hc_static.h"
 #include "core/hc_alloc.h"
+#include "core/hc_buf.h"
 #include "core/hc_log.h"
 
 #include <brotli/encode.h>
@@ -382,14 +383,6 @@ static int etag_matches(const char *h, const char *etag)
 
 /* --- responding ---------------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Maps the request target to a table path: drop query and fragment, require the
  * prefix, decode %XX (RFC 3986 §2.1), append the index file to a directory path.
  * Returns 0, or -ENOENT when the target cannot name an asset. */
@@ -405,8 +398,8 @@ static int target_to_path(const hc_static_t *s, const char *target, char *out, s
     for (size_t i = plen; i < tlen; i++) {
         int c = (unsigned char)target[i];
         if (c == '%') {
-            int hi = i + 2 < tlen ? hexval(target[i + 1]) : -1;
-            int lo = hi >= 0 ? hexval(target[i + 2]) : -1;
+            int hi = i + 2 < tlen ? hc_hex_digit((unsigned char)target[i + 1]) : -1;
+            int lo = hi >= 0 ? hc_hex_digit((unsigned char)target[i + 2]) : -1;
             if (lo < 0 || (hi == 0 && lo == 0))
                 return -ENOENT;
             c = hi * 16 + lo;

@@ -2,8 +2,8 @@
 #include "proxy/mw_encoded.h"
 
 #include "core/hc_alloc.h"
+#include "core/hc_buf.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 
@@ -44,11 +44,6 @@ void proxy_mw_encoded_free(void *cfg)
     hc_free(cfg);
 }
 
-static int hex(int ch)
-{
-    return isdigit(ch) ? ch - '0' : (ch | 0x20) - 'a' + 10;
-}
-
 proxy_mw_verdict_t proxy_mw_encoded_request(const void *cfg, proxy_mw_req_t *req,
                                             proxy_mw_resp_t *resp)
 {
@@ -56,9 +51,9 @@ proxy_mw_verdict_t proxy_mw_encoded_request(const void *cfg, proxy_mw_req_t *req
     for (const char *p = req->path; *p; p++) {
         if (*p != '%')
             continue;
-        if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]))
-            return proxy_mw_resp_text(resp, 400, "Bad Request");
-        if (c->denied[hex((unsigned char)p[1]) << 4 | hex((unsigned char)p[2])])
+        int hi = hc_hex_digit((unsigned char)p[1]),
+            lo = hi < 0 ? -1 : hc_hex_digit((unsigned char)p[2]);
+        if (lo < 0 || c->denied[hi << 4 | lo])
             return proxy_mw_resp_text(resp, 400, "Bad Request");
         p += 2;
     }

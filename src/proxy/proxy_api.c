@@ -13,14 +13,6 @@
 
 #define METRICS_MAX (16u << 20)
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Percent-decodes s[0..n) into request memory (RFC 3986 §2.1); '+' is a space in a
  * query (application/x-www-form-urlencoded, as Go's url.Query reads it). */
 static char *decode(hc_http_req_t *req, const char *s, size_t n, int plus)
@@ -28,8 +20,8 @@ static char *decode(hc_http_req_t *req, const char *s, size_t n, int plus)
     char *out = hc_http_req_alloc(req, n + 1), *o = out;
     for (size_t i = 0; i < n; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
-            (lo = hexval(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < n && (hi = hc_hex_digit((unsigned char)s[i + 1])) >= 0 &&
+            (lo = hc_hex_digit((unsigned char)s[i + 2])) >= 0) {
             *o++ = (char)(hi * 16 + lo);
             i += 2;
         } else {

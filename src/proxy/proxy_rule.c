@@ -654,13 +654,6 @@ int proxy_rule_host_normalize(const char *host, size_t len, char *out)
     return (int)(end - start);
 }
 
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9'                     ? c - '0'
-           : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10
-                                                    : -1;
-}
-
 /* RFC 3986 §2.3: ALPHA / DIGIT / "-" / "." / "_" / "~" */
 static int unreserved(int c)
 {
@@ -686,8 +679,8 @@ int proxy_rule_path_normalize(char *path, size_t *lenp)
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
         if (path[i] == '%') {
-            if (i + 2 >= len || (hi = hexval((unsigned char)path[i + 1])) < 0 ||
-                (lo = hexval((unsigned char)path[i + 2])) < 0)
+            if (i + 2 >= len || (hi = hc_hex_digit((unsigned char)path[i + 1])) < 0 ||
+                (lo = hc_hex_digit((unsigned char)path[i + 2])) < 0)
                 return -EINVAL; /* nothing written yet past what was read */
             int c = hi * 16 + lo;
             if (unreserved(c)) {
