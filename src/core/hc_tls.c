@@ -95,7 +95,7 @@ static hc_tls_ctx_t *ctx_new(SSL_CTX *ssl)
  * of SNI host names that have others, kept with the context (ex_data) so that both are
  * replaced at once and freed with the last connection using them. */
 typedef struct host_opts {
-    char *host; /* lowercase */
+    char *host; /* as hc_tls_name_normalize writes it */
     hc_tls_opts_t o;
 } host_opts_t;
 
@@ -144,15 +144,10 @@ static int host_cmp(const void *a, const void *b)
 static const hc_tls_opts_t *opts_for(const SSL *ssl, const char *host, size_t len)
 {
     const server_opts_t *so = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), opts_index);
-    char key[256];
+    char key[HC_TLS_NAME_MAX + 1];
     if (!so)
         return NULL;
-    if (host && len && host[len - 1] == '.') /* "a.test." is a.test */
-        len--;
-    if (host && so->nhosts && len < sizeof(key)) {
-        for (size_t i = 0; i < len; i++)
-            key[i] = (char)(host[i] >= 'A' && host[i] <= 'Z' ? host[i] | 0x20 : host[i]);
-        key[len] = '\0';
+    if (host && so->nhosts && hc_tls_name_normalize(host, len, key) == 0) {
         host_opts_t want = {.host = key};
         const host_opts_t *h = bsearch(&want, so->hosts, so->nhosts, sizeof(*h), host_cmp);
         if (h)
@@ -240,17 +235,15 @@ static server_opts_t *server_opts_new(const hc_tls_server_opts_t *opts, char *er
     so->hosts = hc_calloc(opts->nhosts ? opts->nhosts : 1, sizeof(*so->hosts));
     for (size_t i = 0; i < opts->nhosts; i++) {
         const hc_tls_host_opts_t *h = &opts->hosts[i];
-        char e[200] = "host name too long";
-        if (!h->host || !h->opts || strlen(h->host) >= 256 ||
+        char e[200] = "not a host name", key[HC_TLS_NAME_MAX + 1];
+        if (!h->host || !h->opts || hc_tls_name_normalize(h->host, strlen(h->host), key) ||
             hc_tls_opts_compile(h->opts, h->id ? h->id : h->host, &so->hosts[i].o, e, sizeof(e))) {
             hc_errf(err, errlen, 0, "options for %.80s: %s", h->host ? h->host : "(none)",
                     h->opts ? e : "missing");
             server_opts_free(so);
             return NULL;
         }
-        so->hosts[i].host = hc_strdup(h->host);
-        for (char *c = so->hosts[i].host; *c; c++)
-            *c = (char)(*c >= 'A' && *c <= 'Z' ? *c | 0x20 : *c);
+        so->hosts[i].host = hc_strdup(key);
         so->nhosts++;
     }
     qsort(so->hosts, so->nhosts, sizeof(*so->hosts), host_cmp);

@@ -19,7 +19,7 @@
 #include <openssl/x509v3.h>
 
 /* RFC 1035 §2.3.4: a name is at most 255 octets on the wire, 253 as text. */
-enum { NAME_LEN_MAX = 253, NAMES_MAX = 1024, CERTS_MAX = 65536 };
+enum { NAMES_MAX = 1024, CERTS_MAX = 65536 };
 
 typedef struct cert_entry {
     X509 *cert;
@@ -82,7 +82,7 @@ void hc_tls_certs_free(hc_tls_certs_t *set)
 /* Adds one DNS name, lower-cased; names with NULs or over the limit are skipped. */
 static void name_add(cert_entry_t *e, const unsigned char *s, size_t len)
 {
-    if (!len || len > NAME_LEN_MAX || memchr(s, '\0', len) || e->n_names >= NAMES_MAX)
+    if (!len || len > HC_TLS_NAME_MAX || memchr(s, '\0', len) || e->n_names >= NAMES_MAX)
         return;
     char *n = hc_memdup(s, len);
     for (size_t i = 0; i < len; i++)
@@ -245,7 +245,7 @@ int hc_tls_certs_add_self_signed(hc_tls_certs_t *set, const char *cn, int is_def
 {
     cert_entry_t e = {0};
     int rc = -EINVAL;
-    if (!cn || !*cn || strlen(cn) > NAME_LEN_MAX)
+    if (!cn || !*cn || strlen(cn) > HC_TLS_NAME_MAX)
         return -EINVAL;
     ERR_clear_error();
     e.key = EVP_EC_gen("P-256");
@@ -263,14 +263,11 @@ out:
     return rc;
 }
 
-/* Lower-cases name into out without a trailing dot. Returns 0, or -EINVAL when it is
- * empty or longer than a DNS name can be. */
-static int name_normalize(const char *name, char out[NAME_LEN_MAX + 1])
+int hc_tls_name_normalize(const char *name, size_t len, char out[HC_TLS_NAME_MAX + 1])
 {
-    size_t len = name ? strlen(name) : 0;
     if (len && name[len - 1] == '.')
         len--;
-    if (!len || len > NAME_LEN_MAX)
+    if (!len || len > HC_TLS_NAME_MAX)
         return -EINVAL;
     for (size_t i = 0; i < len; i++)
         out[i] = (char)tolower((unsigned char)name[i]);
@@ -282,8 +279,8 @@ static int name_normalize(const char *name, char out[NAME_LEN_MAX + 1])
  * wildcard stands for exactly one whole left-most label. */
 static const cert_entry_t *certs_pick(const hc_tls_certs_t *set, const char *name, int strict)
 {
-    char n[NAME_LEN_MAX + 1];
-    if (name_normalize(name, n) == 0) {
+    char n[HC_TLS_NAME_MAX + 1];
+    if (name && hc_tls_name_normalize(name, strlen(name), n) == 0) {
         for (size_t i = 0; i < set->n; i++)
             for (size_t j = 0; j < set->v[i].n_names; j++)
                 if (!strcmp(set->v[i].names[j], n))

@@ -15,6 +15,14 @@ hc_tls_certs_t *hc_tls_certs_hold(hc_tls_certs_t *set);
  *  strict) the default. Returns 0, or -ENOENT when the set has no certificate to offer. */
 int hc_tls_certs_use(const hc_tls_certs_t *set, SSL *ssl, const char *name, int strict);
 
+/* The longest DNS name (RFC 1035 §2.3.4). */
+#define HC_TLS_NAME_MAX 253
+
+/** The form names are compared in: lowercase, without a trailing dot, into out (len
+ *  bytes of name, which need not be NUL-terminated). 0, or -EINVAL when the name is
+ *  empty or too long. */
+int hc_tls_name_normalize(const char *name, size_t len, char out[HC_TLS_NAME_MAX + 1]);
+
 /* Server options compiled for OpenSSL (hc_tls_opts.c). */
 typedef struct hc_tls_opts {
     int min_version, max_version;  /* TLS1_2_VERSION...; max 0 = the newest */
