@@ -125,6 +125,14 @@ proxy_cert_t *pc_cert_add(pc_build_t *b, char *name, const char *source)
     return &c->certs[c->ncerts++];
 }
 
+proxy_service_t *pc_service_find(pc_build_t *b, const char *name)
+{
+    for (size_t i = 0; i < b->cfg->nservices; i++)
+        if (!strcmp(b->cfg->services[i].name, name))
+            return &b->cfg->services[i];
+    return NULL;
+}
+
 proxy_cert_t *pc_cert_find(pc_build_t *b, const char *name)
 {
     for (size_t i = 0; i < b->cfg->ncerts; i++)
@@ -264,6 +272,23 @@ const char *proxy_provider_name(proxy_provider_t p)
 }
 
 /* ---- freeing ---- */
+
+int pc_sticky_parse(const json_t *sticky, proxy_sticky_t *s)
+{
+    const json_t *c = json_object_get(sticky, "cookie");
+    if (!sticky)
+        return 0;
+    if (!json_is_object(c))
+        return -1;
+    const char *name = pc_str(c, "name"), *same = pc_str(c, "sameSite");
+    s->enabled = 1;
+    s->name = name ? hc_strdup(name) : NULL;
+    s->samesite = same ? hc_strdup(same) : NULL;
+    s->secure = json_is_true(json_object_get(c, "secure"));
+    s->httponly = json_is_true(json_object_get(c, "httpOnly"));
+    s->maxage = json_integer_value(json_object_get(c, "maxAge"));
+    return 0;
+}
 
 static void sticky_free(proxy_sticky_t *s)
 {

@@ -1,7 +1,8 @@
 /* The proxy's configuration model: Kubernetes objects (Ingress, IngressClass, Service,
- * Endpoints, EndpointSlice, TLS Secret, Traefik Middleware and TLSOption CRDs) and a
- * Traefik file-provider dynamic configuration in, Traefik's routers, services,
- * middlewares, TLS options and certificates out, named exactly as Traefik names them.
+ * Endpoints, EndpointSlice, TLS Secret, Traefik IngressRoute, TraefikService, Middleware
+ * and TLSOption CRDs) and a Traefik file-provider dynamic configuration in, Traefik's
+ * routers, services, middlewares, TLS options and certificates out, named exactly as
+ * Traefik names them.
  * Start reading here; proxy_route.h turns a built config into the per-request table.
  *
  * Flow: hc_manifest/hc_yaml give json_t objects -> proxy_config_build -> proxy_config_t
@@ -25,7 +26,7 @@
 
 typedef enum proxy_provider {
     PROXY_PROVIDER_KUBERNETES,    /* Ingress and what it implies: "@kubernetes" */
-    PROXY_PROVIDER_KUBERNETESCRD, /* Middleware, TLSOption: "@kubernetescrd" */
+    PROXY_PROVIDER_KUBERNETESCRD, /* Traefik's CRDs: "@kubernetescrd" */
     PROXY_PROVIDER_FILE,          /* file-provider dynamic configuration: "@file" */
     PROXY_PROVIDER_INTERNAL,      /* api@internal, dashboard@internal, noop@internal, ... */
 } proxy_provider_t;

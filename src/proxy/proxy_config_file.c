@@ -85,23 +85,6 @@ static void file_router(pc_build_t *b, const char *src, const char *name, const 
         router_tls(r, tls);
 }
 
-static int sticky_parse(const json_t *sticky, proxy_sticky_t *s)
-{
-    const json_t *c = json_object_get(sticky, "cookie");
-    if (!sticky)
-        return 0;
-    if (!json_is_object(c))
-        return -1;
-    const char *name = pc_str(c, "name"), *same = pc_str(c, "sameSite");
-    s->enabled = 1;
-    s->name = name ? hc_strdup(name) : NULL;
-    s->samesite = same ? hc_strdup(same) : NULL;
-    s->secure = json_is_true(json_object_get(c, "secure"));
-    s->httponly = json_is_true(json_object_get(c, "httpOnly"));
-    s->maxage = json_integer_value(json_object_get(c, "maxAge"));
-    return 0;
-}
-
 static int url_ok(const char *u)
 {
     static const char *const schemes[] = {"http://", "https://", "h2c://"};
@@ -133,7 +116,7 @@ static const char *load_balancer(proxy_service_t *s, const json_t *lb)
         s->servers_transport = hc_strdup(pc_str(lb, "serversTransport"));
     if (json_is_object(json_object_get(lb, "healthCheck")))
         s->health_check = json_deep_copy(json_object_get(lb, "healthCheck"));
-    if (sticky_parse(json_object_get(lb, "sticky"), &s->sticky) < 0)
+    if (pc_sticky_parse(json_object_get(lb, "sticky"), &s->sticky) < 0)
         return "sticky must hold a cookie mapping";
     return NULL;
 }
@@ -157,7 +140,7 @@ static const char *weighted(proxy_service_t *s, const json_t *w)
     }
     if (!s->nweighted)
         return "weighted needs at least one service";
-    if (sticky_parse(json_object_get(w, "sticky"), &s->sticky) < 0)
+    if (pc_sticky_parse(json_object_get(w, "sticky"), &s->sticky) < 0)
         return "sticky must hold a cookie mapping";
     return NULL;
 }

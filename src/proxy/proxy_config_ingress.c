@@ -47,7 +47,6 @@ static int ingress_served(const pc_kstate_t *k, const pc_kobj_t *o)
 {
     const char *want = k->b->in->ingress_class ? k->b->in->ingress_class : "";
     const char *cls = pc_str(json_object_get(o->obj, "spec"), "ingressClassName");
-    char buf[32];
     if (cls) {
         if (*want && strcmp(cls, want))
             return 0;
@@ -57,7 +56,14 @@ static int ingress_served(const pc_kstate_t *k, const pc_kobj_t *o)
         const char *ctl = pc_str(json_object_get(ic->obj, "spec"), "controller");
         return ctl && !strcmp(ctl, TRAEFIK_CONTROLLER);
     }
-    const json_t *ann = json_object_get(json_object_get(o->obj, "metadata"), "annotations");
+    return pc_class_annotation_served(k, o->obj);
+}
+
+int pc_class_annotation_served(const pc_kstate_t *k, const json_t *obj)
+{
+    const char *want = k->b->in->ingress_class ? k->b->in->ingress_class : "";
+    const json_t *ann = json_object_get(json_object_get(obj, "metadata"), "annotations");
+    char buf[32];
     const char *a = pc_annotation(ann, CLASS_ANN, buf);
     a = a ? a : "";
     return !strcmp(want, a) || (!*want && !strcmp(a, "traefik"));

@@ -55,6 +55,12 @@ void pc_rule_hash(const char *s, char out[21]);
 /* Sets priority, order and exact_first of a router from its rule (see proxy_config.h). */
 void pc_router_order(proxy_router_t *r, long long priority, int ingress_exact);
 
+/* A sticky section ({cookie: {name, secure, httpOnly, sameSite, maxAge}}, Traefik's
+ * dynamic.Sticky) into *s; NULL sticky leaves s as it is. -1 when cookie is not a mapping. */
+int pc_sticky_parse(const json_t *sticky, proxy_sticky_t *s);
+/* The service named name built so far, or NULL (a linear search: before the sort). */
+proxy_service_t *pc_service_find(pc_build_t *b, const char *name);
+
 /* A JSON string member of obj, or NULL when absent or not a string. */
 const char *pc_str(const json_t *obj, const char *key);
 
@@ -73,6 +79,8 @@ typedef enum pc_kind {
     PC_K_SLICE, /* indexed under its kubernetes.io/service-name label */
     PC_K_SECRET,
     PC_K_INGRESS,
+    PC_K_INGRESSROUTE,
+    PC_K_TRAEFIKSERVICE,
 } pc_kind_t;
 
 typedef struct pc_kobj {
@@ -97,6 +105,22 @@ typedef struct pc_kstate {
 /* First object of kind in ns with key, or NULL; the next ones with the same key follow
  * it in the array. */
 const pc_kobj_t *pc_kfind(const pc_kstate_t *k, pc_kind_t kind, const char *ns, const char *key);
+/* What an IngressRoute's service reference sets on the load balancer of a Kubernetes
+ * Service, where an Ingress backend reads the Service's service.* annotations. */
+typedef struct pc_lb_spec {
+    const char *scheme;            /* NULL: https for port 443 or a port name "https..." */
+    int pass_host_header;          /* 1 unless the reference says false */
+    const json_t *sticky;          /* {cookie: {...}} or NULL */
+    const char *servers_transport; /* qualified, or NULL */
+    int native_lb;                 /* the Service's ClusterIP instead of its endpoints */
+} pc_lb_spec_t;
+
+/* Adds the load-balancer service q (qualified, of provider p) for Service ns/name at its
+ * port numbered pnum or named pname (pname wins), with lb's settings or, lb NULL, the
+ * Service's annotations. Returns 0, or -EINVAL with err. */
+int pc_k8s_service(pc_kstate_t *k, const char *ns, const char *name, long long pnum,
+                   const char *pname, const pc_lb_spec_t *lb, const char *q, proxy_provider_t p,
+                   char *err, size_t errlen);
 /* Builds the Traefik service for an Ingress backend (Service + Endpoints/EndpointSlice)
  * under the qualified name *svc_name (always set when the backend names a service, else
  * NULL). Returns 0, or -EINVAL with err when the service cannot be built. */
@@ -111,6 +135,14 @@ int pc_k8s_secret(pc_kstate_t *k, const char *ns, const char *name, const json_t
 void pc_crd_load(pc_kstate_t *k);
 /* Translates one Ingress into routers and services. */
 void pc_ingress_load(pc_kstate_t *k, const pc_kobj_t *ing);
+/* Whether an object's kubernetes.io/ingress.class annotation lets this proxy serve it:
+ * equal to the configured class, or with none configured empty or "traefik" (Traefik's
+ * shouldProcessIngress, for Ingresses without ingressClassName and for IngressRoutes). */
+int pc_class_annotation_served(const pc_kstate_t *k, const json_t *obj);
+/* Translates one IngressRoute into routers and services; one TraefikService into a
+ * weighted service. proxy_config_ingressroute.c */
+void pc_ingressroute_load(pc_kstate_t *k, const pc_kobj_t *o);
+void pc_traefik_service_load(pc_kstate_t *k, const pc_kobj_t *o);
 /* Go's strconv.ParseBool: 1 t T TRUE true True / 0 f F FALSE false False; -1 otherwise. */
 int pc_parse_bool(const char *s);
 /* An annotation's text: strings as they are, booleans and integers spelled out (a

@@ -59,6 +59,8 @@ static int kind_of(const char *kind, const char *api, pc_kind_t *out)
         {"EndpointSlice", "discovery.k8s.io/v1", NULL, PC_K_SLICE},
         {"Middleware", TRAEFIK_IO, TRAEFIK_CONTAINO, PC_K_MIDDLEWARE},
         {"TLSOption", TRAEFIK_IO, TRAEFIK_CONTAINO, PC_K_TLSOPTION},
+        {"IngressRoute", TRAEFIK_IO, TRAEFIK_CONTAINO, PC_K_INGRESSROUTE},
+        {"TraefikService", TRAEFIK_IO, TRAEFIK_CONTAINO, PC_K_TRAEFIKSERVICE},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         if (strcmp(kind, table[i].kind))
@@ -353,19 +355,44 @@ static const json_t *service_port(const json_t *svc, long long number, const cha
     return NULL;
 }
 
-/* Fills s from the Service object o and the port it exposes; -EINVAL with err. */
-static int service_fill(pc_kstate_t *k, const pc_kobj_t *o, const json_t *port, proxy_service_t *s,
-                        char *err, size_t errlen)
+/* The servers of the Service's ClusterIP (an IngressRoute's nativeLB): one, the
+ * Service's virtual address, which Kubernetes balances itself. */
+static int cluster_ip(const pc_kobj_t *o, const char *proto, long long pnum, proxy_service_t *s,
+                      char *err, size_t errlen)
+{
+    const char *ip = pc_str(json_object_get(o->obj, "spec"), "clusterIP");
+    if (!ip || !*ip || !strcmp(ip, "None")) {
+        snprintf(err, errlen, "no clusterIP found for service %s/%s", o->ns, o->name);
+        return -EINVAL;
+    }
+    server_add(s, proto, ip, pnum);
+    return 0;
+}
+
+/* Fills s from the Service object o and the port it exposes, with an IngressRoute's
+ * settings (lb) or else the Service's annotations; -EINVAL with err. */
+static int service_fill(pc_kstate_t *k, const pc_kobj_t *o, const json_t *port,
+                        const pc_lb_spec_t *lb, proxy_service_t *s, char *err, size_t errlen)
 {
     const json_t *spec = json_object_get(o->obj, "spec");
     const char *type = pc_str(spec, "type"), *scheme = NULL;
     const char *pname = pc_str(port, "name");
     long long pnum = json_integer_value(json_object_get(port, "port"));
-    int rc =
-        service_annotations(json_object_get(json_object_get(o->obj, "metadata"), "annotations"), s,
-                            &scheme, err, errlen);
-    if (rc < 0)
-        return rc;
+    if (lb) {
+        scheme = lb->scheme;
+        s->pass_host_header = lb->pass_host_header;
+        if (lb->servers_transport)
+            s->servers_transport = hc_strdup(lb->servers_transport);
+        if (pc_sticky_parse(lb->sticky, &s->sticky) < 0) {
+            snprintf(err, errlen, "sticky must hold a cookie mapping");
+            return -EINVAL;
+        }
+    } else {
+        const json_t *ann = json_object_get(json_object_get(o->obj, "metadata"), "annotations");
+        int rc = service_annotations(ann, s, &scheme, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
     /* https when the port is 443 or its name starts with "https" (Traefik getProtocol). */
     const char *proto = scheme                                                    ? scheme
                         : (pnum == 443 || (pname && !strncmp(pname, "https", 5))) ? "https"
@@ -383,6 +410,8 @@ static int service_fill(pc_kstate_t *k, const pc_kobj_t *o, const json_t *port, 
         server_add(s, proto, ext, pnum);
         return 0;
     }
+    if (lb && lb->native_lb)
+        return cluster_ip(o, proto, pnum, s, err, errlen);
     if (!service_endpoints(k, o->ns, o->name, pname ? pname : "", proto, s)) {
         snprintf(err, errlen, "endpoints not found for service %s/%s", o->ns, o->name);
         return -EINVAL;
@@ -391,6 +420,36 @@ static int service_fill(pc_kstate_t *k, const pc_kobj_t *o, const json_t *port, 
         snprintf(err, errlen, "service %s/%s has no ready endpoints", o->ns, o->name);
         return -EINVAL;
     }
+    return 0;
+}
+
+int pc_k8s_service(pc_kstate_t *k, const char *ns, const char *name, long long pnum,
+                   const char *pname, const pc_lb_spec_t *lb, const char *q, proxy_provider_t p,
+                   char *err, size_t errlen)
+{
+    const pc_kobj_t *o = pc_kfind(k, PC_K_SERVICE, ns, name);
+    if (!o) {
+        snprintf(err, errlen, "service %s/%s not found", ns, name);
+        return -EINVAL;
+    }
+    const json_t *sp = service_port(o->obj, pname ? 0 : pnum, pname);
+    if (!sp) {
+        if (pname)
+            snprintf(err, errlen, "service %s/%s has no port %s", ns, name, pname);
+        else
+            snprintf(err, errlen, "service %s/%s has no port %lld", ns, name, pnum);
+        return -EINVAL;
+    }
+    proxy_service_t tmp = {.pass_host_header = 1};
+    if (service_fill(k, o, sp, lb, &tmp, err, errlen) < 0) {
+        pc_service_clear(&tmp);
+        return -EINVAL;
+    }
+    proxy_service_t *s = pc_service_add(k->b, hc_strdup(q), p, o->source);
+    tmp.name = s->name;
+    tmp.source = s->source;
+    tmp.provider = s->provider;
+    *s = tmp;
     return 0;
 }
 
@@ -420,29 +479,8 @@ int pc_k8s_backend(pc_kstate_t *k, const pc_kobj_t *ing, const json_t *backend,
         hc_free(norm);
         hc_free(raw);
     }
-    const pc_kobj_t *o = pc_kfind(k, PC_K_SERVICE, ing->ns, name);
-    if (!o) {
-        snprintf(err, errlen, "service %s/%s not found", ing->ns, name);
-        return -EINVAL;
-    }
-    const json_t *sp = service_port(o->obj, pname ? 0 : pnum, pname);
-    if (!sp) {
-        snprintf(err, errlen, "service %s/%s has no port %s", ing->ns, name,
-                 pname ? pname : "number");
-        return -EINVAL;
-    }
-    proxy_service_t tmp = {.pass_host_header = 1};
-    if (service_fill(k, o, sp, &tmp, err, errlen) < 0) {
-        pc_service_clear(&tmp);
-        return -EINVAL;
-    }
-    proxy_service_t *s =
-        pc_service_add(k->b, hc_strdup(*svc_name), PROXY_PROVIDER_KUBERNETES, o->source);
-    tmp.name = s->name;
-    tmp.source = s->source;
-    tmp.provider = s->provider;
-    *s = tmp;
-    return 0;
+    return pc_k8s_service(k, ing->ns, name, pnum, pname, NULL, *svc_name, PROXY_PROVIDER_KUBERNETES,
+                          err, errlen);
 }
 
 void pc_k8s_load(pc_build_t *b)
@@ -453,9 +491,14 @@ void pc_k8s_load(pc_build_t *b)
         index_one(&k, in->objects[i], in->sources[i], i);
     qsort(k.objs, k.nobjs, sizeof(*k.objs), cmp_kobj);
     pc_crd_load(&k);
-    for (size_t i = 0; i < k.nobjs; i++)
+    for (size_t i = 0; i < k.nobjs; i++) {
         if (k.objs[i].kind == PC_K_INGRESS)
             pc_ingress_load(&k, &k.objs[i]);
+        else if (k.objs[i].kind == PC_K_INGRESSROUTE)
+            pc_ingressroute_load(&k, &k.objs[i]);
+        else if (k.objs[i].kind == PC_K_TRAEFIKSERVICE)
+            pc_traefik_service_load(&k, &k.objs[i]);
+    }
     pc_strv_free(k.failed_secrets, k.nfailed);
     hc_free(k.objs);
 }

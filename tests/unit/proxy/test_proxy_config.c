@@ -719,6 +719,205 @@ static void test_crd_secrets_and_chains(void **state)
     proxy_config_free(c);
 }
 
+/* ---- IngressRoute and TraefikService (kubernetescrd) ---- */
+
+#define IR_HEAD "{'apiVersion':'traefik.io/v1alpha1','kind':'IngressRoute','metadata':{'name':"
+
+static void ir_backends(fixture_t *f)
+{
+    add(f, "svc.yaml:1",
+        "{'apiVersion':'v1','kind':'Service','metadata':{'name':'whoami','namespace':'default'},"
+        "'spec':{'clusterIP':'10.96.0.10','ports':[{'name':'web','port':80}]}}");
+    add(f, "svc.yaml:2",
+        "{'apiVersion':'v1','kind':'Endpoints','metadata':{'name':'whoami','namespace':"
+        "'default'},'subsets':[{'addresses':[{'ip':'10.10.0.1'},{'ip':'10.10.0.2'}],'ports':"
+        "[{'name':'web','port':8080}]}]}");
+    add(f, "svc.yaml:3",
+        "{'apiVersion':'v1','kind':'Service','metadata':{'name':'whoami2','namespace':"
+        "'default'},'spec':{'ports':[{'name':'https-alt','port':8443}]}}");
+    add(f, "svc.yaml:4",
+        "{'apiVersion':'discovery.k8s.io/v1','kind':'EndpointSlice','metadata':{'name':"
+        "'whoami2-a','namespace':'default','labels':{'kubernetes.io/service-name':'whoami2'}},"
+        "'ports':[{'name':'https-alt','port':9443}],'endpoints':[{'addresses':['10.10.0.3']}]}");
+}
+
+/* Names as Traefik's own CRD tests have them: router and weighted service
+ * "default-test-route-6b204d94623b3df4370c" for IngressRoute test.route's match
+ * Host(`foo.com`) && PathPrefix(`/bar`); a Service reference "<ns>-<svc>-<port>". */
+static void test_ingressroute_names_and_services(void **state)
+{
+    (void)state;
+    fixture_t f = {0};
+    ir_backends(&f);
+    add(&f, "ir.yaml:1",
+        IR_HEAD "'test.route','namespace':'default'},'spec':{'entryPoints':['foo'],'routes':["
+                "{'match':'Host(`foo.com`) && PathPrefix(`/bar`)','kind':'Rule','priority':12,"
+                "'services':[{'name':'whoami','port':80,'weight':10},{'name':'whoami2','port':"
+                "'https-alt','weight':20}]},"
+                "{'match':'Host(`foo.com`) && PathPrefix(`/one`)','middlewares':[{'name':'strip'},"
+                "{'name':'hdr','namespace':'default'},{'name':'auth@file'}],'services':[{'name':"
+                "'whoami','port':'web','passHostHeader':false,'sticky':{'cookie':{'name':'c1',"
+                "'secure':true}}}]},"
+                "{'match':'Host(`foo.com`) && PathPrefix(`/plain`)','services':[{'name':"
+                "'whoami2','port':8443,'scheme':'http'}]},"
+                "{'match':'Host(`foo.com`) && PathPrefix(`/wrr`)','services':[{'name':'wrr',"
+                "'kind':'TraefikService'}]}]}}");
+    add(&f, "ts.yaml:1",
+        "{'apiVersion':'traefik.containo.us/v1alpha1','kind':'TraefikService','metadata':{"
+        "'name':'wrr','namespace':'default'},'spec':{'weighted':{'services':[{'name':'whoami',"
+        "'port':80,'weight':3},{'name':'whoami2','port':8443}],'sticky':{'cookie':{}}}}}");
+    crd_mw(&f, "unused", "{'stripPrefix':{'prefixes':['/x']}}");
+    proxy_config_t *c = build(&f);
+
+    const proxy_router_t *r = proxy_config_router(c, "default-test-route-6b204d94623b3df4370c"
+                                                     "@kubernetescrd");
+    assert_non_null(r);
+    assert_int_equal(r->provider, PROXY_PROVIDER_KUBERNETESCRD);
+    assert_int_equal(r->status, PROXY_STATUS_ENABLED);
+    assert_string_equal(r->rule, "Host(`foo.com`) && PathPrefix(`/bar`)");
+    assert_int_equal(r->priority, 12);
+    assert_int_equal(r->nentrypoints, 1);
+    assert_string_equal(r->entrypoints[0], "foo");
+    assert_int_equal(r->tls, 0);
+    assert_string_equal(r->service_name, "default-test-route-6b204d94623b3df4370c@kubernetescrd");
+    const proxy_service_t *s = r->service;
+    assert_int_equal(s->type, PROXY_SERVICE_WEIGHTED);
+    assert_int_equal(s->nweighted, 2);
+    assert_string_equal(s->weighted[0].service_name, "default-whoami-80@kubernetescrd");
+    assert_int_equal(s->weighted[0].weight, 10);
+    assert_string_equal(s->weighted[1].service_name, "default-whoami2-https-alt@kubernetescrd");
+    assert_int_equal(s->weighted[1].weight, 20);
+    const proxy_service_t *w2 = s->weighted[1].service;
+    assert_int_equal(w2->nservers, 1); /* a port named https... means https */
+    assert_string_equal(w2->servers[0], "https://10.10.0.3:9443");
+    const proxy_service_t *w1 = s->weighted[0].service;
+    assert_int_equal(w1->nservers, 2);
+    assert_string_equal(w1->servers[0], "http://10.10.0.1:8080");
+    assert_true(w1->pass_host_header);
+
+    /* the second route: middlewares in order, the port by name, the reference's settings */
+    char key[96], hex[21];
+    const char *match = "Host(`foo.com`) && PathPrefix(`/one`)";
+    unsigned char md[32];
+    EVP_Digest(match, strlen(match), md, NULL, EVP_sha256(), NULL);
+    for (int i = 0; i < 10; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    snprintf(key, sizeof(key), "default-test-route-%s@kubernetescrd", hex);
+    r = proxy_config_router(c, key);
+    assert_non_null(r);
+    assert_int_equal(r->nmiddlewares, 3);
+    assert_string_equal(r->middleware_names[0], "default-strip@kubernetescrd");
+    assert_string_equal(r->middleware_names[1], "default-hdr@kubernetescrd");
+    assert_string_equal(r->middleware_names[2], "auth@file");
+    assert_int_equal(r->status, PROXY_STATUS_DISABLED); /* none of them exists */
+    assert_true(router_has_error(r, "middleware \"default-strip@kubernetescrd\" does not exist"));
+    s = proxy_config_service(c, "default-whoami-web@kubernetescrd");
+    assert_non_null(s);
+    assert_false(s->pass_host_header);
+    assert_true(s->sticky.enabled);
+    assert_string_equal(s->sticky.name, "c1");
+    assert_true(s->sticky.secure);
+
+    /* a Service port referenced twice is one service, built by the first reference */
+    s = proxy_config_service(c, "default-whoami-80@kubernetescrd");
+    assert_int_equal(s->nservers, 2);
+    /* scheme: http where the port's name would mean https */
+    s = proxy_config_service(c, "default-whoami2-8443@kubernetescrd");
+    assert_int_equal(s->nservers, 1);
+    assert_string_equal(s->servers[0], "http://10.10.0.3:9443");
+
+    /* a TraefikService: weighted, named <ns>-<name>, its children built like a route's */
+    s = proxy_config_service(c, "default-wrr@kubernetescrd");
+    assert_non_null(s);
+    assert_int_equal(s->status, PROXY_STATUS_ENABLED);
+    assert_int_equal(s->type, PROXY_SERVICE_WEIGHTED);
+    assert_int_equal(s->nweighted, 2);
+    assert_int_equal(s->weighted[0].weight, 3);
+    assert_int_equal(s->weighted[1].weight, 1);
+    assert_string_equal(s->weighted[1].service_name, "default-whoami2-8443@kubernetescrd");
+    assert_true(s->sticky.enabled);
+    assert_int_equal(c->nrouters, 4);
+    proxy_config_free(c);
+}
+
+static void test_ingressroute_tls_class_and_broken(void **state)
+{
+    (void)state;
+    fixture_t f = {0};
+    ir_backends(&f);
+    add(&f, "ir.yaml:1",
+        IR_HEAD "'secure','namespace':'default'},'spec':{'routes':[{'match':'Host(`s.test`)',"
+                "'services':[{'name':'whoami','port':'web','nativeLB':true}]}],'tls':{'secretName':"
+                "'s-tls','options':{'name':'modern'},'certResolver':'le'}}}");
+    add(&f, "ir.yaml:2",
+        "{'apiVersion':'traefik.io/v1alpha1','kind':'TLSOption','metadata':{'name':'modern',"
+        "'namespace':'default'},'spec':{'minVersion':'VersionTLS13'}}");
+    add(&f, "ir.yaml:3",
+        IR_HEAD "'other','namespace':'default','annotations':{'kubernetes.io/ingress.class':"
+                "'nginx'}},'spec':{'routes':[{'match':'Host(`o.test`)','services':[{'name':"
+                "'whoami','port':80}]}]}}");
+    add(&f, "ir.yaml:4", IR_HEAD "'noroutes','namespace':'default'},'spec':{'routes':[]}}");
+    add(&f, "ir.yaml:5",
+        IR_HEAD
+        "'broken','namespace':'default'},'spec':{'routes':["
+        "{'match':'Host(`b.test`)','kind':'Regexp','services':[{'name':'whoami','port':80}]},"
+        "{'match':'','services':[{'name':'whoami','port':80}]},"
+        "{'match':'Host(`b1.test`)','services':[{'name':'whoami','namespace':'x','port':80}]},"
+        "{'match':'Host(`b2.test`)','services':[{'name':'whoami'}]},"
+        "{'match':'Host(`b3.test`)','services':[{'name':'nope','port':80}]},"
+        "{'match':'Host(`b4.test`)','middlewares':[{'name':'m','namespace':'x'}],"
+        "'services':[{'name':'whoami','port':80}]},"
+        "{'match':'Host(`b5.test`)','services':[{'name':'whoami','port':80,'strategy':"
+        "'p2c'}]},"
+        "{'match':'Host(`b6.test`) &&','services':[{'name':'whoami','port':80}]},"
+        "{'match':'Host(`b7.test`)','services':[{'name':'whoami','port':99}]},"
+        "{'match':'Host(`b8.test`)'}]}}");
+    proxy_config_t *c = build(&f);
+
+    const proxy_router_t *r = NULL;
+    for (size_t i = 0; i < c->nrouters; i++)
+        if (!strncmp(c->routers[i].name, "default-secure-", 15))
+            r = &c->routers[i];
+    assert_non_null(r);
+    assert_int_equal(r->tls, 1);
+    assert_string_equal(r->tls_options, "default-modern@kubernetescrd");
+    assert_non_null(r->tls_option);
+    assert_string_equal(r->cert_resolver, "le");
+    assert_int_equal(r->status, PROXY_STATUS_WARNING); /* its Secret is missing */
+    assert_true(router_has_error(r, "default/s-tls"));
+    assert_non_null(find_error(c, "IngressRoute", "secure", "default/s-tls"));
+    assert_string_equal(r->service->servers[0], "http://10.96.0.10:80");
+
+    for (size_t i = 0; i < c->nrouters; i++)
+        assert_null(strstr(c->routers[i].name, "default-other-")); /* class nginx: not ours */
+    assert_non_null(find_error(c, "IngressRoute", "noroutes", "non-empty list of routes"));
+
+    static const struct {
+        const char *match, *needle;
+    } broken[] = {
+        {"Host(`b1.test`)", "not in the parent resource namespace"},
+        {"Host(`b2.test`)", "port not defined"},
+        {"Host(`b3.test`)", "service default/nope not found"},
+        {"Host(`b4.test`)", "cross-namespace references are not allowed"},
+        {"Host(`b5.test`)", "strategy p2c is not supported"},
+        {"Host(`b6.test`) &&", ""},
+        {"Host(`b7.test`)", "has no port 99"},
+        {"Host(`b8.test`)", "does not exist"},
+    };
+    for (size_t j = 0; j < sizeof(broken) / sizeof(broken[0]); j++) {
+        r = NULL;
+        for (size_t i = 0; i < c->nrouters; i++)
+            if (!strcmp(c->routers[i].rule, broken[j].match))
+                r = &c->routers[i];
+        assert_non_null(r);
+        assert_int_equal(r->status, PROXY_STATUS_DISABLED);
+        assert_true(router_has_error(r, broken[j].needle));
+    }
+    assert_non_null(find_error(c, "IngressRoute", "broken", "unsupported match kind Regexp"));
+    assert_non_null(find_error(c, "IngressRoute", "broken", "routes[1]: empty match rule"));
+    proxy_config_free(c);
+}
+
 static void test_bad_input_arrays(void **state)
 {
     proxy_config_input_t in = {.nobjects = 2};
@@ -745,6 +944,8 @@ int main(void)
         cmocka_unit_test(test_broken_objects_are_reported_and_skipped),
         cmocka_unit_test(test_file_provider),
         cmocka_unit_test(test_crd_secrets_and_chains),
+        cmocka_unit_test(test_ingressroute_names_and_services),
+        cmocka_unit_test(test_ingressroute_tls_class_and_broken),
         cmocka_unit_test(test_bad_input_arrays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,202 @@
+"""End-to-end tests of `hearth proxy` with Traefik's IngressRoute and TraefikService
+CRDs, as a Traefik user writes them: routes with middlewares and priorities, a route
+split over two Services by weight, a TraefikService, an IngressRoute with `tls`
+(served on websecure only, with its Secret's certificate, checked with curl), the API's
+names, and a reload that removes a route. Backends are hc_testd processes on loopback."""
+import tempfile
+import textwrap
+
+from harness import Tap
+from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, make_cert, middleware_yaml,
+                       secret_yaml, service_yaml, wait_for)
+from test_proxy_tls import curl
+
+t = Tap()
+NS = "crd"
+S = {}
+
+ROUTES = textwrap.dedent("""\
+    apiVersion: traefik.io/v1alpha1
+    kind: IngressRoute
+    metadata:
+      name: app.routes
+      namespace: crd
+    spec:
+      entryPoints: [web]
+      routes:
+      - match: Host(`ir.test`) && PathPrefix(`/api`)
+        kind: Rule
+        middlewares:
+        - name: strip-api
+        - name: tag
+          namespace: crd
+        services:
+        - name: svc-a
+          port: 80
+      - match: Host(`ir.test`) && PathPrefix(`/split`)
+        kind: Rule
+        services:
+        - name: svc-a
+          port: http
+          weight: 1
+        - name: svc-b
+          port: 80
+          weight: 1
+      - match: Host(`ir.test`) && PathPrefix(`/wrr`)
+        services:
+        - name: wrr
+          kind: TraefikService
+      - match: Host(`ir.test`)
+        kind: Rule
+        priority: 1
+        services:
+        - name: svc-b
+          port: 80
+    """)
+SECURE = textwrap.dedent("""\
+    apiVersion: traefik.containo.us/v1alpha1
+    kind: IngressRoute
+    metadata:
+      name: secure
+      namespace: crd
+    spec:
+      routes:
+      - match: Host(`irs.test`)
+        kind: Rule
+        services:
+        - name: svc-a
+          port: 80
+      tls:
+        secretName: irs-tls
+    """)
+WRR = textwrap.dedent("""\
+    apiVersion: traefik.io/v1alpha1
+    kind: TraefikService
+    metadata:
+      name: wrr
+      namespace: crd
+    spec:
+      weighted:
+        services:
+        - name: svc-a
+          port: 80
+          weight: 3
+        - name: svc-b
+          port: 80
+          weight: 1
+    """)
+
+
+def setup():
+    S["tmp"] = tempfile.mkdtemp(prefix="hearth-ir-e2e-")
+    S["a"], S["b"] = Backend("ir-a"), Backend("ir-b")
+    S["cert"] = make_cert(S["tmp"], "irs.test", ["irs.test"])
+    S["ca"] = S["tmp"] + "/irs.pem"
+    with open(S["ca"], "wb") as f:
+        f.write(S["cert"][0])
+    m = {
+        "svc-a.yaml": service_yaml(NS, "svc-a", 80, [S["a"]]),
+        "svc-b.yaml": service_yaml(NS, "svc-b", 80, [S["b"]]),
+        "mw.yaml": middleware_yaml(NS, "strip-api", "stripPrefix:\n  prefixes: [/api]\n") + "---\n" +
+        middleware_yaml(NS, "tag", "headers:\n  customResponseHeaders:\n    X-Route: ingressroute\n"),
+        "routes.yaml": ROUTES,
+        "secure.yaml": SECURE + "---\n" + secret_yaml(NS, "irs-tls", *S["cert"]),
+        "wrr.yaml": WRR,
+    }
+    S["proxy"] = Proxy(m)
+
+
+def teardown():
+    for k in ("proxy", "a", "b"):
+        if k in S:
+            S[k].stop()
+
+
+@t.test
+def routes_with_middlewares():
+    setup()
+    p = S["proxy"]
+    status, hs, body = get(p.web, "/api/users?x=1", host="ir.test")
+    assert status == 200, (status, body[:300])
+    e = echo(body)
+    assert e["name"] == "ir-a" and e["target"] == "/users?x=1", e  # stripPrefix ran
+    assert e["headers"].get("X-Forwarded-Prefix") == "/api", e["headers"]
+    assert header(hs, "X-Route") == "ingressroute", hs
+    # the catch-all route of priority 1 loses to every longer rule, and takes the rest
+    status, hs, body = get(p.web, "/other", host="ir.test")
+    assert status == 200 and echo(body)["name"] == "ir-b", (status, body[:200])
+    assert header(hs, "X-Route") is None, hs
+    assert get(p.web, "/api", host="nope.test")[0] == 404
+
+
+@t.test
+def weighted_route_and_traefik_service():
+    p = S["proxy"]
+    seen = {}
+    for _ in range(40):
+        status, _, body = get(p.web, "/split", host="ir.test")
+        assert status == 200, status
+        name = echo(body)["name"]
+        seen[name] = seen.get(name, 0) + 1
+    assert set(seen) == {"ir-a", "ir-b"}, seen
+    seen = {}
+    for _ in range(40):
+        name = echo(get(p.web, "/wrr", host="ir.test")[2])["name"]
+        seen[name] = seen.get(name, 0) + 1
+    # weights 3:1 over 40 requests, with two workers balancing each on its own
+    assert seen.get("ir-a", 0) > seen.get("ir-b", 0) > 0, seen
+
+
+@t.test
+def tls_route_serves_websecure_only_with_its_secret():
+    p = S["proxy"]
+    r = curl(p.websecure, "irs.test", S["ca"])  # verifies the Secret's certificate
+    assert r.returncode == 0 and r.stdout.endswith("\n200"), (r.returncode, r.stdout[-300:], r.stderr)
+    assert echo(r.stdout.rsplit("\n", 1)[0])["name"] == "ir-a"
+    assert get(p.web, "/", host="irs.test")[0] == 404  # a router with tls serves TLS only
+    # entryPoints: [web] keeps app.routes off websecure
+    r = curl(p.websecure, "ir.test", S["ca"])
+    assert r.stdout.endswith("\n404") or r.returncode != 0, r.stdout[-300:]
+
+
+@t.test
+def api_names_as_traefik():
+    p = S["proxy"]
+    routers = {r["name"]: r for r in p.api_json("/api/http/routers")}
+    mine = {n: r for n, r in routers.items() if n.startswith("crd-app-routes-")}
+    assert len(mine) == 4, sorted(routers)
+    for name, r in mine.items():
+        assert name.endswith("@kubernetescrd") and len(name.split("@")[0]) == len("crd-app-routes-") + 20, name
+        assert r["provider"] == "kubernetescrd" and r["status"] == "enabled", r
+    api = [r for r in mine.values() if "/api" in r["rule"]][0]
+    assert api["service"] == "crd-svc-a-80", api
+    assert api["middlewares"] == ["crd-strip-api@kubernetescrd", "crd-tag@kubernetescrd"], api
+    services = {s["name"]: s for s in p.api_json("/api/http/services")}
+    assert "weighted" in services["crd-wrr@kubernetescrd"], services["crd-wrr@kubernetescrd"]
+    split = [r for r in mine.values() if "/split" in r["rule"]][0]
+    assert split["service"] + "@kubernetescrd" == split["name"], split
+    # children named as the provider wrote them, without "@kubernetescrd" (as Traefik's API)
+    assert services[split["name"]]["weighted"]["services"][0]["name"] == "crd-svc-a-http", services
+
+
+@t.test
+def reload_removes_a_route_and_reports_a_broken_one():
+    p = S["proxy"]
+    p.write("routes.yaml", ROUTES.replace("PathPrefix(`/api`)", "PathPrefix(`/v2`)").replace(
+        "- name: svc-b\n      port: 80\n", "- name: svc-b\n", 1))
+    wait_for(lambda: get(p.web, "/v2/x", host="ir.test")[0] == 200, what="the edited route served")
+    # each worker takes the new generation on its own: poll until /api falls to the catch-all
+    wait_for(lambda: echo(get(p.web, "/api/users", host="ir.test")[2])["name"] == "ir-b",
+             what="/api routed by the catch-all")
+    errs = [e for e in p.api_json("/api/errors") if e.get("kind") == "IngressRoute"]
+    assert any("port not defined" in e["message"] for e in errs), errs
+    assert get(p.web, "/wrr", host="ir.test")[0] == 200  # the rest stays live
+
+
+@t.test
+def stops_cleanly():  # the last test: t.run's cleanup tears down the rest
+    assert_stopped_cleanly(S["proxy"])
+
+
+if __name__ == "__main__":
+    t.run(cleanup=teardown)
