@@ -9,8 +9,9 @@
  *                               | PROXY_MW_RESPOND (answer with resp, do not forward)
  *   ... upstream answers into resp ...
  *   on_response(cfg, req, resp) (response headers, in reverse middleware order).
- * compress and forwardAuth need the body or a network call and expose their own entry
- * points (mw_compress.h, mw_forwardauth.h); chain only names other middlewares. */
+ * compress, forwardAuth and errors need the body or a network call and expose their own
+ * entry points (mw_compress.h, mw_forwardauth.h, mw_errors.h); chain only names other
+ * middlewares. */
 #ifndef PROXY_MW_H
 #define PROXY_MW_H
 

@@ -5,6 +5,7 @@
 #include "proxy/mw_chain.h"
 #include "proxy/mw_compress.h"
 #include "proxy/mw_encoded.h"
+#include "proxy/mw_errors.h"
 #include "proxy/mw_forwardauth.h"
 #include "proxy/mw_headers.h"
 #include "proxy/mw_inflight.h"
@@ -42,11 +43,12 @@ static const proxy_mw_type_t types[] = {
      NULL},
     {"encodedCharacters", proxy_mw_encoded_parse, proxy_mw_encoded_free, proxy_mw_encoded_request,
      NULL},
+    {"errors", proxy_mw_errors_parse, proxy_mw_errors_free, NULL, NULL},
 };
 
 /* Traefik middleware types that hearth recognises but does not implement. */
 static const char *const unsupported[] = {
-    "buffering", "circuitBreaker",    "contentType", "digestAuth", "errors",
+    "buffering", "circuitBreaker",    "contentType", "digestAuth",
     "grpcWeb",   "passTLSClientCert", "plugin",      "retry",
 };
 

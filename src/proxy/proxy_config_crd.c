@@ -153,6 +153,21 @@ static int chain_spec(const pc_kobj_t *o, json_t *spec, char *err, size_t errlen
     return 0;
 }
 
+/* errors {service: {name, port, ...}} -> {service: "<ns>-<svc>-<port>@kubernetescrd"},
+ * the Service's load balancer built as for an IngressRoute. */
+static int errors_spec(pc_kstate_t *k, const pc_kobj_t *o, json_t *spec, char *err, size_t errlen)
+{
+    const json_t *ref = json_object_get(spec, "service");
+    if (!json_is_object(ref))
+        return 0; /* the parser reports what is missing */
+    char *q = pc_crd_service(k, o->ns, ref, err, errlen);
+    if (!q)
+        return -1;
+    json_object_set_new(spec, "service", json_string(q));
+    hc_free(q);
+    return 0;
+}
+
 static void crd_middleware(pc_kstate_t *k, const pc_kobj_t *o)
 {
     const json_t *spec = json_object_get(o->obj, "spec");
@@ -170,6 +185,8 @@ static void crd_middleware(pc_kstate_t *k, const pc_kobj_t *o)
         rc = basic_auth_spec(k, o, body, err, sizeof(err));
     else if (json_is_object(body) && !strcmp(type, "chain"))
         rc = chain_spec(o, body, err, sizeof(err));
+    else if (json_is_object(body) && !strcmp(type, "errors"))
+        rc = errors_spec(k, o, body, err, sizeof(err));
     if (rc) {
         pc_error(k->b, o->source, "Middleware", o->ns, o->name, "%s", err);
         json_decref(body);

@@ -144,6 +144,11 @@ static char *service_ref(pc_kstate_t *k, const char *ns, const json_t *ref, char
     return q;
 }
 
+char *pc_crd_service(pc_kstate_t *k, const char *ns, const json_t *ref, char *err, size_t errlen)
+{
+    return service_ref(k, ns, ref, err, errlen);
+}
+
 /* A weighted service q over services (a list of references with weights), sticky as
  * given. A child that cannot be built disables q with the reason, also returned in err
  * (-EINVAL). */

@@ -143,6 +143,10 @@ int pc_class_annotation_served(const pc_kstate_t *k, const json_t *obj);
  * weighted service. proxy_config_ingressroute.c */
 void pc_ingressroute_load(pc_kstate_t *k, const pc_kobj_t *o);
 void pc_traefik_service_load(pc_kstate_t *k, const pc_kobj_t *o);
+/* A CRD's reference to a service ({name, port, namespace, kind, ...}, as an
+ * IngressRoute's services[] entry or an errors middleware's service): a Kubernetes
+ * Service's load balancer is built; returns the qualified name, or NULL with err. */
+char *pc_crd_service(pc_kstate_t *k, const char *ns, const json_t *ref, char *err, size_t errlen);
 /* Go's strconv.ParseBool: 1 t T TRUE true True / 0 f F FALSE false False; -1 otherwise. */
 int pc_parse_bool(const char *s);
 /* An annotation's text: strings as they are, booleans and integers spelled out (a

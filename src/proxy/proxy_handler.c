@@ -2,7 +2,8 @@
  * of the worker's generation (404 "404 page not found" when none), the router's
  * middlewares in order (rateLimit waits on a timer, forwardAuth calls out through
  * hc_http_client, compress negotiates), then proxy_upstream_forward, whose hooks run the
- * response middlewares in reverse and compress the body as it streams; at the end one
+ * response middlewares in reverse and compress the body as it streams; an errors
+ * middleware's caught status becomes a second forward, for its page; at the end one
  * access-log line and the metrics. Middlewares themselves: mw_*.c; forwarding:
  * proxy_upstream.h. */
 #include "proxy/proxy_service_int.h"
@@ -10,6 +11,7 @@
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
 #include "proxy/mw_compress.h"
+#include "proxy/mw_errors.h"
 #include "proxy/mw_forwardauth.h"
 
 #include <arpa/inet.h>
@@ -48,6 +50,9 @@ struct proxy_rq {
     proxy_mw_encoding_t enc;
     proxy_mw_compressor_t *z;
     int z_flush; /* a body of unknown length: flushed after every piece */
+    size_t err_mw;  /* 1 + the chain index of the errors middleware that caught a status */
+    int err_status; /* the status it caught */
+    int err_origin; /* the upstream's status when it caught the upstream's answer */
     int64_t start_wall_ns;
     uint64_t start_ns;
     char client_addr[64];    /* "ip:port", filled only when there is an access log */
@@ -182,26 +187,54 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
     rq_put(rq);
 }
 
-/* The response hooks of the first outer middlewares, innermost first: Traefik's
+/* The response hooks of the middlewares lo..hi-1, innermost first: Traefik's
  * middlewares wrap the response writer, so a headers middleware's response fields reach
  * whatever answers inside it (a 429, a 401, a redirect, an error page, the upstream). */
-static void wrap_response(proxy_rq_t *rq, proxy_mw_resp_t *resp, size_t outer)
+static void wrap_response(proxy_rq_t *rq, proxy_mw_resp_t *resp, size_t lo, size_t hi)
 {
-    for (size_t i = outer; i-- > 0;) {
+    for (size_t i = hi; i-- > lo;) {
         const proxy_mw_t *m = &rq->chain->mws[i]->mw;
         if (m->type->on_response)
             m->type->on_response(m->cfg, &rq->mw, resp);
     }
 }
 
+static void page_start(proxy_rq_t *rq);
+
+/* An answer from inside the first outer middlewares (resp): the response hooks of those
+ * inside the innermost errors middleware among them run, then that middleware may catch
+ * the status (one page per request), else the rest run. Returns 1 when caught: the
+ * caller leaves the request to page_start. */
+static int wrap_or_catch(proxy_rq_t *rq, proxy_mw_resp_t *resp, size_t outer, int can_pass)
+{
+    size_t e = outer;
+    while (e-- > 0 && !rq->err_mw)
+        if (!strcmp(rq->chain->mws[e]->mw.type->name, "errors"))
+            break;
+    if (e >= outer || rq->err_mw) {
+        wrap_response(rq, resp, 0, outer);
+        return 0;
+    }
+    wrap_response(rq, resp, e + 1, outer);
+    if (can_pass && proxy_mw_errors_catches(rq->chain->mws[e]->mw.cfg, resp->status)) {
+        rq->err_mw = e + 1;
+        rq->err_status = resp->status;
+        return 1;
+    }
+    wrap_response(rq, resp, 0, e);
+    return 0;
+}
+
 /* Sends rq->resp (a middleware's own answer or an error), wrapped by the first outer
  * middlewares (those before the one that answered; the whole chain when nothing in it
- * did), and finishes. */
+ * did), and finishes; an errors middleware among them may answer with its page. */
 static void respond(proxy_rq_t *rq, size_t outer)
 {
     hc_http_req_t *req = rq->req;
-    if (rq->chain)
-        wrap_response(rq, &rq->resp, outer);
+    if (rq->chain && wrap_or_catch(rq, &rq->resp, outer, 1)) {
+        page_start(rq);
+        return;
+    }
     const char *ctype = proxy_mw_headers_get(&rq->resp.headers, "Content-Type");
     for (size_t i = 0; i < rq->resp.headers.len; i++) {
         const proxy_mw_header_t *h = &rq->resp.headers.v[i];
@@ -224,10 +257,13 @@ static void respond_text(proxy_rq_t *rq, size_t outer, int status, const char *b
 
 /* ---- forwarding ---- */
 
-static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len)
+static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len, int can_pass)
 {
     proxy_rq_t *rq = ud;
-    wrap_response(rq, resp, rq->chain->n);
+    if (wrap_or_catch(rq, resp, rq->chain->n, can_pass)) {
+        rq->err_origin = resp->status;
+        return PROXY_FWD_PASS;
+    }
     if (rq->auth_cookies.len)
         proxy_mw_forwardauth_merge_cookies(&rq->auth_cookies, resp);
     if (rq->compress_cfg && rq->enc != PROXY_MW_ENC_IDENTITY && resp->status != 101 &&
@@ -250,13 +286,16 @@ static int on_fwd_body(void *ud, const char *data, size_t len, int last, proxy_f
 static void on_fwd_done(void *ud, const proxy_fwd_result_t *res)
 {
     proxy_rq_t *rq = ud;
-    finish(rq, res, res->downstream_status);
+    if (res->passed)
+        page_start(rq);
+    else
+        finish(rq, res, res->downstream_status);
 }
 
-static void on_fwd_error_page(void *ud, proxy_mw_resp_t *resp)
+static int on_fwd_error_page(void *ud, proxy_mw_resp_t *resp, int can_pass)
 {
     proxy_rq_t *rq = ud;
-    wrap_response(rq, resp, rq->chain->n);
+    return wrap_or_catch(rq, resp, rq->chain->n, can_pass) ? PROXY_FWD_PASS : 0;
 }
 
 static const proxy_fwd_hooks_t fwd_hooks = {
@@ -265,6 +304,85 @@ static const proxy_fwd_hooks_t fwd_hooks = {
     .on_done = on_fwd_done,
     .on_error_page = on_fwd_error_page,
 };
+
+/* ---- the errors middleware's page ---- */
+
+/* The page's response goes out with the caught status (or its rewrite), wrapped by the
+ * middlewares outside the errors middleware. */
+static int on_page_response(void *ud, proxy_mw_resp_t *resp, long long body_len, int can_pass)
+{
+    proxy_rq_t *rq = ud;
+    (void)body_len;
+    (void)can_pass;
+    resp->status = proxy_mw_errors_status(rq->chain->mws[rq->err_mw - 1]->mw.cfg, rq->err_status);
+    wrap_response(rq, resp, 0, rq->err_mw - 1);
+    return PROXY_FWD_SEND;
+}
+
+static int on_page_error(void *ud, proxy_mw_resp_t *resp, int can_pass)
+{
+    on_page_response(ud, resp, 0, can_pass);
+    return 0;
+}
+
+static void on_page_done(void *ud, const proxy_fwd_result_t *res)
+{
+    proxy_rq_t *rq = ud;
+    proxy_fwd_result_t r = *res;
+    if (rq->err_origin) /* the log keeps what the service said */
+        r.origin_status = rq->err_origin;
+    finish(rq, &r, r.downstream_status);
+}
+
+static const proxy_fwd_hooks_t page_hooks = {
+    .on_response = on_page_response,
+    .on_done = on_page_done,
+    .on_error_page = on_page_error,
+};
+
+/* Fetches the page of the errors middleware that caught rq->err_status (Traefik's
+ * customerrors: a GET of its query on its service with the client's fields and Host)
+ * and answers with it; without its service, the status with its reason phrase. */
+static void page_start(proxy_rq_t *rq)
+{
+    proxy_worker_t *w = rq->w;
+    size_t e = rq->err_mw - 1;
+    const void *cfg = rq->chain->mws[e]->mw.cfg;
+    int status = proxy_mw_errors_status(cfg, rq->err_status);
+    const proxy_service_t *svc = proxy_config_service(w->gen->cfg, proxy_mw_errors_service(cfg));
+    hc_buf_t url, target;
+    hc_buf_init(&url, 0);
+    hc_buf_init(&target, 0);
+    hc_buf_printf(&url, "%s%s%s", rq->mw.path, rq->mw.query ? "?" : "",
+                  rq->mw.query ? rq->mw.query : "");
+    if (!svc || proxy_mw_errors_target(cfg, rq->err_status, url.base, &target) < 0 ||
+        hc_buf_append(&target, "", 1) < 0) {
+        hc_buf_free(&url);
+        hc_buf_free(&target);
+        respond_text(rq, e, status, hc_http_status_text(status));
+        return;
+    }
+    char *q = strchr(target.base, '?');
+    if (q)
+        *q++ = '\0';
+    proxy_mw_req_t page = rq->mw; /* borrowed by the forward until it returns */
+    page.method = "GET";
+    page.path = target.base;
+    page.query = q;
+    rq->phase = PH_FORWARD;
+    proxy_fwd_args_t args = {.req = rq->req,
+                             .mw = &page,
+                             .service = svc,
+                             .server_name = w->svc->hostname,
+                             .no_body = 1,
+                             .hooks = &page_hooks,
+                             .ud = rq};
+    int rc = proxy_upstream_forward(w->up, &args);
+    hc_buf_free(&url);
+    hc_buf_free(&target);
+    if (rc != 0)
+        respond_text(rq, e, 500, "Internal Server Error");
+}
 
 static void forward(proxy_rq_t *rq)
 {

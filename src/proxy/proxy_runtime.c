@@ -9,6 +9,7 @@
 #include "core/hc_log.h"
 #include "core/hc_yaml.h"
 #include "proxy/mw_chain.h"
+#include "proxy/mw_errors.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -166,6 +167,12 @@ static int chain_expand(const proxy_gen_t *g, const proxy_gen_mw_t *m, unsigned 
 {
     if (!m->mw.type) {
         snprintf(err, errlen, "%s", m->error);
+        return -EINVAL;
+    }
+    if (!strcmp(m->mw.type->name, "errors") &&
+        !proxy_config_service(g->cfg, proxy_mw_errors_service(m->mw.cfg))) {
+        snprintf(err, errlen, "errors middleware %s: the service \"%s\" does not exist",
+                 m->def->name, proxy_mw_errors_service(m->mw.cfg));
         return -EINVAL;
     }
     if (strcmp(m->mw.type->name, "chain") != 0) {

@@ -176,6 +176,11 @@ static void finish(proxy_fwd_t *f)
         f->body_paused = 0;
         hc_http_req_pause_body(f->req, 0);
     }
+    if (f->res.passed && f->req) { /* the caller answers: it watches the client now */
+        hc_http_req_on_close(f->req, NULL, NULL);
+        f->close_armed = 0;
+        f->req = NULL;
+    }
     if (f->hooks && f->hooks->on_done)
         f->hooks->on_done(f->ud, &f->res);
     maybe_free(f);
@@ -189,6 +194,14 @@ static void response_over(proxy_fwd_t *f)
         f->req = NULL;
 }
 
+/* A hook passed the request back: nothing is answered here; finish hands it over. */
+static void pass_back(proxy_fwd_t *f)
+{
+    f->answered = 1;
+    f->res.passed = 1;
+    f->res.downstream_status = 0;
+}
+
 static void respond_error(proxy_fwd_t *f, int status)
 {
     f->answered = 1;
@@ -198,15 +211,21 @@ static void respond_error(proxy_fwd_t *f, int status)
     proxy_mw_resp_t page;
     proxy_mw_resp_init(&page);
     page.status = status;
-    if (f->hooks && f->hooks->on_error_page)
-        f->hooks->on_error_page(f->ud, &page);
+    if (f->hooks && f->hooks->on_error_page &&
+        f->hooks->on_error_page(f->ud, &page, !f->body_reading) == PROXY_FWD_PASS &&
+        !f->body_reading) {
+        proxy_mw_resp_free(&page);
+        pass_back(f);
+        return;
+    }
+    f->res.downstream_status = page.status;
     for (size_t i = 0; i < page.headers.len; i++)
         if (!proxy_mw_header_is_framing(page.headers.v[i].name))
             hc_http_res_header(f->req, page.headers.v[i].name, page.headers.v[i].value);
     const char *text = hc_http_status_text(status);
     const char *ctype = proxy_mw_headers_get(&page.headers, "Content-Type");
     f->res.downstream_content_size = strlen(text);
-    hc_http_respond(f->req, status, ctype ? ctype : "text/plain; charset=utf-8", text,
+    hc_http_respond(f->req, page.status, ctype ? ctype : "text/plain; charset=utf-8", text,
                     f->res.downstream_content_size);
     proxy_mw_resp_free(&page);
     response_over(f);
@@ -421,11 +440,16 @@ static int deliver_head(proxy_fwd_t *f, long long body_len)
 {
     if (!f->req)
         return -ECANCELED;
+    int can_pass = !f->body_reading;
     int verdict = f->hooks && f->hooks->on_response
-                      ? f->hooks->on_response(f->ud, &f->resp, body_len)
+                      ? f->hooks->on_response(f->ud, &f->resp, body_len, can_pass)
                       : PROXY_FWD_SEND;
     if (verdict < 0) {
         respond_error(f, 502);
+        return -ECANCELED;
+    }
+    if (verdict == PROXY_FWD_PASS && can_pass) { /* the upstream's answer is dropped */
+        pass_back(f);
         return -ECANCELED;
     }
     if (verdict == PROXY_FWD_REPLACE) {
@@ -486,7 +510,7 @@ static int on_switch(proxy_fwd_t *f, hc_http_client_req_t *creq)
     if (!f->tunnel)
         return -EPROTO;
     f->res.upgraded = 1;
-    if (f->hooks && f->hooks->on_response && f->hooks->on_response(f->ud, &f->resp, 0) < 0)
+    if (f->hooks && f->hooks->on_response && f->hooks->on_response(f->ud, &f->resp, 0, 0) < 0)
         return -ECANCELED;
     if (send_headers(f) < 0 || hc_http_res_start(f->req, 101, -1) < 0 ||
         proxy_tunnel_client(f->tunnel, f->req) < 0)
@@ -718,6 +742,7 @@ static void on_client_gone(hc_http_req_t *req, void *arg)
     f->req = NULL;
     f->body_reading = 0;
     f->res.error = -ECONNRESET;
+    f->res.passed = 0; /* nobody left to answer */
     if (f->creq)
         hc_http_client_req_cancel(f->creq); /* on_creq_done finishes */
     else
@@ -849,8 +874,12 @@ static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
     proxy_upstream_forwarded(&f->hdrs, mw->peer_ip, 1, !strcmp(mw->scheme, "https"), f->upgrade,
                              sent_host ? sent_host : f->host, a->server_name, mw->no_xff);
     f->idempotent = is_idempotent(f->method);
-    f->has_body = a->req->content_length > 0 || a->req->chunked;
-    f->body_len = a->req->chunked ? -1 : a->req->content_length;
+    f->has_body = !a->no_body && (a->req->content_length > 0 || a->req->chunked);
+    f->body_len = !f->has_body ? 0 : a->req->chunked ? -1 : a->req->content_length;
+    if (a->no_body) { /* Go's transport writes framing from the request, not its fields */
+        proxy_mw_headers_del(&f->hdrs, "Content-Length");
+        proxy_mw_headers_del(&f->hdrs, "Expect");
+    }
 }
 
 void proxy_upstream_untrusted_strip(const proxy_upstream_t *up, proxy_mw_req_t *mw,

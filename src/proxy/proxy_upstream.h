@@ -104,6 +104,8 @@ enum {
     PROXY_FWD_SEND = 0,    /* send resp's status and headers, then the body as received */
     PROXY_FWD_REPLACE = 1, /* send resp as filled (status, headers, body); drop upstream's */
     PROXY_FWD_FILTER = 2,  /* like SEND, but every body piece goes through body_filter */
+    PROXY_FWD_PASS = 3,    /* answer nothing: the client request goes back to the caller
+                              (res.passed in on_done), which answers it itself */
 };
 
 /* Access-log and metrics values of one forward (Traefik's log field names). Strings
@@ -118,6 +120,8 @@ typedef struct proxy_fwd_result {
     uint64_t downstream_content_size; /* body bytes written to the client */
     unsigned retry_attempts;          /* RetryAttempts */
     int upgraded;                     /* 1: became a tunnel (protocol "websocket") */
+    int passed; /* 1: a hook said PROXY_FWD_PASS and the client is still there: the
+                   request is the caller's to answer (its close is no longer watched) */
     int error;                        /* 0, or the negative errno that ended it */
 } proxy_fwd_result_t;
 
@@ -126,9 +130,11 @@ typedef struct proxy_fwd_hooks {
     /** The upstream response head (also 101), hop-by-hop fields removed, sticky
      *  Set-Cookie added, body empty. body_len: Content-Length when given (0 when the
      *  status or method has no body), else -1 (a streamed body). May edit
-     *  resp->status and resp->headers. Returns PROXY_FWD_SEND, _FILTER or _REPLACE, or
-     *  a negative errno to answer 502. Called once, before anything reaches the client. */
-    int (*on_response)(void *ud, proxy_mw_resp_t *resp, long long body_len);
+     *  resp->status and resp->headers. Returns PROXY_FWD_SEND, _FILTER or _REPLACE,
+     *  PROXY_FWD_PASS when can_pass (the client's body is not being read, no tunnel),
+     *  or a negative errno to answer 502. Called once, before anything reaches the
+     *  client. */
+    int (*on_response)(void *ud, proxy_mw_resp_t *resp, long long body_len, int can_pass);
     /** With PROXY_FWD_FILTER: each body piece in order (last = 1 once, with the end,
      *  len may be 0); the filter hands its output to sink(sink_ud, ...) before it
      *  returns. Returns 0 or a negative errno (ends the response). */
@@ -137,8 +143,10 @@ typedef struct proxy_fwd_hooks {
     /** Exactly once, when the forward is over; the hc_http_req_t may already be gone. */
     void (*on_done)(void *ud, const proxy_fwd_result_t *res);
     /** Optional: before an error page the forward answers itself (502, 503, 504), with
-     *  resp holding only its status; fields added to resp->headers go out with it. */
-    void (*on_error_page)(void *ud, proxy_mw_resp_t *resp);
+     *  resp holding only its status; fields added to resp->headers go out with it, and
+     *  the page goes out with resp->status as the hook leaves it. Returns 0, or
+     *  PROXY_FWD_PASS when can_pass (as on_response). */
+    int (*on_error_page)(void *ud, proxy_mw_resp_t *resp, int can_pass);
 } proxy_fwd_hooks_t;
 
 /* One forward's inputs. */
@@ -151,6 +159,8 @@ typedef struct proxy_fwd_args {
     int fields_checked; /* 1: mw's fields are as the server parsed them (token names,
                            values without CR or LF; no middleware set any): the
                            upstream client does not check them again */
+    int no_body;        /* 1: a request of the caller's own (an errors page's GET): the
+                           client's body, framing fields and Expect are not sent */
     const proxy_fwd_hooks_t *hooks; /* must outlive the forward; NULL = no hooks */
     void *ud;
 } proxy_fwd_args_t;

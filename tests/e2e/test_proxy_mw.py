@@ -1,8 +1,8 @@
 """End-to-end tests of `hearth proxy` (part 2): every middleware through the real proxy,
 one Ingress host per middleware, Traefik semantics from the reference: headers (custom and
 security fields), rateLimit, compress, redirectScheme, redirectRegex, forwardAuth,
-stripPrefix, addPrefix, basicAuth from a Secret, ipAllowList, inFlightReq, encodedCharacters
-and chain."""
+stripPrefix, addPrefix, basicAuth from a Secret, ipAllowList, inFlightReq, encodedCharacters,
+errors (pages from another service) and chain."""
 import base64
 import gzip
 import http.client
@@ -123,6 +123,23 @@ MIDDLEWARES = {
         encodedCharacters:
           allowEncodedSlash: true
         """,
+    "pages": """\
+        errors:
+          status: ["500-599", "404,418", "401"]
+          statusRewrites:
+            "418": 404
+          query: /{status}.html?orig={originalStatus}&url={url}
+          service:
+            name: pages
+            port: 80
+        """,
+    "pages-nosvc": """\
+        errors:
+          status: ["500"]
+          service:
+            name: missing
+            port: 80
+        """,
     "chain": """\
         chain:
           middlewares:
@@ -138,7 +155,8 @@ HOSTS = {
     "chain": ["chain"], "auth": ["fa"], "authdown": ["fa-down"], "authtrust": ["fa-trust"],
     "deniedxff": ["allow-ten-depth"], "hdrbasic": ["hdr", "basic"], "hdrhttps": ["hdr", "https"],
     "hdrdeny": ["hdr", "allow-ten"], "seedredirect": ["default-redirect-https"], "enc": ["enc"],
-    "inflight": ["inflight"], "hostrw": ["hostrw"],
+    "inflight": ["inflight"], "hostrw": ["hostrw"], "pages": ["hdr", "pages"],
+    "pagesbasic": ["pages", "basic"], "pagesnosvc": ["pages-nosvc"],
 }
 
 
@@ -151,7 +169,9 @@ def htpasswd(user, password):
 def setup():
     S["be"] = Backend("mw-be")
     S["auth"] = Backend("auth")
-    m = {"svc.yaml": service_yaml(NS, "be", 80, [S["be"]])}
+    S["pages"] = Backend("pages")
+    m = {"svc.yaml": service_yaml(NS, "be", 80, [S["be"]]),
+         "svc-pages.yaml": service_yaml(NS, "pages", 80, [S["pages"]])}
     specs = dict(MIDDLEWARES)
     specs["fa"] = """\
         forwardAuth:
@@ -181,7 +201,7 @@ def setup():
                                                annotations={"traefik.ingress.kubernetes.io/router.middlewares": names})
     # a service whose only endpoint refuses connections: the proxy's own 502 page
     m["svc-dead.yaml"] = service_yaml(NS, "dead", 80, [types.SimpleNamespace(port=free_port())])
-    for host, mw in (("hdrdead", "hdr"), ("ctdead", "hdr-ct")):
+    for host, mw in (("hdrdead", "hdr"), ("ctdead", "hdr-ct"), ("pagesdead", "pages")):
         m["ing-%s.yaml" % host] = ingress_yaml(NS, host, host + ".test", [("/", "Prefix", "dead", 80)],
                                                annotations={"traefik.ingress.kubernetes.io/router.middlewares":
                                                             "%s-%s@kubernetescrd" % (NS, mw)})
@@ -196,7 +216,7 @@ def setup():
 
 
 def teardown():
-    for k in ("proxy", "be", "auth"):
+    for k in ("proxy", "be", "auth", "pages"):
         if k in S:
             S.pop(k).stop()
 
@@ -210,7 +230,11 @@ def starts():
     setup()
     routers = S["proxy"].api_json("/api/http/routers")
     bad = [(r["name"], r.get("error")) for r in routers if r["status"] != "enabled"]
-    assert not bad, bad
+    # as with Traefik, an errors middleware whose Service is missing is not built
+    assert bad == [("mw-pagesnosvc-pagesnosvc-test@kubernetes",
+                    ['middleware "mw-pages-nosvc@kubernetescrd" does not exist'])], bad
+    errs = [e for e in S["proxy"].api_json("/api/errors") if e["name"] == "pages-nosvc"]
+    assert errs and "service mw/missing not found" in errs[0]["message"], errs
 
 
 @t.test
@@ -563,6 +587,40 @@ def encoded_characters_refused_unless_allowed():
         assert status == 200, (path, status)
     assert echo(web("enc", "/a%2fb%20c")[2])["target"] == "/a%2Fb%20c"
     assert web("add", "/a%3Bb")[0] == 200, "without the middleware, escapes pass"
+
+
+@t.test
+def errors_pages_from_another_service():
+    """A caught status is answered with the page service's answer to a GET of the query
+    (the client's fields and Host passed on), sent with the caught status (418 rewritten
+    to 404); the middlewares outside it wrap the page; an answer from a middleware inside
+    it (basicAuth's 401) and the proxy's own 502 are caught too."""
+    status, hs, body = web("pages", "/status/503?x=1", headers={"X-Client": "c1"})
+    assert status == 503, (status, body[:200])
+    e = echo(body)
+    assert e["name"] == "pages" and e["method"] == "GET", e
+    assert e["target"] == "/503.html?orig=503&url=%2Fstatus%2F503%3Fx%3D1", e["target"]
+    assert e["headers"].get("X-Client") == "c1" and e["headers"].get("Host") == "pages.test", e["headers"]
+    assert header(hs, "X-Resp") == "r", hs  # the headers middleware outside it
+    status, _, body = web("pages", "/status/418")
+    assert status == 404 and echo(body)["target"].startswith("/404.html?orig=418&"), (status, body[:200])
+    status, _, body = web("pages", "/status/201")
+    assert status == 201 and body == b"status\n", (status, body)
+    status, hs, body = request(S["proxy"].web, "HEAD", "/status/500", host="pages.test")
+    assert status == 500 and body == b"", (status, body)
+    status, hs, body = web("pagesbasic")
+    assert status == 401 and echo(body)["target"].startswith("/401.html"), (status, body[:200])
+    # the page of a POST is a GET without the client's body or its framing
+    status, _, body = request(S["proxy"].web, "POST", "/", host="pagesbasic.test", body=b"x" * 5000)
+    e = echo(body)
+    assert status == 401 and e["method"] == "GET" and e["body_len"] == 0, (status, e)
+    assert "Content-Length" not in e["headers"], e
+    status, _, body = web("pagesbasic", headers={"Authorization": "Basic " + base64.b64encode(
+        b"alice:wonderland").decode()})
+    assert status == 200 and echo(body)["name"] == "mw-be", (status, body[:200])
+    status, _, body = web("pagesdead")
+    assert status == 502 and echo(body)["target"].startswith("/502.html"), (status, body[:200])
+    assert web("pagesnosvc")[0] == 404  # its router is disabled: the service is missing
 
 
 @t.test

@@ -6,6 +6,7 @@
  * configuration. The built config is turned into a routing table and a few requests are
  * matched against it. */
 #include "proxy/mw.h"
+#include "proxy/mw_errors.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_route.h"
 #include "proxy/proxy_rule.h"
@@ -141,6 +142,14 @@ static void fuzz_mw(const uint8_t *data, size_t size)
             mw.type->on_request(mw.cfg, &req, &resp);
         if (mw.type->on_response)
             mw.type->on_response(mw.cfg, &req, &resp);
+        if (!strcmp(mw.type->name, "errors")) { /* the page's status and target */
+            hc_buf_t b;
+            hc_buf_init(&b, 0);
+            for (int st = 399; st <= 600; st += 101)
+                if (proxy_mw_errors_catches(mw.cfg, st) + proxy_mw_errors_status(mw.cfg, st) > 0)
+                    (void)proxy_mw_errors_target(mw.cfg, st, "/a b?x=%zz", &b);
+            hc_buf_free(&b);
+        }
         proxy_mw_resp_free(&resp);
         proxy_mw_req_free(&req); /* gives back what the request held */
         proxy_mw_free(&mw);

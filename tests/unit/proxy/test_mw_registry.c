@@ -4,6 +4,7 @@
 #include "core/hc_alloc.h"
 #include "core/hc_yaml.h"
 #include "proxy/mw.h"
+#include "proxy/mw_errors.h"
 #include "proxy/mw_chain.h"
 #include "proxy/mw_compress.h"
 #include "proxy/mw_forwardauth.h"
@@ -143,6 +144,75 @@ static void test_registry_errors(void **state)
     assert_non_null(proxy_mw_type_find("ipWhiteList"));
     assert_non_null(proxy_mw_type_find("ipAllowList"));
     assert_null(proxy_mw_type_find("IPAllowList"));
+}
+
+/* errors: Traefik's status ranges (comma lists too), statusRewrites, the service
+ * qualified with the middleware's provider, the page target's variables. */
+static void test_errors_spec(void **state)
+{
+    (void)state;
+    proxy_mw_t mw;
+    char err[256] = "";
+    json_t *spec =
+        json_loads("{\"errors\":{\"status\":[\"500-599\",\"404, 418\"],\"statusRewrites\":"
+                   "{\"418\":404,\"502-504\":\"500\"},\"service\":\"pages\",\"query\":"
+                   "\"/{status}.html?o={originalStatus}&u={url}\"}}",
+                   0, NULL);
+    assert_int_equal(proxy_mw_parse(spec, "e@file", &mw, err, sizeof(err)), 0);
+    json_decref(spec);
+    const void *c = mw.cfg;
+    assert_true(proxy_mw_errors_catches(c, 500) && proxy_mw_errors_catches(c, 599));
+    assert_true(proxy_mw_errors_catches(c, 404) && proxy_mw_errors_catches(c, 418));
+    assert_false(proxy_mw_errors_catches(c, 499) || proxy_mw_errors_catches(c, 200));
+    assert_string_equal(proxy_mw_errors_service(c), "pages@file");
+    assert_int_equal(proxy_mw_errors_status(c, 418), 404);
+    assert_int_equal(proxy_mw_errors_status(c, 503), 500);
+    assert_int_equal(proxy_mw_errors_status(c, 500), 500);
+    hc_buf_t b;
+    hc_buf_init(&b, 0);
+    assert_int_equal(proxy_mw_errors_target(c, 503, "/a b/c?x=1&y=é", &b), 0);
+    assert_int_equal(hc_buf_append(&b, "", 1), 0);
+    assert_string_equal(b.base, "/500.html?o=503&u=%2Fa+b%2Fc%3Fx%3D1%26y%3D%C3%A9");
+    hc_buf_free(&b);
+    proxy_mw_free(&mw);
+
+    /* one leading slash dropped, as Go's TrimPrefix; none given: "/"; "x@p" kept */
+    static const struct {
+        const char *query, *want;
+    } targets[] = {{"\"errors/{status}\"", "/errors/404"}, {"\"//x\"", "//x"}, {"null", "/"}};
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        char js[256];
+        snprintf(js, sizeof(js),
+                 "{\"errors\":{\"status\":[\"404\"],\"service\":\"s@kubernetescrd\","
+                 "\"query\":%s}}",
+                 targets[i].query);
+        spec = json_loads(js, 0, NULL);
+        assert_int_equal(proxy_mw_parse(spec, "e@file", &mw, err, sizeof(err)), 0);
+        json_decref(spec);
+        assert_string_equal(proxy_mw_errors_service(mw.cfg), "s@kubernetescrd");
+        hc_buf_init(&b, 0);
+        assert_int_equal(proxy_mw_errors_target(mw.cfg, 404, "/", &b), 0);
+        assert_int_equal(hc_buf_append(&b, "", 1), 0);
+        assert_string_equal(b.base, targets[i].want);
+        hc_buf_free(&b);
+        proxy_mw_free(&mw);
+    }
+
+    static const char *const bad[] = {
+        "{\"errors\":{\"status\":[\"5xx\"],\"service\":\"s\"}}",
+        "{\"errors\":{\"status\":[\"600-500\"],\"service\":\"s\"}}",
+        "{\"errors\":{\"status\":\"500\",\"service\":\"s\"}}",
+        "{\"errors\":{\"status\":[\"500\"]}}",
+        "{\"errors\":{\"status\":[\"500\"],\"service\":\"s\",\"statusRewrites\":{\"5\":404}}}",
+        "{\"errors\":{\"status\":[\"500\"],\"service\":\"s\",\"statusRewrites\":{\"500\":\"x\"}}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        spec = json_loads(bad[i], 0, NULL);
+        err[0] = '\0';
+        assert_int_equal(proxy_mw_parse(spec, "e@file", &mw, err, sizeof(err)), -EINVAL);
+        assert_true(strstr(err, "errors") != NULL);
+        json_decref(spec);
+    }
 }
 
 static void *fa_parse(const char *spec_json)
@@ -360,6 +430,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_middlewares),
         cmocka_unit_test(test_registry_errors),
+        cmocka_unit_test(test_errors_spec),
         cmocka_unit_test(test_forwardauth_request_headers),
         cmocka_unit_test(test_forwardauth_apply),
         cmocka_unit_test(test_url_resolve_rfc3986),
