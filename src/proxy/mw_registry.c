@@ -2,6 +2,7 @@
  * free and phase functions, and parsing of a whole Middleware spec. */
 #include "proxy/mw.h"
 #include "proxy/mw_basicauth.h"
+#include "proxy/mw_buffering.h"
 #include "proxy/mw_chain.h"
 #include "proxy/mw_compress.h"
 #include "proxy/mw_encoded.h"
@@ -44,6 +45,8 @@ static const proxy_mw_type_t types[] = {
     {"encodedCharacters", proxy_mw_encoded_parse, proxy_mw_encoded_free, proxy_mw_encoded_request,
      NULL},
     {"errors", proxy_mw_errors_parse, proxy_mw_errors_free, NULL, NULL},
+    {"buffering", proxy_mw_buffering_parse, proxy_mw_buffering_free, proxy_mw_buffering_request,
+     NULL},
 };
 
 /* Traefik middleware types that hearth recognises but does not implement. */

@@ -10,6 +10,7 @@
 
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
+#include "proxy/mw_buffering.h"
 #include "proxy/mw_compress.h"
 #include "proxy/mw_errors.h"
 #include "proxy/mw_forwardauth.h"
@@ -50,6 +51,9 @@ struct proxy_rq {
     proxy_mw_encoding_t enc;
     proxy_mw_compressor_t *z;
     int z_flush; /* a body of unknown length: flushed after every piece */
+    uint64_t body_max;  /* buffering: the client's body limit (0: none) */
+    uint64_t resp_max;  /* buffering: the response body's limit (0: none) */
+    uint64_t resp_seen; /* response body bytes counted against resp_max */
     size_t err_mw;  /* 1 + the chain index of the errors middleware that caught a status */
     int err_status; /* the status it caught */
     int err_origin; /* the upstream's status when it caught the upstream's answer */
@@ -260,10 +264,16 @@ static void respond_text(proxy_rq_t *rq, size_t outer, int status, const char *b
 static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len, int can_pass)
 {
     proxy_rq_t *rq = ud;
-    if (wrap_or_catch(rq, resp, rq->chain->n, can_pass)) {
-        rq->err_origin = resp->status;
-        return PROXY_FWD_PASS;
+    int over = rq->resp_max && body_len > 0 && (uint64_t)body_len > rq->resp_max;
+    if (over) { /* buffering's maxResponseBodyBytes: not forwarded, the client gets a 500 */
+        proxy_mw_resp_free(resp);
+        proxy_mw_resp_init(resp);
+        proxy_mw_resp_text(resp, 500, "Internal Server Error");
     }
+    if (wrap_or_catch(rq, resp, rq->chain->n, can_pass))
+        return PROXY_FWD_PASS;
+    if (over)
+        return PROXY_FWD_REPLACE;
     if (rq->auth_cookies.len)
         proxy_mw_forwardauth_merge_cookies(&rq->auth_cookies, resp);
     if (rq->compress_cfg && rq->enc != PROXY_MW_ENC_IDENTITY && resp->status != 101 &&
@@ -272,13 +282,21 @@ static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len, 
         rq->z_flush = body_len < 0; /* streamed: each piece goes out compressed at once */
         return PROXY_FWD_FILTER;
     }
-    return PROXY_FWD_SEND;
+    /* a body of unknown length is counted against the limit as it passes */
+    return rq->resp_max && body_len < 0 ? PROXY_FWD_FILTER : PROXY_FWD_SEND;
 }
 
 static int on_fwd_body(void *ud, const char *data, size_t len, int last, proxy_fwd_sink_fn sink,
                        void *sink_ud)
 {
     proxy_rq_t *rq = ud;
+    if (rq->resp_max && (rq->resp_seen += len) > rq->resp_max) {
+        hc_log(HC_LOG_WARN, "response body over buffering's maxResponseBodyBytes, cut",
+               HC_LS("router", rq->router->name), HC_LI("max_bytes", rq->resp_max), NULL);
+        return -EMSGSIZE; /* the head is out: the response is cut short, never completed */
+    }
+    if (!rq->z)
+        return len ? sink(sink_ud, data, len) : 0;
     int mode = last ? PROXY_MW_Z_FINISH : rq->z_flush ? PROXY_MW_Z_FLUSH : PROXY_MW_Z_MORE;
     return proxy_mw_compressor_push(rq->z, data, len, mode, sink, sink_ud);
 }
@@ -286,9 +304,10 @@ static int on_fwd_body(void *ud, const char *data, size_t len, int last, proxy_f
 static void on_fwd_done(void *ud, const proxy_fwd_result_t *res)
 {
     proxy_rq_t *rq = ud;
-    if (res->passed)
+    if (res->passed) {
+        rq->err_origin = res->origin_status;
         page_start(rq);
-    else
+    } else
         finish(rq, res, res->downstream_status);
 }
 
@@ -400,6 +419,7 @@ static void forward(proxy_rq_t *rq)
     proxy_fwd_args_t args = {.req = rq->req,
                              .mw = &rq->mw,
                              .service = svc,
+                             .max_body = rq->body_max,
                              .fields_checked = rq->chain->n == 0, /* as parsed */
                              .server_name = w->svc->hostname,
                              .hooks = &fwd_hooks,
@@ -495,6 +515,12 @@ static int run_one(proxy_rq_t *rq, const proxy_mw_t *m)
         if (auth_start(rq, m) != 0)
             respond_text(rq, rq->next_mw - 1, 500, "Internal Server Error");
         return 0;
+    }
+    if (!strcmp(t, "buffering")) { /* the smallest limits of the chain's hold */
+        uint64_t q = proxy_mw_buffering_max_request(m->cfg);
+        uint64_t r = proxy_mw_buffering_max_response(m->cfg);
+        rq->body_max = q && (!rq->body_max || q < rq->body_max) ? q : rq->body_max;
+        rq->resp_max = r && (!rq->resp_max || r < rq->resp_max) ? r : rq->resp_max;
     }
     if (!m->type->on_request)
         return 1;

@@ -56,6 +56,7 @@ struct proxy_fwd {
     int upgrade, has_body, idempotent, need_cookie;
     int fields_checked; /* proxy_fwd_args_t */
     int64_t body_len;
+    uint64_t max_body; /* proxy_fwd_args_t */
     hc_http_client_req_t *creq;
     proxy_tunnel_t *tunnel;
     int body_reading, body_paused, close_armed;
@@ -412,13 +413,15 @@ static int send_headers(proxy_fwd_t *f)
 /* Answers with the hook's own response instead of the upstream's. */
 static void send_replacement(proxy_fwd_t *f)
 {
-    const char *ct = proxy_mw_headers_get(&f->resp.headers, "Content-Type");
+    const char *v = proxy_mw_headers_get(&f->resp.headers, "Content-Type");
+    char *ct = v ? hc_strdup(v) : NULL; /* deleting the field may free its value */
     proxy_mw_headers_del(&f->resp.headers, "Content-Type");
     (void)send_headers(f); /* a middleware's few fields */
     f->answered = 1;
     f->res.downstream_status = f->resp.status;
     hc_http_respond(f->req, f->resp.status, ct, f->resp.body.base ? f->resp.body.base : "",
                     f->resp.body.len);
+    hc_free(ct);
     f->res.downstream_content_size = f->resp.body.len;
     response_over(f);
 }
@@ -798,7 +801,8 @@ static void body_start(proxy_fwd_t *f)
 {
     f->await_continue = 0;
     f->body_reading = 1;
-    f->req->max_body = SIZE_MAX;                   /* streamed through: no limit, as Traefik */
+    /* streamed through: no limit but the caller's, as Traefik sets none */
+    f->req->max_body = f->max_body && f->max_body < SIZE_MAX ? (size_t)f->max_body : SIZE_MAX;
     hc_http_req_read_body(f->req, on_req_body, f); /* may refuse it at once: 413 */
 }
 
@@ -901,6 +905,7 @@ int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
     f->hooks = a->hooks;
     f->ud = a->ud;
     f->fields_checked = a->fields_checked;
+    f->max_body = a->max_body;
     f->gen = up->gen;
     if (f->gen)
         f->gen->refs++;

@@ -161,6 +161,8 @@ typedef struct proxy_fwd_args {
                            upstream client does not check them again */
     int no_body;        /* 1: a request of the caller's own (an errors page's GET): the
                            client's body, framing fields and Expect are not sent */
+    uint64_t max_body;  /* the client's body limit (buffering's maxRequestBodyBytes):
+                           past it the server answers 413; 0 = none, as in Traefik */
     const proxy_fwd_hooks_t *hooks; /* must outlive the forward; NULL = no hooks */
     void *ud;
 } proxy_fwd_args_t;

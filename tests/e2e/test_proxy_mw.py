@@ -2,7 +2,7 @@
 one Ingress host per middleware, Traefik semantics from the reference: headers (custom and
 security fields), rateLimit, compress, redirectScheme, redirectRegex, forwardAuth,
 stripPrefix, addPrefix, basicAuth from a Secret, ipAllowList, inFlightReq, encodedCharacters,
-errors (pages from another service) and chain."""
+errors (pages from another service), buffering (body limits) and chain."""
 import base64
 import gzip
 import http.client
@@ -133,6 +133,12 @@ MIDDLEWARES = {
             name: pages
             port: 80
         """,
+    "buf": """\
+        buffering:
+          maxRequestBodyBytes: 1000
+          memRequestBodyBytes: 500
+          maxResponseBodyBytes: 20000
+        """,
     "pages-nosvc": """\
         errors:
           status: ["500"]
@@ -156,7 +162,7 @@ HOSTS = {
     "deniedxff": ["allow-ten-depth"], "hdrbasic": ["hdr", "basic"], "hdrhttps": ["hdr", "https"],
     "hdrdeny": ["hdr", "allow-ten"], "seedredirect": ["default-redirect-https"], "enc": ["enc"],
     "inflight": ["inflight"], "hostrw": ["hostrw"], "pages": ["hdr", "pages"],
-    "pagesbasic": ["pages", "basic"], "pagesnosvc": ["pages-nosvc"],
+    "pagesbasic": ["pages", "basic"], "pagesnosvc": ["pages-nosvc"], "buf": ["buf"],
 }
 
 
@@ -621,6 +627,32 @@ def errors_pages_from_another_service():
     status, _, body = web("pagesdead")
     assert status == 502 and echo(body)["target"].startswith("/502.html"), (status, body[:200])
     assert web("pagesnosvc")[0] == 404  # its router is disabled: the service is missing
+
+
+@t.test
+def buffering_limits_bodies():
+    """maxRequestBodyBytes: a larger body gets 413 before it is forwarded (announced) or as
+    it passes (chunked); maxResponseBodyBytes: a larger announced response becomes a 500, a
+    streamed one is cut short, never delivered as complete."""
+    p = S["proxy"]
+    status, _, body = request(p.web, "POST", "/x", host="buf.test", body=b"a" * 2000)
+    assert status == 413 and body == b"Request Entity Too Large", (status, body[:200])
+    status, _, body = request(p.web, "POST", "/x", host="buf.test", body=b"a" * 1000)
+    assert status == 200 and echo(body)["body_len"] == 1000, (status, body[:200])
+    conn = http.client.HTTPConnection("127.0.0.1", p.web, timeout=10)
+    try:
+        conn.request("POST", "/x", body=iter([b"b" * 700] * 3), headers={"Host": "buf.test"},
+                     encode_chunked=True)
+        r = conn.getresponse()
+        assert r.status == 413, r.status
+    finally:
+        conn.close()
+    status, _, body = web("buf", "/big?n=30000")
+    assert status == 500 and body == b"Internal Server Error", (status, body[:100])
+    status, _, body = web("buf", "/big?n=20000")
+    assert status == 200 and len(body) == 20000, (status, len(body))
+    status, _, body = web("buf", "/drip?pieces=5&size=8192&ms=10")
+    assert status is None and b"IncompleteRead" in body or b"incomplete" in body.lower(), (status, body[:200])
 
 
 @t.test

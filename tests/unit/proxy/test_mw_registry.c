@@ -4,6 +4,7 @@
 #include "core/hc_alloc.h"
 #include "core/hc_yaml.h"
 #include "proxy/mw.h"
+#include "proxy/mw_buffering.h"
 #include "proxy/mw_errors.h"
 #include "proxy/mw_chain.h"
 #include "proxy/mw_compress.h"
@@ -211,6 +212,55 @@ static void test_errors_spec(void **state)
         err[0] = '\0';
         assert_int_equal(proxy_mw_parse(spec, "e@file", &mw, err, sizeof(err)), -EINVAL);
         assert_true(strstr(err, "errors") != NULL);
+        json_decref(spec);
+    }
+}
+
+/* buffering: the limits, 413 on an announced body over maxRequestBodyBytes, what is
+ * refused (a negative size, retryExpression). */
+static void test_buffering_spec(void **state)
+{
+    (void)state;
+    proxy_mw_t mw;
+    char err[256] = "";
+    json_t *spec =
+        json_loads("{\"buffering\":{\"maxRequestBodyBytes\":1000,\"memRequestBodyBytes\":"
+                   "10,\"maxResponseBodyBytes\":\"2000\"}}",
+                   0, NULL);
+    assert_int_equal(proxy_mw_parse(spec, "b@file", &mw, err, sizeof(err)), 0);
+    json_decref(spec);
+    assert_int_equal(proxy_mw_buffering_max_request(mw.cfg), 1000);
+    assert_int_equal(proxy_mw_buffering_max_response(mw.cfg), 2000);
+    static const struct {
+        const char *cl;
+        int status;
+    } cases[] = {{"1000", 0}, {"1001", 413}, {NULL, 0}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        proxy_mw_req_t req;
+        proxy_mw_resp_t resp;
+        proxy_mw_req_init(&req, "POST", 0, "a.test", "/", "127.0.0.1", 0);
+        if (cases[i].cl)
+            proxy_mw_headers_add(&req.headers, "Content-Length", cases[i].cl);
+        proxy_mw_resp_init(&resp);
+        proxy_mw_verdict_t v = mw.type->on_request(mw.cfg, &req, &resp);
+        assert_int_equal(v, cases[i].status ? PROXY_MW_RESPOND : PROXY_MW_NEXT);
+        assert_int_equal(resp.status, cases[i].status);
+        if (cases[i].status)
+            assert_memory_equal(resp.body.base, "Request Entity Too Large", 24);
+        proxy_mw_resp_free(&resp);
+        proxy_mw_req_free(&req);
+    }
+    proxy_mw_free(&mw);
+    static const char *const bad[] = {
+        "{\"buffering\":{\"maxRequestBodyBytes\":-1}}",
+        "{\"buffering\":{\"retryExpression\":\"IsNetworkError() && Attempts() < 2\"}}",
+        "{\"buffering\":{\"maxResponseBodyBytes\":\"lots\"}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        spec = json_loads(bad[i], 0, NULL);
+        err[0] = '\0';
+        assert_int_equal(proxy_mw_parse(spec, "b@file", &mw, err, sizeof(err)), -EINVAL);
+        assert_true(err[0] != '\0');
         json_decref(spec);
     }
 }
@@ -431,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_seed_middlewares),
         cmocka_unit_test(test_registry_errors),
         cmocka_unit_test(test_errors_spec),
+        cmocka_unit_test(test_buffering_spec),
         cmocka_unit_test(test_forwardauth_request_headers),
         cmocka_unit_test(test_forwardauth_apply),
         cmocka_unit_test(test_url_resolve_rfc3986),
