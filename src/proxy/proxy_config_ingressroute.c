@@ -28,20 +28,38 @@ static char *crd_name(const char *s)
     return q;
 }
 
-/* A {name, namespace} reference to a Middleware or TLSOption (Traefik resolveReference):
- * a name holding "@" is another provider's and taken as it is; otherwise the namespace
- * defaults to the referrer's, and another one is refused. New string, or NULL with err. */
-static char *crd_ref(const char *ns, const json_t *ref, char *err, size_t errlen)
+/* Whether name is "<x>@kubernetescrd": the provider's own, whose "<ns>-<name>" could
+ * name any namespace. */
+static int crd_qualified(const char *name)
+{
+    size_t n = strlen(name), s = strlen(CRD_SUFFIX);
+    return n > s && !strcmp(name + n - s, CRD_SUFFIX);
+}
+
+/* A {name, namespace} reference to a Middleware or TLSOption (what), as Traefik's
+ * makeMiddlewareKeys and resolveReference read it: "x@provider" is another provider's
+ * and taken as it is, but not "x@kubernetescrd" (it could name another namespace); the
+ * namespace defaults to the referrer's, and another one is refused. New string, or NULL
+ * with err. */
+static char *crd_ref(const char *ns, const json_t *ref, const char *what, char *err, size_t errlen)
 {
     const char *name = pc_str(ref, "name"), *rns = pc_str(ref, "namespace");
     if (!name || !*name) {
-        snprintf(err, errlen, "name is missing");
+        snprintf(err, errlen, "a %s reference needs a name", what);
+        return NULL;
+    }
+    if (crd_qualified(name)) {
+        snprintf(err, errlen,
+                 "invalid reference to %s %s: with crossnamespace disallowed, the namespace "
+                 "field needs to be explicitly specified",
+                 what, name);
         return NULL;
     }
     if (strchr(name, '@'))
         return hc_strdup(name);
     if (rns && *rns && strcmp(rns, ns)) {
-        snprintf(err, errlen, "%s/%s: cross-namespace references are not allowed", rns, name);
+        snprintf(err, errlen, "%s %s/%s is not in the IngressRoute namespace %s", what, rns, name,
+                 ns);
         return NULL;
     }
     char *id = pc_strf("%s-%s", ns, name), *q = crd_name(id);
@@ -67,6 +85,13 @@ static int kube_service(pc_kstate_t *k, const char *ns, const char *name, const 
     }
     if (pc_service_find(k->b, q)) /* another route's reference built it already */
         return 0;
+    if (transport && crd_qualified(transport)) {
+        snprintf(err, errlen,
+                 "invalid reference to serversTransport %s: namespace-name@kubernetescrd format "
+                 "is not allowed when crossnamespace is disallowed",
+                 transport);
+        return -EINVAL;
+    }
     char *st = NULL;
     if (transport && *transport)
         st = strchr(transport, '@') ? hc_strdup(transport) : pc_strf("%s-%s", ns, transport);
@@ -86,67 +111,56 @@ static int kube_service(pc_kstate_t *k, const char *ns, const char *name, const 
 }
 
 /* One services[] entry (Traefik nameAndService): builds a Kubernetes Service's load
- * balancer; a TraefikService is only named. Returns the qualified name, or NULL with
- * err. */
-static char *service_ref(pc_kstate_t *k, const char *ns, const json_t *ref, char *err,
-                         size_t errlen)
+ * balancer, under as when given (a route's only service takes its router's name), else
+ * "<ns>-<svc>-<port>"; a TraefikService is only named. "x@kubernetescrd" is x of the
+ * referrer's namespace. Returns the qualified name, or NULL with err. */
+static char *service_ref(pc_kstate_t *k, const char *ns, const json_t *ref, const char *as,
+                         char *err, size_t errlen)
 {
-    const char *name = pc_str(ref, "name"), *rns = pc_str(ref, "namespace");
+    const char *given = pc_str(ref, "name"), *rns = pc_str(ref, "namespace");
     const char *kind = pc_str(ref, "kind");
     const json_t *port = json_object_get(ref, "port");
-    if (!json_is_object(ref) || !name || !*name) {
+    if (!json_is_object(ref) || !given || !*given) {
         snprintf(err, errlen, "a service needs a name");
         return NULL;
     }
+    int local = crd_qualified(given);
+    char *name = local ? hc_memdup(given, strlen(given) - strlen(CRD_SUFFIX)) : hc_strdup(given);
     const char *at = strchr(name, '@');
-    if (!at && rns && *rns && strcmp(rns, ns)) {
+    char *q = NULL;
+    if (!at && !local && rns && *rns && strcmp(rns, ns)) {
         snprintf(err, errlen, "service %s/%s not in the parent resource namespace %s", rns, name,
                  ns);
-        return NULL;
-    }
-    if (at && !strcmp(strrchr(name, '@'), CRD_SUFFIX)) {
-        snprintf(err, errlen,
-                 "invalid reference to service %s: namespace-name@kubernetescrd format is not "
-                 "allowed when crossnamespace is disallowed",
-                 name);
-        return NULL;
-    }
-    if (kind && !strcmp(kind, "TraefikService")) {
-        if (!at) {
-            char *id = pc_strf("%s-%s", ns, name), *q = crd_name(id);
-            hc_free(id);
-            return q;
-        }
-        char *base = hc_memdup(name, (size_t)(strrchr(name, '@') - name));
-        char *norm = proxy_config_normalize(base), *q = pc_strf("%s%s", norm, strrchr(name, '@'));
+    } else if (kind && !strcmp(kind, "TraefikService")) {
+        /* "<ns>-<name>", or another provider's "<Normalize(name)>@provider" */
+        char *base = at ? hc_memdup(name, (size_t)(at - name)) : pc_strf("%s-%s", ns, name);
+        char *norm = proxy_config_normalize(base);
+        q = pc_strf("%s%s", norm, at ? at : CRD_SUFFIX);
         hc_free(base);
         hc_free(norm);
-        return q;
-    }
-    if (kind && *kind && strcmp(kind, "Service")) {
+    } else if (kind && *kind && strcmp(kind, "Service")) {
         snprintf(err, errlen, "unsupported service kind %s", kind);
-        return NULL;
-    }
-    if (!(json_is_integer(port) && json_integer_value(port) > 0) &&
-        !(json_is_string(port) && json_string_length(port))) {
+    } else if (!(json_is_integer(port) && json_integer_value(port) > 0) &&
+               !(json_is_string(port) && json_string_length(port))) {
         snprintf(err, errlen, "service %s: port not defined", name);
-        return NULL;
+    } else {
+        char *id = json_is_string(port)
+                       ? pc_strf("%s-%s-%s", ns, name, json_string_value(port))
+                       : pc_strf("%s-%s-%lld", ns, name, (long long)json_integer_value(port));
+        q = as ? hc_strdup(as) : crd_name(id);
+        hc_free(id);
+        if (kube_service(k, ns, name, ref, port, q, err, errlen) < 0) {
+            hc_free(q);
+            q = NULL;
+        }
     }
-    char *id = json_is_string(port)
-                   ? pc_strf("%s-%s-%s", ns, name, json_string_value(port))
-                   : pc_strf("%s-%s-%lld", ns, name, (long long)json_integer_value(port));
-    char *q = crd_name(id);
-    hc_free(id);
-    if (kube_service(k, ns, name, ref, port, q, err, errlen) < 0) {
-        hc_free(q);
-        return NULL;
-    }
+    hc_free(name);
     return q;
 }
 
 char *pc_crd_service(pc_kstate_t *k, const char *ns, const json_t *ref, char *err, size_t errlen)
 {
-    return service_ref(k, ns, ref, err, errlen);
+    return service_ref(k, ns, ref, NULL, err, errlen);
 }
 
 /* A weighted service q over services (a list of references with weights), sticky as
@@ -163,7 +177,7 @@ static int weighted_add(pc_kstate_t *k, const pc_kobj_t *o, const json_t *servic
     *err = '\0';
     json_array_foreach(services, i, ref)
     {
-        char *child = service_ref(k, o->ns, ref, err, errlen);
+        char *child = service_ref(k, o->ns, ref, NULL, err, errlen);
         s = pc_service_find(k->b, q); /* building the child may have moved it */
         if (!child)
             break;
@@ -203,12 +217,9 @@ static int route_middlewares(const pc_kobj_t *o, proxy_router_t *r, const json_t
     }
     json_array_foreach(list, i, m)
     {
-        char e[PC_ERR_MAX - 64];
-        char *q = crd_ref(o->ns, m, e, sizeof(e));
-        if (!q) {
-            snprintf(err, errlen, "invalid reference to middleware %zu: %s", i, e);
+        char *q = crd_ref(o->ns, m, "middleware", err, errlen);
+        if (!q)
             return -EINVAL;
-        }
         pc_strv_add(&r->middleware_names, &r->nmiddlewares, q);
         hc_free(q);
     }
@@ -226,7 +237,7 @@ static int route_service(pc_kstate_t *k, const pc_kobj_t *o, proxy_router_t *r, 
         return -EINVAL;
     }
     if (json_array_size(services) == 1) {
-        q = service_ref(k, o->ns, json_array_get(services, 0), err, errlen);
+        q = service_ref(k, o->ns, json_array_get(services, 0), key, err, errlen);
         if (!q)
             return -EINVAL;
     } else {
@@ -247,11 +258,8 @@ static int route_tls(const pc_kobj_t *o, const json_t *tls, proxy_router_t *r, c
     const char *resolver = pc_str(tls, "certResolver");
     r->tls = 1;
     if (pc_str(opts, "name") && *pc_str(opts, "name")) {
-        char e[PC_ERR_MAX - 64];
-        if (!(r->tls_options = crd_ref(o->ns, opts, e, sizeof(e)))) {
-            snprintf(err, errlen, "invalid reference to TLSOption: %s", e);
+        if (!(r->tls_options = crd_ref(o->ns, opts, "TLSOption", err, errlen)))
             return -EINVAL;
-        }
     } else {
         r->tls_options = hc_strdup("default");
     }
@@ -273,8 +281,9 @@ static void route_load(pc_kstate_t *k, const pc_kobj_t *o, size_t i, const json_
         return;
     }
     if (!match || !*match) {
-        pc_error(k->b, o->source, "IngressRoute", o->ns, o->name, "routes[%zu]: empty match rule",
-                 i);
+        pc_error(k->b, o->source, "IngressRoute", o->ns, o->name, "routes[%zu]: %s", i,
+                 json_object_get(route, "match") && !match ? "match must be a string"
+                                                           : "empty match rule");
         return;
     }
     pc_rule_hash(match, hex);
@@ -299,9 +308,27 @@ static void route_load(pc_kstate_t *k, const pc_kobj_t *o, size_t i, const json_
         route_fail(k, o, r, i, err);
     if (tls && !json_is_null(tls) && route_tls(o, tls, r, err, sizeof(err)) < 0)
         route_fail(k, o, r, i, err);
+    const char *syntax = pc_str(route, "syntax");
+    if (syntax && *syntax && strcmp(syntax, "v3"))
+        pc_router_fail(r, PROXY_STATUS_WARNING,
+                       "syntax %s is not supported: the rule is read in Traefik v3's syntax",
+                       syntax);
     if (*tls_err)
         pc_router_fail(r, PROXY_STATUS_WARNING, "%s", tls_err);
     hc_free(key);
+}
+
+/* Whether a later route of the list has the same match: Traefik keeps the last one
+ * under the routers' shared key. */
+static int superseded(const json_t *routes, size_t i)
+{
+    const char *m = pc_str(json_array_get(routes, i), "match");
+    for (size_t j = i + 1; m && j < json_array_size(routes); j++) {
+        const char *n = pc_str(json_array_get(routes, j), "match");
+        if (n && !strcmp(m, n))
+            return 1;
+    }
+    return 0;
 }
 
 void pc_ingressroute_load(pc_kstate_t *k, const pc_kobj_t *o)
@@ -330,7 +357,8 @@ void pc_ingressroute_load(pc_kstate_t *k, const pc_kobj_t *o)
             pc_error(k->b, o->source, "IngressRoute", o->ns, o->name, "%s", tls_err);
         }
     }
-    json_array_foreach(routes, i, route) route_load(k, o, i, route, tls_err);
+    json_array_foreach(routes, i, route) if (!superseded(routes, i))
+        route_load(k, o, i, route, tls_err);
 }
 
 void pc_traefik_service_load(pc_kstate_t *k, const pc_kobj_t *o)

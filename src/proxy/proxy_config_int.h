@@ -117,7 +117,8 @@ typedef struct pc_lb_spec {
 
 /* Adds the load-balancer service q (qualified, of provider p) for Service ns/name at its
  * port numbered pnum or named pname (pname wins), with lb's settings or, lb NULL, the
- * Service's annotations. Returns 0, or -EINVAL with err. */
+ * Service's annotations. With lb, an ExternalName Service takes any port number, as
+ * Traefik's CRD provider does. Returns 0, or -EINVAL with err. */
 int pc_k8s_service(pc_kstate_t *k, const char *ns, const char *name, long long pnum,
                    const char *pname, const pc_lb_spec_t *lb, const char *q, proxy_provider_t p,
                    char *err, size_t errlen);

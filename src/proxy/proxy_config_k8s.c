@@ -433,6 +433,10 @@ int pc_k8s_service(pc_kstate_t *k, const char *ns, const char *name, long long p
         return -EINVAL;
     }
     const json_t *sp = service_port(o->obj, pname ? 0 : pnum, pname);
+    json_t *any = NULL;
+    const char *type = pc_str(json_object_get(o->obj, "spec"), "type");
+    if (!sp && lb && !pname && pnum > 0 && type && !strcmp(type, "ExternalName"))
+        sp = any = json_pack("{s:I}", "port", (json_int_t)pnum); /* Traefik's CRD getServicePort */
     if (!sp) {
         if (pname)
             snprintf(err, errlen, "service %s/%s has no port %s", ns, name, pname);
@@ -441,7 +445,9 @@ int pc_k8s_service(pc_kstate_t *k, const char *ns, const char *name, long long p
         return -EINVAL;
     }
     proxy_service_t tmp = {.pass_host_header = 1};
-    if (service_fill(k, o, sp, lb, &tmp, err, errlen) < 0) {
+    int rc = service_fill(k, o, sp, lb, &tmp, err, errlen);
+    json_decref(any);
+    if (rc < 0) {
         pc_service_clear(&tmp);
         return -EINVAL;
     }

@@ -67,15 +67,16 @@ static void wrr_down(proxy_lb_wrr_t *w, size_t i, size_t n)
 void proxy_lb_wrr_init(proxy_lb_wrr_t *w, const long long *weights, size_t n)
 {
     memset(w, 0, sizeof(*w));
-    w->n = n;
     w->deadline = hc_calloc(n ? n : 1, sizeof(double));
     w->weight = hc_calloc(n ? n : 1, sizeof(double));
     w->heap = hc_calloc(n ? n : 1, sizeof(size_t));
     for (size_t i = 0; i < n; i++) { /* Balancer.Add: heap.Push one by one */
-        w->weight[i] = weights[i] > 0 ? (double)weights[i] : 1.0;
+        if (weights[i] <= 0)
+            continue; /* "non-positive weight is meaningless": never chosen */
+        w->weight[i] = (double)weights[i];
         w->deadline[i] = w->cur + 1.0 / w->weight[i];
-        w->heap[i] = i;
-        wrr_up(w, i);
+        w->heap[w->n] = i;
+        wrr_up(w, w->n++);
     }
 }
 

@@ -25,15 +25,15 @@ size_t proxy_lb_rr_next(unsigned *pos, size_t n, proxy_lb_ok_fn ok, void *arg);
 /* Traefik's WRR: a binary min-heap of deadlines, ordered exactly as Go's container/heap
  * orders it, so equal deadlines resolve in the same sequence Traefik serves. */
 typedef struct proxy_lb_wrr {
-    size_t n;
+    size_t n;         /* candidates in the heap: those of positive weight */
     double *deadline; /* per candidate */
     double *weight;
     size_t *heap; /* candidate indices, heap order */
     double cur;   /* curDeadline: the deadline last picked */
 } proxy_lb_wrr_t;
 
-/** Adds n candidates in order with weights (<= 0 counts as 1), each with deadline
- *  cur + 1/weight, as Balancer.Add does. */
+/** Adds n candidates in order with weights, each with deadline cur + 1/weight, as
+ *  Balancer.Add does; one of weight <= 0 is left out (never chosen), as there. */
 void proxy_lb_wrr_init(proxy_lb_wrr_t *w, const long long *weights, size_t n);
 /** Pops the earliest deadline, advances it by 1/weight, pushes it back; repeats while
  *  ok rejects (at most 64 rounds per candidate). Returns the index or PROXY_LB_NONE. */

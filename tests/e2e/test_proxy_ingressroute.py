@@ -84,6 +84,9 @@ WRR = textwrap.dedent("""\
         - name: svc-b
           port: 80
           weight: 1
+        - name: svc-b
+          port: http
+          weight: 0
     """)
 
 
@@ -143,8 +146,10 @@ def weighted_route_and_traefik_service():
     for _ in range(40):
         name = echo(get(p.web, "/wrr", host="ir.test")[2])["name"]
         seen[name] = seen.get(name, 0) + 1
-    # weights 3:1 over 40 requests, with two workers balancing each on its own
+    # weights 3:1 over 40 requests, with two workers balancing each on its own; the child
+    # of weight 0 (the same backend b, by port name) is never chosen, as in Traefik
     assert seen.get("ir-a", 0) > seen.get("ir-b", 0) > 0, seen
+    assert seen.get("ir-b", 0) <= 12, seen
 
 
 @t.test
@@ -169,7 +174,7 @@ def api_names_as_traefik():
         assert name.endswith("@kubernetescrd") and len(name.split("@")[0]) == len("crd-app-routes-") + 20, name
         assert r["provider"] == "kubernetescrd" and r["status"] == "enabled", r
     api = [r for r in mine.values() if "/api" in r["rule"]][0]
-    assert api["service"] == "crd-svc-a-80", api
+    assert api["service"] + "@kubernetescrd" == api["name"], api  # a lone Service: the router's name
     assert api["middlewares"] == ["crd-strip-api@kubernetescrd", "crd-tag@kubernetescrd"], api
     services = {s["name"]: s for s in p.api_json("/api/http/services")}
     assert "weighted" in services["crd-wrr@kubernetescrd"], services["crd-wrr@kubernetescrd"]

@@ -811,20 +811,28 @@ static void test_ingressroute_names_and_services(void **state)
     assert_string_equal(r->middleware_names[2], "auth@file");
     assert_int_equal(r->status, PROXY_STATUS_DISABLED); /* none of them exists */
     assert_true(router_has_error(r, "middleware \"default-strip@kubernetescrd\" does not exist"));
-    s = proxy_config_service(c, "default-whoami-web@kubernetescrd");
+    /* a route's only Service is built under the router's own name (Traefik's fixture
+     * "Simple Ingress Route, with foo entrypoint"): its settings are the route's alone */
+    assert_string_equal(r->service_name, key);
+    s = proxy_config_service(c, key);
     assert_non_null(s);
+    assert_string_equal(s->servers[0], "http://10.10.0.1:8080"); /* port "web" */
     assert_false(s->pass_host_header);
     assert_true(s->sticky.enabled);
     assert_string_equal(s->sticky.name, "c1");
     assert_true(s->sticky.secure);
 
-    /* a Service port referenced twice is one service, built by the first reference */
-    s = proxy_config_service(c, "default-whoami-80@kubernetescrd");
-    assert_int_equal(s->nservers, 2);
     /* scheme: http where the port's name would mean https */
-    s = proxy_config_service(c, "default-whoami2-8443@kubernetescrd");
+    s = NULL;
+    for (size_t i = 0; i < c->nrouters; i++)
+        if (!strcmp(c->routers[i].rule, "Host(`foo.com`) && PathPrefix(`/plain`)"))
+            s = c->routers[i].service;
+    assert_non_null(s);
     assert_int_equal(s->nservers, 1);
     assert_string_equal(s->servers[0], "http://10.10.0.3:9443");
+    /* the TraefikService's child of the same Service port keeps its own (https) */
+    s = proxy_config_service(c, "default-whoami2-8443@kubernetescrd");
+    assert_string_equal(s->servers[0], "https://10.10.0.3:9443");
 
     /* a TraefikService: weighted, named <ns>-<name>, its children built like a route's */
     s = proxy_config_service(c, "default-wrr@kubernetescrd");
@@ -871,8 +879,19 @@ static void test_ingressroute_tls_class_and_broken(void **state)
         "'p2c'}]},"
         "{'match':'Host(`b6.test`) &&','services':[{'name':'whoami','port':80}]},"
         "{'match':'Host(`b7.test`)','services':[{'name':'whoami','port':99}]},"
-        "{'match':'Host(`b8.test`)'}]}}");
-    proxy_config_t *c = build(&f);
+        "{'match':'Host(`b8.test`)'},"
+        "{'match':'Host(`b9.test`)','middlewares':[{'name':'other-m@kubernetescrd'}],"
+        "'services':[{'name':'whoami','port':80}]},"
+        "{'match':'Host(`b10.test`)','services':[{'name':'whoami','port':80,"
+        "'serversTransport':'other-t@kubernetescrd'}]},"
+        "{'match':'Host(`dup.test`)','services':[{'name':'nope','port':80}]},"
+        "{'match':'Host(`dup.test`)','services':[{'name':'ext','port':21003}],"
+        "'syntax':'v2'},"
+        "{'match':42}]}}");
+    add(&f, "ir.yaml:6",
+        "{'apiVersion':'v1','kind':'Service','metadata':{'name':'ext','namespace':'default'},"
+        "'spec':{'type':'ExternalName','externalName':'ext.example.org'}}");
+    proxy_config_t *c = build_with(&f, NULL, 1);
 
     const proxy_router_t *r = NULL;
     for (size_t i = 0; i < c->nrouters; i++)
@@ -898,11 +917,13 @@ static void test_ingressroute_tls_class_and_broken(void **state)
         {"Host(`b1.test`)", "not in the parent resource namespace"},
         {"Host(`b2.test`)", "port not defined"},
         {"Host(`b3.test`)", "service default/nope not found"},
-        {"Host(`b4.test`)", "cross-namespace references are not allowed"},
+        {"Host(`b4.test`)", "middleware x/m is not in the IngressRoute namespace default"},
         {"Host(`b5.test`)", "strategy p2c is not supported"},
         {"Host(`b6.test`) &&", ""},
         {"Host(`b7.test`)", "has no port 99"},
         {"Host(`b8.test`)", "does not exist"},
+        {"Host(`b9.test`)", "namespace field needs to be explicitly specified"},
+        {"Host(`b10.test`)", "serversTransport other-t@kubernetescrd"},
     };
     for (size_t j = 0; j < sizeof(broken) / sizeof(broken[0]); j++) {
         r = NULL;
@@ -915,6 +936,19 @@ static void test_ingressroute_tls_class_and_broken(void **state)
     }
     assert_non_null(find_error(c, "IngressRoute", "broken", "unsupported match kind Regexp"));
     assert_non_null(find_error(c, "IngressRoute", "broken", "routes[1]: empty match rule"));
+    assert_non_null(find_error(c, "IngressRoute", "broken", "match must be a string"));
+    /* the same match twice: the last route wins, silently (Traefik's shared key); an
+     * ExternalName Service takes any port; syntax v2 is a warning */
+    r = NULL;
+    for (size_t i = 0; i < c->nrouters; i++)
+        if (!strcmp(c->routers[i].rule, "Host(`dup.test`)")) {
+            assert_null(r);
+            r = &c->routers[i];
+        }
+    assert_non_null(r);
+    assert_int_equal(r->status, PROXY_STATUS_WARNING);
+    assert_true(router_has_error(r, "syntax v2 is not supported"));
+    assert_string_equal(r->service->servers[0], "http://ext.example.org:21003");
     proxy_config_free(c);
 }
 

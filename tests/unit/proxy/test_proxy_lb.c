@@ -43,11 +43,9 @@ static void test_wrr_sequences(void **state)
         const char *want;
     } cases[] = {
         {{3, 1}, 2, "aabaaaab"}, /* float64 sums of 1/3 fall just short of 2.0 */
-        {{1, 1, 1}, 3, "acbcbaba"},
-        {{1, 3}, 2, "bbabbbba"},
-        {{2, 1, 1}, 3, "acababac"},
-        {{0, 1}, 2, "abababab"}, /* weight 0 counts as 1 */
-        {{5}, 1, "aaaaaaaa"},
+        {{1, 1, 1}, 3, "acbcbaba"}, {{1, 3}, 2, "bbabbbba"},
+        {{2, 1, 1}, 3, "acababac"}, {{0, 1}, 2, "bbbbbbbb"}, /* weight 0: left out, never chosen */
+        {{2, 0, 1}, 3, "acaacaac"}, {{5}, 1, "aaaaaaaa"},
     };
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         proxy_lb_wrr_t w;
@@ -70,6 +68,10 @@ static void test_wrr_skips_unhealthy(void **state)
     assert_true(proxy_lb_wrr_next(&w, none, NULL) == PROXY_LB_NONE);
     proxy_lb_wrr_free(&w);
     proxy_lb_wrr_init(&w, ws, 0);
+    assert_true(proxy_lb_wrr_next(&w, NULL, NULL) == PROXY_LB_NONE);
+    proxy_lb_wrr_free(&w);
+    long long zeros[] = {0, -1};
+    proxy_lb_wrr_init(&w, zeros, 2); /* nothing of positive weight: nothing to choose */
     assert_true(proxy_lb_wrr_next(&w, NULL, NULL) == PROXY_LB_NONE);
     proxy_lb_wrr_free(&w);
 }
