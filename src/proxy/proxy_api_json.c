@@ -35,19 +35,26 @@ static void set_status(json_t *o, proxy_status_t st, char *const *errors, size_t
         json_object_set_new(o, "error", strv_json(errors, nerrors));
 }
 
-/* The entry points a router is served on (Traefik's "using"). */
-static json_t *router_using(const proxy_router_t *r)
+/* The entry points a router names (Traefik's "entryPoints"), or is served on: those of
+ * them that exist (Traefik's "using"). */
+static json_t *router_eps(const proxy_router_t *r, int existing)
 {
-    if (r->nentrypoints)
-        return strv_json(r->entrypoints, r->nentrypoints);
-    return json_pack("[s,s]", PROXY_EP_WEB, PROXY_EP_WEBSECURE);
+    if (!r->nentrypoints)
+        return json_pack("[s,s]", PROXY_EP_WEB, PROXY_EP_WEBSECURE);
+    json_t *a = json_array();
+    for (size_t i = 0; i < r->nentrypoints; i++) {
+        const char *ep = r->entrypoints[i];
+        if (!existing || !strcmp(ep, PROXY_EP_WEB) || !strcmp(ep, PROXY_EP_WEBSECURE))
+            json_array_append_new(a, json_string(ep));
+    }
+    return a;
 }
 
 json_t *proxy_api_router_json(const proxy_api_t *api, const proxy_router_t *r)
 {
     (void)api;
     json_t *o = json_object();
-    json_object_set_new(o, "entryPoints", router_using(r));
+    json_object_set_new(o, "entryPoints", router_eps(r, 0));
     if (r->nmiddlewares)
         json_object_set_new(o, "middlewares", strv_json(r->middleware_names, r->nmiddlewares));
     if (r->service_name) /* none: the router is disabled, its error says why */
@@ -63,7 +70,11 @@ json_t *proxy_api_router_json(const proxy_api_t *api, const proxy_router_t *r)
         json_object_set_new(o, "tls", tls);
     }
     set_status(o, r->status, r->errors, r->nerrors);
-    json_object_set_new(o, "using", router_using(r));
+    json_t *using = router_eps(r, 1);
+    if (json_array_size(using)) /* omitempty */
+        json_object_set_new(o, "using", using);
+    else
+        json_decref(using);
     json_object_set_new(o, "name", json_string(r->name));
     json_object_set_new(o, "provider", json_string(proxy_provider_name(r->provider)));
     return o;

@@ -174,9 +174,9 @@ void pc_router_fail(proxy_router_t *r, proxy_status_t st, const char *fmt, ...)
         r->status = st;
 }
 
-void proxy_config_router_disable(proxy_router_t *r, const char *msg)
+void proxy_config_router_fail(proxy_router_t *r, proxy_status_t st, const char *msg)
 {
-    pc_router_fail(r, PROXY_STATUS_DISABLED, "%s", msg);
+    pc_router_fail(r, st, "%s", msg);
 }
 
 void pc_service_fail(proxy_service_t *s, const char *fmt, ...)

@@ -208,9 +208,10 @@ const proxy_router_t *proxy_config_router(const proxy_config_t *cfg, const char 
 const proxy_service_t *proxy_config_service(const proxy_config_t *cfg, const char *name);
 const proxy_middleware_t *proxy_config_middleware(const proxy_config_t *cfg, const char *name);
 
-/** Disables r with msg, for a problem found after the build (a middleware that cannot
- *  run): the API shows it, and route tables built afterwards leave r out. */
-void proxy_config_router_disable(proxy_router_t *r, const char *msg);
+/** Adds msg to r's errors, for a problem found after the build (a middleware that cannot
+ *  run, an entry point that does not exist), and raises its status to st at least: the
+ *  API shows it, and route tables built afterwards leave a DISABLED r out. */
+void proxy_config_router_fail(proxy_router_t *r, proxy_status_t st, const char *msg);
 
 /** "enabled", "warning" or "disabled", as Traefik's API writes them. */
 const char *proxy_status_name(proxy_status_t s);

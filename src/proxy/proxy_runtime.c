@@ -10,6 +10,7 @@
 #include "core/hc_yaml.h"
 #include "proxy/mw_chain.h"
 #include "proxy/mw_errors.h"
+#include "proxy/proxy.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -221,12 +222,39 @@ static void chains_build(proxy_gen_t *g)
             rc = chain_expand(g, &g->mws[rt->middlewares[i] - cfg->middlewares], 0, tmp, &n, err,
                               sizeof(err));
         if (rc) {
-            proxy_config_router_disable(rt, err);
+            proxy_config_router_fail(rt, PROXY_STATUS_DISABLED, err);
             proxy_gen_error_add(g, rt->source, "router", "", rt->name, "%s", err);
             continue;
         }
         g->chains[r].mws = hc_memdup(tmp, n * sizeof(tmp[0]));
         g->chains[r].n = n;
+    }
+}
+
+/* Entry points a router names that do not exist are reported (Traefik's
+ * GetRoutersByEntryPoints): a warning, or the router disabled when it names none that
+ * does. */
+static void entrypoints_check(proxy_gen_t *g)
+{
+    for (size_t r = 0; r < g->cfg->nrouters; r++) {
+        proxy_router_t *rt = &g->cfg->routers[r];
+        size_t known = 0;
+        for (size_t i = 0; i < rt->nentrypoints; i++) {
+            const char *ep = rt->entrypoints[i];
+            if (!strcmp(ep, PROXY_EP_WEB) || !strcmp(ep, PROXY_EP_WEBSECURE)) {
+                known++;
+                continue;
+            }
+            char msg[256];
+            snprintf(msg, sizeof(msg), "entryPoint \"%.200s\" doesn't exist", ep);
+            proxy_config_router_fail(rt, PROXY_STATUS_WARNING, msg);
+        }
+        if (rt->nentrypoints && !known) {
+            proxy_config_router_fail(rt, PROXY_STATUS_DISABLED,
+                                     "no valid entryPoint for this router");
+            proxy_gen_error_add(g, rt->source, "router", "", rt->name,
+                                "no valid entryPoint for this router");
+        }
     }
 }
 
@@ -245,6 +273,7 @@ int proxy_gen_build(const proxy_gen_input_t *in, proxy_gen_t **out)
     if (rc)
         goto fail;
     mws_parse(g);
+    entrypoints_check(g);
     chains_build(g);
     if ((rc = proxy_route_build(g->cfg, "web", 0, &g->routes[PROXY_GEN_WEB])) ||
         (rc = proxy_route_build(g->cfg, "websecure", 1, &g->routes[PROXY_GEN_WEBSECURE])))

@@ -90,6 +90,35 @@ WRR = textwrap.dedent("""\
     """)
 
 
+EPS = textwrap.dedent("""\
+    apiVersion: traefik.io/v1alpha1
+    kind: IngressRoute
+    metadata:
+      name: eps
+      namespace: crd
+    spec:
+      entryPoints: [http]
+      routes:
+      - match: Host(`eps.test`)
+        services:
+        - name: svc-a
+          port: 80
+    ---
+    apiVersion: traefik.io/v1alpha1
+    kind: IngressRoute
+    metadata:
+      name: eps2
+      namespace: crd
+    spec:
+      entryPoints: [web, metrics]
+      routes:
+      - match: Host(`eps2.test`)
+        services:
+        - name: svc-a
+          port: 80
+    """)
+
+
 def setup():
     S["tmp"] = tempfile.mkdtemp(prefix="hearth-ir-e2e-")
     S["a"], S["b"] = Backend("ir-a"), Backend("ir-b")
@@ -105,6 +134,7 @@ def setup():
         "routes.yaml": ROUTES,
         "secure.yaml": SECURE + "---\n" + secret_yaml(NS, "irs-tls", *S["cert"]),
         "wrr.yaml": WRR,
+        "eps.yaml": EPS,
     }
     S["proxy"] = Proxy(m)
 
@@ -176,6 +206,14 @@ def api_names_as_traefik():
     api = [r for r in mine.values() if "/api" in r["rule"]][0]
     assert api["service"] + "@kubernetescrd" == api["name"], api  # a lone Service: the router's name
     assert api["middlewares"] == ["crd-strip-api@kubernetescrd", "crd-tag@kubernetescrd"], api
+    # entry points that do not exist: reported, as Traefik's runtime does
+    eps = [r for n, r in routers.items() if n.startswith("crd-eps-")][0]
+    assert eps["status"] == "disabled" and "using" not in eps, eps
+    assert 'entryPoint "http" doesn\'t exist' in eps["error"] and "no valid entryPoint for this router" in eps["error"], eps
+    eps2 = [r for n, r in routers.items() if n.startswith("crd-eps2-")][0]
+    assert eps2["status"] == "warning" and eps2["using"] == ["web"], eps2
+    assert eps2["entryPoints"] == ["web", "metrics"], eps2
+    assert get(p.web, "/", host="eps2.test")[0] == 200 and get(p.web, "/", host="eps.test")[0] == 404
     services = {s["name"]: s for s in p.api_json("/api/http/services")}
     assert "weighted" in services["crd-wrr@kubernetescrd"], services["crd-wrr@kubernetescrd"]
     split = [r for r in mine.values() if "/split" in r["rule"]][0]
