@@ -151,7 +151,7 @@ json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s)
                                                                      s->provider),
                                                   "weight", (json_int_t)s->weighted[i].weight));
         json_object_set_new(o, "weighted", json_pack("{s:o}", "services", list));
-    } else {
+    } else if (s->provider != PROXY_PROVIDER_INTERNAL) { /* Traefik shows no servers */
         json_t *status;
         json_object_set_new(o, "loadBalancer", loadbalancer_json(api, s, &status));
         json_object_set_new(o, "serverStatus", status);

@@ -469,14 +469,27 @@ static const proxy_tls_option_t *find_tls_option(const proxy_config_t *cfg, cons
         (n) = keep_;                                                                               \
     } while (0)
 
+/* Traefik's internal services; all but noop@internal are served by the API listener. */
+static const char *const internal_names[] = {"api@internal", "dashboard@internal", "ping@internal",
+                                             "prometheus@internal", "noop@internal"};
+#define INTERNAL_SERVED 4 /* the first ones */
+
 static int internal_service(const char *name)
 {
-    static const char *const known[] = {"api@internal", "dashboard@internal", "noop@internal",
-                                        "ping@internal", "prometheus@internal"};
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-        if (!strcmp(name, known[i]))
+    for (size_t i = 0; i < sizeof(internal_names) / sizeof(internal_names[0]); i++)
+        if (!strcmp(name, internal_names[i]))
             return 1;
     return 0;
+}
+
+/* The internal services the API listener serves, as load balancers to it. */
+static void internal_add(pc_build_t *b, const char *url)
+{
+    for (size_t i = 0; i < INTERNAL_SERVED; i++) {
+        proxy_service_t *s =
+            pc_service_add(b, hc_strdup(internal_names[i]), PROXY_PROVIDER_INTERNAL, "internal");
+        pc_strv_add(&s->servers, &s->nservers, url);
+    }
 }
 
 /* Resolves weighted children; returns the service's status after nesting checks. */
@@ -520,10 +533,11 @@ static void router_resolve(pc_build_t *b, proxy_router_t *r)
     const proxy_config_t *c = b->cfg;
     r->middlewares = hc_calloc(r->nmiddlewares ? r->nmiddlewares : 1, sizeof(*r->middlewares));
     /* A router already disabled by its backend carries that error; do not add another. */
-    if (r->service_name && !internal_service(r->service_name) &&
-        r->status != PROXY_STATUS_DISABLED) {
+    if (r->service_name && r->status != PROXY_STATUS_DISABLED) {
         const proxy_service_t *s = proxy_config_service(c, r->service_name);
-        if (!s)
+        if (!s && internal_service(r->service_name))
+            ; /* noop@internal, or the API off: answered by the proxy itself */
+        else if (!s)
             router_refuse(b, r, PROXY_STATUS_DISABLED, "the service \"%s\" does not exist",
                           r->service_name);
         else if (s->status == PROXY_STATUS_DISABLED)
@@ -574,6 +588,8 @@ int proxy_config_build(const proxy_config_input_t *in, proxy_config_t **out)
     pc_k8s_load(&b);
     for (size_t i = 0; i < in->nfiles; i++)
         pc_file_load(&b, in->files[i], in->file_sources[i]);
+    if (in->internal_url)
+        internal_add(&b, in->internal_url);
     finish(&b);
     *out = b.cfg;
     return 0;

@@ -174,6 +174,11 @@ typedef struct proxy_config_input {
     const char *ingress_class;
     int allow_external_name;  /* ExternalName Services (Traefik's default: refused) */
     int allow_empty_services; /* keep routers whose service has no ready endpoint */
+    /* The API listener's URL ("http://127.0.0.1:9000"): the internal services
+     * api@internal, dashboard@internal, ping@internal and prometheus@internal are load
+     * balancers to it, so a router naming one (a dashboard IngressRoute) serves the API
+     * there. NULL: such a router answers 503. */
+    const char *internal_url;
     /* Kubernetes objects (borrowed; only read) with one "file:line" per object. */
     const json_t *const *objects;
     const char *const *sources;

@@ -100,6 +100,7 @@ static int config_build(proxy_gen_t *g, const proxy_gen_input_t *in)
      * issue's manifests may name external backends, and no cluster boundary applies. */
     proxy_config_input_t ci = {.ingress_class = cls && strcmp(cls, "traefik") ? cls : NULL,
                                .allow_external_name = 1,
+                               .internal_url = in->internal_url,
                                .objects = objs,
                                .sources = srcs,
                                .nobjects = nobjs,

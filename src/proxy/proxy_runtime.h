@@ -98,6 +98,7 @@ typedef struct proxy_gen_input {
     const char *file_error;       /* why --file could not be read/parsed, or NULL */
     const char *ingress_class;    /* --ingress-class; "traefik" or NULL also serves
                                      Ingresses without a class */
+    const char *internal_url;     /* the API listener for api@internal & co., or NULL */
     const proxy_local_t *locals;  /* `hearth up` services */
     size_t nlocals;
     uint64_t serial;

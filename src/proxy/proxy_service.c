@@ -76,6 +76,7 @@ static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set)
                             .file_source = svc->file,
                             .file_error = ferr[0] ? ferr : NULL,
                             .ingress_class = svc->ingress_class,
+                            .internal_url = svc->api_url[0] ? svc->api_url : NULL,
                             .locals = loc,
                             .nlocals = nlocals,
                             .serial = ++svc->serial};
@@ -209,6 +210,21 @@ static int up_manifests_add(proxy_svc_t *svc)
     return 0;
 }
 
+static void local_url(const struct sockaddr_storage *sa, int port, char *out, size_t n)
+{
+    char host[INET6_ADDRSTRLEN] = "127.0.0.1";
+    if (sa->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        inet_ntop(AF_INET6, IN6_IS_ADDR_UNSPECIFIED(a) ? &in6addr_loopback : a, host, sizeof(host));
+        snprintf(out, n, "http://[%s]:%d", host, port);
+        return;
+    }
+    const struct in_addr *a = &((const struct sockaddr_in *)sa)->sin_addr;
+    if (a->s_addr != htonl(INADDR_ANY))
+        inet_ntop(AF_INET, a, host, sizeof(host));
+    snprintf(out, n, "http://%s:%d", host, port);
+}
+
 static int opts_load(proxy_svc_t *svc, hc_config_t *cfg)
 {
     static const char *const names[3] = {"web", "websecure", "api"};
@@ -223,6 +239,9 @@ static int opts_load(proxy_svc_t *svc, hc_config_t *cfg)
             return -EINVAL;
         }
     }
+    int api_port = svc->addr[2][0] ? ntohs(((struct sockaddr_in *)&svc->sa[2])->sin_port) : 0;
+    if (api_port) /* sin_port and sin6_port share their place */
+        local_url(&svc->sa[2], api_port, svc->api_url, sizeof(svc->api_url));
     long long n = 0;
     if (hc_config_get_int(cfg, "workers", &n, err, sizeof(err)) != 0 || n < 0 || n > 1024) {
         hc_log(HC_LOG_ERROR, "bad --workers", HC_LS("error", err), NULL);
@@ -314,21 +333,6 @@ static int api_start(proxy_svc_t *svc)
 
 /* "http://host:port" that reaches the listener at sa from this machine: the loopback
  * address when it listens on every address. */
-static void local_url(const struct sockaddr_storage *sa, int port, char *out, size_t n)
-{
-    char host[INET6_ADDRSTRLEN] = "127.0.0.1";
-    if (sa->ss_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        inet_ntop(AF_INET6, IN6_IS_ADDR_UNSPECIFIED(a) ? &in6addr_loopback : a, host, sizeof(host));
-        snprintf(out, n, "http://[%s]:%d", host, port);
-        return;
-    }
-    const struct in_addr *a = &((const struct sockaddr_in *)sa)->sin_addr;
-    if (a->s_addr != htonl(INADDR_ANY))
-        inet_ntop(AF_INET, a, host, sizeof(host));
-    snprintf(out, n, "http://%s:%d", host, port);
-}
-
 /* The banner and health URLs; under `hearth up`, also `proxy.localhost` on the web
  * entry point routed to the API (whose "/" is the dashboard). */
 static void urls_set(proxy_svc_t *svc)

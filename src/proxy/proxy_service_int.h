@@ -53,6 +53,7 @@ struct proxy_svc {
     uv_loop_t *loop;
     const char *addr[3]; /* web, websecure, api ("" = off) */
     struct sockaddr_storage sa[3];
+    char api_url[80]; /* the API listener for api@internal & co. ("" when off or port 0) */
     const char *const *manifests;
     size_t nmanifests;
     const char **up_manifests; /* under `hearth up`: manifests + <data>/manifests (owned) */

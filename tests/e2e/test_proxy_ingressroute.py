@@ -3,6 +3,7 @@ CRDs, as a Traefik user writes them: routes with middlewares and priorities, a r
 split over two Services by weight, a TraefikService, an IngressRoute with `tls`
 (served on websecure only, with its Secret's certificate, checked with curl), the API's
 names, and a reload that removes a route. Backends are hc_testd processes on loopback."""
+import json
 import tempfile
 import textwrap
 
@@ -119,6 +120,28 @@ EPS = textwrap.dedent("""\
     """)
 
 
+# the dashboard IngressRoute Traefik's Helm chart writes (ingressRoute.dashboard)
+DASHBOARD = textwrap.dedent("""\
+    apiVersion: traefik.io/v1alpha1
+    kind: IngressRoute
+    metadata:
+      name: dashboard
+      namespace: crd
+    spec:
+      entryPoints: [web]
+      routes:
+      - match: Host(`dash.test`) && (PathPrefix(`/dashboard`) || PathPrefix(`/api`))
+        kind: Rule
+        services:
+        - name: api@internal
+          kind: TraefikService
+      - match: Host(`dash.test`) && Path(`/ping`)
+        services:
+        - name: ping@internal
+          kind: TraefikService
+    """)
+
+
 def setup():
     S["tmp"] = tempfile.mkdtemp(prefix="hearth-ir-e2e-")
     S["a"], S["b"] = Backend("ir-a"), Backend("ir-b")
@@ -135,6 +158,7 @@ def setup():
         "secure.yaml": SECURE + "---\n" + secret_yaml(NS, "irs-tls", *S["cert"]),
         "wrr.yaml": WRR,
         "eps.yaml": EPS,
+        "dashboard.yaml": DASHBOARD,
     }
     S["proxy"] = Proxy(m)
 
@@ -192,6 +216,19 @@ def tls_route_serves_websecure_only_with_its_secret():
     # entryPoints: [web] keeps app.routes off websecure
     r = curl(p.websecure, "ir.test", S["ca"])
     assert r.stdout.endswith("\n404") or r.returncode != 0, r.stdout[-300:]
+
+
+@t.test
+def dashboard_through_api_internal():
+    p = S["proxy"]
+    status, _, body = get(p.web, "/api/version", host="dash.test")
+    assert status == 200 and "Version" in json.loads(body), (status, body[:200])
+    status, hs, body = get(p.web, "/dashboard/", host="dash.test")
+    assert status == 200 and b"<html" in body.lower(), (status, body[:200])
+    assert get(p.web, "/ping", host="dash.test")[2] == b"OK"
+    services = {s["name"]: s for s in p.api_json("/api/http/services")}
+    api = services["api@internal"]
+    assert api["provider"] == "internal" and "loadBalancer" not in api and api["usedBy"], api
 
 
 @t.test
