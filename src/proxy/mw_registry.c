@@ -14,6 +14,7 @@
 #include "proxy/mw_path.h"
 #include "proxy/mw_ratelimit.h"
 #include "proxy/mw_redirect.h"
+#include "proxy/mw_retry.h"
 
 #include <errno.h>
 #include <string.h>
@@ -47,12 +48,12 @@ static const proxy_mw_type_t types[] = {
     {"errors", proxy_mw_errors_parse, proxy_mw_errors_free, NULL, NULL},
     {"buffering", proxy_mw_buffering_parse, proxy_mw_buffering_free, proxy_mw_buffering_request,
      NULL},
+    {"retry", proxy_mw_retry_parse, proxy_mw_retry_free, NULL, NULL},
 };
 
 /* Traefik middleware types that hearth recognises but does not implement. */
 static const char *const unsupported[] = {
-    "buffering", "circuitBreaker",    "contentType", "digestAuth",
-    "grpcWeb",   "passTLSClientCert", "plugin",      "retry",
+    "circuitBreaker", "contentType", "digestAuth", "grpcWeb", "passTLSClientCert", "plugin",
 };
 
 const proxy_mw_type_t *proxy_mw_type_find(const char *name)

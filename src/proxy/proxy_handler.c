@@ -14,6 +14,7 @@
 #include "proxy/mw_compress.h"
 #include "proxy/mw_errors.h"
 #include "proxy/mw_forwardauth.h"
+#include "proxy/mw_retry.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,6 +55,7 @@ struct proxy_rq {
     uint64_t body_max;  /* buffering: the client's body limit (0: none) */
     uint64_t resp_max;  /* buffering: the response body's limit (0: none) */
     uint64_t resp_seen; /* response body bytes counted against resp_max */
+    const void *retry_cfg; /* the innermost retry middleware, or NULL */
     size_t err_mw;  /* 1 + the chain index of the errors middleware that caught a status */
     int err_status; /* the status it caught */
     int err_origin; /* the upstream's status when it caught the upstream's answer */
@@ -416,14 +418,17 @@ static void forward(proxy_rq_t *rq)
         return;
     }
     rq->phase = PH_FORWARD;
-    proxy_fwd_args_t args = {.req = rq->req,
-                             .mw = &rq->mw,
-                             .service = svc,
-                             .max_body = rq->body_max,
-                             .fields_checked = rq->chain->n == 0, /* as parsed */
-                             .server_name = w->svc->hostname,
-                             .hooks = &fwd_hooks,
-                             .ud = rq};
+    proxy_fwd_args_t args = {
+        .req = rq->req,
+        .mw = &rq->mw,
+        .service = svc,
+        .max_body = rq->body_max,
+        .retry_attempts = rq->retry_cfg ? proxy_mw_retry_attempts(rq->retry_cfg) : 0,
+        .retry_interval_ms = rq->retry_cfg ? proxy_mw_retry_interval_ms(rq->retry_cfg) : 0,
+        .fields_checked = rq->chain->n == 0, /* as parsed */
+        .server_name = w->svc->hostname,
+        .hooks = &fwd_hooks,
+        .ud = rq};
     if (proxy_upstream_forward(w->up, &args) != 0)
         respond_text(rq, rq->chain->n, 500, "Internal Server Error");
 }
@@ -516,6 +521,8 @@ static int run_one(proxy_rq_t *rq, const proxy_mw_t *m)
             respond_text(rq, rq->next_mw - 1, 500, "Internal Server Error");
         return 0;
     }
+    if (!strcmp(t, "retry"))
+        rq->retry_cfg = m->cfg;
     if (!strcmp(t, "buffering")) { /* the smallest limits of the chain's hold */
         uint64_t q = proxy_mw_buffering_max_request(m->cfg);
         uint64_t r = proxy_mw_buffering_max_response(m->cfg);

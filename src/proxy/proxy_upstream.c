@@ -7,6 +7,7 @@
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
 #include "proxy/proxy_upstream_int.h"
+#include "proxy/mw_retry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +49,11 @@ struct proxy_fwd {
     up_lb_t *lb;         /* the load-balanced (leaf) service */
     up_server_t *server; /* the current try */
     up_server_t *tried[MAX_TRIED];
-    unsigned ntried;
+    unsigned ntried;         /* servers in tried, left out of the next pick */
+    unsigned tries;          /* attempts made */
+    unsigned retry_attempts; /* proxy_fwd_args_t */
+    uint64_t retry_interval_ms;
+    uv_timer_t *backoff; /* the wait before the next try, or NULL */
     hc_http_req_t *req; /* NULL once the client is gone or the response ended */
     const proxy_fwd_hooks_t *hooks;
     void *ud;
@@ -159,7 +164,7 @@ static void fwd_free(proxy_fwd_t *f)
  * reader got its end, and the client connection can no longer report its close. */
 static void maybe_free(proxy_fwd_t *f)
 {
-    if (f->finished && !f->creq && !f->body_reading && !f->close_armed)
+    if (f->finished && !f->creq && !f->body_reading && !f->close_armed && !f->backoff)
         fwd_free(f);
 }
 
@@ -170,7 +175,7 @@ static void finish(proxy_fwd_t *f)
     f->finished = 1;
     f->res.service_url = f->server ? f->server->url : "";
     f->res.service_addr = f->server ? f->server->addr : "";
-    f->res.retry_attempts = f->ntried > 1 ? f->ntried - 1 : 0;
+    f->res.retry_attempts = f->tries > 1 ? f->tries - 1 : 0;
     if (f->t_origin && !f->res.origin_duration_ns)
         f->res.origin_duration_ns = uv_hrtime() - f->t_origin;
     if (f->body_paused && f->req) { /* let the server read (and drop) the rest */
@@ -587,8 +592,51 @@ static int connect_failed(hc_http_client_req_t *creq)
 
 static int may_retry(const proxy_fwd_t *f)
 {
+    if (!f->req || f->has_body) /* a body already streaming upstream cannot be sent again */
+        return 0;
+    if (f->retry_attempts) /* the retry middleware: any method, as nothing was sent */
+        return f->tries < f->retry_attempts;
     unsigned max = f->sh->o.max_attempts ? f->sh->o.max_attempts : MAX_TRIED;
-    return f->idempotent && !f->has_body && f->ntried < max && f->ntried < MAX_TRIED && f->req;
+    return f->idempotent && f->ntried < max && f->ntried < MAX_TRIED;
+}
+
+/* ---- the retry middleware's backoff ---- */
+
+static void backoff_closed(uv_handle_t *h)
+{
+    hc_free(h);
+}
+
+static void backoff_cancel(proxy_fwd_t *f)
+{
+    uv_timer_stop(f->backoff);
+    uv_close((uv_handle_t *)f->backoff, backoff_closed);
+    f->backoff = NULL;
+}
+
+static void on_backoff(uv_timer_t *t)
+{
+    proxy_fwd_t *f = t->data;
+    backoff_cancel(f);
+    if (attempt_start(f) < 0) {
+        respond_error(f, 502);
+        finish(f);
+    }
+}
+
+/* The next try: at once, or after the retry middleware's backoff. Returns 0, or
+ * -errno when it could not start. */
+static int retry_start(proxy_fwd_t *f)
+{
+    double r = (double)random() / ((double)RAND_MAX + 1.0);
+    uint64_t ms = proxy_mw_retry_backoff_ms(f->retry_interval_ms, f->retry_attempts, f->tries, r);
+    if (!ms || !f->up)
+        return attempt_start(f);
+    f->backoff = hc_malloc(sizeof(*f->backoff));
+    uv_timer_init(f->up->loop, f->backoff);
+    f->backoff->data = f;
+    uv_timer_start(f->backoff, on_backoff, ms, 0);
+    return 0;
 }
 
 /* The upstream request failed: retry elsewhere, or tell the client. */
@@ -611,10 +659,16 @@ static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int stat
     }
     if (conn_fail && may_retry(f)) {
         up_server_t *s = pick(f, f->lb);
+        if (!s && f->retry_attempts) { /* every server tried: round again, as Traefik */
+            f->ntried = 0;
+            s = pick(f, f->lb);
+        }
         if (s) {
             f->server = s;
-            f->tried[f->ntried++] = s;
-            if (attempt_start(f) == 0)
+            if (f->ntried < MAX_TRIED)
+                f->tried[f->ntried++] = s;
+            f->tries++;
+            if (retry_start(f) == 0)
                 return;
         }
     }
@@ -639,7 +693,7 @@ static void on_creq_done(hc_http_client_req_t *creq, int status, void *ud)
     } else if (status < 0) {
         upstream_failed(f, creq, status);
     }
-    if (!f->creq) /* not retrying */
+    if (!f->creq && !f->backoff) /* not retrying */
         finish(f);
     else
         f->res.origin_duration_ns = 0;
@@ -746,10 +800,14 @@ static void on_client_gone(hc_http_req_t *req, void *arg)
     f->body_reading = 0;
     f->res.error = -ECONNRESET;
     f->res.passed = 0; /* nobody left to answer */
-    if (f->creq)
+    if (f->creq) {
         hc_http_client_req_cancel(f->creq); /* on_creq_done finishes */
-    else
+    } else if (f->backoff) {
+        backoff_cancel(f);
+        finish(f);
+    } else {
         maybe_free(f);
+    }
 }
 
 static void on_req_body(hc_http_req_t *req, const char *data, size_t len, int status, void *arg)
@@ -906,6 +964,8 @@ int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
     f->ud = a->ud;
     f->fields_checked = a->fields_checked;
     f->max_body = a->max_body;
+    f->retry_attempts = a->retry_attempts;
+    f->retry_interval_ms = a->retry_interval_ms;
     f->gen = up->gen;
     if (f->gen)
         f->gen->refs++;
@@ -926,6 +986,7 @@ int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
         return 0;
     }
     f->tried[f->ntried++] = f->server;
+    f->tries = 1;
     /* RFC 9110 §10.1.1: a client that expects 100-continue gets it when the server asks
      * for the body (Expect goes through), so a refusal costs it no upload. */
     f->await_continue = f->has_body && hc_http_req_expects_continue(f->req);
@@ -989,6 +1050,13 @@ void proxy_upstream_free(proxy_upstream_t *up)
     proxy_tunnel_close_all(up);
     /* cancelling answers 502 (or aborts) and may free the forward: start over each time */
     for (proxy_fwd_t *f = up->fwds; f;) {
+        if (f->backoff) { /* waiting to try again: nothing was sent */
+            backoff_cancel(f);
+            respond_error(f, 502);
+            finish(f);
+            f = up->fwds;
+            continue;
+        }
         if (!f->creq) {
             f = f->next;
             continue;

@@ -163,6 +163,11 @@ typedef struct proxy_fwd_args {
                            client's body, framing fields and Expect are not sent */
     uint64_t max_body;  /* the client's body limit (buffering's maxRequestBodyBytes):
                            past it the server answers 413; 0 = none, as in Traefik */
+    unsigned retry_attempts; /* the retry middleware's tries in all: a request without a
+                                body, of any method, is tried again (the same server too)
+                                after a connect failure, retry_interval_ms growing as
+                                Traefik's backoff; 0 = the default (module comment) */
+    uint64_t retry_interval_ms;
     const proxy_fwd_hooks_t *hooks; /* must outlive the forward; NULL = no hooks */
     void *ud;
 } proxy_fwd_args_t;

@@ -139,6 +139,16 @@ MIDDLEWARES = {
           memRequestBodyBytes: 500
           maxResponseBodyBytes: 20000
         """,
+    "retry": """\
+        retry:
+          attempts: 8
+          initialInterval: 100ms
+        """,
+    "retry-fast": """\
+        retry:
+          attempts: 3
+          initialInterval: 50ms
+        """,
     "pages-nosvc": """\
         errors:
           status: ["500"]
@@ -163,6 +173,7 @@ HOSTS = {
     "hdrdeny": ["hdr", "allow-ten"], "seedredirect": ["default-redirect-https"], "enc": ["enc"],
     "inflight": ["inflight"], "hostrw": ["hostrw"], "pages": ["hdr", "pages"],
     "pagesbasic": ["pages", "basic"], "pagesnosvc": ["pages-nosvc"], "buf": ["buf"],
+    "retrydead": ["retry-fast"],
 }
 
 
@@ -207,7 +218,15 @@ def setup():
                                                annotations={"traefik.ingress.kubernetes.io/router.middlewares": names})
     # a service whose only endpoint refuses connections: the proxy's own 502 page
     m["svc-dead.yaml"] = service_yaml(NS, "dead", 80, [types.SimpleNamespace(port=free_port())])
-    for host, mw in (("hdrdead", "hdr"), ("ctdead", "hdr-ct"), ("pagesdead", "pages")):
+    # a service whose lone server comes up only after the request began
+    S["late_port"] = free_port()
+    m["svc-late.yaml"] = service_yaml(NS, "late", 80, [types.SimpleNamespace(port=S["late_port"])])
+    m["ing-retry.yaml"] = ingress_yaml(NS, "retry", "retry.test", [("/", "Prefix", "late", 80)],
+                                       annotations={"traefik.ingress.kubernetes.io/router.middlewares":
+                                                    "%s-retry@kubernetescrd" % NS})
+    m["ing-noretry.yaml"] = ingress_yaml(NS, "noretry", "noretry.test", [("/", "Prefix", "dead", 80)])
+    for host, mw in (("hdrdead", "hdr"), ("ctdead", "hdr-ct"), ("pagesdead", "pages"),
+                     ("retrydead", "retry-fast")):
         m["ing-%s.yaml" % host] = ingress_yaml(NS, host, host + ".test", [("/", "Prefix", "dead", 80)],
                                                annotations={"traefik.ingress.kubernetes.io/router.middlewares":
                                                             "%s-%s@kubernetescrd" % (NS, mw)})
@@ -222,7 +241,7 @@ def setup():
 
 
 def teardown():
-    for k in ("proxy", "be", "auth", "pages"):
+    for k in ("proxy", "be", "auth", "pages", "late"):
         if k in S:
             S.pop(k).stop()
 
@@ -653,6 +672,36 @@ def buffering_limits_bodies():
     assert status == 200 and len(body) == 20000, (status, len(body))
     status, _, body = web("buf", "/drip?pieces=5&size=8192&ms=10")
     assert status is None and b"IncompleteRead" in body or b"incomplete" in body.lower(), (status, body[:200])
+
+
+@t.test
+def retry_tries_again_after_a_backoff():
+    """A request of any method whose server cannot be reached is tried again, the lone
+    server too, after Traefik's growing backoff: a server that comes up meanwhile (a pod
+    restarting) answers it; past the attempts the client gets 502. Without the
+    middleware a POST is never retried."""
+    p = S["proxy"]
+
+    def start_later():
+        time.sleep(0.4)
+        S["late"] = Backend("late", port=S["late_port"])
+
+    th = threading.Thread(target=start_later)
+    t0 = time.monotonic()
+    th.start()
+    try:
+        status, _, body = request(p.web, "POST", "/x", host="retry.test", timeout=20)
+    finally:
+        th.join()
+    assert status == 200 and echo(body)["name"] == "late", (status, body[:200])
+    assert time.monotonic() - t0 >= 0.4
+    t0 = time.monotonic()
+    status, _, body = request(p.web, "POST", "/x", host="retrydead.test")
+    took = time.monotonic() - t0
+    assert status == 502 and took >= 0.05, (status, took)  # two waits of 50 ms +-50 % and more
+    t0 = time.monotonic()
+    assert request(p.web, "POST", "/x", host="noretry.test")[0] == 502
+    assert time.monotonic() - t0 < 0.5
 
 
 @t.test

@@ -4,6 +4,7 @@
 #include "core/hc_alloc.h"
 #include "core/hc_yaml.h"
 #include "proxy/mw.h"
+#include "proxy/mw_retry.h"
 #include "proxy/mw_buffering.h"
 #include "proxy/mw_errors.h"
 #include "proxy/mw_chain.h"
@@ -127,7 +128,9 @@ static void test_registry_errors(void **state)
         {"{}", -EINVAL},
         {"[]", -EINVAL},
         {"{\"bogus\":{}}", -EINVAL},
-        {"{\"retry\":{\"attempts\":3}}", -ENOTSUP},
+        {"{\"circuitBreaker\":{\"expression\":\"NetworkErrorRatio() > 0.5\"}}", -ENOTSUP},
+        {"{\"retry\":{\"attempts\":0}}", -EINVAL},
+        {"{\"retry\":{\"attempts\":2,\"initialInterval\":\"soon\"}}", -EINVAL},
         {"{\"headers\":{},\"compress\":{}}", -EINVAL},
         {"{\"compress\":true}", -EINVAL},
         {"{\"rateLimit\":{\"period\":\"soon\"}}", -EINVAL},
@@ -263,6 +266,33 @@ static void test_buffering_spec(void **state)
         assert_true(err[0] != '\0');
         json_decref(spec);
     }
+}
+
+/* retry: attempts and initialInterval; the backoff grows by 2^(1/(attempts-1)) per try
+ * from initialInterval, randomized by +-50 % (cenkalti/backoff, as Traefik uses it). */
+static void test_retry_spec(void **state)
+{
+    (void)state;
+    proxy_mw_t mw;
+    char err[256] = "";
+    json_t *spec =
+        json_loads("{\"retry\":{\"attempts\":3,\"initialInterval\":\"100ms\"}}", 0, NULL);
+    assert_int_equal(proxy_mw_parse(spec, "r@file", &mw, err, sizeof(err)), 0);
+    json_decref(spec);
+    assert_int_equal(proxy_mw_retry_attempts(mw.cfg), 3);
+    assert_int_equal(proxy_mw_retry_interval_ms(mw.cfg), 100);
+    proxy_mw_free(&mw);
+    assert_int_equal(proxy_mw_retry_backoff_ms(100, 3, 2, 0.5), 100);
+    assert_int_equal(proxy_mw_retry_backoff_ms(100, 3, 3, 0.5), 141); /* 100 * 2^(1/2) */
+    assert_int_equal(proxy_mw_retry_backoff_ms(100, 3, 2, 0.0), 50);
+    assert_int_equal(proxy_mw_retry_backoff_ms(100, 3, 2, 0.999), 149);
+    assert_int_equal(proxy_mw_retry_backoff_ms(0, 3, 2, 0.5), 0);   /* no interval: at once */
+    assert_int_equal(proxy_mw_retry_backoff_ms(100, 1, 2, 0.5), 0); /* one attempt */
+    spec = json_loads("{\"retry\":{\"attempts\":2,\"initialInterval\":1}}", 0, NULL);
+    assert_int_equal(proxy_mw_parse(spec, "r@file", &mw, err, sizeof(err)), 0); /* seconds */
+    json_decref(spec);
+    assert_int_equal(proxy_mw_retry_interval_ms(mw.cfg), 1000);
+    proxy_mw_free(&mw);
 }
 
 static void *fa_parse(const char *spec_json)
@@ -482,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_registry_errors),
         cmocka_unit_test(test_errors_spec),
         cmocka_unit_test(test_buffering_spec),
+        cmocka_unit_test(test_retry_spec),
         cmocka_unit_test(test_forwardauth_request_headers),
         cmocka_unit_test(test_forwardauth_apply),
         cmocka_unit_test(test_url_resolve_rfc3986),
