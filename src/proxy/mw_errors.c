@@ -107,9 +107,9 @@ static int rewrites_parse(const json_t *rw, errors_cfg_t *c, char *err, size_t e
                            "errors.statusRewrites: %s is not a status code or range", key);
         const char *s = json_string_value(v);
         r->to = json_is_integer(v) ? (int)json_integer_value(v) : s ? code_of(s, strlen(s)) : -1;
-        if (r->to < 100 || r->to > 999)
+        if (r->to < 200 || r->to > 999) /* a 1xx cannot end a response */
             return hc_errf(err, errlen, -EINVAL,
-                           "errors.statusRewrites.%s must be a status code (100-999)", key);
+                           "errors.statusRewrites.%s must be a final status code (200-999)", key);
         c->nrewrites++;
     }
     return 0;

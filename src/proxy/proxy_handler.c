@@ -177,9 +177,9 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
         proxy_accesslog_write(w->log, &e);
     }
     /* service series count what reached the service (Traefik wraps only the service
-     * handler): not the answers of middlewares */
+     * handler): not the answers of middlewares, nor an errors page standing for one */
     proxy_metrics_req_t m = {.entrypoint = ep,
-                             .service = res ? svc : NULL,
+                             .service = res && (!rq->err_mw || rq->err_origin) ? svc : NULL,
                              .method = rq->mw.method ? rq->mw.method : "GET",
                              .protocol = proto,
                              .code = code,
@@ -193,41 +193,28 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
     rq_put(rq);
 }
 
-/* The response hooks of the middlewares lo..hi-1, innermost first: Traefik's
- * middlewares wrap the response writer, so a headers middleware's response fields reach
- * whatever answers inside it (a 429, a 401, a redirect, an error page, the upstream). */
-static void wrap_response(proxy_rq_t *rq, proxy_mw_resp_t *resp, size_t lo, size_t hi)
-{
-    for (size_t i = hi; i-- > lo;) {
-        const proxy_mw_t *m = &rq->chain->mws[i]->mw;
-        if (m->type->on_response)
-            m->type->on_response(m->cfg, &rq->mw, resp);
-    }
-}
-
 static void page_start(proxy_rq_t *rq);
 
-/* An answer from inside the first outer middlewares (resp): the response hooks of those
- * inside the innermost errors middleware among them run, then that middleware may catch
- * the status (one page per request), else the rest run. Returns 1 when caught: the
- * caller leaves the request to page_start. */
+/* An answer from inside the first outer middlewares (resp) goes out through them,
+ * innermost first: their response hooks run (Traefik's middlewares wrap the response
+ * writer, so a headers middleware's response fields reach whatever answers inside it: a
+ * 429, a 401, a redirect, an error page, the upstream), and each errors middleware on
+ * the way may catch its status. Returns 1 when one caught it:
+ * the caller leaves the request to page_start, whose page goes out through the
+ * middlewares outside that one in turn. */
 static int wrap_or_catch(proxy_rq_t *rq, proxy_mw_resp_t *resp, size_t outer, int can_pass)
 {
-    size_t e = outer;
-    while (e-- > 0 && !rq->err_mw)
-        if (!strcmp(rq->chain->mws[e]->mw.type->name, "errors"))
-            break;
-    if (e >= outer || rq->err_mw) {
-        wrap_response(rq, resp, 0, outer);
-        return 0;
+    for (size_t e = outer; e-- > 0;) {
+        const proxy_mw_t *m = &rq->chain->mws[e]->mw;
+        if (m->type->on_response)
+            m->type->on_response(m->cfg, &rq->mw, resp);
+        if (can_pass && !strcmp(m->type->name, "errors") &&
+            proxy_mw_errors_catches(m->cfg, resp->status)) {
+            rq->err_mw = e + 1;
+            rq->err_status = resp->status;
+            return 1;
+        }
     }
-    wrap_response(rq, resp, e + 1, outer);
-    if (can_pass && proxy_mw_errors_catches(rq->chain->mws[e]->mw.cfg, resp->status)) {
-        rq->err_mw = e + 1;
-        rq->err_status = resp->status;
-        return 1;
-    }
-    wrap_response(rq, resp, 0, e);
     return 0;
 }
 
@@ -328,30 +315,38 @@ static const proxy_fwd_hooks_t fwd_hooks = {
 
 /* ---- the errors middleware's page ---- */
 
-/* The page's response goes out with the caught status (or its rewrite), wrapped by the
- * middlewares outside the errors middleware. */
+/* The page's response goes out with the caught status (or its rewrite), through the
+ * middlewares outside the errors middleware (another errors middleware among them may
+ * catch that status in turn). A page without a body (204, 304) sends none under its new
+ * status either. */
 static int on_page_response(void *ud, proxy_mw_resp_t *resp, long long body_len, int can_pass)
 {
     proxy_rq_t *rq = ud;
     (void)body_len;
-    (void)can_pass;
+    if (resp->status < 200 || resp->status == 204 || resp->status == 304)
+        proxy_mw_headers_set(&resp->headers, "Content-Length", "0");
     resp->status = proxy_mw_errors_status(rq->chain->mws[rq->err_mw - 1]->mw.cfg, rq->err_status);
-    wrap_response(rq, resp, 0, rq->err_mw - 1);
+    if (wrap_or_catch(rq, resp, rq->err_mw - 1, can_pass))
+        return PROXY_FWD_PASS;
+    if (rq->auth_cookies.len)
+        proxy_mw_forwardauth_merge_cookies(&rq->auth_cookies, resp);
     return PROXY_FWD_SEND;
 }
 
 static int on_page_error(void *ud, proxy_mw_resp_t *resp, int can_pass)
 {
-    on_page_response(ud, resp, 0, can_pass);
-    return 0;
+    return on_page_response(ud, resp, 0, can_pass) == PROXY_FWD_PASS ? PROXY_FWD_PASS : 0;
 }
 
 static void on_page_done(void *ud, const proxy_fwd_result_t *res)
 {
     proxy_rq_t *rq = ud;
+    if (res->passed) { /* an outer errors middleware caught the page's status */
+        page_start(rq);
+        return;
+    }
     proxy_fwd_result_t r = *res;
-    if (rq->err_origin) /* the log keeps what the service said */
-        r.origin_status = rq->err_origin;
+    r.origin_status = rq->err_origin; /* the log keeps what the service said, 0: none */
     finish(rq, &r, r.downstream_status);
 }
 

@@ -939,8 +939,17 @@ static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
     f->has_body = !a->no_body && (a->req->content_length > 0 || a->req->chunked);
     f->body_len = !f->has_body ? 0 : a->req->chunked ? -1 : a->req->content_length;
     if (a->no_body) { /* Go's transport writes framing from the request, not its fields */
-        proxy_mw_headers_del(&f->hdrs, "Content-Length");
-        proxy_mw_headers_del(&f->hdrs, "Expect");
+        static const char *const drop[] = {"Content-Length",
+                                           "Expect",
+                                           "Range",
+                                           "If-Range",
+                                           "If-Match",
+                                           "If-None-Match",
+                                           "If-Modified-Since",
+                                           "If-Unmodified-Since"};
+        /* and the page is wanted whole: a 304 or 206 cannot stand for an error */
+        for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+            proxy_mw_headers_del(&f->hdrs, drop[i]);
     }
 }
 

@@ -160,7 +160,8 @@ typedef struct proxy_fwd_args {
                            values without CR or LF; no middleware set any): the
                            upstream client does not check them again */
     int no_body;        /* 1: a request of the caller's own (an errors page's GET): the
-                           client's body, framing fields and Expect are not sent */
+                           client's body, framing fields, Expect, Range and the
+                           conditional fields are not sent */
     uint64_t max_body;  /* the client's body limit (buffering's maxRequestBodyBytes):
                            past it the server answers 413; 0 = none, as in Traefik */
     unsigned retry_attempts; /* the retry middleware's tries in all: a request without a

@@ -149,6 +149,22 @@ MIDDLEWARES = {
           attempts: 3
           initialInterval: 50ms
         """,
+    "pages-outer": """\
+        errors:
+          status: ["500", "503"]
+          query: /outer/{status}
+          service:
+            name: pages
+            port: 80
+        """,
+    "pages-inner": """\
+        errors:
+          status: ["500"]
+          query: /inner/{status}
+          service:
+            name: pages
+            port: 80
+        """,
     "pages-nosvc": """\
         errors:
           status: ["500"]
@@ -173,7 +189,7 @@ HOSTS = {
     "hdrdeny": ["hdr", "allow-ten"], "seedredirect": ["default-redirect-https"], "enc": ["enc"],
     "inflight": ["inflight"], "hostrw": ["hostrw"], "pages": ["hdr", "pages"],
     "pagesbasic": ["pages", "basic"], "pagesnosvc": ["pages-nosvc"], "buf": ["buf"],
-    "retrydead": ["retry-fast"],
+    "retrydead": ["retry-fast"], "pagesnest": ["pages-outer", "pages-inner"],
 }
 
 
@@ -635,6 +651,18 @@ def errors_pages_from_another_service():
     assert status == 500 and body == b"", (status, body)
     status, hs, body = web("pagesbasic")
     assert status == 401 and echo(body)["target"].startswith("/401.html"), (status, body[:200])
+    # a page stands for a middleware's answer: the service behind the router is not counted
+    metrics = get(S["proxy"].api, "/metrics")[2].decode()
+    assert not [x for x in metrics.splitlines() if x.startswith("traefik_service_requests_total{")
+                and 'code="401"' in x], metrics[-2000:]
+    # the page is fetched whole: no conditional fields that could make it a 304
+    e = echo(web("pages", "/status/500", headers={"If-None-Match": '"x"', "Range": "bytes=0-1"})[2])
+    assert "If-None-Match" not in e["headers"] and "Range" not in e["headers"], e
+    # nested: what the inner one lets pass, the outer one may catch, the inner's page too
+    status, _, body = web("pagesnest", "/status/503")
+    assert status == 503 and echo(body)["target"] == "/outer/503", (status, body[:200])
+    status, _, body = web("pagesnest", "/status/500")
+    assert status == 500 and echo(body)["target"] == "/outer/500", (status, body[:200])
     # the page of a POST is a GET without the client's body or its framing
     status, _, body = request(S["proxy"].web, "POST", "/", host="pagesbasic.test", body=b"x" * 5000)
     e = echo(body)

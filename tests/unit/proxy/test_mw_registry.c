@@ -209,6 +209,7 @@ static void test_errors_spec(void **state)
         "{\"errors\":{\"status\":[\"500\"]}}",
         "{\"errors\":{\"status\":[\"500\"],\"service\":\"s\",\"statusRewrites\":{\"5\":404}}}",
         "{\"errors\":{\"status\":[\"500\"],\"service\":\"s\",\"statusRewrites\":{\"500\":\"x\"}}}",
+        "{\"errors\":{\"status\":[\"500\"],\"service\":\"s\",\"statusRewrites\":{\"500\":101}}}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         spec = json_loads(bad[i], 0, NULL);
