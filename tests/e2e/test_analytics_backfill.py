@@ -72,7 +72,10 @@ def setup():
     wait_for(lambda: "analytics rollup backfill done" in S["an"].output(), timeout=300)
     S["token"] = S["an"].login()
     S["end"] = (int(time.time() * 1000) // DAY + 1) * DAY - 1  # today included
-    S["start"] = S["end"] + 1 - (DAYS + 1) * DAY
+    # from the UTC day of the first row: the rows span DAYS days ending an hour ago, so
+    # between 00:00 and 01:00 UTC they begin on the day before the last DAYS + 1, and a
+    # visit straddling the range's start counts (analytics_rollup.h) outside the range
+    S["start"] = min(r["created_at"] for r in S["rows"]) // DAY * DAY
 
 
 @t.test
@@ -91,7 +94,7 @@ def stats_equal_the_raw_rows():
     assert close(body["visitors"], visitors), (body, visitors)
     # each day alone (a visit across midnight counts on the day it started, where Umami's
     # SQL cuts it in two: visits, bounces and time are compared over whole visits above)
-    for d in range(DAYS + 1):
+    for d in range((S["end"] + 1 - S["start"]) // DAY):
         s = S["start"] + d * DAY
         body = get("/stats", startAt=s, endAt=s + DAY - 1)
         want = expect_stats(s, s + DAY - 1)
