@@ -662,6 +662,13 @@ const char *hc_tls_conn_sni(const hc_tls_conn_t *c)
     return SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
 }
 
+void hc_tls_conn_peer_certs(const hc_tls_conn_t *c, X509 **leaf, STACK_OF(X509) **chain)
+{
+    *leaf = SSL_get0_peer_certificate(c->ssl);
+    /* a server's view leaves the peer's own certificate out of its chain */
+    *chain = *leaf ? SSL_get_peer_cert_chain(c->ssl) : NULL;
+}
+
 const char *hc_tls_conn_alpn(const hc_tls_conn_t *c)
 {
     return c->alpn[0] ? c->alpn : NULL;

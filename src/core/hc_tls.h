@@ -21,7 +21,10 @@
 #ifndef HC_TLS_H
 #define HC_TLS_H
 
+#include <openssl/types.h> /* X509, for the peer's certificates */
 #include <stddef.h>
+
+struct stack_st_X509; /* STACK_OF(X509) */
 
 typedef struct hc_tls_ctx hc_tls_ctx_t;
 typedef struct hc_tls_certs hc_tls_certs_t;
@@ -165,6 +168,10 @@ const char *hc_tls_conn_version(const hc_tls_conn_t *c); /* "TLSv1.3" */
 const char *hc_tls_conn_cipher(const hc_tls_conn_t *c); /* IANA name, "TLS_AES_128_GCM_SHA256" */
 const char *hc_tls_conn_sni(const hc_tls_conn_t *c);
 const char *hc_tls_conn_alpn(const hc_tls_conn_t *c);
+/** The peer's certificate and the chain it sent after it (a server's view of a client
+ *  certificate), borrowed for as long as c lives; NULL when it sent none. Either may be
+ *  NULL. */
+void hc_tls_conn_peer_certs(const hc_tls_conn_t *c, X509 **leaf, STACK_OF(X509) **chain);
 /** Why the connection failed ("certificate verify failed: ..."), NULL while it has not. */
 const char *hc_tls_conn_error(const hc_tls_conn_t *c);
 /** 1 when the failure was our verification of the peer's certificate (unknown CA,

@@ -182,24 +182,6 @@ int proxy_mw_errors_status(const void *cfg, int status)
     return status;
 }
 
-/* Go's url.QueryEscape: unreserved bytes as they are, space as '+', the rest %XX. */
-static int query_escape(hc_buf_t *out, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        int plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '~';
-        char esc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-        int rc = plain       ? hc_buf_append(out, s, 1)
-                 : ch == ' ' ? hc_buf_append(out, "+", 1)
-                             : hc_buf_append(out, esc, 3);
-        if (rc < 0)
-            return -ENOBUFS;
-    }
-    return 0;
-}
-
 int proxy_mw_errors_target(const void *cfg, int status, const char *url, hc_buf_t *out)
 {
     const errors_cfg_t *c = cfg;
@@ -217,7 +199,7 @@ int proxy_mw_errors_target(const void *cfg, int status, const char *url, hc_buf_
         while (v < 3 && strncmp(q, vars[v], strlen(vars[v])))
             v++;
         int rc = v == 3   ? hc_buf_append(out, q, 1)
-                 : v == 2 ? query_escape(out, url ? url : "")
+                 : v == 2 ? proxy_mw_query_escape(out, url ? url : "")
                           : hc_buf_append(out, codes[v], strlen(codes[v]));
         if (rc < 0)
             return -ENOBUFS;

@@ -15,6 +15,7 @@
 #include "proxy/mw_ratelimit.h"
 #include "proxy/mw_redirect.h"
 #include "proxy/mw_retry.h"
+#include "proxy/mw_tlscert.h"
 
 #include <errno.h>
 #include <string.h>
@@ -49,11 +50,12 @@ static const proxy_mw_type_t types[] = {
     {"buffering", proxy_mw_buffering_parse, proxy_mw_buffering_free, proxy_mw_buffering_request,
      NULL},
     {"retry", proxy_mw_retry_parse, proxy_mw_retry_free, NULL, NULL},
+    {"passTLSClientCert", proxy_mw_tlscert_parse, proxy_mw_tlscert_free, NULL, NULL},
 };
 
 /* Traefik middleware types that hearth recognises but does not implement. */
 static const char *const unsupported[] = {
-    "circuitBreaker", "contentType", "digestAuth", "grpcWeb", "passTLSClientCert", "plugin",
+    "circuitBreaker", "contentType", "digestAuth", "grpcWeb", "plugin",
 };
 
 const proxy_mw_type_t *proxy_mw_type_find(const char *name)

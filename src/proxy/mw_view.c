@@ -262,6 +262,23 @@ uint64_t proxy_mw_hash(const char *s)
     return h;
 }
 
+int proxy_mw_query_escape(hc_buf_t *out, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        int plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '~';
+        char esc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+        int rc = plain       ? hc_buf_append(out, s, 1)
+                 : ch == ' ' ? hc_buf_append(out, "+", 1)
+                             : hc_buf_append(out, esc, 3);
+        if (rc < 0)
+            return -ENOBUFS;
+    }
+    return 0;
+}
+
 const char *proxy_mw_status_text(int status)
 {
     static const struct {

@@ -15,6 +15,7 @@
 #include "proxy/mw_errors.h"
 #include "proxy/mw_forwardauth.h"
 #include "proxy/mw_retry.h"
+#include "proxy/mw_tlscert.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -518,6 +519,14 @@ static int run_one(proxy_rq_t *rq, const proxy_mw_t *m)
     }
     if (!strcmp(t, "retry"))
         rq->retry_cfg = m->cfg;
+    if (!strcmp(t, "passTLSClientCert")) {
+        X509 *leaf = NULL;
+        STACK_OF(X509) *chain = NULL;
+        hc_tls_conn_t *tls = rq->req ? hc_http_req_tls(rq->req) : NULL;
+        if (tls)
+            hc_tls_conn_peer_certs(tls, &leaf, &chain);
+        proxy_mw_tlscert_apply(m->cfg, &rq->mw, leaf, chain);
+    }
     if (!strcmp(t, "buffering")) { /* the smallest limits of the chain's hold */
         uint64_t q = proxy_mw_buffering_max_request(m->cfg);
         uint64_t r = proxy_mw_buffering_max_response(m->cfg);

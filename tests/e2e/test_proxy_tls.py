@@ -6,8 +6,10 @@ TLSOptions: `default` (minVersion, maxVersion, curves, sniStrict) and a router's
 (client certificates verified against a Secret's CA)."""
 import base64
 import re
+import ssl
 import subprocess
 import tempfile
+import urllib.parse
 
 from harness import Tap
 from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, ingress_yaml, make_cert, secret_yaml, service_yaml, wait_for)
@@ -153,9 +155,12 @@ def client_pki(d):
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
     run("openssl", "req", "-x509", *ec, "-keyout", d + "/ca.key", "-out", d + "/ca.crt", "-days", "2",
         "-subj", "/CN=client CA")
-    run("openssl", "req", *ec, "-keyout", d + "/cl.key", "-out", d + "/cl.csr", "-subj", "/CN=alice")
+    run("openssl", "req", *ec, "-keyout", d + "/cl.key", "-out", d + "/cl.csr", "-subj",
+        "/DC=org/DC=cheese/C=FR/ST=Occitanie/L=Toulouse/O=Cheese/OU=Dev/CN=alice")
+    with open(d + "/san.ext", "w") as f:
+        f.write("subjectAltName=DNS:alice.test,email:alice@example.org,IP:10.0.1.2\n")
     run("openssl", "x509", "-req", "-in", d + "/cl.csr", "-CA", d + "/ca.crt", "-CAkey", d + "/ca.key",
-        "-CAcreateserial", "-out", d + "/cl.crt", "-days", "2")
+        "-CAcreateserial", "-out", d + "/cl.crt", "-days", "2", "-extfile", d + "/san.ext")
     return d + "/ca.crt", d + "/cl.crt", d + "/cl.key"
 
 
@@ -179,12 +184,32 @@ def tls_option_client_certificates_per_router():
     p.write("tlsoption-mtls.yaml", "apiVersion: traefik.io/v1alpha1\nkind: TLSOption\nmetadata:\n"
             "  name: mtls\n  namespace: %s\nspec:\n  clientAuth:\n    secretNames: [client-ca]\n"
             "    clientAuthType: RequireAndVerifyClientCert\n" % NS)
+    p.write("mw-pass.yaml", "apiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata:\n"
+            "  name: pass\n  namespace: %s\nspec:\n  passTLSClientCert:\n    pem: true\n    info:\n"
+            "      notBefore: true\n      sans: true\n      subject:\n        country: true\n"
+            "        organization: true\n        organizationalUnit: true\n        commonName: true\n"
+            "        domainComponent: true\n      issuer:\n        commonName: true\n" % NS)
     p.write("ing-m.yaml", ingress_yaml(NS, "m", "mtls.test", [("/", "Prefix", "be", 80)],
                                        annotations={"traefik.ingress.kubernetes.io/router.tls.options":
-                                                    "%s-mtls@kubernetescrd" % NS}))
+                                                    "%s-mtls@kubernetescrd" % NS,
+                                                    "traefik.ingress.kubernetes.io/router.middlewares":
+                                                    "%s-pass@kubernetescrd" % NS}))
     wait_for(lambda: curl_status(p.websecure, "mtls.test", ["--cert", crt, "--key", key]) == "200",
              timeout=15, what="mtls.test with a client certificate")
     assert curl_status(p.websecure, "mtls.test") == "000", "no client certificate: no handshake"
+    # passTLSClientCert: the certificate and its fields reach the service, as Traefik sends
+    # them; a client's own values of those fields never do
+    r = subprocess.run(["curl", "-sS", "-k", "--cert", crt, "--key", key, "--resolve",
+                        "mtls.test:%d:127.0.0.1" % p.websecure, "-H", "X-Forwarded-Tls-Client-Cert-Info: forged",
+                        "https://mtls.test:%d/" % p.websecure], capture_output=True, text=True, timeout=15)
+    got = echo(r.stdout)["headers"]
+    with open(crt) as f:
+        body = "".join(x for x in f.read().splitlines() if not x.startswith("-----"))
+    assert got["X-Forwarded-Tls-Client-Cert"] == body, got
+    nb = int(ssl.cert_time_to_seconds(ssl._ssl._test_decode_cert(crt)["notBefore"]))
+    assert urllib.parse.unquote_plus(got["X-Forwarded-Tls-Client-Cert-Info"]) == (
+        'Subject="DC=org,DC=cheese,C=FR,O=Cheese,OU=Dev,CN=alice";Issuer="CN=client CA";NB="%d";'
+        'SAN="alice.test,alice@example.org,10.0.1.2"' % nb), got
     other = make_cert(S["tmp"], "stranger", ["stranger"])
     with open(S["tmp"] + "/stranger.pem", "wb") as f:
         f.write(other[0] + other[1])

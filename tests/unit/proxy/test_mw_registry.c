@@ -130,6 +130,8 @@ static void test_registry_errors(void **state)
         {"{\"bogus\":{}}", -EINVAL},
         {"{\"circuitBreaker\":{\"expression\":\"NetworkErrorRatio() > 0.5\"}}", -ENOTSUP},
         {"{\"retry\":{\"attempts\":0}}", -EINVAL},
+        {"{\"passTLSClientCert\":{\"info\":true}}", -EINVAL},
+        {"{\"passTLSClientCert\":{\"info\":{\"subject\":{\"commonName\":\"maybe\"}}}}", -EINVAL},
         {"{\"retry\":{\"attempts\":2,\"initialInterval\":\"soon\"}}", -EINVAL},
         {"{\"headers\":{},\"compress\":{}}", -EINVAL},
         {"{\"compress\":true}", -EINVAL},
