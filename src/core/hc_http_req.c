@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 void hc_http_rq_init(hc_http_rq_t *rq, const hc_http_server_opts_t *o)
 {
@@ -583,6 +584,15 @@ void hc_http_res_on_drain(hc_http_req_t *req, hc_http_drain_cb cb, void *arg)
 
 void hc_http_res_abort(hc_http_req_t *req)
 {
+    const hc_http_rq_t *rq = hc_http_rq_of(req);
+    /* a body delimited by the close (an HTTP/1.0 client's) would end as if complete at
+     * a FIN: it ends with a reset; a length or chunks tell a short body by themselves,
+     * and a reset could cost the client what it has not read yet */
+    uv_os_fd_t fd;
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    if (!rq->res_length && !rq->res_chunked && !rq->res_no_body &&
+        uv_fileno((uv_handle_t *)&req->conn->tcp, &fd) == 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     hc_http_conn_close(req->conn);
 }
 

@@ -204,7 +204,8 @@ int hc_http_res_fd(hc_http_req_t *req);
 typedef void (*hc_http_drain_cb)(hc_http_req_t *req, void *arg);
 void hc_http_res_on_drain(hc_http_req_t *req, hc_http_drain_cb cb, void *arg);
 /** Aborts a started response: the connection closes at once, so the client sees a
- *  truncated body instead of a complete one (a proxy whose upstream broke mid-body).
+ *  truncated body instead of a complete one (a proxy whose upstream broke mid-body); a
+ *  body that was to end with the close (no length, not chunked) ends with a reset.
  *  The request's close callback fires before this returns; req is gone afterwards. */
 void hc_http_res_abort(hc_http_req_t *req);
 

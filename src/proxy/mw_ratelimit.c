@@ -100,9 +100,15 @@ int proxy_mw_go_duration_parse(const char *s, uint64_t *ns)
         return 0;
     }
     const char *p = s + (*s == '+');
-    while (*p) {
-        double v = strtod(p, &end);
-        if (end == p || *p == '-' || *p == '+')
+    while (*p) { /* Go's form: digits, maybe a fraction (no exponent, no "nan" or "inf") */
+        double v = 0, scale = 1;
+        int digits = 0;
+        for (end = (char *)p; *end >= '0' && *end <= '9'; end++, digits++)
+            v = v * 10 + (*end - '0');
+        if (*end == '.')
+            for (end++; *end >= '0' && *end <= '9'; end++, digits++)
+                v += (*end - '0') * (scale /= 10);
+        if (!digits)
             return -EINVAL;
         const char *u = end;
         while (*end && !(*end >= '0' && *end <= '9') && *end != '.')

@@ -60,6 +60,7 @@ struct proxy_rq {
     size_t err_mw;  /* 1 + the chain index of the errors middleware that caught a status */
     int err_status; /* the status it caught */
     int err_origin; /* the upstream's status when it caught the upstream's answer */
+    unsigned err_retries; /* the retries before that answer */
     int64_t start_wall_ns;
     uint64_t start_ns;
     char client_addr[64];    /* "ip:port", filled only when there is an access log */
@@ -296,6 +297,7 @@ static void on_fwd_done(void *ud, const proxy_fwd_result_t *res)
     proxy_rq_t *rq = ud;
     if (res->passed) {
         rq->err_origin = res->origin_status;
+        rq->err_retries = res->retry_attempts;
         page_start(rq);
     } else
         finish(rq, res, res->downstream_status);
@@ -348,6 +350,7 @@ static void on_page_done(void *ud, const proxy_fwd_result_t *res)
     }
     proxy_fwd_result_t r = *res;
     r.origin_status = rq->err_origin; /* the log keeps what the service said, 0: none */
+    r.retry_attempts = rq->err_retries;
     finish(rq, &r, r.downstream_status);
 }
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 enum {
@@ -46,6 +47,7 @@ struct proxy_fwd {
     proxy_upstream_shared_t *sh;
     proxy_fwd_t *prev, *next;
     up_gen_t *gen;
+    up_lb_t *root;       /* the service forwarded to (a weighted one's children below) */
     up_lb_t *lb;         /* the load-balanced (leaf) service */
     up_server_t *server; /* the current try */
     up_server_t *tried[MAX_TRIED];
@@ -618,6 +620,8 @@ static void on_backoff(uv_timer_t *t)
 {
     proxy_fwd_t *f = t->data;
     backoff_cancel(f);
+    f->tries++;
+    f->res.origin_duration_ns = 0; /* the next try's, from its start */
     if (attempt_start(f) < 0) {
         respond_error(f, 502);
         finish(f);
@@ -628,10 +632,15 @@ static void on_backoff(uv_timer_t *t)
  * -errno when it could not start. */
 static int retry_start(proxy_fwd_t *f)
 {
-    double r = (double)random() / ((double)RAND_MAX + 1.0);
-    uint64_t ms = proxy_mw_retry_backoff_ms(f->retry_interval_ms, f->retry_attempts, f->tries, r);
-    if (!ms || !f->up)
+    uint32_t u = 0;
+    (void)!getrandom(&u, sizeof(u), 0); /* each process its own jitter */
+    double r = (double)u / 4294967296.0;
+    uint64_t ms =
+        proxy_mw_retry_backoff_ms(f->retry_interval_ms, f->retry_attempts, f->tries + 1, r);
+    if (!ms || !f->up) {
+        f->tries++;
         return attempt_start(f);
+    }
     f->backoff = hc_malloc(sizeof(*f->backoff));
     uv_timer_init(f->up->loop, f->backoff);
     f->backoff->data = f;
@@ -658,16 +667,17 @@ static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int stat
                NULL);
     }
     if (conn_fail && may_retry(f)) {
-        up_server_t *s = pick(f, f->lb);
+        /* the retry middleware wraps the whole service: a weighted one picks again */
+        up_lb_t *from = f->retry_attempts ? f->root : f->lb;
+        up_server_t *s = pick(f, from);
         if (!s && f->retry_attempts) { /* every server tried: round again, as Traefik */
             f->ntried = 0;
-            s = pick(f, f->lb);
+            s = pick(f, from);
         }
         if (s) {
             f->server = s;
             if (f->ntried < MAX_TRIED)
                 f->tried[f->ntried++] = s;
-            f->tries++;
             if (retry_start(f) == 0)
                 return;
         }
@@ -695,7 +705,7 @@ static void on_creq_done(hc_http_client_req_t *creq, int status, void *ud)
     }
     if (!f->creq && !f->backoff) /* not retrying */
         finish(f);
-    else
+    else if (f->creq) /* a try at once: its duration from its own start */
         f->res.origin_duration_ns = 0;
 }
 
@@ -986,6 +996,7 @@ int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
     f->close_armed = 1;
     hc_http_req_on_close(f->req, on_client_gone, f);
     up_lb_t *lb = up_gen_find(f->gen, a->service->name);
+    f->root = lb;
     f->server = lb && (lb->type == PROXY_SERVICE_WEIGHTED || !lb->has_check || up_lb_has_server(lb))
                     ? pick(f, lb)
                     : NULL;

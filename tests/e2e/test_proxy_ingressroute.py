@@ -7,9 +7,11 @@ import json
 import tempfile
 import textwrap
 
-from harness import Tap
+import types
+
+from harness import Tap, free_port
 from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, make_cert, middleware_yaml,
-                       secret_yaml, service_yaml, wait_for)
+                       request, secret_yaml, service_yaml, wait_for)
 from test_proxy_tls import curl
 
 t = Tap()
@@ -142,6 +144,37 @@ DASHBOARD = textwrap.dedent("""\
     """)
 
 
+# a split over a dead Service and a live one, behind a retry middleware: Traefik's retry
+# wraps the whole service, so a try after a failure goes through the split again
+RETRY = textwrap.dedent("""\
+    apiVersion: traefik.io/v1alpha1
+    kind: Middleware
+    metadata:
+      name: retry
+      namespace: crd
+    spec:
+      retry:
+        attempts: 4
+        initialInterval: 10ms
+    ---
+    apiVersion: traefik.io/v1alpha1
+    kind: IngressRoute
+    metadata:
+      name: retry
+      namespace: crd
+    spec:
+      routes:
+      - match: Host(`retry.test`)
+        middlewares:
+        - name: retry
+        services:
+        - name: svc-dead
+          port: 80
+        - name: svc-a
+          port: 80
+    """)
+
+
 def setup():
     S["tmp"] = tempfile.mkdtemp(prefix="hearth-ir-e2e-")
     S["a"], S["b"] = Backend("ir-a"), Backend("ir-b")
@@ -152,6 +185,8 @@ def setup():
     m = {
         "svc-a.yaml": service_yaml(NS, "svc-a", 80, [S["a"]]),
         "svc-b.yaml": service_yaml(NS, "svc-b", 80, [S["b"]]),
+        "svc-dead.yaml": service_yaml(NS, "svc-dead", 80, [types.SimpleNamespace(port=free_port())]),
+        "retry.yaml": RETRY,
         "mw.yaml": middleware_yaml(NS, "strip-api", "stripPrefix:\n  prefixes: [/api]\n") + "---\n" +
         middleware_yaml(NS, "tag", "headers:\n  customResponseHeaders:\n    X-Route: ingressroute\n"),
         "routes.yaml": ROUTES,
@@ -229,6 +264,13 @@ def dashboard_through_api_internal():
     services = {s["name"]: s for s in p.api_json("/api/http/services")}
     api = services["api@internal"]
     assert api["provider"] == "internal" and "loadBalancer" not in api and api["usedBy"], api
+
+
+@t.test
+def retry_goes_through_the_split_again():
+    p = S["proxy"]
+    got = [request(p.web, "POST", "/x", host="retry.test")[0] for _ in range(12)]
+    assert got == [200] * 12, got
 
 
 @t.test

@@ -130,6 +130,9 @@ static void test_registry_errors(void **state)
         {"{\"bogus\":{}}", -EINVAL},
         {"{\"circuitBreaker\":{\"expression\":\"NetworkErrorRatio() > 0.5\"}}", -ENOTSUP},
         {"{\"retry\":{\"attempts\":0}}", -EINVAL},
+        {"{\"retry\":{\"attempts\":2,\"initialInterval\":\"nanms\"}}", -EINVAL},
+        {"{\"retry\":{\"attempts\":2,\"initialInterval\":\"1e3ms\"}}", -EINVAL},
+        {"{\"retry\":{\"attempts\":2,\"initialInterval\":\"infs\"}}", -EINVAL},
         {"{\"passTLSClientCert\":{\"info\":true}}", -EINVAL},
         {"{\"passTLSClientCert\":{\"info\":{\"subject\":{\"commonName\":\"maybe\"}}}}", -EINVAL},
         {"{\"retry\":{\"attempts\":2,\"initialInterval\":\"soon\"}}", -EINVAL},
@@ -291,6 +294,11 @@ static void test_retry_spec(void **state)
     assert_int_equal(proxy_mw_retry_backoff_ms(100, 3, 2, 0.999), 149);
     assert_int_equal(proxy_mw_retry_backoff_ms(0, 3, 2, 0.5), 0);   /* no interval: at once */
     assert_int_equal(proxy_mw_retry_backoff_ms(100, 1, 2, 0.5), 0); /* one attempt */
+    spec = json_loads("{\"retry\":{\"attempts\":2,\"initialInterval\":\"1.5s\"}}", 0, NULL);
+    assert_int_equal(proxy_mw_parse(spec, "r@file", &mw, err, sizeof(err)), 0);
+    json_decref(spec);
+    assert_int_equal(proxy_mw_retry_interval_ms(mw.cfg), 1500);
+    proxy_mw_free(&mw);
     spec = json_loads("{\"retry\":{\"attempts\":2,\"initialInterval\":1}}", 0, NULL);
     assert_int_equal(proxy_mw_parse(spec, "r@file", &mw, err, sizeof(err)), 0); /* seconds */
     json_decref(spec);
