@@ -129,8 +129,9 @@ int proxy_mw_htpasswd_check(const char *hash, const char *password)
     return ok;
 }
 
-/* Adds the htpasswd lines of text (one user per line) to c->users. */
-static int add_lines(basic_cfg_t *c, const char *text, char *err, size_t errlen)
+/* Adds the user lines of text (one user per line) to users. */
+static int add_lines(proxy_mw_headers_t *users, const char *what, const char *text, char *err,
+                     size_t errlen)
 {
     const char *s = text;
     while (*s) {
@@ -145,10 +146,10 @@ static int add_lines(basic_cfg_t *c, const char *text, char *err, size_t errlen)
         int rc = 0;
         if (*b && *b != '#') {
             if (!colon || colon == b)
-                rc = hc_errf(err, errlen, -EINVAL, "basicAuth: a user line lacks \"user:hash\"");
+                rc = hc_errf(err, errlen, -EINVAL, "%s: a user line lacks \"user:hash\"", what);
             else {
                 *colon = '\0';
-                proxy_mw_headers_add(&c->users, b, colon + 1);
+                proxy_mw_headers_add(users, b, colon + 1);
             }
         }
         hc_free(line);
@@ -160,37 +161,39 @@ static int add_lines(basic_cfg_t *c, const char *text, char *err, size_t errlen)
     return 0;
 }
 
-static int add_file(basic_cfg_t *c, const char *path, char *err, size_t errlen)
+static int add_file(proxy_mw_headers_t *users, const char *what, const char *path, char *err,
+                    size_t errlen)
 {
     hc_buf_t b;
     char chunk[4096];
     size_t n;
     FILE *f = fopen(path, "re");
     if (!f)
-        return hc_errf(err, errlen, -EINVAL, "basicAuth: cannot open usersFile %s", path);
+        return hc_errf(err, errlen, -EINVAL, "%s: cannot open usersFile %s", what, path);
     hc_buf_init(&b, USERS_FILE_MAX);
     int rc = 0;
     while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
         if (hc_buf_append(&b, chunk, n) != 0)
-            rc = hc_errf(err, errlen, -EINVAL, "basicAuth: usersFile %s is too large", path);
+            rc = hc_errf(err, errlen, -EINVAL, "%s: usersFile %s is too large", what, path);
     fclose(f);
     if (rc == 0 && b.base)
-        rc = add_lines(c, b.base, err, errlen);
+        rc = add_lines(users, what, b.base, err, errlen);
     hc_buf_free(&b);
     return rc;
 }
 
-static int parse_users(basic_cfg_t *c, const json_t *spec, char *err, size_t errlen)
+int proxy_mw_auth_users(const json_t *spec, const char *what, proxy_mw_headers_t *users, char *err,
+                        size_t errlen)
 {
     char *file = NULL;
     json_t *u = proxy_mw_json_get(spec, "users");
     int rc = 0;
     if (json_is_string(u)) {
-        rc = add_lines(c, json_string_value(u), err, errlen);
+        rc = add_lines(users, what, json_string_value(u), err, errlen);
     } else if (json_is_array(u)) {
         for (size_t i = 0; rc == 0 && i < json_array_size(u); i++) {
             json_t *it = json_array_get(u, i);
-            rc = json_is_string(it) ? add_lines(c, json_string_value(it), err, errlen)
+            rc = json_is_string(it) ? add_lines(users, what, json_string_value(it), err, errlen)
                                     : hc_errf(err, errlen, -EINVAL, "users[%zu]: not a string", i);
         }
     } else if (u && !json_is_null(u)) {
@@ -199,10 +202,10 @@ static int parse_users(basic_cfg_t *c, const json_t *spec, char *err, size_t err
     if (rc == 0)
         rc = proxy_mw_json_str(spec, "usersFile", &file, err, errlen);
     if (rc == 0 && file && file[0])
-        rc = add_file(c, file, err, errlen);
+        rc = add_file(users, what, file, err, errlen);
     hc_free(file);
-    if (rc == 0 && c->users.len == 0)
-        rc = hc_errf(err, errlen, -EINVAL, "basicAuth: no users");
+    if (rc == 0 && users->len == 0)
+        rc = hc_errf(err, errlen, -EINVAL, "%s: no users", what);
     return rc;
 }
 
@@ -221,7 +224,7 @@ int proxy_mw_basicauth_parse(const json_t *spec, const char *name, void **cfg, c
                              size_t errlen)
 {
     basic_cfg_t *c = hc_calloc(1, sizeof(*c));
-    int rc = parse_users(c, spec, err, errlen);
+    int rc = proxy_mw_auth_users(spec, "basicAuth", &c->users, err, errlen);
     if (rc == 0)
         rc = proxy_mw_json_str(spec, "realm", &c->realm, err, errlen);
     if (rc == 0)

@@ -22,6 +22,12 @@ void proxy_mw_basicauth_free(void *cfg);
  *  A bcrypt check costs milliseconds: the caller may run this off the event loop. */
 proxy_mw_verdict_t proxy_mw_basicauth_request(const void *cfg, proxy_mw_req_t *req,
                                               proxy_mw_resp_t *resp);
+/** The users of a basicAuth or digestAuth spec (what names it in errors): `users` (a
+ *  list of lines, or one string of lines), then `usersFile`, appended to users as name
+ *  = the text before the first colon, value = the rest. Returns 0 or -EINVAL with err
+ *  (also when there are none). */
+int proxy_mw_auth_users(const json_t *spec, const char *what, proxy_mw_headers_t *users, char *err,
+                        size_t errlen);
 /** 1 when password matches the htpasswd hash, else 0. Constant-time comparison of the
  *  computed and stored hashes. */
 int proxy_mw_htpasswd_check(const char *hash, const char *password);

@@ -5,6 +5,7 @@
 #include "proxy/mw_buffering.h"
 #include "proxy/mw_chain.h"
 #include "proxy/mw_compress.h"
+#include "proxy/mw_digestauth.h"
 #include "proxy/mw_encoded.h"
 #include "proxy/mw_errors.h"
 #include "proxy/mw_forwardauth.h"
@@ -51,11 +52,16 @@ static const proxy_mw_type_t types[] = {
      NULL},
     {"retry", proxy_mw_retry_parse, proxy_mw_retry_free, NULL, NULL},
     {"passTLSClientCert", proxy_mw_tlscert_parse, proxy_mw_tlscert_free, NULL, NULL},
+    {"digestAuth", proxy_mw_digestauth_parse, proxy_mw_digestauth_free, proxy_mw_digestauth_request,
+     NULL},
 };
 
 /* Traefik middleware types that hearth recognises but does not implement. */
 static const char *const unsupported[] = {
-    "circuitBreaker", "contentType", "digestAuth", "grpcWeb", "plugin",
+    "circuitBreaker",
+    "contentType",
+    "grpcWeb",
+    "plugin",
 };
 
 const proxy_mw_type_t *proxy_mw_type_find(const char *name)

@@ -181,7 +181,7 @@ static void crd_middleware(pc_kstate_t *k, const pc_kobj_t *o)
     const char *type = json_object_iter_key(json_object_iter((json_t *)spec));
     json_t *body = json_deep_copy(json_object_get(spec, type));
     int rc = 0;
-    if (json_is_object(body) && !strcmp(type, "basicAuth"))
+    if (json_is_object(body) && (!strcmp(type, "basicAuth") || !strcmp(type, "digestAuth")))
         rc = basic_auth_spec(k, o, body, err, sizeof(err));
     else if (json_is_object(body) && !strcmp(type, "chain"))
         rc = chain_spec(o, body, err, sizeof(err));

@@ -6,6 +6,7 @@ errors (pages from another service), buffering (body limits) and chain."""
 import base64
 import gzip
 import http.client
+import re
 import socket
 import subprocess
 import threading
@@ -165,6 +166,14 @@ MIDDLEWARES = {
             name: pages
             port: 80
         """,
+    "digest": """\
+        digestAuth:
+          users:
+            - alice:traefik:cc6292a804b584bcbd1657ddd96d47dc
+            - bob:elsewhere:2734639ca22a48027234c2e90cd1d923
+          headerField: X-WebAuth-User
+          removeHeader: true
+        """,
     "pages-nosvc": """\
         errors:
           status: ["500"]
@@ -188,7 +197,7 @@ HOSTS = {
     "deniedxff": ["allow-ten-depth"], "hdrbasic": ["hdr", "basic"], "hdrhttps": ["hdr", "https"],
     "hdrdeny": ["hdr", "allow-ten"], "seedredirect": ["default-redirect-https"], "enc": ["enc"],
     "inflight": ["inflight"], "hostrw": ["hostrw"], "pages": ["hdr", "pages"],
-    "pagesbasic": ["pages", "basic"], "pagesnosvc": ["pages-nosvc"], "buf": ["buf"],
+    "pagesbasic": ["pages", "basic"], "pagesnosvc": ["pages-nosvc"], "buf": ["buf"], "digest": ["digest"],
     "retrydead": ["retry-fast"], "pagesnest": ["pages-outer", "pages-inner"],
 }
 
@@ -735,6 +744,34 @@ def retry_tries_again_after_a_backoff():
     t0 = time.monotonic()
     assert request(p.web, "POST", "/x", host="noretry.test")[0] == 502
     assert time.monotonic() - t0 < 0.5
+
+
+@t.test
+def digest_auth_with_curl():
+    """RFC 2617 Digest as curl --digest speaks it; the user reaches the service in
+    headerField, Authorization does not (removeHeader); a replayed Authorization (same
+    nonce count) gets a stale challenge; a user of another realm is refused."""
+    p = S["proxy"]
+
+    def curl(user, *extra):
+        return subprocess.run(["curl", "-sS", "--digest", "-u", user, "-H", "Host: digest.test", "-v",
+                               *extra, "http://127.0.0.1:%d/x?q=1" % p.web],
+                              capture_output=True, text=True, timeout=15)
+    r = curl("alice:wonderland")
+    assert "< HTTP/1.1 200" in r.stderr, r.stderr[-1500:]
+    got = echo(r.stdout)["headers"]
+    assert got.get("X-Webauth-User", got.get("X-WebAuth-User")) == "alice" and "Authorization" not in got, got
+    r = curl("alice:wrong")
+    assert "< HTTP/1.1 401" in r.stderr and "< HTTP/1.1 200" not in r.stderr, r.stderr[-800:]
+    assert re.search(r'WWW-Authenticate: Digest realm="traefik", nonce="[^"]+", opaque="[^"]+", '
+                     r'algorithm=MD5, qop="auth"', r.stderr), r.stderr[-800:]
+    r = curl("bob:builder")  # bob's line is for another realm
+    assert "< HTTP/1.1 200" not in r.stderr, r.stderr[-800:]
+    # the Authorization curl sent, sent again as it is: refused as stale
+    r = curl("alice:wonderland")
+    auth = re.findall(r"> Authorization: (Digest .*)", r.stderr)[-1].strip()
+    status, hs, _ = web("digest", "/x?q=1", headers={"Authorization": auth})
+    assert status == 401 and "stale=true" in header(hs, "WWW-Authenticate"), (status, hs)
 
 
 @t.test
