@@ -138,9 +138,9 @@ void proxy_mw_resp_free(proxy_mw_resp_t *resp);
 proxy_mw_verdict_t proxy_mw_resp_text(proxy_mw_resp_t *resp, int status, const char *body);
 /** FNV-1a of s: the key hash of the shared per-source tables (rateLimit, inFlightReq). */
 uint64_t proxy_mw_hash(const char *s);
-/** Appends s escaped as Go's url.QueryEscape does (unreserved bytes as they are, space
- *  as '+', the rest %XX). Returns 0 or -ENOBUFS. */
-int proxy_mw_query_escape(hc_buf_t *out, const char *s);
+/** Appends the len bytes at s escaped as Go's url.QueryEscape does (unreserved bytes as
+ *  they are, space as '+', the rest %XX, NUL included). Returns 0 or -ENOBUFS. */
+int proxy_mw_query_escape(hc_buf_t *out, const char *s, size_t len);
 /** The RFC 9110 §15 reason phrase of status ("Not Found"), "" when unknown. */
 const char *proxy_mw_status_text(int status);
 

@@ -4,6 +4,7 @@
 #include "proxy/mw_basicauth.h"
 
 #include "core/hc_alloc.h"
+#include "core/hc_buf.h" /* hc_hex_digit */
 
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -180,7 +181,7 @@ static int nonce_use(dg_state_t *st, const char *nonce, uint64_t nc)
     for (size_t i = 0; i < st->n; i++) {
         if (strcmp(st->v[i].nonce, nonce))
             continue;
-        if (st->v[i].nc && st->v[i].nc >= nc)
+        if (st->v[i].nc >= nc) /* counts start at 1: a replay, or a count gone back */
             return 1;
         st->v[i].nc = nc;
         st->v[i].seen = ++st->clock;
@@ -251,10 +252,13 @@ proxy_mw_verdict_t proxy_mw_digestauth_request(const void *cfg, proxy_mw_req_t *
     hc_free(k);
     if (strlen(p[P_RESPONSE]) != 32 || CRYPTO_memcmp(kd, p[P_RESPONSE], 32))
         return challenge(c, resp, 0);
-    char *end;
-    uint64_t nc = strtoull(p[P_NC], &end, 16);
+    /* the nonce count: 1 to 16 hex digits (Go's ParseUint), from 1 (RFC 2617 §3.2.2) */
+    uint64_t nc = 0;
+    size_t nd = strspn(p[P_NC], "0123456789abcdefABCDEF");
+    for (size_t i = 0; i < nd && nd <= 16; i++)
+        nc = nc << 4 | (uint64_t)hc_hex_digit((unsigned char)p[P_NC][i]);
     pthread_mutex_lock(&c->st->mu);
-    int stale = !*p[P_NC] || *end || nonce_use(c->st, p[P_NONCE], nc);
+    int stale = !nd || nd > 16 || p[P_NC][nd] || !nc || nonce_use(c->st, p[P_NONCE], nc);
     pthread_mutex_unlock(&c->st->mu);
     if (stale)
         return challenge(c, resp, 1);

@@ -199,7 +199,7 @@ int proxy_mw_errors_target(const void *cfg, int status, const char *url, hc_buf_
         while (v < 3 && strncmp(q, vars[v], strlen(vars[v])))
             v++;
         int rc = v == 3   ? hc_buf_append(out, q, 1)
-                 : v == 2 ? proxy_mw_query_escape(out, url ? url : "")
+                 : v == 2 ? proxy_mw_query_escape(out, url ? url : "", url ? strlen(url) : 0)
                           : hc_buf_append(out, codes[v], strlen(codes[v]));
         if (rc < 0)
             return -ENOBUFS;

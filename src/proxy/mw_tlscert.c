@@ -117,12 +117,17 @@ static void pem_append(hc_buf_t *out, X509 *x)
 
 /* ---- info ---- */
 
+/* Values are appended whole, NUL bytes too (escaped with the rest at the end): a name
+ * "admin\0.evil" must not read as "admin". */
 static void entry_append(hc_buf_t *out, const char *label, const X509_NAME_ENTRY *e)
 {
     unsigned char *utf8 = NULL;
     int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
-    if (n > 0)
-        hc_buf_printf(out, "%s=%.*s,", label, n, (const char *)utf8);
+    if (n > 0) {
+        hc_buf_printf(out, "%s=", label);
+        (void)hc_buf_append(out, utf8, (size_t)n);
+        (void)hc_buf_append(out, ",", 1);
+    }
     OPENSSL_free(utf8);
 }
 
@@ -149,15 +154,19 @@ static void dn_field(hc_buf_t *out, const char *label, const X509_NAME *name, co
     hc_buf_t v;
     hc_buf_init(&v, 0);
     dn_append(&v, name, parts);
-    if (v.len) /* less the last separator */
-        hc_buf_printf(out, "%s%s=\"%.*s\"", out->len ? ";" : "", label, (int)v.len - 1, v.base);
+    if (v.len) { /* less the last separator */
+        hc_buf_printf(out, "%s%s=\"", out->len ? ";" : "", label);
+        (void)hc_buf_append(out, v.base, v.len - 1);
+        (void)hc_buf_append(out, "\"", 1);
+    }
     hc_buf_free(&v);
 }
 
-static long long unix_time(const ASN1_TIME *t)
+/* Go's uint64(t.Unix()): a time before 1970 wraps, as there. */
+static unsigned long long unix_time(const ASN1_TIME *t)
 {
     struct tm tm;
-    return t && ASN1_TIME_to_tm(t, &tm) == 1 ? (long long)timegm(&tm) : 0;
+    return t && ASN1_TIME_to_tm(t, &tm) == 1 ? (unsigned long long)(long long)timegm(&tm) : 0;
 }
 
 /* Go's order: DNS names, e-mail addresses, IP addresses, URIs. */
@@ -176,17 +185,25 @@ static void sans_field(hc_buf_t *out, X509 *x)
             const ASN1_STRING *s = g->type == GEN_IPADD ? g->d.iPAddress : g->d.ia5;
             const unsigned char *d = ASN1_STRING_get0_data(s);
             int n = ASN1_STRING_length(s);
-            if (g->type == GEN_IPADD && (n == 4 || n == 16))
-                inet_ntop(n == 4 ? AF_INET : AF_INET6, d, ip, sizeof(ip));
-            if (g->type == GEN_IPADD)
-                hc_buf_printf(&v, "%s%s", v.len ? "," : "", ip);
-            else
-                hc_buf_printf(&v, "%s%.*s", v.len ? "," : "", n, (const char *)d);
+            if (g->type == GEN_IPADD) { /* Go's net.IP.String: a v4-mapped one as v4 */
+                int v4 = n == 4 || (n == 16 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)d));
+                if (n != 4 && n != 16)
+                    continue; /* Go refuses such a certificate */
+                inet_ntop(v4 ? AF_INET : AF_INET6, v4 && n == 16 ? d + 12 : d, ip, sizeof(ip));
+                d = (const unsigned char *)ip;
+                n = (int)strlen(ip);
+            }
+            if (v.len)
+                (void)hc_buf_append(&v, ",", 1);
+            (void)hc_buf_append(&v, d, (size_t)n);
         }
     }
     GENERAL_NAMES_free(gens);
-    if (v.len)
-        hc_buf_printf(out, "%sSAN=\"%.*s\"", out->len ? ";" : "", (int)v.len, v.base);
+    if (v.len) {
+        hc_buf_printf(out, "%sSAN=\"", out->len ? ";" : "");
+        (void)hc_buf_append(out, v.base, v.len);
+        (void)hc_buf_append(out, "\"", 1);
+    }
     hc_buf_free(&v);
 }
 
@@ -207,9 +224,9 @@ static void info_append(hc_buf_t *out, const tc_cfg_t *c, X509 *x)
         BN_free(bn);
     }
     if (c->not_before)
-        hc_buf_printf(&v, "%sNB=\"%lld\"", v.len ? ";" : "", unix_time(X509_get0_notBefore(x)));
+        hc_buf_printf(&v, "%sNB=\"%llu\"", v.len ? ";" : "", unix_time(X509_get0_notBefore(x)));
     if (c->not_after)
-        hc_buf_printf(&v, "%sNA=\"%lld\"", v.len ? ";" : "", unix_time(X509_get0_notAfter(x)));
+        hc_buf_printf(&v, "%sNA=\"%llu\"", v.len ? ";" : "", unix_time(X509_get0_notAfter(x)));
     if (c->sans)
         sans_field(&v, x);
     if (v.len)
@@ -244,8 +261,8 @@ void proxy_mw_tlscert_apply(const void *cfg, proxy_mw_req_t *req, X509 *leaf, ST
     }
     if (c->pem && hc_buf_append(&pem, "", 1) == 0)
         proxy_mw_headers_add(&req->headers, CERT_FIELD, pem.base);
-    if (c->info && hc_buf_append(&info, "", 1) == 0 &&
-        proxy_mw_query_escape(&esc, info.base) == 0 && hc_buf_append(&esc, "", 1) == 0)
+    if (c->info && proxy_mw_query_escape(&esc, info.base ? info.base : "", info.len) == 0 &&
+        hc_buf_append(&esc, "", 1) == 0)
         proxy_mw_headers_add(&req->headers, INFO_FIELD, esc.base);
     hc_buf_free(&pem);
     hc_buf_free(&info);

@@ -262,10 +262,10 @@ uint64_t proxy_mw_hash(const char *s)
     return h;
 }
 
-int proxy_mw_query_escape(hc_buf_t *out, const char *s)
+int proxy_mw_query_escape(hc_buf_t *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
+    for (const char *end = s + len; s < end; s++) {
         unsigned char ch = (unsigned char)*s;
         int plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '~';

@@ -5,6 +5,7 @@ stripPrefix, addPrefix, basicAuth from a Secret, ipAllowList, inFlightReq, encod
 errors (pages from another service), buffering (body limits) and chain."""
 import base64
 import gzip
+import hashlib
 import http.client
 import re
 import socket
@@ -772,6 +773,21 @@ def digest_auth_with_curl():
     auth = re.findall(r"> Authorization: (Digest .*)", r.stderr)[-1].strip()
     status, hs, _ = web("digest", "/x?q=1", headers={"Authorization": auth})
     assert status == 401 and "stale=true" in header(hs, "WWW-Authenticate"), (status, hs)
+    # counts start at 1: a right response with nc 0 would be replayable, so it is stale
+    www = header(web("digest", "/x")[1], "WWW-Authenticate")
+    nonce, opaque = re.search(r'nonce="([^"]+)"', www).group(1), re.search(r'opaque="([^"]+)"', www).group(1)
+
+    def md5(s):
+        return hashlib.md5(s.encode()).hexdigest()
+
+    def authz(nc):
+        resp = md5("%s:%s:%s:c1:auth:%s" % (md5("alice:traefik:wonderland"), nonce, nc, md5("GET:/x")))
+        return ('Digest username="alice", realm="traefik", nonce="%s", uri="/x", response="%s", '
+                'opaque="%s", qop=auth, nc=%s, cnonce="c1", algorithm=MD5' % (nonce, resp, opaque, nc))
+    assert web("digest", "/x", headers={"Authorization": authz("00000000")})[0] == 401
+    assert web("digest", "/x", headers={"Authorization": authz("00000001")})[0] == 200
+    assert web("digest", "/x", headers={"Authorization": authz("00000002")})[0] == 200
+    assert web("digest", "/x", headers={"Authorization": authz("00000002")})[0] == 401
 
 
 @t.test
