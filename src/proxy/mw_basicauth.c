@@ -16,12 +16,7 @@
 #define USERS_FILE_MAX (1u << 20)
 #define CRED_MAX 1024u /* decoded user:password bytes accepted */
 
-typedef struct basic_cfg {
-    proxy_mw_headers_t users; /* name = user, value = hash */
-    char *realm;
-    char *header_field;
-    int remove_header;
-} basic_cfg_t;
+typedef proxy_mw_auth_t basic_cfg_t; /* users' values are htpasswd hashes */
 
 static const char itoa64[] = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -182,8 +177,8 @@ static int add_file(proxy_mw_headers_t *users, const char *what, const char *pat
     return rc;
 }
 
-int proxy_mw_auth_users(const json_t *spec, const char *what, proxy_mw_headers_t *users, char *err,
-                        size_t errlen)
+static int auth_users(const json_t *spec, const char *what, proxy_mw_headers_t *users, char *err,
+                      size_t errlen)
 {
     char *file = NULL;
     json_t *u = proxy_mw_json_get(spec, "users");
@@ -209,34 +204,61 @@ int proxy_mw_auth_users(const json_t *spec, const char *what, proxy_mw_headers_t
     return rc;
 }
 
+int proxy_mw_auth_parse(const json_t *spec, const char *what, proxy_mw_auth_t *a, char *err,
+                        size_t errlen)
+{
+    memset(a, 0, sizeof(*a));
+    int rc = auth_users(spec, what, &a->users, err, errlen);
+    if (rc == 0)
+        rc = proxy_mw_json_str(spec, "realm", &a->realm, err, errlen);
+    if (rc == 0)
+        rc = proxy_mw_json_str(spec, "headerField", &a->header_field, err, errlen);
+    if (rc == 0)
+        rc = proxy_mw_json_bool(spec, "removeHeader", &a->remove_header, err, errlen);
+    if (rc != 0) {
+        proxy_mw_auth_free(a);
+        return rc;
+    }
+    if (!a->realm || !a->realm[0])
+        proxy_mw_str_set(&a->realm, "traefik");
+    return 0;
+}
+
+void proxy_mw_auth_free(proxy_mw_auth_t *a)
+{
+    proxy_mw_headers_free(&a->users);
+    hc_free(a->realm);
+    hc_free(a->header_field);
+    memset(a, 0, sizeof(*a));
+}
+
+void proxy_mw_auth_pass(const proxy_mw_auth_t *a, proxy_mw_req_t *req, const char *user)
+{
+    proxy_mw_str_set(&req->user, user);
+    if (a->header_field && a->header_field[0])
+        proxy_mw_headers_set(&req->headers, a->header_field, user);
+    if (a->remove_header)
+        proxy_mw_headers_del(&req->headers, "Authorization");
+}
+
 void proxy_mw_basicauth_free(void *cfg)
 {
-    basic_cfg_t *c = cfg;
-    if (!c)
+    if (!cfg)
         return;
-    proxy_mw_headers_free(&c->users);
-    hc_free(c->realm);
-    hc_free(c->header_field);
-    hc_free(c);
+    proxy_mw_auth_free(cfg);
+    hc_free(cfg);
 }
 
 int proxy_mw_basicauth_parse(const json_t *spec, const char *name, void **cfg, char *err,
                              size_t errlen)
 {
+    (void)name;
     basic_cfg_t *c = hc_calloc(1, sizeof(*c));
-    int rc = proxy_mw_auth_users(spec, "basicAuth", &c->users, err, errlen);
-    if (rc == 0)
-        rc = proxy_mw_json_str(spec, "realm", &c->realm, err, errlen);
-    if (rc == 0)
-        rc = proxy_mw_json_str(spec, "headerField", &c->header_field, err, errlen);
-    if (rc == 0)
-        rc = proxy_mw_json_bool(spec, "removeHeader", &c->remove_header, err, errlen);
+    int rc = proxy_mw_auth_parse(spec, "basicAuth", c, err, errlen);
     if (rc != 0) {
-        proxy_mw_basicauth_free(c);
+        hc_free(c);
         return rc;
     }
-    if (!c->realm || !c->realm[0])
-        proxy_mw_str_set(&c->realm, "traefik");
     *cfg = c;
     return 0;
 }
@@ -285,11 +307,7 @@ proxy_mw_verdict_t proxy_mw_basicauth_request(const void *cfg, proxy_mw_req_t *r
         hc_free(www);
         return proxy_mw_resp_text(resp, 401, "401 Unauthorized\n");
     }
-    proxy_mw_str_set(&req->user, user);
-    if (c->header_field && c->header_field[0])
-        proxy_mw_headers_set(&req->headers, c->header_field, user);
-    if (c->remove_header)
-        proxy_mw_headers_del(&req->headers, "Authorization");
+    proxy_mw_auth_pass(c, req, user);
     hc_free(user);
     return PROXY_MW_NEXT;
 }

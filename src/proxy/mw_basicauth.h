@@ -22,12 +22,24 @@ void proxy_mw_basicauth_free(void *cfg);
  *  A bcrypt check costs milliseconds: the caller may run this off the event loop. */
 proxy_mw_verdict_t proxy_mw_basicauth_request(const void *cfg, proxy_mw_req_t *req,
                                               proxy_mw_resp_t *resp);
-/** The users of a basicAuth or digestAuth spec (what names it in errors): `users` (a
- *  list of lines, or one string of lines), then `usersFile`, appended to users as name
- *  = the text before the first colon, value = the rest. Returns 0 or -EINVAL with err
- *  (also when there are none). */
-int proxy_mw_auth_users(const json_t *spec, const char *what, proxy_mw_headers_t *users, char *err,
+/* What basicAuth and digestAuth share: their users and what a success passes on. */
+typedef struct proxy_mw_auth {
+    proxy_mw_headers_t users; /* name = user, value = the rest of its line */
+    char *realm;              /* default "traefik" */
+    char *header_field;
+    int remove_header;
+} proxy_mw_auth_t;
+
+/** Reads a basicAuth or digestAuth spec (what names it in errors) into a: `users` (a
+ *  list of lines, or one string of lines), then `usersFile`, each line split at its
+ *  first colon; realm, headerField, removeHeader. Returns 0, or -EINVAL with err (also
+ *  when there are no users); a is freed on failure. */
+int proxy_mw_auth_parse(const json_t *spec, const char *what, proxy_mw_auth_t *a, char *err,
                         size_t errlen);
+void proxy_mw_auth_free(proxy_mw_auth_t *a);
+/** A user authenticated: req->user, the headerField header (when configured) set to it,
+ *  Authorization dropped when removeHeader. */
+void proxy_mw_auth_pass(const proxy_mw_auth_t *a, proxy_mw_req_t *req, const char *user);
 /** 1 when password matches the htpasswd hash, else 0. Constant-time comparison of the
  *  computed and stored hashes. */
 int proxy_mw_htpasswd_check(const char *hash, const char *password);

@@ -35,9 +35,7 @@ typedef struct dg_state {
 } dg_state_t;
 
 typedef struct dg_cfg {
-    proxy_mw_headers_t users; /* name = user, value = "realm:HA1" */
-    char *realm, *header_field;
-    int remove_header;
+    proxy_mw_auth_t a; /* users' values are "realm:HA1" */
     char opaque[KEY_LEN];
     dg_state_t *st; /* changed by requests; the rest is read-only */
 } dg_cfg_t;
@@ -55,25 +53,17 @@ int proxy_mw_digestauth_parse(const json_t *spec, const char *name, void **cfg, 
 {
     (void)name;
     dg_cfg_t *c = hc_calloc(1, sizeof(*c));
-    int rc = proxy_mw_auth_users(spec, "digestAuth", &c->users, err, errlen);
-    for (size_t i = 0; rc == 0 && i < c->users.len; i++) {
-        const char *v = c->users.v[i].value, *colon = strchr(v, ':');
+    int rc = proxy_mw_auth_parse(spec, "digestAuth", &c->a, err, errlen);
+    for (size_t i = 0; rc == 0 && i < c->a.users.len; i++) {
+        const char *v = c->a.users.v[i].value, *colon = strchr(v, ':');
         if (!colon || colon == v || strchr(colon + 1, ':') || !colon[1])
             rc = hc_errf(err, errlen, -EINVAL, "digestAuth: user %s: expected \"user:realm:hash\"",
-                         c->users.v[i].name);
+                         c->a.users.v[i].name);
     }
-    if (rc == 0)
-        rc = proxy_mw_json_str(spec, "realm", &c->realm, err, errlen);
-    if (rc == 0)
-        rc = proxy_mw_json_str(spec, "headerField", &c->header_field, err, errlen);
-    if (rc == 0)
-        rc = proxy_mw_json_bool(spec, "removeHeader", &c->remove_header, err, errlen);
     if (rc != 0) {
         proxy_mw_digestauth_free(c);
         return rc;
     }
-    if (!c->realm || !c->realm[0])
-        proxy_mw_str_set(&c->realm, "traefik");
     random_key(c->opaque);
     c->st = hc_calloc(1, sizeof(*c->st));
     pthread_mutex_init(&c->st->mu, NULL);
@@ -92,9 +82,7 @@ void proxy_mw_digestauth_free(void *cfg)
         hc_free(c->st->v);
         hc_free(c->st);
     }
-    proxy_mw_headers_free(&c->users);
-    hc_free(c->realm);
-    hc_free(c->header_field);
+    proxy_mw_auth_free(&c->a);
     hc_free(c);
 }
 
@@ -166,11 +154,12 @@ static int uri_matches(const proxy_mw_req_t *req, const char *uri)
 /* The HA1 of user in realm, borrowed from c, or NULL. */
 static const char *ha1_of(const dg_cfg_t *c, const char *user)
 {
-    size_t rl = strlen(c->realm);
-    for (size_t i = c->users.len; i-- > 0;) /* the last line for a user wins */
-        if (!strcmp(c->users.v[i].name, user) && !strncmp(c->users.v[i].value, c->realm, rl) &&
-            c->users.v[i].value[rl] == ':')
-            return c->users.v[i].value + rl + 1;
+    const proxy_mw_headers_t *u = &c->a.users;
+    size_t rl = strlen(c->a.realm);
+    for (size_t i = u->len; i-- > 0;) /* the last line for a user wins */
+        if (!strcmp(u->v[i].name, user) && !strncmp(u->v[i].value, c->a.realm, rl) &&
+            u->v[i].value[rl] == ':')
+            return u->v[i].value + rl + 1;
     return NULL;
 }
 
@@ -216,11 +205,11 @@ static proxy_mw_verdict_t challenge(const dg_cfg_t *c, proxy_mw_resp_t *resp, in
 {
     char nonce[KEY_LEN];
     nonce_new(c->st, nonce);
-    size_t n = strlen(c->realm) + 128;
+    size_t n = strlen(c->a.realm) + 128;
     char *www = hc_malloc(n);
     snprintf(www, n,
              "Digest realm=\"%s\", nonce=\"%s\", opaque=\"%s\", algorithm=MD5, qop=\"auth\"%s",
-             c->realm, nonce, c->opaque, stale ? ", stale=true" : "");
+             c->a.realm, nonce, c->opaque, stale ? ", stale=true" : "");
     proxy_mw_headers_set(&resp->headers, "WWW-Authenticate", www);
     hc_free(www);
     return proxy_mw_resp_text(resp, 401, "401 Unauthorized\n");
@@ -262,10 +251,6 @@ proxy_mw_verdict_t proxy_mw_digestauth_request(const void *cfg, proxy_mw_req_t *
     pthread_mutex_unlock(&c->st->mu);
     if (stale)
         return challenge(c, resp, 1);
-    proxy_mw_str_set(&req->user, p[P_USER]);
-    if (c->header_field && c->header_field[0])
-        proxy_mw_headers_set(&req->headers, c->header_field, p[P_USER]);
-    if (c->remove_header)
-        proxy_mw_headers_del(&req->headers, "Authorization");
+    proxy_mw_auth_pass(&c->a, req, p[P_USER]);
     return PROXY_MW_NEXT;
 }
