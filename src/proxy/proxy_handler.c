@@ -10,11 +10,9 @@
 
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
-#include "proxy/mw_buffering.h"
 #include "proxy/mw_compress.h"
 #include "proxy/mw_errors.h"
 #include "proxy/mw_forwardauth.h"
-#include "proxy/mw_retry.h"
 #include "proxy/mw_tlscert.h"
 
 #include <arpa/inet.h>
@@ -53,10 +51,7 @@ struct proxy_rq {
     proxy_mw_encoding_t enc;
     proxy_mw_compressor_t *z;
     int z_flush; /* a body of unknown length: flushed after every piece */
-    uint64_t body_max;  /* buffering: the client's body limit (0: none) */
-    uint64_t resp_max;  /* buffering: the response body's limit (0: none) */
-    uint64_t resp_seen; /* response body bytes counted against resp_max */
-    const void *retry_cfg; /* the innermost retry middleware, or NULL */
+    uint64_t resp_seen; /* response body bytes counted against the chain's resp_max */
     size_t err_mw;  /* 1 + the chain index of the errors middleware that caught a status */
     int err_status; /* the status it caught */
     int err_origin; /* the upstream's status when it caught the upstream's answer */
@@ -255,7 +250,8 @@ static void respond_text(proxy_rq_t *rq, size_t outer, int status, const char *b
 static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len, int can_pass)
 {
     proxy_rq_t *rq = ud;
-    int over = rq->resp_max && body_len > 0 && (uint64_t)body_len > rq->resp_max;
+    uint64_t max = rq->chain->resp_max;
+    int over = max && body_len > 0 && (uint64_t)body_len > max;
     if (over) { /* buffering's maxResponseBodyBytes: not forwarded, the client gets a 500 */
         proxy_mw_resp_free(resp);
         proxy_mw_resp_init(resp);
@@ -274,16 +270,17 @@ static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len, 
         return PROXY_FWD_FILTER;
     }
     /* a body of unknown length is counted against the limit as it passes */
-    return rq->resp_max && body_len < 0 ? PROXY_FWD_FILTER : PROXY_FWD_SEND;
+    return max && body_len < 0 ? PROXY_FWD_FILTER : PROXY_FWD_SEND;
 }
 
 static int on_fwd_body(void *ud, const char *data, size_t len, int last, proxy_fwd_sink_fn sink,
                        void *sink_ud)
 {
     proxy_rq_t *rq = ud;
-    if (rq->resp_max && (rq->resp_seen += len) > rq->resp_max) {
+    uint64_t max = rq->chain->resp_max;
+    if (max && (rq->resp_seen += len) > max) {
         hc_log(HC_LOG_WARN, "response body over buffering's maxResponseBodyBytes, cut",
-               HC_LS("router", rq->router->name), HC_LI("max_bytes", rq->resp_max), NULL);
+               HC_LS("router", rq->router->name), HC_LI("max_bytes", max), NULL);
         return -EMSGSIZE; /* the head is out: the response is cut short, never completed */
     }
     if (!rq->z)
@@ -421,9 +418,9 @@ static void forward(proxy_rq_t *rq)
         .req = rq->req,
         .mw = &rq->mw,
         .service = svc,
-        .max_body = rq->body_max,
-        .retry_attempts = rq->retry_cfg ? proxy_mw_retry_attempts(rq->retry_cfg) : 0,
-        .retry_interval_ms = rq->retry_cfg ? proxy_mw_retry_interval_ms(rq->retry_cfg) : 0,
+        .max_body = rq->chain->body_max,
+        .retry_attempts = rq->chain->retry_attempts,
+        .retry_interval_ms = rq->chain->retry_interval_ms,
         .fields_checked = rq->chain->n == 0, /* as parsed */
         .server_name = w->svc->hostname,
         .hooks = &fwd_hooks,
@@ -520,8 +517,6 @@ static int run_one(proxy_rq_t *rq, const proxy_mw_t *m)
             respond_text(rq, rq->next_mw - 1, 500, "Internal Server Error");
         return 0;
     }
-    if (!strcmp(t, "retry"))
-        rq->retry_cfg = m->cfg;
     if (!strcmp(t, "passTLSClientCert")) {
         X509 *leaf = NULL;
         STACK_OF(X509) *chain = NULL;
@@ -529,12 +524,6 @@ static int run_one(proxy_rq_t *rq, const proxy_mw_t *m)
         if (tls)
             hc_tls_conn_peer_certs(tls, &leaf, &chain);
         proxy_mw_tlscert_apply(m->cfg, &rq->mw, leaf, chain);
-    }
-    if (!strcmp(t, "buffering")) { /* the smallest limits of the chain's hold */
-        uint64_t q = proxy_mw_buffering_max_request(m->cfg);
-        uint64_t r = proxy_mw_buffering_max_response(m->cfg);
-        rq->body_max = q && (!rq->body_max || q < rq->body_max) ? q : rq->body_max;
-        rq->resp_max = r && (!rq->resp_max || r < rq->resp_max) ? r : rq->resp_max;
     }
     if (!m->type->on_request)
         return 1;

@@ -8,8 +8,10 @@
 #include "core/hc_buf.h"
 #include "core/hc_log.h"
 #include "core/hc_yaml.h"
+#include "proxy/mw_buffering.h"
 #include "proxy/mw_chain.h"
 #include "proxy/mw_errors.h"
+#include "proxy/mw_retry.h"
 #include "proxy/proxy.h"
 
 #include <errno.h>
@@ -204,6 +206,26 @@ static int chain_expand(const proxy_gen_t *g, const proxy_gen_mw_t *m, unsigned 
     return 0;
 }
 
+static uint64_t min_limit(uint64_t a, uint64_t b)
+{
+    return a && (!b || a < b) ? a : b;
+}
+
+/* What the forward takes from a chain's buffering and retry middlewares. */
+static void chain_forward_opts(proxy_gen_chain_t *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        const proxy_mw_t *m = &c->mws[i]->mw;
+        if (!strcmp(m->type->name, "buffering")) {
+            c->body_max = min_limit(proxy_mw_buffering_max_request(m->cfg), c->body_max);
+            c->resp_max = min_limit(proxy_mw_buffering_max_response(m->cfg), c->resp_max);
+        } else if (!strcmp(m->type->name, "retry")) {
+            c->retry_attempts = proxy_mw_retry_attempts(m->cfg);
+            c->retry_interval_ms = proxy_mw_retry_interval_ms(m->cfg);
+        }
+    }
+}
+
 /* Expands each enabled router's middlewares. A router whose chain cannot be expanded
  * (an invalid or unsupported middleware, a chain loop) is disabled and reported, as
  * Traefik does: it is not routed. Runs before the route tables are built. */
@@ -229,6 +251,7 @@ static void chains_build(proxy_gen_t *g)
         }
         g->chains[r].mws = hc_memdup(tmp, n * sizeof(tmp[0]));
         g->chains[r].n = n;
+        chain_forward_opts(&g->chains[r]);
     }
 }
 

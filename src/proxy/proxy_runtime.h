@@ -39,6 +39,11 @@ typedef struct proxy_gen_mw {
 typedef struct proxy_gen_chain {
     const proxy_gen_mw_t **mws;
     size_t n;
+    /* What the forward takes from the chain, worked out once per generation: the
+     * smallest limits of its buffering middlewares (0: none), its innermost retry's. */
+    uint64_t body_max, resp_max;
+    unsigned retry_attempts;
+    uint64_t retry_interval_ms;
 } proxy_gen_chain_t;
 
 /* One TLSOption as hc_tls takes it; o points into the strings, which it owns. */
