@@ -199,5 +199,17 @@ int proxy_mw_json_str(const json_t *obj, const char *key, char **out, char *err,
 int proxy_mw_json_strv(const json_t *obj, const char *key, char ***out, size_t *n, char *err,
                        size_t errlen);
 void proxy_mw_strv_free(char **v, size_t n);
+/** Reads a duration (an integer: seconds; a string: Go's time.ParseDuration, a bare
+ *  integer meaning seconds) into *ns; absent or null leaves *ns. -EINVAL with
+ *  "<what>.<key>: ..." in err otherwise. */
+int proxy_mw_json_duration(const json_t *obj, const char *key, const char *what, uint64_t *ns,
+                           char *err, size_t errlen);
+/** Formats ns as Go's time.Duration.String(): "0s", "750µs", "1.5s", "1m0s", "2h3m4.5s".
+ *  out needs 32 bytes. */
+void proxy_mw_go_duration_format(uint64_t ns, char out[32]);
+/** Parses a Go duration ("1m", "1.5s", "1h30m", "250ms", "10us") into *ns; a bare
+ *  integer means seconds. Returns 0 or -EINVAL (also for negative values, exponents,
+ *  "nan" or "inf"). */
+int proxy_mw_go_duration_parse(const char *s, uint64_t *ns);
 
 #endif

@@ -37,11 +37,5 @@ int proxy_mw_ratelimit_take(const void *cfg, const proxy_mw_req_t *req, uint64_t
 /** Number of live buckets (expired ones included until evicted); for tests and metrics. */
 size_t proxy_mw_ratelimit_count(const void *cfg);
 
-/** Formats ns as Go's time.Duration.String(): "0s", "750µs", "1.5s", "1m0s", "2h3m4.5s".
- *  out needs 32 bytes. */
-void proxy_mw_go_duration_format(uint64_t ns, char out[32]);
-/** Parses a Go duration ("1m", "1.5s", "1h30m", "250ms", "10us") into *ns; a bare
- *  integer means seconds. Returns 0 or -EINVAL (also for negative values). */
-int proxy_mw_go_duration_parse(const char *s, uint64_t *ns);
 
 #endif

@@ -2,7 +2,6 @@
 #include "proxy/mw_retry.h"
 
 #include "core/hc_alloc.h"
-#include "proxy/mw_ratelimit.h" /* proxy_mw_go_duration_parse */
 
 #include <errno.h>
 #include <math.h>
@@ -22,12 +21,8 @@ int proxy_mw_retry_parse(const json_t *spec, const char *name, void **cfg, char 
     if (attempts <= 0 || attempts > 1000) /* Traefik refuses <= 0 */
         return hc_errf(err, errlen, -EINVAL, "retry: incorrect (or empty) value for attempt (%lld)",
                        attempts);
-    const json_t *iv = proxy_mw_json_get(spec, "initialInterval");
-    if (json_is_integer(iv) && json_integer_value(iv) >= 0 && json_integer_value(iv) < 86400)
-        ns = (uint64_t)json_integer_value(iv) * 1000000000u;
-    else if (iv && !json_is_null(iv) &&
-             (!json_is_string(iv) || proxy_mw_go_duration_parse(json_string_value(iv), &ns)))
-        return hc_errf(err, errlen, -EINVAL, "retry.initialInterval: expected a duration");
+    if (proxy_mw_json_duration(spec, "initialInterval", "retry", &ns, err, errlen) != 0)
+        return -EINVAL;
     retry_cfg_t *c = hc_calloc(1, sizeof(*c));
     c->attempts = (unsigned)attempts;
     c->interval_ms = ns / 1000000u;

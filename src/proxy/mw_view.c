@@ -262,6 +262,112 @@ uint64_t proxy_mw_hash(const char *s)
     return h;
 }
 
+/* ---- Go durations ---- */
+
+#define NS_PER_S 1000000000ull
+
+void proxy_mw_go_duration_format(uint64_t ns, char out[32])
+{
+    /* Fraction digits without trailing zeros, as Go's fmtFrac. */
+    char frac[16] = "";
+    uint64_t unit = ns < 1000 ? 1 : ns < 1000000 ? 1000 : ns < NS_PER_S ? 1000000 : NS_PER_S;
+    uint64_t f = ns % unit;
+    int digits = unit == 1 ? 0 : unit == 1000 ? 3 : unit == 1000000 ? 6 : 9;
+    if (f) {
+        snprintf(frac, sizeof(frac), ".%0*llu", digits, (unsigned long long)f);
+        size_t n = strlen(frac);
+        while (n > 1 && frac[n - 1] == '0') /* f != 0: a non-zero digit stops it first */
+            frac[--n] = '\0';
+    }
+    if (ns == 0) {
+        snprintf(out, 32, "0s");
+    } else if (unit < NS_PER_S) {
+        const char *u = unit == 1 ? "ns" : unit == 1000 ? "\xc2\xb5s" : "ms";
+        snprintf(out, 32, "%llu%s%s", (unsigned long long)(ns / unit), frac, u);
+    } else {
+        unsigned long long s = ns / NS_PER_S, h = s / 3600, m = (s / 60) % 60;
+        if (h)
+            snprintf(out, 32, "%lluh%llum%llu%ss", h, m, s % 60, frac);
+        else if (m)
+            snprintf(out, 32, "%llum%llu%ss", m, s % 60, frac);
+        else
+            snprintf(out, 32, "%llu%ss", s, frac);
+    }
+}
+
+static uint64_t unit_ns(const char *u, size_t n)
+{
+    static const struct {
+        const char *name;
+        uint64_t ns;
+    } units[] = {{"ns", 1},       {"us", 1000},         {"\xc2\xb5s", 1000}, {"ms", 1000000},
+                 {"s", NS_PER_S}, {"m", 60 * NS_PER_S}, {"h", 3600 * NS_PER_S}};
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (strlen(units[i].name) == n && memcmp(units[i].name, u, n) == 0)
+            return units[i].ns;
+    return 0;
+}
+
+int proxy_mw_go_duration_parse(const char *s, uint64_t *ns)
+{
+    char *end;
+    double total = 0;
+    if (!*s || *s == '-')
+        return -EINVAL;
+    unsigned long long whole = strtoull(s, &end, 10);
+    if (!*end && end != s) { /* a bare integer: seconds (paerser types.Duration) */
+        *ns = whole * NS_PER_S;
+        return whole > UINT64_MAX / NS_PER_S ? -EINVAL : 0;
+    }
+    if (strcmp(s, "0") == 0) {
+        *ns = 0;
+        return 0;
+    }
+    const char *p = s + (*s == '+');
+    while (*p) { /* Go's form: digits, maybe a fraction (no exponent, no "nan" or "inf") */
+        double v = 0, scale = 1;
+        int digits = 0;
+        for (end = (char *)p; *end >= '0' && *end <= '9'; end++, digits++)
+            v = v * 10 + (*end - '0');
+        if (*end == '.')
+            for (end++; *end >= '0' && *end <= '9'; end++, digits++)
+                v += (*end - '0') * (scale /= 10);
+        if (!digits)
+            return -EINVAL;
+        const char *u = end;
+        while (*end && !(*end >= '0' && *end <= '9') && *end != '.')
+            end++;
+        uint64_t mul = unit_ns(u, (size_t)(end - u));
+        if (!mul)
+            return -EINVAL;
+        total += v * (double)mul;
+        p = end;
+    }
+    if (total >= 9.2e18)
+        return -EINVAL;
+    *ns = (uint64_t)total;
+    return 0;
+}
+
+int proxy_mw_json_duration(const json_t *obj, const char *key, const char *what, uint64_t *ns,
+                           char *err, size_t errlen)
+{
+    const json_t *v = proxy_mw_json_get(obj, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_integer(v)) {
+        json_int_t secs = json_integer_value(v);
+        if (secs < 0 || (uint64_t)secs > UINT64_MAX / NS_PER_S)
+            return hc_errf(err, errlen, -EINVAL, "%s.%s: %lld is out of range", what, key,
+                           (long long)secs);
+        *ns = (uint64_t)secs * NS_PER_S;
+        return 0;
+    }
+    if (!json_is_string(v) || proxy_mw_go_duration_parse(json_string_value(v), ns))
+        return hc_errf(err, errlen, -EINVAL, "%s.%s: expected seconds or a duration", what, key);
+    return 0;
+}
+
 int proxy_mw_query_escape(hc_buf_t *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";

@@ -86,47 +86,11 @@ int proxy_health_up(proxy_health_t *h, const char *key, uint64_t now_ms)
 
 /* ---- the spec ---- */
 
-int proxy_health_duration(const char *s, uint64_t *ms)
-{
-    static const struct { const char *unit; double ms; } units[] = {
-        {"ns", 1e-6}, {"us", 1e-3}, {"µs", 1e-3}, {"ms", 1}, {"s", 1e3}, {"m", 6e4}, {"h", 3.6e6},
-    };
-    char *end;
-    double total = 0;
-    if (!*s)
-        return -EINVAL;
-    long long whole = strtoll(s, &end, 10);
-    if (!*end && whole >= 0) { /* a bare integer: seconds, as Traefik's file provider */
-        *ms = (uint64_t)whole * 1000u;
-        return 0;
-    }
-    while (*s) {
-        double v = strtod(s, &end);
-        if (end == s || v < 0)
-            return -EINVAL;
-        s = end;
-        size_t best = 0, bl = 0;
-        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-            size_t l = strlen(units[i].unit);
-            if (!strncmp(s, units[i].unit, l) && l > bl)
-                best = i, bl = l;
-        }
-        if (!bl)
-            return -EINVAL;
-        total += v * units[best].ms;
-        s += bl;
-    }
-    *ms = (uint64_t)total;
-    return 0;
-}
-
 static int spec_duration(const json_t *j, const char *key, uint64_t *ms, char *err, size_t errlen)
 {
-    char *v = NULL;
-    int rc = proxy_mw_json_str(j, key, &v, err, errlen);
-    if (rc == 0 && v && proxy_health_duration(v, ms))
-        rc = hc_errf(err, errlen, -EINVAL, "healthCheck.%s: bad duration \"%.40s\"", key, v);
-    hc_free(v);
+    uint64_t ns = *ms * 1000000u;
+    int rc = proxy_mw_json_duration(j, key, "healthCheck", &ns, err, errlen);
+    *ms = ns / 1000000u;
     return rc;
 }
 

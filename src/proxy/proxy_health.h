@@ -61,9 +61,6 @@ typedef struct proxy_health_spec {
 int proxy_health_spec_parse(const json_t *j, proxy_health_spec_t *out, char *err,
                             size_t errlen);
 void proxy_health_spec_free(proxy_health_spec_t *s);
-/** A Go duration ("1h2m3.5s", "250ms", "0") or a bare integer of seconds in *ms.
- *  Returns 0 or -EINVAL. */
-int proxy_health_duration(const char *s, uint64_t *ms);
 /** The probe URL for server url under spec (scheme and port replaced, path set) in
  *  out. Returns 0 or -EINVAL (url is not http(s)://host[:port]). */
 int proxy_health_probe_url(const proxy_health_spec_t *s, const char *url, char *out,

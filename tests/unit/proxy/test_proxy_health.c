@@ -1,6 +1,8 @@
-/* Health pieces (src/proxy/proxy_health.c): Go durations, the healthCheck spec, probe
- * URLs and the shared table's reference counting and state. */
+/* Health pieces (src/proxy/proxy_health.c): Go durations as healthCheck reads them (the
+ * middlewares' parser, mw.h), the healthCheck spec, probe URLs and the shared table's
+ * reference counting and state. */
 #include "core/hc_alloc.h"
+#include "proxy/mw.h"
 #include "proxy/proxy_health.h"
 
 #include <errno.h>
@@ -18,10 +20,10 @@ static void test_durations(void **state)
         {"5x", -EINVAL, 0}, {"s", -EINVAL, 0}, {"-1s", -EINVAL, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        uint64_t ms = 0;
-        assert_int_equal(proxy_health_duration(cases[i].in, &ms), cases[i].rc);
+        uint64_t ns = 0;
+        assert_int_equal(proxy_mw_go_duration_parse(cases[i].in, &ns), cases[i].rc);
         if (!cases[i].rc)
-            assert_int_equal(ms, cases[i].ms);
+            assert_int_equal(ns / 1000000u, cases[i].ms);
     }
 }
 
