@@ -37,5 +37,4 @@ int proxy_mw_ratelimit_take(const void *cfg, const proxy_mw_req_t *req, uint64_t
 /** Number of live buckets (expired ones included until evicted); for tests and metrics. */
 size_t proxy_mw_ratelimit_count(const void *cfg);
 
-
 #endif

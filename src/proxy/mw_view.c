@@ -300,7 +300,7 @@ static uint64_t unit_ns(const char *u, size_t n)
     static const struct {
         const char *name;
         uint64_t ns;
-    } units[] = {{"ns", 1},       {"us", 1000},         {"\xc2\xb5s", 1000}, {"ms", 1000000},
+    } units[] = {{"ns", 1},       {"us", 1000},         {"\xc2\xb5s", 1000},   {"ms", 1000000},
                  {"s", NS_PER_S}, {"m", 60 * NS_PER_S}, {"h", 3600 * NS_PER_S}};
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
         if (strlen(units[i].name) == n && memcmp(units[i].name, u, n) == 0)

@@ -414,17 +414,16 @@ static void forward(proxy_rq_t *rq)
         return;
     }
     rq->phase = PH_FORWARD;
-    proxy_fwd_args_t args = {
-        .req = rq->req,
-        .mw = &rq->mw,
-        .service = svc,
-        .max_body = rq->chain->body_max,
-        .retry_attempts = rq->chain->retry_attempts,
-        .retry_interval_ms = rq->chain->retry_interval_ms,
-        .fields_checked = rq->chain->n == 0, /* as parsed */
-        .server_name = w->svc->hostname,
-        .hooks = &fwd_hooks,
-        .ud = rq};
+    proxy_fwd_args_t args = {.req = rq->req,
+                             .mw = &rq->mw,
+                             .service = svc,
+                             .max_body = rq->chain->body_max,
+                             .retry_attempts = rq->chain->retry_attempts,
+                             .retry_interval_ms = rq->chain->retry_interval_ms,
+                             .fields_checked = rq->chain->n == 0, /* as parsed */
+                             .server_name = w->svc->hostname,
+                             .hooks = &fwd_hooks,
+                             .ud = rq};
     if (proxy_upstream_forward(w->up, &args) != 0)
         respond_text(rq, rq->chain->n, 500, "Internal Server Error");
 }
