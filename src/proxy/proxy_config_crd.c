@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define BASIC_AUTH_TYPE "kubernetes.io/basic-auth"
+#define CRD_SUFFIX "@kubernetescrd"
 
 /* ---- Secrets ---- */
 
@@ -117,9 +118,9 @@ static int basic_auth_spec(const pc_kstate_t *k, const pc_kobj_t *o, json_t *spe
 }
 
 /* chain {middlewares: [{name, namespace}]} -> {middlewares: ["<ns>-<name>" or
- * "name@provider"]}; the runtime qualifies names without "@" with the chain's provider.
- * A namespace other than the chain's own is refused (Traefik's allowCrossNamespace
- * defaults to false); a name with "@" ignores it (a cross-provider reference). */
+ * "name@provider"]}, each reference read as an IngressRoute's (pc_crd_ref: Traefik's
+ * makeMiddlewareKeys serves both); the runtime qualifies names without "@" with the
+ * chain's provider. */
 static int chain_spec(const pc_kobj_t *o, json_t *spec, char *err, size_t errlen)
 {
     const json_t *list = json_object_get(spec, "middlewares"), *m;
@@ -131,21 +132,14 @@ static int chain_spec(const pc_kobj_t *o, json_t *spec, char *err, size_t errlen
     json_t *names = json_array();
     json_array_foreach(list, i, m)
     {
-        const char *name = pc_str(m, "name"), *ns = pc_str(m, "namespace");
-        if (!name || !*name) {
-            snprintf(err, errlen, "chain.middlewares[%zu].name is missing", i);
+        char e[PC_ERR_MAX - 32];
+        char *id = pc_crd_ref(o->ns, m, "middleware", "Middleware", e, sizeof(e));
+        if (!id) {
+            snprintf(err, errlen, "chain.middlewares[%zu]%s%s", i, pc_str(m, "name") ? ": " : ".",
+                     e);
             json_decref(names);
             return -1;
         }
-        if (!strchr(name, '@') && ns && *ns && strcmp(ns, o->ns)) {
-            snprintf(err, errlen,
-                     "chain.middlewares[%zu]: middleware %s/%s is in another namespace "
-                     "(cross-namespace references are not allowed)",
-                     i, ns, name);
-            json_decref(names);
-            return -1;
-        }
-        char *id = strchr(name, '@') ? hc_strdup(name) : pc_strf("%s-%s", o->ns, name);
         json_array_append_new(names, json_string(id));
         hc_free(id);
     }
@@ -166,6 +160,14 @@ static int errors_spec(pc_kstate_t *k, const pc_kobj_t *o, json_t *spec, char *e
     json_object_set_new(spec, "service", json_string(q));
     hc_free(q);
     return 0;
+}
+
+/* "Normalize(<ns>-<name>)@kubernetescrd", as Traefik names a CRD object. */
+static char *crd_qualified_id(const pc_kobj_t *o)
+{
+    char *id = pc_crd_id(o->ns, o->name), *q = pc_qualify(id, "kubernetescrd");
+    hc_free(id);
+    return q;
 }
 
 static void crd_middleware(pc_kstate_t *k, const pc_kobj_t *o)
@@ -192,8 +194,8 @@ static void crd_middleware(pc_kstate_t *k, const pc_kobj_t *o)
         json_decref(body);
         return;
     }
-    proxy_middleware_t *m = pc_middleware_add(k->b, pc_strf("%s-%s@kubernetescrd", o->ns, o->name),
-                                              PROXY_PROVIDER_KUBERNETESCRD, o->source);
+    proxy_middleware_t *m =
+        pc_middleware_add(k->b, crd_qualified_id(o), PROXY_PROVIDER_KUBERNETESCRD, o->source);
     m->type = hc_strdup(type);
     m->spec = body;
 }
@@ -265,12 +267,53 @@ static void crd_tls_options(pc_kstate_t *k)
             json_decref(copy);
             continue;
         }
-        proxy_tls_option_t *t = pc_tls_option_add(
-            k->b,
-            is_default ? hc_strdup("default") : pc_strf("%s-%s@kubernetescrd", o->ns, o->name),
-            PROXY_PROVIDER_KUBERNETESCRD, o->source);
+        proxy_tls_option_t *t =
+            pc_tls_option_add(k->b, is_default ? hc_strdup("default") : crd_qualified_id(o),
+                              PROXY_PROVIDER_KUBERNETESCRD, o->source);
         t->spec = copy;
     }
+}
+
+/* ---- references ---- */
+
+int pc_crd_qualified(const char *name)
+{
+    size_t n = strlen(name), s = strlen(CRD_SUFFIX);
+    return n > s && !strcmp(name + n - s, CRD_SUFFIX);
+}
+
+char *pc_crd_id(const char *ns, const char *name)
+{
+    char *raw = pc_strf("%s-%s", ns, name), *id = proxy_config_normalize(raw);
+    hc_free(raw);
+    return id;
+}
+
+char *pc_crd_ref(const char *ns, const json_t *ref, const char *what, const char *referrer,
+                 char *err, size_t errlen)
+{
+    const char *name = pc_str(ref, "name"), *rns = pc_str(ref, "namespace");
+    if (!name || !*name) {
+        snprintf(err, errlen, "name is missing");
+        return NULL;
+    }
+    if (pc_crd_qualified(name)) {
+        snprintf(err, errlen,
+                 "invalid reference to %s %s: with crossnamespace disallowed, the namespace "
+                 "field needs to be explicitly specified",
+                 what, name);
+        return NULL;
+    }
+    if (strchr(name, '@'))
+        return hc_strdup(name);
+    if (rns && *rns && strcmp(rns, ns)) {
+        snprintf(err, errlen,
+                 "%s %s/%s is not in the %s namespace %s (references to another namespace are "
+                 "not allowed)",
+                 what, rns, name, referrer, ns);
+        return NULL;
+    }
+    return pc_crd_id(ns, name);
 }
 
 void pc_crd_load(pc_kstate_t *k)

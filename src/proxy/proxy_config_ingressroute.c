@@ -28,41 +28,12 @@ static char *crd_name(const char *s)
     return q;
 }
 
-/* Whether name is "<x>@kubernetescrd": the provider's own, whose "<ns>-<name>" could
- * name any namespace. */
-static int crd_qualified(const char *name)
-{
-    size_t n = strlen(name), s = strlen(CRD_SUFFIX);
-    return n > s && !strcmp(name + n - s, CRD_SUFFIX);
-}
-
-/* A {name, namespace} reference to a Middleware or TLSOption (what), as Traefik's
- * makeMiddlewareKeys and resolveReference read it: "x@provider" is another provider's
- * and taken as it is, but not "x@kubernetescrd" (it could name another namespace); the
- * namespace defaults to the referrer's, and another one is refused. New string, or NULL
- * with err. */
+/* A Middleware or TLSOption reference, qualified: pc_crd_ref's name + "@kubernetescrd"
+ * unless it names another provider. */
 static char *crd_ref(const char *ns, const json_t *ref, const char *what, char *err, size_t errlen)
 {
-    const char *name = pc_str(ref, "name"), *rns = pc_str(ref, "namespace");
-    if (!name || !*name) {
-        snprintf(err, errlen, "a %s reference needs a name", what);
-        return NULL;
-    }
-    if (crd_qualified(name)) {
-        snprintf(err, errlen,
-                 "invalid reference to %s %s: with crossnamespace disallowed, the namespace "
-                 "field needs to be explicitly specified",
-                 what, name);
-        return NULL;
-    }
-    if (strchr(name, '@'))
-        return hc_strdup(name);
-    if (rns && *rns && strcmp(rns, ns)) {
-        snprintf(err, errlen, "%s %s/%s is not in the IngressRoute namespace %s", what, rns, name,
-                 ns);
-        return NULL;
-    }
-    char *id = pc_strf("%s-%s", ns, name), *q = crd_name(id);
+    char *id = pc_crd_ref(ns, ref, what, "IngressRoute", err, errlen);
+    char *q = id ? pc_qualify(id, "kubernetescrd") : NULL;
     hc_free(id);
     return q;
 }
@@ -85,7 +56,7 @@ static int kube_service(pc_kstate_t *k, const char *ns, const char *name, const 
     }
     if (pc_service_find(k->b, q)) /* another route's reference built it already */
         return 0;
-    if (transport && crd_qualified(transport)) {
+    if (transport && pc_crd_qualified(transport)) {
         snprintf(err, errlen,
                  "invalid reference to serversTransport %s: namespace-name@kubernetescrd format "
                  "is not allowed when crossnamespace is disallowed",
@@ -124,7 +95,7 @@ static char *service_ref(pc_kstate_t *k, const char *ns, const json_t *ref, cons
         snprintf(err, errlen, "a service needs a name");
         return NULL;
     }
-    int local = crd_qualified(given);
+    int local = pc_crd_qualified(given);
     char *name = local ? hc_memdup(given, strlen(given) - strlen(CRD_SUFFIX)) : hc_strdup(given);
     const char *at = strchr(name, '@');
     char *q = NULL;

@@ -144,6 +144,17 @@ int pc_class_annotation_served(const pc_kstate_t *k, const json_t *obj);
  * weighted service. proxy_config_ingressroute.c */
 void pc_ingressroute_load(pc_kstate_t *k, const pc_kobj_t *o);
 void pc_traefik_service_load(pc_kstate_t *k, const pc_kobj_t *o);
+/* References between Traefik's CRDs (Traefik's makeMiddlewareKeys and resolveReference,
+ * allowCrossNamespace false), in proxy_config_crd.c:
+ * pc_crd_id: Normalize("<ns>-<name>"), the id of a CRD object (new string);
+ * pc_crd_qualified: whether name ends in "@kubernetescrd" (it could name any namespace);
+ * pc_crd_ref: a {name, namespace} reference of a referrer kind in ns to a what: "x@p"
+ * of another provider as it is, "x@kubernetescrd" refused, the namespace the
+ * referrer's or refused, else pc_crd_id; NULL with err. */
+char *pc_crd_id(const char *ns, const char *name);
+int pc_crd_qualified(const char *name);
+char *pc_crd_ref(const char *ns, const json_t *ref, const char *what, const char *referrer,
+                 char *err, size_t errlen);
 /* A CRD's reference to a service ({name, port, namespace, kind, ...}, as an
  * IngressRoute's services[] entry or an errors middleware's service): a Kubernetes
  * Service's load balancer is built; returns the qualified name, or NULL with err. */

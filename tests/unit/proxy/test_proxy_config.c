@@ -683,6 +683,8 @@ static void test_crd_secrets_and_chains(void **state)
                         "'namespace':'ns'},{'name':'x@file','namespace':'other'}]}}");
     crd_mw(&f, "cross", "{'chain':{'middlewares':[{'name':'lines','namespace':'other'}]}}");
     crd_mw(&f, "strings", "{'chain':{'middlewares':['lines']}}");
+    /* "<ns>-<name>@kubernetescrd" could name another namespace's middleware */
+    crd_mw(&f, "crdref", "{'chain':{'middlewares':[{'name':'other-secret@kubernetescrd'}]}}");
     proxy_config_t *c = build(&f);
 
     const json_t *s = mw_spec(c, "ns-lines@kubernetescrd");
@@ -706,9 +708,12 @@ static void test_crd_secrets_and_chains(void **state)
     static const struct {
         const char *name, *needle;
     } broken[] = {
-        {"two", "found 2 elements"},       {"bad", "not base64"},
-        {"missing", "ns/nope: not found"}, {"cross", "another namespace"},
+        {"two", "found 2 elements"},
+        {"bad", "not base64"},
+        {"missing", "ns/nope: not found"},
+        {"cross", "another namespace"},
         {"strings", "[0].name is missing"},
+        {"crdref", "namespace field needs to be explicitly specified"},
     };
     for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
         char id[64];
