@@ -4,6 +4,7 @@
 #include "proxy/mw_basicauth.h"
 #include "proxy/mw_buffering.h"
 #include "proxy/mw_chain.h"
+#include "proxy/mw_circuitbreaker.h"
 #include "proxy/mw_compress.h"
 #include "proxy/mw_digestauth.h"
 #include "proxy/mw_encoded.h"
@@ -54,11 +55,11 @@ static const proxy_mw_type_t types[] = {
     {"passTLSClientCert", proxy_mw_tlscert_parse, proxy_mw_tlscert_free, NULL, NULL},
     {"digestAuth", proxy_mw_digestauth_parse, proxy_mw_digestauth_free, proxy_mw_digestauth_request,
      NULL},
+    {"circuitBreaker", proxy_mw_cb_parse, proxy_mw_cb_free, NULL, NULL},
 };
 
 /* Traefik middleware types that hearth recognises but does not implement. */
 static const char *const unsupported[] = {
-    "circuitBreaker",
     "contentType",
     "grpcWeb",
     "plugin",

@@ -10,6 +10,7 @@
 
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
+#include "proxy/mw_circuitbreaker.h"
 #include "proxy/mw_compress.h"
 #include "proxy/mw_errors.h"
 #include "proxy/mw_forwardauth.h"
@@ -198,13 +199,18 @@ static void page_start(proxy_rq_t *rq);
  * 429, a 401, a redirect, an error page, the upstream), and each errors middleware on
  * the way may catch its status. Returns 1 when one caught it:
  * the caller leaves the request to page_start, whose page goes out through the
- * middlewares outside that one in turn. */
+ * middlewares outside that one in turn. A circuit breaker on the way counts the status
+ * as it stands there (what happened after its position). */
 static int wrap_or_catch(proxy_rq_t *rq, proxy_mw_resp_t *resp, size_t outer, int can_pass)
 {
     for (size_t e = outer; e-- > 0;) {
         const proxy_mw_t *m = &rq->chain->mws[e]->mw;
         if (m->type->on_response)
             m->type->on_response(m->cfg, &rq->mw, resp);
+        if (rq->chain->breakers && rq->chain->breakers[e]) {
+            uint64_t now = uv_hrtime();
+            proxy_mw_cb_record(rq->chain->breakers[e], resp->status, now - rq->start_ns, now);
+        }
         if (can_pass && !strcmp(m->type->name, "errors") &&
             proxy_mw_errors_catches(m->cfg, resp->status)) {
             rq->err_mw = e + 1;
@@ -510,6 +516,13 @@ static int run_one(proxy_rq_t *rq, const proxy_mw_t *m)
             rq->enc = proxy_mw_compress_negotiate(m->cfg, &rq->mw);
         }
         return 1;
+    }
+    if (!strcmp(t, "circuitBreaker")) {
+        if (proxy_mw_cb_allow(rq->chain->breakers[rq->next_mw - 1], uv_hrtime()))
+            return 1;
+        int code = proxy_mw_cb_response_code(m->cfg);
+        respond_text(rq, rq->next_mw - 1, code, hc_http_status_text(code));
+        return 0;
     }
     if (!strcmp(t, "forwardAuth")) {
         if (auth_start(rq, m) != 0)

@@ -10,6 +10,7 @@
 #include "core/hc_yaml.h"
 #include "proxy/mw_buffering.h"
 #include "proxy/mw_chain.h"
+#include "proxy/mw_circuitbreaker.h"
 #include "proxy/mw_errors.h"
 #include "proxy/mw_retry.h"
 #include "proxy/proxy.h"
@@ -211,12 +212,17 @@ static uint64_t min_limit(uint64_t a, uint64_t b)
     return a && (!b || a < b) ? a : b;
 }
 
-/* What the forward takes from a chain's buffering and retry middlewares. */
-static void chain_forward_opts(proxy_gen_chain_t *c)
+/* What the forward takes from a chain's buffering and retry middlewares, and the
+ * router's circuit breakers. */
+static void chain_prepare(proxy_gen_chain_t *c, const char *router)
 {
     for (size_t i = 0; i < c->n; i++) {
         const proxy_mw_t *m = &c->mws[i]->mw;
-        if (!strcmp(m->type->name, "buffering")) {
+        if (!strcmp(m->type->name, "circuitBreaker")) {
+            if (!c->breakers)
+                c->breakers = hc_calloc(c->n, sizeof(*c->breakers));
+            c->breakers[i] = proxy_mw_cb_new(m->cfg, router);
+        } else if (!strcmp(m->type->name, "buffering")) {
             c->body_max = min_limit(proxy_mw_buffering_max_request(m->cfg), c->body_max);
             c->resp_max = min_limit(proxy_mw_buffering_max_response(m->cfg), c->resp_max);
         } else if (!strcmp(m->type->name, "retry")) {
@@ -251,7 +257,7 @@ static void chains_build(proxy_gen_t *g)
         }
         g->chains[r].mws = hc_memdup(tmp, n * sizeof(tmp[0]));
         g->chains[r].n = n;
-        chain_forward_opts(&g->chains[r]);
+        chain_prepare(&g->chains[r], rt->name);
     }
 }
 
@@ -313,9 +319,13 @@ fail:
 static void gen_free(proxy_gen_t *g)
 {
     proxy_gen_tls_free(g);
-    if (g->chains)
-        for (size_t r = 0; r < g->cfg->nrouters; r++)
-            hc_free(g->chains[r].mws);
+    for (size_t r = 0; g->chains && r < g->cfg->nrouters; r++) {
+        proxy_gen_chain_t *ch = &g->chains[r];
+        for (size_t i = 0; ch->breakers && i < ch->n; i++)
+            proxy_mw_cb_destroy(ch->breakers[i]);
+        hc_free(ch->breakers);
+        hc_free(ch->mws);
+    }
     hc_free(g->chains);
     if (g->mws)
         for (size_t i = 0; i < g->cfg->nmiddlewares; i++) {

@@ -14,6 +14,7 @@
 #include "core/hc_manifest.h"
 #include "core/hc_tls.h"
 #include "proxy/mw.h"
+#include "proxy/mw_circuitbreaker.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_route.h"
 
@@ -44,6 +45,10 @@ typedef struct proxy_gen_chain {
     uint64_t body_max, resp_max;
     unsigned retry_attempts;
     uint64_t retry_interval_ms;
+    /* The router's own circuit breakers: n entries, set at the positions of
+     * circuitBreaker middlewares; NULL when the chain has none. They live as long as
+     * the generation, so a reload starts them again in standby, as Traefik's do. */
+    proxy_mw_cb_t **breakers;
 } proxy_gen_chain_t;
 
 /* One TLSOption as hc_tls takes it; o points into the strings, which it owns. */

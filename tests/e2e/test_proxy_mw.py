@@ -2,7 +2,8 @@
 one Ingress host per middleware, Traefik semantics from the reference: headers (custom and
 security fields), rateLimit, compress, redirectScheme, redirectRegex, forwardAuth,
 stripPrefix, addPrefix, basicAuth from a Secret, ipAllowList, inFlightReq, encodedCharacters,
-errors (pages from another service), buffering (body limits) and chain."""
+errors (pages from another service), buffering (body limits), retry, circuitBreaker, digestAuth
+and chain."""
 import base64
 import gzip
 import hashlib
@@ -151,6 +152,18 @@ MIDDLEWARES = {
           attempts: 3
           initialInterval: 50ms
         """,
+    "cb": """\
+        circuitBreaker:
+          expression: ResponseCodeRatio(500, 600, 0, 600) > 0.5
+          checkPeriod: 100ms
+          fallbackDuration: 1s
+          recoveryDuration: 1s
+        """,
+    "cb-net": """\
+        circuitBreaker:
+          expression: NetworkErrorRatio() > 0.5 || LatencyAtQuantileMS(50.0) > 5000
+          responseCode: 429
+        """,
     "pages-outer": """\
         errors:
           status: ["500", "503"]
@@ -199,7 +212,8 @@ HOSTS = {
     "hdrdeny": ["hdr", "allow-ten"], "seedredirect": ["default-redirect-https"], "enc": ["enc"],
     "inflight": ["inflight"], "hostrw": ["hostrw"], "pages": ["hdr", "pages"],
     "pagesbasic": ["pages", "basic"], "pagesnosvc": ["pages-nosvc"], "buf": ["buf"], "digest": ["digest"],
-    "retrydead": ["retry-fast"], "pagesnest": ["pages-outer", "pages-inner"],
+    "retrydead": ["retry-fast"], "pagesnest": ["pages-outer", "pages-inner"], "cb": ["cb"],
+    "cbtwin": ["cb"], "cbauth": ["cb", "basic"],
 }
 
 
@@ -252,7 +266,7 @@ def setup():
                                                     "%s-retry@kubernetescrd" % NS})
     m["ing-noretry.yaml"] = ingress_yaml(NS, "noretry", "noretry.test", [("/", "Prefix", "dead", 80)])
     for host, mw in (("hdrdead", "hdr"), ("ctdead", "hdr-ct"), ("pagesdead", "pages"),
-                     ("retrydead", "retry-fast")):
+                     ("retrydead", "retry-fast"), ("cbdead", "cb-net")):
         m["ing-%s.yaml" % host] = ingress_yaml(NS, host, host + ".test", [("/", "Prefix", "dead", 80)],
                                                annotations={"traefik.ingress.kubernetes.io/router.middlewares":
                                                             "%s-%s@kubernetescrd" % (NS, mw)})
@@ -745,6 +759,47 @@ def retry_tries_again_after_a_backoff():
     t0 = time.monotonic()
     assert request(p.web, "POST", "/x", host="noretry.test")[0] == 502
     assert time.monotonic() - t0 < 0.5
+
+
+@t.test
+def circuit_breaker_opens_and_recovers():
+    """circuitBreaker: past the expression (checked every checkPeriod) requests get the
+    fallback status without reaching the service, for fallbackDuration; then a growing
+    share passes until recoveryDuration ends. Each router has its own breaker; answers
+    of middlewares inside it count (a 401 is not a 5xx); a refused connection (502)
+    trips NetworkErrorRatio() at once."""
+    p = S["proxy"]
+    for path in ("/status/200", "/status/500", "/status/503"):
+        time.sleep(0.15)  # checkPeriod: 100 ms
+        status, _, body = web("cb", path)
+        assert status == int(path[-3:]) and body == b"status\n", (path, status, body[:100])
+    status, _, body = web("cb", "/status/200")  # 2 of 3 were 5xx: open
+    assert status == 503 and body == b"Service Unavailable", (status, body[:100])
+    assert "circuit breaker tripped" in p.proc.output()
+    assert web("cbtwin", "/status/200")[0] == 200  # the same middleware, another router
+    for _ in range(3):  # a 401 from basicAuth inside is counted, and is not a 5xx
+        time.sleep(0.15)
+        assert web("cbauth", "/")[0] == 401
+    # after fallbackDuration (1 s), recovery starts with the next request: over
+    # recoveryDuration (1 s) a growing share passes, then everything does
+    time.sleep(1.1)
+    codes, t0 = [], time.monotonic()
+    while time.monotonic() - t0 < 1.2:
+        codes.append(web("cb", "/status/200")[0])
+        time.sleep(0.02)
+    assert codes[0] == 503 and codes[-1] == 200, codes
+    first = codes[:len(codes) // 4]
+    assert first.count(503) > first.count(200), codes
+    codes = [web("cb", "/status/200")[0] for _ in range(5)]
+    assert codes == [200] * 5, codes
+    # a server that refuses connections: the 502 trips it, the next gets responseCode
+    assert web("cbdead")[0] == 502
+    status, _, body = web("cbdead")
+    assert status == 429 and body == b"Too Many Requests", (status, body[:100])
+    mws = {m["name"]: m for m in p.api_json("/api/http/middlewares")}
+    cb = mws["mw-cb@kubernetescrd"]
+    assert cb["status"] == "enabled" and cb["type"] == "circuitbreaker", cb
+    assert cb["circuitBreaker"]["expression"] == "ResponseCodeRatio(500, 600, 0, 600) > 0.5", cb
 
 
 @t.test

@@ -1,11 +1,13 @@
 /* Fuzz target for the proxy configuration model and routing: the input is either
  * "rule:" + a Traefik rule (compiled and evaluated), "path:" + a request path
  * (normalized as before routing, its invariants checked), "mw:" + a Middleware spec
- * (parsed by its type's parser, then run on a request and a response), or JSON: an
+ * (parsed by its type's parser, then run on a request and a response; a circuit
+ * breaker's expression is evaluated over a few responses), or JSON: an
  * array of Kubernetes objects, or an object that is a file-provider dynamic
  * configuration. The built config is turned into a routing table and a few requests are
  * matched against it. */
 #include "proxy/mw.h"
+#include "proxy/mw_circuitbreaker.h"
 #include "proxy/mw_errors.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_route.h"
@@ -149,6 +151,14 @@ static void fuzz_mw(const uint8_t *data, size_t size)
                 if (proxy_mw_errors_catches(mw.cfg, st) + proxy_mw_errors_status(mw.cfg, st) > 0)
                     (void)proxy_mw_errors_target(mw.cfg, st, "/a b?x=%zz", &b);
             hc_buf_free(&b);
+        }
+        if (!strcmp(mw.type->name, "circuitBreaker")) { /* its expression, evaluated */
+            proxy_mw_cb_t *cb = proxy_mw_cb_new(mw.cfg, "fuzz@file");
+            for (uint64_t i = 0, t = 1; i < 8; i++, t += 400000000u) {
+                (void)proxy_mw_cb_allow(cb, t);
+                proxy_mw_cb_record(cb, i & 1 ? 502 : 200 + (int)i, i * 7000000u, t);
+            }
+            proxy_mw_cb_destroy(cb);
         }
         proxy_mw_resp_free(&resp);
         proxy_mw_req_free(&req); /* gives back what the request held */
