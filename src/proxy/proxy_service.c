@@ -64,7 +64,9 @@ static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set)
         hc_log(HC_LOG_ERROR, "cannot read --file", HC_LS("error", ferr),
                HC_LI("keeping_last_good", svc->file_good != NULL), NULL);
         file = json_incref(svc->file_good);
+        svc->file_broken = 1;
     } else if (file) {
+        svc->file_broken = 0;
         json_decref(svc->file_good);
         svc->file_good = json_incref(file);
     }
@@ -152,10 +154,22 @@ static hc_manifest_set_t *current_manifests(proxy_svc_t *svc)
     return svc->watch ? hc_manifest_watch_current(svc->watch) : NULL;
 }
 
+/* As Traefik's provider aggregator, an edit that leaves --file's configuration as it
+ * was (a touch, a rewrite with the same content, a comment) builds nothing: what a
+ * generation keeps (circuit breakers, rateLimit buckets) carries on. */
 static void on_file_timer(uv_timer_t *t)
 {
     proxy_svc_t *svc = t->data;
-    rebuild(svc, current_manifests(svc));
+    json_t *file = NULL;
+    char err[512];
+    int same = !svc->file_broken && svc->file_good &&
+               proxy_gen_read_file(svc->file, &file, err, sizeof(err)) == 0 &&
+               json_equal(file, svc->file_good);
+    json_decref(file);
+    if (same)
+        hc_log(HC_LOG_INFO, "--file unchanged, nothing to reload", HC_LS("file", svc->file), NULL);
+    else
+        rebuild(svc, current_manifests(svc));
 }
 
 static void on_file_event(uv_fs_event_t *h, const char *filename, int events, int status)

@@ -59,6 +59,7 @@ struct proxy_svc {
     const char **up_manifests; /* under `hearth up`: manifests + <data>/manifests (owned) */
     const char *file;
     json_t *file_good; /* --file as last read whole: kept while an edit is broken */
+    int file_broken;   /* the last read of --file failed */
     const char *ingress_class;
     char hostname[256]; /* X-Forwarded-Server, as Traefik sends os.Hostname() */
     unsigned nworkers;

@@ -417,6 +417,11 @@ def file_hot_reload():
     p.write_file(cfg)
     wait_for(lambda: get(p.web, "/", host="rr2.test")[0] == 200, what="file reload")
     assert get(p.web, "/", host="rr.test")[0] == 404
+    # the same configuration written again (reformatted) builds nothing, as with Traefik
+    loaded = p.output().count("configuration loaded")
+    p.write_file(cfg.replace("\n", "\n\n"))
+    wait_for(lambda: "--file unchanged" in p.output(), what="the unchanged edit noticed")
+    assert p.output().count("configuration loaded") == loaded
 
 
 @t.test
