@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -71,17 +72,40 @@ static int syntax_error(cb_parser_t *ps, const char *what)
                    (int)(ps->p - ps->s), ps->p);
 }
 
-/* A decimal constant, as Go writes int and float literals: 12, 0.25, .5, 1e3. */
+static const char *digits(const char *p)
+{
+    while (isdigit((unsigned char)*p))
+        p++;
+    return p;
+}
+
+/* A decimal constant, as Go writes int and float literals: 12, 0.25, .5, 1e3 (no hex,
+ * nothing out of a double's range). */
 static int number(cb_parser_t *ps, double *out)
 {
     skip_space(ps);
-    if (!isdigit((unsigned char)*ps->p) && !(*ps->p == '.' && isdigit((unsigned char)ps->p[1])))
+    const char *p = digits(ps->p);
+    if (*p == '.')
+        p = digits(p + 1);
+    if (p == ps->p || (p == ps->p + 1 && *ps->p == '.'))
         return syntax_error(ps, "a number was expected");
-    char *end;
-    *out = strtod(ps->p, &end);
-    if (end == ps->p || isalpha((unsigned char)*end) || *end == '.')
+    if (*p == 'e' || *p == 'E') {
+        const char *e = p + 1 + (p[1] == '+' || p[1] == '-');
+        if (digits(e) == e)
+            return syntax_error(ps, "malformed number");
+        p = digits(e);
+    }
+    if (isalnum((unsigned char)*p) || *p == '.' || *p == '_')
         return syntax_error(ps, "malformed number");
-    ps->p = end;
+    char buf[64];
+    if ((size_t)(p - ps->p) >= sizeof(buf))
+        return syntax_error(ps, "number too long");
+    memcpy(buf, ps->p, (size_t)(p - ps->p));
+    buf[p - ps->p] = '\0';
+    *out = strtod(buf, NULL);
+    if (isinf(*out))
+        return syntax_error(ps, "number out of range");
+    ps->p = p;
     return 0;
 }
 
@@ -143,7 +167,7 @@ static int comparison(cb_parser_t *ps)
                                       : "')' was expected");
     if (nd.fn == F_CODES)
         for (int i = 0; i < 4; i++)
-            if (nd.arg[i] != (double)(int)nd.arg[i])
+            if (fabs(nd.arg[i]) > 1e6 || nd.arg[i] != (double)(int)nd.arg[i])
                 return syntax_error(ps, "ResponseCodeRatio takes integer status codes");
     if (nd.fn == F_LATENCY && (nd.arg[0] < 0 || nd.arg[0] > 100))
         return syntax_error(ps, "LatencyAtQuantileMS takes a percentile from 0 to 100");
@@ -252,9 +276,11 @@ int proxy_mw_cb_parse(const json_t *spec, const char *name, void **cfg, char *er
         return -EINVAL;
     }
     c->name = hc_strdup(name ? name : "");
-    c->check_ns = d[0] ? d[0] : defaults[0];
-    c->fallback_ns = d[1] ? d[1] : defaults[1];
-    c->recovery_ns = d[2] ? d[2] : defaults[2];
+    for (size_t i = 0; i < 3; i++) /* as long as Go's time.Duration goes */
+        d[i] = !d[i] ? defaults[i] : d[i] > INT64_MAX ? INT64_MAX : d[i];
+    c->check_ns = d[0];
+    c->fallback_ns = d[1];
+    c->recovery_ns = d[2];
     c->code = (int)code;
     *cfg = c;
     return 0;
@@ -281,11 +307,13 @@ int proxy_mw_cb_response_code(const void *cfg)
 #define CODES 16u   /* distinct statuses counted in a second; more count in total only */
 #define HISTS 6u    /* latencies: 6 histograms of 10 seconds */
 #define HIST_SECONDS 10u
-/* Microseconds in log-linear buckets: 0..31 exactly, then 32 per power of two (a bucket
- * spans at most 1/32 of its values, as HDR histograms of 2 significant figures do),
- * up to 2^36 us (19 hours; longer counts there). */
-#define SUB 32u
-#define HIST_N (SUB * 33u)
+/* Microseconds in the buckets of oxy's HDR histogram (2 significant figures, 1 us to an
+ * hour): 0..255 exactly, then 128 per power of two up to 2^32 (a bucket spans under 1 %
+ * of its values). Longer latencies are not counted, as oxy's are not. */
+#define SUB 128u
+#define LIN (2u * SUB)
+#define HIST_MAX_US 3600000000ull
+#define HIST_N (LIN + 24u * SUB)
 
 typedef struct cb_second {
     uint64_t sec; /* the second (monotonic) these counts are of; 0: none */
@@ -312,23 +340,22 @@ struct proxy_mw_cb {
     cb_hist_t *hists; /* HISTS of them when the expression reads latencies, else NULL */
 };
 
+/* us <= HIST_MAX_US (< 2^32) */
 static unsigned hist_bucket(uint64_t us)
 {
-    if (us < SUB)
+    if (us < LIN)
         return (unsigned)us;
-    unsigned e = 63u - (unsigned)__builtin_clzll(us); /* 2^e <= us, e >= 5 */
-    if (e > 36)
-        return HIST_N - 1;
-    return (e - 4) * SUB + (unsigned)(us >> (e - 5)) - SUB;
+    unsigned e = 63u - (unsigned)__builtin_clzll(us); /* 2^e <= us, 8 <= e <= 31 */
+    return LIN + (e - 8) * SUB + (unsigned)(us >> (e - 7)) - SUB;
 }
 
 /* The largest value of bucket i (an HDR histogram's highest equivalent value). */
 static uint64_t hist_value(unsigned i)
 {
-    if (i < SUB)
+    if (i < LIN)
         return i;
-    unsigned e = i / SUB + 4, m = i % SUB + SUB;
-    return (((uint64_t)m + 1) << (e - 5)) - 1;
+    unsigned e = (i - LIN) / SUB + 8, m = (i - LIN) % SUB + SUB;
+    return (((uint64_t)m + 1) << (e - 7)) - 1;
 }
 
 static void figures_reset(proxy_mw_cb_t *cb)
@@ -354,7 +381,7 @@ static void figures_add(proxy_mw_cb_t *cb, int status, uint64_t latency_ns, uint
             break;
         }
     }
-    if (cb->hists) {
+    if (cb->hists && latency_ns / 1000u <= HIST_MAX_US) {
         uint64_t period = now / (HIST_SECONDS * SEC) + 1;
         cb_hist_t *h = &cb->hists[period % HISTS];
         if (h->period != period) {
@@ -456,6 +483,12 @@ static int eval(const proxy_mw_cb_t *cb, int n, uint64_t now)
 
 /* ---- the states ---- */
 
+/* now + d, saturated: durations go up to INT64_MAX ns. */
+static uint64_t after(uint64_t now, uint64_t d)
+{
+    return d > UINT64_MAX - now ? UINT64_MAX : now + d;
+}
+
 proxy_mw_cb_t *proxy_mw_cb_new(const void *cfg, const char *router)
 {
     proxy_mw_cb_t *cb = hc_calloc(1, sizeof(*cb));
@@ -493,7 +526,9 @@ static void state_set(proxy_mw_cb_t *cb, proxy_mw_cb_state_t s, uint64_t until)
  * requests under a target that grows from 0 to 1/2 over recoveryDuration. */
 static int ramp_allows(proxy_mw_cb_t *cb, uint64_t now)
 {
-    double target = 0.5 * (double)(now - cb->ramp_start) / (double)cb->cfg->recovery_ns;
+    /* a worker's clock read before another's started the ramp: no time passed yet */
+    uint64_t elapsed = now > cb->ramp_start ? now - cb->ramp_start : 0;
+    double target = 0.5 * (double)elapsed / (double)cb->cfg->recovery_ns;
     double share = (double)(cb->allowed + 1) / (double)(cb->allowed + 1 + cb->denied);
     if (share < target) {
         cb->allowed++;
@@ -514,7 +549,7 @@ int proxy_mw_cb_allow(proxy_mw_cb_t *cb, uint64_t now_ns)
         ok = 0;
     } else {
         if (s == PROXY_MW_CB_TRIPPED) {
-            state_set(cb, PROXY_MW_CB_RECOVERING, now_ns + cb->cfg->recovery_ns);
+            state_set(cb, PROXY_MW_CB_RECOVERING, after(now_ns, cb->cfg->recovery_ns));
             cb->ramp_start = now_ns;
             cb->allowed = cb->denied = 0;
             s = PROXY_MW_CB_RECOVERING;
@@ -535,10 +570,10 @@ void proxy_mw_cb_record(proxy_mw_cb_t *cb, int status, uint64_t latency_ns, uint
     pthread_mutex_lock(&cb->mu);
     figures_add(cb, status, latency_ns, now_ns);
     if (now_ns >= cb->next_check) {
-        cb->next_check = now_ns + cb->cfg->check_ns;
+        cb->next_check = after(now_ns, cb->cfg->check_ns);
         if (atomic_load_explicit(&cb->state, memory_order_relaxed) != PROXY_MW_CB_TRIPPED &&
             eval(cb, cb->cfg->root, now_ns)) {
-            state_set(cb, PROXY_MW_CB_TRIPPED, now_ns + cb->cfg->fallback_ns);
+            state_set(cb, PROXY_MW_CB_TRIPPED, after(now_ns, cb->cfg->fallback_ns));
             figures_reset(cb);
         }
     }

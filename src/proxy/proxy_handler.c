@@ -10,6 +10,7 @@
 
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
+#include "proxy/mw_buffering.h"
 #include "proxy/mw_circuitbreaker.h"
 #include "proxy/mw_compress.h"
 #include "proxy/mw_errors.h"
@@ -57,6 +58,7 @@ struct proxy_rq {
     int err_status; /* the status it caught */
     int err_origin; /* the upstream's status when it caught the upstream's answer */
     unsigned err_retries; /* the retries before that answer */
+    uint64_t cb_counted;  /* chain positions whose circuit breaker counted this request */
     int64_t start_wall_ns;
     uint64_t start_ns;
     char client_addr[64];    /* "ip:port", filled only when there is an access log */
@@ -138,6 +140,19 @@ static const char *tls_version_short(const char *v)
     return v && !strncmp(v, "TLSv", 4) ? v + 4 : v;
 }
 
+_Static_assert(PROXY_GEN_MAX_MWS <= 64, "cb_counted has a bit per chain position");
+
+/* Counts status in the circuit breaker at chain position e (if any), once per request. */
+static void breaker_count(proxy_rq_t *rq, size_t e, int status)
+{
+    proxy_mw_cb_t *cb = rq->chain && rq->chain->breakers ? rq->chain->breakers[e] : NULL;
+    if (!cb || (rq->cb_counted >> e & 1))
+        return;
+    rq->cb_counted |= 1ull << e;
+    uint64_t now = uv_hrtime();
+    proxy_mw_cb_record(cb, status, now - rq->start_ns, now);
+}
+
 static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
 {
     proxy_worker_t *w = rq->w;
@@ -147,6 +162,10 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
     const char *ep = rq->ep->idx == PROXY_GEN_WEB ? PROXY_EP_WEB : PROXY_EP_WEBSECURE;
     int code = res ? res->downstream_status : status;
     const char *proto = res && res->upgraded ? "websocket" : "http";
+    /* breakers the request passed that saw no answer on its way out (the client left:
+     * 499, as Traefik records a cancelled request; the server's own 413) */
+    for (size_t e = 0; rq->chain && rq->chain->breakers && e < rq->next_mw; e++)
+        breaker_count(rq, e, code ? code : 499);
     if (w->log) {
         proxy_accesslog_entry_t e = {
             .start_ns = rq->start_wall_ns,
@@ -207,10 +226,7 @@ static int wrap_or_catch(proxy_rq_t *rq, proxy_mw_resp_t *resp, size_t outer, in
         const proxy_mw_t *m = &rq->chain->mws[e]->mw;
         if (m->type->on_response)
             m->type->on_response(m->cfg, &rq->mw, resp);
-        if (rq->chain->breakers && rq->chain->breakers[e]) {
-            uint64_t now = uv_hrtime();
-            proxy_mw_cb_record(rq->chain->breakers[e], resp->status, now - rq->start_ns, now);
-        }
+        breaker_count(rq, e, resp->status);
         if (can_pass && !strcmp(m->type->name, "errors") &&
             proxy_mw_errors_catches(m->cfg, resp->status)) {
             rq->err_mw = e + 1;
@@ -259,6 +275,15 @@ static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len, 
     uint64_t max = rq->chain->resp_max;
     int over = max && body_len > 0 && (uint64_t)body_len > max;
     if (over) { /* buffering's maxResponseBodyBytes: not forwarded, the client gets a 500 */
+        for (size_t e = rq->chain->n; e-- > 0;) { /* breakers inside the one that refuses
+                                                      it see the upstream's status */
+            const proxy_mw_t *m = &rq->chain->mws[e]->mw;
+            uint64_t limit =
+                strcmp(m->type->name, "buffering") ? 0 : proxy_mw_buffering_max_response(m->cfg);
+            if (limit && (uint64_t)body_len > limit)
+                break;
+            breaker_count(rq, e, resp->status);
+        }
         proxy_mw_resp_free(resp);
         proxy_mw_resp_init(resp);
         proxy_mw_resp_text(resp, 500, "Internal Server Error");
@@ -382,7 +407,7 @@ static void page_start(proxy_rq_t *rq)
         hc_buf_append(&target, "", 1) < 0) {
         hc_buf_free(&url);
         hc_buf_free(&target);
-        respond_text(rq, e, status, hc_http_status_text(status));
+        respond_text(rq, e, status, proxy_mw_status_text(status));
         return;
     }
     char *q = strchr(target.base, '?');
@@ -521,7 +546,8 @@ static int run_one(proxy_rq_t *rq, const proxy_mw_t *m)
         if (proxy_mw_cb_allow(rq->chain->breakers[rq->next_mw - 1], uv_hrtime()))
             return 1;
         int code = proxy_mw_cb_response_code(m->cfg);
-        respond_text(rq, rq->next_mw - 1, code, hc_http_status_text(code));
+        rq->cb_counted |= 1ull << (rq->next_mw - 1); /* its own answer is not counted */
+        respond_text(rq, rq->next_mw - 1, code, proxy_mw_status_text(code));
         return 0;
     }
     if (!strcmp(t, "forwardAuth")) {

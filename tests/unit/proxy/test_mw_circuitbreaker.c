@@ -7,6 +7,7 @@
 #include "proxy/mw_circuitbreaker.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MS 1000000ull
@@ -61,6 +62,9 @@ static void test_specs(void **state)
               "unexpected text at offset 26");
     parse_bad("{'expression':'(NetworkErrorRatio() > 0.5'}", "')' was expected");
     parse_bad("{'expression':'NetworkErrorRatio() > 1.5e'}", "malformed number");
+    parse_bad("{'expression':'NetworkErrorRatio() > 0x10'}", "malformed number");
+    parse_bad("{'expression':'NetworkErrorRatio() < 1e999'}", "out of range");
+    parse_bad("{'expression':'ResponseCodeRatio(1e10, 600, 0, 600) > 0.5'}", "integer status");
     parse_bad("{'expression':'NetworkErrorRatio() > 0.5','responseCode':99}", "200 to 599");
     parse_bad("{'expression':'NetworkErrorRatio() > 0.5','checkPeriod':'soon'}", "checkPeriod");
 
@@ -215,6 +219,68 @@ static void test_latency_quantile(void **state)
     done(b2, c2);
 }
 
+/* oxy's HDR histogram keeps 2 significant figures: 250 ms reads as 250, 1 s as 1003 */
+static void test_latency_precision(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t ms;
+        const char *expr;
+        int trips;
+    } cases[] = {
+        {250, "LatencyAtQuantileMS(50) > 250", 0},   {250, "LatencyAtQuantileMS(50) >= 250", 1},
+        {1000, "LatencyAtQuantileMS(50) > 1003", 0}, {1000, "LatencyAtQuantileMS(50) == 1003", 1},
+        {4000000, "LatencyAtQuantileMS(50) > 0", 0}, /* over an hour: not counted */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char spec[160];
+        snprintf(spec, sizeof(spec), "{'expression':'%s'}", cases[i].expr);
+        void *cfg;
+        proxy_mw_cb_t *cb = breaker(spec, &cfg);
+        proxy_mw_cb_record(cb, 200, cases[i].ms * MS, T0);
+        if ((proxy_mw_cb_state(cb) == PROXY_MW_CB_TRIPPED) != cases[i].trips)
+            fail_msg("%s after %llu ms", cases[i].expr, (unsigned long long)cases[i].ms);
+        done(cb, cfg);
+    }
+}
+
+/* Durations as long as Go's go (integer seconds past 292 years are cut there) never
+ * wrap the clock; a worker whose clock read came before the ramp began is not let
+ * through for it. */
+static void test_long_durations_and_late_clocks(void **state)
+{
+    (void)state;
+    void *cfg;
+    proxy_mw_cb_t *cb = breaker("{'expression':'NetworkErrorRatio() > 0.5',"
+                                " 'fallbackDuration': 18446744000, 'checkPeriod': 18446744000}",
+                                &cfg);
+    proxy_mw_cb_record(cb, 502, MS, T0);
+    assert_int_equal(proxy_mw_cb_state(cb), PROXY_MW_CB_TRIPPED);
+    assert_int_equal(proxy_mw_cb_allow(cb, T0 + 1), 0);
+    assert_int_equal(proxy_mw_cb_allow(cb, T0 + 3600000 * MS), 0);
+    assert_int_equal(proxy_mw_cb_state(cb), PROXY_MW_CB_TRIPPED);
+    done(cb, cfg);
+
+    cb = breaker("{'expression':'NetworkErrorRatio() > 0.5', 'fallbackDuration':'1s'}", &cfg);
+    proxy_mw_cb_record(cb, 502, MS, T0);
+    uint64_t t = T0 + 2000 * MS;
+    assert_int_equal(proxy_mw_cb_allow(cb, t), 0); /* the ramp starts at t */
+    assert_int_equal(proxy_mw_cb_state(cb), PROXY_MW_CB_RECOVERING);
+    assert_int_equal(proxy_mw_cb_allow(cb, t - 1), 0);
+    done(cb, cfg);
+}
+
+/* The fallback's body: Go's http.StatusText, "" for a code it does not know. */
+static void test_fallback_texts(void **state)
+{
+    (void)state;
+    assert_string_equal(proxy_mw_status_text(503), "Service Unavailable");
+    assert_string_equal(proxy_mw_status_text(418), "I'm a teapot");
+    assert_string_equal(proxy_mw_status_text(413), "Request Entity Too Large");
+    assert_string_equal(proxy_mw_status_text(507), "Insufficient Storage");
+    assert_string_equal(proxy_mw_status_text(299), "");
+}
+
 static void test_and_binds_tighter(void **state)
 {
     (void)state;
@@ -243,6 +309,9 @@ int main(void)
         cmocka_unit_test(test_trips_again_while_recovering),
         cmocka_unit_test(test_response_codes_and_window),
         cmocka_unit_test(test_latency_quantile),
+        cmocka_unit_test(test_latency_precision),
+        cmocka_unit_test(test_long_durations_and_late_clocks),
+        cmocka_unit_test(test_fallback_texts),
         cmocka_unit_test(test_and_binds_tighter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
