@@ -6,6 +6,7 @@
 #include "proxy/mw_chain.h"
 #include "proxy/mw_circuitbreaker.h"
 #include "proxy/mw_compress.h"
+#include "proxy/mw_contenttype.h"
 #include "proxy/mw_digestauth.h"
 #include "proxy/mw_encoded.h"
 #include "proxy/mw_errors.h"
@@ -56,11 +57,11 @@ static const proxy_mw_type_t types[] = {
     {"digestAuth", proxy_mw_digestauth_parse, proxy_mw_digestauth_free, proxy_mw_digestauth_request,
      NULL},
     {"circuitBreaker", proxy_mw_cb_parse, proxy_mw_cb_free, NULL, NULL},
+    {"contentType", proxy_mw_contenttype_parse, proxy_mw_contenttype_free, NULL, NULL},
 };
 
 /* Traefik middleware types that hearth recognises but does not implement. */
 static const char *const unsupported[] = {
-    "contentType",
     "grpcWeb",
     "plugin",
 };

@@ -11,6 +11,7 @@
 #include "proxy/mw_buffering.h"
 #include "proxy/mw_chain.h"
 #include "proxy/mw_circuitbreaker.h"
+#include "proxy/mw_contenttype.h"
 #include "proxy/mw_errors.h"
 #include "proxy/mw_retry.h"
 #include "proxy/proxy.h"
@@ -212,8 +213,8 @@ static uint64_t min_limit(uint64_t a, uint64_t b)
     return a && (!b || a < b) ? a : b;
 }
 
-/* What the forward takes from a chain's buffering and retry middlewares, and the
- * router's circuit breakers. */
+/* What the forward takes from a chain's buffering, retry and contentType middlewares,
+ * and the router's circuit breakers. */
 static void chain_prepare(proxy_gen_chain_t *c, const char *router)
 {
     for (size_t i = 0; i < c->n; i++) {
@@ -222,6 +223,8 @@ static void chain_prepare(proxy_gen_chain_t *c, const char *router)
             if (!c->breakers)
                 c->breakers = hc_calloc(c->n, sizeof(*c->breakers));
             c->breakers[i] = proxy_mw_cb_new(m->cfg, router);
+        } else if (!strcmp(m->type->name, "contentType")) {
+            c->sniff |= proxy_mw_contenttype_enabled(m->cfg);
         } else if (!strcmp(m->type->name, "buffering")) {
             c->body_max = min_limit(proxy_mw_buffering_max_request(m->cfg), c->body_max);
             c->resp_max = min_limit(proxy_mw_buffering_max_response(m->cfg), c->resp_max);

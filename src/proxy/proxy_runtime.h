@@ -45,6 +45,7 @@ typedef struct proxy_gen_chain {
     uint64_t body_max, resp_max;
     unsigned retry_attempts;
     uint64_t retry_interval_ms;
+    int sniff; /* a contentType middleware turns Content-Type detection on */
     /* The router's own circuit breakers: n entries, set at the positions of
      * circuitBreaker middlewares; NULL when the chain has none. They live as long as
      * the generation, so a reload starts them again in standby, as Traefik's do. */

@@ -7,6 +7,7 @@
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
 #include "proxy/proxy_upstream_int.h"
+#include "proxy/mw_contenttype.h"
 #include "proxy/mw_retry.h"
 
 #include <errno.h>
@@ -70,6 +71,8 @@ struct proxy_fwd {
     int await_continue; /* the client's Expect: 100-continue waits on the server's */
     size_t body_unacked;
     int head_sent, answered, filter, want_pause, res_paused, finished;
+    int head_held;       /* the head waits for the first body bytes to name its type */
+    int64_t held_len;    /* its Content-Length then, -1: none */
     int splice_ok;       /* plain on both sides: the body's rest may be spliced */
     int ufd;             /* the upstream socket once spliced from, else -1 */
     int64_t splice_left; /* body bytes still in the upstream socket */
@@ -241,11 +244,18 @@ static void respond_error(proxy_fwd_t *f, int status)
 
 /* ---- the response ---- */
 
+static int head_start(proxy_fwd_t *f, int64_t len);
+
 static int sink_write(void *ud, const void *p, size_t n)
 {
     proxy_fwd_t *f = ud;
     if (!f->req)
         return -EPIPE;
+    if (f->head_held) { /* a filter's own bytes, with no body before them */
+        int rc = n ? head_start(f, f->held_len) : 0;
+        if (!n || rc < 0)
+            return rc;
+    }
     int rc = hc_http_res_write(f->req, p, n);
     if (rc < 0)
         return rc;
@@ -278,6 +288,12 @@ static void pause_for_drain(proxy_fwd_t *f)
 static int write_body(proxy_fwd_t *f, const char *data, size_t len, int last)
 {
     int rc = 0;
+    if (f->head_held && len) { /* the type of what the upstream sent, before any filter */
+        proxy_mw_headers_set(&f->resp.headers, "Content-Type",
+                             proxy_mw_sniff((const unsigned char *)data, len));
+        if ((rc = head_start(f, f->held_len)) < 0)
+            return rc;
+    }
     if (f->filter)
         rc = f->hooks->body_filter(f->ud, data, len, last, sink_write, f);
     else if (len)
@@ -318,7 +334,7 @@ static int pipe_ready(proxy_upstream_t *up)
 static void splice_maybe(proxy_fwd_t *f)
 {
     f->splice_ok = 0; /* one look per response */
-    if (!f->filter && f->creq && f->up && pipe_ready(f->up))
+    if (!f->filter && !f->head_held && f->creq && f->up && pipe_ready(f->up))
         f->ufd = hc_http_client_req_body_fd(f->creq, SPLICE_MIN, &f->splice_left);
 }
 
@@ -444,8 +460,9 @@ static int64_t length_of(const char *v)
     return i && !v[i] ? n : strtoll(v, NULL, 10);
 }
 
-/* Runs the response hook and starts the client response. Returns 0 to go on with the
- * body, or a negative errno that stops the upstream request. */
+/* Runs the response hook and starts the client response (or holds its head back for
+ * sniffing). Returns 0 to go on with the body, or a negative errno that stops the
+ * upstream request. */
 static int deliver_head(proxy_fwd_t *f, long long body_len)
 {
     if (!f->req)
@@ -458,6 +475,8 @@ static int deliver_head(proxy_fwd_t *f, long long body_len)
         respond_error(f, 502);
         return -ECANCELED;
     }
+    int sniff = verdict & PROXY_FWD_SNIFF;
+    verdict &= ~PROXY_FWD_SNIFF;
     if (verdict == PROXY_FWD_PASS && can_pass) { /* the upstream's answer is dropped */
         pass_back(f);
         return -ECANCELED;
@@ -469,6 +488,19 @@ static int deliver_head(proxy_fwd_t *f, long long body_len)
     f->filter = verdict == PROXY_FWD_FILTER && f->hooks->body_filter;
     const char *cl = proxy_mw_headers_get(&f->resp.headers, "Content-Length");
     int64_t len = !f->filter && cl ? length_of(cl) : -1;
+    if (sniff && body_len != 0 && !proxy_mw_headers_get(&f->resp.headers, "Content-Type")) {
+        f->head_held = 1; /* head_start once the first bytes are known (sink_write) */
+        f->held_len = len;
+        return 0;
+    }
+    return head_start(f, len);
+}
+
+/* Sends the response head with Content-Length len (-1: none). Returns 0 or a negative
+ * errno that stops the upstream request. */
+static int head_start(proxy_fwd_t *f, int64_t len)
+{
+    f->head_held = 0;
     if (send_headers(f) < 0) {
         hc_log(HC_LOG_WARN, "upstream response head too large", HC_LS("service", f->lb->name),
                HC_LI("max_bytes", HC_HTTP_RES_HEADERS_MAX), NULL);
@@ -698,8 +730,10 @@ static void on_creq_done(hc_http_client_req_t *creq, int status, void *ud)
     } else if (status == 0 && f->req && !f->answered) {
         if (f->filter)
             write_body(f, NULL, 0, 1);
-        hc_http_res_end(f->req);
-        response_over(f);
+        if (!f->head_held || head_start(f, f->held_len) == 0) { /* no body came: no type */
+            hc_http_res_end(f->req);
+            response_over(f);
+        }
     } else if (status < 0) {
         upstream_failed(f, creq, status);
     }

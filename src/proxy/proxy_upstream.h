@@ -106,6 +106,9 @@ enum {
     PROXY_FWD_FILTER = 2,  /* like SEND, but every body piece goes through body_filter */
     PROXY_FWD_PASS = 3,    /* answer nothing: the client request goes back to the caller
                               (res.passed in on_done), which answers it itself */
+    /* or'ed with _SEND or _FILTER: a response without Content-Type gets one detected
+       from its first body bytes (proxy_mw_sniff); its head waits for them */
+    PROXY_FWD_SNIFF = 0x100,
 };
 
 /* Access-log and metrics values of one forward (Traefik's log field names). Strings
@@ -130,7 +133,8 @@ typedef struct proxy_fwd_hooks {
     /** The upstream response head (also 101), hop-by-hop fields removed, sticky
      *  Set-Cookie added, body empty. body_len: Content-Length when given (0 when the
      *  status or method has no body), else -1 (a streamed body). May edit
-     *  resp->status and resp->headers. Returns PROXY_FWD_SEND, _FILTER or _REPLACE,
+     *  resp->status and resp->headers. Returns PROXY_FWD_SEND or _FILTER (either maybe
+     *  with PROXY_FWD_SNIFF), _REPLACE,
      *  PROXY_FWD_PASS when can_pass (the client's body is not being read, no tunnel),
      *  or a negative errno to answer 502. Called once, before anything reaches the
      *  client. */

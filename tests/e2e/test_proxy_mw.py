@@ -8,6 +8,7 @@ import base64
 import gzip
 import hashlib
 import http.client
+import http.server
 import re
 import socket
 import subprocess
@@ -164,6 +165,13 @@ MIDDLEWARES = {
           expression: NetworkErrorRatio() > 0.5 || LatencyAtQuantileMS(50.0) > 5000
           responseCode: 429
         """,
+    "sniff": """\
+        contentType: {}
+        """,
+    "sniff-off": """\
+        contentType:
+          autoDetect: false
+        """,
     "pages-outer": """\
         errors:
           status: ["500", "503"]
@@ -213,8 +221,44 @@ HOSTS = {
     "inflight": ["inflight"], "hostrw": ["hostrw"], "pages": ["hdr", "pages"],
     "pagesbasic": ["pages", "basic"], "pagesnosvc": ["pages-nosvc"], "buf": ["buf"], "digest": ["digest"],
     "retrydead": ["retry-fast"], "pagesnest": ["pages-outer", "pages-inner"], "cb": ["cb"],
-    "cbtwin": ["cb"], "cbauth": ["cb", "basic"],
+    "cbtwin": ["cb"], "cbauth": ["cb", "basic"], "cbbuf": ["buf", "cb"],
 }
+
+
+# A server that answers without Content-Type (hc_testd always names one), as many
+# application servers do for some paths: what the contentType middleware is for.
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+UNTYPED = {"/html": b"\n  <!DOCTYPE html><html><body>hi</body></html>", "/png": PNG,
+           "/plain": b"just words\n", "/bin": b"\x00\x01\x02binary", "/empty": b"",
+           "/big": b"<html>" + b"<p>compressible words</p>" * 200}
+
+
+class Untyped(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        if self.path == "/typed":
+            body = b"{}"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+        elif self.path == "/stream":  # chunked, its first bytes 300 ms late
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            time.sleep(0.3)
+            for piece in (b"%PDF-1.7\n", b"rest"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        else:
+            body = UNTYPED[self.path]
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
 
 
 def htpasswd(user, password):
@@ -276,11 +320,23 @@ def setup():
                                                 annotations={"traefik.ingress.kubernetes.io/router.middlewares":
                                                              "%s-allow-ten@kubernetescrd" % NS})
     m["ing-pathsafe.yaml"] = ingress_yaml(NS, "pathsafe", "pathsafe.test", [("/", "Prefix", "be", 80)])
+    S["untyped"] = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Untyped)
+    threading.Thread(target=S["untyped"].serve_forever, daemon=True).start()
+    m["svc-untyped.yaml"] = service_yaml(NS, "untyped", 80,
+                                         [types.SimpleNamespace(port=S["untyped"].server_address[1])])
+    for host, mws in (("sniff", ["sniff"]), ("sniffoff", ["sniff-off"]), ("nosniff", []),
+                      ("sniffgz", ["gz"])):
+        names = ",".join("%s-%s@kubernetescrd" % (NS, n) for n in mws)
+        m["ing-%s.yaml" % host] = ingress_yaml(NS, host, host + ".test", [("/", "Prefix", "untyped", 80)],
+                                               annotations={"traefik.ingress.kubernetes.io/router.middlewares": names}
+                                               if names else None)
     S["proxy"] = Proxy(m)
     wait_for(lambda: get(S["proxy"].web, "/", host="add.test")[0] == 200, what="mw hosts routed")
 
 
 def teardown():
+    if "untyped" in S:
+        S.pop("untyped").shutdown()
     for k in ("proxy", "be", "auth", "pages", "late"):
         if k in S:
             S.pop(k).stop()
@@ -777,6 +833,10 @@ def circuit_breaker_opens_and_recovers():
     assert status == 503 and body == b"Service Unavailable", (status, body[:100])
     assert "circuit breaker tripped" in p.proc.output()
     assert web("cbtwin", "/status/200")[0] == 200  # the same middleware, another router
+    for _ in range(3):  # inside buffering, it sees the upstream's 200, not buffering's 500
+        time.sleep(0.15)
+        assert web("cbbuf", "/big?n=30000")[0] == 500
+    assert web("cbbuf", "/status/200")[0] == 200
     for _ in range(3):  # a 401 from basicAuth inside is counted, and is not a 5xx
         time.sleep(0.15)
         assert web("cbauth", "/")[0] == 401
@@ -800,6 +860,33 @@ def circuit_breaker_opens_and_recovers():
     cb = mws["mw-cb@kubernetescrd"]
     assert cb["status"] == "enabled" and cb["type"] == "circuitbreaker", cb
     assert cb["circuitBreaker"]["expression"] == "ResponseCodeRatio(500, 600, 0, 600) > 0.5", cb
+
+
+@t.test
+def content_type_detected_when_missing():
+    """contentType: a response without Content-Type gets the type Go's
+    http.DetectContentType names from its first bytes (its head waits for them); a named
+    type, an empty body and routers without the middleware (or with autoDetect: false)
+    are left alone; compress names the type of what it compresses, as Traefik's does."""
+    want = {"/html": "text/html; charset=utf-8", "/png": "image/png",
+            "/plain": "text/plain; charset=utf-8", "/bin": "application/octet-stream",
+            "/typed": "application/json", "/stream": "application/pdf"}
+    for path, ct in want.items():
+        status, hs, body = web("sniff", path)
+        assert status == 200 and header(hs, "Content-Type") == ct, (path, status, hs)
+        if path in UNTYPED:
+            assert body == UNTYPED[path], (path, body[:80])
+    status, hs, body = web("sniff", "/stream")
+    assert body == b"%PDF-1.7\nrest", body
+    status, hs, body = web("sniff", "/empty")
+    assert status == 200 and body == b"" and header(hs, "Content-Type") is None, hs
+    for host in ("nosniff", "sniffoff"):
+        status, hs, body = web(host, "/png")
+        assert status == 200 and body == PNG and header(hs, "Content-Type") is None, (host, hs)
+    status, hs, body = web("sniffgz", "/big", headers={"Accept-Encoding": "gzip"})
+    assert header(hs, "Content-Encoding") == "gzip", hs
+    assert header(hs, "Content-Type") == "text/html; charset=utf-8", hs
+    assert gzip.decompress(body) == UNTYPED["/big"]
 
 
 @t.test

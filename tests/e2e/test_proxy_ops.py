@@ -185,13 +185,13 @@ def broken_object_reported_and_skipped():
     # a middleware hearth cannot run disables its router, with the reason, as Traefik does
     # for a middleware it cannot build
     p.write("unsup.yaml", "apiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata:\n  name: again\n"
-            "  namespace: ops\nspec:\n  circuitBreaker:\n    expression: NetworkErrorRatio() > 0.5\n---\n"
+            "  namespace: ops\nspec:\n  grpcWeb:\n    allowOrigins: [\"*\"]\n---\n"
             + ingress_yaml(NS, "unsup", "unsup.test", [("/", "Prefix", "be", 80)],
                            annotations={"traefik.ingress.kubernetes.io/router.middlewares":
                                         "ops-again@kubernetescrd"}))
     r = wait_for(lambda: {x["name"]: x for x in p.api_json("/api/http/routers")}.get(
         "ops-unsup-unsup-test@kubernetes"), what="the router of an unsupported middleware listed")
-    assert r["status"] == "disabled" and "circuitBreaker" in str(r.get("error")), r
+    assert r["status"] == "disabled" and "grpcWeb" in str(r.get("error")), r
     assert p.api_json("/api/overview")["http"]["routers"]["errors"] >= 2
     assert get(p.web, "/", host="unsup.test")[0] == 404
 

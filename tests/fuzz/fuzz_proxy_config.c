@@ -2,12 +2,14 @@
  * "rule:" + a Traefik rule (compiled and evaluated), "path:" + a request path
  * (normalized as before routing, its invariants checked), "mw:" + a Middleware spec
  * (parsed by its type's parser, then run on a request and a response; a circuit
- * breaker's expression is evaluated over a few responses), or JSON: an
+ * breaker's expression is evaluated over a few responses), "sniff:" + the start of a
+ * response body (its type detected as the contentType middleware does), or JSON: an
  * array of Kubernetes objects, or an object that is a file-provider dynamic
  * configuration. The built config is turned into a routing table and a few requests are
  * matched against it. */
 #include "proxy/mw.h"
 #include "proxy/mw_circuitbreaker.h"
+#include "proxy/mw_contenttype.h"
 #include "proxy/mw_errors.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_route.h"
@@ -171,6 +173,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size >= 3 && memcmp(data, "mw:", 3) == 0) {
         fuzz_mw(data + 3, size - 3);
+        return 0;
+    }
+    if (size >= 6 && memcmp(data, "sniff:", 6) == 0) { /* a response body's first bytes */
+        const char *type = proxy_mw_sniff(data + 6, size - 6);
+        if (!type || !strchr(type, '/'))
+            __builtin_trap();
         return 0;
     }
     if (size >= 5 && memcmp(data, "path:", 5) == 0) {
