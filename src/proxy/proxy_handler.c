@@ -294,13 +294,13 @@ static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len, 
         return PROXY_FWD_REPLACE;
     if (rq->auth_cookies.len)
         proxy_mw_forwardauth_merge_cookies(&rq->auth_cookies, resp);
+    int sniff = rq->chain->sniff ? PROXY_FWD_SNIFF : 0;
     if (rq->compress_cfg && rq->enc != PROXY_MW_ENC_IDENTITY && resp->status != 101 &&
         proxy_mw_compress_response(rq->compress_cfg, rq->enc, resp, body_len) == 1 &&
         proxy_mw_compressor_new(rq->enc, &rq->z) == 0) {
         rq->z_flush = body_len < 0; /* streamed: each piece goes out compressed at once */
-        return PROXY_FWD_FILTER | PROXY_FWD_SNIFF; /* Traefik's compress names the type */
+        return PROXY_FWD_FILTER | sniff;
     }
-    int sniff = rq->chain->sniff ? PROXY_FWD_SNIFF : 0;
     /* a body of unknown length is counted against the limit as it passes */
     return (max && body_len < 0 ? PROXY_FWD_FILTER : PROXY_FWD_SEND) | sniff;
 }

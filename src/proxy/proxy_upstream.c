@@ -728,9 +728,10 @@ static void on_creq_done(hc_http_client_req_t *creq, int status, void *ud)
         if (!f->answered)
             upstream_failed(f, creq, status < 0 ? status : -EPROTO);
     } else if (status == 0 && f->req && !f->answered) {
-        if (f->filter)
+        if (f->filter) /* its last bytes may start a held head, which may fail */
             write_body(f, NULL, 0, 1);
-        if (!f->head_held || head_start(f, f->held_len) == 0) { /* no body came: no type */
+        if (f->req && !f->answered &&
+            (!f->head_held || head_start(f, f->held_len) == 0)) { /* no body came: no type */
             hc_http_res_end(f->req);
             response_over(f);
         }
