@@ -324,6 +324,52 @@ hc_tls_ctx_t *hc_tls_client_new(const char *ca_file, int verify, char *err, size
     return ctx;
 }
 
+hc_tls_ctx_t *hc_tls_client_new_roots(const char *ca_pem, size_t len, char *err, size_t errlen)
+{
+    hc_tls_ctx_t *ctx = ctx_new(ssl_ctx_new(TLS_client_method()));
+    SSL_CTX_set_min_proto_version(ctx->ssl, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx->ssl, SSL_VERIFY_PEER, NULL);
+    if (hc_tls_client_add_ca_pem(ctx, ca_pem, len, err, errlen) != 0) {
+        hc_tls_ctx_unref(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+int hc_tls_client_set_cert(hc_tls_ctx_t *ctx, const char *cert_pem, size_t cert_len,
+                           const char *key_pem, size_t key_len, char *err, size_t errlen)
+{
+    if (cert_len > INT_MAX || key_len > INT_MAX)
+        return -EINVAL;
+    BIO *in = BIO_new_mem_buf(cert_pem, (int)cert_len);
+    BIO *kin = BIO_new_mem_buf(key_pem, (int)key_len);
+    if (!in || !kin)
+        hc_oom(cert_len + key_len);
+    ERR_clear_error();
+    int rc = 0;
+    X509 *leaf = PEM_read_bio_X509(in, NULL, NULL, NULL);
+    EVP_PKEY *key = PEM_read_bio_PrivateKey(kin, NULL, NULL, NULL);
+    if (!leaf || SSL_CTX_use_certificate(ctx->ssl, leaf) != 1) {
+        hc_tls_err(err, errlen, "client certificate", "cannot read");
+        rc = -EINVAL;
+    } else if (!key || SSL_CTX_use_PrivateKey(ctx->ssl, key) != 1 ||
+               SSL_CTX_check_private_key(ctx->ssl) != 1) {
+        hc_tls_err(err, errlen, "client key", "cannot read, or not the certificate's");
+        rc = -EINVAL;
+    } else {
+        X509 *x;
+        while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL))) /* the chain: owned by ctx */
+            if (SSL_CTX_add0_chain_cert(ctx->ssl, x) != 1)
+                X509_free(x);
+    }
+    X509_free(leaf);
+    EVP_PKEY_free(key);
+    BIO_free(in);
+    BIO_free(kin);
+    ERR_clear_error();
+    return rc;
+}
+
 int hc_tls_client_add_ca_pem(hc_tls_ctx_t *ctx, const char *pem, size_t len, char *err,
                              size_t errlen)
 {

@@ -109,6 +109,15 @@ hc_tls_ctx_t *hc_tls_server_new(const hc_tls_server_opts_t *opts, char *err, siz
  *  Reads the file now (blocking; call at configuration time). NULL with err when the
  *  bundle cannot be loaded. The caller holds the one reference. */
 hc_tls_ctx_t *hc_tls_client_new(const char *ca_file, int verify, char *err, size_t errlen);
+/** A client context (TLS 1.2 minimum) that trusts only the CA certificates in the PEM
+ *  text ca_pem, not the system store (Go's tls.Config.RootCAs). NULL with err when it
+ *  holds none. The caller holds the one reference. */
+hc_tls_ctx_t *hc_tls_client_new_roots(const char *ca_pem, size_t len, char *err, size_t errlen);
+/** Gives a client context the certificate (PEM, then its chain) and private key it
+ *  presents when a server asks for one (mutual TLS). Call before the context is shared.
+ *  Returns 0 or -EINVAL with err (unreadable, or a key that does not match). */
+int hc_tls_client_set_cert(hc_tls_ctx_t *ctx, const char *cert_pem, size_t cert_len,
+                           const char *key_pem, size_t key_len, char *err, size_t errlen);
 /** Adds the CA certificates in a PEM text to a client context's trust store, on top of
  *  what hc_tls_client_new loaded. Call before the context is shared. Returns 0 or
  *  -EINVAL with err when no certificate could be read. */

@@ -45,6 +45,7 @@ extern const hc_option_t proxy_options[];
 #define PROXY_API_ROUTERS "/api/http/routers"
 #define PROXY_API_SERVICES "/api/http/services"
 #define PROXY_API_MIDDLEWARES "/api/http/middlewares"
+#define PROXY_API_TRANSPORTS "/api/http/serversTransports"
 #define PROXY_API_ENTRYPOINTS "/api/entrypoints"
 #define PROXY_API_VERSION "/api/version"
 #define PROXY_API_RAWDATA "/api/rawdata"

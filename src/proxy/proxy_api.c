@@ -85,6 +85,9 @@ static void serve_one(hc_http_req_t *req, const proxy_api_t *api, const char *ki
     } else if (cfg && !strcmp(kind, "middlewares")) {
         const proxy_middleware_t *m = proxy_config_middleware(cfg, id);
         doc = m ? proxy_api_middleware_json(api, m) : NULL;
+    } else if (cfg && !strcmp(kind, "serversTransports")) {
+        const proxy_transport_t *t = proxy_config_transport(cfg, id);
+        doc = t ? proxy_api_transport_json(api, t) : NULL;
     }
     if (!doc) {
         hc_http_respond_error(req, 404, "not found");
@@ -182,7 +185,7 @@ void proxy_api_handle(hc_http_req_t *req, void *arg)
             serve_list(req, api, path);
             return;
         }
-        char k[16];
+        char k[24];
         if ((size_t)(slash - kind) < sizeof(k)) {
             memcpy(k, kind, (size_t)(slash - kind));
             k[slash - kind] = '\0';

@@ -47,6 +47,9 @@ typedef struct proxy_api_query {
 json_t *proxy_api_router_json(const proxy_api_t *api, const proxy_router_t *r);
 json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s);
 json_t *proxy_api_middleware_json(const proxy_api_t *api, const proxy_middleware_t *m);
+/** A servers transport: its spec (private keys given inline are not shown), name,
+ *  provider, and status (disabled with the error when it could not be built). */
+json_t *proxy_api_transport_json(const proxy_api_t *api, const proxy_transport_t *t);
 
 /** The list at path (PROXY_API_ROUTERS, _SERVICES or _MIDDLEWARES) filtered and paged
  *  by q, sorted by name. Returns the array (new reference) and the X-Next-Page value in

@@ -200,6 +200,31 @@ json_t *proxy_api_middleware_json(const proxy_api_t *api, const proxy_middleware
     return o;
 }
 
+json_t *proxy_api_transport_json(const proxy_api_t *api, const proxy_transport_t *t)
+{
+    json_t *o = t->spec ? json_deep_copy(t->spec) : json_object();
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(o, "certificates"), i, c)
+    {
+        const char *key = json_string_value(json_object_get(c, "keyFile"));
+        if (key && strstr(key, "-----BEGIN")) /* a CRD's Secret, or PEM given inline */
+            json_object_set_new(c, "keyFile", json_string("(redacted)"));
+    }
+    json_t *errs = json_array();
+    for (size_t k = 0; api->gen && k < api->gen->nerrors; k++)
+        if (!strcmp(api->gen->errors[k].kind, "serversTransport") &&
+            !strcmp(api->gen->errors[k].name, t->name))
+            json_array_append_new(errs, json_string(api->gen->errors[k].message));
+    json_object_set_new(o, "status", json_string(t->ready || !api->gen ? "enabled" : "disabled"));
+    if (json_array_size(errs))
+        json_object_set(o, "error", errs);
+    json_decref(errs);
+    json_object_set_new(o, "name", json_string(t->name));
+    json_object_set_new(o, "provider", json_string(proxy_provider_name(t->provider)));
+    return o;
+}
+
 /* ---- lists ---- */
 
 static int str_has(const char *s, const char *needle)
@@ -259,6 +284,9 @@ static json_t *all_of(const proxy_api_t *api, const char *path)
     } else if (!strcmp(path, PROXY_API_MIDDLEWARES)) {
         for (size_t i = 0; cfg && i < cfg->nmiddlewares; i++)
             json_array_append_new(a, proxy_api_middleware_json(api, &cfg->middlewares[i]));
+    } else if (!strcmp(path, PROXY_API_TRANSPORTS)) {
+        for (size_t i = 0; cfg && i < cfg->ntransports; i++)
+            json_array_append_new(a, proxy_api_transport_json(api, &cfg->transports[i]));
     } else {
         json_decref(a);
         return NULL;

@@ -115,6 +115,14 @@ proxy_tls_option_t *pc_tls_option_add(pc_build_t *b, char *name, proxy_provider_
     return &c->tls_options[c->ntls_options++];
 }
 
+proxy_transport_t *pc_transport_add(pc_build_t *b, char *name, proxy_provider_t p,
+                                    const char *source)
+{
+    proxy_config_t *c = b->cfg;
+    ADD_ELEMENT(c->transports, c->ntransports, b->cap_transports, name, p, source);
+    return &c->transports[c->ntransports++];
+}
+
 proxy_cert_t *pc_cert_add(pc_build_t *b, char *name, const char *source)
 {
     proxy_config_t *c = b->cfg;
@@ -335,12 +343,23 @@ static void middleware_free(proxy_middleware_t *m)
     hc_free(m->source);
 }
 
+/* The named objects kept as their spec (TLS options, servers transports). */
+#define SPEC_OBJECT_FREE(t)                                                                        \
+    do {                                                                                           \
+        hc_free((t)->name);                                                                        \
+        if ((t)->spec)                                                                             \
+            json_decref((t)->spec);                                                                \
+        hc_free((t)->source);                                                                      \
+    } while (0)
+
 static void tls_option_free(proxy_tls_option_t *t)
 {
-    hc_free(t->name);
-    if (t->spec)
-        json_decref(t->spec);
-    hc_free(t->source);
+    SPEC_OBJECT_FREE(t);
+}
+
+static void transport_free(proxy_transport_t *t)
+{
+    SPEC_OBJECT_FREE(t);
 }
 
 static void cert_free(proxy_cert_t *c)
@@ -370,12 +389,15 @@ void proxy_config_free(proxy_config_t *cfg)
         tls_option_free(&cfg->tls_options[i]);
     for (size_t i = 0; i < cfg->ncerts; i++)
         cert_free(&cfg->certs[i]);
+    for (size_t i = 0; i < cfg->ntransports; i++)
+        transport_free(&cfg->transports[i]);
     proxy_config_errors_free(cfg->errors, cfg->nerrors);
     hc_free(cfg->routers);
     hc_free(cfg->services);
     hc_free(cfg->middlewares);
     hc_free(cfg->tls_options);
     hc_free(cfg->certs);
+    hc_free(cfg->transports);
     hc_free(cfg);
 }
 
@@ -444,6 +466,11 @@ const proxy_middleware_t *proxy_config_middleware(const proxy_config_t *cfg, con
     return find_name(cfg->middlewares, cfg->nmiddlewares, sizeof(*cfg->middlewares), name);
 }
 
+const proxy_transport_t *proxy_config_transport(const proxy_config_t *cfg, const char *name)
+{
+    return find_name(cfg->transports, cfg->ntransports, sizeof(*cfg->transports), name);
+}
+
 static const proxy_tls_option_t *find_tls_option(const proxy_config_t *cfg, const char *name)
 {
     return find_name(cfg->tls_options, cfg->ntls_options, sizeof(*cfg->tls_options), name);
@@ -492,9 +519,17 @@ static void internal_add(pc_build_t *b, const char *url)
     }
 }
 
-/* Resolves weighted children; returns the service's status after nesting checks. */
+/* Resolves a load balancer's servers transport (Traefik: "servers transport not found"
+ * fails the service) and weighted children; returns the service's status after nesting
+ * checks. */
 static proxy_status_t service_resolve(pc_build_t *b, proxy_service_t *s, int depth)
 {
+    if (s->servers_transport && !s->transport && s->status != PROXY_STATUS_DISABLED &&
+        strcmp(s->servers_transport, "default@internal")) {
+        s->transport = proxy_config_transport(b->cfg, s->servers_transport);
+        if (!s->transport)
+            pc_service_fail(s, "servers transport not found %s", s->servers_transport);
+    }
     if (s->type != PROXY_SERVICE_WEIGHTED || s->status == PROXY_STATUS_DISABLED)
         return s->status;
     if (depth > MAX_WEIGHTED_DEPTH) {
@@ -571,6 +606,7 @@ static void finish(pc_build_t *b)
     SORT_DEDUP(b, c->services, c->nservices, "service", pc_service_clear);
     SORT_DEDUP(b, c->middlewares, c->nmiddlewares, "middleware", middleware_free);
     SORT_DEDUP(b, c->tls_options, c->ntls_options, "TLS option", tls_option_free);
+    SORT_DEDUP(b, c->transports, c->ntransports, "servers transport", transport_free);
     sort_stable(c->certs, c->ncerts, sizeof(*c->certs), cmp_name);
     for (size_t i = 0; i < c->nservices; i++)
         service_resolve(b, &c->services[i], 0);

@@ -67,7 +67,8 @@ struct proxy_service {
     char **servers; /* LOADBALANCER: URLs "http://10.0.0.7:8000", ready endpoints only */
     size_t nservers;
     int pass_host_header;    /* default 1 */
-    char *servers_transport; /* NULL when not set */
+    char *servers_transport; /* qualified; NULL when not set (or default@internal) */
+    const struct proxy_transport *transport; /* resolved; NULL: the default transport */
     proxy_sticky_t sticky;
     json_t *health_check;       /* file provider loadBalancer.healthCheck (owned copy) or NULL */
     proxy_weighted_t *weighted; /* WEIGHTED: the children in order */
@@ -77,6 +78,21 @@ struct proxy_service {
     size_t nerrors;
     char *source; /* "file:line" of the object it came from */
 };
+
+/* A servers transport (Traefik's ServersTransport): how the proxy connects to the
+ * servers of the services naming it. Kept as its spec, read by the runtime
+ * (proxy_runtime_transport.c): serverName, insecureSkipVerify, rootCAs (PEM text or file
+ * paths), certificates ({certFile, keyFile}: PEM text or paths), forwardingTimeouts,
+ * maxIdleConnsPerHost. A CRD's Secrets are already read into PEM text. */
+typedef struct proxy_transport {
+    char *name; /* qualified: "<ns>-<name>@kubernetescrd", "<name>@file" */
+    proxy_provider_t provider;
+    json_t *spec; /* owned copy */
+    char *source;
+    /* Set by the generation that owns the configuration, before it is shared: the
+     * transport built from spec (proxy_upstream.h); NULL when it could not be. */
+    const struct proxy_upstream_transport *ready;
+} proxy_transport_t;
 
 typedef struct proxy_middleware {
     char *name; /* qualified: "default-rate-limit@kubernetescrd", "auth@file" */
@@ -161,6 +177,8 @@ typedef struct proxy_config {
     size_t ntls_options;
     proxy_cert_t *certs;
     size_t ncerts;
+    proxy_transport_t *transports;
+    size_t ntransports;
     proxy_config_error_t *errors; /* in the order found */
     size_t nerrors;
 } proxy_config_t;
@@ -212,6 +230,7 @@ void proxy_config_errors_free(proxy_config_error_t *v, size_t n);
 const proxy_router_t *proxy_config_router(const proxy_config_t *cfg, const char *name);
 const proxy_service_t *proxy_config_service(const proxy_config_t *cfg, const char *name);
 const proxy_middleware_t *proxy_config_middleware(const proxy_config_t *cfg, const char *name);
+const proxy_transport_t *proxy_config_transport(const proxy_config_t *cfg, const char *name);
 
 /** Adds msg to r's errors, for a problem found after the build (a middleware that cannot
  *  run, an entry point that does not exist), and raises its status to st at least: the

@@ -200,10 +200,41 @@ static void crd_middleware(pc_kstate_t *k, const pc_kobj_t *o)
     m->spec = body;
 }
 
+/* The entries key1 (else key2, when given) of Secret ns/name, as one JSON string or
+ * object {certFile: key1, keyFile: key2} (want_pair). NULL with err naming what. */
+static json_t *secret_pem(const pc_kstate_t *k, const char *ns, const char *name, const char *key1,
+                          const char *key2, int want_pair, const char *what, char *err,
+                          size_t errlen)
+{
+    const pc_kobj_t *sec = name ? pc_kfind(k, PC_K_SECRET, ns, name) : NULL;
+    json_t *e = sec ? secret_entries(sec->obj, err, errlen) : NULL, *out = NULL;
+    const char *a = e ? pc_str(e, key1) : NULL, *b = e && key2 ? pc_str(e, key2) : NULL;
+    if (want_pair && a && b)
+        out = json_pack("{s:s, s:s}", "certFile", a, "keyFile", b);
+    else if (!want_pair && (a || b))
+        out = json_string(a ? a : b);
+    else if (!sec)
+        snprintf(err, errlen, "%s: secret %s/%s not found", what, ns, name ? name : "");
+    else if (e) /* else secret_entries said why */
+        snprintf(err, errlen,
+                 want_pair ? "%s: secret %s/%s lacks %s or %s"
+                           : "%s: secret %s/%s holds neither %s nor %s",
+                 what, ns, name, key1, key2);
+    json_decref(e);
+    return out;
+}
+
+/* The CA certificates of a Secret as Traefik reads them: `tls.ca`, else `ca.crt`. */
+static json_t *secret_ca(const pc_kstate_t *k, const char *ns, const char *name, const char *what,
+                         char *err, size_t errlen)
+{
+    return secret_pem(k, ns, name, "tls.ca", "ca.crt", 0, what, err, errlen);
+}
+
 /* ---- TLSOptions ---- */
 
-/* clientAuth.secretNames (Secrets in the TLSOption's namespace holding `tls.ca`, else
- * `ca.crt`, as Traefik reads them) -> clientAuth.caFiles with the PEM text inline. */
+/* clientAuth.secretNames (Secrets in the TLSOption's namespace) -> clientAuth.caFiles
+ * with the PEM text inline. */
 static int client_auth_cas(const pc_kstate_t *k, const pc_kobj_t *o, json_t *spec, char *err,
                            size_t errlen)
 {
@@ -216,21 +247,12 @@ static int client_auth_cas(const pc_kstate_t *k, const pc_kobj_t *o, json_t *spe
     json_t *v;
     json_array_foreach(names, i, v)
     {
-        const char *name = json_string_value(v);
-        const pc_kobj_t *sec = name ? pc_kfind(k, PC_K_SECRET, o->ns, name) : NULL;
-        json_t *e = sec ? secret_entries(sec->obj, err, errlen) : NULL;
-        const char *pem = e ? pc_str(e, "tls.ca") : NULL;
-        pem = pem ? pem : e ? pc_str(e, "ca.crt") : NULL;
+        json_t *pem = secret_ca(k, o->ns, json_string_value(v), "clientAuth", err, errlen);
         if (!pem) {
-            if (!sec || e) /* else secret_entries said why */
-                snprintf(err, errlen, "clientAuth: secret %s/%s %s", o->ns, name ? name : "",
-                         sec ? "holds neither tls.ca nor ca.crt" : "not found");
-            json_decref(e);
             json_decref(pems);
             return -EINVAL;
         }
-        json_array_append_new(pems, json_string(pem));
-        json_decref(e);
+        json_array_append_new(pems, pem);
     }
     json_object_del(ca, "secretNames");
     json_object_set_new(ca, "caFiles", pems);
@@ -271,6 +293,75 @@ static void crd_tls_options(pc_kstate_t *k)
             pc_tls_option_add(k->b, is_default ? hc_strdup("default") : crd_qualified_id(o),
                               PROXY_PROVIDER_KUBERNETESCRD, o->source);
         t->spec = copy;
+    }
+}
+
+/* ---- ServersTransports ---- */
+
+/* A ServersTransport's Secrets into its spec as the file provider writes it (PEM text
+ * inline): rootCAsSecrets (v2) and rootCAs [{secret}] (v3) -> rootCAs, the tls.crt and
+ * tls.key of certificatesSecrets -> certificates [{certFile, keyFile}]. ConfigMaps are
+ * not read. */
+static int transport_secrets(const pc_kstate_t *k, const pc_kobj_t *o, json_t *spec, char *err,
+                             size_t errlen)
+{
+    json_t *cas = json_array(), *certs = json_array(), *v, *pem;
+    size_t i;
+    int rc = 0;
+    json_array_foreach(json_object_get(spec, "rootCAsSecrets"), i, v)
+    {
+        if (!(pem = secret_ca(k, o->ns, json_string_value(v), "rootCAsSecrets", err, errlen)))
+            goto fail;
+        json_array_append_new(cas, pem);
+    }
+    json_array_foreach(json_object_get(spec, "rootCAs"), i, v)
+    {
+        if (pc_str(v, "configMap")) {
+            snprintf(err, errlen, "rootCAs: configMap %s: ConfigMaps are not read (use a secret)",
+                     pc_str(v, "configMap"));
+            goto fail;
+        }
+        if (!(pem = secret_ca(k, o->ns, pc_str(v, "secret"), "rootCAs", err, errlen)))
+            goto fail;
+        json_array_append_new(cas, pem);
+    }
+    json_array_foreach(json_object_get(spec, "certificatesSecrets"), i, v)
+    {
+        pem = secret_pem(k, o->ns, json_string_value(v), "tls.crt", "tls.key", 1,
+                         "certificatesSecrets", err, errlen);
+        if (!pem)
+            goto fail;
+        json_array_append_new(certs, pem);
+    }
+    json_object_del(spec, "rootCAsSecrets");
+    json_object_del(spec, "certificatesSecrets");
+    json_object_set(spec, "rootCAs", cas);
+    json_object_set(spec, "certificates", certs);
+    goto done;
+fail:
+    rc = -EINVAL;
+done:
+    json_decref(cas);
+    json_decref(certs);
+    return rc;
+}
+
+static void crd_transports(pc_kstate_t *k)
+{
+    for (size_t i = 0; i < k->nobjs; i++) {
+        const pc_kobj_t *o = &k->objs[i];
+        if (o->kind != PC_K_SERVERSTRANSPORT)
+            continue;
+        const json_t *spec = json_object_get(o->obj, "spec");
+        char err[PC_ERR_MAX] = "spec must be an object";
+        json_t *copy = json_is_object(spec) ? json_deep_copy(spec) : NULL;
+        if (!copy || transport_secrets(k, o, copy, err, sizeof(err))) {
+            pc_error(k->b, o->source, "ServersTransport", o->ns, o->name, "%s", err);
+            json_decref(copy);
+            continue;
+        }
+        pc_transport_add(k->b, crd_qualified_id(o), PROXY_PROVIDER_KUBERNETESCRD, o->source)->spec =
+            copy;
     }
 }
 
@@ -322,4 +413,5 @@ void pc_crd_load(pc_kstate_t *k)
         if (k->objs[i].kind == PC_K_MIDDLEWARE)
             crd_middleware(k, &k->objs[i]);
     crd_tls_options(k);
+    crd_transports(k);
 }

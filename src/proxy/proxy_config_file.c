@@ -112,8 +112,8 @@ static const char *load_balancer(proxy_service_t *s, const json_t *lb)
     }
     if (json_is_boolean(phh))
         s->pass_host_header = json_is_true(phh);
-    if (pc_str(lb, "serversTransport"))
-        s->servers_transport = hc_strdup(pc_str(lb, "serversTransport"));
+    if (pc_str(lb, "serversTransport")) /* a name without provider is the file's own */
+        s->servers_transport = pc_qualify(pc_str(lb, "serversTransport"), "file");
     if (json_is_object(json_object_get(lb, "healthCheck")))
         s->health_check = json_deep_copy(json_object_get(lb, "healthCheck"));
     if (pc_sticky_parse(json_object_get(lb, "sticky"), &s->sticky) < 0)
@@ -236,6 +236,16 @@ static void file_tls_option(pc_build_t *b, const char *src, const char *name, co
     t->spec = json_deep_copy(o);
 }
 
+static void file_transport(pc_build_t *b, const char *src, const char *name, const json_t *o)
+{
+    if (!json_is_object(o)) {
+        file_err(b, src, "servers transport", name, "a servers transport must be a mapping");
+        return;
+    }
+    pc_transport_add(b, pc_strf("%s@file", name), PROXY_PROVIDER_FILE, src)->spec =
+        json_deep_copy(o);
+}
+
 void pc_file_load(pc_build_t *b, const json_t *root, const char *src)
 {
     if (!root || json_is_null(root))
@@ -250,6 +260,8 @@ void pc_file_load(pc_build_t *b, const json_t *root, const char *src)
     each_named(b, src, json_object_get(http, "routers"), "router", file_router);
     each_named(b, src, json_object_get(http, "services"), "service", file_service);
     each_named(b, src, json_object_get(http, "middlewares"), "middleware", file_middleware);
+    each_named(b, src, json_object_get(http, "serversTransports"), "servers transport",
+               file_transport);
     each_named(b, src, json_object_get(tls, "options"), "TLS option", file_tls_option);
     const json_t *certs = json_object_get(tls, "certificates");
     if (certs && !json_is_array(certs))

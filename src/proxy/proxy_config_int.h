@@ -13,6 +13,7 @@ typedef struct pc_build {
     proxy_config_t *cfg;
     const proxy_config_input_t *in;
     size_t cap_routers, cap_services, cap_middlewares, cap_tls_options, cap_certs, cap_errors;
+    size_t cap_transports;
 } pc_build_t;
 
 /* Errors text for routers and objects: one line, bounded. */
@@ -27,6 +28,8 @@ proxy_router_t *pc_router_add(pc_build_t *b, char *name, proxy_provider_t p, con
 proxy_service_t *pc_service_add(pc_build_t *b, char *name, proxy_provider_t p, const char *source);
 proxy_middleware_t *pc_middleware_add(pc_build_t *b, char *name, proxy_provider_t p,
                                       const char *source);
+proxy_transport_t *pc_transport_add(pc_build_t *b, char *name, proxy_provider_t p,
+                                    const char *source);
 proxy_tls_option_t *pc_tls_option_add(pc_build_t *b, char *name, proxy_provider_t p,
                                       const char *source);
 proxy_cert_t *pc_cert_add(pc_build_t *b, char *name, const char *source);
@@ -81,6 +84,7 @@ typedef enum pc_kind {
     PC_K_INGRESS,
     PC_K_INGRESSROUTE,
     PC_K_TRAEFIKSERVICE,
+    PC_K_SERVERSTRANSPORT,
 } pc_kind_t;
 
 typedef struct pc_kobj {

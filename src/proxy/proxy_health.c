@@ -6,6 +6,7 @@
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
 #include "proxy/mw.h"
+#include "proxy/proxy_upstream.h" /* proxy_upstream_transport_t */
 
 #include <ctype.h>
 #include <errno.h>
@@ -216,6 +217,9 @@ struct check {
     check_t *next;
     char *service;
     json_t *spec_json; /* to tell an unchanged spec */
+    json_t *transport_json; /* and an unchanged servers transport (NULL: the default) */
+    hc_tls_ctx_t *tls;      /* the transport's: a reference, or NULL */
+    char *server_name;
     proxy_health_spec_t spec;
     char **urls;
     proxy_health_entry_t **entries;
@@ -272,6 +276,8 @@ static void probe_start(check_t *c, size_t i)
         .connect_timeout_ms = c->spec.timeout_ms,
         .header_timeout_ms = c->spec.timeout_ms,
         .total_timeout_ms = c->spec.timeout_ms,
+        .tls = c->tls,
+        .tls_server_name = c->server_name,
     };
     if (hc_http_client_request(c->owner->client, &o, &probe_cbs, p, &p->req) < 0)
         p->req = NULL;
@@ -305,13 +311,24 @@ static void check_free(check_t *c)
     hc_free(c->probes);
     hc_free(c->service);
     json_decref(c->spec_json);
+    json_decref(c->transport_json);
+    hc_tls_ctx_unref(c->tls);
+    hc_free(c->server_name);
     proxy_health_spec_free(&c->spec);
     uv_close((uv_handle_t *)&c->timer, check_closed);
 }
 
+static const json_t *transport_json(const proxy_service_t *s)
+{
+    return s->transport && s->transport->ready ? s->transport->spec : NULL;
+}
+
 static int check_same(const check_t *c, const proxy_service_t *s)
 {
-    if (strcmp(c->service, s->name) || c->n != s->nservers || !json_equal(c->spec_json, s->health_check))
+    const json_t *t = transport_json(s);
+    if (strcmp(c->service, s->name) || c->n != s->nservers ||
+        !json_equal(c->spec_json, s->health_check) || !c->transport_json != !t ||
+        (t && !json_equal(c->transport_json, t)))
         return 0;
     for (size_t i = 0; i < c->n; i++)
         if (strcmp(c->urls[i], s->servers[i]))
@@ -333,6 +350,12 @@ static void check_add(proxy_health_checker_t *ck, const proxy_service_t *s)
     c->service = hc_strdup(s->name);
     c->spec_json = json_incref(s->health_check);
     c->spec = spec;
+    const proxy_upstream_transport_t *t = s->transport ? s->transport->ready : NULL;
+    if (t) { /* the service's servers transport applies to its checks too */
+        c->transport_json = json_incref((json_t *)s->transport->spec);
+        c->tls = t->tls ? hc_tls_ctx_ref(t->tls) : NULL;
+        c->server_name = t->server_name ? hc_strdup(t->server_name) : NULL;
+    }
     c->n = s->nservers;
     c->urls = hc_calloc(c->n + 1, sizeof(char *));
     c->entries = hc_calloc(c->n + 1, sizeof(*c->entries));

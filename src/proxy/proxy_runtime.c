@@ -305,6 +305,7 @@ int proxy_gen_build(const proxy_gen_input_t *in, proxy_gen_t **out)
     int rc = config_build(g, in);
     if (rc)
         goto fail;
+    proxy_gen_transports_build(g);
     mws_parse(g);
     entrypoints_check(g);
     chains_build(g);
@@ -322,6 +323,7 @@ fail:
 static void gen_free(proxy_gen_t *g)
 {
     proxy_gen_tls_free(g);
+    proxy_gen_transports_free(g);
     for (size_t r = 0; g->chains && r < g->cfg->nrouters; r++) {
         proxy_gen_chain_t *ch = &g->chains[r];
         for (size_t i = 0; ch->breakers && i < ch->n; i++)

@@ -99,6 +99,9 @@ typedef struct proxy_gen {
     size_t ntls_hosts;
     hc_tls_server_opts_t tls; /* tls_opts[0] with the hosts: what websecure applies */
     char *tls_key;            /* the options as text: equal keys, equal options */
+    /* The servers transports that could be built (cfg's point at them: ready). */
+    struct proxy_upstream_transport *transports;
+    size_t ntransports;
 } proxy_gen_t;
 
 /* What a generation is built from; all borrowed. */

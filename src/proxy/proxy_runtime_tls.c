@@ -84,6 +84,13 @@ static const char *pem_of(const char *inline_pem, size_t inline_len, const char 
     return *owned;
 }
 
+const char *proxy_gen_file_or_pem(const char *v, size_t *len, char **owned, char *err,
+                                  size_t errlen)
+{
+    return v && strstr(v, "-----BEGIN") ? pem_of(v, strlen(v), NULL, len, owned, err, errlen)
+                                        : pem_of(NULL, 0, v, len, owned, err, errlen);
+}
+
 static void cert_add(proxy_gen_t *g, const proxy_cert_t *pc)
 {
     char err[256] = "", *cown = NULL, *kown = NULL;
@@ -141,9 +148,7 @@ static int ca_files(const json_t *ca, proxy_gen_tlsopt_t *t, char *err, size_t e
         const char *item = json_string_value(v);
         char *owned = NULL;
         size_t len = 0;
-        const char *pem = item && strstr(item, "-----BEGIN")
-                              ? pem_of(item, strlen(item), NULL, &len, &owned, err, errlen)
-                              : pem_of(NULL, 0, item, &len, &owned, err, errlen);
+        const char *pem = proxy_gen_file_or_pem(item, &len, &owned, err, errlen);
         if (!pem || hc_buf_append(&b, pem, len) || hc_buf_puts(&b, "\n"))
             rc = pem ? hc_errf(err, errlen, -EINVAL, "clientAuth.caFiles: too large") : -EINVAL;
         hc_free(owned);

@@ -54,6 +54,42 @@ static int server_up(void *ud, const char *service, const char *url)
     return proxy_upstream_server_up(ud, service, url);
 }
 
+/* The files a --file configuration names (certificates, CA files, users files): each
+ * string of v that names a regular file, with its size, modification time and inode.
+ * Traefik reads their contents into the configuration before telling whether it changed;
+ * this stands for them, so a certificate rotated in place is not "unchanged". */
+static void files_stamp(const json_t *v, hc_buf_t *out, int depth)
+{
+    size_t i;
+    const char *k;
+    json_t *e;
+    struct stat st;
+    if (depth > 32)
+        return;
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (*s && json_string_length(v) < 4096 && !strchr(s, '\n') && stat(s, &st) == 0 &&
+            S_ISREG(st.st_mode))
+            hc_buf_printf(out, "%s:%lld:%lld.%09ld:%llu\n", s, (long long)st.st_size,
+                          (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                          (unsigned long long)st.st_ino);
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, e) files_stamp(e, out, depth + 1);
+    } else if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, k, e) files_stamp(e, out, depth + 1);
+    }
+}
+
+static char *files_stamp_of(const json_t *file)
+{
+    hc_buf_t b;
+    hc_buf_init(&b, 0);
+    files_stamp(file, &b, 0);
+    char *s = hc_strdup(b.len && !hc_buf_append(&b, "", 1) ? b.base : "");
+    hc_buf_free(&b);
+    return s;
+}
+
 /* Builds a generation from the current inputs. Returns NULL only on unusable input. */
 static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set)
 {
@@ -69,6 +105,8 @@ static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set)
         svc->file_broken = 0;
         json_decref(svc->file_good);
         svc->file_good = json_incref(file);
+        hc_free(svc->file_stamp);
+        svc->file_stamp = files_stamp_of(file);
     }
     proxy_local_t loc[MAX_LOCALS];
     for (size_t i = 0; i < nlocals; i++)
@@ -156,7 +194,8 @@ static hc_manifest_set_t *current_manifests(proxy_svc_t *svc)
 
 /* As Traefik's provider aggregator, an edit that leaves --file's configuration as it
  * was (a touch, a rewrite with the same content, a comment) builds nothing: what a
- * generation keeps (circuit breakers, rateLimit buckets) carries on. */
+ * generation keeps (circuit breakers, rateLimit buckets) carries on. The files it names
+ * count as part of it. */
 static void on_file_timer(uv_timer_t *t)
 {
     proxy_svc_t *svc = t->data;
@@ -165,6 +204,11 @@ static void on_file_timer(uv_timer_t *t)
     int same = !svc->file_broken && svc->file_good &&
                proxy_gen_read_file(svc->file, &file, err, sizeof(err)) == 0 &&
                json_equal(file, svc->file_good);
+    if (same) {
+        char *stamp = files_stamp_of(file);
+        same = svc->file_stamp && !strcmp(stamp, svc->file_stamp);
+        hc_free(stamp);
+    }
     json_decref(file);
     if (same)
         hc_log(HC_LOG_INFO, "--file unchanged, nothing to reload", HC_LS("file", svc->file), NULL);
@@ -448,6 +492,7 @@ static void stop_step(proxy_svc_t *svc)
         hc_free((char *)svc->up_manifests[svc->nmanifests - 1]);
     hc_free(svc->up_manifests);
     json_decref(svc->file_good);
+    hc_free(svc->file_stamp);
     hc_free(svc->w);
     hc_free(svc);
     ctx->state = NULL;

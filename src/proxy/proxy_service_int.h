@@ -60,6 +60,7 @@ struct proxy_svc {
     const char *file;
     json_t *file_good; /* --file as last read whole: kept while an edit is broken */
     int file_broken;   /* the last read of --file failed */
+    char *file_stamp;  /* the files file_good names, as files_stamp writes them */
     const char *ingress_class;
     char hostname[256]; /* X-Forwarded-Server, as Traefik sends os.Hostname() */
     unsigned nworkers;

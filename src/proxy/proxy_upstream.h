@@ -56,6 +56,16 @@ typedef struct proxy_upstream_opts {
     int insecure_skip_verify; /* https upstreams: accept any certificate */
 } proxy_upstream_opts_t;
 
+/* A servers transport ready for use, built once per generation from the configuration's
+ * (proxy_runtime_transport.c) and reached through proxy_service_t.transport->ready. */
+typedef struct proxy_upstream_transport {
+    char *name;                 /* the configuration's */
+    hc_tls_ctx_t *tls;          /* https servers: its client context; NULL = the default */
+    char *server_name;          /* SNI and the name verified; NULL = the server URL's host */
+    uint64_t dial_timeout_ms;   /* dial + TLS; 0 = connect_timeout_ms */
+    uint64_t header_timeout_ms; /* responseHeaderTimeout; 0 = response_timeout_ms */
+} proxy_upstream_transport_t;
+
 /** The shared part: the health table and the active health checker, whose timers and
  *  probe requests run on loop (one loop for the process, e.g. the main loop). opts is
  *  copied. NULL with a message in err (bad trusted IP, unreadable CA file). */

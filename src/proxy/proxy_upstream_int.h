@@ -46,6 +46,11 @@ typedef struct up_lb {
     size_t nchildren;
     int pass_host;
     int has_check; /* active checks apply */
+    /* its servers transport (copied: a forward may outlive the configuration) */
+    hc_tls_ctx_t *tls;        /* a reference; NULL = the client's own context */
+    char *server_name;        /* NULL = the server URL's host */
+    uint64_t dial_timeout_ms; /* 0 = the shared options' */
+    uint64_t header_timeout_ms;
     proxy_sticky_t sticky; /* strings owned */
     char cookie_name[PROXY_LB_COOKIE_NAME_MAX];
 } up_lb_t;

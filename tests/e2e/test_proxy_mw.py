@@ -867,7 +867,8 @@ def content_type_detected_when_missing():
     """contentType: a response without Content-Type gets the type Go's
     http.DetectContentType names from its first bytes (its head waits for them); a named
     type, an empty body and routers without the middleware (or with autoDetect: false)
-    are left alone; compress names the type of what it compresses, as Traefik's does."""
+    are left alone; with compress, the type of the uncompressed bytes, and compress alone
+    adds none (Traefik v3 keeps detection off unless the middleware is there)."""
     want = {"/html": "text/html; charset=utf-8", "/png": "image/png",
             "/plain": "text/plain; charset=utf-8", "/bin": "application/octet-stream",
             "/typed": "application/json", "/stream": "application/pdf"}

@@ -957,6 +957,86 @@ static void test_ingressroute_tls_class_and_broken(void **state)
     proxy_config_free(c);
 }
 
+/* Servers transports: the file provider's (a service's unqualified name is the file's
+ * own), the ServersTransport CRD's with its Secrets read into PEM text (rootCAsSecrets,
+ * rootCAs [{secret}], certificatesSecrets), default@internal, and a missing one failing
+ * its service. */
+static void test_servers_transports(void **state)
+{
+    (void)state;
+    fixture_t f = {0};
+    /* "-----BEGIN CA-----" and friends, base64 */
+    secret(&f, "ca", NULL, "{'ca.crt':'LS0tLS1CRUdJTiBDQS0tLS0t'}");
+    secret(&f, "tlsca", NULL, "{'tls.ca':'LS0tLS1CRUdJTiBUTFNDQS0tLS0t','ca.crt':'eA=='}");
+    secret(&f, "cl", "kubernetes.io/tls",
+           "{'tls.crt':'LS0tLS1CRUdJTiBDUlQtLS0tLQ==','tls.key':'LS0tLS1CRUdJTiBLRVktLS0tLQ=='}");
+    add(&f, "st.yaml:1",
+        "{'apiVersion':'traefik.io/v1alpha1','kind':'ServersTransport','metadata':{'name':'a',"
+        "'namespace':'ns'},'spec':{'serverName':'x.internal','rootCAsSecrets':['ca'],"
+        "'rootCAs':[{'secret':'tlsca'}],'certificatesSecrets':['cl']}}");
+    add(&f, "st.yaml:9",
+        "{'apiVersion':'traefik.containo.us/v1alpha1','kind':'ServersTransport','metadata':"
+        "{'name':'cm','namespace':'ns'},'spec':{'rootCAs':[{'configMap':'cas'}]}}");
+    add(&f, "st.yaml:17",
+        "{'apiVersion':'traefik.io/v1alpha1','kind':'ServersTransport','metadata':{'name':'b',"
+        "'namespace':'ns'},'spec':{'certificatesSecrets':['ca']}}");
+    json_t *file =
+        J("{'http':{'services':{"
+          "'s1':{'loadBalancer':{'servers':[{'url':'https://h'}],'serversTransport':'t'}},"
+          "'s2':{'loadBalancer':{'servers':[{'url':'https://h'}],"
+          "'serversTransport':'ns-a@kubernetescrd'}},"
+          "'s3':{'loadBalancer':{'servers':[{'url':'https://h'}],"
+          "'serversTransport':'default@internal'}},"
+          "'s4':{'loadBalancer':{'servers':[{'url':'https://h'}],"
+          "'serversTransport':'nope'}}},"
+          "'serversTransports':{'t':{'insecureSkipVerify':true},'bad':[]}}}");
+    const json_t *files[] = {file};
+    const char *srcs[] = {"dynamic.yaml"};
+    proxy_config_input_t in = {.objects = f.objs,
+                               .sources = f.srcs,
+                               .nobjects = f.n,
+                               .files = files,
+                               .file_sources = srcs,
+                               .nfiles = 1};
+    proxy_config_t *c = NULL;
+    assert_int_equal(proxy_config_build(&in, &c), 0);
+    for (size_t i = 0; i < f.n; i++)
+        json_decref((json_t *)f.objs[i]);
+    json_decref(file);
+
+    const proxy_transport_t *t = proxy_config_transport(c, "t@file");
+    assert_non_null(t);
+    assert_true(json_is_true(json_object_get(t->spec, "insecureSkipVerify")));
+    assert_ptr_equal(proxy_config_service(c, "s1@file")->transport, t);
+    t = proxy_config_transport(c, "ns-a@kubernetescrd");
+    assert_non_null(t);
+    assert_ptr_equal(proxy_config_service(c, "s2@file")->transport, t);
+    const json_t *cas = json_object_get(t->spec, "rootCAs");
+    assert_int_equal(json_array_size(cas), 2);
+    assert_string_equal(json_string_value(json_array_get(cas, 0)), "-----BEGIN CA-----");
+    assert_string_equal(json_string_value(json_array_get(cas, 1)), "-----BEGIN TLSCA-----");
+    const json_t *cert = json_array_get(json_object_get(t->spec, "certificates"), 0);
+    assert_string_equal(json_string_value(json_object_get(cert, "certFile")),
+                        "-----BEGIN CRT-----");
+    assert_string_equal(json_string_value(json_object_get(cert, "keyFile")), "-----BEGIN KEY-----");
+    assert_null(json_object_get(t->spec, "rootCAsSecrets"));
+    assert_null(json_object_get(t->spec, "certificatesSecrets"));
+    assert_string_equal(json_string_value(json_object_get(t->spec, "serverName")), "x.internal");
+
+    const proxy_service_t *s3 = proxy_config_service(c, "s3@file");
+    assert_null(s3->transport);
+    assert_int_equal(s3->status, PROXY_STATUS_ENABLED);
+    const proxy_service_t *s4 = proxy_config_service(c, "s4@file");
+    assert_int_equal(s4->status, PROXY_STATUS_DISABLED);
+    assert_non_null(strstr(s4->errors[0], "servers transport not found nope@file"));
+    assert_null(proxy_config_transport(c, "ns-cm@kubernetescrd"));
+    assert_non_null(find_error(c, "ServersTransport", "cm", "ConfigMaps are not read"));
+    assert_null(proxy_config_transport(c, "ns-b@kubernetescrd"));
+    assert_non_null(find_error(c, "ServersTransport", "b", "lacks tls.crt or tls.key"));
+    assert_non_null(find_error(c, "servers transport", "bad", "must be a mapping"));
+    proxy_config_free(c);
+}
+
 static void test_bad_input_arrays(void **state)
 {
     proxy_config_input_t in = {.nobjects = 2};
@@ -985,6 +1065,7 @@ int main(void)
         cmocka_unit_test(test_crd_secrets_and_chains),
         cmocka_unit_test(test_ingressroute_names_and_services),
         cmocka_unit_test(test_ingressroute_tls_class_and_broken),
+        cmocka_unit_test(test_servers_transports),
         cmocka_unit_test(test_bad_input_arrays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,304 @@
+"""End-to-end tests of `hearth proxy` (part 6): servers transports, how the proxy talks to
+HTTPS servers. An hc_testd backend serves a certificate of a private CA for the name
+backend.internal (not 127.0.0.1, where it listens), and `openssl s_server` another that
+requires a client certificate. Through the file provider's http.serversTransports and
+the ServersTransport CRD (an IngressRoute's reference, an Ingress Service's annotation):
+verification against the system store refuses the backend (502), insecureSkipVerify,
+rootCAs with serverName, mutual TLS with certificates, responseHeaderTimeout (504), and a
+missing or unbuildable transport disabling its routers with the reason."""
+import base64
+import os
+import subprocess
+import tempfile
+import textwrap
+
+from harness import Proc, Tap, free_port, wait_port
+from proxy_env import Backend, Proxy, assert_stopped_cleanly, echo, get, ingress_yaml, wait_for
+
+t = Tap()
+NS = "st"
+S = {}
+
+
+def run(*args):
+    subprocess.run(args, check=True, capture_output=True, timeout=30)
+
+
+def pki(d):
+    """A server CA, its certificate for backend.internal, and a client CA with a client
+    certificate: a dict of paths."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    p = {k: os.path.join(d, k) for k in ("ca.crt", "ca.key", "be.crt", "be.key", "cca.crt",
+                                           "cca.key", "cl.crt", "cl.key")}
+    for ca in ("ca", "cca"):
+        run("openssl", "req", "-x509", *ec, "-keyout", p[ca + ".key"], "-out", p[ca + ".crt"],
+            "-days", "2", "-subj", "/CN=%s test CA" % ca)
+    for leaf, ca, ext in (("be", "ca", "subjectAltName=DNS:backend.internal"),
+                          ("cl", "cca", "extendedKeyUsage=clientAuth")):
+        run("openssl", "req", *ec, "-keyout", p[leaf + ".key"], "-out", os.path.join(d, leaf + ".csr"),
+            "-subj", "/CN=" + leaf)
+        with open(os.path.join(d, leaf + ".ext"), "w") as f:
+            f.write(ext + "\n")
+        run("openssl", "x509", "-req", "-in", os.path.join(d, leaf + ".csr"), "-CA", p[ca + ".crt"],
+            "-CAkey", p[ca + ".key"], "-CAcreateserial", "-out", p[leaf + ".crt"], "-days", "2",
+            "-extfile", os.path.join(d, leaf + ".ext"))
+    return p
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+FILE = """\
+http:
+  routers:
+    plain: {{rule: "Host(`plain.test`)", service: plain}}
+    insecure: {{rule: "Host(`insecure.test`)", service: insecure}}
+    roots: {{rule: "Host(`roots.test`)", service: roots}}
+    noname: {{rule: "Host(`noname.test`)", service: noname}}
+    mtls: {{rule: "Host(`mtls.test`)", service: mtls}}
+    nocert: {{rule: "Host(`nocert.test`)", service: nocert}}
+    slow: {{rule: "Host(`slow.test`)", service: slow}}
+    missing: {{rule: "Host(`missing.test`)", service: missing}}
+    broken: {{rule: "Host(`broken.test`)", service: broken}}
+    rot: {{rule: "Host(`rot.test`)", service: rot}}
+  services:
+    plain: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}]}}}}
+    insecure: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: insecure}}}}
+    roots: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: roots@file}}}}
+    noname: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: noname}}}}
+    mtls: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{ss}"}}], serversTransport: mtls}}}}
+    nocert: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{ss}"}}], serversTransport: roots}}}}
+    slow: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: slow}}}}
+    missing: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: nope}}}}
+    broken: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: broken}}}}
+    rot: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: rot}}}}
+  serversTransports:
+    insecure:
+      insecureSkipVerify: true
+    roots:
+      serverName: backend.internal
+      rootCAs: ["{ca}"]
+    noname:
+      rootCAs: ["{ca}"]
+    mtls:
+      serverName: backend.internal
+      rootCAs: ["{ca}"]
+      certificates:
+        - certFile: {cl_crt}
+          keyFile: {cl_key}
+    slow:
+      insecureSkipVerify: true
+      forwardingTimeouts:
+        responseHeaderTimeout: 300ms
+    broken:
+      rootCAs: ["{d}/no-such-ca.crt"]
+    rot:
+      serverName: backend.internal
+      rootCAs: ["{d}/rot-ca.crt"]
+"""
+
+
+def crd_manifests(p, be_port, ss_port):
+    b64 = lambda s: base64.b64encode(s.encode()).decode()
+    return {"st.yaml": textwrap.dedent("""\
+        apiVersion: v1
+        kind: Secret
+        metadata: {name: be-ca, namespace: st}
+        data: {ca.crt: %s}
+        ---
+        apiVersion: traefik.io/v1alpha1
+        kind: ServersTransport
+        metadata: {name: internal, namespace: st}
+        spec:
+          serverName: backend.internal
+          rootCAsSecrets: [be-ca]
+        ---
+        apiVersion: traefik.io/v1alpha1
+        kind: ServersTransport
+        metadata: {name: internal-v3, namespace: st}
+        spec:
+          serverName: backend.internal
+          rootCAs: [{secret: be-ca}]
+        ---
+        apiVersion: v1
+        kind: Secret
+        type: kubernetes.io/tls
+        metadata: {name: client-cert, namespace: st}
+        data: {tls.crt: %s, tls.key: %s}
+        ---
+        apiVersion: traefik.io/v1alpha1
+        kind: ServersTransport
+        metadata: {name: with-cert, namespace: st}
+        spec:
+          serverName: backend.internal
+          rootCAsSecrets: [be-ca]
+          certificatesSecrets: [client-cert]
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: mtlsbe, namespace: st}
+        spec:
+          ports: [{name: web, port: 443, targetPort: %d}]
+        ---
+        apiVersion: v1
+        kind: Endpoints
+        metadata: {name: mtlsbe, namespace: st}
+        subsets: [{addresses: [{ip: 127.0.0.1}], ports: [{name: web, port: %d}]}]
+        ---
+        apiVersion: traefik.io/v1alpha1
+        kind: ServersTransport
+        metadata: {name: no-secret, namespace: st}
+        spec:
+          rootCAsSecrets: [absent]
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: tlsbe
+          namespace: st
+          annotations:
+            traefik.ingress.kubernetes.io/service.serversscheme: https
+            traefik.ingress.kubernetes.io/service.serverstransport: st-internal@kubernetescrd
+        spec:
+          ports: [{name: web, port: 443, targetPort: %d}]
+        ---
+        apiVersion: v1
+        kind: Endpoints
+        metadata: {name: tlsbe, namespace: st}
+        subsets: [{addresses: [{ip: 127.0.0.1}], ports: [{name: web, port: %d}]}]
+        ---
+        apiVersion: traefik.io/v1alpha1
+        kind: IngressRoute
+        metadata: {name: route, namespace: st}
+        spec:
+          routes:
+            - match: Host(`crd.test`)
+              kind: Rule
+              services: [{name: tlsbe, port: 443, scheme: https, serversTransport: internal-v3}]
+            - match: Host(`crdmtls.test`)
+              kind: Rule
+              services: [{name: mtlsbe, port: 443, scheme: https, serversTransport: with-cert}]
+        """) % (b64(read(p["ca.crt"])), b64(read(p["cl.crt"])), b64(read(p["cl.key"])), ss_port,
+                ss_port, be_port, be_port),
+        "ing.yaml": ingress_yaml(NS, "ing", "ing.test", [("/", "Prefix", "tlsbe", 443)])}
+
+
+def setup():
+    S["dir"] = tempfile.mkdtemp(prefix="hearth-transport-")
+    p = S["pki"] = pki(S["dir"])
+    S["be"] = Backend("tls-be", extra=["--tls-cert", p["be.crt"], "--tls-key", p["be.key"]])
+    ss = free_port()
+    S["ss"] = Proc(["openssl", "s_server", "-accept", "127.0.0.1:%d" % ss, "-cert", p["be.crt"],
+                    "-key", p["be.key"], "-CAfile", p["cca.crt"], "-Verify", "1",
+                    "-verify_return_error", "-www", "-quiet"])
+    wait_port(ss, proc=S["ss"])
+    with open(os.path.join(S["dir"], "rot-ca.crt"), "w") as f:
+        f.write(read(p["ca.crt"]))
+    cfg = S["cfg"] = FILE.format(be=S["be"].port, ss=ss, ca=p["ca.crt"], cl_crt=p["cl.crt"], cl_key=p["cl.key"],
+                      d=S["dir"])
+    S["proxy"] = Proxy(crd_manifests(p, S["be"].port, ss), file_yaml=cfg)
+    wait_for(lambda: get(S["proxy"].web, "/", host="insecure.test")[0] == 200, what="routed")
+
+
+def teardown():
+    for k in ("proxy", "be", "ss"):
+        if k in S:
+            S.pop(k).stop()
+
+
+def web(host, path="/x"):
+    return get(S["proxy"].web, path, host=host)
+
+
+@t.test
+def verified_against_the_system_store_by_default():
+    setup()
+    status, _, _ = web("plain.test")
+    assert status == 502, status
+    assert "upstream unreachable" in S["proxy"].output()
+
+
+@t.test
+def insecure_skip_verify():
+    status, _, body = web("insecure.test")
+    assert status == 200 and echo(body)["name"] == "tls-be", (status, body[:200])
+
+
+@t.test
+def root_cas_and_server_name():
+    status, _, body = web("roots.test")
+    assert status == 200 and echo(body)["name"] == "tls-be", (status, body[:200])
+    # the same CA without serverName: the certificate does not name 127.0.0.1
+    assert web("noname.test")[0] == 502
+
+
+@t.test
+def client_certificate_for_mutual_tls():
+    status, _, body = web("mtls.test", "/")
+    assert status == 200 and b"Ciphers supported in s_server" in body, (status, body[:200])
+    assert web("nocert.test", "/")[0] == 502  # s_server requires one
+
+
+@t.test
+def response_header_timeout_is_504():
+    status, _, _ = web("slow.test", "/slow?ms=2000")
+    assert status == 504, status
+    assert web("slow.test", "/slow?ms=10")[0] == 200
+
+
+@t.test
+def crd_servers_transport_from_ingressroute_and_annotation():
+    for host in ("crd.test", "ing.test"):
+        status, _, body = web(host)
+        assert status == 200 and echo(body)["name"] == "tls-be", (host, status, body[:200])
+    status, _, body = web("crdmtls.test", "/")  # certificatesSecrets: mutual TLS
+    assert status == 200 and b"Ciphers supported in s_server" in body, (status, body[:200])
+
+
+@t.test
+def missing_or_broken_transports_are_reported():
+    routers = {r["name"]: r for r in S["proxy"].api_json("/api/http/routers")}
+    r = routers["missing@file"]
+    assert r["status"] == "disabled" and "missing@file" in str(r.get("error")), r
+    services = {s["name"]: s for s in S["proxy"].api_json("/api/http/services")}
+    s = services["missing@file"]
+    assert s["status"] == "disabled" and "servers transport not found nope@file" in str(s.get("error")), s
+    assert services["roots@file"]["loadBalancer"]["serversTransport"] == "roots@file", services["roots@file"]
+    r = routers["broken@file"]
+    assert r["status"] == "disabled" and "servers transport" in str(r.get("error")), r
+    errs = S["proxy"].api_json("/api/errors")
+    assert any(e["name"] == "broken@file" and "no-such-ca.crt" in e["message"] for e in errs), errs
+    assert any(e["name"] == "no-secret" and "absent not found" in e["message"] for e in errs), errs
+    assert web("missing.test")[0] == 404 and web("broken.test")[0] == 404
+    sts = {x["name"]: x for x in S["proxy"].api_json("/api/http/serversTransports")}
+    assert sts["roots@file"]["status"] == "enabled" and sts["roots@file"]["serverName"] == "backend.internal"
+    assert sts["broken@file"]["status"] == "disabled" and "no-such-ca.crt" in str(sts["broken@file"]["error"])
+    crd = S["proxy"].api_json("/api/http/serversTransports/st-with-cert@kubernetescrd")
+    assert crd["provider"] == "kubernetescrd" and crd["certificates"][0]["keyFile"] == "(redacted)", crd
+    assert "BEGIN" in crd["certificates"][0]["certFile"] and "BEGIN" in crd["rootCAs"][0], crd
+    one = S["proxy"].api_json("/api/http/serversTransports/mtls@file")
+    assert one["certificates"][0]["keyFile"] == S["pki"]["cl.key"], one
+
+
+@t.test
+def a_file_named_by_the_configuration_counts_on_reload():
+    """A CA file replaced in place, then the configuration written again unchanged: the
+    reload reads it (Traefik puts such files' contents in the configuration it compares)."""
+    assert web("rot.test")[0] == 200
+    with open(os.path.join(S["dir"], "rot-ca.crt"), "w") as f:
+        f.write(read(S["pki"]["cca.crt"]))  # another CA: the backend is no longer trusted
+    S["proxy"].write_file(S["cfg"])
+    wait_for(lambda: web("rot.test")[0] == 502, what="the replaced CA file applied")
+    S["proxy"].write_file(S["cfg"])  # now truly unchanged
+    wait_for(lambda: "--file unchanged" in S["proxy"].output(), what="the unchanged edit noticed")
+
+
+@t.test
+def stops_cleanly():  # the last test: t.run's cleanup tears down the rest
+    assert_stopped_cleanly(S["proxy"])
+
+
+if __name__ == "__main__":
+    t.run(cleanup=teardown)
