@@ -529,6 +529,8 @@ static void req_send(hc_http_client_req_t *r)
         req_arm(r);
     }
     req_flush_queued(r);
+    if (r->cbs->on_connected)
+        r->cbs->on_connected(r, r->ud);
 }
 
 /* Gets a connection: a pooled one when allowed, else a new one. */

@@ -76,6 +76,11 @@ typedef struct hc_http_client_req_cbs {
     /** With continue_timeout_ms: the server wants the body (its 100 came) or stayed
      *  silent for that long. Not called when the final response came first. Optional. */
     void (*on_continue)(hc_http_client_req_t *req, void *ud);
+    /** A connection to the server is established (a pooled one, or a new one with its
+     *  TLS handshake) and the head is written: a failure from here on is not a connect
+     *  failure. With a pooled connection it fires before hc_http_client_request returns.
+     *  Optional. */
+    void (*on_connected)(hc_http_client_req_t *req, void *ud);
     /** After hc_http_client_req_body_fd: the socket may hold body bytes (unless paused).
      *  Optional. */
     void (*on_readable)(hc_http_client_req_t *req, void *ud);

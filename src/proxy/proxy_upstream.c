@@ -69,6 +69,10 @@ struct proxy_fwd {
     proxy_tunnel_t *tunnel;
     int body_reading, body_paused, close_armed;
     int await_continue; /* the client's Expect: 100-continue waits on the server's */
+    int body_on_connect; /* the body is read once a connection is up: a connect failure
+                            leaves it unread, so the request can be tried again */
+    int body_started;    /* reading it began: it cannot be sent again */
+    int body_now;        /* on_connected came inside hc_http_client_request */
     size_t body_unacked;
     int head_sent, answered, filter, want_pause, res_paused, finished;
     int head_held;       /* the head waits for the first body bytes to name its type */
@@ -626,7 +630,7 @@ static int connect_failed(hc_http_client_req_t *creq)
 
 static int may_retry(const proxy_fwd_t *f)
 {
-    if (!f->req || f->has_body) /* a body already streaming upstream cannot be sent again */
+    if (!f->req || f->body_started) /* a body already streaming upstream cannot be sent again */
         return 0;
     if (f->retry_attempts) /* the retry middleware: any method, as nothing was sent */
         return f->tries < f->retry_attempts;
@@ -765,9 +769,22 @@ static void on_creq_continue(hc_http_client_req_t *creq, void *ud)
         body_start(f);
 }
 
+static void on_creq_connected(hc_http_client_req_t *creq, void *ud)
+{
+    proxy_fwd_t *f = ud;
+    (void)creq;
+    if (!f->body_on_connect || f->body_started || !f->req || f->answered)
+        return;
+    if (!f->creq) /* a pooled connection, inside hc_http_client_request: after it */
+        f->body_now = 1;
+    else
+        body_start(f);
+}
+
 static const hc_http_client_req_cbs_t creq_cbs = {
     .on_headers = on_headers,
     .on_continue = on_creq_continue,
+    .on_connected = on_creq_connected,
     .on_body = on_body,
     .on_drain = on_creq_drain,
     .on_readable = on_readable,
@@ -832,10 +849,14 @@ static int attempt_start(proxy_fwd_t *f)
     int rc = hc_http_client_request(f->up->client, &o, &creq_cbs, f, &f->creq);
     if (rc < 0)
         f->creq = NULL;
+    int start_body = rc == 0 && f->body_now;
+    f->body_now = 0;
     if (target != url_stack && target != f->target)
         hc_free(target);
     if (hs != hs_stack)
         hc_free(hs);
+    if (start_body)
+        body_start(f); /* may end the request at once (a malformed body): f is left alone */
     return rc;
 }
 
@@ -907,6 +928,7 @@ static void body_start(proxy_fwd_t *f)
 {
     f->await_continue = 0;
     f->body_reading = 1;
+    f->body_started = 1;
     /* streamed through: no limit but the caller's, as Traefik sets none */
     f->req->max_body = f->max_body && f->max_body < SIZE_MAX ? (size_t)f->max_body : SIZE_MAX;
     hc_http_req_read_body(f->req, on_req_body, f); /* may refuse it at once: 413 */
@@ -1048,7 +1070,13 @@ int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
     /* RFC 9110 §10.1.1: a client that expects 100-continue gets it when the server asks
      * for the body (Expect goes through), so a refusal costs it no upload. */
     f->await_continue = f->has_body && hc_http_req_expects_continue(f->req);
-    if (f->has_body && !f->await_continue)
+    /* A body that may be tried again is read only once a connection is up, so a connect
+     * failure leaves it whole for the next try (as Go's transport, which reads nothing
+     * before it has dialed); one announced over the limit is refused at once. */
+    f->body_on_connect = f->has_body && !f->await_continue &&
+                         (f->retry_attempts || f->idempotent) &&
+                         !(f->max_body && f->body_len > (int64_t)f->max_body);
+    if (f->has_body && !f->await_continue && !f->body_on_connect)
         body_start(f);
     if (f->answered) {
         finish(f);

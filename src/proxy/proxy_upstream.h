@@ -178,10 +178,10 @@ typedef struct proxy_fwd_args {
                            conditional fields are not sent */
     uint64_t max_body;  /* the client's body limit (buffering's maxRequestBodyBytes):
                            past it the server answers 413; 0 = none, as in Traefik */
-    unsigned retry_attempts; /* the retry middleware's tries in all: a request without a
-                                body, of any method, is tried again (the same server too)
-                                after a connect failure, retry_interval_ms growing as
-                                Traefik's backoff; 0 = the default (module comment) */
+    unsigned retry_attempts; /* the retry middleware's tries in all: a request of any
+                                method is tried again (the same server too) after a
+                                connect failure, retry_interval_ms growing as Traefik's
+                                backoff; 0 = the default (module comment) */
     uint64_t retry_interval_ms;
     const proxy_fwd_hooks_t *hooks; /* must outlive the forward; NULL = no hooks */
     void *ud;
@@ -191,8 +191,9 @@ typedef struct proxy_fwd_args {
  *  response streamed back, or an error page (text/plain "Bad Gateway" 502 when every
  *  try failed, "Service Unavailable" 503 when no server is up or the service has none,
  *  "Gateway Timeout" 504 on a connect or response timeout). Idempotent requests
- *  without a body (RFC 9110 §9.2.2) are retried on another server after a connect
- *  failure (refused, unreachable, DNS, connect timeout); a connect failure also takes
+ *  (RFC 9110 §9.2.2) are retried on another server after a connect failure (refused,
+ *  unreachable, DNS, connect timeout): the body of such a request is read from the
+ *  client only once a connection is up, so it is still whole; a connect failure also takes
  *  the server out for passive_down_ms, unless no other server is left. The response
  *  head goes out with the upstream's fields except framing and Date: configure the
  *  entry point's server with server_header "" so the upstream's Server passes alone.

@@ -802,12 +802,31 @@ def retry_tries_again_after_a_backoff():
     th = threading.Thread(target=start_later)
     t0 = time.monotonic()
     th.start()
+    payload = bytes(range(256)) * 800  # 200 KB: read from the client only once connected
     try:
-        status, _, body = request(p.web, "POST", "/x", host="retry.test", timeout=20)
+        status, _, body = request(p.web, "POST", "/x", host="retry.test", body=payload, timeout=20)
     finally:
         th.join()
     assert status == 200 and echo(body)["name"] == "late", (status, body[:200])
+    assert echo(body)["body_len"] == len(payload), echo(body)
     assert time.monotonic() - t0 >= 0.4
+    S.pop("late").stop()
+    time.sleep(0.2)  # its pooled connections closed
+    # chunked too, and a PUT (idempotent) without the middleware streams as before
+    conn = http.client.HTTPConnection("127.0.0.1", p.web, timeout=20)
+    try:
+        th = threading.Thread(target=start_later)
+        th.start()
+        conn.request("POST", "/x", body=iter([payload[:70000], payload[70000:]]),
+                     headers={"Host": "retry.test"}, encode_chunked=True)
+        r = conn.getresponse()
+        got = echo(r.read())
+        assert r.status == 200 and got["body_len"] == len(payload), (r.status, got)
+    finally:
+        th.join()
+        conn.close()
+    status, _, body = request(p.web, "PUT", "/x", host="add.test", body=payload)
+    assert status == 200 and echo(body)["body_len"] == len(payload), (status, body[:200])
     t0 = time.monotonic()
     status, _, body = request(p.web, "POST", "/x", host="retrydead.test")
     took = time.monotonic() - t0
