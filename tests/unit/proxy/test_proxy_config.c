@@ -22,20 +22,32 @@ static void add(fixture_t *f, const char *src, const char *json)
     f->objs[f->n++] = J(json);
 }
 
-static proxy_config_t *build_with(fixture_t *f, const char *cls, int extname)
+/* Builds f's objects and, unless NULL, one file-provider configuration (all released). */
+static proxy_config_t *build_all(fixture_t *f, const char *cls, int extname, json_t *file)
 {
+    const json_t *files[] = {file};
+    const char *srcs[] = {"dynamic.yaml"};
     proxy_config_input_t in = {.ingress_class = cls,
                                .allow_external_name = extname,
                                .objects = f->objs,
                                .sources = f->srcs,
-                               .nobjects = f->n};
+                               .nobjects = f->n,
+                               .files = files,
+                               .file_sources = srcs,
+                               .nfiles = file ? 1 : 0};
     proxy_config_t *cfg = NULL;
     assert_int_equal(proxy_config_build(&in, &cfg), 0);
     assert_non_null(cfg);
     for (size_t i = 0; i < f->n; i++)
         json_decref((json_t *)f->objs[i]);
     f->n = 0;
+    json_decref(file);
     return cfg;
+}
+
+static proxy_config_t *build_with(fixture_t *f, const char *cls, int extname)
+{
+    return build_all(f, cls, extname, NULL);
 }
 
 static proxy_config_t *build(fixture_t *f)
@@ -569,22 +581,11 @@ static void test_file_provider(void **state)
           "'tls':{'certificates':[{'certFile':'/etc/c.pem','keyFile':'/etc/k.pem'},"
           "{'certFile':'/only-cert.pem'}],'options':{'modern':{'minVersion':'VersionTLS13'},"
           "'default':{'minVersion':'VersionTLS12'}}},'tcp':{}}");
-    const json_t *files[] = {file};
-    const char *srcs[] = {"dynamic.yaml"};
     fixture_t f = {0};
     add(&f, "crd.yaml:1",
         "{'apiVersion':'traefik.io/v1alpha1','kind':'Middleware','metadata':{'name':'compress',"
         "'namespace':'default'},'spec':{'compress':{}}}");
-    proxy_config_input_t in = {.objects = f.objs,
-                               .sources = f.srcs,
-                               .nobjects = f.n,
-                               .files = files,
-                               .file_sources = srcs,
-                               .nfiles = 1};
-    proxy_config_t *c = NULL;
-    assert_int_equal(proxy_config_build(&in, &c), 0);
-    json_decref(file);
-    json_decref((json_t *)f.objs[0]);
+    proxy_config_t *c = build_all(&f, NULL, 0, file);
 
     const proxy_router_t *r = proxy_config_router(c, "web@file");
     assert_non_null(r);
@@ -990,19 +991,7 @@ static void test_servers_transports(void **state)
           "'s4':{'loadBalancer':{'servers':[{'url':'https://h'}],"
           "'serversTransport':'nope'}}},"
           "'serversTransports':{'t':{'insecureSkipVerify':true},'bad':[]}}}");
-    const json_t *files[] = {file};
-    const char *srcs[] = {"dynamic.yaml"};
-    proxy_config_input_t in = {.objects = f.objs,
-                               .sources = f.srcs,
-                               .nobjects = f.n,
-                               .files = files,
-                               .file_sources = srcs,
-                               .nfiles = 1};
-    proxy_config_t *c = NULL;
-    assert_int_equal(proxy_config_build(&in, &c), 0);
-    for (size_t i = 0; i < f.n; i++)
-        json_decref((json_t *)f.objs[i]);
-    json_decref(file);
+    proxy_config_t *c = build_all(&f, NULL, 0, file);
 
     const proxy_transport_t *t = proxy_config_transport(c, "t@file");
     assert_non_null(t);
