@@ -329,11 +329,28 @@ hc_tls_ctx_t *hc_tls_client_new_roots(const char *ca_pem, size_t len, char *err,
     hc_tls_ctx_t *ctx = ctx_new(ssl_ctx_new(TLS_client_method()));
     SSL_CTX_set_min_proto_version(ctx->ssl, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx->ssl, SSL_VERIFY_PEER, NULL);
+    X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx->ssl), X509_V_FLAG_PARTIAL_CHAIN);
     if (hc_tls_client_add_ca_pem(ctx, ca_pem, len, err, errlen) != 0) {
         hc_tls_ctx_unref(ctx);
         return NULL;
     }
     return ctx;
+}
+
+int hc_tls_client_set_versions(hc_tls_ctx_t *ctx, const char *min, const char *max, char *err,
+                               size_t errlen)
+{
+    int lo = 0, hi = TLS1_3_VERSION;
+    if (hc_tls_version_parse(min, &lo) || (max && *max && hc_tls_version_parse(max, &hi)))
+        return hc_errf(err, errlen, -EINVAL,
+                       "TLS version %s is not one of VersionTLS12, "
+                       "VersionTLS13",
+                       hc_tls_version_parse(min, &lo) ? min : max);
+    if (lo > hi)
+        return hc_errf(err, errlen, -EINVAL, "minVersion %s is above maxVersion %s", min, max);
+    SSL_CTX_set_min_proto_version(ctx->ssl, lo);
+    SSL_CTX_set_max_proto_version(ctx->ssl, hi);
+    return 0;
 }
 
 int hc_tls_client_set_cert(hc_tls_ctx_t *ctx, const char *cert_pem, size_t cert_len,

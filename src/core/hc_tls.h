@@ -109,10 +109,16 @@ hc_tls_ctx_t *hc_tls_server_new(const hc_tls_server_opts_t *opts, char *err, siz
  *  Reads the file now (blocking; call at configuration time). NULL with err when the
  *  bundle cannot be loaded. The caller holds the one reference. */
 hc_tls_ctx_t *hc_tls_client_new(const char *ca_file, int verify, char *err, size_t errlen);
-/** A client context (TLS 1.2 minimum) that trusts only the CA certificates in the PEM
- *  text ca_pem, not the system store (Go's tls.Config.RootCAs). NULL with err when it
- *  holds none. The caller holds the one reference. */
+/** A client context (TLS 1.2 minimum) that trusts only the certificates in the PEM text
+ *  ca_pem, not the system store (Go's tls.Config.RootCAs): each is a trust anchor, a
+ *  server's own certificate or an intermediate too. NULL with err when it holds none.
+ *  The caller holds the one reference. */
 hc_tls_ctx_t *hc_tls_client_new_roots(const char *ca_pem, size_t len, char *err, size_t errlen);
+/** Sets a client context's lowest and highest TLS versions (the names of
+ *  hc_tls_server_opts_t.min_version; NULL = TLS 1.2 and the newest). Call before the
+ *  context is shared. 0 or -EINVAL with err. */
+int hc_tls_client_set_versions(hc_tls_ctx_t *ctx, const char *min, const char *max, char *err,
+                               size_t errlen);
 /** Gives a client context the certificate (PEM, then its chain) and private key it
  *  presents when a server asks for one (mutual TLS). Call before the context is shared.
  *  Returns 0 or -EINVAL with err (unreadable, or a key that does not match). */

@@ -49,6 +49,9 @@ int hc_tls_opts_apply_ssl(SSL *ssl, const hc_tls_opts_t *o);
 
 /** Writes OpenSSL's message for the newest queued error (or fallback) into err and
  *  clears the thread's error queue. */
+/** A TLS version's name ("TLS1.2", Go's "VersionTLS13", "TLSv1.3"; NULL or "" =
+ *  TLS 1.2) into its OpenSSL number. 0 or -EINVAL. */
+int hc_tls_version_parse(const char *s, int *out);
 void hc_tls_err(char *err, size_t errlen, const char *what, const char *fallback);
 
 /** The OpenSSL objects behind a context and a connection, for the hc_tls files and

@@ -31,7 +31,7 @@ enum { SUITE_NAME_MAX = 64 };
 /* Go's default curve preferences, in OpenSSL's names. */
 #define GO_GROUPS "X25519:P-256:P-384:P-521"
 
-static int version_parse(const char *s, int *out)
+int hc_tls_version_parse(const char *s, int *out)
 {
     static const struct {
         const char *name;
@@ -184,12 +184,12 @@ int hc_tls_opts_compile(const hc_tls_server_opts_t *in, const char *id, hc_tls_o
                         size_t errlen)
 {
     memset(o, 0, sizeof(*o));
-    if (version_parse(in->min_version, &o->min_version))
+    if (hc_tls_version_parse(in->min_version, &o->min_version))
         return hc_errf(err, errlen, -EINVAL,
                        "unsupported minimum TLS version \"%.40s\" (TLS1.2 or TLS1.3)",
                        in->min_version);
     if (in->max_version && *in->max_version &&
-        (version_parse(in->max_version, &o->max_version) || o->max_version < o->min_version))
+        (hc_tls_version_parse(in->max_version, &o->max_version) || o->max_version < o->min_version))
         return hc_errf(err, errlen, -EINVAL,
                        "unsupported maximum TLS version \"%.40s\" (TLS1.2 or TLS1.3, not "
                        "below the minimum)",

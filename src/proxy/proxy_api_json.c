@@ -203,19 +203,28 @@ json_t *proxy_api_middleware_json(const proxy_api_t *api, const proxy_middleware
 json_t *proxy_api_transport_json(const proxy_api_t *api, const proxy_transport_t *t)
 {
     json_t *o = t->spec ? json_deep_copy(t->spec) : json_object();
+    const char *k, *kk;
+    json_t *list, *c, *v;
     size_t i;
-    json_t *c;
-    json_array_foreach(json_object_get(o, "certificates"), i, c)
+    json_object_foreach(o, k, list) /* keys in any case, as the runtime reads them */
     {
-        const char *key = json_string_value(json_object_get(c, "keyFile"));
-        if (key && strstr(key, "-----BEGIN")) /* a CRD's Secret, or PEM given inline */
-            json_object_set_new(c, "keyFile", json_string("(redacted)"));
+        if (strcasecmp(k, "certificates"))
+            continue;
+        json_array_foreach(list, i, c)
+        {
+            json_object_foreach(c, kk, v)
+            {
+                const char *key = json_string_value(v);
+                if (!strcasecmp(kk, "keyFile") && key && strstr(key, "-----BEGIN"))
+                    json_object_set_new(c, kk, json_string("(redacted)")); /* PEM inline */
+            }
+        }
     }
     json_t *errs = json_array();
-    for (size_t k = 0; api->gen && k < api->gen->nerrors; k++)
-        if (!strcmp(api->gen->errors[k].kind, "serversTransport") &&
-            !strcmp(api->gen->errors[k].name, t->name))
-            json_array_append_new(errs, json_string(api->gen->errors[k].message));
+    for (size_t e = 0; api->gen && e < api->gen->nerrors; e++)
+        if (!strcmp(api->gen->errors[e].kind, "serversTransport") &&
+            !strcmp(api->gen->errors[e].name, t->name))
+            json_array_append_new(errs, json_string(api->gen->errors[e].message));
     json_object_set_new(o, "status", json_string(t->ready || !api->gen ? "enabled" : "disabled"));
     if (json_array_size(errs))
         json_object_set(o, "error", errs);
@@ -393,10 +402,11 @@ json_t *proxy_api_version(const proxy_api_t *api)
 json_t *proxy_api_rawdata(const proxy_api_t *api)
 {
     json_t *out = json_object();
-    static const char *const kinds[3][2] = {{"routers", PROXY_API_ROUTERS},
+    static const char *const kinds[4][2] = {{"routers", PROXY_API_ROUTERS},
                                             {"services", PROXY_API_SERVICES},
-                                            {"middlewares", PROXY_API_MIDDLEWARES}};
-    for (int k = 0; k < 3; k++) {
+                                            {"middlewares", PROXY_API_MIDDLEWARES},
+                                            {"serversTransports", PROXY_API_TRANSPORTS}};
+    for (int k = 0; k < 4; k++) {
         json_t *map = json_object(), *all = all_of(api, kinds[k][1]);
         size_t i;
         json_t *v;

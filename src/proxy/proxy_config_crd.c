@@ -239,12 +239,18 @@ static int client_auth_cas(const pc_kstate_t *k, const pc_kobj_t *o, json_t *spe
                            size_t errlen)
 {
     json_t *ca = json_object_get(spec, "clientAuth");
+    const char *key;
+    json_t *v, *tmp;
+    json_object_foreach_safe(ca, tmp, key, v) /* CA files come from Secrets only */
+    {
+        if (!strcasecmp(key, "caFiles"))
+            json_object_del(ca, key);
+    }
     json_t *names = json_object_get(ca, "secretNames");
     if (!json_is_array(names))
         return 0;
     json_t *pems = json_array();
     size_t i;
-    json_t *v;
     json_array_foreach(names, i, v)
     {
         json_t *pem = secret_ca(k, o->ns, json_string_value(v), "clientAuth", err, errlen);
@@ -298,13 +304,25 @@ static void crd_tls_options(pc_kstate_t *k)
 
 /* ---- ServersTransports ---- */
 
-/* A ServersTransport's Secrets into its spec as the file provider writes it (PEM text
- * inline): rootCAsSecrets (v2) and rootCAs [{secret}] (v3) -> rootCAs, the tls.crt and
- * tls.key of certificatesSecrets -> certificates [{certFile, keyFile}]. ConfigMaps are
- * not read. */
-static int transport_secrets(const pc_kstate_t *k, const pc_kobj_t *o, json_t *spec, char *err,
-                             size_t errlen)
+/* A ServersTransport's spec as the file provider writes it: the CRD's own fields (any
+ * other key is dropped, as the API server prunes it, so an object cannot name files of
+ * this host), its Secrets as PEM text: rootCAsSecrets (v2) and rootCAs [{secret}] (v3) ->
+ * rootCAs, the tls.crt and tls.key of certificatesSecrets -> certificates [{certFile,
+ * keyFile}]. ConfigMaps are not read. spec is the object's; *out a new one. */
+static int transport_secrets(const pc_kstate_t *k, const pc_kobj_t *o, const json_t *spec,
+                             json_t **out, char *err, size_t errlen)
 {
+    static const char *const fields[] = {"serverName",
+                                         "insecureSkipVerify",
+                                         "maxIdleConnsPerHost",
+                                         "forwardingTimeouts",
+                                         "disableHTTP2",
+                                         "peerCertURI",
+                                         "spiffe"};
+    *out = json_object();
+    for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++)
+        if (json_object_get(spec, fields[f]))
+            json_object_set(*out, fields[f], json_object_get(spec, fields[f]));
     json_t *cas = json_array(), *certs = json_array(), *v, *pem;
     size_t i;
     int rc = 0;
@@ -333,13 +351,13 @@ static int transport_secrets(const pc_kstate_t *k, const pc_kobj_t *o, json_t *s
             goto fail;
         json_array_append_new(certs, pem);
     }
-    json_object_del(spec, "rootCAsSecrets");
-    json_object_del(spec, "certificatesSecrets");
-    json_object_set(spec, "rootCAs", cas);
-    json_object_set(spec, "certificates", certs);
+    json_object_set(*out, "rootCAs", cas);
+    json_object_set(*out, "certificates", certs);
     goto done;
 fail:
     rc = -EINVAL;
+    json_decref(*out);
+    *out = NULL;
 done:
     json_decref(cas);
     json_decref(certs);
@@ -354,10 +372,9 @@ static void crd_transports(pc_kstate_t *k)
             continue;
         const json_t *spec = json_object_get(o->obj, "spec");
         char err[PC_ERR_MAX] = "spec must be an object";
-        json_t *copy = json_is_object(spec) ? json_deep_copy(spec) : NULL;
-        if (!copy || transport_secrets(k, o, copy, err, sizeof(err))) {
+        json_t *copy = NULL;
+        if (!json_is_object(spec) || transport_secrets(k, o, spec, &copy, err, sizeof(err))) {
             pc_error(k->b, o->source, "ServersTransport", o->ns, o->name, "%s", err);
-            json_decref(copy);
             continue;
         }
         pc_transport_add(k->b, crd_qualified_id(o), PROXY_PROVIDER_KUBERNETESCRD, o->source)->spec =

@@ -112,8 +112,9 @@ static const char *load_balancer(proxy_service_t *s, const json_t *lb)
     }
     if (json_is_boolean(phh))
         s->pass_host_header = json_is_true(phh);
-    if (pc_str(lb, "serversTransport")) /* a name without provider is the file's own */
-        s->servers_transport = pc_qualify(pc_str(lb, "serversTransport"), "file");
+    const char *st = pc_str(lb, "serversTransport");
+    if (st && *st) /* a name without provider is the file's own; "": the default */
+        s->servers_transport = pc_qualify(st, "file");
     if (json_is_object(json_object_get(lb, "healthCheck")))
         s->health_check = json_deep_copy(json_object_get(lb, "healthCheck"));
     if (pc_sticky_parse(json_object_get(lb, "sticky"), &s->sticky) < 0)

@@ -54,8 +54,6 @@ static int kube_service(pc_kstate_t *k, const char *ns, const char *name, const 
         snprintf(err, errlen, "scheme %s is not supported (http, https)", scheme);
         return -EINVAL;
     }
-    if (pc_service_find(k->b, q)) /* another route's reference built it already */
-        return 0;
     if (transport && pc_crd_qualified(transport)) {
         snprintf(err, errlen,
                  "invalid reference to serversTransport %s: namespace-name@kubernetescrd format "
@@ -67,6 +65,18 @@ static int kube_service(pc_kstate_t *k, const char *ns, const char *name, const 
     if (transport && *transport)
         st = strchr(transport, '@') ? hc_strdup(transport) : pc_strf("%s-%s", ns, transport);
     char *st_q = st && !strchr(st, '@') ? crd_name(st) : NULL;
+    const proxy_service_t *built = pc_service_find(k->b, q);
+    if (built) { /* another route's reference built it already: with the same transport */
+        const char *want = st_q ? st_q : st, *had = built->servers_transport;
+        int same = !want == !had && (!want || !strcmp(want, had));
+        if (!same)
+            snprintf(err, errlen,
+                     "service %s is referenced with serversTransport %s, and elsewhere with %s", q,
+                     want ? want : "(default)", had ? had : "(default)");
+        hc_free(st);
+        hc_free(st_q);
+        return same ? 0 : -EINVAL;
+    }
     pc_lb_spec_t lb = {
         .scheme = scheme && *scheme ? scheme : NULL,
         .pass_host_header = !json_is_false(phh),

@@ -255,8 +255,8 @@ static int service_annotations(const json_t *ann, proxy_service_t *s, const char
     }
     const char *v;
     *scheme = pc_annotation(ann, SERVICE_ANN "serversscheme", buf);
-    if ((v = pc_annotation(ann, SERVICE_ANN "serverstransport", buf)))
-        s->servers_transport = hc_strdup(v);
+    if ((v = pc_annotation(ann, SERVICE_ANN "serverstransport", buf)) && *v)
+        s->servers_transport = pc_qualify(v, "kubernetes"); /* the provider's own name */
     if ((v = pc_annotation(ann, SERVICE_ANN "sticky.cookie.name", buf)))
         s->sticky.name = hc_strdup(v);
     if ((v = pc_annotation(ann, SERVICE_ANN "sticky.cookie.samesite", buf)))

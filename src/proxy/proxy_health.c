@@ -217,8 +217,8 @@ struct check {
     check_t *next;
     char *service;
     json_t *spec_json; /* to tell an unchanged spec */
-    json_t *transport_json; /* and an unchanged servers transport (NULL: the default) */
-    hc_tls_ctx_t *tls;      /* the transport's: a reference, or NULL */
+    hc_tls_ctx_t *tls; /* the servers transport's (a reference; a changed transport is a
+                          new context), or NULL */
     char *server_name;
     proxy_health_spec_t spec;
     char **urls;
@@ -311,24 +311,19 @@ static void check_free(check_t *c)
     hc_free(c->probes);
     hc_free(c->service);
     json_decref(c->spec_json);
-    json_decref(c->transport_json);
     hc_tls_ctx_unref(c->tls);
     hc_free(c->server_name);
     proxy_health_spec_free(&c->spec);
     uv_close((uv_handle_t *)&c->timer, check_closed);
 }
 
-static const json_t *transport_json(const proxy_service_t *s)
-{
-    return s->transport && s->transport->ready ? s->transport->spec : NULL;
-}
-
 static int check_same(const check_t *c, const proxy_service_t *s)
 {
-    const json_t *t = transport_json(s);
+    const proxy_upstream_transport_t *t = s->transport ? s->transport->ready : NULL;
+    const char *sn = t ? t->server_name : NULL;
     if (strcmp(c->service, s->name) || c->n != s->nservers ||
-        !json_equal(c->spec_json, s->health_check) || !c->transport_json != !t ||
-        (t && !json_equal(c->transport_json, t)))
+        !json_equal(c->spec_json, s->health_check) || c->tls != (t ? t->tls : NULL) ||
+        !c->server_name != !sn || (sn && strcmp(c->server_name, sn)))
         return 0;
     for (size_t i = 0; i < c->n; i++)
         if (strcmp(c->urls[i], s->servers[i]))
@@ -352,7 +347,6 @@ static void check_add(proxy_health_checker_t *ck, const proxy_service_t *s)
     c->spec = spec;
     const proxy_upstream_transport_t *t = s->transport ? s->transport->ready : NULL;
     if (t) { /* the service's servers transport applies to its checks too */
-        c->transport_json = json_incref((json_t *)s->transport->spec);
         c->tls = t->tls ? hc_tls_ctx_ref(t->tls) : NULL;
         c->server_name = t->server_name ? hc_strdup(t->server_name) : NULL;
     }

@@ -305,7 +305,7 @@ int proxy_gen_build(const proxy_gen_input_t *in, proxy_gen_t **out)
     int rc = config_build(g, in);
     if (rc)
         goto fail;
-    proxy_gen_transports_build(g);
+    proxy_gen_transports_build(g, in->prev);
     mws_parse(g);
     entrypoints_check(g);
     chains_build(g);

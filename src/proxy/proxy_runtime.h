@@ -113,6 +113,8 @@ typedef struct proxy_gen_input {
     const char *ingress_class;    /* --ingress-class; "traefik" or NULL also serves
                                      Ingresses without a class */
     const char *internal_url;     /* the API listener for api@internal & co., or NULL */
+    const struct proxy_gen *prev; /* the generation in force, or NULL: what did not change
+                                     is carried over from it (servers transports) */
     const proxy_local_t *locals;  /* `hearth up` services */
     size_t nlocals;
     uint64_t serial;
@@ -149,6 +151,12 @@ static inline const proxy_gen_chain_t *proxy_gen_chain(const proxy_gen_t *g,
 {
     return &g->chains[r - g->cfg->routers];
 }
+
+/** The files a configuration names (certificates, CA files, users files): each string of
+ *  v that names a regular file, with its size, modification time and inode, one per
+ *  line. Traefik reads such files into the configuration before telling whether it
+ *  changed; this stands for them. A new string. */
+char *proxy_gen_files_stamp(const json_t *v);
 
 /** Reads the --file dynamic configuration at path (YAML or JSON, one document) into
  *  *out (the caller json_decref's it). Returns 0, or a negative errno with a message in

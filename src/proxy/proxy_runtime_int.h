@@ -15,15 +15,16 @@ void proxy_gen_error_add(proxy_gen_t *g, const char *source, const char *kind, c
 void proxy_gen_tls_build(proxy_gen_t *g);
 /** Frees what proxy_gen_tls_build made (and the set if still held). */
 void proxy_gen_tls_free(proxy_gen_t *g);
-/** Traefik's FileOrContent: PEM text given inline (it holds "-----BEGIN") or the path of
- *  a file holding it (read now, at most 1 MiB). Returns the bytes (*len of
- *  them) to borrow, or to free when *owned is set; NULL with err. */
-const char *proxy_gen_file_or_pem(const char *v, size_t *len, char **owned, char *err,
+/** Traefik's FileOrContent: PEM text given inline (it holds "-----BEGIN") or, when
+ *  files_ok (the file provider's configuration), the path of a file holding it (read
+ *  now, at most 1 MiB). Returns the bytes (*len of them) to borrow, or to free when
+ *  *owned is set; NULL with err. */
+const char *proxy_gen_file_or_pem(const char *v, int files_ok, size_t *len, char **owned, char *err,
                                   size_t errlen);
 
 /** Builds g->transports from g->cfg's servers transports; a broken one is an error of g
  *  and disables the routers whose services use it. */
-void proxy_gen_transports_build(proxy_gen_t *g);
+void proxy_gen_transports_build(proxy_gen_t *g, const proxy_gen_t *prev);
 void proxy_gen_transports_free(proxy_gen_t *g);
 
 #endif

@@ -84,11 +84,17 @@ static const char *pem_of(const char *inline_pem, size_t inline_len, const char 
     return *owned;
 }
 
-const char *proxy_gen_file_or_pem(const char *v, size_t *len, char **owned, char *err,
+const char *proxy_gen_file_or_pem(const char *v, int files_ok, size_t *len, char **owned, char *err,
                                   size_t errlen)
 {
-    return v && strstr(v, "-----BEGIN") ? pem_of(v, strlen(v), NULL, len, owned, err, errlen)
-                                        : pem_of(NULL, 0, v, len, owned, err, errlen);
+    if (v && strstr(v, "-----BEGIN"))
+        return pem_of(v, strlen(v), NULL, len, owned, err, errlen);
+    if (!files_ok) { /* a CRD's Secret holds PEM text: never a path to read on this host */
+        *owned = NULL;
+        snprintf(err, errlen, "not PEM text");
+        return NULL;
+    }
+    return pem_of(NULL, 0, v, len, owned, err, errlen);
 }
 
 static void cert_add(proxy_gen_t *g, const proxy_cert_t *pc)
@@ -136,7 +142,7 @@ static char *comma_list(const json_t *spec, const char *key)
 
 /* clientAuth.caFiles: PEM text given inline (a CRD's Secrets, translated) or file paths,
  * concatenated into t->ca. */
-static int ca_files(const json_t *ca, proxy_gen_tlsopt_t *t, char *err, size_t errlen)
+static int ca_files(const json_t *ca, int files_ok, proxy_gen_tlsopt_t *t, char *err, size_t errlen)
 {
     hc_buf_t b;
     hc_buf_init(&b, 4 * PEM_FILE_MAX);
@@ -148,7 +154,7 @@ static int ca_files(const json_t *ca, proxy_gen_tlsopt_t *t, char *err, size_t e
         const char *item = json_string_value(v);
         char *owned = NULL;
         size_t len = 0;
-        const char *pem = proxy_gen_file_or_pem(item, &len, &owned, err, errlen);
+        const char *pem = proxy_gen_file_or_pem(item, files_ok, &len, &owned, err, errlen);
         if (!pem || hc_buf_append(&b, pem, len) || hc_buf_puts(&b, "\n"))
             rc = pem ? hc_errf(err, errlen, -EINVAL, "clientAuth.caFiles: too large") : -EINVAL;
         hc_free(owned);
@@ -189,7 +195,7 @@ static int tlsopt_read(const proxy_tls_option_t *src, proxy_gen_tlsopt_t *t, cha
         (rc = proxy_mw_json_str(spec, "maxVersion", &t->max, err, errlen)) ||
         (rc = proxy_mw_json_bool(spec, "sniStrict", &strict, err, errlen)) ||
         (rc = proxy_mw_json_str(ca, "clientAuthType", &type, err, errlen)) ||
-        (rc = ca_files(ca, t, err, errlen)))
+        (rc = ca_files(ca, src->provider == PROXY_PROVIDER_FILE, t, err, errlen)))
         goto out;
     t->suites = comma_list(spec, "cipherSuites");
     t->curves = comma_list(spec, "curvePreferences");

@@ -54,42 +54,6 @@ static int server_up(void *ud, const char *service, const char *url)
     return proxy_upstream_server_up(ud, service, url);
 }
 
-/* The files a --file configuration names (certificates, CA files, users files): each
- * string of v that names a regular file, with its size, modification time and inode.
- * Traefik reads their contents into the configuration before telling whether it changed;
- * this stands for them, so a certificate rotated in place is not "unchanged". */
-static void files_stamp(const json_t *v, hc_buf_t *out, int depth)
-{
-    size_t i;
-    const char *k;
-    json_t *e;
-    struct stat st;
-    if (depth > 32)
-        return;
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        if (*s && json_string_length(v) < 4096 && !strchr(s, '\n') && stat(s, &st) == 0 &&
-            S_ISREG(st.st_mode))
-            hc_buf_printf(out, "%s:%lld:%lld.%09ld:%llu\n", s, (long long)st.st_size,
-                          (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-                          (unsigned long long)st.st_ino);
-    } else if (json_is_array(v)) {
-        json_array_foreach(v, i, e) files_stamp(e, out, depth + 1);
-    } else if (json_is_object(v)) {
-        json_object_foreach((json_t *)v, k, e) files_stamp(e, out, depth + 1);
-    }
-}
-
-static char *files_stamp_of(const json_t *file)
-{
-    hc_buf_t b;
-    hc_buf_init(&b, 0);
-    files_stamp(file, &b, 0);
-    char *s = hc_strdup(b.len && !hc_buf_append(&b, "", 1) ? b.base : "");
-    hc_buf_free(&b);
-    return s;
-}
-
 /* Builds a generation from the current inputs. Returns NULL only on unusable input. */
 static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set)
 {
@@ -106,7 +70,7 @@ static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set)
         json_decref(svc->file_good);
         svc->file_good = json_incref(file);
         hc_free(svc->file_stamp);
-        svc->file_stamp = files_stamp_of(file);
+        svc->file_stamp = proxy_gen_files_stamp(file);
     }
     proxy_local_t loc[MAX_LOCALS];
     for (size_t i = 0; i < nlocals; i++)
@@ -117,6 +81,7 @@ static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set)
                             .file_error = ferr[0] ? ferr : NULL,
                             .ingress_class = svc->ingress_class,
                             .internal_url = svc->api_url[0] ? svc->api_url : NULL,
+                            .prev = svc->gen,
                             .locals = loc,
                             .nlocals = nlocals,
                             .serial = ++svc->serial};
@@ -205,7 +170,7 @@ static void on_file_timer(uv_timer_t *t)
                proxy_gen_read_file(svc->file, &file, err, sizeof(err)) == 0 &&
                json_equal(file, svc->file_good);
     if (same) {
-        char *stamp = files_stamp_of(file);
+        char *stamp = proxy_gen_files_stamp(file);
         same = svc->file_stamp && !strcmp(stamp, svc->file_stamp);
         hc_free(stamp);
     }

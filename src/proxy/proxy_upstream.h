@@ -64,6 +64,10 @@ typedef struct proxy_upstream_transport {
     char *server_name;          /* SNI and the name verified; NULL = the server URL's host */
     uint64_t dial_timeout_ms;   /* dial + TLS; 0 = connect_timeout_ms */
     uint64_t header_timeout_ms; /* responseHeaderTimeout; 0 = response_timeout_ms */
+    /* What it was built from, so that the next generation keeps it when neither changed
+     * (its context, and so the pooled connections keyed by it) */
+    json_t *spec;
+    char *files; /* proxy_gen_files_stamp of spec */
 } proxy_upstream_transport_t;
 
 /** The shared part: the health table and the active health checker, whose timers and

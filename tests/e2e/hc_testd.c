@@ -13,6 +13,7 @@
 #include "core/hc_tls.h"
 #include "core/hc_ws.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -227,7 +228,8 @@ static void big(hc_http_req_t *req, void *arg)
 }
 
 /* What a proxy sent us, as JSON: {"name", "method", "target", "headers": {Name: value,
- * repeated names joined with ", "}, "body_len"}; also X-Backend: name, so a test can
+ * repeated names joined with ", "}, "body_len", "peer_port" (the connection's, to tell
+ * a reused one)}; also X-Backend: name, so a test can
  * tell backends apart without parsing the (possibly compressed) body. Status 200, or 401
  * when the handler set req->user (the denying /auth). */
 static void echo_json(hc_http_req_t *req, char *body, size_t len, int err, void *arg)
@@ -244,9 +246,13 @@ static void echo_json(hc_http_req_t *req, char *body, size_t len, int err, void 
                 : json_stringn(f->value, f->value_len);
         json_object_set_new(h, name, v);
     }
-    json_t *o = json_pack("{s:s, s:s, s:s%, s:o, s:I}", "name", g.name ? g.name : "", "method",
+    struct sockaddr_storage peer;
+    int peer_port = hc_http_req_peer(req, &peer) == 0 && peer.ss_family == AF_INET
+                        ? ntohs(((struct sockaddr_in *)&peer)->sin_port)
+                        : 0;
+    json_t *o = json_pack("{s:s, s:s, s:s%, s:o, s:I, s:i}", "name", g.name ? g.name : "", "method",
                           req->method, "target", req->target, req->target_len, "headers", h,
-                          "body_len", (json_int_t)len);
+                          "body_len", (json_int_t)len, "peer_port", peer_port);
     char *text = json_dumps(o, JSON_SORT_KEYS);
     json_decref(o);
     hc_http_res_header(req, "X-Backend", g.name ? g.name : "");

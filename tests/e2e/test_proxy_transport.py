@@ -7,10 +7,13 @@ verification against the system store refuses the backend (502), insecureSkipVer
 rootCAs with serverName, mutual TLS with certificates, responseHeaderTimeout (504), and a
 missing or unbuildable transport disabling its routers with the reason."""
 import base64
+import http.client
+import json
 import os
 import subprocess
 import tempfile
 import textwrap
+import time
 
 from harness import Proc, Tap, free_port, wait_port
 from proxy_env import Backend, Proxy, assert_stopped_cleanly, echo, get, ingress_yaml, wait_for
@@ -63,6 +66,11 @@ http:
     missing: {{rule: "Host(`missing.test`)", service: missing}}
     broken: {{rule: "Host(`broken.test`)", service: broken}}
     rot: {{rule: "Host(`rot.test`)", service: rot}}
+    tls13: {{rule: "Host(`tls13.test`)", service: tls13}}
+    tls13ok: {{rule: "Host(`tls13ok.test`)", service: tls13ok}}
+    suites: {{rule: "Host(`suites.test`)", service: suites}}
+    scalar: {{rule: "Host(`scalar.test`)", service: scalar}}
+    inline: {{rule: "Host(`inline.test`)", service: inline}}
   services:
     plain: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}]}}}}
     insecure: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: insecure}}}}
@@ -74,6 +82,11 @@ http:
     missing: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: nope}}}}
     broken: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: broken}}}}
     rot: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: rot}}}}
+    tls13: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{ss12}"}}], serversTransport: min13}}}}
+    tls13ok: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: min13}}}}
+    suites: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: suites}}}}
+    scalar: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: scalar}}}}
+    inline: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{ss}"}}], serversTransport: inline}}}}
   serversTransports:
     insecure:
       insecureSkipVerify: true
@@ -97,6 +110,21 @@ http:
     rot:
       serverName: backend.internal
       rootCAs: ["{d}/rot-ca.crt"]
+    min13:
+      serverName: backend.internal
+      rootCAs: ["{ca}"]
+      minVersion: VersionTLS13
+    suites:
+      insecureSkipVerify: true
+      cipherSuites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]
+    scalar:
+      rootCAs: "{ca}"
+    inline:
+      ServerName: backend.internal
+      RootCAs: [{ca_pem}]
+      Certificates:
+        - CertFile: {cl_pem}
+          keyfile: {key_pem}
 """
 
 
@@ -147,6 +175,24 @@ def crd_manifests(p, be_port, ss_port):
         metadata: {name: mtlsbe, namespace: st}
         subsets: [{addresses: [{ip: 127.0.0.1}], ports: [{name: web, port: %d}]}]
         ---
+        apiVersion: v1
+        kind: Secret
+        metadata: {name: path-ca, namespace: st}
+        data: {ca.crt: %s}
+        ---
+        apiVersion: traefik.io/v1alpha1
+        kind: ServersTransport
+        metadata: {name: path-ca, namespace: st}
+        spec:
+          rootCAsSecrets: [path-ca]
+        ---
+        apiVersion: traefik.io/v1alpha1
+        kind: ServersTransport
+        metadata: {name: extra-keys, namespace: st}
+        spec:
+          serverName: backend.internal
+          RootCAs: [/etc/hostname]
+        ---
         apiVersion: traefik.io/v1alpha1
         kind: ServersTransport
         metadata: {name: no-secret, namespace: st}
@@ -181,7 +227,7 @@ def crd_manifests(p, be_port, ss_port):
               kind: Rule
               services: [{name: mtlsbe, port: 443, scheme: https, serversTransport: with-cert}]
         """) % (b64(read(p["ca.crt"])), b64(read(p["cl.crt"])), b64(read(p["cl.key"])), ss_port,
-                ss_port, be_port, be_port),
+                ss_port, b64(p["ca.crt"]), be_port, be_port),
         "ing.yaml": ingress_yaml(NS, "ing", "ing.test", [("/", "Prefix", "tlsbe", 443)])}
 
 
@@ -196,14 +242,19 @@ def setup():
     wait_port(ss, proc=S["ss"])
     with open(os.path.join(S["dir"], "rot-ca.crt"), "w") as f:
         f.write(read(p["ca.crt"]))
-    cfg = S["cfg"] = FILE.format(be=S["be"].port, ss=ss, ca=p["ca.crt"], cl_crt=p["cl.crt"], cl_key=p["cl.key"],
-                      d=S["dir"])
+    ss12 = free_port()  # TLS 1.2 only
+    S["ss12"] = Proc(["openssl", "s_server", "-accept", "127.0.0.1:%d" % ss12, "-cert", p["be.crt"],
+                      "-key", p["be.key"], "-tls1_2", "-www", "-quiet"])
+    wait_port(ss12, proc=S["ss12"])
+    cfg = S["cfg"] = FILE.format(be=S["be"].port, ss=ss, ss12=ss12, ca=p["ca.crt"], cl_crt=p["cl.crt"],
+                                 cl_key=p["cl.key"], d=S["dir"], ca_pem=json.dumps(read(p["ca.crt"])),
+                                 cl_pem=json.dumps(read(p["cl.crt"])), key_pem=json.dumps(read(p["cl.key"])))
     S["proxy"] = Proxy(crd_manifests(p, S["be"].port, ss), file_yaml=cfg)
     wait_for(lambda: get(S["proxy"].web, "/", host="insecure.test")[0] == 200, what="routed")
 
 
 def teardown():
-    for k in ("proxy", "be", "ss"):
+    for k in ("proxy", "be", "ss", "ss12"):
         if k in S:
             S.pop(k).stop()
 
@@ -239,6 +290,23 @@ def client_certificate_for_mutual_tls():
     status, _, body = web("mtls.test", "/")
     assert status == 200 and b"Ciphers supported in s_server" in body, (status, body[:200])
     assert web("nocert.test", "/")[0] == 502  # s_server requires one
+
+
+@t.test
+def tls_versions_and_fields_hearth_cannot_honour():
+    """minVersion is applied (a TLS 1.2-only server is refused); cipherSuites, which hearth
+    does not apply to upstreams, and a rootCAs that is not a list are refused with the
+    reason rather than ignored; keys in another case work, their inline key redacted."""
+    assert web("tls13.test", "/")[0] == 502
+    assert web("tls13ok.test")[0] == 200
+    status, _, body = web("inline.test", "/")
+    assert status == 200 and b"Ciphers supported in s_server" in body, (status, body[:200])
+    sts = {x["name"]: x for x in S["proxy"].api_json("/api/http/serversTransports")}
+    assert "cipherSuites is not supported" in str(sts["suites@file"].get("error")), sts["suites@file"]
+    assert "must be lists" in str(sts["scalar@file"].get("error")), sts["scalar@file"]
+    assert sts["inline@file"]["Certificates"][0]["keyfile"] == "(redacted)", sts["inline@file"]
+    assert "PRIVATE KEY" not in json.dumps(S["proxy"].api_json("/api/rawdata"))
+    assert web("suites.test")[0] == 404 and web("scalar.test")[0] == 404
 
 
 @t.test
@@ -293,6 +361,39 @@ def a_file_named_by_the_configuration_counts_on_reload():
     wait_for(lambda: web("rot.test")[0] == 502, what="the replaced CA file applied")
     S["proxy"].write_file(S["cfg"])  # now truly unchanged
     wait_for(lambda: "--file unchanged" in S["proxy"].output(), what="the unchanged edit noticed")
+
+
+@t.test
+def a_reload_keeps_an_unchanged_transport_and_its_connections():
+    """The next generation carries an unchanged transport over, so its pooled connection
+    to the server serves the next request (one per reload otherwise, each a new TLS
+    handshake)."""
+    conn = http.client.HTTPConnection("127.0.0.1", S["proxy"].web, timeout=10)  # one worker
+
+    def peer_port():
+        conn.request("GET", "/x", headers={"Host": "roots.test"})
+        r = conn.getresponse()
+        return echo(r.read())["peer_port"]
+
+    try:
+        first = peer_port()
+        S["proxy"].write_file(S["cfg"].replace("rot.test", "rot2.test"))
+        wait_for(lambda: web("rot2.test")[0] in (200, 502), what="the reload")
+        time.sleep(0.3)  # every worker took the new generation
+        again = peer_port()
+    finally:
+        conn.close()
+    assert first and again == first, (first, again)
+
+
+@t.test
+def crd_secrets_hold_pem_never_paths():
+    """A ServersTransport's Secret holding a path is refused, not read from this host, and
+    keys the CRD does not define (a RootCAs list of files) are dropped."""
+    errs = S["proxy"].api_json("/api/errors")
+    assert any(e["name"] == "st-path-ca@kubernetescrd" and "not PEM text" in e["message"] for e in errs), errs
+    sts = {x["name"]: x for x in S["proxy"].api_json("/api/http/serversTransports")}
+    assert "RootCAs" not in sts["st-extra-keys@kubernetescrd"], sts["st-extra-keys@kubernetescrd"]
 
 
 @t.test

@@ -974,7 +974,12 @@ static void test_servers_transports(void **state)
     add(&f, "st.yaml:1",
         "{'apiVersion':'traefik.io/v1alpha1','kind':'ServersTransport','metadata':{'name':'a',"
         "'namespace':'ns'},'spec':{'serverName':'x.internal','rootCAsSecrets':['ca'],"
-        "'rootCAs':[{'secret':'tlsca'}],'certificatesSecrets':['cl']}}");
+        "'rootCAs':[{'secret':'tlsca'}],'certificatesSecrets':['cl'],"
+        "'RootCAs':['/etc/hostname'],'Certificates':[{'certFile':'/c','keyFile':'/k'}]}}");
+    add(&f, "tlsopt.yaml:1",
+        "{'apiVersion':'traefik.io/v1alpha1','kind':'TLSOption','metadata':{'name':'files',"
+        "'namespace':'ns'},'spec':{'clientAuth':{'CAFiles':['/etc/hostname'],"
+        "'clientAuthType':'RequireAndVerifyClientCert'}}}");
     add(&f, "st.yaml:9",
         "{'apiVersion':'traefik.containo.us/v1alpha1','kind':'ServersTransport','metadata':"
         "{'name':'cm','namespace':'ns'},'spec':{'rootCAs':[{'configMap':'cas'}]}}");
@@ -1009,6 +1014,19 @@ static void test_servers_transports(void **state)
                         "-----BEGIN CRT-----");
     assert_string_equal(json_string_value(json_object_get(cert, "keyFile")), "-----BEGIN KEY-----");
     assert_null(json_object_get(t->spec, "rootCAsSecrets"));
+    /* keys the CRD does not define are dropped: files of this host are not its to name */
+    assert_null(json_object_get(t->spec, "RootCAs"));
+    assert_null(json_object_get(t->spec, "Certificates"));
+    assert_int_equal(json_object_size(t->spec), 3);
+    int seen = 0;
+    for (size_t i = 0; i < c->ntls_options; i++)
+        if (!strcmp(c->tls_options[i].name, "ns-files@kubernetescrd")) {
+            const json_t *ca = json_object_get(c->tls_options[i].spec, "clientAuth");
+            assert_null(json_object_get(ca, "CAFiles"));
+            assert_non_null(json_object_get(ca, "clientAuthType"));
+            seen = 1;
+        }
+    assert_true(seen);
     assert_null(json_object_get(t->spec, "certificatesSecrets"));
     assert_string_equal(json_string_value(json_object_get(t->spec, "serverName")), "x.internal");
 
