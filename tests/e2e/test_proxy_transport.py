@@ -14,9 +14,10 @@ import subprocess
 import tempfile
 import textwrap
 import time
+import types
 
 from harness import Proc, Tap, free_port, wait_port
-from proxy_env import Backend, Proxy, assert_stopped_cleanly, echo, get, ingress_yaml, wait_for
+from proxy_env import Backend, Proxy, assert_stopped_cleanly, echo, get, ingress_yaml, service_yaml, wait_for
 
 t = Tap()
 NS = "st"
@@ -165,17 +166,6 @@ def crd_manifests(p, be_port, ss_port):
           certificatesSecrets: [client-cert]
         ---
         apiVersion: v1
-        kind: Service
-        metadata: {name: mtlsbe, namespace: st}
-        spec:
-          ports: [{name: web, port: 443, targetPort: %d}]
-        ---
-        apiVersion: v1
-        kind: Endpoints
-        metadata: {name: mtlsbe, namespace: st}
-        subsets: [{addresses: [{ip: 127.0.0.1}], ports: [{name: web, port: %d}]}]
-        ---
-        apiVersion: v1
         kind: Secret
         metadata: {name: path-ca, namespace: st}
         data: {ca.crt: %s}
@@ -226,8 +216,9 @@ def crd_manifests(p, be_port, ss_port):
             - match: Host(`crdmtls.test`)
               kind: Rule
               services: [{name: mtlsbe, port: 443, scheme: https, serversTransport: with-cert}]
-        """) % (b64(read(p["ca.crt"])), b64(read(p["cl.crt"])), b64(read(p["cl.key"])), ss_port,
-                ss_port, b64(p["ca.crt"]), be_port, be_port),
+        """) % (b64(read(p["ca.crt"])), b64(read(p["cl.crt"])), b64(read(p["cl.key"])),
+                b64(p["ca.crt"]), be_port, be_port),
+        "svc-mtls.yaml": service_yaml(NS, "mtlsbe", 443, [types.SimpleNamespace(port=ss_port)], "web"),
         "ing.yaml": ingress_yaml(NS, "ing", "ing.test", [("/", "Prefix", "tlsbe", 443)])}
 
 
