@@ -543,8 +543,9 @@ static int run_one(proxy_rq_t *rq, const proxy_mw_t *m)
         }
         return 1;
     }
-    if (!strcmp(t, "circuitBreaker")) {
-        if (proxy_mw_cb_allow(rq->chain->breakers[rq->next_mw - 1], uv_hrtime()))
+    proxy_mw_cb_t *cb = rq->chain->breakers ? rq->chain->breakers[rq->next_mw - 1] : NULL;
+    if (cb) { /* a circuitBreaker: its router's breaker, made with the generation */
+        if (proxy_mw_cb_allow(cb, uv_hrtime()))
             return 1;
         int code = proxy_mw_cb_response_code(m->cfg);
         rq->cb_counted |= 1ull << (rq->next_mw - 1); /* its own answer is not counted */

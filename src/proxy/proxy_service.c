@@ -54,12 +54,13 @@ static int server_up(void *ud, const char *service, const char *url)
     return proxy_upstream_server_up(ud, service, url);
 }
 
-/* Builds a generation from the current inputs. Returns NULL only on unusable input. */
-static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set)
+/* Builds a generation from the current inputs; fresh is --file as the caller just read
+ * it, or NULL (read here). Returns NULL only on unusable input. */
+static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *fresh)
 {
-    json_t *file = NULL;
+    json_t *file = fresh ? json_incref(fresh) : NULL;
     char ferr[512] = "";
-    if (svc->file && proxy_gen_read_file(svc->file, &file, ferr, sizeof(ferr)) != 0) {
+    if (!file && svc->file && proxy_gen_read_file(svc->file, &file, ferr, sizeof(ferr)) != 0) {
         /* as Traefik's file provider: a broken edit is reported, the last good one serves */
         hc_log(HC_LOG_ERROR, "cannot read --file", HC_LS("error", ferr),
                HC_LI("keeping_last_good", svc->file_good != NULL), NULL);
@@ -136,14 +137,19 @@ static void gen_publish(proxy_svc_t *svc, proxy_gen_t *g)
            HC_LI("errors", g->nerrors), NULL);
 }
 
-static int rebuild(proxy_svc_t *svc, hc_manifest_set_t *set)
+static int rebuild_with(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *fresh)
 {
-    proxy_gen_t *g = gen_make(svc, set);
+    proxy_gen_t *g = gen_make(svc, set, fresh);
     proxy_metrics_reload(g != NULL);
     if (!g)
         return -EINVAL;
     gen_publish(svc, g);
     return 0;
+}
+
+static int rebuild(proxy_svc_t *svc, hc_manifest_set_t *set)
+{
+    return rebuild_with(svc, set, NULL);
 }
 
 static void on_manifests(hc_manifest_watch_t *w, hc_manifest_set_t *set, void *data)
@@ -166,19 +172,19 @@ static void on_file_timer(uv_timer_t *t)
     proxy_svc_t *svc = t->data;
     json_t *file = NULL;
     char err[512];
-    int same = !svc->file_broken && svc->file_good &&
-               proxy_gen_read_file(svc->file, &file, err, sizeof(err)) == 0 &&
-               json_equal(file, svc->file_good);
+    if (proxy_gen_read_file(svc->file, &file, err, sizeof(err)) != 0)
+        file = NULL; /* the build reads it again, to report why */
+    int same = file && !svc->file_broken && svc->file_good && json_equal(file, svc->file_good);
     if (same) {
         char *stamp = proxy_gen_files_stamp(file);
         same = svc->file_stamp && !strcmp(stamp, svc->file_stamp);
         hc_free(stamp);
     }
-    json_decref(file);
     if (same)
         hc_log(HC_LOG_INFO, "--file unchanged, nothing to reload", HC_LS("file", svc->file), NULL);
     else
-        rebuild(svc, current_manifests(svc));
+        rebuild_with(svc, current_manifests(svc), file); /* as read here: not twice */
+    json_decref(file);
 }
 
 static void on_file_event(uv_fs_event_t *h, const char *filename, int events, int status)

@@ -832,10 +832,8 @@ static int attempt_start(proxy_fwd_t *f)
         .headers_checked = f->fields_checked,
         .stream_body = f->has_body,
         .stream_length = f->has_body ? f->body_len : 0,
-        .connect_timeout_ms =
-            f->lb->dial_timeout_ms ? f->lb->dial_timeout_ms : f->sh->o.connect_timeout_ms,
-        .header_timeout_ms =
-            f->lb->header_timeout_ms ? f->lb->header_timeout_ms : f->sh->o.response_timeout_ms,
+        .connect_timeout_ms = f->lb->connect_timeout_ms,
+        .header_timeout_ms = f->lb->header_timeout_ms,
         .continue_timeout_ms = f->await_continue ? CONTINUE_MS : 0,
         .upgrade = f->upgrade,
         /* a small first read pays off only before a large body; a server's last one is

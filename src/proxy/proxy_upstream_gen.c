@@ -155,12 +155,12 @@ static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_servic
     lb->type = s->type;
     lb->pass_host = s->pass_host_header;
     const proxy_upstream_transport_t *t = s->transport ? s->transport->ready : NULL;
-    if (t) {
-        lb->tls = t->tls ? hc_tls_ctx_ref(t->tls) : NULL;
-        lb->server_name = t->server_name ? hc_strdup(t->server_name) : NULL;
-        lb->dial_timeout_ms = t->dial_timeout_ms;
-        lb->header_timeout_ms = t->header_timeout_ms;
-    }
+    lb->tls = t && t->tls ? hc_tls_ctx_ref(t->tls) : NULL;
+    lb->server_name = t && t->server_name ? hc_strdup(t->server_name) : NULL;
+    lb->connect_timeout_ms =
+        t && t->dial_timeout_ms ? t->dial_timeout_ms : sh->o.connect_timeout_ms;
+    lb->header_timeout_ms =
+        t && t->header_timeout_ms ? t->header_timeout_ms : sh->o.response_timeout_ms;
     lb->sticky = s->sticky;
     lb->sticky.name = s->sticky.name ? hc_strdup(s->sticky.name) : NULL;
     lb->sticky.samesite = s->sticky.samesite ? hc_strdup(s->sticky.samesite) : NULL;

@@ -47,10 +47,10 @@ typedef struct up_lb {
     int pass_host;
     int has_check; /* active checks apply */
     /* its servers transport (copied: a forward may outlive the configuration) */
-    hc_tls_ctx_t *tls;        /* a reference; NULL = the client's own context */
-    char *server_name;        /* NULL = the server URL's host */
-    uint64_t dial_timeout_ms; /* 0 = the shared options' */
-    uint64_t header_timeout_ms;
+    hc_tls_ctx_t *tls; /* a reference; NULL = the client's own context */
+    char *server_name; /* NULL = the server URL's host */
+    uint64_t connect_timeout_ms, header_timeout_ms; /* the transport's, else the shared
+                                                       options' */
     proxy_sticky_t sticky; /* strings owned */
     char cookie_name[PROXY_LB_COOKIE_NAME_MAX];
 } up_lb_t;
