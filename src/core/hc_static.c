@@ -394,22 +394,10 @@ static int target_to_path(const hc_static_t *s, const char *target, char *out, s
         tlen = plen; /* "/ui" names the index of "/ui/" */
     else if (tlen < plen || strncmp(target, s->prefix, plen) != 0)
         return -ENOENT;
-    size_t n = 0;
-    for (size_t i = plen; i < tlen; i++) {
-        int c = (unsigned char)target[i];
-        if (c == '%') {
-            int hi = i + 2 < tlen ? hc_hex_digit((unsigned char)target[i + 1]) : -1;
-            int lo = hi >= 0 ? hc_hex_digit((unsigned char)target[i + 2]) : -1;
-            if (lo < 0 || (hi == 0 && lo == 0))
-                return -ENOENT;
-            c = hi * 16 + lo;
-            i += 2;
-        }
-        if (n + 1 >= cap)
-            return -ENOENT;
-        out[n++] = (char)c;
-    }
-    out[n] = '\0';
+    long dn = hc_url_decode(target + plen, tlen - plen, out, cap, 0);
+    if (dn < 0)
+        return -ENOENT;
+    size_t n = (size_t)dn;
     if ((n == 0 || out[n - 1] == '/') && n + strlen(s->index) < cap)
         strcpy(out + n, s->index);
     return 0;

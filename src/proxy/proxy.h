@@ -17,6 +17,8 @@
 #include "core/hc_config.h"
 #include "core/hc_service.h"
 
+#include <string.h>
+
 /** The service, listed once in src/services.c. */
 extern const hc_service_t proxy_service;
 
@@ -34,6 +36,12 @@ extern const hc_option_t proxy_options[];
  * router (the chart's ports.websecure.tls.enabled). */
 #define PROXY_EP_WEB "web"
 #define PROXY_EP_WEBSECURE "websecure"
+
+/** Whether ep names one of hearth's entry points (web, websecure). */
+static inline int proxy_ep_known(const char *ep)
+{
+    return !strcmp(ep, PROXY_EP_WEB) || !strcmp(ep, PROXY_EP_WEBSECURE);
+}
 /* The API entry point's name in /api/entrypoints (Traefik's internal one). */
 #define PROXY_EP_TRAEFIK "traefik"
 

@@ -44,7 +44,7 @@ static json_t *router_eps(const proxy_router_t *r, int existing)
     json_t *a = json_array();
     for (size_t i = 0; i < r->nentrypoints; i++) {
         const char *ep = r->entrypoints[i];
-        if (!existing || !strcmp(ep, PROXY_EP_WEB) || !strcmp(ep, PROXY_EP_WEBSECURE))
+        if (!existing || proxy_ep_known(ep))
             json_array_append_new(a, json_string(ep));
     }
     return a;

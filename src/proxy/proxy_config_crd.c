@@ -13,7 +13,6 @@
 #include <string.h>
 
 #define BASIC_AUTH_TYPE "kubernetes.io/basic-auth"
-#define CRD_SUFFIX "@kubernetescrd"
 
 /* ---- Secrets ---- */
 
@@ -165,8 +164,8 @@ static int errors_spec(pc_kstate_t *k, const pc_kobj_t *o, json_t *spec, char *e
 /* "Normalize(<ns>-<name>)@kubernetescrd", as Traefik names a CRD object. */
 static char *crd_qualified_id(const pc_kobj_t *o)
 {
-    char *id = pc_crd_id(o->ns, o->name), *q = pc_qualify(id, "kubernetescrd");
-    hc_free(id);
+    char *raw = pc_strf("%s-%s", o->ns, o->name), *q = pc_crd_name(raw);
+    hc_free(raw);
     return q;
 }
 
@@ -388,6 +387,13 @@ int pc_crd_qualified(const char *name)
 {
     size_t n = strlen(name), s = strlen(CRD_SUFFIX);
     return n > s && !strcmp(name + n - s, CRD_SUFFIX);
+}
+
+char *pc_crd_name(const char *raw)
+{
+    char *norm = proxy_config_normalize(raw), *q = pc_strf("%s" CRD_SUFFIX, norm);
+    hc_free(norm);
+    return q;
 }
 
 char *pc_crd_id(const char *ns, const char *name)

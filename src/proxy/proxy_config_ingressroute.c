@@ -17,17 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CRD_SUFFIX "@kubernetescrd"
-
-/* A router or service name: Normalize(s) + "@kubernetescrd". */
-static char *crd_name(const char *s)
-{
-    char *norm = proxy_config_normalize(s);
-    char *q = pc_strf("%s" CRD_SUFFIX, norm);
-    hc_free(norm);
-    return q;
-}
-
 /* A Middleware or TLSOption reference, qualified: pc_crd_ref's name + "@kubernetescrd"
  * unless it names another provider. */
 static char *crd_ref(const char *ns, const json_t *ref, const char *what, char *err, size_t errlen)
@@ -64,7 +53,7 @@ static int kube_service(pc_kstate_t *k, const char *ns, const char *name, const 
     char *st = NULL;
     if (transport && *transport)
         st = strchr(transport, '@') ? hc_strdup(transport) : pc_strf("%s-%s", ns, transport);
-    char *st_q = st && !strchr(st, '@') ? crd_name(st) : NULL;
+    char *st_q = st && !strchr(st, '@') ? pc_crd_name(st) : NULL;
     const proxy_service_t *built = pc_service_find(k->b, q);
     if (built) { /* another route's reference built it already: with the same transport */
         const char *want = st_q ? st_q : st, *had = built->servers_transport;
@@ -128,7 +117,7 @@ static char *service_ref(pc_kstate_t *k, const char *ns, const json_t *ref, cons
         char *id = json_is_string(port)
                        ? pc_strf("%s-%s-%s", ns, name, json_string_value(port))
                        : pc_strf("%s-%s-%lld", ns, name, (long long)json_integer_value(port));
-        q = as ? hc_strdup(as) : crd_name(id);
+        q = as ? hc_strdup(as) : pc_crd_name(id);
         hc_free(id);
         if (kube_service(k, ns, name, ref, port, q, err, errlen) < 0) {
             hc_free(q);
@@ -268,7 +257,7 @@ static void route_load(pc_kstate_t *k, const pc_kobj_t *o, size_t i, const json_
         return;
     }
     pc_rule_hash(match, hex);
-    char *id = pc_strf("%s-%s-%s", o->ns, o->name, hex), *key = crd_name(id);
+    char *id = pc_strf("%s-%s-%s", o->ns, o->name, hex), *key = pc_crd_name(id);
     hc_free(id);
     proxy_router_t *r =
         pc_router_add(k->b, hc_strdup(key), PROXY_PROVIDER_KUBERNETESCRD, o->source);
@@ -354,7 +343,7 @@ void pc_traefik_service_load(pc_kstate_t *k, const pc_kobj_t *o)
                      : "spec must define weighted (mirroring is not supported)");
         return;
     }
-    char *id = pc_strf("%s-%s", o->ns, o->name), *q = crd_name(id);
+    char *id = pc_strf("%s-%s", o->ns, o->name), *q = pc_crd_name(id);
     if (weighted_add(k, o, json_object_get(w, "services"), json_object_get(w, "sticky"), q, err,
                      sizeof(err)) < 0)
         pc_error(k->b, o->source, "TraefikService", o->ns, o->name, "%s", err);

@@ -156,6 +156,10 @@ void pc_traefik_service_load(pc_kstate_t *k, const pc_kobj_t *o);
  * of another provider as it is, "x@kubernetescrd" refused, the namespace the
  * referrer's or refused, else pc_crd_id; NULL with err. */
 char *pc_crd_id(const char *ns, const char *name);
+/* Normalize(raw) + "@kubernetescrd": a router, service or object name of the CRD
+ * provider (new string). */
+char *pc_crd_name(const char *raw);
+#define CRD_SUFFIX "@kubernetescrd"
 int pc_crd_qualified(const char *name);
 char *pc_crd_ref(const char *ns, const json_t *ref, const char *what, const char *referrer,
                  char *err, size_t errlen);

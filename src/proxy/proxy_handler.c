@@ -140,7 +140,7 @@ static const char *tls_version_short(const char *v)
     return v && !strncmp(v, "TLSv", 4) ? v + 4 : v;
 }
 
-_Static_assert(PROXY_GEN_MAX_MWS <= 64, "cb_counted has a bit per chain position");
+_Static_assert(PROXY_GEN_MAX_MWS <= 64, "cb_counted and errors_at have a bit per position");
 
 /* Counts status in the circuit breaker at chain position e (if any), once per request. */
 static void breaker_count(proxy_rq_t *rq, size_t e, int status)
@@ -227,7 +227,7 @@ static int wrap_or_catch(proxy_rq_t *rq, proxy_mw_resp_t *resp, size_t outer, in
         if (m->type->on_response)
             m->type->on_response(m->cfg, &rq->mw, resp);
         breaker_count(rq, e, resp->status);
-        if (can_pass && !strcmp(m->type->name, "errors") &&
+        if (can_pass && (rq->chain->errors_at >> e & 1) &&
             proxy_mw_errors_catches(m->cfg, resp->status)) {
             rq->err_mw = e + 1;
             rq->err_status = resp->status;

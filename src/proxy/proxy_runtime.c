@@ -223,6 +223,8 @@ static void chain_prepare(proxy_gen_chain_t *c, const char *router)
             if (!c->breakers)
                 c->breakers = hc_calloc(c->n, sizeof(*c->breakers));
             c->breakers[i] = proxy_mw_cb_new(m->cfg, router);
+        } else if (!strcmp(m->type->name, "errors")) {
+            c->errors_at |= 1ull << i;
         } else if (!strcmp(m->type->name, "contentType")) {
             c->sniff |= proxy_mw_contenttype_enabled(m->cfg);
         } else if (!strcmp(m->type->name, "buffering")) {
@@ -274,7 +276,7 @@ static void entrypoints_check(proxy_gen_t *g)
         size_t known = 0;
         for (size_t i = 0; i < rt->nentrypoints; i++) {
             const char *ep = rt->entrypoints[i];
-            if (!strcmp(ep, PROXY_EP_WEB) || !strcmp(ep, PROXY_EP_WEBSECURE)) {
+            if (proxy_ep_known(ep)) {
                 known++;
                 continue;
             }

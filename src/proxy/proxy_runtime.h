@@ -46,6 +46,7 @@ typedef struct proxy_gen_chain {
     unsigned retry_attempts;
     uint64_t retry_interval_ms;
     int sniff; /* a contentType middleware turns Content-Type detection on */
+    uint64_t errors_at; /* bit i: mws[i] is an errors middleware */
     /* The router's own circuit breakers: n entries, set at the positions of
      * circuitBreaker middlewares; NULL when the chain has none. They live as long as
      * the generation, so a reload starts them again in standby, as Traefik's do. */
