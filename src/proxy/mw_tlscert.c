@@ -11,7 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/bn.h>
-#include <openssl/pem.h>
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 #include <string.h>
 #include <time.h>
@@ -95,24 +95,15 @@ void proxy_mw_tlscert_free(void *cfg)
 
 /* ---- PEM ---- */
 
+/* A PEM body without its armour and line breaks is the base64 of the DER. */
 static void pem_append(hc_buf_t *out, X509 *x)
 {
-    BIO *b = BIO_new(BIO_s_mem());
-    char *p;
-    if (!b || PEM_write_bio_X509(b, x) != 1) {
-        BIO_free(b);
-        return;
-    }
-    long n = BIO_get_mem_data(b, &p);
-    for (long i = 0; i < n;) { /* the lines but the armour, without their breaks */
-        long e = i;
-        while (e < n && p[e] != '\n')
-            e++;
-        if (p[i] != '-')
-            (void)hc_buf_append(out, p + i, (size_t)(e - i));
-        i = e + 1;
-    }
-    BIO_free(b);
+    unsigned char *der = NULL;
+    int n = i2d_X509(x, &der);
+    size_t need = 4 * (((size_t)n + 2) / 3) + 1;
+    if (n > 0 && hc_buf_reserve(out, need) == 0)
+        out->len += (size_t)EVP_EncodeBlock((unsigned char *)out->base + out->len, der, n);
+    OPENSSL_free(der);
 }
 
 /* ---- info ---- */
