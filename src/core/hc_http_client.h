@@ -222,6 +222,11 @@ void hc_http_client_raw_close(hc_http_client_raw_t *raw);
  *  hc_http_client_origin_unref. Same thread as its requests (plain counting). */
 hc_http_client_origin_t *hc_http_client_origin_new(hc_http_client_t *cl, const char *url,
                                                    const char *tls_server_name, hc_tls_ctx_t *tls);
+/** Pool limits for the connections opened for o: at most max_idle of them kept idle
+ *  per pool key (0 = the client's max_idle_per_origin, < 0 = none: each is closed after
+ *  its response), each closed after idle_ms idle (0 = the client's idle_timeout_ms,
+ *  UINT64_MAX = never). A connection keeps the limits of the origin that opened it. */
+void hc_http_client_origin_pool(hc_http_client_origin_t *o, int max_idle, uint64_t idle_ms);
 /** Drops a reference; the origin is freed with the last one. NULL is fine. */
 void hc_http_client_origin_unref(hc_http_client_origin_t *o);
 

@@ -35,6 +35,8 @@ struct hc_hcli_conn {
     hc_tls_conn_t *tls;
     uv_tcp_t tcp;
     uv_timer_t timer;    /* idle timeout while pooled; deferred TLS drain while active */
+    unsigned max_idle;   /* pooled beside at most max_idle - 1 others of its key */
+    uint64_t idle_ms;    /* closed after this long pooled; UINT64_MAX = never */
     uint64_t idle_since; /* loop ms it was last pooled at */
     int idle_armed;      /* the timer runs conn_idle_expired: left running while the
                             connection is taken, it checks idle_since when it fires */
@@ -531,6 +533,8 @@ hc_hcli_conn_t *hc_hcli_conn_open(hc_http_client_t *cl, const hc_hcli_target_t *
     c->key = hc_strdup(key);
     c->host = hc_strdup(t->host);
     c->port = t->port;
+    c->max_idle = t->max_idle < 0 ? 0 : t->max_idle ? (unsigned)t->max_idle : cl->max_idle;
+    c->idle_ms = t->idle_ms ? t->idle_ms : cl->idle_ms;
     c->ev = ev;
     c->owner = owner;
     uv_tcp_init(cl->loop, &c->tcp);
@@ -562,12 +566,12 @@ static void conn_idle_expired(uv_timer_t *t)
     c->idle_armed = 0;
     if (c->state != CONN_IDLE) /* taken since: the next release arms it again */
         return;
-    if (idle >= c->cl->idle_ms) {
+    if (idle >= c->idle_ms) {
         hc_hcli_conn_close(c);
         return;
     }
     c->idle_armed = 1; /* pooled again since it was armed */
-    uv_timer_start(&c->timer, conn_idle_expired, c->cl->idle_ms - idle, 0);
+    uv_timer_start(&c->timer, conn_idle_expired, c->idle_ms - idle, 0);
 }
 
 hc_hcli_conn_t *hc_hcli_pool_take(hc_http_client_t *cl, const char *key,
@@ -601,7 +605,7 @@ void hc_hcli_conn_release(hc_hcli_conn_t *c)
     hc_hcli_origin_t *o = cl->origins;
     while (o && strcmp(o->key, c->key))
         o = o->next;
-    if (o && o->n_idle >= cl->max_idle) {
+    if (!c->max_idle || (o && o->n_idle >= c->max_idle)) {
         hc_hcli_conn_close(c);
         return;
     }
@@ -625,9 +629,9 @@ void hc_hcli_conn_release(hc_hcli_conn_t *c)
         uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
     }
     c->idle_since = uv_now(cl->loop);
-    if (!c->idle_armed) {
+    if (!c->idle_armed && c->idle_ms != UINT64_MAX) {
         c->idle_armed = 1;
-        uv_timer_start(&c->timer, conn_idle_expired, cl->idle_ms, 0);
+        uv_timer_start(&c->timer, conn_idle_expired, c->idle_ms, 0);
     }
 }
 

@@ -50,8 +50,8 @@ static hc_http_client_origin_t *origin_make(int tls, const char *host, size_t hl
     char *p = o->mem;
     o->refs = 1;
     o->tls = tls;
+    o->target = t; /* the pool limits: the client's */
     o->target.host = mem_put(&p, hbuf, hlen);
-    o->target.port = port;
     o->target.tls = tls ? hc_tls_ctx_ref(ctx) : NULL;
     o->target.sni = sni ? mem_put(&p, sni, sl) : NULL;
     o->key = mem_put(&p, key, kl);
@@ -108,6 +108,12 @@ hc_http_client_origin_t *hc_http_client_origin_new(hc_http_client_t *cl, const c
                                                    const char *tls_server_name, hc_tls_ctx_t *tls)
 {
     return url ? hc_hcli_origin_parse(url, tls_server_name, tls ? tls : cl->tls, NULL) : NULL;
+}
+
+void hc_http_client_origin_pool(hc_http_client_origin_t *o, int max_idle, uint64_t idle_ms)
+{
+    o->target.max_idle = max_idle;
+    o->target.idle_ms = idle_ms;
 }
 
 void hc_http_client_origin_unref(hc_http_client_origin_t *o)

@@ -42,6 +42,9 @@ typedef struct hc_hcli_target {
     int port;
     hc_tls_ctx_t *tls; /* NULL = plain TCP */
     const char *sni;   /* TLS: name sent and verified */
+    int max_idle;      /* idle connections kept (hc_http_client_origin_pool); 0 = the
+                          client's, < 0 = none */
+    uint64_t idle_ms;  /* idle timeout; 0 = the client's, UINT64_MAX = none */
 } hc_hcli_target_t;
 
 /* A parsed origin (hc_http_client_origin_new, or one per request made from its URL):

@@ -9,6 +9,7 @@
 #include "proxy/proxy_upstream.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -92,6 +93,9 @@ static int client_cert(hc_tls_ctx_t *ctx, const json_t *certs, int files_ok, cha
     return rc;
 }
 
+#define ABSENT UINT64_MAX                         /* a duration not given */
+#define NO_TIMEOUT_MS (365ull * 24 * 3600 * 1000) /* "0 = no timeout": the client needs one */
+
 /* A duration in whole milliseconds, rounded up (500us is not "none"). */
 static uint64_t to_ms(uint64_t ns)
 {
@@ -117,7 +121,7 @@ static int transport_make(const json_t *spec, int files_ok, proxy_upstream_trans
     int insecure = 0;
     char *server_name = NULL, *min = NULL, *max = NULL;
     long long max_idle = 0;
-    uint64_t dial = 0, header = 0, idle = 0;
+    uint64_t dial = ABSENT, header = 0, idle = ABSENT;
     int rc = 0;
     if (proxy_mw_json_bool(spec, "insecureSkipVerify", &insecure, err, errlen) ||
         proxy_mw_json_str(spec, "serverName", &server_name, err, errlen) ||
@@ -149,8 +153,13 @@ static int transport_make(const json_t *spec, int files_ok, proxy_upstream_trans
     t->server_name = server_name && *server_name ? server_name : NULL;
     if (!t->server_name)
         hc_free(server_name);
-    t->dial_timeout_ms = to_ms(dial);
+    /* Go's: dialTimeout and idleConnTimeout 0 = none, an unset maxIdleConnsPerHost = 2
+     * (http.DefaultMaxIdleConnsPerHost, not the default transport's 200), a negative one
+     * keeps no connection idle */
+    t->dial_timeout_ms = dial == ABSENT ? 0 : dial ? to_ms(dial) : NO_TIMEOUT_MS;
     t->header_timeout_ms = to_ms(header);
+    t->idle_ms = idle == ABSENT ? 0 : idle ? to_ms(idle) : UINT64_MAX;
+    t->max_idle = max_idle < 0 ? -1 : !max_idle ? 2 : max_idle > INT_MAX ? INT_MAX : (int)max_idle;
     return rc;
 }
 
@@ -206,6 +215,8 @@ void proxy_gen_transports_build(proxy_gen_t *g, const proxy_gen_t *prev)
             t->server_name = p->server_name ? hc_strdup(p->server_name) : NULL;
             t->dial_timeout_ms = p->dial_timeout_ms;
             t->header_timeout_ms = p->header_timeout_ms;
+            t->max_idle = p->max_idle;
+            t->idle_ms = p->idle_ms;
         } else if (transport_make(ct->spec, files_ok, t, err, sizeof(err)) != 0) {
             transport_clear(t);
             hc_free(files);

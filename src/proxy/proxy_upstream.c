@@ -797,11 +797,13 @@ static const hc_http_client_req_cbs_t creq_cbs = {
 static int attempt_start(proxy_fwd_t *f)
 {
     up_server_t *sv = f->server;
-    if (!sv->origin) /* parsed once per server and generation */
+    if (!sv->origin) { /* parsed once per server and generation */
         sv->origin =
             hc_http_client_origin_new(f->up->client, sv->url, f->lb->server_name, f->lb->tls);
-    if (!sv->origin)
-        return -EINVAL;
+        if (!sv->origin)
+            return -EINVAL;
+        hc_http_client_origin_pool(sv->origin, f->lb->max_idle, f->lb->idle_ms);
+    }
     size_t n = f->hdrs.len;
     hc_http_client_header_t hs_stack[HS_STACK];
     hc_http_client_header_t *hs = n + 1 <= HS_STACK ? hs_stack : hc_calloc(n + 1, sizeof(*hs));

@@ -64,6 +64,9 @@ typedef struct proxy_upstream_transport {
     char *server_name;          /* SNI and the name verified; NULL = the server URL's host */
     uint64_t dial_timeout_ms;   /* dial + TLS; 0 = connect_timeout_ms */
     uint64_t header_timeout_ms; /* responseHeaderTimeout; 0 = response_timeout_ms */
+    int max_idle;               /* maxIdleConnsPerHost; < 0 = none kept */
+    uint64_t idle_ms;           /* idleConnTimeout; 0 = idle_conn_timeout_ms, UINT64_MAX =
+                                   never */
     /* What it was built from, so that the next generation keeps it when neither changed
      * (its context, and so the pooled connections keyed by it) */
     json_t *spec;

@@ -161,6 +161,8 @@ static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_servic
         t && t->dial_timeout_ms ? t->dial_timeout_ms : sh->o.connect_timeout_ms;
     lb->header_timeout_ms =
         t && t->header_timeout_ms ? t->header_timeout_ms : sh->o.response_timeout_ms;
+    lb->max_idle = t ? t->max_idle : 0;
+    lb->idle_ms = t ? t->idle_ms : 0;
     lb->sticky = s->sticky;
     lb->sticky.name = s->sticky.name ? hc_strdup(s->sticky.name) : NULL;
     lb->sticky.samesite = s->sticky.samesite ? hc_strdup(s->sticky.samesite) : NULL;

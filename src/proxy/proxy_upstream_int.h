@@ -51,6 +51,8 @@ typedef struct up_lb {
     char *server_name; /* NULL = the server URL's host */
     uint64_t connect_timeout_ms, header_timeout_ms; /* the transport's, else the shared
                                                        options' */
+    int max_idle;          /* the transport's pool limits (hc_http_client_origin_pool); 0 = */
+    uint64_t idle_ms;      /* the client's, from the shared options */
     proxy_sticky_t sticky; /* strings owned */
     char cookie_name[PROXY_LB_COOKIE_NAME_MAX];
 } up_lb_t;

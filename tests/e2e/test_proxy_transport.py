@@ -72,6 +72,8 @@ http:
     suites: {{rule: "Host(`suites.test`)", service: suites}}
     scalar: {{rule: "Host(`scalar.test`)", service: scalar}}
     inline: {{rule: "Host(`inline.test`)", service: inline}}
+    nokeep: {{rule: "Host(`nokeep.test`)", service: nokeep}}
+    shortidle: {{rule: "Host(`shortidle.test`)", service: shortidle}}
   services:
     plain: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}]}}}}
     insecure: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: insecure}}}}
@@ -88,6 +90,8 @@ http:
     suites: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: suites}}}}
     scalar: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: scalar}}}}
     inline: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{ss}"}}], serversTransport: inline}}}}
+    nokeep: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: nokeep}}}}
+    shortidle: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: shortidle}}}}
   serversTransports:
     insecure:
       insecureSkipVerify: true
@@ -120,6 +124,13 @@ http:
       cipherSuites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]
     scalar:
       rootCAs: "{ca}"
+    nokeep:
+      insecureSkipVerify: true
+      maxIdleConnsPerHost: -1
+    shortidle:
+      insecureSkipVerify: true
+      forwardingTimeouts:
+        idleConnTimeout: 400ms
     inline:
       ServerName: backend.internal
       RootCAs: [{ca_pem}]
@@ -375,6 +386,32 @@ def a_reload_keeps_an_unchanged_transport_and_its_connections():
     finally:
         conn.close()
     assert first and again == first, (first, again)
+
+
+@t.test
+def a_transport_sets_its_connection_pool():
+    """maxIdleConnsPerHost -1 keeps no connection to the server (Go's transport: every
+    request on a new one), idleConnTimeout closes a pooled one after that long idle; both
+    seen as the server's view of the proxy's port, over one client connection (one
+    worker)."""
+    conn = http.client.HTTPConnection("127.0.0.1", S["proxy"].web, timeout=10)
+
+    def peer_port(host):
+        conn.request("GET", "/x", headers={"Host": host})
+        r = conn.getresponse()
+        body = r.read()
+        assert r.status == 200, (r.status, body)
+        return echo(body)["peer_port"]
+
+    try:
+        ports = [peer_port("nokeep.test") for _ in range(3)]
+        assert len(set(ports)) == 3, ports
+        first = peer_port("shortidle.test")
+        assert peer_port("shortidle.test") == first  # pooled while busy
+        time.sleep(1.0)
+        assert peer_port("shortidle.test") != first  # closed after 400 ms idle
+    finally:
+        conn.close()
 
 
 @t.test

@@ -545,6 +545,43 @@ static void test_idle_timeout_closes(void **state)
     fx_stop(&f);
 }
 
+/* An origin's own pool limits (a servers transport's maxIdleConnsPerHost and
+ * idleConnTimeout): none kept, then a short idle timeout, then never timing out, each
+ * against a client whose own timeout is short. */
+static void test_origin_pool_limits(void **state)
+{
+    fixture_t f;
+    result_t r;
+    hc_http_client_opts_t opts = {.idle_timeout_ms = 30};
+    fx_start(&f, ok_hello, &opts);
+    hc_http_client_origin_t *org = hc_http_client_origin_new(f.cl, f.url, NULL, NULL);
+    hc_http_client_req_opts_t o = {.origin = org, .target = "/"};
+    hc_http_client_origin_pool(org, -1, 0);
+    fetch(f.cl, &f.loop, &o, &r);
+    fetch(f.cl, &f.loop, &o, &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.reused, 0);
+    assert_int_equal(f.srv.accepted, 2);
+    hc_http_client_origin_pool(org, 1, 200); /* longer than the client's 30 ms */
+    fetch(f.cl, &f.loop, &o, &r);
+    run_for(&f.loop, 80);
+    fetch(f.cl, &f.loop, &o, &r);
+    assert_int_equal(r.reused, 1);
+    run_for(&f.loop, 400);
+    fetch(f.cl, &f.loop, &o, &r);
+    assert_int_equal(r.reused, 0);
+    assert_int_equal(f.srv.accepted, 4);
+    hc_http_client_origin_pool(org, 0, UINT64_MAX);
+    run_for(&f.loop, 400); /* the pooled one opened under 200 ms times out */
+    fetch(f.cl, &f.loop, &o, &r);
+    run_for(&f.loop, 150);
+    fetch(f.cl, &f.loop, &o, &r);
+    assert_int_equal(r.reused, 1);
+    assert_int_equal(f.srv.accepted, 5);
+    hc_http_client_origin_unref(org);
+    fx_stop(&f);
+}
+
 typedef struct streamer {
     result_t r;
     hc_http_client_req_t *req;
@@ -703,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_server_closing_pooled_connection),
         cmocka_unit_test(test_idle_timeout_closes),
+        cmocka_unit_test(test_origin_pool_limits),
         cmocka_unit_test(test_streamed_request_body),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_tls_verification),
