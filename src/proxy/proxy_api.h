@@ -20,7 +20,7 @@
 typedef struct proxy_api {
     proxy_gen_t *gen; /* the current generation (borrowed), NULL before the first */
     /* Server health for serverStatus: 1 up, 0 down. NULL: every server "UP". */
-    int (*server_up)(void *ud, const char *service, const char *url);
+    int (*server_up)(void *ud, const proxy_service_t *s, const char *url);
     void *server_up_ud;
     const char *addr[3]; /* listen addresses of web, websecure, traefik ("" = off) */
     int access_log;      /* features.accessLog */

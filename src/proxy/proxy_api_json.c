@@ -126,7 +126,7 @@ static json_t *loadbalancer_json(const proxy_api_t *api, const proxy_service_t *
     *server_status = json_object();
     for (size_t i = 0; i < s->nservers; i++) {
         json_array_append_new(servers, json_pack("{s:s}", "url", s->servers[i]));
-        int up = !api->server_up || api->server_up(api->server_up_ud, s->name, s->servers[i]);
+        int up = !api->server_up || api->server_up(api->server_up_ud, s, s->servers[i]);
         json_object_set_new(*server_status, s->servers[i], json_string(up ? "UP" : "DOWN"));
     }
     json_object_set_new(lb, "servers", servers);

@@ -83,12 +83,12 @@ void proxy_metrics_reload(int ok)
 }
 
 void proxy_metrics_refresh(const proxy_gen_t *g,
-                           int (*up)(void *ud, const char *service, const char *url), void *ud)
+                           int (*up)(void *ud, const proxy_service_t *s, const char *url), void *ud)
 {
     for (size_t i = 0; g && i < g->cfg->nservices; i++) {
         const proxy_service_t *s = &g->cfg->services[i];
         for (size_t k = 0; k < s->nservers; k++) {
-            int u = !up || up(ud, s->name, s->servers[k]);
+            int u = !up || up(ud, s, s->servers[k]);
             hc_metrics_gauge_set(hc_metrics_series(fam.server_up,
                                                    (const char *[]){s->name, s->servers[k]}),
                                  u);

@@ -20,8 +20,9 @@ void proxy_metrics_reload(int ok);
 /** Main loop, before rendering: traefik_service_server_up{service,url} for every server
  *  of g (up(ud, service, url) gives 1/0; NULL up = 1) and
  *  traefik_tls_certs_not_after{cn,serial,sans} for its certificates. */
-void proxy_metrics_refresh(const proxy_gen_t *g, int (*up)(void *ud, const char *service,
-                                                           const char *url), void *ud);
+void proxy_metrics_refresh(const proxy_gen_t *g,
+                           int (*up)(void *ud, const proxy_service_t *s, const char *url),
+                           void *ud);
 
 typedef struct proxy_metrics_worker proxy_metrics_worker_t;
 /** A worker's series cache. Never NULL. */

@@ -49,9 +49,9 @@ static void *local_cb_ud;
 
 /* ---- generations ---- */
 
-static int server_up(void *ud, const char *service, const char *url)
+static int server_up(void *ud, const proxy_service_t *s, const char *url)
 {
-    return proxy_upstream_server_up(ud, service, url);
+    return proxy_upstream_server_up(ud, s, url);
 }
 
 /* Builds a generation from the current inputs; fresh is --file as the caller just read

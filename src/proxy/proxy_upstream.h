@@ -85,10 +85,11 @@ proxy_upstream_shared_t *proxy_upstream_shared_new(uv_loop_t *loop,
  *  the state of every (service, server) that still exists. cfg is only read during the
  *  call. Returns 0, or -EINVAL for NULL arguments. */
 int proxy_upstream_shared_set_config(proxy_upstream_shared_t *sh, const proxy_config_t *cfg);
-/** Any thread: 1 when the server of service (qualified name, URL as in the config) is
- *  up: no active check failed it and no recent connect failure took it out; 0 when
- *  down. Unknown pairs are up (Traefik shows every server "UP" without a health check). */
-int proxy_upstream_server_up(proxy_upstream_shared_t *sh, const char *service, const char *url);
+/** Any thread: 1 when the server url of service s is up: no active check failed it and
+ *  no recent connect failure through s's transport took it out; 0 when down. Unknown
+ *  pairs are up (Traefik shows every server "UP" without a health check). */
+int proxy_upstream_server_up(proxy_upstream_shared_t *sh, const proxy_service_t *s,
+                             const char *url);
 /** Stops the health checks and frees the shared part once their handles closed (run
  *  its loop afterwards). Every proxy_upstream_t using sh must have been freed. */
 void proxy_upstream_shared_free(proxy_upstream_shared_t *sh);

@@ -64,12 +64,26 @@ int proxy_upstream_shared_set_config(proxy_upstream_shared_t *sh, const proxy_co
     return 0;
 }
 
-int proxy_upstream_server_up(proxy_upstream_shared_t *sh, const char *service, const char *url)
+/* The health table's keys of a server: its active checks' are its service's; its
+ * passive state (connect failures) is shared by the services reaching it through the
+ * same transport, a failure through one (a wrong CA, a missing client certificate)
+ * saying nothing of another. */
+static void health_keys(const proxy_service_t *s, const char *url, char *active, char *passive,
+                        size_t room)
 {
-    char key[1024];
+    snprintf(active, room, "%s %s", s->name, url);
+    if (s->transport)
+        snprintf(passive, room, "%s via %s", url, s->transport->name);
+    else
+        snprintf(passive, room, "%s", url);
+}
+
+int proxy_upstream_server_up(proxy_upstream_shared_t *sh, const proxy_service_t *s, const char *url)
+{
+    char active[1024], passive[1024];
     uint64_t now = proxy_health_now_ms();
-    snprintf(key, sizeof(key), "%s %s", service, url);
-    return proxy_health_up(sh->health, key, now) && proxy_health_up(sh->health, url, now);
+    health_keys(s, url, active, passive, sizeof(active));
+    return proxy_health_up(sh->health, active, now) && proxy_health_up(sh->health, passive, now);
 }
 
 void proxy_upstream_shared_free(proxy_upstream_shared_t *sh)
@@ -113,7 +127,7 @@ static void lb_servers(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_ser
     lb->servers = hc_calloc(s->nservers + 1, sizeof(*lb->servers));
     for (size_t i = 0; i < s->nservers; i++) {
         up_server_t *v = &lb->servers[i];
-        char key[1024];
+        char active[1024], passive[1024];
         v->url = hc_strdup(s->servers[i]);
         v->addr = url_addr(v->url);
         const char *a = strstr(v->url, "://"), *end = v->url + strlen(v->url);
@@ -122,9 +136,9 @@ static void lb_servers(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_ser
             end--;
         v->path_len = (size_t)(end - v->path);
         proxy_lb_cookie_value(v->url, v->cookie);
-        snprintf(key, sizeof(key), "%s %s", s->name, v->url);
-        v->active = proxy_health_ref(sh->health, key);
-        v->passive = proxy_health_ref(sh->health, v->url);
+        health_keys(s, v->url, active, passive, sizeof(active));
+        v->active = proxy_health_ref(sh->health, active);
+        v->passive = proxy_health_ref(sh->health, passive);
     }
     lb->has_check = s->health_check != NULL;
 }

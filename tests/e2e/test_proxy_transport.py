@@ -285,6 +285,13 @@ def root_cas_and_server_name():
     assert status == 200 and echo(body)["name"] == "tls-be", (status, body[:200])
     # the same CA without serverName: the certificate does not name 127.0.0.1
     assert web("noname.test")[0] == 502
+    # which takes the server out for that transport only: the same URL through roots
+    # stays up, and serves
+    status = lambda name: S["proxy"].api_json("/api/http/services/" + name)["serverStatus"]
+    url = "https://127.0.0.1:%d" % S["be"].port
+    assert status("noname@file") == {url: "DOWN"}, status("noname@file")
+    assert status("roots@file") == {url: "UP"}, status("roots@file")
+    assert web("roots.test")[0] == 200
 
 
 @t.test

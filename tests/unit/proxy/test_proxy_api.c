@@ -34,7 +34,7 @@ static const char seed[] =
     "apiVersion: traefik.io/v1alpha1\nkind: Middleware\n"
     "metadata: {name: broken, namespace: default}\nspec: {rateLimit: {period: bogus}}\n";
 
-static int down_8(void *ud, const char *service, const char *url)
+static int down_8(void *ud, const proxy_service_t *service, const char *url)
 {
     (void)ud;
     (void)service;
