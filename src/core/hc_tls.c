@@ -19,6 +19,13 @@
 
 enum { ALPN_WIRE_MAX = 1024 };
 
+/* A certificate a client may present (mutual TLS). */
+typedef struct client_cert {
+    X509 *leaf;
+    EVP_PKEY *key;
+    STACK_OF(X509) *chain;
+} client_cert_t;
+
 struct hc_tls_ctx {
     SSL_CTX *ssl; /* server: replaced by hc_tls_ctx_set_options, under lock */
     atomic_int refs;
@@ -26,6 +33,8 @@ struct hc_tls_ctx {
     hc_tls_certs_t *certs; /* server: the current set, NULL until installed */
     unsigned char *alpn;   /* server: protocols in wire format (RFC 7301 §3.1) */
     size_t alpn_len;
+    client_cert_t *client_certs; /* client: hc_tls_client_add_cert's, in order */
+    size_t n_client_certs;
 };
 
 struct hc_tls_conn {
@@ -353,7 +362,37 @@ int hc_tls_client_set_versions(hc_tls_ctx_t *ctx, const char *min, const char *m
     return 0;
 }
 
-int hc_tls_client_set_cert(hc_tls_ctx_t *ctx, const char *cert_pem, size_t cert_len,
+/* Whether the server's list of acceptable CAs names the issuer of the leaf or of a
+ * certificate of its chain (an empty list takes any), as Go's SupportsCertificate. */
+static int client_cert_fits(const client_cert_t *c, const STACK_OF(X509_NAME) *cas)
+{
+    if (!cas || sk_X509_NAME_num(cas) == 0)
+        return 1;
+    for (int i = -1; i < sk_X509_num(c->chain); i++) {
+        const X509_NAME *issuer =
+            X509_get_issuer_name(i < 0 ? c->leaf : sk_X509_value(c->chain, i));
+        for (int k = 0; k < sk_X509_NAME_num(cas); k++)
+            if (!X509_NAME_cmp(issuer, sk_X509_NAME_value(cas, k)))
+                return 1;
+    }
+    return 0;
+}
+
+/* The server asked for a certificate: the first that one of its CAs issued. None when
+ * none fits, as Go's client (the server decides whether to go on without). */
+static int client_cert_pick(SSL *ssl, void *arg)
+{
+    const hc_tls_ctx_t *ctx = arg;
+    const STACK_OF(X509_NAME) *cas = SSL_get0_peer_CA_list(ssl);
+    for (size_t i = 0; i < ctx->n_client_certs; i++) {
+        const client_cert_t *c = &ctx->client_certs[i];
+        if (client_cert_fits(c, cas))
+            return SSL_use_cert_and_key(ssl, c->leaf, c->key, c->chain, 1) == 1;
+    }
+    return 1;
+}
+
+int hc_tls_client_add_cert(hc_tls_ctx_t *ctx, const char *cert_pem, size_t cert_len,
                            const char *key_pem, size_t key_len, char *err, size_t errlen)
 {
     if (cert_len > INT_MAX || key_len > INT_MAX)
@@ -364,23 +403,31 @@ int hc_tls_client_set_cert(hc_tls_ctx_t *ctx, const char *cert_pem, size_t cert_
         hc_oom(cert_len + key_len);
     ERR_clear_error();
     int rc = 0;
-    X509 *leaf = PEM_read_bio_X509(in, NULL, NULL, NULL);
-    EVP_PKEY *key = PEM_read_bio_PrivateKey(kin, NULL, NULL, NULL);
-    if (!leaf || SSL_CTX_use_certificate(ctx->ssl, leaf) != 1) {
+    client_cert_t c = {PEM_read_bio_X509(in, NULL, NULL, NULL),
+                       PEM_read_bio_PrivateKey(kin, NULL, NULL, NULL), sk_X509_new_null()};
+    if (!c.chain)
+        hc_oom(sizeof(c));
+    if (!c.leaf) {
         hc_tls_err(err, errlen, "client certificate", "cannot read");
         rc = -EINVAL;
-    } else if (!key || SSL_CTX_use_PrivateKey(ctx->ssl, key) != 1 ||
-               SSL_CTX_check_private_key(ctx->ssl) != 1) {
+    } else if (!c.key || X509_check_private_key(c.leaf, c.key) != 1) {
         hc_tls_err(err, errlen, "client key", "cannot read, or not the certificate's");
         rc = -EINVAL;
     } else {
         X509 *x;
-        while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL))) /* the chain: owned by ctx */
-            if (SSL_CTX_add0_chain_cert(ctx->ssl, x) != 1)
-                X509_free(x);
+        while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)))
+            if (!sk_X509_push(c.chain, x))
+                hc_oom(sizeof(x));
+        ctx->client_certs =
+            hc_realloc(ctx->client_certs, (ctx->n_client_certs + 1) * sizeof(*ctx->client_certs));
+        ctx->client_certs[ctx->n_client_certs++] = c;
+        SSL_CTX_set_cert_cb(ctx->ssl, client_cert_pick, ctx);
     }
-    X509_free(leaf);
-    EVP_PKEY_free(key);
+    if (rc) {
+        X509_free(c.leaf);
+        EVP_PKEY_free(c.key);
+        sk_X509_pop_free(c.chain, X509_free);
+    }
     BIO_free(in);
     BIO_free(kin);
     ERR_clear_error();
@@ -435,6 +482,12 @@ void hc_tls_ctx_unref(hc_tls_ctx_t *ctx)
     SSL_CTX_free(ctx->ssl);
     hc_tls_certs_free(ctx->certs);
     hc_free(ctx->alpn);
+    for (size_t i = 0; i < ctx->n_client_certs; i++) {
+        X509_free(ctx->client_certs[i].leaf);
+        EVP_PKEY_free(ctx->client_certs[i].key);
+        sk_X509_pop_free(ctx->client_certs[i].chain, X509_free);
+    }
+    hc_free(ctx->client_certs);
     pthread_mutex_destroy(&ctx->lock);
     hc_free(ctx);
 }

@@ -119,10 +119,12 @@ hc_tls_ctx_t *hc_tls_client_new_roots(const char *ca_pem, size_t len, char *err,
  *  context is shared. 0 or -EINVAL with err. */
 int hc_tls_client_set_versions(hc_tls_ctx_t *ctx, const char *min, const char *max, char *err,
                                size_t errlen);
-/** Gives a client context the certificate (PEM, then its chain) and private key it
- *  presents when a server asks for one (mutual TLS). Call before the context is shared.
+/** Adds to a client context a certificate (PEM, then its chain) and private key to
+ *  present when a server asks for one (mutual TLS). Of several, the first issued by a CA
+ *  the server names (leaf or chain) is presented, or the first when it names none; none
+ *  when no certificate fits (as Go's client). Call before the context is shared.
  *  Returns 0 or -EINVAL with err (unreadable, or a key that does not match). */
-int hc_tls_client_set_cert(hc_tls_ctx_t *ctx, const char *cert_pem, size_t cert_len,
+int hc_tls_client_add_cert(hc_tls_ctx_t *ctx, const char *cert_pem, size_t cert_len,
                            const char *key_pem, size_t key_len, char *err, size_t errlen);
 /** Adds the CA certificates in a PEM text to a client context's trust store, on top of
  *  what hc_tls_client_new loaded. Call before the context is shared. Returns 0 or

@@ -70,27 +70,32 @@ static int root_cas(const json_t *list, int files_ok, hc_buf_t *b, char *err, si
     return 0;
 }
 
-/* The first of certificates ({certFile, keyFile}, each PEM text or a path) becomes the
- * client certificate of ctx (Go presents the first one when the server's CAs do not
- * single out another). */
-static int client_cert(hc_tls_ctx_t *ctx, const json_t *certs, int files_ok, char *err,
-                       size_t errlen)
+/* Each of certificates ({certFile, keyFile}, each PEM text or a path) becomes a client
+ * certificate of ctx, in order (the TLS layer presents the first one the server's CAs
+ * issued). */
+static int client_certs(hc_tls_ctx_t *ctx, const json_t *certs, int files_ok, char *err,
+                        size_t errlen)
 {
-    const json_t *c = json_array_get(certs, 0);
-    if (!c)
-        return 0;
-    char *cown = NULL, *kown = NULL;
-    size_t clen = 0, klen = 0;
-    const char *crt = proxy_gen_file_or_pem(json_string_value(proxy_mw_json_get(c, "certFile")),
-                                            files_ok, &clen, &cown, err, errlen);
-    const char *key =
-        crt ? proxy_gen_file_or_pem(json_string_value(proxy_mw_json_get(c, "keyFile")), files_ok,
-                                    &klen, &kown, err, errlen)
-            : NULL;
-    int rc = crt && key ? hc_tls_client_set_cert(ctx, crt, clen, key, klen, err, errlen) : -EINVAL;
-    hc_free(cown);
-    hc_free(kown);
-    return rc;
+    size_t i;
+    const json_t *c;
+    json_array_foreach(certs, i, c)
+    {
+        char *cown = NULL, *kown = NULL;
+        size_t clen = 0, klen = 0;
+        const char *crt = proxy_gen_file_or_pem(json_string_value(proxy_mw_json_get(c, "certFile")),
+                                                files_ok, &clen, &cown, err, errlen);
+        const char *key =
+            crt ? proxy_gen_file_or_pem(json_string_value(proxy_mw_json_get(c, "keyFile")),
+                                        files_ok, &klen, &kown, err, errlen)
+                : NULL;
+        int rc =
+            crt && key ? hc_tls_client_add_cert(ctx, crt, clen, key, klen, err, errlen) : -EINVAL;
+        hc_free(cown);
+        hc_free(kown);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 #define ABSENT UINT64_MAX                         /* a duration not given */
@@ -146,7 +151,7 @@ static int transport_make(const json_t *spec, int files_ok, proxy_upstream_trans
     if (rc == 0 && (min || max))
         rc = hc_tls_client_set_versions(t->tls, min, max, err, errlen);
     if (rc == 0 && t->tls)
-        rc = client_cert(t->tls, certs, files_ok, err, errlen);
+        rc = client_certs(t->tls, certs, files_ok, err, errlen);
     hc_buf_free(&b);
     hc_free(min);
     hc_free(max);

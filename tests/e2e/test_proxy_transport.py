@@ -30,15 +30,16 @@ def run(*args):
 
 def pki(d):
     """A server CA, its certificate for backend.internal, and a client CA with a client
-    certificate: a dict of paths."""
+    certificate; a second client certificate from the server CA: a dict of paths."""
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
     p = {k: os.path.join(d, k) for k in ("ca.crt", "ca.key", "be.crt", "be.key", "cca.crt",
-                                           "cca.key", "cl.crt", "cl.key")}
+                                           "cca.key", "cl.crt", "cl.key", "cl2.crt", "cl2.key")}
     for ca in ("ca", "cca"):
         run("openssl", "req", "-x509", *ec, "-keyout", p[ca + ".key"], "-out", p[ca + ".crt"],
             "-days", "2", "-subj", "/CN=%s test CA" % ca)
     for leaf, ca, ext in (("be", "ca", "subjectAltName=DNS:backend.internal"),
-                          ("cl", "cca", "extendedKeyUsage=clientAuth")):
+                          ("cl", "cca", "extendedKeyUsage=clientAuth"),
+                          ("cl2", "ca", "extendedKeyUsage=clientAuth")):
         run("openssl", "req", *ec, "-keyout", p[leaf + ".key"], "-out", os.path.join(d, leaf + ".csr"),
             "-subj", "/CN=" + leaf)
         with open(os.path.join(d, leaf + ".ext"), "w") as f:
@@ -62,6 +63,7 @@ http:
     roots: {{rule: "Host(`roots.test`)", service: roots}}
     noname: {{rule: "Host(`noname.test`)", service: noname}}
     mtls: {{rule: "Host(`mtls.test`)", service: mtls}}
+    mtls2: {{rule: "Host(`mtls2.test`)", service: mtls2}}
     nocert: {{rule: "Host(`nocert.test`)", service: nocert}}
     slow: {{rule: "Host(`slow.test`)", service: slow}}
     missing: {{rule: "Host(`missing.test`)", service: missing}}
@@ -80,6 +82,7 @@ http:
     roots: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: roots@file}}}}
     noname: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: noname}}}}
     mtls: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{ss}"}}], serversTransport: mtls}}}}
+    mtls2: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{ss}"}}], serversTransport: mtls2}}}}
     nocert: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{ss}"}}], serversTransport: roots}}}}
     slow: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: slow}}}}
     missing: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: nope}}}}
@@ -106,6 +109,12 @@ http:
       certificates:
         - certFile: {cl_crt}
           keyFile: {cl_key}
+    mtls2:
+      serverName: backend.internal
+      rootCAs: ["{ca}"]
+      certificates:
+        - {{certFile: {cl2_crt}, keyFile: {cl2_key}}}
+        - {{certFile: {cl_crt}, keyFile: {cl_key}}}
     slow:
       insecureSkipVerify: true
       forwardingTimeouts:
@@ -249,7 +258,8 @@ def setup():
                       "-key", p["be.key"], "-tls1_2", "-www", "-quiet"])
     wait_port(ss12, proc=S["ss12"])
     cfg = S["cfg"] = FILE.format(be=S["be"].port, ss=ss, ss12=ss12, ca=p["ca.crt"], cl_crt=p["cl.crt"],
-                                 cl_key=p["cl.key"], d=S["dir"], ca_pem=json.dumps(read(p["ca.crt"])),
+                                 cl_key=p["cl.key"], cl2_crt=p["cl2.crt"], cl2_key=p["cl2.key"], d=S["dir"],
+                                 ca_pem=json.dumps(read(p["ca.crt"])),
                                  cl_pem=json.dumps(read(p["cl.crt"])), key_pem=json.dumps(read(p["cl.key"])))
     S["proxy"] = Proxy(crd_manifests(p, S["be"].port, ss), file_yaml=cfg)
     wait_for(lambda: get(S["proxy"].web, "/", host="insecure.test")[0] == 200, what="routed")
@@ -299,6 +309,10 @@ def client_certificate_for_mutual_tls():
     status, _, body = web("mtls.test", "/")
     assert status == 200 and b"Ciphers supported in s_server" in body, (status, body[:200])
     assert web("nocert.test", "/")[0] == 502  # s_server requires one
+    # of two certificates, the one whose issuer the server names (Go's choice), though
+    # listed second
+    status, _, body = web("mtls2.test", "/")
+    assert status == 200 and b"Ciphers supported in s_server" in body, (status, body[:200])
 
 
 @t.test
