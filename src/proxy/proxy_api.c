@@ -3,10 +3,12 @@
  * documents themselves come from proxy_api_json.c. */
 #include "proxy/proxy_api.h"
 
+#include "core/hc_alloc.h"
 #include "core/hc_buf.h"
 #include "proxy/proxy_metrics.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,31 @@ static void send_json(hc_http_req_t *req, int status, json_t *doc)
     free(text); /* jansson's allocation */
 }
 
+/* Traefik's API errors: {"message": ...} sent as Go's http.Error sends text. */
+static void send_error(hc_http_req_t *req, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_t *doc = json_pack("{s:s}", "message", msg);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!text) { /* the message was not UTF-8 */
+        hc_http_respond_error(req, status, "not found");
+        return;
+    }
+    hc_http_res_header(req, "X-Content-Type-Options", "nosniff");
+    size_t n = strlen(text);
+    char *body = hc_malloc(n + 2);
+    memcpy(body, text, n);
+    body[n] = '\n';
+    hc_http_respond(req, status, "text/plain; charset=utf-8", body, n + 1);
+    hc_free(body);
+    free(text); /* jansson's allocation */
+}
+
 static void serve_list(hc_http_req_t *req, const proxy_api_t *api, const char *path)
 {
     const char *page = qparam(req, "page"), *per = qparam(req, "per_page");
@@ -60,8 +87,10 @@ static void serve_list(hc_http_req_t *req, const proxy_api_t *api, const char *p
     int status = 0;
     json_t *list = proxy_api_list(api, path, &q, &next, &status);
     if (!list) {
-        hc_http_respond_error(req, status, status == 400 ? "invalid request: page out of range"
-                                                         : "not found");
+        if (status == 400)
+            send_error(req, 400, "invalid request: page out of range");
+        else
+            hc_http_respond_error(req, status, "not found");
         return;
     }
     char nbuf[24];
@@ -89,8 +118,9 @@ static void serve_one(hc_http_req_t *req, const proxy_api_t *api, const char *ki
         const proxy_transport_t *t = proxy_config_transport(cfg, id);
         doc = t ? proxy_api_transport_json(api, t) : NULL;
     }
-    if (!doc) {
-        hc_http_respond_error(req, 404, "not found");
+    if (!doc) { /* Traefik's words: "router not found: <id>" */
+        size_t kl = strlen(kind);
+        send_error(req, 404, "%.*s not found: %s", (int)(kl ? kl - 1 : 0), kind, id);
         return;
     }
     send_json(req, 200, doc);

@@ -189,6 +189,11 @@ def api_routers_shape():
     assert "paths-other-other-test@kubernetes" not in by, "class nginx must not appear"
     one = S["proxy"].api_json("/api/http/routers/" + name.replace("@", "%40"))
     assert one["name"] == name, one
+    # a missing one: Traefik's error body, sent as Go's http.Error sends it
+    for kind in ("routers", "services", "middlewares"):
+        status, hs, body = get(S["proxy"].api, "/api/http/%s/nope%%40file" % kind)
+        assert status == 404 and json.loads(body) == {"message": "%s not found: nope@file" % kind[:-1]}, body
+        assert header(hs, "Content-Type") == "text/plain; charset=utf-8", hs
 
 
 @t.test
