@@ -677,20 +677,28 @@ static void pack_request(proxy_rq_t *rq, const char *host, size_t hlen)
 static const proxy_router_t *route(proxy_rq_t *rq, const char *host, size_t hlen, size_t plen)
 {
     hc_http_req_t *req = rq->req;
-    char norm[PROXY_RULE_MAX_HOST + 1];
-    int n = host ? proxy_rule_host_normalize(host, hlen, norm) : 0;
+    /* escapes left after normalizing: routers see them decoded (the routing path) */
+    char path_stack[512], *path = rq->mw.path;
+    if (memchr(path, '%', plen)) {
+        path = plen < sizeof(path_stack) ? path_stack : hc_malloc(plen + 1);
+        plen = proxy_rule_routing_path(rq->mw.path, plen, path);
+    }
     proxy_rule_req_t q = {.method = req->method,
                           .method_len = strlen(req->method),
-                          .host = norm,
-                          .host_len = n > 0 ? (size_t)n : 0,
-                          .path = rq->mw.path,
+                          .host = host, /* normalized by the table */
+                          .host_len = host ? hlen : 0,
+                          .path = path,
                           .path_len = plen,
                           .query = req->query,
                           .query_len = req->query_len,
                           .client_ip = rq->peer_ip,
                           .header = req_header,
                           .header_ctx = rq};
-    return proxy_route_match(rq->gen->routes[rq->ep->idx], &q, rq->ep->idx == PROXY_GEN_WEBSECURE);
+    const proxy_router_t *r =
+        proxy_route_match(rq->gen->routes[rq->ep->idx], &q, rq->ep->idx == PROXY_GEN_WEBSECURE);
+    if (path != rq->mw.path && path != path_stack)
+        hc_free(path);
+    return r;
 }
 
 void proxy_handle(hc_http_req_t *req, void *arg)

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_ARGS 16
 
@@ -215,6 +216,8 @@ static proxy_rule_t *wild_from_regexp(const char *re)
 
 static proxy_rule_t *host_leaf(const char *h, size_t n)
 {
+    if (n > 1 && h[n - 1] == '.') /* as the request's: Host(`a.test.`) is a.test */
+        n--;
     proxy_rule_t *r = node_new(OP_HOST, h, n, NULL, 0);
     for (size_t i = 0; i < n; i++)
         r->a[i] = (char)tolower((unsigned char)r->a[i]);
@@ -332,6 +335,27 @@ static int build_matcher(parser_t *p, const char *name, char **args, size_t *len
     return 0;
 }
 
+/* Traefik's parser takes each matcher as written, all lowercase, all uppercase or
+ * capitalised (Go's strings.Title of the lowercase): "pathprefix", "PATHPREFIX" and
+ * "Pathprefix" are PathPrefix. Rewrites name to the spelling written here. */
+static void matcher_canonical(char *name)
+{
+    static const char *const names[] = {
+        "Host",   "HostHeader", "HostRegexp",   "Path",  "PathPrefix",  "PathRegexp", "Method",
+        "Header", "Headers",    "HeaderRegexp", "Query", "QueryRegexp", "ClientIP"};
+    int lower = 1, upper = 1, title = isupper((unsigned char)name[0]) != 0;
+    for (size_t i = 0; name[i]; i++) {
+        lower &= islower((unsigned char)name[i]) != 0;
+        upper &= isupper((unsigned char)name[i]) != 0;
+        title &= i == 0 || islower((unsigned char)name[i]);
+    }
+    for (size_t i = 0; (lower || upper || title) && i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcasecmp(name, names[i])) {
+            strcpy(name, names[i]); /* the same length */
+            return;
+        }
+}
+
 static int parse_matcher(parser_t *p, proxy_rule_t **out)
 {
     char name[32];
@@ -345,6 +369,7 @@ static int parse_matcher(parser_t *p, proxy_rule_t **out)
     name[n] = '\0';
     if (n == 0)
         return perr(p, "expected a matcher, ( or !");
+    matcher_canonical(name);
     if (!eat(p, "("))
         return perr(p, "expected ( after %s", name);
     char *args[MAX_ARGS];
@@ -658,6 +683,30 @@ int proxy_rule_host_normalize(const char *host, size_t len, char *out)
 static int unreserved(int c)
 {
     return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* RFC 3986 §2.2 gen-delims and sub-delims, and '%' (decoding it would change what the
+ * rest means), and the control characters: the escapes a routing path keeps. */
+static int kept_escaped(int c)
+{
+    return c < 0x20 || c == 0x7f || (c < 0x80 && strchr(":/?#[]@!$&'()*+,;=%", c));
+}
+
+size_t proxy_rule_routing_path(const char *path, size_t len, char *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+        if (path[i] == '%' && i + 2 < len && (hi = hc_hex_digit((unsigned char)path[i + 1])) >= 0 &&
+            (lo = hc_hex_digit((unsigned char)path[i + 2])) >= 0 && !kept_escaped(hi * 16 + lo)) {
+            out[n++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            out[n++] = path[i];
+        }
+    }
+    out[n] = '\0';
+    return n;
 }
 
 /* "//", "/." or an escape: the path may change. */

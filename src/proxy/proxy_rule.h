@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 /* Longest rule text accepted, and deepest nesting of ( and ! (bounds the recursion). */
-#define PROXY_RULE_MAX_LEN 4096u
+#define PROXY_RULE_MAX_LEN 65536u
 #define PROXY_RULE_MAX_DEPTH 32u
 /* Longest host name kept for matching (RFC 1035 §2.3.4 allows 253 octets + a dot). */
 #define PROXY_RULE_MAX_HOST 255u
@@ -85,5 +85,12 @@ int proxy_rule_host_normalize(const char *host, size_t len, char *out);
  *  begin with '/' (OPTIONS *) is left alone. Returns 0, or -EINVAL for a '%' without two
  *  hex digits (Go's server answers such a request 400), path then partly rewritten. */
 int proxy_rule_path_normalize(char *path, size_t *len);
+
+/** The path routers match, from a normalized one (len bytes, its escapes valid): every
+ *  escape decoded but those of reserved characters (RFC 3986 §2.2, and '%'), so that
+ *  PathPrefix(`/foo bar`) matches /foo%20bar, as Traefik's routing path; control
+ *  characters stay escaped too. Written to out (len + 1 bytes, NUL-terminated); returns
+ *  its length. */
+size_t proxy_rule_routing_path(const char *path, size_t len, char *out);
 
 #endif

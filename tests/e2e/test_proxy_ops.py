@@ -292,6 +292,15 @@ http:
     forged-other:
       rule: Host(`xfp.test`)
       service: two
+    spelled:
+      rule: host(`spelled.test`) && PATHPREFIX(`/x`) && Pathprefix(`/x`)
+      service: one
+    decoded:
+      rule: Host(`enc.test.`) && (PathPrefix(`/foo bar`) || Path(`/café`))
+      service: one
+    v6:
+      rule: Host(`::1`)
+      service: two
   middlewares:
     strip-api:
       stripPrefix:
@@ -360,6 +369,26 @@ def file_rule_v3_matchers():
     # rules see the fields after the entry point dropped an untrusted client's X-Forwarded-*
     hs = get(p.web, "/", host="xfp.test", headers={"X-Forwarded-Proto": "https"})[1]
     assert header(hs, "X-Backend") == "f2", hs
+
+
+@t.test
+def file_rule_spelling_hosts_and_escapes():
+    """What Traefik's parser and muxer take: a matcher's name all lowercase, all
+    uppercase or capitalised; a rule host with a trailing dot; an IPv6 literal host;
+    escapes of unreserved characters decoded for matching (PathPrefix(`/foo bar`) matches
+    /foo%20bar) while reserved ones stay data (%2F is no separator); the upstream gets
+    the path as sent."""
+    p = S["fproxy"]
+    assert header(get(p.web, "/x/1", host="spelled.test")[1], "X-Backend") == "f1"
+    for path in ("/foo%20bar", "/foo%20bar/x", "/caf%C3%A9", "/caf%c3%a9"):
+        status, hs, body = get(p.web, path, host="enc.test")
+        assert status == 200 and header(hs, "X-Backend") == "f1", (path, status)
+    assert echo(get(p.web, "/foo%20bar", host="enc.test")[2])["target"] == "/foo%20bar"
+    for path in ("/foo%2520bar", "/foo%2Fbar", "/cafe"):
+        assert get(p.web, path, host="enc.test")[0] == 404, path
+    assert get(p.web, "/", host="enc.test.")[0] == 404  # matched host, unmatched path
+    assert header(get(p.web, "/", host="[::1]:%d" % p.web)[1], "X-Backend") == "f2"
+    assert header(get(p.web, "/", host="[::1]")[1], "X-Backend") == "f2"
 
 
 @t.test

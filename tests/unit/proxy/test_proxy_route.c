@@ -56,6 +56,7 @@ static void test_rule_parse_errors(void **state)
         {"Host(`unterminated", "unterminated string"},
         {"Host(\"a\\q\")", "unsupported escape"},
         {"Host `a`", "expected ( after Host"},
+        {"PathPREFIX(`/x`)", "unsupported matcher PathPREFIX"}, /* Traefik's four spellings only */
         {NULL, "nesting deeper"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -98,6 +99,9 @@ static void test_rule_eval_table(void **state)
         {"!!Path(`/v1`)", "GET", "x", "/v1", 1},
         {"Host(`a`, `b`) && PathPrefix(`/x`, `/y`)", "GET", "b", "/y/1", 1},
         {"Path(`/a`) || Path(`/b`) && Host(`z`)", "GET", "q", "/a", 1}, /* && binds tighter */
+        {"host(`a.test`) && PATHPREFIX(`/x`) && Pathprefix(`/x`)", "GET", "a.test", "/x/1", 1},
+        {"clientip(`0.0.0.0/0`) || METHOD(`PUT`)", "PUT", "x", "/", 1},
+        {"Host(`a.test.`)", "GET", "a.test", "/", 1}, /* one trailing dot, as the request's */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         proxy_rule_t *r = NULL;
@@ -191,6 +195,28 @@ static void test_host_normalize_table(void **state)
     char longhost[300];
     memset(longhost, 'a', sizeof(longhost));
     assert_int_equal(proxy_rule_host_normalize(longhost, sizeof(longhost), out), -1);
+}
+
+/* Traefik's routing path: every escape decoded but the reserved characters', '%' and
+ * (here) the control characters. */
+static void test_routing_path_table(void **state)
+{
+    static const char *const cases[][2] = {
+        {"/foo%20bar", "/foo bar"},
+        {"/caf%C3%A9", "/caf\xc3\xa9"},
+        {"/a%2Fb%3F%23%25%3A%40%21%24%26%27%28%29%2A%2B%2C%3B%3D%5B%5D",
+         "/a%2Fb%3F%23%25%3A%40%21%24%26%27%28%29%2A%2B%2C%3B%3D%5B%5D"},
+        {"/nul%00%0A%7F", "/nul%00%0A%7F"},
+        {"/%22q%22%3C%3E%5C%5E%60%7B%7C%7D", "/\"q\"<>\\^`{|}"},
+        {"/plain", "/plain"},
+        {"/end%2", "/end%2"},
+    };
+    char out[128];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = proxy_rule_routing_path(cases[i][0], strlen(cases[i][0]), out);
+        assert_int_equal(n, strlen(cases[i][1]));
+        assert_string_equal(out, cases[i][1]);
+    }
 }
 
 /* Traefik's sanitizePath: Go's url.JoinPath() over the escaped path, after unreserved
@@ -528,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_rule_eval_table),
         cmocka_unit_test(test_rule_eval_v3_matchers),
         cmocka_unit_test(test_host_normalize_table),
+        cmocka_unit_test(test_routing_path_table),
         cmocka_unit_test(test_path_normalize_table),
         cmocka_unit_test(test_path_matching_table),
         cmocka_unit_test(test_priority_and_default_backend),
