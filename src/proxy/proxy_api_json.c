@@ -14,10 +14,7 @@
  * the names as configured). */
 static json_t *name_as_configured(const char *qualified, proxy_provider_t owner)
 {
-    const char *at = strrchr(qualified, '@');
-    if (at && !strcmp(at + 1, proxy_provider_name(owner)))
-        return json_stringn(qualified, (size_t)(at - qualified));
-    return json_string(qualified);
+    return json_stringn(qualified, proxy_config_local_len(qualified, owner));
 }
 
 static json_t *strv_json(char *const *v, size_t n)
@@ -116,6 +113,9 @@ static json_t *sticky_json(const proxy_sticky_t *st)
         json_object_set_new(c, "sameSite", json_string(st->samesite));
     if (st->maxage)
         json_object_set_new(c, "maxAge", json_integer(st->maxage));
+    json_object_set_new(c, "path", json_string(st->path ? st->path : "/"));
+    if (st->domain)
+        json_object_set_new(c, "domain", json_string(st->domain));
     return json_pack("{s:o}", "cookie", c);
 }
 
@@ -150,7 +150,10 @@ json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s)
                                                   name_as_configured(s->weighted[i].service_name,
                                                                      s->provider),
                                                   "weight", (json_int_t)s->weighted[i].weight));
-        json_object_set_new(o, "weighted", json_pack("{s:o}", "services", list));
+        json_t *w = json_pack("{s:o}", "services", list);
+        if (s->sticky.enabled)
+            json_object_set_new(w, "sticky", sticky_json(&s->sticky));
+        json_object_set_new(o, "weighted", w);
     } else if (s->provider != PROXY_PROVIDER_INTERNAL) { /* Traefik shows no servers */
         json_t *status;
         json_object_set_new(o, "loadBalancer", loadbalancer_json(api, s, &status));

@@ -295,13 +295,40 @@ int pc_sticky_parse(const json_t *sticky, proxy_sticky_t *s)
     s->secure = json_is_true(json_object_get(c, "secure"));
     s->httponly = json_is_true(json_object_get(c, "httpOnly"));
     s->maxage = json_integer_value(json_object_get(c, "maxAge"));
+    const char *path = pc_str(c, "path"), *domain = pc_str(c, "domain");
+    s->path = path ? hc_strdup(path) : NULL;
+    s->domain = domain && *domain ? hc_strdup(domain) : NULL;
     return 0;
 }
 
-static void sticky_free(proxy_sticky_t *s)
+static char *strdup_or_null(const char *s)
+{
+    return s ? hc_strdup(s) : NULL;
+}
+
+void proxy_sticky_copy(proxy_sticky_t *dst, const proxy_sticky_t *src)
+{
+    *dst = *src;
+    dst->name = strdup_or_null(src->name);
+    dst->samesite = strdup_or_null(src->samesite);
+    dst->path = strdup_or_null(src->path);
+    dst->domain = strdup_or_null(src->domain);
+}
+
+void proxy_sticky_free(proxy_sticky_t *s)
 {
     hc_free(s->name);
     hc_free(s->samesite);
+    hc_free(s->path);
+    hc_free(s->domain);
+}
+
+size_t proxy_config_local_len(const char *qualified, proxy_provider_t owner)
+{
+    const char *at = strrchr(qualified, '@');
+    if (at && !strcmp(at + 1, proxy_provider_name(owner)))
+        return (size_t)(at - qualified);
+    return strlen(qualified);
 }
 
 static void router_free(proxy_router_t *r)
@@ -324,7 +351,7 @@ void pc_service_clear(proxy_service_t *s)
     hc_free(s->name);
     pc_strv_free(s->servers, s->nservers);
     hc_free(s->servers_transport);
-    sticky_free(&s->sticky);
+    proxy_sticky_free(&s->sticky);
     if (s->health_check)
         json_decref(s->health_check);
     for (size_t i = 0; i < s->nweighted; i++)

@@ -45,6 +45,8 @@ typedef struct proxy_sticky {
     int httponly;
     char *samesite; /* NULL when not set */
     long long maxage;
+    char *path;   /* NULL: "/" (Traefik's default; "" leaves the attribute out) */
+    char *domain; /* NULL when not set */
 } proxy_sticky_t;
 
 typedef enum proxy_service_type {
@@ -241,6 +243,13 @@ void proxy_config_router_fail(proxy_router_t *r, proxy_status_t st, const char *
 const char *proxy_status_name(proxy_status_t s);
 /** "kubernetes", "kubernetescrd", "file" or "internal". */
 const char *proxy_provider_name(proxy_provider_t p);
+/** The length of a qualified name as written in the configuration of a provider: without
+ *  "@<owner>" when it names that provider, whole otherwise. */
+size_t proxy_config_local_len(const char *qualified, proxy_provider_t owner);
+
+/** A deep copy of a sticky configuration; proxy_sticky_free frees what it holds. */
+void proxy_sticky_copy(proxy_sticky_t *dst, const proxy_sticky_t *src);
+void proxy_sticky_free(proxy_sticky_t *s);
 
 /** Traefik's provider.Normalize: each run of characters that are not letters or digits
  *  becomes one `-`, with none at either end (bytes >= 0x80 count as letters). Returns a

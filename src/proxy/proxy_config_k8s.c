@@ -261,6 +261,10 @@ static int service_annotations(const json_t *ann, proxy_service_t *s, const char
         s->sticky.name = hc_strdup(v);
     if ((v = pc_annotation(ann, SERVICE_ANN "sticky.cookie.samesite", buf)))
         s->sticky.samesite = hc_strdup(v);
+    if ((v = pc_annotation(ann, SERVICE_ANN "sticky.cookie.path", buf)))
+        s->sticky.path = hc_strdup(v);
+    if ((v = pc_annotation(ann, SERVICE_ANN "sticky.cookie.domain", buf)) && *v)
+        s->sticky.domain = hc_strdup(v);
     if ((v = pc_annotation(ann, SERVICE_ANN "sticky.cookie.maxage", buf))) {
         char *end;
         s->sticky.maxage = strtoll(v, &end, 10);
@@ -271,7 +275,8 @@ static int service_annotations(const json_t *ann, proxy_service_t *s, const char
         }
     }
     s->sticky.enabled |= s->sticky.name || s->sticky.samesite || s->sticky.maxage ||
-                         s->sticky.secure || s->sticky.httponly;
+                         s->sticky.secure || s->sticky.httponly || s->sticky.path ||
+                         s->sticky.domain;
     return 0;
 }
 

@@ -176,10 +176,43 @@ const char *proxy_lb_cookie_find(const char *header, const char *name, size_t *l
     return NULL;
 }
 
+/* Go's validCookieDomain, simplified: letters, digits, '-', '_' and dots between labels
+ * of at most 63 bytes, 255 in all, after one leading dot (dropped). NULL when not. */
+static const char *cookie_domain(const char *d)
+{
+    if (*d == '.')
+        d++;
+    size_t n = strlen(d), label = 0;
+    if (!n || n > 255)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] == '.') {
+            if (!label)
+                return NULL;
+            label = 0;
+        } else if ((isalnum((unsigned char)d[i]) || d[i] == '-' || d[i] == '_') && ++label <= 63) {
+            continue;
+        } else {
+            return NULL;
+        }
+    }
+    return label ? d : NULL;
+}
+
 void proxy_lb_set_cookie(const proxy_sticky_t *st, const char *name, const char *value,
                          hc_buf_t *out)
 {
-    hc_buf_printf(out, "%s=%s; Path=/", name, value);
+    hc_buf_printf(out, "%s=%s", name, value);
+    const char *path = st->path ? st->path : "/";
+    if (*path) { /* Go's sanitizeCookiePath: printable bytes but ';' */
+        hc_buf_puts(out, "; Path=");
+        for (; *path; path++)
+            if ((unsigned char)*path >= 0x20 && (unsigned char)*path < 0x7f && *path != ';')
+                hc_buf_append(out, path, 1);
+    }
+    const char *domain = st->domain ? cookie_domain(st->domain) : NULL;
+    if (domain)
+        hc_buf_printf(out, "; Domain=%s", domain);
     if (st->maxage > 0)
         hc_buf_printf(out, "; Max-Age=%lld", st->maxage);
     else if (st->maxage < 0)

@@ -51,16 +51,18 @@ void proxy_lb_wrr_free(proxy_lb_wrr_t *w);
  *  hex digits of sha1("_TRAEFIK_BACKEND_" + service) (cookie.GenerateName). */
 void proxy_lb_cookie_name(const proxy_sticky_t *st, const char *service,
                           char out[PROXY_LB_COOKIE_NAME_MAX]);
-/** The cookie value standing for a server: the first 16 hex digits of sha256(url). */
-void proxy_lb_cookie_value(const char *url, char out[PROXY_LB_COOKIE_VALUE_LEN]);
-/** Whether a cookie value names url: its hash, or the URL itself (older Traefik). */
-int proxy_lb_cookie_matches(const char *value, size_t len, const char *url);
+/** The cookie value standing for a server's URL, or a weighted child's name as
+ *  configured: the first 16 hex digits of sha256(key). */
+void proxy_lb_cookie_value(const char *key, char out[PROXY_LB_COOKIE_VALUE_LEN]);
+/** Whether a cookie value names key: its hash, or the key itself (older Traefik). */
+int proxy_lb_cookie_matches(const char *value, size_t len, const char *key);
 /** The value of cookie name in a Cookie field value (RFC 6265 §5.4: "a=1; b=2"),
  *  borrowed, its length in *len; NULL when absent. */
 const char *proxy_lb_cookie_find(const char *header, const char *name, size_t *len);
-/** Writes the Set-Cookie value in Go's http.Cookie order: name=value; Path=/;
- *  Max-Age=N (N > 0; a negative maxAge gives Max-Age=0); HttpOnly; Secure;
- *  SameSite=Lax|Strict|None (from st->samesite, any case; others omitted). */
+/** Writes the Set-Cookie value in Go's http.Cookie order: name=value; Path=/ (or
+ *  st->path, printable bytes but ';'; none when ""); Domain= (st->domain when a valid
+ *  domain, without a leading dot); Max-Age=N (N > 0; a negative maxAge gives Max-Age=0); HttpOnly;
+ * Secure; SameSite=Lax|Strict|None (from st->samesite, any case; others omitted). */
 void proxy_lb_set_cookie(const proxy_sticky_t *st, const char *name, const char *value,
                          hc_buf_t *out);
 

@@ -62,6 +62,8 @@ struct proxy_fwd {
     void *ud;
     char *method, *target, *host; /* in store */
     int upgrade, has_body, idempotent, need_cookie;
+    struct up_pick_child cookies[UP_PICK_COOKIES]; /* weighted levels to answer with one */
+    unsigned ncookies;
     int fields_checked; /* proxy_fwd_args_t */
     int64_t body_len;
     uint64_t max_body; /* proxy_fwd_args_t */
@@ -104,6 +106,8 @@ static up_server_t *pick(proxy_fwd_t *f, up_lb_t *lb)
     up_server_t *s = up_pick(&p, lb);
     f->lb = p.lb;
     f->need_cookie = p.need_cookie;
+    memcpy(f->cookies, p.set, p.nset * sizeof(p.set[0]));
+    f->ncookies = p.nset;
     return s;
 }
 
@@ -518,6 +522,16 @@ static int head_start(proxy_fwd_t *f, int64_t len)
     return 0;
 }
 
+static void add_sticky_cookie(proxy_fwd_t *f, const up_lb_t *lb, const char *value)
+{
+    hc_buf_t b;
+    hc_buf_init(&b, 1024);
+    proxy_lb_set_cookie(&lb->sticky, lb->cookie_name, value, &b);
+    hc_buf_append(&b, "", 1);
+    proxy_mw_headers_add(&f->resp.headers, "Set-Cookie", b.base);
+    hc_buf_free(&b);
+}
+
 /* The upstream head as middlewares see it: hop-by-hop fields gone, sticky cookie. */
 static void build_resp(proxy_fwd_t *f, const hc_http_response_t *res)
 {
@@ -540,14 +554,11 @@ static void build_resp(proxy_fwd_t *f, const hc_http_response_t *res)
     /* the fields as added, one per header of res: their name lengths are known */
     up_strip_hop_lens(&f->resp.headers, f->resp.headers.len <= LENS_STACK ? lens : NULL,
                       res->status == 101);
-    if (f->need_cookie && f->server) {
-        hc_buf_t b;
-        hc_buf_init(&b, 1024);
-        proxy_lb_set_cookie(&f->lb->sticky, f->lb->cookie_name, f->server->cookie, &b);
-        hc_buf_append(&b, "", 1);
-        proxy_mw_headers_add(&f->resp.headers, "Set-Cookie", b.base);
-        hc_buf_free(&b);
-    }
+    for (unsigned i = 0; f->server && i < f->ncookies; i++) /* outer levels first */
+        add_sticky_cookie(f, f->cookies[i].lb,
+                          f->cookies[i].lb->child_cookies[f->cookies[i].child]);
+    if (f->need_cookie && f->server)
+        add_sticky_cookie(f, f->lb, f->server->cookie);
 }
 
 static int on_switch(proxy_fwd_t *f, hc_http_client_req_t *creq)

@@ -177,9 +177,7 @@ static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_servic
         t && t->header_timeout_ms ? t->header_timeout_ms : sh->o.response_timeout_ms;
     lb->max_idle = t ? t->max_idle : 0;
     lb->idle_ms = t ? t->idle_ms : 0;
-    lb->sticky = s->sticky;
-    lb->sticky.name = s->sticky.name ? hc_strdup(s->sticky.name) : NULL;
-    lb->sticky.samesite = s->sticky.samesite ? hc_strdup(s->sticky.samesite) : NULL;
+    proxy_sticky_copy(&lb->sticky, &s->sticky);
     proxy_lb_cookie_name(&lb->sticky, s->name, lb->cookie_name);
     if (s->type == PROXY_SERVICE_LOADBALANCER) {
         lb_servers(sh, lb, s);
@@ -192,6 +190,17 @@ static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_servic
     hc_free(w);
     lb->nchildren = s->nweighted;
     lb->children = hc_calloc(s->nweighted + 1, sizeof(*lb->children));
+    if (!lb->sticky.enabled)
+        return;
+    lb->child_keys = hc_calloc(s->nweighted + 1, sizeof(*lb->child_keys));
+    lb->child_cookies = hc_calloc(s->nweighted + 1, sizeof(*lb->child_cookies));
+    for (size_t i = 0; i < s->nweighted; i++) { /* Traefik hashes the name as written */
+        const char *q = s->weighted[i].service_name;
+        size_t n = proxy_config_local_len(q, s->provider);
+        lb->child_keys[i] = hc_calloc(1, n + 1);
+        memcpy(lb->child_keys[i], q, n);
+        proxy_lb_cookie_value(lb->child_keys[i], lb->child_cookies[i]);
+    }
 }
 
 up_lb_t *up_gen_find(up_gen_t *g, const char *name)
@@ -243,9 +252,12 @@ void up_gen_unref(proxy_upstream_shared_t *sh, up_gen_t *g)
         }
         hc_free(lb->servers);
         hc_free(lb->children);
+        for (size_t k = 0; lb->child_keys && k < lb->nchildren; k++)
+            hc_free(lb->child_keys[k]);
+        hc_free(lb->child_keys);
+        hc_free(lb->child_cookies);
         proxy_lb_wrr_free(&lb->wrr);
-        hc_free(lb->sticky.name);
-        hc_free(lb->sticky.samesite);
+        proxy_sticky_free(&lb->sticky);
         hc_free(lb->name);
         hc_tls_ctx_unref(lb->tls);
         hc_free(lb->server_name);
@@ -298,21 +310,45 @@ static int child_ok(void *arg, size_t i)
     return lb_has_server(lb->children[i], 1);
 }
 
-/* The sticky cookie's server, when it is one of lb's and may take traffic. */
-static up_server_t *pick_sticky(const up_pick_t *p, up_lb_t *lb)
+/* The value of lb's sticky cookie in the request; NULL when it has none. */
+static const char *sticky_value(const up_pick_t *p, const up_lb_t *lb, size_t *len)
 {
     for (size_t i = 0; i < p->hdrs->len; i++) {
         if (strcasecmp(p->hdrs->v[i].name, "Cookie")) /* RFC 9110 §5.1 */
             continue;
-        size_t len;
-        const char *v = proxy_lb_cookie_find(p->hdrs->v[i].value, lb->cookie_name, &len);
-        for (size_t k = 0; v && k < lb->nservers; k++) {
-            up_server_t *s = &lb->servers[k];
-            if (proxy_lb_cookie_matches(v, len, s->url) && !was_tried(p, s) && up_server_ok(s, 0))
-                return s;
-        }
+        const char *v = proxy_lb_cookie_find(p->hdrs->v[i].value, lb->cookie_name, len);
+        if (v)
+            return v;
     }
     return NULL;
+}
+
+/* The sticky cookie's server, when it is one of lb's and may take traffic. */
+static up_server_t *pick_sticky(const up_pick_t *p, up_lb_t *lb)
+{
+    size_t len;
+    const char *v = sticky_value(p, lb, &len);
+    for (size_t k = 0; v && k < lb->nservers; k++) {
+        up_server_t *s = &lb->servers[k];
+        if (proxy_lb_cookie_matches(v, len, s->url) && !was_tried(p, s) && up_server_ok(s, 0))
+            return s;
+    }
+    return NULL;
+}
+
+/* A sticky weighted service's child: the cookie's when it names one that has a server
+ * left, else the next by weight, remembered for a Set-Cookie (Traefik's WRR sticky). */
+static size_t pick_child_sticky(up_pick_t *p, up_lb_t *lb)
+{
+    size_t len;
+    const char *v = sticky_value(p, lb, &len);
+    for (size_t k = 0; v && k < lb->nchildren; k++)
+        if (proxy_lb_cookie_matches(v, len, lb->child_keys[k]) && child_ok(lb, k))
+            return k;
+    size_t i = proxy_lb_wrr_next(&lb->wrr, child_ok, lb);
+    if (i != PROXY_LB_NONE && p->nset < UP_PICK_COOKIES)
+        p->set[p->nset++] = (struct up_pick_child){lb, i};
+    return i;
 }
 
 /* A server of lb (a weighted service descends into a child). Healthy servers first;
@@ -323,7 +359,8 @@ static up_server_t *pick(up_pick_t *p, up_lb_t *lb, int depth)
     if (!lb || depth > MAX_PICK_DEPTH)
         return NULL;
     if (lb->type == PROXY_SERVICE_WEIGHTED) {
-        size_t i = proxy_lb_wrr_next(&lb->wrr, child_ok, lb);
+        size_t i = lb->sticky.enabled ? pick_child_sticky(p, lb)
+                                      : proxy_lb_wrr_next(&lb->wrr, child_ok, lb);
         return i == PROXY_LB_NONE ? NULL : pick(p, lb->children[i], depth + 1);
     }
     p->lb = lb;
@@ -342,6 +379,7 @@ static up_server_t *pick(up_pick_t *p, up_lb_t *lb, int depth)
 
 up_server_t *up_pick(up_pick_t *p, up_lb_t *lb)
 {
+    p->nset = 0;
     return pick(p, lb, 0);
 }
 

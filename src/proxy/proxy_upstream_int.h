@@ -55,6 +55,9 @@ typedef struct up_lb {
     uint64_t idle_ms;      /* the client's, from the shared options */
     proxy_sticky_t sticky; /* strings owned */
     char cookie_name[PROXY_LB_COOKIE_NAME_MAX];
+    /* WEIGHTED with sticky: each child's name as configured and its cookie value */
+    char **child_keys;
+    char (*child_cookies)[PROXY_LB_COOKIE_VALUE_LEN];
 } up_lb_t;
 
 /* The balancing state of one configuration, sorted by service name. Forwards in
@@ -90,12 +93,20 @@ up_lb_t *up_gen_find(up_gen_t *g, const char *name);
 int up_server_ok(const up_server_t *s, int ignore_passive);
 
 /* Choosing a server for one forward. */
+enum { UP_PICK_COOKIES = 4 }; /* sticky weighted levels answered with a cookie */
+
 typedef struct up_pick {
     const proxy_mw_headers_t *hdrs; /* the request's fields (the sticky cookie) */
     up_server_t *const *tried;      /* servers tried already: skipped */
     unsigned ntried;
     up_lb_t *lb;     /* in/out: the load-balanced (leaf) service last chosen in */
     int need_cookie; /* in/out: set when a sticky service chose without a valid cookie */
+    /* out: the sticky weighted services that chose a child without a valid cookie */
+    struct up_pick_child {
+        const up_lb_t *lb;
+        size_t child;
+    } set[UP_PICK_COOKIES];
+    unsigned nset;
 } up_pick_t;
 /** A server of lb (a weighted service descends into a child). Healthy servers first;
  *  when every one is out after connect failures, one of those is tried anyway, so a

@@ -301,6 +301,9 @@ http:
     v6:
       rule: Host(`::1`)
       service: two
+    wsticky:
+      rule: Host(`wsticky.test`)
+      service: wsticky
   middlewares:
     strip-api:
       stripPrefix:
@@ -324,6 +327,15 @@ http:
         services:
           - name: one
             weight: 3
+          - name: two
+            weight: 1
+    wsticky:
+      weighted:
+        sticky:
+          cookie: {{name: lvl1, path: /app, domain: .example.test, httpOnly: true}}
+        services:
+          - name: one
+            weight: 1
           - name: two
             weight: 1
     stickypool:
@@ -421,6 +433,26 @@ def file_sticky_cookie():
     pair = cookie.split(";")[0]
     seen = {header(get(p.web, "/", host="sticky.test", headers={"Cookie": pair})[1], "X-Backend") for _ in range(5)}
     assert seen == {first}, seen
+
+
+@t.test
+def file_weighted_sticky_cookie():
+    """Traefik's sticky weighted service: a request without the cookie gets one naming
+    the child chosen (sha256 of its name as configured, 16 hex digits) with the
+    configured path and domain; with it, every request goes to that child and no cookie
+    is set again."""
+    p = S["fproxy"]
+    status, hs, _ = get(p.web, "/", host="wsticky.test")
+    cookie, first = header(hs, "Set-Cookie"), header(hs, "X-Backend")
+    child = {"f1": "one", "f2": "two"}[first]
+    value = hashlib.sha256(child.encode()).hexdigest()[:16]
+    assert cookie == "lvl1=%s; Path=/app; Domain=example.test; HttpOnly" % value, cookie
+    for _ in range(5):
+        status, hs, _ = get(p.web, "/", host="wsticky.test", headers={"Cookie": "a=b; lvl1=" + value})
+        assert header(hs, "X-Backend") == first and header(hs, "Set-Cookie") is None, hs
+    svc = p.api_json("/api/http/services/wsticky@file")
+    assert svc["weighted"]["sticky"]["cookie"]["name"] == "lvl1", svc
+    assert svc["weighted"]["sticky"]["cookie"]["path"] == "/app", svc
 
 
 @t.test

@@ -131,8 +131,14 @@ static void test_set_cookie_line(void **state)
         {{.enabled = 1}, "_n=v; Path=/"},
         {{.enabled = 1, .httponly = 1, .secure = 1}, "_n=v; Path=/; HttpOnly; Secure"},
         {{.enabled = 1, .samesite = "none", .secure = 1}, "_n=v; Path=/; Secure; SameSite=None"},
-        {{.enabled = 1, .samesite = "Strict", .maxage = 60}, "_n=v; Path=/; Max-Age=60; SameSite=Strict"},
+        {{.enabled = 1, .samesite = "Strict", .maxage = 60},
+         "_n=v; Path=/; Max-Age=60; SameSite=Strict"},
         {{.enabled = 1, .samesite = "lax", .maxage = -1}, "_n=v; Path=/; Max-Age=0; SameSite=Lax"},
+        {{.enabled = 1, .path = "/a;b\x01", .domain = ".Example.test"},
+         "_n=v; Path=/ab; Domain=Example.test"},
+        {{.enabled = 1, .path = "", .domain = "bad..domain"}, "_n=v"},
+        {{.enabled = 1, .domain = "under_score-1.test", .httponly = 1},
+         "_n=v; Path=/; Domain=under_score-1.test; HttpOnly"},
         {{.enabled = 1, .samesite = "bogus"}, "_n=v; Path=/"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
