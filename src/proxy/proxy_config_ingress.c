@@ -27,7 +27,8 @@ typedef struct rtcfg {
     int tls;
     const char *tls_options;
     const char *cert_resolver;
-    const char *pathmatcher; /* "Path" or "PathPrefix" for ImplementationSpecific paths */
+    const char *pathmatcher; /* Path, PathPrefix or PathRegexp for ImplementationSpecific
+                                paths */
 } rtcfg_t;
 
 /* One router of an Ingress before collisions are settled. */
@@ -121,10 +122,11 @@ static int rtcfg_parse(const json_t *ann, rtcfg_t *c, char *err, size_t errlen)
     /* Setting TLS options or a resolver makes the router a TLS router (Traefik labels). */
     c->tls = c->tls > 0 || c->tls_options || c->cert_resolver;
     c->pathmatcher = pc_str(ann, ROUTER_ANN "pathmatcher");
-    if (c->pathmatcher && strcmp(c->pathmatcher, "Path") && strcmp(c->pathmatcher, "PathPrefix")) {
+    if (c->pathmatcher && strcmp(c->pathmatcher, "Path") && strcmp(c->pathmatcher, "PathPrefix") &&
+        strcmp(c->pathmatcher, "PathRegexp")) {
         snprintf(err, errlen,
                  "annotation " ROUTER_ANN "pathmatcher: %s is not supported (Path, "
-                 "PathPrefix)",
+                 "PathPrefix, PathRegexp)",
                  c->pathmatcher);
         return -EINVAL;
     }
@@ -181,12 +183,23 @@ static int path_rule(const json_t *pa, const char *host, const rtcfg_t *c, pendi
         snprintf(err, errlen, "pathType %s is not Exact, Prefix or ImplementationSpecific", type);
         return -EINVAL;
     }
-    if (path && *path && path[0] != '/') {
+    int regexp = !strcmp(matcher, "PathRegexp");
+    if (path && *path && path[0] != '/' && !regexp) {
         snprintf(err, errlen, "path %s does not start with /", path);
         return -EINVAL;
     }
-    char *hr = host ? host_rule(host) : NULL;
     int has_path = path && *path;
+    proxy_rule_t *pm = NULL;
+    if (has_path && regexp) { /* the path is a regular expression: the parser compiles it */
+        char *text = pc_strf("PathRegexp(`%s`)", path);
+        int rc = proxy_rule_parse(text, &pm, err, errlen);
+        hc_free(text);
+        if (rc < 0)
+            return rc;
+    } else if (has_path) {
+        pm = proxy_rule_new_path(kind, path);
+    }
+    char *hr = host ? host_rule(host) : NULL;
     if (hr && has_path)
         p->rule = pc_strf("%s && %s(`%s`)", hr, matcher, path);
     else if (has_path)
@@ -199,8 +212,7 @@ static int path_rule(const json_t *pa, const char *host, const rtcfg_t *c, pendi
         snprintf(err, errlen, "empty rule: the path has neither host nor path");
         return -EINVAL;
     }
-    p->match = proxy_rule_new_and(host ? proxy_rule_new_host(host) : NULL,
-                                  has_path ? proxy_rule_new_path(kind, path) : NULL);
+    p->match = proxy_rule_new_and(host ? proxy_rule_new_host(host) : NULL, pm);
     return 0;
 }
 

@@ -75,6 +75,9 @@ def setup():
                                    class_name="nginx")
     m["noclass.yaml"] = ingress_yaml(NS, "noclass", "noclass.test", [("/", "Prefix", "svc-noclass", 80)],
                                      class_name=None)
+    m["regexp.yaml"] = ingress_yaml(NS, "regexp", "regexp.test",
+                                    [("^/v[0-9]+/items$", "ImplementationSpecific", "svc-legacy", 80)],
+                                    annotations={"traefik.ingress.kubernetes.io/router.pathmatcher": "PathRegexp"})
     S["proxy"] = Proxy(m, access_log=True)
     wait_for(lambda: routed_to(S["proxy"].web, HOST, "/foo", "foo"), what="paths.test routed")
 
@@ -159,6 +162,18 @@ def ingress_classes():
     assert routed_to(web, "legacy.test", "/", "legacy"), "legacy kubernetes.io/ingress.class: traefik"
     assert routed_to(web, "noclass.test", "/", "noclass"), "an Ingress without class is served"
     assert get(web, "/", host="other.test")[0] == 404, "ingressClassName nginx must not be served"
+
+
+@t.test
+def pathmatcher_annotation_path_regexp():
+    """router.pathmatcher: PathRegexp makes an ImplementationSpecific path a regular
+    expression, written into the rule as Traefik writes it."""
+    web = S["proxy"].web
+    assert routed_to(web, "regexp.test", "/v2/items", "legacy")
+    for path in ("/v2/items/1", "/vx/items", "/items"):
+        assert get(web, path, host="regexp.test")[0] == 404, path
+    rules = [r["rule"] for r in S["proxy"].api_json("/api/http/routers?search=regexp")]
+    assert rules == ["Host(`regexp.test`) && PathRegexp(`^/v[0-9]+/items$`)"], rules
 
 
 @t.test
