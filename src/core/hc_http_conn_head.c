@@ -336,14 +336,16 @@ static void fill_req(hc_http_conn_t *c, const hc_http_parse_head_t *h)
             v[--n] = '\0';
         rq->hdrs[i].value_len = n;
     }
-    r->method = h->method;
+    size_t ml = strlen(h->method);
+    memcpy(rq->method, h->method, ml + 1); /* at most HC_HTTP_PARSE_METHOD_MAX */
+    r->method = rq->method;
     set_target(r, rq->head.base);
     r->version_minor = h->version_minor;
     r->headers = rq->hdrs;
     r->nheaders = rq->nh;
     r->content_length = h->content_length;
     r->chunked = h->chunked;
-    r->is_head = !strcmp(h->method, "HEAD");
+    r->is_head = ml == 4 && !memcmp(h->method, "HEAD", 4);
     r->max_body = c->srv->o.max_body;
 }
 

@@ -34,6 +34,7 @@ typedef struct hc_http_hoff {
 typedef struct hc_http_rq {
     hc_http_req_t pub;
     hc_buf_t head;          /* target and header bytes, NUL-separated */
+    char method[HC_HTTP_PARSE_METHOD_MAX + 1]; /* the parser's, kept past its next message */
     hc_http_hoff_t *hoff;   /* max_headers entries */
     hc_http_header_t *hdrs; /* max_headers entries */
     unsigned nh;

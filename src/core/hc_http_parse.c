@@ -102,7 +102,9 @@ static int on_headers_complete(http_parser *hp)
 {
     hc_http_parser_t *p = self_of(hp);
     hc_http_parse_head_t h = {
-        .method = hp->type == HTTP_REQUEST ? http_method_str((enum http_method)hp->method) : NULL,
+        .method = hp->type != HTTP_REQUEST ? NULL
+                  : p->method_own          ? p->method
+                                           : http_method_str((enum http_method)hp->method),
         .status = hp->type == HTTP_RESPONSE ? (int)hp->status_code : 0,
         .version_major = hp->http_major,
         .version_minor = hp->http_minor,
@@ -129,13 +131,14 @@ static int on_message_complete(http_parser *hp)
 {
     hc_http_parser_t *p = self_of(hp);
     p->in_message = 0;
-    if (!p->cbs->on_message_complete)
-        return 0;
-    int rc = p->cbs->on_message_complete(p->ud);
+    int rc = p->cbs->on_message_complete ? p->cbs->on_message_complete(p->ud) : 0;
     if (rc < 0)
         return -1;
     if (rc == HC_HTTP_PARSE_PAUSE) {
         p->paused = 1;
+        http_parser_pause(hp, 1);
+    } else if (p->request) { /* back to hc_http_parse_execute for the next method */
+        p->next_message = 1;
         http_parser_pause(hp, 1);
     }
     return 0;
@@ -161,6 +164,7 @@ void hc_http_parse_init(hc_http_parser_t *p, hc_http_parse_mode_t mode,
     memset(p, 0, sizeof(*p));
     http_parser_init(HP(p), mode == HC_HTTP_PARSE_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE);
     HP(p)->data = p;
+    p->request = mode == HC_HTTP_PARSE_REQUEST;
     p->cbs = cbs;
     p->ud = ud;
 }
@@ -202,21 +206,94 @@ static int map_errno(enum http_errno e)
     }
 }
 
+/* RFC 9110 §5.6.2 tchar */
+static int tchar(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", c);
+}
+
+static int method_known(const char *m)
+{
+    for (int i = 0;; i++) {
+        const char *k = http_method_str((enum http_method)i);
+        if (!strcmp(k, m))
+            return 1;
+        if (!strcmp(k, "<unknown>"))
+            return 0;
+    }
+}
+
+/* Before a request: reads its method from data (len bytes), skipping the empty lines
+ * RFC 9112 §2.2 lets come first, and once its SP is next, feeds it to http-parser: as
+ * read, or as GET when http-parser does not know it. Returns the bytes used; sets
+ * p->error on a method that is not a token. */
+static size_t method_read(hc_http_parser_t *p, const char *data, size_t len)
+{
+    size_t i = 0;
+    for (; i < len && data[i] != ' '; i++) {
+        if (!p->method_len && (data[i] == '\r' || data[i] == '\n'))
+            continue;
+        if (!tchar((unsigned char)data[i]) || p->method_len == HC_HTTP_PARSE_METHOD_MAX) {
+            p->error = HC_HTTP_PARSE_EMETHOD;
+            p->reason = "invalid HTTP method";
+            return i;
+        }
+        p->method[p->method_len++] = data[i];
+    }
+    if (i == len)
+        return len;
+    if (!p->method_len) { /* a request-line starting with SP */
+        p->error = HC_HTTP_PARSE_EMETHOD;
+        p->reason = "invalid HTTP method";
+        return i;
+    }
+    p->method[p->method_len] = '\0';
+    p->method_own = !method_known(p->method);
+    const char *feed = p->method_own ? "GET" : p->method;
+    size_t fl = p->method_own ? 3 : p->method_len;
+    p->method_len = 0;
+    if (http_parser_execute(HP(p), &settings, feed, fl) != fl) {
+        p->error = map_errno(HTTP_PARSER_ERRNO(HP(p)));
+        p->reason = http_errno_description(HTTP_PARSER_ERRNO(HP(p)));
+    }
+    return i;
+}
+
 size_t hc_http_parse_execute(hc_http_parser_t *p, const char *data, size_t len)
 {
-    if (p->error || p->paused || (!len && !p->in_message))
+    if (p->error || p->paused || (!len && !p->in_message && !p->method_len))
         return 0; /* an end of stream between messages is no event */
+    if (!len && p->method_len) {
+        p->error = HC_HTTP_PARSE_EEOF;
+        p->reason = "the stream ended inside the request method";
+        return 0;
+    }
     p->buf_end = data + len;
-    int chunk_bad = crlf_check(p, data, p->buf_end) < 0;
-    size_t n = chunk_bad ? 0 : http_parser_execute(HP(p), &settings, data, len);
-    chunk_bad |= p->error == HC_HTTP_PARSE_ECHUNK; /* found by on_body */
-    enum http_errno e = HTTP_PARSER_ERRNO(HP(p));
-    p->error = chunk_bad ? HC_HTTP_PARSE_ECHUNK : map_errno(e);
-    if (chunk_bad)
-        p->reason = "invalid chunk: its data is not followed by CRLF";
-    else if (p->error)
-        p->reason = http_errno_description(e);
-    return n;
+    size_t used = 0;
+    for (;;) {
+        if (p->request && !p->in_message && used < len) {
+            used += method_read(p, data + used, len - used);
+            if (p->error || used == len)
+                return used;
+        }
+        int chunk_bad = crlf_check(p, data + used, p->buf_end) < 0;
+        if (!chunk_bad)
+            used += http_parser_execute(HP(p), &settings, data + used, len - used);
+        chunk_bad |= p->error == HC_HTTP_PARSE_ECHUNK; /* found by on_body */
+        enum http_errno e = HTTP_PARSER_ERRNO(HP(p));
+        p->error = chunk_bad ? HC_HTTP_PARSE_ECHUNK : map_errno(e);
+        if (chunk_bad)
+            p->reason = "invalid chunk: its data is not followed by CRLF";
+        else if (p->error)
+            p->reason = http_errno_description(e);
+        if (!p->next_message || p->error)
+            return used;
+        /* a request ended and the caller goes on: the next one's method is read here */
+        p->next_message = 0;
+        http_parser_pause(HP(p), 0);
+        if (used == len || HP(p)->upgrade)
+            return used;
+    }
 }
 
 void hc_http_parse_resume(hc_http_parser_t *p)

@@ -16,7 +16,8 @@ typedef enum hc_http_parse_mode {
 
 /** What the parser knows once a message's header section is complete. */
 typedef struct hc_http_parse_head {
-    const char *method;        /* request: "GET", ... (static string); response: NULL */
+    const char *method;        /* request: "GET", any token (valid until the next message
+                                  starts); response: NULL */
     int status;                /* response: status code; request: 0 */
     int version_major;         /* 1 */
     int version_minor;         /* 0 or 1 */
@@ -62,11 +63,14 @@ enum {
     HC_HTTP_PARSE_ECONTENT_LENGTH,    /* invalid, repeated-different or CL with TE */
     HC_HTTP_PARSE_ETRANSFER_ENCODING, /* request TE whose final coding is not chunked */
     HC_HTTP_PARSE_ECHUNK,             /* malformed chunk size or chunk framing */
-    HC_HTTP_PARSE_EMETHOD,            /* unknown method */
+    HC_HTTP_PARSE_EMETHOD,            /* a method that is not a token, or too long */
     HC_HTTP_PARSE_EVERSION,           /* bad HTTP-version */
     HC_HTTP_PARSE_ESYNTAX,            /* anything else malformed */
     HC_HTTP_PARSE_EEOF,               /* the stream ended inside a message */
 };
+
+/* Longest request method read (RFC 9110 §9.1: any token; Go sets no limit but the head's). */
+#define HC_HTTP_PARSE_METHOD_MAX 64
 
 /** The parser state. Embed it (no allocation); its inside is private. */
 typedef struct hc_http_parser {
@@ -87,6 +91,13 @@ typedef struct hc_http_parser {
     uint64_t chunk_left;
     int crlf_left;
     const char *buf_end; /* of the buffer being parsed */
+    /* Requests: http-parser knows a fixed list of methods, so the method is read here
+     * first and any other token is fed to it as GET, then reported as read. */
+    int request;
+    size_t method_len; /* bytes of the next request's method read so far */
+    int method_own;    /* the current request's method is method[] */
+    int next_message;  /* http-parser paused at a request's end to let it be read */
+    char method[HC_HTTP_PARSE_METHOD_MAX + 1];
 } hc_http_parser_t;
 
 /** Prepares p for a new stream in mode; cbs (not copied, must outlive p) get ud. */

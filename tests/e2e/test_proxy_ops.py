@@ -248,6 +248,21 @@ def pipelined_requests_keep_order():
 
 
 @t.test
+def any_token_is_a_method():
+    """RFC 9110 §9.1, as Go's server: methods are extensible and case-sensitive, so
+    QUERY, a lowercase get and a custom token reach the backend as sent, pipelined
+    after one another; a method that is not a token is 400."""
+    methods = [b"QUERY", b"get", b"X-MY_METHOD", b"PATCH"]
+    raw = b"".join(b"%s /m%d HTTP/1.1\r\nHost: ops.test\r\n\r\n" % (m, i) for i, m in enumerate(methods))
+    raw += b"GET /last HTTP/1.1\r\nHost: ops.test\r\nConnection: close\r\n\r\n"
+    data, _ = raw_request(S["proxy"].web, raw, timeout=10)
+    seen = [x.split(b'"')[0] for x in data.split(b'"method": "')[1:]]
+    assert seen == methods + [b"GET"], (seen, data[:300])
+    data, _ = raw_request(S["proxy"].web, b"GE(T / HTTP/1.1\r\nHost: ops.test\r\n\r\n")
+    assert status_of(data) == 400, data[:200]
+
+
+@t.test
 def default_backend_catches_everything():
     p = S["proxy"]
     p.write("default.yaml", "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: dflt\n"

@@ -28,8 +28,9 @@ static int begin(void *ud)
 
 static int headers(void *ud, const hc_http_parse_head_t *h)
 {
-    /* read what the server reads */
-    if (h->method && strlen(h->method) > 16)
+    /* read what the server reads: a method is a non-empty token of bounded length */
+    if (h->method && (!*h->method || strlen(h->method) > HC_HTTP_PARSE_METHOD_MAX ||
+                      strcspn(h->method, " \t\r\n\"(),/:;<=>?@[\\]{}") != strlen(h->method)))
         abort();
     return h->content_length < -1 ? -1 : 0;
 }
