@@ -299,6 +299,14 @@ static int check_head(hc_http_conn_t *c, const hc_http_parse_head_t *h)
         return reject(c, 400, "Transfer-Encoding without final chunked");
     if (other)
         return reject(c, 501, "transfer coding not supported");
+    /* a form read as chunked here that the parser does not frame as chunked ("chunked;x=1",
+     * "chunked,"): refused before any handler sees the request, as Go's 501 */
+    if (chunked != h->chunked)
+        return reject(c, 501, "unsupported transfer encoding");
+    /* §6.1: Transfer-Encoding in an HTTP/1.0 request is faulty framing: the connection
+     * closes after this message */
+    if (te && h->version_minor == 0)
+        c->keep_alive = 0;
     return 0;
 }
 

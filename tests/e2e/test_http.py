@@ -60,6 +60,12 @@ STRICT = [
     ("te_not_final_chunked", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400, True),
     ("te_gzip_only", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400, True),
     ("te_unknown", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo, chunked\r\n\r\n0\r\n\r\n", 501, True),
+    # forms this server would read as chunked but http-parser does not: refused before
+    # any handler runs (a proxy would otherwise have forwarded the request without body)
+    ("te_chunked_params", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;x=1\r\n\r\n0\r\n\r\n", 501, True),
+    ("te_empty_element", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n0\r\n\r\n", 501, True),
+    # RFC 9112 §6.1: an HTTP/1.0 request with Transfer-Encoding is served, then closed
+    ("te_in_http10", b"POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 200, True),
     ("cl_differing", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400, True),
     ("cl_invalid", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3x\r\n\r\nabc", 400, True),
     ("cl_list", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc", 400, True),
