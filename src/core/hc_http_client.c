@@ -359,6 +359,26 @@ static void req_too_big(hc_http_client_req_t *r)
     req_finish(r, -EFBIG, reason);
 }
 
+/* Go's transport takes one Transfer-Encoding field holding "chunked" (any case, OWS
+ * around it) and refuses any other, so a "gzip, chunked" body never passes for plain
+ * bytes and a "chunked;x=1" one is not read until the close with its framing in it. */
+static int te_supported(const hc_http_client_req_t *r, const hc_http_parse_head_t *head)
+{
+    size_t n = 0;
+    const hc_http_client_header_t *te = NULL;
+    for (size_t i = 0; i < r->res.n_headers; i++)
+        if (r->hv[i].name_len == 17 && !strcasecmp(r->hv[i].name, "Transfer-Encoding"))
+            te = &r->hv[i], n++;
+    if (!n)
+        return 1;
+    const char *v = te->value, *e = te->value + te->value_len;
+    while (v < e && (*v == ' ' || *v == '\t'))
+        v++;
+    while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    return n == 1 && head->chunked && e - v == 7 && !strncasecmp(v, "chunked", 7);
+}
+
 static int p_headers_complete(void *ud, const hc_http_parse_head_t *head)
 {
     hc_http_client_req_t *r = ud;
@@ -383,11 +403,12 @@ static int p_headers_complete(void *ud, const hc_http_parse_head_t *head)
         return r->done ? -1 : HC_HTTP_PARSE_SKIP_BODY;
     }
     int rc = hdrs_index(r);
-    if (rc || head->status < 100) {
+    if (rc || head->status < 100 || !te_supported(r, head)) {
         req_finish(r, -EBADMSG,
-                   rc == -EMSGSIZE ? "bad response: header section too large"
-                   : rc            ? "bad response: invalid field name"
-                                   : "bad response: status code below 100");
+                   rc == -EMSGSIZE      ? "bad response: header section too large"
+                   : rc                 ? "bad response: invalid field name"
+                   : head->status < 100 ? "bad response: status code below 100"
+                                        : "bad response: unsupported transfer encoding");
         return -1;
     }
     if (r->conn)

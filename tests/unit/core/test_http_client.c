@@ -448,19 +448,28 @@ static void test_response_shapes(void **state)
         int status, close_after, head;
     } cases[] = {
         {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "ok", "", 0, 0, 0},
-        {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "ok",
-         "", 0, 0, 0},
+        {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "ok", "", 0,
+         0, 0},
         {"HTTP/1.0 200 OK\r\n\r\nuntil close", "until close", "", 0, 1, 0},
         {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", "", "", 0, 0, 1},
         {"HTTP/1.1 204 No Content\r\n\r\n", "", "", 0, 0, 0},
-        {"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n", "", "bad response", -EBADMSG, 0,
-         0},
+        {"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n", "", "bad response", -EBADMSG, 0, 0},
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "", "bad response",
          -EBADMSG, 0, 0},
         {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "short", "closed before",
          -ECONNRESET, 1, 0},
         {"", "", "closed before the response", -ECONNRESET, 1, 0},
         {"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n", "", "larger than 100", -EFBIG, 0, 0},
+        /* Transfer-Encoding: one field, chunked (any case), else refused as by Go */
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding:  Chunked \r\n\r\n2\r\nok\r\n0\r\n\r\n", "ok", "", 0,
+         0, 0},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", "",
+         "unsupported transfer encoding", -EBADMSG, 0, 0},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked;x=1\r\n\r\n2\r\nok\r\n0\r\n\r\n", "",
+         "unsupported transfer encoding", -EBADMSG, 1, 0},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "2\r\nok\r\n0\r\n\r\n",
+         "", "unsupported transfer encoding", -EBADMSG, 0, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         fixture_t f;
