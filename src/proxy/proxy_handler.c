@@ -689,8 +689,8 @@ static const proxy_router_t *route(proxy_rq_t *rq, const char *host, size_t hlen
                           .host_len = host ? hlen : 0,
                           .path = path,
                           .path_len = plen,
-                          .query = req->query,
-                          .query_len = req->query_len,
+                          .query = rq->mw.query, /* the request's, semicolons replaced */
+                          .query_len = rq->mw.query ? req->query_len : 0,
                           .client_ip = rq->peer_ip,
                           .header = req_header,
                           .header_ctx = rq};
@@ -726,6 +726,10 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     size_t hlen = 0;
     const char *host = hc_http_req_header(req, "Host", &hlen);
     pack_request(rq, host, hlen);
+    /* Traefik's entry points run Go's AllowQuerySemicolons (traefik#9164, since 2.7.2):
+     * a ';' in the query is an '&' for routers, middlewares and the upstream */
+    for (char *s = rq->mw.query; s && (s = strchr(s, ';'));)
+        *s++ = '&';
     if (tls && proxy_gen_tls_misdirected(rq->gen, host, hlen, hc_tls_conn_sni(tls))) {
         respond_text(rq, 0, 421, "Misdirected Request");
         return;

@@ -393,6 +393,10 @@ def file_rule_v3_matchers():
     for path in ("/item/x?view=full", "/item/42?view=short", "/item/42"):
         assert header(get(p.web, path, host="a.v3.test")[1], "X-Backend") == "f2", path
     assert get(p.web, "/item/42?view=full", host="c.v3.test")[0] == 404
+    # Go's AllowQuerySemicolons, as Traefik's entry points: ';' separates as '&' does,
+    # for the rule and for the upstream
+    status, hs, body = get(p.web, "/item/42?a=1;view=full", host="a.v3.test")
+    assert header(hs, "X-Backend") == "f1" and echo(body)["target"] == "/item/42?a=1&view=full", body
     # rules see the fields after the entry point dropped an untrusted client's X-Forwarded-*
     hs = get(p.web, "/", host="xfp.test", headers={"X-Forwarded-Proto": "https"})[1]
     assert header(hs, "X-Backend") == "f2", hs
