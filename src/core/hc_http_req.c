@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -274,82 +275,15 @@ void hc_http_req_on_close(hc_http_req_t *req, hc_http_close_cb cb, void *arg)
 
 /* ---- responses ---- */
 
-const char *hc_http_status_text(int status)
+/* The reason phrase of a status line: Go's text, or "status code N" as Go writes for a
+ * code it does not name (own holds it). */
+static const char *reason(int status, char own[32])
 {
-    switch (status) {
-    case 100:
-        return "Continue";
-    case 101:
-        return "Switching Protocols";
-    case 103:
-        return "Early Hints";
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 202:
-        return "Accepted";
-    case 204:
-        return "No Content";
-    case 206:
-        return "Partial Content";
-    case 301:
-        return "Moved Permanently";
-    case 302:
-        return "Found";
-    case 303:
-        return "See Other";
-    case 304:
-        return "Not Modified";
-    case 307:
-        return "Temporary Redirect";
-    case 308:
-        return "Permanent Redirect";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 409:
-        return "Conflict";
-    case 411:
-        return "Length Required";
-    case 413:
-        return "Content Too Large";
-    case 414:
-        return "URI Too Long";
-    case 415:
-        return "Unsupported Media Type";
-    case 417:
-        return "Expectation Failed";
-    case 426:
-        return "Upgrade Required";
-    case 429:
-        return "Too Many Requests";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Unknown";
-    }
+    const char *t = hc_http_status_text(status);
+    if (*t)
+        return t;
+    snprintf(own, 32, "status code %d", status);
+    return own;
 }
 
 static int valid_field(const char *s)
@@ -401,7 +335,8 @@ int hc_http_res_interim(hc_http_req_t *req, int status, const hc_http_header_t *
     if (!req->version_minor || c->closing)
         return 0;
     hc_buf_t *out = &c->io->out;
-    hc_buf_printf(out, "HTTP/1.1 %d %s\r\n", status, hc_http_status_text(status));
+    char own[32];
+    hc_buf_printf(out, "HTTP/1.1 %d %s\r\n", status, reason(status, own));
     for (size_t i = 0; i < n; i++)
         if (!memchr(fields[i].value, '\r', fields[i].value_len) &&
             !memchr(fields[i].value, '\n', fields[i].value_len))
@@ -449,7 +384,8 @@ int hc_http_res_start(hc_http_req_t *req, int status, int64_t content_length)
         c->keep_alive = 0; /* the client may or may not send the body now */
     /* One reservation for the whole head (the framing and connection lines take at most
      * 64 bytes): the puts below then neither check nor grow. */
-    const char *text = hc_http_status_text(status), *server = c->srv->server_hdr;
+    char own[32];
+    const char *text = reason(status, own), *server = c->srv->server_hdr;
     size_t tl = strlen(text), sl = strlen(server);
     if (hc_buf_reserve(out, 9 + 20 + 1 + tl + 2 + 37 + sl + 64 + rq->res_hdrs.len + 2) < 0)
         return -ENOBUFS;

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "core/hc_http_status.h"
 #include "core/hc_tls.h"
 
 typedef struct hc_http_server hc_http_server_t;
@@ -249,8 +250,5 @@ int hc_http_sse_start(hc_http_req_t *req, unsigned keepalive_ms);
 int hc_http_sse_send(hc_http_req_t *req, const char *event, const char *data, const char *id);
 /** Sends a comment line (": text"). */
 int hc_http_sse_comment(hc_http_req_t *req, const char *text);
-
-/** The reason phrase of status ("OK"), "Unknown" for unlisted codes. */
-const char *hc_http_status_text(int status);
 
 #endif

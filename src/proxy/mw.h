@@ -141,10 +141,6 @@ uint64_t proxy_mw_hash(const char *s);
 /** Appends the len bytes at s escaped as Go's url.QueryEscape does (unreserved bytes as
  *  they are, space as '+', the rest %XX, NUL included). Returns 0 or -ENOBUFS. */
 int proxy_mw_query_escape(hc_buf_t *out, const char *s, size_t len);
-/** The reason phrase of status as Go's http.StatusText writes it ("Not Found",
- *  "Request Entity Too Large"): the body of answers Traefik writes itself; "" when
- *  unknown. */
-const char *proxy_mw_status_text(int status);
 
 /** Parses a spec: 0 with *cfg set (owned by the caller, free with the type's free), or
  *  -EINVAL with a message in err (errlen bytes, always NUL-terminated). name is the

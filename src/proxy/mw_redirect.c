@@ -3,6 +3,7 @@
 #include "proxy/mw_redirect.h"
 #include "proxy/mw_regex.h"
 #include "core/hc_alloc.h"
+#include "core/hc_http_status.h"
 
 #include <errno.h>
 #include <string.h>
@@ -149,7 +150,7 @@ static proxy_mw_verdict_t moved(const redirect_cfg_t *c, const proxy_mw_req_t *r
     int get = strcmp(req->method, "GET") == 0;
     int status = c->permanent ? (get ? 301 : 308) : (get ? 302 : 307);
     proxy_mw_headers_set(&resp->headers, "Location", location);
-    return proxy_mw_resp_text(resp, status, proxy_mw_status_text(status));
+    return proxy_mw_resp_text(resp, status, hc_http_status_text(status));
 }
 
 static proxy_mw_verdict_t redirect_scheme(const redirect_cfg_t *c, const proxy_mw_req_t *req,

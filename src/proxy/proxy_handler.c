@@ -408,7 +408,7 @@ static void page_start(proxy_rq_t *rq)
         hc_buf_append(&target, "", 1) < 0) {
         hc_buf_free(&url);
         hc_buf_free(&target);
-        respond_text(rq, e, status, proxy_mw_status_text(status));
+        respond_text(rq, e, status, hc_http_status_text(status));
         return;
     }
     char *q = strchr(target.base, '?');
@@ -549,7 +549,7 @@ static int run_one(proxy_rq_t *rq, const proxy_mw_t *m)
             return 1;
         int code = proxy_mw_cb_response_code(m->cfg);
         rq->cb_counted |= 1ull << (rq->next_mw - 1); /* its own answer is not counted */
-        respond_text(rq, rq->next_mw - 1, code, proxy_mw_status_text(code));
+        respond_text(rq, rq->next_mw - 1, code, hc_http_status_text(code));
         return 0;
     }
     if (!strcmp(t, "forwardAuth")) {

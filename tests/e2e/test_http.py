@@ -230,6 +230,16 @@ def expect_100_not_sent_when_body_unread():
 
 
 @t.test
+def reason_phrases_are_go_s():
+    """Status lines carry Go's http.StatusText (what Traefik's answers say), or "status
+    code N" for a code Go does not name."""
+    for code, line in ((418, b"HTTP/1.1 418 I'm a teapot"), (413, b"HTTP/1.1 413 Request Entity Too Large"),
+                       (599, b"HTTP/1.1 599 status code 599")):
+        data, _ = raw_request(PORT, b"GET /status/%d HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" % code)
+        assert data.split(b"\r\n")[0] == line, data[:100]
+
+
+@t.test
 def head_has_no_body():
     with connect(PORT) as s:
         s.sendall(b"HEAD /fixed HTTP/1.1\r\nHost: a\r\n\r\nGET /fixed HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")

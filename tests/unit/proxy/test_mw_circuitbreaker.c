@@ -3,6 +3,7 @@
  * and recovery durations, oxy's linear ramp while recovering, and a trip again while
  * recovering. Times are given, so nothing here waits. */
 #include "core/hc_alloc.h"
+#include "core/hc_http_status.h"
 #include "json_fixture.h"
 #include "proxy/mw_circuitbreaker.h"
 
@@ -274,11 +275,11 @@ static void test_long_durations_and_late_clocks(void **state)
 static void test_fallback_texts(void **state)
 {
     (void)state;
-    assert_string_equal(proxy_mw_status_text(503), "Service Unavailable");
-    assert_string_equal(proxy_mw_status_text(418), "I'm a teapot");
-    assert_string_equal(proxy_mw_status_text(413), "Request Entity Too Large");
-    assert_string_equal(proxy_mw_status_text(507), "Insufficient Storage");
-    assert_string_equal(proxy_mw_status_text(299), "");
+    assert_string_equal(hc_http_status_text(503), "Service Unavailable");
+    assert_string_equal(hc_http_status_text(418), "I'm a teapot");
+    assert_string_equal(hc_http_status_text(413), "Request Entity Too Large");
+    assert_string_equal(hc_http_status_text(507), "Insufficient Storage");
+    assert_string_equal(hc_http_status_text(299), "");
 }
 
 static void test_and_binds_tighter(void **state)

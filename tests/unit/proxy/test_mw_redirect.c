@@ -1,6 +1,7 @@
 /* redirectScheme (status by method and permanence, port rules, X-Forwarded-Proto,
  * pass-through when already there) and redirectRegex (groups, no-match, same URL). */
 #include "core/hc_alloc.h"
+#include "core/hc_http_status.h"
 #include "proxy/mw_redirect.h"
 
 #include <errno.h>
@@ -40,7 +41,7 @@ static void run_cases(parse_fn parse, const redirect_case_t *cases, size_t n)
             assert_int_equal(resp.status, c->want_status);
             assert_string_equal(proxy_mw_headers_get(&resp.headers, "Location"),
                                 c->want_location);
-            assert_string_equal(resp.body.base, proxy_mw_status_text(c->want_status));
+            assert_string_equal(resp.body.base, hc_http_status_text(c->want_status));
         }
         proxy_mw_resp_free(&resp);
         proxy_mw_req_free(&req);
