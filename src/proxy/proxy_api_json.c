@@ -57,6 +57,8 @@ json_t *proxy_api_router_json(const proxy_api_t *api, const proxy_router_t *r)
     if (r->service_name) /* none: the router is disabled, its error says why */
         json_object_set_new(o, "service", name_as_configured(r->service_name, r->provider));
     json_object_set_new(o, "rule", json_string(r->rule ? r->rule : ""));
+    if (r->rule_syntax)
+        json_object_set_new(o, "ruleSyntax", json_string(r->rule_syntax));
     json_object_set_new(o, "priority", json_integer(r->priority));
     if (r->tls) {
         json_t *tls = json_object();

@@ -335,6 +335,7 @@ static void router_free(proxy_router_t *r)
 {
     hc_free(r->name);
     hc_free(r->rule);
+    hc_free(r->rule_syntax);
     hc_free(r->service_name);
     pc_strv_free(r->middleware_names, r->nmiddlewares);
     hc_free(r->middlewares);

@@ -131,6 +131,7 @@ typedef struct proxy_router {
     char *name; /* qualified: "<Normalize(ns-ingress-host+path)>@kubernetes", "web@file" */
     proxy_provider_t provider;
     char *rule;         /* Traefik's rule text: Host(`h`) && PathPrefix(`/p`) */
+    char *rule_syntax;  /* "v2" or "v3" when given (ruleSyntax), else NULL: v3 */
     long long priority; /* the router.priority / priority given, else len(rule) */
     int priority_set;
     char *service_name;                     /* qualified */

@@ -66,7 +66,9 @@ static void file_router(pc_build_t *b, const char *src, const char *name, const 
     pc_router_order(r, json_is_integer(prio) ? (long long)json_integer_value(prio) : 0, -1);
     if (!rule)
         router_refuse(b, r, src, name, "rule is missing");
-    else if (proxy_rule_parse(rule, &r->match, err, sizeof(err)) < 0)
+    const char *syntax = pc_str(o, "ruleSyntax");
+    r->rule_syntax = syntax && *syntax ? hc_strdup(syntax) : NULL;
+    if (rule && proxy_rule_parse_syntax(rule, syntax, &r->match, err, sizeof(err)) < 0)
         router_refuse(b, r, src, name, err);
     if (svc)
         r->service_name = pc_qualify(svc, "file");

@@ -29,6 +29,7 @@ typedef struct rtcfg {
     const char *cert_resolver;
     const char *pathmatcher; /* Path, PathPrefix or PathRegexp for ImplementationSpecific
                                 paths */
+    const char *rule_syntax; /* router.rulesyntax: v2 or v3 (the same matching here) */
 } rtcfg_t;
 
 /* One router of an Ingress before collisions are settled. */
@@ -121,6 +122,12 @@ static int rtcfg_parse(const json_t *ann, rtcfg_t *c, char *err, size_t errlen)
     c->cert_resolver = pc_str(ann, ROUTER_ANN "tls.certresolver");
     /* Setting TLS options or a resolver makes the router a TLS router (Traefik labels). */
     c->tls = c->tls > 0 || c->tls_options || c->cert_resolver;
+    c->rule_syntax = pc_str(ann, ROUTER_ANN "rulesyntax");
+    if (c->rule_syntax && strcmp(c->rule_syntax, "v2") && strcmp(c->rule_syntax, "v3")) {
+        snprintf(err, errlen, "annotation " ROUTER_ANN "rulesyntax: %s is not v2 or v3",
+                 c->rule_syntax);
+        return -EINVAL;
+    }
     c->pathmatcher = pc_str(ann, ROUTER_ANN "pathmatcher");
     if (c->pathmatcher && strcmp(c->pathmatcher, "Path") && strcmp(c->pathmatcher, "PathPrefix") &&
         strcmp(c->pathmatcher, "PathRegexp")) {
@@ -227,6 +234,7 @@ static void router_apply(proxy_router_t *r, const rtcfg_t *c)
     for (size_t i = 0; i < c->nentrypoints; i++)
         pc_strv_add(&r->entrypoints, &r->nentrypoints, c->entrypoints[i]);
     r->tls = c->tls;
+    r->rule_syntax = c->rule_syntax ? hc_strdup(c->rule_syntax) : NULL;
     if (c->tls)
         r->tls_options = c->tls_options && strcmp(c->tls_options, "default")
                              ? pc_qualify(c->tls_options, "kubernetes")

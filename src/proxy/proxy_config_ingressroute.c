@@ -263,7 +263,9 @@ static void route_load(pc_kstate_t *k, const pc_kobj_t *o, size_t i, const json_
         pc_router_add(k->b, hc_strdup(key), PROXY_PROVIDER_KUBERNETESCRD, o->source);
     r->rule = hc_strdup(match);
     pc_router_order(r, json_is_integer(prio) ? (long long)json_integer_value(prio) : 0, -1);
-    if (proxy_rule_parse(match, &r->match, err, sizeof(err)) < 0)
+    const char *syntax = pc_str(route, "syntax");
+    r->rule_syntax = syntax && *syntax ? hc_strdup(syntax) : NULL;
+    if (proxy_rule_parse_syntax(match, syntax, &r->match, err, sizeof(err)) < 0)
         route_fail(k, o, r, i, err);
     if (prio && !json_is_integer(prio))
         route_fail(k, o, r, i, "priority must be an integer");
@@ -278,11 +280,6 @@ static void route_load(pc_kstate_t *k, const pc_kobj_t *o, size_t i, const json_
         route_fail(k, o, r, i, err);
     if (tls && !json_is_null(tls) && route_tls(o, tls, r, err, sizeof(err)) < 0)
         route_fail(k, o, r, i, err);
-    const char *syntax = pc_str(route, "syntax");
-    if (syntax && *syntax && strcmp(syntax, "v3"))
-        pc_router_fail(r, PROXY_STATUS_WARNING,
-                       "syntax %s is not supported: the rule is read in Traefik v3's syntax",
-                       syntax);
     if (*tls_err)
         pc_router_fail(r, PROXY_STATUS_WARNING, "%s", tls_err);
     hc_free(key);

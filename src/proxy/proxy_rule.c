@@ -55,6 +55,7 @@ typedef struct parser {
     size_t len;
     size_t pos;
     unsigned depth;
+    int v2; /* Traefik v2's matchers (ruleSyntax: v2) */
     char *err;
     size_t errlen;
 } parser_t;
@@ -335,14 +336,139 @@ static int build_matcher(parser_t *p, const char *name, char **args, size_t *len
     return 0;
 }
 
+/* ---- Traefik v2's matchers (gorilla/mux templates) ---- */
+
+/* A gorilla/mux template as a regular expression: each {name} or {name:pattern} a group
+ * (dflt when no pattern: [^.]+ in hosts, [^/]+ in paths), the rest literal; anchored at
+ * the start, and at the end unless prefix. A new string, or NULL with an error. */
+static char *v2_template(parser_t *p, const char *name, const char *t, size_t n, const char *dflt,
+                         int prefix)
+{
+    hc_buf_t b;
+    hc_buf_init(&b, 0);
+    hc_buf_puts(&b, "^");
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] != '{') {
+            if (t[i] == '}' || strchr("\\.+*?()|[]^$", t[i]))
+                hc_buf_puts(&b, "\\");
+            hc_buf_append(&b, t + i, 1);
+            continue;
+        }
+        size_t depth = 1, s = ++i;
+        for (; i < n && depth; i++)
+            depth += t[i] == '{' ? 1 : t[i] == '}' ? -1 : 0;
+        if (depth) {
+            hc_buf_free(&b);
+            perr(p, "%s: unbalanced braces in %.*s", name, (int)n, t);
+            return NULL;
+        }
+        const char *colon = memchr(t + s, ':', --i - s); /* t[i] is the closing brace */
+        hc_buf_puts(&b, "(?:");
+        if (colon && colon + 1 < t + i)
+            hc_buf_append(&b, colon + 1, (size_t)(t + i - colon - 1));
+        else
+            hc_buf_puts(&b, dflt);
+        hc_buf_puts(&b, ")");
+    }
+    if (!prefix)
+        hc_buf_puts(&b, "$");
+    hc_buf_append(&b, "", 1);
+    return b.base;
+}
+
+/* A v2 template matcher: a plain leaf when it holds no variable, else a regexp node. */
+static int v2_leaf(parser_t *p, const char *name, rule_op_t plain, rule_op_t re_op, const char *a,
+                   size_t alen, const char *t, size_t n, const char *dflt, int prefix,
+                   proxy_rule_t **out)
+{
+    if (!memchr(t, '{', n)) {
+        *out = plain == OP_HOST    ? host_leaf(t, n)
+               : plain == OP_QUERY ? node_new(OP_QUERY, a, alen, t, n)
+                                   : node_new(plain, t, n, NULL, 0);
+        return 0;
+    }
+    char *re = v2_template(p, name, t, n, dflt, prefix);
+    if (!re)
+        return -EINVAL;
+    int rc = regex_node(p, re_op, name, a, alen, re, out);
+    hc_free(re);
+    return rc;
+}
+
+/* Traefik v2's matchers (its httpFuncsV2): Host and HostHeader, HostRegexp, Path and
+ * PathPrefix with gorilla/mux templates, Method, Headers and HeadersRegexp in pairs,
+ * Query as key=value (gorilla's pairs), ClientIP; each matching when any argument does. */
+static int build_v2_matcher(parser_t *p, const char *name, char **args, size_t *lens, size_t nargs,
+                            proxy_rule_t **out)
+{
+    int host_re = !strcmp(name, "HostRegexp"), path = !strcmp(name, "Path");
+    int prefix = !strcmp(name, "PathPrefix"), query = !strcmp(name, "Query");
+    int headers = !strcmp(name, "Headers"), headers_re = !strcmp(name, "HeadersRegexp");
+    if (!host_re && !path && !prefix && !query && !headers && !headers_re) {
+        if (!strcmp(name, "Host") || !strcmp(name, "HostHeader") || !strcmp(name, "Method") ||
+            !strcmp(name, "ClientIP"))
+            return build_matcher(p, name, args, lens, nargs, out); /* the same in v3 */
+        return perr(p,
+                    "unsupported matcher %s in the v2 syntax (supported: Host, HostHeader, "
+                    "HostRegexp, Path, PathPrefix, Method, Headers, HeadersRegexp, Query, "
+                    "ClientIP)",
+                    name);
+    }
+    if ((headers || headers_re) && nargs % 2)
+        return perr(p, "%s takes names and values in pairs", name);
+    proxy_rule_t *node = node_new((headers || headers_re) ? OP_AND : OP_OR, NULL, 0, NULL, 0);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < nargs; i += (headers || headers_re) ? 2 : 1) {
+        proxy_rule_t *leaf = NULL;
+        if (headers) {
+            leaf = node_new(OP_HEADER, args[i], lens[i], args[i + 1], lens[i + 1]);
+        } else if (headers_re) {
+            rc = regex_node(p, OP_HEADER_RE, name, args[i], lens[i], args[i + 1], &leaf);
+        } else if (query) { /* "k=v", the value a template; "k=" any value */
+            const char *eq = memchr(args[i], '=', lens[i]);
+            if (!eq) {
+                rc = perr(p, "Query takes key=value pairs in the v2 syntax");
+                break;
+            }
+            size_t kl = (size_t)(eq - args[i]), vl = lens[i] - kl - 1;
+            rc = vl ? v2_leaf(p, name, OP_QUERY, OP_QUERY_RE, args[i], kl, eq + 1, vl, ".*", 0,
+                              &leaf)
+                    : regex_node(p, OP_QUERY_RE, name, args[i], kl, "", &leaf);
+        } else if (host_re) {
+            rc =
+                v2_leaf(p, name, OP_HOST, OP_HOST_RE, NULL, 0, args[i], lens[i], "[^.]+", 0, &leaf);
+        } else if (args[i][0] != '/') {
+            rc = perr(p, "%s value must start with /", name);
+        } else {
+            rc = v2_leaf(p, name, path ? OP_PATH : OP_PREFIX, OP_PATH_RE, NULL, 0, args[i], lens[i],
+                         "[^/]+", prefix, &leaf);
+        }
+        if (leaf)
+            node_add(node, leaf);
+    }
+    if (rc < 0) {
+        proxy_rule_free(node);
+        return rc;
+    }
+    if (node->nkids == 1) {
+        *out = node->kids[0];
+        node->nkids = 0;
+        proxy_rule_free(node);
+    } else {
+        *out = node;
+    }
+    return 0;
+}
+
 /* Traefik's parser takes each matcher as written, all lowercase, all uppercase or
  * capitalised (Go's strings.Title of the lowercase): "pathprefix", "PATHPREFIX" and
  * "Pathprefix" are PathPrefix. Rewrites name to the spelling written here. */
 static void matcher_canonical(char *name)
 {
-    static const char *const names[] = {
-        "Host",   "HostHeader", "HostRegexp",   "Path",  "PathPrefix",  "PathRegexp", "Method",
-        "Header", "Headers",    "HeaderRegexp", "Query", "QueryRegexp", "ClientIP"};
+    static const char *const names[] = {"Host",       "HostHeader",   "HostRegexp", "Path",
+                                        "PathPrefix", "PathRegexp",   "Method",     "Header",
+                                        "Headers",    "HeaderRegexp", "Query",      "QueryRegexp",
+                                        "ClientIP",   "HeadersRegexp"};
     int lower = 1, upper = 1, title = isupper((unsigned char)name[0]) != 0;
     for (size_t i = 0; name[i]; i++) {
         lower &= islower((unsigned char)name[i]) != 0;
@@ -388,7 +514,8 @@ static int parse_matcher(parser_t *p, proxy_rule_t **out)
         rc = perr(p, "expected ) to close %s", name);
         goto out;
     }
-    rc = build_matcher(p, name, args, lens, nargs, out);
+    rc = p->v2 ? build_v2_matcher(p, name, args, lens, nargs, out)
+               : build_matcher(p, name, args, lens, nargs, out);
 out:
     for (size_t i = 0; i < nargs; i++)
         hc_free(args[i]);
@@ -455,7 +582,16 @@ static int parse_or(parser_t *p, proxy_rule_t **out)
 
 int proxy_rule_parse(const char *text, proxy_rule_t **out, char *err, size_t errlen)
 {
+    return proxy_rule_parse_syntax(text, NULL, out, err, errlen);
+}
+
+int proxy_rule_parse_syntax(const char *text, const char *syntax, proxy_rule_t **out, char *err,
+                            size_t errlen)
+{
     parser_t p = {.s = text, .len = strlen(text), .err = err, .errlen = errlen};
+    if (syntax && *syntax && strcmp(syntax, "v3") && strcmp(syntax, "v2"))
+        return perr(&p, "rule syntax %s is not v3 or v2", syntax);
+    p.v2 = syntax && !strcmp(syntax, "v2");
     *out = NULL;
     if (errlen)
         err[0] = '\0';

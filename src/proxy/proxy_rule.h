@@ -50,6 +50,10 @@ typedef struct proxy_rule_req {
  *  error, an unsupported matcher, a bad regular expression or address, a path not
  *  starting with `/`, an empty host. */
 int proxy_rule_parse(const char *text, proxy_rule_t **out, char *err, size_t errlen);
+/** proxy_rule_parse in a rule syntax: "v3" (or NULL, ""), or "v2" (Traefik v2's matchers,
+ *  which v3 still reads for a router's ruleSyntax: v2); any other is an error. */
+int proxy_rule_parse_syntax(const char *text, const char *syntax, proxy_rule_t **out, char *err,
+                            size_t errlen);
 
 /** A host matcher: "*.example.com" matches exactly one more label ([a-zA-Z0-9-]+, as
  *  Traefik's generated HostRegexp); anything else matches that host case-insensitively. */

@@ -319,6 +319,10 @@ http:
     wsticky:
       rule: Host(`wsticky.test`)
       service: wsticky
+    v2rule:
+      rule: HostRegexp(`{{sub:[a-z]+}}.v2re.test`) && Query(`a=1`)
+      ruleSyntax: v2
+      service: two
   middlewares:
     strip-api:
       stripPrefix:
@@ -420,6 +424,18 @@ def file_rule_spelling_hosts_and_escapes():
     assert get(p.web, "/", host="enc.test.")[0] == 404  # matched host, unmatched path
     assert header(get(p.web, "/", host="[::1]:%d" % p.web)[1], "X-Backend") == "f2"
     assert header(get(p.web, "/", host="[::1]")[1], "X-Backend") == "f2"
+
+
+@t.test
+def file_rule_syntax_v2():
+    """A router with ruleSyntax: v2 is read with Traefik v2's matchers: a gorilla/mux
+    host template and Query as key=value."""
+    p = S["fproxy"]
+    assert header(get(p.web, "/?a=1", host="abc.v2re.test")[1], "X-Backend") == "f2"
+    for host, path in (("abc.v2re.test", "/?a=2"), ("ab1.v2re.test", "/?a=1")):
+        assert get(p.web, path, host=host)[0] == 404, (host, path)
+    r = p.api_json("/api/http/routers/v2rule@file")
+    assert r["ruleSyntax"] == "v2" and r["status"] == "enabled", r
 
 
 @t.test

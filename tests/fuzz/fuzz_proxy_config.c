@@ -62,13 +62,13 @@ static void match_some(const proxy_route_table_t *t, const proxy_rule_t *r)
     }
 }
 
-static void fuzz_rule(const uint8_t *data, size_t size)
+static void fuzz_rule(const uint8_t *data, size_t size, const char *syntax)
 {
     char *text = malloc(size + 1), err[256];
     proxy_rule_t *r = NULL;
     memcpy(text, data, size);
     text[size] = '\0';
-    if (proxy_rule_parse(text, &r, err, sizeof(err)) == 0) {
+    if (proxy_rule_parse_syntax(text, syntax, &r, err, sizeof(err)) == 0) {
         match_some(NULL, r);
         proxy_rule_free(r);
     }
@@ -186,7 +186,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     if (size >= 5 && memcmp(data, "rule:", 5) == 0) {
-        fuzz_rule(data + 5, size - 5);
+        fuzz_rule(data + 5, size - 5, NULL);
+        return 0;
+    }
+    if (size >= 7 && memcmp(data, "rulev2:", 7) == 0) { /* ruleSyntax: v2 */
+        fuzz_rule(data + 7, size - 7, "v2");
         return 0;
     }
     json_t *root = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);

@@ -944,7 +944,7 @@ static void test_ingressroute_tls_class_and_broken(void **state)
     assert_non_null(find_error(c, "IngressRoute", "broken", "routes[1]: empty match rule"));
     assert_non_null(find_error(c, "IngressRoute", "broken", "match must be a string"));
     /* the same match twice: the last route wins, silently (Traefik's shared key); an
-     * ExternalName Service takes any port; syntax v2 is a warning */
+     * ExternalName Service takes any port; syntax v2 is read with v2's matchers */
     r = NULL;
     for (size_t i = 0; i < c->nrouters; i++)
         if (!strcmp(c->routers[i].rule, "Host(`dup.test`)")) {
@@ -952,8 +952,8 @@ static void test_ingressroute_tls_class_and_broken(void **state)
             r = &c->routers[i];
         }
     assert_non_null(r);
-    assert_int_equal(r->status, PROXY_STATUS_WARNING);
-    assert_true(router_has_error(r, "syntax v2 is not supported"));
+    assert_int_equal(r->status, PROXY_STATUS_ENABLED);
+    assert_string_equal(r->rule_syntax, "v2");
     assert_string_equal(r->service->servers[0], "http://ext.example.org:21003");
     proxy_config_free(c);
 }

@@ -179,6 +179,65 @@ static void test_rule_eval_v3_matchers(void **state)
     proxy_rule_free(r);
 }
 
+/* Traefik v2's matchers (ruleSyntax: v2): gorilla/mux templates, Headers and Query pairs. */
+static void test_rule_eval_v2_syntax(void **state)
+{
+    static const struct {
+        const char *rule, *host, *path, *query;
+        int want;
+    } cases[] = {
+        {"HostRegexp(`{sub:[a-z]+}.v2.test`)", "abc.v2.test", "/", NULL, 1},
+        {"HostRegexp(`{sub:[a-z]+}.v2.test`)", "ab1.v2.test", "/", NULL, 0},
+        {"HostRegexp(`{sub:[a-z]+}.v2.test`)", "abcxv2.test", "/", NULL, 0}, /* '.' literal */
+        {"HostRegexp(`{any}.v2.test`, `v2.other`)", "x-1.v2.test", "/", NULL, 1},
+        {"HostRegexp(`{any}.v2.test`)", "a.b.v2.test", "/", NULL, 0}, /* [^.]+ */
+        {"HostRegexp(`{any}.v2.test`, `v2.other`)", "v2.other", "/", NULL, 1},
+        {"Path(`/users/{id:[0-9]+}`)", "x", "/users/42", NULL, 1},
+        {"Path(`/users/{id:[0-9]+}`)", "x", "/users/42/x", NULL, 0},
+        {"Path(`/users/{id}`)", "x", "/users/a.b", NULL, 1},
+        {"PathPrefix(`/api/{v:v[0-9]}/`)", "x", "/api/v2/items", NULL, 1},
+        {"PathPrefix(`/api/{v:v[0-9]}/`)", "x", "/api/vx/items", NULL, 0},
+        {"PathPrefix(`/a`, `/b`)", "x", "/bcd", NULL, 1},
+        {"Query(`a=1`)", "x", "/", "a=1", 1},
+        {"Query(`a=1`, `b=2`)", "x", "/", "b=2", 1},
+        {"Query(`a=1`)", "x", "/", "a=2", 0},
+        {"Query(`a=`)", "x", "/", "a=anything", 1},
+        {"Query(`id={n:[0-9]+}`)", "x", "/", "id=77", 1},
+        {"Headers(`X-Env`, `prod`)", "x", "/", NULL, 1},
+        {"HeadersRegexp(`X-Env`, `^pr`)", "x", "/", NULL, 1},
+        {"Host(`a.test`, `b.test`) && Method(`GET`, `POST`)", "b.test", "/", NULL, 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        proxy_rule_t *r = NULL;
+        char err[256];
+        if (proxy_rule_parse_syntax(cases[i].rule, "v2", &r, err, sizeof(err)) < 0)
+            fail_msg("%s: %s", cases[i].rule, err);
+        proxy_rule_req_t q = req("GET", cases[i].host, cases[i].path);
+        q.query = cases[i].query;
+        q.query_len = cases[i].query ? strlen(cases[i].query) : 0;
+        if (proxy_rule_eval(r, &q) != cases[i].want)
+            fail_msg("case %zu: %s on %s%s?%s: want %d", i, cases[i].rule, cases[i].host,
+                     cases[i].path, cases[i].query ? cases[i].query : "", cases[i].want);
+        proxy_rule_free(r);
+    }
+    static const char *const bad[][2] = {
+        {"Query(`a`)", "key=value"},
+        {"Headers(`X-Env`)", "pairs"},
+        {"PathRegexp(`^/a`)", "unsupported matcher PathRegexp in the v2 syntax"},
+        {"HostRegexp(`{sub.v2.test`)", "unbalanced braces"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        proxy_rule_t *r = NULL;
+        char err[256];
+        assert_int_equal(proxy_rule_parse_syntax(bad[i][0], "v2", &r, err, sizeof(err)), -EINVAL);
+        if (!strstr(err, bad[i][1]))
+            fail_msg("%s: error \"%s\" lacks \"%s\"", bad[i][0], err, bad[i][1]);
+    }
+    proxy_rule_t *r = NULL;
+    char err[256];
+    assert_int_equal(proxy_rule_parse_syntax("Host(`a`)", "v1", &r, err, sizeof(err)), -EINVAL);
+}
+
 static void test_host_normalize_table(void **state)
 {
     static const char *const cases[][2] = {
@@ -553,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_rule_parse_errors),
         cmocka_unit_test(test_rule_eval_table),
         cmocka_unit_test(test_rule_eval_v3_matchers),
+        cmocka_unit_test(test_rule_eval_v2_syntax),
         cmocka_unit_test(test_host_normalize_table),
         cmocka_unit_test(test_routing_path_table),
         cmocka_unit_test(test_path_normalize_table),
