@@ -145,7 +145,13 @@ static json_t *loadbalancer_json(const proxy_api_t *api, const proxy_service_t *
 json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s)
 {
     json_t *o = json_object();
-    if (s->type == PROXY_SERVICE_WEIGHTED) {
+    if (s->type == PROXY_SERVICE_FAILOVER) {
+        json_object_set_new(
+            o, "failover",
+            json_pack("{s:o, s:o}", "service",
+                      name_as_configured(s->weighted[0].service_name, s->provider), "fallback",
+                      name_as_configured(s->weighted[1].service_name, s->provider)));
+    } else if (s->type == PROXY_SERVICE_WEIGHTED) {
         json_t *list = json_array();
         for (size_t i = 0; i < s->nweighted; i++)
             json_array_append_new(list, json_pack("{s:o, s:I}", "name",
@@ -166,8 +172,10 @@ json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s)
         json_object_set_new(o, "usedBy", used_by(api->gen, s->name, 0));
     json_object_set_new(o, "name", json_string(s->name));
     json_object_set_new(o, "provider", json_string(proxy_provider_name(s->provider)));
-    json_object_set_new(o, "type", json_string(s->type == PROXY_SERVICE_WEIGHTED ? "weighted"
-                                                                                 : "loadbalancer"));
+    static const char *const types[] = {[PROXY_SERVICE_LOADBALANCER] = "loadbalancer",
+                                        [PROXY_SERVICE_WEIGHTED] = "weighted",
+                                        [PROXY_SERVICE_FAILOVER] = "failover"};
+    json_object_set_new(o, "type", json_string(types[s->type]));
     return o;
 }
 

@@ -558,7 +558,7 @@ static proxy_status_t service_resolve(pc_build_t *b, proxy_service_t *s, int dep
         if (!s->transport)
             pc_service_fail(s, "servers transport not found %s", s->servers_transport);
     }
-    if (s->type != PROXY_SERVICE_WEIGHTED || s->status == PROXY_STATUS_DISABLED)
+    if (s->type == PROXY_SERVICE_LOADBALANCER || s->status == PROXY_STATUS_DISABLED)
         return s->status;
     if (depth > MAX_WEIGHTED_DEPTH) {
         pc_service_fail(s, "weighted services nest deeper than %d or form a cycle",

@@ -52,6 +52,7 @@ typedef struct proxy_sticky {
 typedef enum proxy_service_type {
     PROXY_SERVICE_LOADBALANCER,
     PROXY_SERVICE_WEIGHTED,
+    PROXY_SERVICE_FAILOVER, /* weighted[0] while it has a healthy server, else weighted[1] */
 } proxy_service_type_t;
 
 typedef struct proxy_service proxy_service_t;
@@ -73,7 +74,8 @@ struct proxy_service {
     const struct proxy_transport *transport; /* resolved; NULL: the default transport */
     proxy_sticky_t sticky;
     json_t *health_check;       /* file provider loadBalancer.healthCheck (owned copy) or NULL */
-    proxy_weighted_t *weighted; /* WEIGHTED: the children in order */
+    proxy_weighted_t *weighted; /* WEIGHTED: the children in order; FAILOVER: the service,
+                                   then the fallback (weights unused) */
     size_t nweighted;
     proxy_status_t status;
     char **errors;

@@ -148,17 +148,32 @@ static const char *weighted(proxy_service_t *s, const json_t *w)
     return NULL;
 }
 
+/* failover: service, and fallback when it has no healthy server (its health checks'). */
+static const char *failover(proxy_service_t *s, const json_t *f)
+{
+    const char *names[2] = {pc_str(f, "service"), pc_str(f, "fallback")};
+    if (!names[0] || !names[1] || !*names[0] || !*names[1])
+        return "failover needs a service and a fallback";
+    s->type = PROXY_SERVICE_FAILOVER;
+    s->weighted = hc_calloc(2, sizeof(*s->weighted));
+    for (size_t i = 0; i < 2; i++)
+        s->weighted[s->nweighted++] =
+            (proxy_weighted_t){.service_name = pc_qualify(names[i], "file"), .weight = 1};
+    return NULL;
+}
+
 static void file_service(pc_build_t *b, const char *src, const char *name, const json_t *o)
 {
     const json_t *lb = json_object_get(o, "loadBalancer"), *w = json_object_get(o, "weighted");
-    if (!json_is_object(o) || json_object_size(o) != 1 || (!lb && !w)) {
+    const json_t *f = json_object_get(o, "failover");
+    if (!json_is_object(o) || json_object_size(o) != 1 || (!lb && !w && !f)) {
         file_err(b, src, "service", name,
-                 "a service must define exactly one of loadBalancer or weighted "
-                 "(mirroring and failover are not supported)");
+                 "a service must define exactly one of loadBalancer, weighted or failover "
+                 "(mirroring is not supported)");
         return;
     }
     proxy_service_t *s = pc_service_add(b, pc_strf("%s@file", name), PROXY_PROVIDER_FILE, src);
-    const char *err = lb ? load_balancer(s, lb) : weighted(s, w);
+    const char *err = lb ? load_balancer(s, lb) : w ? weighted(s, w) : failover(s, f);
     if (err) {
         pc_service_fail(s, "%s", err);
         file_err(b, src, "service", name, err);

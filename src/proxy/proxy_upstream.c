@@ -1068,9 +1068,10 @@ int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
     hc_http_req_on_close(f->req, on_client_gone, f);
     up_lb_t *lb = up_gen_find(f->gen, a->service->name);
     f->root = lb;
-    f->server = lb && (lb->type == PROXY_SERVICE_WEIGHTED || !lb->has_check || up_lb_has_server(lb))
-                    ? pick(f, lb)
-                    : NULL;
+    f->server =
+        lb && (lb->type != PROXY_SERVICE_LOADBALANCER || !lb->has_check || up_lb_has_server(lb))
+            ? pick(f, lb)
+            : NULL;
     if (!f->server) { /* no server, or none healthy */
         respond_error(f, 503);
         finish(f);

@@ -152,11 +152,12 @@ static void lb_carry(up_lb_t *lb, const up_lb_t *old)
     for (size_t i = 0; i < lb->nservers; i++)
         if (strcmp(old->servers[i].url, lb->servers[i].url))
             return;
-    for (size_t i = 0; i < lb->nchildren; i++)
+    int wrr = lb->type == PROXY_SERVICE_WEIGHTED; /* a failover's children have no weights */
+    for (size_t i = 0; wrr && i < lb->nchildren; i++)
         if (old->wrr.weight[i] != lb->wrr.weight[i])
             return;
     lb->rr = old->rr;
-    if (lb->nchildren) {
+    if (wrr && lb->nchildren) {
         memcpy(lb->wrr.deadline, old->wrr.deadline, lb->nchildren * sizeof(double));
         memcpy(lb->wrr.heap, old->wrr.heap, lb->nchildren * sizeof(size_t));
         lb->wrr.cur = old->wrr.cur;
@@ -181,6 +182,11 @@ static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_servic
     proxy_lb_cookie_name(&lb->sticky, s->name, lb->cookie_name);
     if (s->type == PROXY_SERVICE_LOADBALANCER) {
         lb_servers(sh, lb, s);
+        return;
+    }
+    if (s->type == PROXY_SERVICE_FAILOVER) {
+        lb->nchildren = s->nweighted;
+        lb->children = hc_calloc(s->nweighted + 1, sizeof(*lb->children));
         return;
     }
     long long *w = hc_calloc(s->nweighted + 1, sizeof(*w));
@@ -358,6 +364,10 @@ static up_server_t *pick(up_pick_t *p, up_lb_t *lb, int depth)
 {
     if (!lb || depth > MAX_PICK_DEPTH)
         return NULL;
+    if (lb->type == PROXY_SERVICE_FAILOVER) { /* Traefik's: by the health checks' status */
+        up_lb_t *main = lb->children[0];
+        return pick(p, lb_has_server(main, depth + 1) ? main : lb->children[1], depth + 1);
+    }
     if (lb->type == PROXY_SERVICE_WEIGHTED) {
         size_t i = lb->sticky.enabled ? pick_child_sticky(p, lb)
                                       : proxy_lb_wrr_next(&lb->wrr, child_ok, lb);

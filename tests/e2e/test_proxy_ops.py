@@ -319,6 +319,9 @@ http:
     wsticky:
       rule: Host(`wsticky.test`)
       service: wsticky
+    fo:
+      rule: Host(`failover.test`)
+      service: fo
     v2rule:
       rule: HostRegexp(`{{sub:[a-z]+}}.v2re.test`) && Query(`a=1`)
       ruleSyntax: v2
@@ -357,6 +360,18 @@ http:
             weight: 1
           - name: two
             weight: 1
+    fo:
+      failover:
+        service: fomain
+        fallback: two
+    fomain:
+      loadBalancer:
+        healthCheck:
+          path: /status/200
+          interval: 500ms
+          timeout: 1s
+        servers:
+          - url: http://127.0.0.1:{f3}
     stickypool:
       loadBalancer:
         sticky:
@@ -491,6 +506,15 @@ def file_weighted_sticky_cookie():
 
 
 @t.test
+def file_failover_while_the_service_is_up():
+    """A failover service sends to its service while that has a healthy server."""
+    p = S["fproxy"]
+    assert header(get(p.web, "/", host="failover.test")[1], "X-Backend") == "f3"
+    svc = p.api_json("/api/http/services/fo@file")
+    assert svc["type"] == "failover" and svc["failover"] == {"service": "fomain", "fallback": "two"}, svc
+
+
+@t.test
 def file_active_health_check():
     p = S["fproxy"]
     S["f3"].stop()
@@ -503,6 +527,9 @@ def file_active_health_check():
     wait_for(down, timeout=10, what="f3 DOWN in serverStatus")
     seen = [get(p.web, "/", host="health.test") for _ in range(6)]
     assert all(s[0] == 200 and header(s[1], "X-Backend") == "f1" for s in seen), [s[0] for s in seen]
+    # the failover service's own service has no healthy server left: its fallback serves
+    wait_for(lambda: header(get(p.web, "/", host="failover.test")[1], "X-Backend") == "f2",
+             what="the failover's fallback")
 
 
 @t.test
