@@ -217,6 +217,11 @@ function renderRouters(d, q) {
 
 function serverList(s) {
   const st = s.serverStatus || {};
+  if (s.failover) {
+    return h("ul", { class: "servers" },
+      h("li", {}, h("span", { class: "chip" }, "service"), s.failover.service),
+      h("li", {}, h("span", { class: "chip" }, "fallback"), s.failover.fallback));
+  }
   if (s.weighted) {
     return h("ul", { class: "servers" }, (s.weighted.services || []).map((w) =>
       h("li", {}, h("span", { class: "chip" }, "weight " + (w.weight === undefined ? 1 : w.weight)), w.name)));
