@@ -20,8 +20,9 @@ enum {
     REASON_MAX = 512,
     HEAD_MAX = (2 << 20) + 64 * 1024, /* request head we build: a proxied head (a 1 MiB
                                          request line and 1 MiB of fields) fits */
-    FREE_REQS_MAX = 64,   /* finished requests kept for reuse */
-    BUF_KEEP = 16 * 1024, /* buffer capacity a recycled request keeps */
+    FREE_REQS_MAX = 64,               /* finished requests kept for reuse */
+    BUF_KEEP = 16 * 1024,             /* buffer capacity a recycled request keeps */
+    MAX_INTERIM = 5, /* 1xx responses before the final one (Go's max1xxResponses) */
 };
 
 /* Kept while recycled: everything before `prev`. */
@@ -65,6 +66,7 @@ struct hc_http_client_req {
     size_t n_values; /* values begun in hdrs: the field count */
     hc_http_response_t res;
     int have_res, interim, complete, keep_alive;
+    unsigned n_interim; /* 1xx responses so far */
     size_t collect_max;
     int done, status, pending_status;
     char error[192];
@@ -388,6 +390,10 @@ static int p_headers_complete(void *ud, const hc_http_parse_head_t *head)
      * forwards them: on_interim). */
     if (head->status >= 100 && head->status < 200 && head->status != 101) {
         r->interim = 1;
+        if (++r->n_interim > MAX_INTERIM) { /* Go's transport allows 5 */
+            req_finish(r, -EBADMSG, "bad response: too many 1xx informational responses");
+            return -1;
+        }
         if (r->cbs->on_interim && hdrs_index(r) == 0) {
             hc_http_response_t res = {.status = head->status,
                                       .version_minor = head->version_minor,

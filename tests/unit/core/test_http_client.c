@@ -460,6 +460,17 @@ static void test_response_shapes(void **state)
          -ECONNRESET, 1, 0},
         {"", "", "closed before the response", -ECONNRESET, 1, 0},
         {"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n", "", "larger than 100", -EFBIG, 0, 0},
+        {"HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 103 Early "
+         "Hints\r\n\r\n"
+         "HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 200 OK\r\n"
+         "Content-Length: 2\r\n\r\nok",
+         "ok", "", 0, 0, 0},
+        {"HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 103 Early "
+         "Hints\r\n\r\n"
+         "HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 103 Early "
+         "Hints\r\n\r\n"
+         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+         "", "too many 1xx", -EBADMSG, 0, 0},
         /* Transfer-Encoding: one field, chunked (any case), else refused as by Go */
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding:  Chunked \r\n\r\n2\r\nok\r\n0\r\n\r\n", "ok", "", 0,
          0, 0},
