@@ -368,6 +368,8 @@ static int te_supported(const hc_http_client_req_t *r, const hc_http_parse_head_
 {
     size_t n = 0;
     const hc_http_client_header_t *te = NULL;
+    if (!head->has_transfer_encoding)
+        return 1;
     for (size_t i = 0; i < r->res.n_headers; i++)
         if (r->hv[i].name_len == 17 && !strcasecmp(r->hv[i].name, "Transfer-Encoding"))
             te = &r->hv[i], n++;

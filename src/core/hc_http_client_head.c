@@ -3,6 +3,7 @@
  * caller such as the proxy, or once per request from its URL) and the request head. */
 #include "core/hc_alloc.h"
 #include "core/hc_http_client_int.h"
+#include "core/hc_http_parse.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -126,17 +127,10 @@ void hc_http_client_origin_unref(hc_http_client_origin_t *o)
 
 /* ---- the request head ----------------------------------------------------------- */
 
-/* RFC 9110 §5.6.2 tchar: "!#$%&'*+-.^_`|~", digits and letters; NUL is not one. */
-static const unsigned char tchar[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1,         ['&'] = 1,         ['\''] = 1,
-    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,         ['^'] = 1,         ['_'] = 1,
-    ['`'] = 1, ['|'] = 1, ['~'] = 1, ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
-};
-
 size_t hc_hcli_token_len(const char *name)
 {
     const unsigned char *p = (const unsigned char *)name;
-    while (tchar[*p])
+    while (hc_http_tchar[*p])
         p++;
     return *p ? 0 : (size_t)(p - (const unsigned char *)name);
 }

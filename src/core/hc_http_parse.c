@@ -206,56 +206,91 @@ static int map_errno(enum http_errno e)
     }
 }
 
-/* RFC 9110 §5.6.2 tchar */
-static int tchar(unsigned char c)
-{
-    return c > 0x20 && c < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", c);
-}
+const unsigned char hc_http_tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1,         ['&'] = 1,         ['\''] = 1,
+    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,         ['^'] = 1,         ['_'] = 1,
+    ['`'] = 1, ['|'] = 1, ['~'] = 1, ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+};
 
-static int method_known(const char *m)
+/* Whether http-parser knows the method m (n bytes): the common ones at once, then its
+ * table. */
+static int method_known(const char *m, size_t n)
 {
+    if ((n == 3 && (!memcmp(m, "GET", 3) || !memcmp(m, "PUT", 3))) ||
+        (n == 4 && (!memcmp(m, "POST", 4) || !memcmp(m, "HEAD", 4))))
+        return 1;
     for (int i = 0;; i++) {
         const char *k = http_method_str((enum http_method)i);
-        if (!strcmp(k, m))
-            return 1;
         if (!strcmp(k, "<unknown>"))
             return 0;
+        if (strlen(k) == n && !memcmp(k, m, n))
+            return 1;
     }
 }
 
-/* Before a request: reads its method from data (len bytes), skipping the empty lines
- * RFC 9112 §2.2 lets come first, and once its SP is next, feeds it to http-parser: as
- * read, or as GET when http-parser does not know it. Returns the bytes used; sets
- * p->error on a method that is not a token. */
-static size_t method_read(hc_http_parser_t *p, const char *data, size_t len)
+static void method_error(hc_http_parser_t *p)
 {
-    size_t i = 0;
-    for (; i < len && data[i] != ' '; i++) {
-        if (!p->method_len && (data[i] == '\r' || data[i] == '\n'))
-            continue;
-        if (!tchar((unsigned char)data[i]) || p->method_len == HC_HTTP_PARSE_METHOD_MAX) {
-            p->error = HC_HTTP_PARSE_EMETHOD;
-            p->reason = "invalid HTTP method";
-            return i;
-        }
-        p->method[p->method_len++] = data[i];
-    }
-    if (i == len)
-        return len;
-    if (!p->method_len) { /* a request-line starting with SP */
-        p->error = HC_HTTP_PARSE_EMETHOD;
-        p->reason = "invalid HTTP method";
-        return i;
-    }
-    p->method[p->method_len] = '\0';
-    p->method_own = !method_known(p->method);
-    const char *feed = p->method_own ? "GET" : p->method;
-    size_t fl = p->method_own ? 3 : p->method_len;
+    p->error = HC_HTTP_PARSE_EMETHOD;
+    p->reason = "invalid HTTP method";
+}
+
+/* Feeds http-parser a method it knows: m, or GET standing for m (kept in p->method). */
+static void method_feed(hc_http_parser_t *p, const char *m, size_t n)
+{
+    p->method_own = 1;
+    memmove(p->method, m, n);
+    p->method[n] = '\0';
     p->method_len = 0;
-    if (http_parser_execute(HP(p), &settings, feed, fl) != fl) {
+    if (http_parser_execute(HP(p), &settings, "GET", 3) != 3) {
         p->error = map_errno(HTTP_PARSER_ERRNO(HP(p)));
         p->reason = http_errno_description(HTTP_PARSER_ERRNO(HP(p)));
     }
+}
+
+/* Before a request: finds its method in data (len bytes), past the empty lines RFC 9112
+ * §2.2 lets come first. A method http-parser knows is left for it to read (0 returned,
+ * method_own cleared); another token is read here and fed to it as GET (its bytes
+ * returned as used); one split over reads is gathered in p->method first. Sets p->error
+ * on a method that is not a token. */
+static size_t method_read(hc_http_parser_t *p, const char *data, size_t len)
+{
+    size_t i = 0, start = 0;
+    if (!p->method_len) {
+        while (start < len && (data[start] == '\r' || data[start] == '\n'))
+            start++;
+        i = start;
+    }
+    while (i < len && hc_http_tchar[(unsigned char)data[i]] &&
+           p->method_len + i - start < HC_HTTP_PARSE_METHOD_MAX)
+        i++;
+    if (i == len) { /* the method goes on in the next read: gathered here */
+        memcpy(p->method + p->method_len, data + start, i - start);
+        p->method_len += i - start;
+        return len;
+    }
+    size_t n = p->method_len + i - start;
+    if (data[i] != ' ' || !n) {
+        method_error(p);
+        return i;
+    }
+    if (p->method_len) { /* gathered: fed whole from p->method */
+        memcpy(p->method + p->method_len, data + start, i - start);
+        if (method_known(p->method, n)) {
+            p->method_own = 0, p->method_len = 0;
+            if (http_parser_execute(HP(p), &settings, p->method, n) != n) {
+                p->error = map_errno(HTTP_PARSER_ERRNO(HP(p)));
+                p->reason = http_errno_description(HTTP_PARSER_ERRNO(HP(p)));
+            }
+        } else {
+            method_feed(p, p->method, n);
+        }
+        return i;
+    }
+    if (method_known(data + start, n)) {
+        p->method_own = 0;
+        return 0; /* http-parser reads it, and what follows, as before */
+    }
+    method_feed(p, data + start, n);
     return i;
 }
 

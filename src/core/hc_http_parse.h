@@ -69,6 +69,10 @@ enum {
     HC_HTTP_PARSE_EEOF,               /* the stream ended inside a message */
 };
 
+/* RFC 9110 §5.6.2 tchar: "!#$%&'*+-.^_`|~", digits and letters (1), else 0; NUL is not
+ * one. */
+extern const unsigned char hc_http_tchar[256];
+
 /* Longest request method read (RFC 9110 §9.1: any token; Go sets no limit but the head's). */
 #define HC_HTTP_PARSE_METHOD_MAX 64
 
