@@ -124,31 +124,77 @@ static int eat(parser_t *p, const char *tok)
     return 0;
 }
 
-/* A Go interpreted string literal body (the subset of escapes a rule needs). */
+/* The value of n digits of base at s, or -1 when one is not a digit of it. */
+static long digits(const char *s, size_t n, int base)
+{
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = base == 8 ? (s[i] >= '0' && s[i] <= '7' ? s[i] - '0' : -1)
+                          : hc_hex_digit((unsigned char)s[i]);
+        if (d < 0)
+            return -1;
+        v = v * base + d;
+    }
+    return v;
+}
+
+/* Code point cp in UTF-8 at out; returns the bytes written. */
+static size_t utf8_put(char *out, long cp)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xc0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | cp >> 12);
+        out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | cp >> 18);
+    out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+    out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+    out[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* A Go interpreted string literal body, with Go's escapes (strconv.Unquote): \a \b \f
+ * \n \r \t \v \\ \", \xHH and \ooo bytes, \uHHHH and \UHHHHHHHH code points (written
+ * in UTF-8, never longer than the escape). */
 static int parse_quoted(parser_t *p, char *out, size_t *olen)
 {
+    static const char simple[] = "a\ab\bf\fn\nr\rt\tv\v\\\\\"\"";
     size_t n = 0;
     while (p->pos < p->len && p->s[p->pos] != '"') {
         char c = p->s[p->pos++];
-        if (c == '\\') {
-            if (p->pos >= p->len)
-                break;
-            c = p->s[p->pos++];
-            switch (c) {
-            case '"':
-            case '\\':
-                break;
-            case 'n':
-                c = '\n';
-                break;
-            case 't':
-                c = '\t';
-                break;
-            default:
-                return perr(p, "unsupported escape \\%c in a quoted string", c);
-            }
+        if (c != '\\') {
+            out[n++] = c;
+            continue;
         }
-        out[n++] = c;
+        if (p->pos >= p->len)
+            break;
+        c = p->s[p->pos++];
+        const char *e = c ? strchr(simple, c) : NULL;
+        if (e && (e - simple) % 2 == 0) {
+            out[n++] = e[1];
+            continue;
+        }
+        size_t width = c == 'x' ? 2 : c == 'u' ? 4 : c == 'U' ? 8 : (c >= '0' && c <= '7') ? 3 : 0;
+        size_t at = c >= '0' && c <= '7' ? p->pos - 1 : p->pos; /* octal: c is a digit */
+        long v = width && at + width <= p->len ? digits(p->s + at, width, width == 3 ? 8 : 16) : -1;
+        if (v < 0 || (width == 3 && v > 255) ||
+            ((c == 'u' || c == 'U') && (v > 0x10ffff || (v >= 0xd800 && v < 0xe000))))
+            return perr(p, "invalid escape \\%c in a quoted string", c);
+        p->pos = at + width;
+        if (c == 'u' || c == 'U')
+            n += utf8_put(out + n, v);
+        else
+            out[n++] = (char)v;
     }
     if (p->pos >= p->len)
         return perr(p, "unterminated string");

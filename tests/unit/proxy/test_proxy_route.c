@@ -54,7 +54,10 @@ static void test_rule_parse_errors(void **state)
         {"Header(`a`)", "name and a value"},
         {"Host(`a`) junk", "unexpected text"},
         {"Host(`unterminated", "unterminated string"},
-        {"Host(\"a\\q\")", "unsupported escape"},
+        {"Host(\"a\\q\")", "invalid escape \\q"},
+        {"Host(\"a\\x4\")", "invalid escape \\x"},
+        {"Host(\"a\\ud800\")", "invalid escape \\u"},
+        {"Host(\"a\\400\")", "invalid escape \\4"},
         {"Host `a`", "expected ( after Host"},
         {"PathPREFIX(`/x`)", "unsupported matcher PathPREFIX"}, /* Traefik's four spellings only */
         {NULL, "nesting deeper"},
@@ -102,6 +105,9 @@ static void test_rule_eval_table(void **state)
         {"host(`a.test`) && PATHPREFIX(`/x`) && Pathprefix(`/x`)", "GET", "a.test", "/x/1", 1},
         {"clientip(`0.0.0.0/0`) || METHOD(`PUT`)", "PUT", "x", "/", 1},
         {"Host(`a.test.`)", "GET", "a.test", "/", 1}, /* one trailing dot, as the request's */
+        /* Go's escapes in a double-quoted string */
+        {"Host(\"\\x61.t\\145st\") && Path(\"/caf\\u00e9\\U0001F600\\t\")", "GET", "a.test",
+         "/caf\xc3\xa9\xf0\x9f\x98\x80\t", 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         proxy_rule_t *r = NULL;
