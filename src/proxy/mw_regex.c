@@ -19,9 +19,49 @@ struct proxy_mw_regex {
     pcre2_match_context *mctx; /* read-only after compile: safe to share across threads */
 };
 
+/* What PCRE2 takes but Go's regexp (RE2) refuses, so that a rule or middleware Traefik
+ * would reject is rejected here too: lookaround, atomic groups, conditionals and
+ * recursion; backreferences and \Z \G \K \g \k \R; possessive quantifiers. Character
+ * classes are skipped. Returns the offending offset, or -1. */
+static long re2_refuses(const char *s)
+{
+    for (size_t i = 0; s[i]; i++) {
+        if (s[i] == '\\') {
+            if (s[i + 1] && strchr("123456789ZGKgkR", s[i + 1]))
+                return (long)i;
+            i += s[i + 1] != '\0';
+        } else if (s[i] == '[') { /* up to the closing ']' (one first is literal) */
+            size_t j = i + 1 + (s[i + 1] == '^');
+            j += s[j] == ']';
+            for (; s[j] && s[j] != ']'; j++)
+                if (s[j] == '\\' && s[j + 1])
+                    j++;
+                else if (s[j] == '[' && s[j + 1] == ':' && strstr(s + j, ":]"))
+                    j = (size_t)(strstr(s + j, ":]") - s) + 1;
+            if (!s[j])
+                return -1; /* unterminated: PCRE2 reports it */
+            i = j;
+        } else if (s[i] == '(' && s[i + 1] == '?') {
+            char c = s[i + 2];
+            if (c && (strchr("=!>(R|&", c) || (c >= '0' && c <= '9') ||
+                      (c == '<' && (s[i + 3] == '=' || s[i + 3] == '!'))))
+                return (long)i;
+        } else if (strchr("*+?}", s[i]) && s[i + 1] == '+') {
+            return (long)i + 1;
+        }
+    }
+    return -1;
+}
+
 int proxy_mw_regex_compile(const char *pattern, proxy_mw_regex_t **out, char *err,
                            size_t errlen)
 {
+    long bad = re2_refuses(pattern);
+    if (bad >= 0)
+        return hc_errf(err, errlen, -EINVAL,
+                       "regex %s: not in Go's syntax at offset %ld (no lookaround, "
+                       "backreferences or possessive quantifiers)",
+                       pattern, bad);
     int code;
     PCRE2_SIZE off;
     pcre2_code *c = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,

@@ -161,10 +161,40 @@ static void test_regex_dollar_is_end_of_text(void **state)
     proxy_mw_regex_free(re);
 }
 
+/* What Go's regexp refuses is refused (Traefik would disable the router); what it takes,
+ * character classes holding the same characters included, compiles. */
+static void test_regex_go_syntax_only(void **state)
+{
+    static const char *const refused[] = {"^/(?=abc)", "(?!a)b",  "(?<=a)b", "(?<!a)b", "(?>a)",
+                                          "(a)\\1",    "a\\Z",    "a\\G",    "a++",     "a*+",
+                                          "a{2}+",     "(?(1)a)", "(?R)",    "(?|a)",   "\\k<n>"};
+    static const char *const taken[] = {"^/a(?P<n>b)(?<m>c)(?:d)(?i)e$",
+                                        "[(?=]x",
+                                        "[\\1]",
+                                        "[[:alpha:]+]+",
+                                        "a+b?c*d{1,2}",
+                                        "\\\\1",
+                                        "a\\z",
+                                        "[]+]"};
+    char err[256];
+    proxy_mw_regex_t *re;
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        if (proxy_mw_regex_compile(refused[i], &re, err, sizeof(err)) != -EINVAL)
+            fail_msg("%s was taken", refused[i]);
+        assert_non_null(strstr(err, "not in Go's syntax"));
+    }
+    for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+        if (proxy_mw_regex_compile(taken[i], &re, err, sizeof(err)) != 0)
+            fail_msg("%s: %s", taken[i], err);
+        proxy_mw_regex_free(re);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strip_prefix_table),
+        cmocka_unit_test(test_regex_go_syntax_only),
         cmocka_unit_test(test_strip_prefix_regex_table),
         cmocka_unit_test(test_add_and_replace),
         cmocka_unit_test(test_parse_errors),
