@@ -624,7 +624,7 @@ static void test_file_provider(void **state)
     assert_null(r->service); /* internal services are the server's */
 
     assert_null(proxy_config_service(c, "mirror@file"));
-    assert_non_null(find_error(c, "service", "mirror", "mirroring and failover are not supported"));
+    assert_non_null(find_error(c, "service", "mirror", "(mirroring is not supported)"));
     assert_int_equal(proxy_config_service(c, "badurl@file")->status, PROXY_STATUS_DISABLED);
     assert_int_equal(c->ncerts, 1);
     assert_string_equal(c->certs[0].cert_file, "/etc/c.pem");
