@@ -747,6 +747,11 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     /* Routing and the upstream see the path as Traefik's sanitizePath leaves it: a
      * "/public/%2e%2e/admin" must meet the admin router's middlewares. */
     size_t plen = req->path_len;
+    if (memchr(rq->mw.path, '#', plen)) { /* Traefik's denyFragment: '#' would be encoded
+                                             on the way, changing what the client meant */
+        respond_text(rq, 0, 400, "400 Bad Request: a fragment in the request path");
+        return;
+    }
     if (proxy_rule_path_normalize(rq->mw.path, &plen) < 0) {
         respond_text(rq, 0, 400, "400 Bad Request: invalid URL escape");
         return;

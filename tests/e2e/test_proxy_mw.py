@@ -663,6 +663,8 @@ def paths_are_normalized_before_routing():
     assert status == 200 and echo(body)["target"] == "/a/b/~user/?q=%2e%2e", body[:300]
     # an invalid escape is refused as Go's URL parser does, not half-decoded
     assert web("pathsafe", "/p/%%32e%%32e/admin")[0] == 400
+    # a fragment in the path: 400, as Traefik's denyFragment
+    assert web("pathsafe", "/public#frag")[0] == 400
 
 
 @t.test
