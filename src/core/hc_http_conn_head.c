@@ -305,9 +305,10 @@ static int check_head(hc_http_conn_t *c, const hc_http_parse_head_t *h)
         } else if (f->name_len == 6 && !strcasecmp(f->name, "expect") && !expect++) {
             /* RFC 9110 §10.1.1, as Go's server reads the first Expect field: 100-continue
              * among its tokens, or 417 for an expectation it cannot meet */
-            if (!has_token(f->value, f->value_len, "100-continue"))
-                return f->value_len ? reject(c, 417, "expectation failed") : 0;
-            rq->expect_continue = h->version_minor >= 1;
+            if (has_token(f->value, f->value_len, "100-continue"))
+                rq->expect_continue = h->version_minor >= 1;
+            else if (f->value_len) /* an empty one asks nothing: the checks go on */
+                return reject(c, 417, "expectation failed");
         }
     }
     /* RFC 9112 §3.2: a client MUST send Host in HTTP/1.1; a server MUST answer 400 to

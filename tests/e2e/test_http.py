@@ -67,6 +67,9 @@ STRICT = [
     # RFC 9110 §10.1.1, as Go's server: an expectation other than 100-continue fails
     ("expect_unknown", b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: foo\r\nContent-Length: 1\r\n\r\nx", 417, True),
     ("expect_unknown_http10", b"GET /fixed HTTP/1.0\r\nExpect: bar\r\n\r\n", 417, True),
+    # an empty Expect asks nothing, and the checks of the fields after it still run
+    ("expect_empty_then_bad_te", b"POST /echo HTTP/1.1\r\nExpect:\r\nHost: a\r\nTransfer-Encoding: chunked;x=1\r\n\r\n0\r\n\r\n", 501, True),
+    ("expect_empty_then_two_hosts", b"GET /fixed HTTP/1.1\r\nExpect:\r\nHost: a\r\nHost: b\r\n\r\n", 400, True),
     # RFC 9112 §6.1: an HTTP/1.0 request with Transfer-Encoding is served, then closed
     ("te_in_http10", b"POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 200, True),
     ("cl_differing", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400, True),
