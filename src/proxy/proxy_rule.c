@@ -443,7 +443,8 @@ static int v2_leaf(parser_t *p, const char *name, rule_op_t plain, rule_op_t re_
 
 /* Traefik v2's matchers (its httpFuncsV2): Host and HostHeader, HostRegexp, Path and
  * PathPrefix with gorilla/mux templates, Method, Headers and HeadersRegexp in pairs,
- * Query as key=value (gorilla's pairs), ClientIP; each matching when any argument does. */
+ * Query as key=value (gorilla's pairs), ClientIP. Headers, HeadersRegexp and Query match
+ * when all their pairs do, the others when any argument does. */
 static int build_v2_matcher(parser_t *p, const char *name, char **args, size_t *lens, size_t nargs,
                             proxy_rule_t **out)
 {
@@ -462,12 +463,15 @@ static int build_v2_matcher(parser_t *p, const char *name, char **args, size_t *
     }
     if ((headers || headers_re) && nargs % 2)
         return perr(p, "%s takes names and values in pairs", name);
-    proxy_rule_t *node = node_new((headers || headers_re) ? OP_AND : OP_OR, NULL, 0, NULL, 0);
+    /* gorilla's Headers and Queries take pairs that must all match; the others any */
+    proxy_rule_t *node = node_new((headers || headers_re || query) ? OP_AND : OP_OR, NULL, 0, NULL, 0);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < nargs; i += (headers || headers_re) ? 2 : 1) {
         proxy_rule_t *leaf = NULL;
-        if (headers) {
+        if (headers && lens[i + 1]) {
             leaf = node_new(OP_HEADER, args[i], lens[i], args[i + 1], lens[i + 1]);
+        } else if (headers) { /* gorilla: an empty value asks for the field, any value */
+            rc = regex_node(p, OP_HEADER_RE, name, args[i], lens[i], "", &leaf);
         } else if (headers_re) {
             rc = regex_node(p, OP_HEADER_RE, name, args[i], lens[i], args[i + 1], &leaf);
         } else if (query) { /* "k=v", the value a template; "k=" any value */

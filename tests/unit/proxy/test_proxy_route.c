@@ -205,7 +205,10 @@ static void test_rule_eval_v2_syntax(void **state)
         {"PathPrefix(`/api/{v:v[0-9]}/`)", "x", "/api/vx/items", NULL, 0},
         {"PathPrefix(`/a`, `/b`)", "x", "/bcd", NULL, 1},
         {"Query(`a=1`)", "x", "/", "a=1", 1},
-        {"Query(`a=1`, `b=2`)", "x", "/", "b=2", 1},
+        {"Query(`a=1`, `b=2`)", "x", "/", "b=2", 0}, /* gorilla's pairs: all of them */
+        {"Query(`a=1`, `b=2`)", "x", "/", "b=2&a=1", 1},
+        {"Headers(`X-Env`, ``)", "x", "/", NULL, 1}, /* the field, any value */
+        {"Headers(`X-None`, ``)", "x", "/", NULL, 0},
         {"Query(`a=1`)", "x", "/", "a=2", 0},
         {"Query(`a=`)", "x", "/", "a=anything", 1},
         {"Query(`id={n:[0-9]+}`)", "x", "/", "id=77", 1},
