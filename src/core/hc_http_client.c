@@ -368,7 +368,7 @@ static int te_supported(const hc_http_client_req_t *r, const hc_http_parse_head_
 {
     size_t n = 0;
     const hc_http_client_header_t *te = NULL;
-    if (!head->has_transfer_encoding)
+    if (!head->has_transfer_encoding || head->version_minor == 0) /* Go ignores it in 1.0 */
         return 1;
     for (size_t i = 0; i < r->res.n_headers; i++)
         if (r->hv[i].name_len == 17 && !strcasecmp(r->hv[i].name, "Transfer-Encoding"))
