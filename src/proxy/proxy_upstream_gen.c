@@ -342,19 +342,26 @@ static up_server_t *pick_sticky(const up_pick_t *p, up_lb_t *lb)
     return NULL;
 }
 
-/* A sticky weighted service's child: the cookie's when it names one that has a server
- * left, else the next by weight, remembered for a Set-Cookie (Traefik's WRR sticky). */
-static size_t pick_child_sticky(up_pick_t *p, up_lb_t *lb)
+/* The next child of a weighted service by weight; with sticky, remembered for a
+ * Set-Cookie (Traefik's WRR sticky). */
+static size_t pick_child(up_pick_t *p, up_lb_t *lb)
+{
+    size_t i = proxy_lb_wrr_next(&lb->wrr, child_ok, lb);
+    if (lb->sticky.enabled && i != PROXY_LB_NONE && p->nset < UP_PICK_COOKIES)
+        p->set[p->nset++] = (struct up_pick_child){lb, i};
+    return i;
+}
+
+/* The child a sticky weighted service's cookie names, when it has a server left;
+ * PROXY_LB_NONE otherwise. */
+static size_t cookie_child(const up_pick_t *p, up_lb_t *lb)
 {
     size_t len;
-    const char *v = sticky_value(p, lb, &len);
+    const char *v = lb->sticky.enabled ? sticky_value(p, lb, &len) : NULL;
     for (size_t k = 0; v && k < lb->nchildren; k++)
         if (proxy_lb_cookie_matches(v, len, lb->child_keys[k]) && child_ok(lb, k))
             return k;
-    size_t i = proxy_lb_wrr_next(&lb->wrr, child_ok, lb);
-    if (i != PROXY_LB_NONE && p->nset < UP_PICK_COOKIES)
-        p->set[p->nset++] = (struct up_pick_child){lb, i};
-    return i;
+    return PROXY_LB_NONE;
 }
 
 /* A server of lb (a weighted service descends into a child). Healthy servers first;
@@ -366,12 +373,17 @@ static up_server_t *pick(up_pick_t *p, up_lb_t *lb, int depth)
         return NULL;
     if (lb->type == PROXY_SERVICE_FAILOVER) { /* Traefik's: by the health checks' status */
         up_lb_t *main = lb->children[0];
-        return pick(p, lb_has_server(main, depth + 1) ? main : lb->children[1], depth + 1);
+        int main_up = lb_has_server(main, depth + 1);
+        up_server_t *s = pick(p, main_up ? main : lb->children[1], depth + 1);
+        /* main's servers all tried already (a retry): the fallback rather than none */
+        return s || !main_up ? s : pick(p, lb->children[1], depth + 1);
     }
     if (lb->type == PROXY_SERVICE_WEIGHTED) {
-        size_t i = lb->sticky.enabled ? pick_child_sticky(p, lb)
-                                      : proxy_lb_wrr_next(&lb->wrr, child_ok, lb);
-        return i == PROXY_LB_NONE ? NULL : pick(p, lb->children[i], depth + 1);
+        size_t i = cookie_child(p, lb);
+        up_server_t *s = i == PROXY_LB_NONE ? NULL : pick(p, lb->children[i], depth + 1);
+        if (!s) /* no cookie, or its child has no server left to try: the next by weight */
+            s = (i = pick_child(p, lb)) == PROXY_LB_NONE ? NULL : pick(p, lb->children[i], depth + 1);
+        return s;
     }
     p->lb = lb;
     up_server_t *s = lb->sticky.enabled ? pick_sticky(p, lb) : NULL;

@@ -93,7 +93,8 @@ up_lb_t *up_gen_find(up_gen_t *g, const char *name);
 int up_server_ok(const up_server_t *s, int ignore_passive);
 
 /* Choosing a server for one forward. */
-enum { UP_PICK_COOKIES = 4 }; /* sticky weighted levels answered with a cookie */
+enum { UP_PICK_COOKIES = 8 }; /* sticky weighted levels answered with a cookie (as deep
+                                 as weighted services nest, MAX_PICK_DEPTH) */
 
 typedef struct up_pick {
     const proxy_mw_headers_t *hdrs; /* the request's fields (the sticky cookie) */
