@@ -489,6 +489,7 @@ static void on_tcp_closed(uv_handle_t *h)
         hc_http_io_put(s, c->io);
     if (c->tls)
         hc_tls_conn_free(c->tls);
+    hc_http_parse_release(&c->parser);
     hc_free(c);
     if (--s->open_handles == 0 && s->done_cb)
         s->done_cb(s, s->done_arg);

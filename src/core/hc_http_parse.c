@@ -1,6 +1,7 @@
 /* hc_http_parse over http-parser 2.9.4 (see hc_http_parse.h). This file is the only one
  * that includes http_parser.h: swapping the parser means rewriting this file alone. */
 #include "core/hc_http_parse.h"
+#include "core/hc_alloc.h"
 
 #include <http_parser.h>
 #include <string.h>
@@ -117,6 +118,10 @@ static int on_headers_complete(http_parser *hp)
     if ((hp->flags & F_CONTENTLENGTH) && !h.chunked)
         h.content_length = (int64_t)hp->content_length;
     int rc = p->cbs->on_headers_complete ? p->cbs->on_headers_complete(p->ud, &h) : 0;
+    if (p->method_own) { /* the caller has read it */
+        p->method_own = 0;
+        hc_http_parse_release(p);
+    }
     if (rc < 0)
         return -1;
     if (rc == HC_HTTP_PARSE_SKIP_BODY)
@@ -234,10 +239,24 @@ static void method_error(hc_http_parser_t *p)
     p->reason = "invalid HTTP method";
 }
 
+static void method_room(hc_http_parser_t *p)
+{
+    if (!p->method)
+        p->method = hc_malloc(HC_HTTP_PARSE_METHOD_MAX + 1);
+}
+
+void hc_http_parse_release(hc_http_parser_t *p)
+{
+    hc_free(p->method);
+    p->method = NULL;
+    p->method_len = 0;
+}
+
 /* Feeds http-parser a method it knows: m, or GET standing for m (kept in p->method). */
 static void method_feed(hc_http_parser_t *p, const char *m, size_t n)
 {
     p->method_own = 1;
+    method_room(p);
     memmove(p->method, m, n);
     p->method[n] = '\0';
     p->method_len = 0;
@@ -264,8 +283,11 @@ static size_t method_read(hc_http_parser_t *p, const char *data, size_t len)
            p->method_len + i - start < HC_HTTP_PARSE_METHOD_MAX)
         i++;
     if (i == len) { /* the method goes on in the next read: gathered here */
-        memcpy(p->method + p->method_len, data + start, i - start);
-        p->method_len += i - start;
+        if (i > start) {
+            method_room(p);
+            memcpy(p->method + p->method_len, data + start, i - start);
+            p->method_len = (unsigned char)(p->method_len + i - start);
+        }
         return len;
     }
     size_t n = p->method_len + i - start;
@@ -281,6 +303,7 @@ static size_t method_read(hc_http_parser_t *p, const char *data, size_t len)
                 p->error = map_errno(HTTP_PARSER_ERRNO(HP(p)));
                 p->reason = http_errno_description(HTTP_PARSER_ERRNO(HP(p)));
             }
+            hc_http_parse_release(p);
         } else {
             method_feed(p, p->method, n);
         }

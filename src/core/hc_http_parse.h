@@ -96,17 +96,22 @@ typedef struct hc_http_parser {
     int crlf_left;
     const char *buf_end; /* of the buffer being parsed */
     /* Requests: http-parser knows a fixed list of methods, so the method is read here
-     * first and any other token is fed to it as GET, then reported as read. */
-    int request;
-    size_t method_len; /* bytes of the next request's method read so far */
-    int method_own;    /* the current request's method is method[] */
-    int next_message;  /* http-parser paused at a request's end to let it be read */
-    char method[HC_HTTP_PARSE_METHOD_MAX + 1];
+     * first and any other token is fed to it as GET, then reported as read. Every
+     * connection has a parser: the method's room is allocated only while needed. */
+    unsigned char request;
+    unsigned char method_own;   /* the current request's method is method */
+    unsigned char next_message; /* http-parser paused at a request's end to read the next */
+    unsigned char method_len;   /* bytes of the next request's method gathered so far */
+    char *method;               /* HC_HTTP_PARSE_METHOD_MAX + 1 bytes, or NULL */
 } hc_http_parser_t;
 
 /** Prepares p for a new stream in mode; cbs (not copied, must outlive p) get ud. */
 void hc_http_parse_init(hc_http_parser_t *p, hc_http_parse_mode_t mode,
                         const hc_http_parse_cbs_t *cbs, void *ud);
+
+/** Frees what a request parser may hold between calls (a method being gathered). The
+ *  parser may be used again afterwards. */
+void hc_http_parse_release(hc_http_parser_t *p);
 
 /** Parses len bytes. Returns how many were consumed: len unless the parser paused, hit
  *  an upgrade (the rest belongs to the new protocol), or failed (then

@@ -94,6 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         hc_http_parse_execute(&p, NULL, 0);
     free(a);
     free(b);
+    hc_http_parse_release(&p);
     hc_buf_free(&s.head);
     return 0;
 }

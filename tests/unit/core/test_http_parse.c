@@ -97,7 +97,9 @@ static int run(hc_http_parse_mode_t mode, const char *in, size_t split, seen_t *
         hc_http_parse_execute(&p, NULL, 0);
     hc_free(a);
     hc_free(b);
-    return hc_http_parse_error(&p);
+    int err = hc_http_parse_error(&p);
+    hc_http_parse_release(&p);
+    return err;
 }
 
 static const struct {
