@@ -307,25 +307,12 @@ http:
     forged-other:
       rule: Host(`xfp.test`)
       service: two
-    spelled:
-      rule: host(`spelled.test`) && PATHPREFIX(`/x`) && Pathprefix(`/x`)
-      service: one
-    decoded:
-      rule: Host(`enc.test.`) && (PathPrefix(`/foo bar`) || Path(`/café`))
-      service: one
-    v6:
-      rule: Host(`::1`)
-      service: two
-    wsticky:
-      rule: Host(`wsticky.test`)
-      service: wsticky
-    fo:
-      rule: Host(`failover.test`)
-      service: fo
-    v2rule:
-      rule: HostRegexp(`{{sub:[a-z]+}}.v2re.test`) && Query(`a=1`)
-      ruleSyntax: v2
-      service: two
+    spelled: {{rule: "host(`spelled.test`) && PATHPREFIX(`/x`) && Pathprefix(`/x`)", service: one}}
+    decoded: {{rule: "Host(`enc.test.`) && (PathPrefix(`/foo bar`) || Path(`/café`))", service: one}}
+    v6: {{rule: "Host(`::1`)", service: two}}
+    wsticky: {{rule: "Host(`wsticky.test`)", service: wsticky}}
+    fo: {{rule: "Host(`failover.test`)", service: fo}}
+    v2rule: {{rule: "HostRegexp(`{{sub:[a-z]+}}.v2re.test`) && Query(`a=1`)", ruleSyntax: v2, service: two}}
   middlewares:
     strip-api:
       stripPrefix:
