@@ -364,7 +364,10 @@ static size_t parse_some(hc_http_conn_t *c, const char *data, size_t len)
             if (n > 0)
                 feed = (size_t)n;
         }
+        int gathering = hc_http_parse_gathering(&c->parser);
         off += hc_http_parse_execute(&c->parser, data + off, feed);
+        if (!gathering && hc_http_parse_gathering(&c->parser)) /* a method split over */
+            hc_http_conn_arm(c, c->srv->o.header_timeout_ms);  /* reads: the head's clock */
         if (hc_http_parse_error(&c->parser)) {
             parse_failed(c);
             return len;

@@ -362,6 +362,11 @@ void hc_http_parse_resume(hc_http_parser_t *p)
     http_parser_pause(HP(p), 0);
 }
 
+int hc_http_parse_gathering(const hc_http_parser_t *p)
+{
+    return p->method_len != 0;
+}
+
 int hc_http_parse_is_upgrade(const hc_http_parser_t *p)
 {
     return HP(p)->upgrade;

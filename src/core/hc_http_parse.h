@@ -109,6 +109,9 @@ typedef struct hc_http_parser {
 void hc_http_parse_init(hc_http_parser_t *p, hc_http_parse_mode_t mode,
                         const hc_http_parse_cbs_t *cbs, void *ud);
 
+/** 1 while a request's method is gathered over reads (no message has begun yet). */
+int hc_http_parse_gathering(const hc_http_parser_t *p);
+
 /** Frees what a request parser may hold between calls (a method being gathered). The
  *  parser may be used again afterwards. */
 void hc_http_parse_release(hc_http_parser_t *p);

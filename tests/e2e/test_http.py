@@ -131,10 +131,19 @@ for case in STRICT:
 
 @t.test
 def header_timeout_408_and_close():
-    with connect(PORT, timeout=15) as s:
+    """A head not complete in 10 s: 408 and a close; a keep-alive connection still
+    sending its next request's method (no request begun) is closed by the same clock,
+    not the 60 s idle one."""
+    with connect(PORT, timeout=15) as s, connect(PORT, timeout=15) as m:
+        m.sendall(b"GET /fixed HTTP/1.1\r\nHost: a\r\n\r\n")
+        head, _, _ = read_response(m)
+        assert head.startswith(b"HTTP/1.1 200"), head
         s.sendall(b"GET /fixed HTTP/1.1\r\nHost: a\r\n")
+        m.sendall(b"QUER")
         data, closed = read_until_close(s, timeout=14)
         assert status_of(data) == 408 and closed, data
+        data, closed = read_until_close(m, timeout=3)
+        assert closed and not data, data
 
 
 @t.test
