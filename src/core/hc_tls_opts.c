@@ -37,9 +37,19 @@ int hc_tls_version_parse(const char *s, int *out)
         const char *name;
         int version;
     } names[] = {
-        {"TLS1.2", TLS1_2_VERSION},       {"TLS1.3", TLS1_3_VERSION},
-        {"VersionTLS12", TLS1_2_VERSION}, {"VersionTLS13", TLS1_3_VERSION},
-        {"TLSv1.2", TLS1_2_VERSION},      {"TLSv1.3", TLS1_3_VERSION},
+        {"TLS1.2", TLS1_2_VERSION},
+        {"TLS1.3", TLS1_3_VERSION},
+        {"VersionTLS12", TLS1_2_VERSION},
+        {"VersionTLS13", TLS1_3_VERSION},
+        {"TLSv1.2", TLS1_2_VERSION},
+        {"TLSv1.3", TLS1_3_VERSION},
+        /* Traefik takes these; OpenSSL's security level then decides what is offered */
+        {"VersionTLS10", TLS1_VERSION},
+        {"VersionTLS11", TLS1_1_VERSION},
+        {"TLS1.0", TLS1_VERSION},
+        {"TLS1.1", TLS1_1_VERSION},
+        {"TLSv1.0", TLS1_VERSION},
+        {"TLSv1.1", TLS1_1_VERSION},
     };
     if (!s || !*s) {
         *out = TLS1_2_VERSION;
@@ -68,6 +78,27 @@ static const SSL_CIPHER *suite_find(STACK_OF(SSL_CIPHER) *all, const char *name)
     return NULL;
 }
 
+/* The suites of Traefik's list (its tls.CipherSuites, Go's names) that this OpenSSL does
+ * not offer at its security level: RC4, 3DES, CBC with SHA-256, and the fallback SCSV. */
+static int legacy_suite(const char *name)
+{
+    static const char *const names[] = {
+        "TLS_RSA_WITH_RC4_128_SHA",
+        "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+        "TLS_RSA_WITH_AES_128_CBC_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA",
+        "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
+        "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+        "TLS_FALLBACK_SCSV",
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcmp(name, names[i]))
+            return 1;
+    return 0;
+}
+
 /* Splits a comma list into TLS 1.2 (OpenSSL names, ':'-joined) and TLS 1.3 lists. */
 static int suites_translate(const char *list, STACK_OF(SSL_CIPHER) *all, hc_buf_t *v12,
                             hc_buf_t *v13, char *err, size_t errlen)
@@ -88,6 +119,11 @@ static int suites_translate(const char *list, STACK_OF(SSL_CIPHER) *all, hc_buf_
         snprintf(name, sizeof(name), "%.*s", (int)trim, p);
         if (trim <= SUITE_NAME_MAX)
             c = suite_find(all, name);
+        if (!c && legacy_suite(name)) { /* a name Traefik knows that OpenSSL no longer
+                                           offers: left out, as a Go client would find it */
+            p += len;
+            continue;
+        }
         if (!c) {
             return hc_errf(err, errlen, -EINVAL, "unknown or unsupported cipher suite \"%.*s\"",
                            (int)(trim > 80 ? 80 : trim), p);
@@ -186,7 +222,7 @@ int hc_tls_opts_compile(const hc_tls_server_opts_t *in, const char *id, hc_tls_o
     memset(o, 0, sizeof(*o));
     if (hc_tls_version_parse(in->min_version, &o->min_version))
         return hc_errf(err, errlen, -EINVAL,
-                       "unsupported minimum TLS version \"%.40s\" (TLS1.2 or TLS1.3)",
+                       "unsupported minimum TLS version \"%.40s\" (VersionTLS10 to 13)",
                        in->min_version);
     if (in->max_version && *in->max_version &&
         (hc_tls_version_parse(in->max_version, &o->max_version) || o->max_version < o->min_version))

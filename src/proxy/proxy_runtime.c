@@ -311,10 +311,10 @@ int proxy_gen_build(const proxy_gen_input_t *in, proxy_gen_t **out)
     mws_parse(g);
     entrypoints_check(g);
     chains_build(g);
+    proxy_gen_tls_build(g); /* before the routes: it disables routers with broken options */
     if ((rc = proxy_route_build(g->cfg, "web", 0, &g->routes[PROXY_GEN_WEB])) ||
         (rc = proxy_route_build(g->cfg, "websecure", 1, &g->routes[PROXY_GEN_WEBSECURE])))
         goto fail;
-    proxy_gen_tls_build(g);
     *out = g;
     return 0;
 fail:

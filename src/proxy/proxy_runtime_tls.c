@@ -302,8 +302,25 @@ static void tls_key(proxy_gen_t *g)
     hc_buf_free(&b);
 }
 
+/* A TLSOption that could not be built: its routers are disabled with the reason rather
+ * than served with the default options (a clientAuth must never be dropped), as Traefik
+ * closes such a host's connections. */
+static void tlsopt_refused(proxy_gen_t *g, const proxy_tls_option_t *o, const char *err)
+{
+    for (size_t r = 0; r < g->cfg->nrouters; r++) {
+        proxy_router_t *rt = &g->cfg->routers[r];
+        if (rt->status == PROXY_STATUS_DISABLED || !rt->tls || rt->tls_option != o)
+            continue;
+        char msg[400];
+        snprintf(msg, sizeof(msg), "the TLS options %.100s could not be built: %.256s", o->name,
+                 err);
+        proxy_config_router_fail(rt, PROXY_STATUS_DISABLED, msg);
+        proxy_gen_error_add(g, rt->source, "router", "", rt->name, "%s", msg);
+    }
+}
+
 /* The TLSOptions: `default` first (Go's defaults when not defined or refused), then the
- * others; a refused one is reported and its hosts keep the default. */
+ * others; a refused one is reported and its routers disabled. */
 static void tls_options(proxy_gen_t *g)
 {
     const proxy_config_t *cfg = g->cfg;
@@ -318,6 +335,7 @@ static void tls_options(proxy_gen_t *g)
         if (tlsopt_read(o, t, err, sizeof(err))) {
             proxy_gen_error_add(g, o->source, "TLSOption", "", o->name, "%s", err);
             t->name = is_default ? "default" : NULL;
+            tlsopt_refused(g, o, err);
             continue;
         }
         g->ntls_opts += !is_default;

@@ -738,6 +738,10 @@ def file_provider_tls_certificates_and_cipher_suites():
             empty:
               rule: Host(`empty.test`)
               service: none
+            mtls:
+              rule: Host(`mtls.test`)
+              service: s
+              tls: {options: broken}
           services:
             s:
               loadBalancer:
@@ -756,7 +760,13 @@ def file_provider_tls_certificates_and_cipher_suites():
               cipherSuites:
                 - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
                 - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
-        """) % (be.port, crt, key)
+                - TLS_RSA_WITH_3DES_EDE_CBC_SHA
+                - TLS_FALLBACK_SCSV
+            broken:
+              minVersion: VersionTLS11
+              cipherSuites: [TLS_MADE_UP_SUITE]
+              clientAuth: {caFiles: [%s]}
+        """) % (be.port, crt, key, crt)
     try:
         with Proxy(file_yaml=cfg) as p:
             wait_for(lambda: get(p.web, "/", host="file-tls.test")[0] == 200, what="file router")
@@ -776,6 +786,15 @@ def file_provider_tls_certificates_and_cipher_suites():
             assert not hs("AES128-GCM-SHA256"), "non-ECDHE suite accepted"
             status, _, body = get(p.web, "/", host="empty.test")
             assert status == 503, "a service without servers: %s %r" % (status, body[:100])
+            # Go's legacy suite names (3DES, the fallback SCSV) are taken, as Traefik takes
+            # them; TLS options that cannot be built disable their routers rather than
+            # serving them with the default options and no client certificate asked
+            r = p.api_json("/api/http/routers/mtls@file")
+            assert r["status"] == "disabled" and "TLS_MADE_UP_SUITE" in str(r.get("error")), r
+            x = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
+                                "--resolve", "mtls.test:%d:127.0.0.1" % p.websecure,
+                                "https://mtls.test:%d/" % p.websecure], capture_output=True, text=True, timeout=15)
+            assert x.stdout == "404", x.stdout
     finally:
         be.stop()
 

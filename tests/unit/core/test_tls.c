@@ -291,9 +291,9 @@ static void test_options_replaced_at_run_time(void **state)
     pair_free(&p);
     exchange(old.cl, old.sv, "the old connection lives on");
     char err[256] = "";
-    hc_tls_server_opts_t bad = {.min_version = "TLS1.1"};
+    hc_tls_server_opts_t bad = {.min_version = "TLS1.4"};
     assert_int_equal(hc_tls_ctx_set_options(s, &bad, err, sizeof(err)), -EINVAL);
-    assert_non_null(strstr(err, "TLS1.1"));
+    assert_non_null(strstr(err, "TLS1.4"));
     hc_tls_ctx_t *c13 = hc_tls_client_new(NULL, 0, NULL, 0);
     assert_true(connect_pair(&p, c13, s, "exact.test", "http/1.1"));
     assert_string_equal(hc_tls_conn_version(p.sv), "TLSv1.3");
@@ -319,10 +319,14 @@ static void test_option_names(void **state)
     } cases[] = {
         {"TLS1.3", NULL, NULL},
         {"VersionTLS12", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", NULL},
-        {NULL, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
-         NULL},
+        {NULL, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", NULL},
         {NULL, "TLS_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", NULL},
-        {"TLS1.1", NULL, "TLS1.1"},
+        {"VersionTLS11", NULL, NULL}, /* Traefik takes it; OpenSSL's level decides */
+        {"VersionTLS10",
+         "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_RSA_WITH_RC4_128_SHA,"
+         "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA,TLS_FALLBACK_SCSV",
+         NULL},
+        {"TLS1.4", NULL, "TLS1.4"},
         {"tls12", NULL, "tls12"},
         {NULL, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_MADE_UP_SUITE", "TLS_MADE_UP_SUITE"},
         {NULL, "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256"},
