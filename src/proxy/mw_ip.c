@@ -305,10 +305,9 @@ int proxy_mw_source_get(const proxy_mw_source_t *s, const proxy_mw_req_t *req, c
 {
     *src = "";
     if (s->kind == PROXY_MW_SRC_HEADER) {
+        /* oxy's header extractor: a missing field is the "" source, no error */
         const char *v = proxy_mw_headers_get(&req->headers, s->header);
-        if (!v || !v[0])
-            return -ENOENT;
-        *src = v;
+        *src = v ? v : "";
         return 0;
     }
     if (s->kind == PROXY_MW_SRC_HOST) {

@@ -71,8 +71,9 @@ typedef struct proxy_mw_source {
 int proxy_mw_source_parse(const json_t *obj, const char *what, int host_default,
                           proxy_mw_source_t *s, char *err, size_t errlen);
 void proxy_mw_source_free(proxy_mw_source_t *s);
-/** Points *src at req's source (an address written into ip, a field value or the host).
- *  -ENOENT when the request has none (no such field, no address): *src is then "". */
+/** Points *src at req's source (an address written into ip, a field value or the host;
+ *  a missing field is "", as oxy's header extractor). -ENOENT when the request has no
+ *  address: *src is then "". */
 int proxy_mw_source_get(const proxy_mw_source_t *s, const proxy_mw_req_t *req, const char **src,
                         char ip[PROXY_MW_IP_MAX]);
 
