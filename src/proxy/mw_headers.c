@@ -190,7 +190,7 @@ static int parse_cors(hdr_cfg_t *c, const json_t *spec, char *err, size_t errlen
 static void warn_ignored(const json_t *spec, const char *name)
 {
     static const char *const ignored[] = {"sslRedirect", "sslTemporaryRedirect", "sslHost",
-                                          "sslForceHost", "publicKey", "isDevelopment"};
+                                          "sslForceHost", "publicKey"};
     for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
         if (proxy_mw_json_get(spec, ignored[i]))
             hc_log(HC_LOG_WARN, "headers middleware option ignored (removed in Traefik v3)",
@@ -220,9 +220,19 @@ int proxy_mw_hdr_parse(const json_t *spec, const char *name, void **cfg, char *e
     if (rc == 0)
         rc = proxy_mw_json_strv(spec, "hostsProxyHeaders", &c->hosts_proxy, &c->n_hosts_proxy,
                                 err, errlen);
+    int dev = 0;
+    if (rc == 0)
+        rc = proxy_mw_json_bool(spec, "isDevelopment", &dev, err, errlen);
     if (rc != 0) {
         proxy_mw_hdr_free(c);
         return rc;
+    }
+    if (dev) { /* unrolled/secure's IsDevelopment: AllowedHosts and STS are left out */
+        proxy_mw_strv_free(c->allowed_hosts, c->n_allowed_hosts);
+        c->allowed_hosts = NULL;
+        c->n_allowed_hosts = 0;
+        hc_free(c->sts);
+        c->sts = NULL;
     }
     warn_ignored(spec, name);
     *cfg = c;
@@ -277,8 +287,8 @@ static int host_allowed(const hdr_cfg_t *c, const proxy_mw_req_t *req)
             break;
         }
     }
-    for (size_t i = 0; i < c->n_allowed_hosts; i++)
-        if (strcmp(c->allowed_hosts[i], host) == 0)
+    for (size_t i = 0; i < c->n_allowed_hosts; i++) /* strings.EqualFold, as unrolled/secure */
+        if (strcasecmp(c->allowed_hosts[i], host) == 0)
             return 1;
     return 0;
 }

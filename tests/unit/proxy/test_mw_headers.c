@@ -213,7 +213,7 @@ static void test_allowed_hosts(void **state)
     static const struct {
         const char *xfh;
         int status;
-    } cases[] = {{NULL, 0}, {"www.test", 0}, {"evil.test", 500}, {"", 0}};
+    } cases[] = {{NULL, 0}, {"www.test", 0}, {"evil.test", 500}, {"", 0}, {"WWW.Test", 0}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         fixture_t f;
         setup_req(&f, spec, "GET", 0);
@@ -226,6 +226,21 @@ static void test_allowed_hosts(void **state)
             assert_string_equal(f.resp.body.base, "Bad Host");
         teardown_req(&f);
     }
+}
+
+/* isDevelopment: unrolled/secure leaves AllowedHosts and STS out. */
+static void test_is_development(void **state)
+{
+    fixture_t f;
+    setup_req(&f,
+              "{\"isDevelopment\":true,\"allowedHosts\":[\"prod.test\"],\"stsSeconds\":300,"
+              "\"forceSTSHeader\":true,\"frameDeny\":true}",
+              "GET", 1);
+    assert_int_equal(proxy_mw_hdr_request(f.cfg, &f.req, &f.resp), PROXY_MW_NEXT);
+    proxy_mw_hdr_response(f.cfg, &f.req, &f.resp);
+    assert_header(&f.resp.headers, "Strict-Transport-Security", NULL);
+    assert_header(&f.resp.headers, "X-Frame-Options", "DENY");
+    teardown_req(&f);
 }
 
 static void test_parse_errors(void **state)
@@ -254,13 +269,10 @@ static void test_parse_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_custom_request_headers),
-        cmocka_unit_test(test_seed_security_headers),
-        cmocka_unit_test(test_security_fields_table),
-        cmocka_unit_test(test_cors_preflight),
-        cmocka_unit_test(test_cors_response_and_vary),
-        cmocka_unit_test(test_allowed_hosts),
-        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_custom_request_headers), cmocka_unit_test(test_seed_security_headers),
+        cmocka_unit_test(test_security_fields_table),  cmocka_unit_test(test_cors_preflight),
+        cmocka_unit_test(test_cors_response_and_vary), cmocka_unit_test(test_allowed_hosts),
+        cmocka_unit_test(test_is_development),         cmocka_unit_test(test_parse_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
