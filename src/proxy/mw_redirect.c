@@ -130,12 +130,16 @@ static int build_url(const proxy_mw_req_t *req, const char *scheme, const char *
     return append_uri(req, out);
 }
 
+/* Traefik's clientRequestURL: the connection's scheme, unless a (trusted) X-Forwarded-
+ * Proto says http or ws, https or wss, in any case; another value is ignored. */
 static const char *current_scheme(const proxy_mw_req_t *req)
 {
     const char *xfp = proxy_mw_headers_get(&req->headers, "X-Forwarded-Proto");
-    if (strcmp(req->scheme, "https") == 0)
+    if (xfp && (!strcasecmp(xfp, "http") || !strcasecmp(xfp, "ws")))
+        return "http";
+    if (xfp && (!strcasecmp(xfp, "https") || !strcasecmp(xfp, "wss")))
         return "https";
-    return xfp && xfp[0] ? xfp : "http";
+    return strcmp(req->scheme, "https") == 0 ? "https" : "http";
 }
 
 int proxy_mw_redirect_client_url(const proxy_mw_req_t *req, hc_buf_t *out)
