@@ -110,6 +110,16 @@ int proxy_mw_replacepath_parse(const json_t *spec, const char *name, void **cfg,
     return finish(c, rc, cfg);
 }
 
+/* Drops leading and trailing ASCII white space from s, in place. */
+static void trim_space(char *s)
+{
+    size_t a = strspn(s, " \t\r\n\v\f"), n = strlen(s);
+    while (n > a && strchr(" \t\r\n\v\f", s[n - 1]))
+        n--;
+    memmove(s, s + a, n - a);
+    s[n - a] = '\0';
+}
+
 int proxy_mw_replacepathregex_parse(const json_t *spec, const char *name, void **cfg,
                                     char *err, size_t errlen)
 {
@@ -123,8 +133,11 @@ int proxy_mw_replacepathregex_parse(const json_t *spec, const char *name, void *
         rc = proxy_mw_json_str(spec, "replacement", &c->text, err, errlen);
     if (rc == 0 && !c->text)
         c->text = hc_strdup("");
-    if (rc == 0)
+    if (rc == 0) { /* Traefik trims both (strings.TrimSpace) */
+        trim_space(c->items[0]);
+        trim_space(c->text);
         rc = compile_items(c, err, errlen);
+    }
     return finish(c, rc, cfg);
 }
 
@@ -222,7 +235,8 @@ proxy_mw_verdict_t proxy_mw_path_request(const void *cfg, proxy_mw_req_t *req,
         proxy_mw_req_set(req, &req->path, c->text);
         break;
     case PATH_REPLACE_REGEX:
-        replace_path_regex(c, req);
+        if (c->text[0]) /* Traefik: an empty replacement changes nothing */
+            replace_path_regex(c, req);
         break;
     }
     return PROXY_MW_NEXT;

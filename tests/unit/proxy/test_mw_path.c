@@ -92,6 +92,11 @@ static void test_add_and_replace(void **state)
     run_case(proxy_mw_replacepathregex_parse,
              "{\"regex\":\"^/foo/(.*)\",\"replacement\":\"/bar/$1\"}", "/nomatch", "/nomatch",
              NULL, NULL);
+    /* Traefik trims regex and replacement; an empty replacement changes nothing */
+    run_case(proxy_mw_replacepathregex_parse, "{\"regex\":\" ^/foo \",\"replacement\":\" /bar \"}",
+             "/foo/x", "/bar/x", "X-Replaced-Path", "/foo/x");
+    run_case(proxy_mw_replacepathregex_parse, "{\"regex\":\"^/foo\",\"replacement\":\"\"}",
+             "/foo/bar", "/foo/bar", NULL, NULL);
 }
 
 static void test_parse_errors(void **state)
