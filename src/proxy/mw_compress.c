@@ -91,6 +91,8 @@ int proxy_mw_compress_parse(const json_t *spec, const char *name, void **cfg, ch
         rc = proxy_mw_json_int(spec, "minResponseBodyBytes", &c->min_bytes, err, errlen);
     if (rc == 0 && c->min_bytes < 0)
         rc = hc_errf(err, errlen, -EINVAL, "compress: minResponseBodyBytes must be >= 0");
+    if (rc == 0 && c->min_bytes == 0) /* Traefik: only a positive value replaces 1024 */
+        c->min_bytes = 1024;
     if (rc == 0)
         rc = proxy_mw_json_strv(spec, "excludedContentTypes", &c->types, &c->n_types, err,
                                 errlen);
