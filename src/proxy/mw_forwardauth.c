@@ -18,6 +18,8 @@ typedef struct fa_cfg {
     size_t n_resp_headers, n_req_headers, n_cookie_names;
     proxy_mw_regex_t *resp_regex;
     long long max_body;
+    int preserve_method;   /* preserveRequestMethod: the client's method, not GET */
+    int preserve_location; /* preserveLocationHeader: the auth server's Location as sent */
 } fa_cfg_t;
 
 /* RFC 9110 §7.6.1 hop-by-hop fields, as Traefik's forward.go hopHeaders (it spells
@@ -62,6 +64,15 @@ int proxy_mw_forwardauth_parse(const json_t *spec, const char *name, void **cfg,
     if (rc == 0)
         rc = proxy_mw_json_int(spec, "maxResponseBodySize", &c->max_body, err, errlen);
     if (rc == 0)
+        rc = proxy_mw_json_bool(spec, "preserveRequestMethod", &c->preserve_method, err, errlen);
+    if (rc == 0)
+        rc = proxy_mw_json_bool(spec, "preserveLocationHeader", &c->preserve_location, err, errlen);
+    int body = 0;
+    if (rc == 0)
+        rc = proxy_mw_json_bool(spec, "forwardBody", &body, err, errlen);
+    if (rc == 0 && body) /* refused, never ignored: an auth server may sign the body */
+        rc = hc_errf(err, errlen, -EINVAL, "forwardAuth: forwardBody is not supported");
+    if (rc == 0)
         rc = proxy_mw_json_str(spec, "authResponseHeadersRegex", &re, err, errlen);
     if (rc == 0 && re && re[0])
         rc = proxy_mw_regex_compile(re, &c->resp_regex, err, errlen);
@@ -77,6 +88,11 @@ int proxy_mw_forwardauth_parse(const json_t *spec, const char *name, void **cfg,
 const char *proxy_mw_forwardauth_address(const void *cfg)
 {
     return ((const fa_cfg_t *)cfg)->address;
+}
+
+const char *proxy_mw_forwardauth_method(const void *cfg, const char *method)
+{
+    return ((const fa_cfg_t *)cfg)->preserve_method && method ? method : "GET";
 }
 
 static int listed(char *const *v, size_t n, const char *name)
@@ -225,7 +241,7 @@ proxy_mw_verdict_t proxy_mw_forwardauth_apply(const void *cfg, proxy_mw_req_t *r
         proxy_mw_headers_add(&resp->headers, auth_headers->v[i].name, auth_headers->v[i].value);
     strip_hop_headers(&resp->headers);
     const char *loc = proxy_mw_headers_get(&resp->headers, "Location");
-    if (loc && loc[0]) {
+    if (loc && loc[0] && !c->preserve_location) {
         hc_buf_t abs;
         hc_buf_init(&abs, URL_MAX);
         if (proxy_mw_url_resolve(c->address, loc, &abs) == 0)

@@ -22,6 +22,8 @@ int proxy_mw_forwardauth_parse(const json_t *spec, const char *name, void **cfg,
 void proxy_mw_forwardauth_free(void *cfg);
 /** The auth URL, borrowed from cfg. */
 const char *proxy_mw_forwardauth_address(const void *cfg);
+/** The auth request's method: GET, or the client's (method) with preserveRequestMethod. */
+const char *proxy_mw_forwardauth_method(const void *cfg, const char *method);
 /** Fills out (appended to) with the auth request's headers: the client's headers (only
  *  those named in authRequestHeaders when set) minus hop-by-hop ones (Connection and
  *  what it names, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade; Proxy-

@@ -519,7 +519,7 @@ static int auth_start(proxy_rq_t *rq, const proxy_mw_t *m)
     for (size_t i = 0; i < h.len && n < 128; i++)
         if (strcasecmp(h.v[i].name, "Host") != 0)
             hv[n++] = (hc_http_client_header_t){h.v[i].name, h.v[i].value};
-    hc_http_client_req_opts_t o = {.method = "GET",
+    hc_http_client_req_opts_t o = {.method = proxy_mw_forwardauth_method(m->cfg, rq->mw.method),
                                    .url = proxy_mw_forwardauth_address(m->cfg),
                                    .headers = hv,
                                    .n_headers = n,

@@ -467,7 +467,7 @@ int main(int argc, char **argv)
     hc_router_add(g.router, "*", "/headers", echo_all, NULL, 0);
     hc_router_add(g.router, "GET", "/status/:code", status_code, NULL, 0);
     hc_router_add(g.router, "GET", "/text", text, NULL, 0);
-    hc_router_add(g.router, "GET", "/auth", auth, NULL, 0);
+    hc_router_add(g.router, "*", "/auth", auth, NULL, 0);
     hc_router_add(g.router, "GET", "/pool", pool, NULL, 0);
     if (g.name)
         hc_router_add(g.router, "*", "/*", echo_all, NULL, 0);

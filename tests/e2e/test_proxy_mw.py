@@ -216,6 +216,7 @@ HOSTS = {
     "https": ["https"], "httpstemp": ["https-temp"], "regex": ["regex"], "strip": ["strip"],
     "add": ["add"], "basic": ["basic"], "allowed": ["allow-local"], "denied": ["allow-ten"],
     "chain": ["chain"], "auth": ["fa"], "authdown": ["fa-down"], "authtrust": ["fa-trust"],
+    "authkeep": ["fa-keep"],
     "deniedxff": ["allow-ten-depth"], "hdrbasic": ["hdr", "basic"], "hdrhttps": ["hdr", "https"],
     "hdrdeny": ["hdr", "allow-ten"], "seedredirect": ["default-redirect-https"], "enc": ["enc"],
     "inflight": ["inflight"], "hostrw": ["hostrw"], "pages": ["hdr", "pages"],
@@ -290,6 +291,12 @@ def setup():
         forwardAuth:
           address: http://127.0.0.1:%d/auth
         """ % free_port()
+    specs["fa-keep"] = """\
+        forwardAuth:
+          address: http://127.0.0.1:%d/auth
+          preserveRequestMethod: true
+          preserveLocationHeader: true
+        """ % S["auth"].port
     for name, spec in specs.items():
         m["mw-%s.yaml" % name] = middleware_yaml(NS, name, spec)
     m["07_redirect.yaml"] = seed("07_redirect_and_helmrelease.yaml")
@@ -581,6 +588,11 @@ def forward_auth_deny_passes_auth_response():
     assert h.get("X-Forwarded-For") == "127.0.0.1", h
     status, hs, body = request(S["proxy"].web, "POST", "/p", host="auth.test", body=b"secret-body")
     assert status == 401 and echo(body)["method"] == "GET" and echo(body)["body_len"] == 0, body
+    # preserveRequestMethod and preserveLocationHeader: the client's method, the auth
+    # server's Location as it sent it
+    status, hs, body = request(S["proxy"].web, "DELETE", "/p", host="authkeep.test")
+    assert status == 401 and echo(body)["method"] == "DELETE", (status, body[:200])
+    assert header(hs, "Location") == "/login", hs
 
 
 @t.test
