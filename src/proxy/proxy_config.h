@@ -127,6 +127,7 @@ typedef struct proxy_cert {
     char **hosts; /* hosts of the Ingress spec.tls entries naming it */
     size_t nhosts;
     char *source;
+    int is_default; /* tls.stores.default.defaultCertificate: served when no SNI matches */
 } proxy_cert_t;
 
 typedef struct proxy_router {

@@ -430,11 +430,37 @@ char *pc_crd_ref(const char *ns, const json_t *ref, const char *what, const char
     return pc_crd_id(ns, name);
 }
 
+/* TLSStore: the one named default gives the default certificate from its Secret, as
+ * Traefik uses no other store. */
+static void crd_tls_stores(pc_kstate_t *k)
+{
+    for (size_t i = 0; i < k->nobjs; i++) {
+        const pc_kobj_t *o = &k->objs[i];
+        if (o->kind != PC_K_TLSSTORE)
+            continue;
+        const json_t *dc = json_object_get(json_object_get(o->obj, "spec"), "defaultCertificate");
+        const char *secret = pc_str(dc, "secretName");
+        char err[PC_ERR_MAX];
+        if (strcmp(o->name, "default")) {
+            pc_error(k->b, o->source, "TLSStore", o->ns, o->name,
+                     "only the TLSStore named default is used");
+        } else if (secret && *secret) {
+            char *id = pc_strf("%s-%s", o->ns, secret);
+            if (pc_k8s_secret(k, o->ns, secret, NULL, err, sizeof(err)) < 0)
+                pc_error(k->b, o->source, "TLSStore", o->ns, o->name, "%s", err);
+            else
+                pc_cert_find(k->b, id)->is_default = 1;
+            hc_free(id);
+        }
+    }
+}
+
 void pc_crd_load(pc_kstate_t *k)
 {
     for (size_t i = 0; i < k->nobjs; i++)
         if (k->objs[i].kind == PC_K_MIDDLEWARE)
             crd_middleware(k, &k->objs[i]);
     crd_tls_options(k);
+    crd_tls_stores(k);
     crd_transports(k);
 }

@@ -194,34 +194,61 @@ static void file_middleware(pc_build_t *b, const char *src, const char *name, co
 }
 
 /* certFile/keyFile hold paths, or the PEM itself (Traefik's FileOrContent). */
+/* One {certFile, keyFile} (paths or PEM text) as a certificate named label. */
+static proxy_cert_t *file_cert(pc_build_t *b, const char *src, const char *label, const json_t *c)
+{
+    const char *crt = pc_str(c, "certFile"), *key = pc_str(c, "keyFile");
+    if (!crt || !key || !*crt || !*key) {
+        file_err(b, src, "certificate", label, "certFile and keyFile are both required");
+        return NULL;
+    }
+    int inline_pem = !strncmp(crt, "-----BEGIN", 10);
+    proxy_cert_t *pc =
+        pc_cert_add(b, inline_pem ? pc_strf("%s#%s", src, label) : hc_strdup(crt), src);
+    if (inline_pem) {
+        pc->cert = hc_strdup(crt);
+        pc->cert_len = strlen(crt);
+    } else {
+        pc->cert_file = hc_strdup(crt);
+    }
+    if (!strncmp(key, "-----BEGIN", 10)) {
+        pc->key = hc_strdup(key);
+        pc->key_len = strlen(key);
+    } else {
+        pc->key_file = hc_strdup(key);
+    }
+    return pc;
+}
+
 static void file_certificates(pc_build_t *b, const char *src, const json_t *certs)
 {
     size_t i;
     const json_t *c;
     json_array_foreach(certs, i, c)
     {
-        const char *crt = pc_str(c, "certFile"), *key = pc_str(c, "keyFile");
         char label[48];
         snprintf(label, sizeof(label), "tls.certificates[%zu]", i);
-        if (!crt || !key || !*crt || !*key) {
-            file_err(b, src, "certificate", label, "certFile and keyFile are both required");
+        file_cert(b, src, label, c);
+    }
+}
+
+/* tls.stores: the default store's defaultCertificate replaces the generated one (Traefik
+ * uses no other store; those are reported). */
+static void file_stores(pc_build_t *b, const char *src, const json_t *stores)
+{
+    const char *name;
+    const json_t *s;
+    json_object_foreach((json_t *)stores, name, s)
+    {
+        if (strcmp(name, "default")) {
+            file_err(b, src, "TLS store", name, "only the default TLS store is used");
             continue;
         }
-        int inline_pem = !strncmp(crt, "-----BEGIN", 10);
+        const json_t *dc = json_object_get(s, "defaultCertificate");
         proxy_cert_t *pc =
-            pc_cert_add(b, inline_pem ? pc_strf("%s#%s", src, label) : hc_strdup(crt), src);
-        if (inline_pem) {
-            pc->cert = hc_strdup(crt);
-            pc->cert_len = strlen(crt);
-        } else {
-            pc->cert_file = hc_strdup(crt);
-        }
-        if (!strncmp(key, "-----BEGIN", 10)) {
-            pc->key = hc_strdup(key);
-            pc->key_len = strlen(key);
-        } else {
-            pc->key_file = hc_strdup(key);
-        }
+            dc ? file_cert(b, src, "tls.stores.default.defaultCertificate", dc) : NULL;
+        if (pc)
+            pc->is_default = 1;
     }
 }
 
@@ -286,4 +313,5 @@ void pc_file_load(pc_build_t *b, const json_t *root, const char *src)
         file_err(b, src, "certificate", NULL, "tls.certificates must be a list");
     else
         file_certificates(b, src, certs);
+    file_stores(b, src, json_object_get(tls, "stores"));
 }

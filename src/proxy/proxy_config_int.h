@@ -85,6 +85,7 @@ typedef enum pc_kind {
     PC_K_INGRESSROUTE,
     PC_K_TRAEFIKSERVICE,
     PC_K_SERVERSTRANSPORT,
+    PC_K_TLSSTORE,
 } pc_kind_t;
 
 typedef struct pc_kobj {

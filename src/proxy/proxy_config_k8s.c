@@ -62,6 +62,7 @@ static int kind_of(const char *kind, const char *api, pc_kind_t *out)
         {"IngressRoute", TRAEFIK_IO, TRAEFIK_CONTAINO, PC_K_INGRESSROUTE},
         {"TraefikService", TRAEFIK_IO, TRAEFIK_CONTAINO, PC_K_TRAEFIKSERVICE},
         {"ServersTransport", TRAEFIK_IO, TRAEFIK_CONTAINO, PC_K_SERVERSTRANSPORT},
+        {"TLSStore", TRAEFIK_IO, TRAEFIK_CONTAINO, PC_K_TLSSTORE},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         if (strcmp(kind, table[i].kind))

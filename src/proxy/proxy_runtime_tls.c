@@ -97,8 +97,11 @@ const char *proxy_gen_file_or_pem(const char *v, int files_ok, size_t *len, char
     return pem_of(NULL, 0, v, len, owned, err, errlen);
 }
 
-static void cert_add(proxy_gen_t *g, const proxy_cert_t *pc)
+/* Adds pc to the generation's certificates. Returns 0, or -EINVAL when it could not be
+ * read (reported). */
+static int cert_add(proxy_gen_t *g, const proxy_cert_t *pc)
 {
+    int rc = -EINVAL;
     char err[256] = "", *cown = NULL, *kown = NULL;
     size_t clen = 0, klen = 0;
     const char *crt = pem_of(pc->cert, pc->cert_len, pc->cert_file, &clen, &cown, err, sizeof(err));
@@ -106,7 +109,8 @@ static void cert_add(proxy_gen_t *g, const proxy_cert_t *pc)
                                    sizeof(err))
                           : NULL;
     if (!crt || !key ||
-        hc_tls_certs_add_pem(g->certs, crt, clen, key, klen, 0, err, sizeof(err)) != 0) {
+        hc_tls_certs_add_pem(g->certs, crt, clen, key, klen, pc->is_default, err, sizeof(err)) !=
+            0) {
         proxy_gen_error_add(g, pc->source, "certificate", "", pc->name, "%s", err);
         goto out;
     }
@@ -118,9 +122,11 @@ static void cert_add(proxy_gen_t *g, const proxy_cert_t *pc)
         ci->cn = hc_strdup("");
         ci->serial = hc_strdup("");
     }
+    rc = 0;
 out:
     hc_free(cown);
     hc_free(kown);
+    return rc;
 }
 
 /* A list of strings at key of spec as a comma list (NULL when absent or empty). */
@@ -350,9 +356,10 @@ static void tls_options(proxy_gen_t *g)
 void proxy_gen_tls_build(proxy_gen_t *g)
 {
     g->certs = hc_tls_certs_new();
+    int have_default = 0;
     for (size_t i = 0; i < g->cfg->ncerts; i++)
-        cert_add(g, &g->cfg->certs[i]);
-    if (hc_tls_certs_add_self_signed(g->certs, DEFAULT_CERT_CN, 1) != 0)
+        have_default |= cert_add(g, &g->cfg->certs[i]) == 0 && g->cfg->certs[i].is_default;
+    if (!have_default && hc_tls_certs_add_self_signed(g->certs, DEFAULT_CERT_CN, 1) != 0)
         proxy_gen_error_add(g, "", "certificate", "", "default", "cannot generate the default "
                                                                  "certificate");
     tls_options(g);

@@ -766,7 +766,10 @@ def file_provider_tls_certificates_and_cipher_suites():
               minVersion: VersionTLS11
               cipherSuites: [TLS_MADE_UP_SUITE]
               clientAuth: {caFiles: [%s]}
-        """) % (be.port, crt, key, crt)
+          stores:
+            default:
+              defaultCertificate: {certFile: %s, keyFile: %s}
+        """) % (be.port, crt, key, crt, crt, key)
     try:
         with Proxy(file_yaml=cfg) as p:
             wait_for(lambda: get(p.web, "/", host="file-tls.test")[0] == 200, what="file router")
@@ -795,6 +798,10 @@ def file_provider_tls_certificates_and_cipher_suites():
                                 "--resolve", "mtls.test:%d:127.0.0.1" % p.websecure,
                                 "https://mtls.test:%d/" % p.websecure], capture_output=True, text=True, timeout=15)
             assert x.stdout == "404", x.stdout
+            # tls.stores.default.defaultCertificate answers a name no certificate has
+            x = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % p.websecure,
+                                "-servername", "unknown.test"], input=b"", capture_output=True, timeout=15)
+            assert b"CN = file-tls.test" in x.stdout or b"CN=file-tls.test" in x.stdout, x.stdout[:400]
     finally:
         be.stop()
 

@@ -664,6 +664,33 @@ static void secret(fixture_t *f, const char *name, const char *type, const char 
     add(f, "secret.yaml:1", buf);
 }
 
+/* TLSStore default: its Secret's certificate becomes the default one; another store is
+ * reported, and the default file store does the same for the file provider. */
+static void test_tls_stores(void **state)
+{
+    (void)state;
+    fixture_t f = {0};
+    secret(&f, "def", "kubernetes.io/tls", "{'tls.crt':'Q0VSVA==','tls.key':'S0VZIQ=='}");
+    add(&f, "store.yaml:1",
+        "{'apiVersion':'traefik.io/v1alpha1','kind':'TLSStore','metadata':{'name':'default',"
+        "'namespace':'ns'},'spec':{'defaultCertificate':{'secretName':'def'}}}");
+    add(&f, "store.yaml:2",
+        "{'apiVersion':'traefik.io/v1alpha1','kind':'TLSStore','metadata':{'name':'other',"
+        "'namespace':'ns'},'spec':{'defaultCertificate':{'secretName':'def'}}}");
+    json_t *file = J("{'tls':{'stores':{'default':{'defaultCertificate':{'certFile':'/f/c.pem',"
+                     "'keyFile':'/f/k.pem'}},'extra':{}}}}");
+    proxy_config_t *c = build_all(&f, NULL, 0, file);
+    int defaults = 0;
+    for (size_t i = 0; i < c->ncerts; i++)
+        if (c->certs[i].is_default)
+            defaults +=
+                !strcmp(c->certs[i].name, "ns-def") || !strcmp(c->certs[i].name, "/f/c.pem");
+    assert_int_equal(defaults, 2);
+    assert_non_null(find_error(c, "TLSStore", "other", "only the TLSStore named default"));
+    assert_non_null(find_error(c, "TLS store", "extra", "only the default TLS store"));
+    proxy_config_free(c);
+}
+
 /* basicAuth.secret is read from the Middleware's namespace (Traefik's
  * loadBasicAuthCredentials); chain references become "<ns>-<name>". */
 static void test_crd_secrets_and_chains(void **state)
@@ -1070,6 +1097,7 @@ int main(void)
         cmocka_unit_test(test_broken_objects_are_reported_and_skipped),
         cmocka_unit_test(test_file_provider),
         cmocka_unit_test(test_crd_secrets_and_chains),
+        cmocka_unit_test(test_tls_stores),
         cmocka_unit_test(test_ingressroute_names_and_services),
         cmocka_unit_test(test_ingressroute_tls_class_and_broken),
         cmocka_unit_test(test_servers_transports),
