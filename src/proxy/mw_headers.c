@@ -182,8 +182,8 @@ static int parse_cors(hdr_cfg_t *c, const json_t *spec, char *err, size_t errlen
             c->n_origin_res++;
     }
     proxy_mw_strv_free(res, n);
-    if (c->allow_credentials || c->max_age || c->n_origins || n)
-        c->cors = 1;
+    if (c->allow_credentials || c->max_age || c->n_origins || n || c->add_vary)
+        c->cors = 1; /* Traefik's HasCorsHeadersDefined, addVaryHeader included */
     return rc;
 }
 

@@ -173,6 +173,15 @@ static void test_cors_preflight(void **state)
         }
         teardown_req(&f);
     }
+    /* addVaryHeader alone makes the middleware a CORS one (Traefik's
+     * HasCorsHeadersDefined): it answers the preflight itself */
+    fixture_t f;
+    setup_req(&f, "{\"addVaryHeader\":true}", "OPTIONS", 0);
+    proxy_mw_headers_add(&f.req.headers, "Origin", "https://a.test");
+    proxy_mw_headers_add(&f.req.headers, "Access-Control-Request-Method", "PUT");
+    assert_int_equal(proxy_mw_hdr_request(f.cfg, &f.req, &f.resp), PROXY_MW_RESPOND);
+    assert_int_equal(f.resp.status, 200);
+    teardown_req(&f);
 }
 
 static void test_cors_response_and_vary(void **state)
