@@ -74,6 +74,12 @@ static int parse_encodings(compress_cfg_t *c, const json_t *spec, char *err, siz
         c->dflt = enc_from_name(d, strlen(d));
         if (c->dflt == -2)
             rc = hc_errf(err, errlen, -EINVAL, "compress: unsupported defaultEncoding %s", d);
+        int listed = 0;
+        for (size_t i = 0; i < c->n_enc; i++)
+            listed |= c->enc[i] == c->dflt;
+        if (rc == 0 && !listed) /* Traefik refuses it too */
+            rc = hc_errf(err, errlen, -EINVAL,
+                         "compress: defaultEncoding %s is not one of the encodings", d);
     }
     hc_free(d);
     return rc;

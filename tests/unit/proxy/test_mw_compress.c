@@ -126,6 +126,7 @@ static void test_parse_errors(void **state)
     const char *bad[] = {
         "{\"encodings\":[\"deflate\"]}",
         "{\"defaultEncoding\":\"lzma\"}",
+        "{\"encodings\":[\"gzip\"],\"defaultEncoding\":\"br\"}", /* not listed: Traefik's error */
         "{\"minResponseBodyBytes\":-1}",
         "{\"excludedContentTypes\":[\"a/b\"],\"includedContentTypes\":[\"c/d\"]}",
         "{\"encodings\":\"gzip\"}",
