@@ -340,25 +340,13 @@ http:
             weight: 1
     wsticky:
       weighted:
-        sticky:
-          cookie: {{name: lvl1, path: /app, domain: .example.test, httpOnly: true}}
-        services:
-          - name: one
-            weight: 1
-          - name: two
-            weight: 1
-    fo:
-      failover:
-        service: fomain
-        fallback: two
-    fomain:
+        sticky: {{cookie: {{name: lvl1, path: /app, domain: .example.test, httpOnly: true}}}}
+        services: [{{name: one, weight: 1}}, {{name: two, weight: 1}}]
+    fo: {{failover: {{service: fomain, fallback: two}}}}
+    fomain:  # f3, which the health check test stops
       loadBalancer:
-        healthCheck:
-          path: /status/200
-          interval: 500ms
-          timeout: 1s
-        servers:
-          - url: http://127.0.0.1:{f3}
+        healthCheck: {{path: /status/200, interval: 500ms, timeout: 1s}}
+        servers: [{{url: "http://127.0.0.1:{f3}"}}]
     stickypool:
       loadBalancer:
         sticky:
