@@ -239,8 +239,12 @@ int proxy_mw_compress_response(const void *cfg, proxy_mw_encoding_t enc,
 {
     const compress_cfg_t *c = cfg;
     proxy_mw_headers_t *h = &resp->headers;
-    if (enc == PROXY_MW_ENC_IDENTITY || resp->status < 200 || resp->status == 204 ||
-        resp->status == 304)
+    if (enc == PROXY_MW_ENC_IDENTITY)
+        return 0;
+    /* an encoder was picked: the answer varies with Accept-Encoding whether or not this
+     * one is compressed (Traefik's handlers add it before the response is known) */
+    proxy_mw_headers_add(h, "Vary", "Accept-Encoding");
+    if (resp->status < 200 || resp->status == 204 || resp->status == 304)
         return 0;
     const char *ce = proxy_mw_headers_get(h, "Content-Encoding");
     if ((ce && ce[0]) || !type_allowed(c, proxy_mw_headers_get(h, "Content-Type")))
@@ -249,6 +253,5 @@ int proxy_mw_compress_response(const void *cfg, proxy_mw_encoding_t enc,
         return 0;
     proxy_mw_headers_del(h, "Content-Length");
     proxy_mw_headers_set(h, "Content-Encoding", proxy_mw_encoding_name(enc));
-    proxy_mw_headers_add(h, "Vary", "Accept-Encoding");
     return 1;
 }
