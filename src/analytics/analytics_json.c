@@ -5,6 +5,7 @@
  * Beyond the RFC, as jansson does: \u0000 and lone surrogate escapes are refused, so are
  * numbers too large for a double, and nesting ends at ANALYTICS_JSON_DEPTH_MAX. */
 #include "analytics/analytics_json.h"
+#include "core/hc_buf.h"
 
 #include <errno.h>
 #include <math.h>
@@ -113,26 +114,6 @@ static long hex4(const char *p, const char *end)
     return v;
 }
 
-static char *put_utf8(char *w, unsigned long cp)
-{
-    if (cp < 0x80) {
-        *w++ = (char)cp;
-    } else if (cp < 0x800) {
-        *w++ = (char)(0xc0 | cp >> 6);
-        *w++ = (char)(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-        *w++ = (char)(0xe0 | cp >> 12);
-        *w++ = (char)(0x80 | (cp >> 6 & 0x3f));
-        *w++ = (char)(0x80 | (cp & 0x3f));
-    } else {
-        *w++ = (char)(0xf0 | cp >> 18);
-        *w++ = (char)(0x80 | (cp >> 12 & 0x3f));
-        *w++ = (char)(0x80 | (cp >> 6 & 0x3f));
-        *w++ = (char)(0x80 | (cp & 0x3f));
-    }
-    return w;
-}
-
 /* The escape whose backslash is at p (RFC 8259 §7): its code point in *cp, surrogate
  * pairs joined. Returns the byte after it, or NULL when it is invalid. */
 static char *read_escape(char *p, const char *end, unsigned long *cp)
@@ -194,8 +175,10 @@ static int read_string_full(analytics_json_iter_t *it, int decode, analytics_jso
                 return fail(it, p, "invalid escape");
             if (cp == 0)
                 return fail(it, p, "\\u0000 is not allowed");
-            if (decode)
-                w = put_utf8(w ? w : p, cp);
+            if (decode) {
+                w = w ? w : p;
+                w += hc_utf8_put(w, (uint32_t)cp);
+            }
             p = next;
         } else {
             return fail(it, p, "control character in string");

@@ -3,6 +3,7 @@
  * scheme, special-scheme slashes and backslashes, authority (userinfo skipped, host,
  * port), IPv4/IPv6 hosts, dot segments, the percent-encode sets, search and hash. */
 #include "analytics/analytics_url.h"
+#include "core/hc_buf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -620,21 +621,10 @@ void analytics_copy_utf8(char *out, size_t cap, const char *s, size_t len)
 /* Appends the UTF-8 encoding of cp. */
 static void sb_utf8(sbuf_t *b, uint32_t cp)
 {
-    if (cp < 0x80) {
-        sb_putc(b, (char)cp);
-    } else if (cp < 0x800) {
-        sb_putc(b, (char)(0xc0 | cp >> 6));
-        sb_putc(b, (char)(0x80 | (cp & 63)));
-    } else if (cp < 0x10000) {
-        sb_putc(b, (char)(0xe0 | cp >> 12));
-        sb_putc(b, (char)(0x80 | (cp >> 6 & 63)));
-        sb_putc(b, (char)(0x80 | (cp & 63)));
-    } else {
-        sb_putc(b, (char)(0xf0 | cp >> 18));
-        sb_putc(b, (char)(0x80 | (cp >> 12 & 63)));
-        sb_putc(b, (char)(0x80 | (cp >> 6 & 63)));
-        sb_putc(b, (char)(0x80 | (cp & 63)));
-    }
+    char u[4];
+    size_t n = hc_utf8_put(u, cp);
+    for (size_t i = 0; i < n; i++)
+        sb_putc(b, u[i]);
 }
 
 /* ECMA-262 Decode(string, reservedSet): 0 on success, -1 where it throws URIError. */

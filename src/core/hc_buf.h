@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct hc_buf {
     char *base; /* NUL-terminated when len < cap; NULL until the first append */
@@ -24,6 +25,9 @@ int hc_buf_reserve(hc_buf_t *b, size_t n);
 int hc_buf_append(hc_buf_t *b, const void *p, size_t n);
 /** Appends a NUL-terminated string. Returns 0 or -ENOBUFS. */
 int hc_buf_puts(hc_buf_t *b, const char *s);
+/** Writes the code point cp (at most 0x10FFFF) in UTF-8 at out, which has room for 4
+ *  bytes; returns the bytes written. */
+size_t hc_utf8_put(char *out, uint32_t cp);
 /** Appends printf-formatted text. Returns 0 or -ENOBUFS (nothing appended). */
 int hc_buf_printf(hc_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int hc_buf_vprintf(hc_buf_t *b, const char *fmt, va_list ap);

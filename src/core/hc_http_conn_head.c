@@ -260,25 +260,6 @@ static int is_token_n(const char *s, size_t n)
  * than reaching routing, X-Forwarded-Host and the upstream. */
 static const uint32_t host_bits[8] = {0x00000000u, 0x2fff7ff2u, 0xaffffffeu, 0x47fffffeu};
 
-/* Whether the comma-separated list v (n bytes) holds token, in any case. */
-static int has_token(const char *v, size_t n, const char *token)
-{
-    size_t tl = strlen(token);
-    for (size_t i = 0; i < n;) {
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t s = i;
-        while (i < n && v[i] != ',')
-            i++;
-        size_t e = i;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-            e--;
-        if (e - s == tl && !strncasecmp(v + s, token, tl))
-            return 1;
-    }
-    return 0;
-}
-
 /* RFC 9112 §6.1, §6.3 and §3.2 checks on the complete head. */
 static int check_head(hc_http_conn_t *c, const hc_http_parse_head_t *h)
 {
@@ -305,7 +286,7 @@ static int check_head(hc_http_conn_t *c, const hc_http_parse_head_t *h)
         } else if (f->name_len == 6 && !strcasecmp(f->name, "expect") && !expect++) {
             /* RFC 9110 §10.1.1, as Go's server reads the first Expect field: 100-continue
              * among its tokens, or 417 for an expectation it cannot meet */
-            if (has_token(f->value, f->value_len, "100-continue"))
+            if (hc_http_has_token(f->value, f->value_len, "100-continue"))
                 rq->expect_continue = h->version_minor >= 1;
             else if (f->value_len) /* an empty one asks nothing: the checks go on */
                 return reject(c, 417, "expectation failed");

@@ -5,6 +5,7 @@
 
 #include <http_parser.h>
 #include <string.h>
+#include <strings.h>
 #include <uv.h>
 
 /* http-parser's own head limit is one process-wide number (80 KiB unless raised). The
@@ -216,6 +217,18 @@ const unsigned char hc_http_tchar[256] = {
     ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,         ['^'] = 1,         ['_'] = 1,
     ['`'] = 1, ['|'] = 1, ['~'] = 1, ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
 };
+
+int hc_http_has_token(const char *v, size_t n, const char *token)
+{
+    size_t tl = strlen(token);
+    for (size_t i = 0; tl && i + tl <= n; i++) {
+        int start = i == 0 || v[i - 1] == ',' || v[i - 1] == ' ' || v[i - 1] == '\t';
+        int end = i + tl == n || v[i + tl] == ',' || v[i + tl] == ' ' || v[i + tl] == '\t';
+        if (start && end && !strncasecmp(v + i, token, tl))
+            return 1;
+    }
+    return 0;
+}
 
 /* Whether http-parser knows the method m (n bytes): the common ones at once, then its
  * table. */

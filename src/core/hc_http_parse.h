@@ -73,6 +73,10 @@ enum {
  * one. */
 extern const unsigned char hc_http_tchar[256];
 
+/** Whether the field value v (n bytes) holds token in any case, as Go's hasToken reads
+ *  a list: the token bounded by the value's ends, commas, spaces or tabs. */
+int hc_http_has_token(const char *v, size_t n, const char *token);
+
 /* Longest request method read (RFC 9110 §9.1: any token; Go sets no limit but the head's). */
 #define HC_HTTP_PARSE_METHOD_MAX 64
 

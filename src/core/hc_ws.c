@@ -293,19 +293,6 @@ static void ws_on_close(void *ud)
     hc_free(ws);
 }
 
-static int has_token(const char *v, const char *tok)
-{
-    size_t tl = strlen(tok);
-    for (const char *p = v; p && *p;) {
-        while (*p == ' ' || *p == ',' || *p == '\t')
-            p++;
-        if (!strncasecmp(p, tok, tl) && (p[tl] == '\0' || p[tl] == ',' || p[tl] == ' '))
-            return 1;
-        p = strchr(p, ',');
-    }
-    return 0;
-}
-
 hc_ws_t *hc_ws_accept(hc_http_req_t *req, const hc_ws_cbs_t *cbs, void *arg, size_t max_message)
 {
     const char *up = hc_http_req_header(req, "Upgrade", NULL);
@@ -314,8 +301,9 @@ hc_ws_t *hc_ws_accept(hc_http_req_t *req, const hc_ws_cbs_t *cbs, void *arg, siz
     size_t klen = 0;
     const char *key = hc_http_req_header(req, "Sec-WebSocket-Key", &klen);
     if (strcmp(req->method, "GET") || req->version_minor < 1 || !up ||
-        !has_token(up, "websocket") || !conn || !has_token(conn, "upgrade") || !key || klen != 24 ||
-        key[22] != '=' || key[23] != '=') {
+        !hc_http_has_token(up, strlen(up), "websocket") || !conn ||
+        !hc_http_has_token(conn, strlen(conn), "upgrade") || !key || klen != 24 || key[22] != '=' ||
+        key[23] != '=') {
         hc_http_respond_error(req, 400, "bad websocket handshake");
         return NULL;
     }

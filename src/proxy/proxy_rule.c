@@ -138,31 +138,6 @@ static long digits(const char *s, size_t n, int base)
     return v;
 }
 
-/* Code point cp in UTF-8 at out; returns the bytes written. */
-static size_t utf8_put(char *out, long cp)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xc0 | cp >> 6);
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xe0 | cp >> 12);
-        out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-        out[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | cp >> 18);
-    out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-    out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-    out[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /* A Go interpreted string literal body, with Go's escapes (strconv.Unquote): \a \b \f
  * \n \r \t \v \\ \", \xHH and \ooo bytes, \uHHHH and \UHHHHHHHH code points (written
  * in UTF-8, never longer than the escape). */
@@ -192,7 +167,7 @@ static int parse_quoted(parser_t *p, char *out, size_t *olen)
             return perr(p, "invalid escape \\%c in a quoted string", c);
         p->pos = at + width;
         if (c == 'u' || c == 'U')
-            n += utf8_put(out + n, v);
+            n += hc_utf8_put(out + n, (uint32_t)v);
         else
             out[n++] = (char)v;
     }

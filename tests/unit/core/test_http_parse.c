@@ -151,6 +151,26 @@ static const struct {
      NULL},
 };
 
+/* Go's hasToken: the token between the value's ends, commas, spaces or tabs, any case. */
+static void test_has_token(void **state)
+{
+    static const struct {
+        const char *v, *tok;
+        int want;
+    } toks[] = {
+        {"100-continue", "100-continue", 1},
+        {"foo, 100-Continue", "100-continue", 1},
+        {"100-continue foo", "100-continue", 1},
+        {"keep-alive,Upgrade", "upgrade", 1},
+        {"x100-continue", "100-continue", 0},
+        {"upgrades", "upgrade", 0},
+        {"", "upgrade", 0},
+    };
+    for (size_t i = 0; i < sizeof(toks) / sizeof(toks[0]); i++)
+        assert_int_equal(hc_http_has_token(toks[i].v, strlen(toks[i].v), toks[i].tok),
+                         toks[i].want);
+}
+
 static void test_table_at_every_split(void **state)
 {
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -264,6 +284,7 @@ static void test_callback_failure_reported(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_has_token),
         cmocka_unit_test(test_table_at_every_split),
         cmocka_unit_test(test_head_facts),
         cmocka_unit_test(test_pause_holds_pipelined_request),
