@@ -151,6 +151,20 @@ json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s)
             json_pack("{s:o, s:o}", "service",
                       name_as_configured(s->weighted[0].service_name, s->provider), "fallback",
                       name_as_configured(s->weighted[1].service_name, s->provider)));
+    } else if (s->type == PROXY_SERVICE_MIRRORING) {
+        json_t *m = json_object(), *list = json_array();
+        if (s->nweighted)
+            json_object_set_new(m, "service",
+                                name_as_configured(s->weighted[0].service_name, s->provider));
+        json_object_set_new(m, "mirrorBody", json_boolean(s->mirror_body));
+        json_object_set_new(m, "maxBodySize", json_integer(s->mirror_max_body));
+        for (size_t i = 1; i < s->nweighted; i++)
+            json_array_append_new(
+                list, json_pack("{s:o, s:I}", "name",
+                                name_as_configured(s->weighted[i].service_name, s->provider),
+                                "percent", (json_int_t)s->weighted[i].weight));
+        json_object_set_new(m, "mirrors", list);
+        json_object_set_new(o, "mirroring", m);
     } else if (s->type == PROXY_SERVICE_WEIGHTED) {
         json_t *list = json_array();
         for (size_t i = 0; i < s->nweighted; i++)
@@ -174,7 +188,8 @@ json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s)
     json_object_set_new(o, "provider", json_string(proxy_provider_name(s->provider)));
     static const char *const types[] = {[PROXY_SERVICE_LOADBALANCER] = "loadbalancer",
                                         [PROXY_SERVICE_WEIGHTED] = "weighted",
-                                        [PROXY_SERVICE_FAILOVER] = "failover"};
+                                        [PROXY_SERVICE_FAILOVER] = "failover",
+                                        [PROXY_SERVICE_MIRRORING] = "mirroring"};
     json_object_set_new(o, "type", json_string(types[s->type]));
     return o;
 }

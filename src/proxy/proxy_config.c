@@ -301,6 +301,24 @@ int pc_sticky_parse(const json_t *sticky, proxy_sticky_t *s)
     return 0;
 }
 
+const char *pc_mirroring_parse(proxy_service_t *s, const json_t *m)
+{
+    const json_t *body = json_object_get(m, "mirrorBody"), *max = json_object_get(m, "maxBodySize");
+    s->type = PROXY_SERVICE_MIRRORING;
+    for (size_t i = 1; i < s->nweighted; i++)
+        if (s->weighted[i].weight < 0 || s->weighted[i].weight > 100)
+            return "percent must be between 0 and 100"; /* Traefik's AddMirror */
+    if (s->nweighted > PROXY_MIRRORS_MAX + 1)
+        return "a mirroring service takes at most 64 mirrors"; /* PROXY_MIRRORS_MAX */
+    if (body && !json_is_boolean(body))
+        return "mirrorBody must be true or false";
+    if (max && !json_is_integer(max))
+        return "maxBodySize must be an integer";
+    s->mirror_body = !json_is_false(body);
+    s->mirror_max_body = max ? (long long)json_integer_value(max) : -1;
+    return NULL;
+}
+
 static char *strdup_or_null(const char *s)
 {
     return s ? hc_strdup(s) : NULL;

@@ -52,10 +52,14 @@ typedef struct proxy_sticky {
 typedef enum proxy_service_type {
     PROXY_SERVICE_LOADBALANCER,
     PROXY_SERVICE_WEIGHTED,
-    PROXY_SERVICE_FAILOVER, /* weighted[0] while it has a healthy server, else weighted[1] */
+    PROXY_SERVICE_FAILOVER,  /* weighted[0] while it has a healthy server, else weighted[1] */
+    PROXY_SERVICE_MIRRORING, /* weighted[0] answers; weighted[1..] get copies, their
+                                weight the percent of requests each is sent */
 } proxy_service_type_t;
 
 typedef struct proxy_service proxy_service_t;
+
+enum { PROXY_MIRRORS_MAX = 64 }; /* mirrors of one mirroring service */
 
 typedef struct proxy_weighted {
     char *service_name;             /* qualified */
@@ -75,8 +79,11 @@ struct proxy_service {
     proxy_sticky_t sticky;
     json_t *health_check;       /* file provider loadBalancer.healthCheck (owned copy) or NULL */
     proxy_weighted_t *weighted; /* WEIGHTED: the children in order; FAILOVER: the service,
-                                   then the fallback (weights unused) */
+                                   then the fallback (weights unused); MIRRORING: the
+                                   service, then the mirrors */
     size_t nweighted;
+    int mirror_body;           /* MIRRORING: mirrorBody (default 1) */
+    long long mirror_max_body; /* MIRRORING: maxBodySize, -1 (the default) = no limit */
     proxy_status_t status;
     char **errors;
     size_t nerrors;

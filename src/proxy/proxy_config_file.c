@@ -162,18 +162,46 @@ static const char *failover(proxy_service_t *s, const json_t *f)
     return NULL;
 }
 
+/* mirroring: service, mirrors ({name, percent}), mirrorBody, maxBodySize. */
+static const char *mirroring(proxy_service_t *s, const json_t *m)
+{
+    size_t i;
+    const json_t *e;
+    const char *main = pc_str(m, "service");
+    if (!main || !*main)
+        return "mirroring needs a service";
+    s->weighted =
+        hc_calloc(json_array_size(json_object_get(m, "mirrors")) + 1, sizeof(*s->weighted));
+    s->weighted[s->nweighted++] = (proxy_weighted_t){.service_name = pc_qualify(main, "file")};
+    json_array_foreach(json_object_get(m, "mirrors"), i, e)
+    {
+        const char *name = pc_str(e, "name");
+        const json_t *pct = json_object_get(e, "percent");
+        if (!name || !*name)
+            return "each mirror needs a name";
+        s->weighted[s->nweighted++] = (proxy_weighted_t){
+            .service_name = pc_qualify(name, "file"),
+            .weight = json_is_integer(pct) ? (long long)json_integer_value(pct) : 0,
+        };
+    }
+    return pc_mirroring_parse(s, m);
+}
+
 static void file_service(pc_build_t *b, const char *src, const char *name, const json_t *o)
 {
     const json_t *lb = json_object_get(o, "loadBalancer"), *w = json_object_get(o, "weighted");
-    const json_t *f = json_object_get(o, "failover");
-    if (!json_is_object(o) || json_object_size(o) != 1 || (!lb && !w && !f)) {
+    const json_t *f = json_object_get(o, "failover"), *m = json_object_get(o, "mirroring");
+    if (!json_is_object(o) || json_object_size(o) != 1 || (!lb && !w && !f && !m)) {
         file_err(b, src, "service", name,
-                 "a service must define exactly one of loadBalancer, weighted or failover "
-                 "(mirroring is not supported)");
+                 "a service must define exactly one of loadBalancer, weighted, failover or "
+                 "mirroring");
         return;
     }
     proxy_service_t *s = pc_service_add(b, pc_strf("%s@file", name), PROXY_PROVIDER_FILE, src);
-    const char *err = lb ? load_balancer(s, lb) : w ? weighted(s, w) : failover(s, f);
+    const char *err = lb  ? load_balancer(s, lb)
+                      : w ? weighted(s, w)
+                      : f ? failover(s, f)
+                          : mirroring(s, m);
     if (err) {
         pc_service_fail(s, "%s", err);
         file_err(b, src, "service", name, err);

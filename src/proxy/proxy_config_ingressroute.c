@@ -133,6 +133,27 @@ char *pc_crd_service(pc_kstate_t *k, const char *ns, const json_t *ref, char *er
     return service_ref(k, ns, ref, NULL, err, errlen);
 }
 
+/* Builds the service ref names and adds it to q's children with weight (a percent for a
+ * mirror). Returns q, which building the child may have moved; err set on failure. */
+static proxy_service_t *child_add(pc_kstate_t *k, const pc_kobj_t *o, const json_t *ref,
+                                  const char *q, long long weight, char *err, size_t errlen)
+{
+    char *child = service_ref(k, o->ns, ref, NULL, err, errlen);
+    proxy_service_t *s = pc_service_find(k->b, q);
+    if (child) {
+        s->weighted = hc_realloc(s->weighted, (s->nweighted + 1) * sizeof(*s->weighted));
+        s->weighted[s->nweighted++] = (proxy_weighted_t){.service_name = child, .weight = weight};
+    }
+    return s;
+}
+
+/* An integer field of ref, dflt when absent. */
+static long long ref_int(const json_t *ref, const char *key, long long dflt)
+{
+    const json_t *v = json_object_get(ref, key);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : dflt;
+}
+
 /* A weighted service q over services (a list of references with weights), sticky as
  * given. A child that cannot be built disables q with the reason, also returned in err
  * (-EINVAL). */
@@ -147,21 +168,40 @@ static int weighted_add(pc_kstate_t *k, const pc_kobj_t *o, const json_t *servic
     *err = '\0';
     json_array_foreach(services, i, ref)
     {
-        char *child = service_ref(k, o->ns, ref, NULL, err, errlen);
-        s = pc_service_find(k->b, q); /* building the child may have moved it */
-        if (!child)
+        s = child_add(k, o, ref, q, ref_int(ref, "weight", 1), err, errlen);
+        if (*err)
             break;
-        const json_t *w = json_object_get(ref, "weight");
-        s->weighted = hc_realloc(s->weighted, (s->nweighted + 1) * sizeof(*s->weighted));
-        s->weighted[s->nweighted++] = (proxy_weighted_t){
-            .service_name = child,
-            .weight = json_is_integer(w) ? (long long)json_integer_value(w) : 1,
-        };
     }
     if (!*err && !s->nweighted)
         snprintf(err, errlen, "weighted needs at least one service");
     if (!*err && pc_sticky_parse(sticky, &s->sticky) < 0)
         snprintf(err, errlen, "sticky must hold a cookie mapping");
+    if (*err)
+        pc_service_fail(s, "%s", err);
+    return *err ? -EINVAL : 0;
+}
+
+/* A mirroring service q: m names the service (a reference), its mirrors (references
+ * with percents), mirrorBody and maxBodySize. Failures as weighted_add. */
+static int mirroring_add(pc_kstate_t *k, const pc_kobj_t *o, const json_t *m, const char *q,
+                         char *err, size_t errlen)
+{
+    proxy_service_t *s =
+        pc_service_add(k->b, hc_strdup(q), PROXY_PROVIDER_KUBERNETESCRD, o->source);
+    size_t i;
+    const json_t *ref;
+    s->type = PROXY_SERVICE_MIRRORING;
+    *err = '\0';
+    s = child_add(k, o, m, q, 0, err, errlen);
+    json_array_foreach(json_object_get(m, "mirrors"), i, ref)
+    {
+        if (*err)
+            break;
+        s = child_add(k, o, ref, q, ref_int(ref, "percent", 0), err, errlen);
+    }
+    const char *bad = *err ? NULL : pc_mirroring_parse(s, m);
+    if (bad)
+        snprintf(err, errlen, "%s", bad);
     if (*err)
         pc_service_fail(s, "%s", err);
     return *err ? -EINVAL : 0;
@@ -331,18 +371,18 @@ void pc_ingressroute_load(pc_kstate_t *k, const pc_kobj_t *o)
 void pc_traefik_service_load(pc_kstate_t *k, const pc_kobj_t *o)
 {
     const json_t *spec = json_object_get(o->obj, "spec");
-    const json_t *w = json_object_get(spec, "weighted");
+    const json_t *w = json_object_get(spec, "weighted"), *m = json_object_get(spec, "mirroring");
     char err[PC_ERR_MAX];
-    if (!json_is_object(w)) {
+    if (json_is_object(w) == json_is_object(m)) {
         pc_error(k->b, o->source, "TraefikService", o->ns, o->name,
-                 json_object_get(spec, "mirroring")
-                     ? "mirroring is not supported"
-                     : "spec must define weighted (mirroring is not supported)");
+                 "spec must define one of weighted or mirroring");
         return;
     }
     char *id = pc_strf("%s-%s", o->ns, o->name), *q = pc_crd_name(id);
-    if (weighted_add(k, o, json_object_get(w, "services"), json_object_get(w, "sticky"), q, err,
-                     sizeof(err)) < 0)
+    int rc = m ? mirroring_add(k, o, m, q, err, sizeof(err))
+               : weighted_add(k, o, json_object_get(w, "services"), json_object_get(w, "sticky"), q,
+                              err, sizeof(err));
+    if (rc < 0)
         pc_error(k->b, o->source, "TraefikService", o->ns, o->name, "%s", err);
     hc_free(id);
     hc_free(q);

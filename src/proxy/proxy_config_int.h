@@ -61,6 +61,9 @@ void pc_router_order(proxy_router_t *r, long long priority, int ingress_exact);
 /* A sticky section ({cookie: {name, secure, httpOnly, sameSite, maxAge}}, Traefik's
  * dynamic.Sticky) into *s; NULL sticky leaves s as it is. -1 when cookie is not a mapping. */
 int pc_sticky_parse(const json_t *sticky, proxy_sticky_t *s);
+/** A mirroring's own settings on s (its children already in s->weighted, each mirror's
+ *  percent as its weight): mirrorBody, maxBodySize. NULL, or what is wrong. */
+const char *pc_mirroring_parse(proxy_service_t *s, const json_t *mirroring);
 /* The service named name built so far, or NULL (a linear search: before the sort). */
 proxy_service_t *pc_service_find(pc_build_t *b, const char *name);
 

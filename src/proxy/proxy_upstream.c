@@ -23,18 +23,30 @@
 enum {
     BODY_UNACKED_MAX = 256 * 1024, /* request body bytes queued upstream before pausing */
     MAX_TRIED = 16,
-    LENS_STACK = 128,            /* field lengths measured on the stack (64 fields) */
-    STORE_SPARE = 256,           /* field store room for X-Forwarded-* and middleware edits */
-    HS_STACK = 64,               /* upstream request fields passed from the stack */
-    URL_STACK = 1024,            /* upstream targets built on the stack */
-    FREE_FWD_MAX = 64,           /* finished forwards kept per manager for reuse */
-    STORE_KEEP = 16 * 1024,      /* field store capacity a recycled forward keeps */
-    UPSTREAM_HEAD_MAX = 1 << 20, /* response header section taken from a server */
-    SPLICE_MIN = 16 * 1024,      /* body bytes left worth splicing rather than copying */
-    LARGE_BODY = 48 * 1024,      /* a body worth a small head read (HC_HCLI_READ_SMALL) */
-    PIPE_SIZE = 256 * 1024,      /* asked of the splice pipe: one move for most bodies */
-    CONTINUE_MS = 1000,          /* a server's 100 Continue awaited (Traefik's transport) */
+    LENS_STACK = 128,             /* field lengths measured on the stack (64 fields) */
+    STORE_SPARE = 256,            /* field store room for X-Forwarded-* and middleware edits */
+    HS_STACK = 64,                /* upstream request fields passed from the stack */
+    URL_STACK = 1024,             /* upstream targets built on the stack */
+    FREE_FWD_MAX = 64,            /* finished forwards kept per manager for reuse */
+    STORE_KEEP = 16 * 1024,       /* field store capacity a recycled forward keeps */
+    UPSTREAM_HEAD_MAX = 1 << 20,  /* response header section taken from a server */
+    SPLICE_MIN = 16 * 1024,       /* body bytes left worth splicing rather than copying */
+    LARGE_BODY = 48 * 1024,       /* a body worth a small head read (HC_HCLI_READ_SMALL) */
+    PIPE_SIZE = 256 * 1024,       /* asked of the splice pipe: one move for most bodies */
+    CONTINUE_MS = 1000,           /* a server's 100 Continue awaited (Traefik's transport) */
+    MIRRORS_IN_FLIGHT_MAX = 1024, /* mirrored copies in flight per manager: more are dropped */
 };
+
+/* A forward's copies for a mirroring service's mirrors: sent once the forward is over
+ * (as Traefik sends them after the main response), with the body kept as it streamed
+ * past, unless the client left first or the body was over maxBodySize. */
+typedef struct up_mirror {
+    up_lb_t *lb;   /* the mirroring service */
+    uint64_t due;  /* up_mirrors_due: the mirrors that get this request */
+    hc_buf_t body; /* the request body as it went upstream */
+    int keep;      /* 1: body bytes are kept (mirrorBody) */
+    int body_done; /* the body ended (or there is none to keep) */
+} up_mirror_t;
 
 /* Recycled through the manager's free list: the members before `up` (buffers and
  * arrays) are kept, the rest is zeroed for the next request. */
@@ -85,6 +97,8 @@ struct proxy_fwd {
     size_t spliced;      /* taken from it, reported when the last is out */
     uint64_t t_origin;
     proxy_fwd_result_t res;
+    up_lb_t *mirroring; /* the mirroring service the first pick passed, if any */
+    up_mirror_t *mirror;
 };
 
 static const hc_http_client_req_cbs_t creq_cbs;
@@ -105,6 +119,7 @@ static up_server_t *pick(proxy_fwd_t *f, up_lb_t *lb)
     up_pick_t p = {&f->hdrs, f->tried, f->ntried, f->lb, f->need_cookie};
     up_server_t *s = up_pick(&p, lb);
     f->lb = p.lb;
+    f->mirroring = p.mirroring;
     f->need_cookie = p.need_cookie;
     memcpy(f->cookies, p.set, p.nset * sizeof(p.set[0]));
     f->ncookies = p.nset;
@@ -146,8 +161,12 @@ static void buf_trim(hc_buf_t *b)
         hc_buf_free(b);
 }
 
+static void mirror_send(proxy_fwd_t *f);
+
 static void fwd_free(proxy_fwd_t *f)
 {
+    if (f->mirror)
+        mirror_send(f);
     proxy_upstream_t *up = f->up;
     if (up) {
         if (f->prev)
@@ -805,37 +824,60 @@ static const hc_http_client_req_cbs_t creq_cbs = {
 
 /* ---- the request ---- */
 
-static int attempt_start(proxy_fwd_t *f)
+/* sv's origin for the worker's client, parsed at first use (once per server and
+ * generation) with leaf's transport; -EINVAL when its URL does not parse. */
+static int server_origin(proxy_upstream_t *up, const up_lb_t *leaf, up_server_t *sv)
 {
-    up_server_t *sv = f->server;
-    if (!sv->origin) { /* parsed once per server and generation */
-        sv->origin =
-            hc_http_client_origin_new(f->up->client, sv->url, f->lb->server_name, f->lb->tls);
-        if (!sv->origin)
-            return -EINVAL;
-        hc_http_client_origin_pool(sv->origin, f->lb->max_idle, f->lb->idle_ms);
-    }
-    size_t n = f->hdrs.len;
-    hc_http_client_header_t hs_stack[HS_STACK];
-    hc_http_client_header_t *hs = n + 1 <= HS_STACK ? hs_stack : hc_calloc(n + 1, sizeof(*hs));
+    if (sv->origin)
+        return 0;
+    sv->origin = hc_http_client_origin_new(up->client, sv->url, leaf->server_name, leaf->tls);
+    if (!sv->origin)
+        return -EINVAL;
+    hc_http_client_origin_pool(sv->origin, leaf->max_idle, leaf->idle_ms);
+    return 0;
+}
+
+/* The upstream request's fields into hs (room for f->hdrs.len + 1): f's fields, Host as
+ * leaf's passHostHeader says. Returns their number. */
+static size_t request_fields(const proxy_fwd_t *f, const up_lb_t *leaf, hc_http_client_header_t *hs)
+{
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < f->hdrs.len; i++) {
         const char *name = f->hdrs.v[i].name, *value = f->hdrs.v[i].value;
         size_t nl = strlen(name);
         if (nl != 4 || !name_is(name, "Host"))
             hs[k++] = (hc_http_client_header_t){name, value, nl, strlen(value)};
     }
-    if (f->lb->pass_host && f->host && *f->host)
+    if (leaf->pass_host && f->host && *f->host)
         hs[k++] = (hc_http_client_header_t){"Host", f->host, 4, strlen(f->host)};
-    /* the server URL's path prefix, then the request's target */
-    size_t tl = sv->path_len ? strlen(f->target) : 0;
+    return k;
+}
+
+/* The request-target for sv: its URL's path prefix, then the request's target; in
+ * stack (URL_STACK bytes) when it fits, else allocated (free it when != stack and !=
+ * f->target). */
+static char *request_target(const proxy_fwd_t *f, const up_server_t *sv, char *stack)
+{
+    if (!sv->path_len)
+        return f->target;
+    size_t tl = strlen(f->target);
+    char *target = sv->path_len + tl < URL_STACK ? stack : hc_malloc(sv->path_len + tl + 1);
+    memcpy(target, sv->path, sv->path_len);
+    memcpy(target + sv->path_len, f->target, tl + 1);
+    return target;
+}
+
+static int attempt_start(proxy_fwd_t *f)
+{
+    up_server_t *sv = f->server;
+    if (server_origin(f->up, f->lb, sv) < 0)
+        return -EINVAL;
+    size_t n = f->hdrs.len;
+    hc_http_client_header_t hs_stack[HS_STACK];
+    hc_http_client_header_t *hs = n + 1 <= HS_STACK ? hs_stack : hc_calloc(n + 1, sizeof(*hs));
+    size_t k = request_fields(f, f->lb, hs);
     char url_stack[URL_STACK];
-    char *target = f->target;
-    if (sv->path_len) {
-        target = sv->path_len + tl < URL_STACK ? url_stack : hc_malloc(sv->path_len + tl + 1);
-        memcpy(target, sv->path, sv->path_len);
-        memcpy(target + sv->path_len, f->target, tl + 1);
-    }
+    char *target = request_target(f, sv, url_stack);
     hc_http_client_req_opts_t o = {
         .method = f->method,
         .origin = sv->origin,
@@ -871,6 +913,117 @@ static int attempt_start(proxy_fwd_t *f)
     return rc;
 }
 
+/* ---- mirroring ---- */
+
+/* Whether the request's mirrors are due a copy: then the body is kept as it passes. An
+ * Upgrade is not mirrored (a copy could not take the connection over). */
+static void mirror_begin(proxy_fwd_t *f)
+{
+    uint64_t due = f->mirroring && !f->upgrade ? up_mirrors_due(f->mirroring) : 0;
+    if (!due)
+        return;
+    const up_lb_t *lb = f->mirroring;
+    if (f->has_body && lb->mirror_body && lb->mirror_max_body >= 0 &&
+        f->body_len > lb->mirror_max_body) {
+        hc_log(HC_LOG_DEBUG, "not mirrored: the request body is over maxBodySize",
+               HC_LS("service", lb->name), NULL);
+        return;
+    }
+    up_mirror_t *m = hc_calloc(1, sizeof(*m));
+    m->lb = f->mirroring;
+    m->due = due;
+    m->keep = f->has_body && lb->mirror_body;
+    m->body_done = !m->keep;
+    hc_buf_init(&m->body, 0);
+    f->mirror = m;
+}
+
+static void mirror_drop(proxy_fwd_t *f)
+{
+    hc_buf_free(&f->mirror->body);
+    hc_free(f->mirror);
+    f->mirror = NULL;
+}
+
+/* A piece of the body, kept for the copies unless the whole is over maxBodySize. */
+static void mirror_keep(proxy_fwd_t *f, const char *data, size_t len)
+{
+    up_mirror_t *m = f->mirror;
+    long long max = m->lb->mirror_max_body;
+    if ((max >= 0 && m->body.len + len > (unsigned long long)max) ||
+        hc_buf_append(&m->body, data, len) < 0) {
+        hc_log(HC_LOG_DEBUG, "not mirrored: the request body is over maxBodySize",
+               HC_LS("service", m->lb->name), NULL);
+        mirror_drop(f);
+    }
+}
+
+static void on_mirror_done(hc_http_client_req_t *creq, int status, void *ud)
+{
+    proxy_upstream_t *up = ud;
+    (void)creq;
+    up->mirrors--;
+    if (status < 0)
+        hc_log(HC_LOG_DEBUG, "mirrored request failed", HC_LS("error", strerror(-status)), NULL);
+}
+
+static const hc_http_client_req_cbs_t mirror_cbs = {.on_done = on_mirror_done};
+
+/* One copy to a server of mirror; its response is dropped. */
+static void mirror_one(proxy_fwd_t *f, up_lb_t *mirror, const hc_buf_t *body)
+{
+    up_pick_t p = {.hdrs = &f->hdrs};
+    up_server_t *sv = up_pick(&p, mirror);
+    if (!sv || server_origin(f->up, p.lb, sv) < 0) {
+        hc_log(HC_LOG_DEBUG, "mirror has no server", HC_LS("service", mirror->name), NULL);
+        return;
+    }
+    size_t n = f->hdrs.len;
+    hc_http_client_header_t hs_stack[HS_STACK];
+    hc_http_client_header_t *hs = n + 1 <= HS_STACK ? hs_stack : hc_calloc(n + 1, sizeof(*hs));
+    char url_stack[URL_STACK];
+    char *target = request_target(f, sv, url_stack);
+    hc_http_client_req_opts_t o = {
+        .method = f->method,
+        .origin = sv->origin,
+        .target = target,
+        .headers = hs,
+        .n_headers = request_fields(f, p.lb, hs),
+        .headers_checked = f->fields_checked,
+        .body = body->base,
+        .body_len = body->len,
+        .connect_timeout_ms = p.lb->connect_timeout_ms,
+        .header_timeout_ms = p.lb->header_timeout_ms,
+    };
+    hc_http_client_req_t *creq;
+    if (hc_http_client_request(f->up->client, &o, &mirror_cbs, f->up, &creq) == 0)
+        f->up->mirrors++;
+    if (target != url_stack && target != f->target)
+        hc_free(target);
+    if (hs != hs_stack)
+        hc_free(hs);
+}
+
+/* The forward is over: its copies go out, unless the client left or the body did not
+ * arrive whole. */
+static void mirror_send(proxy_fwd_t *f)
+{
+    up_mirror_t *m = f->mirror;
+    if (m->body_done && f->up && f->res.error != -ECONNRESET) {
+        for (size_t k = 1; k < m->lb->nchildren && k <= PROXY_MIRRORS_MAX; k++) {
+            if (!(m->due >> (k - 1) & 1) || !m->lb->children[k])
+                continue;
+            if (f->up->mirrors >= MIRRORS_IN_FLIGHT_MAX) {
+                hc_log(HC_LOG_WARN, "mirrored copy dropped: too many in flight",
+                       HC_LS("service", m->lb->name), HC_LI("in_flight", f->up->mirrors), NULL);
+                break;
+            }
+            mirror_one(f, m->lb->children[k], &m->body);
+        }
+    }
+    mirror_drop(f);
+}
+
 static void on_client_gone(hc_http_req_t *req, void *arg)
 {
     proxy_fwd_t *f = arg;
@@ -878,8 +1031,8 @@ static void on_client_gone(hc_http_req_t *req, void *arg)
     f->close_armed = 0;
     f->req = NULL;
     f->body_reading = 0;
-    f->res.error = -ECONNRESET;
-    f->res.passed = 0; /* nobody left to answer */
+    f->res.error = -ECONNRESET; /* no copies either (Traefik's canceled request) */
+    f->res.passed = 0;          /* nobody left to answer */
     if (f->creq) {
         hc_http_client_req_cancel(f->creq); /* on_creq_done finishes */
     } else if (f->backoff) {
@@ -901,6 +1054,8 @@ static void on_req_body(hc_http_req_t *req, const char *data, size_t len, int st
         return;
     }
     if (status == 0) {
+        if (f->mirror && f->mirror->keep)
+            mirror_keep(f, data, len);
         if (!f->creq)
             return; /* the upstream is done: the rest is dropped */
         hc_http_client_req_write(f->creq, data, len);
@@ -916,6 +1071,8 @@ static void on_req_body(hc_http_req_t *req, const char *data, size_t len, int st
     if (!f->close_armed && f->finished)
         f->req = NULL;
     if (status == 1) {
+        if (f->mirror)
+            f->mirror->body_done = 1;
         if (f->creq)
             hc_http_client_req_end(f->creq);
         maybe_free(f);
@@ -1079,6 +1236,7 @@ int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
     }
     f->tried[f->ntried++] = f->server;
     f->tries = 1;
+    mirror_begin(f);
     /* RFC 9110 §10.1.1: a client that expects 100-continue gets it when the server asks
      * for the body (Expect goes through), so a refusal costs it no upload. */
     f->await_continue = f->has_body && hc_http_req_expects_continue(f->req);

@@ -184,9 +184,17 @@ static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_servic
         lb_servers(sh, lb, s);
         return;
     }
-    if (s->type == PROXY_SERVICE_FAILOVER) {
+    if (s->type == PROXY_SERVICE_FAILOVER || s->type == PROXY_SERVICE_MIRRORING) {
         lb->nchildren = s->nweighted;
         lb->children = hc_calloc(s->nweighted + 1, sizeof(*lb->children));
+        if (s->type == PROXY_SERVICE_FAILOVER)
+            return;
+        lb->percent = hc_calloc(s->nweighted + 1, sizeof(*lb->percent));
+        lb->sent = hc_calloc(s->nweighted + 1, sizeof(*lb->sent));
+        for (size_t i = 1; i < s->nweighted; i++)
+            lb->percent[i] = (unsigned)s->weighted[i].weight; /* 0..100, checked */
+        lb->mirror_body = s->mirror_body;
+        lb->mirror_max_body = s->mirror_max_body;
         return;
     }
     long long *w = hc_calloc(s->nweighted + 1, sizeof(*w));
@@ -262,6 +270,8 @@ void up_gen_unref(proxy_upstream_shared_t *sh, up_gen_t *g)
             hc_free(lb->child_keys[k]);
         hc_free(lb->child_keys);
         hc_free(lb->child_cookies);
+        hc_free(lb->percent);
+        hc_free(lb->sent);
         proxy_lb_wrr_free(&lb->wrr);
         proxy_sticky_free(&lb->sticky);
         hc_free(lb->name);
@@ -304,7 +314,9 @@ static int lb_has_server(up_lb_t *lb, int depth)
     for (size_t i = 0; i < lb->nservers; i++)
         if (up_server_ok(&lb->servers[i], 1))
             return 1;
-    for (size_t i = 0; i < lb->nchildren; i++)
+    /* a mirroring service answers with its first child alone */
+    size_t n = lb->type == PROXY_SERVICE_MIRRORING && lb->nchildren ? 1 : lb->nchildren;
+    for (size_t i = 0; i < n; i++)
         if (lb_has_server(lb->children[i], depth + 1))
             return 1;
     return 0;
@@ -378,6 +390,11 @@ static up_server_t *pick(up_pick_t *p, up_lb_t *lb, int depth)
         /* main's servers all tried already (a retry): the fallback rather than none */
         return s || !main_up ? s : pick(p, lb->children[1], depth + 1);
     }
+    if (lb->type == PROXY_SERVICE_MIRRORING) {
+        if (!p->mirroring)
+            p->mirroring = lb;
+        return lb->nchildren ? pick(p, lb->children[0], depth + 1) : NULL;
+    }
     if (lb->type == PROXY_SERVICE_WEIGHTED) {
         size_t i = cookie_child(p, lb);
         up_server_t *s = i == PROXY_LB_NONE ? NULL : pick(p, lb->children[i], depth + 1);
@@ -408,4 +425,17 @@ up_server_t *up_pick(up_pick_t *p, up_lb_t *lb)
 int up_lb_has_server(up_lb_t *lb)
 {
     return lb_has_server(lb, 0);
+}
+
+uint64_t up_mirrors_due(up_lb_t *lb)
+{
+    uint64_t due = 0;
+    lb->total++;
+    for (size_t k = 1; k < lb->nchildren && k <= PROXY_MIRRORS_MAX; k++) {
+        if (lb->children[k] && lb->sent[k] * 100 < lb->total * lb->percent[k]) {
+            lb->sent[k]++;
+            due |= (uint64_t)1 << (k - 1);
+        }
+    }
+    return due;
 }

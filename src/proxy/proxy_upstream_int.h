@@ -58,6 +58,13 @@ typedef struct up_lb {
     /* WEIGHTED with sticky: each child's name as configured and its cookie value */
     char **child_keys;
     char (*child_cookies)[PROXY_LB_COOKIE_VALUE_LEN];
+    /* MIRRORING: children[0] answers; children[k > 0] is sent a copy of percent[k] % of
+       the requests (this worker's count, Traefik's rule: while sent[k] * 100 < total *
+       percent[k]) */
+    unsigned *percent;
+    uint64_t *sent, total;
+    int mirror_body;
+    long long mirror_max_body; /* -1: no limit */
 } up_lb_t;
 
 /* The balancing state of one configuration, sorted by service name. Forwards in
@@ -80,6 +87,7 @@ struct proxy_upstream {
     unsigned nfree_fwds;
     proxy_tunnel_t *tunnels;
     size_t ntunnels;
+    unsigned mirrors; /* mirrored copies in flight (proxy_upstream.c) */
     int pipe[2]; /* splicing response bodies; empty between uses, -1 until needed */
 };
 
@@ -108,6 +116,7 @@ typedef struct up_pick {
         size_t child;
     } set[UP_PICK_COOKIES];
     unsigned nset;
+    up_lb_t *mirroring; /* out: the first mirroring service passed on the way */
 } up_pick_t;
 /** A server of lb (a weighted service descends into a child). Healthy servers first;
  *  when every one is out after connect failures, one of those is tried anyway, so a
@@ -115,6 +124,9 @@ typedef struct up_pick {
 up_server_t *up_pick(up_pick_t *p, up_lb_t *lb);
 /** 1 when lb (or a child of a weighted lb) has a server that may take traffic now. */
 int up_lb_has_server(up_lb_t *lb);
+/** The mirrors of mirroring service lb due a copy of the next request, as a bit per
+ *  child index (counted as sent). */
+uint64_t up_mirrors_due(up_lb_t *lb);
 
 /* proxy_upstream_hdr.c */
 /** proxy_upstream_strip_hop with the name lengths of h's fields in known (NULL: measured). */

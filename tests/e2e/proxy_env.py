@@ -377,6 +377,44 @@ def read_head(c, buf=b""):
     return head, rest
 
 
+class Recorder(RawBackend):
+    """Records each request it gets (method, target, head, body, chunked or not) in
+    .seen and answers 200 "mirror" on the same connection."""
+
+    def __init__(self):
+        self.seen = []
+        super().__init__(timeout=10)
+
+    def serve(self, c):
+        buf = b""
+        for _ in range(1000):
+            head, buf = read_head(c, buf)
+            if head is None:
+                return
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            fields = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:]}
+            body = b""
+            if fields.get("transfer-encoding", "").lower() == "chunked":
+                while True:
+                    while b"\r\n" not in buf:
+                        buf += c.recv(65536)
+                    size_line, _, buf = buf.partition(b"\r\n")
+                    size = int(size_line.split(b";")[0], 16)
+                    while len(buf) < size + 2:
+                        buf += c.recv(65536)
+                    body, buf = body + buf[:size], buf[size + 2:]
+                    if size == 0:
+                        break
+            else:
+                want = int(fields.get("content-length", "0"))
+                while len(buf) < want:
+                    buf += c.recv(65536)
+                body, buf = buf[:want], buf[want:]
+            self.seen.append({"method": method, "target": target, "fields": fields, "body": body})
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nmirror")
+
+
 class Sink(threading.Thread):
     """A backend on a free loopback port (.port) that reads one request body of
     Content-Length bytes and answers with the count; started on creation, each socket

@@ -10,8 +10,8 @@ import textwrap
 import types
 
 from harness import Tap, free_port
-from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, make_cert, middleware_yaml,
-                       request, secret_yaml, service_yaml, wait_for)
+from proxy_env import (Backend, Proxy, Recorder, assert_stopped_cleanly, echo, get, header, make_cert,
+                       middleware_yaml, request, secret_yaml, service_yaml, wait_for)
 from test_proxy_tls import curl
 
 t = Tap()
@@ -90,6 +90,35 @@ WRR = textwrap.dedent("""\
         - name: svc-b
           port: http
           weight: 0
+    """)
+
+MIRROR = textwrap.dedent("""\
+    apiVersion: traefik.io/v1alpha1
+    kind: TraefikService
+    metadata:
+      name: mirror
+      namespace: crd
+    spec:
+      mirroring:
+        name: svc-a
+        port: 80
+        maxBodySize: 1024
+        mirrors:
+        - name: svc-rec
+          port: 80
+          percent: 100
+    ---
+    apiVersion: traefik.io/v1alpha1
+    kind: IngressRoute
+    metadata:
+      name: mirror
+      namespace: crd
+    spec:
+      routes:
+      - match: Host(`mirror.test`)
+        services:
+        - name: mirror
+          kind: TraefikService
     """)
 
 
@@ -177,7 +206,7 @@ RETRY = textwrap.dedent("""\
 
 def setup():
     S["tmp"] = tempfile.mkdtemp(prefix="hearth-ir-e2e-")
-    S["a"], S["b"] = Backend("ir-a"), Backend("ir-b")
+    S["a"], S["b"], S["rec"] = Backend("ir-a"), Backend("ir-b"), Recorder()
     S["cert"] = make_cert(S["tmp"], "irs.test", ["irs.test"])
     S["ca"] = S["tmp"] + "/irs.pem"
     with open(S["ca"], "wb") as f:
@@ -192,6 +221,7 @@ def setup():
         "routes.yaml": ROUTES,
         "secure.yaml": SECURE + "---\n" + secret_yaml(NS, "irs-tls", *S["cert"]),
         "wrr.yaml": WRR,
+        "mirror.yaml": MIRROR + "---\n" + service_yaml(NS, "svc-rec", 80, [S["rec"]]),
         "eps.yaml": EPS,
         "dashboard.yaml": DASHBOARD,
     }
@@ -199,7 +229,7 @@ def setup():
 
 
 def teardown():
-    for k in ("proxy", "a", "b"):
+    for k in ("proxy", "a", "b", "rec"):
         if k in S:
             S[k].stop()
 
@@ -239,6 +269,20 @@ def weighted_route_and_traefik_service():
     # of weight 0 (the same backend b, by port name) is never chosen, as in Traefik
     assert seen.get("ir-a", 0) > seen.get("ir-b", 0) > 0, seen
     assert seen.get("ir-b", 0) <= 12, seen
+
+
+@t.test
+def traefik_service_mirroring():
+    """A TraefikService mirroring: svc-a answers, svc-rec gets a copy of each request."""
+    p = S["proxy"]
+    status, _, body = request(p.web, "POST", "/mirror/x", host="mirror.test", body=b"copy me")
+    assert status == 200 and echo(body)["name"] == "ir-a", (status, body[:200])
+    rec = wait_for(lambda: S["rec"].seen, what="the mirrored copy")
+    assert [(m["method"], m["target"], m["body"]) for m in rec] == [("POST", "/mirror/x", b"copy me")], rec
+    svc = p.api_json("/api/http/services/crd-mirror@kubernetescrd")
+    assert svc["type"] == "mirroring" and svc["status"] == "enabled", svc
+    assert svc["mirroring"] == {"service": "crd-svc-a-80", "mirrorBody": True, "maxBodySize": 1024,
+                                "mirrors": [{"name": "crd-svc-rec-80", "percent": 100}]}, svc
 
 
 @t.test

@@ -15,7 +15,7 @@ import time
 
 from harness import (Proc, Tap, binary, connect, free_port, raw_request, read_until_close, status_of,
                      wait_port)
-from proxy_env import RawBackend, Sink, heads, read_head, rss_kib
+from proxy_env import RawBackend, Recorder, Sink, heads, read_head, rss_kib
 
 t = Tap()
 
@@ -886,6 +886,89 @@ def active_health_check_takes_server_out():
         assert seen == {"a"}, seen
     finally:
         stop_all(fx, a)
+
+
+def mirroring_config(main_port, mirrors, **opts):
+    """svc: a mirroring service over "main" (a server at main_port) and the mirrors, each
+    (name, port, percent)."""
+    services = {"main": {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:%d" % main_port}]}}}
+    for name, port, _ in mirrors:
+        services[name] = {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:%d" % port}]}}
+    m = {"service": "main", "mirrors": [{"name": n, "percent": pc} for n, _, pc in mirrors]}
+    m.update(opts)
+    services["svc"] = {"mirroring": m}
+    return json.dumps({"http": {"services": services}})
+
+
+def seen_after(rec, n, timeout=5.0):
+    """rec.seen once it holds n requests (copies go out after the response)."""
+    deadline = time.monotonic() + timeout
+    while len(rec.seen) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # and no more than n
+    return rec.seen
+
+
+@t.test
+def mirroring_sends_copies_with_the_body():
+    """Traefik's mirroring service: the client gets the main service's answer, each mirror
+    a copy of percent % of the requests (body, target and forwarded fields included);
+    a mirror's answer goes nowhere."""
+    be, bport = backend("a")
+    rec, never = Recorder(), Recorder()
+    fx, port = fixture(mirroring_config(bport, [("rec", rec.port, 100), ("never", never.port, 0)]))
+    try:
+        r = get(port, "/echo?q=1", method="POST", body=b"hello mirror", headers=["X-Tag: one"])
+        assert status_of(r) == 200 and split(r)[1] == b"hello mirror", r
+        seen = seen_after(rec, 1)
+        assert len(seen) == 1, seen
+        m = seen[0]
+        assert (m["method"], m["target"], m["body"]) == ("POST", "/echo?q=1", b"hello mirror"), m
+        assert m["fields"]["x-tag"] == "one" and m["fields"]["x-forwarded-for"] == "127.0.0.1", m
+        assert m["fields"]["host"] == "app.test:%d" % port, m  # passHostHeader, as main
+        # a chunked upload is kept whole for the copy
+        s = connect(port)
+        s.sendall(b"PUT /headers HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n"
+                  b"Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        r = read_until_close(s, 10)[0]
+        s.close()
+        assert status_of(r) == 200 and json.loads(split(r)[1])["body_len"] == 11, r
+        seen = seen_after(rec, 2)
+        assert len(seen) == 2 and seen[1]["body"] == b"hello world", seen
+        # GETs too; the 0 % mirror never gets one
+        for _ in range(3):
+            assert status_of(get(port, "/headers")) == 200
+        assert len(seen_after(rec, 5)) == 5 and never.seen == [], (rec.seen, never.seen)
+        assert not never.conns, never.conns
+    finally:
+        rec.stop()
+        never.stop()
+        stop_all(fx, be)
+
+
+@t.test
+def mirroring_body_limits():
+    """maxBodySize: a larger body goes to the main service whole and is not mirrored;
+    mirrorBody false: the copies go without the body."""
+    be, bport = backend("a")
+    rec, bare = Recorder(), Recorder()
+    fx, port = fixture(mirroring_config(bport, [("rec", rec.port, 100)], maxBodySize=8))
+    fx2, port2 = fixture(mirroring_config(bport, [("bare", bare.port, 100)], mirrorBody=False))
+    try:
+        r = get(port, "/echo", method="POST", body=b"nine byte")
+        assert status_of(r) == 200 and split(r)[1] == b"nine byte", r
+        r = get(port, "/echo", method="POST", body=b"eight by")
+        assert status_of(r) == 200
+        seen = seen_after(rec, 1)
+        assert [m["body"] for m in seen] == [b"eight by"], seen
+        r = get(port2, "/echo", method="POST", body=b"kept from the copy")
+        assert split(r)[1] == b"kept from the copy", r
+        seen = seen_after(bare, 1)
+        assert len(seen) == 1 and seen[0]["method"] == "POST" and seen[0]["body"] == b"", seen
+    finally:
+        rec.stop()
+        bare.stop()
+        stop_all(fx, fx2, be)
 
 
 t.run()

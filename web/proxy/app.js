@@ -222,6 +222,14 @@ function serverList(s) {
       h("li", {}, h("span", { class: "chip" }, "service"), s.failover.service),
       h("li", {}, h("span", { class: "chip" }, "fallback"), s.failover.fallback));
   }
+  if (s.mirroring) {
+      return h("ul", {class : "servers"},
+               h("li", {}, h("span", {class : "chip"}, "service"), s.mirroring.service || ""),
+               (s.mirroring.mirrors || [])
+                   .map((m) => h("li", {},
+                                 h("span", {class : "chip"}, "mirror " + (m.percent || 0) + "%"),
+                                 m.name)));
+  }
   if (s.weighted) {
     return h("ul", { class: "servers" }, (s.weighted.services || []).map((w) =>
       h("li", {}, h("span", { class: "chip" }, "weight " + (w.weight === undefined ? 1 : w.weight)), w.name)));

@@ -575,7 +575,12 @@ static void test_file_provider(void **state)
           "{'url':'http://127.0.0.1:9001'}],'passHostHeader':false,'healthCheck':{'path':'/h'},"
           "'sticky':{'cookie':{'name':'lb','httpOnly':true}}}},"
           "'canary':{'weighted':{'services':[{'name':'api','weight':3},{'name':'nope'}]}},"
-          "'mirror':{'mirroring':{'service':'api'}},"
+          "'mirror':{'mirroring':{'service':'api','maxBodySize':64,'mirrors':[{'name':'api',"
+          "'percent':10},{'name':'canary'}]}},"
+          "'mirror-all':{'mirroring':{'service':'api','mirrorBody':false,"
+          "'mirrors':[{'name':'api','percent':100}]}},"
+          "'mirror-pct':{'mirroring':{'service':'api','mirrors':[{'name':'api','percent':101}]}},"
+          "'mirror-none':{'mirroring':{'mirrors':[{'name':'api'}]}},"
           "'badurl':{'loadBalancer':{'servers':[{'url':'ftp://x'}]}}},"
           "'middlewares':{'auth':{'basicAuth':{'users':['u:h']}}}},"
           "'tls':{'certificates':[{'certFile':'/etc/c.pem','keyFile':'/etc/k.pem'},"
@@ -623,8 +628,22 @@ static void test_file_provider(void **state)
     assert_int_equal(r->status, PROXY_STATUS_ENABLED);
     assert_null(r->service); /* internal services are the server's */
 
-    assert_null(proxy_config_service(c, "mirror@file"));
-    assert_non_null(find_error(c, "service", "mirror", "(mirroring is not supported)"));
+    s = proxy_config_service(c, "mirror@file"); /* its second mirror is disabled */
+    assert_int_equal(s->type, PROXY_SERVICE_MIRRORING);
+    assert_int_equal(s->status, PROXY_STATUS_DISABLED);
+    assert_int_equal(s->nweighted, 3);
+    assert_string_equal(s->weighted[0].service_name, "api@file");
+    assert_int_equal(s->weighted[1].weight, 10);
+    assert_int_equal(s->weighted[2].weight, 0); /* percent's default */
+    assert_true(s->mirror_body);
+    assert_int_equal(s->mirror_max_body, 64);
+    s = proxy_config_service(c, "mirror-all@file");
+    assert_int_equal(s->status, PROXY_STATUS_ENABLED);
+    assert_false(s->mirror_body);
+    assert_int_equal(s->mirror_max_body, -1);
+    assert_int_equal(proxy_config_service(c, "mirror-pct@file")->status, PROXY_STATUS_DISABLED);
+    assert_non_null(find_error(c, "service", "mirror-pct", "percent must be between 0 and 100"));
+    assert_non_null(find_error(c, "service", "mirror-none", "mirroring needs a service"));
     assert_int_equal(proxy_config_service(c, "badurl@file")->status, PROXY_STATUS_DISABLED);
     assert_int_equal(c->ncerts, 1);
     assert_string_equal(c->certs[0].cert_file, "/etc/c.pem");
