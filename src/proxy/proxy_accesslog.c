@@ -92,7 +92,7 @@ int proxy_accesslog_format(const proxy_accesslog_entry_t *e, hc_buf_t *out)
                             ? e->duration_ns - e->origin_duration_ns : 0;
     hc_buf_puts(out, "{");
     put_str(out, "ClientAddr", e->client_addr);
-    put_str(out, "ClientHost", chost);
+    put_str(out, "ClientHost", e->client_host ? e->client_host : chost);
     put_str(out, "ClientPort", cport);
     put_str(out, "ClientUsername", e->client_user ? e->client_user : "-");
     put_num(out, "DownstreamContentSize", e->downstream_size);

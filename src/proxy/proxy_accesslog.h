@@ -17,6 +17,8 @@ typedef struct proxy_accesslog_entry {
     uint64_t duration_ns;      /* Duration */
     uint64_t origin_duration_ns; /* OriginDuration */
     const char *client_addr;   /* "ip:port" of the peer */
+    const char *client_host;   /* ClientHost when not the peer's IP (a trusted
+                                  X-Forwarded-For, as Traefik logs it), else NULL */
     const char *client_user;   /* ClientUsername; NULL = "-" */
     const char *method;
     const char *host;          /* Host header as received (RequestAddr) */

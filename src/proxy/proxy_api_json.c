@@ -398,7 +398,7 @@ json_t *proxy_api_overview(const proxy_api_t *api)
         section_counts(api, PROXY_API_SERVICES), "middlewares",
         section_counts(api, PROXY_API_MIDDLEWARES), "tcp", "routers", zero_counts(), "services",
         zero_counts(), "middlewares", zero_counts(), "udp", "routers", zero_counts(), "services",
-        zero_counts(), "features", "tracing", "", "metrics", "prometheus", "accessLog",
+        zero_counts(), "features", "tracing", "", "metrics", "Prometheus", "accessLog",
         api->access_log, "providers", "KubernetesIngress", "KubernetesCRD", "File");
 }
 

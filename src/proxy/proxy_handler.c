@@ -64,6 +64,9 @@ struct proxy_rq {
     char client_addr[64];    /* "ip:port", filled only when there is an access log */
     char peer_ip[48];
     char *target;            /* the request-target as received; access log only, else NULL */
+    char *client_xff;        /* a trusted X-Forwarded-For as received (ClientHost); access
+                                log only, else NULL */
+    int http10;              /* an HTTP/1.0 request (RequestProtocol) */
     uint64_t request_size;   /* Content-Length, 0 when none */
     const char *tls_version; /* static strings of the TLS library, NULL when plain */
     const char *tls_cipher;
@@ -113,6 +116,7 @@ static void rq_put(proxy_rq_t *rq)
     proxy_mw_headers_free(&rq->auth_cookies);
     proxy_mw_compressor_free(rq->z);
     hc_free(rq->target);
+    hc_free(rq->client_xff);
     proxy_gen_unref(rq->gen);
     if (w->nfree_rq >= FREE_RQ_MAX) {
         rq_free(rq);
@@ -161,6 +165,8 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
     const char *svc = rq->router ? rq->router->service_name : NULL;
     const char *ep = rq->ep->idx == PROXY_GEN_WEB ? PROXY_EP_WEB : PROXY_EP_WEBSECURE;
     int code = res ? res->downstream_status : status;
+    if (!code) /* the client left before any answer: Traefik's 499 */
+        code = 499;
     const char *proto = res && res->upgraded ? "websocket" : "http";
     /* breakers the request passed that saw no answer on its way out (the client left:
      * 499, as Traefik records a cancelled request; the server's own 413) */
@@ -172,6 +178,8 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
             .duration_ns = dur,
             .origin_duration_ns = res ? res->origin_duration_ns : 0,
             .client_addr = rq->client_addr,
+            .client_host = rq->client_xff,
+            .protocol = rq->http10 ? "HTTP/1.0" : "HTTP/1.1",
             .client_user = rq->mw.user,
             .method = rq->mw.method,
             .host = rq->mw.host,
@@ -716,6 +724,7 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     rq->gen = proxy_gen_ref(ep->w->gen);
     peer_of(rq);
     rq->target = ep->w->log ? hc_strdup(req->target) : NULL;
+    rq->http10 = req->version_minor == 0;
     rq->request_size = req->content_length > 0 ? (uint64_t)req->content_length : 0;
     hc_tls_conn_t *tls = hc_http_req_tls(req);
     if (tls) {
@@ -735,6 +744,8 @@ void proxy_handle(hc_http_req_t *req, void *arg)
         return;
     }
     proxy_upstream_untrusted_strip(ep->w->up, &rq->mw, req);
+    const char *xff = ep->w->log ? proxy_mw_headers_get(&rq->mw.headers, "X-Forwarded-For") : NULL;
+    rq->client_xff = xff && *xff ? hc_strdup(xff) : NULL; /* Traefik logs it as ClientHost */
     if (req->target_len == 1 && req->target[0] == '*' && !strcmp(req->method, "OPTIONS")) {
         /* "OPTIONS *" asks about the server as a whole: Go's server answers it (200, no
          * content) before any router, so Traefik does */

@@ -260,17 +260,30 @@ static void code_format(int code, char out[12])
     out[k] = '\0';
 }
 
+/* The method label: RFC 9110's methods and PATCH as sent, any other EXTENSION_METHOD
+ * (Traefik's getMethod: a client cannot grow the series without bound). */
+static const char *method_label(const char *m)
+{
+    static const char *const known[] = {"GET",    "HEAD",    "POST",    "PUT",  "PATCH",
+                                        "DELETE", "CONNECT", "OPTIONS", "TRACE"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (!strcmp(m, known[i]))
+            return known[i];
+    return "EXTENSION_METHOD";
+}
+
 void proxy_metrics_observe(proxy_metrics_worker_t *w, const proxy_metrics_req_t *r)
 {
     char code[12];
     code_format(r->code, code);
+    const char *method = method_label(r->method);
     hc_series_t *s[4];
     hc_metric_t *ep[4] = {fam.ep_reqs, fam.ep_dur, fam.ep_req_bytes, fam.ep_resp_bytes};
-    lookup(w, 'e', ep, 4, (const char *[]){code, r->method, r->protocol, r->entrypoint}, 4, s);
+    lookup(w, 'e', ep, 4, (const char *[]){code, method, r->protocol, r->entrypoint}, 4, s);
     observe4(s, r);
     if (r->service) {
         hc_metric_t *sv[4] = {fam.svc_reqs, fam.svc_dur, fam.svc_req_bytes, fam.svc_resp_bytes};
-        lookup(w, 's', sv, 4, (const char *[]){code, r->method, r->protocol, r->service}, 4, s);
+        lookup(w, 's', sv, 4, (const char *[]){code, method, r->protocol, r->service}, 4, s);
         observe4(s, r);
     }
     if (r->tls_version && r->tls_cipher) {

@@ -244,6 +244,11 @@ static void respond_error(proxy_fwd_t *f, int status)
 {
     f->answered = 1;
     f->res.downstream_status = status;
+    if (f->tries && status != 503) { /* Traefik's proxy error handler writes inside the
+                                        server's handler: the log sees it as its answer */
+        f->res.origin_status = status;
+        f->res.origin_content_size = strlen(hc_http_status_text(status));
+    }
     if (!f->req)
         return;
     proxy_mw_resp_t page;

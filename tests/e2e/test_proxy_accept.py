@@ -502,6 +502,41 @@ def access_log_duration_ns_and_tls_version():
 
 
 @t.test
+def access_log_and_metrics_fields_as_traefik_fills_them():
+    """A client leaving before any answer is 499; RequestProtocol says HTTP/1.0; a trusted
+    X-Forwarded-For is the ClientHost; a method outside the standard ones is counted as
+    EXTENSION_METHOD (Traefik bounds the label so a client cannot grow the series)."""
+    p = S["proxy"]
+    s = connect(p.web)
+    s.sendall(b"GET /slow?ms=1500&tag=gone HTTP/1.1\r\nHost: slow.test\r\n\r\n")
+    time.sleep(0.3)
+    s.close()
+    s = connect(p.web)
+    s.sendall(b"GET /slow?ms=1&tag=h10 HTTP/1.0\r\nHost: slow.test\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.0 200"), "HTTP/1.0 answer"
+    s.close()
+    get(p.web, "/slow?ms=1&tag=xff", host="slow.test", headers={"X-Forwarded-For": "203.0.113.7, 10.0.0.1"})
+    for i in range(3):
+        s = connect(p.web)
+        s.sendall(b"PROPFIND%d /slow?ms=1&tag=m HTTP/1.1\r\nHost: slow.test\r\nConnection: close\r\n\r\n" % i)
+        assert status_of(s.recv(100)) == 200
+        s.close()
+
+    def by_path(path):
+        return wait_for(lambda: [x for x in log_lines(p) if x.get("RequestPath") == path], what=path)[0]
+
+    gone = by_path("/slow?ms=1500&tag=gone")
+    assert gone["DownstreamStatus"] == 499 and gone["OriginStatus"] == 0, gone
+    assert by_path("/slow?ms=1&tag=h10")["RequestProtocol"] == "HTTP/1.0"
+    assert by_path("/slow?ms=1&tag=xff")["ClientHost"] == "203.0.113.7, 10.0.0.1"
+    metrics = get(p.api, "/metrics")[2].decode()
+    assert "PROPFIND" not in metrics, [x for x in metrics.splitlines() if "PROPFIND" in x][:3]
+    assert re.search(r'traefik_entrypoint_requests_total\{code="200",method="EXTENSION_METHOD",protocol="http",entrypoint="web"',
+                     metrics), [x for x in metrics.splitlines() if "EXTENSION" in x][:3]
+    assert re.search(r'traefik_entrypoint_requests_total\{code="499",', metrics), "no 499 series"
+
+
+@t.test
 def metrics_tls_cert_not_after_and_tls_requests():
     p = S["proxy"]
     body = get(p.api, "/metrics")[2].decode()

@@ -210,6 +210,8 @@ def upstream_down_502_then_recovery():
                               if o.get("RequestHost") == "down.test" and o.get("DownstreamStatus") == 502],
                      what="the 502 in the access log")
     assert lines[0]["DownstreamContentSize"] == len("Bad Gateway"), lines[0]
+    # Traefik writes its error page inside the server's handler: it is the origin's answer
+    assert lines[0]["OriginStatus"] == 502 and lines[0]["OriginContentSize"] == 11, lines[0]
     S["down"] = Backend("ops-down", port=port)
     wait_for(lambda: routed_to(p.web, "down.test", "/", "ops-down"), timeout=30, what="recovery")
 

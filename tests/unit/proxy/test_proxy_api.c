@@ -177,7 +177,7 @@ static void test_documents(void **state)
     json_t *mw = json_object_get(http, "middlewares");
     assert_int_equal(json_integer_value(json_object_get(mw, "total")), 3);
     assert_int_equal(json_integer_value(json_object_get(mw, "errors")), 1);
-    assert_string_equal(S(json_object_get(o, "features"), "metrics"), "prometheus");
+    assert_string_equal(S(json_object_get(o, "features"), "metrics"), "Prometheus");
     json_decref(o);
     json_t *eps = proxy_api_entrypoints(api);
     assert_int_equal(json_array_size(eps), 3);
