@@ -301,6 +301,12 @@ int pc_sticky_parse(const json_t *sticky, proxy_sticky_t *s)
     return 0;
 }
 
+void pc_router_observability(proxy_router_t *r, const json_t *obs)
+{
+    r->no_access_log = json_is_false(json_object_get(obs, "accessLogs"));
+    r->no_metrics = json_is_false(json_object_get(obs, "metrics"));
+}
+
 const char *pc_mirroring_parse(proxy_service_t *s, const json_t *m)
 {
     const json_t *body = json_object_get(m, "mirrorBody"), *max = json_object_get(m, "maxBodySize");

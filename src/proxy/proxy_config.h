@@ -142,6 +142,8 @@ typedef struct proxy_router {
     proxy_provider_t provider;
     char *rule;         /* Traefik's rule text: Host(`h`) && PathPrefix(`/p`) */
     char *rule_syntax;  /* "v2" or "v3" when given (ruleSyntax), else NULL: v3 */
+    int no_access_log;  /* observability.accessLogs false: its requests are not logged */
+    int no_metrics;     /* observability.metrics false: nor counted in /metrics */
     long long priority; /* the router.priority / priority given, else len(rule) */
     int priority_set;
     char *service_name;                     /* qualified */

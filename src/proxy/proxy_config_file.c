@@ -68,6 +68,7 @@ static void file_router(pc_build_t *b, const char *src, const char *name, const 
         router_refuse(b, r, src, name, "rule is missing");
     const char *syntax = pc_str(o, "ruleSyntax");
     r->rule_syntax = syntax && *syntax ? hc_strdup(syntax) : NULL;
+    pc_router_observability(r, json_object_get(o, "observability"));
     if (rule && proxy_rule_parse_syntax(rule, syntax, &r->match, err, sizeof(err)) < 0)
         router_refuse(b, r, src, name, err);
     if (svc)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CLASS_ANN "kubernetes.io/ingress.class"
 #define ROUTER_ANN "traefik.ingress.kubernetes.io/router."
@@ -30,6 +31,7 @@ typedef struct rtcfg {
     const char *pathmatcher; /* Path, PathPrefix or PathRegexp for ImplementationSpecific
                                 paths */
     const char *rule_syntax; /* router.rulesyntax: v2 or v3 (the same matching here) */
+    int no_access_log, no_metrics; /* router.observability.accesslogs / metrics false */
 } rtcfg_t;
 
 /* One router of an Ingress before collisions are settled. */
@@ -97,11 +99,50 @@ static void rtcfg_free(rtcfg_t *c)
     pc_strv_free(c->entrypoints, c->nentrypoints);
 }
 
+/* A router annotation Traefik decodes (its RouterIng): any other refuses the Ingress, as
+ * Traefik's label decoder fails on an unknown field. name: after "router.". */
+static int router_key_known(const char *name)
+{
+    static const char *const keys[] = {"middlewares",
+                                       "entrypoints",
+                                       "priority",
+                                       "tls",
+                                       "tls.options",
+                                       "tls.certresolver",
+                                       "rulesyntax",
+                                       "pathmatcher",
+                                       "observability.accesslogs",
+                                       "observability.metrics",
+                                       "observability.tracing",
+                                       "observability.traceverbosity"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (!strcasecmp(name, keys[i]))
+            return 1;
+    /* tls.domains.<n>.main and tls.domains.<n>.sans */
+    size_t n = 0;
+    if (strncasecmp(name, "tls.domains.", 12))
+        return 0;
+    name += 12;
+    while (isdigit((unsigned char)name[n]))
+        n++;
+    return n && (!strcasecmp(name + n, ".main") || !strcasecmp(name + n, ".sans"));
+}
+
 static int rtcfg_parse(const json_t *ann, rtcfg_t *c, char *err, size_t errlen)
 {
     char b1[32], b2[32];
-    const char *v;
+    const char *v, *key;
+    const json_t *x;
     memset(c, 0, sizeof(*c));
+    const size_t pl = sizeof(ROUTER_ANN) - 1, tl = pl - sizeof("router.") + 1;
+    if (json_is_object(ann))
+        json_object_foreach((json_t *)ann, key, x) if (!strncmp(key, ROUTER_ANN, tl) &&
+                                                       !strncasecmp(key + tl, "router.", 7) &&
+                                                       !router_key_known(key + pl))
+        {
+            snprintf(err, errlen, "annotation %s: unknown key (Traefik refuses the Ingress)", key);
+            return -EINVAL;
+        }
     if ((v = pc_annotation(ann, ROUTER_ANN "middlewares", b1)))
         split_list(v, &c->middlewares, &c->nmiddlewares);
     if ((v = pc_annotation(ann, ROUTER_ANN "entrypoints", b1)))
@@ -118,17 +159,28 @@ static int rtcfg_parse(const json_t *ann, rtcfg_t *c, char *err, size_t errlen)
         snprintf(err, errlen, "annotation " ROUTER_ANN "tls: %s is not a boolean", v);
         return -EINVAL;
     }
-    c->tls_options = pc_str(ann, ROUTER_ANN "tls.options");
-    c->cert_resolver = pc_str(ann, ROUTER_ANN "tls.certresolver");
+    c->tls_options = json_string_value(pc_annotation_get(ann, ROUTER_ANN "tls.options"));
+    c->cert_resolver = json_string_value(pc_annotation_get(ann, ROUTER_ANN "tls.certresolver"));
     /* Setting TLS options or a resolver makes the router a TLS router (Traefik labels). */
     c->tls = c->tls > 0 || c->tls_options || c->cert_resolver;
-    c->rule_syntax = pc_str(ann, ROUTER_ANN "rulesyntax");
+    static const char *const obs[] = {ROUTER_ANN "observability.accesslogs",
+                                      ROUTER_ANN "observability.metrics"};
+    int *obs_off[] = {&c->no_access_log, &c->no_metrics};
+    for (size_t i = 0; i < 2; i++) {
+        int on = (v = pc_annotation(ann, obs[i], b2)) ? pc_parse_bool(v) : 1;
+        if (on < 0) {
+            snprintf(err, errlen, "annotation %s: %s is not a boolean", obs[i], v);
+            return -EINVAL;
+        }
+        *obs_off[i] = !on;
+    }
+    c->rule_syntax = json_string_value(pc_annotation_get(ann, ROUTER_ANN "rulesyntax"));
     if (c->rule_syntax && strcmp(c->rule_syntax, "v2") && strcmp(c->rule_syntax, "v3")) {
         snprintf(err, errlen, "annotation " ROUTER_ANN "rulesyntax: %s is not v2 or v3",
                  c->rule_syntax);
         return -EINVAL;
     }
-    c->pathmatcher = pc_str(ann, ROUTER_ANN "pathmatcher");
+    c->pathmatcher = json_string_value(pc_annotation_get(ann, ROUTER_ANN "pathmatcher"));
     if (c->pathmatcher && strcmp(c->pathmatcher, "Path") && strcmp(c->pathmatcher, "PathPrefix") &&
         strcmp(c->pathmatcher, "PathRegexp")) {
         snprintf(err, errlen,
@@ -235,6 +287,8 @@ static void router_apply(proxy_router_t *r, const rtcfg_t *c)
         pc_strv_add(&r->entrypoints, &r->nentrypoints, c->entrypoints[i]);
     r->tls = c->tls;
     r->rule_syntax = c->rule_syntax ? hc_strdup(c->rule_syntax) : NULL;
+    r->no_access_log = c->no_access_log;
+    r->no_metrics = c->no_metrics;
     if (c->tls)
         r->tls_options = c->tls_options && strcmp(c->tls_options, "default")
                              ? pc_qualify(c->tls_options, "kubernetes")

@@ -305,6 +305,7 @@ static void route_load(pc_kstate_t *k, const pc_kobj_t *o, size_t i, const json_
     pc_router_order(r, json_is_integer(prio) ? (long long)json_integer_value(prio) : 0, -1);
     const char *syntax = pc_str(route, "syntax");
     r->rule_syntax = syntax && *syntax ? hc_strdup(syntax) : NULL;
+    pc_router_observability(r, json_object_get(route, "observability"));
     if (proxy_rule_parse_syntax(match, syntax, &r->match, err, sizeof(err)) < 0)
         route_fail(k, o, r, i, err);
     if (prio && !json_is_integer(prio))

@@ -176,5 +176,11 @@ int pc_parse_bool(const char *s);
 /* An annotation's text: strings as they are, booleans and integers spelled out (a
  * manifest may leave them unquoted); NULL when absent or another type. buf: 32 bytes. */
 const char *pc_annotation(const json_t *ann, const char *key, char *buf);
+/* The annotation key's value as given: exact, or for a traefik.ingress.kubernetes.io/ key
+ * its name after that prefix in any case (Traefik decodes them as labels); NULL if none. */
+const json_t *pc_annotation_get(const json_t *ann, const char *key);
+/* A router's observability mapping (file provider, IngressRoute): accessLogs and metrics
+ * false opt it out. */
+void pc_router_observability(proxy_router_t *r, const json_t *obs);
 
 #endif

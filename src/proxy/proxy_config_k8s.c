@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define TRAEFIK_IO "traefik.io/v1alpha1"
 #define TRAEFIK_CONTAINO "traefik.containo.us/v1alpha1"
@@ -29,9 +30,25 @@ int pc_parse_bool(const char *s)
     return -1;
 }
 
-const char *pc_annotation(const json_t *ann, const char *key, char *buf)
+/* After this prefix, Traefik decodes annotation names as labels: in any case. */
+#define TRAEFIK_ANN "traefik.ingress.kubernetes.io/"
+
+const json_t *pc_annotation_get(const json_t *ann, const char *key)
 {
     const json_t *v = json_is_object(ann) ? json_object_get(ann, key) : NULL;
+    const size_t pl = sizeof(TRAEFIK_ANN) - 1;
+    const char *k;
+    const json_t *x;
+    if (v || !json_is_object(ann) || strncmp(key, TRAEFIK_ANN, pl))
+        return v;
+    json_object_foreach((json_t *)ann, k, x) if (!strncmp(k, TRAEFIK_ANN, pl) &&
+                                                 !strcasecmp(k + pl, key + pl)) return x;
+    return NULL;
+}
+
+const char *pc_annotation(const json_t *ann, const char *key, char *buf)
+{
+    const json_t *v = pc_annotation_get(ann, key);
     if (json_is_string(v))
         return json_string_value(v);
     if (json_is_boolean(v))
@@ -240,13 +257,14 @@ out:
 
 /* The service.* annotations of a Service (Traefik reads them from the Service). */
 static int service_annotations(const json_t *ann, proxy_service_t *s, const char **scheme,
-                               char *err, size_t errlen)
+                               int *native_lb, char *err, size_t errlen)
 {
     static const char *const bools[] = {"passhostheader", "sticky.cookie", "sticky.cookie.secure",
-                                        "sticky.cookie.httponly"};
-    int *dst[] = {&s->pass_host_header, &s->sticky.enabled, &s->sticky.secure, &s->sticky.httponly};
+                                        "sticky.cookie.httponly", "nativelb"};
+    int *dst[] = {&s->pass_host_header, &s->sticky.enabled, &s->sticky.secure, &s->sticky.httponly,
+                  native_lb};
     char key[96], buf[32];
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
         snprintf(key, sizeof(key), SERVICE_ANN "%s", bools[i]);
         const char *v = pc_annotation(ann, key, buf);
         if (v && (*dst[i] = pc_parse_bool(v)) < 0) {
@@ -362,7 +380,7 @@ static const json_t *service_port(const json_t *svc, long long number, const cha
     return NULL;
 }
 
-/* The servers of the Service's ClusterIP (an IngressRoute's nativeLB): one, the
+/* The servers of the Service's ClusterIP (nativeLB, or the service.nativelb annotation): one, the
  * Service's virtual address, which Kubernetes balances itself. */
 static int cluster_ip(const pc_kobj_t *o, const char *proto, long long pnum, proxy_service_t *s,
                       char *err, size_t errlen)
@@ -385,7 +403,9 @@ static int service_fill(pc_kstate_t *k, const pc_kobj_t *o, const json_t *port,
     const char *type = pc_str(spec, "type"), *scheme = NULL;
     const char *pname = pc_str(port, "name");
     long long pnum = json_integer_value(json_object_get(port, "port"));
+    int native_lb = 0;
     if (lb) {
+        native_lb = lb->native_lb;
         scheme = lb->scheme;
         s->pass_host_header = lb->pass_host_header;
         if (lb->servers_transport)
@@ -396,7 +416,7 @@ static int service_fill(pc_kstate_t *k, const pc_kobj_t *o, const json_t *port,
         }
     } else {
         const json_t *ann = json_object_get(json_object_get(o->obj, "metadata"), "annotations");
-        int rc = service_annotations(ann, s, &scheme, err, errlen);
+        int rc = service_annotations(ann, s, &scheme, &native_lb, err, errlen);
         if (rc < 0)
             return rc;
     }
@@ -417,7 +437,7 @@ static int service_fill(pc_kstate_t *k, const pc_kobj_t *o, const json_t *port,
         server_add(s, proto, ext, pnum);
         return 0;
     }
-    if (lb && lb->native_lb)
+    if (native_lb)
         return cluster_ip(o, proto, pnum, s, err, errlen);
     if (!service_endpoints(k, o->ns, o->name, pname ? pname : "", proto, s)) {
         snprintf(err, errlen, "endpoints not found for service %s/%s", o->ns, o->name);

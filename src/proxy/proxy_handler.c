@@ -172,7 +172,7 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
      * 499, as Traefik records a cancelled request; the server's own 413) */
     for (size_t e = 0; rq->chain && rq->chain->breakers && e < rq->next_mw; e++)
         breaker_count(rq, e, code ? code : 499);
-    if (w->log) {
+    if (w->log && !(rq->router && rq->router->no_access_log)) {
         proxy_accesslog_entry_t e = {
             .start_ns = rq->start_wall_ns,
             .duration_ns = dur,
@@ -213,7 +213,8 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
                              .resp_bytes = res ? res->downstream_content_size : rq->resp.body.len,
                              .tls_version = tv,
                              .tls_cipher = tc};
-    proxy_metrics_observe(w->metrics, &m);
+    if (!(rq->router && rq->router->no_metrics))
+        proxy_metrics_observe(w->metrics, &m);
     rq->phase = PH_DONE;
     rq_put(rq);
 }

@@ -241,6 +241,32 @@ def long_heads_pass_as_traefik_takes_them():
 
 
 @t.test
+def router_observability_annotations_opt_out():
+    """router.observability.accesslogs / metrics "false" (any case, as Traefik decodes
+    annotations): the router's requests are neither logged nor counted; a router
+    annotation Traefik does not know refuses the Ingress, as Traefik's decoder does."""
+    p = S["proxy"]
+    ann = {"traefik.ingress.kubernetes.io/router.observability.accessLogs": "false",
+           "traefik.ingress.kubernetes.io/router.observability.metrics": "false"}
+    p.write("svc-quiet.yaml", service_yaml(NS, "quiet", 80, [S["down"]]))
+    p.write("ing-quiet.yaml", ingress_yaml(NS, "quiet", "quiet.test", [("/", "Prefix", "quiet", 80)], ann))
+    p.write("ing-typo.yaml", ingress_yaml(NS, "typo", "typo.test", [("/", "Prefix", "down", 80)],
+                                          {"traefik.ingress.kubernetes.io/router.entrypoint": "web"}))
+    wait_for(lambda: routed_to(p.web, "quiet.test", "/", "ops-down"), what="quiet.test routed")
+    for _ in range(3):
+        assert get(p.web, "/quiet", host="quiet.test")[0] == 200
+    get(p.web, "/loud", host="ops.test")
+    wait_for(lambda: '"/loud"' in open(p.access_log).read(), what="a later line")
+    assert '"/quiet"' not in open(p.access_log).read()  # (404s before the reload are logged)
+    metrics = get(p.api, "/metrics")[2].decode()
+    counted = [x for x in metrics.splitlines() if "ops-quiet-80" in x and "requests_total" in x]
+    assert not counted, counted
+    assert get(p.web, "/", host="typo.test")[0] == 404
+    errs = p.api_json("/api/errors")
+    assert any("router.entrypoint: unknown key" in json.dumps(e) for e in errs), errs
+
+
+@t.test
 def pipelined_requests_keep_order():
     raw = b"".join(b"GET /p%d HTTP/1.1\r\nHost: ops.test\r\n\r\n" % i for i in range(5))
     raw += b"GET /last HTTP/1.1\r\nHost: ops.test\r\nConnection: close\r\n\r\n"

@@ -356,10 +356,12 @@ static void test_annotations_and_service_settings(void **state)
     add(&f, "a.yaml:1",
         "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'web',"
         "'namespace':'prod','annotations':{"
-        "'traefik.ingress.kubernetes.io/router.entrypoints':'websecure, web',"
+        "'traefik.ingress.kubernetes.io/router.entryPoints':'websecure, web',"
         "'traefik.ingress.kubernetes.io/router.priority':'42',"
         "'traefik.ingress.kubernetes.io/router.tls':'true',"
-        "'traefik.ingress.kubernetes.io/router.tls.options':'prod-modern@kubernetescrd'}},"
+        "'traefik.ingress.kubernetes.io/router.tls.domains.0.main':'apps.test',"
+        "'traefik.ingress.kubernetes.io/router.observability.accessLogs':'true',"
+        "'traefik.ingress.kubernetes.io/router.tls.Options':'prod-modern@kubernetescrd'}},"
         "'spec':{'rules':[{'host':'*.apps.test','http':{'paths':[{'path':'/v1',"
         "'pathType':'ImplementationSpecific','backend':{'service':{'name':'secure','port':{"
         "'name':'https-api'}}}}]}}]}}");
@@ -369,8 +371,17 @@ static void test_annotations_and_service_settings(void **state)
         "'traefik.ingress.kubernetes.io/service.sticky.cookie.name':'sid',"
         "'traefik.ingress.kubernetes.io/service.sticky.cookie.secure':'true',"
         "'traefik.ingress.kubernetes.io/service.sticky.cookie.samesite':'lax',"
-        "'traefik.ingress.kubernetes.io/service.passhostheader':'false'}},'spec':{'ports':[{"
+        "'traefik.ingress.kubernetes.io/service.passHostHeader':'false'}},'spec':{'ports':[{"
         "'name':'https-api','port':9443}]}}");
+    add(&f, "a.yaml:40", /* no Endpoints: its ClusterIP, which Kubernetes balances */
+        "{'apiVersion':'v1','kind':'Service','metadata':{'name':'native','namespace':'prod',"
+        "'annotations':{'traefik.ingress.kubernetes.io/service.nativeLB':'true'}},'spec':{"
+        "'clusterIP':'10.96.0.9','ports':[{'name':'http','port':8080}]}}");
+    add(&f, "a.yaml:45",
+        "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'native',"
+        "'namespace':'prod'},'spec':{'rules':[{'host':'native.test','http':{'paths':[{'path':'/',"
+        "'pathType':'Prefix','backend':{'service':{'name':'native','port':{'number':8080}}}}]}}]}"
+        "}");
     add(&f, "a.yaml:50",
         "{'apiVersion':'v1','kind':'Endpoints','metadata':{'name':'secure','namespace':'prod'},"
         "'subsets':[{'addresses':[{'ip':'10.0.0.1'}],'ports':[{'name':'https-api','port':9443}]}]"
@@ -403,6 +414,12 @@ static void test_annotations_and_service_settings(void **state)
     assert_string_equal(s->sticky.name, "sid");
     assert_string_equal(s->sticky.samesite, "lax");
     assert_false(s->pass_host_header);
+
+    r = proxy_config_router(c, "prod-native-native-test@kubernetes");
+    assert_non_null(r);
+    assert_int_equal(r->status, PROXY_STATUS_ENABLED);
+    assert_int_equal(r->service->nservers, 1);
+    assert_string_equal(r->service->servers[0], "http://10.96.0.9:8080");
 
     r = proxy_config_router(c, "default-router@kubernetes");
     assert_non_null(r);
@@ -508,6 +525,11 @@ static void test_broken_objects_are_reported_and_skipped(void **state)
         "'namespace':'d','annotations':{'traefik.ingress.kubernetes.io/router.priority':'high'}},"
         "'spec':{'rules':[{'host':'p.test','http':{'paths':[{'path':'/','pathType':'Prefix',"
         "'backend':{'service':{'name':'s','port':{'number':80}}}}]}}]}}");
+    add(&f, "bad.yaml:20", /* a typo Traefik's label decoder refuses: the Ingress with it */
+        "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'typo-ann',"
+        "'namespace':'d','annotations':{'traefik.ingress.kubernetes.io/router.entrypoint':'web'}},"
+        "'spec':{'rules':[{'host':'ta.test','http':{'paths':[{'path':'/','pathType':'Prefix',"
+        "'backend':{'service':{'name':'s','port':{'number':80}}}}]}}]}}");
     add(&f, "bad.yaml:30",
         "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'paths',"
         "'namespace':'d'},'spec':{'tls':[{'secretName':'empty'}],'rules':[{'host':'ok.test',"
@@ -543,6 +565,7 @@ static void test_broken_objects_are_reported_and_skipped(void **state)
     assert_int_equal(c->nmiddlewares, 0);
     assert_non_null(find_error(c, "Secret", "empty", "empty TLS data entry tls.crt"));
     assert_non_null(find_error(c, "Ingress", "prio", "router.priority: high is not an integer"));
+    assert_non_null(find_error(c, "Ingress", "typo-ann", "router.entrypoint: unknown key"));
     assert_non_null(find_error(c, "Ingress", "paths", "pathType Regex"));
     assert_non_null(find_error(c, "Ingress", "paths", "path nolead does not start with /"));
     assert_non_null(find_error(c, "Ingress", "paths", "Bad_Host is not a valid host name"));
