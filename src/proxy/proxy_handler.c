@@ -58,6 +58,7 @@ struct proxy_rq {
     int err_status; /* the status it caught */
     int err_origin; /* the upstream's status when it caught the upstream's answer */
     unsigned err_retries; /* the retries before that answer */
+    const char *err_service; /* the service that gave that answer (of gen's configuration) */
     uint64_t cb_counted;  /* chain positions whose circuit breaker counted this request */
     int64_t start_wall_ns;
     uint64_t start_ns;
@@ -162,7 +163,9 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
     proxy_worker_t *w = rq->w;
     uint64_t dur = uv_hrtime() - rq->start_ns;
     const char *tv = rq->tls_version, *tc = rq->tls_cipher;
-    const char *svc = rq->router ? rq->router->service_name : NULL;
+    /* the service whose server was tried, as Traefik sets ServiceName and counts service
+     * metrics per server: none for answers of middlewares or for no server at all */
+    const char *svc = res ? res->service_name : NULL;
     const char *ep = rq->ep->idx == PROXY_GEN_WEB ? PROXY_EP_WEB : PROXY_EP_WEBSECURE;
     int code = res ? res->downstream_status : status;
     if (!code) /* the client left before any answer: Traefik's 499 */
@@ -204,7 +207,7 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
     /* service series count what reached the service (Traefik wraps only the service
      * handler): not the answers of middlewares, nor an errors page standing for one */
     proxy_metrics_req_t m = {.entrypoint = ep,
-                             .service = res && (!rq->err_mw || rq->err_origin) ? svc : NULL,
+                             .service = !rq->err_mw || rq->err_origin ? svc : NULL,
                              .method = rq->mw.method ? rq->mw.method : "GET",
                              .protocol = proto,
                              .code = code,
@@ -336,6 +339,9 @@ static void on_fwd_done(void *ud, const proxy_fwd_result_t *res)
     if (res->passed) {
         rq->err_origin = res->origin_status;
         rq->err_retries = res->retry_attempts;
+        const proxy_service_t *s =
+            res->service_name ? proxy_config_service(rq->gen->cfg, res->service_name) : NULL;
+        rq->err_service = s ? s->name : NULL; /* res's strings end with the forward */
         page_start(rq);
     } else
         finish(rq, res, res->downstream_status);
@@ -389,6 +395,7 @@ static void on_page_done(void *ud, const proxy_fwd_result_t *res)
     proxy_fwd_result_t r = *res;
     r.origin_status = rq->err_origin; /* the log keeps what the service said, 0: none */
     r.retry_attempts = rq->err_retries;
+    r.service_name = rq->err_service;
     finish(rq, &r, r.downstream_status);
 }
 

@@ -205,6 +205,7 @@ static void finish(proxy_fwd_t *f)
     if (f->finished)
         return;
     f->finished = 1;
+    f->res.service_name = f->server ? f->lb->name : NULL;
     f->res.service_url = f->server ? f->server->url : "";
     f->res.service_addr = f->server ? f->server->addr : "";
     f->res.retry_attempts = f->tries > 1 ? f->tries - 1 : 0;

@@ -134,6 +134,9 @@ enum {
 typedef struct proxy_fwd_result {
     int downstream_status;       /* DownstreamStatus: what the client got (0: nothing) */
     int origin_status;           /* OriginStatus: 0 when hearth answered itself */
+    const char *service_name;    /* ServiceName: the load-balanced service of the last
+                                    server tried (a weighted service's child, as Traefik
+                                    sets it per server), NULL when none was */
     const char *service_url;     /* ServiceURL of the last server tried, "" when none */
     const char *service_addr;    /* ServiceAddr "host:port", "" when none */
     uint64_t origin_duration_ns; /* OriginDuration: request sent -> response ended */

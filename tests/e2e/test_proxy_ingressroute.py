@@ -4,6 +4,7 @@ split over two Services by weight, a TraefikService, an IngressRoute with `tls`
 (served on websecure only, with its Secret's certificate, checked with curl), the API's
 names, and a reload that removes a route. Backends are hc_testd processes on loopback."""
 import json
+import re
 import tempfile
 import textwrap
 
@@ -269,6 +270,12 @@ def weighted_route_and_traefik_service():
     # of weight 0 (the same backend b, by port name) is never chosen, as in Traefik
     assert seen.get("ir-a", 0) > seen.get("ir-b", 0) > 0, seen
     assert seen.get("ir-b", 0) <= 12, seen
+    # service metrics name the child whose server answered, as Traefik counts them per
+    # server: never the weighted service a split route is built as
+    metrics = get(p.api, "/metrics")[2].decode()
+    counted = set(re.findall(r'traefik_service_requests_total\{[^}]*service="([^"]+)"', metrics))
+    assert {"crd-svc-a-80@kubernetescrd", "crd-svc-b-80@kubernetescrd", "crd-svc-a-http@kubernetescrd"} <= counted
+    assert not [n for n in counted if n.startswith("crd-wrr")], counted
 
 
 @t.test
