@@ -9,6 +9,7 @@
 #include "proxy/proxy_service_int.h"
 
 #include "core/hc_alloc.h"
+#include "core/hc_http_parse.h"
 #include "core/hc_log.h"
 #include "proxy/mw_buffering.h"
 #include "proxy/mw_circuitbreaker.h"
@@ -68,6 +69,7 @@ struct proxy_rq {
     char *client_xff;        /* a trusted X-Forwarded-For as received (ClientHost); access
                                 log only, else NULL */
     int http10;              /* an HTTP/1.0 request (RequestProtocol) */
+    const char *protocol;    /* the metrics' protocol label, from the request's fields */
     uint64_t request_size;   /* Content-Length, 0 when none */
     const char *tls_version; /* static strings of the TLS library, NULL when plain */
     const char *tls_cipher;
@@ -170,7 +172,7 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
     int code = res ? res->downstream_status : status;
     if (!code) /* the client left before any answer: Traefik's 499 */
         code = 499;
-    const char *proto = res && res->upgraded ? "websocket" : "http";
+    const char *proto = res && res->upgraded ? "websocket" : rq->protocol;
     /* breakers the request passed that saw no answer on its way out (the client left:
      * 499, as Traefik records a cancelled request; the server's own 413) */
     for (size_t e = 0; rq->chain && rq->chain->breakers && e < rq->next_mw; e++)
@@ -717,6 +719,23 @@ static const proxy_router_t *route(proxy_rq_t *rq, const char *host, size_t hlen
     return r;
 }
 
+/* Whether field name of req lists token (Go's hasToken). */
+static int field_has(const hc_http_req_t *req, const char *name, const char *token)
+{
+    size_t n;
+    const char *v = hc_http_req_header(req, name, &n);
+    return v && hc_http_has_token(v, n, token);
+}
+
+/* The protocol label as Traefik's metrics tell it from the request: a WebSocket
+ * handshake, an event stream, else http (also when the handshake is refused). */
+static const char *request_protocol(const hc_http_req_t *req)
+{
+    if (field_has(req, "Connection", "upgrade") && field_has(req, "Upgrade", "websocket"))
+        return "websocket";
+    return field_has(req, "Accept", "text/event-stream") ? "sse" : "http";
+}
+
 void proxy_handle(hc_http_req_t *req, void *arg)
 {
     proxy_ep_t *ep = arg;
@@ -733,6 +752,7 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     peer_of(rq);
     rq->target = ep->w->log ? hc_strdup(req->target) : NULL;
     rq->http10 = req->version_minor == 0;
+    rq->protocol = request_protocol(req);
     rq->request_size = req->content_length > 0 ? (uint64_t)req->content_length : 0;
     hc_tls_conn_t *tls = hc_http_req_tls(req);
     if (tls) {

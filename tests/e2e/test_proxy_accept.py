@@ -505,7 +505,8 @@ def access_log_duration_ns_and_tls_version():
 def access_log_and_metrics_fields_as_traefik_fills_them():
     """A client leaving before any answer is 499; RequestProtocol says HTTP/1.0; a trusted
     X-Forwarded-For is the ClientHost; a method outside the standard ones is counted as
-    EXTENSION_METHOD (Traefik bounds the label so a client cannot grow the series)."""
+    EXTENSION_METHOD (Traefik bounds the label so a client cannot grow the series); the
+    protocol label is sse or websocket by the request's fields."""
     p = S["proxy"]
     s = connect(p.web)
     s.sendall(b"GET /slow?ms=1500&tag=gone HTTP/1.1\r\nHost: slow.test\r\n\r\n")
@@ -516,6 +517,8 @@ def access_log_and_metrics_fields_as_traefik_fills_them():
     assert s.recv(100).startswith(b"HTTP/1.0 200"), "HTTP/1.0 answer"
     s.close()
     get(p.web, "/slow?ms=1&tag=xff", host="slow.test", headers={"X-Forwarded-For": "203.0.113.7, 10.0.0.1"})
+    get(p.web, "/slow?ms=1&tag=sse", host="slow.test", headers={"Accept": "text/event-stream"})
+    get(p.web, "/", host="nows.test", headers={"Connection": "Upgrade", "Upgrade": "websocket"})
     for i in range(3):
         s = connect(p.web)
         s.sendall(b"PROPFIND%d /slow?ms=1&tag=m HTTP/1.1\r\nHost: slow.test\r\nConnection: close\r\n\r\n" % i)
@@ -534,6 +537,9 @@ def access_log_and_metrics_fields_as_traefik_fills_them():
     assert re.search(r'traefik_entrypoint_requests_total\{code="200",method="EXTENSION_METHOD",protocol="http",entrypoint="web"',
                      metrics), [x for x in metrics.splitlines() if "EXTENSION" in x][:3]
     assert re.search(r'traefik_entrypoint_requests_total\{code="499",', metrics), "no 499 series"
+    # the protocol label from the request's fields, also for a refused handshake
+    assert re.search(r'traefik_entrypoint_requests_total\{code="200",method="GET",protocol="sse"', metrics)
+    assert re.search(r'traefik_entrypoint_requests_total\{code="404",method="GET",protocol="websocket"', metrics)
 
 
 @t.test
