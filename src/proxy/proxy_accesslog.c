@@ -42,7 +42,7 @@ static void put_num(hc_buf_t *b, const char *key, unsigned long long v)
 
 /* RFC 3339 with nanoseconds, as Go's time.Time marshals: UTC with "Z", local with
  * its offset. */
-static void fmt_time(int64_t ns, int utc, char out[48])
+static void fmt_time(int64_t ns, int utc, int frac, char out[48])
 {
     time_t s = (time_t)(ns / 1000000000);
     struct tm tm;
@@ -51,7 +51,13 @@ static void fmt_time(int64_t ns, int utc, char out[48])
     else
         localtime_r(&s, &tm);
     size_t n = strftime(out, 48, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(out + n, 48 - n, ".%09lld", (long long)(ns % 1000000000));
+    if (frac) { /* Go's RFC3339Nano: trailing zeros dropped, and the dot with them all */
+        n += (size_t)snprintf(out + n, 48 - n, ".%09lld", (long long)(ns % 1000000000));
+        while (out[n - 1] == '0')
+            n--;
+        if (out[n - 1] == '.')
+            n--;
+    }
     long off = utc ? 0 : tm.tm_gmtoff;
     if (!off)
         snprintf(out + n, 48 - n, "Z");
@@ -82,12 +88,9 @@ int proxy_accesslog_format(const proxy_accesslog_entry_t *e, hc_buf_t *out)
     char chost[128], cport[16], rhost[300], rport[16], t_utc[48], t_loc[48], now[48];
     split_hostport(e->client_addr, chost, sizeof(chost), cport, sizeof(cport));
     split_hostport(e->host, rhost, sizeof(rhost), rport, sizeof(rport));
-    fmt_time(e->start_ns, 1, t_utc);
-    fmt_time(e->start_ns, 0, t_loc);
-    time_t nows = time(NULL);
-    struct tm tm;
-    gmtime_r(&nows, &tm);
-    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fmt_time(e->start_ns, 1, 1, t_utc);
+    fmt_time(e->start_ns, 0, 1, t_loc);
+    fmt_time((int64_t)time(NULL) * 1000000000, 0, 0, now); /* logrus: RFC 3339, local */
     uint64_t overhead = e->duration_ns > e->origin_duration_ns
                             ? e->duration_ns - e->origin_duration_ns : 0;
     hc_buf_puts(out, "{");

@@ -218,8 +218,11 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
                              .resp_bytes = res ? res->downstream_content_size : rq->resp.body.len,
                              .tls_version = tv,
                              .tls_cipher = tc};
-    if (!(rq->router && rq->router->no_metrics))
+    if (!(rq->router && rq->router->no_metrics)) {
         proxy_metrics_observe(w->metrics, &m);
+        if (res && res->retry_attempts && rq->router && rq->router->service_name)
+            proxy_metrics_retries(rq->router->service_name, res->retry_attempts);
+    }
     rq->phase = PH_DONE;
     rq_put(rq);
 }

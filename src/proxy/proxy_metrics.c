@@ -15,7 +15,7 @@ static struct {
     hc_metric_t *reloads, *last_ok, *open_conns;
     hc_metric_t *ep_reqs, *ep_dur, *ep_tls, *ep_req_bytes, *ep_resp_bytes;
     hc_metric_t *svc_reqs, *svc_dur, *svc_req_bytes, *svc_resp_bytes;
-    hc_metric_t *server_up, *cert_not_after;
+    hc_metric_t *server_up, *cert_not_after, *svc_retries;
 } fam;
 
 /* Traefik's request-duration buckets. */
@@ -67,6 +67,9 @@ void proxy_metrics_init(void)
                                             "The total size of responses in bytes returned by a "
                                             "service, partitioned by status code, protocol, and "
                                             "method.", svc_l);
+    fam.svc_retries = hc_metrics_counter(r, "traefik_service_retries_total",
+                                         "How many request retries happened on a service.",
+                                         (const char *[]){"service", NULL});
     fam.server_up = hc_metrics_gauge(r, "traefik_service_server_up",
                                      "service server is up, described by gauge value of 0 or 1.",
                                      (const char *[]){"service", "url", NULL});
@@ -80,6 +83,11 @@ void proxy_metrics_reload(int ok)
     hc_metrics_counter_inc(hc_metrics_series(fam.reloads, NULL));
     if (ok)
         hc_metrics_gauge_set(hc_metrics_series(fam.last_ok, NULL), (double)time(NULL));
+}
+
+void proxy_metrics_retries(const char *service, unsigned n)
+{
+    hc_metrics_counter_add(hc_metrics_series(fam.svc_retries, (const char *[]){service}), n);
 }
 
 void proxy_metrics_refresh(const proxy_gen_t *g,

@@ -13,6 +13,9 @@
 /** Registers the families in the default registry (idempotent). */
 void proxy_metrics_init(void);
 
+/** traefik_service_retries_total{service}: n more tries of a request to service. */
+void proxy_metrics_retries(const char *service, unsigned n);
+
 /** A reload finished: traefik_config_reloads_total += 1 and, when ok,
  *  traefik_config_last_reload_success = now (Unix seconds). */
 void proxy_metrics_reload(int ok);

@@ -322,6 +322,10 @@ def retry_goes_through_the_split_again():
     p = S["proxy"]
     got = [request(p.web, "POST", "/x", host="retry.test")[0] for _ in range(12)]
     assert got == [200] * 12, got
+    # about half the first tries met the dead Service: counted as Traefik counts retries
+    m = re.search(r'traefik_service_retries_total\{service="crd-retry-[0-9a-f]+@kubernetescrd"\} (\d+)',
+                  get(p.api, "/metrics")[2].decode())
+    assert m and int(m.group(1)) >= 1, m
 
 
 @t.test

@@ -93,13 +93,20 @@ static void test_plain_line(void **state)
     assert_true(json_real_value(json_object_get(g, "GzipRatio")) == 42.0 / 16.0);
     json_decref(g);
     /* an answer that never reached a service (a 404 page): no ratio */
-    proxy_accesslog_entry_t nf = {.start_ns = plain.start_ns,
+    proxy_accesslog_entry_t nf = {.start_ns = 1700000000120000000LL,
                                   .downstream_status = 404,
                                   .downstream_size = 19,
                                   .method = "GET",
                                   .host = "x.test"};
     g = line_of(&nf);
     assert_null(json_object_get(g, "GzipRatio"));
+    /* Go's RFC3339Nano: trailing zeros dropped, the dot too when nothing is left */
+    assert_string_equal(json_string_value(json_object_get(g, "StartUTC")),
+                        "2023-11-14T22:13:20.12Z");
+    json_decref(g);
+    nf.start_ns = 1700000000000000000LL;
+    g = line_of(&nf);
+    assert_string_equal(json_string_value(json_object_get(g, "StartUTC")), "2023-11-14T22:13:20Z");
     json_decref(g);
     assert_string_equal(json_string_value(json_object_get(j, "ServiceAddr")), "10.0.0.7:8000");
     assert_string_equal(json_string_value(json_object_get(j, "StartUTC")),
