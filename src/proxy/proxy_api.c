@@ -7,6 +7,7 @@
 #include "core/hc_buf.h"
 #include "proxy/proxy_metrics.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,21 +75,41 @@ static void send_error(hc_http_req_t *req, int status, const char *fmt, ...)
     free(text); /* jansson's allocation */
 }
 
+/* A paging parameter as Traefik's getIntParam reads it (Go's Atoi, not negative): dflt
+ * when absent or empty; -1 after answering 400 with Traefik's message. */
+static long int_param(hc_http_req_t *req, const char *key, long dflt)
+{
+    const char *raw = qparam(req, key);
+    if (!raw || !*raw)
+        return dflt;
+    char *end;
+    errno = 0;
+    long v = strtol(raw, &end, 10);
+    if (*end || errno || isspace((unsigned char)*raw) || v < 0) {
+        send_error(req, 400, "invalid request: %s: %ld", key, *end || errno ? 0L : v);
+        return -1;
+    }
+    return v;
+}
+
 static void serve_list(hc_http_req_t *req, const proxy_api_t *api, const char *path)
 {
-    const char *page = qparam(req, "page"), *per = qparam(req, "per_page");
+    long per = int_param(req, "per_page", PROXY_API_PER_PAGE);
+    long page = per < 0 ? -1 : int_param(req, "page", 1);
+    if (page < 0)
+        return;
     proxy_api_query_t q = {.search = qparam(req, "search"),
                            .status = qparam(req, "status"),
                            .service_name = qparam(req, "serviceName"),
                            .middleware_name = qparam(req, "middlewareName"),
-                           .page = page ? strtol(page, NULL, 10) : 1,
-                           .per_page = per ? strtol(per, NULL, 10) : PROXY_API_PER_PAGE};
+                           .page = page,
+                           .per_page = per};
     long next = 1;
     int status = 0;
     json_t *list = proxy_api_list(api, path, &q, &next, &status);
     if (!list) {
         if (status == 400)
-            send_error(req, 400, "invalid request: page out of range");
+            send_error(req, 400, "invalid request: page: %ld, per_page: %ld", page, per);
         else
             hc_http_respond_error(req, status, "not found");
         return;
@@ -164,6 +185,23 @@ static void serve_dashboard(hc_http_req_t *req, const proxy_api_t *api, const ch
         hc_http_respond(req, 404, "text/plain; charset=utf-8", "404 page not found\n", 19);
 }
 
+/* /api/entrypoints/<name>: one of the list, or Traefik's 404. */
+static void serve_entrypoint(hc_http_req_t *req, const proxy_api_t *api, const char *name)
+{
+    json_t *all = proxy_api_entrypoints(api), *ep;
+    size_t i;
+    json_array_foreach(all, i, ep)
+    {
+        if (!strcmp(json_string_value(json_object_get(ep, "name")), name)) {
+            send_json(req, 200, json_incref(ep));
+            json_decref(all);
+            return;
+        }
+    }
+    json_decref(all);
+    send_error(req, 404, "entry point not found: %s", name);
+}
+
 /* The documents without parameters. Returns 1 when path was one of them. */
 static int serve_doc(hc_http_req_t *req, const proxy_api_t *api, const char *path)
 {
@@ -208,6 +246,11 @@ void proxy_api_handle(hc_http_req_t *req, void *arg)
     }
     if (serve_doc(req, api, path) || serve_empty_list(req, path))
         return;
+    static const char eps[] = PROXY_API_ENTRYPOINTS "/";
+    if (!strncmp(path, eps, sizeof(eps) - 1)) {
+        serve_entrypoint(req, api, path + sizeof(eps) - 1);
+        return;
+    }
     static const char http[] = "/api/http/";
     if (!strncmp(path, http, sizeof(http) - 1)) {
         const char *kind = path + sizeof(http) - 1, *slash = strchr(kind, '/');

@@ -231,6 +231,11 @@ def api_paging_and_filters():
     status, hs, body = get(p.api, "/api/http/routers?per_page=2&page=1")
     assert status == 200 and len(json.loads(body)) == 2, (status, body[:200])
     assert header(hs, "X-Next-Page") == "2", hs
+    # Traefik's getIntParam and pagination errors, word for word
+    for q, msg in (("per_page=abc", "invalid request: per_page: 0"), ("page=-2", "invalid request: page: -2"),
+                   ("per_page=2&page=999", "invalid request: page: 999, per_page: 2")):
+        status, _, body = get(p.api, "/api/http/routers?" + q)
+        assert status == 400 and json.loads(body) == {"message": msg}, (q, status, body)
     found = json.loads(get(p.api, "/api/http/routers?search=wild")[2])
     assert [r["name"] for r in found] == ["paths-wild-wild-test@kubernetes"], found
     # serviceName as /api/http/services names it (with its provider) or as routers write it
@@ -253,6 +258,9 @@ def api_entrypoints_version_ping():
     assert eps["web"]["address"].endswith(":%d" % p.web), eps["web"]
     assert eps["web"]["transport"]["respondingTimeouts"] == {
         "readTimeout": "1m0s", "idleTimeout": "3m0s", "writeTimeout": "0s"}, eps["web"]
+    assert p.api_json("/api/entrypoints/websecure") == eps["websecure"]
+    status, _, body = get(p.api, "/api/entrypoints/nope")
+    assert status == 404 and json.loads(body) == {"message": "entry point not found: nope"}, (status, body)
     v = p.api_json("/api/version")
     assert "Version" in v, v
     status, _, body = get(p.api, "/ping")
