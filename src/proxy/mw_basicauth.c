@@ -299,6 +299,8 @@ proxy_mw_verdict_t proxy_mw_basicauth_request(const void *cfg, proxy_mw_req_t *r
         if (strcmp(c->users.v[i].name, user) == 0)
             hash = c->users.v[i].value;
     if (!hash || !hash[0] || !proxy_mw_htpasswd_check(hash, colon + 1)) {
+        /* Traefik logs the name given (ClientUsername), refused or not, "" for none */
+        proxy_mw_str_set(&req->user, user ? user : "");
         hc_free(user);
         size_t n = strlen(c->realm) + sizeof("Basic realm=\"\"");
         char *www = hc_malloc(n);
