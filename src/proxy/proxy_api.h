@@ -24,6 +24,8 @@ typedef struct proxy_api {
     void *server_up_ud;
     const char *addr[3]; /* listen addresses of web, websecure, traefik ("" = off) */
     int access_log;      /* features.accessLog */
+    int kubernetes;      /* providers: manifests are read (KubernetesIngress, KubernetesCRD) */
+    int file;            /* providers: --file is read (File) */
     int draining;        /* /ping answers 503 */
     hc_metrics_t *metrics; /* /metrics; NULL = 404 */
     hc_static_t *dashboard; /* /dashboard/; NULL = 404 */

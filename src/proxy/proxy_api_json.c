@@ -392,14 +392,20 @@ static json_t *zero_counts(void)
 
 json_t *proxy_api_overview(const proxy_api_t *api)
 {
-    return json_pack(
-        "{s:{s:o, s:o, s:o}, s:{s:o, s:o, s:o}, s:{s:o, s:o}, s:{s:s, s:s, s:b}, s:[s,s,s]}",
-        "http", "routers", section_counts(api, PROXY_API_ROUTERS), "services",
-        section_counts(api, PROXY_API_SERVICES), "middlewares",
-        section_counts(api, PROXY_API_MIDDLEWARES), "tcp", "routers", zero_counts(), "services",
-        zero_counts(), "middlewares", zero_counts(), "udp", "routers", zero_counts(), "services",
-        zero_counts(), "features", "tracing", "", "metrics", "Prometheus", "accessLog",
-        api->access_log, "providers", "KubernetesIngress", "KubernetesCRD", "File");
+    json_t *providers = json_array(); /* the configured ones (Traefik's getProviders) */
+    if (api->kubernetes) {
+        json_array_append_new(providers, json_string("KubernetesIngress"));
+        json_array_append_new(providers, json_string("KubernetesCRD"));
+    }
+    if (api->file)
+        json_array_append_new(providers, json_string("File"));
+    return json_pack("{s:{s:o, s:o, s:o}, s:{s:o, s:o, s:o}, s:{s:o, s:o}, s:{s:s, s:s, s:b}, s:o}",
+                     "http", "routers", section_counts(api, PROXY_API_ROUTERS), "services",
+                     section_counts(api, PROXY_API_SERVICES), "middlewares",
+                     section_counts(api, PROXY_API_MIDDLEWARES), "tcp", "routers", zero_counts(),
+                     "services", zero_counts(), "middlewares", zero_counts(), "udp", "routers",
+                     zero_counts(), "services", zero_counts(), "features", "tracing", "", "metrics",
+                     "Prometheus", "accessLog", api->access_log, "providers", providers);
 }
 
 json_t *proxy_api_entrypoints(const proxy_api_t *api)

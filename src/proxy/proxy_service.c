@@ -344,6 +344,8 @@ static int api_start(proxy_svc_t *svc)
     svc->api.server_up = server_up;
     svc->api.server_up_ud = svc->shared;
     svc->api.access_log = proxy_accesslog_enabled();
+    svc->api.kubernetes = svc->nmanifests > 0 || svc->up_manifests;
+    svc->api.file = svc->file && *svc->file;
     svc->api.metrics = hc_metrics_default();
     if (hc_static_new(&proxy_web, &(hc_static_options_t){.prefix = PROXY_API_DASHBOARD},
                       &svc->dashboard) == 0)

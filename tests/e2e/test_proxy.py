@@ -183,7 +183,8 @@ def api_overview_shape():
         c = o["http"][kind]
         assert set(("total", "warnings", "errors")) <= set(c), c
     assert o["http"]["routers"]["total"] >= len(PATHS) + 3, o
-    assert "features" in o and "providers" in o, o
+    assert o["providers"] == ["KubernetesIngress", "KubernetesCRD"], o  # no --file: no File
+    assert o["features"]["metrics"] == "Prometheus", o
 
 
 @t.test

@@ -404,6 +404,8 @@ def file_provider_starts():
     assert {"rr@file", "strip@file", "weighted@file", "sticky@file", "checked@file", "v3@file",
             "v3-other@file"} <= names, names
     assert all(r["status"] == "enabled" for r in S["fproxy"].api_json("/api/http/routers")), "a rule refused"
+    # (the harness always gives a manifests directory too)
+    assert S["fproxy"].api_json("/api/overview")["providers"] == ["KubernetesIngress", "KubernetesCRD", "File"]
 
 
 @t.test
