@@ -780,9 +780,11 @@ const char *hc_tls_conn_sni(const hc_tls_conn_t *c)
 
 void hc_tls_conn_peer_certs(const hc_tls_conn_t *c, X509 **leaf, STACK_OF(X509) **chain)
 {
-    *leaf = SSL_get0_peer_certificate(c->ssl);
-    /* a server's view leaves the peer's own certificate out of its chain */
-    *chain = *leaf ? SSL_get_peer_cert_chain(c->ssl) : NULL;
+    X509 *l = SSL_get0_peer_certificate(c->ssl);
+    if (leaf)
+        *leaf = l;
+    if (chain) /* a server's view leaves the peer's own certificate out of its chain */
+        *chain = l ? SSL_get_peer_cert_chain(c->ssl) : NULL;
 }
 
 const char *hc_tls_conn_alpn(const hc_tls_conn_t *c)

@@ -187,7 +187,7 @@ const char *hc_tls_conn_sni(const hc_tls_conn_t *c);
 const char *hc_tls_conn_alpn(const hc_tls_conn_t *c);
 /** The peer's certificate and the chain it sent after it (a server's view of a client
  *  certificate), borrowed for as long as c lives; NULL when it sent none. Either may be
- *  NULL. */
+ *  NULL (and a NULL leaf or chain asks for none). */
 void hc_tls_conn_peer_certs(const hc_tls_conn_t *c, X509 **leaf, STACK_OF(X509) **chain);
 /** Why the connection failed ("certificate verify failed: ..."), NULL while it has not. */
 const char *hc_tls_conn_error(const hc_tls_conn_t *c);

@@ -8,6 +8,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ctype.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +135,8 @@ int proxy_accesslog_format(const proxy_accesslog_entry_t *e, hc_buf_t *out)
     put_str(out, "StartUTC", t_utc);
     if (e->tls && e->tls_cipher)
         put_str(out, "TLSCipher", e->tls_cipher);
+    if (e->tls && e->tls_subject)
+        put_str(out, "TLSClientSubject", e->tls_subject);
     if (e->tls && e->tls_version)
         put_str(out, "TLSVersion", e->tls_version);
     put_str(out, "entryPointName", e->entrypoint);
@@ -257,4 +262,102 @@ void proxy_accesslog_writer_free(proxy_accesslog_writer_t *w)
         return;
     writer_flush(w);
     uv_close((uv_handle_t *)&w->timer, writer_closed);
+}
+
+/* Go's pkix attributeTypeNames, in the order Name.ToRDNSequence emits them. */
+static const struct {
+    int nid;
+    const char *name;
+} go_attrs[] = {{NID_countryName, "C"},
+                {NID_stateOrProvinceName, "ST"},
+                {NID_localityName, "L"},
+                {NID_streetAddress, "STREET"},
+                {NID_postalCode, "POSTALCODE"},
+                {NID_organizationName, "O"},
+                {NID_organizationalUnitName, "OU"},
+                {NID_commonName, "CN"},
+                {NID_serialNumber, "SERIALNUMBER"}};
+enum { GO_ATTRS = sizeof(go_attrs) / sizeof(go_attrs[0]) };
+
+static int go_attr(int nid)
+{
+    for (int i = 0; i < GO_ATTRS; i++)
+        if (go_attrs[i].nid == nid)
+            return i;
+    return -1;
+}
+
+/* One attribute as RDNSequence.String() writes it: a known type's value escaped, any
+ * other as its OID and the hex DER of the value marshalled again as a Go string
+ * (PrintableString when it can be, else UTF8String). */
+static void subject_attr(hc_buf_t *out, const X509_NAME_ENTRY *e, int known)
+{
+    unsigned char *v = NULL;
+    int n = ASN1_STRING_to_UTF8(&v, X509_NAME_ENTRY_get_data(e));
+    if (n < 0)
+        return;
+    if (out->len)
+        hc_buf_append(out, ",", 1);
+    if (known < 0) {
+        char oid[128], hex[8];
+        OBJ_obj2txt(oid, sizeof(oid), X509_NAME_ENTRY_get_object(e), 1);
+        int printable = 1;
+        for (int i = 0; i < n; i++)
+            printable &= isalnum(v[i]) || (v[i] && strchr(" '()+,-./:=?", v[i]));
+        hc_buf_puts(out, oid);
+        snprintf(hex, sizeof(hex), "=#%02x", printable ? 0x13 : 0x0c);
+        hc_buf_puts(out, hex);
+        if (n >= 128) { /* DER's long form */
+            unsigned char len[4];
+            int k = 0;
+            for (int x = n; x; x >>= 8)
+                len[k++] = (unsigned char)x;
+            snprintf(hex, sizeof(hex), "%02x", 0x80 | k);
+            hc_buf_puts(out, hex);
+            while (k--) {
+                snprintf(hex, sizeof(hex), "%02x", len[k]);
+                hc_buf_puts(out, hex);
+            }
+        } else {
+            snprintf(hex, sizeof(hex), "%02x", n);
+            hc_buf_puts(out, hex);
+        }
+        for (int i = 0; i < n; i++) {
+            snprintf(hex, sizeof(hex), "%02x", v[i]);
+            hc_buf_puts(out, hex);
+        }
+    } else {
+        hc_buf_puts(out, go_attrs[known].name);
+        hc_buf_append(out, "=", 1);
+        for (int i = 0; i < n; i++) {
+            int c = v[i];
+            if (strchr(",+\"\\<>;", c) || (c == ' ' && (i == 0 || i == n - 1)) ||
+                (c == '#' && i == 0))
+                hc_buf_append(out, "\\", 1);
+            hc_buf_append(out, (const char *)&v[i], 1);
+        }
+    }
+    OPENSSL_free(v);
+}
+
+char *proxy_accesslog_subject(X509 *cert)
+{
+    const X509_NAME *name = cert ? X509_get_subject_name(cert) : NULL;
+    if (!name)
+        return NULL;
+    /* Go's Name.String(): the unnamed attributes first, then the named ones field by
+     * field, the whole written last to first */
+    hc_buf_t out;
+    hc_buf_init(&out, 0);
+    int n = X509_NAME_entry_count(name);
+    for (int f = GO_ATTRS - 1; f >= -1; f--)
+        for (int i = n - 1; i >= 0; i--) {
+            const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+            int k = go_attr(OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)));
+            if (k == f)
+                subject_attr(&out, e, k);
+        }
+    char *s = hc_memdup(out.base ? out.base : "", out.len);
+    hc_buf_free(&out);
+    return s;
 }

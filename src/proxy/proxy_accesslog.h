@@ -8,6 +8,7 @@
 
 #include "core/hc_buf.h"
 
+#include <openssl/types.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -27,6 +28,8 @@ typedef struct proxy_accesslog_entry {
     int tls;                   /* RequestScheme https */
     const char *tls_version;   /* "1.3" (Traefik's form), NULL without TLS */
     const char *tls_cipher;    /* IANA name, NULL without TLS */
+    const char *tls_subject;   /* TLSClientSubject: the client certificate's subject, NULL
+                                  when none was presented */
     const char *entrypoint;
     const char *router;        /* qualified router name, NULL when none matched */
     const char *service;       /* qualified service name, NULL when none */
@@ -62,5 +65,9 @@ proxy_accesslog_writer_t *proxy_accesslog_writer_new(uv_loop_t *loop);
 void proxy_accesslog_write(proxy_accesslog_writer_t *w, const proxy_accesslog_entry_t *e);
 /** Flushes and frees the writer (its timer closes through uv_close). NULL is fine. */
 void proxy_accesslog_writer_free(proxy_accesslog_writer_t *w);
+
+/** A certificate's subject as Go's pkix.Name.String() writes it (RFC 2253: the last
+ *  attribute first, "CN=client,O=Org"), allocated; NULL when cert is. */
+char *proxy_accesslog_subject(X509 *cert);
 
 #endif

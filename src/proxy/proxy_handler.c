@@ -69,6 +69,7 @@ struct proxy_rq {
     char *client_xff;        /* a trusted X-Forwarded-For as received (ClientHost); access
                                 log only, else NULL */
     int http10;              /* an HTTP/1.0 request (RequestProtocol) */
+    char *tls_subject;       /* the client certificate's subject; access log only */
     const char *protocol;    /* the metrics' protocol label, from the request's fields */
     uint64_t request_size;   /* Content-Length, 0 when none */
     const char *tls_version; /* static strings of the TLS library, NULL when plain */
@@ -120,6 +121,7 @@ static void rq_put(proxy_rq_t *rq)
     proxy_mw_compressor_free(rq->z);
     hc_free(rq->target);
     hc_free(rq->client_xff);
+    hc_free(rq->tls_subject);
     proxy_gen_unref(rq->gen);
     if (w->nfree_rq >= FREE_RQ_MAX) {
         rq_free(rq);
@@ -192,6 +194,7 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
             .tls = rq->ep->idx == PROXY_GEN_WEBSECURE,
             .tls_version = tv,
             .tls_cipher = tc,
+            .tls_subject = rq->tls_subject,
             .entrypoint = ep,
             .router = rq->router ? rq->router->name : NULL,
             .service = svc,
@@ -761,6 +764,10 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     if (tls) {
         rq->tls_version = tls_version_short(hc_tls_conn_version(tls));
         rq->tls_cipher = hc_tls_conn_cipher(tls);
+        X509 *leaf = NULL;
+        if (ep->w->log)
+            hc_tls_conn_peer_certs(tls, &leaf, NULL);
+        rq->tls_subject = proxy_accesslog_subject(leaf);
     }
     proxy_mw_resp_init(&rq->resp);
     size_t hlen = 0;

@@ -5,6 +5,7 @@ certificate, Secret rotation without restart, the cipher Traefik would choose, a
 TLSOptions: `default` (minVersion, maxVersion, curves, sniStrict) and a router's own
 (client certificates verified against a Secret's CA)."""
 import base64
+import json
 import re
 import ssl
 import subprocess
@@ -55,7 +56,7 @@ def setup():
                                    annotations={"cert-manager.io/cluster-issuer": "letsencrypt-prod"}),
         "ing-w.yaml": ingress_yaml(NS, "w", "*.wild-tls.test", [("/", "Prefix", "be", 80)], tls_secret="tls-w"),
     }
-    S["proxy"] = Proxy(m)
+    S["proxy"] = Proxy(m, access_log=True)
 
 
 def teardown():
@@ -210,6 +211,13 @@ def tls_option_client_certificates_per_router():
     assert urllib.parse.unquote_plus(got["X-Forwarded-Tls-Client-Cert-Info"]) == (
         'Subject="DC=org,DC=cheese,C=FR,O=Cheese,OU=Dev,CN=alice";Issuer="CN=client CA";NB="%d";'
         'SAN="alice.test,alice@example.org,10.0.1.2"' % nb), got
+    # the access log's TLSClientSubject as Go's pkix.Name.String() writes it: named
+    # attributes last to first, the others (DC) as OID=#DER of the value re-marshalled
+    dc = "0.9.2342.19200300.100.1.25"
+    line = wait_for(lambda: [json.loads(x) for x in open(p.access_log).read().splitlines()
+                             if '"mtls.test"' in x and "TLSClientSubject" in x], what="the mTLS log line")[0]
+    assert line["TLSClientSubject"] == "CN=alice,OU=Dev,O=Cheese,L=Toulouse,ST=Occitanie,C=FR,%s=#1306636865657365,%s=#13036f7267" % (
+        dc, dc), line
     other = make_cert(S["tmp"], "stranger", ["stranger"])
     with open(S["tmp"] + "/stranger.pem", "wb") as f:
         f.write(other[0] + other[1])
