@@ -427,6 +427,9 @@ static int p_headers_complete(void *ud, const hc_http_parse_head_t *head)
     r->res.content_length = head->content_length;
     r->have_res = 1;
     r->keep_alive = head->keep_alive;
+    for (size_t i = 0; head->chunked && i < r->res.n_headers; i++) /* chunked and a length: */
+        if (r->hv[i].name_len == 14 && !strcasecmp(r->hv[i].name, "Content-Length"))
+            r->keep_alive = 0; /* read chunked, but the connection is not trusted again */
     r->continue_ms = r->continue_deadline = 0; /* answered without the body */
     req_phase(r, NULL, 0);
     if (r->collect_max && !r->is_head && head->content_length > (int64_t)r->collect_max) {

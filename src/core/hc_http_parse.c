@@ -170,6 +170,9 @@ void hc_http_parse_init(hc_http_parser_t *p, hc_http_parse_mode_t mode,
     memset(p, 0, sizeof(*p));
     http_parser_init(HP(p), mode == HC_HTTP_PARSE_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE);
     HP(p)->data = p;
+    /* A response with Transfer-Encoding: chunked and a Content-Length is read chunked, as
+     * Go's transport reads it ("these appear in the wild"); a request never is. */
+    HP(p)->allow_chunked_length = mode == HC_HTTP_PARSE_RESPONSE;
     p->request = mode == HC_HTTP_PARSE_REQUEST;
     p->cbs = cbs;
     p->ud = ud;

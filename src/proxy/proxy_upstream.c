@@ -612,6 +612,9 @@ static int on_headers(hc_http_client_req_t *creq, const hc_http_response_t *res,
         return -ECANCELED;
     f->res.origin_status = res->status;
     build_resp(f, res);
+    if (res->content_length < 0) /* a chunked body's Content-Length is no length: RFC 9112
+                                    §6.3, a proxy removes it before forwarding */
+        proxy_mw_headers_del(&f->resp.headers, "Content-Length");
     if (res->status == 101)
         return f->upgrade && f->up ? on_switch(f, creq) : -EPROTO;
     long long body_len = res->content_length;
@@ -754,7 +757,9 @@ static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int stat
                 return;
         }
     }
-    respond_error(f, status == -ETIMEDOUT ? 504 : 502);
+    /* Traefik's ComputeStatusCode: a timeout 504, a network error or an end of stream
+     * 502, anything else (a malformed response) 500 */
+    respond_error(f, status == -ETIMEDOUT ? 504 : status == -EBADMSG ? 500 : 502);
 }
 
 static void on_creq_done(hc_http_client_req_t *creq, int status, void *ud)
