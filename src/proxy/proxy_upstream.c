@@ -241,7 +241,8 @@ static void pass_back(proxy_fwd_t *f)
     f->res.downstream_status = 0;
 }
 
-static void respond_error(proxy_fwd_t *f, int status)
+/* The error page: text (NULL: the status's reason phrase) as text/plain. */
+static void respond_error_text(proxy_fwd_t *f, int status, const char *text)
 {
     f->answered = 1;
     f->res.downstream_status = status;
@@ -266,13 +267,21 @@ static void respond_error(proxy_fwd_t *f, int status)
     for (size_t i = 0; i < page.headers.len; i++)
         if (!proxy_mw_header_is_framing(page.headers.v[i].name))
             hc_http_res_header(f->req, page.headers.v[i].name, page.headers.v[i].value);
-    const char *text = hc_http_status_text(status);
+    if (!text)
+        text = hc_http_status_text(status);
+    else /* Go's http.Error */
+        hc_http_res_header(f->req, "X-Content-Type-Options", "nosniff");
     const char *ctype = proxy_mw_headers_get(&page.headers, "Content-Type");
     f->res.downstream_content_size = strlen(text);
     hc_http_respond(f->req, page.status, ctype ? ctype : "text/plain; charset=utf-8", text,
                     f->res.downstream_content_size);
     proxy_mw_resp_free(&page);
     response_over(f);
+}
+
+static void respond_error(proxy_fwd_t *f, int status)
+{
+    respond_error_text(f, status, NULL);
 }
 
 /* ---- the response ---- */
@@ -1240,8 +1249,10 @@ int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
         lb && (lb->type != PROXY_SERVICE_LOADBALANCER || !lb->has_check || up_lb_has_server(lb))
             ? pick(f, lb)
             : NULL;
-    if (!f->server) { /* no server, or none healthy */
-        respond_error(f, 503);
+    if (!f->server) { /* none configured ("Service Unavailable"), or none healthy:
+                         Traefik's balancer says so itself */
+        respond_error_text(f, 503,
+                           lb && (lb->nservers || lb->nchildren) ? "no available server\n" : NULL);
         finish(f);
         return 0;
     }
