@@ -11,7 +11,7 @@
 
 #define TICK_MS 1000
 #define IDLE_TIMEOUT_MS 180000 /* Traefik's entryPoints respondingTimeouts.idleTimeout */
-#define READ_TIMEOUT_MS 60000  /* and its readTimeout (here: the request body) */
+#define READ_TIMEOUT_MS 60000  /* and its readTimeout: the head, then the request body */
 #define HEAD_LIMIT (1u << 20) /* request line, and header section: Go's DefaultMaxHeaderBytes */
 
 /* Reports this worker's open connections to traefik_open_connections. */
@@ -41,6 +41,7 @@ static int ep_open(proxy_worker_t *w, int idx)
                                .max_request_line = HEAD_LIMIT,
                                .max_header_bytes = HEAD_LIMIT,
                                .server_header = "",
+                               .header_timeout_ms = READ_TIMEOUT_MS,
                                .idle_timeout_ms = IDLE_TIMEOUT_MS,
                                .read_timeout_ms = READ_TIMEOUT_MS,
                                .eof_aborts = 1, /* the upstream request is cancelled */

@@ -12,7 +12,7 @@ import struct
 import threading
 import time
 
-from harness import Tap, raw_request, read_until_close, status_of
+from harness import Tap, connect, raw_request, read_until_close, status_of
 from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, ingress_yaml, keepalive_backends, middleware_yaml,
                        request, routed_to, service_yaml, wait_for, ws_open)
 
@@ -264,6 +264,22 @@ def router_observability_annotations_opt_out():
     assert get(p.web, "/", host="typo.test")[0] == 404
     errs = p.api_json("/api/errors")
     assert any("router.entrypoint: unknown key" in json.dumps(e) for e in errs), errs
+
+
+@t.test
+def slow_request_head_within_traefiks_read_timeout():
+    """Traefik's readTimeout (60 s) bounds the head as well: a head that trickles in over
+    12 s (a slow mobile link, a big cookie) is served, not cut at hearth's core default
+    of 10 s."""
+    s = connect(S["proxy"].web, timeout=30)
+    s.sendall(b"GET /slow-head HTTP/1.1\r\nHost: ops.test\r\n")
+    for i in range(4):
+        time.sleep(3.0)
+        s.sendall(b"X-Line-%d: %d\r\n" % (i, i))
+    s.sendall(b"Connection: close\r\n\r\n")
+    data, _ = read_until_close(s, 10)
+    s.close()
+    assert status_of(data) == 200 and b'"/slow-head"' in data, data[:300]
 
 
 @t.test
