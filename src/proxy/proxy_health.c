@@ -142,6 +142,10 @@ int proxy_health_spec_parse(const json_t *j, proxy_health_spec_t *out, char *err
         rc = spec_duration(j, "timeout", &out->timeout_ms, err, errlen);
     if (!rc)
         rc = spec_headers(j, out, err, errlen);
+    const json_t *fr = json_object_get(j, "followRedirects");
+    if (!rc && fr && !json_is_boolean(fr))
+        rc = hc_errf(err, errlen, -EINVAL, "healthCheck.followRedirects: true or false");
+    out->follow_redirects = !json_is_false(fr); /* Traefik's default: true */
     if (!rc && (port < 0 || port > 65535 || status < 0 || status > 999))
         rc = hc_errf(err, errlen, -EINVAL, "healthCheck: port or status out of range");
     if (!rc && out->scheme && strcmp(out->scheme, "http") && strcmp(out->scheme, "https"))
@@ -201,14 +205,43 @@ int proxy_health_probe_url(const proxy_health_spec_t *s, const char *url, char *
     return n > 0 && (size_t)n < outlen ? 0 : -EINVAL;
 }
 
+int proxy_health_redirect_url(const char *url, const char *location, char *out, size_t outlen)
+{
+    const char *a = strstr(url, "://");
+    if (!a || !*location)
+        return -EINVAL;
+    const char *path = a + 3 + strcspn(a + 3, "/?#"); /* url's path, after its authority */
+    const char *p = location;
+    while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
+        p++;
+    int n;
+    if (*p == ':' && p > location) /* absolute: only http(s) */
+        n = strncasecmp(location, "http", 4) ? -1 : snprintf(out, outlen, "%s", location);
+    else if (location[0] == '/' && location[1] == '/') /* scheme-relative */
+        n = snprintf(out, outlen, "%.*s:%s", (int)(a - url), url, location);
+    else if (location[0] == '/') /* absolute path */
+        n = snprintf(out, outlen, "%.*s%s", (int)(path - url), url, location);
+    else { /* relative to the last segment of url's path (its query dropped) */
+        size_t pl = strcspn(path, "?#");
+        const char *slash = pl ? memrchr(path, '/', pl) : NULL;
+        size_t keep = slash ? (size_t)(slash - url) + 1 : (size_t)(path - url);
+        n = snprintf(out, outlen, "%.*s%s%s", (int)keep, url, slash ? "" : "/", location);
+    }
+    return n > 0 && (size_t)n < outlen ? 0 : -EINVAL;
+}
+
 /* ---- the active checker ---- */
 
 typedef struct check check_t;
+
+enum { MAX_REDIRECTS = 10 }; /* Go's client stops after 10 */
 
 typedef struct probe {
     check_t *check;
     size_t idx;
     hc_http_client_req_t *req; /* in flight, or NULL */
+    unsigned hops;             /* redirects followed in this probe */
+    char url[1024];            /* the request's URL */
 } probe_t;
 
 /* The checks of one service: one probe per server, all every interval. */
@@ -237,6 +270,19 @@ struct proxy_health_checker {
 };
 
 static const hc_http_client_req_cbs_t probe_cbs;
+static int probe_send(probe_t *p, const char *method, int first);
+
+/* The Location of a redirect Go's client follows (301, 302, 303, 307, 308), or NULL. */
+static const char *redirect_location(const hc_http_response_t *res)
+{
+    int s = res->status;
+    if (s != 301 && s != 302 && s != 303 && s != 307 && s != 308)
+        return NULL;
+    for (size_t i = 0; i < res->n_headers; i++)
+        if (res->headers[i].name_len == 8 && !strcasecmp(res->headers[i].name, "Location"))
+            return res->headers[i].value;
+    return NULL;
+}
 
 static void probe_done(hc_http_client_req_t *req, int status, void *ud)
 {
@@ -246,6 +292,22 @@ static void probe_done(hc_http_client_req_t *req, int status, void *ud)
     if (status == -ECANCELED)
         return;
     const hc_http_response_t *res = hc_http_client_req_response(req);
+    const char *loc = res && !status && c->spec.follow_redirects ? redirect_location(res) : NULL;
+    if (loc && p->hops < MAX_REDIRECTS) {
+        char next[sizeof(p->url)];
+        /* Go's client: 307 and 308 keep the method, the others turn it into GET (HEAD
+         * stays HEAD) */
+        const char *m = res->status == 307 || res->status == 308 || !strcmp(c->spec.method, "HEAD")
+                            ? c->spec.method
+                            : "GET";
+        if (proxy_health_redirect_url(p->url, loc, next, sizeof(next)) == 0) {
+            memcpy(p->url, next, sizeof(next));
+            p->hops++;
+            if (probe_send(p, m, 0) == 0)
+                return;
+        }
+        status = -EINVAL; /* a redirect that cannot be followed fails the probe, as in Go */
+    }
     int code = res && !status ? res->status : 0;
     int ok = c->spec.status ? code == c->spec.status : code >= 200 && code < 400;
     int was_down = atomic_exchange(&c->entries[p->idx]->active_down, !ok);
@@ -255,21 +317,20 @@ static void probe_done(hc_http_client_req_t *req, int status, void *ud)
                HC_LI("status", code), HC_LS("reason", hc_http_client_req_error(req)), NULL);
 }
 
-static void probe_start(check_t *c, size_t i)
+/* One request of a probe to p->url; a redirect's (first = 0) goes to the URL's own host
+ * (Host and TLS name), the configured fields kept. Returns 0 or -errno. */
+static int probe_send(probe_t *p, const char *method, int first)
 {
-    char url[1024];
-    probe_t *p = &c->probes[i];
-    if (p->req || proxy_health_probe_url(&c->spec, c->urls[i], url, sizeof(url)))
-        return;
+    check_t *c = p->check;
     hc_http_client_header_t hs[65];
     size_t nh = 0;
     for (size_t k = 0; k < c->spec.nheaders && nh < 64; k++)
         hs[nh++] = c->spec.headers[k];
-    if (c->spec.hostname)
+    if (c->spec.hostname && first)
         hs[nh++] = (hc_http_client_header_t){"Host", c->spec.hostname};
     hc_http_client_req_opts_t o = {
-        .method = c->spec.method,
-        .url = url,
+        .method = method,
+        .url = p->url,
         .headers = hs,
         .n_headers = nh,
         .collect_max = 4096,
@@ -277,10 +338,21 @@ static void probe_start(check_t *c, size_t i)
         .header_timeout_ms = c->spec.timeout_ms,
         .total_timeout_ms = c->spec.timeout_ms,
         .tls = c->tls,
-        .tls_server_name = c->server_name,
+        .tls_server_name = first ? c->server_name : NULL,
     };
-    if (hc_http_client_request(c->owner->client, &o, &probe_cbs, p, &p->req) < 0)
+    int rc = hc_http_client_request(c->owner->client, &o, &probe_cbs, p, &p->req);
+    if (rc < 0)
         p->req = NULL;
+    return rc;
+}
+
+static void probe_start(check_t *c, size_t i)
+{
+    probe_t *p = &c->probes[i];
+    if (p->req || proxy_health_probe_url(&c->spec, c->urls[i], p->url, sizeof(p->url)))
+        return;
+    p->hops = 0;
+    probe_send(p, c->spec.method, 1);
 }
 
 static void check_tick(uv_timer_t *t)

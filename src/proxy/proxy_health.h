@@ -52,6 +52,7 @@ typedef struct proxy_health_spec {
     uint64_t interval_ms; /* 30 s */
     uint64_t timeout_ms;  /* 5 s */
     int status;           /* 0: any 2xx or 3xx is healthy */
+    int follow_redirects; /* followRedirects (default 1): the status after redirects counts */
     hc_http_client_header_t *headers; /* owned names and values */
     size_t nheaders;
 } proxy_health_spec_t;
@@ -61,6 +62,9 @@ typedef struct proxy_health_spec {
 int proxy_health_spec_parse(const json_t *j, proxy_health_spec_t *out, char *err,
                             size_t errlen);
 void proxy_health_spec_free(proxy_health_spec_t *s);
+/** Where a redirect from url to location leads (RFC 3986 §5.2, as Go's client
+ *  resolves it) in out. Returns 0 or -EINVAL. */
+int proxy_health_redirect_url(const char *url, const char *location, char *out, size_t outlen);
 /** The probe URL for server url under spec (scheme and port replaced, path set) in
  *  out. Returns 0 or -EINVAL (url is not http(s)://host[:port]). */
 int proxy_health_probe_url(const proxy_health_spec_t *s, const char *url, char *out,

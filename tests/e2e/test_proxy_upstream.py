@@ -903,6 +903,45 @@ def active_health_check_takes_server_out():
         stop_all(fx)
 
 
+class RedirectingHealth(RawBackend):
+    """/health redirects to /broken, which answers 500; anything else is 200 "up"."""
+
+    def serve(self, c):
+        buf = b""
+        for _ in range(1000):
+            head, buf = read_head(c, buf)
+            if head is None:
+                return
+            path = head.split(b" ")[1]
+            if path == b"/health":
+                c.sendall(b"HTTP/1.1 302 Found\r\nLocation: /broken\r\nContent-Length: 0\r\n\r\n")
+            elif path == b"/broken":
+                c.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
+            else:
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nup")
+
+
+@t.test
+def health_check_follows_redirects_as_traefik():
+    """followRedirects (Traefik's default true): a probe redirected to a page that fails
+    takes the server out; with followRedirects false the redirect itself counts (3xx is
+    healthy)."""
+    be = RedirectingHealth()
+    hc = {"path": "/health", "interval": "200ms", "timeout": "1s"}
+    fx, port = fixture(lb_config([be.port], extra={"healthCheck": hc}))
+    fx2, port2 = fixture(lb_config([be.port], extra={"healthCheck": dict(hc, followRedirects=False)}))
+    try:
+        deadline = time.monotonic() + 10
+        while status_of(get(port, "/x")) != 503 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert split(get(port, "/x"))[1] == b"no available server\n"
+        time.sleep(0.6)  # a few probe rounds
+        assert split(get(port2, "/x"))[1] == b"up"
+    finally:
+        be.stop()
+        stop_all(fx, fx2)
+
+
 def mirroring_config(main_port, mirrors, **opts):
     """svc: a mirroring service over "main" (a server at main_port) and the mirrors, each
     (name, port, percent)."""

@@ -53,14 +53,25 @@ static void test_spec_and_probe_url(void **state)
     assert_int_equal(s.interval_ms, 30000); /* Traefik's defaults */
     assert_int_equal(s.timeout_ms, 5000);
     assert_string_equal(s.method, "GET");
+    assert_true(s.follow_redirects); /* Traefik's default */
     assert_int_equal(proxy_health_probe_url(&s, "http://10.0.0.7:8000", url, sizeof(url)), 0);
     assert_string_equal(url, "http://10.0.0.7:8000/ping");
     assert_int_equal(proxy_health_probe_url(&s, "ftp://x", url, sizeof(url)), -EINVAL);
     proxy_health_spec_free(&s);
     json_decref(j);
 
-    const char *bad[] = {"{\"interval\":\"soon\"}", "{\"scheme\":\"gopher\"}", "{\"port\":70000}",
-                         "{\"headers\":[1]}", "[]"};
+    j = json_loads("{\"followRedirects\":false}", 0, NULL);
+    assert_int_equal(proxy_health_spec_parse(j, &s, err, sizeof(err)), 0);
+    assert_false(s.follow_redirects);
+    proxy_health_spec_free(&s);
+    json_decref(j);
+
+    const char *bad[] = {"{\"interval\":\"soon\"}",
+                         "{\"scheme\":\"gopher\"}",
+                         "{\"port\":70000}",
+                         "{\"headers\":[1]}",
+                         "[]",
+                         "{\"followRedirects\":\"yes\"}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         j = json_loads(bad[i], 0, NULL);
         err[0] = '\0';
@@ -68,6 +79,28 @@ static void test_spec_and_probe_url(void **state)
         assert_true(err[0] != '\0');
         json_decref(j);
     }
+}
+
+/* Where a probe's redirect leads (RFC 3986 §5.2, as Go's client resolves Location). */
+static void test_redirect_url(void **state)
+{
+    static const char *const cases[][3] = {
+        {"http://10.0.0.7:8000/health", "/broken", "http://10.0.0.7:8000/broken"},
+        {"http://10.0.0.7:8000/a/health?x=1", "ok", "http://10.0.0.7:8000/a/ok"},
+        {"http://10.0.0.7:8000", "ok", "http://10.0.0.7:8000/ok"},
+        {"https://h.test/x", "//other.test/y", "https://other.test/y"},
+        {"http://h.test/x", "HTTPS://login.test/", "HTTPS://login.test/"},
+        {"http://h.test/x", "/p?q=1", "http://h.test/p?q=1"},
+    };
+    char out[256];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(proxy_health_redirect_url(cases[i][0], cases[i][1], out, sizeof(out)), 0);
+        assert_string_equal(out, cases[i][2]);
+    }
+    assert_int_equal(proxy_health_redirect_url("http://h.test/x", "ftp://f/", out, sizeof(out)),
+                     -EINVAL);
+    assert_int_equal(proxy_health_redirect_url("http://h.test/x", "", out, sizeof(out)), -EINVAL);
+    assert_int_equal(proxy_health_redirect_url("http://h.test/x", "/y", out, 10), -EINVAL);
 }
 
 static void test_table(void **state)
@@ -96,6 +129,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_spec_and_probe_url),
+        cmocka_unit_test(test_redirect_url),
         cmocka_unit_test(test_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
