@@ -1,6 +1,8 @@
-/* libFuzzer target for hc_http_parse in request mode, driven the way hc_http_conn.c
- * drives it: pieces copied into a bounded head buffer, a pause after every message
- * and a resume, the input split in two at a point taken from its first byte. */
+/* libFuzzer target for hc_http_parse, driven the way hc_http_conn.c drives it: pieces
+ * copied into a bounded head buffer, a pause after every message and a resume, the
+ * input split in two at a point taken from its first byte. An input starting "HTTP/"
+ * (which no request can: '/' is not a token byte) is read in response mode, as
+ * hc_http_client reads a server's answers (chunked with a Content-Length: chunked). */
 #include "core/hc_buf.h"
 #include "core/hc_http_parse.h"
 
@@ -32,6 +34,8 @@ static int headers(void *ud, const hc_http_parse_head_t *h)
     if (h->method && (!*h->method || strlen(h->method) > HC_HTTP_PARSE_METHOD_MAX ||
                       strcspn(h->method, " \t\r\n\"(),/:;<=>?@[\\]{}") != strlen(h->method)))
         abort();
+    if (h->chunked && h->content_length != -1) /* a chunked body has no length */
+        abort();
     return h->content_length < -1 ? -1 : 0;
 }
 
@@ -52,6 +56,7 @@ static int complete(void *ud)
 static const hc_http_parse_cbs_t cbs = {
     .on_begin = begin,
     .on_target = piece,
+    .on_reason = piece,
     .on_header_field = piece,
     .on_header_value = piece,
     .on_headers_complete = headers,
@@ -84,7 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_state_t s = {0};
     hc_http_parser_t p;
     hc_buf_init(&s.head, 40 * 1024);
-    hc_http_parse_init(&p, HC_HTTP_PARSE_REQUEST, &cbs, &s);
+    int response = size >= 5 && !memcmp(data, "HTTP/", 5);
+    hc_http_parse_init(&p, response ? HC_HTTP_PARSE_RESPONSE : HC_HTTP_PARSE_REQUEST, &cbs, &s);
     size_t split = size ? data[0] % (size + 1) : 0;
     /* separate heap copies of exact size: an over-read of either piece is caught */
     char *a = malloc(split ? split : 1), *b = malloc(size - split ? size - split : 1);
