@@ -18,6 +18,8 @@ struct proxy_tunnel {
     uv_timer_t timer;
     uint64_t idle_ms, last;
     int c_eof, u_eof, c_paused, u_paused, closing;
+    void (*on_close)(void *ud); /* proxy_tunnel_on_close */
+    void *ud;
 };
 
 static void tunnel_freed(uv_handle_t *h)
@@ -47,6 +49,8 @@ static void tunnel_close(proxy_tunnel_t *t)
     if (cc)
         hc_http_raw_close(cc); /* its on_close sees closing */
     uv_close((uv_handle_t *)&t->timer, tunnel_freed);
+    if (t->on_close)
+        t->on_close(t->ud);
 }
 
 static void touch(proxy_tunnel_t *t)
@@ -191,15 +195,22 @@ int proxy_tunnel_client(proxy_tunnel_t *t, hc_http_req_t *req)
     return hc_http_req_take_over(req, &client_cbs, t, &t->cc);
 }
 
-void proxy_tunnel_go(proxy_tunnel_t *t, int status)
+int proxy_tunnel_go(proxy_tunnel_t *t, int status)
 {
     if (status || !t->cc || !t->raw) {
         tunnel_close(t);
-        return;
+        return 0;
     }
     touch(t);
     uv_timer_start(&t->timer, on_idle, t->idle_ms, 0);
     hc_http_client_raw_pause(t->raw, 0); /* may deliver bytes that followed the 101 */
+    return !t->closing;                  /* (their copy may have failed) */
+}
+
+void proxy_tunnel_on_close(proxy_tunnel_t *t, void (*cb)(void *ud), void *ud)
+{
+    t->on_close = cb;
+    t->ud = ud;
 }
 
 void proxy_tunnel_close_all(proxy_upstream_t *up)

@@ -81,6 +81,8 @@ struct proxy_fwd {
     uint64_t max_body; /* proxy_fwd_args_t */
     hc_http_client_req_t *creq;
     proxy_tunnel_t *tunnel;
+    int tunnel_open; /* its tunnel runs: the forward ends when the tunnel closes (Traefik's
+                        proxy returns then: the log line and duration cover the session) */
     int body_reading, body_paused, close_armed;
     int await_continue; /* the client's Expect: 100-continue waits on the server's */
     int body_on_connect; /* the body is read once a connection is up: a connect failure
@@ -196,7 +198,8 @@ static void fwd_free(proxy_fwd_t *f)
  * reader got its end, and the client connection can no longer report its close. */
 static void maybe_free(proxy_fwd_t *f)
 {
-    if (f->finished && !f->creq && !f->body_reading && !f->close_armed && !f->backoff)
+    if (f->finished && !f->creq && !f->body_reading && !f->close_armed && !f->backoff &&
+        !f->tunnel_open)
         fwd_free(f);
 }
 
@@ -771,14 +774,26 @@ static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int stat
     respond_error(f, status == -ETIMEDOUT ? 504 : status == -EBADMSG ? 500 : 502);
 }
 
+static void on_tunnel_closed(void *ud)
+{
+    proxy_fwd_t *f = ud;
+    f->tunnel_open = 0;
+    f->res.origin_duration_ns = uv_hrtime() - f->t_origin;
+    finish(f);
+}
+
 static void on_creq_done(hc_http_client_req_t *creq, int status, void *ud)
 {
     proxy_fwd_t *f = ud;
     f->creq = NULL;
     f->res.origin_duration_ns = uv_hrtime() - f->t_origin;
     if (f->tunnel) {
-        proxy_tunnel_go(f->tunnel, f->answered ? status : -EPROTO);
+        proxy_tunnel_t *t = f->tunnel;
         f->tunnel = NULL;
+        if (proxy_tunnel_go(t, f->answered ? status : -EPROTO)) {
+            f->tunnel_open = 1;
+            proxy_tunnel_on_close(t, on_tunnel_closed, f);
+        }
         if (!f->answered)
             upstream_failed(f, creq, status < 0 ? status : -EPROTO);
     } else if (status == 0 && f->req && !f->answered) {
@@ -792,7 +807,7 @@ static void on_creq_done(hc_http_client_req_t *creq, int status, void *ud)
     } else if (status < 0) {
         upstream_failed(f, creq, status);
     }
-    if (!f->creq && !f->backoff) /* not retrying */
+    if (!f->creq && !f->backoff && !f->tunnel_open) /* not retrying, no tunnel */
         finish(f);
     else if (f->creq) /* a try at once: its duration from its own start */
         f->res.origin_duration_ns = 0;

@@ -165,7 +165,8 @@ typedef struct proxy_fwd_hooks {
      *  returns. Returns 0 or a negative errno (ends the response). */
     int (*body_filter)(void *ud, const char *data, size_t len, int last, proxy_fwd_sink_fn sink,
                        void *sink_ud);
-    /** Exactly once, when the forward is over; the hc_http_req_t may already be gone. */
+    /** Exactly once, when the forward is over (an Upgrade's once its tunnel closed); the
+     *  hc_http_req_t may already be gone. */
     void (*on_done)(void *ud, const proxy_fwd_result_t *res);
     /** Optional: before an error page the forward answers itself (502, 503, 504), with
      *  resp holding only its status; fields added to resp->headers go out with it, and

@@ -144,8 +144,10 @@ proxy_tunnel_t *proxy_tunnel_new(proxy_upstream_t *up, hc_http_client_req_t *cre
 /** After hc_http_res_start(req, 101, ...): takes the client connection. 0 or -errno. */
 int proxy_tunnel_client(proxy_tunnel_t *t, hc_http_req_t *req);
 /** From the upstream request's on_done: status 0 starts copying both ways; anything
- *  else (or a missing side) closes the tunnel. */
-void proxy_tunnel_go(proxy_tunnel_t *t, int status);
+ *  else (or a missing side) closes the tunnel. Returns 1 when it runs, 0 when closed. */
+int proxy_tunnel_go(proxy_tunnel_t *t, int status);
+/** cb(ud) once the running tunnel t closes (either side, idle, or its manager's end). */
+void proxy_tunnel_on_close(proxy_tunnel_t *t, void (*cb)(void *ud), void *ud);
 /** Closes every tunnel of up (the manager is going away). */
 void proxy_tunnel_close_all(proxy_upstream_t *up);
 

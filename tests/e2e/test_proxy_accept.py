@@ -417,6 +417,28 @@ def websocket_survives_reload_of_its_own_route_and_removal():
 
 
 @t.test
+def websocket_logged_when_its_tunnel_closes():
+    """As Traefik's proxy returns only when a hijacked connection ends, a WebSocket's
+    access-log line (status 101) and its duration cover the whole session."""
+    p = S["proxy"]
+    p.write("ing-ws2.yaml", ingress_yaml(NS, "ws2", "ws2.test", [("/", "Prefix", "b", 80)]))
+    wait_for(lambda: routed_to(p.web, "ws2.test", "/", "acc-b"), what="ws2.test routed")
+    s = ws_open(p.web, "ws2.test")
+    try:
+        assert ws_echo(s, b"hi") == b"hi"
+        time.sleep(1.2)
+        assert not [x for x in log_lines(p) if x.get("RequestHost") == "ws2.test" and x.get("DownstreamStatus") == 101], \
+            "logged before the tunnel closed"
+    finally:
+        s.close()
+    line = wait_for(lambda: [x for x in log_lines(p) if x.get("RequestHost") == "ws2.test"
+                             and x.get("DownstreamStatus") == 101], what="the WebSocket's line")[-1]
+    assert line["Duration"] >= 1.2e9 and line["OriginStatus"] == 101, line
+    metrics = get(p.api, "/metrics")[2].decode()
+    assert re.search(r'traefik_entrypoint_requests_total\{code="101",method="GET",protocol="websocket"', metrics)
+
+
+@t.test
 def reload_of_the_route_in_use_under_keepalive_load():
     p = S["proxy"]
     stop = threading.Event()
