@@ -902,28 +902,42 @@ static char *request_target(const proxy_fwd_t *f, const up_server_t *sv, char *s
     return target;
 }
 
+/* Sends f's request to server sv of the load-balanced service leaf: f's fields (Host as
+ * leaf says), the target below sv's path, leaf's timeouts; o holds the rest (the body).
+ * As hc_http_client_request. */
+static int request_to(proxy_fwd_t *f, const up_lb_t *leaf, up_server_t *sv,
+                      hc_http_client_req_opts_t *o, const hc_http_client_req_cbs_t *cbs, void *ud,
+                      hc_http_client_req_t **creq)
+{
+    size_t n = f->hdrs.len;
+    hc_http_client_header_t hs_stack[HS_STACK];
+    hc_http_client_header_t *hs = n + 1 <= HS_STACK ? hs_stack : hc_calloc(n + 1, sizeof(*hs));
+    char url_stack[URL_STACK];
+    char *target = request_target(f, sv, url_stack);
+    o->method = f->method;
+    o->origin = sv->origin;
+    o->target = target;
+    o->headers = hs;
+    o->n_headers = request_fields(f, leaf, hs);
+    o->headers_checked = f->fields_checked;
+    o->connect_timeout_ms = leaf->connect_timeout_ms;
+    o->header_timeout_ms = leaf->header_timeout_ms;
+    int rc = hc_http_client_request(f->up->client, o, cbs, ud, creq);
+    if (target != url_stack && target != f->target)
+        hc_free(target);
+    if (hs != hs_stack)
+        hc_free(hs);
+    return rc;
+}
+
 static int attempt_start(proxy_fwd_t *f)
 {
     up_server_t *sv = f->server;
     if (server_origin(f->up, f->lb, sv) < 0)
         return -EINVAL;
-    size_t n = f->hdrs.len;
-    hc_http_client_header_t hs_stack[HS_STACK];
-    hc_http_client_header_t *hs = n + 1 <= HS_STACK ? hs_stack : hc_calloc(n + 1, sizeof(*hs));
-    size_t k = request_fields(f, f->lb, hs);
-    char url_stack[URL_STACK];
-    char *target = request_target(f, sv, url_stack);
     hc_http_client_req_opts_t o = {
-        .method = f->method,
-        .origin = sv->origin,
-        .target = target,
-        .headers = hs,
-        .n_headers = k,
-        .headers_checked = f->fields_checked,
         .stream_body = f->has_body,
         .stream_length = f->has_body ? f->body_len : 0,
-        .connect_timeout_ms = f->lb->connect_timeout_ms,
-        .header_timeout_ms = f->lb->header_timeout_ms,
         .continue_timeout_ms = f->await_continue ? CONTINUE_MS : 0,
         .upgrade = f->upgrade,
         /* a small first read pays off only before a large body; a server's last one is
@@ -934,15 +948,11 @@ static int attempt_start(proxy_fwd_t *f)
     o.small_head &= f->splice_ok;
     f->ufd = -1;
     f->t_origin = uv_hrtime();
-    int rc = hc_http_client_request(f->up->client, &o, &creq_cbs, f, &f->creq);
+    int rc = request_to(f, f->lb, sv, &o, &creq_cbs, f, &f->creq);
     if (rc < 0)
         f->creq = NULL;
     int start_body = rc == 0 && f->body_now;
     f->body_now = 0;
-    if (target != url_stack && target != f->target)
-        hc_free(target);
-    if (hs != hs_stack)
-        hc_free(hs);
     if (start_body)
         body_start(f); /* may end the request at once (a malformed body): f is left alone */
     return rc;
@@ -1013,30 +1023,10 @@ static void mirror_one(proxy_fwd_t *f, up_lb_t *mirror, const hc_buf_t *body)
         hc_log(HC_LOG_DEBUG, "mirror has no server", HC_LS("service", mirror->name), NULL);
         return;
     }
-    size_t n = f->hdrs.len;
-    hc_http_client_header_t hs_stack[HS_STACK];
-    hc_http_client_header_t *hs = n + 1 <= HS_STACK ? hs_stack : hc_calloc(n + 1, sizeof(*hs));
-    char url_stack[URL_STACK];
-    char *target = request_target(f, sv, url_stack);
-    hc_http_client_req_opts_t o = {
-        .method = f->method,
-        .origin = sv->origin,
-        .target = target,
-        .headers = hs,
-        .n_headers = request_fields(f, p.lb, hs),
-        .headers_checked = f->fields_checked,
-        .body = body->base,
-        .body_len = body->len,
-        .connect_timeout_ms = p.lb->connect_timeout_ms,
-        .header_timeout_ms = p.lb->header_timeout_ms,
-    };
+    hc_http_client_req_opts_t o = {.body = body->base, .body_len = body->len};
     hc_http_client_req_t *creq;
-    if (hc_http_client_request(f->up->client, &o, &mirror_cbs, f->up, &creq) == 0)
+    if (request_to(f, p.lb, sv, &o, &mirror_cbs, f->up, &creq) == 0)
         f->up->mirrors++;
-    if (target != url_stack && target != f->target)
-        hc_free(target);
-    if (hs != hs_stack)
-        hc_free(hs);
 }
 
 /* The forward is over: its copies go out, unless the client left or the body did not

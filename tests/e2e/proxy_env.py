@@ -377,13 +377,10 @@ def read_head(c, buf=b""):
     return head, rest
 
 
-class Recorder(RawBackend):
-    """Records each request it gets (method, target, head, body, chunked or not) in
-    .seen and answers 200 "mirror" on the same connection."""
-
-    def __init__(self):
-        self.seen = []
-        super().__init__(timeout=10)
+class Responder(RawBackend):
+    """A keep-alive backend: reads each request whole (a Content-Length or chunked body)
+    and sends what self.answer(request) returns; a request is a dict of method, target,
+    fields (lowercase names) and body."""
 
     def serve(self, c):
         buf = b""
@@ -411,8 +408,22 @@ class Recorder(RawBackend):
                 while len(buf) < want:
                     buf += c.recv(65536)
                 body, buf = buf[:want], buf[want:]
-            self.seen.append({"method": method, "target": target, "fields": fields, "body": body})
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nmirror")
+            c.sendall(self.answer({"method": method, "target": target, "fields": fields, "body": body}))
+
+    def answer(self, request):
+        raise NotImplementedError
+
+
+class Recorder(Responder):
+    """Records each request it gets in .seen and answers 200 "mirror"."""
+
+    def __init__(self):
+        self.seen = []
+        super().__init__(timeout=10)
+
+    def answer(self, request):
+        self.seen.append(request)
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nmirror"
 
 
 class Sink(threading.Thread):

@@ -15,7 +15,7 @@ import time
 
 from harness import (Proc, Tap, binary, connect, free_port, raw_request, read_until_close, status_of,
                      wait_port)
-from proxy_env import RawBackend, Recorder, Sink, heads, read_head, rss_kib
+from proxy_env import RawBackend, Recorder, Responder, Sink, heads, read_head, rss_kib
 
 t = Tap()
 
@@ -903,22 +903,15 @@ def active_health_check_takes_server_out():
         stop_all(fx)
 
 
-class RedirectingHealth(RawBackend):
+class RedirectingHealth(Responder):
     """/health redirects to /broken, which answers 500; anything else is 200 "up"."""
 
-    def serve(self, c):
-        buf = b""
-        for _ in range(1000):
-            head, buf = read_head(c, buf)
-            if head is None:
-                return
-            path = head.split(b" ")[1]
-            if path == b"/health":
-                c.sendall(b"HTTP/1.1 302 Found\r\nLocation: /broken\r\nContent-Length: 0\r\n\r\n")
-            elif path == b"/broken":
-                c.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
-            else:
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nup")
+    def answer(self, request):
+        if request["target"] == "/health":
+            return b"HTTP/1.1 302 Found\r\nLocation: /broken\r\nContent-Length: 0\r\n\r\n"
+        if request["target"] == "/broken":
+            return b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nup"
 
 
 @t.test
