@@ -287,17 +287,18 @@ static int go_attr(int nid)
     return -1;
 }
 
-/* One attribute as RDNSequence.String() writes it: a known type's value escaped, any
- * other as its OID and the hex DER of the value marshalled again as a Go string
- * (PrintableString when it can be, else UTF8String). */
-static void subject_attr(hc_buf_t *out, const X509_NAME_ENTRY *e, int known)
+/* One attribute as RDNSequence.String() writes it, after sep (",", "+" in a
+ * multi-valued RDN, or nothing first): a known type's value escaped, any other as its
+ * OID and the hex DER of the value marshalled again as a Go string (PrintableString
+ * when it can be, else UTF8String). */
+static void subject_attr(hc_buf_t *out, const X509_NAME_ENTRY *e, int known, const char *sep)
 {
     unsigned char *v = NULL;
     int n = ASN1_STRING_to_UTF8(&v, X509_NAME_ENTRY_get_data(e));
     if (n < 0)
         return;
     if (out->len)
-        hc_buf_append(out, ",", 1);
+        hc_buf_puts(out, sep);
     if (known < 0) {
         char oid[128], hex[8];
         OBJ_obj2txt(oid, sizeof(oid), X509_NAME_ENTRY_get_object(e), 1);
@@ -331,7 +332,7 @@ static void subject_attr(hc_buf_t *out, const X509_NAME_ENTRY *e, int known)
         hc_buf_append(out, "=", 1);
         for (int i = 0; i < n; i++) {
             int c = v[i];
-            if (strchr(",+\"\\<>;", c) || (c == ' ' && (i == 0 || i == n - 1)) ||
+            if ((c && strchr(",+\"\\<>;", c)) || (c == ' ' && (i == 0 || i == n - 1)) ||
                 (c == '#' && i == 0))
                 hc_buf_append(out, "\\", 1);
             hc_buf_append(out, (const char *)&v[i], 1);
@@ -345,18 +346,30 @@ char *proxy_accesslog_subject(X509 *cert)
     const X509_NAME *name = cert ? X509_get_subject_name(cert) : NULL;
     if (!name)
         return NULL;
-    /* Go's Name.String(): the unnamed attributes first, then the named ones field by
-     * field, the whole written last to first */
+    /* Go's Name.String() over its parsed fields: the unnamed attributes first, then one
+     * RDN per named field holding all its values in order (CommonName and SerialNumber
+     * keep the last), the whole written last RDN first */
     hc_buf_t out;
     hc_buf_init(&out, 0);
     int n = X509_NAME_entry_count(name);
-    for (int f = GO_ATTRS - 1; f >= -1; f--)
-        for (int i = n - 1; i >= 0; i--) {
+    for (int f = GO_ATTRS - 1; f >= 0; f--) {
+        int last_only = go_attrs[f].nid == NID_commonName || go_attrs[f].nid == NID_serialNumber;
+        const char *sep = ",";
+        for (int i = last_only ? n - 1 : 0; last_only ? i >= 0 : i < n; i += last_only ? -1 : 1) {
             const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
-            int k = go_attr(OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)));
-            if (k == f)
-                subject_attr(&out, e, k);
+            if (go_attr(OBJ_obj2nid(X509_NAME_ENTRY_get_object(e))) != f)
+                continue;
+            subject_attr(&out, e, f, sep);
+            sep = "+";
+            if (last_only)
+                break;
         }
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+        if (go_attr(OBJ_obj2nid(X509_NAME_ENTRY_get_object(e))) < 0)
+            subject_attr(&out, e, -1, ",");
+    }
     char *s = hc_memdup(out.base ? out.base : "", out.len);
     hc_buf_free(&out);
     return s;

@@ -86,7 +86,9 @@ static long int_param(hc_http_req_t *req, const char *key, long dflt)
     errno = 0;
     long v = strtol(raw, &end, 10);
     if (*end || errno || isspace((unsigned char)*raw) || v < 0) {
-        send_error(req, 400, "invalid request: %s: %ld", key, *end || errno ? 0L : v);
+        /* Go's Atoi: 0 for a syntax error, the clamped value when out of range */
+        int syntax = *end || isspace((unsigned char)*raw) || end == raw;
+        send_error(req, 400, "invalid request: %s: %ld", key, syntax ? 0L : v);
         return -1;
     }
     return v;

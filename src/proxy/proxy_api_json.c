@@ -351,17 +351,20 @@ json_t *proxy_api_list(const proxy_api_t *api, const char *path, const proxy_api
     /* Traefik pkg/api/handler.go pagination(): a start past the end is a 400. */
     long page = q->page > 0 ? q->page : 1, per = q->per_page > 0 ? q->per_page : PROXY_API_PER_PAGE;
     size_t n = json_array_size(kept);
-    if (page > 1 && (size_t)(page - 1) * (size_t)per >= n) {
+    /* in size_t, a product that would overflow is past the end anyway */
+    size_t skip =
+        (size_t)(page - 1) > SIZE_MAX / (size_t)per ? SIZE_MAX : (size_t)(page - 1) * (size_t)per;
+    if (page > 1 && skip >= n) {
         json_decref(kept);
         *status = 400;
         return NULL;
     }
-    size_t start = (size_t)((page - 1) * per), end = start + (size_t)per < n ? start + (size_t)per : n;
+    size_t start = skip, end = n - start > (size_t)per ? start + (size_t)per : n;
     json_t *out = json_array();
     for (size_t k = start; k < end; k++)
         json_array_append(out, json_array_get(kept, k));
     json_decref(kept);
-    *next_page = (size_t)(page * per) < n ? page + 1 : 1;
+    *next_page = end < n ? page + 1 : 1;
     *status = 200;
     return out;
 }

@@ -178,7 +178,7 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
     /* breakers the request passed that saw no answer on its way out (the client left:
      * 499, as Traefik records a cancelled request; the server's own 413) */
     for (size_t e = 0; rq->chain && rq->chain->breakers && e < rq->next_mw; e++)
-        breaker_count(rq, e, code ? code : 499);
+        breaker_count(rq, e, code);
     if (w->log && !(rq->router && rq->router->no_access_log)) {
         proxy_accesslog_entry_t e = {
             .start_ns = rq->start_wall_ns,

@@ -205,28 +205,92 @@ int proxy_health_probe_url(const proxy_health_spec_t *s, const char *url, char *
     return n > 0 && (size_t)n < outlen ? 0 : -EINVAL;
 }
 
+/* RFC 3986 §5.2.4: the path p (n bytes, up to its query) without "." and ".." segments,
+ * written to out (room for n + 1 bytes). Returns its length. */
+static size_t remove_dots(const char *p, size_t n, char *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        size_t e = i + 1;
+        while (e < n && p[e] != '/')
+            e++;
+        size_t sl = e - i; /* the segment with its leading '/' */
+        if (sl == 2 && p[i + 1] == '.') {
+            if (e == n)
+                out[k++] = '/';
+        } else if (sl == 3 && p[i + 1] == '.' && p[i + 2] == '.') {
+            while (k && out[k - 1] != '/') /* drop the last segment and its '/' */
+                k--;
+            if (k)
+                k--;
+            if (e == n)
+                out[k++] = '/';
+        } else {
+            memcpy(out + k, p + i, sl);
+            k += sl;
+        }
+        i = e;
+    }
+    return k;
+}
+
 int proxy_health_redirect_url(const char *url, const char *location, char *out, size_t outlen)
 {
     const char *a = strstr(url, "://");
-    if (!a || !*location)
+    size_t ll = strcspn(location, "#"); /* a fragment is not sent */
+    if (!a || outlen < 2)
         return -EINVAL;
-    const char *path = a + 3 + strcspn(a + 3, "/?#"); /* url's path, after its authority */
+    const char *bpath = a + 3 + strcspn(a + 3, "/?#"); /* url's path, after its authority */
+    size_t bpl = strcspn(bpath, "?#");
     const char *p = location;
     while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
         p++;
+    char merged[2048];
+    size_t ml = 0;
     int n;
-    if (*p == ':' && p > location) /* absolute: only http(s) */
-        n = strncasecmp(location, "http", 4) ? -1 : snprintf(out, outlen, "%s", location);
-    else if (location[0] == '/' && location[1] == '/') /* scheme-relative */
-        n = snprintf(out, outlen, "%.*s:%s", (int)(a - url), url, location);
-    else if (location[0] == '/') /* absolute path */
-        n = snprintf(out, outlen, "%.*s%s", (int)(path - url), url, location);
-    else { /* relative to the last segment of url's path (its query dropped) */
-        size_t pl = strcspn(path, "?#");
-        const char *slash = pl ? memrchr(path, '/', pl) : NULL;
-        size_t keep = slash ? (size_t)(slash - url) + 1 : (size_t)(path - url);
-        n = snprintf(out, outlen, "%.*s%s%s", (int)keep, url, slash ? "" : "/", location);
+    if (*p == ':' && p > location) { /* absolute: only http(s) */
+        if (strncasecmp(location, "http", 4))
+            return -EINVAL;
+        n = snprintf(out, outlen, "%.*s", (int)ll, location);
+        return n > 0 && (size_t)n < outlen ? 0 : -EINVAL;
     }
+    if (location[0] == '/' && location[1] == '/') { /* scheme-relative */
+        n = snprintf(out, outlen, "%.*s:%.*s", (int)(a - url), url, (int)ll, location);
+        return n > 0 && (size_t)n < outlen ? 0 : -EINVAL;
+    }
+    size_t rpl = strcspn(location, "?#"); /* the reference's path */
+    const char *rest = location + rpl;    /* its query, if any */
+    size_t restl = ll - rpl;
+    if (!rpl) { /* the base path, and the reference's query or else the base's */
+        if (bpl >= sizeof(merged))
+            return -EINVAL;
+        memcpy(merged, bpath, bpl);
+        ml = bpl;
+        if (!restl) {
+            rest = bpath + bpl;
+            restl = strcspn(rest, "#");
+        }
+    } else if (location[0] == '/') {
+        if (rpl >= sizeof(merged))
+            return -EINVAL;
+        memcpy(merged, location, rpl);
+        ml = rpl;
+    } else { /* merged with the base path up to its last '/' (§5.2.3) */
+        const char *slash = bpl ? memrchr(bpath, '/', bpl) : NULL;
+        size_t keep = slash ? (size_t)(slash - bpath) + 1 : 0;
+        if (keep + rpl + 1 >= sizeof(merged))
+            return -EINVAL;
+        if (!keep)
+            merged[keep++] = '/';
+        else
+            memcpy(merged, bpath, keep);
+        memcpy(merged + keep, location, rpl);
+        ml = keep + rpl;
+    }
+    char path[sizeof(merged) + 1];
+    size_t pl = remove_dots(merged, ml, path);
+    n = snprintf(out, outlen, "%.*s%.*s%.*s", (int)(bpath - url), url, (int)pl, path, (int)restl,
+                 rest);
     return n > 0 && (size_t)n < outlen ? 0 : -EINVAL;
 }
 
@@ -234,13 +298,14 @@ int proxy_health_redirect_url(const char *url, const char *location, char *out, 
 
 typedef struct check check_t;
 
-enum { MAX_REDIRECTS = 10 }; /* Go's client stops after 10 */
+enum { MAX_REQUESTS = 10 }; /* Go's client: a 10th redirect fails the request */
 
 typedef struct probe {
     check_t *check;
     size_t idx;
     hc_http_client_req_t *req; /* in flight, or NULL */
     unsigned hops;             /* redirects followed in this probe */
+    int keep_host;             /* the redirects so far were relative: Host stays */
     char url[1024];            /* the request's URL */
 } probe_t;
 
@@ -270,7 +335,7 @@ struct proxy_health_checker {
 };
 
 static const hc_http_client_req_cbs_t probe_cbs;
-static int probe_send(probe_t *p, const char *method, int first);
+static int probe_send(probe_t *p, const char *method);
 
 /* The Location of a redirect Go's client follows (301, 302, 303, 307, 308), or NULL. */
 static const char *redirect_location(const hc_http_response_t *res)
@@ -280,7 +345,7 @@ static const char *redirect_location(const hc_http_response_t *res)
         return NULL;
     for (size_t i = 0; i < res->n_headers; i++)
         if (res->headers[i].name_len == 8 && !strcasecmp(res->headers[i].name, "Location"))
-            return res->headers[i].value;
+            return res->headers[i].value_len ? res->headers[i].value : NULL; /* none: final */
     return NULL;
 }
 
@@ -293,7 +358,9 @@ static void probe_done(hc_http_client_req_t *req, int status, void *ud)
         return;
     const hc_http_response_t *res = hc_http_client_req_response(req);
     const char *loc = res && !status && c->spec.follow_redirects ? redirect_location(res) : NULL;
-    if (loc && p->hops < MAX_REDIRECTS) {
+    if (loc && p->hops + 1 >= MAX_REQUESTS) {
+        status = -ELOOP; /* "stopped after 10 redirects" */
+    } else if (loc) {
         char next[sizeof(p->url)];
         /* Go's client: 307 and 308 keep the method, the others turn it into GET (HEAD
          * stays HEAD) */
@@ -303,7 +370,9 @@ static void probe_done(hc_http_client_req_t *req, int status, void *ud)
         if (proxy_health_redirect_url(p->url, loc, next, sizeof(next)) == 0) {
             memcpy(p->url, next, sizeof(next));
             p->hops++;
-            if (probe_send(p, m, 0) == 0)
+            /* Go keeps a set Host only while redirects are relative (golang/go#22233) */
+            p->keep_host &= loc[0] == '/' ? loc[1] != '/' : !strstr(loc, "://");
+            if (probe_send(p, m) == 0)
                 return;
         }
         status = -EINVAL; /* a redirect that cannot be followed fails the probe, as in Go */
@@ -317,16 +386,16 @@ static void probe_done(hc_http_client_req_t *req, int status, void *ud)
                HC_LI("status", code), HC_LS("reason", hc_http_client_req_error(req)), NULL);
 }
 
-/* One request of a probe to p->url; a redirect's (first = 0) goes to the URL's own host
- * (Host and TLS name), the configured fields kept. Returns 0 or -errno. */
-static int probe_send(probe_t *p, const char *method, int first)
+/* One request of a probe to p->url: the configured fields, hostname as Host until a
+ * redirect leaves the server, the transport's TLS name. Returns 0 or -errno. */
+static int probe_send(probe_t *p, const char *method)
 {
     check_t *c = p->check;
     hc_http_client_header_t hs[65];
     size_t nh = 0;
     for (size_t k = 0; k < c->spec.nheaders && nh < 64; k++)
         hs[nh++] = c->spec.headers[k];
-    if (c->spec.hostname && first)
+    if (c->spec.hostname && p->keep_host)
         hs[nh++] = (hc_http_client_header_t){"Host", c->spec.hostname};
     hc_http_client_req_opts_t o = {
         .method = method,
@@ -338,7 +407,7 @@ static int probe_send(probe_t *p, const char *method, int first)
         .header_timeout_ms = c->spec.timeout_ms,
         .total_timeout_ms = c->spec.timeout_ms,
         .tls = c->tls,
-        .tls_server_name = first ? c->server_name : NULL,
+        .tls_server_name = c->server_name,
     };
     int rc = hc_http_client_request(c->owner->client, &o, &probe_cbs, p, &p->req);
     if (rc < 0)
@@ -352,7 +421,8 @@ static void probe_start(check_t *c, size_t i)
     if (p->req || proxy_health_probe_url(&c->spec, c->urls[i], p->url, sizeof(p->url)))
         return;
     p->hops = 0;
-    probe_send(p, c->spec.method, 1);
+    p->keep_host = 1;
+    probe_send(p, c->spec.method);
 }
 
 static void check_tick(uv_timer_t *t)

@@ -268,12 +268,12 @@ static void code_format(int code, char out[12])
     out[k] = '\0';
 }
 
-/* The method label: RFC 9110's methods and PATCH as sent, any other EXTENSION_METHOD
+/* The method label: RFC 9110's methods, PATCH and PRI as sent, any other EXTENSION_METHOD
  * (Traefik's getMethod: a client cannot grow the series without bound). */
 static const char *method_label(const char *m)
 {
-    static const char *const known[] = {"GET",    "HEAD",    "POST",    "PUT",  "PATCH",
-                                        "DELETE", "CONNECT", "OPTIONS", "TRACE"};
+    static const char *const known[] = {"GET",    "HEAD",    "POST",    "PUT",   "PATCH",
+                                        "DELETE", "CONNECT", "OPTIONS", "TRACE", "PRI"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (!strcmp(m, known[i]))
             return known[i];

@@ -35,6 +35,7 @@ enum {
     PIPE_SIZE = 256 * 1024,       /* asked of the splice pipe: one move for most bodies */
     CONTINUE_MS = 1000,           /* a server's 100 Continue awaited (Traefik's transport) */
     MIRRORS_IN_FLIGHT_MAX = 1024, /* mirrored copies in flight per manager: more are dropped */
+    MIRROR_BYTES_MAX = 64 << 20,  /* and their bodies' bytes (each copy holds its own) */
 };
 
 /* A forward's copies for a mirroring service's mirrors: sent once the forward is over
@@ -101,6 +102,7 @@ struct proxy_fwd {
     proxy_fwd_result_t res;
     up_lb_t *mirroring; /* the mirroring service the first pick passed, if any */
     up_mirror_t *mirror;
+    int client_gone; /* the client left before the response ended: no copies */
 };
 
 static const hc_http_client_req_cbs_t creq_cbs;
@@ -995,19 +997,30 @@ static void mirror_keep(proxy_fwd_t *f, const char *data, size_t len)
 {
     up_mirror_t *m = f->mirror;
     long long max = m->lb->mirror_max_body;
-    if ((max >= 0 && m->body.len + len > (unsigned long long)max) ||
-        hc_buf_append(&m->body, data, len) < 0) {
+    if (max >= 0 && m->body.len + len > (unsigned long long)max) {
         hc_log(HC_LOG_DEBUG, "not mirrored: the request body is over maxBodySize",
+               HC_LS("service", m->lb->name), NULL);
+        mirror_drop(f);
+    } else if (hc_buf_append(&m->body, data, len) < 0) {
+        hc_log(HC_LOG_WARN, "not mirrored: no memory for the request body",
                HC_LS("service", m->lb->name), NULL);
         mirror_drop(f);
     }
 }
 
+/* A copy in flight: its manager's counts go down when it ends. */
+typedef struct mirror_copy {
+    proxy_upstream_t *up;
+    size_t len;
+} mirror_copy_t;
+
 static void on_mirror_done(hc_http_client_req_t *creq, int status, void *ud)
 {
-    proxy_upstream_t *up = ud;
+    mirror_copy_t *c = ud;
     (void)creq;
-    up->mirrors--;
+    c->up->mirrors--;
+    c->up->mirror_bytes -= c->len;
+    hc_free(c);
     if (status < 0)
         hc_log(HC_LOG_DEBUG, "mirrored request failed", HC_LS("error", strerror(-status)), NULL);
 }
@@ -1025,8 +1038,14 @@ static void mirror_one(proxy_fwd_t *f, up_lb_t *mirror, const hc_buf_t *body)
     }
     hc_http_client_req_opts_t o = {.body = body->base, .body_len = body->len};
     hc_http_client_req_t *creq;
-    if (request_to(f, p.lb, sv, &o, &mirror_cbs, f->up, &creq) == 0)
+    mirror_copy_t *c = hc_malloc(sizeof(*c));
+    *c = (mirror_copy_t){f->up, body->len};
+    if (request_to(f, p.lb, sv, &o, &mirror_cbs, c, &creq) == 0) {
         f->up->mirrors++;
+        f->up->mirror_bytes += body->len;
+    } else {
+        hc_free(c);
+    }
 }
 
 /* The forward is over: its copies go out, unless the client left or the body did not
@@ -1034,11 +1053,12 @@ static void mirror_one(proxy_fwd_t *f, up_lb_t *mirror, const hc_buf_t *body)
 static void mirror_send(proxy_fwd_t *f)
 {
     up_mirror_t *m = f->mirror;
-    if (m->body_done && f->up && f->res.error != -ECONNRESET) {
+    if (m->body_done && f->up && !f->client_gone) {
         for (size_t k = 1; k < m->lb->nchildren && k <= PROXY_MIRRORS_MAX; k++) {
             if (!(m->due >> (k - 1) & 1) || !m->lb->children[k])
                 continue;
-            if (f->up->mirrors >= MIRRORS_IN_FLIGHT_MAX) {
+            if (f->up->mirrors >= MIRRORS_IN_FLIGHT_MAX ||
+                f->up->mirror_bytes + m->body.len > MIRROR_BYTES_MAX) {
                 hc_log(HC_LOG_WARN, "mirrored copy dropped: too many in flight",
                        HC_LS("service", m->lb->name), HC_LI("in_flight", f->up->mirrors), NULL);
                 break;
@@ -1056,8 +1076,9 @@ static void on_client_gone(hc_http_req_t *req, void *arg)
     f->close_armed = 0;
     f->req = NULL;
     f->body_reading = 0;
-    f->res.error = -ECONNRESET; /* no copies either (Traefik's canceled request) */
-    f->res.passed = 0;          /* nobody left to answer */
+    f->res.error = -ECONNRESET;
+    f->client_gone = 1; /* no copies either (Traefik's canceled request) */
+    f->res.passed = 0;  /* nobody left to answer */
     if (f->creq) {
         hc_http_client_req_cancel(f->creq); /* on_creq_done finishes */
     } else if (f->backoff) {
@@ -1254,16 +1275,18 @@ int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
         lb && (lb->type != PROXY_SERVICE_LOADBALANCER || !lb->has_check || up_lb_has_server(lb))
             ? pick(f, lb)
             : NULL;
-    if (!f->server) { /* none configured ("Service Unavailable"), or none healthy:
-                         Traefik's balancer says so itself */
-        respond_error_text(f, 503,
-                           lb && (lb->nservers || lb->nchildren) ? "no available server\n" : NULL);
+    mirror_begin(f);  /* Traefik counts the mirrors due before the service answers */
+    if (!f->server) { /* none configured ("Service Unavailable"), or none healthy: Traefik's
+                         balancer says so itself (a failover as http.Error does) */
+        const char *text = !lb || (!lb->nservers && !lb->nchildren) ? NULL
+                           : lb->type == PROXY_SERVICE_FAILOVER     ? "Service Unavailable\n"
+                                                                    : "no available server\n";
+        respond_error_text(f, 503, text);
         finish(f);
         return 0;
     }
     f->tried[f->ntried++] = f->server;
     f->tries = 1;
-    mirror_begin(f);
     /* RFC 9110 §10.1.1: a client that expects 100-continue gets it when the server asks
      * for the body (Expect goes through), so a refusal costs it no upload. */
     f->await_continue = f->has_body && hc_http_req_expects_continue(f->req);

@@ -201,8 +201,9 @@ typedef struct proxy_fwd_args {
 
 /** Forwards args->req to a server of args->service and answers it: the upstream's
  *  response streamed back, or an error page (text/plain "Bad Gateway" 502 when every
- *  try failed, "Service Unavailable" 503 when no server is up or the service has none,
- *  "Gateway Timeout" 504 on a connect or response timeout). Idempotent requests
+ *  try failed, "Internal Server Error" 500 for a malformed response, "Service
+ *  Unavailable" 503 when the service has no server, 503 "no available server" when none
+ *  is up, "Gateway Timeout" 504 on a connect or response timeout). Idempotent requests
  *  (RFC 9110 §9.2.2) are retried on another server after a connect failure (refused,
  *  unreachable, DNS, connect timeout): the body of such a request is read from the
  *  client only once a connection is up, so it is still whole; a connect failure also takes

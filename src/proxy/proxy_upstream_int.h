@@ -87,7 +87,8 @@ struct proxy_upstream {
     unsigned nfree_fwds;
     proxy_tunnel_t *tunnels;
     size_t ntunnels;
-    unsigned mirrors; /* mirrored copies in flight (proxy_upstream.c) */
+    unsigned mirrors;    /* mirrored copies in flight (proxy_upstream.c) */
+    size_t mirror_bytes; /* their bodies' bytes */
     int pipe[2]; /* splicing response bodies; empty between uses, -1 until needed */
 };
 

@@ -234,7 +234,10 @@ def api_paging_and_filters():
     assert header(hs, "X-Next-Page") == "2", hs
     # Traefik's getIntParam and pagination errors, word for word
     for q, msg in (("per_page=abc", "invalid request: per_page: 0"), ("page=-2", "invalid request: page: -2"),
-                   ("per_page=2&page=999", "invalid request: page: 999, per_page: 2")):
+                   ("per_page=2&page=999", "invalid request: page: 999, per_page: 2"),
+                   ("per_page=%205", "invalid request: per_page: 0"),
+                   ("page=4294967297&per_page=4294967296",
+                    "invalid request: page: 4294967297, per_page: 4294967296")):
         status, _, body = get(p.api, "/api/http/routers?" + q)
         assert status == 400 and json.loads(body) == {"message": msg}, (q, status, body)
     found = json.loads(get(p.api, "/api/http/routers?search=wild")[2])

@@ -7,10 +7,11 @@ import json
 import re
 import tempfile
 import textwrap
+import time
 
 import types
 
-from harness import Tap, free_port
+from harness import Tap, connect, free_port
 from proxy_env import (Backend, Proxy, Recorder, assert_stopped_cleanly, echo, get, header, make_cert,
                        middleware_yaml, request, secret_yaml, service_yaml, wait_for)
 from test_proxy_tls import curl
@@ -286,6 +287,13 @@ def traefik_service_mirroring():
     assert status == 200 and echo(body)["name"] == "ir-a", (status, body[:200])
     rec = wait_for(lambda: S["rec"].seen, what="the mirrored copy")
     assert [(m["method"], m["target"], m["body"]) for m in rec] == [("POST", "/mirror/x", b"copy me")], rec
+    # a client that leaves before its answer gets no copy sent (Traefik's canceled request)
+    s = connect(p.web)
+    s.sendall(b"GET /slow?ms=1500 HTTP/1.1\r\nHost: mirror.test\r\n\r\n")
+    time.sleep(0.3)
+    s.close()
+    time.sleep(2.0)
+    assert [m["target"] for m in S["rec"].seen] == ["/mirror/x"], S["rec"].seen
     svc = p.api_json("/api/http/services/crd-mirror@kubernetescrd")
     assert svc["type"] == "mirroring" and svc["status"] == "enabled", svc
     assert svc["mirroring"] == {"service": "crd-svc-a-80", "mirrorBody": True, "maxBodySize": 1024,

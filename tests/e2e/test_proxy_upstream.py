@@ -904,9 +904,14 @@ def active_health_check_takes_server_out():
 
 
 class RedirectingHealth(Responder):
-    """/health redirects to /broken, which answers 500; anything else is 200 "up"."""
+    """/health redirects to /broken, which answers 500; /loop to itself (counted in
+    .loops); anything else is 200 "up"."""
+    loops = 0
 
     def answer(self, request):
+        if request["target"] == "/loop":
+            self.loops += 1
+            return b"HTTP/1.1 302 Found\r\nLocation: loop\r\nContent-Length: 0\r\n\r\n"
         if request["target"] == "/health":
             return b"HTTP/1.1 302 Found\r\nLocation: /broken\r\nContent-Length: 0\r\n\r\n"
         if request["target"] == "/broken":
@@ -931,8 +936,17 @@ def health_check_follows_redirects_as_traefik():
         time.sleep(0.6)  # a few probe rounds
         assert split(get(port2, "/x"))[1] == b"up"
     finally:
-        be.stop()
         stop_all(fx, fx2)
+    # a redirect loop: Go's client makes 10 requests, then fails the probe
+    fx, port = fixture(lb_config([be.port], extra={"healthCheck": dict(hc, path="/loop", interval="30s")}))
+    try:
+        deadline = time.monotonic() + 10
+        while status_of(get(port, "/x")) != 503 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert split(get(port, "/x"))[1] == b"no available server\n" and be.loops == 10, be.loops
+    finally:
+        be.stop()
+        stop_all(fx)
 
 
 def mirroring_config(main_port, mirrors, **opts):

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -209,13 +210,34 @@ static void test_file_and_reopen(void **state)
     unlink(moved);
 }
 
+/* TLSClientSubject as Go's pkix.Name.String(): one RDN per named field, its values in
+ * order joined by '+' (CommonName: the last), last first; other attributes as OID=#DER. */
+static void test_client_subject(void **state)
+{
+    (void)state;
+    static const char *const attrs[][2] = {{"C", "FR"},        {"O", "A"},   {"O", "B"},
+                                           {"CN", "x"},        {"CN", "y"},  {"OU", "a,b"},
+                                           {"1.2.3.4", "a*b"}, {"DC", "org"}};
+    X509 *cert = X509_new();
+    X509_NAME *name = X509_get_subject_name(cert);
+    for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++)
+        assert_int_equal(X509_NAME_add_entry_by_txt(name, attrs[i][0], MBSTRING_UTF8,
+                                                    (const unsigned char *)attrs[i][1], -1, -1, 0),
+                         1);
+    char *s = proxy_accesslog_subject(cert);
+    assert_string_equal(s, "CN=y,OU=a\\,b,O=A+O=B,C=FR,0.9.2342.19200300.100.1.25=#13036f7267,"
+                           "1.2.3.4=#0c03612a62");
+    hc_free(s);
+    assert_null(proxy_accesslog_subject(NULL));
+    X509_free(cert);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_line),
-        cmocka_unit_test(test_tls_no_router_and_escaping),
-        cmocka_unit_test(test_buffer_limit),
-        cmocka_unit_test(test_file_and_reopen),
+        cmocka_unit_test(test_plain_line),     cmocka_unit_test(test_tls_no_router_and_escaping),
+        cmocka_unit_test(test_buffer_limit),   cmocka_unit_test(test_file_and_reopen),
+        cmocka_unit_test(test_client_subject),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

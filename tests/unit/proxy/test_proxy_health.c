@@ -91,6 +91,13 @@ static void test_redirect_url(void **state)
         {"https://h.test/x", "//other.test/y", "https://other.test/y"},
         {"http://h.test/x", "HTTPS://login.test/", "HTTPS://login.test/"},
         {"http://h.test/x", "/p?q=1", "http://h.test/p?q=1"},
+        {"http://h:1/a/b?x=1", "?y=2", "http://h:1/a/b?y=2"},
+        {"http://h:1/a/b?x=1", "#f", "http://h:1/a/b?x=1"},
+        {"http://h:1/a/b?x=1", "../c", "http://h:1/c"},
+        {"http://h:1/a/b", "./c/", "http://h:1/a/c/"},
+        {"http://h:1/a/b", "../../../c", "http://h:1/c"},
+        {"http://h:1/a/b", "/x/./y/../z#frag", "http://h:1/x/z"},
+        {"http://h:1/a/b", "..", "http://h:1/"},
     };
     char out[256];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -99,7 +106,8 @@ static void test_redirect_url(void **state)
     }
     assert_int_equal(proxy_health_redirect_url("http://h.test/x", "ftp://f/", out, sizeof(out)),
                      -EINVAL);
-    assert_int_equal(proxy_health_redirect_url("http://h.test/x", "", out, sizeof(out)), -EINVAL);
+    assert_int_equal(proxy_health_redirect_url("http://h.test/x?q", "", out, sizeof(out)), 0);
+    assert_string_equal(out, "http://h.test/x?q"); /* the base itself (RFC 3986 §5.2.2) */
     assert_int_equal(proxy_health_redirect_url("http://h.test/x", "/y", out, 10), -EINVAL);
 }
 
