@@ -304,19 +304,24 @@ static int build_v3_matcher(parser_t *p, const char *name, char **args, size_t *
     return 1;
 }
 
-/* Builds the node of one matcher from its arguments; -EINVAL with a message otherwise. */
+/* Builds the node of one matcher from its arguments; -EINVAL with a message otherwise.
+ * Under v3 (Traefik's httpFuncs) Host, Path, PathPrefix, Method and ClientIP take one
+ * argument; v2's HostHeader, Headers and argument lists are refused there. */
 static int build_matcher(parser_t *p, const char *name, char **args, size_t *lens, size_t nargs,
                          proxy_rule_t **out)
 {
-    int host = !strcmp(name, "Host") || !strcmp(name, "HostHeader");
+    int host = !strcmp(name, "Host") || (p->v2 && !strcmp(name, "HostHeader"));
     int path = !strcmp(name, "Path"), prefix = !strcmp(name, "PathPrefix");
     int method = !strcmp(name, "Method");
-    if (!strcmp(name, "Header") || !strcmp(name, "Headers")) {
+    if (!strcmp(name, "Header") || (p->v2 && !strcmp(name, "Headers"))) {
         if (nargs != 2)
             return perr(p, "%s takes a name and a value", name);
         *out = node_new(OP_HEADER, args[0], lens[0], args[1], lens[1]);
         return 0;
     }
+    if (!p->v2 && nargs != 1 && (host || path || prefix || method || !strcmp(name, "ClientIP")))
+        return perr(p, "%s: unexpected number of parameters; got %zu, expected one of [1]", name,
+                    nargs);
     int rc = build_v3_matcher(p, name, args, lens, nargs, out);
     if (rc <= 0)
         return rc;
