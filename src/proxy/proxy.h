@@ -37,13 +37,17 @@ extern const hc_option_t proxy_options[];
 #define PROXY_EP_WEB "web"
 #define PROXY_EP_WEBSECURE "websecure"
 
-/** Whether ep names one of hearth's entry points (web, websecure). */
-static inline int proxy_ep_known(const char *ep)
-{
-    return !strcmp(ep, PROXY_EP_WEB) || !strcmp(ep, PROXY_EP_WEBSECURE);
-}
 /* The API entry point's name in /api/entrypoints (Traefik's internal one). */
 #define PROXY_EP_TRAEFIK "traefik"
+
+/** Whether ep names one of hearth's entry points (web, websecure), or is `traefik` for a
+ *  router to the API's own services (internal: the dashboard IngressRoute of Traefik's
+ *  Helm chart, on the port --api serves them on anyway). */
+static inline int proxy_ep_known(const char *ep, int internal)
+{
+    return !strcmp(ep, PROXY_EP_WEB) || !strcmp(ep, PROXY_EP_WEBSECURE) ||
+           (internal && !strcmp(ep, PROXY_EP_TRAEFIK));
+}
 
 /* Paths served on --api, GET (and HEAD) only, in Traefik's JSON shapes (pkg/api):
  * lists take ?page=N&per_page=M (default 100) and say the next page in X-Next-Page,

@@ -39,9 +39,10 @@ static json_t *router_eps(const proxy_router_t *r, int existing)
     if (!r->nentrypoints)
         return json_pack("[s,s]", PROXY_EP_WEB, PROXY_EP_WEBSECURE);
     json_t *a = json_array();
+    int internal = r->service && r->service->provider == PROXY_PROVIDER_INTERNAL;
     for (size_t i = 0; i < r->nentrypoints; i++) {
         const char *ep = r->entrypoints[i];
-        if (!existing || proxy_ep_known(ep))
+        if (!existing || proxy_ep_known(ep, internal))
             json_array_append_new(a, json_string(ep));
     }
     return a;

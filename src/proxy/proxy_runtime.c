@@ -274,9 +274,10 @@ static void entrypoints_check(proxy_gen_t *g)
     for (size_t r = 0; r < g->cfg->nrouters; r++) {
         proxy_router_t *rt = &g->cfg->routers[r];
         size_t known = 0;
+        int internal = rt->service && rt->service->provider == PROXY_PROVIDER_INTERNAL;
         for (size_t i = 0; i < rt->nentrypoints; i++) {
             const char *ep = rt->entrypoints[i];
-            if (proxy_ep_known(ep)) {
+            if (proxy_ep_known(ep, internal)) {
                 known++;
                 continue;
             }

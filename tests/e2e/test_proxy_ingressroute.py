@@ -175,6 +175,25 @@ DASHBOARD = textwrap.dedent("""\
     """)
 
 
+# the same as Traefik's Helm chart renders it by default: on its `traefik` entry point,
+# which is the API listener's port
+DASHBOARD_CHART = textwrap.dedent("""\
+    apiVersion: traefik.io/v1alpha1
+    kind: IngressRoute
+    metadata:
+      name: traefik-dashboard
+      namespace: crd
+    spec:
+      entryPoints: [traefik]
+      routes:
+      - match: PathPrefix(`/dashboard`) || PathPrefix(`/api`)
+        kind: Rule
+        services:
+        - name: api@internal
+          kind: TraefikService
+    """)
+
+
 # a split over a dead Service and a live one, behind a retry middleware: Traefik's retry
 # wraps the whole service, so a try after a failure goes through the split again
 RETRY = textwrap.dedent("""\
@@ -226,6 +245,7 @@ def setup():
         "mirror.yaml": MIRROR + "---\n" + service_yaml(NS, "svc-rec", 80, [S["rec"]]),
         "eps.yaml": EPS,
         "dashboard.yaml": DASHBOARD,
+        "dashboard-chart.yaml": DASHBOARD_CHART,
     }
     S["proxy"] = Proxy(m)
 
@@ -323,6 +343,10 @@ def dashboard_through_api_internal():
     services = {s["name"]: s for s in p.api_json("/api/http/services")}
     api = services["api@internal"]
     assert api["provider"] == "internal" and "loadBalancer" not in api and api["usedBy"], api
+    # the chart's own dashboard route, on its `traefik` entry point: enabled, as in Traefik
+    chart = [r for r in p.api_json("/api/http/routers") if r["name"].startswith("crd-traefik-dashboard-")]
+    assert len(chart) == 1 and chart[0]["status"] == "enabled" and chart[0]["using"] == ["traefik"], chart
+    assert "error" not in chart[0], chart
 
 
 @t.test
