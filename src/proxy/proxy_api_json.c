@@ -60,7 +60,8 @@ json_t *proxy_api_router_json(const proxy_api_t *api, const proxy_router_t *r)
     json_object_set_new(o, "rule", json_string(r->rule ? r->rule : ""));
     if (r->rule_syntax)
         json_object_set_new(o, "ruleSyntax", json_string(r->rule_syntax));
-    json_object_set_new(o, "priority", json_integer(r->priority));
+    if (r->priority_set && r->priority) /* Traefik's omitempty: unset, the rule's length rules */
+        json_object_set_new(o, "priority", json_integer(r->priority));
     if (r->tls) {
         json_t *tls = json_object();
         if (r->tls_options && strcmp(r->tls_options, "default") != 0)
@@ -80,7 +81,8 @@ json_t *proxy_api_router_json(const proxy_api_t *api, const proxy_router_t *r)
     return o;
 }
 
-/* The routers naming service (or middleware) name, sorted (they are in name order). */
+/* The routers naming service (or middleware) name, sorted (they are in name order):
+ * routers only, as Traefik's PopulateUsedBy (a weighted parent is not listed). */
 static json_t *used_by(const proxy_gen_t *g, const char *name, int middleware)
 {
     json_t *a = json_array();
@@ -93,12 +95,6 @@ static json_t *used_by(const proxy_gen_t *g, const char *name, int middleware)
             uses = !strcmp(r->middleware_names[k], name);
         if (uses)
             json_array_append_new(a, json_string(r->name));
-    }
-    for (size_t i = 0; !middleware && i < g->cfg->nservices; i++) {
-        const proxy_service_t *s = &g->cfg->services[i];
-        for (size_t k = 0; k < s->nweighted; k++)
-            if (!strcmp(s->weighted[k].service_name, name))
-                json_array_append_new(a, json_string(s->name));
     }
     return a;
 }

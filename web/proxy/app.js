@@ -199,16 +199,30 @@ function renderRouters(d, q) {
     const viaEp = (r.entryPoints || []).filter((e) => tlsEps.includes(e));
     const tls = r.tls ? lock("TLS" + (r.tls.certResolver ? " · " + r.tls.certResolver : ""), "TLS options: " + (r.tls.options || "default"))
       : viaEp.length ? lock("TLS on " + viaEp.join(", "), "the entry point terminates TLS") : h("span", { class: "muted" }, "—");
-    return h("tr", { "data-router": r.name },
-      h("td", {}, statusBadge(r.status)),
-      nameCell(r),
-      h("td", {}, ruleView(r.rule), errorList(r)),
-      h("td", {}, svc ? h("a", { href: "#services", onclick: (e) => { e.preventDefault(); jumpTo("services", svc); } }, svc)
-        : h("span", { class: "muted" }, "—")),
-      h("td", {}, h("div", { class: "chips" }, (r.middlewares || []).map((m) => h("span", { class: "chip mw" }, m)))),
-      h("td", {}, tls),
-      h("td", { class: "opt" }, h("div", { class: "chips" }, (r.entryPoints || []).map((e) => h("span", { class: "chip" }, e)))),
-      h("td", { class: "opt" }, r.priority !== undefined ? String(r.priority) : ""));
+    return h("tr", {"data-router" : r.name}, h("td", {}, statusBadge(r.status)), nameCell(r),
+             h("td", {}, ruleView(r.rule), errorList(r)),
+             h("td", {},
+               svc ? h("a", {
+                   href : "#services",
+                   onclick : (e) => {
+                       e.preventDefault();
+                       jumpTo("services", svc);
+                   }
+               },
+                       svc)
+                   : h("span", {class : "muted"}, "—")),
+             h("td", {},
+               h("div", {class : "chips"},
+                 (r.middlewares || []).map((m) => h("span", {class : "chip mw"}, m)))),
+             h("td", {}, tls),
+             h("td", {class : "opt"},
+               h("div", {class : "chips"},
+                 (r.entryPoints || []).map((e) => h("span", {class : "chip"}, e)))),
+             h("td", {class : "opt"},
+               r.priority !== undefined
+                   ? String(r.priority)
+                   : h("span", {class : "muted", title : "none set: the rule's length decides"},
+                       String(new TextEncoder().encode(r.rule || "").length))));
   });
   document.getElementById("routers").replaceChildren(table("HTTP routers: the rule a request must match, where it goes and what runs on the way",
     [["Status"], ["Name"], ["Rule"], ["Service"], ["Middlewares"], ["TLS"], ["Entry points", "opt"], ["Priority", "opt"]],
