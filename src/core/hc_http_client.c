@@ -506,6 +506,9 @@ static void req_parse(hc_http_client_req_t *r, const char *data, size_t len)
         if (n < len) /* more than one response: the connection cannot be trusted */
             r->keep_alive = 0;
         req_finish(r, 0, NULL);
+    } else if (!len && !r->have_res && r->got_bytes) { /* inside the head: a malformed
+                                                           response (Go's unexpected EOF) */
+        req_finish(r, -EBADMSG, "bad response: connection closed inside the response head");
     } else if (!len) { /* the stream ended inside the message */
         req_finish(r, -ECONNRESET, r->have_res ? "connection closed before the response ended"
                                                : "connection closed before the response");

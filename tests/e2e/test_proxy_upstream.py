@@ -603,6 +603,9 @@ MALFORMED = [  # (response head, status the client gets)
     (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 500),
     # chunked wins over a Content-Length, as Go's transport reads it ("in the wild")
     (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 200),
+    # the server closes inside its head: Go's unexpected EOF, 500 from Traefik (nothing at
+    # all is an end of stream: 502, a_server_closing_without_answer_is_not_down_nor_retried)
+    (b"HTTP/1.1 200 OK\r\nX-Cut: par", 500),
 ]
 
 
