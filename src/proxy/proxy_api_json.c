@@ -64,8 +64,9 @@ json_t *proxy_api_router_json(const proxy_api_t *api, const proxy_router_t *r)
         json_object_set_new(o, "priority", json_integer(r->priority));
     if (r->tls) {
         json_t *tls = json_object();
-        if (r->tls_options && strcmp(r->tls_options, "default") != 0)
-            json_object_set_new(tls, "options", json_string(r->tls_options));
+        if (r->tls_options && strcmp(r->tls_options, "default") != 0) /* as the provider
+                                                                           wrote it */
+            json_object_set_new(tls, "options", name_as_configured(r->tls_options, r->provider));
         if (r->cert_resolver)
             json_object_set_new(tls, "certResolver", json_string(r->cert_resolver));
         json_object_set_new(o, "tls", tls);

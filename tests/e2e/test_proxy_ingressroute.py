@@ -73,6 +73,16 @@ SECURE = textwrap.dedent("""\
           port: 80
       tls:
         secretName: irs-tls
+        options:
+          name: modern
+    ---
+    apiVersion: traefik.io/v1alpha1
+    kind: TLSOption
+    metadata:
+      name: modern
+      namespace: crd
+    spec:
+      minVersion: VersionTLS12
     """)
 WRR = textwrap.dedent("""\
     apiVersion: traefik.io/v1alpha1
@@ -386,6 +396,9 @@ def api_names_as_traefik():
     assert split["service"] + "@kubernetescrd" == split["name"], split
     # children named as the provider wrote them, without "@kubernetescrd" (as Traefik's API)
     assert services[split["name"]]["weighted"]["services"][0]["name"] == "crd-svc-a-http", services
+    # so is a route's TLSOption (Traefik's CRD provider writes makeID(ns, name))
+    secure = [r for n, r in routers.items() if n.startswith("crd-secure-")][0]
+    assert secure["tls"]["options"] == "crd-modern" and secure["status"] == "enabled", secure
 
 
 @t.test
