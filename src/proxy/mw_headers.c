@@ -140,18 +140,17 @@ static int parse_sts(hdr_cfg_t *c, const json_t *spec, char *err, size_t errlen)
 
 static int parse_secure(hdr_cfg_t *c, const json_t *spec, char *err, size_t errlen)
 {
-    if (secure_flag(c, spec, "frameDeny", "customFrameOptionsValue", "X-Frame-Options", "DENY",
-                    err, errlen) != 0 ||
-        secure_flag(c, spec, "contentTypeNosniff", NULL, "X-Content-Type-Options", "nosniff",
-                    err, errlen) != 0 ||
+    if (secure_flag(c, spec, "frameDeny", "customFrameOptionsValue", "X-Frame-Options", "DENY", err,
+                    errlen) != 0 ||
+        secure_flag(c, spec, "contentTypeNosniff", NULL, "X-Content-Type-Options", "nosniff", err,
+                    errlen) != 0 ||
         secure_flag(c, spec, "browserXssFilter", "customBrowserXSSValue", "X-XSS-Protection",
                     "1; mode=block", err, errlen) != 0 ||
         secure_str(c, spec, "contentSecurityPolicy", "Content-Security-Policy", err, errlen) ||
         secure_str(c, spec, "contentSecurityPolicyReportOnly",
                    "Content-Security-Policy-Report-Only", err, errlen) ||
         secure_str(c, spec, "referrerPolicy", "Referrer-Policy", err, errlen) ||
-        secure_str(c, spec, "permissionsPolicy", "Permissions-Policy", err, errlen) ||
-        secure_str(c, spec, "featurePolicy", "Feature-Policy", err, errlen))
+        secure_str(c, spec, "permissionsPolicy", "Permissions-Policy", err, errlen))
         return -EINVAL;
     return parse_sts(c, spec, err, errlen);
 }
@@ -189,8 +188,9 @@ static int parse_cors(hdr_cfg_t *c, const json_t *spec, char *err, size_t errlen
 
 static void warn_ignored(const json_t *spec, const char *name)
 {
-    static const char *const ignored[] = {"sslRedirect", "sslTemporaryRedirect", "sslHost",
-                                          "sslForceHost", "publicKey"};
+    static const char *const ignored[] = {"sslRedirect", "sslTemporaryRedirect",
+                                          "sslHost",     "sslForceHost",
+                                          "publicKey",   "featurePolicy"};
     for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
         if (proxy_mw_json_get(spec, ignored[i]))
             hc_log(HC_LOG_WARN, "headers middleware option ignored (removed in Traefik v3)",

@@ -99,12 +99,11 @@ static void test_security_fields_table(void **state)
         const char *name, *want;
     } cases[] = {
         {"{\"frameDeny\":true}", 0, "X-Frame-Options", "DENY"},
-        {"{\"frameDeny\":true,\"customFrameOptionsValue\":\"SAMEORIGIN\"}", 0,
-         "X-Frame-Options", "SAMEORIGIN"},
+        {"{\"frameDeny\":true,\"customFrameOptionsValue\":\"SAMEORIGIN\"}", 0, "X-Frame-Options",
+         "SAMEORIGIN"},
         {"{\"contentTypeNosniff\":true}", 0, "X-Content-Type-Options", "nosniff"},
         {"{\"browserXssFilter\":true}", 0, "X-XSS-Protection", "1; mode=block"},
-        {"{\"browserXssFilter\":true,\"customBrowserXSSValue\":\"0\"}", 0, "X-XSS-Protection",
-         "0"},
+        {"{\"browserXssFilter\":true,\"customBrowserXSSValue\":\"0\"}", 0, "X-XSS-Protection", "0"},
         {"{\"referrerPolicy\":\"same-origin\"}", 0, "Referrer-Policy", "same-origin"},
         {"{\"permissionsPolicy\":\"camera=()\"}", 0, "Permissions-Policy", "camera=()"},
         {"{\"contentSecurityPolicy\":\"default-src 'self'\"}", 0, "Content-Security-Policy",
@@ -118,6 +117,8 @@ static void test_security_fields_table(void **state)
         {"{\"stsSeconds\":60,\"sslProxyHeaders\":{\"X-Forwarded-Proto\":\"https\"}}", 0,
          "Strict-Transport-Security", "max-age=60"},
         {"{\"sslRedirect\":true}", 0, "Location", NULL},
+        /* removed in Traefik v3 with the ssl* options: ignored, with a warning */
+        {"{\"featurePolicy\":\"camera 'none'\"}", 0, "Feature-Policy", NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         fixture_t f;
