@@ -73,6 +73,9 @@ struct proxy_service {
     proxy_service_type_t type;
     char **servers; /* LOADBALANCER: URLs "http://10.0.0.7:8000", ready endpoints only */
     size_t nservers;
+    char **fenced; /* those of servers kept for sticky requests only (Traefik's fenced:
+                      terminating endpoints still serving) */
+    size_t nfenced;
     int pass_host_header;    /* default 1 */
     char *servers_transport; /* qualified; NULL when not set (or default@internal) */
     const struct proxy_transport *transport; /* resolved; NULL: the default transport */

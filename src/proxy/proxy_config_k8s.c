@@ -299,7 +299,8 @@ static int service_annotations(const json_t *ann, proxy_service_t *s, const char
     return 0;
 }
 
-static void server_add(proxy_service_t *s, const char *proto, const char *ip, long long port)
+static void server_add(proxy_service_t *s, const char *proto, const char *ip, long long port,
+                       int fenced)
 {
     char url[320];
     snprintf(url, sizeof(url), strchr(ip, ':') ? "%s://[%s]:%lld" : "%s://%s:%lld", proto, ip,
@@ -308,6 +309,8 @@ static void server_add(proxy_service_t *s, const char *proto, const char *ip, lo
         if (!strcmp(s->servers[i], url))
             return;
     pc_strv_add(&s->servers, &s->nservers, url);
+    if (fenced)
+        pc_strv_add(&s->fenced, &s->nfenced, url);
 }
 
 /* The port of the endpoint ports array named port_name ("" matches an unnamed port). */
@@ -339,12 +342,17 @@ static int service_endpoints(pc_kstate_t *k, const char *ns, const char *svc, co
         const json_t *ep, *addr;
         json_array_foreach(json_object_get(o->obj, "endpoints"), i, ep)
         {
-            /* EndpointConditions.ready: nil is to be read as ready (discovery.k8s.io/v1). */
-            const json_t *ready = json_object_get(json_object_get(ep, "conditions"), "ready");
-            if (port <= 0 || (ready && !json_is_true(ready)))
+            /* EndpointConditions.ready: nil is to be read as ready (discovery.k8s.io/v1);
+             * one not ready but serving is kept, and when it is terminating it is fenced:
+             * only sticky requests go to it, as Traefik keeps such endpoints */
+            const json_t *cond = json_object_get(ep, "conditions");
+            const json_t *ready = json_object_get(cond, "ready");
+            int serving = json_is_true(json_object_get(cond, "serving"));
+            int fenced = serving && json_is_true(json_object_get(cond, "terminating"));
+            if (port <= 0 || (ready && !json_is_true(ready) && !serving))
                 continue;
             json_array_foreach(json_object_get(ep, "addresses"), j, addr) if (json_is_string(addr))
-                server_add(s, proto, json_string_value(addr), port);
+                server_add(s, proto, json_string_value(addr), port, fenced);
         }
     }
     if (found)
@@ -360,7 +368,7 @@ static int service_endpoints(pc_kstate_t *k, const char *ns, const char *svc, co
         if (port <= 0)
             continue;
         json_array_foreach(json_object_get(sub, "addresses"), j, addr) if (pc_str(addr, "ip"))
-            server_add(s, proto, pc_str(addr, "ip"), port);
+            server_add(s, proto, pc_str(addr, "ip"), port, 0);
     }
     return 1;
 }
@@ -390,7 +398,7 @@ static int cluster_ip(const pc_kobj_t *o, const char *proto, long long pnum, pro
         snprintf(err, errlen, "no clusterIP found for service %s/%s", o->ns, o->name);
         return -EINVAL;
     }
-    server_add(s, proto, ip, pnum);
+    server_add(s, proto, ip, pnum, 0);
     return 0;
 }
 
@@ -434,7 +442,7 @@ static int service_fill(pc_kstate_t *k, const pc_kobj_t *o, const json_t *port,
             snprintf(err, errlen, "service %s/%s has no spec.externalName", o->ns, o->name);
             return -EINVAL;
         }
-        server_add(s, proto, ext, pnum);
+        server_add(s, proto, ext, pnum, 0);
         return 0;
     }
     if (native_lb)

@@ -136,6 +136,8 @@ static void lb_servers(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_ser
             end--;
         v->path_len = (size_t)(end - v->path);
         proxy_lb_cookie_value(v->url, v->cookie);
+        for (size_t k = 0; k < s->nfenced && !v->fenced; k++)
+            v->fenced = !strcmp(s->fenced[k], v->url);
         health_keys(s, v->url, active, passive, sizeof(active));
         v->active = proxy_health_ref(sh->health, active);
         v->passive = proxy_health_ref(sh->health, passive);
@@ -304,7 +306,7 @@ static int server_ok(void *arg, size_t i)
 {
     pick_ctx_t *c = arg;
     up_server_t *s = &c->lb->servers[i];
-    return !was_tried(c->p, s) && up_server_ok(s, c->ignore_passive);
+    return !s->fenced && !was_tried(c->p, s) && up_server_ok(s, c->ignore_passive);
 }
 
 static int lb_has_server(up_lb_t *lb, int depth)
@@ -312,7 +314,7 @@ static int lb_has_server(up_lb_t *lb, int depth)
     if (!lb || depth > MAX_PICK_DEPTH)
         return 0;
     for (size_t i = 0; i < lb->nservers; i++)
-        if (up_server_ok(&lb->servers[i], 1))
+        if (!lb->servers[i].fenced && up_server_ok(&lb->servers[i], 1))
             return 1;
     /* a mirroring service answers with its first child alone */
     size_t n = lb->type == PROXY_SERVICE_MIRRORING && lb->nchildren ? 1 : lb->nchildren;

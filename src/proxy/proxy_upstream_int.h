@@ -32,6 +32,7 @@ typedef struct up_server {
     proxy_health_entry_t *active;  /* keyed by service and URL */
     int large_bodies;              /* its last response body was large: read the next head small, so
                                       that most of such a body is spliced (proxy_upstream.c) */
+    int fenced;                    /* sticky requests only (a terminating endpoint still serving) */
 } up_server_t;
 
 /* One service's balancing state in one generation. */

@@ -50,7 +50,7 @@ class GzipBackend(RawBackend):
                       b"Content-Length: %d\r\n\r\n" % len(self.GZ) + self.GZ)
 
 
-def slice_yaml(ns, svc, name, port, ready):
+def slice_yaml(ns, svc, name, port, ready, extra=""):
     return textwrap.dedent("""\
         apiVersion: discovery.k8s.io/v1
         kind: EndpointSlice
@@ -68,8 +68,8 @@ def slice_yaml(ns, svc, name, port, ready):
         - addresses:
           - 127.0.0.1
           conditions:
-            ready: %s
-        """) % (name, ns, svc, port, "true" if ready else "false")
+            ready: %s%s
+        """) % (name, ns, svc, port, "true" if ready else "false", extra)
 
 
 def ingress_class_yaml(name, controller):
@@ -248,6 +248,36 @@ def endpointslice_wins_and_not_ready_is_skipped():
     assert {header(s[1], "X-Backend") for s in seen} == {"acc-b"}, [header(s[1], "X-Backend") for s in seen]
     svc = [s for s in p.api_json("/api/http/services") if s["name"].startswith("acc-sliced")][0]
     assert [x["url"] for x in svc["loadBalancer"]["servers"]] == ["http://127.0.0.1:%d" % S["be2"].port], svc
+
+
+@t.test
+def terminating_endpoint_takes_only_its_sticky_clients():
+    """An endpoint that is terminating but still serving (ready false) is fenced, as
+    Traefik keeps it: new clients never get it, a sticky cookie naming it still does."""
+    p = S["proxy"]
+    svc = textwrap.dedent("""\
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: fence
+          namespace: %s
+          annotations:
+            traefik.ingress.kubernetes.io/service.sticky.cookie: "true"
+        spec:
+          ports:
+          - name: http
+            port: 80
+        """) % NS
+    p.write("svc-fence.yaml", svc + "---\n" + slice_yaml(NS, "fence", "fence-1", S["be"].port, True) + "---\n" +
+            slice_yaml(NS, "fence", "fence-2", S["be2"].port, False, "\n    serving: true\n    terminating: true"))
+    p.write("ing-fence.yaml", ingress_yaml(NS, "fence", "fence.test", [("/", "Prefix", "fence", 80)]))
+    wait_for(lambda: routed_to(p.web, "fence.test", "/", "acc-a"), what="fence.test routed")
+    seen = [get(p.web, "/", host="fence.test") for _ in range(8)]
+    assert {header(h, "X-Backend") for _, h, _ in seen} == {"acc-a"}, [header(h, "X-Backend") for _, h, _ in seen]
+    cookie = header(seen[0][1], "Set-Cookie").split("=", 1)[0]
+    url_b = "http://127.0.0.1:%d" % S["be2"].port
+    status, hs, _ = get(p.web, "/", host="fence.test", headers={"Cookie": "%s=%s" % (cookie, url_b)})
+    assert status == 200 and header(hs, "X-Backend") == "acc-b", (status, hs)
 
 
 @t.test
