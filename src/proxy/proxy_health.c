@@ -234,6 +234,15 @@ static size_t remove_dots(const char *p, size_t n, char *out)
     return k;
 }
 
+/* The length of ref's scheme ("http" of "http://x"), 0 when it has none (RFC 3986 §3.1). */
+static size_t url_scheme_len(const char *ref)
+{
+    const char *p = ref;
+    while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
+        p++;
+    return *p == ':' && p > ref ? (size_t)(p - ref) : 0;
+}
+
 int proxy_health_redirect_url(const char *url, const char *location, char *out, size_t outlen)
 {
     const char *a = strstr(url, "://");
@@ -242,13 +251,10 @@ int proxy_health_redirect_url(const char *url, const char *location, char *out, 
         return -EINVAL;
     const char *bpath = a + 3 + strcspn(a + 3, "/?#"); /* url's path, after its authority */
     size_t bpl = strcspn(bpath, "?#");
-    const char *p = location;
-    while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
-        p++;
     char merged[2048];
     size_t ml = 0;
     int n;
-    if (*p == ':' && p > location) { /* absolute: only http(s) */
+    if (url_scheme_len(location)) { /* absolute: only http(s) */
         if (strncasecmp(location, "http", 4))
             return -EINVAL;
         n = snprintf(out, outlen, "%.*s", (int)ll, location);
@@ -370,8 +376,8 @@ static void probe_done(hc_http_client_req_t *req, int status, void *ud)
         if (proxy_health_redirect_url(p->url, loc, next, sizeof(next)) == 0) {
             memcpy(p->url, next, sizeof(next));
             p->hops++;
-            /* Go keeps a set Host only while redirects are relative (golang/go#22233) */
-            p->keep_host &= loc[0] == '/' ? loc[1] != '/' : !strstr(loc, "://");
+            /* Go keeps a set Host only while redirects have no scheme (golang/go#22233) */
+            p->keep_host &= !url_scheme_len(loc);
             if (probe_send(p, m) == 0)
                 return;
         }

@@ -285,6 +285,14 @@ static void entrypoints_check(proxy_gen_t *g)
             snprintf(msg, sizeof(msg), "entryPoint \"%.200s\" doesn't exist", ep);
             proxy_config_router_fail(rt, PROXY_STATUS_WARNING, msg);
         }
+        int routed = !rt->nentrypoints;
+        for (size_t i = 0; i < rt->nentrypoints; i++)
+            routed |= proxy_ep_known(rt->entrypoints[i], 0);
+        if (known && !routed && rt->nmiddlewares) /* only traefik: the API listener */
+            proxy_config_router_fail(rt, PROXY_STATUS_WARNING,
+                                     "on the traefik entry point hearth's --api listener serves "
+                                     "the API and dashboard itself: this router's middlewares "
+                                     "are not applied");
         if (rt->nentrypoints && !known) {
             proxy_config_router_fail(rt, PROXY_STATUS_DISABLED,
                                      "no valid entryPoint for this router");

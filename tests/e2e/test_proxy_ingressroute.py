@@ -201,6 +201,21 @@ DASHBOARD_CHART = textwrap.dedent("""\
         services:
         - name: api@internal
           kind: TraefikService
+    ---
+    apiVersion: traefik.io/v1alpha1
+    kind: IngressRoute
+    metadata:
+      name: traefik-dashboard-auth
+      namespace: crd
+    spec:
+      entryPoints: [traefik]
+      routes:
+      - match: PathPrefix(`/api/overview`)
+        middlewares:
+        - name: tag
+        services:
+        - name: api@internal
+          kind: TraefikService
     """)
 
 
@@ -354,9 +369,14 @@ def dashboard_through_api_internal():
     api = services["api@internal"]
     assert api["provider"] == "internal" and "loadBalancer" not in api and api["usedBy"], api
     # the chart's own dashboard route, on its `traefik` entry point: enabled, as in Traefik
-    chart = [r for r in p.api_json("/api/http/routers") if r["name"].startswith("crd-traefik-dashboard-")]
+    routers = p.api_json("/api/http/routers")
+    chart = [r for r in routers if r["name"].startswith("crd-traefik-dashboard-") and "-auth-" not in r["name"]]
     assert len(chart) == 1 and chart[0]["status"] == "enabled" and chart[0]["using"] == ["traefik"], chart
     assert "error" not in chart[0], chart
+    # with middlewares, which the API listener does not run: said so, not hidden
+    auth = [r for r in routers if r["name"].startswith("crd-traefik-dashboard-auth-")]
+    assert len(auth) == 1 and auth[0]["status"] == "warning", auth
+    assert "middlewares are not applied" in " ".join(auth[0]["error"]), auth
 
 
 @t.test
