@@ -413,12 +413,17 @@ static int cb_headers_complete(void *ud, const hc_http_parse_head_t *h)
     fill_req(c, h);
     c->head_phase = 0;
     c->keep_alive = h->keep_alive && !c->srv->draining && !c->peer_eof;
+    uint64_t head_deadline = c->deadline;
     hc_http_conn_disarm(c);
     if (check_head(c, h) < 0 || absolute_form(c) < 0)
         return -1;
     if (c->srv->o.read_timeout_ms && (h->content_length > 0 || h->chunked)) {
+        uint64_t now = uv_now(c->srv->loop);
+        unsigned ms = c->srv->o.read_timeout_ms;
+        if (c->srv->o.read_timeout_whole && head_deadline)
+            ms = head_deadline > now ? (unsigned)(head_deadline - now) : 1;
         c->body_timed = 1;
-        hc_http_conn_arm(c, c->srv->o.read_timeout_ms);
+        hc_http_conn_arm(c, ms);
     }
     c->srv->o.handler(&rq->pub, c->srv->o.handler_arg);
     return 0;

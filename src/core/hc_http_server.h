@@ -36,6 +36,9 @@ typedef struct hc_http_server_opts {
     unsigned read_timeout_ms;   /* a request body not all received this long after its head:
                                    408 (a close once answering), as Go's ReadTimeout bounds
                                    the whole request; 0 = none */
+    int read_timeout_whole;     /* 1: the body keeps the head's deadline instead (head and
+                                   body within header_timeout_ms of the head's start: Go's
+                                   ReadTimeout is one deadline) */
     hc_tls_ctx_t *tls;          /* non-NULL: TLS listener (the server takes a reference) */
     const char *server_header;  /* Server field value; NULL = "hearth", "" = none */
     unsigned io_pool_trim_ms;   /* pooled connection buffers unused this long are freed

@@ -44,7 +44,8 @@ static int ep_open(proxy_worker_t *w, int idx)
                                .header_timeout_ms = READ_TIMEOUT_MS,
                                .idle_timeout_ms = IDLE_TIMEOUT_MS,
                                .read_timeout_ms = READ_TIMEOUT_MS,
-                               .eof_aborts = 1, /* the upstream request is cancelled */
+                               .read_timeout_whole = 1, /* one deadline, as Go's */
+                               .eof_aborts = 1,         /* the upstream request is cancelled */
                                .tls = idx == PROXY_GEN_WEBSECURE ? svc->tls : NULL};
     ep->srv = hc_http_server_new(w->loop, &o);
     if (!ep->srv)

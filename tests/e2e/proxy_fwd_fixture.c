@@ -146,7 +146,9 @@ int main(int argc, char **argv)
         hc_http_server_new(g.loop, &(hc_http_server_opts_t){.handler = handle,
                                                             .server_header = "",
                                                             .idle_timeout_ms = 30000,
-                                                            .read_timeout_ms = read_timeout_ms});
+                                                            .read_timeout_ms = read_timeout_ms,
+                                                            .header_timeout_ms = read_timeout_ms,
+                                                            .read_timeout_whole = 1});
     int rc = hc_http_server_listen(g.srv, (struct sockaddr *)&addr, 0);
     if (rc < 0) {
         fprintf(stderr, "proxy_fwd_fixture: listen: %s\n", uv_strerror(rc));

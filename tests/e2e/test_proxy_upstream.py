@@ -713,6 +713,19 @@ def slow_request_body_times_out():
         while not be.closed_after and time.monotonic() < deadline:
             time.sleep(0.05)
         assert be.closed_after and be.closed_after[0] < 6, be.closed_after
+        # one deadline for head and body, as Go's ReadTimeout: a head that took 1 s leaves
+        # the body 0.5 s, not another 1.5 s
+        s = connect(port)
+        t0 = time.monotonic()
+        s.sendall(b"POST /up HTTP/1.1\r\n")
+        time.sleep(0.5)
+        s.sendall(b"Host: app.test\r\n")
+        time.sleep(0.5)
+        s.sendall(b"Content-Length: 100000\r\n\r\nx")
+        data, closed = read_until_close(s, timeout=10)
+        s.close()
+        assert status_of(data) == 408 and closed, data[:200]
+        assert 1.3 < time.monotonic() - t0 < 2.2, time.monotonic() - t0
     finally:
         be.stop()
         stop_all(fx)
