@@ -6,6 +6,7 @@
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
 #include "proxy/mw.h"
+#include "proxy/mw_forwardauth.h" /* proxy_mw_url_resolve */
 #include "proxy/proxy_upstream.h" /* proxy_upstream_transport_t */
 
 #include <ctype.h>
@@ -205,35 +206,6 @@ int proxy_health_probe_url(const proxy_health_spec_t *s, const char *url, char *
     return n > 0 && (size_t)n < outlen ? 0 : -EINVAL;
 }
 
-/* RFC 3986 §5.2.4: the path p (n bytes, up to its query) without "." and ".." segments,
- * written to out (room for n + 1 bytes). Returns its length. */
-static size_t remove_dots(const char *p, size_t n, char *out)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n;) {
-        size_t e = i + 1;
-        while (e < n && p[e] != '/')
-            e++;
-        size_t sl = e - i; /* the segment with its leading '/' */
-        if (sl == 2 && p[i + 1] == '.') {
-            if (e == n)
-                out[k++] = '/';
-        } else if (sl == 3 && p[i + 1] == '.' && p[i + 2] == '.') {
-            while (k && out[k - 1] != '/') /* drop the last segment and its '/' */
-                k--;
-            if (k)
-                k--;
-            if (e == n)
-                out[k++] = '/';
-        } else {
-            memcpy(out + k, p + i, sl);
-            k += sl;
-        }
-        i = e;
-    }
-    return k;
-}
-
 /* The length of ref's scheme ("http" of "http://x"), 0 when it has none (RFC 3986 §3.1). */
 static size_t url_scheme_len(const char *ref)
 {
@@ -245,59 +217,22 @@ static size_t url_scheme_len(const char *ref)
 
 int proxy_health_redirect_url(const char *url, const char *location, char *out, size_t outlen)
 {
-    const char *a = strstr(url, "://");
-    size_t ll = strcspn(location, "#"); /* a fragment is not sent */
-    if (!a || outlen < 2)
-        return -EINVAL;
-    const char *bpath = a + 3 + strcspn(a + 3, "/?#"); /* url's path, after its authority */
-    size_t bpl = strcspn(bpath, "?#");
-    char merged[2048];
-    size_t ml = 0;
-    int n;
-    if (url_scheme_len(location)) { /* absolute: only http(s) */
-        if (strncasecmp(location, "http", 4))
-            return -EINVAL;
-        n = snprintf(out, outlen, "%.*s", (int)ll, location);
-        return n > 0 && (size_t)n < outlen ? 0 : -EINVAL;
+    hc_buf_t b;
+    hc_buf_init(&b, outlen);                          /* the URL and its NUL */
+    int rc = proxy_mw_url_resolve(url, location, &b); /* forwardAuth's RFC 3986 resolver */
+    if (rc == 0)
+        rc = hc_buf_append(&b, "", 1);
+    size_t sl = rc == 0 ? url_scheme_len(b.base) : 0;
+    if (rc == 0 && (sl == 4 || sl == 5) && !strncasecmp(b.base, "http", 4) &&
+        (sl == 4 || tolower((unsigned char)b.base[4]) == 's')) {
+        size_t n = strcspn(b.base, "#"); /* a fragment is not sent */
+        memcpy(out, b.base, n);
+        out[n] = '\0';
+    } else {
+        rc = -EINVAL; /* too long, or not http(s) */
     }
-    if (location[0] == '/' && location[1] == '/') { /* scheme-relative */
-        n = snprintf(out, outlen, "%.*s:%.*s", (int)(a - url), url, (int)ll, location);
-        return n > 0 && (size_t)n < outlen ? 0 : -EINVAL;
-    }
-    size_t rpl = strcspn(location, "?#"); /* the reference's path */
-    const char *rest = location + rpl;    /* its query, if any */
-    size_t restl = ll - rpl;
-    if (!rpl) { /* the base path, and the reference's query or else the base's */
-        if (bpl >= sizeof(merged))
-            return -EINVAL;
-        memcpy(merged, bpath, bpl);
-        ml = bpl;
-        if (!restl) {
-            rest = bpath + bpl;
-            restl = strcspn(rest, "#");
-        }
-    } else if (location[0] == '/') {
-        if (rpl >= sizeof(merged))
-            return -EINVAL;
-        memcpy(merged, location, rpl);
-        ml = rpl;
-    } else { /* merged with the base path up to its last '/' (§5.2.3) */
-        const char *slash = bpl ? memrchr(bpath, '/', bpl) : NULL;
-        size_t keep = slash ? (size_t)(slash - bpath) + 1 : 0;
-        if (keep + rpl + 1 >= sizeof(merged))
-            return -EINVAL;
-        if (!keep)
-            merged[keep++] = '/';
-        else
-            memcpy(merged, bpath, keep);
-        memcpy(merged + keep, location, rpl);
-        ml = keep + rpl;
-    }
-    char path[sizeof(merged) + 1];
-    size_t pl = remove_dots(merged, ml, path);
-    n = snprintf(out, outlen, "%.*s%.*s%.*s", (int)(bpath - url), url, (int)pl, path, (int)restl,
-                 rest);
-    return n > 0 && (size_t)n < outlen ? 0 : -EINVAL;
+    hc_buf_free(&b);
+    return rc;
 }
 
 /* ---- the active checker ---- */
