@@ -26,6 +26,7 @@ typedef struct proxy_api {
     int access_log;      /* features.accessLog */
     int kubernetes;      /* providers: manifests are read (KubernetesIngress, KubernetesCRD) */
     int file;            /* providers: --file is read (File) */
+    const char *web_redirect_to; /* web's http.redirections.entryPoint.to, or NULL */
     int draining;        /* /ping answers 503 */
     hc_metrics_t *metrics; /* /metrics; NULL = 404 */
     hc_static_t *dashboard; /* /dashboard/; NULL = 404 */

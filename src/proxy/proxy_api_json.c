@@ -6,6 +6,7 @@
 #include "core/hc_alloc.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -423,6 +424,11 @@ json_t *proxy_api_entrypoints(const proxy_api_t *api)
                       "3m0s", "writeTimeout", "0s", "forwardedHeaders", "http", "name", names[i]);
         if (i == 1)
             json_object_set_new(json_object_get(ep, "http"), "tls", json_object());
+        if (i == 0 && api->web_redirect_to) /* priority: MaxInt - 1 */
+            json_object_set_new(json_object_get(ep, "http"), "redirections",
+                                json_pack("{s:{s:s, s:s, s:b, s:I}}", "entryPoint", "to",
+                                          api->web_redirect_to, "scheme", "https", "permanent", 1,
+                                          "priority", (json_int_t)(LLONG_MAX - 1)));
         json_array_append_new(a, ep);
     }
     return a;

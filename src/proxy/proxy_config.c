@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -572,6 +573,32 @@ static void internal_add(pc_build_t *b, const char *url)
     }
 }
 
+/* Traefik's entry-point redirection as its internal provider builds it: the router
+ * web-to-<to>@internal, HostRegexp(`^.+$`) at priority MaxInt - 1 (so it takes every
+ * request on web but ACME's challenges), to noop@internal through the redirectScheme
+ * middleware redirect-web-to-<to>@internal: https, permanent, the port given. */
+static void redirection_add(pc_build_t *b, const char *to, const char *port)
+{
+    char *raw = pc_strf("web-to-%s", to), *id = proxy_config_normalize(raw);
+    char err[PC_ERR_MAX];
+    proxy_router_t *r =
+        pc_router_add(b, pc_strf("%s@internal", id), PROXY_PROVIDER_INTERNAL, "internal");
+    r->rule = hc_strdup("HostRegexp(`^.+$`)");
+    r->rule_syntax = hc_strdup("v3");
+    if (proxy_rule_parse_syntax(r->rule, r->rule_syntax, &r->match, err, sizeof(err)) < 0)
+        pc_router_fail(r, PROXY_STATUS_DISABLED, "%s", err); /* cannot happen: a fixed rule */
+    pc_router_order(r, LLONG_MAX - 1, -1);
+    r->service_name = hc_strdup("noop@internal");
+    pc_strv_add(&r->entrypoints, &r->nentrypoints, "web");
+    char *mw = pc_strf("redirect-%s@internal", id);
+    pc_strv_add(&r->middleware_names, &r->nmiddlewares, mw);
+    proxy_middleware_t *m = pc_middleware_add(b, mw, PROXY_PROVIDER_INTERNAL, "internal");
+    m->type = hc_strdup("redirectScheme");
+    m->spec = json_pack("{s:s, s:s, s:b}", "scheme", "https", "port", port, "permanent", 1);
+    hc_free(id);
+    hc_free(raw);
+}
+
 /* Resolves a load balancer's servers transport (Traefik: "servers transport not found"
  * fails the service) and weighted children; returns the service's status after nesting
  * checks. */
@@ -679,6 +706,8 @@ int proxy_config_build(const proxy_config_input_t *in, proxy_config_t **out)
         pc_file_load(&b, in->files[i], in->file_sources[i]);
     if (in->internal_url)
         internal_add(&b, in->internal_url);
+    if (in->web_redirect_to && in->web_redirect_port)
+        redirection_add(&b, in->web_redirect_to, in->web_redirect_port);
     finish(&b);
     *out = b.cfg;
     return 0;

@@ -215,6 +215,11 @@ typedef struct proxy_config_input {
      * balancers to it, so a router naming one (a dashboard IngressRoute) serves the API
      * there. NULL: such a router answers 503. */
     const char *internal_url;
+    /* Traefik's entryPoints.web.http.redirections.entryPoint.to: the target as given
+     * ("websecure" or ":443"; it names the internal router web-to-<to>) and the port
+     * its redirects name. NULL: web is not redirected. */
+    const char *web_redirect_to;
+    const char *web_redirect_port;
     /* Kubernetes objects (borrowed; only read) with one "file:line" per object. */
     const json_t *const *objects;
     const char *const *sources;

@@ -105,6 +105,8 @@ static int config_build(proxy_gen_t *g, const proxy_gen_input_t *in)
     proxy_config_input_t ci = {.ingress_class = cls && strcmp(cls, "traefik") ? cls : NULL,
                                .allow_external_name = 1,
                                .internal_url = in->internal_url,
+                               .web_redirect_to = in->web_redirect_to,
+                               .web_redirect_port = in->web_redirect_port,
                                .objects = objs,
                                .sources = srcs,
                                .nobjects = nobjs,

@@ -114,6 +114,8 @@ typedef struct proxy_gen_input {
     const char *ingress_class;    /* --ingress-class; "traefik" or NULL also serves
                                      Ingresses without a class */
     const char *internal_url;     /* the API listener for api@internal & co., or NULL */
+    const char *web_redirect_to;  /* --web-redirect-to as given, or NULL */
+    const char *web_redirect_port; /* the port its redirects name */
     const struct proxy_gen *prev; /* the generation in force, or NULL: what did not change
                                      is carried over from it (servers transports) */
     const proxy_local_t *locals;  /* `hearth up` services */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -21,8 +22,7 @@
 extern const hc_static_table_t proxy_web;
 
 const hc_option_t proxy_options[] = {
-    {"manifests", "PROXY_MANIFESTS", NULL, "Kubernetes manifest directory or file",
-     HC_OPT_MULTI},
+    {"manifests", "PROXY_MANIFESTS", NULL, "Kubernetes manifest directory or file", HC_OPT_MULTI},
     {"file", "PROXY_FILE", NULL, "Traefik file-provider dynamic configuration (YAML)", 0},
     {"web", "PROXY_WEB", ":8080", "address of the web entry point (plain HTTP)", 0},
     {"websecure", "PROXY_WEBSECURE", ":8443", "address of the websecure entry point (TLS)", 0},
@@ -33,6 +33,10 @@ const hc_option_t proxy_options[] = {
     {"trusted-ips", "PROXY_TRUSTED_IPS", NULL,
      "comma list of peers (IPs, CIDRs) whose X-Forwarded-* are kept: a load balancer in front "
      "(Traefik's forwardedHeaders.trustedIPs)",
+     0},
+    {"web-redirect-to", "PROXY_WEB_REDIRECT_TO", NULL,
+     "redirect every request on web to https: websecure (its port) or :PORT (Traefik's "
+     "entryPoints.web.http.redirections.entryPoint.to)",
      0},
     HC_OPTION_END,
 };
@@ -82,6 +86,8 @@ static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *f
                             .file_error = ferr[0] ? ferr : NULL,
                             .ingress_class = svc->ingress_class,
                             .internal_url = svc->api_url[0] ? svc->api_url : NULL,
+                            .web_redirect_to = svc->redirect_to,
+                            .web_redirect_port = svc->redirect_port,
                             .prev = svc->gen,
                             .locals = loc,
                             .nlocals = nlocals,
@@ -254,6 +260,32 @@ static void local_url(const struct sockaddr_storage *sa, int port, char *out, si
     snprintf(out, n, "http://%s:%d", host, port);
 }
 
+/* --web-redirect-to: ":PORT", or an entry point whose port the redirects name (Traefik's
+ * getRedirectPort; its messages). */
+static int redirect_load(proxy_svc_t *svc, const char *to)
+{
+    static const char *const eps[2] = {"web", "websecure"};
+    const char *p = to[0] == ':' ? to + 1 : NULL;
+    size_t n = p ? strspn(p, "0123456789") : 0;
+    int port = 0;
+    if (p && n && n <= 5 && !p[n])
+        port = atoi(p);
+    for (int i = 0; !p && i < 2; i++)
+        if (!strcmp(to, eps[i]) && svc->addr[i][0])
+            port = ntohs(((struct sockaddr_in *)&svc->sa[i])->sin_port);
+    if (!port || port > 65535) {
+        hc_log(HC_LOG_ERROR, "bad --web-redirect-to",
+               HC_LS("error", p ? "invalid port value"
+                                : "'to' entry point field references a non-existing entry point "
+                                  "(or one listening on port 0)"),
+               HC_LS("value", to), NULL);
+        return -EINVAL;
+    }
+    svc->redirect_to = to;
+    snprintf(svc->redirect_port, sizeof(svc->redirect_port), "%d", port);
+    return 0;
+}
+
 static int opts_load(proxy_svc_t *svc, hc_config_t *cfg)
 {
     static const char *const names[3] = {"web", "websecure", "api"};
@@ -285,6 +317,9 @@ static int opts_load(proxy_svc_t *svc, hc_config_t *cfg)
         if (rc)
             return rc;
     }
+    const char *to = hc_config_get(cfg, "web-redirect-to");
+    if (to && *to && redirect_load(svc, to) != 0)
+        return -EINVAL;
     svc->file = hc_config_get(cfg, "file");
     svc->ingress_class = hc_config_get(cfg, "ingress-class");
     size_t hn = sizeof(svc->hostname);
@@ -346,6 +381,7 @@ static int api_start(proxy_svc_t *svc)
     svc->api.access_log = proxy_accesslog_enabled();
     svc->api.kubernetes = svc->nmanifests > 0 || svc->up_manifests;
     svc->api.file = svc->file && *svc->file;
+    svc->api.web_redirect_to = svc->redirect_to;
     svc->api.metrics = hc_metrics_default();
     if (hc_static_new(&proxy_web, &(hc_static_options_t){.prefix = PROXY_API_DASHBOARD},
                       &svc->dashboard) == 0)
@@ -610,7 +646,7 @@ const hc_service_t proxy_service = {
     .summary = "Traefik-compatible ingress proxy (Kubernetes Ingress, CRDs, file provider)",
     .usage = "hearth proxy [--manifests DIR]... [--file FILE] [--web ADDR] [--websecure ADDR] "
              "[--api ADDR] [--workers N] [--ingress-class NAME] [--access-log PATH|-] "
-             "[--trusted-ips LIST]",
+             "[--trusted-ips LIST] [--web-redirect-to websecure|:PORT]",
     .options = proxy_options,
     .start = proxy_start,
     .stop = proxy_stop,

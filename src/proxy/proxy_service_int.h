@@ -62,6 +62,8 @@ struct proxy_svc {
     int file_broken;   /* the last read of --file failed */
     char *file_stamp;  /* the files file_good names, as files_stamp writes them */
     const char *ingress_class;
+    const char *redirect_to; /* --web-redirect-to, or NULL */
+    char redirect_port[12];  /* the port its redirects name */
     char hostname[256]; /* X-Forwarded-Server, as Traefik sends os.Hostname() */
     unsigned nworkers;
     hc_manifest_watch_t *watch;

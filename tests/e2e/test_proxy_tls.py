@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import urllib.parse
 
-from harness import Tap
+from harness import Tap, binary
 from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, ingress_yaml, make_cert, secret_yaml, service_yaml, wait_for)
 
 t = Tap()
@@ -251,6 +251,45 @@ def tls_option_default_sni_strict_and_max_version():
                     timeout=15, what="the refused TLSOption reported")
     assert "CurveP999" in errs[0]["message"], errs
     assert "TRAEFIK DEFAULT CERT" in s_client(p.websecure, "unknown.test"), "Go's defaults again"
+
+
+@t.test
+def web_redirected_to_websecure_as_traefik_redirections():
+    """--web-redirect-to: the seed's --entrypoints.web.http.redirections.entryPoint.to."""
+    from proxy_env import get, header
+    m = {"svc.yaml": service_yaml(NS, "be", 80, [S["be"]]),
+         "secret-a.yaml": secret_yaml(NS, "tls-a", *S["a"]),
+         "ing-a.yaml": ingress_yaml(NS, "a", "tls.test", [("/", "Prefix", "be", 80)], tls_secret="tls-a")}
+    with Proxy(m, extra=["--web-redirect-to", "websecure"]) as p:
+        st, hs, _ = get(p.web, "/x/y?q=1&r=2", host="tls.test:%d" % p.web)
+        assert st == 301, (st, hs)
+        assert header(hs, "Location") == "https://tls.test:%d/x/y?q=1&r=2" % p.websecure, hs
+        from proxy_env import request
+        st, hs, _ = request(p.web, "POST", "/form", host="tls.test", body=b"a=1")
+        assert st == 308 and header(hs, "Location") == "https://tls.test:%d/form" % p.websecure, (st, hs)
+        assert get(p.web, "/", host="nowhere.test")[0] == 301, "every host on web is redirected"
+        # a browser following it lands on the router over TLS
+        r = subprocess.run(["curl", "-sSL", "--cacert", S["tmp"] + "/a.pem", "--resolve",
+                            "tls.test:%d:127.0.0.1" % p.web, "--resolve", "tls.test:%d:127.0.0.1" % p.websecure,
+                            "-o", "-", "-w", "\n%{http_code} %{num_redirects}", "http://tls.test:%d/seen" % p.web],
+                           capture_output=True, text=True, timeout=15)
+        assert r.stdout.endswith("\n200 1"), (r.stdout[-300:], r.stderr)
+        assert echo(r.stdout.rsplit("\n", 1)[0])["headers"].get("X-Forwarded-Proto") == "https"
+        routers = {r["name"]: r for r in p.api_json("/api/http/routers")}
+        rt = routers["web-to-websecure@internal"]
+        assert rt["entryPoints"] == ["web"] and rt["priority"] == 2**63 - 2, rt
+        assert rt["middlewares"] == ["redirect-web-to-websecure@internal"] and rt["status"] == "enabled", rt
+        ep = p.api_json("/api/entrypoints/web")
+        assert ep["http"]["redirections"]["entryPoint"] == {"to": "websecure", "scheme": "https",
+                                                            "permanent": True, "priority": 2**63 - 2}, ep
+    # a port: the Service in front maps 443 to websecure; https's default port is left out
+    with Proxy(m, extra=["--web-redirect-to", ":443"]) as p:
+        st, hs, _ = get(p.web, "/x?q", host="tls.test:%d" % p.web)
+        assert st == 301 and header(hs, "Location") == "https://tls.test/x?q", (st, hs)
+        assert "web-to-443@internal" in {r["name"] for r in p.api_json("/api/http/routers")}
+    r = subprocess.run([binary("hearth"), "proxy", "--web-redirect-to", "websecur", "--web", "127.0.0.1:0",
+                        "--api", ""], capture_output=True, text=True, timeout=15)
+    assert r.returncode != 0 and "non-existing entry point" in r.stderr and "websecur" in r.stderr, r
 
 
 @t.test
