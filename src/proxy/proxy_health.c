@@ -139,8 +139,15 @@ int proxy_health_spec_parse(const json_t *j, proxy_health_spec_t *out, char *err
         rc = proxy_mw_json_int(j, "status", &status, err, errlen);
     if (!rc)
         rc = spec_duration(j, "interval", &out->interval_ms, err, errlen);
+    if (!rc && proxy_mw_json_get(j, "unhealthyInterval")) {
+        rc = spec_duration(j, "unhealthyInterval", &out->unhealthy_interval_ms, err, errlen);
+        if (!out->unhealthy_interval_ms) /* Traefik: not above zero, the default */
+            out->unhealthy_interval_ms = 30000;
+    }
     if (!rc)
         rc = spec_duration(j, "timeout", &out->timeout_ms, err, errlen);
+    if (!rc)
+        rc = proxy_mw_json_str(j, "body", &out->body, err, errlen);
     if (!rc)
         rc = spec_headers(j, out, err, errlen);
     const json_t *fr = json_object_get(j, "followRedirects");
@@ -173,6 +180,7 @@ void proxy_health_spec_free(proxy_health_spec_t *s)
     hc_free(s->path);
     hc_free(s->scheme);
     hc_free(s->hostname);
+    hc_free(s->body);
     hc_free(s->method);
     for (size_t i = 0; i < s->nheaders; i++) {
         hc_free((char *)s->headers[i].name);
@@ -247,10 +255,13 @@ typedef struct probe {
     hc_http_client_req_t *req; /* in flight, or NULL */
     unsigned hops;             /* redirects followed in this probe */
     int keep_host;             /* the redirects so far were relative: Host stays */
+    int body;                  /* the spec's body goes along (not after a turn to GET) */
     char url[1024];            /* the request's URL */
 } probe_t;
 
-/* The checks of one service: one probe per server, all every interval. */
+/* The checks of one service: one probe per server, every interval; with an
+ * unhealthyInterval of its own, the servers found down are probed at that pace by a
+ * second timer (Traefik's two tickers over healthy and unhealthy targets). */
 struct check {
     proxy_health_checker_t *owner;
     check_t *next;
@@ -264,7 +275,10 @@ struct check {
     proxy_health_entry_t **entries;
     probe_t *probes;
     size_t n;
-    uv_timer_t timer;
+    uv_timer_t timer;      /* every server, or only those up when split */
+    uv_timer_t down_timer; /* split: the servers down */
+    int split;             /* unhealthyInterval differs from interval */
+    int open_timers;       /* closing: freed when both are closed */
     int seen; /* still in the configuration being applied */
 };
 
@@ -305,9 +319,9 @@ static void probe_done(hc_http_client_req_t *req, int status, void *ud)
         char next[sizeof(p->url)];
         /* Go's client: 307 and 308 keep the method, the others turn it into GET (HEAD
          * stays HEAD) */
-        const char *m = res->status == 307 || res->status == 308 || !strcmp(c->spec.method, "HEAD")
-                            ? c->spec.method
-                            : "GET";
+        int keep = res->status == 307 || res->status == 308;
+        const char *m = keep || !strcmp(c->spec.method, "HEAD") ? c->spec.method : "GET";
+        p->body = p->body && keep; /* as the method: a GET goes without the body */
         if (proxy_health_redirect_url(p->url, loc, next, sizeof(next)) == 0) {
             memcpy(p->url, next, sizeof(next));
             p->hops++;
@@ -343,6 +357,8 @@ static int probe_send(probe_t *p, const char *method)
         .url = p->url,
         .headers = hs,
         .n_headers = nh,
+        .body = p->body ? c->spec.body : NULL,
+        .body_len = p->body ? strlen(c->spec.body) : 0,
         .collect_max = 4096,
         .connect_timeout_ms = c->spec.timeout_ms,
         .header_timeout_ms = c->spec.timeout_ms,
@@ -363,14 +379,26 @@ static void probe_start(check_t *c, size_t i)
         return;
     p->hops = 0;
     p->keep_host = 1;
+    p->body = c->spec.body != NULL;
     probe_send(p, c->spec.method);
+}
+
+/* Probes the servers whose last probe found them down (or up); all unless split. */
+static void probe_all(check_t *c, int down)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (!c->split || atomic_load(&c->entries[i]->active_down) == down)
+            probe_start(c, i);
 }
 
 static void check_tick(uv_timer_t *t)
 {
-    check_t *c = t->data;
-    for (size_t i = 0; i < c->n; i++)
-        probe_start(c, i);
+    probe_all(t->data, 0);
+}
+
+static void check_tick_down(uv_timer_t *t)
+{
+    probe_all(t->data, 1);
 }
 
 static const hc_http_client_req_cbs_t probe_cbs = {.on_done = probe_done};
@@ -378,7 +406,8 @@ static const hc_http_client_req_cbs_t probe_cbs = {.on_done = probe_done};
 static void check_closed(uv_handle_t *hd)
 {
     check_t *c = hd->data;
-    hc_free(c);
+    if (--c->open_timers == 0)
+        hc_free(c);
 }
 
 static void check_free(check_t *c)
@@ -398,6 +427,7 @@ static void check_free(check_t *c)
     hc_free(c->server_name);
     proxy_health_spec_free(&c->spec);
     uv_close((uv_handle_t *)&c->timer, check_closed);
+    uv_close((uv_handle_t *)&c->down_timer, check_closed);
 }
 
 static int check_same(const check_t *c, const proxy_service_t *s)
@@ -446,8 +476,14 @@ static void check_add(proxy_health_checker_t *ck, const proxy_service_t *s)
     }
     c->seen = 1;
     uv_timer_init(ck->loop, &c->timer);
-    c->timer.data = c;
+    uv_timer_init(ck->loop, &c->down_timer);
+    c->timer.data = c->down_timer.data = c;
+    c->open_timers = 2;
     uv_timer_start(&c->timer, check_tick, 0, spec.interval_ms);
+    uint64_t down_ms = spec.unhealthy_interval_ms;
+    c->split = down_ms && down_ms != spec.interval_ms;
+    if (c->split)
+        uv_timer_start(&c->down_timer, check_tick_down, down_ms, down_ms);
     c->next = ck->checks;
     ck->checks = c;
 }

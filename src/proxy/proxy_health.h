@@ -48,8 +48,10 @@ typedef struct proxy_health_spec {
     char *scheme;   /* NULL: the server's */
     char *hostname; /* NULL: the server's host */
     char *method;   /* "GET" */
+    char *body;     /* sent with each probe (NULL: none) */
     int port;       /* 0: the server's */
     uint64_t interval_ms; /* 30 s */
+    uint64_t unhealthy_interval_ms; /* unhealthyInterval: for servers found down; 0: interval */
     uint64_t timeout_ms;  /* 5 s */
     int status;           /* 0: any 2xx or 3xx is healthy */
     int follow_redirects; /* followRedirects (default 1): the status after redirects counts */

@@ -965,6 +965,52 @@ def health_check_follows_redirects_as_traefik():
         stop_all(fx)
 
 
+class FlakyHealth(Responder):
+    """/health answers 500 while .failing, else 200; each probe's time, method and body
+    are kept in .probes."""
+    failing = True
+
+    def __init__(self):
+        self.probes = []
+        super().__init__(timeout=10)
+
+    def answer(self, request):
+        if request["target"] == "/health":
+            self.probes.append((time.monotonic(), request["method"], request["body"]))
+            if self.failing:
+                return b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nup"
+
+
+@t.test
+def health_check_unhealthy_interval_and_body():
+    """unhealthyInterval: a server found down is probed at that pace, one found up at
+    interval's (Traefik's two tickers); method and body go with each probe."""
+    be = FlakyHealth()
+    hc = {"path": "/health", "interval": "30s", "unhealthyInterval": "150ms", "timeout": "1s",
+          "method": "POST", "body": '{"ping":1}'}
+    fx, port = fixture(lb_config([be.port], extra={"healthCheck": hc}))
+    try:
+        deadline = time.monotonic() + 10
+        while status_of(get(port, "/x")) != 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        n = len(be.probes)
+        time.sleep(1.0)
+        assert len(be.probes) - n >= 4, "a down server probed every 150ms: %d in 1s" % (len(be.probes) - n)
+        assert be.probes[0][1:] == ("POST", b'{"ping":1}'), be.probes[0]
+        be.failing = False
+        deadline = time.monotonic() + 5
+        while split(get(port, "/x"))[1] != b"up" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert split(get(port, "/x"))[1] == b"up"
+        n = len(be.probes)
+        time.sleep(1.0)
+        assert len(be.probes) == n, "an up server waits for interval (30s): %d probes" % (len(be.probes) - n)
+    finally:
+        be.stop()
+        stop_all(fx)
+
+
 def mirroring_config(main_port, mirrors, **opts):
     """svc: a mirroring service over "main" (a server at main_port) and the mirrors, each
     (name, port, percent)."""

@@ -63,6 +63,21 @@ static void test_spec_and_probe_url(void **state)
     j = json_loads("{\"followRedirects\":false}", 0, NULL);
     assert_int_equal(proxy_health_spec_parse(j, &s, err, sizeof(err)), 0);
     assert_false(s.follow_redirects);
+    assert_int_equal(s.unhealthy_interval_ms, 0); /* unset: interval's pace */
+    assert_null(s.body);
+    proxy_health_spec_free(&s);
+    json_decref(j);
+
+    j = json_loads("{\"unhealthyInterval\":\"250ms\",\"body\":\"ping\"}", 0, NULL);
+    assert_int_equal(proxy_health_spec_parse(j, &s, err, sizeof(err)), 0);
+    assert_int_equal(s.unhealthy_interval_ms, 250);
+    assert_string_equal(s.body, "ping");
+    proxy_health_spec_free(&s);
+    json_decref(j);
+
+    j = json_loads("{\"unhealthyInterval\":\"0s\"}", 0, NULL);
+    assert_int_equal(proxy_health_spec_parse(j, &s, err, sizeof(err)), 0);
+    assert_int_equal(s.unhealthy_interval_ms, 30000); /* Traefik: not above zero, default */
     proxy_health_spec_free(&s);
     json_decref(j);
 
@@ -71,7 +86,9 @@ static void test_spec_and_probe_url(void **state)
                          "{\"port\":70000}",
                          "{\"headers\":[1]}",
                          "[]",
-                         "{\"followRedirects\":\"yes\"}"};
+                         "{\"followRedirects\":\"yes\"}",
+                         "{\"unhealthyInterval\":\"later\"}",
+                         "{\"body\":{}}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         j = json_loads(bad[i], 0, NULL);
         err[0] = '\0';
