@@ -560,6 +560,20 @@ static void on_eof(hc_http_conn_t *c)
     hc_http_conn_close(c);
 }
 
+/* A failed handshake or record: the alert OpenSSL queued goes out before the close
+ * (best effort: the socket closes right after), so the client can tell why, as Go's
+ * server tells it. */
+static void tls_failed(hc_http_conn_t *c)
+{
+    const char *data;
+    size_t len = hc_tls_conn_pending(c->tls, &data);
+    if (len && !c->writing) {
+        uv_buf_t b = uv_buf_init((char *)data, len > UINT_MAX ? UINT_MAX : (unsigned)len);
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
+    hc_http_conn_close(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     hc_http_conn_t *c = s->data;
@@ -586,7 +600,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             if (n == -EPIPE)
                 on_eof(c);
             else
-                hc_http_conn_close(c);
+                tls_failed(c);
             return;
         }
         if (!c->closing)
@@ -629,8 +643,12 @@ void hc_http_conn_accept(hc_http_server_t *s, uv_stream_t *listener)
     uv_tcp_nodelay(&c->tcp, 1);
     uv_timer_init(s->loop, &c->timer);
     c->timer.data = c;
-    if (s->o.tls)
+    uv_os_fd_t fd;
+    if (s->o.tls) {
         c->tls = hc_tls_conn_server(s->o.tls);
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+            hc_tls_conn_set_fd(c->tls, fd);
+    }
     hc_http_parse_init(&c->parser, HC_HTTP_PARSE_REQUEST, &hc_http_conn_parse_cbs, c);
     hc_http_conn_scan_reset(c);
     c->next = s->conns;

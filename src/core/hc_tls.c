@@ -46,6 +46,8 @@ struct hc_tls_conn {
     int established;
     int failed;
     int verify_failed;
+    int fd;                              /* the socket, or -1 */
+    char local_ip[INET6_ADDRSTRLEN + 1]; /* where it came to ("" until asked) */
     char alpn[256];
     char error[192];
 };
@@ -179,16 +181,61 @@ static const char *hello_sni(SSL *ssl, size_t *len)
     return (const char *)p + 5;
 }
 
-/* Runs first on a ClientHello: a host name with options of its own gets them (before the
+/* The address a handshake without a server name came to, as text (an IPv4-mapped
+ * address as IPv4), or NULL when unknown. */
+static const char *local_ip(SSL *ssl)
+{
+    hc_tls_conn_t *c = SSL_get_app_data(ssl);
+    if (!c || c->fd < 0)
+        return NULL;
+    if (!c->local_ip[0]) {
+        struct sockaddr_storage ss;
+        socklen_t n = sizeof(ss);
+        if (getsockname(c->fd, (struct sockaddr *)&ss, &n) != 0)
+            return NULL;
+        const struct in6_addr *a6 = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        if (ss.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->local_ip,
+                      sizeof(c->local_ip));
+        else if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(a6))
+            inet_ntop(AF_INET, a6->s6_addr + 12, c->local_ip, sizeof(c->local_ip));
+        else if (ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, a6, c->local_ip, sizeof(c->local_ip));
+    }
+    return c->local_ip[0] ? c->local_ip : NULL;
+}
+
+/* Whether sniStrict lets the handshake on: a certificate names its server name (or, with
+ * none, the address it came to). */
+static int strict_covered(hc_tls_ctx_t *ctx, SSL *ssl, const char *host, size_t len)
+{
+    char name[HC_TLS_NAME_MAX + 1];
+    if (host && len > HC_TLS_NAME_MAX)
+        return 0;
+    if (host)
+        memcpy(name, host, len), name[len] = '\0';
+    pthread_mutex_lock(&ctx->lock);
+    hc_tls_certs_t *set = ctx->certs ? hc_tls_certs_hold(ctx->certs) : NULL;
+    pthread_mutex_unlock(&ctx->lock);
+    int ok = set && hc_tls_certs_covers(set, host ? name : local_ip(ssl));
+    hc_tls_certs_free(set);
+    return ok;
+}
+
+/* Runs first on a ClientHello: sniStrict refuses a name no certificate covers with Go's
+ * unrecognized_name alert; a host name with options of its own gets them (before the
  * version, the suites and the session to resume are chosen). */
 static int hello_select(SSL *ssl, int *alert, void *arg)
 {
-    (void)arg;
     size_t len = 0;
     const char *host = hello_sni(ssl, &len);
     const server_opts_t *so = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), opts_index);
-    const hc_tls_opts_t *o = host ? opts_for(ssl, host, len) : NULL;
-    if (!o || !so || o == &so->def)
+    const hc_tls_opts_t *o = !so ? NULL : host ? opts_for(ssl, host, len) : &so->def;
+    if (o && o->sni_strict && !strict_covered(arg, ssl, host, len)) {
+        *alert = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    if (!o || o == &so->def)
         return SSL_CLIENT_HELLO_SUCCESS;
     if (hc_tls_opts_apply_ssl(ssl, o) != 0) {
         *alert = SSL_AD_INTERNAL_ERROR;
@@ -198,8 +245,8 @@ static int hello_select(SSL *ssl, int *alert, void *arg)
 }
 
 /* Runs once the ClientHello is parsed (after SNI): installs the certificate for the
- * requested name from the set current at this moment; with sniStrict, only a certificate
- * that names it. */
+ * requested name (none: the local address) from the set current at this moment; with
+ * sniStrict, only a certificate that names it. */
 static int cert_select(SSL *ssl, void *arg)
 {
     hc_tls_ctx_t *ctx = arg;
@@ -210,7 +257,7 @@ static int cert_select(SSL *ssl, void *arg)
         return 0;
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     const hc_tls_opts_t *o = opts_for(ssl, name, name ? strlen(name) : 0);
-    int rc = hc_tls_certs_use(set, ssl, name, o && o->sni_strict);
+    int rc = hc_tls_certs_use(set, ssl, name ? name : local_ip(ssl), o && o->sni_strict);
     hc_tls_certs_free(set);
     return rc == 0;
 }
@@ -272,12 +319,12 @@ static SSL_CTX *server_ssl_new(hc_tls_ctx_t *ctx, const hc_tls_server_opts_t *op
     SSL_CTX *ssl = ssl_ctx_new(TLS_server_method());
     SSL_CTX_set_ex_data(ssl, opts_index, so); /* freed with ssl from here on */
     SSL_CTX_set_options(ssl, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
+    SSL_CTX_set_timeout(ssl, 7 * 24 * 3600); /* Go's server: a session resumes for 7 days */
     if (hc_tls_opts_apply_ctx(ssl, &so->def, err, errlen)) {
         SSL_CTX_free(ssl);
         return NULL;
     }
-    if (so->nhosts)
-        SSL_CTX_set_client_hello_cb(ssl, hello_select, NULL);
+    SSL_CTX_set_client_hello_cb(ssl, hello_select, ctx);
     SSL_CTX_set_cert_cb(ssl, cert_select, ctx);
     if (ctx->alpn_len)
         SSL_CTX_set_alpn_select_cb(ssl, alpn_select, ctx);
@@ -557,6 +604,8 @@ static hc_tls_conn_t *conn_new(hc_tls_ctx_t *ctx)
     if (!c->ssl || !c->in || !c->out)
         hc_oom(0);
     SSL_set_bio(c->ssl, c->in, c->out); /* the SSL owns both BIOs now */
+    SSL_set_app_data(c->ssl, c);
+    c->fd = -1;
     c->ctx = hc_tls_ctx_ref(ctx);
     return c;
 }
@@ -566,6 +615,11 @@ hc_tls_conn_t *hc_tls_conn_server(hc_tls_ctx_t *ctx)
     hc_tls_conn_t *c = conn_new(ctx);
     SSL_set_accept_state(c->ssl);
     return c;
+}
+
+void hc_tls_conn_set_fd(hc_tls_conn_t *c, int fd)
+{
+    c->fd = fd;
 }
 
 /* Name checks for the peer certificate: a DNS name is also sent as SNI; an IP literal

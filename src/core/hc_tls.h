@@ -50,11 +50,14 @@ typedef struct hc_tls_host_opts hc_tls_host_opts_t;
 typedef struct hc_tls_server_opts {
     const char *min_version;  /* "TLS1.2" (default), "TLS1.3"; also Go's "VersionTLS12" */
     const char *max_version;  /* the same names; NULL = the newest */
-    const char *cipher_suites; /* comma list of IANA/Go names, NULL = Go's server choice */
+    const char *cipher_suites; /* comma list of IANA/Go names, NULL = Go's server choice;
+                                  as in Go they choose TLS 1.2's suites only (TLS 1.3's are
+                                  fixed), and a list naming none of those leaves TLS 1.3 */
     const char *curves;        /* comma list of Go names (CurveP256, CurveP384, CurveP521,
                                   X25519; also secp256r1, ...), NULL = Go's */
     int sni_strict;            /* a ClientHello without a server name, or naming no
                                   certificate, fails (no default certificate) */
+    int no_session_tickets;    /* no tickets are issued (Go's SessionTicketsDisabled) */
     hc_tls_client_auth_t client_auth;
     const char *client_ca_pem; /* CA certificates (PEM) that client certificates chain to;
                                   needed by the two verifying kinds */
@@ -148,6 +151,10 @@ void hc_tls_ctx_unref(hc_tls_ctx_t *ctx);
 
 /** A server-side connection state; holds a reference on ctx. Never NULL. */
 hc_tls_conn_t *hc_tls_conn_server(hc_tls_ctx_t *ctx);
+/** The connection's socket (server side; optional). Read only when a ClientHello names
+ *  no server: the certificate naming the address it came to (an IP SAN) is served then,
+ *  as Traefik's GetBestCertificate does. */
+void hc_tls_conn_set_fd(hc_tls_conn_t *c, int fd);
 /** A client-side connection state; holds a reference on ctx. sni (may be NULL) is sent
  *  as server_name and verified as the host name when the context verifies; an IP
  *  literal is not sent (RFC 6066 §3) but checked against the certificate's IP SANs.

@@ -6,6 +6,7 @@
 #include "core/hc_err.h"
 #include "core/hc_tls_int.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -79,7 +80,8 @@ void hc_tls_certs_free(hc_tls_certs_t *set)
     hc_free(set);
 }
 
-/* Adds one DNS name, lower-cased; names with NULs or over the limit are skipped. */
+/* Adds one name, lower-cased; names with NULs or over the limit, and repeats, are
+ * skipped. */
 static void name_add(cert_entry_t *e, const unsigned char *s, size_t len)
 {
     if (!len || len > HC_TLS_NAME_MAX || memchr(s, '\0', len) || e->n_names >= NAMES_MAX)
@@ -87,24 +89,34 @@ static void name_add(cert_entry_t *e, const unsigned char *s, size_t len)
     char *n = hc_memdup(s, len);
     for (size_t i = 0; i < len; i++)
         n[i] = (char)tolower((unsigned char)n[i]);
+    for (size_t i = 0; i < e->n_names; i++)
+        if (!strcmp(e->names[i], n)) { /* the CN is mostly a SAN too */
+            hc_free(n);
+            return;
+        }
     e->names = hc_realloc(e->names, (e->n_names + 1) * sizeof(*e->names));
     e->names[e->n_names++] = n;
 }
 
-/* The names a certificate serves: subjectAltName DNS entries, else the subject CN
- * (RFC 6125 §6.4.4 only falls back to the CN when there is no DNS-ID). */
+/* The names a certificate serves, as Traefik's certificate store indexes them: the
+ * subject CN (also beside SANs), the subjectAltName DNS entries, and its IP addresses as
+ * text (a handshake without SNI is served by the address it came to). */
 static void names_collect(cert_entry_t *e)
 {
     GENERAL_NAMES *sans = X509_get_ext_d2i(e->cert, NID_subject_alt_name, NULL, NULL);
     for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+        int alen = g->type == GEN_IPADD ? ASN1_STRING_length(g->d.iPAddress) : 0;
+        char ip[INET6_ADDRSTRLEN];
         if (g->type == GEN_DNS)
             name_add(e, ASN1_STRING_get0_data(g->d.dNSName),
                      (size_t)ASN1_STRING_length(g->d.dNSName));
+        else if ((alen == 4 || alen == 16) &&
+                 inet_ntop(alen == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(g->d.iPAddress),
+                           ip, sizeof(ip)))
+            name_add(e, (const unsigned char *)ip, strlen(ip));
     }
     GENERAL_NAMES_free(sans);
-    if (e->n_names)
-        return;
     const X509_NAME *subj = X509_get_subject_name(e->cert);
     int idx = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
     if (idx < 0)
@@ -297,6 +309,11 @@ static const cert_entry_t *certs_pick(const hc_tls_certs_t *set, const char *nam
     if (!set->n || strict)
         return NULL;
     return &set->v[set->def >= 0 ? set->def : 0];
+}
+
+int hc_tls_certs_covers(const hc_tls_certs_t *set, const char *name)
+{
+    return name && certs_pick(set, name, 1) != NULL;
 }
 
 int hc_tls_certs_use(const hc_tls_certs_t *set, SSL *ssl, const char *name, int strict)

@@ -14,6 +14,9 @@ hc_tls_certs_t *hc_tls_certs_hold(hc_tls_certs_t *set);
  *  name first, then a "*.parent" wildcard covering exactly one label, then (unless
  *  strict) the default. Returns 0, or -ENOENT when the set has no certificate to offer. */
 int hc_tls_certs_use(const hc_tls_certs_t *set, SSL *ssl, const char *name, int strict);
+/** Whether a certificate of set names name (exactly or by wildcard; never the default
+ *  fallback): what sniStrict asks. NULL is covered by none. */
+int hc_tls_certs_covers(const hc_tls_certs_t *set, const char *name);
 
 /* The longest DNS name (RFC 1035 §2.3.4). */
 #define HC_TLS_NAME_MAX 253
@@ -26,13 +29,14 @@ int hc_tls_name_normalize(const char *name, size_t len, char out[HC_TLS_NAME_MAX
 /* Server options compiled for OpenSSL (hc_tls_opts.c). */
 typedef struct hc_tls_opts {
     int min_version, max_version;  /* TLS1_2_VERSION...; max 0 = the newest */
-    char *ciphers12, *ciphers13;   /* OpenSSL's names, NULL = Go's server choice */
+    char *ciphers12;               /* OpenSSL's names, NULL = Go's server choice */
     char *groups;                  /* "P-256:X25519", NULL = Go's curves */
     int verify_mode;               /* SSL_VERIFY_* */
     int verify_any;                /* a client certificate is taken unverified */
     X509_STORE *store;             /* CAs for client certificates, or NULL */
     STACK_OF(X509_NAME) *ca_names; /* their subjects, named in the CertificateRequest */
     int sni_strict;
+    int no_tickets;        /* disableSessionTickets */
     unsigned char sid[32]; /* session id context: resumption stays within these options */
     unsigned sid_len;
 } hc_tls_opts_t;

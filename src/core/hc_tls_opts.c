@@ -99,9 +99,11 @@ static int legacy_suite(const char *name)
     return 0;
 }
 
-/* Splits a comma list into TLS 1.2 (OpenSSL names, ':'-joined) and TLS 1.3 lists. */
-static int suites_translate(const char *list, STACK_OF(SSL_CIPHER) *all, hc_buf_t *v12,
-                            hc_buf_t *v13, char *err, size_t errlen)
+/* A comma list into the TLS 1.2 suites it names (OpenSSL names, ':'-joined); TLS 1.3
+ * names are taken and left out, as Go's server ignores them (TLS 1.3's suites are not
+ * configurable there). */
+static int suites_translate(const char *list, STACK_OF(SSL_CIPHER) *all, hc_buf_t *v12, char *err,
+                            size_t errlen)
 {
     const char *p = list;
     while (*p) {
@@ -128,8 +130,8 @@ static int suites_translate(const char *list, STACK_OF(SSL_CIPHER) *all, hc_buf_
             return hc_errf(err, errlen, -EINVAL, "unknown or unsupported cipher suite \"%.*s\"",
                            (int)(trim > 80 ? 80 : trim), p);
         }
-        hc_buf_t *b = !strcmp(SSL_CIPHER_get_version(c), "TLSv1.3") ? v13 : v12;
-        if ((b->len && hc_buf_puts(b, ":")) || hc_buf_puts(b, SSL_CIPHER_get_name(c)))
+        if (strcmp(SSL_CIPHER_get_version(c), "TLSv1.3") &&
+            ((v12->len && hc_buf_puts(v12, ":")) || hc_buf_puts(v12, SSL_CIPHER_get_name(c))))
             return hc_errf(err, errlen, -EINVAL, "cipher suite list too long");
         p += len;
     }
@@ -232,23 +234,21 @@ int hc_tls_opts_compile(const hc_tls_server_opts_t *in, const char *id, hc_tls_o
                        in->max_version);
     int rc = 0;
     if (in->cipher_suites && *in->cipher_suites) {
-        hc_buf_t v12, v13;
+        hc_buf_t v12;
         SSL_CTX *probe = SSL_CTX_new(TLS_method());
         if (!probe)
             hc_oom(0);
         hc_buf_init(&v12, 4096);
-        hc_buf_init(&v13, 1024);
         if (!SSL_CTX_set_cipher_list(probe, "ALL"))
             rc = hc_errf(err, errlen, -EINVAL, "cipher suites: cannot list ciphers");
         else
-            rc = suites_translate(in->cipher_suites, SSL_CTX_get_ciphers(probe), &v12, &v13, err,
-                                  errlen);
+            rc = suites_translate(in->cipher_suites, SSL_CTX_get_ciphers(probe), &v12, err, errlen);
         if (!rc && v12.len && !hc_buf_append(&v12, "", 1))
             o->ciphers12 = hc_strdup(v12.base);
-        if (!rc && v13.len && !hc_buf_append(&v13, "", 1))
-            o->ciphers13 = hc_strdup(v13.base);
+        else if (!rc && o->min_version < TLS1_3_VERSION) /* no TLS 1.2 suite: Go's TLS 1.2
+                                                            handshakes all fail */
+            o->min_version = TLS1_3_VERSION;
         hc_buf_free(&v12);
-        hc_buf_free(&v13);
         SSL_CTX_free(probe);
     }
     if (!rc && in->curves && *in->curves)
@@ -270,6 +270,7 @@ int hc_tls_opts_compile(const hc_tls_server_opts_t *in, const char *id, hc_tls_o
     o->verify_any =
         in->client_auth == HC_TLS_CLIENT_REQUEST || in->client_auth == HC_TLS_CLIENT_REQUIRE_ANY;
     o->sni_strict = in->sni_strict;
+    o->no_tickets = in->no_session_tickets;
     /* sessions resume only under the options they were made with */
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -282,19 +283,38 @@ int hc_tls_opts_compile(const hc_tls_server_opts_t *in, const char *id, hc_tls_o
 void hc_tls_opts_free(hc_tls_opts_t *o)
 {
     hc_free(o->ciphers12);
-    hc_free(o->ciphers13);
     hc_free(o->groups);
     X509_STORE_free(o->store);
     sk_X509_NAME_pop_free(o->ca_names, X509_NAME_free);
     memset(o, 0, sizeof(*o));
 }
 
+/* OpenSSL's security level: 0 lets TLS 1.0 and 1.1 be negotiated when the options ask
+ * for them (Go offers them with an explicit minVersion; OpenSSL 3 needs level 0); 1 (RSA
+ * keys of 1024 bits and more, as Go takes) otherwise. */
+static int sec_level(const hc_tls_opts_t *o)
+{
+    return o->min_version < TLS1_2_VERSION ? 0 : 1;
+}
+
+/* Go's server: one TLS 1.3 ticket per handshake; none when disabled. */
+static int tickets(const hc_tls_opts_t *o)
+{
+    return o->no_tickets ? 0 : 1;
+}
+
 int hc_tls_opts_apply_ctx(SSL_CTX *ssl, const hc_tls_opts_t *o, char *err, size_t errlen)
 {
     SSL_CTX_set_min_proto_version(ssl, o->min_version);
     SSL_CTX_set_max_proto_version(ssl, o->max_version);
+    SSL_CTX_set_security_level(ssl, sec_level(o));
+    SSL_CTX_set_num_tickets(ssl, (size_t)tickets(o));
+    if (o->no_tickets)
+        SSL_CTX_set_options(ssl, SSL_OP_NO_TICKET);
+    else
+        SSL_CTX_clear_options(ssl, SSL_OP_NO_TICKET);
     if (!SSL_CTX_set_cipher_list(ssl, o->ciphers12 ? o->ciphers12 : GO_SUITES_TLS12) ||
-        !SSL_CTX_set_ciphersuites(ssl, o->ciphers13 ? o->ciphers13 : GO_SUITES_TLS13) ||
+        !SSL_CTX_set_ciphersuites(ssl, GO_SUITES_TLS13) ||
         !SSL_CTX_set1_groups_list(ssl, o->groups ? o->groups : GO_GROUPS)) {
         hc_tls_err(err, errlen, "cipher suites or curves", "rejected");
         return -EINVAL;
@@ -312,8 +332,14 @@ int hc_tls_opts_apply_ssl(SSL *ssl, const hc_tls_opts_t *o)
 {
     SSL_set_min_proto_version(ssl, o->min_version);
     SSL_set_max_proto_version(ssl, o->max_version);
+    SSL_set_security_level(ssl, sec_level(o));
+    SSL_set_num_tickets(ssl, (size_t)tickets(o));
+    if (o->no_tickets)
+        SSL_set_options(ssl, SSL_OP_NO_TICKET);
+    else
+        SSL_clear_options(ssl, SSL_OP_NO_TICKET);
     if (!SSL_set_cipher_list(ssl, o->ciphers12 ? o->ciphers12 : GO_SUITES_TLS12) ||
-        !SSL_set_ciphersuites(ssl, o->ciphers13 ? o->ciphers13 : GO_SUITES_TLS13) ||
+        !SSL_set_ciphersuites(ssl, GO_SUITES_TLS13) ||
         !SSL_set1_groups_list(ssl, o->groups ? o->groups : GO_GROUPS)) {
         ERR_clear_error();
         return -EINVAL;

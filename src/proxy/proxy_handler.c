@@ -787,7 +787,9 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     for (char *s = rq->mw.query; s && (s = strchr(s, ';'));)
         *s++ = '&';
     if (tls && proxy_gen_tls_misdirected(rq->gen, host, hlen, hc_tls_conn_sni(tls))) {
-        respond_text(rq, 0, 421, "Misdirected Request");
+        proxy_mw_resp_text(&rq->resp, 421, "Misdirected Request\n"); /* Go's http.Error */
+        proxy_mw_headers_set(&rq->resp.headers, "X-Content-Type-Options", "nosniff");
+        respond(rq, 0);
         return;
     }
     proxy_upstream_untrusted_strip(ep->w->up, &rq->mw, req);

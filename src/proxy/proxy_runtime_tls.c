@@ -6,6 +6,7 @@
 #include "proxy/proxy_runtime_int.h"
 
 #include "core/hc_alloc.h"
+#include "core/hc_log.h"
 #include "core/hc_buf.h"
 #include "core/hc_yaml.h"
 
@@ -186,27 +187,47 @@ static void tlsopt_free(proxy_gen_tlsopt_t *t)
     memset(t, 0, sizeof(*t));
 }
 
+/* Traefik reads a version by Go's constant name (VersionTLS10 to VersionTLS13) and
+ * ignores any other text without a word (buildTLSConfig's map lookups): so does this,
+ * with a warning. */
+static const char *go_version(const char *v, const char *option, const char *field)
+{
+    static const char *const names[] = {"VersionTLS10", "VersionTLS11", "VersionTLS12",
+                                        "VersionTLS13"};
+    if (!v || !*v)
+        return NULL;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcmp(v, names[i]))
+            return v;
+    hc_log(HC_LOG_WARN, "TLS version ignored, as Traefik ignores it (VersionTLS10 to VersionTLS13)",
+           HC_LS("tls_option", option), HC_LS("field", field), HC_LS("value", v), NULL);
+    return NULL;
+}
+
 /* A TLSOption spec (Traefik pkg/tls Options: minVersion, maxVersion, cipherSuites,
- * curvePreferences, sniStrict, clientAuth {caFiles, clientAuthType}) into t, checked by
- * building it once. Returns 0 or -EINVAL with err (t is then empty). */
+ * curvePreferences, sniStrict, disableSessionTickets, clientAuth {caFiles,
+ * clientAuthType}) into t, checked by building it once. Returns 0 or -EINVAL with err (t
+ * is then empty). */
 static int tlsopt_read(const proxy_tls_option_t *src, proxy_gen_tlsopt_t *t, char *err,
                        size_t errlen)
 {
     const json_t *spec = src->spec, *ca = proxy_mw_json_get(spec, "clientAuth");
     char *type = NULL;
-    int strict = 0, rc;
+    int strict = 0, no_tickets = 0, rc;
     memset(t, 0, sizeof(*t));
     t->name = src->name;
     if ((rc = proxy_mw_json_str(spec, "minVersion", &t->min, err, errlen)) ||
         (rc = proxy_mw_json_str(spec, "maxVersion", &t->max, err, errlen)) ||
         (rc = proxy_mw_json_bool(spec, "sniStrict", &strict, err, errlen)) ||
+        (rc = proxy_mw_json_bool(spec, "disableSessionTickets", &no_tickets, err, errlen)) ||
         (rc = proxy_mw_json_str(ca, "clientAuthType", &type, err, errlen)) ||
         (rc = ca_files(ca, src->provider == PROXY_PROVIDER_FILE, t, err, errlen)))
         goto out;
     t->suites = comma_list(spec, "cipherSuites");
     t->curves = comma_list(spec, "curvePreferences");
-    t->o.min_version = t->min && *t->min ? t->min : NULL;
-    t->o.max_version = t->max && *t->max ? t->max : NULL;
+    t->o.min_version = go_version(t->min, t->name, "minVersion");
+    t->o.max_version = go_version(t->max, t->name, "maxVersion");
+    t->o.no_session_tickets = no_tickets;
     t->o.cipher_suites = t->suites;
     t->o.curves = t->curves;
     t->o.sni_strict = strict;
@@ -297,9 +318,10 @@ static void tls_key(proxy_gen_t *g)
     hc_buf_init(&b, 0);
     for (size_t i = 0; i < g->ntls_opts; i++) {
         const proxy_gen_tlsopt_t *t = &g->tls_opts[i];
-        hc_buf_printf(&b, "%s|%s|%s|%s|%s|%d|%d|%s\n", t->name ? t->name : "", t->min ? t->min : "",
-                      t->max ? t->max : "", t->suites ? t->suites : "", t->curves ? t->curves : "",
-                      t->o.sni_strict, (int)t->o.client_auth, t->ca ? t->ca : "");
+        hc_buf_printf(&b, "%s|%s|%s|%s|%s|%d|%d|%d|%s\n", t->name ? t->name : "",
+                      t->min ? t->min : "", t->max ? t->max : "", t->suites ? t->suites : "",
+                      t->curves ? t->curves : "", t->o.sni_strict, t->o.no_session_tickets,
+                      (int)t->o.client_auth, t->ca ? t->ca : "");
     }
     for (size_t i = 0; i < g->ntls_hosts; i++)
         hc_buf_printf(&b, "%s=%s\n", g->tls_hosts[i].host, g->tls_hosts[i].id);

@@ -117,12 +117,13 @@ def middleware_yaml(ns, name, spec_yaml, group="traefik.io/v1alpha1"):
 
 
 def make_cert(dirpath, cn, sans, days=2):
-    """A self-signed certificate for sans (DNS names); returns (cert_pem, key_pem) bytes."""
+    """A self-signed certificate for sans (DNS names, or "IP:a.b.c.d"); returns (cert_pem,
+    key_pem) bytes."""
     key = os.path.join(dirpath, cn + ".key")
     crt = os.path.join(dirpath, cn + ".crt")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                     "-nodes", "-keyout", key, "-out", crt, "-days", str(days), "-subj", "/CN=" + cn,
-                    "-addext", "subjectAltName=" + ",".join("DNS:" + s for s in sans)],
+                    "-addext", "subjectAltName=" + ",".join(s if s.startswith("IP:") else "DNS:" + s for s in sans)],
                    check=True, capture_output=True, timeout=30)
     with open(crt, "rb") as c, open(key, "rb") as k:
         return c.read(), k.read()

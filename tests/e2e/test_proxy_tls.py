@@ -7,6 +7,7 @@ TLSOptions: `default` (minVersion, maxVersion, curves, sniStrict) and a router's
 import base64
 import json
 import re
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -123,7 +124,7 @@ def negotiated(port, extra=()):
     r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", "tls.test"]
                        + list(extra), input=b"", capture_output=True, timeout=15)
     m = re.search(rb"Cipher is (\S+)", r.stdout)
-    return m.group(1).decode() if m else ""
+    return m.group(1).decode() if m and m.group(1) != b"(NONE)" else ""
 
 
 @t.test
@@ -226,6 +227,9 @@ def tls_option_client_certificates_per_router():
     # no way around it: another host's handshake (Traefik's domain-fronting check: 421),
     # or the name with a trailing dot
     assert curl_status(p.websecure, "tls.test", ["-H", "Host: mtls.test"]) == "421"
+    r = subprocess.run(["curl", "-sik", "--resolve", "tls.test:%d:127.0.0.1" % p.websecure, "-H", "Host: mtls.test",
+                        "https://tls.test:%d/" % p.websecure], capture_output=True, text=True, timeout=15)
+    assert "X-Content-Type-Options: nosniff" in r.stdout and r.stdout.endswith("\n\nMisdirected Request\n"), r.stdout
     assert curl_status(p.websecure, "tls.test", ["-H", "Host: tls.test"]) == "200"
     assert curl_status(p.websecure, "mtls.test.") == "000"
     r = {x["name"]: x for x in p.api_json("/api/http/routers")}["tls-m-mtls-test@kubernetes"]
@@ -241,6 +245,10 @@ def tls_option_default_sni_strict_and_max_version():
             "  maxVersion: VersionTLS12\n  curvePreferences: [CurveP384]\n")
     wait_for(lambda: not s_client(p.websecure, "unknown.test"), timeout=15,
              what="an unknown name refused under sniStrict")
+    # with Go's alert, so the client can tell why
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % p.websecure, "-servername",
+                        "unknown.test"], input=b"", capture_output=True, timeout=15)
+    assert b"unrecognized name" in r.stderr and b"alert number 112" in r.stderr, r.stderr[-500:]
     r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % p.websecure, "-servername",
                         "tls.test"], input=b"", capture_output=True, timeout=15)
     assert re.search(rb"Protocol *: TLSv1.2", r.stdout), r.stdout[-800:]
@@ -251,6 +259,68 @@ def tls_option_default_sni_strict_and_max_version():
                     timeout=15, what="the refused TLSOption reported")
     assert "CurveP999" in errs[0]["message"], errs
     assert "TRAEFIK DEFAULT CERT" in s_client(p.websecure, "unknown.test"), "Go's defaults again"
+
+
+def session_ticket(port):
+    """(has_ticket, lifetime hint) of a TLS 1.3 session after one request."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname="tls.test") as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: tls.test\r\nConnection: close\r\n\r\n")
+        while s.recv(65536):
+            pass
+        return s.session.has_ticket, s.session.ticket_lifetime_hint
+
+
+@t.test
+def tls_options_as_go_reads_them():
+    """cipherSuites choose TLS 1.2's suites only; versions by Go's names (others ignored),
+    TLS 1.0 when asked; disableSessionTickets; Go's alerts; the certificate for the
+    address a handshake without SNI came to, and for a CN beside other SANs."""
+    p = S["proxy"]
+
+    def option(spec):
+        p.write("tlsoption.yaml", "apiVersion: traefik.io/v1alpha1\nkind: TLSOption\nmetadata:\n"
+                "  name: default\n  namespace: default\nspec:\n" + spec)
+
+    assert session_ticket(p.websecure) == (True, 7 * 24 * 3600), "Go's one ticket, valid 7 days"
+    option("  cipherSuites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, TLS_AES_256_GCM_SHA384]\n")
+    wait_for(lambda: negotiated(p.websecure, ["-tls1_2"]) == "ECDHE-ECDSA-AES256-GCM-SHA384", timeout=15,
+             what="TLS 1.2 limited to the suite named")
+    assert negotiated(p.websecure, ["-ciphersuites", "TLS_AES_128_GCM_SHA256"]) == "TLS_AES_128_GCM_SHA256"
+    assert negotiated(p.websecure) == "TLS_AES_128_GCM_SHA256", "TLS 1.3's suites are Go's"
+    option("  cipherSuites: [TLS_AES_256_GCM_SHA384]\n")
+    wait_for(lambda: negotiated(p.websecure, ["-tls1_2"]) == "", timeout=15,
+             what="TLS 1.2 refused: no TLS 1.2 suite named")
+    assert negotiated(p.websecure) == "TLS_AES_128_GCM_SHA256"
+    option("  minVersion: TLSv1.3\n  disableSessionTickets: true\n")
+    wait_for(lambda: session_ticket(p.websecure)[0] is False, timeout=15, what="no session ticket")
+    assert negotiated(p.websecure, ["-tls1_2"]) == "ECDHE-ECDSA-AES128-GCM-SHA256", "TLSv1.3 is not Go's name"
+    assert "TLS version ignored" in p.output()
+    legacy = ["-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"]
+    assert negotiated(p.websecure, legacy) == ""
+    option("  minVersion: VersionTLS10\n")
+    wait_for(lambda: negotiated(p.websecure, legacy) == "ECDHE-ECDSA-AES128-SHA", timeout=15,
+             what="TLS 1.0 under minVersion VersionTLS10")
+    p.remove("tlsoption.yaml")
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % p.websecure, "-servername", "tls.test",
+                        "-alpn", "h2"], input=b"", capture_output=True, timeout=15)
+    assert b"no application protocol" in r.stderr, r.stderr[-500:]
+    ip = make_cert(S["tmp"], "ip-cert", ["IP:127.0.0.1"])
+    cn = make_cert(S["tmp"], "cn-only.test", ["other-cn.test"])
+    with open(S["tmp"] + "/ip.pem", "wb") as f:
+        f.write(ip[0])
+    p.write("secret-ip.yaml", secret_yaml(NS, "tls-ip", *ip))
+    p.write("secret-cn.yaml", secret_yaml(NS, "tls-cn", *cn))
+    p.write("ing-ip.yaml", ingress_yaml(NS, "ip", "ip.test", [("/", "Prefix", "be", 80)], tls_secret="tls-ip"))
+    p.write("ing-cn.yaml", ingress_yaml(NS, "cn", "other-cn.test", [("/", "Prefix", "be", 80)], tls_secret="tls-cn"))
+    r = wait_for(lambda: (lambda r: r if r.returncode == 0 else None)(subprocess.run(
+        ["curl", "-sS", "--cacert", S["tmp"] + "/ip.pem", "-o", "/dev/null", "-w", "%{http_code}",
+         "https://127.0.0.1:%d/" % p.websecure], capture_output=True, text=True, timeout=15)),
+        timeout=15, what="the IP certificate verified without SNI")
+    assert r.stdout == "404", r.stdout
+    assert "CN = cn-only.test" in s_client(p.websecure, "cn-only.test")
 
 
 @t.test
