@@ -478,6 +478,7 @@ static void forward(proxy_rq_t *rq)
                              .retry_interval_ms = rq->chain->retry_interval_ms,
                              .fields_checked = rq->chain->n == 0, /* as parsed */
                              .server_name = w->svc->hostname,
+                             .protocol = rq->router->no_metrics ? NULL : rq->protocol,
                              .hooks = &fwd_hooks,
                              .ud = rq};
     if (proxy_upstream_forward(w->up, &args) != 0)

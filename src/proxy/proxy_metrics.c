@@ -287,8 +287,10 @@ void proxy_metrics_observe(proxy_metrics_worker_t *w, const proxy_metrics_req_t 
     const char *method = method_label(r->method);
     hc_series_t *s[4];
     hc_metric_t *ep[4] = {fam.ep_reqs, fam.ep_dur, fam.ep_req_bytes, fam.ep_resp_bytes};
-    lookup(w, 'e', ep, 4, (const char *[]){code, method, r->protocol, r->entrypoint}, 4, s);
-    observe4(s, r);
+    if (r->entrypoint) {
+        lookup(w, 'e', ep, 4, (const char *[]){code, method, r->protocol, r->entrypoint}, 4, s);
+        observe4(s, r);
+    }
     if (r->service) {
         hc_metric_t *sv[4] = {fam.svc_reqs, fam.svc_dur, fam.svc_req_bytes, fam.svc_resp_bytes};
         lookup(w, 's', sv, 4, (const char *[]){code, method, r->protocol, r->service}, 4, s);

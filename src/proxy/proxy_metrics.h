@@ -36,7 +36,7 @@ void proxy_metrics_worker_free(proxy_metrics_worker_t *w);
  *  protocol is "http" or "websocket". tls_version ("1.3") and tls_cipher NULL without
  *  TLS. */
 typedef struct proxy_metrics_req {
-    const char *entrypoint;
+    const char *entrypoint; /* NULL: a mirrored copy, counted under its service only */
     const char *service;
     const char *method;
     const char *protocol;

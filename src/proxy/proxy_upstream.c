@@ -102,7 +102,8 @@ struct proxy_fwd {
     proxy_fwd_result_t res;
     up_lb_t *mirroring; /* the mirroring service the first pick passed, if any */
     up_mirror_t *mirror;
-    int client_gone; /* the client left before the response ended: no copies */
+    const char *protocol; /* proxy_fwd_args_t.protocol */
+    int client_gone;      /* the client left before the response ended: no copies */
 };
 
 static const hc_http_client_req_cbs_t creq_cbs;
@@ -1008,24 +1009,57 @@ static void mirror_keep(proxy_fwd_t *f, const char *data, size_t len)
     }
 }
 
-/* A copy in flight: its manager's counts go down when it ends. */
+/* A copy in flight: its manager's counts go down when it ends, and its figures go to
+ * the mirror's metrics. */
 typedef struct mirror_copy {
     proxy_upstream_t *up;
     size_t len;
+    uint64_t start_ns, resp_bytes;
+    const char *protocol; /* NULL: not counted */
+    char *service;        /* the mirror's load balancer (a reload may free it) */
+    char method[];
 } mirror_copy_t;
+
+static int on_mirror_body(hc_http_client_req_t *creq, const char *data, size_t len, void *ud)
+{
+    (void)creq;
+    (void)data;
+    ((mirror_copy_t *)ud)->resp_bytes += len;
+    return 0;
+}
 
 static void on_mirror_done(hc_http_client_req_t *creq, int status, void *ud)
 {
     mirror_copy_t *c = ud;
-    (void)creq;
-    c->up->mirrors--;
-    c->up->mirror_bytes -= c->len;
-    hc_free(c);
+    proxy_upstream_t *up = c->up;
+    up->mirrors--;
+    up->mirror_bytes -= c->len;
+    const hc_http_response_t *res = status ? NULL : hc_http_client_req_response(creq);
     if (status < 0)
         hc_log(HC_LOG_DEBUG, "mirrored request failed", HC_LS("error", strerror(-status)), NULL);
+    if (status != -ECANCELED && c->protocol && up->on_mirror) {
+        int code = res                    ? res->status
+                   : status == -ETIMEDOUT ? 504
+                   : status == -EBADMSG   ? 500
+                                          : 502; /* as the forward's own error pages */
+        up->on_mirror(up->on_mirror_ud,
+                      &(proxy_mirror_done_t){c->service, c->method, c->protocol, code,
+                                             (double)(uv_hrtime() - c->start_ns) / 1e9, c->len,
+                                             c->resp_bytes});
+    }
+    hc_free(c->service);
+    hc_free(c);
 }
 
-static const hc_http_client_req_cbs_t mirror_cbs = {.on_done = on_mirror_done};
+static const hc_http_client_req_cbs_t mirror_cbs = {.on_body = on_mirror_body,
+                                                    .on_done = on_mirror_done};
+
+void proxy_upstream_on_mirror(proxy_upstream_t *up,
+                              void (*cb)(void *ud, const proxy_mirror_done_t *d), void *ud)
+{
+    up->on_mirror = cb;
+    up->on_mirror_ud = ud;
+}
 
 /* One copy to a server of mirror; its response is dropped. */
 static void mirror_one(proxy_fwd_t *f, up_lb_t *mirror, const hc_buf_t *body)
@@ -1038,12 +1072,15 @@ static void mirror_one(proxy_fwd_t *f, up_lb_t *mirror, const hc_buf_t *body)
     }
     hc_http_client_req_opts_t o = {.body = body->base, .body_len = body->len};
     hc_http_client_req_t *creq;
-    mirror_copy_t *c = hc_malloc(sizeof(*c));
-    *c = (mirror_copy_t){f->up, body->len};
+    size_t ml = strlen(f->method) + 1;
+    mirror_copy_t *c = hc_malloc(sizeof(*c) + ml);
+    *c = (mirror_copy_t){f->up, body->len, uv_hrtime(), 0, f->protocol, hc_strdup(p.lb->name)};
+    memcpy(c->method, f->method, ml);
     if (request_to(f, p.lb, sv, &o, &mirror_cbs, c, &creq) == 0) {
         f->up->mirrors++;
         f->up->mirror_bytes += body->len;
     } else {
+        hc_free(c->service);
         hc_free(c);
     }
 }
@@ -1220,6 +1257,7 @@ static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
     proxy_upstream_forwarded(&f->hdrs, mw->peer_ip, 1, !strcmp(mw->scheme, "https"), f->upgrade,
                              sent_host ? sent_host : f->host, a->server_name, mw->no_xff);
     f->idempotent = is_idempotent(f->method);
+    f->protocol = a->protocol;
     f->has_body = !a->no_body && (a->req->content_length > 0 || a->req->chunked);
     f->body_len = !f->has_body ? 0 : a->req->chunked ? -1 : a->req->content_length;
     if (a->no_body) { /* Go's transport writes framing from the request, not its fields */

@@ -103,6 +103,20 @@ proxy_upstream_t *proxy_upstream_new(uv_loop_t *loop, proxy_upstream_shared_t *s
  *  whose servers did not change. Nothing of cfg is kept after the call: requests in
  *  flight and tunnels keep working on their own copies. Returns 0 or -EINVAL. */
 int proxy_upstream_set_config(proxy_upstream_t *up, const proxy_config_t *cfg);
+/** A mirrored copy's end, for the mirror service's metrics (Traefik counts the copies
+ *  under the mirror's own series): the load-balanced service, the request's method and
+ *  protocol label, the status (502/504/500 when it failed), its duration and sizes. */
+typedef struct proxy_mirror_done {
+    const char *service, *method, *protocol;
+    int code;
+    double seconds;
+    uint64_t req_bytes, resp_bytes;
+} proxy_mirror_done_t;
+/** Calls cb (on the worker's thread) as each mirrored copy of a forward that asked for
+ *  it (proxy_fwd_args_t.protocol) ends. */
+void proxy_upstream_on_mirror(proxy_upstream_t *up,
+                              void (*cb)(void *ud, const proxy_mirror_done_t *d), void *ud);
+
 /** Number of open Upgrade tunnels (for metrics and drain). */
 size_t proxy_upstream_tunnels(const proxy_upstream_t *up);
 /** Cancels forwards in flight (their clients get 502 when nothing was sent yet, else
@@ -195,6 +209,8 @@ typedef struct proxy_fwd_args {
                                 connect failure, retry_interval_ms growing as Traefik's
                                 backoff; 0 = the default (module comment) */
     uint64_t retry_interval_ms;
+    const char *protocol;           /* the metrics' protocol label (a literal), given to the
+                                       on_mirror callback with each copy's end; NULL: not counted */
     const proxy_fwd_hooks_t *hooks; /* must outlive the forward; NULL = no hooks */
     void *ud;
 } proxy_fwd_args_t;

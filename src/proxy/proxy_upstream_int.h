@@ -90,6 +90,8 @@ struct proxy_upstream {
     size_t ntunnels;
     unsigned mirrors;    /* mirrored copies in flight (proxy_upstream.c) */
     size_t mirror_bytes; /* their bodies' bytes */
+    void (*on_mirror)(void *ud, const proxy_mirror_done_t *d); /* proxy_upstream_on_mirror */
+    void *on_mirror_ud;
     int pipe[2]; /* splicing response bodies; empty between uses, -1 until needed */
 };
 

@@ -57,6 +57,19 @@ static int ep_open(proxy_worker_t *w, int idx)
     return rc;
 }
 
+/* A mirrored copy ended: the mirror's service series count it, as Traefik's do. */
+static void mirror_observe(void *ud, const proxy_mirror_done_t *d)
+{
+    proxy_worker_t *w = ud;
+    proxy_metrics_observe(w->metrics, &(proxy_metrics_req_t){.service = d->service,
+                                                             .method = d->method,
+                                                             .protocol = d->protocol,
+                                                             .code = d->code,
+                                                             .seconds = d->seconds,
+                                                             .req_bytes = d->req_bytes,
+                                                             .resp_bytes = d->resp_bytes});
+}
+
 void proxy_worker_init(uv_loop_t *loop, unsigned idx, void *arg)
 {
     proxy_svc_t *svc = arg;
@@ -74,6 +87,8 @@ void proxy_worker_init(uv_loop_t *loop, unsigned idx, void *arg)
         hc_log(HC_LOG_ERROR, "upstream manager failed", HC_LS("error", err), NULL);
     w->client = hc_http_client_new(loop, &(hc_http_client_opts_t){0}, err, sizeof(err));
     w->metrics = proxy_metrics_worker_new();
+    if (w->up)
+        proxy_upstream_on_mirror(w->up, mirror_observe, w);
     w->log = proxy_accesslog_writer_new(loop);
     for (int i = 0; i < PROXY_GEN_NEP; i++) {
         if (!svc->addr[i][0])

@@ -332,6 +332,12 @@ def traefik_service_mirroring():
     assert status == 200 and echo(body)["name"] == "ir-a", (status, body[:200])
     rec = wait_for(lambda: S["rec"].seen, what="the mirrored copy")
     assert [(m["method"], m["target"], m["body"]) for m in rec] == [("POST", "/mirror/x", b"copy me")], rec
+    # the copy is counted under the mirror's own service series, as Traefik counts it
+    metric = ('traefik_service_requests_total{code="200",method="POST",protocol="http",'
+              'service="crd-svc-rec-80@kubernetescrd"} 1')
+    wait_for(lambda: metric in get(p.api, "/metrics")[2].decode(), timeout=5, what="the copy in /metrics")
+    assert ('traefik_service_requests_bytes_total{code="200",method="POST",protocol="http",'
+            'service="crd-svc-rec-80@kubernetescrd"} 7') in get(p.api, "/metrics")[2].decode()
     # a client that leaves before its answer gets no copy sent (Traefik's canceled request)
     s = connect(p.web)
     s.sendall(b"GET /slow?ms=1500 HTTP/1.1\r\nHost: mirror.test\r\n\r\n")
