@@ -255,10 +255,44 @@ out:
 
 /* ---- Services and endpoints ---- */
 
+/* A service.* annotation name Traefik decodes (its ServiceIng), after "service.": 1 read
+ * here, -1 known to Traefik but not served by hearth, 0 unknown (Traefik's label decoder
+ * fails on it, so the Ingress path is refused). */
+static int service_key_known(const char *name)
+{
+    static const char *const keys[] = {"serversscheme",          "serverstransport",
+                                       "passhostheader",         "nativelb",
+                                       "sticky.cookie",          "sticky.cookie.name",
+                                       "sticky.cookie.secure",   "sticky.cookie.httponly",
+                                       "sticky.cookie.samesite", "sticky.cookie.maxage",
+                                       "sticky.cookie.path",     "sticky.cookie.domain"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (!strcasecmp(name, keys[i]))
+            return 1;
+    return !strcasecmp(name, "nodeportlb") || !strcasecmp(name, "middlewares") ? -1 : 0;
+}
+
 /* The service.* annotations of a Service (Traefik reads them from the Service). */
 static int service_annotations(const json_t *ann, proxy_service_t *s, const char **scheme,
                                int *native_lb, char *err, size_t errlen)
 {
+    const size_t pl = sizeof(SERVICE_ANN) - 1, tl = pl - sizeof("service.") + 1;
+    const char *k;
+    const json_t *x;
+    if (json_is_object(ann))
+        json_object_foreach((json_t *)ann, k, x)
+        {
+            int known = strncmp(k, SERVICE_ANN, tl) || strncasecmp(k + tl, "service.", 8)
+                            ? 1
+                            : service_key_known(k + pl);
+            if (known <= 0) {
+                snprintf(err, errlen,
+                         known ? "annotation %s: not supported by hearth"
+                               : "annotation %s: unknown key (Traefik cannot build the service)",
+                         k);
+                return -EINVAL;
+            }
+        }
     static const char *const bools[] = {"passhostheader", "sticky.cookie", "sticky.cookie.secure",
                                         "sticky.cookie.httponly", "nativelb"};
     int *dst[] = {&s->pass_host_header, &s->sticky.enabled, &s->sticky.secure, &s->sticky.httponly,

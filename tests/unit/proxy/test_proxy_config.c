@@ -551,6 +551,26 @@ static void test_broken_objects_are_reported_and_skipped(void **state)
     add(&f, "bad.yaml:90",
         "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'five',"
         "'namespace':'d'},'spec':{'rules':[{'host':'f.test','http':{'paths':5}}]}}");
+    /* a Service annotation Traefik's decoder does not know, and one hearth does not serve
+     * (a service-level middleware must not be dropped silently) */
+    for (int i = 0; i < 2; i++) {
+        static const char *const name[] = {"typo-svc", "svc-mw"};
+        static const char *const key[] = {"service.sticky.cookies", "service.middlewares"};
+        char svc[512], ing[512];
+        snprintf(svc, sizeof(svc),
+                 "{'apiVersion':'v1','kind':'Service','metadata':{'name':'%s','namespace':'d',"
+                 "'annotations':{'traefik.ingress.kubernetes.io/%s':'x'}},'spec':{'ports':[{"
+                 "'port':80}]}}",
+                 name[i], key[i]);
+        snprintf(ing, sizeof(ing),
+                 "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'%s',"
+                 "'namespace':'d'},'spec':{'rules':[{'host':'%s.test','http':{'paths':[{'path':"
+                 "'/','pathType':'Prefix','backend':{'service':{'name':'%s','port':{'number':80}"
+                 "}}}]}}]}}",
+                 name[i], name[i], name[i]);
+        add(&f, "svc.yaml:1", svc);
+        add(&f, "svc.yaml:9", ing);
+    }
     proxy_config_t *c = build_with(&f, NULL, 1);
     /* what the API server would refuse is not dropped silently */
     assert_non_null(find_error(c, "Ingress", "typo", "unknown field spec.rule"));
@@ -566,12 +586,19 @@ static void test_broken_objects_are_reported_and_skipped(void **state)
     assert_non_null(find_error(c, "Secret", "empty", "empty TLS data entry tls.crt"));
     assert_non_null(find_error(c, "Ingress", "prio", "router.priority: high is not an integer"));
     assert_non_null(find_error(c, "Ingress", "typo-ann", "router.entrypoint: unknown key"));
+    assert_non_null(find_error(c, "Ingress", "typo-svc", "service.sticky.cookies: unknown key"));
+    assert_non_null(find_error(c, "Ingress", "svc-mw", "service.middlewares: not supported"));
     assert_non_null(find_error(c, "Ingress", "paths", "pathType Regex"));
     assert_non_null(find_error(c, "Ingress", "paths", "path nolead does not start with /"));
     assert_non_null(find_error(c, "Ingress", "paths", "Bad_Host is not a valid host name"));
     assert_non_null(find_error(c, "Ingress", "old", "unsupported apiVersion"));
-    /* The rest stays usable: the good path is served, with a TLS warning. */
-    assert_int_equal(c->nrouters, 1);
+    /* The rest stays usable: the good path is served, with a TLS warning; the paths to
+     * the refused Services are disabled routers. */
+    assert_int_equal(c->nrouters, 3);
+    assert_int_equal(proxy_config_router(c, "d-typo-svc-typo-svc-test@kubernetes")->status,
+                     PROXY_STATUS_DISABLED);
+    assert_int_equal(proxy_config_router(c, "d-svc-mw-svc-mw-test@kubernetes")->status,
+                     PROXY_STATUS_DISABLED);
     const proxy_router_t *r = proxy_config_router(c, "d-paths-ok-test-ok@kubernetes");
     assert_non_null(r);
     assert_int_equal(r->status, PROXY_STATUS_WARNING);
