@@ -587,6 +587,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread > 0 && c->lingering)
         return;
+    if (nread > 0 && c->tls_fresh) {
+        c->tls_fresh = 0;
+        if (c->io->rbuf[0] != 0x16) { /* not a TLS handshake record (RFC 8446 §5.1) */
+            hc_tls_conn_free(c->tls);
+            c->tls = NULL;
+        }
+    }
     if (nread > 0 && c->tls) {
         if (hc_tls_conn_feed(c->tls, c->io->rbuf, (size_t)nread) < 0) {
             hc_http_conn_close(c);
@@ -646,6 +653,7 @@ void hc_http_conn_accept(hc_http_server_t *s, uv_stream_t *listener)
     uv_os_fd_t fd;
     if (s->o.tls) {
         c->tls = hc_tls_conn_server(s->o.tls);
+        c->tls_fresh = s->o.tls_plain_fallback;
         if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
             hc_tls_conn_set_fd(c->tls, fd);
     }

@@ -40,6 +40,10 @@ typedef struct hc_http_server_opts {
                                    body within header_timeout_ms of the head's start: Go's
                                    ReadTimeout is one deadline) */
     hc_tls_ctx_t *tls;          /* non-NULL: TLS listener (the server takes a reference) */
+    int tls_plain_fallback;     /* with tls: a connection whose first byte cannot start a
+                                   TLS handshake is served as plain HTTP (its requests
+                                   have no hc_http_req_tls), as Traefik's entry points
+                                   hand plain HTTP on a TLS port to their HTTP handler */
     const char *server_header;  /* Server field value; NULL = "hearth", "" = none */
     unsigned io_pool_trim_ms;   /* pooled connection buffers unused this long are freed
                                    (down to 64); 0 = 10 s */

@@ -191,7 +191,7 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
             .method = rq->mw.method,
             .host = rq->mw.host,
             .target = rq->target,
-            .tls = rq->ep->idx == PROXY_GEN_WEBSECURE,
+            .tls = rq->tls_version != NULL,
             .tls_version = tv,
             .tls_cipher = tc,
             .tls_subject = rq->tls_subject,
@@ -817,7 +817,9 @@ void proxy_handle(hc_http_req_t *req, void *arg)
         respond_text(rq, 0, 400, "400 Bad Request: invalid URL escape");
         return;
     }
-    rq->router = route(rq, host, hlen, plen);
+    /* plain HTTP on websecure: Traefik's entry point hands it to its HTTP handler, where
+     * no router is (every router there is a TLS one) */
+    rq->router = tls || rq->ep->idx != PROXY_GEN_WEBSECURE ? route(rq, host, hlen, plen) : NULL;
     if (!rq->router) {
         hc_http_res_header(req, "X-Content-Type-Options", "nosniff");
         respond_text(rq, 0, 404, "404 page not found\n");

@@ -103,6 +103,20 @@ def plain_http_still_served():
 
 
 @t.test
+def plain_http_on_websecure_is_404():
+    """Traefik hands plain HTTP on a TLS entry point to its HTTP handler, where no router
+    is (they are all TLS routers there): 404, not a silent close."""
+    from proxy_env import get, header
+    p = S["proxy"]
+    st, hs, body = get(p.websecure, "/", host="tls.test")
+    assert (st, body) == (404, b"404 page not found\n") and header(hs, "X-Content-Type-Options") == "nosniff"
+    line = wait_for(lambda: [json.loads(l) for l in open(p.access_log) if '"RequestPath":"/"' in l
+                             and '"DownstreamStatus":404' in l], timeout=10, what="the 404 logged")[-1]
+    assert line["entryPointName"] == "websecure" and line["RequestScheme"] == "http", line
+    assert curl(p.websecure, "tls.test", S["tmp"] + "/a.pem").stdout.endswith("\n200"), "TLS still served"
+
+
+@t.test
 def secret_rotation_without_restart():
     p = S["proxy"]
     pid = p.proc.pid
