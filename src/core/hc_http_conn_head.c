@@ -155,7 +155,7 @@ static int head_piece(hc_http_conn_t *c, int part, const char *at, size_t len)
 {
     hc_http_rq_t *rq = &c->io->rq;
     if (part == 1 && (rq->in_value || rq->nh == 0)) {
-        if (rq->nh >= c->srv->o.max_headers)
+        if (hc_http_rq_field_room(rq, c->srv->o.max_headers) < 0)
             return reject(c, 431, "too many header fields");
         if (hc_buf_append(&rq->head, "", 1))
             return reject(c, 431, "header section too large");
@@ -395,8 +395,10 @@ static int absolute_form(hc_http_conn_t *c)
             rq->hdrs[i].value_len = alen;
             return 0;
         }
-    if (rq->nh < c->srv->o.max_headers) { /* HTTP/1.0 may leave Host out */
+    if (hc_http_rq_field_room(rq, c->srv->o.max_headers) == 0) { /* HTTP/1.0 may leave
+                                                                    Host out */
         rq->hdrs[rq->nh++] = (hc_http_header_t){"Host", 4, host, alen};
+        r->headers = rq->hdrs; /* the room may have moved them */
         r->nheaders = rq->nh;
     }
     return 0;

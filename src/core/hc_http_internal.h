@@ -35,9 +35,10 @@ typedef struct hc_http_rq {
     hc_http_req_t pub;
     hc_buf_t head;          /* target and header bytes, NUL-separated */
     char method[HC_HTTP_PARSE_METHOD_MAX + 1]; /* the parser's, kept past its next message */
-    hc_http_hoff_t *hoff;   /* max_headers entries */
-    hc_http_header_t *hdrs; /* max_headers entries */
+    hc_http_hoff_t *hoff;                      /* hcap entries */
+    hc_http_header_t *hdrs;                    /* hcap entries */
     unsigned nh;
+    unsigned hcap; /* HC_HTTP_HDRS_START, grown up to max_headers by a long head */
     int in_value;
     hc_buf_t res_hdrs; /* fields added with hc_http_res_header */
     hc_arena_block_t *arena;
@@ -177,6 +178,10 @@ long hc_http_conn_head_scan(hc_http_conn_t *c, const char *data, size_t len);
 /* hc_http_req.c */
 void hc_http_rq_init(hc_http_rq_t *rq, const hc_http_server_opts_t *o);
 void hc_http_rq_reset(hc_http_rq_t *rq);
+/* The field arrays kept between requests; a head with more fields grows them. */
+#define HC_HTTP_HDRS_START 100u
+/* Room for one more field: 0, or -1 when max fields are there already. */
+int hc_http_rq_field_room(hc_http_rq_t *rq, unsigned max);
 void hc_http_rq_free(hc_http_rq_t *rq);
 /** Delivers body bytes / the end / an abort to the request's reader. */
 void hc_http_rq_body(hc_http_rq_t *rq, const char *data, size_t len, int status);

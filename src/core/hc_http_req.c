@@ -18,8 +18,27 @@ void hc_http_rq_init(hc_http_rq_t *rq, const hc_http_server_opts_t *o)
     hc_buf_init(&rq->head, o->max_request_line + o->max_header_bytes + 2 * o->max_headers + 8);
     hc_buf_init(&rq->res_hdrs, HC_HTTP_RES_HEADERS_MAX);
     hc_buf_init(&rq->whole, 0);
-    rq->hoff = hc_calloc(o->max_headers, sizeof(*rq->hoff));
-    rq->hdrs = hc_calloc(o->max_headers, sizeof(*rq->hdrs));
+    rq->hcap = o->max_headers < HC_HTTP_HDRS_START ? o->max_headers : HC_HTTP_HDRS_START;
+    rq->hoff = hc_calloc(rq->hcap, sizeof(*rq->hoff));
+    rq->hdrs = hc_calloc(rq->hcap, sizeof(*rq->hdrs));
+}
+
+/* Grows both field arrays to n entries. */
+static void fields_resize(hc_http_rq_t *rq, unsigned n)
+{
+    rq->hoff = hc_realloc(rq->hoff, n * sizeof(*rq->hoff));
+    rq->hdrs = hc_realloc(rq->hdrs, n * sizeof(*rq->hdrs));
+    rq->hcap = n;
+}
+
+int hc_http_rq_field_room(hc_http_rq_t *rq, unsigned max)
+{
+    if (rq->nh < rq->hcap)
+        return 0;
+    if (rq->hcap >= max)
+        return -1;
+    fields_resize(rq, rq->hcap > max / 2 ? max : 2 * rq->hcap);
+    return 0;
 }
 
 /* Frees the arena's blocks; keep leaves one standard block for the next request. */
@@ -57,14 +76,18 @@ void hc_http_rq_reset(hc_http_rq_t *rq)
         hc_buf_free(&rq->whole);
     hc_buf_reset(&rq->whole);
     arena_release(rq, 1);
+    if (rq->hcap > HC_HTTP_HDRS_START) /* a pooled request keeps the usual room only */
+        fields_resize(rq, HC_HTTP_HDRS_START);
     hc_arena_block_t *keep = rq->arena;
     hc_http_hoff_t *hoff = rq->hoff;
     hc_http_header_t *hdrs = rq->hdrs;
+    unsigned hcap = rq->hcap;
     hc_buf_t head = rq->head, res_hdrs = rq->res_hdrs, whole = rq->whole;
     memset(rq, 0, sizeof(*rq));
     rq->arena = keep;
     rq->hoff = hoff;
     rq->hdrs = hdrs;
+    rq->hcap = hcap;
     rq->head = head;
     rq->res_hdrs = res_hdrs;
     rq->whole = whole;

@@ -29,7 +29,8 @@ typedef void (*hc_http_handler_cb)(hc_http_req_t *req, void *arg);
 typedef struct hc_http_server_opts {
     size_t max_request_line;    /* bytes; 0 = 8 KiB; over it: 414 */
     size_t max_header_bytes;    /* header section; 0 = 32 KiB; over it: 431 */
-    unsigned max_headers;       /* 0 = 100; over it: 431 */
+    unsigned max_headers;       /* 0 = 100; over it: 431 (room past 100 is taken only
+                                   by the request that needs it) */
     size_t max_body;            /* default body limit; 0 = 1 MiB; over it: 413 */
     unsigned header_timeout_ms; /* 0 = 10 s; a head not complete by then: 408, close */
     unsigned idle_timeout_ms;   /* keep-alive idle; 0 = 60 s */

@@ -13,6 +13,7 @@
 #define IDLE_TIMEOUT_MS 180000 /* Traefik's entryPoints respondingTimeouts.idleTimeout */
 #define READ_TIMEOUT_MS 60000  /* and its readTimeout: the head, then the request body */
 #define HEAD_LIMIT (1u << 20) /* request line, and header section: Go's DefaultMaxHeaderBytes */
+#define FIELDS_MAX 10000u     /* Go counts no fields, only bytes: this is far past clients */
 
 /* Reports this worker's open connections to traefik_open_connections. */
 static void on_tick(uv_timer_t *t)
@@ -40,6 +41,7 @@ static int ep_open(proxy_worker_t *w, int idx)
                                .handler_arg = ep,
                                .max_request_line = HEAD_LIMIT,
                                .max_header_bytes = HEAD_LIMIT,
+                               .max_headers = FIELDS_MAX,
                                .server_header = "",
                                .header_timeout_ms = READ_TIMEOUT_MS,
                                .idle_timeout_ms = IDLE_TIMEOUT_MS,

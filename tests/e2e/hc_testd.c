@@ -33,7 +33,8 @@ static struct {
     hc_router_t *router;
     hc_http_server_t *servers[64];
     unsigned pool_trim_ms; /* --pool-trim-ms */
-    size_t max_head;       /* --max-head: request line and header section limit; 0 = default */
+    size_t max_head;       /* --max-head: request line and header section limit (and then
+                              up to 65535 fields); 0 = default */
 } g;
 
 static _Thread_local hc_http_server_t *worker_server; /* this worker thread's server */
@@ -384,6 +385,7 @@ static void worker_init(uv_loop_t *loop, unsigned idx, void *arg)
                                .tls = g.tls,
                                .max_request_line = g.max_head,
                                .max_header_bytes = g.max_head,
+                               .max_headers = g.max_head ? 65535 : 0,
                                .io_pool_trim_ms = g.pool_trim_ms};
     hc_http_server_t *s = hc_http_server_new(loop, &o);
     int rc = hc_http_server_listen(s, (struct sockaddr *)&g.addr, 1);
