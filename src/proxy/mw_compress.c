@@ -168,27 +168,32 @@ proxy_mw_encoding_t proxy_mw_compress_negotiate(const void *cfg, const proxy_mw_
         (ct && strncasecmp(ct, "application/grpc", 16) == 0 &&
          (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ')))
         return PROXY_MW_ENC_IDENTITY;
-    const char *ae = proxy_mw_headers_get(&req->headers, "Accept-Encoding");
-    if (!ae)
-        return c->dflt >= 0 ? (proxy_mw_encoding_t)c->dflt : PROXY_MW_ENC_IDENTITY;
-    int best = -1;
+    int best = -1, seen = 0;
     double best_q = 0;
-    /* RFC 9110 §12.5.3: an empty field value means identity only. */
-    for (const char *s = ae; *s;) {
-        while (*s == ' ' || *s == '\t' || *s == ',')
-            s++;
-        const char *e = s;
-        while (*e && *e != ',')
-            e++;
-        int enc;
-        double q;
-        if (e > s && parse_element(c, s, e, &enc, &q) &&
-            (best < 0 || q > best_q || (q == best_q && rank_of(c, enc) < rank_of(c, best)))) {
-            best = enc;
-            best_q = q;
+    /* Every Accept-Encoding line counts, as one comma list (RFC 9110 §5.3; Traefik's
+     * parseAcceptableEncodings). An empty value means identity only (§12.5.3). */
+    for (size_t i = 0; i < req->headers.len; i++) {
+        if (strcasecmp(req->headers.v[i].name, "Accept-Encoding"))
+            continue;
+        seen = 1;
+        for (const char *s = req->headers.v[i].value; *s;) {
+            while (*s == ' ' || *s == '\t' || *s == ',')
+                s++;
+            const char *e = s;
+            while (*e && *e != ',')
+                e++;
+            int enc;
+            double q;
+            if (e > s && parse_element(c, s, e, &enc, &q) &&
+                (best < 0 || q > best_q || (q == best_q && rank_of(c, enc) < rank_of(c, best)))) {
+                best = enc;
+                best_q = q;
+            }
+            s = e;
         }
-        s = e;
     }
+    if (!seen)
+        return c->dflt >= 0 ? (proxy_mw_encoding_t)c->dflt : PROXY_MW_ENC_IDENTITY;
     if (best == ENC_STAR)
         best = c->dflt >= 0 ? c->dflt : c->enc[0];
     return best > 0 ? (proxy_mw_encoding_t)best : PROXY_MW_ENC_IDENTITY;
@@ -251,6 +256,11 @@ int proxy_mw_compress_response(const void *cfg, proxy_mw_encoding_t enc,
         return 0;
     if (body_len >= 0 && body_len < c->min_bytes)
         return 0;
+    /* a part of a resource (206) stays as it is: its range counts bytes of the identity
+     * body (gzhttp's rule under Traefik); ranges of the compressed body are not offered */
+    if (proxy_mw_headers_get(h, "Content-Range"))
+        return 0;
+    proxy_mw_headers_del(h, "Accept-Ranges");
     proxy_mw_headers_del(h, "Content-Length");
     proxy_mw_headers_set(h, "Content-Encoding", proxy_mw_encoding_name(enc));
     return 1;

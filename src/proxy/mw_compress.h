@@ -28,14 +28,15 @@ void proxy_mw_compress_free(void *cfg);
 proxy_mw_encoding_t proxy_mw_compress_negotiate(const void *cfg, const proxy_mw_req_t *req);
 /** Response phase, on the upstream headers in resp. body_len is the body length when
  *  known, -1 for a streamed body (no Content-Length). Returns 1 and edits resp
- *  (Content-Encoding set, Content-Length dropped, Vary: Accept-Encoding added) when the
- *  body is to be compressed with enc; returns 0 and leaves resp alone when enc is
- *  IDENTITY, the status has no body (1xx, 204, 304), Content-Encoding is already set,
- *  a known length is under minResponseBodyBytes, or the Content-Type is excluded (or not
- *  included). A streamed body is compressed whatever its size and flushed after every
- *  piece (PROXY_MW_Z_FLUSH), as with Traefik: Go's reverse proxy flushes a streamed
- *  response after each write, and Traefik's compress writer starts compressing on a
- *  flush even short of the minimum. */
+ *  (Content-Encoding set, Content-Length and Accept-Ranges dropped, Vary: Accept-Encoding
+ *  added) when the body is to be compressed with enc; returns 0 and leaves resp alone
+ *  (but for Vary) when enc is IDENTITY, the status has no body (1xx, 204, 304),
+ *  Content-Encoding or Content-Range is set, a known length is under
+ *  minResponseBodyBytes, or the Content-Type is excluded (or not included). A streamed
+ *  body is compressed whatever its size, as with Traefik: Go's reverse proxy flushes a
+ *  streamed response after each write, and Traefik's compress writer starts compressing
+ *  on a flush even short of the minimum. The caller flushes after every piece
+ *  (PROXY_MW_Z_FLUSH). */
 int proxy_mw_compress_response(const void *cfg, proxy_mw_encoding_t enc,
                                proxy_mw_resp_t *resp, long long body_len);
 /** The Content-Encoding token of enc ("gzip", "br", "identity"). */

@@ -53,7 +53,6 @@ struct proxy_rq {
     const void *compress_cfg;         /* the first compress middleware */
     proxy_mw_encoding_t enc;
     proxy_mw_compressor_t *z;
-    int z_flush; /* a body of unknown length: flushed after every piece */
     uint64_t resp_seen; /* response body bytes counted against the chain's resp_max */
     size_t err_mw;  /* 1 + the chain index of the errors middleware that caught a status */
     int err_status; /* the status it caught */
@@ -318,7 +317,6 @@ static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len, 
     if (rq->compress_cfg && rq->enc != PROXY_MW_ENC_IDENTITY && resp->status != 101 &&
         proxy_mw_compress_response(rq->compress_cfg, rq->enc, resp, body_len) == 1 &&
         proxy_mw_compressor_new(rq->enc, &rq->z) == 0) {
-        rq->z_flush = body_len < 0; /* streamed: each piece goes out compressed at once */
         return PROXY_FWD_FILTER | sniff;
     }
     /* a body of unknown length is counted against the limit as it passes */
@@ -337,8 +335,11 @@ static int on_fwd_body(void *ud, const char *data, size_t len, int last, proxy_f
     }
     if (!rq->z)
         return len ? sink(sink_ud, data, len) : 0;
-    int mode = last ? PROXY_MW_Z_FINISH : rq->z_flush ? PROXY_MW_Z_FLUSH : PROXY_MW_Z_MORE;
-    return proxy_mw_compressor_push(rq->z, data, len, mode, sink, sink_ud);
+    /* each piece read from the server goes out compressed at once, with a length or
+     * without: a slow server's bytes are not held back (Go's reverse proxy flushes a
+     * streamed body at once, any other within its 100 ms FlushInterval) */
+    return proxy_mw_compressor_push(rq->z, data, len, last ? PROXY_MW_Z_FINISH : PROXY_MW_Z_FLUSH,
+                                    sink, sink_ud);
 }
 
 static void on_fwd_done(void *ud, const proxy_fwd_result_t *res)

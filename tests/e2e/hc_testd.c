@@ -114,9 +114,10 @@ static void slow(hc_http_req_t *req, void *arg)
     uv_timer_start(t, slow_fire, (uint64_t)query_long(req, "ms", 100, 59999), 0);
 }
 
-/* GET /drip?pieces=N&size=B&ms=M&type=T: a streamed body (no Content-Length) of N
- * pieces of B bytes of compressible text, one every M ms, as Content-Type T (default
- * text/plain): a slow stream or an event stream, for the compress middleware. */
+/* GET /drip?pieces=N&size=B&ms=M&type=T[&length=1]: a streamed body (no Content-Length,
+ * or with length=1 one announcing it all) of N pieces of B bytes of compressible text,
+ * one every M ms, as Content-Type T (default text/plain): a slow stream or an event
+ * stream, for the compress middleware. */
 typedef struct drip {
     uv_timer_t timer;
     hc_http_req_t *req;
@@ -164,7 +165,7 @@ static void drip(hc_http_req_t *req, void *arg)
     d->size = query_long(req, "size", 100, 8192);
     long ms = query_long(req, "ms", 200, 10000);
     hc_http_res_header(req, "Content-Type", t ? hc_http_req_strndup(req, t, tlen) : "text/plain");
-    hc_http_res_start(req, 200, -1);
+    hc_http_res_start(req, 200, query_long(req, "length", 0, 1) ? d->left * d->size : -1);
     uv_timer_init(hc_http_req_loop(req), &d->timer);
     d->timer.data = d;
     hc_http_req_on_close(req, drip_gone, d);

@@ -17,7 +17,7 @@ import time
 import types
 import zlib
 
-from harness import Tap, free_port
+from harness import Tap, free_port, raw_request
 from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, headers_all, ingress_yaml,
                        middleware_yaml, request, routed_to, seed, service_yaml, wait_for)
 
@@ -242,6 +242,16 @@ class Untyped(http.server.BaseHTTPRequestHandler):
             body = b"{}"
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
+        elif self.path == "/ranged":  # byte ranges of 4 KiB of text
+            body = (b"ranged text " * 400)[:4096]
+            if self.headers.get("Range") == "bytes=0-2047":
+                body = body[:2048]
+                self.send_response(206)
+                self.send_header("Content-Range", "bytes 0-2047/4096")
+            else:
+                self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Accept-Ranges", "bytes")
         elif self.path == "/stream":  # chunked, its first bytes 300 ms late
             self.send_response(200)
             self.send_header("Transfer-Encoding", "chunked")
@@ -478,11 +488,23 @@ def compress_gzip_and_minimum():
     assert header(hs, "Content-Encoding") == "gzip", "list order breaks q ties: %r" % hs
     _, hs, _ = web("gz", "/text?n=4096", headers={"Accept-Encoding": "gzip;q=0.5, br"})
     assert header(hs, "Content-Encoding") == "br", hs
+    # every Accept-Encoding line counts, as one list
+    data, _ = raw_request(S["proxy"].web, b"GET /text?n=4096 HTTP/1.1\r\nHost: gz.test\r\nConnection: close\r\n"
+                          b"Accept-Encoding: identity\r\nAccept-Encoding: br\r\n\r\n")
+    assert re.search(rb"\r\nContent-Encoding: br(\r\n|$)", data.partition(b"\r\n\r\n")[0]), data[:300]
+    # a compressed body offers no ranges; a 206 passes as it is (its range counts
+    # identity bytes), as gzhttp does under Traefik
+    status, hs, body = web("sniffgz", "/ranged", headers={"Accept-Encoding": "gzip"})
+    assert header(hs, "Content-Encoding") == "gzip" and header(hs, "Accept-Ranges") is None, hs
+    status, hs, body = web("sniffgz", "/ranged", headers={"Accept-Encoding": "gzip", "Range": "bytes=0-2047"})
+    assert status == 206 and header(hs, "Content-Encoding") is None and len(body) == 2048, (status, hs)
+    assert header(hs, "Content-Range") == "bytes 0-2047/4096", hs
 
 
 def stream_timeline(host, path, accept):
     """GETs a streamed response, returning (headers, [(seconds since the head, bytes of
-    decoded body so far)], total seconds): when each part reached the client."""
+    decoded body so far (br: of body received))], total seconds): when each part reached
+    the client."""
     c = http.client.HTTPConnection("127.0.0.1", S["proxy"].web, timeout=10)
     c.request("GET", path, headers={"Host": host + ".test", "Accept-Encoding": accept})
     r = c.getresponse()
@@ -493,7 +515,7 @@ def stream_timeline(host, path, accept):
         data = r.read1(65536)
         if not data:
             break
-        got += len(gz.decompress(data)) if gz else len(data)
+        got += len(gz.decompress(data)) if gz else len(data)  # br: the bytes that came
         marks.append((time.monotonic() - t0, got))
     c.close()
     return r.getheaders(), marks, time.monotonic() - t0
@@ -501,16 +523,22 @@ def stream_timeline(host, path, accept):
 
 @t.test
 def compress_streams_as_it_goes():
-    """Streamed bodies (no Content-Length) through compress: compressed whatever their
-    size and flushed piece by piece, so an event stream, a slow stream of short pieces
-    and one of long pieces each reach the client as they come (Traefik: Go's reverse
-    proxy flushes after each write, and the compress writer starts on a flush)."""
+    """Bodies through compress flushed piece by piece: an event stream, a slow stream of
+    short pieces and one of long pieces each reach the client as they come, streamed
+    bodies compressed whatever their size (Traefik: Go's reverse proxy flushes after each
+    write, and the compress writer starts on a flush); a slow body with a Content-Length
+    too, in gzip and br (Go flushes it within its 100 ms FlushInterval)."""
     for path, encoding in (("/drip?type=text/event-stream&size=40&pieces=4&ms=300", "gzip"),
                            ("/drip?size=100&pieces=4&ms=300", "gzip"),
-                           ("/drip?size=3000&pieces=4&ms=300", "gzip")):
-        hs, marks, total = stream_timeline("gz", path, "gzip, br")
+                           ("/drip?size=3000&pieces=4&ms=300", "gzip"),
+                           ("/drip?size=3000&pieces=4&ms=300&length=1", "gzip"),
+                           ("/drip?size=3000&pieces=4&ms=300&length=1", "br")):
+        hs, marks, total = stream_timeline("gz", path, encoding)
         assert header(hs, "Content-Encoding") == encoding, (path, hs)
         size = int(path.split("size=")[1].split("&")[0])
+        if encoding == "br":  # several pieces, the first long before the end
+            assert len(marks) >= 3 and marks[0][0] < total - 0.6 and total > 0.8, (path, marks, total)
+            continue
         first = next((t for t, n in marks if n >= size), None)
         assert marks[-1][1] == 4 * size and total > 0.8, (path, marks, total)
         assert first is not None and first < total - 0.6, ("the first piece waited", path, marks, total)
