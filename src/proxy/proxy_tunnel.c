@@ -202,7 +202,8 @@ int proxy_tunnel_go(proxy_tunnel_t *t, int status)
         return 0;
     }
     touch(t);
-    uv_timer_start(&t->timer, on_idle, t->idle_ms, 0);
+    if (t->idle_ms)
+        uv_timer_start(&t->timer, on_idle, t->idle_ms, 0);
     hc_http_client_raw_pause(t->raw, 0); /* may deliver bytes that followed the 101 */
     return !t->closing;                  /* (their copy may have failed) */
 }

@@ -43,7 +43,9 @@ typedef struct proxy_upstream_opts {
     uint64_t response_timeout_ms; /* request sent -> response head; 0 = none (Traefik) */
     uint64_t idle_conn_timeout_ms; /* pooled upstream connection; 0 = 90 s */
     unsigned max_idle_per_server;  /* pooled connections per server; 0 = 200 */
-    uint64_t tunnel_idle_ms;       /* Upgrade tunnel with no byte either way; 0 = 1 h */
+    uint64_t tunnel_idle_ms;       /* Upgrade tunnel with no byte either way; 0 = never, as
+                                      Traefik sets no deadline on a hijacked connection (the
+                                      client and server keep it alive or end it) */
     uint32_t passive_down_ms; /* a connect failure takes a server out this long; 0 = 10 s */
     unsigned max_attempts;    /* servers tried on connect failure; 0 = up to 16 */
     /* forwardedHeaders: X-Forwarded-* and X-Real-Ip from peers in trusted_ips (CIDRs or

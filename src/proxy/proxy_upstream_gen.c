@@ -38,8 +38,6 @@ proxy_upstream_shared_t *proxy_upstream_shared_new(uv_loop_t *loop,
         sh->o.idle_conn_timeout_ms = 90000;
     if (!sh->o.max_idle_per_server)
         sh->o.max_idle_per_server = 200;
-    if (!sh->o.tunnel_idle_ms)
-        sh->o.tunnel_idle_ms = 3600 * 1000;
     if (!sh->o.passive_down_ms)
         sh->o.passive_down_ms = 10000;
     sh->health = proxy_health_new();

@@ -95,6 +95,11 @@ def forwarded_and_hop_by_hop_headers():
     assert h.get("X-Forwarded-Port") == str(S["proxy"].web) or h.get("X-Forwarded-Port") == "80", h
     assert h.get("Host") == "ops.test", "passHostHeader defaults to true: %r" % h
     assert h.get("X-Forwarded-Server") == socket.gethostname(), h
+    # curl --http2's h2c upgrade: answered over HTTP/1.1, nothing of it reaching the server
+    status, _, body = get(S["proxy"].web, "/h", host="ops.test", headers={
+        "Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c", "HTTP2-Settings": "AAMAAABkAAQAAP__"})
+    h = echo(body)["headers"]
+    assert status == 200 and not {"Upgrade", "HTTP2-Settings", "Connection"} & set(h), (status, h)
 
 
 @t.test
