@@ -3,6 +3,7 @@
  * buffer (one buffer, one write per batch), server-sent events and error responses. */
 #include "core/hc_http_internal.h"
 #include "core/hc_alloc.h"
+#include "core/hc_http_status.h"
 #include "core/hc_log.h"
 
 #include <errno.h>
@@ -638,7 +639,17 @@ void hc_http_conn_fail(hc_http_conn_t *c, int status, const char *msg)
     rq->close_cb = NULL;
     rq->msg_complete = 1;
     hc_buf_reset(&rq->res_hdrs);
-    hc_http_respond_error(&rq->pub, status, msg);
+    if (c->srv->o.go_errors) {
+        char body[256];
+        int n = snprintf(body, sizeof(body), status == 431 ? "%d %s" : "%d %s: %s", status,
+                         hc_http_status_text(status), msg);
+        hc_log(HC_LOG_INFO, "request rejected", HC_LI("status", status), HC_LS("reason", msg),
+               NULL);
+        hc_http_respond(&rq->pub, status, "text/plain; charset=utf-8", body,
+                        n < (int)sizeof(body) ? (size_t)n : sizeof(body) - 1);
+    } else {
+        hc_http_respond_error(&rq->pub, status, msg);
+    }
     hc_http_conn_close_after_write(c);
 }
 

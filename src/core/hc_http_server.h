@@ -41,6 +41,9 @@ typedef struct hc_http_server_opts {
                                    body within header_timeout_ms of the head's start: Go's
                                    ReadTimeout is one deadline) */
     hc_tls_ctx_t *tls;          /* non-NULL: TLS listener (the server takes a reference) */
+    int go_errors;              /* the server's own error answers (a malformed request, 431, 501,
+                                   ...) as Go's server writes them: text/plain "400 Bad Request: why",
+                                   not hearth's JSON */
     int tls_plain_fallback;     /* with tls: a connection whose first byte cannot start a
                                    TLS handshake is served as plain HTTP (its requests
                                    have no hc_http_req_tls), as Traefik's entry points

@@ -250,7 +250,9 @@ def long_heads_pass_as_traefik_takes_them():
     seen = echo(body)["headers"]
     assert all(seen.get(k) == v for k, v in fields.items()), len(seen)
     raw = b"GET / HTTP/1.1\r\nHost: big.test\r\n" + b"".join(b"X-D%d: v\r\n" % i for i in range(10000)) + b"\r\n"
-    assert status_of(raw_request(p.web, raw)[0]) == 431
+    data = raw_request(p.web, raw)[0]
+    assert status_of(data) == 431 and b"text/plain; charset=utf-8" in data, data[:300]
+    assert data.endswith(b"\r\n\r\n431 Request Header Fields Too Large"), "Go's error text: %r" % data[-200:]
 
 
 @t.test
