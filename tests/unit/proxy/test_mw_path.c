@@ -166,6 +166,24 @@ static void test_regex_dollar_is_end_of_text(void **state)
     proxy_mw_regex_free(re);
 }
 
+/* A rule's yes-or-no match runs in linear time, as Go's RE2: a pattern that makes a
+ * backtracking search explode still matches (a miss would let the request past its
+ * router to a lower one). */
+static void test_regex_match_no_backtracking_budget(void **state)
+{
+    char err[256], subject[64];
+    proxy_mw_regex_t *re;
+    assert_int_equal(proxy_mw_regex_compile("^/r/(a+)+$|^/r/a+b$", &re, err, sizeof(err)), 0);
+    for (size_t n = 5; n <= 50; n += 15) {
+        int k = snprintf(subject, sizeof(subject), "/r/%.*sb", (int)n,
+                         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        assert_int_equal(proxy_mw_regex_find(re, subject, (size_t)k, NULL, NULL), 1);
+        subject[k - 1] = 'c'; /* neither branch */
+        assert_int_equal(proxy_mw_regex_find(re, subject, (size_t)k, NULL, NULL), 0);
+    }
+    proxy_mw_regex_free(re);
+}
+
 /* What Go's regexp refuses is refused (Traefik would disable the router); what it takes,
  * character classes holding the same characters included, compiles. */
 static void test_regex_go_syntax_only(void **state)
@@ -205,6 +223,7 @@ int main(void)
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_go_replace_all_table),
         cmocka_unit_test(test_regex_dollar_is_end_of_text),
+        cmocka_unit_test(test_regex_match_no_backtracking_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
