@@ -119,6 +119,13 @@ struct hc_http_server {
     char server_hdr[96];
     uv_tcp_t listeners[4];
     unsigned nlisteners, open_handles;
+    /* Descriptors running out: a listener is closed (its spare, a dup of the socket,
+     * keeps the port and its queue) and reopened from the spare after a backoff. */
+    int spare[4];               /* -1: none */
+    unsigned paused;            /* bit i: listener i is closed (or closing) for that */
+    unsigned closed;            /* bit i: and its close has completed */
+    unsigned accept_backoff_ms; /* the last pause's wait (5 ms doubling to 1 s); 0 none */
+    uv_timer_t accept_timer;
     hc_http_conn_t *conns;
     hc_http_io_t *free_io;
     unsigned nfree_io;

@@ -7,10 +7,13 @@
 #include "core/hc_runtime.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Pooled io blocks (about 20 KiB each: the read buffer and a request's state). Every
  * connection in the middle of a request holds one, and a load of many connections in
@@ -75,17 +78,85 @@ hc_http_server_t *hc_http_server_new(uv_loop_t *loop, const hc_http_server_opts_
     uv_timer_init(loop, &s->pool_timer);
     s->pool_timer.data = s;
     uv_unref((uv_handle_t *)&s->pool_timer); /* never what keeps the loop running */
-    s->open_handles = 3;
+    uv_timer_init(loop, &s->accept_timer);
+    s->accept_timer.data = s;
+    s->open_handles = 4;
     return s;
+}
+
+enum { BACKOFF_FIRST_MS = 5, BACKOFF_MAX_MS = 1000, BACKLOG = 1024 };
+
+static void on_connection(uv_stream_t *listener, int status);
+
+/* Reopens the paused listeners from their spares, each taking a new spare first; while
+ * descriptors still run out, waits twice as long (Go's server: 5 ms doubling to 1 s). */
+static void on_accept_retry(uv_timer_t *t)
+{
+    hc_http_server_t *s = t->data;
+    for (unsigned i = 0; i < s->nlisteners && !s->draining; i++) {
+        if (!(s->closed >> i & 1))
+            continue;
+        int next = fcntl(s->spare[i], F_DUPFD_CLOEXEC, 0);
+        if (next < 0) {
+            s->accept_backoff_ms = s->accept_backoff_ms * 2 > BACKOFF_MAX_MS
+                                       ? BACKOFF_MAX_MS
+                                       : s->accept_backoff_ms * 2;
+            uv_timer_start(t, on_accept_retry, s->accept_backoff_ms, 0);
+            return;
+        }
+        uv_tcp_t *l = &s->listeners[i];
+        uv_tcp_init(s->loop, l);
+        l->data = s;
+        if (uv_tcp_open(l, s->spare[i]) || uv_listen((uv_stream_t *)l, BACKLOG, on_connection)) {
+            hc_log(HC_LOG_ERROR, "cannot reopen a listener", NULL);
+            abort(); /* a socket that was listening a moment ago */
+        }
+        s->spare[i] = next;
+        s->paused &= ~(1u << i);
+        s->closed &= ~(1u << i);
+        hc_log(HC_LOG_INFO, "accepting again", HC_LI("after_ms", s->accept_backoff_ms), NULL);
+    }
+}
+
+static void on_handle_closed(uv_handle_t *h);
+
+static void on_listener_paused(uv_handle_t *h)
+{
+    hc_http_server_t *s = h->data;
+    s->closed |= 1u << ((uv_tcp_t *)h - s->listeners);
+    if (s->draining) /* the drain began while it closed: it counts as closed now */
+        on_handle_closed(h);
+    else if (!uv_is_active((uv_handle_t *)&s->accept_timer))
+        uv_timer_start(&s->accept_timer, on_accept_retry, s->accept_backoff_ms, 0);
+}
+
+/* No descriptor left for a connection: libuv would retry the accept at once, forever
+ * when its reserve descriptor is taken by another thread (a spinning loop that never
+ * serves a signal). So the listener closes, its spare keeping the socket and the
+ * connections queued on it, until on_accept_retry. Returns 0, or -1 without a spare. */
+static int accept_pause(hc_http_server_t *s, uv_stream_t *listener, int status)
+{
+    unsigned i = (unsigned)((uv_tcp_t *)listener - s->listeners);
+    if (s->spare[i] < 0 || (s->paused >> i & 1))
+        return -1;
+    s->paused |= 1u << i;
+    s->accept_backoff_ms = s->accept_backoff_ms ? s->accept_backoff_ms : BACKOFF_FIRST_MS;
+    hc_log(HC_LOG_WARN, "accept paused: out of descriptors", HC_LS("error", uv_strerror(status)),
+           HC_LI("retry_ms", s->accept_backoff_ms), NULL);
+    uv_close((uv_handle_t *)listener, on_listener_paused);
+    return 0;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
 {
     hc_http_server_t *s = listener->data;
+    if ((status == UV_EMFILE || status == UV_ENFILE) && accept_pause(s, listener, status) == 0)
+        return;
     if (status < 0) {
         hc_log(HC_LOG_WARN, "accept failed", HC_LS("error", uv_strerror(status)), NULL);
         return;
     }
+    s->accept_backoff_ms = 0;
     if (s->draining)
         return;
     hc_http_conn_accept(s, listener);
@@ -96,10 +167,13 @@ int hc_http_server_listen(hc_http_server_t *s, const struct sockaddr *addr, int 
     if (s->nlisteners >= sizeof(s->listeners) / sizeof(s->listeners[0]) || s->draining)
         return -ENOSPC;
     uv_tcp_t *l = &s->listeners[s->nlisteners];
-    int rc = hc_tcp_listen(s->loop, l, addr, reuseport, 1024, on_connection);
+    int rc = hc_tcp_listen(s->loop, l, addr, reuseport, BACKLOG, on_connection);
     if (rc < 0)
         return rc;
+    uv_os_fd_t fd;
     l->data = s;
+    s->spare[s->nlisteners] =
+        uv_fileno((uv_handle_t *)l, &fd) == 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
     s->nlisteners++;
     s->open_handles++;
     return 0;
@@ -222,6 +296,7 @@ static void finish_drain(hc_http_server_t *s)
     uv_close((uv_handle_t *)&s->idle, on_handle_closed);
     uv_close((uv_handle_t *)&s->drain_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->pool_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->accept_timer, on_handle_closed);
 }
 
 void hc_http_server_conn_gone(hc_http_server_t *s, hc_http_conn_t *c)
@@ -264,8 +339,16 @@ void hc_http_server_drain(hc_http_server_t *s, unsigned deadline_ms, hc_http_ser
     s->draining = 1;
     s->done_cb = done;
     s->done_arg = arg;
-    for (unsigned i = 0; i < s->nlisteners; i++)
-        uv_close((uv_handle_t *)&s->listeners[i], on_handle_closed);
+    uv_timer_stop(&s->accept_timer);
+    for (unsigned i = 0; i < s->nlisteners; i++) {
+        if (s->closed >> i & 1) /* closed already */
+            s->open_handles--;
+        else if (!(s->paused >> i & 1)) /* else on_listener_paused counts it */
+            uv_close((uv_handle_t *)&s->listeners[i], on_handle_closed);
+        if (s->spare[i] >= 0)
+            close(s->spare[i]);
+        s->spare[i] = -1;
+    }
     for (hc_http_conn_t *c = s->conns, *n; c; c = n) {
         n = c->next;
         if (!c->io || !c->io->rq.active)

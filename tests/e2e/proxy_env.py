@@ -146,16 +146,18 @@ def secret_yaml(ns, name, cert_pem, key_pem):
 
 class Proxy:
     """`hearth proxy` on free loopback ports reading manifests from self.dir (and an
-    optional file-provider file); waits for /ping."""
+    optional file-provider file); waits for /ping. prefix runs it through a wrapper
+    (prlimit) that execs it."""
 
-    def __init__(self, manifests=None, file_yaml=None, extra=(), workers=2, access_log=False, env=None):
+    def __init__(self, manifests=None, file_yaml=None, extra=(), workers=2, access_log=False, env=None,
+                 prefix=()):
         self.tmp = tempfile.mkdtemp(prefix="hearth-proxy-e2e-")
         self.dir = os.path.join(self.tmp, "manifests")
         os.mkdir(self.dir)
         for fname, text in (manifests or {}).items():
             self.write(fname, text)
         self.web, self.websecure, self.api = free_port(), free_port(), free_port()
-        args = [binary("hearth"), "proxy", "--manifests", self.dir,
+        args = list(prefix) + [binary("hearth"), "proxy", "--manifests", self.dir,
                 "--web", "127.0.0.1:%d" % self.web, "--websecure", "127.0.0.1:%d" % self.websecure,
                 "--api", "127.0.0.1:%d" % self.api, "--workers", str(workers)]
         self.file = None

@@ -255,6 +255,48 @@ def long_heads_pass_as_traefik_takes_them():
     assert data.endswith(b"\r\n\r\n431 Request Header Fields Too Large"), "Go's error text: %r" % data[-200:]
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time of a process so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@t.test
+def out_of_descriptors_pauses_accepting_and_recovers():
+    """Idle clients use up the descriptors (ulimit -n): accepting pauses with a backoff,
+    one log line each, rather than a loop that spins (and, with workers sharing the
+    descriptor table, never serves a signal again); once they leave, it serves again and
+    stops on SIGTERM."""
+    be = S["big"]
+    cfg = ("http:\n  routers:\n    r:\n      rule: PathPrefix(`/`)\n      service: s\n  services:\n"
+           "    s:\n      loadBalancer:\n        servers:\n        - url: http://127.0.0.1:%d\n" % be.port)
+    p = Proxy(file_yaml=cfg, prefix=["prlimit", "--nofile=192:192"])
+    conns = []
+    try:
+        for _ in range(400):
+            conns.append(socket.create_connection(("127.0.0.1", p.web), timeout=5))
+        wait_for(lambda: "accept paused" in p.output(), timeout=10, what="accepting paused")
+        before = cpu_seconds(p.proc.pid)
+        time.sleep(2.0)
+        used = cpu_seconds(p.proc.pid) - before
+        assert used < 0.6, "%.2f s of CPU in 2 s: spinning" % used
+        paused = p.output().count("accept paused")
+        assert paused <= 80, "%d pause lines: the log floods" % paused
+        for c in conns:
+            c.close()
+        conns = []
+        wait_for(lambda: get(p.web, "/", host="any.test", timeout=3)[0] == 200, timeout=20,
+                 what="served again once the clients left")
+        assert "accepting again" in p.output()
+        rc = p.proc.stop(timeout=10)
+        assert rc == 0 and "AddressSanitizer" not in p.output(), (rc, p.output()[-2000:])
+    finally:
+        for c in conns:
+            c.close()
+        p.stop()
+
+
 @t.test
 def router_observability_annotations_opt_out():
     """router.observability.accesslogs / metrics "false" (any case, as Traefik decodes
