@@ -125,6 +125,8 @@ struct hc_http_server {
     unsigned paused;            /* bit i: listener i is closed (or closing) for that */
     unsigned closed;            /* bit i: and its close has completed */
     unsigned accept_backoff_ms; /* the last pause's wait (5 ms doubling to 1 s); 0 none */
+    uint64_t pause_logged;      /* loop time of the last "accept paused" line */
+    unsigned pauses;            /* pauses since then */
     uv_timer_t accept_timer;
     hc_http_conn_t *conns;
     hc_http_io_t *free_io;

@@ -114,7 +114,6 @@ static void on_accept_retry(uv_timer_t *t)
         s->spare[i] = next;
         s->paused &= ~(1u << i);
         s->closed &= ~(1u << i);
-        hc_log(HC_LOG_INFO, "accepting again", HC_LI("after_ms", s->accept_backoff_ms), NULL);
     }
 }
 
@@ -141,8 +140,15 @@ static int accept_pause(hc_http_server_t *s, uv_stream_t *listener, int status)
         return -1;
     s->paused |= 1u << i;
     s->accept_backoff_ms = s->accept_backoff_ms ? s->accept_backoff_ms : BACKOFF_FIRST_MS;
-    hc_log(HC_LOG_WARN, "accept paused: out of descriptors", HC_LS("error", uv_strerror(status)),
-           HC_LI("retry_ms", s->accept_backoff_ms), NULL);
+    s->pauses++;
+    uint64_t now = uv_now(s->loop);
+    if (!s->pause_logged || now - s->pause_logged >= 1000) { /* a line a second at most */
+        hc_log(HC_LOG_WARN, "accept paused: out of descriptors",
+               HC_LS("error", uv_strerror(status)), HC_LI("retry_ms", s->accept_backoff_ms),
+               HC_LI("pauses", s->pauses), NULL);
+        s->pause_logged = now;
+        s->pauses = 0;
+    }
     uv_close((uv_handle_t *)listener, on_listener_paused);
     return 0;
 }
@@ -156,7 +162,10 @@ static void on_connection(uv_stream_t *listener, int status)
         hc_log(HC_LOG_WARN, "accept failed", HC_LS("error", uv_strerror(status)), NULL);
         return;
     }
-    s->accept_backoff_ms = 0;
+    if (s->accept_backoff_ms) { /* descriptors are back (Go resets its wait here too) */
+        hc_log(HC_LOG_INFO, "accepting again", HC_LI("after_ms", s->accept_backoff_ms), NULL);
+        s->accept_backoff_ms = 0;
+    }
     if (s->draining)
         return;
     hc_http_conn_accept(s, listener);

@@ -750,11 +750,15 @@ static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int stat
     }
     int conn_fail = connect_failed(creq);
     if (conn_fail && f->server) {
-        atomic_store(&f->server->passive->down_until,
-                     proxy_health_now_ms() + f->sh->o.passive_down_ms);
-        hc_log(HC_LOG_WARN, "upstream unreachable", HC_LS("service", f->lb->name),
-               HC_LS("server", f->server->url), HC_LS("reason", hc_http_client_req_error(creq)),
-               NULL);
+        /* out of descriptors here is not the server's fault: it stays in rotation */
+        int local = status == -EMFILE || status == -ENFILE;
+        if (!local)
+            atomic_store(&f->server->passive->down_until,
+                         proxy_health_now_ms() + f->sh->o.passive_down_ms);
+        hc_log(HC_LOG_WARN,
+               local ? "upstream not reached: out of descriptors" : "upstream unreachable",
+               HC_LS("service", f->lb->name), HC_LS("server", f->server->url),
+               HC_LS("reason", hc_http_client_req_error(creq)), NULL);
     }
     if (conn_fail && may_retry(f)) {
         /* the retry middleware wraps the whole service: a weighted one picks again */
