@@ -46,7 +46,8 @@ typedef struct proxy_api_query {
 /** One object of each kind in Traefik's shape (new references): a router (name,
  *  provider, rule, service, middlewares, entryPoints, priority, tls, status, using,
  *  error), a service (loadBalancer or weighted, status, usedBy, serverStatus, type), a
- *  middleware ("<type>": spec, status, usedBy, type lowercased). */
+ *  middleware ("<type>": spec, status, usedBy, type lowercased). The object is one of
+ *  api->gen's configuration (usedBy and a middleware's status are found by its place). */
 json_t *proxy_api_router_json(const proxy_api_t *api, const proxy_router_t *r);
 json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s);
 json_t *proxy_api_middleware_json(const proxy_api_t *api, const proxy_middleware_t *m);

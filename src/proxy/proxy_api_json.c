@@ -83,21 +83,13 @@ json_t *proxy_api_router_json(const proxy_api_t *api, const proxy_router_t *r)
     return o;
 }
 
-/* The routers naming service (or middleware) name, sorted (they are in name order):
- * routers only, as Traefik's PopulateUsedBy (a weighted parent is not listed). */
-static json_t *used_by(const proxy_gen_t *g, const char *name, int middleware)
+/* The routers naming the service or middleware in slot s of g's users (they are in name
+ * order): routers only, as Traefik's PopulateUsedBy (a weighted parent is not listed). */
+static json_t *used_by(const proxy_gen_t *g, size_t s)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < g->cfg->nrouters; i++) {
-        const proxy_router_t *r = &g->cfg->routers[i];
-        int uses = 0;
-        if (!middleware)
-            uses = r->service_name && !strcmp(r->service_name, name);
-        for (size_t k = 0; middleware && !uses && k < r->nmiddlewares; k++)
-            uses = !strcmp(r->middleware_names[k], name);
-        if (uses)
-            json_array_append_new(a, json_string(r->name));
-    }
+    for (uint32_t i = g->users_at[s]; i < g->users_at[s + 1]; i++)
+        json_array_append_new(a, json_string(g->cfg->routers[g->users[i]].name));
     return a;
 }
 
@@ -182,7 +174,8 @@ json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s)
     }
     set_status(o, s->status, s->errors, s->nerrors);
     if (api->gen)
-        json_object_set_new(o, "usedBy", used_by(api->gen, s->name, 0));
+        json_object_set_new(o, "usedBy", used_by(api->gen, (size_t)(s - api->gen->cfg->services)));
+
     json_object_set_new(o, "name", json_string(s->name));
     json_object_set_new(o, "provider", json_string(proxy_provider_name(s->provider)));
     static const char *const types[] = {[PROXY_SERVICE_LOADBALANCER] = "loadbalancer",
@@ -215,7 +208,9 @@ json_t *proxy_api_middleware_json(const proxy_api_t *api, const proxy_middleware
     json_object_set_new(o, m->type, m->spec ? json_deep_copy(m->spec) : json_object());
     middleware_status(api, m, o);
     if (api->gen)
-        json_object_set_new(o, "usedBy", used_by(api->gen, m->name, 1));
+        json_object_set_new(
+            o, "usedBy",
+            used_by(api->gen, api->gen->cfg->nservices + (size_t)(m - api->gen->cfg->middlewares)));
     json_object_set_new(o, "name", json_string(m->name));
     json_object_set_new(o, "provider", json_string(proxy_provider_name(m->provider)));
     char type[64];

@@ -17,10 +17,15 @@
 #include <string.h>
 #include <strings.h>
 
+/* A hash table of chained entries (a configuration of 10,000 servers must not cost a
+ * linear search per server when a reload refs them all). */
 struct proxy_health {
     pthread_mutex_t lock;
-    proxy_health_entry_t *entries;
+    proxy_health_entry_t **buckets; /* nbuckets (a power of two) chains */
+    size_t nbuckets, n;
 };
+
+enum { BUCKETS_FIRST = 64 };
 
 uint64_t proxy_health_now_ms(void)
 {
@@ -31,6 +36,8 @@ proxy_health_t *proxy_health_new(void)
 {
     proxy_health_t *h = hc_calloc(1, sizeof(*h));
     pthread_mutex_init(&h->lock, NULL);
+    h->nbuckets = BUCKETS_FIRST;
+    h->buckets = hc_calloc(h->nbuckets, sizeof(*h->buckets));
     return h;
 }
 
@@ -39,20 +46,56 @@ void proxy_health_free(proxy_health_t *h)
     if (!h)
         return;
     pthread_mutex_destroy(&h->lock);
+    hc_free(h->buckets);
     hc_free(h);
+}
+
+/* The chain where key (of hash) is or would go. Called with the lock held. */
+static proxy_health_entry_t **chain_of(proxy_health_t *h, uint64_t hash)
+{
+    return &h->buckets[hash & (h->nbuckets - 1)];
+}
+
+static proxy_health_entry_t *find(proxy_health_t *h, const char *key, uint64_t hash)
+{
+    proxy_health_entry_t *e = *chain_of(h, hash);
+    while (e && (e->hash != hash || strcmp(e->key, key)))
+        e = e->next;
+    return e;
+}
+
+/* Twice the buckets once there are more entries than buckets. Lock held. */
+static void grow(proxy_health_t *h)
+{
+    size_t old = h->nbuckets;
+    proxy_health_entry_t **b = h->buckets;
+    h->nbuckets *= 2;
+    h->buckets = hc_calloc(h->nbuckets, sizeof(*h->buckets));
+    for (size_t i = 0; i < old; i++)
+        for (proxy_health_entry_t *e = b[i], *next; e; e = next) {
+            next = e->next;
+            proxy_health_entry_t **pp = chain_of(h, e->hash);
+            e->next = *pp;
+            *pp = e;
+        }
+    hc_free(b);
 }
 
 proxy_health_entry_t *proxy_health_ref(proxy_health_t *h, const char *key)
 {
+    uint64_t hash = proxy_mw_hash(key);
     pthread_mutex_lock(&h->lock);
-    proxy_health_entry_t *e = h->entries;
-    while (e && strcmp(e->key, key))
-        e = e->next;
+    proxy_health_entry_t *e = find(h, key, hash);
     if (!e) {
+        if (h->n >= h->nbuckets)
+            grow(h);
         e = hc_calloc(1, sizeof(*e));
         e->key = hc_strdup(key);
-        e->next = h->entries;
-        h->entries = e;
+        e->hash = hash;
+        proxy_health_entry_t **pp = chain_of(h, hash);
+        e->next = *pp;
+        *pp = e;
+        h->n++;
     }
     e->refs++;
     pthread_mutex_unlock(&h->lock);
@@ -65,10 +108,11 @@ void proxy_health_unref(proxy_health_t *h, proxy_health_entry_t *e)
         return;
     pthread_mutex_lock(&h->lock);
     if (--e->refs == 0) {
-        proxy_health_entry_t **pp = &h->entries;
+        proxy_health_entry_t **pp = chain_of(h, e->hash);
         while (*pp != e)
             pp = &(*pp)->next;
         *pp = e->next;
+        h->n--;
         hc_free(e->key);
         hc_free(e);
     }
@@ -77,11 +121,10 @@ void proxy_health_unref(proxy_health_t *h, proxy_health_entry_t *e)
 
 int proxy_health_up(proxy_health_t *h, const char *key, uint64_t now_ms)
 {
-    int up = 1;
+    uint64_t hash = proxy_mw_hash(key);
     pthread_mutex_lock(&h->lock);
-    for (proxy_health_entry_t *e = h->entries; e; e = e->next)
-        if (!strcmp(e->key, key))
-            up = !atomic_load(&e->active_down) && atomic_load(&e->down_until) <= now_ms;
+    const proxy_health_entry_t *e = find(h, key, hash);
+    int up = !e || (!atomic_load(&e->active_down) && atomic_load(&e->down_until) <= now_ms);
     pthread_mutex_unlock(&h->lock);
     return up;
 }

@@ -23,6 +23,7 @@ typedef struct proxy_health proxy_health_t;
 /* One server's state. Reference-counted; key and pointer stay valid while held. */
 typedef struct proxy_health_entry {
     char *key;
+    uint64_t hash;             /* of key: the table's bucket */
     atomic_uint refs;          /* under the table lock */
     _Atomic uint64_t down_until; /* passive: monotonic ms until which it is out */
     atomic_int active_down;    /* active: the last probe failed */

@@ -306,6 +306,51 @@ static void entrypoints_check(proxy_gen_t *g)
 
 /* ---- generations ---- */
 
+/* The slot of the service or middleware a router names, or -1. */
+static long user_slot(const proxy_config_t *c, const char *name, int middleware)
+{
+    if (!middleware) {
+        const proxy_service_t *s = name ? proxy_config_service(c, name) : NULL;
+        return s ? s - c->services : -1;
+    }
+    const proxy_middleware_t *m = proxy_config_middleware(c, name);
+    return m ? (long)c->nservices + (m - c->middlewares) : -1;
+}
+
+/* users and users_at: each router under the service and the middlewares it names (a
+ * middleware named twice counts once), by a counting sort: slot s's count goes to
+ * users_at[s + 2], the sums make users_at[s + 1] where s's routers start, and placing
+ * them moves it to where they end, which is where s + 1's start. */
+static void users_build(proxy_gen_t *g)
+{
+    const proxy_config_t *c = g->cfg;
+    size_t slots = c->nservices + c->nmiddlewares;
+    g->users_at = hc_calloc(slots + 2, sizeof(*g->users_at));
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) {
+            for (size_t i = 2; i <= slots + 1; i++)
+                g->users_at[i] += g->users_at[i - 1];
+            g->users = hc_calloc(g->users_at[slots + 1] + 1, sizeof(*g->users));
+        }
+        for (size_t r = 0; r < c->nrouters; r++) {
+            const proxy_router_t *rt = &c->routers[r];
+            for (size_t k = 0; k <= rt->nmiddlewares; k++) {
+                long s = k ? user_slot(c, rt->middleware_names[k - 1], 1)
+                           : user_slot(c, rt->service_name, 0);
+                int seen = 0;
+                for (size_t j = 1; s >= 0 && j < k; j++)
+                    seen |= user_slot(c, rt->middleware_names[j - 1], 1) == s;
+                if (s < 0 || seen)
+                    continue;
+                if (pass)
+                    g->users[g->users_at[s + 1]++] = (uint32_t)r;
+                else
+                    g->users_at[s + 2]++;
+            }
+        }
+    }
+}
+
 int proxy_gen_build(const proxy_gen_input_t *in, proxy_gen_t **out)
 {
     *out = NULL;
@@ -322,6 +367,7 @@ int proxy_gen_build(const proxy_gen_input_t *in, proxy_gen_t **out)
     mws_parse(g);
     entrypoints_check(g);
     chains_build(g);
+    users_build(g);
     proxy_gen_tls_build(g); /* before the routes: it disables routers with broken options */
     if ((rc = proxy_route_build(g->cfg, "web", 0, &g->routes[PROXY_GEN_WEB])) ||
         (rc = proxy_route_build(g->cfg, "websecure", 1, &g->routes[PROXY_GEN_WEBSECURE])))
@@ -345,6 +391,8 @@ static void gen_free(proxy_gen_t *g)
         hc_free(ch->mws);
     }
     hc_free(g->chains);
+    hc_free(g->users);
+    hc_free(g->users_at);
     if (g->mws)
         for (size_t i = 0; i < g->cfg->nmiddlewares; i++) {
             proxy_mw_free(&g->mws[i].mw);

@@ -84,6 +84,10 @@ typedef struct proxy_gen {
     proxy_route_table_t *routes[PROXY_GEN_NEP];
     proxy_gen_mw_t *mws;      /* cfg->nmiddlewares entries */
     proxy_gen_chain_t *chains; /* cfg->nrouters entries: chains[r - cfg->routers] */
+    /* The API's usedBy, found once: the routers (indexes in cfg, in name order) naming
+     * service i are users[users_at[i]] to users[users_at[i + 1]]; the middlewares
+     * follow the services (index cfg->nservices + m). */
+    uint32_t *users, *users_at;
     /* Every problem of this generation, in order: manifest read errors, the --file
      * error, configuration errors, middleware and certificate errors. */
     proxy_config_error_t *errors;

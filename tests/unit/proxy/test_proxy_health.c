@@ -146,6 +146,29 @@ static void test_table(void **state)
     assert_int_equal(proxy_health_up(h, "http://a", now + 5000), 0); /* still held */
     proxy_health_unref(h, a2);
     assert_int_equal(proxy_health_up(h, "http://a", now + 5000), 1); /* gone: up */
+    /* thousands of servers (the table grows): each key its own entry, found again,
+     * released in any order */
+    enum { N = 5000 };
+    static proxy_health_entry_t *e[N];
+    char key[64];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "svc%d@file http://10.0.%d.%d:80", i, i / 256, i % 256);
+        e[i] = proxy_health_ref(h, key);
+        if (i % 7 == 0)
+            atomic_store(&e[i]->active_down, 1);
+    }
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof(key), "svc%d@file http://10.0.%d.%d:80", i, i / 256, i % 256);
+        assert_ptr_equal(proxy_health_ref(h, key), e[i]);
+        assert_int_equal(proxy_health_up(h, key, now), i % 7 != 0);
+        proxy_health_unref(h, e[i]);
+    }
+    for (int i = N; i-- > 0;)
+        if (i % 2)
+            proxy_health_unref(h, e[i]);
+    for (int i = 0; i < N; i += 2)
+        proxy_health_unref(h, e[i]);
+    assert_int_equal(proxy_health_up(h, "svc7@file http://10.0.0.7:80", now), 1); /* gone */
     proxy_health_free(h);
 }
 
