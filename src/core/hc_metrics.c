@@ -167,6 +167,30 @@ static void series_free(hc_series_t *s, size_t nlabels)
     hc_free(s);
 }
 
+void hc_metrics_retain(hc_metric_t *m, int (*keep)(void *ud, const char *const *values), void *ud)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->lock);
+    hc_series_t *prev = NULL;
+    for (hc_series_t *s = m->head, *next; s; s = next) {
+        next = s->next;
+        if (keep(ud, (const char *const *)s->values)) {
+            prev = s;
+            continue;
+        }
+        if (prev)
+            prev->next = next;
+        else
+            m->head = next;
+        if (m->tail == s)
+            m->tail = prev;
+        m->nseries--;
+        series_free(s, m->nlabels);
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
 static int values_ok(const hc_metric_t *m, const char *const *values)
 {
     if (m->nlabels && !values)

@@ -82,6 +82,10 @@ hc_metric_t *hc_metrics_histogram(hc_metrics_t *r, const char *name, const char 
  *  NULL, a value is NULL or longer than HC_METRICS_MAX_VALUE_LEN, or the family already
  *  has HC_METRICS_MAX_SERIES series (logged once per family). */
 hc_series_t *hc_metrics_series(hc_metric_t *m, const char *const *values);
+/** Removes the series of m whose label values keep(ud, values) refuses (returns 0), as
+ *  a configuration's series go when it drops what they describe. Only for a family whose
+ *  series pointers nobody keeps (each set looks its series up again). */
+void hc_metrics_retain(hc_metric_t *m, int (*keep)(void *ud, const char *const *values), void *ud);
 
 /** Adds n to a counter series (relaxed atomic, no lock). NULL or a non-counter: no-op. */
 void hc_metrics_counter_add(hc_series_t *s, uint64_t n);

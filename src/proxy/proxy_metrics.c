@@ -90,9 +90,48 @@ void proxy_metrics_retries(const char *service, unsigned n)
     hc_metrics_counter_add(hc_metrics_series(fam.svc_retries, (const char *[]){service}), n);
 }
 
+/* Whether the (service, url) of a server_up series is a server of g's configuration. */
+static int server_in_gen(void *ud, const char *const *values)
+{
+    const proxy_gen_t *g = ud;
+    const proxy_service_t *s = proxy_config_service(g->cfg, values[0]);
+    for (size_t k = 0; s && k < s->nservers; k++)
+        if (!strcmp(s->servers[k], values[1]))
+            return 1;
+    return 0;
+}
+
+/* The sans label of a certificate: its DNS names, comma-joined. */
+static void cert_sans(const proxy_gen_cert_t *c, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t k = 0; k < c->nsans && n < outlen; k++)
+        n += (size_t)snprintf(out + n, outlen - n, "%s%s", k ? "," : "", c->sans[k]);
+}
+
+/* Whether a tls_certs_not_after series (cn, serial, sans) is a certificate of g. */
+static int cert_in_gen(void *ud, const char *const *values)
+{
+    const proxy_gen_t *g = ud;
+    char sans[1024];
+    for (size_t i = 0; i < g->ncert_info; i++) {
+        const proxy_gen_cert_t *c = &g->cert_info[i];
+        cert_sans(c, sans, sizeof(sans));
+        if (!strcmp(c->cn, values[0]) && !strcmp(c->serial, values[1]) && !strcmp(sans, values[2]))
+            return 1;
+    }
+    return 0;
+}
+
 void proxy_metrics_refresh(const proxy_gen_t *g,
                            int (*up)(void *ud, const proxy_service_t *s, const char *url), void *ud)
 {
+    if (g) { /* the series of servers and certificates gone from the configuration go too
+                (Traefik drops a removed server's; a rotated certificate's would alert) */
+        hc_metrics_retain(fam.server_up, server_in_gen, (void *)g);
+        hc_metrics_retain(fam.cert_not_after, cert_in_gen, (void *)g);
+    }
     for (size_t i = 0; g && i < g->cfg->nservices; i++) {
         const proxy_service_t *s = &g->cfg->services[i];
         for (size_t k = 0; k < s->nservers; k++) {
@@ -104,10 +143,8 @@ void proxy_metrics_refresh(const proxy_gen_t *g,
     }
     for (size_t i = 0; g && i < g->ncert_info; i++) {
         const proxy_gen_cert_t *c = &g->cert_info[i];
-        char sans[1024] = "";
-        size_t n = 0;
-        for (size_t k = 0; k < c->nsans && n < sizeof(sans); k++)
-            n += (size_t)snprintf(sans + n, sizeof(sans) - n, "%s%s", k ? "," : "", c->sans[k]);
+        char sans[1024];
+        cert_sans(c, sans, sizeof(sans));
         hc_metrics_gauge_set(hc_metrics_series(fam.cert_not_after,
                                                (const char *[]){c->cn, c->serial, sans}),
                              (double)c->not_after);

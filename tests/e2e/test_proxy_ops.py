@@ -7,6 +7,7 @@ sticky cookie, active health check)."""
 import hashlib
 import json
 import os
+import re
 import socket
 import struct
 import threading
@@ -653,6 +654,23 @@ def file_hot_reload():
     p.write_file(cfg.replace("\n", "\n\n"))
     wait_for(lambda: "--file unchanged" in p.output(), what="the unchanged edit noticed")
     assert p.output().count("configuration loaded") == loaded
+
+
+@t.test
+def removed_server_leaves_metrics():
+    """A server gone from the configuration (a pod replaced in a rollout) leaves
+    traefik_service_server_up, as Traefik drops its series: they do not pile up."""
+    cfg = ("http:\n  routers:\n    r:\n      rule: PathPrefix(`/`)\n      service: s\n  services:\n"
+           "    s:\n      loadBalancer:\n        servers:\n        - url: http://127.0.0.1:%d\n"
+           "        - url: http://127.0.0.1:%d\n")
+    a, b = S["f1"].port, S["f2"].port
+    with Proxy(file_yaml=cfg % (a, b)) as p:
+        def up_urls():
+            text = get(p.api, "/metrics")[2].decode()
+            return sorted(re.findall(r'traefik_service_server_up\{service="s@file",url="([^"]+)"\}', text))
+        assert up_urls() == sorted(["http://127.0.0.1:%d" % a, "http://127.0.0.1:%d" % b]), up_urls()
+        p.write_file(cfg.replace("        - url: http://127.0.0.1:%d\n", "", 1) % b)
+        wait_for(lambda: up_urls() == ["http://127.0.0.1:%d" % b], timeout=10, what="the removed server's series gone")
 
 
 @t.test

@@ -131,6 +131,11 @@ def secret_rotation_without_restart():
     r = curl(p.websecure, "tls.test", S["tmp"] + "/new.pem")
     assert r.stdout.endswith("\n200"), r
     assert p.proc.pid == pid and p.proc.poll() is None
+    # the rotated-away certificate leaves traefik_tls_certs_not_after (no stale expiry)
+    from proxy_env import get
+    series = re.findall(r'traefik_tls_certs_not_after\{cn="(?:tls\.test|tls-rotated)"[^}]*\}',
+                        get(p.api, "/metrics")[2].decode())
+    assert len(series) == 1 and 'cn="tls-rotated"' in series[0], series
 
 
 def negotiated(port, extra=()):

@@ -245,6 +245,41 @@ static void test_series_limit(void **state)
     hc_metrics_free(r);
 }
 
+/* Series the configuration dropped go (a removed server's up gauge), and their room is
+ * free again for new ones. */
+static int keep_even(void *ud, const char *const *values)
+{
+    (void)ud;
+    return atoi(values[0]) % 2 == 0;
+}
+
+static void test_retain(void **state)
+{
+    hc_metrics_t *r = hc_metrics_new(0);
+    hc_metric_t *m = hc_metrics_gauge(r, "up", "", (const char *[]){"id", NULL});
+    char v[16];
+    for (int i = 0; i < HC_METRICS_MAX_SERIES; i++) {
+        snprintf(v, sizeof(v), "%d", i);
+        hc_metrics_gauge_set(hc_metrics_series(m, (const char *[]){v}), i);
+    }
+    assert_null(hc_metrics_series(m, (const char *[]){"new"})); /* full */
+    hc_metrics_retain(m, keep_even, NULL);
+    assert_non_null(hc_metrics_series(m, (const char *[]){"new"}));
+    hc_metrics_retain(m, keep_even, NULL); /* "new" is 0: kept; the tail moved */
+    hc_metrics_gauge_set(hc_metrics_series(m, (const char *[]){"10001"}), 1);
+    char *text = NULL;
+    hc_buf_t b;
+    hc_buf_init(&b, 0);
+    assert_int_equal(hc_metrics_render(r, &b), 0);
+    text = b.base;
+    assert_non_null(strstr(text, "up{id=\"9998\"} 9998\n"));
+    assert_null(strstr(text, "up{id=\"9999\"}"));
+    assert_null(strstr(text, "up{id=\"1\"}"));
+    assert_non_null(strstr(text, "up{id=\"new\"} 0\nup{id=\"10001\"} 1\n"));
+    hc_buf_free(&b);
+    hc_metrics_free(r);
+}
+
 static void test_render_respects_buffer_max(void **state)
 {
     hc_metrics_t *r = hc_metrics_new(0);
@@ -339,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_callback_evaluated_at_render),
         cmocka_unit_test(test_registration_rules),
         cmocka_unit_test(test_series_limit),
+        cmocka_unit_test(test_retain),
         cmocka_unit_test(test_render_respects_buffer_max),
         cmocka_unit_test(test_two_threads_exact_totals),
         cmocka_unit_test(test_default_registry_has_process_metrics),
