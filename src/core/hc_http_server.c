@@ -139,7 +139,10 @@ static int accept_pause(hc_http_server_t *s, uv_stream_t *listener, int status)
     if (s->spare[i] < 0 || (s->paused >> i & 1))
         return -1;
     s->paused |= 1u << i;
-    s->accept_backoff_ms = s->accept_backoff_ms ? s->accept_backoff_ms : BACKOFF_FIRST_MS;
+    /* each pause without an accept since waits twice as long (Go's tempDelay) */
+    s->accept_backoff_ms = !s->accept_backoff_ms                       ? BACKOFF_FIRST_MS
+                           : s->accept_backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+                                                                       : s->accept_backoff_ms * 2;
     s->pauses++;
     uint64_t now = uv_now(s->loop);
     if (!s->pause_logged || now - s->pause_logged >= 1000) { /* a line a second at most */

@@ -16,7 +16,6 @@
 
 struct proxy_mw_regex {
     pcre2_code *code;
-    pcre2_code *dfa;           /* the same for pcre2_dfa_match, which takes valid UTF-8 only */
     pcre2_match_context *mctx; /* read-only after compile: safe to share across threads */
 };
 
@@ -84,8 +83,6 @@ int proxy_mw_regex_compile(const char *pattern, proxy_mw_regex_t **out, char *er
     proxy_mw_regex_t *re = hc_calloc(1, sizeof(*re));
     re->code = c;
     re->mctx = m;
-    re->dfa = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                            PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &code, &off, NULL);
     *out = re;
     return 0;
 }
@@ -96,7 +93,6 @@ void proxy_mw_regex_free(proxy_mw_regex_t *re)
         return;
     pcre2_match_context_free(re->mctx);
     pcre2_code_free(re->code);
-    pcre2_code_free(re->dfa);
     hc_free(re);
 }
 
@@ -116,27 +112,21 @@ static pcre2_match_data *md_new(const proxy_mw_regex_t *re)
     return md;
 }
 
-/* The DFA matcher's workspace (ints): PCRE2's default, ample for routing regexes. */
-#define DFA_WORKSPACE 1000
+int proxy_mw_regex_test(const proxy_mw_regex_t *re, const char *s, size_t len)
+{
+    pcre2_match_data *md = md_new(re);
+    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, md, re->mctx);
+    pcre2_match_data_free(md);
+    return rc >= 0 ? 1 : rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
 
 int proxy_mw_regex_find(const proxy_mw_regex_t *re, const char *s, size_t len, size_t *so,
                         size_t *eo)
 {
+    if (!so && !eo)
+        return proxy_mw_regex_test(re, s, len) == 1;
     pcre2_match_data *md = md_new(re);
-    int found;
-    if (!so && !eo && re->dfa) {
-        /* a yes or no (a rule's regexp): PCRE2's DFA matcher, which runs in time linear in
-         * the subject as Go's RE2 does; a backtracking search could run out of budget on
-         * a hostile path and miss a match Go finds, letting a request past its router.
-         * Invalid UTF-8 (an error here) goes to the backtracking search, which takes it. */
-        int ws[DFA_WORKSPACE];
-        int rc =
-            pcre2_dfa_match(re->dfa, (PCRE2_SPTR)s, len, 0, 0, md, re->mctx, ws, DFA_WORKSPACE);
-        found = rc >= 0 || (rc != PCRE2_ERROR_NOMATCH && regex_exec(re, s, len, 0, md));
-        pcre2_match_data_free(md);
-        return found;
-    }
-    found = regex_exec(re, s, len, 0, md);
+    int found = regex_exec(re, s, len, 0, md);
     if (found) {
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         if (so)

@@ -21,6 +21,10 @@ void proxy_mw_regex_free(proxy_mw_regex_t *re);
 /** Searches s[0..len) (unanchored, as Go's MatchString/FindStringIndex). Returns 1 with
  *  the first match in [*so, *eo) (either pointer may be NULL), 0 when there is none or
  *  the match limit was hit. */
+/** Whether re matches somewhere in s (len bytes): 1 or 0, or -1 when the matchers'
+ *  budgets ran out before they could tell (a pattern of nested repeats on a long hostile
+ *  subject; Go's RE2 always tells). */
+int proxy_mw_regex_test(const proxy_mw_regex_t *re, const char *s, size_t len);
 int proxy_mw_regex_find(const proxy_mw_regex_t *re, const char *s, size_t len, size_t *so,
                         size_t *eo);
 /** Appends to out s with every non-overlapping match replaced by tmpl expanded as Go's

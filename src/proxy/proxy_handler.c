@@ -700,7 +700,8 @@ static void pack_request(proxy_rq_t *rq, const char *host, size_t hlen)
     }
 }
 
-static const proxy_router_t *route(proxy_rq_t *rq, const char *host, size_t hlen, size_t plen)
+static const proxy_router_t *route(proxy_rq_t *rq, const char *host, size_t hlen, size_t plen,
+                                   int *undecided)
 {
     hc_http_req_t *req = rq->req;
     /* escapes left after normalizing: routers see them decoded (the routing path) */
@@ -719,7 +720,8 @@ static const proxy_router_t *route(proxy_rq_t *rq, const char *host, size_t hlen
                           .query_len = rq->mw.query ? req->query_len : 0,
                           .client_ip = rq->peer_ip,
                           .header = req_header,
-                          .header_ctx = rq};
+                          .header_ctx = rq,
+                          .undecided = undecided};
     const proxy_router_t *r =
         proxy_route_match(rq->gen->routes[rq->ep->idx], &q, rq->ep->idx == PROXY_GEN_WEBSECURE);
     if (path != rq->mw.path && path != path_stack)
@@ -820,7 +822,16 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     }
     /* plain HTTP on websecure: Traefik's entry point hands it to its HTTP handler, where
      * no router is (every router there is a TLS one) */
-    rq->router = tls || rq->ep->idx != PROXY_GEN_WEBSECURE ? route(rq, host, hlen, plen) : NULL;
+    int undecided = 0;
+    rq->router =
+        tls || rq->ep->idx != PROXY_GEN_WEBSECURE ? route(rq, host, hlen, plen, &undecided) : NULL;
+    if (undecided) { /* a router it might be for could not tell: never a lower one */
+        hc_log(HC_LOG_WARN, "request refused: a rule's regexp could not decide",
+               HC_LS("router", rq->router ? rq->router->name : ""), NULL);
+        rq->router = NULL;
+        respond_text(rq, 0, 400, "400 Bad Request: the request could not be matched");
+        return;
+    }
     if (!rq->router) {
         hc_http_res_header(req, "X-Content-Type-Options", "nosniff");
         respond_text(rq, 0, 404, "404 page not found\n");

@@ -693,6 +693,15 @@ static int wild_match(const proxy_rule_t *r, const proxy_rule_req_t *q)
     return 1;
 }
 
+/* A regexp matcher's answer; one it cannot give marks the request undecided. */
+static int re_match(const proxy_rule_t *r, const proxy_rule_req_t *q, const char *s, size_t len)
+{
+    int rc = proxy_mw_regex_test(r->re, s, len);
+    if (rc < 0 && q->undecided)
+        *q->undecided = 1;
+    return rc == 1;
+}
+
 /* Whether some parameter of the query is named r->a with a value that r->b equals (or
  * r->re matches), keys and values decoded as Go's url.ParseQuery does (a pair with a bad
  * escape is skipped); a decoded part is never longer than the raw one. */
@@ -711,8 +720,8 @@ static int query_match(const proxy_rule_t *r, const proxy_rule_req_t *q)
         if (kl >= 0 && eq(buf, (size_t)kl, r->a, r->alen)) {
             const char *v = eqs ? eqs + 1 : stop;
             long vl = hc_url_decode(v, (size_t)(stop - v), buf, cap, 1);
-            found = vl >= 0 && (r->re ? proxy_mw_regex_find(r->re, buf, (size_t)vl, NULL, NULL)
-                                      : eq(buf, (size_t)vl, r->b, r->blen));
+            found = vl >= 0 &&
+                    (r->re ? re_match(r, q, buf, (size_t)vl) : eq(buf, (size_t)vl, r->b, r->blen));
         }
         s = amp ? amp + 1 : NULL;
     }
@@ -760,13 +769,12 @@ int proxy_rule_eval(const proxy_rule_t *r, const proxy_rule_req_t *q)
         const char *v = q->header ? q->header(q->header_ctx, r->a, &vlen) : NULL;
         if (!v)
             return 0;
-        return r->op == OP_HEADER ? eq(v, vlen, r->b, r->blen)
-                                  : proxy_mw_regex_find(r->re, v, vlen, NULL, NULL);
+        return r->op == OP_HEADER ? eq(v, vlen, r->b, r->blen) : re_match(r, q, v, vlen);
     }
     case OP_HOST_RE:
-        return proxy_mw_regex_find(r->re, q->host, q->host_len, NULL, NULL);
+        return re_match(r, q, q->host, q->host_len);
     case OP_PATH_RE:
-        return proxy_mw_regex_find(r->re, q->path, q->path_len, NULL, NULL);
+        return re_match(r, q, q->path, q->path_len);
     case OP_QUERY:
     case OP_QUERY_RE:
         return query_match(r, q);

@@ -43,6 +43,10 @@ typedef struct proxy_rule_req {
      * when absent. NULL callback: no header is present. */
     const char *(*header)(void *ctx, const char *name, size_t *len);
     void *header_ctx;
+    /* Set to 1 when a regexp could not tell whether it matches (proxy_mw_regex_test's
+     * -1; it counts as no match): the caller refuses the request rather than let it
+     * fall through to a lower router. NULL: not told. */
+    int *undecided;
 } proxy_rule_req_t;
 
 /** Compiles rule text. Returns 0 and *out (free with proxy_rule_free), or -EINVAL with a

@@ -657,6 +657,24 @@ def file_hot_reload():
 
 
 @t.test
+def undecided_regexp_refuses_rather_than_falls_through():
+    """A rule regexp that runs out of its backtracking budget on a hostile path cannot tell
+    whether its router (and its middlewares) should take the request: 400, never the
+    catch-all below it. A short path is routed."""
+    cfg = ("http:\n  routers:\n    admin:\n      rule: PathRegexp(`^/r/(a+)+$|^/r/a+b$`)\n"
+           "      priority: 100\n      service: one\n    all:\n      rule: PathPrefix(`/`)\n"
+           "      priority: 1\n      service: two\n  services:\n"
+           "    one: {loadBalancer: {servers: [{url: \"http://127.0.0.1:%d\"}]}}\n"
+           "    two: {loadBalancer: {servers: [{url: \"http://127.0.0.1:%d\"}]}}\n" % (S["f1"].port, S["f2"].port))
+    with Proxy(file_yaml=cfg) as p:
+        st, hs, _ = get(p.web, "/r/aaab", host="any.test")
+        assert st == 200 and header(hs, "X-Backend") == "f1", (st, hs)
+        st, hs, body = get(p.web, "/r/" + "a" * 40 + "b", host="any.test")
+        assert st == 400 and header(hs, "X-Backend") is None, (st, hs, body)
+        assert "a rule's regexp could not decide" in p.output()
+
+
+@t.test
 def removed_server_leaves_metrics():
     """A server gone from the configuration (a pod replaced in a rollout) leaves
     traefik_service_server_up, as Traefik drops its series: they do not pile up."""
