@@ -155,7 +155,7 @@ static int head_piece(hc_http_conn_t *c, int part, const char *at, size_t len)
 {
     hc_http_rq_t *rq = &c->io->rq;
     if (part == 1 && (rq->in_value || rq->nh == 0)) {
-        if (hc_http_rq_field_room(rq, c->srv->o.max_headers) < 0)
+        if (rq->nh >= rq->hcap && hc_http_rq_field_room(rq, c->srv->o.max_headers) < 0)
             return reject(c, 431, "too many header fields");
         if (hc_buf_append(&rq->head, "", 1))
             return reject(c, 431, "header section too large");

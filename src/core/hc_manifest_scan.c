@@ -219,12 +219,31 @@ static int name_cmp(const void *a, const void *b)
 
 static void scan_path(hc_manifest_scan_t *sc, const char *path, int depth);
 
+/* The files of the last scan under dir stay as they were (a directory that could not be
+ * opened for want of a descriptor has not lost them). */
+static void keep_under(hc_manifest_scan_t *sc, const char *dir)
+{
+    size_t dl = strlen(dir);
+    for (size_t i = 0; i < sc->nfiles; i++) {
+        fentry_t *e = sc->files[i];
+        if (!e || strncmp(e->path, dir, dl) || e->path[dl] != '/' || sc->nnext >= MAX_FILES)
+            continue;
+        sc->files[i] = NULL;
+        json_object_set_new_nocheck(sc->index, e->path, json_integer(-1));
+        sc->next = hc_realloc(sc->next, (sc->nnext + 1) * sizeof(*sc->next));
+        sc->next[sc->nnext++] = e;
+    }
+}
+
 /* A directory's visible entries in name order: subdirectories and manifest files. */
 static void scan_dir(hc_manifest_scan_t *sc, const char *dir, int depth)
 {
     DIR *d = opendir(dir);
     if (!d) {
+        int transient = errno == EMFILE || errno == ENFILE || errno == ENOMEM;
         scan_err(sc, dir, strerror(errno));
+        if (transient)
+            keep_under(sc, dir);
         return;
     }
     char **names = NULL;

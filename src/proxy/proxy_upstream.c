@@ -1252,11 +1252,11 @@ static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
                                mw->headers.v[i].value, lens[2 * i + 1]);
     if (lens != lens_stack)
         hc_free(lens);
-    const char *conn = proxy_mw_headers_get(&f->hdrs, "Connection");
-    const char *upg = proxy_mw_headers_get(&f->hdrs, "Upgrade");
+    const char *conn = proxy_mw_headers_get(&f->hdrs, "Connection"), *upg;
     /* h2c is HTTP/2's own upgrade (RFC 7540 §3.2): Traefik's entry point takes it itself;
      * here it is an HTTP/1.1 request like any other, its Upgrade fields dropped */
-    f->upgrade = conn && strcasestr(conn, "upgrade") && upg && strcasecmp(upg, "h2c");
+    f->upgrade = conn && strcasestr(conn, "upgrade") &&
+                 (upg = proxy_mw_headers_get(&f->hdrs, "Upgrade")) && strcasecmp(upg, "h2c");
     proxy_upstream_strip_hop(&f->hdrs, f->upgrade);
     /* X-Forwarded-Host/Port describe the Host the client sent, as Traefik's entry point
      * sets them before any middleware (a headers middleware may rewrite Host since) */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static char dir[64];
@@ -185,6 +186,41 @@ static void test_scan_non_utf8_name_is_stable(void **state)
     hc_manifest_scan_free(sc);
 }
 
+/* A directory that cannot be opened for want of a descriptor has not lost its files: a
+ * rescan then keeps their objects (a proxy out of descriptors must not drop every route
+ * of its manifests), and reports why. */
+static void test_scan_out_of_descriptors_keeps_objects(void **state)
+{
+    char sub[128];
+    snprintf(sub, sizeof(sub), "%s/fds", dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    put("fds/a.yaml", "{apiVersion: v1, kind: Service, metadata: {name: a}}\n");
+    const char *paths[] = {sub};
+    hc_manifest_scan_t *sc = hc_manifest_scan_new(paths, 1);
+    assert_int_equal(hc_manifest_scan_run(sc, 0), 1);
+    struct rlimit was, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+    low = was;
+    low.rlim_cur = 256;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    static int held[256];
+    int n = 0; /* every descriptor taken, for the rescan */
+    while (n < 256 && (held[n] = dup(0)) >= 0)
+        n++;
+    assert_true(n < 256 && errno == EMFILE);
+    hc_manifest_scan_run(sc, 1);
+    while (n > 0)
+        close(held[--n]);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+    hc_manifest_set_t *s = hc_manifest_scan_snapshot(sc);
+    const hc_manifest_error_t *errs;
+    assert_int_equal(hc_manifest_set_count(s), 1);
+    assert_int_equal(hc_manifest_set_errors(s, &errs), 1);
+    assert_string_equal(errs[0].message, "Too many open files");
+    hc_manifest_set_unref(s);
+    hc_manifest_scan_free(sc);
+}
+
 /* ---- the watch, on a real loop with bounded time ---- */
 
 typedef struct watch_state {
@@ -306,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_kind_iteration_and_refs),
         cmocka_unit_test(test_directory_load),
         cmocka_unit_test(test_scan_non_utf8_name_is_stable),
+        cmocka_unit_test(test_scan_out_of_descriptors_keeps_objects),
         cmocka_unit_test(test_watch_burst_and_broken_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
