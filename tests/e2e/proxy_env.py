@@ -211,6 +211,13 @@ class Proxy:
         self.stop()
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of process pid so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def assert_stopped_cleanly(*proxies):
     """Stops each proxy's process in turn (its files stay until Proxy.stop) and asserts
     exit status 0 and no AddressSanitizer report."""

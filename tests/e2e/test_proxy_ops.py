@@ -14,7 +14,7 @@ import threading
 import time
 
 from harness import Tap, connect, raw_request, read_until_close, status_of
-from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, ingress_yaml, keepalive_backends, middleware_yaml,
+from proxy_env import (Backend, Proxy, assert_stopped_cleanly, cpu_seconds, echo, get, header, ingress_yaml, keepalive_backends, middleware_yaml,
                        request, routed_to, service_yaml, wait_for, ws_open)
 
 t = Tap()
@@ -254,13 +254,6 @@ def long_heads_pass_as_traefik_takes_them():
     data = raw_request(p.web, raw)[0]
     assert status_of(data) == 431 and b"text/plain; charset=utf-8" in data, data[:300]
     assert data.endswith(b"\r\n\r\n431 Request Header Fields Too Large"), "Go's error text: %r" % data[-200:]
-
-
-def cpu_seconds(pid):
-    """User plus system CPU time of a process so far."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @t.test

@@ -15,7 +15,7 @@ import time
 
 from harness import (Proc, Tap, binary, connect, free_port, raw_request, read_until_close, status_of,
                      wait_port)
-from proxy_env import RawBackend, Recorder, Responder, Sink, heads, read_head, rss_kib
+from proxy_env import RawBackend, Recorder, Responder, Sink, cpu_seconds, heads, read_head, rss_kib
 
 t = Tap()
 
@@ -652,13 +652,6 @@ def pipelined_requests_reuse_the_upstream_connection():
         s.close()
         assert [int(x) for x in re.findall(rb"<(\d+)>", data)] == list(range(40))
         assert be.conns == 1, be.conns
-
-
-def cpu_seconds(pid):
-    """User + system CPU time of process pid so far."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @t.test
