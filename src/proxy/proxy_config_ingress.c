@@ -451,7 +451,8 @@ static int spec_check(pc_kstate_t *k, const pc_kobj_t *ing, const json_t *spec)
                      "unknown field spec.%s (ignored)", key);
     }
     const json_t *rules = json_object_get(spec, "rules");
-    const char *why = rules && !json_is_array(rules) ? "spec.rules: expected a list"
+    const char *why = rules && !json_is_null(rules) && !json_is_array(rules)
+                          ? "spec.rules: expected a list"
                       : !json_array_size(rules) && !json_object_get(spec, "defaultBackend") &&
                               !json_object_get(spec, "tls")
                           ? "spec: either defaultBackend or rules must be specified"

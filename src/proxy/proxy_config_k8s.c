@@ -376,14 +376,13 @@ static int service_endpoints(pc_kstate_t *k, const char *ns, const char *svc, co
         const json_t *ep, *addr;
         json_array_foreach(json_object_get(o->obj, "endpoints"), i, ep)
         {
-            /* EndpointConditions.ready: nil is to be read as ready (discovery.k8s.io/v1);
-             * one not ready but serving is kept, and when it is terminating it is fenced:
-             * only sticky requests go to it, as Traefik keeps such endpoints */
+            /* Traefik's EndpointServing: ready or serving, each false when not given
+             * (Kubernetes would read a nil ready as ready; Traefik skips the endpoint).
+             * One serving while terminating is fenced: only sticky requests go to it. */
             const json_t *cond = json_object_get(ep, "conditions");
-            const json_t *ready = json_object_get(cond, "ready");
             int serving = json_is_true(json_object_get(cond, "serving"));
             int fenced = serving && json_is_true(json_object_get(cond, "terminating"));
-            if (port <= 0 || (ready && !json_is_true(ready) && !serving))
+            if (port <= 0 || !(json_is_true(json_object_get(cond, "ready")) || serving))
                 continue;
             json_array_foreach(json_object_get(ep, "addresses"), j, addr) if (json_is_string(addr))
                 server_add(s, proto, json_string_value(addr), port, fenced);

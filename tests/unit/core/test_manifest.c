@@ -107,6 +107,34 @@ static void test_parse_objects_and_errors(void **state)
     hc_manifest_set_unref(s);
 }
 
+/* Members a Helm template leaves null are absent, as the API server reads them; a value of
+ * another type still skips the object. */
+static void test_null_metadata_members(void **state)
+{
+    static const char text[] = "apiVersion: v1\n"
+                               "kind: Service\n"
+                               "metadata:\n"
+                               "  name: web\n"
+                               "  namespace:\n"
+                               "  labels:\n"
+                               "  annotations:\n"
+                               "---\n"
+                               "apiVersion: v1\n"
+                               "kind: Service\n"
+                               "metadata: {name: bad, annotations: [a]}\n";
+    hc_manifest_set_t *s = hc_manifest_parse("n.yaml", text, sizeof(text) - 1);
+    assert_int_equal(hc_manifest_set_count(s), 1);
+    const hc_manifest_obj_t *o = hc_manifest_set_find(s, "Service", "default", "web");
+    assert_non_null(o);
+    assert_null(o->labels);
+    assert_null(o->annotations);
+    const hc_manifest_error_t *errs;
+    assert_int_equal(hc_manifest_set_errors(s, &errs), 1);
+    assert_int_equal(errs[0].line, 9);
+    assert_string_equal(errs[0].message, "object skipped: metadata.annotations is not a mapping");
+    hc_manifest_set_unref(s);
+}
+
 static void test_kind_iteration_and_refs(void **state)
 {
     static const char text[] = "{apiVersion: v1, kind: B, metadata: {name: z}}\n---\n"
@@ -339,6 +367,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_objects_and_errors),
+        cmocka_unit_test(test_null_metadata_members),
         cmocka_unit_test(test_kind_iteration_and_refs),
         cmocka_unit_test(test_directory_load),
         cmocka_unit_test(test_scan_non_utf8_name_is_stable),

@@ -199,7 +199,7 @@ static void add_backends(fixture_t *f)
         "'addressType':'IPv4','ports':[{'name':'http','port':8000}],'endpoints':["
         "{'addresses':['10.42.0.7'],'conditions':{'ready':true}},"
         "{'addresses':['10.42.0.9'],'conditions':{'ready':false,'terminating':true}},"
-        "{'addresses':['10.42.0.8']}]}");
+        "{'addresses':['10.42.0.6']},{'addresses':['10.42.0.8'],'conditions':{'serving':true}}]}");
     add(f, "svc.yaml:30",
         "{'apiVersion':'v1','kind':'Secret','type':'kubernetes.io/tls','metadata':{'name':"
         "'demo-client-api-tls','namespace':'client-demo-client'},'data':{'tls.crt':'Q0VSVA==',"
@@ -224,7 +224,7 @@ static void test_seed_with_backends(void **state)
     assert_int_equal(r->nerrors, 0);
     assert_non_null(r->service);
     assert_string_equal(r->service->name, "client-demo-client-api-8000@kubernetes");
-    assert_int_equal(r->service->nservers, 2); /* ready (or unknown) endpoints only */
+    assert_int_equal(r->service->nservers, 2); /* ready or serving, not unknown */
     assert_string_equal(r->service->servers[0], "http://10.42.0.7:8000");
     assert_string_equal(r->service->servers[1], "http://10.42.0.8:8000");
     assert_true(r->service->pass_host_header);
@@ -391,8 +391,8 @@ static void test_annotations_and_service_settings(void **state)
         "'namespace':'prod'},'spec':{'minVersion':'VersionTLS13'}}");
     add(&f, "b.yaml:1",
         "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'fallback',"
-        "'namespace':'prod'},'spec':{'defaultBackend':{'service':{'name':'secure','port':{"
-        "'number':9443}}}}}");
+        "'namespace':'prod','annotations':null},'spec':{'rules':null,'defaultBackend':{"
+        "'service':{'name':'secure','port':{'number':9443}}}}}"); /* nulls as Helm leaves them */
     proxy_config_t *c = build(&f);
     const proxy_router_t *r = proxy_config_router(c, "prod-web-apps-test-v1@kubernetes");
     assert_non_null(r);
@@ -840,7 +840,8 @@ static void ir_backends(fixture_t *f)
     add(f, "svc.yaml:4",
         "{'apiVersion':'discovery.k8s.io/v1','kind':'EndpointSlice','metadata':{'name':"
         "'whoami2-a','namespace':'default','labels':{'kubernetes.io/service-name':'whoami2'}},"
-        "'ports':[{'name':'https-alt','port':9443}],'endpoints':[{'addresses':['10.10.0.3']}]}");
+        "'ports':[{'name':'https-alt','port':9443}],'endpoints':[{'addresses':['10.10.0.3'],"
+        "'conditions':{'ready':true}}]}");
 }
 
 /* Names as Traefik's own CRD tests have them: router and weighted service
