@@ -266,6 +266,11 @@ static int check_head(hc_http_conn_t *c, const hc_http_parse_head_t *h)
     hc_http_rq_t *rq = &c->io->rq;
     if (h->version_major != 1)
         return reject(c, 505, "HTTP version not supported");
+    /* A control character in the target: Go's url.ParseRequestURI refuses it (400);
+     * http-parser lets HT and FF through, which no request line may carry upstream. */
+    for (const char *t = rq->pub.target; *t; t++)
+        if ((unsigned char)*t < 0x20 || *t == 0x7f)
+            return reject(c, 400, "control character in the request-target");
     int hosts = 0, te = 0, cl = 0, chunked = 0, other = 0, expect = 0;
     for (unsigned i = 0; i < rq->nh; i++) {
         const hc_http_header_t *f = &rq->hdrs[i];

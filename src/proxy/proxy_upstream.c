@@ -1214,15 +1214,27 @@ static char *store_put(hc_buf_t *b, const char *s, size_t n)
     return p;
 }
 
+/* Whether Go's URL.EscapedPath sends path byte c as it is (validEncoded): others (a
+ * backslash, '"', '<', '{', '|', '^', '`', bytes past ASCII) go upstream escaped, so
+ * "/public\..\admin" cannot reach a server that reads a backslash as '/' past the
+ * middlewares of "/admin". */
+static int path_byte_sent_raw(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' ||
+           (c && c < 0x80 && strchr("-._~!$&'()*+,;=:@[]%", c));
+}
+
 /* Method, target ("/" + path + "?" + query), host and the fields, copied into one
  * block (f->store): the caller's view is borrowed only until forward returns. */
 static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
 {
     const proxy_mw_req_t *mw = a->mw;
     const char *host = mw->host ? mw->host : "";
-    size_t pl = strlen(mw->path), ql = mw->query ? strlen(mw->query) : 0;
+    size_t pl = strlen(mw->path), ql = mw->query ? strlen(mw->query) : 0, esc = 0;
+    for (size_t i = 0; i < pl; i++)
+        esc += !path_byte_sent_raw((unsigned char)mw->path[i]);
     size_t ml = strlen(mw->method), hl = strlen(host), n = mw->headers.len;
-    size_t need = ml + hl + pl + ql + 5 + STORE_SPARE;
+    size_t need = ml + hl + pl + 2 * esc + ql + 5 + STORE_SPARE;
     size_t lens_stack[LENS_STACK];
     size_t *lens = 2 * n <= LENS_STACK ? lens_stack : hc_malloc(2 * n * sizeof(*lens));
     for (size_t i = 0; i < n; i++) {
@@ -1238,8 +1250,23 @@ static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
     f->target = f->store.base + f->store.len;
     if (*mw->path != '/')
         f->store.base[f->store.len++] = '/';
-    memcpy(f->store.base + f->store.len, mw->path, pl);
-    f->store.len += pl;
+    if (esc) {
+        char *o = f->store.base + f->store.len;
+        for (size_t i = 0; i < pl; i++) {
+            unsigned char c = (unsigned char)mw->path[i];
+            if (path_byte_sent_raw(c)) {
+                *o++ = (char)c;
+            } else {
+                *o++ = '%';
+                *o++ = "0123456789ABCDEF"[c >> 4];
+                *o++ = "0123456789ABCDEF"[c & 15];
+            }
+        }
+        f->store.len = (size_t)(o - f->store.base);
+    } else {
+        memcpy(f->store.base + f->store.len, mw->path, pl);
+        f->store.len += pl;
+    }
     if (mw->query) {
         f->store.base[f->store.len++] = '?';
         memcpy(f->store.base + f->store.len, mw->query, ql);

@@ -538,6 +538,14 @@ def file_rule_spelling_hosts_and_escapes():
     assert echo(get(p.web, "/foo%20bar", host="enc.test")[2])["target"] == "/foo%20bar"
     for path in ("/foo%2520bar", "/foo%2Fbar", "/cafe"):
         assert get(p.web, path, host="enc.test")[0] == 404, path
+    # bytes Go's EscapedPath would not send raw go escaped: a backslash that a server reads
+    # as '/' must not carry "/x\..\admin" past /admin's middlewares; '[', ']' and the
+    # client's own escapes stay as sent
+    raw = b'GET /x\\..\\admin/"<>{|}^`[]%2F\xc3\xa9 HTTP/1.1\r\nHost: rr.test\r\nConnection: close\r\n\r\n'
+    data, _ = raw_request(p.web, raw)
+    assert status_of(data) == 200, data[:200]
+    target = echo(data.split(b"\r\n\r\n", 1)[1])["target"]
+    assert target == "/x%5C..%5Cadmin/%22%3C%3E%7B%7C%7D%5E%60[]%2F%C3%A9", target
     assert get(p.web, "/", host="enc.test.")[0] == 404  # matched host, unmatched path
     assert header(get(p.web, "/", host="[::1]:%d" % p.web)[1], "X-Backend") == "f2"
     assert header(get(p.web, "/", host="[::1]")[1], "X-Backend") == "f2"
@@ -711,6 +719,10 @@ SMUGGLING = [
     ("two_hosts", b"GET / HTTP/1.1\r\nHost: ops.test\r\nHost: other.test\r\n\r\n", 400),
     ("long_request_line", b"GET /" + b"a" * (1 << 20) + b" HTTP/1.1\r\nHost: ops.test\r\n\r\n", 414),
     ("huge_headers", b"GET / HTTP/1.1\r\nHost: ops.test\r\nX-F: " + b"b" * (1 << 20) + b"\r\n\r\n", 431),
+    # HT and FF pass http-parser; the upstream request line cannot carry them (had been a
+    # 502, counted against circuit breakers)
+    ("tab_in_target", b"GET /a\tb HTTP/1.1\r\nHost: ops.test\r\n\r\n", 400),
+    ("ff_in_query", b"GET /a?x=\x0c HTTP/1.1\r\nHost: ops.test\r\n\r\n", 400),
     ("bad_chunk", b"POST / HTTP/1.1\r\nHost: ops.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400),
 ]
 
