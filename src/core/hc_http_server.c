@@ -363,6 +363,8 @@ void hc_http_server_drain(hc_http_server_t *s, unsigned deadline_ms, hc_http_ser
     }
     for (hc_http_conn_t *c = s->conns, *n; c; c = n) {
         n = c->next;
+        if (c->upgrade && s->o.drain_upgraded)
+            continue; /* a tunnel ends by itself, or at the deadline */
         if (!c->io || !c->io->rq.active)
             hc_http_conn_close(c); /* idle keep-alive */
         else

@@ -48,6 +48,9 @@ typedef struct hc_http_server_opts {
                                    TLS handshake is served as plain HTTP (its requests
                                    have no hc_http_req_tls), as Traefik's entry points
                                    hand plain HTTP on a TLS port to their HTTP handler */
+    int drain_upgraded;         /* 1: a drain waits for upgraded connections (tunnels) to
+                                   end, up to its deadline, as Traefik's connection tracker
+                                   does; 0: they close when the drain starts */
     const char *server_header;  /* Server field value; NULL = "hearth", "" = none */
     unsigned io_pool_trim_ms;   /* pooled connection buffers unused this long are freed
                                    (down to 64); 0 = 10 s */

@@ -50,6 +50,7 @@ static int ep_open(proxy_worker_t *w, int idx)
                                .eof_aborts = 1,         /* the upstream request is cancelled */
                                .tls = idx == PROXY_GEN_WEBSECURE ? svc->tls : NULL,
                                .go_errors = 1,
+                               .drain_upgraded = 1,      /* WebSockets get graceTimeOut */
                                .tls_plain_fallback = 1}; /* answered 404 (proxy_handle) */
     ep->srv = hc_http_server_new(w->loop, &o);
     if (!ep->srv)

@@ -616,13 +616,18 @@ def metrics_tls_cert_not_after_and_tls_requests():
 
 
 @t.test
-def sigterm_drains_inflight_slow_request():
+def sigterm_drains_inflight_slow_request_and_websocket():
+    """In-flight requests finish; an open WebSocket keeps working until it closes, as
+    Traefik's connection tracker waits for hijacked connections (up to graceTimeOut);
+    the process exits once both are done."""
     p = S["proxy"]
     out = {}
 
     def slow():
         out["r"] = get(p.web, "/slow?ms=1500", host="slow.test", timeout=20)
 
+    ws = ws_open(p.web, "ws2.test")
+    assert ws_echo(ws, b"before") == b"before"
     th = threading.Thread(target=slow)
     th.start()
     time.sleep(0.4)
@@ -630,7 +635,14 @@ def sigterm_drains_inflight_slow_request():
     p.proc.send_signal(signal.SIGTERM)
     time.sleep(0.2)
     ping = get(p.api, "/ping")[0]
-    th.join(20)
+    try:
+        assert ws_echo(ws, b"draining") == b"draining"
+        th.join(20)
+        time.sleep(0.3)
+        assert p.proc.p.poll() is None, "exited with a WebSocket open"
+        assert ws_echo(ws, b"after the request") == b"after the request"
+    finally:
+        ws.close()
     rc = p.proc.p.wait(20)
     st, hs, _ = out["r"]
     assert st == 200, "in-flight request during SIGTERM: %r" % (out["r"],)
