@@ -199,8 +199,10 @@ static void on_file_event(uv_fs_event_t *h, const char *filename, int events, in
     const char *slash = strrchr(svc->file, '/'), *base = slash ? slash + 1 : svc->file;
     (void)events;
     (void)status;
-    if (filename && strcmp(filename, base) != 0)
-        return; /* another file of the directory (an access log, say) */
+    /* another file of the directory (an access log, say) is not ours; "..data" is: a
+     * ConfigMap volume's file is a symlink through it, and kubelet's update swaps it */
+    if (filename && strcmp(filename, base) != 0 && strcmp(filename, "..data") != 0)
+        return;
     uv_timer_start(&svc->file_timer, on_file_timer, FILE_DEBOUNCE_MS, 0);
 }
 

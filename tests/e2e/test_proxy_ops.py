@@ -8,8 +8,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import struct
+import tempfile
 import threading
 import time
 
@@ -706,6 +708,36 @@ def file_broken_edit_keeps_the_last_good_config():
     p.write_file(good.replace("Host(`rr.test`)", "Host(`rr3.test`)"))
     wait_for(lambda: get(p.web, "/", host="rr3.test")[0] == 200, what="the next good edit")
     assert get(p.web, "/", host="rr2.test")[0] == 404
+
+
+@t.test
+def file_in_a_configmap_volume_follows_its_swap():
+    """kubelet updates a ConfigMap volume by pointing its ..data symlink at a new
+    directory (the file is a symlink through ..data and is never written): the reload
+    follows the swap."""
+    d = tempfile.mkdtemp(prefix="hearth-cm-")
+
+    def version(name, host):
+        os.mkdir(os.path.join(d, name))
+        with open(os.path.join(d, name, "dyn.yaml"), "w") as f:
+            f.write("http:\n  routers:\n    r:\n      rule: Host(`%s`)\n      service: s\n"
+                    "  services:\n    s:\n      loadBalancer:\n        servers:\n"
+                    "          - url: http://127.0.0.1:%d\n" % (host, S["f1"].port))
+
+    version("..2026_11_24_01", "cm1.test")
+    os.symlink("..2026_11_24_01", os.path.join(d, "..data"))
+    os.symlink("..data/dyn.yaml", os.path.join(d, "dyn.yaml"))
+    try:
+        with Proxy(extra=["--file", os.path.join(d, "dyn.yaml")], workers=1) as p:
+            wait_for(lambda: get(p.web, "/", host="cm1.test")[0] == 200, what="the first version")
+            version("..2026_11_24_02", "cm2.test")
+            os.symlink("..2026_11_24_02", os.path.join(d, "..data_tmp"))
+            os.rename(os.path.join(d, "..data_tmp"), os.path.join(d, "..data"))
+            shutil.rmtree(os.path.join(d, "..2026_11_24_01"))
+            wait_for(lambda: get(p.web, "/", host="cm2.test")[0] == 200, timeout=10, what="the swapped version")
+            assert get(p.web, "/", host="cm1.test")[0] == 404
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 # (name, raw request, expected status) sent to the proxy; each must close the connection
