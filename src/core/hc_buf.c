@@ -157,6 +157,41 @@ long hc_url_decode(const char *s, size_t n, char *out, size_t cap, int plus)
     return (long)o;
 }
 
+size_t hc_utf8_seq(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    unsigned c = n ? p[0] : 0x80, min, cp;
+    size_t need;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xE0) == 0xC0)
+        need = 1, min = 0x80, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0)
+        need = 2, min = 0x800, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0)
+        need = 3, min = 0x10000, cp = c & 0x07;
+    else
+        return 0;
+    if (n <= need)
+        return 0;
+    for (size_t k = 1; k <= need; k++) {
+        if ((p[k] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return need + 1;
+}
+
+int hc_utf8_valid(const char *s, size_t n)
+{
+    size_t i = 0, k;
+    while (i < n && (k = hc_utf8_seq(s + i, n - i)))
+        i += k;
+    return i == n;
+}
+
 size_t hc_utf8_put(char *out, uint32_t cp)
 {
     if (cp < 0x80) {

@@ -28,6 +28,11 @@ int hc_buf_puts(hc_buf_t *b, const char *s);
 /** Writes the code point cp (at most 0x10FFFF) in UTF-8 at out, which has room for 4
  *  bytes; returns the bytes written. */
 size_t hc_utf8_put(char *out, uint32_t cp);
+/** The length (1-4) of the well-formed UTF-8 sequence s[0..n) begins with, or 0 when it
+ *  begins with none (RFC 3629 §4: no overlongs, no surrogates, nothing past U+10FFFF). */
+size_t hc_utf8_seq(const char *s, size_t n);
+/** 1 when s[0..n) is well-formed UTF-8. */
+int hc_utf8_valid(const char *s, size_t n);
 /** Appends printf-formatted text. Returns 0 or -ENOBUFS (nothing appended). */
 int hc_buf_printf(hc_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int hc_buf_vprintf(hc_buf_t *b, const char *fmt, va_list ap);

@@ -521,18 +521,24 @@ static int put_double(hc_buf_t *b, double v)
     return hc_buf_puts(b, tmp);
 }
 
-/* HELP text escapes \ and newline; label values also escape " (format 0.0.4). */
+/* HELP text escapes \ and newline; label values also escape " (format 0.0.4). A byte
+ * that is not well-formed UTF-8 (a certificate's name, say) is U+FFFD: Prometheus drops
+ * the whole scrape over one invalid label value. */
 static int put_escaped(hc_buf_t *b, const char *s, int quote)
 {
-    for (; *s; s++) {
+    size_t n = strlen(s), k;
+    for (; *s; s += k, n -= k) {
         const char *esc = NULL;
-        if (*s == '\\')
+        k = hc_utf8_seq(s, n);
+        if (!k)
+            esc = "\xef\xbf\xbd", k = 1;
+        else if (*s == '\\')
             esc = "\\\\";
         else if (*s == '\n')
             esc = "\\n";
         else if (*s == '"' && quote)
             esc = "\\\"";
-        int rc = esc ? hc_buf_puts(b, esc) : hc_buf_append(b, s, 1);
+        int rc = esc ? hc_buf_puts(b, esc) : hc_buf_append(b, s, k);
         if (rc)
             return rc;
     }

@@ -37,40 +37,6 @@ void hc_ws_accept_key(const char *key, size_t len, char out[29])
     EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
 }
 
-int hc_ws_utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        size_t need;
-        unsigned min, cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            need = 1, min = 0x80, cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            need = 2, min = 0x800, cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            need = 3, min = 0x10000, cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (n - i <= need)
-            return 0;
-        for (size_t k = 1; k <= need; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += need + 1;
-    }
-    return 1;
-}
-
 long hc_ws_frame_parse(const uint8_t *p, size_t n, hc_ws_frame_t *f)
 {
     if (n < 2)
@@ -184,7 +150,7 @@ static void ws_fail(hc_ws_t *ws, int code, const char *why)
 
 static void deliver(hc_ws_t *ws, int op, const char *data, size_t len)
 {
-    if (op == OP_TEXT && !hc_ws_utf8_valid(data, len)) {
+    if (op == OP_TEXT && !hc_utf8_valid(data, len)) {
         ws_fail(ws, 1007, "invalid UTF-8 in text message");
         return;
     }
@@ -206,7 +172,7 @@ static void on_control(hc_ws_t *ws, int op, const char *p, size_t len)
     } else if (op == OP_CLOSE) {
         int code = len >= 2 ? ((uint8_t)p[0] << 8 | (uint8_t)p[1]) : 1005;
         if (len == 1 || (len >= 2 && !valid_close_code(code)) ||
-            (len > 2 && !hc_ws_utf8_valid(p + 2, len - 2))) {
+            (len > 2 && !hc_utf8_valid(p + 2, len - 2))) {
             ws_fail(ws, 1002, "bad close frame");
             return;
         }

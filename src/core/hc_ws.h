@@ -43,9 +43,6 @@ int hc_ws_close(hc_ws_t *ws, int code, const char *reason);
  *  28 characters plus NUL into out. */
 void hc_ws_accept_key(const char *key, size_t len, char out[29]);
 
-/** 1 when s[0..n) is well-formed UTF-8 (RFC 3629 §4: no overlongs, no surrogates). */
-int hc_ws_utf8_valid(const char *s, size_t n);
-
 typedef struct hc_ws_frame {
     int fin, opcode, masked;
     uint8_t mask[4];

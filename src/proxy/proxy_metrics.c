@@ -101,24 +101,14 @@ static int server_in_gen(void *ud, const char *const *values)
     return 0;
 }
 
-/* The sans label of a certificate: its DNS names, comma-joined. */
-static void cert_sans(const proxy_gen_cert_t *c, char *out, size_t outlen)
-{
-    size_t n = 0;
-    out[0] = '\0';
-    for (size_t k = 0; k < c->nsans && n < outlen; k++)
-        n += (size_t)snprintf(out + n, outlen - n, "%s%s", k ? "," : "", c->sans[k]);
-}
-
 /* Whether a tls_certs_not_after series (cn, serial, sans) is a certificate of g. */
 static int cert_in_gen(void *ud, const char *const *values)
 {
     const proxy_gen_t *g = ud;
-    char sans[1024];
     for (size_t i = 0; i < g->ncert_info; i++) {
         const proxy_gen_cert_t *c = &g->cert_info[i];
-        cert_sans(c, sans, sizeof(sans));
-        if (!strcmp(c->cn, values[0]) && !strcmp(c->serial, values[1]) && !strcmp(sans, values[2]))
+        if (!strcmp(c->cn, values[0]) && !strcmp(c->serial, values[1]) &&
+            !strcmp(c->sans, values[2]))
             return 1;
     }
     return 0;
@@ -143,11 +133,9 @@ void proxy_metrics_refresh(const proxy_gen_t *g,
     }
     for (size_t i = 0; g && i < g->ncert_info; i++) {
         const proxy_gen_cert_t *c = &g->cert_info[i];
-        char sans[1024];
-        cert_sans(c, sans, sizeof(sans));
-        hc_metrics_gauge_set(hc_metrics_series(fam.cert_not_after,
-                                               (const char *[]){c->cn, c->serial, sans}),
-                             (double)c->not_after);
+        hc_metrics_gauge_set(
+            hc_metrics_series(fam.cert_not_after, (const char *[]){c->cn, c->serial, c->sans}),
+            (double)c->not_after);
     }
 }
 

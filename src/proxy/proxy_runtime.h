@@ -65,8 +65,7 @@ typedef struct proxy_gen_cert {
     char *name;       /* proxy_cert_t.name, or "default" for the generated one */
     char *cn;         /* subject common name, "" when none */
     char *serial;     /* serial number in decimal, "" when unreadable */
-    char **sans;      /* DNS subjectAltNames */
-    size_t nsans;
+    char *sans;       /* DNS subjectAltNames, sorted and comma-joined (the metric's label) */
     int64_t not_after; /* Unix seconds */
 } proxy_gen_cert_t;
 

@@ -36,9 +36,19 @@ static int cert_facts(const char *pem, size_t len, proxy_gen_cert_t *ci)
     BIO_free(bio);
     if (!x)
         return -EINVAL;
-    char cn[256] = "";
-    X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn));
-    ci->cn = hc_strdup(cn);
+    /* Go's Subject.CommonName: the last CN, decoded (a BMPString as UTF-16, a T61String
+     * as Latin-1) into UTF-8 */
+    const X509_NAME *subject = X509_get_subject_name(x);
+    int at = -1, next;
+    while ((next = X509_NAME_get_index_by_NID(subject, NID_commonName, at)) >= 0)
+        at = next;
+    unsigned char *cn = NULL;
+    int cn_len =
+        at >= 0
+            ? ASN1_STRING_to_UTF8(&cn, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at)))
+            : -1;
+    ci->cn = cn_len >= 0 ? hc_memdup(cn, (size_t)cn_len) : hc_strdup("");
+    OPENSSL_free(cn);
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
     char *dec = bn ? BN_bn2dec(bn) : NULL; /* decimal, as Go's SerialNumber.String() */
     ci->serial = hc_strdup(dec ? dec : "");
@@ -48,18 +58,22 @@ static int cert_facts(const char *pem, size_t len, proxy_gen_cert_t *ci)
     if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
         ci->not_after = (int64_t)timegm(&tm);
     GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-    for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
+    int nsans = sans ? sk_GENERAL_NAME_num(sans) : 0, ndns = 0;
+    const char **dns = hc_malloc(((size_t)nsans + 1) * sizeof(*dns));
+    hc_buf_t joined = {0};
+    for (int i = 0; i < nsans; i++) {
         const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
-        if (gn->type != GEN_DNS)
-            continue;
-        const unsigned char *s = ASN1_STRING_get0_data(gn->d.dNSName);
-        ci->sans = hc_realloc(ci->sans, (ci->nsans + 1) * sizeof(char *));
-        ci->sans[ci->nsans++] = hc_memdup(s, (size_t)ASN1_STRING_length(gn->d.dNSName));
+        if (gn->type == GEN_DNS)
+            dns[ndns++] = (const char *)ASN1_STRING_get0_data(gn->d.dNSName);
     }
+    qsort(dns, (size_t)ndns, sizeof(*dns), str_cmp); /* Traefik's label: sorted, joined */
+    for (int i = 0; i < ndns; i++)
+        hc_buf_printf(&joined, "%s%s", i ? "," : "", dns[i]);
+    ci->sans = hc_strdup(joined.base ? joined.base : "");
+    hc_buf_free(&joined);
+    hc_free(dns);
     GENERAL_NAMES_free(sans);
     X509_free(x);
-    if (ci->nsans > 1) /* Traefik's metric label lists them sorted */
-        qsort(ci->sans, ci->nsans, sizeof(*ci->sans), str_cmp);
     return 0;
 }
 
@@ -395,8 +409,6 @@ void proxy_gen_tls_free(proxy_gen_t *g)
         hc_free(ci->name);
         hc_free(ci->cn);
         hc_free(ci->serial);
-        for (size_t k = 0; k < ci->nsans; k++)
-            hc_free(ci->sans[k]);
         hc_free(ci->sans);
     }
     hc_free(g->cert_info);

@@ -14,7 +14,7 @@ import tempfile
 import urllib.parse
 
 from harness import Tap, binary
-from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, ingress_yaml, make_cert, secret_yaml, service_yaml, wait_for)
+from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, ingress_yaml, make_cert, secret_yaml, service_yaml, wait_for)
 
 t = Tap()
 NS = "tls"
@@ -379,6 +379,36 @@ def web_redirected_to_websecure_as_traefik_redirections():
     r = subprocess.run([binary("hearth"), "proxy", "--web-redirect-to", "websecur", "--web", "127.0.0.1:0",
                         "--api", ""], capture_output=True, text=True, timeout=15)
     assert r.returncode != 0 and "non-existing entry point" in r.stderr and "websecur" in r.stderr, r
+
+
+@t.test
+def certificate_names_in_metrics_as_go_decodes_them():
+    """traefik_tls_certs_not_after's cn is Go's Subject.CommonName, decoded to UTF-8 (a
+    BMPString CN had gone out as raw UCS-2 bytes, and Prometheus drops a whole scrape over
+    one invalid label value); sans lists every DNS name, sorted (it had been cut at 1 KiB)."""
+    p = S["proxy"]
+    cnf = "%s/bmp.cnf" % S["tmp"]
+    with open(cnf, "w", encoding="utf-8") as f:
+        f.write("[req]\ndistinguished_name=dn\nstring_mask=default\nutf8=yes\nprompt=no\n"
+                "[dn]\nCN=\u20acuro.test\n")
+    names = ["n%02d.names-tls.test" % i for i in range(80)]
+    key, crt = "%s/bmp.key" % S["tmp"], "%s/bmp.crt" % S["tmp"]
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", crt, "-days", "2", "-config", cnf,
+                    "-addext", "subjectAltName=" + ",".join("DNS:" + n for n in reversed(names))],
+                   check=True, capture_output=True, timeout=30)
+    asn1 = subprocess.run(["openssl", "asn1parse", "-in", crt], capture_output=True, text=True, timeout=15).stdout
+    assert "BMPSTRING" in asn1, asn1
+    with open(crt, "rb") as c, open(key, "rb") as k:
+        pem = (c.read(), k.read())
+    p.write("secret-bmp.yaml", secret_yaml(NS, "tls-bmp", *pem))
+    p.write("ing-bmp.yaml", ingress_yaml(NS, "bmp", names[0], [("/", "Prefix", "be", 80)], tls_secret="tls-bmp"))
+
+    def cert_line():
+        body = get(p.api, "/metrics")[2].decode("utf-8")  # strict: invalid UTF-8 raises
+        return [x for x in body.splitlines() if x.startswith("traefik_tls_certs_not_after{") and "names-tls" in x]
+    line = wait_for(cert_line, what="the certificate's series")[0]
+    assert 'cn="\u20acuro.test"' in line and 'sans="%s"' % ",".join(names) in line, line
 
 
 @t.test

@@ -106,6 +106,36 @@ static void test_consume(void **state)
     hc_buf_free(&b);
 }
 
+static void test_utf8_table(void **state)
+{
+    static const struct {
+        const char *s;
+        size_t n;
+        int ok;
+    } cases[] = {
+        {"", 0, 1},
+        {"hello", 5, 1},
+        {"h\xc3\xa9llo", 6, 1},
+        {"\xe2\x82\xac", 3, 1},     /* euro sign */
+        {"\xf0\x9f\x98\x80", 4, 1}, /* emoji */
+        {"\xc3\x28", 2, 0},         /* bad continuation */
+        {"\xc0\xaf", 2, 0},         /* overlong '/' */
+        {"\xe0\x80\xaf", 3, 0},     /* overlong */
+        {"\xed\xa0\x80", 3, 0},     /* surrogate */
+        {"\xf4\x90\x80\x80", 4, 0}, /* above U+10FFFF */
+        {"\xe2\x82", 2, 0},         /* truncated */
+        {"\xff", 1, 0},
+        {"a\x00"
+         "b",
+         3, 1}, /* NUL is valid UTF-8 */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(hc_utf8_valid(cases[i].s, cases[i].n), cases[i].ok);
+    assert_int_equal(hc_utf8_seq("\xe2\x82\xac!", 4), 3);
+    assert_int_equal(hc_utf8_seq("\xe2\x82", 2), 0);
+    assert_int_equal(hc_utf8_seq("", 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -115,6 +145,7 @@ int main(void)
         cmocka_unit_test(test_json_escape_over_max_leaves_buffer_unchanged),
         cmocka_unit_test(test_reserve_size_overflow),
         cmocka_unit_test(test_consume),
+        cmocka_unit_test(test_utf8_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,9 +68,11 @@ static void test_escaping(void **state)
     hc_metric_t *m = hc_metrics_gauge(r, "esc", "back\\slash \"quoted\"\nnext line",
                                       (const char *[]){"path", NULL});
     hc_metrics_series(m, (const char *[]){"a\\b\"c\nd"});
+    hc_metrics_series(m, (const char *[]){" \xac caf\xc3\xa9"}); /* a raw UCS-2 CN, then UTF-8 */
     assert_string_equal(render(r), "# HELP esc back\\\\slash \"quoted\"\\nnext line\n"
                                    "# TYPE esc gauge\n"
-                                   "esc{path=\"a\\\\b\\\"c\\nd\"} 0\n");
+                                   "esc{path=\"a\\\\b\\\"c\\nd\"} 0\n"
+                                   "esc{path=\" \xef\xbf\xbd caf\xc3\xa9\"} 0\n");
     hc_metrics_free(r);
 }
 

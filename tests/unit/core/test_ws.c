@@ -13,33 +13,6 @@ static void test_accept_key_rfc_example(void **state)
     assert_string_equal(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
 
-static void test_utf8_table(void **state)
-{
-    static const struct {
-        const char *s;
-        size_t n;
-        int ok;
-    } cases[] = {
-        {"", 0, 1},
-        {"hello", 5, 1},
-        {"h\xc3\xa9llo", 6, 1},
-        {"\xe2\x82\xac", 3, 1},     /* euro sign */
-        {"\xf0\x9f\x98\x80", 4, 1}, /* emoji */
-        {"\xc3\x28", 2, 0},         /* bad continuation */
-        {"\xc0\xaf", 2, 0},         /* overlong '/' */
-        {"\xe0\x80\xaf", 3, 0},     /* overlong */
-        {"\xed\xa0\x80", 3, 0},     /* surrogate */
-        {"\xf4\x90\x80\x80", 4, 0}, /* above U+10FFFF */
-        {"\xe2\x82", 2, 0},         /* truncated */
-        {"\xff", 1, 0},
-        {"a\x00"
-         "b",
-         3, 1}, /* NUL is valid UTF-8 */
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        assert_int_equal(hc_ws_utf8_valid(cases[i].s, cases[i].n), cases[i].ok);
-}
-
 static void test_frame_headers(void **state)
 {
     static const struct {
@@ -87,7 +60,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accept_key_rfc_example),
-        cmocka_unit_test(test_utf8_table),
         cmocka_unit_test(test_frame_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
