@@ -143,10 +143,13 @@ static void gen_publish(proxy_svc_t *svc, proxy_gen_t *g)
            HC_LI("errors", g->nerrors), NULL);
 }
 
-static int rebuild_with(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *fresh)
+/* counted: whether traefik_config_reloads_total counts it; a --file edit that does not
+ * parse is not a reload, as Traefik's file provider sends no configuration for it. */
+static int rebuild_with(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *fresh, int counted)
 {
     proxy_gen_t *g = gen_make(svc, set, fresh);
-    proxy_metrics_reload(g != NULL);
+    if (counted)
+        proxy_metrics_reload(g != NULL);
     if (!g)
         return -EINVAL;
     gen_publish(svc, g);
@@ -155,7 +158,7 @@ static int rebuild_with(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *fresh)
 
 static int rebuild(proxy_svc_t *svc, hc_manifest_set_t *set)
 {
-    return rebuild_with(svc, set, NULL);
+    return rebuild_with(svc, set, NULL, 1);
 }
 
 static void on_manifests(hc_manifest_watch_t *w, hc_manifest_set_t *set, void *data)
@@ -189,7 +192,7 @@ static void on_file_timer(uv_timer_t *t)
     if (same)
         hc_log(HC_LOG_INFO, "--file unchanged, nothing to reload", HC_LS("file", svc->file), NULL);
     else
-        rebuild_with(svc, current_manifests(svc), file); /* as read here: not twice */
+        rebuild_with(svc, current_manifests(svc), file, file != NULL); /* as read here */
     json_decref(file);
 }
 

@@ -700,14 +700,22 @@ def file_broken_edit_keeps_the_last_good_config():
     good configuration keeps serving; the next good edit applies."""
     p = S["fproxy"]
     good = FILE_CFG.format(f1=S["f1"].port, f2=S["f2"].port, f3=S["f3"].port)
+
+    def reloads():
+        text = get(p.api, "/metrics")[2].decode()
+        return [float(re.search(r"^%s (\S+)$" % name, text, re.M).group(1))
+                for name in ("traefik_config_reloads_total", "traefik_config_last_reload_success")]
+    before = reloads()
     p.write_file("http:\n  routers:\n    rr:\n      rule: \"Host(`x.test`)\n")  # unclosed quote
     wait_for(lambda: "cannot read --file" in p.output(), what="the broken edit reported")
     time.sleep(0.3)
+    assert reloads() == before, "a broken edit counted as a reload: %r -> %r" % (before, reloads())
     assert get(p.web, "/", host="rr2.test")[0] == 200
     assert header(get(p.web, "/", host="rr2.test")[1], "X-Backend") in ("f1", "f2")
     p.write_file(good.replace("Host(`rr.test`)", "Host(`rr3.test`)"))
     wait_for(lambda: get(p.web, "/", host="rr3.test")[0] == 200, what="the next good edit")
     assert get(p.web, "/", host="rr2.test")[0] == 404
+    assert reloads()[0] == before[0] + 1, (before, reloads())
 
 
 @t.test
