@@ -62,6 +62,9 @@ struct proxy_rq {
     uint64_t cb_counted;  /* chain positions whose circuit breaker counted this request */
     int64_t start_wall_ns;
     uint64_t start_ns;
+    uint64_t svc_start_ns;   /* when the forward began: the service series' duration starts
+                                there, past the router's middlewares, as Traefik's service
+                                metrics handler wraps the service alone */
     char client_addr[64];    /* "ip:port", filled only when there is an access log */
     char peer_ip[48];
     char *target;            /* the request-target as received; access log only, else NULL */
@@ -164,7 +167,7 @@ static void breaker_count(proxy_rq_t *rq, size_t e, int status)
 static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
 {
     proxy_worker_t *w = rq->w;
-    uint64_t dur = uv_hrtime() - rq->start_ns;
+    uint64_t end = uv_hrtime(), dur = end - rq->start_ns;
     const char *tv = rq->tls_version, *tc = rq->tls_cipher;
     /* the service whose server was tried, as Traefik sets ServiceName and counts service
      * metrics per server: none for answers of middlewares or for no server at all */
@@ -216,6 +219,8 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
                              .protocol = proto,
                              .code = code,
                              .seconds = (double)dur / 1e9,
+                             .svc_seconds =
+                                 (double)(rq->svc_start_ns ? end - rq->svc_start_ns : dur) / 1e9,
                              .req_bytes = rq->request_size,
                              .resp_bytes = res ? res->downstream_content_size : rq->resp.body.len,
                              .tls_version = tv,
@@ -471,6 +476,7 @@ static void forward(proxy_rq_t *rq)
         return;
     }
     rq->phase = PH_FORWARD;
+    rq->svc_start_ns = uv_hrtime();
     proxy_fwd_args_t args = {.req = rq->req,
                              .mw = &rq->mw,
                              .service = svc,

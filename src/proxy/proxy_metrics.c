@@ -13,7 +13,7 @@
 
 static struct {
     hc_metric_t *reloads, *last_ok, *open_conns;
-    hc_metric_t *ep_reqs, *ep_dur, *ep_tls, *ep_req_bytes, *ep_resp_bytes;
+    hc_metric_t *ep_reqs, *ep_dur, *ep_tls, *ep_req_bytes, *ep_resp_bytes, *svc_tls;
     hc_metric_t *svc_reqs, *svc_dur, *svc_req_bytes, *svc_resp_bytes;
     hc_metric_t *server_up, *cert_not_after, *svc_retries;
 } fam;
@@ -55,6 +55,11 @@ void proxy_metrics_init(void)
     fam.svc_reqs = hc_metrics_counter(r, "traefik_service_requests_total",
                                       "How many HTTP requests processed on a service, "
                                       "partitioned by status code, protocol, and method.", svc_l);
+    fam.svc_tls =
+        hc_metrics_counter(r, "traefik_service_requests_tls_total",
+                           "How many HTTP requests with TLS processed on a service, "
+                           "partitioned by TLS version and TLS cipher.",
+                           (const char *[]){"tls_version", "tls_cipher", "service", NULL});
     fam.svc_dur = hc_metrics_histogram(r, "traefik_service_request_duration_seconds",
                                        "How long it took to process the request on a service, "
                                        "partitioned by status code, protocol, and method.",
@@ -268,10 +273,10 @@ static void lookup(proxy_metrics_worker_t *w, char tag, hc_metric_t *const *f, i
     }
 }
 
-static void observe4(hc_series_t *const *s, const proxy_metrics_req_t *r)
+static void observe4(hc_series_t *const *s, const proxy_metrics_req_t *r, double seconds)
 {
     hc_metrics_counter_inc(s[0]);
-    hc_metrics_histogram_observe(s[1], r->seconds);
+    hc_metrics_histogram_observe(s[1], seconds);
     hc_metrics_counter_add(s[2], r->req_bytes);
     hc_metrics_counter_add(s[3], r->resp_bytes);
 }
@@ -314,17 +319,22 @@ void proxy_metrics_observe(proxy_metrics_worker_t *w, const proxy_metrics_req_t 
     hc_metric_t *ep[4] = {fam.ep_reqs, fam.ep_dur, fam.ep_req_bytes, fam.ep_resp_bytes};
     if (r->entrypoint) {
         lookup(w, 'e', ep, 4, (const char *[]){code, method, r->protocol, r->entrypoint}, 4, s);
-        observe4(s, r);
+        observe4(s, r, r->seconds);
     }
     if (r->service) {
         hc_metric_t *sv[4] = {fam.svc_reqs, fam.svc_dur, fam.svc_req_bytes, fam.svc_resp_bytes};
         lookup(w, 's', sv, 4, (const char *[]){code, method, r->protocol, r->service}, 4, s);
-        observe4(s, r);
+        observe4(s, r, r->svc_seconds);
     }
     if (r->tls_version && r->tls_cipher) {
         lookup(w, 't', &fam.ep_tls, 1,
                (const char *[]){r->tls_version, r->tls_cipher, r->entrypoint}, 3, s);
         hc_metrics_counter_inc(s[0]);
+        if (r->service) {
+            lookup(w, 'u', &fam.svc_tls, 1,
+                   (const char *[]){r->tls_version, r->tls_cipher, r->service}, 3, s);
+            hc_metrics_counter_inc(s[0]);
+        }
     }
 }
 

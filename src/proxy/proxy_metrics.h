@@ -41,7 +41,8 @@ typedef struct proxy_metrics_req {
     const char *method;
     const char *protocol;
     int code;
-    double seconds;
+    double seconds;     /* the entry point's: the whole request */
+    double svc_seconds; /* the service's: from the forward's start */
     uint64_t req_bytes, resp_bytes;
     const char *tls_version, *tls_cipher;
 } proxy_metrics_req_t;

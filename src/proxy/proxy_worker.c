@@ -70,7 +70,7 @@ static void mirror_observe(void *ud, const proxy_mirror_done_t *d)
                                                              .method = d->method,
                                                              .protocol = d->protocol,
                                                              .code = d->code,
-                                                             .seconds = d->seconds,
+                                                             .svc_seconds = d->seconds,
                                                              .req_bytes = d->req_bytes,
                                                              .resp_bytes = d->resp_bytes});
 }

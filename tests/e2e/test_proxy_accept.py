@@ -604,6 +604,10 @@ def metrics_tls_cert_not_after_and_tls_requests():
             "traefik_service_requests_bytes_total", "traefik_service_responses_bytes_total"]
     missing = [n for n in need if n not in names]
     assert not missing, "missing %s; have %s" % (missing, sorted(names))
+    # per service too, with Traefik's labels
+    assert re.search(r'^traefik_service_requests_tls_total\{tls_version="1\.3",tls_cipher="TLS_AES_\d+_GCM_SHA\d+",'
+                     r'service="[^"]+@kubernetes"\} [1-9]', body, re.M), \
+        [ln for ln in body.splitlines() if "requests_tls_total" in ln]
     line = [ln for ln in body.splitlines() if ln.startswith("traefik_tls_certs_not_after") and "acc-tls.test" in ln]
     assert line, [ln for ln in body.splitlines() if ln.startswith("traefik_tls_certs_not_after")]
     value = float(line[0].rsplit(" ", 1)[1])

@@ -216,7 +216,7 @@ HOSTS = {
     "https": ["https"], "httpstemp": ["https-temp"], "regex": ["regex"], "strip": ["strip"],
     "add": ["add"], "basic": ["basic"], "allowed": ["allow-local"], "denied": ["allow-ten"],
     "chain": ["chain"], "auth": ["fa"], "authdown": ["fa-down"], "authtrust": ["fa-trust"],
-    "authkeep": ["fa-keep"],
+    "authkeep": ["fa-keep"], "authslow": ["fa-slow"],
     "deniedxff": ["allow-ten-depth"], "hdrbasic": ["hdr", "basic"], "hdrhttps": ["hdr", "https"],
     "hdrdeny": ["hdr", "allow-ten"], "seedredirect": ["default-redirect-https"], "enc": ["enc"],
     "inflight": ["inflight"], "hostrw": ["hostrw"], "pages": ["hdr", "pages"],
@@ -296,6 +296,10 @@ def setup():
         forwardAuth:
           address: http://127.0.0.1:%d/auth
           trustForwardHeader: true
+        """ % S["auth"].port
+    specs["fa-slow"] = """\
+        forwardAuth:
+          address: http://127.0.0.1:%d/slow?ms=400
         """ % S["auth"].port
     specs["fa-down"] = """\
         forwardAuth:
@@ -421,6 +425,28 @@ def service_metrics_count_what_reached_the_service():
            any('code="%d"' % c in x for c in (301, 401, 403))]
     assert ep and not svc, (ep, svc)
     assert any(x.startswith("traefik_service_requests_total{") and 'code="200"' in x for x in lines)
+
+
+@t.test
+def service_durations_start_past_the_middlewares():
+    """Traefik's service metrics handler wraps the service alone: 400 ms spent in a
+    forwardAuth in front of a fast service count for the entry point's duration, not the
+    service's (the service had been blamed for its router's auth time)."""
+    def buckets():
+        lines = get(S["proxy"].api, "/metrics")[2].decode().splitlines()
+
+        def value(prefix):
+            return sum(float(x.rsplit(" ", 1)[1]) for x in lines if x.startswith(prefix)
+                       and 'le="0.3"' in x and 'code="200"' in x and ('service="%s-be-80@kubernetes"' % NS in x
+                                                                       or 'entrypoint="web"' in x))
+        return (value("traefik_service_request_duration_seconds_bucket{"),
+                value("traefik_entrypoint_request_duration_seconds_bucket{"))
+    svc0, ep0 = buckets()
+    for _ in range(3):
+        st, hs, body = web("authslow")
+        assert st == 200 and header(hs, "X-Backend") == "mw-be", (st, body[:200])
+    svc1, ep1 = buckets()
+    assert svc1 - svc0 == 3 and ep1 - ep0 == 0, ((svc0, svc1), (ep0, ep1))
 
 
 @t.test
