@@ -647,6 +647,11 @@ static void router_resolve(pc_build_t *b, proxy_router_t *r)
 {
     const proxy_config_t *c = b->cfg;
     r->middlewares = hc_calloc(r->nmiddlewares ? r->nmiddlewares : 1, sizeof(*r->middlewares));
+    /* Traefik's metrics.addInternals and accessLog.addInternals, false by default: a router
+     * to an internal service (the API, the dashboard, ping, a redirection's noop) gives no
+     * metrics and no access-log line, whatever its own observability says */
+    if (r->service_name && internal_service(r->service_name))
+        r->no_metrics = r->no_access_log = 1;
     /* A router already disabled by its backend carries that error; do not add another. */
     if (r->service_name && r->status != PROXY_STATUS_DISABLED) {
         const proxy_service_t *s = proxy_config_service(c, r->service_name);

@@ -129,7 +129,7 @@ void proxy_metrics_refresh(const proxy_gen_t *g,
     }
     for (size_t i = 0; g && i < g->cfg->nservices; i++) {
         const proxy_service_t *s = &g->cfg->services[i];
-        for (size_t k = 0; k < s->nservers; k++) {
+        for (size_t k = 0; s->provider != PROXY_PROVIDER_INTERNAL && k < s->nservers; k++) {
             int u = !up || up(ud, s, s->servers[k]);
             hc_metrics_gauge_set(hc_metrics_series(fam.server_up,
                                                    (const char *[]){s->name, s->servers[k]}),

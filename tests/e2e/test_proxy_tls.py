@@ -371,6 +371,13 @@ def web_redirected_to_websecure_as_traefik_redirections():
         ep = p.api_json("/api/entrypoints/web")
         assert ep["http"]["redirections"]["entryPoint"] == {"to": "websecure", "scheme": "https",
                                                             "permanent": True, "priority": 2**63 - 2}, ep
+        # internal services give no metrics (Traefik's metrics.addInternals is false): no
+        # series for the redirects on web, nor server_up for the API's own services
+        metrics = get(p.api, "/metrics")[2].decode()
+        internal = [x for x in metrics.splitlines() if not x.startswith("#") and
+                    ('entrypoint="web"' in x and "requests_total" in x or "@internal" in x)]
+        assert not internal, internal
+        assert re.search(r'^traefik_entrypoint_requests_total\{code="200",[^}]*entrypoint="websecure"', metrics, re.M)
     # a port: the Service in front maps 443 to websecure; https's default port is left out
     with Proxy(m, extra=["--web-redirect-to", ":443"]) as p:
         st, hs, _ = get(p.web, "/x?q", host="tls.test:%d" % p.web)
