@@ -62,6 +62,8 @@ struct proxy_rq {
     uint64_t cb_counted;  /* chain positions whose circuit breaker counted this request */
     int64_t start_wall_ns;
     uint64_t start_ns;
+    int unobserved;          /* refused where Traefik has no handler yet: not counted, not
+                                logged */
     uint64_t svc_start_ns;   /* when the forward began: the service series' duration starts
                                 there, past the router's middlewares, as Traefik's service
                                 metrics handler wraps the service alone */
@@ -181,7 +183,7 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
      * 499, as Traefik records a cancelled request; the server's own 413) */
     for (size_t e = 0; rq->chain && rq->chain->breakers && e < rq->next_mw; e++)
         breaker_count(rq, e, code);
-    if (w->log && !(rq->router && rq->router->no_access_log)) {
+    if (w->log && !rq->unobserved && !(rq->router && rq->router->no_access_log)) {
         proxy_accesslog_entry_t e = {
             .start_ns = rq->start_wall_ns,
             .duration_ns = dur,
@@ -225,7 +227,7 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
                              .resp_bytes = res ? res->downstream_content_size : rq->resp.body.len,
                              .tls_version = tv,
                              .tls_cipher = tc};
-    if (!(rq->router && rq->router->no_metrics)) {
+    if (!rq->unobserved && !(rq->router && rq->router->no_metrics)) {
         proxy_metrics_observe(w->metrics, &m);
         if (res && res->retry_attempts && rq->router && rq->router->service_name)
             proxy_metrics_retries(rq->router->service_name, res->retry_attempts);
@@ -817,12 +819,16 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     /* Routing and the upstream see the path as Traefik's sanitizePath leaves it: a
      * "/public/%2e%2e/admin" must meet the admin router's middlewares. */
     size_t plen = req->path_len;
+    /* Both refused before any of Traefik's handlers (Go's URL parser; denyFragment wraps
+     * the entry point's whole chain): neither counted nor logged */
     if (memchr(rq->mw.path, '#', plen)) { /* Traefik's denyFragment: '#' would be encoded
                                              on the way, changing what the client meant */
+        rq->unobserved = 1;
         respond_text(rq, 0, 400, "400 Bad Request: a fragment in the request path");
         return;
     }
     if (proxy_rule_path_normalize(rq->mw.path, &plen) < 0) {
+        rq->unobserved = 1;
         respond_text(rq, 0, 400, "400 Bad Request: invalid URL escape");
         return;
     }

@@ -727,10 +727,16 @@ def paths_are_normalized_before_routing():
         assert status == want, (path, status, body[:200])
     status, _, body = web("pathsafe", "/a/./b//c/../%7euser/?q=%2e%2e")
     assert status == 200 and echo(body)["target"] == "/a/b/~user/?q=%2e%2e", body[:300]
-    # an invalid escape is refused as Go's URL parser does, not half-decoded
+    # an invalid escape is refused as Go's URL parser does, not half-decoded; a fragment in
+    # the path: 400, as Traefik's denyFragment; both before any handler Traefik counts
+    def bad_requests():
+        text = get(S["proxy"].api, "/metrics")[2].decode()
+        return sum(float(x) for x in re.findall(r'^traefik_entrypoint_requests_total\{code="400",[^}]*\} (\S+)$',
+                                                 text, re.M))
+    before = bad_requests()
     assert web("pathsafe", "/p/%%32e%%32e/admin")[0] == 400
-    # a fragment in the path: 400, as Traefik's denyFragment
     assert web("pathsafe", "/public#frag")[0] == 400
+    assert bad_requests() == before, (before, bad_requests())
 
 
 @t.test
