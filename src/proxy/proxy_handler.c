@@ -64,6 +64,8 @@ struct proxy_rq {
     uint64_t start_ns;
     int unobserved;          /* refused where Traefik has no handler yet: not counted, not
                                 logged */
+    int grpc_status;         /* 1 + the code label of the response's Grpc-Status (grpc_code);
+                                0: no response of the service */
     uint64_t svc_start_ns;   /* when the forward began: the service series' duration starts
                                 there, past the router's middlewares, as Traefik's service
                                 metrics handler wraps the service alone */
@@ -179,6 +181,7 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
     if (!code) /* the client left before any answer: Traefik's 499 */
         code = 499;
     const char *proto = res && res->upgraded ? "websocket" : rq->protocol;
+    int label = strncmp(proto, "grpc", 4) ? code : rq->grpc_status ? rq->grpc_status - 1 : 2;
     /* breakers the request passed that saw no answer on its way out (the client left:
      * 499, as Traefik records a cancelled request; the server's own 413) */
     for (size_t e = 0; rq->chain && rq->chain->breakers && e < rq->next_mw; e++)
@@ -219,7 +222,7 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
                              .service = !rq->err_mw || rq->err_origin ? svc : NULL,
                              .method = rq->mw.method ? rq->mw.method : "GET",
                              .protocol = proto,
-                             .code = code,
+                             .code = label, /* a gRPC call's: its status code */
                              .seconds = (double)dur / 1e9,
                              .svc_seconds =
                                  (double)(rq->svc_start_ns ? end - rq->svc_start_ns : dur) / 1e9,
@@ -295,10 +298,21 @@ static void respond_text(proxy_rq_t *rq, size_t outer, int status, const char *b
 
 /* ---- forwarding ---- */
 
+/* The code label of a gRPC call, as Traefik's grpcStatusCode reads the response's
+ * Grpc-Status field: a code 0-16, else 2 (Unknown, also when there is none). */
+static int grpc_code(const char *v)
+{
+    char *end;
+    long c = v && *v >= '0' && *v <= '9' ? strtol(v, &end, 10) : -1;
+    return c >= 0 && c <= 16 && !*end ? (int)c : 2;
+}
+
 static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len, int can_pass)
 {
     proxy_rq_t *rq = ud;
     uint64_t max = rq->chain->resp_max;
+    if (!strncmp(rq->protocol, "grpc", 4))
+        rq->grpc_status = 1 + grpc_code(proxy_mw_headers_get(&resp->headers, "Grpc-Status"));
     int over = max && body_len > 0 && (uint64_t)body_len > max;
     if (over) { /* buffering's maxResponseBodyBytes: not forwarded, the client gets a 500 */
         for (size_t e = rq->chain->n; e-- > 0;) { /* breakers inside the one that refuses
@@ -748,7 +762,7 @@ static int field_has(const hc_http_header_t *f, const char *token)
  * over the fields, telling names apart by length first. */
 static const char *request_protocol(const hc_http_req_t *req)
 {
-    const hc_http_header_t *conn = NULL, *upgrade = NULL, *accept = NULL;
+    const hc_http_header_t *conn = NULL, *upgrade = NULL, *accept = NULL, *ctype = NULL;
     for (size_t i = 0; i < req->nheaders; i++) {
         const hc_http_header_t *h = &req->headers[i];
         if (h->name_len == 10 && !conn && !strncasecmp(h->name, "Connection", 10))
@@ -757,10 +771,18 @@ static const char *request_protocol(const hc_http_req_t *req)
             upgrade = h;
         else if (h->name_len == 6 && !accept && !strncasecmp(h->name, "Accept", 6))
             accept = h;
+        else if (h->name_len == 12 && !ctype && !strncasecmp(h->name, "Content-Type", 12))
+            ctype = h;
     }
     if (field_has(conn, "upgrade") && field_has(upgrade, "websocket"))
         return "websocket";
-    return field_has(accept, "text/event-stream") ? "sse" : "http";
+    if (field_has(accept, "text/event-stream"))
+        return "sse";
+    /* Traefik tells gRPC by the Content-Type's prefix alone, whatever the HTTP version */
+    if (ctype && ctype->value_len >= 16 && !memcmp(ctype->value, "application/grpc", 16))
+        return ctype->value_len >= 20 && !memcmp(ctype->value + 16, "-web", 4) ? "grpc-web"
+                                                                               : "grpc";
+    return "http";
 }
 
 void proxy_handle(hc_http_req_t *req, void *arg)

@@ -594,6 +594,49 @@ def access_log_and_metrics_fields_as_traefik_fills_them():
     assert re.search(r'traefik_entrypoint_requests_total\{code="404",method="GET",protocol="websocket"', metrics)
 
 
+class GrpcWebBackend(RawBackend):
+    """Answers every request with an empty gRPC-Web response whose Grpc-Status is 5
+    (NOT_FOUND) for a method named missing, else 0."""
+
+    def serve(self, c):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            d = c.recv(65536)
+            if not d:
+                return
+            data += d
+        head, body = data.split(b"\r\n\r\n", 1)
+        m = re.search(rb"content-length: *(\d+)", head, re.I)
+        while m and len(body) < int(m.group(1)):
+            body += c.recv(65536)
+        code = b"5" if b"/missing " in head.split(b"\r\n", 1)[0] else b"0"
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/grpc-web+proto\r\nGrpc-Status: " + code +
+                  b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+@t.test
+def metrics_grpc_calls_labelled_by_their_status():
+    """As Traefik's metrics: a request is grpc-web or grpc by its Content-Type's prefix
+    (over HTTP/1.1 too), and its code label is the response's Grpc-Status (2, Unknown,
+    without one), not the HTTP status."""
+    p = S["proxy"]
+    be = GrpcWebBackend()
+    try:
+        p.write("svc-grpc.yaml", service_yaml(NS, "grpc", 80, [be]))
+        p.write("ing-grpc.yaml", ingress_yaml(NS, "grpc", "grpc.test", [("/", "Prefix", "grpc", 80)]))
+        wait_for(lambda: request(p.web, "POST", "/x", host="grpc.test", body=b"")[0] == 200, what="grpc.test routed")
+        for path, ctype in (("/pkg.Svc/Get", "application/grpc-web+proto"), ("/pkg.Svc/missing", "application/grpc-web-text"),
+                            ("/pkg.Svc/Get", "application/grpc")):
+            st, hs, _ = request(p.web, "POST", path, host="grpc.test", headers={"Content-Type": ctype}, body=b"\0\0\0\0\0")
+            assert st == 200 and header(hs, "Grpc-Status") in ("0", "5"), (path, st, hs)
+        metrics = get(p.api, "/metrics")[2].decode()
+        series = [x for x in metrics.splitlines() if 'service="%s-grpc-80@kubernetes"' % NS in x and "requests_total" in x]
+        for code, proto in (("0", "grpc-web"), ("5", "grpc-web"), ("0", "grpc")):
+            assert any('code="%s",method="POST",protocol="%s"' % (code, proto) in x for x in series), series
+    finally:
+        be.stop()
+
+
 @t.test
 def metrics_tls_cert_not_after_and_tls_requests():
     p = S["proxy"]
