@@ -630,8 +630,15 @@ static int on_headers(hc_http_client_req_t *creq, const hc_http_response_t *res,
     if (res->content_length < 0) /* a chunked body's Content-Length is no length: RFC 9112
                                     §6.3, a proxy removes it before forwarding */
         proxy_mw_headers_del(&f->resp.headers, "Content-Length");
-    if (res->status == 101)
-        return f->upgrade && f->up ? on_switch(f, creq) : -EPROTO;
+    if (res->status == 101) {
+        /* Go's handleUpgradeResponse: a switch the request did not ask for, or to another
+         * protocol, is an error, which Traefik answers 500 (not a network error) */
+        const char *asked = f->upgrade ? proxy_mw_headers_get(&f->hdrs, "Upgrade") : NULL;
+        const char *got = proxy_mw_headers_get(&f->resp.headers, "Upgrade");
+        if (!asked || !got || strcasecmp(asked, got) != 0)
+            return -EBADMSG;
+        return f->up ? on_switch(f, creq) : -EPROTO;
+    }
     long long body_len = res->content_length;
     if (no_content(res->status) || f->req->is_head)
         body_len = 0;

@@ -778,6 +778,23 @@ def ws_read(s, deadline):
 
 
 @t.test
+def switch_to_another_protocol_is_500():
+    """Go's handleUpgradeResponse: a 101 to a protocol the request did not ask for, or to
+    a request that asked for none, is an error Traefik answers 500 (hearth had tunnelled
+    an h2c switch to a WebSocket client, and answered 502 to the other)."""
+    be = Responder()
+    be.answer = lambda req: (b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                             b"Upgrade: h2c\r\n\r\n")
+    with behind_fixture(be) as (_, _, port):
+        ws = ("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % base64.b64encode(os.urandom(16)).decode())
+        resp, _ = raw_request(port, ws.encode())
+        assert status_of(resp) == 500, resp[:300]
+        resp, _ = raw_request(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert status_of(resp) == 500, resp[:300]
+
+
+@t.test
 def websocket_through_tunnel():
     with one_server() as (fx, port):
         s = connect(port, timeout=10)
