@@ -64,6 +64,7 @@ struct proxy_rq {
     uint64_t start_ns;
     int unobserved;          /* refused where Traefik has no handler yet: not counted, not
                                 logged */
+    int grpc;                /* protocol is grpc or grpc-web */
     int grpc_status;         /* 1 + the code label of the response's Grpc-Status (grpc_code);
                                 0: no response of the service */
     uint64_t svc_start_ns;   /* when the forward began: the service series' duration starts
@@ -181,7 +182,9 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
     if (!code) /* the client left before any answer: Traefik's 499 */
         code = 499;
     const char *proto = res && res->upgraded ? "websocket" : rq->protocol;
-    int label = strncmp(proto, "grpc", 4) ? code : rq->grpc_status ? rq->grpc_status - 1 : 2;
+    int label = !rq->grpc || proto != rq->protocol ? code
+                : rq->grpc_status                  ? rq->grpc_status - 1
+                                                   : 2;
     /* breakers the request passed that saw no answer on its way out (the client left:
      * 499, as Traefik records a cancelled request; the server's own 413) */
     for (size_t e = 0; rq->chain && rq->chain->breakers && e < rq->next_mw; e++)
@@ -311,7 +314,7 @@ static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len, 
 {
     proxy_rq_t *rq = ud;
     uint64_t max = rq->chain->resp_max;
-    if (!strncmp(rq->protocol, "grpc", 4))
+    if (rq->grpc)
         rq->grpc_status = 1 + grpc_code(proxy_mw_headers_get(&resp->headers, "Grpc-Status"));
     int over = max && body_len > 0 && (uint64_t)body_len > max;
     if (over) { /* buffering's maxResponseBodyBytes: not forwarded, the client gets a 500 */
@@ -802,6 +805,7 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     rq->target = ep->w->log ? hc_strdup(req->target) : NULL;
     rq->http10 = req->version_minor == 0;
     rq->protocol = request_protocol(req);
+    rq->grpc = rq->protocol[0] == 'g'; /* grpc, grpc-web */
     rq->request_size = req->content_length > 0 ? (uint64_t)req->content_length : 0;
     hc_tls_conn_t *tls = hc_http_req_tls(req);
     if (tls) {

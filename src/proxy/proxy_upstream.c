@@ -1227,7 +1227,7 @@ static char *store_put(hc_buf_t *b, const char *s, size_t n)
  * middlewares of "/admin". */
 static int path_byte_sent_raw(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' ||
+    return (unsigned char)((c | 0x20) - 'a') < 26 || (unsigned char)(c - '0') < 10 || c == '/' ||
            (c && c < 0x80 && strchr("-._~!$&'()*+,;=:@[]%", c));
 }
 
