@@ -342,6 +342,8 @@ size_t hc_http_parse_execute(hc_http_parser_t *p, const char *data, size_t len)
         p->reason = "the stream ended inside the request method";
         return 0;
     }
+    if (!data)
+        data = ""; /* the end of a stream, given as (NULL, 0): no arithmetic on NULL */
     p->buf_end = data + len;
     size_t used = 0;
     for (;;) {
