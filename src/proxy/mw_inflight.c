@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #define IF_STRIPES 64u
@@ -118,7 +119,9 @@ proxy_mw_verdict_t proxy_mw_inflight_request(const void *cfg, proxy_mw_req_t *re
     if_entry_t *e = find(st, src, hash, &pp);
     if ((e ? e->count : 0) >= c->amount) {
         pthread_mutex_unlock(&st->mu);
-        return proxy_mw_resp_text(resp, 429, "Too Many Requests");
+        char body[48]; /* oxy's MaxConnError, as its connlimit handler writes it */
+        snprintf(body, sizeof(body), "max connections reached: %lld", c->amount);
+        return proxy_mw_resp_text(resp, 429, body);
     }
     if (!e) {
         size_t n = strlen(src) + 1;

@@ -636,6 +636,9 @@ static int run_one(proxy_rq_t *rq, const proxy_mw_t *m)
 
 static void run_middlewares(proxy_rq_t *rq)
 {
+    if (rq->next_mw) /* resumed after a wait (forwardAuth, a rateLimit's delay): the
+                        middlewares after it see the time now, as Go's time.Now() */
+        rq->mw.now_ns = uv_hrtime();
     while (rq->next_mw < rq->chain->n) {
         const proxy_mw_t *m = &rq->chain->mws[rq->next_mw++]->mw;
         if (!run_one(rq, m))

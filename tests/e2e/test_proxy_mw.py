@@ -49,6 +49,13 @@ MIDDLEWARES = {
           period: 1s
           burst: 2
         """,
+    "rl-1s": """\
+        rateLimit:
+          average: 1
+          burst: 1
+          sourceCriterion:
+            requestHeaderName: X-Rl
+        """,
     "rl-tenant": """\
         rateLimit:
           average: 1
@@ -216,7 +223,8 @@ HOSTS = {
     "https": ["https"], "httpstemp": ["https-temp"], "regex": ["regex"], "strip": ["strip"],
     "add": ["add"], "basic": ["basic"], "allowed": ["allow-local"], "denied": ["allow-ten"],
     "chain": ["chain"], "auth": ["fa"], "authdown": ["fa-down"], "authtrust": ["fa-trust"],
-    "authkeep": ["fa-keep"], "authslow": ["fa-slow"],
+    "authkeep": ["fa-keep"], "authslow": ["fa-slow"], "rlnow": ["rl-1s"],
+    "rlnowauth": ["fa-slow", "rl-1s"],
     "deniedxff": ["allow-ten-depth"], "hdrbasic": ["hdr", "basic"], "hdrhttps": ["hdr", "https"],
     "hdrdeny": ["hdr", "allow-ten"], "seedredirect": ["default-redirect-https"], "enc": ["enc"],
     "inflight": ["inflight"], "hostrw": ["hostrw"], "pages": ["hdr", "pages"],
@@ -299,7 +307,7 @@ def setup():
         """ % S["auth"].port
     specs["fa-slow"] = """\
         forwardAuth:
-          address: http://127.0.0.1:%d/slow?ms=400
+          address: http://127.0.0.1:%d/slow?ms=800
         """ % S["auth"].port
     specs["fa-down"] = """\
         forwardAuth:
@@ -447,6 +455,26 @@ def service_durations_start_past_the_middlewares():
         assert st == 200 and header(hs, "X-Backend") == "mw-be", (st, body[:200])
     svc1, ep1 = buckets()
     assert svc1 - svc0 == 3 and ep1 - ep0 == 0, ((svc0, svc1), (ep0, ep1))
+
+
+@t.test
+def rate_limit_reads_the_time_it_runs():
+    """A rateLimit after a slow forwardAuth takes its token at the time it runs, as
+    Traefik's reserves one at time.Now(): request B arrives 50 ms after A took the only
+    token but reaches the bucket 800 ms later, when it has refilled (at its arrival time
+    it would have had to wait 950 ms: a 429)."""
+    out = {}
+
+    def slow():
+        out["b"] = web("rlnowauth", headers={"X-Rl": "now"})
+    first = web("rlnow", headers={"X-Rl": "now"})
+    assert first[0] == 200, first
+    th = threading.Thread(target=slow)
+    time.sleep(0.05)
+    th.start()
+    th.join(10)
+    st, hs, body = out["b"]
+    assert st == 200, (st, hs, body[:200])
 
 
 @t.test
@@ -752,7 +780,8 @@ def in_flight_requests_limited_per_source():
     for th in threads:
         th.start()
     time.sleep(1.0)  # both in flight (a probe here would take a place of its own)
-    assert web("inflight", "/", headers={"X-Tenant": "acme"})[0] == 429
+    status, _, body = web("inflight", "/", headers={"X-Tenant": "acme"})
+    assert status == 429 and body == b"max connections reached: 2", (status, body)  # oxy's
     assert web("inflight", "/", headers={"X-Tenant": "globex"})[0] == 200
     for th in threads:
         th.join(10)
