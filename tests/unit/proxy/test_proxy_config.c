@@ -393,6 +393,9 @@ static void test_annotations_and_service_settings(void **state)
         "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'fallback',"
         "'namespace':'prod','annotations':null},'spec':{'rules':null,'defaultBackend':{"
         "'service':{'name':'secure','port':{'number':9443}}}}}"); /* nulls as Helm leaves them */
+    add(&f, "b.yaml:20", /* all null: refused, and it takes no default backend's place */
+        "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'aaa-empty',"
+        "'namespace':'prod'},'spec':{'rules':null,'defaultBackend':null,'tls':null}}");
     proxy_config_t *c = build(&f);
     const proxy_router_t *r = proxy_config_router(c, "prod-web-apps-test-v1@kubernetes");
     assert_non_null(r);
@@ -427,6 +430,8 @@ static void test_annotations_and_service_settings(void **state)
     assert_int_equal(r->priority, INT_MIN);
     assert_string_equal(r->service_name, "default-backend@kubernetes");
     assert_non_null(r->service);
+    assert_string_equal(r->service->servers[0], "https://10.0.0.1:9443");
+    assert_non_null(find_error(c, "Ingress", "aaa-empty", "either defaultBackend or rules"));
     proxy_config_free(c);
 }
 
