@@ -67,6 +67,8 @@ struct proxy_rq {
     int grpc;                /* protocol is grpc or grpc-web */
     int grpc_status;         /* 1 + the code label of the response's Grpc-Status (grpc_code);
                                 0: no response of the service */
+    uint64_t svc_end_ns;     /* when an errors middleware took the service's answer over
+                                (its page is not the service's time); 0: at the end */
     uint64_t svc_start_ns;   /* when the forward began: the service series' duration starts
                                 there, past the router's middlewares, as Traefik's service
                                 metrics handler wraps the service alone */
@@ -221,18 +223,21 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
     }
     /* service series count what reached the service (Traefik wraps only the service
      * handler): not the answers of middlewares, nor an errors page standing for one */
-    proxy_metrics_req_t m = {.entrypoint = ep,
-                             .service = !rq->err_mw || rq->err_origin ? svc : NULL,
-                             .method = rq->mw.method ? rq->mw.method : "GET",
-                             .protocol = proto,
-                             .code = label, /* a gRPC call's: its status code */
-                             .seconds = (double)dur / 1e9,
-                             .svc_seconds =
-                                 (double)(rq->svc_start_ns ? end - rq->svc_start_ns : dur) / 1e9,
-                             .req_bytes = rq->request_size,
-                             .resp_bytes = res ? res->downstream_content_size : rq->resp.body.len,
-                             .tls_version = tv,
-                             .tls_cipher = tc};
+    proxy_metrics_req_t m = {
+        .entrypoint = ep,
+        .service = !rq->err_mw || rq->err_origin ? svc : NULL,
+        .method = rq->mw.method ? rq->mw.method : "GET",
+        .protocol = proto,
+        .code = label, /* a gRPC call's: its status code */
+        .seconds = (double)dur / 1e9,
+        .svc_seconds =
+            (double)(rq->svc_start_ns ? (rq->svc_end_ns ? rq->svc_end_ns : end) - rq->svc_start_ns
+                                      : dur) /
+            1e9,
+        .req_bytes = rq->request_size,
+        .resp_bytes = res ? res->downstream_content_size : rq->resp.body.len,
+        .tls_version = tv,
+        .tls_cipher = tc};
     if (!rq->unobserved && !(rq->router && rq->router->no_metrics)) {
         proxy_metrics_observe(w->metrics, &m);
         if (res && res->retry_attempts && rq->router && rq->router->service_name)
@@ -310,12 +315,18 @@ static int grpc_code(const char *v)
     return c >= 0 && c <= 16 && !*end ? (int)c : 2;
 }
 
+/* A gRPC call's code label from the response as it leaves, past the middlewares, as
+ * Traefik's reads the writer's fields after its chain ran. */
+static void grpc_note(proxy_rq_t *rq, const proxy_mw_resp_t *resp)
+{
+    if (rq->grpc)
+        rq->grpc_status = 1 + grpc_code(proxy_mw_headers_get(&resp->headers, "Grpc-Status"));
+}
+
 static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len, int can_pass)
 {
     proxy_rq_t *rq = ud;
     uint64_t max = rq->chain->resp_max;
-    if (rq->grpc)
-        rq->grpc_status = 1 + grpc_code(proxy_mw_headers_get(&resp->headers, "Grpc-Status"));
     int over = max && body_len > 0 && (uint64_t)body_len > max;
     if (over) { /* buffering's maxResponseBodyBytes: not forwarded, the client gets a 500 */
         for (size_t e = rq->chain->n; e-- > 0;) { /* breakers inside the one that refuses
@@ -333,6 +344,7 @@ static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len, 
     }
     if (wrap_or_catch(rq, resp, rq->chain->n, can_pass))
         return PROXY_FWD_PASS;
+    grpc_note(rq, resp);
     if (over)
         return PROXY_FWD_REPLACE;
     if (rq->auth_cookies.len)
@@ -408,6 +420,7 @@ static int on_page_response(void *ud, proxy_mw_resp_t *resp, long long body_len,
     resp->status = proxy_mw_errors_status(rq->chain->mws[rq->err_mw - 1]->mw.cfg, rq->err_status);
     if (wrap_or_catch(rq, resp, rq->err_mw - 1, can_pass))
         return PROXY_FWD_PASS;
+    grpc_note(rq, resp);
     if (rq->auth_cookies.len)
         proxy_mw_forwardauth_merge_cookies(&rq->auth_cookies, resp);
     return PROXY_FWD_SEND;
@@ -444,6 +457,8 @@ static const proxy_fwd_hooks_t page_hooks = {
 static void page_start(proxy_rq_t *rq)
 {
     proxy_worker_t *w = rq->w;
+    if (rq->svc_start_ns && !rq->svc_end_ns)
+        rq->svc_end_ns = uv_hrtime();
     size_t e = rq->err_mw - 1;
     const void *cfg = rq->chain->mws[e]->mw.cfg;
     int status = proxy_mw_errors_status(cfg, rq->err_status);

@@ -624,14 +624,24 @@ def metrics_grpc_calls_labelled_by_their_status():
     try:
         p.write("svc-grpc.yaml", service_yaml(NS, "grpc", 80, [be]))
         p.write("ing-grpc.yaml", ingress_yaml(NS, "grpc", "grpc.test", [("/", "Prefix", "grpc", 80)]))
+        p.write("mw-nostatus.yaml", middleware_yaml(NS, "nostatus", "headers:\n  customResponseHeaders:\n"
+                                                                  "    Grpc-Status: \"\"\n"))
+        p.write("ing-grpc2.yaml", ingress_yaml(NS, "grpc2", "grpc2.test", [("/", "Prefix", "grpc", 80)],
+                                               annotations={"traefik.ingress.kubernetes.io/router.middlewares":
+                                                            "%s-nostatus@kubernetescrd" % NS}))
         wait_for(lambda: request(p.web, "POST", "/x", host="grpc.test", body=b"")[0] == 200, what="grpc.test routed")
         for path, ctype in (("/pkg.Svc/Get", "application/grpc-web+proto"), ("/pkg.Svc/missing", "application/grpc-web-text"),
                             ("/pkg.Svc/Get", "application/grpc")):
             st, hs, _ = request(p.web, "POST", path, host="grpc.test", headers={"Content-Type": ctype}, body=b"\0\0\0\0\0")
             assert st == 200 and header(hs, "Grpc-Status") in ("0", "5"), (path, st, hs)
+        # the status as the client gets it: a middleware that removes it leaves 2 (Unknown)
+        wait_for(lambda: request(p.web, "POST", "/x", host="grpc2.test", body=b"")[0] == 200, what="grpc2.test routed")
+        st, hs, _ = request(p.web, "POST", "/pkg.Svc/Get", host="grpc2.test",
+                            headers={"Content-Type": "application/grpc-web+proto"}, body=b"\0\0\0\0\0")
+        assert st == 200 and header(hs, "Grpc-Status") is None, hs
         metrics = get(p.api, "/metrics")[2].decode()
         series = [x for x in metrics.splitlines() if 'service="%s-grpc-80@kubernetes"' % NS in x and "requests_total" in x]
-        for code, proto in (("0", "grpc-web"), ("5", "grpc-web"), ("0", "grpc")):
+        for code, proto in (("0", "grpc-web"), ("5", "grpc-web"), ("0", "grpc"), ("2", "grpc-web")):
             assert any('code="%s",method="POST",protocol="%s"' % (code, proto) in x for x in series), series
     finally:
         be.stop()

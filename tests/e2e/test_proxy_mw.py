@@ -134,6 +134,14 @@ MIDDLEWARES = {
         encodedCharacters:
           allowEncodedSlash: true
         """,
+    "pages-slow": """\
+        errors:
+          status: ["500-599"]
+          query: /slow?ms=500
+          service:
+            name: pages
+            port: 80
+        """,
     "pages": """\
         errors:
           status: ["500-599", "404,418", "401"]
@@ -224,7 +232,7 @@ HOSTS = {
     "add": ["add"], "basic": ["basic"], "allowed": ["allow-local"], "denied": ["allow-ten"],
     "chain": ["chain"], "auth": ["fa"], "authdown": ["fa-down"], "authtrust": ["fa-trust"],
     "authkeep": ["fa-keep"], "authslow": ["fa-slow"], "rlnow": ["rl-1s"],
-    "rlnowauth": ["fa-slow", "rl-1s"],
+    "rlnowauth": ["fa-slow", "rl-1s"], "pageslow": ["pages-slow"],
     "deniedxff": ["allow-ten-depth"], "hdrbasic": ["hdr", "basic"], "hdrhttps": ["hdr", "https"],
     "hdrdeny": ["hdr", "allow-ten"], "seedredirect": ["default-redirect-https"], "enc": ["enc"],
     "inflight": ["inflight"], "hostrw": ["hostrw"], "pages": ["hdr", "pages"],
@@ -455,6 +463,17 @@ def service_durations_start_past_the_middlewares():
         assert st == 200 and header(hs, "X-Backend") == "mw-be", (st, body[:200])
     svc1, ep1 = buckets()
     assert svc1 - svc0 == 3 and ep1 - ep0 == 0, ((svc0, svc1), (ep0, ep1))
+
+    # nor the page an errors middleware fetches after the service answered (500 ms here)
+    def fast_503s():
+        lines = get(S["proxy"].api, "/metrics")[2].decode().splitlines()
+        return sum(float(x.rsplit(" ", 1)[1]) for x in lines
+                   if x.startswith("traefik_service_request_duration_seconds_bucket{") and 'le="0.3"' in x
+                   and 'code="503"' in x and 'service="%s-be-80@kubernetes"' % NS in x)
+    before = fast_503s()
+    st, _, body = web("pageslow", "/status/503")
+    assert st == 503 and b"slow" in body, (st, body[:200])
+    assert fast_503s() == before + 1, (before, fast_503s())
 
 
 @t.test
