@@ -47,6 +47,7 @@ struct hc_metric {
     hc_series_t *head, *tail;
     size_t nseries;
     int overflow_logged;
+    atomic_int rejected; /* label values were refused once: logged */
 };
 
 struct hc_metrics {
@@ -206,7 +207,8 @@ hc_series_t *hc_metrics_series(hc_metric_t *m, const char *const *values)
     if (!m)
         return NULL;
     if (!values_ok(m, values)) {
-        hc_log(HC_LOG_WARN, "metric label values rejected", HC_LS("metric", m->name), NULL);
+        if (!atomic_exchange(&m->rejected, 1)) /* once per family, not on every scrape */
+            hc_log(HC_LOG_WARN, "metric label values rejected", HC_LS("metric", m->name), NULL);
         return NULL;
     }
     uint64_t h = values_hash(values, m->nlabels);

@@ -7,6 +7,7 @@
 
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
+#include "core/hc_metrics.h"
 #include "core/hc_buf.h"
 #include "core/hc_yaml.h"
 
@@ -67,8 +68,11 @@ static int cert_facts(const char *pem, size_t len, proxy_gen_cert_t *ci)
             dns[ndns++] = (const char *)ASN1_STRING_get0_data(gn->d.dNSName);
     }
     qsort(dns, (size_t)ndns, sizeof(*dns), str_cmp); /* Traefik's label: sorted, joined */
-    for (int i = 0; i < ndns; i++)
+    for (int i = 0; i < ndns; i++) { /* up to the registry's bound, whole names only */
+        if (joined.len + 1 + strlen(dns[i]) > HC_METRICS_MAX_VALUE_LEN)
+            break;
         hc_buf_printf(&joined, "%s%s", i ? "," : "", dns[i]);
+    }
     ci->sans = hc_strdup(joined.base ? joined.base : "");
     hc_buf_free(&joined);
     hc_free(dns);
@@ -136,6 +140,7 @@ static int cert_add(proxy_gen_t *g, const proxy_cert_t *pc)
     if (cert_facts(crt, clen, ci) != 0) {
         ci->cn = hc_strdup("");
         ci->serial = hc_strdup("");
+        ci->sans = hc_strdup("");
     }
     rc = 0;
 out:

@@ -416,6 +416,18 @@ def certificate_names_in_metrics_as_go_decodes_them():
         return [x for x in body.splitlines() if x.startswith("traefik_tls_certs_not_after{") and "names-tls" in x]
     line = wait_for(cert_line, what="the certificate's series")[0]
     assert 'cn="\u20acuro.test"' in line and 'sans="%s"' % ",".join(names) in line, line
+    # past the registry's 32 KiB a label value holds, the series stays, with whole names
+    long_names = sorted("%03d.%s.%s.%s.long-tls.test" % (i, "a" * 60, "b" * 60, "c" * 60) for i in range(200))
+    pem = make_cert(S["tmp"], "long-tls.test", long_names)
+    p.write("secret-long.yaml", secret_yaml(NS, "tls-long", *pem))
+    p.write("ing-long.yaml", ingress_yaml(NS, "long", long_names[0], [("/", "Prefix", "be", 80)], tls_secret="tls-long"))
+
+    def long_line():
+        body = get(p.api, "/metrics")[2].decode("utf-8")
+        return [x for x in body.splitlines() if x.startswith('traefik_tls_certs_not_after{cn="long-tls.test"')]
+    sans = re.search(r'sans="([^"]*)"', wait_for(long_line, what="the long certificate's series")[0]).group(1)
+    got = sans.split(",")
+    assert len(sans) <= 32768 and 150 < len(got) < 200 and got == long_names[:len(got)], (len(sans), len(got))
 
 
 @t.test
