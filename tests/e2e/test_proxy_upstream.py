@@ -792,6 +792,10 @@ def switch_to_another_protocol_is_500():
         assert status_of(resp) == 500, resp[:300]
         resp, _ = raw_request(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert status_of(resp) == 500, resp[:300]
+        # the protocol asked for, but no Connection: upgrade (Go's upgradeType is then none)
+        be.answer = lambda req: b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+        resp, _ = raw_request(port, ws.encode())
+        assert status_of(resp) == 500, resp[:300]
 
 
 @t.test
