@@ -64,12 +64,14 @@ static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *f
 {
     json_t *file = fresh ? json_incref(fresh) : NULL;
     char ferr[512] = "";
+    svc->file_failed_now = 0;
     if (!file && svc->file && proxy_gen_read_file(svc->file, &file, ferr, sizeof(ferr)) != 0) {
         /* as Traefik's file provider: a broken edit is reported, the last good one serves */
         hc_log(HC_LOG_ERROR, "cannot read --file", HC_LS("error", ferr),
                HC_LI("keeping_last_good", svc->file_good != NULL), NULL);
         file = json_incref(svc->file_good);
         svc->file_broken = 1;
+        svc->file_failed_now = 1;
     } else if (file) {
         svc->file_broken = 0;
         json_decref(svc->file_good);
@@ -143,12 +145,13 @@ static void gen_publish(proxy_svc_t *svc, proxy_gen_t *g)
            HC_LI("errors", g->nerrors), NULL);
 }
 
-/* counted: whether traefik_config_reloads_total counts it; a --file edit that does not
- * parse is not a reload, as Traefik's file provider sends no configuration for it. */
-static int rebuild_with(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *fresh, int counted)
+/* file_read: the rebuild is for --file (an edit, SIGHUP); when the file then does not
+ * parse it is not counted in traefik_config_reloads_total, as Traefik's file provider
+ * sends no configuration for it. A manifest change is counted with the last good file. */
+static int rebuild_with(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *fresh, int file_read)
 {
     proxy_gen_t *g = gen_make(svc, set, fresh);
-    if (counted)
+    if (!(file_read && svc->file_failed_now))
         proxy_metrics_reload(g != NULL);
     if (!g)
         return -EINVAL;
@@ -158,7 +161,7 @@ static int rebuild_with(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *fresh,
 
 static int rebuild(proxy_svc_t *svc, hc_manifest_set_t *set)
 {
-    return rebuild_with(svc, set, NULL, 1);
+    return rebuild_with(svc, set, NULL, 0);
 }
 
 static void on_manifests(hc_manifest_watch_t *w, hc_manifest_set_t *set, void *data)
@@ -192,7 +195,7 @@ static void on_file_timer(uv_timer_t *t)
     if (same)
         hc_log(HC_LOG_INFO, "--file unchanged, nothing to reload", HC_LS("file", svc->file), NULL);
     else
-        rebuild_with(svc, current_manifests(svc), file, file != NULL); /* as read here */
+        rebuild_with(svc, current_manifests(svc), file, 1); /* as read here */
     json_decref(file);
 }
 
@@ -594,7 +597,7 @@ static int proxy_reload(hc_service_ctx_t *ctx)
     hc_manifest_set_t *set = NULL;
     if (svc->nmanifests)
         hc_manifest_load(svc->manifests, svc->nmanifests, &set);
-    int rc = rebuild(svc, set);
+    int rc = rebuild_with(svc, set, NULL, 1);
     hc_manifest_set_unref(set);
     return rc;
 }

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
 import tempfile
@@ -710,6 +711,10 @@ def file_broken_edit_keeps_the_last_good_config():
     wait_for(lambda: "cannot read --file" in p.output(), what="the broken edit reported")
     time.sleep(0.3)
     assert reloads() == before, "a broken edit counted as a reload: %r -> %r" % (before, reloads())
+    p.proc.send_signal(signal.SIGHUP)  # a reload asked for while the file is broken
+    wait_for(lambda: p.output().count("cannot read --file") >= 2, what="the SIGHUP's read reported")
+    time.sleep(0.2)
+    assert reloads() == before, "a SIGHUP over a broken file counted: %r -> %r" % (before, reloads())
     assert get(p.web, "/", host="rr2.test")[0] == 200
     assert header(get(p.web, "/", host="rr2.test")[1], "X-Backend") in ("f1", "f2")
     p.write_file(good.replace("Host(`rr.test`)", "Host(`rr3.test`)"))
