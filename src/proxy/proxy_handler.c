@@ -183,10 +183,9 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
     int code = res ? res->downstream_status : status;
     if (!code) /* the client left before any answer: Traefik's 499 */
         code = 499;
-    const char *proto = res && res->upgraded ? "websocket" : rq->protocol;
-    int label = !rq->grpc || proto != rq->protocol ? code
-                : rq->grpc_status                  ? rq->grpc_status - 1
-                                                   : 2;
+    const char *proto = rq->protocol; /* from the request's fields, as Traefik's: another
+                                         protocol's upgrade is http (or grpc) too */
+    int label = !rq->grpc ? code : rq->grpc_status ? rq->grpc_status - 1 : 2;
     /* breakers the request passed that saw no answer on its way out (the client left:
      * 499, as Traefik records a cancelled request; the server's own 413) */
     for (size_t e = 0; rq->chain && rq->chain->breakers && e < rq->next_mw; e++)
