@@ -2,18 +2,19 @@
 // opens the page, waits for the routers the test names, checks each router's and each
 // server's status as shown, looks at every tab, and saves light and dark screenshots.
 //   node tests/e2e/proxy_dashboard.mjs --url URL --shot FILE.png
-//        [--router NAME=STATUS]... [--server URL=UP|DOWN]... [--errors N]
+//        [--router NAME=STATUS]... [--server URL=UP|DOWN]... [--down-router NAME]... [--errors N]
 // Prints one JSON line {ok, problems, routers, servers, console}; exit status 0 only when ok.
 import { chromium } from "playwright-core";
 
 function parseArgs(argv) {
-  const a = { routers: [], servers: [], errors: null };
+  const a = { routers: [], servers: [], downRouters: [], errors: null };
   for (let i = 0; i + 1 < argv.length; i += 2) {
     const [k, v] = [argv[i], argv[i + 1]];
     if (k === "--url") a.url = v;
     else if (k === "--shot") a.shot = v;
     else if (k === "--router") a.routers.push(v.split("="));
     else if (k === "--server") a.servers.push([v.slice(0, v.lastIndexOf("=")), v.slice(v.lastIndexOf("=") + 1)]);
+    else if (k === "--down-router") a.downRouters.push(v);
     else if (k === "--errors") a.errors = parseInt(v, 10);
     else throw new Error("unknown argument " + k);
   }
@@ -39,7 +40,20 @@ async function run(a) {
       name: r.getAttribute("data-router"),
       status: r.querySelector(".status")?.textContent.trim(),
       rule: r.querySelector(".rule")?.textContent.trim(),
+      down: !!r.querySelector(".s-down"),
     })));
+    for (const name of a.downRouters) {
+      const r = routers.find((x) => x.name === name);
+      if (!r || !r.down) problems.push("router " + name + " is not flagged: no server of its service is up");
+    }
+    for (const r of routers)
+      if (r.down && !a.downRouters.includes(r.name)) problems.push("router " + r.name + " flagged down");
+    /* nothing focused by the page itself (a fragment naming a panel had drawn a focus ring) */
+    const focused = await page.evaluate(() => document.activeElement && document.activeElement.tagName);
+    if (focused && focused !== "BODY") problems.push("the page focused a " + focused + " on load");
+    const card = await page.textContent("#overview");
+    if (a.servers.some(([, st]) => st === "DOWN") && !/\d+ down: /.test(card))
+      problems.push("the servers card does not name the server down: " + card);
     for (const [name, status] of a.routers) {
       const r = routers.find((x) => x.name === name);
       if (!r) problems.push("router " + name + " not shown");

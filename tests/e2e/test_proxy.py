@@ -10,8 +10,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+import types
 
-from harness import ROOT, Tap, raw_request, status_of
+from harness import ROOT, Tap, free_port, raw_request, status_of
 from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, headers_all, ingress_yaml, request,
                        routed_to, seed, service_yaml, wait_for)
 
@@ -365,11 +366,21 @@ def dashboard_in_chromium():
     node_modules = os.path.join(ROOT, "node_modules", "playwright-core")
     assert os.path.isdir(node_modules), "run npm ci (make test does)"
     assert shutil.which("chromium"), "chromium is not installed (scripts/deps.sh test)"
+    # a service whose only server is down: its router is enabled, but flagged
+    dead = free_port()
+    p.write("svc-dead.yaml", service_yaml(NS, "svc-dead", 80, [types.SimpleNamespace(port=dead)]))
+    p.write("ing-dead.yaml", ingress_yaml(NS, "dead", "dead.test", [("/", "Prefix", "svc-dead", 80)]))
+    wait_for(lambda: get(p.web, "/", host="dead.test")[0] == 502, what="the dead service routed")
+    dead_svc = "%s-svc-dead-80@kubernetes" % NS
+    wait_for(lambda: "DOWN" in json.dumps(p.api_json("/api/http/services/" + dead_svc).get("serverStatus")),
+             what="the dead server DOWN")
     shot = os.environ.get("PROXY_DASHBOARD_SHOT") or os.path.join(tempfile.gettempdir(), "hearth-proxy-dashboard.png")
     url = "http://127.0.0.1:%d/dashboard/" % p.api
     args = ["node", os.path.join(ROOT, "tests", "e2e", "proxy_dashboard.mjs"), "--url", url, "--shot", shot,
             "--router", "paths-table-paths-test-foo@kubernetes=enabled",
-            "--server", "http://127.0.0.1:%d=UP" % S["backends"]["foo"].port]
+            "--server", "http://127.0.0.1:%d=UP" % S["backends"]["foo"].port,
+            "--server", "http://127.0.0.1:%d=DOWN" % dead,
+            "--down-router", "%s-dead-dead-test@kubernetes" % NS]
     r = subprocess.run(args, capture_output=True, text=True, timeout=90, cwd=ROOT)
     print("# screenshot: %s" % shot)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -103,7 +103,52 @@ function ruleView(rule) {
     at = re.lastIndex;
   }
   out.append((rule || "").slice(at));
+  /* a long rule breaks before && and ||, not inside a host or a path */
+  for (const node of [...out.childNodes]) {
+      if (node.nodeType !== Node.TEXT_NODE || !/&&|\|\|/.test(node.data))
+          continue;
+      const parts = node.data.split(/(\s*(?:&&|\|\|)\s*)/);
+      node.replaceWith(
+          ...parts.map((t) => /&&|\|\|/.test(t) ? h("span", {class : "op"}, "\u200b" + t) : t));
+  }
   return out;
+}
+
+/* Services none of whose servers is up (a load balancer's all DOWN; a weighted service's
+   children all so): requests to them fail, whatever their configuration status says. */
+function downServices(d)
+{
+    const byName = new Map(d.services.map((s) => [s.name, s]));
+    const memo = new Map();
+    const down = (name, depth) => {
+        if (memo.has(name))
+            return memo.get(name);
+        const s = byName.get(name);
+        let v = false;
+        if (s && depth < 8) {
+            const st = Object.values(s.serverStatus || {});
+            const servers = (s.loadBalancer && s.loadBalancer.servers) || [];
+            if (servers.length && st.length)
+                v = st.every((x) => String(x).toUpperCase() !== "UP");
+            else if (s.weighted) {
+                const kids = (s.weighted.services ||
+                              []).filter((w) => w.weight === undefined || w.weight > 0);
+                v = kids.length > 0 &&
+                    kids.every((w) => down(qualify(w.name, s.provider), depth + 1));
+            }
+        }
+        memo.set(name, v);
+        return v;
+    };
+    return new Set(d.services.map((s) => s.name).filter((n) => down(n, 0)));
+}
+
+function downBadge()
+{
+    return h(
+        "span",
+        {class : "status s-down", title : "no server of this service is up: its requests fail"},
+        "no server up");
 }
 
 function errorsOf(o) {
@@ -149,7 +194,8 @@ function showTab(name, focus) {
     document.getElementById(t).hidden = !on;
     if (on && focus) tab.focus();
   }
-  if (location.hash !== "#" + name) history.replaceState(null, "", "#" + name);
+  if (location.hash !== "#/" + name)
+      history.replaceState(null, "", "#/" + name);
 }
 
 function jumpTo(tab, text) {
@@ -178,55 +224,88 @@ function renderOverview(d) {
       h("div", { class: "legend" }, h("span", {}, ok + " ok"), h("span", {}, plural(w, "warning")), h("span", {}, plural(e, "error"))));
   };
   let up = 0, all = 0;
+  const downs = [];
   for (const s of d.services)
-    for (const v of Object.values(s.serverStatus || {})) { all++; if (String(v).toUpperCase() === "UP") up++; }
+      for (const [url, v] of Object.entries(s.serverStatus || {})) {
+          all++;
+          if (String(v).toUpperCase() === "UP")
+              up++;
+          else
+              downs.push([ s.name, url ]);
+      }
+  const downNote =
+      downs.length
+          ? h("span", {}, downs.length + " down: ",
+              downs.slice(0, 2).map(([ name, url ], i) => [i ? ", " : "", h("a", {
+                                                               href : "#services",
+                                                               onclick : (e) => {
+                                                                   e.preventDefault();
+                                                                   jumpTo("services", name);
+                                                               }
+                                                           },
+                                                                            name + " → " + url)]),
+              downs.length > 2 ? " …" : "")
+          : h("span", {}, "every server up");
   box.replaceChildren(
-    card("Routers", o.routers, d.routers.length),
-    card("Services", o.services, d.services.length),
-    card("Middlewares", o.middlewares, d.middlewares.length),
-    h("article", { class: "card" }, h("h2", {}, "Servers up"), h("div", { class: "big" }, up + " / " + all),
-      h("div", { class: "bar", role: "img", "aria-label": up + " of " + all + " servers up" },
-        h("i", { style: "width:" + (all ? (100 * up) / all : 0) + "%;background:var(--ok)" }),
-        h("i", { style: "width:" + (all ? (100 * (all - up)) / all : 0) + "%;background:var(--err)" })),
-      h("div", { class: "legend" }, h("span", {}, plural(d.errors.length, "config error")))));
+      card("Routers", o.routers, d.routers.length), card("Services", o.services, d.services.length),
+      card("Middlewares", o.middlewares, d.middlewares.length),
+      h("article", {class : "card"}, h("h2", {}, "Servers up"),
+        h("div", {class : "big"}, up + " / " + all),
+        h("div", {class : "bar", role : "img", "aria-label" : up + " of " + all + " servers up"},
+          h("i", {style : "width:" + (all ? (100 * up) / all : 0) + "%;background:var(--ok)"}),
+          h("i",
+            {style : "width:" + (all ? (100 * (all - up)) / all : 0) + "%;background:var(--err)"})),
+        h("div", {class : "legend"}, downNote)));
 }
 
 function renderRouters(d, q) {
-  const rows = d.routers.filter((r) => matches(r, q)).map((r) => {
-    const svc = qualify(r.service, r.provider);
-    /* TLS from the router itself, or from an entry point that terminates TLS for all */
-    const tlsEps = d.entrypoints.filter((e) => e.http && e.http.tls).map((e) => e.name);
-    const viaEp = (r.entryPoints || []).filter((e) => tlsEps.includes(e));
-    const tls = r.tls ? lock("TLS" + (r.tls.certResolver ? " · " + r.tls.certResolver : ""), "TLS options: " + (r.tls.options || "default"))
-      : viaEp.length ? lock("TLS on " + viaEp.join(", "), "the entry point terminates TLS") : h("span", { class: "muted" }, "—");
-    return h("tr", {"data-router" : r.name}, h("td", {}, statusBadge(r.status)), nameCell(r),
-             h("td", {}, ruleView(r.rule), errorList(r)),
-             h("td", {},
-               svc ? h("a", {
-                   href : "#services",
-                   onclick : (e) => {
-                       e.preventDefault();
-                       jumpTo("services", svc);
-                   }
-               },
-                       svc)
-                   : h("span", {class : "muted"}, "—")),
-             h("td", {},
-               h("div", {class : "chips"},
-                 (r.middlewares || []).map((m) => h("span", {class : "chip mw"}, m)))),
-             h("td", {}, tls),
-             h("td", {class : "opt"},
-               h("div", {class : "chips"},
-                 (r.entryPoints || []).map((e) => h("span", {class : "chip"}, e)))),
-             h("td", {class : "opt"},
-               r.priority !== undefined
-                   ? String(r.priority)
-                   : h("span", {class : "muted", title : "none set: the rule's length decides"},
-                       String(new TextEncoder().encode(r.rule || "").length))));
-  });
-  document.getElementById("routers").replaceChildren(table("HTTP routers: the rule a request must match, where it goes and what runs on the way",
-    [["Status"], ["Name"], ["Rule"], ["Service"], ["Middlewares"], ["TLS"], ["Entry points", "opt"], ["Priority", "opt"]],
-    rows, q ? "No router matches the filter." : "No routers yet: add an Ingress or a file-provider router."));
+    const down = downServices(d);
+    const rows = d.routers.filter((r) => matches(r, q)).map((r) => {
+        const svc = qualify(r.service, r.provider);
+        /* TLS from the router itself, or from an entry point that terminates TLS for all */
+        const tlsEps = d.entrypoints.filter((e) => e.http && e.http.tls).map((e) => e.name);
+        const viaEp = (r.entryPoints || []).filter((e) => tlsEps.includes(e));
+        const tls = r.tls ? lock("TLS" + (r.tls.certResolver ? " · " + r.tls.certResolver : ""),
+                                 "TLS options: " + (r.tls.options || "default"))
+                    : viaEp.length
+                        ? lock("TLS on " + viaEp.join(", "), "the entry point terminates TLS")
+                        : h("span", {class : "muted"}, "—");
+        return h("tr", {"data-router" : r.name},
+                 h("td", {}, statusBadge(r.status),
+                   r.status !== "disabled" && down.has(svc) ? downBadge() : null),
+                 nameCell(r), h("td", {}, ruleView(r.rule), errorList(r)),
+                 h("td", {},
+                   svc ? h("a", {
+                       href : "#services",
+                       onclick : (e) => {
+                           e.preventDefault();
+                           jumpTo("services", svc);
+                       }
+                   },
+                           svc)
+                       : h("span", {class : "muted"}, "—")),
+                 h("td", {},
+                   h("div", {class : "chips"},
+                     (r.middlewares || []).map((m) => h("span", {class : "chip mw"}, m)))),
+                 h("td", {}, tls),
+                 h("td", {class : "opt"},
+                   h("div", {class : "chips"},
+                     (r.entryPoints || []).map((e) => h("span", {class : "chip"}, e)))),
+                 h("td", {class : "opt"},
+                   r.priority !== undefined
+                       ? String(r.priority)
+                       : h("span", {class : "muted", title : "none set: the rule's length decides"},
+                           String(new TextEncoder().encode(r.rule || "").length))));
+    });
+    document.getElementById("routers").replaceChildren(
+        table("HTTP routers: the rule a request must match, where it goes and what runs on the way",
+              [
+                  [ "Status" ], [ "Name" ], [ "Rule" ], [ "Service" ], [ "Middlewares" ], [ "TLS" ],
+                  [ "Entry points", "opt" ], [ "Priority", "opt" ]
+              ],
+              rows,
+              q ? "No router matches the filter."
+                : "No routers yet: add an Ingress or a file-provider router."));
 }
 
 function serverList(s) {
@@ -255,17 +334,35 @@ function serverList(s) {
 }
 
 function renderServices(d, q) {
-  const rows = d.services.filter((s) => matches(s, q)).map((s) =>
-    h("tr", { "data-service": s.name },
-      h("td", {}, statusBadge(s.status)),
-      nameCell(s),
-      h("td", {}, s.type || (s.weighted ? "weighted" : "loadbalancer")),
-      h("td", {}, serverList(s), errorList(s)),
-      h("td", { class: "opt" }, h("div", { class: "chips" }, (s.usedBy || []).map((u) =>
-        h("a", { class: "chip", href: "#routers", onclick: (e) => { e.preventDefault(); jumpTo("routers", u); } }, u))))));
-  document.getElementById("services").replaceChildren(table("Services and the health of each server",
-    [["Status"], ["Name"], ["Type"], ["Servers"], ["Used by", "opt"]],
-    rows, q ? "No service matches the filter." : "No services yet."));
+    const down = downServices(d);
+    const rows = d.services.filter((s) => matches(s, q)).map((s) => {
+        const internal = s.provider === "internal";
+        return h(
+            "tr", {"data-service" : s.name},
+            h("td", {}, statusBadge(s.status), down.has(s.name) ? downBadge() : null), nameCell(s),
+            h("td", {},
+              internal ? "internal" : s.type || (s.weighted ? "weighted" : "loadbalancer")),
+            h("td", {},
+              internal ? h("span", {class : "muted"}, "served by the API listener") : serverList(s),
+              errorList(s)),
+            h("td", {class : "opt"},
+              h("div", {class : "chips"},
+                (s.usedBy || [])
+                    .map((u) => h("a", {
+                             class : "chip",
+                             href : "#routers",
+                             onclick : (e) => {
+                                 e.preventDefault();
+                                 jumpTo("routers", u);
+                             }
+                         },
+                                  u)))));
+    });
+    document.getElementById("services")
+        .replaceChildren(
+            table("Services and the health of each server",
+                  [ [ "Status" ], [ "Name" ], [ "Type" ], [ "Servers" ], [ "Used by", "opt" ] ],
+                  rows, q ? "No service matches the filter." : "No services yet."));
 }
 
 function renderMiddlewares(d, q) {
@@ -280,9 +377,11 @@ function renderMiddlewares(d, q) {
       h("td", {}, spec === undefined ? "" : h("details", {}, h("summary", {}, "settings"), h("pre", { class: "spec" }, JSON.stringify(spec, null, 2)))),
       h("td", { class: "opt" }, h("div", { class: "chips" }, (m.usedBy || []).map((u) => h("span", { class: "chip" }, u)))));
   });
-  document.getElementById("middlewares").replaceChildren(table("Middlewares in the order routers name them",
-    [["Status"], ["Name"], ["Type"], ["Settings"], ["Used by", "opt"]],
-    rows, q ? "No middleware matches the filter." : "No middlewares defined."));
+  document.getElementById("middlewares")
+      .replaceChildren(
+          table("Middlewares, by name; a router runs its own in the order it names them",
+                [ [ "Status" ], [ "Name" ], [ "Type" ], [ "Settings" ], [ "Used by", "opt" ] ],
+                rows, q ? "No middleware matches the filter." : "No middlewares defined."));
 }
 
 function renderEntrypoints(d, q) {
@@ -305,8 +404,13 @@ function renderErrors(d, q) {
       h("td", { class: "name" }, what),
       h("td", { class: "errs-cell" }, h("span", { class: "status s-disabled" }, "error"), " ", e.message || e.error || ""));
   });
-  document.getElementById("errors").replaceChildren(table("Objects that were skipped; the rest of the configuration is live",
-    [["Source"], ["Object"], ["Problem"]], rows, "No configuration errors. Everything loaded."));
+  const unreadable = d.errors.some((e) => typeof e === "object" && !e.kind && !e.name);
+  document.getElementById("errors").replaceChildren(table(
+      unreadable
+          ? "A file could not be read: its last good version still serves; the objects listed were skipped"
+          : "Objects that were skipped; the rest of the configuration is live",
+      [ [ "Source" ], [ "Object" ], [ "Problem" ] ], rows,
+      "No configuration errors. Everything loaded."));
 }
 
 function render() {
@@ -342,12 +446,15 @@ async function refresh() {
     state.last = Date.now();
     state.failed = false;
     document.getElementById("problem").hidden = true;
+    document.getElementById("main").classList.remove("stale-data");
     render();
   } catch (e) {
     state.failed = true;
     const p = document.getElementById("problem");
-    p.textContent = "The API did not answer (" + e.message + "). Showing the last data; retrying.";
+    p.textContent =
+        "The API did not answer (" + e.message + "). Showing the last data, greyed; retrying.";
     p.hidden = false;
+    document.getElementById("main").classList.add("stale-data");
   }
   showUpdated();
   if (!state.paused) state.timer = setTimeout(refresh, REFRESH_MS);
@@ -370,7 +477,7 @@ function init() {
   });
   document.addEventListener("visibilitychange", () => { if (!document.hidden && !state.paused) refresh(); });
   setInterval(showUpdated, 1000);
-  const start = location.hash.slice(1);
+  const start = location.hash.replace(/^#\/?/, ""); /* #/services, or an older #services */
   showTab(TABS.includes(start) ? start : "routers", false);
   refresh();
 }
