@@ -297,14 +297,23 @@ static int redirect_load(proxy_svc_t *svc, const char *to)
 static int opts_load(proxy_svc_t *svc, hc_config_t *cfg)
 {
     static const char *const names[3] = {"web", "websecure", "api"};
-    char err[256];
+    char err[256] = "";
     for (int i = 0; i < 3; i++) {
         svc->addr[i] = hc_config_get(cfg, names[i]);
         if (!svc->addr[i])
             svc->addr[i] = "";
+        /* under hearth up the API (unauthenticated: /api/rawdata holds the whole
+         * configuration) stays on this machine, as the other services' listeners do */
+        if (i == 2 && svc->ctx->in_up && svc->addr[i][0] == ':') {
+            snprintf(svc->api_local, sizeof(svc->api_local), "127.0.0.1%s", svc->addr[i]);
+            svc->addr[i] = svc->api_local;
+        }
         if (svc->addr[i][0] && hc_addr_parse(svc->addr[i], &svc->sa[i]) != 0) {
-            hc_log(HC_LOG_ERROR, "bad address", HC_LS("option", names[i]),
-                   HC_LS("value", svc->addr[i]), NULL);
+            hc_log(
+                HC_LOG_ERROR, "bad address", HC_LS("option", names[i]),
+                HC_LS("value", svc->addr[i]),
+                HC_LS("expected", "[HOST]:PORT (HOST an IPv4 or [IPv6] address), or \"\" for none"),
+                NULL);
             return -EINVAL;
         }
     }
@@ -313,7 +322,8 @@ static int opts_load(proxy_svc_t *svc, hc_config_t *cfg)
         local_url(&svc->sa[2], api_port, svc->api_url, sizeof(svc->api_url));
     long long n = 0;
     if (hc_config_get_int(cfg, "workers", &n, err, sizeof(err)) != 0 || n < 0 || n > 1024) {
-        hc_log(HC_LOG_ERROR, "bad --workers", HC_LS("error", err), NULL);
+        hc_log(HC_LOG_ERROR, "bad --workers", HC_LS("error", err[0] ? err : "not in 0-1024"),
+               HC_LS("expected", "0 (one per core) to 1024"), NULL);
         return -EINVAL;
     }
     svc->nworkers = n ? (unsigned)n : hc_cpu_count();

@@ -54,6 +54,7 @@ struct proxy_svc {
     const char *addr[3]; /* web, websecure, api ("" = off) */
     struct sockaddr_storage sa[3];
     char api_url[80]; /* the API listener for api@internal & co. ("" when off or port 0) */
+    char api_local[32]; /* under hearth up, ":PORT" for the API as 127.0.0.1:PORT */
     const char *const *manifests;
     size_t nmanifests;
     const char **up_manifests; /* under `hearth up`: manifests + <data>/manifests (owned) */
