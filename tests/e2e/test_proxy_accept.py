@@ -24,7 +24,7 @@ import threading
 import time
 
 from harness import Tap, connect, free_port, status_of
-from proxy_env import (Backend, Proxy, RawBackend, Sink, echo, get, header, headers_all, ingress_yaml, make_cert,
+from proxy_env import (Backend, Proxy, RawBackend, Responder, Sink, echo, get, header, headers_all, ingress_yaml, make_cert,
                        middleware_yaml, heads, request, routed_to, rss_kib, secret_yaml, seed, service_yaml,
                        wait_for, ws_open)
 
@@ -594,24 +594,12 @@ def access_log_and_metrics_fields_as_traefik_fills_them():
     assert re.search(r'traefik_entrypoint_requests_total\{code="404",method="GET",protocol="websocket"', metrics)
 
 
-class GrpcWebBackend(RawBackend):
-    """Answers every request with an empty gRPC-Web response whose Grpc-Status is 5
-    (NOT_FOUND) for a method named missing, else 0."""
-
-    def serve(self, c):
-        data = b""
-        while b"\r\n\r\n" not in data:
-            d = c.recv(65536)
-            if not d:
-                return
-            data += d
-        head, body = data.split(b"\r\n\r\n", 1)
-        m = re.search(rb"content-length: *(\d+)", head, re.I)
-        while m and len(body) < int(m.group(1)):
-            body += c.recv(65536)
-        code = b"5" if b"/missing " in head.split(b"\r\n", 1)[0] else b"0"
-        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/grpc-web+proto\r\nGrpc-Status: " + code +
-                  b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+def grpc_web_answer(req):
+    """An empty gRPC-Web response whose Grpc-Status is 5 (NOT_FOUND) for a method named
+    missing, else 0."""
+    code = b"5" if req["target"].endswith("/missing") else b"0"
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/grpc-web+proto\r\nGrpc-Status: " + code +
+            b"\r\nContent-Length: 0\r\n\r\n")
 
 
 @t.test
@@ -620,7 +608,8 @@ def metrics_grpc_calls_labelled_by_their_status():
     (over HTTP/1.1 too), and its code label is the response's Grpc-Status (2, Unknown,
     without one), not the HTTP status."""
     p = S["proxy"]
-    be = GrpcWebBackend()
+    be = Responder()
+    be.answer = grpc_web_answer
     try:
         p.write("svc-grpc.yaml", service_yaml(NS, "grpc", 80, [be]))
         p.write("ing-grpc.yaml", ingress_yaml(NS, "grpc", "grpc.test", [("/", "Prefix", "grpc", 80)]))
