@@ -3,6 +3,7 @@
  * instead of limping on with half-built state, as h2o and Redis do. */
 #include "core/hc_alloc.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,39 @@ _Noreturn void hc_oom(size_t n)
 }
 
 #ifdef HC_CMOCKA_ALLOC
+static pthread_mutex_t unit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void *hc_unit_malloc(size_t n, const char *file, int line)
+{
+    pthread_mutex_lock(&unit_lock);
+    void *p = _test_malloc(n, file, line);
+    pthread_mutex_unlock(&unit_lock);
+    return p;
+}
+
+void *hc_unit_calloc(size_t n, size_t m, const char *file, int line)
+{
+    pthread_mutex_lock(&unit_lock);
+    void *p = _test_calloc(n, m, file, line);
+    pthread_mutex_unlock(&unit_lock);
+    return p;
+}
+
+void *hc_unit_realloc(void *p, size_t n, const char *file, int line)
+{
+    pthread_mutex_lock(&unit_lock);
+    void *q = _test_realloc(p, n, file, line);
+    pthread_mutex_unlock(&unit_lock);
+    return q;
+}
+
+void hc_unit_free(void *p, const char *file, int line)
+{
+    pthread_mutex_lock(&unit_lock);
+    _test_free(p, file, line);
+    pthread_mutex_unlock(&unit_lock);
+}
+
 void *hc_unit_strdup(const char *s, const char *file, int line)
 {
     return hc_unit_memdup(s, strlen(s), file, line);
@@ -21,7 +55,7 @@ void *hc_unit_strdup(const char *s, const char *file, int line)
 
 void *hc_unit_memdup(const void *p, size_t n, const char *file, int line)
 {
-    char *d = _test_malloc(n + 1, file, line);
+    char *d = hc_unit_malloc(n + 1, file, line);
     if (n)
         memcpy(d, p, n);
     d[n] = '\0';

@@ -14,12 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+/* cmocka's block list is not thread-safe: these take one lock around it, since worker
+ * threads allocate and free too (a call posted to a worker is freed there). */
+void *hc_unit_malloc(size_t n, const char *file, int line);
+void *hc_unit_calloc(size_t n, size_t m, const char *file, int line);
+void *hc_unit_realloc(void *p, size_t n, const char *file, int line);
+void hc_unit_free(void *p, const char *file, int line);
 void *hc_unit_strdup(const char *s, const char *file, int line);
 void *hc_unit_memdup(const void *p, size_t n, const char *file, int line);
-#define hc_malloc(n) test_malloc(n)
-#define hc_calloc(n, m) test_calloc(n, m)
-#define hc_realloc(p, n) test_realloc(p, n)
-#define hc_free(p) test_free(p)
+#define hc_malloc(n) hc_unit_malloc(n, __FILE__, __LINE__)
+#define hc_calloc(n, m) hc_unit_calloc(n, m, __FILE__, __LINE__)
+#define hc_realloc(p, n) hc_unit_realloc(p, n, __FILE__, __LINE__)
+#define hc_free(p) hc_unit_free(p, __FILE__, __LINE__)
 #define hc_strdup(s) hc_unit_strdup(s, __FILE__, __LINE__)
 #define hc_memdup(p, n) hc_unit_memdup(p, n, __FILE__, __LINE__)
 #else
