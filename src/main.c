@@ -91,6 +91,12 @@ static int config_load(hc_config_t *cfg, const hc_service_t *s, int argc, char *
         hc_config_help(cfg, stdout, s->usage, s->summary);
         return 1;
     }
+    size_t nargs = 0;
+    char *const *args = rc ? NULL : hc_config_args(cfg, &nargs);
+    if (nargs) { /* no service takes one: a word that was meant as a flag's value, say */
+        snprintf(err, sizeof(err), "unexpected argument %s (every option is a --flag)", args[0]);
+        rc = -EINVAL;
+    }
     if (!rc)
         rc = hc_config_load_env(cfg, err, sizeof(err));
     if (rc) {

@@ -116,6 +116,14 @@ def up_rejects_unknown_flag_with_suggestion():
 
 
 @t.test
+def a_stray_argument_is_a_usage_error():
+    """A word where a flag was meant (a value after a boolean flag, a forgotten --) is
+    refused, not ignored."""
+    code, _, err = run("proxy", "extra-arg", "--web", "127.0.0.1:0", "--api", "")
+    assert code == 2 and "unexpected argument extra-arg" in err, (code, err)
+
+
+@t.test
 def up_writes_state_prints_banner_and_drains_on_sigterm():
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "var")
