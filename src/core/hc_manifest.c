@@ -52,13 +52,6 @@ static const char *str_member(const json_t *o, const char *key)
     return s && *s ? s : NULL;
 }
 
-/* A member given as null (`annotations:` with nothing under it, as a Helm template whose
- * block rendered nothing leaves it) is absent, as the API server decodes it. */
-static json_t *nonnull(json_t *v)
-{
-    return json_is_null(v) ? NULL : v;
-}
-
 /* One object; Kubernetes requires apiVersion, kind and metadata.name. */
 static void extract_one(hc_manifest_list_t *l, json_t *o, int line)
 {
@@ -68,16 +61,15 @@ static void extract_one(hc_manifest_list_t *l, json_t *o, int line)
     obj.kind = str_member(o, "kind");
     obj.name = str_member(md, "name");
     obj.ns = str_member(md, "namespace");
-    obj.labels = nonnull(json_object_get(md, "labels"));
-    obj.annotations = nonnull(json_object_get(md, "annotations"));
-    const char *why = !json_is_object(o)    ? "not a mapping"
-                      : !obj.api_version    ? "no apiVersion"
-                      : !obj.kind           ? "no kind"
-                      : !json_is_object(md) ? "no metadata"
-                      : !obj.name           ? "no metadata.name"
-                      : nonnull(json_object_get(md, "namespace")) &&
-                              !json_is_string(json_object_get(md, "namespace"))
-                          ? "metadata.namespace is not a string"
+    obj.labels = hc_manifest_member(md, "labels");
+    obj.annotations = hc_manifest_member(md, "annotations");
+    const json_t *ns = hc_manifest_member(md, "namespace");
+    const char *why = !json_is_object(o)          ? "not a mapping"
+                      : !obj.api_version          ? "no apiVersion"
+                      : !obj.kind                 ? "no kind"
+                      : !json_is_object(md)       ? "no metadata"
+                      : !obj.name                 ? "no metadata.name"
+                      : ns && !json_is_string(ns) ? "metadata.namespace is not a string"
                       : obj.labels && !json_is_object(obj.labels)
                           ? "metadata.labels is not a mapping"
                       : obj.annotations && !json_is_object(obj.annotations)

@@ -30,6 +30,14 @@ typedef struct hc_manifest_obj {
     int line;                  /* 1-based line where the object starts */
 } hc_manifest_obj_t;
 
+/** o's member key, or NULL when it is absent or null: a member a Helm template left empty
+ *  (`annotations:` with nothing under it) is absent, as the API server decodes it. */
+static inline const json_t *hc_manifest_member(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_null(v) ? NULL : v;
+}
+
 /** A problem found while reading: the file, a line (0 when it concerns the whole file)
  *  and a message. The object it concerns was skipped, or for a file that no longer
  *  parses, its last good objects were kept. */

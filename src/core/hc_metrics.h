@@ -28,9 +28,7 @@
 /* Limits that keep a registry's memory bounded whatever the label values. */
 #define HC_METRICS_MAX_LABELS 8       /* label names per family */
 #define HC_METRICS_MAX_SERIES 10000   /* series per family */
-#define HC_METRICS_MAX_VALUE_LEN                                                                   \
-    32768                             /* bytes per label value (a certificate's sans: up           \
-                                       to 100 names of 253 bytes) */
+#define HC_METRICS_MAX_VALUE_LEN 32768 /* bytes per label value (a cert's sans: 25 KiB) */
 #define HC_METRICS_MAX_BUCKETS 64     /* histogram bounds, +Inf not counted */
 
 typedef struct hc_metrics hc_metrics_t; /* a registry */

@@ -6,6 +6,7 @@
 #include "proxy/proxy_config_int.h"
 
 #include "core/hc_alloc.h"
+#include "core/hc_manifest.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -451,12 +452,12 @@ static int spec_check(pc_kstate_t *k, const pc_kobj_t *ing, const json_t *spec)
                      "unknown field spec.%s (ignored)", key);
     }
     const json_t *rules = json_object_get(spec, "rules");
-    const char *why =
-        rules && !json_is_null(rules) && !json_is_array(rules) ? "spec.rules: expected a list"
-        : !json_array_size(rules) && !pc_nonnull(json_object_get(spec, "defaultBackend")) &&
-                !pc_nonnull(json_object_get(spec, "tls"))
-            ? "spec: either defaultBackend or rules must be specified"
-            : NULL;
+    const char *why = rules && !json_is_null(rules) && !json_is_array(rules)
+                          ? "spec.rules: expected a list"
+                      : !json_array_size(rules) && !hc_manifest_member(spec, "defaultBackend") &&
+                              !hc_manifest_member(spec, "tls")
+                          ? "spec: either defaultBackend or rules must be specified"
+                          : NULL;
     if (why)
         pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name, "%s", why);
     return why ? -1 : 0;
@@ -477,7 +478,7 @@ void pc_ingress_load(pc_kstate_t *k, const pc_kobj_t *ing)
     if (spec_check(k, ing, spec) < 0)
         goto out;
     ingress_tls(k, ing, spec, tls_err, sizeof(tls_err));
-    const json_t *backend = pc_nonnull(json_object_get(spec, "defaultBackend"));
+    const json_t *backend = hc_manifest_member(spec, "defaultBackend");
     if (backend && json_array_size(json_object_get(spec, "rules")) == 0)
         default_backend(k, ing, backend, &c, tls_err);
     else if (backend)

@@ -69,12 +69,6 @@ proxy_service_t *pc_service_find(pc_build_t *b, const char *name);
 
 /* A JSON string member of obj, or NULL when absent or not a string. */
 const char *pc_str(const json_t *obj, const char *key);
-/* v, or NULL when it is JSON null: a member a Helm template left empty is absent, as the
- * API server decodes it. */
-static inline const json_t *pc_nonnull(const json_t *v)
-{
-    return json_is_null(v) ? NULL : v;
-}
 
 /* Translates the Kubernetes objects of b->in; the file provider's configurations. */
 void pc_k8s_load(pc_build_t *b);

@@ -59,19 +59,19 @@ static int server_up(void *ud, const proxy_service_t *s, const char *url)
 }
 
 /* Builds a generation from the current inputs; fresh is --file as the caller just read
- * it, or NULL (read here). Returns NULL only on unusable input. */
-static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *fresh)
+ * it, or NULL (read here; *file_failed tells whether that read failed). Returns NULL
+ * only on unusable input. */
+static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *fresh,
+                             int *file_failed)
 {
     json_t *file = fresh ? json_incref(fresh) : NULL;
     char ferr[512] = "";
-    svc->file_failed_now = 0;
     if (!file && svc->file && proxy_gen_read_file(svc->file, &file, ferr, sizeof(ferr)) != 0) {
         /* as Traefik's file provider: a broken edit is reported, the last good one serves */
         hc_log(HC_LOG_ERROR, "cannot read --file", HC_LS("error", ferr),
                HC_LI("keeping_last_good", svc->file_good != NULL), NULL);
         file = json_incref(svc->file_good);
         svc->file_broken = 1;
-        svc->file_failed_now = 1;
     } else if (file) {
         svc->file_broken = 0;
         json_decref(svc->file_good);
@@ -96,6 +96,7 @@ static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *f
                             .serial = ++svc->serial};
     proxy_gen_t *g = NULL;
     proxy_gen_build(&in, &g);
+    *file_failed = ferr[0] != '\0';
     json_decref(file);
     return g;
 }
@@ -150,8 +151,9 @@ static void gen_publish(proxy_svc_t *svc, proxy_gen_t *g)
  * sends no configuration for it. A manifest change is counted with the last good file. */
 static int rebuild_with(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *fresh, int file_read)
 {
-    proxy_gen_t *g = gen_make(svc, set, fresh);
-    if (!(file_read && svc->file_failed_now))
+    int file_failed = 0;
+    proxy_gen_t *g = gen_make(svc, set, fresh, &file_failed);
+    if (!(file_read && file_failed))
         proxy_metrics_reload(g != NULL);
     if (!g)
         return -EINVAL;

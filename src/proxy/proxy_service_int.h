@@ -61,7 +61,6 @@ struct proxy_svc {
     const char *file;
     json_t *file_good; /* --file as last read whole: kept while an edit is broken */
     int file_broken;   /* the last read of --file failed */
-    int file_failed_now; /* ... in the build just made */
     char *file_stamp;  /* the files file_good names, as files_stamp writes them */
     const char *ingress_class;
     const char *redirect_to; /* --web-redirect-to, or NULL */

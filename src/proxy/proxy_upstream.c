@@ -636,13 +636,10 @@ static int on_headers(hc_http_client_req_t *creq, const hc_http_response_t *res,
          * protocol, is an error, which Traefik answers 500 (not a network error) */
         const char *asked = f->upgrade ? proxy_mw_headers_get(&f->hdrs, "Upgrade") : NULL;
         const char *got = proxy_mw_headers_get(&f->resp.headers, "Upgrade");
-        int conn_upgrade = 0; /* Go's upgradeType: none without Connection: upgrade */
-        for (size_t i = 0; i < res->n_headers; i++)
-            conn_upgrade |=
-                res->headers[i].name_len == 10 &&
-                !strncasecmp(res->headers[i].name, "Connection", 10) &&
-                hc_http_has_token(res->headers[i].value, res->headers[i].value_len, "upgrade");
-        if (!asked || !got || !conn_upgrade || strcasecmp(asked, got) != 0)
+        const char *conn = hc_http_response_header(res, "Connection"); /* Go's upgradeType:
+                                                    none without Connection: upgrade */
+        if (!asked || !got || !conn || !hc_http_has_token(conn, strlen(conn), "upgrade") ||
+            strcasecmp(asked, got) != 0)
             return -EBADMSG;
         return f->up ? on_switch(f, creq) : -EPROTO;
     }
