@@ -60,6 +60,20 @@ async function run(a) {
       else if (status && r.status !== status) problems.push("router " + name + " shows " + r.status + ", want " + status);
     }
 
+    /* the filter keeps the rows whose shown text holds it: a router's own name keeps it;
+       a word only in the API's JSON (a member's name) keeps none */
+    if (routers.length) {
+      const name = routers[0].name;
+      await page.fill("#filter", name);
+      const kept = await page.$$eval("#routers tbody tr", (rows) => rows.map((r) => r.getAttribute("data-router")));
+      if (!kept.includes(name) || kept.some((n) => !routers.find((x) => x.name === n)))
+        problems.push("filter " + name + " keeps " + JSON.stringify(kept));
+      await page.fill("#filter", "entrypoints");
+      const hidden = await page.$$eval("#routers tbody tr", (rows) => rows.length);
+      if (hidden) problems.push("filter 'entrypoints', in no row's text, keeps " + hidden + " routers");
+      await page.fill("#filter", "");
+    }
+
     await page.click("#tab-services");
     await page.waitForSelector("#services:not([hidden])");
     const servers = await page.$$eval("#services .servers li", (lis) => lis.map((li) => ({

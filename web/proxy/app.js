@@ -181,8 +181,12 @@ function table(caption, heads, rows, emptyText) {
       h("tbody", {}, rows)));
 }
 
-function matches(o, q) {
-  return !q || JSON.stringify(o).toLowerCase().includes(q);
+/* The rows whose text as shown, or whose full name (provider included), holds the
+   filter's lower-cased text. */
+function shown(rows, q) {
+  const text = (tr) => (Object.values(tr.dataset).join(" ") + " " + tr.textContent)
+                           .replaceAll("\u200b", "").toLowerCase();
+  return q ? rows.filter((tr) => text(tr).includes(q)) : rows;
 }
 
 function showTab(name, focus) {
@@ -260,7 +264,7 @@ function renderOverview(d) {
 
 function renderRouters(d, q) {
     const down = downServices(d);
-    const rows = d.routers.filter((r) => matches(r, q)).map((r) => {
+    const rows = shown(d.routers.map((r) => {
         const svc = qualify(r.service, r.provider);
         /* TLS from the router itself, or from an entry point that terminates TLS for all */
         const tlsEps = d.entrypoints.filter((e) => e.http && e.http.tls).map((e) => e.name);
@@ -296,7 +300,7 @@ function renderRouters(d, q) {
                        ? String(r.priority)
                        : h("span", {class : "muted", title : "none set: the rule's length decides"},
                            String(new TextEncoder().encode(r.rule || "").length))));
-    });
+    }), q);
     document.getElementById("routers").replaceChildren(
         table("HTTP routers: the rule a request must match, where it goes and what runs on the way",
               [
@@ -335,7 +339,7 @@ function serverList(s) {
 
 function renderServices(d, q) {
     const down = downServices(d);
-    const rows = d.services.filter((s) => matches(s, q)).map((s) => {
+    const rows = shown(d.services.map((s) => {
         const internal = s.provider === "internal";
         return h(
             "tr", {"data-service" : s.name},
@@ -357,7 +361,7 @@ function renderServices(d, q) {
                              }
                          },
                                   u)))));
-    });
+    }), q);
     document.getElementById("services")
         .replaceChildren(
             table("Services and the health of each server",
@@ -366,7 +370,7 @@ function renderServices(d, q) {
 }
 
 function renderMiddlewares(d, q) {
-  const rows = d.middlewares.filter((m) => matches(m, q)).map((m) => {
+  const rows = shown(d.middlewares.map((m) => {
     const type = m.type || Object.keys(m).find((k) => !["name", "provider", "status", "usedBy", "error", "type"].includes(k)) || "";
     const key = Object.keys(m).find((k) => k.toLowerCase() === String(type).toLowerCase());
     const spec = key ? m[key] : undefined;
@@ -376,7 +380,7 @@ function renderMiddlewares(d, q) {
       h("td", {}, h("span", { class: "chip mw" }, type), errorList(m)),
       h("td", {}, spec === undefined ? "" : h("details", {}, h("summary", {}, "settings"), h("pre", { class: "spec" }, JSON.stringify(spec, null, 2)))),
       h("td", { class: "opt" }, h("div", { class: "chips" }, (m.usedBy || []).map((u) => h("span", { class: "chip" }, u)))));
-  });
+  }), q);
   document.getElementById("middlewares")
       .replaceChildren(
           table("Middlewares, by name; a router runs its own in the order it names them",
@@ -385,25 +389,25 @@ function renderMiddlewares(d, q) {
 }
 
 function renderEntrypoints(d, q) {
-  const rows = d.entrypoints.filter((e) => matches(e, q)).map((e) =>
+  const rows = shown(d.entrypoints.map((e) =>
     h("tr", {},
       h("td", { class: "name" }, e.name),
       h("td", {}, h("code", { class: "rule" }, e.address || "")),
       h("td", {}, e.http && e.http.tls ? lock("TLS", "TLS terminated here") : h("span", { class: "muted" }, "plain")),
-      h("td", { class: "opt" }, d.routers.filter((r) => !r.entryPoints || !r.entryPoints.length || r.entryPoints.includes(e.name)).length + " routers")));
+      h("td", { class: "opt" }, d.routers.filter((r) => !r.entryPoints || !r.entryPoints.length || r.entryPoints.includes(e.name)).length + " routers"))), q);
   document.getElementById("entrypoints").replaceChildren(table("Where the proxy listens",
     [["Name"], ["Address"], ["TLS"], ["Routers", "opt"]], rows, "No entry points."));
 }
 
 function renderErrors(d, q) {
-  const rows = d.errors.filter((e) => matches(e, q)).map((e) => {
+  const rows = shown(d.errors.map((e) => {
     if (typeof e === "string") return h("tr", {}, h("td", {}, ""), h("td", {}, ""), h("td", {}, e));
     const what = [e.kind, [e.namespace || e.ns, e.name].filter(Boolean).join("/")].filter(Boolean).join(" ");
     return h("tr", {},
       h("td", {}, h("code", { class: "rule" }, e.source || "")),
       h("td", { class: "name" }, what),
       h("td", { class: "errs-cell" }, h("span", { class: "status s-disabled" }, "error"), " ", e.message || e.error || ""));
-  });
+  }), q);
   const unreadable = d.errors.some((e) => typeof e === "object" && !e.kind && !e.name);
   document.getElementById("errors").replaceChildren(table(
       unreadable
