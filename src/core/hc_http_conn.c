@@ -459,13 +459,19 @@ void hc_http_conn_take_over(hc_http_conn_t *c, const hc_http_upgrade_t *up)
     hc_http_conn_disarm(c);
 }
 
+int hc_http_req_upgradable(const hc_http_req_t *req)
+{
+    const hc_http_conn_t *c = req->conn;
+    return !c->closing && !c->upgrade && hc_http_parse_is_upgrade(&c->parser);
+}
+
 int hc_http_req_take_over(hc_http_req_t *req, const hc_http_raw_cbs_t *cbs, void *ud,
                           hc_http_conn_t **out)
 {
     hc_http_rq_t *rq = hc_http_rq_of(req);
     hc_http_conn_t *c = req->conn;
-    if (c->closing || c->upgrade || rq->res_state != RQ_RES_STARTED ||
-        !hc_http_parse_is_upgrade(&c->parser) || !cbs || !cbs->on_data || !cbs->on_close)
+    if (!hc_http_req_upgradable(req) || rq->res_state != RQ_RES_STARTED || !cbs || !cbs->on_data ||
+        !cbs->on_close)
         return -EINVAL;
     hc_http_io_t *io = c->io;
     rq->res_state = RQ_RES_ENDED;

@@ -233,6 +233,25 @@ int hc_http_has_token(const char *v, size_t n, const char *token)
     return 0;
 }
 
+int hc_http_list_has(const char *v, size_t n, const char *token)
+{
+    size_t tl = strlen(token);
+    for (size_t i = 0; i <= n;) {
+        size_t e = i;
+        while (e < n && v[e] != ',')
+            e++;
+        size_t a = i, b = e;
+        while (a < b && (v[a] == ' ' || v[a] == '\t'))
+            a++;
+        while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
+            b--;
+        if (b - a == tl && !strncasecmp(v + a, token, tl))
+            return 1;
+        i = e + 1;
+    }
+    return 0;
+}
+
 /* Whether http-parser knows the method m (n bytes): the common ones at once, then its
  * table. */
 static int method_known(const char *m, size_t n)

@@ -76,6 +76,10 @@ extern const unsigned char hc_http_tchar[256];
 /** Whether the field value v (n bytes) holds token in any case, as Go's hasToken reads
  *  a list: the token bounded by the value's ends, commas, spaces or tabs. */
 int hc_http_has_token(const char *v, size_t n, const char *token);
+/** Whether the comma-separated list v (n bytes) holds token in any case, as Go's
+ *  httpguts.HeaderValuesContainsToken reads one value (ReverseProxy's upgrade test): each
+ *  element trimmed of spaces and tabs, compared whole ("keep-alive upgrade" is one). */
+int hc_http_list_has(const char *v, size_t n, const char *token);
 
 /* Longest request method read (RFC 9110 §9.1: any token; Go sets no limit but the head's). */
 #define HC_HTTP_PARSE_METHOD_MAX 64

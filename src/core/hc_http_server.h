@@ -243,6 +243,9 @@ typedef struct hc_http_raw_cbs {
  *  (not an upgrade request or no 101 started: nothing changed). */
 int hc_http_req_take_over(hc_http_req_t *req, const hc_http_raw_cbs_t *cbs, void *ud,
                           hc_http_conn_t **out);
+/** Whether hc_http_req_take_over can take req's connection once a 101 is started: the
+ *  request's head asked for the upgrade as the parser reads it, the connection is open. */
+int hc_http_req_upgradable(const hc_http_req_t *req);
 /** Sends len bytes on a taken-over connection (TLS applied). Returns 0, HC_HTTP_WAIT
  *  (buffered: wait for on_drain before sending more) or -EPIPE. */
 int hc_http_raw_write(hc_http_conn_t *c, const char *data, size_t len);

@@ -638,8 +638,8 @@ static int on_headers(hc_http_client_req_t *creq, const hc_http_response_t *res,
         const char *got = proxy_mw_headers_get(&f->resp.headers, "Upgrade");
         const char *conn = hc_http_response_header(res, "Connection"); /* Go's upgradeType:
                                                     none without Connection: upgrade */
-        if (!asked || !got || !conn || !hc_http_has_token(conn, strlen(conn), "upgrade") ||
-            strcasecmp(asked, got) != 0)
+        if (!asked || !got || !conn || !hc_http_list_has(conn, strlen(conn), "upgrade") ||
+            strcasecmp(asked, got) != 0 || !hc_http_req_upgradable(f->req))
             return -EBADMSG;
         return f->up ? on_switch(f, creq) : -EPROTO;
     }
@@ -1235,6 +1235,17 @@ static int path_byte_sent_raw(unsigned char c)
            (c && c < 0x80 && strchr("-._~!$&'()*+,;=:@[]%", c));
 }
 
+/* Whether any Connection field lists "upgrade", as Go's ReverseProxy reads them all
+ * (httpguts: "keep-alive upgrade" is one element, not an upgrade). */
+static int asks_upgrade(const proxy_mw_headers_t *h)
+{
+    for (size_t i = 0; i < h->len; i++)
+        if (!strcasecmp(h->v[i].name, "Connection") &&
+            hc_http_list_has(h->v[i].value, strlen(h->v[i].value), "upgrade"))
+            return 1;
+    return 0;
+}
+
 /* Method, target ("/" + path + "?" + query), host and the fields, copied into one
  * block (f->store): the caller's view is borrowed only until forward returns. */
 static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
@@ -1290,11 +1301,10 @@ static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
                                mw->headers.v[i].value, lens[2 * i + 1]);
     if (lens != lens_stack)
         hc_free(lens);
-    const char *conn = proxy_mw_headers_get(&f->hdrs, "Connection"), *upg;
+    const char *upg = proxy_mw_headers_get(&f->hdrs, "Upgrade");
     /* h2c is HTTP/2's own upgrade (RFC 7540 §3.2): Traefik's entry point takes it itself;
      * here it is an HTTP/1.1 request like any other, its Upgrade fields dropped */
-    f->upgrade = conn && strcasestr(conn, "upgrade") &&
-                 (upg = proxy_mw_headers_get(&f->hdrs, "Upgrade")) && strcasecmp(upg, "h2c");
+    f->upgrade = upg && strcasecmp(upg, "h2c") && asks_upgrade(&f->hdrs);
     proxy_upstream_strip_hop(&f->hdrs, f->upgrade);
     /* X-Forwarded-Host/Port describe the Host the client sent, as Traefik's entry point
      * sets them before any middleware (a headers middleware may rewrite Host since) */

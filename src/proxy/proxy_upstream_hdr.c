@@ -49,14 +49,16 @@ int proxy_upstream_is_hop(const char *name)
 static void mark_named(const proxy_mw_headers_t *h, const size_t *lens, unsigned char *drop,
                        const char *v, int *upgrade)
 {
-    while (*v) {
+    while (*v) { /* elements between commas, trimmed, as Go's httpguts reads the list */
         v += strspn(v, " \t,");
-        size_t n = strcspn(v, " \t,");
-        if (n == 7 && !strncasecmp(v, "upgrade", 7))
+        size_t n = strcspn(v, ","), t = n;
+        while (t && (v[t - 1] == ' ' || v[t - 1] == '\t'))
+            t--;
+        if (t == 7 && !strncasecmp(v, "upgrade", 7))
             *upgrade = 1;
         else
-            for (size_t i = 0; n && i < h->len; i++)
-                if (lens[i] == n && !strncasecmp(h->v[i].name, v, n))
+            for (size_t i = 0; t && i < h->len; i++)
+                if (lens[i] == t && !strncasecmp(h->v[i].name, v, t))
                     drop[i] = 1;
         v += n;
     }

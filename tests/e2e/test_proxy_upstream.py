@@ -799,6 +799,39 @@ def switch_to_another_protocol_is_500():
 
 
 @t.test
+def connection_upgrade_read_as_go_reads_the_list():
+    """Connection is a comma-separated list, as Go's ReverseProxy reads every such field:
+    "keep-alive upgrade" is one element, not an upgrade (hearth had sent the server an
+    upgrade its own parser did not see, then freed the forward twice on the server's 101:
+    a crash of the whole proxy); an upgrade in a second Connection field is one."""
+    be = Responder()
+    seen = []
+
+    def answer(req):
+        seen.append(req["fields"])
+        if "upgrade" in req["fields"]:
+            return (b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                    b"Upgrade: websocket\r\n\r\n")
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    be.answer = answer
+    key = base64.b64encode(os.urandom(16)).decode()
+    ws = ("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n%s"
+          "Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    with behind_fixture(be) as (_, _, port):
+        resp, _ = raw_request(port, (ws % "Connection: keep-alive upgrade\r\n").encode() +
+                              b"GET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert resp.count(b"HTTP/1.1 200 OK") == 2, resp[:400]
+        assert "upgrade" not in seen[0] and seen[0].get("connection") is None, seen[0]
+        resp, _ = raw_request(port, (ws % "Connection: keep-alive\r\nConnection: Upgrade\r\n").encode(),
+                              timeout=1.0)
+        assert status_of(resp) == 101, resp[:300]
+        assert seen[-1].get("upgrade") == "websocket", seen[-1]
+        resp, _ = raw_request(port, b"GET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert status_of(resp) == 200, resp[:300]
+
+
+@t.test
 def websocket_through_tunnel():
     with one_server() as (fx, port):
         s = connect(port, timeout=10)
