@@ -377,6 +377,7 @@ void pc_service_clear(proxy_service_t *s)
     hc_free(s->name);
     pc_strv_free(s->servers, s->nservers);
     pc_strv_free(s->fenced, s->nfenced);
+    pc_strv_free(s->preserve_path, s->npreserve_path);
     hc_free(s->servers_transport);
     proxy_sticky_free(&s->sticky);
     if (s->health_check)

@@ -76,6 +76,9 @@ struct proxy_service {
     char **fenced; /* those of servers kept for sticky requests only (Traefik's fenced:
                       terminating endpoints still serving) */
     size_t nfenced;
+    char **preserve_path; /* those of servers whose URL path prefixes the request's (a
+                             file server's preservePath; Traefik drops it otherwise) */
+    size_t npreserve_path;
     int pass_host_header;    /* default 1 */
     char *servers_transport; /* qualified; NULL when not set (or default@internal) */
     const struct proxy_transport *transport; /* resolved; NULL: the default transport */

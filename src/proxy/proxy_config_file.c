@@ -99,7 +99,8 @@ static int url_ok(const char *u)
     return 0;
 }
 
-/* loadBalancer: servers[].url, passHostHeader, serversTransport, healthCheck, sticky. */
+/* loadBalancer: servers[].url (and preservePath), passHostHeader, serversTransport,
+ * healthCheck, sticky. */
 static const char *load_balancer(proxy_service_t *s, const json_t *lb)
 {
     size_t i;
@@ -112,6 +113,8 @@ static const char *load_balancer(proxy_service_t *s, const json_t *lb)
         if (!url || !url_ok(url))
             return "each loadBalancer server needs a url http://, https:// or h2c://host[:port]";
         pc_strv_add(&s->servers, &s->nservers, url);
+        if (json_is_true(json_object_get(srv, "preservePath")))
+            pc_strv_add(&s->preserve_path, &s->npreserve_path, url);
     }
     if (json_is_boolean(phh))
         s->pass_host_header = json_is_true(phh);
@@ -249,53 +252,58 @@ static proxy_cert_t *file_cert(pc_build_t *b, const char *src, const char *label
     return pc;
 }
 
-static void file_certificates(pc_build_t *b, const char *src, const json_t *certs)
+static void file_certificates(pc_build_t *b, const char *src, json_t *certs)
 {
     size_t i;
-    const json_t *c;
+    json_t *c;
     json_array_foreach(certs, i, c)
     {
-        char label[48];
+        char label[48], err[PC_ERR_MAX];
         snprintf(label, sizeof(label), "tls.certificates[%zu]", i);
-        file_cert(b, src, label, c);
+        if (pc_shape_check(c, PC_SHAPE_CERTIFICATE, "certificate", label, err, sizeof(err)) < 0)
+            file_err(b, src, "certificate", label, err);
+        else
+            file_cert(b, src, label, c);
     }
 }
 
-/* tls.stores: the default store's defaultCertificate replaces the generated one (Traefik
- * uses no other store; those are reported). */
-static void file_stores(pc_build_t *b, const char *src, const json_t *stores)
+/* A tls.stores member: the default store's defaultCertificate replaces the generated one
+ * (Traefik uses no other store; those are reported). */
+static void file_store(pc_build_t *b, const char *src, const char *name, const json_t *s)
 {
-    const char *name;
-    const json_t *s;
-    json_object_foreach((json_t *)stores, name, s)
-    {
-        if (strcmp(name, "default")) {
-            file_err(b, src, "TLS store", name, "only the default TLS store is used");
-            continue;
-        }
-        const json_t *dc = json_object_get(s, "defaultCertificate");
-        proxy_cert_t *pc =
-            dc ? file_cert(b, src, "tls.stores.default.defaultCertificate", dc) : NULL;
-        if (pc)
-            pc->is_default = 1;
+    if (strcmp(name, "default")) {
+        file_err(b, src, "TLS store", name, "only the default TLS store is used");
+        return;
     }
+    const json_t *dc = json_object_get(s, "defaultCertificate");
+    proxy_cert_t *pc = dc ? file_cert(b, src, "tls.stores.default.defaultCertificate", dc) : NULL;
+    if (pc)
+        pc->is_default = 1;
 }
 
 typedef void (*named_fn)(pc_build_t *b, const char *src, const char *name, const json_t *o);
 
-/* Calls fn for each member of the mapping section (a non-mapping is one error). */
-static void each_named(pc_build_t *b, const char *src, const json_t *section, const char *what,
-                       named_fn fn)
+/* Calls fn for each member of the mapping section (a non-mapping is one error) that has
+ * its shape; a member that does not is reported and skipped. */
+static void each_named(pc_build_t *b, const char *src, json_t *section, const char *what,
+                       pc_shape_t shape, named_fn fn)
 {
     const char *name;
-    const json_t *o;
+    json_t *o;
+    char err[PC_ERR_MAX];
     if (!section || json_is_null(section))
         return;
     if (!json_is_object(section)) {
         file_err(b, src, what, NULL, "this section must be a mapping of names");
         return;
     }
-    json_object_foreach((json_t *)section, name, o) fn(b, src, name, o);
+    json_object_foreach(section, name, o)
+    {
+        if (pc_shape_check(o, shape, what, name, err, sizeof(err)) < 0)
+            file_err(b, src, what, name, err);
+        else
+            fn(b, src, name, o);
+    }
 }
 
 static void file_tls_option(pc_build_t *b, const char *src, const char *name, const json_t *o)
@@ -320,27 +328,35 @@ static void file_transport(pc_build_t *b, const char *src, const char *name, con
         json_deep_copy(o);
 }
 
-void pc_file_load(pc_build_t *b, const json_t *root, const char *src)
+void pc_file_load(pc_build_t *b, const json_t *file, const char *src)
 {
-    if (!root || json_is_null(root))
+    char err[PC_ERR_MAX];
+    if (!file || json_is_null(file))
         return;
-    if (!json_is_object(root)) {
+    if (!json_is_object(file)) {
         file_err(b, src, "file", NULL, "the dynamic configuration must be a mapping");
         return;
     }
+    json_t *root = json_deep_copy(file); /* members renamed to Traefik's spelling */
+    if (pc_shape_check(root, PC_SHAPE_FILE, "file", src, err, sizeof(err)) < 0)
+        file_err(b, src, "file", NULL, err); /* the sections Traefik knows still load */
     if (json_object_get(root, "tcp") || json_object_get(root, "udp"))
         file_err(b, src, "file", NULL, "tcp and udp sections are not supported; ignored");
-    const json_t *http = json_object_get(root, "http"), *tls = json_object_get(root, "tls");
-    each_named(b, src, json_object_get(http, "routers"), "router", file_router);
-    each_named(b, src, json_object_get(http, "services"), "service", file_service);
-    each_named(b, src, json_object_get(http, "middlewares"), "middleware", file_middleware);
+    json_t *http = json_object_get(root, "http"), *tls = json_object_get(root, "tls");
+    each_named(b, src, json_object_get(http, "routers"), "router", PC_SHAPE_ROUTER, file_router);
+    each_named(b, src, json_object_get(http, "services"), "service", PC_SHAPE_SERVICE,
+               file_service);
+    each_named(b, src, json_object_get(http, "middlewares"), "middleware", PC_SHAPE_MIDDLEWARE,
+               file_middleware);
     each_named(b, src, json_object_get(http, "serversTransports"), "servers transport",
-               file_transport);
-    each_named(b, src, json_object_get(tls, "options"), "TLS option", file_tls_option);
-    const json_t *certs = json_object_get(tls, "certificates");
+               PC_SHAPE_TRANSPORT, file_transport);
+    each_named(b, src, json_object_get(tls, "options"), "TLS option", PC_SHAPE_TLS_OPTION,
+               file_tls_option);
+    each_named(b, src, json_object_get(tls, "stores"), "TLS store", PC_SHAPE_STORE, file_store);
+    json_t *certs = json_object_get(tls, "certificates");
     if (certs && !json_is_array(certs))
         file_err(b, src, "certificate", NULL, "tls.certificates must be a list");
     else
         file_certificates(b, src, certs);
-    file_stores(b, src, json_object_get(tls, "stores"));
+    json_decref(root);
 }

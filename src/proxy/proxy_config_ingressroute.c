@@ -12,6 +12,7 @@
 #include "proxy/proxy_config_int.h"
 
 #include "core/hc_alloc.h"
+#include "core/hc_manifest.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -355,6 +356,12 @@ void pc_ingressroute_load(pc_kstate_t *k, const pc_kobj_t *o)
     }
     if (tls && !json_is_object(tls) && !json_is_null(tls)) {
         pc_error(k->b, o->source, "IngressRoute", o->ns, o->name, "spec.tls must be a mapping");
+        return;
+    }
+    if (hc_manifest_member(spec, "parentRefs")) { /* Traefik 3.6's multi-layer routing */
+        pc_error(k->b, o->source, "IngressRoute", o->ns, o->name,
+                 "spec.parentRefs: multi-layer routing is not supported (the routes would "
+                 "skip their parent's middlewares)");
         return;
     }
     const char *secret = pc_str(tls, "secretName");

@@ -70,6 +70,24 @@ proxy_service_t *pc_service_find(pc_build_t *b, const char *name);
 /* A JSON string member of obj, or NULL when absent or not a string. */
 const char *pc_str(const json_t *obj, const char *key);
 
+/* The file provider's kinds of object, as pc_shape_check knows their shapes. */
+typedef enum pc_shape {
+    PC_SHAPE_FILE, /* the file's sections */
+    PC_SHAPE_ROUTER,
+    PC_SHAPE_SERVICE,
+    PC_SHAPE_MIDDLEWARE, /* not checked here: each type's parser checks its own fields */
+    PC_SHAPE_TRANSPORT,
+    PC_SHAPE_TLS_OPTION,
+    PC_SHAPE_CERTIFICATE,
+    PC_SHAPE_STORE,
+} pc_shape_t;
+/* Checks the mapping o (an object of kind, named name) against its shape as Traefik's
+ * file provider decodes it (proxy_config_shape.c): members renamed to Traefik's spelling
+ * (their case may differ), fields hearth ignores logged. -1 with err when a member is
+ * unknown or not implemented. */
+int pc_shape_check(json_t *o, pc_shape_t shape, const char *kind, const char *name, char *err,
+                   size_t errlen);
+
 /* Translates the Kubernetes objects of b->in; the file provider's configurations. */
 void pc_k8s_load(pc_build_t *b);
 void pc_file_load(pc_build_t *b, const json_t *root, const char *source);

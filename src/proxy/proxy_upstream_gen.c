@@ -128,11 +128,16 @@ static void lb_servers(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_ser
         char active[1024], passive[1024];
         v->url = hc_strdup(s->servers[i]);
         v->addr = url_addr(v->url);
+        /* the URL's path prefixes the request's with preservePath only (Traefik's
+         * directorBuilder) */
         const char *a = strstr(v->url, "://"), *end = v->url + strlen(v->url);
         v->path = a ? a + 3 + strcspn(a + 3, "/?#") : end;
         while (end > v->path && end[-1] == '/')
             end--;
-        v->path_len = (size_t)(end - v->path);
+        v->path_len = 0;
+        for (size_t k = 0; k < s->npreserve_path && !v->path_len; k++)
+            if (!strcmp(s->preserve_path[k], v->url))
+                v->path_len = (size_t)(end - v->path);
         proxy_lb_cookie_value(v->url, v->cookie);
         for (size_t k = 0; k < s->nfenced && !v->fenced; k++)
             v->fenced = !strcmp(s->fenced[k], v->url);

@@ -439,6 +439,20 @@ def reload_removes_a_route_and_reports_a_broken_one():
     errs = [e for e in p.api_json("/api/errors") if e.get("kind") == "IngressRoute"]
     assert any("port not defined" in e["message"] for e in errs), errs
     assert get(p.web, "/wrr", host="ir.test")[0] == 200  # the rest stays live
+    # a child of Traefik 3.6's multi-layer routing is refused, not routed past its parent
+    p.write("child.yaml", textwrap.dedent("""\
+        apiVersion: traefik.io/v1alpha1
+        kind: IngressRoute
+        metadata: {name: child, namespace: crd}
+        spec:
+          parentRefs: [{name: app.routes}]
+          routes:
+          - match: Host(`child.test`)
+            services: [{name: svc-a, port: 80}]
+        """))
+    wait_for(lambda: any("parentRefs" in e["message"] for e in p.api_json("/api/errors")),
+             what="the child reported")
+    assert get(p.web, "/", host="child.test")[0] == 404
 
 
 @t.test

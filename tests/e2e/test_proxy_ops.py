@@ -723,6 +723,71 @@ def file_broken_edit_keeps_the_last_good_config():
     assert reloads()[0] == before[0] + 1, (before, reloads())
 
 
+SHAPE_CFG = """
+http:
+  routers:
+    lower:
+      rule: Host(`lower.test`)
+      Service: s
+      entrypoints: [websecure]
+    child:
+      rule: PathPrefix(`/admin`)
+      service: s
+      parentRefs: [lower]
+    typo:
+      rule: Host(`typo.test`)
+      service: s
+      tls: {option: mtls}
+    mtls:
+      rule: Host(`mtls.test`)
+      service: s
+      tls: {options: mtls}
+    phh:
+      rule: Host(`phh.test`)
+      service: s
+  services:
+    s:
+      loadBalancer:
+        servers: [{url: "http://127.0.0.1:%d"}]
+        passiveHealthCheck: {maxFailedAttempts: 3}
+        PassHostHeader: false
+tls:
+  options:
+    mtls:
+      clientAuth: {caFile: [/nonexistent/ca.pem]}
+"""
+
+
+@t.test
+def file_fields_decoded_as_traefik_decodes_them():
+    """Traefik's file provider (paerser) matches a key in any case and refuses a file with
+    a key no field takes: a typo is reported and its object skipped (a TLS option whose
+    caFiles is misspelled had served without client certificates), multi-layer routing
+    (parentRefs, which hearth does not do) is refused rather than the child routed past
+    its parent's middlewares, a field hearth ignores is logged."""
+    be = Backend("shape")
+    p = Proxy(file_yaml=SHAPE_CFG % be.port, workers=1)
+    try:
+        routers = {r["name"]: r for r in p.api_json("/api/http/routers")}
+        assert routers["lower@file"]["entryPoints"] == ["websecure"], routers["lower@file"]
+        assert get(p.web, "/", host="lower.test")[0] == 404  # websecure only
+        errors = json.dumps(p.api_json("/api/errors"))
+        assert "parentRefs: multi-layer routing is not supported" in errors, errors
+        assert "child@file" not in routers and get(p.web, "/admin", host="x.test")[0] == 404
+        assert "field not found: tls.option" in errors and "typo@file" not in routers, errors
+        assert "field not found: clientAuth.caFile" in errors, errors
+        assert routers["mtls@file"]["status"] == "disabled", routers["mtls@file"]
+        # passHostHeader: false, spelled otherwise, is applied: the server's address as Host
+        status, _, body = get(p.web, "/headers", host="phh.test")
+        assert status == 200 and json.loads(body)["headers"]["Host"] == "127.0.0.1:%d" % be.port, body
+        wait_for(lambda: "passiveHealthCheck" in p.output(), what="the ignored field logged")
+        line = [l for l in p.output().splitlines() if "configuration field ignored" in l][0]
+        assert json.loads(line)["field"] == "loadBalancer.passiveHealthCheck", line
+    finally:
+        assert_stopped_cleanly(p)
+        be.stop()
+
+
 @t.test
 def file_in_a_configmap_volume_follows_its_swap():
     """kubelet updates a ConfigMap volume by pointing its ..data symlink at a new

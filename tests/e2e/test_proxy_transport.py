@@ -327,7 +327,8 @@ def tls_versions_and_fields_hearth_cannot_honour():
     sts = {x["name"]: x for x in S["proxy"].api_json("/api/http/serversTransports")}
     assert "cipherSuites is not supported" in str(sts["suites@file"].get("error")), sts["suites@file"]
     assert "must be lists" in str(sts["scalar@file"].get("error")), sts["scalar@file"]
-    assert sts["inline@file"]["Certificates"][0]["keyfile"] == "(redacted)", sts["inline@file"]
+    # shown in Traefik's spelling, as its API shows its Go fields
+    assert sts["inline@file"]["certificates"][0]["keyFile"] == "(redacted)", sts["inline@file"]
     assert "PRIVATE KEY" not in json.dumps(S["proxy"].api_json("/api/rawdata"))
     assert web("suites.test")[0] == 404 and web("scalar.test")[0] == 404
 

@@ -124,18 +124,24 @@ def trusted_peer_keeps_forwarded_chain():
 
 
 @t.test
-def server_url_path_prefixes_the_target():
+def server_url_path_prefixes_the_target_with_preserve_path():
+    """Traefik's directorBuilder: a server URL's path prefixes the request's only with the
+    server's preservePath (hearth had always joined them); its key in any case."""
     be, bport = backend("a")
-    cfg = json.dumps({"http": {"services": {"svc": {"loadBalancer": {
-        "servers": [{"url": "http://127.0.0.1:%d/base//" % bport}]}}}}})
-    fx, port = fixture(cfg)
-    try:
-        for _ in range(2):  # the second on the pooled connection
-            seen = json.loads(split(get(port, "/x/y?q=1"))[1])
-            assert seen["target"] == "/base/x/y?q=1", seen
-            assert seen["headers"]["Host"] == "app.test:%d" % port, seen
-    finally:
-        stop_all(fx, be)
+    for preserve, want in ((None, "/x/y?q=1"), (True, "/base/x/y?q=1")):
+        server = {"url": "http://127.0.0.1:%d/base//" % bport}
+        if preserve:
+            server["preservepath"] = preserve
+        cfg = json.dumps({"http": {"services": {"svc": {"loadBalancer": {"servers": [server]}}}}})
+        fx, port = fixture(cfg)
+        try:
+            for _ in range(2):  # the second on the pooled connection
+                seen = json.loads(split(get(port, "/x/y?q=1"))[1])
+                assert seen["target"] == want, (preserve, seen)
+                assert seen["headers"]["Host"] == "app.test:%d" % port, seen
+        finally:
+            stop_all(fx)
+    stop_all(be)
 
 
 @t.test
