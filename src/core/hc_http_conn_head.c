@@ -367,15 +367,30 @@ static void fill_req(hc_http_conn_t *c, const hc_http_parse_head_t *h)
     r->max_body = c->srv->o.max_body;
 }
 
+/* The length of an absolute-form target's "scheme://" (RFC 3986 §3.1: a letter, then
+ * letters, digits, '+', '-', '.'), or 0. */
+static size_t scheme_len(const char *t)
+{
+    size_t n = 0;
+    if (!isalpha((unsigned char)*t))
+        return 0;
+    while (isalnum((unsigned char)t[n]) || t[n] == '+' || t[n] == '-' || t[n] == '.')
+        n++;
+    return strncmp(t + n, "://", 3) ? 0 : n + 3;
+}
+
 /* RFC 9112 §3.2.2: a server takes an absolute-form target ("GET http://host/p", what a
  * client sends through a forward proxy) as the origin-form "/p" with that host as Host,
- * whatever the Host field said; so routes, services and upstreams see one form. */
+ * whatever the Host field said; so routes, services and upstreams see one form. Any
+ * scheme, as Go's url.ParseRequestURI reads one: "ftp://x/../admin" is "/../admin",
+ * cleaned as any path (it had reached a server as "/ftp://x/../admin", past the
+ * middlewares of "/admin"). */
 static int absolute_form(hc_http_conn_t *c)
 {
     hc_http_rq_t *rq = &c->io->rq;
     hc_http_req_t *r = &rq->pub;
     const char *t = r->target;
-    size_t skip = !strncasecmp(t, "http://", 7) ? 7 : !strncasecmp(t, "https://", 8) ? 8 : 0;
+    size_t skip = scheme_len(t);
     if (!skip)
         return 0;
     const char *auth = t + skip, *rest = auth + strcspn(auth, "/?");

@@ -138,6 +138,13 @@ def absolute_form_target_routes_by_its_host():
         assert status_of(resp) == 200, resp[:300]
         body = json.loads(resp.partition(b"\r\n\r\n")[2])
         assert body["target"] == want and body["headers"].get("Host") == "a.wild.test", body
+    # any scheme, as Go's url.ParseRequestURI: the path is cleaned and routed as any other
+    # (it had gone upstream as "/ftp://paths.test/../foo", past the routes of "/foo")
+    for target in (b"ftp://paths.test/x/../foo?x=1", b"ws://paths.test/x/%2e%2e/foo?x=1"):
+        resp = raw_request(web, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[0]
+        assert status_of(resp) == 200, resp[:300]
+        body = json.loads(resp.partition(b"\r\n\r\n")[2])
+        assert body["target"] == "/foo?x=1" and body["headers"].get("Host") == "paths.test", body
     for target in (b"http://", b"http://u@/foo"):
         resp = raw_request(web, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[0]
         assert status_of(resp) == 400, (target, resp[:300])
