@@ -25,6 +25,7 @@ typedef struct run {
     hc_service_ctx_t *ctx;
     size_t n;
     size_t running; /* started and not yet stopped */
+    int stopping;   /* a stop signal came */
     int exit_code;
     const char *state_dir; /* `up` only: where hearth.json goes */
 } run_t;
@@ -47,12 +48,37 @@ static void usage(FILE *out)
     fprintf(out, "\n`hearth <command> --help` describes each command's options.\n");
 }
 
+static void on_service_stopped(hc_service_ctx_t *ctx);
+
+/* The proxy is the door of `hearth up`: it stops first, so that requests it holds still
+ * reach the services behind it (which would otherwise take their routes away and stop
+ * listening in the middle of them), and the others once it has drained. */
+static int is_door(const hc_service_ctx_t *ctx)
+{
+    return !strcmp(ctx->service->name, "proxy");
+}
+
+/* Stops, in reverse start order, the running services that are (door) or are not the
+ * door; each drains in parallel up to the deadline. Returns how many it stopped. */
+static size_t stop_wave(run_t *run, int door)
+{
+    size_t n = 0;
+    for (size_t i = run->n; i-- > 0;)
+        if (run->ctx[i].state && is_door(&run->ctx[i]) == door) {
+            run->ctx[i].service->stop(&run->ctx[i], DRAIN_DEADLINE_MS, on_service_stopped);
+            n++;
+        }
+    return n;
+}
+
 static void on_service_stopped(hc_service_ctx_t *ctx)
 {
     run_t *run = ctx->loop->data;
     hc_log(HC_LOG_INFO, "service stopped", HC_LS("service", ctx->service->name), NULL);
     if (--run->running == 0)
         hc_signals_stop(); /* the last handle of ours: the loop can end */
+    else if (run->stopping && is_door(ctx))
+        stop_wave(run, 0);
 }
 
 static void on_stop(void *arg)
@@ -62,10 +88,9 @@ static void on_stop(void *arg)
         hc_signals_stop();
         return;
     }
-    /* Stop in reverse start order; each drains in parallel up to the deadline. */
-    for (size_t i = run->n; i-- > 0;)
-        if (run->ctx[i].state)
-            run->ctx[i].service->stop(&run->ctx[i], DRAIN_DEADLINE_MS, on_service_stopped);
+    run->stopping = 1;
+    if (!stop_wave(run, 1))
+        stop_wave(run, 0);
 }
 
 static void on_reload(void *arg)

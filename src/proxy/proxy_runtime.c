@@ -36,7 +36,10 @@ void proxy_gen_error_add(proxy_gen_t *g, const char *source, const char *kind, c
 
 /* ---- inputs ---- */
 
-/* The file-provider configuration routing `<name>.localhost` to each local service. */
+/* The file-provider configuration routing `<name>.localhost` to each local service, for
+ * clients on this machine only (a name only it resolves): the services listen on the
+ * loopback address, and the proxy's API has no authentication, while the entry points
+ * may listen on every address. */
 static json_t *locals_config(const proxy_local_t *locals, size_t n)
 {
     json_t *routers = json_object(), *services = json_object();
@@ -44,12 +47,17 @@ static json_t *locals_config(const proxy_local_t *locals, size_t n)
         char id[96], rule[160];
         snprintf(id, sizeof(id), "%s-localhost", locals[i].name);
         snprintf(rule, sizeof(rule), "Host(`%s.localhost`)", locals[i].name);
-        json_object_set_new(routers, id, json_pack("{s:s, s:s}", "rule", rule, "service", id));
+        json_object_set_new(routers, id,
+                            json_pack("{s:s, s:s, s:[s]}", "rule", rule, "service", id,
+                                      "middlewares", "localhost-only"));
         json_object_set_new(services, id,
                             json_pack("{s:{s:[{s:s}]}}", "loadBalancer", "servers", "url",
                                       locals[i].url));
     }
-    return json_pack("{s:{s:o, s:o}}", "http", "routers", routers, "services", services);
+    json_t *only = json_pack("{s:{s:{s:[s,s]}}}", "localhost-only", "ipAllowList", "sourceRange",
+                             "127.0.0.0/8", "::1/128");
+    return json_pack("{s:{s:o, s:o, s:o}}", "http", "routers", routers, "services", services,
+                     "middlewares", only);
 }
 
 /* Fills the object arrays of ci from the manifest snapshot; sources are "file:line"
