@@ -740,6 +740,7 @@ static void pack_request(proxy_rq_t *rq, const char *host, size_t hlen)
         const hc_http_header_t *h = &req->headers[i];
         proxy_mw_headers_add_n(&rq->mw.headers, h->name, h->name_len, h->value, h->value_len);
     }
+    proxy_upstream_connection_options(&rq->mw.headers);
 }
 
 static const proxy_router_t *route(proxy_rq_t *rq, const char *host, size_t hlen, size_t plen,

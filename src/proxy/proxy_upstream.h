@@ -250,6 +250,12 @@ int proxy_upstream_is_hop(const char *name);
  *  headers (RFC 9110 §7.6.1). When keep_upgrade and a Connection token is "upgrade",
  *  the Upgrade field is kept and "Connection: Upgrade" re-added (WebSocket, §7.8). */
 void proxy_upstream_strip_hop(proxy_mw_headers_t *h, int keep_upgrade);
+/** Applies the client's Connection options to h as Traefik's entry point does, before any
+ *  middleware (removeConnectionHeaders): the fields they name go, but for the X-Forwarded
+ *  and X-Real-Ip fields Traefik manages; Connection goes too, or becomes "Upgrade" when it
+ *  asked for an upgrade (Upgrade kept). A field a middleware sets afterwards reaches the
+ *  server whatever the client named. */
+void proxy_upstream_connection_options(proxy_mw_headers_t *h);
 /** Applies Traefik's forwardedHeaders to h for a request from peer_ip: strips
  *  X-Forwarded-* and X-Real-Ip (also with '_') unless trusted, then sets, each only
  *  when empty: X-Real-Ip (peer), X-Forwarded-Proto (http/https, ws/wss when upgrade),

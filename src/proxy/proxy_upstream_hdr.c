@@ -6,6 +6,7 @@
 
 #include "core/hc_alloc.h"
 #include "core/hc_buf.h"
+#include "core/hc_http_parse.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -107,6 +108,70 @@ void up_strip_hop_lens(proxy_mw_headers_t *h, const size_t *known, int keep_upgr
 void proxy_upstream_strip_hop(proxy_mw_headers_t *h, int keep_upgrade)
 {
     up_strip_hop_lens(h, NULL, keep_upgrade);
+}
+
+/* The fields Traefik's entry point keeps whatever Connection names (its xHeaders). */
+static int traefik_managed(const char *name, size_t n)
+{
+    static const char *const managed[] = {"X-Forwarded-Proto",
+                                          "X-Forwarded-For",
+                                          "X-Forwarded-Host",
+                                          "X-Forwarded-Port",
+                                          "X-Forwarded-Server",
+                                          "X-Forwarded-Uri",
+                                          "X-Forwarded-Method",
+                                          "X-Forwarded-Prefix",
+                                          "X-Forwarded-Tls-Client-Cert",
+                                          "X-Forwarded-Tls-Client-Cert-Info",
+                                          "X-Real-Ip"};
+    for (size_t i = 0; i < sizeof(managed) / sizeof(managed[0]); i++)
+        if (strlen(managed[i]) == n && !strncasecmp(managed[i], name, n))
+            return 1;
+    return 0;
+}
+
+void proxy_upstream_connection_options(proxy_mw_headers_t *h)
+{
+    size_t i = 0;
+    while (i < h->len && strcasecmp(h->v[i].name, "Connection"))
+        i++;
+    if (i == h->len) /* the usual case */
+        return;
+    char *names = NULL, *upgrade = NULL; /* the options, copied: deleting frees the fields */
+    size_t len = 0;
+    for (; i < h->len; i++)
+        if (!strcasecmp(h->v[i].name, "Connection")) {
+            size_t n = strlen(h->v[i].value);
+            names = hc_realloc(names, len + n + 2);
+            memcpy(names + len, h->v[i].value, n);
+            names[len + n] = ',';
+            len += n + 1;
+            if (!upgrade && hc_http_list_has(h->v[i].value, n, "upgrade")) {
+                const char *u = proxy_mw_headers_get(h, "Upgrade");
+                upgrade = hc_strdup(u ? u : "");
+            }
+        }
+    names[len] = '\0';
+    proxy_mw_headers_del(h, "Connection");
+    for (char *v = names; *v;) { /* elements between commas, trimmed */
+        v += strspn(v, " \t,");
+        size_t n = strcspn(v, ","), t = n;
+        while (t && (v[t - 1] == ' ' || v[t - 1] == '\t'))
+            t--;
+        if (t && !traefik_managed(v, t)) {
+            char save = v[t];
+            v[t] = '\0';
+            proxy_mw_headers_del(h, v);
+            v[t] = save;
+        }
+        v += n;
+    }
+    if (upgrade && *upgrade) { /* the upgrade stays asked for */
+        proxy_mw_headers_set(h, "Upgrade", upgrade);
+        proxy_mw_headers_add(h, "Connection", "Upgrade");
+    }
+    hc_free(upgrade);
+    hc_free(names);
 }
 
 /* X-Forwarded-* and X-Real-Ip, also spelled with '_' (which some servers read as '-'). */

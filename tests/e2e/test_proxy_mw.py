@@ -733,6 +733,21 @@ def strip_prefix():
 
 
 @t.test
+def connection_options_apply_before_the_middlewares():
+    """Traefik's entry point applies the client's Connection options before any middleware
+    (removeConnectionHeaders, CVE-2024-45410): the fields a middleware sets reach the
+    server whatever the client named (hearth had applied them last, so a client removed
+    stripPrefix's X-Forwarded-Prefix and headers' customRequestHeaders)."""
+    for host, path, field, want in (("strip", "/api/u", "X-Forwarded-Prefix", "/api"),
+                                    ("hdr", "/", "X-Added", "yes")):
+        status, _, body = web(host, path, headers={"Connection": "%s, X-Gone" % field, "X-Gone": "1",
+                                                   "X-Added": "client"})
+        got = echo(body)["headers"]
+        assert status == 200 and got.get(field) == want, (host, got)
+        assert "X-Gone" not in got and "Connection" not in got, got
+
+
+@t.test
 def add_prefix():
     e = echo(web("add", "/users")[2])
     assert e["target"] == "/v1/users", e
