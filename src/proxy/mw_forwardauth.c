@@ -14,6 +14,7 @@
 typedef struct fa_cfg {
     char *address;
     int trust;
+    char *header_field; /* the request field naming the user for the access log */
     char **resp_headers, **req_headers, **cookie_names;
     size_t n_resp_headers, n_req_headers, n_cookie_names;
     proxy_mw_regex_t *resp_regex;
@@ -33,6 +34,7 @@ void proxy_mw_forwardauth_free(void *cfg)
     if (!c)
         return;
     hc_free(c->address);
+    hc_free(c->header_field);
     proxy_mw_strv_free(c->resp_headers, c->n_resp_headers);
     proxy_mw_strv_free(c->req_headers, c->n_req_headers);
     proxy_mw_strv_free(c->cookie_names, c->n_cookie_names);
@@ -72,6 +74,14 @@ int proxy_mw_forwardauth_parse(const json_t *spec, const char *name, void **cfg,
         rc = proxy_mw_json_bool(spec, "forwardBody", &body, err, errlen);
     if (rc == 0 && body) /* refused, never ignored: an auth server may sign the body */
         rc = hc_errf(err, errlen, -EINVAL, "forwardAuth: forwardBody is not supported");
+    if (rc == 0)
+        rc = proxy_mw_json_str(spec, "headerField", &c->header_field, err, errlen);
+    /* refused, never ignored: the worker's client verifies against the system store, so
+       each request would fail (500) where a CA or client certificate was asked for */
+    if (rc == 0 && proxy_mw_json_get(spec, "tls") && !json_is_null(proxy_mw_json_get(spec, "tls")))
+        rc = hc_errf(err, errlen, -EINVAL,
+                     "forwardAuth: tls (ca, cert, key, insecureSkipVerify) "
+                     "is not supported");
     if (rc == 0)
         rc = proxy_mw_json_str(spec, "authResponseHeadersRegex", &re, err, errlen);
     if (rc == 0 && re && re[0])
@@ -235,6 +245,11 @@ proxy_mw_verdict_t proxy_mw_forwardauth_apply(const void *cfg, proxy_mw_req_t *r
         return proxy_mw_resp_text(resp, 401, "Unauthorized");
     if (status >= 200 && status < 300) {
         copy_auth_headers(c, req, auth_headers, cookies);
+        const char *user = c->header_field && *c->header_field
+                               ? proxy_mw_headers_get(&req->headers, c->header_field)
+                               : NULL;
+        if (user) /* Traefik's headerField: the access log's ClientUsername */
+            proxy_mw_str_set(&req->user, user);
         return PROXY_MW_NEXT;
     }
     for (size_t i = 0; i < auth_headers->len; i++)

@@ -3,6 +3,7 @@
 #include "proxy/mw_ratelimit.h"
 #include "proxy/mw_ip.h"
 #include "core/hc_alloc.h"
+#include "core/hc_log.h"
 
 #include <errno.h>
 #include <math.h>
@@ -87,6 +88,11 @@ int proxy_mw_ratelimit_parse(const json_t *spec, const char *name, void **cfg, c
         hc_free(c);
         return rc;
     }
+    const json_t *redis = proxy_mw_json_get(spec, "redis");
+    if (redis && !json_is_null(redis)) /* the limit still holds, per process */
+        hc_log(HC_LOG_WARN,
+               "rateLimit: redis is not supported; each proxy process keeps its own buckets",
+               HC_LS("middleware", name ? name : ""), NULL);
     c->name = hc_strdup(name ? name : "");
     c->stripes = hc_calloc(RL_STRIPES, sizeof(*c->stripes));
     for (size_t i = 0; i < RL_STRIPES; i++)

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static void file_err(pc_build_t *b, const char *src, const char *kind, const char *name,
                      const char *msg)
@@ -90,8 +91,8 @@ static void file_router(pc_build_t *b, const char *src, const char *name, const 
 
 static int url_ok(const char *u)
 {
-    static const char *const schemes[] = {"http://", "https://", "h2c://"};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const schemes[] = {"http://", "https://"}; /* no h2c: HTTP/1.1 only */
+    for (size_t i = 0; i < 2; i++) {
         size_t n = strlen(schemes[i]);
         if (!strncmp(u, schemes[i], n) && u[n] && u[n] != '/')
             return 1;
@@ -111,13 +112,17 @@ static const char *load_balancer(proxy_service_t *s, const json_t *lb)
     {
         const char *url = pc_str(srv, "url");
         if (!url || !url_ok(url))
-            return "each loadBalancer server needs a url http://, https:// or h2c://host[:port]";
+            return "each loadBalancer server needs a url http:// or https://host[:port] (h2c:// "
+                   "is not supported)";
         pc_strv_add(&s->servers, &s->nservers, url);
         if (json_is_true(json_object_get(srv, "preservePath")))
             pc_strv_add(&s->preserve_path, &s->npreserve_path, url);
     }
     if (json_is_boolean(phh))
         s->pass_host_header = json_is_true(phh);
+    const char *strategy = pc_str(lb, "strategy"); /* Traefik's wrr is round robin here */
+    if (strategy && *strategy && strcasecmp(strategy, "wrr"))
+        return "load balancing strategy not supported (wrr only)";
     const char *st = pc_str(lb, "serversTransport");
     if (st && *st) /* a name without provider is the file's own; "": the default */
         s->servers_transport = pc_qualify(st, "file");

@@ -17,7 +17,7 @@ import threading
 import time
 
 from harness import Tap, connect, raw_request, read_until_close, status_of
-from proxy_env import (Backend, Proxy, assert_stopped_cleanly, cpu_seconds, echo, get, header, ingress_yaml, keepalive_backends, middleware_yaml,
+from proxy_env import (Backend, Proxy, Responder, assert_stopped_cleanly, cpu_seconds, echo, get, header, ingress_yaml, keepalive_backends, middleware_yaml,
                        request, routed_to, service_yaml, wait_for, ws_open)
 
 t = Tap()
@@ -786,6 +786,76 @@ def file_fields_decoded_as_traefik_decodes_them():
     finally:
         assert_stopped_cleanly(p)
         be.stop()
+
+
+OPTIONS_CFG = """
+http:
+  routers:
+    auth:
+      rule: Host(`auth.test`)
+      service: s
+      middlewares: [who]
+    limited:
+      rule: Host(`limited.test`)
+      service: s
+      middlewares: [shared]
+    h2c:
+      rule: Host(`h2c.test`)
+      service: h2c
+    p2c:
+      rule: Host(`p2c.test`)
+      service: p2c
+    authtls:
+      rule: Host(`authtls.test`)
+      service: s
+      middlewares: [whotls]
+  middlewares:
+    who:
+      forwardAuth: {address: "http://127.0.0.1:%(auth)d/", headerField: X-Auth-User,
+                    authResponseHeaders: [X-Auth-User]}
+    whotls:
+      forwardAuth: {address: "https://127.0.0.1:%(auth)d/", tls: {insecureSkipVerify: true}}
+    shared:
+      rateLimit: {average: 100, redis: {endpoints: ["127.0.0.1:6379"]}}
+  services:
+    s:
+      loadBalancer: {servers: [{url: "http://127.0.0.1:%(be)d"}]}
+    h2c:
+      loadBalancer: {servers: [{url: "h2c://127.0.0.1:%(be)d"}]}
+    p2c:
+      loadBalancer: {strategy: p2c, servers: [{url: "http://127.0.0.1:%(be)d"}]}
+"""
+
+
+@t.test
+def file_options_hearth_cannot_honour_are_told():
+    """What hearth does not do is refused with the reason or logged, never silently
+    dropped: forwardAuth's tls (every request had failed 500 against the system store),
+    h2c:// servers (every request had been a 502 without a log line), another load
+    balancing strategy than wrr, rateLimit's redis (logged: the limit holds per process).
+    forwardAuth's headerField names the access log's ClientUsername."""
+    be = Backend("opts")
+    auth = Responder()
+    auth.answer = lambda req: b"HTTP/1.1 200 OK\r\nX-Auth-User: alice\r\nContent-Length: 0\r\n\r\n"
+    p = Proxy(file_yaml=OPTIONS_CFG % {"be": be.port, "auth": auth.port}, workers=1, access_log=True)
+    try:
+        status, _, body = get(p.web, "/headers", host="auth.test")
+        assert status == 200 and json.loads(body)["headers"].get("X-Auth-User") == "alice", body
+        wait_for(lambda: "alice" in open(p.access_log).read(), what="the access log line")
+        line = [json.loads(l) for l in open(p.access_log) if '"auth@file"' in l][0]
+        assert line["ClientUsername"] == "alice", line
+        errors = json.dumps(p.api_json("/api/errors"))
+        for want in ("forwardAuth: tls (ca, cert, key, insecureSkipVerify) is not supported",
+                     "h2c:// is not supported", "load balancing strategy not supported"):
+            assert want in errors, (want, errors)
+        for host in ("h2c.test", "p2c.test", "authtls.test"):
+            assert get(p.web, "/", host=host)[0] in (404, 500, 503), host
+        assert get(p.web, "/", host="limited.test")[0] == 200
+        assert "rateLimit: redis is not supported" in p.output(), p.output()[-2000:]
+    finally:
+        assert_stopped_cleanly(p)
+        be.stop()
+        auth.stop()
 
 
 @t.test
