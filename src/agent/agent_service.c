@@ -108,7 +108,14 @@ static int opts_load(agent_t *a, hc_config_t *cfg)
         return opt_fail("-hn is longer than 255 bytes");
     if (a->auth_key && strlen(a->auth_key) > 255)
         return opt_fail("-hp is longer than 255 bytes");
-    if (hc_addr_parse(hc_config_get(cfg, "prometheus"), &a->metrics_sa) != 0) {
+    const char *prom = hc_config_get(cfg, "prometheus");
+    char local[64];
+    if (a->ctx->in_up && prom && prom[0] == ':') { /* `hearth up`: an address without a host
+                                                      is loopback, as the other services' */
+        snprintf(local, sizeof(local), "127.0.0.1%.32s", prom);
+        prom = local;
+    }
+    if (hc_addr_parse(prom, &a->metrics_sa) != 0) {
         snprintf(err, sizeof(err), "-prometheus \"%.64s\" is not an address (host:port or :port)",
                  hc_config_get(cfg, "prometheus"));
         return opt_fail(err);

@@ -146,6 +146,8 @@ def up_runs_the_proxy_with_its_dashboard_at_proxy_localhost():
     env = up_env()
     web, api = (int(env[k].rsplit(":", 1)[1]) for k in ("PROXY_WEB", "PROXY_API"))
     env["PROXY_API"] = ":%d" % api  # as the default ":9000": under up, loopback only
+    agent = free_port()
+    env["AGENT_PROMETHEUS"] = ":%d" % agent  # as the default ":8090": the same
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "var")
         with Proc([HEARTH, "up", "--data", data], env=env) as up:
@@ -154,10 +156,11 @@ def up_runs_the_proxy_with_its_dashboard_at_proxy_localhost():
             assert proxy and proxy[0]["health"] == "http://127.0.0.1:%d/ping" % api, doc
             assert proxy[0]["url"] == "http://localhost:%d/dashboard/" % api, doc
             check_all_healthy(data)
-            with open("/proc/net/tcp") as f:  # LISTEN sockets on the API's port: 127.0.0.1 only
-                listening = [ln.split()[1] for ln in f.read().splitlines()[1:]
-                             if ln.split()[3] == "0A" and ln.split()[1].endswith(":%04X" % api)]
-            assert listening == ["0100007F:%04X" % api], listening
+            for port in (api, agent):  # LISTEN sockets on the port: 127.0.0.1 only
+                with open("/proc/net/tcp") as f:
+                    listening = [ln.split()[1] for ln in f.read().splitlines()[1:]
+                                 if ln.split()[3] == "0A" and ln.split()[1].endswith(":%04X" % port)]
+                assert listening == ["0100007F:%04X" % port], (port, listening)
             # proxy.localhost on the web entry point is the API: "/" -> the dashboard
             status, raw = get(web, "/", "proxy.localhost")
             assert status == 302 and b"\r\nLocation: /dashboard/\r\n" in raw, raw[:300]
