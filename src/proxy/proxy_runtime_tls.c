@@ -306,8 +306,15 @@ static void tls_hosts(proxy_gen_t *g)
         for (w.opt = 1; w.opt < g->ntls_opts; w.opt++)
             if (!strcmp(g->tls_opts[w.opt].name, r->tls_option->name))
                 break;
-        if (w.opt < g->ntls_opts) /* else `default`, or options that were refused */
-            proxy_rule_hosts(r->match, host_seen, &w);
+        if (w.opt == g->ntls_opts) /* `default`, or options that were refused */
+            continue;
+        size_t before = w.n;
+        proxy_rule_hosts(r->match, host_seen, &w);
+        if (w.n == before) /* Traefik's warning, told where it is seen */
+            proxy_gen_error_add(g, r->source ? r->source : "", "router", "", r->name,
+                                "no domain found in rule %.200s: the TLS options %.100s apply "
+                                "only to the SNI names other routers give them, else default",
+                                r->rule ? r->rule : "", r->tls_option->name);
     }
     if (w.n)
         qsort(w.v, w.n, sizeof(*w.v), host_use_cmp);

@@ -809,6 +809,10 @@ http:
       rule: Host(`authtls.test`)
       service: s
       middlewares: [whotls]
+    nodomain:
+      rule: PathPrefix(`/nd`)
+      service: s
+      tls: {options: modern}
   middlewares:
     who:
       forwardAuth: {address: "http://127.0.0.1:%(auth)d/", headerField: X-Auth-User,
@@ -824,6 +828,9 @@ http:
       loadBalancer: {servers: [{url: "h2c://127.0.0.1:%(be)d"}]}
     p2c:
       loadBalancer: {strategy: p2c, servers: [{url: "http://127.0.0.1:%(be)d"}]}
+tls:
+  options:
+    modern: {minVersion: VersionTLS13}
 """
 
 
@@ -832,7 +839,8 @@ def file_options_hearth_cannot_honour_are_told():
     """What hearth does not do is refused with the reason or logged, never silently
     dropped: forwardAuth's tls (every request had failed 500 against the system store),
     h2c:// servers (every request had been a 502 without a log line), another load
-    balancing strategy than wrr, rateLimit's redis (logged: the limit holds per process).
+    balancing strategy than wrr, rateLimit's redis (logged: the limit holds per process),
+    TLS options on a rule without a Host domain (Traefik's warning).
     forwardAuth's headerField names the access log's ClientUsername."""
     be = Backend("opts")
     auth = Responder()
@@ -846,7 +854,9 @@ def file_options_hearth_cannot_honour_are_told():
         assert line["ClientUsername"] == "alice", line
         errors = json.dumps(p.api_json("/api/errors"))
         for want in ("forwardAuth: tls (ca, cert, key, insecureSkipVerify) is not supported",
-                     "h2c:// is not supported", "load balancing strategy not supported"):
+                     "h2c:// is not supported", "load balancing strategy not supported",
+                     # Traefik's warning: options chosen by SNI cannot come from this rule
+                     "no domain found in rule PathPrefix(`/nd`): the TLS options modern@file"):
             assert want in errors, (want, errors)
         for host in ("h2c.test", "p2c.test", "authtls.test"):
             assert get(p.web, "/", host=host)[0] in (404, 500, 503), host
