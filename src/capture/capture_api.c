@@ -621,7 +621,8 @@ static void on_metrics(hc_http_req_t *req, void *arg)
     hc_buf_t b;
     (void)arg;
     hc_buf_init(&b, 16u << 20);
-    hc_metrics_render(hc_metrics_default(), &b);
+    static const char *const own[] = {"hearth_capture_", "process_", NULL}; /* the registry */
+    hc_metrics_render_only(hc_metrics_default(), &b, own); /* is shared under `up` */
     hc_http_respond(req, 200, HC_METRICS_CONTENT_TYPE, b.base ? b.base : "", b.len);
     hc_buf_free(&b);
 }

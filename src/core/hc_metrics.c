@@ -609,16 +609,30 @@ static int put_family(hc_buf_t *b, hc_metric_t *m)
     return rc ? -ENOBUFS : 0;
 }
 
-int hc_metrics_render(hc_metrics_t *r, hc_buf_t *out)
+static int has_prefix(const char *name, const char *const *prefixes)
+{
+    for (; *prefixes; prefixes++)
+        if (!strncmp(name, *prefixes, strlen(*prefixes)))
+            return 1;
+    return 0;
+}
+
+int hc_metrics_render_only(hc_metrics_t *r, hc_buf_t *out, const char *const *prefixes)
 {
     if (!r)
         return 0;
     int rc = 0;
     pthread_mutex_lock(&r->lock);
     for (size_t i = 0; i < r->n && !rc; i++)
-        rc = put_family(out, r->fams[i]);
+        if (!prefixes || has_prefix(r->fams[i]->name, prefixes))
+            rc = put_family(out, r->fams[i]);
     pthread_mutex_unlock(&r->lock);
     return rc;
+}
+
+int hc_metrics_render(hc_metrics_t *r, hc_buf_t *out)
+{
+    return hc_metrics_render_only(r, out, NULL);
 }
 
 /* --- process metrics from /proc/self (proc(5)) --------------------------------------- */

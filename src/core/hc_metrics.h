@@ -127,6 +127,9 @@ double hc_metrics_series_value(hc_series_t *s);
  *  Labelled families without series are left out. Returns 0, or -ENOBUFS when out
  *  reaches its maximum (out then holds a truncated prefix). */
 int hc_metrics_render(hc_metrics_t *r, hc_buf_t *out);
+/** As hc_metrics_render, the families whose name starts with one of prefixes only
+ *  (NULL-terminated; NULL: all): a service's own in a registry several share. */
+int hc_metrics_render_only(hc_metrics_t *r, hc_buf_t *out, const char *const *prefixes);
 
 /** The Content-Type for a rendered registry. */
 #define HC_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"

@@ -171,7 +171,8 @@ static void serve_metrics(hc_http_req_t *req, const proxy_api_t *api)
     hc_buf_init(&b, METRICS_MAX);
     /* Server health and certificate expiry are read now, not on every change. */
     proxy_metrics_refresh(api->gen, api->server_up, api->server_up_ud);
-    hc_metrics_render(api->metrics, &b);
+    static const char *const own[] = {"traefik_", "process_", NULL}; /* under `up`, the */
+    hc_metrics_render_only(api->metrics, &b, own); /* registry is every service's */
     hc_http_respond(req, 200, HC_METRICS_CONTENT_TYPE, b.base ? b.base : "", b.len);
     hc_buf_free(&b);
 }

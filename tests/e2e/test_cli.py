@@ -175,6 +175,17 @@ def up_runs_the_proxy_with_its_dashboard_at_proxy_localhost():
             for name in ("analytics", "capture"):
                 status, raw = get(web, "/api/heartbeat", "%s.localhost" % name)
                 assert status == 200 and b'"ok":true' in raw, (name, raw[:300])
+            # each service's /metrics holds its own families (and the process's), though
+            # they share one registry: a scrape per service would count each series thrice
+            port_of = lambda k: int(env[k].rsplit(":", 1)[1])
+            own = {"traefik_": api, "certmanager_": port_of("CERTS_STATUS"),
+                   "hearth_capture_": port_of("CAPTURE_HTTP")}
+            for prefix, port in own.items():
+                status, raw = get(port, "/metrics", "127.0.0.1")
+                names = set(re.findall(rb"^# TYPE ([a-z_]+)", raw, re.M))
+                assert status == 200 and names, (prefix, raw[:300])
+                assert all(n.startswith((prefix.encode(), b"process_")) for n in names), (prefix, names)
+                assert b"process_resident_memory_bytes" in names, (prefix, names)
             # for this machine's clients only: the API has no authentication, and the
             # entry points may listen on every address
             other = [a for a in subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
