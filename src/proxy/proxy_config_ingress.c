@@ -344,6 +344,17 @@ static void ingress_tls(pc_kstate_t *k, const pc_kobj_t *ing, const json_t *spec
         if (!secret || !*secret)
             continue; /* Traefik: no secret name, nothing to load */
         if (pc_k8s_secret(k, ing->ns, secret, json_object_get(t, "hosts"), e, sizeof(e)) < 0) {
+            /* cert-manager's ingress-shim issues it from this very Ingress: say so */
+            const json_t *ann =
+                json_object_get(json_object_get(ing->obj, "metadata"), "annotations");
+            char buf[32];
+            const char *kind = "cluster-issuer",
+                       *issuer = pc_annotation(ann, "cert-manager.io/cluster-issuer", buf);
+            if (!issuer)
+                kind = "issuer", issuer = pc_annotation(ann, "cert-manager.io/issuer", buf);
+            if (issuer && strstr(e, "does not exist"))
+                snprintf(e + strlen(e), sizeof(e) - strlen(e),
+                         " yet: cert-manager.io/%s %.64s issues it", kind, issuer);
             snprintf(err, errlen, "TLS: %s", e);
             pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name, "TLS: %s", e);
         }

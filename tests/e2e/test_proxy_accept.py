@@ -827,6 +827,13 @@ def seed_cert_manager_and_standard_tenant_ingresses():
             assert sh["usedBy"] == ["client-example-example-ingress-example-api-app-ominis-ai@kubernetes"], sh
             rl = mws["default-rate-limit@kubernetescrd"]
             assert rl["rateLimit"]["average"] == 100 and rl["rateLimit"]["burst"] == 50, rl
+            # a Secret cert-manager has yet to issue: reported as what it is
+            p.write("pending.yaml", ingress_yaml("client-demo-client", "pending", "pending.test",
+                                                 [("/", "Prefix", "api", 8000)], tls_secret="pending-tls",
+                                                 annotations={"cert-manager.io/cluster-issuer": "letsencrypt"}))
+            want = ("TLS: secret client-demo-client/pending-tls does not exist yet: "
+                    "cert-manager.io/cluster-issuer letsencrypt issues it")
+            wait_for(lambda: want in json.dumps(p.api_json("/api/errors")), what="the pending Secret told")
     finally:
         demo.stop()
         example.stop()
