@@ -101,8 +101,11 @@ static void on_reload(void *arg)
         if (!s->reload || !run->ctx[i].state)
             continue;
         int rc = s->reload(&run->ctx[i]);
-        hc_log(rc ? HC_LOG_ERROR : HC_LOG_INFO, rc ? "reload failed" : "reloaded",
-               HC_LS("service", s->name), HC_LS("error", rc ? strerror(-rc) : NULL), NULL);
+        if (rc)
+            hc_log(HC_LOG_ERROR, "reload failed", HC_LS("service", s->name),
+                   HC_LS("error", strerror(-rc)), NULL);
+        else
+            hc_log(HC_LOG_INFO, "reloaded", HC_LS("service", s->name), NULL);
     }
 }
 

@@ -602,7 +602,7 @@ int hc_http_respond_error(hc_http_req_t *req, int status, const char *msg)
     memcpy(body, b.base, n);
     hc_buf_free(&b);
     hc_log(status >= 500 ? HC_LOG_WARN : HC_LOG_INFO, "request rejected", HC_LI("status", status),
-           HC_LS("reason", msg), HC_LS("method", req->method), NULL);
+           HC_LS("reason", msg), HC_LS("method", req->method ? req->method : "-"), NULL);
     return hc_http_respond(req, status, "application/json", body, n);
 }
 
@@ -644,7 +644,7 @@ void hc_http_conn_fail(hc_http_conn_t *c, int status, const char *msg)
         int n = snprintf(body, sizeof(body), status == 431 ? "%d %s" : "%d %s: %s", status,
                          hc_http_status_text(status), msg);
         hc_log(HC_LOG_INFO, "request rejected", HC_LI("status", status), HC_LS("reason", msg),
-               NULL);
+               HC_LS("method", rq->pub.method), NULL); /* "-" before the method was read */
         hc_http_respond(&rq->pub, status, "text/plain; charset=utf-8", body,
                         n < (int)sizeof(body) ? (size_t)n : sizeof(body) - 1);
     } else {

@@ -130,6 +130,16 @@ for case in STRICT:
 
 
 @t.test
+def rejected_requests_logged_with_their_method():
+    """Every "request rejected" line names the method, "-" before it was read (some lines
+    had "method": null, some none)."""
+    lines = [json.loads(ln) for ln in SERVER.output().splitlines() if '"request rejected"' in ln]
+    assert len(lines) >= 10, SERVER.output()[-1000:]
+    odd = [ln for ln in lines if not isinstance(ln.get("method"), str)]
+    assert not odd, odd[:3]
+
+
+@t.test
 def header_timeout_408_and_close():
     """A head not complete in 10 s: 408 and a close; a keep-alive connection still
     sending its next request's method (no request begun) is closed by the same clock,
