@@ -124,7 +124,7 @@ int hearth_check_main(int argc, char **argv)
     long long timeout_ms = 0;
     if (prc || hc_config_load_env(cfg, err, sizeof(err)) ||
         hc_config_get_duration_ms(cfg, "timeout", &timeout_ms, err, sizeof(err))) {
-        fprintf(stderr, "hearth check: %s\n", err);
+        fprintf(stderr, "hearth check: %s\n(see `hearth check --help`)\n", err);
         goto out;
     }
 

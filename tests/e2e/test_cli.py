@@ -114,6 +114,8 @@ def up_rejects_unknown_flag_with_suggestion():
     code, _, err = run("up", "--dat", "x")
     assert code == 2, code
     assert "--dat" in err and "--data" in err, err
+    code, _, err = run("check", "--dat", "x")  # every command says where help is
+    assert code == 2 and "--data" in err and "see `hearth check --help`" in err, (code, err)
 
 
 @t.test
