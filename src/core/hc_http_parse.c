@@ -68,35 +68,113 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
     return data_cb(hp, self_of(hp)->cbs->on_header_value, at, len);
 }
 
-/* Checks the bytes from q on against what is left of a chunk's closing CRLF; 0 or -1. */
-static int crlf_check(hc_http_parser_t *p, const char *q, const char *end)
-{
-    for (; p->crlf_left && q < end; q++, p->crlf_left--)
-        if (*q != (p->crlf_left == 2 ? '\r' : '\n'))
-            return -1;
-    return 0;
-}
-
-static int on_chunk_header(http_parser *hp)
-{
-    self_of(hp)->chunk_left = hp->content_length; /* 0: the last chunk, trailers follow */
-    return 0;
-}
-
 static int on_body(http_parser *hp, const char *at, size_t len)
 {
-    hc_http_parser_t *p = self_of(hp);
-    if ((hp->flags & F_CHUNKED) && p->chunk_left) {
-        p->chunk_left -= len < p->chunk_left ? len : p->chunk_left;
-        if (!p->chunk_left) {
-            p->crlf_left = 2;
-            if (crlf_check(p, at + len, p->buf_end) < 0) {
-                p->error = HC_HTTP_PARSE_ECHUNK;
-                return -1;
+    return data_cb(hp, self_of(hp)->cbs->on_body, at, len);
+}
+
+/* Go's chunked reader (net/http/internal/chunked.go), which http-parser (built lenient)
+ * is not, checked over a chunked body's bytes before http-parser reads them: a
+ * chunk-size line is hex digits, then blanks and ";" extensions, ended by CRLF; a
+ * chunk's data by CRLF; a trailer line ends at LF, a CR only right before it; an empty
+ * line ends the body. http-parser had taken a CR and any byte as a line's end, so
+ * "0\r\n\rGET /x ..." was two requests to hearth and one to a proxy in front of it. */
+enum {
+    CV_OFF,     /* not in a chunked body */
+    CV_SKIP,    /* the head's last LF, which http-parser reads again */
+    CV_SIZE0,   /* a size's first digit */
+    CV_SIZE,    /* its next digits */
+    CV_BLANK,   /* blanks after the digits */
+    CV_EXT,     /* an extension */
+    CV_SIZE_LF, /* the size line's LF */
+    CV_DATA,    /* cv_size bytes of data */
+    CV_DATA_CR, /* the data's CRLF */
+    CV_DATA_LF,
+    CV_TLINE0, /* a trailer line's first byte, or the last line */
+    CV_TLINE,
+    CV_TLINE_LF,
+    CV_END_LF, /* the last line's LF */
+};
+
+static int hex_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9'                     ? c - '0'
+           : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10
+                                                    : -1;
+}
+
+/* Checks n bytes at q, up to the body's end; NULL, or why they are no chunked body. */
+static const char *cv_check(hc_http_parser_t *p, const char *q, size_t n)
+{
+    static const char size_line[] = "invalid chunk: its size line is not a size, extensions, CRLF";
+    static const char data_crlf[] = "invalid chunk: its data is not followed by CRLF";
+    for (size_t i = 0; i < n && p->cv != CV_OFF; i++) {
+        unsigned char c = (unsigned char)q[i];
+        int h;
+        switch (p->cv) {
+        case CV_SKIP:
+            p->cv = CV_SIZE0;
+            break;
+        case CV_SIZE0:
+        case CV_SIZE:
+            if ((h = hex_digit(c)) >= 0) {
+                if (p->cv_size >> 59)
+                    return "invalid chunk: its size is too large";
+                p->cv_size = p->cv_size << 4 | (unsigned)h;
+                p->cv = CV_SIZE;
+                break;
             }
+            if (p->cv == CV_SIZE0)
+                return size_line;
+            p->cv = CV_BLANK; /* the byte after the digits */
+            __attribute__((fallthrough));
+        case CV_BLANK:
+            if (c == ';' || c == '\r')
+                p->cv = c == ';' ? CV_EXT : CV_SIZE_LF;
+            else if (c != ' ' && c != '\t')
+                return size_line;
+            break;
+        case CV_EXT:
+            if (c == '\n')
+                return size_line;
+            if (c == '\r')
+                p->cv = CV_SIZE_LF;
+            break;
+        case CV_SIZE_LF:
+            if (c != '\n')
+                return size_line;
+            p->cv = p->cv_size ? CV_DATA : CV_TLINE0;
+            break;
+        case CV_DATA: {
+            uint64_t k = n - i < p->cv_size ? n - i : p->cv_size;
+            p->cv_size -= k;
+            i += k - 1;
+            if (!p->cv_size)
+                p->cv = CV_DATA_CR;
+            break;
+        }
+        case CV_DATA_CR:
+        case CV_DATA_LF:
+            if (c != (p->cv == CV_DATA_CR ? '\r' : '\n'))
+                return data_crlf;
+            p->cv = p->cv == CV_DATA_CR ? CV_DATA_LF : CV_SIZE0;
+            break;
+        case CV_TLINE0:
+            p->cv = c == '\r' ? CV_END_LF : c == '\n' ? CV_OFF : CV_TLINE;
+            break;
+        case CV_TLINE:
+            if (c == '\r' || c == '\n')
+                p->cv = c == '\r' ? CV_TLINE_LF : CV_TLINE0;
+            break;
+        case CV_TLINE_LF:
+        case CV_END_LF:
+            if (c != '\n')
+                return "invalid chunked body: a trailer line does not end in CRLF";
+            p->cv = p->cv == CV_END_LF ? CV_OFF : CV_TLINE0;
+            break;
         }
     }
-    return data_cb(hp, p->cbs->on_body, at, len);
+    return NULL;
 }
 
 /* http-parser's contract: 0 = go on, 1 = no body, anything else = error. */
@@ -127,6 +205,12 @@ static int on_headers_complete(http_parser *hp)
         return -1;
     if (rc == HC_HTTP_PARSE_SKIP_BODY)
         return 1;
+    if (h.chunked && !hp->upgrade) { /* back to hc_http_parse_execute to check its bytes */
+        p->cv = CV_SKIP;
+        p->cv_size = 0;
+        p->cv_arm = 1;
+        http_parser_pause(hp, 1);
+    }
     /* RFC 9112 §6.3 item 8: a response without framing runs until the close. */
     p->eof_body = hp->type == HTTP_RESPONSE && !h.chunked && h.content_length < 0 &&
                   h.status >= 200 && h.status != 204 && h.status != 304;
@@ -159,7 +243,6 @@ static const http_parser_settings settings = {
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
-    .on_chunk_header = on_chunk_header,
 };
 
 void hc_http_parse_init(hc_http_parser_t *p, hc_http_parse_mode_t mode,
@@ -363,7 +446,6 @@ size_t hc_http_parse_execute(hc_http_parser_t *p, const char *data, size_t len)
     }
     if (!data)
         data = ""; /* the end of a stream, given as (NULL, 0): no arithmetic on NULL */
-    p->buf_end = data + len;
     size_t used = 0;
     for (;;) {
         if (p->request && !p->in_message && used < len) {
@@ -371,16 +453,22 @@ size_t hc_http_parse_execute(hc_http_parser_t *p, const char *data, size_t len)
             if (p->error || used == len)
                 return used;
         }
-        int chunk_bad = crlf_check(p, data + used, p->buf_end) < 0;
-        if (!chunk_bad)
-            used += http_parser_execute(HP(p), &settings, data + used, len - used);
-        chunk_bad |= p->error == HC_HTTP_PARSE_ECHUNK; /* found by on_body */
+        const char *bad = p->cv ? cv_check(p, data + used, len - used) : NULL;
+        if (bad) {
+            p->error = HC_HTTP_PARSE_ECHUNK;
+            p->reason = bad;
+            return used;
+        }
+        used += http_parser_execute(HP(p), &settings, data + used, len - used);
         enum http_errno e = HTTP_PARSER_ERRNO(HP(p));
-        p->error = chunk_bad ? HC_HTTP_PARSE_ECHUNK : map_errno(e);
-        if (chunk_bad)
-            p->reason = "invalid chunk: its data is not followed by CRLF";
-        else if (p->error)
+        p->error = map_errno(e);
+        if (p->error)
             p->reason = http_errno_description(e);
+        if (p->cv_arm && !p->error) { /* paused where a chunked body starts: check it */
+            p->cv_arm = 0;
+            http_parser_pause(HP(p), 0);
+            continue;
+        }
         if (!p->next_message || p->error)
             return used;
         /* a request ended and the caller goes on: the next one's method is read here */

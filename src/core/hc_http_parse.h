@@ -97,12 +97,11 @@ typedef struct hc_http_parser {
     int in_message; /* between on_begin and on_message_complete */
     int paused;
     int eof_body; /* the current response's body ends when the stream does */
-    /* RFC 9112 §7.1: each chunk's data ends in CRLF, which http-parser (built lenient)
-     * does not check: the data left of the current chunk, and how much of the CRLF is
-     * still to be seen (2: CR next, 1: LF next), maybe in the next buffer. */
-    uint64_t chunk_left;
-    int crlf_left;
-    const char *buf_end; /* of the buffer being parsed */
+    /* A chunked body's framing, checked as Go's chunked reader reads it (http-parser is
+     * built lenient): where in it the next byte is (cv, 0 outside one), the size being
+     * read or the data left of the chunk (cv_size); cv_arm: a body starts. */
+    uint64_t cv_size;
+    unsigned char cv, cv_arm;
     /* Requests: http-parser knows a fixed list of methods, so the method is read here
      * first and any other token is fed to it as GET, then reported as read. Every
      * connection has a parser: the method's room is allocated only while needed. */

@@ -55,6 +55,7 @@ def read_response(s, timeout=5.0):
 
 
 # (name, raw request, expected status, connection must be closed)
+CHUNKED = b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
 STRICT = [
     ("cl_and_te", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, True),
     ("te_not_final_chunked", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400, True),
@@ -94,6 +95,17 @@ STRICT = [
     # RFC 9112 §7.1: chunk-data is followed by CRLF, not any two bytes ("funky chunks")
     ("chunk_data_without_crlf", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX0\r\n\r\n", 400, True),
     ("chunk_data_bare_lf", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n", 400, True),
+    # Go's chunked reader: a chunk-size line is hex digits, blanks and ";" extensions,
+    # ended by CRLF; a trailer line ends in CRLF. http-parser (built lenient) took a CR and
+    # any byte as a line's end: "0\r\n\rGET ..." was a second request here, one to Go
+    ("chunk_size_cr_then_other", CHUNKED + b"3\rXabc\r\n0\r\n\r\n", 400, True),
+    ("last_chunk_cr_then_other", CHUNKED + b"3\r\nabc\r\n0\rX\r\n", 400, True),
+    ("trailers_end_cr_then_request", CHUNKED + b"3\r\nabc\r\n0\r\n\rGET /fixed HTTP/1.1\r\nHost: a\r\n\r\n",
+     400, True),
+    ("trailer_line_cr_inside", CHUNKED + b"3\r\nabc\r\n0\r\nX-T: a\rb\r\n\r\n", 400, True),
+    ("chunk_size_junk_after", CHUNKED + b"3 xyz\r\nabc\r\n0\r\n\r\n", 400, True),
+    ("chunk_size_bare_lf", CHUNKED + b"3\nabc\r\n0\r\n\r\n", 400, True),
+    ("chunk_ext_and_blanks_ok", CHUNKED + b"3 ;x=y\r\nabc\r\n0 \r\nX-T: 1\r\n\r\n", 200, False),
     ("bad_chunk_size", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, True),
     ("http10_no_host_ok", b"GET /fixed HTTP/1.0\r\n\r\n", 200, True),
     ("not_found_keeps_alive", b"GET /none HTTP/1.1\r\nHost: a\r\n\r\n", 404, False),
