@@ -38,7 +38,7 @@ typedef struct analytics_event {
     char website_id[ANALYTICS_UUID_LEN + 1];
     char session_id[ANALYTICS_UUID_LEN + 1];
     char visit_id[ANALYTICS_UUID_LEN + 1];
-    char event_id[ANALYTICS_UUID_LEN + 1]; /* a random v4 uuid per row */
+    char event_id[ANALYTICS_UUID_LEN + 1]; /* a time-ordered uuid v7 (analytics_ingest.c) */
     int64_t created_at_ms;                 /* now, or payload.timestamp * 1000 */
     int has_timestamp;                     /* payload.timestamp was given */
 

@@ -814,6 +814,7 @@ int analytics_ingest_open(analytics_t *an, const char *collect_alias)
     ing->ids = analytics_id_memo_new(ID_MEMO_SLOTS);
     if (RAND_bytes((unsigned char *)&ing->id_rng, sizeof(ing->id_rng)) != 1)
         abort();
+    ing->id_ms = an->id_floor_ms; /* even with the clock set back, ids stay above the floor */
     ing->waiting_max = qmax > 0 ? (size_t)qmax : 10000;
     ing->wait_ms = (uint64_t)wait;
     uv_timer_init(an->loop, &ing->tick);

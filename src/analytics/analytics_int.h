@@ -31,6 +31,13 @@ typedef struct analytics {
     char secret[ANALYTICS_HASH_HEX + 1];
     int disable_bot_check;
     unsigned retain_days; /* 0 = keep forever */
+    unsigned rollup_flush_ms; /* how often dirty rollup cells are written (0: 1000) */
+    int rollup_replay;        /* count an unclean stop's unwritten events: 1, 0, -1 auto
+                               * (SQLite only: PostgreSQL replicas would count each
+                               * other's events again) */
+    int64_t id_floor_ms;      /* event ids of this process are later than this millisecond
+                               * (set by the rollups at open: the replay bound,
+                               * analytics_rollup.h) */
     hc_metrics_t *metrics;
 
     /* Added by the service (analytics_service.c and the files beside it). */
@@ -172,7 +179,10 @@ void analytics_rowset_free(analytics_rowset_t *u);
  *  events written before hearth (an existing Umami database). */
 int analytics_rollup_open(analytics_t *an, analytics_rollup_t **out);
 
-/** Counts one event (and its session) once its rows are committed. */
+/** Counts one event (and its session) once its rows are committed. Events must be
+ *  observed in the order of their ids (analytics_ingest.c generates time-ordered ids in
+ *  the order it enqueues them, and the store commits and calls back in queue order):
+ *  the highest id observed is the cursor a crash recovery replays from. */
 void analytics_rollup_observe(analytics_rollup_t *r, const analytics_event_t *ev);
 
 /** Writes pending rollup state; calls done when committed (SIGTERM drain). */

@@ -1,6 +1,7 @@
 /* The rollups' write side: hot hour and day cells in memory, visit tracking, the ~1 s
- * flush into analytics_rollup_hour/_day, and the backfill of events written before
- * hearth (an existing Umami database). Reads over the cells and retention live in
+ * flush into analytics_rollup_hour/_day together with the cursors that let a restart
+ * after a crash recount what was not flushed. The backfill and the replay of those
+ * events live in analytics_rollup_backfill.c, reads over the cells and retention in
  * analytics_rollup_read.c; the design is told in analytics_rollup.h. */
 #include <errno.h>
 #include <malloc.h>
@@ -14,14 +15,12 @@
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
 
-#define FLUSH_MS 1000
 #define BACKFILL_CHUNK 5000
 #define VISITS_MAX 50000      /* tracked visits before the least recent are dropped */
 #define HOUR_KEEP_H 48        /* clean hour cells older than this are evicted */
 #define DAY_KEEP_D 1          /* clean day cells older than this are evicted */
 #define TWIN_KEEP_H 2         /* the same for day cells' hourly twins */
 #define BACKFILL_KEEP_H 2     /* hour cells kept behind the backfill's cursor */
-#define FLUSH_MAX_CELLS 20000 /* cells per flush transaction */
 
 /* The rollup tables. Sessions are sketch encodings (analytics_rollup.h). */
 #define ROLLUP_SQL(BLOB, BIG)                                                                      \
@@ -370,8 +369,14 @@ void rollup_count(analytics_rollup_t *r, const analytics_event_t *ev)
 
 void analytics_rollup_observe(analytics_rollup_t *r, const analytics_event_t *ev)
 {
-    if (r)
-        rollup_count(r, ev);
+    if (!r)
+        return;
+    rollup_count(r, ev);
+    /* ids arrive in ascending order (analytics_int.h): the last one is the cursor */
+    if (strcmp(ev->event_id, r->live_id) > 0) {
+        memcpy(r->live_id, ev->event_id, sizeof(r->live_id));
+        r->live_dirty = 1;
+    }
 }
 
 /* ---- flush ---- */
@@ -382,6 +387,7 @@ typedef struct flush_job {
     size_t nh;
     dcell_t **dc;
     size_t nd;
+    int cursors; /* it wrote the cursors (dirty again if it fails) */
 } flush_job_t;
 
 static void evict(analytics_rollup_t *r)
@@ -452,6 +458,8 @@ static void flush_done(void *arg, int status, const char *errmsg)
             job->hc[i]->dirty = 1;
         for (size_t i = 0; i < job->nd; i++)
             job->dc[i]->dirty = 1;
+        r->live_dirty |= job->cursors;
+        r->gaps_dirty |= job->cursors;
     } else {
         r->flushed_cells += job->nh + job->nd;
     }
@@ -493,19 +501,23 @@ static void flush_done(void *arg, int status, const char *errmsg)
     "INSERT INTO analytics_rollup_state (name, value) VALUES ($1, $2)"                             \
     " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 
-/* Writes every dirty cell (up to FLUSH_MAX_CELLS) and, during the backfill, its cursor,
- * as one transaction. Returns 1 when a write was queued. */
+/* Writes every dirty cell, the backfill's cursor, the live cursor and the gaps left to
+ * replay as one transaction: the cursors then say exactly which events the cells hold,
+ * so no cell may wait for a later flush. Nothing is written before the state was read
+ * (the cursors of the previous process are still to be turned into gaps). Returns 1
+ * when a write was queued. */
 static int flush_start(analytics_rollup_t *r)
 {
     if (r->flushing)
         return 1;
+    if (!r->state_ready)
+        return 0;
     flush_job_t *job = hc_calloc(1, sizeof(*job));
     job->r = r;
     size_t cap = 0;
-    int left_out = 0; /* dirty cells past FLUSH_MAX_CELLS wait for the next flush */
     for (size_t i = 0; i < r->hours.nb; i++)
         for (rnode_t *n = r->hours.b[i]; n; n = n->next)
-            if (((hcell_t *)n)->dirty && !(left_out |= job->nh >= FLUSH_MAX_CELLS)) {
+            if (((hcell_t *)n)->dirty) {
                 if (job->nh == cap) {
                     cap = cap ? cap * 2 : 64;
                     job->hc = hc_realloc(job->hc, cap * sizeof(*job->hc));
@@ -515,16 +527,16 @@ static int flush_start(analytics_rollup_t *r)
     cap = 0;
     for (size_t i = 0; i < r->days.nb; i++)
         for (rnode_t *n = r->days.b[i]; n; n = n->next)
-            if (((dcell_t *)n)->dirty && !(left_out |= job->nh + job->nd >= FLUSH_MAX_CELLS)) {
+            if (((dcell_t *)n)->dirty) {
                 if (job->nd == cap) {
                     cap = cap ? cap * 2 : 64;
                     job->dc = hc_realloc(job->dc, cap * sizeof(*job->dc));
                 }
                 job->dc[job->nd++] = (dcell_t *)n;
             }
-    /* the backfill cursor commits only with every cell it covers */
-    int with_cursor = r->cursor_dirty && !left_out;
-    size_t nstmts = job->nh + job->nd + (with_cursor ? 2 : 0);
+    int with_cursor = r->cursor_dirty;
+    job->cursors = r->live_dirty || r->gaps_dirty;
+    size_t nstmts = job->nh + job->nd + (with_cursor ? 2 : 0) + (job->cursors ? 2 : 0);
     if (nstmts == 0) {
         hc_free(job);
         return 0;
@@ -584,6 +596,18 @@ static int flush_start(analytics_rollup_t *r)
         st[k++] = (hc_store_stmt_t){STATE_UPSERT, p + 2, 2, 1};
         r->cursor_dirty = 0;
     }
+    char gaps[ROLLUP_GAPS_TEXT];
+    if (job->cursors) {
+        rollup_gaps_format(r, gaps);
+        hc_store_value_t *p = pv + k * 8;
+        p[0] = hc_store_text("live_cursor");
+        p[1] = hc_store_text(r->live_id);
+        p[2] = hc_store_text("replay_gaps");
+        p[3] = hc_store_text(gaps);
+        st[k++] = (hc_store_stmt_t){STATE_UPSERT, p, 2, 1};
+        st[k++] = (hc_store_stmt_t){STATE_UPSERT, p + 2, 2, 1};
+        r->live_dirty = r->gaps_dirty = 0;
+    }
     int rc = hc_store_exec_group(r->an->store, st, k, flush_done, job);
     hc_free(st);
     hc_free(pv);
@@ -596,6 +620,8 @@ static int flush_start(analytics_rollup_t *r)
         for (size_t i = 0; i < job->nd; i++)
             job->dc[i]->dirty = 1;
         r->cursor_dirty |= with_cursor;
+        r->live_dirty |= job->cursors;
+        r->gaps_dirty |= job->cursors;
         hc_free(job->hc);
         hc_free(job->dc);
         hc_free(job);
@@ -651,9 +677,20 @@ int analytics_rollup_open(analytics_t *an, analytics_rollup_t **out)
     r->open_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     r->next_gen = r->open_ms * 1000;
     r->horizon_s = r->open_ms / 1000;
+    /* every id the ingest generates from now on is above the floor (analytics_ingest.c
+     * starts its clock there): a uuid v7 of this millisecond with sequence and random
+     * bits zero, which no generated id equals (their variant bits are 10) */
+    unsigned char b[16] = {0};
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)((uint64_t)r->open_ms >> (40 - 8 * i));
+    b[6] = 0x70;
+    analytics_uuid_format(r->live_floor, b);
+    memcpy(r->live_id, r->live_floor, sizeof(r->live_id));
+    an->id_floor_ms = r->open_ms;
+    unsigned flush_ms = an->rollup_flush_ms ? an->rollup_flush_ms : 1000;
     uv_timer_init(an->loop, &r->tick);
     r->tick.data = r;
-    uv_timer_start(&r->tick, on_tick, FLUSH_MS, FLUSH_MS);
+    uv_timer_start(&r->tick, on_tick, flush_ms, flush_ms);
     rollup_retention_start(r);
     rc = rollup_backfill_start(r);
     if (rc < 0) {

@@ -27,8 +27,27 @@
  * Exactness (documented limits): counts are exact; distinct counts are exact up to
  * ANALYTICS_SKETCH_EXACT sessions per merged result and HyperLogLog estimates beyond
  * (Umami's ClickHouse backend uses approximate uniq() as well). Visits straddling the
- * start of a queried range count in the hour they started. Cells not yet flushed when
- * the process dies (kill -9) are lost from the rollups (not from website_event).
+ * start of a queried range count in the hour they started.
+ *
+ * Crashes: cells are flushed every ANALYTICS_ROLLUP_FLUSH (1 s), each flush one
+ * transaction with every dirty cell and two cursors in analytics_rollup_state:
+ * live_cursor, the highest event_id observed, and replay_gaps. Event ids are uuid v7,
+ * generated in the order the ingest enqueues them and observed in the order the store
+ * commits them, so the cells flushed hold exactly the events of this process up to
+ * live_cursor. At open, each process takes a floor (a v7 id of its start millisecond;
+ * its ingest never generates a lower id) and adds the gap (live_cursor, floor) of the
+ * previous process to replay_gaps: after a kill -9, the events it committed but did not
+ * flush, after a clean stop usually none. The replay reads each gap's v7 rows in
+ * event_id order, 2000 per read off the loop, counts them like the backfill, moves the
+ * gap's start with them and flushes with the cells (so a crash during the replay resumes
+ * it, up to ROLLUP_GAPS_MAX gaps); recent visits are seeded first without the gaps'
+ * events. Until it finishes the read API answers from raw rows. Every event stored thus
+ * counts once, unless the clock steps back across a restart past the last id counted
+ * (logged; those events then stay out of the rollups, never count twice). Nothing is
+ * flushed before the state was read. Several processes writing one database each
+ * count their own events, but a restart would replay its gap for all of them: the gap
+ * is added only where one process writes the database (SQLite, or PostgreSQL with
+ * ANALYTICS_ROLLUP_REPLAY=on).
  *
  * Backfill: the first open on a database records live_since; events created before it
  * (an existing Umami database) are walked once in (created_at, event_id) order, 5000 per

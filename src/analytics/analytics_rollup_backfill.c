@@ -1,7 +1,9 @@
-/* The rollups' background jobs: the backfill of events written before hearth opened
- * this database (an existing Umami database), walked in created_at order in chunks off
- * the loop, and the hourly retention job (--retain-days) deleting old rows in bounded
- * chunks. Both run as chains of hc_store reads and writes on the service's loop. */
+/* The rollups' background jobs: the replay of events an earlier process committed but
+ * did not flush into the rollups (it was killed), walked in event_id order; the
+ * backfill of events written before hearth opened this database (an existing Umami
+ * database), walked in created_at order; both in chunks off the loop; and the hourly
+ * retention job (--retain-days) deleting old rows in bounded chunks. All run as chains
+ * of hc_store reads and writes on the service's loop. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,19 +46,34 @@ static void state_write(analytics_rollup_t *r, const char *name, const char *val
     " e.utm_term, s.browser, s.os, s.device, s.screen, s.language, s.country"                      \
     " FROM website_event e LEFT JOIN session s ON s.session_id = e.session_id"
 
-static const char bf_sql_pg[] =
-    "SELECT (extract(epoch from e.created_at) * 1000)::bigint, e.created_at::text,"
+#define BF_SELECT_PG                                                                               \
+    "SELECT (extract(epoch from e.created_at) * 1000)::bigint, e.created_at::text,"                \
     " e.event_id::text, e.website_id::text, e.session_id::text, e.visit_id::text," BF_COLS
-    " WHERE e.created_at < to_timestamp($1::bigint / 1000.0) AND e.created_at >= $2::timestamptz"
+#define BF_SELECT_SQLITE                                                                           \
+    "SELECT e.created_at, CAST(e.created_at AS TEXT), e.event_id, e.website_id, e.session_id,"     \
+    " e.visit_id," BF_COLS
+
+// clang-format off
+static const char bf_sql_pg[] =
+    BF_SELECT_PG " WHERE e.created_at < to_timestamp($1::bigint / 1000.0) AND e.created_at >= $2::timestamptz"
     " AND (e.created_at > $2::timestamptz"
     " OR (e.created_at = $2::timestamptz AND e.event_id > $3::uuid))"
     " ORDER BY e.created_at, e.event_id LIMIT " STR(BACKFILL_CHUNK);
 static const char bf_sql_sqlite[] =
-    "SELECT e.created_at, CAST(e.created_at AS TEXT), e.event_id, e.website_id, e.session_id,"
-    " e.visit_id," BF_COLS " WHERE e.created_at < $1 AND e.created_at >= CAST($2 AS INTEGER)"
+    BF_SELECT_SQLITE " WHERE e.created_at < $1 AND e.created_at >= CAST($2 AS INTEGER)"
     " AND (e.created_at > CAST($2 AS INTEGER)"
     " OR (e.created_at = CAST($2 AS INTEGER) AND e.event_id > $3))"
     " ORDER BY e.created_at, e.event_id LIMIT " STR(BACKFILL_CHUNK);
+
+/* The replay reads a gap's events by their key. Only hearth's ids (uuid v7: version
+ * digit 7) are time-ordered; an Umami id (v4) inside the range is a backfilled event. */
+static const char rp_sql_pg[] =
+    BF_SELECT_PG " WHERE e.event_id > $1::uuid AND e.event_id < $2::uuid"
+    " AND substr(e.event_id::text, 15, 1) = '7' ORDER BY e.event_id LIMIT " STR(BACKFILL_CHUNK);
+static const char rp_sql_sqlite[] =
+    BF_SELECT_SQLITE " WHERE e.event_id > $1 AND e.event_id < $2"
+    " AND substr(e.event_id, 15, 1) = '7' ORDER BY e.event_id LIMIT " STR(BACKFILL_CHUNK);
+// clang-format on
 
 /* A backfill read came back: 1 when the rollups are closing (freed here if it was the
  * last thing they waited for), and its result is to be dropped. */
@@ -82,6 +99,39 @@ static void cell_str(char *dst, size_t cap, const hc_store_value_t *v)
 
 #define CELL_STR(field, col) cell_str(field, sizeof(field), hc_store_cell(res, i, col))
 
+/* Row i of a BF_SELECT read (25 columns) as the event the ingest observed. */
+static void row_event(const hc_store_result_t *res, size_t i, analytics_event_t *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->kind = ANALYTICS_SEND_EVENT;
+    const hc_store_value_t *ts = hc_store_cell(res, i, 0);
+    ev->created_at_ms = ts->type == HC_STORE_INT ? ts->v.i : 0;
+    CELL_STR(ev->event_id, 2);
+    CELL_STR(ev->website_id, 3);
+    CELL_STR(ev->session_id, 4);
+    CELL_STR(ev->visit_id, 5);
+    const hc_store_value_t *et = hc_store_cell(res, i, 6);
+    ev->event_type = et->type == HC_STORE_INT ? (int)et->v.i : 0;
+    CELL_STR(ev->url_path, 7);
+    CELL_STR(ev->url_query, 8);
+    CELL_STR(ev->referrer_domain, 9);
+    CELL_STR(ev->page_title, 10);
+    CELL_STR(ev->hostname, 11);
+    CELL_STR(ev->tag, 12);
+    CELL_STR(ev->event_name, 13);
+    CELL_STR(ev->utm_source, 14);
+    CELL_STR(ev->utm_medium, 15);
+    CELL_STR(ev->utm_campaign, 16);
+    CELL_STR(ev->utm_content, 17);
+    CELL_STR(ev->utm_term, 18);
+    CELL_STR(ev->browser, 19);
+    CELL_STR(ev->os, 20);
+    CELL_STR(ev->device, 21);
+    CELL_STR(ev->screen, 22);
+    CELL_STR(ev->language, 23);
+    CELL_STR(ev->country, 24);
+}
+
 static void on_chunk(void *arg, int status, const char *errmsg, const hc_store_result_t *res)
 {
     analytics_rollup_t *r = arg;
@@ -95,35 +145,9 @@ static void on_chunk(void *arg, int status, const char *errmsg, const hc_store_r
     }
     analytics_event_t *ev = hc_malloc(sizeof(*ev));
     for (size_t i = 0; i < res->nrows; i++) {
-        memset(ev, 0, sizeof(*ev));
-        ev->kind = ANALYTICS_SEND_EVENT;
-        const hc_store_value_t *ts = hc_store_cell(res, i, 0);
-        ev->created_at_ms = ts->type == HC_STORE_INT ? ts->v.i : 0;
+        row_event(res, i, ev);
         CELL_STR(r->cursor_ts, 1);
         CELL_STR(r->cursor_id, 2);
-        CELL_STR(ev->website_id, 3);
-        CELL_STR(ev->session_id, 4);
-        CELL_STR(ev->visit_id, 5);
-        const hc_store_value_t *et = hc_store_cell(res, i, 6);
-        ev->event_type = et->type == HC_STORE_INT ? (int)et->v.i : 0;
-        CELL_STR(ev->url_path, 7);
-        CELL_STR(ev->url_query, 8);
-        CELL_STR(ev->referrer_domain, 9);
-        CELL_STR(ev->page_title, 10);
-        CELL_STR(ev->hostname, 11);
-        CELL_STR(ev->tag, 12);
-        CELL_STR(ev->event_name, 13);
-        CELL_STR(ev->utm_source, 14);
-        CELL_STR(ev->utm_medium, 15);
-        CELL_STR(ev->utm_campaign, 16);
-        CELL_STR(ev->utm_content, 17);
-        CELL_STR(ev->utm_term, 18);
-        CELL_STR(ev->browser, 19);
-        CELL_STR(ev->os, 20);
-        CELL_STR(ev->device, 21);
-        CELL_STR(ev->screen, 22);
-        CELL_STR(ev->language, 23);
-        CELL_STR(ev->country, 24);
         rollup_count(r, ev);
         r->backfill_ms = ev->created_at_ms;
     }
@@ -154,6 +178,142 @@ static void on_chunk(void *arg, int status, const char *errmsg, const hc_store_r
         r->backfill_wait_flush = 0;
         rollup_backfill_next(r);
     }
+}
+
+/* ---- replay of the events a killed process did not flush (the backfill's rows) ---- */
+
+void rollup_gaps_format(const analytics_rollup_t *r, char out[ROLLUP_GAPS_TEXT])
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < r->ngaps; i++)
+        n += (size_t)snprintf(out + n, ROLLUP_GAPS_TEXT - n, "%s%s %s", i ? " " : "",
+                              r->gaps[i].from, r->gaps[i].to);
+}
+
+/* Appends the gap (from, to) unless it is empty; 0, or -ENOSPC when ROLLUP_GAPS_MAX are
+ * held (each needs a crash during the replay of the ones before it). */
+static int gap_add(analytics_rollup_t *r, const char *from, size_t nfrom, const char *to,
+                   size_t nto)
+{
+    if (nfrom != ANALYTICS_UUID_LEN || nto != ANALYTICS_UUID_LEN ||
+        memcmp(from, to, ANALYTICS_UUID_LEN) >= 0)
+        return 0;
+    if (r->ngaps == ROLLUP_GAPS_MAX)
+        return -ENOSPC;
+    rollup_gap_t *g = &r->gaps[r->ngaps++];
+    memcpy(g->from, from, nfrom);
+    g->from[nfrom] = '\0';
+    memcpy(g->to, to, nto);
+    g->to[nto] = '\0';
+    return 0;
+}
+
+/* The gaps a previous process left (its "replay_gaps" text), then the one it leaves
+ * itself: from its live cursor to this process's floor. */
+static void gaps_load(analytics_rollup_t *r, const char *text, const char *cursor)
+{
+    const char *p = text;
+    while (p && *p) {
+        size_t n1 = strcspn(p, " ");
+        const char *q = p + n1 + (p[n1] == ' ');
+        size_t n2 = strcspn(q, " ");
+        if (gap_add(r, p, n1, q, n2) < 0)
+            break;
+        p = q + n2 + (q[n2] == ' ');
+    }
+    if (!cursor)
+        return; /* the first start of this version: nothing is known to be missing */
+    if (r->an->rollup_replay == 0 || (r->an->rollup_replay < 0 && r->an->is_pg))
+        return; /* several processes may share the database: their cursors are one */
+    if (strcmp(cursor, r->live_floor) >= 0) {
+        /* the clock went back since: this process's ids may fall below the cursor, and
+         * counting them from the cursor on never counts an event twice */
+        hc_log(HC_LOG_WARN, "analytics rollup: the clock is behind the last event counted",
+               HC_LS("cursor", cursor), HC_LS("floor", r->live_floor), NULL);
+        snprintf(r->live_id, sizeof(r->live_id), "%s", cursor);
+        return;
+    }
+    if (gap_add(r, cursor, strlen(cursor), r->live_floor, strlen(r->live_floor)) < 0)
+        hc_log(HC_LOG_ERROR,
+               "analytics rollup: too many gaps to replay; events of an unclean"
+               " stop stay out of the rollups",
+               HC_LS("after", cursor), NULL);
+}
+
+static void replay_next(analytics_rollup_t *r);
+static void backfill_begin(analytics_rollup_t *r);
+
+static void replay_done(analytics_rollup_t *r)
+{
+    r->replaying = 0;
+    /* one line per start: after a clean stop the gap is usually empty */
+    hc_log(HC_LOG_INFO, "analytics rollup replay done", HC_LI("events", r->replayed), NULL);
+    if (r->backfill_after_replay)
+        backfill_begin(r);
+    else
+        r->ready = 1;
+}
+
+static void on_replay_chunk(void *arg, int status, const char *errmsg, const hc_store_result_t *res)
+{
+    analytics_rollup_t *r = arg;
+    if (read_back_closing(r))
+        return;
+    if (status < 0 || res->ncols < 25) {
+        /* the gaps stay recorded: the next start replays them */
+        hc_log(HC_LOG_ERROR, "analytics rollup replay read failed; reads stay on raw rows",
+               HC_LS("error", errmsg ? errmsg : "columns"), NULL);
+        r->replaying = 0;
+        return;
+    }
+    rollup_gap_t *g = &r->gaps[0];
+    analytics_event_t *ev = hc_malloc(sizeof(*ev));
+    for (size_t i = 0; i < res->nrows; i++) {
+        row_event(res, i, ev);
+        rollup_count(r, ev);
+        memcpy(g->from, ev->event_id, sizeof(g->from));
+    }
+    hc_free(ev);
+    r->replayed += res->nrows;
+    r->gaps_dirty = 1;
+    if (res->nrows < BACKFILL_CHUNK) {
+        memmove(r->gaps, r->gaps + 1, (r->ngaps - 1) * sizeof(r->gaps[0]));
+        r->ngaps--;
+    } else if ((r->replayed / BACKFILL_CHUNK) % BACKFILL_LOG_EVERY == 0) {
+        hc_log(HC_LOG_INFO, "analytics rollup replay progress", HC_LI("events", r->replayed),
+               HC_LS("cursor", g->from), NULL);
+    }
+    /* the live flush writes the cells with the gaps' progress every tick; held cells
+     * past BACKFILL_CELLS_MAX are written (then evicted) before the next chunk */
+    if (r->hours.n + r->days.n < BACKFILL_CELLS_MAX) {
+        replay_next(r);
+        return;
+    }
+    r->backfill_wait_flush = 1;
+    if (!rollup_flush_now(r)) {
+        r->backfill_wait_flush = 0;
+        replay_next(r);
+    }
+}
+
+static void replay_next(analytics_rollup_t *r)
+{
+    if (r->closing)
+        return;
+    if (r->ngaps == 0) {
+        replay_done(r);
+        return;
+    }
+    hc_store_value_t p[2] = {hc_store_text(r->gaps[0].from), hc_store_text(r->gaps[0].to)};
+    int rc = hc_store_query(r->an->store, r->an->is_pg ? rp_sql_pg : rp_sql_sqlite, p, 2,
+                            on_replay_chunk, r);
+    if (rc < 0) {
+        hc_log(HC_LOG_ERROR, "analytics rollup replay stopped", HC_LI("rc", rc), NULL);
+        r->replaying = 0;
+        return;
+    }
+    r->backfill_inflight = 1;
 }
 
 /* A backfill's upserts leave PostgreSQL's rollup tables full of dead row versions, with
@@ -190,6 +350,10 @@ void rollup_backfill_next(analytics_rollup_t *r)
 {
     if (r->closing)
         return;
+    if (r->replaying) {
+        replay_next(r);
+        return;
+    }
     if (!r->backfilling) {
         if (r->ready)
             backfill_done(r);
@@ -207,9 +371,34 @@ void rollup_backfill_next(analytics_rollup_t *r)
     r->backfill_inflight = 1;
 }
 
-/* Visits in progress when the previous process stopped: pageviews of the last two
- * hours (a visit lasts 30 minutes from its first event, or a clock hour). */
+/* Visits in progress when the previous process stopped: pageviews of the two hours (a
+ * visit lasts 30 minutes from its first event, or a clock hour) before this start, or
+ * before the first gap to replay. The events still to be counted (the gaps' and this
+ * process's own, observed live) are left out: counting them moves their visits. */
 #define SEED_WINDOW_MS (2 * 3600000)
+#define SEED_SQL_MAX 2048
+
+/* The millisecond a uuid v7 was made in (its first 48 bits). */
+static int64_t uuid_ms(const char *id)
+{
+    char hex[13];
+    memcpy(hex, id, 8);
+    memcpy(hex + 8, id + 9, 4);
+    hex[12] = '\0';
+    return strtoll(hex, NULL, 16);
+}
+
+static void seed_done(analytics_rollup_t *r)
+{
+    if (r->ngaps) {
+        r->replaying = 1;
+        hc_log(HC_LOG_DEBUG, "analytics rollup replay starting", HC_LS("after", r->gaps[0].from),
+               HC_LI("gaps", r->ngaps), NULL);
+        replay_next(r);
+    } else if (r->backfill_after_replay) {
+        backfill_begin(r);
+    }
+}
 
 static void on_seed(void *arg, int status, const char *errmsg, const hc_store_result_t *res)
 {
@@ -221,29 +410,61 @@ static void on_seed(void *arg, int status, const char *errmsg, const hc_store_re
                "analytics rollup: recent visits not read; visits in progress"
                " count again",
                HC_LS("error", errmsg ? errmsg : "columns"), NULL);
-        return;
+    } else {
+        for (size_t i = 0; i < res->nrows; i++) {
+            const hc_store_value_t *c = hc_store_cell(res, i, 0);
+            if (c[0].type == HC_STORE_TEXT && c[1].type == HC_STORE_INT &&
+                c[2].type == HC_STORE_INT && c[3].type == HC_STORE_INT)
+                rollup_visit_seed(r, c[0].v.s.p, c[1].v.i, c[2].v.i, c[3].v.i);
+        }
     }
-    for (size_t i = 0; i < res->nrows; i++) {
-        const hc_store_value_t *c = hc_store_cell(res, i, 0);
-        if (c[0].type == HC_STORE_TEXT && c[1].type == HC_STORE_INT && c[2].type == HC_STORE_INT &&
-            c[3].type == HC_STORE_INT)
-            rollup_visit_seed(r, c[0].v.s.p, c[1].v.i, c[2].v.i, c[3].v.i);
-    }
+    seed_done(r);
 }
 
 static void seed_visits(analytics_rollup_t *r)
 {
-    static const char pg_sql[] =
-        "SELECT visit_id::text, (extract(epoch from min(created_at)) * 1000)::bigint,"
-        " (extract(epoch from max(created_at)) * 1000)::bigint, count(*) FROM website_event"
-        " WHERE created_at >= to_timestamp($1::bigint / 1000.0) AND event_type = 1"
-        " GROUP BY visit_id LIMIT 100000"; /* bounded like the visit table */
-    static const char sqlite_sql[] =
-        "SELECT visit_id, min(created_at), max(created_at), count(*) FROM website_event"
-        " WHERE created_at >= $1 AND event_type = 1 GROUP BY visit_id LIMIT 100000";
-    hc_store_value_t p = hc_store_int(r->open_ms - SEED_WINDOW_MS);
-    if (hc_store_query(r->an->store, r->an->is_pg ? pg_sql : sqlite_sql, &p, 1, on_seed, r) == 0)
+    int pg = r->an->is_pg;
+    const char *uuid = pg ? "::uuid" : "";
+    int64_t from = r->open_ms;
+    if (r->ngaps && uuid_ms(r->gaps[0].from) < from)
+        from = uuid_ms(r->gaps[0].from);
+    from -= SEED_WINDOW_MS;
+    if (r->backfill_after_replay && from < r->live_since_ms)
+        from = r->live_since_ms; /* the backfill counts the visits before */
+    char sql[SEED_SQL_MAX];
+    hc_store_value_t p[2 + 2 * ROLLUP_GAPS_MAX];
+    size_t np = 0;
+    int n = snprintf(sql, sizeof(sql), "%s",
+                     pg ? "SELECT visit_id::text, (extract(epoch from min(created_at)) * 1000)"
+                          "::bigint, (extract(epoch from max(created_at)) * 1000)::bigint,"
+                          " count(*) FROM website_event WHERE created_at >="
+                          " to_timestamp($1::bigint / 1000.0) AND event_type = 1"
+                          " AND NOT (substr(event_id::text, 15, 1) = '7' AND ("
+                        : "SELECT visit_id, min(created_at), max(created_at), count(*)"
+                          " FROM website_event WHERE created_at >= $1 AND event_type = 1"
+                          " AND NOT (substr(event_id, 15, 1) = '7' AND (");
+    p[np++] = hc_store_int(from);
+    for (size_t i = 0; i < r->ngaps; i++) {
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n,
+                      "(event_id > $%zu%s AND event_id < $%zu%s) OR ", np + 1, uuid, np + 2, uuid);
+        p[np++] = hc_store_text(r->gaps[i].from);
+        p[np++] = hc_store_text(r->gaps[i].to);
+    }
+    /* bounded like the visit table */
+    snprintf(sql + n, sizeof(sql) - (size_t)n, "event_id > $%zu%s)) GROUP BY visit_id LIMIT 100000",
+             np + 1, uuid);
+    p[np++] = hc_store_text(r->live_floor);
+    if (hc_store_query(r->an->store, sql, p, np, on_seed, r) == 0)
         r->backfill_inflight = 1;
+    else
+        seed_done(r);
+}
+
+static void backfill_begin(analytics_rollup_t *r)
+{
+    hc_log(HC_LOG_INFO, "analytics rollup backfill starting", HC_LS("after", r->cursor_ts), NULL);
+    r->backfilling = 1;
+    rollup_backfill_next(r);
 }
 
 static void on_state(void *arg, int status, const char *errmsg, const hc_store_result_t *res)
@@ -252,11 +473,16 @@ static void on_state(void *arg, int status, const char *errmsg, const hc_store_r
     if (read_back_closing(r))
         return;
     if (status < 0) {
+        /* flushes go on (memory stays bounded) and write this process's cursor: the
+         * previous one's unflushed events, if any, are not recounted */
         hc_log(HC_LOG_ERROR, "analytics rollup state unreadable; reads stay on raw rows",
                HC_LS("error", errmsg), NULL);
+        r->state_ready = 1;
+        r->live_dirty = 1;
         return;
     }
     int done = 0, have_since = 0;
+    const char *cursor = NULL, *gaps = NULL;
     for (size_t i = 0; i < res->nrows; i++) {
         const hc_store_value_t *k = hc_store_cell(res, i, 0), *v = hc_store_cell(res, i, 1);
         if (k->type != HC_STORE_TEXT || v->type != HC_STORE_TEXT)
@@ -270,6 +496,10 @@ static void on_state(void *arg, int status, const char *errmsg, const hc_store_r
             cell_str(r->cursor_ts, sizeof(r->cursor_ts), v);
         } else if (strcmp(k->v.s.p, "backfill_cursor_id") == 0) {
             cell_str(r->cursor_id, sizeof(r->cursor_id), v);
+        } else if (strcmp(k->v.s.p, "live_cursor") == 0 && v->v.s.len == ANALYTICS_UUID_LEN) {
+            cursor = v->v.s.p;
+        } else if (strcmp(k->v.s.p, "replay_gaps") == 0) {
+            gaps = v->v.s.p;
         }
     }
     if (!have_since) {
@@ -278,14 +508,18 @@ static void on_state(void *arg, int status, const char *errmsg, const hc_store_r
         snprintf(buf, sizeof(buf), "%lld", (long long)r->live_since_ms);
         state_write(r, "live_since_ms", buf);
     }
-    if (done) {
+    /* from here on every flush writes this process's cursor and the gaps left, with the
+     * cells that hold what they say */
+    gaps_load(r, gaps, cursor);
+    r->state_ready = 1;
+    r->live_dirty = r->gaps_dirty = 1;
+    r->backfill_after_replay = !done;
+    if (done && !r->ngaps)
         r->ready = 1;
+    if (done || r->ngaps)
         seed_visits(r);
-        return;
-    }
-    hc_log(HC_LOG_INFO, "analytics rollup backfill starting", HC_LS("after", r->cursor_ts), NULL);
-    r->backfilling = 1;
-    rollup_backfill_next(r);
+    else
+        backfill_begin(r);
 }
 
 int rollup_backfill_start(analytics_rollup_t *r)

@@ -62,6 +62,14 @@ typedef struct visit {
     uint64_t touch;
 } visit_t;
 
+/* A range of event ids (both bounds excluded) that an earlier process committed to
+ * website_event and did not flush into the rollups: replayed at open. */
+#define ROLLUP_GAPS_MAX 8
+typedef struct rollup_gap {
+    char from[ANALYTICS_UUID_LEN + 1]; /* moves on as the replay counts */
+    char to[ANALYTICS_UUID_LEN + 1];
+} rollup_gap_t;
+
 typedef struct flush_waiter {
     struct flush_waiter *next;
     void (*done)(void *arg);
@@ -77,7 +85,7 @@ struct analytics_rollup {
     uint32_t nsites;
     const site_t *site_cached; /* the last site looked up */
     uint64_t touch;            /* visit recency clock */
-    uv_timer_t tick;           /* flush every FLUSH_MS */
+    uv_timer_t tick;           /* flush every an->rollup_flush_ms */
     uv_timer_t retain;         /* retention, hourly */
     int open_handles;
     int flushing;
@@ -97,6 +105,19 @@ struct analytics_rollup {
     int cursor_dirty;
     uint64_t backfilled;
     int trim_after_flush; /* give the backfill's freed cells back to the system */
+
+    /* crash recovery (analytics_rollup.h): every event observed here has an id <= live_id
+     * and above live_floor, and the cells flushed hold exactly the events observed */
+    int state_ready; /* the state was read: flushes may write (and the cursors with them) */
+    char live_floor[ANALYTICS_UUID_LEN + 1]; /* below every id this process generates */
+    char live_id[ANALYTICS_UUID_LEN + 1];    /* the highest id observed */
+    int live_dirty;
+    rollup_gap_t gaps[ROLLUP_GAPS_MAX]; /* still to replay, oldest first */
+    size_t ngaps;
+    int gaps_dirty;
+    int replaying;
+    int backfill_after_replay; /* the backfill is not done: it starts once the replay is */
+    uint64_t replayed;
 
     /* retention */
     int64_t retain_cut_ms;
@@ -126,6 +147,11 @@ void rollup_maybe_free(analytics_rollup_t *r);
 int rollup_backfill_start(analytics_rollup_t *r);
 /** Fetches the next backfill chunk (after the previous one was flushed). */
 void rollup_backfill_next(analytics_rollup_t *r);
+/* Room for the gaps' text: ROLLUP_GAPS_MAX pairs of ids and their spaces. */
+#define ROLLUP_GAPS_TEXT (ROLLUP_GAPS_MAX * 2 * (ANALYTICS_UUID_LEN + 1) + 1)
+/** Formats the gaps left to replay as their analytics_rollup_state text: "from to from
+ *  to ..." (empty when none) into out (ROLLUP_GAPS_TEXT bytes). */
+void rollup_gaps_format(const analytics_rollup_t *r, char out[ROLLUP_GAPS_TEXT]);
 /** Starts the hourly retention timer when an->retain_days > 0. */
 void rollup_retention_start(analytics_rollup_t *r);
 

@@ -54,6 +54,12 @@ static const hc_option_t analytics_options[] = {
     {"queue-max", "ANALYTICS_QUEUE_MAX", "10000",
      "events waiting for the database before 503 (and store queue units)", 0},
     {"wait-max", "ANALYTICS_WAIT_MAX", "10s", "longest a send waits for its commit before 503", 0},
+    {"rollup-flush", "ANALYTICS_ROLLUP_FLUSH", "1s",
+     "how often counted rollup cells are written (a restart after a crash recounts the rest)", 0},
+    {"rollup-replay", "ANALYTICS_ROLLUP_REPLAY", "auto",
+     "after an unclean stop, count the events the rollups had not written: auto (SQLite: "
+     "yes; PostgreSQL: no, as replicas may share it), on, off",
+     0},
     /* normal by default: in WAL mode a commit is then a write() into the WAL without an
      * fsync (the checkpoint fsyncs). A committed event survives the process dying, kill -9
      * included (the OS holds the pages); only a power loss or kernel crash may drop the
@@ -402,6 +408,22 @@ static int opts_load(an_svc_t *svc, hc_config_t *cfg)
         opt_uint(cfg, "cors-max-age", 1LL << 30, &age) ||
         opt_uint(cfg, "retain-days", 1000000, &an->retain_days) || opt_uint(cfg, "port", 65535, &u))
         return -EINVAL;
+    long long flush_ms = 1000;
+    char err[256] = "out of range";
+    if (hc_config_get_duration_ms(cfg, "rollup-flush", &flush_ms, err, sizeof(err)) ||
+        flush_ms <= 0 || flush_ms > 86400000) {
+        hc_log(HC_LOG_ERROR, "ANALYTICS_ROLLUP_FLUSH must be a duration up to a day",
+               HC_LS("error", err), NULL);
+        return -EINVAL;
+    }
+    an->rollup_flush_ms = (unsigned)flush_ms;
+    const char *replay = hc_config_get(cfg, "rollup-replay");
+    if (!replay || (strcmp(replay, "auto") && strcmp(replay, "on") && strcmp(replay, "off"))) {
+        hc_log(HC_LOG_ERROR, "ANALYTICS_ROLLUP_REPLAY must be auto, on or off",
+               HC_LS("value", replay), NULL);
+        return -EINVAL;
+    }
+    an->rollup_replay = !strcmp(replay, "on") ? 1 : !strcmp(replay, "off") ? 0 : -1;
     snprintf(an->cors_max_age, sizeof(an->cors_max_age), "%u", age);
     return script_names(svc, hc_config_get(cfg, "tracker-script-name"));
 }

@@ -116,3 +116,63 @@ def wait_for(fn, timeout=10.0, interval=0.05):
         if time.monotonic() > deadline:
             raise AssertionError("condition not met after %.1fs" % timeout)
         time.sleep(interval)
+
+
+def send_burst(an, website, n, prefix, threads=4, sessions=5):
+    """n pageviews to website from `threads` keep-alive connections, each as `sessions`
+    visitors (User-Agents), paths prefix/thread/i. Every one must get a 200."""
+    import threading
+    failures = []
+
+    def one(k):
+        c = an.conn(timeout=30)
+        try:
+            for i in range(k, n, threads):
+                ua = BROWSER_UA.replace("120.0.0.0", "120.0.%d.%d" % (k, i % sessions))
+                status, _, body = an.send(website, ua=ua, conn=c, url="/%s/%d/%d" % (prefix, k, i))
+                if status != 200:
+                    failures.append((status, body))
+        finally:
+            c.close()
+
+    ths = [threading.Thread(target=one, args=(k,)) for k in range(threads)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(120)
+    assert not failures, failures[:3]
+
+
+def rollup_and_raw(an, token, website, since_ms):
+    """(rollup stats, raw stats, hourly series total) from since_ms's hour to the next
+    hour: /stats over whole hours answers from the rollups, the same range one millisecond
+    shorter from website_event; /pageviews?unit=hour is the dashboard's chart."""
+    import urllib.parse
+    hour = 3600000
+    start = (since_ms // hour - 1) * hour
+    end = (int(time.time() * 1000) // hour + 2) * hour - 1
+    auth = {"Authorization": "Bearer " + token}
+    keys = ("pageviews", "visitors", "visits", "bounces", "totaltime")
+
+    def get(path, **params):
+        status, _, body = an.request("GET", "/api/websites/%s/%s?%s" % (
+            website, path, urllib.parse.urlencode(params)), headers=auth)
+        assert status == 200, (path, status, body)
+        return body
+
+    rollup = get("stats", startAt=start, endAt=end)
+    raw = get("stats", startAt=start + 1, endAt=end)
+    series = get("pageviews", startAt=start, endAt=end, unit="hour", timezone="UTC")
+    return ({k: rollup[k] for k in keys}, {k: raw[k] for k in keys},
+            sum(p["y"] for p in series["pageviews"]))
+
+
+def wait_replayed(an, timeout=30.0):
+    """Waits until an's rollups replayed what the previous process left uncounted (its
+    log says so; start an with HEARTH_LOG_LEVEL=info). False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "analytics rollup replay done" in an.output():
+            return True
+        time.sleep(0.05)
+    return False

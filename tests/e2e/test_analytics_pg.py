@@ -4,13 +4,14 @@ in website_event and session, an existing Umami database (its _prisma_migrations
 own admin) is used as it is, and a PostgreSQL outage of about two seconds makes sends wait
 and then succeed or get 503, with every acknowledged event stored afterwards."""
 import shutil
+import signal
 import tempfile
 import threading
 import time
 import uuid
 
 from harness import Tap
-from analytics_env import Analytics, wait_for
+from analytics_env import Analytics, rollup_and_raw, send_burst, wait_for, wait_replayed
 import pg
 
 t = Tap()
@@ -176,6 +177,42 @@ def existing_umami_database_is_used_as_is():
             assert psql("SELECT count(*) FROM _prisma_migrations", db="umami") == "0"
             code = an.stop()
             assert code == 0, an.output()[-3000:]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@t.test
+def kill_9_then_restart_counts_each_event_once():
+    """The rollups after kill -9 (analytics_rollup.h): the next start replays what the
+    killed process committed but did not flush, and only that (on PostgreSQL when told
+    one process writes the database: replicas would count each other's events)."""
+    psql("CREATE DATABASE crash", db="postgres")
+    tmp = tempfile.mkdtemp(prefix="hearth-analytics-pg-crash-")
+    env = {"DATABASE_URL": CTX["srv"].url.rsplit("/", 1)[0] + "/crash", "APP_SECRET": "pg-crash",
+           "HEARTH_LOG_LEVEL": "info", "ANALYTICS_ROLLUP_REPLAY": "on"}
+    t0 = int(time.time() * 1000)
+    try:
+        an = Analytics(tmp, env=env)
+        token = an.login()
+        wid = an.create_website(token, "Crash", "crash.example")["id"]
+        send_burst(an, wid, 150, "a")
+        assert an.stop() == 0, an.output()[-3000:]
+        an = Analytics(tmp, env=dict(env, ANALYTICS_ROLLUP_FLUSH="1h"))  # never flushes
+        send_burst(an, wid, 150, "b")
+        assert an.stop(signal.SIGKILL) == -9
+        an = Analytics(tmp, env=dict(env, ANALYTICS_ROLLUP_FLUSH="100ms"))
+        for sent in (300, 600, 600):
+            wait_replayed(an)
+            rollup, raw, series = rollup_and_raw(an, token, wid, t0)
+            assert raw["pageviews"] == sent and rollup == raw and series == sent, (
+                sent, rollup, raw, series, an.output()[-2000:])
+            if sent == 300:  # flushed in part, then killed
+                send_burst(an, wid, 300, "c")
+                assert an.stop(signal.SIGKILL) == -9
+            else:  # a clean restart counts nothing twice
+                assert an.stop() == 0, an.output()[-3000:]
+            an = Analytics(tmp, env=env)
+        assert an.stop() == 0, an.output()[-3000:]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
