@@ -185,6 +185,12 @@ void proxy_mw_free(proxy_mw_t *mw);
 
 /** The member key of obj, ignoring case; NULL when absent or obj is not an object. */
 json_t *proxy_mw_json_get(const json_t *obj, const char *key);
+/** Between these two calls (one thread), the members proxy_mw_json_get looks up are
+ *  noted; the end logs each member of spec (a middleware's settings, of type, named
+ *  name) that its parser never looked up, in the objects it looked into: a misspelled
+ *  option is told, not silently dropped. */
+void proxy_mw_fields_begin(void);
+void proxy_mw_fields_end(const json_t *spec, const char *type, const char *name);
 /** Reads a boolean (true/false or "true"/"false") into *out; absent leaves *out. */
 int proxy_mw_json_bool(const json_t *obj, const char *key, int *out, char *err, size_t errlen);
 /** Reads an integer (or a decimal string) into *out; absent leaves *out. */

@@ -110,7 +110,9 @@ int proxy_mw_parse(const json_t *spec, const char *name, proxy_mw_t *mw, char *e
     }
     if (!json_is_object(body))
         return hc_errf(err, errlen, -EINVAL, "middleware %s: %s must be an object", name, found);
+    proxy_mw_fields_begin();
     int rc = t->parse(body, name, &mw->cfg, err, errlen);
+    proxy_mw_fields_end(rc ? NULL : body, found, name);
     if (rc != 0)
         return rc;
     mw->type = t;

@@ -2,6 +2,7 @@
  * self-written responses, and the JSON field readers every middleware parser shares. */
 #include "proxy/mw.h"
 #include "core/hc_alloc.h"
+#include "core/hc_log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -385,16 +386,93 @@ int proxy_mw_query_escape(hc_buf_t *out, const char *s, size_t len)
     return 0;
 }
 
+/* The members a parser looked up, while proxy_mw_fields_begin's tracking is on: a
+ * generation's middlewares are parsed on one thread. */
+typedef struct field_read {
+    const json_t *obj;
+    const char *key;
+} field_read_t;
+static __thread field_read_t *reads;
+static __thread size_t nreads, capreads;
+static __thread int tracking;
+
 json_t *proxy_mw_json_get(const json_t *obj, const char *key)
 {
     const char *k;
     json_t *v;
     if (!json_is_object(obj))
         return NULL;
+    if (tracking) {
+        if (nreads == capreads) {
+            capreads = capreads ? 2 * capreads : 32;
+            reads = hc_realloc(reads, capreads * sizeof(*reads));
+        }
+        reads[nreads++] = (field_read_t){obj, key};
+    }
     json_object_foreach((json_t *)obj, k, v)
         if (strcasecmp(k, key) == 0)
             return v;
     return NULL;
+}
+
+void proxy_mw_fields_begin(void)
+{
+    tracking = 1;
+    nreads = 0;
+}
+
+/* 1 when the parser looked up key in o; 2 when it looked up none of o's (a map whose
+ * names are data, such as customRequestHeaders, or an object it took whole); else 0. */
+static int was_read(const json_t *o, const char *key)
+{
+    int any = 0;
+    for (size_t i = 0; i < nreads; i++)
+        if (reads[i].obj == o) {
+            if (!strcasecmp(reads[i].key, key))
+                return 1;
+            any = 1;
+        }
+    return any ? 0 : 2;
+}
+
+static void unread_walk(const json_t *o, char *path, size_t plen, size_t cap, const char *name)
+{
+    const char *k;
+    size_t i;
+    json_t *v;
+    if (json_is_array(o)) {
+        json_array_foreach(o, i, v)
+        {
+            snprintf(path + plen, cap - plen, "[%zu]", i);
+            unread_walk(v, path, strlen(path), cap, name);
+        }
+        return;
+    }
+    json_object_foreach((json_t *)o, k, v)
+    {
+        snprintf(path + plen, cap - plen, "%s%s", plen ? "." : "", k);
+        int r = was_read(o, k);
+        if (r == 0)
+            hc_log(HC_LOG_WARN, "middleware field ignored", HC_LS("middleware", name),
+                   HC_LS("field", path),
+                   HC_LS("reason", "hearth does not read it: a misspelling (Traefik refuses "
+                                   "those), or an option hearth does not implement"),
+                   NULL);
+        else if (r == 1)
+            unread_walk(v, path, strlen(path), cap, name);
+    }
+}
+
+void proxy_mw_fields_end(const json_t *spec, const char *type, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s", type);
+    if (spec && json_is_object(spec) && was_read(spec, "") != 2)
+        unread_walk(spec, path, strlen(path), sizeof(path), name ? name : "");
+    tracking = 0;
+    hc_free(reads);
+    reads = NULL;
+    nreads = capreads = 0;
 }
 
 int proxy_mw_json_bool(const json_t *obj, const char *key, int *out, char *err, size_t errlen)

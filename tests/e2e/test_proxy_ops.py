@@ -821,6 +821,8 @@ http:
       forwardAuth: {address: "https://127.0.0.1:%(auth)d/", tls: {insecureSkipVerify: true}}
     shared:
       rateLimit: {average: 100, redis: {endpoints: ["127.0.0.1:6379"]}}
+    typo:
+      basicAuth: {users: ["u:$apr1$x$y"], removeHeaders: true}
   services:
     s:
       loadBalancer: {servers: [{url: "http://127.0.0.1:%(be)d"}]}
@@ -862,8 +864,12 @@ def file_options_hearth_cannot_honour_are_told():
             assert get(p.web, "/", host=host)[0] in (404, 500, 503), host
         assert get(p.web, "/", host="limited.test")[0] == 200
         assert "rateLimit: redis is not supported" in p.output(), p.output()[-2000:]
+        # a middleware field its parser never reads is told (removeHeader misspelt)
+        ignored = [json.loads(ln) for ln in p.output().splitlines() if "middleware field ignored" in ln]
+        assert {(x["middleware"], x["field"]) for x in ignored} == {
+            ("typo@file", "basicAuth.removeHeaders")}, ignored
     finally:
-        assert_stopped_cleanly(p)
+        assert_stopped_cleanly(p, fields_ignored=1)
         be.stop()
         auth.stop()
 
