@@ -78,10 +78,17 @@ int proxy_mw_forwardauth_parse(const json_t *spec, const char *name, void **cfg,
         rc = proxy_mw_json_str(spec, "headerField", &c->header_field, err, errlen);
     /* refused, never ignored: the worker's client verifies against the system store, so
        each request would fail (500) where a CA or client certificate was asked for */
-    if (rc == 0 && proxy_mw_json_get(spec, "tls") && !json_is_null(proxy_mw_json_get(spec, "tls")))
+    const json_t *tls = proxy_mw_json_get(spec, "tls");
+    int insecure = 0;
+    if (rc == 0)
+        rc = proxy_mw_json_bool(tls, "insecureSkipVerify", &insecure, err, errlen);
+    if (rc == 0 && (insecure || proxy_mw_json_get(tls, "ca") || proxy_mw_json_get(tls, "cert") ||
+                    proxy_mw_json_get(tls, "key") || proxy_mw_json_get(tls, "caSecret") ||
+                    proxy_mw_json_get(tls, "certSecret")))
         rc = hc_errf(err, errlen, -EINVAL,
                      "forwardAuth: tls (ca, cert, key, insecureSkipVerify) "
                      "is not supported");
+    (void)proxy_mw_json_get(tls, "caOptional"); /* without a CA, nothing to make optional */
     if (rc == 0)
         rc = proxy_mw_json_str(spec, "authResponseHeadersRegex", &re, err, errlen);
     if (rc == 0 && re && re[0])
@@ -243,13 +250,15 @@ proxy_mw_verdict_t proxy_mw_forwardauth_apply(const void *cfg, proxy_mw_req_t *r
     size_t max = c->max_body >= 0 ? (size_t)c->max_body : PROXY_MW_FORWARDAUTH_BODY_MAX;
     if (body_len > max)
         return proxy_mw_resp_text(resp, 401, "Unauthorized");
+    /* Traefik's headerField: the auth server's answer names the access log's
+     * ClientUsername, whatever its status */
+    const char *user = c->header_field && *c->header_field
+                           ? proxy_mw_headers_get(auth_headers, c->header_field)
+                           : NULL;
+    if (user)
+        proxy_mw_str_set(&req->user, user);
     if (status >= 200 && status < 300) {
         copy_auth_headers(c, req, auth_headers, cookies);
-        const char *user = c->header_field && *c->header_field
-                               ? proxy_mw_headers_get(&req->headers, c->header_field)
-                               : NULL;
-        if (user) /* Traefik's headerField: the access log's ClientUsername */
-            proxy_mw_str_set(&req->user, user);
         return PROXY_MW_NEXT;
     }
     for (size_t i = 0; i < auth_headers->len; i++)

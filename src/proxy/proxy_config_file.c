@@ -120,6 +120,9 @@ static const char *load_balancer(proxy_service_t *s, const json_t *lb)
     }
     if (json_is_boolean(phh))
         s->pass_host_header = json_is_true(phh);
+    const char *mode = pc_str(json_object_get(lb, "healthCheck"), "mode");
+    if (mode && *mode && strcasecmp(mode, "http"))
+        return "healthCheck mode not supported (http only: probes are HTTP/1.1 requests)";
     const char *strategy = pc_str(lb, "strategy"); /* Traefik's wrr is round robin here */
     if (strategy && *strategy && strcasecmp(strategy, "wrr"))
         return "load balancing strategy not supported (wrr only)";

@@ -49,13 +49,13 @@ static json_t *locals_config(const proxy_local_t *locals, size_t n)
         snprintf(rule, sizeof(rule), "Host(`%s.localhost`)", locals[i].name);
         json_object_set_new(routers, id,
                             json_pack("{s:s, s:s, s:[s]}", "rule", rule, "service", id,
-                                      "middlewares", "localhost-only"));
+                                      "middlewares", "hearth-localhost-only"));
         json_object_set_new(services, id,
                             json_pack("{s:{s:[{s:s}]}}", "loadBalancer", "servers", "url",
                                       locals[i].url));
     }
-    json_t *only = json_pack("{s:{s:{s:[s,s]}}}", "localhost-only", "ipAllowList", "sourceRange",
-                             "127.0.0.0/8", "::1/128");
+    json_t *only = json_pack("{s:{s:{s:[s,s]}}}", "hearth-localhost-only", "ipAllowList",
+                             "sourceRange", "127.0.0.0/8", "::1/128");
     return json_pack("{s:{s:o, s:o, s:o}}", "http", "routers", routers, "services", services,
                      "middlewares", only);
 }
@@ -96,14 +96,16 @@ static int config_build(proxy_gen_t *g, const proxy_gen_input_t *in)
     char **owned = manifest_objects(g, in->manifests, &objs, &srcs, &nobjs);
     if (in->file_error)
         proxy_gen_error_add(g, in->file_source, "", "", "", "%s", in->file_error);
-    if (in->file) {
-        files[nfiles] = in->file;
-        fsrcs[nfiles++] = in->file_source ? in->file_source : "file";
-    }
+    /* hearth up's routes first: an object defined twice keeps its first definition, so
+     * a --file cannot replace the localhost-only middleware that guards them */
     json_t *locals = in->nlocals ? locals_config(in->locals, in->nlocals) : NULL;
     if (locals) {
         files[nfiles] = locals;
         fsrcs[nfiles++] = "hearth up";
+    }
+    if (in->file) {
+        files[nfiles] = in->file;
+        fsrcs[nfiles++] = in->file_source ? in->file_source : "file";
     }
     /* --ingress-class traefik (the default) also serves Ingresses without a class,
      * which proxy_config does when no class is configured. */

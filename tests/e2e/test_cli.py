@@ -152,6 +152,11 @@ def up_runs_the_proxy_with_its_dashboard_at_proxy_localhost():
     env["AGENT_PROMETHEUS"] = ":%d" % agent  # as the default ":8090": the same
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "var")
+        # a --file naming the guard of the localhost routes does not replace it
+        env["PROXY_FILE"] = os.path.join(tmp, "dyn.yaml")
+        with open(env["PROXY_FILE"], "w") as f:
+            f.write("http:\n  middlewares:\n    hearth-localhost-only:\n"
+                    "      ipAllowList: {sourceRange: [0.0.0.0/0]}\n")
         with Proc([HEARTH, "up", "--data", data], env=env) as up:
             doc = wait_state(up, data)
             proxy = [s for s in doc["services"] if s["name"] == "proxy"]

@@ -809,16 +809,21 @@ http:
       rule: Host(`authtls.test`)
       service: s
       middlewares: [whotls]
+    plaintls:
+      rule: Host(`plaintls.test`)
+      service: s
+      middlewares: [plaintls]
     nodomain:
       rule: PathPrefix(`/nd`)
       service: s
       tls: {options: modern}
   middlewares:
     who:
-      forwardAuth: {address: "http://127.0.0.1:%(auth)d/", headerField: X-Auth-User,
-                    authResponseHeaders: [X-Auth-User]}
+      forwardAuth: {address: "http://127.0.0.1:%(auth)d/", headerField: X-Auth-User}
     whotls:
       forwardAuth: {address: "https://127.0.0.1:%(auth)d/", tls: {insecureSkipVerify: true}}
+    plaintls:
+      forwardAuth: {address: "http://127.0.0.1:%(auth)d/", tls: {insecureSkipVerify: false}}
     shared:
       rateLimit: {average: 100, redis: {endpoints: ["127.0.0.1:6379"]}}
     typo:
@@ -830,6 +835,8 @@ http:
       loadBalancer: {servers: [{url: "h2c://127.0.0.1:%(be)d"}]}
     p2c:
       loadBalancer: {strategy: p2c, servers: [{url: "http://127.0.0.1:%(be)d"}]}
+    grpc:
+      loadBalancer: {healthCheck: {mode: grpc, path: /}, servers: [{url: "http://127.0.0.1:%(be)d"}]}
 tls:
   options:
     modern: {minVersion: VersionTLS13}
@@ -849,20 +856,24 @@ def file_options_hearth_cannot_honour_are_told():
     auth.answer = lambda req: b"HTTP/1.1 200 OK\r\nX-Auth-User: alice\r\nContent-Length: 0\r\n\r\n"
     p = Proxy(file_yaml=OPTIONS_CFG % {"be": be.port, "auth": auth.port}, workers=1, access_log=True)
     try:
-        status, _, body = get(p.web, "/headers", host="auth.test")
-        assert status == 200 and json.loads(body)["headers"].get("X-Auth-User") == "alice", body
+        status, _, body = get(p.web, "/headers", host="auth.test", headers={"X-Auth-User": "mallory"})
+        # not copied (no authResponseHeaders): the server sees the client's own field, but the
+        # user logged is the auth server's, as Traefik reads headerField from its answer
+        assert status == 200 and json.loads(body)["headers"].get("X-Auth-User") == "mallory", body
         wait_for(lambda: "alice" in open(p.access_log).read(), what="the access log line")
         line = [json.loads(l) for l in open(p.access_log) if '"auth@file"' in l][0]
         assert line["ClientUsername"] == "alice", line
         errors = json.dumps(p.api_json("/api/errors"))
         for want in ("forwardAuth: tls (ca, cert, key, insecureSkipVerify) is not supported",
                      "h2c:// is not supported", "load balancing strategy not supported",
+                     "healthCheck mode not supported (http only",
                      # Traefik's warning: options chosen by SNI cannot come from this rule
                      "no domain found in rule PathPrefix(`/nd`): the TLS options modern@file"):
             assert want in errors, (want, errors)
         for host in ("h2c.test", "p2c.test", "authtls.test"):
             assert get(p.web, "/", host=host)[0] in (404, 500, 503), host
         assert get(p.web, "/", host="limited.test")[0] == 200
+        assert get(p.web, "/", host="plaintls.test")[0] == 200  # a tls block asking nothing
         assert "rateLimit: redis is not supported" in p.output(), p.output()[-2000:]
         # a middleware field its parser never reads is told (removeHeader misspelt)
         ignored = [json.loads(ln) for ln in p.output().splitlines() if "middleware field ignored" in ln]
