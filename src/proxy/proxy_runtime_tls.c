@@ -275,11 +275,13 @@ typedef struct host_use {
 typedef struct host_walk {
     host_use_t *v;
     size_t n, cap, opt;
+    size_t seen; /* hosts of the rules walked, wildcards included */
 } host_walk_t;
 
 static void host_seen(void *ctx, const char *host, int wildcard)
 {
     host_walk_t *w = ctx;
+    w->seen++;
     if (wildcard || strlen(host) > PROXY_RULE_MAX_HOST) /* Traefik maps Host domains only */
         return;
     if (w->n == w->cap) {
@@ -308,9 +310,9 @@ static void tls_hosts(proxy_gen_t *g)
                 break;
         if (w.opt == g->ntls_opts) /* `default`, or options that were refused */
             continue;
-        size_t before = w.n;
+        size_t before = w.seen;
         proxy_rule_hosts(r->match, host_seen, &w);
-        if (w.n == before) /* Traefik's warning, told where it is seen */
+        if (w.seen == before) /* Traefik's warning, told where it is seen */
             proxy_gen_error_add(g, r->source ? r->source : "", "router", "", r->name,
                                 "no domain found in rule %.200s: the TLS options %.100s apply "
                                 "only to the SNI names other routers give them, else default",
