@@ -84,7 +84,7 @@ typedef enum pc_shape {
 /* Checks the mapping o (an object of kind, named name) against its shape as Traefik's
  * file provider decodes it (proxy_config_shape.c): members renamed to Traefik's spelling
  * (their case may differ), fields hearth ignores logged. -1 with err when a member is
- * unknown or not implemented. */
+ * unknown, or a field hearth lacks and refuses. */
 int pc_shape_check(json_t *o, pc_shape_t shape, const char *kind, const char *name, char *err,
                    size_t errlen);
 

@@ -15,8 +15,8 @@
 #include <strings.h>
 
 enum {
-    SH_REFUSE = 1, /* not implemented: the object is refused */
-    SH_IGNORE = 2, /* not implemented: logged, the object serves without it */
+    SH_REFUSE = 1, /* hearth lacks it: the object is refused */
+    SH_IGNORE = 2, /* hearth lacks it: logged, the object serves without it */
     SH_LIST = 4,   /* a list whose elements have the field's shape */
 };
 
