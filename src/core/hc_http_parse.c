@@ -316,22 +316,28 @@ int hc_http_has_token(const char *v, size_t n, const char *token)
     return 0;
 }
 
+const char *hc_http_list_next(const char **v, const char *end, size_t *n)
+{
+    const char *p = *v;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+        p++;
+    if (p == end)
+        return NULL;
+    const char *e = memchr(p, ',', (size_t)(end - p));
+    *v = e ? e : end;
+    while (*v > p && ((*v)[-1] == ' ' || (*v)[-1] == '\t'))
+        (*v)--;
+    *n = (size_t)(*v - p);
+    *v = e ? e : end;
+    return p;
+}
+
 int hc_http_list_has(const char *v, size_t n, const char *token)
 {
-    size_t tl = strlen(token);
-    for (size_t i = 0; i <= n;) {
-        size_t e = i;
-        while (e < n && v[e] != ',')
-            e++;
-        size_t a = i, b = e;
-        while (a < b && (v[a] == ' ' || v[a] == '\t'))
-            a++;
-        while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
-            b--;
-        if (b - a == tl && !strncasecmp(v + a, token, tl))
+    size_t tl = strlen(token), el;
+    for (const char *e, *end = v + n; (e = hc_http_list_next(&v, end, &el));)
+        if (el == tl && !strncasecmp(e, token, tl))
             return 1;
-        i = e + 1;
-    }
     return 0;
 }
 

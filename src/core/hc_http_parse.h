@@ -80,6 +80,9 @@ int hc_http_has_token(const char *v, size_t n, const char *token);
  *  httpguts.HeaderValuesContainsToken reads one value (ReverseProxy's upgrade test): each
  *  element trimmed of spaces and tabs, compared whole ("keep-alive upgrade" is one). */
 int hc_http_list_has(const char *v, size_t n, const char *token);
+/** The next element of the comma-separated list from *v to end: its start, its length
+ *  (blanks around it trimmed) in *n, *v moved past it; NULL when none is left. */
+const char *hc_http_list_next(const char **v, const char *end, size_t *n);
 
 /* Longest request method read (RFC 9110 §9.1: any token; Go sets no limit but the head's). */
 #define HC_HTTP_PARSE_METHOD_MAX 64

@@ -50,18 +50,14 @@ int proxy_upstream_is_hop(const char *name)
 static void mark_named(const proxy_mw_headers_t *h, const size_t *lens, unsigned char *drop,
                        const char *v, int *upgrade)
 {
-    while (*v) { /* elements between commas, trimmed, as Go's httpguts reads the list */
-        v += strspn(v, " \t,");
-        size_t n = strcspn(v, ","), t = n;
-        while (t && (v[t - 1] == ' ' || v[t - 1] == '\t'))
-            t--;
-        if (t == 7 && !strncasecmp(v, "upgrade", 7))
+    size_t t;
+    for (const char *e, *end = v + strlen(v); (e = hc_http_list_next(&v, end, &t));) {
+        if (t == 7 && !strncasecmp(e, "upgrade", 7))
             *upgrade = 1;
         else
-            for (size_t i = 0; t && i < h->len; i++)
-                if (lens[i] == t && !strncasecmp(h->v[i].name, v, t))
+            for (size_t i = 0; i < h->len; i++)
+                if (lens[i] == t && !strncasecmp(h->v[i].name, e, t))
                     drop[i] = 1;
-        v += n;
     }
 }
 
@@ -153,19 +149,15 @@ void proxy_upstream_connection_options(proxy_mw_headers_t *h)
         }
     names[len] = '\0';
     proxy_mw_headers_del(h, "Connection");
-    for (char *v = names; *v;) { /* elements between commas, trimmed */
-        v += strspn(v, " \t,");
-        size_t n = strcspn(v, ","), t = n;
-        while (t && (v[t - 1] == ' ' || v[t - 1] == '\t'))
-            t--;
-        if (t && !traefik_managed(v, t)) {
-            char save = v[t];
-            v[t] = '\0';
-            proxy_mw_headers_del(h, v);
-            v[t] = save;
+    size_t t;
+    const char *v = names;
+    for (const char *e; (e = hc_http_list_next(&v, names + len, &t));)
+        if (!traefik_managed(e, t)) {
+            char save = e[t];
+            names[e - names + t] = '\0'; /* names is ours: the element as a string */
+            proxy_mw_headers_del(h, e);
+            names[e - names + t] = save;
         }
-        v += n;
-    }
     if (upgrade && *upgrade) { /* the upgrade stays asked for */
         proxy_mw_headers_set(h, "Upgrade", upgrade);
         proxy_mw_headers_add(h, "Connection", "Upgrade");
