@@ -15,6 +15,7 @@
 #include "proxy/proxy_runtime.h"
 #include "proxy/proxy_upstream.h"
 
+#include <stdatomic.h>
 #include <sys/socket.h>
 
 typedef struct proxy_svc proxy_svc_t;
@@ -78,6 +79,7 @@ struct proxy_svc {
     proxy_upstream_shared_t *shared;
     hc_workers_t *workers;
     proxy_worker_t *w; /* nworkers entries */
+    atomic_int listen_logged[PROXY_GEN_NEP]; /* a listener's failure, logged by one worker */
     hc_http_server_t *api_srv;
     proxy_api_t api;
     hc_static_t *dashboard;

@@ -56,7 +56,7 @@ static int ep_open(proxy_worker_t *w, int idx)
     if (!ep->srv)
         return -EINVAL;
     int rc = hc_http_server_listen(ep->srv, (struct sockaddr *)&svc->sa[idx], 1);
-    if (rc)
+    if (rc && !atomic_exchange(&svc->listen_logged[idx], 1)) /* the same for every worker */
         hc_log(HC_LOG_ERROR, "cannot listen", HC_LS("addr", svc->addr[idx]),
                HC_LS("error", uv_strerror(rc)), NULL);
     return rc;

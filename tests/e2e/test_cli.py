@@ -323,6 +323,8 @@ def a_second_process_on_a_busy_port_fails_instead_of_sharing_it():
         code, out, err = run(*args)
         assert code != 0, (code, out, err)
         assert '"error":"address already in use"' in out + err, out + err
+        # each of the two workers fails to bind it: said once, not once per worker
+        assert (out + err).count('"msg":"cannot listen"') == 1, out + err
         assert first.poll() is None, first.output()
 
 
