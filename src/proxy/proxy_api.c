@@ -75,7 +75,7 @@ static void send_error(hc_http_req_t *req, int status, const char *fmt, ...)
     free(text); /* jansson's allocation */
 }
 
-/* A paging parameter as Traefik's getIntParam reads it (Go's Atoi, not negative): dflt
+/* A paging parameter as Traefik's getIntParam reads it (Go's Atoi, above 0): dflt
  * when absent or empty; -1 after answering 400 with Traefik's message. */
 static long int_param(hc_http_req_t *req, const char *key, long dflt)
 {
@@ -85,7 +85,7 @@ static long int_param(hc_http_req_t *req, const char *key, long dflt)
     char *end;
     errno = 0;
     long v = strtol(raw, &end, 10);
-    if (*end || errno || isspace((unsigned char)*raw) || v < 0) {
+    if (*end || errno || isspace((unsigned char)*raw) || v <= 0) {
         /* Go's Atoi: 0 for a syntax error, the clamped value when out of range */
         int syntax = *end || isspace((unsigned char)*raw) || end == raw;
         send_error(req, 400, "invalid request: %s: %ld", key, syntax ? 0L : v);

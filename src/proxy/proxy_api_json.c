@@ -65,9 +65,10 @@ json_t *proxy_api_router_json(const proxy_api_t *api, const proxy_router_t *r)
         json_object_set_new(o, "priority", json_integer(r->priority));
     if (r->tls) {
         json_t *tls = json_object();
-        if (r->tls_options && strcmp(r->tls_options, "default") != 0) /* as the provider
-                                                                           wrote it */
-            json_object_set_new(tls, "options", name_as_configured(r->tls_options, r->provider));
+        /* as the provider wrote it; none is "default", as Traefik's API fills it in */
+        json_object_set_new(tls, "options",
+                            r->tls_options ? name_as_configured(r->tls_options, r->provider)
+                                           : json_string("default"));
         if (r->cert_resolver)
             json_object_set_new(tls, "certResolver", json_string(r->cert_resolver));
         json_object_set_new(o, "tls", tls);
@@ -85,12 +86,14 @@ json_t *proxy_api_router_json(const proxy_api_t *api, const proxy_router_t *r)
 
 /* The routers naming the service or middleware in slot s of g's users (they are in name
  * order): routers only, as Traefik's PopulateUsedBy (a weighted parent is not listed). */
-static json_t *used_by(const proxy_gen_t *g, size_t s)
+static void set_used_by(json_t *o, const proxy_gen_t *g, size_t s)
 {
+    if (!g || g->users_at[s] == g->users_at[s + 1]) /* omitempty */
+        return;
     json_t *a = json_array();
     for (uint32_t i = g->users_at[s]; i < g->users_at[s + 1]; i++)
         json_array_append_new(a, json_string(g->cfg->routers[g->users[i]].name));
-    return a;
+    json_object_set_new(o, "usedBy", a);
 }
 
 static json_t *sticky_json(const proxy_sticky_t *st)
@@ -125,6 +128,7 @@ static json_t *loadbalancer_json(const proxy_api_t *api, const proxy_service_t *
     json_object_set_new(lb, "servers", servers);
     if (s->sticky.enabled)
         json_object_set_new(lb, "sticky", sticky_json(&s->sticky));
+    json_object_set_new(lb, "strategy", json_string("wrr")); /* the one hearth runs */
     json_object_set_new(lb, "passHostHeader", json_boolean(s->pass_host_header));
     if (s->health_check)
         json_object_set(lb, "healthCheck", s->health_check);
@@ -174,7 +178,7 @@ json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s)
     }
     set_status(o, s->status, s->errors, s->nerrors);
     if (api->gen)
-        json_object_set_new(o, "usedBy", used_by(api->gen, (size_t)(s - api->gen->cfg->services)));
+        set_used_by(o, api->gen, (size_t)(s - api->gen->cfg->services));
 
     json_object_set_new(o, "name", json_string(s->name));
     json_object_set_new(o, "provider", json_string(proxy_provider_name(s->provider)));
@@ -182,7 +186,8 @@ json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s)
                                         [PROXY_SERVICE_WEIGHTED] = "weighted",
                                         [PROXY_SERVICE_FAILOVER] = "failover",
                                         [PROXY_SERVICE_MIRRORING] = "mirroring"};
-    json_object_set_new(o, "type", json_string(types[s->type]));
+    if (s->provider != PROXY_PROVIDER_INTERNAL) /* an empty Service in Traefik: no type */
+        json_object_set_new(o, "type", json_string(types[s->type]));
     return o;
 }
 
@@ -208,9 +213,8 @@ json_t *proxy_api_middleware_json(const proxy_api_t *api, const proxy_middleware
     json_object_set_new(o, m->type, m->spec ? json_deep_copy(m->spec) : json_object());
     middleware_status(api, m, o);
     if (api->gen)
-        json_object_set_new(
-            o, "usedBy",
-            used_by(api->gen, api->gen->cfg->nservices + (size_t)(m - api->gen->cfg->middlewares)));
+        set_used_by(o, api->gen,
+                    api->gen->cfg->nservices + (size_t)(m - api->gen->cfg->middlewares));
     json_object_set_new(o, "name", json_string(m->name));
     json_object_set_new(o, "provider", json_string(proxy_provider_name(m->provider)));
     char type[64];
@@ -258,9 +262,10 @@ json_t *proxy_api_transport_json(const proxy_api_t *api, const proxy_transport_t
 
 /* ---- lists ---- */
 
+/* Traefik's searchIn: a substring, both sides lower-cased. */
 static int str_has(const char *s, const char *needle)
 {
-    return s && strstr(s, needle) != NULL;
+    return s && strcasestr(s, needle) != NULL;
 }
 
 /* Traefik's serviceName filter: a router's service written with its provider must be
@@ -279,11 +284,11 @@ static int keep(const json_t *o, const proxy_api_query_t *q)
 {
     const char *name = json_string_value(json_object_get(o, "name"));
     if (q->status && *q->status &&
-        strcmp(json_string_value(json_object_get(o, "status")), q->status) != 0)
+        strcasecmp(json_string_value(json_object_get(o, "status")), q->status) != 0)
         return 0;
+    /* a router's name and rule; any other object's name */
     if (q->search && *q->search && !str_has(name, q->search) &&
-        !str_has(json_string_value(json_object_get(o, "rule")), q->search) &&
-        !str_has(json_string_value(json_object_get(o, "service")), q->search))
+        !str_has(json_string_value(json_object_get(o, "rule")), q->search))
         return 0;
     if (q->service_name && *q->service_name &&
         !service_is(json_string_value(json_object_get(o, "service")), q->service_name))

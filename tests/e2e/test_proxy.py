@@ -180,7 +180,7 @@ def pathmatcher_annotation_path_regexp():
     assert routed_to(web, "regexp.test", "/v2/items", "legacy")
     for path in ("/v2/items/1", "/vx/items", "/items"):
         assert get(web, path, host="regexp.test")[0] == 404, path
-    rules = [r["rule"] for r in S["proxy"].api_json("/api/http/routers?search=regexp")]
+    rules = [r["rule"] for r in S["proxy"].api_json("/api/http/routers?search=regexp.test")]
     assert rules == ["Host(`regexp.test`) && PathRegexp(`^/v[0-9]+/items$`)"], rules
 
 
@@ -228,7 +228,7 @@ def api_services_shape():
     url = "http://127.0.0.1:%d" % S["backends"]["foo"].port
     assert s["type"] == "loadbalancer", s
     assert s["loadBalancer"]["servers"] == [{"url": url}], s
-    assert s["loadBalancer"]["passHostHeader"] is True, s
+    assert s["loadBalancer"]["passHostHeader"] is True and s["loadBalancer"]["strategy"] == "wrr", s
     assert s["serverStatus"] == {url: "UP"}, s
     assert s["status"] == "enabled", s
     assert s["usedBy"] == ["paths-table-paths-test-foo@kubernetes"], s
@@ -242,6 +242,7 @@ def api_paging_and_filters():
     assert header(hs, "X-Next-Page") == "2", hs
     # Traefik's getIntParam and pagination errors, word for word
     for q, msg in (("per_page=abc", "invalid request: per_page: 0"), ("page=-2", "invalid request: page: -2"),
+                   ("per_page=0", "invalid request: per_page: 0"), ("page=0&per_page=5", "invalid request: page: 0"),
                    ("per_page=2&page=999", "invalid request: page: 999, per_page: 2"),
                    ("per_page=%205", "invalid request: per_page: 0"),
                    ("page=4294967297&per_page=4294967296",
@@ -250,6 +251,12 @@ def api_paging_and_filters():
         assert status == 400 and json.loads(body) == {"message": msg}, (q, status, body)
     found = json.loads(get(p.api, "/api/http/routers?search=wild")[2])
     assert [r["name"] for r in found] == ["paths-wild-wild-test@kubernetes"], found
+    # Traefik's searchIn: any case, in a router's name and rule only (not its service)
+    assert json.loads(get(p.api, "/api/http/routers?search=WiLd")[2]) == found
+    found = json.loads(get(p.api, "/api/http/routers?search=-80")[2])
+    assert all("-80" in (r["name"] + r["rule"]).lower() for r in found), found
+    enabled = json.loads(get(p.api, "/api/http/routers?status=enabled")[2])
+    assert enabled and json.loads(get(p.api, "/api/http/routers?status=Enabled")[2]) == enabled
     # serviceName as /api/http/services names it (with its provider) or as routers write it
     svc = p.api_json("/api/http/routers/paths-wild-wild-test@kubernetes")["service"]
     for q in (svc, svc + "@kubernetes"):

@@ -374,6 +374,11 @@ def dashboard_through_api_internal():
     services = {s["name"]: s for s in p.api_json("/api/http/services")}
     api = services["api@internal"]
     assert api["provider"] == "internal" and "loadBalancer" not in api and api["usedBy"], api
+    assert "type" not in api, api  # an empty Service in Traefik's runtime: no type
+    # a service no router uses: no usedBy at all (Traefik's omitempty)
+    unused = [s for s in services.values() if s["provider"] == "internal" and s["name"] != "api@internal"
+              and "usedBy" not in s]
+    assert unused and not [s for s in services.values() if s.get("usedBy") == []], services
     # the chart's own dashboard route, on its `traefik` entry point: enabled, as in Traefik
     routers = p.api_json("/api/http/routers")
     chart = [r for r in routers if r["name"].startswith("crd-traefik-dashboard-") and "-auth-" not in r["name"]]

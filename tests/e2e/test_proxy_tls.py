@@ -251,8 +251,15 @@ def tls_option_client_certificates_per_router():
     assert "X-Content-Type-Options: nosniff" in r.stdout and r.stdout.endswith("\n\nMisdirected Request\n"), r.stdout
     assert curl_status(p.websecure, "tls.test", ["-H", "Host: tls.test"]) == "200"
     assert curl_status(p.websecure, "mtls.test.") == "000"
-    r = {x["name"]: x for x in p.api_json("/api/http/routers")}["tls-m-mtls-test@kubernetes"]
+    by = {x["name"]: x for x in p.api_json("/api/http/routers")}
+    r = by["tls-m-mtls-test@kubernetes"]
     assert r["status"] == "enabled" and r["tls"]["options"] == "tls-mtls@kubernetescrd", r
+    # a TLS router naming no options shows Traefik's default, as Traefik's API fills it in
+    p.write("ing-flag.yaml", ingress_yaml(NS, "flag", "flag.test", [("/", "Prefix", "be", 80)],
+                                          annotations={"traefik.ingress.kubernetes.io/router.tls": "true"}))
+    flag = wait_for(lambda: p.api_json("/api/http/routers?search=flag.test") or None, what="the flag router")
+    assert flag[0]["tls"] == {"options": "default"}, flag
+    p.remove("ing-flag.yaml")
 
 
 @t.test
