@@ -41,7 +41,6 @@ typedef struct pending {
     char *rule;
     proxy_rule_t *match;
     char *service;
-    char *error; /* the backend's problem: the router is disabled */
     int exact;
 } pending_t;
 
@@ -298,8 +297,8 @@ static void router_apply(proxy_router_t *r, const rtcfg_t *c)
         r->cert_resolver = hc_strdup(c->cert_resolver);
 }
 
-/* Adds a router made from an Ingress; errors (backend, TLS) go on it and in the error
- * list under the Ingress. Takes ownership of name, rule, match and service. */
+/* Adds a router made from an Ingress; a TLS problem goes on it. Takes ownership of
+ * name, rule, match and service. */
 static void router_make(pc_kstate_t *k, const pc_kobj_t *ing, const rtcfg_t *c, pending_t *p,
                         const char *tls_err, long long priority)
 {
@@ -312,11 +311,6 @@ static void router_make(pc_kstate_t *k, const pc_kobj_t *ing, const rtcfg_t *c, 
     p->match = NULL;
     router_apply(r, c);
     pc_router_order(r, priority, priority == INT_MIN ? -1 : p->exact);
-    if (p->error) {
-        pc_router_fail(r, PROXY_STATUS_DISABLED, "%s", p->error);
-        pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name, "router %s: %s", r->name,
-                 p->error);
-    }
     if (tls_err && *tls_err)
         pc_router_fail(r, PROXY_STATUS_WARNING, "%s", tls_err);
 }
@@ -327,7 +321,6 @@ static void pending_clear(pending_t *p)
     hc_free(p->rule);
     proxy_rule_free(p->match);
     hc_free(p->service);
-    hc_free(p->error);
 }
 
 /* spec.tls: each secretName becomes a certificate; the last problem is returned in err
@@ -370,10 +363,17 @@ static void default_backend(pc_kstate_t *k, const pc_kobj_t *ing, const json_t *
                  "the default backend already exists");
         return;
     }
-    pending_t p = {.key = hc_strdup("default-router"), .rule = hc_strdup("PathPrefix(`/`)")};
+    char *service;
+    /* a backend that cannot be served is reported, and no router made, as Traefik skips it */
+    if (pc_k8s_backend(k, ing, backend, "default-backend", &service, err, sizeof(err)) < 0) {
+        pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name, "defaultBackend: %s", err);
+        hc_free(service);
+        return;
+    }
+    pending_t p = {.key = hc_strdup("default-router"),
+                   .rule = hc_strdup("PathPrefix(`/`)"),
+                   .service = service};
     p.match = proxy_rule_new_path(PROXY_RULE_PATH_PREFIX_CHAR, "/");
-    if (pc_k8s_backend(k, ing, backend, "default-backend", &p.service, err, sizeof(err)) < 0)
-        p.error = hc_strdup(err);
     k->have_default_backend = 1;
     router_make(k, ing, c, &p, tls_err, INT_MIN);
     pending_clear(&p);
@@ -415,8 +415,12 @@ static void rule_paths(pc_kstate_t *k, const pc_kobj_t *ing, const rtcfg_t *c, p
             p.key = proxy_config_normalize(raw);
             hc_free(raw);
             if (pc_k8s_backend(k, ing, json_object_get(pa, "backend"), NULL, &p.service, err,
-                               sizeof(err)) < 0)
-                p.error = hc_strdup(err);
+                               sizeof(err)) < 0) { /* reported, the path skipped: Traefik's */
+                pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name,
+                         "rules[%zu].http.paths[%zu]: %s", i, j, err);
+                pending_clear(&p);
+                continue;
+            }
             *out = hc_realloc(*out, (*n + 1) * sizeof(**out));
             (*out)[(*n)++] = p;
         }

@@ -174,7 +174,8 @@ def broken_object_reported_and_skipped():
                                         annotations={"traefik.ingress.kubernetes.io/router.middlewares":
                                                      "ops-missing@kubernetescrd"}))
     p.write("garbage.yaml", "kind: [unclosed\n")
-    # a resource backend: a router with no service, listed (and not crashing the API)
+    # a resource backend, and a Service that does not exist: reported, and no router made,
+    # as Traefik skips such a path (its API lists no router and counts no error for it)
     p.write("resource.yaml", "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: res\n"
             "  namespace: ops\nspec:\n  rules:\n  - host: res.test\n    http:\n      paths:\n"
             "      - path: /\n        pathType: Prefix\n        backend:\n          resource:\n"
@@ -186,9 +187,15 @@ def broken_object_reported_and_skipped():
     r = wait_for(lambda: {x["name"]: x for x in p.api_json("/api/http/routers")}.get(
         "ops-badref-badref-test@kubernetes"), what="badref router listed")
     assert r["status"] == "disabled" and r.get("error"), r
-    r = wait_for(lambda: {x["name"]: x for x in p.api_json("/api/http/routers")}.get(
-        "ops-res-res-test@kubernetes"), what="the resource-backend router listed")
-    assert r["status"] == "disabled" and r.get("error") and "service" not in r, r
+    p.write("nosvc.yaml", ingress_yaml(NS, "nosvc", "nosvc.test", [("/", "Prefix", "ghost", 80)]))
+    wait_for(lambda: len({e["name"] for e in p.api_json("/api/errors") if e.get("name") in ("res", "nosvc")}) == 2,
+             what="both Ingresses in /api/errors")
+    msgs = {e["name"]: e["message"] for e in p.api_json("/api/errors") if e.get("name") in ("res", "nosvc")}
+    assert "backend.resource is not supported" in msgs["res"], msgs
+    assert "rules[0].http.paths[0]" in msgs["nosvc"] and "ghost" in msgs["nosvc"], msgs
+    names = [x["name"] for x in p.api_json("/api/http/routers")]
+    assert not [n for n in names if n.startswith(("ops-res-", "ops-nosvc-"))], names
+    assert get(p.web, "/", host="nosvc.test")[0] == 404
     assert get(p.web, "/", host="badref.test")[0] == 404
     assert routed_to(p.web, "ops.test", "/", "ops-be"), "the rest stays live"
     # a middleware hearth cannot run disables its router, with the reason, as Traefik does
