@@ -171,6 +171,9 @@ static void breaker_count(proxy_rq_t *rq, size_t e, int status)
     proxy_mw_cb_record(cb, status, now - rq->start_ns, now);
 }
 
+/* Traefik's text for its 499 (StatusClientClosedRequestText). */
+#define CLIENT_CLOSED "Client Closed Request"
+
 static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
 {
     proxy_worker_t *w = rq->w;
@@ -181,8 +184,17 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
     const char *svc = res ? res->service_name : NULL;
     const char *ep = rq->ep->idx == PROXY_GEN_WEB ? PROXY_EP_WEB : PROXY_EP_WEBSECURE;
     int code = res ? res->downstream_status : status;
-    if (!code) /* the client left before any answer: Traefik's 499 */
+    int origin = res ? res->origin_status : 0;
+    uint64_t origin_size = res ? res->origin_content_size : 0;
+    uint64_t size = res ? res->downstream_content_size : rq->resp.body.len;
+    if (!code) { /* the client left before any answer: Traefik's 499 */
         code = 499;
+        if (svc) { /* inside the server's handler, whose error handler writes it, with its
+                      text, to the connection that is gone */
+            origin = 499;
+            origin_size = size = sizeof(CLIENT_CLOSED) - 1;
+        }
+    }
     const char *proto = rq->protocol; /* from the request's fields, as Traefik's: another
                                          protocol's upgrade is http (or grpc) too */
     int label = !rq->grpc ? code : rq->grpc_status ? rq->grpc_status - 1 : 2;
@@ -212,10 +224,10 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
             .service_url = res ? res->service_url : NULL,
             .service_addr = res ? res->service_addr : NULL,
             .downstream_status = code,
-            .origin_status = res ? res->origin_status : 0,
+            .origin_status = origin,
             .request_size = rq->request_size,
-            .origin_size = res ? res->origin_content_size : 0,
-            .downstream_size = res ? res->downstream_content_size : rq->resp.body.len,
+            .origin_size = origin_size,
+            .downstream_size = size,
             .retry_attempts = res ? res->retry_attempts : 0,
         };
         proxy_accesslog_write(w->log, &e);
@@ -234,7 +246,7 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
                                       : dur) /
             1e9,
         .req_bytes = rq->request_size,
-        .resp_bytes = res ? res->downstream_content_size : rq->resp.body.len,
+        .resp_bytes = size,
         .tls_version = tv,
         .tls_cipher = tc};
     if (!rq->unobserved && !(rq->router && rq->router->no_metrics)) {

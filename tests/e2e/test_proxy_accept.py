@@ -581,7 +581,10 @@ def access_log_and_metrics_fields_as_traefik_fills_them():
         return wait_for(lambda: [x for x in log_lines(p) if x.get("RequestPath") == path], what=path)[0]
 
     gone = by_path("/slow?ms=1500&tag=gone")
-    assert gone["DownstreamStatus"] == 499 and gone["OriginStatus"] == 0, gone
+    # Traefik's error handler writes 499 and its text inside the server's handler
+    assert gone["DownstreamStatus"] == 499 and gone["OriginStatus"] == 499, gone
+    assert gone["OriginContentSize"] == gone["DownstreamContentSize"] == len("Client Closed Request"), gone
+    assert gone["ServiceName"], gone
     assert by_path("/slow?ms=1&tag=h10")["RequestProtocol"] == "HTTP/1.0"
     assert by_path("/slow?ms=1&tag=xff")["ClientHost"] == "203.0.113.7, 10.0.0.1"
     metrics = get(p.api, "/metrics")[2].decode()
@@ -589,6 +592,7 @@ def access_log_and_metrics_fields_as_traefik_fills_them():
     assert re.search(r'traefik_entrypoint_requests_total\{code="200",method="EXTENSION_METHOD",protocol="http",entrypoint="web"',
                      metrics), [x for x in metrics.splitlines() if "EXTENSION" in x][:3]
     assert re.search(r'traefik_entrypoint_requests_total\{code="499",', metrics), "no 499 series"
+    assert re.search(r'traefik_service_requests_total\{code="499",[^}]*service="', metrics), "no service 499"
     # the protocol label from the request's fields, also for a refused handshake
     assert re.search(r'traefik_entrypoint_requests_total\{code="200",method="GET",protocol="sse"', metrics)
     assert re.search(r'traefik_entrypoint_requests_total\{code="404",method="GET",protocol="websocket"', metrics)
