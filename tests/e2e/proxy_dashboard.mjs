@@ -1,6 +1,7 @@
 // Drives the proxy dashboard (web/proxy/) in headless Chromium for tests/e2e/test_proxy*.py:
 // opens the page, waits for the routers the test names, checks each router's and each
-// server's status as shown, looks at every tab, and saves light and dark screenshots.
+// server's status as shown, that problems are listed first and that the routers card's
+// error count shows them, looks at every tab, and saves light and dark screenshots.
 //   node tests/e2e/proxy_dashboard.mjs --url URL --shot FILE.png
 //        [--router NAME=STATUS]... [--server URL=UP|DOWN]... [--down-router NAME]... [--errors N]
 // Prints one JSON line {ok, problems, routers, servers, console}; exit status 0 only when ok.
@@ -51,6 +52,24 @@ async function run(a) {
     /* nothing focused by the page itself (a fragment naming a panel had drawn a focus ring) */
     const focused = await page.evaluate(() => document.activeElement && document.activeElement.tagName);
     if (focused && focused !== "BODY") problems.push("the page focused a " + focused + " on load");
+    /* what needs attention first: disabled, warnings, then routes with no server up */
+    const rank = (r) => (r.status === "disabled" ? 0 : r.status === "warning" ? 1 : r.down ? 2 : 3);
+    for (let i = 1; i < routers.length; i++)
+      if (rank(routers[i]) < rank(routers[i - 1])) {
+        problems.push("router " + routers[i].name + " listed after " + routers[i - 1].name);
+        break;
+      }
+    /* the routers card's error count opens the routers tab with only the disabled ones */
+    if (routers.some((r) => r.status === "disabled")) {
+      const link = await page.$("#overview .card:first-child .legend a");
+      if (!link) problems.push("the routers card's error count is not a link");
+      else {
+        await link.click();
+        const kept = await page.$$eval("#routers tbody tr", (rows) => rows.map((r) => r.querySelector(".status")?.textContent.trim()));
+        if (!kept.length || kept.some((st) => st !== "disabled")) problems.push("the error count shows " + JSON.stringify(kept));
+        await page.fill("#filter", "");
+      }
+    }
     const card = await page.textContent("#overview");
     if (a.servers.some(([, st]) => st === "DOWN") && !/\d+ down: /.test(card))
       problems.push("the servers card does not name the server down: " + card);

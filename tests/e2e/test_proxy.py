@@ -385,6 +385,11 @@ def dashboard_in_chromium():
     p.write("svc-dead.yaml", service_yaml(NS, "svc-dead", 80, [types.SimpleNamespace(port=dead)]))
     p.write("ing-dead.yaml", ingress_yaml(NS, "dead", "dead.test", [("/", "Prefix", "svc-dead", 80)]))
     wait_for(lambda: get(p.web, "/", host="dead.test")[0] == 502, what="the dead service routed")
+    # a router disabled (its middleware does not exist), whose name sorts last: listed first
+    p.write("ing-zz.yaml", ingress_yaml(NS, "zz", "zz.test", [("/", "Prefix", "svc-dead", 80)],
+                                        annotations={"traefik.ingress.kubernetes.io/router.middlewares":
+                                                     "paths-nosuch@kubernetescrd"}))
+    wait_for(lambda: p.api_json("/api/http/routers?search=zz.test"), what="the disabled router")
     dead_svc = "%s-svc-dead-80@kubernetes" % NS
     wait_for(lambda: "DOWN" in json.dumps(p.api_json("/api/http/services/" + dead_svc).get("serverStatus")),
              what="the dead server DOWN")
@@ -392,10 +397,12 @@ def dashboard_in_chromium():
     url = "http://127.0.0.1:%d/dashboard/" % p.api
     args = ["node", os.path.join(ROOT, "tests", "e2e", "proxy_dashboard.mjs"), "--url", url, "--shot", shot,
             "--router", "paths-table-paths-test-foo@kubernetes=enabled",
+            "--router", "%s-zz-zz-test@kubernetes=disabled" % NS,
             "--server", "http://127.0.0.1:%d=UP" % S["backends"]["foo"].port,
             "--server", "http://127.0.0.1:%d=DOWN" % dead,
             "--down-router", "%s-dead-dead-test@kubernetes" % NS]
     r = subprocess.run(args, capture_output=True, text=True, timeout=90, cwd=ROOT)
+    p.remove("ing-zz.yaml")
     print("# screenshot: %s" % shot)
     assert r.returncode == 0, r.stdout + r.stderr
     assert os.path.getsize(shot) > 10000

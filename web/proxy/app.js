@@ -103,14 +103,11 @@ function ruleView(rule) {
     at = re.lastIndex;
   }
   out.append((rule || "").slice(at));
-  /* a long rule breaks before && and ||, not inside a host or a path */
-  for (const node of [...out.childNodes]) {
-      if (node.nodeType !== Node.TEXT_NODE || !/&&|\|\|/.test(node.data))
-          continue;
-      const parts = node.data.split(/(\s*(?:&&|\|\|)\s*)/);
-      node.replaceWith(
-          ...parts.map((t) => /&&|\|\|/.test(t) ? h("span", {class : "op"}, "\u200b" + t) : t));
-  }
+  /* a long rule breaks at its spaces and before && and || (written without spaces too),
+     not inside a host or a path */
+  for (const node of out.childNodes)
+      if (node.nodeType === Node.TEXT_NODE)
+          node.data = node.data.replace(/&&|\|\|/g, "\u200b$&");
   return out;
 }
 
@@ -160,6 +157,26 @@ function errorsOf(o) {
 function errorList(o) {
   const e = errorsOf(o);
   return e.length ? h("ul", { class: "errs" }, e.map((x) => h("li", {}, x))) : null;
+}
+
+/* Rows needing attention come first: disabled, then warnings, then those whose requests
+   fail for want of a server; each group in the API's (name) order. */
+function attention(status, down) {
+  const s = String(status || "enabled").toLowerCase();
+  return s === "disabled" ? 0 : s === "warning" ? 1 : down ? 2 : 3;
+}
+
+function problemsFirst(items, rankOf) {
+  return items.map((x, i) => [rankOf(x), i, x]).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map((t) => t[2]);
+}
+
+/* A list of chips, the first few shown and the rest behind "+N more". */
+function chipList(items, chip, shown = 3) {
+  const chips = items.map(chip);
+  if (chips.length <= shown + 1) return h("div", { class: "chips" }, chips);
+  return h("div", { class: "chips" }, chips.slice(0, shown),
+    h("details", { class: "more" }, h("summary", {}, "+" + (chips.length - shown) + " more"),
+      h("div", { class: "chips" }, chips.slice(shown))));
 }
 
 function qualify(name, provider) {
@@ -213,11 +230,15 @@ function jumpTo(tab, text) {
 function renderOverview(d) {
   const box = document.getElementById("overview");
   const o = (d.overview && d.overview.http) || {};
-  const card = (title, c, total) => {
+  const card = (title, c, total, tab) => {
     c = c || {};
     const t = c.total !== undefined ? c.total : total;
     const w = c.warnings || 0, e = c.errors || 0, ok = Math.max(t - w - e, 0);
     const pct = (n) => (t ? (100 * n) / t : 0) + "%";
+    /* a count of problems opens its tab showing only those */
+    const show = (n, word, status) => !n ? h("span", {}, plural(n, word)) :
+      h("a", { href: "#/" + tab, class: "s-" + status + "-text", title: "show the " + status + " ones",
+               onclick: (ev) => { ev.preventDefault(); jumpTo(tab, status); } }, plural(n, word));
     return h("article", { class: "card" },
       h("h2", {}, title),
       h("div", { class: "big" }, t),
@@ -225,7 +246,7 @@ function renderOverview(d) {
         h("i", { style: "width:" + pct(ok) + ";background:var(--ok)" }),
         h("i", { style: "width:" + pct(w) + ";background:var(--warn)" }),
         h("i", { style: "width:" + pct(e) + ";background:var(--err)" })),
-      h("div", { class: "legend" }, h("span", {}, ok + " ok"), h("span", {}, plural(w, "warning")), h("span", {}, plural(e, "error"))));
+      h("div", { class: "legend" }, h("span", {}, ok + " ok"), show(w, "warning", "warning"), show(e, "error", "disabled")));
   };
   let up = 0, all = 0;
   const downs = [];
@@ -251,8 +272,9 @@ function renderOverview(d) {
               downs.length > 2 ? " …" : "")
           : h("span", {}, "every server up");
   box.replaceChildren(
-      card("Routers", o.routers, d.routers.length), card("Services", o.services, d.services.length),
-      card("Middlewares", o.middlewares, d.middlewares.length),
+      card("Routers", o.routers, d.routers.length, "routers"),
+      card("Services", o.services, d.services.length, "services"),
+      card("Middlewares", o.middlewares, d.middlewares.length, "middlewares"),
       h("article", {class : "card"}, h("h2", {}, "Servers up"),
         h("div", {class : "big"}, up + " / " + all),
         h("div", {class : "bar", role : "img", "aria-label" : up + " of " + all + " servers up"},
@@ -264,7 +286,9 @@ function renderOverview(d) {
 
 function renderRouters(d, q) {
     const down = downServices(d);
-    const rows = shown(d.routers.map((r) => {
+    const isDown = (r) => r.status !== "disabled" && down.has(qualify(r.service, r.provider));
+    const routers = problemsFirst(d.routers, (r) => attention(r.status, isDown(r)));
+    const rows = shown(routers.map((r) => {
         const svc = qualify(r.service, r.provider);
         /* TLS from the router itself, or from an entry point that terminates TLS for all */
         const tlsEps = d.entrypoints.filter((e) => e.http && e.http.tls).map((e) => e.name);
@@ -272,13 +296,12 @@ function renderRouters(d, q) {
         const tls = r.tls ? lock("TLS" + (r.tls.certResolver ? " · " + r.tls.certResolver : ""),
                                  "TLS options: " + (r.tls.options || "default"))
                     : viaEp.length
-                        ? lock("TLS on " + viaEp.join(", "), "the entry point terminates TLS")
+                        ? lock(viaEp.join(", "), "TLS: the entry point terminates it")
                         : h("span", {class : "muted"}, "—");
         return h("tr", {"data-router" : r.name},
-                 h("td", {}, statusBadge(r.status),
-                   r.status !== "disabled" && down.has(svc) ? downBadge() : null),
+                 h("td", {}, statusBadge(r.status), isDown(r) ? downBadge() : null),
                  nameCell(r), h("td", {}, ruleView(r.rule), errorList(r)),
-                 h("td", {},
+                 h("td", {class : "svc"},
                    svc ? h("a", {
                        href : "#services",
                        onclick : (e) => {
@@ -288,9 +311,7 @@ function renderRouters(d, q) {
                    },
                            svc)
                        : h("span", {class : "muted"}, "—")),
-                 h("td", {},
-                   h("div", {class : "chips"},
-                     (r.middlewares || []).map((m) => h("span", {class : "chip mw"}, m)))),
+                 h("td", {}, chipList(r.middlewares || [], (m) => h("span", {class : "chip mw"}, m))),
                  h("td", {}, tls),
                  h("td", {class : "opt"},
                    h("div", {class : "chips"},
@@ -339,7 +360,8 @@ function serverList(s) {
 
 function renderServices(d, q) {
     const down = downServices(d);
-    const rows = shown(d.services.map((s) => {
+    const services = problemsFirst(d.services, (s) => attention(s.status, down.has(s.name)));
+    const rows = shown(services.map((s) => {
         const internal = s.provider === "internal";
         return h(
             "tr", {"data-service" : s.name},
@@ -350,17 +372,15 @@ function renderServices(d, q) {
               internal ? h("span", {class : "muted"}, "served by the API listener") : serverList(s),
               errorList(s)),
             h("td", {class : "opt"},
-              h("div", {class : "chips"},
-                (s.usedBy || [])
-                    .map((u) => h("a", {
-                             class : "chip",
-                             href : "#routers",
-                             onclick : (e) => {
-                                 e.preventDefault();
-                                 jumpTo("routers", u);
-                             }
-                         },
-                                  u)))));
+              chipList(s.usedBy || [], (u) => h("a", {
+                                                    class : "chip",
+                                                    href : "#routers",
+                                                    onclick : (e) => {
+                                                        e.preventDefault();
+                                                        jumpTo("routers", u);
+                                                    }
+                                                },
+                                                u))));
     }), q);
     document.getElementById("services")
         .replaceChildren(
@@ -370,7 +390,7 @@ function renderServices(d, q) {
 }
 
 function renderMiddlewares(d, q) {
-  const rows = shown(d.middlewares.map((m) => {
+  const rows = shown(problemsFirst(d.middlewares, (m) => attention(m.status, false)).map((m) => {
     const type = m.type || Object.keys(m).find((k) => !["name", "provider", "status", "usedBy", "error", "type"].includes(k)) || "";
     const key = Object.keys(m).find((k) => k.toLowerCase() === String(type).toLowerCase());
     const spec = key ? m[key] : undefined;
@@ -379,7 +399,7 @@ function renderMiddlewares(d, q) {
       nameCell(m),
       h("td", {}, h("span", { class: "chip mw" }, type), errorList(m)),
       h("td", {}, spec === undefined ? "" : h("details", {}, h("summary", {}, "settings"), h("pre", { class: "spec" }, JSON.stringify(spec, null, 2)))),
-      h("td", { class: "opt" }, h("div", { class: "chips" }, (m.usedBy || []).map((u) => h("span", { class: "chip" }, u)))));
+      h("td", { class: "opt" }, chipList(m.usedBy || [], (u) => h("span", { class: "chip" }, u))));
   }), q);
   document.getElementById("middlewares")
       .replaceChildren(
