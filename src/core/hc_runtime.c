@@ -195,7 +195,7 @@ typedef struct worker {
     uv_loop_t loop;
     uv_async_t wakeup; /* runs queued calls, or the stop callback */
     uv_mutex_t lock;   /* guards calls and stopping */
-    worker_call_t *calls;
+    worker_call_t *calls, **calls_end; /* in the order they were made */
     int stopping;
     uv_sem_t ready;
 } worker_t;
@@ -215,6 +215,7 @@ static void worker_wakeup(uv_async_t *a)
     worker_call_t *calls = w->calls;
     int stopping = w->stopping;
     w->calls = NULL;
+    w->calls_end = &w->calls;
     uv_mutex_unlock(&w->lock);
     while (calls) {
         worker_call_t *next = calls->next;
@@ -253,6 +254,7 @@ hc_workers_t *hc_workers_start(unsigned n, hc_worker_init_cb init, hc_worker_sto
         w->idx = i;
         uv_loop_init(&w->loop);
         uv_mutex_init(&w->lock);
+        w->calls_end = &w->calls;
         uv_sem_init(&w->ready, 0);
         uv_async_init(&w->loop, &w->wakeup, worker_wakeup);
         w->wakeup.data = w;
@@ -277,9 +279,10 @@ void hc_workers_each(hc_workers_t *ws, hc_worker_init_cb fn, void *arg)
         worker_call_t *c = hc_malloc(sizeof(*c));
         c->fn = fn;
         c->arg = arg;
-        uv_mutex_lock(&w->lock);
-        c->next = w->calls;
-        w->calls = c;
+        c->next = NULL;
+        uv_mutex_lock(&w->lock); /* first made, first run: a later generation stays last */
+        *w->calls_end = c;
+        w->calls_end = &c->next;
         uv_mutex_unlock(&w->lock);
         uv_async_send(&w->wakeup);
     }
@@ -325,6 +328,10 @@ static struct {
 static void on_signal(uv_signal_t *h, int signum)
 {
     if (signum == SIGHUP) {
+        if (sigs.stopping) { /* the services are draining: nothing of theirs to reload */
+            hc_log(HC_LOG_INFO, "reload ignored: stopping", HC_LS("signal", "SIGHUP"), NULL);
+            return;
+        }
         hc_log(HC_LOG_INFO, "reload requested", HC_LS("signal", "SIGHUP"), NULL);
         if (sigs.on_reload)
             sigs.on_reload(sigs.arg);
@@ -366,4 +373,9 @@ void hc_signals_stop(void)
     uv_close((uv_handle_t *)&sigs.term, NULL);
     uv_close((uv_handle_t *)&sigs.intr, NULL);
     uv_close((uv_handle_t *)&sigs.hup, NULL);
+    /* closing restored the default actions: a signal now, while the process exits after
+     * its drain, must not end it with the signal's status instead */
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
 }

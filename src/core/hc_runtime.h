@@ -40,17 +40,20 @@ hc_workers_t *hc_workers_start(unsigned n, hc_worker_init_cb init, hc_worker_sto
 unsigned hc_workers_count(const hc_workers_t *w);
 /** Asks every worker to run its stop callback, waits for every loop to end, frees w. */
 void hc_workers_stop(hc_workers_t *w);
-/** Runs fn(loop, idx, arg) on every worker's own thread, asynchronously. */
+/** Runs fn(loop, idx, arg) on every worker's own thread, asynchronously; each worker
+ *  runs the calls in the order they were made. Not once hc_workers_stop has begun. */
 void hc_workers_each(hc_workers_t *w, hc_worker_init_cb fn, void *arg);
 
 /** The number of online CPUs (at least 1). */
 unsigned hc_cpu_count(void);
 
 /** Signal handling for the main loop: SIGTERM/SIGINT call on_stop once (a second one
- *  exits at once with status 1), SIGHUP calls on_reload. SIGPIPE is ignored. */
+ *  exits at once with status 1), SIGHUP calls on_reload (not after a stop signal).
+ *  SIGPIPE is ignored. */
 typedef void (*hc_signal_cb)(void *arg);
 int hc_signals_start(uv_loop_t *loop, hc_signal_cb on_stop, hc_signal_cb on_reload, void *arg);
-/** Closes the signal handles so the main loop can end. */
+/** Closes the signal handles so the main loop can end; those signals are ignored from
+ *  then on. */
 void hc_signals_stop(void);
 
 /** Milliseconds on a monotonic clock. */

@@ -151,6 +151,8 @@ static void gen_publish(proxy_svc_t *svc, proxy_gen_t *g)
  * sends no configuration for it. A manifest change is counted with the last good file. */
 static int rebuild_with(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *fresh, int file_read)
 {
+    if (svc->api.draining) /* the workers are stopping: none would take it */
+        return -ECANCELED;
     int file_failed = 0;
     proxy_gen_t *g = gen_make(svc, set, fresh, &file_failed);
     if (!(file_read && file_failed))

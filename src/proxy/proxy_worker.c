@@ -114,6 +114,10 @@ void proxy_worker_set_gen(uv_loop_t *loop, unsigned idx, void *arg)
     proxy_worker_t *w = loop->data;
     proxy_gen_t *g = arg, *old = w->gen;
     (void)idx;
+    if (old && g->serial < old->serial) { /* never back to an older configuration */
+        proxy_gen_unref(g);
+        return;
+    }
     if (w->up)
         proxy_upstream_set_config(w->up, g->cfg);
     w->gen = g;

@@ -669,9 +669,20 @@ def metrics_tls_cert_not_after_and_tls_requests():
 def sigterm_drains_inflight_slow_request_and_websocket():
     """In-flight requests finish; an open WebSocket keeps working until it closes, as
     Traefik's connection tracker waits for hijacked connections (up to graceTimeOut);
-    the process exits once both are done."""
+    the process exits once both are done. SIGHUPs during the drain and while it exits
+    are ignored (they had reloaded into stopping workers, and then ended it with 129)."""
     p = S["proxy"]
     out = {}
+    hups = threading.Event()
+
+    def hup_until_exit():
+        while p.proc.p.poll() is None and time.monotonic() - t0 < 15:
+            try:
+                p.proc.send_signal(signal.SIGHUP)
+            except ProcessLookupError:
+                break
+            time.sleep(0.002)
+        hups.set()
 
     def slow():
         out["r"] = get(p.web, "/slow?ms=1500", host="slow.test", timeout=20)
@@ -685,6 +696,7 @@ def sigterm_drains_inflight_slow_request_and_websocket():
     p.proc.send_signal(signal.SIGTERM)
     time.sleep(0.2)
     ping = get(p.api, "/ping")[0]
+    threading.Thread(target=hup_until_exit, daemon=True).start()
     try:
         assert ws_echo(ws, b"draining") == b"draining"
         th.join(20)
@@ -694,6 +706,9 @@ def sigterm_drains_inflight_slow_request_and_websocket():
     finally:
         ws.close()
     rc = p.proc.p.wait(20)
+    hups.wait(5)
+    assert "reload ignored: stopping" in p.output(), p.output()[-2000:]
+    assert "reload requested" not in p.output(), p.output()[-2000:]
     st, hs, _ = out["r"]
     assert st == 200, "in-flight request during SIGTERM: %r" % (out["r"],)
     assert rc == 0, "exit %s\n%s" % (rc, p.output()[-2000:])

@@ -109,12 +109,59 @@ static void test_workers_start_call_stop(void **state)
     assert_int_equal(atomic_load(&stops), 3);
 }
 
+/* Calls made while a worker is busy run in the order they were made (a configuration
+ * published after another must stay the one in force). */
+static uv_sem_t busy;
+static atomic_int seen_order, last_seen;
+
+static void block_call(uv_loop_t *loop, unsigned idx, void *arg)
+{
+    uv_sem_wait(&busy);
+}
+
+static void order_call(uv_loop_t *loop, unsigned idx, void *arg)
+{
+    int n = (int)(intptr_t)arg;
+    if (n != atomic_load(&last_seen) + 1)
+        atomic_store(&seen_order, 0);
+    atomic_store(&last_seen, n);
+}
+
+static void test_workers_run_calls_in_order(void **state)
+{
+    uv_sem_init(&busy, 0);
+    atomic_store(&seen_order, 1);
+    atomic_store(&last_seen, 0);
+    hc_workers_t *w = hc_workers_start(1, worker_init, worker_stop, &inits);
+    hc_workers_each(w, block_call, NULL);
+    usleep(20000); /* the worker is inside block_call: the next calls queue up */
+    for (intptr_t i = 1; i <= 8; i++)
+        hc_workers_each(w, order_call, (void *)i);
+    uv_sem_post(&busy);
+    for (int i = 0; i < 200 && atomic_load(&last_seen) != 8 && atomic_load(&seen_order); i++)
+        usleep(5000);
+    assert_true(atomic_load(&seen_order));
+    assert_int_equal(atomic_load(&last_seen), 8);
+    hc_workers_stop(w);
+    uv_sem_destroy(&busy);
+}
+
 static int stopped, reloaded;
+static uv_timer_t stop_timer;
+
+static void stop_later(uv_timer_t *t)
+{
+    hc_signals_stop();
+    raise(SIGHUP); /* ignored from now on, not the end of the process */
+    uv_close((uv_handle_t *)t, NULL);
+}
 
 static void on_stop(void *arg)
 {
     stopped++;
-    hc_signals_stop();
+    raise(SIGHUP); /* while stopping: no reload */
+    uv_timer_init(uv_default_loop(), &stop_timer);
+    uv_timer_start(&stop_timer, stop_later, 20, 0);
 }
 
 static void on_reload(void *arg)
@@ -157,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_addr_parse_table),
         cmocka_unit_test(test_reuseport_lets_two_listeners_share_a_port),
         cmocka_unit_test(test_workers_start_call_stop),
+        cmocka_unit_test(test_workers_run_calls_in_order),
         cmocka_unit_test(test_signals_reload_then_stop),
         cmocka_unit_test(test_clock_and_cpus),
     };
