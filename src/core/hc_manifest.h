@@ -99,6 +99,11 @@ int hc_manifest_watch_start(uv_loop_t *loop, const char *const *paths, size_t n,
 /** The current snapshot (borrowed; take a reference to keep it). */
 hc_manifest_set_t *hc_manifest_watch_current(hc_manifest_watch_t *w);
 
+/** Reads every file again now (a reload asked for), as after a file event: a file that
+ *  no longer parses keeps its last good objects. Returns the current snapshot (borrowed)
+ *  without calling the watch's callback. */
+hc_manifest_set_t *hc_manifest_watch_refresh(hc_manifest_watch_t *w);
+
 /** Stops watching: closes every handle with uv_close; once the last has closed, frees w
  *  and calls closed(data) if closed is not NULL. No callback fires after this call. */
 void hc_manifest_watch_close(hc_manifest_watch_t *w, void (*closed)(void *data), void *data);

@@ -26,10 +26,12 @@ struct hc_manifest_watch {
     void *closed_data;
 };
 
-static void rescan(hc_manifest_watch_t *w, int force)
+/* Reads what changed (everything with force) into a new current snapshot. Returns
+ * whether there is one. */
+static int scan_now(hc_manifest_watch_t *w, int force)
 {
     if (w->closing || !hc_manifest_scan_run(w->scan, force))
-        return;
+        return 0;
     hc_manifest_set_unref(w->current);
     w->current = hc_manifest_scan_snapshot(w->scan);
     const hc_manifest_error_t *errs;
@@ -39,17 +41,22 @@ static void rescan(hc_manifest_watch_t *w, int force)
     for (size_t i = 0; i < nerr; i++)
         hc_log(HC_LOG_WARN, "manifest problem", HC_LS("file", errs[i].file),
                HC_LI("line", errs[i].line), HC_LS("error", errs[i].message), NULL);
-    w->cb(w, w->current, w->data);
+    return 1;
 }
 
 static void on_debounce(uv_timer_t *t)
 {
-    rescan(t->data, 1);
+    hc_manifest_watch_t *w = t->data;
+    if (scan_now(w, 1))
+        w->cb(w, w->current, w->data);
 }
 
 static void on_rescan(uv_timer_t *t)
 {
-    rescan(t->data, 0);
+    hc_manifest_watch_t *w = t->data;
+    /* files being written now are read once they settle, not half-way */
+    if (!uv_is_active((uv_handle_t *)&w->debounce) && scan_now(w, 0))
+        w->cb(w, w->current, w->data);
 }
 
 static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
@@ -137,6 +144,12 @@ fail:
 
 hc_manifest_set_t *hc_manifest_watch_current(hc_manifest_watch_t *w)
 {
+    return w->current;
+}
+
+hc_manifest_set_t *hc_manifest_watch_refresh(hc_manifest_watch_t *w)
+{
+    scan_now(w, 1);
     return w->current;
 }
 

@@ -605,15 +605,12 @@ static void proxy_stop(hc_service_ctx_t *ctx, unsigned deadline_ms, hc_service_s
     stop_step(svc);
 }
 
+/* SIGHUP: every manifest read again through the watch, so a file that is broken now
+ * keeps its last good objects as after an edit, and --file read again. */
 static int proxy_reload(hc_service_ctx_t *ctx)
 {
     proxy_svc_t *svc = ctx->state;
-    hc_manifest_set_t *set = NULL;
-    if (svc->nmanifests)
-        hc_manifest_load(svc->manifests, svc->nmanifests, &set);
-    int rc = rebuild_with(svc, set, NULL, 1);
-    hc_manifest_set_unref(set);
-    return rc;
+    return rebuild_with(svc, svc->watch ? hc_manifest_watch_refresh(svc->watch) : NULL, NULL, 1);
 }
 
 /* ---- `hearth up` locals ---- */

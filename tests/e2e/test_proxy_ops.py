@@ -153,6 +153,52 @@ def reload_under_load_zero_failures():
 
 
 @t.test
+def sighup_keeps_a_broken_manifests_last_good_objects():
+    """A manifest that stops parsing keeps the objects of its last good version after
+    the edit, and after a SIGHUP too (that reload read every file afresh and dropped
+    them until the next edit)."""
+    p = S["proxy"]
+    good = ingress_yaml(NS, "keep", "keep.test", [("/", "Prefix", "be", 80)])
+    p.write("keep.yaml", good)
+    wait_for(lambda: routed_to(p.web, "keep.test", "/", "ops-be"), what="keep.test routed")
+    p.write("keep.yaml", good + "---\nkind: [unclosed\n")
+    wait_for(lambda: "keeping the objects of its last good version" in p.output(), what="the broken edit")
+    assert routed_to(p.web, "keep.test", "/", "ops-be")
+    reloads = p.output().count('"msg":"reloaded"')
+    p.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: p.output().count('"msg":"reloaded"') > reloads, what="the SIGHUP's reload")
+    time.sleep(0.2)  # the workers take the new generation
+    assert routed_to(p.web, "keep.test", "/", "ops-be"), "dropped by the SIGHUP"
+    p.remove("keep.yaml")
+
+
+@t.test
+def periodic_rescan_waits_for_files_being_written():
+    """A tool rewriting a manifest in place, in two writes 150 ms apart: the periodic
+    rescan (every 5 s) read the half-written file and dropped its router for a moment;
+    it now leaves files being written to the debounced read."""
+    p = S["proxy"]
+    text = ingress_yaml(NS, "inplace", "inplace.test", [("/", "Prefix", "be", 80)])
+    cut = text.index("      paths:\n") + len("      paths:\n")
+    p.write("inplace.yaml", text)
+    wait_for(lambda: routed_to(p.web, "inplace.test", "/", "ops-be"), what="inplace.test routed")
+    path = os.path.join(p.dir, "inplace.yaml")
+    deadline = time.monotonic() + 11  # two periodic rescans
+    while time.monotonic() < deadline:
+        with open(path, "w") as f:
+            f.write(text[:cut])
+            f.flush()
+            time.sleep(0.15)
+            f.write(text[cut:])
+        time.sleep(0.02)
+    time.sleep(0.5)
+    half = [ln for ln in p.output().splitlines() if "inplace" in ln and "expected a non-empty list" in ln]
+    assert not half, half[:3]
+    assert routed_to(p.web, "inplace.test", "/", "ops-be")
+    p.remove("inplace.yaml")
+
+
+@t.test
 def websocket_survives_reload():
     p = S["proxy"]
     s = ws_open(p.web, "ops.test")
