@@ -22,6 +22,22 @@ static void add(fixture_t *f, const char *src, const char *json)
     f->objs[f->n++] = J(json);
 }
 
+/* A Service ns/name on port with one ready address (an Ingress path to it is served). */
+static void add_svc(fixture_t *f, const char *ns, const char *name, int port)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf),
+             "{'apiVersion':'v1','kind':'Service','metadata':{'name':'%s','namespace':'%s'},"
+             "'spec':{'ports':[{'port':%d}]}}",
+             name, ns, port);
+    add(f, "svc.yaml:1", buf);
+    snprintf(buf, sizeof(buf),
+             "{'apiVersion':'v1','kind':'Endpoints','metadata':{'name':'%s','namespace':'%s'},"
+             "'subsets':[{'addresses':[{'ip':'10.0.0.9'}],'ports':[{'port':%d}]}]}",
+             name, ns, port);
+    add(f, "svc.yaml:9", buf);
+}
+
 /* Builds f's objects and, unless NULL, one file-provider configuration (all released). */
 static proxy_config_t *build_all(fixture_t *f, const char *cls, int extname, json_t *file)
 {
@@ -134,32 +150,19 @@ static void add_seed(fixture_t *f)
 #define API_ROUTER "client-demo-client-api-ingress-demo-client-api-app-ominis-ai@kubernetes"
 #define EXAMPLE_ROUTER "client-example-example-ingress-example-api-app-ominis-ai@kubernetes"
 
-static void test_seed_names_rules_without_backends(void **state)
+static void test_seed_without_backends(void **state)
 {
     fixture_t f = {0};
     add_seed(&f);
     proxy_config_t *c = build(&f);
-    assert_int_equal(c->nrouters, 2);
-    const proxy_router_t *r = proxy_config_router(c, API_ROUTER);
-    assert_non_null(r);
-    assert_string_equal(r->rule, "Host(`demo-client-api.app.ominis.ai`) && PathPrefix(`/`)");
-    assert_int_equal(r->priority, strlen(r->rule));
-    assert_false(r->priority_set);
-    assert_string_equal(r->service_name, "client-demo-client-api-8000@kubernetes");
-    /* No Service in the seed: disabled, as Traefik skips it, with the reason. */
-    assert_int_equal(r->status, PROXY_STATUS_DISABLED);
-    assert_true(router_has_error(r, "service client-demo-client/api not found"));
-    assert_true(
-        router_has_error(r, "secret client-demo-client/demo-client-api-tls does not exist"));
-    assert_false(r->tls); /* spec.tls loads certificates; router.tls enables TLS */
-    assert_non_null(find_error(c, "Ingress", "api-ingress", "not found"));
-
-    r = proxy_config_router(c, EXAMPLE_ROUTER);
-    assert_non_null(r);
-    assert_string_equal(r->rule, "Host(`example-api.app.ominis.ai`) && PathPrefix(`/`)");
-    assert_string_equal(r->service_name, "client-example-api-8000@kubernetes");
-    assert_int_equal(r->nmiddlewares, 1);
-    assert_string_equal(r->middleware_names[0], "default-security-headers@kubernetescrd");
+    /* No Service in the seed: each path is reported and skipped, as Traefik skips it. */
+    assert_int_equal(c->nrouters, 0);
+    assert_non_null(find_error(c, "Ingress", "api-ingress",
+                               "rules[0].http.paths[0]: service client-demo-client/api not found"));
+    assert_non_null(
+        find_error(c, "Ingress", "example-ingress", "service client-example/api not found"));
+    assert_non_null(find_error(c, "Ingress", "api-ingress",
+                               "secret client-demo-client/demo-client-api-tls does not exist"));
 
     static const char *const mws[][2] = {
         {"client-demo-client-oauth-auth@kubernetescrd", "forwardAuth"},
@@ -219,7 +222,14 @@ static void test_seed_with_backends(void **state)
     add_seed(&f);
     add_backends(&f);
     proxy_config_t *c = build(&f);
+    assert_int_equal(c->nrouters, 2);
     const proxy_router_t *r = proxy_config_router(c, API_ROUTER);
+    assert_non_null(r);
+    assert_string_equal(r->rule, "Host(`demo-client-api.app.ominis.ai`) && PathPrefix(`/`)");
+    assert_int_equal(r->priority, strlen(r->rule));
+    assert_false(r->priority_set);
+    assert_string_equal(r->service_name, "client-demo-client-api-8000@kubernetes");
+    assert_false(r->tls); /* spec.tls loads certificates; router.tls enables TLS */
     assert_int_equal(r->status, PROXY_STATUS_ENABLED);
     assert_int_equal(r->nerrors, 0);
     assert_non_null(r->service);
@@ -238,6 +248,11 @@ static void test_seed_with_backends(void **state)
     assert_string_equal(c->certs[0].hosts[0], "demo-client-api.app.ominis.ai");
 
     r = proxy_config_router(c, EXAMPLE_ROUTER);
+    assert_non_null(r);
+    assert_string_equal(r->rule, "Host(`example-api.app.ominis.ai`) && PathPrefix(`/`)");
+    assert_string_equal(r->service_name, "client-example-api-8000@kubernetes");
+    assert_int_equal(r->nmiddlewares, 1);
+    assert_string_equal(r->middleware_names[0], "default-security-headers@kubernetescrd");
     assert_int_equal(r->status, PROXY_STATUS_WARNING); /* its Secret is missing */
     assert_true(router_has_error(r, "client-example/example-api-tls"));
     assert_non_null(r->middlewares[0]);
@@ -288,6 +303,7 @@ static void test_class_filtering(void **state)
                  "'number':80}}}}]}}]}}",
                  ann, cls);
         add(&f, "ing.yaml:1", buf);
+        add_svc(&f, "ns", "s", 80);
         if (cases[i].ic_controller) {
             snprintf(buf, sizeof(buf),
                      "{'apiVersion':'networking.k8s.io/v1','kind':'IngressClass','metadata':{"
@@ -449,14 +465,14 @@ static void test_external_name(void **state)
             "}}");
         proxy_config_t *c = build_with(&f, NULL, allow);
         const proxy_router_t *r = proxy_config_router(c, "n-ext@kubernetes");
-        assert_non_null(r);
-        assert_string_equal(r->rule, "PathPrefix(`/`)");
         if (allow) {
+            assert_non_null(r);
+            assert_string_equal(r->rule, "PathPrefix(`/`)");
             assert_int_equal(r->status, PROXY_STATUS_ENABLED);
             assert_string_equal(r->service->servers[0], "https://upstream.example:443");
-        } else {
-            assert_int_equal(r->status, PROXY_STATUS_DISABLED);
-            assert_true(router_has_error(r, "externalName services not allowed"));
+        } else { /* reported, the path skipped, as Traefik without allowExternalNameServices */
+            assert_null(r);
+            assert_non_null(find_error(c, "Ingress", "ext", "externalName services not allowed"));
         }
         proxy_config_free(c);
     }
@@ -494,6 +510,7 @@ static void test_router_key_collision_gets_rule_hash(void **state)
         "{'path':'/foo/bar','backend':{'service':{'name':'s','port':{'number':80}}}},"
         "{'path':'/foo/bar','backend':{'service':{'name':'s','port':{'number':80}}}}"
         "]}}]}}");
+    add_svc(&f, "n", "s", 80);
     proxy_config_t *c = build(&f);
     static const char *const names[][2] = {
         {"n-c-foo-bar-d0b30949e54d6a7515ca@kubernetes", "PathPrefix(`/foo/bar`)"},
@@ -598,12 +615,10 @@ static void test_broken_objects_are_reported_and_skipped(void **state)
     assert_non_null(find_error(c, "Ingress", "paths", "Bad_Host is not a valid host name"));
     assert_non_null(find_error(c, "Ingress", "old", "unsupported apiVersion"));
     /* The rest stays usable: the good path is served, with a TLS warning; the paths to
-     * the refused Services are disabled routers. */
-    assert_int_equal(c->nrouters, 3);
-    assert_int_equal(proxy_config_router(c, "d-typo-svc-typo-svc-test@kubernetes")->status,
-                     PROXY_STATUS_DISABLED);
-    assert_int_equal(proxy_config_router(c, "d-svc-mw-svc-mw-test@kubernetes")->status,
-                     PROXY_STATUS_DISABLED);
+     * the refused Services are skipped, never served without what they asked for. */
+    assert_int_equal(c->nrouters, 1);
+    assert_null(proxy_config_router(c, "d-typo-svc-typo-svc-test@kubernetes"));
+    assert_null(proxy_config_router(c, "d-svc-mw-svc-mw-test@kubernetes"));
     const proxy_router_t *r = proxy_config_router(c, "d-paths-ok-test-ok@kubernetes");
     assert_non_null(r);
     assert_int_equal(r->status, PROXY_STATUS_WARNING);
@@ -1161,7 +1176,7 @@ static void test_bad_input_arrays(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seed_names_rules_without_backends),
+        cmocka_unit_test(test_seed_without_backends),
         cmocka_unit_test(test_seed_with_backends),
         cmocka_unit_test(test_class_filtering),
         cmocka_unit_test(test_middleware_order_and_resolution),
