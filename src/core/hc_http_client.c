@@ -16,7 +16,7 @@
 #include <strings.h>
 
 enum {
-    QUEUE_MAX = 1024 * 1024, /* streamed body bytes waiting to be sent */
+    QUEUE_MAX = 1024 * 1024, /* streamed body bytes waiting: past it, the writer waits */
     REASON_MAX = 512,
     HEAD_MAX = (2 << 20) + 64 * 1024, /* request head we build: a proxied head (a 1 MiB
                                          request line and 1 MiB of fields) fits */
@@ -534,9 +534,11 @@ static void req_check_sent(hc_http_client_req_t *r)
         req_phase(r, "response header", r->header_ms);
 }
 
+/* Sends the queued body once nothing is in flight: what comes meanwhile joins the queue
+ * and goes in one write (a chunk each would be a write and an allocation each). */
 static void req_flush_queued(hc_http_client_req_t *r)
 {
-    if (!r->ready || !r->queued.len)
+    if (!r->ready || !r->queued.len || hc_hcli_conn_inflight(r->conn))
         return;
     int rc = hc_hcli_conn_write(r->conn, r->queued.base, r->queued.len);
     hc_buf_reset(&r->queued);
@@ -637,7 +639,10 @@ static void ev_written(void *owner, size_t inflight)
     hc_http_client_req_t *r = owner;
     if (r->done)
         return;
+    if (!inflight)
+        req_flush_queued(r);
     req_check_sent(r);
+    inflight = r->conn ? hc_hcli_conn_inflight(r->conn) : 0;
     if (r->stream && !r->ended && !inflight && !r->queued.len && r->cbs->on_drain)
         r->cbs->on_drain(r, r->ud);
 }
@@ -758,7 +763,7 @@ static int req_setup(hc_http_client_req_t *r, const hc_http_client_req_opts_t *o
     if (o->total_timeout_ms)
         r->total_deadline = uv_now(r->cl->loop) + o->total_timeout_ms;
     buf_prep(&r->out, HEAD_MAX + o->body_len);
-    buf_prep(&r->queued, QUEUE_MAX);
+    buf_prep(&r->queued, 2 * QUEUE_MAX); /* room for what comes before the writer waits */
     buf_prep(&r->hdrs, r->cl->max_header);
     buf_prep(&r->reason, REASON_MAX);
     buf_prep(&r->body, o->collect_max);
@@ -800,18 +805,18 @@ int hc_http_client_req_write(hc_http_client_req_t *r, const char *data, size_t l
         return -EINVAL;
     if (!len)
         return 0;
-    size_t waiting = r->queued.len + (r->ready ? hc_hcli_conn_inflight(r->conn) : 0);
-    if (waiting + len + 32 > QUEUE_MAX)
+    char size[24]; /* RFC 9112 §7.1: chunk-size in hex, CRLF, data, CRLF */
+    int n = r->chunked ? snprintf(size, sizeof(size), "%zx\r\n", len) : 0;
+    if (hc_buf_reserve(&r->queued, (size_t)n + len + 2)) /* taken whole, or not at all */
         return -ENOBUFS;
-    if (r->chunked) /* RFC 9112 §7.1: chunk-size in hex, CRLF, data, CRLF */
-        hc_buf_printf(&r->queued, "%zx\r\n", len);
+    hc_buf_append(&r->queued, size, (size_t)n);
     hc_buf_append(&r->queued, data, len);
     if (r->chunked)
-        hc_buf_puts(&r->queued, "\r\n");
-    if (!r->chunked)
+        hc_buf_append(&r->queued, "\r\n", 2);
+    else
         r->stream_left -= (int64_t)len;
     req_flush_queued(r);
-    return 0;
+    return r->queued.len + (r->ready ? hc_hcli_conn_inflight(r->conn) : 0) > QUEUE_MAX;
 }
 
 int hc_http_client_req_end(hc_http_client_req_t *r)

@@ -143,9 +143,10 @@ void hc_http_client_free(hc_http_client_t *cl);
 int hc_http_client_request(hc_http_client_t *cl, const hc_http_client_req_opts_t *opts,
                     const hc_http_client_req_cbs_t *cbs, void *ud, hc_http_client_req_t **out);
 
-/** Streamed body: queues len bytes (copied). Returns 0, -ENOBUFS when more than 1 MiB
- *  waits unsent (wait for on_drain), -EINVAL after hc_http_client_req_end or when passing
- *  stream_length. */
+/** Streamed body: queues len bytes (copied). Returns 0; 1 when more than 1 MiB now waits
+ *  unsent (taken, but write no more until on_drain); -ENOBUFS (nothing taken) when the
+ *  writer went on past that by another MiB; -EINVAL after hc_http_client_req_end or when
+ *  passing stream_length. */
 int hc_http_client_req_write(hc_http_client_req_t *req, const char *data, size_t len);
 /** Streamed body: no more data. Returns 0, or -EINVAL when fewer bytes than
  *  stream_length were written (the request then fails). */

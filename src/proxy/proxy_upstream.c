@@ -1156,9 +1156,15 @@ static void on_req_body(hc_http_req_t *req, const char *data, size_t len, int st
             mirror_keep(f, data, len);
         if (!f->creq)
             return; /* the upstream is done: the rest is dropped */
-        hc_http_client_req_write(f->creq, data, len);
+        int full = hc_http_client_req_write(f->creq, data, len);
+        if (full < 0) { /* never a body forwarded with a piece missing */
+            hc_log(HC_LOG_WARN, "request body not forwarded", HC_LS("service", f->lb->name),
+                   HC_LS("error", strerror(-full)), NULL);
+            hc_http_client_req_cancel(f->creq); /* on_creq_done finishes; f may be gone */
+            return;
+        }
         f->body_unacked += len;
-        if (f->body_unacked > BODY_UNACKED_MAX && !f->body_paused) {
+        if ((full || f->body_unacked > BODY_UNACKED_MAX) && !f->body_paused) {
             f->body_paused = 1;
             hc_http_req_pause_body(req, 1);
         }

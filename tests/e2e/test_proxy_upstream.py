@@ -757,6 +757,53 @@ def streams_large_upload_in_bounded_memory():
         stop_all(fx)
 
 
+class SlowChunkCounter(RawBackend):
+    """Waits before reading a request, then reads its chunked body whole and answers with
+    the number of body bytes it got."""
+
+    def serve(self, c):
+        time.sleep(2)
+        head, buf = read_head(c, b"")
+        if head is None:
+            return
+        while not buf.endswith(b"\r\n0\r\n\r\n"):
+            more = c.recv(1 << 20)
+            if not more:
+                return
+            buf += more
+        got, at = 0, 0
+        while True:  # the chunks, as framed
+            eol = buf.index(b"\r\n", at)
+            size = int(buf[at:eol], 16)
+            if not size:
+                break
+            got += size
+            at = eol + 2 + size + 2
+        body = b"%d" % got
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+
+
+@t.test
+def upload_in_tiny_chunks_to_a_busy_server_loses_nothing():
+    """A chunked upload of 1-byte chunks (6 bytes each on the wire) to a server that waits
+    before reading: the client is paused while the queue is full, never a chunk dropped
+    (past 1 MiB queued the rest had been dropped, the body still framed: silent loss)."""
+    be = SlowChunkCounter(timeout=60)
+    fx, port = fixture(lb_config([be.port]))
+    try:
+        n = 2000000
+        s = connect(port, timeout=60)
+        s.sendall(b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                  + b"1\r\nx\r\n" * n + b"0\r\n\r\n")
+        resp, _ = read_until_close(s, timeout=60)
+        s.close()
+        assert status_of(resp) == 200, resp[:200]
+        assert resp.endswith(b"\r\n\r\n%d" % n), resp[-80:]
+    finally:
+        be.stop()
+        stop_all(fx)
+
+
 def ws_frame(payload, opcode=1):
     mask = os.urandom(4)
     data = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
