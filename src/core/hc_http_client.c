@@ -496,9 +496,16 @@ static void raw_attach(hc_http_client_req_t *r, const char *rest, size_t len);
 
 static void req_parse(hc_http_client_req_t *r, const char *data, size_t len)
 {
+    int64_t seen = r->body_seen;
     size_t n = hc_http_parse_execute(&r->parser, data, len);
     if (r->done)
         return;
+    if (len && r->have_res && !r->complete && r->body_seen == seen && r->cbs->on_waiting &&
+        !hc_http_parse_error(&r->parser)) {
+        r->cbs->on_waiting(r, r->ud);
+        if (r->done)
+            return;
+    }
     if (r->raw && r->conn && (r->complete || hc_http_parse_is_upgrade(&r->parser))) {
         raw_attach(r, data + n, len - n);
         req_finish(r, 0, NULL);

@@ -84,6 +84,9 @@ typedef struct hc_http_client_req_cbs {
     /** After hc_http_client_req_body_fd: the socket may hold body bytes (unless paused).
      *  Optional. */
     void (*on_readable)(hc_http_client_req_t *req, void *ud);
+    /** The head has come (on_headers ran) and a read brought no body byte: the body comes
+     *  later, if at all (an event stream, a long poll). Optional. */
+    void (*on_waiting)(hc_http_client_req_t *req, void *ud);
     /** Exactly once: status 0 when the whole response arrived, else a negative errno
      *  (see above) with hc_http_client_req_error telling why. req is freed after it returns. */
     void (*on_done)(hc_http_client_req_t *req, int status, void *ud);

@@ -447,6 +447,12 @@ int hc_http_res_start(hc_http_req_t *req, int status, int64_t content_length)
     return 0;
 }
 
+void hc_http_res_flush(hc_http_req_t *req)
+{
+    if (!req->conn->closing)
+        hc_http_conn_flush(req->conn);
+}
+
 int hc_http_res_write(hc_http_req_t *req, const char *data, size_t len)
 {
     hc_http_rq_t *rq = hc_http_rq_of(req);

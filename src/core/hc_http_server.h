@@ -203,6 +203,8 @@ int hc_http_respond_error(hc_http_req_t *req, int status, const char *msg);
 /** Sends the status line and headers; content_length < 0 means chunked (HTTP/1.1) or
  *  close-delimited (HTTP/1.0). Returns 0 or a negative errno. */
 int hc_http_res_start(hc_http_req_t *req, int status, int64_t content_length);
+/** Sends what is buffered now: the head of a response whose body comes later. */
+void hc_http_res_flush(hc_http_req_t *req);
 /** Writes body bytes. Returns 0, HC_HTTP_WAIT (buffered, but wait for the drain callback
  *  before writing more) or a negative errno (-EPIPE: the client is gone). */
 int hc_http_res_write(hc_http_req_t *req, const char *data, size_t len);

@@ -94,6 +94,7 @@ struct proxy_fwd {
     size_t body_unacked;
     int head_sent, answered, filter, want_pause, res_paused, finished;
     int head_held;       /* the head waits for the first body bytes to name its type */
+    int head_flushed;    /* sent ahead of a body that came later (on_creq_waiting) */
     int64_t held_len;    /* its Content-Length then, -1: none */
     int splice_ok;       /* plain on both sides: the body's rest may be spliced */
     int ufd;             /* the upstream socket once spliced from, else -1 */
@@ -864,8 +865,21 @@ static void on_creq_connected(hc_http_client_req_t *creq, void *ud)
         body_start(f);
 }
 
+/* The head came alone: the client gets it now, as Go flushes a head whose body is late
+ * (an event stream or a long poll would show nothing until its first byte). */
+static void on_creq_waiting(hc_http_client_req_t *creq, void *ud)
+{
+    proxy_fwd_t *f = ud;
+    (void)creq;
+    if (f->req && f->head_sent && !f->head_flushed) {
+        f->head_flushed = 1;
+        hc_http_res_flush(f->req);
+    }
+}
+
 static const hc_http_client_req_cbs_t creq_cbs = {
     .on_headers = on_headers,
+    .on_waiting = on_creq_waiting,
     .on_continue = on_creq_continue,
     .on_connected = on_creq_connected,
     .on_body = on_body,

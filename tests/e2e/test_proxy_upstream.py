@@ -915,6 +915,42 @@ def sse_passes_through():
         assert b"event: greeting" in r and b"data: two" in r and b"event: bye" in r, r
 
 
+class LateBody(RawBackend):
+    """Sends a response head at once and its body 1.5 s later: an event stream (chunked)
+    for /sse, a Content-Length body (a long poll) for any other target."""
+
+    def serve(self, c):
+        head, _ = read_head(c, b"")
+        if head is None:
+            return
+        if head.split(b" ", 2)[1] == b"/sse":
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+            time.sleep(1.5)
+            c.sendall(b"b\r\ndata: late\n\r\n0\r\n\r\n")
+        else:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
+            time.sleep(1.5)
+            c.sendall(b"late")
+
+
+@t.test
+def response_head_goes_out_before_a_late_body():
+    """A head whose body comes later reaches the client at once, as Go flushes it (an
+    event stream's client saw nothing until the first event, a long poll until its body)."""
+    with behind_fixture(LateBody()) as (be, fx, port):
+        for path in (b"/sse", b"/poll"):
+            s = connect(port, timeout=10)
+            t0 = time.monotonic()
+            s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            first = s.recv(4096)
+            took = time.monotonic() - t0
+            assert first.startswith(b"HTTP/1.1 200"), first
+            assert took < 1.0, "the head came after %.2f s" % took
+            rest, _ = read_until_close(s, timeout=10)
+            s.close()
+            assert (first + rest).endswith(b"late") or b"data: late" in first + rest, first + rest
+
+
 @t.test
 def upstream_down_502_then_recovery():
     bport = free_port()
