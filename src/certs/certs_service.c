@@ -234,12 +234,12 @@ static void certs_stop(hc_service_ctx_t *ctx, unsigned deadline_ms, hc_service_s
     stop_step(svc);
 }
 
+/* SIGHUP: every manifest read again through the watch, so a file that is broken now
+ * keeps its last good objects (its Certificates stay managed) as after an edit. */
 static int certs_reload(hc_service_ctx_t *ctx)
 {
     certs_svc_t *svc = ctx->state;
-    hc_manifest_set_t *set = NULL;
-    hc_manifest_load(svc->manifests, svc->nmanifests, &set);
-    certs_sched_apply(svc, set);
+    certs_sched_apply(svc, hc_manifest_set_ref(hc_manifest_watch_refresh(svc->watch)));
     return 0;
 }
 

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -101,6 +102,24 @@ def malformed_manifests_reported_with_file_and_line():
     assert any(e["source"].startswith(os.path.join(S["dir"], "broken.yaml") + ":") for e in errs), errs
     out = S["certs"].proc.output()
     assert "bad-cert.yaml:2" in out
+
+
+@t.test
+def sighup_keeps_a_broken_files_certificates():
+    """A manifest that stops parsing keeps its last good objects after the edit, and
+    after a SIGHUP too (that reload read every file afresh and dropped its Certificate)."""
+    text = certificate("kept", "apps", "selfsigned", ["kept.example.test"])
+    write(S["dir"], "kept.yaml", text)
+    S["certs"].ready("kept")
+    write(S["dir"], "kept.yaml", text + "---\nkind: [unclosed\n")
+    wait_for(lambda: "keeping the objects of its last good version" in S["certs"].proc.output(),
+             what="the broken edit", timeout=20)
+    out = S["certs"].proc.output()
+    S["certs"].proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: S["certs"].proc.output().count("reloaded") > out.count("reloaded"),
+             what="the SIGHUP's reload", timeout=20)
+    assert S["certs"].cert("kept").get("ready") == "True", S["certs"].certificates().keys()
+    os.unlink(os.path.join(S["dir"], "kept.yaml"))
 
 
 @t.test
