@@ -51,9 +51,24 @@ static void on_debounce(uv_timer_t *t)
         w->cb(w, w->current, w->data);
 }
 
+static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status);
+
+/* Watches each directory afresh: one that was replaced (moved away and made again) left
+ * its old watch on a directory that is gone, and only rescans would see its changes. */
+static void rewatch(hc_manifest_watch_t *w)
+{
+    char *const *dirs;
+    size_t n = hc_manifest_scan_dirs(w->scan, &dirs);
+    for (size_t i = 0; i < w->nevents && i < n; i++) { /* watch_dirs' order */
+        uv_fs_event_stop(&w->events[i]);
+        uv_fs_event_start(&w->events[i], on_fs_event, dirs[i], 0);
+    }
+}
+
 static void on_rescan(uv_timer_t *t)
 {
     hc_manifest_watch_t *w = t->data;
+    rewatch(w); /* two system calls a directory, every few seconds */
     /* files being written now are read once they settle, not half-way */
     if (!uv_is_active((uv_handle_t *)&w->debounce) && scan_now(w, 0))
         w->cb(w, w->current, w->data);

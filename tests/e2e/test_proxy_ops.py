@@ -199,6 +199,25 @@ def periodic_rescan_waits_for_files_being_written():
 
 
 @t.test
+def a_replaced_manifests_directory_is_watched_again():
+    """The manifests directory moved away and made again (a tool replacing it whole): the
+    periodic rescan reads it and watches it afresh, so the next edit applies at once, not
+    only at a later rescan (the file events had stayed on the directory that was gone)."""
+    p = S["proxy"]
+    old = p.dir + ".old"
+    os.rename(p.dir, old)
+    shutil.copytree(old, p.dir, copy_function=shutil.copy)  # new files, new times
+    shutil.rmtree(old)
+    time.sleep(6)  # past the next periodic rescan (every 5 s)
+    p.write("rewatch.yaml", ingress_yaml(NS, "rewatch", "rewatch.test", [("/", "Prefix", "be", 80)]))
+    t0 = time.monotonic()
+    wait_for(lambda: routed_to(p.web, "rewatch.test", "/", "ops-be"), what="the edit", timeout=10)
+    took = time.monotonic() - t0
+    p.remove("rewatch.yaml")
+    assert took < 1.5, "the edit applied after %.1f s: by a rescan, not a file event" % took
+
+
+@t.test
 def websocket_survives_reload():
     p = S["proxy"]
     s = ws_open(p.web, "ops.test")
