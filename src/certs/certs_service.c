@@ -220,6 +220,7 @@ static void certs_stop(hc_service_ctx_t *ctx, unsigned deadline_ms, hc_service_s
     if (svc->watch) {
         svc->stop_steps++;
         hc_manifest_watch_close(svc->watch, on_watch_closed, svc);
+        svc->watch = NULL; /* it frees itself once closed */
     }
     hc_http_server_t *srv[2] = {svc->solver_srv, svc->status_srv};
     for (int i = 0; i < 2; i++)
@@ -239,6 +240,8 @@ static void certs_stop(hc_service_ctx_t *ctx, unsigned deadline_ms, hc_service_s
 static int certs_reload(hc_service_ctx_t *ctx)
 {
     certs_svc_t *svc = ctx->state;
+    if (svc->stopping) /* a stop no signal began (a service after it failed to start) */
+        return 0;
     certs_sched_apply(svc, hc_manifest_set_ref(hc_manifest_watch_refresh(svc->watch)));
     return 0;
 }

@@ -585,6 +585,7 @@ static void proxy_stop(hc_service_ctx_t *ctx, unsigned deadline_ms, hc_service_s
     if (svc->watch) {
         svc->pending_close++;
         hc_manifest_watch_close(svc->watch, on_watch_closed, svc);
+        svc->watch = NULL; /* it frees itself once closed */
     }
     if (svc->file_timer.loop) {
         close_handle(svc, (uv_handle_t *)&svc->file_watch);
@@ -610,6 +611,8 @@ static void proxy_stop(hc_service_ctx_t *ctx, unsigned deadline_ms, hc_service_s
 static int proxy_reload(hc_service_ctx_t *ctx)
 {
     proxy_svc_t *svc = ctx->state;
+    if (svc->api.draining) /* a stop no signal began (a service after it failed to start) */
+        return 0;
     return rebuild_with(svc, svc->watch ? hc_manifest_watch_refresh(svc->watch) : NULL, NULL, 1);
 }
 
