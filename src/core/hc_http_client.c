@@ -814,7 +814,8 @@ int hc_http_client_req_write(hc_http_client_req_t *r, const char *data, size_t l
         return 0;
     char size[24]; /* RFC 9112 §7.1: chunk-size in hex, CRLF, data, CRLF */
     int n = r->chunked ? snprintf(size, sizeof(size), "%zx\r\n", len) : 0;
-    if (hc_buf_reserve(&r->queued, (size_t)n + len + 2)) /* taken whole, or not at all */
+    /* taken whole, or not at all; room kept for the last chunk hc_http_client_req_end adds */
+    if (hc_buf_reserve(&r->queued, (size_t)n + len + 2 + 5))
         return -ENOBUFS;
     hc_buf_append(&r->queued, size, (size_t)n);
     hc_buf_append(&r->queued, data, len);
