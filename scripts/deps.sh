@@ -15,7 +15,7 @@ EOF
 }
 
 build_pkgs=(gcc make pkg-config meson ninja-build python3
-	libuv1-dev libhttp-parser-dev libssl-dev libjansson-dev libfyaml-dev
+	libuv1-dev node-llhttp libssl-dev libjansson-dev libfyaml-dev
 	libsqlite3-dev libpq-dev zlib1g-dev libbrotli-dev
 	libpcre2-dev libcrypt-dev libmaxminddb-dev libpcap-dev)
 test_pkgs=(libcmocka-dev postgresql curl openssl nginx-light procps chromium nodejs npm pebble

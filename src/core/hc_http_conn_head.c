@@ -11,7 +11,7 @@
 #include <strings.h>
 
 /* ---- header section scanner ----
- * http-parser 2.9 accepts obs-fold and has no per-line limits, so the raw head is
+ * llhttp (outside its strict mode) accepts obs-fold and has no limits, so the raw head is
  * scanned first. It also tells where the head ends, so the parser is fed the head
  * alone and each request is checked before any of its body is read. */
 enum { SC_START, SC_REQLINE, SC_LINE_START, SC_HEADER, SC_END_CR, SC_DONE };
@@ -267,7 +267,7 @@ static int check_head(hc_http_conn_t *c, const hc_http_parse_head_t *h)
     if (h->version_major != 1)
         return reject(c, 505, "HTTP version not supported");
     /* A control character in the target: Go's url.ParseRequestURI refuses it (400);
-     * http-parser lets HT and FF through, which no request line may carry upstream. */
+     * the parser may let HT and FF through, which no request line may carry upstream. */
     for (const char *t = rq->pub.target; *t; t++)
         if ((unsigned char)*t < 0x20 || *t == 0x7f)
             return reject(c, 400, "control character in the request-target");

@@ -1,46 +1,38 @@
-/* hc_http_parse over http-parser 2.9.4 (see hc_http_parse.h). This file is the only one
- * that includes http_parser.h: swapping the parser means rewriting this file alone. */
+/* hc_http_parse over llhttp 8 (see hc_http_parse.h), built from the C sources Debian's
+ * node-llhttp package ships. This file is the only one that includes llhttp.h: swapping
+ * the parser means rewriting this file alone. llhttp has no head limit of its own; the
+ * configured limits are enforced before it, by the server's head scan and the client's
+ * header cap. */
 #include "core/hc_http_parse.h"
 #include "core/hc_alloc.h"
 
-#include <http_parser.h>
+#include <llhttp.h>
 #include <string.h>
 #include <strings.h>
-#include <uv.h>
 
-/* http-parser's own head limit is one process-wide number (80 KiB unless raised). The
- * configured limits are enforced before it, by the server's head scan and the client's
- * header cap, and may go up to Traefik's 1 MiB: the parser's is set above them all. */
-#define PARSER_HEAD_CEILING (16u << 20)
+_Static_assert(sizeof(llhttp_t) <= sizeof(((hc_http_parser_t *)0)->impl.bytes),
+               "hc_http_parser_t.impl too small for llhttp_t");
 
-static void ceiling_set(void)
+#define LL(p) ((llhttp_t *)(void *)(p)->impl.bytes)
+
+static hc_http_parser_t *self_of(llhttp_t *ll)
 {
-    http_parser_set_max_header_size(PARSER_HEAD_CEILING);
+    return ll->data;
 }
 
-_Static_assert(sizeof(http_parser) <= sizeof(((hc_http_parser_t *)0)->impl.bytes),
-               "hc_http_parser_t.impl too small for http_parser");
-
-#define HP(p) ((http_parser *)(void *)(p)->impl.bytes)
-
-static hc_http_parser_t *self_of(http_parser *hp)
-{
-    return hp->data;
-}
-
-/* A negative callback result fails the parse; http-parser fails on any non-zero. */
-static int data_cb(http_parser *hp, int (*cb)(void *, const char *, size_t), const char *at,
+/* A negative callback result fails the parse (llhttp's span callbacks fail on -1). */
+static int data_cb(llhttp_t *ll, int (*cb)(void *, const char *, size_t), const char *at,
                    size_t len)
 {
-    hc_http_parser_t *p = self_of(hp);
+    hc_http_parser_t *p = self_of(ll);
     if (!cb)
         return 0;
     return cb(p->ud, at, len) < 0 ? -1 : 0;
 }
 
-static int on_message_begin(http_parser *hp)
+static int on_message_begin(llhttp_t *ll)
 {
-    hc_http_parser_t *p = self_of(hp);
+    hc_http_parser_t *p = self_of(ll);
     p->in_message = 1;
     p->eof_body = 0;
     if (p->cbs->on_begin && p->cbs->on_begin(p->ud) < 0)
@@ -48,40 +40,42 @@ static int on_message_begin(http_parser *hp)
     return 0;
 }
 
-static int on_url(http_parser *hp, const char *at, size_t len)
+static int on_url(llhttp_t *ll, const char *at, size_t len)
 {
-    return data_cb(hp, self_of(hp)->cbs->on_target, at, len);
+    return data_cb(ll, self_of(ll)->cbs->on_target, at, len);
 }
 
-static int on_status(http_parser *hp, const char *at, size_t len)
+static int on_status(llhttp_t *ll, const char *at, size_t len)
 {
-    return data_cb(hp, self_of(hp)->cbs->on_reason, at, len);
+    return data_cb(ll, self_of(ll)->cbs->on_reason, at, len);
 }
 
-static int on_header_field(http_parser *hp, const char *at, size_t len)
+static int on_header_field(llhttp_t *ll, const char *at, size_t len)
 {
-    return data_cb(hp, self_of(hp)->cbs->on_header_field, at, len);
+    return data_cb(ll, self_of(ll)->cbs->on_header_field, at, len);
 }
 
-static int on_header_value(http_parser *hp, const char *at, size_t len)
+static int on_header_value(llhttp_t *ll, const char *at, size_t len)
 {
-    return data_cb(hp, self_of(hp)->cbs->on_header_value, at, len);
+    return data_cb(ll, self_of(ll)->cbs->on_header_value, at, len);
 }
 
-static int on_body(http_parser *hp, const char *at, size_t len)
+static int on_body(llhttp_t *ll, const char *at, size_t len)
 {
-    return data_cb(hp, self_of(hp)->cbs->on_body, at, len);
+    return data_cb(ll, self_of(ll)->cbs->on_body, at, len);
 }
 
-/* Go's chunked reader (net/http/internal/chunked.go), which http-parser (built lenient)
- * is not, checked over a chunked body's bytes before http-parser reads them: a
- * chunk-size line is hex digits, then blanks and ";" extensions, ended by CRLF; a
- * chunk's data by CRLF; a trailer line ends at LF, a CR only right before it; an empty
- * line ends the body. http-parser had taken a CR and any byte as a line's end, so
- * "0\r\n\rGET /x ..." was two requests to hearth and one to a proxy in front of it. */
+/* A chunked body is read here, not by llhttp, as Go's chunked reader
+ * (net/http/internal/chunked.go) reads one: a chunk-size line is hex digits, then blanks
+ * and ";" extensions, ended by CRLF; a chunk's data by CRLF; a trailer line is a field
+ * name, ":" and a value, and ends at LF, a CR only right before it; an empty line ends
+ * the body. llhttp 8 refuses blanks after the size that Go (and RFC 9112's BWS before an
+ * extension) accept; http-parser, hearth's parser before it, had taken a CR and any byte
+ * as a line's end, so "0\r\n\rGET /x ..." was two requests to hearth and one to a proxy
+ * in front of it. Trailer fields are checked and dropped: hearth passes none on, and
+ * reads at most HC_HTTP_PARSE_TRAILER_MAX bytes of them. */
 enum {
     CV_OFF,     /* not in a chunked body */
-    CV_SKIP,    /* the head's last LF, which http-parser reads again */
     CV_SIZE0,   /* a size's first digit */
     CV_SIZE,    /* its next digits */
     CV_BLANK,   /* blanks after the digits */
@@ -91,7 +85,8 @@ enum {
     CV_DATA_CR, /* the data's CRLF */
     CV_DATA_LF,
     CV_TLINE0, /* a trailer line's first byte, or the last line */
-    CV_TLINE,
+    CV_TNAME,  /* a trailer field's name */
+    CV_TVALUE, /* its value */
     CV_TLINE_LF,
     CV_END_LF, /* the last line's LF */
 };
@@ -103,99 +98,144 @@ static int hex_digit(unsigned char c)
                                                     : -1;
 }
 
-/* Checks n bytes at q, up to the body's end; NULL, or why they are no chunked body. */
-static const char *cv_check(hc_http_parser_t *p, const char *q, size_t n)
+static size_t chunked_fail(hc_http_parser_t *p, const char *why, size_t at)
+{
+    p->error = HC_HTTP_PARSE_ECHUNK;
+    p->reason = why;
+    return at;
+}
+
+/* Walks n bytes at q of a chunked body, passing its data to on_body when deliver is set;
+ * returns the bytes used: all of them, or up to the body's end (p->cv is then CV_OFF),
+ * or up to a failure. */
+static size_t chunked_walk(hc_http_parser_t *p, const char *q, size_t n, int deliver)
 {
     static const char size_line[] = "invalid chunk: its size line is not a size, extensions, CRLF";
     static const char data_crlf[] = "invalid chunk: its data is not followed by CRLF";
-    for (size_t i = 0; i < n && p->cv != CV_OFF; i++) {
+    static const char trailer[] = "invalid chunked body: a trailer line is no header field";
+    size_t i = 0;
+    while (i < n && p->cv != CV_OFF) {
         unsigned char c = (unsigned char)q[i];
         int h;
+        if (p->cv >= CV_TLINE0 && ++p->cv_size > HC_HTTP_PARSE_TRAILER_MAX) /* counted */
+            return chunked_fail(p, "invalid chunked body: trailer section too large", i);
         switch (p->cv) {
-        case CV_SKIP:
-            p->cv = CV_SIZE0;
-            break;
         case CV_SIZE0:
         case CV_SIZE:
             if ((h = hex_digit(c)) >= 0) {
                 if (p->cv_size >> 59)
-                    return "invalid chunk: its size is too large";
+                    return chunked_fail(p, "invalid chunk: its size is too large", i);
                 p->cv_size = p->cv_size << 4 | (unsigned)h;
                 p->cv = CV_SIZE;
                 break;
             }
             if (p->cv == CV_SIZE0)
-                return size_line;
+                return chunked_fail(p, size_line, i);
             p->cv = CV_BLANK; /* the byte after the digits */
             __attribute__((fallthrough));
         case CV_BLANK:
             if (c == ';' || c == '\r')
                 p->cv = c == ';' ? CV_EXT : CV_SIZE_LF;
             else if (c != ' ' && c != '\t')
-                return size_line;
+                return chunked_fail(p, size_line, i);
             break;
         case CV_EXT:
             if (c == '\n')
-                return size_line;
+                return chunked_fail(p, size_line, i);
             if (c == '\r')
                 p->cv = CV_SIZE_LF;
             break;
         case CV_SIZE_LF:
             if (c != '\n')
-                return size_line;
+                return chunked_fail(p, size_line, i);
             p->cv = p->cv_size ? CV_DATA : CV_TLINE0;
             break;
         case CV_DATA: {
-            uint64_t k = n - i < p->cv_size ? n - i : p->cv_size;
+            size_t k = n - i < p->cv_size ? n - i : (size_t)p->cv_size;
             p->cv_size -= k;
-            i += k - 1;
+            if (deliver && p->cbs->on_body && p->cbs->on_body(p->ud, q + i, k) < 0) {
+                p->error = HC_HTTP_PARSE_ECALLBACK;
+                p->reason = "a callback failed";
+                return i;
+            }
+            i += k;
             if (!p->cv_size)
                 p->cv = CV_DATA_CR;
-            break;
+            continue;
         }
         case CV_DATA_CR:
         case CV_DATA_LF:
             if (c != (p->cv == CV_DATA_CR ? '\r' : '\n'))
-                return data_crlf;
+                return chunked_fail(p, data_crlf, i);
             p->cv = p->cv == CV_DATA_CR ? CV_DATA_LF : CV_SIZE0;
             break;
         case CV_TLINE0:
-            p->cv = c == '\r' ? CV_END_LF : c == '\n' ? CV_OFF : CV_TLINE;
+            if (c == '\r' || c == '\n')
+                p->cv = c == '\r' ? CV_END_LF : CV_OFF;
+            else if (hc_http_tchar[c])
+                p->cv = CV_TNAME;
+            else
+                return chunked_fail(p, trailer, i);
             break;
-        case CV_TLINE:
+        case CV_TNAME:
+            if (c == ':')
+                p->cv = CV_TVALUE;
+            else if (!hc_http_tchar[c])
+                return chunked_fail(p, trailer, i);
+            break;
+        case CV_TVALUE:
             if (c == '\r' || c == '\n')
                 p->cv = c == '\r' ? CV_TLINE_LF : CV_TLINE0;
+            else if (c < ' ' && c != '\t')
+                return chunked_fail(p, trailer, i);
             break;
         case CV_TLINE_LF:
         case CV_END_LF:
             if (c != '\n')
-                return "invalid chunked body: a trailer line does not end in CRLF";
+                return chunked_fail(p, "invalid chunked body: a trailer line does not end in CRLF",
+                                    i);
             p->cv = p->cv == CV_END_LF ? CV_OFF : CV_TLINE0;
             break;
         }
+        i++;
     }
-    return NULL;
+    return i;
 }
 
-/* http-parser's contract: 0 = go on, 1 = no body, anything else = error. */
-static int on_headers_complete(http_parser *hp)
+/* Reads n bytes at q of a chunked body (see chunked_walk). They are checked whole before
+ * any of their data is passed on, so a request whose framing is broken within one read
+ * is refused before its handler sees a byte of it. */
+static size_t chunked_read(hc_http_parser_t *p, const char *q, size_t n)
 {
-    hc_http_parser_t *p = self_of(hp);
+    unsigned char cv = p->cv;
+    uint64_t cv_size = p->cv_size;
+    size_t used = chunked_walk(p, q, n, 0);
+    if (p->error)
+        return used;
+    p->cv = cv;
+    p->cv_size = cv_size;
+    return chunked_walk(p, q, n, 1);
+}
+
+/* llhttp's contract: 0 = go on, 1 = no body, HPE_PAUSED = stop here, -1 = error. */
+static int on_headers_complete(llhttp_t *ll)
+{
+    hc_http_parser_t *p = self_of(ll);
     hc_http_parse_head_t h = {
-        .method = hp->type != HTTP_REQUEST ? NULL
+        .method = ll->type != HTTP_REQUEST ? NULL
                   : p->method_own          ? p->method
-                                           : http_method_str((enum http_method)hp->method),
-        .status = hp->type == HTTP_RESPONSE ? (int)hp->status_code : 0,
-        .version_major = hp->http_major,
-        .version_minor = hp->http_minor,
-        .keep_alive = http_should_keep_alive(hp),
-        .chunked = !!(hp->flags & F_CHUNKED),
-        .has_transfer_encoding = hp->uses_transfer_encoding,
+                                           : llhttp_method_name((llhttp_method_t)ll->method),
+        .status = ll->type == HTTP_RESPONSE ? (int)ll->status_code : 0,
+        .version_major = ll->http_major,
+        .version_minor = ll->http_minor,
+        .keep_alive = llhttp_should_keep_alive(ll),
+        .chunked = !!(ll->flags & F_CHUNKED),
+        .has_transfer_encoding = !!(ll->flags & F_TRANSFER_ENCODING),
         .content_length = -1,
-        .upgrade = hp->upgrade,
+        .upgrade = ll->upgrade,
     };
-    if ((hp->flags & F_CONTENTLENGTH) && !h.chunked)
-        h.content_length = (int64_t)hp->content_length;
+    if ((ll->flags & F_CONTENT_LENGTH) && !h.chunked)
+        h.content_length = (int64_t)ll->content_length;
     int rc = p->cbs->on_headers_complete ? p->cbs->on_headers_complete(p->ud, &h) : 0;
     if (p->method_own) { /* the caller has read it */
         p->method_own = 0;
@@ -203,38 +243,54 @@ static int on_headers_complete(http_parser *hp)
     }
     if (rc < 0)
         return -1;
+    if (ll->type == HTTP_REQUEST && h.has_transfer_encoding && !h.chunked) {
+        /* RFC 9112 §6.3 item 4: no knowable length (llhttp lets it through, see
+         * hc_http_parse_init) */
+        p->error = HC_HTTP_PARSE_ETRANSFER_ENCODING;
+        p->reason = "request Transfer-Encoding does not end in chunked";
+        return -1;
+    }
     if (rc == HC_HTTP_PARSE_SKIP_BODY)
         return 1;
-    if (h.chunked && !hp->upgrade) { /* back to hc_http_parse_execute to check its bytes */
-        p->cv = CV_SKIP;
-        p->cv_size = 0;
-        p->cv_arm = 1;
-        http_parser_pause(hp, 1);
-    }
     /* RFC 9112 §6.3 item 8: a response without framing runs until the close. */
-    p->eof_body = hp->type == HTTP_RESPONSE && !h.chunked && h.content_length < 0 &&
+    p->eof_body = ll->type == HTTP_RESPONSE && !h.chunked && h.content_length < 0 &&
                   h.status >= 200 && h.status != 204 && h.status != 304;
+    if (h.chunked && !ll->upgrade) { /* llhttp skips it: hc_http_parse_execute reads it */
+        p->cv = CV_SIZE0;
+        p->cv_size = 0;
+        return 1;
+    }
     return 0;
 }
 
-static int on_message_complete(http_parser *hp)
+/* A message's end: the caller's on_message_complete. Returns 0 to go on, HPE_PAUSED when
+ * llhttp must stop here, -1 on failure. */
+static int message_end(hc_http_parser_t *p)
 {
-    hc_http_parser_t *p = self_of(hp);
     p->in_message = 0;
     int rc = p->cbs->on_message_complete ? p->cbs->on_message_complete(p->ud) : 0;
     if (rc < 0)
         return -1;
     if (rc == HC_HTTP_PARSE_PAUSE) {
         p->paused = 1;
-        http_parser_pause(hp, 1);
-    } else if (p->request) { /* back to hc_http_parse_execute for the next method */
+        return HPE_PAUSED;
+    }
+    if (p->request) { /* back to hc_http_parse_execute for the next method */
         p->next_message = 1;
-        http_parser_pause(hp, 1);
+        return HPE_PAUSED;
     }
     return 0;
 }
 
-static const http_parser_settings settings = {
+static int on_message_complete(llhttp_t *ll)
+{
+    hc_http_parser_t *p = self_of(ll);
+    if (p->cv != CV_OFF) /* a chunked body follows: llhttp waits while it is read */
+        return HPE_PAUSED;
+    return message_end(p);
+}
+
+static const llhttp_settings_t settings = {
     .on_message_begin = on_message_begin,
     .on_url = on_url,
     .on_status = on_status,
@@ -248,38 +304,37 @@ static const http_parser_settings settings = {
 void hc_http_parse_init(hc_http_parser_t *p, hc_http_parse_mode_t mode,
                         const hc_http_parse_cbs_t *cbs, void *ud)
 {
-    static uv_once_t once = UV_ONCE_INIT;
-    uv_once(&once, ceiling_set);
     memset(p, 0, sizeof(*p));
-    http_parser_init(HP(p), mode == HC_HTTP_PARSE_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE);
-    HP(p)->data = p;
+    llhttp_init(LL(p), mode == HC_HTTP_PARSE_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE, &settings);
+    LL(p)->data = p;
     /* A response with Transfer-Encoding: chunked and a Content-Length is read chunked, as
      * Go's transport reads it ("these appear in the wild"); a request never is. */
-    HP(p)->allow_chunked_length = mode == HC_HTTP_PARSE_RESPONSE;
+    if (mode == HC_HTTP_PARSE_RESPONSE)
+        llhttp_set_lenient_chunked_length(LL(p), 1);
+    /* A request's Transfer-Encoding is judged from the whole head: first by the caller
+     * (a server answers 400 or 501 by RFC 9112 and Go's rules), then by
+     * on_headers_complete; llhttp lets every form through instead of failing it alone. */
+    else
+        llhttp_set_lenient_transfer_encoding(LL(p), 1);
     p->request = mode == HC_HTTP_PARSE_REQUEST;
     p->cbs = cbs;
     p->ud = ud;
 }
 
-static int map_errno(enum http_errno e)
+static int map_errno(llhttp_errno_t e)
 {
     switch (e) {
     case HPE_OK:
     case HPE_PAUSED:
+    case HPE_PAUSED_UPGRADE:
         return HC_HTTP_PARSE_OK;
-    case HPE_CB_message_begin:
-    case HPE_CB_url:
-    case HPE_CB_header_field:
-    case HPE_CB_header_value:
-    case HPE_CB_headers_complete:
-    case HPE_CB_body:
-    case HPE_CB_message_complete:
-    case HPE_CB_status:
-    case HPE_CB_chunk_header:
-    case HPE_CB_chunk_complete:
+    case HPE_USER:
+    case HPE_CB_MESSAGE_BEGIN:
+    case HPE_CB_HEADERS_COMPLETE:
+    case HPE_CB_MESSAGE_COMPLETE:
+    case HPE_CB_CHUNK_HEADER:
+    case HPE_CB_CHUNK_COMPLETE:
         return HC_HTTP_PARSE_ECALLBACK;
-    case HPE_HEADER_OVERFLOW:
-        return HC_HTTP_PARSE_EHEADER_SIZE;
     case HPE_INVALID_CONTENT_LENGTH:
     case HPE_UNEXPECTED_CONTENT_LENGTH:
         return HC_HTTP_PARSE_ECONTENT_LENGTH;
@@ -296,6 +351,20 @@ static int map_errno(enum http_errno e)
     default:
         return HC_HTTP_PARSE_ESYNTAX;
     }
+}
+
+/* Runs llhttp over len bytes; returns how many it used and records a failure. */
+static size_t run(hc_http_parser_t *p, const char *data, size_t len)
+{
+    llhttp_errno_t e = llhttp_execute(LL(p), data, len);
+    if (e == HPE_OK)
+        return len;
+    if (!p->error) { /* else a callback set it */
+        p->error = map_errno(e);
+        p->reason = p->error ? llhttp_get_error_reason(LL(p)) : NULL;
+    }
+    const char *at = llhttp_get_error_pos(LL(p));
+    return at && at >= data && at <= data + len ? (size_t)(at - data) : len;
 }
 
 const unsigned char hc_http_tchar[256] = {
@@ -341,20 +410,17 @@ int hc_http_list_has(const char *v, size_t n, const char *token)
     return 0;
 }
 
-/* Whether http-parser knows the method m (n bytes): the common ones at once, then its
- * table. */
+/* Whether llhttp reads the method m (n bytes) itself: the common ones. Any other token is
+ * fed to it as GET; CONNECT and HEAD are among these, since their meaning changes the
+ * framing. */
 static int method_known(const char *m, size_t n)
 {
-    if ((n == 3 && (!memcmp(m, "GET", 3) || !memcmp(m, "PUT", 3))) ||
-        (n == 4 && (!memcmp(m, "POST", 4) || !memcmp(m, "HEAD", 4))))
-        return 1;
-    for (int i = 0;; i++) {
-        const char *k = http_method_str((enum http_method)i);
-        if (!strcmp(k, "<unknown>"))
-            return 0;
-        if (strlen(k) == n && !memcmp(k, m, n))
+    static const char *const known[] = {"GET",    "HEAD",    "POST",  "PUT",
+                                        "DELETE", "OPTIONS", "PATCH", "CONNECT"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strlen(known[i]) == n && !memcmp(known[i], m, n))
             return 1;
-    }
+    return 0;
 }
 
 static void method_error(hc_http_parser_t *p)
@@ -376,7 +442,7 @@ void hc_http_parse_release(hc_http_parser_t *p)
     p->method_len = 0;
 }
 
-/* Feeds http-parser a method it knows: m, or GET standing for m (kept in p->method). */
+/* Feeds llhttp a method it knows: m, or GET standing for m (kept in p->method). */
 static void method_feed(hc_http_parser_t *p, const char *m, size_t n)
 {
     p->method_own = 1;
@@ -384,14 +450,11 @@ static void method_feed(hc_http_parser_t *p, const char *m, size_t n)
     memmove(p->method, m, n);
     p->method[n] = '\0';
     p->method_len = 0;
-    if (http_parser_execute(HP(p), &settings, "GET", 3) != 3) {
-        p->error = map_errno(HTTP_PARSER_ERRNO(HP(p)));
-        p->reason = http_errno_description(HTTP_PARSER_ERRNO(HP(p)));
-    }
+    run(p, "GET", 3);
 }
 
 /* Before a request: finds its method in data (len bytes), past the empty lines RFC 9112
- * §2.2 lets come first. A method http-parser knows is left for it to read (0 returned,
+ * §2.2 lets come first. A method llhttp knows is left for it to read (0 returned,
  * method_own cleared); another token is read here and fed to it as GET (its bytes
  * returned as used); one split over reads is gathered in p->method first. Sets p->error
  * on a method that is not a token. */
@@ -423,10 +486,7 @@ static size_t method_read(hc_http_parser_t *p, const char *data, size_t len)
         memcpy(p->method + p->method_len, data + start, i - start);
         if (method_known(p->method, n)) {
             p->method_own = 0, p->method_len = 0;
-            if (http_parser_execute(HP(p), &settings, p->method, n) != n) {
-                p->error = map_errno(HTTP_PARSER_ERRNO(HP(p)));
-                p->reason = http_errno_description(HTTP_PARSER_ERRNO(HP(p)));
-            }
+            run(p, p->method, n);
             hc_http_parse_release(p);
         } else {
             method_feed(p, p->method, n);
@@ -435,23 +495,43 @@ static size_t method_read(hc_http_parser_t *p, const char *data, size_t len)
     }
     if (method_known(data + start, n)) {
         p->method_own = 0;
-        return 0; /* http-parser reads it, and what follows, as before */
+        return 0; /* llhttp reads it, and what follows */
     }
     method_feed(p, data + start, n);
     return i;
 }
 
+/* The stream ended: completes a response delimited by the close, or fails a message cut
+ * short. */
+static void finish(hc_http_parser_t *p)
+{
+    llhttp_errno_t e = llhttp_finish(LL(p));
+    if (e == HPE_OK || e == HPE_PAUSED)
+        return;
+    p->error = (int)e < 0 ? HC_HTTP_PARSE_ECALLBACK : map_errno(e);
+    p->reason = p->error == HC_HTTP_PARSE_EEOF ? "the stream ended inside a message"
+                                               : "a callback failed at the stream's end";
+}
+
 size_t hc_http_parse_execute(hc_http_parser_t *p, const char *data, size_t len)
 {
-    if (p->error || p->paused || (!len && !p->in_message && !p->method_len))
+    if (p->error || p->paused || (!len && !p->in_message && !p->method_len) ||
+        llhttp_get_errno(LL(p)) == HPE_PAUSED_UPGRADE)
         return 0; /* an end of stream between messages is no event */
     if (!len && p->method_len) {
         p->error = HC_HTTP_PARSE_EEOF;
         p->reason = "the stream ended inside the request method";
         return 0;
     }
-    if (!data)
-        data = ""; /* the end of a stream, given as (NULL, 0): no arithmetic on NULL */
+    if (!len && p->cv != CV_OFF) {
+        p->error = HC_HTTP_PARSE_EEOF;
+        p->reason = "the stream ended inside a chunked body";
+        return 0;
+    }
+    if (!len) {
+        finish(p);
+        return 0;
+    }
     size_t used = 0;
     for (;;) {
         if (p->request && !p->in_message && used < len) {
@@ -459,28 +539,35 @@ size_t hc_http_parse_execute(hc_http_parser_t *p, const char *data, size_t len)
             if (p->error || used == len)
                 return used;
         }
-        const char *bad = p->cv ? cv_check(p, data + used, len - used) : NULL;
-        if (bad) {
-            p->error = HC_HTTP_PARSE_ECHUNK;
-            p->reason = bad;
-            return used;
+        if (p->cv == CV_OFF) {
+            used += run(p, data + used, len - used);
+            if (p->error)
+                return used;
+            if (p->cv != CV_OFF) /* paused where a chunked body starts */
+                continue;
+        } else {
+            used += chunked_read(p, data + used, len - used);
+            if (p->error || p->cv != CV_OFF)
+                return used;
+            int rc = message_end(p);
+            if (rc < 0) {
+                p->error = HC_HTTP_PARSE_ECALLBACK;
+                p->reason = "a callback failed";
+                return used;
+            }
+            if (rc == 0) { /* a response: the next one follows */
+                llhttp_resume(LL(p));
+                if (used == len)
+                    return used;
+                continue;
+            }
         }
-        used += http_parser_execute(HP(p), &settings, data + used, len - used);
-        enum http_errno e = HTTP_PARSER_ERRNO(HP(p));
-        p->error = map_errno(e);
-        if (p->error)
-            p->reason = http_errno_description(e);
-        if (p->cv_arm && !p->error) { /* paused where a chunked body starts: check it */
-            p->cv_arm = 0;
-            http_parser_pause(HP(p), 0);
-            continue;
-        }
-        if (!p->next_message || p->error)
+        if (!p->next_message)
             return used;
         /* a request ended and the caller goes on: the next one's method is read here */
         p->next_message = 0;
-        http_parser_pause(HP(p), 0);
-        if (used == len || HP(p)->upgrade)
+        llhttp_resume(LL(p));
+        if (used == len || LL(p)->upgrade)
             return used;
     }
 }
@@ -490,7 +577,7 @@ void hc_http_parse_resume(hc_http_parser_t *p)
     if (!p->paused)
         return;
     p->paused = 0;
-    http_parser_pause(HP(p), 0);
+    llhttp_resume(LL(p));
 }
 
 int hc_http_parse_gathering(const hc_http_parser_t *p)
@@ -500,7 +587,7 @@ int hc_http_parse_gathering(const hc_http_parser_t *p)
 
 int hc_http_parse_is_upgrade(const hc_http_parser_t *p)
 {
-    return HP(p)->upgrade;
+    return LL(p)->upgrade;
 }
 
 int hc_http_parse_is_paused(const hc_http_parser_t *p)

@@ -1,4 +1,4 @@
-/* HTTP/1.x message parsing behind hearth's own thin interface (http-parser 2.9.4 today),
+/* HTTP/1.x message parsing behind hearth's own thin interface (llhttp 8 today),
  * used by the server (requests) and the client (responses). It only tokenizes and frames;
  * the strictness rules of RFC 9112 that a proxy must add live in hc_http_server.c.
  *
@@ -43,7 +43,7 @@ typedef struct hc_http_parse_head {
  *  over several calls when it spans two buffers. They fire in message order:
  *  on_begin, on_target|on_reason..., (on_header_field, on_header_value)...,
  *  on_headers_complete, on_body..., on_message_complete. Trailer fields of a chunked
- *  body arrive through on_header_field/on_header_value after on_body. */
+ *  body are checked and dropped (hearth passes no trailers on). */
 typedef struct hc_http_parse_cbs {
     int (*on_begin)(void *ud);
     int (*on_target)(void *ud, const char *at, size_t len); /* request-target */
@@ -59,7 +59,6 @@ typedef struct hc_http_parse_cbs {
 enum {
     HC_HTTP_PARSE_OK = 0,
     HC_HTTP_PARSE_ECALLBACK,          /* a callback returned a negative value */
-    HC_HTTP_PARSE_EHEADER_SIZE,       /* header section larger than the parser's own cap */
     HC_HTTP_PARSE_ECONTENT_LENGTH,    /* invalid, repeated-different or CL with TE */
     HC_HTTP_PARSE_ETRANSFER_ENCODING, /* request TE whose final coding is not chunked */
     HC_HTTP_PARSE_ECHUNK,             /* malformed chunk size or chunk framing */
@@ -84,6 +83,9 @@ int hc_http_list_has(const char *v, size_t n, const char *token);
  *  (blanks around it trimmed) in *n, *v moved past it; NULL when none is left. */
 const char *hc_http_list_next(const char **v, const char *end, size_t *n);
 
+/* Most bytes of trailer fields a chunked body may end with (Go's default header cap). */
+#define HC_HTTP_PARSE_TRAILER_MAX (1u << 20)
+
 /* Longest request method read (RFC 9110 §9.1: any token; Go sets no limit but the head's). */
 #define HC_HTTP_PARSE_METHOD_MAX 64
 
@@ -91,7 +93,7 @@ const char *hc_http_list_next(const char **v, const char *end, size_t *n);
 typedef struct hc_http_parser {
     union {
         void *align;
-        unsigned char bytes[48];
+        unsigned char bytes[96];
     } impl;
     const hc_http_parse_cbs_t *cbs;
     void *ud;
@@ -100,17 +102,17 @@ typedef struct hc_http_parser {
     int in_message; /* between on_begin and on_message_complete */
     int paused;
     int eof_body; /* the current response's body ends when the stream does */
-    /* A chunked body's framing, checked as Go's chunked reader reads it (http-parser is
-     * built lenient): where in it the next byte is (cv, 0 outside one), the size being
-     * read or the data left of the chunk (cv_size); cv_arm: a body starts. */
+    /* A chunked body, read here as Go's chunked reader reads it (llhttp skips it): where
+     * in it the next byte is (cv, 0 outside one), the size being read or the data left
+     * of the chunk (cv_size). */
     uint64_t cv_size;
-    unsigned char cv, cv_arm;
-    /* Requests: http-parser knows a fixed list of methods, so the method is read here
-     * first and any other token is fed to it as GET, then reported as read. Every
+    unsigned char cv;
+    /* Requests: llhttp knows a fixed list of methods, so the method is read here first
+     * and any other token is fed to it as GET, then reported as read. Every
      * connection has a parser: the method's room is allocated only while needed. */
     unsigned char request;
     unsigned char method_own;   /* the current request's method is method */
-    unsigned char next_message; /* http-parser paused at a request's end to read the next */
+    unsigned char next_message; /* llhttp paused at a request's end to read the next */
     unsigned char method_len;   /* bytes of the next request's method gathered so far */
     char *method;               /* HC_HTTP_PARSE_METHOD_MAX + 1 bytes, or NULL */
 } hc_http_parser_t;

@@ -61,7 +61,7 @@ STRICT = [
     ("te_not_final_chunked", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400, True),
     ("te_gzip_only", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400, True),
     ("te_unknown", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo, chunked\r\n\r\n0\r\n\r\n", 501, True),
-    # forms this server would read as chunked but http-parser does not: refused before
+    # forms this server would read as chunked but the parser does not: refused before
     # any handler runs (a proxy would otherwise have forwarded the request without body)
     ("te_chunked_params", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;x=1\r\n\r\n0\r\n\r\n", 501, True),
     ("te_empty_element", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n0\r\n\r\n", 501, True),

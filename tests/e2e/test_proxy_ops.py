@@ -998,7 +998,7 @@ SMUGGLING = [
     ("two_hosts", b"GET / HTTP/1.1\r\nHost: ops.test\r\nHost: other.test\r\n\r\n", 400),
     ("long_request_line", b"GET /" + b"a" * (1 << 20) + b" HTTP/1.1\r\nHost: ops.test\r\n\r\n", 414),
     ("huge_headers", b"GET / HTTP/1.1\r\nHost: ops.test\r\nX-F: " + b"b" * (1 << 20) + b"\r\n\r\n", 431),
-    # HT and FF pass http-parser; the upstream request line cannot carry them (had been a
+    # HT and FF may pass the parser; the upstream request line cannot carry them (had been a
     # 502, counted against circuit breakers)
     ("tab_in_target", b"GET /a\tb HTTP/1.1\r\nHost: ops.test\r\n\r\n", 400),
     ("ff_in_query", b"GET /a?x=\x0c HTTP/1.1\r\nHost: ops.test\r\n\r\n", 400),

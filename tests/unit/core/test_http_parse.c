@@ -116,6 +116,21 @@ static const struct {
      "POST /e HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
      "chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
      0, "|begin|T=/e|F=Host|V=x|F=Transfer-Encoding|V=chunked|head|B=abcde|done"},
+    /* a chunked body read as Go reads one: blanks after a size (servers that pad it),
+     * extensions, trailer fields checked and dropped; then the next message */
+    {HC_HTTP_PARSE_RESPONSE,
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3  \r\nabc\r\n0 ;n=v\r\nX-T: "
+     "1\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+     0, "|begin|R=OK|F=Transfer-Encoding|V=chunked|head|B=abc|done|begin|R=No Content|head|done"},
+    {HC_HTTP_PARSE_REQUEST,
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\nPUT /2 "
+     "HTTP/1.1\r\n\r\n",
+     0, "|begin|T=/|F=Transfer-Encoding|V=chunked|head|B=ab|done|begin|T=/2|head|done"},
+    {HC_HTTP_PARSE_RESPONSE,
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nnot a field\r\n\r\n",
+     HC_HTTP_PARSE_ECHUNK, NULL},
+    {HC_HTTP_PARSE_RESPONSE, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab",
+     HC_HTTP_PARSE_EEOF, NULL},
     {HC_HTTP_PARSE_REQUEST, "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.0\r\n\r\n", 0,
      "|begin|T=/|F=Host|V=x|head|done|begin|T=/2|head|done"},
     {HC_HTTP_PARSE_RESPONSE, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", 0,
@@ -123,7 +138,7 @@ static const struct {
     {HC_HTTP_PARSE_RESPONSE, "HTTP/1.1 200 OK\r\n\r\nuntil close", 0,
      "|begin|R=OK|head|B=until close|done"},
     {HC_HTTP_PARSE_RESPONSE, "HTTP/1.1 204 No Content\r\n\r\n", 0, "|begin|R=No Content|head|done"},
-    /* RFC 9110 §9.1: any token is a method, in any case, known to http-parser or not */
+    /* RFC 9110 §9.1: any token is a method, in any case, known to llhttp or not */
     {HC_HTTP_PARSE_REQUEST, "BREW / HTTP/1.1\r\n\r\nget /2 HTTP/1.1\r\n\r\n", 0,
      "|begin|T=/|head|done|begin|T=/2|head|done"},
     {HC_HTTP_PARSE_REQUEST, "\r\nX-MY_METHOD /q HTTP/1.1\r\n\r\n", 0, "|begin|T=/q|head|done"},
@@ -141,7 +156,7 @@ static const struct {
      HC_HTTP_PARSE_ETRANSFER_ENCODING, NULL},
     {HC_HTTP_PARSE_REQUEST, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
      HC_HTTP_PARSE_ECHUNK, NULL},
-    /* http-parser lets spaces into field names; the server's token check rejects them */
+    /* the parser lets spaces into field names; the server's token check rejects them */
     {HC_HTTP_PARSE_REQUEST, "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", 0,
      "|begin|T=/|F=Bad Name|V=x|head|done"},
     {HC_HTTP_PARSE_REQUEST, "GET / HTTP/1.1\r\nBad\x01: x\r\n\r\n", HC_HTTP_PARSE_ESYNTAX, NULL},
@@ -281,6 +296,25 @@ static void test_callback_failure_reported(void **state)
     assert_int_equal(hc_http_parse_execute(&p, in, sizeof(in) - 1), 0);
 }
 
+/* Trailer fields are dropped, but read only up to HC_HTTP_PARSE_TRAILER_MAX bytes. */
+static void test_trailer_section_bounded(void **state)
+{
+    static const char head[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+    static const char line[] = "X-Trailer: 0123456789abcdef0123456789abcdef0123456789\r\n";
+    seen_t s = {0};
+    hc_http_parser_t p;
+    hc_http_parse_init(&p, HC_HTTP_PARSE_RESPONSE, &cbs, &s);
+    assert_int_equal(hc_http_parse_execute(&p, head, sizeof(head) - 1), sizeof(head) - 1);
+    size_t fed = 0;
+    while (!hc_http_parse_error(&p) && fed <= HC_HTTP_PARSE_TRAILER_MAX) {
+        hc_http_parse_execute(&p, line, sizeof(line) - 1);
+        fed += sizeof(line) - 1;
+    }
+    assert_int_equal(hc_http_parse_error(&p), HC_HTTP_PARSE_ECHUNK);
+    assert_true(fed > HC_HTTP_PARSE_TRAILER_MAX - sizeof(line));
+    assert_null(strstr(s.log, "done"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_upgrade_stops_at_end_of_head),
         cmocka_unit_test(test_boundary_and_skip_body),
         cmocka_unit_test(test_callback_failure_reported),
+        cmocka_unit_test(test_trailer_section_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
