@@ -21,7 +21,7 @@ void hc_buf_free(hc_buf_t *b)
     b->len = b->cap = 0;
 }
 
-int hc_buf_reserve(hc_buf_t *b, size_t n)
+int hc_buf_grow(hc_buf_t *b, size_t n)
 {
     /* Checked before adding: len + n + 1 must neither wrap nor pass max. */
     if (n > SIZE_MAX - 1 - b->len || (b->max && b->len + n > b->max))
@@ -36,17 +36,6 @@ int hc_buf_reserve(hc_buf_t *b, size_t n)
         cap = b->max + 1;
     b->base = hc_realloc(b->base, cap);
     b->cap = cap;
-    return 0;
-}
-
-int hc_buf_append(hc_buf_t *b, const void *p, size_t n)
-{
-    if (hc_buf_reserve(b, n))
-        return -ENOBUFS;
-    if (n)
-        memcpy(b->base + b->len, p, n);
-    b->len += n;
-    b->base[b->len] = '\0';
     return 0;
 }
 

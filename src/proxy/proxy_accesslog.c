@@ -300,7 +300,7 @@ static void subject_attr(hc_buf_t *out, const X509_NAME_ENTRY *e, int known, con
     if (out->len)
         hc_buf_puts(out, sep);
     if (known < 0) {
-        char oid[128], hex[8];
+        char oid[128], hex[12];
         OBJ_obj2txt(oid, sizeof(oid), X509_NAME_ENTRY_get_object(e), 1);
         int printable = 1;
         for (int i = 0; i < n; i++)
