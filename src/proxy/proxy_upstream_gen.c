@@ -101,7 +101,8 @@ int up_server_ok(const up_server_t *s, int ignore_passive)
 {
     if (atomic_load(&s->active->active_down))
         return 0;
-    return ignore_passive || atomic_load(&s->passive->down_until) <= proxy_health_now_ms();
+    uint64_t until = atomic_load(&s->passive->down_until); /* 0: never taken out */
+    return ignore_passive || !until || until <= proxy_health_now_ms();
 }
 
 /* "http://h:p/x" -> "h:p" (ServiceAddr); the default port when none is given. */
