@@ -31,8 +31,8 @@ enum {
     FREE_FWD_MAX = 64,            /* finished forwards kept per manager for reuse */
     STORE_KEEP = 16 * 1024,       /* field store capacity a recycled forward keeps */
     UPSTREAM_HEAD_MAX = 1 << 20,  /* response header section taken from a server */
-    SPLICE_MIN = 16 * 1024,       /* body bytes left worth splicing rather than copying */
-    LARGE_BODY = 48 * 1024,       /* a body worth a small head read (HC_HCLI_READ_SMALL) */
+    SPLICE_MIN = 768 * 1024,      /* body bytes left worth splicing (see splice_maybe) */
+    LARGE_BODY = 784 * 1024,      /* SPLICE_MIN after a small head read (READ_SMALL) */
     PIPE_SIZE = 256 * 1024,       /* asked of the splice pipe: one move for most bodies */
     CONTINUE_MS = 1000,           /* a server's 100 Continue awaited (Traefik's transport) */
     MIRRORS_IN_FLIGHT_MAX = 1024, /* mirrored copies in flight per manager: more are dropped */
@@ -380,7 +380,11 @@ static int pipe_ready(proxy_upstream_t *up)
 }
 
 /* Called after the body bytes that came with the head: takes the rest off the upstream
- * connection when it is large and nothing transforms it. */
+ * connection when it is large and nothing transforms it. Large means SPLICE_MIN bytes
+ * left: below, one read into the 256 KiB buffer and a writev from there cost no more CPU
+ * per response (measured, one core: 64 KB a tie at 24.3 µs, 512 KB 131 against 138),
+ * and the client reads the copied segments faster (a 64 KB body: 26,700 responses/s
+ * against 25,700); a 1 MB body costs 226 µs spliced against 307 copied. */
 static void splice_maybe(proxy_fwd_t *f)
 {
     f->splice_ok = 0; /* one look per response */
