@@ -347,8 +347,8 @@ static int hdrs_index(hc_http_client_req_t *r)
             v[--vl] = '\0';
         h->value = v;
         h->value_len = vl;
-        if (hc_hcli_token_len(h->name) != h->name_len)
-            rc = -EBADMSG;
+        if (!h->name_len || hc_hcli_token_len(h->name) != h->name_len)
+            rc = -EBADMSG; /* ": x" too, as Go's "malformed MIME header line" */
     }
     r->res.headers = r->hv;
     return rc;

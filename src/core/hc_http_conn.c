@@ -325,6 +325,8 @@ static void parse_failed(hc_http_conn_t *c)
     int e = hc_http_parse_error(&c->parser);
     if (c->err_status)
         hc_http_conn_fail(c, c->err_status, c->err_msg);
+    else if (e == HC_HTTP_PARSE_EHEADER_SIZE)
+        hc_http_conn_fail(c, 431, "header section too large");
     else if (e == HC_HTTP_PARSE_ECALLBACK)
         hc_http_conn_close_after_write(c);
     else

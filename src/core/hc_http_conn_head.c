@@ -207,7 +207,9 @@ static int cb_value(void *ud, const char *at, size_t len)
 static int te_check(hc_http_conn_t *c, const char *v, size_t n, int *last_chunked, int *other)
 {
     static const char *known[] = {"gzip", "x-gzip", "deflate", "compress", "x-compress"};
-    size_t i = 0;
+    size_t i = 0, commas = 0, codings = 0;
+    for (size_t k = 0; k < n; k++)
+        commas += v[k] == ',';
     while (i < n) {
         while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
             i++;
@@ -219,6 +221,7 @@ static int te_check(hc_http_conn_t *c, const char *v, size_t n, int *last_chunke
             i++;
         if (!tl)
             continue;
+        codings++;
         if (*last_chunked) /* chunked must be the final coding, applied once */
             return reject(c, 400, "chunked is not the final transfer coding");
         if (tl == 7 && !strncasecmp(v + s, "chunked", 7)) {
@@ -232,6 +235,10 @@ static int te_check(hc_http_conn_t *c, const char *v, size_t n, int *last_chunke
             return reject(c, 501, "unknown transfer coding");
         (*other)++;
     }
+    /* an empty element (",chunked", "chunked,"): Go's server takes one value that is
+     * exactly "chunked", so a front proxy may read these either way: 501 */
+    if (codings && commas + 1 != codings)
+        return reject(c, 501, "unsupported transfer encoding");
     return 0;
 }
 

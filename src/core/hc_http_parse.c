@@ -15,6 +15,8 @@ _Static_assert(sizeof(llhttp_t) <= sizeof(((hc_http_parser_t *)0)->impl.bytes),
 
 #define LL(p) ((llhttp_t *)(void *)(p)->impl.bytes)
 
+enum { LF_UNKNOWN, LF_CRLF, LF_BARE }; /* hc_http_parser_t.lf */
+
 static hc_http_parser_t *self_of(llhttp_t *ll)
 {
     return ll->data;
@@ -34,6 +36,7 @@ static int on_message_begin(llhttp_t *ll)
 {
     hc_http_parser_t *p = self_of(ll);
     p->in_message = 1;
+    p->in_body = 0;
     p->eof_body = 0;
     if (p->cbs->on_begin && p->cbs->on_begin(p->ud) < 0)
         return -1;
@@ -170,7 +173,9 @@ static size_t chunked_walk(hc_http_parser_t *p, const char *q, size_t n, int del
             p->cv = p->cv == CV_DATA_CR ? CV_DATA_LF : CV_SIZE0;
             break;
         case CV_TLINE0:
-            if (c == '\r' || c == '\n')
+            if ((c == ' ' || c == '\t') && p->cv_size > 1) /* obs-fold: the value goes on */
+                p->cv = CV_TVALUE;
+            else if (c == '\r' || c == '\n')
                 p->cv = c == '\r' ? CV_END_LF : CV_OFF;
             else if (hc_http_tchar[c])
                 p->cv = CV_TNAME;
@@ -234,6 +239,13 @@ static int on_headers_complete(llhttp_t *ll)
         .content_length = -1,
         .upgrade = ll->upgrade,
     };
+    p->in_body = 1;
+    if ((ll->flags & F_CONTENT_LENGTH) && ll->content_length > INT64_MAX) {
+        /* Go reads a length as ParseUint(v, 10, 63): past it, no knowable length */
+        p->error = HC_HTTP_PARSE_ECONTENT_LENGTH;
+        p->reason = "Content-Length out of range";
+        return -1;
+    }
     if ((ll->flags & F_CONTENT_LENGTH) && !h.chunked)
         h.content_length = (int64_t)ll->content_length;
     int rc = p->cbs->on_headers_complete ? p->cbs->on_headers_complete(p->ud, &h) : 0;
@@ -268,6 +280,9 @@ static int on_headers_complete(llhttp_t *ll)
 static int message_end(hc_http_parser_t *p)
 {
     p->in_message = 0;
+    p->in_body = 0;
+    p->lf = LF_UNKNOWN;
+    p->head_bytes = 0;
     int rc = p->cbs->on_message_complete ? p->cbs->on_message_complete(p->ud) : 0;
     if (rc < 0)
         return -1;
@@ -316,6 +331,9 @@ void hc_http_parse_init(hc_http_parser_t *p, hc_http_parse_mode_t mode,
      * on_headers_complete; llhttp lets every form through instead of failing it alone. */
     else
         llhttp_set_lenient_transfer_encoding(LL(p), 1);
+    /* Any HTTP/d.d is read (1.2, 3.0): the caller judges the version (a server answers
+     * 505 to one whose major is not 1), as Go reads it; llhttp would fail it alone. */
+    LL(p)->lenient_flags |= LENIENT_VERSION;
     p->request = mode == HC_HTTP_PARSE_REQUEST;
     p->cbs = cbs;
     p->ud = ud;
@@ -356,6 +374,8 @@ static int map_errno(llhttp_errno_t e)
 /* Runs llhttp over len bytes; returns how many it used and records a failure. */
 static size_t run(hc_http_parser_t *p, const char *data, size_t len)
 {
+    if (llhttp_get_errno(LL(p)) != HPE_OK) /* paused: nothing is read until resumed */
+        return 0;
     llhttp_errno_t e = llhttp_execute(LL(p), data, len);
     if (e == HPE_OK)
         return len;
@@ -501,6 +521,45 @@ static size_t method_read(hc_http_parser_t *p, const char *data, size_t len)
     return i;
 }
 
+/* Feeds llhttp len bytes at data; returns the bytes used. A head whose first line ends in
+ * a bare LF has each of its bare LFs fed as CRLF (RFC 9112 §2.2 lets a recipient take LF
+ * as a line's end, and Go does; llhttp 8 takes it only after the request line). The
+ * first line decides, so the common CRLF head costs one memchr. */
+static size_t feed(hc_http_parser_t *p, const char *data, size_t len)
+{
+    int in_head = !p->in_body;
+    size_t used = 0;
+    while (used < len && !p->in_body && p->lf != LF_CRLF) {
+        const char *d = data + used, *lf = memchr(d, '\n', len - used);
+        if (!lf)
+            break;
+        int cr = lf > d ? lf[-1] == '\r' : used ? 0 : p->last_cr;
+        if (p->lf == LF_UNKNOWN) {
+            p->lf = cr ? LF_CRLF : LF_BARE;
+            if (cr)
+                break;
+        }
+        size_t k = (size_t)(lf - d) + (cr ? 1 : 0); /* a CRLF goes through whole */
+        size_t n = run(p, d, k);
+        used += n;
+        if (n < k || llhttp_get_errno(LL(p)) != HPE_OK)
+            break; /* paused, failed or upgraded */
+        if (cr)
+            continue;
+        if (run(p, "\r\n", 2) != 2)
+            break;
+        used++;
+    }
+    if (used < len && llhttp_get_errno(LL(p)) == HPE_OK && !p->error)
+        used += run(p, data + used, len - used);
+    p->last_cr = used && data[used - 1] == '\r';
+    if (in_head && !p->in_body && !p->error && (p->head_bytes += used) > HC_HTTP_PARSE_HEAD_MAX) {
+        p->error = HC_HTTP_PARSE_EHEADER_SIZE;
+        p->reason = "header section too large";
+    }
+    return used;
+}
+
 /* The stream ended: completes a response delimited by the close, or fails a message cut
  * short. */
 static void finish(hc_http_parser_t *p)
@@ -540,7 +599,7 @@ size_t hc_http_parse_execute(hc_http_parser_t *p, const char *data, size_t len)
                 return used;
         }
         if (p->cv == CV_OFF) {
-            used += run(p, data + used, len - used);
+            used += feed(p, data + used, len - used);
             if (p->error)
                 return used;
             if (p->cv != CV_OFF) /* paused where a chunked body starts */

@@ -59,6 +59,7 @@ typedef struct hc_http_parse_cbs {
 enum {
     HC_HTTP_PARSE_OK = 0,
     HC_HTTP_PARSE_ECALLBACK,          /* a callback returned a negative value */
+    HC_HTTP_PARSE_EHEADER_SIZE,       /* more than HC_HTTP_PARSE_HEAD_MAX bytes of head */
     HC_HTTP_PARSE_ECONTENT_LENGTH,    /* invalid, repeated-different or CL with TE */
     HC_HTTP_PARSE_ETRANSFER_ENCODING, /* request TE whose final coding is not chunked */
     HC_HTTP_PARSE_ECHUNK,             /* malformed chunk size or chunk framing */
@@ -83,6 +84,10 @@ int hc_http_list_has(const char *v, size_t n, const char *token);
  *  (blanks around it trimmed) in *n, *v moved past it; NULL when none is left. */
 const char *hc_http_list_next(const char **v, const char *end, size_t *n);
 
+/* The parser's own backstop on a head's bytes (blank lines before it and blanks in it
+ * included, which reach no callback); callers enforce their own, smaller limits. */
+#define HC_HTTP_PARSE_HEAD_MAX (16u << 20)
+
 /* Most bytes of trailer fields a chunked body may end with (Go's default header cap). */
 #define HC_HTTP_PARSE_TRAILER_MAX (1u << 20)
 
@@ -100,6 +105,11 @@ typedef struct hc_http_parser {
     int error;
     const char *reason;
     int in_message; /* between on_begin and on_message_complete */
+    int in_body;    /* past on_headers_complete (until the message ends) */
+    /* A head's line ends: HC_HTTP_PARSE_LF_* as its first line ended; after a bare LF,
+     * its bare LFs are fed to llhttp as CRLF. last_cr: the last byte fed was CR. */
+    unsigned char lf, last_cr;
+    uint64_t head_bytes; /* fed while a head was read, against HC_HTTP_PARSE_HEAD_MAX */
     int paused;
     int eof_body; /* the current response's body ends when the stream does */
     /* A chunked body, read here as Go's chunked reader reads it (llhttp skips it): where

@@ -65,6 +65,14 @@ STRICT = [
     # any handler runs (a proxy would otherwise have forwarded the request without body)
     ("te_chunked_params", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;x=1\r\n\r\n0\r\n\r\n", 501, True),
     ("te_empty_element", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n0\r\n\r\n", 501, True),
+    ("te_leading_comma", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n0\r\n\r\n", 501, True),
+    # Go reads a length as ParseUint(v, 10, 63): past it the body's end is unknowable
+    ("cl_past_int63", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775808\r\n\r\nGET /x HTTP/1.1\r\n\r\n", 400, True),
+    ("cl_past_uint64", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\nGET /x HTTP/1.1\r\n\r\n", 400, True),
+    # RFC 9112 §2.2: a bare LF ends a line, as Go reads it; any HTTP/1.x is served
+    ("bare_lf_head_ok", b"GET /fixed HTTP/1.1\nHost: a\nX-A: b\n\n", 200, False),
+    ("http_1_2_ok", b"GET /fixed HTTP/1.2\r\nHost: a\r\n\r\n", 200, False),
+    ("http_3_0", b"GET /fixed HTTP/3.0\r\nHost: a\r\n\r\n", 505, True),
     # RFC 9110 §10.1.1, as Go's server: an expectation other than 100-continue fails
     ("expect_unknown", b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: foo\r\nContent-Length: 1\r\n\r\nx", 417, True),
     ("expect_unknown_http10", b"GET /fixed HTTP/1.0\r\nExpect: bar\r\n\r\n", 417, True),

@@ -131,6 +131,22 @@ static const struct {
      HC_HTTP_PARSE_ECHUNK, NULL},
     {HC_HTTP_PARSE_RESPONSE, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab",
      HC_HTTP_PARSE_EEOF, NULL},
+    /* a folded trailer line goes on the field before it */
+    {HC_HTTP_PARSE_RESPONSE,
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-T: a\r\n b\r\n\r\n", 0,
+     "|begin|R=OK|F=Transfer-Encoding|V=chunked|head|B=a|done"},
+    /* RFC 9112 §2.2: bare LF line ends, read as Go reads them; any HTTP/d.d */
+    {HC_HTTP_PARSE_REQUEST, "GET / HTTP/1.1\nHost: x\nX-Y: z\n\nGET /2 HTTP/1.2\r\n\r\n", 0,
+     "|begin|T=/|F=Host|V=x|F=X-Y|V=z|head|done|begin|T=/2|head|done"},
+    {HC_HTTP_PARSE_RESPONSE, "HTTP/1.0 200 OK\nContent-Length: 2\nX-Lf: 1\n\nok", 0,
+     "|begin|R=OK|F=Content-Length|V=2|F=X-Lf|V=1|head|B=ok|done"},
+    {HC_HTTP_PARSE_RESPONSE, "HTTP/3.0 200 OK\r\nContent-Length: 0\r\n\r\n", 0,
+     "|begin|R=OK|F=Content-Length|V=0|head|done"},
+    /* Go reads a length as ParseUint(v, 10, 63) */
+    {HC_HTTP_PARSE_REQUEST, "POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n",
+     HC_HTTP_PARSE_ECONTENT_LENGTH, NULL},
+    {HC_HTTP_PARSE_REQUEST, "POST / HTTP/1.1\r\nContent-Length: 9223372036854775808\r\n\r\n",
+     HC_HTTP_PARSE_ECONTENT_LENGTH, NULL},
     {HC_HTTP_PARSE_REQUEST, "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.0\r\n\r\n", 0,
      "|begin|T=/|F=Host|V=x|head|done|begin|T=/2|head|done"},
     {HC_HTTP_PARSE_RESPONSE, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", 0,
@@ -315,6 +331,32 @@ static void test_trailer_section_bounded(void **state)
     assert_null(strstr(s.log, "done"));
 }
 
+/* llhttp has no head limit: the parser's own backstop ends a head past
+ * HC_HTTP_PARSE_HEAD_MAX bytes, blanks and blank lines (which reach no callback) too. */
+static void test_head_backstop(void **state)
+{
+    static char piece[64 * 1024];
+    memset(piece, ' ', sizeof(piece));
+    for (int blank_lines = 0; blank_lines < 2; blank_lines++) {
+        seen_t s = {0};
+        hc_http_parser_t p;
+        hc_http_parse_init(&p, HC_HTTP_PARSE_RESPONSE, &cbs, &s);
+        static const char head[] = "HTTP/1.1 200 OK\r\nX-Long:";
+        if (blank_lines)
+            for (size_t i = 0; i < sizeof(piece); i += 2)
+                memcpy(piece + i, "\r\n", 2);
+        else
+            hc_http_parse_execute(&p, head, sizeof(head) - 1);
+        size_t fed = 0;
+        while (!hc_http_parse_error(&p) && fed <= HC_HTTP_PARSE_HEAD_MAX) {
+            hc_http_parse_execute(&p, piece, sizeof(piece));
+            fed += sizeof(piece);
+        }
+        assert_int_equal(hc_http_parse_error(&p), HC_HTTP_PARSE_EHEADER_SIZE);
+        assert_true(fed >= HC_HTTP_PARSE_HEAD_MAX - 2 * sizeof(piece));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_boundary_and_skip_body),
         cmocka_unit_test(test_callback_failure_reported),
         cmocka_unit_test(test_trailer_section_bounded),
+        cmocka_unit_test(test_head_backstop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
