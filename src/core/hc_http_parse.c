@@ -275,26 +275,24 @@ static int on_headers_complete(llhttp_t *ll)
     return 0;
 }
 
-/* A message's end: the caller's on_message_complete. Returns 0 to go on, HPE_PAUSED when
- * llhttp must stop here, -1 on failure. */
+/* A message's end: the caller's on_message_complete. Returns HPE_PAUSED (llhttp stops
+ * here: hc_http_parse_execute reads the next message's method and line ends afresh, or
+ * the caller paused) or -1 on failure. */
 static int message_end(hc_http_parser_t *p)
 {
     p->in_message = 0;
     p->in_body = 0;
     p->lf = LF_UNKNOWN;
+    p->last_cr = 0;
     p->head_bytes = 0;
     int rc = p->cbs->on_message_complete ? p->cbs->on_message_complete(p->ud) : 0;
     if (rc < 0)
         return -1;
-    if (rc == HC_HTTP_PARSE_PAUSE) {
+    if (rc == HC_HTTP_PARSE_PAUSE)
         p->paused = 1;
-        return HPE_PAUSED;
-    }
-    if (p->request) { /* back to hc_http_parse_execute for the next method */
+    else
         p->next_message = 1;
-        return HPE_PAUSED;
-    }
-    return 0;
+    return HPE_PAUSED;
 }
 
 static int on_message_complete(llhttp_t *ll)
@@ -529,11 +527,19 @@ static size_t feed(hc_http_parser_t *p, const char *data, size_t len)
 {
     int in_head = !p->in_body;
     size_t used = 0;
+    if (!p->in_message) /* empty lines before a message (RFC 9112 §2.2) decide nothing */
+        while (used < len && (data[used] == '\r' || data[used] == '\n'))
+            used++;
+    if (used) {
+        size_t n = run(p, data, used);
+        if (n < used)
+            return n;
+    }
     while (used < len && !p->in_body && p->lf != LF_CRLF) {
         const char *d = data + used, *lf = memchr(d, '\n', len - used);
         if (!lf)
             break;
-        int cr = lf > d ? lf[-1] == '\r' : used ? 0 : p->last_cr;
+        int cr = lf > d ? lf[-1] == '\r' : used ? data[used - 1] == '\r' : p->last_cr;
         if (p->lf == LF_UNKNOWN) {
             p->lf = cr ? LF_CRLF : LF_BARE;
             if (cr)
@@ -553,7 +559,8 @@ static size_t feed(hc_http_parser_t *p, const char *data, size_t len)
     if (used < len && llhttp_get_errno(LL(p)) == HPE_OK && !p->error)
         used += run(p, data + used, len - used);
     p->last_cr = used && data[used - 1] == '\r';
-    if (in_head && !p->in_body && !p->error && (p->head_bytes += used) > HC_HTTP_PARSE_HEAD_MAX) {
+    if (in_head && !p->in_body && !p->next_message && !p->paused && !p->error &&
+        (p->head_bytes += used) > HC_HTTP_PARSE_HEAD_MAX) { /* no message ended here */
         p->error = HC_HTTP_PARSE_EHEADER_SIZE;
         p->reason = "header section too large";
     }
@@ -608,22 +615,16 @@ size_t hc_http_parse_execute(hc_http_parser_t *p, const char *data, size_t len)
             used += chunked_read(p, data + used, len - used);
             if (p->error || p->cv != CV_OFF)
                 return used;
-            int rc = message_end(p);
-            if (rc < 0) {
+            if (message_end(p) < 0) {
                 p->error = HC_HTTP_PARSE_ECALLBACK;
                 p->reason = "a callback failed";
                 return used;
             }
-            if (rc == 0) { /* a response: the next one follows */
-                llhttp_resume(LL(p));
-                if (used == len)
-                    return used;
-                continue;
-            }
         }
         if (!p->next_message)
             return used;
-        /* a request ended and the caller goes on: the next one's method is read here */
+        /* a message ended and the caller goes on: the next one's method and line ends are
+         * read here */
         p->next_message = 0;
         llhttp_resume(LL(p));
         if (used == len || LL(p)->upgrade)

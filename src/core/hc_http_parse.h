@@ -122,7 +122,7 @@ typedef struct hc_http_parser {
      * connection has a parser: the method's room is allocated only while needed. */
     unsigned char request;
     unsigned char method_own;   /* the current request's method is method */
-    unsigned char next_message; /* llhttp paused at a request's end to read the next */
+    unsigned char next_message; /* llhttp paused at a message's end to read the next */
     unsigned char method_len;   /* bytes of the next request's method gathered so far */
     char *method;               /* HC_HTTP_PARSE_METHOD_MAX + 1 bytes, or NULL */
 } hc_http_parser_t;

@@ -142,6 +142,13 @@ static const struct {
      "|begin|R=OK|F=Content-Length|V=2|F=X-Lf|V=1|head|B=ok|done"},
     {HC_HTTP_PARSE_RESPONSE, "HTTP/3.0 200 OK\r\nContent-Length: 0\r\n\r\n", 0,
      "|begin|R=OK|F=Content-Length|V=0|head|done"},
+    /* each message's own first line decides, not the one before nor empty lines */
+    {HC_HTTP_PARSE_RESPONSE,
+     "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\nContent-Length: 2\n\nok", 0,
+     "|begin|R=Continue|head|done|begin|R=OK|F=Content-Length|V=2|head|B=ok|done"},
+    {HC_HTTP_PARSE_REQUEST,
+     "\r\nPOST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nok\r\nGET /b HTTP/1.1\nHost: a\n\n", 0,
+     "|begin|T=/a|F=Content-Length|V=2|head|B=ok|done|begin|T=/b|F=Host|V=a|head|done"},
     /* Go reads a length as ParseUint(v, 10, 63) */
     {HC_HTTP_PARSE_REQUEST, "POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n",
      HC_HTTP_PARSE_ECONTENT_LENGTH, NULL},
@@ -355,6 +362,19 @@ static void test_head_backstop(void **state)
         assert_int_equal(hc_http_parse_error(&p), HC_HTTP_PARSE_EHEADER_SIZE);
         assert_true(fed >= HC_HTTP_PARSE_HEAD_MAX - 2 * sizeof(piece));
     }
+    /* a whole message larger than it, in one piece, is no head past it */
+    static const char head[] = "POST / HTTP/1.1\r\nContent-Length: 17825792\r\n\r\n";
+    size_t n = sizeof(head) - 1 + 17825792;
+    char *big = hc_malloc(n);
+    memcpy(big, head, sizeof(head) - 1);
+    memset(big + sizeof(head) - 1, 'x', n - (sizeof(head) - 1));
+    seen_t s = {0};
+    hc_http_parser_t p;
+    hc_http_parse_init(&p, HC_HTTP_PARSE_REQUEST, &cbs, &s);
+    assert_int_equal(hc_http_parse_execute(&p, big, n), n);
+    assert_int_equal(hc_http_parse_error(&p), 0);
+    assert_int_equal(hc_http_parse_at_boundary(&p), 1); /* the message ended */
+    hc_free(big);
 }
 
 int main(void)
