@@ -295,8 +295,6 @@ static int hdr_piece(hc_http_client_req_t *r, int is_value, const char *at, size
 {
     if (r->done)
         return -1;
-    if (r->have_res) /* trailer fields of a chunked body: not passed on */
-        return 0;
     hc_buf_t *b = &r->hdrs;
     size_t sep = is_value != r->in_value && (is_value || b->len); /* the NUL before */
     r->n_values += is_value && !r->in_value;

@@ -2,9 +2,10 @@
  * node-llhttp package ships. This file is the only one that includes llhttp.h: swapping
  * the parser means rewriting this file alone. llhttp has no head limit of its own; the
  * configured limits are enforced before it, by the server's head scan and the client's
- * header cap. */
+ * header cap, and HC_HTTP_PARSE_HEAD_MAX here is the backstop. */
 #include "core/hc_http_parse.h"
 #include "core/hc_alloc.h"
+#include "core/hc_buf.h"
 
 #include <llhttp.h>
 #include <string.h>
@@ -94,13 +95,6 @@ enum {
     CV_END_LF, /* the last line's LF */
 };
 
-static int hex_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9'                     ? c - '0'
-           : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10
-                                                    : -1;
-}
-
 static size_t chunked_fail(hc_http_parser_t *p, const char *why, size_t at)
 {
     p->error = HC_HTTP_PARSE_ECHUNK;
@@ -125,7 +119,7 @@ static size_t chunked_walk(hc_http_parser_t *p, const char *q, size_t n, int del
         switch (p->cv) {
         case CV_SIZE0:
         case CV_SIZE:
-            if ((h = hex_digit(c)) >= 0) {
+            if ((h = hc_hex_digit(c)) >= 0) {
                 if (p->cv_size >> 59)
                     return chunked_fail(p, "invalid chunk: its size is too large", i);
                 p->cv_size = p->cv_size << 4 | (unsigned)h;
