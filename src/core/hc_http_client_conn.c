@@ -3,6 +3,7 @@
  * the keep-alive pool of idle connections per origin with its idle timeout. */
 #include "core/hc_alloc.h"
 #include "core/hc_http_client_int.h"
+#include "core/hc_sock.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -34,6 +35,7 @@ struct hc_hcli_conn {
     int port;
     hc_tls_conn_t *tls;
     uv_tcp_t tcp;
+    int fd;              /* tcp's socket once connected (hc_sock reads and writes it) */
     uv_timer_t timer;    /* idle timeout while pooled; deferred TLS drain while active */
     unsigned max_idle;   /* pooled beside at most max_idle - 1 others of its key */
     uint64_t idle_ms;    /* closed after this long pooled; UINT64_MAX = never */
@@ -216,7 +218,7 @@ static int conn_send_raw(hc_hcli_conn_t *c, const char *data, size_t len)
     if (!len)
         return 0;
     uv_buf_t now = uv_buf_init((char *)data, (unsigned)len);
-    int n = c->inflight ? UV_EAGAIN : uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
+    ssize_t n = c->inflight ? UV_EAGAIN : hc_sock_send(c->fd, &now, 1);
     if (n < 0 && n != UV_EAGAIN)
         return n;
     if (n > 0) {
@@ -282,15 +284,6 @@ int hc_hcli_conn_reused(const hc_hcli_conn_t *c)
 
 /* ---- reading -------------------------------------------------------------------- */
 
-static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    hc_hcli_conn_t *c = h->data;
-    /* watching: no buffer, so libuv reports readability as UV_ENOBUFS without reading */
-    *buf = uv_buf_init(c->cl->rbuf, c->watch         ? 0
-                                    : c->small_reads ? HC_HCLI_READ_SMALL
-                                                     : sizeof(c->cl->rbuf));
-}
-
 void hc_hcli_conn_read_mode(hc_hcli_conn_t *c, int small, int watch)
 {
     c->small_reads = small && !c->tls;
@@ -299,8 +292,7 @@ void hc_hcli_conn_read_mode(hc_hcli_conn_t *c, int small, int watch)
 
 int hc_hcli_conn_fd(const hc_hcli_conn_t *c)
 {
-    uv_os_fd_t fd;
-    return c->tls || uv_fileno((const uv_handle_t *)&c->tcp, &fd) ? -1 : fd;
+    return c->tls ? -1 : c->fd;
 }
 
 int hc_hcli_conn_quiet(const hc_hcli_conn_t *c)
@@ -364,19 +356,11 @@ static void conn_read_tls(hc_hcli_conn_t *c, const char *data, size_t len)
     conn_drain_tls(c);
 }
 
-static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* nread bytes are in the client's read buffer, or the read failed (UV_EOF at the end). */
+static void conn_got(hc_hcli_conn_t *c, ssize_t nread)
 {
-    hc_hcli_conn_t *c = s->data;
-    if (nread == 0 || c->state == CONN_CLOSED)
-        return;
-    if (nread == UV_ENOBUFS && c->watch) {
-        if (c->ev->on_readable)
-            c->ev->on_readable(c->owner);
-        return;
-    }
     if (nread == UV_EOF && c->state == CONN_ACTIVE && c->ev->on_eof) {
         c->eof = 1; /* a tunnel: the other direction may go on */
-        uv_read_stop((uv_stream_t *)&c->tcp);
         c->ev->on_eof(c->owner);
         return;
     }
@@ -389,9 +373,35 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (c->tls)
-        conn_read_tls(c, buf->base, (size_t)nread);
+        conn_read_tls(c, c->cl->rbuf, (size_t)nread);
     else
-        c->ev->on_data(c->owner, buf->base, (size_t)nread);
+        c->ev->on_data(c->owner, c->cl->rbuf, (size_t)nread);
+}
+
+/* The socket is readable (UV_ENOBUFS from hc_sock_alloc_none). A watching owner is told
+ * so and reads it itself; otherwise it is read, again while reads fill the buffer, as
+ * libuv's own reads do. */
+static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    hc_hcli_conn_t *c = s->data;
+    (void)nread;
+    (void)buf;
+    for (int count = 32; count > 0 && c->state != CONN_CLOSED && !c->paused && !c->eof; count--) {
+        if (c->watch) {
+            if (c->ev->on_readable)
+                c->ev->on_readable(c->owner);
+            return;
+        }
+        size_t want = c->small_reads ? HC_HCLI_READ_SMALL : sizeof(c->cl->rbuf);
+        ssize_t n = hc_sock_recv(c->fd, c->cl->rbuf, want);
+        if (n == UV_EAGAIN)
+            return;
+        if (n < 0)
+            uv_read_stop(s); /* as libuv stops reading at the end or an error */
+        conn_got(c, n);
+        if (n < (ssize_t)want)
+            return;
+    }
 }
 
 static void conn_resume_tls(uv_timer_t *t)
@@ -408,7 +418,7 @@ void hc_hcli_conn_pause(hc_hcli_conn_t *c, int paused)
         uv_read_stop((uv_stream_t *)&c->tcp);
         return;
     }
-    uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
+    uv_read_start((uv_stream_t *)&c->tcp, hc_sock_alloc_none, conn_read);
     if (c->tls) { /* records already decrypted inside OpenSSL wait for no socket event */
         c->idle_armed = 0;
         uv_timer_start(&c->timer, conn_resume_tls, 0, 0);
@@ -474,7 +484,8 @@ static void conn_connected(uv_connect_t *req, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
+    c->fd = hc_sock_fd(&c->tcp);
+    uv_read_start((uv_stream_t *)&c->tcp, hc_sock_alloc_none, conn_read);
     if (!c->tls) {
         conn_ready(c);
         return;
@@ -533,6 +544,7 @@ hc_hcli_conn_t *hc_hcli_conn_open(hc_http_client_t *cl, const hc_hcli_target_t *
     c->key = hc_strdup(key);
     c->host = hc_strdup(t->host);
     c->port = t->port;
+    c->fd = -1;
     c->max_idle = t->max_idle < 0 ? 0 : t->max_idle ? (unsigned)t->max_idle : cl->max_idle;
     c->idle_ms = t->idle_ms ? t->idle_ms : cl->idle_ms;
     c->ev = ev;
@@ -626,7 +638,7 @@ void hc_hcli_conn_release(hc_hcli_conn_t *c)
     /* Keep reading: the server closing an idle connection must be noticed. */
     if (c->paused) {
         c->paused = 0;
-        uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
+        uv_read_start((uv_stream_t *)&c->tcp, hc_sock_alloc_none, conn_read);
     }
     c->idle_since = uv_now(cl->loop);
     if (!c->idle_armed && c->idle_ms != UINT64_MAX) {

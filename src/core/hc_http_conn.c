@@ -5,6 +5,7 @@
 #include "core/hc_http_internal.h"
 #include "core/hc_alloc.h"
 #include "core/hc_log.h"
+#include "core/hc_sock.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -88,14 +89,14 @@ static void on_write(uv_write_t *w, int status)
     hc_http_conn_flush(c);
 }
 
-/* Sends data: uv_try_write first, the rest copied to inflight for one uv_write.
+/* Sends data: straight to the socket first, the rest copied to inflight for one uv_write.
  * Returns bytes taken (all of them unless an error) or a negative errno. */
 static long send_bytes(hc_http_conn_t *c, const char *data, size_t len)
 {
     hc_http_io_t *io = c->io;
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == UV_EAGAIN || n == UV_ENOSYS)
+    ssize_t n = hc_sock_send(c->fd, &b, 1);
+    if (n == UV_EAGAIN)
         n = 0;
     if (n < 0)
         return n;
@@ -183,7 +184,7 @@ size_t hc_http_conn_write_direct(hc_http_conn_t *c, const char *data, size_t len
     if (head)
         b[nb++] = uv_buf_init(io->out.base, (unsigned)head);
     b[nb++] = uv_buf_init((char *)data, (unsigned)len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, b, nb);
+    ssize_t n = hc_sock_send(c->fd, b, nb);
     if (n <= 0)
         return 0;
     if ((size_t)n <= head) {
@@ -535,15 +536,6 @@ void hc_http_conn_close(hc_http_conn_t *c)
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    hc_http_conn_t *c = h->data;
-    (void)hint;
-    if (!c->io)
-        c->io = hc_http_io_get(c->srv);
-    *buf = uv_buf_init(c->io->rbuf, sizeof(c->io->rbuf));
-}
-
 static void on_eof(hc_http_conn_t *c)
 {
     hc_http_rq_t *rq = c->io ? &c->io->rq : NULL;
@@ -575,15 +567,14 @@ static void tls_failed(hc_http_conn_t *c)
     size_t len = hc_tls_conn_pending(c->tls, &data);
     if (len && !c->writing) {
         uv_buf_t b = uv_buf_init((char *)data, len > UINT_MAX ? UINT_MAX : (unsigned)len);
-        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        hc_sock_send(c->fd, &b, 1);
     }
     hc_http_conn_close(c);
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* nread bytes are in the read buffer, or the read failed (UV_EOF at the end). */
+static void on_bytes(hc_http_conn_t *c, ssize_t nread)
 {
-    hc_http_conn_t *c = s->data;
-    (void)buf;
     if (nread < 0) {
         if (nread == UV_EOF)
             on_eof(c);
@@ -621,6 +612,28 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     } else if (nread > 0) {
         process(c, c->io->rbuf, (size_t)nread);
     }
+}
+
+/* The socket is readable (UV_ENOBUFS from hc_sock_alloc_none): reads it into the
+ * connection's buffer, taken only now so that idle connections hold none, and again
+ * while reads fill the buffer, as libuv's own reads do. */
+static void on_readable(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    hc_http_conn_t *c = s->data;
+    (void)nread;
+    (void)buf;
+    for (int count = 32; count > 0 && !c->closing && !c->read_stopped; count--) {
+        if (!c->io)
+            c->io = hc_http_io_get(c->srv);
+        ssize_t n = hc_sock_recv(c->fd, c->io->rbuf, sizeof(c->io->rbuf));
+        if (n == UV_EAGAIN)
+            break;
+        if (n < 0)
+            uv_read_stop(s); /* as libuv stops reading at the end or an error */
+        on_bytes(c, n);
+        if (n < (ssize_t)sizeof(c->io->rbuf))
+            break;
+    }
     if (!c->closing)
         release_io_if_idle(c);
 }
@@ -631,7 +644,7 @@ void hc_http_conn_set_reading(hc_http_conn_t *c, int on)
         return;
     if (on && c->read_stopped && !c->peer_eof) {
         c->read_stopped = 0;
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        uv_read_start((uv_stream_t *)&c->tcp, hc_sock_alloc_none, on_readable);
     } else if (!on && !c->read_stopped) {
         c->read_stopped = 1;
         uv_read_stop((uv_stream_t *)&c->tcp);
@@ -656,12 +669,11 @@ void hc_http_conn_accept(hc_http_server_t *s, uv_stream_t *listener)
     uv_tcp_nodelay(&c->tcp, 1);
     uv_timer_init(s->loop, &c->timer);
     c->timer.data = c;
-    uv_os_fd_t fd;
+    c->fd = hc_sock_fd(&c->tcp);
     if (s->o.tls) {
         c->tls = hc_tls_conn_server(s->o.tls);
         c->tls_fresh = s->o.tls_plain_fallback;
-        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
-            hc_tls_conn_set_fd(c->tls, fd);
+        hc_tls_conn_set_fd(c->tls, c->fd);
     }
     hc_http_parse_init(&c->parser, HC_HTTP_PARSE_REQUEST, &hc_http_conn_parse_cbs, c);
     hc_http_conn_scan_reset(c);
@@ -672,5 +684,5 @@ void hc_http_conn_accept(hc_http_server_t *s, uv_stream_t *listener)
     s->open_handles++;
     s->stats.open_connections++;
     hc_http_conn_arm(c, s->o.header_timeout_ms);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    uv_read_start((uv_stream_t *)&c->tcp, hc_sock_alloc_none, on_readable);
 }

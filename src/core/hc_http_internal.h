@@ -102,6 +102,7 @@ struct hc_http_conn {
     hc_http_io_t *io;
     hc_tls_conn_t *tls;
     int tls_fresh; /* tls: nothing read yet (tls_plain_fallback looks at the first byte) */
+    int fd;        /* tcp's socket, read and written with hc_sock */
     const hc_http_upgrade_t *upgrade;
     unsigned closing : 1, close_after : 1, writing : 1, in_read : 1, read_stopped : 1, peer_eof : 1,
         head_phase : 1, keep_alive : 1, lingering : 1, queued : 1, shutting : 1, raw_shut : 1,
