@@ -163,6 +163,7 @@ void hc_hcli_conn_close(hc_hcli_conn_t *c)
     c->state = CONN_CLOSED;
     c->ev = NULL;
     c->owner = NULL;
+    c->fd = -1; /* libuv closes the socket now */
     if (!uv_is_closing((uv_handle_t *)&c->tcp))
         uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);

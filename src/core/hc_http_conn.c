@@ -419,6 +419,8 @@ static void process(hc_http_conn_t *c, const char *data, size_t len)
         c->upgrade->on_data(c->upgrade->ud, data, len);
         return;
     }
+    if (!c->io) /* released after the piece before (one read may decrypt to several) */
+        c->io = hc_http_io_get(c->srv);
     if (c->io->stash.len) {
         stash_add(c, data, len);
         if (!c->closing)

@@ -54,5 +54,6 @@ ssize_t hc_sock_send(int fd, const uv_buf_t *b, unsigned n)
     while (w < 0 && errno == EINTR);
     if (w > 0)
         return w;
-    return w == 0 || errno == EWOULDBLOCK ? UV_EAGAIN : -errno;
+    /* ENOBUFS: no memory for the data just now; libuv's writes wait for room then too */
+    return w == 0 || errno == EWOULDBLOCK || errno == ENOBUFS ? UV_EAGAIN : -errno;
 }

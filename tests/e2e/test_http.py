@@ -478,6 +478,35 @@ def tls_with_sni():
         shutil.rmtree(d)
 
 
+@t.test
+def tls_pipelined_past_one_record():
+    """A read whose plaintext fills more than one decrypt buffer, all of it pipelined
+    requests: each is answered, in order, and the server lives on (it used to lose its
+    buffers between two pieces of one read and crash)."""
+    d = tempfile.mkdtemp(prefix="hc-tls-")
+    try:
+        crt, key = make_cert(d, "one.test")
+        port = free_port()
+        with Proc([binary("hc_testd"), "--listen", "127.0.0.1:%d" % port, "--tls-cert", crt,
+                   "--tls-key", key]) as p:
+            wait_port(port, proc=p)
+            ctx = ssl.create_default_context(cafile=crt)
+            # 32-byte requests: the first 16 KiB record ends where a request does, so its
+            # piece leaves nothing behind, and the second record (under 16 KiB) completes
+            # in the same socket read as the first
+            n = 1000
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+                with ctx.wrap_socket(raw, server_hostname="one.test") as s:
+                    s.sendall(b"GET /fixed HTTP/1.1\r\nHost: x\r\n\r\n" * (n - 1) +
+                              b"GET /fixed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    data, closed = read_until_close(s)
+            assert closed and data.count(b"HTTP/1.1 200 ") == n, (closed, data.count(b"HTTP/1.1 200 "))
+            assert data.endswith(b"ok\n"), data[-200:]
+            assert p.stop() == 0
+    finally:
+        shutil.rmtree(d)
+
+
 try:
     t.run()
 finally:
