@@ -492,12 +492,10 @@ int hc_http_res_fd(hc_http_req_t *req)
 {
     hc_http_rq_t *rq = hc_http_rq_of(req);
     hc_http_conn_t *c = req->conn;
-    uv_os_fd_t fd;
     if (rq->res_state != RQ_RES_STARTED || rq->res_chunked || rq->res_no_body || c->tls ||
-        c->closing || !rq->res_length || c->writing || c->io->out.len ||
-        uv_fileno((uv_handle_t *)&c->tcp, &fd))
+        c->closing || !rq->res_length || c->writing || c->io->out.len)
         return -1;
-    return fd;
+    return c->fd;
 }
 
 int hc_http_res_end(hc_http_req_t *req)
@@ -554,11 +552,9 @@ void hc_http_res_abort(hc_http_req_t *req)
     /* a body delimited by the close (an HTTP/1.0 client's) would end as if complete at
      * a FIN: it ends with a reset; a length or chunks tell a short body by themselves,
      * and a reset could cost the client what it has not read yet */
-    uv_os_fd_t fd;
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    if (!rq->res_length && !rq->res_chunked && !rq->res_no_body &&
-        uv_fileno((uv_handle_t *)&req->conn->tcp, &fd) == 0)
-        (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    if (!rq->res_length && !rq->res_chunked && !rq->res_no_body)
+        (void)setsockopt(req->conn->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     hc_http_conn_close(req->conn);
 }
 
