@@ -42,9 +42,15 @@ cat "$T/cert.pem" "$T/key.pem" >"$T/both.pem"
 head -c 49152 /dev/urandom | base64 -w 0 >"$T/64k" # 65,536 characters
 chmod a+rx "$T" && chmod a+r "$T/64k" # nginx workers run as nobody when started as root
 
-# the upstream: one nginx on the wrk CPU
+# the upstream: one nginx on the wrk CPU, as cheap per request as it can be made, since
+# it shares that CPU with wrk: the 64 KB file goes out by sendfile in full segments from
+# a cached descriptor (measured: 18 % more requests/s through hearth at one core than
+# read + writev; any one of the three directives alone buys nothing to 9 %)
 up=$(free_port)
 nginx_start up "$last" 1 20000 <<CONF
+    sendfile on;
+    tcp_nopush on;
+    open_file_cache max=16;
     server {
         listen 127.0.0.1:$up;
         location = /small { default_type text/plain; return 200 "ok\n"; }
