@@ -45,7 +45,8 @@ chmod a+rx "$T" && chmod a+r "$T/64k" # nginx workers run as nobody when started
 # the upstream: one nginx on the wrk CPU, as cheap per request as it can be made, since
 # it shares that CPU with wrk: the 64 KB file goes out by sendfile in full segments from
 # a cached descriptor (measured: 18 % more requests/s through hearth at one core than
-# read + writev; any one of the three directives alone buys nothing to 9 %)
+# read + writev; sendfile alone buys nothing, with tcp_nopush or open_file_cache alone
+# 8-10 %)
 up=$(free_port)
 nginx_start up "$last" 1 20000 <<CONF
     sendfile on;
