@@ -24,6 +24,11 @@
 
 /* Bodies that middlewares write themselves (401, 429, redirects) are small. */
 #define PROXY_MW_BODY_MAX 4096u
+/* What a middleware builds from a request (a URL, a path) may grow to this: the request's
+ * head is at most 1 MiB (Go's limit, which Traefik keeps), and the rest is room for what
+ * a configured prefix or regex replacement adds. Past it the middleware answers 500
+ * (proxy_mw_resp_too_long) rather than let the request by as if it had not run. */
+#define PROXY_MW_BUILD_MAX (4u << 20)
 
 typedef struct proxy_mw_header {
     char *name; /* as received or set; compared case-insensitively (RFC 9110 §5.1) */
@@ -136,6 +141,8 @@ void proxy_mw_resp_free(proxy_mw_resp_t *resp);
 /** Sets status and a text/plain body (Content-Type and Content-Length headers too).
  *  Returns PROXY_MW_RESPOND so a middleware can `return proxy_mw_resp_text(...)`. */
 proxy_mw_verdict_t proxy_mw_resp_text(proxy_mw_resp_t *resp, int status, const char *body);
+/** Logs that what middleware `name` built passed PROXY_MW_BUILD_MAX; answers 500. */
+proxy_mw_verdict_t proxy_mw_resp_too_long(proxy_mw_resp_t *resp, const char *name);
 /** FNV-1a of s: the key hash of the shared per-source tables (rateLimit, inFlightReq). */
 uint64_t proxy_mw_hash(const char *s);
 /** Appends the len bytes at s escaped as Go's url.QueryEscape does (unreserved bytes as

@@ -9,8 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define URL_MAX 8192u
-
 typedef struct fa_cfg {
     char *address;
     int trust;
@@ -190,7 +188,7 @@ void proxy_mw_forwardauth_request_headers(const void *cfg, const proxy_mw_req_t 
     forwarded(c, req, out, "X-Forwarded-Method", req->method);
     forwarded(c, req, out, "X-Forwarded-Proto", req->scheme);
     forwarded(c, req, out, "X-Forwarded-Host", req->host);
-    hc_buf_init(&uri, URL_MAX);
+    hc_buf_init(&uri, PROXY_MW_BUILD_MAX);
     if (hc_buf_puts(&uri, req->path) == 0 && req->query)
         hc_buf_printf(&uri, "?%s", req->query);
     forwarded(c, req, out, "X-Forwarded-Uri", uri.base);
@@ -267,7 +265,7 @@ proxy_mw_verdict_t proxy_mw_forwardauth_apply(const void *cfg, proxy_mw_req_t *r
     const char *loc = proxy_mw_headers_get(&resp->headers, "Location");
     if (loc && loc[0] && !c->preserve_location) {
         hc_buf_t abs;
-        hc_buf_init(&abs, URL_MAX);
+        hc_buf_init(&abs, PROXY_MW_BUILD_MAX);
         if (proxy_mw_url_resolve(c->address, loc, &abs) == 0)
             proxy_mw_headers_set(&resp->headers, "Location", abs.base);
         hc_buf_free(&abs);

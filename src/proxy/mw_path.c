@@ -7,9 +7,6 @@
 #include <errno.h>
 #include <string.h>
 
-/* Rewritten paths longer than this are left alone (the request line limit is ~8 KiB). */
-#define PATH_MAX_LEN 8192u
-
 typedef enum path_kind {
     PATH_STRIP,
     PATH_STRIP_REGEX,
@@ -194,26 +191,31 @@ static void strip_prefix_regex(const path_cfg_t *c, proxy_mw_req_t *req)
     }
 }
 
-static void add_prefix(const path_cfg_t *c, proxy_mw_req_t *req)
+/* add_prefix and replace_path_regex: 0, or -ENOBUFS past PROXY_MW_BUILD_MAX. */
+static int add_prefix(const path_cfg_t *c, proxy_mw_req_t *req)
 {
     hc_buf_t b;
-    hc_buf_init(&b, PATH_MAX_LEN);
-    if (hc_buf_puts(&b, c->text) == 0 && hc_buf_puts(&b, req->path) == 0)
+    hc_buf_init(&b, PROXY_MW_BUILD_MAX);
+    int rc = hc_buf_puts(&b, c->text) == 0 && hc_buf_puts(&b, req->path) == 0 ? 0 : -ENOBUFS;
+    if (rc == 0)
         set_path_slashed(req, b.base);
     hc_buf_free(&b);
+    return rc;
 }
 
-static void replace_path_regex(const path_cfg_t *c, proxy_mw_req_t *req)
+static int replace_path_regex(const path_cfg_t *c, proxy_mw_req_t *req)
 {
     hc_buf_t b;
     if (!proxy_mw_regex_find(c->res[0], req->path, strlen(req->path), NULL, NULL))
-        return;
-    hc_buf_init(&b, PATH_MAX_LEN);
-    if (proxy_mw_regex_replace_all(c->res[0], req->path, c->text, &b) > 0) {
+        return 0;
+    hc_buf_init(&b, PROXY_MW_BUILD_MAX);
+    int n = proxy_mw_regex_replace_all(c->res[0], req->path, c->text, &b);
+    if (n > 0) {
         proxy_mw_headers_add(&req->headers, "X-Replaced-Path", req->path);
         proxy_mw_req_set(req, &req->path, b.base ? b.base : "");
     }
     hc_buf_free(&b);
+    return n < 0 ? -ENOBUFS : 0;
 }
 
 proxy_mw_verdict_t proxy_mw_path_request(const void *cfg, proxy_mw_req_t *req,
@@ -228,15 +230,16 @@ proxy_mw_verdict_t proxy_mw_path_request(const void *cfg, proxy_mw_req_t *req,
         strip_prefix_regex(c, req);
         break;
     case PATH_ADD:
-        add_prefix(c, req);
+        if (add_prefix(c, req) != 0)
+            return proxy_mw_resp_too_long(resp, "addPrefix");
         break;
     case PATH_REPLACE:
         proxy_mw_headers_add(&req->headers, "X-Replaced-Path", req->path);
         proxy_mw_req_set(req, &req->path, c->text);
         break;
-    case PATH_REPLACE_REGEX:
-        if (c->text[0]) /* Traefik: an empty replacement changes nothing */
-            replace_path_regex(c, req);
+    case PATH_REPLACE_REGEX: /* Traefik: an empty replacement changes nothing */
+        if (c->text[0] && replace_path_regex(c, req) != 0)
+            return proxy_mw_resp_too_long(resp, "replacePathRegex");
         break;
     }
     return PROXY_MW_NEXT;

@@ -9,9 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* A Location longer than this is not sent (clients cap URLs near 8 KiB anyway). */
-#define URL_MAX_LEN 8192u
-
 typedef struct redirect_cfg {
     proxy_mw_regex_t *re; /* redirectRegex; NULL for redirectScheme */
     char *replacement;    /* redirectRegex */
@@ -164,15 +161,14 @@ static proxy_mw_verdict_t redirect_scheme(const redirect_cfg_t *c, const proxy_m
     size_t nl;
     proxy_mw_verdict_t v = PROXY_MW_NEXT;
     host_split(req->host, &nl);
-    hc_buf_init(&old, URL_MAX_LEN);
-    hc_buf_init(&target, URL_MAX_LEN);
+    hc_buf_init(&old, PROXY_MW_BUILD_MAX);
+    hc_buf_init(&target, PROXY_MW_BUILD_MAX);
     if (proxy_mw_redirect_client_url(req, &old) != 0 ||
         hc_buf_printf(&target, "%s://%.*s%s", c->scheme, (int)nl, req->host, c->port) != 0 ||
         append_uri(req, &target) != 0)
-        goto out;
-    if (strcmp(old.base, target.base) != 0)
+        v = proxy_mw_resp_too_long(resp, "redirectScheme");
+    else if (strcmp(old.base, target.base) != 0)
         v = moved(c, req, resp, target.base);
-out:
     hc_buf_free(&target);
     hc_buf_free(&old);
     return v;
@@ -185,14 +181,18 @@ static proxy_mw_verdict_t redirect_regex(const redirect_cfg_t *c, const proxy_mw
 {
     hc_buf_t old, target;
     proxy_mw_verdict_t v = PROXY_MW_NEXT;
-    hc_buf_init(&old, URL_MAX_LEN);
-    hc_buf_init(&target, URL_MAX_LEN);
-    if (hc_buf_printf(&old, "%s://%s", req->scheme, req->host) != 0 || append_uri(req, &old))
+    hc_buf_init(&old, PROXY_MW_BUILD_MAX);
+    hc_buf_init(&target, PROXY_MW_BUILD_MAX);
+    if (hc_buf_printf(&old, "%s://%s", req->scheme, req->host) != 0 || append_uri(req, &old)) {
+        v = proxy_mw_resp_too_long(resp, "redirectRegex");
         goto out;
+    }
     if (!proxy_mw_regex_find(c->re, old.base, old.len, NULL, NULL))
         goto out;
-    if (proxy_mw_regex_replace_all(c->re, old.base, c->replacement, &target) < 0)
+    if (proxy_mw_regex_replace_all(c->re, old.base, c->replacement, &target) < 0) {
+        v = proxy_mw_resp_too_long(resp, "redirectRegex");
         goto out;
+    }
     if (strcmp(old.base, target.base ? target.base : "") != 0)
         v = moved(c, req, resp, target.base ? target.base : "");
 out:

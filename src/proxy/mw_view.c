@@ -255,6 +255,13 @@ proxy_mw_verdict_t proxy_mw_resp_text(proxy_mw_resp_t *resp, int status, const c
     return PROXY_MW_RESPOND;
 }
 
+proxy_mw_verdict_t proxy_mw_resp_too_long(proxy_mw_resp_t *resp, const char *name)
+{
+    hc_log(HC_LOG_WARN, "middleware result too long", HC_LS("middleware", name),
+           HC_LI("limit", PROXY_MW_BUILD_MAX));
+    return proxy_mw_resp_text(resp, 500, "Internal Server Error");
+}
+
 uint64_t proxy_mw_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ull;

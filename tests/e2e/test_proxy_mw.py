@@ -295,7 +295,7 @@ def htpasswd(user, password):
 
 
 def setup():
-    S["be"] = Backend("mw-be")
+    S["be"] = Backend("mw-be", extra=("--max-head", "65536"))  # room for long_urls_...
     S["auth"] = Backend("auth")
     S["pages"] = Backend("pages")
     m = {"svc.yaml": service_yaml(NS, "be", 80, [S["be"]]),
@@ -751,6 +751,22 @@ def connection_options_apply_before_the_middlewares():
 def add_prefix():
     e = echo(web("add", "/users")[2])
     assert e["target"] == "/v1/users", e
+
+
+@t.test
+def long_urls_still_go_through_the_middlewares():
+    """A URL past 8 KiB is redirected, prefixed and named to the auth server as any
+    other (hearth had let such requests by unredirected, unprefixed, and sent forwardAuth
+    no X-Forwarded-Uri); the head's limit is Go's 1 MiB, as in Traefik."""
+    long = "u" * 9000
+    status, hs, _ = web("https", "/a?" + long)
+    assert status == 301 and header(hs, "Location") == "https://https.test/a?" + long, status
+    status, hs, _ = web("regex", "/old/" + long)
+    assert status == 302 and header(hs, "Location") == "http://regex.test/new/" + long, status
+    status, _, body = web("add", "/" + long)
+    assert status == 200 and echo(body)["target"] == "/v1/" + long, status
+    status, _, body = web("authtrust", "/private?q=" + long)
+    assert status == 401 and echo(body)["headers"].get("X-Forwarded-Uri") == "/private?q=" + long, status
 
 
 @t.test
