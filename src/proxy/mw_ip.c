@@ -251,12 +251,32 @@ void proxy_mw_ipallow_free(void *cfg)
     hc_free(c);
 }
 
+/* Reduces "host:port" and "[host]:port" to the host, as Traefik's checker does
+ * (net.SplitHostPort) before matching: some load balancers put ports in X-Forwarded-For.
+ * Anything else, a bare IPv6 address among it, is kept whole. */
+static void strip_port(char ip[PROXY_MW_IP_MAX])
+{
+    char *colon = strrchr(ip, ':');
+    if (!colon)
+        return;
+    if (ip[0] == '[') {
+        if (colon[-1] != ']')
+            return;
+        size_t n = (size_t)(colon - ip) - 2;
+        memmove(ip, ip + 1, n);
+        ip[n] = '\0';
+    } else if (strchr(ip, ':') == colon) {
+        *colon = '\0';
+    }
+}
+
 proxy_mw_verdict_t proxy_mw_ipallow_request(const void *cfg, proxy_mw_req_t *req,
                                             proxy_mw_resp_t *resp)
 {
     const ipallow_cfg_t *c = cfg;
     char ip[PROXY_MW_IP_MAX];
     proxy_mw_ipstrategy_get(&c->strategy, req, ip);
+    strip_port(ip);
     if (ip[0] && proxy_mw_ipset_contains(&c->allowed, ip) == 1)
         return PROXY_MW_NEXT;
     return proxy_mw_resp_text(resp, c->reject_status, hc_http_status_text(c->reject_status));

@@ -111,6 +111,13 @@ static void test_allow_list(void **state)
     assert_int_equal(allow_status(d1, "10.0.0.1", "9.9.9.9, 1.2.3.4"), 0);
     assert_int_equal(allow_status(d1, "1.2.3.4", "1.2.3.4, 9.9.9.9"), 403);
     assert_int_equal(allow_status(d1, "1.2.3.4", NULL), 403);
+    /* a port in the chosen entry is dropped before matching (Go's SplitHostPort) */
+    assert_int_equal(allow_status(d1, "10.0.0.1", "9.9.9.9, 1.2.3.4:5555"), 0);
+    assert_int_equal(allow_status(d1, "10.0.0.1", "1.2.3.4:5555:1"), 403);
+    const char *v6 = "{\"sourceRange\":[\"2001:db8::/32\"],\"ipStrategy\":{\"depth\":1}}";
+    assert_int_equal(allow_status(v6, "10.0.0.1", "[2001:db8::7]:443"), 0);
+    assert_int_equal(allow_status(v6, "10.0.0.1", "2001:db8::7"), 0);
+    assert_int_equal(allow_status(v6, "10.0.0.1", "[2001:db8::7]"), 403);
     assert_int_equal(
         allow_status("{\"sourceRange\":[\"1.2.3.4\"],\"rejectStatusCode\":404}", "5.5.5.5", NULL),
         404);
