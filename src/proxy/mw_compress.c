@@ -115,6 +115,17 @@ int proxy_mw_compress_parse(const json_t *spec, const char *name, void **cfg, ch
         n_inc = 0;
     }
     proxy_mw_strv_free(inc, n_inc);
+    /* Traefik keeps only each type's media type (mime.ParseMediaType): parameters never
+     * take part in the match */
+    for (size_t i = 0; rc == 0 && i < c->n_types; i++) {
+        char *t = c->types[i];
+        size_t n = strcspn(t, ";");
+        while (n && isspace((unsigned char)t[n - 1]))
+            n--;
+        size_t lead = strspn(t, " \t");
+        memmove(t, t + lead, n > lead ? n - lead : 0);
+        t[n > lead ? n - lead : 0] = '\0';
+    }
     if (rc != 0) {
         proxy_mw_compress_free(c);
         return rc;
@@ -123,16 +134,43 @@ int proxy_mw_compress_parse(const json_t *spec, const char *name, void **cfg, ch
     return 0;
 }
 
-/* Rank of an acceptable coding: configured ones by list position, then identity, *. */
-static size_t rank_of(const compress_cfg_t *c, int e)
+#define ENC_STAR 100
+
+/* Rank of an acceptable coding at equal q, as Traefik's buildSupportedEncodings has it:
+ * "*" first (standing for defaultEncoding, else the first configured), then the
+ * configured ones by list position, then identity. */
+static int rank_of(const compress_cfg_t *c, int e)
 {
+    if (e == ENC_STAR)
+        return -1;
     for (size_t i = 0; i < c->n_enc; i++)
         if (c->enc[i] == e)
-            return i;
+            return (int)i;
     return e == PROXY_MW_ENC_IDENTITY ? ENC_MAX : ENC_MAX + 1;
 }
 
-#define ENC_STAR 100
+/* Is ct's media type (before its parameters, spaces trimmed) t, in any case? */
+static int media_is(const char *ct, const char *t)
+{
+    ct += strspn(ct, " \t");
+    size_t n = strcspn(ct, ";");
+    while (n && isspace((unsigned char)ct[n - 1]))
+        n--;
+    return strlen(t) == n && strncasecmp(ct, t, n) == 0;
+}
+
+/* Traefik's excludes: application/grpc always, and excludedContentTypes. A request of
+ * such a type is passed by (its answer to an event stream must not be held back), and so
+ * is such a response when no includedContentTypes are given. */
+static int excluded(const compress_cfg_t *c, const char *ct)
+{
+    if (media_is(ct, "application/grpc"))
+        return 1;
+    for (size_t i = 0; !c->include && i < c->n_types; i++)
+        if (media_is(ct, c->types[i]))
+            return 1;
+    return 0;
+}
 
 /* Parses one "coding[;q=w]" element [s, e) into *e_out and *q; 0 when it is not one the
  * middleware supports (or has q=0). */
@@ -164,9 +202,7 @@ proxy_mw_encoding_t proxy_mw_compress_negotiate(const void *cfg, const proxy_mw_
 {
     const compress_cfg_t *c = cfg;
     const char *ct = proxy_mw_headers_get(&req->headers, "Content-Type");
-    if (strcmp(req->method, "HEAD") == 0 ||
-        (ct && strncasecmp(ct, "application/grpc", 16) == 0 &&
-         (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ')))
+    if (strcmp(req->method, "HEAD") == 0 || (ct && excluded(c, ct)))
         return PROXY_MW_ENC_IDENTITY;
     int best = -1, seen = 0;
     double best_q = 0;
@@ -199,44 +235,14 @@ proxy_mw_encoding_t proxy_mw_compress_negotiate(const void *cfg, const proxy_mw_
     return best > 0 ? (proxy_mw_encoding_t)best : PROXY_MW_ENC_IDENTITY;
 }
 
-/* Does the configured media type entry t ("text/html; charset=utf-8") match the response
- * Content-Type ct? Type and subtype must be equal; parameters only when t has some
- * (klauspost/compress gzhttp parsedContentType.equals). */
-static int type_matches(const char *t, const char *ct)
-{
-    size_t tl = strcspn(t, ";"), cl = strcspn(ct, ";");
-    while (tl && t[tl - 1] == ' ')
-        tl--;
-    while (cl && ct[cl - 1] == ' ')
-        cl--;
-    if (tl != cl || strncasecmp(t, ct, tl) != 0)
-        return 0;
-    const char *tp = t + strcspn(t, ";");
-    if (!*tp)
-        return 1;
-    /* Compare parameter lists with spaces removed, case-insensitively. */
-    const char *cp = ct + strcspn(ct, ";");
-    while (*tp || *cp) {
-        while (*tp == ' ')
-            tp++;
-        while (*cp == ' ')
-            cp++;
-        if (tolower((unsigned char)*tp) != tolower((unsigned char)*cp))
-            return 0;
-        if (*tp)
-            tp++;
-        if (*cp)
-            cp++;
-    }
-    return 1;
-}
-
 static int type_allowed(const compress_cfg_t *c, const char *ct)
 {
-    int listed = 0;
-    for (size_t i = 0; i < c->n_types && !listed; i++)
-        listed = type_matches(c->types[i], ct ? ct : "");
-    return c->include ? listed : !listed;
+    if (!c->include)
+        return !excluded(c, ct ? ct : "");
+    for (size_t i = 0; i < c->n_types; i++)
+        if (media_is(ct ? ct : "", c->types[i]))
+            return 1;
+    return 0;
 }
 
 int proxy_mw_compress_response(const void *cfg, proxy_mw_encoding_t enc,

@@ -34,6 +34,10 @@ static void test_negotiate_table(void **state)
         {"{}", "GET", "gzip;q=0, br;q=0", NULL, PROXY_MW_ENC_IDENTITY},
         {"{}", "GET", "gzip;q=0, *", NULL, PROXY_MW_ENC_GZIP},
         {"{}", "GET", "*", NULL, PROXY_MW_ENC_GZIP},
+        /* at equal q "*" ranks first (Traefik's buildSupportedEncodings) */
+        {"{}", "GET", "br, *", NULL, PROXY_MW_ENC_GZIP},
+        {"{\"defaultEncoding\":\"br\"}", "GET", "gzip, *", NULL, PROXY_MW_ENC_BR},
+        {"{}", "GET", "br, *;q=0.5", NULL, PROXY_MW_ENC_BR},
         {"{\"defaultEncoding\":\"br\"}", "GET", "*", NULL, PROXY_MW_ENC_BR},
         {"{}", "GET", NULL, NULL, PROXY_MW_ENC_IDENTITY},
         {"{\"defaultEncoding\":\"gzip\"}", "GET", NULL, NULL, PROXY_MW_ENC_GZIP},
@@ -48,6 +52,13 @@ static void test_negotiate_table(void **state)
         {"{}", "HEAD", "gzip", NULL, PROXY_MW_ENC_IDENTITY},
         {"{}", "POST", "gzip", "application/grpc", PROXY_MW_ENC_IDENTITY},
         {"{}", "POST", "gzip", "application/grpc+proto", PROXY_MW_ENC_GZIP},
+        /* a request of an excluded type is passed by (Traefik, for event streams) */
+        {"{\"excludedContentTypes\":[\"text/event-stream\"]}", "POST", "gzip",
+         "Text/Event-Stream; charset=utf-8", PROXY_MW_ENC_IDENTITY},
+        {"{\"includedContentTypes\":[\"text/event-stream\"]}", "POST", "gzip", "text/event-stream",
+         PROXY_MW_ENC_GZIP},
+        {"{\"includedContentTypes\":[\"text/plain\"]}", "POST", "gzip", "application/grpc",
+         PROXY_MW_ENC_IDENTITY},
         {"{}", "POST", "gzip", "application/json", PROXY_MW_ENC_GZIP},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -89,8 +100,15 @@ static void test_response_decision_table(void **state)
          0},
         {"{\"excludedContentTypes\":[\"text/html\"]}", 200, "Text/HTML; charset=utf-8", NULL, 5000,
          0},
+        /* configured types count by media type alone, as Traefik parses them */
         {"{\"excludedContentTypes\":[\"text/html; charset=utf-8\"]}", 200, "text/html", NULL, 5000,
+         0},
+        {"{}", 200, "application/grpc", NULL, 5000, 0},
+        {"{\"excludedContentTypes\":[\"image/png\"]}", 200, "application/grpc; x=1", NULL, 5000, 0},
+        {"{\"includedContentTypes\":[\"application/grpc\"]}", 200, "application/grpc", NULL, 5000,
          1},
+        {"{\"includedContentTypes\":[\"application/json; charset=utf-8\"]}", 200,
+         "application/json", NULL, 5000, 1},
         {"{\"includedContentTypes\":[\"application/json\"]}", 200, "application/json", NULL, 5000,
          1},
         {"{\"includedContentTypes\":[\"application/json\"]}", 200, "text/plain", NULL, 5000, 0},
