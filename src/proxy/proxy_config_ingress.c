@@ -388,6 +388,8 @@ static void rule_paths(pc_kstate_t *k, const pc_kobj_t *ing, const rtcfg_t *c, p
     json_array_foreach(json_object_get(json_object_get(ing->obj, "spec"), "rules"), i, rule)
     {
         const char *host = pc_str(rule, "host");
+        if (host && !*host) /* "" is no host, for Traefik and the API server alike */
+            host = NULL;
         const json_t *http = json_object_get(rule, "http"), *paths = json_object_get(http, "paths");
         if (host && !host_valid(host)) {
             pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name,

@@ -530,6 +530,25 @@ static void test_router_key_collision_gets_rule_hash(void **state)
     proxy_config_free(c);
 }
 
+/* host: "" (a Helm template's unset value) is no host, as in Traefik's loadRouter and the
+ * API server's validation: the path is served for any host */
+static void test_empty_host_is_no_host(void **state)
+{
+    fixture_t f = {0};
+    add(&f, "e.yaml:1",
+        "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'e',"
+        "'namespace':'n'},'spec':{'rules':[{'host':'','http':{'paths':["
+        "{'path':'/eh','pathType':'Prefix','backend':{'service':{'name':'s','port':{'number':80}"
+        "}}}]}}]}}");
+    add_svc(&f, "n", "s", 80);
+    proxy_config_t *c = build(&f);
+    assert_int_equal(c->nerrors, 0);
+    const proxy_router_t *r = proxy_config_router(c, "n-e-eh@kubernetes");
+    assert_non_null(r);
+    assert_string_equal(r->rule, "PathPrefix(`/eh`)");
+    proxy_config_free(c);
+}
+
 /* ---- broken objects ---- */
 
 static void test_broken_objects_are_reported_and_skipped(void **state)
@@ -1184,6 +1203,7 @@ int main(void)
         cmocka_unit_test(test_external_name),
         cmocka_unit_test(test_normalize_table),
         cmocka_unit_test(test_router_key_collision_gets_rule_hash),
+        cmocka_unit_test(test_empty_host_is_no_host),
         cmocka_unit_test(test_broken_objects_are_reported_and_skipped),
         cmocka_unit_test(test_file_provider),
         cmocka_unit_test(test_crd_secrets_and_chains),
