@@ -123,8 +123,12 @@ int proxy_mw_compress_parse(const json_t *spec, const char *name, void **cfg, ch
         while (n && isspace((unsigned char)t[n - 1]))
             n--;
         size_t lead = strspn(t, " \t");
-        memmove(t, t + lead, n > lead ? n - lead : 0);
-        t[n > lead ? n - lead : 0] = '\0';
+        n = n > lead ? n - lead : 0;
+        memmove(t, t + lead, n);
+        t[n] = '\0';
+        if (!n)
+            rc = hc_errf(err, errlen, -EINVAL, "compress: %s[%zu]: no media type",
+                         c->include ? "includedContentTypes" : "excludedContentTypes", i);
     }
     if (rc != 0) {
         proxy_mw_compress_free(c);
@@ -198,6 +202,18 @@ static int parse_element(const compress_cfg_t *c, const char *s, const char *e, 
     return *q > 0;
 }
 
+/* What "*" stands for: defaultEncoding, else the first configured encoding; one hearth
+ * lacks (zstd) gives way to the next it has. */
+static int star_encoding(const compress_cfg_t *c)
+{
+    if (c->dflt >= 0)
+        return c->dflt;
+    for (size_t i = 0; i < c->n_enc; i++)
+        if (c->enc[i] >= 0)
+            return c->enc[i];
+    return PROXY_MW_ENC_IDENTITY;
+}
+
 proxy_mw_encoding_t proxy_mw_compress_negotiate(const void *cfg, const proxy_mw_req_t *req)
 {
     const compress_cfg_t *c = cfg;
@@ -231,7 +247,7 @@ proxy_mw_encoding_t proxy_mw_compress_negotiate(const void *cfg, const proxy_mw_
     if (!seen)
         return c->dflt >= 0 ? (proxy_mw_encoding_t)c->dflt : PROXY_MW_ENC_IDENTITY;
     if (best == ENC_STAR)
-        best = c->dflt >= 0 ? c->dflt : c->enc[0];
+        best = star_encoding(c);
     return best > 0 ? (proxy_mw_encoding_t)best : PROXY_MW_ENC_IDENTITY;
 }
 

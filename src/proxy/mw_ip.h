@@ -9,8 +9,9 @@
 
 #include <stdint.h>
 
-/* Long enough for any textual IPv6 address (INET6_ADDRSTRLEN). */
-#define PROXY_MW_IP_MAX 46
+/* Long enough for any textual IPv6 address (INET6_ADDRSTRLEN, 46) in brackets with a
+ * port, as an X-Forwarded-For entry may carry one. */
+#define PROXY_MW_IP_MAX 56
 
 typedef struct proxy_mw_cidr {
     uint8_t addr[16]; /* network, IPv4 in the first 4 bytes */

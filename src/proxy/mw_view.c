@@ -258,7 +258,7 @@ proxy_mw_verdict_t proxy_mw_resp_text(proxy_mw_resp_t *resp, int status, const c
 proxy_mw_verdict_t proxy_mw_resp_too_long(proxy_mw_resp_t *resp, const char *name)
 {
     hc_log(HC_LOG_WARN, "middleware result too long", HC_LS("middleware", name),
-           HC_LI("limit", PROXY_MW_BUILD_MAX));
+           HC_LI("limit", PROXY_MW_BUILD_MAX), NULL);
     return proxy_mw_resp_text(resp, 500, "Internal Server Error");
 }
 

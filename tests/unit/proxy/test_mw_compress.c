@@ -38,6 +38,10 @@ static void test_negotiate_table(void **state)
         {"{}", "GET", "br, *", NULL, PROXY_MW_ENC_GZIP},
         {"{\"defaultEncoding\":\"br\"}", "GET", "gzip, *", NULL, PROXY_MW_ENC_BR},
         {"{}", "GET", "br, *;q=0.5", NULL, PROXY_MW_ENC_BR},
+        /* "*" standing for zstd, which hearth lacks: the next configured one */
+        {"{\"encodings\":[\"zstd\",\"br\",\"gzip\"]}", "GET", "gzip, *", NULL, PROXY_MW_ENC_BR},
+        {"{\"encodings\":[\"zstd\",\"gzip\"],\"defaultEncoding\":\"zstd\"}", "GET", "*", NULL,
+         PROXY_MW_ENC_GZIP},
         {"{\"defaultEncoding\":\"br\"}", "GET", "*", NULL, PROXY_MW_ENC_BR},
         {"{}", "GET", NULL, NULL, PROXY_MW_ENC_IDENTITY},
         {"{\"defaultEncoding\":\"gzip\"}", "GET", NULL, NULL, PROXY_MW_ENC_GZIP},
@@ -149,6 +153,8 @@ static void test_parse_errors(void **state)
         "{\"minResponseBodyBytes\":-1}",
         "{\"excludedContentTypes\":[\"a/b\"],\"includedContentTypes\":[\"c/d\"]}",
         "{\"encodings\":\"gzip\"}",
+        "{\"excludedContentTypes\":[\" ; x\"]}", /* no media type: Go's ParseMediaType refuses */
+        "{\"includedContentTypes\":[\"\"]}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char err[256] = "";

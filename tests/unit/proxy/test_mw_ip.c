@@ -116,6 +116,8 @@ static void test_allow_list(void **state)
     assert_int_equal(allow_status(d1, "10.0.0.1", "1.2.3.4:5555:1"), 403);
     const char *v6 = "{\"sourceRange\":[\"2001:db8::/32\"],\"ipStrategy\":{\"depth\":1}}";
     assert_int_equal(allow_status(v6, "10.0.0.1", "[2001:db8::7]:443"), 0);
+    assert_int_equal(
+        allow_status(v6, "10.0.0.1", "[2001:0db8:0000:0000:0000:0000:0000:0007]:65535"), 0);
     assert_int_equal(allow_status(v6, "10.0.0.1", "2001:db8::7"), 0);
     assert_int_equal(allow_status(v6, "10.0.0.1", "[2001:db8::7]"), 403);
     assert_int_equal(

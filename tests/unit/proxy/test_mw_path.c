@@ -99,6 +99,32 @@ static void test_add_and_replace(void **state)
              "/foo/bar", "/foo/bar", NULL, NULL);
 }
 
+/* A path the replacement multiplies past PROXY_MW_BUILD_MAX: 500, the path untouched. */
+static void test_replacement_past_the_limit_is_500(void **state)
+{
+    char err[256] = "";
+    void *cfg = NULL;
+    json_t *spec = json_loads("{\"regex\":\"^/(.*)\",\"replacement\":\"/$1$1$1$1$1\"}", 0, NULL);
+    assert_int_equal(proxy_mw_replacepathregex_parse(spec, "t@file", &cfg, err, sizeof(err)), 0);
+    size_t n = PROXY_MW_BUILD_MAX / 4;
+    char *target = hc_malloc(n + 2);
+    target[0] = '/';
+    memset(target + 1, 'a', n);
+    target[n + 1] = '\0';
+    proxy_mw_req_t req;
+    proxy_mw_resp_t resp;
+    proxy_mw_req_init(&req, "GET", 0, "example.com", target, "192.0.2.1", 0);
+    proxy_mw_resp_init(&resp);
+    assert_int_equal(proxy_mw_path_request(cfg, &req, &resp), PROXY_MW_RESPOND);
+    assert_int_equal(resp.status, 500);
+    assert_string_equal(req.path, target);
+    proxy_mw_resp_free(&resp);
+    proxy_mw_req_free(&req);
+    hc_free(target);
+    proxy_mw_path_free(cfg);
+    json_decref(spec);
+}
+
 static void test_parse_errors(void **state)
 {
     static const struct {
@@ -221,6 +247,7 @@ int main(void)
         cmocka_unit_test(test_regex_go_syntax_only),
         cmocka_unit_test(test_strip_prefix_regex_table),
         cmocka_unit_test(test_add_and_replace),
+        cmocka_unit_test(test_replacement_past_the_limit_is_500),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_go_replace_all_table),
         cmocka_unit_test(test_regex_dollar_is_end_of_text),

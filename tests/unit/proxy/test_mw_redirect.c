@@ -102,6 +102,34 @@ static void test_redirect_regex_table(void **state)
     run_cases(proxy_mw_redirectregex_parse, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+/* A URL the replacement multiplies past PROXY_MW_BUILD_MAX: 500, never the request let by
+ * (and the warning logged on the way must not crash). */
+static void test_result_past_the_limit_is_500(void **state)
+{
+    char err[256] = "";
+    void *cfg = NULL;
+    json_t *spec = json_loads(
+        "{\"regex\":\"^http://h/(.*)\",\"replacement\":\"http://h/$1$1$1$1$1\"}", 0, NULL);
+    assert_int_equal(proxy_mw_redirectregex_parse(spec, "r@file", &cfg, err, sizeof(err)), 0);
+    size_t n = PROXY_MW_BUILD_MAX / 4;
+    char *target = hc_malloc(n + 2);
+    target[0] = '/';
+    memset(target + 1, 'a', n);
+    target[n + 1] = '\0';
+    proxy_mw_req_t req;
+    proxy_mw_resp_t resp;
+    proxy_mw_req_init(&req, "GET", 0, "h", target, "192.0.2.1", 0);
+    proxy_mw_resp_init(&resp);
+    assert_int_equal(proxy_mw_redirect_request(cfg, &req, &resp), PROXY_MW_RESPOND);
+    assert_int_equal(resp.status, 500);
+    assert_null(proxy_mw_headers_get(&resp.headers, "Location"));
+    proxy_mw_resp_free(&resp);
+    proxy_mw_req_free(&req);
+    hc_free(target);
+    proxy_mw_redirect_free(cfg);
+    json_decref(spec);
+}
+
 static void test_parse_errors(void **state)
 {
     static const struct {
@@ -146,6 +174,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redirect_scheme_table),
         cmocka_unit_test(test_redirect_regex_table),
+        cmocka_unit_test(test_result_past_the_limit_is_500),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_client_url),
     };
