@@ -32,7 +32,7 @@ void hc_log_setup(hc_log_level_t min, hc_log_format_t format);
 
 /** Writes one line when lvl >= the minimum level. The variadic part is a list of
  *  HC_L* fields closed by NULL. A NULL string value is written as null. */
-void hc_log(hc_log_level_t lvl, const char *msg, ...);
+void hc_log(hc_log_level_t lvl, const char *msg, ...) __attribute__((sentinel));
 
 /** True when a line at lvl would be written (to skip building costly fields). */
 int hc_log_enabled(hc_log_level_t lvl);
