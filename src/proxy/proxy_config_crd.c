@@ -438,19 +438,34 @@ static void crd_tls_stores(pc_kstate_t *k)
         const pc_kobj_t *o = &k->objs[i];
         if (o->kind != PC_K_TLSSTORE)
             continue;
-        const json_t *dc = json_object_get(json_object_get(o->obj, "spec"), "defaultCertificate");
-        const char *secret = pc_str(dc, "secretName");
+        const json_t *spec = json_object_get(o->obj, "spec"), *cert;
+        const char *secret = pc_str(json_object_get(spec, "defaultCertificate"), "secretName");
         char err[PC_ERR_MAX];
+        size_t j;
         if (strcmp(o->name, "default")) {
             pc_error(k->b, o->source, "TLSStore", o->ns, o->name,
                      "only the TLSStore named default is used");
-        } else if (secret && *secret) {
+            continue;
+        }
+        if (secret && *secret) {
             char *id = pc_strf("%s-%s", o->ns, secret);
             if (pc_k8s_secret(k, o->ns, secret, NULL, err, sizeof(err)) < 0)
                 pc_error(k->b, o->source, "TLSStore", o->ns, o->name, "%s", err);
             else
                 pc_cert_find(k->b, id)->is_default = 1;
             hc_free(id);
+        }
+        /* certificates: pairs added to the store, chosen by SNI as any other (Traefik's
+         * buildTLSStores) */
+        json_array_foreach(json_object_get(spec, "certificates"), j, cert)
+        {
+            const char *name = pc_str(cert, "secretName");
+            if (!name || !*name)
+                pc_error(k->b, o->source, "TLSStore", o->ns, o->name,
+                         "certificates[%zu]: secretName is required", j);
+            else if (pc_k8s_secret(k, o->ns, name, NULL, err, sizeof(err)) < 0)
+                pc_error(k->b, o->source, "TLSStore", o->ns, o->name, "certificates[%zu]: %s", j,
+                         err);
         }
     }
 }

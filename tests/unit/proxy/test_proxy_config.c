@@ -779,9 +779,11 @@ static void test_tls_stores(void **state)
     (void)state;
     fixture_t f = {0};
     secret(&f, "def", "kubernetes.io/tls", "{'tls.crt':'Q0VSVA==','tls.key':'S0VZIQ=='}");
+    secret(&f, "more", "kubernetes.io/tls", "{'tls.crt':'Q0VSVA==','tls.key':'S0VZIQ=='}");
     add(&f, "store.yaml:1",
         "{'apiVersion':'traefik.io/v1alpha1','kind':'TLSStore','metadata':{'name':'default',"
-        "'namespace':'ns'},'spec':{'defaultCertificate':{'secretName':'def'}}}");
+        "'namespace':'ns'},'spec':{'defaultCertificate':{'secretName':'def'},"
+        "'certificates':[{'secretName':'more'},{'secretName':'gone'}]}}");
     add(&f, "store.yaml:2",
         "{'apiVersion':'traefik.io/v1alpha1','kind':'TLSStore','metadata':{'name':'other',"
         "'namespace':'ns'},'spec':{'defaultCertificate':{'secretName':'def'}}}");
@@ -794,6 +796,12 @@ static void test_tls_stores(void **state)
             defaults +=
                 !strcmp(c->certs[i].name, "ns-def") || !strcmp(c->certs[i].name, "/f/c.pem");
     assert_int_equal(defaults, 2);
+    /* the store's certificates join the pool, chosen by SNI (not as the default) */
+    int more = 0;
+    for (size_t i = 0; i < c->ncerts; i++)
+        more += !strcmp(c->certs[i].name, "ns-more") && !c->certs[i].is_default;
+    assert_int_equal(more, 1);
+    assert_non_null(find_error(c, "TLSStore", "default", "certificates[1]: secret ns/gone"));
     assert_non_null(find_error(c, "TLSStore", "other", "only the TLSStore named default"));
     assert_non_null(find_error(c, "TLS store", "extra", "only the default TLS store"));
     proxy_config_free(c);
