@@ -27,6 +27,7 @@ typedef struct hc_http_client_origin hc_http_client_origin_t;
  *   -EHOSTUNREACH   the name did not resolve
  *   -ETIMEDOUT      connect, response-header or overall timeout
  *   -EKEYREJECTED   the server's certificate failed verification
+ *   -EPROTONOSUPPORT  the server does not speak TLS (its first bytes are no TLS record)
  *   -EPROTO         any other TLS failure
  *   -EBADMSG        the response is not valid HTTP/1.x
  *   -EFBIG          collect mode: the body is larger than collect_max

@@ -346,7 +346,10 @@ static void conn_read_tls(hc_hcli_conn_t *c, const char *data, size_t len)
         int hs = hc_tls_conn_handshake(c->tls);
         conn_flush_tls(c);
         if (hs < 0) {
-            conn_fail(c, hc_tls_conn_verify_failed(c->tls) ? -EKEYREJECTED : -EPROTO,
+            conn_fail(c,
+                      hc_tls_conn_verify_failed(c->tls) ? -EKEYREJECTED
+                      : hc_tls_conn_not_tls(c->tls)     ? -EPROTONOSUPPORT
+                                                        : -EPROTO,
                       hc_tls_conn_error(c->tls));
             return;
         }

@@ -46,6 +46,7 @@ struct hc_tls_conn {
     int established;
     int failed;
     int verify_failed;
+    int not_tls;                         /* the peer's first bytes were no TLS record */
     int fd;                              /* the socket, or -1 */
     char local_ip[INET6_ADDRSTRLEN + 1]; /* where it came to ("" until asked) */
     char alpn[256];
@@ -707,6 +708,10 @@ static int conn_fail(hc_tls_conn_t *c)
                 X509_verify_cert_error_string(v));
         ERR_clear_error();
     } else {
+        unsigned long e = ERR_peek_error();
+        int r = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
+        c->not_tls = r == SSL_R_WRONG_VERSION_NUMBER || r == SSL_R_PACKET_LENGTH_TOO_LONG ||
+                     r == SSL_R_HTTP_REQUEST || r == SSL_R_HTTPS_PROXY_REQUEST;
         hc_tls_err(c->error, sizeof(c->error), "TLS", "protocol error");
     }
     return HC_TLS_EPROTO;
@@ -854,6 +859,11 @@ const char *hc_tls_conn_error(const hc_tls_conn_t *c)
 int hc_tls_conn_verify_failed(const hc_tls_conn_t *c)
 {
     return c->verify_failed;
+}
+
+int hc_tls_conn_not_tls(const hc_tls_conn_t *c)
+{
+    return c->not_tls;
 }
 
 SSL_CTX *hc_tls_ctx_openssl(hc_tls_ctx_t *ctx)

@@ -201,5 +201,8 @@ const char *hc_tls_conn_error(const hc_tls_conn_t *c);
 /** 1 when the failure was our verification of the peer's certificate (unknown CA,
  *  wrong host name, expired), 0 otherwise. */
 int hc_tls_conn_verify_failed(const hc_tls_conn_t *c);
+/** 1 when what the peer sent is no TLS record (a plain HTTP server answering a TLS
+ *  client: Go's tls.RecordHeaderError), 0 otherwise. */
+int hc_tls_conn_not_tls(const hc_tls_conn_t *c);
 
 #endif

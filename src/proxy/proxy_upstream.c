@@ -754,6 +754,19 @@ static int retry_start(proxy_fwd_t *f)
     return 0;
 }
 
+/* The status of the proxy's page for a failed upstream request, as Traefik's
+ * ComputeStatusCode: a timeout 504, a network error or an end of stream 502, anything else
+ * 500 (a malformed response, and the TLS configuration errors of isTLSConfigError: a
+ * certificate refused, a server speaking no TLS). */
+static int error_status(int status)
+{
+    if (status == -ETIMEDOUT)
+        return 504;
+    if (status == -EBADMSG || status == -EKEYREJECTED || status == -EPROTONOSUPPORT)
+        return 500;
+    return 502;
+}
+
 /* The upstream request failed: retry elsewhere, or tell the client. */
 static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int status)
 {
@@ -765,6 +778,15 @@ static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int stat
         return;
     }
     int conn_fail = connect_failed(creq);
+    /* Traefik's isTLSConfigError: a certificate refused or a server speaking no TLS is
+     * the transport's configuration, not the server failing: it stays in rotation */
+    if (status == -EKEYREJECTED || status == -EPROTONOSUPPORT) {
+        hc_log(HC_LOG_ERROR, "upstream TLS configuration error", HC_LS("service", f->lb->name),
+               HC_LS("server", f->server ? f->server->url : ""),
+               HC_LS("reason", hc_http_client_req_error(creq)), NULL);
+        respond_error(f, error_status(status));
+        return;
+    }
     if (conn_fail && f->server) {
         /* out of descriptors here is not the server's fault: it stays in rotation */
         int local = status == -EMFILE || status == -ENFILE;
@@ -792,9 +814,7 @@ static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int stat
                 return;
         }
     }
-    /* Traefik's ComputeStatusCode: a timeout 504, a network error or an end of stream
-     * 502, anything else (a malformed response) 500 */
-    respond_error(f, status == -ETIMEDOUT ? 504 : status == -EBADMSG ? 500 : 502);
+    respond_error(f, error_status(status));
 }
 
 static void on_tunnel_closed(void *ud)
@@ -1071,10 +1091,7 @@ static void on_mirror_done(hc_http_client_req_t *creq, int status, void *ud)
     if (status < 0)
         hc_log(HC_LOG_DEBUG, "mirrored request failed", HC_LS("error", strerror(-status)), NULL);
     if (status != -ECANCELED && c->protocol && up->on_mirror) {
-        int code = res                    ? res->status
-                   : status == -ETIMEDOUT ? 504
-                   : status == -EBADMSG   ? 500
-                                          : 502; /* as the forward's own error pages */
+        int code = res ? res->status : error_status(status); /* as the forward's own pages */
         up->on_mirror(up->on_mirror_ud,
                       &(proxy_mirror_done_t){c->service, c->method, c->protocol, code,
                                              (double)(uv_hrtime() - c->start_ns) / 1e9, c->len,

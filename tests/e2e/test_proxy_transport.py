@@ -3,7 +3,7 @@ HTTPS servers. An hc_testd backend serves a certificate of a private CA for the 
 backend.internal (not 127.0.0.1, where it listens), and `openssl s_server` another that
 requires a client certificate. Through the file provider's http.serversTransports and
 the ServersTransport CRD (an IngressRoute's reference, an Ingress Service's annotation):
-verification against the system store refuses the backend (502), insecureSkipVerify,
+verification against the system store refuses the backend (500, as Traefik), insecureSkipVerify,
 rootCAs with serverName, mutual TLS with certificates, responseHeaderTimeout (504), and a
 missing or unbuildable transport disabling its routers with the reason."""
 import base64
@@ -70,6 +70,7 @@ http:
     broken: {{rule: "Host(`broken.test`)", service: broken}}
     rot: {{rule: "Host(`rot.test`)", service: rot}}
     tls13: {{rule: "Host(`tls13.test`)", service: tls13}}
+    notls: {{rule: "Host(`notls.test`)", service: notls}}
     tls13ok: {{rule: "Host(`tls13ok.test`)", service: tls13ok}}
     suites: {{rule: "Host(`suites.test`)", service: suites}}
     scalar: {{rule: "Host(`scalar.test`)", service: scalar}}
@@ -89,6 +90,7 @@ http:
     broken: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: broken}}}}
     rot: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: rot}}}}
     tls13: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{ss12}"}}], serversTransport: min13}}}}
+    notls: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{pl}"}}], serversTransport: insecure}}}}
     tls13ok: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: min13}}}}
     suites: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: suites}}}}
     scalar: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: scalar}}}}
@@ -246,6 +248,7 @@ def setup():
     S["dir"] = tempfile.mkdtemp(prefix="hearth-transport-")
     p = S["pki"] = pki(S["dir"])
     S["be"] = Backend("tls-be", extra=["--tls-cert", p["be.crt"], "--tls-key", p["be.key"]])
+    S["pl"] = Backend("plain-be")  # speaks no TLS: an https URL to it is a configuration error
     ss = free_port()
     S["ss"] = Proc(["openssl", "s_server", "-accept", "127.0.0.1:%d" % ss, "-cert", p["be.crt"],
                     "-key", p["be.key"], "-CAfile", p["cca.crt"], "-Verify", "1",
@@ -257,7 +260,7 @@ def setup():
     S["ss12"] = Proc(["openssl", "s_server", "-accept", "127.0.0.1:%d" % ss12, "-cert", p["be.crt"],
                       "-key", p["be.key"], "-tls1_2", "-www", "-quiet"])
     wait_port(ss12, proc=S["ss12"])
-    cfg = S["cfg"] = FILE.format(be=S["be"].port, ss=ss, ss12=ss12, ca=p["ca.crt"], cl_crt=p["cl.crt"],
+    cfg = S["cfg"] = FILE.format(be=S["be"].port, pl=S["pl"].port, ss=ss, ss12=ss12, ca=p["ca.crt"], cl_crt=p["cl.crt"],
                                  cl_key=p["cl.key"], cl2_crt=p["cl2.crt"], cl2_key=p["cl2.key"], d=S["dir"],
                                  ca_pem=json.dumps(read(p["ca.crt"])),
                                  cl_pem=json.dumps(read(p["cl.crt"])), key_pem=json.dumps(read(p["cl.key"])))
@@ -266,7 +269,7 @@ def setup():
 
 
 def teardown():
-    for k in ("proxy", "be", "ss", "ss12"):
+    for k in ("proxy", "be", "pl", "ss", "ss12"):
         if k in S:
             S.pop(k).stop()
 
@@ -278,9 +281,11 @@ def web(host, path="/x"):
 @t.test
 def verified_against_the_system_store_by_default():
     setup()
+    # Traefik's isTLSConfigError: a refused certificate is the transport's configuration,
+    # 500 with an error logged, and the server stays in rotation
     status, _, _ = web("plain.test")
-    assert status == 502, status
-    assert "upstream unreachable" in S["proxy"].output()
+    assert status == 500, status
+    assert "upstream TLS configuration error" in S["proxy"].output()
 
 
 @t.test
@@ -293,15 +298,22 @@ def insecure_skip_verify():
 def root_cas_and_server_name():
     status, _, body = web("roots.test")
     assert status == 200 and echo(body)["name"] == "tls-be", (status, body[:200])
-    # the same CA without serverName: the certificate does not name 127.0.0.1
-    assert web("noname.test")[0] == 502
-    # which takes the server out for that transport only: the same URL through roots
-    # stays up, and serves
+    # the same CA without serverName: the certificate does not name 127.0.0.1; a
+    # configuration error (500), which takes no server out
+    assert web("noname.test")[0] == 500
+    assert web("noname.test")[0] == 500
     status = lambda name: S["proxy"].api_json("/api/http/services/" + name)["serverStatus"]
     url = "https://127.0.0.1:%d" % S["be"].port
-    assert status("noname@file") == {url: "DOWN"}, status("noname@file")
-    assert status("roots@file") == {url: "UP"}, status("roots@file")
+    assert status("noname@file") == {url: "UP"}, status("noname@file")
     assert web("roots.test")[0] == 200
+
+
+@t.test
+def an_https_url_to_a_plain_server_is_500():
+    """The server answers the TLS client in plain HTTP: no TLS record (Go's
+    tls.RecordHeaderError), which Traefik answers 500; a refused handshake stays 502."""
+    assert web("notls.test")[0] == 500
+    assert web("tls13.test", "/")[0] == 502
 
 
 @t.test
@@ -382,7 +394,7 @@ def a_file_named_by_the_configuration_counts_on_reload():
     with open(os.path.join(S["dir"], "rot-ca.crt"), "w") as f:
         f.write(read(S["pki"]["cca.crt"]))  # another CA: the backend is no longer trusted
     S["proxy"].write_file(S["cfg"])
-    wait_for(lambda: web("rot.test")[0] == 502, what="the replaced CA file applied")
+    wait_for(lambda: web("rot.test")[0] == 500, what="the replaced CA file applied")
     S["proxy"].write_file(S["cfg"])  # now truly unchanged
     wait_for(lambda: "--file unchanged" in S["proxy"].output(), what="the unchanged edit noticed")
 
@@ -402,7 +414,7 @@ def a_reload_keeps_an_unchanged_transport_and_its_connections():
     try:
         first = peer_port()
         S["proxy"].write_file(S["cfg"].replace("rot.test", "rot2.test"))
-        wait_for(lambda: web("rot2.test")[0] in (200, 502), what="the reload")
+        wait_for(lambda: web("rot2.test")[0] in (200, 500), what="the reload")
         time.sleep(0.3)  # every worker took the new generation
         again = peer_port()
     finally:
