@@ -80,7 +80,7 @@ struct proxy_rq {
     int http10;              /* an HTTP/1.0 request (RequestProtocol) */
     char *tls_subject;       /* the client certificate's subject; access log only */
     const char *protocol;    /* the metrics' protocol label, from the request's fields */
-    uint64_t request_size;   /* Content-Length, 0 when none */
+    uint64_t request_size;   /* body bytes the service's forward read from the client */
     const char *tls_version; /* static strings of the TLS library, NULL when plain */
     const char *tls_cipher;
 };
@@ -392,6 +392,7 @@ static int on_fwd_body(void *ud, const char *data, size_t len, int last, proxy_f
 static void on_fwd_done(void *ud, const proxy_fwd_result_t *res)
 {
     proxy_rq_t *rq = ud;
+    rq->request_size = res->request_content_size; /* an errors page reads none */
     if (res->passed) {
         rq->err_origin = res->origin_status;
         rq->err_retries = res->retry_attempts;
@@ -836,7 +837,7 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     rq->http10 = req->version_minor == 0;
     rq->protocol = request_protocol(req);
     rq->grpc = rq->protocol[0] == 'g'; /* grpc, grpc-web */
-    rq->request_size = req->content_length > 0 ? (uint64_t)req->content_length : 0;
+    rq->request_size = 0;
     hc_tls_conn_t *tls = hc_http_req_tls(req);
     if (tls) {
         rq->tls_version = tls_version_short(hc_tls_conn_version(tls));

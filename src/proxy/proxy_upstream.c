@@ -1187,6 +1187,7 @@ static void on_req_body(hc_http_req_t *req, const char *data, size_t len, int st
         return;
     }
     if (status == 0) {
+        f->res.request_content_size += len;
         if (f->mirror && f->mirror->keep)
             mirror_keep(f, data, len);
         if (!f->creq)

@@ -156,6 +156,8 @@ typedef struct proxy_fwd_result {
     const char *service_url;     /* ServiceURL of the last server tried, "" when none */
     const char *service_addr;    /* ServiceAddr "host:port", "" when none */
     uint64_t origin_duration_ns; /* OriginDuration: request sent -> response ended */
+    uint64_t request_content_size;    /* RequestContentSize: body bytes read from the
+                                         client (Traefik counts what its handlers read) */
     uint64_t origin_content_size;     /* OriginContentSize: body bytes from upstream */
     uint64_t downstream_content_size; /* body bytes written to the client */
     unsigned retry_attempts;          /* RetryAttempts */

@@ -369,6 +369,16 @@ def access_log_fields():
     o2 = wait_for(lambda: [json.loads(x) for x in open(p.access_log).read().splitlines()
                            if '"nobody.test"' in x], what="404 line")[0]
     assert o2["DownstreamStatus"] == 404 and o2["OriginStatus"] == 0, o2
+    assert o["RequestContentSize"] == 0 and o2["RequestContentSize"] == 0, (o, o2)
+    # RequestContentSize counts the body bytes read, as Traefik's readCounter: a chunked
+    # body has no Content-Length to go by
+    resp, _ = raw_request(p.web, b"POST /foo/chunked HTTP/1.1\r\nHost: " + HOST.encode() +
+                          b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                          b"5\r\nabcde\r\n3\r\nfgh\r\n0\r\n\r\n")
+    assert status_of(resp) == 200, resp[:200]
+    o3 = wait_for(lambda: [json.loads(x) for x in open(p.access_log).read().splitlines()
+                           if '"/foo/chunked"' in x], what="chunked line")[0]
+    assert o3["DownstreamStatus"] == 200 and o3["RequestContentSize"] == 8, o3
 
 
 @t.test
