@@ -1,5 +1,6 @@
 /* Shared by the proxy unit tests: Kubernetes objects written as JSON with ' for " so the
- * fixtures stay readable. Include after cmocka (through core/hc_alloc.h). */
+ * fixtures stay readable, and long request paths. Include after cmocka (through
+ * core/hc_alloc.h). */
 #ifndef TEST_PROXY_JSON_FIXTURE_H
 #define TEST_PROXY_JSON_FIXTURE_H
 
@@ -20,6 +21,17 @@ static inline json_t *J(const char *s)
         fail_msg("bad fixture JSON at %d: %s", e.position, e.text);
     free(t);
     return j;
+}
+
+/* "/" and n times 'a' (free it with free). */
+static inline char *long_path(size_t n)
+{
+    char *p = malloc(n + 2);
+    assert_non_null(p);
+    p[0] = '/';
+    memset(p + 1, 'a', n);
+    p[n + 1] = '\0';
+    return p;
 }
 
 #endif

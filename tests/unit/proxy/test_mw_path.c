@@ -3,6 +3,7 @@
 #include "core/hc_alloc.h"
 #include "proxy/mw_path.h"
 #include "proxy/mw_regex.h"
+#include "json_fixture.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -106,11 +107,7 @@ static void test_replacement_past_the_limit_is_500(void **state)
     void *cfg = NULL;
     json_t *spec = json_loads("{\"regex\":\"^/(.*)\",\"replacement\":\"/$1$1$1$1$1\"}", 0, NULL);
     assert_int_equal(proxy_mw_replacepathregex_parse(spec, "t@file", &cfg, err, sizeof(err)), 0);
-    size_t n = PROXY_MW_BUILD_MAX / 4;
-    char *target = hc_malloc(n + 2);
-    target[0] = '/';
-    memset(target + 1, 'a', n);
-    target[n + 1] = '\0';
+    char *target = long_path(PROXY_MW_BUILD_MAX / 4);
     proxy_mw_req_t req;
     proxy_mw_resp_t resp;
     proxy_mw_req_init(&req, "GET", 0, "example.com", target, "192.0.2.1", 0);
@@ -120,7 +117,7 @@ static void test_replacement_past_the_limit_is_500(void **state)
     assert_string_equal(req.path, target);
     proxy_mw_resp_free(&resp);
     proxy_mw_req_free(&req);
-    hc_free(target);
+    free(target);
     proxy_mw_path_free(cfg);
     json_decref(spec);
 }

@@ -3,6 +3,7 @@
 #include "core/hc_alloc.h"
 #include "core/hc_http_status.h"
 #include "proxy/mw_redirect.h"
+#include "json_fixture.h"
 
 #include <errno.h>
 #include <string.h>
@@ -111,11 +112,7 @@ static void test_result_past_the_limit_is_500(void **state)
     json_t *spec = json_loads(
         "{\"regex\":\"^http://h/(.*)\",\"replacement\":\"http://h/$1$1$1$1$1\"}", 0, NULL);
     assert_int_equal(proxy_mw_redirectregex_parse(spec, "r@file", &cfg, err, sizeof(err)), 0);
-    size_t n = PROXY_MW_BUILD_MAX / 4;
-    char *target = hc_malloc(n + 2);
-    target[0] = '/';
-    memset(target + 1, 'a', n);
-    target[n + 1] = '\0';
+    char *target = long_path(PROXY_MW_BUILD_MAX / 4);
     proxy_mw_req_t req;
     proxy_mw_resp_t resp;
     proxy_mw_req_init(&req, "GET", 0, "h", target, "192.0.2.1", 0);
@@ -125,7 +122,7 @@ static void test_result_past_the_limit_is_500(void **state)
     assert_null(proxy_mw_headers_get(&resp.headers, "Location"));
     proxy_mw_resp_free(&resp);
     proxy_mw_req_free(&req);
-    hc_free(target);
+    free(target);
     proxy_mw_redirect_free(cfg);
     json_decref(spec);
 }
