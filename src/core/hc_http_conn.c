@@ -376,6 +376,8 @@ static size_t parse_some(hc_http_conn_t *c, const char *data, size_t len)
         if (hc_http_parse_is_upgrade(&c->parser)) {
             if (!c->upgrade) { /* not taken over (yet): the rest waits in the stash */
                 c->keep_alive = 0;
+                if (c->io->rq.res_state == RQ_RES_ENDED) /* answered here: close after it */
+                    request_done(c);
                 return off;
             }
             if (c->io->rq.active)

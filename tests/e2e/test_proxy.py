@@ -115,6 +115,18 @@ def unknown_host_is_404():
 
 
 @t.test
+def upgrade_answered_by_the_proxy_closes_the_connection():
+    """An Upgrade or CONNECT request the proxy answers itself (no router: 404; a bad
+    target: 400): the answer, then the connection closes (it had stayed open for good,
+    past every timeout, answering nothing more)."""
+    for head in (b"GET /x HTTP/1.1\r\nHost: nobody.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+                 b"GET * HTTP/1.1\r\nHost: nobody.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+                 b"CONNECT nobody.test:80 HTTP/1.1\r\nHost: nobody.test:80\r\n\r\n"):
+        resp, closed = raw_request(S["proxy"].web, head + b"GET /x HTTP/1.1\r\nHost: nobody.test\r\n\r\n")
+        assert status_of(resp) in (400, 404) and closed, (head, resp[:200], closed)
+
+
+@t.test
 def host_is_case_insensitive_and_port_ignored():
     status, hs, _ = get(S["proxy"].web, "/foo", host="PATHS.Test:%d" % S["proxy"].web)
     assert status == 200 and header(hs, "X-Backend") == "foo", (status, hs)
