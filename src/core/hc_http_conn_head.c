@@ -239,6 +239,10 @@ static int te_check(hc_http_conn_t *c, const char *v, size_t n, int *last_chunke
      * exactly "chunked", so a front proxy may read these either way: 501 */
     if (codings && commas + 1 != codings)
         return reject(c, 501, "unsupported transfer encoding");
+    /* a field with no coding at all: beside "chunked" a front proxy reading the last
+     * field sees no body (a TE/TE desync); Go's server refuses it, 501 */
+    if (!codings)
+        return reject(c, 501, "empty Transfer-Encoding");
     return 0;
 }
 

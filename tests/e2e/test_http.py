@@ -66,6 +66,10 @@ STRICT = [
     ("te_chunked_params", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;x=1\r\n\r\n0\r\n\r\n", 501, True),
     ("te_empty_element", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n0\r\n\r\n", 501, True),
     ("te_leading_comma", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n0\r\n\r\n", 501, True),
+    # an empty second field: a front proxy taking the last one sees no body (TE/TE)
+    ("te_empty_second_field", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding:\r\n\r\n"
+     b"0\r\n\r\nGET /smug HTTP/1.1\r\nHost: a\r\n\r\n", 501, True),
+    ("te_empty", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n", 501, True),
     # Go reads a length as ParseUint(v, 10, 63): past it the body's end is unknowable
     ("cl_past_int63", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775808\r\n\r\nGET /x HTTP/1.1\r\n\r\n", 400, True),
     ("cl_past_uint64", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\nGET /x HTTP/1.1\r\n\r\n", 400, True),
