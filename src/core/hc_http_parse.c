@@ -77,7 +77,12 @@ static int on_body(llhttp_t *ll, const char *at, size_t len)
  * extension) accept; http-parser, hearth's parser before it, had taken a CR and any byte
  * as a line's end, so "0\r\n\rGET /x ..." was two requests to hearth and one to a proxy
  * in front of it. Trailer fields are checked and dropped: hearth passes none on, and
- * reads at most HC_HTTP_PARSE_TRAILER_MAX bytes of them. */
+ * reads at most HC_HTTP_PARSE_TRAILER_MAX bytes of them. Go's limits on what is not data
+ * hold too: a size line under CHUNK_LINE_MAX bytes, at most 16 hex digits (leading zeros
+ * counted), and the overhead (size lines and CRLFs) at most CHUNK_EXCESS_MAX bytes past
+ * 16 bytes and twice the data of each chunk (CVE-2023-39326). */
+#define CHUNK_LINE_MAX 4096u
+#define CHUNK_EXCESS_MAX (16u << 10)
 enum {
     CV_OFF,     /* not in a chunked body */
     CV_SIZE0,   /* a size's first digit */
@@ -116,11 +121,13 @@ static size_t chunked_walk(hc_http_parser_t *p, const char *q, size_t n, int del
         int h;
         if (p->cv >= CV_TLINE0 && ++p->cv_size > HC_HTTP_PARSE_TRAILER_MAX) /* counted */
             return chunked_fail(p, "invalid chunked body: trailer section too large", i);
+        if (p->cv <= CV_SIZE_LF && ++p->cv_line >= CHUNK_LINE_MAX)
+            return chunked_fail(p, "invalid chunk: its size line is too long", i);
         switch (p->cv) {
         case CV_SIZE0:
         case CV_SIZE:
             if ((h = hc_hex_digit(c)) >= 0) {
-                if (p->cv_size >> 59)
+                if (p->cv_line > 16 || p->cv_size >> 59) /* Go's 16 digits; sizes < 2^63 */
                     return chunked_fail(p, "invalid chunk: its size is too large", i);
                 p->cv_size = p->cv_size << 4 | (unsigned)h;
                 p->cv = CV_SIZE;
@@ -142,11 +149,18 @@ static size_t chunked_walk(hc_http_parser_t *p, const char *q, size_t n, int del
             if (c == '\r')
                 p->cv = CV_SIZE_LF;
             break;
-        case CV_SIZE_LF:
+        case CV_SIZE_LF: {
             if (c != '\n')
                 return chunked_fail(p, size_line, i);
+            /* the line (its CRLF standing for the data's), less what the data pays for */
+            uint64_t paid = p->cv_size > (UINT64_MAX - 16) / 2 ? UINT64_MAX : 16 + 2 * p->cv_size;
+            p->cv_excess += p->cv_line;
+            p->cv_excess = p->cv_excess > paid ? p->cv_excess - paid : 0;
+            if (p->cv_excess > CHUNK_EXCESS_MAX)
+                return chunked_fail(p, "invalid chunked body: too much that is not data", i);
             p->cv = p->cv_size ? CV_DATA : CV_TLINE0;
             break;
+        }
         case CV_DATA: {
             size_t k = n - i < p->cv_size ? n - i : (size_t)p->cv_size;
             p->cv_size -= k;
@@ -164,6 +178,8 @@ static size_t chunked_walk(hc_http_parser_t *p, const char *q, size_t n, int del
         case CV_DATA_LF:
             if (c != (p->cv == CV_DATA_CR ? '\r' : '\n'))
                 return chunked_fail(p, data_crlf, i);
+            if (p->cv == CV_DATA_LF)
+                p->cv_line = 0;
             p->cv = p->cv == CV_DATA_CR ? CV_DATA_LF : CV_SIZE0;
             break;
         case CV_TLINE0:
@@ -207,12 +223,15 @@ static size_t chunked_walk(hc_http_parser_t *p, const char *q, size_t n, int del
 static size_t chunked_read(hc_http_parser_t *p, const char *q, size_t n)
 {
     unsigned char cv = p->cv;
-    uint64_t cv_size = p->cv_size;
+    uint64_t cv_size = p->cv_size, cv_excess = p->cv_excess;
+    uint32_t cv_line = p->cv_line;
     size_t used = chunked_walk(p, q, n, 0);
     if (p->error)
         return used;
     p->cv = cv;
     p->cv_size = cv_size;
+    p->cv_excess = cv_excess;
+    p->cv_line = cv_line;
     return chunked_walk(p, q, n, 1);
 }
 
@@ -263,7 +282,8 @@ static int on_headers_complete(llhttp_t *ll)
                   h.status >= 200 && h.status != 204 && h.status != 304;
     if (h.chunked && !ll->upgrade) { /* llhttp skips it: hc_http_parse_execute reads it */
         p->cv = CV_SIZE0;
-        p->cv_size = 0;
+        p->cv_size = p->cv_excess = 0;
+        p->cv_line = 0;
         return 1;
     }
     return 0;

@@ -88,8 +88,9 @@ const char *hc_http_list_next(const char **v, const char *end, size_t *n);
  * included, which reach no callback); callers enforce their own, smaller limits. */
 #define HC_HTTP_PARSE_HEAD_MAX (16u << 20)
 
-/* Most bytes of trailer fields a chunked body may end with (Go's default header cap). */
-#define HC_HTTP_PARSE_TRAILER_MAX (1u << 20)
+/* Most bytes of trailer fields a chunked body may end with: Go reads no more than its
+ * 4 KiB read buffer holds; this leaves room for four times that. */
+#define HC_HTTP_PARSE_TRAILER_MAX (16u << 10)
 
 /* Longest request method read (RFC 9110 §9.1: any token; Go sets no limit but the head's). */
 #define HC_HTTP_PARSE_METHOD_MAX 64
@@ -114,8 +115,10 @@ typedef struct hc_http_parser {
     int eof_body; /* the current response's body ends when the stream does */
     /* A chunked body, read here as Go's chunked reader reads it (llhttp skips it): where
      * in it the next byte is (cv, 0 outside one), the size being read or the data left
-     * of the chunk (cv_size). */
-    uint64_t cv_size;
+     * of the chunk (cv_size), the bytes of the size line so far (cv_line), and the
+     * overhead not yet paid for by data (cv_excess, Go's rule). */
+    uint64_t cv_size, cv_excess;
+    uint32_t cv_line;
     unsigned char cv;
     /* Requests: llhttp knows a fixed list of methods, so the method is read here first
      * and any other token is fed to it as GET, then reported as read. Every

@@ -338,6 +338,42 @@ static void test_trailer_section_bounded(void **state)
     assert_null(strstr(s.log, "done"));
 }
 
+/* Feeds a chunked response's head, then body pieces (each n times); the error after. */
+static int chunked_error(const char *piece, size_t times, const char *end)
+{
+    static const char head[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    seen_t s = {0};
+    hc_http_parser_t p;
+    hc_http_parse_init(&p, HC_HTTP_PARSE_RESPONSE, &cbs, &s);
+    hc_http_parse_execute(&p, head, sizeof(head) - 1);
+    for (size_t i = 0; i < times && !hc_http_parse_error(&p); i++)
+        hc_http_parse_execute(&p, piece, strlen(piece));
+    if (!hc_http_parse_error(&p))
+        hc_http_parse_execute(&p, end, strlen(end));
+    return hc_http_parse_error(&p);
+}
+
+/* Go's limits on what in a chunked body is not data: a size line under 4096 bytes, 16
+ * hex digits, and overhead bounded by the data it carries (CVE-2023-39326). */
+static void test_chunk_overhead_bounded(void **state)
+{
+    static char ext[5000];
+    memset(ext, 'e', sizeof(ext) - 1);
+    memcpy(ext, "1;", 2);
+    assert_int_equal(chunked_error(ext, 1, "\r\nx\r\n0\r\n\r\n"), HC_HTTP_PARSE_ECHUNK);
+    assert_int_equal(chunked_error("0000000000000003\r\nabc\r\n", 1, "0\r\n\r\n"), 0);
+    assert_int_equal(chunked_error("00000000000000003\r\nabc\r\n", 1, "0\r\n\r\n"),
+                     HC_HTTP_PARSE_ECHUNK);
+    /* a byte a chunk is streaming, allowed; a long extension on each is not */
+    assert_int_equal(chunked_error("1\r\nx\r\n", 10000, "0\r\n\r\n"), 0);
+    static char noisy[128];
+    memset(noisy, 'e', sizeof(noisy) - 1);
+    memcpy(noisy, "1;", 2);
+    memcpy(noisy + sizeof(noisy) - 6, "\r\nx\r\n", 5);
+    assert_int_equal(chunked_error(noisy, 1000, "0\r\n\r\n"), HC_HTTP_PARSE_ECHUNK);
+    assert_int_equal(chunked_error(noisy, 100, "0\r\n\r\n"), 0);
+}
+
 /* llhttp has no head limit: the parser's own backstop ends a head past
  * HC_HTTP_PARSE_HEAD_MAX bytes, blanks and blank lines (which reach no callback) too. */
 static void test_head_backstop(void **state)
@@ -388,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_boundary_and_skip_body),
         cmocka_unit_test(test_callback_failure_reported),
         cmocka_unit_test(test_trailer_section_bounded),
+        cmocka_unit_test(test_chunk_overhead_bounded),
         cmocka_unit_test(test_head_backstop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
