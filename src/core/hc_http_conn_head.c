@@ -80,6 +80,11 @@ long hc_http_conn_head_scan(hc_http_conn_t *c, const char *data, size_t len)
             size_t run = line_run(data, i, len);
             if ((sc->line_len += run) > o->max_request_line)
                 return -414; /* RFC 9112 §3: a request-line longer than we parse */
+            /* §3: one SP between its parts; Go's server splits on single spaces (400),
+             * where the parser would read "GET  /" as "GET /" */
+            if (memmem(data + i, run, "  ", 2) ||
+                (run && data[i] == ' ' && sc->tail_len && sc->tail[sc->tail_len - 1] == ' '))
+                return -400;
             tail_keep(sc, data + i, run);
             if ((i += run) == len)
                 return 0;

@@ -76,6 +76,9 @@ STRICT = [
     # RFC 9112 §2.2: a bare LF ends a line, as Go reads it; any HTTP/1.x is served
     ("bare_lf_head_ok", b"GET /fixed HTTP/1.1\nHost: a\nX-A: b\n\n", 200, False),
     ("http_1_2_ok", b"GET /fixed HTTP/1.2\r\nHost: a\r\n\r\n", 200, False),
+    # RFC 9112 §3: single spaces between the request-line's parts, as Go's server splits it
+    ("reqline_two_spaces_after_method", b"GET  /fixed HTTP/1.1\r\nHost: a\r\n\r\n", 400, True),
+    ("reqline_two_spaces_before_version", b"GET /fixed  HTTP/1.1\r\nHost: a\r\n\r\n", 400, True),
     ("http_3_0", b"GET /fixed HTTP/3.0\r\nHost: a\r\n\r\n", 505, True),
     # RFC 9110 §10.1.1, as Go's server: an expectation other than 100-continue fails
     ("expect_unknown", b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: foo\r\nContent-Length: 1\r\n\r\nx", 417, True),
