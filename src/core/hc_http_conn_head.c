@@ -46,17 +46,17 @@ static void tail_keep(hc_http_scan_t *sc, const char *p, size_t n)
 }
 
 /* RFC 9112 §2.3: the request-line ends in " HTTP/" DIGIT "." DIGIT (case-sensitive; the
- * parser library takes "HTTX/1.1" too). */
+ * parser library takes "HTTX/1.1" too), after a target (§3: one SP between the parts). */
 static int version_ok(const hc_http_scan_t *sc)
 {
     size_t n = sc->tail_len;
     if (n && sc->tail[n - 1] == '\r')
         n--;
-    if (n < 9)
+    if (n < 10)
         return 0;
     const char *v = sc->tail + n - 9;
     return !memcmp(v, " HTTP/", 6) && isdigit((unsigned char)v[6]) && v[7] == '.' &&
-           isdigit((unsigned char)v[8]);
+           isdigit((unsigned char)v[8]) && v[-1] != ' ';
 }
 
 /* Returns the bytes up to and including the end of the head, 0 when all of data belongs
@@ -80,11 +80,17 @@ long hc_http_conn_head_scan(hc_http_conn_t *c, const char *data, size_t len)
             size_t run = line_run(data, i, len);
             if ((sc->line_len += run) > o->max_request_line)
                 return -414; /* RFC 9112 §3: a request-line longer than we parse */
-            /* §3: one SP between its parts; Go's server splits on single spaces (400),
-             * where the parser would read "GET  /" as "GET /" */
-            if (memmem(data + i, run, "  ", 2) ||
-                (run && data[i] == ' ' && sc->tail_len && sc->tail[sc->tail_len - 1] == ' '))
-                return -400;
+            /* §3: one SP between its parts, as Go's server splits them (400), where the
+             * parser would read "GET  /" as "GET /": the first space is followed by none
+             * (a target holds no space, and version_ok looks before the version) */
+            if (!sc->spaced) {
+                const char *sp = memchr(data + i, ' ', run);
+                sc->spaced = sp != NULL;
+                if (sp && sp + 1 < data + i + run && sp[1] == ' ')
+                    return -400;
+            } else if (data[i] == ' ' && sc->tail_len && sc->tail[sc->tail_len - 1] == ' ') {
+                return -400; /* the first space ended the read before */
+            }
             tail_keep(sc, data + i, run);
             if ((i += run) == len)
                 return 0;

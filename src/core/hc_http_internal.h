@@ -85,8 +85,9 @@ typedef struct hc_http_io {
 typedef struct hc_http_scan {
     int state;
     size_t line_len, head_len;
-    char tail[10]; /* the request-line's last bytes: its HTTP-version */
+    char tail[12]; /* the request-line's last bytes: its HTTP-version and the one before */
     unsigned tail_len;
+    int spaced; /* the request-line's first space was seen */
 } hc_http_scan_t;
 
 struct hc_http_conn {

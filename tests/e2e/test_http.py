@@ -194,6 +194,16 @@ def request_line_split_anywhere():
             s.sendall(line[cut:])
             head, body, _ = read_response(s)
             assert head.startswith(b"HTTP/1.1 200"), (cut, head)
+    # and two spaces between its parts are refused wherever a read ends (one SP, §3)
+    for line, cut in ((b"GET  /fixed HTTP/1.1\r\nHost: a\r\n\r\n", 4),
+                      (b"GET  /fixed HTTP/1.1\r\nHost: a\r\n\r\n", 3),
+                      (b"GET /fixed  HTTP/1.1\r\nHost: a\r\n\r\n", 11)):
+        with connect(PORT) as s:
+            s.sendall(line[:cut])
+            time.sleep(0.05)
+            s.sendall(line[cut:])
+            data, closed = read_until_close(s, timeout=3)
+            assert status_of(data) == 400 and closed, (line, cut, data[:100])
 
 
 @t.test
