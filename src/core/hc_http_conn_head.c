@@ -339,6 +339,10 @@ static int check_head(hc_http_conn_t *c, const hc_http_parse_head_t *h)
      * closes after this message */
     if (te && h->version_minor == 0)
         c->keep_alive = 0;
+    /* a chunked body on an Upgrade or CONNECT request would be read by the parser library
+     * without the chunked limits above; no client sends one (a handshake has no body) */
+    if (chunked && h->upgrade)
+        return reject(c, 501, "chunked body on an Upgrade or CONNECT request");
     return 0;
 }
 

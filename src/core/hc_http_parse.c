@@ -152,9 +152,9 @@ static size_t chunked_walk(hc_http_parser_t *p, const char *q, size_t n, int del
         case CV_SIZE_LF: {
             if (c != '\n')
                 return chunked_fail(p, size_line, i);
-            /* the line (its CRLF standing for the data's), less what the data pays for */
+            /* the line and the CRLF after the data, less what the data pays for */
             uint64_t paid = p->cv_size > (UINT64_MAX - 16) / 2 ? UINT64_MAX : 16 + 2 * p->cv_size;
-            p->cv_excess += p->cv_line;
+            p->cv_excess += p->cv_line + 2;
             p->cv_excess = p->cv_excess > paid ? p->cv_excess - paid : 0;
             if (p->cv_excess > CHUNK_EXCESS_MAX)
                 return chunked_fail(p, "invalid chunked body: too much that is not data", i);

@@ -438,6 +438,10 @@ int hc_http_res_start(hc_http_req_t *req, int status, int64_t content_length)
     }
     if (c->srv->draining)
         c->keep_alive = 0;
+    /* an Upgrade or CONNECT request answered without switching: its connection ends after
+     * the answer (only a 101 is taken over), and the head says so */
+    if (status != 101 && hc_http_parse_is_upgrade(&c->parser))
+        c->keep_alive = 0;
     if (status != 101 && !c->keep_alive)
         put_raw(out, "Connection: close\r\n", 19);
     else if (status != 101 && !req->version_minor)

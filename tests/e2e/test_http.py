@@ -70,6 +70,9 @@ STRICT = [
     ("te_empty_second_field", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding:\r\n\r\n"
      b"0\r\n\r\nGET /smug HTTP/1.1\r\nHost: a\r\n\r\n", 501, True),
     ("te_empty", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n", 501, True),
+    # the parser library would read it past the chunked limits
+    ("chunked_upgrade", b"POST /echo HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n00000000000000001\r\nx\r\n0\r\n\r\n", 501, True),
     # Go reads a length as ParseUint(v, 10, 63): past it the body's end is unknowable
     ("cl_past_int63", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775808\r\n\r\nGET /x HTTP/1.1\r\n\r\n", 400, True),
     ("cl_past_uint64", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\nGET /x HTTP/1.1\r\n\r\n", 400, True),

@@ -124,6 +124,7 @@ def upgrade_answered_by_the_proxy_closes_the_connection():
                  b"CONNECT nobody.test:80 HTTP/1.1\r\nHost: nobody.test:80\r\n\r\n"):
         resp, closed = raw_request(S["proxy"].web, head + b"GET /x HTTP/1.1\r\nHost: nobody.test\r\n\r\n")
         assert status_of(resp) in (400, 404) and closed, (head, resp[:200], closed)
+        assert b"\r\nConnection: close\r\n" in resp.split(b"\r\n\r\n")[0] + b"\r\n", resp[:200]
 
 
 @t.test

@@ -372,6 +372,11 @@ static void test_chunk_overhead_bounded(void **state)
     memcpy(noisy + sizeof(noisy) - 6, "\r\nx\r\n", 5);
     assert_int_equal(chunked_error(noisy, 1000, "0\r\n\r\n"), HC_HTTP_PARSE_ECHUNK);
     assert_int_equal(chunked_error(noisy, 100, "0\r\n\r\n"), 0);
+    /* Go's count exactly: an 18-byte size line and the data's CRLF against 16 + 2 bytes
+     * paid leave 2 a chunk, so the 8,193rd chunk passes 16 KiB */
+    static const char l18[] = "1;eeeeeeeeeeeeee\r\nx\r\n";
+    assert_int_equal(chunked_error(l18, 8192, "0\r\n\r\n"), 0);
+    assert_int_equal(chunked_error(l18, 8193, "0\r\n\r\n"), HC_HTTP_PARSE_ECHUNK);
 }
 
 /* llhttp has no head limit: the parser's own backstop ends a head past
