@@ -141,6 +141,10 @@ void proxy_mw_resp_free(proxy_mw_resp_t *resp);
 /** Sets status and a text/plain body (Content-Type and Content-Length headers too).
  *  Returns PROXY_MW_RESPOND so a middleware can `return proxy_mw_resp_text(...)`. */
 proxy_mw_verdict_t proxy_mw_resp_text(proxy_mw_resp_t *resp, int status, const char *body);
+/** Splits a Host value or an address into name [0, *nl) and port (after ':', "" when
+ *  absent), as Go's net.SplitHostPort reads them: "[v6]:port" keeps its brackets in the
+ *  name, and a bare IPv6 address, or more than one ':' outside brackets, has no port. */
+const char *proxy_mw_host_split(const char *host, size_t *nl);
 /** Logs that what middleware `name` built passed PROXY_MW_BUILD_MAX; answers 500. */
 proxy_mw_verdict_t proxy_mw_resp_too_long(proxy_mw_resp_t *resp, const char *name);
 /** FNV-1a of s: the key hash of the shared per-source tables (rateLimit, inFlightReq). */

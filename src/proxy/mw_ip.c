@@ -256,18 +256,13 @@ void proxy_mw_ipallow_free(void *cfg)
  * Anything else, a bare IPv6 address among it, is kept whole. */
 static void strip_port(char ip[PROXY_MW_IP_MAX])
 {
-    char *colon = strrchr(ip, ':');
-    if (!colon)
+    size_t n;
+    proxy_mw_host_split(ip, &n);
+    if (ip[n] != ':')
         return;
-    if (ip[0] == '[') {
-        if (colon[-1] != ']')
-            return;
-        size_t n = (size_t)(colon - ip) - 2;
-        memmove(ip, ip + 1, n);
-        ip[n] = '\0';
-    } else if (strchr(ip, ':') == colon) {
-        *colon = '\0';
-    }
+    int bracket = ip[0] == '[';
+    memmove(ip, ip + bracket, n - 2 * bracket);
+    ip[n - 2 * bracket] = '\0';
 }
 
 proxy_mw_verdict_t proxy_mw_ipallow_request(const void *cfg, proxy_mw_req_t *req,

@@ -86,23 +86,6 @@ int proxy_mw_redirectregex_parse(const json_t *spec, const char *name, void **cf
     return 0;
 }
 
-/* Splits a Host value into name [0, *nl) and port (after ':', "" when absent);
- * "[v6]:port" keeps its brackets in the name. */
-static const char *host_split(const char *host, size_t *nl)
-{
-    const char *colon;
-    if (host[0] == '[') {
-        const char *close = strchr(host, ']');
-        colon = close && close[1] == ':' ? close + 1 : NULL;
-    } else {
-        colon = strchr(host, ':');
-        if (colon && strchr(colon + 1, ':'))
-            colon = NULL; /* a bare IPv6 address has no port */
-    }
-    *nl = colon ? (size_t)(colon - host) : strlen(host);
-    return colon ? colon + 1 : "";
-}
-
 static int append_uri(const proxy_mw_req_t *req, hc_buf_t *out)
 {
     if (hc_buf_puts(out, req->path) != 0)
@@ -117,7 +100,7 @@ static int build_url(const proxy_mw_req_t *req, const char *scheme, const char *
                      hc_buf_t *out)
 {
     size_t nl;
-    host_split(req->host, &nl);
+    proxy_mw_host_split(req->host, &nl);
     int dflt = (strcmp(scheme, "http") == 0 && strcmp(port, "80") == 0) ||
                (strcmp(scheme, "https") == 0 && strcmp(port, "443") == 0);
     if (hc_buf_printf(out, "%s://%.*s", scheme, (int)nl, req->host) != 0)
@@ -142,7 +125,7 @@ static const char *current_scheme(const proxy_mw_req_t *req)
 int proxy_mw_redirect_client_url(const proxy_mw_req_t *req, hc_buf_t *out)
 {
     size_t nl;
-    return build_url(req, current_scheme(req), host_split(req->host, &nl), out);
+    return build_url(req, current_scheme(req), proxy_mw_host_split(req->host, &nl), out);
 }
 
 static proxy_mw_verdict_t moved(const redirect_cfg_t *c, const proxy_mw_req_t *req,
@@ -160,7 +143,7 @@ static proxy_mw_verdict_t redirect_scheme(const redirect_cfg_t *c, const proxy_m
     hc_buf_t old, target;
     size_t nl;
     proxy_mw_verdict_t v = PROXY_MW_NEXT;
-    host_split(req->host, &nl);
+    proxy_mw_host_split(req->host, &nl);
     hc_buf_init(&old, PROXY_MW_BUILD_MAX);
     hc_buf_init(&target, PROXY_MW_BUILD_MAX);
     if (proxy_mw_redirect_client_url(req, &old) != 0 ||

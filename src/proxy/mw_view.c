@@ -255,6 +255,21 @@ proxy_mw_verdict_t proxy_mw_resp_text(proxy_mw_resp_t *resp, int status, const c
     return PROXY_MW_RESPOND;
 }
 
+const char *proxy_mw_host_split(const char *host, size_t *nl)
+{
+    const char *colon;
+    if (host[0] == '[') {
+        const char *close = strchr(host, ']');
+        colon = close && close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = strchr(host, ':');
+        if (colon && strchr(colon + 1, ':'))
+            colon = NULL; /* a bare IPv6 address has no port */
+    }
+    *nl = colon ? (size_t)(colon - host) : strlen(host);
+    return colon ? colon + 1 : "";
+}
+
 proxy_mw_verdict_t proxy_mw_resp_too_long(proxy_mw_resp_t *resp, const char *name)
 {
     hc_log(HC_LOG_WARN, "middleware result too long", HC_LS("middleware", name),

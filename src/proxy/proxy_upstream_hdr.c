@@ -202,15 +202,9 @@ int up_has_client_forwarded(const hc_http_req_t *req)
 /* The port of a Host value ("h:8080", "[::1]:8443"), or NULL. */
 static const char *host_port(const char *host)
 {
-    if (!host)
-        return NULL;
-    const char *c = strrchr(host, ':');
-    const char *rb = strrchr(host, ']');
-    if (!c || (rb && c < rb) || !c[1])
-        return NULL;
-    if (!rb && strchr(host, ':') != c) /* a bare IPv6 address: no port */
-        return NULL;
-    return c + 1;
+    size_t nl;
+    const char *port = host ? proxy_mw_host_split(host, &nl) : "";
+    return *port ? port : NULL;
 }
 
 static void set_if_empty(proxy_mw_headers_t *h, const char *name, const char *value)
