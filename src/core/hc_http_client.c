@@ -48,7 +48,7 @@ struct hc_http_client_req {
     hc_http_client_origin_t *origin;         /* where it goes (a reference) */
     uint64_t total_deadline, phase_deadline; /* loop ms, 0 = none */
     const char *phase;
-    uint64_t connect_ms, header_ms;
+    uint64_t connect_ms, tls_ms, header_ms;
     uint64_t continue_ms;       /* awaiting the server's 100 Continue: how long */
     uint64_t continue_deadline; /* loop ms the body is sent anyway, 0 = not waiting */
     int is_head, stream, ended, chunked, no_reuse;
@@ -606,6 +606,14 @@ static void ev_ready(void *owner, int status, const char *reason)
     req_send(r);
 }
 
+/* Go's transport times the handshake on its own (TLSHandshakeTimeout). */
+static void ev_handshake(void *owner)
+{
+    hc_http_client_req_t *r = owner;
+    if (r->tls_ms)
+        req_phase(r, "TLS handshake", r->tls_ms);
+}
+
 static void ev_data(void *owner, const char *data, size_t len)
 {
     hc_http_client_req_t *r = owner;
@@ -661,6 +669,7 @@ static void ev_readable(void *owner)
 
 static const hc_hcli_events_t req_events = {
     .on_ready = ev_ready,
+    .on_handshake = ev_handshake,
     .on_data = ev_data,
     .on_close = ev_close,
     .on_written = ev_written,
@@ -763,6 +772,7 @@ static int req_setup(hc_http_client_req_t *r, const hc_http_client_req_opts_t *o
     r->small_head = !!o->small_head;
     r->collect_max = o->collect_max;
     r->connect_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
+    r->tls_ms = o->tls_timeout_ms;
     r->header_ms = o->header_timeout_ms ? o->header_timeout_ms : 60000;
     r->continue_ms = r->stream ? o->continue_timeout_ms : 0;
     if (o->total_timeout_ms)

@@ -113,7 +113,9 @@ typedef struct hc_http_client_req_opts {
     int64_t stream_length; /* streamed body length, -1 = unknown (sent chunked) */
     size_t collect_max; /* > 0: collect mode, the body is gathered up to this many bytes
                            and read with hc_http_client_req_body in on_done */
-    uint64_t connect_timeout_ms; /* DNS + TCP + TLS; 0 = 10 s */
+    uint64_t connect_timeout_ms; /* DNS + TCP (+ TLS without tls_timeout_ms); 0 = 10 s */
+    uint64_t tls_timeout_ms;     /* the TLS handshake, from the TCP connect; 0 = within
+                                    connect_timeout_ms */
     uint64_t header_timeout_ms;  /* request fully sent -> response head; 0 = 60 s */
     uint64_t total_timeout_ms;   /* whole request; 0 = none */
     uint64_t continue_timeout_ms; /* streamed body sent with "Expect: 100-continue" in

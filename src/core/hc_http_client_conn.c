@@ -495,6 +495,8 @@ static void conn_connected(uv_connect_t *req, int status)
         return;
     }
     c->state = CONN_HANDSHAKING;
+    if (c->ev->on_handshake)
+        c->ev->on_handshake(c->owner);
     if (hc_tls_conn_handshake(c->tls) < 0 || conn_flush_tls(c))
         conn_fail(c, -EPROTO, "TLS: cannot start the handshake");
 }

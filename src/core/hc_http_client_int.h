@@ -24,6 +24,8 @@ typedef struct hc_hcli_origin hc_hcli_origin_t;
 typedef struct hc_hcli_events {
     /** Connected (and TLS established): status 0; or failed: negative errno + reason. */
     void (*on_ready)(void *owner, int status, const char *reason);
+    /** TCP is connected and the TLS handshake begins (optional). */
+    void (*on_handshake)(void *owner);
     /** Plaintext from the server; at most HC_HCLI_READ_BUF bytes. */
     void (*on_data)(void *owner, const char *data, size_t len);
     /** The connection ended: 0 when the server closed it cleanly, else negative. */

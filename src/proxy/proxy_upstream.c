@@ -35,6 +35,7 @@ enum {
     LARGE_BODY = 784 * 1024,      /* SPLICE_MIN after a small head read (READ_SMALL) */
     PIPE_SIZE = 256 * 1024,       /* asked of the splice pipe: one move for most bodies */
     CONTINUE_MS = 1000,           /* a server's 100 Continue awaited (Traefik's transport) */
+    TLS_HANDSHAKE_MS = 10000,     /* an https server's handshake (Traefik's transport) */
     MIRRORS_IN_FLIGHT_MAX = 1024, /* mirrored copies in flight per manager: more are dropped */
     MIRROR_BYTES_MAX = 64 << 20,  /* and their bodies' bytes (each copy holds its own) */
 };
@@ -977,6 +978,7 @@ static int request_to(proxy_fwd_t *f, const up_lb_t *leaf, up_server_t *sv,
     o->n_headers = request_fields(f, leaf, hs);
     o->headers_checked = f->fields_checked;
     o->connect_timeout_ms = leaf->connect_timeout_ms;
+    o->tls_timeout_ms = TLS_HANDSHAKE_MS;
     o->header_timeout_ms = leaf->header_timeout_ms;
     int rc = hc_http_client_request(f->up->client, o, cbs, ud, creq);
     if (target != url_stack && target != f->target)

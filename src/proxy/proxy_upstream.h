@@ -39,7 +39,8 @@ typedef struct proxy_fwd proxy_fwd_t;
 /* Options shared by every worker (Traefik serversTransport / forwardedHeaders). Strings
  * and arrays are copied by proxy_upstream_shared_new. */
 typedef struct proxy_upstream_opts {
-    uint64_t connect_timeout_ms;  /* dial + TLS; 0 = 30 s (Traefik dialTimeout) */
+    uint64_t connect_timeout_ms;  /* dial; 0 = 30 s (Traefik dialTimeout); the TLS
+                                     handshake has its own 10 s, as Traefik's */
     uint64_t response_timeout_ms; /* request sent -> response head; 0 = none (Traefik) */
     uint64_t idle_conn_timeout_ms; /* pooled upstream connection; 0 = 90 s */
     unsigned max_idle_per_server;  /* pooled connections per server; 0 = 200 */
@@ -64,7 +65,7 @@ typedef struct proxy_upstream_transport {
     char *name;                 /* the configuration's */
     hc_tls_ctx_t *tls;          /* https servers: its client context; NULL = the default */
     char *server_name;          /* SNI and the name verified; NULL = the server URL's host */
-    uint64_t dial_timeout_ms;   /* dial + TLS; 0 = connect_timeout_ms */
+    uint64_t dial_timeout_ms;   /* dial; 0 = connect_timeout_ms */
     uint64_t header_timeout_ms; /* responseHeaderTimeout; 0 = response_timeout_ms */
     int max_idle;               /* maxIdleConnsPerHost; < 0 = none kept */
     uint64_t idle_ms;           /* idleConnTimeout; 0 = idle_conn_timeout_ms, UINT64_MAX =

@@ -4,12 +4,14 @@ backend.internal (not 127.0.0.1, where it listens), and `openssl s_server` anoth
 requires a client certificate. Through the file provider's http.serversTransports and
 the ServersTransport CRD (an IngressRoute's reference, an Ingress Service's annotation):
 verification against the system store refuses the backend (500, as Traefik), insecureSkipVerify,
-rootCAs with serverName, mutual TLS with certificates, responseHeaderTimeout (504), and a
-missing or unbuildable transport disabling its routers with the reason."""
+rootCAs with serverName, mutual TLS with certificates, responseHeaderTimeout (504), the TLS
+handshake's own timeout, and a missing or unbuildable transport disabling its routers with
+the reason."""
 import base64
 import http.client
 import json
 import os
+import socket
 import subprocess
 import tempfile
 import textwrap
@@ -77,6 +79,7 @@ http:
     inline: {{rule: "Host(`inline.test`)", service: inline}}
     nokeep: {{rule: "Host(`nokeep.test`)", service: nokeep}}
     shortidle: {{rule: "Host(`shortidle.test`)", service: shortidle}}
+    mute: {{rule: "Host(`mute.test`)", service: mute}}
   services:
     plain: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}]}}}}
     insecure: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: insecure}}}}
@@ -97,6 +100,7 @@ http:
     inline: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{ss}"}}], serversTransport: inline}}}}
     nokeep: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: nokeep}}}}
     shortidle: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{be}"}}], serversTransport: shortidle}}}}
+    mute: {{loadBalancer: {{servers: [{{url: "https://127.0.0.1:{mute}"}}], serversTransport: quickdial}}}}
   serversTransports:
     insecure:
       insecureSkipVerify: true
@@ -142,6 +146,10 @@ http:
       insecureSkipVerify: true
       forwardingTimeouts:
         idleConnTimeout: 400ms
+    quickdial:
+      insecureSkipVerify: true
+      forwardingTimeouts:
+        dialTimeout: 1s
     inline:
       ServerName: backend.internal
       RootCAs: [{ca_pem}]
@@ -260,7 +268,11 @@ def setup():
     S["ss12"] = Proc(["openssl", "s_server", "-accept", "127.0.0.1:%d" % ss12, "-cert", p["be.crt"],
                       "-key", p["be.key"], "-tls1_2", "-www", "-quiet"])
     wait_port(ss12, proc=S["ss12"])
-    cfg = S["cfg"] = FILE.format(be=S["be"].port, pl=S["pl"].port, ss=ss, ss12=ss12, ca=p["ca.crt"], cl_crt=p["cl.crt"],
+    # connections complete in its backlog and are never read: a ClientHello goes unanswered
+    mute = S["mute"] = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(16)
+    cfg = S["cfg"] = FILE.format(mute=mute.getsockname()[1], be=S["be"].port, pl=S["pl"].port, ss=ss, ss12=ss12, ca=p["ca.crt"], cl_crt=p["cl.crt"],
                                  cl_key=p["cl.key"], cl2_crt=p["cl2.crt"], cl2_key=p["cl2.key"], d=S["dir"],
                                  ca_pem=json.dumps(read(p["ca.crt"])),
                                  cl_pem=json.dumps(read(p["cl.crt"])), key_pem=json.dumps(read(p["cl.key"])))
@@ -272,6 +284,8 @@ def teardown():
     for k in ("proxy", "be", "pl", "ss", "ss12"):
         if k in S:
             S.pop(k).stop()
+    if "mute" in S:
+        S.pop("mute").close()
 
 
 def web(host, path="/x"):
@@ -350,6 +364,16 @@ def response_header_timeout_is_504():
     status, _, _ = web("slow.test", "/slow?ms=2000")
     assert status == 504, status
     assert web("slow.test", "/slow?ms=10")[0] == 200
+
+
+@t.test
+def the_tls_handshake_has_its_own_ten_seconds():
+    """As Traefik's transport (TLSHandshakeTimeout 10 s): a server that accepts and never
+    answers the ClientHello is given 10 s whatever the dial timeout (1 s here), then 504."""
+    t0 = time.monotonic()
+    status, _, _ = get(S["proxy"].web, "/x", host="mute.test", timeout=30)
+    took = time.monotonic() - t0
+    assert status == 504 and 9.5 <= took < 15, (status, took)
 
 
 @t.test

@@ -512,6 +512,21 @@ static void test_timeouts(void **state)
     fetch(f.cl, &f.loop, &o2, &r);
     assert_int_equal(r.status, -ETIMEDOUT);
     assert_string_equal(r.error, "request timeout");
+    /* A server that never answers the ClientHello: the connect timeout covers the
+     * handshake, unless the handshake has its own (Go's TLSHandshakeTimeout), which then
+     * outlasts a shorter connect timeout. */
+    snprintf(f.url, sizeof(f.url), "https://127.0.0.1:%d/", f.srv.port);
+    hc_http_client_req_opts_t o3 = {.url = f.url, .connect_timeout_ms = 60};
+    fetch(f.cl, &f.loop, &o3, &r);
+    assert_int_equal(r.status, -ETIMEDOUT);
+    assert_string_equal(r.error, "connect timeout");
+    uv_update_time(&f.loop);
+    uint64_t t0 = uv_now(&f.loop);
+    hc_http_client_req_opts_t o4 = {.url = f.url, .connect_timeout_ms = 60, .tls_timeout_ms = 300};
+    fetch(f.cl, &f.loop, &o4, &r);
+    assert_int_equal(r.status, -ETIMEDOUT);
+    assert_string_equal(r.error, "TLS handshake timeout");
+    assert_true(uv_now(&f.loop) - t0 >= 290);
     fx_stop(&f);
 }
 
