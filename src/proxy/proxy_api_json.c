@@ -15,6 +15,8 @@
  * the names as configured). */
 static json_t *name_as_configured(const char *qualified, proxy_provider_t owner)
 {
+    if (owner == PROXY_PROVIDER_INTERNAL) /* Traefik's internal provider writes noop@internal */
+        return json_string(qualified);
     return json_stringn(qualified, proxy_config_local_len(qualified, owner));
 }
 

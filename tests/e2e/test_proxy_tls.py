@@ -375,6 +375,7 @@ def web_redirected_to_websecure_as_traefik_redirections():
         rt = routers["web-to-websecure@internal"]
         assert rt["entryPoints"] == ["web"] and rt["priority"] == 2**63 - 2, rt
         assert rt["middlewares"] == ["redirect-web-to-websecure@internal"] and rt["status"] == "enabled", rt
+        assert rt["service"] == "noop@internal", rt  # as Traefik's internal provider writes it
         ep = p.api_json("/api/entrypoints/web")
         assert ep["http"]["redirections"]["entryPoint"] == {"to": "websecure", "scheme": "https",
                                                             "permanent": True, "priority": 2**63 - 2}, ep
