@@ -286,8 +286,10 @@ static const uint32_t host_bits[8] = {0x00000000u, 0x2fff7ff2u, 0xaffffffeu, 0x4
 static int check_head(hc_http_conn_t *c, const hc_http_parse_head_t *h)
 {
     hc_http_rq_t *rq = &c->io->rq;
-    if (h->version_major != 1)
-        return reject(c, 505, "HTTP version not supported");
+    if (h->version_major != 1) { /* answered in HTTP/1.1 whatever was asked, as Go's */
+        rq->pub.version_minor = 1;
+        return reject(c, 505, "unsupported protocol version");
+    }
     /* A control character in the target: Go's url.ParseRequestURI refuses it (400);
      * the parser may let HT and FF through, which no request line may carry upstream. */
     for (const char *t = rq->pub.target; *t; t++)
