@@ -66,33 +66,66 @@ int hc_buf_printf(hc_buf_t *b, const char *fmt, ...)
     return rc;
 }
 
+/* Bytes that pass as they are: printable ASCII but the quote and the backslash. */
+static int json_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
 int hc_buf_json_escape(hc_buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     size_t start = b->len;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n;) {
+        size_t run = i;
+        while (run < n && json_plain((unsigned char)s[run]))
+            run++;
+        if (run > i && hc_buf_append(b, s + i, run - i))
+            goto fail;
+        if ((i = run) == n)
+            break;
         unsigned char c = (unsigned char)s[i];
         char esc[6] = {'\\', 0};
-        size_t elen = 2;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            if (c >= 0x20) {
-                if (hc_buf_append(b, &s[i], 1))
-                    goto fail;
-                continue;
+        size_t elen = 2, used = 1;
+        if (c >= 0x80) {
+            /* As Go's encoding/json: an ill-formed byte is U+FFFD, and U+2028/U+2029 are
+             * escaped (JavaScript reads them as line ends); the rest passes whole. */
+            size_t seq = hc_utf8_seq(s + i, n - i);
+            if (!seq)
+                memcpy(esc, "\\ufffd", elen = 6);
+            else if (seq == 3 && c == 0xe2 && (unsigned char)s[i + 1] == 0x80 &&
+                     ((unsigned char)s[i + 2] | 1) == 0xa9)
+                memcpy(esc, (unsigned char)s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", elen = 6);
+            else
+                memcpy(esc, s + i, elen = seq);
+            used = seq ? seq : 1;
+        } else {
+            switch (c) {
+            case '"':
+                esc[1] = '"';
+                break;
+            case '\\':
+                esc[1] = '\\';
+                break;
+            case '\n':
+                esc[1] = 'n';
+                break;
+            case '\r':
+                esc[1] = 'r';
+                break;
+            case '\t':
+                esc[1] = 't';
+                break;
+            default:
+                memcpy(esc, "\\u00", 4);
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+                elen = 6;
             }
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            elen = 6;
         }
         if (hc_buf_append(b, esc, elen))
             goto fail;
+        i += used;
     }
     return 0;
 fail:

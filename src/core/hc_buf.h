@@ -59,7 +59,9 @@ int hc_utf8_valid(const char *s, size_t n);
 /** Appends printf-formatted text. Returns 0 or -ENOBUFS (nothing appended). */
 int hc_buf_printf(hc_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int hc_buf_vprintf(hc_buf_t *b, const char *fmt, va_list ap);
-/** Appends s as the inside of a JSON string (no quotes): escapes ", \, controls. */
+/** Appends s as the inside of a JSON string (no quotes): escapes ", \, controls and
+ *  U+2028/U+2029, and writes each ill-formed UTF-8 byte as U+FFFD (Go's encoding/json),
+ *  so the text is valid JSON whatever s holds. */
 int hc_buf_json_escape(hc_buf_t *b, const char *s, size_t n);
 /** The value of hex digit c (either case), or -1 when c is not one. */
 int hc_hex_digit(int c);

@@ -47,6 +47,16 @@ static void test_json_escape_table(void **state)
         {"\x01\x1f", 2, "\\u0001\\u001f"},
         {"nul\0x", 5, "nul\\u0000x"},
         {"\xc3\xa9t\xc3\xa9", 5, "\xc3\xa9t\xc3\xa9"},
+        /* as Go's encoding/json: each ill-formed byte is U+FFFD (a truncated sequence,
+           a stray continuation, a surrogate's three bytes), U+2028/9 escaped */
+        {"/bad\xff", 5, "/bad\\ufffd"},
+        {"\xc3", 1, "\\ufffd"},
+        {"a\x80"
+         "b",
+         3, "a\\ufffdb"},
+        {"\xed\xa0\x80", 3, "\\ufffd\\ufffd\\ufffd"},
+        {"\xf0\x9f\x98\x80", 4, "\xf0\x9f\x98\x80"},
+        {"l\xe2\x80\xa8p\xe2\x80\xa9", 8, "l\\u2028p\\u2029"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         hc_buf_t b;
