@@ -35,8 +35,14 @@ static void put_str(hc_buf_t *b, const char *key, const char *v)
     hc_buf_puts(b, "\",");
 }
 
-/* Traefik's RequestCount: a running count of the process's logged requests. */
+/* Traefik's RequestCount: a running count of the process's requests, taken as each
+ * begins. */
 static atomic_ullong request_count;
+
+unsigned long long proxy_accesslog_count(void)
+{
+    return atomic_fetch_add(&request_count, 1) + 1;
+}
 
 static void put_num(hc_buf_t *b, const char *key, unsigned long long v)
 {
@@ -67,6 +73,47 @@ static void fmt_time(int64_t ns, int utc, int frac, char out[48])
     else
         snprintf(out + n, 48 - n, "%c%02ld:%02ld", off < 0 ? '-' : '+', labs(off) / 3600,
                  labs(off) % 3600 / 60);
+}
+
+/* RFC 3986 pchar, '%' and the brackets: a path of these Go's url.EscapedPath keeps as
+ * it came (validEncoded). */
+static int path_byte_kept(unsigned char c)
+{
+    return isalnum(c) || (c && strchr("-._~!$&'()*+,;=:@[]%/", c));
+}
+
+/* What Go's escape leaves alone in a path (shouldEscape with encodePath). */
+static int path_byte_plain(unsigned char c)
+{
+    return isalnum(c) || (c && strchr("-._~$&+,/:;=@", c));
+}
+
+/* RequestPath as Traefik writes it, url.URL.String of the request's path and query: a
+ * path Go's EscapedPath keeps is logged as sent, any other is escaped anew from its
+ * decoded form ("/caf%C3%A9" for raw UTF-8, "%22" for a quote); the query as sent. */
+static void put_path(hc_buf_t *b, const char *target)
+{
+    size_t n = strcspn(target, "?"), i = 0;
+    while (i < n && path_byte_kept((unsigned char)target[i]))
+        i++;
+    char *dec = i < n ? hc_malloc(n + 1) : NULL;
+    long dn = dec ? hc_url_decode(target, n, dec, n + 1, 0) : -1;
+    if (dn < 0) {
+        put_str(b, "RequestPath", target);
+        hc_free(dec);
+        return;
+    }
+    hc_buf_puts(b, "\"RequestPath\":\"");
+    for (long k = 0; k < dn; k++) {
+        unsigned char c = (unsigned char)dec[k];
+        if (path_byte_plain(c))
+            hc_buf_append(b, (const char *)&c, 1);
+        else
+            hc_buf_printf(b, "%%%02X", c);
+    }
+    hc_buf_json_escape(b, target + n, strlen(target + n));
+    hc_buf_puts(b, "\",");
+    hc_free(dec);
 }
 
 /* Splits "host:port" / "[v6]:port" at the last ':' outside brackets. */
@@ -113,13 +160,17 @@ int proxy_accesslog_format(const proxy_accesslog_entry_t *e, hc_buf_t *out)
     put_num(out, "OriginDuration", e->origin_duration_ns);
     put_num(out, "OriginStatus", (unsigned)e->origin_status);
     put_num(out, "Overhead", overhead);
-    put_str(out, "RequestAddr", e->host);
+    int host = e->host && *e->host; /* Traefik leaves out the three fields without one */
+    if (host)
+        put_str(out, "RequestAddr", e->host);
     put_num(out, "RequestContentSize", e->request_size);
-    put_num(out, "RequestCount", atomic_fetch_add(&request_count, 1) + 1);
-    put_str(out, "RequestHost", rhost);
+    put_num(out, "RequestCount", e->request_count);
+    if (host)
+        put_str(out, "RequestHost", rhost);
     put_str(out, "RequestMethod", e->method);
-    put_str(out, "RequestPath", e->target);
-    put_str(out, "RequestPort", rport);
+    put_path(out, e->target ? e->target : "");
+    if (host)
+        put_str(out, "RequestPort", rport);
     put_str(out, "RequestProtocol", e->protocol ? e->protocol : "HTTP/1.1");
     put_str(out, "RequestScheme", e->tls ? "https" : "http");
     put_num(out, "RetryAttempts", e->retry_attempts);

@@ -61,6 +61,7 @@ struct proxy_rq {
     const char *err_service; /* the service that gave that answer (of gen's configuration) */
     uint64_t cb_counted;  /* chain positions whose circuit breaker counted this request */
     int64_t start_wall_ns;
+    unsigned long long log_count; /* RequestCount, taken at arrival as Traefik's */
     uint64_t start_ns;
     int unobserved;          /* refused where Traefik has no handler yet: not counted, not
                                 logged */
@@ -214,6 +215,7 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
             .method = rq->mw.method,
             .host = rq->mw.host,
             .target = rq->target,
+            .request_count = rq->log_count,
             .tls = rq->tls_version != NULL,
             .tls_version = tv,
             .tls_cipher = tc,
@@ -247,6 +249,7 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
             1e9,
         .req_bytes = rq->request_size,
         .resp_bytes = size,
+        .svc_resp_bytes = origin_size, /* what the service wrote, before compress */
         .tls_version = tv,
         .tls_cipher = tc};
     if (!rq->unobserved && !(rq->router && rq->router->no_metrics)) {
@@ -827,6 +830,7 @@ void proxy_handle(hc_http_req_t *req, void *arg)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         rq->start_wall_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        rq->log_count = proxy_accesslog_count();
     }
     rq->start_ns = uv_hrtime();
     rq->ep = ep;

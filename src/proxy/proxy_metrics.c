@@ -273,12 +273,12 @@ static void lookup(proxy_metrics_worker_t *w, char tag, hc_metric_t *const *f, i
     }
 }
 
-static void observe4(hc_series_t *const *s, const proxy_metrics_req_t *r, double seconds)
+static void observe4(hc_series_t *const *s, double seconds, uint64_t req_bytes, uint64_t resp_bytes)
 {
     hc_metrics_counter_inc(s[0]);
     hc_metrics_histogram_observe(s[1], seconds);
-    hc_metrics_counter_add(s[2], r->req_bytes);
-    hc_metrics_counter_add(s[3], r->resp_bytes);
+    hc_metrics_counter_add(s[2], req_bytes);
+    hc_metrics_counter_add(s[3], resp_bytes);
 }
 
 /* The status as the label value ("200"): decimal digits without snprintf's cost. */
@@ -319,12 +319,12 @@ void proxy_metrics_observe(proxy_metrics_worker_t *w, const proxy_metrics_req_t 
     hc_metric_t *ep[4] = {fam.ep_reqs, fam.ep_dur, fam.ep_req_bytes, fam.ep_resp_bytes};
     if (r->entrypoint) {
         lookup(w, 'e', ep, 4, (const char *[]){code, method, r->protocol, r->entrypoint}, 4, s);
-        observe4(s, r, r->seconds);
+        observe4(s, r->seconds, r->req_bytes, r->resp_bytes);
     }
     if (r->service) {
         hc_metric_t *sv[4] = {fam.svc_reqs, fam.svc_dur, fam.svc_req_bytes, fam.svc_resp_bytes};
         lookup(w, 's', sv, 4, (const char *[]){code, method, r->protocol, r->service}, 4, s);
-        observe4(s, r, r->svc_seconds);
+        observe4(s, r->svc_seconds, r->req_bytes, r->svc_resp_bytes);
     }
     if (r->tls_version && r->tls_cipher) {
         lookup(w, 't', &fam.ep_tls, 1,

@@ -43,7 +43,9 @@ typedef struct proxy_metrics_req {
     int code;
     double seconds;     /* the entry point's: the whole request */
     double svc_seconds; /* the service's: from the forward's start */
-    uint64_t req_bytes, resp_bytes;
+    uint64_t req_bytes, resp_bytes; /* the entry point's: what the client sent and got */
+    uint64_t svc_resp_bytes;        /* the service's: what it wrote (Traefik counts inside
+                                       the middlewares, so before compress) */
     const char *tls_version, *tls_cipher;
 } proxy_metrics_req_t;
 void proxy_metrics_observe(proxy_metrics_worker_t *w, const proxy_metrics_req_t *r);

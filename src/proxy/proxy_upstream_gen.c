@@ -105,19 +105,20 @@ int up_server_ok(const up_server_t *s, int ignore_passive)
     return ignore_passive || !until || until <= proxy_health_now_ms();
 }
 
-/* "http://h:p/x" -> "h:p" (ServiceAddr); the default port when none is given. */
+/* "http://h:p/x" -> "h:p" (ServiceAddr): the URL's host as written, without a port
+ * when it has none (Go's url.URL.Host, which Traefik logs). */
 static char *url_addr(const char *url)
 {
     const char *a = strstr(url, "://");
     a = a ? a + 3 : url;
     size_t n = strcspn(a, "/?#");
-    const char *rb = memchr(a, ']', n);
-    char buf[300];
-    if (memchr(rb ? rb : a, ':', n - (size_t)((rb ? rb : a) - a)))
-        snprintf(buf, sizeof(buf), "%.*s", (int)n, a);
-    else
-        snprintf(buf, sizeof(buf), "%.*s:%s", (int)n, a, !strncmp(url, "https", 5) ? "443" : "80");
-    return hc_strdup(buf);
+    for (size_t i = n; i-- > 0;)
+        if (a[i] == '@') { /* userinfo is not part of the host */
+            n -= i + 1;
+            a += i + 1;
+            break;
+        }
+    return hc_memdup(a, n);
 }
 
 static void lb_servers(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_service_t *s)

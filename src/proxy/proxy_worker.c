@@ -72,7 +72,7 @@ static void mirror_observe(void *ud, const proxy_mirror_done_t *d)
                                                              .code = d->code,
                                                              .svc_seconds = d->seconds,
                                                              .req_bytes = d->req_bytes,
-                                                             .resp_bytes = d->resp_bytes});
+                                                             .svc_resp_bytes = d->resp_bytes});
 }
 
 void proxy_worker_init(uv_loop_t *loop, unsigned idx, void *arg)

@@ -6,6 +6,7 @@
  *   hc_testd --listen 127.0.0.1:8080 [--workers N] [--tls-cert F --tls-key F]
  *            [--sni-cert F --sni-key F]... [--name NAME] [--max-head BYTES] */
 #include "core/hc_alloc.h"
+#include "core/hc_buf.h"
 #include "core/hc_http_server.h"
 #include "core/hc_log.h"
 #include "core/hc_router.h"
@@ -252,9 +253,17 @@ static void echo_json(hc_http_req_t *req, char *body, size_t len, int err, void 
     int peer_port = hc_http_req_peer(req, &peer) == 0 && peer.ss_family == AF_INET
                         ? ntohs(((struct sockaddr_in *)&peer)->sin_port)
                         : 0;
+    /* JSON holds UTF-8 only: a byte of the target that is not well-formed echoes as '?' */
+    char *target = hc_http_req_strndup(req, req->target, req->target_len);
+    for (size_t i = 0; i < req->target_len;) {
+        size_t n = hc_utf8_seq(target + i, req->target_len - i);
+        if (!n)
+            target[i] = '?';
+        i += n ? n : 1;
+    }
     json_t *o = json_pack("{s:s, s:s, s:s%, s:o, s:I, s:i}", "name", g.name ? g.name : "", "method",
-                          req->method, "target", req->target, req->target_len, "headers", h,
-                          "body_len", (json_int_t)len, "peer_port", peer_port);
+                          req->method, "target", target, req->target_len, "headers", h, "body_len",
+                          (json_int_t)len, "peer_port", peer_port);
     char *text = json_dumps(o, JSON_SORT_KEYS);
     json_decref(o);
     hc_http_res_header(req, "X-Backend", g.name ? g.name : "");

@@ -176,6 +176,10 @@ def setup_main():
                                       annotations=mw_ann("xgen")),
         "ing-gzup.yaml": ingress_yaml(NS, "gzup", "gzup.test", [("/", "Prefix", "gz", 80)],
                                       annotations=mw_ann("gz")),
+        # its own service, so its metrics series see this test's requests alone
+        "svc-gzt.yaml": service_yaml(NS, "gzt", 80, [be]),
+        "ing-gzt.yaml": ingress_yaml(NS, "gzt", "gzt.test", [("/", "Prefix", "gzt", 80)],
+                                     annotations=mw_ann("gz")),
         "ing-fa.yaml": ingress_yaml(NS, "fa", "fa.test", [("/", "Prefix", "a", 80)], annotations=mw_ann("fa")),
     }
     for host, mw in (("rldelay", "rl-delay"), ("rldepth", "rl-depth"), ("rlexcl", "rl-excl"),
@@ -604,6 +608,52 @@ def grpc_web_answer(req):
     code = b"5" if req["target"].endswith("/missing") else b"0"
     return (b"HTTP/1.1 200 OK\r\nContent-Type: application/grpc-web+proto\r\nGrpc-Status: " + code +
             b"\r\nContent-Length: 0\r\n\r\n")
+
+
+@t.test
+def access_log_and_metrics_count_what_traefik_counts():
+    """Behind compress, the service's responses_bytes count what it wrote (Traefik's
+    service metrics sit inside the middlewares) and the access log's DownstreamContentSize
+    what the client got; RequestCount is taken as a request arrives, so a slow one logged
+    last keeps the smaller number; a path is logged as Go's url.URL.String writes it, an
+    ill-formed byte as U+FFFD, so every line stays JSON in UTF-8."""
+    p = S["proxy"]
+    svc = 'service="%s-gzt-80@kubernetes"' % NS
+
+    def svc_bytes():
+        body = get(p.api, "/metrics")[2].decode()
+        return sum(float(x.rsplit(" ", 1)[1]) for x in body.splitlines()
+                   if x.startswith("traefik_service_responses_bytes_total{") and svc in x)
+
+    wait_for(lambda: get(p.web, "/text?n=10", host="gzt.test")[0] == 200, what="gzt.test routed")
+    before = svc_bytes()
+    st, hs, body = get(p.web, "/text?n=50000&tag=gzm", host="gzt.test", headers={"Accept-Encoding": "gzip"})
+    assert st == 200 and header(hs, "Content-Encoding") == "gzip" and len(gzip.decompress(body)) == 50000, (st, hs)
+    # counted as the request ends: wait for the line, then the series
+    line = wait_for(lambda: [x for x in log_lines(p) if x.get("RequestPath") == "/text?n=50000&tag=gzm"],
+                    what="gzm line")[0]
+    assert line["OriginContentSize"] == 50000 and line["DownstreamContentSize"] == len(body), line
+    assert wait_for(lambda: svc_bytes() - before == 50000 or None, what="service bytes %r" % (svc_bytes() - before))
+
+    slow = threading.Thread(target=get, args=(p.web, "/slow?ms=600&tag=first"), kwargs={"host": "slow.test"})
+    slow.start()
+    time.sleep(0.2)
+    get(p.web, "/slow?ms=1&tag=second", host="slow.test")
+    slow.join(10)
+    s = connect(p.web)
+    s.sendall(b"GET /caf\xc3\xa9/%22?tag=\xff HTTP/1.1\r\nHost: slow.test\r\nConnection: close\r\n\r\n")
+    assert status_of(s.recv(100)) == 200
+    s.close()
+
+    def by_tag(tag):
+        return wait_for(lambda: [x for x in log_lines(p) if x.get("RequestPath", "").endswith("tag=" + tag)],
+                        what=tag)[0]
+
+    assert by_tag("first")["RequestCount"] < by_tag("second")["RequestCount"]
+    assert by_tag("\ufffd")["RequestPath"] == '/caf%C3%A9/%22?tag=\ufffd'
+    raw = open(p.access_log, "rb").read()
+    for ln in raw.splitlines():
+        json.loads(ln.decode("utf-8"))  # strict: raises on a byte that is not UTF-8
 
 
 @t.test

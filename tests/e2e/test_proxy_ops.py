@@ -889,6 +889,9 @@ http:
       rule: PathPrefix(`/nd`)
       service: s
       tls: {options: modern}
+    noport:
+      rule: Host(`noport.test`)
+      service: noport
   middlewares:
     who:
       forwardAuth: {address: "http://127.0.0.1:%(auth)d/", headerField: X-Auth-User}
@@ -907,6 +910,8 @@ http:
       loadBalancer: {servers: [{url: "h2c://127.0.0.1:%(be)d"}]}
     p2c:
       loadBalancer: {strategy: p2c, servers: [{url: "http://127.0.0.1:%(be)d"}]}
+    noport:
+      loadBalancer: {servers: [{url: "http://user@127.0.0.2"}]}
     grpc:
       loadBalancer: {healthCheck: {mode: grpc, path: /}, servers: [{url: "http://127.0.0.1:%(be)d"}]}
 tls:
@@ -922,7 +927,8 @@ def file_options_hearth_cannot_honour_are_told():
     h2c:// servers (every request had been a 502 without a log line), another load
     balancing strategy than wrr, rateLimit's redis (logged: the limit holds per process),
     TLS options on a rule without a Host domain (Traefik's warning).
-    forwardAuth's headerField names the access log's ClientUsername."""
+    forwardAuth's headerField names the access log's ClientUsername; ServiceAddr is the
+    server URL's host as written."""
     be = Backend("opts")
     auth = Responder()
     auth.answer = lambda req: b"HTTP/1.1 200 OK\r\nX-Auth-User: alice\r\nContent-Length: 0\r\n\r\n"
@@ -935,6 +941,11 @@ def file_options_hearth_cannot_honour_are_told():
         wait_for(lambda: "alice" in open(p.access_log).read(), what="the access log line")
         line = [json.loads(l) for l in open(p.access_log) if '"auth@file"' in l][0]
         assert line["ClientUsername"] == "alice", line
+        # ServiceAddr is the URL's host as written (Go's url.URL.Host): no default port
+        get(p.web, "/", host="noport.test")
+        wait_for(lambda: '"noport@file"' in open(p.access_log).read(), what="the noport line")
+        line = [json.loads(l) for l in open(p.access_log) if '"noport@file"' in l][0]
+        assert line["ServiceAddr"] == "127.0.0.2" and line["ServiceURL"] == "http://user@127.0.0.2", line
         errors = json.dumps(p.api_json("/api/errors"))
         for want in ("forwardAuth: tls (ca, cert, key, insecureSkipVerify) is not supported",
                      "h2c:// is not supported", "load balancing strategy not supported",

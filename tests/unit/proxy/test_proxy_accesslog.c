@@ -81,10 +81,14 @@ static void test_plain_line(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "DownstreamStatus")), 200);
     assert_int_equal(json_integer_value(json_object_get(j, "OriginContentSize")), 42);
     assert_null(json_object_get(j, "GzipRatio")); /* the body passed unchanged */
-    /* a running count (Traefik's), one up per line */
-    json_t *next = line_of(&plain);
-    assert_int_equal(json_integer_value(json_object_get(next, "RequestCount")),
-                     json_integer_value(json_object_get(j, "RequestCount")) + 1);
+    /* a running count (Traefik's), taken as each request arrives: the line carries the
+       one it was given, so a slow request logged last keeps its earlier number */
+    unsigned long long first = proxy_accesslog_count();
+    assert_int_equal(proxy_accesslog_count(), first + 1);
+    proxy_accesslog_entry_t counted = plain;
+    counted.request_count = first;
+    json_t *next = line_of(&counted);
+    assert_int_equal(json_integer_value(json_object_get(next, "RequestCount")), first);
     json_decref(next);
     /* a body that changed size on the way (compress): Traefik's GzipRatio, origin/downstream */
     proxy_accesslog_entry_t gz = plain;
@@ -143,7 +147,8 @@ static void test_tls_no_router_and_escaping(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "ClientUsername")), "alice");
     assert_string_equal(json_string_value(json_object_get(j, "RequestHost")), "::1");
     assert_string_equal(json_string_value(json_object_get(j, "RequestPort")), "8443");
-    assert_string_equal(json_string_value(json_object_get(j, "RequestPath")), "/a\"b\\c");
+    /* url.URL.String, as Traefik logs it: a quote and a backslash are escaped */
+    assert_string_equal(json_string_value(json_object_get(j, "RequestPath")), "/a%22b%5Cc");
     assert_string_equal(json_string_value(json_object_get(j, "RequestScheme")), "https");
     assert_string_equal(json_string_value(json_object_get(j, "TLSVersion")), "1.3");
     assert_string_equal(json_string_value(json_object_get(j, "TLSCipher")),
@@ -151,6 +156,42 @@ static void test_tls_no_router_and_escaping(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "OriginStatus")), 0);
     assert_null(json_object_get(j, "RouterName"));
     assert_null(json_object_get(j, "ServiceName"));
+    json_decref(j);
+}
+
+/* RequestPath and the host fields as Traefik writes them, and a line that stays valid
+ * JSON whatever bytes the client sent. */
+static void test_paths_hosts_and_bytes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *target, *path;
+    } cases[] = {
+        {"/v1/items?x=1", "/v1/items?x=1"}, /* kept as sent */
+        {"/a%2Fb!$&'()*+,;=:@[]~?q", "/a%2Fb!$&'()*+,;=:@[]~?q"},
+        {"/caf\xc3\xa9?x=\xc3\xa9", "/caf%C3%A9?x=\xc3\xa9"}, /* the query as sent */
+        {"/a b%2F<c>", "/a%20b/%3Cc%3E"}, /* escaped anew from the decoded path */
+        {"/bad\xff", "/bad%FF"},
+        {"/x?q=\xfe", "/x?q=\xef\xbf\xbd"}, /* an ill-formed byte: U+FFFD */
+        {"/x#frag", "/x%23frag"},
+        {"/?", "/?"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        proxy_accesslog_entry_t e = plain;
+        e.target = cases[i].target;
+        json_t *j = line_of(&e);
+        assert_string_equal(json_string_value(json_object_get(j, "RequestPath")), cases[i].path);
+        json_decref(j);
+    }
+    proxy_accesslog_entry_t e = plain;
+    e.client_user = "b\xffob";
+    e.host = NULL; /* an HTTP/1.0 request without Host: Traefik writes no host fields */
+    json_t *j = line_of(&e);
+    keys_sorted(j);
+    assert_string_equal(json_string_value(json_object_get(j, "ClientUsername")), "b\xef\xbf\xbdob");
+    assert_null(json_object_get(j, "RequestAddr"));
+    assert_null(json_object_get(j, "RequestHost"));
+    assert_null(json_object_get(j, "RequestPort"));
     json_decref(j);
 }
 
@@ -235,8 +276,11 @@ static void test_client_subject(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_line),     cmocka_unit_test(test_tls_no_router_and_escaping),
-        cmocka_unit_test(test_buffer_limit),   cmocka_unit_test(test_file_and_reopen),
+        cmocka_unit_test(test_plain_line),
+        cmocka_unit_test(test_tls_no_router_and_escaping),
+        cmocka_unit_test(test_paths_hosts_and_bytes),
+        cmocka_unit_test(test_buffer_limit),
+        cmocka_unit_test(test_file_and_reopen),
         cmocka_unit_test(test_client_subject),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
