@@ -49,6 +49,19 @@ static void put_num(hc_buf_t *b, const char *key, unsigned long long v)
     hc_buf_printf(b, "\"%s\":%llu,", key, v);
 }
 
+/* The fewest digits that read back as v, as Go's encoding/json writes a float64
+ * (257.7319587628866, not %.17g's 257.73195876288662). */
+static void put_float(hc_buf_t *b, const char *key, double v)
+{
+    char num[32];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(num, sizeof(num), "%.*g", prec, v);
+        if (strtod(num, NULL) == v)
+            break;
+    }
+    hc_buf_printf(b, "\"%s\":%s,", key, num);
+}
+
 /* RFC 3339 with nanoseconds, as Go's time.Time marshals: UTC with "Z", local with
  * its offset. */
 static void fmt_time(int64_t ns, int utc, int frac, char out[48])
@@ -154,8 +167,7 @@ int proxy_accesslog_format(const proxy_accesslog_entry_t *e, hc_buf_t *out)
     /* Traefik logs the ratio whenever a service's body changed size on the way (compress);
      * answers that never reached a service (404, a middleware's) have none */
     if (e->origin_status && e->downstream_size && e->origin_size != e->downstream_size)
-        hc_buf_printf(out, "\"GzipRatio\":%.17g,",
-                      (double)e->origin_size / (double)e->downstream_size);
+        put_float(out, "GzipRatio", (double)e->origin_size / (double)e->downstream_size);
     put_num(out, "OriginContentSize", e->origin_size);
     put_num(out, "OriginDuration", e->origin_duration_ns);
     put_num(out, "OriginStatus", (unsigned)e->origin_status);

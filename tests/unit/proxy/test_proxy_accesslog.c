@@ -97,6 +97,14 @@ static void test_plain_line(void **state)
     keys_sorted(g);
     assert_true(json_real_value(json_object_get(g, "GzipRatio")) == 42.0 / 16.0);
     json_decref(g);
+    /* written with the fewest digits that read back, as Go's encoding/json */
+    gz.origin_size = 50000;
+    gz.downstream_size = 194;
+    hc_buf_t txt;
+    hc_buf_init(&txt, 0);
+    assert_int_equal(proxy_accesslog_format(&gz, &txt), 0);
+    assert_non_null(strstr(txt.base, "\"GzipRatio\":257.7319587628866,"));
+    hc_buf_free(&txt);
     /* an answer that never reached a service (a 404 page): no ratio */
     proxy_accesslog_entry_t nf = {.start_ns = 1700000000120000000LL,
                                   .downstream_status = 404,
