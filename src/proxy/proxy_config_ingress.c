@@ -31,7 +31,7 @@ typedef struct rtcfg {
     const char *cert_resolver;
     const char *pathmatcher; /* Path, PathPrefix or PathRegexp for ImplementationSpecific
                                 paths */
-    const char *rule_syntax; /* router.rulesyntax: v2 or v3 (the same matching here) */
+    const char *rule_syntax; /* router.rulesyntax: v2 or v3 (v2 reads path templates) */
     int no_access_log, no_metrics; /* router.observability.accesslogs / metrics false */
 } rtcfg_t;
 
@@ -44,13 +44,41 @@ typedef struct pending {
     int exact;
 } pending_t;
 
-/* ingressClassName must name a Traefik IngressClass (one of the configured name, if
- * any); without it the legacy annotation must equal the configured class, or, with
- * none configured, be empty or "traefik" (Traefik shouldProcessIngress). */
-static int ingress_served(const pc_kstate_t *k, const pc_kobj_t *o)
+/* The class the API server's DefaultIngressClass admission writes into an Ingress that
+ * names none (neither field nor annotation): the IngressClass annotated as the default,
+ * NULL when none is. */
+static const char *default_class(pc_kstate_t *k, const pc_kobj_t *o)
+{
+    char buf[32];
+    const json_t *ann = json_object_get(json_object_get(o->obj, "metadata"), "annotations");
+    if (pc_annotation(ann, CLASS_ANN, buf))
+        return NULL;
+    if (!k->default_class_known) { /* looked up once per build */
+        k->default_class_known = 1;
+        for (size_t i = 0; i < k->nobjs && !k->default_class; i++) {
+            const pc_kobj_t *ic = &k->objs[i];
+            const json_t *m = json_object_get(ic->obj, "metadata");
+            const char *v = ic->kind != PC_K_INGRESSCLASS
+                                ? NULL
+                                : pc_annotation(json_object_get(m, "annotations"),
+                                                "ingressclass.kubernetes.io/is-default-class", buf);
+            if (v && !strcmp(v, "true"))
+                k->default_class = ic->name;
+        }
+    }
+    return k->default_class;
+}
+
+/* ingressClassName (or the default class the API server gives) must name a Traefik
+ * IngressClass (one of the configured name, if any); without it the legacy annotation
+ * must equal the configured class, or, with none configured, be empty or "traefik"
+ * (Traefik shouldProcessIngress). */
+static int ingress_served(pc_kstate_t *k, const pc_kobj_t *o)
 {
     const char *want = k->b->in->ingress_class ? k->b->in->ingress_class : "";
     const char *cls = pc_str(json_object_get(o->obj, "spec"), "ingressClassName");
+    if (!cls)
+        cls = default_class(k, o);
     if (cls) {
         if (*want && strcmp(cls, want))
             return 0;
@@ -249,9 +277,13 @@ static int path_rule(const json_t *pa, const char *host, const rtcfg_t *c, pendi
     }
     int has_path = path && *path;
     proxy_rule_t *pm = NULL;
-    if (has_path && regexp) { /* the path is a regular expression: the parser compiles it */
-        char *text = pc_strf("PathRegexp(`%s`)", path);
-        int rc = proxy_rule_parse(text, &pm, err, errlen);
+    /* v2's matchers read gorilla/mux templates ("/api/{v}"), as Traefik builds the rule
+     * text and parses it in the router's syntax */
+    int v2_template =
+        has_path && !regexp && c->rule_syntax && !strcmp(c->rule_syntax, "v2") && strchr(path, '{');
+    if (has_path && (regexp || v2_template)) { /* the parser compiles it */
+        char *text = pc_strf("%s(`%s`)", matcher, path);
+        int rc = proxy_rule_parse_syntax(text, regexp ? "v3" : "v2", &pm, err, errlen);
         hc_free(text);
         if (rc < 0)
             return rc;
@@ -505,8 +537,19 @@ void pc_ingress_load(pc_kstate_t *k, const pc_kobj_t *ing)
     size_t n = 0;
     rule_paths(k, ing, &c, &v, &n);
     settle_collisions(v, n);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        size_t later = i + 1;
+        while (later < n && strcmp(v[later].key, v[i].key))
+            later++;
+        if (later < n) { /* the same host and path again: Traefik's map keeps the last */
+            pc_error(k->b, ing->source, "Ingress", ing->ns, ing->name,
+                     "router %s defined more than once in this Ingress (same host and path): "
+                     "the last one is served",
+                     v[i].key);
+            continue;
+        }
         router_make(k, ing, &c, &v[i], tls_err, c.priority);
+    }
     for (size_t i = 0; i < n; i++)
         pending_clear(&v[i]);
     hc_free(v);

@@ -40,10 +40,6 @@ static int kube_service(pc_kstate_t *k, const char *ns, const char *name, const 
         snprintf(err, errlen, "load balancing strategy %s is not supported", strategy);
         return -EINVAL;
     }
-    if (scheme && *scheme && strcmp(scheme, "http") && strcmp(scheme, "https")) {
-        snprintf(err, errlen, "scheme %s is not supported (http, https)", scheme);
-        return -EINVAL;
-    }
     if (transport && pc_crd_qualified(transport)) {
         snprintf(err, errlen,
                  "invalid reference to serversTransport %s: namespace-name@kubernetescrd format "

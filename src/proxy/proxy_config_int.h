@@ -126,6 +126,8 @@ typedef struct pc_kstate {
     char **failed_secrets; /* "<ns>-<name>" already reported */
     size_t nfailed;
     int have_default_backend;
+    int default_class_known;   /* default_class was looked up */
+    const char *default_class; /* the IngressClass annotated is-default-class, or NULL */
 } pc_kstate_t;
 
 /* First object of kind in ns with key, or NULL; the next ones with the same key follow

@@ -461,6 +461,14 @@ static int service_fill(pc_kstate_t *k, const pc_kobj_t *o, const json_t *port,
         if (rc < 0)
             return rc;
     }
+    /* h2c (gRPC without TLS) would need HTTP/2 upstream: refused rather than built into
+     * a server every request fails against */
+    if (scheme && !*scheme)
+        scheme = NULL;
+    if (scheme && strcmp(scheme, "http") && strcmp(scheme, "https")) {
+        snprintf(err, errlen, "scheme %s is not supported (http, https)", scheme);
+        return -EINVAL;
+    }
     /* https when the port is 443 or its name starts with "https" (Traefik getProtocol). */
     const char *proto = scheme                                                    ? scheme
                         : (pnum == 443 || (pname && !strncmp(pname, "https", 5))) ? "https"

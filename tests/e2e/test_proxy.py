@@ -79,6 +79,10 @@ def setup():
     m["regexp.yaml"] = ingress_yaml(NS, "regexp", "regexp.test",
                                     [("^/v[0-9]+/items$", "ImplementationSpecific", "svc-legacy", 80)],
                                     annotations={"traefik.ingress.kubernetes.io/router.pathmatcher": "PathRegexp"})
+    m["v2.yaml"] = ingress_yaml(NS, "v2", "v2.test",
+                                [("/api/{v}", "ImplementationSpecific", "svc-legacy", 80),
+                                 ("/ex/{id:[0-9]+}", "Exact", "svc-noclass", 80)],
+                                annotations={"traefik.ingress.kubernetes.io/router.rulesyntax": "v2"})
     S["proxy"] = Proxy(m, access_log=True)
     wait_for(lambda: routed_to(S["proxy"].web, HOST, "/foo", "foo"), what="paths.test routed")
 
@@ -195,6 +199,18 @@ def pathmatcher_annotation_path_regexp():
         assert get(web, path, host="regexp.test")[0] == 404, path
     rules = [r["rule"] for r in S["proxy"].api_json("/api/http/routers?search=regexp.test")]
     assert rules == ["Host(`regexp.test`) && PathRegexp(`^/v[0-9]+/items$`)"], rules
+
+
+@t.test
+def rulesyntax_v2_reads_path_templates():
+    """router.rulesyntax: v2 reads an Ingress path as Traefik v2's matchers do, with
+    gorilla/mux templates: {v} is one path segment, {id:[0-9]+} its own pattern."""
+    web = S["proxy"].web
+    assert routed_to(web, "v2.test", "/api/v1", "legacy")
+    assert routed_to(web, "v2.test", "/api/v1/more", "legacy")  # ImplementationSpecific: a prefix
+    assert routed_to(web, "v2.test", "/ex/42", "noclass")
+    for path in ("/api/", "/ex/x", "/ex/42/1"):
+        assert get(web, path, host="v2.test")[0] == 404, path
 
 
 @t.test

@@ -12,8 +12,8 @@ import time
 import types
 
 from harness import Tap, connect, free_port
-from proxy_env import (Backend, Proxy, Recorder, assert_stopped_cleanly, echo, get, header, make_cert,
-                       middleware_yaml, request, secret_yaml, service_yaml, wait_for)
+from proxy_env import (Backend, Proxy, Recorder, assert_stopped_cleanly, echo, get, header, ingress_yaml,
+                       make_cert, middleware_yaml, request, secret_yaml, service_yaml, wait_for)
 from test_proxy_tls import curl
 
 t = Tap()
@@ -458,6 +458,25 @@ def reload_removes_a_route_and_reports_a_broken_one():
     wait_for(lambda: any("parentRefs" in e["message"] for e in p.api_json("/api/errors")),
              what="the child reported")
     assert get(p.web, "/", host="child.test")[0] == 404
+    # h2c (gRPC without TLS) to the server would need HTTP/2: refused with the reason, from
+    # a route's scheme and from a Service's annotation alike, never served as a 502
+    p.write("h2c.yaml", textwrap.dedent("""\
+        apiVersion: traefik.io/v1alpha1
+        kind: IngressRoute
+        metadata: {name: grpc, namespace: crd}
+        spec:
+          routes:
+          - match: Host(`grpc.test`)
+            services: [{name: svc-a, port: 80, scheme: h2c}]
+        ---
+        """) + service_yaml(NS, "svc-h2c", 80, [S["a"]]).replace(
+        "  name: svc-h2c\n  namespace: crd\nspec:",
+        "  name: svc-h2c\n  namespace: crd\n  annotations: {traefik.ingress.kubernetes.io/service.serversscheme: h2c}\nspec:")
+        + "---\n" + ingress_yaml(NS, "grpc-ing", "grpcing.test", [("/", "Prefix", "svc-h2c", 80)]))
+    wait_for(lambda: sum("scheme h2c is not supported" in e["message"]
+                         for e in p.api_json("/api/errors")) == 2, what="both refusals reported")
+    assert get(p.web, "/", host="grpc.test")[0] == 404
+    assert get(p.web, "/", host="grpcing.test")[0] == 404
 
 
 @t.test

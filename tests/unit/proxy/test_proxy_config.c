@@ -273,6 +273,8 @@ static void test_class_filtering(void **state)
         const char *annotation;    /* kubernetes.io/ingress.class */
         const char *ic_controller; /* an IngressClass object of class_name, or NULL */
         int served;
+        const char *default_ic[2]; /* an IngressClass annotated is-default-class: name,
+                                      controller */
     } cases[] = {
         {NULL, NULL, NULL, NULL, 1}, /* unclassed, none configured */
         {NULL, NULL, "traefik", NULL, 1},
@@ -286,6 +288,12 @@ static void test_class_filtering(void **state)
         {"internal", "mine", NULL, "traefik.io/ingress-controller", 0},
         {"internal", "internal", NULL, NULL, 1},
         {NULL, "traefik", "nginx", NULL, 1}, /* ingressClassName wins over the annotation */
+        /* an Ingress naming no class gets the default one in the API server (its
+           DefaultIngressClass admission): another controller's is not ours */
+        {NULL, NULL, NULL, NULL, 0, {"nginx", "k8s.io/ingress-nginx"}},
+        {NULL, NULL, NULL, NULL, 1, {"mine", "traefik.io/ingress-controller"}},
+        {NULL, NULL, "traefik", NULL, 1, {"nginx", "k8s.io/ingress-nginx"}}, /* it names one */
+        {NULL, "traefik", NULL, NULL, 1, {"nginx", "k8s.io/ingress-nginx"}},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         fixture_t f = {0};
@@ -310,6 +318,14 @@ static void test_class_filtering(void **state)
                      "'name':'%s'},'spec':{'controller':'%s'}}",
                      cases[i].class_name, cases[i].ic_controller);
             add(&f, "ic.yaml:1", buf);
+        }
+        if (cases[i].default_ic[0]) {
+            snprintf(buf, sizeof(buf),
+                     "{'apiVersion':'networking.k8s.io/v1','kind':'IngressClass','metadata':{"
+                     "'name':'%s','annotations':{'ingressclass.kubernetes.io/is-default-class':"
+                     "'true'}},'spec':{'controller':'%s'}}",
+                     cases[i].default_ic[0], cases[i].default_ic[1]);
+            add(&f, "default-ic.yaml:1", buf);
         }
         proxy_config_t *c = build_with(&f, cases[i].configured, 0);
         if (c->nrouters != (size_t)cases[i].served)
@@ -508,9 +524,10 @@ static void test_router_key_collision_gets_rule_hash(void **state)
         "'namespace':'n'},'spec':{'rules':[{'http':{'paths':["
         "{'path':'/foo-bar','backend':{'service':{'name':'s','port':{'number':80}}}},"
         "{'path':'/foo/bar','backend':{'service':{'name':'s','port':{'number':80}}}},"
-        "{'path':'/foo/bar','backend':{'service':{'name':'s','port':{'number':80}}}}"
+        "{'path':'/foo/bar','backend':{'service':{'name':'t','port':{'number':80}}}}"
         "]}}]}}");
     add_svc(&f, "n", "s", 80);
+    add_svc(&f, "n", "t", 80);
     proxy_config_t *c = build(&f);
     static const char *const names[][2] = {
         {"n-c-foo-bar-d0b30949e54d6a7515ca@kubernetes", "PathPrefix(`/foo/bar`)"},
@@ -523,6 +540,8 @@ static void test_router_key_collision_gets_rule_hash(void **state)
         assert_string_equal(r->rule, names[i][1]);
     }
     assert_int_equal(c->nrouters, 2); /* the identical third path is a duplicate */
+    /* of which the last is served, as Traefik's map keeps the last router under a key */
+    assert_string_equal(proxy_config_router(c, names[0][0])->service_name, "n-t-80@kubernetes");
     int dup = 0;
     for (size_t i = 0; i < c->nerrors; i++)
         dup |= !!strstr(c->errors[i].message, "defined more than once");
