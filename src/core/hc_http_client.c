@@ -636,6 +636,7 @@ static void ev_close(void *owner, int status, const char *reason)
     if (reused && !r->got_bytes && !r->retried && !r->stream && r->replayable) {
         r->retried = 1;
         r->sent = 0;
+        r->connected = 0; /* what counts now is whether the new connection is made */
         int rc = req_start(r, 0);
         if (rc)
             req_finish(r, rc, "cannot reconnect");

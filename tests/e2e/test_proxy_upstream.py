@@ -447,6 +447,37 @@ def only_idempotent_requests_are_resent_after_a_dropped_pooled_connection():
             assert len(sent) == (2 if want == 200 else 1), (method, key, be.seen[before:])
 
 
+class QuitOnSecond(RawBackend):
+    """Answers the first request of its one connection; on reading the second it stops
+    listening and closes the connection unanswered: a server shutting down under a pooled
+    connection, so the resend's connect is refused."""
+
+    def serve(self, c):
+        for answer, head in zip((True, False), heads(c)):
+            if answer:
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            else:  # shutdown stops the listening at once (close waits out accept's poll)
+                self.ls.shutdown(socket.SHUT_RDWR)
+                self.stop()
+
+
+@t.test
+def a_server_gone_under_a_pooled_request_sends_it_to_another():
+    """The pooled connection is closed unanswered and the resend's connect is refused:
+    that is a server that cannot be reached, so the GET goes to the other server (200)
+    and the gone one is taken out, as for any refused connect."""
+    q = QuitOnSecond()
+    be, bport = backend("b")
+    fx, port = fixture(lb_config([q.port, bport]))
+    try:
+        for i in range(6):
+            r = get(port, "/x?i=%d" % i)
+            assert status_of(r) == 200, (i, r[:300])
+    finally:
+        q.stop()
+        stop_all(fx, be)
+
+
 class ExpectServer(RawBackend):
     """A backend for requests with "Expect: 100-continue" and a body: mode "refuse"
     answers 413 at once and never reads (then waits for the connection to close),

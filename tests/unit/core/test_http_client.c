@@ -35,6 +35,8 @@ struct srv {
     const char *response2; /* then this, 20 ms later (NULL = nothing) */
     int close_after;       /* close once answered */
     int silent;            /* never answer */
+    int quit_at;           /* at this request: stop listening and close unanswered (a
+                              server shutting down) */
     hc_tls_ctx_t *tls;
     int accepted, requests, closed;
     hc_buf_t last; /* the last complete request, raw */
@@ -136,6 +138,11 @@ static void srequest(sconn_t *c, const char *data, size_t len)
         hc_buf_reset(&s->last);
         hc_buf_append(&s->last, c->in.base, n);
         hc_buf_consume(&c->in, n);
+        if (s->quit_at && s->requests == s->quit_at) {
+            uv_close((uv_handle_t *)&s->listener, NULL);
+            sconn_close(c);
+            return;
+        }
         if (s->silent)
             continue;
         ssend(c, s->response);
@@ -221,7 +228,7 @@ static void srv_stop(srv_t *s)
 /* ---- the client side ------------------------------------------------------------ */
 
 typedef struct result {
-    int done, status, headers_status, reused, body_calls;
+    int done, status, headers_status, reused, body_calls, connected;
     char error[192];
     char body[4096];
     size_t body_len;
@@ -259,6 +266,7 @@ static void on_done(hc_http_client_req_t *req, int status, void *ud)
     r->done = 1;
     r->status = status;
     r->reused = hc_http_client_req_reused(req);
+    r->connected = hc_http_client_req_connected(req);
     snprintf(r->error, sizeof(r->error), "%s", hc_http_client_req_error(req));
     if (len) {
         memcpy(r->body, body, len);
@@ -564,6 +572,25 @@ static void test_server_closing_pooled_connection(void **state)
     fx_stop(&f);
 }
 
+/* The server closes the pooled connection unanswered as it shuts down: the request is
+ * tried once more on a new connection, which is refused; what the caller learns is a
+ * connect failure (so a proxy may take another server), not a request the server got. */
+static void test_server_shutting_down_under_a_pooled_request(void **state)
+{
+    fixture_t f;
+    result_t r;
+    fx_start(&f, ok_hello, NULL);
+    f.srv.quit_at = 2;
+    hc_http_client_req_opts_t o = {.url = f.url, .collect_max = 100};
+    fetch(f.cl, &f.loop, &o, &r);
+    assert_int_equal(r.status, 0);
+    assert_true(r.connected);
+    fetch(f.cl, &f.loop, &o, &r);
+    assert_int_equal(r.status, -ECONNREFUSED);
+    assert_false(r.connected);
+    fx_stop(&f);
+}
+
 static void test_idle_timeout_closes(void **state)
 {
     fixture_t f;
@@ -774,6 +801,7 @@ int main(void)
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_server_closing_pooled_connection),
+        cmocka_unit_test(test_server_shutting_down_under_a_pooled_request),
         cmocka_unit_test(test_idle_timeout_closes),
         cmocka_unit_test(test_origin_pool_limits),
         cmocka_unit_test(test_streamed_request_body),
