@@ -40,6 +40,8 @@ static int kube_service(pc_kstate_t *k, const char *ns, const char *name, const 
         snprintf(err, errlen, "load balancing strategy %s is not supported", strategy);
         return -EINVAL;
     }
+    if (pc_scheme_check(scheme, err, errlen) < 0) /* also for a child another route built */
+        return -EINVAL;
     if (transport && pc_crd_qualified(transport)) {
         snprintf(err, errlen,
                  "invalid reference to serversTransport %s: namespace-name@kubernetescrd format "

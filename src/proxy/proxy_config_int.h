@@ -130,6 +130,10 @@ typedef struct pc_kstate {
     const char *default_class; /* the IngressClass annotated is-default-class, or NULL */
 } pc_kstate_t;
 
+/* A server scheme a Kubernetes Service reference may ask for: http or https (none: the
+ * port decides); h2c (gRPC without TLS) would need HTTP/2 upstream, so it is refused
+ * rather than built into a server every request fails against. 0 or -EINVAL with err. */
+int pc_scheme_check(const char *scheme, char *err, size_t errlen);
 /* First object of kind in ns with key, or NULL; the next ones with the same key follow
  * it in the array. */
 const pc_kobj_t *pc_kfind(const pc_kstate_t *k, pc_kind_t kind, const char *ns, const char *key);

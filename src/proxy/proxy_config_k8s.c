@@ -437,6 +437,14 @@ static int cluster_ip(const pc_kobj_t *o, const char *proto, long long pnum, pro
 
 /* Fills s from the Service object o and the port it exposes, with an IngressRoute's
  * settings (lb) or else the Service's annotations; -EINVAL with err. */
+int pc_scheme_check(const char *scheme, char *err, size_t errlen)
+{
+    if (!scheme || !*scheme || !strcmp(scheme, "http") || !strcmp(scheme, "https"))
+        return 0;
+    snprintf(err, errlen, "scheme %s is not supported (http, https)", scheme);
+    return -EINVAL;
+}
+
 static int service_fill(pc_kstate_t *k, const pc_kobj_t *o, const json_t *port,
                         const pc_lb_spec_t *lb, proxy_service_t *s, char *err, size_t errlen)
 {
@@ -461,14 +469,10 @@ static int service_fill(pc_kstate_t *k, const pc_kobj_t *o, const json_t *port,
         if (rc < 0)
             return rc;
     }
-    /* h2c (gRPC without TLS) would need HTTP/2 upstream: refused rather than built into
-     * a server every request fails against */
     if (scheme && !*scheme)
         scheme = NULL;
-    if (scheme && strcmp(scheme, "http") && strcmp(scheme, "https")) {
-        snprintf(err, errlen, "scheme %s is not supported (http, https)", scheme);
+    if (pc_scheme_check(scheme, err, errlen) < 0)
         return -EINVAL;
-    }
     /* https when the port is 443 or its name starts with "https" (Traefik getProtocol). */
     const char *proto = scheme                                                    ? scheme
                         : (pnum == 443 || (pname && !strncmp(pname, "https", 5))) ? "https"

@@ -459,7 +459,8 @@ def reload_removes_a_route_and_reports_a_broken_one():
              what="the child reported")
     assert get(p.web, "/", host="child.test")[0] == 404
     # h2c (gRPC without TLS) to the server would need HTTP/2: refused with the reason, from
-    # a route's scheme and from a Service's annotation alike, never served as a 502
+    # a route's scheme (also on a child another route built) and from a Service's
+    # annotation alike, never served as a 502
     p.write("h2c.yaml", textwrap.dedent("""\
         apiVersion: traefik.io/v1alpha1
         kind: IngressRoute
@@ -469,13 +470,32 @@ def reload_removes_a_route_and_reports_a_broken_one():
           - match: Host(`grpc.test`)
             services: [{name: svc-a, port: 80, scheme: h2c}]
         ---
+        apiVersion: traefik.io/v1alpha1
+        kind: IngressRoute
+        metadata: {name: a-pair, namespace: crd}
+        spec:
+          routes:
+          - match: Host(`pair.test`)
+            services: [{name: svc-a, port: 80}, {name: svc-b, port: 80}]
+        ---
+        apiVersion: traefik.io/v1alpha1
+        kind: IngressRoute
+        metadata: {name: grpc-pair, namespace: crd}
+        spec:
+          routes:
+          - match: Host(`grpcpair.test`)
+            services: [{name: svc-a, port: 80, scheme: h2c}, {name: svc-b, port: 80}]
+        ---
         """) + service_yaml(NS, "svc-h2c", 80, [S["a"]]).replace(
         "  name: svc-h2c\n  namespace: crd\nspec:",
         "  name: svc-h2c\n  namespace: crd\n  annotations: {traefik.ingress.kubernetes.io/service.serversscheme: h2c}\nspec:")
         + "---\n" + ingress_yaml(NS, "grpc-ing", "grpcing.test", [("/", "Prefix", "svc-h2c", 80)]))
     wait_for(lambda: sum("scheme h2c is not supported" in e["message"]
-                         for e in p.api_json("/api/errors")) == 2, what="both refusals reported")
+                         for e in p.api_json("/api/errors")) == 3, what="the refusals reported")
     assert get(p.web, "/", host="grpc.test")[0] == 404
+    assert get(p.web, "/", host="pair.test")[0] == 200
+    # its svc-a child was built by a-pair already: the scheme is refused all the same
+    assert get(p.web, "/", host="grpcpair.test")[0] == 404
     assert get(p.web, "/", host="grpcing.test")[0] == 404
 
 
