@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ctype.h>
+#include <math.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 #include <stdatomic.h>
@@ -49,15 +50,22 @@ static void put_num(hc_buf_t *b, const char *key, unsigned long long v)
     hc_buf_printf(b, "\"%s\":%llu,", key, v);
 }
 
-/* The fewest digits that read back as v, as Go's encoding/json writes a float64
- * (257.7319587628866, not %.17g's 257.73195876288662). */
+/* A float64 as Go's encoding/json writes it: the fewest digits that read back as v, in
+ * fixed notation from 1e-6 to 1e21 (257.7319587628866, 20; not %.17g's 257.73195876288662
+ * nor %g's 2e+01). */
 static void put_float(hc_buf_t *b, const char *key, double v)
 {
-    char num[32];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(num, sizeof(num), "%.*g", prec, v);
+    char num[48];
+    int prec = 1;
+    for (; prec < 17; prec++) {
+        snprintf(num, sizeof(num), "%.*e", prec - 1, v);
         if (strtod(num, NULL) == v)
             break;
+    }
+    double a = fabs(v);
+    if (a == 0 || (a >= 1e-6 && a < 1e21)) {
+        int exp10 = atoi(strchr(num, 'e') + 1), decimals = prec - 1 - exp10;
+        snprintf(num, sizeof(num), "%.*f", decimals > 0 ? decimals : 0, v);
     }
     hc_buf_printf(b, "\"%s\":%s,", key, num);
 }
@@ -109,16 +117,19 @@ static void put_path(hc_buf_t *b, const char *target)
     size_t n = strcspn(target, "?"), i = 0;
     while (i < n && path_byte_kept((unsigned char)target[i]))
         i++;
-    char *dec = i < n ? hc_malloc(n + 1) : NULL;
-    long dn = dec ? hc_url_decode(target, n, dec, n + 1, 0) : -1;
-    if (dn < 0) {
+    if (i == n) {
         put_str(b, "RequestPath", target);
-        hc_free(dec);
         return;
     }
     hc_buf_puts(b, "\"RequestPath\":\"");
-    for (long k = 0; k < dn; k++) {
-        unsigned char c = (unsigned char)dec[k];
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)target[k];
+        int hi, lo;
+        if (c == '%' && k + 2 < n && (hi = hc_hex_digit(target[k + 1])) >= 0 &&
+            (lo = hc_hex_digit(target[k + 2])) >= 0) { /* decoded, then escaped anew */
+            c = (unsigned char)(hi << 4 | lo);
+            k += 2;
+        }
         if (path_byte_plain(c))
             hc_buf_append(b, (const char *)&c, 1);
         else
@@ -126,7 +137,6 @@ static void put_path(hc_buf_t *b, const char *target)
     }
     hc_buf_json_escape(b, target + n, strlen(target + n));
     hc_buf_puts(b, "\",");
-    hc_free(dec);
 }
 
 /* Splits "host:port" / "[v6]:port" at the last ':' outside brackets. */

@@ -57,11 +57,13 @@ struct proxy_rq {
     size_t err_mw;  /* 1 + the chain index of the errors middleware that caught a status */
     int err_status; /* the status it caught */
     int err_origin; /* the upstream's status when it caught the upstream's answer */
+    uint64_t err_origin_size; /* and the size of that answer's body */
     unsigned err_retries; /* the retries before that answer */
     const char *err_service; /* the service that gave that answer (of gen's configuration) */
     uint64_t cb_counted;  /* chain positions whose circuit breaker counted this request */
     int64_t start_wall_ns;
-    unsigned long long log_count; /* RequestCount, taken at arrival as Traefik's */
+    unsigned long long log_count; /* RequestCount, taken as the request is routed (Traefik's
+                                     access log handler numbers it then), 0 until */
     uint64_t start_ns;
     int unobserved;          /* refused where Traefik has no handler yet: not counted, not
                                 logged */
@@ -215,7 +217,7 @@ static void finish(proxy_rq_t *rq, const proxy_fwd_result_t *res, int status)
             .method = rq->mw.method,
             .host = rq->mw.host,
             .target = rq->target,
-            .request_count = rq->log_count,
+            .request_count = rq->log_count ? rq->log_count : proxy_accesslog_count(),
             .tls = rq->tls_version != NULL,
             .tls_version = tv,
             .tls_cipher = tc,
@@ -398,6 +400,7 @@ static void on_fwd_done(void *ud, const proxy_fwd_result_t *res)
     rq->request_size = res->request_content_size; /* an errors page reads none */
     if (res->passed) {
         rq->err_origin = res->origin_status;
+        rq->err_origin_size = res->origin_content_size;
         rq->err_retries = res->retry_attempts;
         const proxy_service_t *s =
             res->service_name ? proxy_config_service(rq->gen->cfg, res->service_name) : NULL;
@@ -455,6 +458,7 @@ static void on_page_done(void *ud, const proxy_fwd_result_t *res)
     }
     proxy_fwd_result_t r = *res;
     r.origin_status = rq->err_origin; /* the log keeps what the service said, 0: none */
+    r.origin_content_size = rq->err_origin_size; /* and what it sent (the service's bytes) */
     r.retry_attempts = rq->err_retries;
     r.service_name = rq->err_service;
     finish(rq, &r, r.downstream_status);
@@ -759,6 +763,17 @@ static void pack_request(proxy_rq_t *rq, const char *host, size_t hlen)
     proxy_upstream_connection_options(&rq->mw.headers);
 }
 
+/* "path?query" in a new allocation. */
+static char *log_target(const char *path, size_t plen, const char *query)
+{
+    size_t qlen = strlen(query);
+    char *t = hc_malloc(plen + qlen + 2);
+    memcpy(t, path, plen);
+    t[plen] = '?';
+    memcpy(t + plen + 1, query, qlen + 1);
+    return t;
+}
+
 static const proxy_router_t *route(proxy_rq_t *rq, const char *host, size_t hlen, size_t plen,
                                    int *undecided)
 {
@@ -830,7 +845,6 @@ void proxy_handle(hc_http_req_t *req, void *arg)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         rq->start_wall_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-        rq->log_count = proxy_accesslog_count();
     }
     rq->start_ns = uv_hrtime();
     rq->ep = ep;
@@ -893,6 +907,12 @@ void proxy_handle(hc_http_req_t *req, void *arg)
         respond_text(rq, 0, 400, "400 Bad Request: invalid URL escape");
         return;
     }
+    if (ep->w->log) { /* Traefik's access log sees the request past its entry point's
+                         normalizing: the path cleaned, the query's ';' made '&' */
+        hc_free(rq->target);
+        rq->target = rq->mw.query ? log_target(rq->mw.path, plen, rq->mw.query)
+                                  : hc_memdup(rq->mw.path, plen);
+    }
     /* plain HTTP on websecure: Traefik's entry point hands it to its HTTP handler, where
      * no router is (every router there is a TLS one) */
     int undecided = 0;
@@ -910,6 +930,8 @@ void proxy_handle(hc_http_req_t *req, void *arg)
         respond_text(rq, 0, 404, "404 page not found\n");
         return;
     }
+    if (ep->w->log && !rq->router->no_access_log)
+        rq->log_count = proxy_accesslog_count();
     rq->chain = proxy_gen_chain(rq->gen, rq->router);
     hc_http_req_on_close(req, on_client_close, rq);
     run_middlewares(rq);

@@ -533,6 +533,9 @@ static int deliver_head(proxy_fwd_t *f, long long body_len)
     int sniff = verdict & PROXY_FWD_SNIFF;
     verdict &= ~PROXY_FWD_SNIFF;
     if (verdict == PROXY_FWD_PASS && can_pass) { /* the upstream's answer is dropped */
+        /* what the server sent, by its length (unread: a chunked one counts 0), as
+           Traefik's service capture counts the body its proxy copies to the catcher */
+        f->res.origin_content_size = body_len > 0 ? (uint64_t)body_len : 0;
         pass_back(f);
         return -ECANCELED;
     }

@@ -161,8 +161,9 @@ for case in STRICT:
 
 @t.test
 def unsupported_version_answered_in_http_1_1():
-    """A request line naming HTTP/2.0 gets 505 in HTTP/1.1 (Go's status line and reason),
-    not in the 1.0 its minor digit would pick."""
+    """A request line naming HTTP/2.0 gets 505 in HTTP/1.1, as Go's server answers it, not
+    in the 1.0 its minor digit would pick; the reason is Go's text (Go also repeats it in
+    its status line)."""
     resp, _ = raw_request(PORT, b"GET /fixed HTTP/2.0\r\nHost: a\r\n\r\n", timeout=1.5)
     assert resp.startswith(b"HTTP/1.1 505 HTTP Version Not Supported\r\n"), resp[:200]
     assert b"unsupported protocol version" in resp, resp[-200:]

@@ -892,7 +892,13 @@ http:
     noport:
       rule: Host(`noport.test`)
       service: noport
+    errs:
+      rule: Host(`errs.test`)
+      service: s
+      middlewares: [errpage]
   middlewares:
+    errpage:
+      errors: {status: ["500"], service: s, query: /fixed}
     who:
       forwardAuth: {address: "http://127.0.0.1:%(auth)d/", headerField: X-Auth-User}
     whotls:
@@ -946,6 +952,16 @@ def file_options_hearth_cannot_honour_are_told():
         wait_for(lambda: '"noport@file"' in open(p.access_log).read(), what="the noport line")
         line = [json.loads(l) for l in open(p.access_log) if '"noport@file"' in l][0]
         assert line["ServiceAddr"] == "127.0.0.2" and line["ServiceURL"] == "http://user@127.0.0.2", line
+        # an errors page stands for the server's answer: the origin fields keep what the
+        # server said and sent (500, "status\n"), the client gets the page ("ok\n")
+        assert get(p.web, "/status/500", host="errs.test")[0] == 500
+        wait_for(lambda: '"errs@file"' in open(p.access_log).read(), what="the errs line")
+        line = [json.loads(l) for l in open(p.access_log) if '"errs@file"' in l][0]
+        assert (line["OriginStatus"], line["OriginContentSize"], line["DownstreamContentSize"]) == \
+            (500, 7, 3), line
+        m = get(p.api, "/metrics")[2].decode()
+        assert 'traefik_service_responses_bytes_total{code="500",method="GET",protocol="http",service="s@file"} 7' \
+            in m, [x for x in m.splitlines() if "responses_bytes" in x]
         errors = json.dumps(p.api_json("/api/errors"))
         for want in ("forwardAuth: tls (ca, cert, key, insecureSkipVerify) is not supported",
                      "h2c:// is not supported", "load balancing strategy not supported",

@@ -105,6 +105,22 @@ static void test_plain_line(void **state)
     assert_int_equal(proxy_accesslog_format(&gz, &txt), 0);
     assert_non_null(strstr(txt.base, "\"GzipRatio\":257.7319587628866,"));
     hc_buf_free(&txt);
+    static const struct {
+        uint64_t origin, down;
+        const char *text;
+    } ratios[] = {
+        {4000, 200, "20"}, {100000, 100, "1000"}, {3, 2, "1.5"}, {1, 3, "0.3333333333333333"}};
+    for (size_t i = 0; i < sizeof(ratios) / sizeof(ratios[0]); i++) {
+        char want[64];
+        snprintf(want, sizeof(want), "\"GzipRatio\":%s,", ratios[i].text);
+        gz.origin_size = ratios[i].origin;
+        gz.downstream_size = ratios[i].down;
+        hc_buf_init(&txt, 0);
+        assert_int_equal(proxy_accesslog_format(&gz, &txt), 0);
+        if (!strstr(txt.base, want))
+            fail_msg("want %s in %s", want, txt.base);
+        hc_buf_free(&txt);
+    }
     /* an answer that never reached a service (a 404 page): no ratio */
     proxy_accesslog_entry_t nf = {.start_ns = 1700000000120000000LL,
                                   .downstream_status = 404,
@@ -183,6 +199,9 @@ static void test_paths_hosts_and_bytes(void **state)
         {"/x?q=\xfe", "/x?q=\xef\xbf\xbd"}, /* an ill-formed byte: U+FFFD */
         {"/x#frag", "/x%23frag"},
         {"/?", "/?"},
+        {"/a\"%00", "/a%22%00"}, /* an escaped NUL decodes and escapes like any byte */
+        {"/a%2f\"", "/a/%22"},   /* Go's escape from the decoded path: %2f is a '/' */
+        {"/a\"%4", "/a%22%254"}, /* a '%' that starts no escape is one */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         proxy_accesslog_entry_t e = plain;
