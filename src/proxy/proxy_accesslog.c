@@ -36,8 +36,8 @@ static void put_str(hc_buf_t *b, const char *key, const char *v)
     hc_buf_puts(b, "\",");
 }
 
-/* Traefik's RequestCount: a running count of the process's requests, taken as each
- * begins. */
+/* Traefik's RequestCount: a running count of the process's logged requests, each
+ * numbered as it is routed (proxy_accesslog_count). */
 static atomic_ullong request_count;
 
 unsigned long long proxy_accesslog_count(void)

@@ -23,8 +23,8 @@ typedef struct proxy_accesslog_entry {
     const char *client_user;   /* ClientUsername; NULL = "-" */
     const char *method;
     const char *host;          /* Host header as received (RequestAddr) */
-    const char *target;        /* path with query as received (RequestPath) */
-    unsigned long long request_count; /* RequestCount: proxy_accesslog_count at arrival */
+    const char *target;        /* path and query as routed (RequestPath) */
+    unsigned long long request_count; /* RequestCount (proxy_accesslog_count) */
     const char *protocol;      /* "HTTP/1.1" */
     int tls;                   /* RequestScheme https */
     const char *tls_version;   /* "1.3" (Traefik's form), NULL without TLS */
@@ -44,7 +44,8 @@ typedef struct proxy_accesslog_entry {
     unsigned retry_attempts;
 } proxy_accesslog_entry_t;
 
-/** The next RequestCount (a process-wide count of requests, taken as each arrives). */
+/** The next RequestCount (a process-wide count of logged requests, taken as each is
+ *  routed). */
 unsigned long long proxy_accesslog_count(void);
 /** Appends e as one JSON line (with '\n') to out. Returns 0 or -ENOBUFS. */
 int proxy_accesslog_format(const proxy_accesslog_entry_t *e, hc_buf_t *out);
