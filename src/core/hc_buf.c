@@ -154,6 +154,12 @@ int hc_hex_digit(int c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+int hc_url_path_byte_valid(unsigned char c)
+{
+    return (unsigned char)((c | 0x20) - 'a') < 26 || (unsigned char)(c - '0') < 10 || c == '/' ||
+           (c && c < 0x80 && strchr("-._~!$&'()*+,;=:@[]%", c));
+}
+
 long hc_url_decode(const char *s, size_t n, char *out, size_t cap, int plus)
 {
     size_t o = 0;

@@ -69,6 +69,9 @@ int hc_hex_digit(int c);
  *  query string) into out, NUL-terminated. Returns the decoded length, -EINVAL for a
  *  malformed escape or an escaped NUL, -E2BIG when it does not fit in cap bytes. */
 long hc_url_decode(const char *s, size_t n, char *out, size_t cap, int plus);
+/** 1 when a URL path may carry byte c as it is, as Go's url.EscapedPath keeps a path
+ *  (validEncoded: RFC 3986 pchar, '/', '%' and the brackets); others must be escaped. */
+int hc_url_path_byte_valid(unsigned char c);
 /** Drops the first n bytes (n <= len). */
 void hc_buf_consume(hc_buf_t *b, size_t n);
 /** Sets len to 0, keeping the memory. */

@@ -96,13 +96,6 @@ static void fmt_time(int64_t ns, int utc, int frac, char out[48])
                  labs(off) % 3600 / 60);
 }
 
-/* RFC 3986 pchar, '%' and the brackets: a path of these Go's url.EscapedPath keeps as
- * it came (validEncoded). */
-static int path_byte_kept(unsigned char c)
-{
-    return isalnum(c) || (c && strchr("-._~!$&'()*+,;=:@[]%/", c));
-}
-
 /* What Go's escape leaves alone in a path (shouldEscape with encodePath). */
 static int path_byte_plain(unsigned char c)
 {
@@ -115,7 +108,7 @@ static int path_byte_plain(unsigned char c)
 static void put_path(hc_buf_t *b, const char *target)
 {
     size_t n = strcspn(target, "?"), i = 0;
-    while (i < n && path_byte_kept((unsigned char)target[i]))
+    while (i < n && hc_url_path_byte_valid((unsigned char)target[i]))
         i++;
     if (i == n) {
         put_str(b, "RequestPath", target);

@@ -5,6 +5,7 @@
  * failures, error pages, and the hand-over to proxy_tunnel.c after a 101. Forwards are
  * recycled per manager. The server choice is up_pick (proxy_upstream_gen.c). */
 #include "core/hc_alloc.h"
+#include "core/hc_buf.h"
 #include "core/hc_log.h"
 #include "core/hc_http_parse.h"
 #include "proxy/proxy_upstream_int.h"
@@ -1272,16 +1273,6 @@ static char *store_put(hc_buf_t *b, const char *s, size_t n)
     return p;
 }
 
-/* Whether Go's URL.EscapedPath sends path byte c as it is (validEncoded): others (a
- * backslash, '"', '<', '{', '|', '^', '`', bytes past ASCII) go upstream escaped, so
- * "/public\..\admin" cannot reach a server that reads a backslash as '/' past the
- * middlewares of "/admin". */
-static int path_byte_sent_raw(unsigned char c)
-{
-    return (unsigned char)((c | 0x20) - 'a') < 26 || (unsigned char)(c - '0') < 10 || c == '/' ||
-           (c && c < 0x80 && strchr("-._~!$&'()*+,;=:@[]%", c));
-}
-
 /* Whether any Connection field lists "upgrade", as Go's ReverseProxy reads them all
  * (httpguts: "keep-alive upgrade" is one element, not an upgrade). */
 static int asks_upgrade(const proxy_mw_headers_t *h)
@@ -1300,8 +1291,11 @@ static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
     const proxy_mw_req_t *mw = a->mw;
     const char *host = mw->host ? mw->host : "";
     size_t pl = strlen(mw->path), ql = mw->query ? strlen(mw->query) : 0, esc = 0;
+    /* bytes Go's EscapedPath would not send as they are (a backslash, '"', '<', '{', '|',
+     * '^', '`', bytes past ASCII) go upstream escaped, so "/public\..\admin" cannot
+     * reach a server that reads a backslash as '/' past the middlewares of "/admin" */
     for (size_t i = 0; i < pl; i++)
-        esc += !path_byte_sent_raw((unsigned char)mw->path[i]);
+        esc += !hc_url_path_byte_valid((unsigned char)mw->path[i]);
     size_t ml = strlen(mw->method), hl = strlen(host), n = mw->headers.len;
     size_t need = ml + hl + pl + 2 * esc + ql + 5 + STORE_SPARE;
     size_t lens_stack[LENS_STACK];
@@ -1323,7 +1317,7 @@ static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
         char *o = f->store.base + f->store.len;
         for (size_t i = 0; i < pl; i++) {
             unsigned char c = (unsigned char)mw->path[i];
-            if (path_byte_sent_raw(c)) {
+            if (hc_url_path_byte_valid(c)) {
                 *o++ = (char)c;
             } else {
                 *o++ = '%';
