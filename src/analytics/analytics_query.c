@@ -167,13 +167,13 @@ int query_parse_common(query_ctx_t *ctx, int need_range)
     ctx->start_ms = has_s ? s : 0;
     ctx->end_ms = has_e ? e : 0;
 
-    char tzname[64] = "";
+    char tz_name[64] = "";
     v = hc_http_req_query_param(req, "timezone", &n);
-    if (v && hc_url_decode(v, n, tzname, sizeof(tzname), 1) < 0) {
+    if (v && hc_url_decode(v, n, tz_name, sizeof(tz_name), 1) < 0) {
         query_bad_request(ctx, "Invalid timezone");
         return -EINVAL;
     }
-    if (analytics_tz_load(NULL, tzname, &ctx->tz) < 0) {
+    if (analytics_tz_load(NULL, tz_name, &ctx->tz) < 0) {
         query_bad_request(ctx, "Invalid timezone");
         return -EINVAL;
     }
