@@ -83,18 +83,23 @@ int hc_tls_client_auth_parse(const char *s, hc_tls_client_auth_t *out);
 /** A new, empty certificate set. Add certificates, then install it with
  *  hc_tls_ctx_set_certs (which takes ownership). Never NULL. */
 hc_tls_certs_t *hc_tls_certs_new(void);
+/** What a certificate in a set serves: the server names it carries (the SNI choice),
+ *  and/or unknown or absent SNI (the default). A default-only certificate is never chosen
+ *  by name, as Traefik's TLSStore defaultCertificate. */
+enum { HC_TLS_CERT_BY_NAME = 1, HC_TLS_CERT_DEFAULT = 2 };
+
 /** Adds a PEM certificate chain (leaf first, then intermediates) and its private key
- *  (unencrypted PEM). Names come from the certificate's subjectAltName DNS entries (CN
- *  when there are none). is_default makes it the certificate for unknown or absent SNI;
- *  without any default the first certificate added serves them. The PEM text is copied.
+ *  (unencrypted PEM) in the roles given (HC_TLS_CERT_*, at least one). Names come from the
+ *  certificate's subjectAltName DNS entries (CN when there are none). Without any default
+ *  the first certificate added serves unknown and absent SNI. The PEM text is copied.
  *  Returns 0 or -EINVAL with a message in err (err may be NULL). Only before the set
  *  is installed. */
 int hc_tls_certs_add_pem(hc_tls_certs_t *set, const char *cert_pem, size_t cert_len,
-                         const char *key_pem, size_t key_len, int is_default, char *err,
-                         size_t errlen);
+                         const char *key_pem, size_t key_len, int roles, char *err, size_t errlen);
 /** Adds a freshly generated self-signed certificate (EC P-256, one year, SAN DNS:cn)
- *  for cn, e.g. as the fallback default. Returns 0 or -EINVAL. Only before installing. */
-int hc_tls_certs_add_self_signed(hc_tls_certs_t *set, const char *cn, int is_default);
+ *  for cn in the roles given, e.g. as the fallback default. Returns 0 or -EINVAL. Only
+ *  before installing. */
+int hc_tls_certs_add_self_signed(hc_tls_certs_t *set, const char *cn, int roles);
 /** Number of certificates in the set. */
 size_t hc_tls_certs_count(const hc_tls_certs_t *set);
 /** Frees a set that was never installed. NULL is fine. */

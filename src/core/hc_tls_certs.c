@@ -125,16 +125,18 @@ static void names_collect(cert_entry_t *e)
     name_add(e, ASN1_STRING_get0_data(cn), (size_t)ASN1_STRING_length(cn));
 }
 
-/* Moves e into the set. */
-static int entry_push(hc_tls_certs_t *set, cert_entry_t *e, int is_default)
+/* Moves e into the set, its names collected when they choose it. */
+static int entry_push(hc_tls_certs_t *set, cert_entry_t *e, int roles)
 {
     if (set->n >= CERTS_MAX)
         return -ENOSPC;
+    if (roles & HC_TLS_CERT_BY_NAME)
+        names_collect(e);
     if (set->n == set->cap) {
         set->cap = set->cap ? set->cap * 2 : 4;
         set->v = hc_realloc(set->v, set->cap * sizeof(*set->v));
     }
-    if (is_default)
+    if (roles & HC_TLS_CERT_DEFAULT)
         set->def = (long)set->n;
     set->v[set->n++] = *e;
     memset(e, 0, sizeof(*e));
@@ -174,12 +176,13 @@ static int chain_read(cert_entry_t *e, BIO *in, char *err, size_t errlen)
 }
 
 int hc_tls_certs_add_pem(hc_tls_certs_t *set, const char *cert_pem, size_t cert_len,
-                         const char *key_pem, size_t key_len, int is_default, char *err,
-                         size_t errlen)
+                         const char *key_pem, size_t key_len, int roles, char *err, size_t errlen)
 {
     cert_entry_t e = {0};
     BIO *cb = NULL, *kb = NULL;
     int rc = -EINVAL;
+    if (!roles)
+        return hc_errf(err, errlen, -EINVAL, "a certificate must serve names or the default");
     if (cert_len > INT_MAX || key_len > INT_MAX)
         return hc_errf(err, errlen, -EINVAL, "certificate or key too large");
     ERR_clear_error();
@@ -200,8 +203,7 @@ int hc_tls_certs_add_pem(hc_tls_certs_t *set, const char *cert_pem, size_t cert_
         hc_errf(err, errlen, 0, "private key: does not match the certificate");
         goto out;
     }
-    names_collect(&e);
-    if ((rc = entry_push(set, &e, is_default)))
+    if ((rc = entry_push(set, &e, roles)))
         hc_errf(err, errlen, 0, "too many certificates");
 out:
     entry_clear(&e);
@@ -253,11 +255,11 @@ static X509 *self_signed_make(const char *cn, EVP_PKEY *key)
     return x;
 }
 
-int hc_tls_certs_add_self_signed(hc_tls_certs_t *set, const char *cn, int is_default)
+int hc_tls_certs_add_self_signed(hc_tls_certs_t *set, const char *cn, int roles)
 {
     cert_entry_t e = {0};
     int rc = -EINVAL;
-    if (!cn || !*cn || strlen(cn) > HC_TLS_NAME_MAX)
+    if (!cn || !*cn || strlen(cn) > HC_TLS_NAME_MAX || !roles)
         return -EINVAL;
     ERR_clear_error();
     e.key = EVP_EC_gen("P-256");
@@ -267,8 +269,7 @@ int hc_tls_certs_add_self_signed(hc_tls_certs_t *set, const char *cn, int is_def
     e.chain = sk_X509_new_null();
     if (!e.cert || !e.chain)
         goto out;
-    names_collect(&e);
-    rc = entry_push(set, &e, is_default);
+    rc = entry_push(set, &e, roles);
 out:
     ERR_clear_error();
     entry_clear(&e);

@@ -99,12 +99,45 @@ static int legacy_suite(const char *name)
     return 0;
 }
 
-/* A comma list into the TLS 1.2 suites it names (OpenSSL names, ':'-joined); TLS 1.3
- * names are taken and left out, as Go's server ignores them (TLS 1.3's suites are not
- * configurable there). */
+/* The TLS 1.2 suites of Traefik's list that OpenSSL offers, in the order Go's server
+ * prefers them (crypto/tls cipherSuitesPreferenceOrder), whatever order a cipherSuites
+ * option lists them in. */
+static const char *const go_order12[] = {
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA",
+};
+enum { GO_SUITES12 = sizeof(go_order12) / sizeof(go_order12[0]) };
+
+/* c's place in go_order12, or GO_SUITES12 for a suite Go does not have. */
+static size_t go_rank12(const SSL_CIPHER *c)
+{
+    const char *std = SSL_CIPHER_standard_name(c);
+    for (size_t i = 0; std && i < GO_SUITES12; i++)
+        if (!strcmp(std, go_order12[i]))
+            return i;
+    return GO_SUITES12;
+}
+
+/* A comma list into the TLS 1.2 suites it names (OpenSSL names, ':'-joined, in Go's
+ * order); TLS 1.3 names are taken and left out, as Go's server ignores them (TLS 1.3's
+ * suites are not configurable there). A name Traefik does not know is refused, as its
+ * "invalid CipherSuite". */
 static int suites_translate(const char *list, STACK_OF(SSL_CIPHER) *all, hc_buf_t *v12, char *err,
                             size_t errlen)
 {
+    int chosen[GO_SUITES12] = {0};
     const char *p = list;
     while (*p) {
         p += strspn(p, " \t,");
@@ -126,14 +159,19 @@ static int suites_translate(const char *list, STACK_OF(SSL_CIPHER) *all, hc_buf_
             p += len;
             continue;
         }
-        if (!c) {
+        int tls13 = c && !strcmp(SSL_CIPHER_get_version(c), "TLSv1.3");
+        size_t rank = c && !tls13 ? go_rank12(c) : GO_SUITES12;
+        if (!c || (!tls13 && rank == GO_SUITES12))
             return hc_errf(err, errlen, -EINVAL, "unknown or unsupported cipher suite \"%.*s\"",
                            (int)(trim > 80 ? 80 : trim), p);
-        }
-        if (strcmp(SSL_CIPHER_get_version(c), "TLSv1.3") &&
-            ((v12->len && hc_buf_puts(v12, ":")) || hc_buf_puts(v12, SSL_CIPHER_get_name(c))))
-            return hc_errf(err, errlen, -EINVAL, "cipher suite list too long");
+        if (!tls13)
+            chosen[rank] = 1;
         p += len;
+    }
+    for (size_t i = 0; i < GO_SUITES12; i++) {
+        const SSL_CIPHER *c = chosen[i] ? suite_find(all, go_order12[i]) : NULL;
+        if (c && ((v12->len && hc_buf_puts(v12, ":")) || hc_buf_puts(v12, SSL_CIPHER_get_name(c))))
+            return hc_errf(err, errlen, -EINVAL, "cipher suite list too long");
     }
     return 0;
 }
@@ -182,7 +220,8 @@ static int groups_translate(const char *list, char **out, char *err, size_t errl
     return 0;
 }
 
-/* The CA certificates of pem into a new store and their subjects into a new list. */
+/* The CA certificates of pem into a new store and their subjects into a new list. Each
+ * is a trust anchor, an intermediate too, as in Go's ClientCAs pool. */
 static int client_cas(const char *pem, size_t len, hc_tls_opts_t *o, char *err, size_t errlen)
 {
     BIO *in = len <= INT_MAX ? BIO_new_mem_buf(pem, (int)len) : NULL;
@@ -192,6 +231,7 @@ static int client_cas(const char *pem, size_t len, hc_tls_opts_t *o, char *err, 
     o->ca_names = sk_X509_NAME_new_null();
     if (!o->store || !o->ca_names)
         hc_oom(0);
+    X509_STORE_set_flags(o->store, X509_V_FLAG_PARTIAL_CHAIN);
     X509 *x;
     int n = 0;
     while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL))) {

@@ -140,6 +140,7 @@ typedef struct proxy_cert {
     char **hosts; /* hosts of the Ingress spec.tls entries naming it */
     size_t nhosts;
     char *source;
+    int by_name;    /* chosen by the SNI its names match (not so the defaultCertificate) */
     int is_default; /* tls.stores.default.defaultCertificate: served when no SNI matches */
 } proxy_cert_t;
 

@@ -449,7 +449,7 @@ static void crd_tls_stores(pc_kstate_t *k)
         }
         if (secret && *secret) {
             char *id = pc_strf("%s-%s", o->ns, secret);
-            if (pc_k8s_secret(k, o->ns, secret, NULL, err, sizeof(err)) < 0)
+            if (pc_k8s_secret(k, o->ns, secret, NULL, 0, err, sizeof(err)) < 0)
                 pc_error(k->b, o->source, "TLSStore", o->ns, o->name, "%s", err);
             else
                 pc_cert_find(k->b, id)->is_default = 1;
@@ -463,7 +463,7 @@ static void crd_tls_stores(pc_kstate_t *k)
             if (!name || !*name)
                 pc_error(k->b, o->source, "TLSStore", o->ns, o->name,
                          "certificates[%zu]: secretName is required", j);
-            else if (pc_k8s_secret(k, o->ns, name, NULL, err, sizeof(err)) < 0)
+            else if (pc_k8s_secret(k, o->ns, name, NULL, 1, err, sizeof(err)) < 0)
                 pc_error(k->b, o->source, "TLSStore", o->ns, o->name, "certificates[%zu]: %s", j,
                          err);
         }

@@ -264,14 +264,15 @@ static void file_certificates(pc_build_t *b, const char *src, json_t *certs)
 {
     size_t i;
     json_t *c;
+    proxy_cert_t *pc;
     json_array_foreach(certs, i, c)
     {
         char label[48], err[PC_ERR_MAX];
         snprintf(label, sizeof(label), "tls.certificates[%zu]", i);
         if (pc_shape_check(c, PC_SHAPE_CERTIFICATE, "certificate", label, err, sizeof(err)) < 0)
             file_err(b, src, "certificate", label, err);
-        else
-            file_cert(b, src, label, c);
+        else if ((pc = file_cert(b, src, label, c)))
+            pc->by_name = 1;
     }
 }
 

@@ -368,7 +368,7 @@ static void ingress_tls(pc_kstate_t *k, const pc_kobj_t *ing, const json_t *spec
         char e[PC_ERR_MAX - 8];
         if (!secret || !*secret)
             continue; /* Traefik: no secret name, nothing to load */
-        if (pc_k8s_secret(k, ing->ns, secret, json_object_get(t, "hosts"), e, sizeof(e)) < 0) {
+        if (pc_k8s_secret(k, ing->ns, secret, json_object_get(t, "hosts"), 1, e, sizeof(e)) < 0) {
             /* cert-manager's ingress-shim issues it from this very Ingress: say so */
             const json_t *ann =
                 json_object_get(json_object_get(ing->obj, "metadata"), "annotations");

@@ -365,7 +365,7 @@ void pc_ingressroute_load(pc_kstate_t *k, const pc_kobj_t *o)
     const char *secret = pc_str(tls, "secretName");
     if (secret && *secret) {
         char e[PC_ERR_MAX - 8];
-        if (pc_k8s_secret(k, o->ns, secret, NULL, e, sizeof(e)) < 0) {
+        if (pc_k8s_secret(k, o->ns, secret, NULL, 1, e, sizeof(e)) < 0) {
             snprintf(tls_err, sizeof(tls_err), "TLS: %s", e);
             pc_error(k->b, o->source, "IngressRoute", o->ns, o->name, "%s", tls_err);
         }

@@ -159,10 +159,11 @@ int pc_k8s_service(pc_kstate_t *k, const char *ns, const char *name, long long p
  * NULL). Returns 0, or -EINVAL with err when the service cannot be built. */
 int pc_k8s_backend(pc_kstate_t *k, const pc_kobj_t *ing, const json_t *backend,
                    const char *name_override, char **svc_name, char *err, size_t errlen);
-/* Loads the TLS Secret ns/name as a certificate serving hosts (a JSON array or NULL).
+/* Loads the TLS Secret ns/name as a certificate serving hosts (a JSON array or NULL),
+ * chosen by its names (SNI) when by_name; the TLSStore's defaultCertificate is not.
  * Returns 0 or -EINVAL with err (reported once per Secret in the error list). */
-int pc_k8s_secret(pc_kstate_t *k, const char *ns, const char *name, const json_t *hosts, char *err,
-                  size_t errlen);
+int pc_k8s_secret(pc_kstate_t *k, const char *ns, const char *name, const json_t *hosts,
+                  int by_name, char *err, size_t errlen);
 /* Translates the Traefik CRDs of the index: Middlewares (Secrets and chain references
  * resolved to the dynamic-configuration shape) and TLSOptions. proxy_config_crd.c */
 void pc_crd_load(pc_kstate_t *k);

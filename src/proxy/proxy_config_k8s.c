@@ -210,8 +210,8 @@ static void cert_hosts(proxy_cert_t *c, const json_t *hosts)
     }
 }
 
-int pc_k8s_secret(pc_kstate_t *k, const char *ns, const char *name, const json_t *hosts, char *err,
-                  size_t errlen)
+int pc_k8s_secret(pc_kstate_t *k, const char *ns, const char *name, const json_t *hosts,
+                  int by_name, char *err, size_t errlen)
 {
     char *id = pc_strf("%s-%s", ns, name), *crt = NULL, *key = NULL;
     size_t crtlen = 0, keylen = 0;
@@ -219,6 +219,7 @@ int pc_k8s_secret(pc_kstate_t *k, const char *ns, const char *name, const json_t
     int rc = 0, seen = 0;
     if (c) {
         cert_hosts(c, hosts);
+        c->by_name |= by_name;
         goto out;
     }
     for (size_t i = 0; i < k->nfailed; i++)
@@ -242,6 +243,7 @@ int pc_k8s_secret(pc_kstate_t *k, const char *ns, const char *name, const json_t
     c->key = key;
     c->key_len = keylen;
     crt = key = NULL;
+    c->by_name = by_name;
     cert_hosts(c, hosts);
 out:
     if (rc < 0 && !seen && id) {

@@ -111,7 +111,7 @@ static int cmp_entry(const void *pa, const void *pb)
     return strcmp(a->name, b->name);
 }
 
-static int on_entrypoint(const proxy_router_t *r, const char *ep)
+int proxy_router_on_entrypoint(const proxy_router_t *r, const char *ep)
 {
     if (!r->nentrypoints)
         return 1;
@@ -141,7 +141,8 @@ int proxy_route_build(const proxy_config_t *cfg, const char *entrypoint, int ent
     t->entries = hc_calloc(cfg->nrouters ? cfg->nrouters : 1, sizeof(*t->entries));
     for (size_t i = 0; i < cfg->nrouters; i++) {
         const proxy_router_t *r = &cfg->routers[i];
-        if (r->status == PROXY_STATUS_DISABLED || !r->match || !on_entrypoint(r, entrypoint))
+        if (r->status == PROXY_STATUS_DISABLED || !r->match ||
+            !proxy_router_on_entrypoint(r, entrypoint))
             continue;
         t->entries[t->n++] = (entry_t){.router = r, .tls = r->tls || entrypoint_tls};
     }

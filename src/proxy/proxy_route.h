@@ -17,6 +17,9 @@
 
 typedef struct proxy_route_table proxy_route_table_t;
 
+/** Whether router r is served on entry point ep: it lists it, or lists none. */
+int proxy_router_on_entrypoint(const proxy_router_t *r, const char *ep);
+
 /** Builds the table of the routers of cfg served on entrypoint: those listing it in
  *  entryPoints and those listing none. entrypoint_tls != 0 when the entry point
  *  terminates TLS for every router (Traefik entryPoints.<name>.http.tls); otherwise

@@ -127,9 +127,10 @@ static int cert_add(proxy_gen_t *g, const proxy_cert_t *pc)
     const char *key = crt ? pem_of(pc->key, pc->key_len, pc->key_file, &klen, &kown, err,
                                    sizeof(err))
                           : NULL;
+    int roles =
+        (pc->by_name ? HC_TLS_CERT_BY_NAME : 0) | (pc->is_default ? HC_TLS_CERT_DEFAULT : 0);
     if (!crt || !key ||
-        hc_tls_certs_add_pem(g->certs, crt, clen, key, klen, pc->is_default, err, sizeof(err)) !=
-            0) {
+        hc_tls_certs_add_pem(g->certs, crt, clen, key, klen, roles, err, sizeof(err)) != 0) {
         proxy_gen_error_add(g, pc->source, "certificate", "", pc->name, "%s", err);
         goto out;
     }
@@ -296,23 +297,24 @@ static int host_use_cmp(const void *a, const void *b)
     return strcmp(((const host_use_t *)a)->host, ((const host_use_t *)b)->host);
 }
 
-/* tls_hosts: each host of a TLS router whose options are not `default` uses them; a host
- * claimed by two options keeps the default ones, as Traefik does, with an error. */
+/* tls_hosts: each host of the routers on websecure uses their TLS options; a host claimed
+ * by two (`default` counts, named or not) keeps the default ones, as Traefik does, with an
+ * error. Only hosts with other options than `default` are listed. */
 static void tls_hosts(proxy_gen_t *g)
 {
     host_walk_t w = {0};
     for (size_t i = 0; i < g->cfg->nrouters; i++) {
         const proxy_router_t *r = &g->cfg->routers[i];
-        if (r->status == PROXY_STATUS_DISABLED || !r->tls || !r->tls_option || !r->match)
+        if (r->status == PROXY_STATUS_DISABLED || !r->match ||
+            !proxy_router_on_entrypoint(r, "websecure"))
             continue;
-        for (w.opt = 1; w.opt < g->ntls_opts; w.opt++)
-            if (!strcmp(g->tls_opts[w.opt].name, r->tls_option->name))
-                break;
-        if (w.opt == g->ntls_opts) /* `default`, or options that were refused */
-            continue;
+        w.opt = 0; /* `default`: named, or the entry point's */
+        for (size_t k = 1; r->tls_option && k < g->ntls_opts; k++)
+            if (!strcmp(g->tls_opts[k].name, r->tls_option->name))
+                w.opt = k;
         size_t before = w.seen;
         proxy_rule_hosts(r->match, host_seen, &w);
-        if (w.seen == before) /* Traefik's warning, told where it is seen */
+        if (w.opt && w.seen == before) /* Traefik's warning, told where it is seen */
             proxy_gen_error_add(g, r->source ? r->source : "", "router", "", r->name,
                                 "no domain found in rule %.200s: the TLS options %.100s apply "
                                 "only to the SNI names other routers give them, else default",
@@ -330,7 +332,7 @@ static void tls_hosts(proxy_gen_t *g)
                                 "found different TLS options for routers on the same host "
                                 "%s, so using the default TLS options instead",
                                 w.v[i].host);
-        else
+        else if (w.v[i].opt)
             g->tls_hosts[g->ntls_hosts++] = (hc_tls_host_opts_t){
                 hc_strdup(w.v[i].host), g->tls_opts[w.v[i].opt].name, &g->tls_opts[w.v[i].opt].o};
         for (; i < j; i++)
@@ -409,7 +411,8 @@ void proxy_gen_tls_build(proxy_gen_t *g)
     int have_default = 0;
     for (size_t i = 0; i < g->cfg->ncerts; i++)
         have_default |= cert_add(g, &g->cfg->certs[i]) == 0 && g->cfg->certs[i].is_default;
-    if (!have_default && hc_tls_certs_add_self_signed(g->certs, DEFAULT_CERT_CN, 1) != 0)
+    if (!have_default &&
+        hc_tls_certs_add_self_signed(g->certs, DEFAULT_CERT_CN, HC_TLS_CERT_DEFAULT) != 0)
         proxy_gen_error_add(g, "", "certificate", "", "default", "cannot generate the default "
                                                                  "certificate");
     tls_options(g);

@@ -348,7 +348,10 @@ static int add_pair(hc_tls_certs_t *set, const char *cert, const char *key, int 
     char err[256] = "";
     char *c = read_file(cert, &cl), *k = read_file(key, &kl);
     int rc =
-        c && k ? hc_tls_certs_add_pem(set, c, cl, k, kl, is_default, err, sizeof(err)) : -ENOENT;
+        c && k ? hc_tls_certs_add_pem(set, c, cl, k, kl,
+                                      HC_TLS_CERT_BY_NAME | (is_default ? HC_TLS_CERT_DEFAULT : 0),
+                                      err, sizeof(err))
+               : -ENOENT;
     if (rc < 0)
         fprintf(stderr, "hc_testd: %s / %s: %s\n", cert, key, err[0] ? err : "cannot read");
     hc_free(c);

@@ -349,6 +349,87 @@ def tls_options_as_go_reads_them():
     assert "CN = cn-only.test" in s_client(p.websecure, "cn-only.test")
 
 
+def intermediate_pki(d):
+    """A root, an intermediate it signed and a client certificate the intermediate signed:
+    paths (intermediate.crt, leaf.crt, leaf.key)."""
+    def run(*args):
+        subprocess.run(args, check=True, capture_output=True, timeout=30)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run("openssl", "req", "-x509", *ec, "-keyout", d + "/root.key", "-out", d + "/root.crt", "-days", "2",
+        "-subj", "/CN=client root")
+    with open(d + "/ica.ext", "w") as f:
+        f.write("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n")
+    run("openssl", "req", *ec, "-keyout", d + "/ica.key", "-out", d + "/ica.csr", "-subj", "/CN=client intermediate")
+    run("openssl", "x509", "-req", "-in", d + "/ica.csr", "-CA", d + "/root.crt", "-CAkey", d + "/root.key",
+        "-CAcreateserial", "-out", d + "/ica.crt", "-days", "2", "-extfile", d + "/ica.ext")
+    run("openssl", "req", *ec, "-keyout", d + "/leaf.key", "-out", d + "/leaf.csr", "-subj", "/CN=bob")
+    run("openssl", "x509", "-req", "-in", d + "/leaf.csr", "-CA", d + "/ica.crt", "-CAkey", d + "/ica.key",
+        "-CAcreateserial", "-out", d + "/leaf.crt", "-days", "2")
+    return d + "/ica.crt", d + "/leaf.crt", d + "/leaf.key"
+
+
+@t.test
+def tls_options_and_default_certificate_as_traefik_picks_them():
+    """A host served by a router with its own TLSOption and by one on `default` (named, or
+    the websecure entry point's) gets the default options, with Traefik's error; an
+    intermediate among the client CAs is a trust anchor, as in Go's pool; the TLSStore's
+    defaultCertificate is never chosen by its names; cipherSuites keep Go's order."""
+    p = S["proxy"]
+    mtls = {"traefik.ingress.kubernetes.io/router.tls.options": "%s-mtls@kubernetescrd" % NS}
+    p.write("ing-m.yaml", ingress_yaml(NS, "m", "mtls.test", [("/", "Prefix", "be", 80)], annotations=mtls))
+    wait_for(lambda: curl_status(p.websecure, "mtls.test") == "000", timeout=15, what="mtls.test asking for a certificate")
+    p.write("ing-m2.yaml", ingress_yaml(NS, "m2", "mtls.test", [("/public", "Prefix", "be", 80)]))
+    wait_for(lambda: curl_status(p.websecure, "mtls.test") == "200", timeout=15,
+             what="mtls.test under the default options once another router shares it")
+    errs = [e for e in p.api_json("/api/errors") if "different TLS options" in e.get("message", "")]
+    assert errs and "mtls.test" in errs[0]["message"], p.api_json("/api/errors")
+    p.remove("ing-m2.yaml")
+    wait_for(lambda: curl_status(p.websecure, "mtls.test") == "000", timeout=15, what="mtls.test alone again")
+
+    ica, leaf, leaf_key = intermediate_pki(S["tmp"])
+    with open(ica, "rb") as f:
+        ica_b64 = base64.b64encode(f.read()).decode()
+    p.write("client-ica.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: client-ica\n"
+            "  namespace: %s\ndata:\n  ca.crt: %s\n" % (NS, ica_b64))
+    p.write("tlsoption-ica.yaml", "apiVersion: traefik.io/v1alpha1\nkind: TLSOption\nmetadata:\n"
+            "  name: ica\n  namespace: %s\nspec:\n  clientAuth:\n    secretNames: [client-ica]\n"
+            "    clientAuthType: RequireAndVerifyClientCert\n" % NS)
+    p.write("ing-ica.yaml", ingress_yaml(NS, "ica", "ica.test", [("/", "Prefix", "be", 80)], annotations={
+        "traefik.ingress.kubernetes.io/router.tls.options": "%s-ica@kubernetescrd" % NS}))
+    wait_for(lambda: curl_status(p.websecure, "ica.test", ["--cert", leaf, "--key", leaf_key]) == "200",
+             timeout=15, what="a client certificate the listed intermediate issued")
+    assert curl_status(p.websecure, "ica.test") == "000"
+
+    store = make_cert(S["tmp"], "store-default", ["store.test", "x.wild-tls.test"])
+    p.write("secret-store.yaml", secret_yaml(NS, "store-default", *store))
+    p.write("tlsstore.yaml", "apiVersion: traefik.io/v1alpha1\nkind: TLSStore\nmetadata:\n  name: default\n"
+            "  namespace: %s\nspec:\n  defaultCertificate:\n    secretName: store-default\n" % NS)
+    wait_for(lambda: "CN = store-default" in s_client(p.websecure, "unknown.test"), timeout=15,
+             what="the store's default certificate for an unknown name")
+    assert "CN = wild-tls.test" in s_client(p.websecure, "x.wild-tls.test"), "the wildcard, not the default"
+    assert "CN = store-default" in s_client(p.websecure, "store.test")
+    p.write("tlsoption.yaml", "apiVersion: traefik.io/v1alpha1\nkind: TLSOption\nmetadata:\n"
+            "  name: default\n  namespace: default\nspec:\n  sniStrict: true\n  cipherSuites:\n"
+            "  - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n  - TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305\n"
+            "  - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n")
+    wait_for(lambda: not s_client(p.websecure, "store.test"), timeout=15,
+             what="sniStrict refusing a name only the default certificate has")
+    assert "CN = tls-rotated" in s_client(p.websecure, "tls.test"), "a name a certificate has"
+    assert negotiated(p.websecure, ["-tls1_2"]) == "ECDHE-ECDSA-AES128-GCM-SHA256", "Go's order, not the list's"
+    chacha = ["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256"]
+    assert negotiated(p.websecure, chacha) == "ECDHE-ECDSA-CHACHA20-POLY1305", "a client putting ChaCha first"
+    p.write("tlsoption.yaml", "apiVersion: traefik.io/v1alpha1\nkind: TLSOption\nmetadata:\n"
+            "  name: default\n  namespace: default\nspec:\n  cipherSuites: [TLS_DHE_RSA_WITH_AES_128_GCM_SHA256]\n")
+    errs = wait_for(lambda: [e for e in p.api_json("/api/errors") if e.get("kind") == "TLSOption"],
+                    timeout=15, what="a suite Traefik does not know, refused")
+    assert "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256" in errs[0]["message"], errs
+    for f in ("tlsoption.yaml", "tlsstore.yaml", "secret-store.yaml", "ing-ica.yaml", "tlsoption-ica.yaml",
+              "client-ica.yaml"):
+        p.remove(f)
+    wait_for(lambda: "TRAEFIK DEFAULT CERT" in s_client(p.websecure, "unknown.test"), timeout=15,
+             what="the generated default certificate again")
+
+
 @t.test
 def web_redirected_to_websecure_as_traefik_redirections():
     """--web-redirect-to: the seed's --entrypoints.web.http.redirections.entryPoint.to."""

@@ -736,7 +736,9 @@ static void test_tls_verification(void **state)
     f.srv.tls = hc_tls_server_new(NULL, NULL, 0);
     hc_tls_certs_t *set = hc_tls_certs_new();
     assert_int_equal(hc_tls_certs_add_pem(set, leaf.cert, strlen(leaf.cert), leaf.key,
-                                          strlen(leaf.key), 1, NULL, 0), 0);
+                                          strlen(leaf.key),
+                                          HC_TLS_CERT_BY_NAME | HC_TLS_CERT_DEFAULT, NULL, 0),
+                     0);
     hc_tls_ctx_set_certs(f.srv.tls, set);
     snprintf(f.url, sizeof(f.url), "https://127.0.0.1:%d/", f.srv.port);
     static const struct {

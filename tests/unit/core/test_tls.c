@@ -10,6 +10,7 @@
 
 typedef struct pki {
     tc_pem_t ca, exact, wild, other;
+    tc_pem_t store_default; /* names one host the wildcard covers too */
     tc_pem_t other_ca; /* a CA the client does not trust, and a leaf it signed */
     tc_pem_t stranger;
 } pki_t;
@@ -22,6 +23,7 @@ static int pki_setup(void **state)
     tc_make_leaf(&P.exact, &P.ca, "exact.test", "DNS:exact.test,IP:127.0.0.1");
     tc_make_leaf(&P.wild, &P.ca, "wild", "DNS:*.wild.test");
     tc_make_leaf(&P.other, &P.ca, "default.test", "DNS:default.test");
+    tc_make_leaf(&P.store_default, &P.ca, "store", "DNS:store.test,DNS:a.wild.test");
     tc_make_ca(&P.other_ca, "someone else");
     tc_make_leaf(&P.stranger, &P.other_ca, "exact.test", "DNS:exact.test");
     return 0;
@@ -29,17 +31,20 @@ static int pki_setup(void **state)
 
 static int pki_teardown(void **state)
 {
-    tc_pem_t *all[] = {&P.ca, &P.exact, &P.wild, &P.other, &P.other_ca, &P.stranger};
+    tc_pem_t *all[] = {&P.ca,       &P.exact,    &P.wild,         &P.other,
+                       &P.other_ca, &P.stranger, &P.store_default};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         tc_pem_free(all[i]);
     return 0;
 }
 
+/* p chosen by its names, and also the default when is_default */
 static void set_add(hc_tls_certs_t *s, const tc_pem_t *p, int is_default)
 {
     char err[256] = "";
-    assert_int_equal(hc_tls_certs_add_pem(s, p->cert, strlen(p->cert), p->key,
-                                          strlen(p->key), is_default, err, sizeof(err)),
+    int roles = HC_TLS_CERT_BY_NAME | (is_default ? HC_TLS_CERT_DEFAULT : 0);
+    assert_int_equal(hc_tls_certs_add_pem(s, p->cert, strlen(p->cert), p->key, strlen(p->key),
+                                          roles, err, sizeof(err)),
                      0);
 }
 
@@ -399,8 +404,8 @@ static void test_bad_pem(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char err[256] = "";
         assert_int_equal(hc_tls_certs_add_pem(set, cases[i].cert, strlen(cases[i].cert),
-                                              cases[i].key, strlen(cases[i].key), 0, err,
-                                              sizeof(err)),
+                                              cases[i].key, strlen(cases[i].key),
+                                              HC_TLS_CERT_BY_NAME, err, sizeof(err)),
                          -EINVAL);
         assert_non_null(strstr(err, cases[i].err_part));
     }
@@ -422,8 +427,9 @@ static void test_self_signed_and_empty(void **state)
     assert_int_equal(p.src, HC_TLS_EPROTO);
     pair_free(&p);
     hc_tls_certs_t *set = hc_tls_certs_new();
-    assert_int_equal(hc_tls_certs_add_self_signed(set, "hearth.local", 1), 0);
-    assert_int_equal(hc_tls_certs_add_self_signed(set, "", 0), -EINVAL);
+    assert_int_equal(hc_tls_certs_add_self_signed(set, "hearth.local", HC_TLS_CERT_DEFAULT), 0);
+    assert_int_equal(hc_tls_certs_add_self_signed(set, "", HC_TLS_CERT_DEFAULT), -EINVAL);
+    assert_int_equal(hc_tls_certs_add_self_signed(set, "x.test", 0), -EINVAL);
     hc_tls_ctx_set_certs(s, set);
     assert_true(connect_pair(&p, c, s, "x.test", NULL));
     char cn[64];
@@ -558,6 +564,40 @@ static void test_strict_sni_max_version_curves(void **state)
     hc_tls_ctx_unref(c);
 }
 
+/* A default-only certificate (Traefik's TLSStore defaultCertificate) is never chosen by
+ * its names: a wildcard covering one of them wins, and sniStrict refuses the others. */
+static void test_default_only_certificate(void **state)
+{
+    hc_tls_server_opts_t strict = {.sni_strict = 1};
+    hc_tls_ctx_t *c = hc_tls_client_new(NULL, 0, NULL, 0);
+    for (int is_strict = 0; is_strict < 2; is_strict++) {
+        hc_tls_ctx_t *s = hc_tls_server_new(is_strict ? &strict : NULL, NULL, 0);
+        hc_tls_certs_t *set = hc_tls_certs_new();
+        set_add(set, &P.wild, 0);
+        char err[256] = "";
+        const tc_pem_t *d = &P.store_default;
+        assert_int_equal(hc_tls_certs_add_pem(set, d->cert, strlen(d->cert), d->key, strlen(d->key),
+                                              HC_TLS_CERT_DEFAULT, err, sizeof(err)),
+                         0);
+        hc_tls_ctx_set_certs(s, set);
+        pair_t p;
+        char cn[64];
+        assert_true(connect_pair(&p, c, s, "a.wild.test", NULL));
+        tc_peer_cn(p.cl, cn, sizeof(cn));
+        assert_string_equal(cn, "wild");
+        pair_free(&p);
+        /* store.test: served as the default when not strict, refused when strict */
+        assert_int_equal(connect_pair(&p, c, s, "store.test", NULL), !is_strict);
+        if (!is_strict) {
+            tc_peer_cn(p.cl, cn, sizeof(cn));
+            assert_string_equal(cn, "store");
+        }
+        pair_free(&p);
+        hc_tls_ctx_unref(s);
+    }
+    hc_tls_ctx_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -575,6 +615,7 @@ int main(void)
         cmocka_unit_test(test_feed_is_bounded),
         cmocka_unit_test(test_client_certificates),
         cmocka_unit_test(test_strict_sni_max_version_curves),
+        cmocka_unit_test(test_default_only_certificate),
     };
     return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
 }
