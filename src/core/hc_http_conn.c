@@ -562,6 +562,14 @@ static void on_eof(hc_http_conn_t *c)
     hc_http_conn_close(c);
 }
 
+/* The connection's TLS state, made when a handshake begins (or at accept on a TLS-only
+ * listener). */
+static void tls_begin(hc_http_conn_t *c)
+{
+    c->tls = hc_tls_conn_server(c->srv->o.tls);
+    hc_tls_conn_set_fd(c->tls, c->fd);
+}
+
 /* A failed handshake or record: the alert OpenSSL queued goes out before the close
  * (best effort: the socket closes right after), so the client can tell why, as Go's
  * server tells it. */
@@ -590,10 +598,8 @@ static void on_bytes(hc_http_conn_t *c, ssize_t nread)
         return;
     if (nread > 0 && c->tls_fresh) {
         c->tls_fresh = 0;
-        if (c->io->rbuf[0] != 0x16) { /* not a TLS handshake record (RFC 8446 §5.1) */
-            hc_tls_conn_free(c->tls);
-            c->tls = NULL;
-        }
+        if (c->io->rbuf[0] == 0x16) /* a TLS handshake record (RFC 8446 §5.1) */
+            tls_begin(c);
     }
     if (nread > 0 && c->tls) {
         if (hc_tls_conn_feed(c->tls, c->io->rbuf, (size_t)nread) < 0) {
@@ -674,11 +680,10 @@ void hc_http_conn_accept(hc_http_server_t *s, uv_stream_t *listener)
     uv_timer_init(s->loop, &c->timer);
     c->timer.data = c;
     c->fd = hc_sock_fd(&c->tcp);
-    if (s->o.tls) {
-        c->tls = hc_tls_conn_server(s->o.tls);
-        c->tls_fresh = s->o.tls_plain_fallback;
-        hc_tls_conn_set_fd(c->tls, c->fd);
-    }
+    if (s->o.tls && s->o.tls_plain_fallback)
+        c->tls_fresh = 1; /* TLS or not: the first byte tells */
+    else if (s->o.tls)
+        tls_begin(c);
     hc_http_parse_init(&c->parser, HC_HTTP_PARSE_REQUEST, &hc_http_conn_parse_cbs, c);
     hc_http_conn_scan_reset(c);
     c->next = s->conns;

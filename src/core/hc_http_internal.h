@@ -102,7 +102,7 @@ struct hc_http_conn {
     hc_http_scan_t scan;
     hc_http_io_t *io;
     hc_tls_conn_t *tls;
-    int tls_fresh; /* tls: nothing read yet (tls_plain_fallback looks at the first byte) */
+    int tls_fresh; /* tls_plain_fallback: nothing read yet (the first byte tells TLS) */
     int fd;        /* tcp's socket, read and written with hc_sock */
     const hc_http_upgrade_t *upgrade;
     unsigned closing : 1, close_after : 1, writing : 1, in_read : 1, read_stopped : 1, peer_eof : 1,

@@ -47,7 +47,8 @@ typedef struct hc_http_server_opts {
     int tls_plain_fallback;     /* with tls: a connection whose first byte cannot start a
                                    TLS handshake is served as plain HTTP (its requests
                                    have no hc_http_req_tls), as Traefik's entry points
-                                   hand plain HTTP on a TLS port to their HTTP handler */
+                                   peek at it to choose their HTTP or HTTPS handler; the
+                                   TLS state is made only for a handshake */
     int drain_upgraded;         /* 1: a drain waits for upgraded connections (tunnels) to
                                    end, up to its deadline, as Traefik's connection tracker
                                    does; 0: they close when the drain starts */

@@ -751,7 +751,7 @@ static void pack_request(proxy_rq_t *rq, const char *host, size_t hlen)
         need += req->headers[i].name_len + req->headers[i].value_len + 2;
     hc_buf_reset(&rq->store);
     (void)hc_buf_reserve(&rq->store, need); /* short of room, fields are copied one by one */
-    proxy_mw_req_init_in(&rq->mw, req->method, rq->ep->idx == PROXY_GEN_WEBSECURE, host ? host : "",
+    proxy_mw_req_init_in(&rq->mw, req->method, rq->tls_version != NULL, host ? host : "",
                          req->target, rq->peer_ip, rq->start_ns, &rq->store);
     rq->mw.headers = rq->spare;
     rq->spare = (proxy_mw_headers_t){0};
@@ -797,7 +797,7 @@ static const proxy_router_t *route(proxy_rq_t *rq, const char *host, size_t hlen
                           .header_ctx = rq,
                           .undecided = undecided};
     const proxy_router_t *r =
-        proxy_route_match(rq->gen->routes[rq->ep->idx], &q, rq->ep->idx == PROXY_GEN_WEBSECURE);
+        proxy_route_match(rq->gen->routes[rq->ep->idx], &q, rq->tls_version != NULL);
     if (path != rq->mw.path && path != path_stack)
         hc_free(path);
     return r;
@@ -913,11 +913,11 @@ void proxy_handle(hc_http_req_t *req, void *arg)
         rq->target = rq->mw.query ? log_target(rq->mw.path, plen, rq->mw.query)
                                   : hc_memdup(rq->mw.path, plen);
     }
-    /* plain HTTP on websecure: Traefik's entry point hands it to its HTTP handler, where
-     * no router is (every router there is a TLS one) */
+    /* a plain connection is matched against the entry point's plain routers, a TLS one
+     * against its TLS routers, as Traefik's HTTP and HTTPS handlers: so plain HTTP on
+     * websecure finds none, and a handshake on web only the TLS routers listing web */
     int undecided = 0;
-    rq->router =
-        tls || rq->ep->idx != PROXY_GEN_WEBSECURE ? route(rq, host, hlen, plen, &undecided) : NULL;
+    rq->router = route(rq, host, hlen, plen, &undecided);
     if (undecided) { /* a router it might be for could not tell: never a lower one */
         hc_log(HC_LOG_WARN, "request refused: a rule's regexp could not decide",
                HC_LS("router", rq->router ? rq->router->name : ""), NULL);

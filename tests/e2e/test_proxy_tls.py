@@ -431,6 +431,27 @@ def tls_options_and_default_certificate_as_traefik_picks_them():
 
 
 @t.test
+def web_answers_a_handshake_as_traefik_entry_points_do():
+    """Traefik's entry points peek at the first bytes: a TLS router listing web is served
+    over TLS there, plain routers only to plain HTTP, and a handshake for any other name
+    gets a certificate and a 404."""
+    from proxy_env import get
+    p = S["proxy"]
+    p.write("ing-webtls.yaml", ingress_yaml(NS, "webtls", "webtls.test", [("/", "Prefix", "be", 80)], annotations={
+        "traefik.ingress.kubernetes.io/router.entrypoints": "web",
+        "traefik.ingress.kubernetes.io/router.tls": "true"}))
+    wait_for(lambda: curl_status(p.web, "webtls.test") == "200", timeout=15, what="TLS on the web port")
+    r = subprocess.run(["curl", "-sSk", "--resolve", "webtls.test:%d:127.0.0.1" % p.web,
+                        "https://webtls.test:%d/seen" % p.web], capture_output=True, text=True, timeout=15)
+    assert echo(r.stdout)["headers"].get("X-Forwarded-Proto") == "https", r.stdout
+    assert get(p.web, "/", host="webtls.test")[0] == 404, "a TLS router: not for plain HTTP"
+    assert curl_status(p.websecure, "webtls.test") == "404", "not on websecure"
+    assert curl_status(p.web, "tls.test") == "404", "a plain router: not for a handshake"
+    assert get(p.web, "/", host="tls.test")[0] == 200
+    p.remove("ing-webtls.yaml")
+
+
+@t.test
 def web_redirected_to_websecure_as_traefik_redirections():
     """--web-redirect-to: the seed's --entrypoints.web.http.redirections.entryPoint.to."""
     from proxy_env import get, header
