@@ -176,7 +176,6 @@ void proxy_mw_forwardauth_request_headers(const void *cfg, const proxy_mw_req_t 
 {
     const fa_cfg_t *c = cfg;
     hc_buf_t uri;
-    char port[8];
     for (size_t i = 0; i < req->headers.len; i++) {
         const proxy_mw_header_t *h = &req->headers.v[i];
         if (!c->n_req_headers || listed(c->req_headers, c->n_req_headers, h->name))
@@ -193,12 +192,11 @@ void proxy_mw_forwardauth_request_headers(const void *cfg, const proxy_mw_req_t 
         hc_buf_printf(&uri, "?%s", req->query);
     forwarded(c, req, out, "X-Forwarded-Uri", uri.base);
     hc_buf_free(&uri);
-    const char *colon = strrchr(req->host, ':');
-    if (colon && !strchr(colon, ']') && colon[1] && strlen(colon + 1) < sizeof(port))
-        snprintf(port, sizeof(port), "%s", colon + 1);
-    else
-        snprintf(port, sizeof(port), "%s", strcmp(req->scheme, "https") == 0 ? "443" : "80");
-    forwarded(c, req, out, "X-Forwarded-Port", port);
+    /* X-Forwarded-Port, X-Real-Ip, X-Forwarded-Server: as the entry point set them, when
+     * authRequestHeaders lets them through (Traefik re-sets only a trusted port) */
+    const char *port = c->trust ? proxy_mw_headers_get(&req->headers, "X-Forwarded-Port") : NULL;
+    if (port && *port)
+        proxy_mw_headers_set(out, "X-Forwarded-Port", port);
 }
 
 static int cookie_named(const char *set_cookie, char *const *names, size_t n)

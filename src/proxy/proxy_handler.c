@@ -502,13 +502,8 @@ static void page_start(proxy_rq_t *rq)
     page.path = target.base;
     page.query = q;
     rq->phase = PH_FORWARD;
-    proxy_fwd_args_t args = {.req = rq->req,
-                             .mw = &page,
-                             .service = svc,
-                             .server_name = w->svc->hostname,
-                             .no_body = 1,
-                             .hooks = &page_hooks,
-                             .ud = rq};
+    proxy_fwd_args_t args = {
+        .req = rq->req, .mw = &page, .service = svc, .no_body = 1, .hooks = &page_hooks, .ud = rq};
     int rc = proxy_upstream_forward(w->up, &args);
     hc_buf_free(&url);
     hc_buf_free(&target);
@@ -537,7 +532,6 @@ static void forward(proxy_rq_t *rq)
                              .retry_attempts = rq->chain->retry_attempts,
                              .retry_interval_ms = rq->chain->retry_interval_ms,
                              .fields_checked = rq->chain->n == 0, /* as parsed */
-                             .server_name = w->svc->hostname,
                              .protocol = rq->router->no_metrics ? NULL : rq->protocol,
                              .hooks = &fwd_hooks,
                              .ud = rq};
@@ -880,6 +874,11 @@ void proxy_handle(hc_http_req_t *req, void *arg)
         return;
     }
     proxy_upstream_untrusted_strip(ep->w->up, &rq->mw, req);
+    /* Traefik's entry point sets them before routing: rules, middlewares and forwardAuth
+     * see them, and a headers middleware may change or remove them */
+    proxy_upstream_forwarded(&rq->mw.headers, rq->peer_ip, 1, tls != NULL,
+                             proxy_upstream_is_websocket(&rq->mw.headers), rq->mw.host,
+                             ep->w->svc->hostname);
     const char *xff = ep->w->log ? proxy_mw_headers_get(&rq->mw.headers, "X-Forwarded-For") : NULL;
     rq->client_xff = xff && *xff ? hc_strdup(xff) : NULL; /* Traefik logs it as ClientHost */
     if (req->target_len == 1 && req->target[0] == '*' && !strcmp(req->method, "OPTIONS")) {

@@ -1347,11 +1347,7 @@ static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
      * here it is an HTTP/1.1 request like any other, its Upgrade fields dropped */
     f->upgrade = upg && strcasecmp(upg, "h2c") && asks_upgrade(&f->hdrs);
     proxy_upstream_strip_hop(&f->hdrs, f->upgrade);
-    /* X-Forwarded-Host/Port describe the Host the client sent, as Traefik's entry point
-     * sets them before any middleware (a headers middleware may rewrite Host since) */
-    const char *sent_host = hc_http_req_header(a->req, "Host", NULL);
-    proxy_upstream_forwarded(&f->hdrs, mw->peer_ip, 1, !strcmp(mw->scheme, "https"), f->upgrade,
-                             sent_host ? sent_host : f->host, a->server_name, mw->no_xff);
+    proxy_upstream_forwarded_for(&f->hdrs, mw->peer_ip, mw->no_xff);
     f->idempotent = is_idempotent(f->method);
     f->protocol = a->protocol;
     f->has_body = !a->no_body && (a->req->content_length > 0 || a->req->chunked);

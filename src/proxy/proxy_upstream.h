@@ -200,7 +200,6 @@ typedef struct proxy_fwd_args {
     const proxy_mw_req_t *mw;       /* the request as the middlewares left it; borrowed
                                        until proxy_upstream_forward returns (copied) */
     const proxy_service_t *service; /* of the generation last given to set_config */
-    const char *server_name;        /* X-Forwarded-Server value (host name); NULL = none */
     int fields_checked; /* 1: mw's fields are as the server parsed them (token names,
                            values without CR or LF; no middleware set any): the
                            upstream client does not check them again */
@@ -259,14 +258,18 @@ void proxy_upstream_strip_hop(proxy_mw_headers_t *h, int keep_upgrade);
  *  asked for an upgrade (Upgrade kept). A field a middleware sets afterwards reaches the
  *  server whatever the client named. */
 void proxy_upstream_connection_options(proxy_mw_headers_t *h);
-/** Applies Traefik's forwardedHeaders to h for a request from peer_ip: strips
- *  X-Forwarded-* and X-Real-Ip (also with '_') unless trusted, then sets, each only
- *  when empty: X-Real-Ip (peer), X-Forwarded-Proto (http/https, ws/wss when upgrade),
- *  -Port (the port in host, else 443 for https/wss, else 80: Traefik's forwardedPort),
- *  -Host (host); sets -Server when server_name; appends peer_ip to X-Forwarded-For
- *  (earlier values joined with ", ") unless no_xff. */
-void proxy_upstream_forwarded(proxy_mw_headers_t *h, const char *peer_ip, int trusted,
-                              int tls, int upgrade, const char *host,
-                              const char *server_name, int no_xff);
+/** Applies Traefik's forwardedHeaders to h for a request from peer_ip, as its entry
+ *  point does before routing and any middleware: strips X-Forwarded-* and X-Real-Ip (also
+ *  with '_') unless trusted, then sets, each only when empty: X-Real-Ip (peer),
+ *  X-Forwarded-Proto (http/https, ws/wss for a WebSocket request), -Port (the port in
+ *  host, else 443 for https/wss, else 80: Traefik's forwardedPort), -Host (host); sets
+ *  -Server when server_name. */
+void proxy_upstream_forwarded(proxy_mw_headers_t *h, const char *peer_ip, int trusted, int tls,
+                              int websocket, const char *host, const char *server_name);
+/** Traefik's isWebsocketRequest: Connection names upgrade and Upgrade names websocket. */
+int proxy_upstream_is_websocket(const proxy_mw_headers_t *h);
+/** Go's ReverseProxy on the way out: appends peer_ip to X-Forwarded-For (earlier values
+ *  joined with ", ") unless no_xff (a headers middleware emptied it). */
+void proxy_upstream_forwarded_for(proxy_mw_headers_t *h, const char *peer_ip, int no_xff);
 
 #endif

@@ -239,45 +239,41 @@ static void append_xff(proxy_mw_headers_t *h, const char *peer_ip)
     hc_buf_free(&b);
 }
 
-/* proxy_upstream_forwarded when h holds none of the fields: the same ones, in the same
- * order, appended. */
 /* Appends a field whose name is a string literal (its length known). */
 #define ADD_LIT(h, name, value)                                                                    \
     proxy_mw_headers_add_n(h, name, sizeof(name) - 1, value, strlen(value))
 
-static void add_fresh(proxy_mw_headers_t *h, const char *peer_ip, int tls, int upgrade,
-                      const char *host, const char *server_name, int no_xff)
+/* proxy_upstream_forwarded when h holds none of the fields: the same ones, in the same
+ * order, appended. */
+static void add_fresh(proxy_mw_headers_t *h, const char *peer_ip, int tls, int websocket,
+                      const char *host, const char *server_name)
 {
-    int ip = peer_ip && *peer_ip;
-    if (ip)
+    if (peer_ip && *peer_ip)
         ADD_LIT(h, "X-Real-Ip", peer_ip);
-    ADD_LIT(h, "X-Forwarded-Proto", upgrade ? (tls ? "wss" : "ws") : (tls ? "https" : "http"));
+    ADD_LIT(h, "X-Forwarded-Proto", websocket ? (tls ? "wss" : "ws") : (tls ? "https" : "http"));
     const char *port = host_port(host);
     ADD_LIT(h, "X-Forwarded-Port", port ? port : tls ? "443" : "80");
     if (host && *host)
         ADD_LIT(h, "X-Forwarded-Host", host);
     if (server_name && *server_name)
         ADD_LIT(h, "X-Forwarded-Server", server_name);
-    if (!no_xff && ip)
-        ADD_LIT(h, "X-Forwarded-For", peer_ip);
 }
 
-void proxy_upstream_forwarded(proxy_mw_headers_t *h, const char *peer_ip, int trusted,
-                              int tls, int upgrade, const char *host,
-                              const char *server_name, int no_xff)
+void proxy_upstream_forwarded(proxy_mw_headers_t *h, const char *peer_ip, int trusted, int tls,
+                              int websocket, const char *host, const char *server_name)
 {
     if (!trusted)
         up_strip_forwarded(h);
     int any = 0;
     for (size_t i = 0; i < h->len && !any; i++)
         any = is_forwarded_field(h->v[i].name);
-    if (!any) { /* the usual case: nothing to keep or extend, no lookups needed */
-        add_fresh(h, peer_ip, tls, upgrade, host, server_name, no_xff);
+    if (!any) { /* the usual case: nothing to keep, no lookups needed */
+        add_fresh(h, peer_ip, tls, websocket, host, server_name);
         return;
     }
     if (peer_ip && *peer_ip)
         set_if_empty(h, "X-Real-Ip", peer_ip);
-    const char *proto = upgrade ? (tls ? "wss" : "ws") : (tls ? "https" : "http");
+    const char *proto = websocket ? (tls ? "wss" : "ws") : (tls ? "https" : "http");
     set_if_empty(h, "X-Forwarded-Proto", proto);
     const char *xfp = proxy_mw_headers_get(h, "X-Forwarded-Proto");
     const char *port = host_port(host);
@@ -288,6 +284,17 @@ void proxy_upstream_forwarded(proxy_mw_headers_t *h, const char *peer_ip, int tr
         set_if_empty(h, "X-Forwarded-Host", host);
     if (server_name && *server_name)
         proxy_mw_headers_set(h, "X-Forwarded-Server", server_name);
+}
+
+int proxy_upstream_is_websocket(const proxy_mw_headers_t *h)
+{
+    const char *c = proxy_mw_headers_get(h, "Connection"), *u = proxy_mw_headers_get(h, "Upgrade");
+    return c && u && hc_http_list_has(c, strlen(c), "upgrade") &&
+           hc_http_list_has(u, strlen(u), "websocket");
+}
+
+void proxy_upstream_forwarded_for(proxy_mw_headers_t *h, const char *peer_ip, int no_xff)
+{
     if (!no_xff && peer_ip && *peer_ip)
         append_xff(h, peer_ip);
 }

@@ -57,7 +57,9 @@ static void handle(hc_http_req_t *req, void *arg)
     for (size_t i = 0; i < req->nheaders; i++)
         proxy_mw_headers_add(&r->mw.headers, req->headers[i].name, req->headers[i].value);
     req->max_body = (size_t)1 << 40; /* streamed through: no limit here */
-    proxy_upstream_untrusted_strip(g.up, &r->mw, req);
+    proxy_upstream_untrusted_strip(g.up, &r->mw, req); /* as the proxy's entry point */
+    proxy_upstream_forwarded(&r->mw.headers, ip, 1, 0, proxy_upstream_is_websocket(&r->mw.headers),
+                             r->mw.host, NULL);
     proxy_fwd_args_t a = {.req = req, .mw = &r->mw, .service = g.svc, .hooks = &hooks, .ud = r};
     if (proxy_upstream_forward(g.up, &a) < 0) {
         hc_http_respond(req, 500, "text/plain", "bad args\n", 9);

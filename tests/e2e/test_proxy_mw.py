@@ -696,11 +696,64 @@ def forward_auth_deny_passes_auth_response():
     assert header(hs, "Location") == "/login", hs
 
 
+def get_from(port, source_ip, host, path="/"):
+    """The status of a GET sent from source_ip (a loopback address of the client's)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source_ip, 0)) as c:
+        c.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (path, host)).encode())
+        data = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+@t.test
+def forwarded_headers_set_at_the_entry_point():
+    """Traefik's entry point sets X-Real-Ip and X-Forwarded-Proto/Port/Host/Server before
+    routing: rules match on them, a headers middleware changes or removes them (the port
+    stays the one computed before), and a rateLimit keyed on X-Real-Ip gives each client
+    its own bucket."""
+    be = Backend("xf-be")
+    file_yaml = """\
+http:
+  routers:
+    byproto: {rule: "Host(`xp.test`) && Header(`X-Forwarded-Proto`, `http`) && Header(`X-Forwarded-Host`, `xp.test`)", service: be}
+    removed: {rule: "Host(`xrm.test`)", service: be, middlewares: [rm]}
+    changed: {rule: "Host(`xch.test`)", service: be, middlewares: [ch]}
+    limited: {rule: "Host(`xrl.test`)", service: be, middlewares: [rl]}
+  middlewares:
+    rm: {headers: {customRequestHeaders: {X-Real-Ip: "", X-Forwarded-Server: "", X-Forwarded-Proto: "", X-Forwarded-Host: "", X-Forwarded-Port: ""}}}
+    ch: {headers: {customRequestHeaders: {X-Forwarded-Proto: https, X-Forwarded-Server: custom}}}
+    rl: {rateLimit: {average: 1, period: 1m, sourceCriterion: {requestHeaderName: X-Real-Ip}}}
+  services:
+    be: {loadBalancer: {servers: [{url: "http://127.0.0.1:%d"}]}}
+""" % be.port
+    try:
+        with Proxy(file_yaml=file_yaml) as p:
+            status, _, body = get(p.web, "/", host="xp.test")
+            assert status == 200 and echo(body)["headers"]["X-Forwarded-Proto"] == "http", (status, body[:300])
+            h = echo(get(p.web, "/", host="xrm.test")[2])["headers"]
+            gone = [k for k in ("X-Real-Ip", "X-Forwarded-Server", "X-Forwarded-Proto", "X-Forwarded-Host",
+                                "X-Forwarded-Port") if k in h]
+            assert not gone and h["X-Forwarded-For"] == "127.0.0.1", h
+            h = echo(get(p.web, "/", host="xch.test")[2])["headers"]
+            assert (h["X-Forwarded-Proto"], h["X-Forwarded-Port"], h["X-Forwarded-Server"]) == (
+                "https", "80", "custom"), h
+            assert [get_from(p.web, ip, "xrl.test") for ip in ("127.0.0.1", "127.0.0.2", "127.0.0.3")] == [
+                200, 200, 200], "a bucket per client"
+            assert get_from(p.web, "127.0.0.2", "xrl.test") == 429, "and each bucket holds"
+    finally:
+        be.stop()
+
+
 @t.test
 def forged_forwarded_headers_never_reach_middlewares():
     """The client is no trusted proxy: its X-Forwarded-* and X-Real-Ip go at the entry
     point, before redirectScheme, forwardAuth (even with trustForwardHeader) and an
-    ipStrategy read them (Traefik's forwardedHeaders)."""
+    ipStrategy read them (Traefik's forwardedHeaders); the entry point's own values
+    (X-Real-Ip the peer) are what forwardAuth copies."""
     forged = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "admin.internal",
               "X-Forwarded-Uri": "/public", "X-Forwarded-For": "10.0.0.1", "X-Real-Ip": "10.0.0.2"}
     status, hs, _ = web("https", "/a", headers=forged)
@@ -710,7 +763,7 @@ def forged_forwarded_headers_never_reach_middlewares():
     h = echo(body)["headers"]
     assert (h.get("X-Forwarded-Proto"), h.get("X-Forwarded-Host"), h.get("X-Forwarded-Uri"),
             h.get("X-Forwarded-For"), h.get("X-Real-Ip")) == ("http", "authtrust.test", "/private?q=1",
-                                                               "127.0.0.1", None), h
+                                                               "127.0.0.1", "127.0.0.1"), h
     assert web("deniedxff", headers=forged)[0] == 403
     status, _, body = web("hdr", "/", headers=forged)
     got = echo(body)["headers"]

@@ -74,7 +74,7 @@ static void test_forwarded_table(void **state)
 {
     static const struct {
         const char *in;
-        int trusted, tls, upgrade, no_xff;
+        int trusted, tls, websocket, no_xff;
         const char *host, *server, *want;
     } cases[] = {
         /* untrusted: every incoming X-Forwarded-* / X-Real-Ip goes, fresh values come */
@@ -105,8 +105,9 @@ static void test_forwarded_table(void **state)
         proxy_mw_headers_t h = {0};
         char got[2048];
         load(&h, cases[i].in);
-        proxy_upstream_forwarded(&h, "10.0.0.9", cases[i].trusted, cases[i].tls, cases[i].upgrade,
-                                 cases[i].host, cases[i].server, cases[i].no_xff);
+        proxy_upstream_forwarded(&h, "10.0.0.9", cases[i].trusted, cases[i].tls, cases[i].websocket,
+                                 cases[i].host, cases[i].server);
+        proxy_upstream_forwarded_for(&h, "10.0.0.9", cases[i].no_xff); /* on the way out */
         dump(&h, got, sizeof(got));
         assert_string_equal(got, cases[i].want);
         proxy_mw_headers_free(&h);
