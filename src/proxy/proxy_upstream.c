@@ -277,14 +277,19 @@ static void respond_error_text(proxy_fwd_t *f, int status, const char *text)
     for (size_t i = 0; i < page.headers.len; i++)
         if (!proxy_mw_header_is_framing(page.headers.v[i].name))
             hc_http_res_header(f->req, page.headers.v[i].name, page.headers.v[i].value);
-    if (!text)
-        text = hc_http_status_text(status);
-    else /* Go's http.Error */
-        hc_http_res_header(f->req, "X-Content-Type-Options", "nosniff");
+    /* Traefik's error handler writes the status text alone, and its entry point turns Go's
+     * type sniffing off (v3's DisableAutoDetection): no Content-Type; http.Error (text)
+     * sets one, with nosniff */
     const char *ctype = proxy_mw_headers_get(&page.headers, "Content-Type");
+    if (!text) {
+        text = hc_http_status_text(status);
+    } else {
+        hc_http_res_header(f->req, "X-Content-Type-Options", "nosniff");
+        if (!ctype)
+            ctype = "text/plain; charset=utf-8";
+    }
     f->res.downstream_content_size = strlen(text);
-    hc_http_respond(f->req, page.status, ctype ? ctype : "text/plain; charset=utf-8", text,
-                    f->res.downstream_content_size);
+    hc_http_respond(f->req, page.status, ctype, text, f->res.downstream_content_size);
     proxy_mw_resp_free(&page);
     response_over(f);
 }
@@ -641,6 +646,10 @@ static int on_headers(hc_http_client_req_t *creq, const hc_http_response_t *res,
     if (res->content_length < 0) /* a chunked body's Content-Length is no length: RFC 9112
                                     §6.3, a proxy removes it before forwarding */
         proxy_mw_headers_del(&f->resp.headers, "Content-Length");
+    if (res->status == 304) { /* Go's server: suppressedHeaders304 (RFC 9110 §15.4.5) */
+        proxy_mw_headers_del(&f->resp.headers, "Content-Type");
+        proxy_mw_headers_del(&f->resp.headers, "Content-Length");
+    }
     if (res->status == 101) {
         /* Go's handleUpgradeResponse: a switch the request did not ask for, or to another
          * protocol, is an error, which Traefik answers 500 (not a network error) */
@@ -661,8 +670,19 @@ static int on_headers(hc_http_client_req_t *creq, const hc_http_response_t *res,
     return deliver_head(f, body_len);
 }
 
+/* Whether a Connection field of res names the field name (RFC 9110 §7.6.1). */
+static int named_by_connection(const hc_http_response_t *res, const char *name)
+{
+    for (size_t i = 0; i < res->n_headers; i++)
+        if (name_is(res->headers[i].name, "Connection") &&
+            hc_http_list_has(res->headers[i].value, res->headers[i].value_len, name))
+            return 1;
+    return 0;
+}
+
 /* RFC 9110 §15.2: a proxy forwards 1xx responses (Go's reverse proxy does, 103 Early
- * Hints above all); a 100 Continue is the client-facing server's own to send. */
+ * Hints above all), without their hop-by-hop fields (§7.6.1; Go forwards them all); a
+ * 100 Continue is the client-facing server's own to send. */
 static void on_interim(hc_http_client_req_t *creq, const hc_http_response_t *res, void *ud)
 {
     proxy_fwd_t *f = ud;
@@ -675,7 +695,8 @@ static void on_interim(hc_http_client_req_t *creq, const hc_http_response_t *res
     size_t n = 0;
     for (size_t i = 0; i < res->n_headers; i++) {
         const hc_http_client_header_t *h = &res->headers[i];
-        if (!proxy_upstream_is_hop(h->name) && !name_is(h->name, "Content-Length"))
+        if (!proxy_upstream_is_hop(h->name) && !name_is(h->name, "Content-Length") &&
+            !named_by_connection(res, h->name))
             v[n++] = (hc_http_header_t){h->name, h->name_len, h->value, h->value_len};
     }
     hc_http_res_interim(f->req, res->status, v, n);
@@ -819,6 +840,10 @@ static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int stat
                 return;
         }
     }
+    if (error_status(status) == 500) /* an answer Go's transport refuses: say why */
+        hc_log(HC_LOG_WARN, "upstream answer refused", HC_LS("service", f->lb->name),
+               HC_LS("server", f->server ? f->server->url : ""),
+               HC_LS("reason", hc_http_client_req_error(creq)), NULL);
     respond_error(f, error_status(status));
 }
 
