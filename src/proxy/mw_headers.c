@@ -197,14 +197,32 @@ static void warn_ignored(const json_t *spec, const char *name)
                    HC_LS("middleware", name), HC_LS("option", ignored[i]), NULL);
 }
 
+/* Traefik's HasCustomHeadersDefined, HasCorsHeadersDefined and HasSecureHeadersDefined
+ * together: some field of the spec (every field is in one of them) holds a value other
+ * than false, 0, "" or an empty list or map. */
+static int any_defined(const json_t *spec)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)spec, key, v)
+    {
+        if (json_is_true(v) || (json_is_string(v) && *json_string_value(v)) ||
+            (json_is_integer(v) && json_integer_value(v)) ||
+            (json_is_real(v) && json_real_value(v)) || (json_is_object(v) && json_object_size(v)) ||
+            (json_is_array(v) && json_array_size(v)))
+            return 1;
+    }
+    return 0;
+}
+
 int proxy_mw_hdr_parse(const json_t *spec, const char *name, void **cfg, char *err,
                        size_t errlen)
 {
-    hdr_cfg_t *c = hc_calloc(1, sizeof(*c));
-    if (!json_is_object(spec)) {
-        hc_free(c);
+    if (!json_is_object(spec))
         return hc_errf(err, errlen, -EINVAL, "headers: expected an object");
-    }
+    if (!any_defined(spec)) /* Traefik refuses to build it */
+        return hc_errf(err, errlen, -EINVAL, "headers configuration not valid: no header set");
+    hdr_cfg_t *c = hc_calloc(1, sizeof(*c));
     int rc = parse_map(spec, "customRequestHeaders", &c->req_custom, err, errlen);
     if (rc == 0)
         rc = parse_map(spec, "customResponseHeaders", &c->resp_custom, err, errlen);

@@ -723,7 +723,9 @@ http:
     removed: {rule: "Host(`xrm.test`)", service: be, middlewares: [rm]}
     changed: {rule: "Host(`xch.test`)", service: be, middlewares: [ch]}
     limited: {rule: "Host(`xrl.test`)", service: be, middlewares: [rl]}
+    empty: {rule: "Host(`xe.test`)", service: be, middlewares: [none]}
   middlewares:
+    none: {headers: {customRequestHeaders: {}, frameDeny: false}}
     rm: {headers: {customRequestHeaders: {X-Real-Ip: "", X-Forwarded-Server: "", X-Forwarded-Proto: "", X-Forwarded-Host: "", X-Forwarded-Port: ""}}}
     ch: {headers: {customRequestHeaders: {X-Forwarded-Proto: https, X-Forwarded-Server: custom}}}
     rl: {rateLimit: {average: 1, period: 1m, sourceCriterion: {requestHeaderName: X-Real-Ip}}}
@@ -744,6 +746,11 @@ http:
             assert [get_from(p.web, ip, "xrl.test") for ip in ("127.0.0.1", "127.0.0.2", "127.0.0.3")] == [
                 200, 200, 200], "a bucket per client"
             assert get_from(p.web, "127.0.0.2", "xrl.test") == 429, "and each bucket holds"
+            # a headers middleware setting nothing is refused, as Traefik's "headers
+            # configuration not valid", and its router with it
+            assert get(p.web, "/", host="xe.test")[0] == 404
+            r = {x["name"]: x for x in p.api_json("/api/http/routers")}["empty@file"]
+            assert r["status"] == "disabled", r
     finally:
         be.stop()
 

@@ -335,6 +335,8 @@ static void fa_request(void *cfg, proxy_mw_headers_t *out)
     proxy_mw_headers_add(&req.headers, "X-Forwarded-For", "10.0.0.1");
     proxy_mw_headers_add(&req.headers, "X-Forwarded-Host", "spoofed.test");
     proxy_mw_headers_add(&req.headers, "X-Forwarded-Uri", "/spoofed");
+    proxy_mw_headers_add(&req.headers, "X-Forwarded-Port", "8443"); /* the entry point's */
+    proxy_mw_headers_add(&req.headers, "X-Real-Ip", "192.0.2.9");
     proxy_mw_forwardauth_request_headers(cfg, &req, out);
     proxy_mw_req_free(&req);
 }
@@ -356,6 +358,7 @@ static void test_forwardauth_request_headers(void **state)
         {"X-Forwarded-Host", "app.test:8443", "spoofed.test"},
         {"X-Forwarded-Uri", "/a/b?x=1", "/spoofed"},
         {"X-Forwarded-Port", "8443", "8443"},
+        {"X-Real-Ip", "192.0.2.9", "192.0.2.9"}, /* copied as the request has it */
     };
     void *cfgs[2] = {
         fa_parse("{\"address\":\"http://auth:9000/check\"}"),
