@@ -133,7 +133,18 @@ int proxy_health_up(proxy_health_t *h, const char *key, uint64_t now_ms)
 
 static int spec_duration(const json_t *j, const char *key, uint64_t *ms, char *err, size_t errlen)
 {
-    uint64_t ns = *ms * 1000000u;
+    const json_t *v = proxy_mw_json_get(j, key);
+    uint64_t ns = 0;
+    if ((json_is_integer(v) && json_integer_value(v) < 0) ||
+        (json_is_string(v) && json_string_value(v)[0] == '-' &&
+         !proxy_mw_go_duration_parse(json_string_value(v) + 1, &ns))) {
+        /* Traefik: a duration not above zero takes the default, with an error logged */
+        hc_log(HC_LOG_WARN, "health check duration below zero: the default is used",
+               HC_LS("field", key), NULL);
+        *ms = 0;
+        return 0;
+    }
+    ns = *ms * 1000000u;
     int rc = proxy_mw_json_duration(j, key, "healthCheck", &ns, err, errlen);
     *ms = ns / 1000000u;
     return rc;
@@ -205,8 +216,6 @@ int proxy_health_spec_parse(const json_t *j, proxy_health_spec_t *out, char *err
         proxy_health_spec_free(out);
         return rc;
     }
-    if (!out->path)
-        out->path = hc_strdup("/");
     if (!out->method)
         out->method = hc_strdup("GET");
     if (!out->interval_ms)
@@ -236,24 +245,36 @@ void proxy_health_spec_free(proxy_health_spec_t *s)
 int proxy_health_probe_url(const proxy_health_spec_t *s, const char *url, char *out,
                            size_t outlen)
 {
-    const char *a = strstr(url, "://");
-    if (!a || (strncmp(url, "http", 4)))
+    if (strncmp(url, "http", 4) || !strstr(url, "://"))
         return -EINVAL;
-    size_t sl = (size_t)(a - url);
+    /* Go's target.Parse(path): the path resolved against the server's URL (RFC 3986), so
+     * "health" beside "http://h/base/" is /base/health, and none is the server's own */
+    hc_buf_t b;
+    hc_buf_init(&b, outlen);
+    int rc = proxy_mw_url_resolve(url, s->path ? s->path : "", &b);
+    if (rc == 0)
+        rc = hc_buf_append(&b, "", 1);
+    const char *a = rc == 0 ? strstr(b.base, "://") : NULL;
+    if (!a) {
+        hc_buf_free(&b);
+        return -EINVAL;
+    }
+    size_t sl = (size_t)(a - b.base);
     a += 3;
     size_t al = strcspn(a, "/?#");
     const char *rb = memchr(a, ']', al);
     const char *colon = memchr(rb ? rb : a, ':', al - (size_t)((rb ? rb : a) - a));
     size_t hl = colon ? (size_t)(colon - a) : al;
-    const char *path = s->path[0] == '/' ? s->path : "/";
+    const char *rest = a + al;
     char hp[320];
     if (s->port)
         snprintf(hp, sizeof(hp), "%.*s:%d", (int)hl, a, s->port);
     else
         snprintf(hp, sizeof(hp), "%.*s", (int)al, a);
-    const char *scheme = s->scheme ? s->scheme : url;
-    int n = snprintf(out, outlen, "%.*s://%s%s", s->scheme ? (int)strlen(s->scheme) : (int)sl,
-                     scheme, hp, path);
+    const char *scheme = s->scheme ? s->scheme : b.base;
+    int n = snprintf(out, outlen, "%.*s://%s%s%s", s->scheme ? (int)strlen(s->scheme) : (int)sl,
+                     scheme, hp, *rest == '/' ? "" : "/", rest);
+    hc_buf_free(&b);
     return n > 0 && (size_t)n < outlen ? 0 : -EINVAL;
 }
 
@@ -384,15 +405,31 @@ static void probe_done(hc_http_client_req_t *req, int status, void *ud)
                HC_LI("status", code), HC_LS("reason", hc_http_client_req_error(req)), NULL);
 }
 
-/* One request of a probe to p->url: the configured fields, hostname as Host until a
- * redirect leaves the server, the transport's TLS name. Returns 0 or -errno. */
+/* Whether h (of n) has a field named name. */
+static int has_field(const hc_http_client_header_t *h, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcasecmp(h[i].name, name))
+            return 1;
+    return 0;
+}
+
+/* One request of a probe to p->url, as Go's client sends Traefik's: the configured fields
+ * but Host (Go writes req.Host, never a Host field), hostname as Host until a redirect
+ * leaves the server, Go's User-Agent and Accept-Encoding unless configured, the
+ * transport's TLS name. Returns 0 or -errno. */
 static int probe_send(probe_t *p, const char *method)
 {
     check_t *c = p->check;
-    hc_http_client_header_t hs[65];
+    hc_http_client_header_t hs[67];
     size_t nh = 0;
     for (size_t k = 0; k < c->spec.nheaders && nh < 64; k++)
-        hs[nh++] = c->spec.headers[k];
+        if (strcasecmp(c->spec.headers[k].name, "Host"))
+            hs[nh++] = c->spec.headers[k];
+    if (!has_field(hs, nh, "User-Agent"))
+        hs[nh++] = (hc_http_client_header_t){"User-Agent", "Go-http-client/1.1"};
+    if (!has_field(hs, nh, "Accept-Encoding") && strcmp(method, "HEAD"))
+        hs[nh++] = (hc_http_client_header_t){"Accept-Encoding", "gzip"};
     if (c->spec.hostname && p->keep_host)
         hs[nh++] = (hc_http_client_header_t){"Host", c->spec.hostname};
     hc_http_client_req_opts_t o = {

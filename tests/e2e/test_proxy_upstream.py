@@ -1110,6 +1110,58 @@ def active_health_check_takes_server_out():
         stop_all(fx)
 
 
+class ProbeRecorder(RawBackend):
+    """Keeps the head of each request to /base/... in .heads and answers 200 "up"."""
+
+    def __init__(self):
+        self.heads = []
+        super().__init__()
+
+    def serve(self, c):
+        buf = b""
+        for _ in range(1000):
+            head, buf = read_head(c, buf)
+            if head is None:
+                return
+            if b" /base/" in head.split(b"\r\n")[0]:
+                self.heads.append(head.decode("latin-1"))
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nup")
+
+
+@t.test
+def health_probe_as_go_sends_it():
+    """Traefik's probe: the path resolved against the server's URL (Go's target.Parse),
+    hostname as the one Host (a Host among the headers is never written), Go's client's
+    User-Agent and Accept-Encoding; a negative interval is the default, not no check."""
+    be = ProbeRecorder()
+    hc = {"path": "health", "interval": "200ms", "timeout": "1s", "hostname": "hc.example",
+          "headers": {"Host": "vhost.example", "X-Probe": "1"}}
+    lb = {"servers": [{"url": "http://127.0.0.1:%d/base/" % be.port}], "healthCheck": hc}
+    fx, port = fixture(json.dumps({"http": {"services": {"svc": {"loadBalancer": lb}}}}))
+    try:
+        deadline = time.monotonic() + 10
+        while not be.heads and time.monotonic() < deadline:
+            time.sleep(0.05)
+        lines = be.heads[0].split("\r\n")
+        assert lines[0] == "GET /base/health HTTP/1.1", lines
+        assert [x for x in lines if x.lower().startswith("host:")] == ["Host: hc.example"], lines
+        for want in ("User-Agent: Go-http-client/1.1", "Accept-Encoding: gzip", "X-Probe: 1"):
+            assert want in lines, (want, lines)
+    finally:
+        stop_all(fx)
+    lb["healthCheck"] = {"interval": "-1s"}  # no path: the server's own URL
+    be.heads.clear()
+    fx, port = fixture(json.dumps({"http": {"services": {"svc": {"loadBalancer": lb}}}}))
+    try:
+        deadline = time.monotonic() + 10
+        while not be.heads and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert be.heads and be.heads[0].startswith("GET /base/ HTTP/1.1"), be.heads[:1]
+    finally:
+        be.stop()
+        stop_all(fx)
+
+
 class RedirectingHealth(Responder):
     """/health redirects to /broken, which answers 500; /loop to itself (counted in
     .loops); anything else is 200 "up"."""

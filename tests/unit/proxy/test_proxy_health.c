@@ -57,6 +57,18 @@ static void test_spec_and_probe_url(void **state)
     assert_int_equal(proxy_health_probe_url(&s, "http://10.0.0.7:8000", url, sizeof(url)), 0);
     assert_string_equal(url, "http://10.0.0.7:8000/ping");
     assert_int_equal(proxy_health_probe_url(&s, "ftp://x", url, sizeof(url)), -EINVAL);
+    hc_free(s.path); /* Go's target.Parse: relative to the server's URL, or the URL itself */
+    s.path = hc_strdup("health?x=1");
+    assert_int_equal(proxy_health_probe_url(&s, "http://h:8/base/", url, sizeof(url)), 0);
+    assert_string_equal(url, "http://h:8/base/health?x=1");
+    assert_int_equal(proxy_health_probe_url(&s, "http://h:8", url, sizeof(url)), 0);
+    assert_string_equal(url, "http://h:8/health?x=1");
+    hc_free(s.path);
+    s.path = NULL;
+    assert_int_equal(proxy_health_probe_url(&s, "http://h:8/base/", url, sizeof(url)), 0);
+    assert_string_equal(url, "http://h:8/base/");
+    assert_int_equal(proxy_health_probe_url(&s, "http://h:8", url, sizeof(url)), 0);
+    assert_string_equal(url, "http://h:8/");
     proxy_health_spec_free(&s);
     json_decref(j);
 
