@@ -139,6 +139,9 @@ int hc_tls_client_add_cert(hc_tls_ctx_t *ctx, const char *cert_pem, size_t cert_
  *  -EINVAL with err when no certificate could be read. */
 int hc_tls_client_add_ca_pem(hc_tls_ctx_t *ctx, const char *pem, size_t len, char *err,
                              size_t errlen);
+/** Takes one more reference on set (atomic), e.g. to install it in a second context.
+ *  Returns set. */
+hc_tls_certs_t *hc_tls_certs_hold(hc_tls_certs_t *set);
 /** Replaces the server's certificate set (ownership moves to ctx; the caller must not
  *  touch set afterwards). Thread-safe: handshakes that already chose a certificate keep
  *  it, later ones choose from set. */

@@ -7,9 +7,6 @@
 
 #include <openssl/ssl.h>
 
-/** Takes one more reference on set (atomic). Returns set. */
-hc_tls_certs_t *hc_tls_certs_hold(hc_tls_certs_t *set);
-
 /** Installs on ssl the certificate that serves name (an SNI value or NULL): an exact
  *  name first, then a "*.parent" wildcard covering exactly one label, then (unless
  *  strict) the default. Returns 0, or -ENOENT when the set has no certificate to offer. */

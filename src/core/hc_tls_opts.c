@@ -78,30 +78,9 @@ static const SSL_CIPHER *suite_find(STACK_OF(SSL_CIPHER) *all, const char *name)
     return NULL;
 }
 
-/* The suites of Traefik's list (its tls.CipherSuites, Go's names) that this OpenSSL does
- * not offer at its security level: RC4, 3DES, CBC with SHA-256, and the fallback SCSV. */
-static int legacy_suite(const char *name)
-{
-    static const char *const names[] = {
-        "TLS_RSA_WITH_RC4_128_SHA",
-        "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
-        "TLS_RSA_WITH_AES_128_CBC_SHA256",
-        "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA",
-        "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
-        "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
-        "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
-        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
-        "TLS_FALLBACK_SCSV",
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (!strcmp(name, names[i]))
-            return 1;
-    return 0;
-}
-
-/* The TLS 1.2 suites of Traefik's list that OpenSSL offers, in the order Go's server
- * prefers them (crypto/tls cipherSuitesPreferenceOrder), whatever order a cipherSuites
- * option lists them in. */
+/* The TLS 1.2 suites of Traefik's list, in the order Go's server prefers them
+ * (crypto/tls cipherSuitesPreferenceOrder), whatever order a cipherSuites option lists
+ * them in; those this OpenSSL does not offer are left out (legacy_suite). */
 static const char *const go_order12[] = {
     "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
     "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
@@ -117,8 +96,29 @@ static const char *const go_order12[] = {
     "TLS_RSA_WITH_AES_256_GCM_SHA384",
     "TLS_RSA_WITH_AES_128_CBC_SHA",
     "TLS_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
+    "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA",
+    "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
+    "TLS_RSA_WITH_RC4_128_SHA",
 };
 enum { GO_SUITES12 = sizeof(go_order12) / sizeof(go_order12[0]) };
+
+/* A name of Traefik's list (its tls.CipherSuites: Go's names) that this OpenSSL does not
+ * offer (RC4 and 3DES here, at its security level), or the fallback SCSV: taken and left
+ * out, as a Go client would find it. */
+static int legacy_suite(const char *name)
+{
+    if (!strcmp(name, "TLS_FALLBACK_SCSV"))
+        return 1;
+    for (size_t i = 0; i < GO_SUITES12; i++)
+        if (!strcmp(name, go_order12[i]))
+            return 1;
+    return 0;
+}
 
 /* c's place in go_order12, or GO_SUITES12 for a suite Go does not have. */
 static size_t go_rank12(const SSL_CIPHER *c)

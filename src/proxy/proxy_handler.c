@@ -867,7 +867,7 @@ void proxy_handle(hc_http_req_t *req, void *arg)
      * a ';' in the query is an '&' for routers, middlewares and the upstream */
     for (char *s = rq->mw.query; s && (s = strchr(s, ';'));)
         *s++ = '&';
-    if (tls && proxy_gen_tls_misdirected(rq->gen, host, hlen, hc_tls_conn_sni(tls))) {
+    if (tls && proxy_gen_tls_misdirected(rq->gen, ep->idx, host, hlen, hc_tls_conn_sni(tls))) {
         proxy_mw_resp_text(&rq->resp, 421, "Misdirected Request\n"); /* Go's http.Error */
         proxy_mw_headers_set(&rq->resp.headers, "X-Content-Type-Options", "nosniff");
         respond(rq, 0);

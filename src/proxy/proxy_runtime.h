@@ -91,17 +91,18 @@ typedef struct proxy_gen {
      * error, configuration errors, middleware and certificate errors. */
     proxy_config_error_t *errors;
     size_t nerrors;
-    /* TLS: the set for websecure (moved out by proxy_gen_take_certs), the facts of each
-     * certificate, and the TLS options: TLSOption `default` for every handshake but those
-     * naming a host whose routers use other options (tls.hosts, pointing into tls_opts). */
+    /* TLS: the certificate set (moved out by proxy_gen_take_certs), the facts of each
+     * certificate, and the TLS options of each entry point, as Traefik builds them per
+     * entry point: TLSOption `default` for every handshake but those naming a host whose
+     * TLS routers there use other options (tls[ep].hosts, pointing into tls_opts). */
     hc_tls_certs_t *certs;
     proxy_gen_cert_t *cert_info;
     size_t ncert_info;
     proxy_gen_tlsopt_t *tls_opts; /* [0] is `default` (empty when not defined) */
     size_t ntls_opts;
-    hc_tls_host_opts_t *tls_hosts;
-    size_t ntls_hosts;
-    hc_tls_server_opts_t tls; /* tls_opts[0] with the hosts: what websecure applies */
+    hc_tls_host_opts_t *tls_hosts[PROXY_GEN_NEP];
+    size_t ntls_hosts[PROXY_GEN_NEP];
+    hc_tls_server_opts_t tls[PROXY_GEN_NEP]; /* tls_opts[0] with an entry point's hosts */
     char *tls_key;            /* the options as text: equal keys, equal options */
     /* The servers transports that could be built (cfg's point at them: ready). */
     struct proxy_upstream_transport *transports;
@@ -149,7 +150,8 @@ hc_tls_certs_t *proxy_gen_take_certs(proxy_gen_t *g);
 /** Whether a TLS request naming host (its Host value, hlen bytes) came over a handshake
  *  for sni under other TLS options: Traefik's domain-fronting check, answered 421 so a
  *  handshake without a client certificate cannot reach a host that requires one. */
-int proxy_gen_tls_misdirected(const proxy_gen_t *g, const char *host, size_t hlen, const char *sni);
+int proxy_gen_tls_misdirected(const proxy_gen_t *g, int ep, const char *host, size_t hlen,
+                              const char *sni);
 
 /** The chain of the router r of g (r from g->cfg or one of g's route tables). */
 static inline const proxy_gen_chain_t *proxy_gen_chain(const proxy_gen_t *g,

@@ -297,16 +297,30 @@ static int host_use_cmp(const void *a, const void *b)
     return strcmp(((const host_use_t *)a)->host, ((const host_use_t *)b)->host);
 }
 
-/* tls_hosts: each host of the routers on websecure uses their TLS options; a host claimed
- * by two (`default` counts, named or not) keeps the default ones, as Traefik does, with an
- * error. Only hosts with other options than `default` are listed. */
-static void tls_hosts(proxy_gen_t *g)
+#define CONFLICT_MSG "found different TLS options for routers on the same host "
+
+/* Whether the options conflict on host was reported (on the other entry point). */
+static int conflict_reported(const proxy_gen_t *g, const char *host)
+{
+    for (size_t i = 0; i < g->nerrors; i++)
+        if (!strcmp(g->errors[i].kind, "TLSOption") && !strcmp(g->errors[i].name, host) &&
+            !strncmp(g->errors[i].message, CONFLICT_MSG, sizeof(CONFLICT_MSG) - 1))
+            return 1;
+    return 0;
+}
+
+/* tls_hosts: each host of the TLS routers on entry point ep (every router on websecure,
+ * which terminates TLS for all; those with tls on web) uses their TLS options; a host
+ * claimed by two (`default` counts, named or not) keeps the default ones, as Traefik does,
+ * with an error. Only hosts with other options than `default` are listed. */
+static void tls_hosts(proxy_gen_t *g, int ep)
 {
     host_walk_t w = {0};
     for (size_t i = 0; i < g->cfg->nrouters; i++) {
         const proxy_router_t *r = &g->cfg->routers[i];
         if (r->status == PROXY_STATUS_DISABLED || !r->match ||
-            !proxy_router_on_entrypoint(r, "websecure"))
+            !proxy_router_on_entrypoint(r, ep == PROXY_GEN_WEB ? "web" : "websecure") ||
+            (ep == PROXY_GEN_WEB && !r->tls))
             continue;
         w.opt = 0; /* `default`: named, or the entry point's */
         for (size_t k = 1; r->tls_option && k < g->ntls_opts; k++)
@@ -314,7 +328,8 @@ static void tls_hosts(proxy_gen_t *g)
                 w.opt = k;
         size_t before = w.seen;
         proxy_rule_hosts(r->match, host_seen, &w);
-        if (w.opt && w.seen == before) /* Traefik's warning, told where it is seen */
+        if (w.opt && w.seen == before && ep == PROXY_GEN_WEBSECURE) /* Traefik's warning, told
+                                                                      where it is seen, once */
             proxy_gen_error_add(g, r->source ? r->source : "", "router", "", r->name,
                                 "no domain found in rule %.200s: the TLS options %.100s apply "
                                 "only to the SNI names other routers give them, else default",
@@ -322,23 +337,28 @@ static void tls_hosts(proxy_gen_t *g)
     }
     if (w.n)
         qsort(w.v, w.n, sizeof(*w.v), host_use_cmp);
-    g->tls_hosts = hc_calloc(w.n ? w.n : 1, sizeof(*g->tls_hosts));
+    hc_tls_host_opts_t *hosts = hc_calloc(w.n ? w.n : 1, sizeof(*hosts));
+    size_t nhosts = 0;
     for (size_t i = 0; i < w.n;) {
         size_t j = i + 1, conflict = 0;
         for (; j < w.n && !strcmp(w.v[j].host, w.v[i].host); j++)
             conflict |= w.v[j].opt != w.v[i].opt;
-        if (conflict)
+        if (conflict && !conflict_reported(g, w.v[i].host)) /* once for both entry points */
             proxy_gen_error_add(g, "", "TLSOption", "", w.v[i].host,
-                                "found different TLS options for routers on the same host "
-                                "%s, so using the default TLS options instead",
+                                "%s%s, so using the default TLS options instead", CONFLICT_MSG,
                                 w.v[i].host);
-        else if (w.v[i].opt)
-            g->tls_hosts[g->ntls_hosts++] = (hc_tls_host_opts_t){
+        else if (!conflict && w.v[i].opt)
+            hosts[nhosts++] = (hc_tls_host_opts_t){
                 hc_strdup(w.v[i].host), g->tls_opts[w.v[i].opt].name, &g->tls_opts[w.v[i].opt].o};
         for (; i < j; i++)
             hc_free(w.v[i].host);
     }
     hc_free(w.v);
+    g->tls_hosts[ep] = hosts;
+    g->ntls_hosts[ep] = nhosts;
+    g->tls[ep] = g->tls_opts[0].o;
+    g->tls[ep].hosts = hosts;
+    g->tls[ep].nhosts = nhosts;
 }
 
 /* The options as text, to tell a change (and keep OpenSSL's context when none). */
@@ -353,8 +373,9 @@ static void tls_key(proxy_gen_t *g)
                       t->curves ? t->curves : "", t->o.sni_strict, t->o.no_session_tickets,
                       (int)t->o.client_auth, t->ca ? t->ca : "");
     }
-    for (size_t i = 0; i < g->ntls_hosts; i++)
-        hc_buf_printf(&b, "%s=%s\n", g->tls_hosts[i].host, g->tls_hosts[i].id);
+    for (int ep = 0; ep < PROXY_GEN_NEP; ep++)
+        for (size_t i = 0; i < g->ntls_hosts[ep]; i++)
+            hc_buf_printf(&b, "%d:%s=%s\n", ep, g->tls_hosts[ep][i].host, g->tls_hosts[ep][i].id);
     hc_buf_append(&b, "", 1);
     g->tls_key = hc_strdup(b.base);
     hc_buf_free(&b);
@@ -398,10 +419,8 @@ static void tls_options(proxy_gen_t *g)
         }
         g->ntls_opts += !is_default;
     }
-    tls_hosts(g);
-    g->tls = g->tls_opts[0].o;
-    g->tls.hosts = g->tls_hosts;
-    g->tls.nhosts = g->ntls_hosts;
+    tls_hosts(g, PROXY_GEN_WEB);
+    tls_hosts(g, PROXY_GEN_WEBSECURE);
     tls_key(g);
 }
 
@@ -432,9 +451,11 @@ void proxy_gen_tls_free(proxy_gen_t *g)
     for (size_t i = 0; i < g->ntls_opts; i++)
         tlsopt_free(&g->tls_opts[i]);
     hc_free(g->tls_opts);
-    for (size_t i = 0; i < g->ntls_hosts; i++)
-        hc_free((char *)g->tls_hosts[i].host);
-    hc_free(g->tls_hosts);
+    for (int ep = 0; ep < PROXY_GEN_NEP; ep++) {
+        for (size_t i = 0; i < g->ntls_hosts[ep]; i++)
+            hc_free((char *)g->tls_hosts[ep][i].host);
+        hc_free(g->tls_hosts[ep]);
+    }
     hc_free(g->tls_key);
 }
 
@@ -443,25 +464,27 @@ static int host_opts_cmp(const void *key, const void *entry)
     return strcmp(key, ((const hc_tls_host_opts_t *)entry)->host);
 }
 
-/* The options serving a host in matching form: its own, else `default`. */
-static const hc_tls_server_opts_t *opts_of(const proxy_gen_t *g, const char *host)
+/* The options serving a host on entry point ep in matching form: its own, else
+ * `default`. */
+static const hc_tls_server_opts_t *opts_of(const proxy_gen_t *g, int ep, const char *host)
 {
-    const hc_tls_host_opts_t *h =
-        bsearch(host, g->tls_hosts, g->ntls_hosts, sizeof(*g->tls_hosts), host_opts_cmp);
+    const hc_tls_host_opts_t *h = bsearch(host, g->tls_hosts[ep], g->ntls_hosts[ep],
+                                          sizeof(*g->tls_hosts[ep]), host_opts_cmp);
     return h ? h->opts : &g->tls_opts[0].o;
 }
 
-int proxy_gen_tls_misdirected(const proxy_gen_t *g, const char *host, size_t hlen, const char *sni)
+int proxy_gen_tls_misdirected(const proxy_gen_t *g, int ep, const char *host, size_t hlen,
+                              const char *sni)
 {
     char h[PROXY_RULE_MAX_HOST + 1], n[PROXY_RULE_MAX_HOST + 1];
-    if (!g->ntls_hosts)
+    if (!g->ntls_hosts[ep])
         return 0;
     int hl = host ? proxy_rule_host_normalize(host, hlen, h) : 0;
     int nl = sni ? proxy_rule_host_normalize(sni, strlen(sni), n) : 0;
     if (hl < 0 || nl < 0)
         return 1;
     h[hl] = n[nl] = '\0';
-    return strcmp(h, n) && opts_of(g, h) != opts_of(g, n);
+    return strcmp(h, n) && opts_of(g, ep, h) != opts_of(g, ep, n);
 }
 
 hc_tls_certs_t *proxy_gen_take_certs(proxy_gen_t *g)

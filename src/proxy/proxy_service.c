@@ -101,15 +101,26 @@ static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *f
     return g;
 }
 
-/* Applies g's TLS options to websecure's context for the next handshakes. Each was
- * checked alone when g was built; should the whole set still be refused, the options in
- * force stay (falling back to defaults would drop every host's client authentication). */
+/* Applies g's TLS options to each entry point's context for the next handshakes. Each
+ * was checked alone when g was built; should the whole set still be refused, the options
+ * in force stay (falling back to defaults would drop every host's client authentication). */
 static void tls_options_apply(proxy_svc_t *svc, const proxy_gen_t *g)
 {
-    char err[256] = "";
-    if (hc_tls_ctx_set_options(svc->tls, &g->tls, err, sizeof(err)) == 0)
-        return;
-    hc_log(HC_LOG_ERROR, "TLS options refused; the previous ones stay", HC_LS("error", err), NULL);
+    for (int ep = 0; ep < PROXY_GEN_NEP; ep++) {
+        char err[256] = "";
+        if (hc_tls_ctx_set_options(svc->tls[ep], &g->tls[ep], err, sizeof(err)) != 0)
+            hc_log(HC_LOG_ERROR, "TLS options refused; the previous ones stay",
+                   HC_LS("entrypoint", ep == PROXY_GEN_WEB ? "web" : "websecure"),
+                   HC_LS("error", err), NULL);
+    }
+}
+
+/* Installs g's certificate set in both contexts. */
+static void tls_certs_apply(proxy_svc_t *svc, proxy_gen_t *g)
+{
+    hc_tls_certs_t *set = proxy_gen_take_certs(g);
+    hc_tls_ctx_set_certs(svc->tls[PROXY_GEN_WEB], hc_tls_certs_hold(set));
+    hc_tls_ctx_set_certs(svc->tls[PROXY_GEN_WEBSECURE], set);
 }
 
 static int same_str(const char *a, const char *b)
@@ -121,8 +132,8 @@ static int same_str(const char *a, const char *b)
  * every worker. */
 static void gen_publish(proxy_svc_t *svc, proxy_gen_t *g)
 {
-    if (svc->tls) { /* at start-up the context is made after the first generation */
-        hc_tls_ctx_set_certs(svc->tls, proxy_gen_take_certs(g));
+    if (svc->tls[0]) { /* at start-up the contexts are made after the first generation */
+        tls_certs_apply(svc, g);
         /* unchanged options keep the OpenSSL context (and its session tickets) */
         if (!same_str(svc->gen->tls_key, g->tls_key))
             tls_options_apply(svc, g);
@@ -382,11 +393,11 @@ static int tls_start(proxy_svc_t *svc)
 {
     static const char *const alpn[] = {"http/1.1", NULL};
     hc_tls_server_opts_t o = {.alpn = alpn};
-    svc->tls = hc_tls_server_new(&o, NULL, 0);
-    if (!svc->tls)
-        return -EINVAL;
+    for (int ep = 0; ep < PROXY_GEN_NEP; ep++)
+        if (!(svc->tls[ep] = hc_tls_server_new(&o, NULL, 0)))
+            return -EINVAL;
     tls_options_apply(svc, svc->gen);
-    hc_tls_ctx_set_certs(svc->tls, proxy_gen_take_certs(svc->gen));
+    tls_certs_apply(svc, svc->gen);
     return 0;
 }
 
@@ -516,7 +527,8 @@ static void stop_step(proxy_svc_t *svc)
         hc_http_server_free(svc->api_srv);
     proxy_upstream_shared_free(svc->shared);
     hc_static_free(svc->dashboard);
-    hc_tls_ctx_unref(svc->tls);
+    for (int ep = 0; ep < PROXY_GEN_NEP; ep++)
+        hc_tls_ctx_unref(svc->tls[ep]);
     proxy_gen_unref(svc->gen);
     proxy_accesslog_close();
     if (svc->up_manifests)

@@ -75,7 +75,8 @@ struct proxy_svc {
     uv_signal_t usr1;
     uint64_t serial;
     proxy_gen_t *gen; /* the current generation (one reference) */
-    hc_tls_ctx_t *tls; /* websecure's server context */
+    hc_tls_ctx_t *tls[PROXY_GEN_NEP]; /* each entry point's server context: one certificate
+                                         set, each its own TLS options per host */
     proxy_upstream_shared_t *shared;
     hc_workers_t *workers;
     proxy_worker_t *w; /* nworkers entries */

@@ -48,7 +48,7 @@ static int ep_open(proxy_worker_t *w, int idx)
                                .read_timeout_ms = READ_TIMEOUT_MS,
                                .read_timeout_whole = 1, /* one deadline, as Go's */
                                .eof_aborts = 1,         /* the upstream request is cancelled */
-                               .tls = svc->tls,         /* a handshake on web too, as Traefik */
+                               .tls = svc->tls[idx],    /* a handshake on web too, as Traefik */
                                .go_errors = 1,
                                .drain_upgraded = 1,      /* WebSockets get graceTimeOut */
                                .tls_plain_fallback = 1}; /* on websecure, 404 (proxy_handle) */

@@ -423,6 +423,14 @@ def tls_options_and_default_certificate_as_traefik_picks_them():
     errs = wait_for(lambda: [e for e in p.api_json("/api/errors") if e.get("kind") == "TLSOption"],
                     timeout=15, what="a suite Traefik does not know, refused")
     assert "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256" in errs[0]["message"], errs
+    # Go's legacy names: CBC-SHA256 offered when named (OpenSSL has it), RC4 left out
+    p.write("tlsoption.yaml", "apiVersion: traefik.io/v1alpha1\nkind: TLSOption\nmetadata:\n"
+            "  name: default\n  namespace: default\nspec:\n  cipherSuites: [TLS_RSA_WITH_RC4_128_SHA, "
+            "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n")
+    cbc = ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256"]
+    wait_for(lambda: negotiated(p.websecure, cbc) == "ECDHE-ECDSA-AES128-SHA256", timeout=15,
+             what="a CBC-SHA256 suite Traefik knows, offered when named")
+    assert not [e for e in p.api_json("/api/errors") if e.get("kind") == "TLSOption"]
     for f in ("tlsoption.yaml", "tlsstore.yaml", "secret-store.yaml", "ing-ica.yaml", "tlsoption-ica.yaml",
               "client-ica.yaml"):
         p.remove(f)
@@ -449,6 +457,17 @@ def web_answers_a_handshake_as_traefik_entry_points_do():
     assert curl_status(p.web, "tls.test") == "404", "a plain router: not for a handshake"
     assert get(p.web, "/", host="tls.test")[0] == 200
     p.remove("ing-webtls.yaml")
+    # the options of the TLS routers on web, built for web as Traefik builds them per
+    # entry point: a web-only router's clientAuth holds there
+    p.write("ing-webm.yaml", ingress_yaml(NS, "webm", "webm.test", [("/", "Prefix", "be", 80)], annotations={
+        "traefik.ingress.kubernetes.io/router.entrypoints": "web",
+        "traefik.ingress.kubernetes.io/router.tls.options": "%s-mtls@kubernetescrd" % NS}))
+    crt, key = S["tmp"] + "/cl.crt", S["tmp"] + "/cl.key"
+    wait_for(lambda: curl_status(p.web, "webm.test", ["--cert", crt, "--key", key]) == "200", timeout=15,
+             what="a web-only mTLS router with a client certificate")
+    assert curl_status(p.web, "webm.test") == "000", "no client certificate: no handshake on web"
+    assert curl_status(p.websecure, "webm.test") == "404", "websecure's options are its own"
+    p.remove("ing-webm.yaml")
 
 
 @t.test

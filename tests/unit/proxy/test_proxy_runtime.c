@@ -237,10 +237,11 @@ static void test_file_provider_chain_and_tls(void **state)
     assert_int_equal(c->n, 2);
     assert_string_equal(c->mws[0]->mw.type->name, "headers");
     assert_string_equal(c->mws[1]->mw.type->name, "stripPrefix");
-    assert_string_equal(g->tls.min_version, "VersionTLS13");
-    assert_string_equal(g->tls.cipher_suites, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,"
-                                              "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
-    assert_int_equal(g->tls.nhosts, 0);
+    assert_string_equal(g->tls[PROXY_GEN_WEBSECURE].min_version, "VersionTLS13");
+    assert_string_equal(g->tls[PROXY_GEN_WEBSECURE].cipher_suites,
+                        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,"
+                        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
+    assert_int_equal(g->tls[PROXY_GEN_WEBSECURE].nhosts, 0);
     proxy_gen_unref(g);
 }
 
@@ -325,11 +326,11 @@ static void test_tls_options_by_host(void **state)
         "  \"new\": {\"minVersion\": \"VersionTLS13\"},"
         "  \"bad\": {\"clientAuth\": {\"clientAuthType\": \"RequireAndVerifyClientCert\"}}}}}";
     proxy_gen_t *g = build(NULL, dyn, NULL, 0);
-    assert_int_equal(g->tls.nhosts, 2);
-    assert_string_equal(g->tls.hosts[0].host, "a.test");
-    assert_string_equal(g->tls.hosts[1].host, "b.test");
-    assert_string_equal(g->tls.hosts[0].id, "ask@file");
-    assert_int_equal(g->tls.hosts[1].opts->client_auth, HC_TLS_CLIENT_REQUEST);
+    assert_int_equal(g->tls[PROXY_GEN_WEBSECURE].nhosts, 2);
+    assert_string_equal(g->tls[PROXY_GEN_WEBSECURE].hosts[0].host, "a.test");
+    assert_string_equal(g->tls[PROXY_GEN_WEBSECURE].hosts[1].host, "b.test");
+    assert_string_equal(g->tls[PROXY_GEN_WEBSECURE].hosts[0].id, "ask@file");
+    assert_int_equal(g->tls[PROXY_GEN_WEBSECURE].hosts[1].opts->client_auth, HC_TLS_CLIENT_REQUEST);
     int conflict = 0, refused = 0;
     for (size_t i = 0; i < g->nerrors; i++) {
         conflict += strstr(g->errors[i].message, "different TLS options") != NULL &&
@@ -340,11 +341,13 @@ static void test_tls_options_by_host(void **state)
     assert_int_equal(refused, 1);
     assert_non_null(g->tls_key);
     /* Traefik's domain fronting check: Host and SNI under different options */
-    assert_false(proxy_gen_tls_misdirected(g, "a.test", 6, "b.test")); /* both "ask" */
-    assert_true(proxy_gen_tls_misdirected(g, "a.test", 6, "x.test"));
-    assert_true(proxy_gen_tls_misdirected(g, "a.test", 6, NULL));
-    assert_false(proxy_gen_tls_misdirected(g, "x.test", 6, "y.test")); /* both default */
-    assert_false(proxy_gen_tls_misdirected(g, "A.test:443", 10, "a.test."));
+    assert_false(
+        proxy_gen_tls_misdirected(g, PROXY_GEN_WEBSECURE, "a.test", 6, "b.test")); /* both "ask" */
+    assert_true(proxy_gen_tls_misdirected(g, PROXY_GEN_WEBSECURE, "a.test", 6, "x.test"));
+    assert_true(proxy_gen_tls_misdirected(g, PROXY_GEN_WEBSECURE, "a.test", 6, NULL));
+    assert_false(proxy_gen_tls_misdirected(g, PROXY_GEN_WEBSECURE, "x.test", 6,
+                                           "y.test")); /* both default */
+    assert_false(proxy_gen_tls_misdirected(g, PROXY_GEN_WEBSECURE, "A.test:443", 10, "a.test."));
     proxy_gen_unref(g);
 
     /* a host name too long for a TLS name keeps its router's options to itself: the rest
@@ -362,9 +365,9 @@ static void test_tls_options_by_host(void **state)
              "\"RequestClientCert\"}}}}}",
              label);
     g = build(NULL, big, NULL, 0);
-    assert_int_equal(g->tls.nhosts, 1);
+    assert_int_equal(g->tls[PROXY_GEN_WEBSECURE].nhosts, 1);
     char err[256] = "";
-    hc_tls_ctx_t *ctx = hc_tls_server_new(&g->tls, err, sizeof(err));
+    hc_tls_ctx_t *ctx = hc_tls_server_new(&g->tls[PROXY_GEN_WEBSECURE], err, sizeof(err));
     if (!ctx)
         fail_msg("%s", err);
     hc_tls_ctx_unref(ctx);
