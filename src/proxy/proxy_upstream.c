@@ -805,15 +805,17 @@ static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int stat
     }
     int conn_fail = connect_failed(creq);
     /* Traefik's isTLSConfigError: a certificate refused or a server speaking no TLS is
-     * the transport's configuration, not the server failing: it stays in rotation */
+     * the transport's configuration, not the server failing: it stays in rotation, and
+     * only a retry middleware tries again (nothing was written: Go dials TLS first) */
     if (status == -EKEYREJECTED || status == -EPROTONOSUPPORT) {
         hc_log(HC_LOG_ERROR, "upstream TLS configuration error", HC_LS("service", f->lb->name),
                HC_LS("server", f->server ? f->server->url : ""),
                HC_LS("reason", hc_http_client_req_error(creq)), NULL);
-        respond_error(f, error_status(status));
-        return;
-    }
-    if (conn_fail && f->server) {
+        if (!f->retry_attempts) {
+            respond_error(f, error_status(status));
+            return;
+        }
+    } else if (conn_fail && f->server) {
         /* out of descriptors here is not the server's fault: it stays in rotation */
         int local = status == -EMFILE || status == -ENFILE;
         if (!local)

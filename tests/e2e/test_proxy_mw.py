@@ -1050,6 +1050,35 @@ def retry_tries_again_after_a_backoff():
 
 
 @t.test
+def retry_tries_again_after_a_failed_upstream_handshake():
+    """Go dials TLS before writing anything, so Traefik's retry middleware tries again
+    after a handshake that fails (an https URL for a server speaking plain HTTP): its
+    attempts, then 500; without the middleware, 500 at once."""
+    import json
+    be = Backend("plain-be")
+    file_yaml = """\
+http:
+  routers:
+    r: {rule: "Host(`rtls.test`)", service: s, middlewares: [again]}
+    n: {rule: "Host(`ntls.test`)", service: s}
+  middlewares:
+    again: {retry: {attempts: 3, initialInterval: 50ms}}
+  services:
+    s: {loadBalancer: {servers: [{url: "https://127.0.0.1:%d"}]}}
+""" % be.port
+    try:
+        with Proxy(file_yaml=file_yaml, access_log=True) as p:
+            assert get(p.web, "/", host="rtls.test")[0] == 500
+            assert get(p.web, "/", host="ntls.test")[0] == 500
+            lines = wait_for(lambda: [json.loads(x) for x in open(p.access_log).read().splitlines()
+                                      if "tls.test" in x][:2] or None, what="two log lines")
+            got = {x["RequestHost"]: x.get("RetryAttempts", 0) for x in lines}
+            assert got == {"rtls.test": 2, "ntls.test": 0}, lines
+    finally:
+        be.stop()
+
+
+@t.test
 def circuit_breaker_opens_and_recovers():
     """circuitBreaker: past the expression (checked every checkPeriod) requests get the
     fallback status without reaching the service, for fallbackDuration; then a growing
