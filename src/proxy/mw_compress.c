@@ -176,8 +176,8 @@ static int excluded(const compress_cfg_t *c, const char *ct)
     return 0;
 }
 
-/* Parses one "coding[;q=w]" element [s, e) into *e_out and *q; 0 when it is not one the
- * middleware supports (or has q=0). */
+/* Parses one "coding[;q=w]" element [s, e) into *enc and *q; 0 when it is not one the
+ * middleware supports. */
 static int parse_element(const compress_cfg_t *c, const char *s, const char *e, int *enc,
                          double *q)
 {
@@ -199,7 +199,7 @@ static int parse_element(const compress_cfg_t *c, const char *s, const char *e, 
         if (e - p > 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=')
             *q = strtod(p + 2, NULL);
     }
-    return *q > 0;
+    return 1;
 }
 
 /* What "*" stands for: defaultEncoding, else the first configured encoding; one hearth
@@ -221,6 +221,7 @@ proxy_mw_encoding_t proxy_mw_compress_negotiate(const void *cfg, const proxy_mw_
     if (strcmp(req->method, "HEAD") == 0 || (ct && excluded(c, ct)))
         return PROXY_MW_ENC_IDENTITY;
     int best = -1, seen = 0;
+    unsigned refused = 0; /* the codings given q=0: "*" never stands for them */
     double best_q = 0;
     /* Every Accept-Encoding line counts, as one comma list (RFC 9110 §5.3; Traefik's
      * parseAcceptableEncodings). An empty value means identity only (§12.5.3). */
@@ -236,18 +237,22 @@ proxy_mw_encoding_t proxy_mw_compress_negotiate(const void *cfg, const proxy_mw_
                 e++;
             int enc;
             double q;
-            if (e > s && parse_element(c, s, e, &enc, &q) &&
-                (best < 0 || q > best_q || (q == best_q && rank_of(c, enc) < rank_of(c, best)))) {
-                best = enc;
-                best_q = q;
+            if (e > s && parse_element(c, s, e, &enc, &q)) {
+                if (q <= 0 && enc != ENC_STAR)
+                    refused |= 1u << enc;
+                else if (q > 0 && (best < 0 || q > best_q ||
+                                   (q == best_q && rank_of(c, enc) < rank_of(c, best)))) {
+                    best = enc;
+                    best_q = q;
+                }
             }
             s = e;
         }
     }
     if (!seen)
         return c->dflt >= 0 ? (proxy_mw_encoding_t)c->dflt : PROXY_MW_ENC_IDENTITY;
-    if (best == ENC_STAR)
-        best = star_encoding(c);
+    if (best == ENC_STAR) /* as Traefik's: the coding it names, unless refused explicitly */
+        best = refused & (1u << star_encoding(c)) ? PROXY_MW_ENC_IDENTITY : star_encoding(c);
     return best > 0 ? (proxy_mw_encoding_t)best : PROXY_MW_ENC_IDENTITY;
 }
 

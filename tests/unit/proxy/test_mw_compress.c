@@ -32,7 +32,7 @@ static void test_negotiate_table(void **state)
         {"{\"encodings\":[\"br\",\"gzip\"]}", "GET", "gzip, br", NULL, PROXY_MW_ENC_BR},
         {"{}", "GET", "gzip;q=0.5, br;q=0.8", NULL, PROXY_MW_ENC_BR},
         {"{}", "GET", "gzip;q=0, br;q=0", NULL, PROXY_MW_ENC_IDENTITY},
-        {"{}", "GET", "gzip;q=0, *", NULL, PROXY_MW_ENC_GZIP},
+        {"{}", "GET", "gzip;q=0, *", NULL, PROXY_MW_ENC_IDENTITY}, /* gzhttp refuses it */
         {"{}", "GET", "*", NULL, PROXY_MW_ENC_GZIP},
         /* at equal q "*" ranks first (Traefik's buildSupportedEncodings) */
         {"{}", "GET", "br, *", NULL, PROXY_MW_ENC_GZIP},
@@ -43,6 +43,10 @@ static void test_negotiate_table(void **state)
         {"{\"encodings\":[\"zstd\",\"gzip\"],\"defaultEncoding\":\"zstd\"}", "GET", "*", NULL,
          PROXY_MW_ENC_GZIP},
         {"{\"defaultEncoding\":\"br\"}", "GET", "*", NULL, PROXY_MW_ENC_BR},
+        /* "*" never stands for a coding the client refused (RFC 9110 §12.5.3) */
+        {"{}", "GET", "*, gzip;q=0", NULL, PROXY_MW_ENC_IDENTITY},
+        {"{}", "GET", "gzip;q=0, *;q=0.5, br;q=0.1", NULL, PROXY_MW_ENC_IDENTITY},
+        {"{}", "GET", "br;q=0, *", NULL, PROXY_MW_ENC_GZIP},
         {"{}", "GET", NULL, NULL, PROXY_MW_ENC_IDENTITY},
         {"{\"defaultEncoding\":\"gzip\"}", "GET", NULL, NULL, PROXY_MW_ENC_GZIP},
         {"{\"defaultEncoding\":\"gzip\"}", "GET", "", NULL, PROXY_MW_ENC_IDENTITY},
