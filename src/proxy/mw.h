@@ -138,9 +138,14 @@ void proxy_mw_req_take(proxy_mw_req_t *req, char **field, char *s);
 /** An empty response with a body limited to PROXY_MW_BODY_MAX. */
 void proxy_mw_resp_init(proxy_mw_resp_t *resp);
 void proxy_mw_resp_free(proxy_mw_resp_t *resp);
-/** Sets status and a text/plain body (Content-Type and Content-Length headers too).
- *  Returns PROXY_MW_RESPOND so a middleware can `return proxy_mw_resp_text(...)`. */
-proxy_mw_verdict_t proxy_mw_resp_text(proxy_mw_resp_t *resp, int status, const char *body);
+/** Go's http.Error type. */
+#define PROXY_MW_TEXT_PLAIN "text/plain; charset=utf-8"
+/** Sets status, a text body and its Content-Length; Content-Type ctype, or none when NULL
+ *  (Traefik v3 writes most of its own answers without one: its entry point turns Go's
+ *  type sniffing off). Returns PROXY_MW_RESPOND so a middleware can
+ *  `return proxy_mw_resp_text(...)`. */
+proxy_mw_verdict_t proxy_mw_resp_text(proxy_mw_resp_t *resp, int status, const char *ctype,
+                                      const char *body);
 /** Splits a Host value or an address into name [0, *nl) and port (after ':', "" when
  *  absent), as Go's net.SplitHostPort reads them: "[v6]:port" keeps its brackets in the
  *  name, and a bare IPv6 address, or more than one ':' outside brackets, has no port. */

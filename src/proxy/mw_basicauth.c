@@ -307,7 +307,7 @@ proxy_mw_verdict_t proxy_mw_basicauth_request(const void *cfg, proxy_mw_req_t *r
         snprintf(www, n, "Basic realm=\"%s\"", c->realm);
         proxy_mw_headers_set(&resp->headers, "WWW-Authenticate", www);
         hc_free(www);
-        return proxy_mw_resp_text(resp, 401, "401 Unauthorized\n");
+        return proxy_mw_resp_text(resp, 401, "text/plain", "401 Unauthorized\n") /* goauth's */;
     }
     proxy_mw_auth_pass(c, req, user);
     hc_free(user);

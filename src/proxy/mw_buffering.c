@@ -43,7 +43,7 @@ proxy_mw_verdict_t proxy_mw_buffering_request(const void *cfg, proxy_mw_req_t *r
     const buffering_cfg_t *c = cfg;
     const char *cl = proxy_mw_headers_get(&req->headers, "Content-Length");
     if (c->max_request && cl && strtoull(cl, NULL, 10) > c->max_request)
-        return proxy_mw_resp_text(resp, 413, "Request Entity Too Large");
+        return proxy_mw_resp_text(resp, 413, NULL, "Request Entity Too Large");
     return PROXY_MW_NEXT;
 }
 

@@ -212,7 +212,7 @@ static proxy_mw_verdict_t challenge(const dg_cfg_t *c, proxy_mw_resp_t *resp, in
              c->a.realm, nonce, c->opaque, stale ? ", stale=true" : "");
     proxy_mw_headers_set(&resp->headers, "WWW-Authenticate", www);
     hc_free(www);
-    return proxy_mw_resp_text(resp, 401, "401 Unauthorized\n");
+    return proxy_mw_resp_text(resp, 401, "text/plain", "401 Unauthorized\n") /* goauth's */;
 }
 
 proxy_mw_verdict_t proxy_mw_digestauth_request(const void *cfg, proxy_mw_req_t *req,

@@ -245,7 +245,7 @@ proxy_mw_verdict_t proxy_mw_forwardauth_apply(const void *cfg, proxy_mw_req_t *r
     const fa_cfg_t *c = cfg;
     size_t max = c->max_body >= 0 ? (size_t)c->max_body : PROXY_MW_FORWARDAUTH_BODY_MAX;
     if (body_len > max)
-        return proxy_mw_resp_text(resp, 401, "Unauthorized");
+        return proxy_mw_resp_text(resp, 401, PROXY_MW_TEXT_PLAIN, "Unauthorized");
     /* Traefik's headerField: the auth server's answer names the access log's
      * ClientUsername, whatever its status */
     const char *user = c->header_field && *c->header_field
@@ -272,7 +272,7 @@ proxy_mw_verdict_t proxy_mw_forwardauth_apply(const void *cfg, proxy_mw_req_t *r
     hc_buf_reset(&resp->body);
     resp->body.max = max;
     if (body_len && hc_buf_append(&resp->body, body, body_len) != 0)
-        return proxy_mw_resp_text(resp, 401, "Unauthorized");
+        return proxy_mw_resp_text(resp, 401, PROXY_MW_TEXT_PLAIN, "Unauthorized");
     return PROXY_MW_RESPOND;
 }
 

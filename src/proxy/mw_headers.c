@@ -332,7 +332,7 @@ proxy_mw_verdict_t proxy_mw_hdr_request(const void *cfg, proxy_mw_req_t *req,
         }
     }
     if (!host_allowed(c, req))
-        return proxy_mw_resp_text(resp, 500, "Bad Host");
+        return proxy_mw_resp_text(resp, 500, PROXY_MW_TEXT_PLAIN, "Bad Host");
     return PROXY_MW_NEXT;
 }
 

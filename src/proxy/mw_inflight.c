@@ -121,7 +121,7 @@ proxy_mw_verdict_t proxy_mw_inflight_request(const void *cfg, proxy_mw_req_t *re
         pthread_mutex_unlock(&st->mu);
         char body[48]; /* oxy's MaxConnError, as its connlimit handler writes it */
         snprintf(body, sizeof(body), "max connections reached: %lld", c->amount);
-        return proxy_mw_resp_text(resp, 429, body);
+        return proxy_mw_resp_text(resp, 429, NULL, body);
     }
     if (!e) {
         size_t n = strlen(src) + 1;

@@ -274,7 +274,7 @@ proxy_mw_verdict_t proxy_mw_ipallow_request(const void *cfg, proxy_mw_req_t *req
     strip_port(ip);
     if (ip[0] && proxy_mw_ipset_contains(&c->allowed, ip) == 1)
         return PROXY_MW_NEXT;
-    return proxy_mw_resp_text(resp, c->reject_status, hc_http_status_text(c->reject_status));
+    return proxy_mw_resp_text(resp, c->reject_status, NULL, hc_http_status_text(c->reject_status));
 }
 
 int proxy_mw_source_parse(const json_t *obj, const char *what, int host_default,

@@ -250,7 +250,7 @@ static proxy_mw_verdict_t too_many(proxy_mw_resp_t *resp, uint64_t wait)
     proxy_mw_headers_set(&resp->headers, "Retry-After", v);
     proxy_mw_go_duration_format(wait, v);
     proxy_mw_headers_set(&resp->headers, "X-Retry-In", v);
-    return proxy_mw_resp_text(resp, 429, "Too Many Requests");
+    return proxy_mw_resp_text(resp, 429, NULL, "Too Many Requests");
 }
 
 proxy_mw_verdict_t proxy_mw_ratelimit_request(const void *cfg, proxy_mw_req_t *req,
@@ -259,7 +259,8 @@ proxy_mw_verdict_t proxy_mw_ratelimit_request(const void *cfg, proxy_mw_req_t *r
     uint64_t wait;
     int rc = proxy_mw_ratelimit_take(cfg, req, &wait);
     if (rc == -ENOENT)
-        return proxy_mw_resp_text(resp, 500, "Internal Server Error");
+        return proxy_mw_resp_text(resp, 500, PROXY_MW_TEXT_PLAIN,
+                                  "could not extract source of request\n");
     if (rc == -EAGAIN)
         return too_many(resp, wait);
     req->delay_ms += (uint32_t)((wait + 999999) / 1000000);

@@ -134,7 +134,7 @@ static proxy_mw_verdict_t moved(const redirect_cfg_t *c, const proxy_mw_req_t *r
     int get = strcmp(req->method, "GET") == 0;
     int status = c->permanent ? (get ? 301 : 308) : (get ? 302 : 307);
     proxy_mw_headers_set(&resp->headers, "Location", location);
-    return proxy_mw_resp_text(resp, status, hc_http_status_text(status));
+    return proxy_mw_resp_text(resp, status, NULL, hc_http_status_text(status));
 }
 
 static proxy_mw_verdict_t redirect_scheme(const redirect_cfg_t *c, const proxy_mw_req_t *req,

@@ -242,7 +242,8 @@ void proxy_mw_resp_free(proxy_mw_resp_t *resp)
     resp->status = 0;
 }
 
-proxy_mw_verdict_t proxy_mw_resp_text(proxy_mw_resp_t *resp, int status, const char *body)
+proxy_mw_verdict_t proxy_mw_resp_text(proxy_mw_resp_t *resp, int status, const char *ctype,
+                                      const char *body)
 {
     char len[24];
     resp->status = status;
@@ -250,7 +251,10 @@ proxy_mw_verdict_t proxy_mw_resp_text(proxy_mw_resp_t *resp, int status, const c
     if (hc_buf_puts(&resp->body, body) != 0)
         hc_buf_reset(&resp->body);
     snprintf(len, sizeof(len), "%zu", resp->body.len);
-    proxy_mw_headers_set(&resp->headers, "Content-Type", "text/plain; charset=utf-8");
+    if (ctype)
+        proxy_mw_headers_set(&resp->headers, "Content-Type", ctype);
+    else
+        proxy_mw_headers_del(&resp->headers, "Content-Type");
     proxy_mw_headers_set(&resp->headers, "Content-Length", len);
     return PROXY_MW_RESPOND;
 }
@@ -274,7 +278,7 @@ proxy_mw_verdict_t proxy_mw_resp_too_long(proxy_mw_resp_t *resp, const char *nam
 {
     hc_log(HC_LOG_WARN, "middleware result too long", HC_LS("middleware", name),
            HC_LI("limit", PROXY_MW_BUILD_MAX), NULL);
-    return proxy_mw_resp_text(resp, 500, "Internal Server Error");
+    return proxy_mw_resp_text(resp, 500, PROXY_MW_TEXT_PLAIN, "Internal Server Error");
 }
 
 uint64_t proxy_mw_hash(const char *s)

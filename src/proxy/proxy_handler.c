@@ -311,13 +311,20 @@ static void respond(proxy_rq_t *rq, size_t outer)
     finish(rq, NULL, rq->resp.status);
 }
 
-static void respond_text(proxy_rq_t *rq, size_t outer, int status, const char *body)
+/* The proxy's own answer: body as text (ctype NULL: none, as Traefik writes a bare status
+ * text), through the middlewares outside index outer. */
+static void respond_typed(proxy_rq_t *rq, size_t outer, int status, const char *ctype,
+                          const char *body)
 {
     proxy_mw_resp_free(&rq->resp);
     proxy_mw_resp_init(&rq->resp);
-    proxy_mw_resp_text(&rq->resp, status, body);
-    proxy_mw_headers_set(&rq->resp.headers, "Content-Type", "text/plain; charset=utf-8");
+    proxy_mw_resp_text(&rq->resp, status, ctype, body);
     respond(rq, outer);
+}
+
+static void respond_text(proxy_rq_t *rq, size_t outer, int status, const char *body)
+{
+    respond_typed(rq, outer, status, PROXY_MW_TEXT_PLAIN, body);
 }
 
 /* ---- forwarding ---- */
@@ -356,7 +363,7 @@ static int on_fwd_response(void *ud, proxy_mw_resp_t *resp, long long body_len, 
         }
         proxy_mw_resp_free(resp);
         proxy_mw_resp_init(resp);
-        proxy_mw_resp_text(resp, 500, "Internal Server Error");
+        proxy_mw_resp_text(resp, 500, NULL, "Internal Server Error");
     }
     if (wrap_or_catch(rq, resp, rq->chain->n, can_pass))
         return PROXY_FWD_PASS;
@@ -491,7 +498,7 @@ static void page_start(proxy_rq_t *rq)
         hc_buf_append(&target, "", 1) < 0) {
         hc_buf_free(&url);
         hc_buf_free(&target);
-        respond_text(rq, e, status, hc_http_status_text(status));
+        respond_typed(rq, e, status, NULL, hc_http_status_text(status));
         return;
     }
     char *q = strchr(target.base, '?');
@@ -628,7 +635,7 @@ static int run_one(proxy_rq_t *rq, const proxy_mw_t *m)
             return 1;
         int code = proxy_mw_cb_response_code(m->cfg);
         rq->cb_counted |= 1ull << (rq->next_mw - 1); /* its own answer is not counted */
-        respond_text(rq, rq->next_mw - 1, code, hc_http_status_text(code));
+        respond_typed(rq, rq->next_mw - 1, code, NULL, hc_http_status_text(code)); /* oxy's */
         return 0;
     }
     if (!strcmp(t, "forwardAuth")) {
@@ -868,7 +875,8 @@ void proxy_handle(hc_http_req_t *req, void *arg)
     for (char *s = rq->mw.query; s && (s = strchr(s, ';'));)
         *s++ = '&';
     if (tls && proxy_gen_tls_misdirected(rq->gen, ep->idx, host, hlen, hc_tls_conn_sni(tls))) {
-        proxy_mw_resp_text(&rq->resp, 421, "Misdirected Request\n"); /* Go's http.Error */
+        proxy_mw_resp_text(&rq->resp, 421, PROXY_MW_TEXT_PLAIN,
+                           "Misdirected Request\n"); /* Go's http.Error */
         proxy_mw_headers_set(&rq->resp.headers, "X-Content-Type-Options", "nosniff");
         respond(rq, 0);
         return;
