@@ -1433,11 +1433,11 @@ int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
             ? pick(f, lb)
             : NULL;
     mirror_begin(f);  /* Traefik counts the mirrors due before the service answers */
-    if (!f->server) { /* none configured ("Service Unavailable"), or none healthy: Traefik's
-                         balancer says so itself (a failover as http.Error does) */
-        const char *text = !lb || (!lb->nservers && !lb->nchildren) ? NULL
-                           : lb->type == PROXY_SERVICE_FAILOVER     ? "Service Unavailable\n"
-                                                                    : "no available server\n";
+    if (!f->server) { /* none configured or none healthy: Traefik v3's balancer says so
+                         itself (a failover as http.Error does) */
+        const char *text = !lb                                  ? NULL
+                           : lb->type == PROXY_SERVICE_FAILOVER ? "Service Unavailable\n"
+                                                                : "no available server\n";
         respond_error_text(f, 503, text);
         finish(f);
         return 0;

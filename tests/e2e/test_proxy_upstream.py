@@ -1078,11 +1078,14 @@ def client_leaving_mid_upload_leaves_the_proxy_serving():
 
 @t.test
 def no_server_is_503():
+    """Traefik v3's balancer with no server at all answers as with none up (http.Error)."""
     cfg = json.dumps({"http": {"services": {"svc": {"loadBalancer": {"servers": []}}}}})
     fx, port = fixture(cfg)
     try:
         r = get(port, "/")
-        assert status_of(r) == 503 and split(r)[1] == b"Service Unavailable", r
+        head, body = split(r)
+        assert status_of(r) == 503 and body == b"no available server\n", r
+        assert header(head, "X-Content-Type-Options") == "nosniff", r
     finally:
         stop_all(fx)
 
