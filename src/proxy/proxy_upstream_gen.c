@@ -7,6 +7,7 @@
 #include "proxy/proxy_upstream_int.h"
 
 #include <errno.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,9 @@ static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_servic
     proxy_lb_cookie_name(&lb->sticky, s->name, lb->cookie_name);
     if (s->type == PROXY_SERVICE_LOADBALANCER) {
         lb_servers(sh, lb, s);
+        /* each worker starts its round at a random server (Traefik shuffles the servers
+         * of a balancer it builds), so replicas and workers do not all hit the first */
+        (void)!getrandom(&lb->rr, sizeof(lb->rr), 0);
         return;
     }
     if (s->type == PROXY_SERVICE_FAILOVER || s->type == PROXY_SERVICE_MIRRORING) {

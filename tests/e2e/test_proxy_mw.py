@@ -1074,8 +1074,9 @@ http:
         with Proxy(file_yaml=file_yaml, access_log=True) as p:
             assert get(p.web, "/", host="rtls.test")[0] == 500
             assert get(p.web, "/", host="ntls.test")[0] == 500
-            lines = wait_for(lambda: [json.loads(x) for x in open(p.access_log).read().splitlines()
-                                      if "tls.test" in x][:2] or None, what="two log lines")
+            lines = wait_for(lambda: (lambda v: v if len(v) == 2 else None)(
+                [json.loads(x) for x in open(p.access_log).read().splitlines() if "tls.test" in x]),
+                what="two log lines")
             got = {x["RequestHost"]: x.get("RetryAttempts", 0) for x in lines}
             assert got == {"rtls.test": 2, "ntls.test": 0}, lines
     finally:

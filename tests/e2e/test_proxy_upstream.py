@@ -1077,6 +1077,28 @@ def client_leaving_mid_upload_leaves_the_proxy_serving():
 
 
 @t.test
+def round_robin_starts_at_a_random_server():
+    """Traefik shuffles a balancer's servers when it builds it: replicas (and hearth's
+    workers) do not all send their first request to the first server. 16 fresh starts
+    with two servers all beginning at the same one: 1 in 32768."""
+    a, pa = backend("a")
+    b, pb = backend("b")
+    firsts = set()
+    try:
+        for _ in range(16):
+            fx, port = fixture(lb_config([pa, pb]))
+            try:
+                firsts.add(header(split(get(port, "/headers"))[0], "X-Backend"))
+            finally:
+                stop_all(fx)
+            if len(firsts) == 2:
+                break
+        assert firsts == {"a", "b"}, firsts
+    finally:
+        stop_all(a, b)
+
+
+@t.test
 def no_server_is_503():
     """Traefik v3's balancer with no server at all answers as with none up (http.Error)."""
     cfg = json.dumps({"http": {"services": {"svc": {"loadBalancer": {"servers": []}}}}})
