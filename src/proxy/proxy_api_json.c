@@ -4,6 +4,7 @@
 #include "proxy/proxy_api.h"
 
 #include "core/hc_alloc.h"
+#include "proxy/proxy_lb.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -98,11 +99,14 @@ static void set_used_by(json_t *o, const proxy_gen_t *g, size_t s)
     json_object_set_new(o, "usedBy", a);
 }
 
-static json_t *sticky_json(const proxy_sticky_t *st)
+/* A sticky section as Traefik shows it: the cookie name it uses written back (its
+ * cookie.GetName: the configured one sanitized, else the generated one). */
+static json_t *sticky_json(const proxy_sticky_t *st, const char *service)
 {
     json_t *c = json_object();
-    if (st->name)
-        json_object_set_new(c, "name", json_string(st->name));
+    char name[PROXY_LB_COOKIE_NAME_MAX];
+    proxy_lb_cookie_name(st, service, name);
+    json_object_set_new(c, "name", json_string(name));
     if (st->secure)
         json_object_set_new(c, "secure", json_true());
     if (st->httponly)
@@ -129,11 +133,20 @@ static json_t *loadbalancer_json(const proxy_api_t *api, const proxy_service_t *
     }
     json_object_set_new(lb, "servers", servers);
     if (s->sticky.enabled)
-        json_object_set_new(lb, "sticky", sticky_json(&s->sticky));
+        json_object_set_new(lb, "sticky", sticky_json(&s->sticky, s->name));
     json_object_set_new(lb, "strategy", json_string("wrr")); /* the one hearth runs */
     json_object_set_new(lb, "passHostHeader", json_boolean(s->pass_host_header));
-    if (s->health_check)
-        json_object_set(lb, "healthCheck", s->health_check);
+    if (s->health_check) { /* with the defaults Traefik's SetDefaults fills in */
+        json_t *hc = json_deep_copy(s->health_check);
+        static const char *const keys[] = {"mode", "interval", "timeout"};
+        static const char *const values[] = {"http", "30s", "5s"};
+        for (size_t i = 0; json_is_object(hc) && i < 3; i++)
+            if (!json_object_get(hc, keys[i]))
+                json_object_set_new(hc, keys[i], json_string(values[i]));
+        if (json_is_object(hc) && !json_object_get(hc, "followRedirects"))
+            json_object_set_new(hc, "followRedirects", json_true());
+        json_object_set_new(lb, "healthCheck", hc);
+    }
     if (s->servers_transport)
         json_object_set_new(lb, "serversTransport", json_string(s->servers_transport));
     return lb;
@@ -171,7 +184,7 @@ json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s)
                                                   "weight", (json_int_t)s->weighted[i].weight));
         json_t *w = json_pack("{s:o}", "services", list);
         if (s->sticky.enabled)
-            json_object_set_new(w, "sticky", sticky_json(&s->sticky));
+            json_object_set_new(w, "sticky", sticky_json(&s->sticky, s->name));
         json_object_set_new(o, "weighted", w);
     } else if (s->provider != PROXY_PROVIDER_INTERNAL) { /* Traefik shows no servers */
         json_t *status;

@@ -697,6 +697,13 @@ def file_failover_while_the_service_is_up():
     assert header(get(p.web, "/", host="failover.test")[1], "X-Backend") == "f3"
     svc = p.api_json("/api/http/services/fo@file")
     assert svc["type"] == "failover" and svc["failover"] == {"service": "fomain", "fallback": "two"}, svc
+    # the API shows what Traefik fills in: the sticky cookie's generated name, the health
+    # check's defaults
+    pool = p.api_json("/api/http/services/stickypool@file")["loadBalancer"]
+    assert re.fullmatch(r"_[0-9a-f]{5}", pool["sticky"]["cookie"]["name"]), pool
+    hc = p.api_json("/api/http/services/checked@file")["loadBalancer"]["healthCheck"]
+    assert hc == {"path": "/status/200", "interval": "500ms", "timeout": "1s", "mode": "http",
+                  "followRedirects": True}, hc
 
 
 @t.test
