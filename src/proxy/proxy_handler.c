@@ -508,6 +508,7 @@ static void page_start(proxy_rq_t *rq)
     page.method = "GET";
     page.path = target.base;
     page.query = q;
+    page.no_xff = 1; /* Traefik's page request has no RemoteAddr: no peer is appended */
     rq->phase = PH_FORWARD;
     proxy_fwd_args_t args = {
         .req = rq->req, .mw = &page, .service = svc, .no_body = 1, .hooks = &page_hooks, .ud = rq};

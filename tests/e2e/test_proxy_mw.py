@@ -939,6 +939,9 @@ def errors_pages_from_another_service():
     assert e["name"] == "pages" and e["method"] == "GET", e
     assert e["target"] == "/503.html?orig=503&url=%2Fstatus%2F503%3Fx%3D1", e["target"]
     assert e["headers"].get("X-Client") == "c1" and e["headers"].get("Host") == "pages.test", e["headers"]
+    # the entry point's fields, but no X-Forwarded-For: Traefik's page request has no
+    # RemoteAddr for Go's ReverseProxy to append
+    assert e["headers"].get("X-Real-Ip") == "127.0.0.1" and "X-Forwarded-For" not in e["headers"], e["headers"]
     assert header(hs, "X-Resp") == "r", hs  # the headers middleware outside it
     status, _, body = web("pages", "/status/418")
     assert status == 404 and echo(body)["target"].startswith("/404.html?orig=418&"), (status, body[:200])
