@@ -393,7 +393,7 @@ def read_head(c, buf=b""):
 class Responder(RawBackend):
     """A keep-alive backend: reads each request whole (a Content-Length or chunked body)
     and sends what self.answer(request) returns; a request is a dict of method, target,
-    fields (lowercase names) and body."""
+    fields (lowercase names), body and the head as it came."""
 
     def serve(self, c):
         buf = b""
@@ -421,7 +421,8 @@ class Responder(RawBackend):
                 while len(buf) < want:
                     buf += c.recv(65536)
                 body, buf = buf[:want], buf[want:]
-            c.sendall(self.answer({"method": method, "target": target, "fields": fields, "body": body}))
+            c.sendall(self.answer({"method": method, "target": target, "fields": fields, "body": body,
+                                   "head": head.decode("latin-1")}))
 
     def answer(self, request):
         raise NotImplementedError

@@ -185,6 +185,18 @@ def client_pki(d):
     return d + "/ca.crt", d + "/cl.crt", d + "/cl.key"
 
 
+def client_ca_option(p, option, secret, ca_path):
+    """A Secret holding ca_path as ca.crt and a TLSOption requiring client certificates
+    it verifies."""
+    with open(ca_path, "rb") as f:
+        ca_b64 = base64.b64encode(f.read()).decode()
+    p.write(secret + ".yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: %s\n"
+            "  namespace: %s\ndata:\n  ca.crt: %s\n" % (secret, NS, ca_b64))
+    p.write("tlsoption-%s.yaml" % option, "apiVersion: traefik.io/v1alpha1\nkind: TLSOption\nmetadata:\n"
+            "  name: %s\n  namespace: %s\nspec:\n  clientAuth:\n    secretNames: [%s]\n"
+            "    clientAuthType: RequireAndVerifyClientCert\n" % (option, NS, secret))
+
+
 def curl_status(port, host, extra=()):
     r = subprocess.run(["curl", "-sk", "--resolve", "%s:%d:127.0.0.1" % (host, port), "-o", "/dev/null",
                         "-w", "%{http_code}", "https://%s:%d/" % (host, port)] + list(extra),
@@ -198,13 +210,7 @@ def tls_option_client_certificates_per_router():
     ca.crt: its host asks for and verifies client certificates; other hosts do not."""
     p = S["proxy"]
     ca, crt, key = client_pki(S["tmp"])
-    with open(ca, "rb") as f:
-        ca_b64 = base64.b64encode(f.read()).decode()
-    p.write("client-ca.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: client-ca\n"
-            "  namespace: %s\ndata:\n  ca.crt: %s\n" % (NS, ca_b64))
-    p.write("tlsoption-mtls.yaml", "apiVersion: traefik.io/v1alpha1\nkind: TLSOption\nmetadata:\n"
-            "  name: mtls\n  namespace: %s\nspec:\n  clientAuth:\n    secretNames: [client-ca]\n"
-            "    clientAuthType: RequireAndVerifyClientCert\n" % NS)
+    client_ca_option(p, "mtls", "client-ca", ca)
     p.write("mw-pass.yaml", "apiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata:\n"
             "  name: pass\n  namespace: %s\nspec:\n  passTLSClientCert:\n    pem: true\n    info:\n"
             "      notBefore: true\n      sans: true\n      subject:\n        country: true\n"
@@ -387,13 +393,7 @@ def tls_options_and_default_certificate_as_traefik_picks_them():
     wait_for(lambda: curl_status(p.websecure, "mtls.test") == "000", timeout=15, what="mtls.test alone again")
 
     ica, leaf, leaf_key = intermediate_pki(S["tmp"])
-    with open(ica, "rb") as f:
-        ica_b64 = base64.b64encode(f.read()).decode()
-    p.write("client-ica.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: client-ica\n"
-            "  namespace: %s\ndata:\n  ca.crt: %s\n" % (NS, ica_b64))
-    p.write("tlsoption-ica.yaml", "apiVersion: traefik.io/v1alpha1\nkind: TLSOption\nmetadata:\n"
-            "  name: ica\n  namespace: %s\nspec:\n  clientAuth:\n    secretNames: [client-ica]\n"
-            "    clientAuthType: RequireAndVerifyClientCert\n" % NS)
+    client_ca_option(p, "ica", "client-ica", ica)
     p.write("ing-ica.yaml", ingress_yaml(NS, "ica", "ica.test", [("/", "Prefix", "be", 80)], annotations={
         "traefik.ingress.kubernetes.io/router.tls.options": "%s-ica@kubernetescrd" % NS}))
     wait_for(lambda: curl_status(p.websecure, "ica.test", ["--cert", leaf, "--key", leaf_key]) == "200",

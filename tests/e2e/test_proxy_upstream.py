@@ -1135,22 +1135,17 @@ def active_health_check_takes_server_out():
         stop_all(fx)
 
 
-class ProbeRecorder(RawBackend):
+class ProbeRecorder(Responder):
     """Keeps the head of each request to /base/... in .heads and answers 200 "up"."""
 
     def __init__(self):
         self.heads = []
         super().__init__()
 
-    def serve(self, c):
-        buf = b""
-        for _ in range(1000):
-            head, buf = read_head(c, buf)
-            if head is None:
-                return
-            if b" /base/" in head.split(b"\r\n")[0]:
-                self.heads.append(head.decode("latin-1"))
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nup")
+    def answer(self, request):
+        if request["target"].startswith("/base/"):
+            self.heads.append(request["head"])
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nup"
 
 
 @t.test
