@@ -33,6 +33,17 @@ int proxy_mw_contenttype_enabled(const void *cfg)
     return ((const contenttype_cfg_t *)cfg)->enabled;
 }
 
+void proxy_mw_contenttype_response(const void *cfg, const proxy_mw_req_t *req,
+                                   proxy_mw_resp_t *resp)
+{
+    (void)req;
+    if (proxy_mw_contenttype_enabled(cfg) && resp->body.len &&
+        !proxy_mw_headers_get(&resp->headers, "Content-Type"))
+        proxy_mw_headers_set(
+            &resp->headers, "Content-Type",
+            proxy_mw_sniff((const unsigned char *)resp->body.base, resp->body.len));
+}
+
 /* ---- Go's DetectContentType: the signatures in its order, the first match wins ---- */
 
 enum { SIG_HTML, SIG_BYTES, SIG_MP4, SIG_TEXT };

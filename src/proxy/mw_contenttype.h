@@ -19,6 +19,12 @@ int proxy_mw_contenttype_parse(const json_t *spec, const char *name, void **cfg,
 void proxy_mw_contenttype_free(void *cfg);
 /** Whether the middleware turns detection on (not autoDetect: false). */
 int proxy_mw_contenttype_enabled(const void *cfg);
+/** A response hook: an answer made whole inside the middleware (a middleware's own, the
+ *  proxy's error page) without Content-Type gets the type of its body, as Go sniffs a
+ *  handler's first write; a forwarded response (no body held in resp) is left to the
+ *  forward's sniffing. */
+void proxy_mw_contenttype_response(const void *cfg, const proxy_mw_req_t *req,
+                                   proxy_mw_resp_t *resp);
 /** The media type of a body that starts with the len bytes at data (at most
  *  PROXY_MW_SNIFF_LEN are read): a static string, "application/octet-stream" when
  *  nothing more specific matches. */

@@ -54,7 +54,7 @@ proxy_mw_verdict_t proxy_mw_encoded_request(const void *cfg, proxy_mw_req_t *req
         int hi = hc_hex_digit((unsigned char)p[1]),
             lo = hi < 0 ? -1 : hc_hex_digit((unsigned char)p[2]);
         if (lo < 0 || c->denied[hi << 4 | lo])
-            return proxy_mw_resp_text(resp, 400, PROXY_MW_TEXT_PLAIN, "Bad Request");
+            return proxy_mw_resp_text(resp, 400, NULL, ""); /* Traefik: WriteHeader alone */
         p += 2;
     }
     return PROXY_MW_NEXT;

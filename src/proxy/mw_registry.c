@@ -57,7 +57,8 @@ static const proxy_mw_type_t types[] = {
     {"digestAuth", proxy_mw_digestauth_parse, proxy_mw_digestauth_free, proxy_mw_digestauth_request,
      NULL},
     {"circuitBreaker", proxy_mw_cb_parse, proxy_mw_cb_free, NULL, NULL},
-    {"contentType", proxy_mw_contenttype_parse, proxy_mw_contenttype_free, NULL, NULL},
+    {"contentType", proxy_mw_contenttype_parse, proxy_mw_contenttype_free, NULL,
+     proxy_mw_contenttype_response},
 };
 
 /* Traefik middleware types that hearth recognises but does not implement. */

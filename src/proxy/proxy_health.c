@@ -262,18 +262,20 @@ int proxy_health_probe_url(const proxy_health_spec_t *s, const char *url, char *
     size_t sl = (size_t)(a - b.base);
     a += 3;
     size_t al = strcspn(a, "/?#");
-    const char *rb = memchr(a, ']', al);
-    const char *colon = memchr(rb ? rb : a, ':', al - (size_t)((rb ? rb : a) - a));
-    size_t hl = colon ? (size_t)(colon - a) : al;
     const char *rest = a + al;
-    char hp[320];
-    if (s->port)
-        snprintf(hp, sizeof(hp), "%.*s:%d", (int)hl, a, s->port);
-    else
-        snprintf(hp, sizeof(hp), "%.*s", (int)al, a);
+    const char *h = a; /* the host, past any userinfo */
+    for (const char *at = memchr(h, '@', al); at; at = memchr(h, '@', (size_t)(rest - h)))
+        h = at + 1;
+    const char *rb = memchr(h, ']', (size_t)(rest - h));
+    const char *colon = memchr(rb ? rb : h, ':', (size_t)(rest - (rb ? rb : h)));
+    size_t hl = (size_t)((colon ? colon : rest) - a); /* userinfo and host, without port */
     const char *scheme = s->scheme ? s->scheme : b.base;
-    int n = snprintf(out, outlen, "%.*s://%s%s%s", s->scheme ? (int)strlen(s->scheme) : (int)sl,
-                     scheme, hp, *rest == '/' ? "" : "/", rest);
+    int n = s->port ? snprintf(out, outlen, "%.*s://%.*s:%d%s%s",
+                               s->scheme ? (int)strlen(s->scheme) : (int)sl, scheme, (int)hl, a,
+                               s->port, *rest == '/' ? "" : "/", rest)
+                    : snprintf(out, outlen, "%.*s://%.*s%s%s",
+                               s->scheme ? (int)strlen(s->scheme) : (int)sl, scheme, (int)al, a,
+                               *rest == '/' ? "" : "/", rest);
     hc_buf_free(&b);
     return n > 0 && (size_t)n < outlen ? 0 : -EINVAL;
 }

@@ -103,7 +103,8 @@ typedef struct proxy_gen {
     hc_tls_host_opts_t *tls_hosts[PROXY_GEN_NEP];
     size_t ntls_hosts[PROXY_GEN_NEP];
     hc_tls_server_opts_t tls[PROXY_GEN_NEP]; /* tls_opts[0] with an entry point's hosts */
-    char *tls_key;            /* the options as text: equal keys, equal options */
+    char *tls_key[PROXY_GEN_NEP];            /* an entry point's options as text: equal keys, equal
+                                                options */
     /* The servers transports that could be built (cfg's point at them: ready). */
     struct proxy_upstream_transport *transports;
     size_t ntransports;

@@ -328,8 +328,8 @@ static void tls_hosts(proxy_gen_t *g, int ep)
                 w.opt = k;
         size_t before = w.seen;
         proxy_rule_hosts(r->match, host_seen, &w);
-        if (w.opt && w.seen == before && ep == PROXY_GEN_WEBSECURE) /* Traefik's warning, told
-                                                                      where it is seen, once */
+        if (w.opt && w.seen == before && /* Traefik's warning, told where it is seen, once */
+            (ep == PROXY_GEN_WEBSECURE || !proxy_router_on_entrypoint(r, "websecure")))
             proxy_gen_error_add(g, r->source ? r->source : "", "router", "", r->name,
                                 "no domain found in rule %.200s: the TLS options %.100s apply "
                                 "only to the SNI names other routers give them, else default",
@@ -361,8 +361,9 @@ static void tls_hosts(proxy_gen_t *g, int ep)
     g->tls[ep].nhosts = nhosts;
 }
 
-/* The options as text, to tell a change (and keep OpenSSL's context when none). */
-static void tls_key(proxy_gen_t *g)
+/* Entry point ep's options as text, to tell a change (and keep its OpenSSL context, with
+ * its session tickets, when none). */
+static void tls_key(proxy_gen_t *g, int ep)
 {
     hc_buf_t b;
     hc_buf_init(&b, 0);
@@ -373,11 +374,10 @@ static void tls_key(proxy_gen_t *g)
                       t->curves ? t->curves : "", t->o.sni_strict, t->o.no_session_tickets,
                       (int)t->o.client_auth, t->ca ? t->ca : "");
     }
-    for (int ep = 0; ep < PROXY_GEN_NEP; ep++)
-        for (size_t i = 0; i < g->ntls_hosts[ep]; i++)
-            hc_buf_printf(&b, "%d:%s=%s\n", ep, g->tls_hosts[ep][i].host, g->tls_hosts[ep][i].id);
+    for (size_t i = 0; i < g->ntls_hosts[ep]; i++)
+        hc_buf_printf(&b, "%s=%s\n", g->tls_hosts[ep][i].host, g->tls_hosts[ep][i].id);
     hc_buf_append(&b, "", 1);
-    g->tls_key = hc_strdup(b.base);
+    g->tls_key[ep] = hc_strdup(b.base);
     hc_buf_free(&b);
 }
 
@@ -421,7 +421,8 @@ static void tls_options(proxy_gen_t *g)
     }
     tls_hosts(g, PROXY_GEN_WEB);
     tls_hosts(g, PROXY_GEN_WEBSECURE);
-    tls_key(g);
+    tls_key(g, PROXY_GEN_WEB);
+    tls_key(g, PROXY_GEN_WEBSECURE);
 }
 
 void proxy_gen_tls_build(proxy_gen_t *g)
@@ -456,7 +457,8 @@ void proxy_gen_tls_free(proxy_gen_t *g)
             hc_free((char *)g->tls_hosts[ep][i].host);
         hc_free(g->tls_hosts[ep]);
     }
-    hc_free(g->tls_key);
+    for (int ep = 0; ep < PROXY_GEN_NEP; ep++)
+        hc_free(g->tls_key[ep]);
 }
 
 static int host_opts_cmp(const void *key, const void *entry)

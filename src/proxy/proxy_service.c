@@ -101,13 +101,22 @@ static proxy_gen_t *gen_make(proxy_svc_t *svc, hc_manifest_set_t *set, json_t *f
     return g;
 }
 
-/* Applies g's TLS options to each entry point's context for the next handshakes. Each
- * was checked alone when g was built; should the whole set still be refused, the options
- * in force stay (falling back to defaults would drop every host's client authentication). */
-static void tls_options_apply(proxy_svc_t *svc, const proxy_gen_t *g)
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Applies g's TLS options to the context of each entry point whose options changed from
+ * old's (all when old is NULL), for the next handshakes; an unchanged one keeps its
+ * OpenSSL context and session tickets. Each was checked alone when g was built; should
+ * the whole set still be refused, the options in force stay (falling back to defaults
+ * would drop every host's client authentication). */
+static void tls_options_apply(proxy_svc_t *svc, const proxy_gen_t *old, const proxy_gen_t *g)
 {
     for (int ep = 0; ep < PROXY_GEN_NEP; ep++) {
         char err[256] = "";
+        if (old && same_str(old->tls_key[ep], g->tls_key[ep]))
+            continue;
         if (hc_tls_ctx_set_options(svc->tls[ep], &g->tls[ep], err, sizeof(err)) != 0)
             hc_log(HC_LOG_ERROR, "TLS options refused; the previous ones stay",
                    HC_LS("entrypoint", ep == PROXY_GEN_WEB ? "web" : "websecure"),
@@ -123,20 +132,13 @@ static void tls_certs_apply(proxy_svc_t *svc, proxy_gen_t *g)
     hc_tls_ctx_set_certs(svc->tls[PROXY_GEN_WEBSECURE], set);
 }
 
-static int same_str(const char *a, const char *b)
-{
-    return a == b || (a && b && !strcmp(a, b));
-}
-
 /* Makes g current: certificates and TLS options into the TLS context, health checks,
  * every worker. */
 static void gen_publish(proxy_svc_t *svc, proxy_gen_t *g)
 {
     if (svc->tls[0]) { /* at start-up the contexts are made after the first generation */
         tls_certs_apply(svc, g);
-        /* unchanged options keep the OpenSSL context (and its session tickets) */
-        if (!same_str(svc->gen->tls_key, g->tls_key))
-            tls_options_apply(svc, g);
+        tls_options_apply(svc, svc->gen, g);
     }
     proxy_upstream_shared_set_config(svc->shared, g->cfg);
     proxy_gen_t *old = svc->gen;
@@ -396,7 +398,7 @@ static int tls_start(proxy_svc_t *svc)
     for (int ep = 0; ep < PROXY_GEN_NEP; ep++)
         if (!(svc->tls[ep] = hc_tls_server_new(&o, NULL, 0)))
             return -EINVAL;
-    tls_options_apply(svc, svc->gen);
+    tls_options_apply(svc, NULL, svc->gen);
     tls_certs_apply(svc, svc->gen);
     return 0;
 }

@@ -293,6 +293,20 @@ def tls_option_default_sni_strict_and_max_version():
     assert "TRAEFIK DEFAULT CERT" in s_client(p.websecure, "unknown.test"), "Go's defaults again"
 
 
+RESUMING = ssl.create_default_context()  # one client context: its sessions resume
+RESUMING.check_hostname, RESUMING.verify_mode = False, ssl.CERT_NONE
+
+
+def tls_session(port, session=None):
+    """(the TLS 1.3 session after one request to tls.test, whether it was resumed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            RESUMING.wrap_socket(raw, server_hostname="tls.test", session=session) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: tls.test\r\nConnection: close\r\n\r\n")
+        while s.recv(65536):
+            pass
+        return s.session, s.session_reused
+
+
 def session_ticket(port):
     """(has_ticket, lifetime hint) of a TLS 1.3 session after one request."""
     ctx = ssl.create_default_context()
@@ -458,7 +472,10 @@ def web_answers_a_handshake_as_traefik_entry_points_do():
     assert get(p.web, "/", host="tls.test")[0] == 200
     p.remove("ing-webtls.yaml")
     # the options of the TLS routers on web, built for web as Traefik builds them per
-    # entry point: a web-only router's clientAuth holds there
+    # entry point: a web-only router's clientAuth holds there, and websecure keeps its
+    # OpenSSL context (its sessions resume)
+    session = tls_session(p.websecure)[0]
+    assert tls_session(p.websecure, session)[1], "a session resumes"
     p.write("ing-webm.yaml", ingress_yaml(NS, "webm", "webm.test", [("/", "Prefix", "be", 80)], annotations={
         "traefik.ingress.kubernetes.io/router.entrypoints": "web",
         "traefik.ingress.kubernetes.io/router.tls.options": "%s-mtls@kubernetescrd" % NS}))
@@ -467,6 +484,7 @@ def web_answers_a_handshake_as_traefik_entry_points_do():
              what="a web-only mTLS router with a client certificate")
     assert curl_status(p.web, "webm.test") == "000", "no client certificate: no handshake on web"
     assert curl_status(p.websecure, "webm.test") == "404", "websecure's options are its own"
+    assert tls_session(p.websecure, session)[1], "web's change left websecure's tickets alone"
     p.remove("ing-webm.yaml")
 
 

@@ -45,6 +45,8 @@ static void test_spec_and_probe_url(void **state)
     assert_string_equal(url, "https://10.0.0.7:9090/health");
     assert_int_equal(proxy_health_probe_url(&s, "http://[::1]:8000/x", url, sizeof(url)), 0);
     assert_string_equal(url, "https://[::1]:9090/health");
+    assert_int_equal(proxy_health_probe_url(&s, "http://u:p@h:8080/x", url, sizeof(url)), 0);
+    assert_string_equal(url, "https://u:p@h:9090/health"); /* the port past the userinfo */
     proxy_health_spec_free(&s);
     json_decref(j);
 

@@ -339,7 +339,7 @@ static void test_tls_options_by_host(void **state)
     }
     assert_int_equal(conflict, 1);
     assert_int_equal(refused, 1);
-    assert_non_null(g->tls_key);
+    assert_non_null(g->tls_key[PROXY_GEN_WEBSECURE]);
     /* Traefik's domain fronting check: Host and SNI under different options */
     assert_false(
         proxy_gen_tls_misdirected(g, PROXY_GEN_WEBSECURE, "a.test", 6, "b.test")); /* both "ask" */
