@@ -132,7 +132,7 @@ static void tls_certs_apply(proxy_svc_t *svc, proxy_gen_t *g)
     hc_tls_ctx_set_certs(svc->tls[PROXY_GEN_WEBSECURE], set);
 }
 
-/* Makes g current: certificates and TLS options into the TLS context, health checks,
+/* Makes g current: certificates and TLS options into the TLS contexts, health checks,
  * every worker. */
 static void gen_publish(proxy_svc_t *svc, proxy_gen_t *g)
 {
