@@ -1364,9 +1364,13 @@ static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
     }
     f->store.base[f->store.len++] = '\0';
     f->hdrs.store = &f->store;
-    for (size_t i = 0; i < n; i++)
-        proxy_mw_headers_add_n(&f->hdrs, mw->headers.v[i].name, lens[2 * i],
-                               mw->headers.v[i].value, lens[2 * i + 1]);
+    for (size_t i = 0; i < n; i++) {
+        int empty_ua = !lens[2 * i + 1] && lens[2 * i] == 10 &&
+                       !strcasecmp(mw->headers.v[i].name, "User-Agent");
+        if (!empty_ua) /* Go's Request.Write leaves an empty User-Agent out */
+            proxy_mw_headers_add_n(&f->hdrs, mw->headers.v[i].name, lens[2 * i],
+                                   mw->headers.v[i].value, lens[2 * i + 1]);
+    }
     if (lens != lens_stack)
         hc_free(lens);
     const char *upg = proxy_mw_headers_get(&f->hdrs, "Upgrade");
