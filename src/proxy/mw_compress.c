@@ -251,8 +251,10 @@ proxy_mw_encoding_t proxy_mw_compress_negotiate(const void *cfg, const proxy_mw_
     }
     if (!seen)
         return c->dflt >= 0 ? (proxy_mw_encoding_t)c->dflt : PROXY_MW_ENC_IDENTITY;
-    if (best == ENC_STAR) /* as Traefik's: the coding it names, unless refused explicitly */
-        best = refused & (1u << star_encoding(c)) ? PROXY_MW_ENC_IDENTITY : star_encoding(c);
+    if (best == ENC_STAR) { /* as Traefik's: the coding it names, unless refused explicitly */
+        int star = star_encoding(c);
+        best = refused & (1u << star) ? PROXY_MW_ENC_IDENTITY : star;
+    }
     return best > 0 ? (proxy_mw_encoding_t)best : PROXY_MW_ENC_IDENTITY;
 }
 

@@ -437,8 +437,6 @@ static int cluster_ip(const pc_kobj_t *o, const char *proto, long long pnum, pro
     return 0;
 }
 
-/* Fills s from the Service object o and the port it exposes, with an IngressRoute's
- * settings (lb) or else the Service's annotations; -EINVAL with err. */
 int pc_scheme_check(const char *scheme, char *err, size_t errlen)
 {
     if (!scheme || !*scheme || !strcmp(scheme, "http") || !strcmp(scheme, "https"))
@@ -447,6 +445,8 @@ int pc_scheme_check(const char *scheme, char *err, size_t errlen)
     return -EINVAL;
 }
 
+/* Fills s from the Service object o and the port it exposes, with an IngressRoute's
+ * settings (lb) or else the Service's annotations; -EINVAL with err. */
 static int service_fill(pc_kstate_t *k, const pc_kobj_t *o, const json_t *port,
                         const pc_lb_spec_t *lb, proxy_service_t *s, char *err, size_t errlen)
 {

@@ -269,13 +269,12 @@ int proxy_health_probe_url(const proxy_health_spec_t *s, const char *url, char *
     const char *rb = memchr(h, ']', (size_t)(rest - h));
     const char *colon = memchr(rb ? rb : h, ':', (size_t)(rest - (rb ? rb : h)));
     size_t hl = (size_t)((colon ? colon : rest) - a); /* userinfo and host, without port */
+    char port[8] = "";
+    if (s->port) /* the port replaced */
+        snprintf(port, sizeof(port), ":%d", s->port);
     const char *scheme = s->scheme ? s->scheme : b.base;
-    int n = s->port ? snprintf(out, outlen, "%.*s://%.*s:%d%s%s",
-                               s->scheme ? (int)strlen(s->scheme) : (int)sl, scheme, (int)hl, a,
-                               s->port, *rest == '/' ? "" : "/", rest)
-                    : snprintf(out, outlen, "%.*s://%.*s%s%s",
-                               s->scheme ? (int)strlen(s->scheme) : (int)sl, scheme, (int)al, a,
-                               *rest == '/' ? "" : "/", rest);
+    int n = snprintf(out, outlen, "%.*s://%.*s%s%s%s", s->scheme ? (int)strlen(s->scheme) : (int)sl,
+                     scheme, (int)(s->port ? hl : al), a, port, *rest == '/' ? "" : "/", rest);
     hc_buf_free(&b);
     return n > 0 && (size_t)n < outlen ? 0 : -EINVAL;
 }

@@ -842,7 +842,7 @@ static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int stat
                 return;
         }
     }
-    if (error_status(status) == 500) /* an answer Go's transport refuses: say why */
+    if (status == -EBADMSG) /* an answer Go's transport refuses: say why */
         hc_log(HC_LOG_WARN, "upstream answer refused", HC_LS("service", f->lb->name),
                HC_LS("server", f->server ? f->server->url : ""),
                HC_LS("reason", hc_http_client_req_error(creq)), NULL);

@@ -288,8 +288,9 @@ void proxy_upstream_forwarded(proxy_mw_headers_t *h, const char *peer_ip, int tr
 
 int proxy_upstream_is_websocket(const proxy_mw_headers_t *h)
 {
-    const char *c = proxy_mw_headers_get(h, "Connection"), *u = proxy_mw_headers_get(h, "Upgrade");
-    return c && u && hc_http_list_has(c, strlen(c), "upgrade") &&
+    const char *u = proxy_mw_headers_get(h, "Upgrade"); /* rare: looked for first */
+    const char *c = u ? proxy_mw_headers_get(h, "Connection") : NULL;
+    return c && hc_http_list_has(c, strlen(c), "upgrade") &&
            hc_http_list_has(u, strlen(u), "websocket");
 }
 
