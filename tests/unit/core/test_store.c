@@ -394,13 +394,18 @@ static void test_checkpoints_beside_the_writer(void **state)
     write_waves(f, &k, 20, ctx); /* 800 pages in 20 commits of ~40 */
     hc_store_stats_t s = {0};
     long long db = 0;
-    for (int i = 0; i < 200 && (s.checkpoints == 0 || db < 200LL * 16384); i++) {
+    /* A commit that starts the WAL again below 32 pages wants no checkpoint, so up to 31
+     * pages (under 8 blobs) may stay in the WAL: 190 of the 200 blobs must reach the file. */
+    for (int i = 0; i < 200 && (s.checkpoints == 0 || db < 190LL * 16384); i++) {
         usleep(50000);
         hc_store_stats(f->st, &s);
         db = file_size(f->path, "");
     }
+    fprintf(stderr, "# checkpoints %llu (inline %llu), database %lld bytes, WAL %lld bytes\n",
+            (unsigned long long)s.checkpoints, (unsigned long long)s.checkpoints_inline, db,
+            file_size(f->path, "-wal"));
     assert_true(s.checkpoints >= 1);
-    assert_true(db >= 200LL * 16384);                      /* every blob in the file */
+    assert_true(db >= 190LL * 16384);
     /* 3.2 MiB went through the WAL: it was started again from the top at least once (how
      * often depends on the disk: the checkpointer syncs while waves keep committing) */
     assert_true(file_size(f->path, "-wal") < 200LL * 16384);
