@@ -127,14 +127,18 @@ static json_t *loadbalancer_json(const proxy_api_t *api, const proxy_service_t *
     json_t *lb = json_object(), *servers = json_array();
     *server_status = json_object();
     for (size_t i = 0; i < s->nservers; i++) {
-        json_array_append_new(servers, json_pack("{s:s}", "url", s->servers[i]));
+        json_t *srv = json_pack("{s:s}", "url", s->servers[i]);
+        if (s->weights && s->weights[i] != PROXY_WEIGHT_UNSET) /* Traefik's omitempty *int */
+            json_object_set_new(srv, "weight", json_integer(s->weights[i]));
+        json_array_append_new(servers, srv);
         int up = !api->server_up || api->server_up(api->server_up_ud, s, s->servers[i]);
         json_object_set_new(*server_status, s->servers[i], json_string(up ? "UP" : "DOWN"));
     }
     json_object_set_new(lb, "servers", servers);
     if (s->sticky.enabled)
         json_object_set_new(lb, "sticky", sticky_json(&s->sticky, s->name));
-    json_object_set_new(lb, "strategy", json_string("wrr")); /* the one hearth runs */
+    json_object_set_new(lb, "strategy",
+                        json_string(s->strategy == PROXY_STRATEGY_P2C ? "p2c" : "wrr"));
     json_object_set_new(lb, "passHostHeader", json_boolean(s->pass_host_header));
     if (s->health_check) { /* with the defaults Traefik's SetDefaults fills in */
         json_t *hc = json_deep_copy(s->health_check);

@@ -302,6 +302,17 @@ int pc_sticky_parse(const json_t *sticky, proxy_sticky_t *s)
     return 0;
 }
 
+int pc_strategy_parse(const char *name, proxy_strategy_t *out)
+{
+    if (!name || !*name || !strcmp(name, "wrr"))
+        *out = PROXY_STRATEGY_WRR;
+    else if (!strcmp(name, "p2c"))
+        *out = PROXY_STRATEGY_P2C;
+    else
+        return -1;
+    return 0;
+}
+
 void pc_router_observability(proxy_router_t *r, const json_t *obs)
 {
     r->no_access_log = json_is_false(json_object_get(obs, "accessLogs"));
@@ -376,6 +387,7 @@ void pc_service_clear(proxy_service_t *s)
 {
     hc_free(s->name);
     pc_strv_free(s->servers, s->nservers);
+    hc_free(s->weights);
     pc_strv_free(s->fenced, s->nfenced);
     pc_strv_free(s->preserve_path, s->npreserve_path);
     hc_free(s->servers_transport);

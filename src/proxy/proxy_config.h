@@ -21,6 +21,7 @@
 #include "proxy/proxy_rule.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -57,6 +58,15 @@ typedef enum proxy_service_type {
                                 weight the percent of requests each is sent */
 } proxy_service_type_t;
 
+/* How a load balancer picks among its servers (Traefik's loadBalancer.strategy). */
+typedef enum proxy_strategy {
+    PROXY_STRATEGY_WRR, /* "wrr", the default: weighted round robin */
+    PROXY_STRATEGY_P2C, /* "p2c": the fewer requests in flight of two drawn at random */
+} proxy_strategy_t;
+
+/* A server weight the configuration leaves out (Traefik's nil *int: weight 1). */
+#define PROXY_WEIGHT_UNSET LLONG_MIN
+
 typedef struct proxy_service proxy_service_t;
 
 enum { PROXY_MIRRORS_MAX = 64 }; /* mirrors of one mirroring service */
@@ -73,6 +83,9 @@ struct proxy_service {
     proxy_service_type_t type;
     char **servers; /* LOADBALANCER: URLs "http://10.0.0.7:8000", ready endpoints only */
     size_t nservers;
+    long long *weights; /* parallel to servers (file provider), PROXY_WEIGHT_UNSET where
+                           none is set; NULL: none set. <= 0: never chosen */
+    proxy_strategy_t strategy;
     char **fenced; /* those of servers kept for sticky requests only (Traefik's fenced:
                       terminating endpoints still serving) */
     size_t nfenced;

@@ -100,8 +100,8 @@ static int url_ok(const char *u)
     return 0;
 }
 
-/* loadBalancer: servers[].url (and preservePath), passHostHeader, serversTransport,
- * healthCheck, sticky. */
+/* loadBalancer: servers[] (url, weight, preservePath), strategy, passHostHeader,
+ * serversTransport, healthCheck, sticky. */
 static const char *load_balancer(proxy_service_t *s, const json_t *lb)
 {
     size_t i;
@@ -114,7 +114,12 @@ static const char *load_balancer(proxy_service_t *s, const json_t *lb)
         if (!url || !url_ok(url))
             return "each loadBalancer server needs a url http:// or https://host[:port] (h2c:// "
                    "is not supported)";
+        const json_t *wt = json_object_get(srv, "weight");
+        if (wt && !json_is_integer(wt))
+            return "a server's weight must be an integer";
         pc_strv_add(&s->servers, &s->nservers, url);
+        s->weights = hc_realloc(s->weights, s->nservers * sizeof(*s->weights));
+        s->weights[s->nservers - 1] = wt ? (long long)json_integer_value(wt) : PROXY_WEIGHT_UNSET;
         if (json_is_true(json_object_get(srv, "preservePath")))
             pc_strv_add(&s->preserve_path, &s->npreserve_path, url);
     }
@@ -123,9 +128,9 @@ static const char *load_balancer(proxy_service_t *s, const json_t *lb)
     const char *mode = pc_str(json_object_get(lb, "healthCheck"), "mode");
     if (mode && *mode && strcasecmp(mode, "http"))
         return "healthCheck mode not supported (http only: probes are HTTP/1.1 requests)";
-    const char *strategy = pc_str(lb, "strategy"); /* Traefik's wrr is round robin here */
-    if (strategy && *strategy && strcasecmp(strategy, "wrr"))
-        return "load balancing strategy not supported (wrr only)";
+    const char *strategy = pc_str(lb, "strategy");
+    if (pc_strategy_parse(strategy, &s->strategy) < 0)
+        return "load balancing strategy not supported (wrr and p2c only)";
     const char *st = pc_str(lb, "serversTransport");
     if (st && *st) /* a name without provider is the file's own; "": the default */
         s->servers_transport = pc_qualify(st, "file");

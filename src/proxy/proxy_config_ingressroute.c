@@ -36,8 +36,10 @@ static int kube_service(pc_kstate_t *k, const char *ns, const char *name, const 
     const char *strategy = pc_str(ref, "strategy"), *scheme = pc_str(ref, "scheme");
     const char *transport = pc_str(ref, "serversTransport");
     const json_t *phh = json_object_get(ref, "passHostHeader");
-    if (strategy && *strategy && strcmp(strategy, "RoundRobin") && strcmp(strategy, "wrr")) {
-        snprintf(err, errlen, "load balancing strategy %s is not supported", strategy);
+    proxy_strategy_t strat = PROXY_STRATEGY_WRR; /* RoundRobin: the v2 name of wrr */
+    if (strategy && strcmp(strategy, "RoundRobin") && pc_strategy_parse(strategy, &strat) < 0) {
+        snprintf(err, errlen, "load balancing strategy %s is not supported (wrr and p2c)",
+                 strategy);
         return -EINVAL;
     }
     if (pc_scheme_check(scheme, err, errlen) < 0) /* also for a child another route built */
@@ -71,6 +73,7 @@ static int kube_service(pc_kstate_t *k, const char *ns, const char *name, const 
         .sticky = json_object_get(ref, "sticky"),
         .servers_transport = st_q ? st_q : st,
         .native_lb = json_is_true(json_object_get(ref, "nativeLB")),
+        .strategy = strat,
     };
     int rc = pc_k8s_service(k, ns, name, json_integer_value(port), json_string_value(port), &lb, q,
                             PROXY_PROVIDER_KUBERNETESCRD, err, errlen);

@@ -61,6 +61,9 @@ void pc_router_order(proxy_router_t *r, long long priority, int ingress_exact);
 /* A sticky section ({cookie: {name, secure, httpOnly, sameSite, maxAge}}, Traefik's
  * dynamic.Sticky) into *s; NULL sticky leaves s as it is. -1 when cookie is not a mapping. */
 int pc_sticky_parse(const json_t *sticky, proxy_sticky_t *s);
+/* A load balancer's strategy by Traefik's name ("wrr", "p2c"; NULL or "" the default
+ * wrr; names compare exactly, as Traefik's switch) into *out; -1 for any other. */
+int pc_strategy_parse(const char *name, proxy_strategy_t *out);
 /** A mirroring's own settings on s (its children already in s->weighted, each mirror's
  *  percent as its weight): mirrorBody, maxBodySize. NULL, or what is wrong. */
 const char *pc_mirroring_parse(proxy_service_t *s, const json_t *mirroring);
@@ -145,6 +148,7 @@ typedef struct pc_lb_spec {
     const json_t *sticky;          /* {cookie: {...}} or NULL */
     const char *servers_transport; /* qualified, or NULL */
     int native_lb;                 /* the Service's ClusterIP instead of its endpoints */
+    proxy_strategy_t strategy;
 } pc_lb_spec_t;
 
 /* Adds the load-balancer service q (qualified, of provider p) for Service ns/name at its

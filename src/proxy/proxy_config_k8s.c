@@ -459,6 +459,7 @@ static int service_fill(pc_kstate_t *k, const pc_kobj_t *o, const json_t *port,
         native_lb = lb->native_lb;
         scheme = lb->scheme;
         s->pass_host_header = lb->pass_host_header;
+        s->strategy = lb->strategy;
         if (lb->servers_transport)
             s->servers_transport = hc_strdup(lb->servers_transport);
         if (pc_sticky_parse(lb->sticky, &s->sticky) < 0) {

@@ -67,10 +67,7 @@ static const field_t router_shape[] = {
 /* ---- services ---- */
 
 static const field_t server[] = {
-    {"url", NULL, 0, NULL},
-    {"weight", NULL, SH_IGNORE, "servers share the load evenly (a weighted service weighs)"},
-    {"preservePath", NULL, 0, NULL},
-    END};
+    {"url", NULL, 0, NULL}, {"weight", NULL, 0, NULL}, {"preservePath", NULL, 0, NULL}, END};
 static const field_t health_check[] = {{"scheme", NULL, 0, NULL},
                                        {"mode", NULL, 0, NULL},
                                        {"path", NULL, 0, NULL},

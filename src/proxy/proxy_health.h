@@ -27,6 +27,7 @@ typedef struct proxy_health_entry {
     atomic_uint refs;          /* under the table lock */
     _Atomic uint64_t down_until; /* passive: monotonic ms until which it is out */
     atomic_int active_down;    /* active: the last probe failed */
+    atomic_uint inflight;      /* active, p2c: requests in flight to it, every worker's */
     struct proxy_health_entry *next;
 } proxy_health_entry_t;
 

@@ -1,5 +1,5 @@
-/* Load-balancing algorithms (see proxy_lb.h): round robin, Traefik's EDF weighted
- * round robin on a Go-ordered heap, and the sticky cookie. Used by proxy_upstream.c
+/* Load-balancing algorithms (see proxy_lb.h): Traefik's EDF weighted round robin on a
+ * Go-ordered heap, its power of two random choices, and the sticky cookie. Used by proxy_upstream.c
  * on one worker loop each, so nothing here locks. */
 #include "proxy/proxy_lb.h"
 
@@ -11,16 +11,39 @@
 #include <string.h>
 #include <strings.h>
 
-size_t proxy_lb_rr_next(unsigned *pos, size_t n, proxy_lb_ok_fn ok, void *arg)
+uint64_t proxy_lb_rand(uint64_t *rng)
 {
-    for (size_t k = 0; k < n; k++) {
-        size_t i = (*pos + k) % n;
-        if (!ok || ok(arg, i)) {
-            *pos = (unsigned)((i + 1) % n);
-            return i;
+    uint64_t x = *rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* One pass: the two draws are a reservoir of two over the accepted candidates, each
+ * pair as likely as any other. */
+size_t proxy_lb_p2c_next(uint64_t *rng, size_t n, proxy_lb_ok_fn ok, proxy_lb_load_fn load,
+                         void *arg)
+{
+    size_t pick[2] = {PROXY_LB_NONE, PROXY_LB_NONE}, seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ok && !ok(arg, i))
+            continue;
+        if (seen < 2) {
+            pick[seen++] = i;
+            continue;
         }
+        uint64_t j = proxy_lb_rand(rng) % ++seen;
+        if (j < 2)
+            pick[j] = i;
     }
-    return PROXY_LB_NONE;
+    if (seen < 2)
+        return pick[0];
+    unsigned l0 = load(arg, pick[0]), l1 = load(arg, pick[1]);
+    if (l0 != l1)
+        return l0 < l1 ? pick[0] : pick[1];
+    return pick[proxy_lb_rand(rng) & 1];
 }
 
 /* ---- Go's container/heap over deadlines (Less is a strict <) ---- */
@@ -64,13 +87,14 @@ static void wrr_down(proxy_lb_wrr_t *w, size_t i, size_t n)
     }
 }
 
-void proxy_lb_wrr_init(proxy_lb_wrr_t *w, const long long *weights, size_t n)
+void proxy_lb_wrr_init(proxy_lb_wrr_t *w, const long long *weights, size_t n, const size_t *order)
 {
     memset(w, 0, sizeof(*w));
     w->deadline = hc_calloc(n ? n : 1, sizeof(double));
     w->weight = hc_calloc(n ? n : 1, sizeof(double));
     w->heap = hc_calloc(n ? n : 1, sizeof(size_t));
-    for (size_t i = 0; i < n; i++) { /* Balancer.Add: heap.Push one by one */
+    for (size_t k = 0; k < n; k++) { /* Balancer.Add: heap.Push one by one */
+        size_t i = order ? order[k] : k;
         if (weights[i] <= 0)
             continue; /* "non-positive weight is meaningless": never chosen */
         w->weight[i] = (double)weights[i];

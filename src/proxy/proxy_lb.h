@@ -1,7 +1,7 @@
 /* Load-balancing algorithms of the proxy's upstream manager (proxy_upstream.c), pure
- * and single-threaded: round robin over a service's servers, Traefik's earliest-
- * deadline-first weighted round robin (pkg/server/service/loadbalancer/wrr) with its
- * exact heap order, and the sticky cookie's name, value and Set-Cookie line
+ * and single-threaded: Traefik's earliest-deadline-first weighted round robin
+ * (pkg/server/service/loadbalancer/wrr) with its exact heap order, its power of two
+ * random choices (loadbalancer/p2c), and the sticky cookie's name, value and Set-Cookie line
  * (pkg/server/cookie, pkg/server/service/loadbalancer). */
 #ifndef PROXY_LB_H
 #define PROXY_LB_H
@@ -10,6 +10,7 @@
 #include "proxy/proxy_config.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* "no server" from the pickers. */
 #define PROXY_LB_NONE ((size_t)-1)
@@ -17,10 +18,17 @@
 /** Tells whether candidate i may be picked (healthy); arg is the picker's. */
 typedef int (*proxy_lb_ok_fn)(void *arg, size_t i);
 
-/** Round robin: the first candidate from *pos on (wrapping) that ok accepts; *pos moves
- *  past it. ok NULL accepts all. Returns its index or PROXY_LB_NONE (n = 0, or none
- *  accepted). */
-size_t proxy_lb_rr_next(unsigned *pos, size_t n, proxy_lb_ok_fn ok, void *arg);
+/** Returns candidate i's load: its requests in flight; arg is the picker's. */
+typedef unsigned (*proxy_lb_load_fn)(void *arg, size_t i);
+
+/** Traefik's power of two random choices (p2c): two different candidates drawn at random
+ *  among the n that ok accepts, the one with less load picked (either on a tie); the
+ *  one left when only one is. *rng is the caller's xorshift state (never 0). Returns its
+ *  index or PROXY_LB_NONE. Weights play no part, as in Traefik. */
+size_t proxy_lb_p2c_next(uint64_t *rng, size_t n, proxy_lb_ok_fn ok, proxy_lb_load_fn load,
+                         void *arg);
+/** The next number of an xorshift64* generator whose state is *rng (never 0). */
+uint64_t proxy_lb_rand(uint64_t *rng);
 
 /* Traefik's WRR: a binary min-heap of deadlines, ordered exactly as Go's container/heap
  * orders it, so equal deadlines resolve in the same sequence Traefik serves. */
@@ -32,9 +40,10 @@ typedef struct proxy_lb_wrr {
     double cur;   /* curDeadline: the deadline last picked */
 } proxy_lb_wrr_t;
 
-/** Adds n candidates in order with weights, each with deadline cur + 1/weight, as
- *  Balancer.Add does; one of weight <= 0 is left out (never chosen), as there. */
-void proxy_lb_wrr_init(proxy_lb_wrr_t *w, const long long *weights, size_t n);
+/** Adds n candidates with weights, in the order order[] lists them (NULL: 0 to n-1;
+ *  Traefik adds them shuffled), each with deadline cur + 1/weight, as Balancer.Add does;
+ *  one of weight <= 0 is left out (never chosen), as there. */
+void proxy_lb_wrr_init(proxy_lb_wrr_t *w, const long long *weights, size_t n, const size_t *order);
 /** Pops the earliest deadline, advances it by 1/weight, pushes it back; repeats while
  *  ok rejects (at most 64 rounds per candidate). Returns the index or PROXY_LB_NONE. */
 size_t proxy_lb_wrr_next(proxy_lb_wrr_t *w, proxy_lb_ok_fn ok, void *arg);

@@ -67,6 +67,7 @@ struct proxy_fwd {
     up_lb_t *root;       /* the service forwarded to (a weighted one's children below) */
     up_lb_t *lb;         /* the load-balanced (leaf) service */
     up_server_t *server; /* the current try */
+    proxy_health_entry_t *inflight; /* p2c: where the current try is counted, or NULL */
     up_server_t *tried[MAX_TRIED];
     unsigned ntried;         /* servers in tried, left out of the next pick */
     unsigned tries;          /* attempts made */
@@ -133,6 +134,19 @@ static up_server_t *pick(proxy_fwd_t *f, up_lb_t *lb)
     memcpy(f->cookies, p.set, p.nset * sizeof(p.set[0]));
     f->ncookies = p.nset;
     return s;
+}
+
+/* The next try goes to s (NULL: none). A p2c balancer counts it among s's requests in
+ * flight until the next try or the forward's end, as Traefik's p2c counts a server's
+ * requests until its handler returns. */
+static void use_server(proxy_fwd_t *f, up_server_t *s)
+{
+    if (f->inflight)
+        atomic_fetch_sub(&f->inflight->inflight, 1);
+    f->inflight = s && f->lb->strategy == PROXY_STRATEGY_P2C ? s->active : NULL;
+    if (f->inflight)
+        atomic_fetch_add(&f->inflight->inflight, 1);
+    f->server = s;
 }
 
 /* ---- finishing ---- */
@@ -215,6 +229,10 @@ static void finish(proxy_fwd_t *f)
     if (f->finished)
         return;
     f->finished = 1;
+    if (f->inflight) { /* the request is done with its server */
+        atomic_fetch_sub(&f->inflight->inflight, 1);
+        f->inflight = NULL;
+    }
     f->res.service_name = f->server ? f->lb->name : NULL;
     f->res.service_url = f->server ? f->server->url : "";
     f->res.service_addr = f->server ? f->server->addr : "";
@@ -835,7 +853,7 @@ static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int stat
             s = pick(f, from);
         }
         if (s) {
-            f->server = s;
+            use_server(f, s);
             if (f->ntried < MAX_TRIED)
                 f->tried[f->ntried++] = s;
             if (retry_start(f) == 0)
@@ -1432,10 +1450,10 @@ int proxy_upstream_forward(proxy_upstream_t *up, const proxy_fwd_args_t *a)
     hc_http_req_on_close(f->req, on_client_gone, f);
     up_lb_t *lb = up_gen_find(f->gen, a->service->name);
     f->root = lb;
-    f->server =
-        lb && (lb->type != PROXY_SERVICE_LOADBALANCER || !lb->has_check || up_lb_has_server(lb))
-            ? pick(f, lb)
-            : NULL;
+    use_server(
+        f, lb && (lb->type != PROXY_SERVICE_LOADBALANCER || !lb->has_check || up_lb_has_server(lb))
+               ? pick(f, lb)
+               : NULL);
     mirror_begin(f);  /* Traefik counts the mirrors due before the service answers */
     if (!f->server) { /* none configured or none healthy: Traefik v3's balancer says so
                          itself (a failover as http.Error does) */

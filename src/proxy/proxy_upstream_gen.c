@@ -151,28 +151,50 @@ static void lb_servers(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_ser
     lb->has_check = s->health_check != NULL;
 }
 
-/* Same servers (and weights) as in the previous generation: keep the positions. */
+/* Same servers or children, and weights, as in the previous generation: keep the
+ * positions in the round (the deadlines). */
 static void lb_carry(up_lb_t *lb, const up_lb_t *old)
 {
     if (!old || old->type != lb->type || old->nservers != lb->nservers ||
-        old->nchildren != lb->nchildren)
+        old->nchildren != lb->nchildren || old->strategy != lb->strategy)
         return;
     for (size_t i = 0; i < lb->nservers; i++)
         if (strcmp(old->servers[i].url, lb->servers[i].url))
             return;
-    int wrr = lb->type == PROXY_SERVICE_WEIGHTED; /* a failover's children have no weights */
-    for (size_t i = 0; wrr && i < lb->nchildren; i++)
+    /* a failover's or mirroring's children, and p2c's servers, take no turns */
+    size_t n = lb->type == PROXY_SERVICE_WEIGHTED ? lb->nchildren
+               : lb->type == PROXY_SERVICE_LOADBALANCER && lb->strategy == PROXY_STRATEGY_WRR
+                   ? lb->nservers
+                   : 0;
+    for (size_t i = 0; i < n; i++)
         if (old->wrr.weight[i] != lb->wrr.weight[i])
             return;
-    lb->rr = old->rr;
-    if (wrr && lb->nchildren) {
-        memcpy(lb->wrr.deadline, old->wrr.deadline, lb->nchildren * sizeof(double));
-        memcpy(lb->wrr.heap, old->wrr.heap, lb->nchildren * sizeof(size_t));
+    if (n) {
+        memcpy(lb->wrr.deadline, old->wrr.deadline, n * sizeof(double));
+        memcpy(lb->wrr.heap, old->wrr.heap, n * sizeof(size_t));
         lb->wrr.cur = old->wrr.cur;
     }
 }
 
-static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_service_t *s)
+/* Traefik adds a balancer's servers, or a weighted service's children, in an order
+ * shuffled when it builds it, so that replicas and workers do not all start at the
+ * first; each worker shuffles here. */
+static void lb_wrr_init(up_lb_t *lb, const long long *weights, size_t n, uint64_t *rng)
+{
+    size_t *order = hc_calloc(n + 1, sizeof(*order));
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
+        size_t j = (size_t)(proxy_lb_rand(rng) % i), t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+    proxy_lb_wrr_init(&lb->wrr, weights, n, order);
+    hc_free(order);
+}
+
+static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_service_t *s,
+                    uint64_t *rng)
 {
     lb->name = hc_strdup(s->name);
     lb->type = s->type;
@@ -190,9 +212,15 @@ static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_servic
     proxy_lb_cookie_name(&lb->sticky, s->name, lb->cookie_name);
     if (s->type == PROXY_SERVICE_LOADBALANCER) {
         lb_servers(sh, lb, s);
-        /* each worker starts its round at a random server (Traefik shuffles the servers
-         * of a balancer it builds), so replicas and workers do not all hit the first */
-        (void)!getrandom(&lb->rr, sizeof(lb->rr), 0);
+        lb->strategy = s->strategy;
+        lb->rng = proxy_lb_rand(rng) | 1;
+        if (lb->strategy != PROXY_STRATEGY_WRR)
+            return;
+        long long *w = hc_calloc(s->nservers + 1, sizeof(*w));
+        for (size_t i = 0; i < s->nservers; i++) /* Traefik's nil weight is 1 */
+            w[i] = !s->weights || s->weights[i] == PROXY_WEIGHT_UNSET ? 1 : s->weights[i];
+        lb_wrr_init(lb, w, s->nservers, rng);
+        hc_free(w);
         return;
     }
     if (s->type == PROXY_SERVICE_FAILOVER || s->type == PROXY_SERVICE_MIRRORING) {
@@ -211,7 +239,7 @@ static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_servic
     long long *w = hc_calloc(s->nweighted + 1, sizeof(*w));
     for (size_t i = 0; i < s->nweighted; i++)
         w[i] = s->weighted[i].weight;
-    proxy_lb_wrr_init(&lb->wrr, w, s->nweighted);
+    lb_wrr_init(lb, w, s->nweighted, rng);
     hc_free(w);
     lb->nchildren = s->nweighted;
     lb->children = hc_calloc(s->nweighted + 1, sizeof(*lb->children));
@@ -251,8 +279,11 @@ up_gen_t *up_gen_build(proxy_upstream_shared_t *sh, const proxy_config_t *cfg,
     g->refs = 1;
     g->n = cfg->nservices;
     g->lbs = hc_calloc(g->n + 1, sizeof(*g->lbs));
+    uint64_t rng = 0; /* this worker's draws: its shuffles, and the seeds of p2c's */
+    if (getrandom(&rng, sizeof(rng), 0) != (ssize_t)sizeof(rng) || !rng)
+        rng = uv_hrtime() | 1;
     for (size_t i = 0; i < g->n; i++) /* cfg->services is sorted by name */
-        lb_init(sh, &g->lbs[i], &cfg->services[i]);
+        lb_init(sh, &g->lbs[i], &cfg->services[i], &rng);
     for (size_t i = 0; i < g->n; i++) {
         const proxy_service_t *s = &cfg->services[i];
         for (size_t k = 0; k < g->lbs[i].nchildren; k++)
@@ -316,6 +347,20 @@ static int server_ok(void *arg, size_t i)
     pick_ctx_t *c = arg;
     up_server_t *s = &c->lb->servers[i];
     return !s->fenced && !was_tried(c->p, s) && up_server_ok(s, c->ignore_passive);
+}
+
+static unsigned server_load(void *arg, size_t i)
+{
+    pick_ctx_t *c = arg;
+    return atomic_load(&c->lb->servers[i].active->inflight);
+}
+
+static size_t pick_server(pick_ctx_t *c)
+{
+    up_lb_t *lb = c->lb;
+    if (lb->strategy == PROXY_STRATEGY_P2C)
+        return proxy_lb_p2c_next(&lb->rng, lb->nservers, server_ok, server_load, c);
+    return proxy_lb_wrr_next(&lb->wrr, server_ok, c);
 }
 
 static int lb_has_server(up_lb_t *lb, int depth)
@@ -419,10 +464,10 @@ static up_server_t *pick(up_pick_t *p, up_lb_t *lb, int depth)
         return s;
     p->need_cookie = lb->sticky.enabled;
     pick_ctx_t c = {p, lb, 0};
-    size_t i = proxy_lb_rr_next(&lb->rr, lb->nservers, server_ok, &c);
+    size_t i = pick_server(&c);
     if (i == PROXY_LB_NONE) {
         c.ignore_passive = 1;
-        i = proxy_lb_rr_next(&lb->rr, lb->nservers, server_ok, &c);
+        i = pick_server(&c);
     }
     return i == PROXY_LB_NONE ? NULL : &lb->servers[i];
 }

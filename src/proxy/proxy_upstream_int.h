@@ -41,8 +41,9 @@ typedef struct up_lb {
     proxy_service_type_t type;
     up_server_t *servers; /* LOADBALANCER */
     size_t nservers;
-    unsigned rr;
-    proxy_lb_wrr_t wrr;         /* WEIGHTED: over children */
+    proxy_strategy_t strategy;  /* LOADBALANCER */
+    uint64_t rng;               /* LOADBALANCER, p2c: its draws */
+    proxy_lb_wrr_t wrr;         /* WEIGHTED: over children; LOADBALANCER, wrr: servers */
     struct up_lb **children;    /* WEIGHTED: resolved in the same generation, or NULL */
     size_t nchildren;
     int pass_host;

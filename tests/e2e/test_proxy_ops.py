@@ -655,6 +655,75 @@ def file_weighted_round_robin():
     assert seen.count("f1") == 6 and seen.count("f2") == 2, seen
 
 
+SERVERS_CFG = """
+http:
+  routers:
+    ready: {rule: Host(`ready.test`), service: ready}
+    w: {rule: Host(`w.test`), service: w}
+    p: {rule: Host(`p.test`), service: p}
+  services:
+    ready:
+      loadBalancer: {servers: [{url: "http://127.0.0.1:%(f1)d"}]}
+    w:
+      loadBalancer:
+        servers:
+          - {url: "http://127.0.0.1:%(f1)d", weight: 3}
+          - {url: "http://127.0.0.1:%(f2)d"}
+          - {url: "http://127.0.0.1:9", weight: 0}
+    p:
+      loadBalancer:
+        strategy: p2c
+        servers: [{url: "http://127.0.0.1:%(f1)d"}, {url: "http://127.0.0.1:%(hold)d"}]
+"""
+
+
+@t.test
+def file_server_weights_and_p2c():
+    """A server's weight shares its load balancer's requests (3:1, weight 0 never
+    chosen), as Traefik's wrr over servers; with strategy p2c a request goes to the
+    server with fewer requests in flight, counted over every worker: while one server
+    holds a request, the others all go to the idle one."""
+    arrived, release = threading.Event(), threading.Event()
+
+    class Hold(Responder):
+        def answer(self, request):
+            arrived.set()
+            release.wait(20)
+            return b"HTTP/1.1 200 OK\r\nX-Backend: hold\r\nContent-Length: 2\r\n\r\nok"
+
+    hold = Hold()
+    p = Proxy(file_yaml=SERVERS_CFG % {"f1": S["f1"].port, "f2": S["f2"].port, "hold": hold.port})
+    try:
+        wait_for(lambda: get(p.web, "/", host="ready.test")[0] == 200, what="file routes")
+        seen = keepalive_backends(p.web, "w.test", "/", 8)  # one connection: one worker's round
+        assert seen.count("f1") == 6 and seen.count("f2") == 2, seen
+        servers = p.api_json("/api/http/services/w@file")["loadBalancer"]["servers"]
+        assert [s.get("weight") for s in servers] == [3, None, 0], servers
+        assert p.api_json("/api/http/services/p@file")["loadBalancer"]["strategy"] == "p2c"
+
+        held = []
+        for _ in range(40):  # both idle: either may be drawn; go on until hold has one
+            th = threading.Thread(target=lambda: held.append(get(p.web, "/", host="p.test", timeout=30)))
+            th.start()
+            for _ in range(500):
+                if arrived.is_set() or not th.is_alive():
+                    break
+                time.sleep(0.01)
+            if arrived.is_set():
+                break
+            th.join(10)
+        assert arrived.is_set(), "p2c never chose the second server in 40 draws"
+        others = [header(get(p.web, "/", host="p.test")[1], "X-Backend") for _ in range(10)]
+        assert others == ["f1"] * 10, others
+        release.set()
+        th.join(30)
+        assert held[-1][0] == 200 and header(held[-1][1], "X-Backend") == "hold", held[-1][:2]
+    finally:
+        release.set()
+        p.stop()
+        hold.stop()
+
+
 @t.test
 def file_sticky_cookie():
     p = S["fproxy"]
@@ -881,9 +950,9 @@ http:
     h2c:
       rule: Host(`h2c.test`)
       service: h2c
-    p2c:
-      rule: Host(`p2c.test`)
-      service: p2c
+    leasttime:
+      rule: Host(`leasttime.test`)
+      service: leasttime
     authtls:
       rule: Host(`authtls.test`)
       service: s
@@ -921,8 +990,8 @@ http:
       loadBalancer: {servers: [{url: "http://127.0.0.1:%(be)d"}]}
     h2c:
       loadBalancer: {servers: [{url: "h2c://127.0.0.1:%(be)d"}]}
-    p2c:
-      loadBalancer: {strategy: p2c, servers: [{url: "http://127.0.0.1:%(be)d"}]}
+    leasttime:
+      loadBalancer: {strategy: leasttime, servers: [{url: "http://127.0.0.1:%(be)d"}]}
     noport:
       loadBalancer: {servers: [{url: "http://user@127.0.0.2"}]}
     grpc:
@@ -938,7 +1007,7 @@ def file_options_hearth_cannot_honour_are_told():
     """What hearth does not do is refused with the reason or logged, never silently
     dropped: forwardAuth's tls (every request had failed 500 against the system store),
     h2c:// servers (every request had been a 502 without a log line), another load
-    balancing strategy than wrr, rateLimit's redis (logged: the limit holds per process),
+    balancing strategy than wrr or p2c, rateLimit's redis (logged: the limit holds per process),
     TLS options on a rule without a Host domain (Traefik's warning).
     forwardAuth's headerField names the access log's ClientUsername; ServiceAddr is the
     server URL's host as written."""
@@ -976,7 +1045,7 @@ def file_options_hearth_cannot_honour_are_told():
                      # Traefik's warning: options chosen by SNI cannot come from this rule
                      "no domain found in rule PathPrefix(`/nd`): the TLS options modern@file"):
             assert want in errors, (want, errors)
-        for host in ("h2c.test", "p2c.test", "authtls.test"):
+        for host in ("h2c.test", "leasttime.test", "authtls.test"):
             assert get(p.web, "/", host=host)[0] in (404, 500, 503), host
         assert get(p.web, "/", host="limited.test")[0] == 200
         assert get(p.web, "/", host="plaintls.test")[0] == 200  # a tls block asking nothing

@@ -680,7 +680,8 @@ static void test_file_provider(void **state)
           "'split':{'rule':'Path(`/w`)','service':'canary'},"
           "'dash':{'rule':'PathPrefix(`/dashboard`)','service':'api@internal'}},"
           "'services':{'api':{'loadBalancer':{'servers':[{'url':'http://127.0.0.1:9000'},"
-          "{'url':'http://127.0.0.1:9001'}],'passHostHeader':false,'healthCheck':{'path':'/h'},"
+          "{'url':'http://127.0.0.1:9001','weight':3}],'strategy':'p2c',"
+          "'passHostHeader':false,'healthCheck':{'path':'/h'},"
           "'sticky':{'cookie':{'name':'lb','httpOnly':true}}}},"
           "'canary':{'weighted':{'services':[{'name':'api','weight':3},{'name':'nope'}]}},"
           "'mirror':{'mirroring':{'service':'api','maxBodySize':64,'mirrors':[{'name':'api',"
@@ -689,7 +690,9 @@ static void test_file_provider(void **state)
           "'mirrors':[{'name':'api','percent':100}]}},"
           "'mirror-pct':{'mirroring':{'service':'api','mirrors':[{'name':'api','percent':101}]}},"
           "'mirror-none':{'mirroring':{'mirrors':[{'name':'api'}]}},"
-          "'badurl':{'loadBalancer':{'servers':[{'url':'ftp://x'}]}}},"
+          "'badurl':{'loadBalancer':{'servers':[{'url':'ftp://x'}]}},"
+          "'badweight':{'loadBalancer':{'servers':[{'url':'http://x','weight':'2'}]}},"
+          "'hrw':{'loadBalancer':{'strategy':'hrw','servers':[{'url':'http://x'}]}}},"
           "'middlewares':{'auth':{'basicAuth':{'users':['u:h']}}}},"
           "'tls':{'certificates':[{'certFile':'/etc/c.pem','keyFile':'/etc/k.pem'},"
           "{'certFile':'/only-cert.pem'}],'options':{'modern':{'minVersion':'VersionTLS13'},"
@@ -713,6 +716,9 @@ static void test_file_provider(void **state)
     assert_string_equal(r->entrypoints[0], "websecure");
     const proxy_service_t *s = r->service;
     assert_int_equal(s->nservers, 2);
+    assert_true(s->weights[0] == PROXY_WEIGHT_UNSET); /* Traefik's nil: weight 1 */
+    assert_int_equal(s->weights[1], 3);
+    assert_int_equal(s->strategy, PROXY_STRATEGY_P2C);
     assert_false(s->pass_host_header);
     assert_string_equal(json_string_value(json_object_get(s->health_check, "path")), "/h");
     assert_true(s->sticky.enabled && s->sticky.httponly);
@@ -753,6 +759,8 @@ static void test_file_provider(void **state)
     assert_non_null(find_error(c, "service", "mirror-pct", "percent must be between 0 and 100"));
     assert_non_null(find_error(c, "service", "mirror-none", "mirroring needs a service"));
     assert_int_equal(proxy_config_service(c, "badurl@file")->status, PROXY_STATUS_DISABLED);
+    assert_non_null(find_error(c, "service", "badweight", "weight must be an integer"));
+    assert_non_null(find_error(c, "service", "hrw", "strategy not supported (wrr and p2c"));
     assert_int_equal(c->ncerts, 1);
     assert_string_equal(c->certs[0].cert_file, "/etc/c.pem");
     assert_string_equal(c->certs[0].key_file, "/etc/k.pem");
@@ -1045,6 +1053,8 @@ static void test_ingressroute_tls_class_and_broken(void **state)
         "{'match':'Host(`b4.test`)','middlewares':[{'name':'m','namespace':'x'}],"
         "'services':[{'name':'whoami','port':80}]},"
         "{'match':'Host(`b5.test`)','services':[{'name':'whoami','port':80,'strategy':"
+        "'leasttime'}]},"
+        "{'match':'Host(`p2c.test`)','services':[{'name':'whoami','port':80,'strategy':"
         "'p2c'}]},"
         "{'match':'Host(`b6.test`) &&','services':[{'name':'whoami','port':80}]},"
         "{'match':'Host(`b7.test`)','services':[{'name':'whoami','port':99}]},"
@@ -1087,7 +1097,7 @@ static void test_ingressroute_tls_class_and_broken(void **state)
         {"Host(`b2.test`)", "port not defined"},
         {"Host(`b3.test`)", "service default/nope not found"},
         {"Host(`b4.test`)", "middleware x/m is not in the IngressRoute namespace default"},
-        {"Host(`b5.test`)", "strategy p2c is not supported"},
+        {"Host(`b5.test`)", "strategy leasttime is not supported (wrr and p2c)"},
         {"Host(`b6.test`) &&", ""},
         {"Host(`b7.test`)", "has no port 99"},
         {"Host(`b8.test`)", "does not exist"},
@@ -1118,6 +1128,12 @@ static void test_ingressroute_tls_class_and_broken(void **state)
     assert_int_equal(r->status, PROXY_STATUS_ENABLED);
     assert_string_equal(r->rule_syntax, "v2");
     assert_string_equal(r->service->servers[0], "http://ext.example.org:21003");
+    for (size_t i = 0; i < c->nrouters; i++) /* a reference's strategy: its service's */
+        if (!strcmp(c->routers[i].rule, "Host(`p2c.test`)"))
+            r = &c->routers[i];
+    assert_string_equal(r->rule, "Host(`p2c.test`)");
+    assert_int_equal(r->status, PROXY_STATUS_ENABLED);
+    assert_int_equal(r->service->strategy, PROXY_STRATEGY_P2C);
     proxy_config_free(c);
 }
 

@@ -1,4 +1,4 @@
-/* Load balancing (src/proxy/proxy_lb.c): round robin with health, Traefik's EDF WRR
+/* Load balancing (src/proxy/proxy_lb.c): p2c with health and load, Traefik's EDF WRR
  * sequence on Go's heap order, and the sticky cookie's name, value and line. */
 #include "core/hc_alloc.h"
 #include "proxy/proxy_lb.h"
@@ -18,19 +18,34 @@ static int none(void *arg, size_t i)
     return 0;
 }
 
-static void test_round_robin(void **state)
+static unsigned loads[4];
+
+static unsigned load_of(void *arg, size_t i)
 {
-    unsigned pos = 0;
-    char seq[16] = "";
-    for (int k = 0; k < 7; k++)
-        seq[k] = (char)('a' + proxy_lb_rr_next(&pos, 3, NULL, NULL));
-    assert_string_equal(seq, "abcabca");
-    memset(seq, 0, sizeof(seq));
-    for (int k = 0; k < 5; k++) /* b is down: skipped, order kept */
-        seq[k] = (char)('a' + proxy_lb_rr_next(&pos, 3, not_one, NULL));
-    assert_string_equal(seq, "cacac");
-    assert_true(proxy_lb_rr_next(&pos, 3, none, NULL) == PROXY_LB_NONE);
-    assert_true(proxy_lb_rr_next(&pos, 0, NULL, NULL) == PROXY_LB_NONE);
+    (void)arg;
+    return loads[i];
+}
+
+/* Traefik's p2c: of two different servers drawn at random, the one with fewer requests
+ * in flight; with two up, always the less loaded; the one left when only one is up. */
+static void test_p2c(void **state)
+{
+    uint64_t rng = 12345;
+    memcpy(loads, (unsigned[]){3, 0, 5, 0}, sizeof(loads));
+    for (int k = 0; k < 50; k++) /* a and c drawn together: a; any pair with b or d: those */
+        assert_true(proxy_lb_p2c_next(&rng, 3, NULL, load_of, NULL) != 2);
+    memcpy(loads, (unsigned[]){0, 2, 1, 0}, sizeof(loads));
+    for (int k = 0; k < 20; k++) /* b down: a and c are the two, a has fewer */
+        assert_true(proxy_lb_p2c_next(&rng, 3, not_one, load_of, NULL) == 0);
+    memcpy(loads, (unsigned[]){0, 0, 0, 0}, sizeof(loads));
+    unsigned seen[4] = {0};
+    for (int k = 0; k < 400; k++) /* level loads: every server gets a share */
+        seen[proxy_lb_p2c_next(&rng, 4, NULL, load_of, NULL)]++;
+    for (int i = 0; i < 4; i++)
+        assert_true(seen[i] > 50);
+    assert_true(proxy_lb_p2c_next(&rng, 2, not_one, load_of, NULL) == 0); /* one left */
+    assert_true(proxy_lb_p2c_next(&rng, 3, none, load_of, NULL) == PROXY_LB_NONE);
+    assert_true(proxy_lb_p2c_next(&rng, 0, NULL, load_of, NULL) == PROXY_LB_NONE);
 }
 
 /* Weights -> the first picks, as Traefik's wrr.Balancer serves them (container/heap
@@ -49,7 +64,7 @@ static void test_wrr_sequences(void **state)
     };
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         proxy_lb_wrr_t w;
-        proxy_lb_wrr_init(&w, cases[c].w, cases[c].n);
+        proxy_lb_wrr_init(&w, cases[c].w, cases[c].n, NULL);
         char seq[16] = "";
         for (size_t k = 0; k < strlen(cases[c].want); k++)
             seq[k] = (char)('a' + proxy_lb_wrr_next(&w, NULL, NULL));
@@ -58,20 +73,36 @@ static void test_wrr_sequences(void **state)
     }
 }
 
+/* Candidates added in another order (Traefik shuffles them) take the turns the same
+ * positions in the list would: added c, a, b, the sequence of {1, 1, 1} ("acbcbaba")
+ * with a, b, c standing for c, a, b. */
+static void test_wrr_order(void **state)
+{
+    long long ws[] = {1, 1, 1};
+    size_t order[] = {2, 0, 1};
+    proxy_lb_wrr_t w;
+    proxy_lb_wrr_init(&w, ws, 3, order);
+    char seq[16] = "";
+    for (size_t k = 0; k < 8; k++)
+        seq[k] = (char)('a' + proxy_lb_wrr_next(&w, NULL, NULL));
+    assert_string_equal(seq, "cbabacac");
+    proxy_lb_wrr_free(&w);
+}
+
 static void test_wrr_skips_unhealthy(void **state)
 {
     long long ws[] = {1, 5, 1};
     proxy_lb_wrr_t w;
-    proxy_lb_wrr_init(&w, ws, 3);
+    proxy_lb_wrr_init(&w, ws, 3, NULL);
     for (int k = 0; k < 10; k++)
         assert_true(proxy_lb_wrr_next(&w, not_one, NULL) != 1);
     assert_true(proxy_lb_wrr_next(&w, none, NULL) == PROXY_LB_NONE);
     proxy_lb_wrr_free(&w);
-    proxy_lb_wrr_init(&w, ws, 0);
+    proxy_lb_wrr_init(&w, ws, 0, NULL);
     assert_true(proxy_lb_wrr_next(&w, NULL, NULL) == PROXY_LB_NONE);
     proxy_lb_wrr_free(&w);
     long long zeros[] = {0, -1};
-    proxy_lb_wrr_init(&w, zeros, 2); /* nothing of positive weight: nothing to choose */
+    proxy_lb_wrr_init(&w, zeros, 2, NULL); /* nothing of positive weight: nothing to choose */
     assert_true(proxy_lb_wrr_next(&w, NULL, NULL) == PROXY_LB_NONE);
     proxy_lb_wrr_free(&w);
 }
@@ -154,8 +185,9 @@ static void test_set_cookie_line(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_robin),
+        cmocka_unit_test(test_p2c),
         cmocka_unit_test(test_wrr_sequences),
+        cmocka_unit_test(test_wrr_order),
         cmocka_unit_test(test_wrr_skips_unhealthy),
         cmocka_unit_test(test_cookie_name_and_value),
         cmocka_unit_test(test_cookie_find),
