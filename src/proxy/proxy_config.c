@@ -308,6 +308,8 @@ int pc_strategy_parse(const char *name, proxy_strategy_t *out)
         *out = PROXY_STRATEGY_WRR;
     else if (!strcmp(name, "p2c"))
         *out = PROXY_STRATEGY_P2C;
+    else if (!strcmp(name, "hrw"))
+        *out = PROXY_STRATEGY_HRW;
     else
         return -1;
     return 0;

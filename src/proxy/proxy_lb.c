@@ -6,6 +6,7 @@
 #include "core/hc_alloc.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +45,34 @@ size_t proxy_lb_p2c_next(uint64_t *rng, size_t n, proxy_lb_ok_fn ok, proxy_lb_lo
     if (l0 != l1)
         return l0 < l1 ? pick[0] : pick[1];
     return pick[proxy_lb_rand(rng) & 1];
+}
+
+static uint64_t fnv64a(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+size_t proxy_lb_hrw_next(const char *src, size_t n, proxy_lb_ok_fn ok, proxy_lb_key_fn key,
+                         void *arg)
+{
+    size_t best = PROXY_LB_NONE;
+    double top = 0.0;
+    uint64_t h0 = fnv64a(14695981039346656037ULL, src ? src : "");
+    for (size_t i = 0; i < n; i++) {
+        double weight;
+        const char *name = key(arg, i, &weight);
+        if (weight <= 0 || (ok && !ok(arg, i)))
+            continue;
+        double score = (double)fnv64a(h0, name) / 18446744073709551616.0; /* 2^64 */
+        double s = 1.0 / -log(score) * weight;
+        if (s > top) {
+            best = i;
+            top = s;
+        }
+    }
+    return best;
 }
 
 /* ---- Go's container/heap over deadlines (Less is a strict <) ---- */

@@ -27,6 +27,15 @@ typedef unsigned (*proxy_lb_load_fn)(void *arg, size_t i);
  *  index or PROXY_LB_NONE. Weights play no part, as in Traefik. */
 size_t proxy_lb_p2c_next(uint64_t *rng, size_t n, proxy_lb_ok_fn ok, proxy_lb_load_fn load,
                          void *arg);
+/** Returns candidate i's name (a server's URL) and, in *weight, its weight. */
+typedef const char *(*proxy_lb_key_fn)(void *arg, size_t i, double *weight);
+
+/** Traefik's hrw (rendezvous hashing): of the candidates ok accepts with a positive
+ *  weight, the one scoring highest for src (the client's IP), its score
+ *  1 / -ln(fnv64a(src + name) / 2^64) times its weight, so a client keeps its server
+ *  while the set of servers stays. Returns its index or PROXY_LB_NONE. */
+size_t proxy_lb_hrw_next(const char *src, size_t n, proxy_lb_ok_fn ok, proxy_lb_key_fn key,
+                         void *arg);
 /** The next number of an xorshift64* generator whose state is *rng (never 0). */
 uint64_t proxy_lb_rand(uint64_t *rng);
 

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,7 @@ struct proxy_fwd {
     const proxy_fwd_hooks_t *hooks;
     void *ud;
     char *method, *target, *host; /* in store */
+    char client_ip[INET6_ADDRSTRLEN]; /* the peer's address, for hrw */
     int upgrade, has_body, idempotent, need_cookie;
     struct up_pick_child cookies[UP_PICK_COOKIES]; /* weighted levels to answer with one */
     unsigned ncookies;
@@ -126,7 +128,12 @@ static int attempt_start(proxy_fwd_t *f);
 
 static up_server_t *pick(proxy_fwd_t *f, up_lb_t *lb)
 {
-    up_pick_t p = {&f->hdrs, f->tried, f->ntried, f->lb, f->need_cookie};
+    up_pick_t p = {.hdrs = &f->hdrs,
+                   .client_ip = f->client_ip,
+                   .tried = f->tried,
+                   .ntried = f->ntried,
+                   .lb = f->lb,
+                   .need_cookie = f->need_cookie};
     up_server_t *s = up_pick(&p, lb);
     f->lb = p.lb;
     f->mirroring = p.mirroring;
@@ -1165,7 +1172,7 @@ void proxy_upstream_on_mirror(proxy_upstream_t *up,
 /* One copy to a server of mirror; its response is dropped. */
 static void mirror_one(proxy_fwd_t *f, up_lb_t *mirror, const hc_buf_t *body)
 {
-    up_pick_t p = {.hdrs = &f->hdrs};
+    up_pick_t p = {.hdrs = &f->hdrs, .client_ip = f->client_ip};
     up_server_t *sv = up_pick(&p, mirror);
     if (!sv || server_origin(f->up, p.lb, sv) < 0) {
         hc_log(HC_LOG_DEBUG, "mirror has no server", HC_LS("service", mirror->name), NULL);
@@ -1397,6 +1404,9 @@ static void copy_request(proxy_fwd_t *f, const proxy_fwd_args_t *a)
     f->upgrade = upg && strcasecmp(upg, "h2c") && asks_upgrade(&f->hdrs);
     proxy_upstream_strip_hop(&f->hdrs, f->upgrade);
     proxy_upstream_forwarded_for(&f->hdrs, mw->peer_ip, mw->no_xff);
+    size_t ipl = mw->peer_ip ? strnlen(mw->peer_ip, sizeof(f->client_ip) - 1) : 0;
+    memcpy(f->client_ip, mw->peer_ip ? mw->peer_ip : "", ipl);
+    f->client_ip[ipl] = '\0';
     f->idempotent = is_idempotent(f->method);
     f->protocol = a->protocol;
     f->has_body = !a->no_body && (a->req->content_length > 0 || a->req->chunked);

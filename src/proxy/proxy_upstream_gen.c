@@ -122,6 +122,12 @@ static char *url_addr(const char *url)
     return hc_memdup(a, n);
 }
 
+/* Server i's weight: Traefik's nil is 1. */
+static long long server_weight(const proxy_service_t *s, size_t i)
+{
+    return !s->weights || s->weights[i] == PROXY_WEIGHT_UNSET ? 1 : s->weights[i];
+}
+
 static void lb_servers(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_service_t *s)
 {
     lb->nservers = s->nservers;
@@ -131,6 +137,7 @@ static void lb_servers(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_ser
         char active[1024], passive[1024];
         v->url = hc_strdup(s->servers[i]);
         v->addr = url_addr(v->url);
+        v->weight = (double)server_weight(s, i);
         /* the URL's path prefixes the request's with preservePath only (Traefik's
          * directorBuilder) */
         const char *a = strstr(v->url, "://"), *end = v->url + strlen(v->url);
@@ -217,8 +224,8 @@ static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_servic
         if (lb->strategy != PROXY_STRATEGY_WRR)
             return;
         long long *w = hc_calloc(s->nservers + 1, sizeof(*w));
-        for (size_t i = 0; i < s->nservers; i++) /* Traefik's nil weight is 1 */
-            w[i] = !s->weights || s->weights[i] == PROXY_WEIGHT_UNSET ? 1 : s->weights[i];
+        for (size_t i = 0; i < s->nservers; i++)
+            w[i] = server_weight(s, i);
         lb_wrr_init(lb, w, s->nservers, rng);
         hc_free(w);
         return;
@@ -355,11 +362,24 @@ static unsigned server_load(void *arg, size_t i)
     return atomic_load(&c->lb->servers[i].active->inflight);
 }
 
+static const char *server_key(void *arg, size_t i, double *weight)
+{
+    pick_ctx_t *c = arg;
+    *weight = c->lb->servers[i].weight;
+    return c->lb->servers[i].url;
+}
+
 static size_t pick_server(pick_ctx_t *c)
 {
     up_lb_t *lb = c->lb;
-    if (lb->strategy == PROXY_STRATEGY_P2C)
+    switch (lb->strategy) {
+    case PROXY_STRATEGY_P2C:
         return proxy_lb_p2c_next(&lb->rng, lb->nservers, server_ok, server_load, c);
+    case PROXY_STRATEGY_HRW:
+        return proxy_lb_hrw_next(c->p->client_ip, lb->nservers, server_ok, server_key, c);
+    case PROXY_STRATEGY_WRR:
+        break;
+    }
     return proxy_lb_wrr_next(&lb->wrr, server_ok, c);
 }
 

@@ -33,6 +33,7 @@ typedef struct up_server {
     int large_bodies;              /* its last response body was large: read the next head small, so
                                       that most of such a body is spliced (proxy_upstream.c) */
     int fenced;                    /* sticky requests only (a terminating endpoint still serving) */
+    double weight;                 /* its weight (hrw: <= 0 never chosen) */
 } up_server_t;
 
 /* One service's balancing state in one generation. */
@@ -111,6 +112,7 @@ enum { UP_PICK_COOKIES = 8 }; /* sticky weighted levels answered with a cookie (
 
 typedef struct up_pick {
     const proxy_mw_headers_t *hdrs; /* the request's fields (the sticky cookie) */
+    const char *client_ip;          /* the peer's address (hrw) */
     up_server_t *const *tried;      /* servers tried already: skipped */
     unsigned ntried;
     up_lb_t *lb;     /* in/out: the load-balanced (leaf) service last chosen in */

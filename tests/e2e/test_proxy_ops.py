@@ -6,6 +6,7 @@ the proxy, defaultBackend, and the file provider's equivalents (round robin, wei
 sticky cookie, active health check)."""
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -661,6 +662,7 @@ http:
     ready: {rule: Host(`ready.test`), service: ready}
     w: {rule: Host(`w.test`), service: w}
     p: {rule: Host(`p.test`), service: p}
+    h: {rule: Host(`h.test`), service: h}
   services:
     ready:
       loadBalancer: {servers: [{url: "http://127.0.0.1:%(f1)d"}]}
@@ -674,15 +676,28 @@ http:
       loadBalancer:
         strategy: p2c
         servers: [{url: "http://127.0.0.1:%(f1)d"}, {url: "http://127.0.0.1:%(hold)d"}]
+    h:
+      loadBalancer:
+        strategy: hrw
+        servers: [{url: "http://127.0.0.1:%(f1)d"}, {url: "http://127.0.0.1:%(f2)d"}]
 """
 
 
+def hrw_score(src, name):
+    """Traefik's hrw score of server name for client address src (getNodeScore)."""
+    h = 14695981039346656037
+    for b in (src + name).encode():
+        h = ((h ^ b) * 1099511628211) % 2 ** 64
+    return 1.0 / -math.log(float(h) / 2 ** 64)
+
+
 @t.test
-def file_server_weights_and_p2c():
+def file_server_weights_p2c_and_hrw():
     """A server's weight shares its load balancer's requests (3:1, weight 0 never
     chosen), as Traefik's wrr over servers; with strategy p2c a request goes to the
     server with fewer requests in flight, counted over every worker: while one server
-    holds a request, the others all go to the idle one."""
+    holds a request, the others all go to the idle one; with hrw every request of a
+    client goes to the server its address hashes highest with, by Traefik's formula."""
     arrived, release = threading.Event(), threading.Event()
 
     class Hold(Responder):
@@ -700,6 +715,10 @@ def file_server_weights_and_p2c():
         servers = p.api_json("/api/http/services/w@file")["loadBalancer"]["servers"]
         assert [s.get("weight") for s in servers] == [3, None, 0], servers
         assert p.api_json("/api/http/services/p@file")["loadBalancer"]["strategy"] == "p2c"
+        urls = {"f1": "http://127.0.0.1:%d" % S["f1"].port, "f2": "http://127.0.0.1:%d" % S["f2"].port}
+        want = max(urls, key=lambda k: hrw_score("127.0.0.1", urls[k]))
+        chosen = [header(get(p.web, "/", host="h.test")[1], "X-Backend") for _ in range(8)]
+        assert chosen == [want] * 8, (want, chosen)
 
         held = []
         for _ in range(40):  # both idle: either may be drawn; go on until hold has one

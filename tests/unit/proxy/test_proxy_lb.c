@@ -1,5 +1,5 @@
-/* Load balancing (src/proxy/proxy_lb.c): p2c with health and load, Traefik's EDF WRR
- * sequence on Go's heap order, and the sticky cookie's name, value and line. */
+/* Load balancing (src/proxy/proxy_lb.c): p2c with health and load, hrw by client IP, Traefik's EDF
+ * WRR sequence on Go's heap order, and the sticky cookie's name, value and line. */
 #include "core/hc_alloc.h"
 #include "proxy/proxy_lb.h"
 
@@ -46,6 +46,33 @@ static void test_p2c(void **state)
     assert_true(proxy_lb_p2c_next(&rng, 2, not_one, load_of, NULL) == 0); /* one left */
     assert_true(proxy_lb_p2c_next(&rng, 3, none, load_of, NULL) == PROXY_LB_NONE);
     assert_true(proxy_lb_p2c_next(&rng, 0, NULL, load_of, NULL) == PROXY_LB_NONE);
+}
+
+static const char *const hrw_names[] = {"http://a", "http://b", "http://c"};
+static double hrw_weights[3];
+
+static const char *hrw_key(void *arg, size_t i, double *weight)
+{
+    (void)arg;
+    *weight = hrw_weights[i];
+    return hrw_names[i];
+}
+
+/* Traefik's hrw: 1 / -ln(fnv64a(ip + name) / 2^64) times the weight, highest wins (the
+ * expected picks computed with Go's formula: for 127.0.0.1, a 2.8046554 > c 2.8046540 >
+ * b 2.8046534; for ::1, c > b > a). */
+static void test_hrw(void **state)
+{
+    memcpy(hrw_weights, (double[]){1, 1, 1}, sizeof(hrw_weights));
+    assert_int_equal(proxy_lb_hrw_next("127.0.0.1", 3, NULL, hrw_key, NULL), 0);
+    assert_int_equal(proxy_lb_hrw_next("127.0.0.1", 3, NULL, hrw_key, NULL), 0); /* stays */
+    assert_int_equal(proxy_lb_hrw_next("::1", 3, NULL, hrw_key, NULL), 2);
+    assert_int_equal(proxy_lb_hrw_next("127.0.0.1", 3, not_one, hrw_key, NULL), 0);
+    memcpy(hrw_weights, (double[]){0, 1, 1}, sizeof(hrw_weights)); /* a never chosen */
+    assert_int_equal(proxy_lb_hrw_next("127.0.0.1", 3, NULL, hrw_key, NULL), 2);
+    memcpy(hrw_weights, (double[]){1, 5, 1}, sizeof(hrw_weights));
+    assert_int_equal(proxy_lb_hrw_next("127.0.0.1", 3, NULL, hrw_key, NULL), 1);
+    assert_true(proxy_lb_hrw_next("127.0.0.1", 3, none, hrw_key, NULL) == PROXY_LB_NONE);
 }
 
 /* Weights -> the first picks, as Traefik's wrr.Balancer serves them (container/heap
@@ -186,6 +213,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_p2c),
+        cmocka_unit_test(test_hrw),
         cmocka_unit_test(test_wrr_sequences),
         cmocka_unit_test(test_wrr_order),
         cmocka_unit_test(test_wrr_skips_unhealthy),
