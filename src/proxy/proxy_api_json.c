@@ -137,7 +137,7 @@ static json_t *loadbalancer_json(const proxy_api_t *api, const proxy_service_t *
     json_object_set_new(lb, "servers", servers);
     if (s->sticky.enabled)
         json_object_set_new(lb, "sticky", sticky_json(&s->sticky, s->name));
-    static const char *const strategies[] = {"wrr", "p2c", "hrw"}; /* proxy_strategy_t */
+    static const char *const strategies[] = {"wrr", "p2c", "hrw", "leasttime"}; /* by value */
     json_object_set_new(lb, "strategy", json_string(strategies[s->strategy]));
     json_object_set_new(lb, "passHostHeader", json_boolean(s->pass_host_header));
     if (s->health_check) { /* with the defaults Traefik's SetDefaults fills in */

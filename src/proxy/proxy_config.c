@@ -310,6 +310,8 @@ int pc_strategy_parse(const char *name, proxy_strategy_t *out)
         *out = PROXY_STRATEGY_P2C;
     else if (!strcmp(name, "hrw"))
         *out = PROXY_STRATEGY_HRW;
+    else if (!strcmp(name, "leasttime"))
+        *out = PROXY_STRATEGY_LEASTTIME;
     else
         return -1;
     return 0;

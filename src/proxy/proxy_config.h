@@ -60,9 +60,10 @@ typedef enum proxy_service_type {
 
 /* How a load balancer picks among its servers (Traefik's loadBalancer.strategy). */
 typedef enum proxy_strategy {
-    PROXY_STRATEGY_WRR, /* "wrr", the default: weighted round robin */
-    PROXY_STRATEGY_P2C, /* "p2c": the fewer requests in flight of two drawn at random */
-    PROXY_STRATEGY_HRW, /* "hrw": the server the client's IP hashes highest with */
+    PROXY_STRATEGY_WRR,       /* "wrr", the default: weighted round robin */
+    PROXY_STRATEGY_P2C,       /* "p2c": the fewer requests in flight of two drawn at random */
+    PROXY_STRATEGY_HRW,       /* "hrw": the server the client's IP hashes highest with */
+    PROXY_STRATEGY_LEASTTIME, /* "leasttime": the least time to first byte and load */
 } proxy_strategy_t;
 
 /* A server weight the configuration leaves out (Traefik's nil *int: weight 1). */

@@ -130,7 +130,7 @@ static const char *load_balancer(proxy_service_t *s, const json_t *lb)
         return "healthCheck mode not supported (http only: probes are HTTP/1.1 requests)";
     const char *strategy = pc_str(lb, "strategy");
     if (pc_strategy_parse(strategy, &s->strategy) < 0)
-        return "load balancing strategy not supported (wrr, p2c and hrw only)";
+        return "unsupported load-balancer strategy (wrr, p2c, hrw or leasttime)";
     const char *st = pc_str(lb, "serversTransport");
     if (st && *st) /* a name without provider is the file's own; "": the default */
         s->servers_transport = pc_qualify(st, "file");

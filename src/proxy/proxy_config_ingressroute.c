@@ -38,7 +38,7 @@ static int kube_service(pc_kstate_t *k, const char *ns, const char *name, const 
     const json_t *phh = json_object_get(ref, "passHostHeader");
     proxy_strategy_t strat = PROXY_STRATEGY_WRR; /* RoundRobin: the v2 name of wrr */
     if (strategy && strcmp(strategy, "RoundRobin") && pc_strategy_parse(strategy, &strat) < 0) {
-        snprintf(err, errlen, "load balancing strategy %s is not supported (wrr, p2c, hrw)",
+        snprintf(err, errlen, "unsupported load-balancer strategy %s (wrr, p2c, hrw, leasttime)",
                  strategy);
         return -EINVAL;
     }

@@ -61,7 +61,8 @@ void pc_router_order(proxy_router_t *r, long long priority, int ingress_exact);
 /* A sticky section ({cookie: {name, secure, httpOnly, sameSite, maxAge}}, Traefik's
  * dynamic.Sticky) into *s; NULL sticky leaves s as it is. -1 when cookie is not a mapping. */
 int pc_sticky_parse(const json_t *sticky, proxy_sticky_t *s);
-/* A load balancer's strategy by Traefik's name ("wrr", "p2c", "hrw"; NULL or "" the default
+/* A load balancer's strategy by Traefik's name ("wrr", "p2c", "hrw", "leasttime"; NULL or
+ * "" the default
  * wrr; names compare exactly, as Traefik's switch) into *out; -1 for any other. */
 int pc_strategy_parse(const char *name, proxy_strategy_t *out);
 /** A mirroring's own settings on s (its children already in s->weighted, each mirror's

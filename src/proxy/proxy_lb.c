@@ -158,6 +158,83 @@ void proxy_lb_wrr_free(proxy_lb_wrr_t *w)
     memset(w, 0, sizeof(*w));
 }
 
+/* ---- leasttime ---- */
+
+void proxy_lb_lt_init(proxy_lb_lt_t *lt, const long long *weights, size_t n, const size_t *order)
+{
+    memset(lt, 0, sizeof(*lt));
+    lt->n = n;
+    lt->order = hc_calloc(n + 1, sizeof(*lt->order));
+    lt->deadline = hc_calloc(n + 1, sizeof(double));
+    lt->weight = hc_calloc(n + 1, sizeof(double));
+    lt->ttfb = hc_calloc(n + 1, sizeof(*lt->ttfb));
+    for (size_t k = 0; k < n; k++) {
+        size_t i = order ? order[k] : k;
+        lt->order[k] = i;
+        lt->weight[i] = (double)weights[i];
+        if (weights[i] > 0) /* Add: the deadline after the last one added */
+            lt->deadline[i] = lt->cur = lt->cur + 1.0 / lt->weight[i];
+    }
+}
+
+static double ttfb_avg(const proxy_lb_ttfb_t *t)
+{
+    return t->n ? t->sum / t->n : 0;
+}
+
+size_t proxy_lb_lt_next(proxy_lb_lt_t *lt, proxy_lb_ok_fn ok, proxy_lb_load_fn load, void *arg)
+{
+    size_t healthy = 0, first = PROXY_LB_NONE, best = PROXY_LB_NONE, ties = 0;
+    double low = 0;
+    for (size_t k = 0; k < lt->n; k++) { /* one pass: loads move under other workers */
+        size_t i = lt->order[k];
+        if (lt->weight[i] <= 0 || (ok && !ok(arg, i)))
+            continue;
+        if (!healthy++)
+            first = i;
+        double score = ttfb_avg(&lt->ttfb[i]) * (1.0 + load(arg, i)) / lt->weight[i];
+        if (best == PROXY_LB_NONE || score < low) {
+            low = score;
+            best = i;
+            ties = 1;
+        } else if (score == low) { /* the earliest deadline of the tied, the first on a tie */
+            ties++;
+            if (lt->deadline[i] < lt->deadline[best])
+                best = i;
+        }
+    }
+    if (healthy == 1)
+        return first;
+    if (ties > 1) { /* selectWRR */
+        lt->deadline[best] += 1.0 / lt->weight[best];
+        if (lt->deadline[best] > lt->cur)
+            lt->cur = lt->deadline[best];
+    }
+    return best;
+}
+
+void proxy_lb_lt_sample(proxy_lb_lt_t *lt, size_t i, uint64_t ns)
+{
+    proxy_lb_ttfb_t *t = &lt->ttfb[i];
+    double ms = (double)(ns / 1000000);
+    if (t->n < PROXY_LB_TTFB_SAMPLES)
+        t->n++;
+    else
+        t->sum -= t->ms[t->next];
+    t->ms[t->next] = ms;
+    t->sum += ms;
+    t->next = (t->next + 1) % PROXY_LB_TTFB_SAMPLES;
+}
+
+void proxy_lb_lt_free(proxy_lb_lt_t *lt)
+{
+    hc_free(lt->order);
+    hc_free(lt->deadline);
+    hc_free(lt->weight);
+    hc_free(lt->ttfb);
+    memset(lt, 0, sizeof(*lt));
+}
+
 /* ---- sticky cookie ---- */
 
 static void hex_digest(const char *md, const char *s, size_t want, char *out)

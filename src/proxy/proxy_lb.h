@@ -59,6 +59,39 @@ size_t proxy_lb_wrr_next(proxy_lb_wrr_t *w, proxy_lb_ok_fn ok, void *arg);
 /** Frees the arrays; the struct is zeroed. */
 void proxy_lb_wrr_free(proxy_lb_wrr_t *w);
 
+/* Traefik's leasttime (pkg/server/service/loadbalancer/leasttime): the candidate with the
+ * lowest average time to first byte (its last PROXY_LB_TTFB_SAMPLES, whole ms) times
+ * one more than its requests in flight, over its weight; ties go to the earliest of
+ * their own EDF deadlines. */
+enum { PROXY_LB_TTFB_SAMPLES = 100 };
+
+typedef struct proxy_lb_ttfb {
+    double ms[PROXY_LB_TTFB_SAMPLES]; /* a ring */
+    unsigned next, n;
+    double sum;
+} proxy_lb_ttfb_t;
+
+typedef struct proxy_lb_lt {
+    size_t n;
+    size_t *order;    /* candidate indices in the order they were added */
+    double *deadline; /* per candidate */
+    double *weight;   /* <= 0: never chosen */
+    proxy_lb_ttfb_t *ttfb;
+    double cur; /* the latest deadline given */
+} proxy_lb_lt_t;
+
+/** n candidates with weights, added in order[] (NULL: 0 to n-1), each deadline the one
+ *  before plus 1/weight, as Balancer.Add staggers them. */
+void proxy_lb_lt_init(proxy_lb_lt_t *lt, const long long *weights, size_t n, const size_t *order);
+/** The candidate ok accepts with the lowest score, its load from load(); the only one
+ *  when one is left (its deadline untouched, as Traefik's). PROXY_LB_NONE when none. */
+size_t proxy_lb_lt_next(proxy_lb_lt_t *lt, proxy_lb_ok_fn ok, proxy_lb_load_fn load, void *arg);
+/** Records a time to first byte of candidate i, truncated to whole ms as Go's
+ *  Duration.Milliseconds. */
+void proxy_lb_lt_sample(proxy_lb_lt_t *lt, size_t i, uint64_t ns);
+/** Frees the arrays; the struct is zeroed. */
+void proxy_lb_lt_free(proxy_lb_lt_t *lt);
+
 /* "_" + 5 hex digits, or a configured name (sanitized) cut to this size. */
 #define PROXY_LB_COOKIE_NAME_MAX 128
 /* 16 hex digits + NUL. */

@@ -143,14 +143,17 @@ static up_server_t *pick(proxy_fwd_t *f, up_lb_t *lb)
     return s;
 }
 
-/* The next try goes to s (NULL: none). A p2c balancer counts it among s's requests in
- * flight until the next try or the forward's end, as Traefik's p2c counts a server's
- * requests until its handler returns. */
+/* The next try goes to s (NULL: none). A p2c or leasttime balancer counts it among s's
+ * requests in flight until the next try or the forward's end, as Traefik's count a
+ * server's requests until its handler returns. */
 static void use_server(proxy_fwd_t *f, up_server_t *s)
 {
     if (f->inflight)
         atomic_fetch_sub(&f->inflight->inflight, 1);
-    f->inflight = s && f->lb->strategy == PROXY_STRATEGY_P2C ? s->active : NULL;
+    f->inflight =
+        s && (f->lb->strategy == PROXY_STRATEGY_P2C || f->lb->strategy == PROXY_STRATEGY_LEASTTIME)
+            ? s->active
+            : NULL;
     if (f->inflight)
         atomic_fetch_add(&f->inflight->inflight, 1);
     f->server = s;
@@ -664,6 +667,9 @@ static int on_switch(proxy_fwd_t *f, hc_http_client_req_t *creq)
 static int on_headers(hc_http_client_req_t *creq, const hc_http_response_t *res, void *ud)
 {
     proxy_fwd_t *f = ud;
+    if (f->lb->strategy == PROXY_STRATEGY_LEASTTIME) /* its time to first byte */
+        proxy_lb_lt_sample(&f->lb->lt, (size_t)(f->server - f->lb->servers),
+                           uv_hrtime() - f->t_origin);
     if (!f->req)
         return -ECANCELED;
     f->res.origin_status = res->status;

@@ -185,8 +185,8 @@ static void lb_carry(up_lb_t *lb, const up_lb_t *old)
 
 /* Traefik adds a balancer's servers, or a weighted service's children, in an order
  * shuffled when it builds it, so that replicas and workers do not all start at the
- * first; each worker shuffles here. */
-static void lb_wrr_init(up_lb_t *lb, const long long *weights, size_t n, uint64_t *rng)
+ * first; each worker shuffles here. The turns of wrr, or leasttime's. */
+static void lb_turns_init(up_lb_t *lb, const long long *weights, size_t n, uint64_t *rng)
 {
     size_t *order = hc_calloc(n + 1, sizeof(*order));
     for (size_t i = 0; i < n; i++)
@@ -196,7 +196,10 @@ static void lb_wrr_init(up_lb_t *lb, const long long *weights, size_t n, uint64_
         order[i - 1] = order[j];
         order[j] = t;
     }
-    proxy_lb_wrr_init(&lb->wrr, weights, n, order);
+    if (lb->strategy == PROXY_STRATEGY_LEASTTIME)
+        proxy_lb_lt_init(&lb->lt, weights, n, order);
+    else
+        proxy_lb_wrr_init(&lb->wrr, weights, n, order);
     hc_free(order);
 }
 
@@ -221,12 +224,12 @@ static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_servic
         lb_servers(sh, lb, s);
         lb->strategy = s->strategy;
         lb->rng = proxy_lb_rand(rng) | 1;
-        if (lb->strategy != PROXY_STRATEGY_WRR)
+        if (lb->strategy != PROXY_STRATEGY_WRR && lb->strategy != PROXY_STRATEGY_LEASTTIME)
             return;
         long long *w = hc_calloc(s->nservers + 1, sizeof(*w));
         for (size_t i = 0; i < s->nservers; i++)
             w[i] = server_weight(s, i);
-        lb_wrr_init(lb, w, s->nservers, rng);
+        lb_turns_init(lb, w, s->nservers, rng);
         hc_free(w);
         return;
     }
@@ -246,7 +249,7 @@ static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_servic
     long long *w = hc_calloc(s->nweighted + 1, sizeof(*w));
     for (size_t i = 0; i < s->nweighted; i++)
         w[i] = s->weighted[i].weight;
-    lb_wrr_init(lb, w, s->nweighted, rng);
+    lb_turns_init(lb, w, s->nweighted, rng);
     hc_free(w);
     lb->nchildren = s->nweighted;
     lb->children = hc_calloc(s->nweighted + 1, sizeof(*lb->children));
@@ -322,6 +325,7 @@ void up_gen_unref(proxy_upstream_shared_t *sh, up_gen_t *g)
         hc_free(lb->percent);
         hc_free(lb->sent);
         proxy_lb_wrr_free(&lb->wrr);
+        proxy_lb_lt_free(&lb->lt);
         proxy_sticky_free(&lb->sticky);
         hc_free(lb->name);
         hc_tls_ctx_unref(lb->tls);
@@ -377,6 +381,8 @@ static size_t pick_server(pick_ctx_t *c)
         return proxy_lb_p2c_next(&lb->rng, lb->nservers, server_ok, server_load, c);
     case PROXY_STRATEGY_HRW:
         return proxy_lb_hrw_next(c->p->client_ip, lb->nservers, server_ok, server_key, c);
+    case PROXY_STRATEGY_LEASTTIME:
+        return proxy_lb_lt_next(&lb->lt, server_ok, server_load, c);
     case PROXY_STRATEGY_WRR:
         break;
     }

@@ -44,6 +44,7 @@ typedef struct up_lb {
     size_t nservers;
     proxy_strategy_t strategy;  /* LOADBALANCER */
     uint64_t rng;               /* LOADBALANCER, p2c: its draws */
+    proxy_lb_lt_t lt;           /* LOADBALANCER, leasttime: its servers' times and turns */
     proxy_lb_wrr_t wrr;         /* WEIGHTED: over children; LOADBALANCER, wrr: servers */
     struct up_lb **children;    /* WEIGHTED: resolved in the same generation, or NULL */
     size_t nchildren;

@@ -663,6 +663,7 @@ http:
     w: {rule: Host(`w.test`), service: w}
     p: {rule: Host(`p.test`), service: p}
     h: {rule: Host(`h.test`), service: h}
+    lt: {rule: Host(`lt.test`), service: lt}
   services:
     ready:
       loadBalancer: {servers: [{url: "http://127.0.0.1:%(f1)d"}]}
@@ -680,6 +681,10 @@ http:
       loadBalancer:
         strategy: hrw
         servers: [{url: "http://127.0.0.1:%(f1)d"}, {url: "http://127.0.0.1:%(f2)d"}]
+    lt:
+      loadBalancer:
+        strategy: leasttime
+        servers: [{url: "http://127.0.0.1:%(f1)d"}, {url: "http://127.0.0.1:%(slow)d"}]
 """
 
 
@@ -692,12 +697,14 @@ def hrw_score(src, name):
 
 
 @t.test
-def file_server_weights_p2c_and_hrw():
+def file_server_weights_and_strategies():
     """A server's weight shares its load balancer's requests (3:1, weight 0 never
     chosen), as Traefik's wrr over servers; with strategy p2c a request goes to the
     server with fewer requests in flight, counted over every worker: while one server
     holds a request, the others all go to the idle one; with hrw every request of a
-    client goes to the server its address hashes highest with, by Traefik's formula."""
+    client goes to the server its address hashes highest with, by Traefik's formula;
+    with leasttime a server that took 200 ms to answer gets nothing more while the other
+    answers at once."""
     arrived, release = threading.Event(), threading.Event()
 
     class Hold(Responder):
@@ -706,8 +713,14 @@ def file_server_weights_p2c_and_hrw():
             release.wait(20)
             return b"HTTP/1.1 200 OK\r\nX-Backend: hold\r\nContent-Length: 2\r\n\r\nok"
 
-    hold = Hold()
-    p = Proxy(file_yaml=SERVERS_CFG % {"f1": S["f1"].port, "f2": S["f2"].port, "hold": hold.port})
+    class Slow(Responder):
+        def answer(self, request):
+            time.sleep(0.2)
+            return b"HTTP/1.1 200 OK\r\nX-Backend: slow\r\nContent-Length: 2\r\n\r\nok"
+
+    hold, slow = Hold(), Slow()
+    p = Proxy(file_yaml=SERVERS_CFG % {"f1": S["f1"].port, "f2": S["f2"].port, "hold": hold.port,
+                                       "slow": slow.port})
     try:
         wait_for(lambda: get(p.web, "/", host="ready.test")[0] == 200, what="file routes")
         seen = keepalive_backends(p.web, "w.test", "/", 8)  # one connection: one worker's round
@@ -719,6 +732,8 @@ def file_server_weights_p2c_and_hrw():
         want = max(urls, key=lambda k: hrw_score("127.0.0.1", urls[k]))
         chosen = [header(get(p.web, "/", host="h.test")[1], "X-Backend") for _ in range(8)]
         assert chosen == [want] * 8, (want, chosen)
+        seen = keepalive_backends(p.web, "lt.test", "/", 12)  # one worker's times
+        assert seen.count("slow") == 1 and "slow" not in seen[seen.index("slow") + 1:], seen
 
         held = []
         for _ in range(40):  # both idle: either may be drawn; go on until hold has one
@@ -741,6 +756,7 @@ def file_server_weights_p2c_and_hrw():
         release.set()
         p.stop()
         hold.stop()
+        slow.stop()
 
 
 @t.test
@@ -969,9 +985,9 @@ http:
     h2c:
       rule: Host(`h2c.test`)
       service: h2c
-    leasttime:
-      rule: Host(`leasttime.test`)
-      service: leasttime
+    fastest:
+      rule: Host(`fastest.test`)
+      service: fastest
     authtls:
       rule: Host(`authtls.test`)
       service: s
@@ -1009,8 +1025,8 @@ http:
       loadBalancer: {servers: [{url: "http://127.0.0.1:%(be)d"}]}
     h2c:
       loadBalancer: {servers: [{url: "h2c://127.0.0.1:%(be)d"}]}
-    leasttime:
-      loadBalancer: {strategy: leasttime, servers: [{url: "http://127.0.0.1:%(be)d"}]}
+    fastest:
+      loadBalancer: {strategy: fastest, servers: [{url: "http://127.0.0.1:%(be)d"}]}
     noport:
       loadBalancer: {servers: [{url: "http://user@127.0.0.2"}]}
     grpc:
@@ -1026,7 +1042,7 @@ def file_options_hearth_cannot_honour_are_told():
     """What hearth does not do is refused with the reason or logged, never silently
     dropped: forwardAuth's tls (every request had failed 500 against the system store),
     h2c:// servers (every request had been a 502 without a log line), another load
-    balancing strategy than wrr or p2c, rateLimit's redis (logged: the limit holds per process),
+    balancing strategy than Traefik's four, rateLimit's redis (logged: the limit holds per process),
     TLS options on a rule without a Host domain (Traefik's warning).
     forwardAuth's headerField names the access log's ClientUsername; ServiceAddr is the
     server URL's host as written."""
@@ -1059,12 +1075,12 @@ def file_options_hearth_cannot_honour_are_told():
             in m, [x for x in m.splitlines() if "responses_bytes" in x]
         errors = json.dumps(p.api_json("/api/errors"))
         for want in ("forwardAuth: tls (ca, cert, key, insecureSkipVerify) is not supported",
-                     "h2c:// is not supported", "load balancing strategy not supported",
+                     "h2c:// is not supported", "unsupported load-balancer strategy",
                      "healthCheck mode not supported (http only",
                      # Traefik's warning: options chosen by SNI cannot come from this rule
                      "no domain found in rule PathPrefix(`/nd`): the TLS options modern@file"):
             assert want in errors, (want, errors)
-        for host in ("h2c.test", "leasttime.test", "authtls.test"):
+        for host in ("h2c.test", "fastest.test", "authtls.test"):
             assert get(p.web, "/", host=host)[0] in (404, 500, 503), host
         assert get(p.web, "/", host="limited.test")[0] == 200
         assert get(p.web, "/", host="plaintls.test")[0] == 200  # a tls block asking nothing

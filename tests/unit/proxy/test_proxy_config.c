@@ -692,6 +692,7 @@ static void test_file_provider(void **state)
           "'mirror-none':{'mirroring':{'mirrors':[{'name':'api'}]}},"
           "'badurl':{'loadBalancer':{'servers':[{'url':'ftp://x'}]}},"
           "'badweight':{'loadBalancer':{'servers':[{'url':'http://x','weight':'2'}]}},"
+          "'rr':{'loadBalancer':{'strategy':'RoundRobin','servers':[{'url':'http://x'}]}},"
           "'lt':{'loadBalancer':{'strategy':'leasttime','servers':[{'url':'http://x'}]}}},"
           "'middlewares':{'auth':{'basicAuth':{'users':['u:h']}}}},"
           "'tls':{'certificates':[{'certFile':'/etc/c.pem','keyFile':'/etc/k.pem'},"
@@ -760,7 +761,9 @@ static void test_file_provider(void **state)
     assert_non_null(find_error(c, "service", "mirror-none", "mirroring needs a service"));
     assert_int_equal(proxy_config_service(c, "badurl@file")->status, PROXY_STATUS_DISABLED);
     assert_non_null(find_error(c, "service", "badweight", "weight must be an integer"));
-    assert_non_null(find_error(c, "service", "lt", "strategy not supported (wrr, p2c and hrw"));
+    /* v2's name is the CRD's alone: Traefik's file provider refuses it */
+    assert_non_null(find_error(c, "service", "rr", "unsupported load-balancer strategy"));
+    assert_int_equal(proxy_config_service(c, "lt@file")->strategy, PROXY_STRATEGY_LEASTTIME);
     assert_int_equal(c->ncerts, 1);
     assert_string_equal(c->certs[0].cert_file, "/etc/c.pem");
     assert_string_equal(c->certs[0].key_file, "/etc/k.pem");
@@ -1053,7 +1056,7 @@ static void test_ingressroute_tls_class_and_broken(void **state)
         "{'match':'Host(`b4.test`)','middlewares':[{'name':'m','namespace':'x'}],"
         "'services':[{'name':'whoami','port':80}]},"
         "{'match':'Host(`b5.test`)','services':[{'name':'whoami','port':80,'strategy':"
-        "'leasttime'}]},"
+        "'random'}]},"
         "{'match':'Host(`p2c.test`)','services':[{'name':'whoami','port':80,'strategy':"
         "'p2c'}]},"
         "{'match':'Host(`b6.test`) &&','services':[{'name':'whoami','port':80}]},"
@@ -1097,7 +1100,7 @@ static void test_ingressroute_tls_class_and_broken(void **state)
         {"Host(`b2.test`)", "port not defined"},
         {"Host(`b3.test`)", "service default/nope not found"},
         {"Host(`b4.test`)", "middleware x/m is not in the IngressRoute namespace default"},
-        {"Host(`b5.test`)", "strategy leasttime is not supported (wrr, p2c, hrw)"},
+        {"Host(`b5.test`)", "unsupported load-balancer strategy random"},
         {"Host(`b6.test`) &&", ""},
         {"Host(`b7.test`)", "has no port 99"},
         {"Host(`b8.test`)", "does not exist"},

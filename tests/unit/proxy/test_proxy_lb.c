@@ -1,4 +1,5 @@
-/* Load balancing (src/proxy/proxy_lb.c): p2c with health and load, hrw by client IP, Traefik's EDF
+/* Load balancing (src/proxy/proxy_lb.c): p2c with health and load, hrw by client IP,
+ * leasttime by time to first byte, Traefik's EDF
  * WRR sequence on Go's heap order, and the sticky cookie's name, value and line. */
 #include "core/hc_alloc.h"
 #include "proxy/proxy_lb.h"
@@ -73,6 +74,50 @@ static void test_hrw(void **state)
     memcpy(hrw_weights, (double[]){1, 5, 1}, sizeof(hrw_weights));
     assert_int_equal(proxy_lb_hrw_next("127.0.0.1", 3, NULL, hrw_key, NULL), 1);
     assert_true(proxy_lb_hrw_next("127.0.0.1", 3, none, hrw_key, NULL) == PROXY_LB_NONE);
+}
+
+static char lt_seq(proxy_lb_lt_t *lt, proxy_lb_ok_fn ok)
+{
+    return (char)('a' + proxy_lb_lt_next(lt, ok, load_of, NULL));
+}
+
+/* Traefik's leasttime: average time to first byte x (1 + in flight) / weight, lowest
+ * wins; ties (no samples yet: every score 0) by deadlines staggered as they were added
+ * (1, 2, 3), the first of equal ones (sequences as Go's code gives them). */
+static void test_leasttime(void **state)
+{
+    memset(loads, 0, sizeof(loads));
+    static const struct {
+        long long w[3];
+        const char *want;
+    } cases[] = {{{1, 1, 1}, "aababcabc"}, {{2, 1, 0}, "aaabaabaa"}, {{1, 0, 1}, "aacaca"}};
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        proxy_lb_lt_t lt;
+        proxy_lb_lt_init(&lt, cases[c].w, 3, NULL);
+        char seq[16] = "";
+        for (size_t k = 0; k < strlen(cases[c].want); k++)
+            seq[k] = lt_seq(&lt, NULL);
+        assert_string_equal(seq, cases[c].want);
+        proxy_lb_lt_free(&lt);
+    }
+    long long ws[] = {1, 1, 2};
+    proxy_lb_lt_t lt;
+    proxy_lb_lt_init(&lt, ws, 3, NULL);
+    proxy_lb_lt_sample(&lt, 0, 10999999); /* 10 ms (whole ms, as Go's Milliseconds) */
+    proxy_lb_lt_sample(&lt, 1, 4000000);
+    proxy_lb_lt_sample(&lt, 1, 6000000);  /* b: 5 ms */
+    proxy_lb_lt_sample(&lt, 2, 12000000); /* c: 12 ms over weight 2: 6 */
+    assert_int_equal(lt_seq(&lt, NULL), 'b');
+    loads[1] = 2; /* b: 5 x 3 = 15 */
+    assert_int_equal(lt_seq(&lt, NULL), 'c');
+    loads[2] = 1; /* c: 12 x 2 / 2 = 12 */
+    assert_int_equal(lt_seq(&lt, NULL), 'a');
+    assert_int_equal(lt_seq(&lt, not_one), 'a');
+    for (int k = 0; k < PROXY_LB_TTFB_SAMPLES; k++) /* the last 100 samples count */
+        proxy_lb_lt_sample(&lt, 0, 30000000);
+    assert_int_equal(lt_seq(&lt, NULL), 'c');
+    assert_true(proxy_lb_lt_next(&lt, none, load_of, NULL) == PROXY_LB_NONE);
+    proxy_lb_lt_free(&lt);
 }
 
 /* Weights -> the first picks, as Traefik's wrr.Balancer serves them (container/heap
@@ -214,6 +259,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_p2c),
         cmocka_unit_test(test_hrw),
+        cmocka_unit_test(test_leasttime),
         cmocka_unit_test(test_wrr_sequences),
         cmocka_unit_test(test_wrr_order),
         cmocka_unit_test(test_wrr_skips_unhealthy),
