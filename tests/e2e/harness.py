@@ -93,6 +93,28 @@ def free_port(kind=socket.SOCK_STREAM):
     raise AssertionError("no loopback port that was not handed out already")
 
 
+_HELD = {}
+
+
+def dead_port():
+    """A loopback TCP port nothing listens on, held bound (without listening) until
+    release_port: a connection to it is refused, and no other process (a parallel test
+    job's free port) can start listening there meanwhile."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    _HANDED_OUT.add(port)
+    _HELD[port] = s
+    return port
+
+
+def release_port(port):
+    """Lets a dead_port be listened on (by the test's own late server)."""
+    s = _HELD.pop(port, None)
+    if s:
+        s.close()
+
+
 def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
     """Waits until a TCP connect to host:port succeeds; fails early if proc exits."""
     deadline = time.monotonic() + timeout

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import Proc, Tap, binary, free_port, raw_request, read_until_close, status_of, wait_port
+from harness import Proc, Tap, binary, dead_port, free_port, raw_request, read_until_close, status_of, wait_port
 
 t = Tap()
 HEARTH = binary("hearth")
@@ -287,7 +287,7 @@ def up_serves_localhost_https_from_a_local_ca_it_reuses():
 
 @t.test
 def check_reports_healthy_and_failing_endpoints():
-    port, dead = free_port(), free_port()
+    port, dead = free_port(), dead_port()
     with Proc([binary("hc_testd"), "--listen", "127.0.0.1:%d" % port]) as srv:
         wait_port(port, proc=srv)
         ok_url = "http://127.0.0.1:%d/fixed" % port

@@ -12,7 +12,7 @@ import tempfile
 import time
 import types
 
-from harness import ROOT, Tap, free_port, raw_request, status_of
+from harness import ROOT, Tap, dead_port, raw_request, status_of
 from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, headers_all, ingress_yaml, request,
                        routed_to, seed, service_yaml, wait_for)
 
@@ -420,7 +420,7 @@ def dashboard_in_chromium():
     assert os.path.isdir(node_modules), "run npm ci (make test does)"
     assert shutil.which("chromium"), "chromium is not installed (scripts/deps.sh test)"
     # a service whose only server is down: its router is enabled, but flagged
-    dead = free_port()
+    dead = dead_port()
     p.write("svc-dead.yaml", service_yaml(NS, "svc-dead", 80, [types.SimpleNamespace(port=dead)]))
     p.write("ing-dead.yaml", ingress_yaml(NS, "dead", "dead.test", [("/", "Prefix", "svc-dead", 80)]))
     wait_for(lambda: get(p.web, "/", host="dead.test")[0] == 502, what="the dead service routed")

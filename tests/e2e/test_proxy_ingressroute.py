@@ -11,7 +11,7 @@ import time
 
 import types
 
-from harness import Tap, connect, free_port
+from harness import Tap, connect, dead_port
 from proxy_env import (Backend, Proxy, Recorder, assert_stopped_cleanly, echo, get, header, ingress_yaml,
                        make_cert, middleware_yaml, request, secret_yaml, service_yaml, wait_for)
 from test_proxy_tls import curl
@@ -260,7 +260,7 @@ def setup():
     m = {
         "svc-a.yaml": service_yaml(NS, "svc-a", 80, [S["a"]]),
         "svc-b.yaml": service_yaml(NS, "svc-b", 80, [S["b"]]),
-        "svc-dead.yaml": service_yaml(NS, "svc-dead", 80, [types.SimpleNamespace(port=free_port())]),
+        "svc-dead.yaml": service_yaml(NS, "svc-dead", 80, [types.SimpleNamespace(port=dead_port())]),
         "retry.yaml": RETRY,
         "mw.yaml": middleware_yaml(NS, "strip-api", "stripPrefix:\n  prefixes: [/api]\n") + "---\n" +
         middleware_yaml(NS, "tag", "headers:\n  customResponseHeaders:\n    X-Route: ingressroute\n"),

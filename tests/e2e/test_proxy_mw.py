@@ -17,7 +17,7 @@ import time
 import types
 import zlib
 
-from harness import Tap, free_port, raw_request
+from harness import Tap, dead_port, raw_request, release_port
 from proxy_env import (Backend, Proxy, assert_stopped_cleanly, echo, get, header, headers_all, ingress_yaml,
                        middleware_yaml, request, routed_to, seed, service_yaml, wait_for)
 
@@ -161,7 +161,7 @@ MIDDLEWARES = {
     "retry": """\
         retry:
           attempts: 8
-          initialInterval: 100ms
+          initialInterval: 300ms  # seven backoffs of about 2.9 s in all: room for a slow start
         """,
     "retry-fast": """\
         retry:
@@ -320,7 +320,7 @@ def setup():
     specs["fa-down"] = """\
         forwardAuth:
           address: http://127.0.0.1:%d/auth
-        """ % free_port()
+        """ % dead_port()
     specs["fa-keep"] = """\
         forwardAuth:
           address: http://127.0.0.1:%d/auth
@@ -338,9 +338,9 @@ def setup():
         m["ing-%s.yaml" % host] = ingress_yaml(NS, host, host + ".test", [("/", "Prefix", "be", 80)],
                                                annotations={"traefik.ingress.kubernetes.io/router.middlewares": names})
     # a service whose only endpoint refuses connections: the proxy's own 502 page
-    m["svc-dead.yaml"] = service_yaml(NS, "dead", 80, [types.SimpleNamespace(port=free_port())])
+    m["svc-dead.yaml"] = service_yaml(NS, "dead", 80, [types.SimpleNamespace(port=dead_port())])
     # a service whose lone server comes up only after the request began
-    S["late_port"] = free_port()
+    S["late_port"] = dead_port()
     m["svc-late.yaml"] = service_yaml(NS, "late", 80, [types.SimpleNamespace(port=S["late_port"])])
     m["ing-retry.yaml"] = ingress_yaml(NS, "retry", "retry.test", [("/", "Prefix", "late", 80)],
                                        annotations={"traefik.ingress.kubernetes.io/router.middlewares":
@@ -611,12 +611,14 @@ def compress_streams_as_it_goes():
         hs, marks, total = stream_timeline("gz", path, encoding)
         assert header(hs, "Content-Encoding") == encoding, (path, hs)
         size = int(path.split("size=")[1].split("&")[0])
+        # 0.9 s of pieces; a late head shortens what the client sees of it, so the bounds
+        # leave 0.3 s for a busy machine's hiccups
         if encoding == "br":  # several pieces, the first long before the end
-            assert len(marks) >= 3 and marks[0][0] < total - 0.6 and total > 0.8, (path, marks, total)
+            assert len(marks) >= 3 and marks[0][0] < total - 0.45 and total > 0.6, (path, marks, total)
             continue
         first = next((t for t, n in marks if n >= size), None)
-        assert marks[-1][1] == 4 * size and total > 0.8, (path, marks, total)
-        assert first is not None and first < total - 0.6, ("the first piece waited", path, marks, total)
+        assert marks[-1][1] == 4 * size and total > 0.6, (path, marks, total)
+        assert first is not None and first < total - 0.45, ("the first piece waited", path, marks, total)
 
 
 @t.test
@@ -1018,6 +1020,7 @@ def retry_tries_again_after_a_backoff():
 
     def start_later():
         time.sleep(0.4)
+        release_port(S["late_port"])
         S["late"] = Backend("late", port=S["late_port"])
 
     th = threading.Thread(target=start_later)

@@ -175,7 +175,7 @@ def sighup_keeps_a_broken_manifests_last_good_objects():
 
 @t.test
 def periodic_rescan_waits_for_files_being_written():
-    """A tool rewriting a manifest in place, in two writes 150 ms apart: the periodic
+    """A tool rewriting a manifest in place, in two writes 50 ms apart: the periodic
     rescan (every 5 s) read the half-written file and dropped its router for a moment;
     it now leaves files being written to the debounced read."""
     p = S["proxy"]
@@ -189,7 +189,7 @@ def periodic_rescan_waits_for_files_being_written():
         with open(path, "w") as f:
             f.write(text[:cut])
             f.flush()
-            time.sleep(0.15)
+            time.sleep(0.05)  # well inside the 200 ms debounce, even for a late sleeper
             f.write(text[cut:])
         time.sleep(0.02)
     time.sleep(0.5)
@@ -215,7 +215,7 @@ def a_replaced_manifests_directory_is_watched_again():
     wait_for(lambda: routed_to(p.web, "rewatch.test", "/", "ops-be"), what="the edit", timeout=10)
     took = time.monotonic() - t0
     p.remove("rewatch.yaml")
-    assert took < 1.5, "the edit applied after %.1f s: by a rescan, not a file event" % took
+    assert took < 2.0, "the edit applied after %.1f s: by a rescan, not a file event" % took
 
 
 @t.test

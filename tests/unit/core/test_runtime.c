@@ -102,7 +102,7 @@ static void test_workers_start_call_stop(void **state)
     assert_int_equal(hc_workers_count(w), 3);
     assert_int_equal(atomic_load(&inits), 3); /* init has run on all when start returns */
     hc_workers_each(w, worker_call, NULL);
-    for (int i = 0; i < 200 && atomic_load(&calls) < 3; i++)
+    for (int i = 0; i < 2000 && atomic_load(&calls) < 3; i++)
         usleep(5000);
     assert_int_equal(atomic_load(&calls), 3);
     hc_workers_stop(w);
@@ -138,7 +138,7 @@ static void test_workers_run_calls_in_order(void **state)
     for (intptr_t i = 1; i <= 8; i++)
         hc_workers_each(w, order_call, (void *)i);
     uv_sem_post(&busy);
-    for (int i = 0; i < 200 && atomic_load(&last_seen) != 8 && atomic_load(&seen_order); i++)
+    for (int i = 0; i < 2000 && atomic_load(&last_seen) != 8 && atomic_load(&seen_order); i++)
         usleep(5000);
     assert_true(atomic_load(&seen_order));
     assert_int_equal(atomic_load(&last_seen), 8);
