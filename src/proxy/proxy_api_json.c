@@ -4,6 +4,7 @@
 #include "proxy/proxy_api.h"
 
 #include "core/hc_alloc.h"
+#include "proxy/mw.h" /* durations */
 #include "proxy/proxy_lb.h"
 
 #include <ctype.h>
@@ -150,6 +151,13 @@ static json_t *loadbalancer_json(const proxy_api_t *api, const proxy_service_t *
         if (json_is_object(hc) && !json_object_get(hc, "followRedirects"))
             json_object_set_new(hc, "followRedirects", json_true());
         json_object_set_new(lb, "healthCheck", hc);
+    }
+    if (s->passive_max) { /* Traefik's Duration marshals as Go writes it */
+        char window[32];
+        proxy_mw_go_duration_format(s->passive_window_ms * 1000000, window);
+        json_object_set_new(lb, "passiveHealthCheck",
+                            json_pack("{s:s, s:i}", "failureWindow", window, "maxFailedAttempts",
+                                      (json_int_t)s->passive_max));
     }
     if (s->servers_transport)
         json_object_set_new(lb, "serversTransport", json_string(s->servers_transport));

@@ -24,6 +24,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum proxy_provider {
     PROXY_PROVIDER_KUBERNETES,    /* Ingress and what it implies: "@kubernetes" */
@@ -99,6 +100,8 @@ struct proxy_service {
     const struct proxy_transport *transport; /* resolved; NULL: the default transport */
     proxy_sticky_t sticky;
     json_t *health_check;       /* file provider loadBalancer.healthCheck (owned copy) or NULL */
+    unsigned passive_max;       /* passiveHealthCheck.maxFailedAttempts (default 1); 0: none */
+    uint64_t passive_window_ms; /* passiveHealthCheck.failureWindow (default 10 s) */
     proxy_weighted_t *weighted; /* WEIGHTED: the children in order; FAILOVER: the service,
                                    then the fallback (weights unused); MIRRORING: the
                                    service, then the mirrors */

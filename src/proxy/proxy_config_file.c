@@ -5,6 +5,7 @@
 #include "proxy/proxy_config_int.h"
 
 #include "core/hc_alloc.h"
+#include "proxy/mw.h" /* durations */
 
 #include <stdio.h>
 #include <string.h>
@@ -101,7 +102,7 @@ static int url_ok(const char *u)
 }
 
 /* loadBalancer: servers[] (url, weight, preservePath), strategy, passHostHeader,
- * serversTransport, healthCheck, sticky. */
+ * serversTransport, healthCheck, passiveHealthCheck, sticky. */
 static const char *load_balancer(proxy_service_t *s, const json_t *lb)
 {
     size_t i;
@@ -136,6 +137,20 @@ static const char *load_balancer(proxy_service_t *s, const json_t *lb)
         s->servers_transport = pc_qualify(st, "file");
     if (json_is_object(json_object_get(lb, "healthCheck")))
         s->health_check = json_deep_copy(json_object_get(lb, "healthCheck"));
+    const json_t *passive = json_object_get(lb, "passiveHealthCheck");
+    if (json_is_object(passive)) { /* Traefik's SetDefaults: 10 s, 1 */
+        char err[160];
+        uint64_t ns = 10000000000ULL;
+        const json_t *max = proxy_mw_json_get(passive, "maxFailedAttempts");
+        if (proxy_mw_json_duration(passive, "failureWindow", "passiveHealthCheck", &ns, err,
+                                   sizeof(err)) < 0)
+            return "passiveHealthCheck.failureWindow must be a duration";
+        if (max && !json_is_integer(max))
+            return "passiveHealthCheck.maxFailedAttempts must be an integer";
+        long long m = max ? json_integer_value(max) : 1;
+        s->passive_max = m < 1 ? 1 : m > 1000 ? 1000 : (unsigned)m;
+        s->passive_window_ms = ns / 1000000;
+    }
     if (pc_sticky_parse(json_object_get(lb, "sticky"), &s->sticky) < 0)
         return "sticky must hold a cookie mapping";
     return NULL;

@@ -90,8 +90,7 @@ static const field_t load_balancer[] = {
     {"servers", server, SH_LIST, NULL},
     {"strategy", NULL, 0, NULL},
     {"healthCheck", health_check, 0, NULL},
-    {"passiveHealthCheck", passive_health, SH_IGNORE,
-     "a server is taken out after a failed connection, not after failed requests"},
+    {"passiveHealthCheck", passive_health, 0, NULL},
     {"passHostHeader", NULL, 0, NULL},
     {"responseForwarding", forwarding, 0, NULL}, /* hearth writes each piece at once */
     {"serversTransport", NULL, 0, NULL},

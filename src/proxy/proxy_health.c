@@ -114,6 +114,7 @@ void proxy_health_unref(proxy_health_t *h, proxy_health_entry_t *e)
         *pp = e->next;
         h->n--;
         hc_free(e->key);
+        hc_free(e->fail_ms);
         hc_free(e);
     }
     pthread_mutex_unlock(&h->lock);
@@ -127,6 +128,42 @@ int proxy_health_up(proxy_health_t *h, const char *key, uint64_t now_ms)
     int up = !e || (!atomic_load(&e->active_down) && atomic_load(&e->down_until) <= now_ms);
     pthread_mutex_unlock(&h->lock);
     return up;
+}
+
+int proxy_health_passive(proxy_health_t *h, proxy_health_entry_t *e, int ok, uint64_t window_ms,
+                         unsigned max, int has_active, uint64_t now_ms)
+{
+    if (ok && !atomic_load(&e->fails))
+        return 0;
+    if (!max)
+        max = 1;
+    int out = 0;
+    pthread_mutex_lock(&h->lock);
+    if (ok) {
+        e->nfail = 0;
+    } else {
+        unsigned k = 0; /* the failures within the window; the latest max suffice */
+        for (unsigned i = 0; i < e->nfail; i++)
+            if (e->fail_ms[i] + window_ms >= now_ms && e->nfail - i < max)
+                e->fail_ms[k++] = e->fail_ms[i];
+        if (e->fail_cap < max) {
+            e->fail_ms = hc_realloc(e->fail_ms, max * sizeof(*e->fail_ms));
+            e->fail_cap = max;
+        }
+        e->fail_ms[k++] = now_ms;
+        e->nfail = k;
+        out = k >= max;
+    }
+    atomic_store(&e->fails, e->nfail);
+    pthread_mutex_unlock(&h->lock);
+    if (!out)
+        return 0;
+    if (has_active) /* the next probe that finds it up brings it back */
+        return !atomic_exchange(&e->active_down, 1);
+    if (atomic_load(&e->down_until) > now_ms)
+        return 0; /* out already: its window is not stretched */
+    atomic_store(&e->down_until, now_ms + window_ms);
+    return 1;
 }
 
 /* ---- the spec ---- */

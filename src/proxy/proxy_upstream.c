@@ -159,6 +159,19 @@ static void use_server(proxy_fwd_t *f, up_server_t *s)
     f->server = s;
 }
 
+/* passiveHealthCheck: the try ended, ok when the server answered below 500. */
+static void passive_note(proxy_fwd_t *f, int ok)
+{
+    up_lb_t *lb = f->lb;
+    if (!lb->passive_max || !f->server ||
+        !proxy_health_passive(f->sh->health, f->server->active, ok, lb->passive_window_ms,
+                              lb->passive_max, lb->has_check, proxy_health_now_ms()))
+        return;
+    hc_log(HC_LOG_WARN, "server taken out by the passive health check", HC_LS("service", lb->name),
+           HC_LS("server", f->server->url), HC_LI("failures", lb->passive_max),
+           HC_LI("window_ms", lb->passive_window_ms), NULL);
+}
+
 /* ---- finishing ---- */
 
 static void fwd_destroy(proxy_fwd_t *f)
@@ -670,6 +683,7 @@ static int on_headers(hc_http_client_req_t *creq, const hc_http_response_t *res,
     if (f->lb->strategy == PROXY_STRATEGY_LEASTTIME) /* its time to first byte */
         proxy_lb_lt_sample(&f->lb->lt, (size_t)(f->server - f->lb->servers),
                            uv_hrtime() - f->t_origin);
+    passive_note(f, res->status < 500);
     if (!f->req)
         return -ECANCELED;
     f->res.origin_status = res->status;
@@ -834,6 +848,7 @@ static void upstream_failed(proxy_fwd_t *f, hc_http_client_req_t *creq, int stat
         hc_http_res_abort(f->req);
         return;
     }
+    passive_note(f, 0); /* the proxy answers 5xx for this try */
     int conn_fail = connect_failed(creq);
     /* Traefik's isTLSConfigError: a certificate refused or a server speaking no TLS is
      * the transport's configuration, not the server failing: it stays in rotation, and

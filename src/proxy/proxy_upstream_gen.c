@@ -102,8 +102,13 @@ int up_server_ok(const up_server_t *s, int ignore_passive)
 {
     if (atomic_load(&s->active->active_down))
         return 0;
-    uint64_t until = atomic_load(&s->passive->down_until); /* 0: never taken out */
-    return ignore_passive || !until || until <= proxy_health_now_ms();
+    /* 0: never taken out; out: by passiveHealthCheck, which the fallback does not pass */
+    uint64_t out = atomic_load(&s->active->down_until);
+    uint64_t until = ignore_passive ? 0 : atomic_load(&s->passive->down_until);
+    if (!out && !until)
+        return 1;
+    uint64_t now = proxy_health_now_ms();
+    return out <= now && until <= now;
 }
 
 /* "http://h:p/x" -> "h:p" (ServiceAddr): the URL's host as written, without a port
@@ -156,6 +161,8 @@ static void lb_servers(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_ser
         v->passive = proxy_health_ref(sh->health, passive);
     }
     lb->has_check = s->health_check != NULL;
+    lb->passive_max = s->passive_max;
+    lb->passive_window_ms = s->passive_window_ms;
 }
 
 /* Same servers or children, and weights, as in the previous generation: keep the

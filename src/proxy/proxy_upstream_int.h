@@ -50,6 +50,8 @@ typedef struct up_lb {
     size_t nchildren;
     int pass_host;
     int has_check; /* active checks apply */
+    unsigned passive_max; /* passiveHealthCheck (proxy_service_t); 0: none */
+    uint64_t passive_window_ms;
     /* its servers transport (copied: a forward may outlive the configuration) */
     hc_tls_ctx_t *tls; /* a reference; NULL = the client's own context */
     char *server_name; /* NULL = the server URL's host */
@@ -103,8 +105,8 @@ up_gen_t *up_gen_build(proxy_upstream_shared_t *sh, const proxy_config_t *cfg,
                        const up_gen_t *prev);
 void up_gen_unref(proxy_upstream_shared_t *sh, up_gen_t *g);
 up_lb_t *up_gen_find(up_gen_t *g, const char *name);
-/** 1 when s may take traffic now: its active check passes and (unless ignore_passive)
- *  no recent connect failure took it out. */
+/** 1 when s may take traffic now: its active check passes, no passiveHealthCheck took
+ *  it out, and (unless ignore_passive) no recent connect failure did. */
 int up_server_ok(const up_server_t *s, int ignore_passive);
 
 /* Choosing a server for one forward. */

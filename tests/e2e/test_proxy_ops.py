@@ -664,6 +664,7 @@ http:
     p: {rule: Host(`p.test`), service: p}
     h: {rule: Host(`h.test`), service: h}
     lt: {rule: Host(`lt.test`), service: lt}
+    pv: {rule: Host(`pv.test`), service: pv}
   services:
     ready:
       loadBalancer: {servers: [{url: "http://127.0.0.1:%(f1)d"}]}
@@ -685,6 +686,10 @@ http:
       loadBalancer:
         strategy: leasttime
         servers: [{url: "http://127.0.0.1:%(f1)d"}, {url: "http://127.0.0.1:%(slow)d"}]
+    pv:
+      loadBalancer:
+        passiveHealthCheck: {failureWindow: 3s, maxFailedAttempts: 2}
+        servers: [{url: "http://127.0.0.1:%(f1)d"}, {url: "http://127.0.0.1:%(bad)d"}]
 """
 
 
@@ -704,7 +709,7 @@ def file_server_weights_and_strategies():
     holds a request, the others all go to the idle one; with hrw every request of a
     client goes to the server its address hashes highest with, by Traefik's formula;
     with leasttime a server that took 200 ms to answer gets nothing more while the other
-    answers at once."""
+    answers at once; passiveHealthCheck takes a server answering 500 out for its window."""
     arrived, release = threading.Event(), threading.Event()
 
     class Hold(Responder):
@@ -718,9 +723,13 @@ def file_server_weights_and_strategies():
             time.sleep(0.2)
             return b"HTTP/1.1 200 OK\r\nX-Backend: slow\r\nContent-Length: 2\r\n\r\nok"
 
-    hold, slow = Hold(), Slow()
+    class Bad(Responder):
+        def answer(self, request):
+            return b"HTTP/1.1 500 Internal Server Error\r\nX-Backend: bad\r\nContent-Length: 2\r\n\r\nno"
+
+    hold, slow, bad = Hold(), Slow(), Bad()
     p = Proxy(file_yaml=SERVERS_CFG % {"f1": S["f1"].port, "f2": S["f2"].port, "hold": hold.port,
-                                       "slow": slow.port})
+                                       "slow": slow.port, "bad": bad.port})
     try:
         wait_for(lambda: get(p.web, "/", host="ready.test")[0] == 200, what="file routes")
         seen = keepalive_backends(p.web, "w.test", "/", 8)  # one connection: one worker's round
@@ -734,6 +743,17 @@ def file_server_weights_and_strategies():
         assert chosen == [want] * 8, (want, chosen)
         seen = keepalive_backends(p.web, "lt.test", "/", 12)  # one worker's times
         assert seen.count("slow") == 1 and "slow" not in seen[seen.index("slow") + 1:], seen
+        # passiveHealthCheck: two 500s within 3 s take the server out for 3 s, counted over
+        # both workers, each taking turns of its own: both 500s by the sixth request (its
+        # answers still reach the client: nothing is retried)
+        t0 = time.monotonic()
+        seen = [header(get(p.web, "/", host="pv.test")[1], "X-Backend") for _ in range(10)]
+        assert seen.count("bad") == 2 and seen[-4:] == ["f1"] * 4, seen
+        metric = 'traefik_service_server_up{service="pv@file",url="http://127.0.0.1:%d"} 0' % bad.port
+        assert time.monotonic() - t0 < 2.5 and metric in get(p.api, "/metrics")[2].decode()
+        wait_for(lambda: "bad" in [header(get(p.web, "/", host="pv.test")[1], "X-Backend") for _ in range(2)],
+                 timeout=8, what="the server back after its window")
+        assert "taken out by the passive health check" in p.output()
 
         held = []
         for _ in range(40):  # both idle: either may be drawn; go on until hold has one
@@ -757,6 +777,7 @@ def file_server_weights_and_strategies():
         p.stop()
         hold.stop()
         slow.stop()
+        bad.stop()
 
 
 @t.test
@@ -928,11 +949,12 @@ http:
     phh:
       rule: Host(`phh.test`)
       service: s
+      observability: {Tracing: false}
   services:
     s:
       loadBalancer:
         servers: [{url: "http://127.0.0.1:%d"}]
-        passiveHealthCheck: {maxFailedAttempts: 3}
+        PassiveHealthCheck: {MaxFailedAttempts: 3}
         PassHostHeader: false
 tls:
   options:
@@ -963,9 +985,11 @@ def file_fields_decoded_as_traefik_decodes_them():
         # passHostHeader: false, spelled otherwise, is applied: the server's address as Host
         status, _, body = get(p.web, "/headers", host="phh.test")
         assert status == 200 and json.loads(body)["headers"]["Host"] == "127.0.0.1:%d" % be.port, body
-        wait_for(lambda: "passiveHealthCheck" in p.output(), what="the ignored field logged")
+        lb = p.api_json("/api/http/services/s@file")["loadBalancer"]
+        assert lb["passiveHealthCheck"] == {"failureWindow": "10s", "maxFailedAttempts": 3}, lb
+        wait_for(lambda: "observability.tracing" in p.output(), what="the ignored field logged")
         line = [l for l in p.output().splitlines() if "configuration field ignored" in l][0]
-        assert json.loads(line)["field"] == "loadBalancer.passiveHealthCheck", line
+        assert json.loads(line)["field"] == "observability.tracing", line
     finally:
         assert_stopped_cleanly(p)
         be.stop()

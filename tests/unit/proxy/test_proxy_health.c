@@ -1,6 +1,6 @@
 /* Health pieces (src/proxy/proxy_health.c): Go durations as healthCheck reads them (the
- * middlewares' parser, mw.h), the healthCheck spec, probe URLs and the shared table's
- * reference counting and state. */
+ * middlewares' parser, mw.h), the healthCheck spec, probe URLs, the shared table's
+ * reference counting and state, and passiveHealthCheck's counting. */
 #include "core/hc_alloc.h"
 #include "proxy/mw.h"
 #include "proxy/proxy_health.h"
@@ -186,13 +186,43 @@ static void test_table(void **state)
     proxy_health_free(h);
 }
 
+/* passiveHealthCheck: max failures within the window take the server out for the
+ * window (not stretched by more), a success forgets the failures, failures older than
+ * the window do not count; with an active check, out until a probe finds it up. */
+static void test_passive(void **state)
+{
+    proxy_health_t *h = proxy_health_new();
+    proxy_health_entry_t *e = proxy_health_ref(h, "svc@file http://a");
+    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 0, 100), 0);
+    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 0, 200), 0);
+    assert_int_equal(proxy_health_passive(h, e, 1, 1000, 3, 0, 250), 0); /* forgotten */
+    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 0, 300), 0);
+    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 0, 400), 0);
+    assert_int_equal(proxy_health_up(h, "svc@file http://a", 400), 1);
+    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 0, 500), 1); /* the third */
+    assert_int_equal(proxy_health_up(h, "svc@file http://a", 1499), 0);
+    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 0, 900), 0); /* out already */
+    assert_int_equal(proxy_health_up(h, "svc@file http://a", 1500), 1);
+    assert_int_equal(proxy_health_passive(h, e, 1, 1000, 3, 0, 1600), 0);
+    for (uint64_t t = 2000; t < 8000; t += 1100) /* each failure alone in its window */
+        assert_int_equal(proxy_health_passive(h, e, 0, 1000, 2, 0, t), 0);
+    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 2, 0, 8000), 1);
+    proxy_health_entry_t *c = proxy_health_ref(h, "chk@file http://a");
+    assert_int_equal(proxy_health_passive(h, c, 0, 1000, 1, 1, 100), 1);
+    assert_int_equal(atomic_load(&c->active_down), 1);
+    assert_int_equal(proxy_health_up(h, "chk@file http://a", 99999), 0); /* until a probe */
+    assert_int_equal(proxy_health_passive(h, c, 0, 1000, 1, 1, 200), 0);
+    proxy_health_unref(h, c);
+    proxy_health_unref(h, e);
+    proxy_health_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_spec_and_probe_url),
-        cmocka_unit_test(test_redirect_url),
-        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_durations),    cmocka_unit_test(test_spec_and_probe_url),
+        cmocka_unit_test(test_redirect_url), cmocka_unit_test(test_table),
+        cmocka_unit_test(test_passive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
