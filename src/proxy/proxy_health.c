@@ -131,7 +131,7 @@ int proxy_health_up(proxy_health_t *h, const char *key, uint64_t now_ms)
 }
 
 int proxy_health_passive(proxy_health_t *h, proxy_health_entry_t *e, int ok, uint64_t window_ms,
-                         unsigned max, int has_active, uint64_t now_ms)
+                         unsigned max, uint64_t now_ms)
 {
     if (ok && !atomic_load(&e->fails))
         return 0;
@@ -158,7 +158,7 @@ int proxy_health_passive(proxy_health_t *h, proxy_health_entry_t *e, int ok, uin
     pthread_mutex_unlock(&h->lock);
     if (!out)
         return 0;
-    if (has_active) /* the next probe that finds it up brings it back */
+    if (atomic_load(&e->probers)) /* the next probe that finds it up brings it back */
         return !atomic_exchange(&e->active_down, 1);
     if (atomic_load(&e->down_until) > now_ms)
         return 0; /* out already: its window is not stretched */
@@ -533,6 +533,9 @@ static void check_free(check_t *c)
     for (size_t i = 0; i < c->n; i++) {
         if (c->probes[i].req)
             hc_http_client_req_cancel(c->probes[i].req);
+        /* the last check of a server gone: up, as Traefik builds servers anew */
+        if (atomic_fetch_sub(&c->entries[i]->probers, 1) == 1)
+            atomic_store(&c->entries[i]->active_down, 0);
         proxy_health_unref(c->owner->h, c->entries[i]);
         hc_free(c->urls[i]);
     }
@@ -590,6 +593,7 @@ static void check_add(proxy_health_checker_t *ck, const proxy_service_t *s)
         c->urls[i] = hc_strdup(s->servers[i]);
         snprintf(key, sizeof(key), "%s %s", s->name, s->servers[i]);
         c->entries[i] = proxy_health_ref(ck->h, key);
+        atomic_fetch_add(&c->entries[i]->probers, 1);
         c->probes[i] = (probe_t){c, i, NULL};
     }
     c->seen = 1;

@@ -27,7 +27,11 @@ typedef struct proxy_health_entry {
     atomic_uint refs;          /* under the table lock */
     _Atomic uint64_t down_until; /* passive: monotonic ms until which it is out */
     atomic_int active_down;    /* active: the last probe failed */
-    atomic_uint inflight;      /* active, p2c: requests in flight to it, every worker's */
+    atomic_int probers;        /* active: the checks probing it (0: none, never down) */
+    /* active, p2c and leasttime: requests in flight to it, every worker's; kept a cache
+     * line away from the fields above, which every pick reads while workers write it */
+    char line_apart[64];
+    atomic_uint inflight;
     /* active, passiveHealthCheck: the times of its latest failures (under the table
      * lock; fails mirrors nfail for a look without it) */
     uint64_t *fail_ms;
@@ -49,10 +53,10 @@ int proxy_health_up(proxy_health_t *h, const char *key, uint64_t now_ms);
 /** Traefik's passiveHealthCheck, at the end of a try of the server of entry e (keyed by
  *  service and URL): a success (the server answered below 500) forgets its failures; a
  *  failure is kept for window_ms, and max of them within it take the server out: for
- *  window_ms, or until the active check finds it up when has_active. Returns 1 when
- *  this failure took it out. Any thread; a success with no failures takes no lock. */
+ *  window_ms, or until a probe finds it up when an active check probes it. Returns 1
+ *  when this failure took it out. Any thread; a success with no failures takes no lock. */
 int proxy_health_passive(proxy_health_t *h, proxy_health_entry_t *e, int ok, uint64_t window_ms,
-                         unsigned max, int has_active, uint64_t now_ms);
+                         unsigned max, uint64_t now_ms);
 /** Milliseconds of a monotonic clock shared by all threads. */
 uint64_t proxy_health_now_ms(void);
 

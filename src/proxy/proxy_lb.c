@@ -133,20 +133,39 @@ void proxy_lb_wrr_init(proxy_lb_wrr_t *w, const long long *weights, size_t n, co
     }
 }
 
-size_t proxy_lb_wrr_next(proxy_lb_wrr_t *w, proxy_lb_ok_fn ok, void *arg)
+/* heap.Pop of the earliest deadline, which moves on by 1/weight, and heap.Push of it
+ * again: Balancer.nextServer's step. */
+static size_t wrr_step(proxy_lb_wrr_t *w)
 {
     size_t n = w->n;
-    for (size_t round = 0; n && round < 64 * n; round++) {
-        /* heap.Pop: swap root and last, sift down over n-1, take the last */
-        wrr_swap(w, 0, n - 1);
-        wrr_down(w, 0, n - 1);
-        size_t i = w->heap[n - 1];
-        w->cur = w->deadline[i];
-        w->deadline[i] += 1.0 / w->weight[i];
-        wrr_up(w, n - 1); /* heap.Push of the same entry at the end */
-        if (!ok || ok(arg, i))
+    wrr_swap(w, 0, n - 1); /* Pop: swap root and last, sift down over n-1, take the last */
+    wrr_down(w, 0, n - 1);
+    size_t i = w->heap[n - 1];
+    w->cur = w->deadline[i];
+    w->deadline[i] += 1.0 / w->weight[i];
+    wrr_up(w, n - 1); /* Push of the same entry at the end */
+    return i;
+}
+
+/* A bound on the steps past candidates that are down, should the one up go down meanwhile
+ * (it takes weight ratios of millions to need it). */
+enum { WRR_STEPS_MAX = 1 << 22 };
+
+size_t proxy_lb_wrr_next(proxy_lb_wrr_t *w, proxy_lb_ok_fn ok, void *arg)
+{
+    if (!w->n)
+        return PROXY_LB_NONE;
+    size_t i = wrr_step(w);
+    if (!ok || ok(arg, i))
+        return i;
+    /* Traefik steps on until it meets one that is up, however far behind its deadline is
+     * (a heavy server down leaves a light one all the turns): first make sure there is one */
+    size_t k = 0;
+    while (k < w->n && !ok(arg, w->heap[k]))
+        k++;
+    for (unsigned step = 0; k < w->n && step < WRR_STEPS_MAX; step++)
+        if (ok(arg, i = wrr_step(w)))
             return i;
-    }
     return PROXY_LB_NONE;
 }
 

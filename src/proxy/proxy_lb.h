@@ -54,7 +54,7 @@ typedef struct proxy_lb_wrr {
  *  one of weight <= 0 is left out (never chosen), as there. */
 void proxy_lb_wrr_init(proxy_lb_wrr_t *w, const long long *weights, size_t n, const size_t *order);
 /** Pops the earliest deadline, advances it by 1/weight, pushes it back; repeats while
- *  ok rejects (at most 64 rounds per candidate). Returns the index or PROXY_LB_NONE. */
+ *  ok rejects, as long as ok accepts one of them. Returns the index or PROXY_LB_NONE. */
 size_t proxy_lb_wrr_next(proxy_lb_wrr_t *w, proxy_lb_ok_fn ok, void *arg);
 /** Frees the arrays; the struct is zeroed. */
 void proxy_lb_wrr_free(proxy_lb_wrr_t *w);

@@ -68,7 +68,8 @@ struct proxy_fwd {
     up_lb_t *root;       /* the service forwarded to (a weighted one's children below) */
     up_lb_t *lb;         /* the load-balanced (leaf) service */
     up_server_t *server; /* the current try */
-    proxy_health_entry_t *inflight; /* p2c: where the current try is counted, or NULL */
+    proxy_health_entry_t *inflight; /* p2c, leasttime: the current try counted there */
+    int passive_noted;              /* the current try's end told passiveHealthCheck */
     up_server_t *tried[MAX_TRIED];
     unsigned ntried;         /* servers in tried, left out of the next pick */
     unsigned tries;          /* attempts made */
@@ -157,15 +158,17 @@ static void use_server(proxy_fwd_t *f, up_server_t *s)
     if (f->inflight)
         atomic_fetch_add(&f->inflight->inflight, 1);
     f->server = s;
+    f->passive_noted = 0;
 }
 
-/* passiveHealthCheck: the try ended, ok when the server answered below 500. */
+/* passiveHealthCheck: the try ended, ok when the server answered below 500; its first
+ * end counts (an answer refused after its head is not a second one). */
 static void passive_note(proxy_fwd_t *f, int ok)
 {
     up_lb_t *lb = f->lb;
-    if (!lb->passive_max || !f->server ||
+    if (!lb->passive_max || !f->server || f->passive_noted++ ||
         !proxy_health_passive(f->sh->health, f->server->active, ok, lb->passive_window_ms,
-                              lb->passive_max, lb->has_check, proxy_health_now_ms()))
+                              lb->passive_max, proxy_health_now_ms()))
         return;
     hc_log(HC_LOG_WARN, "server taken out by the passive health check", HC_LS("service", lb->name),
            HC_LS("server", f->server->url), HC_LI("failures", lb->passive_max),

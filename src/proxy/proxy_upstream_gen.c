@@ -435,9 +435,13 @@ static up_server_t *pick_sticky(const up_pick_t *p, up_lb_t *lb)
 {
     size_t len;
     const char *v = sticky_value(p, lb, &len);
+    /* wrr and leasttime never add a server of weight 0 or less, not for sticky either
+     * (draining one by its weight sends its clients elsewhere); p2c weighs nothing */
+    int weighs = lb->strategy != PROXY_STRATEGY_P2C;
     for (size_t k = 0; v && k < lb->nservers; k++) {
         up_server_t *s = &lb->servers[k];
-        if (proxy_lb_cookie_matches(v, len, s->url) && !was_tried(p, s) && up_server_ok(s, 0))
+        if (proxy_lb_cookie_matches(v, len, s->url) && !(weighs && s->weight <= 0) &&
+            !was_tried(p, s) && up_server_ok(s, 0))
             return s;
     }
     return NULL;
@@ -459,8 +463,9 @@ static size_t cookie_child(const up_pick_t *p, up_lb_t *lb)
 {
     size_t len;
     const char *v = lb->sticky.enabled ? sticky_value(p, lb, &len) : NULL;
-    for (size_t k = 0; v && k < lb->nchildren; k++)
-        if (proxy_lb_cookie_matches(v, len, lb->child_keys[k]) && child_ok(lb, k))
+    for (size_t k = 0; v && k < lb->nchildren; k++) /* weight 0: never added, as above */
+        if (proxy_lb_cookie_matches(v, len, lb->child_keys[k]) && lb->wrr.weight[k] > 0 &&
+            child_ok(lb, k))
             return k;
     return PROXY_LB_NONE;
 }
@@ -492,10 +497,11 @@ static up_server_t *pick(up_pick_t *p, up_lb_t *lb, int depth)
         return s;
     }
     p->lb = lb;
-    up_server_t *s = lb->sticky.enabled ? pick_sticky(p, lb) : NULL;
+    int sticky = lb->sticky.enabled && lb->strategy != PROXY_STRATEGY_HRW; /* hrw has none */
+    up_server_t *s = sticky ? pick_sticky(p, lb) : NULL;
     if (s)
         return s;
-    p->need_cookie = lb->sticky.enabled;
+    p->need_cookie = sticky;
     pick_ctx_t c = {p, lb, 0};
     size_t i = pick_server(&c);
     if (i == PROXY_LB_NONE) {

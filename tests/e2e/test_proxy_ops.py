@@ -665,6 +665,8 @@ http:
     h: {rule: Host(`h.test`), service: h}
     lt: {rule: Host(`lt.test`), service: lt}
     pv: {rule: Host(`pv.test`), service: pv}
+    sw: {rule: Host(`sw.test`), service: sw}
+    hs: {rule: Host(`hs.test`), service: hs}
   services:
     ready:
       loadBalancer: {servers: [{url: "http://127.0.0.1:%(f1)d"}]}
@@ -690,6 +692,15 @@ http:
       loadBalancer:
         passiveHealthCheck: {failureWindow: 3s, maxFailedAttempts: 2}
         servers: [{url: "http://127.0.0.1:%(f1)d"}, {url: "http://127.0.0.1:%(bad)d"}]
+    sw:
+      loadBalancer:
+        sticky: {cookie: {name: sw}}
+        servers: [{url: "http://127.0.0.1:%(f1)d", weight: 0}, {url: "http://127.0.0.1:%(f2)d"}]
+    hs:
+      loadBalancer:
+        strategy: hrw
+        sticky: {cookie: {name: hs}}
+        servers: [{url: "http://127.0.0.1:%(f1)d"}, {url: "http://127.0.0.1:%(f2)d"}]
 """
 
 
@@ -741,6 +752,14 @@ def file_server_weights_and_strategies():
         want = max(urls, key=lambda k: hrw_score("127.0.0.1", urls[k]))
         chosen = [header(get(p.web, "/", host="h.test")[1], "X-Backend") for _ in range(8)]
         assert chosen == [want] * 8, (want, chosen)
+        hs = get(p.web, "/", host="hs.test")[1]  # hrw has no sticky cookie, as Traefik's
+        assert header(hs, "X-Backend") == want and header(hs, "Set-Cookie") is None, hs
+        # a sticky cookie naming a server of weight 0 (being drained) is not followed: the
+        # client is sent elsewhere and told so
+        pin = "sw=" + hashlib.sha256(urls["f1"].encode()).hexdigest()[:16]
+        hs = get(p.web, "/", host="sw.test", headers={"Cookie": pin})[1]
+        want_cookie = "sw=" + hashlib.sha256(urls["f2"].encode()).hexdigest()[:16]
+        assert header(hs, "X-Backend") == "f2" and header(hs, "Set-Cookie").startswith(want_cookie), hs
         seen = keepalive_backends(p.web, "lt.test", "/", 12)  # one worker's times
         assert seen.count("slow") == 1 and "slow" not in seen[seen.index("slow") + 1:], seen
         # passiveHealthCheck: two 500s within 3 s take the server out for 3 s, counted over

@@ -193,25 +193,26 @@ static void test_passive(void **state)
 {
     proxy_health_t *h = proxy_health_new();
     proxy_health_entry_t *e = proxy_health_ref(h, "svc@file http://a");
-    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 0, 100), 0);
-    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 0, 200), 0);
-    assert_int_equal(proxy_health_passive(h, e, 1, 1000, 3, 0, 250), 0); /* forgotten */
-    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 0, 300), 0);
-    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 0, 400), 0);
+    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 100), 0);
+    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 200), 0);
+    assert_int_equal(proxy_health_passive(h, e, 1, 1000, 3, 250), 0); /* forgotten */
+    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 300), 0);
+    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 400), 0);
     assert_int_equal(proxy_health_up(h, "svc@file http://a", 400), 1);
-    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 0, 500), 1); /* the third */
+    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 500), 1); /* the third */
     assert_int_equal(proxy_health_up(h, "svc@file http://a", 1499), 0);
-    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 0, 900), 0); /* out already */
+    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 3, 900), 0); /* out already */
     assert_int_equal(proxy_health_up(h, "svc@file http://a", 1500), 1);
-    assert_int_equal(proxy_health_passive(h, e, 1, 1000, 3, 0, 1600), 0);
+    assert_int_equal(proxy_health_passive(h, e, 1, 1000, 3, 1600), 0);
     for (uint64_t t = 2000; t < 8000; t += 1100) /* each failure alone in its window */
-        assert_int_equal(proxy_health_passive(h, e, 0, 1000, 2, 0, t), 0);
-    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 2, 0, 8000), 1);
+        assert_int_equal(proxy_health_passive(h, e, 0, 1000, 2, t), 0);
+    assert_int_equal(proxy_health_passive(h, e, 0, 1000, 2, 8000), 1);
     proxy_health_entry_t *c = proxy_health_ref(h, "chk@file http://a");
-    assert_int_equal(proxy_health_passive(h, c, 0, 1000, 1, 1, 100), 1);
+    atomic_store(&c->probers, 1); /* an active check probes it */
+    assert_int_equal(proxy_health_passive(h, c, 0, 1000, 1, 100), 1);
     assert_int_equal(atomic_load(&c->active_down), 1);
     assert_int_equal(proxy_health_up(h, "chk@file http://a", 99999), 0); /* until a probe */
-    assert_int_equal(proxy_health_passive(h, c, 0, 1000, 1, 1, 200), 0);
+    assert_int_equal(proxy_health_passive(h, c, 0, 1000, 1, 200), 0);
     proxy_health_unref(h, c);
     proxy_health_unref(h, e);
     proxy_health_free(h);

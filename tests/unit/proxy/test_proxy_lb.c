@@ -170,6 +170,11 @@ static void test_wrr_skips_unhealthy(void **state)
         assert_true(proxy_lb_wrr_next(&w, not_one, NULL) != 1);
     assert_true(proxy_lb_wrr_next(&w, none, NULL) == PROXY_LB_NONE);
     proxy_lb_wrr_free(&w);
+    long long heavy[] = {1, 1000}; /* the heavy one down: the light one takes every turn */
+    proxy_lb_wrr_init(&w, heavy, 2, NULL);
+    for (int k = 0; k < 100; k++)
+        assert_true(proxy_lb_wrr_next(&w, not_one, NULL) == 0);
+    proxy_lb_wrr_free(&w);
     proxy_lb_wrr_init(&w, ws, 0, NULL);
     assert_true(proxy_lb_wrr_next(&w, NULL, NULL) == PROXY_LB_NONE);
     proxy_lb_wrr_free(&w);
