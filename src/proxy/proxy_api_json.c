@@ -187,7 +187,7 @@ json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s)
                                 "percent", (json_int_t)s->weighted[i].weight));
         json_object_set_new(m, "mirrors", list);
         json_object_set_new(o, "mirroring", m);
-    } else if (s->type == PROXY_SERVICE_WEIGHTED) {
+    } else if (s->type == PROXY_SERVICE_WEIGHTED || s->type == PROXY_SERVICE_HRW) {
         json_t *list = json_array();
         for (size_t i = 0; i < s->nweighted; i++)
             json_array_append_new(list, json_pack("{s:o, s:I}", "name",
@@ -197,7 +197,8 @@ json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s)
         json_t *w = json_pack("{s:o}", "services", list);
         if (s->sticky.enabled)
             json_object_set_new(w, "sticky", sticky_json(&s->sticky, s->name));
-        json_object_set_new(o, "weighted", w);
+        json_object_set_new(o, s->type == PROXY_SERVICE_HRW ? "highestRandomWeight" : "weighted",
+                            w);
     } else if (s->provider != PROXY_PROVIDER_INTERNAL) { /* Traefik shows no servers */
         json_t *status;
         json_object_set_new(o, "loadBalancer", loadbalancer_json(api, s, &status));
@@ -212,7 +213,8 @@ json_t *proxy_api_service_json(const proxy_api_t *api, const proxy_service_t *s)
     static const char *const types[] = {[PROXY_SERVICE_LOADBALANCER] = "loadbalancer",
                                         [PROXY_SERVICE_WEIGHTED] = "weighted",
                                         [PROXY_SERVICE_FAILOVER] = "failover",
-                                        [PROXY_SERVICE_MIRRORING] = "mirroring"};
+                                        [PROXY_SERVICE_MIRRORING] = "mirroring",
+                                        [PROXY_SERVICE_HRW] = "highestrandomweight"};
     if (s->provider != PROXY_PROVIDER_INTERNAL) /* an empty Service in Traefik: no type */
         json_object_set_new(o, "type", json_string(types[s->type]));
     return o;

@@ -57,6 +57,8 @@ typedef enum proxy_service_type {
     PROXY_SERVICE_FAILOVER,  /* weighted[0] while it has a healthy server, else weighted[1] */
     PROXY_SERVICE_MIRRORING, /* weighted[0] answers; weighted[1..] get copies, their
                                 weight the percent of requests each is sent */
+    PROXY_SERVICE_HRW,       /* highestRandomWeight: the child of weighted the client's IP
+                                hashes highest with */
 } proxy_service_type_t;
 
 /* How a load balancer picks among its servers (Traefik's loadBalancer.strategy). */
@@ -102,7 +104,7 @@ struct proxy_service {
     json_t *health_check;       /* file provider loadBalancer.healthCheck (owned copy) or NULL */
     unsigned passive_max;       /* passiveHealthCheck.maxFailedAttempts (default 1); 0: none */
     uint64_t passive_window_ms; /* passiveHealthCheck.failureWindow (default 10 s) */
-    proxy_weighted_t *weighted; /* WEIGHTED: the children in order; FAILOVER: the service,
+    proxy_weighted_t *weighted; /* WEIGHTED, HRW: the children in order; FAILOVER: the service,
                                    then the fallback (weights unused); MIRRORING: the
                                    service, then the mirrors */
     size_t nweighted;

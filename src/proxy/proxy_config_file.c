@@ -156,11 +156,12 @@ static const char *load_balancer(proxy_service_t *s, const json_t *lb)
     return NULL;
 }
 
-static const char *weighted(proxy_service_t *s, const json_t *w)
+/* weighted, or highestRandomWeight (type HRW: no sticky): services[] (name, weight). */
+static const char *weighted(proxy_service_t *s, const json_t *w, proxy_service_type_t type)
 {
     size_t i;
     const json_t *e;
-    s->type = PROXY_SERVICE_WEIGHTED;
+    s->type = type;
     json_array_foreach(json_object_get(w, "services"), i, e)
     {
         const char *name = pc_str(e, "name");
@@ -174,8 +175,10 @@ static const char *weighted(proxy_service_t *s, const json_t *w)
         };
     }
     if (!s->nweighted)
-        return "weighted needs at least one service";
-    if (pc_sticky_parse(json_object_get(w, "sticky"), &s->sticky) < 0)
+        return type == PROXY_SERVICE_HRW ? "highestRandomWeight needs at least one service"
+                                         : "weighted needs at least one service";
+    if (type == PROXY_SERVICE_WEIGHTED &&
+        pc_sticky_parse(json_object_get(w, "sticky"), &s->sticky) < 0)
         return "sticky must hold a cookie mapping";
     return NULL;
 }
@@ -223,15 +226,17 @@ static void file_service(pc_build_t *b, const char *src, const char *name, const
 {
     const json_t *lb = json_object_get(o, "loadBalancer"), *w = json_object_get(o, "weighted");
     const json_t *f = json_object_get(o, "failover"), *m = json_object_get(o, "mirroring");
-    if (!json_is_object(o) || json_object_size(o) != 1 || (!lb && !w && !f && !m)) {
+    const json_t *h = json_object_get(o, "highestRandomWeight");
+    if (!json_is_object(o) || json_object_size(o) != 1 || (!lb && !w && !f && !m && !h)) {
         file_err(b, src, "service", name,
-                 "a service must define exactly one of loadBalancer, weighted, failover or "
-                 "mirroring");
+                 "a service must define exactly one of loadBalancer, weighted, "
+                 "highestRandomWeight, failover or mirroring");
         return;
     }
     proxy_service_t *s = pc_service_add(b, pc_strf("%s@file", name), PROXY_PROVIDER_FILE, src);
     const char *err = lb  ? load_balancer(s, lb)
-                      : w ? weighted(s, w)
+                      : w ? weighted(s, w, PROXY_SERVICE_WEIGHTED)
+                      : h ? weighted(s, h, PROXY_SERVICE_HRW)
                       : f ? failover(s, f)
                           : mirroring(s, m);
     if (err) {

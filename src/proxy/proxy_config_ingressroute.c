@@ -156,17 +156,18 @@ static long long ref_int(const json_t *ref, const char *key, long long dflt)
     return json_is_integer(v) ? (long long)json_integer_value(v) : dflt;
 }
 
-/* A weighted service q over services (a list of references with weights), sticky as
- * given. A child that cannot be built disables q with the reason, also returned in err
- * (-EINVAL). */
-static int weighted_add(pc_kstate_t *k, const pc_kobj_t *o, const json_t *services,
-                        const json_t *sticky, const char *q, char *err, size_t errlen)
+/* A weighted (or, type HRW, highestRandomWeight) service q over services (a list of
+ * references with weights), sticky as given. A child that cannot be built disables q
+ * with the reason, also returned in err (-EINVAL). */
+static int weighted_add(pc_kstate_t *k, const pc_kobj_t *o, proxy_service_type_t type,
+                        const json_t *services, const json_t *sticky, const char *q, char *err,
+                        size_t errlen)
 {
     proxy_service_t *s =
         pc_service_add(k->b, hc_strdup(q), PROXY_PROVIDER_KUBERNETESCRD, o->source);
     size_t i;
     const json_t *ref;
-    s->type = PROXY_SERVICE_WEIGHTED;
+    s->type = type;
     *err = '\0';
     json_array_foreach(services, i, ref)
     {
@@ -175,7 +176,8 @@ static int weighted_add(pc_kstate_t *k, const pc_kobj_t *o, const json_t *servic
             break;
     }
     if (!*err && !s->nweighted)
-        snprintf(err, errlen, "weighted needs at least one service");
+        snprintf(err, errlen, "%s needs at least one service",
+                 type == PROXY_SERVICE_HRW ? "highestRandomWeight" : "weighted");
     if (!*err && pc_sticky_parse(sticky, &s->sticky) < 0)
         snprintf(err, errlen, "sticky must hold a cookie mapping");
     if (*err)
@@ -257,7 +259,7 @@ static int route_service(pc_kstate_t *k, const pc_kobj_t *o, proxy_router_t *r, 
     }
     r->service_name = q;
     if (json_array_size(services) > 1)
-        return weighted_add(k, o, services, NULL, q, err, errlen);
+        return weighted_add(k, o, PROXY_SERVICE_WEIGHTED, services, NULL, q, err, errlen);
     return 0;
 }
 
@@ -381,16 +383,19 @@ void pc_traefik_service_load(pc_kstate_t *k, const pc_kobj_t *o)
 {
     const json_t *spec = json_object_get(o->obj, "spec");
     const json_t *w = json_object_get(spec, "weighted"), *m = json_object_get(spec, "mirroring");
+    const json_t *h = json_object_get(spec, "highestRandomWeight");
     char err[PC_ERR_MAX];
-    if (json_is_object(w) == json_is_object(m)) {
+    if (json_is_object(w) + json_is_object(m) + json_is_object(h) != 1) {
         pc_error(k->b, o->source, "TraefikService", o->ns, o->name,
-                 "spec must define one of weighted or mirroring");
+                 "spec must define one of weighted, mirroring or highestRandomWeight");
         return;
     }
     char *id = pc_strf("%s-%s", o->ns, o->name), *q = pc_crd_name(id);
-    int rc = m ? mirroring_add(k, o, m, q, err, sizeof(err))
-               : weighted_add(k, o, json_object_get(w, "services"), json_object_get(w, "sticky"), q,
-                              err, sizeof(err));
+    int rc = m   ? mirroring_add(k, o, m, q, err, sizeof(err))
+             : h ? weighted_add(k, o, PROXY_SERVICE_HRW, json_object_get(h, "services"), NULL, q,
+                                err, sizeof(err))
+                 : weighted_add(k, o, PROXY_SERVICE_WEIGHTED, json_object_get(w, "services"),
+                                json_object_get(w, "sticky"), q, err, sizeof(err));
     if (rc < 0)
         pc_error(k->b, o->source, "TraefikService", o->ns, o->name, "%s", err);
     hc_free(id);

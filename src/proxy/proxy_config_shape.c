@@ -101,6 +101,10 @@ static const field_t weighted[] = {
     {"sticky", sticky, 0, NULL},
     {"healthCheck", NULL, SH_IGNORE, "health is not propagated between services"},
     END};
+static const field_t highest_random_weight[] = {
+    {"services", weighted_child, SH_LIST, NULL},
+    {"healthCheck", NULL, SH_IGNORE, "health is not propagated between services"},
+    END};
 static const field_t mirror[] = {{"name", NULL, 0, NULL}, {"percent", NULL, 0, NULL}, END};
 static const field_t mirroring[] = {
     {"service", NULL, 0, NULL},
@@ -116,6 +120,7 @@ static const field_t failover[] = {
     END};
 static const field_t service_shape[] = {{"loadBalancer", load_balancer, 0, NULL},
                                         {"weighted", weighted, 0, NULL},
+                                        {"highestRandomWeight", highest_random_weight, 0, NULL},
                                         {"mirroring", mirroring, 0, NULL},
                                         {"failover", failover, 0, NULL},
                                         END};

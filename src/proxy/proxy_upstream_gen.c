@@ -260,7 +260,7 @@ static void lb_init(proxy_upstream_shared_t *sh, up_lb_t *lb, const proxy_servic
     hc_free(w);
     lb->nchildren = s->nweighted;
     lb->children = hc_calloc(s->nweighted + 1, sizeof(*lb->children));
-    if (!lb->sticky.enabled)
+    if (!lb->sticky.enabled && s->type != PROXY_SERVICE_HRW) /* hrw hashes the names */
         return;
     lb->child_keys = hc_calloc(s->nweighted + 1, sizeof(*lb->child_keys));
     lb->child_cookies = hc_calloc(s->nweighted + 1, sizeof(*lb->child_cookies));
@@ -470,6 +470,13 @@ static size_t cookie_child(const up_pick_t *p, up_lb_t *lb)
     return PROXY_LB_NONE;
 }
 
+static const char *child_key(void *arg, size_t i, double *weight)
+{
+    up_lb_t *lb = arg;
+    *weight = lb->wrr.weight[i];
+    return lb->child_keys[i];
+}
+
 /* A server of lb (a weighted service descends into a child). Healthy servers first;
  * when every one is out after connect failures, one of those is tried anyway, so a
  * lone server that came back is found at once. */
@@ -488,6 +495,10 @@ static up_server_t *pick(up_pick_t *p, up_lb_t *lb, int depth)
         if (!p->mirroring)
             p->mirroring = lb;
         return lb->nchildren ? pick(p, lb->children[0], depth + 1) : NULL;
+    }
+    if (lb->type == PROXY_SERVICE_HRW) { /* the child the client's address ranks first */
+        size_t i = proxy_lb_hrw_next(p->client_ip, lb->nchildren, child_ok, child_key, lb);
+        return i == PROXY_LB_NONE ? NULL : pick(p, lb->children[i], depth + 1);
     }
     if (lb->type == PROXY_SERVICE_WEIGHTED) {
         size_t i = cookie_child(p, lb);

@@ -45,7 +45,8 @@ typedef struct up_lb {
     proxy_strategy_t strategy;  /* LOADBALANCER */
     uint64_t rng;               /* LOADBALANCER, p2c: its draws */
     proxy_lb_lt_t lt;           /* LOADBALANCER, leasttime: its servers' times and turns */
-    proxy_lb_wrr_t wrr;         /* WEIGHTED: over children; LOADBALANCER, wrr: servers */
+    proxy_lb_wrr_t wrr;         /* WEIGHTED: over children (HRW: only their weights);
+                                   LOADBALANCER, wrr: over servers */
     struct up_lb **children;    /* WEIGHTED: resolved in the same generation, or NULL */
     size_t nchildren;
     int pass_host;
@@ -61,7 +62,7 @@ typedef struct up_lb {
     uint64_t idle_ms;      /* the client's, from the shared options */
     proxy_sticky_t sticky; /* strings owned */
     char cookie_name[PROXY_LB_COOKIE_NAME_MAX];
-    /* WEIGHTED with sticky: each child's name as configured and its cookie value */
+    /* WEIGHTED with sticky, and HRW: each child's name as configured, its cookie value */
     char **child_keys;
     char (*child_cookies)[PROXY_LB_COOKIE_VALUE_LEN];
     /* MIRRORING: children[0] answers; children[k > 0] is sent a copy of percent[k] % of

@@ -667,7 +667,13 @@ http:
     pv: {rule: Host(`pv.test`), service: pv}
     sw: {rule: Host(`sw.test`), service: sw}
     hs: {rule: Host(`hs.test`), service: hs}
+    hx: {rule: Host(`hx.test`), service: hx}
   services:
+    hx:
+      highestRandomWeight:
+        services: [{name: two, weight: 1}, {name: ready, weight: 1}, {name: hs, weight: 0}]
+    two:
+      loadBalancer: {servers: [{url: "http://127.0.0.1:%(f2)d"}]}
     ready:
       loadBalancer: {servers: [{url: "http://127.0.0.1:%(f1)d"}]}
     w:
@@ -752,6 +758,11 @@ def file_server_weights_and_strategies():
         want = max(urls, key=lambda k: hrw_score("127.0.0.1", urls[k]))
         chosen = [header(get(p.web, "/", host="h.test")[1], "X-Backend") for _ in range(8)]
         assert chosen == [want] * 8, (want, chosen)
+        # the highestRandomWeight service: the child whose name ranks first for the client
+        kid = max(("ready", "two"), key=lambda k: hrw_score("127.0.0.1", k))
+        chosen = {header(get(p.web, "/", host="hx.test")[1], "X-Backend") for _ in range(6)}
+        assert chosen == {"f1" if kid == "ready" else "f2"}, (kid, chosen)
+        assert p.api_json("/api/http/services/hx@file")["type"] == "highestrandomweight"
         hs = get(p.web, "/", host="hs.test")[1]  # hrw has no sticky cookie, as Traefik's
         assert header(hs, "X-Backend") == want and header(hs, "Set-Cookie") is None, hs
         # a sticky cookie naming a server of weight 0 (being drained) is not followed: the

@@ -111,8 +111,9 @@ function ruleView(rule) {
   return out;
 }
 
-/* Services none of whose servers is up (a load balancer's all DOWN; a weighted service's
-   children all so): requests to them fail, whatever their configuration status says. */
+/* Services none of whose servers is up (a load balancer's all DOWN; a weighted or
+   highestRandomWeight service's children all so): requests to them fail, whatever their
+   configuration status says. */
 function downServices(d)
 {
     const byName = new Map(d.services.map((s) => [s.name, s]));
@@ -127,8 +128,8 @@ function downServices(d)
             const servers = (s.loadBalancer && s.loadBalancer.servers) || [];
             if (servers.length && st.length)
                 v = st.every((x) => String(x).toUpperCase() !== "UP");
-            else if (s.weighted) {
-                const kids = (s.weighted.services ||
+            else if (s.weighted || s.highestRandomWeight) {
+                const kids = ((s.weighted || s.highestRandomWeight).services ||
                               []).filter((w) => w.weight === undefined || w.weight > 0);
                 v = kids.length > 0 &&
                     kids.every((w) => down(qualify(w.name, s.provider), depth + 1));
@@ -348,9 +349,13 @@ function serverList(s) {
                                  h("span", {class : "chip"}, "mirror " + (m.percent || 0) + "%"),
                                  m.name)));
   }
-  if (s.weighted) {
-    return h("ul", { class: "servers" }, (s.weighted.services || []).map((w) =>
-      h("li", {}, h("span", { class: "chip" }, "weight " + (w.weight === undefined ? 1 : w.weight)), w.name)));
+  if (s.weighted || s.highestRandomWeight) {
+      return h("ul", {class : "servers"},
+               ((s.weighted || s.highestRandomWeight).services || [])
+                   .map((w) => h("li", {},
+                                 h("span", {class : "chip"},
+                                   "weight " + (w.weight === undefined ? 1 : w.weight)),
+                                 w.name)));
   }
   const servers = (s.loadBalancer && s.loadBalancer.servers) || [];
   if (!servers.length) return h("span", { class: "muted" }, "no servers");

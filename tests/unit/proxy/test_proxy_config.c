@@ -946,6 +946,14 @@ static void test_ingressroute_names_and_services(void **state)
         "{'apiVersion':'traefik.containo.us/v1alpha1','kind':'TraefikService','metadata':{"
         "'name':'wrr','namespace':'default'},'spec':{'weighted':{'services':[{'name':'whoami',"
         "'port':80,'weight':3},{'name':'whoami2','port':8443}],'sticky':{'cookie':{}}}}}");
+    add(&f, "ts.yaml:2",
+        "{'apiVersion':'traefik.io/v1alpha1','kind':'TraefikService','metadata':{"
+        "'name':'hrw','namespace':'default'},'spec':{'highestRandomWeight':{'services':[{"
+        "'name':'whoami','port':80,'weight':2}]}}}");
+    add(&f, "ts.yaml:3",
+        "{'apiVersion':'traefik.io/v1alpha1','kind':'TraefikService','metadata':{"
+        "'name':'both','namespace':'default'},'spec':{'highestRandomWeight':{'services':[]},"
+        "'weighted':{'services':[]}}}");
     crd_mw(&f, "unused", "{'stripPrefix':{'prefixes':['/x']}}");
     proxy_config_t *c = build(&f);
 
@@ -1024,6 +1032,11 @@ static void test_ingressroute_names_and_services(void **state)
     assert_int_equal(s->weighted[1].weight, 1);
     assert_string_equal(s->weighted[1].service_name, "default-whoami2-8443@kubernetescrd");
     assert_true(s->sticky.enabled);
+    s = proxy_config_service(c, "default-hrw@kubernetescrd"); /* highestRandomWeight */
+    assert_int_equal(s->type, PROXY_SERVICE_HRW);
+    assert_int_equal(s->status, PROXY_STATUS_ENABLED);
+    assert_int_equal(s->weighted[0].weight, 2);
+    assert_non_null(find_error(c, "TraefikService", "both", "one of weighted, mirroring or"));
     assert_int_equal(c->nrouters, 4);
     proxy_config_free(c);
 }
