@@ -391,8 +391,9 @@ void pc_traefik_service_load(pc_kstate_t *k, const pc_kobj_t *o)
         return;
     }
     char *id = pc_strf("%s-%s", o->ns, o->name), *q = pc_crd_name(id);
-    int rc = m   ? mirroring_add(k, o, m, q, err, sizeof(err))
-             : h ? weighted_add(k, o, PROXY_SERVICE_HRW, json_object_get(h, "services"), NULL, q,
+    int rc = json_is_object(m) ? mirroring_add(k, o, m, q, err, sizeof(err))
+             : json_is_object(h)
+                 ? weighted_add(k, o, PROXY_SERVICE_HRW, json_object_get(h, "services"), NULL, q,
                                 err, sizeof(err))
                  : weighted_add(k, o, PROXY_SERVICE_WEIGHTED, json_object_get(w, "services"),
                                 json_object_get(w, "sticky"), q, err, sizeof(err));

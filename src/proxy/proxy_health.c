@@ -158,8 +158,12 @@ int proxy_health_passive(proxy_health_t *h, proxy_health_entry_t *e, int ok, uin
     pthread_mutex_unlock(&h->lock);
     if (!out)
         return 0;
-    if (atomic_load(&e->probers)) /* the next probe that finds it up brings it back */
-        return !atomic_exchange(&e->active_down, 1);
+    if (atomic_load(&e->probers)) { /* the next probe that finds it up brings it back */
+        int was = atomic_exchange(&e->active_down, 1);
+        if (atomic_load(&e->probers)) /* still probed: else its check just went */
+            return !was;
+        atomic_store(&e->active_down, 0);
+    }
     if (atomic_load(&e->down_until) > now_ms)
         return 0; /* out already: its window is not stretched */
     atomic_store(&e->down_until, now_ms + window_ms);

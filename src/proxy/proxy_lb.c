@@ -147,25 +147,58 @@ static size_t wrr_step(proxy_lb_wrr_t *w)
     return i;
 }
 
-/* A bound on the steps past candidates that are down, should the one up go down meanwhile
- * (it takes weight ratios of millions to need it). */
-enum { WRR_STEPS_MAX = 1 << 22 };
+/* Go's heap.Init: heap order again after deadlines moved. */
+static void wrr_heapify(proxy_lb_wrr_t *w)
+{
+    for (size_t i = w->n / 2; i-- > 0;)
+        wrr_down(w, i, w->n);
+}
+
+/* Steps past candidates that are down taken one by one, as Traefik takes them, up to
+ * this many per candidate; past that (a heavy one down, a light one up) they are taken
+ * at once, which keeps the shares but not the order of ties. */
+enum { WRR_EXACT_STEPS = 64 };
 
 size_t proxy_lb_wrr_next(proxy_lb_wrr_t *w, proxy_lb_ok_fn ok, void *arg)
 {
-    if (!w->n)
+    size_t n = w->n;
+    if (!n)
         return PROXY_LB_NONE;
-    size_t i = wrr_step(w);
-    if (!ok || ok(arg, i))
-        return i;
-    /* Traefik steps on until it meets one that is up, however far behind its deadline is
-     * (a heavy server down leaves a light one all the turns): first make sure there is one */
-    size_t k = 0;
-    while (k < w->n && !ok(arg, w->heap[k]))
-        k++;
-    for (unsigned step = 0; k < w->n && step < WRR_STEPS_MAX; step++)
-        if (ok(arg, i = wrr_step(w)))
+    if (!ok || ok(arg, w->heap[0]))
+        return wrr_step(w);
+    /* the earliest deadline of those up; none up: nothing moves, as Traefik answers "no
+     * available server" before it steps */
+    double up = 0, steps = 0;
+    int any = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = w->heap[k];
+        if (ok(arg, i) && (!any || w->deadline[i] < up)) {
+            up = w->deadline[i];
+            any = 1;
+        }
+    }
+    if (!any)
+        return PROXY_LB_NONE;
+    for (size_t k = 0; k < n; k++) { /* the steps Traefik takes before it meets it */
+        size_t i = w->heap[k];
+        if (w->deadline[i] <= up && !ok(arg, i))
+            steps += ceil((up - w->deadline[i]) * w->weight[i]) + 1;
+    }
+    if (steps > (double)WRR_EXACT_STEPS * n) {
+        for (size_t i = 0; i < n; i++) { /* each one down past it, on its own 1/weight grid */
+            size_t c = w->heap[i];
+            if (w->deadline[c] > up || ok(arg, c))
+                continue;
+            double d = w->deadline[c] + ceil((up - w->deadline[c]) * w->weight[c]) / w->weight[c];
+            w->deadline[c] = d > up ? d : nextafter(up, INFINITY);
+        }
+        wrr_heapify(w);
+    }
+    for (size_t step = 0; step < (WRR_EXACT_STEPS + 1) * n + 1; step++) { /* health may move */
+        size_t i = wrr_step(w);
+        if (ok(arg, i))
             return i;
+    }
     return PROXY_LB_NONE;
 }
 

@@ -686,7 +686,8 @@ static int on_headers(hc_http_client_req_t *creq, const hc_http_response_t *res,
     if (f->lb->strategy == PROXY_STRATEGY_LEASTTIME) /* its time to first byte */
         proxy_lb_lt_sample(&f->lb->lt, (size_t)(f->server - f->lb->servers),
                            uv_hrtime() - f->t_origin);
-    passive_note(f, res->status < 500);
+    if (res->status != 101) /* a switch counts once it is taken (a refused one is a 500) */
+        passive_note(f, res->status < 500);
     if (!f->req)
         return -ECANCELED;
     f->res.origin_status = res->status;
@@ -708,6 +709,7 @@ static int on_headers(hc_http_client_req_t *creq, const hc_http_response_t *res,
         if (!asked || !got || !conn || !hc_http_list_has(conn, strlen(conn), "upgrade") ||
             strcasecmp(asked, got) != 0 || !hc_http_req_upgradable(f->req))
             return -EBADMSG;
+        passive_note(f, 1);
         return f->up ? on_switch(f, creq) : -EPROTO;
     }
     long long body_len = res->content_length;

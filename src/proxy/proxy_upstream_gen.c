@@ -400,13 +400,18 @@ static int lb_has_server(up_lb_t *lb, int depth)
 {
     if (!lb || depth > MAX_PICK_DEPTH)
         return 0;
-    for (size_t i = 0; i < lb->nservers; i++)
-        if (!lb->servers[i].fenced && up_server_ok(&lb->servers[i], 1))
+    int weighs = lb->strategy != PROXY_STRATEGY_P2C; /* weight 0: never picked but by p2c */
+    for (size_t i = 0; i < lb->nservers; i++) {
+        const up_server_t *s = &lb->servers[i];
+        if (!s->fenced && !(weighs && s->weight <= 0) && up_server_ok(s, 1))
             return 1;
-    /* a mirroring service answers with its first child alone */
+    }
+    /* a mirroring service answers with its first child alone; a weighted or hrw one never
+     * with a child of weight 0 */
     size_t n = lb->type == PROXY_SERVICE_MIRRORING && lb->nchildren ? 1 : lb->nchildren;
+    int by_weight = lb->type == PROXY_SERVICE_WEIGHTED || lb->type == PROXY_SERVICE_HRW;
     for (size_t i = 0; i < n; i++)
-        if (lb_has_server(lb->children[i], depth + 1))
+        if ((!by_weight || lb->wrr.weight[i] > 0) && lb_has_server(lb->children[i], depth + 1))
             return 1;
     return 0;
 }

@@ -909,6 +909,25 @@ def switch_to_another_protocol_is_500():
 
 
 @t.test
+def refused_switch_is_a_passive_failure():
+    """passiveHealthCheck counts a refused switch as the 500 it answers (the 101 head had
+    been counted a success first, and the failure dropped as the try's second end)."""
+    be = Responder()
+    be.answer = lambda req: (b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                             b"Upgrade: h2c\r\n\r\n")
+    fx, port = fixture(lb_config([be.port], extra={"passiveHealthCheck": {"maxFailedAttempts": 1}}))
+    try:
+        ws = ("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % base64.b64encode(os.urandom(16)).decode())
+        assert status_of(raw_request(port, ws.encode())[0]) == 500
+        resp = get(port, "/")  # the lone server out for 10 s: no server left
+        assert status_of(resp) == 503 and split(resp)[1] == b"no available server\n", resp[:300]
+    finally:
+        be.stop()
+        stop_all(fx)
+
+
+@t.test
 def connection_upgrade_read_as_go_reads_the_list():
     """Connection is a comma-separated list, as Go's ReverseProxy reads every such field:
     "keep-alive upgrade" is one element, not an upgrade (hearth had sent the server an

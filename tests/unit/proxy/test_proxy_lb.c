@@ -170,10 +170,27 @@ static void test_wrr_skips_unhealthy(void **state)
         assert_true(proxy_lb_wrr_next(&w, not_one, NULL) != 1);
     assert_true(proxy_lb_wrr_next(&w, none, NULL) == PROXY_LB_NONE);
     proxy_lb_wrr_free(&w);
-    long long heavy[] = {1, 1000}; /* the heavy one down: the light one takes every turn */
-    proxy_lb_wrr_init(&w, heavy, 2, NULL);
-    for (int k = 0; k < 100; k++)
-        assert_true(proxy_lb_wrr_next(&w, not_one, NULL) == 0);
+    static const long long heavies[][3] = {{1, 1000, 1}, {1, 5000000, 2}, {3, 1LL << 60, 1}};
+    for (size_t h = 0; h < 3; h++) { /* a heavy one down: the light ones take every turn */
+        proxy_lb_wrr_t hw;
+        proxy_lb_wrr_init(&hw, heavies[h], 3, NULL);
+        unsigned seen[3] = {0};
+        for (int k = 0; k < 400; k++) {
+            size_t i = proxy_lb_wrr_next(&hw, not_one, NULL);
+            assert_true(i == 0 || i == 2);
+            seen[i]++;
+        }
+        long long a = heavies[h][0], c = heavies[h][2]; /* their shares kept */
+        assert_true(seen[0] * (a + c) >= 400 * a - (a + c) &&
+                    seen[0] * (a + c) <= 400 * a + (a + c));
+        proxy_lb_wrr_free(&hw);
+    }
+    long long pair[] = {2, 3, 1}; /* few steps past it: Traefik's own order, b skipped */
+    proxy_lb_wrr_init(&w, pair, 3, NULL);
+    char seq[16] = "";
+    for (size_t k = 0; k < 9; k++)
+        seq[k] = (char)('a' + proxy_lb_wrr_next(&w, not_one, NULL));
+    assert_string_equal(seq, "aacaacaac"); /* as Go's heap gives it (simulated) */
     proxy_lb_wrr_free(&w);
     proxy_lb_wrr_init(&w, ws, 0, NULL);
     assert_true(proxy_lb_wrr_next(&w, NULL, NULL) == PROXY_LB_NONE);
