@@ -17,9 +17,6 @@
 
 #include <openssl/evp.h>
 
-/* Weighted services may nest; deeper than this (or a cycle) disables the service. */
-#define MAX_WEIGHTED_DEPTH 8
-
 static void *grow(void *arr, size_t *cap, size_t n, size_t size)
 {
     if (n < *cap)
@@ -629,9 +626,8 @@ static proxy_status_t service_resolve(pc_build_t *b, proxy_service_t *s, int dep
     }
     if (s->type == PROXY_SERVICE_LOADBALANCER || s->status == PROXY_STATUS_DISABLED)
         return s->status;
-    if (depth > MAX_WEIGHTED_DEPTH) {
-        pc_service_fail(s, "weighted services nest deeper than %d or form a cycle",
-                        MAX_WEIGHTED_DEPTH);
+    if (depth > PROXY_NEST_MAX) {
+        pc_service_fail(s, "weighted services nest deeper than %d or form a cycle", PROXY_NEST_MAX);
         return s->status;
     }
     for (size_t i = 0; i < s->nweighted; i++) {

@@ -75,6 +75,10 @@ typedef enum proxy_strategy {
 typedef struct proxy_service proxy_service_t;
 
 enum { PROXY_MIRRORS_MAX = 64 }; /* mirrors of one mirroring service */
+/* Services over services (weighted, highestRandomWeight, failover, mirroring) nest at
+ * depths 0 to this; deeper (or a cycle) disables the service. The load balancers they
+ * lead to lie one deeper. */
+enum { PROXY_NEST_MAX = 8 };
 
 typedef struct proxy_weighted {
     char *service_name;             /* qualified */

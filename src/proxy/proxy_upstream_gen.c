@@ -344,7 +344,7 @@ void up_gen_unref(proxy_upstream_shared_t *sh, up_gen_t *g)
 
 /* ---- choosing a server ---- */
 
-enum { MAX_PICK_DEPTH = 8 }; /* weighted services nested in weighted services */
+enum { MAX_PICK_DEPTH = PROXY_NEST_MAX + 1 }; /* the load balancers below the deepest */
 
 typedef struct pick_ctx {
     const up_pick_t *p;

@@ -111,8 +111,10 @@ up_lb_t *up_gen_find(up_gen_t *g, const char *name);
 int up_server_ok(const up_server_t *s, int ignore_passive);
 
 /* Choosing a server for one forward. */
-enum { UP_PICK_COOKIES = 8 }; /* sticky weighted levels answered with a cookie (as deep
-                                 as weighted services nest, MAX_PICK_DEPTH) */
+enum {
+    UP_PICK_COOKIES = PROXY_NEST_MAX + 1
+}; /* sticky weighted levels answered with a
+      cookie: every level services nest at */
 
 typedef struct up_pick {
     const proxy_mw_headers_t *hdrs; /* the request's fields (the sticky cookie) */

@@ -909,6 +909,25 @@ def switch_to_another_protocol_is_500():
 
 
 @t.test
+def services_nested_as_deep_as_the_configuration_takes():
+    """Weighted services nested nine deep (depths 0 to 8, the most the configuration
+    takes) reach the load balancer below them (picks had stopped a level short: 503 from
+    a service reported enabled)."""
+    be = Responder()
+    be.answer = lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndeep"
+    names = ["svc"] + ["n%d" % i for i in range(1, 9)]
+    services = {n: {"weighted": {"services": [{"name": nxt}]}} for n, nxt in zip(names, names[1:] + ["lb"])}
+    services["lb"] = {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:%d" % be.port}]}}
+    fx, port = fixture(json.dumps({"http": {"services": services}}))
+    try:
+        resp = get(port, "/")
+        assert status_of(resp) == 200 and split(resp)[1] == b"deep", resp[:300]
+    finally:
+        be.stop()
+        stop_all(fx)
+
+
+@t.test
 def refused_switch_is_a_passive_failure():
     """passiveHealthCheck counts a refused switch as the 500 it answers (the 101 head had
     been counted a success first, and the failure dropped as the try's second end)."""

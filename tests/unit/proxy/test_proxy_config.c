@@ -693,6 +693,7 @@ static void test_file_provider(void **state)
           "'badurl':{'loadBalancer':{'servers':[{'url':'ftp://x'}]}},"
           "'badweight':{'loadBalancer':{'servers':[{'url':'http://x','weight':'2'}]}},"
           "'rr':{'loadBalancer':{'strategy':'RoundRobin','servers':[{'url':'http://x'}]}},"
+          "'selfref':{'weighted':{'services':[{'name':'selfref'}]}},"
           "'lt':{'loadBalancer':{'strategy':'leasttime','servers':[{'url':'http://x'}]}}},"
           "'middlewares':{'auth':{'basicAuth':{'users':['u:h']}}}},"
           "'tls':{'certificates':[{'certFile':'/etc/c.pem','keyFile':'/etc/k.pem'},"
@@ -763,6 +764,9 @@ static void test_file_provider(void **state)
     assert_non_null(find_error(c, "service", "badweight", "weight must be an integer"));
     /* v2's name is the CRD's alone: Traefik's file provider refuses it */
     assert_non_null(find_error(c, "service", "rr", "unsupported load-balancer strategy"));
+    const proxy_service_t *self = proxy_config_service(c, "selfref@file");
+    assert_int_equal(self->status, PROXY_STATUS_DISABLED);
+    assert_non_null(strstr(self->errors[0], "nest deeper than 8 or form a cycle"));
     assert_int_equal(proxy_config_service(c, "lt@file")->strategy, PROXY_STRATEGY_LEASTTIME);
     assert_int_equal(c->ncerts, 1);
     assert_string_equal(c->certs[0].cert_file, "/etc/c.pem");
