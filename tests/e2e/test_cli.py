@@ -212,7 +212,7 @@ def up_runs_the_proxy_with_its_dashboard_at_proxy_localhost():
                 c.connect(("127.0.0.1", web))
                 req = b"GET /api/heartbeat HTTP/1.1\r\nHost: analytics.localhost\r\nConnection: close\r\n\r\n"
                 c.sendall(req[:30])
-                time.sleep(0.3)
+                time.sleep(1.0)  # read before the SIGTERM, even on a busy machine
                 os.kill(up.pid, signal.SIGTERM)
                 time.sleep(0.5)
                 c.sendall(req[30:])

@@ -422,7 +422,7 @@ def big_streamed_response():
 def sigterm_drains_in_flight():
     with connect(PORT) as s:
         s.sendall(b"GET /slow?ms=1500 HTTP/1.1\r\nHost: a\r\n\r\n")
-        time.sleep(0.2)
+        time.sleep(0.5)  # read before the SIGTERM, even on a busy machine
         SERVER.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         refused = False

@@ -411,7 +411,7 @@ def inflight_request_survives_reload_of_its_route():
     out = {}
 
     def slow():
-        out["r"] = get(p.web, "/slow?ms=1500", host="slow.test", timeout=20)
+        out["r"] = get(p.web, "/slow?ms=2500", host="slow.test", timeout=20)
 
     th = threading.Thread(target=slow)
     th.start()
@@ -638,9 +638,9 @@ def access_log_and_metrics_count_what_traefik_counts():
     assert line["OriginContentSize"] == 50000 and line["DownstreamContentSize"] == len(body), line
     assert wait_for(lambda: svc_bytes() - before == 50000 or None, what="service bytes %r" % (svc_bytes() - before))
 
-    slow = threading.Thread(target=get, args=(p.web, "/slow?ms=600&tag=first"), kwargs={"host": "slow.test"})
+    slow = threading.Thread(target=get, args=(p.web, "/slow?ms=1500&tag=first"), kwargs={"host": "slow.test"})
     slow.start()
-    time.sleep(0.2)
+    time.sleep(0.5)  # routed (and numbered) well before the second, even on a busy machine
     get(p.web, "/slow?ms=1&tag=second", host="slow.test")
     slow.join(10)
     s = connect(p.web)
@@ -752,7 +752,7 @@ def sigterm_drains_inflight_slow_request_and_websocket():
     assert ws_echo(ws, b"before") == b"before"
     th = threading.Thread(target=slow)
     th.start()
-    time.sleep(0.4)
+    time.sleep(1.0)  # routed before the SIGTERM, even on a busy machine
     t0 = time.monotonic()
     p.proc.send_signal(signal.SIGTERM)
     time.sleep(0.2)

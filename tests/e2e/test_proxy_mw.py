@@ -907,8 +907,8 @@ def in_flight_requests_limited_per_source():
     gone = [socket.create_connection(("127.0.0.1", S["proxy"].web), timeout=5) for _ in range(2)]
     for c in gone:
         c.sendall(b"GET /slow?ms=5000 HTTP/1.1\r\nHost: inflight.test\r\nX-Tenant: initech\r\n\r\n")
-    time.sleep(0.5)
-    assert web("inflight", "/", headers={"X-Tenant": "initech"})[0] == 429
+    wait_for(lambda: web("inflight", "/", headers={"X-Tenant": "initech"})[0] == 429, timeout=4,
+             what="both held requests counted")
     for c in gone:
         c.close()
     wait_for(lambda: web("inflight", "/", headers={"X-Tenant": "initech"})[0] == 200, timeout=3,
