@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.request
 
-from harness import Proc, Tap, binary, free_port, wait_port
+from harness import Proc, Tap, binary, dead_port, free_port, release_port, wait_port
 
 if os.geteuid() != 0:
     print("1..0 # SKIP capturing with libpcap needs root")
@@ -466,7 +466,7 @@ def sigterm_sends_what_was_captured():
 
 @t.test
 def hep_over_tcp_queues_until_server_is_up():
-    hep_port = free_port()
+    hep_port = dead_port()  # held until the collector comes up: no other job takes it
     a = start_agent("-nt", "tcp", hep_port=hep_port)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", S["sip"] + 1))
@@ -477,6 +477,7 @@ def hep_over_tcp_queues_until_server_is_up():
     time.sleep(0.5)
     st, text = http_get("http://127.0.0.1:%d/metrics" % a.metrics)
     assert metric(text, "hearth_agent_server_up", '{server="127.0.0.1:%d"}' % hep_port) == 0
+    release_port(hep_port)
     col = HepTcp(hep_port)  # the server comes up late: backoff reconnects, the queue drains
     try:
         got = wait_packets(col, 5, timeout=15)
