@@ -1,6 +1,7 @@
 /* Load-balancing algorithms (see proxy_lb.h): Traefik's EDF weighted round robin on a
- * Go-ordered heap, its power of two random choices, and the sticky cookie. Used by proxy_upstream.c
- * on one worker loop each, so nothing here locks. */
+ * Go-ordered heap, its power of two random choices, rendezvous hashing and least time,
+ * and the sticky cookie. Used by proxy_upstream_gen.c on one worker loop each, so
+ * nothing here locks. */
 #include "proxy/proxy_lb.h"
 
 #include "core/hc_alloc.h"

@@ -396,30 +396,43 @@ static size_t pick_server(pick_ctx_t *c)
     return proxy_lb_wrr_next(&lb->wrr, server_ok, c);
 }
 
+/* Weight 0 or less: wrr, hrw and leasttime never add the server, not for a sticky cookie
+ * either (draining one by its weight sends its clients elsewhere); p2c weighs nothing. */
+static int weighed_out(const up_lb_t *lb, const up_server_t *s)
+{
+    return s->weight <= 0 && lb->strategy != PROXY_STRATEGY_P2C;
+}
+
+static int lb_has_server(up_lb_t *lb, int depth);
+
+/* Child i of lb (at depth) may answer: it has a server left, and a weighted or hrw
+ * service never adds a child of weight 0 or less. */
+static int child_serves(up_lb_t *lb, size_t i, int depth)
+{
+    int by_weight = lb->type == PROXY_SERVICE_WEIGHTED || lb->type == PROXY_SERVICE_HRW;
+    return (!by_weight || lb->wrr.weight[i] > 0) && lb_has_server(lb->children[i], depth + 1);
+}
+
 static int lb_has_server(up_lb_t *lb, int depth)
 {
     if (!lb || depth > MAX_PICK_DEPTH)
         return 0;
-    int weighs = lb->strategy != PROXY_STRATEGY_P2C; /* weight 0: never picked but by p2c */
     for (size_t i = 0; i < lb->nservers; i++) {
         const up_server_t *s = &lb->servers[i];
-        if (!s->fenced && !(weighs && s->weight <= 0) && up_server_ok(s, 1))
+        if (!s->fenced && !weighed_out(lb, s) && up_server_ok(s, 1))
             return 1;
     }
-    /* a mirroring service answers with its first child alone; a weighted or hrw one never
-     * with a child of weight 0 */
+    /* a mirroring service answers with its first child alone */
     size_t n = lb->type == PROXY_SERVICE_MIRRORING && lb->nchildren ? 1 : lb->nchildren;
-    int by_weight = lb->type == PROXY_SERVICE_WEIGHTED || lb->type == PROXY_SERVICE_HRW;
     for (size_t i = 0; i < n; i++)
-        if ((!by_weight || lb->wrr.weight[i] > 0) && lb_has_server(lb->children[i], depth + 1))
+        if (child_serves(lb, i, depth))
             return 1;
     return 0;
 }
 
 static int child_ok(void *arg, size_t i)
 {
-    up_lb_t *lb = arg;
-    return lb_has_server(lb->children[i], 1);
+    return child_serves(arg, i, 0);
 }
 
 /* The value of lb's sticky cookie in the request; NULL when it has none. */
@@ -440,13 +453,10 @@ static up_server_t *pick_sticky(const up_pick_t *p, up_lb_t *lb)
 {
     size_t len;
     const char *v = sticky_value(p, lb, &len);
-    /* wrr and leasttime never add a server of weight 0 or less, not for sticky either
-     * (draining one by its weight sends its clients elsewhere); p2c weighs nothing */
-    int weighs = lb->strategy != PROXY_STRATEGY_P2C;
     for (size_t k = 0; v && k < lb->nservers; k++) {
         up_server_t *s = &lb->servers[k];
-        if (proxy_lb_cookie_matches(v, len, s->url) && !(weighs && s->weight <= 0) &&
-            !was_tried(p, s) && up_server_ok(s, 0))
+        if (proxy_lb_cookie_matches(v, len, s->url) && !weighed_out(lb, s) && !was_tried(p, s) &&
+            up_server_ok(s, 0))
             return s;
     }
     return NULL;
@@ -468,9 +478,8 @@ static size_t cookie_child(const up_pick_t *p, up_lb_t *lb)
 {
     size_t len;
     const char *v = lb->sticky.enabled ? sticky_value(p, lb, &len) : NULL;
-    for (size_t k = 0; v && k < lb->nchildren; k++) /* weight 0: never added, as above */
-        if (proxy_lb_cookie_matches(v, len, lb->child_keys[k]) && lb->wrr.weight[k] > 0 &&
-            child_ok(lb, k))
+    for (size_t k = 0; v && k < lb->nchildren; k++)
+        if (proxy_lb_cookie_matches(v, len, lb->child_keys[k]) && child_ok(lb, k))
             return k;
     return PROXY_LB_NONE;
 }
