@@ -1,7 +1,8 @@
-/* Load-balancing algorithms of the proxy's upstream manager (proxy_upstream.c), pure
+/* Load-balancing algorithms of the proxy's upstream manager (proxy_upstream_gen.c), pure
  * and single-threaded: Traefik's earliest-deadline-first weighted round robin
  * (pkg/server/service/loadbalancer/wrr) with its exact heap order, its power of two
- * random choices (loadbalancer/p2c), and the sticky cookie's name, value and Set-Cookie line
+ * random choices (loadbalancer/p2c), rendezvous hashing (hrw) and least time
+ * (leasttime), and the sticky cookie's name, value and Set-Cookie line
  * (pkg/server/cookie, pkg/server/service/loadbalancer). */
 #ifndef PROXY_LB_H
 #define PROXY_LB_H
